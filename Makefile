@@ -1,0 +1,138 @@
+# Tide build. `make` builds bin/, `make check` runs everything a commit must pass,
+# `make asan`/`make valgrind`/`make fuzz`/`make bench`/`make demo` as the README says.
+# Sources are found by folder: a new module is a new .c file, no Makefile edit needed.
+#   shared/*.c             -> build/libtide_shared.a   (wire, config, log, helpers)
+#   agent/*.c              -> bin/tide-agent           (agent/main.c holds main)
+#   controlplane/*.c, controlplane/*/*.c except cli/ -> bin/tide-controlplane (+ libtide_cp.a)
+#   controlplane/cli/*.c   -> bin/tidectl              (links libtide_cp.a: same model code)
+#   tests/unit/X_test.c    -> build/tests/X_test
+#   tests/fuzz/fuzz_X.c    -> build/fuzz/fuzz_X        (clang libFuzzer)
+#   tests/bench/bench_X.c  -> build/bench/bench_X
+
+CC      ?= cc
+STD     := -std=c11 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wpointer-arith -Wstrict-prototypes -Werror
+OPT     ?= -O2 -g
+PKGS    := msgpack libcurl openblas libcgroup libcrypto libmicrohttpd yaml-0.1 xgboost libsystemd libcjson
+B       ?= build
+BIN     ?= bin
+
+# Missing Debian packages are installed (as root) before anything reads pkg-config: on a fresh
+# machine `make check` needs nothing done by hand. skips it (recursive makes do).
+ifeq ($(NODEPS),)
+SETUP_RC := $(shell scripts/setup.sh >&2; echo $$?)
+ifneq ($(SETUP_RC),0)
+$(error scripts/setup.sh failed (rc $(SETUP_RC)): the packages it names are missing)
+endif
+export NODEPS := 1
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+INCS    := -I. -Ishared -Iagent -Icontrolplane
+ALL_CFLAGS = $(STD) $(WARN) $(OPT) $(INCS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+LDLIBS  = $(PKG_LIBS) -lev -lm -lpthread $(LIBS)
+
+SHARED_SRC := $(wildcard shared/*.c)
+AGENT_SRC  := $(wildcard agent/*.c)
+CP_ALL_SRC := $(filter-out controlplane/cli/%,$(wildcard controlplane/*.c controlplane/*/*.c))
+CP_LIB_SRC := $(filter-out controlplane/main.c,$(CP_ALL_SRC))
+AG_LIB_SRC := $(filter-out agent/main.c,$(AGENT_SRC))
+CLI_SRC    := $(wildcard controlplane/cli/*.c)
+UNIT_SRC   := $(wildcard tests/unit/*_test.c)
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
+TESTLIB_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+SHARED_LIB := $(B)/libtide_shared.a
+CP_LIB     := $(B)/libtide_cp.a
+AG_LIB     := $(B)/libtide_agent.a
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+PROGS      := $(BIN)/tide-agent $(BIN)/tide-controlplane $(BIN)/tidectl
+
+.PHONY: all check unit integration asan valgrind fuzz fuzz-build bench demo clean format
+all: $(PROGS) $(UNIT_BINS) $(BENCH_BINS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(SHARED_LIB): $(call obj,$(SHARED_SRC))
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(CP_LIB): $(call obj,$(CP_LIB_SRC))
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(AG_LIB): $(call obj,$(AG_LIB_SRC))
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+
+# Daemons link every object of their folder directly (not through the archive) so that
+# modules registering themselves with constructors (ops handlers, collectors, actions) are kept.
+$(BIN)/tide-agent: $(call obj,$(AGENT_SRC)) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+$(BIN)/tide-controlplane: $(call obj,$(CP_ALL_SRC)) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+$(BIN)/tidectl: $(call obj,$(CLI_SRC)) $(CP_LIB) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c $(call obj,$(TESTLIB_SRC)) $(CP_LIB) $(AG_LIB) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(call obj,$(TESTLIB_SRC)) $(CP_LIB) $(AG_LIB) $(SHARED_LIB) $(LDFLAGS) $(LDLIBS)
+$(B)/bench/%: tests/bench/%.c $(CP_LIB) $(AG_LIB) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CP_LIB) $(AG_LIB) $(SHARED_LIB) $(LDFLAGS) $(LDLIBS)
+
+# ---- tests -------------------------------------------------------------------------------
+# tests/run.sh runs unit binaries and tests/integration/* and ends with "N passed, N failed".
+check: all
+	tests/run.sh --bin $(BIN) --build $(B)
+	$(MAKE) --no-print-directory asan-check
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),10)
+
+unit: all
+	tests/run.sh --bin $(BIN) --build $(B) --unit-only
+integration: all
+	tests/run.sh --bin $(BIN) --build $(B) --integration-only
+
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+asan:
+	$(MAKE) --no-print-directory B=build/asan BIN=build/asan/bin OPT="-O1 -g" \
+	  CFLAGS="$(SAN) $(CFLAGS)" LDFLAGS="$(SAN)" all
+asan-check: asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  tests/run.sh --bin build/asan/bin --build build/asan --sanitized
+valgrind: all
+	tests/run.sh --bin $(BIN) --build $(B) --valgrind
+
+# libFuzzer targets: every fuzz_X.c with all sources rebuilt by clang with the fuzzer on.
+FZ := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+fuzz-build:
+	$(MAKE) --no-print-directory CC=clang B=build/fuzz BIN=build/fuzz/bin OPT="-O1 -g" \
+	  CFLAGS="$(FZ) $(CFLAGS)" fuzz-bins
+fuzz-bins: $(patsubst tests/fuzz/%.c,$(B)/fz/%,$(FUZZ_SRC))
+$(B)/fz/%: tests/fuzz/%.c $(CP_LIB) $(AG_LIB) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CP_LIB) $(AG_LIB) $(SHARED_LIB) $(LDLIBS)
+FUZZ_SECONDS ?= 120
+fuzz: fuzz-build
+	tests/fuzz/run.sh build/fuzz/fz $(FUZZ_SECONDS)
+
+bench: all
+	tests/bench/run.sh --bin $(BIN) --build $(B)
+
+demo: all
+	scripts/demo.sh $(BIN)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build bin
+
+.SECONDARY:
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,41 @@
+/* tidectl.h: subcommand registration and the ops-socket client used by every tidectl command.
+ *
+ * A command lives in its own file controlplane/cli/cmd_NAME.c and registers itself with
+ * TIDECTL_COMMAND(); tidectl.c parses the global options (--socket PATH, --json, --help)
+ * and dispatches. Exit statuses: 0 success, 1 failure reported by the control plane or the
+ * command, 2 usage error, bad input, or control plane unreachable. */
+#ifndef TIDE_TIDECTL_H
+#define TIDE_TIDECTL_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#define TIDECTL_DEFAULT_SOCKET "/run/tide/controlplane.sock"
+
+typedef struct tidectl_ctx {
+    const char *socket_path; /* --socket, $TIDE_SOCKET, or TIDECTL_DEFAULT_SOCKET */
+    int json;                /* --json given (globally or after the subcommand) */
+} tidectl_ctx;
+
+/* Runs a subcommand: argv[0] is the subcommand name, global options already removed.
+ * Returns the process exit status. */
+typedef int (*tidectl_cmd_fn)(tidectl_ctx *ctx, int argc, char **argv);
+
+void tidectl_register(const char *name, tidectl_cmd_fn fn, const char *usage);
+
+#define TIDECTL_COMMAND(ident, name, usage, fn)                                            \
+    __attribute__((constructor)) static void tidectl_reg_##ident(void) {                   \
+        tidectl_register((name), (fn), (usage));                                           \
+    }
+
+/* Sends {"cmd":cmd,"args":args} to the control plane (takes ownership of args, may be NULL)
+ * and waits for the answer. On success returns 0 and sets *data (caller frees with
+ * cJSON_Delete). On failure prints the reason to stderr and returns the exit status to use:
+ * 2 with "cannot reach control plane at PATH: <reason>" when the socket cannot be used,
+ * or the status the control plane sent. */
+int tidectl_call(const tidectl_ctx *ctx, const char *cmd, cJSON *args, cJSON **data);
+
+/* Prints JSON (pretty, newline-terminated) to stdout: what --json prints. */
+void tidectl_print_json(const cJSON *j);
+
+#endif

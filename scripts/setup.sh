@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# setup.sh: install the Debian packages Tide needs to build, test and demo (idempotent).
+# Run as root it installs what is missing with apt-get; otherwise it names what is missing and fails.
+set -euo pipefail
+
+# Build: compiler, libraries of the design card, and the libraries they lean on.
+BUILD_PKGS="build-essential pkg-config clang libclang-rt-14-dev libev-dev libmsgpack-dev
+ libcurl4-openssl-dev libopenblas-dev libcgroup-dev libssl-dev libmicrohttpd-dev libyaml-dev
+ libxgboost-dev libsystemd-dev libcjson-dev"
+# Tests and demo: the real components the integration tests start on loopback.
+TEST_PKGS="prometheus prometheus-alertmanager haproxy etcd-server etcd-client wrk socat
+ netcat-openbsd yamllint valgrind iproute2 procps curl python3 python3-msgpack systemd"
+
+want="$BUILD_PKGS"
+[ "${1:-}" = "--build-only" ] || want="$want $TEST_PKGS"
+
+# One dpkg-query for all: this runs at every `make`, so it must stay fast.
+# shellcheck disable=SC2086
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' $want 2>/dev/null | awk '/ ok installed$/{print $1}')
+missing=""
+for p in $want; do
+    printf '%s\n' "$installed" | grep -qx "$p" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages:$missing" >&2
+    echo "setup: run 'sudo scripts/setup.sh' (or apt-get install them) and try again" >&2
+    exit 1
+fi
+echo "setup: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# An old or empty package list finds nothing: refresh it once before installing.
+apt-get update -q >&2
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing >&2
