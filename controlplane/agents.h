@@ -1,0 +1,46 @@
+/* agents.h: the control plane's agent side: the TCP listener, one connection state machine
+ * per agent, the agents table shown by `tidectl agents`, ingest of SAMPLES into the store, and
+ * commands sent to a node's agent (drain, standby, ... routed by the ops handlers).
+ *
+ * Everything runs on the control plane's loop thread. */
+#ifndef TIDE_AGENTS_H
+#define TIDE_AGENTS_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+struct controlplane;
+typedef struct cp_agents cp_agents;
+
+/* Result of a command: ok = 1 with the agent's result object (may be NULL, borrowed: copy what
+ * you keep), or ok = 0 with error ("unknown node 'x'", "node 'x' is not connected", "timed
+ * out after N ms", "agent disconnected", or the agent's own error text; result may then still
+ * carry the agent's details). Called exactly once, always from the loop and never from inside
+ * cp_agent_command() itself. */
+typedef void (*cp_command_done_fn)(void *arg, int ok, const cJSON *result, const char *error);
+
+/* Sends COMMAND {id, action, args} to the connected agent of `node` and calls done with its
+ * COMMAND_RESULT, or with an error on timeout (timeout_ms > 0; <= 0 means 30 s), disconnect,
+ * or when no agent of that name is connected. Takes ownership of args (may be NULL: empty
+ * map). Returns 0 when the command was queued (done will be called later), or -errno
+ * (-ENOENT unknown/disconnected node, -ENOMEM) -- done is still called, asynchronously, so a
+ * caller can always rely on exactly one call to done. */
+int cp_agent_command(struct controlplane *cp, const char *node, const char *action, cJSON *args,
+                     int timeout_ms, cp_command_done_fn done, void *arg);
+
+/* Starts listening on cp->cfg.listen. 0 or -errno with err filled ("listen 127.0.0.1:7470:
+ * Address already in use"). */
+int cp_agents_start(struct controlplane *cp, char *err, size_t errlen);
+/* Closes every connection and the listener, fails pending commands with "shutting down",
+ * frees everything. Accepts a cp whose agents were never started. */
+void cp_agents_stop(struct controlplane *cp);
+
+/* The agents table as JSON (array of objects, one per node ever seen since start):
+ * node, agent_version, address, connected (bool), connected_since (unix ms), last_heartbeat
+ * (unix ms, 0 = none), samples, bytes, protocol_errors, spool_drops, queued_bytes, last_seq. */
+cJSON *cp_agents_json(struct controlplane *cp);
+/* Totals for `tidectl status`: connections, agents_connected, protocol_errors (all, also
+ * connections that never said who they are), rejected_auth, samples, bytes. */
+cJSON *cp_agents_totals_json(struct controlplane *cp);
+
+#endif

@@ -1,0 +1,57 @@
+/* cp.h: the control plane's one global state, `struct controlplane` (defined in main.c, one
+ * instance, read-only after config load except through the owning module's functions).
+ *
+ * Other modules reach it through a pointer (ops_cp(req), or the pointer given to their
+ * CP_MODULE start function). To add a part: add ONE pointer field below "module state" and
+ * register start/stop with CP_MODULE() from your own .c file; main.c needs no edit. */
+#ifndef TIDE_CP_H
+#define TIDE_CP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+struct tsdb;
+struct cp_agents;
+struct ops_server;
+
+/* Configuration (controlplane/cp_config.c holds the table: key, default, validator). */
+struct cp_config {
+    char *listen;              /* "ADDR:PORT" for agents */
+    char *socket_path;         /* ops socket for tidectl */
+    char *token_file;          /* pre-shared agent token */
+    char *data_dir;            /* store directory */
+    char *log_level;           /* debug|info|warn|error */
+    int64_t max_frame_bytes;   /* largest wire frame accepted */
+    int64_t handshake_timeout_ms; /* a new connection must authenticate within this */
+    int64_t idle_timeout_ms;   /* an agent silent this long is disconnected */
+    int64_t heartbeat_ms;      /* interval agents are asked to heartbeat at */
+    int64_t max_agents;        /* connections accepted at once */
+};
+
+struct controlplane {
+    struct ev_loop *loop;
+    struct cp_config cfg;
+    char *token;               /* loaded from cfg.token_file */
+    size_t token_len;
+    int64_t started_wall_ms;
+    struct tsdb *db;
+    struct cp_agents *agents;
+    struct ops_server *ops;
+    /* ---- module state: one pointer per module, added by its owner ---- */
+};
+
+/* A module's start/stop, run by main.c after the store, agents and ops socket are up (start,
+ * in registration order) and before they go down (stop, reverse order). start returns 0 or
+ * -errno with err filled (the daemon then exits with status 1); stop must stop every watcher
+ * the module started and free its state. */
+typedef int (*cp_module_start_fn)(struct controlplane *cp, char *err, size_t errlen);
+typedef void (*cp_module_stop_fn)(struct controlplane *cp);
+void cp_module_register(const char *name, cp_module_start_fn start, cp_module_stop_fn stop);
+
+#define CP_MODULE(ident, name, start, stop)                                                \
+    __attribute__((constructor)) static void cp_module_reg_##ident(void) {                 \
+        cp_module_register((name), (start), (stop));                                       \
+    }
+
+#endif
