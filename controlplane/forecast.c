@@ -1,0 +1,244 @@
+/* forecast.c: the forecaster registry behind forecast.h, quantiles from calibrated residuals,
+ * and the outage mask the models share. */
+#include "forecast.h"
+
+#include "models/model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Calibration: residuals of the point forecast at up to this many origins spread over the
+ * last CAL_DAYS days of the training data give the quantiles. */
+#define CAL_ORIGINS 168
+#define CAL_DAYS 7
+
+struct forecaster {
+    const fc_model_ops *ops;
+    void *state;
+    fc_options opt;
+    char name[64];
+    double throughput;
+    int fitted;
+    int nonneg;     /* training data never negative: quantiles are clamped at 0 */
+    int cal_h;      /* steps with calibration residuals */
+    size_t cal_n;   /* residuals per step */
+    float *cal;     /* cal_h rows of cal_n sorted scaled residuals */
+    double cal_floor; /* scale floor: a tenth of the mean absolute training value */
+};
+
+const char *const fc_model_names[] = {"last", "snaive-day", "snaive-week", NULL};
+
+static const fc_model_ops *const models[] = {
+    &fc__model_last, &fc__model_snaive_day, &fc__model_snaive_week, NULL};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+size_t fc__mask_outages(const double *y, size_t n, int64_t step, unsigned char *mask) {
+    size_t zeros = 0, masked = 0;
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = !isnan(y[i]);
+        if (y[i] == 0.0) zeros++;
+    }
+    if (n == 0 || (double)zeros >= 0.1 * (double)n) {
+        for (size_t i = 0; i < n; i++) masked += !mask[i];
+        return masked;
+    }
+    size_t min_run = step > 0 ? (size_t)(1800 / step) : 3;
+    if (min_run < 3) min_run = 3;
+    for (size_t i = 0; i < n;) {
+        if (y[i] != 0.0) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && y[j] == 0.0) j++;
+        if (j - i >= min_run)
+            for (size_t k = i; k < j; k++) mask[k] = 0;
+        i = j;
+    }
+    for (size_t i = 0; i < n; i++) masked += !mask[i];
+    return masked;
+}
+
+int fc_new(forecaster **out, const char *model, const fc_options *opt, char *err,
+           size_t errlen) {
+    *out = NULL;
+    const fc_model_ops *ops = NULL;
+    for (size_t i = 0; models[i]; i++)
+        if (model && strcmp(models[i]->name, model) == 0) ops = models[i];
+    if (!ops) {
+        char names[256] = "";
+        size_t off = 0;
+        for (size_t i = 0; fc_model_names[i] && off < sizeof names; i++)
+            off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "",
+                                    fc_model_names[i]);
+        set_err(err, errlen, "unknown model \"%s\" (known: %s)", model ? model : "(null)", names);
+        return -EINVAL;
+    }
+    forecaster *f = calloc(1, sizeof *f);
+    if (!f) return -ENOMEM;
+    f->ops = ops;
+    if (opt) f->opt = *opt;
+    if (f->opt.threads <= 0) f->opt.threads = 1;
+    snprintf(f->name, sizeof f->name, "%s", ops->name);
+    int rc = ops->create(&f->state, &f->opt, err, errlen);
+    if (rc != 0) {
+        free(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Residual scale of a forecast value: relative error with a floor for values near zero. */
+static double res_scale(const forecaster *f, double pred) { return fabs(pred) + f->cal_floor; }
+
+/* Collects scaled residuals of the point forecast at origins in the last days of train. */
+static int calibrate(forecaster *f, const fc_series *train, char *err, size_t errlen) {
+    int h = f->opt.horizon > 0 ? f->opt.horizon : (int)(3600 / (train->step > 0 ? train->step : 60));
+    if (h < 1) h = 1;
+    size_t n = train->n;
+    size_t span = (size_t)CAL_DAYS * (size_t)fc__steps_per_day(train->step);
+    if (span > n / 2) span = n / 2;
+    if (span < (size_t)h + 1) return 0; /* too little data: no quantile spread */
+    size_t first = n - span, last = n - (size_t)h; /* origins in [first, last] */
+    size_t stride = (last - first) / CAL_ORIGINS + 1;
+    if (stride < (size_t)(h + 1) / 2 && (last - first) / ((size_t)(h + 1) / 2) >= 8)
+        stride = (size_t)(h + 1) / 2;
+    size_t norig = (last - first) / stride + 1;
+    unsigned char *mask = malloc(n);
+    double *pred = malloc((size_t)h * sizeof *pred);
+    float *cal = malloc((size_t)h * norig * sizeof *cal);
+    size_t *cnt = calloc((size_t)h, sizeof *cnt);
+    int rc = 0;
+    if (!mask || !pred || !cal || !cnt) {
+        rc = -ENOMEM;
+        set_err(err, errlen, "out of memory calibrating quantiles");
+        goto out;
+    }
+    fc__mask_outages(train->y, n, train->step, mask);
+    double sum = 0;
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        if (mask[i]) sum += fabs(train->y[i]), used++;
+    f->cal_floor = used ? 0.1 * sum / (double)used + 1e-9 : 1e-9;
+    for (size_t o = first; o <= last; o += stride) {
+        fc_series ctx = *train;
+        ctx.n = o;
+        rc = f->ops->predict(f->state, &ctx, h, pred, err, errlen);
+        if (rc != 0) goto out;
+        for (int i = 0; i < h; i++) {
+            size_t t = o + (size_t)i;
+            if (!mask[t] || !isfinite(pred[i])) continue;
+            cal[(size_t)i * norig + cnt[i]++] = (float)((train->y[t] - pred[i]) / res_scale(f, pred[i]));
+        }
+    }
+    size_t m = norig;
+    for (int i = 0; i < h; i++)
+        if (cnt[i] < m) m = cnt[i];
+    if (m < 4) goto out; /* not enough usable residuals */
+    for (int i = 0; i < h; i++) {
+        float *row = cal + (size_t)i * norig;
+        /* keep the latest m of each step so every row has the same length */
+        memmove(row, row + (cnt[i] - m), m * sizeof *row);
+        qsort(row, m, sizeof *row, cmp_float);
+        if (i > 0) memmove(cal + (size_t)i * m, row, m * sizeof *row);
+    }
+    f->cal = cal;
+    cal = NULL;
+    f->cal_h = h;
+    f->cal_n = m;
+out:
+    free(cnt);
+    free(cal);
+    free(pred);
+    free(mask);
+    return rc;
+}
+
+int fc_fit(forecaster *f, const fc_series *train, char *err, size_t errlen) {
+    if (!train || train->n < 2 || train->step <= 0) {
+        set_err(err, errlen, "training series too short (%zu values)", train ? train->n : 0);
+        return -EINVAL;
+    }
+    f->nonneg = 1;
+    for (size_t i = 0; i < train->n; i++)
+        if (train->y[i] < 0) f->nonneg = 0;
+    free(f->cal);
+    f->cal = NULL;
+    f->cal_h = 0;
+    f->cal_n = 0;
+    f->throughput = 0;
+    int rc = f->ops->fit(f->state, train, &f->throughput, err, errlen);
+    if (rc != 0) return rc;
+    rc = calibrate(f, train, err, errlen);
+    if (rc != 0) return rc;
+    f->fitted = 1;
+    return 0;
+}
+
+/* Quantile q of the sorted residuals row[0..n) (linear interpolation). */
+static double row_quantile(const float *row, size_t n, double q) {
+    double pos = q * (double)(n - 1);
+    size_t lo = (size_t)floor(pos);
+    if (lo >= n - 1) return row[n - 1];
+    double w = pos - (double)lo;
+    return row[lo] * (1 - w) + row[lo + 1] * w;
+}
+
+int fc_predict(const forecaster *f, const fc_series *ctx, int h, double q, double *out,
+               char *err, size_t errlen) {
+    if (!f->fitted) {
+        set_err(err, errlen, "model %s is not fitted", f->name);
+        return -EINVAL;
+    }
+    if (h < 1 || !(q > 0 && q < 1)) {
+        set_err(err, errlen, "bad request: h=%d q=%g (need h >= 1, 0 < q < 1)", h, q);
+        return -EINVAL;
+    }
+    if (!ctx || ctx->n < 1) {
+        set_err(err, errlen, "empty context");
+        return -EINVAL;
+    }
+    int rc = f->ops->predict(f->state, ctx, h, out, err, errlen);
+    if (rc != 0) return rc;
+    if (q != 0.5 && f->cal_n > 0) {
+        for (int i = 0; i < h; i++) {
+            int row = i < f->cal_h ? i : f->cal_h - 1;
+            double r = row_quantile(f->cal + (size_t)row * f->cal_n, f->cal_n, q);
+            out[i] += r * res_scale(f, out[i]);
+        }
+    }
+    if (f->nonneg)
+        for (int i = 0; i < h; i++)
+            if (out[i] < 0) out[i] = 0;
+    return 0;
+}
+
+const char *fc_name(const forecaster *f) { return f->name; }
+
+double fc_train_throughput(const forecaster *f) { return f->throughput; }
+
+void fc_free(forecaster *f) {
+    if (!f) return;
+    if (f->ops) f->ops->destroy(f->state);
+    free(f->cal);
+    free(f);
+}

@@ -1,0 +1,74 @@
+/* baseline.c: the reference forecasters: last value, seasonal naive (one day, one week). */
+#include "models/model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct baseline {
+    int64_t period_s; /* 0 = last value */
+} baseline;
+
+double fc__last_value(const fc_series *ctx) {
+    for (size_t i = ctx->n; i-- > 0;)
+        if (!isnan(ctx->y[i])) return ctx->y[i];
+    return 0.0;
+}
+
+int fc__steps_per_day(int64_t step) {
+    if (step <= 0) return 1;
+    int64_t d = 86400 / step;
+    return d >= 1 ? (int)d : 1;
+}
+
+static int make(void **state, int64_t period_s) {
+    baseline *b = calloc(1, sizeof *b);
+    if (!b) return -ENOMEM;
+    b->period_s = period_s;
+    *state = b;
+    return 0;
+}
+static int create_last(void **s, const fc_options *o, char *e, size_t l) {
+    (void)o, (void)e, (void)l;
+    return make(s, 0);
+}
+static int create_day(void **s, const fc_options *o, char *e, size_t l) {
+    (void)o, (void)e, (void)l;
+    return make(s, 86400);
+}
+static int create_week(void **s, const fc_options *o, char *e, size_t l) {
+    (void)o, (void)e, (void)l;
+    return make(s, 7 * 86400);
+}
+
+static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
+    (void)state, (void)train, (void)err, (void)errlen;
+    *tp = 0;
+    return 0;
+}
+
+/* Seasonal naive: the value one period earlier (several periods for h > period); when that is
+ * before the context or missing, the last value. */
+static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
+                   size_t errlen) {
+    (void)err, (void)errlen;
+    const baseline *b = state;
+    double last = fc__last_value(ctx);
+    int64_t d = b->period_s > 0 && ctx->step > 0 ? b->period_s / ctx->step : 0;
+    for (int i = 0; i < h; i++) {
+        double v = last;
+        if (d > 0) {
+            int64_t k = i / d + 1;
+            int64_t idx = (int64_t)ctx->n + i - k * d;
+            if (idx >= 0 && !isnan(ctx->y[idx])) v = ctx->y[idx];
+        }
+        out[i] = v;
+    }
+    return 0;
+}
+
+static void destroy(void *state) { free(state); }
+
+const fc_model_ops fc__model_last = {"last", create_last, fit, predict, destroy};
+const fc_model_ops fc__model_snaive_day = {"snaive-day", create_day, fit, predict, destroy};
+const fc_model_ops fc__model_snaive_week = {"snaive-week", create_week, fit, predict, destroy};

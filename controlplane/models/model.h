@@ -1,0 +1,38 @@
+/* model.h: what a forecasting model implements to sit behind forecast.h, and helpers the
+ * models share (outage masking, time features). Internal to the forecasting engine. */
+#ifndef TIDE_MODELS_MODEL_H
+#define TIDE_MODELS_MODEL_H
+
+#include "forecast.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fc_model_ops {
+    const char *name;
+    /* Allocates the model state for these options. 0 or -errno. */
+    int (*create)(void **state, const fc_options *opt, char *err, size_t errlen);
+    /* Fits on train. *throughput: training windows per second (0 when not windowed). */
+    int (*fit)(void *state, const fc_series *train, double *throughput, char *err,
+               size_t errlen);
+    /* The point forecast of h steps after the end of ctx. */
+    int (*predict)(const void *state, const fc_series *ctx, int h, double *out, char *err,
+                   size_t errlen);
+    void (*destroy)(void *state);
+} fc_model_ops;
+
+extern const fc_model_ops fc__model_last, fc__model_snaive_day, fc__model_snaive_week,
+    fc__model_holt_winters, fc__model_neural, fc__model_lstm;
+
+/* Marks values that should not be learned from: NaN, and runs of exact zeros at least
+ * max(3, 1800 s/step) long (outages) when zeros are otherwise rare (< 10% of values).
+ * mask[i] = 1 for a usable value, 0 for a masked one. Returns the number masked. */
+size_t fc__mask_outages(const double *y, size_t n, int64_t step, unsigned char *mask);
+
+/* Steps per day / per week at this step (at least 1). */
+int fc__steps_per_day(int64_t step);
+
+/* The most recent usable value of ctx (skipping NaN), or 0 when there is none. */
+double fc__last_value(const fc_series *ctx);
+
+#endif

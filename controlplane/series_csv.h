@@ -1,0 +1,65 @@
+/* series_csv.h: loads `timestamp,value` CSV files into a regular series (used by tidectl
+ * backtest and tidectl simulate).
+ *
+ * Format: an optional header line (any first line whose first field is not a number), then one
+ * `unix_seconds,value` row per line ('\n' or "\r\n"; blank lines and lines starting with '#' are
+ * skipped). The step is the most common positive difference between consecutive timestamps.
+ *
+ * Always errors (naming the line): a row without two fields, a non-numeric or non-finite
+ * timestamp or value, a timestamp smaller than the one before (unsorted), fewer rows than
+ * opts.min_rows (too short).
+ * Repairs (counted in series_csv_stats so the caller can report them; each is an error instead
+ * when opts.strict is set):
+ *   - a timestamp that is not on the grid t0 + k*step is moved to the nearest grid point;
+ *   - duplicate timestamps are combined: summed (default, right for counts) or averaged
+ *     (opts.dup = SERIES_DUP_MEAN, right for gauges);
+ *   - missing timestamps are filled by linear interpolation between their neighbours. */
+#ifndef TIDE_SERIES_CSV_H
+#define TIDE_SERIES_CSV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum series_dup_mode { SERIES_DUP_SUM = 0, SERIES_DUP_MEAN = 1 } series_dup_mode;
+
+typedef struct series_csv_opts {
+    int strict;          /* 1: duplicates, gaps and off-grid timestamps are errors, not repaired */
+    series_dup_mode dup; /* how duplicates are combined */
+    size_t min_rows;     /* fewer rows (after repair) is the "too short" error; 0 = 2 */
+    int64_t step;        /* expected step in seconds; 0 = inferred */
+} series_csv_opts;
+
+typedef struct series_csv_stats {
+    size_t rows;             /* data rows read */
+    size_t duplicates;       /* rows combined into an earlier row with the same timestamp */
+    size_t first_dup_line;   /* line of the first such row (0 = none) */
+    size_t filled;           /* values filled into missing timestamps */
+    size_t gaps;             /* number of gaps filled */
+    size_t largest_gap;      /* longest run of filled values */
+    size_t first_gap_line;   /* line of the row after the first gap (0 = none) */
+    size_t snapped;          /* off-grid timestamps moved to the grid */
+    size_t first_snap_line;
+} series_csv_stats;
+
+typedef struct series_csv {
+    double *y;       /* n values, y[i] at t0 + i*step; owned */
+    size_t n;
+    int64_t t0;
+    int64_t step;
+    series_csv_stats stats;
+} series_csv;
+
+/* Parses buf[0..len) (need not be NUL-terminated). On success returns 0 and fills *out
+ * (release with series_csv_fini). On failure returns -EINVAL (bad content, err says
+ * "line N: problem") or -ENOMEM, and *out is left empty. opts may be NULL (defaults). */
+int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, series_csv *out,
+                     char *err, size_t errlen);
+/* Reads and parses a file; -errno from open/read with err naming the path, else as above
+ * (err then starts with the path). */
+int series_csv_load(const char *path, const series_csv_opts *opts, series_csv *out, char *err,
+                    size_t errlen);
+/* Writes a one-line human summary of the repairs into buf ("no repairs" when none). */
+void series_csv_describe_repairs(const series_csv_stats *st, char *buf, size_t len);
+void series_csv_fini(series_csv *s);
+
+#endif
