@@ -1,0 +1,85 @@
+/* backtest_test.c: protocol arithmetic (T0, origins, 10-minute bins) and metrics on
+ * hand-computed examples. */
+#include "backtest.h"
+#include "test.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+TEST(bt_metrics_hand_computed) {
+    double f[4] = {10, 8, 0, 5};
+    double y[4] = {8, 10, 2, 5};
+    double mae, rmse, wape, mase, under;
+    bt_metrics(f, y, 4, 2.0, &mae, &rmse, &wape, &mase, &under);
+    T_NEAR(mae, (2 + 2 + 2 + 0) / 4.0, 1e-12);
+    T_NEAR(rmse, sqrt((4 + 4 + 4) / 4.0), 1e-12);
+    T_NEAR(wape, 6.0 / 25.0, 1e-12);
+    T_NEAR(mase, 1.5 / 2.0, 1e-12);
+    T_NEAR(under, 2 / 4.0, 1e-12); /* 8 < 9 and 0 < 1.8; 5 = 5 is not under */
+}
+
+TEST(bt_task_names) {
+    bt_task t;
+    T_EQ_INT(bt_task_parse("scale-1h", &t), 0);
+    T_EQ_INT(t, BT_SCALE_1H);
+    T_EQ_INT(bt_task_parse("day-ahead", &t), 0);
+    T_EQ_INT(t, BT_DAY_AHEAD);
+    T_EQ_INT(bt_task_parse("hourly", &t), -EINVAL);
+}
+
+/* 10 days at 1 min starting 00:07:00 UTC on a Monday (not on a bin edge). */
+TEST(bt_origins_and_bins) {
+    size_t n = 10 * 1440;
+    double *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) y[i] = (double)(i % 1440) + (i % 1440 == 5 ? (double)(i / 1440) : 0);
+    int64_t t0 = 345600 + 7 * 60; /* 1970-01-05 00:07 UTC */
+    fc_series s = {.y = y, .n = n, .t0 = t0, .step = 60};
+    bt_data d;
+    char err[256] = "";
+    T_EQ_INT(bt_prepare(&s, BT_SCALE_1H, &d, err, sizeof err), 0);
+    T_EQ_INT(d.horizon, 60);
+    T_EQ_INT(d.n_train, 3 * 1440);
+    T_EQ_INT(d.n_origins, 168);
+    T_EQ_INT(d.origins[0], 3 * 1440);
+    T_EQ_INT(d.origins[167], 3 * 1440 + 167 * 60);
+    /* one point a day changes by 1 from the day before: scale = 1/1440 */
+    T_NEAR(d.mase_scale, 2.0 / (3.0 * 1440.0 - 1440.0), 1e-12);
+    bt_data_fini(&d);
+    free(y);
+}
+
+TEST(bt_day_ahead_bins) {
+    size_t n = 10 * 1440;
+    double *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) y[i] = 1.0 + (double)(i % 7); /* not daily-periodic */
+    int64_t t0 = 345600 + 7 * 60;
+    fc_series s = {.y = y, .n = n, .t0 = t0, .step = 60};
+    bt_data d;
+    char err[256] = "";
+    T_EQ_INT(bt_prepare(&s, BT_DAY_AHEAD, &d, err, sizeof err), 0);
+    T_EQ_INT(d.step, 600);
+    T_EQ_INT(d.horizon, 144);
+    T_EQ_INT(d.t0, 345600 + 600); /* first complete bin starts 00:10 */
+    /* bins end 10 days later at 00:07 -> last complete bin ends 00:00 of day 10 */
+    T_EQ_INT(d.n, 10 * 144 - 1);
+    /* first bin holds native samples 3..12 (00:10..00:19) */
+    double want = 0;
+    for (int i = 3; i < 13; i++) want += 1.0 + (double)(i % 7);
+    T_NEAR(d.y[0], want, 1e-9);
+    /* T0 = 3 days after t0 = day 3 00:07: training bins end at or before it */
+    T_EQ_INT(d.n_train, 3 * 144 - 1);
+    /* origins: midnights of days 4..9 whose 144 bins fit (day 9 ends at the data end) */
+    T_EQ_INT(d.n_origins, 6);
+    T_EQ_INT(d.t0 + (int64_t)d.origins[0] * 600, 345600 + 4 * 86400);
+    bt_data_fini(&d);
+    free(y);
+}
+
+TEST(bt_too_short_is_an_error) {
+    double y[100] = {0};
+    fc_series s = {.y = y, .n = 100, .t0 = 0, .step = 60};
+    bt_data d;
+    char err[256] = "";
+    T_EQ_INT(bt_prepare(&s, BT_SCALE_1H, &d, err, sizeof err), -EINVAL);
+    T_ASSERT(strstr(err, "too short") != NULL);
+}
