@@ -9,11 +9,13 @@
  *
  * The spool is bounded by bytes: when an append would exceed the bound, whole segments of the
  * OLDEST data are deleted and their frames counted as dropped (spool_stats.dropped_frames).
- * Appending never waits for the control plane and never fsyncs on the sampling path (segments
- * are fsynced when they are closed), so sampling is never blocked by a full or slow spool.
+ * Appending never waits for the control plane and never fsyncs (only spool_close does), so
+ * sampling is never blocked by a full or slow spool: the spool survives an agent crash or
+ * restart through the page cache; after a machine crash the CRCs cut whatever was torn.
  *
  * Sequences are the caller's (the reporting queue's batch sequence); they must grow strictly
- * with each append. Not thread-safe: use it from the agent loop only. */
+ * with each append, also across restarts: after spool_open, continue above
+ * spool_stats.last_seq (which is at least the persisted acked_seq). Not thread-safe: use it from the agent loop only. */
 #ifndef TIDE_SPOOL_H
 #define TIDE_SPOOL_H
 
@@ -40,7 +42,7 @@ typedef struct spool_stats {
 #define SPOOL_MIN_BYTES (64u * 1024u)
 int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size_t errlen);
 
-/* Closes the spool (fsyncing the open segment); accepts NULL. Frames stay on disk. */
+/* Closes the spool (fdatasync of the segment being written); accepts NULL. Frames stay on disk. */
 void spool_close(spool *sp);
 
 /* Appends one frame. seq must be greater than every seq appended before (-EINVAL otherwise);
