@@ -1,0 +1,219 @@
+/* workload_test.c: the workload spec parser and validator, cron expressions and windows. */
+#include "test.h"
+#include "workload.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+static int has_problem(const wl_problems *p, const char *path, const char *needle, int line) {
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->v[i].path, path) == 0 && strstr(p->v[i].msg, needle) &&
+            (line == 0 || p->v[i].line == line))
+            return 1;
+    return 0;
+}
+
+TEST(workload_full_fixture_parses_every_field) {
+    workload_spec s;
+    wl_problems p;
+    wl_problems_init(&p);
+    int rc = workload_load(test_fixture("workload/full.yaml"), &s, &p);
+    if (rc != 0) {
+        char *txt = wl_problems_format(&p);
+        printf("%s", txt);
+        free(txt);
+    }
+    wl_problems_fini(&p);
+    T_EQ_INT(rc, 0);
+    T_EQ_STR(s.name, "web");
+    T_EQ_STR(s.namespace_, "shop");
+    T_EQ_INT(s.target.kind, WL_TARGET_DEPLOYMENT);
+    T_EQ_INT(s.min_replicas, 2);
+    T_EQ_INT(s.max_replicas, 40);
+    T_EQ_INT(s.mode, WL_MODE_PREVIEW);
+    T_NEAR(s.target_utilization, 60, 0);
+    T_EQ_INT(s.n_traffic, 1);
+    T_EQ_STR(s.traffic[0].name, "requests");
+    T_EQ_INT(s.n_providers, 4);
+    T_EQ_INT(s.providers[1].type, WL_PROV_CRON);
+    T_EQ_STR(s.providers[1].time_zone, "Europe/Berlin");
+    T_EQ_INT(s.providers[1].n_windows, 2);
+    T_EQ_INT(s.providers[1].windows[0].replicas, 12);
+    T_EQ_INT(s.providers[3].type, WL_PROV_PREDICTIVE);
+    T_EQ_STR(s.providers[3].model, "holt-winters");
+    T_NEAR(s.providers[3].quantile, 0.95, 1e-12);
+    T_NEAR(s.providers[3].capacity_per_replica, 250, 0);
+    T_EQ_INT(s.scale_up_ahead_seconds, -1);
+    T_EQ_INT(s.keep_alive_seconds, 7200);
+    T_EQ_INT(s.down.select, WL_SELECT_MIN);
+    T_EQ_INT(s.down.n_policies, 2);
+    T_EQ_INT(s.down.policies[1].type, WL_POLICY_PERCENT);
+    T_EQ_INT(s.down.policies[1].value, 10);
+    T_EQ_INT(s.down.state, WL_GRAY_STANDBY);
+    T_EQ_INT(s.down.change_percent, 25);
+    T_EQ_INT(s.down.observation_seconds, 120);
+    T_EQ_INT(s.n_checkers, 2);
+    T_EQ_INT(s.checkers[0].action, WL_CHECK_ROLLBACK);
+    T_NEAR(s.checkers[0].threshold, 85, 0);
+    T_EQ_INT(s.checkers[1].action, WL_CHECK_PAUSE);
+    T_EQ_INT(s.checkers[1].cooldown_seconds, 300);
+}
+
+TEST(workload_defaults_are_kubernetes_hpa_defaults) {
+    workload_spec s;
+    T_EQ_INT(workload_load(test_fixture("workload/hpa.yaml"), &s, NULL), 0);
+    T_EQ_INT(s.min_replicas, 1);
+    T_EQ_INT(s.n_providers, 1);
+    T_EQ_INT(s.providers[0].type, WL_PROV_REACTIVE);
+    T_EQ_INT(s.up.stabilization_seconds, 0);
+    T_EQ_INT(s.up.n_policies, 2);
+    T_EQ_INT(s.up.policies[0].type, WL_POLICY_PERCENT);
+    T_EQ_INT(s.up.policies[0].value, 100);
+    T_EQ_INT(s.up.policies[1].type, WL_POLICY_PODS);
+    T_EQ_INT(s.up.policies[1].value, 4);
+    T_EQ_INT(s.up.policies[1].period_seconds, 15);
+    T_EQ_INT(s.up.select, WL_SELECT_MAX);
+    T_EQ_INT(s.down.stabilization_seconds, 300);
+    T_EQ_INT(s.sync_seconds, 15);
+    T_NEAR(s.tolerance, 0.1, 1e-12);
+}
+
+TEST(workload_invalid_spec_lists_every_problem_with_line) {
+    workload_spec s;
+    wl_problems p;
+    wl_problems_init(&p);
+    T_EQ_INT(workload_load(test_fixture("workload/bad.yaml"), &s, &p), -22);
+    char *txt = wl_problems_format(&p);
+    printf("%s", txt);
+    free(txt);
+    int ok = has_problem(&p, "spec.target.kind", "must be one of", 7) &&
+             has_problem(&p, "spec.minReplicas", "above maxReplicas", 9) &&
+             has_problem(&p, "spec.mode", "Auto, Preview", 11) &&
+             has_problem(&p, "spec.colour", "unknown field", 12) &&
+             has_problem(&p, "spec.providers[0].timeZone", "unknown time zone", 15) &&
+             has_problem(&p, "spec.providers[0].windows[0]", "overlaps windows[1]", 17) &&
+             has_problem(&p, "spec.providers[1].quantile", "must be in", 24) &&
+             has_problem(&p, "spec.providers[1].replicas", "does not apply", 25) &&
+             has_problem(&p, "spec.metrics.traffic", "needs a traffic metric", 0) &&
+             has_problem(&p, "spec.behavior.scaleDown.gray.state", "Cutoff, Standby, Deleted", 29) &&
+             has_problem(&p, "spec.behavior.scaleDown.gray.changePercent", "1..100", 30) &&
+             has_problem(&p, "spec.behavior.scaleUpAhead", "auto", 31) &&
+             has_problem(&p, "spec.stabilityCheckers[0].threshold", "number", 34) &&
+             has_problem(&p, "spec.stabilityCheckers[0].action", "Pause, Rollback", 35) &&
+             has_problem(&p, "spec.stabilityCheckers[0].metric", "neither", 0);
+    size_t n = p.n;
+    wl_problems_fini(&p);
+    T_ASSERT(ok);
+    T_EQ_INT(n, 15);
+}
+
+TEST(workload_yaml_syntax_error_is_reported) {
+    workload_spec s;
+    wl_problems p;
+    wl_problems_init(&p);
+    const char *y = "apiVersion: tide/v1\nkind: [Workload\n";
+    T_EQ_INT(workload_parse(y, strlen(y), &s, &p), -22);
+    T_EQ_INT(p.n, 1);
+    T_ASSERT(strstr(p.v[0].msg, "YAML syntax") != NULL);
+    wl_problems_fini(&p);
+    T_EQ_INT(workload_parse("", 0, &s, NULL), -22);
+}
+
+TEST(workload_unknown_nested_fields_rejected) {
+    const char *y = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: a, owner: me}\n"
+                    "spec:\n  target: {kind: Deployment, name: a, replicas: 3}\n  maxReplicas: 4\n"
+                    "  behavior:\n    scaleUp:\n      gray: {state: Standby, speed: 2}\n";
+    workload_spec s;
+    wl_problems p;
+    wl_problems_init(&p);
+    T_EQ_INT(workload_parse(y, strlen(y), &s, &p), -22);
+    int ok = has_problem(&p, "metadata.owner", "unknown field", 3) &&
+             has_problem(&p, "spec.target.replicas", "unknown field", 5) &&
+             has_problem(&p, "spec.behavior.scaleUp.gray.state", "scaleDown only", 9) &&
+             has_problem(&p, "spec.behavior.scaleUp.gray.speed", "unknown field", 9);
+    size_t n = p.n;
+    wl_problems_fini(&p);
+    T_ASSERT(ok);
+    T_EQ_INT(n, 4);
+}
+
+TEST(workload_cron_parse_and_match) {
+    wl_cron c;
+    char why[160];
+    T_EQ_INT(wl_cron_parse("*/15 8-18 * * mon-fri", &c, why, sizeof why), 0);
+    T_ASSERT(wl_cron_match(&c, 30, 9, 3, 6, 1));
+    T_ASSERT(!wl_cron_match(&c, 31, 9, 3, 6, 1));
+    T_ASSERT(!wl_cron_match(&c, 30, 9, 7, 6, 0));
+    T_EQ_INT(wl_cron_parse("0 0 1,15 * 7", &c, why, sizeof why), 0);
+    /* both day fields restricted: either matches (cron's rule) */
+    T_ASSERT(wl_cron_match(&c, 0, 0, 15, 3, 2));
+    T_ASSERT(wl_cron_match(&c, 0, 0, 9, 3, 0));
+    T_ASSERT(!wl_cron_match(&c, 0, 0, 9, 3, 2));
+    T_EQ_INT(wl_cron_parse("0 24 * * *", &c, why, sizeof why), -22);
+    T_ASSERT(strstr(why, "hour") != NULL);
+    T_EQ_INT(wl_cron_parse("0 8 * *", &c, why, sizeof why), -22);
+    T_ASSERT(strstr(why, "5 fields") != NULL);
+    T_EQ_INT(wl_cron_parse("5-1 * * * *", &c, why, sizeof why), -22);
+    T_EQ_INT(wl_cron_parse("*/0 * * * *", &c, why, sizeof why), -22);
+    T_EQ_INT(wl_cron_parse("0 8 * * * *", &c, why, sizeof why), -22);
+}
+
+TEST(workload_cron_eval_follows_time_zone) {
+    wl_provider p;
+    memset(&p, 0, sizeof p);
+    p.type = WL_PROV_CRON;
+    snprintf(p.time_zone, sizeof p.time_zone, "America/New_York");
+    char why[160];
+    T_EQ_INT(wl_cron_parse("0 9 * * *", &p.windows[0].start, why, sizeof why), 0);
+    T_EQ_INT(wl_cron_parse("0 17 * * *", &p.windows[0].end, why, sizeof why), 0);
+    p.windows[0].replicas = 7;
+    p.n_windows = 1;
+    /* 2026-07-01 is EDT (UTC-4): 09:00 local = 13:00 UTC. Grid 12:00..18:00 UTC hourly. */
+    int64_t t0 = 1782907200; /* 2026-07-01T12:00:00Z */
+    int out[8];
+    T_EQ_INT(wl_cron_eval(&p, t0, 3600, 8, out), 0);
+    int want[8] = {-1, 7, 7, 7, 7, 7, 7, 7};
+    want[7] = 7; /* 19:00 UTC = 15:00 local, still open */
+    for (int i = 0; i < 8; i++) T_EQ_INT(out[i], want[i]);
+    /* 21:00 UTC = 17:00 local: closed */
+    T_EQ_INT(wl_cron_eval(&p, t0 + 9 * 3600, 3600, 1, out), 0);
+    T_EQ_INT(out[0], -1);
+    /* in January (EST, UTC-5) 09:00 local = 14:00 UTC */
+    int64_t jan = 1767268800; /* 2026-01-01T12:00:00Z */
+    T_EQ_INT(wl_cron_eval(&p, jan, 3600, 3, out), 0);
+    T_EQ_INT(out[0], -1);
+    T_EQ_INT(out[1], -1);
+    T_EQ_INT(out[2], 7);
+    /* the process zone is unchanged */
+    T_ASSERT(getenv("TZ") == NULL || strcmp(getenv("TZ"), ":America/New_York") != 0);
+}
+
+TEST(workload_cron_windows_touching_do_not_overlap) {
+    const char *y = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: a}\n"
+                    "spec:\n  target: {kind: Deployment, name: a}\n  maxReplicas: 9\n"
+                    "  providers:\n    - type: cron\n      windows:\n"
+                    "        - {start: '0 8 * * *', end: '0 12 * * *', replicas: 3}\n"
+                    "        - {start: '0 12 * * *', end: '0 18 * * *', replicas: 5}\n"
+                    "        - {start: '0 3 30 2 *', end: '0 4 30 2 *', replicas: 5}\n";
+    workload_spec s;
+    wl_problems p;
+    wl_problems_init(&p);
+    T_EQ_INT(workload_parse(y, strlen(y), &s, &p), -22);
+    /* only the February 30th window is wrong: it never opens */
+    T_EQ_INT(p.n, 1);
+    T_ASSERT(strstr(p.v[0].msg, "never opens") != NULL);
+    T_EQ_STR(p.v[0].path, "spec.providers[0].windows[2]");
+    wl_problems_fini(&p);
+}
+
+TEST(workload_alias_bomb_is_bounded) {
+    const char *y = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                    "spec: {target: {kind: Deployment, name: a}, maxReplicas: 2, providers: [*d, *d, *d]}\n";
+    workload_spec s;
+    wl_problems p;
+    wl_problems_init(&p);
+    T_EQ_INT(workload_parse(y, strlen(y), &s, &p), -22);
+    T_ASSERT(p.n > 0);
+    wl_problems_fini(&p);
+}
