@@ -42,7 +42,11 @@ int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id);
 /* Appends n samples (unix ms timestamps, ascending) to a series and logs them to the WAL.
  * `source`/`seq` (may be NULL/0) record which agent batch this was, so that after a restart
  * tsdb_source_seq() tells the highest batch already stored and resends are dropped.
- * Returns 0, -ENOSPC/-EIO when the WAL cannot be written (nothing was stored then). */
+ * Samples at or before the series' newest timestamp (or not after the previous one in the
+ * batch) are dropped and counted, so appending a resent or partly stored batch again is
+ * harmless: a batch spread over several series is best re-appended whole after a crash.
+ * Returns 0, -ENOENT (unknown id), -ENOSPC/-EIO when the WAL cannot be written (nothing
+ * was stored then). */
 int tsdb_append(tsdb *db, const char *source, uint64_t seq, uint32_t id, const int64_t *ts_ms,
                 const double *v, size_t n);
 
@@ -51,10 +55,87 @@ uint64_t tsdb_source_seq(const tsdb *db, const char *source);
 
 typedef void (*tsdb_durable_fn)(void *arg, int status /* 0 or -errno */);
 /* Calls fn(arg, 0) on the loop once everything appended before this call is durable, or
- * fn(arg, -errno) when writing it failed. */
+ * fn(arg, -errno) when writing it failed. Memory only: calls fn(arg, 0) at once. With a
+ * directory but no loop: waits for the fsync, then calls fn inline. Callbacks still pending
+ * at tsdb_close() are called from it (0 if durable by then, else -errno). */
 void tsdb_when_durable(tsdb *db, tsdb_durable_fn fn, void *arg);
 
 /* Status for tidectl/metrics: a short human string ("ok", "wal: No space left on device"). */
 const char *tsdb_status(const tsdb *db);
+
+/* Queues a snapshot of the whole store now (the periodic timer does this every
+ * snapshot_every_s); older WAL segments are removed once it is on disk. 0, -ENOTSUP (memory
+ * only), or the WAL's error. */
+int tsdb_snapshot(tsdb *db);
+
+/* ---- Read side. Everything below is thread-safe: the store takes a reader lock, so the
+ * HTTP thread may query while the loop appends. ---- */
+
+enum tsdb_res { TSDB_RAW = 0, TSDB_1M = 1, TSDB_10M = 2, TSDB_NRES = 3 };
+
+/* One point: a raw sample (count 1, sum = min = max = value) or a downsampled bucket, stamped
+ * with the bucket's start. */
+typedef struct tsdb_point {
+    int64_t ts_ms;
+    double sum, count, min, max;
+} tsdb_point;
+
+/* A growable array of points owned by the caller; zero-initialise, free with
+ * tsdb_points_fini(). Reads append to it. */
+typedef struct tsdb_points {
+    tsdb_point *p;
+    size_t n, cap;
+} tsdb_points;
+void tsdb_points_fini(tsdb_points *pts);
+
+/* Resolution length in ms (0 for raw). */
+int64_t tsdb_res_ms(int res);
+
+/* Appends the points of series `id` at resolution `res` with start_ms <= ts <= end_ms, in
+ * time order, to *out (including the bucket still being filled). 0, -ENOENT (no such series),
+ * -ENOMEM, -EBADMSG (a damaged chunk; the points before it are kept). */
+int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms,
+              tsdb_points *out);
+
+/* Range scan for a query evaluated every step_ms: uses the coarsest resolution no longer
+ * than the step, and for the part of [start_ms, end_ms] older than what that resolution
+ * still holds, the next coarser one. *res_used gets the finest resolution used. Same
+ * returns as tsdb_read(). */
+int tsdb_read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int64_t end_ms,
+                   tsdb_points *out, int *res_used);
+
+/* Number of series; ids run from 1 to this number. */
+uint32_t tsdb_series_count(tsdb *db);
+/* Labels of series `id` (sorted by name). The strings live as long as the store. 0 or
+ * -ENOENT. */
+int tsdb_series_labels(tsdb *db, uint32_t id, const tsdb_label **labels, size_t *n);
+
+typedef struct tsdb_series_info {
+    uint64_t samples;          /* appended over the store's life (replay included) */
+    int64_t first_ms, last_ms; /* oldest and newest point held, any resolution (0 if none) */
+    size_t points[TSDB_NRES];  /* points held per resolution */
+    size_t bytes[TSDB_NRES];   /* memory per resolution, chunk buffers and headers */
+} tsdb_series_info;
+int tsdb_series_stat(tsdb *db, uint32_t id, tsdb_series_info *info);
+
+/* Store-wide counters for /metrics and tidectl. */
+typedef struct tsdb_stats {
+    uint64_t series;
+    uint64_t samples_appended;   /* accepted by tsdb_append */
+    uint64_t samples_dropped;    /* at or before their series' newest timestamp */
+    uint64_t append_errors;      /* appends refused (-ENOSPC/-EIO) */
+    uint64_t points[TSDB_NRES];
+    uint64_t bytes[TSDB_NRES];
+    uint64_t wal_bytes;          /* size of the live WAL segments */
+    uint64_t wal_written;        /* bytes written to the WAL over the process' life */
+    uint64_t fsyncs;
+    double fsync_seconds_total;  /* sum of fsync latencies */
+    double fsync_seconds_max;
+    uint64_t snapshots;
+    uint64_t snapshot_errors;
+    int64_t last_snapshot_ms;    /* wall clock of the last good snapshot, 0 if none */
+    int durable_ok;              /* 1 when the WAL is writable */
+} tsdb_stats;
+void tsdb_get_stats(tsdb *db, tsdb_stats *st);
 
 #endif
