@@ -56,3 +56,54 @@ TEST(fc_outage_mask) {
     T_EQ_INT(mask[49], 0);
     T_EQ_INT(mask[70], 1);
 }
+
+/* Deterministic pseudo-noise in [-1, 1). */
+static double noise(unsigned *s) {
+    *s = *s * 1103515245u + 12345u;
+    return ((*s >> 8) & 0xffff) / 32768.0 - 1.0;
+}
+
+/* 21 days at 10-minute steps of 100 + 30 sin(day) + a weekend bump + noise: the seasonal
+ * models must learn the daily shape, and p90 must sit above p50. */
+static double *synthetic_seasonal(size_t n, int64_t t0, unsigned seed) {
+    double *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        int64_t ts = t0 + (int64_t)i * 600;
+        double ph = 2 * M_PI * (double)(ts % 86400) / 86400.0;
+        int dow = (int)((ts / 86400 + 4) % 7); /* 0 = Sunday */
+        y[i] = 100 + 30 * sin(ph) + (dow == 0 || dow == 6 ? 15 : 0) + 4 * noise(&seed);
+    }
+    return y;
+}
+
+static void check_seasonal_model(const char *model, double max_mae) {
+    size_t n = 21 * 144, H = 144;
+    int64_t t0 = 1700006400; /* a UTC midnight */
+    double *y = synthetic_seasonal(n + H, t0, 7);
+    fc_series s = {.y = y, .n = n, .t0 = t0, .step = 600};
+    fc_options o = {.horizon = (int)H, .seed = 1};
+    forecaster *f = NULL;
+    char err[256] = "";
+    double p50[144], p90[144];
+    T_EQ_INT(fc_new(&f, model, &o, err, sizeof err), 0);
+    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+    T_EQ_INT(fc_predict(f, &s, (int)H, 0.5, p50, err, sizeof err), 0);
+    T_EQ_INT(fc_predict(f, &s, (int)H, 0.9, p90, err, sizeof err), 0);
+    double mae = 0;
+    int above = 0;
+    for (size_t i = 0; i < H; i++) {
+        int64_t ts = t0 + (int64_t)(n + i) * 600;
+        double ph = 2 * M_PI * (double)(ts % 86400) / 86400.0;
+        int dow = (int)((ts / 86400 + 4) % 7);
+        double truth = 100 + 30 * sin(ph) + (dow == 0 || dow == 6 ? 15 : 0);
+        mae += fabs(p50[i] - truth) / (double)H;
+        above += p90[i] > p50[i];
+    }
+    fc_free(f);
+    free(y);
+    if (!(mae < max_mae)) T_FAIL("%s: MAE %.3f against the noise-free truth, want < %.3f", model, mae, max_mae);
+    T_ASSERT(above == (int)H);
+}
+
+TEST(fc_holt_winters_learns_daily_and_weekly_shape) { check_seasonal_model("holt-winters", 3.0); }
+TEST(fc_profile_learns_daily_shape) { check_seasonal_model("profile", 10.0); }

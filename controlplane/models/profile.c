@@ -1,0 +1,214 @@
+/* profile.c: the level-adjusted seasonal profile forecaster ("profile").
+ *
+ * The forecast for time tau is P(tau) * (1 + lambda * (r - 1)), where P(tau) is the mean of the
+ * values at the same time of day over the previous D days (or, mixed in with weight mu, at the
+ * same time of week over the previous weeks), each smoothed over +-w steps, and r is the ratio
+ * of what the last R steps actually held to what the profile said they would. Masked values
+ * (NaN, outages of zeros) are left out of every mean. D, w, R, lambda and mu are chosen by a
+ * grid search minimising the mean absolute error of H-step forecasts over the last weeks of
+ * the training data. It needs nothing but recent history at prediction time, so it adapts to
+ * a shifted weekly pattern within days. */
+#include "models/model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct prof_params {
+    int days;    /* D */
+    int weeks;   /* weeks for the weekly profile */
+    int w;       /* smoothing half-width in steps */
+    int r;       /* level window in steps */
+    double lam;  /* level adjustment strength */
+    double mu;   /* weight of the weekly profile */
+} prof_params;
+
+typedef struct prof {
+    int horizon, verbose;
+    int64_t step;
+    prof_params p;
+} prof;
+
+/* Prefix sums of masked values and counts: S[i] = sum of y[0..i), C[i] = count. */
+typedef struct prefix {
+    double *s;
+    double *c;
+    size_t n;
+} prefix;
+
+static int prefix_build(prefix *px, const double *y, size_t n, int64_t step) {
+    px->s = malloc((n + 1) * sizeof *px->s);
+    px->c = malloc((n + 1) * sizeof *px->c);
+    unsigned char *mask = malloc(n ? n : 1);
+    if (!px->s || !px->c || !mask) {
+        free(px->s);
+        free(px->c);
+        free(mask);
+        return -ENOMEM;
+    }
+    fc__mask_outages(y, n, step, mask);
+    px->s[0] = px->c[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        px->s[i + 1] = px->s[i] + (mask[i] ? y[i] : 0);
+        px->c[i + 1] = px->c[i] + (mask[i] ? 1 : 0);
+    }
+    px->n = n;
+    free(mask);
+    return 0;
+}
+
+static void prefix_free(prefix *px) {
+    free(px->s);
+    free(px->c);
+}
+
+/* Adds the masked window [c-w, c+w] clipped to [0, limit) to *s / *k. */
+static void window(const prefix *px, long c, int w, long limit, double *s, double *k) {
+    long a = c - w, b = c + w + 1;
+    if (a < 0) a = 0;
+    if (b > limit) b = limit;
+    if (b <= a) return;
+    *s += px->s[b] - px->s[a];
+    *k += px->c[b] - px->c[a];
+}
+
+/* Profile value at index tau using data before `end` only. NAN when no data. */
+static double profile_at(const prefix *px, const prof_params *p, long tau, long end, long day) {
+    double sd = 0, kd = 0, sw = 0, kw = 0;
+    for (int d = 1; d <= p->days; d++) {
+        long c = tau - d * day;
+        if (c + p->w < 0) break;
+        window(px, c, p->w, end, &sd, &kd);
+    }
+    double vd = kd > 0 ? sd / kd : NAN;
+    if (p->mu <= 0) return vd;
+    for (int k = 1; k <= p->weeks; k++) {
+        long c = tau - k * 7 * day;
+        if (c + p->w < 0) break;
+        window(px, c, p->w, end, &sw, &kw);
+    }
+    double vw = kw > 0 ? sw / kw : NAN;
+    if (isnan(vw)) return vd;
+    if (isnan(vd)) return vw;
+    return (1 - p->mu) * vd + p->mu * vw;
+}
+
+/* Forecasts h steps after `end` (exclusive) into out. */
+static void forecast(const prefix *px, const prof_params *p, long end, int h, long day,
+                     double last, double *out) {
+    double num = 0, den = 0, kn = 0;
+    long a = end - p->r < 0 ? 0 : end - p->r;
+    for (long t = a; t < end; t++) {
+        double pt = profile_at(px, p, t, end, day);
+        double c = px->c[t + 1] - px->c[t];
+        if (isnan(pt) || c == 0) continue;
+        num += px->s[t + 1] - px->s[t];
+        den += pt;
+        kn += 1;
+    }
+    double ratio = den > 0 && kn > 0 ? num / den : 1;
+    double adj = 1 + p->lam * (ratio - 1);
+    if (adj < 0) adj = 0;
+    for (int i = 0; i < h; i++) {
+        double pv = profile_at(px, p, end + i, end, day);
+        out[i] = isnan(pv) ? last : pv * adj;
+    }
+}
+
+static int create(void **state, const fc_options *opt, char *err, size_t errlen) {
+    (void)err, (void)errlen;
+    prof *m = calloc(1, sizeof *m);
+    if (!m) return -ENOMEM;
+    m->horizon = opt ? opt->horizon : 0;
+    m->verbose = opt ? opt->verbose : 0;
+    *state = m;
+    return 0;
+}
+
+static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
+    (void)err, (void)errlen;
+    prof *m = state;
+    *tp = 0;
+    m->step = train->step;
+    long day = fc__steps_per_day(train->step);
+    long n = (long)train->n;
+    int H = m->horizon > 0 ? m->horizon : (int)(3600 / train->step > 0 ? 3600 / train->step : 1);
+    prefix px;
+    if (prefix_build(&px, train->y, train->n, train->step) != 0) return -ENOMEM;
+    double *out = malloc((size_t)H * sizeof *out);
+    if (!out) {
+        prefix_free(&px);
+        return -ENOMEM;
+    }
+    /* evaluation origins: every H steps (at least every hour) over the last 14 days */
+    long span = 14 * day < n / 2 ? 14 * day : n / 2;
+    long stride = H;
+    long hour = 3600 / train->step > 0 ? 3600 / train->step : 1;
+    if (stride > 4 * hour) stride = 4 * hour;
+    int nweeks_avail = (int)((n - span) / (7 * day));
+    static const int Ds[] = {1, 3, 7, 14};
+    static const double ws_min[] = {0, 5, 10, 20, 40}; /* half-width in minutes */
+    static const double rs_min[] = {30, 60, 120, 240, 480};
+    static const double lams[] = {0, 0.25, 0.5, 0.75, 1.0};
+    static const double mus[] = {0, 0.5, 1.0};
+    double best = INFINITY;
+    prof_params bp = {.days = 7, .weeks = 0, .w = 0, .r = (int)hour, .lam = 0.5, .mu = 0};
+    for (size_t di = 0; di < sizeof Ds / sizeof *Ds; di++)
+        for (size_t wi = 0; wi < sizeof ws_min / sizeof *ws_min; wi++)
+            for (size_t ri = 0; ri < sizeof rs_min / sizeof *rs_min; ri++)
+                for (size_t mi = 0; mi < sizeof mus / sizeof *mus; mi++)
+                    for (size_t li = 0; li < sizeof lams / sizeof *lams; li++) {
+                        prof_params p = {.days = Ds[di],
+                                         .weeks = nweeks_avail < 3 ? nweeks_avail : 3,
+                                         .w = (int)(ws_min[wi] * 60 / (double)train->step),
+                                         .r = (int)(rs_min[ri] * 60 / (double)train->step),
+                                         .lam = lams[li],
+                                         .mu = mus[mi]};
+                        if (p.r < 1) p.r = 1;
+                        if (p.mu > 0 && p.weeks < 1) continue;
+                        if ((double)p.days * (double)day > (double)(n - span)) continue;
+                        double sum = 0;
+                        size_t cnt = 0;
+                        for (long o = n - span; o + H <= n; o += stride) {
+                            forecast(&px, &p, o, H, day, 0, out);
+                            for (int i = 0; i < H; i++) {
+                                if (px.c[o + i + 1] - px.c[o + i] == 0 || isnan(out[i])) continue;
+                                sum += fabs(out[i] - train->y[o + i]);
+                                cnt++;
+                            }
+                        }
+                        double f = cnt ? sum / (double)cnt : INFINITY;
+                        if (f < best) best = f, bp = p;
+                    }
+    m->p = bp;
+    if (m->verbose)
+        fprintf(stderr, "profile: days %d weeks %d (mu %.2f) smooth +-%d level window %d lambda %.2f: fit MAE %.4g\n",
+                bp.days, bp.weeks, bp.mu, bp.w, bp.r, bp.lam, best);
+    free(out);
+    prefix_free(&px);
+    return 0;
+}
+
+static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
+                   size_t errlen) {
+    (void)err, (void)errlen;
+    const prof *m = state;
+    long day = fc__steps_per_day(ctx->step);
+    /* only the part of the context the profile can reach is needed */
+    long need = (long)((m->p.mu > 0 ? m->p.weeks * 7 : m->p.days) + 1) * day + m->p.r + m->p.w;
+    long n = (long)ctx->n, from = n > need ? n - need : 0;
+    fc_series sub = *ctx;
+    sub.y = ctx->y + from;
+    sub.n = (size_t)(n - from);
+    prefix px;
+    if (prefix_build(&px, sub.y, sub.n, ctx->step) != 0) return -ENOMEM;
+    forecast(&px, &m->p, (long)sub.n, h, day, fc__last_value(ctx), out);
+    prefix_free(&px);
+    return 0;
+}
+
+static void destroy(void *state) { free(state); }
+
+const fc_model_ops fc__model_profile = {"profile", create, fit, predict, destroy};
