@@ -1,0 +1,232 @@
+/* cgroup_collect_test.c: the cgroup sampler over a fake hybrid hierarchy under $TMPDIR (a
+ * mountinfo pointing at plain directories holding real fixture files): metrics and labels,
+ * counter rates, garbled files skipped and counted, cgroups coming and going, prefixes. */
+#include "cgroup_collect.h"
+#include "test.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- a recording sink ------------------------------------------------------------------------ */
+typedef struct rec_series {
+    char metric[64];
+    char labels[512];
+    double last;
+    int nput;
+    int forgotten;
+} rec_series;
+
+typedef struct rec {
+    rec_series s[256];
+    uint32_t n;
+} rec;
+
+static int rec_series_fn(void *ctx, const char *metric, const char *const *labels, uint32_t *id) {
+    rec *r = ctx;
+    if (r->n >= 256) return -ENOSPC;
+    rec_series *s = &r->s[r->n];
+    memset(s, 0, sizeof *s);
+    snprintf(s->metric, sizeof s->metric, "%s", metric);
+    size_t o = 0;
+    for (int i = 0; labels[i]; i += 2)
+        o += (size_t)snprintf(s->labels + o, sizeof s->labels - o, "%s%s=%s", i ? "," : "",
+                              labels[i], labels[i + 1]);
+    *id = r->n++;
+    return 0;
+}
+static int rec_put(void *ctx, uint32_t id, int64_t ts, double v) {
+    rec *r = ctx;
+    (void)ts;
+    if (id >= r->n) return -EINVAL;
+    r->s[id].last = v;
+    r->s[id].nput++;
+    return 0;
+}
+static void rec_forget(void *ctx, uint32_t id) {
+    rec *r = ctx;
+    if (id < r->n) r->s[id].forgotten = 1;
+}
+
+static rec_series *find(rec *r, const char *metric, const char *cgroup) {
+    char want[300];
+    snprintf(want, sizeof want, "cgroup=%s,", cgroup);
+    for (uint32_t i = 0; i < r->n; i++)
+        if (strcmp(r->s[i].metric, metric) == 0 && strncmp(r->s[i].labels, want, strlen(want)) == 0)
+            return &r->s[i];
+    return NULL;
+}
+
+/* ---- the fake hierarchy ---------------------------------------------------------------------- */
+static char base[256];
+
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...) {
+    char cmd[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    if (system(cmd) != 0) fprintf(stderr, "command failed: %s\n", cmd);
+}
+
+static void put_file(const char *rel, const char *text) {
+    char p[600];
+    snprintf(p, sizeof p, "%s%s", base, rel);
+    FILE *f = fopen(p, "w");
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Makes cgroup REL in every fake controller, with the real fixture files. memory sits below
+ * /nested (like this host's processes). */
+static void make_cgroup(const char *rel) {
+    const char *fx = test_fixture("cgroup");
+    sh("mkdir -p '%s/cpuacct%s' '%s/cpu%s' '%s/memory/nested%s' '%s/pids%s' '%s/unified%s'", base,
+       rel, base, rel, base, rel, base, rel, base, rel);
+    sh("cp '%s/v1/cpuacct.usage' '%s/cpuacct%s/' && cp '%s/v1/cpu.stat' '%s/cpu%s/' && "
+       "cp '%s/v1/memory.stat' '%s/v1/memory.usage_in_bytes' '%s/memory/nested%s/' && "
+       "cp '%s/v1/pids.current' '%s/pids%s/' && cp '%s/v2-hybrid/cpu.pressure' "
+       "'%s/v2-hybrid/memory.pressure' '%s/unified%s/'",
+       fx, base, rel, fx, base, rel, fx, fx, base, rel, fx, base, rel, fx, fx, base, rel);
+}
+
+static const char *write_mountinfo(void) {
+    static char path[300];
+    snprintf(path, sizeof path, "%s/mountinfo", base);
+    FILE *f = fopen(path, "w");
+    if (!f) return NULL;
+    fprintf(f, "32 31 0:29 / %s/cpu rw,relatime - cgroup cgroup rw,cpu\n", base);
+    fprintf(f, "33 31 0:30 / %s/cpuacct rw,relatime - cgroup cgroup rw,cpuacct\n", base);
+    fprintf(f, "35 31 0:32 / %s/memory rw,relatime - cgroup cgroup rw,memory\n", base);
+    fprintf(f, "39 31 0:36 / %s/pids rw,relatime - cgroup cgroup rw,pids\n", base);
+    fprintf(f, "41 31 0:38 / %s/unified rw,relatime - cgroup2 cgroup2 rw\n", base);
+    fclose(f);
+    return path;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+TEST(cgc_fake_hybrid_tree) {
+    const char *t = getenv("TMPDIR");
+    snprintf(base, sizeof base, "%s/cgc_test.XXXXXX", t && *t ? t : "/tmp");
+    T_ASSERT(mkdtemp(base) != NULL);
+    make_cgroup("/kubepods/burstable/podu1/c1");
+    make_cgroup("/app");
+    sh("mkdir -p '%s/cpuacct/kubepods/burstable/podu1'", base);
+    const char *roots[] = {"/app"};
+    cgc_config cfg = {.mountinfo = write_mountinfo(), .kubernetes = 1, .roots = roots,
+                      .nroots = 1, .prefix = "memory=/nested"};
+    cgc *c = NULL;
+    char err[200];
+    T_EQ_INT(cgc_new(&c, &cfg, err, sizeof err), 0);
+    T_EQ_STR(cgc_layout(c), "hybrid");
+    static rec r;
+    memset(&r, 0, sizeof r);
+    cgc_out out = {&r, rec_series_fn, rec_put, rec_forget};
+    double t0 = now_s();
+    T_EQ_INT(cgc_sample(c, &out, 1000, err, sizeof err), 0);
+    double t1 = now_s();
+    /* Gauges come at once; values from the real fixtures. */
+    rec_series *ws = find(&r, "cgroup_memory_working_set_bytes", "/kubepods/burstable/podu1/c1");
+    T_ASSERT(ws != NULL);
+    T_NEAR(ws->last, 56414208 - 8388608, 0);
+    T_ASSERT(strstr(ws->labels, "kind=container,qos=burstable,pod_uid=u1,container_id=c1") != NULL);
+    rec_series *rss = find(&r, "cgroup_memory_rss_bytes", "/app");
+    T_ASSERT(rss != NULL);
+    T_NEAR(rss->last, 46878720, 0);
+    T_ASSERT(strstr(rss->labels, "kind=cgroup") != NULL);
+    rec_series *pids = find(&r, "cgroup_pids", "/app");
+    T_ASSERT(pids != NULL);
+    T_NEAR(pids->last, 1, 0);
+    /* The pod cgroup exists only in cpuacct: sampled, without memory series. */
+    T_ASSERT(find(&r, "cgroup_memory_usage_bytes", "/kubepods/burstable/podu1") == NULL);
+    /* Rates need a second reading. */
+    T_ASSERT(find(&r, "cgroup_cpu_usage_cores", "/app") == NULL);
+
+    /* 0.1 s of CPU, 12 more throttled periods, 0.05 s throttled, 0.02 s of CPU stall. */
+    usleep(200000);
+    put_file("/cpuacct/app/cpuacct.usage", "1378293245\n");
+    put_file("/cpu/app/cpu.stat",
+             "nr_periods 45\nnr_throttled 36\nthrottled_time 1243346008\nnr_bursts 0\n");
+    put_file("/unified/app/cpu.pressure", "some avg10=8.51 avg60=1.53 avg300=0.32 total=1224938\n"
+                                          "full avg10=8.51 avg60=1.53 avg300=0.32 total=1204720\n");
+    /* A garbled memory.stat: skipped and counted, the other metrics still come. */
+    put_file("/memory/nested/app/memory.stat", "rss 12x\n");
+    double t2 = now_s();
+    T_EQ_INT(cgc_sample(c, &out, 2000, err, sizeof err), 0);
+    double t3 = now_s();
+    double dt_min = t2 - t1, dt_max = t3 - t0;
+    rec_series *cpu = find(&r, "cgroup_cpu_usage_cores", "/app");
+    T_ASSERT(cpu != NULL);
+    T_ASSERT(cpu->last >= 0.1 / dt_max - 1e-9 && cpu->last <= 0.1 / dt_min + 1e-9);
+    rec_series *thr = find(&r, "cgroup_cpu_throttled_periods_per_second", "/app");
+    T_ASSERT(thr != NULL);
+    T_ASSERT(thr->last >= 12 / dt_max - 1e-9 && thr->last <= 12 / dt_min + 1e-9);
+    rec_series *thrt = find(&r, "cgroup_cpu_throttled_seconds_per_second", "/app");
+    T_ASSERT(thrt != NULL);
+    T_ASSERT(thrt->last >= 0.05 / dt_max - 1e-9 && thrt->last <= 0.05 / dt_min + 1e-9);
+    rec_series *psi = find(&r, "cgroup_cpu_pressure_some", "/app");
+    T_ASSERT(psi != NULL);
+    T_ASSERT(psi->last >= 0.02 / dt_max - 1e-9 && psi->last <= 0.02 / dt_min + 1e-9);
+    rec_series *psif = find(&r, "cgroup_cpu_pressure_full", "/app");
+    T_ASSERT(psif != NULL);
+    T_NEAR(psif->last, 0, 0);
+    T_EQ_INT(rss->nput, 1); /* not updated from the garbled file */
+    T_EQ_INT(pids->nput, 2);
+    cgc_stats st;
+    cgc_get_stats(c, &st);
+    T_EQ_INT(st.parse_errors, 1);
+    T_EQ_INT(st.cgroups, 3);
+
+    /* A counter that goes backwards (cgroup recreated under the same name): no spike. */
+    put_file("/cpuacct/app/cpuacct.usage", "5\n");
+    int before = cpu->nput;
+    T_EQ_INT(cgc_sample(c, &out, 3000, err, sizeof err), 0);
+    T_EQ_INT(cpu->nput, before);
+    cgc_get_stats(c, &st);
+    T_EQ_INT(st.resets, 1);
+
+    /* A new container appears and the app cgroup goes: both within one round. */
+    make_cgroup("/kubepods/burstable/podu1/c2");
+    sh("rm -rf '%s/cpuacct/app'", base);
+    T_EQ_INT(cgc_sample(c, &out, 4000, err, sizeof err), 0);
+    T_ASSERT(find(&r, "cgroup_memory_working_set_bytes", "/kubepods/burstable/podu1/c2") != NULL);
+    T_EQ_INT(cpu->forgotten, 1);
+    T_EQ_INT(rss->forgotten, 1);
+    T_EQ_INT(ws->forgotten, 0);
+    cgc_get_stats(c, &st);
+    T_EQ_INT(st.cgroups, 3);
+    cgc_free(c);
+    sh("rm -rf '%s'", base);
+}
+
+TEST(cgc_bad_config) {
+    const char *t = getenv("TMPDIR");
+    snprintf(base, sizeof base, "%s/cgc_test.XXXXXX", t && *t ? t : "/tmp");
+    T_ASSERT(mkdtemp(base) != NULL);
+    cgc_config cfg = {.mountinfo = write_mountinfo(), .prefix = "memory"};
+    cgc *c = NULL;
+    char err[200];
+    T_EQ_INT(cgc_new(&c, &cfg, err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "cgroup prefix 'memory': expected controller=path");
+    cfg.prefix = "blkio=/x";
+    T_EQ_INT(cgc_new(&c, &cfg, err, sizeof err), -EINVAL);
+    T_ASSERT(strstr(err, "unknown controller") != NULL);
+    cfg.prefix = "memory=self";
+    cfg.proc_self_cgroup = test_fixture("cgroup/proc/cgroup");
+    T_EQ_INT(cgc_new(&c, &cfg, err, sizeof err), 0);
+    cgc_free(c);
+    put_file("/mountinfo", "22 1 259:1 / / rw - ext4 /dev/sda rw\n");
+    cfg.prefix = NULL;
+    T_EQ_INT(cgc_new(&c, &cfg, err, sizeof err), -ENOENT);
+    T_EQ_STR(err, "no cgroup hierarchy is mounted");
+    sh("rm -rf '%s'", base);
+}
