@@ -1,0 +1,77 @@
+/* haproxy.h: HAProxy runtime API client over its unix stats socket, run on the agent's libev
+ * loop (one non-blocking connection per command), plus pure parsers for the text it answers
+ * (`show stat` CSV, `show servers state`, and the reply to `set server`).
+ *
+ * HAProxy's socket is non-interactive by default: it reads one line, answers and closes, so a
+ * command's reply is everything read until EOF. */
+#ifndef TIDE_HAPROXY_H
+#define TIDE_HAPROXY_H
+
+#include <stddef.h>
+
+struct ev_loop;
+
+#define HAPROXY_NAME_MAX 128     /* backend / server names we accept */
+#define HAPROXY_REPLY_MAX (4u << 20) /* a reply larger than this is an error */
+
+/* ---- pure parsers (no I/O; tests and the fuzzer feed them captured text) ---- */
+
+/* Splits "BACKEND/SERVER" into its parts. Returns 0, or -EINVAL with err naming what was wrong
+ * (missing '/', empty part, too long, or a character HAProxy would misread: space, ';', '#',
+ * control characters). */
+int haproxy_parse_server_ref(const char *ref, char *backend, char *server, char *err, size_t errlen);
+
+typedef struct haproxy_server_stat {
+    long scur;                 /* current sessions on the server */
+    long stot;                 /* total sessions since start, -1 when absent */
+    char status[32];           /* "UP", "DOWN", "DRAIN", "MAINT", "UP 1/3", ... */
+} haproxy_server_stat;
+
+/* Finds the row of BACKEND/SERVER in `show stat` CSV output (header line "# pxname,svname,...",
+ * columns located by name, so any HAProxy version's column order works). Returns 0 with *out
+ * filled; -ENOENT when the backend or the server is not in the text (err says which);
+ * -EINVAL when the text is not `show stat` CSV or the row is malformed (err says where). */
+int haproxy_stat_find(const char *text, size_t len, const char *backend, const char *server,
+                      haproxy_server_stat *out, char *err, size_t errlen);
+
+typedef struct haproxy_server_state {
+    int op_state;              /* srv_op_state: 0 stopped, 1 starting, 2 running, 3 stopping */
+    int admin_state;           /* srv_admin_state bits: 0x01 FMAINT, 0x08 FDRAIN, 0x20 RMAINT... */
+} haproxy_server_state;
+
+/* Finds BACKEND/SERVER in `show servers state` output (a version line, then a "# be_id
+ * be_name ..." header, then space-separated rows; columns located by name). Same returns as
+ * haproxy_stat_find(). */
+int haproxy_servers_state_find(const char *text, size_t len, const char *backend,
+                               const char *server, haproxy_server_state *out, char *err,
+                               size_t errlen);
+
+/* Interprets the reply to a `set server ...` command: HAProxy answers nothing (an empty line)
+ * on success and a message ("No such server.", "No such backend.", "Require 'backend/server'.")
+ * otherwise. Returns 0 on success, or -ENOENT (unknown backend or server) / -EINVAL (anything
+ * else) with the message, trimmed, in err. */
+int haproxy_set_reply_check(const char *reply, size_t len, char *err, size_t errlen);
+
+/* ---- asynchronous client ---- */
+
+typedef struct haproxy_req haproxy_req;
+
+/* Called once when a command finished: rc 0 with the whole reply (NUL-terminated, borrowed for
+ * the call only), or -errno with err describing it (socket missing, refused, timed out, reply
+ * too large). */
+typedef void (*haproxy_done_fn)(void *arg, int rc, const char *reply, size_t len, const char *err);
+
+/* Sends one command line (without the newline) to the HAProxy socket at `socket_path` and calls
+ * done from the loop with the reply. timeout_ms bounds connect+send+reply. Returns 0 when the
+ * command is under way (done will be called later, never from inside this call) and, if req is
+ * not NULL, sets *req so the caller can cancel; or -errno with err filled when it could not
+ * start (-ENOENT socket missing, -ECONNREFUSED nobody listening, -ENAMETOOLONG path too long,
+ * -EACCES) -- done is then not called. */
+int haproxy_command(struct ev_loop *loop, const char *socket_path, const char *command,
+                    int timeout_ms, haproxy_done_fn done, void *arg, haproxy_req **req,
+                    char *err, size_t errlen);
+
+/* Stops a command under way without calling its done callback and frees it. NULL is ignored. */
+void haproxy_cancel(haproxy_req *req);
+
+#endif

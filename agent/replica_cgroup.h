@@ -1,0 +1,124 @@
+/* replica_cgroup.h: a replica's cgroup as node actions see it: its path relative to the cgroup
+ * root (as /proc/PID/cgroup shows it, e.g. /system.slice/web@3.service) resolved in every
+ * mounted hierarchy (v1 freezer, memory, cpu, ... and the v2 unified one), freeze/thaw with a
+ * deadline on the agent's loop, and memory reclaim in a helper thread (the kernel's reclaim
+ * write can take long; the loop never waits for it).
+ *
+ * Resolution: in each hierarchy the directory MOUNT/PATH is used when it exists; otherwise (a
+ * hierarchy where processes sit elsewhere, e.g. a nested memory cgroup) the path is taken from
+ * /proc/PID/cgroup of one of the replica's processes found in another hierarchy. */
+#ifndef TIDE_REPLICA_CGROUP_H
+#define TIDE_REPLICA_CGROUP_H
+
+#include <cjson/cJSON.h>
+#include <ev.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define RCG_MAX_HIER 16
+#define RCG_PATH_MAX 768
+
+typedef struct rcg_hierarchy {
+    int v2;                    /* 1: the unified (cgroup2) hierarchy */
+    char options[256];         /* super options of a v1 mount: "rw,freezer", "rw,cpu,cpuacct" */
+    char mount[256];           /* "/sys/fs/cgroup/freezer" */
+} rcg_hierarchy;
+
+typedef struct rcg_hierarchies {
+    int n;
+    rcg_hierarchy h[RCG_MAX_HIER];
+} rcg_hierarchies;
+
+/* Pure parser of /proc/self/mountinfo text: fills hs with every cgroup (v1) and cgroup2 mount.
+ * Returns 0 (hs->n may be 0), or -EINVAL with err naming the malformed line. */
+int rcg_parse_mountinfo(const char *text, size_t len, rcg_hierarchies *hs, char *err, size_t errlen);
+
+/* Pure parser of /proc/PID/cgroup text: copies into path the entry of hierarchy h (v2: the
+ * "0::" line; v1: the line whose controller list is among h's mount options). Returns 0,
+ * -ENOENT when no line matches, -EINVAL on a malformed line. */
+int rcg_parse_proc_cgroup(const char *text, size_t len, const rcg_hierarchy *h, char *path,
+                          size_t cap);
+
+/* Checks a replica cgroup path: absolute, no "." or ".." component, no empty component, at
+ * most RCG_PATH_MAX - 256 bytes. Returns 0 or -EINVAL with err. */
+int rcg_check_path(const char *rel, char *err, size_t errlen);
+
+typedef struct replica_cgroup {
+    char rel[RCG_PATH_MAX];
+    int n;                                 /* hierarchies considered */
+    struct {
+        int v2;
+        char name[64];                     /* "unified", "freezer", "memory", "cpu,cpuacct" ... */
+        char dir[RCG_PATH_MAX];            /* absolute directory, "" when not present there */
+    } at[RCG_MAX_HIER];
+    int freezer;                           /* index into at[] of the v1 freezer, -1 if none */
+    int memory;                            /* v1 memory, -1 if none */
+    int unified;                           /* v2, -1 if none */
+} replica_cgroup;
+
+/* Resolves rel in the hierarchies hs (NULL: read /proc/self/mountinfo). Returns 0 when the
+ * cgroup exists in at least one hierarchy; -ENOENT "cgroup /x not found in any hierarchy
+ * (looked in freezer, memory, unified, ...)"; -EINVAL for a bad path. */
+int replica_cgroup_resolve(const char *rel, const rcg_hierarchies *hs, replica_cgroup *rc,
+                           char *err, size_t errlen);
+
+/* Where it was found, for results: {"unified": "/sys/fs/cgroup/unified/x", "freezer": ...}
+ * (hierarchies where it is absent are left out). Caller owns the object; NULL on ENOMEM. */
+cJSON *replica_cgroup_json(const replica_cgroup *rc);
+
+/* ---- freeze / thaw on the loop ---- */
+
+typedef struct rcg_freeze_result {
+    const char *freezer;       /* "v2", "v1" or "v2+v1" (thaw touches both) */
+    int already;               /* it was already in the requested state: nothing written */
+    double ms;                 /* from the write to the confirmed state */
+} rcg_freeze_result;
+
+/* rc 0 with res, or -errno with err (cgroup gone, no freezer, deadline passed: a freeze that
+ * did not complete in time is thawed back before reporting). */
+typedef void (*rcg_freeze_done_fn)(void *arg, int rc, const rcg_freeze_result *res, const char *err);
+
+typedef struct rcg_freeze_op rcg_freeze_op;
+
+/* Freezes (freeze = 1) or thaws (0) the replica and polls until the kernel confirms (v2
+ * cgroup.events "frozen 1"/"frozen 0"; v1 freezer.state FROZEN/THAWED) or deadline_ms passes.
+ * Freeze uses v2 when the unified cgroup holds processes, else the v1 freezer; thaw clears both.
+ * Returns 0 and calls done later from the loop (never from this call), or -errno with err and
+ * does not call done. *op (may be NULL) lets the caller cancel. */
+int rcg_freeze_start(struct ev_loop *loop, const replica_cgroup *rc, int freeze, int deadline_ms,
+                     rcg_freeze_done_fn done, void *arg, rcg_freeze_op **op, char *err,
+                     size_t errlen);
+/* Stops the operation without calling done (a pending freeze is thawed back). NULL ok. */
+void rcg_freeze_cancel(rcg_freeze_op *op);
+
+/* ---- memory reclaim in a helper thread ---- */
+
+typedef struct rcg_reclaim_result {
+    const char *method;        /* "memory.reclaim", "memory.force_empty" or "none" */
+    int64_t before_bytes, after_bytes, reclaimed_bytes;
+    int swap;                  /* the host has swap: anonymous memory can be reclaimed too */
+    double ms;
+    int timed_out;             /* deadline passed before the kernel finished; figures so far */
+} rcg_reclaim_result;
+
+typedef void (*rcg_reclaim_done_fn)(void *arg, int rc, const rcg_reclaim_result *res, const char *err);
+typedef struct rcg_reclaim_op rcg_reclaim_op;
+
+/* Reclaims the replica's memory where the kernel offers it (v2 memory.reclaim; v1
+ * memory.force_empty, which with swap also swaps anonymous memory out; with no memory cgroup,
+ * method "none" and 0 bytes). Usage is read before and after. done is called from the loop
+ * when the kernel finished, or at deadline_ms with timed_out set (the thread then finishes on
+ * its own and cleans up). Returns 0 or -errno with err (done not called). */
+int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadline_ms,
+                      rcg_reclaim_done_fn done, void *arg, char *err, size_t errlen);
+
+/* Current memory usage in bytes of the replica (v2 memory.current, else v1
+ * memory.usage_in_bytes), or -errno. */
+int64_t replica_cgroup_memory(const replica_cgroup *rc);
+
+/* Reads a small file fully into buf (NUL-terminated). Returns length or -errno. */
+ssize_t rcg_read_small(const char *dir, const char *file, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,517 @@
+/* warmup.c: ramped warm-up requests with libcurl multi on the libev loop. */
+#include "warmup.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <ev.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* ---- spec ------------------------------------------------------------------------------- */
+
+static int get_num(const cJSON *o, const char *key, double def, double lo, double hi, double *out,
+                   char *err, size_t errlen) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!v || cJSON_IsNull(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) {
+        snprintf(err, errlen, "warm-up: \"%s\" must be a number in [%g, %g]", key, lo, hi);
+        return -EINVAL;
+    }
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int get_str(const cJSON *o, const char *key, const char *def, char **out, char *err,
+                   size_t errlen) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    const char *s = def;
+    if (v && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v)) {
+            snprintf(err, errlen, "warm-up: \"%s\" must be a string", key);
+            return -EINVAL;
+        }
+        s = v->valuestring;
+    }
+    *out = NULL;
+    if (!s) return 0;
+    *out = strdup(s);
+    if (!*out) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int header_ok(const char *h) {
+    const char *colon = strchr(h, ':');
+    if (!colon || colon == h) return 0;
+    for (const char *p = h; *p; p++)
+        if (*p == '\r' || *p == '\n') return 0;
+    return 1;
+}
+
+int warmup_spec_from_json(const cJSON *o, const char *endpoint, warmup_spec *spec, char *err,
+                          size_t errlen) {
+    memset(spec, 0, sizeof *spec);
+    if (o && !cJSON_IsObject(o)) {
+        snprintf(err, errlen, "warm-up: spec must be a JSON object");
+        return -EINVAL;
+    }
+    char *path = NULL;
+    double rate, start_rate, duration, ramp, inflight, rto;
+    int rc;
+    if ((rc = get_str(o, "method", "GET", &spec->method, err, errlen)) ||
+        (rc = get_str(o, "body", NULL, &spec->body, err, errlen)) ||
+        (rc = get_str(o, "url", NULL, &spec->url, err, errlen)) ||
+        (rc = get_str(o, "path", "/", &path, err, errlen)))
+        goto out;
+    for (const char *m = spec->method; *m; m++) {
+        if (!((*m >= 'A' && *m <= 'Z') || *m == '-')) {
+            snprintf(err, errlen, "warm-up: \"method\" '%s' is not an HTTP method", spec->method);
+            rc = -EINVAL;
+            goto out;
+        }
+    }
+    if (!spec->method[0]) {
+        snprintf(err, errlen, "warm-up: \"method\" is empty");
+        rc = -EINVAL;
+        goto out;
+    }
+    if (!spec->url) {
+        if (!endpoint || !*endpoint) {
+            snprintf(err, errlen, "warm-up needs an endpoint (ADDR:PORT) or a \"url\"");
+            rc = -EINVAL;
+            goto out;
+        }
+        if (path[0] != '/') {
+            snprintf(err, errlen, "warm-up: \"path\" '%s' must start with '/'", path);
+            rc = -EINVAL;
+            goto out;
+        }
+        size_t n = strlen(endpoint) + strlen(path) + 8;
+        spec->url = malloc(n);
+        if (!spec->url) {
+            rc = -ENOMEM;
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+        snprintf(spec->url, n, "http://%s%s", endpoint, path);
+    } else if (strncmp(spec->url, "http://", 7) != 0 && strncmp(spec->url, "https://", 8) != 0) {
+        snprintf(err, errlen, "warm-up: \"url\" '%s' is not http:// or https://", spec->url);
+        rc = -EINVAL;
+        goto out;
+    }
+    if ((rc = get_num(o, "rate", 20, 0.1, 100000, &rate, err, errlen)) ||
+        (rc = get_num(o, "start_rate", rate / 10, 0.1, 100000, &start_rate, err, errlen)) ||
+        (rc = get_num(o, "duration_ms", 2000, 1, 3600000, &duration, err, errlen)) ||
+        (rc = get_num(o, "ramp_ms", floor(duration / 2), 0, 3600000, &ramp, err, errlen)) ||
+        (rc = get_num(o, "max_inflight", 16, 1, 10000, &inflight, err, errlen)) ||
+        (rc = get_num(o, "request_timeout_ms", 2000, 1, 600000, &rto, err, errlen)))
+        goto out;
+    spec->rate = rate;
+    spec->start_rate = start_rate > rate ? rate : start_rate;
+    spec->duration_ms = (int)duration;
+    spec->ramp_ms = ramp > duration ? (int)duration : (int)ramp;
+    spec->max_inflight = (int)inflight;
+    spec->request_timeout_ms = (int)rto;
+    const cJSON *h = o ? cJSON_GetObjectItemCaseSensitive(o, "headers") : NULL;
+    if (h && !cJSON_IsNull(h)) {
+        const cJSON *it;
+        if (!cJSON_IsArray(h) && !cJSON_IsObject(h)) {
+            snprintf(err, errlen, "warm-up: \"headers\" must be an array of \"Name: value\" or an object");
+            rc = -EINVAL;
+            goto out;
+        }
+        cJSON_ArrayForEach(it, h) {
+            char line[1024];
+            if (cJSON_IsObject(h) && cJSON_IsString(it))
+                snprintf(line, sizeof line, "%s: %s", it->string, it->valuestring);
+            else if (cJSON_IsArray(h) && cJSON_IsString(it))
+                snprintf(line, sizeof line, "%s", it->valuestring);
+            else
+                line[0] = '\0';
+            if (!header_ok(line)) {
+                snprintf(err, errlen, "warm-up: header '%.100s' is not \"Name: value\"", line);
+                rc = -EINVAL;
+                goto out;
+            }
+            struct curl_slist *nl = curl_slist_append(spec->headers, line);
+            if (!nl) {
+                rc = -ENOMEM;
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
+            spec->headers = nl;
+        }
+    }
+out:
+    free(path);
+    return rc;
+}
+
+void warmup_spec_fini(warmup_spec *spec) {
+    if (!spec) return;
+    free(spec->url);
+    free(spec->method);
+    free(spec->body);
+    curl_slist_free_all(spec->headers);
+    memset(spec, 0, sizeof *spec);
+}
+
+/* ---- engine ----------------------------------------------------------------------------- */
+
+typedef struct sample {
+    double start_ms;           /* since warm-up start */
+    double latency_ms;
+    int error;
+} sample;
+
+typedef struct wsock {
+    ev_io io;
+    warmup *w;
+    curl_socket_t fd;
+} wsock;
+
+typedef struct wreq {
+    CURL *easy;
+    double start_ms;
+    warmup *w;
+    struct wreq *prev, *next;  /* requests in flight */
+} wreq;
+
+struct warmup {
+    struct ev_loop *loop;
+    CURLM *multi;
+    ev_timer curl_timer;       /* libcurl's own timeouts */
+    ev_timer tick;             /* launches requests per the rate schedule */
+    ev_idle finish;            /* reports outside of libcurl's callbacks */
+    warmup_spec spec;          /* own copy */
+    double t0;                 /* ev_now at start, seconds */
+    long launched, inflight;
+    wreq *active;              /* in-flight list, for cancel */
+    sample *samples;
+    size_t nsamples, cap;
+    int sending_done;
+    warmup_done_fn done;
+    void *arg;
+};
+
+static double now_ms(warmup *w) {
+    ev_now_update(w->loop);
+    return (ev_now(w->loop) - w->t0) * 1000.0;
+}
+
+/* Requests due by t ms: integral of the linear ramp from start_rate to rate over ramp_ms, then
+ * the flat rate. */
+static double due_by(const warmup_spec *s, double t) {
+    if (t > s->duration_ms) t = s->duration_ms;
+    double r = s->ramp_ms > 0 ? s->ramp_ms : 0;
+    if (t <= r) {
+        double slope = (s->rate - s->start_rate) / r;
+        return (s->start_rate * t + 0.5 * slope * t * t) / 1000.0;
+    }
+    return (s->start_rate * r + 0.5 * (s->rate - s->start_rate) * r) / 1000.0 + s->rate * (t - r) / 1000.0;
+}
+
+static size_t discard_cb(char *p, size_t size, size_t n, void *u) {
+    (void)p;
+    (void)u;
+    return size * n;
+}
+
+static void record(warmup *w, double start, double lat, int error) {
+    if (w->nsamples == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 256;
+        sample *s = realloc(w->samples, cap * sizeof *s);
+        if (!s) return; /* the sample is lost, the counts in the result stay consistent */
+        w->samples = s;
+        w->cap = cap;
+    }
+    w->samples[w->nsamples++] = (sample){start, lat, error};
+}
+
+static void check_done(warmup *w);
+
+static void unlink_req(warmup *w, wreq *r) {
+    if (r->prev) r->prev->next = r->next;
+    else w->active = r->next;
+    if (r->next) r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+}
+
+static void check_multi_info(warmup *w) {
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(w->multi, &left))) {
+        if (m->msg != CURLMSG_DONE) continue;
+        CURL *e = m->easy_handle;
+        wreq *r = NULL;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
+        long status = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        int error = m->data.result != CURLE_OK || status >= 400 || status == 0;
+        record(w, r->start_ms, now_ms(w) - r->start_ms, error);
+        unlink_req(w, r);
+        curl_multi_remove_handle(w->multi, e);
+        curl_easy_cleanup(e);
+        free(r);
+        w->inflight--;
+    }
+    check_done(w);
+}
+
+static void launch(warmup *w) {
+    wreq *r = calloc(1, sizeof *r);
+    CURL *e = r ? curl_easy_init() : NULL;
+    if (!e) {
+        free(r);
+        record(w, now_ms(w), 0, 1);
+        w->launched++;
+        return;
+    }
+    r->easy = e;
+    r->w = w;
+    r->start_ms = now_ms(w);
+    curl_easy_setopt(e, CURLOPT_URL, w->spec.url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->spec.request_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (w->spec.headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->spec.headers);
+    if (w->spec.body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, w->spec.body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(w->spec.body));
+    }
+    if (strcmp(w->spec.method, "GET") != 0 && !(w->spec.body && strcmp(w->spec.method, "POST") == 0))
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, w->spec.method);
+    if (strcmp(w->spec.method, "HEAD") == 0) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    w->launched++;
+    if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+        record(w, r->start_ms, 0, 1);
+        curl_easy_cleanup(e);
+        free(r);
+        return;
+    }
+    r->next = w->active;
+    if (w->active) w->active->prev = r;
+    w->active = r;
+    w->inflight++;
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)loop;
+    (void)revents;
+    warmup *w = container_of(t, warmup, tick);
+    double now = now_ms(w);
+    long due = (long)floor(due_by(&w->spec, now) + 1e-9);
+    if (w->launched == 0 && due < 1) due = 1; /* the first request goes out at once */
+    while (w->launched < due && w->inflight < w->spec.max_inflight) launch(w);
+    if (now >= w->spec.duration_ms) {
+        ev_timer_stop(w->loop, &w->tick);
+        w->sending_done = 1;
+    }
+    check_done(w);
+}
+
+static void sock_event_cb(struct ev_loop *loop, ev_io *io, int revents) {
+    (void)loop;
+    wsock *s = container_of(io, wsock, io);
+    warmup *w = s->w;
+    int running;
+    int flags = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    curl_multi_socket_action(w->multi, s->fd, flags, &running);
+    check_multi_info(w);
+}
+
+static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
+    (void)e;
+    warmup *w = userp;
+    wsock *s = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            ev_io_stop(w->loop, &s->io);
+            curl_multi_assign(w->multi, fd, NULL);
+            free(s);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) return -1;
+        s->w = w;
+        s->fd = fd;
+        curl_multi_assign(w->multi, fd, s);
+    } else {
+        ev_io_stop(w->loop, &s->io);
+    }
+    int ev = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    ev_io_init(&s->io, sock_event_cb, fd, ev);
+    ev_io_start(w->loop, &s->io);
+    return 0;
+}
+
+static void curl_timer_cb(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)loop;
+    (void)revents;
+    warmup *w = container_of(t, warmup, curl_timer);
+    int running;
+    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_multi_info(w);
+}
+
+static int timer_func(CURLM *multi, long timeout_ms, void *userp) {
+    (void)multi;
+    warmup *w = userp;
+    ev_timer_stop(w->loop, &w->curl_timer);
+    if (timeout_ms >= 0) {
+        /* never call back into libcurl from here: a 0 timeout runs on the next loop turn */
+        ev_timer_set(&w->curl_timer, timeout_ms / 1000.0, 0.);
+        ev_timer_start(w->loop, &w->curl_timer);
+    }
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* {"requests","errors","mean_ms","p50_ms","p99_ms","max_ms"} over samples started in [a, b). */
+static cJSON *second_json(const warmup *w, double a, double b) {
+    cJSON *o = cJSON_CreateObject();
+    double *lat = malloc((w->nsamples ? w->nsamples : 1) * sizeof *lat);
+    size_t n = 0;
+    long errors = 0, requests = 0;
+    double sum = 0;
+    for (size_t i = 0; lat && i < w->nsamples; i++) {
+        const sample *s = &w->samples[i];
+        if (s->start_ms < a || s->start_ms >= b) continue;
+        requests++;
+        if (s->error) {
+            errors++;
+            continue;
+        }
+        lat[n++] = s->latency_ms;
+        sum += s->latency_ms;
+    }
+    cJSON_AddNumberToObject(o, "requests", (double)requests);
+    cJSON_AddNumberToObject(o, "errors", (double)errors);
+    if (n > 0) {
+        qsort(lat, n, sizeof *lat, cmp_double);
+        cJSON_AddNumberToObject(o, "mean_ms", round(sum / (double)n * 1000) / 1000);
+        cJSON_AddNumberToObject(o, "p50_ms", round(lat[(n - 1) / 2] * 1000) / 1000);
+        cJSON_AddNumberToObject(o, "p99_ms", round(lat[(size_t)ceil(0.99 * (double)n) - 1] * 1000) / 1000);
+        cJSON_AddNumberToObject(o, "max_ms", round(lat[n - 1] * 1000) / 1000);
+    } else {
+        cJSON_AddNullToObject(o, "mean_ms");
+        cJSON_AddNullToObject(o, "p50_ms");
+        cJSON_AddNullToObject(o, "p99_ms");
+        cJSON_AddNullToObject(o, "max_ms");
+    }
+    free(lat);
+    return o;
+}
+
+static void finish_cb(struct ev_loop *loop, ev_idle *i, int revents) {
+    (void)revents;
+    warmup *w = container_of(i, warmup, finish);
+    ev_idle_stop(loop, i);
+    double elapsed = now_ms(w);
+    long errors = 0;
+    for (size_t k = 0; k < w->nsamples; k++) errors += w->samples[k].error;
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "requests", (double)w->launched);
+    cJSON_AddNumberToObject(r, "errors", (double)errors);
+    cJSON_AddNumberToObject(r, "duration_ms", round(elapsed * 1000) / 1000);
+    cJSON_AddNumberToObject(r, "target_rate", w->spec.rate);
+    double d = w->spec.duration_ms;
+    double first_end = d < 1000 ? d : 1000;
+    cJSON_AddItemToObject(r, "first_second", second_json(w, 0, first_end));
+    cJSON_AddItemToObject(r, "last_second", second_json(w, d > 1000 ? d - 1000 : 0, d + 1));
+    warmup_done_fn done = w->done;
+    void *arg = w->arg;
+    warmup_cancel(w);
+    done(arg, r);
+}
+
+static void check_done(warmup *w) {
+    if (w->sending_done && w->inflight == 0 && !ev_is_active(&w->finish)) ev_idle_start(w->loop, &w->finish);
+}
+
+int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn done, void *arg,
+                 warmup **out, char *err, size_t errlen) {
+    static int curl_ready;
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            snprintf(err, errlen, "warm-up: curl_global_init failed");
+            return -EIO;
+        }
+        curl_ready = 1;
+    }
+    warmup *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    w->loop = loop;
+    w->done = done;
+    w->arg = arg;
+    w->spec = *spec;
+    w->spec.url = strdup(spec->url);
+    w->spec.method = strdup(spec->method);
+    w->spec.body = spec->body ? strdup(spec->body) : NULL;
+    w->spec.headers = NULL;
+    for (struct curl_slist *h = spec->headers; h; h = h->next) {
+        struct curl_slist *nl = curl_slist_append(w->spec.headers, h->data);
+        if (!nl) break;
+        w->spec.headers = nl;
+    }
+    w->multi = curl_multi_init();
+    if (!w->multi || !w->spec.url || !w->spec.method || (spec->body && !w->spec.body)) {
+        snprintf(err, errlen, "warm-up: out of memory");
+        warmup_cancel(w);
+        return -ENOMEM;
+    }
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timer_func);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    ev_timer_init(&w->curl_timer, curl_timer_cb, 0., 0.);
+    ev_idle_init(&w->finish, finish_cb);
+    ev_now_update(loop);
+    w->t0 = ev_now(loop);
+    /* 5 ms ticks keep the schedule within a few ms at any rate this is meant for */
+    ev_timer_init(&w->tick, tick_cb, 0., 0.005);
+    ev_timer_start(loop, &w->tick);
+    if (out) *out = w;
+    return 0;
+}
+
+void warmup_cancel(warmup *w) {
+    if (!w) return;
+    ev_timer_stop(w->loop, &w->tick);
+    ev_idle_stop(w->loop, &w->finish);
+    if (w->multi) {
+        while (w->active) {
+            wreq *r = w->active;
+            unlink_req(w, r);
+            curl_multi_remove_handle(w->multi, r->easy);
+            curl_easy_cleanup(r->easy);
+            free(r);
+        }
+        curl_multi_cleanup(w->multi); /* removes sockets through socket_cb */
+    }
+    ev_timer_stop(w->loop, &w->curl_timer);
+    warmup_spec_fini(&w->spec);
+    free(w->samples);
+    free(w);
+}

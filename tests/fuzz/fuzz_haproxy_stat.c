@@ -1,0 +1,44 @@
+/* fuzz_haproxy_stat.c: libFuzzer target for the HAProxy runtime API reply parsers (`show stat`
+ * CSV, `show servers state`, `set server` replies) and the BACKEND/SERVER reference parser. The
+ * first byte picks the parser; the rest is the reply (not NUL-terminated, so ASan catches a read
+ * past the end). */
+#include "haproxy.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    unsigned which = data[0] % 4;
+    size_t n = size - 1;
+    char *buf = malloc(n ? n : 1);
+    if (!buf) return 0;
+    memcpy(buf, data + 1, n);
+    char err[256];
+    haproxy_server_stat st;
+    haproxy_server_state ss;
+    switch (which) {
+    case 0:
+        haproxy_stat_find(buf, n, "be", "s1", &st, err, sizeof err);
+        break;
+    case 1:
+        haproxy_servers_state_find(buf, n, "be", "s1", &ss, err, sizeof err);
+        break;
+    case 2:
+        haproxy_set_reply_check(buf, n, err, sizeof err);
+        break;
+    default: {
+        char *ref = malloc(n + 1), be[HAPROXY_NAME_MAX], srv[HAPROXY_NAME_MAX];
+        if (ref) {
+            memcpy(ref, buf, n);
+            ref[n] = '\0';
+            haproxy_parse_server_ref(ref, be, srv, err, sizeof err);
+            free(ref);
+        }
+    }
+    }
+    free(buf);
+    return 0;
+}

@@ -1,0 +1,270 @@
+/* replica_action_test.c: cgroup path resolution (captured mountinfo and /proc/PID/cgroup),
+ * and standby/activate/drain run on a libev loop against real cgroups and a real child process
+ * (skipped when cgroups cannot be created here), plus the clear errors for a cgroup that does
+ * not exist, a missing HAProxy socket and bad arguments. */
+#include <errno.h>
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "replica_action.h"
+#include "replica_cgroup.h"
+#include "test.h"
+
+static char *slurp(const char *name, size_t *len) {
+    FILE *f = fopen(test_fixture(name), "rb");
+    if (!f) return NULL;
+    static char buf[1 << 16];
+    *len = fread(buf, 1, sizeof buf - 1, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+TEST(rcg_mountinfo_hybrid) {
+    size_t len;
+    char *t = slurp("node_actions/mountinfo_hybrid.txt", &len), err[256];
+    T_ASSERT(t);
+    rcg_hierarchies hs;
+    T_EQ_INT(rcg_parse_mountinfo(t, len, &hs, err, sizeof err), 0);
+    T_EQ_INT(hs.n, 10);
+    T_EQ_STR(hs.h[0].mount, "/sys/fs/cgroup/cpu");
+    T_EQ_STR(hs.h[0].options, "rw,cpu");
+    T_EQ_INT(hs.h[9].v2, 1);
+    T_EQ_STR(hs.h[9].mount, "/sys/fs/cgroup/unified");
+    T_EQ_INT(rcg_parse_mountinfo("1 2 3\n", 6, &hs, err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "mountinfo line 1 is malformed");
+    const char *esc = "41 31 0:38 / /sys/fs/cg\\040x rw - cgroup2 cgroup2 rw\n";
+    T_EQ_INT(rcg_parse_mountinfo(esc, strlen(esc), &hs, err, sizeof err), 0);
+    T_EQ_STR(hs.h[0].mount, "/sys/fs/cg x");
+}
+
+TEST(rcg_proc_cgroup_hybrid) {
+    size_t len;
+    char *t = slurp("node_actions/proc_pid_cgroup_hybrid.txt", &len), path[256];
+    T_ASSERT(t);
+    rcg_hierarchy mem = {.v2 = 0, .options = "rw,memory"}, v2 = {.v2 = 1}, both = {.options = "rw,cpu,cpuacct"};
+    T_EQ_INT(rcg_parse_proc_cgroup(t, len, &mem, path, sizeof path), 0);
+    T_ASSERT(strncmp(path, "/process_api/", 13) == 0);
+    T_EQ_INT(rcg_parse_proc_cgroup(t, len, &v2, path, sizeof path), 0);
+    T_EQ_STR(path, "/");
+    const char *combined = "3:cpu,cpuacct:/system.slice/web@3.service\n0::/system.slice/web@3.service\n";
+    T_EQ_INT(rcg_parse_proc_cgroup(combined, strlen(combined), &both, path, sizeof path), 0);
+    T_EQ_STR(path, "/system.slice/web@3.service");
+    T_EQ_INT(rcg_parse_proc_cgroup(combined, strlen(combined), &mem, path, sizeof path), -ENOENT);
+    T_EQ_INT(rcg_parse_proc_cgroup("garbage\n", 8, &mem, path, sizeof path), -EINVAL);
+}
+
+TEST(rcg_path_checks) {
+    char err[256];
+    T_EQ_INT(rcg_check_path("/system.slice/web@3.service", err, sizeof err), 0);
+    T_EQ_INT(rcg_check_path("system.slice", err, sizeof err), -EINVAL);
+    T_EQ_INT(rcg_check_path("/a/../b", err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "cgroup path '/a/../b' has an empty, '.' or '..' component");
+    T_EQ_INT(rcg_check_path("/a//b", err, sizeof err), -EINVAL);
+}
+
+/* ---- actions on a loop ---- */
+
+typedef struct outcome {
+    int called, ok;
+    cJSON *result;
+    char error[1024];
+} outcome;
+
+static void on_done(void *arg, int ok, cJSON *result, const char *error) {
+    outcome *o = arg;
+    o->called++;
+    o->ok = ok;
+    o->result = result;
+    snprintf(o->error, sizeof o->error, "%s", error ? error : "");
+}
+
+static void run(const char *action, const char *json, outcome *o) {
+    struct ev_loop *loop = ev_default_loop(0);
+    cJSON *args = cJSON_Parse(json);
+    memset(o, 0, sizeof *o);
+    replica_action_run(loop, action, args, on_done, o);
+    while (!o->called) ev_run(loop, EVRUN_ONCE);
+    ev_run(loop, EVRUN_NOWAIT);
+    cJSON_Delete(args);
+}
+
+static double num(const cJSON *o, const char *k) { return cJSON_GetNumberValue(cJSON_GetObjectItem(o, k)); }
+
+TEST(action_errors_are_clear) {
+    outcome o;
+    run("standby", "{\"cgroup\": \"/tide-no-such-cgroup-7\"}", &o);
+    T_EQ_INT(o.called, 1);
+    T_EQ_INT(o.ok, 0);
+    T_ASSERT(strstr(o.error, "cgroup /tide-no-such-cgroup-7 not found in any hierarchy"));
+    cJSON_Delete(o.result);
+    run("drain", "{\"haproxy_socket\": \"/tmp/tide-no-such.sock\", \"haproxy_server\": \"be/s1\"}", &o);
+    T_EQ_INT(o.ok, 0);
+    T_EQ_STR(o.error, "haproxy socket /tmp/tide-no-such.sock missing");
+    cJSON_Delete(o.result);
+    run("drain", "{}", &o);
+    T_EQ_INT(o.ok, 0);
+    T_ASSERT(strstr(o.error, "drain needs an HAProxy server"));
+    run("drain", "{\"endpoint\": \"127.0.0.1\"}", &o);
+    T_EQ_STR(o.error, "endpoint '127.0.0.1' has no port (want ADDR:PORT)");
+    run("standby", "{\"cgroup\": \"/x\", \"bogus\": 1}", &o);
+    T_EQ_STR(o.error, "unknown argument \"bogus\"");
+    run("activate", "{\"cgroup\": \"/x\", \"haproxy_server\": \"be/s1\"}", &o);
+    T_EQ_STR(o.error, "\"haproxy_socket\" and \"haproxy_server\" go together");
+    run("reboot", "{}", &o);
+    T_EQ_STR(o.error, "unknown node action 'reboot' (drain, standby, activate, warmup)");
+    run("warmup", "{\"endpoint\": \"127.0.0.1:1\", \"rate\": -3}", &o);
+    T_EQ_STR(o.error, "warm-up: \"rate\" must be a number in [0.1, 100000]");
+}
+
+TEST(action_drain_endpoint_without_connections) {
+    /* nothing listens on this port: no connections, so the drain is clean at once */
+    outcome o;
+    run("drain", "{\"endpoint\": \"127.0.0.1:1\", \"timeout_ms\": 2000}", &o);
+    T_EQ_INT(o.ok, 1);
+    T_ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(o.result, "clean")));
+    T_EQ_INT(num(o.result, "connections"), 0);
+    T_ASSERT(num(o.result, "drain_ms") < 1000);
+    cJSON_Delete(o.result);
+}
+
+/* Real cgroups: a child process in /tide-ut-PID under freezer, unified and (nested) memory. */
+static char cg_dirs[3][1024];
+static int cg_n;
+
+static int cg_setup(pid_t child, char *rel, size_t cap) {
+    char self[4096];
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    char memrel[512] = "";
+    if (!f) return -1;
+    while (fgets(self, sizeof self, f)) {
+        char *c = strstr(self, ":memory:");
+        if (c) {
+            snprintf(memrel, sizeof memrel, "%s", c + 8);
+            memrel[strcspn(memrel, "\n")] = '\0';
+            if (strcmp(memrel, "/") == 0) memrel[0] = '\0';
+        }
+    }
+    fclose(f);
+    snprintf(rel, cap, "/tide-ut-%d", (int)getpid());
+    snprintf(cg_dirs[0], sizeof cg_dirs[0], "/sys/fs/cgroup/freezer%s", rel);
+    snprintf(cg_dirs[1], sizeof cg_dirs[1], "/sys/fs/cgroup/unified%s", rel);
+    snprintf(cg_dirs[2], sizeof cg_dirs[2], "/sys/fs/cgroup/memory%s%s", memrel, rel);
+    cg_n = 0;
+    for (int i = 0; i < 3; i++) {
+        if (mkdir(cg_dirs[i], 0755) != 0) return -1;
+        cg_n++;
+        char p[1200];
+        snprintf(p, sizeof p, "%.1000s/cgroup.procs", cg_dirs[i]);
+        FILE *w = fopen(p, "w");
+        if (!w) return -1;
+        fprintf(w, "%d\n", (int)child);
+        if (fclose(w) != 0) return -1;
+    }
+    return 0;
+}
+
+static void cg_teardown(pid_t child) {
+    char p[1200];
+    for (int i = 0; i < cg_n; i++) {
+        snprintf(p, sizeof p, "%.1000s/%s", cg_dirs[i], i == 0 ? "freezer.state" : i == 1 ? "cgroup.freeze" : "x");
+        FILE *w = i < 2 ? fopen(p, "w") : NULL;
+        if (w) {
+            fputs(i == 0 ? "THAWED" : "0", w);
+            fclose(w);
+        }
+    }
+    if (child > 0) {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+    }
+    for (int i = cg_n - 1; i >= 0; i--) rmdir(cg_dirs[i]);
+    cg_n = 0;
+}
+
+static long long usage_usec(void) {
+    char buf[512];
+    if (rcg_read_small(cg_dirs[1], "cpu.stat", buf, sizeof buf) < 0) return -1;
+    char *p = strstr(buf, "usage_usec ");
+    return p ? atoll(p + 11) : -1;
+}
+
+TEST(action_standby_activate_real_cgroup) {
+    if (geteuid() != 0 || access("/sys/fs/cgroup/freezer", W_OK) != 0 ||
+        access("/sys/fs/cgroup/unified/cgroup.procs", W_OK) != 0) {
+        test_skip("needs root and the hybrid cgroup mounts");
+        return;
+    }
+    int pipefd[2];
+    T_ASSERT(pipe(pipefd) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+        char c;
+        close(pipefd[1]);
+        if (read(pipefd[0], &c, 1) != 1) _exit(1); /* wait to be placed in the cgroups */
+        size_t n = 32u << 20;
+        volatile char *mem = malloc(n);
+        for (size_t i = 0; mem && i < n; i += 4096) mem[i] = 1;
+        for (volatile unsigned long x = 0;; x++) {
+        }
+    }
+    close(pipefd[0]);
+    char rel[128], json[512];
+    if (cg_setup(child, rel, sizeof rel) != 0) {
+        close(pipefd[1]);
+        cg_teardown(child);
+        test_skip("cannot create cgroups here");
+        return;
+    }
+    T_ASSERT(write(pipefd[1], "g", 1) == 1);
+    close(pipefd[1]);
+    usleep(200000); /* let it fault its memory in and burn some CPU */
+    outcome o;
+    snprintf(json, sizeof json, "{\"cgroup\": \"%s\"}", rel);
+    run("standby", json, &o);
+    if (!o.ok) {
+        cg_teardown(child);
+        T_FAIL("standby failed: %s", o.error);
+    }
+    char *s = cJSON_PrintUnformatted(o.result);
+    printf("standby: %s\n", s);
+    free(s);
+    T_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(o.result, "freezer")), "v2");
+    T_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(o.result, "reclaim_method")), "memory.force_empty");
+    int mem_ok = num(o.result, "memory_after_bytes") >= (30 << 20); /* no swap: anon memory stays */
+    cJSON_Delete(o.result);
+    long long u0 = usage_usec();
+    usleep(300000);
+    long long u1 = usage_usec();
+    int alive = kill(child, 0) == 0;
+    run("standby", json, &o); /* idempotent */
+    int again_ok = o.ok && cJSON_IsTrue(cJSON_GetObjectItem(o.result, "already"));
+    cJSON_Delete(o.result);
+    run("activate", json, &o);
+    int act_ok = o.ok;
+    double thaw_ms = num(o.result, "thaw_ms");
+    s = cJSON_PrintUnformatted(o.result);
+    printf("activate: %s\n", s);
+    free(s);
+    cJSON_Delete(o.result);
+    usleep(200000);
+    long long u2 = usage_usec();
+    run("activate", json, &o);
+    int act_again = o.ok && cJSON_IsTrue(cJSON_GetObjectItem(o.result, "already"));
+    cJSON_Delete(o.result);
+    cg_teardown(child);
+    T_ASSERT(mem_ok);
+    T_ASSERT(alive);
+    T_EQ_INT(u1 - u0, 0); /* frozen: no CPU at all */
+    T_ASSERT(again_ok);
+    T_ASSERT(act_ok);
+    T_ASSERT(thaw_ms < 100);
+    T_ASSERT(u2 - u1 > 50000); /* thawed: it spins again */
+    T_ASSERT(act_again);
+}
