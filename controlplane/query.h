@@ -1,0 +1,100 @@
+/* query.h: Tide's query language subset and its range evaluation over the store and
+ * Prometheus history.
+ *
+ * Grammar (a subset of PromQL):
+ *   expr     := selector | agg
+ *   agg      := ("sum" | "avg") [by] "(" selector ")" [by]
+ *   by       := "by" "(" [label {"," label}] ")"
+ *   selector := metric ["{" [matcher {"," matcher} [","]] "}"] | "{" matcher {"," matcher} "}"
+ *   matcher  := label ("=" | "!=" | "=~" | "!~") string     (regexes are fully anchored, POSIX ERE)
+ *   string   := '"' ... '"' | "'" ... "'"                    (escapes \\ \" \' \n \t)
+ * A selector needs a metric name or a matcher that does not match the empty string.
+ *
+ * Evaluation: at every step t from start to end, each series' value is its newest point in
+ * (t - 5 min, t] (a downsampled bucket counts with its mean); the store's points win over
+ * Prometheus's for the same label set and step; then sum/avg by the given labels. */
+#ifndef TIDE_QUERY_H
+#define TIDE_QUERY_H
+
+#include <regex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct tsdb;
+struct prom;
+
+#define QUERY_MAX_POINTS 11000 /* per series, as Prometheus */
+#define QUERY_LOOKBACK_MS 300000
+
+enum query_op { QUERY_EQ, QUERY_NE, QUERY_RE, QUERY_NRE };
+enum query_agg { QUERY_AGG_NONE, QUERY_AGG_SUM, QUERY_AGG_AVG };
+
+typedef struct query_matcher {
+    char *name;
+    char *value;
+    int op;
+    regex_t re; /* QUERY_RE / QUERY_NRE */
+} query_matcher;
+
+typedef struct query_expr {
+    query_matcher *m; /* the metric name is a "__name__" = matcher */
+    size_t nm;
+    int agg;
+    char **by;
+    size_t nby;
+} query_expr;
+
+/* Parses text. 0, or -EINVAL with err saying what was expected at which (1-based) column,
+ * or -ENOMEM. The caller frees *out with query_expr_free(). */
+int query_parse(const char *text, query_expr **out, char *err, size_t errlen);
+void query_expr_free(query_expr *e);
+/* 1 when a label set (name/value arrays) satisfies every matcher. */
+int query_match(const query_expr *e, const char *const *names, const char *const *values,
+                size_t n);
+/* The selector part as PromQL (for Prometheus), malloc'd; NULL on ENOMEM. */
+char *query_selector_promql(const query_expr *e);
+
+typedef struct query_series {
+    char **names, **values; /* sorted by name */
+    size_t nlabels;
+    double *v;              /* one per step; NaN = no value */
+} query_series;
+
+typedef struct query_result {
+    int64_t start_ms, step_ms;
+    size_t nsteps;
+    query_series *s;
+    size_t n;
+    char warning[512];      /* e.g. Prometheus unreachable: served what is stored */
+    int prom_used;          /* Prometheus answered for this query */
+} query_result;
+
+void query_result_fini(query_result *r);
+
+typedef struct query_ctx {
+    struct tsdb *db;    /* may be NULL */
+    struct prom *prom;  /* may be NULL: store only */
+} query_ctx;
+
+/* Evaluates text over [start_ms, end_ms] every step_ms. 0; -EINVAL (bad selector or range:
+ * err says why); -ENOMEM. Prometheus failures are not errors: r->warning says what happened
+ * and the store's data is returned. */
+int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_t end_ms,
+                int64_t step_ms, query_result *r, char *err, size_t errlen);
+
+/* The Prometheus query_range JSON of a result, malloc'd (NULL on ENOMEM):
+ * {"status":"success","data":{"resultType":"matrix","result":[{"metric":{...},
+ *  "values":[[<unix seconds>,"<value>"],...]},...]}[,"warnings":[...]]} */
+char *query_result_json(const query_result *r);
+/* {"status":"error","errorType":type,"error":msg}, malloc'd. */
+char *query_error_json(const char *type, const char *msg);
+
+/* Parses a time: unix seconds (fractions allowed) or RFC 3339 ("2026-11-21T06:00:00Z",
+ * "...+02:00", fractional seconds). 0 or -EINVAL. */
+int query_parse_time(const char *s, int64_t *ms);
+/* Parses a step: seconds ("60", "0.5") or a duration ("1m", "1h30m", "500ms"). 0 or -EINVAL. */
+int query_parse_duration(const char *s, int64_t *ms);
+/* Formats v as Prometheus does (shortest round-trip decimal, "NaN", "+Inf", "-Inf"). */
+void query_format_value(double v, char *buf, size_t len);
+
+#endif
