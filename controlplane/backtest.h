@@ -40,7 +40,7 @@ int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, s
 void bt_data_fini(bt_data *d);
 
 typedef struct bt_result {
-    char model[64];      /* fc_name after fitting (e.g. "auto:holt-winters") */
+    char model[96];      /* fc_name after fitting (e.g. "auto:holt-winters") */
     double mae, rmse, wape, mase, under, p90_coverage;
     double fit_seconds, predict_seconds, train_windows_per_s;
     size_t points;

@@ -20,7 +20,7 @@ struct forecaster {
     const fc_model_ops *ops;
     void *state;
     fc_options opt;
-    char name[64];
+    char name[96];
     double throughput;
     int fitted;
     int nonneg;     /* training data never negative: quantiles are clamped at 0 */
@@ -30,10 +30,10 @@ struct forecaster {
     double cal_floor; /* scale floor: a tenth of the mean absolute training value */
 };
 
-const char *const fc_model_names[] = {"last", "snaive-day", "snaive-week", "holt-winters", "profile", NULL};
+const char *const fc_model_names[] = {"last", "snaive-day", "snaive-week", "holt-winters", "profile", "auto", NULL};
 
 static const fc_model_ops *const models[] = {
-    &fc__model_last, &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters, &fc__model_profile, NULL};
+    &fc__model_last, &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters, &fc__model_profile, &fc__model_auto, NULL};
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -190,6 +190,7 @@ int fc_fit(forecaster *f, const fc_series *train, char *err, size_t errlen) {
     if (rc != 0) return rc;
     rc = calibrate(f, train, err, errlen);
     if (rc != 0) return rc;
+    if (f->ops->describe) snprintf(f->name, sizeof f->name, "%s", f->ops->describe(f->state));
     f->fitted = 1;
     return 0;
 }

@@ -19,10 +19,12 @@ typedef struct fc_model_ops {
     int (*predict)(const void *state, const fc_series *ctx, int h, double *out, char *err,
                    size_t errlen);
     void (*destroy)(void *state);
+    /* Optional: the name of what the fitted model actually uses (e.g. "auto:holt-winters"). */
+    const char *(*describe)(const void *state);
 } fc_model_ops;
 
 extern const fc_model_ops fc__model_last, fc__model_snaive_day, fc__model_snaive_week,
-    fc__model_holt_winters, fc__model_profile, fc__model_neural, fc__model_lstm;
+    fc__model_holt_winters, fc__model_profile, fc__model_auto, fc__model_neural, fc__model_lstm;
 
 /* Marks values that should not be learned from: NaN, and runs of exact zeros at least
  * max(3, 1800 s/step) long (outages) when zeros are otherwise rare (< 10% of values).

@@ -25,10 +25,15 @@ typedef struct prof_params {
     double mu;   /* weight of the weekly profile */
 } prof_params;
 
+/* The forecast averages the PROF_TOP best parameter sets of the grid search: one best set is
+ * a noisy choice, the average of a few is steadier on unseen data. */
+#define PROF_TOP 5
+
 typedef struct prof {
     int horizon, verbose;
     int64_t step;
-    prof_params p;
+    int np;
+    prof_params p[PROF_TOP];
 } prof;
 
 /* Prefix sums of masked values and counts: S[i] = sum of y[0..i), C[i] = count. */
@@ -153,15 +158,19 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     static const double rs_min[] = {30, 60, 120, 240, 480};
     static const double lams[] = {0, 0.25, 0.5, 0.75, 1.0};
     static const double mus[] = {0, 0.5, 1.0};
-    double best = INFINITY;
-    prof_params bp = {.days = 7, .weeks = 0, .w = 0, .r = (int)hour, .lam = 0.5, .mu = 0};
+    double bestf[PROF_TOP];
+    prof_params bp[PROF_TOP];
+    int nbest = 0;
     for (size_t di = 0; di < sizeof Ds / sizeof *Ds; di++)
         for (size_t wi = 0; wi < sizeof ws_min / sizeof *ws_min; wi++)
             for (size_t ri = 0; ri < sizeof rs_min / sizeof *rs_min; ri++)
                 for (size_t mi = 0; mi < sizeof mus / sizeof *mus; mi++)
+                    for (int wk = 1; wk <= 3; wk++)
                     for (size_t li = 0; li < sizeof lams / sizeof *lams; li++) {
+                        if (mus[mi] == 0 && wk > 1) continue;
+                        if (mus[mi] >= 1 && di > 0) continue; /* the daily part is unused */
                         prof_params p = {.days = Ds[di],
-                                         .weeks = nweeks_avail < 3 ? nweeks_avail : 3,
+                                         .weeks = nweeks_avail < wk ? nweeks_avail : wk,
                                          .w = (int)(ws_min[wi] * 60 / (double)train->step),
                                          .r = (int)(rs_min[ri] * 60 / (double)train->step),
                                          .lam = lams[li],
@@ -180,12 +189,26 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                             }
                         }
                         double f = cnt ? sum / (double)cnt : INFINITY;
-                        if (f < best) best = f, bp = p;
+                        if (!isfinite(f)) continue;
+                        /* insert into the sorted list of the best sets */
+                        int pos = nbest < PROF_TOP ? nbest : PROF_TOP;
+                        while (pos > 0 && bestf[pos - 1] > f) pos--;
+                        if (pos >= PROF_TOP) continue;
+                        int last = nbest < PROF_TOP ? nbest : PROF_TOP - 1;
+                        for (int k = last; k > pos; k--) bestf[k] = bestf[k - 1], bp[k] = bp[k - 1];
+                        bestf[pos] = f, bp[pos] = p;
+                        if (nbest < PROF_TOP) nbest++;
                     }
-    m->p = bp;
-    if (m->verbose)
+    if (nbest == 0) {
+        bp[0] = (prof_params){.days = 1, .weeks = 0, .w = 0, .r = (int)hour, .lam = 1, .mu = 0};
+        bestf[0] = NAN;
+        nbest = 1;
+    }
+    m->np = nbest;
+    memcpy(m->p, bp, (size_t)nbest * sizeof *bp);
+    for (int k = 0; m->verbose && k < nbest; k++)
         fprintf(stderr, "profile: days %d weeks %d (mu %.2f) smooth +-%d level window %d lambda %.2f: fit MAE %.4g\n",
-                bp.days, bp.weeks, bp.mu, bp.w, bp.r, bp.lam, best);
+                bp[k].days, bp[k].weeks, bp[k].mu, bp[k].w, bp[k].r, bp[k].lam, bestf[k]);
     free(out);
     prefix_free(&px);
     return 0;
@@ -197,18 +220,33 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
     const prof *m = state;
     long day = fc__steps_per_day(ctx->step);
     /* only the part of the context the profile can reach is needed */
-    long need = (long)((m->p.mu > 0 ? m->p.weeks * 7 : m->p.days) + 1) * day + m->p.r + m->p.w;
+    long need = 0;
+    for (int k = 0; k < m->np; k++) {
+        const prof_params *p = &m->p[k];
+        long nk = (long)((p->mu > 0 && p->weeks * 7 > p->days ? p->weeks * 7 : p->days) + 1) * day + p->r + p->w;
+        if (nk > need) need = nk;
+    }
     long n = (long)ctx->n, from = n > need ? n - need : 0;
     fc_series sub = *ctx;
     sub.y = ctx->y + from;
     sub.n = (size_t)(n - from);
     prefix px;
     if (prefix_build(&px, sub.y, sub.n, ctx->step) != 0) return -ENOMEM;
-    forecast(&px, &m->p, (long)sub.n, h, day, fc__last_value(ctx), out);
+    double *tmp = malloc((size_t)h * sizeof *tmp);
+    if (!tmp) {
+        prefix_free(&px);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < h; i++) out[i] = 0;
+    for (int k = 0; k < m->np; k++) {
+        forecast(&px, &m->p[k], (long)sub.n, h, day, fc__last_value(ctx), tmp);
+        for (int i = 0; i < h; i++) out[i] += tmp[i] / m->np;
+    }
+    free(tmp);
     prefix_free(&px);
     return 0;
 }
 
 static void destroy(void *state) { free(state); }
 
-const fc_model_ops fc__model_profile = {"profile", create, fit, predict, destroy};
+const fc_model_ops fc__model_profile = {"profile", create, fit, predict, destroy, NULL};

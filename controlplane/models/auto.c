@@ -1,0 +1,284 @@
+/* auto.c: "auto": chooses a forecaster per series by a rolling backtest on the last days of the
+ * training data, and blends the best ones when that helps.
+ *
+ * The candidates are fit on the training data minus a validation window (the last 7 days, or
+ * 30% of the data when shorter) and forecast H steps from origins spread over that window,
+ * reading the validation data as context exactly as the real backtest reads the test data.
+ * Then, separately for each quarter of the horizon, the weights of a blend of the three best
+ * candidates are chosen on a 0.1 grid (a single model is a blend with one weight 1) to minimise
+ * the mean absolute error. Last, because under-forecasting costs more than over-forecasting
+ * when scaling, the blend is scaled up by the smallest factor (at most 1.2) that keeps the
+ * share of forecasts below 0.9 x actual in the window at or under 25%, unless that costs more
+ * than 3% of the mean absolute error. The chosen candidates are then refit on all training
+ * data. */
+#include "models/model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AUTO_BUCKETS 4
+#define AUTO_TOP 3
+#define AUTO_MAX_ORIGINS 200
+
+static const fc_model_ops *const candidates[] = {
+    &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters, &fc__model_profile,
+    NULL};
+#define NCAND (sizeof candidates / sizeof *candidates - 1)
+
+typedef struct auto_m {
+    fc_options opt;
+    int horizon;
+    int nsel;                         /* models in the blend */
+    const fc_model_ops *sel[AUTO_TOP];
+    void *state[AUTO_TOP];
+    double w[AUTO_BUCKETS][AUTO_TOP]; /* blend weights per horizon quarter */
+    double scale;                     /* upward factor of the point forecast */
+    char name[96];
+} auto_m;
+
+static int create(void **state, const fc_options *opt, char *err, size_t errlen) {
+    (void)err, (void)errlen;
+    auto_m *m = calloc(1, sizeof *m);
+    if (!m) return -ENOMEM;
+    if (opt) m->opt = *opt;
+    m->horizon = opt && opt->horizon > 0 ? opt->horizon : 0;
+    snprintf(m->name, sizeof m->name, "auto");
+    *state = m;
+    return 0;
+}
+
+static void release(auto_m *m) {
+    for (int i = 0; i < m->nsel; i++)
+        if (m->sel[i] && m->state[i]) m->sel[i]->destroy(m->state[i]);
+    m->nsel = 0;
+}
+
+static int bucket_of(int i, int H) {
+    int b = i * AUTO_BUCKETS / H;
+    return b < AUTO_BUCKETS ? b : AUTO_BUCKETS - 1;
+}
+
+static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
+    auto_m *m = state;
+    release(m);
+    *tp = 0;
+    size_t n = train->n;
+    size_t day = (size_t)fc__steps_per_day(train->step);
+    int H = m->horizon > 0 ? m->horizon : (int)(3600 / train->step > 0 ? 3600 / train->step : 1);
+    size_t V = 7 * day;
+    if (V > n * 3 / 10) V = n * 3 / 10;
+    fc_options o = m->opt;
+    o.horizon = H;
+    o.verbose = 0;
+    int rc = 0;
+    double *F = NULL, *A = NULL;
+    unsigned char *mask = NULL, *ok = NULL;
+    void *st[NCAND] = {0};
+    size_t norig = 0;
+    int have_val = V >= (size_t)H + 1 && n - V >= day + 1;
+    if (have_val) {
+        size_t first = n - V, last = n - (size_t)H;
+        size_t stride = (size_t)H;
+        size_t six_h = (size_t)(6 * 3600 / train->step);
+        if (six_h >= 1 && stride > six_h) stride = six_h;
+        if ((last - first) / stride + 1 > AUTO_MAX_ORIGINS) stride = (last - first) / AUTO_MAX_ORIGINS + 1;
+        norig = (last - first) / stride + 1;
+        F = malloc(NCAND * norig * (size_t)H * sizeof *F);
+        A = malloc(norig * (size_t)H * sizeof *A);
+        ok = calloc(NCAND, 1);
+        mask = malloc(n);
+        if (!F || !A || !ok || !mask) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        fc__mask_outages(train->y, n, train->step, mask);
+        fc_series head = *train;
+        head.n = n - V;
+        for (size_t c = 0; c < NCAND; c++) {
+            double unused;
+            if (candidates[c]->create(&st[c], &o, err, errlen) != 0) continue;
+            if (candidates[c]->fit(st[c], &head, &unused, err, errlen) != 0) continue;
+            ok[c] = 1;
+            for (size_t k = 0; k < norig && ok[c]; k++) {
+                fc_series ctx = *train;
+                ctx.n = first + k * stride;
+                if (candidates[c]->predict(st[c], &ctx, H, F + (c * norig + k) * (size_t)H, err, errlen) != 0)
+                    ok[c] = 0;
+            }
+        }
+        for (size_t k = 0; k < norig; k++)
+            for (int i = 0; i < H; i++) {
+                size_t t = first + k * stride + (size_t)i;
+                A[k * (size_t)H + (size_t)i] = mask[t] ? train->y[t] : NAN;
+            }
+        /* rank candidates by MAE */
+        double mae[NCAND];
+        for (size_t c = 0; c < NCAND; c++) {
+            double s = 0;
+            size_t cnt = 0;
+            for (size_t j = 0; ok[c] && j < norig * (size_t)H; j++)
+                if (!isnan(A[j])) s += fabs(F[c * norig * (size_t)H + j] - A[j]), cnt++;
+            mae[c] = ok[c] && cnt ? s / (double)cnt : INFINITY;
+            if (m->opt.verbose)
+                fprintf(stderr, "auto: validation MAE of %s: %.5g\n", candidates[c]->name, mae[c]);
+        }
+        size_t top[AUTO_TOP];
+        int ntop = 0;
+        for (; ntop < AUTO_TOP; ntop++) {
+            size_t b = NCAND;
+            for (size_t c = 0; c < NCAND; c++) {
+                int used = 0;
+                for (int j = 0; j < ntop; j++) used |= top[j] == c;
+                if (!used && isfinite(mae[c]) && (b == NCAND || mae[c] < mae[b])) b = c;
+            }
+            if (b == NCAND) break;
+            top[ntop] = b;
+        }
+        if (ntop == 0) {
+            snprintf(err, errlen, "auto: no candidate model could be fit");
+            rc = -EINVAL;
+            goto out;
+        }
+        /* per-bucket blend weights on a 0.1 grid over the top candidates */
+        double bw[AUTO_BUCKETS][AUTO_TOP] = {{0}};
+        for (int b = 0; b < AUTO_BUCKETS; b++) {
+            double best = INFINITY;
+            for (int a = 0; a <= 10; a++)
+                for (int c2 = 0; c2 <= 10 - a; c2++) {
+                    int c3 = 10 - a - c2;
+                    if ((ntop < 2 && c2) || (ntop < 3 && c3)) continue;
+                    double wv[AUTO_TOP] = {a / 10.0, c2 / 10.0, c3 / 10.0};
+                    double s = 0;
+                    size_t cnt = 0;
+                    for (size_t k = 0; k < norig; k++)
+                        for (int i = 0; i < H; i++) {
+                            if (bucket_of(i, H) != b) continue;
+                            size_t j = k * (size_t)H + (size_t)i;
+                            if (isnan(A[j])) continue;
+                            double f = 0;
+                            for (int t = 0; t < ntop; t++) f += wv[t] * F[top[t] * norig * (size_t)H + j];
+                            s += fabs(f - A[j]);
+                            cnt++;
+                        }
+                    double v = cnt ? s / (double)cnt : INFINITY;
+                    if (v < best - 1e-12) best = v, memcpy(bw[b], wv, sizeof wv);
+                }
+        }
+        /* blended validation forecasts -> the upward factor */
+        double *blend = malloc(norig * (size_t)H * sizeof *blend);
+        if (!blend) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (size_t k = 0; k < norig; k++)
+            for (int i = 0; i < H; i++) {
+                size_t j = k * (size_t)H + (size_t)i;
+                double f = 0;
+                for (int t = 0; t < ntop; t++) f += bw[bucket_of(i, H)][t] * F[top[t] * norig * (size_t)H + j];
+                blend[j] = f;
+            }
+        double base_mae = 0;
+        m->scale = 1;
+        for (int step = 0; step <= 20; step++) {
+            double sc = 1 + step * 0.01, s = 0;
+            size_t cnt = 0, under = 0;
+            for (size_t j = 0; j < norig * (size_t)H; j++) {
+                if (isnan(A[j])) continue;
+                double f = sc * blend[j];
+                s += fabs(f - A[j]);
+                under += f < 0.9 * A[j];
+                cnt++;
+            }
+            if (!cnt) break;
+            double mae_sc = s / (double)cnt, share = (double)under / (double)cnt;
+            if (step == 0) base_mae = mae_sc;
+            if (mae_sc > 1.03 * base_mae) break;
+            m->scale = sc;
+            if (share <= 0.25) break;
+        }
+        free(blend);
+        /* keep the candidates with a weight */
+        m->nsel = 0;
+        for (int t = 0; t < ntop; t++) {
+            int used = 0;
+            for (int b = 0; b < AUTO_BUCKETS; b++) used |= bw[b][t] > 0;
+            if (!used) continue;
+            m->sel[m->nsel] = candidates[top[t]];
+            for (int b = 0; b < AUTO_BUCKETS; b++) m->w[b][m->nsel] = bw[b][t];
+            m->nsel++;
+        }
+    } else {
+        /* too little data for a validation window: the one-day seasonal naive forecast, or
+         * the last value when there is not even a day */
+        m->nsel = 1;
+        m->sel[0] = n > day ? &fc__model_snaive_day : &fc__model_last;
+        for (int b = 0; b < AUTO_BUCKETS; b++) m->w[b][0] = 1;
+        m->scale = 1;
+    }
+    /* refit the chosen candidates on all the training data */
+    for (int t = 0; t < m->nsel; t++) {
+        double unused;
+        m->state[t] = NULL;
+        rc = m->sel[t]->create(&m->state[t], &o, err, errlen);
+        if (rc == 0) rc = m->sel[t]->fit(m->state[t], train, &unused, err, errlen);
+        if (rc != 0) {
+            m->nsel = t + (m->state[t] != NULL);
+            release(m);
+            goto out;
+        }
+    }
+    size_t off = (size_t)snprintf(m->name, sizeof m->name, "auto:");
+    for (int t = 0; t < m->nsel && off < sizeof m->name; t++)
+        off += (size_t)snprintf(m->name + off, sizeof m->name - off, "%s%s", t ? "+" : "", m->sel[t]->name);
+    if (m->scale > 1 && off < sizeof m->name)
+        snprintf(m->name + off, sizeof m->name - off, "*%.2f", m->scale);
+    if (m->opt.verbose) {
+        fprintf(stderr, "auto: chose %s; weights per horizon quarter:", m->name);
+        for (int b = 0; b < AUTO_BUCKETS; b++) {
+            fprintf(stderr, " [");
+            for (int t = 0; t < m->nsel; t++) fprintf(stderr, "%s%.1f", t ? " " : "", m->w[b][t]);
+            fprintf(stderr, "]");
+        }
+        fprintf(stderr, "\n");
+    }
+out:
+    for (size_t c = 0; c < NCAND; c++)
+        if (st[c]) candidates[c]->destroy(st[c]);
+    free(ok);
+    free(mask);
+    free(A);
+    free(F);
+    return rc;
+}
+
+static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
+                   size_t errlen) {
+    const auto_m *m = state;
+    double *tmp = malloc((size_t)h * sizeof *tmp);
+    if (!tmp) return -ENOMEM;
+    int H = m->horizon > 0 ? m->horizon : h;
+    for (int i = 0; i < h; i++) out[i] = 0;
+    int rc = 0;
+    for (int t = 0; t < m->nsel; t++) {
+        rc = m->sel[t]->predict(m->state[t], ctx, h, tmp, err, errlen);
+        if (rc != 0) break;
+        for (int i = 0; i < h; i++) out[i] += m->w[bucket_of(i < H ? i : H - 1, H)][t] * tmp[i];
+    }
+    for (int i = 0; i < h; i++) out[i] *= m->scale;
+    free(tmp);
+    return rc;
+}
+
+static const char *describe(const void *state) { return ((const auto_m *)state)->name; }
+
+static void destroy(void *state) {
+    auto_m *m = state;
+    if (!m) return;
+    release(m);
+    free(m);
+}
+
+const fc_model_ops fc__model_auto = {"auto", create, fit, predict, destroy, describe};
