@@ -10,10 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 struct ev_loop;
 struct tsdb;
 struct cp_agents;
 struct ops_server;
+
 
 /* Configuration (controlplane/cp_config.c holds the table: key, default, validator). */
 struct cp_config {
@@ -48,6 +51,24 @@ struct controlplane {
 typedef int (*cp_module_start_fn)(struct controlplane *cp, char *err, size_t errlen);
 typedef void (*cp_module_stop_fn)(struct controlplane *cp);
 void cp_module_register(const char *name, cp_module_start_fn start, cp_module_stop_fn stop);
+
+/* Run by main.c (cp.c): start every module in registration order; on failure the ones
+ * started are stopped again. stop runs them in reverse order. */
+int cp_modules_start(struct controlplane *cp, char *err, size_t errlen);
+void cp_modules_stop(struct controlplane *cp);
+
+/* The config table of the control plane (cp_config.c), and the loader used by main.c:
+ * defaults, then --config FILE, then the flags. Returns 0, 1 when --help/--version was
+ * printed, or -EINVAL with err naming the key and where it came from. */
+extern const cfg_key cp_config_table[];
+int cp_config_load(struct cp_config *cfg, int argc, char **argv, char *err, size_t errlen);
+void cp_config_free(struct cp_config *cfg);
+
+/* The ops socket server (ops.c). */
+int ops_server_start(struct controlplane *cp, char *err, size_t errlen);
+void ops_server_stop(struct controlplane *cp);
+
+#define TIDE_VERSION "0.1.0"
 
 #define CP_MODULE(ident, name, start, stop)                                                \
     __attribute__((constructor)) static void cp_module_reg_##ident(void) {                 \

@@ -1,0 +1,82 @@
+/* cmd_agents.c: `tidectl agents`: the control plane's agents table (human table or --json). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "tidectl.h"
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(j) ? j->valuedouble : 0;
+}
+
+static const char *str(const cJSON *o, const char *k) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(j) ? j->valuestring : "";
+}
+
+/* "12s", "5m", "3h", "2d" since a unix-ms time; "-" for 0. */
+static const char *ago(double ms, char *buf, size_t len) {
+    if (ms <= 0) return "-";
+    double s = (tide_now_wall_ms() - ms) / 1000.0;
+    if (s < 0) s = 0;
+    if (s < 120)
+        snprintf(buf, len, "%.0fs", s);
+    else if (s < 7200)
+        snprintf(buf, len, "%.0fm", s / 60);
+    else if (s < 172800)
+        snprintf(buf, len, "%.0fh", s / 3600);
+    else
+        snprintf(buf, len, "%.0fd", s / 86400);
+    return buf;
+}
+
+static const char *human_bytes(double b, char *buf, size_t len) {
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int i = 0;
+    while (b >= 1024 && i < 4) {
+        b /= 1024;
+        i++;
+    }
+    snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", b, u[i]);
+    return buf;
+}
+
+static int cmd_agents(tidectl_ctx *ctx, int argc, char **argv) {
+    if (argc > 1) {
+        fprintf(stderr, "tidectl agents: unexpected argument '%s'\nusage: tidectl agents [--json]\n",
+                argv[1]);
+        return 2;
+    }
+    cJSON *data = NULL;
+    int rc = tidectl_call(ctx, "agents", NULL, &data);
+    if (rc != 0) return rc;
+    if (ctx->json) {
+        tidectl_print_json(data);
+        cJSON_Delete(data);
+        return 0;
+    }
+    printf("%-20s %-22s %-22s %-9s %-8s %-8s %12s %10s %6s %6s\n", "NODE", "VERSION", "ADDRESS",
+           "STATE", "SINCE", "BEAT", "SAMPLES", "BYTES", "ERRORS", "DROPS");
+    const cJSON *row;
+    int n = 0;
+    cJSON_ArrayForEach(row, data) {
+        char b1[32], b2[32], b3[32];
+        int up = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "connected"));
+        printf("%-20s %-22s %-22s %-9s %-8s %-8s %12.0f %10s %6.0f %6.0f\n", str(row, "node"),
+               str(row, "agent_version"), str(row, "address"), up ? "connected" : "gone",
+               ago(up ? num(row, "connected_since") : num(row, "disconnected_at"), b1, sizeof b1),
+               ago(num(row, "last_heartbeat"), b2, sizeof b2), num(row, "samples"),
+               human_bytes(num(row, "bytes"), b3, sizeof b3), num(row, "protocol_errors"),
+               num(row, "spool_drops"));
+        n++;
+    }
+    if (n == 0) printf("(no agent has connected yet)\n");
+    cJSON_Delete(data);
+    return 0;
+}
+
+TIDECTL_COMMAND(agents, "agents", "agents [--json]          agents table: node, version, address, "
+                                  "connection, heartbeat, samples, bytes, errors, spool drops",
+                cmd_agents)

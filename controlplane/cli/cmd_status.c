@@ -1,0 +1,56 @@
+/* cmd_status.c: `tidectl status`: the control plane's health and totals (or --json). */
+#include <stdio.h>
+
+#include "tidectl.h"
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(j) ? j->valuedouble : 0;
+}
+
+static const char *str(const cJSON *o, const char *k) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(j) ? j->valuestring : "-";
+}
+
+static int cmd_status(tidectl_ctx *ctx, int argc, char **argv) {
+    if (argc > 1) {
+        fprintf(stderr, "tidectl status: unexpected argument '%s'\nusage: tidectl status [--json]\n",
+                argv[1]);
+        return 2;
+    }
+    cJSON *d = NULL;
+    int rc = tidectl_call(ctx, "status", NULL, &d);
+    if (rc != 0) return rc;
+    if (ctx->json) {
+        tidectl_print_json(d);
+        cJSON_Delete(d);
+        return 0;
+    }
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(d, "agents");
+    printf("control plane  %s, pid %.0f, up %.0f s\n", str(d, "version"), num(d, "pid"),
+           num(d, "uptime_s"));
+    printf("agents on      %s\n", str(d, "listen"));
+    printf("ops socket     %s\n", str(d, "socket"));
+    printf("store          %s (%s)\n", str(d, "data_dir"), str(d, "store"));
+    printf("agents         %.0f connected, %.0f known, %.0f connections since start\n",
+           num(a, "agents_connected"), num(a, "agents_known"), num(a, "connections_total"));
+    printf("ingest         %.0f samples, %.0f bytes\n", num(a, "samples"), num(a, "bytes"));
+    printf("errors         %.0f protocol errors (%.0f wrong token, %.0f timeouts), %.0f refused "
+           "(max_agents)\n",
+           num(a, "protocol_errors"), num(a, "rejected_auth"), num(a, "timeouts"),
+           num(a, "refused_full"));
+    const cJSON *mods = cJSON_GetObjectItemCaseSensitive(d, "modules");
+    if (cJSON_GetArraySize(mods) > 0) {
+        printf("modules       ");
+        const cJSON *m;
+        cJSON_ArrayForEach(m, mods) printf(" %s", cJSON_IsString(m) ? m->valuestring : "?");
+        printf("\n");
+    }
+    cJSON_Delete(d);
+    return 0;
+}
+
+TIDECTL_COMMAND(status, "status", "status [--json]          control plane health, store and agent "
+                                  "totals",
+                cmd_status)

@@ -1,0 +1,130 @@
+/* cp_config.c: the control plane's config table and its loader (defaults, --config FILE,
+ * then flags: every key KEY can also be given as --KEY with '_' written as '-'). */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "cp.h"
+#include "wire.h"
+
+#define F(field) offsetof(struct cp_config, field)
+
+const cfg_key cp_config_table[] = {
+    /* Loopback: agents on other machines need an explicit address, so nothing is exposed by
+     * accident. 7470 is unassigned by IANA. */
+    {"listen", CFG_STR, F(listen), "127.0.0.1:7470", 0, 0, cfg_valid_hostport, 0,
+     "ADDR:PORT the agent listener binds to"},
+    /* The path systemd's RuntimeDirectory=tide gives us, and tidectl's default. */
+    {"socket", CFG_STR, F(socket_path), "/run/tide/controlplane.sock", 0, 0, cfg_valid_nonempty,
+     0, "unix ops socket for tidectl (mode 0660)"},
+    /* Installed by the operator (tmpfiles.d makes /etc/tide 0750 root:tide). */
+    {"token_file", CFG_STR, F(token_file), "/etc/tide/token", 0, 0, cfg_valid_nonempty, 0,
+     "file holding the pre-shared agent token (>= 16 bytes, not world-readable)"},
+    /* systemd's StateDirectory=tide. */
+    {"data_dir", CFG_STR, F(data_dir), "/var/lib/tide", 0, 0, cfg_valid_nonempty, 0,
+     "directory of the time series store (WAL, snapshots)"},
+    /* info: one line per connection change and error, quiet at steady state. */
+    {"log_level", CFG_STR, F(log_level), "info", 0, 0, cfg_valid_log_level, 1,
+     "debug, info, warn, error or off"},
+    /* 4 MiB holds a batch of ~350,000 samples: far above one sampling round of a large node,
+     * small enough that 1,000 agents cannot make us buffer gigabytes. */
+    {"max_frame_bytes", CFG_BYTES, F(max_frame_bytes), "4M", 4096, WIRE_MAX_FRAME_LIMIT, NULL, 0,
+     "largest wire frame accepted from an agent"},
+    /* An honest agent answers the challenge within one round trip; 5 s tolerates a loaded
+     * node while freeing slots held by peers that never speak. */
+    {"handshake_timeout", CFG_DURATION, F(handshake_timeout_ms), "5s", 100, 600000, NULL, 0,
+     "a new connection must authenticate within this"},
+    /* Six missed heartbeats at the default 5 s interval. */
+    {"idle_timeout", CFG_DURATION, F(idle_timeout_ms), "30s", 200, 3600000, NULL, 0,
+     "an authenticated agent silent this long is disconnected"},
+    /* 5 s: 1,000 agents cost 200 small frames/s, and a dead agent shows within 30 s. */
+    {"heartbeat_interval", CFG_DURATION, F(heartbeat_ms), "5s", 100, 600000, NULL, 0,
+     "heartbeat interval the control plane asks agents for"},
+    /* Beyond the 1,000-agent design point with room; each idle agent costs ~10 KB. */
+    {"max_agents", CFG_INT, F(max_agents), "4096", 1, 65536, NULL, 0,
+     "agent connections accepted at once (more are closed at accept)"},
+    CFG_END,
+};
+
+static void usage(void) {
+    printf("usage: tide-controlplane [--config FILE] [--listen ADDR:PORT] [--socket PATH]\n"
+           "                         [--token-file FILE] [--data-dir DIR] [--log-level LEVEL]\n"
+           "                         [--KEY VALUE ...]\n\n"
+           "Every config key can be set in the file (`key = value`) or as --KEY (with '-' for '_');\n"
+           "flags override the file. Keys:\n");
+    for (const cfg_key *k = cp_config_table; k->key; k++)
+        printf("  %-20s %s (default %s)\n", k->key, k->help, k->def);
+    printf("\nexit status: 0 clean shutdown, 1 runtime failure, 2 bad configuration\n");
+}
+
+int cp_config_load(struct cp_config *cfg, int argc, char **argv, char *err, size_t errlen) {
+    memset(cfg, 0, sizeof *cfg);
+    int rc = cfg_defaults(cp_config_table, cfg, err, errlen);
+    if (rc < 0) return rc;
+    /* --config first, so that flags override the file wherever they appear. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage();
+            return 1;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            printf("tide-controlplane %s (wire protocol %d)\n", TIDE_VERSION, WIRE_VERSION);
+            return 1;
+        }
+        const char *path = NULL;
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "--config needs a FILE");
+                return -EINVAL;
+            }
+            path = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            path = argv[i] + 9;
+        }
+        if (path && (rc = cfg_load_file(cp_config_table, cfg, path, err, errlen)) < 0) return rc;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--config")) {
+            i++;
+            continue;
+        }
+        if (!strncmp(a, "--config=", 9)) continue;
+        if (strncmp(a, "--", 2) != 0 || !a[2]) {
+            snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);
+            return -EINVAL;
+        }
+        char key[64];
+        const char *val = NULL;
+        const char *eq = strchr(a, '=');
+        size_t kl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (kl >= sizeof key) kl = sizeof key - 1;
+        memcpy(key, a + 2, kl);
+        key[kl] = 0;
+        for (char *p = key; *p; p++)
+            if (*p == '-') *p = '_';
+        if (!cfg_find(cp_config_table, key)) {
+            snprintf(err, errlen, "unknown option '%.*s' (see --help)", (int)(kl + 2), a);
+            return -EINVAL;
+        }
+        if (eq) {
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "option '%s' needs a value", a);
+                return -EINVAL;
+            }
+            val = argv[++i];
+        }
+        char where[80];
+        snprintf(where, sizeof where, "--%.*s", (int)kl, a + 2);
+        if ((rc = cfg_set(cp_config_table, cfg, key, val, where, err, errlen)) < 0) return rc;
+    }
+    return 0;
+}
+
+void cp_config_free(struct cp_config *cfg) {
+    cfg_free(cp_config_table, cfg);
+}
