@@ -1,0 +1,125 @@
+/* agent.h: tide-agent's configuration and its one global state (`struct agent`, defined in
+ * main.c), plus the interfaces between the agent's core modules: uplink (connection to the
+ * control plane), report (sink, batches, the unacknowledged queue), collect (collector
+ * scheduler) and dispatch (node action commands).
+ *
+ * Other parts add: a config key (one line in agent_config.c's table + a field below) and, for
+ * sampling or actions, a collector (collector.h) or an action (action.h). */
+#ifndef TIDE_AGENT_H
+#define TIDE_AGENT_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct ev_loop;
+
+struct agent_config {
+    char *controlplane;      /* "ADDR:PORT" of the control plane */
+    char *node;              /* node name ("" = hostname) */
+    char *token_file;        /* pre-shared token */
+    char *log_level;
+    int64_t interval_ms;     /* sampling interval */
+    int64_t queue_max_bytes; /* unacknowledged batches held in memory */
+    int64_t max_frame_bytes;
+    int64_t reconnect_min_ms, reconnect_max_ms;
+    int64_t connect_timeout_ms; /* connect + handshake */
+    /* ---- keys of other modules below ---- */
+};
+
+extern const cfg_key agent_config_table[];
+/* Defaults, --config FILE, then flags (--KEY VALUE, '-' for '_'). 0, 1 after --help/--version,
+ * or -EINVAL with err naming the key and where. */
+int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err, size_t errlen);
+void agent_config_free(struct agent_config *cfg);
+
+#define TIDE_AGENT_VERSION "0.1.0"
+
+typedef struct uplink uplink;
+typedef struct report report;
+typedef struct collect collect;
+typedef struct dispatch dispatch;
+
+struct agent {
+    struct ev_loop *loop;
+    struct agent_config cfg;
+    char node[64];
+    char *token;
+    size_t token_len;
+    uplink *up;
+    report *rep;
+    collect *col;
+    dispatch *disp;
+};
+
+/* ---- uplink.c: connection, handshake, reconnect with backoff and jitter, heartbeats ------ */
+int uplink_start(struct agent *ag, char *err, size_t errlen);
+void uplink_stop(struct agent *ag);
+/* 1 when authenticated and writable. */
+int uplink_ready(const struct agent *ag);
+/* Queues a complete frame for the control plane. 0, or -ENOTCONN when not ready. */
+int uplink_send(struct agent *ag, const void *frame, size_t len);
+/* Bytes queued in the socket-side buffer (flow control for resends). */
+size_t uplink_backlog(const struct agent *ag);
+/* Next per-connection seq for a non-SAMPLES message. */
+uint64_t uplink_next_seq(struct agent *ag);
+
+/* ---- report.c: the sink of collector.h, batches and the unacknowledged queue ------------- */
+int report_init(struct agent *ag, char *err, size_t errlen);
+void report_fini(struct agent *ag);
+struct agent_sink *report_sink(struct agent *ag);
+/* Closes the batch being built (after a collection round) and sends it when connected. */
+void report_flush(struct agent *ag);
+/* Called by uplink after HELLO_ACK: drops batches <= last_seq, sends every series definition,
+ * then resends the queue oldest first. 0 or -errno (the connection is then dropped). */
+int report_on_connect(struct agent *ag, uint64_t last_seq);
+void report_on_ack(struct agent *ag, uint64_t ack);
+/* Called by uplink when its socket buffer drained: continue a resend. */
+void report_pump(struct agent *ag);
+/* For heartbeats: batches dropped unsent since start, and bytes held unacknowledged. */
+uint64_t report_drops(const struct agent *ag);
+uint64_t report_queued_bytes(const struct agent *ag);
+
+/* The spool seam (engineer E's agent/spool.{c,h}): when the in-memory queue exceeds
+ * queue_max_bytes, its OLDEST batches are handed to put() instead of being dropped; after a
+ * reconnect, next() gives them back (oldest first, seq > after) before the in-memory ones are
+ * resent; ack() tells which are acknowledged; drops() counts what the spool itself dropped.
+ * put() returns 0 (taken) or -errno (then the batch is dropped and counted); next() returns
+ * 1 with *frame malloc'd (caller frees), 0 when none is left, or -errno. */
+typedef struct report_spill {
+    void *ctx;
+    int (*put)(void *ctx, uint64_t seq, const void *frame, size_t len);
+    int (*next)(void *ctx, uint64_t after, uint64_t *seq, void **frame, size_t *len);
+    void (*ack)(void *ctx, uint64_t acked);
+    uint64_t (*drops)(void *ctx);
+    void (*close)(void *ctx); /* at shutdown; may be NULL */
+} report_spill;
+/* Installs the spill (copied); call before the loop runs. */
+void report_set_spill(struct agent *ag, const report_spill *spill);
+
+/* ---- collect.c: the collector scheduler ---------------------------------------------------- */
+int collect_start(struct agent *ag, char *err, size_t errlen);
+void collect_stop(struct agent *ag);
+
+/* ---- dispatch.c: COMMAND -> action handler -> COMMAND_RESULT ------------------------------ */
+int dispatch_init(struct agent *ag, char *err, size_t errlen);
+void dispatch_fini(struct agent *ag);
+/* A COMMAND arrived (args: JSON object, borrowed). */
+void dispatch_command(struct agent *ag, const char *id, const char *action, const cJSON *args);
+
+/* Startup hooks for agent parts that need setup beyond collectors and actions (e.g. the spool):
+ * start runs after the config is loaded and before the loop, stop at shutdown (reverse order). */
+typedef int (*agent_module_start_fn)(struct agent *ag, char *err, size_t errlen);
+typedef void (*agent_module_stop_fn)(struct agent *ag);
+void agent_module_register(const char *name, agent_module_start_fn start, agent_module_stop_fn stop);
+int agent_modules_start(struct agent *ag, char *err, size_t errlen);
+void agent_modules_stop(struct agent *ag);
+
+#define AGENT_MODULE(ident, name, start, stop)                                             \
+    __attribute__((constructor)) static void agent_module_reg_##ident(void) {              \
+        agent_module_register((name), (start), (stop));                                    \
+    }
+
+#endif
