@@ -34,9 +34,18 @@ typedef struct cap_report {
 
 typedef struct cap_model cap_model;
 
+/* Fits the model on obs[0..n) (sorted by ts, replicas > 0). opt may be NULL (residual model
+ * on, default gates). Returns 0 and a model in *out (free with cap_free) whether or not the
+ * quality gates passed: report->passed says whether it may drive scaling and report->reason
+ * why not (or a summary). Gates: correlation of traffic per replica and utilization at least
+ * min_corr (default 0.5); MAPE on the held-out last day (model fit on the days before it) at
+ * most max_holdout_mape (default 0.25); more than a day of history; a positive coefficient.
+ * Returns -EINVAL (err names the first bad observation, or too few of them), -ENOMEM, or
+ * -EIO when libxgboost fails (err carries its message). */
 int cap_fit(cap_model **out, const cap_obs *obs, size_t n, const cap_options *opt,
             cap_report *report, char *err, size_t errlen);
-/* Predicted per-replica utilization with `replicas` replicas serving `traffic` at time ts. */
+/* Predicted per-replica utilization with `replicas` replicas serving `traffic` at time ts
+ * (INFINITY for replicas <= 0). Not thread-safe for one model (libxgboost's prediction buffer). */
 double cap_predict_util(const cap_model *m, double traffic, double replicas, int64_t ts);
 /* Smallest n in [min_n, max_n] whose predicted utilization at `traffic` is <= target;
  * max_n when none is. */
