@@ -112,7 +112,7 @@ typedef struct wl_direction {
     int n_policies;
     /* gray strategy */
     wl_gray_state state;        /* scaleDown only: where scaled-in replicas end up */
-    int change_percent;         /* share of the current online replicas moved per step, 1..100 */
+    int change_percent;         /* share of the change (current -> target) made per step, 1..100 */
     int change_interval_seconds; /* minimum time between two steps */
     int observation_seconds;     /* time a step is watched by the stability checkers */
 } wl_direction;
