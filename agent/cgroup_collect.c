@@ -27,7 +27,6 @@ enum cg_file {
     F_PIDS,
     F_PSI_CPU,
     F_PSI_MEM,
-    F_PSI_IO,
     F_COUNT
 };
 
@@ -43,9 +42,7 @@ enum cg_file {
     X(M_PSI_CPU_SOME, "cgroup_cpu_pressure_some")                                          \
     X(M_PSI_CPU_FULL, "cgroup_cpu_pressure_full")                                          \
     X(M_PSI_MEM_SOME, "cgroup_memory_pressure_some")                                       \
-    X(M_PSI_MEM_FULL, "cgroup_memory_pressure_full")                                       \
-    X(M_PSI_IO_SOME, "cgroup_io_pressure_some")                                            \
-    X(M_PSI_IO_FULL, "cgroup_io_pressure_full")
+    X(M_PSI_MEM_FULL, "cgroup_memory_pressure_full")
 
 #define X_ENUM(e, name) e,
 enum cg_metric { CGC_METRICS(X_ENUM) M_COUNT };
@@ -53,7 +50,7 @@ enum cg_metric { CGC_METRICS(X_ENUM) M_COUNT };
 static const char *const metric_names[M_COUNT] = {CGC_METRICS(X_NAME)};
 
 /* Rate counters per cgroup. */
-enum { R_CPU, R_THR_PERIODS, R_THR_TIME, R_PSI0, R_COUNT = R_PSI0 + 6 };
+enum { R_CPU, R_THR_PERIODS, R_THR_TIME, R_PSI0, R_COUNT = R_PSI0 + 4 };
 
 enum ctl { C_CPUACCT, C_CPU, C_MEMORY, C_PIDS, C_V2, C_COUNT };
 
@@ -65,6 +62,9 @@ typedef struct target {
     uint32_t defined; /* bit per metric: series defined */
     rate_counter rate[R_COUNT];
     unsigned age;     /* rounds since added */
+    unsigned slot;    /* staggers the detail reads */
+    uint64_t inactive_file; /* from the last memory.stat */
+    int have_inactive;
     struct target *next;
 } target;
 
@@ -74,6 +74,7 @@ struct cgc {
     const char *dir[C_COUNT];           /* mount point per controller ("" = absent) */
     cgd *disc;
     target *targets;
+    unsigned detail_every, next_slot;
     const cgc_out *out; /* during a round */
     cgc_stats st;
     log_ratelimit rl_read, rl_parse, rl_gone, rl_sink;
@@ -121,7 +122,6 @@ static int file_where(const cgc *c, enum cg_file f, enum ctl *ctl, const char **
         return c->dir[*ctl][0] != '\0';
     case F_PSI_CPU: *ctl = C_V2, *name = "cpu.pressure"; return c->dir[C_V2][0] != '\0';
     case F_PSI_MEM: *ctl = C_V2, *name = "memory.pressure"; return c->dir[C_V2][0] != '\0';
-    case F_PSI_IO: *ctl = C_V2, *name = "io.pressure"; return c->dir[C_V2][0] != '\0';
     default: return 0;
     }
 }
@@ -183,6 +183,7 @@ static void on_change(void *ctx, const char *rel, const cgd_info *info, int adde
             return;
         }
         t->info = *info;
+        t->slot = c->next_slot++;
         for (int f = 0; f < F_COUNT; f++) t->fd[f] = -1;
         open_files(c, t);
         t->next = c->targets;
@@ -267,13 +268,17 @@ static void counter_rate(cgc *c, target *t, int r, enum cg_metric m, uint64_t v,
     else if (res == RATE_RESET) c->st.resets++;
 }
 
-/* Samples one cgroup. Returns 1 when it vanished. */
+/* Samples one cgroup. Every round: CPU usage and memory usage (the working set uses the
+ * inactive file bytes of the last memory.stat). Every detail_every-th round, staggered over
+ * the cgroups so that rounds cost the same: memory.stat, cpu.stat throttling, pids and PSI
+ * (counters stay exact: their rates just span more time). Returns 1 when it vanished. */
 static int sample_target(cgc *c, target *t, int64_t ts_ms) {
     char buf[8192], err[200];
     size_t len = 0;
     int rc;
     int64_t ns = mono_ns();
     if ((t->age < 5 || t->age % 60 == 0) && t->age > 0) open_files(c, t);
+    int detail = t->age == 0 || (c->st.rounds + t->slot) % c->detail_every == 0;
     t->age++;
 
     if (t->fd[F_CPUACCT_USAGE] >= 0) {
@@ -287,7 +292,8 @@ static int sample_target(cgc *c, target *t, int64_t ts_ms) {
             counter_rate(c, t, R_CPU, M_CPU, v, ns, 1e-9, ts_ms);
         }
     }
-    if (t->fd[F_CPU_STAT] >= 0) {
+    /* v2 without cpuacct: usage comes from cpu.stat, so that is read every round. */
+    if (t->fd[F_CPU_STAT] >= 0 && (detail || t->fd[F_CPUACCT_USAGE] < 0)) {
         rc = read_file(c, t, F_CPU_STAT, buf, sizeof buf, &len);
         cgp_cpu_stat s;
         if (rc < 0) {
@@ -297,9 +303,9 @@ static int sample_target(cgc *c, target *t, int64_t ts_ms) {
         } else {
             if ((s.have & CGP_CPU_USAGE) && t->fd[F_CPUACCT_USAGE] < 0)
                 counter_rate(c, t, R_CPU, M_CPU, s.usage_ns, ns, 1e-9, ts_ms);
-            if (s.have & CGP_CPU_THROTTLED)
+            if (detail && (s.have & CGP_CPU_THROTTLED))
                 counter_rate(c, t, R_THR_PERIODS, M_THR_PERIODS, s.nr_throttled, ns, 1.0, ts_ms);
-            if (s.have & CGP_CPU_THROTTLED_TIME)
+            if (detail && (s.have & CGP_CPU_THROTTLED_TIME))
                 counter_rate(c, t, R_THR_TIME, M_THR_TIME, s.throttled_ns, ns, 1e-9, ts_ms);
         }
     }
@@ -316,7 +322,7 @@ static int sample_target(cgc *c, target *t, int64_t ts_ms) {
             emit(c, t, M_MEM_USAGE, ts_ms, (double)usage);
         }
     }
-    if (t->fd[F_MEM_STAT] >= 0) {
+    if (t->fd[F_MEM_STAT] >= 0 && detail) {
         rc = read_file(c, t, F_MEM_STAT, buf, sizeof buf, &len);
         cgp_mem_stat m;
         if (rc < 0) {
@@ -326,10 +332,12 @@ static int sample_target(cgc *c, target *t, int64_t ts_ms) {
         } else {
             uint64_t v;
             if (cgp_mem_rss(&m, &v) == 0) emit(c, t, M_MEM_RSS, ts_ms, (double)v);
-            if (have_usage && cgp_mem_inactive_file(&m, &v) == 0)
-                emit(c, t, M_MEM_WS, ts_ms, (double)cgp_working_set(usage, v));
+            t->have_inactive = cgp_mem_inactive_file(&m, &t->inactive_file) == 0;
         }
     }
+    if (have_usage && t->have_inactive)
+        emit(c, t, M_MEM_WS, ts_ms, (double)cgp_working_set(usage, t->inactive_file));
+    if (!detail) return 0;
     if (t->fd[F_PIDS] >= 0) {
         rc = read_file(c, t, F_PIDS, buf, sizeof buf, &len);
         uint64_t v;
@@ -341,9 +349,9 @@ static int sample_target(cgc *c, target *t, int64_t ts_ms) {
             emit(c, t, M_PIDS, ts_ms, (double)v);
         }
     }
-    static const enum cg_file psi_files[3] = {F_PSI_CPU, F_PSI_MEM, F_PSI_IO};
-    static const enum cg_metric psi_metric[3] = {M_PSI_CPU_SOME, M_PSI_MEM_SOME, M_PSI_IO_SOME};
-    for (int i = 0; i < 3; i++) {
+    static const enum cg_file psi_files[2] = {F_PSI_CPU, F_PSI_MEM};
+    static const enum cg_metric psi_metric[2] = {M_PSI_CPU_SOME, M_PSI_MEM_SOME};
+    for (int i = 0; i < 2; i++) {
         enum cg_file f = psi_files[i];
         if (t->fd[f] < 0) continue;
         rc = read_file(c, t, f, buf, sizeof buf, &len);
@@ -366,7 +374,6 @@ static int sample_target(cgc *c, target *t, int64_t ts_ms) {
 
 int cgc_sample(cgc *c, const cgc_out *out, int64_t now_ms, char *err, size_t errlen) {
     c->out = out;
-    c->st.rounds++;
     int rc = cgd_poll(c->disc, on_change, c);
     if (rc < 0) {
         c->out = NULL;
@@ -386,6 +393,7 @@ int cgc_sample(cgc *c, const cgc_out *out, int64_t now_ms, char *err, size_t err
         }
         pp = &t->next;
     }
+    c->st.rounds++;
     c->out = NULL;
     return 0;
 }
@@ -451,6 +459,7 @@ int cgc_new(cgc **out, const cgc_config *cfg, char *err, size_t errlen) {
     c->rl_parse = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
     c->rl_gone = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
     c->rl_sink = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+    c->detail_every = cfg->detail_every > 0 ? (unsigned)cfg->detail_every : 5;
     int rc = cgd_read_mountinfo(cfg->mountinfo ? cfg->mountinfo : "/proc/self/mountinfo",
                                 &c->mounts, err, errlen);
     if (rc == 0 && c->mounts.layout == CGD_LAYOUT_NONE)

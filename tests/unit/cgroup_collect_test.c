@@ -123,7 +123,7 @@ TEST(cgc_fake_hybrid_tree) {
     sh("mkdir -p '%s/cpuacct/kubepods/burstable/podu1'", base);
     const char *roots[] = {"/app"};
     cgc_config cfg = {.mountinfo = write_mountinfo(), .kubernetes = 1, .roots = roots,
-                      .nroots = 1, .prefix = "memory=/nested"};
+                      .nroots = 1, .prefix = "memory=/nested", .detail_every = 1};
     cgc *c = NULL;
     char err[200];
     T_EQ_INT(cgc_new(&c, &cfg, err, sizeof err), 0);
@@ -204,6 +204,39 @@ TEST(cgc_fake_hybrid_tree) {
     T_EQ_INT(ws->forgotten, 0);
     cgc_get_stats(c, &st);
     T_EQ_INT(st.cgroups, 3);
+    cgc_free(c);
+    sh("rm -rf '%s'", base);
+}
+
+TEST(cgc_detail_files_every_nth_round) {
+    const char *t = getenv("TMPDIR");
+    snprintf(base, sizeof base, "%s/cgc_test.XXXXXX", t && *t ? t : "/tmp");
+    T_ASSERT(mkdtemp(base) != NULL);
+    make_cgroup("/app");
+    const char *roots[] = {"/app"};
+    cgc_config cfg = {.mountinfo = write_mountinfo(), .roots = roots, .nroots = 1,
+                      .prefix = "memory=/nested", .detail_every = 3};
+    cgc *c = NULL;
+    char err[200];
+    T_EQ_INT(cgc_new(&c, &cfg, err, sizeof err), 0);
+    static rec r;
+    memset(&r, 0, sizeof r);
+    cgc_out out = {&r, rec_series_fn, rec_put, rec_forget};
+    for (int i = 0; i < 7; i++) T_EQ_INT(cgc_sample(c, &out, 1000 * (i + 1), err, sizeof err), 0);
+    /* Every round: usage and working set (with the last inactive_file); every third round (and
+     * the first): RSS and pids. */
+    rec_series *usage = find(&r, "cgroup_memory_usage_bytes", "/app");
+    rec_series *ws = find(&r, "cgroup_memory_working_set_bytes", "/app");
+    rec_series *rss = find(&r, "cgroup_memory_rss_bytes", "/app");
+    rec_series *pids = find(&r, "cgroup_pids", "/app");
+    rec_series *cpu = find(&r, "cgroup_cpu_usage_cores", "/app");
+    T_ASSERT(usage && ws && rss && pids && cpu);
+    T_EQ_INT(usage->nput, 7);
+    T_EQ_INT(ws->nput, 7);
+    T_EQ_INT(cpu->nput, 6);
+    T_ASSERT(rss->nput >= 2 && rss->nput <= 4);
+    T_EQ_INT(pids->nput, rss->nput);
+    T_NEAR(ws->last, 56414208 - 8388608, 0);
     cgc_free(c);
     sh("rm -rf '%s'", base);
 }
