@@ -408,13 +408,13 @@ out:
 int wire_decoder_init(wire_decoder *d, size_t max_frame) {
     memset(d, 0, sizeof *d);
     if (max_frame == 0 || max_frame > WIRE_MAX_FRAME_LIMIT) max_frame = WIRE_MAX_FRAME_DEFAULT;
-    d->max_frame = max_frame;
     if (!msgpack_zone_init(&d->zone, 2048)) return -ENOMEM;
+    d->max_frame = max_frame; /* also marks the decoder initialised for _fini */
     return 0;
 }
 
 void wire_decoder_fini(wire_decoder *d) {
-    if (!d) return;
+    if (!d || !d->max_frame) return; /* never initialised, or finished already */
     free(d->buf);
     msgpack_zone_destroy(&d->zone);
     memset(d, 0, sizeof *d);

@@ -211,6 +211,7 @@ typedef struct wire_decoder {
 
 /* max_frame: the largest payload accepted (<= WIRE_MAX_FRAME_LIMIT). 0 or -ENOMEM. */
 int wire_decoder_init(wire_decoder *d, size_t max_frame);
+/* Frees the buffers; accepts a zeroed (never initialised) or already finished decoder. */
 void wire_decoder_fini(wire_decoder *d);
 /* Space for a read: returns a pointer to at least `want` free bytes (grows the buffer,
  * never beyond one maximum frame plus header), NULL on allocation failure. *avail gets the

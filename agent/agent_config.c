@@ -1,0 +1,179 @@
+/* agent_config.c: tide-agent's config table, its loader (defaults, --config FILE, flags) and
+ * the AGENT_MODULE registry. */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "wire.h"
+
+#define F(field) offsetof(struct agent_config, field)
+
+const cfg_key agent_config_table[] = {
+    /* The control plane's own default listen address: a single-machine setup needs no flag. */
+    {"controlplane", CFG_STR, F(controlplane), "127.0.0.1:7470", 0, 0, cfg_valid_hostport, 0,
+     "ADDR:PORT of the control plane"},
+    /* Empty means the host name, which is what operators call the node anyway. */
+    {"node", CFG_STR, F(node), "", 0, 0, NULL, 0, "node name (1-63 of [A-Za-z0-9._-]; default: host name)"},
+    /* Installed by the operator next to the control plane's (same token). */
+    {"token_file", CFG_STR, F(token_file), "/etc/tide/token", 0, 0, cfg_valid_nonempty, 0,
+     "file holding the pre-shared token"},
+    {"log_level", CFG_STR, F(log_level), "info", 0, 0, cfg_valid_log_level, 1,
+     "debug, info, warn, error or off"},
+    /* 1 s resolves request bursts that minute averages hide; 100 ms is the floor below which
+     * reading cgroup files costs more than it tells. */
+    {"interval", CFG_DURATION, F(interval_ms), "1s", 100, 3600000, NULL, 1,
+     "sampling interval (at least 100ms)"},
+    /* 64 MiB holds hours of one node's samples while the control plane is away. */
+    {"queue_max_bytes", CFG_BYTES, F(queue_max_bytes), "64M", 65536, (int64_t)1 << 40, NULL, 0,
+     "unacknowledged batches kept in memory; older ones go to the spool or are dropped"},
+    /* Must not exceed the control plane's max_frame_bytes (same default). */
+    {"max_frame_bytes", CFG_BYTES, F(max_frame_bytes), "4M", 4096, WIRE_MAX_FRAME_LIMIT, NULL, 0,
+     "largest frame sent (batches are cut to fit)"},
+    /* Reconnects start fast (a control plane restart takes ~1 s) and back off to 30 s so that
+     * 1,000 agents do not hammer a control plane that is down. */
+    {"reconnect_min", CFG_DURATION, F(reconnect_min_ms), "200ms", 10, 600000, NULL, 0,
+     "first reconnect delay (doubles per failure, with jitter)"},
+    {"reconnect_max", CFG_DURATION, F(reconnect_max_ms), "30s", 100, 3600000, NULL, 0,
+     "longest reconnect delay"},
+    /* Covers a slow handshake on a loaded machine; a black-holed address fails within it. */
+    {"connect_timeout", CFG_DURATION, F(connect_timeout_ms), "10s", 100, 600000, NULL, 0,
+     "connect plus handshake must finish within this"},
+    CFG_END,
+};
+
+static void usage(void) {
+    printf("usage: tide-agent [--config FILE] [--controlplane ADDR:PORT] [--node NAME]\n"
+           "                  [--token-file FILE] [--interval DURATION] [--log-level LEVEL]\n"
+           "                  [--KEY VALUE ...]\n\n"
+           "Every config key can be set in the file (`key = value`) or as --KEY (with '-' for '_');\n"
+           "flags override the file. Keys:\n");
+    for (const cfg_key *k = agent_config_table; k->key; k++)
+        printf("  %-18s %s (default %s)\n", k->key, k->help, k->def && *k->def ? k->def : "\"\"");
+    printf("\nexit status: 0 clean shutdown, 1 runtime failure, 2 bad configuration\n");
+}
+
+int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err, size_t errlen) {
+    memset(cfg, 0, sizeof *cfg);
+    int rc = cfg_defaults(agent_config_table, cfg, err, errlen);
+    if (rc < 0) return rc;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage();
+            return 1;
+        }
+        if (!strcmp(argv[i], "--version")) {
+            printf("tide-agent %s (wire protocol %d)\n", TIDE_AGENT_VERSION, WIRE_VERSION);
+            return 1;
+        }
+        const char *path = NULL;
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "--config needs a FILE");
+                return -EINVAL;
+            }
+            path = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            path = argv[i] + 9;
+        }
+        if (path && (rc = cfg_load_file(agent_config_table, cfg, path, err, errlen)) < 0) return rc;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--config")) {
+            i++;
+            continue;
+        }
+        if (!strncmp(a, "--config=", 9)) continue;
+        if (strncmp(a, "--", 2) != 0 || !a[2]) {
+            snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);
+            return -EINVAL;
+        }
+        char key[64];
+        const char *eq = strchr(a, '=');
+        size_t kl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (kl >= sizeof key) kl = sizeof key - 1;
+        memcpy(key, a + 2, kl);
+        key[kl] = 0;
+        for (char *p = key; *p; p++)
+            if (*p == '-') *p = '_';
+        if (!cfg_find(agent_config_table, key)) {
+            snprintf(err, errlen, "unknown option '%.*s' (see --help)", (int)(kl + 2), a);
+            return -EINVAL;
+        }
+        const char *val;
+        if (eq) {
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "option '%s' needs a value", a);
+                return -EINVAL;
+            }
+            val = argv[++i];
+        }
+        char where[80];
+        snprintf(where, sizeof where, "--%.*s", (int)kl, a + 2);
+        if ((rc = cfg_set(agent_config_table, cfg, key, val, where, err, errlen)) < 0) return rc;
+    }
+    if (cfg->reconnect_max_ms < cfg->reconnect_min_ms) {
+        snprintf(err, errlen, "key 'reconnect_max' (%lld ms) is below 'reconnect_min' (%lld ms)",
+                 (long long)cfg->reconnect_max_ms, (long long)cfg->reconnect_min_ms);
+        return -EINVAL;
+    }
+    if (cfg->node[0] && !wire_node_valid(cfg->node, strlen(cfg->node))) {
+        snprintf(err, errlen, "key 'node': '%s' is not 1-63 characters of [A-Za-z0-9._-]",
+                 cfg->node);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+void agent_config_free(struct agent_config *cfg) {
+    cfg_free(agent_config_table, cfg);
+}
+
+#define MAX_MODULES 32
+static struct {
+    const char *name;
+    agent_module_start_fn start;
+    agent_module_stop_fn stop;
+    int started;
+} modules[MAX_MODULES];
+static int nmodules;
+
+void agent_module_register(const char *name, agent_module_start_fn start, agent_module_stop_fn stop) {
+    if (nmodules == MAX_MODULES) {
+        fprintf(stderr, "tide-agent: more than %d modules registered\n", MAX_MODULES);
+        abort();
+    }
+    modules[nmodules].name = name;
+    modules[nmodules].start = start;
+    modules[nmodules].stop = stop;
+    nmodules++;
+}
+
+int agent_modules_start(struct agent *ag, char *err, size_t errlen) {
+    for (int i = 0; i < nmodules; i++) {
+        char why[512] = "";
+        if (modules[i].start) {
+            int rc = modules[i].start(ag, why, sizeof why);
+            if (rc < 0) {
+                snprintf(err, errlen, "module %s: %s", modules[i].name, why);
+                agent_modules_stop(ag);
+                return rc;
+            }
+        }
+        modules[i].started = 1;
+    }
+    return 0;
+}
+
+void agent_modules_stop(struct agent *ag) {
+    for (int i = nmodules - 1; i >= 0; i--) {
+        if (!modules[i].started) continue;
+        if (modules[i].stop) modules[i].stop(ag);
+        modules[i].started = 0;
+    }
+}

@@ -1,0 +1,187 @@
+/* dispatch.c: the action registry (action.h) and the COMMAND dispatcher: runs the handler on
+ * the loop, sends COMMAND_RESULT when it calls action_done(), and answers a repeated command
+ * id with the stored result (the last DISPATCH_KEEP ones) so commands are idempotent. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "action.h"
+#include "agent.h"
+#include "log.h"
+#include "wire.h"
+
+#define MAX_ACTIONS 64
+/* Results kept for repeated command ids: far more than the commands a control plane can have
+ * in flight for one node, small (a few KB each at most). */
+#define DISPATCH_KEEP 256
+
+static struct {
+    const char *name;
+    action_fn fn;
+} actions[MAX_ACTIONS];
+static int nactions;
+
+void action_register(const char *name, action_fn fn) {
+    if (nactions == MAX_ACTIONS) {
+        fprintf(stderr, "tide-agent: more than %d actions registered\n", MAX_ACTIONS);
+        abort();
+    }
+    actions[nactions].name = name;
+    actions[nactions].fn = fn;
+    nactions++;
+}
+
+typedef struct stored {
+    char id[130];
+    int used, done, ok;
+    char *error;
+    cJSON *result;
+} stored;
+
+struct action_call {
+    struct agent *ag;
+    char id[130];
+    char action[70];
+    action_call *prev, *next;
+};
+
+struct dispatch {
+    struct agent *ag;
+    stored keep[DISPATCH_KEEP];
+    int next_slot;
+    action_call *running;
+};
+
+struct ev_loop *action_loop(action_call *call) {
+    return call->ag->loop;
+}
+
+const char *action_id(const action_call *call) {
+    return call->id;
+}
+
+static stored *find_stored(dispatch *d, const char *id) {
+    for (int i = 0; i < DISPATCH_KEEP; i++)
+        if (d->keep[i].used && !strcmp(d->keep[i].id, id)) return &d->keep[i];
+    return NULL;
+}
+
+static void send_result(struct agent *ag, const char *id, int ok, const char *error,
+                        const cJSON *result) {
+    if (!uplink_ready(ag)) {
+        log_info("dispatch", "command %s finished while disconnected: result kept for a resend", id);
+        return;
+    }
+    wire_buf b;
+    wire_buf_init(&b);
+    long n = wire_enc_command_result(&b, uplink_next_seq(ag), id, ok, error, result,
+                                     (size_t)ag->cfg.max_frame_bytes);
+    if (n == -EMSGSIZE) {
+        /* the details do not fit: the outcome still must get through */
+        n = wire_enc_command_result(&b, uplink_next_seq(ag), id, ok,
+                                    ok ? NULL : (error ? error : "failed"), NULL,
+                                    (size_t)ag->cfg.max_frame_bytes);
+    }
+    if (n > 0) uplink_send(ag, b.data, (size_t)n);
+    wire_buf_fini(&b);
+}
+
+void action_done(action_call *call, int ok, cJSON *result, const char *error) {
+    struct agent *ag = call->ag;
+    dispatch *d = ag->disp;
+    if (!ok && !error) error = "failed (no reason given)";
+    log_info("dispatch", "command %s (%s): %s%s%s", call->id, call->action, ok ? "ok" : "failed",
+             ok ? "" : ": ", ok ? "" : error);
+    send_result(ag, call->id, ok, ok ? NULL : error, result);
+    stored *s = find_stored(d, call->id);
+    if (s) {
+        s->done = 1;
+        s->ok = ok;
+        s->error = ok ? NULL : strdup(error);
+        s->result = result;
+        result = NULL;
+    }
+    cJSON_Delete(result);
+    if (call->prev)
+        call->prev->next = call->next;
+    else
+        d->running = call->next;
+    if (call->next) call->next->prev = call->prev;
+    free(call);
+}
+
+void dispatch_command(struct agent *ag, const char *id, const char *action, const cJSON *args) {
+    dispatch *d = ag->disp;
+    stored *s = find_stored(d, id);
+    if (s) {
+        if (s->done) {
+            log_info("dispatch", "command %s repeated: answering with the stored result", id);
+            send_result(ag, id, s->ok, s->error, s->result);
+        } else {
+            log_info("dispatch", "command %s repeated while running: answering when it ends", id);
+        }
+        return;
+    }
+    action_fn fn = NULL;
+    for (int i = 0; i < nactions; i++)
+        if (!strcmp(actions[i].name, action)) fn = actions[i].fn;
+    if (!fn) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "unknown action '%s'", action);
+        log_warn("dispatch", "command %s: %s", id, msg);
+        send_result(ag, id, 0, msg, NULL);
+        return;
+    }
+    /* Take the oldest slot for this id's result. */
+    s = &d->keep[d->next_slot];
+    d->next_slot = (d->next_slot + 1) % DISPATCH_KEEP;
+    free(s->error);
+    cJSON_Delete(s->result);
+    memset(s, 0, sizeof *s);
+    s->used = 1;
+    snprintf(s->id, sizeof s->id, "%s", id);
+    action_call *call = calloc(1, sizeof *call);
+    if (!call) {
+        s->used = 0;
+        send_result(ag, id, 0, "agent out of memory", NULL);
+        return;
+    }
+    call->ag = ag;
+    snprintf(call->id, sizeof call->id, "%s", id);
+    snprintf(call->action, sizeof call->action, "%s", action);
+    call->next = d->running;
+    if (d->running) d->running->prev = call;
+    d->running = call;
+    log_info("dispatch", "command %s: %s", id, action);
+    fn(call, args);
+}
+
+int dispatch_init(struct agent *ag, char *err, size_t errlen) {
+    dispatch *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    d->ag = ag;
+    ag->disp = d;
+    return 0;
+}
+
+void dispatch_fini(struct agent *ag) {
+    dispatch *d = ag->disp;
+    if (!d) return;
+    /* Actions still running when the agent stops: their own modules stop their watchers;
+     * the calls themselves are released here. */
+    for (action_call *c = d->running, *nx; c; c = nx) {
+        nx = c->next;
+        log_warn("dispatch", "command %s (%s) still running at shutdown", c->id, c->action);
+        free(c);
+    }
+    for (int i = 0; i < DISPATCH_KEEP; i++) {
+        free(d->keep[i].error);
+        cJSON_Delete(d->keep[i].result);
+    }
+    free(d);
+    ag->disp = NULL;
+}

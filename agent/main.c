@@ -1,0 +1,95 @@
+/* main.c: tide-agent: loads the configuration (exit 2 on any problem), then runs the uplink to
+ * the control plane, the collectors and the action dispatcher on one libev loop until
+ * SIGTERM/SIGINT, and stops every watcher before exiting. */
+#include <errno.h>
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+#include "notify.h"
+#include "wire.h"
+
+/* The one global of this binary (STYLE.md). */
+static struct agent agent;
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
+    (void)revents;
+    log_info("agent", "%s received: shutting down", strsignal(w->signum));
+    notify_stopping();
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)w;
+    (void)revents;
+    notify_watchdog();
+}
+
+int main(int argc, char **argv) {
+    char err[1024] = "";
+    int status = 1;
+    int rc = agent_config_load(&agent.cfg, argc, argv, err, sizeof err);
+    if (rc != 0) {
+        if (rc < 0) fprintf(stderr, "tide-agent: %s\n", err);
+        agent_config_free(&agent.cfg);
+        return rc < 0 ? 2 : 0;
+    }
+    log_threshold = log_level_parse(agent.cfg.log_level);
+    if (agent.cfg.node[0]) {
+        snprintf(agent.node, sizeof agent.node, "%s", agent.cfg.node);
+    } else if (gethostname(agent.node, sizeof agent.node) < 0 || !agent.node[0] ||
+               !wire_node_valid(agent.node, strlen(agent.node))) {
+        fprintf(stderr, "tide-agent: the host name is not usable as a node name: set --node\n");
+        agent_config_free(&agent.cfg);
+        return 2;
+    }
+    if (wire_token_load(agent.cfg.token_file, &agent.token, &agent.token_len, err, sizeof err) < 0) {
+        fprintf(stderr, "tide-agent: %s\n", err);
+        agent_config_free(&agent.cfg);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    agent.loop = ev_default_loop(EVFLAG_AUTO);
+    ev_signal sigterm, sigint;
+    ev_timer watchdog;
+    ev_signal_init(&sigterm, on_signal, SIGTERM);
+    ev_signal_init(&sigint, on_signal, SIGINT);
+    ev_signal_start(agent.loop, &sigterm);
+    ev_signal_start(agent.loop, &sigint);
+    int64_t wd = notify_watchdog_interval_ms();
+    ev_timer_init(&watchdog, on_watchdog, wd / 1000.0, wd / 1000.0);
+    if (wd > 0) ev_timer_start(agent.loop, &watchdog);
+
+    if (report_init(&agent, err, sizeof err) < 0 || dispatch_init(&agent, err, sizeof err) < 0 ||
+        agent_modules_start(&agent, err, sizeof err) < 0 ||
+        uplink_start(&agent, err, sizeof err) < 0 || collect_start(&agent, err, sizeof err) < 0) {
+        log_error("agent", "%s", err);
+        goto out;
+    }
+    log_info("agent", "tide-agent %s node %s, control plane %s, interval %lld ms",
+             TIDE_AGENT_VERSION, agent.node, agent.cfg.controlplane,
+             (long long)agent.cfg.interval_ms);
+    notify_ready("sampling");
+    ev_run(agent.loop, 0);
+    status = 0;
+out:
+    collect_stop(&agent);
+    uplink_stop(&agent);
+    agent_modules_stop(&agent);
+    dispatch_fini(&agent);
+    report_fini(&agent);
+    ev_timer_stop(agent.loop, &watchdog);
+    ev_signal_stop(agent.loop, &sigterm);
+    ev_signal_stop(agent.loop, &sigint);
+    ev_loop_destroy(agent.loop);
+    free(agent.token);
+    agent_config_free(&agent.cfg);
+    if (status == 0) log_info("agent", "stopped cleanly");
+    return status;
+}

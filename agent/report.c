@@ -1,0 +1,488 @@
+/* report.c: the agent's sink (collector.h): series defined by label set, samples gathered per
+ * series and cut into SAMPLES batches after each collection round; the queue of batches not
+ * yet acknowledged by the control plane, resent after a reconnect, with the spill seam to the
+ * on-disk spool when it grows too large. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "collector.h"
+#include "log.h"
+#include "wire.h"
+
+/* Resends stop filling the socket-side buffer at this size and continue when it drains, so a
+ * large backlog never sits in memory twice. */
+#define PUMP_HIGH_WATER (1u << 20)
+/* Series definitions per SERIES_DEF frame. */
+#define DEFS_PER_FRAME 512
+/* Estimated encoded bytes per sample, to cut a batch before it outgrows a frame. */
+#define BYTES_PER_SAMPLE 16
+
+typedef struct series {
+    uint32_t id;
+    char *key;      /* metric \0 k1 \0 v1 \0 ... \0\0: identity */
+    size_t keylen;
+    char *metric;   /* points into key */
+    const char **labels; /* k,v,...,NULL pointing into key */
+    int forgotten;
+    uint64_t forgotten_at; /* next_seq when forgotten: purged once that is acknowledged */
+    int64_t *ts;
+    double *v;
+    size_t n, cap;
+    int dirty;
+} series;
+
+typedef struct batch {
+    uint64_t seq;
+    uint8_t *frame;
+    size_t len;
+    struct batch *next;
+} batch;
+
+struct agent_sink {
+    struct report *r;
+};
+
+#define TOMB ((series *)1)
+
+struct report {
+    struct agent *ag;
+    struct agent_sink sink;
+    series **tab; /* open addressing by id; NULL empty, TOMB deleted */
+    size_t cap, used, live, nforgotten;
+    series **dirty;
+    size_t ndirty, dirty_cap, pending;
+    batch *head, *tail, *send_next;
+    size_t queued_bytes, nbatches;
+    uint64_t next_seq, acked, cursor, drops;
+    int spill_pending; /* the spill may hold batches not yet sent on this connection */
+    int spill_set;
+    report_spill spill;
+    wire_buf enc;
+    log_ratelimit rl;
+};
+
+static uint32_t fnv1a(const char *p, size_t n) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (uint8_t)p[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static uint32_t mix(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    return x;
+}
+
+/* Slot holding id, or the first usable slot for it (*found = 0). */
+static size_t slot_of(const report *r, uint32_t id, int *found) {
+    size_t mask = r->cap - 1, first_free = SIZE_MAX;
+    for (size_t i = mix(id) & mask;; i = (i + 1) & mask) {
+        series *s = r->tab[i];
+        if (!s) {
+            *found = 0;
+            return first_free != SIZE_MAX ? first_free : i;
+        }
+        if (s == TOMB) {
+            if (first_free == SIZE_MAX) first_free = i;
+        } else if (s->id == id) {
+            *found = 1;
+            return i;
+        }
+    }
+}
+
+static series *find_id(const report *r, uint32_t id) {
+    if (!r->cap) return NULL;
+    int found;
+    size_t i = slot_of(r, id, &found);
+    return found ? r->tab[i] : NULL;
+}
+
+static int grow_table(report *r) {
+    if (r->cap && (r->used + 1) * 4 < r->cap * 3) return 0;
+    size_t cap = r->cap ? r->cap * 2 : 256;
+    if (r->live * 2 < r->cap) cap = r->cap; /* mostly tombstones: rehash in place size */
+    series **old = r->tab;
+    size_t ocap = r->cap;
+    r->tab = calloc(cap, sizeof *r->tab);
+    if (!r->tab) {
+        r->tab = old;
+        return -ENOMEM;
+    }
+    r->cap = cap;
+    r->used = 0;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i] && old[i] != TOMB) {
+            int found;
+            r->tab[slot_of(r, old[i]->id, &found)] = old[i];
+            r->used++;
+        }
+    free(old);
+    return 0;
+}
+
+static void series_free(series *s) {
+    if (!s) return;
+    free(s->key);
+    free(s->labels);
+    free(s->ts);
+    free(s->v);
+    free(s);
+}
+
+int sink_series(agent_sink *sk, const char *metric, const char *const *labels, uint32_t *id) {
+    report *r = sk->r;
+    size_t nl = 0, keylen = strlen(metric) + 1;
+    for (; labels && labels[nl] && labels[nl + 1]; nl += 2)
+        keylen += strlen(labels[nl]) + strlen(labels[nl + 1]) + 2;
+    keylen += 1;
+    char *key = malloc(keylen);
+    if (!key) return -ENOMEM;
+    char *p = key;
+    p = stpcpy(p, metric) + 1;
+    for (size_t i = 0; i < nl; i += 2) {
+        p = stpcpy(p, labels[i]) + 1;
+        p = stpcpy(p, labels[i + 1]) + 1;
+    }
+    *p = 0;
+    if (grow_table(r) < 0) {
+        free(key);
+        return -ENOMEM;
+    }
+    /* The id is the label set's hash, probing upwards on a collision: stable across agent
+     * restarts, so batches spooled before a restart still name the right series. */
+    uint32_t cand = fnv1a(key, keylen);
+    for (;; cand++) {
+        series *s = find_id(r, cand);
+        if (!s) break;
+        if (s->keylen == keylen && memcmp(s->key, key, keylen) == 0) {
+            free(key);
+            if (s->forgotten) {
+                s->forgotten = 0;
+                r->nforgotten--;
+            }
+            *id = s->id;
+            return 0;
+        }
+    }
+    series *s = calloc(1, sizeof *s);
+    const char **lv = calloc(nl + 1, sizeof *lv);
+    if (!s || !lv) {
+        free(s);
+        free(lv);
+        free(key);
+        return -ENOMEM;
+    }
+    s->id = cand;
+    s->key = key;
+    s->keylen = keylen;
+    s->metric = key;
+    p = key + strlen(key) + 1;
+    for (size_t i = 0; i < nl; i++) {
+        lv[i] = p;
+        p += strlen(p) + 1;
+    }
+    s->labels = lv;
+    int found;
+    size_t slot = slot_of(r, cand, &found);
+    if (!r->tab[slot]) r->used++;
+    r->tab[slot] = s;
+    r->live++;
+    *id = cand;
+    /* A series born while connected is defined at once (otherwise at the next connect). */
+    if (uplink_ready(r->ag)) {
+        wire_series_def_begin(&r->enc, uplink_next_seq(r->ag), 1);
+        wire_series_def_add(&r->enc, s->id, s->metric, s->labels);
+        long n = wire_frame_end(&r->enc, (size_t)r->ag->cfg.max_frame_bytes);
+        if (n > 0) uplink_send(r->ag, r->enc.data, (size_t)n);
+        wire_buf_consume(&r->enc, r->enc.len);
+    }
+    return 0;
+}
+
+int sink_put(agent_sink *sk, uint32_t id, int64_t ts_ms, double value) {
+    report *r = sk->r;
+    series *s = find_id(r, id);
+    if (!s || s->forgotten) return -ENOENT;
+    if (s->n > 0 && ts_ms < s->ts[s->n - 1]) return -EINVAL;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4;
+        int64_t *ts = realloc(s->ts, cap * sizeof *ts);
+        if (!ts) return -ENOMEM;
+        s->ts = ts;
+        double *v = realloc(s->v, cap * sizeof *v);
+        if (!v) return -ENOMEM;
+        s->v = v;
+        s->cap = cap;
+    }
+    if (!s->dirty) {
+        if (r->ndirty == r->dirty_cap) {
+            size_t cap = r->dirty_cap ? r->dirty_cap * 2 : 64;
+            series **d = realloc(r->dirty, cap * sizeof *d);
+            if (!d) return -ENOMEM;
+            r->dirty = d;
+            r->dirty_cap = cap;
+        }
+        r->dirty[r->ndirty++] = s;
+        s->dirty = 1;
+    }
+    s->ts[s->n] = ts_ms;
+    s->v[s->n] = value;
+    s->n++;
+    r->pending++;
+    /* Cut the batch before it could outgrow a frame. */
+    if ((r->pending + r->ndirty) * BYTES_PER_SAMPLE + 64 > (size_t)r->ag->cfg.max_frame_bytes / 2)
+        report_flush(r->ag);
+    return 0;
+}
+
+void sink_forget(agent_sink *sk, uint32_t id) {
+    report *r = sk->r;
+    series *s = find_id(r, id);
+    if (!s || s->forgotten) return;
+    s->forgotten = 1;
+    s->forgotten_at = r->next_seq;
+    r->nforgotten++;
+}
+
+/* Removes forgotten series whose last samples are acknowledged. */
+static void purge_forgotten(report *r) {
+    if (!r->nforgotten) return;
+    for (size_t i = 0; i < r->cap; i++) {
+        series *s = r->tab[i];
+        if (!s || s == TOMB || !s->forgotten || s->dirty || s->forgotten_at > r->acked) continue;
+        r->tab[i] = TOMB;
+        r->live--;
+        r->nforgotten--;
+        series_free(s);
+    }
+}
+
+static void batch_free(batch *b) {
+    if (!b) return;
+    free(b->frame);
+    free(b);
+}
+
+/* Takes the oldest batch out of memory: to the spill when there is one, else dropped. */
+static void evict_oldest(report *r) {
+    batch *b = r->head;
+    r->head = b->next;
+    if (!r->head) r->tail = NULL;
+    if (r->send_next == b) r->send_next = b->next;
+    r->queued_bytes -= b->len;
+    r->nbatches--;
+    int rc = -ENOSPC;
+    if (r->spill_set) rc = r->spill.put(r->spill.ctx, b->seq, b->frame, b->len);
+    if (rc == 0) {
+        if (b->seq > r->cursor) r->spill_pending = 1;
+    } else {
+        r->drops++;
+        log_limited(&r->rl, LOG_WARN, "report",
+                    "queue over %lld bytes: dropped unsent batch %llu (%s)",
+                    (long long)r->ag->cfg.queue_max_bytes, (unsigned long long)b->seq,
+                    r->spill_set ? strerror(-rc) : "no spool");
+    }
+    batch_free(b);
+}
+
+void report_flush(struct agent *ag) {
+    report *r = ag->rep;
+    if (!r || r->ndirty == 0) return;
+    uint64_t seq = r->next_seq++;
+    wire_samples_begin(&r->enc, seq, (uint32_t)r->ndirty);
+    for (size_t i = 0; i < r->ndirty; i++) {
+        series *s = r->dirty[i];
+        wire_samples_series(&r->enc, s->id, s->ts, s->v, (uint32_t)s->n);
+        s->n = 0;
+        s->dirty = 0;
+    }
+    size_t nsamples = r->pending;
+    r->ndirty = 0;
+    r->pending = 0;
+    long n = wire_frame_end(&r->enc, (size_t)ag->cfg.max_frame_bytes);
+    if (n < 0) {
+        r->drops++;
+        log_limited(&r->rl, LOG_ERROR, "report", "batch %llu of %zu samples not encodable: %s",
+                    (unsigned long long)seq, nsamples, strerror((int)-n));
+        wire_buf_consume(&r->enc, r->enc.len);
+        return;
+    }
+    batch *b = malloc(sizeof *b);
+    uint8_t *copy = malloc((size_t)n);
+    if (!b || !copy) {
+        free(b);
+        free(copy);
+        r->drops++;
+        wire_buf_consume(&r->enc, r->enc.len);
+        return;
+    }
+    memcpy(copy, r->enc.data, (size_t)n);
+    wire_buf_consume(&r->enc, r->enc.len);
+    b->seq = seq;
+    b->frame = copy;
+    b->len = (size_t)n;
+    b->next = NULL;
+    if (r->tail)
+        r->tail->next = b;
+    else
+        r->head = b;
+    r->tail = b;
+    if (!r->send_next && uplink_ready(ag)) r->send_next = b;
+    r->queued_bytes += b->len;
+    r->nbatches++;
+    while (r->queued_bytes > (size_t)ag->cfg.queue_max_bytes && r->head) evict_oldest(r);
+    report_pump(ag);
+}
+
+void report_pump(struct agent *ag) {
+    report *r = ag->rep;
+    if (!r) return;
+    while (uplink_ready(ag) && uplink_backlog(ag) < PUMP_HIGH_WATER) {
+        if (r->spill_set && r->spill_pending) {
+            uint64_t seq;
+            void *frame = NULL;
+            size_t len;
+            int got = r->spill.next(r->spill.ctx, r->cursor, &seq, &frame, &len);
+            if (got == 1 && seq > r->cursor) {
+                int rc = uplink_send(ag, frame, len);
+                free(frame);
+                if (rc < 0) return;
+                r->cursor = seq;
+                continue;
+            }
+            free(frame);
+            if (got < 0)
+                log_limited(&r->rl, LOG_WARN, "report", "spool read failed: %s", strerror(-got));
+            r->spill_pending = 0; /* nothing more there: go on with memory */
+            continue;
+        }
+        batch *b = r->send_next;
+        while (b && b->seq <= r->cursor) b = b->next;
+        if (!b) {
+            r->send_next = NULL;
+            return;
+        }
+        if (uplink_send(ag, b->frame, b->len) < 0) return;
+        r->cursor = b->seq;
+        r->send_next = b->next;
+    }
+}
+
+int report_on_connect(struct agent *ag, uint64_t last_seq) {
+    report *r = ag->rep;
+    if (last_seq >= r->next_seq) {
+        log_warn("report", "control plane holds batch %llu, newer than ours (%llu): the clock "
+                           "went back? numbering continues above it",
+                 (unsigned long long)last_seq, (unsigned long long)r->next_seq);
+        r->next_seq = last_seq + 1;
+    }
+    report_on_ack(ag, last_seq);
+    /* Every series is defined again on a new connection, in frames of DEFS_PER_FRAME. */
+    size_t i = 0;
+    while (i < r->cap) {
+        uint32_t n = 0;
+        size_t j = i;
+        for (; j < r->cap && n < DEFS_PER_FRAME; j++)
+            if (r->tab[j] && r->tab[j] != TOMB) n++;
+        if (n == 0) break;
+        wire_series_def_begin(&r->enc, uplink_next_seq(ag), n);
+        for (; i < j; i++)
+            if (r->tab[i] && r->tab[i] != TOMB)
+                wire_series_def_add(&r->enc, r->tab[i]->id, r->tab[i]->metric, r->tab[i]->labels);
+        long len = wire_frame_end(&r->enc, (size_t)ag->cfg.max_frame_bytes);
+        if (len < 0) {
+            wire_buf_consume(&r->enc, r->enc.len);
+            return (int)len;
+        }
+        int rc = uplink_send(ag, r->enc.data, (size_t)len);
+        wire_buf_consume(&r->enc, r->enc.len);
+        if (rc < 0) return rc;
+    }
+    r->cursor = r->acked;
+    r->send_next = r->head;
+    r->spill_pending = r->spill_set;
+    report_pump(ag);
+    return 0;
+}
+
+void report_on_ack(struct agent *ag, uint64_t ack) {
+    report *r = ag->rep;
+    if (ack <= r->acked) return;
+    r->acked = ack;
+    while (r->head && r->head->seq <= ack) {
+        batch *b = r->head;
+        r->head = b->next;
+        if (!r->head) r->tail = NULL;
+        if (r->send_next == b) r->send_next = b->next;
+        r->queued_bytes -= b->len;
+        r->nbatches--;
+        batch_free(b);
+    }
+    if (r->spill_set && r->spill.ack) r->spill.ack(r->spill.ctx, ack);
+    purge_forgotten(r);
+}
+
+uint64_t report_drops(const struct agent *ag) {
+    const report *r = ag->rep;
+    if (!r) return 0;
+    uint64_t d = r->drops;
+    if (r->spill_set && r->spill.drops) d += r->spill.drops(r->spill.ctx);
+    return d;
+}
+
+uint64_t report_queued_bytes(const struct agent *ag) {
+    return ag->rep ? ag->rep->queued_bytes : 0;
+}
+
+void report_set_spill(struct agent *ag, const report_spill *spill) {
+    ag->rep->spill = *spill;
+    ag->rep->spill_set = 1; /* what a previous run spooled is resent on the next connect */
+}
+
+struct agent_sink *report_sink(struct agent *ag) {
+    return &ag->rep->sink;
+}
+
+int report_init(struct agent *ag, char *err, size_t errlen) {
+    report *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    r->ag = ag;
+    r->sink.r = r;
+    /* Batch numbers start at the wall clock in microseconds-ish units (ms x 1000): they grow
+     * across agent restarts without any state on disk, so the control plane's duplicate
+     * check (seq <= highest stored) never swallows a fresh batch after a restart. */
+    r->next_seq = (uint64_t)tide_now_wall_ms() * 1000;
+    r->rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 3);
+    wire_buf_init(&r->enc);
+    ag->rep = r;
+    return 0;
+}
+
+void report_fini(struct agent *ag) {
+    report *r = ag->rep;
+    if (!r) return;
+    if (r->spill_set && r->spill.close) r->spill.close(r->spill.ctx);
+    for (size_t i = 0; i < r->cap; i++)
+        if (r->tab[i] && r->tab[i] != TOMB) series_free(r->tab[i]);
+    free(r->tab);
+    free(r->dirty);
+    while (r->head) {
+        batch *b = r->head;
+        r->head = b->next;
+        batch_free(b);
+    }
+    wire_buf_fini(&r->enc);
+    free(r);
+    ag->rep = NULL;
+}

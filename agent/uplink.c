@@ -1,0 +1,390 @@
+/* uplink.c: the agent's connection to the control plane: non-blocking connect, HMAC handshake
+ * (both sides prove the token), heartbeats, frame dispatch, and reconnects with exponential
+ * backoff and jitter. One state enum changed only by up_set_state(). */
+#include <errno.h>
+#include <ev.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+#include "wire.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define READ_CHUNK 16384
+
+enum up_state { UP_IDLE, UP_CONNECTING, UP_WAIT_CHALLENGE, UP_WAIT_ACK, UP_READY };
+static const char *const up_names[] = {"idle", "connecting", "wait-challenge", "wait-ack", "ready"};
+
+struct uplink {
+    struct agent *ag;
+    enum up_state state;
+    int fd;
+    ev_io rio, wio;
+    ev_timer timer; /* reconnect delay, or connect+handshake deadline */
+    ev_timer hb;
+    wire_decoder dec;
+    wire_buf out;
+    uint8_t nonce[WIRE_NONCE_LEN], cp_nonce[WIRE_NONCE_LEN];
+    uint64_t seq;
+    int64_t backoff_ms;
+    int64_t heartbeat_ms;
+    int failures; /* consecutive failed attempts */
+    char host[256];
+    int port;
+    log_ratelimit rl;
+};
+
+static void up_set_state(uplink *u, enum up_state to) {
+    log_debug("uplink", "%s -> %s", up_names[u->state], up_names[to]);
+    u->state = to;
+}
+
+static void schedule_reconnect(uplink *u) {
+    /* Full exponential backoff with jitter in [d/2, d]: a restarted control plane is not hit
+     * by every agent in the same millisecond. */
+    int64_t d = u->backoff_ms;
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd) rnd = (uint32_t)rand();
+    int64_t delay = d / 2 + (int64_t)(rnd % (uint32_t)(d / 2 + 1));
+    u->backoff_ms = d * 2 > u->ag->cfg.reconnect_max_ms ? u->ag->cfg.reconnect_max_ms : d * 2;
+    ev_timer_stop(u->ag->loop, &u->timer);
+    ev_timer_set(&u->timer, delay / 1000.0, 0.);
+    ev_timer_start(u->ag->loop, &u->timer);
+    log_debug("uplink", "reconnecting in %lld ms", (long long)delay);
+}
+
+static void disconnect(uplink *u, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void disconnect(uplink *u, int level, const char *fmt, ...) {
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int was_ready = u->state == UP_READY;
+    struct ev_loop *loop = u->ag->loop;
+    ev_io_stop(loop, &u->rio);
+    ev_io_stop(loop, &u->wio);
+    ev_timer_stop(loop, &u->hb);
+    ev_timer_stop(loop, &u->timer);
+    if (u->fd >= 0) close(u->fd);
+    u->fd = -1;
+    wire_decoder_fini(&u->dec);
+    wire_buf_consume(&u->out, u->out.len);
+    up_set_state(u, UP_IDLE);
+    u->failures++;
+    if (was_ready)
+        log_warn("uplink", "disconnected from %s:%d: %s", u->host, u->port, msg);
+    else
+        log_limited(&u->rl, level, "uplink", "control plane %s:%d: %s (attempt %d)", u->host,
+                    u->port, msg, u->failures);
+    schedule_reconnect(u);
+}
+
+static int flush_out(uplink *u) {
+    while (u->out.len > 0) {
+        ssize_t n = send(u->fd, u->out.data, u->out.len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                ev_io_start(u->ag->loop, &u->wio);
+                return 0;
+            }
+            disconnect(u, LOG_WARN, "write: %s", strerror(errno));
+            return -1;
+        }
+        wire_buf_consume(&u->out, (size_t)n);
+    }
+    ev_io_stop(u->ag->loop, &u->wio);
+    return 0;
+}
+
+int uplink_ready(const struct agent *ag) {
+    return ag->up && ag->up->state == UP_READY;
+}
+
+size_t uplink_backlog(const struct agent *ag) {
+    return ag->up ? ag->up->out.len : 0;
+}
+
+uint64_t uplink_next_seq(struct agent *ag) {
+    return ++ag->up->seq;
+}
+
+int uplink_send(struct agent *ag, const void *frame, size_t len) {
+    uplink *u = ag->up;
+    if (!u || u->state != UP_READY) return -ENOTCONN;
+    size_t at = u->out.len;
+    if (u->out.cap - at < len) {
+        size_t cap = u->out.cap ? u->out.cap : 256;
+        while (cap - at < len) cap *= 2;
+        uint8_t *p = realloc(u->out.data, cap);
+        if (!p) return -ENOMEM;
+        u->out.data = p;
+        u->out.cap = cap;
+    }
+    memcpy(u->out.data + at, frame, len);
+    u->out.len = at + len;
+    u->out.frame_start = u->out.len;
+    return flush_out(u) < 0 ? -ENOTCONN : 0;
+}
+
+static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    uplink *u = container_of(w, uplink, hb);
+    if (u->state != UP_READY) return;
+    if (wire_enc_heartbeat(&u->out, ++u->seq, tide_now_wall_ms(), report_drops(u->ag),
+                           report_queued_bytes(u->ag), (size_t)u->ag->cfg.max_frame_bytes) < 0)
+        return;
+    flush_out(u);
+}
+
+static void become_ready(uplink *u, uint64_t last_seq) {
+    struct ev_loop *loop = u->ag->loop;
+    up_set_state(u, UP_READY);
+    ev_timer_stop(loop, &u->timer);
+    u->backoff_ms = u->ag->cfg.reconnect_min_ms;
+    log_info("uplink", "connected to %s:%d as node %s (control plane holds batch %llu)", u->host,
+             u->port, u->ag->node, (unsigned long long)last_seq);
+    u->failures = 0;
+    if (u->heartbeat_ms > 0) {
+        ev_timer_set(&u->hb, u->heartbeat_ms / 1000.0, u->heartbeat_ms / 1000.0);
+        ev_timer_start(loop, &u->hb);
+    }
+    int rc = report_on_connect(u->ag, last_seq);
+    if (rc < 0 && u->state == UP_READY)
+        disconnect(u, LOG_WARN, "cannot resend the queue: %s", strerror(-rc));
+}
+
+/* One frame. Returns 0, or -1 after disconnecting. */
+static int handle_frame(uplink *u, const wire_msg *m) {
+    struct agent *ag = u->ag;
+    uint8_t mac[WIRE_MAC_LEN];
+    switch (u->state) {
+    case UP_WAIT_CHALLENGE:
+        if (m->t != WIRE_HELLO || m->u.hello.mac) {
+            disconnect(u, LOG_WARN, "expected the control plane's HELLO, got %s",
+                       wire_type_name(m->t));
+            return -1;
+        }
+        memcpy(u->cp_nonce, m->u.hello.nonce, WIRE_NONCE_LEN);
+        u->heartbeat_ms = (int64_t)m->u.hello.heartbeat_ms;
+        if (wire_nonce(u->nonce) < 0 ||
+            wire_auth_mac(ag->token, ag->token_len, "agent", u->cp_nonce, u->nonce, ag->node,
+                          mac) < 0 ||
+            wire_enc_hello_agent(&u->out, ++u->seq, ag->node, "tide-agent " TIDE_AGENT_VERSION,
+                                 u->nonce, mac, (size_t)ag->cfg.max_frame_bytes) < 0) {
+            disconnect(u, LOG_ERROR, "cannot build HELLO");
+            return -1;
+        }
+        up_set_state(u, UP_WAIT_ACK);
+        return flush_out(u);
+    case UP_WAIT_ACK:
+        if (m->t != WIRE_HELLO_ACK) {
+            disconnect(u, LOG_WARN, "expected HELLO_ACK, got %s", wire_type_name(m->t));
+            return -1;
+        }
+        if (wire_auth_mac(ag->token, ag->token_len, "controlplane", u->nonce, u->cp_nonce,
+                          ag->node, mac) < 0 ||
+            !wire_mac_equal(mac, m->u.hello_ack.mac)) {
+            disconnect(u, LOG_ERROR, "the control plane failed to prove the token (HMAC "
+                                     "mismatch): not sending it anything");
+            return -1;
+        }
+        become_ready(u, m->u.hello_ack.last_seq);
+        return u->state == UP_READY ? 0 : -1;
+    case UP_READY:
+        switch (m->t) {
+        case WIRE_ACK:
+            report_on_ack(ag, m->u.ack.ack);
+            return 0;
+        case WIRE_COMMAND: {
+            char id[130], action[70];
+            snprintf(id, sizeof id, "%.*s", (int)m->u.command.id.len, m->u.command.id.p);
+            snprintf(action, sizeof action, "%.*s", (int)m->u.command.action.len,
+                     m->u.command.action.p);
+            cJSON *args = m->u.command.args ? wire_object_to_json(m->u.command.args)
+                                            : cJSON_CreateObject();
+            if (!args) {
+                disconnect(u, LOG_WARN, "COMMAND %s: args are not convertible to JSON", id);
+                return -1;
+            }
+            dispatch_command(ag, id, action, args);
+            cJSON_Delete(args);
+            return u->state == UP_READY ? 0 : -1;
+        }
+        default:
+            disconnect(u, LOG_WARN, "unexpected %s from the control plane", wire_type_name(m->t));
+            return -1;
+        }
+    default:
+        return 0;
+    }
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    uplink *u = container_of(w, uplink, rio);
+    for (int round = 0; round < 16; round++) {
+        size_t avail;
+        uint8_t *p = wire_decoder_reserve(&u->dec, READ_CHUNK, &avail);
+        if (!p) {
+            disconnect(u, LOG_ERROR, "out of memory");
+            return;
+        }
+        ssize_t n = recv(u->fd, p, avail, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) return;
+            disconnect(u, LOG_WARN, "read: %s", strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            disconnect(u, u->state == UP_WAIT_ACK ? LOG_ERROR : LOG_WARN, "%s",
+                       u->state == UP_WAIT_ACK ? "closed during the handshake (wrong token?)"
+                                               : "closed by the control plane");
+            return;
+        }
+        wire_decoder_consumed(&u->dec, (size_t)n);
+        wire_msg m;
+        enum wire_decode_result r;
+        while ((r = wire_decoder_next(&u->dec, &m)) == WIRE_FRAME)
+            if (handle_frame(u, &m) < 0) return;
+        if (r == WIRE_ERROR) {
+            disconnect(u, LOG_WARN, "protocol error: %s", u->dec.err);
+            return;
+        }
+        if ((size_t)n < avail) return;
+    }
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    uplink *u = container_of(w, uplink, wio);
+    if (u->state == UP_CONNECTING) {
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        if (soerr) {
+            disconnect(u, LOG_WARN, "connect: %s", strerror(soerr));
+            return;
+        }
+        up_set_state(u, UP_WAIT_CHALLENGE);
+        ev_io_start(u->ag->loop, &u->rio);
+    }
+    if (flush_out(u) < 0) return;
+    if (u->state == UP_READY) report_pump(u->ag);
+}
+
+static void try_connect(uplink *u) {
+    struct ev_loop *loop = u->ag->loop;
+    char port[8];
+    snprintf(port, sizeof port, "%d", u->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int gai = getaddrinfo(u->host, port, &hints, &res);
+    if (gai != 0) {
+        u->failures++;
+        log_limited(&u->rl, LOG_WARN, "uplink", "resolve %s: %s", u->host, gai_strerror(gai));
+        schedule_reconnect(u);
+        return;
+    }
+    u->fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (u->fd < 0) {
+        freeaddrinfo(res);
+        disconnect(u, LOG_ERROR, "socket: %s", strerror(errno));
+        return;
+    }
+    int one = 1;
+    setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(u->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    int rc = connect(u->fd, res->ai_addr, res->ai_addrlen);
+    int e = errno;
+    freeaddrinfo(res);
+    if (wire_decoder_init(&u->dec, (size_t)u->ag->cfg.max_frame_bytes) < 0) {
+        disconnect(u, LOG_ERROR, "out of memory");
+        return;
+    }
+    if (rc < 0 && e != EINPROGRESS) {
+        disconnect(u, LOG_WARN, "connect: %s", strerror(e));
+        return;
+    }
+    ev_io_set(&u->rio, u->fd, EV_READ);
+    ev_io_set(&u->wio, u->fd, EV_WRITE);
+    up_set_state(u, UP_CONNECTING);
+    ev_io_start(loop, &u->wio);
+    ev_timer_set(&u->timer, u->ag->cfg.connect_timeout_ms / 1000.0, 0.);
+    ev_timer_start(loop, &u->timer);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    uplink *u = container_of(w, uplink, timer);
+    if (u->state == UP_IDLE) {
+        try_connect(u);
+        return;
+    }
+    if (u->state != UP_READY)
+        disconnect(u, LOG_WARN, "no connection and handshake within %lld ms (%s)",
+                   (long long)u->ag->cfg.connect_timeout_ms, up_names[u->state]);
+}
+
+int uplink_start(struct agent *ag, char *err, size_t errlen) {
+    uplink *u = calloc(1, sizeof *u);
+    if (!u) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    if (cfg_split_hostport(ag->cfg.controlplane, u->host, sizeof u->host, &u->port) < 0) {
+        snprintf(err, errlen, "controlplane '%s' is not ADDR:PORT", ag->cfg.controlplane);
+        free(u);
+        return -EINVAL;
+    }
+    u->ag = ag;
+    u->fd = -1;
+    u->state = UP_IDLE;
+    u->backoff_ms = ag->cfg.reconnect_min_ms;
+    u->rl = (log_ratelimit)LOG_RATELIMIT_INIT(60000, 3);
+    wire_buf_init(&u->out);
+    ev_io_init(&u->rio, on_read, -1, EV_READ);
+    ev_io_init(&u->wio, on_write, -1, EV_WRITE);
+    ev_timer_init(&u->timer, on_timer, 0., 0.);
+    ev_init(&u->hb, on_heartbeat);
+    ag->up = u;
+    ev_timer_start(ag->loop, &u->timer); /* connect on the first loop turn */
+    return 0;
+}
+
+void uplink_stop(struct agent *ag) {
+    uplink *u = ag->up;
+    if (!u) return;
+    struct ev_loop *loop = ag->loop;
+    if (u->state == UP_READY && u->out.len > 0) {
+        /* best effort: hand the last bytes to the kernel */
+        ssize_t n = send(u->fd, u->out.data, u->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)n;
+    }
+    ev_io_stop(loop, &u->rio);
+    ev_io_stop(loop, &u->wio);
+    ev_timer_stop(loop, &u->timer);
+    ev_timer_stop(loop, &u->hb);
+    if (u->fd >= 0) close(u->fd);
+    wire_decoder_fini(&u->dec);
+    wire_buf_fini(&u->out);
+    free(u);
+    ag->up = NULL;
+}
