@@ -30,6 +30,15 @@ struct cp_config {
     int64_t idle_timeout_ms;   /* an agent silent this long is disconnected */
     int64_t heartbeat_ms;      /* interval agents are asked to heartbeat at */
     int64_t max_agents;        /* connections accepted at once */
+    /* store, history and queries (tsdb.c, prom.c, http.c) */
+    char *http;                /* "ADDR:PORT" of the HTTP listener, "" = off */
+    char *prometheus;          /* base URL of the Prometheus history source, "" = none */
+    char *prometheus_bearer_token_file;
+    char *prometheus_ca_file;
+    int prometheus_insecure_skip_verify;
+    int64_t prometheus_timeout_ms;
+    int64_t retention_raw_ms, retention_1m_ms, retention_10m_ms;
+    int64_t snapshot_interval_ms;
 };
 
 struct controlplane {
@@ -42,6 +51,7 @@ struct controlplane {
     struct cp_agents *agents;
     struct ops_server *ops;
     /* ---- module state: one pointer per module, added by its owner ---- */
+    struct cp_http *http;      /* http.c: HTTP listener, Prometheus client, query ops */
 };
 
 /* A module's start/stop, run by main.c after the store, agents and ops socket are up (start,

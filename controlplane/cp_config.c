@@ -45,6 +45,33 @@ const cfg_key cp_config_table[] = {
     /* Beyond the 1,000-agent design point with room; each idle agent costs ~10 KB. */
     {"max_agents", CFG_INT, F(max_agents), "4096", 1, 65536, NULL, 0,
      "agent connections accepted at once (more are closed at accept)"},
+    /* Loopback: the query API and /metrics carry every series; expose them on purpose.
+     * 7471 sits next to the agent port. */
+    {"http", CFG_STR, F(http), "127.0.0.1:7471", 0, 0, cfg_valid_hostport, 0,
+     "ADDR:PORT of the HTTP listener (/api/v1/query_range, /metrics, /healthz)"},
+    /* No history source unless named: the store alone still answers queries. */
+    {"prometheus", CFG_STR, F(prometheus), "", 0, 0, NULL, 0,
+     "base URL of the Prometheus that holds the history (query_range), empty = none"},
+    {"prometheus_bearer_token_file", CFG_STR, F(prometheus_bearer_token_file), "", 0, 0, NULL, 0,
+     "file with a bearer token sent to Prometheus, empty = none"},
+    {"prometheus_ca_file", CFG_STR, F(prometheus_ca_file), "", 0, 0, NULL, 0,
+     "CA bundle for an https Prometheus, empty = the system's"},
+    {"prometheus_insecure_skip_verify", CFG_BOOL, F(prometheus_insecure_skip_verify), "false", 0,
+     0, NULL, 0, "do not verify Prometheus's TLS certificate (testing only)"},
+    /* Prometheus answers a week of one series in well under a second; 10 s marks it down. */
+    {"prometheus_timeout", CFG_DURATION, F(prometheus_timeout_ms), "10s", 100, 600000, NULL, 0,
+     "timeout of one request to Prometheus"},
+    /* Raw samples for two days (recent detail), minutes for 35 days (weekly seasonality
+     * with room), 10-minute buckets for 400 days (yearly). */
+    {"retention_raw", CFG_DURATION, F(retention_raw_ms), "48h", 60000, 0, NULL, 0,
+     "how long raw samples are kept (counted back from each series' newest)"},
+    {"retention_1m", CFG_DURATION, F(retention_1m_ms), "840h", 60000, 0, NULL, 0,
+     "how long 1-minute buckets (sum, count, min, max) are kept"},
+    {"retention_10m", CFG_DURATION, F(retention_10m_ms), "9600h", 600000, 0, NULL, 0,
+     "how long 10-minute buckets are kept"},
+    /* Bounds replay time after a crash to a few minutes of WAL. */
+    {"snapshot_interval", CFG_DURATION, F(snapshot_interval_ms), "5m", 1000, 86400000, NULL, 0,
+     "how often the store writes a snapshot (and drops the WAL it covers)"},
     CFG_END,
 };
 

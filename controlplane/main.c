@@ -69,7 +69,11 @@ int main(int argc, char **argv) {
         log_error("controlplane", "data dir %s: %s", cp.cfg.data_dir, strerror(errno));
         goto out;
     }
-    tsdb_options topt = {.dir = cp.cfg.data_dir, .loop = cp.loop};
+    tsdb_options topt = {.dir = cp.cfg.data_dir, .loop = cp.loop,
+                         .retention_raw_s = cp.cfg.retention_raw_ms / 1000,
+                         .retention_1m_s = cp.cfg.retention_1m_ms / 1000,
+                         .retention_10m_s = cp.cfg.retention_10m_ms / 1000,
+                         .snapshot_every_s = cp.cfg.snapshot_interval_ms / 1000};
     if (tsdb_open(&cp.db, &topt, err, sizeof err) < 0) {
         log_error("controlplane", "store: %s", err);
         goto out;

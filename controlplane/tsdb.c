@@ -46,9 +46,14 @@ typedef struct series {
     tier t[TSDB_NRES];
 } series;
 
+/* A source's batches: `pending` is the highest seq appended, `seq` the highest committed (by
+ * tsdb_when_durable, which logs a COMMIT record). Only committed seqs are persisted and
+ * reported, so a batch spread over several appends never counts as stored half-way. */
 typedef struct source_ent {
     char *name;
     uint64_t seq;
+    uint64_t pending;
+    int dirty;
 } source_ent;
 
 struct tsdb {
@@ -61,6 +66,8 @@ struct tsdb {
     size_t index_cap;
     source_ent *sources; /* open addressing by name hash */
     size_t nsources, sources_cap;
+    char **dirty;        /* names of sources with pending > seq */
+    size_t ndirty, cap_dirty;
     int64_t ret_ms[TSDB_NRES];
     tsdb_wal *wal;
     _Atomic uint64_t samples_appended, samples_dropped, append_errors;
@@ -306,7 +313,8 @@ static source_ent *source_slot(const tsdb *db, const char *name) {
     }
 }
 
-static int source_set(tsdb *db, const char *name, uint64_t seq) {
+/* Records seq for a source: committed (replay, snapshot) or pending (append). */
+static int source_set(tsdb *db, const char *name, uint64_t seq, int pending) {
     if ((db->nsources + 1) * 2 > db->sources_cap) {
         size_t ncap = db->sources_cap ? db->sources_cap * 2 : 64;
         source_ent *ns = calloc(ncap, sizeof *ns);
@@ -325,7 +333,23 @@ static int source_set(tsdb *db, const char *name, uint64_t seq) {
         if (!e->name) return -ENOMEM;
         db->nsources++;
     }
-    if (seq > e->seq) e->seq = seq;
+    if (!pending) {
+        if (seq > e->seq) e->seq = seq;
+        if (seq > e->pending) e->pending = seq;
+        return 0;
+    }
+    if (seq > e->pending) e->pending = seq;
+    if (e->pending > e->seq && !e->dirty) {
+        if (db->ndirty == db->cap_dirty) {
+            size_t ncap = db->cap_dirty ? db->cap_dirty * 2 : 16;
+            char **nd = realloc(db->dirty, ncap * sizeof *nd);
+            if (!nd) return -ENOMEM;
+            db->dirty = nd;
+            db->cap_dirty = ncap;
+        }
+        db->dirty[db->ndirty++] = e->name;
+        e->dirty = 1;
+    }
     return 0;
 }
 
@@ -409,7 +433,7 @@ static int series_apply(series *s, const int64_t *ts, const double *v, size_t n)
 
 /* ---- WAL records ---- */
 
-enum { REC_SERIES = 1, REC_SAMPLES = 2 };
+enum { REC_SERIES = 1, REC_SAMPLES = 2, REC_COMMIT = 3 };
 
 /* SERIES record: u32 id, u16 label count, u32 key length, canonical key. */
 static int log_series(tsdb *db, uint32_t id, size_t nlabels, const char *key, size_t keylen) {
@@ -515,7 +539,7 @@ int tsdb_append(tsdb *db, const char *source, uint64_t seq, uint32_t id, const i
     }
     pthread_rwlock_wrlock(&db->lock);
     int rc = series_apply(s, db->fts, db->fv, kept);
-    if (!rc && source && seq) rc = source_set(db, source, seq);
+    if (!rc && source && seq) rc = source_set(db, source, seq, /* pending = */ 1);
     pthread_rwlock_unlock(&db->lock);
     if (!rc) db->samples_appended += kept;
     return rc;
@@ -560,14 +584,24 @@ static int replay_record(void *arg, const uint8_t *rec, size_t len) {
             if (rc) return rc;
             last = ts;
         }
-        if (slen && seq) {
+        (void)src; /* a source's seq counts once a COMMIT record names it */
+        (void)seq;
+        return 0;
+    }
+    if (type == REC_COMMIT) {
+        size_t n = (size_t)get_n(&r, 2);
+        for (size_t i = 0; i < n; i++) {
+            size_t sl;
+            const char *nm = get_str(&r, &sl);
+            uint64_t seq = get_n(&r, 8);
+            if (r.bad || sl == 0 || sl > MAX_LABEL_LEN) return -EBADMSG;
             char name[MAX_LABEL_LEN + 1];
-            memcpy(name, src, slen);
-            name[slen] = 0;
-            int rc = source_set(db, name, seq);
+            memcpy(name, nm, sl);
+            name[sl] = 0;
+            int rc = source_set(db, name, seq, /* pending = */ 0);
             if (rc) return rc;
         }
-        return 0;
+        return r.p == r.end ? 0 : -EBADMSG;
     }
     return -EBADMSG;
 }
@@ -753,7 +787,7 @@ static int snapshot_decode(void *arg, const uint8_t *data, size_t len, uint64_t 
         char name[MAX_LABEL_LEN + 1];
         memcpy(name, nm, sl);
         name[sl] = 0;
-        int rc = source_set(db, name, seq);
+        int rc = source_set(db, name, seq, /* pending = */ 0);
         if (rc) return rc;
     }
     return r.p == r.end ? 0 : -EBADMSG;
@@ -833,6 +867,7 @@ void tsdb_close(tsdb *db) {
     free(db->index);
     for (size_t i = 0; i < db->sources_cap; i++) free(db->sources[i].name);
     free(db->sources);
+    free(db->dirty);
     free(db->rec);
     free(db->fts);
     free(db->fv);
@@ -841,7 +876,46 @@ void tsdb_close(tsdb *db) {
     free(db);
 }
 
+/* Commits the pending seqs of every source appended to since the last call: a COMMIT record
+ * (u16 count, then name + u64 seq each) goes to the WAL ahead of the durability barrier. */
+static int commit_sources(tsdb *db) {
+    if (!db->ndirty) return 0;
+    if (db->wal) {
+        size_t need = 1 + 2;
+        for (size_t i = 0; i < db->ndirty; i++) need += 2 + strlen(db->dirty[i]) + 8;
+        int rc = rec_reserve(db, need);
+        if (rc) return rc;
+        uint8_t *p = db->rec;
+        *p++ = REC_COMMIT;
+        put_u16(&p, (uint16_t)db->ndirty);
+        for (size_t i = 0; i < db->ndirty; i++) {
+            const source_ent *e = source_slot(db, db->dirty[i]);
+            size_t sl = strlen(e->name);
+            put_u16(&p, (uint16_t)sl);
+            memcpy(p, e->name, sl);
+            p += sl;
+            put_u64(&p, e->pending);
+        }
+        rc = tsdb__wal_append(db->wal, db->rec, (size_t)(p - db->rec));
+        if (rc) return rc;
+    }
+    pthread_rwlock_wrlock(&db->lock);
+    for (size_t i = 0; i < db->ndirty; i++) {
+        source_ent *e = source_slot(db, db->dirty[i]);
+        e->seq = e->pending;
+        e->dirty = 0;
+    }
+    db->ndirty = 0;
+    pthread_rwlock_unlock(&db->lock);
+    return 0;
+}
+
 void tsdb_when_durable(tsdb *db, tsdb_durable_fn fn, void *arg) {
+    int rc = commit_sources(db);
+    if (rc) {
+        fn(arg, rc);
+        return;
+    }
     if (!db->wal) {
         fn(arg, 0);
         return;

@@ -123,6 +123,8 @@ TEST(tsdb_memory_append_downsample_and_dedupe) {
         v[i] = i;
     }
     T_EQ_INT(tsdb_append(db, "agent-1", 7, id, ts, v, 120), 0);
+    T_EQ_INT(tsdb_source_seq(db, "agent-1"), 0); /* counts once committed */
+    tsdb_when_durable(db, on_durable, NULL);
     T_EQ_INT(tsdb_source_seq(db, "agent-1"), 7);
     T_EQ_INT(tsdb_source_seq(db, "agent-2"), 0);
     /* a resend is dropped sample by sample */
@@ -220,7 +222,8 @@ static int fill(const char *dir, int snapshot_midway) {
     return rc;
 }
 
-static int check_fill(const char *dir, size_t expect, char *err, size_t errlen) {
+static int check_fill(const char *dir, size_t expect, uint64_t expect_seq, char *err,
+                      size_t errlen) {
     tsdb *db;
     tsdb_options o = {.dir = dir};
     int rc = tsdb_open(&db, &o, err, errlen);
@@ -230,7 +233,7 @@ static int check_fill(const char *dir, size_t expect, char *err, size_t errlen) 
     if (!rc && p.n != expect) rc = -ERANGE;
     for (size_t i = 0; !rc && i < p.n; i++)
         if (p.p[i].sum != (double)i * 0.5) rc = -EDOM;
-    if (!rc && expect == 1000 && tsdb_source_seq(db, "src") != 1000) rc = -ESRCH;
+    if (!rc && tsdb_source_seq(db, "src") != expect_seq) rc = -ESRCH;
     tsdb_points_fini(&p);
     tsdb_close(db);
     return rc;
@@ -240,12 +243,12 @@ TEST(tsdb_wal_replays_after_close_with_and_without_snapshot) {
     char *d = tmpdir();
     char err[512] = "";
     T_EQ_INT(fill(d, 0), 0);
-    T_EQ_INT(check_fill(d, 1000, err, sizeof err), 0);
+    T_EQ_INT(check_fill(d, 1000, 1000, err, sizeof err), 0);
     rmrf(d);
     T_EQ_INT(fill(d, 1), 0);
-    T_EQ_INT(check_fill(d, 1000, err, sizeof err), 0);
+    T_EQ_INT(check_fill(d, 1000, 1000, err, sizeof err), 0);
     /* reopening twice keeps everything exactly once */
-    T_EQ_INT(check_fill(d, 1000, err, sizeof err), 0);
+    T_EQ_INT(check_fill(d, 1000, 1000, err, sizeof err), 0);
     rmrf(d);
     free(d);
 }
@@ -295,9 +298,9 @@ TEST(tsdb_wal_torn_tail_is_cut_and_corrupt_middle_is_reported) {
     snprintf(seg, sizeof seg, "%s/wal-0000000000000000.log", d);
     off_t size = file_size(seg);
     T_ASSERT(size > 1000);
-    /* torn tail: cut in the middle of the last record */
+    /* torn tail: cut in the middle of the last record (the batch's COMMIT) */
     T_EQ_INT(truncate(seg, size - 5), 0);
-    T_EQ_INT(check_fill(d, 999, err, sizeof err), 0);
+    T_EQ_INT(check_fill(d, 1000, 0, err, sizeof err), 0);
     rmrf(d);
     /* corrupt byte in the middle: reported with the offset, nothing opened */
     T_EQ_INT(wal_only(d), 0);
@@ -306,7 +309,7 @@ TEST(tsdb_wal_torn_tail_is_cut_and_corrupt_middle_is_reported) {
     char c = 0x55;
     T_EQ_INT(pwrite(fd, &c, 1, size / 2), 1);
     close(fd);
-    int rc = check_fill(d, 1000, err, sizeof err);
+    int rc = check_fill(d, 1000, 1000, err, sizeof err);
     T_EQ_INT(rc, -EBADMSG);
     T_ASSERT(strstr(err, "corrupt record at offset") != NULL);
     T_ASSERT(strstr(err, "wal-0000000000000000.log") != NULL);
@@ -462,6 +465,127 @@ TEST(tsdb_full_disk_refuses_appends_keeps_queries_and_recovers) {
     T_EQ_INT(tsdb_source_seq(db, "agent"), seq + 1);
     tsdb_close(db);
     unmount_at_exit();
+    rmrf(d);
+    free(d);
+}
+
+TEST(tsdb_batch_over_several_appends_counts_only_once_committed) {
+    char *d = tmpdir();
+    pid_t pid = fork();
+    if (pid == 0) {
+        tsdb *db;
+        char err[256];
+        tsdb_options o = {.dir = d};
+        if (tsdb_open(&db, &o, err, sizeof err)) _exit(1);
+        uint32_t a = mkseries(db, "m", "a"), b = mkseries(db, "m", "b");
+        int64_t ts[2] = {1000, 2000};
+        double v[2] = {1, 2};
+        /* batch 1 complete, batch 2 only half appended when the process dies */
+        if (tsdb_append(db, "n1", 1, a, ts, v, 1) || tsdb_append(db, "n1", 1, b, ts, v, 1))
+            _exit(1);
+        durable_status = 99;
+        tsdb_when_durable(db, on_durable, NULL);
+        if (durable_status) _exit(1);
+        if (tsdb_append(db, "n1", 2, a, ts + 1, v + 1, 1)) _exit(1);
+        if (tsdb_snapshot(db)) _exit(1);
+        tsdb_when_durable(db, on_durable, NULL); /* sync the WAL; commits batch 2 too */
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* here batch 2 was committed: seq 2 */
+    tsdb *db;
+    char err[512];
+    tsdb_options o = {.dir = d};
+    T_EQ_INT(tsdb_open(&db, &o, err, sizeof err), 0);
+    T_EQ_INT(tsdb_source_seq(db, "n1"), 2);
+    tsdb_close(db);
+    rmrf(d);
+    /* now without the commit: the half batch is stored but seq stays 1 */
+    pid = fork();
+    if (pid == 0) {
+        tsdb_options o2 = {.dir = d};
+        if (tsdb_open(&db, &o2, err, sizeof err)) _exit(1);
+        uint32_t a = mkseries(db, "m", "a"), b = mkseries(db, "m", "b");
+        int64_t ts[2] = {1000, 2000};
+        double v[2] = {1, 2};
+        if (tsdb_append(db, "n1", 1, a, ts, v, 1) || tsdb_append(db, "n1", 1, b, ts, v, 1))
+            _exit(1);
+        tsdb_when_durable(db, on_durable, NULL);
+        if (tsdb_append(db, "n1", 2, a, ts + 1, v + 1, 1)) _exit(1);
+        if (tsdb_snapshot(db)) _exit(1); /* makes the half batch durable without a commit */
+        tsdb_close(db);                   /* close commits nothing */
+        _exit(0);
+    }
+    waitpid(pid, &st, 0);
+    T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    T_EQ_INT(tsdb_open(&db, &o, err, sizeof err), 0);
+    T_EQ_INT(tsdb_source_seq(db, "n1"), 1);
+    /* the resend of batch 2 stores only what is missing */
+    int64_t ts2 = 2000;
+    double v2 = 2;
+    T_EQ_INT(tsdb_append(db, "n1", 2, 1, &ts2, &v2, 1), 0);
+    T_EQ_INT(tsdb_append(db, "n1", 2, 2, &ts2, &v2, 1), 0);
+    tsdb_when_durable(db, on_durable, NULL);
+    T_EQ_INT(tsdb_source_seq(db, "n1"), 2);
+    tsdb_points p = {0};
+    T_EQ_INT(tsdb_read(db, 1, TSDB_RAW, 0, INT64_MAX, &p), 0);
+    T_EQ_INT(p.n, 2);
+    p.n = 0;
+    T_EQ_INT(tsdb_read(db, 2, TSDB_RAW, 0, INT64_MAX, &p), 0);
+    T_EQ_INT(p.n, 2);
+    tsdb_points_fini(&p);
+    tsdb_close(db);
+    rmrf(d);
+    free(d);
+}
+
+#include <ev.h>
+
+static void stop_loop(void *arg, int status) {
+    durable_calls++;
+    durable_status = status;
+    ev_break((struct ev_loop *)arg, EVBREAK_ALL);
+}
+
+static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)t;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
+TEST(tsdb_when_durable_calls_back_on_the_loop_after_fsync) {
+    char *d = tmpdir();
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    tsdb *db;
+    char err[256];
+    tsdb_options o = {.dir = d, .loop = loop, .snapshot_every_s = 1};
+    T_EQ_INT(tsdb_open(&db, &o, err, sizeof err), 0);
+    uint32_t id = mkseries(db, "m", "a");
+    int64_t ts = 5000;
+    double v = 1;
+    T_EQ_INT(tsdb_append(db, "x", 1, id, &ts, &v, 1), 0);
+    durable_calls = 0;
+    tsdb_when_durable(db, stop_loop, loop);
+    T_EQ_INT(durable_calls, 0); /* never inline with a loop */
+    ev_timer deadline;
+    ev_timer_init(&deadline, on_deadline, 5., 0.);
+    ev_timer_start(loop, &deadline);
+    ev_run(loop, 0);
+    T_EQ_INT(durable_calls, 1);
+    T_EQ_INT(durable_status, 0);
+    /* the snapshot timer fires on the loop and the snapshot lands on disk */
+    ev_timer_set(&deadline, 2.5, 0.);
+    ev_timer_start(loop, &deadline);
+    ev_run(loop, 0);
+    tsdb_stats st;
+    tsdb_get_stats(db, &st);
+    T_ASSERT(st.snapshots >= 1);
+    T_ASSERT(st.fsyncs >= 1);
+    ev_timer_stop(loop, &deadline);
+    tsdb_close(db);
+    ev_loop_destroy(loop);
     rmrf(d);
     free(d);
 }
