@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AHEAD_DEFAULT 60   /* scale-up-ahead (auto) before any start-up time was measured */
+#define AHEAD_DEFAULT 300  /* scale-up-ahead (auto) before any start-up time was measured: early
+                              rather than late */
 #define AHEAD_SAMPLES 5    /* auto = the longest of this many recent start-up times */
 
 struct planner {
@@ -127,7 +128,8 @@ int planner_scale_up_ahead(const planner *p) {
     int m = 0;
     for (int i = 0; i < p->nstartup && i < AHEAD_SAMPLES; i++)
         if (p->startup[i] > m) m = p->startup[i];
-    return m;
+    /* decisions happen once per sync period: start one period earlier than the start-up time */
+    return m + p->spec.sync_seconds;
 }
 
 /* Queues an action and applies its immediate state change (not in Preview mode). */
@@ -283,6 +285,7 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     /* scale up: online short of the need now */
     int coming = c.online + c.activating + c.starting;
     int deficit = need - coming;
+    int would_start = 0; /* Preview: replicas the scale-up would have started */
     int up_ok = s->up.change_interval_seconds == 0 || now - p->last_up_t >= s->up.change_interval_seconds;
     if (deficit > 0 && up_ok) {
         int stepn = (int)ceil(deficit * s->up.change_percent / 100.0);
@@ -308,6 +311,7 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
             restored = c.cutoff < stepn ? c.cutoff : stepn;
             activated = c.standby < stepn - restored ? c.standby : stepn - restored;
             started = stepn - restored - activated;
+            would_start = started;
         }
         p->last_up_t = now;
         event(p, now, "scale-up", "%s%s: %d restored from Cutoff, %d activated from Standby, %d started",
@@ -315,7 +319,7 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
         planner_counts_get(p, &c);
     }
     /* scale up ahead: every replica that must exist within the scale-up-ahead time */
-    int alive = c.online + c.activating + c.starting + c.cutoff + c.standby;
+    int alive = c.online + c.activating + c.starting + c.cutoff + c.standby + would_start;
     if (prov > alive) {
         char why[160];
         snprintf(why, sizeof why, "%d replicas needed within %ds, %d exist", prov, planner_scale_up_ahead(p), alive);

@@ -103,7 +103,7 @@ void planner_action_done(planner *p, const char *replica, planner_action_kind ki
                          int64_t now);
 
 /* The scale-up-ahead time in effect: fixed, or (auto) the longest of the recent measured
- * start-up times (60 s until one has been measured). */
+ * start-up times plus one sync period (300 s until one has been measured). */
 int planner_scale_up_ahead(const planner *p);
 
 void planner_counts_get(const planner *p, planner_counts *c);

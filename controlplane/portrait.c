@@ -1,6 +1,8 @@
 /* portrait.c: portrait providers (static, cron, reactive, predictive) and their merge. */
 #include "portrait.h"
 
+#include "capacity.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -38,7 +40,7 @@ struct portrait_engine {
     void *cap_ctx;
     int64_t cap_fitted_at;
     int cap_gates_passed;
-    char cap_reason[160];
+    char cap_reason[256];
 };
 
 int portrait_replicas_for(double traffic, double capacity_per_replica, double target_percent) {
@@ -76,6 +78,20 @@ void portrait_set_capacity(portrait_engine *e, portrait_capacity_fn fn, void *ct
     e->cap_fitted_at = fitted_at;
     e->cap_gates_passed = gates_passed;
     snprintf(e->cap_reason, sizeof e->cap_reason, "%s", gate_reason ? gate_reason : "");
+}
+
+static int cap_model_solve(void *ctx, double traffic, int64_t ts, double target, int min_n, int max_n) {
+    return cap_solve_replicas((const cap_model *)ctx, traffic, ts, target, min_n, max_n);
+}
+
+void portrait_set_capacity_model(portrait_engine *e, const cap_model *m, const cap_report *rep,
+                                 int64_t fitted_at) {
+    if (!m) {
+        portrait_set_capacity(e, NULL, NULL, 0, 0, NULL);
+        return;
+    }
+    portrait_set_capacity(e, cap_model_solve, (void *)m, fitted_at, rep ? rep->passed : 1,
+                          rep ? rep->reason : "");
 }
 
 int portrait_training_due(const portrait_engine *e, int64_t now) {
@@ -230,7 +246,7 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
         snprintf(reason, sizeof reason, "no capacity model");
         usable = 0;
     } else if (!(p->capacity_per_replica > 0) && !e->cap_gates_passed) {
-        snprintf(reason, sizeof reason, "capacity model fails its quality gates: %s", e->cap_reason);
+        snprintf(reason, sizeof reason, "capacity model fails its quality gates: %.150s", e->cap_reason);
         usable = 0;
     }
     if (usable) {

@@ -63,6 +63,13 @@ void portrait_engine_free(portrait_engine *e);
 void portrait_set_capacity(portrait_engine *e, portrait_capacity_fn fn, void *ctx,
                            int64_t fitted_at, int gates_passed, const char *gate_reason);
 
+/* Uses a fitted capacity model (capacity.h; not owned, must outlive its use) through
+ * cap_solve_replicas; the report's quality gates decide whether it may drive scaling. */
+struct cap_model;
+struct cap_report;
+void portrait_set_capacity_model(portrait_engine *e, const struct cap_model *m,
+                                 const struct cap_report *rep, int64_t fitted_at);
+
 /* Is a (re)training of the predictive models due at now (never trained, or retrainSeconds
  * passed since the last fit)? */
 int portrait_training_due(const portrait_engine *e, int64_t now);

@@ -1,0 +1,253 @@
+/* planner_test.c: staged scale actions from portraits. */
+#include "planner.h"
+#include "test.h"
+
+#include <stdlib.h>
+
+static workload_spec spec(void) {
+    workload_spec s;
+    workload_defaults(&s);
+    snprintf(s.name, sizeof s.name, "web");
+    s.min_replicas = 1;
+    s.max_replicas = 50;
+    s.scale_up_ahead_seconds = 120;
+    s.down.change_percent = 100;
+    s.down.observation_seconds = 0;
+    s.down.state = WL_GRAY_STANDBY;
+    return s;
+}
+
+static portrait *flat(int need, int prov, int64_t now) {
+    static portrait pt;
+    pt.t0 = now - now % 60;
+    pt.step = 60;
+    pt.n = 10;
+    for (int i = 0; i < pt.n; i++) pt.needed[i] = need, pt.replicas[i] = prov;
+    snprintf(pt.status, sizeof pt.status, "test");
+    return &pt;
+}
+
+static int count(const planner_action *a, size_t n, planner_action_kind k) {
+    int c = 0;
+    for (size_t i = 0; i < n; i++) c += a[i].kind == k;
+    return c;
+}
+
+static size_t step(planner *p, int64_t now, int need, int prov, double util, const planner_action **a) {
+    planner_metric m = {"utilization", util};
+    planner_input in = {now, flat(need, prov, now), &m, 1};
+    size_t n = 0;
+    if (planner_step(p, &in, a, &n) < 0) return (size_t)-1;
+    return n;
+}
+
+TEST(planner_scale_up_activates_standby_before_starting) {
+    workload_spec s = spec();
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    planner_add_replica(p, "a", REPLICA_ONLINE, 0);
+    planner_add_replica(p, "b", REPLICA_ONLINE, 0);
+    planner_add_replica(p, "c", REPLICA_STANDBY, 0);
+    planner_add_replica(p, "d", REPLICA_STANDBY, 0);
+    const planner_action *a;
+    size_t n = step(p, 1000, 6, 6, 50, &a);
+    T_EQ_INT(n, 4);
+    T_EQ_INT(count(a, n, ACT_ACTIVATE), 2);
+    T_EQ_INT(count(a, n, ACT_START), 2);
+    T_EQ_INT(a[0].kind, ACT_ACTIVATE); /* standby first */
+    /* idempotent: pending actions are not issued again */
+    n = step(p, 1015, 6, 6, 50, &a);
+    T_EQ_INT(n, 0);
+    planner_counts c;
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.activating, 2);
+    T_EQ_INT(c.starting, 2);
+    planner_action_done(p, "c", ACT_ACTIVATE, 1, 1001);
+    planner_action_done(p, "web-1", ACT_START, 1, 1100);
+    planner_action_done(p, "web-2", ACT_START, 0, 1100); /* a failed start is replaced */
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.online, 4);
+    n = step(p, 1110, 6, 6, 50, &a);
+    T_EQ_INT(count(a, n, ACT_START), 1);
+    planner_free(p);
+}
+
+TEST(planner_starts_new_replicas_ahead_of_demand) {
+    workload_spec s = spec();
+    s.scale_up_ahead_seconds = -1; /* auto: measured */
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    T_EQ_INT(planner_scale_up_ahead(p), 300); /* nothing measured yet */
+    planner_add_replica(p, "a", REPLICA_ONLINE, 0);
+    planner_add_replica(p, "b", REPLICA_ONLINE, 0);
+    const planner_action *a;
+    size_t n = step(p, 1000, 2, 5, 50, &a); /* 2 needed now, 5 within the ahead time */
+    T_EQ_INT(count(a, n, ACT_START), 3);
+    planner_action_done(p, "web-1", ACT_START, 1, 1090);
+    T_EQ_INT(planner_scale_up_ahead(p), 90 + 15); /* + one sync period */
+    /* the replica that came up early is not needed online yet: it is parked in standby */
+    n = step(p, 1095, 2, 5, 50, &a);
+    T_EQ_INT(count(a, n, ACT_CUTOFF), 1);
+    T_EQ_INT(count(a, n, ACT_STANDBY), 1);
+    T_EQ_INT(count(a, n, ACT_START), 0);
+    planner_free(p);
+}
+
+TEST(planner_gray_scale_down_steps_with_observation) {
+    workload_spec s = spec();
+    s.down.change_percent = 50;
+    s.down.change_interval_seconds = 60;
+    s.down.observation_seconds = 30;
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    for (int i = 0; i < 6; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "r%d", i);
+        planner_add_replica(p, id, REPLICA_ONLINE, i);
+    }
+    const planner_action *a;
+    size_t n = step(p, 1000, 2, 2, 30, &a);
+    T_EQ_INT(count(a, n, ACT_CUTOFF), 2); /* 50% of the surplus of 4 */
+    n = step(p, 1015, 2, 2, 30, &a);      /* observing: nothing */
+    T_EQ_INT(n, 0);
+    n = step(p, 1030, 2, 2, 30, &a); /* observed: the cut replicas go to standby */
+    T_EQ_INT(count(a, n, ACT_STANDBY), 2);
+    T_EQ_INT(count(a, n, ACT_CUTOFF), 0); /* change interval not over */
+    n = step(p, 1060, 2, 2, 30, &a);
+    T_EQ_INT(count(a, n, ACT_CUTOFF), 1); /* 50% of the remaining surplus of 2 */
+    planner_counts c;
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.online, 3);
+    T_EQ_INT(c.cutoff, 1);
+    T_EQ_INT(c.standby, 2);
+    planner_free(p);
+}
+
+TEST(planner_stability_checker_rolls_back_a_step) {
+    workload_spec s = spec();
+    s.down.observation_seconds = 60;
+    s.n_checkers = 1;
+    wl_checker *ck = &s.checkers[0];
+    memset(ck, 0, sizeof *ck);
+    snprintf(ck->name, sizeof ck->name, "hot");
+    snprintf(ck->metric.name, sizeof ck->metric.name, "utilization");
+    ck->op = WL_OP_GT;
+    ck->threshold = 90;
+    ck->action = WL_CHECK_ROLLBACK;
+    ck->cooldown_seconds = 300;
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    for (int i = 0; i < 4; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "r%d", i);
+        planner_add_replica(p, id, REPLICA_ONLINE, i);
+    }
+    const planner_action *a;
+    size_t n = step(p, 1000, 2, 2, 30, &a);
+    T_EQ_INT(count(a, n, ACT_CUTOFF), 2);
+    n = step(p, 1015, 2, 2, 95, &a); /* degraded during the observation */
+    T_EQ_INT(count(a, n, ACT_RESTORE), 2);
+    planner_counts c;
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.online, 4);
+    /* paused: no scale-down during the cooldown */
+    n = step(p, 1100, 2, 2, 30, &a);
+    T_EQ_INT(n, 0);
+    n = step(p, 1400, 2, 2, 30, &a);
+    T_EQ_INT(count(a, n, ACT_CUTOFF), 2);
+    /* events carry the reason */
+    int found = 0;
+    for (uint64_t i = 0; i < planner_event_count(p); i++) {
+        planner_event ev;
+        if (planner_event_at(p, i, &ev) == 0 && strcmp(ev.kind, "rollback") == 0 && strstr(ev.text, "hot"))
+            found = 1;
+    }
+    T_ASSERT(found);
+    planner_free(p);
+}
+
+TEST(planner_pause_checker_holds_scale_down) {
+    workload_spec s = spec();
+    s.n_checkers = 1;
+    wl_checker *ck = &s.checkers[0];
+    memset(ck, 0, sizeof *ck);
+    snprintf(ck->name, sizeof ck->name, "latency");
+    snprintf(ck->metric.name, sizeof ck->metric.name, "p99");
+    ck->threshold = 0.5;
+    ck->action = WL_CHECK_PAUSE;
+    ck->cooldown_seconds = 120;
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    planner_add_replica(p, "a", REPLICA_ONLINE, 0);
+    planner_add_replica(p, "b", REPLICA_ONLINE, 0);
+    planner_metric m = {"p99", 0.8};
+    planner_input in = {1000, flat(1, 1, 1000), &m, 1};
+    const planner_action *a;
+    size_t n;
+    T_EQ_INT(planner_step(p, &in, &a, &n), 0);
+    T_EQ_INT(n, 0);
+    m.value = 0.1;
+    in.now = 1119;
+    T_EQ_INT(planner_step(p, &in, &a, &n), 0);
+    T_EQ_INT(n, 0);
+    in.now = 1120;
+    T_EQ_INT(planner_step(p, &in, &a, &n), 0);
+    T_EQ_INT(count(a, n, ACT_CUTOFF), 1);
+    planner_free(p);
+}
+
+TEST(planner_keep_alive_deletes_idle_standby_unless_needed) {
+    workload_spec s = spec();
+    s.keep_alive_seconds = 600;
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    planner_add_replica(p, "a", REPLICA_ONLINE, 0);
+    planner_add_replica(p, "b", REPLICA_STANDBY, 1000);
+    planner_add_replica(p, "c", REPLICA_STANDBY, 1000);
+    const planner_action *a;
+    size_t n = step(p, 1500, 1, 1, 30, &a);
+    T_EQ_INT(n, 0);
+    n = step(p, 1600, 1, 2, 30, &a); /* one standby is needed within the ahead time */
+    T_EQ_INT(count(a, n, ACT_DELETE), 1);
+    n = step(p, 1615, 1, 2, 30, &a);
+    T_EQ_INT(n, 0);
+    planner_free(p);
+}
+
+TEST(planner_preview_records_without_acting) {
+    workload_spec s = spec();
+    s.mode = WL_MODE_PREVIEW;
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    planner_add_replica(p, "a", REPLICA_ONLINE, 0);
+    const planner_action *a;
+    size_t n = step(p, 1000, 4, 4, 90, &a);
+    T_EQ_INT(n, 0);
+    uint64_t ev1 = planner_event_count(p);
+    n = step(p, 1015, 4, 4, 90, &a);
+    T_EQ_INT(n, 0);
+    T_EQ_INT(planner_event_count(p), ev1); /* the same decision is one event */
+    planner_event ev;
+    T_EQ_INT(planner_event_at(p, ev1 - 1, &ev), 0);
+    T_EQ_STR(ev.kind, "scale-up");
+    T_ASSERT(strstr(ev.text, "preview, would") != NULL);
+    T_ASSERT(strstr(ev.text, "3 started") != NULL);
+    planner_counts c;
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.online, 1);
+    T_EQ_INT(c.starting, 0);
+    planner_free(p);
+}
+
+TEST(planner_paused_spec_plans_nothing) {
+    workload_spec s = spec();
+    s.paused = 1;
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    const planner_action *a;
+    T_EQ_INT(step(p, 1000, 5, 5, 99, &a), 0);
+    planner_event ev;
+    T_EQ_INT(planner_event_at(p, 0, &ev), 0);
+    T_EQ_STR(ev.kind, "paused");
+    planner_free(p);
+}
