@@ -459,10 +459,11 @@ int report_init(struct agent *ag, char *err, size_t errlen) {
     }
     r->ag = ag;
     r->sink.r = r;
-    /* Batch numbers start at the wall clock in microseconds-ish units (ms x 1000): they grow
-     * across agent restarts without any state on disk, so the control plane's duplicate
-     * check (seq <= highest stored) never swallows a fresh batch after a restart. */
-    r->next_seq = (uint64_t)tide_now_wall_ms() * 1000;
+    /* Batch numbers start at the wall clock in milliseconds: they grow across agent restarts
+     * without any state on disk (an agent cuts far fewer than 1,000 batches a second), so the
+     * control plane's duplicate check (seq <= highest stored) never swallows a fresh batch
+     * after a restart. Kept below 2^53 so JSON tools read them exactly. */
+    r->next_seq = (uint64_t)tide_now_wall_ms();
     r->rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 3);
     wire_buf_init(&r->enc);
     ag->rep = r;
