@@ -27,6 +27,16 @@ struct agent_config {
     int64_t reconnect_min_ms, reconnect_max_ms;
     int64_t connect_timeout_ms; /* connect + handshake */
     /* ---- keys of other modules below ---- */
+    /* cgroup sampling (cgroup_collect.c) */
+    char *cgroup_roots;      /* comma-separated extra roots */
+    char *cgroup_include;    /* comma-separated globs */
+    char *cgroup_exclude;
+    char *cgroup_prefix;     /* "controller=path|self,..." (v1) */
+    int cgroup_kubernetes, cgroup_systemd;
+    int64_t cgroup_detail_every;
+    /* on-disk spool (spool_agent.c) */
+    char *spool_dir;         /* "" = no spool */
+    int64_t spool_max_bytes;
 };
 
 extern const cfg_key agent_config_table[];

@@ -41,6 +41,32 @@ const cfg_key agent_config_table[] = {
     /* Covers a slow handshake on a loaded machine; a black-holed address fails within it. */
     {"connect_timeout", CFG_DURATION, F(connect_timeout_ms), "10s", 100, 600000, NULL, 0,
      "connect plus handshake must finish within this"},
+    /* cgroup sampling (cgroup_collect.c). Kubernetes pods/containers and systemd services are
+     * what a node runs; other trees are opt-in, since "/" can hold thousands of cgroups. */
+    {"cgroup_roots", CFG_STR, F(cgroup_roots), "", 0, 0, NULL, 0,
+     "comma-separated extra cgroup roots to sample (every cgroup below, e.g. /tide)"},
+    {"cgroup_include", CFG_STR, F(cgroup_include), "", 0, 0, NULL, 0,
+     "comma-separated globs over cgroup paths: sample only matching ones (empty: all)"},
+    {"cgroup_exclude", CFG_STR, F(cgroup_exclude), "", 0, 0, NULL, 0,
+     "comma-separated globs over cgroup paths never sampled"},
+    {"cgroup_kubernetes", CFG_BOOL, F(cgroup_kubernetes), "true", 0, 0, NULL, 0,
+     "sample pods and containers under kubepods / kubepods.slice"},
+    {"cgroup_systemd", CFG_BOOL, F(cgroup_systemd), "true", 0, 0, NULL, 0,
+     "sample *.service cgroups under system.slice"},
+    /* Hosts that put every process in a nested v1 memory cgroup: memory=self. */
+    {"cgroup_prefix", CFG_STR, F(cgroup_prefix), "", 0, 0, NULL, 0,
+     "v1 only: controller=PATH|self,... where that controller's cgroups sit below PATH"},
+    /* memory.stat costs ~8.5 us per cgroup: every 5th round keeps 500 cgroups at 1 s under
+     * 0.5% of a core; counters stay exact, gauges (RSS, pids) come every 5 rounds. */
+    {"cgroup_detail_every", CFG_INT, F(cgroup_detail_every), "5", 1, 600, NULL, 0,
+     "read memory.stat, cpu.stat, pids, PSI every Nth round (1 = every round)"},
+    /* Off by default: a spool is per agent (it is locked) and outlives the process, so it is
+     * chosen by the deployment (systemd: /var/lib/tide-agent/spool, the StateDirectory). */
+    {"spool_dir", CFG_STR, F(spool_dir), "", 0, 0, NULL, 0,
+     "directory of the on-disk spool for unacknowledged batches (\"\" = none)"},
+    /* 256 MiB: hours of 500 cgroups at 1 s (~30 KB/s encoded), small on any node's disk. */
+    {"spool_max_bytes", CFG_BYTES, F(spool_max_bytes), "256M", 65536, (int64_t)1 << 40, NULL, 0,
+     "bound of the spool; when full the oldest batches are dropped and counted"},
     CFG_END,
 };
 

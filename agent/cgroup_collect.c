@@ -505,3 +505,90 @@ void cgc_free(cgc *c) {
 void cgc_get_stats(const cgc *c, cgc_stats *st) { *st = c->st; }
 
 const char *cgc_layout(const cgc *c) { return cgd_layout_name(c->mounts.layout); }
+
+/* ---- the agent's "cgroup" collector ------------------------------------------------------- */
+
+#include "agent.h"
+#include "collector.h"
+
+/* Splits a comma-separated list in place into v (at most max entries, empty items skipped). */
+static size_t split_list(char *s, const char **v, size_t max) {
+    size_t n = 0;
+    for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ",")) {
+        while (*tok == ' ') tok++;
+        size_t l = strlen(tok);
+        while (l > 0 && tok[l - 1] == ' ') tok[--l] = '\0';
+        if (*tok) v[n++] = tok;
+    }
+    return n;
+}
+
+#define LIST_MAX 64
+
+typedef struct cg_collector {
+    cgc *c;
+    char *roots, *include, *exclude; /* split copies of the config strings */
+    const char *rootv[LIST_MAX], *incv[LIST_MAX], *excv[LIST_MAX];
+} cg_collector;
+
+static int out_series(void *ctx, const char *metric, const char *const *labels, uint32_t *id) {
+    return sink_series(ctx, metric, labels, id);
+}
+static int out_put(void *ctx, uint32_t id, int64_t ts_ms, double v) {
+    return sink_put(ctx, id, ts_ms, v);
+}
+static void out_forget(void *ctx, uint32_t id) { sink_forget(ctx, id); }
+
+static void cg_fini(void *state) {
+    cg_collector *g = state;
+    if (!g) return;
+    cgc_free(g->c);
+    free(g->roots);
+    free(g->include);
+    free(g->exclude);
+    free(g);
+}
+
+static int cg_init(void **state, const struct agent_config *cfg, char *err, size_t errlen) {
+    cg_collector *g = calloc(1, sizeof *g);
+    if (!g) return fail(err, errlen, -ENOMEM, "out of memory");
+    g->roots = strdup(cfg->cgroup_roots ? cfg->cgroup_roots : "");
+    g->include = strdup(cfg->cgroup_include ? cfg->cgroup_include : "");
+    g->exclude = strdup(cfg->cgroup_exclude ? cfg->cgroup_exclude : "");
+    if (!g->roots || !g->include || !g->exclude) {
+        cg_fini(g);
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    }
+    cgc_config cc = {
+        .kubernetes = cfg->cgroup_kubernetes,
+        .systemd = cfg->cgroup_systemd,
+        .roots = g->rootv,
+        .nroots = split_list(g->roots, g->rootv, LIST_MAX),
+        .include = g->incv,
+        .ninclude = split_list(g->include, g->incv, LIST_MAX),
+        .exclude = g->excv,
+        .nexclude = split_list(g->exclude, g->excv, LIST_MAX),
+        .prefix = cfg->cgroup_prefix && *cfg->cgroup_prefix ? cfg->cgroup_prefix : NULL,
+        .detail_every = (int)cfg->cgroup_detail_every,
+    };
+    int rc = cgc_new(&g->c, &cc, err, errlen);
+    if (rc < 0) {
+        cg_fini(g);
+        return rc;
+    }
+    log_info(MOD, "cgroup layout %s; kubernetes %s, systemd %s, %zu extra root(s), detail every %d "
+                  "round(s)",
+             cgc_layout(g->c), cc.kubernetes ? "on" : "off", cc.systemd ? "on" : "off", cc.nroots,
+             g->c->detail_every);
+    *state = g;
+    return 0;
+}
+
+static int cg_sample(void *state, agent_sink *sink, int64_t now_ms, char *err, size_t errlen) {
+    cg_collector *g = state;
+    cgc_out out = {sink, out_series, out_put, out_forget};
+    return cgc_sample(g->c, &out, now_ms, err, errlen);
+}
+
+static const collector_ops cgroup_collector = {"cgroup", cg_init, cg_sample, cg_fini};
+AGENT_COLLECTOR(cgroup, &cgroup_collector)

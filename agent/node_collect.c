@@ -135,3 +135,31 @@ int nodec_sample(nodec *n, const cgc_out *out, int64_t now_ms, char *err, size_t
     }
     return first_rc;
 }
+
+/* ---- the agent's "node" collector --------------------------------------------------------- */
+
+#include "agent.h"
+#include "collector.h"
+
+static int out_series(void *ctx, const char *metric, const char *const *labels, uint32_t *id) {
+    return sink_series(ctx, metric, labels, id);
+}
+static int out_put(void *ctx, uint32_t id, int64_t ts_ms, double v) {
+    return sink_put(ctx, id, ts_ms, v);
+}
+static void out_forget(void *ctx, uint32_t id) { sink_forget(ctx, id); }
+
+static int node_init(void **state, const struct agent_config *cfg, char *err, size_t errlen) {
+    (void)cfg;
+    return nodec_new((nodec **)state, NULL, err, errlen);
+}
+
+static int node_sample(void *state, agent_sink *sink, int64_t now_ms, char *err, size_t errlen) {
+    cgc_out out = {sink, out_series, out_put, out_forget};
+    return nodec_sample(state, &out, now_ms, err, errlen);
+}
+
+static void node_fini(void *state) { nodec_free(state); }
+
+static const collector_ops node_collector = {"node", node_init, node_sample, node_fini};
+AGENT_COLLECTOR(node, &node_collector)

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -44,6 +45,7 @@ struct spool {
     frame_ix *ix; /* unacknowledged frames, ascending seq; live entries are ix[ixhead..ixlen) */
     size_t ixhead, ixlen, ixcap;
     int wfd;      /* segment being appended to (the last one), or -1 */
+    int lockfd;   /* DIR/lock, flock'ed while open */
     uint64_t total_bytes;
     spool_stats st;
 };
@@ -308,6 +310,7 @@ int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size
     spool *sp = calloc(1, sizeof *sp);
     if (!sp) return fail(err, errlen, -ENOMEM, "spool: out of memory");
     sp->wfd = -1;
+    sp->lockfd = -1;
     if (strlen(dir) >= sizeof sp->dir) {
         free(sp);
         return fail(err, errlen, -ENAMETOOLONG, "spool: directory name too long");
@@ -320,11 +323,20 @@ int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size
         free(sp);
         return fail(err, errlen, rc, "spool: cannot create %s: %s", dir, strerror(-rc));
     }
+    char lockpath[PATH_MAX];
+    snprintf(lockpath, sizeof lockpath, "%s/lock", dir);
+    sp->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (sp->lockfd < 0 || flock(sp->lockfd, LOCK_EX | LOCK_NB) < 0) {
+        rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        spool_close(sp);
+        return fail(err, errlen, rc, "spool: %s %s", dir,
+                    rc == -EBUSY ? "is in use by another agent" : strerror(-rc));
+    }
     read_acked(sp);
     DIR *d = opendir(dir);
     if (!d) {
         rc = -errno;
-        free(sp);
+        spool_close(sp);
         return fail(err, errlen, rc, "spool: cannot open %s: %s", dir, strerror(-rc));
     }
     uint64_t *firsts = NULL;
@@ -371,6 +383,7 @@ void spool_close(spool *sp) {
         fdatasync(sp->wfd);
         close(sp->wfd);
     }
+    if (sp->lockfd >= 0) close(sp->lockfd);
     free(sp->segs);
     free(sp->ix);
     free(sp);

@@ -38,7 +38,8 @@ typedef struct spool_stats {
 /* Opens (creating it if needed, mode 0700) the spool in `dir`, bounded to max_bytes on disk
  * (at least SPOOL_MIN_BYTES). Existing segments are scanned and validated. On success *out
  * owns the spool (free with spool_close). Returns 0, or -errno with err filled
- * (e.g. -ENOTDIR, -EACCES, -EINVAL for a bound below SPOOL_MIN_BYTES). */
+ * (e.g. -ENOTDIR, -EACCES, -EINVAL for a bound below SPOOL_MIN_BYTES, -EBUSY when another
+ * process has the spool open: the directory is locked with flock on DIR/lock). */
 #define SPOOL_MIN_BYTES (64u * 1024u)
 int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size_t errlen);
 

@@ -244,7 +244,13 @@ TEST(spool_refuses_bad_input) {
     T_EQ_INT(spool_append(sp, 1, big, 10, err, sizeof err), 0);
     T_EQ_INT(spool_append(sp, 1, big, 10, err, sizeof err), -EINVAL);
     T_ASSERT(strstr(err, "not above the last") != NULL);
+    /* One spool, one owner: a second open of the same directory is refused. */
+    spool *sp2 = NULL;
+    T_EQ_INT(spool_open(&sp2, dir, 64 * 1024, err, sizeof err), -EBUSY);
+    T_ASSERT(strstr(err, "in use by another agent") != NULL);
     spool_close(sp);
+    T_EQ_INT(spool_open(&sp2, dir, 64 * 1024, err, sizeof err), 0);
+    spool_close(sp2);
     /* A file where the directory should be. */
     char file[300];
     snprintf(file, sizeof file, "%s/afile", dir);
