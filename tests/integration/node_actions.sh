@@ -2,8 +2,8 @@
 # timeout: 150
 # node_actions: drain / standby / activate / warm-up against real parts: HAProxy 2.6 on loopback
 # in front of 3 Python HTTP backends, each in its own cgroup (v1 freezer + nested v1 memory + v2
-# unified), under a bounded wrk load (-c20, 3 s). The actions run through
-# build/bench/bench_node_actions, the same code the agent runs for a COMMAND.
+# unified), under a bounded wrk load (-c20, 3 s). The actions go the way an operator sends them:
+# tidectl node-action -> tide-controlplane (ops socket) -> COMMAND -> tide-agent -> result.
 # Asserts: drain mid-load has zero failed requests (no Non-2xx, no socket errors), the drained
 # backend gets no new sessions, drain ends when its sessions reach zero; standby stops its CPU
 # while its memory and process stay; activate serves again (time from command to the first
@@ -12,8 +12,6 @@
 # that leave the other replicas serving.
 source "$(dirname "$0")/lib.sh"
 
-DRIVER=${TIDE_BUILD:-$TIDE_SRC/build}/bench/bench_node_actions
-[ -x "$DRIVER" ] || fail "driver $DRIVER not built"
 [ "$(id -u)" = 0 ] || skip "needs root for cgroups"
 command -v haproxy >/dev/null || skip "haproxy not installed"
 command -v wrk >/dev/null || skip "wrk not installed"
@@ -93,18 +91,32 @@ all_up() { [ "$(hc show stat be 4 -1 | awk -F, '$2 ~ /^s[123]$/ && $18=="UP"' | 
 serves() { curl -sf --max-time 2 "http://127.0.0.1:$1/" > /dev/null; }
 wait_until 20 all_up
 wait_until 10 serves "$P4"
-act() { "$DRIVER" run "$1" "$2"; }
+
+# the control plane and this node's agent
+printf 'node-actions-test-token-0123456789\n' > "$W/token"; chmod 600 "$W/token"
+CP_PORT=$(port)
+spawn cp "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$CP_PORT --socket "$W/cp.sock" \
+    --token-file "$W/token" --data-dir "$W/data" --http 127.0.0.1:$(port)
+wait_until 20 test -S "$W/cp.sock"
+spawn agent "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$CP_PORT --node n1 --token-file "$W/token"
+CTL=("$TIDE_BIN/tidectl" --socket "$W/cp.sock")
+agent_up() { "${CTL[@]}" agents --json | grep -Eq '"connected":[[:space:]]*true'; }
+wait_until 20 agent_up
+
+# act ACTION CGROUP [OPTIONS]: tidectl node-action on node n1; prints the JSON result, or the
+# error (stderr) and returns tidectl's status
+act() { "${CTL[@]}" --json node-action n1 "$@" 2>&1; }
 jget() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
-HAP="\"haproxy_socket\": \"$S\", \"haproxy_server\": \"be/s1\""
+HAP=(--haproxy-socket "$S" --haproxy-server be/s1)
 
 # ---- clear errors that leave the other replicas alone --------------------------------------
-out=$(act drain "{\"haproxy_socket\": \"$S\", \"haproxy_server\": \"be/zz\"}") && fail "unknown server accepted"
+out=$(act drain - --haproxy-socket "$S" --haproxy-server be/zz) && fail "unknown server accepted"
 echo "$out" | grep -q "haproxy server 'zz' not found in backend 'be'" || fail "unclear unknown-server error: $out"
-out=$(act drain "{\"haproxy_socket\": \"$S\", \"haproxy_server\": \"nobe/s1\"}") && fail "unknown backend accepted"
+out=$(act drain - --haproxy-socket "$S" --haproxy-server nobe/s1) && fail "unknown backend accepted"
 echo "$out" | grep -q "haproxy backend 'nobe' not found" || fail "unclear unknown-backend error: $out"
-out=$(act drain "{\"haproxy_socket\": \"$W/none.sock\", \"haproxy_server\": \"be/s1\"}") && fail "missing socket accepted"
+out=$(act drain - --haproxy-socket "$W/none.sock" --haproxy-server be/s1) && fail "missing socket accepted"
 echo "$out" | grep -q "haproxy socket $W/none.sock missing" || fail "unclear missing-socket error: $out"
-out=$(act standby "{\"cgroup\": \"/$TAG-gone\"}") && fail "missing cgroup accepted"
+out=$(act standby "/$TAG-gone") && fail "missing cgroup accepted"
 echo "$out" | grep -q "cgroup /$TAG-gone not found in any hierarchy" || fail "unclear cgroup error: $out"
 all_up || fail "an error touched the other servers"
 echo "errors: clear, other replicas untouched"
@@ -114,10 +126,10 @@ stot0=$(stat_field s1 8)
 spawn wrk wrk -t2 -c20 -d3s "http://127.0.0.1:$FP/"; WRK=$SPAWNED
 s1_busy() { [ "$(stat_field s1 8)" -gt "$((stot0 + 50))" ]; }
 wait_until 5 s1_busy   # load is flowing through s1
-out=$(act drain "{$HAP, \"endpoint\": \"127.0.0.1:$P1\", \"timeout_ms\": 10000}") || fail "drain failed: $out"
+out=$(act drain "/$TAG-s1" "${HAP[@]}" --endpoint "127.0.0.1:$P1" --timeout-ms 10000) || fail "drain failed: $out"
 echo "drain: $out"
-[ "$(echo "$out" | jget 'd["data"]["clean"]')" = True ] || fail "drain not clean"
-[ "$(echo "$out" | jget 'd["data"]["sessions"]')" = 0 ] || fail "drain ended with sessions"
+[ "$(echo "$out" | jget 'd["clean"]')" = True ] || fail "drain not clean"
+[ "$(echo "$out" | jget 'd["sessions"]')" = 0 ] || fail "drain ended with sessions"
 [ "$(stat_field s1 5)" = 0 ] || fail "s1 has sessions after drain"
 stot_drained=$(stat_field s1 8)
 wait "$WRK" || true
@@ -127,48 +139,49 @@ echo "$wrk_out" | grep -q "Non-2xx" && fail "failed requests during drain (Non-2
 echo "$wrk_out" | grep -q "Socket errors" && fail "socket errors during drain"
 [ "$(stat_field s1 8)" = "$stot_drained" ] || fail "drained s1 got new sessions ($stot_drained -> $(stat_field s1 8))"
 [ "$(stat_field s1 18)" = DRAIN ] || fail "s1 not in DRAIN"
-out=$(act drain "{$HAP}") || fail "repeated drain failed: $out"
-[ "$(echo "$out" | jget 'd["data"]["already"]')" = True ] || fail "repeated drain not idempotent"
+out=$(act drain "/$TAG-s1" "${HAP[@]}") || fail "repeated drain failed: $out"
+[ "$(echo "$out" | jget 'd["already"]')" = True ] || fail "repeated drain not idempotent"
 echo "drain: zero failed requests, no new sessions to s1 after drain"
 
 # ---- standby -------------------------------------------------------------------------------
 usage() { awk '$1=="usage_usec"{print $2}' "$R/unified/$TAG-s1/cpu.stat"; }
 mem() { cat "$R/memory$MEMREL/$TAG-s1/memory.usage_in_bytes"; }
 u0=$(usage); m0=$(mem)
-out=$(act standby "{\"cgroup\": \"/$TAG-s1\", $HAP}") || fail "standby failed: $out"
+out=$(act standby "/$TAG-s1" "${HAP[@]}") || fail "standby failed: $out"
 echo "standby: $out"
 [ "$(stat_field s1 18)" = MAINT ] || fail "s1 not in MAINT after standby"
 u1=$(usage)
-wait_until 5 test "$(cat "$R/unified/$TAG-s1/cgroup.events" | awk '$1=="frozen"{print $2}')" = 1
+is_frozen() { grep -qx 'frozen 1' "$R/unified/$TAG-s1/cgroup.events"; }
+is_frozen || fail "standby returned before the cgroup was frozen"
 sleep 0.5   # measuring interval: CPU used while frozen
 u2=$(usage); m2=$(mem)
 [ "$u1" -gt "$u0" ] || fail "backend used no CPU before standby: not a real test"
 [ "$u2" = "$u1" ] || fail "frozen backend used CPU: $u1 -> $u2 us"
 kill -0 "$B1" || fail "frozen backend died"
 [ "$m2" -ge $((m0 * 9 / 10)) ] || fail "frozen backend lost memory: $m0 -> $m2"
-out=$(act standby "{\"cgroup\": \"/$TAG-s1\", $HAP}") || fail "repeated standby failed: $out"
+out=$(act standby "/$TAG-s1" "${HAP[@]}") || fail "repeated standby failed: $out"
 echo "standby: 0 us CPU in 0.5 s frozen, memory $m0 -> $m2 bytes, process alive"
-out=$(act standby "{\"cgroup\": \"/$TAG-s2\", \"haproxy_socket\": \"$S\", \"haproxy_server\": \"be/s2\"}") && fail "standby of a serving replica accepted"
+out=$(act standby "/$TAG-s2" --haproxy-socket "$S" --haproxy-server be/s2) && fail "standby of a serving replica accepted"
 echo "$out" | grep -q "not drained" || fail "unclear error for standby of a serving replica: $out"
 
 # ---- activate ------------------------------------------------------------------------------
 t0=$(date +%s%N)
-out=$(act activate "{\"cgroup\": \"/$TAG-s1\", $HAP}") || fail "activate failed: $out"
+out=$(act activate "/$TAG-s1" "${HAP[@]}") || fail "activate failed: $out"
 first_s1() { curl -sf --max-time 1 "http://127.0.0.1:$FP/" | grep -qx s1; }
 # back-to-back requests (round robin: s1 answers within 3) timed from the command's start
 until first_s1; do [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 5000 ] || fail "s1 never answered after activate"; done
 t1=$(date +%s%N)
 echo "activate: $out"
-[ "$(echo "$out" | jget 'd["data"]["haproxy_status"].startswith("UP")')" = True ] || fail "s1 not UP after activate"
-echo "activate: command to first request answered by s1 through HAProxy: $(( (t1 - t0) / 1000000 )) ms (ready_ms $(echo "$out" | jget 'd["data"]["ready_ms"]'))"
+[ "$(echo "$out" | jget 'd["haproxy_status"].startswith("UP")')" = True ] || fail "s1 not UP after activate"
+echo "activate: command to first request answered by s1 through HAProxy: $(( (t1 - t0) / 1000000 )) ms (ready_ms $(echo "$out" | jget 'd["ready_ms"]'))"
 u3=$(usage); cpu_moves() { [ "$(usage)" -gt "$u3" ]; }; wait_until 5 cpu_moves
 
 # ---- warm-up of a cold backend (first 12 requests +150 ms) ---------------------------------
-out=$(act warmup "{\"endpoint\": \"127.0.0.1:$P4\", \"path\": \"/\", \"rate\": 40, \"start_rate\": 10, \"duration_ms\": 2500, \"ramp_ms\": 1000, \"headers\": [\"X-Warmup: 1\"]}") || fail "warm-up failed: $out"
+out=$(act warmup - --endpoint "127.0.0.1:$P4" --args '{"path": "/", "rate": 40, "start_rate": 10, "duration_ms": 2500, "ramp_ms": 1000, "headers": ["X-Warmup: 1"]}') || fail "warm-up failed: $out"
 echo "warmup: $out"
-first=$(echo "$out" | jget 'd["data"]["first_second"]["mean_ms"]')
-last=$(echo "$out" | jget 'd["data"]["last_second"]["mean_ms"]')
-[ "$(echo "$out" | jget 'd["data"]["errors"]')" = 0 ] || fail "warm-up had errors"
+first=$(echo "$out" | jget 'd["first_second"]["mean_ms"]')
+last=$(echo "$out" | jget 'd["last_second"]["mean_ms"]')
+[ "$(echo "$out" | jget 'd["errors"]')" = 0 ] || fail "warm-up had errors"
 /usr/bin/python3 -c "import sys; sys.exit(0 if float('$first') > 4 * float('$last') else 1)" ||
     fail "warm-up shows no effect: first second $first ms, last second $last ms"
 echo "warm-up: first second mean $first ms, last second mean $last ms"

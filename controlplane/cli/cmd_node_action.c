@@ -1,0 +1,157 @@
+/* cmd_node_action.c: `tidectl node-action NODE ACTION CGROUP [...]`: runs drain, standby,
+ * activate or warmup on one replica through the node's agent and prints the result. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tidectl.h"
+
+#define NA_USAGE                                                                                   \
+    "node-action NODE ACTION CGROUP [--endpoint ADDR:PORT]\n"                                      \
+    "        [--haproxy-socket PATH --haproxy-server BACKEND/SERVER] [--timeout-ms MS]\n"          \
+    "        [--warmup JSON] [--args JSON] [--json]\n"                                             \
+    "                          ACTION: drain|standby|activate|warmup; CGROUP as /proc/PID/cgroup\n" \
+    "                          shows it (e.g. /system.slice/web@3.service), or - for none"
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "tidectl node-action: ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: tidectl " NA_USAGE "\n");
+    return 2;
+}
+
+/* Prints "  key: value" lines; nested values as compact JSON. */
+static void print_human(const char *node, const char *action, const cJSON *data) {
+    const cJSON *total = cJSON_GetObjectItemCaseSensitive(data, "total_ms");
+    printf("%s on %s: ok", action, node);
+    if (cJSON_IsNumber(total)) printf(" in %.1f ms", total->valuedouble);
+    printf("\n");
+    const cJSON *it;
+    cJSON_ArrayForEach(it, data) {
+        if (cJSON_IsString(it)) {
+            printf("  %-22s %s\n", it->string, it->valuestring);
+        } else if (cJSON_IsNumber(it)) {
+            printf("  %-22s %.15g\n", it->string, it->valuedouble);
+        } else {
+            char *s = cJSON_PrintUnformatted(it);
+            printf("  %-22s %s\n", it->string, s ? s : "?");
+            free(s);
+        }
+    }
+}
+
+static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
+    const char *pos[3] = {NULL, NULL, NULL};
+    int npos = 0;
+    cJSON *args = cJSON_CreateObject();
+    if (!args) return 1;
+    int rc = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *opts[] = {"--endpoint", "--haproxy-socket", "--haproxy-server", "--timeout-ms",
+                              "--warmup", "--args", NULL};
+        int k = -1;
+        for (int j = 0; opts[j]; j++)
+            if (!strcmp(a, opts[j])) k = j;
+        if (k < 0 && a[0] == '-' && a[1] == '-') {
+            rc = usage_error("unknown option '%s'", a);
+            goto out;
+        }
+        if (k < 0) {
+            if (npos == 3) {
+                rc = usage_error("unexpected argument '%s'", a);
+                goto out;
+            }
+            pos[npos++] = a;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            rc = usage_error("%s needs a value", a);
+            goto out;
+        }
+        const char *v = argv[++i];
+        if (k == 0) {
+            cJSON_AddStringToObject(args, "endpoint", v);
+        } else if (k == 1) {
+            cJSON_AddStringToObject(args, "haproxy_socket", v);
+        } else if (k == 2) {
+            cJSON_AddStringToObject(args, "haproxy_server", v);
+        } else if (k == 3) {
+            char *end;
+            long ms = strtol(v, &end, 10);
+            if (*end || ms < 1 || ms > 3600000) {
+                rc = usage_error("--timeout-ms '%s' is not 1-3600000", v);
+                goto out;
+            }
+            cJSON_AddNumberToObject(args, "timeout_ms", (double)ms);
+        } else {
+            cJSON *j = cJSON_Parse(v);
+            if (!j || !cJSON_IsObject(j)) {
+                cJSON_Delete(j);
+                rc = usage_error("%s '%s' is not a JSON object", a, v);
+                goto out;
+            }
+            if (k == 4) {
+                cJSON_AddItemToObject(args, "warmup", j);
+            } else {
+                /* extra action arguments (e.g. a warmup action's rate, duration_ms, path) */
+                while (j->child) {
+                    cJSON *it = cJSON_DetachItemViaPointer(j, j->child);
+                    cJSON_DeleteItemFromObjectCaseSensitive(args, it->string);
+                    cJSON_AddItemToObject(args, it->string, it);
+                }
+                cJSON_Delete(j);
+            }
+        }
+    }
+    if (npos < 3) {
+        rc = usage_error("%s", npos == 0 ? "missing NODE" : npos == 1 ? "missing ACTION" : "missing CGROUP");
+        goto out;
+    }
+    const char *node = pos[0], *action = pos[1], *cgroup = pos[2];
+    if (strcmp(action, "drain") && strcmp(action, "standby") && strcmp(action, "activate") &&
+        strcmp(action, "warmup")) {
+        rc = usage_error("unknown ACTION '%s' (drain, standby, activate, warmup)", action);
+        goto out;
+    }
+    if (strcmp(cgroup, "-") != 0) {
+        if (cgroup[0] != '/') {
+            rc = usage_error("CGROUP '%s' must start with '/' (as /proc/PID/cgroup shows it) or be -", cgroup);
+            goto out;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive(args, "cgroup");
+        cJSON_AddStringToObject(args, "cgroup", cgroup);
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(args, "haproxy_socket") !=
+        !cJSON_GetObjectItemCaseSensitive(args, "haproxy_server")) {
+        rc = usage_error("%s", "--haproxy-socket and --haproxy-server go together");
+        goto out;
+    }
+    cJSON *req = cJSON_CreateObject();
+    if (!req) {
+        rc = 1;
+        goto out;
+    }
+    cJSON_AddStringToObject(req, "node", node);
+    cJSON_AddStringToObject(req, "action", action);
+    cJSON_AddItemToObject(req, "args", args);
+    args = NULL;
+    cJSON *data = NULL;
+    rc = tidectl_call(ctx, "node-action", req, &data);
+    if (rc != 0) goto out;
+    if (ctx->json)
+        tidectl_print_json(data);
+    else
+        print_human(node, action, data);
+    cJSON_Delete(data);
+out:
+    cJSON_Delete(args);
+    return rc;
+}
+
+TIDECTL_COMMAND(node_action, "node-action", NA_USAGE, cmd_node_action)
