@@ -370,7 +370,11 @@ TEST(tsdb_kill9_mid_write_keeps_every_acknowledged_sample_once) {
                 T_FAIL("round %d: point %zu is %lld=%g", round, i, (long long)p.p[i].ts_ms,
                        p.p[i].sum);
         }
-        T_EQ_INT(p.n, stored * 50);
+        /* the batch after the last committed one may be stored without its commit: the
+         * agent resends it and the timestamps drop the copy */
+        if (p.n != stored * 50 && p.n != (stored + 1) * 50)
+            T_FAIL("round %d: %zu points for %llu committed batches", round, p.n,
+                   (unsigned long long)stored);
         tsdb_points_fini(&p);
         tsdb_close(db);
     }
