@@ -185,3 +185,17 @@ void dispatch_fini(struct agent *ag) {
     free(d);
     ag->disp = NULL;
 }
+
+/* The built-in action "ping": answers at once with the agent's version and clock, so that the
+ * whole command path (control plane -> agent -> result) can be checked on any node. */
+static void action_ping(action_call *call, const cJSON *args) {
+    (void)args;
+    cJSON *r = cJSON_CreateObject();
+    if (r) {
+        cJSON_AddStringToObject(r, "agent_version", "tide-agent " TIDE_AGENT_VERSION);
+        cJSON_AddNumberToObject(r, "agent_time", (double)tide_now_wall_ms());
+    }
+    action_done(call, 1, r, NULL);
+}
+
+AGENT_ACTION(ping, "ping", action_ping)

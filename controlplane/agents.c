@@ -917,3 +917,45 @@ static void cmd_agents(ops_request *req, const cJSON *args) {
 }
 
 OPS_COMMAND(agents, "agents", "agents: the agents table (one row per node)", cmd_agents)
+
+typedef struct ping_req {
+    ops_request *req;
+    int64_t start_ms;
+    int rc;
+    char node[64];
+} ping_req;
+
+static void ping_done(void *arg, int ok, const cJSON *result, const char *error) {
+    ping_req *p = arg;
+    if (ok) {
+        cJSON *d = result ? cJSON_Duplicate(result, 1) : cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "node", p->node);
+        cJSON_AddNumberToObject(d, "rtt_ms", (double)(tide_now_mono_ms() - p->start_ms));
+        ops_reply(p->req, d);
+    } else {
+        ops_reply_error(p->req, p->rc == -ENOENT ? 2 : 1, "%s", error);
+    }
+    free(p);
+}
+
+/* {"node": NAME, "timeout_ms": N}: sends the built-in "ping" action to the node's agent. */
+static void cmd_ping(ops_request *req, const cJSON *args) {
+    const cJSON *node = cJSON_GetObjectItemCaseSensitive(args, "node");
+    const cJSON *to = cJSON_GetObjectItemCaseSensitive(args, "timeout_ms");
+    if (!cJSON_IsString(node) || !wire_node_valid(node->valuestring, strlen(node->valuestring))) {
+        ops_reply_error(req, 2, "ping: \"node\" must be a node name");
+        return;
+    }
+    ping_req *p = calloc(1, sizeof *p);
+    if (!p) {
+        ops_reply_error(req, 1, "out of memory");
+        return;
+    }
+    p->req = req;
+    p->start_ms = tide_now_mono_ms();
+    snprintf(p->node, sizeof p->node, "%s", node->valuestring);
+    p->rc = cp_agent_command(ops_cp(req), node->valuestring, "ping", NULL,
+                             cJSON_IsNumber(to) ? to->valueint : 5000, ping_done, p);
+}
+
+OPS_COMMAND(ping, "ping", "ping {node}: round trip of a command to that node's agent", cmd_ping)

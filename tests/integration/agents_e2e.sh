@@ -43,6 +43,14 @@ wait_until 30 both_reporting || fail "agents did not report 3 samples each"
 d=json.load(sys.stdin); assert d['agents']['agents_connected']==2, d; assert d['store']=='ok', d" \
     || fail "status --json"
 
+# the command path: control plane -> agent -> COMMAND_RESULT -> tidectl
+"${CTL[@]}" ping node-a | grep -E '^node-a: answered by tide-agent 0.1.0 in [0-9]+ ms$' \
+    || fail "ping node-a"
+set +e
+out=$("${CTL[@]}" ping no-such-node 2>&1); rc=$?
+set -e
+[ $rc -eq 2 ] && [ "$out" = "tidectl ping: unknown node 'no-such-node'" ] || fail "ping unknown: $rc $out"
+
 # heartbeats arrive (the control plane asks for them every 5 s by default)
 heartbeat_seen() { [ "$(field node-a last_heartbeat)" != 0 ]; }
 wait_until 15 heartbeat_seen || fail "no heartbeat"
