@@ -1,0 +1,538 @@
+/* neural.c: the neural traffic forecaster ("neural"): embeddings, quasi-differences,
+ * squeeze-excitation blocks and a direct multi-step head (see neural.h), trained with Adam on
+ * the L1 loss with early stopping. All matrix products are OpenBLAS sgemm calls. */
+#include "models/neural.h"
+#include "models/model.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct nf_net {
+    int C, H, B, F, F2;
+    int vocab[NF_NTAB];
+    size_t np;
+    float *p, *g, *m, *v; /* parameters, gradients, Adam moments (flat, same layout) */
+    long t;               /* Adam step */
+    /* views into p (and the same offsets into g) */
+    size_t off_emb[NF_NTAB], off_w1[NF_BLOCKS], off_w2[NF_BLOCKS], off_wo, off_bo;
+    /* activations and scratch */
+    float *z[NF_BLOCKS + 1], *a[NF_BLOCKS], *gt[NF_BLOCKS], *out, *dout, *dz, *ds, *dr;
+    const float *x;  /* last batch (for the embedding gradient) */
+    const int *idx;
+};
+
+/* slot k of a window reads table tab_of[k] */
+static const int tab_of[NF_NEMB] = {0, 1, 2, 3, 1, 2, 3};
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static double uniform(uint64_t *s) { return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0); }
+static double gauss(uint64_t *s) {
+    double u = uniform(s) + 1e-300, v = uniform(s);
+    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
+}
+
+double nf__flops_per_window(int C, int H) {
+    double F = 16.0 * C, F2 = F / 2;
+    /* per block: 2 forward GEMMs, 4 backward; each 2*F*F2 per window. head: 3 x 2*H*F */
+    return NF_BLOCKS * 6 * 2 * F * F2 + 3 * 2 * (double)H * F;
+}
+
+nf_net *nf__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint64_t seed) {
+    nf_net *n = calloc(1, sizeof *n);
+    if (!n) return NULL;
+    n->C = C, n->H = H, n->B = B, n->F = 16 * C, n->F2 = 8 * C;
+    size_t F = (size_t)n->F, F2 = (size_t)n->F2, off = 0;
+    for (int t = 0; t < NF_NTAB; t++) {
+        n->vocab[t] = vocab[t];
+        n->off_emb[t] = off;
+        off += (size_t)vocab[t] * (size_t)C;
+    }
+    for (int b = 0; b < NF_BLOCKS; b++) {
+        n->off_w1[b] = off, off += F2 * F;
+        n->off_w2[b] = off, off += F * F2;
+    }
+    n->off_wo = off, off += (size_t)H * F;
+    n->off_bo = off, off += (size_t)H;
+    n->np = off;
+    n->p = malloc(off * sizeof *n->p);
+    n->g = calloc(off, sizeof *n->g);
+    n->m = calloc(off, sizeof *n->m);
+    n->v = calloc(off, sizeof *n->v);
+    int ok = n->p && n->g && n->m && n->v;
+    for (int b = 0; b <= NF_BLOCKS && ok; b++) ok = (n->z[b] = malloc((size_t)B * F * sizeof(float))) != NULL;
+    for (int b = 0; b < NF_BLOCKS && ok; b++) {
+        ok = (n->a[b] = malloc((size_t)B * F2 * sizeof(float))) != NULL &&
+             (n->gt[b] = malloc((size_t)B * F * sizeof(float))) != NULL;
+    }
+    ok = ok && (n->out = malloc((size_t)B * (size_t)H * sizeof(float))) &&
+         (n->dout = malloc((size_t)B * (size_t)H * sizeof(float))) &&
+         (n->dz = malloc((size_t)B * F * sizeof(float))) &&
+         (n->ds = malloc((size_t)B * F * sizeof(float))) &&
+         (n->dr = malloc((size_t)B * F2 * 2 * sizeof(float)));
+    if (!ok) {
+        nf__net_free(n);
+        return NULL;
+    }
+    uint64_t s = seed ? seed : 1;
+    for (int t = 0; t < NF_NTAB; t++)
+        for (size_t i = 0; i < (size_t)vocab[t] * (size_t)C; i++) n->p[n->off_emb[t] + i] = (float)gauss(&s);
+    float b1 = (float)(1 / sqrt((double)F)), b2 = (float)(1 / sqrt((double)F2));
+    for (int b = 0; b < NF_BLOCKS; b++) {
+        for (size_t i = 0; i < F2 * F; i++) n->p[n->off_w1[b] + i] = b1 * (float)(2 * uniform(&s) - 1);
+        for (size_t i = 0; i < F * F2; i++) n->p[n->off_w2[b] + i] = b2 * (float)(2 * uniform(&s) - 1);
+    }
+    for (size_t i = 0; i < (size_t)H * F; i++) n->p[n->off_wo + i] = b1 * (float)(2 * uniform(&s) - 1);
+    for (int i = 0; i < H; i++) n->p[n->off_bo + (size_t)i] = 1.0f; /* scaled targets are ~1 */
+    return n;
+}
+
+void nf__net_free(nf_net *n) {
+    if (!n) return;
+    free(n->p), free(n->g), free(n->m), free(n->v);
+    for (int b = 0; b <= NF_BLOCKS; b++) free(n->z[b]);
+    for (int b = 0; b < NF_BLOCKS; b++) free(n->a[b]), free(n->gt[b]);
+    free(n->out), free(n->dout), free(n->dz), free(n->ds), free(n->dr);
+    free(n);
+}
+
+size_t nf__net_nparams(const nf_net *n) { return n->np; }
+float *nf__net_params(nf_net *n) { return n->p; }
+float *nf__net_grads(nf_net *n) { return n->g; }
+
+static void build_features(nf_net *n, const float *x, const int *idx, int b) {
+    int C = n->C;
+    size_t F = (size_t)n->F;
+    for (int w = 0; w < b; w++) {
+        float *row = n->z[0] + (size_t)w * F;
+        const float *xw = x + (size_t)w * (size_t)C;
+        for (int k = 0; k < NF_NEMB; k++) {
+            int t = tab_of[k], id = idx[w * NF_NEMB + k];
+            const float *e = n->p + n->off_emb[t] + (size_t)id * (size_t)C;
+            memcpy(row + (size_t)k * (size_t)C, e, (size_t)C * sizeof *row);
+            float *pr = row + (size_t)(9 + k) * (size_t)C;
+            for (int j = 0; j < C; j++) pr[j] = xw[j] * e[j];
+        }
+        memcpy(row + 7 * (size_t)C, xw, (size_t)C * sizeof *row);
+        float *q = row + 8 * (size_t)C;
+        q[0] = 0.2f * xw[0];
+        for (int j = 1; j < C; j++) q[j] = xw[j] - 0.8f * xw[j - 1];
+    }
+}
+
+static void forward(nf_net *n, const float *x, const int *idx, int b) {
+    int F = n->F, F2 = n->F2, H = n->H;
+    build_features(n, x, idx, b);
+    for (int k = 0; k < NF_BLOCKS; k++) {
+        const float *zin = n->z[k];
+        float *a = n->a[k], *g = n->gt[k], *zo = n->z[k + 1];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, F2, F, 1.0f, zin, F,
+                    n->p + n->off_w1[k], F, 0.0f, a, F2);
+        float *r = n->dr + (size_t)b * (size_t)F2; /* relu(a) scratch (second half of dr) */
+        for (size_t i = 0; i < (size_t)b * (size_t)F2; i++) r[i] = a[i] > 0 ? a[i] : 0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, F, F2, 1.0f, r, F2,
+                    n->p + n->off_w2[k], F2, 0.0f, g, F);
+        for (size_t i = 0; i < (size_t)b * (size_t)F; i++) {
+            g[i] = 1.0f / (1.0f + expf(-g[i]));
+            zo[i] = zin[i] * g[i];
+        }
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, H, F, 1.0f, n->z[NF_BLOCKS], F,
+                n->p + n->off_wo, F, 0.0f, n->out, H);
+    for (int w = 0; w < b; w++)
+        for (int i = 0; i < H; i++) n->out[w * H + i] += n->p[n->off_bo + (size_t)i];
+}
+
+void nf__net_forward(nf_net *n, const float *x, const int *idx, int b, float *out) {
+    forward(n, x, idx, b);
+    memcpy(out, n->out, (size_t)b * (size_t)n->H * sizeof *out);
+}
+
+/* Adam on parameters [off, off+len): the generic loop and an AVX2/FMA one (chosen at run
+ * time). Adam is memory-bound (28 bytes per parameter and step), so the training step runs it
+ * on each weight matrix right after that matrix's gradient is complete, while the gradient is
+ * still in cache. */
+typedef struct adam_k {
+    float b1, b2, eps, step;
+} adam_k;
+
+static void adam_generic(float *restrict p, const float *restrict g, float *restrict m,
+                         float *restrict v, size_t len, adam_k k) {
+    for (size_t i = 0; i < len; i++) {
+        float gi = g[i];
+        float mi = k.b1 * m[i] + (1 - k.b1) * gi;
+        float vi = k.b2 * v[i] + (1 - k.b2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= k.step * mi / (sqrtf(vi) + k.eps);
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma"))) static void adam_avx2(float *restrict p,
+                                                          const float *restrict g,
+                                                          float *restrict m, float *restrict v,
+                                                          size_t len, adam_k k) {
+    __m256 b1 = _mm256_set1_ps(k.b1), c1 = _mm256_set1_ps(1 - k.b1);
+    __m256 b2 = _mm256_set1_ps(k.b2), c2 = _mm256_set1_ps(1 - k.b2);
+    __m256 eps = _mm256_set1_ps(k.eps), st = _mm256_set1_ps(k.step);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        __m256 gi = _mm256_loadu_ps(g + i);
+        __m256 mi = _mm256_fmadd_ps(b1, _mm256_loadu_ps(m + i), _mm256_mul_ps(c1, gi));
+        __m256 vi = _mm256_fmadd_ps(b2, _mm256_loadu_ps(v + i), _mm256_mul_ps(c2, _mm256_mul_ps(gi, gi)));
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        __m256 upd = _mm256_div_ps(_mm256_mul_ps(st, mi), _mm256_add_ps(_mm256_sqrt_ps(vi), eps));
+        _mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_loadu_ps(p + i), upd));
+    }
+    adam_generic(p + i, g + i, m + i, v + i, len - i, k);
+}
+#endif
+
+static adam_k adam_consts(const nf_net *n, float lr) {
+    adam_k k = {0.9f, 0.999f, 1e-8f, 0};
+    float c1 = 1.0f - powf(k.b1, (float)n->t), c2 = 1.0f - powf(k.b2, (float)n->t);
+    k.step = lr * sqrtf(c2) / c1;
+    return k;
+}
+
+static void adam_range(nf_net *n, size_t off, size_t len, adam_k k) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int avx2 = -1;
+    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (avx2) {
+        adam_avx2(n->p + off, n->g + off, n->m + off, n->v + off, len, k);
+        return;
+    }
+#endif
+    adam_generic(n->p + off, n->g + off, n->m + off, n->v + off, len, k);
+}
+
+void nf__net_adam(nf_net *n, float lr) {
+    n->t++;
+    adam_range(n, 0, n->np, adam_consts(n, lr));
+}
+
+static double step_impl(nf_net *n, const float *x, const int *idx, const float *y, int b,
+                        int grad, float lr);
+
+double nf__net_step(nf_net *n, const float *x, const int *idx, const float *y, int b, int grad) {
+    return step_impl(n, x, idx, y, b, grad, 0);
+}
+
+double nf__net_train_step(nf_net *n, const float *x, const int *idx, const float *y, int b,
+                          float lr) {
+    n->t++;
+    return step_impl(n, x, idx, y, b, 1, lr);
+}
+
+/* Forward, loss and (grad != 0) backward; lr > 0 also applies Adam to each parameter block
+ * as soon as its gradient is complete and the backward pass no longer needs its value. */
+static double step_impl(nf_net *n, const float *x, const int *idx, const float *y, int b,
+                        int grad, float lr) {
+    int F = n->F, F2 = n->F2, H = n->H, C = n->C;
+    forward(n, x, idx, b);
+    double loss = 0;
+    float inv = 1.0f / (float)(b * H);
+    for (size_t i = 0; i < (size_t)b * (size_t)H; i++) {
+        float e = n->out[i] - y[i];
+        loss += fabsf(e);
+        n->dout[i] = e > 0 ? inv : (e < 0 ? -inv : 0);
+    }
+    loss /= (double)b * H;
+    if (!grad) return loss;
+    float *g = n->g;
+    /* head */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, F, b, 1.0f, n->dout, H,
+                n->z[NF_BLOCKS], F, 0.0f, g + n->off_wo, F);
+    for (int i = 0; i < H; i++) {
+        float s = 0;
+        for (int w = 0; w < b; w++) s += n->dout[w * H + i];
+        g[n->off_bo + (size_t)i] = s;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, F, H, 1.0f, n->dout, H,
+                n->p + n->off_wo, F, 0.0f, n->dz, F);
+    adam_k ak = adam_consts(n, lr);
+    if (lr > 0) adam_range(n, n->off_wo, (size_t)H * (size_t)F + (size_t)H, ak); /* Wo, bo */
+    float *r = n->dr + (size_t)b * (size_t)F2;
+    for (int k = NF_BLOCKS - 1; k >= 0; k--) {
+        const float *zin = n->z[k], *gt = n->gt[k], *a = n->a[k];
+        size_t nf = (size_t)b * (size_t)F, nh = (size_t)b * (size_t)F2;
+        for (size_t i = 0; i < nf; i++) {
+            float dzp = n->dz[i];
+            n->ds[i] = dzp * zin[i] * gt[i] * (1.0f - gt[i]);
+            n->dz[i] = dzp * gt[i];
+        }
+        for (size_t i = 0; i < nh; i++) r[i] = a[i] > 0 ? a[i] : 0;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, F2, b, 1.0f, n->ds, F, r, F2,
+                    0.0f, g + n->off_w2[k], F2);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, F2, F, 1.0f, n->ds, F,
+                    n->p + n->off_w2[k], F2, 0.0f, n->dr, F2);
+        if (lr > 0) adam_range(n, n->off_w2[k], (size_t)F * (size_t)F2, ak);
+        for (size_t i = 0; i < nh; i++)
+            if (!(a[i] > 0)) n->dr[i] = 0;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F2, F, b, 1.0f, n->dr, F2, zin, F,
+                    0.0f, g + n->off_w1[k], F);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, F, F2, 1.0f, n->dr, F2,
+                    n->p + n->off_w1[k], F, 1.0f, n->dz, F);
+        if (lr > 0) adam_range(n, n->off_w1[k], (size_t)F2 * (size_t)F, ak);
+    }
+    /* embeddings: feature slot k and the product slot 9+k */
+    for (int t = 0; t < NF_NTAB; t++)
+        memset(g + n->off_emb[t], 0, (size_t)n->vocab[t] * (size_t)C * sizeof *g);
+    for (int w = 0; w < b; w++) {
+        const float *dz = n->dz + (size_t)w * (size_t)F, *xw = x + (size_t)w * (size_t)C;
+        for (int k = 0; k < NF_NEMB; k++) {
+            int t = tab_of[k], id = idx[w * NF_NEMB + k];
+            float *ge = g + n->off_emb[t] + (size_t)id * (size_t)C;
+            const float *d1 = dz + (size_t)k * (size_t)C, *d2 = dz + (size_t)(9 + k) * (size_t)C;
+            for (int j = 0; j < C; j++) ge[j] += d1[j] + d2[j] * xw[j];
+        }
+    }
+    if (lr > 0) adam_range(n, 0, n->off_w1[0], ak); /* the embedding tables */
+    return loss;
+}
+
+/* ---- the forecaster ----------------------------------------------------------------------- */
+
+#define NF_BATCH 32
+#define NF_SERIES_VOCAB 64
+#define NF_EPOCH_BATCHES 50
+#define NF_PATIENCE 4
+#define NF_VAL_WINDOWS 512
+
+typedef struct neural {
+    fc_options opt;
+    int C, H;
+    int64_t step;
+    nf_net *net;
+    int coarse; /* step >= 1 h: hour, weekday, day of month */
+} neural;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void vocab_for(int coarse, int vocab[NF_NTAB]) {
+    vocab[0] = NF_SERIES_VOCAB;
+    if (coarse) vocab[1] = 24, vocab[2] = 7, vocab[3] = 31;
+    else vocab[1] = 60, vocab[2] = 24, vocab[3] = 7;
+}
+
+static void time_ids(int coarse, int64_t ts, int *ids) {
+    int64_t days = ts >= 0 ? ts / 86400 : (ts - 86399) / 86400;
+    int64_t sod = ts - days * 86400;
+    int wd = (int)(((days + 4) % 7 + 7) % 7);
+    if (coarse) {
+        time_t tt = (time_t)ts;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        ids[0] = (int)(sod / 3600), ids[1] = wd, ids[2] = tm.tm_mday - 1;
+    } else {
+        ids[0] = (int)((sod / 60) % 60), ids[1] = (int)(sod / 3600), ids[2] = wd;
+    }
+}
+
+/* The scaled context x[0..C) of the window ending before index `end` and its embedding ids.
+ * Missing (masked) values are replaced by the mean of the others. Returns the scale (context
+ * mean), or 0 when the context has no positive mean. */
+static double window_inputs(const neural *m, const double *y, const unsigned char *mask,
+                            long end, int64_t t0, uint32_t series, float *x, int *idx) {
+    int C = m->C;
+    double sum = 0;
+    int cnt = 0;
+    for (int j = 0; j < C; j++) {
+        long i = end - C + j;
+        if (i >= 0 && (!mask || mask[i])) sum += y[i], cnt++;
+    }
+    double mean = cnt ? sum / cnt : 0;
+    if (!(mean > 0)) return 0;
+    for (int j = 0; j < C; j++) {
+        long i = end - C + j;
+        double v = i >= 0 && (!mask || mask[i]) ? y[i] : mean;
+        x[j] = (float)(v / mean);
+    }
+    idx[0] = (int)(series % NF_SERIES_VOCAB);
+    int64_t tf = t0 + (int64_t)end * m->step, tl = tf + (int64_t)(m->H - 1) * m->step;
+    time_ids(m->coarse, tf, idx + 1);
+    time_ids(m->coarse, tl, idx + 4);
+    return mean;
+}
+
+static int create(void **state, const fc_options *opt, char *err, size_t errlen) {
+    (void)err, (void)errlen;
+    neural *m = calloc(1, sizeof *m);
+    if (!m) return -ENOMEM;
+    if (opt) m->opt = *opt;
+    *state = m;
+    return 0;
+}
+
+static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
+    neural *m = state;
+    *tp = 0;
+    nf__net_free(m->net);
+    m->net = NULL;
+    m->step = train->step;
+    m->coarse = train->step >= 3600;
+    m->H = m->opt.horizon > 0 ? m->opt.horizon : (int)(3600 / train->step > 0 ? 3600 / train->step : 1);
+    m->C = m->opt.context > 0 ? m->opt.context : (m->H > 120 ? m->H : 120);
+    openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
+    int C = m->C, H = m->H;
+    long n = (long)train->n;
+    unsigned char *mask = malloc((size_t)n);
+    long *pos = malloc((size_t)(n > 0 ? n : 1) * sizeof *pos);
+    float *bx = malloc((size_t)NF_BATCH * (size_t)C * sizeof *bx);
+    float *by = malloc((size_t)NF_BATCH * (size_t)H * sizeof *by);
+    int *bi = malloc((size_t)NF_BATCH * NF_NEMB * sizeof *bi);
+    float *best = NULL;
+    int rc = 0;
+    if (!mask || !pos || !bx || !by || !bi) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    fc__mask_outages(train->y, (size_t)n, train->step, mask);
+    /* usable windows: nothing masked in context or target */
+    long npos = 0, bad = 0;
+    for (long i = 0; i < n; i++) {
+        if (!mask[i]) bad++;
+        if (i >= C && !mask[i - C]) bad--;
+        long e = i + 1; /* window context [e-C, e), target [e, e+H) */
+        if (e >= C && e + H <= n && bad == 0) pos[npos++] = e;
+    }
+    /* targets must be unmasked too: recheck cheaply */
+    long k2 = 0;
+    for (long k = 0; k < npos; k++) {
+        int okw = 1;
+        for (int j = 0; j < H && okw; j++) okw = mask[pos[k] + j];
+        if (okw) pos[k2++] = pos[k];
+    }
+    npos = k2;
+    if (npos < 2 * NF_BATCH) {
+        snprintf(err, errlen, "neural: too little usable history (%ld windows of %d+%d steps)", npos, C, H);
+        rc = -EINVAL;
+        goto out;
+    }
+    long nval = npos / 10, ntr = npos - nval;
+    int vocab[NF_NTAB];
+    vocab_for(m->coarse, vocab);
+    m->net = nf__net_new(C, H, NF_BATCH, vocab, m->opt.seed ? m->opt.seed : 1);
+    best = malloc(m->net ? nf__net_nparams(m->net) * sizeof *best : 1);
+    if (!m->net || !best) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    uint64_t rs = (m->opt.seed ? m->opt.seed : 1) ^ 0x5eedull;
+    double budget = m->opt.max_fit_seconds > 0 ? m->opt.max_fit_seconds : 60;
+    double t_start = now_s(), train_time = 0, best_loss = INFINITY;
+    long windows = 0;
+    int since_best = 0, epoch = 0;
+    while (since_best < NF_PATIENCE && now_s() - t_start < budget) {
+        double t0 = now_s();
+        for (int bt = 0; bt < NF_EPOCH_BATCHES; bt++) {
+            int b = 0;
+            while (b < NF_BATCH) {
+                long e = pos[(long)(uniform(&rs) * (double)ntr)];
+                double sc = window_inputs(m, train->y, mask, e, train->t0, train->series_id,
+                                          bx + (size_t)b * (size_t)C, bi + b * NF_NEMB);
+                if (sc <= 0) continue;
+                for (int j = 0; j < H; j++) by[(size_t)b * (size_t)H + (size_t)j] = (float)(train->y[e + j] / sc);
+                b++;
+            }
+            nf__net_train_step(m->net, bx, bi, by, NF_BATCH, 1e-3f);
+            windows += NF_BATCH;
+        }
+        train_time += now_s() - t0;
+        /* validation loss on up to NF_VAL_WINDOWS evenly spread held-out windows */
+        double vl = 0;
+        long vc = 0, vstride = nval / NF_VAL_WINDOWS + 1;
+        for (long k = ntr; k < npos;) {
+            int b = 0;
+            for (; b < NF_BATCH && k < npos; k += vstride) {
+                long e = pos[k];
+                double sc = window_inputs(m, train->y, mask, e, train->t0, train->series_id,
+                                          bx + (size_t)b * (size_t)C, bi + b * NF_NEMB);
+                if (sc <= 0) continue;
+                for (int j = 0; j < H; j++) by[(size_t)b * (size_t)H + (size_t)j] = (float)(train->y[e + j] / sc);
+                b++;
+            }
+            if (b == 0) break;
+            vl += nf__net_step(m->net, bx, bi, by, b, 0) * b;
+            vc += b;
+        }
+        vl = vc ? vl / (double)vc : INFINITY;
+        epoch++;
+        if (vl < best_loss - 1e-5) {
+            best_loss = vl;
+            since_best = 0;
+            memcpy(best, nf__net_params(m->net), nf__net_nparams(m->net) * sizeof *best);
+        } else {
+            since_best++;
+        }
+        if (m->opt.verbose)
+            fprintf(stderr, "neural: epoch %d: validation L1 %.5f (best %.5f), %.0f windows/s\n",
+                    epoch, vl, best_loss, (double)windows / train_time);
+    }
+    if (isfinite(best_loss)) memcpy(nf__net_params(m->net), best, nf__net_nparams(m->net) * sizeof *best);
+    *tp = train_time > 0 ? (double)windows / train_time : 0;
+out:
+    free(best);
+    free(bi);
+    free(by);
+    free(bx);
+    free(pos);
+    free(mask);
+    if (rc != 0) {
+        nf__net_free(m->net);
+        m->net = NULL;
+    }
+    return rc;
+}
+
+static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
+                   size_t errlen) {
+    (void)err, (void)errlen;
+    const neural *m = state;
+    openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
+    int C = m->C, H = m->H;
+    float *x = malloc((size_t)C * sizeof *x), *o = malloc((size_t)H * sizeof *o);
+    unsigned char *mask = malloc(ctx->n ? ctx->n : 1);
+    int idx[NF_NEMB];
+    if (!x || !o || !mask) {
+        free(x), free(o), free(mask);
+        return -ENOMEM;
+    }
+    fc__mask_outages(ctx->y, ctx->n, ctx->step, mask);
+    double sc = window_inputs(m, ctx->y, mask, (long)ctx->n, ctx->t0, ctx->series_id, x, idx);
+    if (sc <= 0) {
+        double last = fc__last_value(ctx);
+        for (int i = 0; i < h; i++) out[i] = last;
+    } else {
+        nf__net_forward(m->net, x, idx, 1, o);
+        for (int i = 0; i < h; i++) out[i] = (double)o[i < H ? i : H - 1] * sc;
+    }
+    free(x), free(o), free(mask);
+    return 0;
+}
+
+static void destroy(void *state) {
+    neural *m = state;
+    if (!m) return;
+    nf__net_free(m->net);
+    free(m);
+}
+
+const fc_model_ops fc__model_neural = {"neural", create, fit, predict, destroy, NULL};
