@@ -21,44 +21,14 @@ MEMREL=$(awk -F: '$2=="memory"{print $3}' /proc/self/cgroup); [ "$MEMREL" = / ] 
 R=/sys/fs/cgroup
 TAG=tide-it-na-$$
 
-cat > "$W/srv.py" <<'PY'
-# srv.py NAME PORT [COLD_N COLD_MS]: GET / -> NAME; the first COLD_N requests take COLD_MS more
-# (a cold cache); a housekeeping thread uses ~10% CPU so that freezing it is visible.
-import http.server as h, sys, threading, time
-name, port = sys.argv[1], int(sys.argv[2])
-cold_n = int(sys.argv[3]) if len(sys.argv) > 3 else 0
-cold_ms = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-served = [0]; lock = threading.Lock()
-ballast = bytearray(24 << 20)                      # 24 MB that must survive standby
-for i in range(0, len(ballast), 4096): ballast[i] = 1
-def housekeeping():
-    while True:
-        t = time.perf_counter()
-        while time.perf_counter() - t < 0.002: pass
-        time.sleep(0.018)
-threading.Thread(target=housekeeping, daemon=True).start()
-class H(h.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-    disable_nagle_algorithm = True   # headers and body are separate writes
-    def do_GET(s):
-        with lock:
-            served[0] += 1; n = served[0]
-        if n <= cold_n: time.sleep(cold_ms / 1000)
-        b = (name + '\n').encode()
-        s.send_response(200); s.send_header('Content-Length', str(len(b))); s.end_headers(); s.wfile.write(b)
-    def log_message(s, *a): pass
-class T(h.ThreadingHTTPServer):
-    daemon_threads = True
-    def handle_error(s, *a): pass
-T(('127.0.0.1', port), H).serve_forever()
-PY
+SRV=$TIDE_SRC/tests/fixtures/node_actions/backend.py
 
-# backend NAME PORT [COLD_N COLD_MS]: starts srv.py inside cgroup /$TAG-NAME in every hierarchy
+# backend NAME PORT [COLD_N COLD_MS]: starts backend.py inside cgroup /$TAG-NAME in every hierarchy
 backend() {
     local name=$1 port=$2; shift 2
     local dirs="$R/freezer/$TAG-$name $R/unified/$TAG-$name $R/memory$MEMREL/$TAG-$name"
     cg_make $dirs
-    spawn "$name" sh -c "for c in $dirs; do echo \$\$ > \$c/cgroup.procs; done; exec /usr/bin/python3 $W/srv.py $name $port $*"
+    spawn "$name" sh -c "for c in $dirs; do echo \$\$ > \$c/cgroup.procs; done; exec /usr/bin/python3 $SRV $name $port $*"
 }
 
 FP=$(port); P1=$(port); P2=$(port); P3=$(port); P4=$(port); S=$W/admin.sock
