@@ -84,6 +84,9 @@ static void disconnect(uplink *u, int level, const char *fmt, ...) {
     u->failures++;
     if (was_ready)
         log_warn("uplink", "disconnected from %s:%d: %s", u->host, u->port, msg);
+    else if (level >= LOG_ERROR) /* never hidden; the backoff bounds how often it comes */
+        log_error("uplink", "control plane %s:%d: %s (attempt %d)", u->host, u->port, msg,
+                  u->failures);
     else
         log_limited(&u->rl, level, "uplink", "control plane %s:%d: %s (attempt %d)", u->host,
                     u->port, msg, u->failures);
