@@ -52,6 +52,7 @@ struct controlplane {
     struct ops_server *ops;
     /* ---- module state: one pointer per module, added by its owner ---- */
     struct cp_http *http;      /* http.c: HTTP listener, Prometheus client, query ops */
+    struct cp_workloads *workloads; /* workload_ops.c: applied specs, controllers, workload ops */
 };
 
 /* A module's start/stop, run by main.c after the store, agents and ops socket are up (start,

@@ -1,6 +1,8 @@
 /* workload.c: parses and validates workload specs (YAML via libyaml's document API). */
 #include "workload.h"
 
+#include "query.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -607,8 +609,17 @@ static void get_source(pctx *c, const char *path, yaml_node_t *n, wl_source *src
     if (v[2]) subpath(sp, sizeof sp, path, "query"), get_str(c, sp, v[2], src->query, sizeof src->query);
     if (v[1] && v[2]) prob(c, path, n, "give either selector or query, not both");
     else if (need_expr && !v[1] && !v[2]) prob(c, path, n, "needs a selector or a query");
-    if (v[1] && src->selector[0] && src->selector[0] != '{')
-        prob(c, path, v[1], "a selector looks like {label=\"value\",...}");
+    /* both are evaluated by the query engine: check them with its parser now */
+    for (int i = 1; i <= 2; i++) {
+        const char *text = i == 1 ? src->selector : src->query;
+        if (!v[i] || !text[0]) continue;
+        query_expr *qe = NULL;
+        char why[160];
+        pfmt(sp, sizeof sp, "%s.%s", path, i == 1 ? "selector" : "query");
+        if (query_parse(text, &qe, why, sizeof why) < 0) prob(c, sp, v[i], "%s", why);
+        else if (i == 1 && qe->agg != QUERY_AGG_NONE) prob(c, sp, v[i], "a selector cannot aggregate; use query");
+        query_expr_free(qe);
+    }
 }
 
 static void parse_target(pctx *c, yaml_node_t *n, workload_spec *s) {

@@ -1,0 +1,278 @@
+/* cmd_workloads.c: `tidectl apply -f FILE`, `get workloads`, `describe NAME`, `events [NAME]`,
+ * `delete NAME`: workload specs and their decisions, through the ops socket. */
+#include "tidectl.h"
+#include "workload.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double num(const cJSON *o, const char *k) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(j) ? j->valuedouble : 0;
+}
+
+static const char *str(const cJSON *o, const char *k) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(j) ? j->valuestring : "";
+}
+
+static const char *stamp(double unix_s, char *buf, size_t len) {
+    time_t t = (time_t)unix_s;
+    struct tm tmv;
+    gmtime_r(&t, &tmv);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+    return buf;
+}
+
+static int usage(const char *cmd, const char *msg, const char *u) {
+    fprintf(stderr, "tidectl %s: %s\nusage: tidectl %s\n", cmd, msg, u);
+    return 2;
+}
+
+/* Strips a trailing "--json" (tidectl.c also accepts it after the subcommand). */
+static int take_json(tidectl_ctx *ctx, int *argc, char **argv) {
+    for (int i = 1; i < *argc; i++)
+        if (strcmp(argv[i], "--json") == 0) {
+            ctx->json = 1;
+            memmove(&argv[i], &argv[i + 1], (size_t)(*argc - i - 1) * sizeof *argv);
+            (*argc)--;
+            i--;
+        }
+    return 0;
+}
+
+#define APPLY_USAGE "apply -f FILE   (FILE may be - for stdin)"
+
+static int cmd_apply(tidectl_ctx *ctx, int argc, char **argv) {
+    take_json(ctx, &argc, argv);
+    if (argc != 3 || (strcmp(argv[1], "-f") != 0 && strcmp(argv[1], "--filename") != 0))
+        return usage("apply", "expected -f FILE", APPLY_USAGE);
+    const char *path = argv[2];
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "tidectl apply: %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (len + 1 >= cap) {
+            if (cap >= (1u << 20)) {
+                fprintf(stderr, "tidectl apply: %s: larger than 1 MiB\n", path);
+                free(buf);
+                if (f != stdin) fclose(f);
+                return 2;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) break;
+            buf = nb;
+            cap *= 2;
+        }
+        size_t r = fread(buf + len, 1, cap - len - 1, f);
+        len += r;
+        if (r == 0) break;
+    }
+    int ferr = ferror(f);
+    if (f != stdin) fclose(f);
+    if (!buf || ferr) {
+        fprintf(stderr, "tidectl apply: %s: cannot read\n", path);
+        free(buf);
+        return 2;
+    }
+    buf[len] = 0;
+    if (strlen(buf) != len) {
+        fprintf(stderr, "tidectl apply: %s: contains a NUL byte; not a YAML text file\n", path);
+        free(buf);
+        return 2;
+    }
+    /* validate here too: every problem is printed, however many (the control plane checks
+     * again and is the authority) */
+    workload_spec spec;
+    wl_problems probs;
+    wl_problems_init(&probs);
+    if (workload_parse(buf, len, &spec, &probs) < 0) {
+        char *txt = wl_problems_format(&probs);
+        fprintf(stderr, "tidectl apply: %s: invalid workload spec, %zu problem%s (nothing applied):\n%s", path,
+                probs.n, probs.n == 1 ? "" : "s", txt ? txt : "");
+        free(txt);
+        wl_problems_fini(&probs);
+        free(buf);
+        return 2;
+    }
+    wl_problems_fini(&probs);
+    cJSON *args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, "yaml", buf);
+    free(buf);
+    cJSON *data = NULL;
+    int rc = tidectl_call(ctx, "workload-apply", args, &data);
+    if (rc != 0) return rc;
+    if (ctx->json) tidectl_print_json(data);
+    else {
+        printf("workload/%s %s (generation %.0f)\n", str(data, "name"), str(data, "result"), num(data, "generation"));
+        if (*str(data, "note")) printf("note: %s\n", str(data, "note"));
+    }
+    cJSON_Delete(data);
+    return 0;
+}
+
+#define GET_USAGE "get workloads [--json]"
+
+static int cmd_get(tidectl_ctx *ctx, int argc, char **argv) {
+    take_json(ctx, &argc, argv);
+    if (argc != 2 || (strcmp(argv[1], "workloads") != 0 && strcmp(argv[1], "workload") != 0))
+        return usage("get", "only \"workloads\" can be listed", GET_USAGE);
+    cJSON *data = NULL;
+    int rc = tidectl_call(ctx, "workload-list", NULL, &data);
+    if (rc != 0) return rc;
+    if (ctx->json) {
+        tidectl_print_json(data);
+        cJSON_Delete(data);
+        return 0;
+    }
+    printf("%-24s %-15s %-28s %-8s %5s %5s %5s %6s %8s %7s %7s\n", "NAME", "NAMESPACE", "TARGET", "MODE", "MIN",
+           "MAX", "NEED", "AHEAD", "ONLINE", "STARTING", "STANDBY");
+    const cJSON *o;
+    cJSON_ArrayForEach(o, data) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "target");
+        char target[64], need[16], prov[16];
+        snprintf(target, sizeof target, "%s/%s", str(t, "kind"), *str(t, "name") ? str(t, "name") : str(t, "unit"));
+        const cJSON *nj = cJSON_GetObjectItemCaseSensitive(o, "need");
+        snprintf(need, sizeof need, cJSON_IsNumber(nj) ? "%.0f" : "-", num(o, "need"));
+        nj = cJSON_GetObjectItemCaseSensitive(o, "provisioned");
+        snprintf(prov, sizeof prov, cJSON_IsNumber(nj) ? "%.0f" : "-", num(o, "provisioned"));
+        char mode[24];
+        snprintf(mode, sizeof mode, "%s%s", str(o, "effective_mode"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "paused")) ? ",paused" : "");
+        printf("%-24s %-15s %-28s %-8s %5.0f %5.0f %5s %6s %8.0f %7.0f %7.0f\n", str(o, "name"), str(o, "namespace"),
+               target, mode, num(o, "min"), num(o, "max"), need, prov, num(o, "online"), num(o, "starting"),
+               num(o, "standby"));
+    }
+    cJSON_Delete(data);
+    return 0;
+}
+
+#define DESCRIBE_USAGE "describe NAME [--json]"
+
+static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
+    take_json(ctx, &argc, argv);
+    if (argc != 2) return usage("describe", "expected one workload name", DESCRIBE_USAGE);
+    cJSON *args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, "name", argv[1]);
+    cJSON *d = NULL;
+    int rc = tidectl_call(ctx, "workload-describe", args, &d);
+    if (rc != 0) return rc;
+    if (ctx->json) {
+        tidectl_print_json(d);
+        cJSON_Delete(d);
+        return 0;
+    }
+    char ts[32];
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "target");
+    printf("Name:        %s\nNamespace:   %s\nTarget:      %s %s%s%s\n", str(d, "name"), str(d, "namespace"),
+           str(t, "kind"), *str(t, "namespace") ? str(t, "namespace") : "", *str(t, "namespace") ? "/" : "",
+           *str(t, "name") ? str(t, "name") : str(t, "unit"));
+    printf("Mode:        %s (running as %s)%s\n", str(d, "mode"), str(d, "effective_mode"),
+           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "paused")) ? ", paused" : "");
+    if (*str(d, "note")) printf("Note:        %s\n", str(d, "note"));
+    printf("Replicas:    min %.0f, max %.0f; online %.0f, starting %.0f, activating %.0f, cutoff %.0f, standby %.0f\n",
+           num(d, "min"), num(d, "max"), num(d, "online"), num(d, "starting"), num(d, "activating"), num(d, "cutoff"),
+           num(d, "standby"));
+    printf("Target util: %.0f%%   scale-up-ahead: %.0fs   generation %.0f\n", num(d, "target_utilization"),
+           num(d, "scale_up_ahead_seconds"), num(d, "generation"));
+    printf("Observation: %s\n", str(d, "observation"));
+    if (*str(d, "status")) printf("Providers:   %s\n", str(d, "status"));
+    const cJSON *pa = cJSON_GetObjectItemCaseSensitive(d, "portrait");
+    if (cJSON_IsArray(pa)) {
+        printf("\nPortrait ahead (changes only):\n  %-20s %8s %8s  %-14s %10s\n", "TIME", "NEEDED", "REPLICAS", "SOURCE", "TRAFFIC");
+        double last_n = -1, last_r = -1;
+        int i = 0, n = cJSON_GetArraySize(pa);
+        const cJSON *s;
+        cJSON_ArrayForEach(s, pa) {
+            double nd = num(s, "needed"), rp = num(s, "replicas");
+            if (nd != last_n || rp != last_r || i == n - 1) {
+                char tr[24] = "-";
+                if (cJSON_GetObjectItemCaseSensitive(s, "traffic")) snprintf(tr, sizeof tr, "%.1f", num(s, "traffic"));
+                printf("  %-20s %8.0f %8.0f  %-14s %10s\n", stamp(num(s, "time"), ts, sizeof ts), nd, rp,
+                       *str(s, "source") ? str(s, "source") : "(minimum)", tr);
+            }
+            last_n = nd, last_r = rp;
+            i++;
+        }
+    }
+    const cJSON *ra = cJSON_GetObjectItemCaseSensitive(d, "replicas"), *r;
+    printf("\nReplica states:\n");
+    if (cJSON_GetArraySize(ra) == 0) printf("  (none known yet)\n");
+    cJSON_ArrayForEach(r, ra) printf("  %-32s %-11s since %s\n", str(r, "id"), str(r, "state"), stamp(num(r, "since"), ts, sizeof ts));
+    const cJSON *ea = cJSON_GetObjectItemCaseSensitive(d, "events"), *e;
+    printf("\nLast decisions:\n");
+    if (cJSON_GetArraySize(ea) == 0) printf("  (none yet)\n");
+    cJSON_ArrayForEach(e, ea) printf("  %s  %-11s %s\n", stamp(num(e, "time"), ts, sizeof ts), str(e, "kind"), str(e, "text"));
+    const cJSON *aa = cJSON_GetObjectItemCaseSensitive(d, "actions"), *a;
+    if (cJSON_GetArraySize(aa) > 0) {
+        printf("\nLast actions:\n");
+        cJSON_ArrayForEach(a, aa)
+            printf("  %s  %-9s %-24s %s (%s)\n", stamp(num(a, "time"), ts, sizeof ts), str(a, "action"), str(a, "replica"),
+                   str(a, "reason"), str(a, "result"));
+    }
+    cJSON_Delete(d);
+    return 0;
+}
+
+#define EVENTS_USAGE "events [NAME] [--limit N] [--json]"
+
+static int cmd_events(tidectl_ctx *ctx, int argc, char **argv) {
+    take_json(ctx, &argc, argv);
+    const char *name = NULL;
+    long limit = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+            char *end;
+            limit = strtol(argv[++i], &end, 10);
+            if (*end || limit < 1 || limit > 100000) return usage("events", "--limit: 1..100000", EVENTS_USAGE);
+        } else if (argv[i][0] == '-' || name) {
+            return usage("events", "unexpected argument", EVENTS_USAGE);
+        } else {
+            name = argv[i];
+        }
+    }
+    cJSON *args = cJSON_CreateObject();
+    if (name) cJSON_AddStringToObject(args, "name", name);
+    if (limit) cJSON_AddNumberToObject(args, "limit", (double)limit);
+    cJSON *data = NULL;
+    int rc = tidectl_call(ctx, "workload-events", args, &data);
+    if (rc != 0) return rc;
+    if (ctx->json) tidectl_print_json(data);
+    else {
+        char ts[32];
+        const cJSON *e;
+        cJSON_ArrayForEach(e, data)
+            printf("%s  %-20s %-11s %s\n", stamp(num(e, "time"), ts, sizeof ts), str(e, "workload"), str(e, "kind"),
+                   str(e, "text"));
+    }
+    cJSON_Delete(data);
+    return 0;
+}
+
+#define DELETE_USAGE "delete NAME"
+
+static int cmd_delete(tidectl_ctx *ctx, int argc, char **argv) {
+    take_json(ctx, &argc, argv);
+    if (argc != 2) return usage("delete", "expected one workload name", DELETE_USAGE);
+    cJSON *args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, "name", argv[1]);
+    cJSON *data = NULL;
+    int rc = tidectl_call(ctx, "workload-delete", args, &data);
+    if (rc != 0) return rc;
+    if (ctx->json) tidectl_print_json(data);
+    else printf("workload/%s deleted\n", str(data, "name"));
+    cJSON_Delete(data);
+    return 0;
+}
+
+TIDECTL_COMMAND(apply, "apply", APPLY_USAGE, cmd_apply)
+TIDECTL_COMMAND(get, "get", GET_USAGE, cmd_get)
+TIDECTL_COMMAND(describe, "describe", DESCRIBE_USAGE, cmd_describe)
+TIDECTL_COMMAND(events, "events", EVENTS_USAGE, cmd_events)
+TIDECTL_COMMAND(delete, "delete", DELETE_USAGE, cmd_delete)

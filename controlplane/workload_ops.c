@@ -1,0 +1,681 @@
+/* workload_ops.c: applied workloads in the control plane: persistence, one controller per
+ * workload (portrait engine + planner on store observations), and the workload ops commands. */
+#include "workload_ops.h"
+
+#include "cp.h"
+#include "log.h"
+#include "ops.h"
+#include "portrait.h"
+#include "query.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ACTIONS_KEPT 64
+#define TRAIN_HISTORY_S (7 * 86400) /* what a query returns at 1-minute steps (11000 points) */
+#define TRAFFIC_STEP_S 60
+#define MAX_YAML (1u << 20)
+
+typedef struct action_rec {
+    int64_t t;
+    planner_action a;
+    char note[64];
+} action_rec;
+
+typedef struct wl_entry {
+    struct wl_entry *next;
+    workload_spec spec; /* as applied */
+    workload_spec run;  /* as the controller runs it (Preview while no executor exists) */
+    char *yaml;
+    uint64_t generation;
+    int64_t applied_ms;
+    portrait_engine *eng;
+    planner *pl;
+    portrait *pt;
+    int have_pt;
+    int64_t next_sync;
+    int inventory_done;
+    char observe[256];
+    action_rec acts[ACTIONS_KEPT];
+    uint64_t nacts;
+} wl_entry;
+
+struct cp_workloads {
+    struct controlplane *cp;
+    ev_timer tick;
+    wl_entry *head;
+    char dir[1024];
+};
+
+static workload_executor_fn executors[4];
+static log_ratelimit observe_rl = LOG_RATELIMIT_INIT(60000, 5);
+
+void workload_executor_register(wl_target_kind kind, workload_executor_fn fn) {
+    if ((unsigned)kind < 4) executors[kind] = fn;
+}
+
+static void entry_free(wl_entry *e) {
+    if (!e) return;
+    portrait_engine_free(e->eng);
+    planner_free(e->pl);
+    free(e->pt);
+    free(e->yaml);
+    free(e);
+}
+
+static wl_entry *find(struct cp_workloads *w, const char *name) {
+    for (wl_entry *e = w->head; e; e = e->next)
+        if (strcmp(e->spec.name, name) == 0) return e;
+    return NULL;
+}
+
+/* Builds the entry for a validated spec. NULL on ENOMEM. */
+static wl_entry *entry_new(const workload_spec *spec, const char *yaml, size_t len) {
+    wl_entry *e = calloc(1, sizeof *e);
+    if (!e) return NULL;
+    e->spec = *spec;
+    e->run = *spec;
+    if (!executors[spec->target.kind]) e->run.mode = WL_MODE_PREVIEW;
+    e->yaml = malloc(len + 1);
+    e->pt = calloc(1, sizeof *e->pt);
+    if (!e->yaml || !e->pt || portrait_engine_new(&e->eng, &e->run) < 0 || planner_new(&e->pl, &e->run) < 0) {
+        entry_free(e);
+        return NULL;
+    }
+    memcpy(e->yaml, yaml, len);
+    e->yaml[len] = 0;
+    e->applied_ms = tide_now_wall_ms();
+    return e;
+}
+
+/* ---- persistence ---------------------------------------------------------------------- */
+
+static int save_yaml(struct cp_workloads *w, const char *name, const char *yaml) {
+    char path[1200], tmp[1210];
+    snprintf(path, sizeof path, "%s/%s.yaml", w->dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) return -errno;
+    size_t len = strlen(yaml), off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, yaml + off, len - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = -errno;
+            close(fd);
+            unlink(tmp);
+            return e;
+        }
+        off += (size_t)n;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0) {
+        int e = -errno;
+        unlink(tmp);
+        return e;
+    }
+    if (rename(tmp, path) < 0) {
+        int e = -errno;
+        unlink(tmp);
+        return e;
+    }
+    return 0;
+}
+
+static void load_saved(struct cp_workloads *w) {
+    DIR *d = opendir(w->dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l < 6 || strcmp(de->d_name + l - 5, ".yaml") != 0) continue;
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", w->dir, de->d_name);
+        FILE *f = fopen(path, "rb");
+        if (!f) continue;
+        char *buf = malloc(MAX_YAML);
+        size_t n = buf ? fread(buf, 1, MAX_YAML - 1, f) : 0;
+        fclose(f);
+        if (!buf) continue;
+        buf[n] = 0;
+        workload_spec spec;
+        wl_problems probs;
+        wl_problems_init(&probs);
+        if (workload_parse(buf, n, &spec, &probs) < 0) {
+            char *txt = wl_problems_format(&probs);
+            log_error("workloads", "%s: not loaded, invalid: %s", path, txt ? txt : "");
+            free(txt);
+        } else if (find(w, spec.name)) {
+            log_error("workloads", "%s: not loaded, workload %s already loaded", path, spec.name);
+        } else {
+            wl_entry *e = entry_new(&spec, buf, n);
+            if (e) {
+                e->generation = 1;
+                e->next = w->head;
+                w->head = e;
+                log_info("workloads", "loaded %s from %s", spec.name, path);
+            }
+        }
+        wl_problems_fini(&probs);
+        free(buf);
+    }
+    closedir(d);
+}
+
+/* ---- the controller ------------------------------------------------------------------- */
+
+static const char *source_text(const wl_source *s) {
+    return s->selector[0] ? s->selector : s->query[0] ? s->query : NULL;
+}
+
+/* Latest value of each series of a source in the last two minutes. Returns the count of
+ * values written to v (at most max), or -errno. */
+static int latest_values(struct controlplane *cp, const wl_source *src, int64_t now, double *v, int max,
+                         char *err, size_t errlen) {
+    const char *text = source_text(src);
+    if (!text) return 0;
+    query_ctx qc = {cp->db, NULL};
+    query_result r;
+    memset(&r, 0, sizeof r);
+    int rc = query_range(&qc, text, (now - 120) * 1000, now * 1000, 15000, &r, err, errlen);
+    if (rc < 0) return rc;
+    int n = 0;
+    for (size_t i = 0; i < r.n && n < max; i++)
+        for (size_t k = r.nsteps; k-- > 0;)
+            if (!isnan(r.s[i].v[k])) {
+                v[n++] = r.s[i].v[k];
+                break;
+            }
+    query_result_fini(&r);
+    return n;
+}
+
+/* Traffic per minute over the last TRAIN_HISTORY_S seconds (summed over series), ending with
+ * the last complete minute. Returns 0 with *y (malloc'd) or -errno. */
+static int traffic_history(struct controlplane *cp, const wl_source *src, int64_t now, fc_series *out,
+                           double **y, char *err, size_t errlen) {
+    const char *text = source_text(src);
+    if (!text) return -ENOENT;
+    int64_t end = now - now % TRAFFIC_STEP_S - TRAFFIC_STEP_S, start = end - TRAIN_HISTORY_S + TRAFFIC_STEP_S;
+    query_ctx qc = {cp->db, NULL};
+    query_result r;
+    memset(&r, 0, sizeof r);
+    int rc = query_range(&qc, text, start * 1000, end * 1000, TRAFFIC_STEP_S * 1000, &r, err, errlen);
+    if (rc < 0) return rc;
+    double *v = malloc((r.nsteps ? r.nsteps : 1) * sizeof *v);
+    if (!v) {
+        query_result_fini(&r);
+        return -ENOMEM;
+    }
+    size_t first = r.nsteps;
+    for (size_t k = 0; k < r.nsteps; k++) {
+        double sum = NAN;
+        for (size_t i = 0; i < r.n; i++)
+            if (!isnan(r.s[i].v[k])) sum = isnan(sum) ? r.s[i].v[k] : sum + r.s[i].v[k];
+        v[k] = sum;
+        if (!isnan(sum) && first == r.nsteps) first = k;
+    }
+    if (first == r.nsteps) {
+        free(v);
+        query_result_fini(&r);
+        return -ENODATA;
+    }
+    /* from the first minute with data on */
+    memmove(v, v + first, (r.nsteps - first) * sizeof *v);
+    *out = (fc_series){v, r.nsteps - first, r.start_ms / 1000 + (int64_t)first * TRAFFIC_STEP_S, TRAFFIC_STEP_S, 0};
+    *y = v;
+    query_result_fini(&r);
+    return 0;
+}
+
+static void record_action(wl_entry *e, int64_t now, const planner_action *a, const char *note) {
+    action_rec *r = &e->acts[e->nacts++ % ACTIONS_KEPT];
+    r->t = now;
+    r->a = *a;
+    snprintf(r->note, sizeof r->note, "%s", note);
+}
+
+static void controller_step(struct cp_workloads *w, wl_entry *e, int64_t now) {
+    struct controlplane *cp = w->cp;
+    const workload_spec *s = &e->run;
+    char err[256] = "";
+    double util[512];
+    int npods = latest_values(cp, &s->utilization, now, util, 512, err, sizeof err);
+    hpa_pod pods[512];
+    hpa_metric hm = {pods, 0, HPA_UTILIZATION, s->target_utilization};
+    if (npods < 0) {
+        snprintf(e->observe, sizeof e->observe, "utilization: %s", err);
+        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: utilization: %s", s->name, err);
+        npods = 0;
+    }
+    for (int i = 0; i < npods; i++) pods[i] = (hpa_pod){util[i] * 10, 1000, 1, 1, 0};
+    hm.n = (size_t)npods;
+    planner_counts c;
+    planner_counts_get(e->pl, &c);
+    int current = npods;
+    if (s->has_replicas_metric) {
+        double rv[64];
+        int nr = latest_values(cp, &s->replicas_metric, now, rv, 64, err, sizeof err);
+        if (nr > 0) {
+            double sum = 0;
+            for (int i = 0; i < nr; i++) sum += rv[i];
+            current = (int)lround(sum);
+        }
+    }
+    if (!e->inventory_done && current > 0) { /* adopt what runs today as Online */
+        for (int i = 0; i < current; i++) {
+            char id[64];
+            snprintf(id, sizeof id, "%.40s-live-%d", s->name, i + 1);
+            planner_add_replica(e->pl, id, REPLICA_ONLINE, now);
+        }
+        e->inventory_done = 1;
+        planner_counts_get(e->pl, &c);
+    }
+    if (e->inventory_done) current = c.online + c.starting + c.activating;
+    fc_series tr = {0}, *trp = NULL;
+    double *y = NULL;
+    int want_traffic = 0;
+    for (int i = 0; i < s->n_providers; i++) want_traffic |= s->providers[i].type == WL_PROV_PREDICTIVE;
+    if (want_traffic && s->n_traffic > 0) {
+        int rc = traffic_history(cp, &s->traffic[0], now, &tr, &y, err, sizeof err);
+        if (rc == 0) {
+            trp = &tr;
+            if (portrait_training_due(e->eng, now)) {
+                char terr[256] = "";
+                if (portrait_train(e->eng, &tr, now, terr, sizeof terr) < 0)
+                    log_limited(&observe_rl, LOG_WARN, "workloads", "%s: training: %s", s->name, terr);
+                else
+                    log_info("workloads", "%s: predictive models trained on %zu points", s->name, tr.n);
+            }
+        } else {
+            snprintf(e->observe, sizeof e->observe, "traffic %s: %s", s->traffic[0].name,
+                     rc == -ENODATA ? "no data in the store yet" : err);
+        }
+    }
+    if (npods > 0 && trp) snprintf(e->observe, sizeof e->observe, "%d pod(s) reporting utilization, %zu minutes of traffic", npods, tr.n);
+    else if (npods > 0 && !want_traffic) snprintf(e->observe, sizeof e->observe, "%d pod(s) reporting utilization", npods);
+    else if (npods == 0 && !e->observe[0]) snprintf(e->observe, sizeof e->observe, "no utilization samples yet");
+    portrait_obs obs = {now, current, npods ? &hm : NULL, npods ? 1 : 0, trp, planner_scale_up_ahead(e->pl)};
+    if (portrait_update(e->eng, &obs, e->pt) == 0) e->have_pt = 1;
+    free(y);
+    if (!e->have_pt) return;
+    planner_metric pm[2] = {{"utilization", 0}, {s->utilization.name, 0}};
+    double avg = 0;
+    for (int i = 0; i < npods; i++) avg += util[i];
+    pm[0].value = pm[1].value = npods ? avg / npods : 0;
+    planner_input in = {now, e->pt, pm, npods ? 2 : 0};
+    const planner_action *acts;
+    size_t nacts;
+    if (planner_step(e->pl, &in, &acts, &nacts) < 0) return;
+    workload_executor_fn ex = executors[s->target.kind];
+    for (size_t i = 0; i < nacts; i++) {
+        const planner_action *a = &acts[i];
+        int rc = ex ? ex(cp, s, a) : -ENOSYS;
+        record_action(e, now, a, rc == 0 ? "sent to executor" : strerror(-rc));
+        if (rc < 0) planner_action_done(e->pl, a->replica, a->kind, 0, now);
+    }
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)loop;
+    (void)revents;
+    struct cp_workloads *w = (struct cp_workloads *)((char *)t - offsetof(struct cp_workloads, tick));
+    int64_t now = tide_now_wall_ms() / 1000;
+    for (wl_entry *e = w->head; e; e = e->next) {
+        if (now < e->next_sync) continue;
+        e->next_sync = now + e->run.sync_seconds;
+        controller_step(w, e, now);
+    }
+}
+
+void workload_action_done(struct controlplane *cp, const char *workload, const char *replica,
+                          planner_action_kind kind, int ok) {
+    if (!cp || !cp->workloads) return;
+    wl_entry *e = find(cp->workloads, workload);
+    if (e) planner_action_done(e->pl, replica, kind, ok, tide_now_wall_ms() / 1000);
+}
+
+/* ---- ops commands --------------------------------------------------------------------- */
+
+static const char *arg_str(const cJSON *args, const char *k) {
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(args, k);
+    return cJSON_IsString(j) ? j->valuestring : NULL;
+}
+
+static void op_apply(ops_request *req, const cJSON *args) {
+    struct cp_workloads *w = ops_cp(req)->workloads;
+    const char *yaml = arg_str(args, "yaml");
+    if (!yaml) {
+        ops_reply_error(req, 2, "workload-apply needs args.yaml (the spec text)");
+        return;
+    }
+    size_t len = strlen(yaml);
+    if (len > MAX_YAML) {
+        ops_reply_error(req, 2, "spec is %zu bytes, more than the %u allowed", len, MAX_YAML);
+        return;
+    }
+    workload_spec spec;
+    wl_problems probs;
+    wl_problems_init(&probs);
+    if (workload_parse(yaml, len, &spec, &probs) < 0) {
+        /* the reply carries at most ~1 KiB: list what fits and say how many more there are
+         * (tidectl apply validates locally first and prints them all) */
+        char list[880] = "";
+        size_t off = 0, shown = 0;
+        for (; shown < probs.n; shown++) {
+            const wl_problem *pb = &probs.v[shown];
+            char line[400];
+            if (pb->line > 0) snprintf(line, sizeof line, "%s (line %d): %s\n", pb->path, pb->line, pb->msg);
+            else snprintf(line, sizeof line, "%s: %s\n", pb->path, pb->msg);
+            if (off + strlen(line) >= sizeof list) break;
+            memcpy(list + off, line, strlen(line) + 1);
+            off += strlen(line);
+        }
+        if (shown < probs.n)
+            ops_reply_error(req, 2, "invalid workload spec, %zu problems (nothing changed):\n%s... and %zu more",
+                            probs.n, list, probs.n - shown);
+        else
+            ops_reply_error(req, 2, "invalid workload spec, %zu problem%s (nothing changed):\n%s", probs.n,
+                            probs.n == 1 ? "" : "s", list);
+        wl_problems_fini(&probs);
+        return;
+    }
+    wl_problems_fini(&probs);
+    wl_entry *old = find(w, spec.name);
+    if (old && strcmp(old->yaml, yaml) == 0) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "name", spec.name);
+        cJSON_AddStringToObject(d, "result", "unchanged");
+        cJSON_AddNumberToObject(d, "generation", (double)old->generation);
+        ops_reply(req, d);
+        return;
+    }
+    wl_entry *e = entry_new(&spec, yaml, len);
+    if (!e) {
+        ops_reply_error(req, 1, "out of memory");
+        return;
+    }
+    int rc = save_yaml(w, spec.name, yaml);
+    if (rc < 0) {
+        entry_free(e);
+        ops_reply_error(req, 1, "cannot store %s/%s.yaml: %s (nothing changed)", w->dir, spec.name, strerror(-rc));
+        return;
+    }
+    if (old) { /* the new spec takes over; replicas are re-adopted from observations */
+        e->generation = old->generation + 1;
+        wl_entry **pp = &w->head;
+        while (*pp != old) pp = &(*pp)->next;
+        e->next = old->next;
+        *pp = e;
+        entry_free(old);
+    } else {
+        e->generation = 1;
+        e->next = w->head;
+        w->head = e;
+    }
+    log_info("workloads", "%s %s (generation %llu)", old ? "configured" : "created", spec.name,
+             (unsigned long long)e->generation);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "name", spec.name);
+    cJSON_AddStringToObject(d, "result", old ? "configured" : "created");
+    cJSON_AddNumberToObject(d, "generation", (double)e->generation);
+    if (e->run.mode != e->spec.mode)
+        cJSON_AddStringToObject(d, "note", "no executor for this target kind yet: planned as Preview");
+    ops_reply(req, d);
+}
+
+static const char *mode_name(wl_mode m) { return m == WL_MODE_PREVIEW ? "Preview" : "Auto"; }
+
+static cJSON *target_json(const wl_target *t) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "kind", wl_target_kind_name(t->kind));
+    if (t->namespace_[0]) cJSON_AddStringToObject(o, "namespace", t->namespace_);
+    if (t->name[0]) cJSON_AddStringToObject(o, "name", t->name);
+    if (t->unit[0]) cJSON_AddStringToObject(o, "unit", t->unit);
+    if (t->n_nodes) {
+        cJSON *n = cJSON_AddArrayToObject(o, "nodes");
+        for (int i = 0; i < t->n_nodes; i++) cJSON_AddItemToArray(n, cJSON_CreateString(t->nodes[i]));
+    }
+    return o;
+}
+
+static void summary(cJSON *o, const wl_entry *e) {
+    planner_counts c;
+    planner_counts_get(e->pl, &c);
+    cJSON_AddStringToObject(o, "name", e->spec.name);
+    cJSON_AddStringToObject(o, "namespace", e->spec.namespace_);
+    cJSON_AddItemToObject(o, "target", target_json(&e->spec.target));
+    cJSON_AddStringToObject(o, "mode", mode_name(e->spec.mode));
+    cJSON_AddStringToObject(o, "effective_mode", mode_name(e->run.mode));
+    cJSON_AddBoolToObject(o, "paused", e->spec.paused);
+    cJSON_AddNumberToObject(o, "min", e->spec.min_replicas);
+    cJSON_AddNumberToObject(o, "max", e->spec.max_replicas);
+    cJSON_AddNumberToObject(o, "generation", (double)e->generation);
+    cJSON_AddNumberToObject(o, "applied_ms", (double)e->applied_ms);
+    if (e->have_pt) {
+        cJSON_AddNumberToObject(o, "need", e->pt->needed[0]);
+        cJSON_AddNumberToObject(o, "provisioned", e->pt->replicas[0]);
+    } else {
+        cJSON_AddNullToObject(o, "need");
+        cJSON_AddNullToObject(o, "provisioned");
+    }
+    cJSON_AddNumberToObject(o, "online", c.online);
+    cJSON_AddNumberToObject(o, "starting", c.starting);
+    cJSON_AddNumberToObject(o, "activating", c.activating);
+    cJSON_AddNumberToObject(o, "cutoff", c.cutoff);
+    cJSON_AddNumberToObject(o, "standby", c.standby);
+}
+
+static void op_list(ops_request *req, const cJSON *args) {
+    (void)args;
+    struct cp_workloads *w = ops_cp(req)->workloads;
+    cJSON *arr = cJSON_CreateArray();
+    for (wl_entry *e = w->head; e; e = e->next) {
+        cJSON *o = cJSON_CreateObject();
+        summary(o, e);
+        cJSON_AddItemToArray(arr, o);
+    }
+    ops_reply(req, arr);
+}
+
+static cJSON *event_json(const planner_event *ev, const char *workload) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "time", (double)ev->t);
+    if (workload) cJSON_AddStringToObject(o, "workload", workload);
+    cJSON_AddStringToObject(o, "kind", ev->kind);
+    cJSON_AddStringToObject(o, "text", ev->text);
+    return o;
+}
+
+static void op_describe(ops_request *req, const cJSON *args) {
+    struct cp_workloads *w = ops_cp(req)->workloads;
+    const char *name = arg_str(args, "name");
+    wl_entry *e = name ? find(w, name) : NULL;
+    if (!e) {
+        ops_reply_error(req, 2, "no workload named \"%s\"", name ? name : "");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    summary(o, e);
+    if (e->run.mode != e->spec.mode)
+        cJSON_AddStringToObject(o, "note", "no executor for this target kind yet: planned as Preview");
+    cJSON_AddNumberToObject(o, "target_utilization", e->spec.target_utilization);
+    cJSON_AddNumberToObject(o, "scale_up_ahead_seconds", planner_scale_up_ahead(e->pl));
+    cJSON *prov = cJSON_AddArrayToObject(o, "providers");
+    for (int i = 0; i < e->spec.n_providers; i++) {
+        const wl_provider *p = &e->spec.providers[i];
+        cJSON *po = cJSON_CreateObject();
+        cJSON_AddStringToObject(po, "name", p->name);
+        cJSON_AddStringToObject(po, "type", wl_provider_type_name(p->type));
+        cJSON_AddNumberToObject(po, "priority", p->priority);
+        cJSON_AddItemToArray(prov, po);
+    }
+    cJSON_AddStringToObject(o, "observation", e->observe);
+    if (e->have_pt) {
+        cJSON_AddStringToObject(o, "status", e->pt->status);
+        cJSON *pa = cJSON_AddArrayToObject(o, "portrait");
+        for (int k = 0; k < e->pt->n; k++) {
+            cJSON *s = cJSON_CreateObject();
+            cJSON_AddNumberToObject(s, "time", (double)(e->pt->t0 + (int64_t)k * e->pt->step));
+            cJSON_AddNumberToObject(s, "replicas", e->pt->replicas[k]);
+            cJSON_AddNumberToObject(s, "needed", e->pt->needed[k]);
+            int src = e->pt->source[k];
+            if (src >= 0) cJSON_AddStringToObject(s, "source", e->spec.providers[src].name);
+            else cJSON_AddNullToObject(s, "source");
+            if (!isnan(e->pt->traffic[k])) cJSON_AddNumberToObject(s, "traffic", e->pt->traffic[k]);
+            cJSON_AddItemToArray(pa, s);
+        }
+    }
+    size_t nr;
+    const planner_replica *r = planner_replicas(e->pl, &nr);
+    cJSON *ra = cJSON_AddArrayToObject(o, "replicas");
+    for (size_t i = 0; i < nr; i++) {
+        if (r[i].state == REPLICA_DELETED) continue;
+        cJSON *ro = cJSON_CreateObject();
+        cJSON_AddStringToObject(ro, "id", r[i].id);
+        cJSON_AddStringToObject(ro, "state", planner_state_name(r[i].state));
+        cJSON_AddNumberToObject(ro, "since", (double)r[i].since);
+        cJSON_AddItemToArray(ra, ro);
+    }
+    cJSON *ea = cJSON_AddArrayToObject(o, "events");
+    uint64_t n = planner_event_count(e->pl), from = n > 20 ? n - 20 : 0;
+    for (uint64_t i = from; i < n; i++) {
+        planner_event ev;
+        if (planner_event_at(e->pl, i, &ev) == 0) cJSON_AddItemToArray(ea, event_json(&ev, NULL));
+    }
+    cJSON *aa = cJSON_AddArrayToObject(o, "actions");
+    uint64_t an = e->nacts, afrom = an > 20 ? an - 20 : 0;
+    for (uint64_t i = afrom; i < an; i++) {
+        const action_rec *ar = &e->acts[i % ACTIONS_KEPT];
+        cJSON *ao = cJSON_CreateObject();
+        cJSON_AddNumberToObject(ao, "time", (double)ar->t);
+        cJSON_AddStringToObject(ao, "action", planner_action_name(ar->a.kind));
+        cJSON_AddStringToObject(ao, "replica", ar->a.replica);
+        cJSON_AddStringToObject(ao, "reason", ar->a.reason);
+        cJSON_AddStringToObject(ao, "result", ar->note);
+        cJSON_AddItemToArray(aa, ao);
+    }
+    ops_reply(req, o);
+}
+
+static void op_events(ops_request *req, const cJSON *args) {
+    struct cp_workloads *w = ops_cp(req)->workloads;
+    const char *name = arg_str(args, "name");
+    const cJSON *lim = cJSON_GetObjectItemCaseSensitive(args, "limit");
+    int limit = cJSON_IsNumber(lim) && lim->valuedouble >= 1 ? (int)lim->valuedouble : 100;
+    if (name && !find(w, name)) {
+        ops_reply_error(req, 2, "no workload named \"%s\"", name);
+        return;
+    }
+    /* gather, then keep the newest `limit` in time order */
+    size_t cap = 0, n = 0;
+    for (wl_entry *e = w->head; e; e = e->next) cap += PLANNER_MAX_EVENTS;
+    planner_event *evs = malloc((cap ? cap : 1) * sizeof *evs);
+    const char **who = malloc((cap ? cap : 1) * sizeof *who);
+    if (!evs || !who) {
+        free(evs);
+        free(who);
+        ops_reply_error(req, 1, "out of memory");
+        return;
+    }
+    for (wl_entry *e = w->head; e; e = e->next) {
+        if (name && strcmp(e->spec.name, name) != 0) continue;
+        uint64_t total = planner_event_count(e->pl);
+        for (uint64_t i = total > PLANNER_MAX_EVENTS ? total - PLANNER_MAX_EVENTS : 0; i < total; i++)
+            if (planner_event_at(e->pl, i, &evs[n]) == 0) who[n++] = e->spec.name;
+    }
+    for (size_t i = 1; i < n; i++) { /* stable insertion sort by time */
+        planner_event ev = evs[i];
+        const char *wn = who[i];
+        size_t j = i;
+        while (j > 0 && evs[j - 1].t > ev.t) {
+            evs[j] = evs[j - 1];
+            who[j] = who[j - 1];
+            j--;
+        }
+        evs[j] = ev;
+        who[j] = wn;
+    }
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = n > (size_t)limit ? n - (size_t)limit : 0; i < n; i++)
+        cJSON_AddItemToArray(arr, event_json(&evs[i], who[i]));
+    free(evs);
+    free(who);
+    ops_reply(req, arr);
+}
+
+static void op_delete(ops_request *req, const cJSON *args) {
+    struct cp_workloads *w = ops_cp(req)->workloads;
+    const char *name = arg_str(args, "name");
+    wl_entry **pp = &w->head;
+    while (*pp && (!name || strcmp((*pp)->spec.name, name) != 0)) pp = &(*pp)->next;
+    if (!*pp) {
+        ops_reply_error(req, 2, "no workload named \"%s\"", name ? name : "");
+        return;
+    }
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s.yaml", w->dir, name);
+    if (unlink(path) < 0 && errno != ENOENT) {
+        ops_reply_error(req, 1, "cannot remove %s: %s (nothing changed)", path, strerror(errno));
+        return;
+    }
+    wl_entry *e = *pp;
+    *pp = e->next;
+    entry_free(e);
+    log_info("workloads", "deleted %s", name);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "name", name);
+    cJSON_AddStringToObject(d, "result", "deleted");
+    ops_reply(req, d);
+}
+
+OPS_COMMAND(wl_apply, "workload-apply", "apply a workload spec: {yaml}", op_apply)
+OPS_COMMAND(wl_list, "workload-list", "list workloads", op_list)
+OPS_COMMAND(wl_describe, "workload-describe", "portrait, replicas and decisions of {name}", op_describe)
+OPS_COMMAND(wl_events, "workload-events", "decision events: {name?, limit?}", op_events)
+OPS_COMMAND(wl_delete, "workload-delete", "delete workload {name}", op_delete)
+
+/* ---- module --------------------------------------------------------------------------- */
+
+static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
+    struct cp_workloads *w = calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(err, errlen, "workloads: out of memory");
+        return -ENOMEM;
+    }
+    w->cp = cp;
+    snprintf(w->dir, sizeof w->dir, "%s/workloads", cp->cfg.data_dir);
+    if (mkdir(w->dir, 0750) < 0 && errno != EEXIST) {
+        int e = errno;
+        snprintf(err, errlen, "workloads: %s: %s", w->dir, strerror(e));
+        free(w);
+        return -e;
+    }
+    load_saved(w);
+    cp->workloads = w;
+    ev_timer_init(&w->tick, on_tick, 1.0, 1.0);
+    ev_timer_start(cp->loop, &w->tick);
+    return 0;
+}
+
+static void wl_stop(struct controlplane *cp) {
+    struct cp_workloads *w = cp->workloads;
+    if (!w) return;
+    ev_timer_stop(cp->loop, &w->tick);
+    while (w->head) {
+        wl_entry *e = w->head;
+        w->head = e->next;
+        entry_free(e);
+    }
+    free(w);
+    cp->workloads = NULL;
+}
+
+CP_MODULE(workloads, "workloads", wl_start, wl_stop)
