@@ -241,14 +241,29 @@ static int read_file(cgc *c, target *t, enum cg_file f, char *buf, size_t cap, s
     return 0;
 }
 
-/* Handles a failed read: returns 1 when the cgroup is gone (caller drops it). */
+/* Is file f in the hierarchy discovery walks (so its loss means the cgroup is gone)? */
+static int file_is_primary(const cgc *c, enum cg_file f) {
+    enum ctl ctl;
+    const char *name;
+    return file_where(c, f, &ctl, &name) && c->dir[ctl] == cgd_primary(&c->mounts);
+}
+
+/* Handles a failed read: returns 1 when the cgroup is gone (caller drops it). A file of
+ * another hierarchy that vanished (e.g. the v1 memory twin of the cgroup was removed) is
+ * closed and looked for again later; the cgroup stays sampled. */
 static int read_failed(cgc *c, target *t, enum cg_file f, int rc) {
-    if (rc == -ENODEV) return 1;
-    c->st.read_errors++;
+    if (rc == -ENODEV && file_is_primary(c, f)) return 1;
     char path[CGD_PATH_MAX * 3];
     const char *name = "?";
     if (file_path(c, t, f, path, sizeof path, &name) < 0) snprintf(path, sizeof path, "%s", t->rel);
-    log_limited(&c->rl_read, LOG_WARN, MOD, "cannot read %s: %s (skipped)", path, strerror(-rc));
+    if (rc == -ENODEV) {
+        c->st.vanished++;
+        log_limited(&c->rl_gone, LOG_INFO, MOD, "%s vanished while being read (skipped)", path);
+    } else {
+        c->st.read_errors++;
+        log_limited(&c->rl_read, LOG_WARN, MOD, "cannot read %s: %s (skipped)", path,
+                    strerror(-rc));
+    }
     /* Reopen next round: the descriptor may have gone bad. */
     close(t->fd[f]);
     t->fd[f] = -1;

@@ -22,8 +22,9 @@
  * Kubernetes pods and containers or service for systemd services. A series is defined the
  * first time it has a value; rates need two readings, so they start one round after a cgroup
  * appears. A cgroup whose files vanish (removed mid-read: ENODEV/ENOENT) is dropped and its
- * series forgotten; a garbled or unreadable file skips that metric for the round. Both log
- * at a limited rate. */
+ * series forgotten (files of another hierarchy than the walked one are only closed and looked
+ * for again); a garbled or unreadable file skips that metric for the round. Both log at a
+ * limited rate. */
 #ifndef TIDE_CGROUP_COLLECT_H
 #define TIDE_CGROUP_COLLECT_H
 
@@ -70,7 +71,8 @@ typedef struct cgc_stats {
     uint64_t files_read;
     uint64_t read_errors;  /* unreadable files (not counting vanished cgroups) */
     uint64_t parse_errors; /* garbled files */
-    uint64_t vanished;     /* cgroups dropped because their files disappeared mid-read */
+    uint64_t vanished;     /* cgroups dropped, or one hierarchy's files closed, because they
+                              disappeared mid-read (ENODEV) */
     uint64_t resets;       /* counters that went backwards */
 } cgc_stats;
 void cgc_get_stats(const cgc *c, cgc_stats *st);

@@ -98,7 +98,7 @@ static int cmd_top(tidectl_ctx *ctx, int argc, char **argv) {
     const cJSON *row;
     int n = 0;
     cJSON_ArrayForEach(row, cgs) {
-        char b[6][32], w[128];
+        char b[7][32], w[128];
         printf("%-16s %-44s %-9s %7s %9s %10s %10s %6s %8s %8s\n", str(row, "node"),
                who(row, w, sizeof w), str(row, "kind") ? str(row, "kind") : "-",
                fmt_num(row, "cpu_usage_cores", 3, 1, 0, b[0], 32),
@@ -107,7 +107,7 @@ static int cmd_top(tidectl_ctx *ctx, int argc, char **argv) {
                fmt_num(row, "memory_rss_bytes", 1, 1.0 / 1048576, 0, b[3], 32),
                fmt_num(row, "pids", 0, 1, 0, b[4], 32),
                fmt_num(row, "cpu_pressure_some", 1, 100, 1, b[5], 32),
-               fmt_num(row, "memory_pressure_some", 1, 100, 1, w, sizeof w));
+               fmt_num(row, "memory_pressure_some", 1, 100, 1, b[6], 32));
         n++;
     }
     if (n == 0) printf("(no cgroup values reported in the last 5 minutes%s%s)\n",
