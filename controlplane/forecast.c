@@ -30,10 +30,10 @@ struct forecaster {
     double cal_floor; /* scale floor: a tenth of the mean absolute training value */
 };
 
-const char *const fc_model_names[] = {"last", "snaive-day", "snaive-week", "holt-winters", "profile", "neural", "auto", NULL};
+const char *const fc_model_names[] = {"last", "snaive-day", "snaive-week", "holt-winters", "profile", "neural", "lstm", "auto", NULL};
 
 static const fc_model_ops *const models[] = {
-    &fc__model_last, &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters, &fc__model_profile, &fc__model_neural, &fc__model_auto, NULL};
+    &fc__model_last, &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters, &fc__model_profile, &fc__model_neural, &fc__model_lstm, &fc__model_auto, NULL};
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

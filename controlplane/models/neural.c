@@ -2,6 +2,7 @@
  * squeeze-excitation blocks and a direct multi-step head (see neural.h), trained with Adam on
  * the L1 loss with early stopping. All matrix products are OpenBLAS sgemm calls. */
 #include "models/neural.h"
+#include "models/adam.h"
 #include "models/model.h"
 
 #include <cblas.h>
@@ -157,71 +158,13 @@ void nf__net_forward(nf_net *n, const float *x, const int *idx, int b, float *ou
     memcpy(out, n->out, (size_t)b * (size_t)n->H * sizeof *out);
 }
 
-/* Adam on parameters [off, off+len): the generic loop and an AVX2/FMA one (chosen at run
- * time). Adam is memory-bound (28 bytes per parameter and step), so the training step runs it
- * on each weight matrix right after that matrix's gradient is complete, while the gradient is
- * still in cache. */
-typedef struct adam_k {
-    float b1, b2, eps, step;
-} adam_k;
-
-static void adam_generic(float *restrict p, const float *restrict g, float *restrict m,
-                         float *restrict v, size_t len, adam_k k) {
-    for (size_t i = 0; i < len; i++) {
-        float gi = g[i];
-        float mi = k.b1 * m[i] + (1 - k.b1) * gi;
-        float vi = k.b2 * v[i] + (1 - k.b2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] -= k.step * mi / (sqrtf(vi) + k.eps);
-    }
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-__attribute__((target("avx2,fma"))) static void adam_avx2(float *restrict p,
-                                                          const float *restrict g,
-                                                          float *restrict m, float *restrict v,
-                                                          size_t len, adam_k k) {
-    __m256 b1 = _mm256_set1_ps(k.b1), c1 = _mm256_set1_ps(1 - k.b1);
-    __m256 b2 = _mm256_set1_ps(k.b2), c2 = _mm256_set1_ps(1 - k.b2);
-    __m256 eps = _mm256_set1_ps(k.eps), st = _mm256_set1_ps(k.step);
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        __m256 gi = _mm256_loadu_ps(g + i);
-        __m256 mi = _mm256_fmadd_ps(b1, _mm256_loadu_ps(m + i), _mm256_mul_ps(c1, gi));
-        __m256 vi = _mm256_fmadd_ps(b2, _mm256_loadu_ps(v + i), _mm256_mul_ps(c2, _mm256_mul_ps(gi, gi)));
-        _mm256_storeu_ps(m + i, mi);
-        _mm256_storeu_ps(v + i, vi);
-        __m256 upd = _mm256_div_ps(_mm256_mul_ps(st, mi), _mm256_add_ps(_mm256_sqrt_ps(vi), eps));
-        _mm256_storeu_ps(p + i, _mm256_sub_ps(_mm256_loadu_ps(p + i), upd));
-    }
-    adam_generic(p + i, g + i, m + i, v + i, len - i, k);
-}
-#endif
-
-static adam_k adam_consts(const nf_net *n, float lr) {
-    adam_k k = {0.9f, 0.999f, 1e-8f, 0};
-    float c1 = 1.0f - powf(k.b1, (float)n->t), c2 = 1.0f - powf(k.b2, (float)n->t);
-    k.step = lr * sqrtf(c2) / c1;
-    return k;
-}
-
-static void adam_range(nf_net *n, size_t off, size_t len, adam_k k) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    static int avx2 = -1;
-    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (avx2) {
-        adam_avx2(n->p + off, n->g + off, n->m + off, n->v + off, len, k);
-        return;
-    }
-#endif
-    adam_generic(n->p + off, n->g + off, n->m + off, n->v + off, len, k);
+static void adam_range(nf_net *n, size_t off, size_t len, fc_adam_k k) {
+    fc__adam(n->p + off, n->g + off, n->m + off, n->v + off, len, k);
 }
 
 void nf__net_adam(nf_net *n, float lr) {
     n->t++;
-    adam_range(n, 0, n->np, adam_consts(n, lr));
+    adam_range(n, 0, n->np, fc__adam_consts(n->t, lr));
 }
 
 static double step_impl(nf_net *n, const float *x, const int *idx, const float *y, int b,
@@ -263,7 +206,7 @@ static double step_impl(nf_net *n, const float *x, const int *idx, const float *
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, F, H, 1.0f, n->dout, H,
                 n->p + n->off_wo, F, 0.0f, n->dz, F);
-    adam_k ak = adam_consts(n, lr);
+    fc_adam_k ak = fc__adam_consts(n->t, lr);
     if (lr > 0) adam_range(n, n->off_wo, (size_t)H * (size_t)F + (size_t)H, ak); /* Wo, bo */
     float *r = n->dr + (size_t)b * (size_t)F2;
     for (int k = NF_BLOCKS - 1; k >= 0; k--) {

@@ -98,3 +98,38 @@ TEST(neural_learns_seasonal_series_deterministically) {
     free(y);
     if (!(mae < 12)) T_FAIL("MAE %.2f against the noise-free truth, want < 12 (the daily swing is 80)", mae);
 }
+
+/* ---- LSTM ---- */
+#include "models/lstm.h"
+
+static void lstm_gradcheck(float target) {
+    enum { LC = 6, LH = 3, LB = 3 };
+    lstm_net *n = lstm__net_new(LC, LH, 5, LB, 11);
+    T_ASSERT(n != NULL);
+    float x[LB * LC], y[LB * LH];
+    for (int i = 0; i < LB * LC; i++) x[i] = 0.6f + 0.3f * (float)((i * 5) % 4);
+    for (int i = 0; i < LB * LH; i++) y[i] = target + 0.1f * (float)(i % 3);
+    size_t np = lstm__net_nparams(n);
+    float *p = lstm__net_params(n);
+    lstm__net_step(n, x, y, LB, 1);
+    float *ga = malloc(np * sizeof *ga);
+    memcpy(ga, lstm__net_grads(n), np * sizeof *ga);
+    int bad = 0, checked = 0;
+    for (size_t i = 0; i < np; i++) {
+        float save = p[i], eps = 1e-2f;
+        p[i] = save + eps;
+        double lp = lstm__net_step(n, x, y, LB, 0);
+        p[i] = save - eps;
+        double lm = lstm__net_step(n, x, y, LB, 0);
+        p[i] = save;
+        double num = (lp - lm) / (2 * eps);
+        if (fabs(num - ga[i]) > 2e-4 + 0.03 * fabs(num)) bad++;
+        checked++;
+    }
+    free(ga);
+    lstm__net_free(n);
+    if (bad) T_FAIL("%d of %d LSTM gradients differ from central differences", bad, checked);
+}
+
+TEST(lstm_gradients_match_numerical_above) { lstm_gradcheck(10.0f); }
+TEST(lstm_gradients_match_numerical_below) { lstm_gradcheck(-10.0f); }

@@ -1,0 +1,391 @@
+/* lstm.c: the LSTM forecaster ("lstm"): two layers, direct multi-step head, backpropagation
+ * through time with OpenBLAS sgemm, Adam, early stopping. See lstm.h. */
+#include "models/lstm.h"
+#include "models/adam.h"
+#include "models/model.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LSTM_LAYERS 2
+
+struct lstm_net {
+    int C, H, hid, B;
+    int in[LSTM_LAYERS]; /* input width per layer */
+    size_t np;
+    float *p, *g, *m, *v;
+    long t;
+    size_t off_w[LSTM_LAYERS], off_b[LSTM_LAYERS], off_wo, off_bo;
+    /* per layer, per time step (t major): cat (B x (in+hid)), act (B x 4hid), c, tc, h (B x hid) */
+    float *cat[LSTM_LAYERS], *act[LSTM_LAYERS], *c[LSTM_LAYERS], *tc[LSTM_LAYERS], *h[LSTM_LAYERS];
+    float *out, *dout, *dh, *dc, *da, *dcat, *dbelow, *zeros;
+};
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static double uniform(uint64_t *s) { return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0); }
+
+static float sigf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+lstm_net *lstm__net_new(int C, int H, int hid, int B, uint64_t seed) {
+    lstm_net *n = calloc(1, sizeof *n);
+    if (!n) return NULL;
+    n->C = C, n->H = H, n->hid = hid, n->B = B;
+    n->in[0] = 1, n->in[1] = hid;
+    size_t off = 0, G = 4 * (size_t)hid;
+    for (int l = 0; l < LSTM_LAYERS; l++) {
+        n->off_w[l] = off, off += G * (size_t)(n->in[l] + hid);
+        n->off_b[l] = off, off += G;
+    }
+    n->off_wo = off, off += (size_t)H * (size_t)hid;
+    n->off_bo = off, off += (size_t)H;
+    n->np = off;
+    n->p = malloc(off * sizeof *n->p);
+    n->g = calloc(off, sizeof *n->g);
+    n->m = calloc(off, sizeof *n->m);
+    n->v = calloc(off, sizeof *n->v);
+    int ok = n->p && n->g && n->m && n->v;
+    size_t TB = (size_t)C * (size_t)B;
+    for (int l = 0; l < LSTM_LAYERS && ok; l++) {
+        ok = (n->cat[l] = malloc(TB * (size_t)(n->in[l] + hid) * sizeof(float))) &&
+             (n->act[l] = malloc(TB * G * sizeof(float))) &&
+             (n->c[l] = malloc(TB * (size_t)hid * sizeof(float))) &&
+             (n->tc[l] = malloc(TB * (size_t)hid * sizeof(float))) &&
+             (n->h[l] = malloc(TB * (size_t)hid * sizeof(float)));
+    }
+    ok = ok && (n->out = malloc((size_t)B * (size_t)H * sizeof(float))) &&
+         (n->dout = malloc((size_t)B * (size_t)H * sizeof(float))) &&
+         (n->dh = malloc((size_t)B * (size_t)hid * sizeof(float))) &&
+         (n->dc = malloc((size_t)B * (size_t)hid * sizeof(float))) &&
+         (n->da = malloc((size_t)B * G * sizeof(float))) &&
+         (n->dcat = malloc((size_t)B * (size_t)(2 * hid + 1) * sizeof(float))) &&
+         (n->dbelow = malloc(TB * (size_t)hid * sizeof(float))) &&
+         (n->zeros = calloc((size_t)B * (size_t)hid, sizeof(float)));
+    if (!ok) {
+        lstm__net_free(n);
+        return NULL;
+    }
+    uint64_t s = seed ? seed : 1;
+    float k = (float)(1 / sqrt((double)hid));
+    for (int l = 0; l < LSTM_LAYERS; l++) {
+        for (size_t i = 0; i < G * (size_t)(n->in[l] + hid); i++) n->p[n->off_w[l] + i] = k * (float)(2 * uniform(&s) - 1);
+        for (size_t i = 0; i < G; i++) n->p[n->off_b[l] + i] = i >= (size_t)hid && i < 2 * (size_t)hid ? 1.0f : 0.0f;
+    }
+    for (size_t i = 0; i < (size_t)H * (size_t)hid; i++) n->p[n->off_wo + i] = k * (float)(2 * uniform(&s) - 1);
+    for (int i = 0; i < H; i++) n->p[n->off_bo + (size_t)i] = 1.0f;
+    return n;
+}
+
+void lstm__net_free(lstm_net *n) {
+    if (!n) return;
+    free(n->p), free(n->g), free(n->m), free(n->v);
+    for (int l = 0; l < LSTM_LAYERS; l++) free(n->cat[l]), free(n->act[l]), free(n->c[l]), free(n->tc[l]), free(n->h[l]);
+    free(n->out), free(n->dout), free(n->dh), free(n->dc), free(n->da), free(n->dcat), free(n->dbelow), free(n->zeros);
+    free(n);
+}
+
+size_t lstm__net_nparams(const lstm_net *n) { return n->np; }
+float *lstm__net_params(lstm_net *n) { return n->p; }
+float *lstm__net_grads(lstm_net *n) { return n->g; }
+
+static void forward(lstm_net *n, const float *x, int b) {
+    int C = n->C, hid = n->hid, G = 4 * hid;
+    for (int l = 0; l < LSTM_LAYERS; l++) {
+        int in = n->in[l], w = in + hid;
+        for (int t = 0; t < C; t++) {
+            float *cat = n->cat[l] + (size_t)t * (size_t)n->B * (size_t)w;
+            const float *hp = t ? n->h[l] + (size_t)(t - 1) * (size_t)n->B * (size_t)hid : n->zeros;
+            const float *cp = t ? n->c[l] + (size_t)(t - 1) * (size_t)n->B * (size_t)hid : n->zeros;
+            for (int r = 0; r < b; r++) {
+                if (l == 0) cat[(size_t)r * (size_t)w] = x[(size_t)r * (size_t)C + (size_t)t];
+                else memcpy(cat + (size_t)r * (size_t)w, n->h[0] + ((size_t)t * (size_t)n->B + (size_t)r) * (size_t)hid, (size_t)hid * sizeof(float));
+                memcpy(cat + (size_t)r * (size_t)w + in, hp + (size_t)r * (size_t)hid, (size_t)hid * sizeof(float));
+            }
+            float *a = n->act[l] + (size_t)t * (size_t)n->B * (size_t)G;
+            for (int r = 0; r < b; r++) memcpy(a + (size_t)r * (size_t)G, n->p + n->off_b[l], (size_t)G * sizeof(float));
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, G, w, 1.0f, cat, w, n->p + n->off_w[l], w, 1.0f, a, G);
+            float *c = n->c[l] + (size_t)t * (size_t)n->B * (size_t)hid;
+            float *tc = n->tc[l] + (size_t)t * (size_t)n->B * (size_t)hid;
+            float *h = n->h[l] + (size_t)t * (size_t)n->B * (size_t)hid;
+            for (int r = 0; r < b; r++) {
+                float *ar = a + (size_t)r * (size_t)G;
+                for (int j = 0; j < hid; j++) {
+                    float ig = sigf(ar[j]), fg = sigf(ar[hid + j]), gg = tanhf(ar[2 * hid + j]), og = sigf(ar[3 * hid + j]);
+                    ar[j] = ig, ar[hid + j] = fg, ar[2 * hid + j] = gg, ar[3 * hid + j] = og;
+                    size_t q = (size_t)r * (size_t)hid + (size_t)j;
+                    c[q] = fg * cp[q] + ig * gg;
+                    tc[q] = tanhf(c[q]);
+                    h[q] = og * tc[q];
+                }
+            }
+        }
+    }
+    const float *hT = n->h[LSTM_LAYERS - 1] + (size_t)(C - 1) * (size_t)n->B * (size_t)hid;
+    for (int r = 0; r < b; r++) memcpy(n->out + (size_t)r * (size_t)n->H, n->p + n->off_bo, (size_t)n->H * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, n->H, hid, 1.0f, hT, hid, n->p + n->off_wo, hid, 1.0f, n->out, n->H);
+}
+
+void lstm__net_forward(lstm_net *n, const float *x, int b, float *out) {
+    forward(n, x, b);
+    memcpy(out, n->out, (size_t)b * (size_t)n->H * sizeof *out);
+}
+
+double lstm__net_step(lstm_net *n, const float *x, const float *y, int b, int grad) {
+    int C = n->C, H = n->H, hid = n->hid, G = 4 * hid;
+    forward(n, x, b);
+    double loss = 0;
+    float inv = 1.0f / (float)(b * H);
+    for (size_t i = 0; i < (size_t)b * (size_t)H; i++) {
+        float e = n->out[i] - y[i];
+        loss += fabsf(e);
+        n->dout[i] = e > 0 ? inv : (e < 0 ? -inv : 0);
+    }
+    loss /= (double)b * H;
+    if (!grad) return loss;
+    float *g = n->g;
+    memset(g, 0, n->np * sizeof *g);
+    const float *hT = n->h[LSTM_LAYERS - 1] + (size_t)(C - 1) * (size_t)n->B * (size_t)hid;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, hid, b, 1.0f, n->dout, H, hT, hid, 0.0f, g + n->off_wo, hid);
+    for (int i = 0; i < H; i++) {
+        float s = 0;
+        for (int r = 0; r < b; r++) s += n->dout[r * H + i];
+        g[n->off_bo + (size_t)i] = s;
+    }
+    size_t bh = (size_t)b * (size_t)hid;
+    for (int l = LSTM_LAYERS - 1; l >= 0; l--) {
+        int in = n->in[l], w = in + hid;
+        memset(n->dh, 0, bh * sizeof(float));
+        memset(n->dc, 0, bh * sizeof(float));
+        if (l == LSTM_LAYERS - 1)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, hid, H, 1.0f, n->dout, H, n->p + n->off_wo, hid, 0.0f, n->dh, hid);
+        for (int t = C - 1; t >= 0; t--) {
+            size_t ts = (size_t)t * (size_t)n->B;
+            if (l < LSTM_LAYERS - 1)
+                for (size_t q = 0; q < bh; q++) n->dh[q] += n->dbelow[ts * (size_t)hid + q];
+            const float *a = n->act[l] + ts * (size_t)G, *tc = n->tc[l] + ts * (size_t)hid;
+            const float *cp = t ? n->c[l] + (ts - (size_t)n->B) * (size_t)hid : n->zeros;
+            for (int r = 0; r < b; r++) {
+                const float *ar = a + (size_t)r * (size_t)G;
+                float *dar = n->da + (size_t)r * (size_t)G;
+                for (int j = 0; j < hid; j++) {
+                    size_t q = (size_t)r * (size_t)hid + (size_t)j;
+                    float ig = ar[j], fg = ar[hid + j], gg = ar[2 * hid + j], og = ar[3 * hid + j];
+                    float dh = n->dh[q];
+                    float dc = n->dc[q] + dh * og * (1 - tc[q] * tc[q]);
+                    dar[j] = dc * gg * ig * (1 - ig);
+                    dar[hid + j] = dc * cp[q] * fg * (1 - fg);
+                    dar[2 * hid + j] = dc * ig * (1 - gg * gg);
+                    dar[3 * hid + j] = dh * tc[q] * og * (1 - og);
+                    n->dc[q] = dc * fg;
+                }
+            }
+            const float *cat = n->cat[l] + ts * (size_t)w;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, w, b, 1.0f, n->da, G, cat, w, 1.0f, g + n->off_w[l], w);
+            for (int r = 0; r < b; r++)
+                for (int j = 0; j < G; j++) g[n->off_b[l] + (size_t)j] += n->da[(size_t)r * (size_t)G + (size_t)j];
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, w, G, 1.0f, n->da, G, n->p + n->off_w[l], w, 0.0f, n->dcat, w);
+            for (int r = 0; r < b; r++) {
+                memcpy(n->dh + (size_t)r * (size_t)hid, n->dcat + (size_t)r * (size_t)w + in, (size_t)hid * sizeof(float));
+                if (l > 0) memcpy(n->dbelow + (ts + (size_t)r) * (size_t)hid, n->dcat + (size_t)r * (size_t)w, (size_t)hid * sizeof(float));
+            }
+        }
+    }
+    return loss;
+}
+
+void lstm__net_adam(lstm_net *n, float lr) {
+    n->t++;
+    fc__adam(n->p, n->g, n->m, n->v, n->np, fc__adam_consts(n->t, lr));
+}
+
+/* ---- the forecaster ----------------------------------------------------------------------- */
+
+#define LSTM_HIDDEN 50
+#define LSTM_BATCH 32
+#define LSTM_EPOCH_BATCHES 50
+#define LSTM_PATIENCE 4
+#define LSTM_VAL_WINDOWS 512
+
+typedef struct lstm_fc {
+    fc_options opt;
+    int C, H;
+    lstm_net *net;
+} lstm_fc;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Scaled context of the window ending before `end`; returns the scale (0: unusable). */
+static double window_x(int C, const double *y, const unsigned char *mask, long end, float *x) {
+    double sum = 0;
+    int cnt = 0;
+    for (int j = 0; j < C; j++) {
+        long i = end - C + j;
+        if (i >= 0 && mask[i]) sum += y[i], cnt++;
+    }
+    double mean = cnt ? sum / cnt : 0;
+    if (!(mean > 0)) return 0;
+    for (int j = 0; j < C; j++) {
+        long i = end - C + j;
+        x[j] = (float)((i >= 0 && mask[i] ? y[i] : mean) / mean);
+    }
+    return mean;
+}
+
+static int create(void **state, const fc_options *opt, char *err, size_t errlen) {
+    (void)err, (void)errlen;
+    lstm_fc *m = calloc(1, sizeof *m);
+    if (!m) return -ENOMEM;
+    if (opt) m->opt = *opt;
+    *state = m;
+    return 0;
+}
+
+static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
+    lstm_fc *m = state;
+    *tp = 0;
+    lstm__net_free(m->net);
+    m->net = NULL;
+    m->H = m->opt.horizon > 0 ? m->opt.horizon : (int)(3600 / train->step > 0 ? 3600 / train->step : 1);
+    m->C = m->opt.context > 0 ? m->opt.context : 120;
+    openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
+    int C = m->C, H = m->H;
+    long n = (long)train->n;
+    unsigned char *mask = malloc((size_t)(n > 0 ? n : 1));
+    long *pos = malloc((size_t)(n > 0 ? n : 1) * sizeof *pos);
+    float *bx = malloc((size_t)LSTM_BATCH * (size_t)C * sizeof *bx);
+    float *by = malloc((size_t)LSTM_BATCH * (size_t)H * sizeof *by);
+    float *best = NULL;
+    int rc = 0;
+    if (!mask || !pos || !bx || !by) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    fc__mask_outages(train->y, (size_t)n, train->step, mask);
+    long npos = 0, bad = 0;
+    for (long i = 0; i < n; i++) { /* windows with nothing masked in context or target */
+        if (!mask[i]) bad++;
+        if (i >= C + H && !mask[i - C - H]) bad--;
+        long e = i + 1 - H;
+        if (e >= C && i + 1 <= n && bad == 0) pos[npos++] = e;
+    }
+    if (npos < 2 * LSTM_BATCH) {
+        snprintf(err, errlen, "lstm: too little usable history (%ld windows of %d+%d steps)", npos, C, H);
+        rc = -EINVAL;
+        goto out;
+    }
+    long nval = npos / 10, ntr = npos - nval;
+    m->net = lstm__net_new(C, H, LSTM_HIDDEN, LSTM_BATCH, m->opt.seed ? m->opt.seed : 1);
+    best = malloc(m->net ? lstm__net_nparams(m->net) * sizeof *best : 1);
+    if (!m->net || !best) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    uint64_t rs = (m->opt.seed ? m->opt.seed : 1) ^ 0x15a7ull;
+    double budget = m->opt.max_fit_seconds > 0 ? m->opt.max_fit_seconds : 60;
+    double t_start = now_s(), train_time = 0, best_loss = INFINITY;
+    long windows = 0;
+    int since_best = 0, epoch = 0;
+    while (since_best < LSTM_PATIENCE && now_s() - t_start < budget) {
+        double t0 = now_s();
+        for (int bt = 0; bt < LSTM_EPOCH_BATCHES; bt++) {
+            int b = 0;
+            while (b < LSTM_BATCH) {
+                long e = pos[(long)(uniform(&rs) * (double)ntr)];
+                double sc = window_x(C, train->y, mask, e, bx + (size_t)b * (size_t)C);
+                if (sc <= 0) continue;
+                for (int j = 0; j < H; j++) by[(size_t)b * (size_t)H + (size_t)j] = (float)(train->y[e + j] / sc);
+                b++;
+            }
+            lstm__net_step(m->net, bx, by, LSTM_BATCH, 1);
+            lstm__net_adam(m->net, 2e-3f);
+            windows += LSTM_BATCH;
+        }
+        train_time += now_s() - t0;
+        double vl = 0;
+        long vc = 0, vstride = nval / LSTM_VAL_WINDOWS + 1;
+        for (long k = ntr; k < npos;) {
+            int b = 0;
+            for (; b < LSTM_BATCH && k < npos; k += vstride) {
+                long e = pos[k];
+                double sc = window_x(C, train->y, mask, e, bx + (size_t)b * (size_t)C);
+                if (sc <= 0) continue;
+                for (int j = 0; j < H; j++) by[(size_t)b * (size_t)H + (size_t)j] = (float)(train->y[e + j] / sc);
+                b++;
+            }
+            if (b == 0) break;
+            vl += lstm__net_step(m->net, bx, by, b, 0) * b;
+            vc += b;
+        }
+        vl = vc ? vl / (double)vc : INFINITY;
+        epoch++;
+        if (vl < best_loss - 1e-5) {
+            best_loss = vl;
+            since_best = 0;
+            memcpy(best, lstm__net_params(m->net), lstm__net_nparams(m->net) * sizeof *best);
+        } else {
+            since_best++;
+        }
+        if (m->opt.verbose)
+            fprintf(stderr, "lstm: epoch %d: validation L1 %.5f (best %.5f), %.0f windows/s\n", epoch, vl,
+                    best_loss, (double)windows / train_time);
+    }
+    if (isfinite(best_loss)) memcpy(lstm__net_params(m->net), best, lstm__net_nparams(m->net) * sizeof *best);
+    *tp = train_time > 0 ? (double)windows / train_time : 0;
+out:
+    free(best);
+    free(by);
+    free(bx);
+    free(pos);
+    free(mask);
+    if (rc != 0) {
+        lstm__net_free(m->net);
+        m->net = NULL;
+    }
+    return rc;
+}
+
+static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
+                   size_t errlen) {
+    (void)err, (void)errlen;
+    const lstm_fc *m = state;
+    openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
+    float *x = malloc((size_t)m->C * sizeof *x), *o = malloc((size_t)m->H * sizeof *o);
+    unsigned char *mask = malloc(ctx->n ? ctx->n : 1);
+    if (!x || !o || !mask) {
+        free(x), free(o), free(mask);
+        return -ENOMEM;
+    }
+    fc__mask_outages(ctx->y, ctx->n, ctx->step, mask);
+    double sc = window_x(m->C, ctx->y, mask, (long)ctx->n, x);
+    if (sc <= 0) {
+        double last = fc__last_value(ctx);
+        for (int i = 0; i < h; i++) out[i] = last;
+    } else {
+        lstm__net_forward(m->net, x, 1, o);
+        for (int i = 0; i < h; i++) out[i] = (double)o[i < m->H ? i : m->H - 1] * sc;
+    }
+    free(x), free(o), free(mask);
+    return 0;
+}
+
+static void destroy(void *state) {
+    lstm_fc *m = state;
+    if (!m) return;
+    lstm__net_free(m->net);
+    free(m);
+}
+
+const fc_model_ops fc__model_lstm = {"lstm", create, fit, predict, destroy, NULL};
