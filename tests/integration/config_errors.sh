@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# config_errors.sh: bad configuration makes both daemons exit with status 2 before they bind
+# anything, with a message naming the key (and the file line); --help lists the keys.
+# timeout: 60
+source "$(dirname "$0")/lib.sh"
+
+printf 'config-test-token-0123456789\n' > "$W/token"; chmod 600 "$W/token"
+P=$(port)
+CP=("$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$P --socket "$W/cp.sock" --token-file "$W/token"
+    --data-dir "$W/data" --http 127.0.0.1:$(port))
+AG=("$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node n1 --token-file "$W/token")
+
+expect2() { # expect2 "MESSAGE" CMD...: exit status 2 and exactly that message on stderr
+    local want=$1; shift
+    set +e; out=$("$@" 2>&1 >/dev/null); rc=$?; set -e
+    [ $rc -eq 2 ] || fail "exit $rc (want 2) for: $* -> $out"
+    [ "$out" = "$want" ] || fail "message for: $*
+  got:  $out
+  want: $want"
+}
+not_bound() { # nothing listens on the agent port and no socket was made
+    ! (exec 3<>/dev/tcp/127.0.0.1/$P) 2>/dev/null || fail "port $P was bound"
+    [ ! -e "$W/cp.sock" ] || fail "ops socket was created"
+}
+
+printf 'listen = 127.0.0.1:%s\n# fine so far\nlisten_backlog = 5\n' $P > "$W/unknown.conf"
+expect2 "tide-controlplane: $W/unknown.conf:3: unknown key 'listen_backlog'" "${CP[@]}" --config "$W/unknown.conf"
+not_bound
+printf '\nidle_timeout = 10 minutes\n' > "$W/badval.conf"
+expect2 "tide-controlplane: $W/badval.conf:2: key 'idle_timeout': '10 minutes' is not a duration (e.g. 500ms, 5s, 2m, 1h)" \
+    "${CP[@]}" --config "$W/badval.conf"
+not_bound
+expect2 "tide-controlplane: --max-agents: key 'max_agents': 0 is out of range [1, 65536]" "${CP[@]}" --max-agents 0
+expect2 "tide-controlplane: unknown option '--lisen' (see --help)" "${CP[@]}" --lisen 127.0.0.1:1
+expect2 "tide-controlplane: --listen: key 'listen': 'localhost' is not ADDR:PORT (e.g. 127.0.0.1:7470)" \
+    "${CP[@]}" --listen localhost
+chmod 644 "$W/token"
+expect2 "tide-controlplane: token file $W/token is readable by others (mode 0644): chmod o-r it" "${CP[@]}"
+not_bound
+chmod 600 "$W/token"
+expect2 "tide-controlplane: $W/missing.conf: No such file or directory" "${CP[@]}" --config "$W/missing.conf"
+
+printf 'interval = 50ms\n' > "$W/agent.conf"
+expect2 "tide-agent: $W/agent.conf:1: key 'interval': 50 is out of range [100, 3600000] ms" \
+    "${AG[@]}" --config "$W/agent.conf"
+printf 'node = n1\ncolour = blue\n' > "$W/agent2.conf"
+expect2 "tide-agent: $W/agent2.conf:2: unknown key 'colour'" "${AG[@]}" --config "$W/agent2.conf"
+expect2 "tide-agent: key 'node': 'bad node!' is not 1-63 characters of [A-Za-z0-9._-]" "${AG[@]}" --node 'bad node!'
+expect2 "tide-agent: token file $W/nope: No such file or directory" "${AG[@]}" --token-file "$W/nope"
+
+# flags override the file; the file alone works too
+printf 'listen = 127.0.0.1:1\nsocket = %s\n' "$W/cp.sock" > "$W/good.conf"
+spawn cp "${CP[@]}" --config "$W/good.conf" --listen 127.0.0.1:$P
+wait_until 20 test -S "$W/cp.sock" || fail "control plane with a config file did not start"
+"$TIDE_BIN/tidectl" --socket "$W/cp.sock" --json status | grep -q "\"listen\":.*\"127.0.0.1:$P\"" \
+    || fail "the --listen flag did not override the file"
+
+"$TIDE_BIN/tide-controlplane" --help | grep -q "handshake_timeout" || fail "--help lacks keys"
+"$TIDE_BIN/tide-agent" --help | grep -q "queue_max_bytes" || fail "agent --help lacks keys"
+echo "config_errors: ok"

@@ -1,0 +1,109 @@
+/* config_test.c: shared/config: defaults, file parsing, units, bounds, unknown keys and the
+ * error messages that name the key and the line. */
+#include "config.h"
+#include "test.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct tcfg {
+    char *addr;
+    int64_t n, ms, bytes;
+    int flag;
+};
+
+static const cfg_key tab[] = {
+    {"addr", CFG_STR, offsetof(struct tcfg, addr), "127.0.0.1:1", 0, 0, cfg_valid_hostport, 0, "a"},
+    {"n", CFG_INT, offsetof(struct tcfg, n), "5", 1, 10, NULL, 0, "n"},
+    {"wait", CFG_DURATION, offsetof(struct tcfg, ms), "2s", 0, 0, NULL, 1, "w"},
+    {"size", CFG_BYTES, offsetof(struct tcfg, bytes), "4M", 0, 0, NULL, 0, "s"},
+    {"flag", CFG_BOOL, offsetof(struct tcfg, flag), "false", 0, 0, NULL, 0, "f"},
+    CFG_END,
+};
+
+static const char *write_tmp(const char *text) {
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/tide-config-test.XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0) return NULL;
+    size_t n = strlen(text);
+    if (write(fd, text, n) != (ssize_t)n) n = 0;
+    close(fd);
+    return path;
+}
+
+TEST(config_defaults_and_file) {
+    struct tcfg c = {0};
+    char err[256];
+    T_EQ_INT(cfg_defaults(tab, &c, err, sizeof err), 0);
+    T_EQ_STR(c.addr, "127.0.0.1:1");
+    T_EQ_INT(c.ms, 2000);
+    T_EQ_INT(c.bytes, 4 << 20);
+    const char *p = write_tmp("# comment\n\n  addr = \"[::1]:7470\"\nn=7\nwait = 250ms\n"
+                              "size = 64k\nflag = yes\n");
+    T_ASSERT(p);
+    T_EQ_INT(cfg_load_file(tab, &c, p, err, sizeof err), 0);
+    unlink(p);
+    T_EQ_STR(c.addr, "[::1]:7470");
+    T_EQ_INT(c.n, 7);
+    T_EQ_INT(c.ms, 250);
+    T_EQ_INT(c.bytes, 65536);
+    T_EQ_INT(c.flag, 1);
+    cfg_free(tab, &c);
+    T_ASSERT(c.addr == NULL);
+}
+
+TEST(config_errors_name_key_and_line) {
+    struct tcfg c = {0};
+    char err[512], want[512];
+    T_EQ_INT(cfg_defaults(tab, &c, err, sizeof err), 0);
+    const char *p = write_tmp("n = 3\nbogus = 1\n");
+    T_EQ_INT(cfg_load_file(tab, &c, p, err, sizeof err), -ENOENT);
+    snprintf(want, sizeof want, "%s:2: unknown key 'bogus'", p);
+    T_EQ_STR(err, want);
+    unlink(p);
+    p = write_tmp("\n\nn = 11\n");
+    T_EQ_INT(cfg_load_file(tab, &c, p, err, sizeof err), -EINVAL);
+    snprintf(want, sizeof want, "%s:3: key 'n': 11 is out of range [1, 10]", p);
+    T_EQ_STR(err, want);
+    unlink(p);
+    p = write_tmp("wait = soon\n");
+    T_EQ_INT(cfg_load_file(tab, &c, p, err, sizeof err), -EINVAL);
+    snprintf(want, sizeof want, "%s:1: key 'wait': 'soon' is not a duration (e.g. 500ms, 5s, 2m, 1h)", p);
+    T_EQ_STR(err, want);
+    unlink(p);
+    p = write_tmp("addr = nohost\n");
+    T_EQ_INT(cfg_load_file(tab, &c, p, err, sizeof err), -EINVAL);
+    snprintf(want, sizeof want, "%s:1: key 'addr': 'nohost' is not ADDR:PORT (e.g. 127.0.0.1:7470)", p);
+    T_EQ_STR(err, want);
+    unlink(p);
+    p = write_tmp("just words\n");
+    T_EQ_INT(cfg_load_file(tab, &c, p, err, sizeof err), -EINVAL);
+    snprintf(want, sizeof want, "%s:1: expected 'key = value', got 'just words'", p);
+    T_EQ_STR(err, want);
+    unlink(p);
+    T_EQ_INT(cfg_set(tab, &c, "flag", "maybe", "--flag", err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "--flag: key 'flag': 'maybe' is not a boolean (true/false)");
+    T_EQ_INT(cfg_load_file(tab, &c, "/nonexistent/x.conf", err, sizeof err), -ENOENT);
+    T_EQ_STR(err, "/nonexistent/x.conf: No such file or directory");
+    /* a failed set leaves the old value */
+    T_EQ_STR(c.addr, "127.0.0.1:1");
+    cfg_free(tab, &c);
+}
+
+TEST(config_split_hostport) {
+    char h[64];
+    int port;
+    T_EQ_INT(cfg_split_hostport("10.0.0.1:80", h, sizeof h, &port), 0);
+    T_EQ_STR(h, "10.0.0.1");
+    T_EQ_INT(port, 80);
+    T_EQ_INT(cfg_split_hostport("[fe80::1]:7470", h, sizeof h, &port), 0);
+    T_EQ_STR(h, "fe80::1");
+    T_EQ_INT(cfg_split_hostport("a:b:1", h, sizeof h, &port), -EINVAL);
+    T_EQ_INT(cfg_split_hostport("host:70000", h, sizeof h, &port), -EINVAL);
+    T_EQ_INT(cfg_split_hostport(":80", h, sizeof h, &port), -EINVAL);
+}
