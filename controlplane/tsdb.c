@@ -619,7 +619,7 @@ static int buf_grow(uint8_t **buf, size_t *cap, size_t len, size_t more) {
     return 0;
 }
 
-#define SNAP_MAGIC "TIDESNP1"
+#define SNAP_MAGIC "TIDESNP2"
 
 /* Serialises the whole store (under the reader lock) into a malloc'd buffer. */
 static int snapshot_encode(tsdb *db, uint64_t wal_from, uint8_t **out, size_t *outlen) {
@@ -677,6 +677,7 @@ static int snapshot_encode(tsdb *db, uint64_t wal_from, uint8_t **out, size_t *o
                     put_u64(&p, c->prev_bits[j]);
                     *p++ = c->prev_lead[j];
                     *p++ = c->prev_trail[j];
+                    *p++ = c->prev_k[j];
                 }
                 memcpy(p, c->buf, nbytes);
                 p += nbytes;
@@ -764,12 +765,16 @@ static int snapshot_decode(void *arg, const uint8_t *data, size_t len, uint64_t 
                     c->prev_bits[j] = get_n(&r, 8);
                     c->prev_lead[j] = (uint8_t)get_n(&r, 1);
                     c->prev_trail[j] = (uint8_t)get_n(&r, 1);
+                    c->prev_k[j] = (uint8_t)get_n(&r, 1);
                 }
                 uint32_t nbytes = (c->nbits + 7) / 8;
                 if (r.bad || (size_t)(r.end - r.p) < nbytes || c->n > TSDB_CHUNK_MAX ||
                     (c->nfields != 1 && c->nfields != 4))
                     return -EBADMSG;
-                c->cap = c->sealed ? (nbytes ? nbytes : 1) : nbytes + 64;
+                if (c->n == 0 || c->nbits > (uint32_t)c->n * 400 || c->prev_k[0] > 7 ||
+                    c->prev_k[1] > 7 || c->prev_k[2] > 7 || c->prev_k[3] > 7)
+                    return -EBADMSG;
+                c->cap = nbytes + (c->sealed ? 8 : 64); /* reader padding / encoder room */
                 c->buf = calloc(1, c->cap);
                 if (!c->buf) return -ENOMEM;
                 memcpy(c->buf, r.p, nbytes);

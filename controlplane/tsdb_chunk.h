@@ -1,6 +1,8 @@
 /* tsdb_chunk.h: compressed, append-only chunks of timestamped records for the store: delta-of-
- * delta timestamps and XOR'd doubles (the Gorilla scheme), with one field (raw samples) or four
- * fields (downsampled buckets: sum, count, min, max).
+ * delta timestamps, and per value either "same as the reference", a decimal delta (the value is
+ * n / 10^k exactly, k <= 7: small integer deltas for decimal data such as 85.835), or the
+ * XOR'd double of the Gorilla scheme. One field (raw samples) or four fields (downsampled
+ * buckets: sum, count, min, max; min and max are referenced to the bucket's mean).
  *
  * A chunk holds at most TSDB_CHUNK_MAX records; the encoder appends to a growable byte buffer
  * and tsdb_chunk_seal() trims it. Decoding is sequential with a cursor. Not thread-safe by
@@ -25,6 +27,7 @@ typedef struct tsdb_chunk {
     int64_t prev_delta;
     uint64_t prev_bits[4];
     uint8_t prev_lead[4], prev_trail[4];
+    uint8_t prev_k[4];  /* decimal scale last used per field */
 } tsdb_chunk;
 
 /* Starts an empty chunk with 1 or 4 fields. Returns 0 or -ENOMEM. */
@@ -45,6 +48,7 @@ typedef struct tsdb_chunk_iter {
     int64_t ts, delta;
     uint64_t bits[4];
     uint8_t lead[4], trail[4];
+    uint8_t k[4];
 } tsdb_chunk_iter;
 
 void tsdb_chunk_iter_init(tsdb_chunk_iter *it, const tsdb_chunk *c);

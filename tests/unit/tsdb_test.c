@@ -51,7 +51,11 @@ TEST(tsdb_chunk_roundtrip_is_exact) {
     for (int i = 0; i < TSDB_CHUNK_MAX; i++) {
         t += (i % 7 == 0) ? (int64_t)(rnd() % 100000) : 60000;
         ts[i] = t;
+        /* integers, decimals of every scale and width, and full-precision doubles */
         double a = (i % 3) ? (double)(rnd() % 1000) : (double)rnd() / 3.0;
+        if (i % 4 == 1) a = (double)((int64_t)(rnd() % 2000000000) - 1000000000) / 1000.0;
+        if (i % 8 == 5) a = (double)(rnd() % 100000) / 10000000.0;
+        if (i % 16 == 7) a = (double)(int64_t)(rnd() >> 12);
         double cnt = (double)(1 + rnd() % 4);
         v[i][0] = a * cnt;
         v[i][1] = cnt;
