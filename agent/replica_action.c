@@ -54,7 +54,36 @@ struct job {
     cJSON *result;
     replica_action_done_fn done;
     void *arg;
+    job *prev, *next;          /* jobs under way on this loop's agent (one process: one list) */
 };
+
+/* Actions under way, to refuse a second one on the same replica (a standby racing an activate
+ * would leave it in whichever state came last). Only touched from the loop thread. */
+static job *running;
+
+static void running_add(job *j) {
+    j->next = running;
+    if (running) running->prev = j;
+    running = j;
+}
+
+static void running_remove(job *j) {
+    if (j->prev) j->prev->next = j->next;
+    else if (running == j) running = j->next;
+    if (j->next) j->next->prev = j->prev;
+    j->prev = j->next = NULL;
+}
+
+/* The job under way on the same replica as j (same cgroup or same HAProxy server), or NULL. */
+static job *running_conflict(const job *j) {
+    for (job *o = running; o; o = o->next) {
+        if (j->cgroup[0] && !strcmp(j->cgroup, o->cgroup)) return o;
+        if (j->has_hap && o->has_hap && !strcmp(j->hsock, o->hsock) && !strcmp(j->hbe, o->hbe) &&
+            !strcmp(j->hsrv, o->hsrv))
+            return o;
+    }
+    return NULL;
+}
 
 static int64_t now_us(void) {
     struct timespec ts;
@@ -70,6 +99,7 @@ static int remaining_ms(const job *j) {
 }
 
 static void job_free(job *j) {
+    running_remove(j);
     ev_timer_stop(j->loop, &j->poll);
     warmup_spec_fini(&j->wspec);
     cJSON_Delete(j->result);
@@ -587,6 +617,15 @@ void replica_action_run(struct ev_loop *loop, const char *action, const cJSON *a
         return;
     }
     j->deadline_us = j->t0_us + (int64_t)j->timeout_ms * 1000;
+    job *other = running_conflict(j);
+    if (other) {
+        cJSON_Delete(j->result);
+        j->result = NULL;
+        finish_err(j, "another action (%s) is under way on this replica: retry when it is done",
+                   kind_names[other->kind]);
+        return;
+    }
+    running_add(j);
     cJSON_AddStringToObject(j->result, "action", kind_names[kind]);
     if (j->cgroup[0]) cJSON_AddStringToObject(j->result, "cgroup", j->cgroup);
     if (j->has_ep) cJSON_AddStringToObject(j->result, "endpoint", j->endpoint);

@@ -2,12 +2,14 @@
  * and standby/activate/drain run on a libev loop against real cgroups and a real child process
  * (skipped when cgroups cannot be created here), plus the clear errors for a cgroup that does
  * not exist, a missing HAProxy socket and bad arguments. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -267,4 +269,40 @@ TEST(action_standby_activate_real_cgroup) {
     T_ASSERT(thaw_ms < 100);
     T_ASSERT(u2 - u1 > 50000); /* thawed: it spins again */
     T_ASSERT(act_again);
+}
+
+TEST(action_drain_deadline_and_conflict) {
+    /* one live connection to the endpoint: the drain cannot finish before its deadline, and a
+     * second action on the same replica meanwhile is refused */
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    T_ASSERT(ls >= 0 && bind(ls, (struct sockaddr *)&a, sizeof a) == 0 && listen(ls, 4) == 0);
+    getsockname(ls, (struct sockaddr *)&a, &al);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    T_ASSERT(connect(c, (struct sockaddr *)&a, sizeof a) == 0);
+    int s = accept(ls, NULL, NULL);
+    char json[256];
+    snprintf(json, sizeof json,
+             "{\"cgroup\": \"/tide-ut-conflict\", \"endpoint\": \"127.0.0.1:%u\", \"timeout_ms\": 300}",
+             ntohs(a.sin_port));
+    struct ev_loop *loop = ev_default_loop(0);
+    cJSON *args = cJSON_Parse(json);
+    outcome drain, second;
+    memset(&drain, 0, sizeof drain);
+    replica_action_run(loop, "drain", args, on_done, &drain);
+    cJSON_Delete(args);
+    T_EQ_INT(drain.called, 0);
+    run("standby", "{\"cgroup\": \"/tide-ut-conflict\"}", &second);
+    T_EQ_INT(second.ok, 0);
+    T_EQ_STR(second.error, "another action (drain) is under way on this replica: retry when it is done");
+    while (!drain.called) ev_run(loop, EVRUN_ONCE);
+    close(s);
+    close(c);
+    close(ls);
+    T_EQ_INT(drain.ok, 0);
+    T_EQ_STR(drain.error, "drain not clean after 300 ms: 0 sessions, 1 connections still open");
+    T_ASSERT(cJSON_IsFalse(cJSON_GetObjectItem(drain.result, "clean")));
+    T_ASSERT(num(drain.result, "drain_ms") >= 300);
+    cJSON_Delete(drain.result);
 }
