@@ -729,6 +729,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
     (void)revents;
     cp_agents *a = container_of(w, cp_agents, lio);
     struct controlplane *cp = a->cp;
@@ -753,43 +754,53 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
             close(fd);
             continue;
         }
+        char address[64];
+        snprintf(address, sizeof address, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
+                 port);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        agent_conn *c = calloc(1, sizeof *c);
-        if (!c || wire_decoder_init(&c->dec, (size_t)cp->cfg.max_frame_bytes) < 0 ||
-            wire_nonce(c->nonce) < 0) {
-            if (c) wire_decoder_fini(&c->dec);
-            free(c);
-            close(fd);
+        if (cp_agents_adopt(cp, fd, address) < 0) {
             log_limited(&a->rl_accept, LOG_ERROR, "agents", "cannot set up a connection");
-            continue;
+            close(fd);
         }
-        c->fd = fd;
-        c->owner = a;
-        c->state = CONN_HANDSHAKE;
-        snprintf(c->address, sizeof c->address, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
-                 host, port);
-        wire_buf_init(&c->out);
-        c->last_rx = ev_now(loop);
-        ev_io_init(&c->rio, on_read, fd, EV_READ);
-        ev_io_init(&c->wio, on_write, fd, EV_WRITE);
-        ev_timer_init(&c->timer, on_timer, cp->cfg.handshake_timeout_ms / 1000.0, 0.);
-        c->next = a->conns;
-        if (a->conns) a->conns->prev = c;
-        a->conns = c;
-        a->nconns++;
-        a->connections++;
-        ev_io_start(loop, &c->rio);
-        ev_timer_start(loop, &c->timer);
-        log_debug("agents", "connection from %s", c->address);
-        if (wire_enc_hello_challenge(&c->out, ++c->out_seq, "tide-controlplane " TIDE_VERSION,
-                                     c->nonce, (uint64_t)cp->cfg.heartbeat_ms,
-                                     (size_t)cp->cfg.max_frame_bytes) < 0) {
-            conn_close(c, 0, "cannot build the HELLO challenge");
-            continue;
-        }
-        conn_flush(c);
     }
+}
+
+int cp_agents_adopt(struct controlplane *cp, int fd, const char *address) {
+    cp_agents *a = cp->agents;
+    struct ev_loop *loop = cp->loop;
+    agent_conn *c = calloc(1, sizeof *c);
+    if (!c || wire_decoder_init(&c->dec, (size_t)cp->cfg.max_frame_bytes) < 0 ||
+        wire_nonce(c->nonce) < 0) {
+        if (c) wire_decoder_fini(&c->dec);
+        free(c);
+        return -ENOMEM;
+    }
+    c->fd = fd;
+    c->owner = a;
+    c->state = CONN_HANDSHAKE;
+    snprintf(c->address, sizeof c->address, "%s", address);
+    wire_buf_init(&c->out);
+    c->last_rx = ev_now(loop);
+    ev_io_init(&c->rio, on_read, fd, EV_READ);
+    ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+    ev_timer_init(&c->timer, on_timer, cp->cfg.handshake_timeout_ms / 1000.0, 0.);
+    c->next = a->conns;
+    if (a->conns) a->conns->prev = c;
+    a->conns = c;
+    a->nconns++;
+    a->connections++;
+    ev_io_start(loop, &c->rio);
+    ev_timer_start(loop, &c->timer);
+    log_debug("agents", "connection from %s", c->address);
+    if (wire_enc_hello_challenge(&c->out, ++c->out_seq, "tide-controlplane " TIDE_VERSION,
+                                 c->nonce, (uint64_t)cp->cfg.heartbeat_ms,
+                                 (size_t)cp->cfg.max_frame_bytes) < 0) {
+        conn_close(c, 0, "cannot build the HELLO challenge");
+        return 0;
+    }
+    conn_flush(c);
+    return 0;
 }
 
 /* ---- start / stop / tables ---------------------------------------------------------------- */

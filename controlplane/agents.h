@@ -31,6 +31,10 @@ int cp_agent_command(struct controlplane *cp, const char *node, const char *acti
 /* Starts listening on cp->cfg.listen. 0 or -errno with err filled ("listen 127.0.0.1:7470:
  * Address already in use"). */
 int cp_agents_start(struct controlplane *cp, char *err, size_t errlen);
+/* Takes an already connected, non-blocking socket as a new agent connection (the listener's
+ * accept path; also benchmarks and socket activation). On success the fd is owned by the
+ * control plane; returns 0 or -ENOMEM (the caller still owns fd). */
+int cp_agents_adopt(struct controlplane *cp, int fd, const char *address);
 /* Closes every connection and the listener, fails pending commands with "shutting down",
  * frees everything. Accepts a cp whose agents were never started. */
 void cp_agents_stop(struct controlplane *cp);
