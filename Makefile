@@ -53,7 +53,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 PROGS      := $(BIN)/tide-agent $(BIN)/tide-controlplane $(BIN)/tidectl
 
-.PHONY: all check unit integration asan valgrind fuzz fuzz-build bench demo clean format
+.PHONY: install all check unit integration asan valgrind fuzz fuzz-build bench demo clean format
 all: $(PROGS) $(UNIT_BINS) $(BENCH_BINS)
 
 $(B)/obj/%.o: %.c
@@ -126,6 +126,19 @@ bench: all
 
 demo: all
 	scripts/demo.sh $(BIN)
+
+# Installs the binaries, the systemd units and the docs (DESTDIR for staging, PREFIX=/usr/local).
+PREFIX ?= /usr/local
+UNITDIR ?= /etc/systemd/system
+install: $(PROGS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/tide \
+	  $(DESTDIR)/usr/lib/sysusers.d $(DESTDIR)/usr/lib/tmpfiles.d
+	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	sed 's#/usr/local/bin#$(PREFIX)/bin#' systemd/tide-agent.service > $(DESTDIR)$(UNITDIR)/tide-agent.service
+	sed 's#/usr/local/bin#$(PREFIX)/bin#' systemd/tide-controlplane.service > $(DESTDIR)$(UNITDIR)/tide-controlplane.service
+	install -m 0644 systemd/tide.sysusers.conf $(DESTDIR)/usr/lib/sysusers.d/tide.conf
+	install -m 0644 systemd/tide.tmpfiles.conf $(DESTDIR)/usr/lib/tmpfiles.d/tide.conf
+	install -m 0644 README.md BENCHMARKS.md shared/PROTOCOL.md $(DESTDIR)$(PREFIX)/share/doc/tide/
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
