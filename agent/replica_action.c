@@ -241,6 +241,11 @@ static int parse_args(job *j, const cJSON *args, char *err, size_t errlen) {
     double warm_ms = j->has_warmup ? j->wspec.duration_ms + j->wspec.request_timeout_ms : 0;
     double def = j->kind == K_DRAIN ? 30000 : j->kind == K_WARMUP ? warm_ms + 10000 : 10000 + warm_ms;
     j->timeout_ms = t ? (int)t->valuedouble : (int)def;
+    if (j->has_warmup && j->timeout_ms < warm_ms) {
+        snprintf(err, errlen, "\"timeout_ms\" %d is shorter than the warm-up (%.0f ms: duration_ms + request_timeout_ms)",
+                 j->timeout_ms, warm_ms);
+        return -EINVAL;
+    }
 
     switch (j->kind) {
     case K_DRAIN:

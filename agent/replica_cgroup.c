@@ -68,7 +68,11 @@ int rcg_parse_mountinfo(const char *text, size_t len, rcg_hierarchies *hs, char 
         if (!v2 && strcmp(fstype, "cgroup") != 0) continue;
         char source[256], opts[256];
         if (take_word(&p, end, source, sizeof source) || take_word(&p, end, opts, sizeof opts)) goto bad;
-        if (hs->n >= RCG_MAX_HIER) continue;
+        /* the same hierarchy mounted again (a bind mount) adds nothing: keep the first */
+        int dup = 0;
+        for (int i = 0; i < hs->n; i++)
+            dup |= hs->h[i].v2 == v2 && (v2 || strcmp(hs->h[i].options, opts) == 0);
+        if (dup || hs->n >= RCG_MAX_HIER) continue;
         rcg_hierarchy *h = &hs->h[hs->n++];
         h->v2 = v2;
         snprintf(h->mount, sizeof h->mount, "%s", mnt);
@@ -270,13 +274,41 @@ int replica_cgroup_resolve(const char *rel, const rcg_hierarchies *hs, replica_c
     int rc_ = rcg_check_path(rel, err, errlen);
     if (rc_) return rc_;
     if (!hs) {
-        char buf[65536];
-        ssize_t n = rcg_read_small("/proc/self", "mountinfo", buf, sizeof buf);
-        if (n < 0) {
-            snprintf(err, errlen, "/proc/self/mountinfo: %s", strerror((int)-n));
-            return (int)n;
+        /* mountinfo of a Kubernetes node can hold thousands of mounts: read it whole */
+        size_t cap = 65536, n = 0;
+        char *buf = NULL;
+        int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            snprintf(err, errlen, "/proc/self/mountinfo: %s", strerror(errno));
+            return -errno;
         }
-        if ((rc_ = rcg_parse_mountinfo(buf, (size_t)n, &own, err, errlen))) return rc_;
+        for (;;) {
+            if (!buf || cap - n < 4096) {
+                char *nb = cap <= (16u << 20) ? realloc(buf, buf ? cap *= 2 : cap) : NULL;
+                if (!nb) {
+                    free(buf);
+                    close(fd);
+                    snprintf(err, errlen, "/proc/self/mountinfo: too large or out of memory");
+                    return -ENOMEM;
+                }
+                buf = nb;
+            }
+            ssize_t r = read(fd, buf + n, cap - n);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) {
+                int e = errno;
+                free(buf);
+                close(fd);
+                snprintf(err, errlen, "/proc/self/mountinfo: %s", strerror(e));
+                return -e;
+            }
+            if (r == 0) break;
+            n += (size_t)r;
+        }
+        close(fd);
+        rc_ = rcg_parse_mountinfo(buf, n, &own, err, errlen);
+        free(buf);
+        if (rc_) return rc_;
         hs = &own;
     }
     memset(rc, 0, sizeof *rc);

@@ -95,11 +95,15 @@ finally:
 PY
 : > "$W/cold"
 for i in $(seq "$N_COLD"); do /usr/bin/python3 "$W/cold.py" "$SRV" "$(port)" >> "$W/cold" || fail "cold start failed"; done
+# what any tidectl call costs here (process start with its libraries + one ops round trip)
+: > "$W/ctl_base"
+for i in $(seq 20); do t0=$(date +%s%N); "${CTL[@]}" agents > /dev/null; t1=$(date +%s%N); echo "scale=3; ($t1 - $t0) / 1000000" | bc >> "$W/ctl_base"; done
 stats() { sort -n "$1" | awk '{v[NR]=$1} END {p99=int((NR*99+99)/100); printf "p50 %.2f ms  p99 %.2f ms  max %.2f ms (n=%d)", v[int((NR+1)/2)], v[p99], v[NR], NR}'; }
 pct() { sort -n "$1" | awk -v q="$2" '{v[NR]=$1} END {i=int((NR*q+99)/100); if (i<1) i=1; print v[i]}'; }
 echo "activate (thaw + HAProxy ready), agent-side total_ms: $(stats "$W/act_agent")"
 echo "  of which thaw (thaw_ms):                         $(stats "$W/act_thaw")"
 echo "activate, whole tidectl node-action call:            $(stats "$W/act_wall")"
+echo "  (any tidectl call here, e.g. tidectl agents:    $(stats "$W/ctl_base"))"
 echo "cold start of the same backend (spawn -> first 200): $(stats "$W/cold")"
 a50=$(pct "$W/act_agent" 50); a99=$(pct "$W/act_agent" 99); c50=$(pct "$W/cold" 50)
 w50=$(pct "$W/act_wall" 50)

@@ -41,6 +41,12 @@ TEST(rcg_mountinfo_hybrid) {
     T_EQ_STR(hs.h[9].mount, "/sys/fs/cgroup/unified");
     T_EQ_INT(rcg_parse_mountinfo("1 2 3\n", 6, &hs, err, sizeof err), -EINVAL);
     T_EQ_STR(err, "mountinfo line 1 is malformed");
+    /* pure v2 with a bind mount of the same hierarchy: one hierarchy */
+    const char *v2 = "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+                     "99 30 0:26 /x /mnt/cg rw - cgroup2 cgroup2 rw,nsdelegate\n";
+    T_EQ_INT(rcg_parse_mountinfo(v2, strlen(v2), &hs, err, sizeof err), 0);
+    T_EQ_INT(hs.n, 1);
+    T_EQ_STR(hs.h[0].mount, "/sys/fs/cgroup");
     const char *esc = "41 31 0:38 / /sys/fs/cg\\040x rw - cgroup2 cgroup2 rw\n";
     T_EQ_INT(rcg_parse_mountinfo(esc, strlen(esc), &hs, err, sizeof err), 0);
     T_EQ_STR(hs.h[0].mount, "/sys/fs/cg x");
