@@ -118,7 +118,9 @@ int portrait_train(portrait_engine *e, const fc_series *history, int64_t now, ch
         if (rc == 0) rc = fc_fit(f, history, why, sizeof why);
         if (rc < 0) {
             fc_free(f);
-            snprintf(ps->fit_error, sizeof ps->fit_error, "model %s: %s", p->model, why);
+            char fe[sizeof ps->fit_error];
+            snprintf(fe, sizeof fe, "model %.40s: %.110s", p->model, why);
+            memcpy(ps->fit_error, fe, sizeof fe);
             if (!first) {
                 first = rc;
                 if (err) snprintf(err, errlen, "providers[%d] (%s): %s", i, p->name, ps->fit_error);
@@ -272,7 +274,7 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
     }
     if (!usable) { /* fall back to the reactive recommendation for now */
         if (reactive >= 0) o->rep[0] = o->need[0] = reactive;
-        snprintf(why, whylen, "fallback to reactive (%s): %s", reason,
+        snprintf(why, whylen, "fallback to reactive (%.110s): %.90s", reason,
                  reactive >= 0 ? reactive_why : "no reactive value either");
         return;
     }

@@ -35,6 +35,8 @@ void wl_problems_fini(wl_problems *p) {
     memset(p, 0, sizeof *p);
 }
 
+static void problems_add(wl_problems *p, const char *path, int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 static void problems_add(wl_problems *p, const char *path, int line, const char *fmt, va_list ap) {
     if (!p) return;
     if (p->n == p->cap) {
@@ -58,8 +60,9 @@ char *wl_problems_format(const wl_problems *p) {
     s[0] = 0;
     for (size_t i = 0; i < p->n; i++) {
         const wl_problem *e = &p->v[i];
-        int w = e->line > 0 ? snprintf(s + off, cap - off, "%s (line %d): %s\n", e->path, e->line, e->msg)
-                            : snprintf(s + off, cap - off, "%s: %s\n", e->path, e->msg);
+        int w;
+        if (e->line > 0) w = snprintf(s + off, cap - off, "%s (line %d): %s\n", e->path, e->line, e->msg);
+        else w = snprintf(s + off, cap - off, "%s: %s\n", e->path, e->msg);
         if (w > 0) off += (size_t)w < cap - off ? (size_t)w : cap - off - 1;
     }
     return s;

@@ -251,7 +251,7 @@ static void controller_step(struct cp_workloads *w, wl_entry *e, int64_t now) {
     hpa_pod pods[512];
     hpa_metric hm = {pods, 0, HPA_UTILIZATION, s->target_utilization};
     if (npods < 0) {
-        snprintf(e->observe, sizeof e->observe, "utilization: %s", err);
+        snprintf(e->observe, sizeof e->observe, "utilization: %.200s", err);
         log_limited(&observe_rl, LOG_WARN, "workloads", "%s: utilization: %s", s->name, err);
         npods = 0;
     }
@@ -295,7 +295,7 @@ static void controller_step(struct cp_workloads *w, wl_entry *e, int64_t now) {
                     log_info("workloads", "%s: predictive models trained on %zu points", s->name, tr.n);
             }
         } else {
-            snprintf(e->observe, sizeof e->observe, "traffic %s: %s", s->traffic[0].name,
+            snprintf(e->observe, sizeof e->observe, "traffic %.40s: %.180s", s->traffic[0].name,
                      rc == -ENODATA ? "no data in the store yet" : err);
         }
     }

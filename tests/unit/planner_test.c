@@ -101,7 +101,7 @@ TEST(planner_gray_scale_down_steps_with_observation) {
     planner *p;
     T_EQ_INT(planner_new(&p, &s), 0);
     for (int i = 0; i < 6; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "r%d", i);
         planner_add_replica(p, id, REPLICA_ONLINE, i);
     }
@@ -138,7 +138,7 @@ TEST(planner_stability_checker_rolls_back_a_step) {
     planner *p;
     T_EQ_INT(planner_new(&p, &s), 0);
     for (int i = 0; i < 4; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof id, "r%d", i);
         planner_add_replica(p, id, REPLICA_ONLINE, i);
     }
