@@ -188,8 +188,22 @@ int fc_fit(forecaster *f, const fc_series *train, char *err, size_t errlen) {
     f->throughput = 0;
     int rc = f->ops->fit(f->state, train, &f->throughput, err, errlen);
     if (rc != 0) return rc;
-    rc = calibrate(f, train, err, errlen);
-    if (rc != 0) return rc;
+    const float *own = NULL;
+    int own_h = 0;
+    size_t own_n = 0;
+    double own_floor = 0;
+    if (f->ops->residuals) own = f->ops->residuals(f->state, &own_h, &own_n, &own_floor);
+    if (own && own_h > 0 && own_n >= 4) {
+        f->cal = malloc((size_t)own_h * own_n * sizeof *f->cal);
+        if (!f->cal) return -ENOMEM;
+        memcpy(f->cal, own, (size_t)own_h * own_n * sizeof *f->cal);
+        f->cal_h = own_h;
+        f->cal_n = own_n;
+        f->cal_floor = own_floor;
+    } else {
+        rc = calibrate(f, train, err, errlen);
+        if (rc != 0) return rc;
+    }
     if (f->ops->describe) snprintf(f->name, sizeof f->name, "%s", f->ops->describe(f->state));
     f->fitted = 1;
     return 0;

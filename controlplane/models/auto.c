@@ -37,6 +37,10 @@ typedef struct auto_m {
     double w[AUTO_BUCKETS][AUTO_TOP]; /* blend weights per horizon quarter */
     double scale;                     /* upward factor of the point forecast */
     char name[96];
+    float *res;                       /* validation residuals for the quantiles (sorted rows) */
+    int res_h;
+    size_t res_n;
+    double res_floor;
 } auto_m;
 
 static int create(void **state, const fc_options *opt, char *err, size_t errlen) {
@@ -54,6 +58,49 @@ static void release(auto_m *m) {
     for (int i = 0; i < m->nsel; i++)
         if (m->sel[i] && m->state[i]) m->sel[i]->destroy(m->state[i]);
     m->nsel = 0;
+    free(m->res);
+    m->res = NULL;
+    m->res_h = 0;
+    m->res_n = 0;
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Keeps the scaled residuals of the final blend in the validation window (out of sample:
+ * the candidates were fit before it) for the quantiles. Rows with too few values leave the
+ * quantiles to fc_fit's in-sample calibration. */
+static void keep_residuals(auto_m *m, const double *blend, const double *A, size_t norig, int H,
+                           const fc_series *train) {
+    double sum = 0;
+    size_t c = 0;
+    for (size_t i = 0; i < train->n; i++)
+        if (!isnan(train->y[i])) sum += fabs(train->y[i]), c++;
+    m->res_floor = c ? 0.1 * sum / (double)c + 1e-9 : 1e-9;
+    size_t nmin = norig;
+    for (int i = 0; i < H; i++) {
+        size_t k = 0;
+        for (size_t o = 0; o < norig; o++) k += !isnan(A[o * (size_t)H + (size_t)i]);
+        if (k < nmin) nmin = k;
+    }
+    if (nmin < 8) return;
+    m->res = malloc((size_t)H * nmin * sizeof *m->res);
+    if (!m->res) return;
+    for (int i = 0; i < H; i++) {
+        float *row = m->res + (size_t)i * nmin;
+        size_t k = 0;
+        for (size_t o = norig; o-- > 0 && k < nmin;) {
+            size_t j = o * (size_t)H + (size_t)i;
+            if (isnan(A[j])) continue;
+            double f = m->scale * blend[j];
+            row[k++] = (float)((A[j] - f) / (fabs(f) + m->res_floor));
+        }
+        qsort(row, nmin, sizeof *row, cmp_float);
+    }
+    m->res_h = H;
+    m->res_n = nmin;
 }
 
 static int bucket_of(int i, int H) {
@@ -99,6 +146,9 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         head.n = n - V;
         for (size_t c = 0; c < NCAND; c++) {
             double unused;
+            /* a weekly seasonal naive forecast that cannot look a week back in the window
+             * would be judged as a last-value forecast: leave it out */
+            if (candidates[c] == &fc__model_snaive_week && first < 7 * day) continue;
             if (candidates[c]->create(&st[c], &o, err, errlen) != 0) continue;
             if (candidates[c]->fit(st[c], &head, &unused, err, errlen) != 0) continue;
             ok[c] = 1;
@@ -199,6 +249,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             m->scale = sc;
             if (share <= 0.25) break;
         }
+        keep_residuals(m, blend, A, norig, H, train);
         free(blend);
         /* keep the candidates with a weight */
         m->nsel = 0;
@@ -274,6 +325,14 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
 
 static const char *describe(const void *state) { return ((const auto_m *)state)->name; }
 
+static const float *residuals(const void *state, int *h, size_t *n, double *floor) {
+    const auto_m *m = state;
+    *h = m->res_h;
+    *n = m->res_n;
+    *floor = m->res_floor;
+    return m->res;
+}
+
 static void destroy(void *state) {
     auto_m *m = state;
     if (!m) return;
@@ -281,4 +340,4 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_auto = {"auto", create, fit, predict, destroy, describe};
+const fc_model_ops fc__model_auto = {"auto", create, fit, predict, destroy, describe, residuals};

@@ -388,4 +388,4 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_lstm = {"lstm", create, fit, predict, destroy, NULL};
+const fc_model_ops fc__model_lstm = {"lstm", create, fit, predict, destroy, NULL, NULL};

@@ -21,6 +21,10 @@ typedef struct fc_model_ops {
     void (*destroy)(void *state);
     /* Optional: the name of what the fitted model actually uses (e.g. "auto:holt-winters"). */
     const char *(*describe)(const void *state);
+    /* Optional: out-of-sample residuals for the quantiles, replacing the in-sample ones
+     * fc_fit collects: *h rows (horizon steps) of *n sorted values (y - f) / (|f| + floor).
+     * NULL when the model has none. */
+    const float *(*residuals)(const void *state, int *h, size_t *n, double *floor);
 } fc_model_ops;
 
 extern const fc_model_ops fc__model_last, fc__model_snaive_day, fc__model_snaive_week,

@@ -478,4 +478,4 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_neural = {"neural", create, fit, predict, destroy, NULL};
+const fc_model_ops fc__model_neural = {"neural", create, fit, predict, destroy, NULL, NULL};
