@@ -679,6 +679,10 @@ static int snapshot_encode(tsdb *db, uint64_t wal_from, uint8_t **out, size_t *o
                     *p++ = c->prev_trail[j];
                     *p++ = c->prev_k[j];
                 }
+                for (int j = 0; j < 2; j++) {
+                    *p++ = c->n_valid[j];
+                    put_u64(&p, (uint64_t)c->n_prev[j]);
+                }
                 memcpy(p, c->buf, nbytes);
                 p += nbytes;
                 DONE();
@@ -766,6 +770,10 @@ static int snapshot_decode(void *arg, const uint8_t *data, size_t len, uint64_t 
                     c->prev_lead[j] = (uint8_t)get_n(&r, 1);
                     c->prev_trail[j] = (uint8_t)get_n(&r, 1);
                     c->prev_k[j] = (uint8_t)get_n(&r, 1);
+                }
+                for (int j = 0; j < 2; j++) {
+                    c->n_valid[j] = (uint8_t)get_n(&r, 1);
+                    c->n_prev[j] = (int64_t)get_n(&r, 8);
                 }
                 uint32_t nbytes = (c->nbits + 7) / 8;
                 if (r.bad || (size_t)(r.end - r.p) < nbytes || c->n > TSDB_CHUNK_MAX ||
@@ -1042,11 +1050,11 @@ int tsdb_series_labels(tsdb *db, uint32_t id, const tsdb_label **labels, size_t 
 }
 
 static void tier_stat(const tier *t, size_t *points, size_t *bytes) {
-    size_t p = 0, b = t->cap * sizeof(tsdb_chunk);
+    size_t p = 0, b = (t->cap - t->count) * sizeof(tsdb_chunk); /* ring slots, used or not */
     for (size_t k = 0; k < t->count; k++) {
         const tsdb_chunk *c = &t->ring[(t->head + k) % t->cap];
         p += c->n;
-        b += c->cap;
+        b += tsdb_chunk_bytes(c); /* header + allocation as malloc sized it */
     }
     if (t->res_ms && t->open) p++;
     *points = p;

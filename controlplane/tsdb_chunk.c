@@ -2,6 +2,7 @@
 #include "tsdb_chunk.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,41 +48,35 @@ static void put(uint8_t *buf, uint32_t *pos, uint64_t v, int n) {
     *pos += (uint32_t)n;
 }
 
-/* Reads n bits (1..64); returns -1 when that would pass `limit`. The buffer has 8 readable
- * bytes past `limit` (chunks keep that padding). */
-static int get(const uint8_t *buf, uint32_t *pos, uint32_t limit, int n, uint64_t *out) {
-    if ((uint64_t)*pos + (uint64_t)n > limit) return -1;
-    if (n > 56) {
-        uint64_t hi = 0, lo = 0;
-        get(buf, pos, limit, n - 32, &hi);
-        get(buf, pos, limit, 32, &lo);
-        *out = (hi << 32) | lo;
-        return 0;
-    }
-    uint64_t w = load_be(buf + (*pos >> 3)) << (*pos & 7);
-    *out = w >> (64 - n);
-    *pos += (uint32_t)n;
-    return 0;
-}
-
 static const double pow10_tab[8] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
 #define DEC_LIMIT 4.0e15 /* |n| stays well inside the 2^53 exact-integer range */
 
 /* n with n / 10^k == x exactly (bitwise), for this k; 0 if x is not such a decimal. */
-static int dec_at(double x, int k, int64_t *n) {
+/* Rounds half away from zero without a libm call; encoder and decoder share it, and the
+ * encoder checks the round trip, so it only needs to be deterministic. */
+static inline int64_t round_i(double s) {
+    return (int64_t)(s >= 0 ? s + 0.5 : s - 0.5);
+}
+
+/* n and off with bits(x) == bits(n / 10^k) + off, |off| <= 2 (decimal data that went through
+ * float arithmetic, like 51.846000000000004, is a decimal plus an ulp or two); 0 if x is not
+ * such a decimal at this k. */
+static int dec_at(double x, int k, int64_t *n, int *off) {
     double s = x * pow10_tab[k];
     if (!(s > -DEC_LIMIT && s < DEC_LIMIT)) return 0;
-    int64_t m = llround(s);
+    int64_t m = round_i(s);
     double back = (double)m / pow10_tab[k];
-    if (dbits(back) != dbits(x)) return 0;
+    int64_t d = (int64_t)(dbits(x) - dbits(back));
+    if (d < -2 || d > 2 || ((dbits(x) ^ dbits(back)) >> 63)) return 0;
     *n = m;
+    *off = (int)d;
     return 1;
 }
 
 static int ref_int(double ref, int k, int64_t *n) {
     double s = ref * pow10_tab[k];
     if (!(s > -DEC_LIMIT && s < DEC_LIMIT)) return 0;
-    *n = llround(s);
+    *n = round_i(s);
     return 1;
 }
 
@@ -104,8 +99,9 @@ void tsdb_chunk_fini(tsdb_chunk *c) {
 
 /* Value encoding, after the reference r (previous value of the field, or the bucket mean):
  *   0                          x == r
- *   10 s [kkk] D               x == n / 10^k: s=0 same k as last time, else 3 bits of k;
- *                              D = zigzag(n - round(r * 10^k)) as 0+7 | 10+16 | 11+32 bits
+ *   10 s [kkk] D U             x == n / 10^k (+ U ulps): s=0 same k as last time, else 3
+ *                              bits of k; D = zigzag(n - round(r * 10^k)) as 0+7 | 10+13 |
+ *                              110+18 | 111+32 bits; U = 0 (exact) | 1 cc (+1, -1, +2, -2)
  *   11 0 bits                  XOR with r in the previous window
  *   11 1 lllll mmmmmm bits     XOR with r: leading zeros, length-1, meaningful bits */
 static void put_value(tsdb_chunk *c, int j, uint64_t x, uint64_t ref) {
@@ -116,18 +112,26 @@ static void put_value(tsdb_chunk *c, int j, uint64_t x, uint64_t ref) {
     }
     double xv = bitsd(x), rv = bitsd(ref);
     int64_t n, rn;
-    int k = c->prev_k[j], found = dec_at(xv, k, &n) && ref_int(rv, k, &rn);
+    int off = 0, k = c->prev_k[j], found = 0;
+    if (dec_at(xv, k, &n, &off)) {
+        /* the previous value's integer, if it was a decimal at this scale (fields 0, 1) */
+        if (j < 2 && c->n_valid[j]) {
+            rn = c->n_prev[j];
+            found = 1;
+        } else found = ref_int(rv, k, &rn);
+    }
     for (int t = 0; !found && t < 8; t++)
-        if (t != c->prev_k[j] && dec_at(xv, t, &n) && ref_int(rv, t, &rn)) {
+        if (t != c->prev_k[j] && dec_at(xv, t, &n, &off) && ref_int(rv, t, &rn)) {
             k = t;
             found = 1;
         }
     if (found) {
         uint64_t d = (uint64_t)n - (uint64_t)rn;
         uint64_t zz = (d << 1) ^ (uint64_t)((int64_t)d >> 63);
-        int bits = zz < (1u << 7) ? 1 : zz < (1u << 16) ? 2 : zz < (1ull << 32) ? 3 : 4;
+        int bits = zz < (1u << 7) ? 1 : zz < (1u << 13) ? 2 : zz < (1u << 18) ? 3
+                 : zz < (1ull << 32) ? 4 : 5;
         /* a decimal pays off unless the delta needs the 64-bit form */
-        if (bits < 4) {
+        if (bits < 5) {
             put(c->buf, &c->nbits, 2, 2);
             if (k == c->prev_k[j]) put(c->buf, &c->nbits, 0, 1);
             else {
@@ -135,19 +139,24 @@ static void put_value(tsdb_chunk *c, int j, uint64_t x, uint64_t ref) {
                 put(c->buf, &c->nbits, (uint64_t)k, 3);
                 c->prev_k[j] = (uint8_t)k;
             }
-            if (bits == 1) {
-                put(c->buf, &c->nbits, 0, 1);
-                put(c->buf, &c->nbits, zz, 7);
-            } else if (bits == 2) {
-                put(c->buf, &c->nbits, 2, 2);
-                put(c->buf, &c->nbits, zz, 16);
-            } else {
-                put(c->buf, &c->nbits, 3, 2);
-                put(c->buf, &c->nbits, zz, 32);
+            if (j < 2) {
+                c->n_valid[j] = 1;
+                c->n_prev[j] = n;
+            }
+            static const int prefix[5] = {0, 0, 2, 6, 7}, plen[5] = {0, 1, 2, 3, 3};
+            static const int width[5] = {0, 7, 13, 18, 32};
+            put(c->buf, &c->nbits, (uint64_t)prefix[bits], plen[bits]);
+            put(c->buf, &c->nbits, zz, width[bits]);
+            if (off == 0) put(c->buf, &c->nbits, 0, 1);
+            else {
+                static const int code[5] = {3, 1, 0, 0, 2}; /* off -2,-1,_,+1,+2 */
+                put(c->buf, &c->nbits, 1, 1);
+                put(c->buf, &c->nbits, (uint64_t)code[off + 2], 2);
             }
             return;
         }
     }
+    if (j < 2) c->n_valid[j] = 0;
     int lead = __builtin_clzll(xr), trail = __builtin_ctzll(xr);
     if (lead > 31) lead = 31;
     put(c->buf, &c->nbits, 3, 2);
@@ -168,7 +177,7 @@ static void put_value(tsdb_chunk *c, int j, uint64_t x, uint64_t ref) {
 
 /* min and max are XOR'd against this record's mean: equal for single-sample buckets. */
 static uint64_t mean_ref(double sum, double count) {
-    return dbits(count != 0 ? sum / count : sum);
+    return dbits(count == 1 || count == 0 ? sum : sum / count);
 }
 
 int tsdb_chunk_append(tsdb_chunk *c, int64_t ts, const double *v) {
@@ -231,7 +240,7 @@ void tsdb_chunk_seal(tsdb_chunk *c) {
 }
 
 size_t tsdb_chunk_bytes(const tsdb_chunk *c) {
-    return sizeof *c + c->cap;
+    return sizeof *c + (c->buf ? malloc_usable_size(c->buf) : 0);
 }
 
 void tsdb_chunk_iter_init(tsdb_chunk_iter *it, const tsdb_chunk *c) {
@@ -240,54 +249,106 @@ void tsdb_chunk_iter_init(tsdb_chunk_iter *it, const tsdb_chunk *c) {
     for (int j = 0; j < 4; j++) it->lead[j] = NO_WINDOW;
 }
 
-static int get_value(tsdb_chunk_iter *it, int j, uint64_t ref, uint64_t *x) {
-    const tsdb_chunk *c = it->c;
-    uint64_t b;
-    if (get(c->buf, &it->pos, c->nbits, 1, &b)) return -EBADMSG;
+/* The decoder's bit reader: w holds the next `avail` bits MSB-first; refills load 8 bytes at
+ * the bit position (chunks keep 8 bytes of padding past their bits, and a position past the
+ * end stops the read). */
+typedef struct bitrd {
+    const uint8_t *buf;
+    uint64_t w;
+    int avail;
+    uint32_t pos, limit;
+} bitrd;
+
+static inline int rd_refill(bitrd *r) {
+    if (r->pos > r->limit) return -1;
+    r->w = load_be(r->buf + (r->pos >> 3)) << (r->pos & 7);
+    r->avail = 64 - (int)(r->pos & 7);
+    return 0;
+}
+
+/* n in 1..56 */
+static inline int rd_bits(bitrd *r, int n, uint64_t *v) {
+    if (r->avail < n && rd_refill(r)) return -1;
+    *v = r->w >> (64 - n);
+    r->w <<= n;
+    r->avail -= n;
+    r->pos += (uint32_t)n;
+    return 0;
+}
+
+static inline int rd_wide(bitrd *r, int n, uint64_t *v) {
+    if (n <= 56) return rd_bits(r, n, v);
+    uint64_t hi, lo;
+    if (rd_bits(r, n - 32, &hi) || rd_bits(r, 32, &lo)) return -1;
+    *v = (hi << 32) | lo;
+    return 0;
+}
+
+static inline int rd_bit(bitrd *r) {
+    if (r->avail < 1 && rd_refill(r)) return -1;
+    int b = (int)(r->w >> 63);
+    r->w <<= 1;
+    r->avail--;
+    r->pos++;
+    return b;
+}
+
+static int get_value(tsdb_chunk_iter *it, bitrd *r, int j, uint64_t ref, uint64_t *x) {
+    int b = rd_bit(r);
+    if (b < 0) return -EBADMSG;
     if (b == 0) {
         *x = ref;
         return 0;
     }
-    if (get(c->buf, &it->pos, c->nbits, 1, &b)) return -EBADMSG;
+    if ((b = rd_bit(r)) < 0) return -EBADMSG;
+    uint64_t m;
     if (b == 0) { /* decimal */
-        if (get(c->buf, &it->pos, c->nbits, 1, &b)) return -EBADMSG;
-        if (b) {
+        int newk = rd_bit(r);
+        if (newk < 0) return -EBADMSG;
+        if (newk) {
             uint64_t k;
-            if (get(c->buf, &it->pos, c->nbits, 3, &k)) return -EBADMSG;
+            if (rd_bits(r, 3, &k)) return -EBADMSG;
             it->k[j] = (uint8_t)k;
         }
         int ones = 0;
-        while (ones < 2) {
-            if (get(c->buf, &it->pos, c->nbits, 1, &b)) return -EBADMSG;
+        while (ones < 3) {
+            if ((b = rd_bit(r)) < 0) return -EBADMSG;
             if (b == 0) break;
             ones++;
         }
-        static const int widths[3] = {7, 16, 32};
-        uint64_t zz;
-        if (get(c->buf, &it->pos, c->nbits, widths[ones], &zz)) return -EBADMSG;
+        static const int widths[4] = {7, 13, 18, 32};
+        uint64_t zz, ucode = 0;
+        if (rd_bits(r, widths[ones], &zz)) return -EBADMSG;
+        int u = rd_bit(r);
+        if (u < 0 || (u && rd_bits(r, 2, &ucode))) return -EBADMSG;
+        static const int64_t uoff[4] = {1, -1, 2, -2};
         int64_t rn;
-        if (!ref_int(bitsd(ref), it->k[j], &rn)) return -EBADMSG;
+        if (j < 2 && it->n_valid[j] && !newk) rn = it->n_prev[j]; /* same scale as before */
+        else if (!ref_int(bitsd(ref), it->k[j], &rn)) return -EBADMSG;
         int64_t d = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
         int64_t n = (int64_t)((uint64_t)rn + (uint64_t)d);
-        *x = dbits((double)n / pow10_tab[it->k[j]]);
+        if (j < 2) {
+            it->n_valid[j] = 1;
+            it->n_prev[j] = n;
+        }
+        *x = dbits((double)n / pow10_tab[it->k[j]]) + (uint64_t)(u ? uoff[ucode] : 0);
         return 0;
     }
-    if (get(c->buf, &it->pos, c->nbits, 1, &b)) return -EBADMSG;
-    uint64_t m;
+    if (j < 2) it->n_valid[j] = 0;
+    if ((b = rd_bit(r)) < 0) return -EBADMSG;
     if (b == 0) {
         if (it->lead[j] == NO_WINDOW) return -EBADMSG;
         int len = 64 - it->lead[j] - it->trail[j];
-        if (get(c->buf, &it->pos, c->nbits, len, &m)) return -EBADMSG;
+        if (rd_wide(r, len, &m)) return -EBADMSG;
         *x = ref ^ (m << it->trail[j]);
         return 0;
     }
     uint64_t lead, len1;
-    if (get(c->buf, &it->pos, c->nbits, 5, &lead) || get(c->buf, &it->pos, c->nbits, 6, &len1))
-        return -EBADMSG;
+    if (rd_bits(r, 5, &lead) || rd_bits(r, 6, &len1)) return -EBADMSG;
     int len = (int)len1 + 1;
     if ((int)lead + len > 64) return -EBADMSG;
     int trail = 64 - (int)lead - len;
-    if (get(c->buf, &it->pos, c->nbits, len, &m)) return -EBADMSG;
+    if (rd_wide(r, len, &m)) return -EBADMSG;
     it->lead[j] = (uint8_t)lead;
     it->trail[j] = (uint8_t)trail;
     *x = ref ^ (m << trail);
@@ -297,32 +358,38 @@ static int get_value(tsdb_chunk_iter *it, int j, uint64_t ref, uint64_t *x) {
 int tsdb_chunk_next(tsdb_chunk_iter *it, int64_t *ts, double *v) {
     const tsdb_chunk *c = it->c;
     if (it->i >= c->n) return 0;
+    bitrd r = {c->buf, 0, 0, it->pos, c->nbits};
+    if (rd_refill(&r)) return -EBADMSG;
     uint64_t b;
     if (it->i == 0) {
-        if (get(c->buf, &it->pos, c->nbits, 64, &b)) return -EBADMSG;
+        if (rd_wide(&r, 64, &b)) return -EBADMSG;
         it->ts = (int64_t)b;
         it->delta = 0;
     } else {
-        int ones = 0;
+        int ones = 0, bit;
         while (ones < 4) {
-            if (get(c->buf, &it->pos, c->nbits, 1, &b)) return -EBADMSG;
-            if (b == 0) break;
+            if ((bit = rd_bit(&r)) < 0) return -EBADMSG;
+            if (bit == 0) break;
             ones++;
         }
         static const int widths[5] = {0, 7, 12, 20, 64};
         uint64_t zz = 0;
-        if (ones > 0 && get(c->buf, &it->pos, c->nbits, widths[ones], &zz)) return -EBADMSG;
+        if (ones > 0 && rd_wide(&r, widths[ones], &zz)) return -EBADMSG;
         int64_t dod = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
         it->delta += dod;
         it->ts += it->delta;
     }
+    uint64_t mean = 0;
     for (int j = 0; j < c->nfields; j++) {
-        uint64_t ref = (j >= 2) ? mean_ref(v[0], v[1]) : it->bits[j];
+        if (j == 2) mean = mean_ref(v[0], v[1]);
+        uint64_t ref = (j >= 2) ? mean : it->bits[j];
         uint64_t x;
-        if (get_value(it, j, ref, &x)) return -EBADMSG;
+        if (get_value(it, &r, j, ref, &x)) return -EBADMSG;
         it->bits[j] = x;
         v[j] = bitsd(x);
     }
+    if (r.pos > c->nbits) return -EBADMSG;
+    it->pos = r.pos;
     *ts = it->ts;
     it->i++;
     return 1;

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TSDB_CHUNK_MAX 240
+#define TSDB_CHUNK_MAX 720
 
 typedef struct tsdb_chunk {
     uint8_t *buf;      /* bit stream, MSB first */
@@ -28,6 +28,8 @@ typedef struct tsdb_chunk {
     uint64_t prev_bits[4];
     uint8_t prev_lead[4], prev_trail[4];
     uint8_t prev_k[4];  /* decimal scale last used per field */
+    uint8_t n_valid[2]; /* fields 0 and 1: the previous value is n_prev / 10^prev_k */
+    int64_t n_prev[2];
 } tsdb_chunk;
 
 /* Starts an empty chunk with 1 or 4 fields. Returns 0 or -ENOMEM. */
@@ -49,6 +51,8 @@ typedef struct tsdb_chunk_iter {
     uint64_t bits[4];
     uint8_t lead[4], trail[4];
     uint8_t k[4];
+    uint8_t n_valid[2];
+    int64_t n_prev[2];
 } tsdb_chunk_iter;
 
 void tsdb_chunk_iter_init(tsdb_chunk_iter *it, const tsdb_chunk *c);
