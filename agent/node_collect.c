@@ -19,7 +19,8 @@
     X(N_MEM_TOTAL, "node_memory_total_bytes")                                              \
     X(N_MEM_AVAIL, "node_memory_available_bytes")                                          \
     X(N_MEM_USED, "node_memory_used_bytes")                                                \
-    X(N_LOAD1, "node_load1")
+    X(N_LOAD1, "node_load1")                                                               \
+    X(N_ROUNDS, "node_agent_rounds_total")
 
 #define X_ENUM(e, name) e,
 enum node_metric { NODE_METRICS(X_ENUM) N_COUNT };
@@ -35,6 +36,7 @@ struct nodec {
     uint32_t defined;
     rate_counter busy;
     long hz;
+    uint64_t rounds;
 };
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -90,6 +92,9 @@ static int emit(nodec *n, const cgc_out *out, enum node_metric m, int64_t ts, do
 int nodec_sample(nodec *n, const cgc_out *out, int64_t now_ms, char *err, size_t errlen) {
     static char buf[65536]; /* /proc/stat grows with CPUs and interrupts; one loop thread */
     int first_rc = 0;
+    n->rounds++;
+    int rrc = emit(n, out, N_ROUNDS, now_ms, (double)n->rounds);
+    if (rrc < 0) first_rc = fail(err, errlen, rrc, "cannot queue node values: %s", strerror(-rrc));
     for (int i = 0; i < P_COUNT; i++) {
         ssize_t len = pread(n->fd[i], buf, sizeof buf, 0);
         if (len < 0 || (size_t)len == sizeof buf) {

@@ -52,6 +52,7 @@ TEST(nodec_fixtures) {
     usleep(10000);
     T_EQ_INT(nodec_sample(n, &out, 2000, err, sizeof err), 0);
     T_NEAR(val(&r, "node_cpu_usage_cores"), 0, 0);
+    T_NEAR(val(&r, "node_agent_rounds_total"), 2, 0);
     nodec_free(n);
     T_EQ_INT(nodec_new(&n, "/nonexistent", err, sizeof err), -ENOENT);
     T_EQ_STR(err, "cannot open /nonexistent/stat: No such file or directory");
