@@ -37,6 +37,7 @@ struct cp_config {
     char *prometheus_ca_file;
     int prometheus_insecure_skip_verify;
     int64_t prometheus_timeout_ms;
+    int64_t prometheus_max_points;
     int64_t retention_raw_ms, retention_1m_ms, retention_10m_ms;
     int64_t snapshot_interval_ms;
 };

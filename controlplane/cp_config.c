@@ -61,6 +61,9 @@ const cfg_key cp_config_table[] = {
     /* Prometheus answers a week of one series in well under a second; 10 s marks it down. */
     {"prometheus_timeout", CFG_DURATION, F(prometheus_timeout_ms), "10s", 100, 600000, NULL, 0,
      "timeout of one request to Prometheus"},
+    /* Prometheus refuses more than 11,000 points per series in one query_range. */
+    {"prometheus_max_points", CFG_INT, F(prometheus_max_points), "11000", 2, 11000, NULL, 0,
+     "points per series in one request to Prometheus (longer ranges are split)"},
     /* Raw samples for two days (recent detail), minutes for 35 days (weekly seasonality
      * with room), 10-minute buckets for 400 days (yearly). */
     {"retention_raw", CFG_DURATION, F(retention_raw_ms), "48h", 60000, 0, NULL, 0,

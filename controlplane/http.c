@@ -401,6 +401,7 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
                                                                            : NULL,
             .insecure_skip_verify = c->prometheus_insecure_skip_verify,
             .timeout_ms = c->prometheus_timeout_ms,
+            .max_points = c->prometheus_max_points,
         };
         rc = prom_new(&h->prom, &po, err, errlen);
         if (rc) goto fail;

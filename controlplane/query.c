@@ -962,14 +962,26 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
                     rc = -ENOMEM;
                     break;
                 }
+                /* The store wins over the span it covers, [first point, last point + step);
+                 * outside it Prometheus's values are used where it has them, so a stale
+                 * store value carried by the lookback does not hide fresher history. */
+                int64_t first = INT64_MAX, last = INT64_MIN;
+                for (size_t q = 0; q < pts.n; q++)
+                    if (pts.p[q].ts_ms >= start_ms - QUERY_LOOKBACK_MS) {
+                        first = pts.p[q].ts_ms;
+                        break;
+                    }
+                if (pts.n) last = pts.p[pts.n - 1].ts_ms;
                 for (size_t i = 0; i < nps; i++)
                     if (!ps[i].used && ps[i].keylen == keylen && !memcmp(ps[i].key, key, keylen)) {
                         ps[i].used = 1;
-                        for (size_t k = 0; k < nsteps; k++)
-                            if (isnan(v[k]) && !isnan(ps[i].v[k])) {
-                                v[k] = ps[i].v[k];
-                                have++;
-                            }
+                        for (size_t k = 0; k < nsteps; k++) {
+                            int64_t t = start_ms + (int64_t)k * step_ms;
+                            int inside = t >= first && t < last + step_ms;
+                            if (isnan(ps[i].v[k]) || (inside && !isnan(v[k]))) continue;
+                            if (isnan(v[k])) have++;
+                            v[k] = ps[i].v[k];
+                        }
                         break;
                     }
                 free(key);

@@ -11,8 +11,9 @@
  * A selector needs a metric name or a matcher that does not match the empty string.
  *
  * Evaluation: at every step t from start to end, each series' value is its newest point in
- * (t - 5 min, t] (a downsampled bucket counts with its mean); the store's points win over
- * Prometheus's for the same label set and step; then sum/avg by the given labels. */
+ * (t - 5 min, t] (a downsampled bucket counts with its mean); for the same label set the
+ * store's values win over Prometheus's within the span the store covers (first point to last
+ * point + step), Prometheus's are used outside it; then sum/avg by the given labels. */
 #ifndef TIDE_QUERY_H
 #define TIDE_QUERY_H
 
