@@ -12,6 +12,10 @@ TIDE_SRC=${TIDE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 TIDE_BIN=${TIDE_BIN:-$TIDE_SRC/bin}
 export TIDE_SRC TIDE_BIN
 source "$TIDE_SRC/tests/integration/lib.sh"
+# private copies: a rebuild of bin/ during the minutes this runs must not break it
+mkdir -p "$W/bin"
+for b in tidectl tide-agent tide-controlplane; do cp "$TIDE_BIN/$b" "$W/bin/" || fail "$TIDE_BIN/$b missing"; done
+TIDE_BIN=$W/bin
 N_ACT=${N_ACT:-50} N_COLD=${N_COLD:-10} N_DRAIN=${N_DRAIN:-20}
 
 [ "$(id -u)" = 0 ] || skip "needs root for cgroups"
