@@ -13,10 +13,13 @@
 #define QUALITY_MIN_POINTS 60    /* points scored before the gate may close */
 #define QUALITY_DECAY 0.999      /* per scored point: a memory of roughly a day at 1 minute */
 #define DEFAULT_STEP 60
+#define RETRY_FAILED_FIT_S 300   /* a failed fit is tried again after this */
+#define MIN_HISTORY_S 86400      /* quality gate: a model sees at least one daily cycle */
 
 typedef struct pred_state {
     forecaster *fc;
     int64_t trained_at;   /* 0 = never */
+    int64_t attempted_at; /* last fit attempt, 0 = never */
     char fit_error[160];
     int64_t forecast_at;  /* when the last forecast was made (0 = none) */
     int64_t fc_t0;        /* time of its first value */
@@ -99,40 +102,65 @@ int portrait_training_due(const portrait_engine *e, int64_t now) {
         const wl_provider *p = &e->spec.providers[i];
         if (p->type != WL_PROV_PREDICTIVE) continue;
         const pred_state *ps = &e->pred[i];
-        if (!ps->trained_at || now - ps->trained_at >= p->retrain_seconds) return 1;
+        if (!ps->attempted_at || now - ps->attempted_at >= p->retrain_seconds) return 1;
+        if (ps->fit_error[0] && now - ps->attempted_at >= RETRY_FAILED_FIT_S) return 1;
     }
     return 0;
+}
+
+int portrait_fit(const workload_spec *spec, int i, const fc_series *history, forecaster **out, char *err,
+                 size_t errlen) {
+    const wl_provider *p = &spec->providers[i];
+    *out = NULL;
+    int64_t step = history->step > 0 ? history->step : DEFAULT_STEP;
+    fc_options opt = {.horizon = (int)((p->horizon_seconds + step - 1) / step), .seed = 1};
+    size_t have = 0; /* values present (not NaN) */
+    for (size_t k = 0; k < history->n; k++) have += !isnan(history->y[k]);
+    if ((int64_t)have * step < MIN_HISTORY_S) {
+        snprintf(err, errlen, "quality gate: %.0f minutes of traffic history, a model needs at least %d",
+                 (double)have * step / 60.0, MIN_HISTORY_S / 60);
+        return -ENODATA;
+    }
+    forecaster *f = NULL;
+    char why[160] = "";
+    int rc = fc_new(&f, p->model, &opt, why, sizeof why);
+    if (rc == 0) rc = fc_fit(f, history, why, sizeof why);
+    if (rc < 0) {
+        fc_free(f);
+        snprintf(err, errlen, "model %.40s: %.110s", p->model, why);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+void portrait_install(portrait_engine *e, int i, forecaster *f, int64_t now, const char *error) {
+    pred_state *ps = &e->pred[i];
+    ps->attempted_at = now;
+    if (!f) {
+        snprintf(ps->fit_error, sizeof ps->fit_error, "%s", error ? error : "fit failed");
+        return;
+    }
+    fc_free(ps->fc);
+    ps->fc = f;
+    ps->trained_at = now;
+    ps->fit_error[0] = 0;
+    ps->forecast_at = 0;
+    ps->err_sum = ps->act_sum = ps->points = 0;
 }
 
 int portrait_train(portrait_engine *e, const fc_series *history, int64_t now, char *err, size_t errlen) {
     int first = 0;
     for (int i = 0; i < e->spec.n_providers; i++) {
-        const wl_provider *p = &e->spec.providers[i];
-        if (p->type != WL_PROV_PREDICTIVE) continue;
-        pred_state *ps = &e->pred[i];
-        int64_t step = history->step > 0 ? history->step : DEFAULT_STEP;
-        fc_options opt = {.horizon = (int)((p->horizon_seconds + step - 1) / step), .seed = 1};
+        if (e->spec.providers[i].type != WL_PROV_PREDICTIVE) continue;
         forecaster *f = NULL;
         char why[160] = "";
-        int rc = fc_new(&f, p->model, &opt, why, sizeof why);
-        if (rc == 0) rc = fc_fit(f, history, why, sizeof why);
-        if (rc < 0) {
-            fc_free(f);
-            char fe[sizeof ps->fit_error];
-            snprintf(fe, sizeof fe, "model %.40s: %.110s", p->model, why);
-            memcpy(ps->fit_error, fe, sizeof fe);
-            if (!first) {
-                first = rc;
-                if (err) snprintf(err, errlen, "providers[%d] (%s): %s", i, p->name, ps->fit_error);
-            }
-            continue; /* an older model, if any, stays until it goes stale */
+        int rc = portrait_fit(&e->spec, i, history, &f, why, sizeof why);
+        portrait_install(e, i, f, now, why);
+        if (rc < 0 && !first) {
+            first = rc;
+            if (err) snprintf(err, errlen, "providers[%d] (%s): %s", i, e->spec.providers[i].name, why);
         }
-        fc_free(ps->fc);
-        ps->fc = f;
-        ps->trained_at = now;
-        ps->fit_error[0] = 0;
-        ps->forecast_at = 0;
-        ps->err_sum = ps->act_sum = ps->points = 0;
     }
     return first;
 }

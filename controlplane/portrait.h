@@ -70,14 +70,24 @@ struct cap_report;
 void portrait_set_capacity_model(portrait_engine *e, const struct cap_model *m,
                                  const struct cap_report *rep, int64_t fitted_at);
 
-/* Is a (re)training of the predictive models due at now (never trained, or retrainSeconds
- * passed since the last fit)? */
+/* Is a (re)training of the predictive models due at now (never tried, retrainSeconds passed
+ * since the last attempt, or 5 minutes since a failed one)? */
 int portrait_training_due(const portrait_engine *e, int64_t now);
 /* Fits every predictive provider's forecaster on history (data strictly before `now`). A
  * model that fails to fit is recorded as the reason of its provider's fallback. Returns 0
  * when all fitted, else the first -errno (err says which provider and why). */
 int portrait_train(portrait_engine *e, const fc_series *history, int64_t now, char *err,
                    size_t errlen);
+
+/* The same in two halves, so that the fit can run on a worker thread while the engine keeps
+ * serving the loop: portrait_fit touches no engine (thread-safe) and fits provider i of spec
+ * into *out (0, or -errno with err; less than a day of history is refused: -ENODATA, the
+ * first quality gate); portrait_install (loop thread) hands the result to the
+ * engine, which takes ownership of f (NULL with a reason when the fit failed: an older model
+ * stays until it goes stale). */
+int portrait_fit(const workload_spec *spec, int provider, const fc_series *history, forecaster **out,
+                 char *err, size_t errlen);
+void portrait_install(portrait_engine *e, int provider, forecaster *f, int64_t now, const char *error);
 
 /* Runs every provider for the observation and merges them into *out. Returns 0 or -errno. */
 int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out);

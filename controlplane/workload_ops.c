@@ -9,6 +9,7 @@
 #include "query.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
@@ -43,14 +44,36 @@ typedef struct wl_entry {
     int have_pt;
     int64_t next_sync;
     int inventory_done;
+    int training;       /* a fit of its predictive models is running on a worker thread */
     char observe[256];
     action_rec acts[ACTIONS_KEPT];
     uint64_t nacts;
 } wl_entry;
 
+/* A fit of one workload's predictive models on a worker thread: the loop never waits for
+ * training. The job owns copies of everything it reads; the loop installs the results when
+ * the workload (same name and generation) is still there, else drops them. */
+typedef struct train_job {
+    struct train_job *next;
+    char name[WL_NAME_MAX];
+    uint64_t generation;
+    workload_spec *spec;
+    double *y;
+    fc_series hist;
+    int64_t now;
+    forecaster *f[WL_MAX_PROVIDERS];
+    char err[WL_MAX_PROVIDERS][160];
+    pthread_t th;
+    int done;
+    struct cp_workloads *w;
+} train_job;
+
 struct cp_workloads {
     struct controlplane *cp;
     ev_timer tick;
+    ev_async trained;
+    pthread_mutex_t lock; /* guards jobs[].done */
+    train_job *jobs;
     wl_entry *head;
     char dir[1024];
 };
@@ -242,6 +265,98 @@ static void record_action(wl_entry *e, int64_t now, const planner_action *a, con
     snprintf(r->note, sizeof r->note, "%s", note);
 }
 
+static void job_free(train_job *j) {
+    for (int i = 0; i < WL_MAX_PROVIDERS; i++) fc_free(j->f[i]);
+    free(j->spec);
+    free(j->y);
+    free(j);
+}
+
+static void *train_main(void *arg) {
+    train_job *j = arg;
+    for (int i = 0; i < j->spec->n_providers; i++)
+        if (j->spec->providers[i].type == WL_PROV_PREDICTIVE)
+            portrait_fit(j->spec, i, &j->hist, &j->f[i], j->err[i], sizeof j->err[i]);
+    pthread_mutex_lock(&j->w->lock);
+    j->done = 1;
+    pthread_mutex_unlock(&j->w->lock);
+    ev_async_send(j->w->cp->loop, &j->w->trained);
+    return NULL;
+}
+
+static void train_start(struct cp_workloads *w, wl_entry *e, const fc_series *hist, int64_t now) {
+    train_job *j = calloc(1, sizeof *j);
+    if (!j) return;
+    j->spec = malloc(sizeof *j->spec);
+    j->y = malloc(hist->n * sizeof *j->y);
+    if (!j->spec || !j->y) {
+        job_free(j);
+        return;
+    }
+    *j->spec = e->run;
+    memcpy(j->y, hist->y, hist->n * sizeof *j->y);
+    j->hist = *hist;
+    j->hist.y = j->y;
+    j->now = now;
+    j->w = w;
+    j->generation = e->generation;
+    snprintf(j->name, sizeof j->name, "%s", e->spec.name);
+    int rc = pthread_create(&j->th, NULL, train_main, j);
+    if (rc != 0) {
+        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: cannot start training: %s", e->spec.name, strerror(rc));
+        job_free(j);
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    j->next = w->jobs;
+    w->jobs = j;
+    pthread_mutex_unlock(&w->lock);
+    e->training = 1;
+}
+
+/* Loop side: installs finished fits. With wait set (shutdown), waits for every job. */
+static void train_collect(struct cp_workloads *w, int wait) {
+    for (;;) {
+        train_job *j = NULL;
+        pthread_mutex_lock(&w->lock);
+        for (train_job **pp = &w->jobs; *pp; pp = &(*pp)->next)
+            if ((*pp)->done || wait) {
+                j = *pp;
+                *pp = j->next;
+                break;
+            }
+        pthread_mutex_unlock(&w->lock);
+        if (!j) return;
+        pthread_join(j->th, NULL);
+        wl_entry *e = find(w, j->name);
+        if (e && e->generation == j->generation && !wait) {
+            int ok = 0, bad = 0;
+            for (int i = 0; i < j->spec->n_providers; i++) {
+                if (j->spec->providers[i].type != WL_PROV_PREDICTIVE) continue;
+                portrait_install(e->eng, i, j->f[i], j->now, j->err[i]);
+                if (j->f[i]) ok++;
+                else {
+                    bad++;
+                    log_warn("workloads", "%s: providers[%d] training: %s", j->name, i, j->err[i]);
+                }
+                j->f[i] = NULL;
+            }
+            log_info("workloads", "%s: %d predictive model(s) trained on %zu points, %d failed", j->name, ok,
+                     j->hist.n, bad);
+            e->training = 0;
+        } else if (e && e->generation == j->generation) {
+            e->training = 0;
+        }
+        job_free(j);
+    }
+}
+
+static void on_trained(struct ev_loop *loop, ev_async *a, int revents) {
+    (void)loop;
+    (void)revents;
+    train_collect((struct cp_workloads *)((char *)a - offsetof(struct cp_workloads, trained)), 0);
+}
+
 static void controller_step(struct cp_workloads *w, wl_entry *e, int64_t now) {
     struct controlplane *cp = w->cp;
     const workload_spec *s = &e->run;
@@ -287,13 +402,7 @@ static void controller_step(struct cp_workloads *w, wl_entry *e, int64_t now) {
         int rc = traffic_history(cp, &s->traffic[0], now, &tr, &y, err, sizeof err);
         if (rc == 0) {
             trp = &tr;
-            if (portrait_training_due(e->eng, now)) {
-                char terr[256] = "";
-                if (portrait_train(e->eng, &tr, now, terr, sizeof terr) < 0)
-                    log_limited(&observe_rl, LOG_WARN, "workloads", "%s: training: %s", s->name, terr);
-                else
-                    log_info("workloads", "%s: predictive models trained on %zu points", s->name, tr.n);
-            }
+            if (!e->training && portrait_training_due(e->eng, now)) train_start(w, e, &tr, now);
         } else {
             snprintf(e->observe, sizeof e->observe, "traffic %.40s: %.180s", s->traffic[0].name,
                      rc == -ENODATA ? "no data in the store yet" : err);
@@ -658,10 +767,13 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
         free(w);
         return -e;
     }
+    pthread_mutex_init(&w->lock, NULL);
     load_saved(w);
     cp->workloads = w;
     ev_timer_init(&w->tick, on_tick, 1.0, 1.0);
     ev_timer_start(cp->loop, &w->tick);
+    ev_async_init(&w->trained, on_trained);
+    ev_async_start(cp->loop, &w->trained);
     return 0;
 }
 
@@ -669,6 +781,9 @@ static void wl_stop(struct controlplane *cp) {
     struct cp_workloads *w = cp->workloads;
     if (!w) return;
     ev_timer_stop(cp->loop, &w->tick);
+    train_collect(w, /* wait = */ 1);
+    ev_async_stop(cp->loop, &w->trained);
+    pthread_mutex_destroy(&w->lock);
     while (w->head) {
         wl_entry *e = w->head;
         w->head = e->next;

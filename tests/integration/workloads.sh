@@ -86,6 +86,28 @@ set +e
 set -e
 [ $rc -eq 2 ] || fail "describe of an unknown workload: exit $rc"
 
+# a predictive workload on a store with minutes of history: the model is fitted on a worker
+# thread, cannot be good on so little data, and the provider falls back to reactive, saying why
+cat > "$W/api.yaml" <<'Y'
+apiVersion: tide/v1
+kind: Workload
+metadata: {name: api}
+spec:
+  target: {kind: HAProxyBackend, name: api}
+  maxReplicas: 4
+  metrics:
+    utilization: {selector: 'node_cpu_count{node="n1"}', target: 60}
+    traffic: [{name: load, selector: 'node_load1{node="n1"}'}]
+  providers:
+    - {type: predictive, priority: 10, model: holt-winters, quantile: 0.9, capacityPerReplica: 1}
+Y
+"${CTL[@]}" apply -f "$W/api.yaml" | grep -q '^workload/api created' || fail "create api"
+fell_back() { "${CTL[@]}" describe api --json | /usr/bin/python3 -c "import json,sys
+d=json.load(sys.stdin); assert 'fallback to reactive' in d.get('status','') and 'not trained yet' not in d['status'], d.get('status')"; }
+wait_until 30 fell_back || { "${CTL[@]}" describe api; fail "no recorded fallback"; }
+"${CTL[@]}" describe api | grep -E '^Providers: .*fallback to reactive \(' || fail "fallback reason not shown"
+"${CTL[@]}" delete api > /dev/null
+
 # a restart reloads the stored spec
 kill -TERM $CP
 wait_until 10 sh -c "! kill -0 $CP 2>/dev/null"

@@ -2,6 +2,7 @@
 #include "portrait.h"
 #include "test.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -154,6 +155,15 @@ TEST(portrait_predictive_falls_back_to_reactive_with_reason) {
     T_EQ_INT(portrait_update(e, &obs, pt), 0);
     T_ASSERT(strstr(pt->status, "model stale") != NULL);
     T_EQ_INT(pt->needed[0], 6);
+    /* less than a day of history: refused by the first quality gate */
+    portrait_engine *e3;
+    T_EQ_INT(portrait_engine_new(&e3, &s), 0);
+    fc_series shorth = {y, 600, t0, 60, 0};
+    T_EQ_INT(portrait_train(e3, &shorth, now, err, sizeof err), -ENODATA);
+    T_ASSERT(strstr(err, "600 minutes of traffic history") != NULL);
+    T_ASSERT(!portrait_training_due(e3, now + 60));  /* not retried at once */
+    T_ASSERT(portrait_training_due(e3, now + 300));  /* but after 5 minutes */
+    portrait_engine_free(e3);
     /* an unknown model fails to fit: recorded as the reason */
     snprintf(s.providers[0].model, sizeof s.providers[0].model, "no-such-model");
     portrait_engine *e2;
