@@ -115,6 +115,37 @@ echo "ratio cold start p50 / activate p50: $(echo "scale=1; $c50 / $a50" | bc)x 
 if [ "$(echo "$a99 < 20" | bc)" = 1 ]; then echo "goal activate p99 < 20 ms: met ($a99 ms)"; else echo "goal activate p99 < 20 ms: MISSED ($a99 ms)"; fi
 act activate "/$TAG-s1" "${HAP[@]}" > /dev/null || fail "activate failed"
 
+# ---- 1b. command to the first request the activated replica answers through HAProxy ------
+cat > "$W/first.py" <<'PY'
+# first.py N FRONT_PORT TIDECTL... -- CGROUP HAP_ARGS...: N times: standby s1, then start
+# `activate` and send requests through HAProxy (new connection each) until s1 answers; prints
+# the ms from starting the command to that answer, one per line.
+import http.client, subprocess, sys, time
+n, fp = int(sys.argv[1]), int(sys.argv[2])
+rest = sys.argv[3:]; k = rest.index("--")
+ctl, tail = rest[:k], rest[k + 1:]
+def act(a): return ctl + ["node-action", "n1", a] + tail
+def run(a):
+    r = subprocess.run(act(a), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if r.returncode: sys.exit("%s failed: %s" % (a, r.stderr.decode()))
+for i in range(n):
+    run("drain"); run("standby")
+    t0 = time.perf_counter()
+    p = subprocess.Popen(act("activate"), stdout=subprocess.DEVNULL)
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", fp, timeout=2); c.request("GET", "/")
+            if c.getresponse().read() == b"s1\n": break
+        except OSError: pass
+        if time.perf_counter() - t0 > 10: sys.exit("s1 did not answer within 10 s")
+    print("%.3f" % ((time.perf_counter() - t0) * 1000), flush=True)
+    if p.wait(): sys.exit("activate failed")
+PY
+/usr/bin/python3 "$W/first.py" "${N_FIRST:-20}" "$FP" "${CTL[@]}" -- "/$TAG-s1" "${HAP[@]}" > "$W/first" || fail "first-request runs failed"
+echo "activate command to the first request s1 answers through HAProxy (tidectl start included): $(stats "$W/first")"
+f50=$(pct "$W/first" 50)
+echo "ratio cold start p50 / (activate command -> first answer) p50: $(echo "scale=1; $c50 / $f50" | bc)x"
+
 # ---- 2. drain under load ----------------------------------------------------------------
 failed_total=0
 requests_total=0
