@@ -112,6 +112,8 @@ void report_set_spill(struct agent *ag, const report_spill *spill);
 /* ---- collect.c: the collector scheduler ---------------------------------------------------- */
 int collect_start(struct agent *ag, char *err, size_t errlen);
 void collect_stop(struct agent *ag);
+/* Applies cfg.interval_ms after a reload (the next round comes one new interval from now). */
+void collect_set_interval(struct agent *ag);
 
 /* ---- dispatch.c: COMMAND -> action handler -> COMMAND_RESULT ------------------------------ */
 int dispatch_init(struct agent *ag, char *err, size_t errlen);

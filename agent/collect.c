@@ -112,3 +112,13 @@ void collect_stop(struct agent *ag) {
     free(cl);
     ag->col = NULL;
 }
+
+void collect_set_interval(struct agent *ag) {
+    collect *cl = ag->col;
+    if (!cl) return;
+    double iv = ag->cfg.interval_ms / 1000.0;
+    if (cl->tick.repeat == iv) return;
+    cl->tick.repeat = iv;
+    ev_timer_again(ag->loop, &cl->tick);
+    log_info("collect", "sampling every %lld ms", (long long)ag->cfg.interval_ms);
+}

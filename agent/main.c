@@ -1,6 +1,6 @@
 /* main.c: tide-agent: loads the configuration (exit 2 on any problem), then runs the uplink to
  * the control plane, the collectors and the action dispatcher on one libev loop until
- * SIGTERM/SIGINT, and stops every watcher before exiting. */
+ * SIGTERM/SIGINT (SIGHUP reloads the reloadable keys), and stops every watcher before exiting. */
 #include <errno.h>
 #include <ev.h>
 #include <signal.h>
@@ -22,6 +22,38 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
     log_info("agent", "%s received: shutting down", strsignal(w->signum));
     notify_stopping();
     ev_break(loop, EVBREAK_ALL);
+}
+
+static int saved_argc;
+static char **saved_argv;
+
+static void reload_key(const cfg_key *k, void *arg) {
+    if (k->reloadable) {
+        if (cfg_copy_key(k, &agent.cfg, arg) == 0) log_info("agent", "reload: %s changed", k->key);
+    } else {
+        log_warn("agent", "reload: %s changed in the configuration; it takes effect after a restart",
+                 k->key);
+    }
+}
+
+/* SIGHUP: reads the configuration again; reloadable keys (log_level, interval) take effect
+ * now, the others are reported. A bad file keeps the running configuration. */
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents) {
+    (void)loop;
+    (void)w;
+    (void)revents;
+    struct agent_config fresh;
+    char err[1024];
+    int rc = agent_config_load(&fresh, saved_argc, saved_argv, err, sizeof err);
+    if (rc != 0) {
+        log_error("agent", "reload: %s (the running configuration is kept)", err);
+    } else {
+        int n = cfg_diff(agent_config_table, &agent.cfg, &fresh, reload_key, &fresh);
+        log_threshold = log_level_parse(agent.cfg.log_level);
+        collect_set_interval(&agent);
+        log_info("agent", "reload: %d key(s) differ from the running configuration", n);
+    }
+    agent_config_free(&fresh);
 }
 
 static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -56,12 +88,16 @@ int main(int argc, char **argv) {
     }
     signal(SIGPIPE, SIG_IGN);
     agent.loop = ev_default_loop(EVFLAG_AUTO);
-    ev_signal sigterm, sigint;
+    saved_argc = argc;
+    saved_argv = argv;
+    ev_signal sigterm, sigint, sighup;
     ev_timer watchdog;
     ev_signal_init(&sigterm, on_signal, SIGTERM);
     ev_signal_init(&sigint, on_signal, SIGINT);
+    ev_signal_init(&sighup, on_hup, SIGHUP);
     ev_signal_start(agent.loop, &sigterm);
     ev_signal_start(agent.loop, &sigint);
+    ev_signal_start(agent.loop, &sighup);
     int64_t wd = notify_watchdog_interval_ms();
     ev_timer_init(&watchdog, on_watchdog, wd / 1000.0, wd / 1000.0);
     if (wd > 0) ev_timer_start(agent.loop, &watchdog);
@@ -87,6 +123,7 @@ out:
     ev_timer_stop(agent.loop, &watchdog);
     ev_signal_stop(agent.loop, &sigterm);
     ev_signal_stop(agent.loop, &sigint);
+    ev_signal_stop(agent.loop, &sighup);
     ev_loop_destroy(agent.loop);
     free(agent.token);
     agent_config_free(&agent.cfg);

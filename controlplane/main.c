@@ -1,6 +1,7 @@
 /* main.c: tide-controlplane: loads the configuration (exit 2 on any problem, before binding
  * anything), opens the store, starts the agent listener, the ops socket and the registered
- * modules on one libev loop, and shuts all of it down cleanly on SIGTERM/SIGINT. */
+ * modules on one libev loop, reloads reloadable keys on SIGHUP, and shuts all of it down
+ * cleanly on SIGTERM/SIGINT. */
 #include <errno.h>
 #include <ev.h>
 #include <signal.h>
@@ -24,6 +25,37 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
     log_info("controlplane", "%s received: shutting down", strsignal(w->signum));
     notify_stopping();
     ev_break(loop, EVBREAK_ALL);
+}
+
+static int saved_argc;
+static char **saved_argv;
+
+static void reload_key(const cfg_key *k, void *arg) {
+    if (k->reloadable) {
+        if (cfg_copy_key(k, &cp.cfg, arg) == 0) log_info("controlplane", "reload: %s changed", k->key);
+    } else {
+        log_warn("controlplane", "reload: %s changed in the configuration; it takes effect after a "
+                 "restart", k->key);
+    }
+}
+
+/* SIGHUP: reads the configuration again (file and flags); reloadable keys take effect now,
+ * the others are reported. A bad file keeps the running configuration. */
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents) {
+    (void)loop;
+    (void)w;
+    (void)revents;
+    struct cp_config fresh;
+    char err[1024];
+    int rc = cp_config_load(&fresh, saved_argc, saved_argv, err, sizeof err);
+    if (rc != 0) {
+        log_error("controlplane", "reload: %s (the running configuration is kept)", err);
+    } else {
+        int n = cfg_diff(cp_config_table, &cp.cfg, &fresh, reload_key, &fresh);
+        log_threshold = log_level_parse(cp.cfg.log_level);
+        log_info("controlplane", "reload: %d key(s) differ from the running configuration", n);
+    }
+    cp_config_free(&fresh);
 }
 
 static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -55,12 +87,16 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     cp.started_wall_ms = tide_now_wall_ms();
     cp.loop = ev_default_loop(EVFLAG_AUTO);
-    ev_signal sigterm, sigint;
+    saved_argc = argc;
+    saved_argv = argv;
+    ev_signal sigterm, sigint, sighup;
     ev_timer watchdog;
     ev_signal_init(&sigterm, on_signal, SIGTERM);
     ev_signal_init(&sigint, on_signal, SIGINT);
+    ev_signal_init(&sighup, on_hup, SIGHUP);
     ev_signal_start(cp.loop, &sigterm);
     ev_signal_start(cp.loop, &sigint);
+    ev_signal_start(cp.loop, &sighup);
     int64_t wd = notify_watchdog_interval_ms();
     ev_timer_init(&watchdog, on_watchdog, wd / 1000.0, wd / 1000.0);
     if (wd > 0) ev_timer_start(cp.loop, &watchdog);
@@ -99,6 +135,7 @@ out:
     ev_timer_stop(cp.loop, &watchdog);
     ev_signal_stop(cp.loop, &sigterm);
     ev_signal_stop(cp.loop, &sigint);
+    ev_signal_stop(cp.loop, &sighup);
     ev_loop_destroy(cp.loop);
     free(cp.token);
     cp_config_free(&cp.cfg);

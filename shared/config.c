@@ -245,3 +245,49 @@ int cfg_valid_nonempty(const void *value, char *err, size_t errlen) {
     snprintf(err, errlen, "must not be empty");
     return -EINVAL;
 }
+
+static int key_equal(const cfg_key *k, const void *a, const void *b) {
+    const char *pa = (const char *)a + k->offset, *pb = (const char *)b + k->offset;
+    switch (k->type) {
+    case CFG_STR: {
+        const char *x = *(char *const *)pa, *y = *(char *const *)pb;
+        return strcmp(x ? x : "", y ? y : "") == 0;
+    }
+    case CFG_BOOL:
+        return *(const int *)pa == *(const int *)pb;
+    default:
+        return *(const int64_t *)pa == *(const int64_t *)pb;
+    }
+}
+
+int cfg_diff(const cfg_key *tab, const void *a, const void *b,
+             void (*fn)(const cfg_key *k, void *arg), void *arg) {
+    int n = 0;
+    for (const cfg_key *k = tab; k->key; k++)
+        if (!key_equal(k, a, b)) {
+            n++;
+            if (fn) fn(k, arg);
+        }
+    return n;
+}
+
+int cfg_copy_key(const cfg_key *k, void *dst, const void *src) {
+    char *pd = (char *)dst + k->offset;
+    const char *ps = (const char *)src + k->offset;
+    switch (k->type) {
+    case CFG_STR: {
+        const char *v = *(char *const *)ps;
+        char *dup = strdup(v ? v : "");
+        if (!dup) return -ENOMEM;
+        free(*(char **)pd);
+        *(char **)pd = dup;
+        return 0;
+    }
+    case CFG_BOOL:
+        *(int *)pd = *(const int *)ps;
+        return 0;
+    default:
+        *(int64_t *)pd = *(const int64_t *)ps;
+        return 0;
+    }
+}

@@ -46,6 +46,13 @@ int cfg_set(const cfg_key *tab, void *target, const char *key, const char *value
 int cfg_load_file(const cfg_key *tab, void *target, const char *path, char *err, size_t errlen);
 /* Frees string values; the struct can then be reused. */
 void cfg_free(const cfg_key *tab, void *target);
+/* Compares two configurations key by key and calls fn for every key whose value differs.
+ * Returns the number of differing keys. */
+int cfg_diff(const cfg_key *tab, const void *a, const void *b,
+             void (*fn)(const cfg_key *k, void *arg), void *arg);
+/* Copies one key's value from src to dst (a string is duplicated, the old one freed).
+ * 0 or -ENOMEM. */
+int cfg_copy_key(const cfg_key *k, void *dst, const void *src);
 /* Finds a key, NULL if unknown. */
 const cfg_key *cfg_find(const cfg_key *tab, const char *key);
 

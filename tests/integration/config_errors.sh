@@ -55,6 +55,19 @@ wait_until 20 test -S "$W/cp.sock" || fail "control plane with a config file did
 "$TIDE_BIN/tidectl" --socket "$W/cp.sock" --json status | grep -q "\"listen\":.*\"127.0.0.1:$P\"" \
     || fail "the --listen flag did not override the file"
 
+# SIGHUP: reloadable keys apply now, the others are reported, a bad file is refused
+CPPID=$SPAWNED
+printf 'listen = 127.0.0.1:1\nsocket = %s\nlog_level = debug\nidle_timeout = 9s\n' "$W/cp.sock" > "$W/good.conf"
+kill -HUP $CPPID
+wait_until 10 grep -q "reload: log_level changed" "$W/cp.log" || fail "log_level not reloaded"
+grep -q "reload: idle_timeout changed in the configuration; it takes effect after a restart" "$W/cp.log" \
+    || fail "non-reloadable change not reported"
+printf 'log_level = chatty\n' > "$W/good.conf"
+kill -HUP $CPPID
+wait_until 10 grep -q "reload: $W/good.conf:1: key 'log_level': 'chatty' is not one of debug, info, warn, error, off (the running configuration is kept)" "$W/cp.log" \
+    || fail "bad reload not refused"
+"$TIDE_BIN/tidectl" --socket "$W/cp.sock" status >/dev/null || fail "control plane gone after a bad reload"
+
 "$TIDE_BIN/tide-controlplane" --help | grep -q "handshake_timeout" || fail "--help lacks keys"
 "$TIDE_BIN/tide-agent" --help | grep -q "queue_max_bytes" || fail "agent --help lacks keys"
 echo "config_errors: ok"

@@ -107,3 +107,28 @@ TEST(config_split_hostport) {
     T_EQ_INT(cfg_split_hostport("host:70000", h, sizeof h, &port), -EINVAL);
     T_EQ_INT(cfg_split_hostport(":80", h, sizeof h, &port), -EINVAL);
 }
+
+static int diffs_seen;
+static void count_diff(const cfg_key *k, void *arg) {
+    (void)k;
+    (void)arg;
+    diffs_seen++;
+}
+
+TEST(config_diff_and_copy) {
+    struct tcfg a = {0}, b = {0};
+    char err[256];
+    T_EQ_INT(cfg_defaults(tab, &a, err, sizeof err), 0);
+    T_EQ_INT(cfg_defaults(tab, &b, err, sizeof err), 0);
+    T_EQ_INT(cfg_diff(tab, &a, &b, NULL, NULL), 0);
+    T_EQ_INT(cfg_set(tab, &b, "wait", "9s", "t", err, sizeof err), 0);
+    T_EQ_INT(cfg_set(tab, &b, "addr", "10.0.0.1:9", "t", err, sizeof err), 0);
+    diffs_seen = 0;
+    T_EQ_INT(cfg_diff(tab, &a, &b, count_diff, NULL), 2);
+    T_EQ_INT(diffs_seen, 2);
+    T_EQ_INT(cfg_copy_key(cfg_find(tab, "addr"), &a, &b), 0);
+    T_EQ_STR(a.addr, "10.0.0.1:9");
+    T_EQ_INT(cfg_diff(tab, &a, &b, NULL, NULL), 1);
+    cfg_free(tab, &a);
+    cfg_free(tab, &b);
+}
