@@ -1,8 +1,9 @@
 /* auto.c: "auto": chooses a forecaster per series by a rolling backtest on the last days of the
  * training data, and blends the best ones when that helps.
  *
- * The candidates are fit on the training data minus a validation window (the last 7 days, or
- * 30% of the data when shorter) and forecast H steps from origins spread over that window,
+ * The candidates (seasonal naive day and week, Holt-Winters, profile, the neural forecaster and
+ * the LSTM) are fit on the training data minus a validation window (the last 7 days, or 30%
+ * of the data when shorter) and forecast H steps from origins spread over that window,
  * reading the validation data as context exactly as the real backtest reads the test data.
  * Then, separately for each quarter of the horizon, the weights of a blend of the three best
  * candidates are chosen on a 0.1 grid (a single model is a blend with one weight 1) to minimise
@@ -10,7 +11,8 @@
  * when scaling, the blend is scaled up by the smallest factor (at most 1.2) that keeps the
  * share of forecasts below 0.9 x actual in the window at or under 25%, unless that costs more
  * than 3% of the mean absolute error. The chosen candidates are then refit on all training
- * data. */
+ * data, except the networks, which keep the training they had (see AUTO_NET_SECONDS). The
+ * blend's residuals in the window become its quantiles. */
 #include "models/model.h"
 
 #include <errno.h>
@@ -25,7 +27,14 @@
 
 static const fc_model_ops *const candidates[] = {
     &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters, &fc__model_profile,
-    NULL};
+    &fc__model_neural,     &fc__model_lstm,        NULL};
+
+/* The networks are trained once, on the data before the validation window, within this many
+ * seconds each (unless opt.max_fit_seconds says otherwise), and kept as trained: retraining
+ * them on all data would double auto's cost for a week more of history. */
+#define AUTO_NET_SECONDS 12.0
+
+static int is_net(const fc_model_ops *ops) { return ops == &fc__model_neural || ops == &fc__model_lstm; }
 #define NCAND (sizeof candidates / sizeof *candidates - 1)
 
 typedef struct auto_m {
@@ -149,7 +158,10 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             /* a weekly seasonal naive forecast that cannot look a week back in the window
              * would be judged as a last-value forecast: leave it out */
             if (candidates[c] == &fc__model_snaive_week && first < 7 * day) continue;
-            if (candidates[c]->create(&st[c], &o, err, errlen) != 0) continue;
+            fc_options oc = o;
+            if (is_net(candidates[c]))
+                oc.max_fit_seconds = m->opt.max_fit_seconds > 0 ? m->opt.max_fit_seconds / 4 : AUTO_NET_SECONDS;
+            if (candidates[c]->create(&st[c], &oc, err, errlen) != 0) continue;
             if (candidates[c]->fit(st[c], &head, &unused, err, errlen) != 0) continue;
             ok[c] = 1;
             for (size_t k = 0; k < norig && ok[c]; k++) {
@@ -258,6 +270,11 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             for (int b = 0; b < AUTO_BUCKETS; b++) used |= bw[b][t] > 0;
             if (!used) continue;
             m->sel[m->nsel] = candidates[top[t]];
+            m->state[m->nsel] = NULL;
+            if (is_net(candidates[top[t]])) { /* kept as trained on the head */
+                m->state[m->nsel] = st[top[t]];
+                st[top[t]] = NULL;
+            }
             for (int b = 0; b < AUTO_BUCKETS; b++) m->w[b][m->nsel] = bw[b][t];
             m->nsel++;
         }
@@ -266,18 +283,18 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
          * the last value when there is not even a day */
         m->nsel = 1;
         m->sel[0] = n > day ? &fc__model_snaive_day : &fc__model_last;
+        m->state[0] = NULL;
         for (int b = 0; b < AUTO_BUCKETS; b++) m->w[b][0] = 1;
         m->scale = 1;
     }
     /* refit the chosen candidates on all the training data */
     for (int t = 0; t < m->nsel; t++) {
         double unused;
-        m->state[t] = NULL;
+        if (m->state[t]) continue; /* a network kept as trained */
         rc = m->sel[t]->create(&m->state[t], &o, err, errlen);
         if (rc == 0) rc = m->sel[t]->fit(m->state[t], train, &unused, err, errlen);
         if (rc != 0) {
-            m->nsel = t + (m->state[t] != NULL);
-            release(m);
+            release(m); /* destroys every state set so far, kept networks included */
             goto out;
         }
     }

@@ -150,13 +150,15 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     /* evaluation origins: every H steps (at least every hour) over the last 14 days */
     long span = 14 * day < n / 2 ? 14 * day : n / 2;
     long stride = H;
+    if (stride < 2 * (3600 / train->step)) stride = 2 * (3600 / train->step); /* >= 2 h apart */
+    if (stride < 1) stride = 1;
     long hour = 3600 / train->step > 0 ? 3600 / train->step : 1;
     if (stride > 4 * hour) stride = 4 * hour;
     int nweeks_avail = (int)((n - span) / (7 * day));
     static const int Ds[] = {1, 3, 7, 14};
-    static const double ws_min[] = {0, 5, 10, 20, 40}; /* half-width in minutes */
-    static const double rs_min[] = {30, 60, 120, 240, 480};
-    static const double lams[] = {0, 0.25, 0.5, 0.75, 1.0};
+    static const double ws_min[] = {0, 10, 20, 40}; /* half-width in minutes */
+    static const double rs_min[] = {60, 120, 240, 480};
+    static const double lams[] = {0.25, 0.5, 0.75, 1.0};
     static const double mus[] = {0, 0.5, 1.0};
     double bestf[PROF_TOP];
     prof_params bp[PROF_TOP];
