@@ -584,6 +584,9 @@ static enum wire_decode_result check_series_def(wire_decoder *d, wire_msg *m) {
         const msgpack_object *l = &e->via.array.ptr[1];
         if (l->type != MSGPACK_OBJECT_MAP)
             return fail(d, "SERIES_DEF: entry %u: labels are not a map", i);
+        if (l->via.map.size > WIRE_MAX_LABELS)
+            return fail(d, "SERIES_DEF: entry %u has %u labels (at most %d)", i, l->via.map.size,
+                        WIRE_MAX_LABELS);
         int has_name = 0;
         for (uint32_t k = 0; k < l->via.map.size; k++) {
             const msgpack_object_kv *kv = &l->via.map.ptr[k];

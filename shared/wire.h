@@ -18,6 +18,7 @@
 #define WIRE_MAX_FRAME_LIMIT (64u << 20)
 #define WIRE_NONCE_LEN 32
 #define WIRE_MAC_LEN 32 /* HMAC-SHA256 */
+#define WIRE_MAX_LABELS 64 /* labels per series, "__name__" included */
 
 enum wire_type {
     WIRE_HELLO = 1,

@@ -197,6 +197,25 @@ TEST(wire_decoder_rejects_bad_frames) {
     /* heartbeat ok with only the three common fields */
     n = raw_frame(f, "\x83\xa1v\x01\xa1t\x08\xa3seq\x01", 12);
     T_EQ_STR(decode_error(f, n, 1024), "FRAME");
+    /* SERIES_DEF with 65 labels: refused (the control plane copies labels to its stack) */
+    {
+        wire_buf b;
+        wire_buf_init(&b);
+        const char *many[2 * 65 + 1];
+        char names[65][16];
+        for (int i = 0; i < 65; i++) {
+            snprintf(names[i], sizeof names[i], "l%d", i);
+            many[2 * i] = names[i];
+            many[2 * i + 1] = "v";
+        }
+        many[130] = NULL;
+        wire_series_def_begin(&b, 1, 1);
+        wire_series_def_add(&b, 1, "m", many);
+        T_ASSERT(wire_frame_end(&b, 1 << 20) > 0);
+        T_EQ_STR(decode_error(b.data, b.len, 1 << 20),
+                 "SERIES_DEF: entry 0 has 66 labels (at most 64)");
+        wire_buf_fini(&b);
+    }
     /* half a frame is "need more", not an error */
     T_EQ_STR(decode_error(f, n - 1, 1024), "MORE");
     /* SAMPLES with mismatched arrays: {v:1,t:4,seq:1,s:[[1,0,[0,1],[1.0]]]} */
