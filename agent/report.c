@@ -140,8 +140,15 @@ static void series_free(series *s) {
 int sink_series(agent_sink *sk, const char *metric, const char *const *labels, uint32_t *id) {
     report *r = sk->r;
     size_t nl = 0, keylen = strlen(metric) + 1;
-    for (; labels && labels[nl] && labels[nl + 1]; nl += 2)
-        keylen += strlen(labels[nl]) + strlen(labels[nl + 1]) + 2;
+    /* The control plane's limits (PROTOCOL.md): a series it would refuse is refused here, so
+     * that one bad label set cannot make every connection fail. */
+    if (keylen < 2 || keylen > 1025) return -EINVAL;
+    for (; labels && labels[nl] && labels[nl + 1]; nl += 2) {
+        size_t kl = strlen(labels[nl]), vl = strlen(labels[nl + 1]);
+        if (kl == 0 || kl > 128 || vl > 1024) return -EINVAL;
+        keylen += kl + vl + 2;
+    }
+    if (nl / 2 + 1 > WIRE_MAX_LABELS) return -E2BIG;
     keylen += 1;
     char *key = malloc(keylen);
     if (!key) return -ENOMEM;
