@@ -22,7 +22,7 @@ static int get_num(const cJSON *o, const char *key, double def, double lo, doubl
         return 0;
     }
     if (!cJSON_IsNumber(v) || !(v->valuedouble >= lo && v->valuedouble <= hi)) {
-        snprintf(err, errlen, "warm-up: \"%s\" must be a number in [%g, %g]", key, lo, hi);
+        snprintf(err, errlen, "warm-up: \"%s\" must be a number in [%.15g, %.15g]", key, lo, hi);
         return -EINVAL;
     }
     *out = v->valuedouble;
@@ -178,6 +178,7 @@ typedef struct wsock {
     ev_io io;
     warmup *w;
     curl_socket_t fd;
+    struct wsock *prev, *next; /* every socket libcurl told us about, for cancel */
 } wsock;
 
 typedef struct wreq {
@@ -192,7 +193,8 @@ struct warmup {
     CURLM *multi;
     ev_timer curl_timer;       /* libcurl's own timeouts */
     ev_timer tick;             /* launches requests per the rate schedule */
-    ev_idle finish;            /* reports outside of libcurl's callbacks */
+    ev_timer finish;           /* reports on the next loop turn, outside libcurl's callbacks */
+    wsock *socks;              /* watched sockets: libcurl's cleanup does not report them */
     warmup_spec spec;          /* own copy */
     double t0;                 /* ev_now at start, seconds */
     long launched, inflight;
@@ -332,6 +334,12 @@ static void sock_event_cb(struct ev_loop *loop, ev_io *io, int revents) {
     check_multi_info(w);
 }
 
+static void sock_unlink(warmup *w, wsock *s) {
+    if (s->prev) s->prev->next = s->next;
+    else w->socks = s->next;
+    if (s->next) s->next->prev = s->prev;
+}
+
 static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
     (void)e;
     warmup *w = userp;
@@ -340,6 +348,7 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
         if (s) {
             ev_io_stop(w->loop, &s->io);
             curl_multi_assign(w->multi, fd, NULL);
+            sock_unlink(w, s);
             free(s);
         }
         return 0;
@@ -349,6 +358,9 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
         if (!s) return -1;
         s->w = w;
         s->fd = fd;
+        s->next = w->socks;
+        if (w->socks) w->socks->prev = s;
+        w->socks = s;
         curl_multi_assign(w->multi, fd, s);
     } else {
         ev_io_stop(w->loop, &s->io);
@@ -421,10 +433,10 @@ static cJSON *second_json(const warmup *w, double a, double b) {
     return o;
 }
 
-static void finish_cb(struct ev_loop *loop, ev_idle *i, int revents) {
+static void finish_cb(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)loop;
     (void)revents;
-    warmup *w = container_of(i, warmup, finish);
-    ev_idle_stop(loop, i);
+    warmup *w = container_of(t, warmup, finish);
     double elapsed = now_ms(w);
     long errors = 0;
     for (size_t k = 0; k < w->nsamples; k++) errors += w->samples[k].error;
@@ -444,7 +456,7 @@ static void finish_cb(struct ev_loop *loop, ev_idle *i, int revents) {
 }
 
 static void check_done(warmup *w) {
-    if (w->sending_done && w->inflight == 0 && !ev_is_active(&w->finish)) ev_idle_start(w->loop, &w->finish);
+    if (w->sending_done && w->inflight == 0 && !ev_is_active(&w->finish)) ev_timer_start(w->loop, &w->finish);
 }
 
 int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn done, void *arg,
@@ -486,7 +498,7 @@ int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn d
     curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timer_func);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
     ev_timer_init(&w->curl_timer, curl_timer_cb, 0., 0.);
-    ev_idle_init(&w->finish, finish_cb);
+    ev_timer_init(&w->finish, finish_cb, 0., 0.);
     ev_now_update(loop);
     w->t0 = ev_now(loop);
     /* 5 ms ticks keep the schedule within a few ms at any rate this is meant for */
@@ -499,7 +511,7 @@ int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn d
 void warmup_cancel(warmup *w) {
     if (!w) return;
     ev_timer_stop(w->loop, &w->tick);
-    ev_idle_stop(w->loop, &w->finish);
+    ev_timer_stop(w->loop, &w->finish);
     if (w->multi) {
         while (w->active) {
             wreq *r = w->active;
@@ -508,7 +520,14 @@ void warmup_cancel(warmup *w) {
             curl_easy_cleanup(r->easy);
             free(r);
         }
-        curl_multi_cleanup(w->multi); /* removes sockets through socket_cb */
+        curl_multi_cleanup(w->multi);
+    }
+    /* kept-alive connections closed by the cleanup are not reported through socket_cb */
+    while (w->socks) {
+        wsock *s = w->socks;
+        ev_io_stop(w->loop, &s->io);
+        sock_unlink(w, s);
+        free(s);
     }
     ev_timer_stop(w->loop, &w->curl_timer);
     warmup_spec_fini(&w->spec);
