@@ -349,8 +349,12 @@ int replica_cgroup_resolve(const char *rel, const rcg_hierarchies *hs, replica_c
             if (rcg_parse_proc_cgroup(pbuf, (size_t)n, &hs->h[i], p, sizeof p) != 0) continue;
             char d[RCG_PATH_MAX];
             snprintf(d, sizeof d, "%s%s", hs->h[i].mount, strcmp(p, "/") == 0 ? "" : p);
-            /* a process in the hierarchy's root tells nothing about the replica */
-            if (strcmp(p, "/") != 0 && dir_exists(d)) snprintf(rc->at[i].dir, sizeof rc->at[i].dir, "%s", d);
+            /* only the replica's own cgroup, nested deeper (".../REL"), counts: a process that
+             * sits in a cgroup shared with others (the hierarchy's root, a parent slice) must
+             * not make us freeze or reclaim that shared cgroup */
+            size_t pl = strlen(p), rl = strlen(rel);
+            if (pl > rl && strcmp(p + pl - rl, rel) == 0 && dir_exists(d))
+                snprintf(rc->at[i].dir, sizeof rc->at[i].dir, "%s", d);
         }
     }
     return 0;

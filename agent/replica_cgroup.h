@@ -6,7 +6,8 @@
  *
  * Resolution: in each hierarchy the directory MOUNT/PATH is used when it exists; otherwise (a
  * hierarchy where processes sit elsewhere, e.g. a nested memory cgroup) the path is taken from
- * /proc/PID/cgroup of one of the replica's processes found in another hierarchy. */
+ * /proc/PID/cgroup of one of the replica's processes found in another hierarchy, but only when
+ * it ends with PATH (".../PATH"): a cgroup the process shares with others is never used. */
 #ifndef TIDE_REPLICA_CGROUP_H
 #define TIDE_REPLICA_CGROUP_H
 

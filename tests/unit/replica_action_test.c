@@ -312,3 +312,65 @@ TEST(action_drain_deadline_and_conflict) {
     T_ASSERT(num(drain.result, "drain_ms") >= 300);
     cJSON_Delete(drain.result);
 }
+
+TEST(action_standby_v1_freezer_only) {
+    /* a replica only in the v1 freezer hierarchy: standby must use freezer.state */
+    if (geteuid() != 0 || access("/sys/fs/cgroup/freezer", W_OK) != 0) {
+        test_skip("needs root and a v1 freezer mount");
+        return;
+    }
+    char rel[64], dir[128], json[256], buf[64];
+    snprintf(rel, sizeof rel, "/tide-ut-v1-%d", (int)getpid());
+    snprintf(dir, sizeof dir, "/sys/fs/cgroup/freezer%s", rel);
+    if (mkdir(dir, 0755) != 0) {
+        test_skip("cannot create a freezer cgroup here");
+        return;
+    }
+    int gate[2];
+    T_ASSERT(pipe(gate) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+        char c;
+        close(gate[1]);
+        if (read(gate[0], &c, 1) != 1) _exit(1);
+        for (volatile unsigned long x = 0;; x++) {
+        }
+    }
+    close(gate[0]);
+    char procs[160];
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
+    FILE *f = fopen(procs, "w");
+    int placed = f && fprintf(f, "%d\n", (int)child) > 0;
+    if (f) placed &= fclose(f) == 0;
+    T_ASSERT(write(gate[1], "g", 1) == 1);
+    close(gate[1]);
+    outcome o = {0}, a = {0};
+    snprintf(json, sizeof json, "{\"cgroup\": \"%s\"}", rel);
+    if (placed) run("standby", json, &o);
+    ssize_t n = rcg_read_small(dir, "freezer.state", buf, sizeof buf);
+    int frozen = n > 0 && strncmp(buf, "FROZEN", 6) == 0;
+    if (placed) run("activate", json, &a);
+    n = rcg_read_small(dir, "freezer.state", buf, sizeof buf);
+    int thawed = n > 0 && strncmp(buf, "THAWED", 6) == 0;
+    FILE *t = fopen(procs, "r");
+    if (t) fclose(t);
+    char st[160];
+    snprintf(st, sizeof st, "%s/freezer.state", dir);
+    FILE *w = fopen(st, "w");
+    if (w) {
+        fputs("THAWED", w);
+        fclose(w);
+    }
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    rmdir(dir);
+    T_ASSERT(placed);
+    T_EQ_INT(o.ok, 1);
+    T_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(o.result, "freezer")), "v1");
+    T_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(o.result, "reclaim_method")), "none");
+    T_ASSERT(frozen);
+    T_EQ_INT(a.ok, 1);
+    T_ASSERT(thawed);
+    cJSON_Delete(o.result);
+    cJSON_Delete(a.result);
+}
