@@ -141,6 +141,10 @@ int rcg_check_path(const char *rel, char *err, size_t errlen) {
         return -EINVAL;
     }
     size_t len = strlen(rel);
+    if (len == 1) {
+        snprintf(err, errlen, "cgroup path '/' is the root of every hierarchy: name the replica's own cgroup");
+        return -EINVAL;
+    }
     if (len > RCG_PATH_MAX - 256) {
         snprintf(err, errlen, "cgroup path longer than %d bytes", RCG_PATH_MAX - 256);
         return -EINVAL;

@@ -42,8 +42,8 @@ int rcg_parse_mountinfo(const char *text, size_t len, rcg_hierarchies *hs, char 
 int rcg_parse_proc_cgroup(const char *text, size_t len, const rcg_hierarchy *h, char *path,
                           size_t cap);
 
-/* Checks a replica cgroup path: absolute, no "." or ".." component, no empty component, at
- * most RCG_PATH_MAX - 256 bytes. Returns 0 or -EINVAL with err. */
+/* Checks a replica cgroup path: absolute, not the root itself, no "." or ".." component, no
+ * empty component, at most RCG_PATH_MAX - 256 bytes. Returns 0 or -EINVAL with err. */
 int rcg_check_path(const char *rel, char *err, size_t errlen);
 
 typedef struct replica_cgroup {

@@ -75,6 +75,8 @@ TEST(rcg_path_checks) {
     T_EQ_INT(rcg_check_path("/a/../b", err, sizeof err), -EINVAL);
     T_EQ_STR(err, "cgroup path '/a/../b' has an empty, '.' or '..' component");
     T_EQ_INT(rcg_check_path("/a//b", err, sizeof err), -EINVAL);
+    T_EQ_INT(rcg_check_path("/", err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "cgroup path '/' is the root of every hierarchy: name the replica's own cgroup");
 }
 
 /* ---- actions on a loop ---- */
