@@ -88,6 +88,14 @@ out=$(act drain - --haproxy-socket "$W/none.sock" --haproxy-server be/s1) && fai
 echo "$out" | grep -q "haproxy socket $W/none.sock missing" || fail "unclear missing-socket error: $out"
 out=$(act standby "/$TAG-gone") && fail "missing cgroup accepted"
 echo "$out" | grep -q "cgroup /$TAG-gone not found in any hierarchy" || fail "unclear cgroup error: $out"
+rc=0; out=$(act reboot "/$TAG-s1") || rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "unknown ACTION 'reboot'" || fail "bad action: rc $rc: $out"
+rc=0; out=$(act drain) || rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q "missing CGROUP" || fail "missing CGROUP: rc $rc: $out"
+rc=0; out=$("${CTL[@]}" node-action n9 drain - --endpoint 127.0.0.1:1 2>&1) || rc=$?
+[ $rc = 1 ] && echo "$out" | grep -q "unknown node 'n9'" || fail "unknown node: rc $rc: $out"
+rc=0; out=$(act drain - --haproxy-socket "$S") || rc=$?
+[ $rc = 2 ] && echo "$out" | grep -q -- "--haproxy-socket and --haproxy-server go together" || fail "lone socket: rc $rc: $out"
 all_up || fail "an error touched the other servers"
 echo "errors: clear, other replicas untouched"
 
