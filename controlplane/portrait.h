@@ -92,6 +92,9 @@ void portrait_install(portrait_engine *e, int provider, forecaster *f, int64_t n
 /* Runs every provider for the observation and merges them into *out. Returns 0 or -errno. */
 int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out);
 
+/* The forecaster provider i runs (fc_name, e.g. "auto:holt-winters"), NULL when it has none. */
+const char *portrait_model_name(const portrait_engine *e, int provider);
+
 /* The reactive provider's recommendation of the last update (-1 when it had no metrics). */
 int portrait_reactive_last(const portrait_engine *e);
 

@@ -280,7 +280,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     if (policy == SIM_TIDE) {
         for (int i = 0; i < spec.n_providers; i++)
             if (spec.providers[i].type == WL_PROV_PREDICTIVE) {
-                snprintf(res->model, sizeof res->model, "%s", spec.providers[i].model);
+                const char *used = portrait_model_name(eng, i);
+                snprintf(res->model, sizeof res->model, "%s", used ? used : "(none: fit failed)");
                 break;
             }
     }
@@ -351,7 +352,7 @@ int sim_plot_svg(const char *path, const sim_result *res, size_t nres, char *err
         }
         const char *title;
         char tbuf[160];
-        if (p == 0) title = "demand (black) and Tide's forecast at its quantile (orange), traffic per step";
+        if (p == 0) title = "demand (black) and Tide's forecast at its quantile (orange), traffic per step (max per plotted point)";
         else {
             const sim_result *r = &res[p - 1];
             snprintf(tbuf, sizeof tbuf, "%s: online (blue) and standby (green) replicas; overload %.0f min, %.0f replica-min",
