@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -242,12 +243,22 @@ int sockdiag_procfs_count(const sockdiag_endpoint *ep, int *count, char *err, si
 /* One inet_diag dump of ESTABLISHED TCP sockets of `family`; adds matches to *count. */
 static int netlink_dump(int fd, int family, const sockdiag_endpoint *ep, int *count, char *err,
                         size_t errlen) {
+    /* The kernel filters on the local port itself (sport >= P && sport <= P), so a host with
+     * many connections answers with only the endpoint's; the address is checked below. */
     struct {
         struct nlmsghdr nh;
         struct inet_diag_req_v2 req;
+        struct rtattr rta;
+        struct inet_diag_bc_op bc[4];
     } msg;
     memset(&msg, 0, sizeof msg);
     msg.nh.nlmsg_len = sizeof msg;
+    msg.rta.rta_type = INET_DIAG_REQ_BYTECODE;
+    msg.rta.rta_len = (unsigned short)RTA_LENGTH(sizeof msg.bc);
+    msg.bc[0] = (struct inet_diag_bc_op){.code = INET_DIAG_BC_S_GE, .yes = 8, .no = 20};
+    msg.bc[1] = (struct inet_diag_bc_op){.no = ep->port};
+    msg.bc[2] = (struct inet_diag_bc_op){.code = INET_DIAG_BC_S_LE, .yes = 8, .no = 12};
+    msg.bc[3] = (struct inet_diag_bc_op){.no = ep->port};
     msg.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
     msg.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
     msg.nh.nlmsg_seq = (uint32_t)family;
