@@ -293,7 +293,9 @@ static void hap_send(job *j, const char *cmd, hap_next_fn next) {
 
 static void hap_show_stat(job *j, hap_next_fn next) {
     char cmd[2 * HAPROXY_NAME_MAX + 32];
-    snprintf(cmd, sizeof cmd, "show stat %s 4 -1", j->hbe);
+    /* a numeric name would be read as a proxy id: ask for every proxy's servers then */
+    int numeric = j->hbe[strspn(j->hbe, "0123456789")] == '\0';
+    snprintf(cmd, sizeof cmd, "show stat %s 4 -1", numeric ? "-1" : j->hbe);
     hap_send(j, cmd, next);
 }
 
