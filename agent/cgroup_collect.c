@@ -474,7 +474,7 @@ int cgc_new(cgc **out, const cgc_config *cfg, char *err, size_t errlen) {
     c->rl_parse = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
     c->rl_gone = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
     c->rl_sink = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
-    c->detail_every = cfg->detail_every > 0 ? (unsigned)cfg->detail_every : 5;
+    c->detail_every = cfg->detail_every > 0 ? (unsigned)cfg->detail_every : 10;
     int rc = cgd_read_mountinfo(cfg->mountinfo ? cfg->mountinfo : "/proc/self/mountinfo",
                                 &c->mounts, err, errlen);
     if (rc == 0 && c->mounts.layout == CGD_LAYOUT_NONE)

@@ -12,18 +12,21 @@
  *   cgroup_pids                                pids.current
  *   cgroup_{cpu,memory}_pressure_{some,full}  share of time stalled (0..1) over the
  *                                              interval, from the PSI totals (v2 only)
- * CPU and memory usage are read every round; the costlier "detail" files (memory.stat at
- * ~8.5 us, cpu.stat, pids.current, *.pressure) every detail_every-th round, staggered over
- * the cgroups so every round costs the same. Counter rates stay exact (they span more time);
- * the working set is each round's usage minus the inactive file bytes of the last
- * memory.stat. Reading everything every second would cost ~26 us per cgroup here, 2.6x the
- * 0.5%-of-a-core budget at 500 cgroups.
  * with labels cgroup (path below the hierarchy root), kind, and qos/pod_uid/container_id for
  * Kubernetes pods and containers or service for systemd services. A series is defined the
  * first time it has a value; rates need two readings, so they start one round after a cgroup
- * appears. A cgroup whose files vanish (removed mid-read: ENODEV/ENOENT) is dropped and its
- * series forgotten (files of another hierarchy than the walked one are only closed and looked
- * for again); a garbled or unreadable file skips that metric for the round. Both log at a
+ * appears.
+ *
+ * CPU and memory usage are read every round; the costlier "detail" files (memory.stat at
+ * ~8.5 us, cpu.stat, pids.current, *.pressure) every detail_every-th round (default 10),
+ * staggered over the cgroups so every round costs the same. Counter rates stay exact (they
+ * span more time); the working set is each round's usage minus the inactive file bytes of
+ * the last memory.stat. Reading everything every second would cost ~26 us per cgroup here,
+ * 2.6x the 0.5%-of-a-core budget at 500 cgroups.
+ *
+ * A cgroup whose files vanish (removed mid-read: ENODEV/ENOENT) is dropped and its series
+ * forgotten (files of another hierarchy than the walked one are only closed and looked for
+ * again); a garbled or unreadable file skips that metric for the round. Both log at a
  * limited rate. */
 #ifndef TIDE_CGROUP_COLLECT_H
 #define TIDE_CGROUP_COLLECT_H
@@ -51,7 +54,7 @@ typedef struct cgc_config {
      * below path instead of the hierarchy root; path "self" = the agent's own cgroup of that
      * controller (hosts that put every process in a nested memory cgroup). NULL = none. */
     const char *prefix;
-    int detail_every; /* 0 = 5; 1 reads every file every round */
+    int detail_every; /* 0 = 10; 1 reads every file every round */
 } cgc_config;
 
 typedef struct cgc cgc;
