@@ -88,3 +88,16 @@ def wait_for(pred, timeout, what):
             return v
         time.sleep(0.05)
     raise AssertionError("timed out waiting for " + what)
+
+
+if __name__ == "__main__":
+    # Run by tests/run.sh like any *.py here: checks the helper itself, so that the tests built
+    # on it fail for the right reason. HMAC-SHA256 test case 2 of RFC 4231, then a frame.
+    assert hmac.new(b"Jefe", b"what do ya want for nothing?", hashlib.sha256).hexdigest() == \
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    f = frame({"v": 1, "t": HEARTBEAT, "seq": 7})
+    assert struct.unpack(">I", f[:4])[0] == len(f) - 4
+    assert msgpack.unpackb(f[4:]) == {"v": 1, "t": HEARTBEAT, "seq": 7}
+    assert mac(b"k" * 16, "agent", b"a" * 32, b"b" * 32, "n") != \
+        mac(b"k" * 16, "controlplane", b"a" * 32, b"b" * 32, "n")
+    print("tideproto: ok")
