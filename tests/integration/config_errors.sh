@@ -68,6 +68,20 @@ wait_until 10 grep -q "reload: $W/good.conf:1: key 'log_level': 'chatty' is not 
     || fail "bad reload not refused"
 "$TIDE_BIN/tidectl" --socket "$W/cp.sock" status >/dev/null || fail "control plane gone after a bad reload"
 
+# the ops socket is mode 0660; a live one is not taken over, a stale one is replaced
+[ "$(stat -c %a "$W/cp.sock")" = 660 ] || fail "ops socket mode $(stat -c %a "$W/cp.sock")"
+set +e
+out=$("$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$(port) --socket "$W/cp.sock" \
+    --token-file "$W/token" --data-dir "$W/data2" --http 127.0.0.1:$(port) 2>&1); rc=$?
+set -e
+[ $rc -eq 1 ] || fail "second control plane on a live socket: exit $rc"
+echo "$out" | grep -q "ops socket $W/cp.sock: another control plane is serving it" \
+    || fail "second control plane message: $out"
+/usr/bin/python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$W/stale.sock"
+spawn cp2 "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$(port) --socket "$W/stale.sock" \
+    --token-file "$W/token" --data-dir "$W/data3" --http 127.0.0.1:$(port)
+wait_until 20 "$TIDE_BIN/tidectl" --socket "$W/stale.sock" status || fail "stale socket not replaced"
+
 "$TIDE_BIN/tide-controlplane" --help | grep -q "handshake_timeout" || fail "--help lacks keys"
 "$TIDE_BIN/tide-agent" --help | grep -q "queue_max_bytes" || fail "agent --help lacks keys"
 echo "config_errors: ok"
