@@ -39,6 +39,7 @@ struct portrait_engine {
     int *cron_buf[WL_MAX_PROVIDERS]; /* cron values on the current grid, per provider */
     int64_t cron_t0[WL_MAX_PROVIDERS];
     int cron_n[WL_MAX_PROVIDERS];
+    wl_cron_state cron_state[WL_MAX_PROVIDERS];
     portrait_capacity_fn cap_fn;
     void *cap_ctx;
     int64_t cap_fitted_at;
@@ -395,7 +396,7 @@ int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out) 
                 e->cron_buf[i] = nb;
                 e->cron_n[i] = n;
                 e->cron_t0[i] = out->t0;
-                if (wl_cron_eval(p, out->t0, step, n, nb) < 0) {
+                if (wl_cron_eval_from(p, out->t0, step, n, nb, &e->cron_state[i]) < 0) {
                     for (int k = 0; k < n; k++) nb[k] = -1;
                     e->cron_t0[i] = -1;
                 }

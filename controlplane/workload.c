@@ -304,6 +304,7 @@ struct ce_arg {
     int64_t t0, step;
     int n;
     int *out;
+    wl_cron_state *st;
 };
 
 /* Local fields of minute t using an offset refreshed every 15 minutes of scan. */
@@ -343,6 +344,16 @@ static void ce_fn(void *a) {
     int active[WL_MAX_WINDOWS] = {0}, known[WL_MAX_WINDOWS] = {0}, nknown = 0;
     lclock lc = {1, 0, 0};
     int64_t m0 = x->t0 - ((x->t0 % 60) + 60) % 60;
+    if (x->st && x->st->t && x->st->t <= m0 && m0 - x->st->t <= 7 * 86400) {
+        /* forward from the kept state */
+        for (int w = 0; w < p->n_windows; w++) active[w] = x->st->active[w];
+        for (int64_t m = x->st->t + 60; m <= m0; m += 60) {
+            struct tm tmv;
+            lclock_fields(&lc, m, &tmv);
+            cron_step(p, &tmv, active);
+        }
+        nknown = p->n_windows;
+    }
     /* backwards from the first grid minute: the latest event of each window decides */
     for (int64_t t = m0; t > m0 - 400LL * 86400 && nknown < p->n_windows; t -= 60) {
         struct tm tmv;
@@ -358,6 +369,10 @@ static void ce_fn(void *a) {
                 known[w] = 1, active[w] = 1, nknown++;
             }
         }
+    }
+    if (x->st) {
+        x->st->t = m0;
+        for (int w = 0; w < p->n_windows; w++) x->st->active[w] = (unsigned char)active[w];
     }
     int64_t cur = m0; /* minute already applied */
     for (int i = 0; i < x->n; i++) {
@@ -375,10 +390,14 @@ static void ce_fn(void *a) {
     }
 }
 
-int wl_cron_eval(const wl_provider *p, int64_t t0, int64_t step, int n, int *out) {
+int wl_cron_eval_from(const wl_provider *p, int64_t t0, int64_t step, int n, int *out, wl_cron_state *st) {
     if (step <= 0 || n < 0) return -EINVAL;
-    struct ce_arg a = {p, t0, step, n, out};
+    struct ce_arg a = {p, t0, step, n, out, st};
     return with_zone(p->time_zone, ce_fn, &a);
+}
+
+int wl_cron_eval(const wl_provider *p, int64_t t0, int64_t step, int n, int *out) {
+    return wl_cron_eval_from(p, t0, step, n, out, NULL);
 }
 
 /* Scans two calendar years of local minutes (2027-2028: one leap year, every weekday on

@@ -184,6 +184,16 @@ TEST(workload_cron_eval_follows_time_zone) {
     T_EQ_INT(out[0], -1);
     T_EQ_INT(out[1], -1);
     T_EQ_INT(out[2], 7);
+    /* stepping forward from a kept state gives the same answers as searching the past */
+    wl_cron_state st;
+    memset(&st, 0, sizeof st);
+    for (int64_t t = t0 - 86400; t < t0 + 2 * 86400; t += 1800) {
+        int a[3], b[3];
+        T_EQ_INT(wl_cron_eval_from(&p, t, 600, 3, a, &st), 0);
+        T_EQ_INT(wl_cron_eval(&p, t, 600, 3, b), 0);
+        for (int k = 0; k < 3; k++) T_EQ_INT(a[k], b[k]);
+    }
+    T_EQ_INT(st.t, t0 + 2 * 86400 - 1800);
     /* the process zone is unchanged */
     T_ASSERT(getenv("TZ") == NULL || strcmp(getenv("TZ"), ":America/New_York") != 0);
 }
