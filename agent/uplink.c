@@ -20,6 +20,9 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 #define READ_CHUNK 16384
+/* A control plane that stays silent this long while batches wait for their ACK is taken as
+ * gone (a half-open connection: its host died without a reset), and the agent reconnects. */
+#define ACK_SILENCE_MS 30000
 
 enum up_state { UP_IDLE, UP_CONNECTING, UP_WAIT_CHALLENGE, UP_WAIT_ACK, UP_READY };
 static const char *const up_names[] = {"idle", "connecting", "wait-challenge", "wait-ack", "ready"};
@@ -38,6 +41,7 @@ struct uplink {
     int64_t backoff_ms;
     int64_t heartbeat_ms;
     int failures; /* consecutive failed attempts */
+    int64_t last_rx_ms; /* monotonic, last frame from the control plane */
     char host[256];
     int port;
     log_ratelimit rl;
@@ -146,6 +150,12 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)revents;
     uplink *u = container_of(w, uplink, hb);
     if (u->state != UP_READY) return;
+    int64_t silent = tide_now_mono_ms() - u->last_rx_ms;
+    if (silent > ACK_SILENCE_MS && report_queued_bytes(u->ag) > 0) {
+        disconnect(u, LOG_WARN, "no answer for %lld ms while batches wait for their ACK",
+                   (long long)silent);
+        return;
+    }
     if (wire_enc_heartbeat(&u->out, ++u->seq, tide_now_wall_ms(), report_drops(u->ag),
                            report_queued_bytes(u->ag), (size_t)u->ag->cfg.max_frame_bytes) < 0)
         return;
@@ -260,6 +270,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
             return;
         }
         wire_decoder_consumed(&u->dec, (size_t)n);
+        u->last_rx_ms = tide_now_mono_ms();
         wire_msg m;
         enum wire_decode_result r;
         while ((r = wire_decoder_next(&u->dec, &m)) == WIRE_FRAME)

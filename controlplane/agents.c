@@ -53,7 +53,8 @@ struct agent_row { /* one per node seen since start; outlives its connections */
     int64_t connected_since, disconnected_at, last_heartbeat;
     uint64_t samples, bytes, batches, duplicate_batches, unknown_series;
     uint64_t protocol_errors, spool_drops, queued_bytes;
-    uint64_t last_seq; /* highest batch seq appended to the store */
+    uint64_t last_seq;    /* highest batch seq appended to the store (duplicate check) */
+    uint64_t durable_seq; /* highest batch seq known durable (what HELLO_ACK promises) */
     agent_conn *conn;  /* NULL when not connected */
     agent_row *next;
 };
@@ -402,6 +403,7 @@ static void on_durable(void *arg, int status) {
                    strerror(-status));
         return;
     }
+    if (c->row && seq > c->row->durable_seq) c->row->durable_seq = seq;
     if (seq <= c->acked) return;
     c->acked = seq;
     if (wire_enc_ack(&c->out, ++c->out_seq, seq, (size_t)c->owner->cp->cfg.max_frame_bytes) < 0) {
@@ -582,19 +584,23 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
     snprintf(row->address, sizeof row->address, "%s", c->address);
     row->connected_since = tide_now_wall_ms();
     row->bytes += m->frame_bytes;
+    /* What the store holds after a restart was replayed from its WAL: durable. */
     uint64_t stored = tsdb_source_seq(cp->db, node);
     if (stored > row->last_seq) row->last_seq = stored;
+    if (stored > row->durable_seq) row->durable_seq = stored;
+    /* The agent drops every batch up to last_seq, so promise only what is durable; batches
+     * appended but not yet durable come again and are dropped as duplicates, then ACKed. */
     if (wire_auth_mac(cp->token, cp->token_len, "controlplane", m->u.hello.nonce, c->nonce, node,
                       mac) < 0 ||
-        wire_enc_hello_ack(&c->out, ++c->out_seq, mac, row->last_seq,
+        wire_enc_hello_ack(&c->out, ++c->out_seq, mac, row->durable_seq,
                            (size_t)cp->cfg.max_frame_bytes) < 0) {
         conn_close(c, 0, "cannot build HELLO_ACK");
         return -1;
     }
     conn_set_state(c, CONN_READY);
-    c->acked = row->last_seq;
+    c->acked = row->durable_seq;
     log_info("agents", "node %s (agent %s) connected from %s, last batch %llu", node, version,
-             c->address, (unsigned long long)row->last_seq);
+             c->address, (unsigned long long)row->durable_seq);
     /* From now on the timer watches for silence. */
     ev_timer_stop(cp->loop, &c->timer);
     ev_timer_set(&c->timer, cp->cfg.idle_timeout_ms / 1000.0, 0.);
