@@ -36,6 +36,26 @@
 enum conn_state { CONN_HANDSHAKE, CONN_READY, CONN_CLOSED };
 static const char *const state_names[] = {"handshake", "ready", "closed"};
 
+/* Counters, defined once: each list generates struct fields and JSON keys (and the row
+ * counters also their sums in the totals). ROW_*: per node (`tidectl agents`); TOTAL_*: the
+ * whole listener (`tidectl status`), including connections that never authenticated. */
+#define ROW_COUNTERS(X)                                                                    \
+    X(samples, "samples stored")                                                           \
+    X(bytes, "frame bytes received after the handshake began")                             \
+    X(batches, "SAMPLES batches received")                                                 \
+    X(duplicate_batches, "batches dropped because their seq was already stored")           \
+    X(unknown_series, "runs dropped because their series id was never defined")
+#define ROW_GAUGES(X)                                                                      \
+    X(protocol_errors, "connections of this node closed for a protocol error")             \
+    X(spool_drops, "batches the agent dropped unsent (from its heartbeat)")                \
+    X(queued_bytes, "bytes the agent holds unacknowledged (from its heartbeat)")
+#define TOTAL_COUNTERS(X)                                                                  \
+    X(connections_total, "connections accepted since start")                               \
+    X(protocol_errors, "connections closed for a protocol error, authenticated or not")    \
+    X(rejected_auth, "handshakes that failed HMAC verification")                           \
+    X(timeouts, "connections closed by the handshake or idle timeout")                     \
+    X(refused_full, "connections refused because max_agents were connected")
+
 typedef struct idmap { /* agent series id -> store series id, open addressing */
     uint32_t *keys, *vals;
     uint8_t *used;
@@ -51,8 +71,9 @@ struct agent_row { /* one per node seen since start; outlives its connections */
     char version[64];
     char address[64];
     int64_t connected_since, disconnected_at, last_heartbeat;
-    uint64_t samples, bytes, batches, duplicate_batches, unknown_series;
-    uint64_t protocol_errors, spool_drops, queued_bytes;
+#define X_FIELD(name, help) uint64_t name;
+    ROW_COUNTERS(X_FIELD)
+    ROW_GAUGES(X_FIELD)
     uint64_t last_seq;    /* highest batch seq appended to the store (duplicate check) */
     uint64_t durable_seq; /* highest batch seq known durable (what HELLO_ACK promises) */
     agent_conn *conn;  /* NULL when not connected */
@@ -102,7 +123,8 @@ struct cp_agents {
     cp_cmd *cmds;
     uint64_t next_cmd_id;
     /* totals */
-    uint64_t connections, protocol_errors, rejected_auth, timeouts, refused_full;
+    TOTAL_COUNTERS(X_FIELD)
+#undef X_FIELD
     /* ingest scratch */
     int64_t *ts;
     double *v;
@@ -795,7 +817,7 @@ int cp_agents_adopt(struct controlplane *cp, int fd, const char *address) {
     if (a->conns) a->conns->prev = c;
     a->conns = c;
     a->nconns++;
-    a->connections++;
+    a->connections_total++;
     ev_io_start(loop, &c->rio);
     ev_timer_start(loop, &c->timer);
     log_debug("agents", "connection from %s", c->address);
@@ -890,14 +912,10 @@ cJSON *cp_agents_json(struct controlplane *cp) {
         cJSON_AddNumberToObject(o, "connected_since", (double)r->connected_since);
         cJSON_AddNumberToObject(o, "disconnected_at", (double)(r->conn ? 0 : r->disconnected_at));
         cJSON_AddNumberToObject(o, "last_heartbeat", (double)r->last_heartbeat);
-        cJSON_AddNumberToObject(o, "samples", (double)r->samples);
-        cJSON_AddNumberToObject(o, "bytes", (double)r->bytes);
-        cJSON_AddNumberToObject(o, "batches", (double)r->batches);
-        cJSON_AddNumberToObject(o, "duplicate_batches", (double)r->duplicate_batches);
-        cJSON_AddNumberToObject(o, "unknown_series", (double)r->unknown_series);
-        cJSON_AddNumberToObject(o, "protocol_errors", (double)r->protocol_errors);
-        cJSON_AddNumberToObject(o, "spool_drops", (double)r->spool_drops);
-        cJSON_AddNumberToObject(o, "queued_bytes", (double)r->queued_bytes);
+#define X_JSON(name, help) cJSON_AddNumberToObject(o, #name, (double)r->name);
+        ROW_COUNTERS(X_JSON)
+        ROW_GAUGES(X_JSON)
+#undef X_JSON
         cJSON_AddNumberToObject(o, "last_seq", (double)r->last_seq);
         cJSON_AddItemToArray(arr, o);
     }
@@ -908,23 +926,28 @@ cJSON *cp_agents_totals_json(struct controlplane *cp) {
     cp_agents *a = cp->agents;
     cJSON *o = cJSON_CreateObject();
     if (!a || !o) return o;
-    uint64_t samples = 0, bytes = 0, connected = 0, known = 0;
+    struct {
+#define X_FIELD(name, help) uint64_t name;
+        ROW_COUNTERS(X_FIELD)
+#undef X_FIELD
+    } sum = {0};
+    uint64_t connected = 0, known = 0;
     for (agent_row *r = a->rows; r; r = r->next) {
-        samples += r->samples;
-        bytes += r->bytes;
+#define X_SUM(name, help) sum.name += r->name;
+        ROW_COUNTERS(X_SUM)
+#undef X_SUM
         connected += r->conn != NULL;
         known++;
     }
     cJSON_AddNumberToObject(o, "connections", (double)a->nconns);
-    cJSON_AddNumberToObject(o, "connections_total", (double)a->connections);
     cJSON_AddNumberToObject(o, "agents_connected", (double)connected);
     cJSON_AddNumberToObject(o, "agents_known", (double)known);
-    cJSON_AddNumberToObject(o, "protocol_errors", (double)a->protocol_errors);
-    cJSON_AddNumberToObject(o, "rejected_auth", (double)a->rejected_auth);
-    cJSON_AddNumberToObject(o, "timeouts", (double)a->timeouts);
-    cJSON_AddNumberToObject(o, "refused_full", (double)a->refused_full);
-    cJSON_AddNumberToObject(o, "samples", (double)samples);
-    cJSON_AddNumberToObject(o, "bytes", (double)bytes);
+#define X_JSON(name, help) cJSON_AddNumberToObject(o, #name, (double)a->name);
+    TOTAL_COUNTERS(X_JSON)
+#undef X_JSON
+#define X_JSON(name, help) cJSON_AddNumberToObject(o, #name, (double)sum.name);
+    ROW_COUNTERS(X_JSON)
+#undef X_JSON
     return o;
 }
 
