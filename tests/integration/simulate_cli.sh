@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# simulate_cli.sh: `tidectl simulate` as a user runs it, on a shipped 3-day slice of the NASA
+# trace: every policy in one run, the JSON contract keys, a repeated --policy, the SVG plot,
+# and the errors (bad flags, conflicting capacity flags, invalid spec, bad CSV) with exit 2.
+# timeout: 120
+source "$(dirname "$0")/lib.sh"
+
+T=("$TIDE_BIN/tidectl" simulate --data tests/fixtures/simulate/nasa_3d.csv --spec deploy/examples/simulate.yaml
+   --eval-days 1 --peak-replicas 20 --cold-start 120 --activation 1 --standby-cost 0.1)
+"${T[@]}" --policy all --json --plot "$W/sim.svg" > "$W/out.json" || fail "simulate --policy all"
+/usr/bin/python3 - "$W/out.json" <<'PY' || fail "JSON contract"
+import json, sys
+res = json.load(open(sys.argv[1]))
+assert [o["policy"] for o in res] == ["tide", "hpa", "static"], res
+for o in res:
+    for k in ("overload_minutes", "above_target_minutes", "replica_minutes", "scale_actions"):
+        assert isinstance(o[k], (int, float)) and o[k] >= 0, (k, o)
+    assert o["evaluated_minutes"] == 1440, o
+s = {o["policy"]: o for o in res}
+assert s["static"]["overload_minutes"] == 0 and s["static"]["replica_minutes"] == 20 * 1440, s["static"]
+assert s["static"]["scale_actions"] == 0
+assert s["tide"]["model"] and s["tide"]["standby_cost"] == 0.1
+assert s["tide"]["replica_minutes"] < s["static"]["replica_minutes"]
+PY
+grep -q '<polyline' "$W/sim.svg" || fail "no plot"
+"${T[@]}" --policy hpa --policy static --policy hpa | grep -cE '^(hpa|static) ' | grep -qx 2 || fail "repeated --policy"
+
+expect2() { # expect2 WHAT CMD...: exit status 2 and a message on stderr
+    local what=$1; shift
+    set +e; "$@" > "$W/o" 2> "$W/e"; local rc=$?; set -e
+    [ $rc -eq 2 ] || fail "$what: exit $rc, want 2 ($(cat "$W/e"))"
+    [ -s "$W/e" ] || fail "$what: no message"
+}
+expect2 "unknown policy" "${T[@]}" --policy fastest
+expect2 "no policy" "${T[@]}"
+expect2 "both capacity flags" "${T[@]}" --policy hpa --capacity 10
+expect2 "bad standby cost" "${T[@]}" --policy hpa --standby-cost 2
+expect2 "invalid spec" "$TIDE_BIN/tidectl" simulate --data tests/fixtures/simulate/nasa_3d.csv \
+    --spec tests/fixtures/workload/bad.yaml --policy hpa
+grep -q 'spec.behavior.scaleDown.gray.changePercent (line 30)' "$W/e" || fail "spec problems not listed"
+printf 'timestamp,value\n1,2\nthree,4\n' > "$W/bad.csv"
+expect2 "bad csv" "$TIDE_BIN/tidectl" simulate --data "$W/bad.csv" --spec deploy/examples/simulate.yaml --policy hpa
+grep -q 'line 3' "$W/e" || fail "CSV error does not name the line: $(cat "$W/e")"
+expect2 "too short" "${T[@]}" --policy hpa --eval-days 3
+echo "simulate_cli: ok"
