@@ -44,7 +44,7 @@ static int take_json(tidectl_ctx *ctx, int *argc, char **argv) {
     return 0;
 }
 
-#define APPLY_USAGE "apply -f FILE   (FILE may be - for stdin)"
+#define APPLY_USAGE "apply -f FILE [--json]   validate and apply a workload spec (FILE - = stdin)"
 
 static int cmd_apply(tidectl_ctx *ctx, int argc, char **argv) {
     take_json(ctx, &argc, argv);
@@ -118,7 +118,7 @@ static int cmd_apply(tidectl_ctx *ctx, int argc, char **argv) {
     return 0;
 }
 
-#define GET_USAGE "get workloads [--json]"
+#define GET_USAGE "get workloads [--json]   workloads: mode, bounds, need now/ahead, online/starting/standby"
 
 static int cmd_get(tidectl_ctx *ctx, int argc, char **argv) {
     take_json(ctx, &argc, argv);
@@ -153,7 +153,7 @@ static int cmd_get(tidectl_ctx *ctx, int argc, char **argv) {
     return 0;
 }
 
-#define DESCRIBE_USAGE "describe NAME [--json]"
+#define DESCRIBE_USAGE "describe NAME [--json]   portrait ahead, replica states, last decisions and actions"
 
 static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     take_json(ctx, &argc, argv);
@@ -220,7 +220,7 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     return 0;
 }
 
-#define EVENTS_USAGE "events [NAME] [--limit N] [--json]"
+#define EVENTS_USAGE "events [NAME] [--limit N] [--json]   decision events (all workloads or one)"
 
 static int cmd_events(tidectl_ctx *ctx, int argc, char **argv) {
     take_json(ctx, &argc, argv);
@@ -255,7 +255,7 @@ static int cmd_events(tidectl_ctx *ctx, int argc, char **argv) {
     return 0;
 }
 
-#define DELETE_USAGE "delete NAME"
+#define DELETE_USAGE "delete NAME [--json]     remove a workload and its stored spec"
 
 static int cmd_delete(tidectl_ctx *ctx, int argc, char **argv) {
     take_json(ctx, &argc, argv);
