@@ -72,6 +72,10 @@ static void event(planner *p, int64_t t, const char *kind, const char *fmt, ...)
 
 uint64_t planner_event_count(const planner *p) { return p->nev; }
 
+void planner_note(planner *p, int64_t now, const char *kind, const char *text) {
+    event(p, now, kind, "%s", text);
+}
+
 int planner_event_at(const planner *p, uint64_t i, planner_event *ev) {
     if (i >= p->nev || p->nev - i > PLANNER_MAX_EVENTS) return -ENOENT;
     *ev = p->ev[i % PLANNER_MAX_EVENTS];

@@ -110,6 +110,9 @@ void planner_counts_get(const planner *p, planner_counts *c);
 /* Replicas (including Deleted ones not yet forgotten); valid until the next planner call. */
 const planner_replica *planner_replicas(const planner *p, size_t *n);
 #define PLANNER_MAX_EVENTS 256
+/* Records an event from the caller (e.g. a provider falling back), with the same dedup. */
+void planner_note(planner *p, int64_t now, const char *kind, const char *text);
+
 /* Total events ever recorded (monotonic: lets a reader ask for new ones). */
 uint64_t planner_event_count(const planner *p);
 /* Copies event number i (counting from the first ever, 0-based) into *ev: -ENOENT when it is

@@ -28,6 +28,7 @@ typedef struct pred_state {
     double *fc_q;         /* forecast at the provider's quantile */
     double *fc_med;       /* median forecast, scored against what happened */
     int64_t scored_to;    /* last time scored */
+    char fallback[200];   /* why the last update fell back to reactive ("" = it did not) */
     double err_sum, act_sum, points;
 } pred_state;
 
@@ -168,6 +169,11 @@ int portrait_train(portrait_engine *e, const fc_series *history, int64_t now, ch
 
 int portrait_reactive_last(const portrait_engine *e) { return e->reactive_last; }
 
+const char *portrait_fallback_reason(const portrait_engine *e, int i) {
+    if (i < 0 || i >= e->spec.n_providers || e->spec.providers[i].type != WL_PROV_PREDICTIVE) return NULL;
+    return e->pred[i].fallback[0] ? e->pred[i].fallback : NULL;
+}
+
 const char *portrait_model_name(const portrait_engine *e, int i) {
     if (i < 0 || i >= WL_MAX_PROVIDERS || !e->pred[i].fc) return NULL;
     return fc_name(e->pred[i].fc);
@@ -306,6 +312,7 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
         snprintf(reason, sizeof reason, "no forecast");
         usable = 0;
     }
+    snprintf(ps->fallback, sizeof ps->fallback, "%s", usable ? "" : reason);
     if (!usable) { /* fall back to the reactive recommendation for now */
         if (reactive >= 0) o->rep[0] = o->need[0] = reactive;
         snprintf(why, whylen, "fallback to reactive (%.110s): %.90s", reason,

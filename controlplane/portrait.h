@@ -95,6 +95,10 @@ int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out);
 /* The forecaster provider i runs (fc_name, e.g. "auto:holt-winters"), NULL when it has none. */
 const char *portrait_model_name(const portrait_engine *e, int provider);
 
+/* Why predictive provider i fell back to the reactive recommendation in the last update, or
+ * NULL when its forecast drove the portrait (or it is not predictive). */
+const char *portrait_fallback_reason(const portrait_engine *e, int provider);
+
 /* The reactive provider's recommendation of the last update (-1 when it had no metrics). */
 int portrait_reactive_last(const portrait_engine *e);
 

@@ -222,7 +222,12 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             portrait_obs obs = {t, c.online + unready, &hm, 1, policy == SIM_TIDE ? &ctx : NULL,
                                 pl ? planner_scale_up_ahead(pl) : 0};
             if ((rc = portrait_update(eng, &obs, pt)) < 0) goto out;
-            if (policy == SIM_TIDE && strstr(pt->status, "fallback")) res->fallback_syncs++;
+            if (policy == SIM_TIDE)
+                for (int i = 0; i < spec.n_providers; i++)
+                    if (portrait_fallback_reason(eng, i)) {
+                        res->fallback_syncs++;
+                        break;
+                    }
             if (cfg->record && (t - tr->t0) % tr->step < sync && !isnan(pt->traffic[0]))
                 res->forecast[m - i0] = pt->traffic[0];
             if (policy == SIM_HPA) {

@@ -45,6 +45,7 @@ typedef struct wl_entry {
     int64_t next_sync;
     int inventory_done;
     int training;       /* a fit of its predictive models is running on a worker thread */
+    unsigned char fell_back[WL_MAX_PROVIDERS]; /* predictive provider on the reactive fallback */
     char observe[256];
     action_rec acts[ACTIONS_KEPT];
     uint64_t nacts;
@@ -412,7 +413,25 @@ static void controller_step(struct cp_workloads *w, wl_entry *e, int64_t now) {
     else if (npods > 0 && !want_traffic) snprintf(e->observe, sizeof e->observe, "%d pod(s) reporting utilization", npods);
     else if (npods == 0 && !e->observe[0]) snprintf(e->observe, sizeof e->observe, "no utilization samples yet");
     portrait_obs obs = {now, current, npods ? &hm : NULL, npods ? 1 : 0, trp, planner_scale_up_ahead(e->pl)};
-    if (portrait_update(e->eng, &obs, e->pt) == 0) e->have_pt = 1;
+    if (portrait_update(e->eng, &obs, e->pt) == 0) {
+        e->have_pt = 1;
+        for (int i = 0; i < s->n_providers; i++) { /* a decision event when the source changes */
+            if (s->providers[i].type != WL_PROV_PREDICTIVE) continue;
+            const char *why = portrait_fallback_reason(e->eng, i);
+            char text[PLANNER_EVENT_TEXT];
+            if (why && !e->fell_back[i]) {
+                snprintf(text, sizeof text, "providers[%d] (%.40s) falls back to reactive: %.200s", i,
+                         s->providers[i].name, why);
+                planner_note(e->pl, now, "fallback", text);
+            } else if (!why && e->fell_back[i]) {
+                const char *m = portrait_model_name(e->eng, i);
+                snprintf(text, sizeof text, "providers[%d] (%.40s): forecasts of %.60s drive the portrait again", i,
+                         s->providers[i].name, m ? m : "?");
+                planner_note(e->pl, now, "predictive", text);
+            }
+            e->fell_back[i] = why != NULL;
+        }
+    }
     free(y);
     if (!e->have_pt) return;
     planner_metric pm[2] = {{"utilization", 0}, {s->utilization.name, 0}};

@@ -106,6 +106,8 @@ fell_back() { "${CTL[@]}" describe api --json | /usr/bin/python3 -c "import json
 d=json.load(sys.stdin); assert 'fallback to reactive' in d.get('status','') and 'not trained yet' not in d['status'], d.get('status')"; }
 wait_until 30 fell_back || { "${CTL[@]}" describe api; fail "no recorded fallback"; }
 "${CTL[@]}" describe api | grep -E '^Providers: .*fallback to reactive \(' || fail "fallback reason not shown"
+"${CTL[@]}" events api | grep -qE ' api +fallback +providers\[0\] \(predictive\) falls back to reactive: ' \
+    || fail "no fallback event: $("${CTL[@]}" events api)"
 "${CTL[@]}" delete api > /dev/null
 
 # a restart reloads the stored spec

@@ -122,6 +122,8 @@ TEST(portrait_predictive_converts_forecast_and_shifts_ahead) {
         T_ASSERT(pt->replicas[k] >= pt->needed[k]);
     }
     T_ASSERT(strstr(pt->status, "snaive-day") != NULL);
+    T_ASSERT(portrait_fallback_reason(e, 0) == NULL);
+    T_EQ_STR(portrait_model_name(e, 0), "snaive-day");
     free(pt);
     free(y);
     portrait_engine_free(e);
@@ -145,6 +147,7 @@ TEST(portrait_predictive_falls_back_to_reactive_with_reason) {
     /* never trained */
     T_EQ_INT(portrait_update(e, &obs, pt), 0);
     T_ASSERT(strstr(pt->status, "fallback to reactive (no model") != NULL);
+    T_ASSERT(portrait_fallback_reason(e, 0) && strstr(portrait_fallback_reason(e, 0), "not trained yet"));
     T_EQ_INT(pt->replicas[0], 6);
     /* trained, then stale */
     fc_series hist = {y, 2 * 1440, t0, 60, 0};
