@@ -1002,7 +1002,7 @@ static void parse_checkers(pctx *c, yaml_node_t *n, workload_spec *s) {
 }
 
 static int name_ok(const char *s) {
-    if (!*s) return 0;
+    if (!isalnum((unsigned char)*s)) return 0; /* also: never "", "." or ".." (a file name) */
     for (const char *p = s; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_' && *p != '.') return 0;
     return 1;
@@ -1089,7 +1089,7 @@ int workload_parse(const char *buf, size_t len, workload_spec *out, wl_problems 
         if (fields(&c, "metadata", v[2], mk, mv) == 0) {
             if (!mv[0]) prob(&c, "metadata", v[2], "missing field \"name\"");
             else if (get_str(&c, "metadata.name", mv[0], out->name, sizeof out->name) == 0 && !name_ok(out->name))
-                prob(&c, "metadata.name", mv[0], "use letters, digits, '-', '_' and '.' only");
+                prob(&c, "metadata.name", mv[0], "use letters, digits, '-', '_' and '.' only, starting with a letter or digit");
             if (mv[1] && get_str(&c, "metadata.namespace", mv[1], out->namespace_, sizeof out->namespace_) == 0 &&
                 !name_ok(out->namespace_))
                 prob(&c, "metadata.namespace", mv[1], "use letters, digits, '-', '_' and '.' only");

@@ -227,3 +227,15 @@ TEST(workload_alias_bomb_is_bounded) {
     T_ASSERT(p.n > 0);
     wl_problems_fini(&p);
 }
+
+TEST(workload_name_must_be_a_safe_file_name) {
+    const char *y = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: ../etc}\n"
+                    "spec: {target: {kind: Deployment, name: a}, maxReplicas: 2}\n";
+    workload_spec s;
+    wl_problems p;
+    wl_problems_init(&p);
+    T_EQ_INT(workload_parse(y, strlen(y), &s, &p), -22);
+    T_EQ_INT(p.n, 1);
+    T_EQ_STR(p.v[0].path, "metadata.name");
+    wl_problems_fini(&p);
+}
