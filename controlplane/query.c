@@ -118,6 +118,56 @@ static int string_lit(lexer *L, char **out) {
     return 0;
 }
 
+/* Rejects what RE2 (Prometheus's engine) rejects and what would make glibc's regcomp build a
+ * huge automaton: a repetition operator right after another (a**, a+*), counted repetitions
+ * above 100 or more than two of them, and patterns longer than 1024 bytes. 0 or -EINVAL with
+ * why filled. */
+static int regex_check(const char *re, char *why, size_t len) {
+    if (strlen(re) > 1024) {
+        snprintf(why, len, "longer than 1024 bytes");
+        return -EINVAL;
+    }
+    int prev_quant = 0, in_bracket = 0, counted = 0;
+    for (size_t i = 0; re[i]; i++) {
+        char c = re[i];
+        if (in_bracket) {
+            if (c == ']' && in_bracket > 1) in_bracket = 0;
+            else in_bracket++;
+            continue;
+        }
+        if (c == '\\') {
+            if (re[i + 1]) i++;
+            prev_quant = 0;
+            continue;
+        }
+        if (c == '[') {
+            in_bracket = 1;
+            if (re[i + 1] == '^') i++;
+            prev_quant = 0;
+            continue;
+        }
+        int quant = c == '*' || c == '+' || c == '?' || c == '{';
+        if (quant && prev_quant) {
+            snprintf(why, len, "bad repetition operator at byte %zu", i + 1);
+            return -EINVAL;
+        }
+        if (c == '{') {
+            char *end;
+            long lo = strtol(re + i + 1, &end, 10), hi = lo;
+            if (*end == ',') hi = isdigit((unsigned char)end[1]) ? strtol(end + 1, &end, 10) : 0;
+            else if (end == re + i + 1) hi = -1;
+            if (*end != '}' || lo < 0 || hi < 0 || lo > 100 || hi > 100 || ++counted > 2) {
+                snprintf(why, len, "bad or too large repetition count at byte %zu (at most two "
+                                   "{n,m} with n, m <= 100)", i + 1);
+                return -EINVAL;
+            }
+            i = (size_t)(end - re);
+        }
+        prev_quant = quant;
+    }
+    return 0;
+}
+
 static int add_matcher(query_expr *e, char *name, int op, char *value, lexer *L) {
     query_matcher *nm = realloc(e->m, (e->nm + 1) * sizeof *nm);
     if (!nm) {
@@ -132,6 +182,14 @@ static int add_matcher(query_expr *e, char *name, int op, char *value, lexer *L)
     m->value = value;
     m->op = op;
     if (op == QUERY_RE || op == QUERY_NRE) {
+        char why[160];
+        if (regex_check(value, why, sizeof why)) {
+            int r = fail(L, "invalid regular expression \"%.200s\" for label %s: %s", value, name,
+                         why);
+            free(name);
+            free(value);
+            return r;
+        }
         size_t n = strlen(value) + 8;
         char *anchored = malloc(n);
         if (!anchored) {
@@ -143,7 +201,6 @@ static int add_matcher(query_expr *e, char *name, int op, char *value, lexer *L)
         int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
         free(anchored);
         if (rc) {
-            char why[128];
             regerror(rc, &m->re, why, sizeof why);
             regfree(&m->re);
             int r = fail(L, "invalid regular expression \"%s\" for label %s: %s", value, name, why);
