@@ -22,7 +22,8 @@ const char *log_level_name(int level);
 /* Writes one line (module, then the formatted message) to stderr. Thread-safe. */
 void log_write(int level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void log_vwrite(int level, const char *module, const char *fmt, va_list ap);
+void log_vwrite(int level, const char *module, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #define LOG_AT(level, module, ...)                                                         \
     do {                                                                                   \
