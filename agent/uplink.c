@@ -47,7 +47,12 @@ struct uplink {
     log_ratelimit rl;
 };
 
+/* The only place the state changes: forward one step, or back to idle from anywhere. */
 static void up_set_state(uplink *u, enum up_state to) {
+    if (to != UP_IDLE && to != u->state + 1) {
+        log_error("uplink", "bad state change %s -> %s", up_names[u->state], up_names[to]);
+        abort();
+    }
     log_debug("uplink", "%s -> %s", up_names[u->state], up_names[to]);
     u->state = to;
 }
