@@ -381,6 +381,17 @@ int tsdb_chunk_next(tsdb_chunk_iter *it, int64_t *ts, double *v) {
     }
     uint64_t mean = 0;
     for (int j = 0; j < c->nfields; j++) {
+        if (j == 1 && r.avail >= 3 && (r.w >> 61) == 0) {
+            /* the common bucket: count unchanged, min = max = mean (one sample) */
+            r.w <<= 3;
+            r.avail -= 3;
+            r.pos += 3;
+            v[1] = bitsd(it->bits[1]);
+            mean = mean_ref(v[0], v[1]);
+            it->bits[2] = it->bits[3] = mean;
+            v[2] = v[3] = bitsd(mean);
+            break;
+        }
         if (j == 2) mean = mean_ref(v[0], v[1]);
         uint64_t ref = (j >= 2) ? mean : it->bits[j];
         uint64_t x;
