@@ -68,40 +68,43 @@ static int next_line(const char *text, size_t len, size_t *pos, span *line) {
     return 1;
 }
 
-/* Copies CSV field `idx` of `line` (HAProxy quotes fields holding commas or quotes, "" inside
- * quotes is a quote) into buf, NUL-terminated and truncated to cap - 1. Returns 0, or -1 when
- * the line has fewer fields. */
-static int csv_field(span line, int idx, char *buf, size_t cap) {
-    size_t i = 0;
-    for (int f = 0;; f++) {
-        size_t o = 0;
-        int quoted = i < line.n && line.p[i] == '"';
-        if (quoted) i++;
-        while (i < line.n) {
-            char c = line.p[i];
-            if (quoted) {
-                if (c == '"') {
-                    if (i + 1 < line.n && line.p[i + 1] == '"') {
-                        i++;
-                    } else {
-                        quoted = 0;
-                        i++;
-                        continue;
-                    }
+/* Reads the CSV field starting at *pos of line into buf (HAProxy quotes fields holding commas
+ * or quotes; "" inside quotes is a quote), NUL-terminated and truncated to cap - 1, and moves
+ * *pos past its comma. Returns 0, or -1 when the line has no field left at *pos. */
+static int csv_next(span line, size_t *pos, char *buf, size_t cap) {
+    size_t i = *pos, o = 0;
+    if (i > line.n) return -1;
+    int quoted = i < line.n && line.p[i] == '"';
+    if (quoted) i++;
+    while (i < line.n) {
+        char c = line.p[i];
+        if (quoted) {
+            if (c == '"') {
+                if (i + 1 < line.n && line.p[i + 1] == '"') {
+                    i++;
+                } else {
+                    quoted = 0;
+                    i++;
+                    continue;
                 }
-            } else if (c == ',') {
-                break;
             }
-            if (f == idx && o + 1 < cap) buf[o++] = c;
-            i++;
+        } else if (c == ',') {
+            break;
         }
-        if (f == idx) {
-            if (cap) buf[o] = '\0';
-            return 0;
-        }
-        if (i >= line.n) return -1;
-        i++; /* the comma */
+        if (o + 1 < cap) buf[o++] = c;
+        i++;
     }
+    if (cap) buf[o] = '\0';
+    *pos = i + 1; /* past the comma; past the end (n + 1) after the last field */
+    return 0;
+}
+
+/* Copies CSV field `idx` of line into buf. Returns 0, or -1 when the line has fewer fields. */
+static int csv_field(span line, int idx, char *buf, size_t cap) {
+    size_t pos = 0;
+    for (int f = 0; f <= idx; f++)
+        if (csv_next(line, &pos, buf, cap) != 0) return -1;
+    return 0;
 }
 
 static int span_eq(const char *a, const char *b) { return strcmp(a, b) == 0; }
@@ -133,7 +136,8 @@ int haproxy_stat_find(const char *text, size_t len, const char *backend, const c
                 return -EINVAL;
             }
             span h = {line.p + 2, line.n - 2};
-            for (int i = 0; csv_field(h, i, field, sizeof field) == 0; i++) {
+            size_t hp = 0;
+            for (int i = 0; csv_next(h, &hp, field, sizeof field) == 0; i++) {
                 if (span_eq(field, "pxname")) c_px = i;
                 else if (span_eq(field, "svname")) c_sv = i;
                 else if (span_eq(field, "scur")) c_scur = i;
