@@ -450,7 +450,8 @@ static void standby_reclaim_done(void *arg, int rc, const rcg_reclaim_result *re
 static void standby_frozen(void *arg, int rc, const rcg_freeze_result *res, const char *err) {
     job *j = arg;
     if (rc < 0) {
-        finish_err(j, "%s", err);
+        finish_err(j, "%s%s", err,
+                   j->has_hap ? " (the HAProxy server stays in MAINT: activate brings it back)" : "");
         return;
     }
     cJSON_AddStringToObject(j->result, "freezer", res->freezer);
