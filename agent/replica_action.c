@@ -45,6 +45,11 @@ struct job {
     replica_cgroup rc;
     ev_timer poll;
     hap_next_fn hap_next;
+    /* the sub-operation under way (at most one), for cancel */
+    haproxy_req *hreq;
+    rcg_freeze_op *fop;
+    rcg_reclaim_op *rop;
+    warmup *wu;
     int forced_health;
     int polls;
     long sessions;
@@ -276,6 +281,7 @@ static int parse_args(job *j, const cJSON *args, char *err, size_t errlen) {
 
 static void hap_done_cb(void *arg, int rc, const char *reply, size_t len, const char *err) {
     job *j = arg;
+    j->hreq = NULL; /* freed by the client after this returns */
     if (rc < 0) {
         finish_err(j, "%s", err);
         return;
@@ -287,7 +293,7 @@ static void hap_done_cb(void *arg, int rc, const char *reply, size_t len, const 
 static void hap_send(job *j, const char *cmd, hap_next_fn next) {
     char err[512];
     j->hap_next = next;
-    int rc = haproxy_command(j->loop, j->hsock, cmd, remaining_ms(j), hap_done_cb, j, NULL, err, sizeof err);
+    int rc = haproxy_command(j->loop, j->hsock, cmd, remaining_ms(j), hap_done_cb, j, &j->hreq, err, sizeof err);
     if (rc < 0) finish_err(j, "%s", err);
 }
 
@@ -432,6 +438,7 @@ static void drain_start(job *j) {
 
 static void standby_reclaim_done(void *arg, int rc, const rcg_reclaim_result *res, const char *err) {
     job *j = arg;
+    j->rop = NULL; /* after done the reclaim frees itself */
     if (rc < 0) {
         finish_err(j, "%s", err);
         return;
@@ -449,6 +456,7 @@ static void standby_reclaim_done(void *arg, int rc, const rcg_reclaim_result *re
 
 static void standby_frozen(void *arg, int rc, const rcg_freeze_result *res, const char *err) {
     job *j = arg;
+    j->fop = NULL;
     if (rc < 0) {
         finish_err(j, "%s%s", err,
                    j->has_hap ? " (the HAProxy server stays in MAINT: activate brings it back)" : "");
@@ -458,13 +466,13 @@ static void standby_frozen(void *arg, int rc, const rcg_freeze_result *res, cons
     cJSON_AddBoolToObject(j->result, "already", res->already);
     cJSON_AddNumberToObject(j->result, "freeze_ms", round(res->ms * 1000) / 1000);
     char e[512];
-    if (rcg_reclaim_start(j->loop, &j->rc, remaining_ms(j), standby_reclaim_done, j, e, sizeof e) < 0)
+    if (rcg_reclaim_start(j->loop, &j->rc, remaining_ms(j), standby_reclaim_done, j, &j->rop, e, sizeof e) < 0)
         finish_err(j, "%s", e);
 }
 
 static void standby_freeze(job *j) {
     char err[1024];
-    if (rcg_freeze_start(j->loop, &j->rc, 1, remaining_ms(j), standby_frozen, j, NULL, err, sizeof err) < 0)
+    if (rcg_freeze_start(j->loop, &j->rc, 1, remaining_ms(j), standby_frozen, j, &j->fop, err, sizeof err) < 0)
         finish_err(j, "%s", err);
 }
 
@@ -542,6 +550,7 @@ static void activate_online(job *j) {
 
 static void activate_warm_done(void *arg, cJSON *res) {
     job *j = arg;
+    j->wu = NULL;
     cJSON_AddItemToObject(j->result, "warmup", res);
     cJSON_AddNumberToObject(j->result, "warmup_ms", cJSON_GetNumberValue(cJSON_GetObjectItem(res, "duration_ms")));
     activate_online(j);
@@ -549,6 +558,7 @@ static void activate_warm_done(void *arg, cJSON *res) {
 
 static void activate_thawed(void *arg, int rc, const rcg_freeze_result *res, const char *err) {
     job *j = arg;
+    j->fop = NULL;
     if (rc < 0) {
         finish_err(j, "%s", err);
         return;
@@ -558,7 +568,7 @@ static void activate_thawed(void *arg, int rc, const rcg_freeze_result *res, con
     cJSON_AddNumberToObject(j->result, "thaw_ms", round(res->ms * 1000) / 1000);
     if (j->has_warmup) {
         char e[512];
-        if (warmup_start(j->loop, &j->wspec, activate_warm_done, j, NULL, e, sizeof e) < 0)
+        if (warmup_start(j->loop, &j->wspec, activate_warm_done, j, &j->wu, e, sizeof e) < 0)
             finish_err(j, "%s", e);
         return;
     }
@@ -567,7 +577,7 @@ static void activate_thawed(void *arg, int rc, const rcg_freeze_result *res, con
 
 static void activate_start(job *j) {
     char err[1024];
-    if (rcg_freeze_start(j->loop, &j->rc, 0, remaining_ms(j), activate_thawed, j, NULL, err, sizeof err) < 0)
+    if (rcg_freeze_start(j->loop, &j->rc, 0, remaining_ms(j), activate_thawed, j, &j->fop, err, sizeof err) < 0)
         finish_err(j, "%s", err);
 }
 
@@ -575,6 +585,7 @@ static void activate_start(job *j) {
 
 static void warmup_only_done(void *arg, cJSON *res) {
     job *j = arg;
+    j->wu = NULL;
     while (res->child) {
         cJSON *it = cJSON_DetachItemViaPointer(res, res->child);
         cJSON_AddItemToObject(j->result, it->string, it);
@@ -589,7 +600,7 @@ static void warmup_only_start(job *j) {
         finish_err(j, "warmup needs an endpoint or a url");
         return;
     }
-    if (warmup_start(j->loop, &j->wspec, warmup_only_done, j, NULL, e, sizeof e) < 0) finish_err(j, "%s", e);
+    if (warmup_start(j->loop, &j->wspec, warmup_only_done, j, &j->wu, e, sizeof e) < 0) finish_err(j, "%s", e);
 }
 
 /* ---- entry ------------------------------------------------------------------------------ */
@@ -656,4 +667,20 @@ void replica_action_run(struct ev_loop *loop, const char *action, const cJSON *a
     case K_ACTIVATE: activate_start(j); break;
     case K_WARMUP: warmup_only_start(j); break;
     }
+}
+
+int replica_action_cancel_all(void) {
+    int n = 0;
+    while (running) {
+        job *j = running;
+        log_warn("action", "%s %s stopped at shutdown after %.0f ms", kind_names[j->kind], target(j),
+                 elapsed_ms(j));
+        haproxy_cancel(j->hreq);
+        rcg_freeze_cancel(j->fop);
+        rcg_reclaim_cancel(j->rop);
+        warmup_cancel(j->wu);
+        job_free(j);
+        n++;
+    }
+    return n;
 }

@@ -35,4 +35,9 @@ typedef void (*replica_action_done_fn)(void *arg, int ok, cJSON *result, const c
 void replica_action_run(struct ev_loop *loop, const char *action, const cJSON *args,
                         replica_action_done_fn done, void *arg);
 
+/* Stops every action under way (their watchers, HAProxy connections, warm-up transfers; a
+ * memory reclaim in progress is waited for) and frees them without calling done. Returns how
+ * many were stopped. For the agent's shutdown. */
+int replica_action_cancel_all(void);
+
 #endif

@@ -659,7 +659,8 @@ static void reclaim_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) 
 }
 
 int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadline_ms,
-                      rcg_reclaim_done_fn done, void *arg, char *err, size_t errlen) {
+                      rcg_reclaim_done_fn done, void *arg, rcg_reclaim_op **opp, char *err,
+                      size_t errlen) {
     const char *v2 = rc->unified >= 0 && rc->at[rc->unified].dir[0] ? rc->at[rc->unified].dir : NULL;
     const char *v1 = rc->memory >= 0 && rc->at[rc->memory].dir[0] ? rc->at[rc->memory].dir : NULL;
     if (v2 && !file_exists(v2, "memory.reclaim")) v2 = NULL;
@@ -698,5 +699,14 @@ int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadli
     }
     ev_timer_init(&op->deadline, reclaim_deadline_cb, (deadline_ms > 0 ? deadline_ms : 10000) / 1000.0, 0.);
     ev_timer_start(loop, &op->deadline);
+    if (opp) *opp = op;
     return 0;
+}
+
+void rcg_reclaim_cancel(rcg_reclaim_op *op) {
+    if (!op) return;
+    if (op->has_thread) pthread_join(op->thread, NULL);
+    ev_async_stop(op->loop, &op->async);
+    ev_timer_stop(op->loop, &op->deadline);
+    free(op);
 }

@@ -113,7 +113,12 @@ typedef struct rcg_reclaim_op rcg_reclaim_op;
  * when the kernel finished, or at deadline_ms with timed_out set (the thread then finishes on
  * its own and cleans up). Returns 0 or -errno with err (done not called). */
 int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadline_ms,
-                      rcg_reclaim_done_fn done, void *arg, char *err, size_t errlen);
+                      rcg_reclaim_done_fn done, void *arg, rcg_reclaim_op **op, char *err,
+                      size_t errlen);
+/* Stops a reclaim without calling done: waits for the kernel's reclaim write to return (the
+ * thread cannot be interrupted; at agent shutdown that is acceptable), then frees. Call it only
+ * before done was called. NULL ok. */
+void rcg_reclaim_cancel(rcg_reclaim_op *op);
 
 /* Current memory usage in bytes of the replica (v2 memory.current, else v1
  * memory.usage_in_bytes), or -errno. */

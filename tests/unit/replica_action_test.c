@@ -376,3 +376,42 @@ TEST(action_standby_v1_freezer_only) {
     cJSON_Delete(o.result);
     cJSON_Delete(a.result);
 }
+
+TEST(action_cancel_all_at_shutdown) {
+    /* a drain waiting on a live connection and a warm-up whose requests are never answered:
+     * both are stopped without calling done and without leaking (ASan/valgrind runs) */
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    T_ASSERT(ls >= 0 && bind(ls, (struct sockaddr *)&a, sizeof a) == 0 && listen(ls, 16) == 0);
+    getsockname(ls, (struct sockaddr *)&a, &al);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    T_ASSERT(connect(c, (struct sockaddr *)&a, sizeof a) == 0);
+    int s = accept(ls, NULL, NULL);
+    char json[256];
+    struct ev_loop *loop = ev_default_loop(0);
+    outcome d, w;
+    memset(&d, 0, sizeof d);
+    memset(&w, 0, sizeof w);
+    snprintf(json, sizeof json, "{\"endpoint\": \"127.0.0.1:%u\", \"timeout_ms\": 5000}", ntohs(a.sin_port));
+    cJSON *args = cJSON_Parse(json);
+    replica_action_run(loop, "drain", args, on_done, &d);
+    cJSON_Delete(args);
+    snprintf(json, sizeof json, "{\"endpoint\": \"127.0.0.1:%u\", \"rate\": 50, \"duration_ms\": 3000}",
+             ntohs(a.sin_port));
+    args = cJSON_Parse(json);
+    replica_action_run(loop, "warmup", args, on_done, &w);
+    cJSON_Delete(args);
+    for (int i = 0; i < 30; i++) { /* let the connections open and the requests go out */
+        ev_run(loop, EVRUN_NOWAIT);
+        usleep(2000);
+    }
+    T_EQ_INT(replica_action_cancel_all(), 2);
+    T_EQ_INT(replica_action_cancel_all(), 0);
+    T_EQ_INT(d.called, 0);
+    T_EQ_INT(w.called, 0);
+    ev_run(loop, EVRUN_NOWAIT);
+    close(s);
+    close(c);
+    close(ls);
+}
