@@ -14,7 +14,7 @@
 #define BT_USAGE                                                                              \
     "backtest --data FILE.csv --task scale-1h|day-ahead --model NAME[,NAME...]|auto|all\n"    \
     "         [--json] [--plot OUT.svg] [--seed N] [--threads N] [--strict]\n"                \
-    "         [--duplicates sum|mean] [--verbose]\n"                                          \
+    "         [--duplicates sum|mean] [--max-fit-seconds S] [--verbose]\n"                    \
     "  Runs the forecast benchmark protocol on FILE.csv (timestamp,value) without a control\n" \
     "  plane. Models: last, snaive-day, snaive-week, holt-winters, neural, lstm, auto.\n"     \
     "  --strict turns CSV repairs (gaps, duplicates, off-grid timestamps) into errors."
@@ -61,6 +61,7 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
         {"plot", required_argument, NULL, 'p'},    {"seed", required_argument, NULL, 's'},
         {"threads", required_argument, NULL, 'T'}, {"strict", no_argument, NULL, 'S'},
         {"duplicates", required_argument, NULL, 'D'}, {"verbose", no_argument, NULL, 'v'},
+        {"max-fit-seconds", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *data = NULL, *task_s = NULL, *plot = NULL;
     char *model_s = NULL;
@@ -88,6 +89,11 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
             fopt.threads = (int)strtol(optarg, &end, 10);
             if (!end || *end || fopt.threads < 1 || fopt.threads > 256)
                 return usage_error("--threads needs a number from 1 to 256");
+            break;
+        case 'B':
+            fopt.max_fit_seconds = strtod(optarg, &end);
+            if (!end || *end || !(fopt.max_fit_seconds > 0))
+                return usage_error("--max-fit-seconds needs a positive number");
             break;
         case 'D':
             if (strcmp(optarg, "sum") == 0) copts.dup = SERIES_DUP_SUM;

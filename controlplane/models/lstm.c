@@ -301,6 +301,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     while (since_best < LSTM_PATIENCE && now_s() - t_start < budget) {
         double t0 = now_s();
         for (int bt = 0; bt < LSTM_EPOCH_BATCHES; bt++) {
+            /* the budget also bounds an epoch (after a first few batches) */
+            if (windows >= 5 * (long)LSTM_BATCH && now_s() - t_start >= budget) break;
             int b = 0;
             while (b < LSTM_BATCH) {
                 long e = pos[(long)(uniform(&rs) * (double)ntr)];

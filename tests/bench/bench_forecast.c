@@ -1,0 +1,115 @@
+/* bench_forecast.c: training throughput of the neural forecaster against the single-thread
+ * SGEMM rate measured in the same run at the matrix shapes training uses, against PyTorch's
+ * 426 windows/s; and the wall time of `auto` fit on the full NASA series (when
+ * ../shared/data is there). One OpenBLAS thread throughout. */
+#include "forecast.h"
+#include "models/neural.h"
+#include "series_csv.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PYTORCH_WINDOWS_PER_S 426.0
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* GFLOP/s of C = op(A) op(B), m x n x k, row-major, over about `secs` seconds. */
+static double sgemm_rate(int m, int n, int k, int ta, int tb, double secs) {
+    float *A = malloc((size_t)m * (size_t)k * sizeof *A), *B = malloc((size_t)k * (size_t)n * sizeof *B);
+    float *C = malloc((size_t)m * (size_t)n * sizeof *C);
+    for (size_t i = 0; i < (size_t)m * (size_t)k; i++) A[i] = (float)(i % 7) * 0.01f;
+    for (size_t i = 0; i < (size_t)k * (size_t)n; i++) B[i] = (float)(i % 5) * 0.01f;
+    int reps = 0;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1, A,
+                ta ? m : k, B, tb ? k : n, 0, C, n);
+    double t = now_s(), dt;
+    do {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1,
+                    A, ta ? m : k, B, tb ? k : n, 0, C, n);
+        reps++;
+    } while ((dt = now_s() - t) < secs);
+    free(A), free(B), free(C);
+    return 2.0 * m * n * k * reps / dt / 1e9;
+}
+
+int main(void) {
+    openblas_set_num_threads(1);
+    enum { Cx = 120, H = 60, Bt = 32 };
+    int F = 16 * Cx, F2 = F / 2;
+    printf("neural forecaster: context %d, horizon %d, feature width %d, batch %d, 1 thread\n", Cx, H, F, Bt);
+    /* the GEMMs of one training step, per SE block: forward z W1^T (B x F2 x F) and r W2^T
+     * (B x F x F2); backward dW2 = ds^T r (F x F2 x B), dr = ds W2 (B x F2 x F), dW1 = da^T z
+     * (F2 x F x B), dz += da W1 (B x F x F2) */
+    struct { int m, n, k, ta, tb; const char *what; } sh[] = {
+        {Bt, F2, F, 0, 1, "fwd z*W1^T"},  {Bt, F, F2, 0, 1, "fwd r*W2^T"},
+        {F, F2, Bt, 1, 0, "bwd dW2"},     {Bt, F2, F, 0, 0, "bwd ds*W2"},
+        {F2, F, Bt, 1, 0, "bwd dW1"},     {Bt, F, F2, 0, 0, "bwd da*W1"}};
+    double flops = 0, secs = 0;
+    for (size_t i = 0; i < sizeof sh / sizeof *sh; i++) {
+        double r = sgemm_rate(sh[i].m, sh[i].n, sh[i].k, sh[i].ta, sh[i].tb, 0.4);
+        double f = 2.0 * sh[i].m * sh[i].n * sh[i].k;
+        flops += f, secs += f / (r * 1e9);
+        printf("  sgemm %4dx%4dx%4d %-11s %6.1f GFLOP/s\n", sh[i].m, sh[i].n, sh[i].k, sh[i].what, r);
+    }
+    double ref = flops / secs / 1e9;
+    double r256 = sgemm_rate(256, F2, F, 0, 1, 0.4);
+    printf("  sgemm  256x %dx%d             %6.1f GFLOP/s\n", F2, F, r256);
+    printf("sgemm reference (time-weighted over the training shapes): %.1f GFLOP/s\n", ref);
+
+    int vocab[NF_NTAB] = {64, 60, 24, 7};
+    nf_net *net = nf__net_new(Cx, H, Bt, vocab, 1);
+    if (!net) {
+        fprintf(stderr, "bench_forecast: out of memory\n");
+        return 1;
+    }
+    float *x = malloc((size_t)Bt * Cx * sizeof *x), *y = malloc((size_t)Bt * H * sizeof *y);
+    int *idx = malloc((size_t)Bt * NF_NEMB * sizeof *idx);
+    for (int i = 0; i < Bt * Cx; i++) x[i] = 1.0f + 0.1f * (float)(i % 13);
+    for (int i = 0; i < Bt * H; i++) y[i] = 1.0f + 0.1f * (float)(i % 11);
+    for (int i = 0; i < Bt * NF_NEMB; i++) idx[i] = i % 7;
+    for (int i = 0; i < 3; i++) nf__net_train_step(net, x, idx, y, Bt, 1e-3f); /* warm-up */
+    int steps = 0;
+    double t = now_s(), dt;
+    do {
+        nf__net_train_step(net, x, idx, y, Bt, 1e-3f);
+        steps++;
+    } while ((dt = now_s() - t) < 4.0);
+    double wps = (double)steps * Bt / dt, gf = wps * nf__flops_per_window(Cx, H) / 1e9;
+    printf("training: %.0f windows/s = %.2fx PyTorch (%.0f windows/s; goal >= 2x)\n", wps,
+           wps / PYTORCH_WINDOWS_PER_S, PYTORCH_WINDOWS_PER_S);
+    printf("training: %.1f GFLOP/s (forward+backward GEMM work per second, Adam included in the time) = "
+           "%.0f%% of the sgemm reference, %.0f%% of sgemm 32x960x1920 (goal >= 70%%)\n",
+           gf, 100 * gf / ref, 100 * gf / sgemm_rate(Bt, F2, F, 0, 1, 0.3));
+    nf__net_free(net);
+    free(x), free(y), free(idx);
+
+    const char *path = "../shared/data/nasa_http_1m.csv";
+    series_csv s;
+    char err[512];
+    if (series_csv_load(path, NULL, &s, err, sizeof err) != 0) {
+        printf("auto on NASA: skipped (%s)\n", err);
+        return 0;
+    }
+    fc_series all = {.y = s.y, .n = s.n, .t0 = s.t0, .step = s.step};
+    fc_options o = {.horizon = 60, .seed = 1};
+    forecaster *f = NULL;
+    double out[60];
+    t = now_s();
+    int rc = fc_new(&f, "auto", &o, err, sizeof err);
+    if (rc == 0) rc = fc_fit(f, &all, err, sizeof err);
+    if (rc == 0) rc = fc_predict(f, &all, 60, 0.9, out, err, sizeof err);
+    dt = now_s() - t;
+    if (rc != 0) printf("auto on NASA: failed: %s\n", err);
+    else printf("auto on the full NASA series (%zu points, horizon 60): fit + one forecast %.1f s (goal < 60 s), chose %s\n",
+                s.n, dt, fc_name(f));
+    fc_free(f);
+    series_csv_fini(&s);
+    return rc != 0;
+}

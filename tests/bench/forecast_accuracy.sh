@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# forecast_accuracy.sh: the forecast benchmark protocol (tidectl backtest) for every model on
+# both tasks of every series in ../shared/data; prints MASE, UNDER, p90 coverage and timings
+# per model, and whether auto beats both seasonal naive forecasts. Networks get at most
+# ${NET_SECONDS:-30} s of training per fit. Skips when the data folder is absent.
+set -u
+cd "$(dirname "$0")/../.."
+BIN=${TIDE_BIN:-bin}
+DATA=../shared/data
+[ -d "$DATA" ] || { echo "forecast_accuracy: skipped (no $DATA)"; exit 0; }
+MODELS=${MODELS:-last,snaive-day,snaive-week,holt-winters,profile,neural,lstm,auto}
+out=$(mktemp /tmp/tide-bench-fc.XXXXXX)
+trap 'rm -f "$out"' EXIT
+rc=0
+for f in "$DATA"/*.csv; do
+    for task in scale-1h day-ahead; do
+        if "$BIN/tidectl" backtest --data "$f" --task "$task" --model "$MODELS" --json \
+            --max-fit-seconds "${NET_SECONDS:-30}" > "$out" 2>/dev/null; then
+            python3 - "$out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+name = d["data"].split("/")[-1].replace(".csv", "")
+print(f"== {name} {d['task']} (step {d['step']} s, horizon {d['horizon']}, {d['origins']} origins; {d['repairs']})")
+print(f"  {'model':44} {'MASE':>7} {'UNDER':>6} {'p90cov':>6} {'WAPE':>6} {'fit_s':>7} {'pred_s':>7} {'win/s':>6}")
+m = {r["model"]: r for r in d["models"]}
+for r in d["models"]:
+    label = r["used"] if r["used"] != r["model"] else r["model"]
+    print(f"  {label:44} {r['mase']:7.4f} {r['under']:6.3f} {r['p90_coverage']:6.3f} {r['wape']:6.3f} {r['fit_seconds']:7.2f} {r['predict_seconds']:7.2f} {r['train_windows_per_s']:6.0f}")
+if "auto" in m and "snaive-day" in m and "snaive-week" in m:
+    a = m["auto"]["mase"]
+    ok = a < m["snaive-day"]["mase"] and a < m["snaive-week"]["mase"]
+    print(f"  auto beats both seasonal naive forecasts: {'yes' if ok else 'NO'}")
+PY
+        else
+            echo "== $(basename "$f" .csv) $task: not applicable: $("$BIN/tidectl" backtest --data "$f" --task "$task" --model last 2>&1 >/dev/null | head -1)"
+        fi
+    done
+done
+exit $rc
