@@ -285,7 +285,7 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
         snprintf(reason, sizeof reason, "no traffic history");
         usable = 0;
     } else if (!(p->capacity_per_replica > 0) && !e->cap_fn) {
-        snprintf(reason, sizeof reason, "no capacity model");
+        snprintf(reason, sizeof reason, "no capacity model%s%.150s", e->cap_reason[0] ? ": " : "", e->cap_reason);
         usable = 0;
     } else if (!(p->capacity_per_replica > 0) && !e->cap_gates_passed) {
         snprintf(reason, sizeof reason, "capacity model fails its quality gates: %.150s", e->cap_reason);

@@ -2,6 +2,7 @@
  * workload (portrait engine + planner on store observations), and the workload ops commands. */
 #include "workload_ops.h"
 
+#include "capacity.h"
 #include "cp.h"
 #include "log.h"
 #include "ops.h"
@@ -42,6 +43,7 @@ typedef struct wl_entry {
     planner *pl;
     portrait *pt;
     int have_pt;
+    cap_model *cap;     /* the capacity model the engine uses (owned here) */
     int64_t next_sync;
     int inventory_done;
     int training;       /* a fit of its predictive models is running on a worker thread */
@@ -64,6 +66,11 @@ typedef struct train_job {
     int64_t now;
     forecaster *f[WL_MAX_PROVIDERS];
     char err[WL_MAX_PROVIDERS][160];
+    cap_obs *obs;        /* capacity-model observations (NULL: not needed) */
+    size_t nobs;
+    cap_model *cap;      /* fitted capacity model, with its report */
+    cap_report cap_rep;
+    char cap_err[160];
     pthread_t th;
     int done;
     struct cp_workloads *w;
@@ -89,6 +96,7 @@ void workload_executor_register(wl_target_kind kind, workload_executor_fn fn) {
 static void entry_free(wl_entry *e) {
     if (!e) return;
     portrait_engine_free(e->eng);
+    cap_free(e->cap);
     planner_free(e->pl);
     free(e->pt);
     free(e->yaml);
@@ -268,6 +276,8 @@ static void record_action(wl_entry *e, int64_t now, const planner_action *a, con
 
 static void job_free(train_job *j) {
     for (int i = 0; i < WL_MAX_PROVIDERS; i++) fc_free(j->f[i]);
+    cap_free(j->cap);
+    free(j->obs);
     free(j->spec);
     free(j->y);
     free(j);
@@ -278,6 +288,10 @@ static void *train_main(void *arg) {
     for (int i = 0; i < j->spec->n_providers; i++)
         if (j->spec->providers[i].type == WL_PROV_PREDICTIVE)
             portrait_fit(j->spec, i, &j->hist, &j->f[i], j->err[i], sizeof j->err[i]);
+    if (j->obs) {
+        cap_options opt = {.use_residual = 1, .seed = 1};
+        if (cap_fit(&j->cap, j->obs, j->nobs, &opt, &j->cap_rep, j->cap_err, sizeof j->cap_err) < 0) j->cap = NULL;
+    }
     pthread_mutex_lock(&j->w->lock);
     j->done = 1;
     pthread_mutex_unlock(&j->w->lock);
@@ -285,9 +299,60 @@ static void *train_main(void *arg) {
     return NULL;
 }
 
+/* Capacity-model observations over the traffic history's minutes: traffic, replicas (the
+ * replicas metric, else the pods reporting utilization) and their mean utilization. Returns
+ * the count (0 when there is nothing usable), *out malloc'd. */
+static size_t capacity_obs(struct controlplane *cp, const workload_spec *s, const fc_series *hist, cap_obs **out) {
+    *out = NULL;
+    const char *ut = source_text(&s->utilization);
+    if (!ut || hist->n == 0) return 0;
+    int64_t start = hist->t0, end = hist->t0 + (int64_t)(hist->n - 1) * hist->step;
+    query_ctx qc = {cp->db, NULL};
+    query_result u, r;
+    memset(&u, 0, sizeof u);
+    memset(&r, 0, sizeof r);
+    char err[160];
+    if (query_range(&qc, ut, start * 1000, end * 1000, hist->step * 1000, &u, err, sizeof err) < 0) return 0;
+    int have_r = s->has_replicas_metric && source_text(&s->replicas_metric) &&
+                 query_range(&qc, source_text(&s->replicas_metric), start * 1000, end * 1000, hist->step * 1000, &r,
+                             err, sizeof err) == 0;
+    cap_obs *o = malloc(hist->n * sizeof *o);
+    size_t n = 0;
+    for (size_t k = 0; o && k < hist->n && k < u.nsteps; k++) {
+        double sum = 0, reps = 0;
+        int cnt = 0;
+        for (size_t i = 0; i < u.n; i++)
+            if (!isnan(u.s[i].v[k])) sum += u.s[i].v[k], cnt++;
+        reps = cnt;
+        if (have_r && k < r.nsteps) {
+            double rs = NAN;
+            for (size_t i = 0; i < r.n; i++)
+                if (!isnan(r.s[i].v[k])) rs = isnan(rs) ? r.s[i].v[k] : rs + r.s[i].v[k];
+            if (!isnan(rs)) reps = rs;
+        }
+        if (cnt == 0 || reps <= 0 || isnan(hist->y[k])) continue;
+        o[n++] = (cap_obs){hist->t0 + (int64_t)k * hist->step, hist->y[k], reps, sum / cnt / 100.0};
+    }
+    query_result_fini(&u);
+    if (have_r) query_result_fini(&r);
+    if (n == 0) {
+        free(o);
+        return 0;
+    }
+    *out = o;
+    return n;
+}
+
 static void train_start(struct cp_workloads *w, wl_entry *e, const fc_series *hist, int64_t now) {
     train_job *j = calloc(1, sizeof *j);
     if (!j) return;
+    int need_cap = 0;
+    for (int i = 0; i < e->run.n_providers; i++)
+        need_cap |= e->run.providers[i].type == WL_PROV_PREDICTIVE && !(e->run.providers[i].capacity_per_replica > 0);
+    if (need_cap) {
+        j->nobs = capacity_obs(w->cp, &e->run, hist, &j->obs);
+        if (!j->nobs) snprintf(j->cap_err, sizeof j->cap_err, "no utilization history to fit a capacity model on");
+    }
     j->spec = malloc(sizeof *j->spec);
     j->y = malloc(hist->n * sizeof *j->y);
     if (!j->spec || !j->y) {
@@ -344,6 +409,17 @@ static void train_collect(struct cp_workloads *w, int wait) {
             }
             log_info("workloads", "%s: %d predictive model(s) trained on %zu points, %d failed", j->name, ok,
                      j->hist.n, bad);
+            if (j->cap) { /* the engine uses it from now on; the entry owns it */
+                portrait_set_capacity_model(e->eng, j->cap, &j->cap_rep, j->now);
+                cap_free(e->cap);
+                e->cap = j->cap;
+                j->cap = NULL;
+                log_info("workloads", "%s: capacity model on %zu observations: %s", j->name, j->nobs,
+                         j->cap_rep.reason);
+            } else if (j->cap_err[0]) {
+                if (!e->cap) portrait_set_capacity(e->eng, NULL, NULL, j->now, 0, j->cap_err);
+                log_warn("workloads", "%s: capacity model: %s", j->name, j->cap_err);
+            }
             e->training = 0;
         } else if (e && e->generation == j->generation) {
             e->training = 0;
