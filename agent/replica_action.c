@@ -164,17 +164,17 @@ static int parse_args(job *j, const cJSON *args, char *err, size_t errlen) {
         snprintf(err, errlen, "args must be a JSON object");
         return -EINVAL;
     }
-    static const char *const known[] = {"cgroup", "endpoint", "haproxy_socket", "haproxy_server",
-                                        "timeout_ms", "wait_connections", "force", "warmup",
-                                        /* warm-up spec keys, for the warmup action */
-                                        "method", "path", "url", "body", "headers", "rate",
-                                        "start_rate", "duration_ms", "ramp_ms", "max_inflight",
-                                        "request_timeout_ms", NULL};
+    static const char *const common[] = {"cgroup", "endpoint", "haproxy_socket", "haproxy_server",
+                                         "timeout_ms", "wait_connections", "force", "warmup", NULL};
+    /* the warm-up spec keys, accepted at the top level by the warmup action */
+    static const char *const spec[] = {"method", "path", "url", "body", "headers", "rate",
+                                       "start_rate", "duration_ms", "ramp_ms", "max_inflight",
+                                       "request_timeout_ms", NULL};
     const cJSON *it;
     cJSON_ArrayForEach(it, args) {
         int ok = 0;
-        for (int i = 0; known[i]; i++)
-            ok |= strcmp(it->string, known[i]) == 0 && (i < 8 || j->kind == K_WARMUP);
+        for (int i = 0; common[i]; i++) ok |= strcmp(it->string, common[i]) == 0;
+        for (int i = 0; j->kind == K_WARMUP && spec[i]; i++) ok |= strcmp(it->string, spec[i]) == 0;
         if (!ok) {
             snprintf(err, errlen, "unknown argument \"%s\"", it->string);
             return -EINVAL;
