@@ -171,18 +171,31 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
         tidectl_print_json(arr);
         cJSON_Delete(arr);
     } else if (rc == 0) {
-        printf("evaluated %.0f minutes (last %d days of %s), capacity %.3f per replica per step, target %.0f%%\n",
-               res[0].evaluated_minutes, cfg.eval_days, data, res[0].capacity, spec.target_utilization);
+        printf("evaluated %.0f minutes (last %d day%s of %s), capacity %.3f per replica per step, target %.0f%%\n",
+               res[0].evaluated_minutes, cfg.eval_days, cfg.eval_days == 1 ? "" : "s", data, res[0].capacity, spec.target_utilization);
         printf("%-8s %12s %14s %15s %13s %11s %9s\n", "policy", "overload_min", "above_target", "replica_min",
                "scale_actions", "peak_online", "mean_util");
         for (int i = 0; i < done; i++)
             printf("%-8s %12.1f %14.1f %15.1f %13ld %11d %8.1f%%\n", sim_policy_name(res[i].policy),
                    res[i].overload_minutes, res[i].above_target_minutes, res[i].replica_minutes,
                    res[i].scale_actions, res[i].peak_online, res[i].mean_utilization);
-        for (int i = 0; i < done; i++)
-            if (res[i].policy == SIM_TIDE)
-                printf("tide: model %s (fit %.2fs), %ld syncs fell back to reactive\n", res[i].model,
-                       res[i].fit_seconds, res[i].fallback_syncs);
+        const sim_result *t = NULL, *h = NULL, *st = NULL;
+        for (int i = 0; i < done; i++) {
+            if (res[i].policy == SIM_TIDE) t = &res[i];
+            if (res[i].policy == SIM_HPA) h = &res[i];
+            if (res[i].policy == SIM_STATIC) st = &res[i];
+        }
+        if (t)
+            printf("tide: model %s (fit %.2fs), %ld syncs fell back to reactive\n", t->model, t->fit_seconds,
+                   t->fallback_syncs);
+        const sim_result *ref[2] = {h, st};
+        for (int k = 0; t && k < 2; k++)
+            if (ref[k] && ref[k]->replica_minutes > 0) {
+                printf("tide vs %s: overload ", sim_policy_name(ref[k]->policy));
+                if (ref[k]->overload_minutes > 0) printf("%.3fx", t->overload_minutes / ref[k]->overload_minutes);
+                else printf("%.1f vs 0 min", t->overload_minutes);
+                printf(", replica-minutes %.3fx\n", t->replica_minutes / ref[k]->replica_minutes);
+            }
     }
     if (rc == 0 && plot) {
         if (sim_plot_svg(plot, res, (size_t)done, err, sizeof err) < 0) {

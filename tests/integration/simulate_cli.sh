@@ -18,7 +18,7 @@ for o in res:
     assert o["evaluated_minutes"] == 1440, o
 s = {o["policy"]: o for o in res}
 assert s["static"]["overload_minutes"] == 0 and s["static"]["replica_minutes"] == 20 * 1440, s["static"]
-assert s["static"]["scale_actions"] == 0
+assert s["static"]["scale_actions"] == 0 and s["static"]["above_target_minutes"] == 0, s["static"]
 assert s["tide"]["model"] and s["tide"]["standby_cost"] == 0.1
 assert s["tide"]["replica_minutes"] < s["static"]["replica_minutes"]
 PY
