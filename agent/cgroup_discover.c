@@ -116,7 +116,7 @@ int cgd_parse_mountinfo(const char *buf, size_t len, cgd_mounts *m, char *err, s
                 dash = i;
                 break;
             }
-        if (nf < 7 || dash < 0 || dash + 3 > nf) {
+        if (nf < 7 || dash < 0 || dash + 4 > nf) {
             /* Only cgroup lines matter; anything else that is malformed is skipped unless it
              * mentions cgroup, so a garbled cgroup line is never silently ignored. */
             if (memmem(f[0], (size_t)(le - f[0]), "cgroup", 6))

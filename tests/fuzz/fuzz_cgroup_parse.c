@@ -1,6 +1,7 @@
-/* fuzz_cgroup_parse.c: libFuzzer target for every cgroup and /proc text parser. The first
- * byte picks the parser; the rest is the file's text (not NUL-terminated, so ASan catches any
- * read past the end). */
+/* fuzz_cgroup_parse.c: libFuzzer target for every cgroup and /proc text parser, the
+ * mountinfo parser and the cgroup path classifier. The first byte picks the parser; the rest
+ * is the file's text (not NUL-terminated, so ASan catches any read past the end). */
+#include "cgroup_discover.h"
 #include "cgroup_parse.h"
 
 #include <stdint.h>
@@ -16,7 +17,7 @@ static int count_fn(void *ctx, int id, const char *ctl, const char *path) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
-    unsigned which = data[0] % 9;
+    unsigned which = data[0] % 11;
     size_t n = size - 1;
     char *buf = malloc(n ? n : 1);
     if (!buf) return 0;
@@ -48,6 +49,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 6: cgp_parse_proc_stat(buf, n, &ps, err, sizeof err); break;
     case 7: cgp_parse_meminfo(buf, n, &mi, err, sizeof err); break;
     case 8: cgp_parse_loadavg(buf, n, &la, err, sizeof err); break;
+    case 9: {
+        static cgd_mounts m;
+        if (cgd_parse_mountinfo(buf, n, &m, err, sizeof err) == 0) (void)cgd_primary(&m);
+        break;
+    }
+    case 10: {
+        /* A cgroup path (NUL-terminated here, as discovery passes it). */
+        char *path = malloc(n + 1);
+        if (!path) break;
+        memcpy(path, buf, n);
+        path[n] = '\0';
+        cgd_info info;
+        cgd_classify(path, &info);
+        const char *pat[] = {"/kubepods/*", "*scope"};
+        (void)cgd_filter(path, pat, 1, pat + 1, 1);
+        free(path);
+        break;
+    }
     }
     free(buf);
     return 0;

@@ -321,3 +321,13 @@ TEST(cgd_watch_real_cgroups) {
         T_ASSERT(has(&c, want));
     }
 }
+
+/* Found by fuzz_cgroup_parse: a cgroup line whose separator is followed by only two fields
+ * read past the field array. */
+TEST(cgd_mountinfo_short_tail_after_separator) {
+    const char *t = "40 31 0:38 / /x rw - cgroup cgroup\n";
+    cgd_mounts m;
+    char err[128];
+    T_EQ_INT(cgd_parse_mountinfo(t, strlen(t), &m, err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "mountinfo line 1: malformed mount line");
+}
