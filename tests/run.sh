@@ -54,7 +54,10 @@ fi
 if [ "$MODE" != unit ]; then
     for t in tests/integration/*.sh tests/integration/*.py; do
         [ -f "$t" ] || continue
-        name=$(basename "$t"); name=${name%.*}; wanted "$name" || continue
+        name=$(basename "$t"); name=${name%.*}
+        # Helpers sourced or imported by the tests are not tests themselves.
+        case "$name" in lib | _*) continue ;; esac
+        wanted "$name" || continue
         limit=$(sed -n 's/^# timeout: *\([0-9]*\).*/\1/p' "$t" | head -1); limit=${limit:-180}
         case "$t" in *.py) cmd=(/usr/bin/python3 "$t") ;; *) cmd=(bash "$t") ;; esac
         start=$(date +%s)
