@@ -273,8 +273,9 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
     pred_state *ps = &e->pred[i];
     char reason[200] = "";
     int usable = 1;
+    int no_traffic = !obs->traffic || obs->traffic->n == 0 || obs->traffic->step <= 0;
     if (!ps->fc) {
-        snprintf(reason, sizeof reason, "no model%s%s", ps->fit_error[0] ? ": " : " (not trained yet)",
+        snprintf(reason, sizeof reason, "no model%s%s", ps->fit_error[0] ? ": " : no_traffic ? ": no traffic history yet" : " (not trained yet)",
                  ps->fit_error);
         usable = 0;
     } else if (obs->now - ps->trained_at > p->max_age_seconds) {
