@@ -15,16 +15,18 @@ typedef struct cp_agents cp_agents;
 /* Result of a command: ok = 1 with the agent's result object (may be NULL, borrowed: copy what
  * you keep), or ok = 0 with error ("unknown node 'x'", "node 'x' is not connected", "timed
  * out after N ms", "agent disconnected", or the agent's own error text; result may then still
- * carry the agent's details). Called exactly once, always from the loop and never from inside
- * cp_agent_command() itself. */
+ * carry the agent's details). Called exactly once for every cp_agent_command() that did not
+ * return -ENOMEM, always from the loop and never from inside cp_agent_command() itself. */
 typedef void (*cp_command_done_fn)(void *arg, int ok, const cJSON *result, const char *error);
 
 /* Sends COMMAND {id, action, args} to the connected agent of `node` and calls done with its
  * COMMAND_RESULT, or with an error on timeout (timeout_ms > 0; <= 0 means 30 s), disconnect,
  * or when no agent of that name is connected. Takes ownership of args (may be NULL: empty
- * map). Returns 0 when the command was queued (done will be called later), or -errno
- * (-ENOENT unknown/disconnected node, -ENOMEM) -- done is still called, asynchronously, so a
- * caller can always rely on exactly one call to done. */
+ * map). Returns 0 when the command was queued (done will be called later); -ENOENT (unknown
+ * or disconnected node) or a frame-encoding error, and done is still called, asynchronously,
+ * with the reason; or -ENOMEM when the command could not even be recorded (out of memory, or
+ * the agent side was never started): done is then NOT called and the caller must report the
+ * failure itself. */
 int cp_agent_command(struct controlplane *cp, const char *node, const char *action, cJSON *args,
                      int timeout_ms, cp_command_done_fn done, void *arg);
 
