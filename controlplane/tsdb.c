@@ -1070,11 +1070,13 @@ int tsdb_series_stat(tsdb *db, uint32_t id, tsdb_series_info *info) {
     }
     const series *s = db->series[id - 1];
     info->samples = s->samples;
+    /* the oldest data: a coarser ring counts only where it reaches back beyond the finer
+     * one by a whole bucket (a bucket is stamped with its start, before its first sample) */
     int64_t oldest = INT64_MAX;
     for (int r = 0; r < TSDB_NRES; r++) {
         tier_stat(&s->t[r], &info->points[r], &info->bytes[r]);
         int64_t o = tier_oldest(&s->t[r]);
-        if (o < oldest) oldest = o;
+        if (o != INT64_MAX && (oldest == INT64_MAX || o + res_len[r] <= oldest)) oldest = o;
     }
     if (s->has_last) {
         info->first_ms = oldest;
