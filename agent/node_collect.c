@@ -145,6 +145,7 @@ int nodec_sample(nodec *n, const cgc_out *out, int64_t now_ms, char *err, size_t
 
 #include "agent.h"
 #include "collector.h"
+#include "log.h"
 
 static int out_series(void *ctx, const char *metric, const char *const *labels, uint32_t *id) {
     return sink_series(ctx, metric, labels, id);
@@ -164,7 +165,11 @@ static int node_sample(void *state, agent_sink *sink, int64_t now_ms, char *err,
     return nodec_sample(state, &out, now_ms, err, errlen);
 }
 
-static void node_fini(void *state) { nodec_free(state); }
+static void node_fini(void *state) {
+    nodec *n = state;
+    if (n) log_info("node", "stopping after %llu sampling rounds", (unsigned long long)n->rounds);
+    nodec_free(n);
+}
 
 static const collector_ops node_collector = {"node", node_init, node_sample, node_fini};
 AGENT_COLLECTOR(node, &node_collector)

@@ -480,6 +480,10 @@ int report_init(struct agent *ag, char *err, size_t errlen) {
 void report_fini(struct agent *ag) {
     report *r = ag->rep;
     if (!r) return;
+    /* Batches still unacknowledged at shutdown go to the spool, oldest first, so that the next
+     * run resends them instead of losing them. */
+    if (r->spill_set)
+        while (r->head) evict_oldest(r);
     if (r->spill_set && r->spill.close) r->spill.close(r->spill.ctx);
     for (size_t i = 0; i < r->cap; i++)
         if (r->tab[i] && r->tab[i] != TOMB) series_free(r->tab[i]);
