@@ -139,7 +139,9 @@ typedef struct durable_wait {
     uint64_t seq;
 } durable_wait;
 
-static void conn_close(agent_conn *c, int is_error, const char *fmt, ...)
+/* Why a connection closes: a protocol error is logged as a warning and counted. */
+enum close_kind { CLOSE_NORMAL = 0, CLOSE_PROTOCOL_ERROR = 1 };
+static void conn_close(agent_conn *c, enum close_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* ---- series id map ------------------------------------------------------------------------ */
@@ -238,7 +240,7 @@ static void conn_free(agent_conn *c) {
 
 static void cmd_finish(cp_cmd *cmd, int ok, const cJSON *result, const char *error);
 
-static void conn_close(agent_conn *c, int is_error, const char *fmt, ...) {
+static void conn_close(agent_conn *c, enum close_kind kind, const char *fmt, ...) {
     if (c->state == CONN_CLOSED) return;
     cp_agents *a = c->owner;
     struct ev_loop *loop = a->cp->loop;
@@ -247,7 +249,7 @@ static void conn_close(agent_conn *c, int is_error, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    if (is_error) {
+    if (kind == CLOSE_PROTOCOL_ERROR) {
         a->protocol_errors++;
         if (c->row) c->row->protocol_errors++;
         log_warn("agents", "%s closed: %s", conn_name(c, name, sizeof name), reason);
@@ -295,13 +297,13 @@ static int conn_flush(agent_conn *c) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
                 if (c->out.len > OUT_LIMIT) {
-                    conn_close(c, 1, "agent does not read (%zu bytes queued)", c->out.len);
+                    conn_close(c, CLOSE_PROTOCOL_ERROR, "agent does not read (%zu bytes queued)", c->out.len);
                     return -1;
                 }
                 ev_io_start(c->owner->cp->loop, &c->wio);
                 return 0;
             }
-            conn_close(c, 0, "write: %s", strerror(errno));
+            conn_close(c, CLOSE_NORMAL, "write: %s", strerror(errno));
             return -1;
         }
         wire_buf_consume(&c->out, (size_t)n);
@@ -421,7 +423,7 @@ static void on_durable(void *arg, int status) {
         return;
     }
     if (status < 0) {
-        conn_close(c, 0, "store could not make batch %llu durable: %s", (unsigned long long)seq,
+        conn_close(c, CLOSE_NORMAL, "store could not make batch %llu durable: %s", (unsigned long long)seq,
                    strerror(-status));
         return;
     }
@@ -429,7 +431,7 @@ static void on_durable(void *arg, int status) {
     if (seq <= c->acked) return;
     c->acked = seq;
     if (wire_enc_ack(&c->out, ++c->out_seq, seq, (size_t)c->owner->cp->cfg.max_frame_bytes) < 0) {
-        conn_close(c, 0, "out of memory queueing an ACK");
+        conn_close(c, CLOSE_NORMAL, "out of memory queueing an ACK");
         return;
     }
     conn_flush(c);
@@ -482,13 +484,13 @@ static int handle_samples(agent_conn *c, const wire_msg *m) {
                 continue;
             }
             if (ensure_scratch(a, n) < 0) {
-                conn_close(c, 0, "out of memory for a run of %zu samples", n);
+                conn_close(c, CLOSE_NORMAL, "out of memory for a run of %zu samples", n);
                 return -1;
             }
             wire_samples_run(m, i, &aid, a->ts, a->v, a->scratch_cap, &n);
             int rc = tsdb_append(a->cp->db, row->node, m->seq, tid, a->ts, a->v, n);
             if (rc < 0) {
-                conn_close(c, 0, "store refused batch %llu: %s", (unsigned long long)m->seq,
+                conn_close(c, CLOSE_NORMAL, "store refused batch %llu: %s", (unsigned long long)m->seq,
                            strerror(-rc));
                 return -1;
             }
@@ -497,7 +499,7 @@ static int handle_samples(agent_conn *c, const wire_msg *m) {
         row->last_seq = m->seq;
     }
     int rc = want_durable_ack(c, m->seq);
-    if (rc == -ENOMEM) conn_close(c, 0, "out of memory");
+    if (rc == -ENOMEM) conn_close(c, CLOSE_NORMAL, "out of memory");
     return rc < 0 ? -1 : 0;
 }
 
@@ -516,7 +518,7 @@ static int handle_series_def(agent_conn *c, const wire_msg *m) {
         if (need > a->lbuf_cap) {
             char *p = realloc(a->lbuf, need);
             if (!p) {
-                conn_close(c, 0, "out of memory");
+                conn_close(c, CLOSE_NORMAL, "out of memory");
                 return -1;
             }
             a->lbuf = p;
@@ -545,15 +547,15 @@ static int handle_series_def(agent_conn *c, const wire_msg *m) {
         uint32_t tid;
         int rc = tsdb_series(a->cp->db, labels, n, &tid);
         if (rc < 0) {
-            conn_close(c, 0, "store refused series %u: %s", aid, strerror(-rc));
+            conn_close(c, CLOSE_NORMAL, "store refused series %u: %s", aid, strerror(-rc));
             return -1;
         }
         if (c->series.n >= MAX_SERIES_PER_CONN) {
-            conn_close(c, 1, "more than %u series defined", MAX_SERIES_PER_CONN);
+            conn_close(c, CLOSE_PROTOCOL_ERROR, "more than %u series defined", MAX_SERIES_PER_CONN);
             return -1;
         }
         if (idmap_put(&c->series, aid, tid) < 0) {
-            conn_close(c, 0, "out of memory");
+            conn_close(c, CLOSE_NORMAL, "out of memory");
             return -1;
         }
     }
@@ -577,7 +579,7 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
     cp_agents *a = c->owner;
     struct controlplane *cp = a->cp;
     if (!m->u.hello.mac) {
-        conn_close(c, 1, "HELLO with role other than \"agent\"");
+        conn_close(c, CLOSE_PROTOCOL_ERROR, "HELLO with role other than \"agent\"");
         return -1;
     }
     char node[64], version[64];
@@ -591,15 +593,15 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
             0 ||
         !wire_mac_equal(mac, m->u.hello.mac)) {
         a->rejected_auth++;
-        conn_close(c, 1, "wrong token: HELLO from node %s failed HMAC verification", node);
+        conn_close(c, CLOSE_PROTOCOL_ERROR, "wrong token: HELLO from node %s failed HMAC verification", node);
         return -1;
     }
     agent_row *row = row_for(a, node);
     if (!row) {
-        conn_close(c, 0, "out of memory");
+        conn_close(c, CLOSE_NORMAL, "out of memory");
         return -1;
     }
-    if (row->conn) conn_close(row->conn, 0, "replaced by a new connection from %s", c->address);
+    if (row->conn) conn_close(row->conn, CLOSE_NORMAL, "replaced by a new connection from %s", c->address);
     c->row = row;
     row->conn = c;
     snprintf(row->version, sizeof row->version, "%s", version);
@@ -616,7 +618,7 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
                       mac) < 0 ||
         wire_enc_hello_ack(&c->out, ++c->out_seq, mac, row->durable_seq,
                            (size_t)cp->cfg.max_frame_bytes) < 0) {
-        conn_close(c, 0, "cannot build HELLO_ACK");
+        conn_close(c, CLOSE_NORMAL, "cannot build HELLO_ACK");
         return -1;
     }
     conn_set_state(c, CONN_READY);
@@ -636,7 +638,7 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
 static int handle_frame(agent_conn *c, const wire_msg *m) {
     if (c->state == CONN_HANDSHAKE) {
         if (m->t != WIRE_HELLO) {
-            conn_close(c, 1, "expected HELLO first, got %s", wire_type_name(m->t));
+            conn_close(c, CLOSE_PROTOCOL_ERROR, "expected HELLO first, got %s", wire_type_name(m->t));
             return -1;
         }
         return handle_hello(c, m);
@@ -675,7 +677,7 @@ static int handle_frame(agent_conn *c, const wire_msg *m) {
         return 0;
     }
     default:
-        conn_close(c, 1, "unexpected %s from an agent", wire_type_name(m->t));
+        conn_close(c, CLOSE_PROTOCOL_ERROR, "unexpected %s from an agent", wire_type_name(m->t));
         return -1;
     }
 }
@@ -693,22 +695,22 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
         }
         uint8_t *p = wire_decoder_reserve(&c->dec, want, &avail);
         if (!p) {
-            conn_close(c, 0, "out of memory for a read buffer");
+            conn_close(c, CLOSE_NORMAL, "out of memory for a read buffer");
             return;
         }
         ssize_t n = recv(c->fd, p, avail, 0);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) break;
-            conn_close(c, 0, "read: %s", strerror(errno));
+            conn_close(c, CLOSE_NORMAL, "read: %s", strerror(errno));
             return;
         }
         if (n == 0) {
             if (wire_decoder_pending(&c->dec) > 0)
-                conn_close(c, 1, "peer closed in the middle of a frame (%zu bytes pending)",
+                conn_close(c, CLOSE_PROTOCOL_ERROR, "peer closed in the middle of a frame (%zu bytes pending)",
                            wire_decoder_pending(&c->dec));
             else
-                conn_close(c, 0, "peer closed the connection");
+                conn_close(c, CLOSE_NORMAL, "peer closed the connection");
             return;
         }
         wire_decoder_consumed(&c->dec, (size_t)n);
@@ -718,7 +720,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
         while ((r = wire_decoder_next(&c->dec, &m)) == WIRE_FRAME)
             if (handle_frame(c, &m) < 0) return;
         if (r == WIRE_ERROR) {
-            conn_close(c, 1, "%s", c->dec.err);
+            conn_close(c, CLOSE_PROTOCOL_ERROR, "%s", c->dec.err);
             return;
         }
         if ((size_t)n < avail) break;
@@ -734,11 +736,11 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {
     if (c->state == CONN_HANDSHAKE) {
         a->timeouts++;
         if (wire_decoder_pending(&c->dec) > 0)
-            conn_close(c, 1, "stalled in the middle of a frame during the handshake (%zu bytes "
+            conn_close(c, CLOSE_PROTOCOL_ERROR, "stalled in the middle of a frame during the handshake (%zu bytes "
                              "pending after %lld ms)",
                        wire_decoder_pending(&c->dec), (long long)a->cp->cfg.handshake_timeout_ms);
         else
-            conn_close(c, 1, "no HELLO within %lld ms", (long long)a->cp->cfg.handshake_timeout_ms);
+            conn_close(c, CLOSE_PROTOCOL_ERROR, "no HELLO within %lld ms", (long long)a->cp->cfg.handshake_timeout_ms);
         return;
     }
     ev_tstamp idle = a->cp->cfg.idle_timeout_ms / 1000.0;
@@ -750,10 +752,10 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {
     }
     a->timeouts++;
     if (wire_decoder_pending(&c->dec) > 0)
-        conn_close(c, 1, "stalled in the middle of a frame (%zu bytes pending, silent for %lld ms)",
+        conn_close(c, CLOSE_PROTOCOL_ERROR, "stalled in the middle of a frame (%zu bytes pending, silent for %lld ms)",
                    wire_decoder_pending(&c->dec), (long long)a->cp->cfg.idle_timeout_ms);
     else
-        conn_close(c, 0, "silent for %lld ms", (long long)a->cp->cfg.idle_timeout_ms);
+        conn_close(c, CLOSE_NORMAL, "silent for %lld ms", (long long)a->cp->cfg.idle_timeout_ms);
 }
 
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
@@ -824,7 +826,7 @@ int cp_agents_adopt(struct controlplane *cp, int fd, const char *address) {
     if (wire_enc_hello_challenge(&c->out, ++c->out_seq, "tide-controlplane " TIDE_VERSION,
                                  c->nonce, (uint64_t)cp->cfg.heartbeat_ms,
                                  (size_t)cp->cfg.max_frame_bytes) < 0) {
-        conn_close(c, 0, "cannot build the HELLO challenge");
+        conn_close(c, CLOSE_NORMAL, "cannot build the HELLO challenge");
         return 0;
     }
     conn_flush(c);
@@ -882,7 +884,7 @@ void cp_agents_stop(struct controlplane *cp) {
     if (!a) return;
     ev_io_stop(cp->loop, &a->lio);
     close(a->lfd);
-    while (a->conns) conn_close(a->conns, 0, "control plane shutting down");
+    while (a->conns) conn_close(a->conns, CLOSE_NORMAL, "control plane shutting down");
     while (a->cmds) {
         /* failures scheduled but not yet delivered */
         cp_cmd *cmd = a->cmds;
@@ -996,6 +998,10 @@ static void cmd_ping(ops_request *req, const cJSON *args) {
     snprintf(p->node, sizeof p->node, "%s", node->valuestring);
     p->rc = cp_agent_command(ops_cp(req), node->valuestring, "ping", NULL,
                              cJSON_IsNumber(to) ? to->valueint : 5000, ping_done, p);
+    if (p->rc == -ENOMEM) { /* the one failure ping_done is not called for */
+        ops_reply_error(req, 1, "ping: out of memory");
+        free(p);
+    }
 }
 
 OPS_COMMAND(ping, "ping", "ping {node}: round trip of a command to that node's agent", cmd_ping)
