@@ -429,7 +429,13 @@ void wire_decoder_shrink(wire_decoder *d, size_t keep) {
     free(d->buf);
     d->buf = NULL;
     d->cap = d->start = d->end = 0;
-    msgpack_zone_clear(&d->zone);
+    /* The zone keeps its largest chunk on clear; start over with a small one. */
+    msgpack_zone_destroy(&d->zone);
+    if (!msgpack_zone_init(&d->zone, 2048)) {
+        d->max_frame = 0; /* nothing left to free */
+        snprintf(d->err, sizeof d->err, "out of memory");
+        d->failed = 1;
+    }
 }
 
 uint8_t *wire_decoder_reserve(wire_decoder *d, size_t want, size_t *avail) {

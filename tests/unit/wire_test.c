@@ -314,3 +314,32 @@ TEST(wire_token_load_checks_file) {
     unlink(path);
     T_ASSERT(wire_token_load(path, &tok, &len, err, sizeof err) == -ENOENT);
 }
+
+TEST(wire_decoder_shrink_keeps_working) {
+    wire_buf b;
+    wire_buf_init(&b);
+    int64_t ts[20000];
+    double v[20000];
+    for (int i = 0; i < 20000; i++) {
+        ts[i] = i;
+        v[i] = i;
+    }
+    wire_samples_begin(&b, 1, 1);
+    T_EQ_INT(wire_samples_series(&b, 1, ts, v, 20000), 0);
+    T_ASSERT(wire_frame_end(&b, 1 << 20) > 0);
+    T_ASSERT(wire_enc_ack(&b, 2, 2, 1 << 20) > 0);
+    T_EQ_INT(wire_decoder_init(&dec, 1 << 20), 0);
+    T_EQ_INT(wire_decoder_feed(&dec, b.data, b.len), 0);
+    wire_msg m;
+    T_EQ_INT(wire_decoder_next(&dec, &m), WIRE_FRAME);
+    T_EQ_INT(m.u.samples.nsamples, 20000);
+    T_EQ_INT(wire_decoder_next(&dec, &m), WIRE_FRAME);
+    T_ASSERT(dec.cap > 64 * 1024);
+    wire_decoder_shrink(&dec, 64 * 1024);
+    T_EQ_INT(dec.cap, 0);
+    T_EQ_INT(wire_decoder_feed(&dec, b.data, b.len), 0);
+    T_EQ_INT(wire_decoder_next(&dec, &m), WIRE_FRAME);
+    T_EQ_INT(m.u.samples.nsamples, 20000);
+    wire_decoder_fini(&dec);
+    wire_buf_fini(&b);
+}
