@@ -1,7 +1,7 @@
 /* auto.c: "auto": chooses a forecaster per series by a rolling backtest on the last days of the
  * training data, and blends the best ones when that helps.
  *
- * The candidates (seasonal naive day and week, Holt-Winters, profile, the neural forecaster and
+ * The candidates (last value, seasonal naive day and week, Holt-Winters, profile, the neural forecaster and
  * the LSTM) are fit on the training data minus a validation window (the last 7 days, or 30%
  * of the data when shorter) and forecast H steps from origins spread over that window,
  * reading the validation data as context exactly as the real backtest reads the test data.
@@ -26,8 +26,8 @@
 #define AUTO_MAX_ORIGINS 200
 
 static const fc_model_ops *const candidates[] = {
-    &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters, &fc__model_profile,
-    &fc__model_neural,     &fc__model_lstm,        NULL};
+    &fc__model_last,    &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters,
+    &fc__model_profile, &fc__model_neural,     &fc__model_lstm,        NULL};
 
 /* The networks are trained once, on the data before the validation window, within this many
  * seconds each (unless opt.max_fit_seconds says otherwise), and kept as trained: retraining
