@@ -622,6 +622,7 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
         return -1;
     }
     conn_set_state(c, CONN_READY);
+    wire_decoder_set_max(&c->dec, (size_t)cp->cfg.max_frame_bytes);
     c->acked = row->durable_seq;
     log_info("agents", "node %s (agent %s) connected from %s, last batch %llu", node, version,
              c->address, (unsigned long long)row->durable_seq);
@@ -800,7 +801,7 @@ int cp_agents_adopt(struct controlplane *cp, int fd, const char *address) {
     cp_agents *a = cp->agents;
     struct ev_loop *loop = cp->loop;
     agent_conn *c = calloc(1, sizeof *c);
-    if (!c || wire_decoder_init(&c->dec, (size_t)cp->cfg.max_frame_bytes) < 0 ||
+    if (!c || wire_decoder_init(&c->dec, WIRE_HANDSHAKE_MAX_FRAME) < 0 ||
         wire_nonce(c->nonce) < 0) {
         if (c) wire_decoder_fini(&c->dec);
         free(c);

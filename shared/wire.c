@@ -420,6 +420,11 @@ void wire_decoder_fini(wire_decoder *d) {
     memset(d, 0, sizeof *d);
 }
 
+void wire_decoder_set_max(wire_decoder *d, size_t max_frame) {
+    if (max_frame == 0 || max_frame > WIRE_MAX_FRAME_LIMIT) max_frame = WIRE_MAX_FRAME_DEFAULT;
+    if (d->max_frame) d->max_frame = max_frame;
+}
+
 size_t wire_decoder_pending(const wire_decoder *d) {
     return d->end - d->start;
 }

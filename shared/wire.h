@@ -16,6 +16,9 @@
 #define WIRE_MAX_FRAME_DEFAULT (4u << 20)
 /* Absolute cap for any configured maximum. */
 #define WIRE_MAX_FRAME_LIMIT (64u << 20)
+/* Largest payload a control plane accepts before the peer authenticated: a HELLO is ~150
+ * bytes, so unauthenticated peers cannot make it reserve megabytes each. */
+#define WIRE_HANDSHAKE_MAX_FRAME 4096u
 #define WIRE_NONCE_LEN 32
 #define WIRE_MAC_LEN 32 /* HMAC-SHA256 */
 #define WIRE_MAX_LABELS 64 /* labels per series, "__name__" included */
@@ -227,6 +230,8 @@ int wire_decoder_feed(wire_decoder *d, const void *data, size_t len);
 enum wire_decode_result wire_decoder_next(wire_decoder *d, wire_msg *msg);
 /* Bytes buffered but not yet decoded (a stalled half frame shows here). */
 size_t wire_decoder_pending(const wire_decoder *d);
+/* Changes the largest payload accepted from now on (e.g. small until a peer authenticated). */
+void wire_decoder_set_max(wire_decoder *d, size_t max_frame);
 /* Gives back buffer memory above `keep` bytes when nothing is pending (idle connections). */
 void wire_decoder_shrink(wire_decoder *d, size_t keep);
 

@@ -111,6 +111,14 @@ def main():
         case("oversize length", "frame length 2147483632 exceeds the maximum of 4194304 bytes",
              "bad-oversize", oversize)
 
+        def oversize_unauthenticated():
+            p = tp.Peer(port)
+            p.recv()  # the challenge
+            p.send_raw(struct.pack(">I", 100000) + b"\x80")
+            return p
+        case("oversize length before the handshake",
+             "frame length 100000 exceeds the maximum of 4096 bytes", None, oversize_unauthenticated)
+
         def bad_version():
             p = tp.Peer(port)
             p.recv()  # the challenge
