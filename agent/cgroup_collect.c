@@ -78,6 +78,7 @@ struct cgc {
     const cgc_out *out; /* during a round */
     cgc_stats st;
     log_ratelimit rl_read, rl_parse, rl_gone, rl_sink;
+    int warned_rescan; /* discovery fell back to full walks: said once */
 };
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -393,6 +394,16 @@ int cgc_sample(cgc *c, const cgc_out *out, int64_t now_ms, char *err, size_t err
     if (rc < 0) {
         c->out = NULL;
         return fail(err, errlen, rc, "cgroup discovery failed: %s", strerror(-rc));
+    }
+    if (!c->warned_rescan) {
+        cgd_stats ds;
+        cgd_get_stats(c->disc, &ds);
+        if (!ds.inotify) {
+            c->warned_rescan = 1;
+            log_warn(MOD, "inotify is unavailable (out of watches? see "
+                          "/proc/sys/fs/inotify/max_user_watches): cgroups are found by walking "
+                          "the tree every round, which costs more CPU");
+        }
     }
     for (target **pp = &c->targets; *pp;) {
         target *t = *pp;
