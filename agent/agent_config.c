@@ -16,7 +16,8 @@ const cfg_key agent_config_table[] = {
     {"controlplane", CFG_STR, F(controlplane), "127.0.0.1:7470", 0, 0, cfg_valid_hostport, 0,
      "ADDR:PORT of the control plane"},
     /* Empty means the host name, which is what operators call the node anyway. */
-    {"node", CFG_STR, F(node), "", 0, 0, NULL, 0, "node name (1-63 of [A-Za-z0-9._-]; default: host name)"},
+    {"node", CFG_STR, F(node), "", 0, 0, NULL, 0,
+     "node name (1-63 of [A-Za-z0-9._-]; default: host name)"},
     /* Installed by the operator next to the control plane's (same token). */
     {"token_file", CFG_STR, F(token_file), "/etc/tide/token", 0, 0, cfg_valid_nonempty, 0,
      "file holding the pre-shared token"},
@@ -72,11 +73,12 @@ const cfg_key agent_config_table[] = {
 };
 
 static void usage(void) {
-    printf("usage: tide-agent [--config FILE] [--controlplane ADDR:PORT] [--node NAME]\n"
-           "                  [--token-file FILE] [--interval DURATION] [--log-level LEVEL]\n"
-           "                  [--KEY VALUE ...]\n\n"
-           "Every config key can be set in the file (`key = value`) or as --KEY (with '-' for '_');\n"
-           "flags override the file. Keys:\n");
+    printf(
+        "usage: tide-agent [--config FILE] [--controlplane ADDR:PORT] [--node NAME]\n"
+        "                  [--token-file FILE] [--interval DURATION] [--log-level LEVEL]\n"
+        "                  [--KEY VALUE ...]\n\n"
+        "Every config key can be set in the file (`key = value`) or as --KEY (with '-' for '_');\n"
+        "flags override the file. Keys:\n");
     for (const cfg_key *k = agent_config_table; k->key; k++)
         printf("  %-18s %s (default %s)\n", k->key, k->help, k->def && *k->def ? k->def : "\"\"");
     printf("\nexit status: 0 clean shutdown, 1 runtime failure, 2 bad configuration\n");
@@ -170,7 +172,8 @@ static struct {
 } modules[MAX_MODULES];
 static int nmodules;
 
-void agent_module_register(const char *name, agent_module_start_fn start, agent_module_stop_fn stop) {
+void agent_module_register(const char *name, agent_module_start_fn start,
+                           agent_module_stop_fn stop) {
     if (nmodules == MAX_MODULES) {
         fprintf(stderr, "tide-agent: more than %d modules registered\n", MAX_MODULES);
         abort();

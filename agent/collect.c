@@ -47,11 +47,14 @@ struct collect {
 static void failed(collect *cl, coll *c, const char *what, const char *err, int64_t now) {
     c->failures++;
     int64_t d = cl->ag->cfg.interval_ms;
-    for (int i = 1; i < c->failures && d < MAX_BACKOFF_MS; i++) d *= 2;
+    for (int i = 1; i < c->failures && d < MAX_BACKOFF_MS; i++)
+        d *= 2;
     if (d > MAX_BACKOFF_MS) d = MAX_BACKOFF_MS;
     c->next_due_ms = now + d;
-    log_limited(&c->rl, LOG_WARN, "collect", "collector %s: %s failed (%d in a row, next try in "
-                "%lld ms): %s", c->ops->name, what, c->failures, (long long)d, err);
+    log_limited(&c->rl, LOG_WARN, "collect",
+                "collector %s: %s failed (%d in a row, next try in "
+                "%lld ms): %s",
+                c->ops->name, what, c->failures, (long long)d, err);
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *w, int revents) {
@@ -75,8 +78,9 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents) {
             failed(cl, c, "sample", err, now);
             continue;
         }
-        if (c->failures) log_info("collect", "collector %s works again after %d failures",
-                                  c->ops->name, c->failures);
+        if (c->failures)
+            log_info("collect", "collector %s works again after %d failures", c->ops->name,
+                     c->failures);
         c->failures = 0;
         c->next_due_ms = 0;
     }

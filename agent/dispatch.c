@@ -70,7 +70,8 @@ static stored *find_stored(dispatch *d, const char *id) {
 static void send_result(struct agent *ag, const char *id, int ok, const char *error,
                         const cJSON *result) {
     if (!uplink_ready(ag)) {
-        log_info("dispatch", "command %s finished while disconnected: result kept for a resend", id);
+        log_info("dispatch", "command %s finished while disconnected: result kept for a resend",
+                 id);
         return;
     }
     wire_buf b;

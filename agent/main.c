@@ -31,7 +31,8 @@ static void reload_key(const cfg_key *k, void *arg) {
     if (k->reloadable) {
         if (cfg_copy_key(k, &agent.cfg, arg) == 0) log_info("agent", "reload: %s changed", k->key);
     } else {
-        log_warn("agent", "reload: %s changed in the configuration; it takes effect after a restart",
+        log_warn("agent",
+                 "reload: %s changed in the configuration; it takes effect after a restart",
                  k->key);
     }
 }
@@ -81,7 +82,8 @@ int main(int argc, char **argv) {
         agent_config_free(&agent.cfg);
         return 2;
     }
-    if (wire_token_load(agent.cfg.token_file, &agent.token, &agent.token_len, err, sizeof err) < 0) {
+    if (wire_token_load(agent.cfg.token_file, &agent.token, &agent.token_len, err, sizeof err) <
+        0) {
         fprintf(stderr, "tide-agent: %s\n", err);
         agent_config_free(&agent.cfg);
         return 2;

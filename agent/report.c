@@ -22,9 +22,9 @@
 
 typedef struct series {
     uint32_t id;
-    char *key;      /* metric \0 k1 \0 v1 \0 ... \0\0: identity */
+    char *key; /* metric \0 k1 \0 v1 \0 ... \0\0: identity */
     size_t keylen;
-    char *metric;   /* points into key */
+    char *metric;        /* points into key */
     const char **labels; /* k,v,...,NULL pointing into key */
     int forgotten;
     uint64_t forgotten_at; /* next_seq when forgotten: purged once that is acknowledged */
@@ -345,7 +345,8 @@ void report_flush(struct agent *ag) {
     if (!r->send_next && uplink_ready(ag)) r->send_next = b;
     r->queued_bytes += b->len;
     r->nbatches++;
-    while (r->queued_bytes > (size_t)ag->cfg.queue_max_bytes && r->head) evict_oldest(r);
+    while (r->queued_bytes > (size_t)ag->cfg.queue_max_bytes && r->head)
+        evict_oldest(r);
     report_pump(ag);
 }
 
@@ -372,7 +373,8 @@ void report_pump(struct agent *ag) {
             continue;
         }
         batch *b = r->send_next;
-        while (b && b->seq <= r->cursor) b = b->next;
+        while (b && b->seq <= r->cursor)
+            b = b->next;
         if (!b) {
             r->send_next = NULL;
             return;
@@ -386,8 +388,9 @@ void report_pump(struct agent *ag) {
 int report_on_connect(struct agent *ag, uint64_t last_seq) {
     report *r = ag->rep;
     if (last_seq >= r->next_seq) {
-        log_warn("report", "control plane holds batch %llu, newer than ours (%llu): the clock "
-                           "went back? numbering continues above it",
+        log_warn("report",
+                 "control plane holds batch %llu, newer than ours (%llu): the clock "
+                 "went back? numbering continues above it",
                  (unsigned long long)last_seq, (unsigned long long)r->next_seq);
         r->next_seq = last_seq + 1;
     }
@@ -483,7 +486,8 @@ void report_fini(struct agent *ag) {
     /* Batches still unacknowledged at shutdown go to the spool, oldest first, so that the next
      * run resends them instead of losing them. */
     if (r->spill_set)
-        while (r->head) evict_oldest(r);
+        while (r->head)
+            evict_oldest(r);
     if (r->spill_set && r->spill.close) r->spill.close(r->spill.ctx);
     for (size_t i = 0; i < r->cap; i++)
         if (r->tab[i] && r->tab[i] != TOMB) series_free(r->tab[i]);

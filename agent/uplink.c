@@ -18,7 +18,7 @@
 #include "log.h"
 #include "wire.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define READ_CHUNK 16384
 /* A control plane that stays silent this long while batches wait for their ACK is taken as
  * gone (a half-open connection: its host died without a reset), and the agent reconnects. */
@@ -40,7 +40,7 @@ struct uplink {
     uint64_t seq;
     int64_t backoff_ms;
     int64_t heartbeat_ms;
-    int failures; /* consecutive failed attempts */
+    int failures;       /* consecutive failed attempts */
     int64_t last_rx_ms; /* monotonic, last frame from the control plane */
     char host[256];
     int port;
@@ -138,7 +138,8 @@ int uplink_send(struct agent *ag, const void *frame, size_t len) {
     size_t at = u->out.len;
     if (u->out.cap - at < len) {
         size_t cap = u->out.cap ? u->out.cap : 256;
-        while (cap - at < len) cap *= 2;
+        while (cap - at < len)
+            cap *= 2;
         uint8_t *p = realloc(u->out.data, cap);
         if (!p) return -ENOMEM;
         u->out.data = p;
@@ -198,8 +199,8 @@ static int handle_frame(uplink *u, const wire_msg *m) {
         memcpy(u->cp_nonce, m->u.hello.nonce, WIRE_NONCE_LEN);
         u->heartbeat_ms = (int64_t)m->u.hello.heartbeat_ms;
         if (wire_nonce(u->nonce) < 0 ||
-            wire_auth_mac(ag->token, ag->token_len, "agent", u->cp_nonce, u->nonce, ag->node,
-                          mac) < 0 ||
+            wire_auth_mac(ag->token, ag->token_len, "agent", u->cp_nonce, u->nonce, ag->node, mac) <
+                0 ||
             wire_enc_hello_agent(&u->out, ++u->seq, ag->node, "tide-agent " TIDE_AGENT_VERSION,
                                  u->nonce, mac, (size_t)ag->cfg.max_frame_bytes) < 0) {
             disconnect(u, LOG_ERROR, "cannot build HELLO");
@@ -212,11 +213,12 @@ static int handle_frame(uplink *u, const wire_msg *m) {
             disconnect(u, LOG_WARN, "expected HELLO_ACK, got %s", wire_type_name(m->t));
             return -1;
         }
-        if (wire_auth_mac(ag->token, ag->token_len, "controlplane", u->nonce, u->cp_nonce,
-                          ag->node, mac) < 0 ||
+        if (wire_auth_mac(ag->token, ag->token_len, "controlplane", u->nonce, u->cp_nonce, ag->node,
+                          mac) < 0 ||
             !wire_mac_equal(mac, m->u.hello_ack.mac)) {
-            disconnect(u, LOG_ERROR, "the control plane failed to prove the token (HMAC "
-                                     "mismatch): not sending it anything");
+            disconnect(u, LOG_ERROR,
+                       "the control plane failed to prove the token (HMAC "
+                       "mismatch): not sending it anything");
             return -1;
         }
         become_ready(u, m->u.hello_ack.last_seq);
@@ -231,8 +233,8 @@ static int handle_frame(uplink *u, const wire_msg *m) {
             snprintf(id, sizeof id, "%.*s", (int)m->u.command.id.len, m->u.command.id.p);
             snprintf(action, sizeof action, "%.*s", (int)m->u.command.action.len,
                      m->u.command.action.p);
-            cJSON *args = m->u.command.args ? wire_object_to_json(m->u.command.args)
-                                            : cJSON_CreateObject();
+            cJSON *args =
+                m->u.command.args ? wire_object_to_json(m->u.command.args) : cJSON_CreateObject();
             if (!args) {
                 disconnect(u, LOG_WARN, "COMMAND %s: args are not convertible to JSON", id);
                 return -1;
@@ -311,8 +313,8 @@ static void try_connect(uplink *u) {
     struct ev_loop *loop = u->ag->loop;
     char port[8];
     snprintf(port, sizeof port, "%d", u->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(u->host, port, &hints, &res);
     if (gai != 0) {

@@ -21,7 +21,7 @@
 #include "tsdb.h"
 #include "wire.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Read in chunks of this size; a connection's buffer only grows past it for a bigger frame. */
 #define READ_CHUNK 4096
@@ -39,21 +39,21 @@ static const char *const state_names[] = {"handshake", "ready", "closed"};
 /* Counters, defined once: each list generates struct fields and JSON keys (and the row
  * counters also their sums in the totals). ROW_*: per node (`tidectl agents`); TOTAL_*: the
  * whole listener (`tidectl status`), including connections that never authenticated. */
-#define ROW_COUNTERS(X)                                                                    \
-    X(samples, "samples stored")                                                           \
-    X(bytes, "frame bytes received after the handshake began")                             \
-    X(batches, "SAMPLES batches received")                                                 \
-    X(duplicate_batches, "batches dropped because their seq was already stored")           \
+#define ROW_COUNTERS(X)                                                                            \
+    X(samples, "samples stored")                                                                   \
+    X(bytes, "frame bytes received after the handshake began")                                     \
+    X(batches, "SAMPLES batches received")                                                         \
+    X(duplicate_batches, "batches dropped because their seq was already stored")                   \
     X(unknown_series, "runs dropped because their series id was never defined")
-#define ROW_GAUGES(X)                                                                      \
-    X(protocol_errors, "connections of this node closed for a protocol error")             \
-    X(spool_drops, "batches the agent dropped unsent (from its heartbeat)")                \
+#define ROW_GAUGES(X)                                                                              \
+    X(protocol_errors, "connections of this node closed for a protocol error")                     \
+    X(spool_drops, "batches the agent dropped unsent (from its heartbeat)")                        \
     X(queued_bytes, "bytes the agent holds unacknowledged (from its heartbeat)")
-#define TOTAL_COUNTERS(X)                                                                  \
-    X(connections_total, "connections accepted since start")                               \
-    X(protocol_errors, "connections closed for a protocol error, authenticated or not")    \
-    X(rejected_auth, "handshakes that failed HMAC verification")                           \
-    X(timeouts, "connections closed by the handshake or idle timeout")                     \
+#define TOTAL_COUNTERS(X)                                                                          \
+    X(connections_total, "connections accepted since start")                                       \
+    X(protocol_errors, "connections closed for a protocol error, authenticated or not")            \
+    X(rejected_auth, "handshakes that failed HMAC verification")                                   \
+    X(timeouts, "connections closed by the handshake or idle timeout")                             \
     X(refused_full, "connections refused because max_agents were connected")
 
 typedef struct idmap { /* agent series id -> store series id, open addressing */
@@ -76,7 +76,7 @@ struct agent_row { /* one per node seen since start; outlives its connections */
     ROW_GAUGES(X_FIELD)
     uint64_t last_seq;    /* highest batch seq appended to the store (duplicate check) */
     uint64_t durable_seq; /* highest batch seq known durable (what HELLO_ACK promises) */
-    agent_conn *conn;  /* NULL when not connected */
+    agent_conn *conn;     /* NULL when not connected */
     agent_row *next;
 };
 
@@ -105,8 +105,8 @@ struct cp_cmd {
     agent_conn *conn; /* NULL once failed/answered */
     char id[32];
     char node[64];
-    char *error;      /* why, when failing asynchronously */
-    int failed;       /* the timer delivers a failure, not a timeout */
+    char *error; /* why, when failing asynchronously */
+    int failed;  /* the timer delivers a failure, not a timeout */
     int timeout_ms;
     cp_command_done_fn done;
     void *arg;
@@ -297,7 +297,8 @@ static int conn_flush(agent_conn *c) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
                 if (c->out.len > OUT_LIMIT) {
-                    conn_close(c, CLOSE_PROTOCOL_ERROR, "agent does not read (%zu bytes queued)", c->out.len);
+                    conn_close(c, CLOSE_PROTOCOL_ERROR, "agent does not read (%zu bytes queued)",
+                               c->out.len);
                     return -1;
                 }
                 ev_io_start(c->owner->cp->loop, &c->wio);
@@ -423,8 +424,8 @@ static void on_durable(void *arg, int status) {
         return;
     }
     if (status < 0) {
-        conn_close(c, CLOSE_NORMAL, "store could not make batch %llu durable: %s", (unsigned long long)seq,
-                   strerror(-status));
+        conn_close(c, CLOSE_NORMAL, "store could not make batch %llu durable: %s",
+                   (unsigned long long)seq, strerror(-status));
         return;
     }
     if (c->row && seq > c->row->durable_seq) c->row->durable_seq = seq;
@@ -450,7 +451,8 @@ static int want_durable_ack(agent_conn *c, uint64_t seq) {
 static int ensure_scratch(cp_agents *a, size_t n) {
     if (n <= a->scratch_cap) return 0;
     size_t cap = a->scratch_cap ? a->scratch_cap : 1024;
-    while (cap < n) cap *= 2;
+    while (cap < n)
+        cap *= 2;
     int64_t *ts = realloc(a->ts, cap * sizeof *ts);
     if (!ts) return -ENOMEM;
     a->ts = ts;
@@ -480,7 +482,8 @@ static int handle_samples(agent_conn *c, const wire_msg *m) {
                 row->unknown_series++;
                 log_limited(&a->rl_unknown, LOG_WARN, "agents",
                             "node %s: %zu samples for series id %u that was never defined on "
-                            "this connection: dropped", row->node, n, aid);
+                            "this connection: dropped",
+                            row->node, n, aid);
                 continue;
             }
             if (ensure_scratch(a, n) < 0) {
@@ -490,8 +493,8 @@ static int handle_samples(agent_conn *c, const wire_msg *m) {
             wire_samples_run(m, i, &aid, a->ts, a->v, a->scratch_cap, &n);
             int rc = tsdb_append(a->cp->db, row->node, m->seq, tid, a->ts, a->v, n);
             if (rc < 0) {
-                conn_close(c, CLOSE_NORMAL, "store refused batch %llu: %s", (unsigned long long)m->seq,
-                           strerror(-rc));
+                conn_close(c, CLOSE_NORMAL, "store refused batch %llu: %s",
+                           (unsigned long long)m->seq, strerror(-rc));
                 return -1;
             }
             row->samples += n;
@@ -584,7 +587,8 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
     }
     char node[64], version[64];
     snprintf(node, sizeof node, "%.*s", (int)m->u.hello.node.len, m->u.hello.node.p);
-    snprintf(version, sizeof version, "%.*s", (int)(m->u.hello.version.len < 63 ? m->u.hello.version.len : 63),
+    snprintf(version, sizeof version, "%.*s",
+             (int)(m->u.hello.version.len < 63 ? m->u.hello.version.len : 63),
              m->u.hello.version.len ? m->u.hello.version.p : "");
     for (char *p = version; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
@@ -593,7 +597,8 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
             0 ||
         !wire_mac_equal(mac, m->u.hello.mac)) {
         a->rejected_auth++;
-        conn_close(c, CLOSE_PROTOCOL_ERROR, "wrong token: HELLO from node %s failed HMAC verification", node);
+        conn_close(c, CLOSE_PROTOCOL_ERROR,
+                   "wrong token: HELLO from node %s failed HMAC verification", node);
         return -1;
     }
     agent_row *row = row_for(a, node);
@@ -601,7 +606,8 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
         conn_close(c, CLOSE_NORMAL, "out of memory");
         return -1;
     }
-    if (row->conn) conn_close(row->conn, CLOSE_NORMAL, "replaced by a new connection from %s", c->address);
+    if (row->conn)
+        conn_close(row->conn, CLOSE_NORMAL, "replaced by a new connection from %s", c->address);
     c->row = row;
     row->conn = c;
     snprintf(row->version, sizeof row->version, "%s", version);
@@ -639,7 +645,8 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
 static int handle_frame(agent_conn *c, const wire_msg *m) {
     if (c->state == CONN_HANDSHAKE) {
         if (m->t != WIRE_HELLO) {
-            conn_close(c, CLOSE_PROTOCOL_ERROR, "expected HELLO first, got %s", wire_type_name(m->t));
+            conn_close(c, CLOSE_PROTOCOL_ERROR, "expected HELLO first, got %s",
+                       wire_type_name(m->t));
             return -1;
         }
         return handle_hello(c, m);
@@ -661,8 +668,8 @@ static int handle_frame(agent_conn *c, const wire_msg *m) {
         snprintf(id, sizeof id, "%.*s", (int)m->u.command_result.id.len, m->u.command_result.id.p);
         for (cp_cmd *cmd = c->owner->cmds; cmd; cmd = cmd->next) {
             if (cmd->conn != c || strcmp(cmd->id, id) != 0) continue;
-            cJSON *res = m->u.command_result.result ? wire_object_to_json(m->u.command_result.result)
-                                                     : NULL;
+            cJSON *res =
+                m->u.command_result.result ? wire_object_to_json(m->u.command_result.result) : NULL;
             char err[512];
             snprintf(err, sizeof err, "%.*s", (int)m->u.command_result.error.len,
                      m->u.command_result.error.p);
@@ -691,7 +698,8 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
         size_t pending = wire_decoder_pending(&c->dec);
         if (pending >= 4) {
             const uint8_t *h = c->dec.buf + c->dec.start;
-            size_t flen = 4 + (((size_t)h[0] << 24) | ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3]);
+            size_t flen =
+                4 + (((size_t)h[0] << 24) | ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3]);
             if (flen > pending && flen - pending > want) want = flen - pending;
         }
         uint8_t *p = wire_decoder_reserve(&c->dec, want, &avail);
@@ -708,7 +716,8 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
         }
         if (n == 0) {
             if (wire_decoder_pending(&c->dec) > 0)
-                conn_close(c, CLOSE_PROTOCOL_ERROR, "peer closed in the middle of a frame (%zu bytes pending)",
+                conn_close(c, CLOSE_PROTOCOL_ERROR,
+                           "peer closed in the middle of a frame (%zu bytes pending)",
                            wire_decoder_pending(&c->dec));
             else
                 conn_close(c, CLOSE_NORMAL, "peer closed the connection");
@@ -737,11 +746,13 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {
     if (c->state == CONN_HANDSHAKE) {
         a->timeouts++;
         if (wire_decoder_pending(&c->dec) > 0)
-            conn_close(c, CLOSE_PROTOCOL_ERROR, "stalled in the middle of a frame during the handshake (%zu bytes "
-                             "pending after %lld ms)",
+            conn_close(c, CLOSE_PROTOCOL_ERROR,
+                       "stalled in the middle of a frame during the handshake (%zu bytes "
+                       "pending after %lld ms)",
                        wire_decoder_pending(&c->dec), (long long)a->cp->cfg.handshake_timeout_ms);
         else
-            conn_close(c, CLOSE_PROTOCOL_ERROR, "no HELLO within %lld ms", (long long)a->cp->cfg.handshake_timeout_ms);
+            conn_close(c, CLOSE_PROTOCOL_ERROR, "no HELLO within %lld ms",
+                       (long long)a->cp->cfg.handshake_timeout_ms);
         return;
     }
     ev_tstamp idle = a->cp->cfg.idle_timeout_ms / 1000.0;
@@ -753,7 +764,8 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {
     }
     a->timeouts++;
     if (wire_decoder_pending(&c->dec) > 0)
-        conn_close(c, CLOSE_PROTOCOL_ERROR, "stalled in the middle of a frame (%zu bytes pending, silent for %lld ms)",
+        conn_close(c, CLOSE_PROTOCOL_ERROR,
+                   "stalled in the middle of a frame (%zu bytes pending, silent for %lld ms)",
                    wire_decoder_pending(&c->dec), (long long)a->cp->cfg.idle_timeout_ms);
     else
         conn_close(c, CLOSE_NORMAL, "silent for %lld ms", (long long)a->cp->cfg.idle_timeout_ms);
@@ -824,8 +836,8 @@ int cp_agents_adopt(struct controlplane *cp, int fd, const char *address) {
     ev_io_start(loop, &c->rio);
     ev_timer_start(loop, &c->timer);
     log_debug("agents", "connection from %s", c->address);
-    if (wire_enc_hello_challenge(&c->out, ++c->out_seq, "tide-controlplane " TIDE_VERSION,
-                                 c->nonce, (uint64_t)cp->cfg.heartbeat_ms,
+    if (wire_enc_hello_challenge(&c->out, ++c->out_seq, "tide-controlplane " TIDE_VERSION, c->nonce,
+                                 (uint64_t)cp->cfg.heartbeat_ms,
                                  (size_t)cp->cfg.max_frame_bytes) < 0) {
         conn_close(c, CLOSE_NORMAL, "cannot build the HELLO challenge");
         return 0;
@@ -844,7 +856,8 @@ int cp_agents_start(struct controlplane *cp, char *err, size_t errlen) {
         return -EINVAL;
     }
     snprintf(portstr, sizeof portstr, "%d", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int gai = getaddrinfo(host, portstr, &hints, &res);
@@ -885,11 +898,13 @@ void cp_agents_stop(struct controlplane *cp) {
     if (!a) return;
     ev_io_stop(cp->loop, &a->lio);
     close(a->lfd);
-    while (a->conns) conn_close(a->conns, CLOSE_NORMAL, "control plane shutting down");
+    while (a->conns)
+        conn_close(a->conns, CLOSE_NORMAL, "control plane shutting down");
     while (a->cmds) {
         /* failures scheduled but not yet delivered */
         cp_cmd *cmd = a->cmds;
-        cmd_finish(cmd, 0, NULL, cmd->failed && cmd->error ? cmd->error : "control plane shutting down");
+        cmd_finish(cmd, 0, NULL,
+                   cmd->failed && cmd->error ? cmd->error : "control plane shutting down");
     }
     for (agent_row *r = a->rows, *nx; r; r = nx) {
         nx = r->next;

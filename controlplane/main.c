@@ -32,10 +32,13 @@ static char **saved_argv;
 
 static void reload_key(const cfg_key *k, void *arg) {
     if (k->reloadable) {
-        if (cfg_copy_key(k, &cp.cfg, arg) == 0) log_info("controlplane", "reload: %s changed", k->key);
+        if (cfg_copy_key(k, &cp.cfg, arg) == 0)
+            log_info("controlplane", "reload: %s changed", k->key);
     } else {
-        log_warn("controlplane", "reload: %s changed in the configuration; it takes effect after a "
-                 "restart", k->key);
+        log_warn("controlplane",
+                 "reload: %s changed in the configuration; it takes effect after a "
+                 "restart",
+                 k->key);
     }
 }
 
@@ -105,7 +108,8 @@ int main(int argc, char **argv) {
         log_error("controlplane", "data dir %s: %s", cp.cfg.data_dir, strerror(errno));
         goto out;
     }
-    tsdb_options topt = {.dir = cp.cfg.data_dir, .loop = cp.loop,
+    tsdb_options topt = {.dir = cp.cfg.data_dir,
+                         .loop = cp.loop,
                          .retention_raw_s = cp.cfg.retention_raw_ms / 1000,
                          .retention_1m_s = cp.cfg.retention_1m_ms / 1000,
                          .retention_10m_s = cp.cfg.retention_10m_ms / 1000,

@@ -13,12 +13,14 @@ const cfg_key *cfg_find(const cfg_key *tab, const char *key) {
     return NULL;
 }
 
-static int parse_int_suffix(const char *s, const char *const *sfx, const int64_t *mult, int64_t *out) {
+static int parse_int_suffix(const char *s, const char *const *sfx, const int64_t *mult,
+                            int64_t *out) {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (end == s || errno) return -EINVAL;
-    while (*end == ' ') end++;
+    while (*end == ' ')
+        end++;
     int64_t m = 1;
     if (*end) {
         int found = 0;
@@ -100,7 +102,9 @@ static int parse_value(const cfg_key *k, const char *value, void *field, char *e
     if (k->min < k->max && (v < k->min || v > k->max)) {
         snprintf(err, errlen, "%lld is out of range [%lld, %lld]%s", (long long)v,
                  (long long)k->min, (long long)k->max,
-                 k->type == CFG_DURATION ? " ms" : k->type == CFG_BYTES ? " bytes" : "");
+                 k->type == CFG_DURATION ? " ms"
+                 : k->type == CFG_BYTES  ? " bytes"
+                                         : "");
         return -EINVAL;
     }
     if (k->validate && (rc = k->validate(&v, err, errlen)) < 0) return rc;
@@ -108,8 +112,8 @@ static int parse_value(const cfg_key *k, const char *value, void *field, char *e
     return 0;
 }
 
-int cfg_set(const cfg_key *tab, void *target, const char *key, const char *value,
-            const char *where, char *err, size_t errlen) {
+int cfg_set(const cfg_key *tab, void *target, const char *key, const char *value, const char *where,
+            char *err, size_t errlen) {
     const cfg_key *k = cfg_find(tab, key);
     if (!k) {
         snprintf(err, errlen, "%s: unknown key '%s'", where, key);
@@ -131,9 +135,11 @@ int cfg_defaults(const cfg_key *tab, void *target, char *err, size_t errlen) {
 }
 
 static char *trim(char *s) {
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     size_t n = strlen(s);
-    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = 0;
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = 0;
     return s;
 }
 

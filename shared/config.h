@@ -26,22 +26,23 @@ typedef int (*cfg_validate_fn)(const void *value, char *err, size_t errlen);
 typedef struct cfg_key {
     const char *key;
     enum cfg_type type;
-    size_t offset;        /* of the target field in the config struct */
-    const char *def;      /* default, in the same syntax as the file; NULL = empty string/0 */
-    int64_t min, max;     /* numeric bounds (inclusive) when min < max */
+    size_t offset;            /* of the target field in the config struct */
+    const char *def;          /* default, in the same syntax as the file; NULL = empty string/0 */
+    int64_t min, max;         /* numeric bounds (inclusive) when min < max */
     cfg_validate_fn validate; /* extra check, may be NULL */
-    int reloadable;       /* may change on SIGHUP without a restart */
-    const char *help;     /* one line for --help and the README */
+    int reloadable;           /* may change on SIGHUP without a restart */
+    const char *help;         /* one line for --help and the README */
 } cfg_key;
 
-#define CFG_END {NULL, CFG_STR, 0, NULL, 0, 0, NULL, 0, NULL}
+#define CFG_END                                                                                    \
+    { NULL, CFG_STR, 0, NULL, 0, 0, NULL, 0, NULL }
 
 /* Sets every key to its default. 0 or -errno (a bad default is a programming error, reported). */
 int cfg_defaults(const cfg_key *tab, void *target, char *err, size_t errlen);
 /* Sets one key from text; `where` ("FILE:LINE" or "--flag") prefixes the error message:
  * "WHERE: unknown key 'x'" or "WHERE: key 'x': <reason>". 0, -ENOENT unknown key, -EINVAL. */
-int cfg_set(const cfg_key *tab, void *target, const char *key, const char *value,
-            const char *where, char *err, size_t errlen);
+int cfg_set(const cfg_key *tab, void *target, const char *key, const char *value, const char *where,
+            char *err, size_t errlen);
 /* Loads a file. 0 or -errno with err ("FILE: No such file..." / "FILE:LINE: ..."). */
 int cfg_load_file(const cfg_key *tab, void *target, const char *path, char *err, size_t errlen);
 /* Frees string values; the struct can then be reused. */

@@ -20,8 +20,8 @@
 #define JSON_MAX_DEPTH 32
 
 static const char *const type_names[] = {
-    "?",       "HELLO",   "HELLO_ACK",      "SERIES_DEF", "SAMPLES",
-    "ACK",     "COMMAND", "COMMAND_RESULT", "HEARTBEAT",
+    "?",   "HELLO",   "HELLO_ACK",      "SERIES_DEF", "SAMPLES",
+    "ACK", "COMMAND", "COMMAND_RESULT", "HEARTBEAT",
 };
 
 const char *wire_type_name(int t) {
@@ -45,7 +45,8 @@ int wire_node_valid(const char *p, size_t len) {
 static int buf_grow(wire_buf *b, size_t need) {
     if (b->len + need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + need) cap *= 2;
+    while (cap < b->len + need)
+        cap *= 2;
     uint8_t *p = realloc(b->data, cap);
     if (!p) return -ENOMEM;
     b->data = p;
@@ -151,7 +152,8 @@ static void pack_json_depth(msgpack_packer *pk, const cJSON *j, int depth) {
     }
     if (cJSON_IsObject(j)) {
         uint32_t n = 0;
-        for (const cJSON *c = j->child; c; c = c->next) n++;
+        for (const cJSON *c = j->child; c; c = c->next)
+            n++;
         msgpack_pack_map(pk, n);
         for (const cJSON *c = j->child; c; c = c->next) {
             wire_pack_str(pk, c->string ? c->string : "");
@@ -159,9 +161,11 @@ static void pack_json_depth(msgpack_packer *pk, const cJSON *j, int depth) {
         }
     } else if (cJSON_IsArray(j)) {
         uint32_t n = 0;
-        for (const cJSON *c = j->child; c; c = c->next) n++;
+        for (const cJSON *c = j->child; c; c = c->next)
+            n++;
         msgpack_pack_array(pk, n);
-        for (const cJSON *c = j->child; c; c = c->next) pack_json_depth(pk, c, depth + 1);
+        for (const cJSON *c = j->child; c; c = c->next)
+            pack_json_depth(pk, c, depth + 1);
     } else if (cJSON_IsString(j)) {
         wire_pack_str(pk, j->valuestring);
     } else if (cJSON_IsNumber(j)) {
@@ -200,9 +204,11 @@ int wire_samples_series(wire_buf *b, uint32_t id, const int64_t *ts_ms, const do
     msgpack_pack_int64(pk, ts_ms[0]);
     msgpack_pack_array(pk, n);
     msgpack_pack_uint64(pk, 0);
-    for (uint32_t i = 1; i < n; i++) msgpack_pack_uint64(pk, (uint64_t)(ts_ms[i] - ts_ms[i - 1]));
+    for (uint32_t i = 1; i < n; i++)
+        msgpack_pack_uint64(pk, (uint64_t)(ts_ms[i] - ts_ms[i - 1]));
     msgpack_pack_array(pk, n);
-    for (uint32_t i = 0; i < n; i++) msgpack_pack_double(pk, v[i]);
+    for (uint32_t i = 0; i < n; i++)
+        msgpack_pack_double(pk, v[i]);
     return 0;
 }
 
@@ -215,7 +221,8 @@ void wire_series_def_begin(wire_buf *b, uint64_t seq, uint32_t n) {
 void wire_series_def_add(wire_buf *b, uint32_t id, const char *metric, const char *const *labels) {
     msgpack_packer *pk = &b->pk;
     uint32_t n = 1;
-    for (size_t i = 0; labels && labels[i] && labels[i + 1]; i += 2) n++;
+    for (size_t i = 0; labels && labels[i] && labels[i + 1]; i += 2)
+        n++;
     msgpack_pack_array(pk, 2);
     msgpack_pack_uint32(pk, id);
     msgpack_pack_map(pk, n);
@@ -274,8 +281,8 @@ long wire_enc_command(wire_buf *b, uint64_t seq, const char *id, const char *act
     return wire_frame_end(b, max_frame);
 }
 
-long wire_enc_command_result(wire_buf *b, uint64_t seq, const char *id, int ok,
-                             const char *error, const struct cJSON *result, size_t max_frame) {
+long wire_enc_command_result(wire_buf *b, uint64_t seq, const char *id, int ok, const char *error,
+                             const struct cJSON *result, size_t max_frame) {
     uint32_t n = 5 + (error != NULL) + (result != NULL);
     wire_frame_begin(b, WIRE_COMMAND_RESULT, seq, n);
     wire_pack_kstr(&b->pk, "id", id);
@@ -363,8 +370,8 @@ int wire_token_load(const char *path, char **token, size_t *len, char *err, size
     }
     if (st.st_mode & 0004) {
         rc = -EPERM;
-        snprintf(err, errlen, "token file %s is readable by others (mode %04o): chmod o-r it",
-                 path, (unsigned)(st.st_mode & 07777));
+        snprintf(err, errlen, "token file %s is readable by others (mode %04o): chmod o-r it", path,
+                 (unsigned)(st.st_mode & 07777));
         goto out;
     }
     if (st.st_size > 4096) {
@@ -390,8 +397,7 @@ int wire_token_load(const char *path, char **token, size_t *len, char *err, size
     buf[l] = 0;
     if (l < 16) {
         rc = -EINVAL;
-        snprintf(err, errlen, "token file %s: token is %zu bytes, at least 16 are needed", path,
-                 l);
+        snprintf(err, errlen, "token file %s: token is %zu bytes, at least 16 are needed", path, l);
         goto out;
     }
     *token = buf;
@@ -457,7 +463,8 @@ uint8_t *wire_decoder_reserve(wire_decoder *d, size_t want, size_t *avail) {
         if (need > limit && d->end < limit) need = limit;
         if (need < d->end + 1) need = d->end + 1;
         size_t cap = d->cap ? d->cap : 1024;
-        while (cap < need) cap *= 2;
+        while (cap < need)
+            cap *= 2;
         if (cap > limit && need <= limit) cap = limit;
         if (cap < need) cap = need;
         uint8_t *p = realloc(d->buf, cap);
@@ -604,8 +611,10 @@ static enum wire_decode_result check_series_def(wire_decoder *d, wire_msg *m) {
             if (kv->key.type != MSGPACK_OBJECT_STR || kv->val.type != MSGPACK_OBJECT_STR ||
                 kv->key.via.str.size == 0 || kv->key.via.str.size > 128 ||
                 kv->val.via.str.size > 1024)
-                return fail(d, "SERIES_DEF: entry %u: label %u is not a string pair (name 1-128, "
-                               "value 0-1024 bytes)", i, k);
+                return fail(d,
+                            "SERIES_DEF: entry %u: label %u is not a string pair (name 1-128, "
+                            "value 0-1024 bytes)",
+                            i, k);
             if (kv->key.via.str.size == 8 && memcmp(kv->key.via.str.ptr, "__name__", 8) == 0)
                 has_name = 1;
         }
@@ -618,8 +627,7 @@ static enum wire_decode_result check_series_def(wire_decoder *d, wire_msg *m) {
 
 static int is_number(const msgpack_object *o) {
     return o->type == MSGPACK_OBJECT_FLOAT64 || o->type == MSGPACK_OBJECT_FLOAT32 ||
-           o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
-           o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
+           o->type == MSGPACK_OBJECT_POSITIVE_INTEGER || o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
 }
 
 static double number_of(const msgpack_object *o) {
@@ -663,7 +671,8 @@ static enum wire_decode_result check_samples(wire_decoder *d, wire_msg *m) {
                         f[3].via.array.size);
         const msgpack_object *dl = f[2].via.array.ptr, *vl = f[3].via.array.ptr;
         for (uint32_t k = 0; k < n; k++) {
-            if (dl[k].type != MSGPACK_OBJECT_POSITIVE_INTEGER || dl[k].via.u64 >= (uint64_t)TS_LIMIT)
+            if (dl[k].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                dl[k].via.u64 >= (uint64_t)TS_LIMIT)
                 return fail(d, "SAMPLES: run %u: delta %u is not a non-negative integer", i, k);
             ts += (int64_t)dl[k].via.u64;
             if (ts >= TS_LIMIT) return fail(d, "SAMPLES: run %u: timestamp overflow", i);
@@ -704,8 +713,8 @@ static enum wire_decode_result check_message(wire_decoder *d, wire_msg *m) {
         if (!get_str(map_get(r, "id"), &m->u.command.id) || m->u.command.id.len == 0 ||
             m->u.command.id.len > 128)
             return fail(d, "COMMAND: 'id' missing or not a 1-128 byte string");
-        if (!get_str(map_get(r, "action"), &m->u.command.action) ||
-            m->u.command.action.len == 0 || m->u.command.action.len > 64)
+        if (!get_str(map_get(r, "action"), &m->u.command.action) || m->u.command.action.len == 0 ||
+            m->u.command.action.len > 64)
             return fail(d, "COMMAND: 'action' missing or not a 1-64 byte string");
         o = map_get(r, "args");
         if (o && o->type != MSGPACK_OBJECT_MAP && o->type != MSGPACK_OBJECT_NIL)
@@ -784,25 +793,77 @@ static int scan_msgpack(const uint8_t *p, size_t len, const char **why) {
             skip = b & 0x1f;
         } else {
             switch (b) {
-            case 0xc4: case 0xd9: lenbytes = 1; break;          /* bin8, str8 */
-            case 0xc5: case 0xda: lenbytes = 2; break;          /* bin16, str16 */
-            case 0xc6: case 0xdb: lenbytes = 4; break;          /* bin32, str32 */
-            case 0xc7: lenbytes = 1; skip = 1; break;           /* ext8 (+type) */
-            case 0xc8: lenbytes = 2; skip = 1; break;
-            case 0xc9: lenbytes = 4; skip = 1; break;
-            case 0xca: skip = 4; break;
-            case 0xcb: skip = 8; break;
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break;
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xdc: case 0xde: container = 1; lenbytes = 2; break;
-            case 0xdd: case 0xdf: container = 1; lenbytes = 4; break;
+            case 0xc4:
+            case 0xd9:
+                lenbytes = 1;
+                break; /* bin8, str8 */
+            case 0xc5:
+            case 0xda:
+                lenbytes = 2;
+                break; /* bin16, str16 */
+            case 0xc6:
+            case 0xdb:
+                lenbytes = 4;
+                break; /* bin32, str32 */
+            case 0xc7:
+                lenbytes = 1;
+                skip = 1;
+                break; /* ext8 (+type) */
+            case 0xc8:
+                lenbytes = 2;
+                skip = 1;
+                break;
+            case 0xc9:
+                lenbytes = 4;
+                skip = 1;
+                break;
+            case 0xca:
+                skip = 4;
+                break;
+            case 0xcb:
+                skip = 8;
+                break;
+            case 0xcc:
+            case 0xd0:
+                skip = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                skip = 2;
+                break;
+            case 0xce:
+            case 0xd2:
+                skip = 4;
+                break;
+            case 0xcf:
+            case 0xd3:
+                skip = 8;
+                break;
+            case 0xd4:
+                skip = 2;
+                break;
+            case 0xd5:
+                skip = 3;
+                break;
+            case 0xd6:
+                skip = 5;
+                break;
+            case 0xd7:
+                skip = 9;
+                break;
+            case 0xd8:
+                skip = 17;
+                break;
+            case 0xdc:
+            case 0xde:
+                container = 1;
+                lenbytes = 2;
+                break;
+            case 0xdd:
+            case 0xdf:
+                container = 1;
+                lenbytes = 4;
+                break;
             default:
                 *why = "malformed";
                 return -1;
@@ -813,7 +874,8 @@ static int scan_msgpack(const uint8_t *p, size_t len, const char **why) {
                     return -1;
                 }
                 uint64_t n = 0;
-                for (size_t i = 0; i < lenbytes; i++) n = (n << 8) | p[pos + i];
+                for (size_t i = 0; i < lenbytes; i++)
+                    n = (n << 8) | p[pos + i];
                 pos += lenbytes;
                 if (container)
                     push = (b == 0xde || b == 0xdf) ? 2 * n : n;
@@ -864,8 +926,7 @@ enum wire_decode_result wire_decoder_next(wire_decoder *d, wire_msg *m) {
     size_t off = 0;
     const char *why = NULL;
     int sc = scan_msgpack(h + 4, len, &why);
-    if (sc > 0)
-        return fail(d, "%d bytes after the msgpack map inside a frame of %zu", sc, len);
+    if (sc > 0) return fail(d, "%d bytes after the msgpack map inside a frame of %zu", sc, len);
     if (sc < 0 && strcmp(why, "truncated") == 0)
         return fail(d, "frame of %zu bytes holds a truncated msgpack value", len);
     if (sc < 0 && strcmp(why, "malformed") == 0)

@@ -20,7 +20,7 @@
  * bytes, so unauthenticated peers cannot make it reserve megabytes each. */
 #define WIRE_HANDSHAKE_MAX_FRAME 4096u
 #define WIRE_NONCE_LEN 32
-#define WIRE_MAC_LEN 32 /* HMAC-SHA256 */
+#define WIRE_MAC_LEN 32    /* HMAC-SHA256 */
 #define WIRE_MAX_LABELS 64 /* labels per series, "__name__" included */
 
 enum wire_type {
@@ -102,8 +102,8 @@ long wire_enc_hello_ack(wire_buf *b, uint64_t seq, const uint8_t mac[WIRE_MAC_LE
 long wire_enc_ack(wire_buf *b, uint64_t seq, uint64_t ack, size_t max_frame);
 long wire_enc_command(wire_buf *b, uint64_t seq, const char *id, const char *action,
                       const struct cJSON *args, size_t max_frame);
-long wire_enc_command_result(wire_buf *b, uint64_t seq, const char *id, int ok,
-                             const char *error, const struct cJSON *result, size_t max_frame);
+long wire_enc_command_result(wire_buf *b, uint64_t seq, const char *id, int ok, const char *error,
+                             const struct cJSON *result, size_t max_frame);
 long wire_enc_heartbeat(wire_buf *b, uint64_t seq, int64_t ts_ms, uint64_t spool_drops,
                         uint64_t queued_bytes, size_t max_frame);
 
@@ -140,20 +140,20 @@ typedef struct wire_msg {
     int v;
     enum wire_type t;
     uint64_t seq;
-    size_t frame_bytes;          /* header + payload */
-    const msgpack_object *root;  /* the whole map */
+    size_t frame_bytes;         /* header + payload */
+    const msgpack_object *root; /* the whole map */
     union {
-        struct { /* HELLO: from the control plane (challenge) or the agent (proof) */
-            wire_str role;       /* "controlplane" | "agent" */
-            wire_str node;       /* agent only */
-            wire_str version;    /* software version, free text */
+        struct {              /* HELLO: from the control plane (challenge) or the agent (proof) */
+            wire_str role;    /* "controlplane" | "agent" */
+            wire_str node;    /* agent only */
+            wire_str version; /* software version, free text */
             const uint8_t *nonce;  /* WIRE_NONCE_LEN bytes */
             const uint8_t *mac;    /* agent only: WIRE_MAC_LEN bytes, else NULL */
             uint64_t heartbeat_ms; /* control plane: heartbeat interval it expects (0 = none) */
         } hello;
         struct {
-            const uint8_t *mac;   /* WIRE_MAC_LEN */
-            uint64_t last_seq;    /* highest SAMPLES seq the control plane holds for this node */
+            const uint8_t *mac; /* WIRE_MAC_LEN */
+            uint64_t last_seq;  /* highest SAMPLES seq the control plane holds for this node */
         } hello_ack;
         struct {
             const msgpack_object *defs; /* array of [id, {label: value, ...}] */
@@ -175,8 +175,8 @@ typedef struct wire_msg {
         struct {
             wire_str id;
             int ok;
-            wire_str error;                /* len 0 when absent */
-            const msgpack_object *result;  /* a map, or NULL */
+            wire_str error;               /* len 0 when absent */
+            const msgpack_object *result; /* a map, or NULL */
         } command_result;
         struct {
             int64_t ts_ms;

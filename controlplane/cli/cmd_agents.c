@@ -45,7 +45,8 @@ static const char *human_bytes(double b, char *buf, size_t len) {
 
 static int cmd_agents(tidectl_ctx *ctx, int argc, char **argv) {
     if (argc > 1) {
-        fprintf(stderr, "tidectl agents: unexpected argument '%s'\nusage: tidectl agents [--json]\n",
+        fprintf(stderr,
+                "tidectl agents: unexpected argument '%s'\nusage: tidectl agents [--json]\n",
                 argv[1]);
         return 2;
     }
@@ -77,6 +78,7 @@ static int cmd_agents(tidectl_ctx *ctx, int argc, char **argv) {
     return 0;
 }
 
-TIDECTL_COMMAND(agents, "agents", "agents [--json]          agents table: node, version, address, "
-                                  "connection, heartbeat, samples, bytes, errors, spool drops",
+TIDECTL_COMMAND(agents, "agents",
+                "agents [--json]          agents table: node, version, address, "
+                "connection, heartbeat, samples, bytes, errors, spool drops",
                 cmd_agents)

@@ -28,5 +28,5 @@ static int cmd_ping(tidectl_ctx *ctx, int argc, char **argv) {
     return 0;
 }
 
-TIDECTL_COMMAND(ping, "ping", "ping NODE [--json]       round trip of a command to that node's agent",
-                cmd_ping)
+TIDECTL_COMMAND(ping, "ping",
+                "ping NODE [--json]       round trip of a command to that node's agent", cmd_ping)

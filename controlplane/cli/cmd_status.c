@@ -15,7 +15,8 @@ static const char *str(const cJSON *o, const char *k) {
 
 static int cmd_status(tidectl_ctx *ctx, int argc, char **argv) {
     if (argc > 1) {
-        fprintf(stderr, "tidectl status: unexpected argument '%s'\nusage: tidectl status [--json]\n",
+        fprintf(stderr,
+                "tidectl status: unexpected argument '%s'\nusage: tidectl status [--json]\n",
                 argv[1]);
         return 2;
     }
@@ -51,6 +52,7 @@ static int cmd_status(tidectl_ctx *ctx, int argc, char **argv) {
     return 0;
 }
 
-TIDECTL_COMMAND(status, "status", "status [--json]          control plane health, store and agent "
-                                  "totals",
+TIDECTL_COMMAND(status, "status",
+                "status [--json]          control plane health, store and agent "
+                "totals",
                 cmd_status)

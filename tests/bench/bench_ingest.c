@@ -2,8 +2,9 @@
  * connection (a socketpair adopted by controlplane/agents.c) streams SAMPLES batches that are
  * decoded, appended to the per-series memory store and acknowledged once durable. One thread
  * runs both ends on one libev loop, so the figure is samples per CPU-second of one core (the
- * sending side, included, only copies pre-encoded frames). The reference measured in the same run: msgpack-c packing
- * and unpacking a 6-field map per record (a map per sample). Goal: >= 3 M samples/s. */
+ * sending side, included, only copies pre-encoded frames). The reference measured in the same run:
+ * msgpack-c packing and unpacking a 6-field map per record (a map per sample). Goal: >= 3 M
+ * samples/s. */
 #include <errno.h>
 #include <ev.h>
 #include <msgpack.h>
@@ -203,7 +204,8 @@ int main(void) {
     cp.token_len = strlen(TOKEN);
     char err[512];
     tsdb_options topt = {.dir = NULL, .loop = NULL};
-    if (tsdb_open(&cp.db, &topt, err, sizeof err) < 0 || cp_agents_start(&cp, err, sizeof err) < 0) {
+    if (tsdb_open(&cp.db, &topt, err, sizeof err) < 0 ||
+        cp_agents_start(&cp, err, sizeof err) < 0) {
         fprintf(stderr, "bench: %s\n", err);
         return 1;
     }

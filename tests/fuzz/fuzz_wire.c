@@ -28,7 +28,8 @@ static void use_frame(const wire_msg *m) {
         if (m->u.command.args) cJSON_Delete(wire_object_to_json(m->u.command.args));
         break;
     case WIRE_COMMAND_RESULT:
-        if (m->u.command_result.result) cJSON_Delete(wire_object_to_json(m->u.command_result.result));
+        if (m->u.command_result.result)
+            cJSON_Delete(wire_object_to_json(m->u.command_result.result));
         break;
     default:
         break;
@@ -47,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         off += n;
         wire_msg m;
         int r;
-        while ((r = wire_decoder_next(&d, &m)) == WIRE_FRAME) use_frame(&m);
+        while ((r = wire_decoder_next(&d, &m)) == WIRE_FRAME)
+            use_frame(&m);
         if (r == WIRE_ERROR) break;
     }
     wire_decoder_fini(&d);

@@ -73,12 +73,14 @@ TEST(config_errors_name_key_and_line) {
     unlink(p);
     p = write_tmp("wait = soon\n");
     T_EQ_INT(cfg_load_file(tab, &c, p, err, sizeof err), -EINVAL);
-    snprintf(want, sizeof want, "%s:1: key 'wait': 'soon' is not a duration (e.g. 500ms, 5s, 2m, 1h)", p);
+    snprintf(want, sizeof want,
+             "%s:1: key 'wait': 'soon' is not a duration (e.g. 500ms, 5s, 2m, 1h)", p);
     T_EQ_STR(err, want);
     unlink(p);
     p = write_tmp("addr = nohost\n");
     T_EQ_INT(cfg_load_file(tab, &c, p, err, sizeof err), -EINVAL);
-    snprintf(want, sizeof want, "%s:1: key 'addr': 'nohost' is not ADDR:PORT (e.g. 127.0.0.1:7470)", p);
+    snprintf(want, sizeof want, "%s:1: key 'addr': 'nohost' is not ADDR:PORT (e.g. 127.0.0.1:7470)",
+             p);
     T_EQ_STR(err, want);
     unlink(p);
     p = write_tmp("just words\n");

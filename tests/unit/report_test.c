@@ -96,7 +96,8 @@ TEST(report_memory_bound_spills_oldest_or_drops) {
     /* ~1,000 samples per round: ~9 KB per batch, the bound holds about 7 */
     int64_t t = 0;
     for (int r = 0; r < 20; r++) {
-        for (int i = 0; i < 1000; i++) T_EQ_INT(sink_put(report_sink(&ag), id, t++, i * 0.5), 0);
+        for (int i = 0; i < 1000; i++)
+            T_EQ_INT(sink_put(report_sink(&ag), id, t++, i * 0.5), 0);
         report_flush(&ag);
     }
     T_ASSERT(report_queued_bytes(&ag) <= 65536);
@@ -106,14 +107,17 @@ TEST(report_memory_bound_spills_oldest_or_drops) {
     report_spill sp = {&fs, fs_put, fs_next, fs_ack, NULL, NULL};
     report_set_spill(&ag, &sp);
     for (int r = 0; r < 5; r++) {
-        for (int i = 0; i < 1000; i++) T_EQ_INT(sink_put(report_sink(&ag), id, t++, i), 0);
+        for (int i = 0; i < 1000; i++)
+            T_EQ_INT(sink_put(report_sink(&ag), id, t++, i), 0);
         report_flush(&ag);
     }
     T_EQ_INT(report_drops(&ag), drops); /* spilled, not dropped */
     T_ASSERT(fs.puts >= 5);
-    for (int i = 1; i < fs.puts && i < 64; i++) T_ASSERT(fs.seqs[i] > fs.seqs[i - 1]);
+    for (int i = 1; i < fs.puts && i < 64; i++)
+        T_ASSERT(fs.seqs[i] > fs.seqs[i - 1]);
     fs.fail = 1;
-    for (int i = 0; i < 1000; i++) T_EQ_INT(sink_put(report_sink(&ag), id, t++, i), 0);
+    for (int i = 0; i < 1000; i++)
+        T_EQ_INT(sink_put(report_sink(&ag), id, t++, i), 0);
     report_flush(&ag);
     T_EQ_INT(report_drops(&ag), drops + 1); /* the spill refused: dropped and counted */
     report_on_ack(&ag, 5);

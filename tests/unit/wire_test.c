@@ -150,7 +150,8 @@ static const char *decode_error(const uint8_t *p, size_t n, size_t max) {
     int r = wire_decoder_next(&dec, &m);
     snprintf(err, sizeof err, "%s", r == WIRE_ERROR ? dec.err : r == WIRE_FRAME ? "FRAME" : "MORE");
     /* an error is sticky */
-    if (r == WIRE_ERROR && wire_decoder_next(&dec, &m) != WIRE_ERROR) snprintf(err, sizeof err, "not sticky");
+    if (r == WIRE_ERROR && wire_decoder_next(&dec, &m) != WIRE_ERROR)
+        snprintf(err, sizeof err, "not sticky");
     wire_decoder_fini(&dec);
     return err;
 }
@@ -221,14 +222,14 @@ TEST(wire_decoder_rejects_bad_frames) {
     /* SAMPLES with mismatched arrays: {v:1,t:4,seq:1,s:[[1,0,[0,1],[1.0]]]} */
     n = raw_frame(f, "\x84\xa1v\x01\xa1t\x04\xa3seq\x01\xa1s\x91\x94\x01\x00\x92\x00\x01\x91\x01",
                   23);
-    T_EQ_STR(decode_error(f, n, 1024),
-             "SAMPLES: run 0: 2 deltas but 1 values (need equal, >= 1)");
+    T_EQ_STR(decode_error(f, n, 1024), "SAMPLES: run 0: 2 deltas but 1 values (need equal, >= 1)");
 }
 
 TEST(wire_decoder_many_frames_across_reads) {
     wire_buf b;
     wire_buf_init(&b);
-    for (int i = 1; i <= 1000; i++) T_ASSERT(wire_enc_ack(&b, (uint64_t)i, (uint64_t)i * 3, 64) > 0);
+    for (int i = 1; i <= 1000; i++)
+        T_ASSERT(wire_enc_ack(&b, (uint64_t)i, (uint64_t)i * 3, 64) > 0);
     T_EQ_INT(wire_decoder_init(&dec, 64), 0);
     size_t off = 0;
     int got = 0;
