@@ -3,7 +3,8 @@
 # nested v1 memory cgroup) reported through a real control plane and read back with
 # `tidectl top`: a busy process limited to 0.25 CPU by quota (cfs_quota_us 25000 / period
 # 100000) is reported at 0.25 +- 0.03 cores with its throttling; a process that allocates and
-# touches 100 MiB raises its cgroup's working set by 100 MiB +- 5%; labels and --node filter.
+# touches 100 MiB raises its cgroup's working set by 100 MiB +- 5%; labels, --node filter, and
+# cgroup_exclude globs from the agent's flags.
 # timeout: 120
 source "$(dirname "$0")/lib.sh"
 
@@ -17,6 +18,7 @@ for h in "$R/cpu" "$R/cpuacct" "$R/freezer" "$R/pids" "$MEM" "$R/unified"; do
     cg_make "$h/$T"
     cg_make "$h/$T/busy" "$h/$T/mem"
 done
+cg_make "$R/cpuacct/$T/ignored-1"
 echo 100000 > "$R/cpu/$T/busy/cpu.cfs_period_us"
 echo 25000 > "$R/cpu/$T/busy/cpu.cfs_quota_us"
 # join every hierarchy first (memory charges do not follow a moved process), then work
@@ -42,7 +44,8 @@ spawn cp "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$P --socket "$W/cp.soc
 wait_until 20 test -S "$W/cp.sock"
 spawn agent "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node cg-node --token-file "$W/token" \
     --interval 1s --cgroup-roots /$T --cgroup-prefix memory=self --cgroup-detail-every 1 \
-    --cgroup-kubernetes false --cgroup-systemd false --log-level debug
+    --cgroup-kubernetes false --cgroup-systemd false --cgroup-exclude "/nothing, /$T/ignored*" \
+    --log-level debug
 
 # top_value CGROUP METRIC: the latest value (empty when not there yet) and its timestamp
 top_value() {
@@ -79,6 +82,7 @@ assert r['node']=='cg-node' and r['kind']=='cgroup', r
 assert [n for n in d['nodes'] if n['node']=='cg-node' and n['cpu_count']>=1], d['nodes']" \
     || fail "top --json rows"
 "${CTL[@]}" top | grep -E "^cg-node +/$T/busy +cgroup +0\.2[0-9]{2} " || fail "top table lacks the busy row"
+have /$T/ignored-1 cpu_usage_cores && fail "an excluded cgroup was sampled"
 [ "$("${CTL[@]}" top --node other --json | /usr/bin/python3 -c "import json,sys; print(len(json.load(sys.stdin)['cgroups']))")" = 0 ] \
     || fail "--node other still shows rows"
 
