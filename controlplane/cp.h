@@ -40,6 +40,12 @@ struct cp_config {
     int64_t prometheus_max_points;
     int64_t retention_raw_ms, retention_1m_ms, retention_10m_ms;
     int64_t snapshot_interval_ms;
+    /* Kubernetes API, for readiness-gate node actions (k8s.c) */
+    char *k8s_api_url;
+    char *k8s_token_file;
+    char *k8s_ca_file;
+    char *k8s_readiness_condition;
+    int64_t k8s_timeout_ms;
 };
 
 struct controlplane {
@@ -54,6 +60,7 @@ struct controlplane {
     /* ---- module state: one pointer per module, added by its owner ---- */
     struct cp_http *http;      /* http.c: HTTP listener, Prometheus client, query ops */
     struct cp_workloads *workloads; /* workload_ops.c: applied specs, controllers, workload ops */
+    struct cp_k8s *k8s;        /* k8s.c: Kubernetes API requests under way */
 };
 
 /* A module's start/stop, run by main.c after the store, agents and ops socket are up (start,

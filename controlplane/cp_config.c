@@ -75,6 +75,21 @@ const cfg_key cp_config_table[] = {
     /* Bounds replay time after a crash to a few minutes of WAL. */
     {"snapshot_interval", CFG_DURATION, F(snapshot_interval_ms), "5m", 1000, 86400000, NULL, 0,
      "how often the store writes a snapshot (and drops the WAL it covers)"},
+    /* In-cluster defaults: the API service's DNS name and the service account files the
+     * kubelet mounts into every pod, so a control plane running in a pod needs no keys. */
+    {"k8s_api_url", CFG_STR, F(k8s_api_url), "https://kubernetes.default.svc", 0, 0,
+     cfg_valid_nonempty, 0, "Kubernetes API base URL (readiness-gate node actions)"},
+    {"k8s_token_file", CFG_STR, F(k8s_token_file),
+     "/var/run/secrets/kubernetes.io/serviceaccount/token", 0, 0, NULL, 0,
+     "bearer token file for the Kubernetes API, read at every request (tokens rotate), empty = none"},
+    {"k8s_ca_file", CFG_STR, F(k8s_ca_file), "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+     0, 0, NULL, 0, "CA bundle of the Kubernetes API, empty = the system's"},
+    /* A domain-prefixed type cannot clash with the kubelet's own conditions. */
+    {"k8s_readiness_condition", CFG_STR, F(k8s_readiness_condition), "tide.io/serving", 0, 0,
+     cfg_valid_nonempty, 0, "pod condition type named in the pods' readinessGates"},
+    /* The API server answers a status patch in milliseconds; 10 s marks it unreachable. */
+    {"k8s_timeout", CFG_DURATION, F(k8s_timeout_ms), "10s", 100, 600000, NULL, 0,
+     "timeout of one Kubernetes API request"},
     CFG_END,
 };
 

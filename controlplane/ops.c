@@ -180,20 +180,37 @@ void ops_reply(ops_request *req, cJSON *data) {
     cJSON_Delete(o);
 }
 
-void ops_reply_error(ops_request *req, int status, const char *fmt, ...) {
+static void reply_error_v(ops_request *req, int status, cJSON *data, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void reply_error_v(ops_request *req, int status, cJSON *data, const char *fmt, va_list ap) {
     ops_conn *c = req_finish(req);
-    if (!c) return;
+    if (!c) {
+        cJSON_Delete(data);
+        return;
+    }
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "ok", 0);
     cJSON_AddStringToObject(o, "error", msg);
     cJSON_AddNumberToObject(o, "status", status);
+    if (data) cJSON_AddItemToObject(o, "data", data);
     send_json(c, o);
     cJSON_Delete(o);
+}
+
+void ops_reply_error(ops_request *req, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(req, status, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void ops_reply_error_data(ops_request *req, int status, cJSON *data, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(req, status, data, fmt, ap);
+    va_end(ap);
 }
 
 static void dispatch(ops_conn *c, const char *text, size_t len) {

@@ -4,7 +4,8 @@
  * by a UTF-8 JSON object (at most OPS_MAX_FRAME bytes).
  *   request:  {"cmd": "agents", "args": {...}}
  *   response: {"ok": true, "data": <any JSON>}
- *          or {"ok": false, "error": "what went wrong", "status": 2}
+ *          or {"ok": false, "error": "what went wrong", "status": 2, "data": <object>}
+ *             ("data" only when the failure has details, e.g. a node action's result object)
  * "status" is the exit status tidectl should use (2 = bad request/input, 1 = failure).
  *
  * Modules register their commands themselves with OPS_COMMAND(); the daemon links every
@@ -41,5 +42,10 @@ void ops_reply(ops_request *req, cJSON *data);
 /* Replies {"ok":false,"error":...,"status":status}. */
 void ops_reply_error(ops_request *req, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Replies {"ok":false,"error":...,"status":status,"data":data}: a failure that keeps its
+ * details (what a node action got done before its deadline). Takes ownership of data (NULL:
+ * no "data" key, as ops_reply_error). */
+void ops_reply_error_data(ops_request *req, int status, cJSON *data, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

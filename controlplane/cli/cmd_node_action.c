@@ -10,7 +10,7 @@
 #define NA_USAGE                                                                                   \
     "node-action NODE ACTION CGROUP [--endpoint ADDR:PORT]\n"                                      \
     "        [--haproxy-socket PATH --haproxy-server BACKEND/SERVER] [--timeout-ms MS]\n"          \
-    "        [--warmup JSON] [--args JSON] [--json]\n"                                             \
+    "        [--warmup JSON] [--args JSON] [--pod NAMESPACE/NAME] [--json]\n"                      \
     "                          ACTION: drain|standby|activate|warmup; CGROUP as /proc/PID/cgroup\n" \
     "                          shows it (e.g. /system.slice/web@3.service), or - for none"
 
@@ -26,9 +26,9 @@ static int usage_error(const char *fmt, ...) {
 }
 
 /* Prints "  key: value" lines; nested values as compact JSON. */
-static void print_human(const char *node, const char *action, const cJSON *data) {
+static void print_human(const char *node, const char *action, const cJSON *data, int ok) {
     const cJSON *total = cJSON_GetObjectItemCaseSensitive(data, "total_ms");
-    printf("%s on %s: ok", action, node);
+    printf("%s on %s: %s", action, node, ok ? "ok" : "failed");
     if (cJSON_IsNumber(total)) printf(" in %.1f ms", total->valuedouble);
     printf("\n");
     const cJSON *it;
@@ -47,6 +47,7 @@ static void print_human(const char *node, const char *action, const cJSON *data)
 
 static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
     const char *pos[3] = {NULL, NULL, NULL};
+    const char *pod = NULL;
     int npos = 0;
     cJSON *args = cJSON_CreateObject();
     if (!args) return 1;
@@ -54,7 +55,7 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *opts[] = {"--endpoint", "--haproxy-socket", "--haproxy-server", "--timeout-ms",
-                              "--warmup", "--args", NULL};
+                              "--warmup", "--args", "--pod", NULL};
         int k = -1;
         for (int j = 0; opts[j]; j++)
             if (!strcmp(a, opts[j])) k = j;
@@ -89,6 +90,13 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
                 goto out;
             }
             cJSON_AddNumberToObject(args, "timeout_ms", (double)ms);
+        } else if (k == 6) {
+            const char *slash = strchr(v, '/');
+            if (!slash || slash == v || !slash[1] || strchr(slash + 1, '/')) {
+                rc = usage_error("--pod '%s' is not NAMESPACE/NAME", v);
+                goto out;
+            }
+            pod = v;
         } else {
             cJSON *j = cJSON_Parse(v);
             if (!j || !cJSON_IsObject(j)) {
@@ -140,15 +148,19 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
     cJSON_AddStringToObject(req, "node", node);
     cJSON_AddStringToObject(req, "action", action);
     cJSON_AddItemToObject(req, "args", args);
+    if (pod) cJSON_AddStringToObject(req, "pod", pod);
     args = NULL;
-    cJSON *data = NULL;
-    rc = tidectl_call(ctx, "node-action", req, &data);
-    if (rc != 0) goto out;
-    if (ctx->json)
-        tidectl_print_json(data);
-    else
-        print_human(node, action, data);
+    cJSON *data = NULL, *detail = NULL;
+    rc = tidectl_call_detail(ctx, "node-action", req, &data, &detail);
+    /* a failure with details (what the agent got done before it failed) prints them too; the
+     * reason is already on stderr and the exit status says it failed */
+    const cJSON *shown = rc == 0 ? data : detail;
+    if (shown && ctx->json)
+        tidectl_print_json(shown);
+    else if (shown)
+        print_human(node, action, shown, rc == 0);
     cJSON_Delete(data);
+    cJSON_Delete(detail);
 out:
     cJSON_Delete(args);
     return rc;

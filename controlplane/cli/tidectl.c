@@ -92,10 +92,16 @@ static int read_all(int fd, void *buf, size_t len, int timeout_ms) {
 }
 
 int tidectl_call(const tidectl_ctx *ctx, const char *cmd, cJSON *args, cJSON **data) {
+    return tidectl_call_detail(ctx, cmd, args, data, NULL);
+}
+
+int tidectl_call_detail(const tidectl_ctx *ctx, const char *cmd, cJSON *args, cJSON **data,
+                        cJSON **error_data) {
     int fd = -1, status = 2;
     char *req_text = NULL, *resp = NULL;
     cJSON *req = NULL, *root = NULL;
     *data = NULL;
+    if (error_data) *error_data = NULL;
 
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(ctx->socket_path) >= sizeof sa.sun_path) {
@@ -160,6 +166,7 @@ int tidectl_call(const tidectl_ctx *ctx, const char *cmd, cJSON *args, cJSON **d
         fprintf(stderr, "tidectl %s: %s\n", cmd,
                 cJSON_IsString(err) ? err->valuestring : "failed (no reason given)");
         status = cJSON_IsNumber(st) && st->valueint > 0 && st->valueint < 126 ? st->valueint : 1;
+        if (error_data) *error_data = cJSON_DetachItemFromObjectCaseSensitive(root, "data");
     }
     goto out;
 oom:

@@ -34,6 +34,11 @@ void tidectl_register(const char *name, tidectl_cmd_fn fn, const char *usage);
  * 2 with "cannot reach control plane at PATH: <reason>" when the socket cannot be used,
  * or the status the control plane sent. */
 int tidectl_call(const tidectl_ctx *ctx, const char *cmd, cJSON *args, cJSON **data);
+/* As tidectl_call, and on a failure the control plane sent with details ("data" next to
+ * "error", e.g. a node action's partial result) sets *error_data to them (caller frees; NULL
+ * when there are none or error_data is NULL). */
+int tidectl_call_detail(const tidectl_ctx *ctx, const char *cmd, cJSON *args, cJSON **data,
+                        cJSON **error_data);
 
 /* Prints JSON (pretty, newline-terminated) to stdout: what --json prints. */
 void tidectl_print_json(const cJSON *j);

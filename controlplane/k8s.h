@@ -1,0 +1,54 @@
+/* k8s.h: the control plane's small Kubernetes API client: sets a pod's readiness-gate
+ * condition (PATCH /api/v1/namespaces/NS/pods/NAME/status with a strategic merge patch of
+ * status.conditions, merged by "type") from a worker thread, reporting back on the loop.
+ *
+ * Config keys (cp.h): k8s_api_url, k8s_token_file (read at every request: projected service
+ * account tokens rotate), k8s_ca_file, k8s_readiness_condition, k8s_timeout. The pod must
+ * list the condition in spec.readinessGates; while it is "False" the pod is not Ready and
+ * Services' endpoints leave it out. RBAC: patch on pods/status. */
+#ifndef TIDE_K8S_H
+#define TIDE_K8S_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct controlplane;
+
+#define K8S_NS_MAX 64    /* a namespace is a DNS-1123 label: at most 63 bytes */
+#define K8S_NAME_MAX 254 /* a pod name is a DNS-1123 subdomain: at most 253 bytes */
+
+/* Parses "NAMESPACE/NAME" (both DNS-1123: lower-case letters, digits, '-', and '.' in the
+ * name; alphanumeric at both ends). Returns 0, or -EINVAL with err saying what is wrong. */
+int k8s_pod_ref_parse(const char *ref, char ns[K8S_NS_MAX], char name[K8S_NAME_MAX], char *err,
+                      size_t errlen);
+
+/* The strategic merge patch body that sets condition `type` to "True"/"False" (status 1/0),
+ * with reason, message and lastTransitionTime (now_wall_ms, RFC 3339 UTC). Caller frees;
+ * NULL on ENOMEM. Pure. */
+char *k8s_condition_patch(const char *type, int status, const char *reason, const char *message,
+                          int64_t now_wall_ms);
+
+/* Finds status.conditions[type == `type`].status ("True", "False", "Unknown") in a pod JSON
+ * object (what the API returns for the patch). Returns 0 with status copied, -ENOENT when the
+ * pod has no such condition, -EINVAL when body is not a pod object. Pure. */
+int k8s_pod_condition(const char *body, size_t len, const char *type, char *status, size_t cap);
+
+typedef struct k8s_patch_result {
+    long http_status;          /* 0 when no answer arrived */
+    double ms;                 /* request to answer */
+    char condition_status[16]; /* the condition as the answer shows it, "" if absent */
+} k8s_patch_result;
+
+/* rc 0: the API accepted the patch and its answer shows the condition with the wanted
+ * status; -errno with err otherwise (-ENOENT pod not found, -EACCES 401/403, -EINVAL 4xx
+ * rejections, -EIO other answers, -ETIMEDOUT, -ECANCELED at shutdown). Called from the loop,
+ * never from inside k8s_set_condition(). */
+typedef void (*k8s_done_fn)(void *arg, int rc, const k8s_patch_result *res, const char *err);
+
+/* Patches the readiness-gate condition (cp->cfg.k8s_readiness_condition) of pod NS/NAME to
+ * "True" (ready = 1) or "False" with message. Returns 0 (done will be called), or -errno with
+ * err (-ENOMEM, -EAGAIN no thread; done is not called then). */
+int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name, int ready,
+                      const char *message, k8s_done_fn done, void *arg, char *err, size_t errlen);
+
+#endif
