@@ -664,12 +664,8 @@ int cgd_poll(cgd *d, cgd_change_fn fn, void *ctx) {
         d->first = 0;
         d->need_rescan = 0;
         rc = rescan(d, fn, ctx, &changes);
-        /* Events queued by our own walk describe what we now know: drop them. */
-        if (rc == 0 && d->ifd >= 0) {
-            char tmp[4096];
-            while (read(d->ifd, tmp, sizeof tmp) > 0) {
-            }
-        }
+        /* Events queued meanwhile stay queued: a child made after its directory was listed is
+         * only known from them (handling one for a known directory changes nothing). */
         return rc < 0 ? rc : changes;
     }
     /* Roots: their parents are not watched, and cgroupfs does not always tell a watched

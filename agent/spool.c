@@ -46,6 +46,7 @@ struct spool {
     size_t ixhead, ixlen, ixcap;
     int wfd;      /* segment being appended to (the last one), or -1 */
     int lockfd;   /* DIR/lock, flock'ed while open */
+    int ack_dirty; /* acked_seq not yet written (no segment needed it) */
     uint64_t total_bytes;
     spool_stats st;
 };
@@ -421,6 +422,7 @@ int spool_append(spool *sp, uint64_t seq, const void *data, size_t len, char *er
     while (sp->nsegs > 0 && sp->total_bytes + fsz > sp->max_bytes) drop_oldest_seg(sp, 1);
     seg *cur = sp->nsegs ? &sp->segs[sp->nsegs - 1] : NULL;
     if (sp->wfd < 0 || !cur || cur->bytes + fsz > sp->seg_max) {
+        if (sp->ack_dirty && write_acked(sp) == 0) sp->ack_dirty = 0;
         int rc = roll(sp, seq);
         if (rc < 0)
             return fail(err, errlen, rc, "spool: cannot create a segment in %s: %s", sp->dir,
@@ -503,6 +505,13 @@ int spool_ack(spool *sp, uint64_t acked) {
     sp->st.acked_seq = acked;
     ix_drop_through(sp, acked);
     drop_acked_segs(sp);
+    /* The ack point on disk only matters for frames still on disk: with none, the control
+     * plane's ACKs (one a second) cost no file writes. */
+    if (sp->nsegs == 0) {
+        sp->ack_dirty = 1;
+        return 0;
+    }
+    sp->ack_dirty = 0;
     return write_acked(sp);
 }
 
