@@ -483,11 +483,33 @@ static char *sb_done(sbuf *b) {
     return b->p;
 }
 
-/* A PromQL/JSON double-quoted string. */
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if it is not one. */
+static int utf8_len(const unsigned char *p) {
+    if (p[0] < 0x80) return 1;
+    int n = (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+    if (!n || (n == 2 && p[0] < 0xC2)) return 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    if (n == 3 && ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0))) return 0;
+    if (n == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || p[0] > 0xF4 || (p[0] == 0xF4 && p[1] >= 0x90)))
+        return 0;
+    return n;
+}
+
+/* A PromQL/JSON double-quoted string. In JSON, bytes that are not UTF-8 become U+FFFD so the
+ * document stays valid whatever an agent put in a label. */
 static void sb_quoted(sbuf *b, const char *s, int json) {
     sb_put(b, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char tmp[8];
+        if (json && *p >= 0x80) {
+            int n = utf8_len(p);
+            if (n) {
+                sb_put(b, (const char *)p, (size_t)n);
+                p += n - 1;
+            } else sb_put(b, "\\ufffd", 6);
+            continue;
+        }
         if (*p == '"' || *p == '\\') {
             tmp[0] = '\\';
             tmp[1] = (char)*p;

@@ -3,6 +3,7 @@
 #include "query.h"
 #include "tsdb.h"
 
+#include <cjson/cJSON.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     text[size] = 0;
     char err[256];
     query_expr *e;
-    if (query_parse(text, &e, err, sizeof err) == 0) {
+    int prc = query_parse(text, &e, err, sizeof err);
+    if (prc != 0) {
+        /* the error echoes the input: the HTTP body must still be valid JSON */
+        char *j = query_error_json("bad_data", err);
+        cJSON *doc = j ? cJSON_Parse(j) : NULL;
+        if (j && !doc) abort();
+        cJSON_Delete(doc);
+        free(j);
+    }
+    if (prc == 0) {
         char *promql = query_selector_promql(e);
         /* what we send to Prometheus must parse again to the same selector */
         query_expr *e2;
@@ -47,6 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         query_result r;
         if (query_range(&ctx, text, 1000000, 1000000 + 30 * 60000, 60000, &r, err, sizeof err) == 0) {
             char *j = query_result_json(&r);
+            cJSON *doc = j ? cJSON_Parse(j) : NULL;
+            if (j && !doc) abort();
+            cJSON_Delete(doc);
             free(j);
             query_result_fini(&r);
         }

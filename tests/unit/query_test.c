@@ -159,6 +159,10 @@ TEST(query_range_selects_and_aggregates) {
     T_ASSERT(strstr(err, "11,000"));
     T_EQ_INT(query_range(&ctx, "rps{", s, e, 60000, &r, err, sizeof err), -EINVAL);
     T_ASSERT(strstr(err, "bad selector"));
+    free(query_error_json("bad_data", "x"));
+    j = query_error_json("bad_data", "caf\xc3\xa9 \xff\x01");
+    T_EQ_STR(j, "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"caf\xc3\xa9 \\ufffd\\u0001\"}");
+    free(j);
     j = query_error_json("bad_data", "x \"y\"");
     T_EQ_STR(j, "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"x \\\"y\\\"\"}");
     free(j);
