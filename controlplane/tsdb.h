@@ -45,8 +45,9 @@ int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id);
  * Samples at or before the series' newest timestamp (or not after the previous one in the
  * batch) are dropped and counted, so appending a resent or partly stored batch again is
  * harmless: a batch spread over several series is best re-appended whole after a crash.
- * Returns 0, -ENOENT (unknown id), -ENOSPC/-EIO when the WAL cannot be written (nothing
- * was stored then). */
+ * Returns 0, -ENOENT (unknown id), or the errno of the failing WAL write (-ENOSPC, -EIO,
+ * -EROFS, ...) while the WAL cannot be written (nothing was stored then; tsdb_status() says
+ * why, and appends are accepted again by themselves once a retry succeeds). */
 int tsdb_append(tsdb *db, const char *source, uint64_t seq, uint32_t id, const int64_t *ts_ms,
                 const double *v, size_t n);
 

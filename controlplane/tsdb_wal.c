@@ -309,6 +309,16 @@ static void *worker(void *arg) {
             seg_path(w, path, sizeof path, seg);
             int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
             pthread_mutex_lock(&w->mu);
+            if (fd >= 0 && w->lock_fd < 0) { /* started unwritable: take the lock now */
+                char lock[4200];
+                snprintf(lock, sizeof lock, "%s/LOCK", w->dir);
+                w->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+                if (w->lock_fd >= 0 && flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+                    log_error("tsdb", "%s: in use by another process; staying read-only", lock);
+                    close(fd);
+                    fd = -1;
+                }
+            }
             if (fd >= 0) {
                 if (w->fd >= 0) close(w->fd);
                 w->fd = fd;
