@@ -451,6 +451,11 @@ static void standby_reclaim_done(void *arg, int rc, const rcg_reclaim_result *re
     cJSON_AddNumberToObject(r, "reclaim_ms", round(res->ms * 1000) / 1000);
     cJSON_AddBoolToObject(r, "reclaim_timed_out", res->timed_out);
     cJSON_AddBoolToObject(r, "swap", res->swap);
+    if (res->limit_original_bytes >= 0) {
+        cJSON_AddNumberToObject(r, "memory_limit_original_bytes", (double)res->limit_original_bytes);
+        cJSON_AddNumberToObject(r, "memory_limit_bytes", (double)res->limit_after_bytes);
+        cJSON_AddNumberToObject(r, "memory_limit_steps", res->limit_steps);
+    }
     finish_ok(j);
 }
 
@@ -577,6 +582,15 @@ static void activate_thawed(void *arg, int rc, const rcg_freeze_result *res, con
 
 static void activate_start(job *j) {
     char err[1024];
+    /* the limit first: a thawed process must not meet the lowered one */
+    int64_t limit = -1;
+    int r = rcg_memory_limit_restore(&j->rc, &limit, err, sizeof err);
+    if (r < 0) {
+        finish_err(j, "%s", err);
+        return;
+    }
+    cJSON_AddBoolToObject(j->result, "memory_limit_restored", r == 1);
+    if (r == 1) cJSON_AddNumberToObject(j->result, "memory_limit_bytes", (double)limit);
     if (rcg_freeze_start(j->loop, &j->rc, 0, remaining_ms(j), activate_thawed, j, &j->fop, err, sizeof err) < 0)
         finish_err(j, "%s", err);
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -568,6 +569,7 @@ struct rcg_reclaim_op {
     rcg_reclaim_done_fn done;
     void *arg;
     int64_t start_us;
+    int64_t deadline_us;            /* the thread stops lowering a v1 limit at this time */
 };
 
 static int64_t read_i64(const char *dir, const char *file) {
@@ -585,6 +587,156 @@ static int host_has_swap(void) {
     return p && strtoll(p + 10, NULL, 10) > 0;
 }
 
+/* ---- v1 with swap: a lowered memory.limit_in_bytes ------------------------------------------
+ * The original limit of each cgroup whose limit standby lowered is kept here until activate
+ * restores it (a repeated standby keeps the first original, never a lowered value). A restore
+ * while the reclaim thread is still stepping asks it to stop; whichever of the two writes last,
+ * the limit ends at the original: the thread rewrites it when it sees the request. */
+
+typedef struct lim_rec {
+    char dir[RCG_PATH_MAX];
+    int64_t original;
+    int stepping;                   /* a reclaim thread is lowering it now */
+    int restore_requested;          /* activate restored it meanwhile: the thread restores again */
+    struct lim_rec *next;
+} lim_rec;
+
+static pthread_mutex_t lim_mu = PTHREAD_MUTEX_INITIALIZER;
+static lim_rec *lim_recs;
+
+static lim_rec *lim_find(const char *dir) {
+    for (lim_rec *r = lim_recs; r; r = r->next)
+        if (!strcmp(r->dir, dir)) return r;
+    return NULL;
+}
+
+static void lim_unlink(lim_rec *rec) {
+    for (lim_rec **pp = &lim_recs; *pp; pp = &(*pp)->next)
+        if (*pp == rec) {
+            *pp = rec->next;
+            return;
+        }
+}
+
+static int write_i64(const char *dir, const char *file, int64_t v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    return write_str(dir, file, buf);
+}
+
+/* What a frozen replica cannot give up: its unevictable (mlocked) pages, and a few MiB of
+ * kernel memory and page tables that usage_in_bytes also counts. */
+static int64_t v1_floor_bytes(const char *dir) {
+    char buf[8192];
+    int64_t unevictable = 0;
+    if (rcg_read_small(dir, "memory.stat", buf, sizeof buf) > 0) {
+        long long v = keyed_value(buf, "total_unevictable");
+        if (v > 0) unevictable = v;
+    }
+    return RCG_V1_FLOOR_BYTES + unevictable;
+}
+
+/* Lowers the v1 limit step by step (a quarter of the usage above the floor, at least 4 MiB)
+ * toward the floor; each write makes the kernel reclaim down to it, swapping anonymous memory
+ * out. Stops at the floor, when the kernel cannot go lower (EBUSY), when a step frees less
+ * than 1 MiB, at the deadline, or when activate restored the limit meanwhile. Fills the
+ * limit figures of op->res; returns 0 or -errno with op->err. */
+static int v1_lower_limit(rcg_reclaim_op *op, const char *dir) {
+    int64_t cur = read_i64(dir, "memory.limit_in_bytes");
+    if (cur < 0) {
+        snprintf(op->err, sizeof op->err, "cgroup %s: reading memory.limit_in_bytes: %s", op->rel,
+                 strerror((int)-cur));
+        return (int)cur;
+    }
+    pthread_mutex_lock(&lim_mu);
+    lim_rec *rec = lim_find(dir);
+    if (!rec && (rec = calloc(1, sizeof *rec))) {
+        snprintf(rec->dir, sizeof rec->dir, "%s", dir);
+        rec->original = cur;
+        rec->next = lim_recs;
+        lim_recs = rec;
+    }
+    if (rec) {
+        rec->stepping = 1;
+        rec->restore_requested = 0;
+    }
+    pthread_mutex_unlock(&lim_mu);
+    if (!rec) {
+        snprintf(op->err, sizeof op->err, "cgroup %s: out of memory", op->rel);
+        return -ENOMEM;
+    }
+    op->res.limit_original_bytes = rec->original;
+    int64_t floor = v1_floor_bytes(dir);
+    int64_t usage = read_i64(dir, "memory.usage_in_bytes");
+    int64_t limit = cur;
+    int rc = 0;
+    while (usage > floor && now_us() < op->deadline_us) {
+        pthread_mutex_lock(&lim_mu);
+        int stop = rec->restore_requested;
+        pthread_mutex_unlock(&lim_mu);
+        if (stop) break;
+        int64_t step = (usage - floor) / 4;
+        if (step < RCG_V1_STEP_MIN_BYTES) step = RCG_V1_STEP_MIN_BYTES;
+        int64_t target = usage - step < floor ? floor : usage - step;
+        int w = write_i64(dir, "memory.limit_in_bytes", target);
+        op->res.limit_steps++;
+        if (w == -EBUSY) break; /* the kernel cannot reclaim further (swappiness 0, swap full) */
+        if (w < 0) {
+            rc = w;
+            snprintf(op->err, sizeof op->err, "cgroup %s: lowering memory.limit_in_bytes to %lld: %s",
+                     op->rel, (long long)target, strerror(-w));
+            break;
+        }
+        limit = target;
+        int64_t after = read_i64(dir, "memory.usage_in_bytes");
+        if (after < 0 || usage - after < (1 << 20)) break;
+        usage = after;
+    }
+    pthread_mutex_lock(&lim_mu);
+    rec->stepping = 0;
+    if (rec->restore_requested) {
+        /* activate came while we stepped: its restore may predate our last write */
+        write_i64(dir, "memory.limit_in_bytes", rec->original);
+        limit = rec->original;
+        lim_unlink(rec);
+        free(rec);
+    }
+    pthread_mutex_unlock(&lim_mu);
+    op->res.limit_after_bytes = limit;
+    return rc;
+}
+
+int rcg_memory_limit_restore(const replica_cgroup *rc, int64_t *restored, char *err, size_t errlen) {
+    const char *dir = rc->memory >= 0 && rc->at[rc->memory].dir[0] ? rc->at[rc->memory].dir : NULL;
+    if (!dir) return 0;
+    pthread_mutex_lock(&lim_mu);
+    lim_rec *rec = lim_find(dir);
+    if (!rec) {
+        pthread_mutex_unlock(&lim_mu);
+        return 0;
+    }
+    int w = write_i64(dir, "memory.limit_in_bytes", rec->original);
+    if (w < 0) {
+        snprintf(err, errlen, "cgroup %s: restoring memory.limit_in_bytes to %lld: %s", rc->rel,
+                 (long long)rec->original, strerror(-w));
+        if (w == -ENOENT) { /* the cgroup is gone: nothing left to restore */
+            lim_unlink(rec);
+            free(rec);
+        }
+        pthread_mutex_unlock(&lim_mu);
+        return w;
+    }
+    *restored = rec->original;
+    if (rec->stepping) {
+        rec->restore_requested = 1; /* the thread frees it */
+    } else {
+        lim_unlink(rec);
+        free(rec);
+    }
+    pthread_mutex_unlock(&lim_mu);
+    return 1;
+}
+
 static void *reclaim_thread(void *arg) {
     rcg_reclaim_op *op = arg;
     const char *dir, *usage_file;
@@ -595,7 +747,7 @@ static void *reclaim_thread(void *arg) {
     } else {
         dir = op->v1dir;
         usage_file = "memory.usage_in_bytes";
-        op->res.method = "memory.force_empty";
+        op->res.method = op->res.swap ? "memory.limit_in_bytes" : "memory.force_empty";
     }
     int64_t before = read_i64(dir, usage_file);
     if (before < 0) {
@@ -611,6 +763,11 @@ static void *reclaim_thread(void *arg) {
         snprintf(amount, sizeof amount, "%lld", (long long)before);
         w = write_str(dir, "memory.reclaim", amount);
         if (w == -EAGAIN) w = 0; /* reclaimed less than asked: the figures say how much */
+    } else if (op->res.swap) {
+        if ((w = v1_lower_limit(op, dir)) < 0) {
+            op->rc = w;
+            goto out;
+        }
     } else {
         w = write_str(dir, "memory.force_empty", "0");
     }
@@ -645,7 +802,9 @@ static void reclaim_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) 
     (void)revents;
     rcg_reclaim_op *op = container_of(w, rcg_reclaim_op, deadline);
     rcg_reclaim_result res = {
-        .method = op->v2dir[0] ? "memory.reclaim" : "memory.force_empty",
+        .method = op->v2dir[0] ? "memory.reclaim" : op->res.swap ? "memory.limit_in_bytes" : "memory.force_empty",
+        .limit_original_bytes = -1,
+        .limit_after_bytes = -1,
         .swap = op->res.swap,
         .before_bytes = -1,
         .after_bytes = -1,
@@ -674,7 +833,9 @@ int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadli
     op->done = done;
     op->arg = arg;
     op->start_us = now_us();
+    op->deadline_us = op->start_us + (int64_t)(deadline_ms > 0 ? deadline_ms : 10000) * 1000;
     op->res.swap = host_has_swap();
+    op->res.limit_original_bytes = op->res.limit_after_bytes = -1;
     snprintf(op->rel, sizeof op->rel, "%s", rc->rel);
     if (v2) snprintf(op->v2dir, sizeof op->v2dir, "%s", v2);
     if (v1) snprintf(op->v1dir, sizeof op->v1dir, "%s", v1);

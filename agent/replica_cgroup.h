@@ -96,20 +96,30 @@ void rcg_freeze_cancel(rcg_freeze_op *op);
 
 /* ---- memory reclaim in a helper thread ---- */
 
+/* v1 with swap: the limit is lowered toward this (plus the cgroup's unevictable pages), in
+ * steps of a quarter of the usage above it, at least RCG_V1_STEP_MIN_BYTES. */
+#define RCG_V1_FLOOR_BYTES (4LL << 20)
+#define RCG_V1_STEP_MIN_BYTES (4LL << 20)
+
 typedef struct rcg_reclaim_result {
-    const char *method;        /* "memory.reclaim", "memory.force_empty" or "none" */
+    const char *method;        /* "memory.reclaim", "memory.limit_in_bytes" (v1 with swap),
+                                  "memory.force_empty" (v1 without swap) or "none" */
     int64_t before_bytes, after_bytes, reclaimed_bytes;
     int swap;                  /* the host has swap: anonymous memory can be reclaimed too */
     double ms;
     int timed_out;             /* deadline passed before the kernel finished; figures so far */
+    int64_t limit_original_bytes; /* memory.limit_in_bytes method: the limit activate restores */
+    int64_t limit_after_bytes;    /* ... and the lowered limit left in place; both -1 otherwise */
+    int limit_steps;              /* limit writes made */
 } rcg_reclaim_result;
 
 typedef void (*rcg_reclaim_done_fn)(void *arg, int rc, const rcg_reclaim_result *res, const char *err);
 typedef struct rcg_reclaim_op rcg_reclaim_op;
 
-/* Reclaims the replica's memory where the kernel offers it (v2 memory.reclaim; v1
- * memory.force_empty, which with swap also swaps anonymous memory out; with no memory cgroup,
- * method "none" and 0 bytes). Usage is read before and after. done is called from the loop
+/* Reclaims the replica's memory where the kernel offers it (v2 memory.reclaim; v1 with swap:
+ * memory.limit_in_bytes lowered step by step toward the floor, pushing anonymous memory to swap,
+ * the original kept for rcg_memory_limit_restore(); v1 without swap: memory.force_empty, which
+ * drops page cache only; with no memory cgroup, method "none" and 0 bytes). Usage is read before and after. done is called from the loop
  * when the kernel finished, or at deadline_ms with timed_out set (the thread then finishes on
  * its own and cleans up). Returns 0 or -errno with err (done not called). */
 int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadline_ms,
@@ -119,6 +129,12 @@ int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadli
  * thread cannot be interrupted; at agent shutdown that is acceptable), then frees. Call it only
  * before done was called. NULL ok. */
 void rcg_reclaim_cancel(rcg_reclaim_op *op);
+
+/* Restores the v1 memory.limit_in_bytes a standby lowered (also while its reclaim thread still
+ * steps: the thread then stops and restores too). Returns 1 with *restored set, 0 when no
+ * lowered limit is recorded for this cgroup (never lowered, or already restored: idempotent),
+ * or -errno with err. The record lives in the agent's memory: an agent restart forgets it. */
+int rcg_memory_limit_restore(const replica_cgroup *rc, int64_t *restored, char *err, size_t errlen);
 
 /* Current memory usage in bytes of the replica (v2 memory.current, else v1
  * memory.usage_in_bytes), or -errno. */
