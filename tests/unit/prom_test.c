@@ -1,0 +1,180 @@
+/* prom_test.c: the Prometheus client against a fake Prometheus (libmicrohttpd in this process,
+ * answering /api/v1/query_range in Prometheus's format): chunking under the point limit,
+ * the async call back on the loop, Prometheus's own errors, retries, and the backoff. */
+#include "prom.h"
+#include "test.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static atomic_int requests, fail_next, reject;
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **con_cls) {
+    (void)cls;
+    (void)url;
+    (void)method;
+    (void)version;
+    (void)upload;
+    (void)upload_size;
+    (void)con_cls;
+    atomic_fetch_add(&requests, 1);
+    unsigned code = 200;
+    char *body = malloc(1 << 20);
+    if (!body) return MHD_NO;
+    if (atomic_load(&fail_next) > 0) {
+        atomic_fetch_sub(&fail_next, 1);
+        code = 503;
+        snprintf(body, 1 << 20, "unavailable");
+    } else if (atomic_load(&reject)) {
+        code = 400;
+        snprintf(body, 1 << 20, "{\"status\":\"error\",\"errorType\":\"bad_data\","
+                                "\"error\":\"parse error at char 3\"}");
+    } else {
+        double s = atof(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "start"));
+        double e = atof(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "end"));
+        double st = atof(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "step"));
+        int n = snprintf(body, 1 << 20, "{\"status\":\"success\",\"data\":{\"resultType\":"
+                                        "\"matrix\",\"result\":[{\"metric\":{\"__name__\":\"m\","
+                                        "\"job\":\"j\"},\"values\":[");
+        for (double t = s; t <= e + 1e-9 && n < (1 << 20) - 100; t += st)
+            n += snprintf(body + n, (size_t)((1 << 20) - n), "%s[%.3f,\"%.3f\"]",
+                          t == s ? "" : ",", t, t * 2);
+        snprintf(body + n, (size_t)((1 << 20) - n), "]}]}}");
+    }
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
+                                                             MHD_RESPMEM_MUST_FREE);
+    enum MHD_Result ok = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static struct MHD_Daemon *fake_start(int *port) {
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+                                            answer, NULL, MHD_OPTION_END);
+    if (!d) return NULL;
+    *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    return d;
+}
+
+static prom *client(int port, int64_t max_points, int retries) {
+    char url[64], err[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    prom_options o = {.url = url, .max_points = max_points, .retries = retries,
+                      .backoff_ms = 10, .timeout_ms = 2000};
+    prom *p;
+    return prom_new(&p, &o, err, sizeof err) ? NULL : p;
+}
+
+TEST(prom_fake_long_range_is_split_under_the_point_limit) {
+    int port;
+    struct MHD_Daemon *d = fake_start(&port);
+    T_ASSERT(d);
+    prom *p = client(port, 100, 0);
+    T_ASSERT(p);
+    atomic_store(&requests, 0);
+    prom_result r;
+    char err[256];
+    T_EQ_INT(prom_query_range(p, "m", 1000000, 1000000 + 999 * 60000, 60000, &r, err, sizeof err),
+             0);
+    T_EQ_INT(atomic_load(&requests), 10);
+    T_EQ_INT(r.n, 1);
+    T_EQ_INT(r.s[0].n, 1000);
+    T_EQ_INT(r.s[0].nlabels, 2);
+    T_EQ_STR(r.s[0].names[0], "__name__");
+    T_EQ_STR(r.s[0].values[1], "j");
+    for (size_t i = 0; i < r.s[0].n; i++) {
+        if (r.s[0].ts_ms[i] != 1000000 + (int64_t)i * 60000) T_FAIL("point %zu at %lld", i,
+                                                                     (long long)r.s[0].ts_ms[i]);
+        T_NEAR(r.s[0].v[i], 2.0 * (double)r.s[0].ts_ms[i] / 1000, 1e-9);
+    }
+    prom_result_fini(&r);
+    prom_free(p);
+    MHD_stop_daemon(d);
+}
+
+static pthread_t loop_thread;
+static int async_status = 99, async_on_loop;
+static size_t async_points;
+
+static void on_done(void *arg, int status, prom_result *res, const char *err) {
+    (void)err;
+    async_status = status;
+    async_on_loop = pthread_equal(pthread_self(), loop_thread);
+    async_points = res && res->n ? res->s[0].n : 0;
+    if (res) {
+        prom_result_fini(res);
+        free(res);
+    }
+    ev_break((struct ev_loop *)arg, EVBREAK_ALL);
+}
+
+TEST(prom_fake_async_calls_back_on_the_loop) {
+    int port;
+    struct MHD_Daemon *d = fake_start(&port);
+    T_ASSERT(d);
+    prom *p = client(port, 0, 0);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    loop_thread = pthread_self();
+    T_EQ_INT(prom_query_range_async(p, loop, "m", 0, 600000, 60000, on_done, loop), 0);
+    ev_run(loop, 0);
+    T_EQ_INT(async_status, 0);
+    T_EQ_INT(async_on_loop, 1);
+    T_EQ_INT(async_points, 11);
+    ev_loop_destroy(loop);
+    prom_free(p);
+    MHD_stop_daemon(d);
+}
+
+TEST(prom_fake_errors_retries_and_backoff) {
+    int port;
+    struct MHD_Daemon *d = fake_start(&port);
+    T_ASSERT(d);
+    prom *p = client(port, 0, 2);
+    prom_result r;
+    char err[256];
+    /* Prometheus's own rejection: -EINVAL with its message, not retried, not "down" */
+    atomic_store(&reject, 1);
+    atomic_store(&requests, 0);
+    T_EQ_INT(prom_query_range(p, "m{", 0, 60000, 60000, &r, err, sizeof err), -EINVAL);
+    T_ASSERT(strstr(err, "bad_data: parse error at char 3"));
+    T_EQ_INT(atomic_load(&requests), 1);
+    T_EQ_STR(prom_status(p), "ok");
+    atomic_store(&reject, 0);
+    /* two 503s are retried away */
+    atomic_store(&fail_next, 2);
+    T_EQ_INT(prom_query_range(p, "m", 0, 60000, 60000, &r, err, sizeof err), 0);
+    prom_result_fini(&r);
+    prom_stats st;
+    prom_get_stats(p, &st);
+    T_EQ_INT(st.retries, 2);
+    /* three are not: down, and the next call is answered at once from the backoff */
+    atomic_store(&fail_next, 3);
+    T_EQ_INT(prom_query_range(p, "m", 0, 60000, 60000, &r, err, sizeof err), -EIO);
+    T_ASSERT(strstr(err, "HTTP 503"));
+    int before = atomic_load(&requests);
+    T_EQ_INT(prom_query_range(p, "m", 0, 60000, 60000, &r, err, sizeof err), -EAGAIN);
+    T_ASSERT(strstr(err, "retrying in"));
+    T_EQ_INT(atomic_load(&requests), before);
+    T_ASSERT(strncmp(prom_status(p), "down: ", 6) == 0);
+    prom_get_stats(p, &st);
+    T_EQ_INT(st.up, 0);
+    T_EQ_INT(st.errors, 2); /* the rejected expression and the failed fetch */
+    prom_free(p);
+    MHD_stop_daemon(d);
+    /* nothing listening: connection refused */
+    p = client(port, 0, -1);
+    T_EQ_INT(prom_query_range(p, "m", 0, 60000, 60000, &r, err, sizeof err), -ECONNREFUSED);
+    prom_free(p);
+    char e2[256];
+    prom_options bad = {.url = "ftp://x"};
+    prom *q;
+    T_EQ_INT(prom_new(&q, &bad, e2, sizeof e2), -EINVAL);
+    T_ASSERT(strstr(e2, "http:// or https://"));
+}
