@@ -2,9 +2,11 @@
  *
  * On disk: DIR/seg-<first seq, 20 digits>.spool files, each a run of frames
  *   magic u32 | seq u64 | len u32 | crc u32 | payload[len]      (little endian)
- * where crc is CRC-32C over seq, len and the payload; and DIR/acked, the highest acknowledged
- * seq as text. In memory: the list of segments and an index of the unacknowledged frames
- * (seq, segment, offset, length), so reads never scan. */
+ * where crc is CRC-32C over seq, len and the payload; DIR/acked, the highest acknowledged seq
+ * as text; DIR/lock, flock'ed by the owner. In memory: only the list of segments (first and
+ * last seq, size, frame counts) and two cursors into them, one where acknowledged frames end
+ * and one where the last read stopped: memory does not grow with the frames held, and reading
+ * the spool oldest first costs one pass over it. */
 #include "spool.h"
 
 #include <dirent.h>
@@ -25,29 +27,28 @@
 #define HDR_LEN 20u
 
 typedef struct seg {
+    uint64_t name;            /* the file's name: seq of its first frame when created */
     uint64_t first_seq, last_seq;
-    uint64_t bytes;   /* file size */
-    uint64_t nframes; /* frames in the file */
+    uint64_t bytes;           /* file size */
+    uint64_t nframes;         /* frames in the file */
+    uint64_t acked_frames;    /* leading frames with seq <= acked_seq ... */
+    uint64_t ack_off;         /* ... and the offset right after them */
+    uint64_t next_unacked;    /* seq of the frame at ack_off (when ack_off < bytes) */
 } seg;
-
-typedef struct frame_ix {
-    uint64_t seq;
-    uint64_t first_seq_of_seg; /* identifies the segment file */
-    uint64_t off;
-    uint32_t len;
-} frame_ix;
 
 struct spool {
     char dir[PATH_MAX - 64];
     uint64_t max_bytes, seg_max;
     seg *segs;
     size_t nsegs, segcap;
-    frame_ix *ix; /* unacknowledged frames, ascending seq; live entries are ix[ixhead..ixlen) */
-    size_t ixhead, ixlen, ixcap;
     int wfd;      /* segment being appended to (the last one), or -1 */
     int lockfd;   /* DIR/lock, flock'ed while open */
     int ack_dirty; /* acked_seq not yet written (no segment needed it) */
     uint64_t total_bytes;
+    uint64_t unacked;         /* frames held with seq > acked_seq */
+    /* read cursor: the frame after the last one spool_read_next returned */
+    uint64_t rd_name, rd_off, rd_prev_seq;
+    int rd_valid;
     spool_stats st;
 };
 
@@ -122,31 +123,69 @@ static int segs_push(spool *sp, seg s) {
     return 0;
 }
 
-static int ix_push(spool *sp, frame_ix f) {
-    if (sp->ixlen == sp->ixcap) {
-        if (sp->ixhead > 0) { /* compact before growing */
-            memmove(sp->ix, sp->ix + sp->ixhead, (sp->ixlen - sp->ixhead) * sizeof *sp->ix);
-            sp->ixlen -= sp->ixhead;
-            sp->ixhead = 0;
-        }
-        if (sp->ixlen == sp->ixcap) {
-            size_t nc = sp->ixcap ? sp->ixcap * 2 : 256;
-            frame_ix *n = realloc(sp->ix, nc * sizeof *n);
-            if (!n) return -ENOMEM;
-            sp->ix = n;
-            sp->ixcap = nc;
-        }
+/* Reads the header of the frame at off in an open segment file. Returns 1 with *seq and *len
+ * when it is a well-formed header whose payload fits in the file, 0 when not (end of the
+ * valid data), -errno on a read error. */
+static int read_header(int fd, uint64_t off, uint64_t size, uint64_t max_len, uint8_t hdr[HDR_LEN],
+                       uint64_t *seq, uint32_t *len) {
+    if (off + HDR_LEN > size) return 0;
+    ssize_t n = pread(fd, hdr, HDR_LEN, (off_t)off);
+    if (n < 0) return -errno;
+    if (n != (ssize_t)HDR_LEN || get32(hdr) != SPOOL_MAGIC) return 0;
+    *seq = get64(hdr + 4);
+    *len = get32(hdr + 12);
+    if (*len > max_len || off + HDR_LEN + *len > size) return 0;
+    return 1;
+}
+
+/* Reads and checks a frame's payload into a malloc'd buffer. 1 ok, 0 CRC mismatch, -errno. */
+static int read_payload(int fd, uint64_t off, const uint8_t hdr[HDR_LEN], uint32_t len,
+                        void **out) {
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) return -ENOMEM;
+    if (len && pread(fd, buf, len, (off_t)(off + HDR_LEN)) != (ssize_t)len) {
+        free(buf);
+        return 0;
     }
-    sp->ix[sp->ixlen++] = f;
-    return 0;
+    if (frame_crc(hdr, buf, len) != get32(hdr + 16)) {
+        free(buf);
+        return 0;
+    }
+    *out = buf;
+    return 1;
 }
 
-static void ix_drop_through(spool *sp, uint64_t seq) {
-    while (sp->ixhead < sp->ixlen && sp->ix[sp->ixhead].seq <= seq) sp->ixhead++;
-    if (sp->ixhead == sp->ixlen) sp->ixhead = sp->ixlen = 0;
+static int open_seg(const spool *sp, const seg *g, int flags) {
+    char path[PATH_MAX];
+    seg_path(sp, g->name, path, sizeof path);
+    return open(path, flags | O_CLOEXEC);
 }
 
-static uint64_t ix_count(const spool *sp) { return sp->ixlen - sp->ixhead; }
+/* Moves g's ack cursor over its frames with seq <= acked_seq (reading their headers from
+ * where it stopped), keeping sp->unacked in step. */
+static void advance_ack(spool *sp, seg *g) {
+    if (g->acked_frames == g->nframes || g->next_unacked > sp->st.acked_seq) return;
+    if (g->last_seq <= sp->st.acked_seq) { /* all of it: no need to read */
+        sp->unacked -= g->nframes - g->acked_frames;
+        g->acked_frames = g->nframes;
+        g->ack_off = g->bytes;
+        return;
+    }
+    int fd = open_seg(sp, g, O_RDONLY);
+    if (fd < 0) return; /* retried at the next ack */
+    uint8_t hdr[HDR_LEN];
+    uint64_t seq;
+    uint32_t len;
+    while (g->acked_frames < g->nframes &&
+           read_header(fd, g->ack_off, g->bytes, sp->max_bytes, hdr, &seq, &len) == 1) {
+        g->next_unacked = seq;
+        if (seq > sp->st.acked_seq) break;
+        g->ack_off += HDR_LEN + len;
+        g->acked_frames++;
+        sp->unacked--;
+    }
+    close(fd);
+}
 
 /* Deletes the oldest segment. `dropped`: its unacknowledged frames count as dropped. */
 static void drop_oldest_seg(spool *sp, int dropped) {
@@ -156,17 +195,15 @@ static void drop_oldest_seg(spool *sp, int dropped) {
         sp->wfd = -1;
     }
     char path[PATH_MAX];
-    seg_path(sp, s.first_seq, path, sizeof path);
+    seg_path(sp, s.name, path, sizeof path);
     unlink(path);
+    uint64_t unacked = s.nframes - s.acked_frames;
     if (dropped) {
-        /* Unacknowledged frames of this segment: the index entries belonging to it. */
-        while (sp->ixhead < sp->ixlen && sp->ix[sp->ixhead].first_seq_of_seg == s.first_seq) {
-            sp->st.dropped_frames++;
-            sp->st.dropped_bytes += HDR_LEN + sp->ix[sp->ixhead].len;
-            sp->ixhead++;
-        }
-        if (sp->ixhead == sp->ixlen) sp->ixhead = sp->ixlen = 0;
+        sp->st.dropped_frames += unacked;
+        sp->st.dropped_bytes += s.bytes - s.ack_off;
     }
+    sp->unacked -= unacked;
+    if (sp->rd_valid && sp->rd_name == s.name) sp->rd_valid = 0;
     sp->total_bytes -= s.bytes;
     memmove(sp->segs, sp->segs + 1, (sp->nsegs - 1) * sizeof *sp->segs);
     sp->nsegs--;
@@ -212,10 +249,10 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Scans one segment file, indexing its valid frames and cutting a torn or corrupt tail. */
-static int scan_segment(spool *sp, uint64_t first_seq) {
+/* Scans one segment file: counts its valid frames and cuts a torn or corrupt tail. */
+static int scan_segment(spool *sp, uint64_t name) {
     char path[PATH_MAX];
-    seg_path(sp, first_seq, path, sizeof path);
+    seg_path(sp, name, path, sizeof path);
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) return -errno;
     struct stat stb;
@@ -225,38 +262,40 @@ static int scan_segment(spool *sp, uint64_t first_seq) {
         return e;
     }
     uint64_t size = (uint64_t)stb.st_size, off = 0;
-    seg s = {0, 0, 0, 0};
+    seg g = {.name = name};
     uint8_t hdr[HDR_LEN];
-    uint8_t *payload = NULL;
-    size_t pcap = 0;
-    int rc = 0;
-    while (off + HDR_LEN <= size) {
-        if (pread(fd, hdr, HDR_LEN, (off_t)off) != (ssize_t)HDR_LEN) break;
-        uint64_t seq = get64(hdr + 4);
-        uint32_t len = get32(hdr + 12);
-        if (get32(hdr) != SPOOL_MAGIC || len > sp->max_bytes || off + HDR_LEN + len > size) break;
-        if (len > pcap) {
-            uint8_t *np = realloc(payload, len);
-            if (!np) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            payload = np;
-            pcap = len;
+    int rc = 0, acked_run = 1;
+    for (;;) {
+        uint64_t seq;
+        uint32_t len;
+        int h = read_header(fd, off, size, sp->max_bytes, hdr, &seq, &len);
+        if (h < 0) {
+            rc = h;
+            goto out;
         }
-        if (len && pread(fd, payload, len, (off_t)(off + HDR_LEN)) != (ssize_t)len) break;
-        if (frame_crc(hdr, payload, len) != get32(hdr + 16)) break;
+        if (h == 0) break;
+        void *payload = NULL;
+        int p = read_payload(fd, off, hdr, len, &payload);
+        if (p < 0) {
+            rc = p;
+            goto out;
+        }
+        free(payload);
         /* Sequences must keep growing across the whole spool. */
-        if (seq <= sp->st.last_seq && sp->st.last_seq != 0) break;
-        if (s.nframes == 0) s.first_seq = seq;
-        s.last_seq = seq;
-        s.nframes++;
+        if (p == 0 || (sp->st.last_seq != 0 && seq <= sp->st.last_seq)) break;
+        if (g.nframes == 0) g.first_seq = seq;
+        g.last_seq = seq;
+        g.nframes++;
         sp->st.last_seq = seq;
-        if (seq > sp->st.acked_seq) {
-            rc = ix_push(sp, (frame_ix){seq, first_seq, off, len});
-            if (rc < 0) goto out;
-        }
         off += HDR_LEN + len;
+        if (acked_run && seq <= sp->st.acked_seq) {
+            g.acked_frames++;
+            g.ack_off = off;
+        } else {
+            if (acked_run) g.next_unacked = seq;
+            acked_run = 0;
+            sp->unacked++;
+        }
     }
     if (off < size) { /* torn or corrupt tail: keep what is good */
         sp->st.corrupt_frames++;
@@ -265,17 +304,15 @@ static int scan_segment(spool *sp, uint64_t first_seq) {
             goto out;
         }
     }
-    s.bytes = off;
-    if (s.nframes == 0) {
+    g.bytes = off;
+    if (g.nframes == 0) {
         unlink(path);
         goto out;
     }
-    /* The file keeps its name; index entries refer to it by that name's seq. */
-    s.first_seq = first_seq;
-    rc = segs_push(sp, s);
-    if (rc == 0) sp->total_bytes += s.bytes;
+    rc = segs_push(sp, g);
+    if (rc == 0) sp->total_bytes += g.bytes;
+    else sp->unacked -= g.nframes - g.acked_frames;
 out:
-    free(payload);
     close(fd);
     return rc;
 }
@@ -386,7 +423,6 @@ void spool_close(spool *sp) {
     }
     if (sp->lockfd >= 0) close(sp->lockfd);
     free(sp->segs);
-    free(sp->ix);
     free(sp);
 }
 
@@ -400,7 +436,7 @@ static int roll(spool *sp, uint64_t seq) {
     seg_path(sp, seq, path, sizeof path);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return -errno;
-    int rc = segs_push(sp, (seg){seq, 0, 0, 0}); /* named after its first frame */
+    int rc = segs_push(sp, (seg){.name = seq, .first_seq = seq}); /* named after its first frame */
     if (rc < 0) {
         close(fd);
         unlink(path);
@@ -444,67 +480,77 @@ int spool_append(spool *sp, uint64_t seq, const void *data, size_t len, char *er
         }
         return fail(err, errlen, e, "spool: write to %s failed: %s", sp->dir, strerror(-e));
     }
-    int rc = ix_push(sp, (frame_ix){seq, cur->first_seq, cur->bytes, (uint32_t)len});
-    if (rc < 0) {
-        /* Unindexed frame: cut it again so a restart does not resurrect it out of order. */
-        if (ftruncate(sp->wfd, (off_t)cur->bytes) < 0) {
-            close(sp->wfd);
-            sp->wfd = -1;
-        }
-        return fail(err, errlen, rc, "spool: out of memory");
-    }
+    if (cur->nframes == 0) cur->first_seq = seq;
+    if (cur->acked_frames == cur->nframes) cur->next_unacked = seq;
     cur->last_seq = seq;
     cur->nframes++;
     cur->bytes += fsz;
     sp->total_bytes += fsz;
+    sp->unacked++;
     sp->st.last_seq = seq;
     return 0;
 }
 
 int spool_read_next(spool *sp, uint64_t after_seq, uint64_t *seq, void **data, size_t *len) {
     if (after_seq < sp->st.acked_seq) after_seq = sp->st.acked_seq;
-    for (;;) {
-        /* Binary search for the first indexed frame with seq > after_seq. */
-        size_t lo = sp->ixhead, hi = sp->ixlen;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (sp->ix[mid].seq <= after_seq) lo = mid + 1;
-            else hi = mid;
-        }
-        if (lo >= sp->ixlen) return 0;
-        frame_ix f = sp->ix[lo];
-        char path[PATH_MAX];
-        seg_path(sp, f.first_seq_of_seg, path, sizeof path);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
+    for (size_t i = 0; i < sp->nsegs; i++) {
+        seg *g = &sp->segs[i];
+        if (g->last_seq <= after_seq || g->nframes == 0) continue;
+        /* Where to start: the read cursor when it is in this segment and not past after_seq,
+         * else the end of the acknowledged frames. */
+        uint64_t off = g->ack_off;
+        if (sp->rd_valid && sp->rd_name == g->name && sp->rd_prev_seq <= after_seq &&
+            sp->rd_off > off)
+            off = sp->rd_off;
+        int fd = open_seg(sp, g, O_RDONLY);
         if (fd < 0) return -errno;
-        uint8_t hdr[HDR_LEN];
-        uint8_t *buf = malloc(f.len ? f.len : 1);
-        if (!buf) {
-            close(fd);
-            return -ENOMEM;
+        for (;;) {
+            uint8_t hdr[HDR_LEN];
+            uint64_t s;
+            uint32_t l;
+            int h = read_header(fd, off, g->bytes, sp->max_bytes, hdr, &s, &l);
+            if (h < 0) {
+                close(fd);
+                return h;
+            }
+            if (h == 0) { /* damaged since it was written: skip the rest of this segment */
+                if (off < g->bytes) sp->st.corrupt_frames++;
+                break;
+            }
+            uint64_t next = off + HDR_LEN + l;
+            if (s > after_seq) {
+                void *buf = NULL;
+                int p = read_payload(fd, off, hdr, l, &buf);
+                if (p < 0) {
+                    close(fd);
+                    return p;
+                }
+                if (p == 1) {
+                    close(fd);
+                    *seq = s;
+                    *data = buf;
+                    *len = l;
+                    sp->rd_valid = 1;
+                    sp->rd_name = g->name;
+                    sp->rd_off = next;
+                    sp->rd_prev_seq = s;
+                    return 1;
+                }
+                sp->st.corrupt_frames++; /* CRC no longer holds: skip this frame */
+                after_seq = s;
+            }
+            off = next;
         }
-        int ok = pread(fd, hdr, HDR_LEN, (off_t)f.off) == (ssize_t)HDR_LEN &&
-                 (f.len == 0 || pread(fd, buf, f.len, (off_t)(f.off + HDR_LEN)) == (ssize_t)f.len) &&
-                 get32(hdr) == SPOOL_MAGIC && get64(hdr + 4) == f.seq && get32(hdr + 12) == f.len &&
-                 frame_crc(hdr, buf, f.len) == get32(hdr + 16);
         close(fd);
-        if (ok) {
-            *seq = f.seq;
-            *data = buf;
-            *len = f.len;
-            return 1;
-        }
-        free(buf);
-        sp->st.corrupt_frames++;
-        after_seq = f.seq; /* skip it, try the next */
     }
+    return 0;
 }
 
 int spool_ack(spool *sp, uint64_t acked) {
     if (acked <= sp->st.acked_seq) return 0;
     sp->st.acked_seq = acked;
-    ix_drop_through(sp, acked);
     drop_acked_segs(sp);
+    if (sp->nsegs > 0) advance_ack(sp, &sp->segs[0]);
     /* The ack point on disk only matters for frames still on disk: with none, the control
      * plane's ACKs (one a second) cost no file writes. */
     if (sp->nsegs == 0) {
@@ -517,7 +563,14 @@ int spool_ack(spool *sp, uint64_t acked) {
 
 void spool_get_stats(const spool *sp, spool_stats *st) {
     *st = sp->st;
-    st->frames = ix_count(sp);
+    st->frames = sp->unacked;
     st->bytes = sp->total_bytes;
-    st->first_seq = st->frames ? sp->ix[sp->ixhead].seq : 0;
+    st->first_seq = 0;
+    for (size_t i = 0; i < sp->nsegs && sp->unacked; i++) {
+        const seg *g = &sp->segs[i];
+        if (g->acked_frames < g->nframes) {
+            st->first_seq = g->acked_frames ? g->next_unacked : g->first_seq;
+            break;
+        }
+    }
 }
