@@ -73,6 +73,8 @@ int uplink_ready(const struct agent *ag);
 int uplink_send(struct agent *ag, const void *frame, size_t len);
 /* Bytes queued in the socket-side buffer (flow control for resends). */
 size_t uplink_backlog(const struct agent *ag);
+/* Largest payload to send: our max_frame_bytes, or less when the control plane said so. */
+size_t uplink_max_frame(const struct agent *ag);
 /* Next per-connection seq for a non-SAMPLES message. */
 uint64_t uplink_next_seq(struct agent *ag);
 

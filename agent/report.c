@@ -245,7 +245,7 @@ int sink_put(agent_sink *sk, uint32_t id, int64_t ts_ms, double value) {
     s->n++;
     r->pending++;
     /* Cut the batch before it could outgrow a frame. */
-    if ((r->pending + r->ndirty) * BYTES_PER_SAMPLE + 64 > (size_t)r->ag->cfg.max_frame_bytes / 2)
+    if ((r->pending + r->ndirty) * BYTES_PER_SAMPLE + 64 > uplink_max_frame(r->ag) / 2)
         report_flush(r->ag);
     return 0;
 }
@@ -314,7 +314,7 @@ void report_flush(struct agent *ag) {
     size_t nsamples = r->pending;
     r->ndirty = 0;
     r->pending = 0;
-    long n = wire_frame_end(&r->enc, (size_t)ag->cfg.max_frame_bytes);
+    long n = wire_frame_end(&r->enc, uplink_max_frame(ag));
     if (n < 0) {
         r->drops++;
         log_limited(&r->rl, LOG_ERROR, "report", "batch %llu of %zu samples not encodable: %s",
@@ -379,9 +379,23 @@ void report_pump(struct agent *ag) {
             r->send_next = NULL;
             return;
         }
-        if (uplink_send(ag, b->frame, b->len) < 0) return;
         r->cursor = b->seq;
         r->send_next = b->next;
+        if (b->len - 4 > uplink_max_frame(ag)) {
+            /* Cut for a larger limit than this control plane accepts: it would close the
+             * connection on every resend. Counted as dropped, never sent. */
+            r->drops++;
+            log_limited(&r->rl, LOG_ERROR, "report",
+                        "batch %llu (%zu bytes) exceeds the control plane's max_frame_bytes "
+                        "(%zu): dropped",
+                        (unsigned long long)b->seq, b->len - 4, uplink_max_frame(ag));
+            continue;
+        }
+        if (uplink_send(ag, b->frame, b->len) < 0) {
+            r->cursor = b->seq - 1; /* not sent after all */
+            r->send_next = b;
+            return;
+        }
     }
 }
 

@@ -40,8 +40,9 @@ struct uplink {
     uint64_t seq;
     int64_t backoff_ms;
     int64_t heartbeat_ms;
-    int failures;       /* consecutive failed attempts */
-    int64_t last_rx_ms; /* monotonic, last frame from the control plane */
+    uint64_t cp_max_frame; /* what the control plane said it accepts (0 = unsaid) */
+    int failures;          /* consecutive failed attempts */
+    int64_t last_rx_ms;    /* monotonic, last frame from the control plane */
     char host[256];
     int port;
     log_ratelimit rl;
@@ -128,6 +129,13 @@ size_t uplink_backlog(const struct agent *ag) {
     return ag->up ? ag->up->out.len : 0;
 }
 
+size_t uplink_max_frame(const struct agent *ag) {
+    size_t own = (size_t)ag->cfg.max_frame_bytes;
+    const uplink *u = ag->up;
+    if (u && u->cp_max_frame >= 4096 && u->cp_max_frame < own) return (size_t)u->cp_max_frame;
+    return own;
+}
+
 uint64_t uplink_next_seq(struct agent *ag) {
     return ++ag->up->seq;
 }
@@ -198,6 +206,7 @@ static int handle_frame(uplink *u, const wire_msg *m) {
         }
         memcpy(u->cp_nonce, m->u.hello.nonce, WIRE_NONCE_LEN);
         u->heartbeat_ms = (int64_t)m->u.hello.heartbeat_ms;
+        u->cp_max_frame = m->u.hello.max_frame;
         if (wire_nonce(u->nonce) < 0 ||
             wire_auth_mac(ag->token, ag->token_len, "agent", u->cp_nonce, u->nonce, ag->node, mac) <
                 0 ||

@@ -234,11 +234,12 @@ void wire_series_def_add(wire_buf *b, uint32_t id, const char *metric, const cha
 long wire_enc_hello_challenge(wire_buf *b, uint64_t seq, const char *version,
                               const uint8_t nonce[WIRE_NONCE_LEN], uint64_t heartbeat_ms,
                               size_t max_frame) {
-    wire_frame_begin(b, WIRE_HELLO, seq, 7);
+    wire_frame_begin(b, WIRE_HELLO, seq, 8);
     wire_pack_kstr(&b->pk, "role", "controlplane");
     wire_pack_kstr(&b->pk, "version", version);
     wire_pack_kbin(&b->pk, "nonce", nonce, WIRE_NONCE_LEN);
     wire_pack_kuint(&b->pk, "heartbeat_ms", heartbeat_ms);
+    wire_pack_kuint(&b->pk, "max_frame", max_frame);
     return wire_frame_end(b, max_frame);
 }
 
@@ -582,6 +583,9 @@ static enum wire_decode_result check_hello(wire_decoder *d, wire_msg *m) {
         const msgpack_object *hb = map_get(r, "heartbeat_ms");
         if (hb && !get_uint(hb, &m->u.hello.heartbeat_ms))
             return fail(d, "HELLO: 'heartbeat_ms' is not a non-negative integer");
+        const msgpack_object *mf = map_get(r, "max_frame");
+        if (mf && !get_uint(mf, &m->u.hello.max_frame))
+            return fail(d, "HELLO: 'max_frame' is not a non-negative integer");
     } else {
         return fail(d, "HELLO: unknown role (expected \"agent\" or \"controlplane\")");
     }

@@ -90,7 +90,8 @@ void wire_series_def_begin(wire_buf *b, uint64_t seq, uint32_t n);
 void wire_series_def_add(wire_buf *b, uint32_t id, const char *metric, const char *const *labels);
 
 /* One-call encoders of the other messages. Each appends one frame and returns its size, or
- * -ENOMEM / -EMSGSIZE (nothing appended). */
+ * -ENOMEM / -EMSGSIZE (nothing appended). The control plane's HELLO also announces max_frame
+ * as the largest payload it accepts. */
 long wire_enc_hello_challenge(wire_buf *b, uint64_t seq, const char *version,
                               const uint8_t nonce[WIRE_NONCE_LEN], uint64_t heartbeat_ms,
                               size_t max_frame);
@@ -150,6 +151,7 @@ typedef struct wire_msg {
             const uint8_t *nonce;  /* WIRE_NONCE_LEN bytes */
             const uint8_t *mac;    /* agent only: WIRE_MAC_LEN bytes, else NULL */
             uint64_t heartbeat_ms; /* control plane: heartbeat interval it expects (0 = none) */
+            uint64_t max_frame;    /* control plane: largest payload it accepts (0 = unsaid) */
         } hello;
         struct {
             const uint8_t *mac; /* WIRE_MAC_LEN */
