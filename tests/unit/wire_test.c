@@ -95,6 +95,7 @@ TEST(wire_all_types_round_trip) {
     T_EQ_INT(m.t, WIRE_HELLO);
     T_ASSERT(m.u.hello.role.len == 12 && m.u.hello.mac == NULL);
     T_EQ_INT(m.u.hello.heartbeat_ms, 5000);
+    T_EQ_INT(m.u.hello.max_frame, 1 << 20);
     T_ASSERT(memcmp(m.u.hello.nonce, nonce, WIRE_NONCE_LEN) == 0);
     T_EQ_INT(wire_decoder_next(&dec, &m), WIRE_FRAME);
     T_ASSERT(m.u.hello.node.len == 8 && memcmp(m.u.hello.node.p, "node-a.1", 8) == 0);
