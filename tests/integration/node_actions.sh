@@ -81,21 +81,21 @@ HAP=(--haproxy-socket "$S" --haproxy-server be/s1)
 
 # ---- clear errors that leave the other replicas alone --------------------------------------
 out=$(act drain - --haproxy-socket "$S" --haproxy-server be/zz) && fail "unknown server accepted"
-echo "$out" | grep -q "haproxy server 'zz' not found in backend 'be'" || fail "unclear unknown-server error: $out"
+echo "$out" | grep >/dev/null "haproxy server 'zz' not found in backend 'be'" || fail "unclear unknown-server error: $out"
 out=$(act drain - --haproxy-socket "$S" --haproxy-server nobe/s1) && fail "unknown backend accepted"
-echo "$out" | grep -q "haproxy backend 'nobe' not found" || fail "unclear unknown-backend error: $out"
+echo "$out" | grep >/dev/null "haproxy backend 'nobe' not found" || fail "unclear unknown-backend error: $out"
 out=$(act drain - --haproxy-socket "$W/none.sock" --haproxy-server be/s1) && fail "missing socket accepted"
-echo "$out" | grep -q "haproxy socket $W/none.sock missing" || fail "unclear missing-socket error: $out"
+echo "$out" | grep >/dev/null "haproxy socket $W/none.sock missing" || fail "unclear missing-socket error: $out"
 out=$(act standby "/$TAG-gone") && fail "missing cgroup accepted"
-echo "$out" | grep -q "cgroup /$TAG-gone not found in any hierarchy" || fail "unclear cgroup error: $out"
+echo "$out" | grep >/dev/null "cgroup /$TAG-gone not found in any hierarchy" || fail "unclear cgroup error: $out"
 rc=0; out=$(act reboot "/$TAG-s1") || rc=$?
-[ $rc = 2 ] && echo "$out" | grep -q "unknown ACTION 'reboot'" || fail "bad action: rc $rc: $out"
+[ $rc = 2 ] && echo "$out" | grep >/dev/null "unknown ACTION 'reboot'" || fail "bad action: rc $rc: $out"
 rc=0; out=$(act drain) || rc=$?
-[ $rc = 2 ] && echo "$out" | grep -q "missing CGROUP" || fail "missing CGROUP: rc $rc: $out"
+[ $rc = 2 ] && echo "$out" | grep >/dev/null "missing CGROUP" || fail "missing CGROUP: rc $rc: $out"
 rc=0; out=$("${CTL[@]}" node-action n9 drain - --endpoint 127.0.0.1:1 2>&1) || rc=$?
-[ $rc = 1 ] && echo "$out" | grep -q "unknown node 'n9'" || fail "unknown node: rc $rc: $out"
+[ $rc = 1 ] && echo "$out" | grep >/dev/null "unknown node 'n9'" || fail "unknown node: rc $rc: $out"
 rc=0; out=$(act drain - --haproxy-socket "$S") || rc=$?
-[ $rc = 2 ] && echo "$out" | grep -q -- "--haproxy-socket and --haproxy-server go together" || fail "lone socket: rc $rc: $out"
+[ $rc = 2 ] && echo "$out" | grep >/dev/null -- "--haproxy-socket and --haproxy-server go together" || fail "lone socket: rc $rc: $out"
 all_up || fail "an error touched the other servers"
 echo "errors: clear, other replicas untouched"
 
@@ -112,9 +112,9 @@ echo "drain: $out"
 stot_drained=$(stat_field s1 8)
 wait "$WRK" || true
 wrk_out=$(cat "$W/wrk.log"); echo "$wrk_out" | tail -4
-echo "$wrk_out" | grep -q "requests in" || fail "wrk did not run"
-echo "$wrk_out" | grep -q "Non-2xx" && fail "failed requests during drain (Non-2xx)"
-echo "$wrk_out" | grep -q "Socket errors" && fail "socket errors during drain"
+echo "$wrk_out" | grep >/dev/null "requests in" || fail "wrk did not run"
+echo "$wrk_out" | grep >/dev/null "Non-2xx" && fail "failed requests during drain (Non-2xx)"
+echo "$wrk_out" | grep >/dev/null "Socket errors" && fail "socket errors during drain"
 [ "$(stat_field s1 8)" = "$stot_drained" ] || fail "drained s1 got new sessions ($stot_drained -> $(stat_field s1 8))"
 [ "$(stat_field s1 18)" = DRAIN ] || fail "s1 not in DRAIN"
 out=$(act drain "/$TAG-s1" "${HAP[@]}") || fail "repeated drain failed: $out"
@@ -144,7 +144,7 @@ fi
 out=$(act standby "/$TAG-s1" "${HAP[@]}") || fail "repeated standby failed: $out"
 echo "standby: 0 us CPU in 0.5 s frozen, memory $m0 -> $m2 bytes, process alive"
 out=$(act standby "/$TAG-s2" --haproxy-socket "$S" --haproxy-server be/s2) && fail "standby of a serving replica accepted"
-echo "$out" | grep -q "not drained" || fail "unclear error for standby of a serving replica: $out"
+echo "$out" | grep >/dev/null "not drained" || fail "unclear error for standby of a serving replica: $out"
 
 # ---- activate ------------------------------------------------------------------------------
 t0=$(date +%s%N)

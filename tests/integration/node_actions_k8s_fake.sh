@@ -64,17 +64,17 @@ agent_actions() { grep -c "command .* -> node n1" "$W/cp.log" || true; }
 # ---- clear errors, nothing done on the agent -------------------------------------------------
 n0=$(agent_actions)
 rc=0; out=$(act drain - --endpoint 127.0.0.1:$BP --pod shop/nope) || rc=$?
-[ $rc = 2 ] && echo "$out" | grep -q 'HTTP 404: pods "nope" not found' && echo "$out" | grep -q "nothing done on the agent" ||
+[ $rc = 2 ] && echo "$out" | grep >/dev/null 'HTTP 404: pods "nope" not found' && echo "$out" | grep >/dev/null "nothing done on the agent" ||
     fail "unknown pod: rc $rc: $out"
 rc=0; out=$(act drain - --pod shop) || rc=$?
-[ $rc = 2 ] && echo "$out" | grep -q -- "--pod 'shop' is not NAMESPACE/NAME" || fail "malformed --pod: rc $rc: $out"
+[ $rc = 2 ] && echo "$out" | grep >/dev/null -- "--pod 'shop' is not NAMESPACE/NAME" || fail "malformed --pod: rc $rc: $out"
 rc=0; out=$(act drain - --pod Shop/web-1) || rc=$?
-[ $rc = 2 ] && echo "$out" | grep -q "namespace 'Shop' is not a DNS-1123 label" || fail "bad namespace: rc $rc: $out"
+[ $rc = 2 ] && echo "$out" | grep >/dev/null "namespace 'Shop' is not a DNS-1123 label" || fail "bad namespace: rc $rc: $out"
 rc=0; out=$(act warmup - --endpoint 127.0.0.1:$BP --pod shop/web-1) || rc=$?
-[ $rc = 2 ] && echo "$out" | grep -q '"pod" does not apply to warmup' || fail "--pod with warmup: rc $rc: $out"
+[ $rc = 2 ] && echo "$out" | grep >/dev/null '"pod" does not apply to warmup' || fail "--pod with warmup: rc $rc: $out"
 printf 'wrong-token\n' > "$W/k8s-token"
 rc=0; out=$(act drain - --endpoint 127.0.0.1:$BP --pod shop/web-1) || rc=$?
-[ $rc = 1 ] && echo "$out" | grep -q "HTTP 401: Unauthorized" || fail "bad token: rc $rc: $out"
+[ $rc = 1 ] && echo "$out" | grep >/dev/null "HTTP 401: Unauthorized" || fail "bad token: rc $rc: $out"
 printf '%s\n' "$KTOKEN" > "$W/k8s-token"   # read at every request: rotation needs no restart
 [ "$(agent_actions)" = "$n0" ] || fail "a failed readiness patch still sent the agent a command"
 [ "$(cond web-1 tide.io/serving)" = True ] || fail "a failed request changed the pod"
