@@ -56,15 +56,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     case 10: {
         /* A cgroup path (NUL-terminated here, as discovery passes it). */
-        char *path = malloc(n + 1);
-        if (!path) break;
-        memcpy(path, buf, n);
-        path[n] = '\0';
+        char *rel = malloc(n + 1);
+        if (!rel) break;
+        memcpy(rel, buf, n);
+        rel[n] = '\0';
         cgd_info info;
-        cgd_classify(path, &info);
+        cgd_classify(rel, &info);
         const char *pat[] = {"/kubepods/*", "*scope"};
-        (void)cgd_filter(path, pat, 1, pat + 1, 1);
-        free(path);
+        (void)cgd_filter(rel, pat, 1, pat + 1, 1);
+        free(rel);
         break;
     }
     }
