@@ -65,6 +65,9 @@ echo
 echo '$ tidectl status'
 "${CTL[@]}" status
 echo
+echo '$ tidectl ping demo-node-1     # a command through the control plane to that agent and back'
+"${CTL[@]}" ping demo-node-1
+echo
 
 echo "== stopping (SIGTERM)"
 for p in "${PIDS[@]}"; do kill -TERM "$p"; done
