@@ -442,6 +442,12 @@ typedef struct qjob {
 } qjob;
 
 static void job_reply(qjob *j) {
+    if (j->body && strlen(j->body) > OPS_MAX_FRAME - 4096) {
+        ops_reply_error(j->req, 1, "the result (%zu bytes) does not fit the ops socket's %u-byte "
+                        "frames; narrow the query or read it from the HTTP endpoint",
+                        strlen(j->body), OPS_MAX_FRAME);
+        return;
+    }
     cJSON *d = cJSON_CreateObject();
     cJSON_AddNumberToObject(d, "http_status", j->status);
     cJSON_AddStringToObject(d, "body", j->body ? j->body : "");

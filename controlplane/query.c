@@ -807,6 +807,7 @@ static char **dup_strs(char *const *src, size_t n) {
 static int fold(evalctx *c, char *const *names, char *const *values, size_t n, const double *v) {
     const query_expr *e = c->e;
     if (e->agg == QUERY_AGG_NONE) {
+        if ((c->r->n + 1) * c->nsteps > QUERY_MAX_SAMPLES) return -E2BIG;
         double *copy = malloc(c->nsteps * sizeof *copy);
         char **nn = dup_strs(names, n), **vv = dup_strs(values, n);
         if (!copy || !nn || !vv) {
@@ -851,6 +852,10 @@ static int fold(evalctx *c, char *const *names, char *const *values, size_t n, c
         }
     if (g) free(key);
     else {
+        if ((c->ng + 1) * c->nsteps > QUERY_MAX_SAMPLES) {
+            free(key);
+            return -E2BIG;
+        }
         if (c->ng == c->capg) {
             size_t ncap = c->capg ? c->capg * 2 : 16;
             group *ng = realloc(c->g, ncap * sizeof *ng);
@@ -1074,7 +1079,12 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
     int frc = groups_finish(&c);
     if (!rc) rc = frc;
     free(v);
-    if (rc) snprintf(err, errlen, "query failed: %s", strerror(-rc));
+    if (rc == -E2BIG) {
+        snprintf(err, errlen, "query processing would load too many samples into memory "
+                              "(more than %d series x steps); narrow the selector, aggregate "
+                              "with sum/avg by, or use a larger step", QUERY_MAX_SAMPLES);
+        rc = -EINVAL;
+    } else if (rc) snprintf(err, errlen, "query failed: %s", strerror(-rc));
     else if (r->n > 1) qsort(r->s, r->n, sizeof *r->s, cmp_series);
 out:
     for (size_t i = 0; i < nps; i++) rseries_fini(&ps[i]);

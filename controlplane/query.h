@@ -26,6 +26,7 @@ struct prom;
 
 #define QUERY_MAX_POINTS 11000 /* per series, as Prometheus */
 #define QUERY_LOOKBACK_MS 300000
+#define QUERY_MAX_SAMPLES 20000000 /* series x steps in one result (~500 MB of JSON) */
 
 enum query_op { QUERY_EQ, QUERY_NE, QUERY_RE, QUERY_NRE };
 enum query_agg { QUERY_AGG_NONE, QUERY_AGG_SUM, QUERY_AGG_AVG };

@@ -168,3 +168,32 @@ TEST(query_range_selects_and_aggregates) {
     free(j);
     tsdb_close(db);
 }
+
+TEST(query_range_refuses_results_too_large_to_hold) {
+    tsdb *db;
+    char err[256];
+    tsdb_options o = {0};
+    T_EQ_INT(tsdb_open(&db, &o, err, sizeof err), 0);
+    for (int i = 0; i < 1900; i++) {
+        char app[16];
+        snprintf(app, sizeof app, "a%d", i);
+        tsdb_label l[2] = {{"__name__", "big"}, {"app", app}};
+        uint32_t id;
+        T_EQ_INT(tsdb_series(db, l, 2, &id), 0);
+        int64_t ts = 1000000;
+        double v = i;
+        T_EQ_INT(tsdb_append(db, NULL, 0, id, &ts, &v, 1), 0);
+    }
+    query_ctx ctx = {db, NULL};
+    query_result r;
+    /* 1,900 series x 11,000 steps is above the limit; summed it is one series */
+    T_EQ_INT(query_range(&ctx, "big", 1000000, 1000000 + 10999 * 1000, 1000, &r, err, sizeof err),
+             -EINVAL);
+    T_ASSERT(strstr(err, "too many samples"));
+    T_EQ_INT(query_range(&ctx, "sum(big)", 1000000, 1000000 + 10999 * 1000, 1000, &r, err,
+                         sizeof err), 0);
+    T_EQ_INT(r.n, 1);
+    T_NEAR(r.s[0].v[0], 1899.0 * 1900 / 2, 0);
+    query_result_fini(&r);
+    tsdb_close(db);
+}
