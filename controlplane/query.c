@@ -749,23 +749,6 @@ void query_result_fini(query_result *r) {
     r->n = 0;
 }
 
-/* Evaluates store points (ascending) at each step into v (NaN where nothing is in the
- * lookback window). Returns the number of steps with a value. */
-static size_t eval_points(const tsdb_points *p, int64_t start, int64_t step, size_t nsteps,
-                          double *v) {
-    size_t j = 0, have = 0;
-    for (size_t k = 0; k < nsteps; k++) {
-        int64_t t = start + (int64_t)k * step;
-        while (j < p->n && p->p[j].ts_ms <= t) j++;
-        if (j > 0 && p->p[j - 1].ts_ms > t - QUERY_LOOKBACK_MS) {
-            const tsdb_point *q = &p->p[j - 1];
-            v[k] = q->count > 0 ? q->sum / q->count : q->sum;
-            have++;
-        } else v[k] = NAN;
-    }
-    return have;
-}
-
 typedef struct group {
     char **names, **values;
     size_t nlabels;
@@ -1020,7 +1003,6 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
         goto out;
     }
     if (ctx->db) {
-        tsdb_points pts = {0};
         uint32_t count = tsdb_series_count(ctx->db);
         for (uint32_t id = 1; id <= count && !rc; id++) {
             const tsdb_label *labels;
@@ -1033,12 +1015,14 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
                 values[i] = labels[i].value;
             }
             if (!query_match(e, names, values, nl)) continue;
-            pts.n = 0;
-            rc = tsdb_read_step(ctx->db, id, step_ms, start_ms - QUERY_LOOKBACK_MS, end_ms, &pts,
-                                NULL);
-            if (rc == -EBADMSG) rc = 0; /* a damaged chunk: what came before it is used */
-            if (rc) break;
-            size_t have = eval_points(&pts, start_ms, step_ms, nsteps, v);
+            int64_t first, last;
+            int got = tsdb_eval_step(ctx->db, id, start_ms, step_ms, nsteps, QUERY_LOOKBACK_MS,
+                                     v, &first, &last);
+            if (got < 0) {
+                rc = got;
+                break;
+            }
+            size_t have = (size_t)got;
             if (nps) {
                 size_t keylen;
                 char *key = label_key((char *const *)names, (char *const *)values, nl, &keylen);
@@ -1049,13 +1033,6 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
                 /* The store wins over the span it covers, [first point, last point + step);
                  * outside it Prometheus's values are used where it has them, so a stale
                  * store value carried by the lookback does not hide fresher history. */
-                int64_t first = INT64_MAX, last = INT64_MIN;
-                for (size_t q = 0; q < pts.n; q++)
-                    if (pts.p[q].ts_ms >= start_ms - QUERY_LOOKBACK_MS) {
-                        first = pts.p[q].ts_ms;
-                        break;
-                    }
-                if (pts.n) last = pts.p[pts.n - 1].ts_ms;
                 for (size_t i = 0; i < nps; i++)
                     if (!ps[i].used && ps[i].keylen == keylen && !memcmp(ps[i].key, key, keylen)) {
                         ps[i].used = 1;
@@ -1072,7 +1049,6 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
             }
             if (have) rc = fold(&c, (char *const *)names, (char *const *)values, nl, v);
         }
-        tsdb_points_fini(&pts);
     }
     for (size_t i = 0; i < nps && !rc; i++)
         if (!ps[i].used) rc = fold(&c, ps[i].names, ps[i].values, ps[i].nlabels, ps[i].v);

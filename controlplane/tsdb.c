@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -958,8 +959,53 @@ static int points_push(tsdb_points *o, int64_t ts, double sum, double count, dou
     return 0;
 }
 
+/* Step evaluation fed point by point (see tsdb_eval_step). */
+typedef struct evalst {
+    int64_t t, step, lookback;
+    size_t k, n, have;
+    double *v;
+    int has_last;
+    int64_t last_ts, first_seen, last_seen;
+    double last_v;
+} evalst;
+
+static inline void eval_emit_before(evalst *e, int64_t ts) {
+    while (e->k < e->n && e->t < ts) {
+        if (e->has_last && e->last_ts > e->t - e->lookback) {
+            e->v[e->k] = e->last_v;
+            e->have++;
+        } else e->v[e->k] = NAN;
+        e->k++;
+        e->t += e->step;
+    }
+}
+
+static inline void eval_feed(evalst *e, int64_t ts, double sum, double count) {
+    eval_emit_before(e, ts);
+    e->has_last = 1;
+    e->last_ts = ts;
+    e->last_v = (count == 1 || count == 0) ? sum : sum / count;
+    if (ts < e->first_seen) e->first_seen = ts;
+    e->last_seen = ts;
+}
+
+/* Where a tier read goes: appended to points, or evaluated at steps. */
+typedef struct sink {
+    tsdb_points *out;
+    evalst *ev;
+} sink;
+
+static inline int sink_put(const sink *k, int64_t ts, double sum, double count, double mn,
+                           double mx) {
+    if (k->ev) {
+        eval_feed(k->ev, ts, sum, count);
+        return 0;
+    }
+    return points_push(k->out, ts, sum, count, mn, mx);
+}
+
 /* Reads one tier; caller holds the reader lock. */
-static int tier_read(const tier *t, int64_t start, int64_t end, tsdb_points *out) {
+static int tier_read(const tier *t, int64_t start, int64_t end, const sink *out) {
     for (size_t k = 0; k < t->count; k++) {
         const tsdb_chunk *c = &t->ring[(t->head + k) % t->cap];
         if (c->n == 0 || c->last_ts < start) continue;
@@ -972,14 +1018,14 @@ static int tier_read(const tier *t, int64_t start, int64_t end, tsdb_points *out
         while ((rc = tsdb_chunk_next(&it, &ts, v)) == 1) {
             if (ts < start) continue;
             if (ts > end) break;
-            if (c->nfields == 1) rc = points_push(out, ts, v[0], 1, v[0], v[0]);
-            else rc = points_push(out, ts, v[0], v[1], v[2], v[3]);
+            if (c->nfields == 1) rc = sink_put(out, ts, v[0], 1, v[0], v[0]);
+            else rc = sink_put(out, ts, v[0], v[1], v[2], v[3]);
             if (rc) return rc;
         }
         if (rc < 0) return rc;
     }
     if (t->res_ms && t->open && t->bstart >= start && t->bstart <= end)
-        return points_push(out, t->bstart, t->sum, t->count_, t->min, t->max);
+        return sink_put(out, t->bstart, t->sum, t->count_, t->min, t->max);
     return 0;
 }
 
@@ -994,13 +1040,15 @@ int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms,
     if (res < 0 || res >= TSDB_NRES) return -EINVAL;
     pthread_rwlock_rdlock(&db->lock);
     int rc = -ENOENT;
-    if (id >= 1 && id <= db->nseries) rc = tier_read(&db->series[id - 1]->t[res], start_ms, end_ms, out);
+    sink k = {out, NULL};
+    if (id >= 1 && id <= db->nseries) rc = tier_read(&db->series[id - 1]->t[res], start_ms, end_ms, &k);
     pthread_rwlock_unlock(&db->lock);
     return rc;
 }
 
-int tsdb_read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int64_t end_ms,
-                   tsdb_points *out, int *res_used) {
+/* The range scan behind tsdb_read_step and tsdb_eval_step. */
+static int read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int64_t end_ms,
+                     const sink *out, int *res_used) {
     int res = TSDB_RAW;
     while (res + 1 < TSDB_NRES && res_len[res + 1] <= step_ms) res++;
     if (res_used) *res_used = res;
@@ -1028,6 +1076,27 @@ int tsdb_read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int
     }
     pthread_rwlock_unlock(&db->lock);
     return rc;
+}
+
+int tsdb_read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int64_t end_ms,
+                   tsdb_points *out, int *res_used) {
+    sink k = {out, NULL};
+    return read_step(db, id, step_ms, start_ms, end_ms, &k, res_used);
+}
+
+int tsdb_eval_step(tsdb *db, uint32_t id, int64_t start_ms, int64_t step_ms, size_t nsteps,
+                   int64_t lookback_ms, double *out, int64_t *first_ms, int64_t *last_ms) {
+    if (step_ms <= 0 || nsteps == 0) return -EINVAL;
+    evalst e = {.t = start_ms, .step = step_ms, .lookback = lookback_ms, .n = nsteps, .v = out,
+                .first_seen = INT64_MAX, .last_seen = INT64_MIN};
+    sink k = {NULL, &e};
+    int64_t end = start_ms + (int64_t)(nsteps - 1) * step_ms;
+    int rc = read_step(db, id, step_ms, start_ms - lookback_ms, end, &k, NULL);
+    if (rc && rc != -EBADMSG) return rc; /* a damaged chunk: what came before it is used */
+    eval_emit_before(&e, INT64_MAX);
+    if (first_ms) *first_ms = e.first_seen;
+    if (last_ms) *last_ms = e.last_seen;
+    return (int)(e.have > INT32_MAX ? INT32_MAX : e.have);
 }
 
 uint32_t tsdb_series_count(tsdb *db) {

@@ -105,6 +105,14 @@ int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms,
 int tsdb_read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int64_t end_ms,
                    tsdb_points *out, int *res_used);
 
+/* Evaluates series `id` at the nsteps steps start_ms, start_ms + step_ms, ...: out[k] gets the
+ * newest point in (t - lookback_ms, t] (a bucket's mean sum/count), NaN where there is none,
+ * reading the rings as tsdb_read_step() does, without materialising points. *first_ms and
+ * *last_ms (may be NULL) get the oldest and newest point read (INT64_MAX / INT64_MIN if none).
+ * Returns the number of steps with a value, or -ENOENT, -EINVAL. */
+int tsdb_eval_step(tsdb *db, uint32_t id, int64_t start_ms, int64_t step_ms, size_t nsteps,
+                   int64_t lookback_ms, double *out, int64_t *first_ms, int64_t *last_ms);
+
 /* Number of series; ids run from 1 to this number. */
 uint32_t tsdb_series_count(tsdb *db);
 /* Labels of series `id` (sorted by name). The strings live as long as the store. 0 or
