@@ -4,8 +4,8 @@
 # `tidectl top`: a busy process limited to 0.25 CPU by quota (cfs_quota_us 25000 / period
 # 100000) is reported at 0.25 +- 0.03 cores (and within 0.03 of what its cpuacct.usage says over
 # the same seconds, also when a starved machine gives it less) with its throttling; a process
-# that allocates and touches 100 MiB raises its cgroup's working set by 100 MiB +- 5%; labels, --node filter, and
-# cgroup_exclude globs from the agent's flags.
+# that allocates and touches 100 MiB raises its cgroup's working set by 100 MiB +- 5%; labels,
+# --node filter, and cgroup_exclude globs from the agent's flags.
 # timeout: 120
 source "$(dirname "$0")/lib.sh"
 
