@@ -6,6 +6,7 @@
  * Kubernetes pod whose readiness gate carries the replica's traffic (k8s.h). A failure keeps
  * the details the agent reported ("data" of the error reply). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,8 @@ typedef struct na_req {
     char ns[K8S_NS_MAX], name[K8S_NAME_MAX];
     int has_pod;
     cJSON *agent_args;  /* owned until handed to cp_agent_command */
-    cJSON *result;      /* the agent's result (activate with a pod, until the patch is done) */
+    cJSON *result;      /* with a pod: drain/standby {"readiness"} of the patch done before the
+                           agent's part; activate: the agent's result until the patch is done */
     int timeout_ms;
     int64_t start_ms;
 } na_req;
@@ -59,16 +61,21 @@ static void na_free(na_req *r) {
     free(r);
 }
 
-/* {pod, condition, status, patch_ms, http_status[, error]} */
+/* {pod, condition, status, patch_ms, http_status[, error]}; after a failure status is what the
+ * API's answer showed, "unchanged" when it refused the patch (4xx), else "unknown". */
 static cJSON *na_readiness(na_req *r, int ready, const k8s_patch_result *res, const char *err) {
     cJSON *o = cJSON_CreateObject();
     char pod[K8S_NS_MAX + K8S_NAME_MAX + 2];
     snprintf(pod, sizeof pod, "%s/%s", r->ns, r->name);
     cJSON_AddStringToObject(o, "pod", pod);
     cJSON_AddStringToObject(o, "condition", r->cp->cfg.k8s_readiness_condition);
-    cJSON_AddStringToObject(o, "status", err ? (res && res->condition_status[0] ? res->condition_status : "unchanged")
-                                             : ready ? "True" : "False");
-    cJSON_AddNumberToObject(o, "patch_ms", res ? res->ms : 0);
+    const char *st = ready ? "True" : "False";
+    if (err)
+        st = res && res->condition_status[0] ? res->condition_status
+             : res && res->http_status >= 400 && res->http_status < 500 ? "unchanged"
+                                                                        : "unknown";
+    cJSON_AddStringToObject(o, "status", st);
+    cJSON_AddNumberToObject(o, "patch_ms", res ? round(res->ms * 1000) / 1000 : 0);
     cJSON_AddNumberToObject(o, "http_status", res ? (double)res->http_status : 0);
     if (err) cJSON_AddStringToObject(o, "error", err);
     return o;

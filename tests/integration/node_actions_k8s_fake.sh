@@ -75,6 +75,7 @@ rc=0; out=$(act warmup - --endpoint 127.0.0.1:$BP --pod shop/web-1) || rc=$?
 printf 'wrong-token\n' > "$W/k8s-token"
 rc=0; out=$(act drain - --endpoint 127.0.0.1:$BP --pod shop/web-1) || rc=$?
 [ $rc = 1 ] && echo "$out" | grep >/dev/null "HTTP 401: Unauthorized" || fail "bad token: rc $rc: $out"
+echo "$out" | grep -E >/dev/null '"status":[[:space:]]*"unchanged"' || fail "401 details lack readiness status unchanged: $out"
 printf '%s\n' "$KTOKEN" > "$W/k8s-token"   # read at every request: rotation needs no restart
 [ "$(agent_actions)" = "$n0" ] || fail "a failed readiness patch still sent the agent a command"
 [ "$(cond web-1 tide.io/serving)" = True ] || fail "a failed request changed the pod"
