@@ -83,3 +83,34 @@ TEST(bt_too_short_is_an_error) {
     T_EQ_INT(bt_prepare(&s, BT_SCALE_1H, &d, err, sizeof err), -EINVAL);
     T_ASSERT(strstr(err, "too short") != NULL);
 }
+
+/* The protocol reproduces the reference figures of the issue for the baselines on NASA
+ * (last 0.696 / 1.405, seasonal naive week 0.823 / 0.618, day 0.874 / 0.826). */
+#include "series_csv.h"
+
+TEST(bt_nasa_baselines_match_reference) {
+    const char *p = test_shared_data("nasa_http_1m.csv");
+    if (!p) {
+        test_skip("no shared data");
+        return;
+    }
+    series_csv s;
+    char err[256] = "";
+    T_EQ_INT(series_csv_load(p, NULL, &s, err, sizeof err), 0);
+    fc_series nat = {.y = s.y, .n = s.n, .t0 = s.t0, .step = s.step};
+    static const char *models[] = {"last", "snaive-week", "snaive-day"};
+    static const double ref[2][3] = {{0.696, 0.823, 0.874}, {1.405, 0.618, 0.826}};
+    for (int t = 0; t < 2; t++) {
+        bt_data d;
+        T_EQ_INT(bt_prepare(&nat, t ? BT_DAY_AHEAD : BT_SCALE_1H, &d, err, sizeof err), 0);
+        T_EQ_INT(d.n_origins, t ? 6 : 168);
+        for (int m = 0; m < 3; m++) {
+            bt_result r;
+            T_EQ_INT(bt_run(&d, models[m], NULL, 0, &r, err, sizeof err), 0);
+            T_NEAR(r.mase, ref[t][m], 0.0006);
+            bt_result_fini(&r);
+        }
+        bt_data_fini(&d);
+    }
+    series_csv_fini(&s);
+}

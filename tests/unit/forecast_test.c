@@ -107,3 +107,34 @@ static void check_seasonal_model(const char *model, double max_mae) {
 
 TEST(fc_holt_winters_learns_daily_and_weekly_shape) { check_seasonal_model("holt-winters", 3.0); }
 TEST(fc_profile_learns_daily_shape) { check_seasonal_model("profile", 10.0); }
+
+/* Three hours of one-minute data with NaN holes (what a young workload has): every model fits
+ * or says why not, and forecasts finite values at any quantile, also past its horizon. */
+TEST(fc_every_model_copes_with_short_gappy_history) {
+    enum { N = 180 };
+    double y[N];
+    for (int i = 0; i < N; i++) y[i] = (i % 17 == 3) ? NAN : 50 + 10 * sin(i / 9.0);
+    fc_series s = {.y = y, .n = N, .t0 = 1700000040, .step = 60};
+    fc_options o = {.horizon = 60, .seed = 3, .max_fit_seconds = 1};
+    for (size_t m = 0; fc_model_names[m]; m++) {
+        forecaster *f = NULL;
+        char err[256] = "";
+        T_EQ_INT(fc_new(&f, fc_model_names[m], &o, err, sizeof err), 0);
+        int rc = fc_fit(f, &s, err, sizeof err);
+        if (rc != 0) {
+            /* only the networks may refuse, and they must say why */
+            if (strcmp(fc_model_names[m], "neural") != 0 && strcmp(fc_model_names[m], "lstm") != 0)
+                T_FAIL("%s refused a short history: %s", fc_model_names[m], err);
+            T_ASSERT(strstr(err, "too little usable history") != NULL);
+            fc_free(f);
+            continue;
+        }
+        double out[90];
+        for (int q = 1; q <= 9; q += 4) {
+            T_EQ_INT(fc_predict(f, &s, 90, q / 10.0, out, err, sizeof err), 0);
+            for (int i = 0; i < 90; i++)
+                if (!isfinite(out[i])) T_FAIL("%s: forecast %d at q %.1f is %g", fc_model_names[m], i, q / 10.0, out[i]);
+        }
+        fc_free(f);
+    }
+}
