@@ -847,7 +847,12 @@ int tsdb_open(tsdb **out, const tsdb_options *opt, char *err, size_t errlen) {
     }
     if (!db->opt.snapshot_every_s) db->opt.snapshot_every_s = DEFAULT_SNAPSHOT_S;
     if (!db->opt.group_commit_ms) db->opt.group_commit_ms = DEFAULT_GROUP_COMMIT_MS;
-    pthread_rwlock_init(&db->lock, NULL);
+    /* writers first: a stream of HTTP queries must not hold the loop's appends off */
+    pthread_rwlockattr_t la;
+    pthread_rwlockattr_init(&la);
+    pthread_rwlockattr_setkind_np(&la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&db->lock, &la);
+    pthread_rwlockattr_destroy(&la);
     if (opt->dir) {
         db->dir = strdup(opt->dir);
         tsdb_wal_options wo = {
