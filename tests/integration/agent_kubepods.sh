@@ -66,7 +66,9 @@ check "/system.slice/$SVC" "service - - - $SVC"
 [ -z "$(row /kubepods/burstable)" ] || fail "a QoS level cgroup was sampled"
 [ -z "$(row /kubepods.slice)" ] || fail "kubepods.slice itself was sampled"
 read -r cpu <<< "$(row "$P1/$CID1" | awk '{print $NF}')"
-/usr/bin/python3 -c "import sys; sys.exit(0 if abs($cpu-0.1)<=0.03 else 1)" || fail "container at quota 0.1 reported $cpu"
+# measured, and never above its 0.1 quota (a busy machine may give it less: agent_cgroups.sh
+# checks the figure itself against the kernel's count)
+/usr/bin/python3 -c "import sys; sys.exit(0 if 0 < $cpu <= 0.13 else 1)" || fail "container at quota 0.1 reported $cpu"
 
 # a container starts, another goes away
 for h in "$R/cpuacct" "$R/cpu" "$R/memory$MEMSELF"; do cg_make "$h$P1/c-new"; done
