@@ -142,7 +142,7 @@ static char *metrics_text(cp_http *h) {
     metric(&b, "tide_agents_connected", "gauge", "Agents connected now.", (double)agents);
     metric(&b, "tide_ingest_samples_per_second", "gauge",
            "Samples stored per second over the last second.", rate);
-    metric(&b, "tide_tsdb_samples_appended_total", "counter", "Samples stored (replay included).",
+    metric(&b, "tide_tsdb_samples_appended_total", "counter", "Samples stored since the control plane started (replayed ones not counted).",
            (double)st.samples_appended);
     metric(&b, "tide_tsdb_samples_dropped_total", "counter",
            "Samples dropped as resends or out of order.", (double)st.samples_dropped);
