@@ -723,6 +723,11 @@ static int restore_and_replay(tsdb_wal *w, char *err, size_t errlen) {
                    tail[0] == 'p') {
             if (!have_snap || n > snap) snap = n;
             have_snap = 1;
+        } else if (sscanf(de->d_name, "snapshot-%16" SCNx64 ".tm%1s", &n, tail) == 2 &&
+                   tail[0] == 'p') {
+            char tmp[4200]; /* a snapshot a crash interrupted: never renamed, never used */
+            snprintf(tmp, sizeof tmp, "%s/%s", w->dir, de->d_name);
+            if (unlink(tmp) == 0) log_info("tsdb", "removed unfinished %s", tmp);
         }
     }
     closedir(d);

@@ -250,7 +250,14 @@ TEST(tsdb_wal_replays_after_close_with_and_without_snapshot) {
     T_EQ_INT(check_fill(d, 1000, 1000, err, sizeof err), 0);
     rmrf(d);
     T_EQ_INT(fill(d, 1), 0);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s/snapshot-00000000000000ff.tmp", d); /* a crashed snapshot */
+    FILE *f = fopen(tmp, "w");
+    T_ASSERT(f);
+    fputs("half a snapshot", f);
+    fclose(f);
     T_EQ_INT(check_fill(d, 1000, 1000, err, sizeof err), 0);
+    T_ASSERT(access(tmp, F_OK) != 0);
     /* reopening twice keeps everything exactly once */
     T_EQ_INT(check_fill(d, 1000, 1000, err, sizeof err), 0);
     rmrf(d);
