@@ -91,7 +91,7 @@ $(B)/bench/%: tests/bench/%.c $(CP_LIB) $(AG_LIB) $(SHARED_LIB)
 check: all
 	tests/run.sh --bin $(BIN) --build $(B)
 	$(MAKE) --no-print-directory asan-check
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),10)
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 
 unit: all
 	tests/run.sh --bin $(BIN) --build $(B) --unit-only
@@ -118,6 +118,8 @@ $(B)/fz/%: tests/fuzz/%.c $(CP_LIB) $(AG_LIB) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(CP_LIB) $(AG_LIB) $(SHARED_LIB) $(LDLIBS)
 FUZZ_SECONDS ?= 120
+# make check runs each fuzz target briefly; make fuzz for longer.
+CHECK_FUZZ_SECONDS ?= 10
 fuzz: fuzz-build
 	tests/fuzz/run.sh build/fuzz/fz $(FUZZ_SECONDS)
 
