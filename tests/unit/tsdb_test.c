@@ -200,6 +200,31 @@ TEST(tsdb_retention_drops_old_chunks_and_step_falls_back_to_coarser) {
     T_NEAR(p.p[0].count, 60, 0);
     for (size_t i = 1; i < p.n; i++) T_ASSERT(p.p[i].ts_ms > p.p[i - 1].ts_ms);
     T_NEAR(p.p[p.n - 1].count, 6, 0);
+    /* tsdb_eval_step gives, at every step, the mean of the newest point read_step returns in
+     * the 5-minute lookback */
+    size_t nsteps = 2 * 1440;
+    double *ev = malloc(nsteps * sizeof *ev);
+    int64_t first, last;
+    p.n = 0;
+    T_EQ_INT(tsdb_read_step(db, id, 60000, t0 - 300000, t0 + (int64_t)(nsteps - 1) * 60000, &p,
+                            &res), 0);
+    int have = tsdb_eval_step(db, id, t0, 60000, nsteps, 300000, ev, &first, &last);
+    T_ASSERT(have > 0);
+    T_EQ_INT(first, p.p[0].ts_ms);
+    T_EQ_INT(last, p.p[p.n - 1].ts_ms);
+    size_t j = 0;
+    int counted = 0;
+    for (size_t k = 0; k < nsteps; k++) {
+        int64_t t = t0 + (int64_t)k * 60000;
+        while (j < p.n && p.p[j].ts_ms <= t) j++;
+        double want = (j > 0 && p.p[j - 1].ts_ms > t - 300000)
+                          ? p.p[j - 1].sum / p.p[j - 1].count : NAN;
+        if (isnan(want) != isnan(ev[k]) || (!isnan(want) && want != ev[k]))
+            T_FAIL("step %zu: eval %g, points say %g", k, ev[k], want);
+        counted += !isnan(want);
+    }
+    T_EQ_INT(have, counted);
+    free(ev);
     tsdb_points_fini(&p);
     tsdb_close(db);
 }
