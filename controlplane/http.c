@@ -99,6 +99,64 @@ char *cp_http_query_range(cp_http *h, const char *query, const char *start, cons
     return body;
 }
 
+/* Instant query (/api/v1/query): the query evaluated at one time (default now). */
+static char *cp_http_query_instant(cp_http *h, const char *query, const char *time_s,
+                                   int *http_status) {
+    atomic_fetch_add(&h->queries, 1);
+    int64_t t = tide_now_wall_ms();
+    char *body;
+    if (!query || !*query) body = bad_data(http_status, "missing parameter \"query\"");
+    else if (time_s && *time_s && query_parse_time(time_s, &t))
+        body = bad_data(http_status, "invalid parameter \"time\": cannot parse \"%s\" to a "
+                                     "valid timestamp", time_s);
+    else {
+        query_ctx ctx = {h->cp->db, h->prom};
+        query_result r;
+        char err[600];
+        int rc = query_range(&ctx, query, t, t, 1000, &r, err, sizeof err);
+        if (rc == -EINVAL) body = bad_data(http_status, "%s", err);
+        else if (rc) {
+            *http_status = 503;
+            body = query_error_json("execution", err);
+        } else {
+            *http_status = 200;
+            body = query_result_vector_json(&r);
+            query_result_fini(&r);
+        }
+    }
+    if (*http_status != 200) atomic_fetch_add(&h->query_errors, 1);
+    return body;
+}
+
+/* Label names (name == NULL) or the values of one label in the store, as Prometheus's
+ * /api/v1/labels and /api/v1/label/NAME/values answer them. */
+static char *label_strings(cp_http *h, const char *name) {
+    tsdb *db = h->cp->db;
+    uint32_t n = tsdb_series_count(db);
+    size_t cap = 256, k = 0;
+    const char **v = malloc(cap * sizeof *v);
+    for (uint32_t id = 1; v && id <= n; id++) {
+        const tsdb_label *l;
+        size_t nl;
+        if (tsdb_series_labels(db, id, &l, &nl)) continue;
+        for (size_t i = 0; i < nl; i++) {
+            if (name && strcmp(l[i].name, name) != 0) continue;
+            if (k == cap) {
+                const char **nv = realloc(v, (cap *= 2) * sizeof *nv);
+                if (!nv) {
+                    free(v);
+                    return NULL;
+                }
+                v = nv;
+            }
+            v[k++] = name ? l[i].value : l[i].name;
+        }
+    }
+    char *body = v ? query_strings_json(v, k) : NULL;
+    free(v);
+    return body;
+}
+
 /* ---- metrics ---- */
 
 typedef struct mbuf {
@@ -222,10 +280,10 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
 
 typedef struct req_ctx {
     struct MHD_PostProcessor *pp;
-    char *form[4]; /* query, start, end, step from a POST body */
+    char *form[5]; /* query, start, end, step, time from a POST body */
 } req_ctx;
 
-static const char *const form_keys[4] = {"query", "start", "end", "step"};
+static const char *const form_keys[5] = {"query", "start", "end", "step", "time"};
 
 static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *filename, const char *content_type,
@@ -236,7 +294,7 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
     (void)content_type;
     (void)transfer_encoding;
     req_ctx *rc = cls;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         if (strcmp(key, form_keys[i]) != 0) continue;
         size_t have = rc->form[i] ? strlen(rc->form[i]) : 0;
         if (off != have || have + size > (1u << 20)) return MHD_NO;
@@ -305,6 +363,28 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         char *body = cp_http_query_range(h, p[0], p[1], p[2], p[3], &status);
         return respond(c, (unsigned)status, body, "application/json");
     }
+    if (!strcmp(url, "/api/v1/query")) {
+        const char *q = rc->form[0] ? rc->form[0]
+                                    : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "query");
+        const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "time");
+        if (rc->form[4]) t = rc->form[4];
+        int status = 500;
+        char *body = cp_http_query_instant(h, q, t, &status);
+        return respond(c, (unsigned)status, body, "application/json");
+    }
+    if (!strcmp(url, "/api/v1/labels"))
+        return respond(c, 200, label_strings(h, NULL), "application/json");
+    if (!strncmp(url, "/api/v1/label/", 14) && strlen(url) > 21 &&
+        !strcmp(url + strlen(url) - 7, "/values")) {
+        char name[256];
+        size_t n = strlen(url) - 14 - 7;
+        if (n == 0 || n >= sizeof name)
+            return respond(c, 400, query_error_json("bad_data", "invalid label name"),
+                           "application/json");
+        memcpy(name, url + 14, n);
+        name[n] = 0;
+        return respond(c, 200, label_strings(h, name), "application/json");
+    }
     if (!strcmp(url, "/metrics"))
         return respond(c, 200, metrics_text(h), "text/plain; version=0.0.4; charset=utf-8");
     if (!strcmp(url, "/healthz")) {
@@ -329,7 +409,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     req_ctx *rc = *con_cls;
     if (!rc) return;
     if (rc->pp) MHD_destroy_post_processor(rc->pp);
-    for (int i = 0; i < 4; i++) free(rc->form[i]);
+    for (int i = 0; i < 5; i++) free(rc->form[i]);
     free(rc);
     *con_cls = NULL;
 }

@@ -1119,3 +1119,55 @@ char *query_error_json(const char *type, const char *msg) {
     sb_str(&b, "}");
     return sb_done(&b);
 }
+
+char *query_result_vector_json(const query_result *r) {
+    sbuf b = {0};
+    sb_str(&b, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[");
+    char tbuf[48], vbuf[64];
+    format_ts(r->start_ms, tbuf, sizeof tbuf);
+    int first = 1;
+    for (size_t i = 0; i < r->n; i++) {
+        const query_series *s = &r->s[i];
+        if (!r->nsteps || isnan(s->v[0])) continue;
+        if (!first) sb_put(&b, ",", 1);
+        first = 0;
+        sb_str(&b, "{\"metric\":{");
+        for (size_t k = 0; k < s->nlabels; k++) {
+            if (k) sb_put(&b, ",", 1);
+            sb_quoted(&b, s->names[k], 1);
+            sb_put(&b, ":", 1);
+            sb_quoted(&b, s->values[k], 1);
+        }
+        query_format_value(s->v[0], vbuf, sizeof vbuf);
+        sb_str(&b, "},\"value\":[");
+        sb_str(&b, tbuf);
+        sb_str(&b, ",\"");
+        sb_str(&b, vbuf);
+        sb_str(&b, "\"]}");
+    }
+    sb_str(&b, "]}");
+    if (r->warning[0]) {
+        sb_str(&b, ",\"warnings\":[");
+        sb_quoted(&b, r->warning, 1);
+        sb_str(&b, "]");
+    }
+    sb_str(&b, "}");
+    return sb_done(&b);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+char *query_strings_json(const char **v, size_t n) {
+    if (n > 1) qsort(v, n, sizeof *v, cmp_str);
+    sbuf b = {0};
+    sb_str(&b, "{\"status\":\"success\",\"data\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i && !strcmp(v[i], v[i - 1])) continue;
+        if (i) sb_put(&b, ",", 1);
+        sb_quoted(&b, v[i], 1);
+    }
+    sb_str(&b, "]}");
+    return sb_done(&b);
+}

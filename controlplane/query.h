@@ -90,6 +90,11 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
 char *query_result_json(const query_result *r);
 /* {"status":"error","errorType":type,"error":msg}, malloc'd. */
 char *query_error_json(const char *type, const char *msg);
+/* An instant query's JSON from a one-step result: {"status":"success","data":{"resultType":
+ * "vector","result":[{"metric":{...},"value":[<unix seconds>,"<value>"]},...]}}, malloc'd. */
+char *query_result_vector_json(const query_result *r);
+/* {"status":"success","data":["a","b",...]} from n strings (sorted and deduplicated here). */
+char *query_strings_json(const char **v, size_t n);
 
 /* Parses a time: unix seconds (fractions allowed) or RFC 3339 ("2026-11-21T06:00:00Z",
  * "...+02:00", fractional seconds). 0 or -EINVAL. */

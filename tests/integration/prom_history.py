@@ -179,6 +179,19 @@ def main():
         assert len(json.loads(body)["data"]["result"]) == 1, "merged into one series"
         peer.close()
 
+        # 3b. instant queries and label listings (what Grafana asks besides query_range)
+        code, body = http_get(base + "/api/v1/query?" + urllib.parse.urlencode(
+            {"query": 'app_requests_per_minute{node="n1"}', "time": rows[1000][0]}))
+        j = json.loads(body)
+        assert code == 200 and j["data"]["resultType"] == "vector", body
+        assert j["data"]["result"][0]["value"] == [rows[1000][0], str(int(rows[1000][1] + 1e6))], body
+        code, body = http_get(base + "/api/v1/query?query=" + urllib.parse.quote("x{"))
+        assert code == 400 and json.loads(body)["errorType"] == "bad_data", body
+        code, body = http_get(base + "/api/v1/labels")
+        assert code == 200 and json.loads(body)["data"] == ["__name__", "app", "node"], body
+        code, body = http_get(base + "/api/v1/label/node/values")
+        assert code == 200 and json.loads(body)["data"] == ["n1"], body
+
         # 4. sum by / avg by over both copies
         code, body = query('sum by (app) (app_requests_per_minute)', rows[5][0], rows[8][0], 60)
         res = json.loads(body)["data"]["result"]
