@@ -159,6 +159,13 @@ int uplink_send(struct agent *ag, const void *frame, size_t len) {
     return flush_out(u) < 0 ? -ENOTCONN : 0;
 }
 
+static void send_heartbeat(uplink *u) {
+    if (wire_enc_heartbeat(&u->out, ++u->seq, tide_now_wall_ms(), report_drops(u->ag),
+                           report_queued_bytes(u->ag), (size_t)u->ag->cfg.max_frame_bytes) < 0)
+        return;
+    flush_out(u);
+}
+
 static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
     (void)revents;
@@ -170,10 +177,7 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents) {
                    (long long)silent);
         return;
     }
-    if (wire_enc_heartbeat(&u->out, ++u->seq, tide_now_wall_ms(), report_drops(u->ag),
-                           report_queued_bytes(u->ag), (size_t)u->ag->cfg.max_frame_bytes) < 0)
-        return;
-    flush_out(u);
+    send_heartbeat(u);
 }
 
 static void become_ready(uplink *u, uint64_t last_seq) {
@@ -191,6 +195,9 @@ static void become_ready(uplink *u, uint64_t last_seq) {
     int rc = report_on_connect(u->ag, last_seq);
     if (rc < 0 && u->state == UP_READY)
         disconnect(u, LOG_WARN, "cannot resend the queue: %s", strerror(-rc));
+    /* The first heartbeat at once: the control plane's table shows the agent's spool state
+     * from the start instead of after one interval. */
+    if (u->state == UP_READY && u->heartbeat_ms > 0) send_heartbeat(u);
 }
 
 /* One frame. Returns 0, or -1 after disconnecting. */
