@@ -573,8 +573,12 @@ static agent_row *row_for(cp_agents *a, const char *node) {
     agent_row *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     snprintf(r->node, sizeof r->node, "%s", node);
-    r->next = a->rows;
-    a->rows = r;
+    /* kept sorted by node name: `tidectl agents` lists them in that order */
+    agent_row **pp = &a->rows;
+    while (*pp && strcmp((*pp)->node, node) < 0)
+        pp = &(*pp)->next;
+    r->next = *pp;
+    *pp = r;
     return r;
 }
 
