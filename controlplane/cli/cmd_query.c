@@ -1,5 +1,6 @@
 /* cmd_query.c: `tidectl query SELECTOR`: query_range over the control plane's store merged with
  * Prometheus history; a table, or with --json exactly what GET /api/v1/query_range returns. */
+#include "query.h"
 #include "tidectl.h"
 
 #include <getopt.h>
@@ -90,10 +91,9 @@ static int cmd_query(tidectl_ctx *ctx, int argc, char **argv) {
         end = now_s;
     }
     if (!start) {
-        char *e;
-        double endv = strtod(end, &e);
-        long long base = (*e || e == end) ? (long long)now : (long long)endv;
-        snprintf(start_s, sizeof start_s, "%lld", base - 3600);
+        int64_t end_ms;
+        if (query_parse_time(end, &end_ms) != 0) return usage_error("--end: not unix seconds or RFC 3339");
+        snprintf(start_s, sizeof start_s, "%.3f", (double)(end_ms - 3600000) / 1000);
         start = start_s;
     }
     cJSON *args = cJSON_CreateObject();
