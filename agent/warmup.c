@@ -1,7 +1,9 @@
-/* warmup.c: ramped warm-up requests with libcurl multi on the libev loop. */
+/* warmup.c: ramped warm-up requests with libcurl multi on the libev loop. libcurl is loaded
+ * by the first warm-up (curl_lazy.h), so the spec side here never calls into it. */
 #include "warmup.h"
 
-#include <curl/curl.h>
+#include "curl_lazy.h"
+
 #include <errno.h>
 #include <ev.h>
 #include <math.h>
@@ -56,6 +58,33 @@ static int header_ok(const char *h) {
     for (const char *p = h; *p; p++)
         if (*p == '\r' || *p == '\n') return 0;
     return 1;
+}
+
+/* Header lists are built here rather than with curl_slist_append (CURLOPT_HTTPHEADER reads
+ * any struct curl_slist chain), so that parsing a spec does not need libcurl loaded. */
+static int hdr_append(struct curl_slist **head, const char *line) {
+    struct curl_slist *n = malloc(sizeof *n);
+    char *d = strdup(line);
+    if (!n || !d) {
+        free(n);
+        free(d);
+        return -ENOMEM;
+    }
+    n->data = d;
+    n->next = NULL;
+    struct curl_slist **pp = head;
+    while (*pp) pp = &(*pp)->next;
+    *pp = n;
+    return 0;
+}
+
+static void hdr_free_all(struct curl_slist *h) {
+    while (h) {
+        struct curl_slist *next = h->next;
+        free(h->data);
+        free(h);
+        h = next;
+    }
 }
 
 int warmup_spec_from_json(const cJSON *o, const char *endpoint, warmup_spec *spec, char *err,
@@ -143,13 +172,11 @@ int warmup_spec_from_json(const cJSON *o, const char *endpoint, warmup_spec *spe
                 rc = -EINVAL;
                 goto out;
             }
-            struct curl_slist *nl = curl_slist_append(spec->headers, line);
-            if (!nl) {
+            if (hdr_append(&spec->headers, line) < 0) {
                 rc = -ENOMEM;
                 snprintf(err, errlen, "out of memory");
                 goto out;
             }
-            spec->headers = nl;
         }
     }
 out:
@@ -162,7 +189,7 @@ void warmup_spec_fini(warmup_spec *spec) {
     free(spec->url);
     free(spec->method);
     free(spec->body);
-    curl_slist_free_all(spec->headers);
+    hdr_free_all(spec->headers);
     memset(spec, 0, sizeof *spec);
 }
 
@@ -190,6 +217,7 @@ typedef struct wreq {
 
 struct warmup {
     struct ev_loop *loop;
+    const curl_lazy_api *curl; /* libcurl, loaded by the first warm-up */
     CURLM *multi;
     ev_timer curl_timer;       /* libcurl's own timeouts */
     ev_timer tick;             /* launches requests per the rate schedule */
@@ -252,18 +280,18 @@ static void unlink_req(warmup *w, wreq *r) {
 static void check_multi_info(warmup *w) {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(w->multi, &left))) {
+    while ((m = w->curl->multi_info_read(w->multi, &left))) {
         if (m->msg != CURLMSG_DONE) continue;
         CURL *e = m->easy_handle;
         wreq *r = NULL;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
+        w->curl->easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
         long status = 0;
-        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        w->curl->easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         int error = m->data.result != CURLE_OK || status >= 400 || status == 0;
         record(w, r->start_ms, now_ms(w) - r->start_ms, error);
         unlink_req(w, r);
-        curl_multi_remove_handle(w->multi, e);
-        curl_easy_cleanup(e);
+        w->curl->multi_remove_handle(w->multi, e);
+        w->curl->easy_cleanup(e);
         free(r);
         w->inflight--;
     }
@@ -272,7 +300,7 @@ static void check_multi_info(warmup *w) {
 
 static void launch(warmup *w) {
     wreq *r = calloc(1, sizeof *r);
-    CURL *e = r ? curl_easy_init() : NULL;
+    CURL *e = r ? w->curl->easy_init() : NULL;
     if (!e) {
         free(r);
         record(w, now_ms(w), 0, 1);
@@ -282,24 +310,24 @@ static void launch(warmup *w) {
     r->easy = e;
     r->w = w;
     r->start_ms = now_ms(w);
-    curl_easy_setopt(e, CURLOPT_URL, w->spec.url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->spec.request_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (w->spec.headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, w->spec.headers);
+    w->curl->easy_setopt(e, CURLOPT_URL, w->spec.url);
+    w->curl->easy_setopt(e, CURLOPT_PRIVATE, r);
+    w->curl->easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
+    w->curl->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    w->curl->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)w->spec.request_timeout_ms);
+    w->curl->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (w->spec.headers) w->curl->easy_setopt(e, CURLOPT_HTTPHEADER, w->spec.headers);
     if (w->spec.body) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, w->spec.body);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(w->spec.body));
+        w->curl->easy_setopt(e, CURLOPT_POSTFIELDS, w->spec.body);
+        w->curl->easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(w->spec.body));
     }
     if (strcmp(w->spec.method, "GET") != 0 && !(w->spec.body && strcmp(w->spec.method, "POST") == 0))
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, w->spec.method);
-    if (strcmp(w->spec.method, "HEAD") == 0) curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        w->curl->easy_setopt(e, CURLOPT_CUSTOMREQUEST, w->spec.method);
+    if (strcmp(w->spec.method, "HEAD") == 0) w->curl->easy_setopt(e, CURLOPT_NOBODY, 1L);
     w->launched++;
-    if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+    if (w->curl->multi_add_handle(w->multi, e) != CURLM_OK) {
         record(w, r->start_ms, 0, 1);
-        curl_easy_cleanup(e);
+        w->curl->easy_cleanup(e);
         free(r);
         return;
     }
@@ -330,7 +358,7 @@ static void sock_event_cb(struct ev_loop *loop, ev_io *io, int revents) {
     warmup *w = s->w;
     int running;
     int flags = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
-    curl_multi_socket_action(w->multi, s->fd, flags, &running);
+    w->curl->multi_socket_action(w->multi, s->fd, flags, &running);
     check_multi_info(w);
 }
 
@@ -347,7 +375,7 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
     if (what == CURL_POLL_REMOVE) {
         if (s) {
             ev_io_stop(w->loop, &s->io);
-            curl_multi_assign(w->multi, fd, NULL);
+            w->curl->multi_assign(w->multi, fd, NULL);
             sock_unlink(w, s);
             free(s);
         }
@@ -361,7 +389,7 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
         s->next = w->socks;
         if (w->socks) w->socks->prev = s;
         w->socks = s;
-        curl_multi_assign(w->multi, fd, s);
+        w->curl->multi_assign(w->multi, fd, s);
     } else {
         ev_io_stop(w->loop, &s->io);
     }
@@ -376,7 +404,7 @@ static void curl_timer_cb(struct ev_loop *loop, ev_timer *t, int revents) {
     (void)revents;
     warmup *w = container_of(t, warmup, curl_timer);
     int running;
-    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    w->curl->multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_multi_info(w);
 }
 
@@ -461,19 +489,14 @@ static void check_done(warmup *w) {
 
 int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn done, void *arg,
                  warmup **out, char *err, size_t errlen) {
-    static int curl_ready;
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            snprintf(err, errlen, "warm-up: curl_global_init failed");
-            return -EIO;
-        }
-        curl_ready = 1;
-    }
+    const curl_lazy_api *api = curl_lazy_get(err, errlen);
+    if (!api) return -ELIBACC;
     warmup *w = calloc(1, sizeof *w);
     if (!w) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    w->curl = api;
     w->loop = loop;
     w->done = done;
     w->arg = arg;
@@ -482,21 +505,19 @@ int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn d
     w->spec.method = strdup(spec->method);
     w->spec.body = spec->body ? strdup(spec->body) : NULL;
     w->spec.headers = NULL;
-    for (struct curl_slist *h = spec->headers; h; h = h->next) {
-        struct curl_slist *nl = curl_slist_append(w->spec.headers, h->data);
-        if (!nl) break;
-        w->spec.headers = nl;
-    }
-    w->multi = curl_multi_init();
-    if (!w->multi || !w->spec.url || !w->spec.method || (spec->body && !w->spec.body)) {
+    int hdr_rc = 0;
+    for (struct curl_slist *h = spec->headers; h && hdr_rc == 0; h = h->next)
+        hdr_rc = hdr_append(&w->spec.headers, h->data);
+    w->multi = w->curl->multi_init();
+    if (!w->multi || !w->spec.url || !w->spec.method || (spec->body && !w->spec.body) || hdr_rc) {
         snprintf(err, errlen, "warm-up: out of memory");
         warmup_cancel(w);
         return -ENOMEM;
     }
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timer_func);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    w->curl->multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    w->curl->multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    w->curl->multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, timer_func);
+    w->curl->multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
     ev_timer_init(&w->curl_timer, curl_timer_cb, 0., 0.);
     ev_timer_init(&w->finish, finish_cb, 0., 0.);
     ev_now_update(loop);
@@ -516,11 +537,11 @@ void warmup_cancel(warmup *w) {
         while (w->active) {
             wreq *r = w->active;
             unlink_req(w, r);
-            curl_multi_remove_handle(w->multi, r->easy);
-            curl_easy_cleanup(r->easy);
+            w->curl->multi_remove_handle(w->multi, r->easy);
+            w->curl->easy_cleanup(r->easy);
             free(r);
         }
-        curl_multi_cleanup(w->multi);
+        w->curl->multi_cleanup(w->multi);
     }
     /* kept-alive connections closed by the cleanup are not reported through socket_cb */
     while (w->socks) {

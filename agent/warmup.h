@@ -1,7 +1,8 @@
 /* warmup.h: warm-up traffic for a replica that is not receiving real traffic yet: configured
  * requests (method, path, body, headers) sent at a target rate with a linear ramp for a
  * duration, with libcurl's multi interface driven by the agent's libev loop
- * (curl_multi_socket_action with ev_io/ev_timer). Reports requests, errors and the latency of
+ * (curl_multi_socket_action with ev_io/ev_timer); libcurl is loaded by the first warm-up, not
+ * linked (curl_lazy.h). Reports requests, errors and the latency of
  * the first and the last second, so that the effect of warming up is visible. */
 #ifndef TIDE_WARMUP_H
 #define TIDE_WARMUP_H
@@ -45,7 +46,8 @@ typedef struct warmup warmup;
 typedef void (*warmup_done_fn)(void *arg, cJSON *result);
 
 /* Starts sending (the spec is copied). Returns 0 (done called later from the loop) or -errno
- * with err (libcurl could not be set up); done is then not called. */
+ * with err; done is then not called. The first call loads libcurl (curl_lazy.h):
+ * -ELIBACC with err naming the library when it cannot be loaded or initialised. */
 int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn done, void *arg,
                  warmup **out, char *err, size_t errlen);
 /* Aborts the transfers and frees without calling done. NULL ok. */
