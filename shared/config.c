@@ -143,13 +143,8 @@ static char *trim(char *s) {
     return s;
 }
 
-int cfg_load_file(const cfg_key *tab, void *target, const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        int e = errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(e));
-        return -e;
-    }
+int cfg_load_stream(const cfg_key *tab, void *target, FILE *f, const char *path, char *err,
+                    size_t errlen) {
     char line[4096], where[512];
     int lineno = 0, rc = 0;
     while (fgets(line, sizeof line, f)) {
@@ -157,16 +152,14 @@ int cfg_load_file(const cfg_key *tab, void *target, const char *path, char *err,
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         if (!strchr(line, '\n') && !feof(f)) {
             snprintf(err, errlen, "%s: line longer than %zu bytes", where, sizeof line - 2);
-            rc = -EINVAL;
-            break;
+            return -EINVAL;
         }
         char *s = trim(line);
         if (*s == 0 || *s == '#') continue;
         char *eq = strchr(s, '=');
         if (!eq) {
             snprintf(err, errlen, "%s: expected 'key = value', got '%.80s'", where, s);
-            rc = -EINVAL;
-            break;
+            return -EINVAL;
         }
         *eq = 0;
         char *key = trim(s), *val = trim(eq + 1);
@@ -177,15 +170,25 @@ int cfg_load_file(const cfg_key *tab, void *target, const char *path, char *err,
         }
         if (*key == 0) {
             snprintf(err, errlen, "%s: missing key before '='", where);
-            rc = -EINVAL;
-            break;
+            return -EINVAL;
         }
-        if ((rc = cfg_set(tab, target, key, val, where, err, errlen)) < 0) break;
+        if ((rc = cfg_set(tab, target, key, val, where, err, errlen)) < 0) return rc;
     }
-    if (rc == 0 && ferror(f)) {
+    if (ferror(f)) {
         snprintf(err, errlen, "%s: read error", path);
-        rc = -EIO;
+        return -EIO;
     }
+    return 0;
+}
+
+int cfg_load_file(const cfg_key *tab, void *target, const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    int rc = cfg_load_stream(tab, target, f, path, err, errlen);
     fclose(f);
     return rc;
 }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum cfg_type {
     CFG_STR,      /* char * (malloc'd, freed by cfg_free) */
@@ -45,6 +46,9 @@ int cfg_set(const cfg_key *tab, void *target, const char *key, const char *value
             char *err, size_t errlen);
 /* Loads a file. 0 or -errno with err ("FILE: No such file..." / "FILE:LINE: ..."). */
 int cfg_load_file(const cfg_key *tab, void *target, const char *path, char *err, size_t errlen);
+/* Loads from an open stream; `name` stands for the file in messages ("NAME:LINE: ..."). */
+int cfg_load_stream(const cfg_key *tab, void *target, FILE *f, const char *path, char *err,
+                    size_t errlen);
 /* Frees string values; the struct can then be reused. */
 void cfg_free(const cfg_key *tab, void *target);
 /* Compares two configurations key by key and calls fn for every key whose value differs.
