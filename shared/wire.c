@@ -6,9 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +13,8 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "sha256.h" /* not libcrypto: OpenSSL's first HMAC costs an agent ~3.4 MB resident */
 
 #define JSON_MAX_DEPTH 32
 
@@ -331,14 +330,12 @@ int wire_auth_mac(const void *token, size_t token_len, const char *role,
     off += WIRE_NONCE_LEN;
     memcpy(msg + off, node, nl);
     off += nl;
-    unsigned int mlen = 0;
-    if (!HMAC(EVP_sha256(), token, (int)token_len, msg, off, mac, &mlen) || mlen != WIRE_MAC_LEN)
-        return -EIO;
+    tide_hmac_sha256(token, token_len, msg, off, mac);
     return 0;
 }
 
 int wire_mac_equal(const uint8_t a[WIRE_MAC_LEN], const uint8_t b[WIRE_MAC_LEN]) {
-    return CRYPTO_memcmp(a, b, WIRE_MAC_LEN) == 0;
+    return tide_ct_equal(a, b, WIRE_MAC_LEN);
 }
 
 int wire_nonce(uint8_t nonce[WIRE_NONCE_LEN]) {
