@@ -63,7 +63,8 @@ agent_field() {
 for r in json.load(sys.stdin):
     if r['node']=='$1': print(r['$2'])"
 }
-wait_until 20 test "$(agent_field node-drop connected)" = True || fail "node-drop not connected"
+drop_connected() { [ "$(agent_field node-drop connected)" = True ]; }
+wait_until 20 drop_connected || fail "node-drop not connected"
 
 # the outage: 30 s without a control plane while both agents keep sampling
 kill -TERM $CP
