@@ -20,19 +20,33 @@
 /* Estimated encoded bytes per sample, to cut a batch before it outgrows a frame. */
 #define BYTES_PER_SAMPLE 16
 
+/* One allocation per series (the agent holds thousands: 11 per cgroup): the key follows the
+ * struct, and the one sample a series normally gets between two flushes (one per collection
+ * round) is stored inline; arrays are allocated only while more are pending. */
 typedef struct series {
     uint32_t id;
-    char *key; /* metric \0 k1 \0 v1 \0 ... \0\0: identity */
-    size_t keylen;
-    char *metric;        /* points into key */
-    const char **labels; /* k,v,...,NULL pointing into key */
-    int forgotten;
+    uint32_t keylen;
+    uint8_t forgotten, dirty;
+    uint32_t n, cap;       /* pending samples; cap 0: the inline one */
     uint64_t forgotten_at; /* next_seq when forgotten: purged once that is acknowledged */
-    int64_t *ts;
+    int64_t ts1;           /* the inline sample */
+    double v1;
+    int64_t *ts;           /* more than one pending: arrays of cap */
     double *v;
-    size_t n, cap;
-    int dirty;
+    char key[];            /* metric \0 k1 \0 v1 \0 ... \0\0: identity */
 } series;
+
+/* The label pointers of s's key (k,v,...,NULL) into lv of WIRE_MAX_LABELS * 2 + 1. */
+static const char *const *series_labels(const series *s, const char **lv) {
+    const char *p = s->key + strlen(s->key) + 1;
+    size_t n = 0;
+    while (*p && n < WIRE_MAX_LABELS * 2) {
+        lv[n++] = p;
+        p += strlen(p) + 1;
+    }
+    lv[n] = NULL;
+    return lv;
+}
 
 typedef struct batch {
     uint64_t seq;
@@ -130,8 +144,6 @@ static int grow_table(report *r) {
 
 static void series_free(series *s) {
     if (!s) return;
-    free(s->key);
-    free(s->labels);
     free(s->ts);
     free(s->v);
     free(s);
@@ -150,9 +162,9 @@ int sink_series(agent_sink *sk, const char *metric, const char *const *labels, u
     }
     if (nl / 2 + 1 > WIRE_MAX_LABELS) return -E2BIG;
     keylen += 1;
-    char *key = malloc(keylen);
-    if (!key) return -ENOMEM;
-    char *p = key;
+    series *s = calloc(1, sizeof *s + keylen);
+    if (!s) return -ENOMEM;
+    char *key = s->key, *p = key;
     p = stpcpy(p, metric) + 1;
     for (size_t i = 0; i < nl; i += 2) {
         p = stpcpy(p, labels[i]) + 1;
@@ -160,43 +172,27 @@ int sink_series(agent_sink *sk, const char *metric, const char *const *labels, u
     }
     *p = 0;
     if (grow_table(r) < 0) {
-        free(key);
+        free(s);
         return -ENOMEM;
     }
     /* The id is the label set's hash, probing upwards on a collision: stable across agent
      * restarts, so batches spooled before a restart still name the right series. */
     uint32_t cand = fnv1a(key, keylen);
     for (;; cand++) {
-        series *s = find_id(r, cand);
-        if (!s) break;
-        if (s->keylen == keylen && memcmp(s->key, key, keylen) == 0) {
-            free(key);
-            if (s->forgotten) {
-                s->forgotten = 0;
+        series *o = find_id(r, cand);
+        if (!o) break;
+        if (o->keylen == keylen && memcmp(o->key, key, keylen) == 0) {
+            free(s);
+            if (o->forgotten) {
+                o->forgotten = 0;
                 r->nforgotten--;
             }
-            *id = s->id;
+            *id = o->id;
             return 0;
         }
     }
-    series *s = calloc(1, sizeof *s);
-    const char **lv = calloc(nl + 1, sizeof *lv);
-    if (!s || !lv) {
-        free(s);
-        free(lv);
-        free(key);
-        return -ENOMEM;
-    }
     s->id = cand;
-    s->key = key;
-    s->keylen = keylen;
-    s->metric = key;
-    p = key + strlen(key) + 1;
-    for (size_t i = 0; i < nl; i++) {
-        lv[i] = p;
-        p += strlen(p) + 1;
-    }
-    s->labels = lv;
+    s->keylen = (uint32_t)keylen;
     int found;
     size_t slot = slot_of(r, cand, &found);
     if (!r->tab[slot]) r->used++;
@@ -206,7 +202,8 @@ int sink_series(agent_sink *sk, const char *metric, const char *const *labels, u
     /* A series born while connected is defined at once (otherwise at the next connect). */
     if (uplink_ready(r->ag)) {
         wire_series_def_begin(&r->enc, uplink_next_seq(r->ag), 1);
-        wire_series_def_add(&r->enc, s->id, s->metric, s->labels);
+        const char *lv[WIRE_MAX_LABELS * 2 + 1];
+        wire_series_def_add(&r->enc, s->id, s->key, series_labels(s, lv));
         long n = wire_frame_end(&r->enc, (size_t)r->ag->cfg.max_frame_bytes);
         if (n > 0) uplink_send(r->ag, r->enc.data, (size_t)n);
         wire_buf_consume(&r->enc, r->enc.len);
@@ -218,15 +215,19 @@ int sink_put(agent_sink *sk, uint32_t id, int64_t ts_ms, double value) {
     report *r = sk->r;
     series *s = find_id(r, id);
     if (!s || s->forgotten) return -ENOENT;
-    if (s->n > 0 && ts_ms < s->ts[s->n - 1]) return -EINVAL;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 4;
+    if (s->n > 0 && ts_ms < (s->cap ? s->ts[s->n - 1] : s->ts1)) return -EINVAL;
+    if (s->n > 0 && s->n >= s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 4;
         int64_t *ts = realloc(s->ts, cap * sizeof *ts);
         if (!ts) return -ENOMEM;
         s->ts = ts;
         double *v = realloc(s->v, cap * sizeof *v);
         if (!v) return -ENOMEM;
         s->v = v;
+        if (!s->cap) { /* the inline sample moves into the arrays */
+            ts[0] = s->ts1;
+            v[0] = s->v1;
+        }
         s->cap = cap;
     }
     if (!s->dirty) {
@@ -240,8 +241,13 @@ int sink_put(agent_sink *sk, uint32_t id, int64_t ts_ms, double value) {
         r->dirty[r->ndirty++] = s;
         s->dirty = 1;
     }
-    s->ts[s->n] = ts_ms;
-    s->v[s->n] = value;
+    if (s->cap) {
+        s->ts[s->n] = ts_ms;
+        s->v[s->n] = value;
+    } else {
+        s->ts1 = ts_ms;
+        s->v1 = value;
+    }
     s->n++;
     r->pending++;
     /* Cut the batch before it could outgrow a frame. */
@@ -307,7 +313,17 @@ void report_flush(struct agent *ag) {
     wire_samples_begin(&r->enc, seq, (uint32_t)r->ndirty);
     for (size_t i = 0; i < r->ndirty; i++) {
         series *s = r->dirty[i];
-        wire_samples_series(&r->enc, s->id, s->ts, s->v, (uint32_t)s->n);
+        if (s->cap) {
+            wire_samples_series(&r->enc, s->id, s->ts, s->v, s->n);
+            /* back to the inline sample: several per flush is the exception */
+            free(s->ts);
+            free(s->v);
+            s->ts = NULL;
+            s->v = NULL;
+            s->cap = 0;
+        } else {
+            wire_samples_series(&r->enc, s->id, &s->ts1, &s->v1, s->n);
+        }
         s->n = 0;
         s->dirty = 0;
     }
@@ -419,8 +435,11 @@ int report_on_connect(struct agent *ag, uint64_t last_seq) {
         if (n == 0) break;
         wire_series_def_begin(&r->enc, uplink_next_seq(ag), n);
         for (; i < j; i++)
-            if (r->tab[i] && r->tab[i] != TOMB)
-                wire_series_def_add(&r->enc, r->tab[i]->id, r->tab[i]->metric, r->tab[i]->labels);
+            if (r->tab[i] && r->tab[i] != TOMB) {
+                const char *lv[WIRE_MAX_LABELS * 2 + 1];
+                wire_series_def_add(&r->enc, r->tab[i]->id, r->tab[i]->key,
+                                    series_labels(r->tab[i], lv));
+            }
         long len = wire_frame_end(&r->enc, (size_t)ag->cfg.max_frame_bytes);
         if (len < 0) {
             wire_buf_consume(&r->enc, r->enc.len);
