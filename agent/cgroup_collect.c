@@ -54,9 +54,12 @@ enum { R_CPU, R_THR_PERIODS, R_THR_TIME, R_PSI0, R_COUNT = R_PSI0 + 4 };
 
 enum ctl { C_CPUACCT, C_CPU, C_MEMORY, C_PIDS, C_V2, C_COUNT };
 
+struct v2ent;
+
 typedef struct target {
     char *rel;
     cgd_info info;
+    struct v2ent *v2only; /* hybrid: a cgroup of the v2 mount alone, read from there */
     int fd[F_COUNT];
     uint32_t id[M_COUNT];
     uint32_t defined; /* bit per metric: series defined */
@@ -68,11 +71,23 @@ typedef struct target {
     struct target *next;
 } target;
 
+/* Hybrid hosts: a cgroup that discovery found in the v2 mount. It is sampled from there (its
+ * own target) only while the primary (v1) hierarchy has no cgroup of the same path. */
+typedef struct v2ent {
+    char *rel;
+    enum cgd_kind kind;
+    target *t; /* NULL while the v1 twin is sampled */
+    struct v2ent *next;
+} v2ent;
+
 struct cgc {
     cgd_mounts mounts;
     char prefix[C_COUNT][CGD_PATH_MAX]; /* below the mount, before rel ("" = none) */
     const char *dir[C_COUNT];           /* mount point per controller ("" = absent) */
     cgd *disc;
+    cgd *disc_v2;     /* hybrid: the v2 mount, for cgroups that exist only there */
+    v2ent *v2;
+    int v2_changed;   /* either watcher reported a change: reconcile the v2-only targets */
     target *targets;
     unsigned detail_every, next_slot;
     const cgc_out *out; /* during a round */
@@ -99,9 +114,20 @@ static int64_t mono_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Which controller directory and file name each file lives in, for this layout. */
-static int file_where(const cgc *c, enum cg_file f, enum ctl *ctl, const char **name) {
+/* Which controller directory and file name each file lives in, for this layout (a v2-only
+ * target of a hybrid host: all in the v2 mount). */
+static int file_where(const cgc *c, const target *t, enum cg_file f, enum ctl *ctl,
+                      const char **name) {
     int v1cpu = c->dir[C_CPU][0] != '\0';
+    if (t->v2only) {
+        static const char *const v2name[F_COUNT] = {
+            [F_CPU_STAT] = "cpu.stat",          [F_MEM_USAGE] = "memory.current",
+            [F_MEM_STAT] = "memory.stat",       [F_PIDS] = "pids.current",
+            [F_PSI_CPU] = "cpu.pressure",       [F_PSI_MEM] = "memory.pressure"};
+        *ctl = C_V2;
+        *name = v2name[f];
+        return v2name[f] != NULL && c->dir[C_V2][0] != '\0';
+    }
     switch (f) {
     case F_CPUACCT_USAGE:
         *ctl = C_CPUACCT, *name = "cpuacct.usage";
@@ -130,7 +156,7 @@ static int file_where(const cgc *c, enum cg_file f, enum ctl *ctl, const char **
 static int file_path(const cgc *c, const target *t, enum cg_file f, char *out, size_t outlen,
                      const char **name) {
     enum ctl ctl;
-    if (!file_where(c, f, &ctl, name)) return -ENOENT;
+    if (!file_where(c, t, f, &ctl, name)) return -ENOENT;
     const char *rel = strcmp(t->rel, "/") == 0 ? "" : t->rel;
     int n = snprintf(out, outlen, "%s%s%s/%s", c->dir[ctl], c->prefix[ctl], rel, *name);
     return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
@@ -174,35 +200,120 @@ static void target_free(target *t) {
     free(t);
 }
 
+static target *target_add(cgc *c, const char *rel, const cgd_info *info, v2ent *v2only) {
+    target *t = calloc(1, sizeof *t);
+    if (!t || !(t->rel = strdup(rel))) {
+        free(t);
+        log_limited(&c->rl_read, LOG_ERROR, MOD, "out of memory adding %s", rel);
+        return NULL;
+    }
+    t->info = *info;
+    t->v2only = v2only;
+    t->slot = c->next_slot++;
+    for (int f = 0; f < F_COUNT; f++) t->fd[f] = -1;
+    open_files(c, t);
+    t->next = c->targets;
+    c->targets = t;
+    c->st.cgroups++;
+    if (v2only) c->st.v2_only++;
+    log_debug(MOD, "sampling %s (%s%s)", rel, cgd_kind_name(info->kind),
+              v2only ? ", v2 mount only" : "");
+    return t;
+}
+
+/* Takes t out of the list, forgets its series and frees it. */
+static void target_drop(cgc *c, target *t) {
+    for (target **pp = &c->targets; *pp; pp = &(*pp)->next) {
+        if (*pp != t) continue;
+        *pp = t->next;
+        break;
+    }
+    forget_series(c, t);
+    if (t->v2only) {
+        t->v2only->t = NULL;
+        c->st.v2_only--;
+    }
+    target_free(t);
+    c->st.cgroups--;
+}
+
 static void on_change(void *ctx, const char *rel, const cgd_info *info, int added) {
     cgc *c = ctx;
+    c->v2_changed = 1;
     if (added) {
-        target *t = calloc(1, sizeof *t);
-        if (!t || !(t->rel = strdup(rel))) {
-            free(t);
-            log_limited(&c->rl_read, LOG_ERROR, MOD, "out of memory adding %s", rel);
-            return;
-        }
-        t->info = *info;
-        t->slot = c->next_slot++;
-        for (int f = 0; f < F_COUNT; f++) t->fd[f] = -1;
-        open_files(c, t);
-        t->next = c->targets;
-        c->targets = t;
-        c->st.cgroups++;
-        log_debug(MOD, "sampling %s (%s)", rel, cgd_kind_name(info->kind));
+        target_add(c, rel, info, NULL);
         return;
     }
-    for (target **pp = &c->targets; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->rel, rel) != 0) continue;
-        target *t = *pp;
-        *pp = t->next;
-        forget_series(c, t);
-        target_free(t);
-        c->st.cgroups--;
+    for (target *t = c->targets; t; t = t->next) {
+        if (t->v2only || strcmp(t->rel, rel) != 0) continue;
+        target_drop(c, t);
         log_debug(MOD, "cgroup %s is gone", rel);
         return;
     }
+}
+
+/* Changes of the v2 mount on a hybrid host: remembered; reconcile_v2 decides what is sampled. */
+static void on_change_v2(void *ctx, const char *rel, const cgd_info *info, int added) {
+    cgc *c = ctx;
+    c->v2_changed = 1;
+    if (added) {
+        v2ent *e = calloc(1, sizeof *e);
+        if (!e || !(e->rel = strdup(rel))) {
+            free(e);
+            log_limited(&c->rl_read, LOG_ERROR, MOD, "out of memory adding %s", rel);
+            return;
+        }
+        e->kind = info->kind;
+        e->next = c->v2;
+        c->v2 = e;
+        return;
+    }
+    for (v2ent **pp = &c->v2; *pp; pp = &(*pp)->next) {
+        v2ent *e = *pp;
+        if (strcmp(e->rel, rel) != 0) continue;
+        if (e->t) {
+            target_drop(c, e->t);
+            log_debug(MOD, "cgroup %s is gone (v2 mount)", rel);
+        }
+        *pp = e->next;
+        free(e->rel);
+        free(e);
+        return;
+    }
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A v2 cgroup gets its own target while the primary hierarchy has no cgroup of that path,
+ * and loses it when one appears there (the series are the same: same labels). Runs in rounds
+ * where discovery reported a change. */
+static void reconcile_v2(cgc *c) {
+    c->v2_changed = 0;
+    if (!c->disc_v2) return;
+    size_t n = 0, k = 0;
+    for (target *t = c->targets; t; t = t->next) n += !t->v2only;
+    const char **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) {
+        c->v2_changed = 1; /* try again next round */
+        return;
+    }
+    for (target *t = c->targets; t; t = t->next)
+        if (!t->v2only) v[k++] = t->rel;
+    qsort(v, n, sizeof *v, cmp_str);
+    for (v2ent *e = c->v2; e; e = e->next) {
+        int twin = bsearch(&e->rel, v, n, sizeof *v, cmp_str) != NULL;
+        if (twin && e->t) {
+            target_drop(c, e->t);
+        } else if (!twin && !e->t) {
+            cgd_info info;
+            cgd_classify(e->rel, &info);
+            info.kind = e->kind;
+            e->t = target_add(c, e->rel, &info, e);
+        }
+    }
+    free(v);
 }
 
 /* Defines the series of metric m for t on first use. Returns 0 or -errno. */
@@ -242,18 +353,19 @@ static int read_file(cgc *c, target *t, enum cg_file f, char *buf, size_t cap, s
     return 0;
 }
 
-/* Is file f in the hierarchy discovery walks (so its loss means the cgroup is gone)? */
-static int file_is_primary(const cgc *c, enum cg_file f) {
+/* Is file f in the hierarchy discovery walks for t (so its loss means the cgroup is gone)? */
+static int file_is_primary(const cgc *c, const target *t, enum cg_file f) {
     enum ctl ctl;
     const char *name;
-    return file_where(c, f, &ctl, &name) && c->dir[ctl] == cgd_primary(&c->mounts);
+    if (!file_where(c, t, f, &ctl, &name)) return 0;
+    return t->v2only ? ctl == C_V2 : c->dir[ctl] == cgd_primary(&c->mounts);
 }
 
 /* Handles a failed read: returns 1 when the cgroup is gone (caller drops it). A file of
  * another hierarchy that vanished (e.g. the v1 memory twin of the cgroup was removed) is
  * closed and looked for again later; the cgroup stays sampled. */
 static int read_failed(cgc *c, target *t, enum cg_file f, int rc) {
-    if (rc == -ENODEV && file_is_primary(c, f)) return 1;
+    if (rc == -ENODEV && file_is_primary(c, t, f)) return 1;
     char path[CGD_PATH_MAX * 3];
     const char *name = "?";
     if (file_path(c, t, f, path, sizeof path, &name) < 0) snprintf(path, sizeof path, "%s", t->rel);
@@ -395,6 +507,15 @@ int cgc_sample(cgc *c, const cgc_out *out, int64_t now_ms, char *err, size_t err
         c->out = NULL;
         return fail(err, errlen, rc, "cgroup discovery failed: %s", strerror(-rc));
     }
+    if (c->disc_v2) {
+        rc = cgd_poll(c->disc_v2, on_change_v2, c);
+        if (rc < 0) {
+            c->out = NULL;
+            return fail(err, errlen, rc, "cgroup discovery in %s failed: %s", c->mounts.v2,
+                        strerror(-rc));
+        }
+    }
+    if (c->v2_changed) reconcile_v2(c);
     if (!c->warned_rescan) {
         cgd_stats ds;
         cgd_get_stats(c->disc, &ds);
@@ -413,6 +534,10 @@ int cgc_sample(cgc *c, const cgc_out *out, int64_t now_ms, char *err, size_t err
                         t->rel);
             *pp = t->next;
             forget_series(c, t);
+            if (t->v2only) {
+                t->v2only->t = NULL; /* its v2 entry goes when the watcher sees it gone */
+                c->st.v2_only--;
+            }
             target_free(t);
             c->st.cgroups--;
             continue;
@@ -509,7 +634,15 @@ int cgc_new(cgc **out, const cgc_config *cfg, char *err, size_t errlen) {
                      .include = cfg->include, .ninclude = cfg->ninclude, .exclude = cfg->exclude,
                      .nexclude = cfg->nexclude};
     rc = cgd_new(&c->disc, &dc, err, errlen);
+    /* Hybrid: cgroups made in the v2 mount alone (not by systemd's mirroring) are sampled
+     * from there; the ones with a v1 twin are read from v1 as before. */
+    if (rc == 0 && c->mounts.layout == CGD_LAYOUT_HYBRID && c->mounts.v2[0] &&
+        strcmp(dc.base, c->mounts.v2) != 0) {
+        dc.base = c->mounts.v2;
+        rc = cgd_new(&c->disc_v2, &dc, err, errlen);
+    }
     if (rc < 0) {
+        cgd_free(c->disc);
         free(c);
         return rc;
     }
@@ -524,7 +657,14 @@ void cgc_free(cgc *c) {
         c->targets = t->next;
         target_free(t);
     }
+    while (c->v2) {
+        v2ent *e = c->v2;
+        c->v2 = e->next;
+        free(e->rel);
+        free(e);
+    }
     cgd_free(c->disc);
+    cgd_free(c->disc_v2);
     free(c);
 }
 

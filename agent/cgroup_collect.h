@@ -24,6 +24,12 @@
  * the last memory.stat. Reading everything every second would cost ~26 us per cgroup here,
  * 2.6x the 0.5%-of-a-core budget at 500 cgroups.
  *
+ * On a hybrid host (v1 controllers plus a v2 mount) discovery also watches the v2 mount: a
+ * cgroup that exists only there (no v1 twin of the same path) is sampled from its v2 files:
+ * cgroup_cpu_usage_cores from cpu.stat usage_usec every round, throttling, memory.current /
+ * memory.stat and pids.current when the v2 mount has those controllers, and PSI. When a v1
+ * twin appears it is read from v1 instead (same labels, so the same series).
+ *
  * A cgroup whose files vanish (removed mid-read: ENODEV/ENOENT) is dropped and its series
  * forgotten (files of another hierarchy than the walked one are only closed and looked for
  * again); a garbled or unreadable file skips that metric for the round. Both log at a
@@ -77,6 +83,7 @@ typedef struct cgc_stats {
     uint64_t vanished;     /* cgroups dropped, or one hierarchy's files closed, because they
                               disappeared mid-read (ENODEV) */
     uint64_t resets;       /* counters that went backwards */
+    uint64_t v2_only;      /* of cgroups: hybrid hosts' cgroups of the v2 mount alone */
 } cgc_stats;
 void cgc_get_stats(const cgc *c, cgc_stats *st);
 

@@ -194,9 +194,10 @@ TEST(cgc_fake_hybrid_tree) {
     cgc_get_stats(c, &st);
     T_EQ_INT(st.resets, 1);
 
-    /* A new container appears and the app cgroup goes: both within one round. */
+    /* A new container appears and the app cgroup goes (from every hierarchy): both within one
+     * round. */
     make_cgroup("/kubepods/burstable/podu1/c2");
-    sh("rm -rf '%s/cpuacct/app'", base);
+    sh("rm -rf '%s/cpuacct/app' '%s/unified/app'", base, base);
     T_EQ_INT(cgc_sample(c, &out, 4000, err, sizeof err), 0);
     T_ASSERT(find(&r, "cgroup_memory_working_set_bytes", "/kubepods/burstable/podu1/c2") != NULL);
     T_EQ_INT(cpu->forgotten, 1);
@@ -204,6 +205,52 @@ TEST(cgc_fake_hybrid_tree) {
     T_EQ_INT(ws->forgotten, 0);
     cgc_get_stats(c, &st);
     T_EQ_INT(st.cgroups, 3);
+    T_EQ_INT(st.v2_only, 0);
+
+    /* A pod that exists only in the v2 mount (no v1 twin): sampled from its v2 files, CPU from
+     * cpu.stat usage_usec (1 s of CPU more), PSI; no memory.current / pids.current there. */
+    const char *fx = test_fixture("cgroup");
+    sh("mkdir -p '%s/unified/kubepods/burstable/podv2' && cp '%s/v2-hybrid/cpu.stat' "
+       "'%s/v2-hybrid/cpu.pressure' '%s/unified/kubepods/burstable/podv2/'",
+       base, fx, fx, base);
+    double t4 = now_s();
+    T_EQ_INT(cgc_sample(c, &out, 5000, err, sizeof err), 0);
+    double t5 = now_s();
+    cgc_get_stats(c, &st);
+    T_EQ_INT(st.cgroups, 4);
+    T_EQ_INT(st.v2_only, 1);
+    usleep(200000);
+    put_file("/unified/kubepods/burstable/podv2/cpu.stat",
+             "usage_usec 2278293\nuser_usec 1135455\nsystem_usec 142838\nnice_usec 0\n");
+    double t6 = now_s();
+    T_EQ_INT(cgc_sample(c, &out, 6000, err, sizeof err), 0);
+    double t7 = now_s();
+    rec_series *v2cpu = find(&r, "cgroup_cpu_usage_cores", "/kubepods/burstable/podv2");
+    T_ASSERT(v2cpu != NULL);
+    T_ASSERT(v2cpu->last >= 1.0 / (t7 - t4) - 1e-9 && v2cpu->last <= 1.0 / (t6 - t5) + 1e-9);
+    T_ASSERT(strstr(v2cpu->labels, "kind=pod,qos=burstable,pod_uid=v2") != NULL);
+    T_ASSERT(find(&r, "cgroup_cpu_pressure_some", "/kubepods/burstable/podv2") != NULL);
+    T_ASSERT(find(&r, "cgroup_memory_usage_bytes", "/kubepods/burstable/podv2") == NULL);
+    /* Its v1 twin appears: read from v1 from then on (same series), not twice. */
+    make_cgroup("/kubepods/burstable/podv2");
+    T_EQ_INT(cgc_sample(c, &out, 7000, err, sizeof err), 0);
+    cgc_get_stats(c, &st);
+    T_EQ_INT(st.cgroups, 4);
+    T_EQ_INT(st.v2_only, 0);
+    T_ASSERT(find(&r, "cgroup_memory_usage_bytes", "/kubepods/burstable/podv2") != NULL);
+    /* The v1 twin goes, the v2 cgroup stays: sampled from v2 again. */
+    sh("rm -rf '%s/cpuacct/kubepods/burstable/podv2'", base);
+    T_EQ_INT(cgc_sample(c, &out, 8000, err, sizeof err), 0);
+    cgc_get_stats(c, &st);
+    T_EQ_INT(st.cgroups, 4);
+    T_EQ_INT(st.v2_only, 1);
+    /* And it goes from v2 too. */
+    sh("rm -rf '%s/unified/kubepods/burstable/podv2'", base);
+    T_EQ_INT(cgc_sample(c, &out, 9000, err, sizeof err), 0);
+    cgc_get_stats(c, &st);
+    T_EQ_INT(st.cgroups, 3);
+    T_EQ_INT(st.v2_only, 0);
+    T_EQ_INT(v2cpu->forgotten, 1);
     cgc_free(c);
     sh("rm -rf '%s'", base);
 }
