@@ -462,6 +462,10 @@ static int start_mhd(cp_http *h, const char *listen, char *err, size_t errlen) {
     return 0;
 }
 
+struct prom *cp_http_prom(const struct controlplane *cp) {
+    return cp && cp->http ? cp->http->prom : NULL;
+}
+
 static int http_start(struct controlplane *cp, char *err, size_t errlen) {
     cp_http *h = calloc(1, sizeof *h);
     if (!h) {

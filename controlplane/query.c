@@ -1022,7 +1022,7 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
                 rc = got;
                 break;
             }
-            size_t have = (size_t)got;
+            size_t have = (size_t)got, from_store = have, from_prom = 0;
             if (nps) {
                 size_t keylen;
                 char *key = label_key((char *const *)names, (char *const *)values, nl, &keylen);
@@ -1041,17 +1041,26 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
                             int inside = t >= first && t < last + step_ms;
                             if (isnan(ps[i].v[k]) || (inside && !isnan(v[k]))) continue;
                             if (isnan(v[k])) have++;
+                            else from_store--;
+                            from_prom++;
                             v[k] = ps[i].v[k];
                         }
                         break;
                     }
                 free(key);
             }
-            if (have) rc = fold(&c, (char *const *)names, (char *const *)values, nl, v);
+            if (have) {
+                r->store_points += from_store;
+                r->prom_points += from_prom;
+                rc = fold(&c, (char *const *)names, (char *const *)values, nl, v);
+            }
         }
     }
     for (size_t i = 0; i < nps && !rc; i++)
-        if (!ps[i].used) rc = fold(&c, ps[i].names, ps[i].values, ps[i].nlabels, ps[i].v);
+        if (!ps[i].used) {
+            for (size_t k = 0; k < nsteps; k++) r->prom_points += !isnan(ps[i].v[k]);
+            rc = fold(&c, ps[i].names, ps[i].values, ps[i].nlabels, ps[i].v);
+        }
     int frc = groups_finish(&c);
     if (!rc) rc = frc;
     free(v);

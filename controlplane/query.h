@@ -69,6 +69,7 @@ typedef struct query_result {
     size_t n;
     char warning[512];      /* e.g. Prometheus unreachable: served what is stored */
     int prom_used;          /* Prometheus answered for this query */
+    size_t store_points, prom_points; /* points each source put into the result (before sum/avg) */
 } query_result;
 
 void query_result_fini(query_result *r);

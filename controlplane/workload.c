@@ -605,6 +605,46 @@ static int get_enum(pctx *c, const char *path, yaml_node_t *n, const char *const
     return -1;
 }
 
+/* A PromQL expression's brackets and quotes must pair up (the rest is Prometheus's to judge
+ * when the expression runs). 0, or 1 with why filled. */
+static int promql_unbalanced(const char *s, char *why, size_t len) {
+    char stack[64];
+    int depth = 0;
+    for (const char *p = s; *p; p++) {
+        char ch = *p;
+        if (ch == '"' || ch == '\'' || ch == '`') {
+            const char *q = p + 1;
+            while (*q && *q != ch) q += (*q == '\\' && ch != '`' && q[1]) ? 2 : 1;
+            if (!*q) {
+                snprintf(why, len, "unterminated %c string at column %d", ch, (int)(p - s) + 1);
+                return 1;
+            }
+            p = q;
+        } else if (ch == '(' || ch == '[' || ch == '{') {
+            if (depth == (int)sizeof stack) {
+                snprintf(why, len, "brackets nested more than %d deep", (int)sizeof stack);
+                return 1;
+            }
+            stack[depth++] = ch == '(' ? ')' : ch == '[' ? ']' : '}';
+        } else if (ch == ')' || ch == ']' || ch == '}') {
+            if (depth == 0 || stack[depth - 1] != ch) {
+                snprintf(why, len, "unexpected '%c' at column %d", ch, (int)(p - s) + 1);
+                return 1;
+            }
+            depth--;
+        }
+    }
+    if (depth) {
+        snprintf(why, len, "missing '%c' at the end", stack[depth - 1]);
+        return 1;
+    }
+    if (strspn(s, " \t\n") == strlen(s)) {
+        snprintf(why, len, "empty expression");
+        return 1;
+    }
+    return 0;
+}
+
 /* {name?, selector | query} or a plain string (a name). */
 static void get_source(pctx *c, const char *path, yaml_node_t *n, wl_source *src, int need_expr,
                        const char *const *extra, yaml_node_t **extra_vals) {
@@ -638,8 +678,10 @@ static void get_source(pctx *c, const char *path, yaml_node_t *n, wl_source *src
         query_expr *qe = NULL;
         char why[160];
         pfmt(sp, sizeof sp, "%s.%s", path, i == 1 ? "selector" : "query");
-        if (query_parse(text, &qe, why, sizeof why) < 0) prob(c, sp, v[i], "%s", why);
-        else if (i == 1 && qe->agg != QUERY_AGG_NONE) prob(c, sp, v[i], "a selector cannot aggregate; use query");
+        if (query_parse(text, &qe, why, sizeof why) < 0) {
+            /* a query outside the selector subset is PromQL for Prometheus */
+            if (i == 1 || promql_unbalanced(text, why, sizeof why)) prob(c, sp, v[i], "%s", why);
+        } else if (i == 1 && qe->agg != QUERY_AGG_NONE) prob(c, sp, v[i], "a selector cannot aggregate; use query");
         query_expr_free(qe);
     }
 }
@@ -690,9 +732,10 @@ static void parse_target(pctx *c, yaml_node_t *n, workload_spec *s) {
 }
 
 static void parse_metrics(pctx *c, yaml_node_t *n, workload_spec *s) {
-    static const char *const k[] = {"utilization", "traffic", "replicas", NULL};
-    yaml_node_t *v[3];
+    static const char *const k[] = {"utilization", "traffic", "replicas", "offsetSeconds", NULL};
+    yaml_node_t *v[4];
     if (fields(c, "spec.metrics", n, k, v) < 0) return;
+    if (v[3]) get_int(c, "spec.metrics.offsetSeconds", v[3], 0, 2000000000, &s->metrics_offset_seconds);
     if (v[0]) {
         static const char *const extra[] = {"target", NULL};
         yaml_node_t *ev[1] = {NULL};

@@ -31,7 +31,10 @@ typedef enum wl_target_kind {
 typedef enum wl_mode { WL_MODE_AUTO = 0, WL_MODE_PREVIEW } wl_mode;
 
 /* A metric source: an agent series selector (`selector: '{workload="web",metric="cpu"}'`) or
- * a PromQL expression (`query: ...`); exactly one is set. */
+ * a PromQL expression (`query: ...`); exactly one is set. A query in the store's selector
+ * subset (query.h) is evaluated over the store merged with Prometheus; any other PromQL goes
+ * to Prometheus alone (it is checked for balanced brackets and quotes here, and by Prometheus
+ * when it is first run). */
 typedef struct wl_source {
     char name[WL_NAME_MAX];
     char selector[WL_EXPR_MAX];
@@ -143,6 +146,7 @@ typedef struct workload_spec {
     int n_traffic;
     wl_source replicas_metric;
     int has_replicas_metric;
+    int metrics_offset_seconds; /* metrics are read as they were this long ago (PromQL's offset) */
     /* portrait */
     wl_provider providers[WL_MAX_PROVIDERS];
     int n_providers;

@@ -4,9 +4,11 @@
 
 #include "capacity.h"
 #include "cp.h"
+#include "http.h"
 #include "log.h"
 #include "ops.h"
 #include "portrait.h"
+#include "prom.h"
 #include "query.h"
 
 #include <dirent.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ACTIONS_KEPT 64
@@ -31,6 +34,48 @@ typedef struct action_rec {
     planner_action a;
     char note[64];
 } action_rec;
+
+/* Where one metric's last read came from: "store", "prometheus", "merged" (both put points
+ * in), or "none"; its error ("" when it went well) and the controller time of the read. */
+enum { M_UTIL, M_REPLICAS, M_TRAFFIC, M_N };
+static const char *const metric_keys[M_N] = {"utilization", "replicas", "traffic"};
+
+typedef struct metric_read {
+    char source[12];
+    char error[240];
+    int64_t at;
+    int stale;          /* the read failed: the values (and source) are the last good read's */
+} metric_read;
+
+#define WL_OBS_PODS 512
+
+/* One sync's observations of a workload (read by observe()). */
+typedef struct wl_obs {
+    int64_t now;                 /* controller time (wall clock, unix s) */
+    int want_cap;                /* read the capacity-model observations too */
+    int util_rc, replicas_rc, hist_rc; /* 0, or -errno of the read (-ENOENT: not configured) */
+    double util[WL_OBS_PODS];    /* latest utilization percent per pod */
+    int npods;
+    int replicas;
+    double *y;                   /* traffic per minute (hist.y) */
+    fc_series hist;              /* times on the controller's clock */
+    int64_t hist_src_t0;         /* hist.t0 on the metrics' own clock (minus offsetSeconds) */
+    int64_t util_at, replicas_at, hist_at; /* when the values used were read */
+    cap_obs *cap;
+    size_t ncap;
+    char cap_err[160];
+    metric_read m[M_N];
+    char prom_err[256];          /* the first Prometheus failure of this read, "" none */
+} wl_obs;
+
+/* The history the last successful fit used. */
+typedef struct fit_info {
+    int64_t at;                  /* controller time of the fit */
+    int64_t start, end;          /* first and last minute, metrics' own clock */
+    size_t points;
+    int ok, failed;
+    char source[12];
+} fit_info;
 
 typedef struct wl_entry {
     struct wl_entry *next;
@@ -48,7 +93,13 @@ typedef struct wl_entry {
     int inventory_done;
     int training;       /* a fit of its predictive models is running on a worker thread */
     unsigned char fell_back[WL_MAX_PROVIDERS]; /* predictive provider on the reactive fallback */
-    char observe[256];
+    char observe[512];
+    wl_obs *last;       /* the last observation (failed reads filled from the one before) */
+    metric_read reads[M_N];
+    char prom_err[256]; /* Prometheus trouble of the last sync, "" none */
+    int fetching;       /* a fetch from Prometheus is under way on a worker thread */
+    int64_t fetch_started;
+    fit_info fit;
     action_rec acts[ACTIONS_KEPT];
     uint64_t nacts;
 } wl_entry;
@@ -63,6 +114,8 @@ typedef struct train_job {
     workload_spec *spec;
     double *y;
     fc_series hist;
+    int64_t hist_src_t0;
+    char hist_source[12];
     int64_t now;
     forecaster *f[WL_MAX_PROVIDERS];
     char err[WL_MAX_PROVIDERS][160];
@@ -76,12 +129,26 @@ typedef struct train_job {
     struct cp_workloads *w;
 } train_job;
 
+/* One sync's reads through Prometheus on a worker thread: the loop never waits for HTTP. */
+typedef struct fetch_job {
+    struct fetch_job *next;
+    char name[WL_NAME_MAX];
+    uint64_t generation;
+    workload_spec *spec;
+    wl_obs *o;
+    prom *prom;
+    pthread_t th;
+    int done;
+    struct cp_workloads *w;
+} fetch_job;
+
 struct cp_workloads {
     struct controlplane *cp;
     ev_timer tick;
-    ev_async trained;
-    pthread_mutex_t lock; /* guards jobs[].done */
+    ev_async wake;        /* a fit or a fetch finished */
+    pthread_mutex_t lock; /* guards jobs[].done, fetches[].done */
     train_job *jobs;
+    fetch_job *fetches;
     wl_entry *head;
     char dir[1024];
 };
@@ -93,10 +160,13 @@ void workload_executor_register(wl_target_kind kind, workload_executor_fn fn) {
     if ((unsigned)kind < 4) executors[kind] = fn;
 }
 
+static void obs_free(wl_obs *o);
+
 static void entry_free(wl_entry *e) {
     if (!e) return;
     portrait_engine_free(e->eng);
     cap_free(e->cap);
+    obs_free(e->last);
     planner_free(e->pl);
     free(e->pt);
     free(e->yaml);
@@ -201,50 +271,213 @@ static void load_saved(struct cp_workloads *w) {
     closedir(d);
 }
 
-/* ---- the controller ------------------------------------------------------------------- */
+/* ---- observations --------------------------------------------------------------------- */
 
 static const char *source_text(const wl_source *s) {
     return s->selector[0] ? s->selector : s->query[0] ? s->query : NULL;
 }
 
-/* Latest value of each series of a source in the last two minutes. Returns the count of
- * values written to v (at most max), or -errno. */
-static int latest_values(struct controlplane *cp, const wl_source *src, int64_t now, double *v, int max,
-                         char *err, size_t errlen) {
+static void read_note_prom(wl_obs *o, const char *msg) {
+    if (!o->prom_err[0]) snprintf(o->prom_err, sizeof o->prom_err, "%.250s", msg);
+}
+
+/* Evaluates one source over [start, end] (unix seconds of the metrics' own clock) every step
+ * seconds: a query in the selector subset through the query engine (the store merged with
+ * Prometheus, the agents' points winning), any other PromQL straight from Prometheus. Says in
+ * *mr where the points came from and what went wrong. Thread-safe (store reader lock,
+ * prom_query_range). 0 with *r filled, or -errno with mr->error. */
+static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t start, int64_t end, int64_t step,
+                       query_result *r, metric_read *mr, wl_obs *o) {
+    memset(r, 0, sizeof *r);
     const char *text = source_text(src);
-    if (!text) return 0;
-    query_ctx qc = {cp->db, NULL};
-    query_result r;
-    memset(&r, 0, sizeof r);
-    int rc = query_range(&qc, text, (now - 120) * 1000, now * 1000, 15000, &r, err, errlen);
-    if (rc < 0) return rc;
+    if (!text) return -ENOENT;
+    char err[400] = "";
+    query_expr *qe = NULL;
+    int local = query_parse(text, &qe, err, sizeof err) == 0;
+    query_expr_free(qe);
+    if (local) {
+        query_ctx qc = {db, p};
+        int rc = query_range(&qc, text, start * 1000, end * 1000, step * 1000, r, err, sizeof err);
+        if (rc < 0) {
+            snprintf(mr->error, sizeof mr->error, "%s", err);
+            snprintf(mr->source, sizeof mr->source, "none");
+            return rc;
+        }
+        if (r->warning[0]) { /* Prometheus failed: the store's points only */
+            static const char pre[] = "prometheus unavailable, served the store's data only: ";
+            const char *why = strncmp(r->warning, pre, sizeof pre - 1) ? r->warning : r->warning + sizeof pre - 1;
+            snprintf(mr->error, sizeof mr->error, "prometheus: %.200s", why);
+            read_note_prom(o, why);
+            if (!r->store_points) { /* nothing at all: a failed read, not an empty one */
+                query_result_fini(r);
+                snprintf(mr->source, sizeof mr->source, "none");
+                return -EIO;
+            }
+        }
+        snprintf(mr->source, sizeof mr->source, "%s",
+                 r->store_points && r->prom_points ? "merged"
+                 : r->prom_points                  ? "prometheus"
+                 : r->store_points                 ? "store"
+                                                   : "none");
+        return 0;
+    }
+    if (!p) {
+        snprintf(mr->error, sizeof mr->error,
+                 "PromQL outside the store's selector subset needs --prometheus (local parser: %.120s)", err);
+        snprintf(mr->source, sizeof mr->source, "none");
+        return -EINVAL;
+    }
+    prom_result pr = {0};
+    int rc = prom_query_range(p, text, start * 1000, end * 1000, step * 1000, &pr, err, sizeof err);
+    if (rc < 0) {
+        snprintf(mr->error, sizeof mr->error, "prometheus: %.186s", err);
+        snprintf(mr->source, sizeof mr->source, "none");
+        read_note_prom(o, err);
+        return rc;
+    }
+    size_t nsteps = (size_t)((end - start) / step + 1);
+    r->start_ms = start * 1000;
+    r->step_ms = step * 1000;
+    r->nsteps = nsteps;
+    r->prom_used = 1;
+    r->s = calloc(pr.n ? pr.n : 1, sizeof *r->s);
+    if (!r->s) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < pr.n; i++) {
+        prom_series *ps = &pr.s[i];
+        query_series *qs = &r->s[r->n++];
+        qs->names = ps->names;
+        qs->values = ps->values;
+        qs->nlabels = ps->nlabels;
+        ps->names = ps->values = NULL;
+        ps->nlabels = 0;
+        qs->v = malloc(nsteps * sizeof *qs->v);
+        if (!qs->v) {
+            rc = -ENOMEM;
+            break;
+        }
+        for (size_t k = 0; k < nsteps; k++) qs->v[k] = NAN;
+        for (size_t k = 0; k < ps->n; k++) {
+            int64_t off = ps->ts_ms[k] - r->start_ms;
+            if (off < 0 || off % r->step_ms || (size_t)(off / r->step_ms) >= nsteps) continue;
+            qs->v[off / r->step_ms] = ps->v[k];
+            r->prom_points++;
+        }
+    }
+    prom_result_fini(&pr);
+    if (rc) {
+        query_result_fini(r);
+        snprintf(mr->error, sizeof mr->error, "out of memory");
+        return rc;
+    }
+    snprintf(mr->source, sizeof mr->source, "%s", r->prom_points ? "prometheus" : "none");
+    return 0;
+}
+
+/* The newest value of each series in the last two minutes into v (at most max): count. */
+static int latest_of(const query_result *r, double *v, int max) {
     int n = 0;
-    for (size_t i = 0; i < r.n && n < max; i++)
-        for (size_t k = r.nsteps; k-- > 0;)
-            if (!isnan(r.s[i].v[k])) {
-                v[n++] = r.s[i].v[k];
+    for (size_t i = 0; i < r->n && n < max; i++)
+        for (size_t k = r->nsteps; k-- > 0;)
+            if (!isnan(r->s[i].v[k])) {
+                v[n++] = r->s[i].v[k];
                 break;
             }
-    query_result_fini(&r);
     return n;
 }
 
-/* Traffic per minute over the last TRAIN_HISTORY_S seconds (summed over series), ending with
- * the last complete minute. Returns 0 with *y (malloc'd) or -errno. */
-static int traffic_history(struct controlplane *cp, const wl_source *src, int64_t now, fc_series *out,
-                           double **y, char *err, size_t errlen) {
-    const char *text = source_text(src);
-    if (!text) return -ENOENT;
-    int64_t end = now - now % TRAFFIC_STEP_S - TRAFFIC_STEP_S, start = end - TRAIN_HISTORY_S + TRAFFIC_STEP_S;
-    query_ctx qc = {cp->db, NULL};
-    query_result r;
+/* Capacity-model observations over the traffic history's minutes: traffic, replicas (the
+ * replicas metric, else the pods reporting utilization) and their mean utilization. */
+static void capacity_obs(struct tsdb *db, prom *p, const workload_spec *s, wl_obs *o) {
+    const fc_series *hist = &o->hist;
+    const char *ut = source_text(&s->utilization);
+    if (!ut || hist->n == 0) {
+        snprintf(o->cap_err, sizeof o->cap_err, "no utilization history to fit a capacity model on");
+        return;
+    }
+    int64_t off = s->metrics_offset_seconds;
+    int64_t start = hist->t0 - off, end = hist->t0 + (int64_t)(hist->n - 1) * hist->step - off;
+    query_result u, r;
+    metric_read mu, mr;
+    memset(&mu, 0, sizeof mu);
+    memset(&mr, 0, sizeof mr);
     memset(&r, 0, sizeof r);
-    int rc = query_range(&qc, text, start * 1000, end * 1000, TRAFFIC_STEP_S * 1000, &r, err, errlen);
-    if (rc < 0) return rc;
+    if (read_source(db, p, &s->utilization, start, end, hist->step, &u, &mu, o) < 0) {
+        snprintf(o->cap_err, sizeof o->cap_err, "utilization history: %.130s", mu.error);
+        return;
+    }
+    int have_r = s->has_replicas_metric && source_text(&s->replicas_metric) &&
+                 read_source(db, p, &s->replicas_metric, start, end, hist->step, &r, &mr, o) == 0;
+    cap_obs *c = malloc(hist->n * sizeof *c);
+    size_t n = 0;
+    for (size_t k = 0; c && k < hist->n && k < u.nsteps; k++) {
+        double sum = 0, reps = 0;
+        int cnt = 0;
+        for (size_t i = 0; i < u.n; i++)
+            if (!isnan(u.s[i].v[k])) sum += u.s[i].v[k], cnt++;
+        reps = cnt;
+        if (have_r && k < r.nsteps) {
+            double rs = NAN;
+            for (size_t i = 0; i < r.n; i++)
+                if (!isnan(r.s[i].v[k])) rs = isnan(rs) ? r.s[i].v[k] : rs + r.s[i].v[k];
+            if (!isnan(rs)) reps = rs;
+        }
+        if (cnt == 0 || reps <= 0 || isnan(hist->y[k])) continue;
+        c[n++] = (cap_obs){hist->t0 + (int64_t)k * hist->step, hist->y[k], reps, sum / cnt / 100.0};
+    }
+    query_result_fini(&u);
+    if (have_r) query_result_fini(&r);
+    if (n == 0) {
+        free(c);
+        snprintf(o->cap_err, sizeof o->cap_err, "no utilization history to fit a capacity model on");
+        return;
+    }
+    o->cap = c;
+    o->ncap = n;
+}
+
+/* Reads everything one sync of a workload needs, at controller time o->now: the latest
+ * utilization per pod and replicas (last two minutes), the traffic history per minute over the
+ * last TRAIN_HISTORY_S (summed over series, ending with the last complete minute) when a
+ * predictive provider wants it, and the capacity-model observations when o->want_cap. Metrics
+ * are read spec.metrics.offsetSeconds in the past and their times shifted forward by it.
+ * The same code runs on the loop (store only) and on a fetch thread (with Prometheus). */
+static void observe(struct tsdb *db, prom *p, const workload_spec *s, wl_obs *o) {
+    int64_t off = s->metrics_offset_seconds, qnow = o->now - off;
+    query_result r;
+    o->util_rc = read_source(db, p, &s->utilization, qnow - 120, qnow, 15, &r, &o->m[M_UTIL], o);
+    if (o->util_rc == 0) {
+        o->npods = latest_of(&r, o->util, WL_OBS_PODS);
+        query_result_fini(&r);
+    }
+    o->replicas_rc = -ENOENT;
+    if (s->has_replicas_metric) {
+        o->replicas_rc = read_source(db, p, &s->replicas_metric, qnow - 120, qnow, 15, &r, &o->m[M_REPLICAS], o);
+        if (o->replicas_rc == 0) {
+            double rv[64];
+            int nr = latest_of(&r, rv, 64);
+            query_result_fini(&r);
+            if (nr > 0) {
+                double sum = 0;
+                for (int i = 0; i < nr; i++) sum += rv[i];
+                o->replicas = (int)lround(sum);
+            } else {
+                o->replicas_rc = -ENODATA;
+            }
+        }
+    }
+    o->hist_rc = -ENOENT;
+    int want_traffic = 0;
+    for (int i = 0; i < s->n_providers; i++) want_traffic |= s->providers[i].type == WL_PROV_PREDICTIVE;
+    if (!want_traffic || s->n_traffic == 0) return;
+    int64_t end = qnow - qnow % TRAFFIC_STEP_S - TRAFFIC_STEP_S, start = end - TRAIN_HISTORY_S + TRAFFIC_STEP_S;
+    o->hist_rc = read_source(db, p, &s->traffic[0], start, end, TRAFFIC_STEP_S, &r, &o->m[M_TRAFFIC], o);
+    if (o->hist_rc < 0) return;
     double *v = malloc((r.nsteps ? r.nsteps : 1) * sizeof *v);
     if (!v) {
         query_result_fini(&r);
-        return -ENOMEM;
+        o->hist_rc = -ENOMEM;
+        snprintf(o->m[M_TRAFFIC].error, sizeof o->m[M_TRAFFIC].error, "out of memory");
+        return;
     }
     size_t first = r.nsteps;
     for (size_t k = 0; k < r.nsteps; k++) {
@@ -257,15 +490,67 @@ static int traffic_history(struct controlplane *cp, const wl_source *src, int64_
     if (first == r.nsteps) {
         free(v);
         query_result_fini(&r);
-        return -ENODATA;
+        o->hist_rc = -ENODATA;
+        return;
     }
-    /* from the first minute with data on */
     memmove(v, v + first, (r.nsteps - first) * sizeof *v);
-    *out = (fc_series){v, r.nsteps - first, r.start_ms / 1000 + (int64_t)first * TRAFFIC_STEP_S, TRAFFIC_STEP_S, 0};
-    *y = v;
+    o->y = v;
+    o->hist = (fc_series){v, r.nsteps - first, r.start_ms / 1000 + off + (int64_t)first * TRAFFIC_STEP_S,
+                          TRAFFIC_STEP_S, 0};
+    o->hist_src_t0 = o->hist.t0 - off;
     query_result_fini(&r);
-    return 0;
+    if (o->want_cap) capacity_obs(db, p, s, o);
 }
+
+static void obs_free(wl_obs *o) {
+    if (!o) return;
+    free(o->y);
+    free(o->cap);
+    free(o);
+}
+
+/* Where a read failed, the last good observation's values stand in (a slow or dead Prometheus
+ * must not blank the controller's view); the metric's error says since when. */
+static void mark_stale(metric_read *m, const metric_read *good, int64_t at) {
+    char when[64];
+    struct tm tmv;
+    time_t t = (time_t)at;
+    gmtime_r(&t, &tmv);
+    strftime(when, sizeof when, "; using the values read at %Y-%m-%dT%H:%M:%SZ", &tmv);
+    strncat(m->error, when, sizeof m->error - strlen(m->error) - 1);
+    snprintf(m->source, sizeof m->source, "%s", good->source);
+    m->stale = 1;
+}
+
+static void obs_fill_from(wl_obs *o, const wl_obs *last) {
+    if (!last) return;
+    if (o->util_rc < 0 && o->util_rc != -ENOENT && last->util_rc == 0) {
+        memcpy(o->util, last->util, sizeof o->util);
+        o->npods = last->npods;
+        o->util_rc = 0;
+        o->util_at = last->util_at;
+        mark_stale(&o->m[M_UTIL], &last->m[M_UTIL], o->util_at);
+    }
+    if (o->replicas_rc < 0 && o->replicas_rc != -ENOENT && last->replicas_rc == 0) {
+        o->replicas = last->replicas;
+        o->replicas_rc = 0;
+        o->replicas_at = last->replicas_at;
+        mark_stale(&o->m[M_REPLICAS], &last->m[M_REPLICAS], o->replicas_at);
+    }
+    if (o->hist_rc < 0 && o->hist_rc != -ENOENT && last->hist_rc == 0 && last->y) {
+        o->y = malloc(last->hist.n * sizeof *o->y);
+        if (!o->y) return;
+        memcpy(o->y, last->y, last->hist.n * sizeof *o->y);
+        o->hist = last->hist;
+        o->hist.y = o->y;
+        o->hist_src_t0 = last->hist_src_t0;
+        o->hist_rc = 0;
+        o->hist_at = last->hist_at;
+        mark_stale(&o->m[M_TRAFFIC], &last->m[M_TRAFFIC], o->hist_at);
+    }
+}
+
+/* ---- the controller ------------------------------------------------------------------- */
 
 static void record_action(wl_entry *e, int64_t now, const planner_action *a, const char *note) {
     action_rec *r = &e->acts[e->nacts++ % ACTIONS_KEPT];
@@ -295,63 +580,30 @@ static void *train_main(void *arg) {
     pthread_mutex_lock(&j->w->lock);
     j->done = 1;
     pthread_mutex_unlock(&j->w->lock);
-    ev_async_send(j->w->cp->loop, &j->w->trained);
+    ev_async_send(j->w->cp->loop, &j->w->wake);
     return NULL;
 }
 
-/* Capacity-model observations over the traffic history's minutes: traffic, replicas (the
- * replicas metric, else the pods reporting utilization) and their mean utilization. Returns
- * the count (0 when there is nothing usable), *out malloc'd. */
-static size_t capacity_obs(struct controlplane *cp, const workload_spec *s, const fc_series *hist, cap_obs **out) {
-    *out = NULL;
-    const char *ut = source_text(&s->utilization);
-    if (!ut || hist->n == 0) return 0;
-    int64_t start = hist->t0, end = hist->t0 + (int64_t)(hist->n - 1) * hist->step;
-    query_ctx qc = {cp->db, NULL};
-    query_result u, r;
-    memset(&u, 0, sizeof u);
-    memset(&r, 0, sizeof r);
-    char err[160];
-    if (query_range(&qc, ut, start * 1000, end * 1000, hist->step * 1000, &u, err, sizeof err) < 0) return 0;
-    int have_r = s->has_replicas_metric && source_text(&s->replicas_metric) &&
-                 query_range(&qc, source_text(&s->replicas_metric), start * 1000, end * 1000, hist->step * 1000, &r,
-                             err, sizeof err) == 0;
-    cap_obs *o = malloc(hist->n * sizeof *o);
-    size_t n = 0;
-    for (size_t k = 0; o && k < hist->n && k < u.nsteps; k++) {
-        double sum = 0, reps = 0;
-        int cnt = 0;
-        for (size_t i = 0; i < u.n; i++)
-            if (!isnan(u.s[i].v[k])) sum += u.s[i].v[k], cnt++;
-        reps = cnt;
-        if (have_r && k < r.nsteps) {
-            double rs = NAN;
-            for (size_t i = 0; i < r.n; i++)
-                if (!isnan(r.s[i].v[k])) rs = isnan(rs) ? r.s[i].v[k] : rs + r.s[i].v[k];
-            if (!isnan(rs)) reps = rs;
-        }
-        if (cnt == 0 || reps <= 0 || isnan(hist->y[k])) continue;
-        o[n++] = (cap_obs){hist->t0 + (int64_t)k * hist->step, hist->y[k], reps, sum / cnt / 100.0};
-    }
-    query_result_fini(&u);
-    if (have_r) query_result_fini(&r);
-    if (n == 0) {
-        free(o);
-        return 0;
-    }
-    *out = o;
-    return n;
+/* Does a sync at now want the capacity-model observations read with it? */
+static int wants_capacity(const wl_entry *e, int64_t now) {
+    if (e->training || !portrait_training_due(e->eng, now)) return 0;
+    for (int i = 0; i < e->run.n_providers; i++)
+        if (e->run.providers[i].type == WL_PROV_PREDICTIVE && !(e->run.providers[i].capacity_per_replica > 0))
+            return 1;
+    return 0;
 }
 
-static void train_start(struct cp_workloads *w, wl_entry *e, const fc_series *hist, int64_t now) {
+/* Starts a fit on o's traffic history (and its capacity observations, which move to the job). */
+static void train_start(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t now) {
+    const fc_series *hist = &o->hist;
     train_job *j = calloc(1, sizeof *j);
     if (!j) return;
-    int need_cap = 0;
-    for (int i = 0; i < e->run.n_providers; i++)
-        need_cap |= e->run.providers[i].type == WL_PROV_PREDICTIVE && !(e->run.providers[i].capacity_per_replica > 0);
-    if (need_cap) {
-        j->nobs = capacity_obs(w->cp, &e->run, hist, &j->obs);
-        if (!j->nobs) snprintf(j->cap_err, sizeof j->cap_err, "no utilization history to fit a capacity model on");
+    if (o->want_cap) {
+        j->obs = o->cap;
+        j->nobs = o->ncap;
+        o->cap = NULL;
+        o->ncap = 0;
+        if (!j->nobs) snprintf(j->cap_err, sizeof j->cap_err, "%s", o->cap_err[0] ? o->cap_err : "no capacity observations");
     }
     j->spec = malloc(sizeof *j->spec);
     j->y = malloc(hist->n * sizeof *j->y);
@@ -363,6 +615,8 @@ static void train_start(struct cp_workloads *w, wl_entry *e, const fc_series *hi
     memcpy(j->y, hist->y, hist->n * sizeof *j->y);
     j->hist = *hist;
     j->hist.y = j->y;
+    j->hist_src_t0 = o->hist_src_t0;
+    snprintf(j->hist_source, sizeof j->hist_source, "%s", o->m[M_TRAFFIC].source);
     j->now = now;
     j->w = w;
     j->generation = e->generation;
@@ -407,8 +661,11 @@ static void train_collect(struct cp_workloads *w, int wait) {
                 }
                 j->f[i] = NULL;
             }
-            log_info("workloads", "%s: %d predictive model(s) trained on %zu points, %d failed", j->name, ok,
-                     j->hist.n, bad);
+            log_info("workloads", "%s: %d predictive model(s) trained on %zu points (%s), %d failed", j->name, ok,
+                     j->hist.n, j->hist_source, bad);
+            e->fit = (fit_info){j->now, j->hist_src_t0, j->hist_src_t0 + (int64_t)(j->hist.n - 1) * j->hist.step,
+                                j->hist.n, ok, bad, ""};
+            snprintf(e->fit.source, sizeof e->fit.source, "%s", j->hist_source);
             if (j->cap) { /* the engine uses it from now on; the entry owns it */
                 portrait_set_capacity_model(e->eng, j->cap, &j->cap_rep, j->now);
                 cap_free(e->cap);
@@ -428,39 +685,25 @@ static void train_collect(struct cp_workloads *w, int wait) {
     }
 }
 
-static void on_trained(struct ev_loop *loop, ev_async *a, int revents) {
-    (void)loop;
-    (void)revents;
-    train_collect((struct cp_workloads *)((char *)a - offsetof(struct cp_workloads, trained)), 0);
-}
-
-static void controller_step(struct cp_workloads *w, wl_entry *e, int64_t now) {
+/* Runs the decision code (portrait engine + planner, as `tidectl simulate` does) for one
+ * sync at now on observation o (fresh, or the last good one while a fetch is under way). */
+static void decide(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t now) {
     struct controlplane *cp = w->cp;
     const workload_spec *s = &e->run;
-    char err[256] = "";
-    double util[512];
-    int npods = latest_values(cp, &s->utilization, now, util, 512, err, sizeof err);
-    hpa_pod pods[512];
+    int npods = o->util_rc == 0 ? o->npods : 0;
+    hpa_pod pods[WL_OBS_PODS];
     hpa_metric hm = {pods, 0, HPA_UTILIZATION, s->target_utilization};
-    if (npods < 0) {
-        snprintf(e->observe, sizeof e->observe, "utilization: %.200s", err);
-        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: utilization: %s", s->name, err);
-        npods = 0;
+    e->observe[0] = 0;
+    if (o->util_rc < 0 && o->util_rc != -ENOENT) {
+        snprintf(e->observe, sizeof e->observe, "utilization: %.200s", o->m[M_UTIL].error);
+        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: utilization: %s", s->name, o->m[M_UTIL].error);
     }
-    for (int i = 0; i < npods; i++) pods[i] = (hpa_pod){util[i] * 10, 1000, 1, 1, 0};
+    for (int i = 0; i < npods; i++) pods[i] = (hpa_pod){o->util[i] * 10, 1000, 1, 1, 0};
     hm.n = (size_t)npods;
     planner_counts c;
     planner_counts_get(e->pl, &c);
     int current = npods;
-    if (s->has_replicas_metric) {
-        double rv[64];
-        int nr = latest_values(cp, &s->replicas_metric, now, rv, 64, err, sizeof err);
-        if (nr > 0) {
-            double sum = 0;
-            for (int i = 0; i < nr; i++) sum += rv[i];
-            current = (int)lround(sum);
-        }
-    }
+    if (o->replicas_rc == 0) current = o->replicas;
     if (!e->inventory_done && current > 0) { /* adopt what runs today as Online */
         for (int i = 0; i < current; i++) {
             char id[64];
@@ -471,25 +714,33 @@ static void controller_step(struct cp_workloads *w, wl_entry *e, int64_t now) {
         planner_counts_get(e->pl, &c);
     }
     if (e->inventory_done) current = c.online + c.starting + c.activating;
-    fc_series tr = {0}, *trp = NULL;
-    double *y = NULL;
+    const fc_series *trp = o->hist_rc == 0 ? &o->hist : NULL;
     int want_traffic = 0;
     for (int i = 0; i < s->n_providers; i++) want_traffic |= s->providers[i].type == WL_PROV_PREDICTIVE;
     if (want_traffic && s->n_traffic > 0) {
-        int rc = traffic_history(cp, &s->traffic[0], now, &tr, &y, err, sizeof err);
-        if (rc == 0) {
-            trp = &tr;
-            if (!e->training && portrait_training_due(e->eng, now)) train_start(w, e, &tr, now);
+        if (trp) {
+            if (!e->training && portrait_training_due(e->eng, now)) train_start(w, e, o, now);
         } else {
             snprintf(e->observe, sizeof e->observe, "traffic %.40s: %.180s", s->traffic[0].name,
-                     rc == -ENODATA ? "no data in the store yet" : err);
+                     o->hist_rc == -ENODATA ? "no data yet" : o->m[M_TRAFFIC].error);
         }
     }
-    if (npods > 0 && trp) snprintf(e->observe, sizeof e->observe, "%d pod(s) reporting utilization, %zu minutes of traffic", npods, tr.n);
-    else if (npods > 0 && !want_traffic) snprintf(e->observe, sizeof e->observe, "%d pod(s) reporting utilization", npods);
-    else if (npods == 0 && !e->observe[0]) snprintf(e->observe, sizeof e->observe, "no utilization samples yet");
-    portrait_obs obs = {now, current, npods ? &hm : NULL, npods ? 1 : 0, trp, planner_scale_up_ahead(e->pl)};
-    if (portrait_update(e->eng, &obs, e->pt) == 0) {
+    if (npods > 0 && trp)
+        snprintf(e->observe, sizeof e->observe, "%d pod(s) reporting utilization, %zu minutes of traffic", npods,
+                 o->hist.n);
+    else if (npods > 0 && !want_traffic)
+        snprintf(e->observe, sizeof e->observe, "%d pod(s) reporting utilization", npods);
+    else if (trp && !e->observe[0])
+        snprintf(e->observe, sizeof e->observe, "no utilization samples yet, %zu minutes of traffic", o->hist.n);
+    else if (npods == 0 && !e->observe[0])
+        snprintf(e->observe, sizeof e->observe, "no utilization samples yet");
+    if (e->prom_err[0]) { /* the status names a failing history source first */
+        char tmp[sizeof e->observe];
+        snprintf(tmp, sizeof tmp, "prometheus: %.200s; %.290s", e->prom_err, e->observe);
+        memcpy(e->observe, tmp, sizeof tmp);
+    }
+    portrait_obs pobs = {now, current, npods ? &hm : NULL, npods ? 1 : 0, trp, planner_scale_up_ahead(e->pl)};
+    if (portrait_update(e->eng, &pobs, e->pt) == 0) {
         e->have_pt = 1;
         for (int i = 0; i < s->n_providers; i++) { /* a decision event when the source changes */
             if (s->providers[i].type != WL_PROV_PREDICTIVE) continue;
@@ -508,11 +759,10 @@ static void controller_step(struct cp_workloads *w, wl_entry *e, int64_t now) {
             e->fell_back[i] = why != NULL;
         }
     }
-    free(y);
     if (!e->have_pt) return;
     planner_metric pm[2] = {{"utilization", 0}, {s->utilization.name, 0}};
     double avg = 0;
-    for (int i = 0; i < npods; i++) avg += util[i];
+    for (int i = 0; i < npods; i++) avg += o->util[i];
     pm[0].value = pm[1].value = npods ? avg / npods : 0;
     planner_input in = {now, e->pt, pm, npods ? 2 : 0};
     const planner_action *acts;
@@ -527,15 +777,140 @@ static void controller_step(struct cp_workloads *w, wl_entry *e, int64_t now) {
     }
 }
 
+/* A fresh observation arrived (read on the loop, or by a fetch thread): note where each metric
+ * came from, let the last good values stand in for failed reads, record Prometheus trouble and
+ * recovery as decision events, decide, and keep it as the last good observation. */
+static void obs_ready(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t now) {
+    if (o->util_rc == 0) o->util_at = o->now;
+    if (o->replicas_rc == 0) o->replicas_at = o->now;
+    if (o->hist_rc == 0) o->hist_at = o->now;
+    obs_fill_from(o, e->last);
+    for (int i = 0; i < M_N; i++) e->reads[i] = o->m[i], e->reads[i].at = o->now;
+    char text[PLANNER_EVENT_TEXT];
+    if (o->prom_err[0] && !e->prom_err[0]) {
+        snprintf(text, sizeof text, "prometheus: %.200s; using the last good observation and the store", o->prom_err);
+        planner_note(e->pl, now, "prometheus", text);
+        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: %s", e->spec.name, text);
+    } else if (!o->prom_err[0] && e->prom_err[0]) {
+        planner_note(e->pl, now, "prometheus", "prometheus: answering again");
+    }
+    snprintf(e->prom_err, sizeof e->prom_err, "%s", o->prom_err);
+    decide(w, e, o, now);
+    obs_free(e->last);
+    free(o->cap); /* only a fit started by this sync uses them */
+    o->cap = NULL;
+    o->want_cap = 0;
+    e->last = o;
+}
+
+/* ---- fetches from Prometheus on worker threads ---------------------------------------- */
+
+static void *fetch_main(void *arg) {
+    fetch_job *j = arg;
+    observe(j->w->cp->db, j->prom, j->spec, j->o);
+    pthread_mutex_lock(&j->w->lock);
+    j->done = 1;
+    pthread_mutex_unlock(&j->w->lock);
+    ev_async_send(j->w->cp->loop, &j->w->wake);
+    return NULL;
+}
+
+static void fetch_start(struct cp_workloads *w, wl_entry *e, prom *p, int64_t now) {
+    fetch_job *j = calloc(1, sizeof *j);
+    if (j) j->spec = malloc(sizeof *j->spec), j->o = calloc(1, sizeof *j->o);
+    if (!j || !j->spec || !j->o) {
+        if (j) free(j->spec), free(j->o);
+        free(j);
+        return;
+    }
+    *j->spec = e->run;
+    j->o->now = now;
+    j->o->want_cap = wants_capacity(e, now);
+    j->prom = p;
+    j->w = w;
+    j->generation = e->generation;
+    snprintf(j->name, sizeof j->name, "%s", e->spec.name);
+    int rc = pthread_create(&j->th, NULL, fetch_main, j);
+    if (rc != 0) {
+        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: cannot start a fetch: %s", e->spec.name, strerror(rc));
+        free(j->spec);
+        obs_free(j->o);
+        free(j);
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    j->next = w->fetches;
+    w->fetches = j;
+    pthread_mutex_unlock(&w->lock);
+    e->fetching = 1;
+    e->fetch_started = now;
+}
+
+/* Loop side: finished fetches drive a decision. With wait set (shutdown), waits for all. */
+static void fetch_collect(struct cp_workloads *w, int wait) {
+    for (;;) {
+        fetch_job *j = NULL;
+        pthread_mutex_lock(&w->lock);
+        for (fetch_job **pp = &w->fetches; *pp; pp = &(*pp)->next)
+            if ((*pp)->done || wait) {
+                j = *pp;
+                *pp = j->next;
+                break;
+            }
+        pthread_mutex_unlock(&w->lock);
+        if (!j) return;
+        pthread_join(j->th, NULL);
+        wl_entry *e = find(w, j->name);
+        if (e && e->generation == j->generation) {
+            e->fetching = 0;
+            if (!wait) {
+                obs_ready(w, e, j->o, tide_now_wall_ms() / 1000);
+                j->o = NULL;
+            }
+        }
+        obs_free(j->o);
+        free(j->spec);
+        free(j);
+    }
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *a, int revents) {
+    (void)loop;
+    (void)revents;
+    struct cp_workloads *w = (struct cp_workloads *)((char *)a - offsetof(struct cp_workloads, wake));
+    train_collect(w, 0);
+    fetch_collect(w, 0);
+}
+
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     (void)loop;
     (void)revents;
     struct cp_workloads *w = (struct cp_workloads *)((char *)t - offsetof(struct cp_workloads, tick));
     int64_t now = tide_now_wall_ms() / 1000;
+    prom *p = cp_http_prom(w->cp);
     for (wl_entry *e = w->head; e; e = e->next) {
         if (now < e->next_sync) continue;
         e->next_sync = now + e->run.sync_seconds;
-        controller_step(w, e, now);
+        if (!p) { /* the store only: read on the loop (from memory) */
+            wl_obs *o = calloc(1, sizeof *o);
+            if (!o) continue;
+            o->now = now;
+            o->want_cap = wants_capacity(e, now);
+            observe(w->cp->db, NULL, &e->run, o);
+            obs_ready(w, e, o, now);
+        } else if (!e->fetching) {
+            fetch_start(w, e, p, now);
+        } else if (e->last) { /* Prometheus is slow: the sync goes on with what we have */
+            if (!e->prom_err[0]) {
+                char text[PLANNER_EVENT_TEXT];
+                snprintf(text, sizeof text, "prometheus: no answer for %lld s; deciding on the observation of %lld",
+                         (long long)(now - e->fetch_started), (long long)e->last->now);
+                planner_note(e->pl, now, "prometheus", text);
+            }
+            snprintf(e->prom_err, sizeof e->prom_err, "no answer for %lld s (timeout %lld ms per request)",
+                     (long long)(now - e->fetch_started), (long long)w->cp->cfg.prometheus_timeout_ms);
+            decide(w, e, e->last, now);
+        }
     }
 }
 
@@ -722,6 +1097,44 @@ static void op_describe(ops_request *req, const cJSON *args) {
         cJSON_AddItemToArray(prov, po);
     }
     cJSON_AddStringToObject(o, "observation", e->observe);
+    prom *pc = cp_http_prom(ops_cp(req));
+    cJSON_AddStringToObject(o, "prometheus", prom_status(pc));
+    cJSON_AddNumberToObject(o, "metrics_offset_seconds", e->spec.metrics_offset_seconds);
+    cJSON *mo = cJSON_AddObjectToObject(o, "metrics");
+    const wl_source *msrc[M_N] = {&e->spec.utilization, e->spec.has_replicas_metric ? &e->spec.replicas_metric : NULL,
+                                  e->spec.n_traffic ? &e->spec.traffic[0] : NULL};
+    for (int i = 0; i < M_N; i++) {
+        const char *text = msrc[i] ? source_text(msrc[i]) : NULL;
+        if (!text) continue;
+        const metric_read *mr = &e->reads[i];
+        cJSON *m = cJSON_AddObjectToObject(mo, metric_keys[i]);
+        cJSON_AddStringToObject(m, "name", msrc[i]->name);
+        cJSON_AddStringToObject(m, msrc[i]->selector[0] ? "selector" : "query", text);
+        if (mr->at) {
+            cJSON_AddStringToObject(m, "source", mr->source);
+            cJSON_AddNumberToObject(m, "read_at", (double)mr->at);
+            cJSON_AddBoolToObject(m, "stale", mr->stale);
+        } else {
+            cJSON_AddNullToObject(m, "source");
+            cJSON_AddNullToObject(m, "read_at");
+        }
+        if (mr->error[0]) cJSON_AddStringToObject(m, "error", mr->error);
+        else cJSON_AddNullToObject(m, "error");
+    }
+    if (e->prom_err[0]) cJSON_AddStringToObject(o, "prometheus_error", e->prom_err);
+    else cJSON_AddNullToObject(o, "prometheus_error");
+    if (e->fit.at) {
+        cJSON *f = cJSON_AddObjectToObject(o, "last_fit");
+        cJSON_AddNumberToObject(f, "time", (double)e->fit.at);
+        cJSON_AddStringToObject(f, "source", e->fit.source);
+        cJSON_AddNumberToObject(f, "history_start", (double)e->fit.start);
+        cJSON_AddNumberToObject(f, "history_end", (double)e->fit.end);
+        cJSON_AddNumberToObject(f, "points", (double)e->fit.points);
+        cJSON_AddNumberToObject(f, "models", e->fit.ok);
+        cJSON_AddNumberToObject(f, "failed", e->fit.failed);
+    } else {
+        cJSON_AddNullToObject(o, "last_fit");
+    }
     if (e->have_pt) {
         cJSON_AddStringToObject(o, "status", e->pt->status);
         cJSON *pa = cJSON_AddArrayToObject(o, "portrait");
@@ -867,8 +1280,8 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
     cp->workloads = w;
     ev_timer_init(&w->tick, on_tick, 1.0, 1.0);
     ev_timer_start(cp->loop, &w->tick);
-    ev_async_init(&w->trained, on_trained);
-    ev_async_start(cp->loop, &w->trained);
+    ev_async_init(&w->wake, on_wake);
+    ev_async_start(cp->loop, &w->wake);
     return 0;
 }
 
@@ -877,7 +1290,8 @@ static void wl_stop(struct controlplane *cp) {
     if (!w) return;
     ev_timer_stop(cp->loop, &w->tick);
     train_collect(w, /* wait = */ 1);
-    ev_async_stop(cp->loop, &w->trained);
+    fetch_collect(w, /* wait = */ 1);
+    ev_async_stop(cp->loop, &w->wake);
     pthread_mutex_destroy(&w->lock);
     while (w->head) {
         wl_entry *e = w->head;

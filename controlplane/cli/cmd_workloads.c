@@ -182,6 +182,30 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     printf("Target util: %.0f%%   scale-up-ahead: %.0fs   generation %.0f\n", num(d, "target_utilization"),
            num(d, "scale_up_ahead_seconds"), num(d, "generation"));
     printf("Observation: %s\n", str(d, "observation"));
+    printf("Prometheus:  %s\n", str(d, "prometheus"));
+    const cJSON *mo = cJSON_GetObjectItemCaseSensitive(d, "metrics"), *m;
+    int first = 1;
+    cJSON_ArrayForEach(m, mo) {
+        const char *expr = *str(m, "selector") ? str(m, "selector") : str(m, "query");
+        char src[40];
+        snprintf(src, sizeof src, "%s%s", *str(m, "source") ? str(m, "source") : "(not read)",
+                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "stale")) ? " (stale)" : "");
+        printf("%-13s%-12s %-18s %s%s%s\n", first ? "Metrics:" : "", m->string, src, expr,
+               *str(m, "error") ? "\n               error: " : "", str(m, "error"));
+        first = 0;
+    }
+    if (num(d, "metrics_offset_seconds") > 0)
+        printf("Offset:      metrics read as they were %.0f s ago\n", num(d, "metrics_offset_seconds"));
+    const cJSON *lf = cJSON_GetObjectItemCaseSensitive(d, "last_fit");
+    if (cJSON_IsObject(lf)) {
+        char a[32], b[32];
+        printf("Last fit:    %s on %.0f minutes of traffic from %s, %s .. %s (%.0f model%s, %.0f failed)\n",
+               stamp(num(lf, "time"), ts, sizeof ts), num(lf, "points"), str(lf, "source"),
+               stamp(num(lf, "history_start"), a, sizeof a), stamp(num(lf, "history_end"), b, sizeof b),
+               num(lf, "models"), num(lf, "models") == 1 ? "" : "s", num(lf, "failed"));
+    } else {
+        printf("Last fit:    (none yet)\n");
+    }
     if (*str(d, "status")) printf("Providers:   %s\n", str(d, "status"));
     const cJSON *pa = cJSON_GetObjectItemCaseSensitive(d, "portrait");
     if (cJSON_IsArray(pa)) {

@@ -132,6 +132,12 @@ TEST(query_range_selects_and_aggregates) {
     T_EQ_INT(r.nsteps, 10);
     T_EQ_STR(r.s[0].values[2], "a");
     T_NEAR(r.s[1].v[5], 24, 0); /* carried from minute 4 */
+    size_t points = 0; /* every point of a store-only query is counted as the store's */
+    for (size_t i = 0; i < r.n; i++)
+        for (size_t k = 0; k < r.nsteps; k++) points += !isnan(r.s[i].v[k]);
+    T_ASSERT(points > 0);
+    T_EQ_INT(r.store_points, points);
+    T_EQ_INT(r.prom_points, 0);
     query_result_fini(&r);
     T_EQ_INT(query_range(&ctx, "sum by (app) (rps)", s, e, 60000, &r, err, sizeof err), 0);
     T_EQ_INT(r.n, 2);

@@ -239,3 +239,35 @@ TEST(workload_name_must_be_a_safe_file_name) {
     T_EQ_STR(p.v[0].path, "metadata.name");
     wl_problems_fini(&p);
 }
+
+TEST(workload_promql_queries_and_metrics_offset) {
+    /* PromQL outside the store's selector subset is Prometheus's to run: accepted when its
+     * brackets and quotes pair up; a selector must stay in the subset; offsetSeconds is kept */
+    const char *ok = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: web}\n"
+                     "spec:\n  target: {kind: Deployment, name: web}\n  maxReplicas: 9\n"
+                     "  metrics:\n    offsetSeconds: 604800\n"
+                     "    utilization: {selector: 'cpu{app=\"web\"}', target: 60}\n"
+                     "    traffic: [{query: 'sum(rate(http_requests_total{app=\"web\"}[5m])) * 60'}]\n";
+    workload_spec s;
+    wl_problems p;
+    wl_problems_init(&p);
+    T_EQ_INT(workload_parse(ok, strlen(ok), &s, &p), 0);
+    T_EQ_INT(s.metrics_offset_seconds, 604800);
+    T_EQ_STR(s.traffic[0].query, "sum(rate(http_requests_total{app=\"web\"}[5m])) * 60");
+    wl_problems_fini(&p);
+
+    const char *bad = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: web}\n"
+                      "spec:\n  target: {kind: Deployment, name: web}\n  maxReplicas: 9\n"
+                      "  metrics:\n    offsetSeconds: -5\n"
+                      "    utilization: {selector: 'rate(cpu[5m])', target: 60}\n"
+                      "    traffic: [{query: 'sum(rate(x[5m])'}, {query: 'x{a=\"b}'}, {query: '   '}]\n";
+    wl_problems_init(&p);
+    T_EQ_INT(workload_parse(bad, strlen(bad), &s, &p), -22);
+    T_ASSERT(has_problem(&p, "spec.metrics.offsetSeconds", "must be in 0..", 8));
+    T_ASSERT(has_problem(&p, "spec.metrics.utilization.selector", "", 9));
+    T_ASSERT(has_problem(&p, "spec.metrics.traffic[0].query", "missing ')'", 10));
+    T_ASSERT(has_problem(&p, "spec.metrics.traffic[1].query", "unterminated", 10));
+    T_ASSERT(has_problem(&p, "spec.metrics.traffic[2].query", "", 10));
+    T_EQ_INT(p.n, 5);
+    wl_problems_fini(&p);
+}
