@@ -62,8 +62,8 @@ t0, t1, c0, c1, hz, n, rss, hwm, samples, anon, pss, u0, u1 = map(float, sys.arg
 wall = t1 - t0
 cpu = (c1 - c0) / hz
 print(f"agent_500: {n:.0f} cgroups at 1 s for {wall:.0f} s: agent CPU {cpu*100/wall:.3f}% of one core "
-      f"(goal <= 0.5%; {cpu*1e6/wall/n:.1f} us per cgroup per second, {(u1-u0)/max(c1-c0,1)*100:.0f}% of it "
-      f"in user space; tick resolution {1e6/hz/wall/n:.2f} us), "
+      f"(goal <= 0.5%; {cpu*1e6/wall/max(n, 1):.1f} us per cgroup per second, {(u1-u0)/max(c1-c0,1)*100:.0f}% of it "
+      f"in user space; tick resolution {1e6/hz/wall/max(n, 1):.2f} us), "
       f"RSS {rss/1024:.1f} MB (peak {hwm/1024:.1f} MB; goal < 10 MB) of which {anon/1024:.1f} MB "
       f"private (anonymous) and the rest shared library pages; PSS {pss/1024:.1f} MB; "
       f"{samples:.0f} samples stored")
