@@ -98,6 +98,7 @@ typedef struct wl_entry {
     metric_read reads[M_N];
     char prom_err[256]; /* Prometheus trouble of the last sync, "" none */
     int fetching;       /* a fetch from Prometheus is under way on a worker thread */
+    int stalled;        /* ... and overran a sync period */
     int64_t fetch_started;
     fit_info fit;
     action_rec acts[ACTIONS_KEPT];
@@ -281,6 +282,14 @@ static void read_note_prom(wl_obs *o, const char *msg) {
     if (!o->prom_err[0]) snprintf(o->prom_err, sizeof o->prom_err, "%.250s", msg);
 }
 
+static int query_parse_ok(const char *text) {
+    query_expr *qe = NULL;
+    char err[200];
+    int ok = query_parse(text, &qe, err, sizeof err) == 0;
+    query_expr_free(qe);
+    return ok;
+}
+
 /* Evaluates one source over [start, end] (unix seconds of the metrics' own clock) every step
  * seconds: a query in the selector subset through the query engine (the store merged with
  * Prometheus, the agents' points winning), any other PromQL straight from Prometheus. Says in
@@ -292,6 +301,22 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
     const char *text = source_text(src);
     if (!text) return -ENOENT;
     char err[400] = "";
+    if (p && o->prom_err[0]) { /* one failure per sync: the other reads do not wait for it again */
+        if (!query_parse_ok(text)) {
+            snprintf(mr->error, sizeof mr->error, "prometheus: %.200s", o->prom_err);
+            snprintf(mr->source, sizeof mr->source, "none");
+            return -EIO;
+        }
+        int rc = read_source(db, NULL, src, start, end, step, r, mr, o);
+        if (rc == 0) {
+            snprintf(mr->error, sizeof mr->error, "prometheus: %.200s", o->prom_err);
+            if (!r->store_points) {
+                query_result_fini(r);
+                return -EIO;
+            }
+        }
+        return rc;
+    }
     query_expr *qe = NULL;
     int local = query_parse(text, &qe, err, sizeof err) == 0;
     query_expr_free(qe);
@@ -299,7 +324,7 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
         query_ctx qc = {db, p};
         int rc = query_range(&qc, text, start * 1000, end * 1000, step * 1000, r, err, sizeof err);
         if (rc < 0) {
-            snprintf(mr->error, sizeof mr->error, "%s", err);
+            snprintf(mr->error, sizeof mr->error, "%.230s", err);
             snprintf(mr->source, sizeof mr->source, "none");
             return rc;
         }
@@ -863,6 +888,7 @@ static void fetch_collect(struct cp_workloads *w, int wait) {
         wl_entry *e = find(w, j->name);
         if (e && e->generation == j->generation) {
             e->fetching = 0;
+            e->stalled = 0;
             if (!wait) {
                 obs_ready(w, e, j->o, tide_now_wall_ms() / 1000);
                 j->o = NULL;
@@ -901,7 +927,8 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
         } else if (!e->fetching) {
             fetch_start(w, e, p, now);
         } else if (e->last) { /* Prometheus is slow: the sync goes on with what we have */
-            if (!e->prom_err[0]) {
+            if (!e->stalled) { /* a decision event when the fetch first overruns a sync */
+                e->stalled = 1;
                 char text[PLANNER_EVENT_TEXT];
                 snprintf(text, sizeof text, "prometheus: no answer for %lld s; deciding on the observation of %lld",
                          (long long)(now - e->fetch_started), (long long)e->last->now);

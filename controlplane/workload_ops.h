@@ -1,15 +1,24 @@
 /* workload_ops.h: the live side of workloads in the control plane: the applied specs (kept in
  * <data_dir>/workloads/NAME.yaml, reloaded at start), a controller per workload that runs the
- * portrait engine and the planner every syncPeriodSeconds on observations from the store,
- * and the ops commands behind `tidectl apply/get workloads/describe/events/delete`.
+ * portrait engine and the planner every syncPeriodSeconds on observations of its metrics, and
+ * the ops commands behind `tidectl apply/get workloads/describe/events/delete`.
+ *
+ * Observations and training history come from the store (read on the loop) or, with
+ * --prometheus, from the store merged with Prometheus for selectors and from Prometheus alone
+ * for other PromQL, read on a worker thread per sync so that the loop never waits for HTTP; a
+ * failed read is replaced by the last good values, a fetch that overruns a sync leaves that
+ * sync to the last good observation, and both are reported (status, `prometheus` events).
  *
  * Ops commands (JSON args -> data):
  *   workload-apply    {"yaml": TEXT}   -> {"name","result":"created"|"configured"|"unchanged","generation"}
  *                     an invalid spec -> error (status 2) listing every problem, nothing changed
  *   workload-list     {}               -> [{"name","namespace","target","mode","min","max","need",
  *                                            "provisioned","online","starting","standby",...}]
- *   workload-describe {"name"}         -> {"spec":{...},"status","portrait":[...],"replicas":[...],
- *                                            "events":[...],"actions":[...]}
+ *   workload-describe {"name"}         -> {"spec":{...},"status","observation","prometheus",
+ *                                            "prometheus_error","metrics_offset_seconds",
+ *                                            "metrics":{"utilization"|"replicas"|"traffic":{"source",
+ *                                            "read_at","stale","error",...}},"last_fit":{...},
+ *                                            "portrait":[...],"replicas":[...],"events":[...],"actions":[...]}
  *   workload-events   {"name"?,"limit"?} -> [{"time","workload","kind","text"}] oldest first
  *   workload-delete   {"name"}         -> {"name","result":"deleted"}
  *

@@ -17,7 +17,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import http.server
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +50,20 @@ spec:
        capacityPerReplica: %g}
   behavior: {syncPeriodSeconds: 2}
 """
+
+
+class Slow(http.server.BaseHTTPRequestHandler):
+    """A Prometheus that never answers within the control plane's 2 s timeout."""
+    def do_GET(self):
+        time.sleep(4)
+        try:
+            self.send_response(503)
+            self.end_headers()
+        except OSError:
+            pass
+
+    def log_message(self, *a):
+        pass
 
 
 def free_port():
@@ -94,6 +110,7 @@ def main():
             return 77
     w = tempfile.mkdtemp(prefix="tide-it.")
     procs = []
+    slow = []
     ok = False
     try:
         rows = [(int(t), float(v)) for t, v in list(csv.reader(open(DATA)))[1:]]
@@ -140,11 +157,12 @@ def main():
         os.chmod(tok, 0o600)
         ap, hp, sock = free_port(), free_port(), os.path.join(w, "cp.sock")
         cplog = open(os.path.join(w, "cp.log"), "w+")
-        procs.append(subprocess.Popen(
+        cp = subprocess.Popen(
             [BIN + "/tide-controlplane", "--listen", "127.0.0.1:%d" % ap, "--socket", sock,
              "--token-file", tok, "--data-dir", w + "/data", "--http", "127.0.0.1:%d" % hp,
              "--prometheus", "http://127.0.0.1:%d" % pp, "--prometheus-timeout", "2s"],
-            stdout=cplog, stderr=subprocess.STDOUT))
+            stdout=cplog, stderr=subprocess.STDOUT)
+        procs.append(cp)
         tp.wait_for(lambda: os.path.exists(sock), 20, "ops socket")
         # an agent reports one more pod's utilization for the minutes before the evaluated one:
         # the utilization selector then reads the store merged with Prometheus
@@ -246,8 +264,42 @@ def main():
         text = run(ctl + ["describe", "nasa"]).stdout
         print(text[:text.find("Portrait ahead")])
         print("prometheus down: %s; tidectl worst %.0f ms" % (d["prometheus_error"], worst * 1000))
+
+        # a Prometheus that accepts and never answers in time: syncs go on with the last good
+        # observation while the fetch is under way, and tidectl stays quick
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", pp), Slow)
+        srv.daemon_threads = True
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        slow.append(srv)
+        worst = 0.0
+
+        def stalled():
+            nonlocal worst
+            t0 = time.time()
+            d = describe()
+            worst = max(worst, time.time() - t0)
+            return d if "no answer for" in (d.get("prometheus_error") or "") else None
+
+        d = tp.wait_for(stalled, 45, "the status to say Prometheus does not answer")
+        assert d["observation"].startswith("prometheus: no answer for"), d["observation"]
+        assert d["portrait"] and d["portrait"][0]["source"] == "predictive", d["portrait"][:1]
+        assert worst < 2.0, "tidectl took %.2f s with Prometheus slow" % worst
+        ev = json.loads(run(ctl + ["events", "nasa", "--json"]).stdout)
+        assert any(e["kind"] == "prometheus" and "no answer for" in e["text"] for e in ev), ev
+        print("prometheus slow: %s; tidectl worst %.0f ms" % (d["prometheus_error"], worst * 1000))
+
+        # a clean stop with a fetch under way (sanitizer reports would make the status non-zero)
+        t0 = time.time()
+        cp.terminate()
+        rc = cp.wait(20)
+        procs.remove(cp)
+        assert rc == 0, "control plane exited with %d" % rc
+        print("control plane stopped in %.1f s with a fetch under way" % (time.time() - t0))
         ok = True
     finally:
+        for srv in slow:
+            srv.shutdown()
+            srv.server_close()
         for p in procs:
             p.terminate()
         for p in procs:
