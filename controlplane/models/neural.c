@@ -167,6 +167,22 @@ void nf__net_adam(nf_net *n, float lr) {
     adam_range(n, 0, n->np, fc__adam_consts(n->t, lr));
 }
 
+/* Rows of a weight gradient computed (and, with lr > 0, applied by Adam) per panel: the
+ * panel's gradient is still in cache when Adam reads it, so a step moves less memory. */
+#define NF_PANEL 128
+
+/* g[off..] (rows x cols, rows = width of d) = d^T (rows x b) * in (b x cols). */
+static void weight_grad(nf_net *n, const float *d, int rows, const float *in, int cols, int b,
+                        size_t off, float lr, fc_adam_k ak) {
+    for (int r0 = 0; r0 < rows; r0 += NF_PANEL) {
+        int pr = rows - r0 < NF_PANEL ? rows - r0 : NF_PANEL;
+        size_t po = off + (size_t)r0 * (size_t)cols;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, pr, cols, b, 1.0f, d + r0, rows, in,
+                    cols, 0.0f, n->g + po, cols);
+        if (lr > 0) adam_range(n, po, (size_t)pr * (size_t)cols, ak);
+    }
+}
+
 static double step_impl(nf_net *n, const float *x, const int *idx, const float *y, int b,
                         int grad, float lr);
 
@@ -218,18 +234,16 @@ static double step_impl(nf_net *n, const float *x, const int *idx, const float *
             n->dz[i] = dzp * gt[i];
         }
         for (size_t i = 0; i < nh; i++) r[i] = a[i] > 0 ? a[i] : 0;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F, F2, b, 1.0f, n->ds, F, r, F2,
-                    0.0f, g + n->off_w2[k], F2);
+        /* dr = ds W2 reads W2 before its update; then dW2 = ds^T r and Adam, panel by panel */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, F2, F, 1.0f, n->ds, F,
                     n->p + n->off_w2[k], F2, 0.0f, n->dr, F2);
-        if (lr > 0) adam_range(n, n->off_w2[k], (size_t)F * (size_t)F2, ak);
+        weight_grad(n, n->ds, F, r, F2, b, n->off_w2[k], lr, ak);
         for (size_t i = 0; i < nh; i++)
             if (!(a[i] > 0)) n->dr[i] = 0;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, F2, F, b, 1.0f, n->dr, F2, zin, F,
-                    0.0f, g + n->off_w1[k], F);
+        /* dz += da W1 reads W1 before its update; then dW1 = da^T z and Adam */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, F, F2, 1.0f, n->dr, F2,
                     n->p + n->off_w1[k], F, 1.0f, n->dz, F);
-        if (lr > 0) adam_range(n, n->off_w1[k], (size_t)F2 * (size_t)F, ak);
+        weight_grad(n, n->dr, F2, zin, F, b, n->off_w1[k], lr, ak);
     }
     /* embeddings: feature slot k and the product slot 9+k */
     for (int t = 0; t < NF_NTAB; t++)
