@@ -69,9 +69,11 @@ $(AG_LIB): $(call obj,$(AG_LIB_SRC))
 
 # Daemons link every object of their folder directly (not through the archive) so that
 # modules registering themselves with constructors (ops handlers, collectors, actions) are kept.
+# --as-needed: the agent must not map libraries it does not call (libcurl is dlopen'ed by the
+# first warm-up); sanitizer links turn the toolchain's default off.
 $(BIN)/tide-agent: $(call obj,$(AGENT_SRC)) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) -Wl,--as-needed $(LDLIBS)
 $(BIN)/tide-controlplane: $(call obj,$(CP_ALL_SRC)) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)

@@ -31,7 +31,7 @@ static void load(void) {
     if (!lib) {
         const char *why = dlerror();
         snprintf(load_error, sizeof load_error,
-                 "warm-up: cannot load %s (install libcurl4 or libcurl3-gnutls): %s",
+                 "warm-up: cannot load %s (install libcurl4): %s",
                  CURL_LAZY_SONAME, why ? why : "unknown error");
         return;
     }

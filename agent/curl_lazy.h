@@ -3,8 +3,8 @@
  * Only warm-ups (warmup.c) need HTTP in the agent. Linking libcurl would map it and its TLS,
  * Kerberos, LDAP, SSH and IDN dependencies into every agent, and GnuTLS/p11-kit initialise
  * themselves at load time: ~4 MB of resident memory in an agent that never warms anything up.
- * So the agent binary does not link libcurl (it is not DT_NEEDED); the first warm-up loads it,
- * resolves exactly the functions below and runs curl_global_init once.
+ * So the agent binary does not link libcurl (it is not DT_NEEDED); the warm-up helper process
+ * (warmup.c) loads it, resolves exactly the functions below and runs curl_global_init once.
  *
  * The function pointers have libcurl's own prototypes (from <curl/curl.h>, which is only
  * needed for the types and constants). */

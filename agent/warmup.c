@@ -1,8 +1,22 @@
-/* warmup.c: ramped warm-up requests with libcurl multi on the libev loop. libcurl is loaded
- * by the first warm-up (curl_lazy.h), so the spec side here never calls into it. */
+/* warmup.c: ramped warm-up requests with libcurl multi on a libev loop, in a helper process.
+ *
+ * Loading libcurl maps it and its TLS/Kerberos/LDAP libraries and runs their initialisation:
+ * +6 MB resident for the dlopen alone, ~+9 MB with the first transfer, more than the agent's
+ * whole budget, and never given back. So each warm-up runs in a child forked from the agent:
+ * the child loads libcurl (curl_lazy.h), reports "OK" or "ERR <why>" on a pipe (warmup_start
+ * waits for that line, so a missing libcurl is still a synchronous error), runs the engine
+ * below on its own loop, writes the result JSON and exits. The agent's loop reads the result
+ * and calls done; warmup_cancel kills the child. */
 #include "warmup.h"
 
 #include "curl_lazy.h"
+#include "log.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <errno.h>
 #include <ev.h>
@@ -193,7 +207,10 @@ void warmup_spec_fini(warmup_spec *spec) {
     memset(spec, 0, sizeof *spec);
 }
 
-/* ---- engine ----------------------------------------------------------------------------- */
+/* ---- engine (runs in the helper process) ---------------------------------------------- */
+
+typedef struct wengine wengine;
+static void engine_cancel(wengine *w);
 
 typedef struct sample {
     double start_ms;           /* since warm-up start */
@@ -203,7 +220,7 @@ typedef struct sample {
 
 typedef struct wsock {
     ev_io io;
-    warmup *w;
+    wengine *w;
     curl_socket_t fd;
     struct wsock *prev, *next; /* every socket libcurl told us about, for cancel */
 } wsock;
@@ -211,11 +228,11 @@ typedef struct wsock {
 typedef struct wreq {
     CURL *easy;
     double start_ms;
-    warmup *w;
+    wengine *w;
     struct wreq *prev, *next;  /* requests in flight */
 } wreq;
 
-struct warmup {
+struct wengine {
     struct ev_loop *loop;
     const curl_lazy_api *curl; /* libcurl, loaded by the first warm-up */
     CURLM *multi;
@@ -234,7 +251,7 @@ struct warmup {
     void *arg;
 };
 
-static double now_ms(warmup *w) {
+static double now_ms(wengine *w) {
     ev_now_update(w->loop);
     return (ev_now(w->loop) - w->t0) * 1000.0;
 }
@@ -257,7 +274,7 @@ static size_t discard_cb(char *p, size_t size, size_t n, void *u) {
     return size * n;
 }
 
-static void record(warmup *w, double start, double lat, int error) {
+static void record(wengine *w, double start, double lat, int error) {
     if (w->nsamples == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 256;
         sample *s = realloc(w->samples, cap * sizeof *s);
@@ -268,16 +285,16 @@ static void record(warmup *w, double start, double lat, int error) {
     w->samples[w->nsamples++] = (sample){start, lat, error};
 }
 
-static void check_done(warmup *w);
+static void check_done(wengine *w);
 
-static void unlink_req(warmup *w, wreq *r) {
+static void unlink_req(wengine *w, wreq *r) {
     if (r->prev) r->prev->next = r->next;
     else w->active = r->next;
     if (r->next) r->next->prev = r->prev;
     r->prev = r->next = NULL;
 }
 
-static void check_multi_info(warmup *w) {
+static void check_multi_info(wengine *w) {
     CURLMsg *m;
     int left;
     while ((m = w->curl->multi_info_read(w->multi, &left))) {
@@ -298,7 +315,7 @@ static void check_multi_info(warmup *w) {
     check_done(w);
 }
 
-static void launch(warmup *w) {
+static void launch(wengine *w) {
     wreq *r = calloc(1, sizeof *r);
     CURL *e = r ? w->curl->easy_init() : NULL;
     if (!e) {
@@ -340,7 +357,7 @@ static void launch(warmup *w) {
 static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents) {
     (void)loop;
     (void)revents;
-    warmup *w = container_of(t, warmup, tick);
+    wengine *w = container_of(t, wengine, tick);
     double now = now_ms(w);
     long due = (long)floor(due_by(&w->spec, now) + 1e-9);
     if (w->launched == 0 && due < 1) due = 1; /* the first request goes out at once */
@@ -355,14 +372,14 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents) {
 static void sock_event_cb(struct ev_loop *loop, ev_io *io, int revents) {
     (void)loop;
     wsock *s = container_of(io, wsock, io);
-    warmup *w = s->w;
+    wengine *w = s->w;
     int running;
     int flags = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
     w->curl->multi_socket_action(w->multi, s->fd, flags, &running);
     check_multi_info(w);
 }
 
-static void sock_unlink(warmup *w, wsock *s) {
+static void sock_unlink(wengine *w, wsock *s) {
     if (s->prev) s->prev->next = s->next;
     else w->socks = s->next;
     if (s->next) s->next->prev = s->prev;
@@ -370,7 +387,7 @@ static void sock_unlink(warmup *w, wsock *s) {
 
 static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
     (void)e;
-    warmup *w = userp;
+    wengine *w = userp;
     wsock *s = socketp;
     if (what == CURL_POLL_REMOVE) {
         if (s) {
@@ -402,7 +419,7 @@ static int socket_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
 static void curl_timer_cb(struct ev_loop *loop, ev_timer *t, int revents) {
     (void)loop;
     (void)revents;
-    warmup *w = container_of(t, warmup, curl_timer);
+    wengine *w = container_of(t, wengine, curl_timer);
     int running;
     w->curl->multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_multi_info(w);
@@ -410,7 +427,7 @@ static void curl_timer_cb(struct ev_loop *loop, ev_timer *t, int revents) {
 
 static int timer_func(CURLM *multi, long timeout_ms, void *userp) {
     (void)multi;
-    warmup *w = userp;
+    wengine *w = userp;
     ev_timer_stop(w->loop, &w->curl_timer);
     if (timeout_ms >= 0) {
         /* never call back into libcurl from here: a 0 timeout runs on the next loop turn */
@@ -426,7 +443,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* {"requests","errors","mean_ms","p50_ms","p99_ms","max_ms"} over samples started in [a, b). */
-static cJSON *second_json(const warmup *w, double a, double b) {
+static cJSON *second_json(const wengine *w, double a, double b) {
     cJSON *o = cJSON_CreateObject();
     double *lat = malloc((w->nsamples ? w->nsamples : 1) * sizeof *lat);
     size_t n = 0;
@@ -464,7 +481,7 @@ static cJSON *second_json(const warmup *w, double a, double b) {
 static void finish_cb(struct ev_loop *loop, ev_timer *t, int revents) {
     (void)loop;
     (void)revents;
-    warmup *w = container_of(t, warmup, finish);
+    wengine *w = container_of(t, wengine, finish);
     double elapsed = now_ms(w);
     long errors = 0;
     for (size_t k = 0; k < w->nsamples; k++) errors += w->samples[k].error;
@@ -479,19 +496,19 @@ static void finish_cb(struct ev_loop *loop, ev_timer *t, int revents) {
     cJSON_AddItemToObject(r, "last_second", second_json(w, d > 1000 ? d - 1000 : 0, d + 1));
     warmup_done_fn done = w->done;
     void *arg = w->arg;
-    warmup_cancel(w);
+    engine_cancel(w);
     done(arg, r);
 }
 
-static void check_done(warmup *w) {
+static void check_done(wengine *w) {
     if (w->sending_done && w->inflight == 0 && !ev_is_active(&w->finish)) ev_timer_start(w->loop, &w->finish);
 }
 
-int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn done, void *arg,
-                 warmup **out, char *err, size_t errlen) {
+static int engine_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn done,
+                        void *arg, wengine **out, char *err, size_t errlen) {
     const curl_lazy_api *api = curl_lazy_get(err, errlen);
     if (!api) return -ELIBACC;
-    warmup *w = calloc(1, sizeof *w);
+    wengine *w = calloc(1, sizeof *w);
     if (!w) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -511,7 +528,7 @@ int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn d
     w->multi = w->curl->multi_init();
     if (!w->multi || !w->spec.url || !w->spec.method || (spec->body && !w->spec.body) || hdr_rc) {
         snprintf(err, errlen, "warm-up: out of memory");
-        warmup_cancel(w);
+        engine_cancel(w);
         return -ENOMEM;
     }
     w->curl->multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
@@ -529,7 +546,7 @@ int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn d
     return 0;
 }
 
-void warmup_cancel(warmup *w) {
+static void engine_cancel(wengine *w) {
     if (!w) return;
     ev_timer_stop(w->loop, &w->tick);
     ev_timer_stop(w->loop, &w->finish);
@@ -553,5 +570,233 @@ void warmup_cancel(warmup *w) {
     ev_timer_stop(w->loop, &w->curl_timer);
     warmup_spec_fini(&w->spec);
     free(w->samples);
+    free(w);
+}
+
+/* ---- the helper process ----------------------------------------------------------------- */
+
+struct warmup {
+    struct ev_loop *loop;
+    pid_t pid;
+    int fd;          /* read end of the result pipe */
+    ev_io io;
+    char *buf;       /* result JSON as it arrives */
+    size_t len, cap;
+    double target_rate;
+    warmup_done_fn done;
+    void *arg;
+};
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+typedef struct child_ctx {
+    int fd;
+    struct ev_loop *loop;
+    int ok;
+} child_ctx;
+
+static void child_done(void *arg, cJSON *res) {
+    child_ctx *c = arg;
+    char *s = cJSON_PrintUnformatted(res);
+    cJSON_Delete(res);
+    c->ok = s && write_all(c->fd, s, strlen(s)) == 0;
+    free(s);
+    ev_break(c->loop, EVBREAK_ALL);
+}
+
+/* In the forked child: never returns. */
+static void child_main(int fd, const warmup_spec *spec) {
+    /* the agent's handlers and mask are not ours; SIGKILL ends us on cancel */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    /* keep only the pipe: the agent's sockets and cgroup files are not the child's business
+     * (a held control-plane socket would hide the agent's reconnects from the peer) */
+    if (fd != 3) {
+        if (dup2(fd, 3) < 0) _exit(2);
+        fd = 3;
+    }
+    if (close_range(4, ~0U, 0) < 0)
+        for (int i = 4; i < 65536; i++) close(i);
+    char err[512] = "";
+    child_ctx c = {.fd = fd};
+    c.loop = ev_loop_new(EVFLAG_AUTO);
+    if (!c.loop) {
+        dprintf(fd, "ERR warm-up: cannot create an event loop\n");
+        _exit(1);
+    }
+    if (engine_start(c.loop, spec, child_done, &c, NULL, err, sizeof err) < 0) {
+        dprintf(fd, "ERR %s\n", err);
+        _exit(1);
+    }
+    if (write_all(fd, "OK\n", 3) < 0) _exit(1);
+    ev_run(c.loop, 0);
+    _exit(c.ok ? 0 : 1);
+}
+
+/* The result when the helper died without one. */
+static cJSON *failed_result(const warmup *w, const char *why) {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "requests", 0);
+    cJSON_AddNumberToObject(r, "errors", 0);
+    cJSON_AddNumberToObject(r, "duration_ms", 0);
+    cJSON_AddNumberToObject(r, "target_rate", w->target_rate);
+    cJSON_AddNullToObject(r, "first_second");
+    cJSON_AddNullToObject(r, "last_second");
+    cJSON_AddStringToObject(r, "error", why);
+    return r;
+}
+
+static void reap(warmup *w, int *status) {
+    *status = -1;
+    if (w->pid <= 0) return;
+    while (waitpid(w->pid, status, 0) < 0 && errno == EINTR) {
+    }
+    w->pid = -1;
+}
+
+static void result_cb(struct ev_loop *loop, ev_io *io, int revents) {
+    (void)loop;
+    (void)revents;
+    warmup *w = container_of(io, warmup, io);
+    for (;;) {
+        if (w->cap - w->len < 4096) {
+            size_t cap = w->cap ? w->cap * 2 : 8192;
+            char *b = realloc(w->buf, cap);
+            if (!b) break; /* read the rest later */
+            w->buf = b;
+            w->cap = cap;
+        }
+        ssize_t n = read(w->fd, w->buf + w->len, w->cap - w->len - 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+        if (n > 0) {
+            w->len += (size_t)n;
+            continue;
+        }
+        break; /* EOF (or an error): the child is done */
+    }
+    ev_io_stop(w->loop, &w->io);
+    int status;
+    reap(w, &status);
+    cJSON *res = NULL;
+    if (w->buf) {
+        w->buf[w->len] = '\0';
+        res = cJSON_Parse(w->buf);
+    }
+    if (!res) {
+        char why[128];
+        if (status >= 0 && WIFSIGNALED(status))
+            snprintf(why, sizeof why, "warm-up helper killed by signal %d", WTERMSIG(status));
+        else
+            snprintf(why, sizeof why, "warm-up helper exited with status %d and no result",
+                     status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        res = failed_result(w, why);
+    }
+    warmup_done_fn done = w->done;
+    void *arg = w->arg;
+    warmup_cancel(w);
+    done(arg, res);
+}
+
+/* Reads the child's first line ("OK" or "ERR why"), waiting at most timeout_ms. */
+static int read_status(int fd, char *line, size_t cap, int timeout_ms) {
+    size_t n = 0;
+    int64_t deadline = tide_now_mono_ms() + timeout_ms;
+    while (n + 1 < cap) {
+        int left = (int)(deadline - tide_now_mono_ms());
+        if (left <= 0) return -ETIMEDOUT;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, left);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return r < 0 ? -errno : -ETIMEDOUT;
+        ssize_t k = read(fd, line + n, 1);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        if (line[n] == '\n') break;
+        n++;
+    }
+    line[n] = '\0';
+    return 0;
+}
+
+int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn done, void *arg,
+                 warmup **out, char *err, size_t errlen) {
+    warmup *w = calloc(1, sizeof *w);
+    int pfd[2];
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    if (pipe2(pfd, O_CLOEXEC) < 0) {
+        int e = errno;
+        free(w);
+        snprintf(err, errlen, "warm-up: pipe: %s", strerror(e));
+        return -e;
+    }
+    fflush(NULL); /* buffered log output is not written twice */
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(pfd[0]);
+        close(pfd[1]);
+        free(w);
+        snprintf(err, errlen, "warm-up: fork: %s", strerror(e));
+        return -e;
+    }
+    if (pid == 0) {
+        close(pfd[0]);
+        child_main(pfd[1], spec);
+    }
+    close(pfd[1]);
+    w->loop = loop;
+    w->pid = pid;
+    w->fd = pfd[0];
+    w->target_rate = spec->rate;
+    w->done = done;
+    w->arg = arg;
+    char line[600];
+    /* loading libcurl takes tens of ms; a wedged child must not hold the agent's loop */
+    int rc = read_status(w->fd, line, sizeof line, 10000);
+    if (rc < 0 || strcmp(line, "OK") != 0) {
+        if (rc < 0)
+            snprintf(err, errlen, "warm-up helper did not start: %s", strerror(-rc));
+        else if (strncmp(line, "ERR ", 4) == 0)
+            snprintf(err, errlen, "%s", line + 4);
+        else
+            snprintf(err, errlen, "warm-up helper failed before starting");
+        warmup_cancel(w);
+        return rc == -ETIMEDOUT ? -ETIMEDOUT : -ELIBACC;
+    }
+    fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
+    ev_io_init(&w->io, result_cb, w->fd, EV_READ);
+    ev_io_start(loop, &w->io);
+    if (out) *out = w;
+    return 0;
+}
+
+void warmup_cancel(warmup *w) {
+    if (!w) return;
+    ev_io_stop(w->loop, &w->io);
+    if (w->pid > 0) {
+        kill(w->pid, SIGKILL);
+        int status;
+        reap(w, &status);
+    }
+    if (w->fd >= 0) close(w->fd);
+    free(w->buf);
     free(w);
 }

@@ -1,9 +1,10 @@
 /* warmup.h: warm-up traffic for a replica that is not receiving real traffic yet: configured
  * requests (method, path, body, headers) sent at a target rate with a linear ramp for a
  * duration, with libcurl's multi interface driven by the agent's libev loop
- * (curl_multi_socket_action with ev_io/ev_timer); libcurl is loaded by the first warm-up, not
- * linked (curl_lazy.h). Reports requests, errors and the latency of
- * the first and the last second, so that the effect of warming up is visible. */
+ * (curl_multi_socket_action with ev_io/ev_timer). Each warm-up runs in a helper process
+ * forked from the agent, which loads libcurl there (curl_lazy.h): the agent itself never maps
+ * libcurl and its TLS libraries. Reports requests, errors and the latency of the first and
+ * the last second, so that the effect of warming up is visible. */
 #ifndef TIDE_WARMUP_H
 #define TIDE_WARMUP_H
 
@@ -46,11 +47,13 @@ typedef struct warmup warmup;
 typedef void (*warmup_done_fn)(void *arg, cJSON *result);
 
 /* Starts sending (the spec is copied). Returns 0 (done called later from the loop) or -errno
- * with err; done is then not called. The first call loads libcurl (curl_lazy.h):
- * -ELIBACC with err naming the library when it cannot be loaded or initialised. */
+ * with err; done is then not called. Waits (at most 10 s, normally tens of ms) until the helper
+ * has loaded libcurl: -ELIBACC with err naming the library when it cannot be loaded or
+ * initialised. A helper that dies without a result still gets done called, with zero counts
+ * and "error" saying how it ended. */
 int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn done, void *arg,
                  warmup **out, char *err, size_t errlen);
-/* Aborts the transfers and frees without calling done. NULL ok. */
+/* Aborts the transfers (kills and reaps the helper) and frees without calling done. NULL ok. */
 void warmup_cancel(warmup *w);
 
 #endif
