@@ -49,9 +49,8 @@ __attribute__((target("avx2,fma"))) static void adam_avx2(float *restrict p,
 
 void fc__adam(float *p, const float *g, float *m, float *v, size_t len, fc_adam_k k) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    static int avx2 = -1;
-    if (avx2 < 0) avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (avx2) {
+    /* no cached flag: fits may run on several threads, and the check only reads a word */
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         adam_avx2(p, g, m, v, len, k);
         return;
     }
