@@ -90,7 +90,7 @@ static int read_rows(const char *buf, size_t len, row **rows_out, size_t *n_out,
     row *rows = NULL;
     size_t n = 0, cap = 0, line = 0;
     const char *p = buf, *end = buf + len;
-    int rc = 0;
+    int rc = 0, first_content = 1; /* a header may only be the first non-blank line */
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
@@ -99,9 +99,11 @@ static int read_rows(const char *buf, size_t len, row **rows_out, size_t *n_out,
         p = nl ? nl + 1 : end;
         trim_field(&b, &e);
         if (b == e || *b == '#') continue;
+        int may_be_header = first_content;
+        first_content = 0;
         const char *comma = memchr(b, ',', (size_t)(e - b));
         if (!comma) {
-            if (n == 0 && line == 1) continue; /* a one-column header */
+            if (may_be_header) continue; /* a one-column header */
             set_err(err, errlen, "line %zu: expected `timestamp,value`, found no comma", line);
             rc = -EINVAL;
             goto fail;
@@ -117,7 +119,7 @@ static int read_rows(const char *buf, size_t len, row **rows_out, size_t *n_out,
         trim_field(&vb, &ve);
         double ts, v;
         if (parse_num(tb, te, &ts) != 0) {
-            if (n == 0 && line == 1) continue; /* header */
+            if (may_be_header) continue; /* header */
             set_err(err, errlen, "line %zu: timestamp \"%.*s\" is not a number", line,
                     (int)((te - tb) > 40 ? 40 : (te - tb)), tb);
             rc = -EINVAL;

@@ -132,3 +132,14 @@ TEST(csv_loads_nasa) {
     T_EQ_INT(s.t0, 804571200);
     series_csv_fini(&s);
 }
+
+TEST(csv_header_after_blank_lines_and_comments) {
+    series_csv s;
+    char err[256] = "";
+    T_EQ_INT(parse("\n# exported\ntimestamp,value\n0,1\n60,2\n", NULL, &s, err), 0);
+    T_EQ_INT(s.n, 2);
+    series_csv_fini(&s);
+    /* a second non-numeric line is not a header */
+    T_EQ_INT(parse("timestamp,value\nts,v\n0,1\n60,2\n", NULL, &s, err), -EINVAL);
+    T_ASSERT(strstr(err, "line 2") != NULL);
+}
