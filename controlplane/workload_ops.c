@@ -100,6 +100,7 @@ typedef struct wl_entry {
     int fetching;       /* a fetch from Prometheus is under way on a worker thread */
     int stalled;        /* ... and overran a sync period */
     int64_t fetch_started;
+    int64_t fetch_ms;   /* how long the last finished fetch took, -1 none */
     fit_info fit;
     action_rec acts[ACTIONS_KEPT];
     uint64_t nacts;
@@ -138,6 +139,7 @@ typedef struct fetch_job {
     workload_spec *spec;
     wl_obs *o;
     prom *prom;
+    int64_t started_ms; /* monotonic */
     pthread_t th;
     int done;
     struct cp_workloads *w;
@@ -196,6 +198,7 @@ static wl_entry *entry_new(const workload_spec *spec, const char *yaml, size_t l
     memcpy(e->yaml, yaml, len);
     e->yaml[len] = 0;
     e->applied_ms = tide_now_wall_ms();
+    e->fetch_ms = -1;
     return e;
 }
 
@@ -852,6 +855,7 @@ static void fetch_start(struct cp_workloads *w, wl_entry *e, prom *p, int64_t no
     j->o->now = now;
     j->o->want_cap = wants_capacity(e, now);
     j->prom = p;
+    j->started_ms = tide_now_mono_ms();
     j->w = w;
     j->generation = e->generation;
     snprintf(j->name, sizeof j->name, "%s", e->spec.name);
@@ -889,6 +893,7 @@ static void fetch_collect(struct cp_workloads *w, int wait) {
         if (e && e->generation == j->generation) {
             e->fetching = 0;
             e->stalled = 0;
+            e->fetch_ms = tide_now_mono_ms() - j->started_ms;
             if (!wait) {
                 obs_ready(w, e, j->o, tide_now_wall_ms() / 1000);
                 j->o = NULL;
@@ -926,7 +931,11 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
             obs_ready(w, e, o, now);
         } else if (!e->fetching) {
             fetch_start(w, e, p, now);
-        } else if (e->last) { /* Prometheus is slow: the sync goes on with what we have */
+        } else if (!e->last) { /* the first fetch is still under way */
+            snprintf(e->prom_err, sizeof e->prom_err, "no answer for %lld s (timeout %lld ms per request)",
+                     (long long)(now - e->fetch_started), (long long)w->cp->cfg.prometheus_timeout_ms);
+            snprintf(e->observe, sizeof e->observe, "prometheus: %s; no observation yet", e->prom_err);
+        } else { /* Prometheus is slow: the sync goes on with what we have */
             if (!e->stalled) { /* a decision event when the fetch first overruns a sync */
                 e->stalled = 1;
                 char text[PLANNER_EVENT_TEXT];
@@ -1150,6 +1159,8 @@ static void op_describe(ops_request *req, const cJSON *args) {
     }
     if (e->prom_err[0]) cJSON_AddStringToObject(o, "prometheus_error", e->prom_err);
     else cJSON_AddNullToObject(o, "prometheus_error");
+    if (e->fetch_ms >= 0) cJSON_AddNumberToObject(o, "last_fetch_ms", (double)e->fetch_ms);
+    else cJSON_AddNullToObject(o, "last_fetch_ms");
     if (e->fit.at) {
         cJSON *f = cJSON_AddObjectToObject(o, "last_fit");
         cJSON_AddNumberToObject(f, "time", (double)e->fit.at);

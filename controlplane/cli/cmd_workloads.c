@@ -182,7 +182,10 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     printf("Target util: %.0f%%   scale-up-ahead: %.0fs   generation %.0f\n", num(d, "target_utilization"),
            num(d, "scale_up_ahead_seconds"), num(d, "generation"));
     printf("Observation: %s\n", str(d, "observation"));
-    printf("Prometheus:  %s\n", str(d, "prometheus"));
+    printf("Prometheus:  %s", str(d, "prometheus"));
+    if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(d, "last_fetch_ms")))
+        printf(" (this workload's last fetch took %.0f ms)", num(d, "last_fetch_ms"));
+    printf("\n");
     const cJSON *mo = cJSON_GetObjectItemCaseSensitive(d, "metrics"), *m;
     int first = 1;
     cJSON_ArrayForEach(m, mo) {

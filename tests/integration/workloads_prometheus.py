@@ -226,6 +226,8 @@ def main():
         assert "Last fit:" in text and "from prometheus, 1995-" in text, text
         assert "traffic" in text and "avg_over_time" in text, text
         print(text[:text.find("Portrait ahead")])
+        assert isinstance(d["last_fetch_ms"], (int, float)) and d["last_fetch_ms"] >= 0, d
+        print("one sync's fetch from Prometheus (7 days at 1 min + 2 selectors): %d ms" % d["last_fetch_ms"])
         print("trained on %d minutes from Prometheus (%s); portrait starts %d replicas at %.0f/min"
               % (fit["points"], time.strftime("%Y-%m-%d", time.gmtime(fit["history_end"])),
                  p0["needed"], p0["traffic"]))
