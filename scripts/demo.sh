@@ -1,15 +1,36 @@
 #!/usr/bin/env bash
-# demo.sh BIN_DIR: the main job, end to end on loopback: starts a control plane and two agents
-# in a temporary directory, waits until both report, shows `tidectl agents` and
-# `tidectl status`, stops everything cleanly and removes what it made. Exit 0 on success.
+# demo.sh BIN_DIR: the main job, end to end on loopback, in about a minute:
+#   1. a control plane and two agents start and report (tidectl agents, status, ping);
+#   2. node demo-node-1 runs a small web service: HAProxy in front of two backends, each in its
+#      own cgroup, plus a batch job held to 0.25 CPU; the agent samples them (tidectl top, query);
+#   3. a workload spec for that service is applied in Preview (tidectl apply, get, describe);
+#   4. scaling in and out nearly free: web2 is drained under traffic, put in standby (frozen,
+#      memory reclaimed) and activated again in milliseconds (tidectl node-action);
+#   5. the models offline: a backtest of the forecasters and a trace simulation of Tide vs the
+#      Kubernetes HPA on shipped slices of the NASA trace (tidectl backtest, simulate);
+#   6. everything stops cleanly and what the demo made is removed.
+# Parts 2-4 need root (cgroups) and HAProxy (scripts/setup.sh installs it); without them they
+# are skipped with a note. Exit 0 on success.
 set -euo pipefail
 BIN=$(cd "${1:-bin}" && pwd)
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 D=$(mktemp -d /tmp/tide-demo.XXXXXX)
 PIDS=()
+CGROUPS=()
+R=/sys/fs/cgroup
+T=tide-demo-$$
+
 cleanup() {
-    local rc=$?
+    local rc=$? p c
     for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
     for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+    for c in "${CGROUPS[@]:-}"; do
+        [ -n "$c" ] && [ -d "$c" ] || continue
+        [ -f "$c/freezer.state" ] && echo THAWED > "$c/freezer.state" 2>/dev/null
+        [ -f "$c/cgroup.freeze" ] && echo 0 > "$c/cgroup.freeze" 2>/dev/null
+        for p in $(cat "$c/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+        rmdir "$c" 2>/dev/null || { sleep 0.2; rmdir "$c" 2>/dev/null; } || true
+    done
     if [ $rc -ne 0 ]; then
         echo "demo failed; last log lines:" >&2
         for f in "$D"/*.log; do [ -f "$f" ] && { echo "== $(basename "$f")" >&2; tail -15 "$f" >&2; }; done
@@ -30,24 +51,33 @@ wait_for() {
         sleep 0.1
     done
 }
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+run() { printf '$ tidectl %s\n' "$*"; "${CTL[@]}" "$@"; }
 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$D/token"; chmod 600 "$D/token"
 AGENT_PORT=$(free_port); HTTP_PORT=$(free_port)
 SOCK="$D/controlplane.sock"
 CTL=("$BIN/tidectl" --socket "$SOCK")
 
-echo "== starting tide-controlplane on 127.0.0.1:$AGENT_PORT (ops socket $SOCK)"
+# ---- 1 --------------------------------------------------------------------------------------
+say "1. tide-controlplane on 127.0.0.1:$AGENT_PORT (HTTP $HTTP_PORT, ops socket $SOCK), two agents"
 "$BIN/tide-controlplane" --listen "127.0.0.1:$AGENT_PORT" --socket "$SOCK" --token-file "$D/token" \
     --data-dir "$D/data" --http "127.0.0.1:$HTTP_PORT" > "$D/controlplane.log" 2>&1 &
 CP=$!; PIDS+=("$CP")
 wait_for 20 "the ops socket" "${CTL[@]}" status
 
-for node in demo-node-1 demo-node-2; do
-    echo "== starting tide-agent $node"
-    "$BIN/tide-agent" --controlplane "127.0.0.1:$AGENT_PORT" --node "$node" \
-        --token-file "$D/token" --interval 500ms > "$D/$node.log" 2>&1 &
-    PIDS+=("$!")
-done
+CGROUPS_OK=0
+if [ "$(id -u)" = 0 ] && [ -w "$R/freezer" ] && [ -w "$R/cpu" ] && [ -w "$R/unified/cgroup.procs" ]; then
+    CGROUPS_OK=1
+fi
+AGENT1_EXTRA=()
+[ $CGROUPS_OK = 1 ] && AGENT1_EXTRA=(--cgroup-roots "/$T" --cgroup-prefix memory=self --cgroup-detail-every 1)
+"$BIN/tide-agent" --controlplane "127.0.0.1:$AGENT_PORT" --node demo-node-1 --token-file "$D/token" \
+    --interval 500ms "${AGENT1_EXTRA[@]}" > "$D/demo-node-1.log" 2>&1 &
+PIDS+=("$!")
+"$BIN/tide-agent" --controlplane "127.0.0.1:$AGENT_PORT" --node demo-node-2 --token-file "$D/token" \
+    --interval 500ms > "$D/demo-node-2.log" 2>&1 &
+PIDS+=("$!")
 
 reporting() { # both agents connected with at least 2 samples each
     "${CTL[@]}" --json agents | /usr/bin/python3 -c '
@@ -57,23 +87,149 @@ sys.exit(0 if all(n in rows and rows[n]["connected"] and rows[n]["samples"] >= 2
                   for n in ("demo-node-1", "demo-node-2")) else 1)'
 }
 wait_for 30 "both agents to report" reporting
+run agents
+echo
+run status
+echo
+run ping demo-node-1
 
-echo
-echo '$ tidectl agents'
-"${CTL[@]}" agents
-echo
-echo '$ tidectl status'
-"${CTL[@]}" status
-echo
-echo '$ tidectl ping demo-node-1     # a command through the control plane to that agent and back'
-"${CTL[@]}" ping demo-node-1
-echo
+# ---- 2 --------------------------------------------------------------------------------------
+WEB_OK=0
+if [ $CGROUPS_OK = 1 ] && command -v haproxy >/dev/null && command -v socat >/dev/null; then
+    WEB_OK=1
+fi
+if [ $WEB_OK = 1 ]; then
+    say "2. a web service on demo-node-1: HAProxy -> web1, web2 (one cgroup each) and a batch job at 0.25 CPU"
+    MEMREL=$(awk -F: '$2=="memory"{print $3}' /proc/self/cgroup); [ "$MEMREL" = / ] && MEMREL=
+    # mkcg NAME: the cgroup /$T/NAME in the cpu, cpuacct, freezer, memory (nested) and v2 hierarchies
+    mkcg() {
+        local h
+        for h in "$R/cpu/$T" "$R/cpuacct/$T" "$R/freezer/$T" "$R/memory$MEMREL/$T" "$R/unified/$T"; do
+            if [ ! -d "$h" ]; then mkdir "$h"; CGROUPS=("$h" "${CGROUPS[@]}"); fi
+            mkdir "$h/$1"; CGROUPS=("$h/$1" "${CGROUPS[@]}")
+        done
+    }
+    joincg() { echo "for c in $R/cpu/$T/$1 $R/cpuacct/$T/$1 $R/freezer/$T/$1 $R/memory$MEMREL/$T/$1 $R/unified/$T/$1; do echo \$\$ > \$c/cgroup.procs; done;"; }
+    FE=$(free_port); P1=$(free_port); P2=$(free_port); HS=$D/haproxy.sock
+    for n in 1 2; do
+        mkcg "web$n"
+        port=$P1; [ $n = 2 ] && port=$P2
+        sh -c "$(joincg "web$n") exec /usr/bin/python3 $SRC/tests/fixtures/node_actions/backend.py web$n $port" \
+            > "$D/web$n.log" 2>&1 &
+        PIDS+=("$!")
+    done
+    mkcg batch
+    echo 100000 > "$R/cpu/$T/batch/cpu.cfs_period_us"; echo 25000 > "$R/cpu/$T/batch/cpu.cfs_quota_us"
+    sh -c "$(joincg batch) exec sh -c 'while :; do :; done'" > /dev/null 2>&1 &
+    PIDS+=("$!")
+    cat > "$D/haproxy.cfg" <<CFG
+global
+  stats socket $HS level admin
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+frontend fe
+  bind 127.0.0.1:$FE
+  default_backend be
+backend be
+  server web1 127.0.0.1:$P1 check inter 1s
+  server web2 127.0.0.1:$P2 check inter 1s
+CFG
+    haproxy -f "$D/haproxy.cfg" -db > "$D/haproxy.log" 2>&1 &
+    PIDS+=("$!")
+    hc() { echo "$*" | socat stdio "unix-connect:$HS"; }
+    both_up() { [ "$(hc show stat be 4 -1 | awk -F, '$18=="UP"' | wc -l)" = 2 ]; }
+    wait_for 20 "HAProxy to see both backends up" both_up
+    echo "HAProxy on 127.0.0.1:$FE, web1 on $P1, web2 on $P2, batch job capped at 0.25 CPU (cfs quota)"
+    sampled() { "${CTL[@]}" --json top --node demo-node-1 | grep -q "/$T/batch"; }
+    wait_for 30 "the agent to sample the demo cgroups" sampled
+    sleep 2 # a few more rounds, so the rates below span several seconds
+    echo
+    run top --node demo-node-1
+    echo
+    now=$(date +%s)
+    run query "cgroup_cpu_usage_cores{cgroup=\"/$T/batch\"}" --start $((now - 5)) --end "$now" --step 1
 
-echo "== stopping (SIGTERM)"
-for p in "${PIDS[@]}"; do kill -TERM "$p"; done
+    # ---- 3 ----------------------------------------------------------------------------------
+    say "3. a workload for the web service, applied in Preview: Tide plans and records, acts on nothing"
+    cat > "$D/web.yaml" <<Y
+apiVersion: tide/v1
+kind: Workload
+metadata: {name: web}
+spec:
+  target: {kind: HAProxyBackend, name: be}
+  minReplicas: 1
+  maxReplicas: 4
+  mode: Preview
+  metrics:
+    utilization:
+      selector: 'cgroup_cpu_usage_cores{node="demo-node-1",cgroup=~"/$T/web.*"}'
+      target: 60
+  providers:
+    - {type: reactive, priority: 10}
+    - {type: static, priority: 0, replicas: 2}
+  behavior:
+    keepAliveSeconds: 600
+    scaleDown:
+      gray: {state: Standby, changePercent: 50, observationSeconds: 30}
+Y
+    run apply -f "$D/web.yaml"
+    decided() { "${CTL[@]}" --json describe web | grep -q '"kind":[[:space:]]*"target"'; }
+    wait_for 40 "the first decision" decided
+    echo
+    run get workloads
+    echo
+    run describe web | head -40
+
+    # ---- 4 ----------------------------------------------------------------------------------
+    say "4. scale in and out nearly free: drain web2 under traffic, standby it, activate it again"
+    /usr/bin/python3 - "$FE" > "$D/traffic.log" 2>&1 <<'PY' &
+import sys, time, urllib.request
+port, ok, bad, end = sys.argv[1], 0, 0, time.time() + 6
+while time.time() < end:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read(); ok += 1
+    except Exception:
+        bad += 1
+print(f"traffic through HAProxy during the drain: {ok} requests ok, {bad} failed")
+PY
+    TRAFFIC=$!
+    HAP=(--haproxy-socket "$HS" --haproxy-server be/web2)
+    sleep 1
+    run node-action demo-node-1 drain "/$T/web2" "${HAP[@]}" --endpoint "127.0.0.1:$P2"
+    wait "$TRAFFIC"; cat "$D/traffic.log"
+    echo
+    run node-action demo-node-1 standby "/$T/web2" "${HAP[@]}"
+    u0=$(cat "$R/cpuacct/$T/web2/cpuacct.usage"); sleep 1; u1=$(cat "$R/cpuacct/$T/web2/cpuacct.usage")
+    echo "web2 in standby: cgroup.events says '$(grep frozen "$R/unified/$T/web2/cgroup.events")'," \
+         "CPU used in 1 s: $(( (u1 - u0) / 1000 )) us, process alive: $(pgrep -f "backend.py web2" >/dev/null && echo yes || echo no)"
+    echo
+    run node-action demo-node-1 activate "/$T/web2" "${HAP[@]}"
+    serves() { curl -sf --max-time 2 "http://127.0.0.1:$P2/" > /dev/null; }
+    wait_for 10 "web2 to serve again" serves
+    echo "web2 answers again: $(curl -s "http://127.0.0.1:$P2/")"
+else
+    say "2-4. skipped: the web service needs root, writable cgroups and HAProxy (scripts/setup.sh)"
+fi
+
+# ---- 5 --------------------------------------------------------------------------------------
+say "5. the models, offline (the same code the control plane runs)"
+run backtest --data "$SRC/tests/fixtures/demo/nasa_10m_21d.csv" --task day-ahead \
+    --model snaive-day,snaive-week,holt-winters,profile
+echo
+run simulate --data "$SRC/tests/fixtures/simulate/nasa_3d.csv" --spec "$SRC/deploy/examples/simulate.yaml" \
+    --policy all --eval-days 1 --peak-replicas 20 --cold-start 120 --activation 1 --standby-cost 0.1
+
+# ---- 6 --------------------------------------------------------------------------------------
+say "6. stopping (SIGTERM)"
+for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 rc=0
-for p in "${PIDS[@]}"; do wait "$p" || rc=$?; done
+for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 PIDS=()
-[ $rc -eq 0 ] || { echo "demo: a daemon exited with status $rc" >&2; exit 1; }
 grep -q "stopped cleanly" "$D/controlplane.log" || { echo "demo: control plane did not stop cleanly" >&2; exit 1; }
-echo "== all stopped cleanly"
+[ "$(grep -c 'stopped cleanly' "$D"/demo-node-*.log | awk -F: '{s+=$2} END{print s}')" = 2 ] \
+    || { echo "demo: an agent did not stop cleanly" >&2; exit 1; }
+echo "all stopped cleanly"
+exit $rc
