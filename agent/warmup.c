@@ -735,15 +735,9 @@ static int read_status(int fd, char *line, size_t cap, int timeout_ms) {
 
 int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn done, void *arg,
                  warmup **out, char *err, size_t errlen) {
-    warmup *w = calloc(1, sizeof *w);
     int pfd[2];
-    if (!w) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
     if (pipe2(pfd, O_CLOEXEC) < 0) {
         int e = errno;
-        free(w);
         snprintf(err, errlen, "warm-up: pipe: %s", strerror(e));
         return -e;
     }
@@ -753,7 +747,6 @@ int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn d
         int e = errno;
         close(pfd[0]);
         close(pfd[1]);
-        free(w);
         snprintf(err, errlen, "warm-up: fork: %s", strerror(e));
         return -e;
     }
@@ -762,6 +755,16 @@ int warmup_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn d
         child_main(pfd[1], spec);
     }
     close(pfd[1]);
+    /* allocated after the fork: the child holds nothing of the agent's side */
+    warmup *w = calloc(1, sizeof *w);
+    if (!w) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        close(pfd[0]);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     w->loop = loop;
     w->pid = pid;
     w->fd = pfd[0];
