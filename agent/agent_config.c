@@ -86,66 +86,16 @@ static void usage(void) {
 
 int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err, size_t errlen) {
     memset(cfg, 0, sizeof *cfg);
-    int rc = cfg_defaults(agent_config_table, cfg, err, errlen);
+    int rc = cfg_load_args(agent_config_table, cfg, argc, argv, err, errlen);
+    if (rc == CFG_ARGS_HELP) {
+        usage();
+        return 1;
+    }
+    if (rc == CFG_ARGS_VERSION) {
+        printf("tide-agent %s (wire protocol %d)\n", TIDE_AGENT_VERSION, WIRE_VERSION);
+        return 1;
+    }
     if (rc < 0) return rc;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage();
-            return 1;
-        }
-        if (!strcmp(argv[i], "--version")) {
-            printf("tide-agent %s (wire protocol %d)\n", TIDE_AGENT_VERSION, WIRE_VERSION);
-            return 1;
-        }
-        const char *path = NULL;
-        if (!strcmp(argv[i], "--config")) {
-            if (i + 1 >= argc) {
-                snprintf(err, errlen, "--config needs a FILE");
-                return -EINVAL;
-            }
-            path = argv[++i];
-        } else if (!strncmp(argv[i], "--config=", 9)) {
-            path = argv[i] + 9;
-        }
-        if (path && (rc = cfg_load_file(agent_config_table, cfg, path, err, errlen)) < 0) return rc;
-    }
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--config")) {
-            i++;
-            continue;
-        }
-        if (!strncmp(a, "--config=", 9)) continue;
-        if (strncmp(a, "--", 2) != 0 || !a[2]) {
-            snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);
-            return -EINVAL;
-        }
-        char key[64];
-        const char *eq = strchr(a, '=');
-        size_t kl = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-        if (kl >= sizeof key) kl = sizeof key - 1;
-        memcpy(key, a + 2, kl);
-        key[kl] = 0;
-        for (char *p = key; *p; p++)
-            if (*p == '-') *p = '_';
-        if (!cfg_find(agent_config_table, key)) {
-            snprintf(err, errlen, "unknown option '%.*s' (see --help)", (int)(kl + 2), a);
-            return -EINVAL;
-        }
-        const char *val;
-        if (eq) {
-            val = eq + 1;
-        } else {
-            if (i + 1 >= argc) {
-                snprintf(err, errlen, "option '%s' needs a value", a);
-                return -EINVAL;
-            }
-            val = argv[++i];
-        }
-        char where[80];
-        snprintf(where, sizeof where, "--%.*s", (int)kl, a + 2);
-        if ((rc = cfg_set(agent_config_table, cfg, key, val, where, err, errlen)) < 0) return rc;
-    }
     if (cfg->reconnect_max_ms < cfg->reconnect_min_ms) {
         snprintf(err, errlen, "key 'reconnect_max' (%lld ms) is below 'reconnect_min' (%lld ms)",
                  (long long)cfg->reconnect_max_ms, (long long)cfg->reconnect_min_ms);

@@ -193,6 +193,74 @@ int cfg_load_file(const cfg_key *tab, void *target, const char *path, char *err,
     return rc;
 }
 
+/* Splits "--KEY[=VALUE]" into the table's spelling of KEY ('-' written as '_'); returns the
+ * length of KEY as written in the argument (without "--"), value (or NULL) in *eq. */
+static size_t flag_key(const char *a, char *key, size_t keylen, const char **eq) {
+    *eq = strchr(a, '=');
+    size_t kl = *eq ? (size_t)(*eq - a - 2) : strlen(a + 2);
+    if (kl >= keylen) kl = keylen - 1;
+    memcpy(key, a + 2, kl);
+    key[kl] = 0;
+    for (char *p = key; *p; p++)
+        if (*p == '-') *p = '_';
+    return kl;
+}
+
+int cfg_load_args(const cfg_key *tab, void *target, int argc, char **argv, char *err,
+                  size_t errlen) {
+    int rc = cfg_defaults(tab, target, err, errlen);
+    if (rc < 0) return rc;
+    /* --config first, so that flags override the file wherever they appear. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return CFG_ARGS_HELP;
+        if (!strcmp(argv[i], "--version")) return CFG_ARGS_VERSION;
+        const char *path = NULL;
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "--config needs a FILE");
+                return -EINVAL;
+            }
+            path = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            path = argv[i] + 9;
+        }
+        if (path && (rc = cfg_load_file(tab, target, path, err, errlen)) < 0) return rc;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--config")) {
+            i++;
+            continue;
+        }
+        if (!strncmp(a, "--config=", 9)) continue;
+        if (strncmp(a, "--", 2) != 0 || !a[2]) {
+            snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);
+            return -EINVAL;
+        }
+        char key[64];
+        const char *eq;
+        size_t kl = flag_key(a, key, sizeof key, &eq);
+        if (!cfg_find(tab, key)) {
+            snprintf(err, errlen, "unknown option '%.*s' (see --help)", (int)(kl + 2), a);
+            return -EINVAL;
+        }
+        const char *val;
+        if (eq) {
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "option '%s' needs a value", a);
+                return -EINVAL;
+            }
+            val = argv[++i];
+        }
+        char where[80];
+        snprintf(where, sizeof where, "--%.*s", (int)kl, a + 2);
+        if ((rc = cfg_set(tab, target, key, val, where, err, errlen)) < 0) return rc;
+    }
+    return 0;
+}
+
 void cfg_free(const cfg_key *tab, void *target) {
     for (const cfg_key *k = tab; k->key; k++)
         if (k->type == CFG_STR) {

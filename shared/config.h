@@ -49,6 +49,15 @@ int cfg_load_file(const cfg_key *tab, void *target, const char *path, char *err,
 /* Loads from an open stream; `name` stands for the file in messages ("NAME:LINE: ..."). */
 int cfg_load_stream(const cfg_key *tab, void *target, FILE *f, const char *path, char *err,
                     size_t errlen);
+/* What cfg_load_args found besides keys: the caller prints its usage or version. */
+enum { CFG_ARGS_HELP = 1, CFG_ARGS_VERSION = 2 };
+/* A daemon's command line: defaults, then every `--config FILE` (or --config=FILE) in order,
+ * then `--KEY VALUE` / `--KEY=VALUE` flags for any key ('-' may stand for '_'), which override
+ * the files wherever they appear. argv[0] is skipped. Returns 0; CFG_ARGS_HELP for --help/-h
+ * or CFG_ARGS_VERSION for --version when met before any error (nothing printed); or -errno
+ * with err naming the file, line, flag or argument that was wrong. */
+int cfg_load_args(const cfg_key *tab, void *target, int argc, char **argv, char *err,
+                  size_t errlen);
 /* Frees string values; the struct can then be reused. */
 void cfg_free(const cfg_key *tab, void *target);
 /* Compares two configurations key by key and calls fn for every key whose value differs.
