@@ -4,16 +4,11 @@
 #include <time.h>
 
 #include "log.h"
-#include "tidectl.h"
+#include "cli_table.h"
 
-static double num(const cJSON *o, const char *k) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(j) ? j->valuedouble : 0;
-}
-
+/* The string at k, empty when there is none. */
 static const char *str(const cJSON *o, const char *k) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(j) ? j->valuestring : "";
+    return cli_str(o, k, "");
 }
 
 /* "12s", "5m", "3h", "2d" since a unix-ms time; "-" for 0. */
@@ -50,14 +45,9 @@ static int cmd_agents(tidectl_ctx *ctx, int argc, char **argv) {
                 argv[1]);
         return 2;
     }
-    cJSON *data = NULL;
-    int rc = tidectl_call(ctx, "agents", NULL, &data);
-    if (rc != 0) return rc;
-    if (ctx->json) {
-        tidectl_print_json(data);
-        cJSON_Delete(data);
-        return 0;
-    }
+    cJSON *data;
+    int rc = cli_call(ctx, "agents", NULL, ctx->json, &data);
+    if (rc != 0 || !data) return rc;
     printf("%-20s %-22s %-22s %-9s %-8s %-8s %12s %10s %6s %6s\n", "NODE", "VERSION", "ADDRESS",
            "STATE", "SINCE", "BEAT", "SAMPLES", "BYTES", "ERRORS", "DROPS");
     const cJSON *row;
@@ -67,10 +57,10 @@ static int cmd_agents(tidectl_ctx *ctx, int argc, char **argv) {
         int up = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "connected"));
         printf("%-20s %-22s %-22s %-9s %-8s %-8s %12.0f %10s %6.0f %6.0f\n", str(row, "node"),
                str(row, "agent_version"), str(row, "address"), up ? "connected" : "gone",
-               ago(up ? num(row, "connected_since") : num(row, "disconnected_at"), b1, sizeof b1),
-               ago(num(row, "last_heartbeat"), b2, sizeof b2), num(row, "samples"),
-               human_bytes(num(row, "bytes"), b3, sizeof b3), num(row, "protocol_errors"),
-               num(row, "spool_drops"));
+               ago(cli_num(row, up ? "connected_since" : "disconnected_at"), b1, sizeof b1),
+               ago(cli_num(row, "last_heartbeat"), b2, sizeof b2), cli_num(row, "samples"),
+               human_bytes(cli_num(row, "bytes"), b3, sizeof b3), cli_num(row, "protocol_errors"),
+               cli_num(row, "spool_drops"));
         n++;
     }
     if (n == 0) printf("(no agent has connected yet)\n");

@@ -1,7 +1,7 @@
 /* cmd_query.c: `tidectl query SELECTOR`: query_range over the control plane's store merged with
  * Prometheus history; a table, or with --json exactly what GET /api/v1/query_range returns. */
 #include "query.h"
-#include "tidectl.h"
+#include "cli_table.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -17,10 +17,7 @@
     "  The store's samples win over Prometheus's where both have a point. --json prints the\n" \
     "  HTTP endpoint's JSON. Exit status 2 for a bad selector or time."
 
-static int usage_error(const char *msg) {
-    fprintf(stderr, "tidectl query: %s\nusage: tidectl " QUERY_USAGE "\n", msg);
-    return 2;
-}
+static const cli_cmd query_cmd = {"query", QUERY_USAGE};
 
 static void print_table(const cJSON *body) {
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(body, "data");
@@ -61,29 +58,22 @@ static int cmd_query(tidectl_ctx *ctx, int argc, char **argv) {
         {"step", required_argument, NULL, 'S'},  {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     const char *start = NULL, *end = NULL, *step = "60", *selector = NULL;
-    int json = ctx->json;
+    int json = ctx->json, exit_now, c;
     optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((c = cli_getopt(&query_cmd, argc, argv, longopts, &json, &exit_now)) != -1) {
         switch (c) {
+        case CLI_OPT_EXIT: return exit_now;
         case 's': start = optarg; break;
         case 'e': end = optarg; break;
         case 'S': step = optarg; break;
-        case 'j': json = 1; break;
-        case 'h': printf("usage: tidectl " QUERY_USAGE "\n"); return 0;
-        default: {
-            char msg[128];
-            snprintf(msg, sizeof msg, "unknown or incomplete option '%s'", argv[optind - 1]);
-            return usage_error(msg);
-        }
         }
     }
     for (int i = optind; i < argc; i++) {
-        if (selector) return usage_error("give one SELECTOR (quote it if it has spaces)");
+        if (selector)
+            return cli_usage_error(&query_cmd, "give one SELECTOR (quote it if it has spaces)");
         selector = argv[i];
     }
-    if (!selector) return usage_error("missing SELECTOR");
+    if (!selector) return cli_usage_error(&query_cmd, "missing SELECTOR");
     char now_s[32], start_s[32];
     time_t now = time(NULL);
     if (!end) {
@@ -92,7 +82,8 @@ static int cmd_query(tidectl_ctx *ctx, int argc, char **argv) {
     }
     if (!start) {
         int64_t end_ms;
-        if (query_parse_time(end, &end_ms) != 0) return usage_error("--end: not unix seconds or RFC 3339");
+        if (query_parse_time(end, &end_ms) != 0)
+            return cli_usage_error(&query_cmd, "--end: not unix seconds or RFC 3339");
         snprintf(start_s, sizeof start_s, "%.3f", (double)(end_ms - 3600000) / 1000);
         start = start_s;
     }

@@ -1,6 +1,6 @@
 /* cmd_series.c: `tidectl series`: what the control plane's store holds, per series: points per
  * resolution, time span and memory. */
-#include "tidectl.h"
+#include "cli_table.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -12,15 +12,7 @@
     "  Lists the stored series (labels, samples, points at raw/1m/10m resolution, first and\n" \
     "  last timestamp, memory in bytes), optionally only those SELECTOR matches."
 
-static int usage_error(const char *msg) {
-    fprintf(stderr, "tidectl series: %s\nusage: tidectl " SERIES_USAGE "\n", msg);
-    return 2;
-}
-
-static double num(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : 0;
-}
+static const cli_cmd series_cmd = {"series", SERIES_USAGE};
 
 static void when(double ms, char *buf, size_t len) {
     if (ms <= 0) {
@@ -39,33 +31,19 @@ static int cmd_series(tidectl_ctx *ctx, int argc, char **argv) {
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *match = NULL;
-    int json = ctx->json;
+    int json = ctx->json, status, c;
     optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'm': match = optarg; break;
-        case 'j': json = 1; break;
-        case 'h': printf("usage: tidectl " SERIES_USAGE "\n"); return 0;
-        default: {
-            char msg[128];
-            snprintf(msg, sizeof msg, "unknown or incomplete option '%s'", argv[optind - 1]);
-            return usage_error(msg);
-        }
-        }
+    while ((c = cli_getopt(&series_cmd, argc, argv, longopts, &json, &status)) != -1) {
+        if (c == CLI_OPT_EXIT) return status;
+        if (c == 'm') match = optarg;
     }
-    if (optind < argc) return usage_error("unexpected argument (use --match SELECTOR)");
+    if (optind < argc)
+        return cli_usage_error(&series_cmd, "unexpected argument (use --match SELECTOR)");
     cJSON *args = cJSON_CreateObject();
     if (match) cJSON_AddStringToObject(args, "match", match);
-    cJSON *data = NULL;
-    int rc = tidectl_call(ctx, "series", args, &data);
-    if (rc) return rc;
-    if (json) {
-        tidectl_print_json(data);
-        cJSON_Delete(data);
-        return 0;
-    }
+    cJSON *data;
+    int rc = cli_call(ctx, "series", args, json, &data);
+    if (rc != 0 || !data) return rc;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(data, "series"), *s;
     printf("%-48s %10s %8s %8s %6s %-20s %-20s %9s\n", "SERIES", "SAMPLES", "RAW", "1M", "10M",
            "FIRST", "LAST", "BYTES");
@@ -73,8 +51,7 @@ static int cmd_series(tidectl_ctx *ctx, int argc, char **argv) {
     cJSON_ArrayForEach(s, arr) {
         char name[512] = "", first[32], last[32];
         const cJSON *labels = cJSON_GetObjectItemCaseSensitive(s, "labels"), *l;
-        const cJSON *mn = cJSON_GetObjectItemCaseSensitive(labels, "__name__");
-        size_t off = (size_t)snprintf(name, sizeof name, "%s{", cJSON_IsString(mn) ? mn->valuestring : "");
+        size_t off = (size_t)snprintf(name, sizeof name, "%s{", cli_str(labels, "__name__", ""));
         int f = 1;
         cJSON_ArrayForEach(l, labels) {
             if (!strcmp(l->string, "__name__") || !cJSON_IsString(l) || off >= sizeof name) continue;
@@ -85,18 +62,15 @@ static int cmd_series(tidectl_ctx *ctx, int argc, char **argv) {
         if (off < sizeof name) snprintf(name + off, sizeof name - off, "}");
         const cJSON *pts = cJSON_GetObjectItemCaseSensitive(s, "points");
         const cJSON *by = cJSON_GetObjectItemCaseSensitive(s, "bytes");
-        when(num(s, "first_ms"), first, sizeof first);
-        when(num(s, "last_ms"), last, sizeof last);
-        printf("%-48s %10.0f %8.0f %8.0f %6.0f %-20s %-20s %9.0f\n", name, num(s, "samples"),
-               num(pts, "raw"), num(pts, "1m"), num(pts, "10m"), first, last,
-               num(by, "raw") + num(by, "1m") + num(by, "10m"));
+        when(cli_num(s, "first_ms"), first, sizeof first);
+        when(cli_num(s, "last_ms"), last, sizeof last);
+        printf("%-48s %10.0f %8.0f %8.0f %6.0f %-20s %-20s %9.0f\n", name, cli_num(s, "samples"),
+               cli_num(pts, "raw"), cli_num(pts, "1m"), cli_num(pts, "10m"), first, last,
+               cli_num(by, "raw") + cli_num(by, "1m") + cli_num(by, "10m"));
         n++;
     }
-    const cJSON *store = cJSON_GetObjectItemCaseSensitive(data, "store");
-    const cJSON *prom = cJSON_GetObjectItemCaseSensitive(data, "prometheus");
-    printf("%d series; store: %s; prometheus: %s\n", n,
-           cJSON_IsString(store) ? store->valuestring : "?",
-           cJSON_IsString(prom) ? prom->valuestring : "?");
+    printf("%d series; store: %s; prometheus: %s\n", n, cli_str(data, "store", "?"),
+           cli_str(data, "prometheus", "?"));
     cJSON_Delete(data);
     return 0;
 }

@@ -1,16 +1,11 @@
 /* cmd_status.c: `tidectl status`: the control plane's health and totals (or --json). */
 #include <stdio.h>
 
-#include "tidectl.h"
+#include "cli_table.h"
 
-static double num(const cJSON *o, const char *k) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(j) ? j->valuedouble : 0;
-}
-
+/* The string at k, "-" when there is none. */
 static const char *str(const cJSON *o, const char *k) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(j) ? j->valuestring : "-";
+    return cli_str(o, k, "-");
 }
 
 static int cmd_status(tidectl_ctx *ctx, int argc, char **argv) {
@@ -20,27 +15,23 @@ static int cmd_status(tidectl_ctx *ctx, int argc, char **argv) {
                 argv[1]);
         return 2;
     }
-    cJSON *d = NULL;
-    int rc = tidectl_call(ctx, "status", NULL, &d);
-    if (rc != 0) return rc;
-    if (ctx->json) {
-        tidectl_print_json(d);
-        cJSON_Delete(d);
-        return 0;
-    }
+    cJSON *d;
+    int rc = cli_call(ctx, "status", NULL, ctx->json, &d);
+    if (rc != 0 || !d) return rc;
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(d, "agents");
-    printf("control plane  %s, pid %.0f, up %.0f s\n", str(d, "version"), num(d, "pid"),
-           num(d, "uptime_s"));
+    printf("control plane  %s, pid %.0f, up %.0f s\n", str(d, "version"), cli_num(d, "pid"),
+           cli_num(d, "uptime_s"));
     printf("agents on      %s\n", str(d, "listen"));
     printf("ops socket     %s\n", str(d, "socket"));
     printf("store          %s (%s)\n", str(d, "data_dir"), str(d, "store"));
     printf("agents         %.0f connected, %.0f known, %.0f connections since start\n",
-           num(a, "agents_connected"), num(a, "agents_known"), num(a, "connections_total"));
-    printf("ingest         %.0f samples, %.0f bytes\n", num(a, "samples"), num(a, "bytes"));
+           cli_num(a, "agents_connected"), cli_num(a, "agents_known"),
+           cli_num(a, "connections_total"));
+    printf("ingest         %.0f samples, %.0f bytes\n", cli_num(a, "samples"), cli_num(a, "bytes"));
     printf("errors         %.0f protocol errors (%.0f wrong token, %.0f timeouts), %.0f refused "
            "(max_agents)\n",
-           num(a, "protocol_errors"), num(a, "rejected_auth"), num(a, "timeouts"),
-           num(a, "refused_full"));
+           cli_num(a, "protocol_errors"), cli_num(a, "rejected_auth"), cli_num(a, "timeouts"),
+           cli_num(a, "refused_full"));
     const cJSON *mods = cJSON_GetObjectItemCaseSensitive(d, "modules");
     if (cJSON_GetArraySize(mods) > 0) {
         printf("modules       ");

@@ -1,55 +1,37 @@
 /* cmd_top.c: `tidectl top [--node N] [--json]`: the latest usage per cgroup (and node totals)
  * as the agents last reported it, from the control plane's store. */
-#include "tidectl.h"
+#include "cli_table.h"
 
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
-
 
 #define TOP_USAGE                                                                              \
     "top [--node N] [--json]\n"                                                                \
     "  Latest usage per cgroup: CPU cores, throttling, memory working set and RSS, pids, PSI;\n" \
     "  node totals below. Only values reported in the last 5 minutes."
 
-static int usage_error(const char *msg) {
-    fprintf(stderr, "tidectl top: %s\nusage: tidectl " TOP_USAGE "\n", msg);
-    return 2;
-}
-
-/* The number at key k; *have says whether it is there. */
-static double num(const cJSON *o, const char *k, int *have) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    *have = cJSON_IsNumber(v);
-    return *have ? v->valuedouble : 0;
-}
-
-static const char *str(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
+static const cli_cmd top_cmd = {"top", TOP_USAGE};
 
 /* The value at k times scale with prec decimals ("%" appended for pct), or "-". */
 static const char *fmt_num(const cJSON *o, const char *k, int prec, double scale, int pct,
                            char *buf, size_t len) {
-    int have;
-    double v = num(o, k, &have);
-    if (!have) return "-";
-    snprintf(buf, len, "%.*f%s", prec, v * scale, pct ? "%" : "");
+    if (!cli_has_num(o, k)) return "-";
+    snprintf(buf, len, "%.*f%s", prec, cli_num(o, k) * scale, pct ? "%" : "");
     return buf;
 }
 
 /* What to call a cgroup in the table: container/pod/service name where known. */
 static const char *who(const cJSON *row, char *buf, size_t len) {
-    const char *kind = str(row, "kind");
-    const char *cg = str(row, "cgroup");
-    if (kind && strcmp(kind, "container") == 0 && str(row, "container_id"))
-        snprintf(buf, len, "container %.12s (pod %.8s)", str(row, "container_id"),
-                 str(row, "pod_uid") ? str(row, "pod_uid") : "?");
-    else if (kind && strcmp(kind, "pod") == 0 && str(row, "pod_uid"))
-        snprintf(buf, len, "pod %s (%s)", str(row, "pod_uid"), str(row, "qos") ? str(row, "qos") : "?");
+    const char *kind = cli_str(row, "kind", "");
+    const char *container = cli_str(row, "container_id", NULL);
+    const char *pod = cli_str(row, "pod_uid", NULL);
+    if (strcmp(kind, "container") == 0 && container)
+        snprintf(buf, len, "container %.12s (pod %.8s)", container, pod ? pod : "?");
+    else if (strcmp(kind, "pod") == 0 && pod)
+        snprintf(buf, len, "pod %s (%s)", pod, cli_str(row, "qos", "?"));
     else
-        snprintf(buf, len, "%s", cg ? cg : "?");
+        snprintf(buf, len, "%s", cli_str(row, "cgroup", "?"));
     return buf;
 }
 
@@ -59,38 +41,19 @@ static int cmd_top(tidectl_ctx *ctx, int argc, char **argv) {
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *node = NULL;
-    int json = ctx->json;
+    int json = ctx->json, status, c;
     optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'n': node = optarg; break;
-        case 'j': json = 1; break;
-        case 'h': printf("usage: tidectl " TOP_USAGE "\n"); return 0;
-        default: {
-            char msg[160];
-            snprintf(msg, sizeof msg, "unknown or incomplete option '%s'", argv[optind - 1]);
-            return usage_error(msg);
-        }
-        }
+    while ((c = cli_getopt(&top_cmd, argc, argv, longopts, &json, &status)) != -1) {
+        if (c == CLI_OPT_EXIT) return status;
+        if (c == 'n') node = optarg;
     }
-    if (optind < argc) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "unexpected argument '%s'", argv[optind]);
-        return usage_error(msg);
-    }
-    if (node && !*node) return usage_error("--node needs a node name");
+    if (optind < argc) return cli_usage_error(&top_cmd, "unexpected argument '%s'", argv[optind]);
+    if (node && !*node) return cli_usage_error(&top_cmd, "--node needs a node name");
     cJSON *args = cJSON_CreateObject();
     if (node) cJSON_AddStringToObject(args, "node", node);
-    cJSON *data = NULL;
-    int rc = tidectl_call(ctx, "top", args, &data);
-    if (rc != 0) return rc;
-    if (json) {
-        tidectl_print_json(data);
-        cJSON_Delete(data);
-        return 0;
-    }
+    cJSON *data;
+    int rc = cli_call(ctx, "top", args, json, &data);
+    if (rc != 0 || !data) return rc;
     const cJSON *cgs = cJSON_GetObjectItemCaseSensitive(data, "cgroups");
     const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(data, "nodes");
     printf("%-16s %-44s %-9s %7s %9s %10s %10s %6s %8s %8s\n", "NODE", "CGROUP", "KIND", "CPU",
@@ -99,8 +62,8 @@ static int cmd_top(tidectl_ctx *ctx, int argc, char **argv) {
     int n = 0;
     cJSON_ArrayForEach(row, cgs) {
         char b[7][32], w[128];
-        printf("%-16s %-44s %-9s %7s %9s %10s %10s %6s %8s %8s\n", str(row, "node"),
-               who(row, w, sizeof w), str(row, "kind") ? str(row, "kind") : "-",
+        printf("%-16s %-44s %-9s %7s %9s %10s %10s %6s %8s %8s\n", cli_str(row, "node", NULL),
+               who(row, w, sizeof w), cli_str(row, "kind", "-"),
                fmt_num(row, "cpu_usage_cores", 3, 1, 0, b[0], 32),
                fmt_num(row, "cpu_throttled_seconds_per_second", 1, 100, 1, b[1], 32),
                fmt_num(row, "memory_working_set_bytes", 1, 1.0 / 1048576, 0, b[2], 32),
@@ -118,7 +81,7 @@ static int cmd_top(tidectl_ctx *ctx, int argc, char **argv) {
             printf("\n%-16s %9s %6s %12s %12s %7s\n", "NODE", "CPU", "CORES", "MEM-USED(MiB)",
                    "MEM-TOTAL(MiB)", "LOAD1");
         char b[5][32];
-        printf("%-16s %9s %6s %12s %12s %7s\n", str(row, "node"),
+        printf("%-16s %9s %6s %12s %12s %7s\n", cli_str(row, "node", NULL),
                fmt_num(row, "cpu_usage_cores", 2, 1, 0, b[0], 32),
                fmt_num(row, "cpu_count", 0, 1, 0, b[1], 32),
                fmt_num(row, "memory_used_bytes", 0, 1.0 / 1048576, 0, b[2], 32),
