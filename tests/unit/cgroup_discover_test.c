@@ -2,6 +2,7 @@
  * systemd path classification, include/exclude globs, and the watcher on a fake cgroup tree
  * under $TMPDIR and on real cgroups (cgroupfs v1 and v2 on this host). */
 #include "cgroup_discover.h"
+#include "fixture.h"
 #include "test.h"
 
 #include <errno.h>
@@ -11,13 +12,7 @@
 
 static char fbuf[65536];
 static long fx(const char *name) {
-    char path[256];
-    snprintf(path, sizeof path, "cgroup/%s", name);
-    FILE *f = fopen(test_fixture(path), "rb");
-    if (!f) return -1;
-    size_t n = fread(fbuf, 1, sizeof fbuf, f);
-    fclose(f);
-    return (long)n;
+    return fixture_read("cgroup", name, fbuf, sizeof fbuf);
 }
 
 TEST(cgd_mountinfo_real_hybrid) {

@@ -1,6 +1,7 @@
 /* cgroup_parse_test.c: the cgroup and /proc parsers on real v1/hybrid files copied from this
  * machine, hand-made pure-v2 files, and garbled input. */
 #include "cgroup_parse.h"
+#include "fixture.h"
 #include "test.h"
 
 #include <errno.h>
@@ -9,13 +10,7 @@
 /* Reads tests/fixtures/cgroup/NAME into a static buffer; returns its length or -1. */
 static char fbuf[65536];
 static long fx(const char *name) {
-    char path[256];
-    snprintf(path, sizeof path, "cgroup/%s", name);
-    FILE *f = fopen(test_fixture(path), "rb");
-    if (!f) return -1;
-    size_t n = fread(fbuf, 1, sizeof fbuf, f);
-    fclose(f);
-    return (long)n;
+    return fixture_read("cgroup", name, fbuf, sizeof fbuf);
 }
 
 TEST(cgp_v1_cpuacct_usage) {

@@ -4,21 +4,12 @@
 #include <stdlib.h>
 
 #include "haproxy.h"
+#include "fixture.h"
 #include "test.h"
-
-static char *slurp(const char *name, size_t *len) {
-    FILE *f = fopen(test_fixture(name), "rb");
-    if (!f) return NULL;
-    static char buf[1 << 16];
-    *len = fread(buf, 1, sizeof buf - 1, f);
-    buf[*len] = '\0';
-    fclose(f);
-    return buf;
-}
 
 TEST(haproxy_stat_real_output) {
     size_t len;
-    char *t = slurp("node_actions/show_stat_load.csv", &len), err[256];
+    char *t = fixture_slurp("node_actions/show_stat_load.csv", &len), err[256];
     T_ASSERT(t);
     haproxy_server_stat st;
     T_EQ_INT(haproxy_stat_find(t, len, "be", "s1", &st, err, sizeof err), 0);
@@ -31,7 +22,7 @@ TEST(haproxy_stat_real_output) {
 
 TEST(haproxy_stat_drain_and_unknown) {
     size_t len;
-    char *t = slurp("node_actions/show_stat_drain.csv", &len), err[256];
+    char *t = fixture_slurp("node_actions/show_stat_drain.csv", &len), err[256];
     T_ASSERT(t);
     haproxy_server_stat st;
     T_EQ_INT(haproxy_stat_find(t, len, "be", "s1", &st, err, sizeof err), 0);
@@ -65,7 +56,7 @@ TEST(haproxy_stat_bad_input) {
 
 TEST(haproxy_servers_state_real_output) {
     size_t len;
-    char *t = slurp("node_actions/show_servers_state.txt", &len), err[256];
+    char *t = fixture_slurp("node_actions/show_servers_state.txt", &len), err[256];
     T_ASSERT(t);
     haproxy_server_state st;
     T_EQ_INT(haproxy_servers_state_find(t, len, "be", "s2", &st, err, sizeof err), 0);

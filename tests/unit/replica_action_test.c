@@ -16,21 +16,12 @@
 
 #include "replica_action.h"
 #include "replica_cgroup.h"
+#include "fixture.h"
 #include "test.h"
-
-static char *slurp(const char *name, size_t *len) {
-    FILE *f = fopen(test_fixture(name), "rb");
-    if (!f) return NULL;
-    static char buf[1 << 16];
-    *len = fread(buf, 1, sizeof buf - 1, f);
-    buf[*len] = '\0';
-    fclose(f);
-    return buf;
-}
 
 TEST(rcg_mountinfo_hybrid) {
     size_t len;
-    char *t = slurp("node_actions/mountinfo_hybrid.txt", &len), err[256];
+    char *t = fixture_slurp("node_actions/mountinfo_hybrid.txt", &len), err[256];
     T_ASSERT(t);
     rcg_hierarchies hs;
     T_EQ_INT(rcg_parse_mountinfo(t, len, &hs, err, sizeof err), 0);
@@ -54,7 +45,7 @@ TEST(rcg_mountinfo_hybrid) {
 
 TEST(rcg_proc_cgroup_hybrid) {
     size_t len;
-    char *t = slurp("node_actions/proc_pid_cgroup_hybrid.txt", &len), path[256];
+    char *t = fixture_slurp("node_actions/proc_pid_cgroup_hybrid.txt", &len), path[256];
     T_ASSERT(t);
     rcg_hierarchy mem = {.v2 = 0, .options = "rw,memory"}, v2 = {.v2 = 1}, both = {.options = "rw,cpu,cpuacct"};
     T_EQ_INT(rcg_parse_proc_cgroup(t, len, &mem, path, sizeof path), 0);

@@ -8,17 +8,8 @@
 #include <unistd.h>
 
 #include "sockdiag.h"
+#include "fixture.h"
 #include "test.h"
-
-static char *slurp(const char *name, size_t *len) {
-    FILE *f = fopen(test_fixture(name), "rb");
-    if (!f) return NULL;
-    static char buf[1 << 16];
-    *len = fread(buf, 1, sizeof buf - 1, f);
-    buf[*len] = '\0';
-    fclose(f);
-    return buf;
-}
 
 TEST(sockdiag_endpoint_parse) {
     sockdiag_endpoint ep;
@@ -43,7 +34,7 @@ TEST(sockdiag_endpoint_parse) {
 TEST(sockdiag_proc_tcp_real_output) {
     /* captured with 3 connections to 127.0.0.1:50237 (and a listener on it) */
     size_t len;
-    char *t = slurp("node_actions/proc_net_tcp.txt", &len), err[256];
+    char *t = fixture_slurp("node_actions/proc_net_tcp.txt", &len), err[256];
     T_ASSERT(t);
     sockdiag_endpoint ep;
     T_EQ_INT(sockdiag_parse_endpoint("127.0.0.1:50237", &ep, err, sizeof err), 0);
@@ -63,7 +54,7 @@ TEST(sockdiag_proc_tcp_real_output) {
 TEST(sockdiag_proc_tcp6_real_output) {
     /* one [::1]:57787 connection: the server side counts, the client side does not */
     size_t len;
-    char *t = slurp("node_actions/proc_net_tcp6.txt", &len), err[256];
+    char *t = fixture_slurp("node_actions/proc_net_tcp6.txt", &len), err[256];
     T_ASSERT(t);
     sockdiag_endpoint ep;
     T_EQ_INT(sockdiag_parse_endpoint("[::1]:57787", &ep, err, sizeof err), 0);
