@@ -119,6 +119,22 @@ static int parse_long(const char *s, long *out) {
     return 0;
 }
 
+/* The end of a reply that did not have backend/server: -EINVAL with no_header when the reply
+ * had no header line (no_header non-NULL), else -ENOENT naming the backend or the server that
+ * is not there. */
+static int not_found(const char *no_header, int backend_seen, const char *backend,
+                     const char *server, char *err, size_t errlen) {
+    if (no_header) {
+        snprintf(err, errlen, "%s", no_header);
+        return -EINVAL;
+    }
+    if (!backend_seen)
+        snprintf(err, errlen, "haproxy backend '%s' not found", backend);
+    else
+        snprintf(err, errlen, "haproxy server '%s' not found in backend '%s'", server, backend);
+    return -ENOENT;
+}
+
 int haproxy_stat_find(const char *text, size_t len, const char *backend, const char *server,
                       haproxy_server_stat *out, char *err, size_t errlen) {
     size_t pos = 0;
@@ -180,15 +196,8 @@ int haproxy_stat_find(const char *text, size_t len, const char *backend, const c
         }
         return 0;
     }
-    if (!have_header) {
-        snprintf(err, errlen, "show stat: empty reply (no header)");
-        return -EINVAL;
-    }
-    if (!backend_seen)
-        snprintf(err, errlen, "haproxy backend '%s' not found", backend);
-    else
-        snprintf(err, errlen, "haproxy server '%s' not found in backend '%s'", server, backend);
-    return -ENOENT;
+    return not_found(have_header ? NULL : "show stat: empty reply (no header)", backend_seen,
+                     backend, server, err, errlen);
 }
 
 /* Copies space-separated word `idx` of line into buf (truncated). Returns 0 or -1. */
@@ -268,15 +277,8 @@ int haproxy_servers_state_find(const char *text, size_t len, const char *backend
         }
         return 0;
     }
-    if (!have_header) {
-        snprintf(err, errlen, "show servers state: no '# be_id ...' header");
-        return -EINVAL;
-    }
-    if (!backend_seen)
-        snprintf(err, errlen, "haproxy backend '%s' not found", backend);
-    else
-        snprintf(err, errlen, "haproxy server '%s' not found in backend '%s'", server, backend);
-    return -ENOENT;
+    return not_found(have_header ? NULL : "show servers state: no '# be_id ...' header",
+                     backend_seen, backend, server, err, errlen);
 }
 
 int haproxy_set_reply_check(const char *reply, size_t len, char *err, size_t errlen) {
