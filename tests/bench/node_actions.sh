@@ -12,6 +12,7 @@ TIDE_SRC=${TIDE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 TIDE_BIN=${TIDE_BIN:-$TIDE_SRC/bin}
 export TIDE_SRC TIDE_BIN
 source "$TIDE_SRC/tests/integration/lib.sh"
+source "$TIDE_SRC/tests/integration/_node_actions.sh"
 # private copies: a rebuild of bin/ during the minutes this runs must not break it
 mkdir -p "$W/bin"
 for b in tidectl tide-agent tide-controlplane; do cp "$TIDE_BIN/$b" "$W/bin/" || fail "$TIDE_BIN/$b missing"; done
@@ -24,45 +25,13 @@ command -v haproxy >/dev/null && command -v wrk >/dev/null || skip "needs haprox
 MEMREL=$(awk -F: '$2=="memory"{print $3}' /proc/self/cgroup); [ "$MEMREL" = / ] && MEMREL=
 R=/sys/fs/cgroup TAG=tide-bench-na-$$ SRV=$TIDE_SRC/tests/fixtures/node_actions/backend.py
 
-backend() {
-    local name=$1 port=$2
-    local dirs="$R/freezer/$TAG-$name $R/unified/$TAG-$name $R/memory$MEMREL/$TAG-$name"
-    cg_make $dirs
-    spawn "$name" sh -c "for c in $dirs; do echo \$\$ > \$c/cgroup.procs; done; exec /usr/bin/python3 $SRV $name $port"
-}
 FP=$(port); P1=$(port); P2=$(port); P3=$(port); S=$W/admin.sock
-backend s1 "$P1"; backend s2 "$P2"; backend s3 "$P3"
-cat > "$W/haproxy.cfg" <<CFG
-global
-  stats socket $S level admin
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-frontend fe
-  bind 127.0.0.1:$FP
-  default_backend be
-backend be
-  server s1 127.0.0.1:$P1 check inter 1s
-  server s2 127.0.0.1:$P2 check inter 1s
-  server s3 127.0.0.1:$P3 check inter 1s
-CFG
-spawn haproxy haproxy -f "$W/haproxy.cfg" -db
-hc() { echo "$*" | socat stdio "unix-connect:$S"; }
-all_up() { [ "$(hc show stat be 4 -1 | awk -F, '$2 ~ /^s[123]$/ && $18=="UP"' | wc -l)" = 3 ]; }
+na_backend s1 "$P1"; na_backend s2 "$P2"; na_backend s3 "$P3"
+na_haproxy "$FP" "$S" "$P1" "$P2" "$P3"
 wait_until 20 all_up
 
-printf 'node-actions-bench-token-0123456789\n' > "$W/token"; chmod 600 "$W/token"
-CP_PORT=$(port)
-spawn cp "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$CP_PORT --socket "$W/cp.sock" \
-    --token-file "$W/token" --data-dir "$W/data" --http 127.0.0.1:$(port) --log-level warn
-wait_until 20 test -S "$W/cp.sock"
-spawn agent "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$CP_PORT --node n1 --token-file "$W/token" --log-level warn
-CTL=("$TIDE_BIN/tidectl" --socket "$W/cp.sock")
-agent_up() { "${CTL[@]}" agents --json | grep -Eq '"connected":[[:space:]]*true'; }
-wait_until 20 agent_up
-act() { "${CTL[@]}" --json node-action n1 "$@"; }
+na_tide --log-level warn -- --log-level warn
+act() { "${CTL[@]}" --json node-action n1 "$@"; }  # stdout only: the JSON is parsed
 num() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 HAP=(--haproxy-socket "$S" --haproxy-server be/s1)
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }

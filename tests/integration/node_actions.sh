@@ -11,6 +11,7 @@
 # unknown server/backend, missing socket and a cgroup that does not exist give clear errors
 # that leave the other replicas serving.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/_node_actions.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root for cgroups"
 command -v haproxy >/dev/null || skip "haproxy not installed"
@@ -21,62 +22,20 @@ MEMREL=$(awk -F: '$2=="memory"{print $3}' /proc/self/cgroup); [ "$MEMREL" = / ] 
 R=/sys/fs/cgroup
 TAG=tide-it-na-$$
 
-SRV=$TIDE_SRC/tests/fixtures/node_actions/backend.py
-
-# backend NAME PORT [COLD_N COLD_MS]: starts backend.py inside cgroup /$TAG-NAME in every hierarchy
-backend() {
-    local name=$1 port=$2; shift 2
-    local dirs="$R/freezer/$TAG-$name $R/unified/$TAG-$name $R/memory$MEMREL/$TAG-$name"
-    cg_make $dirs
-    spawn "$name" sh -c "for c in $dirs; do echo \$\$ > \$c/cgroup.procs; done; exec /usr/bin/python3 $SRV $name $port $*"
-}
-
 FP=$(port); P1=$(port); P2=$(port); P3=$(port); P4=$(port); S=$W/admin.sock
-backend s1 "$P1"; B1=$SPAWNED
-backend s2 "$P2"
-backend s3 "$P3"
-backend cold "$P4" 12 150
-cat > "$W/haproxy.cfg" <<CFG
-global
-  stats socket $S level admin
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-frontend fe
-  bind 127.0.0.1:$FP
-  default_backend be
-backend be
-  server s1 127.0.0.1:$P1 check inter 1s
-  server s2 127.0.0.1:$P2 check inter 1s
-  server s3 127.0.0.1:$P3 check inter 1s
-CFG
-haproxy -c -f "$W/haproxy.cfg" > /dev/null || fail "haproxy config rejected"
-spawn haproxy haproxy -f "$W/haproxy.cfg" -db
+na_backend s1 "$P1"; B1=$SPAWNED
+na_backend s2 "$P2"
+na_backend s3 "$P3"
+na_backend cold "$P4" 12 150
+na_haproxy "$FP" "$S" "$P1" "$P2" "$P3"
 
-hc() { echo "$*" | socat stdio "unix-connect:$S"; }
 stat_field() { hc show stat be 4 -1 | awk -F, -v s="$1" -v c="$2" '$2==s{print $c}'; }  # 5 scur, 8 stot, 18 status
-all_up() { [ "$(hc show stat be 4 -1 | awk -F, '$2 ~ /^s[123]$/ && $18=="UP"' | wc -l)" = 3 ]; }
 serves() { curl -sf --max-time 2 "http://127.0.0.1:$1/" > /dev/null; }
 wait_until 20 all_up
 wait_until 10 serves "$P4"
 
 # the control plane and this node's agent
-printf 'node-actions-test-token-0123456789\n' > "$W/token"; chmod 600 "$W/token"
-CP_PORT=$(port)
-spawn cp "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$CP_PORT --socket "$W/cp.sock" \
-    --token-file "$W/token" --data-dir "$W/data" --http 127.0.0.1:$(port)
-wait_until 20 test -S "$W/cp.sock"
-spawn agent "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$CP_PORT --node n1 --token-file "$W/token"
-CTL=("$TIDE_BIN/tidectl" --socket "$W/cp.sock")
-agent_up() { "${CTL[@]}" agents --json | grep -Eq '"connected":[[:space:]]*true'; }
-wait_until 20 agent_up
-
-# act ACTION CGROUP [OPTIONS]: tidectl node-action on node n1; prints the JSON result, or the
-# error (stderr) and returns tidectl's status
-act() { "${CTL[@]}" --json node-action n1 "$@" 2>&1; }
-jget() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
+na_tide
 HAP=(--haproxy-socket "$S" --haproxy-server be/s1)
 
 # ---- clear errors that leave the other replicas alone --------------------------------------

@@ -12,6 +12,7 @@
 # again; unknown pod (404), bad token (401), malformed --pod and --pod with warmup give clear
 # errors and do nothing on the agent; every patch the fake saw was well-formed.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/_node_actions.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root for cgroups"
 command -v openssl >/dev/null || skip "openssl not installed"
@@ -45,20 +46,8 @@ spawn web sh -c "echo \$\$ > $R/$TAG-web/cgroup.procs; exec /usr/bin/python3 $FI
 serves() { curl -sf --max-time 2 "http://127.0.0.1:$BP/" > /dev/null; }
 wait_until 10 serves
 
-printf 'node-actions-k8s-test-token-0123456789\n' > "$W/token"; chmod 600 "$W/token"
-CP_PORT=$(port)
-spawn cp "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$CP_PORT --socket "$W/cp.sock" \
-    --token-file "$W/token" --data-dir "$W/data" --http 127.0.0.1:$(port) \
-    --k8s-api-url "https://127.0.0.1:$KP/" --k8s-token-file "$W/k8s-token" --k8s-ca-file "$W/ca.pem" \
-    --k8s-timeout 5s
-wait_until 20 test -S "$W/cp.sock"
-spawn agent "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$CP_PORT --node n1 --token-file "$W/token"
-CTL=("$TIDE_BIN/tidectl" --socket "$W/cp.sock")
-agent_up() { "${CTL[@]}" agents --json | grep -Eq '"connected":[[:space:]]*true'; }
-wait_until 20 agent_up
-
-act() { "${CTL[@]}" --json node-action n1 "$@" 2>&1; }
-jget() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
+na_tide --k8s-api-url "https://127.0.0.1:$KP/" --k8s-token-file "$W/k8s-token" \
+    --k8s-ca-file "$W/ca.pem" --k8s-timeout 5s
 agent_actions() { grep -c "command .* -> node n1" "$W/cp.log" || true; }
 
 # ---- clear errors, nothing done on the agent -------------------------------------------------

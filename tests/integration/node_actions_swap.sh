@@ -11,6 +11,7 @@
 # the process runs again (counter moves) with its memory intact; a repeated activate is
 # harmless. Skips (77) when swapon is refused here.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/_node_actions.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root for cgroups and swapon"
 command -v swapon >/dev/null && command -v mkswap >/dev/null || skip "swapon/mkswap not installed"
@@ -62,17 +63,7 @@ spawn hog sh -c "echo \$\$ > $MEM/cgroup.procs; echo \$\$ > $UNI/cgroup.procs; e
 HOG=$SPAWNED
 wait_until 20 test -f "$W/tick.ready"
 
-printf 'node-actions-swap-test-token-0123456789\n' > "$W/token"; chmod 600 "$W/token"
-CP_PORT=$(port)
-spawn cp "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$CP_PORT --socket "$W/cp.sock" \
-    --token-file "$W/token" --data-dir "$W/data" --http 127.0.0.1:$(port)
-wait_until 20 test -S "$W/cp.sock"
-spawn agent "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$CP_PORT --node n1 --token-file "$W/token"
-CTL=("$TIDE_BIN/tidectl" --socket "$W/cp.sock")
-agent_up() { "${CTL[@]}" agents --json | grep -Eq '"connected":[[:space:]]*true'; }
-wait_until 20 agent_up
-act() { "${CTL[@]}" --json node-action n1 "$@" 2>&1; }
-jget() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
+na_tide
 CG=/$TAG   # the replica's path; its v1 memory directory is found under the nested $MEMREL
 
 u0=$(cat "$MEM/memory.usage_in_bytes"); sw0=$(( $(cat "$MEM/memory.memsw.usage_in_bytes" 2>/dev/null || echo "$u0") - u0 ))
