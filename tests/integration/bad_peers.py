@@ -5,52 +5,31 @@
 # timeout: 120
 import json
 import os
-import shutil
 import signal
-import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tideproto as tp  # noqa: E402
+import _tidetest as tt  # noqa: E402
+from _tidetest import BIN  # noqa: E402
 
-BIN = os.environ.get("TIDE_BIN", os.path.abspath("bin"))
 TOKEN = b"bad-peers-token-0123456789abcdef"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def main():
-    w = tempfile.mkdtemp(prefix="tide-it.")
-    procs = []
-    ok = False
-    try:
-        tok = os.path.join(w, "token")
-        with open(tok, "wb") as f:
-            f.write(TOKEN + b"\n")
-        os.chmod(tok, 0o600)
-        port, sock = free_port(), os.path.join(w, "cp.sock")
-        cplog = open(os.path.join(w, "cp.log"), "w+")
-        cp = subprocess.Popen([BIN + "/tide-controlplane", "--listen", "127.0.0.1:%d" % port,
-                               "--socket", sock, "--token-file", tok, "--data-dir", w + "/data",
-                               "--http", "127.0.0.1:%d" % free_port(),
-                               "--handshake-timeout", "1s", "--idle-timeout", "2s"],
-                              stdout=cplog, stderr=subprocess.STDOUT)
-        procs.append(cp)
+    with tt.Run(logs=("cp.log", "agent.log")) as run:
+        tok = run.token(TOKEN)
+        port, sock = tt.free_port(), run.path("cp.sock")
+        cplog = run.log("cp.log")
+        cp = run.controlplane(tok, port, tt.free_port(), "--handshake-timeout", "1s",
+                              "--idle-timeout", "2s", log=cplog)
         tp.wait_for(lambda: os.path.exists(sock), 20, "ops socket")
-        aglog = open(os.path.join(w, "agent.log"), "w+")
-        procs.append(subprocess.Popen([BIN + "/tide-agent", "--controlplane", "127.0.0.1:%d" % port,
-                                       "--node", "good", "--token-file", tok, "--interval", "200ms"],
-                                      stdout=aglog, stderr=subprocess.STDOUT))
+        run.spawn([BIN + "/tide-agent", "--controlplane", "127.0.0.1:%d" % port,
+                   "--node", "good", "--token-file", tok, "--interval", "200ms"],
+                  run.log("agent.log"))
 
         def ctl(*args):
             r = subprocess.run([BIN + "/tidectl", "--socket", sock, "--json"] + list(args),
@@ -165,21 +144,8 @@ def main():
         cp.send_signal(signal.SIGTERM)
         assert cp.wait(20) == 0, "control plane exit status"
         assert log_has("stopped cleanly")
-        ok = True
         print("bad_peers: %d cases ok" % len(cases))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        if not ok:
-            for name in ("cp.log", "agent.log"):
-                path = os.path.join(w, name)
-                if os.path.exists(path):
-                    print("== " + name)
-                    print("".join(open(path).readlines()[-40:]))
-        shutil.rmtree(w, ignore_errors=True)
-    return 0 if ok else 1
+    return 0
 
 
 if __name__ == "__main__":

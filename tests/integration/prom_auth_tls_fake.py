@@ -8,11 +8,9 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -21,18 +19,11 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tideproto as tp  # noqa: E402
+import _tidetest as tt  # noqa: E402
+from _tidetest import BIN  # noqa: E402
 
-BIN = os.environ.get("TIDE_BIN", os.path.abspath("bin"))
 TOKEN = b"prom-auth-tls-token-0123456789ab"
 SECRET = "s3cret-bearer"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class FakeProm(http.server.BaseHTTPRequestHandler):
@@ -73,42 +64,32 @@ def main():
     if not shutil.which("openssl"):
         print("skipped: openssl CLI missing")
         return 77
-    w = tempfile.mkdtemp(prefix="tide-it.")
-    procs = []
-    ok = False
-    srv = None
-    try:
+    with tt.Run(tail_chars=3000) as run:
+        w = run.w
         crt, key = os.path.join(w, "c.pem"), os.path.join(w, "k.pem")
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
                         "-out", crt, "-days", "1", "-subj", "/CN=127.0.0.1",
                         "-addext", "subjectAltName=IP:127.0.0.1"],
                        check=True, capture_output=True, timeout=60)
-        pp = free_port()
+        pp = tt.free_port()
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", pp), FakeProm)
+        run.at_exit(srv.shutdown)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(crt, key)
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
 
-        tok = os.path.join(w, "token")
-        with open(tok, "wb") as f:
-            f.write(TOKEN + b"\n")
-        os.chmod(tok, 0o600)
+        tok = run.token(TOKEN)
         good, bad = os.path.join(w, "bearer"), os.path.join(w, "bearer.bad")
         open(good, "w").write(SECRET + "\n")
         open(bad, "w").write("wrong\n")
-        ap, hp, sock = free_port(), free_port(), os.path.join(w, "cp.sock")
-        cplog = open(os.path.join(w, "cp.log"), "w+")
+        ap, hp, sock = tt.free_port(), tt.free_port(), run.path("cp.sock")
+        cplog = run.log("cp.log")
 
         def run_with(*extra):
-            cp = subprocess.Popen([BIN + "/tide-controlplane", "--listen", "127.0.0.1:%d" % ap,
-                                   "--socket", sock, "--token-file", tok, "--data-dir",
-                                   w + "/data", "--http", "127.0.0.1:%d" % hp,
-                                   "--prometheus", "https://127.0.0.1:%d" % pp,
-                                   "--prometheus-timeout", "2s"] + list(extra),
-                                  stdout=cplog, stderr=subprocess.STDOUT)
-            procs.append(cp)
-            tp.wait_for(lambda: _port_open(hp), 30, "control plane")
+            cp = run.controlplane(tok, ap, hp, "--prometheus", "https://127.0.0.1:%d" % pp,
+                                  "--prometheus-timeout", "2s", *extra, log=cplog)
+            tp.wait_for(lambda: tt.port_open(hp), 30, "control plane")
             qs = urllib.parse.urlencode({"query": 'up{job="fake"}', "start": 1000, "end": 1300,
                                          "step": 60})
             with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/query_range?%s" % (hp, qs),
@@ -161,30 +142,8 @@ def main():
                             "--prometheus-bearer-token-file", w + "/nope"],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode != 0 and "bearer token file" in r.stderr, (r.returncode, r.stderr)
-        ok = True
         print("ok")
         return 0
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        if srv:
-            srv.shutdown()
-        if not ok:
-            pth = os.path.join(w, "cp.log")
-            if os.path.exists(pth):
-                print("== cp.log")
-                print(open(pth).read()[-3000:])
-        shutil.rmtree(w, ignore_errors=True)
-
-
-def _port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

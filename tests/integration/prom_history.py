@@ -9,40 +9,25 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 import http.server
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tideproto as tp  # noqa: E402
+import _tidetest as tt  # noqa: E402
+from _tidetest import BIN, SRC  # noqa: E402
 
-BIN = os.environ.get("TIDE_BIN", os.path.abspath("bin"))
-SRC = os.environ.get("TIDE_SRC", os.path.abspath("."))
 DATA = os.path.join(SRC, "..", "shared", "data", "nasa_http_1m.csv")
 TOKEN = b"prom-history-token-0123456789abcdef"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
 def http_get(url, timeout=60):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    return tt.http_get(url, timeout)
 
 
 class Slow(http.server.BaseHTTPRequestHandler):
@@ -67,10 +52,8 @@ def main():
         if not shutil.which(tool):
             print("skipped: %s not installed" % tool)
             return 77
-    w = tempfile.mkdtemp(prefix="tide-it.")
-    procs = []
-    ok = False
-    try:
+    with tt.Run(logs=("cp.log", "prom.log"), tail_chars=3000) as run:
+        w = run.w
         rows = [(int(t), float(v)) for t, v in list(csv.reader(open(DATA)))[1:]]
         # OpenMetrics: seconds timestamps, '# EOF'; a second copy of the series carries the
         # node label an agent's samples get, so that the store and Prometheus overlap
@@ -84,32 +67,23 @@ def main():
         subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "-q",
                         "--max-block-duration=168h", os.path.join(w, "nasa.om"),
                         os.path.join(w, "prom")], check=True, capture_output=True, timeout=120)
-        pp = free_port()
+        pp = tt.free_port()
         with open(os.path.join(w, "prom.yml"), "w") as f:
             f.write("global: {scrape_interval: 1h}\n")
-        plog = open(os.path.join(w, "prom.log"), "w+")
-        procs.append(subprocess.Popen(
+        prom = run.spawn(
             ["prometheus", "--config.file=" + os.path.join(w, "prom.yml"),
              "--storage.tsdb.path=" + os.path.join(w, "prom"),
              "--storage.tsdb.retention.time=100y", "--web.listen-address=127.0.0.1:%d" % pp],
-            stdout=plog, stderr=subprocess.STDOUT))
+            run.log("prom.log"))
         tp.wait_for(lambda: http_get("http://127.0.0.1:%d/-/ready" % pp, 2)[0] == 200
-                    if _port_open(pp) else False, 60, "prometheus ready")
+                    if tt.port_open(pp) else False, 60, "prometheus ready")
 
-        tok = os.path.join(w, "token")
-        with open(tok, "wb") as f:
-            f.write(TOKEN + b"\n")
-        os.chmod(tok, 0o600)
-        ap, hp, sock = free_port(), free_port(), os.path.join(w, "cp.sock")
-        cplog = open(os.path.join(w, "cp.log"), "w+")
-        cp = subprocess.Popen([BIN + "/tide-controlplane", "--listen", "127.0.0.1:%d" % ap,
-                               "--socket", sock, "--token-file", tok, "--data-dir", w + "/data",
-                               "--http", "127.0.0.1:%d" % hp,
-                               "--prometheus", "http://127.0.0.1:%d" % pp,
-                               "--prometheus-max-points", "1000"],
-                              stdout=cplog, stderr=subprocess.STDOUT)
-        procs.append(cp)
-        tp.wait_for(lambda: os.path.exists(sock) and _port_open(hp), 30, "control plane")
+        tok = run.token(TOKEN)
+        ap, hp, sock = tt.free_port(), tt.free_port(), run.path("cp.sock")
+        cplog = run.log("cp.log")
+        cp = run.controlplane(tok, ap, hp, "--prometheus", "http://127.0.0.1:%d" % pp,
+                              "--prometheus-max-points", "1000", log=cplog)
+        tp.wait_for(lambda: os.path.exists(sock) and tt.port_open(hp), 30, "control plane")
         base = "http://127.0.0.1:%d" % hp
 
         def query(q, start, end, step):
@@ -217,8 +191,8 @@ def main():
         assert r.returncode == 2 and "bad selector" in r.stderr, (r.returncode, r.stderr)
 
         # 6. Prometheus down: warning, the stored data, status down with the reason, backoff
-        procs[0].terminate()
-        procs[0].wait(timeout=30)
+        prom.terminate()
+        prom.wait(timeout=30)
         code, body = query('app_requests_per_minute{node="n1"}', rows[1000][0], rows[1010][0], 60)
         j = json.loads(body)
         assert code == 200 and j.get("warnings"), body[:400]
@@ -237,17 +211,12 @@ def main():
         assert cp.wait(timeout=30) == 0
 
         # 7. Prometheus slow: the request times out after --prometheus-timeout, not later
-        sp = free_port()
+        sp = tt.free_port()
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", sp), Slow)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
-        cp = subprocess.Popen([BIN + "/tide-controlplane", "--listen", "127.0.0.1:%d" % ap,
-                               "--socket", sock, "--token-file", tok, "--data-dir", w + "/data",
-                               "--http", "127.0.0.1:%d" % hp,
-                               "--prometheus", "http://127.0.0.1:%d" % sp,
-                               "--prometheus-timeout", "300ms"],
-                              stdout=cplog, stderr=subprocess.STDOUT)
-        procs.append(cp)
-        tp.wait_for(lambda: _port_open(hp), 30, "control plane again")
+        cp = run.controlplane(tok, ap, hp, "--prometheus", "http://127.0.0.1:%d" % sp,
+                              "--prometheus-timeout", "300ms", log=cplog)
+        tp.wait_for(lambda: tt.port_open(hp), 30, "control plane again")
         t = time.time()
         code, body = query('app_requests_per_minute{node="n1"}', rows[1000][0], rows[1001][0], 60)
         took = time.time() - t
@@ -258,29 +227,8 @@ def main():
         srv.shutdown()
         cp.terminate()
         assert cp.wait(timeout=30) == 0
-        ok = True
         print("ok")
         return 0
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        if not ok:
-            for f in ("cp.log", "prom.log"):
-                pth = os.path.join(w, f)
-                if os.path.exists(pth):
-                    print("== %s" % f)
-                    print(open(pth).read()[-3000:])
-        shutil.rmtree(w, ignore_errors=True)
-
-
-def _port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def _metric(text, name):

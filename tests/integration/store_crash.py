@@ -8,11 +8,9 @@
 import json
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -20,21 +18,14 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tideproto as tp  # noqa: E402
+import _tidetest as tt  # noqa: E402
+from _tidetest import BIN  # noqa: E402
 
-BIN = os.environ.get("TIDE_BIN", os.path.abspath("bin"))
 TOKEN = b"store-crash-token-0123456789abcdef"
 NSERIES = 3
 PER_BATCH = 10          # samples per series per batch, 1 s apart
 NBATCHES = 2500
 T0 = 1700000000000      # ms
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def value(series, i):
@@ -115,25 +106,13 @@ class Agent(threading.Thread):
 
 
 def main():
-    w = tempfile.mkdtemp(prefix="tide-it.")
-    procs = []
-    ok = False
-    try:
-        tok = os.path.join(w, "token")
-        with open(tok, "wb") as f:
-            f.write(TOKEN + b"\n")
-        os.chmod(tok, 0o600)
-        ap, hp, sock = free_port(), free_port(), os.path.join(w, "cp.sock")
-        cplog = open(os.path.join(w, "cp.log"), "w+")
+    with tt.Run() as run:
+        tok = run.token(TOKEN)
+        ap, hp, sock = tt.free_port(), tt.free_port(), run.path("cp.sock")
+        cplog = run.log("cp.log")
 
         def start():
-            p = subprocess.Popen([BIN + "/tide-controlplane", "--listen", "127.0.0.1:%d" % ap,
-                                  "--socket", sock, "--token-file", tok, "--data-dir",
-                                  w + "/data", "--http", "127.0.0.1:%d" % hp,
-                                  "--snapshot-interval", "1s"],
-                                 stdout=cplog, stderr=subprocess.STDOUT)
-            procs.append(p)
-            return p
+            return run.controlplane(tok, ap, hp, "--snapshot-interval", "1s", log=cplog)
 
         cp = start()
         agent = Agent(ap)
@@ -196,19 +175,7 @@ def main():
               (total, NSERIES))
         cp.terminate()
         assert cp.wait(timeout=30) == 0
-        ok = True
         return 0
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        if not ok:
-            pth = os.path.join(w, "cp.log")
-            if os.path.exists(pth):
-                print("== cp.log")
-                print(open(pth).read()[-4000:])
-        shutil.rmtree(w, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -6,39 +6,20 @@
 # timeout: 180
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tideproto as tp  # noqa: E402
+import _tidetest as tt  # noqa: E402
+from _tidetest import BIN  # noqa: E402
 
-BIN = os.environ.get("TIDE_BIN", os.path.abspath("bin"))
 TOKEN = b"store-full-disk-token-0123456789"
 T0 = 1700000000000
 PER = 50
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=30) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 class Streamer:
@@ -93,31 +74,20 @@ def main():
     if os.geteuid() != 0:
         print("skipped: needs root to mount a small tmpfs")
         return 77
-    w = tempfile.mkdtemp(prefix="tide-it.")
-    mnt = os.path.join(w, "mnt")
-    os.mkdir(mnt)
-    procs = []
-    ok = mounted = False
-    try:
+    with tt.Run() as run:
+        w = run.w
+        mnt = run.path("mnt")
+        os.mkdir(mnt)
         if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt]).returncode:
             print("skipped: cannot mount tmpfs")
             return 77
-        mounted = True
-        tok = os.path.join(w, "token")
-        with open(tok, "wb") as f:
-            f.write(TOKEN + b"\n")
-        os.chmod(tok, 0o600)
-        ap, hp, sock = free_port(), free_port(), os.path.join(w, "cp.sock")
-        cplog = open(os.path.join(w, "cp.log"), "w+")
-        cp = subprocess.Popen([BIN + "/tide-controlplane", "--listen", "127.0.0.1:%d" % ap,
-                               "--socket", sock, "--token-file", tok, "--data-dir",
-                               mnt + "/data", "--http", "127.0.0.1:%d" % hp,
-                               "--snapshot-interval", "1h"],
-                              stdout=cplog, stderr=subprocess.STDOUT)
-        procs.append(cp)
+        run.at_exit(lambda: subprocess.run(["umount", "-l", mnt]))
+        tok = run.token(TOKEN)
+        ap, hp, sock = tt.free_port(), tt.free_port(), run.path("cp.sock")
+        cp = run.controlplane(tok, ap, hp, "--snapshot-interval", "1h", data_dir=mnt + "/data")
         tp.wait_for(lambda: os.path.exists(sock), 30, "control plane")
         base = "http://127.0.0.1:%d" % hp
-        tp.wait_for(lambda: get(base + "/healthz")[0] == 200, 30, "http")
+        tp.wait_for(lambda: tt.http_get(base + "/healthz")[0] == 200, 30, "http")
 
         a = Streamer(ap)
         a.pump(1.0)
@@ -142,13 +112,13 @@ def main():
         assert r.returncode == 0, r.stderr
         status = json.loads(r.stdout)["store"]
         assert "No space left on device" in status, status
-        code, body = get(base + "/healthz")
+        code, body = tt.http_get(base + "/healthz")
         assert code == 503 and "No space left" in body, (code, body)
         qs = urllib.parse.urlencode({"query": "disk_test", "start": T0 / 1000,
                                      "end": T0 / 1000 + 10, "step": 1})
-        code, body = get(base + "/api/v1/query_range?" + qs)
+        code, body = tt.http_get(base + "/api/v1/query_range?" + qs)
         assert code == 200 and json.loads(body)["data"]["result"][0]["values"][0][1] == "0", body
-        metrics = get(base + "/metrics")[1]
+        metrics = tt.http_get(base + "/metrics")[1]
         assert "tide_tsdb_durable 0" in metrics, metrics
         assert "No space left on device" in open(os.path.join(w, "cp.log")).read()
 
@@ -156,7 +126,7 @@ def main():
         os.unlink(filler)
         a.pump(15.0, new=False)
         assert a.acked == a.made, "after space returned: acknowledged %d of %d" % (a.acked, a.made)
-        assert get(base + "/healthz")[0] == 200
+        assert tt.http_get(base + "/healthz")[0] == 200
         r = subprocess.run([BIN + "/tidectl", "--socket", sock, "--json", "series"],
                            capture_output=True, text=True, timeout=30)
         s = json.loads(r.stdout)["series"][0]
@@ -165,21 +135,7 @@ def main():
               (stuck, a.made, s["points"]["raw"]))
         cp.terminate()
         assert cp.wait(timeout=30) == 0
-        ok = True
         return 0
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        if not ok:
-            pth = os.path.join(w, "cp.log")
-            if os.path.exists(pth):
-                print("== cp.log")
-                print(open(pth).read()[-4000:])
-        if mounted:
-            subprocess.run(["umount", "-l", mnt])
-        shutil.rmtree(w, ignore_errors=True)
 
 
 if __name__ == "__main__":
