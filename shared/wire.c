@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sha256.h" /* not libcrypto: OpenSSL's first HMAC costs an agent ~3.4 MB resident */
+#include "hmac.h"
 
 #define JSON_MAX_DEPTH 32
 
@@ -330,8 +330,7 @@ int wire_auth_mac(const void *token, size_t token_len, const char *role,
     off += WIRE_NONCE_LEN;
     memcpy(msg + off, node, nl);
     off += nl;
-    tide_hmac_sha256(token, token_len, msg, off, mac);
-    return 0;
+    return tide_hmac_sha256(token, token_len, msg, off, mac);
 }
 
 int wire_mac_equal(const uint8_t a[WIRE_MAC_LEN], const uint8_t b[WIRE_MAC_LEN]) {
