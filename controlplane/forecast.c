@@ -28,6 +28,7 @@ struct forecaster {
     size_t cal_n;   /* residuals per step */
     float *cal;     /* cal_h rows of cal_n sorted scaled residuals */
     double cal_floor; /* scale floor: a tenth of the mean absolute training value */
+    double cal_abar;  /* mean absolute scaled residual over all rows */
 };
 
 const char *const fc_model_names[] = {"last", "snaive-day", "snaive-week", "holt-winters", "profile", "neural", "lstm", "auto", NULL};
@@ -204,6 +205,12 @@ int fc_fit(forecaster *f, const fc_series *train, char *err, size_t errlen) {
         rc = calibrate(f, train, err, errlen);
         if (rc != 0) return rc;
     }
+    f->cal_abar = 0;
+    if (f->cal_n > 0) {
+        double s = 0;
+        for (size_t i = 0; i < (size_t)f->cal_h * f->cal_n; i++) s += fabs(f->cal[i]);
+        f->cal_abar = s / (double)((size_t)f->cal_h * f->cal_n);
+    }
     if (f->ops->describe) snprintf(f->name, sizeof f->name, "%s", f->ops->describe(f->state));
     f->fitted = 1;
     return 0;
@@ -216,6 +223,54 @@ static double row_quantile(const float *row, size_t n, double q) {
     if (lo >= n - 1) return row[n - 1];
     double w = pos - (double)lo;
     return row[lo] * (1 - w) + row[lo + 1] * w;
+}
+
+/* Locally adaptive quantiles: the calibrated residual quantiles are stretched by how large
+ * the model's errors were just before the origin. The forecast made one horizon earlier is
+ * compared with what happened since; its mean absolute scaled error, shrunk halfway toward
+ * the calibration's mean, relative to that mean (clamped to [WIDEN_MIN, WIDEN_MAX]) is the
+ * factor. On steady data it averages 1; after a level shift the forecast has not caught up
+ * with (growth at the end of August on the NASA series) the band widens for a while. */
+#define WIDEN_MIN 0.5
+#define WIDEN_MAX 3.0
+static int local_widening(const forecaster *f, const fc_series *ctx, double *widen, char *err,
+                          size_t errlen) {
+    size_t h = (size_t)f->cal_h;
+    *widen = 1;
+    if (!(f->cal_abar > 0) || ctx->n < 3 * h) return 0;
+    size_t day = (size_t)fc__steps_per_day(ctx->step);
+    size_t seg = 7 * day > 2 * h ? 7 * day : 2 * h;
+    if (seg > ctx->n) seg = ctx->n;
+    unsigned char *mask = malloc(seg);
+    double *pred = malloc(h * sizeof *pred);
+    int rc = 0;
+    if (!mask || !pred) {
+        set_err(err, errlen, "out of memory for a quantile forecast");
+        rc = -ENOMEM;
+        goto out;
+    }
+    const double *tail = ctx->y + (ctx->n - seg);
+    fc__mask_outages(tail, seg, ctx->step, mask);
+    fc_series past = *ctx;
+    past.n = ctx->n - h;
+    rc = f->ops->predict(f->state, &past, (int)h, pred, err, errlen);
+    if (rc != 0) goto out;
+    double s = 0;
+    size_t c = 0;
+    for (size_t i = 0; i < h; i++) {
+        size_t t = seg - h + i;
+        if (!mask[t] || !isfinite(pred[i])) continue;
+        s += fabs(tail[t] - pred[i]) / res_scale(f, pred[i]);
+        c++;
+    }
+    if (c * 2 >= h) {
+        double w = (0.5 * s / (double)c + 0.5 * f->cal_abar) / f->cal_abar;
+        *widen = w < WIDEN_MIN ? WIDEN_MIN : w > WIDEN_MAX ? WIDEN_MAX : w;
+    }
+out:
+    free(pred);
+    free(mask);
+    return rc;
 }
 
 int fc_predict(const forecaster *f, const fc_series *ctx, int h, double q, double *out,
@@ -232,13 +287,18 @@ int fc_predict(const forecaster *f, const fc_series *ctx, int h, double q, doubl
         set_err(err, errlen, "empty context");
         return -EINVAL;
     }
+    double widen = 1;
+    if (q != 0.5 && f->cal_n > 0) {
+        int rc = local_widening(f, ctx, &widen, err, errlen);
+        if (rc != 0) return rc;
+    }
     int rc = f->ops->predict(f->state, ctx, h, out, err, errlen);
     if (rc != 0) return rc;
     if (q != 0.5 && f->cal_n > 0) {
         for (int i = 0; i < h; i++) {
             int row = i < f->cal_h ? i : f->cal_h - 1;
             double r = row_quantile(f->cal + (size_t)row * f->cal_n, f->cal_n, q);
-            out[i] += r * res_scale(f, out[i]);
+            out[i] += widen * r * res_scale(f, out[i]);
         }
     }
     if (f->nonneg)

@@ -24,6 +24,12 @@
 #define AUTO_BUCKETS 4
 #define AUTO_TOP 3
 #define AUTO_MAX_ORIGINS 200
+#define AUTO_WINDOWS 7        /* validation windows (about a day each) */
+#define AUTO_CLIP 6.0         /* validation errors clipped at this many median errors */
+#define AUTO_BLEND_GAIN 0.01  /* a blend must score this much better than one model */
+#define AUTO_SHRINK 0.5       /* and its weights move this far from that model's */
+#define AUTO_UNDER 0.25       /* target share of forecasts below 0.9 x actual */
+#define AUTO_UNDER_COST 0.03  /* the most MAE the upward factor may cost */
 
 static const fc_model_ops *const candidates[] = {
     &fc__model_last,    &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters,
@@ -73,14 +79,111 @@ static void release(auto_m *m) {
     m->res_n = 0;
 }
 
+static int bucket_of(int i, int H) {
+    int b = i * AUTO_BUCKETS / H;
+    return b < AUTO_BUCKETS ? b : AUTO_BUCKETS - 1;
+}
+
+/* The validation forecasts: norig origins of H steps, split by origin into W consecutive
+ * windows (about a day each at the default window length). */
+typedef struct val {
+    const double *A; /* actuals, NaN where masked */
+    size_t norig, H;
+    int W;
+    double cap[AUTO_WINDOWS]; /* absolute errors are clipped here (see error_caps) */
+} val;
+
+/* MAE per window of the blend sum_t w[t] F[t] over the steps of horizon bucket b (all when
+ * b < 0); NaN for a window without usable values. */
+static void window_mae(const val *v, const double *const *F, const double *w, int nf, int b,
+                       double *mae) {
+    double s[AUTO_WINDOWS] = {0};
+    size_t cnt[AUTO_WINDOWS] = {0};
+    for (size_t k = 0; k < v->norig; k++) {
+        int win = (int)(k * (size_t)v->W / v->norig);
+        for (size_t i = 0; i < v->H; i++) {
+            if (b >= 0 && bucket_of((int)i, (int)v->H) != b) continue;
+            size_t j = k * v->H + i;
+            if (isnan(v->A[j])) continue;
+            double f = 0;
+            for (int t = 0; t < nf; t++)
+                if (w[t] != 0) f += w[t] * F[t][j];
+            double e = fabs(f - v->A[j]);
+            s[win] += e < v->cap[win] ? e : v->cap[win];
+            cnt[win]++;
+        }
+    }
+    for (int win = 0; win < v->W; win++) mae[win] = cnt[win] ? s[win] / (double)cnt[win] : NAN;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Error caps per window: AUTO_CLIP times the median absolute error of all candidates there.
+ * A spike no model can foresee (or its echo a day or a week later in a seasonal naive
+ * forecast) would otherwise decide the choice alone; typical errors are never clipped. */
+static int error_caps(val *v, const double *F, const unsigned char *ok, size_t ncand) {
+    size_t per = v->norig * v->H;
+    double *e = malloc(ncand * per * sizeof *e);
+    if (!e) return -ENOMEM;
+    for (int win = 0; win < v->W; win++) {
+        size_t n = 0;
+        for (size_t c = 0; c < ncand; c++) {
+            if (!ok[c]) continue;
+            for (size_t k = 0; k < v->norig; k++) {
+                if ((int)(k * (size_t)v->W / v->norig) != win) continue;
+                for (size_t i = 0; i < v->H; i++) {
+                    size_t j = k * v->H + i;
+                    if (!isnan(v->A[j])) e[n++] = fabs(F[c * per + j] - v->A[j]);
+                }
+            }
+        }
+        v->cap[win] = INFINITY;
+        if (n == 0) continue;
+        qsort(e, n, sizeof *e, cmp_double);
+        double med = n % 2 ? e[n / 2] : 0.5 * (e[n / 2 - 1] + e[n / 2]);
+        if (med > 0) v->cap[win] = AUTO_CLIP * med;
+    }
+    free(e);
+    return 0;
+}
+
+/* Robust validation score of per-window MAEs: the ratio to the best single candidate of each
+ * window (so quiet and busy days count alike), averaged with weights rising linearly from 1
+ * (oldest window) to 2 (newest), the worst window left out when there are at least 5 (one
+ * anomalous day, e.g. an outage or a regime change, does not decide alone). */
+static double robust(const val *v, const double *mae, const double *ref) {
+    double r[AUTO_WINDOWS], wt[AUTO_WINDOWS];
+    int n = 0, worst = -1;
+    for (int win = 0; win < v->W; win++) {
+        if (isnan(mae[win]) || !(ref[win] < INFINITY)) continue;
+        r[n] = mae[win] / (ref[win] + 1e-12);
+        wt[n] = v->W > 1 ? 1 + (double)win / (v->W - 1) : 1;
+        if (worst < 0 || r[n] > r[worst]) worst = n;
+        n++;
+    }
+    if (n == 0) return INFINITY;
+    double s = 0, sw = 0;
+    for (int i = 0; i < n; i++) {
+        if (n >= 5 && i == worst) continue;
+        s += wt[i] * r[i];
+        sw += wt[i];
+    }
+    return s / sw;
+}
+
 static int cmp_float(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);
 }
 
 /* Keeps the scaled residuals of the final blend in the validation window (out of sample:
- * the candidates were fit before it) for the quantiles. Rows with too few values leave the
- * quantiles to fc_fit's in-sample calibration. */
+ * the candidates were fit before it) for the quantiles. The row of horizon step i pools the
+ * residuals of the steps within H/8 of it (a window of fixed width, shifted inward at the
+ * ends), so that an upper quantile rests on hundreds of values rather than on one per
+ * origin. Rows with too few values leave the quantiles to fc_fit's in-sample calibration. */
 static void keep_residuals(auto_m *m, const double *blend, const double *A, size_t norig, int H,
                            const fc_series *train) {
     double sum = 0;
@@ -95,26 +198,35 @@ static void keep_residuals(auto_m *m, const double *blend, const double *A, size
         if (k < nmin) nmin = k;
     }
     if (nmin < 8) return;
-    m->res = malloc((size_t)H * nmin * sizeof *m->res);
-    if (!m->res) return;
-    for (int i = 0; i < H; i++) {
-        float *row = m->res + (size_t)i * nmin;
+    int w = H / 8, width = 2 * w + 1 < H ? 2 * w + 1 : H;
+    size_t rowlen = (size_t)width * nmin;
+    m->res = malloc((size_t)H * rowlen * sizeof *m->res);
+    float *step = malloc((size_t)H * nmin * sizeof *step);
+    if (!m->res || !step) {
+        free(m->res);
+        m->res = NULL;
+        free(step);
+        return;
+    }
+    for (int i = 0; i < H; i++) { /* the latest nmin usable residuals of each step */
         size_t k = 0;
         for (size_t o = norig; o-- > 0 && k < nmin;) {
             size_t j = o * (size_t)H + (size_t)i;
             if (isnan(A[j])) continue;
             double f = m->scale * blend[j];
-            row[k++] = (float)((A[j] - f) / (fabs(f) + m->res_floor));
+            step[(size_t)i * nmin + k++] = (float)((A[j] - f) / (fabs(f) + m->res_floor));
         }
-        qsort(row, nmin, sizeof *row, cmp_float);
     }
+    for (int i = 0; i < H; i++) {
+        int lo = i - w < 0 ? 0 : i - w;
+        if (lo > H - width) lo = H - width;
+        float *row = m->res + (size_t)i * rowlen;
+        memcpy(row, step + (size_t)lo * nmin, rowlen * sizeof *row);
+        qsort(row, rowlen, sizeof *row, cmp_float);
+    }
+    free(step);
     m->res_h = H;
-    m->res_n = nmin;
-}
-
-static int bucket_of(int i, int H) {
-    int b = i * AUTO_BUCKETS / H;
-    return b < AUTO_BUCKETS ? b : AUTO_BUCKETS - 1;
+    m->res_n = rowlen;
 }
 
 static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
@@ -153,6 +265,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         fc__mask_outages(train->y, n, train->step, mask);
         fc_series head = *train;
         head.n = n - V;
+        int nwin = norig / 3 < AUTO_WINDOWS ? (int)(norig / 3) : AUTO_WINDOWS;
+        if (nwin < 1) nwin = 1;
         for (size_t c = 0; c < NCAND; c++) {
             double unused;
             /* a weekly seasonal naive forecast that cannot look a week back in the window
@@ -164,9 +278,23 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             if (candidates[c]->create(&st[c], &oc, err, errlen) != 0) continue;
             if (candidates[c]->fit(st[c], &head, &unused, err, errlen) != 0) continue;
             ok[c] = 1;
+            int fitted_win = 0;
             for (size_t k = 0; k < norig && ok[c]; k++) {
                 fc_series ctx = *train;
                 ctx.n = first + k * stride;
+                int win = (int)(k * (size_t)nwin / norig);
+                if (win != fitted_win && !is_net(candidates[c])) {
+                    /* rolling origin: the statistical models are refit on everything before
+                     * each validation window, as they will be on everything before the test */
+                    fitted_win = win;
+                    candidates[c]->destroy(st[c]);
+                    st[c] = NULL;
+                    if (candidates[c]->create(&st[c], &oc, err, errlen) != 0 ||
+                        candidates[c]->fit(st[c], &ctx, &unused, err, errlen) != 0) {
+                        ok[c] = 0;
+                        break;
+                    }
+                }
                 if (candidates[c]->predict(st[c], &ctx, H, F + (c * norig + k) * (size_t)H, err, errlen) != 0)
                     ok[c] = 0;
             }
@@ -176,16 +304,39 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                 size_t t = first + k * stride + (size_t)i;
                 A[k * (size_t)H + (size_t)i] = mask[t] ? train->y[t] : NAN;
             }
-        /* rank candidates by MAE */
-        double mae[NCAND];
+        /* rank candidates by a robust score over the validation windows */
+        val v = {A, norig, (size_t)H, nwin, {0}};
+        if (error_caps(&v, F, ok, NCAND) != 0) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        double cm[NCAND][AUTO_WINDOWS], ref[AUTO_WINDOWS];
+        double cmb[NCAND][AUTO_BUCKETS][AUTO_WINDOWS], refb[AUTO_BUCKETS][AUTO_WINDOWS];
+        for (int w = 0; w < v.W; w++) {
+            ref[w] = INFINITY;
+            for (int b = 0; b < AUTO_BUCKETS; b++) refb[b][w] = INFINITY;
+        }
         for (size_t c = 0; c < NCAND; c++) {
-            double s = 0;
-            size_t cnt = 0;
-            for (size_t j = 0; ok[c] && j < norig * (size_t)H; j++)
-                if (!isnan(A[j])) s += fabs(F[c * norig * (size_t)H + j] - A[j]), cnt++;
-            mae[c] = ok[c] && cnt ? s / (double)cnt : INFINITY;
-            if (m->opt.verbose)
-                fprintf(stderr, "auto: validation MAE of %s: %.5g\n", candidates[c]->name, mae[c]);
+            if (!ok[c]) continue;
+            const double *fc1 = F + c * norig * (size_t)H;
+            double one = 1;
+            window_mae(&v, &fc1, &one, 1, -1, cm[c]);
+            for (int b = 0; b < AUTO_BUCKETS; b++) window_mae(&v, &fc1, &one, 1, b, cmb[c][b]);
+            for (int w = 0; w < v.W; w++) {
+                if (cm[c][w] < ref[w]) ref[w] = cm[c][w];
+                for (int b = 0; b < AUTO_BUCKETS; b++)
+                    if (cmb[c][b][w] < refb[b][w]) refb[b][w] = cmb[c][b][w];
+            }
+        }
+        double score[NCAND];
+        for (size_t c = 0; c < NCAND; c++) {
+            score[c] = ok[c] ? robust(&v, cm[c], ref) : INFINITY;
+            if (m->opt.verbose) {
+                fprintf(stderr, "auto: validation score of %s: %.4f; MAE per window:", candidates[c]->name,
+                        score[c]);
+                for (int w = 0; ok[c] && w < v.W; w++) fprintf(stderr, " %.4g", cm[c][w]);
+                fprintf(stderr, "\n");
+            }
         }
         size_t top[AUTO_TOP];
         int ntop = 0;
@@ -194,7 +345,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             for (size_t c = 0; c < NCAND; c++) {
                 int used = 0;
                 for (int j = 0; j < ntop; j++) used |= top[j] == c;
-                if (!used && isfinite(mae[c]) && (b == NCAND || mae[c] < mae[b])) b = c;
+                if (!used && isfinite(score[c]) && (b == NCAND || score[c] < score[b])) b = c;
             }
             if (b == NCAND) break;
             top[ntop] = b;
@@ -204,30 +355,28 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             rc = -EINVAL;
             goto out;
         }
-        /* per-bucket blend weights on a 0.1 grid over the top candidates */
+        /* per-bucket blend weights on a 0.1 grid over the top candidates, judged by the same
+         * robust score; a blend replaces the best single model of the bucket only when it
+         * scores at least AUTO_BLEND_GAIN better, and then with its weights shrunk halfway
+         * toward that model's (blend weights fit on a week are noisy) */
+        const double *ft[AUTO_TOP];
+        for (int t = 0; t < ntop; t++) ft[t] = F + top[t] * norig * (size_t)H;
         double bw[AUTO_BUCKETS][AUTO_TOP] = {{0}};
         for (int b = 0; b < AUTO_BUCKETS; b++) {
-            double best = INFINITY;
+            double best = INFINITY, single = INFINITY, sw[AUTO_TOP] = {0};
             for (int a = 0; a <= 10; a++)
                 for (int c2 = 0; c2 <= 10 - a; c2++) {
                     int c3 = 10 - a - c2;
                     if ((ntop < 2 && c2) || (ntop < 3 && c3)) continue;
-                    double wv[AUTO_TOP] = {a / 10.0, c2 / 10.0, c3 / 10.0};
-                    double s = 0;
-                    size_t cnt = 0;
-                    for (size_t k = 0; k < norig; k++)
-                        for (int i = 0; i < H; i++) {
-                            if (bucket_of(i, H) != b) continue;
-                            size_t j = k * (size_t)H + (size_t)i;
-                            if (isnan(A[j])) continue;
-                            double f = 0;
-                            for (int t = 0; t < ntop; t++) f += wv[t] * F[top[t] * norig * (size_t)H + j];
-                            s += fabs(f - A[j]);
-                            cnt++;
-                        }
-                    double v = cnt ? s / (double)cnt : INFINITY;
-                    if (v < best - 1e-12) best = v, memcpy(bw[b], wv, sizeof wv);
+                    double wv[AUTO_TOP] = {a / 10.0, c2 / 10.0, c3 / 10.0}, wm[AUTO_WINDOWS];
+                    window_mae(&v, ft, wv, ntop, b, wm);
+                    double sc = robust(&v, wm, refb[b]);
+                    if (sc < best - 1e-12) best = sc, memcpy(bw[b], wv, sizeof wv);
+                    if ((a == 10 || c2 == 10 || c3 == 10) && sc < single - 1e-12) single = sc, memcpy(sw, wv, sizeof wv);
                 }
+            if (!(best < (1 - AUTO_BLEND_GAIN) * single)) memcpy(bw[b], sw, sizeof sw);
+            else
+                for (int t = 0; t < AUTO_TOP; t++) bw[b][t] = AUTO_SHRINK * bw[b][t] + (1 - AUTO_SHRINK) * sw[t];
         }
         /* blended validation forecasts -> the upward factor */
         double *blend = malloc(norig * (size_t)H * sizeof *blend);
@@ -242,24 +391,38 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                 for (int t = 0; t < ntop; t++) f += bw[bucket_of(i, H)][t] * F[top[t] * norig * (size_t)H + j];
                 blend[j] = f;
             }
+        /* the upward factor: the smallest that keeps the share of forecasts below 0.9 x
+         * actual at or under AUTO_UNDER in all validation windows but the worst (a week
+         * whose level drifts up has several such days; the pooled share hides them), unless
+         * the factor costs more than AUTO_UNDER_COST of the MAE */
         double base_mae = 0;
         m->scale = 1;
         for (int step = 0; step <= 20; step++) {
-            double sc = 1 + step * 0.01, s = 0;
-            size_t cnt = 0, under = 0;
-            for (size_t j = 0; j < norig * (size_t)H; j++) {
-                if (isnan(A[j])) continue;
-                double f = sc * blend[j];
-                s += fabs(f - A[j]);
-                under += f < 0.9 * A[j];
-                cnt++;
+            double sc = 1 + step * 0.01, s = 0, share[AUTO_WINDOWS] = {0};
+            size_t cnt = 0, wc[AUTO_WINDOWS] = {0};
+            for (size_t k = 0; k < norig; k++) {
+                int win = (int)(k * (size_t)v.W / norig);
+                for (int i = 0; i < H; i++) {
+                    size_t j = k * (size_t)H + (size_t)i;
+                    if (isnan(A[j])) continue;
+                    double f = sc * blend[j];
+                    s += fabs(f - A[j]);
+                    share[win] += f < 0.9 * A[j];
+                    wc[win]++;
+                    cnt++;
+                }
             }
             if (!cnt) break;
-            double mae_sc = s / (double)cnt, share = (double)under / (double)cnt;
+            for (int win = 0; win < v.W; win++) share[win] = wc[win] ? share[win] / (double)wc[win] : 0;
+            qsort(share, (size_t)v.W, sizeof *share, cmp_double);
+            double mae_sc = s / (double)cnt, upper = share[v.W >= 3 ? v.W - 2 : v.W - 1];
             if (step == 0) base_mae = mae_sc;
-            if (mae_sc > 1.03 * base_mae) break;
+            if (mae_sc > (1 + AUTO_UNDER_COST) * base_mae) break;
             m->scale = sc;
-            if (share <= 0.25) break;
+            if (m->opt.verbose)
+                fprintf(stderr, "auto: scale %.2f: validation MAE %.5g, second-worst window's share under 0.9 x actual %.3f\n",
+                        sc, mae_sc, upper);
+            if (upper <= AUTO_UNDER) break;
         }
         keep_residuals(m, blend, A, norig, H, train);
         free(blend);
@@ -307,7 +470,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         fprintf(stderr, "auto: chose %s; weights per horizon quarter:", m->name);
         for (int b = 0; b < AUTO_BUCKETS; b++) {
             fprintf(stderr, " [");
-            for (int t = 0; t < m->nsel; t++) fprintf(stderr, "%s%.1f", t ? " " : "", m->w[b][t]);
+            for (int t = 0; t < m->nsel; t++) fprintf(stderr, "%s%.2f", t ? " " : "", m->w[b][t]);
             fprintf(stderr, "]");
         }
         fprintf(stderr, "\n");

@@ -138,3 +138,42 @@ TEST(fc_every_model_copes_with_short_gappy_history) {
         fc_free(f);
     }
 }
+
+/* auto on a series that repeats a jagged daily shape exactly (5-minute steps, 16 days), with
+ * one huge spike in the middle of the validation days: only the seasonal naive forecasts
+ * are exact there, and the spike (and its echo a day later in that forecast) must not
+ * talk auto out of it. The choice is the same on a second fit (deterministic). */
+TEST(fc_auto_keeps_seasonal_naive_despite_a_spike) {
+    enum { DAY = 288, N = 16 * DAY };
+    double *y = malloc(N * sizeof *y);
+    T_ASSERT(y != NULL);
+    uint32_t r = 12345;
+    for (int i = 0; i < DAY; i++) {
+        r = r * 1103515245u + 12345u;
+        y[i] = 100 + 40 * sin(i * 6.283185 / DAY) + (double)((r >> 16) % 60);
+    }
+    for (int i = DAY; i < N; i++) y[i] = y[i - DAY];
+    for (int i = 0; i < 6; i++) y[N - 4 * DAY + 100 + i] = 5000;
+    fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 300};
+    fc_options o = {.horizon = 12, .seed = 1, .max_fit_seconds = 0.4};
+    char name[2][96];
+    for (int run = 0; run < 2; run++) {
+        forecaster *f = NULL;
+        char err[256] = "";
+        T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
+        T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+        snprintf(name[run], sizeof name[run], "%s", fc_name(f));
+        double out[12];
+        fc_series ctx = s;
+        ctx.n = N - DAY / 2;
+        T_EQ_INT(fc_predict(f, &ctx, 12, 0.5, out, err, sizeof err), 0);
+        for (int i = 0; i < 12; i++) T_NEAR(out[i], y[ctx.n + (size_t)i], 1e-6 * y[ctx.n + (size_t)i]);
+        fc_free(f);
+    }
+    /* the weekly seasonal naive forecast is exact too: either or a blend of the two */
+    T_ASSERT(strcmp(name[0], "auto:snaive-day") == 0 || strcmp(name[0], "auto:snaive-week") == 0 ||
+             strcmp(name[0], "auto:snaive-day+snaive-week") == 0 ||
+             strcmp(name[0], "auto:snaive-week+snaive-day") == 0);
+    T_EQ_STR(name[1], name[0]);
+    free(y);
+}
