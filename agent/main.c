@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "daemon.h"
 #include "log.h"
 #include "notify.h"
 #include "wire.h"
@@ -57,13 +58,6 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents) {
     agent_config_free(&fresh);
 }
 
-static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents) {
-    (void)loop;
-    (void)w;
-    (void)revents;
-    notify_watchdog();
-}
-
 int main(int argc, char **argv) {
     char err[1024] = "";
     int status = 1;
@@ -92,17 +86,8 @@ int main(int argc, char **argv) {
     agent.loop = ev_default_loop(EVFLAG_AUTO);
     saved_argc = argc;
     saved_argv = argv;
-    ev_signal sigterm, sigint, sighup;
-    ev_timer watchdog;
-    ev_signal_init(&sigterm, on_signal, SIGTERM);
-    ev_signal_init(&sigint, on_signal, SIGINT);
-    ev_signal_init(&sighup, on_hup, SIGHUP);
-    ev_signal_start(agent.loop, &sigterm);
-    ev_signal_start(agent.loop, &sigint);
-    ev_signal_start(agent.loop, &sighup);
-    int64_t wd = notify_watchdog_interval_ms();
-    ev_timer_init(&watchdog, on_watchdog, wd / 1000.0, wd / 1000.0);
-    if (wd > 0) ev_timer_start(agent.loop, &watchdog);
+    daemon_watchers watchers;
+    daemon_watchers_start(&watchers, agent.loop, on_signal, on_hup);
 
     if (report_init(&agent, err, sizeof err) < 0 || dispatch_init(&agent, err, sizeof err) < 0 ||
         agent_modules_start(&agent, err, sizeof err) < 0 ||
@@ -122,10 +107,7 @@ out:
     agent_modules_stop(&agent);
     dispatch_fini(&agent);
     report_fini(&agent);
-    ev_timer_stop(agent.loop, &watchdog);
-    ev_signal_stop(agent.loop, &sigterm);
-    ev_signal_stop(agent.loop, &sigint);
-    ev_signal_stop(agent.loop, &sighup);
+    daemon_watchers_stop(&watchers, agent.loop);
     ev_loop_destroy(agent.loop);
     free(agent.token);
     agent_config_free(&agent.cfg);

@@ -12,6 +12,7 @@
 
 #include "agents.h"
 #include "cp.h"
+#include "daemon.h"
 #include "log.h"
 #include "notify.h"
 #include "tsdb.h"
@@ -61,13 +62,6 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents) {
     cp_config_free(&fresh);
 }
 
-static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents) {
-    (void)loop;
-    (void)w;
-    (void)revents;
-    notify_watchdog();
-}
-
 int main(int argc, char **argv) {
     char err[1024] = "";
     int status = 1;
@@ -92,17 +86,8 @@ int main(int argc, char **argv) {
     cp.loop = ev_default_loop(EVFLAG_AUTO);
     saved_argc = argc;
     saved_argv = argv;
-    ev_signal sigterm, sigint, sighup;
-    ev_timer watchdog;
-    ev_signal_init(&sigterm, on_signal, SIGTERM);
-    ev_signal_init(&sigint, on_signal, SIGINT);
-    ev_signal_init(&sighup, on_hup, SIGHUP);
-    ev_signal_start(cp.loop, &sigterm);
-    ev_signal_start(cp.loop, &sigint);
-    ev_signal_start(cp.loop, &sighup);
-    int64_t wd = notify_watchdog_interval_ms();
-    ev_timer_init(&watchdog, on_watchdog, wd / 1000.0, wd / 1000.0);
-    if (wd > 0) ev_timer_start(cp.loop, &watchdog);
+    daemon_watchers watchers;
+    daemon_watchers_start(&watchers, cp.loop, on_signal, on_hup);
 
     if (mkdir(cp.cfg.data_dir, 0750) < 0 && errno != EEXIST) {
         log_error("controlplane", "data dir %s: %s", cp.cfg.data_dir, strerror(errno));
@@ -136,10 +121,7 @@ out:
     ops_server_stop(&cp);
     tsdb_close(cp.db);
     cp.db = NULL;
-    ev_timer_stop(cp.loop, &watchdog);
-    ev_signal_stop(cp.loop, &sigterm);
-    ev_signal_stop(cp.loop, &sigint);
-    ev_signal_stop(cp.loop, &sighup);
+    daemon_watchers_stop(&watchers, cp.loop);
     ev_loop_destroy(cp.loop);
     free(cp.token);
     cp_config_free(&cp.cfg);
