@@ -5,29 +5,18 @@
 # timeout: 60
 import json
 import os
-import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tideproto as tp  # noqa: E402
+import _tidetest as tt  # noqa: E402
 
-BIN = os.environ.get("TIDE_BIN", os.path.abspath("bin"))
 TOKEN = b"commands-token-0123456789abcdef"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def ops(sock_path, cmd, args):
@@ -45,19 +34,11 @@ def ops(sock_path, cmd, args):
 
 
 def main():
-    w = tempfile.mkdtemp(prefix="tide-it.")
-    cp = None
-    ok = False
-    try:
-        tok = os.path.join(w, "token")
-        open(tok, "wb").write(TOKEN)
-        os.chmod(tok, 0o600)
-        port, sock = free_port(), os.path.join(w, "cp.sock")
-        log = open(os.path.join(w, "cp.log"), "w+")
-        cp = subprocess.Popen([BIN + "/tide-controlplane", "--listen", "127.0.0.1:%d" % port,
-                               "--socket", sock, "--token-file", tok, "--data-dir", w + "/data",
-                               "--http", "127.0.0.1:%d" % free_port()],
-                              stdout=log, stderr=subprocess.STDOUT)
+    with tt.Run() as run:
+        tok = run.token(TOKEN)
+        port, sock = tt.free_port(), run.path("cp.sock")
+        log = run.log("cp.log")
+        cp = run.controlplane(tok, port, tt.free_port(), log=log)
         tp.wait_for(lambda: os.path.exists(sock), 20, "ops socket")
 
         # an agent that answers
@@ -120,15 +101,7 @@ def main():
 
         cp.send_signal(signal.SIGTERM)
         assert cp.wait(20) == 0
-        ok = True
-    finally:
-        if cp and cp.poll() is None:
-            cp.kill()
-            cp.wait()
-        if not ok and os.path.exists(os.path.join(w, "cp.log")):
-            print("".join(open(os.path.join(w, "cp.log")).readlines()[-30:]))
-        shutil.rmtree(w, ignore_errors=True)
-    return 0 if ok else 1
+    return 0
 
 
 if __name__ == "__main__":

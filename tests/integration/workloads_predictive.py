@@ -9,7 +9,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tideproto as tp  # noqa: E402
+from _tidetest import free_port  # noqa: E402
 
 BIN = os.environ.get("TIDE_BIN", os.path.abspath("bin"))
 TOKEN = b"predictive-token-0123456789abcdef"
@@ -36,14 +36,6 @@ spec:
   providers:
     - {type: predictive, priority: 10, model: snaive-day, quantile: 0.5, reforecastSeconds: 60}
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def run(cmd):
