@@ -394,7 +394,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         /* the upward factor: the smallest that keeps the share of forecasts below 0.9 x
          * actual at or under AUTO_UNDER in all validation windows but the worst (a week
          * whose level drifts up has several such days; the pooled share hides them), unless
-         * the factor costs more than AUTO_UNDER_COST of the MAE */
+         * the factor costs more than AUTO_UNDER_COST of the MAE (errors clipped as for the
+         * choice) */
         double base_mae = 0;
         m->scale = 1;
         for (int step = 0; step <= 20; step++) {
@@ -405,8 +406,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                 for (int i = 0; i < H; i++) {
                     size_t j = k * (size_t)H + (size_t)i;
                     if (isnan(A[j])) continue;
-                    double f = sc * blend[j];
-                    s += fabs(f - A[j]);
+                    double f = sc * blend[j], e = fabs(f - A[j]);
+                    s += e < v.cap[win] ? e : v.cap[win];
                     share[win] += f < 0.9 * A[j];
                     wc[win]++;
                     cnt++;
