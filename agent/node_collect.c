@@ -2,11 +2,11 @@
 #include "node_collect.h"
 
 #include "cgroup_parse.h"
+#include "errmsg.h"
 #include "rate.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,22 +39,10 @@ struct nodec {
     uint64_t rounds;
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 int nodec_new(nodec **out, const char *proc_dir, char *err, size_t errlen) {
     *out = NULL;
     nodec *n = calloc(1, sizeof *n);
-    if (!n) return fail(err, errlen, -ENOMEM, "out of memory");
+    if (!n) return errmsg(err, errlen, -ENOMEM, "out of memory");
     n->hz = sysconf(_SC_CLK_TCK);
     if (n->hz <= 0) n->hz = 100;
     for (int i = 0; i < P_COUNT; i++) n->fd[i] = -1;
@@ -65,7 +53,7 @@ int nodec_new(nodec **out, const char *proc_dir, char *err, size_t errlen) {
         if (n->fd[i] < 0) {
             int e = -errno;
             nodec_free(n);
-            return fail(err, errlen, e, "cannot open %s: %s", path, strerror(-e));
+            return errmsg(err, errlen, e, "cannot open %s: %s", path, strerror(-e));
         }
     }
     *out = n;
@@ -94,13 +82,14 @@ int nodec_sample(nodec *n, const cgc_out *out, int64_t now_ms, char *err, size_t
     int first_rc = 0;
     n->rounds++;
     int rrc = emit(n, out, N_ROUNDS, now_ms, (double)n->rounds);
-    if (rrc < 0) first_rc = fail(err, errlen, rrc, "cannot queue node values: %s", strerror(-rrc));
+    if (rrc < 0)
+        first_rc = errmsg(err, errlen, rrc, "cannot queue node values: %s", strerror(-rrc));
     for (int i = 0; i < P_COUNT; i++) {
         ssize_t len = pread(n->fd[i], buf, sizeof buf, 0);
         if (len < 0 || (size_t)len == sizeof buf) {
             int e = len < 0 ? -errno : -EFBIG;
             if (first_rc == 0)
-                first_rc = fail(err, errlen, e, "cannot read /proc/%s: %s", proc_files[i],
+                first_rc = errmsg(err, errlen, e, "cannot read /proc/%s: %s", proc_files[i],
                                 strerror(-e));
             continue;
         }
@@ -134,9 +123,9 @@ int nodec_sample(nodec *n, const cgc_out *out, int64_t now_ms, char *err, size_t
             if (rc == 0) rc = emit(n, out, N_LOAD1, now_ms, l.load1);
         }
         if (rc == -EINVAL && first_rc == 0)
-            first_rc = fail(err, errlen, rc, "/proc/%s: %s", proc_files[i], perr);
+            first_rc = errmsg(err, errlen, rc, "/proc/%s: %s", proc_files[i], perr);
         else if (rc < 0 && first_rc == 0)
-            first_rc = fail(err, errlen, rc, "cannot queue node values: %s", strerror(-rc));
+            first_rc = errmsg(err, errlen, rc, "cannot queue node values: %s", strerror(-rc));
     }
     return first_rc;
 }

@@ -9,12 +9,13 @@
  * the spool oldest first costs one pass over it. */
 #include "spool.h"
 
+#include "errmsg.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,18 +52,6 @@ struct spool {
     int rd_valid;
     spool_stats st;
 };
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /* ---- CRC-32C (Castagnoli), reflected, table-driven ---------------------------------------- */
 static uint32_t crc_table[256];
@@ -343,15 +332,15 @@ int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size
     *out = NULL;
     crc_init();
     if (max_bytes < SPOOL_MIN_BYTES)
-        return fail(err, errlen, -EINVAL, "spool: size %" PRIu64 " is below the minimum %u",
+        return errmsg(err, errlen, -EINVAL, "spool: size %" PRIu64 " is below the minimum %u",
                     max_bytes, SPOOL_MIN_BYTES);
     spool *sp = calloc(1, sizeof *sp);
-    if (!sp) return fail(err, errlen, -ENOMEM, "spool: out of memory");
+    if (!sp) return errmsg(err, errlen, -ENOMEM, "spool: out of memory");
     sp->wfd = -1;
     sp->lockfd = -1;
     if (strlen(dir) >= sizeof sp->dir) {
         free(sp);
-        return fail(err, errlen, -ENAMETOOLONG, "spool: directory name too long");
+        return errmsg(err, errlen, -ENAMETOOLONG, "spool: directory name too long");
     }
     strcpy(sp->dir, dir);
     sp->max_bytes = max_bytes;
@@ -359,7 +348,7 @@ int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size
     int rc = mkdir_p(dir);
     if (rc < 0) {
         free(sp);
-        return fail(err, errlen, rc, "spool: cannot create %s: %s", dir, strerror(-rc));
+        return errmsg(err, errlen, rc, "spool: cannot create %s: %s", dir, strerror(-rc));
     }
     char lockpath[PATH_MAX];
     snprintf(lockpath, sizeof lockpath, "%s/lock", dir);
@@ -367,7 +356,7 @@ int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size
     if (sp->lockfd < 0 || flock(sp->lockfd, LOCK_EX | LOCK_NB) < 0) {
         rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
         spool_close(sp);
-        return fail(err, errlen, rc, "spool: %s %s", dir,
+        return errmsg(err, errlen, rc, "spool: %s %s", dir,
                     rc == -EBUSY ? "is in use by another agent" : strerror(-rc));
     }
     read_acked(sp);
@@ -375,7 +364,7 @@ int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size
     if (!d) {
         rc = -errno;
         spool_close(sp);
-        return fail(err, errlen, rc, "spool: cannot open %s: %s", dir, strerror(-rc));
+        return errmsg(err, errlen, rc, "spool: cannot open %s: %s", dir, strerror(-rc));
     }
     uint64_t *firsts = NULL;
     size_t n = 0, cap = 0;
@@ -405,7 +394,7 @@ int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size
     free(firsts);
     if (rc < 0) {
         spool_close(sp);
-        return fail(err, errlen, rc, "spool: cannot read %s: %s", dir, strerror(-rc));
+        return errmsg(err, errlen, rc, "spool: cannot read %s: %s", dir, strerror(-rc));
     }
     if (sp->st.acked_seq > sp->st.last_seq) sp->st.last_seq = sp->st.acked_seq;
     drop_acked_segs(sp);
@@ -449,11 +438,11 @@ static int roll(spool *sp, uint64_t seq) {
 int spool_append(spool *sp, uint64_t seq, const void *data, size_t len, char *err, size_t errlen) {
     uint64_t fsz = HDR_LEN + (uint64_t)len;
     if (fsz > sp->max_bytes / 4)
-        return fail(err, errlen, -EMSGSIZE,
+        return errmsg(err, errlen, -EMSGSIZE,
                     "spool: frame of %zu bytes exceeds a quarter of the spool (%" PRIu64 ")", len,
                     sp->max_bytes);
     if (seq <= sp->st.last_seq)
-        return fail(err, errlen, -EINVAL, "spool: seq %" PRIu64 " is not above the last %" PRIu64,
+        return errmsg(err, errlen, -EINVAL, "spool: seq %" PRIu64 " is not above the last %" PRIu64,
                     seq, sp->st.last_seq);
     while (sp->nsegs > 0 && sp->total_bytes + fsz > sp->max_bytes) drop_oldest_seg(sp, 1);
     seg *cur = sp->nsegs ? &sp->segs[sp->nsegs - 1] : NULL;
@@ -461,7 +450,7 @@ int spool_append(spool *sp, uint64_t seq, const void *data, size_t len, char *er
         if (sp->ack_dirty && write_acked(sp) == 0) sp->ack_dirty = 0;
         int rc = roll(sp, seq);
         if (rc < 0)
-            return fail(err, errlen, rc, "spool: cannot create a segment in %s: %s", sp->dir,
+            return errmsg(err, errlen, rc, "spool: cannot create a segment in %s: %s", sp->dir,
                         strerror(-rc));
         cur = &sp->segs[sp->nsegs - 1];
     }
@@ -478,7 +467,7 @@ int spool_append(spool *sp, uint64_t seq, const void *data, size_t len, char *er
             close(sp->wfd);
             sp->wfd = -1;
         }
-        return fail(err, errlen, e, "spool: write to %s failed: %s", sp->dir, strerror(-e));
+        return errmsg(err, errlen, e, "spool: write to %s failed: %s", sp->dir, strerror(-e));
     }
     if (cur->nframes == 0) cur->first_seq = seq;
     if (cur->acked_frames == cur->nframes) cur->next_unacked = seq;
