@@ -2,6 +2,8 @@
 # backends in cgroups behind HAProxy, and a control plane with node n1's agent on loopback,
 # driven through tidectl as an operator would.
 
+source "$(dirname "${BASH_SOURCE[0]}")/_controlplane.sh"
+
 NA_FIX=$TIDE_SRC/tests/fixtures/node_actions
 
 # na_backend NAME PORT [ARGS...]: starts backend.py NAME PORT ARGS inside cgroup /$TAG-NAME of
@@ -40,22 +42,18 @@ hc() { echo "$*" | socat stdio "unix-connect:$NA_SOCK"; }
 # all_up: servers s1, s2 and s3 of backend be are UP
 all_up() { [ "$(hc show stat be 4 -1 | awk -F, '$2 ~ /^s[123]$/ && $18=="UP"' | wc -l)" = 3 ]; }
 
-# na_tide [CP_ARGS...] [-- AGENT_ARGS...]: tide-controlplane (ops socket $W/cp.sock, store in
-# $W/data) and the agent of node n1, each with the extra arguments given; returns once the
-# agent is connected. Sets CP_PORT and CTL (tidectl on that socket, as an array).
+# na_tide [CP_ARGS...] [-- AGENT_ARGS...]: tide-controlplane (cp_start) and the agent of node
+# n1, each with the extra arguments given; returns once the agent is connected. Sets CP_PORT
+# and CTL (tidectl on the ops socket, as an array).
 na_tide() {
     local cp_args=() agent_args=()
     while [ $# -gt 0 ] && [ "$1" != -- ]; do cp_args+=("$1"); shift; done
     [ $# -gt 0 ] && shift
     agent_args=("$@")
-    printf 'node-actions-test-token-0123456789\n' > "$W/token"; chmod 600 "$W/token"
-    CP_PORT=$(port)
-    spawn cp "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$CP_PORT --socket "$W/cp.sock" \
-        --token-file "$W/token" --data-dir "$W/data" --http 127.0.0.1:$(port) ${cp_args[@]+"${cp_args[@]}"}
-    wait_until 20 test -S "$W/cp.sock"
+    cp_start ${cp_args[@]+"${cp_args[@]}"}
+    CP_PORT=$P
     spawn agent "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$CP_PORT --node n1 --token-file "$W/token" \
         ${agent_args[@]+"${agent_args[@]}"}
-    CTL=("$TIDE_BIN/tidectl" --socket "$W/cp.sock")
     wait_until 20 agent_up
 }
 agent_up() { "${CTL[@]}" agents --json | grep -Eq '"connected":[[:space:]]*true'; }

@@ -11,6 +11,7 @@
 # covers them on a fake tree.
 # timeout: 120
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/_controlplane.sh"
 
 R=/sys/fs/cgroup
 [ -w "$R/cpuacct" ] && [ -d "$R/memory" ] || skip "needs writable cgroup v1 cpuacct/memory"
@@ -25,25 +26,14 @@ chmod 000 "$R/cpuacct/$T/b/cpuacct.usage"
 # something to measure in a: a short-lived busy loop in it, restarted by the test as needed
 spawn busy sh -c "echo \$\$ > $R/cpuacct/$T/a/cgroup.procs; exec sh -c 'while :; do :; done'"
 
-printf 'integration-test-token-0123456789\n' > "$W/token"; chmod 600 "$W/token"
+cp_start
 cp "$W/token" "$W/agent-token"; chown nobody "$W/agent-token"; chmod 600 "$W/agent-token"
 chmod 755 "$W"
-P=$(port)
-CTL=("$TIDE_BIN/tidectl" --socket "$W/cp.sock")
-spawn cp "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$P --socket "$W/cp.sock" \
-    --token-file "$W/token" --data-dir "$W/data" --http 127.0.0.1:0
-wait_until 20 test -S "$W/cp.sock"
 spawn agent setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$TIDE_BIN/tide-agent" \
     --controlplane 127.0.0.1:$P --node err-node --token-file "$W/agent-token" --interval 100ms \
     --cgroup-roots /$T --cgroup-prefix memory=self --cgroup-detail-every 1 \
     --cgroup-kubernetes false --cgroup-systemd false
 
-top_value() {
-    "${CTL[@]}" top --json | /usr/bin/python3 -c "import json,sys
-for r in json.load(sys.stdin)['cgroups']:
-    if r['cgroup']=='$1' and '$2' in r: print(r['$2'], r['ts'])"
-}
-have() { [ -n "$(top_value "$1" "$2")" ]; }
 wait_until 30 have /$T/a cpu_usage_cores || fail "no CPU for /$T/a"
 wait_until 10 have /$T/b memory_usage_bytes || fail "the unreadable cgroup's other metrics are missing"
 have /$T/b cpu_usage_cores && fail "a value for an unreadable cpuacct.usage"

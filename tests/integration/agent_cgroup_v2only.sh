@@ -6,6 +6,7 @@
 # is reported once (read from v1); when /T/busy is removed the agent logs it gone.
 # timeout: 90
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/_controlplane.sh"
 
 R=/sys/fs/cgroup
 U=$R/unified
@@ -17,12 +18,7 @@ spawn busy sh -c "echo \$\$ > $U/$T/busy/cgroup.procs; exec sh -c 'while :; do :
 BUSY=$SPAWNED
 wait_until 10 grep -qx "$BUSY" "$U/$T/busy/cgroup.procs" || fail "busy process not in $U/$T/busy"
 
-printf 'integration-test-token-0123456789\n' > "$W/token"; chmod 600 "$W/token"
-P=$(port)
-CTL=("$TIDE_BIN/tidectl" --socket "$W/cp.sock")
-spawn cp "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$P --socket "$W/cp.sock" \
-    --token-file "$W/token" --data-dir "$W/data" --http 127.0.0.1:0
-wait_until 20 test -S "$W/cp.sock"
+cp_start
 spawn agent "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node v2-node --token-file "$W/token" \
     --interval 1s --cgroup-roots /$T --cgroup-detail-every 1 --cgroup-kubernetes false \
     --cgroup-systemd false --log-level debug

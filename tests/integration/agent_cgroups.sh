@@ -8,6 +8,7 @@
 # --node filter, and cgroup_exclude globs from the agent's flags.
 # timeout: 120
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/_controlplane.sh"
 
 R=/sys/fs/cgroup
 [ -w "$R/cpu" ] && [ -d "$R/cpuacct" ] && [ -d "$R/memory" ] || skip "needs writable cgroup v1 cpu/cpuacct/memory"
@@ -37,24 +38,12 @@ time.sleep(600)
 PY
 spawn mem sh -c "$(join mem) exec /usr/bin/python3 $W/alloc.py $W/go"
 
-printf 'integration-test-token-0123456789\n' > "$W/token"; chmod 600 "$W/token"
-P=$(port)
-CTL=("$TIDE_BIN/tidectl" --socket "$W/cp.sock")
-spawn cp "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$P --socket "$W/cp.sock" \
-    --token-file "$W/token" --data-dir "$W/data" --http 127.0.0.1:0
-wait_until 20 test -S "$W/cp.sock"
+cp_start
 spawn agent "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node cg-node --token-file "$W/token" \
     --interval 1s --cgroup-roots /$T --cgroup-prefix memory=self --cgroup-detail-every 1 \
     --cgroup-kubernetes false --cgroup-systemd false --cgroup-exclude "/nothing, /$T/ignored*" \
     --log-level debug
 
-# top_value CGROUP METRIC: the latest value (empty when not there yet) and its timestamp
-top_value() {
-    "${CTL[@]}" top --json | /usr/bin/python3 -c "import json,sys
-for r in json.load(sys.stdin)['cgroups']:
-    if r['cgroup']=='$1' and '$2' in r: print(r['$2'], r['ts'])"
-}
-have() { [ -n "$(top_value "$1" "$2")" ]; }
 wait_until 30 have /$T/busy cpu_usage_cores || fail "no CPU value for /$T/busy"
 
 # seven consecutive 1 s readings, and the truth over the same time from cpuacct.usage read by

@@ -9,6 +9,7 @@
 # Skipped on a host that already has kubepods or system.slice cgroups (a real node).
 # timeout: 90
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/_controlplane.sh"
 
 R=/sys/fs/cgroup
 [ -w "$R/cpuacct" ] && [ -d "$R/memory" ] || skip "needs writable cgroup v1 cpuacct/memory"
@@ -33,12 +34,7 @@ done
 echo 10000 > "$R/cpu$P1/$CID1/cpu.cfs_quota_us"
 spawn busy sh -c "echo \$\$ > $R/cpuacct$P1/$CID1/cgroup.procs; echo \$\$ > $R/cpu$P1/$CID1/cgroup.procs; exec sh -c 'while :; do :; done'"
 
-printf 'integration-test-token-0123456789\n' > "$W/token"; chmod 600 "$W/token"
-P=$(port)
-CTL=("$TIDE_BIN/tidectl" --socket "$W/cp.sock")
-spawn cp "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$P --socket "$W/cp.sock" \
-    --token-file "$W/token" --data-dir "$W/data" --http 127.0.0.1:0
-wait_until 20 test -S "$W/cp.sock"
+cp_start
 spawn agent "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node k8s-node --token-file "$W/token" \
     --interval 500ms --cgroup-prefix memory=self --log-level debug
 
