@@ -134,3 +134,46 @@ TEST(config_diff_and_copy) {
     cfg_free(tab, &a);
     cfg_free(tab, &b);
 }
+
+TEST(config_load_args_file_then_flags) {
+    struct tcfg c = {0};
+    char err[256] = "";
+    const char *p = write_tmp("n = 3\nwait = 1s\n");
+    T_ASSERT(p);
+    char path[64];
+    snprintf(path, sizeof path, "%s", p);
+    /* flags win over the file wherever they stand */
+    char *argv[] = {"prog", "--n=9", "--config", path, "--size", "1k", NULL};
+    int rc = cfg_load_args(tab, &c, 6, argv, err, sizeof err);
+    unlink(path);
+    T_EQ_INT(rc, 0);
+    T_EQ_INT(c.n, 9);
+    T_EQ_INT(c.ms, 1000);
+    T_EQ_INT(c.bytes, 1024);
+    T_EQ_STR(c.addr, "127.0.0.1:1");
+    cfg_free(tab, &c);
+
+    char *help[] = {"prog", "--n", "2", "-h", NULL};
+    T_EQ_INT(cfg_load_args(tab, &c, 4, help, err, sizeof err), CFG_ARGS_HELP);
+    cfg_free(tab, &c);
+    char *version[] = {"prog", "--version", NULL};
+    T_EQ_INT(cfg_load_args(tab, &c, 2, version, err, sizeof err), CFG_ARGS_VERSION);
+    cfg_free(tab, &c);
+
+    char *unknown[] = {"prog", "--nn=1", NULL};
+    T_EQ_INT(cfg_load_args(tab, &c, 2, unknown, err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "unknown option '--nn' (see --help)");
+    cfg_free(tab, &c);
+    char *novalue[] = {"prog", "--n", NULL};
+    T_EQ_INT(cfg_load_args(tab, &c, 2, novalue, err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "option '--n' needs a value");
+    cfg_free(tab, &c);
+    char *range[] = {"prog", "--n", "11", NULL};
+    T_EQ_INT(cfg_load_args(tab, &c, 3, range, err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "--n: key 'n': 11 is out of range [1, 10]");
+    cfg_free(tab, &c);
+    char *stray[] = {"prog", "n=1", NULL};
+    T_EQ_INT(cfg_load_args(tab, &c, 2, stray, err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "unexpected argument 'n=1' (see --help)");
+    cfg_free(tab, &c);
+}
