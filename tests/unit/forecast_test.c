@@ -177,3 +177,37 @@ TEST(fc_auto_keeps_seasonal_naive_despite_a_spike) {
     T_EQ_STR(name[1], name[0]);
     free(y);
 }
+
+/* The p90 band widens when the forecast made one horizon before the origin missed what
+ * happened since (a level shift), and is back to its calibrated width on steady data. */
+TEST(fc_quantile_band_widens_after_a_level_shift) {
+    enum { DAY = 288, N = 10 * DAY, H = 12 };
+    double *y = malloc(N * sizeof *y), *z = malloc(N * sizeof *z);
+    T_ASSERT(y != NULL && z != NULL);
+    uint32_t r = 7;
+    for (int i = 0; i < N; i++) {
+        r = r * 1103515245u + 12345u;
+        y[i] = 100 + 30 * sin(i * 6.283185 / DAY) + (double)((r >> 16) % 11) - 5;
+    }
+    memcpy(z, y, N * sizeof *z);
+    for (int i = N - H; i < N; i++) z[i] *= 1.6; /* the last hour jumps */
+    fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 300};
+    fc_options o = {.horizon = H, .seed = 1};
+    forecaster *f = NULL;
+    char err[256] = "";
+    T_EQ_INT(fc_new(&f, "snaive-day", &o, err, sizeof err), 0);
+    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+    double p50[H], p90[H], q50[H], q90[H];
+    fc_series shifted = {.y = z, .n = N, .t0 = s.t0, .step = s.step};
+    T_EQ_INT(fc_predict(f, &s, H, 0.5, p50, err, sizeof err), 0);
+    T_EQ_INT(fc_predict(f, &s, H, 0.9, p90, err, sizeof err), 0);
+    T_EQ_INT(fc_predict(f, &shifted, H, 0.5, q50, err, sizeof err), 0);
+    T_EQ_INT(fc_predict(f, &shifted, H, 0.9, q90, err, sizeof err), 0);
+    double steady = 0, wide = 0;
+    for (int i = 0; i < H; i++) steady += p90[i] - p50[i], wide += q90[i] - q50[i];
+    T_ASSERT(steady > 0);
+    T_ASSERT(wide > 2 * steady);
+    fc_free(f);
+    free(z);
+    free(y);
+}
