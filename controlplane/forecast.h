@@ -25,7 +25,12 @@ typedef struct fc_options {
     int context;        /* input window in steps; 0 = model default */
     uint64_t seed;      /* 0 = default seed */
     int threads;        /* OpenBLAS/XGBoost threads; 0 = 1 */
-    double max_fit_seconds; /* budget for training (early stopping also applies); 0 = default */
+    int max_epochs;     /* networks: training epochs (50 Adam steps of batch 32 each) at most;
+                         * early stopping on the validation loss also applies; 0 = model default.
+                         * Training never depends on elapsed time, so a seed gives one model. */
+    double max_fit_seconds; /* networks: safety abort, 0 = none. A fit still training after this
+                             * many seconds fails with -ETIMEDOUT and says so (never a silently
+                             * different, shorter-trained model). */
     int verbose;        /* progress lines on stderr */
 } fc_options;
 

@@ -14,10 +14,12 @@
 #define BT_USAGE                                                                              \
     "backtest --data FILE.csv --task scale-1h|day-ahead --model NAME[,NAME...]|auto|all\n"    \
     "         [--json] [--plot OUT.svg] [--seed N] [--threads N] [--strict]\n"                \
-    "         [--duplicates sum|mean] [--max-fit-seconds S] [--verbose]\n"                    \
+    "         [--duplicates sum|mean] [--max-epochs N] [--max-fit-seconds S] [--verbose]\n"   \
     "  Runs the forecast benchmark protocol on FILE.csv (timestamp,value) without a control\n" \
     "  plane. Models: last, snaive-day, snaive-week, holt-winters, neural, lstm, auto.\n"     \
-    "  --strict turns CSV repairs (gaps, duplicates, off-grid timestamps) into errors."
+    "  --strict turns CSV repairs (gaps, duplicates, off-grid timestamps) into errors.\n"     \
+    "  --max-epochs caps the networks' training (early stopping also applies);\n"             \
+    "  --max-fit-seconds aborts a network fit that runs longer, as an error (default: none)."
 
 static int usage_error(const char *msg) {
     fprintf(stderr, "tidectl backtest: %s\nusage: tidectl " BT_USAGE "\n", msg);
@@ -61,7 +63,7 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
         {"plot", required_argument, NULL, 'p'},    {"seed", required_argument, NULL, 's'},
         {"threads", required_argument, NULL, 'T'}, {"strict", no_argument, NULL, 'S'},
         {"duplicates", required_argument, NULL, 'D'}, {"verbose", no_argument, NULL, 'v'},
-        {"max-fit-seconds", required_argument, NULL, 'B'},
+        {"max-fit-seconds", required_argument, NULL, 'B'}, {"max-epochs", required_argument, NULL, 'E'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *data = NULL, *task_s = NULL, *plot = NULL;
     char *model_s = NULL;
@@ -94,6 +96,11 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
             fopt.max_fit_seconds = strtod(optarg, &end);
             if (!end || *end || !(fopt.max_fit_seconds > 0))
                 return usage_error("--max-fit-seconds needs a positive number");
+            break;
+        case 'E':
+            fopt.max_epochs = (int)strtol(optarg, &end, 10);
+            if (!end || *end || fopt.max_epochs < 1 || fopt.max_epochs > 100000)
+                return usage_error("--max-epochs needs a number from 1 to 100000");
             break;
         case 'D':
             if (strcmp(optarg, "sum") == 0) copts.dup = SERIES_DUP_SUM;

@@ -11,7 +11,7 @@
  * when scaling, the blend is scaled up by the smallest factor (at most 1.2) that keeps the
  * share of forecasts below 0.9 x actual in the window at or under 25%, unless that costs more
  * than 3% of the mean absolute error. The chosen candidates are then refit on all training
- * data, except the networks, which keep the training they had (see AUTO_NET_SECONDS). The
+ * data, except the networks, which keep the training they had (see AUTO_NEURAL_EPOCHS). The
  * blend's residuals in the window become its quantiles. */
 #include "models/model.h"
 
@@ -35,10 +35,14 @@ static const fc_model_ops *const candidates[] = {
     &fc__model_last,    &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters,
     &fc__model_profile, &fc__model_neural,     &fc__model_lstm,        NULL};
 
-/* The networks are trained once, on the data before the validation window, within this many
- * seconds each (unless opt.max_fit_seconds says otherwise), and kept as trained: retraining
- * them on all data would double auto's cost for a week more of history. */
-#define AUTO_NET_SECONDS 12.0
+/* The networks are trained once, on the data before the validation window, for at most this
+ * many epochs of 50 batches each (unless opt.max_epochs says otherwise; early stopping also
+ * applies), and kept as trained: retraining them on all data would double auto's cost for a
+ * week more of history. About 11 s each on one idle core at context 120, horizon 60, so that
+ * auto on the full NASA series stays well under a minute. A count, not a time, so that the
+ * choice and the forecast depend on the data and the seed only. */
+#define AUTO_NEURAL_EPOCHS 4
+#define AUTO_LSTM_EPOCHS 5
 
 static int is_net(const fc_model_ops *ops) { return ops == &fc__model_neural || ops == &fc__model_lstm; }
 #define NCAND (sizeof candidates / sizeof *candidates - 1)
@@ -273,10 +277,15 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
              * would be judged as a last-value forecast: leave it out */
             if (candidates[c] == &fc__model_snaive_week && first < 7 * day) continue;
             fc_options oc = o;
-            if (is_net(candidates[c]))
-                oc.max_fit_seconds = m->opt.max_fit_seconds > 0 ? m->opt.max_fit_seconds / 4 : AUTO_NET_SECONDS;
+            if (is_net(candidates[c]) && oc.max_epochs <= 0)
+                oc.max_epochs = candidates[c] == &fc__model_neural ? AUTO_NEURAL_EPOCHS : AUTO_LSTM_EPOCHS;
             if (candidates[c]->create(&st[c], &oc, err, errlen) != 0) continue;
-            if (candidates[c]->fit(st[c], &head, &unused, err, errlen) != 0) continue;
+            int frc = candidates[c]->fit(st[c], &head, &unused, err, errlen);
+            if (frc == -ETIMEDOUT) { /* the safety abort: fail loudly, never choose without it */
+                rc = frc;
+                goto out;
+            }
+            if (frc != 0) continue;
             ok[c] = 1;
             int fitted_win = 0;
             for (size_t k = 0; k < norig && ok[c]; k++) {

@@ -213,6 +213,7 @@ void lstm__net_adam(lstm_net *n, float lr) {
 #define LSTM_BATCH 32
 #define LSTM_EPOCH_BATCHES 50
 #define LSTM_PATIENCE 4
+#define LSTM_MAX_EPOCHS 25 /* default cap: about 50 s on one idle core at context 120, horizon 60 */
 #define LSTM_VAL_WINDOWS 512
 
 typedef struct lstm_fc {
@@ -294,15 +295,25 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         goto out;
     }
     uint64_t rs = (m->opt.seed ? m->opt.seed : 1) ^ 0x15a7ull;
-    double budget = m->opt.max_fit_seconds > 0 ? m->opt.max_fit_seconds : 60;
+    /* Training stops after max_epochs epochs or LSTM_PATIENCE epochs without a better
+     * validation loss: both depend on the data and the seed only. The wall-clock limit, when
+     * set, is a safety abort that fails the fit. */
+    int max_epochs = m->opt.max_epochs > 0 ? m->opt.max_epochs : LSTM_MAX_EPOCHS;
+    double abort_s = m->opt.max_fit_seconds;
     double t_start = now_s(), train_time = 0, best_loss = INFINITY;
     long windows = 0;
     int since_best = 0, epoch = 0;
-    while (since_best < LSTM_PATIENCE && now_s() - t_start < budget) {
+    while (since_best < LSTM_PATIENCE && epoch < max_epochs) {
         double t0 = now_s();
         for (int bt = 0; bt < LSTM_EPOCH_BATCHES; bt++) {
-            /* the budget also bounds an epoch (after a first few batches) */
-            if (windows >= 5 * (long)LSTM_BATCH && now_s() - t_start >= budget) break;
+            if (abort_s > 0 && now_s() - t_start > abort_s) {
+                snprintf(err, errlen,
+                         "lstm: training aborted after %.1f s (max_fit_seconds %g) in epoch %d of %d; "
+                         "raise the limit or set it to 0",
+                         now_s() - t_start, abort_s, epoch + 1, max_epochs);
+                rc = -ETIMEDOUT;
+                goto out;
+            }
             int b = 0;
             while (b < LSTM_BATCH) {
                 long e = pos[(long)(uniform(&rs) * (double)ntr)];

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # forecast_accuracy.sh: the forecast benchmark protocol (tidectl backtest) for every model on
 # both tasks of every series in ../shared/data; prints MASE, UNDER, p90 coverage and timings
-# per model, and whether auto beats both seasonal naive forecasts. Networks get at most
-# ${NET_SECONDS:-30} s of training per fit. Skips when the data folder is absent. Exits 1 when
+# per model, and whether auto beats both seasonal naive forecasts. Networks train for their
+# default number of epochs (early stopping applies), or at most $NET_EPOCHS epochs when that is
+# set (auto's networks too). Skips when the data folder is absent. Exits 1 when
 # auto misses a goal (NASA: MASE <= 0.485 scale-1h / 0.556 day-ahead, UNDER <= 0.30, p90
 # coverage 0.85-0.95; elsewhere: beating both seasonal naive forecasts).
 set -u
@@ -14,10 +15,12 @@ MODELS=${MODELS:-last,snaive-day,snaive-week,holt-winters,profile,neural,lstm,au
 out=$(mktemp /tmp/tide-bench-fc.XXXXXX)
 trap 'rm -f "$out"' EXIT
 rc=0
+epochs=()
+[ -n "${NET_EPOCHS:-}" ] && epochs=(--max-epochs "$NET_EPOCHS")
 for f in "$DATA"/*.csv; do
     for task in scale-1h day-ahead; do
         if "$BIN/tidectl" backtest --data "$f" --task "$task" --model "$MODELS" --json \
-            --max-fit-seconds "${NET_SECONDS:-30}" > "$out" 2>/dev/null; then
+            "${epochs[@]}" > "$out" 2>/dev/null; then
             python3 - "$out" <<'PY' || rc=1
 import json, sys
 d = json.load(open(sys.argv[1]))

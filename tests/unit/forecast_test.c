@@ -115,7 +115,7 @@ TEST(fc_every_model_copes_with_short_gappy_history) {
     double y[N];
     for (int i = 0; i < N; i++) y[i] = (i % 17 == 3) ? NAN : 50 + 10 * sin(i / 9.0);
     fc_series s = {.y = y, .n = N, .t0 = 1700000040, .step = 60};
-    fc_options o = {.horizon = 60, .seed = 3, .max_fit_seconds = 1};
+    fc_options o = {.horizon = 60, .seed = 3, .max_epochs = 1};
     for (size_t m = 0; fc_model_names[m]; m++) {
         forecaster *f = NULL;
         char err[256] = "";
@@ -155,7 +155,7 @@ TEST(fc_auto_keeps_seasonal_naive_despite_a_spike) {
     for (int i = DAY; i < N; i++) y[i] = y[i - DAY];
     for (int i = 0; i < 6; i++) y[N - 4 * DAY + 100 + i] = 5000;
     fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 300};
-    fc_options o = {.horizon = 12, .seed = 1, .max_fit_seconds = 0.4};
+    fc_options o = {.horizon = 12, .context = 24, .seed = 1, .max_epochs = 1};
     char name[2][96];
     for (int run = 0; run < 2; run++) {
         forecaster *f = NULL;
