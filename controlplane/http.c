@@ -687,6 +687,7 @@ OPS_COMMAND(series, "series", "series in the store with their points and memory:
 static void http_stop(struct controlplane *cp) {
     cp_http *h = cp->http;
     if (!h) return;
+    prom_cancel(h->prom); /* queries waiting for Prometheus end now, not at its timeout */
     if (h->mhd) MHD_stop_daemon(h->mhd); /* joins its threads: no request is running after */
     ev_ref(cp->loop);
     ev_timer_stop(cp->loop, &h->tick);

@@ -1,5 +1,6 @@
-/* prom.c: Prometheus /api/v1/query_range client (libcurl easy handles on the calling thread,
- * a worker thread + ev_async for loop callers). */
+/* prom.c: Prometheus /api/v1/query_range client (libcurl easy handles driven by a per-call
+ * multi handle on the calling thread, so that prom_cancel() can wake them; a worker thread +
+ * ev_async for loop callers). */
 #include "prom.h"
 
 #include "log.h"
@@ -10,10 +11,10 @@
 #include <ev.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_BACKOFF_MS 60000
 #define MAX_BODY (512u << 20)
@@ -30,7 +31,16 @@ struct prom {
     int up;
     int64_t down_until_ms, down_for_ms;
     char last_error[256];
+    /* prom_cancel(): set once at shutdown; every request in flight has its multi handle in
+     * `active` (under mu) so that the canceller can wake its curl_multi_poll(). */
+    _Atomic int cancelled;
+    struct active_req *active;
 };
+
+typedef struct active_req {
+    CURLM *m;
+    struct active_req *next;
+} active_req;
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) {
@@ -302,8 +312,54 @@ out:
     return rc;
 }
 
+static int is_cancelled(prom *p) {
+    return atomic_load(&p->cancelled);
+}
+
+/* Runs c to completion on the multi handle m, waiting in curl_multi_poll() so that
+ * prom_cancel() can wake it. CURLE_ABORTED_BY_CALLBACK when cancelled. */
+static CURLcode perform(prom *p, CURLM *m, CURL *c) {
+    if (curl_multi_add_handle(m, c) != CURLM_OK) return CURLE_FAILED_INIT;
+    CURLcode cc = CURLE_OK;
+    int running = 1, done = 0;
+    while (!done) {
+        if (is_cancelled(p)) {
+            cc = CURLE_ABORTED_BY_CALLBACK;
+            break;
+        }
+        if (curl_multi_perform(m, &running) != CURLM_OK) {
+            cc = CURLE_FAILED_INIT;
+            break;
+        }
+        int left;
+        CURLMsg *msg;
+        while ((msg = curl_multi_info_read(m, &left)))
+            if (msg->msg == CURLMSG_DONE && msg->easy_handle == c) {
+                cc = msg->data.result;
+                done = 1;
+            }
+        if (done || !running) break;
+        /* libcurl's own timeouts end the wait too; 1 s is only an upper bound */
+        if (curl_multi_poll(m, NULL, 0, 1000, NULL) != CURLM_OK) {
+            cc = CURLE_FAILED_INIT;
+            break;
+        }
+    }
+    curl_multi_remove_handle(m, c);
+    return cc;
+}
+
+/* Sleeps ms, or less when cancelled (the wait is a wakeable curl_multi_poll). */
+static void pause_ms(prom *p, CURLM *m, int64_t ms) {
+    int64_t until = tide_now_mono_ms() + ms;
+    for (int64_t left = ms; left > 0 && !is_cancelled(p); left = until - tide_now_mono_ms())
+        curl_multi_poll(m, NULL, 0, (int)left, NULL);
+}
+
+#define CANCELLED_MSG "request cancelled (shutting down)"
+
 /* One HTTP request with retries. 0 or -errno with err. */
-static int fetch_chunk(prom *p, CURL *c, const char *expr, int64_t s_ms, int64_t e_ms,
+static int fetch_chunk(prom *p, CURLM *m, CURL *c, const char *expr, int64_t s_ms, int64_t e_ms,
                        int64_t step_ms, prom_result *out, char *err, size_t errlen) {
     char *q = curl_easy_escape(c, expr, 0);
     if (!q) {
@@ -329,9 +385,13 @@ static int fetch_chunk(prom *p, CURL *c, const char *expr, int64_t s_ms, int64_t
             pthread_mutex_lock(&p->mu);
             p->retries_done++;
             pthread_mutex_unlock(&p->mu);
-            struct timespec ts = {delay / 1000, (long)(delay % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
+            pause_ms(p, m, delay);
             delay *= 2;
+        }
+        if (is_cancelled(p)) {
+            rc = -ECANCELED;
+            snprintf(err, errlen, "%s: " CANCELLED_MSG, p->url);
+            break;
         }
         body b = {0};
         curl_easy_reset(c);
@@ -352,7 +412,7 @@ static int fetch_chunk(prom *p, CURL *c, const char *expr, int64_t s_ms, int64_t
         pthread_mutex_lock(&p->mu);
         p->requests++;
         pthread_mutex_unlock(&p->mu);
-        CURLcode cc = curl_easy_perform(c);
+        CURLcode cc = perform(p, m, c);
         long code = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
         int retry = 0;
@@ -360,9 +420,11 @@ static int fetch_chunk(prom *p, CURL *c, const char *expr, int64_t s_ms, int64_t
             rc = cc == CURLE_OPERATION_TIMEDOUT   ? -ETIMEDOUT
                  : cc == CURLE_COULDNT_CONNECT    ? -ECONNREFUSED
                  : cc == CURLE_WRITE_ERROR && b.too_big ? -EFBIG
+                 : cc == CURLE_ABORTED_BY_CALLBACK ? -ECANCELED
                                                   : -EIO;
-            snprintf(err, errlen, "%s: %s", p->url, curl_easy_strerror(cc));
-            retry = rc != -EFBIG;
+            if (rc == -ECANCELED) snprintf(err, errlen, "%s: " CANCELLED_MSG, p->url);
+            else snprintf(err, errlen, "%s: %s", p->url, curl_easy_strerror(cc));
+            retry = rc != -EFBIG && rc != -ECANCELED;
         } else if (code == 200 || code == 400 || code == 422) {
             rc = parse_body(b.p ? b.p : "", out, err, errlen);
             if (rc == 0 && code != 200) rc = -EIO;
@@ -388,6 +450,10 @@ int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms
         snprintf(err, errlen, "bad range");
         return -EINVAL;
     }
+    if (is_cancelled(p)) {
+        snprintf(err, errlen, "%s: " CANCELLED_MSG, p->url);
+        return -ECANCELED;
+    }
     int64_t now = tide_now_mono_ms();
     pthread_mutex_lock(&p->mu);
     if (!p->up && now < p->down_until_ms) {
@@ -398,20 +464,37 @@ int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms
     }
     pthread_mutex_unlock(&p->mu);
     CURL *c = curl_easy_init();
-    if (!c) {
+    active_req act = {curl_multi_init(), NULL};
+    if (!c || !act.m) {
+        if (c) curl_easy_cleanup(c);
+        if (act.m) curl_multi_cleanup(act.m);
         snprintf(err, errlen, "curl_easy_init failed");
         return -ENOMEM;
     }
+    pthread_mutex_lock(&p->mu);
+    act.next = p->active;
+    p->active = &act;
+    pthread_mutex_unlock(&p->mu);
     int64_t per = p->max_points - 1; /* steps per request: start..start+per*step */
     int rc = 0;
     for (int64_t s = start_ms; s <= end_ms && !rc; s += (per + 1) * step_ms) {
         int64_t e = s + per * step_ms;
         if (e > end_ms) e = end_ms;
-        rc = fetch_chunk(p, c, expr, s, e, step_ms, out, err, errlen);
+        rc = fetch_chunk(p, act.m, c, expr, s, e, step_ms, out, err, errlen);
     }
+    pthread_mutex_lock(&p->mu);
+    for (active_req **pp = &p->active; *pp; pp = &(*pp)->next)
+        if (*pp == &act) {
+            *pp = act.next;
+            break;
+        }
+    pthread_mutex_unlock(&p->mu);
+    curl_multi_cleanup(act.m); /* after unlinking: prom_cancel() no longer wakes it */
     curl_easy_cleanup(c);
     pthread_mutex_lock(&p->mu);
-    if (rc == 0 || rc == -EINVAL) {
+    if (rc == -ECANCELED) {
+        /* shutting down: neither an error of Prometheus nor a reason to back off */
+    } else if (rc == 0 || rc == -EINVAL) {
         if (!p->up) log_info("prom", "%s answers again", p->url);
         p->up = 1;
         p->down_for_ms = 0;
@@ -428,6 +511,17 @@ int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms
     pthread_mutex_unlock(&p->mu);
     if (rc) prom_result_fini(out);
     return rc;
+}
+
+void prom_cancel(prom *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->cancelled, 1);
+    int n = 0;
+    for (active_req *a = p->active; a; a = a->next, n++)
+        curl_multi_wakeup(a->m);
+    pthread_mutex_unlock(&p->mu);
+    if (n) log_info("prom", "cancelled %d request%s in flight to %s", n, n == 1 ? "" : "s", p->url);
 }
 
 void prom_get_stats(prom *p, prom_stats *st) {

@@ -49,8 +49,8 @@ void prom_result_fini(prom_result *r);
 /* Runs expr over [start_ms, end_ms] at step_ms, in as many requests as the point limit
  * needs, and joins the chunks per series. 0; -EINVAL (Prometheus rejected the expression:
  * err has its message); -EAGAIN (in backoff after an earlier failure); -ETIMEDOUT;
- * -ECONNREFUSED; -EIO (other HTTP/transport/JSON failure); -ENOMEM. err says which URL and
- * why. Thread-safe. */
+ * -ECONNREFUSED; -EIO (other HTTP/transport/JSON failure); -ENOMEM; -ECANCELED (prom_cancel()
+ * was called). err says which URL and why. Thread-safe. */
 int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms,
                      int64_t step_ms, prom_result *out, char *err, size_t errlen);
 
@@ -59,6 +59,12 @@ typedef void (*prom_done_fn)(void *arg, int status, prom_result *res, const char
  * may keep: it owns *res and must prom_result_fini() it). Loop thread only. 0 or -errno. */
 int prom_query_range_async(prom *p, struct ev_loop *loop, const char *expr, int64_t start_ms,
                            int64_t end_ms, int64_t step_ms, prom_done_fn fn, void *arg);
+
+/* For shutdown: every request in flight on p ends within milliseconds with -ECANCELED (its
+ * thread is woken out of curl_multi_poll(), also out of a retry pause), and every later call
+ * answers -ECANCELED without a request. Thread-safe; p stays valid (prom_free() it only after
+ * the callers' threads are joined). */
+void prom_cancel(prom *p);
 
 typedef struct prom_stats {
     uint64_t requests, errors, retries;

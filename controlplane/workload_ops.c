@@ -1327,6 +1327,8 @@ static void wl_stop(struct controlplane *cp) {
     struct cp_workloads *w = cp->workloads;
     if (!w) return;
     ev_timer_stop(cp->loop, &w->tick);
+    /* fetches under way end at once instead of after Prometheus's timeout and retries */
+    prom_cancel(cp_http_prom(cp));
     train_collect(w, /* wait = */ 1);
     fetch_collect(w, /* wait = */ 1);
     ev_async_stop(cp->loop, &w->wake);

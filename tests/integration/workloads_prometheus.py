@@ -295,8 +295,14 @@ def main():
         cp.terminate()
         rc = cp.wait(20)
         procs.remove(cp)
+        took = time.time() - t0
         assert rc == 0, "control plane exited with %d" % rc
-        print("control plane stopped in %.1f s with a fetch under way" % (time.time() - t0))
+        # the fetch is cancelled, not waited for (its timeout and retries would take > 4 s)
+        assert took < 1.0, "control plane took %.2f s to stop with a fetch under way" % took
+        with open(os.path.join(w, "cp.log")) as f:
+            cancelled = [l.strip() for l in f if "cancelled" in l and "in flight" in l]
+        print("control plane stopped in %.2f s with a fetch under way (%s)"
+              % (took, cancelled[-1] if cancelled else "no request was in flight at SIGTERM"))
         ok = True
     finally:
         for srv in slow:

@@ -178,3 +178,116 @@ TEST(prom_fake_errors_retries_and_backoff) {
     T_EQ_INT(prom_new(&q, &bad, e2, sizeof e2), -EINVAL);
     T_ASSERT(strstr(e2, "http:// or https://"));
 }
+
+/* ---- cancellation at shutdown ---- */
+
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A listening socket nobody accepts from: the kernel completes the connection, the request is
+ * sent, and no answer ever comes (a hung Prometheus). Returns the fd; *port is its port. */
+static int silent_listener(int *port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 8) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &al) < 0) {
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+typedef struct hung_call {
+    prom *p;
+    int rc;
+    char err[256];
+} hung_call;
+
+static void *hung_main(void *arg) {
+    hung_call *h = arg;
+    prom_result r;
+    h->rc = prom_query_range(h->p, "up", 0, 60000, 1000, &r, h->err, sizeof h->err);
+    prom_result_fini(&r);
+    return NULL;
+}
+
+TEST(prom_cancel_ends_a_hung_request_at_once) {
+    int port;
+    int lfd = silent_listener(&port);
+    T_ASSERT(lfd >= 0);
+    char url[64], err[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    /* a 10 s timeout with retries: uncancelled, this call would take more than 30 s */
+    prom_options o = {.url = url, .timeout_ms = 10000, .retries = 2};
+    prom *p;
+    T_EQ_INT(prom_new(&p, &o, err, sizeof err), 0);
+    hung_call h = {.p = p};
+    pthread_t th;
+    T_EQ_INT(pthread_create(&th, NULL, hung_main, &h), 0);
+    /* wait until the request is on the wire (the kernel queued the connection) */
+    int64_t deadline = tide_now_mono_ms() + 5000;
+    prom_stats st;
+    do {
+        prom_get_stats(p, &st);
+        if (st.requests) break;
+        usleep(5000);
+    } while (tide_now_mono_ms() < deadline);
+    T_EQ_INT(st.requests, 1);
+    usleep(200000); /* well inside curl_multi_poll() */
+    int64_t t0 = tide_now_mono_ms();
+    prom_cancel(p);
+    T_EQ_INT(pthread_join(th, NULL), 0);
+    int64_t took = tide_now_mono_ms() - t0;
+    T_EQ_INT(h.rc, -ECANCELED);
+    T_ASSERT(strstr(h.err, "cancelled") != NULL);
+    T_ASSERT(took < 500); /* woken, not timed out: typically a millisecond */
+    /* not a Prometheus failure: no backoff, no error counted, and no retry was made */
+    prom_get_stats(p, &st);
+    T_EQ_INT(st.up, 1);
+    T_EQ_INT(st.errors, 0);
+    T_EQ_INT(st.requests, 1);
+    /* later calls are refused at once */
+    prom_result r;
+    t0 = tide_now_mono_ms();
+    T_EQ_INT(prom_query_range(p, "up", 0, 1000, 1000, &r, err, sizeof err), -ECANCELED);
+    T_ASSERT(tide_now_mono_ms() - t0 < 100);
+    prom_free(p);
+    close(lfd);
+}
+
+TEST(prom_cancel_ends_a_retry_pause) {
+    int port;
+    int lfd = silent_listener(&port);
+    T_ASSERT(lfd >= 0);
+    close(lfd); /* now refused: the call fails fast and pauses before its retry */
+    char url[64], err[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    prom_options o = {.url = url, .timeout_ms = 1000, .retries = 3, .backoff_ms = 20000};
+    prom *p;
+    T_EQ_INT(prom_new(&p, &o, err, sizeof err), 0);
+    hung_call h = {.p = p};
+    pthread_t th;
+    T_EQ_INT(pthread_create(&th, NULL, hung_main, &h), 0);
+    int64_t deadline = tide_now_mono_ms() + 5000;
+    prom_stats st;
+    do {
+        prom_get_stats(p, &st);
+        if (st.retries) break;
+        usleep(5000);
+    } while (tide_now_mono_ms() < deadline);
+    T_EQ_INT(st.retries, 1); /* in the 20 s pause before the second attempt */
+    int64_t t0 = tide_now_mono_ms();
+    prom_cancel(p);
+    T_EQ_INT(pthread_join(th, NULL), 0);
+    T_EQ_INT(h.rc, -ECANCELED);
+    T_ASSERT(tide_now_mono_ms() - t0 < 500);
+    prom_get_stats(p, &st);
+    T_EQ_INT(st.requests, 1);
+    prom_free(p);
+}
