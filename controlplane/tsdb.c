@@ -77,6 +77,11 @@ struct tsdb {
     int64_t *fts;        /* scratch: the samples of an append that are kept */
     double *fv;
     size_t f_cap;
+    /* snapshots the WAL worker is still encoding; while any is, chunk buffers retention lets
+     * go are parked in `deferred` (a capture may reference them) and freed once none is */
+    int snap_inflight;
+    void **deferred;
+    size_t ndeferred, cap_deferred;
 };
 
 static const int64_t res_len[TSDB_NRES] = {0, 60000, 600000};
@@ -366,15 +371,32 @@ uint64_t tsdb_source_seq(const tsdb *db, const char *source) {
 
 /* ---- tiers ---- */
 
-static int tier_push(tier *t, int64_t ts, const double *v, int nfields) {
+/* Frees a chunk retention dropped, or parks its buffer while a snapshot capture may still
+ * reference it. 0, or -ENOMEM (the chunk is then kept). */
+static int chunk_drop(tsdb *db, tsdb_chunk *c) {
+    if (db->snap_inflight && c->buf) {
+        if (db->ndeferred == db->cap_deferred) {
+            size_t ncap = db->cap_deferred ? db->cap_deferred * 2 : 64;
+            void **nd = realloc(db->deferred, ncap * sizeof *nd);
+            if (!nd) return -ENOMEM;
+            db->deferred = nd;
+            db->cap_deferred = ncap;
+        }
+        db->deferred[db->ndeferred++] = c->buf;
+        c->buf = NULL;
+    }
+    tsdb_chunk_fini(c);
+    return 0;
+}
+
+static int tier_push(tsdb *db, tier *t, int64_t ts, const double *v, int nfields) {
     tsdb_chunk *last = t->count ? &t->ring[(t->head + t->count - 1) % t->cap] : NULL;
     if (last && !last->sealed && last->n < TSDB_CHUNK_MAX) return tsdb_chunk_append(last, ts, v);
     if (last) tsdb_chunk_seal(last);
     /* retention: drop sealed chunks entirely older than newest - retention */
     while (t->count > 0) {
         tsdb_chunk *old = &t->ring[t->head];
-        if (old->last_ts >= ts - t->retention_ms) break;
-        tsdb_chunk_fini(old);
+        if (old->last_ts >= ts - t->retention_ms || chunk_drop(db, old)) break;
         t->head = (t->head + 1) % t->cap;
         t->count--;
     }
@@ -395,7 +417,7 @@ static int tier_push(tier *t, int64_t ts, const double *v, int nfields) {
     return tsdb_chunk_append(c, ts, v);
 }
 
-static int tier_bucket_add(tier *t, int64_t ts, double v) {
+static int tier_bucket_add(tsdb *db, tier *t, int64_t ts, double v) {
     int64_t b = ts - (((ts % t->res_ms) + t->res_ms) % t->res_ms);
     if (t->open && b == t->bstart) {
         t->sum += v;
@@ -406,7 +428,7 @@ static int tier_bucket_add(tier *t, int64_t ts, double v) {
     }
     if (t->open) {
         double rec[4] = {t->sum, t->count_, t->min, t->max};
-        int rc = tier_push(t, t->bstart, rec, 4);
+        int rc = tier_push(db, t, t->bstart, rec, 4);
         if (rc) return rc;
     }
     t->open = 1;
@@ -419,11 +441,11 @@ static int tier_bucket_add(tier *t, int64_t ts, double v) {
 }
 
 /* Applies accepted samples (ascending, after last_ts) to the series' tiers. */
-static int series_apply(series *s, const int64_t *ts, const double *v, size_t n) {
+static int series_apply(tsdb *db, series *s, const int64_t *ts, const double *v, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        int rc = tier_push(&s->t[TSDB_RAW], ts[i], &v[i], 1);
-        if (!rc) rc = tier_bucket_add(&s->t[TSDB_1M], ts[i], v[i]);
-        if (!rc) rc = tier_bucket_add(&s->t[TSDB_10M], ts[i], v[i]);
+        int rc = tier_push(db, &s->t[TSDB_RAW], ts[i], &v[i], 1);
+        if (!rc) rc = tier_bucket_add(db, &s->t[TSDB_1M], ts[i], v[i]);
+        if (!rc) rc = tier_bucket_add(db, &s->t[TSDB_10M], ts[i], v[i]);
         if (rc) return rc;
         s->has_last = 1;
         s->last_ts = ts[i];
@@ -539,7 +561,7 @@ int tsdb_append(tsdb *db, const char *source, uint64_t seq, uint32_t id, const i
         }
     }
     pthread_rwlock_wrlock(&db->lock);
-    int rc = series_apply(s, db->fts, db->fv, kept);
+    int rc = series_apply(db, s, db->fts, db->fv, kept);
     if (!rc && source && seq) rc = source_set(db, source, seq, /* pending = */ 1);
     pthread_rwlock_unlock(&db->lock);
     if (!rc) db->samples_appended += kept;
@@ -581,7 +603,7 @@ static int replay_record(void *arg, const uint8_t *rec, size_t len) {
             int64_t ts = (int64_t)get_n(&r, 8);
             double v = get_f64(&r);
             if (ts <= last) continue; /* already in the snapshot */
-            int rc = series_apply(s, &ts, &v, 1);
+            int rc = series_apply(db, s, &ts, &v, 1);
             if (rc) return rc;
             last = ts;
         }
@@ -622,8 +644,123 @@ static int buf_grow(uint8_t **buf, size_t *cap, size_t len, size_t more) {
 
 #define SNAP_MAGIC "TIDESNP2"
 
-/* Serialises the whole store (under the reader lock) into a malloc'd buffer. */
-static int snapshot_encode(tsdb *db, uint64_t wal_from, uint8_t **out, size_t *outlen) {
+/* A snapshot capture, taken on the loop and serialised by the WAL worker. Taking it copies
+ * per series its head state (newest timestamp, open buckets) and per chunk its header, which
+ * is short work proportional to the number of series and chunks, never to the samples: a
+ * sealed chunk's buffer never changes again, so the capture borrows it (retention parks such
+ * buffers in db->deferred until no capture is in flight); a chunk still open is copied. */
+typedef struct snap_tier {
+    int open;
+    int64_t bstart;
+    double sum, count_, min, max;
+    size_t nchunks;
+    tsdb_chunk *chunks; /* in snapshot.chunks; cap != 0 marks a buffer the capture owns */
+} snap_tier;
+
+typedef struct snap_series {
+    const char *key; /* the series' own key: lives as long as the store */
+    size_t keylen, nlabels;
+    int has_last;
+    int64_t last_ts;
+    uint64_t samples;
+    snap_tier t[TSDB_NRES];
+} snap_series;
+
+typedef struct snap_source {
+    const char *name; /* the source table's own string: lives as long as the store */
+    uint64_t seq;
+} snap_source;
+
+typedef struct snapshot {
+    uint64_t wal_from;
+    uint32_t nseries;
+    snap_series *series;
+    size_t nchunks; /* chunk headers filled in (owned buffers among them are freed) */
+    tsdb_chunk *chunks;
+    size_t nsources;
+    snap_source *sources;
+} snapshot;
+
+static void snapshot_free(snapshot *sn) {
+    if (!sn) return;
+    for (size_t i = 0; i < sn->nchunks; i++)
+        if (sn->chunks[i].cap) free(sn->chunks[i].buf);
+    free(sn->chunks);
+    free(sn->series);
+    free(sn->sources);
+    free(sn);
+}
+
+/* Loop thread (the only writer, so no lock is needed to read the store). 0 or -ENOMEM. */
+static int snapshot_capture(tsdb *db, uint64_t wal_from, snapshot **out) {
+    snapshot *sn = calloc(1, sizeof *sn);
+    if (!sn) return -ENOMEM;
+    sn->wal_from = wal_from;
+    size_t total = 0;
+    for (uint32_t i = 0; i < db->nseries; i++)
+        for (int r = 0; r < TSDB_NRES; r++) total += db->series[i]->t[r].count;
+    sn->series = malloc((db->nseries ? db->nseries : 1) * sizeof *sn->series);
+    sn->chunks = malloc((total ? total : 1) * sizeof *sn->chunks);
+    sn->sources = malloc((db->nsources ? db->nsources : 1) * sizeof *sn->sources);
+    if (!sn->series || !sn->chunks || !sn->sources) goto nomem;
+    for (uint32_t i = 0; i < db->nseries; i++) {
+        const series *s = db->series[i];
+        snap_series *o = &sn->series[i];
+        o->key = s->key;
+        o->keylen = s->keylen;
+        o->nlabels = s->nlabels;
+        o->has_last = s->has_last;
+        o->last_ts = s->last_ts;
+        o->samples = s->samples;
+        for (int r = 0; r < TSDB_NRES; r++) {
+            const tier *t = &s->t[r];
+            snap_tier *ot = &o->t[r];
+            ot->open = t->open;
+            ot->bstart = t->bstart;
+            ot->sum = t->sum;
+            ot->count_ = t->count_;
+            ot->min = t->min;
+            ot->max = t->max;
+            ot->nchunks = t->count;
+            ot->chunks = sn->chunks + sn->nchunks;
+            if (!t->count) continue;
+            size_t a = t->cap - t->head < t->count ? t->cap - t->head : t->count;
+            memcpy(ot->chunks, t->ring + t->head, a * sizeof *ot->chunks);
+            memcpy(ot->chunks + a, t->ring, (t->count - a) * sizeof *ot->chunks);
+            for (size_t k = 0; k < t->count; k++) {
+                tsdb_chunk *c = &ot->chunks[k];
+                if (c->sealed) {
+                    c->cap = 0; /* borrowed */
+                } else { /* still growing (and reallocated when sealed): copied */
+                    uint32_t nbytes = (c->nbits + 7) / 8;
+                    uint8_t *b = malloc(nbytes ? nbytes : 1);
+                    if (!b) goto nomem;
+                    memcpy(b, c->buf, nbytes);
+                    c->buf = b;
+                    c->cap = nbytes ? nbytes : 1;
+                }
+                sn->nchunks++;
+            }
+        }
+    }
+    sn->nseries = db->nseries;
+    for (size_t i = 0; i < db->sources_cap; i++) {
+        const source_ent *e = &db->sources[i];
+        if (!e->name) continue;
+        sn->sources[sn->nsources++] = (snap_source){e->name, e->seq};
+    }
+    *out = sn;
+    return 0;
+nomem:
+    snapshot_free(sn);
+    return -ENOMEM;
+}
+
+/* WAL worker: serialises a capture into a malloc'd image. Reads nothing but the capture, the
+ * immutable keys and source names, and the sealed chunk buffers it borrows. */
+static int snapshot_encode(void *arg, void *snap, uint8_t **out, size_t *outlen) {
+    (void)arg;
+    const snapshot *sn = snap;
     uint8_t *buf = NULL, *p;
     size_t cap = 0, len = 0;
     int rc = 0;
@@ -633,16 +770,15 @@ static int snapshot_encode(tsdb *db, uint64_t wal_from, uint8_t **out, size_t *o
         p = buf + len;                                                                     \
     } while (0)
 #define DONE() (len = (size_t)(p - buf))
-    pthread_rwlock_rdlock(&db->lock);
     NEED(32);
     memcpy(p, SNAP_MAGIC, 8);
     p += 8;
-    put_u64(&p, wal_from);
-    put_u32(&p, db->nseries);
-    put_u32(&p, (uint32_t)db->nsources);
+    put_u64(&p, sn->wal_from);
+    put_u32(&p, sn->nseries);
+    put_u32(&p, (uint32_t)sn->nsources);
     DONE();
-    for (uint32_t i = 0; i < db->nseries; i++) {
-        series *s = db->series[i];
+    for (uint32_t i = 0; i < sn->nseries; i++) {
+        const snap_series *s = &sn->series[i];
         NEED(64 + s->keylen);
         put_u32(&p, (uint32_t)s->keylen);
         memcpy(p, s->key, s->keylen);
@@ -653,7 +789,7 @@ static int snapshot_encode(tsdb *db, uint64_t wal_from, uint8_t **out, size_t *o
         put_u64(&p, s->samples);
         DONE();
         for (int r = 0; r < TSDB_NRES; r++) {
-            tier *t = &s->t[r];
+            const snap_tier *t = &s->t[r];
             NEED(64);
             *p++ = (uint8_t)t->open;
             put_u64(&p, (uint64_t)t->bstart);
@@ -661,10 +797,10 @@ static int snapshot_encode(tsdb *db, uint64_t wal_from, uint8_t **out, size_t *o
             put_f64(&p, t->count_);
             put_f64(&p, t->min);
             put_f64(&p, t->max);
-            put_u32(&p, (uint32_t)t->count);
+            put_u32(&p, (uint32_t)t->nchunks);
             DONE();
-            for (size_t k = 0; k < t->count; k++) {
-                tsdb_chunk *c = &t->ring[(t->head + k) % t->cap];
+            for (size_t k = 0; k < t->nchunks; k++) {
+                const tsdb_chunk *c = &t->chunks[k];
                 uint32_t nbytes = (c->nbits + 7) / 8;
                 NEED(128 + nbytes);
                 put_u32(&p, c->nbits);
@@ -690,9 +826,8 @@ static int snapshot_encode(tsdb *db, uint64_t wal_from, uint8_t **out, size_t *o
             }
         }
     }
-    for (size_t i = 0; i < db->sources_cap; i++) {
-        source_ent *e = &db->sources[i];
-        if (!e->name) continue;
+    for (size_t i = 0; i < sn->nsources; i++) {
+        const snap_source *e = &sn->sources[i];
         size_t sl = strlen(e->name);
         NEED(16 + sl);
         put_u16(&p, (uint16_t)sl);
@@ -701,16 +836,24 @@ static int snapshot_encode(tsdb *db, uint64_t wal_from, uint8_t **out, size_t *o
         put_u64(&p, e->seq);
         DONE();
     }
-    pthread_rwlock_unlock(&db->lock);
     *out = buf;
     *outlen = len;
     return 0;
 fail:
-    pthread_rwlock_unlock(&db->lock);
     free(buf);
     return rc;
 #undef NEED
 #undef DONE
+}
+
+/* Loop thread: the worker is done with a capture; buffers parked for it may go now. */
+static void snapshot_done(void *arg, void *snap, int status) {
+    tsdb *db = arg;
+    (void)status; /* counted and logged by the WAL */
+    snapshot_free(snap);
+    if (--db->snap_inflight > 0) return;
+    for (size_t i = 0; i < db->ndeferred; i++) free(db->deferred[i]);
+    db->ndeferred = 0;
 }
 
 /* Restores a snapshot into an empty store; *wal_from gets the first WAL segment to replay. */
@@ -807,8 +950,10 @@ static int snapshot_decode(void *arg, const uint8_t *data, size_t len, uint64_t 
     return r.p == r.end ? 0 : -EBADMSG;
 }
 
+/* The periodic timer: skips a tick while the previous snapshot is still being written. */
 static void take_snapshot(void *arg) {
-    tsdb_snapshot(arg);
+    tsdb *db = arg;
+    if (!db->snap_inflight) tsdb_snapshot(db);
 }
 
 int tsdb_snapshot(tsdb *db) {
@@ -816,12 +961,16 @@ int tsdb_snapshot(tsdb *db) {
     int rc = tsdb__wal_error(db->wal);
     if (rc) return rc;
     uint64_t from = tsdb__wal_rotate(db->wal);
-    uint8_t *buf;
-    size_t len;
-    rc = snapshot_encode(db, from, &buf, &len);
+    snapshot *sn;
+    rc = snapshot_capture(db, from, &sn);
     if (rc) return rc;
-    tsdb__wal_snapshot(db->wal, buf, len, from); /* takes buf */
-    return 0;
+    db->snap_inflight++;
+    rc = tsdb__wal_snapshot(db->wal, sn, from); /* snapshot_done() releases sn */
+    if (rc) {
+        snapshot_free(sn);
+        snapshot_done(db, NULL, rc);
+    }
+    return rc;
 }
 
 /* ---- open / close ---- */
@@ -863,6 +1012,8 @@ int tsdb_open(tsdb **out, const tsdb_options *opt, char *err, size_t errlen) {
             .restore = snapshot_decode,
             .replay = replay_record,
             .snapshot = take_snapshot,
+            .encode = snapshot_encode,
+            .snapshot_done = snapshot_done,
             .arg = db,
         };
         int rc = db->dir ? tsdb__wal_open(&db->wal, &wo, err, errlen) : -ENOMEM;
@@ -878,9 +1029,11 @@ int tsdb_open(tsdb **out, const tsdb_options *opt, char *err, size_t errlen) {
 void tsdb_close(tsdb *db) {
     if (!db) return;
     if (db->wal) {
-        if (!tsdb__wal_error(db->wal)) take_snapshot(db); /* a quick restart next time */
-        tsdb__wal_close(db->wal);
+        if (!tsdb__wal_error(db->wal)) tsdb_snapshot(db); /* a quick restart next time */
+        tsdb__wal_close(db->wal);                           /* ends every capture in flight */
     }
+    for (size_t i = 0; i < db->ndeferred; i++) free(db->deferred[i]);
+    free(db->deferred);
     for (uint32_t i = 0; i < db->nseries; i++) series_free(db->series[i]);
     free(db->series);
     free(db->index);

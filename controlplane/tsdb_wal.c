@@ -91,6 +91,9 @@ typedef struct item {
     size_t len, cap, off; /* off: bytes already written */
     uint64_t lsn_end;   /* lsn after the block's last record */
     int64_t first_ms;   /* when the first record was queued */
+    void *snap;         /* snapshot: the store's capture, encoded by the worker */
+    int status;         /* snapshot: result, once finished */
+    int finished;       /* snapshot: moved to the finished list */
     struct item *next;
 } item;
 
@@ -110,6 +113,7 @@ struct tsdb_wal {
     pthread_cond_t wake;  /* worker waits for work */
     pthread_cond_t done;  /* waiters for durability */
     item *head, *tail;
+    item *fin;            /* snapshots the worker is done with, for snapshot_done */
     uint64_t seg_cur;     /* segment new records go to */
     size_t seg_bytes;     /* bytes queued for seg_cur */
     uint64_t lsn_queued, lsn_durable;
@@ -351,7 +355,11 @@ static void *worker(void *arg) {
         if (it->kind == ITEM_BLOCK) {
             rc = write_block(w, it, what, sizeof what);
         } else {
-            rc = write_snapshot(w, it);
+            rc = w->opt.encode(w->opt.arg, it->snap, &it->buf, &it->len);
+            if (!rc) rc = write_snapshot(w, it);
+            free(it->buf);
+            it->buf = NULL;
+            it->status = rc;
             if (rc) {
                 atomic_fetch_add(&w->snapshot_errors, 1);
                 log_warn("tsdb", "snapshot %s/snapshot-%016" PRIx64 ": %s (the WAL is kept)",
@@ -367,9 +375,15 @@ static void *worker(void *arg) {
         if (rc == 0) {
             w->head = it->next;
             if (!w->head) w->tail = NULL;
-            if (it->kind == ITEM_BLOCK) w->lsn_durable = it->lsn_end;
-            free(it->buf);
-            free(it);
+            if (it->kind == ITEM_BLOCK) {
+                w->lsn_durable = it->lsn_end;
+                free(it->buf);
+                free(it);
+            } else { /* handed back to the loop, which releases the capture */
+                it->finished = 1;
+                it->next = w->fin;
+                w->fin = it;
+            }
             if (w->err) {
                 log_info("tsdb", "WAL writable again (%s resolved); acknowledging again",
                          w->errtext);
@@ -474,24 +488,45 @@ uint64_t tsdb__wal_rotate(tsdb_wal *w) {
     return n;
 }
 
-void tsdb__wal_snapshot(tsdb_wal *w, uint8_t *buf, size_t len, uint64_t wal_from) {
+/* Calls snapshot_done for every snapshot the worker has finished. Loop thread (or the only
+ * thread without a loop, or close after the worker stopped). */
+static void finish_snapshots(tsdb_wal *w) {
+    pthread_mutex_lock(&w->mu);
+    item *fin = w->fin;
+    w->fin = NULL;
+    pthread_mutex_unlock(&w->mu);
+    while (fin) {
+        item *n = fin->next;
+        w->opt.snapshot_done(w->opt.arg, fin->snap, fin->status);
+        free(fin);
+        fin = n;
+    }
+}
+
+int tsdb__wal_snapshot(tsdb_wal *w, void *snap, uint64_t wal_from) {
     item *it = calloc(1, sizeof *it);
     if (!it) {
-        free(buf);
         atomic_fetch_add(&w->snapshot_errors, 1);
-        return;
+        return -ENOMEM;
     }
     it->kind = ITEM_SNAPSHOT;
     it->sealed = 1;
     it->seg = wal_from;
-    it->buf = buf;
-    it->len = len;
+    it->snap = snap;
     pthread_mutex_lock(&w->mu);
     if (w->tail) w->tail->next = it;
     else w->head = it;
     w->tail = it;
     pthread_cond_signal(&w->wake);
+    if (!w->loop) {
+        w->syncing++; /* no group-commit wait for the blocks ahead of it */
+        while (!it->finished && w->thread_started && !w->err)
+            pthread_cond_wait(&w->done, &w->mu);
+        w->syncing--;
+    }
     pthread_mutex_unlock(&w->mu);
+    if (!w->loop) finish_snapshots(w);
+    return 0;
 }
 
 int tsdb__wal_sync(tsdb_wal *w) {
@@ -533,6 +568,7 @@ static void on_async(struct ev_loop *loop, ev_async *a, int revents) {
     (void)revents;
     tsdb_wal *w = (tsdb_wal *)((char *)a - offsetof(tsdb_wal, async));
     complete_pending(w, /* final = */ 0);
+    finish_snapshots(w);
 }
 
 static void on_snap_timer(struct ev_loop *loop, ev_timer *t, int revents) {
@@ -862,11 +898,14 @@ void tsdb__wal_close(tsdb_wal *w) {
     }
     complete_pending(w, /* final = */ 1);
     free(w->pend);
+    finish_snapshots(w);
     while (w->head) {
         item *n = w->head->next;
         if (w->head->kind == ITEM_BLOCK && w->head->off < w->head->len)
             log_error("tsdb", "closing with %zu WAL bytes unwritten (%s)",
                       w->head->len - w->head->off, w->errtext);
+        if (w->head->kind == ITEM_SNAPSHOT) /* never written: the worker stopped on an error */
+            w->opt.snapshot_done(w->opt.arg, w->head->snap, -ECANCELED);
         free(w->head->buf);
         free(w->head);
         w->head = n;

@@ -30,6 +30,13 @@ typedef struct tsdb_wal_options {
     int (*replay)(void *arg, const uint8_t *rec, size_t len);
     /* Called on the loop by the snapshot timer: the store calls rotate + snapshot. */
     void (*snapshot)(void *arg);
+    /* Called on the WAL worker: serialises a snapshot the store captured (tsdb__wal_snapshot)
+     * into a malloc'd image. Reads only the capture and what it references. 0 or -errno. */
+    int (*encode)(void *arg, void *snap, uint8_t **buf, size_t *len);
+    /* Called on the loop (or inline without one, or from tsdb__wal_close) once the worker is
+     * done with a capture: status 0 when the snapshot is on disk, else -errno. The capture and
+     * anything kept alive for it may be freed then. */
+    void (*snapshot_done)(void *arg, void *snap, int status);
     void *arg;
 } tsdb_wal_options;
 
@@ -51,9 +58,12 @@ int tsdb__wal_status(tsdb_wal *w, char *buf, size_t len);
 int tsdb__wal_append(tsdb_wal *w, const uint8_t *rec, size_t len);
 /* Starts a new segment for the records queued after this call; returns its number. */
 uint64_t tsdb__wal_rotate(tsdb_wal *w);
-/* Queues a snapshot image (takes ownership of buf, malloc'd) that covers every segment
- * before wal_from; once it is on disk, older segments and snapshots are removed. */
-void tsdb__wal_snapshot(tsdb_wal *w, uint8_t *buf, size_t len, uint64_t wal_from);
+/* Queues a snapshot capture that covers every segment before wal_from: the worker encodes it
+ * (opt.encode), writes, fsyncs and renames it; once it is on disk, older segments and
+ * snapshots are removed; then opt.snapshot_done(snap) runs on the loop. Without a loop this
+ * waits for all of that and calls snapshot_done inline. 0, or -ENOMEM (snapshot_done is not
+ * called then). */
+int tsdb__wal_snapshot(tsdb_wal *w, void *snap, uint64_t wal_from);
 /* Calls fn(arg, 0) on the loop once every record queued so far is on disk, or
  * fn(arg, -errno) if writing failed first. Without a loop: waits, then calls inline. */
 void tsdb__wal_when_durable(tsdb_wal *w, tsdb_durable_fn fn, void *arg);

@@ -25,6 +25,11 @@ static double thread_cpu_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint64_t rnd(void) {
     rng ^= rng << 13;
@@ -146,6 +151,71 @@ static void bench_ingest(void) {
     if (system(cmd)) fprintf(stderr, "cannot remove %s\n", dir);
 }
 
+/* The loop's pause for a snapshot: tsdb_snapshot() runs on the loop, the snapshot is then
+ * written by the WAL worker (timed until it reports back on the loop). */
+static void bench_snapshot(void) {
+    char dir[] = "/tmp/bench_tsdb_snap.XXXXXX";
+    if (!mkdtemp(dir)) exit(1);
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    tsdb *db;
+    char err[256];
+    tsdb_options o = {.dir = dir, .loop = loop};
+    if (tsdb_open(&db, &o, err, sizeof err)) {
+        fprintf(stderr, "open: %s\n", err);
+        exit(1);
+    }
+    enum { NSERIES = 1000, PER = 4320, BATCH = 60 }; /* 3 days of one-minute samples each */
+    uint32_t ids[NSERIES];
+    for (int i = 0; i < NSERIES; i++) ids[i] = series(db, "snap_gauge", i);
+    int64_t t = 1700000000000;
+    int64_t ts[BATCH];
+    double v[BATCH];
+    for (int b = 0; b < PER / BATCH; b++) {
+        for (int i = 0; i < NSERIES; i++) {
+            for (int k = 0; k < BATCH; k++) {
+                ts[k] = t + (int64_t)(b * BATCH + k) * 60000;
+                v[k] = (double)(rnd() % 100000) / 100;
+            }
+            if (tsdb_append(db, NULL, 0, ids[i], ts, v, BATCH)) exit(1);
+        }
+        outstanding++;
+        tsdb_when_durable(db, on_durable, NULL);
+        ev_run(loop, EVRUN_NOWAIT);
+    }
+    while (outstanding > 0) ev_run(loop, EVRUN_ONCE);
+    double pause[5], cpu[5], total[5];
+    for (int r = 0; r < 5; r++) {
+        tsdb_stats st;
+        tsdb_get_stats(db, &st);
+        uint64_t before = st.snapshots + st.snapshot_errors;
+        double t0 = now_s(), c0 = thread_cpu_s();
+        if (tsdb_snapshot(db)) exit(1);
+        double t1 = now_s(), c1 = thread_cpu_s();
+        while (st.snapshots + st.snapshot_errors == before) {
+            ev_run(loop, EVRUN_ONCE);
+            tsdb_get_stats(db, &st);
+        }
+        if (st.snapshot_errors) {
+            fprintf(stderr, "snapshot failed\n");
+            exit(1);
+        }
+        pause[r] = (t1 - t0) * 1000;
+        cpu[r] = (c1 - c0) * 1000;
+        total[r] = (now_s() - t0) * 1000;
+    }
+    qsort(pause, 5, sizeof *pause, cmp_double);
+    qsort(total, 5, sizeof *total, cmp_double);
+    qsort(cpu, 5, sizeof *cpu, cmp_double);
+    printf("snapshot: loop pause %.2f ms wall, %.2f ms CPU for %d series / %d samples; worker "
+           "%.0f ms until durable and reported back (medians of 5)\n",
+           pause[2], cpu[2], NSERIES, NSERIES * PER, total[2]);
+    tsdb_close(db);
+    ev_loop_destroy(loop);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd)) fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 /* Bytes per point of the 1-minute tier for a series fed one sample a minute. */
 static void bench_bytes(const char *what, const double *vals, size_t n) {
     tsdb *db = open_mem();
@@ -260,6 +330,7 @@ int main(void) {
     size_t nc = load_csv("nab_cpu_utilization_asg_misconfiguration.csv", &cpu);
     if (!nn || !nc) printf("(../shared/data missing: synthetic series only)\n");
     bench_ingest();
+    bench_snapshot();
     if (nn) bench_bytes("nasa_http_1m requests/min", nasa, nn);
     if (nc) bench_bytes("nab cpu % (3 decimals)", cpu, nc);
     size_t ns = 20160;

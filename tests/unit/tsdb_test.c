@@ -289,6 +289,18 @@ TEST(tsdb_wal_replays_after_close_with_and_without_snapshot) {
     free(d);
 }
 
+/* A forked writer's end: it dies by SIGKILL as a crash would (also sparing the children a
+ * leak check of the store they leave open under valgrind); 1 = failed before that. */
+static _Noreturn void child_end(int failed) {
+    if (failed) _exit(1);
+    kill(getpid(), SIGKILL);
+    _exit(1);
+}
+
+static int child_ok(int st) {
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+}
+
 /* Writes a WAL without a snapshot: kills nothing, just skips tsdb_close's snapshot by
  * copying the segment away before close. Returns the path of the saved segment copy. */
 static int wal_only(const char *d) {
@@ -308,11 +320,11 @@ static int wal_only(const char *d) {
         }
         durable_status = 99;
         tsdb_when_durable(db, on_durable, NULL);
-        _exit(durable_status == 0 ? 0 : 1); /* no close: no snapshot */
+        child_end(durable_status != 0); /* no close: no snapshot */
     }
     int st;
     waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return child_ok(st) ? 0 : WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static char mounted[256];
@@ -529,11 +541,11 @@ TEST(tsdb_batch_over_several_appends_counts_only_once_committed) {
         if (tsdb_append(db, "n1", 2, a, ts + 1, v + 1, 1)) _exit(1);
         if (tsdb_snapshot(db)) _exit(1);
         tsdb_when_durable(db, on_durable, NULL); /* sync the WAL; commits batch 2 too */
-        _exit(0);
+        child_end(0);
     }
     int st;
     waitpid(pid, &st, 0);
-    T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    T_ASSERT(child_ok(st));
     /* here batch 2 was committed: seq 2 */
     tsdb *db;
     char err[512];
@@ -556,10 +568,10 @@ TEST(tsdb_batch_over_several_appends_counts_only_once_committed) {
         if (tsdb_append(db, "n1", 2, a, ts + 1, v + 1, 1)) _exit(1);
         if (tsdb_snapshot(db)) _exit(1); /* makes the half batch durable without a commit */
         tsdb_close(db);                   /* close commits nothing */
-        _exit(0);
+        child_end(0);
     }
     waitpid(pid, &st, 0);
-    T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    T_ASSERT(child_ok(st));
     T_EQ_INT(tsdb_open(&db, &o, err, sizeof err), 0);
     T_EQ_INT(tsdb_source_seq(db, "n1"), 1);
     /* the resend of batch 2 stores only what is missing */
@@ -659,7 +671,7 @@ TEST(tsdb_read_only_directory_refuses_appends_and_recovers) {
      * case is a start on a read-only directory; a running store meets a failing write the
      * same way as a full disk, see the test above.) What is there is served, appends are
      * refused with the reason, and accepted once the directory is writable again. */
-    T_EQ_INT(mount(NULL, d, NULL, MS_REMOUNT | MS_RDONLY, NULL), 0);
+    T_EQ_INT(mount(NULL, d, "tmpfs", MS_REMOUNT | MS_RDONLY, NULL), 0);
     T_EQ_INT(tsdb_open(&db, &o, err, sizeof err), 0);
     T_EQ_INT(tsdb_source_seq(db, "s"), 3);
     tsdb_points p = {0};
@@ -670,7 +682,7 @@ TEST(tsdb_read_only_directory_refuses_appends_and_recovers) {
     double v4 = 4;
     T_EQ_INT(tsdb_append(db, "s", 4, 1, &t4, &v4, 1), -EROFS);
     T_ASSERT(strstr(tsdb_status(db), "Read-only file system") != NULL);
-    T_EQ_INT(mount(NULL, d, NULL, MS_REMOUNT, NULL), 0);
+    T_EQ_INT(mount(NULL, d, "tmpfs", MS_REMOUNT, NULL), 0);
     tsdb_stats st = {0};
     for (int i = 0; i < 100 && !st.durable_ok; i++) {
         struct timespec nap = {0, 50 * 1000000L};
@@ -745,6 +757,117 @@ TEST(tsdb_downsampled_rings_and_open_buckets_survive_snapshot_and_replay) {
     tsdb_points_fini(&before);
     tsdb_points_fini(&after);
     rmrf(copy);
+    rmrf(d);
+    free(d);
+}
+
+/* Reads every ring of series 1..n into one array of points. */
+static int read_series(tsdb *db, uint32_t n, tsdb_points *p) {
+    p->n = 0;
+    for (uint32_t id = 1; id <= n; id++)
+        for (int r = 0; r < TSDB_NRES; r++) {
+            int rc = tsdb_read(db, id, r, INT64_MIN, INT64_MAX, p);
+            if (rc) return rc;
+        }
+    return 0;
+}
+
+TEST(tsdb_snapshot_in_flight_is_the_store_at_capture_while_retention_frees_chunks) {
+    char *d = tmpdir();
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    tsdb *db;
+    char err[512];
+    tsdb_options o = {.dir = d, .loop = loop, .retention_raw_s = 3600};
+    T_EQ_INT(tsdb_open(&db, &o, err, sizeof err), 0);
+    enum { NS = 200, BATCH = 100 };
+    char app[16];
+    for (int i = 0; i < NS; i++) {
+        snprintf(app, sizeof app, "a%d", i);
+        mkseries(db, "m", app);
+    }
+    int64_t ts[BATCH];
+    double v[BATCH];
+    int64_t t = 1700000000000;
+    uint64_t seq = 0;
+    /* 10 s apart: a raw chunk spans 2 h, retention keeps 1 h behind the newest sample */
+    for (int b = 0; b < 50; b++) {
+        if (b == 30) { /* the capture; the loop does not run, so it stays in flight */
+            durable_status = 99;
+            tsdb_when_durable(db, stop_loop, loop);
+            T_EQ_INT(tsdb_snapshot(db), 0);
+        }
+        seq++;
+        for (uint32_t id = 1; id <= NS; id++) {
+            for (int k = 0; k < BATCH; k++) {
+                ts[k] = t + (int64_t)(b * BATCH + k) * 10000;
+                v[k] = (double)(rnd() % 100000) / 100;
+            }
+            T_EQ_INT(tsdb_append(db, "agent", seq, id, ts, v, BATCH), 0);
+        }
+        if (b == 29) {
+            tsdb_points at = {0};
+            T_EQ_INT(read_series(db, NS, &at), 0);
+            snprintf(err, sizeof err, "%s.capture", d); /* expected content of the snapshot */
+            FILE *f = fopen(err, "wb");
+            T_ASSERT(f && fwrite(at.p, sizeof *at.p, at.n, f) == at.n);
+            fclose(f);
+            tsdb_points_fini(&at);
+        }
+    }
+    /* retention has dropped raw chunks the capture references: they must still be intact for
+     * the worker, and they go once the loop hears the snapshot is done */
+    ev_timer deadline;
+    ev_timer_init(&deadline, on_deadline, 20., 0.);
+    ev_timer_start(loop, &deadline);
+    tsdb_stats st = {0};
+    while (st.snapshots == 0 && ev_is_active(&deadline)) {
+        ev_run(loop, EVRUN_ONCE);
+        tsdb_get_stats(db, &st);
+    }
+    ev_run(loop, EVRUN_NOWAIT); /* the report back */
+    T_EQ_INT(st.snapshots, 1);
+    T_EQ_INT(st.snapshot_errors, 0);
+    tsdb_points final = {0}, got = {0};
+    T_EQ_INT(read_series(db, NS, &final), 0);
+    tsdb_when_durable(db, stop_loop, loop);
+    durable_calls = 0;
+    while (durable_calls == 0 && ev_is_active(&deadline)) ev_run(loop, EVRUN_ONCE);
+    T_EQ_INT(durable_status, 0);
+    char cmd[2000], copy[700];
+    snprintf(copy, sizeof copy, "%s.snaponly", d);
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && cp -r '%s' '%s.full' && rm '%s'/wal-*.log", d,
+             copy, d, d, copy);
+    T_EQ_INT(system(cmd), 0);
+    ev_timer_stop(loop, &deadline);
+    tsdb_close(db);
+    ev_loop_destroy(loop);
+    /* the snapshot alone is the store as it was at the capture */
+    tsdb_options o2 = {.dir = copy, .retention_raw_s = 3600};
+    T_EQ_INT(tsdb_open(&db, &o2, err, sizeof err), 0);
+    T_EQ_INT(read_series(db, NS, &got), 0);
+    snprintf(err, sizeof err, "%s.capture", d);
+    FILE *f = fopen(err, "rb");
+    T_ASSERT(f != NULL);
+    tsdb_point *want = malloc(got.n * sizeof *want + 1);
+    size_t nwant = fread(want, sizeof *want, got.n + 1, f);
+    fclose(f);
+    T_EQ_INT(nwant, got.n);
+    T_ASSERT(memcmp(want, got.p, got.n * sizeof *want) == 0);
+    free(want);
+    T_EQ_INT(tsdb_source_seq(db, "agent"), 30);
+    tsdb_close(db);
+    /* the snapshot plus the WAL after it is the store at the "crash" */
+    snprintf(copy, sizeof copy, "%s.full", d);
+    T_EQ_INT(tsdb_open(&db, &o2, err, sizeof err), 0);
+    T_EQ_INT(read_series(db, NS, &got), 0);
+    T_EQ_INT(got.n, final.n);
+    T_ASSERT(memcmp(got.p, final.p, final.n * sizeof *final.p) == 0);
+    T_EQ_INT(tsdb_source_seq(db, "agent"), 50);
+    tsdb_close(db);
+    tsdb_points_fini(&final);
+    tsdb_points_fini(&got);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s.snaponly' '%s.full' '%s.capture'", d, d, d);
+    T_EQ_INT(system(cmd), 0);
     rmrf(d);
     free(d);
 }
