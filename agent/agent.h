@@ -77,6 +77,16 @@ size_t uplink_backlog(const struct agent *ag);
 size_t uplink_max_frame(const struct agent *ag);
 /* Next per-connection seq for a non-SAMPLES message. */
 uint64_t uplink_next_seq(struct agent *ag);
+/* The name lookup for a control plane given by name (numeric addresses use none): runs on a
+ * thread of its own, never on the loop. Tests install a slow or scripted one; free releases
+ * what resolve returned. NULL restores getaddrinfo()/freeaddrinfo(). Before uplink_start(). */
+struct addrinfo;
+typedef struct uplink_resolver {
+    int (*resolve)(const char *host, const char *port, const struct addrinfo *hints,
+                   struct addrinfo **res);
+    void (*free)(struct addrinfo *res);
+} uplink_resolver;
+void uplink_set_resolver(const uplink_resolver *rv);
 
 /* ---- report.c: the sink of collector.h, batches and the unacknowledged queue ------------- */
 int report_init(struct agent *ag, char *err, size_t errlen);

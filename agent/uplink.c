@@ -1,11 +1,16 @@
-/* uplink.c: the agent's connection to the control plane: non-blocking connect, HMAC handshake
- * (both sides prove the token), heartbeats, frame dispatch, and reconnects with exponential
- * backoff and jitter. One state enum changed only by up_set_state(). */
+/* uplink.c: the agent's connection to the control plane: name resolution off the loop (a
+ * resolver thread handing its answer back through ev_async; numeric addresses need none),
+ * non-blocking connect to each resolved address in turn, HMAC handshake (both sides prove
+ * the token), heartbeats, frame dispatch, and reconnects with exponential backoff and jitter.
+ * One state enum changed only by up_set_state(). */
 #include <errno.h>
 #include <ev.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +29,35 @@
  * gone (a half-open connection: its host died without a reset), and the agent reconnects. */
 #define ACK_SILENCE_MS 30000
 
-enum up_state { UP_IDLE, UP_CONNECTING, UP_WAIT_CHALLENGE, UP_WAIT_ACK, UP_READY };
-static const char *const up_names[] = {"idle", "connecting", "wait-challenge", "wait-ack", "ready"};
+enum up_state { UP_IDLE, UP_RESOLVING, UP_CONNECTING, UP_WAIT_CHALLENGE, UP_WAIT_ACK, UP_READY };
+static const char *const up_names[] = {"idle",           "resolving", "connecting",
+                                       "wait-challenge", "wait-ack",  "ready"};
+
+/* One name lookup on a detached thread. Shared by the uplink and the thread (refs), so that
+ * neither outlives the other's use of it: the thread publishes its answer and signals the
+ * loop under mu, unless the uplink has gone (abandoned), and the last one out frees it. */
+typedef struct resolve_req {
+    pthread_mutex_t mu;
+    int refs;
+    int abandoned, done;
+    char host[256], port[8];
+    struct addrinfo *res;
+    int gai, sys_errno; /* sys_errno: the thread's errno for EAI_SYSTEM */
+    uplink_resolver rv;
+    struct ev_loop *loop;
+    ev_async *notify;
+} resolve_req;
+
+static int default_resolve(const char *host, const char *port, const struct addrinfo *hints,
+                           struct addrinfo **res) {
+    return getaddrinfo(host, port, hints, res);
+}
+static uplink_resolver resolver = {default_resolve, freeaddrinfo};
+
+void uplink_set_resolver(const uplink_resolver *rv) {
+    if (rv) resolver = *rv;
+    else resolver = (uplink_resolver){default_resolve, freeaddrinfo};
+}
 
 struct uplink {
     struct agent *ag;
@@ -45,6 +77,13 @@ struct uplink {
     int64_t last_rx_ms;    /* monotonic, last frame from the control plane */
     char host[256];
     int port;
+    int numeric;              /* host is an IP address: resolved on the loop, no thread */
+    resolve_req *req;         /* lookup under way (may outlive a timed-out attempt) */
+    ev_async resolved;        /* the lookup thread finished */
+    struct addrinfo *addrs;   /* this attempt's addresses (freed with addrs_free) */
+    void (*addrs_free)(struct addrinfo *);
+    struct addrinfo *next_addr; /* the next one to try when this one fails to connect */
+    char addr_text[64];         /* the address being tried, for log lines */
     log_ratelimit rl;
 };
 
@@ -90,6 +129,8 @@ static void disconnect(uplink *u, int level, const char *fmt, ...) {
     u->fd = -1;
     wire_decoder_fini(&u->dec);
     wire_buf_consume(&u->out, u->out.len);
+    if (u->addrs) u->addrs_free(u->addrs);
+    u->addrs = u->next_addr = NULL;
     up_set_state(u, UP_IDLE);
     u->failures++;
     if (was_ready)
@@ -185,8 +226,9 @@ static void become_ready(uplink *u, uint64_t last_seq) {
     up_set_state(u, UP_READY);
     ev_timer_stop(loop, &u->timer);
     u->backoff_ms = u->ag->cfg.reconnect_min_ms;
-    log_info("uplink", "connected to %s:%d as node %s (control plane holds batch %llu)", u->host,
-             u->port, u->ag->node, (unsigned long long)last_seq);
+    log_info("uplink", "connected to %s:%d%s%s%s as node %s (control plane holds batch %llu)",
+             u->host, u->port, u->numeric ? "" : " (", u->numeric ? "" : u->addr_text,
+             u->numeric ? "" : ")", u->ag->node, (unsigned long long)last_seq);
     u->failures = 0;
     if (u->heartbeat_ms > 0) {
         ev_timer_set(&u->hb, u->heartbeat_ms / 1000.0, u->heartbeat_ms / 1000.0);
@@ -306,6 +348,8 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
     }
 }
 
+static void connect_next(uplink *u, const char *why);
+
 static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
     (void)revents;
@@ -315,7 +359,11 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
         socklen_t sl = sizeof soerr;
         getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
         if (soerr) {
-            disconnect(u, LOG_WARN, "connect: %s", strerror(soerr));
+            char why[200];
+            snprintf(why, sizeof why, "connect to %s: %s", u->addr_text, strerror(soerr));
+            if (u->next_addr)
+                log_debug("uplink", "%s; trying the next address of %s", why, u->host);
+            connect_next(u, why);
             return;
         }
         up_set_state(u, UP_WAIT_CHALLENGE);
@@ -325,44 +373,179 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
     if (u->state == UP_READY) report_pump(u->ag);
 }
 
-static void try_connect(uplink *u) {
-    struct ev_loop *loop = u->ag->loop;
-    char port[8];
-    snprintf(port, sizeof port, "%d", u->port);
+static void req_unref(resolve_req *r) {
+    pthread_mutex_lock(&r->mu);
+    int last = --r->refs == 0;
+    pthread_mutex_unlock(&r->mu);
+    if (!last) return;
+    if (r->res) r->rv.free(r->res);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+static void *resolve_main(void *arg) {
+    resolve_req *r = arg;
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;
-    int gai = getaddrinfo(u->host, port, &hints, &res);
-    if (gai != 0) {
-        u->failures++;
-        log_limited(&u->rl, LOG_WARN, "uplink", "resolve %s: %s", u->host, gai_strerror(gai));
-        schedule_reconnect(u);
-        return;
-    }
-    u->fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (u->fd < 0) {
-        freeaddrinfo(res);
-        disconnect(u, LOG_ERROR, "socket: %s", strerror(errno));
-        return;
-    }
-    int one = 1;
-    setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(u->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-    int rc = connect(u->fd, res->ai_addr, res->ai_addrlen);
+    int gai = r->rv.resolve(r->host, r->port, &hints, &res);
     int e = errno;
-    freeaddrinfo(res);
+    pthread_mutex_lock(&r->mu);
+    r->sys_errno = e;
+    r->res = gai == 0 ? res : NULL;
+    r->gai = gai;
+    r->done = 1;
+    if (!r->abandoned) ev_async_send(r->loop, r->notify); /* the uplink frees only after abandoning */
+    pthread_mutex_unlock(&r->mu);
+    req_unref(r);
+    return NULL;
+}
+
+/* Starts the lookup thread (or keeps waiting for one still under way). 0 or -errno. */
+static int resolve_start(uplink *u) {
+    if (u->req) return 0; /* a slow lookup from an earlier attempt: its answer is as fresh */
+    resolve_req *r = calloc(1, sizeof *r);
+    if (!r) return -ENOMEM;
+    pthread_mutex_init(&r->mu, NULL);
+    r->refs = 2;
+    snprintf(r->host, sizeof r->host, "%s", u->host);
+    snprintf(r->port, sizeof r->port, "%d", u->port);
+    r->rv = resolver;
+    r->loop = u->ag->loop;
+    r->notify = &u->resolved;
+    pthread_attr_t at;
+    pthread_t th;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with the loop's thread */
+    int rc = pthread_create(&th, &at, resolve_main, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&at);
+    if (rc != 0) {
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return -rc;
+    }
+    u->req = r;
+    return 0;
+}
+
+/* Connects to the next untried address; after the last one fails, disconnects (backoff). */
+static void connect_next(uplink *u, const char *why) {
+    struct ev_loop *loop = u->ag->loop;
+    for (;;) {
+        struct addrinfo *ai = u->next_addr;
+        if (!ai) {
+            disconnect(u, LOG_WARN, "%s", why);
+            return;
+        }
+        u->next_addr = ai->ai_next;
+        char ip[INET6_ADDRSTRLEN] = "?";
+        getnameinfo(ai->ai_addr, ai->ai_addrlen, ip, sizeof ip, NULL, 0, NI_NUMERICHOST);
+        snprintf(u->addr_text, sizeof u->addr_text, "%s", ip);
+        ev_io_stop(loop, &u->wio);
+        if (u->fd >= 0) close(u->fd);
+        u->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (u->fd < 0) {
+            disconnect(u, LOG_ERROR, "socket: %s", strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(u->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        setsockopt(u->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        if (connect(u->fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+            int e = errno;
+            if (u->next_addr)
+                log_debug("uplink", "connect %s (%s): %s; trying the next address", u->host, ip,
+                          strerror(e));
+            why = strerror(e);
+            continue;
+        }
+        ev_io_set(&u->rio, u->fd, EV_READ);
+        ev_io_set(&u->wio, u->fd, EV_WRITE);
+        ev_io_start(loop, &u->wio);
+        ev_timer_stop(loop, &u->timer);
+        ev_timer_set(&u->timer, u->ag->cfg.connect_timeout_ms / 1000.0, 0.);
+        ev_timer_start(loop, &u->timer);
+        return;
+    }
+}
+
+/* The addresses are known: start connecting to the first. */
+static void have_addresses(uplink *u, struct addrinfo *res, void (*res_free)(struct addrinfo *)) {
+    u->addrs = u->next_addr = res;
+    u->addrs_free = res_free;
     if (wire_decoder_init(&u->dec, (size_t)u->ag->cfg.max_frame_bytes) < 0) {
         disconnect(u, LOG_ERROR, "out of memory");
         return;
     }
-    if (rc < 0 && e != EINPROGRESS) {
-        disconnect(u, LOG_WARN, "connect: %s", strerror(e));
+    up_set_state(u, UP_CONNECTING);
+    connect_next(u, "no address");
+}
+
+static void resolve_failed(uplink *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void resolve_failed(uplink *u, const char *fmt, ...) {
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    disconnect(u, LOG_WARN, "cannot resolve %s: %s (sampling goes on; batches wait)", u->host, msg);
+}
+
+static void on_resolved(struct ev_loop *loop, ev_async *w, int revents) {
+    (void)loop;
+    (void)revents;
+    uplink *u = container_of(w, uplink, resolved);
+    resolve_req *r = u->req;
+    if (!r) return;
+    pthread_mutex_lock(&r->mu);
+    int done = r->done, gai = r->gai, sys_errno = r->sys_errno;
+    struct addrinfo *res = r->res;
+    r->res = NULL;
+    pthread_mutex_unlock(&r->mu);
+    if (!done) return;
+    void (*res_free)(struct addrinfo *) = r->rv.free;
+    u->req = NULL;
+    req_unref(r);
+    if (u->state != UP_RESOLVING) { /* answered after its attempt timed out: the next re-resolves */
+        if (res) res_free(res);
         return;
     }
-    ev_io_set(&u->rio, u->fd, EV_READ);
-    ev_io_set(&u->wio, u->fd, EV_WRITE);
-    up_set_state(u, UP_CONNECTING);
-    ev_io_start(loop, &u->wio);
+    if (gai != 0) {
+        resolve_failed(u, "%s", gai == EAI_SYSTEM ? strerror(sys_errno) : gai_strerror(gai));
+        return;
+    }
+    have_addresses(u, res, res_free);
+}
+
+static void try_connect(uplink *u) {
+    struct ev_loop *loop = u->ag->loop;
+    up_set_state(u, UP_RESOLVING);
+    if (u->numeric) {
+        char port[8];
+        snprintf(port, sizeof port, "%d", u->port);
+        struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                                 .ai_socktype = SOCK_STREAM,
+                                 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+        struct addrinfo *res = NULL;
+        int gai = getaddrinfo(u->host, port, &hints, &res);
+        if (gai != 0) {
+            resolve_failed(u, "%s", gai_strerror(gai));
+            return;
+        }
+        have_addresses(u, res, freeaddrinfo);
+        return;
+    }
+    int rc = resolve_start(u);
+    if (rc < 0) {
+        resolve_failed(u, "cannot start a lookup thread: %s", strerror(-rc));
+        return;
+    }
+    /* the lookup's deadline; the loop goes on sampling meanwhile */
+    ev_timer_stop(loop, &u->timer);
     ev_timer_set(&u->timer, u->ag->cfg.connect_timeout_ms / 1000.0, 0.);
     ev_timer_start(loop, &u->timer);
 }
@@ -373,6 +556,18 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {
     uplink *u = container_of(w, uplink, timer);
     if (u->state == UP_IDLE) {
         try_connect(u);
+        return;
+    }
+    if (u->state == UP_RESOLVING) {
+        resolve_failed(u, "no answer within %lld ms (DNS slow or unreachable?)",
+                       (long long)u->ag->cfg.connect_timeout_ms);
+        return;
+    }
+    if (u->state == UP_CONNECTING && u->next_addr) {
+        char why[200];
+        snprintf(why, sizeof why, "connect to %s: no answer within %lld ms", u->addr_text,
+                 (long long)u->ag->cfg.connect_timeout_ms);
+        connect_next(u, why);
         return;
     }
     if (u->state != UP_READY)
@@ -391,6 +586,8 @@ int uplink_start(struct agent *ag, char *err, size_t errlen) {
         free(u);
         return -EINVAL;
     }
+    struct in6_addr probe;
+    u->numeric = inet_pton(AF_INET, u->host, &probe) == 1 || inet_pton(AF_INET6, u->host, &probe) == 1;
     u->ag = ag;
     u->fd = -1;
     u->state = UP_IDLE;
@@ -401,6 +598,8 @@ int uplink_start(struct agent *ag, char *err, size_t errlen) {
     ev_io_init(&u->wio, on_write, -1, EV_WRITE);
     ev_timer_init(&u->timer, on_timer, 0., 0.);
     ev_init(&u->hb, on_heartbeat);
+    ev_async_init(&u->resolved, on_resolved);
+    ev_async_start(ag->loop, &u->resolved);
     ag->up = u;
     ev_timer_start(ag->loop, &u->timer); /* connect on the first loop turn */
     return 0;
@@ -419,6 +618,15 @@ void uplink_stop(struct agent *ag) {
     ev_io_stop(loop, &u->wio);
     ev_timer_stop(loop, &u->timer);
     ev_timer_stop(loop, &u->hb);
+    ev_async_stop(loop, &u->resolved);
+    if (u->req) { /* a lookup still under way: its thread frees the request, never touches u */
+        pthread_mutex_lock(&u->req->mu);
+        u->req->abandoned = 1;
+        pthread_mutex_unlock(&u->req->mu);
+        req_unref(u->req);
+        u->req = NULL;
+    }
+    if (u->addrs) u->addrs_free(u->addrs);
     if (u->fd >= 0) close(u->fd);
     wire_decoder_fini(&u->dec);
     wire_buf_fini(&u->out);

@@ -3,6 +3,7 @@
 # samples, `tidectl agents` / `status` show them (table and --json), a control plane restart on
 # the same data dir is survived (agents reconnect with backoff, batch numbering continues, no
 # duplicates), an unreachable socket says so with exit 2, and SIGTERM stops everything cleanly.
+# One agent names the control plane "localhost" (resolved off its loop), the other 127.0.0.1.
 # timeout: 90
 source "$(dirname "$0")/lib.sh"
 
@@ -16,8 +17,11 @@ start_cp() {
 }
 start_cp
 wait_until 20 test -S "$W/cp.sock"
+# node-b names the control plane by host name (the lookup runs off the agent's loop, again at
+# every reconnect); node-a by address (no lookup)
 for n in node-a node-b; do
-    spawn $n "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node $n --token-file "$W/token" \
+    at=127.0.0.1; [ $n = node-b ] && at=localhost
+    spawn $n "$TIDE_BIN/tide-agent" --controlplane $at:$P --node $n --token-file "$W/token" \
         --interval 200ms --reconnect-max 1s
 done
 
@@ -33,6 +37,8 @@ both_reporting() {
     [ "${a:-0}" -ge 3 ] && [ "${b:-0}" -ge 3 ]
 }
 wait_until 30 both_reporting || fail "agents did not report 3 samples each"
+grep -q "connected to localhost:$P (127.0.0.1) as node node-b" "$W/node-b.log" \
+    || fail "node-b did not connect through the name localhost"
 [ "$(field node-a connected)" = True ] || fail "node-a not connected"
 [ "$(field node-a agent_version)" = "tide-agent 0.1.0" ] || fail "agent version missing"
 [ "$(field node-a protocol_errors)" = 0 ] || fail "protocol errors on an honest agent"
