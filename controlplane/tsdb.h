@@ -65,8 +65,11 @@ void tsdb_when_durable(tsdb *db, tsdb_durable_fn fn, void *arg);
 const char *tsdb_status(const tsdb *db);
 
 /* Queues a snapshot of the whole store now (the periodic timer does this every
- * snapshot_every_s); older WAL segments are removed once it is on disk. 0, -ENOTSUP (memory
- * only), or the WAL's error. */
+ * snapshot_every_s, skipping a tick while the previous one is still being written); older WAL
+ * segments are removed once it is on disk. The caller only captures the store (head state and
+ * chunk headers, copies of open chunks: short, no serialising); the WAL worker serialises,
+ * writes and fsyncs it. Without a loop, returns once it is written. 0, -ENOTSUP (memory only),
+ * -ENOMEM, or the WAL's error. */
 int tsdb_snapshot(tsdb *db);
 
 /* ---- Read side. Everything below is thread-safe: the store takes a reader lock, so the
