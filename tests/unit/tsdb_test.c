@@ -789,22 +789,25 @@ TEST(tsdb_snapshot_in_flight_is_the_store_at_capture_while_retention_frees_chunk
     double v[BATCH];
     int64_t t = 1700000000000;
     uint64_t seq = 0;
-    /* 10 s apart: a raw chunk spans 2 h, retention keeps 1 h behind the newest sample */
+    /* 10 s apart: a raw chunk spans 2 h, retention keeps 1 h behind the newest sample. The
+     * capture comes just before batch 36 starts a new raw chunk in every series, and so drops
+     * one old chunk per series at once; the series are appended newest first, while the worker
+     * (after the fsync of the WAL block ahead of the capture) encodes them oldest first. */
     for (int b = 0; b < 50; b++) {
-        if (b == 30) { /* the capture; the loop does not run, so it stays in flight */
+        if (b == 36) { /* the capture; the loop does not run, so it stays in flight */
             durable_status = 99;
             tsdb_when_durable(db, stop_loop, loop);
             T_EQ_INT(tsdb_snapshot(db), 0);
         }
         seq++;
-        for (uint32_t id = 1; id <= NS; id++) {
+        for (uint32_t id = NS; id >= 1; id--) {
             for (int k = 0; k < BATCH; k++) {
                 ts[k] = t + (int64_t)(b * BATCH + k) * 10000;
                 v[k] = (double)(rnd() % 100000) / 100;
             }
             T_EQ_INT(tsdb_append(db, "agent", seq, id, ts, v, BATCH), 0);
         }
-        if (b == 29) {
+        if (b == 35) {
             tsdb_points at = {0};
             T_EQ_INT(read_series(db, NS, &at), 0);
             snprintf(err, sizeof err, "%s.capture", d); /* expected content of the snapshot */
@@ -854,7 +857,7 @@ TEST(tsdb_snapshot_in_flight_is_the_store_at_capture_while_retention_frees_chunk
     T_EQ_INT(nwant, got.n);
     T_ASSERT(memcmp(want, got.p, got.n * sizeof *want) == 0);
     free(want);
-    T_EQ_INT(tsdb_source_seq(db, "agent"), 30);
+    T_EQ_INT(tsdb_source_seq(db, "agent"), 36);
     tsdb_close(db);
     /* the snapshot plus the WAL after it is the store at the "crash" */
     snprintf(copy, sizeof copy, "%s.full", d);
