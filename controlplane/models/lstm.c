@@ -3,6 +3,7 @@
 #include "models/lstm.h"
 #include "models/adam.h"
 #include "models/model.h"
+#include "models/train.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define LSTM_LAYERS 2
 
@@ -25,14 +25,6 @@ struct lstm_net {
     float *cat[LSTM_LAYERS], *act[LSTM_LAYERS], *c[LSTM_LAYERS], *tc[LSTM_LAYERS], *h[LSTM_LAYERS];
     float *out, *dout, *dh, *dc, *da, *dcat, *dbelow, *zeros;
 };
-
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double uniform(uint64_t *s) { return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0); }
 
 static float sigf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
@@ -77,10 +69,10 @@ lstm_net *lstm__net_new(int C, int H, int hid, int B, uint64_t seed) {
     uint64_t s = seed ? seed : 1;
     float k = (float)(1 / sqrt((double)hid));
     for (int l = 0; l < LSTM_LAYERS; l++) {
-        for (size_t i = 0; i < G * (size_t)(n->in[l] + hid); i++) n->p[n->off_w[l] + i] = k * (float)(2 * uniform(&s) - 1);
+        for (size_t i = 0; i < G * (size_t)(n->in[l] + hid); i++) n->p[n->off_w[l] + i] = k * (float)(2 * fc__uniform(&s) - 1);
         for (size_t i = 0; i < G; i++) n->p[n->off_b[l] + i] = i >= (size_t)hid && i < 2 * (size_t)hid ? 1.0f : 0.0f;
     }
-    for (size_t i = 0; i < (size_t)H * (size_t)hid; i++) n->p[n->off_wo + i] = k * (float)(2 * uniform(&s) - 1);
+    for (size_t i = 0; i < (size_t)H * (size_t)hid; i++) n->p[n->off_wo + i] = k * (float)(2 * fc__uniform(&s) - 1);
     for (int i = 0; i < H; i++) n->p[n->off_bo + (size_t)i] = 1.0f;
     return n;
 }
@@ -222,12 +214,6 @@ typedef struct lstm_fc {
     lstm_net *net;
 } lstm_fc;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Scaled context of the window ending before `end`; returns the scale (0: unusable). */
 static double window_x(int C, const double *y, const unsigned char *mask, long end, float *x) {
     double sum = 0;
@@ -254,6 +240,30 @@ static int create(void **state, const fc_options *opt, char *err, size_t errlen)
     return 0;
 }
 
+/* fc_train callbacks; the batch buffers live in the forecaster while it fits */
+typedef struct lstm_fit {
+    lstm_fc *m;
+    const fc_series *train;
+    const unsigned char *mask;
+    float *bx, *by;
+} lstm_fit;
+
+static double fit_inputs(void *ctx, long e, int row) {
+    lstm_fit *f = ctx;
+    return window_x(f->m->C, f->train->y, f->mask, e, f->bx + (size_t)row * (size_t)f->m->C);
+}
+
+static void fit_train_batch(void *ctx, int b) {
+    lstm_fit *f = ctx;
+    lstm__net_step(f->m->net, f->bx, f->by, b, 1);
+    lstm__net_adam(f->m->net, 2e-3f);
+}
+
+static double fit_loss(void *ctx, int b) {
+    lstm_fit *f = ctx;
+    return lstm__net_step(f->m->net, f->bx, f->by, b, 0);
+}
+
 static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
     lstm_fc *m = state;
     *tp = 0;
@@ -268,97 +278,48 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     long *pos = malloc((size_t)(n > 0 ? n : 1) * sizeof *pos);
     float *bx = malloc((size_t)LSTM_BATCH * (size_t)C * sizeof *bx);
     float *by = malloc((size_t)LSTM_BATCH * (size_t)H * sizeof *by);
-    float *best = NULL;
     int rc = 0;
     if (!mask || !pos || !bx || !by) {
         rc = -ENOMEM;
         goto out;
     }
     fc__mask_outages(train->y, (size_t)n, train->step, mask);
-    long npos = 0, bad = 0;
-    for (long i = 0; i < n; i++) { /* windows with nothing masked in context or target */
-        if (!mask[i]) bad++;
-        if (i >= C + H && !mask[i - C - H]) bad--;
-        long e = i + 1 - H;
-        if (e >= C && i + 1 <= n && bad == 0) pos[npos++] = e;
-    }
+    long npos = fc__train_windows(mask, n, C, H, pos);
     if (npos < 2 * LSTM_BATCH) {
         snprintf(err, errlen, "lstm: too little usable history (%ld windows of %d+%d steps)", npos, C, H);
         rc = -EINVAL;
         goto out;
     }
-    long nval = npos / 10, ntr = npos - nval;
     m->net = lstm__net_new(C, H, LSTM_HIDDEN, LSTM_BATCH, m->opt.seed ? m->opt.seed : 1);
-    best = malloc(m->net ? lstm__net_nparams(m->net) * sizeof *best : 1);
-    if (!m->net || !best) {
+    if (!m->net) {
         rc = -ENOMEM;
         goto out;
     }
-    uint64_t rs = (m->opt.seed ? m->opt.seed : 1) ^ 0x15a7ull;
-    /* Training stops after max_epochs epochs or LSTM_PATIENCE epochs without a better
-     * validation loss: both depend on the data and the seed only. The wall-clock limit, when
-     * set, is a safety abort that fails the fit. */
-    int max_epochs = m->opt.max_epochs > 0 ? m->opt.max_epochs : LSTM_MAX_EPOCHS;
-    double abort_s = m->opt.max_fit_seconds;
-    double t_start = now_s(), train_time = 0, best_loss = INFINITY;
-    long windows = 0;
-    int since_best = 0, epoch = 0;
-    while (since_best < LSTM_PATIENCE && epoch < max_epochs) {
-        double t0 = now_s();
-        for (int bt = 0; bt < LSTM_EPOCH_BATCHES; bt++) {
-            if (abort_s > 0 && now_s() - t_start > abort_s) {
-                snprintf(err, errlen,
-                         "lstm: training aborted after %.1f s (max_fit_seconds %g) in epoch %d of %d; "
-                         "raise the limit or set it to 0",
-                         now_s() - t_start, abort_s, epoch + 1, max_epochs);
-                rc = -ETIMEDOUT;
-                goto out;
-            }
-            int b = 0;
-            while (b < LSTM_BATCH) {
-                long e = pos[(long)(uniform(&rs) * (double)ntr)];
-                double sc = window_x(C, train->y, mask, e, bx + (size_t)b * (size_t)C);
-                if (sc <= 0) continue;
-                for (int j = 0; j < H; j++) by[(size_t)b * (size_t)H + (size_t)j] = (float)(train->y[e + j] / sc);
-                b++;
-            }
-            lstm__net_step(m->net, bx, by, LSTM_BATCH, 1);
-            lstm__net_adam(m->net, 2e-3f);
-            windows += LSTM_BATCH;
-        }
-        train_time += now_s() - t0;
-        double vl = 0;
-        long vc = 0, vstride = nval / LSTM_VAL_WINDOWS + 1;
-        for (long k = ntr; k < npos;) {
-            int b = 0;
-            for (; b < LSTM_BATCH && k < npos; k += vstride) {
-                long e = pos[k];
-                double sc = window_x(C, train->y, mask, e, bx + (size_t)b * (size_t)C);
-                if (sc <= 0) continue;
-                for (int j = 0; j < H; j++) by[(size_t)b * (size_t)H + (size_t)j] = (float)(train->y[e + j] / sc);
-                b++;
-            }
-            if (b == 0) break;
-            vl += lstm__net_step(m->net, bx, by, b, 0) * b;
-            vc += b;
-        }
-        vl = vc ? vl / (double)vc : INFINITY;
-        epoch++;
-        if (vl < best_loss - 1e-5) {
-            best_loss = vl;
-            since_best = 0;
-            memcpy(best, lstm__net_params(m->net), lstm__net_nparams(m->net) * sizeof *best);
-        } else {
-            since_best++;
-        }
-        if (m->opt.verbose)
-            fprintf(stderr, "lstm: epoch %d: validation L1 %.5f (best %.5f), %.0f windows/s\n", epoch, vl,
-                    best_loss, (double)windows / train_time);
-    }
-    if (isfinite(best_loss)) memcpy(lstm__net_params(m->net), best, lstm__net_nparams(m->net) * sizeof *best);
-    *tp = train_time > 0 ? (double)windows / train_time : 0;
+    lstm_fit f = {m, train, mask, bx, by};
+    fc_train t = {
+        .name = "lstm",
+        .batch = LSTM_BATCH,
+        .epoch_batches = LSTM_EPOCH_BATCHES,
+        .patience = LSTM_PATIENCE,
+        .max_epochs = m->opt.max_epochs > 0 ? m->opt.max_epochs : LSTM_MAX_EPOCHS,
+        .val_windows = LSTM_VAL_WINDOWS,
+        .max_fit_seconds = m->opt.max_fit_seconds,
+        .verbose = m->opt.verbose,
+        .rng = (m->opt.seed ? m->opt.seed : 1) ^ 0x15a7ull,
+        .pos = pos,
+        .npos = npos,
+        .y = train->y,
+        .H = H,
+        .by = by,
+        .params = lstm__net_params(m->net),
+        .nparams = lstm__net_nparams(m->net),
+        .ctx = &f,
+        .inputs = fit_inputs,
+        .train_batch = fit_train_batch,
+        .loss = fit_loss,
+    };
+    rc = fc__train_run(&t, tp, err, errlen);
 out:
-    free(best);
     free(by);
     free(bx);
     free(pos);

@@ -4,6 +4,7 @@
 #include "models/neural.h"
 #include "models/adam.h"
 #include "models/model.h"
+#include "models/train.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -30,15 +31,8 @@ struct nf_net {
 /* slot k of a window reads table tab_of[k] */
 static const int tab_of[NF_NEMB] = {0, 1, 2, 3, 1, 2, 3};
 
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double uniform(uint64_t *s) { return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0); }
 static double gauss(uint64_t *s) {
-    double u = uniform(s) + 1e-300, v = uniform(s);
+    double u = fc__uniform(s) + 1e-300, v = fc__uniform(s);
     return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
 }
 
@@ -89,10 +83,10 @@ nf_net *nf__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint64_t seed
         for (size_t i = 0; i < (size_t)vocab[t] * (size_t)C; i++) n->p[n->off_emb[t] + i] = (float)gauss(&s);
     float b1 = (float)(1 / sqrt((double)F)), b2 = (float)(1 / sqrt((double)F2));
     for (int b = 0; b < NF_BLOCKS; b++) {
-        for (size_t i = 0; i < F2 * F; i++) n->p[n->off_w1[b] + i] = b1 * (float)(2 * uniform(&s) - 1);
-        for (size_t i = 0; i < F * F2; i++) n->p[n->off_w2[b] + i] = b2 * (float)(2 * uniform(&s) - 1);
+        for (size_t i = 0; i < F2 * F; i++) n->p[n->off_w1[b] + i] = b1 * (float)(2 * fc__uniform(&s) - 1);
+        for (size_t i = 0; i < F * F2; i++) n->p[n->off_w2[b] + i] = b2 * (float)(2 * fc__uniform(&s) - 1);
     }
-    for (size_t i = 0; i < (size_t)H * F; i++) n->p[n->off_wo + i] = b1 * (float)(2 * uniform(&s) - 1);
+    for (size_t i = 0; i < (size_t)H * F; i++) n->p[n->off_wo + i] = b1 * (float)(2 * fc__uniform(&s) - 1);
     for (int i = 0; i < H; i++) n->p[n->off_bo + (size_t)i] = 1.0f; /* scaled targets are ~1 */
     return n;
 }
@@ -278,12 +272,6 @@ typedef struct neural {
     int coarse; /* step >= 1 h: hour, weekday, day of month */
 } neural;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void vocab_for(int coarse, int vocab[NF_NTAB]) {
     vocab[0] = NF_SERIES_VOCAB;
     if (coarse) vocab[1] = 24, vocab[2] = 7, vocab[3] = 31;
@@ -339,6 +327,31 @@ static int create(void **state, const fc_options *opt, char *err, size_t errlen)
     return 0;
 }
 
+/* fc_train callbacks; the batch buffers live in the forecaster while it fits */
+typedef struct nf_fit {
+    neural *m;
+    const fc_series *train;
+    const unsigned char *mask;
+    float *bx, *by;
+    int *bi;
+} nf_fit;
+
+static double fit_inputs(void *ctx, long e, int row) {
+    nf_fit *f = ctx;
+    return window_inputs(f->m, f->train->y, f->mask, e, f->train->t0, f->train->series_id,
+                         f->bx + (size_t)row * (size_t)f->m->C, f->bi + row * NF_NEMB);
+}
+
+static void fit_train_batch(void *ctx, int b) {
+    nf_fit *f = ctx;
+    nf__net_train_step(f->m->net, f->bx, f->bi, f->by, b, 1e-3f);
+}
+
+static double fit_loss(void *ctx, int b) {
+    nf_fit *f = ctx;
+    return nf__net_step(f->m->net, f->bx, f->bi, f->by, b, 0);
+}
+
 static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
     neural *m = state;
     *tp = 0;
@@ -351,115 +364,55 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
     int C = m->C, H = m->H;
     long n = (long)train->n;
-    unsigned char *mask = malloc((size_t)n);
+    unsigned char *mask = malloc((size_t)(n > 0 ? n : 1));
     long *pos = malloc((size_t)(n > 0 ? n : 1) * sizeof *pos);
     float *bx = malloc((size_t)NF_BATCH * (size_t)C * sizeof *bx);
     float *by = malloc((size_t)NF_BATCH * (size_t)H * sizeof *by);
     int *bi = malloc((size_t)NF_BATCH * NF_NEMB * sizeof *bi);
-    float *best = NULL;
     int rc = 0;
     if (!mask || !pos || !bx || !by || !bi) {
         rc = -ENOMEM;
         goto out;
     }
     fc__mask_outages(train->y, (size_t)n, train->step, mask);
-    /* usable windows: nothing masked in context or target */
-    long npos = 0, bad = 0;
-    for (long i = 0; i < n; i++) {
-        if (!mask[i]) bad++;
-        if (i >= C && !mask[i - C]) bad--;
-        long e = i + 1; /* window context [e-C, e), target [e, e+H) */
-        if (e >= C && e + H <= n && bad == 0) pos[npos++] = e;
-    }
-    /* targets must be unmasked too: recheck cheaply */
-    long k2 = 0;
-    for (long k = 0; k < npos; k++) {
-        int okw = 1;
-        for (int j = 0; j < H && okw; j++) okw = mask[pos[k] + j];
-        if (okw) pos[k2++] = pos[k];
-    }
-    npos = k2;
+    long npos = fc__train_windows(mask, n, C, H, pos);
     if (npos < 2 * NF_BATCH) {
         snprintf(err, errlen, "neural: too little usable history (%ld windows of %d+%d steps)", npos, C, H);
         rc = -EINVAL;
         goto out;
     }
-    long nval = npos / 10, ntr = npos - nval;
     int vocab[NF_NTAB];
     vocab_for(m->coarse, vocab);
     m->net = nf__net_new(C, H, NF_BATCH, vocab, m->opt.seed ? m->opt.seed : 1);
-    best = malloc(m->net ? nf__net_nparams(m->net) * sizeof *best : 1);
-    if (!m->net || !best) {
+    if (!m->net) {
         rc = -ENOMEM;
         goto out;
     }
-    uint64_t rs = (m->opt.seed ? m->opt.seed : 1) ^ 0x5eedull;
-    /* Training stops after max_epochs epochs or NF_PATIENCE epochs without a better validation
-     * loss, whichever comes first: both depend on the data and the seed only. The wall-clock
-     * limit, when set, is a safety abort that fails the fit. */
-    int max_epochs = m->opt.max_epochs > 0 ? m->opt.max_epochs : NF_MAX_EPOCHS;
-    double abort_s = m->opt.max_fit_seconds;
-    double t_start = now_s(), train_time = 0, best_loss = INFINITY;
-    long windows = 0;
-    int since_best = 0, epoch = 0;
-    while (since_best < NF_PATIENCE && epoch < max_epochs) {
-        double t0 = now_s();
-        for (int bt = 0; bt < NF_EPOCH_BATCHES; bt++) {
-            if (abort_s > 0 && now_s() - t_start > abort_s) {
-                snprintf(err, errlen,
-                         "neural: training aborted after %.1f s (max_fit_seconds %g) in epoch %d of %d; "
-                         "raise the limit or set it to 0",
-                         now_s() - t_start, abort_s, epoch + 1, max_epochs);
-                rc = -ETIMEDOUT;
-                goto out;
-            }
-            int b = 0;
-            while (b < NF_BATCH) {
-                long e = pos[(long)(uniform(&rs) * (double)ntr)];
-                double sc = window_inputs(m, train->y, mask, e, train->t0, train->series_id,
-                                          bx + (size_t)b * (size_t)C, bi + b * NF_NEMB);
-                if (sc <= 0) continue;
-                for (int j = 0; j < H; j++) by[(size_t)b * (size_t)H + (size_t)j] = (float)(train->y[e + j] / sc);
-                b++;
-            }
-            nf__net_train_step(m->net, bx, bi, by, NF_BATCH, 1e-3f);
-            windows += NF_BATCH;
-        }
-        train_time += now_s() - t0;
-        /* validation loss on up to NF_VAL_WINDOWS evenly spread held-out windows */
-        double vl = 0;
-        long vc = 0, vstride = nval / NF_VAL_WINDOWS + 1;
-        for (long k = ntr; k < npos;) {
-            int b = 0;
-            for (; b < NF_BATCH && k < npos; k += vstride) {
-                long e = pos[k];
-                double sc = window_inputs(m, train->y, mask, e, train->t0, train->series_id,
-                                          bx + (size_t)b * (size_t)C, bi + b * NF_NEMB);
-                if (sc <= 0) continue;
-                for (int j = 0; j < H; j++) by[(size_t)b * (size_t)H + (size_t)j] = (float)(train->y[e + j] / sc);
-                b++;
-            }
-            if (b == 0) break;
-            vl += nf__net_step(m->net, bx, bi, by, b, 0) * b;
-            vc += b;
-        }
-        vl = vc ? vl / (double)vc : INFINITY;
-        epoch++;
-        if (vl < best_loss - 1e-5) {
-            best_loss = vl;
-            since_best = 0;
-            memcpy(best, nf__net_params(m->net), nf__net_nparams(m->net) * sizeof *best);
-        } else {
-            since_best++;
-        }
-        if (m->opt.verbose)
-            fprintf(stderr, "neural: epoch %d: validation L1 %.5f (best %.5f), %.0f windows/s\n",
-                    epoch, vl, best_loss, (double)windows / train_time);
-    }
-    if (isfinite(best_loss)) memcpy(nf__net_params(m->net), best, nf__net_nparams(m->net) * sizeof *best);
-    *tp = train_time > 0 ? (double)windows / train_time : 0;
+    nf_fit f = {m, train, mask, bx, by, bi};
+    fc_train t = {
+        .name = "neural",
+        .batch = NF_BATCH,
+        .epoch_batches = NF_EPOCH_BATCHES,
+        .patience = NF_PATIENCE,
+        .max_epochs = m->opt.max_epochs > 0 ? m->opt.max_epochs : NF_MAX_EPOCHS,
+        .val_windows = NF_VAL_WINDOWS,
+        .max_fit_seconds = m->opt.max_fit_seconds,
+        .verbose = m->opt.verbose,
+        .rng = (m->opt.seed ? m->opt.seed : 1) ^ 0x5eedull,
+        .pos = pos,
+        .npos = npos,
+        .y = train->y,
+        .H = H,
+        .by = by,
+        .params = nf__net_params(m->net),
+        .nparams = nf__net_nparams(m->net),
+        .ctx = &f,
+        .inputs = fit_inputs,
+        .train_batch = fit_train_batch,
+        .loss = fit_loss,
+    };
+    rc = fc__train_run(&t, tp, err, errlen);
 out:
-    free(best);
     free(bi);
     free(by);
     free(bx);
