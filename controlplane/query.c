@@ -213,6 +213,21 @@ static int add_matcher(query_expr *e, char *name, int op, char *value, lexer *L)
     return 0;
 }
 
+/* After an item of a list closed by `close`: skips blanks and consumes ',' (1: another item
+ * follows) or `close` (0: the list ended); anything else is an error naming `where`. */
+static int list_next(lexer *L, char close, const char *where) {
+    ws(L);
+    if (L->s[L->i] == ',') {
+        L->i++;
+        return 1;
+    }
+    if (L->s[L->i] == close) {
+        L->i++;
+        return 0;
+    }
+    return fail(L, "expected ',' or '%c' %s, found %s", close, where, describe(L));
+}
+
 static int matchers(lexer *L, query_expr *e) {
     /* at '{' */
     L->i++;
@@ -246,16 +261,8 @@ static int matchers(lexer *L, query_expr *e) {
         }
         rc = add_matcher(e, name, op, value, L);
         if (rc) return rc;
-        ws(L);
-        if (L->s[L->i] == ',') {
-            L->i++;
-            continue;
-        }
-        if (L->s[L->i] == '}') {
-            L->i++;
-            return 0;
-        }
-        return fail(L, "expected ',' or '}' after a matcher, found %s", describe(L));
+        rc = list_next(L, '}', "after a matcher");
+        if (rc <= 0) return rc;
     }
 }
 
@@ -322,16 +329,8 @@ static int by_clause(lexer *L, query_expr *e) {
         }
         e->by = nb;
         e->by[e->nby++] = name;
-        ws(L);
-        if (L->s[L->i] == ',') {
-            L->i++;
-            continue;
-        }
-        if (L->s[L->i] == ')') {
-            L->i++;
-            return 0;
-        }
-        return fail(L, "expected ',' or ')' in by (...), found %s", describe(L));
+        int rc = list_next(L, ')', "in by (...)");
+        if (rc <= 0) return rc;
     }
 }
 
