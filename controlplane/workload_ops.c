@@ -106,11 +106,20 @@ typedef struct wl_entry {
     uint64_t nacts;
 } wl_entry;
 
+/* A job on a worker thread, the first member of train_job and fetch_job: the worker sets
+ * done (under the workloads lock) and wakes the loop, which joins it and takes its results. */
+typedef struct wl_job {
+    struct wl_job *next;
+    pthread_t th;
+    int done;
+    struct cp_workloads *w;
+} wl_job;
+
 /* A fit of one workload's predictive models on a worker thread: the loop never waits for
  * training. The job owns copies of everything it reads; the loop installs the results when
  * the workload (same name and generation) is still there, else drops them. */
 typedef struct train_job {
-    struct train_job *next;
+    wl_job job;
     char name[WL_NAME_MAX];
     uint64_t generation;
     workload_spec *spec;
@@ -126,32 +135,26 @@ typedef struct train_job {
     cap_model *cap;      /* fitted capacity model, with its report */
     cap_report cap_rep;
     char cap_err[160];
-    pthread_t th;
-    int done;
-    struct cp_workloads *w;
 } train_job;
 
 /* One sync's reads through Prometheus on a worker thread: the loop never waits for HTTP. */
 typedef struct fetch_job {
-    struct fetch_job *next;
+    wl_job job;
     char name[WL_NAME_MAX];
     uint64_t generation;
     workload_spec *spec;
     wl_obs *o;
     prom *prom;
     int64_t started_ms; /* monotonic */
-    pthread_t th;
-    int done;
-    struct cp_workloads *w;
 } fetch_job;
 
 struct cp_workloads {
     struct controlplane *cp;
     ev_timer tick;
     ev_async wake;        /* a fit or a fetch finished */
-    pthread_mutex_t lock; /* guards jobs[].done, fetches[].done */
-    train_job *jobs;
-    fetch_job *fetches;
+    pthread_mutex_t lock; /* guards jobs, fetches and their done flags */
+    wl_job *jobs;    /* train_job */
+    wl_job *fetches; /* fetch_job */
     wl_entry *head;
     char dir[1024];
 };
@@ -587,6 +590,38 @@ static void record_action(wl_entry *e, int64_t now, const planner_action *a, con
     snprintf(r->note, sizeof r->note, "%s", note);
 }
 
+/* Worker side, last: marks the job done and wakes the loop. */
+static void job_finished(wl_job *jb) {
+    pthread_mutex_lock(&jb->w->lock);
+    jb->done = 1;
+    pthread_mutex_unlock(&jb->w->lock);
+    ev_async_send(jb->w->cp->loop, &jb->w->wake);
+}
+
+/* Loop side: adds a started job to a list. */
+static void job_push(struct cp_workloads *w, wl_job **list, wl_job *jb) {
+    pthread_mutex_lock(&w->lock);
+    jb->next = *list;
+    *list = jb;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Loop side: takes a finished job (with wait set, any job) off the list and joins its thread.
+ * NULL when there is none. */
+static wl_job *job_pop(struct cp_workloads *w, wl_job **list, int wait) {
+    wl_job *jb = NULL;
+    pthread_mutex_lock(&w->lock);
+    for (wl_job **pp = list; *pp; pp = &(*pp)->next)
+        if ((*pp)->done || wait) {
+            jb = *pp;
+            *pp = jb->next;
+            break;
+        }
+    pthread_mutex_unlock(&w->lock);
+    if (jb) pthread_join(jb->th, NULL);
+    return jb;
+}
+
 static void job_free(train_job *j) {
     for (int i = 0; i < WL_MAX_PROVIDERS; i++) fc_free(j->f[i]);
     cap_free(j->cap);
@@ -605,10 +640,7 @@ static void *train_main(void *arg) {
         cap_options opt = {.use_residual = 1, .seed = 1};
         if (cap_fit(&j->cap, j->obs, j->nobs, &opt, &j->cap_rep, j->cap_err, sizeof j->cap_err) < 0) j->cap = NULL;
     }
-    pthread_mutex_lock(&j->w->lock);
-    j->done = 1;
-    pthread_mutex_unlock(&j->w->lock);
-    ev_async_send(j->w->cp->loop, &j->w->wake);
+    job_finished(&j->job);
     return NULL;
 }
 
@@ -646,36 +678,24 @@ static void train_start(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t 
     j->hist_src_t0 = o->hist_src_t0;
     snprintf(j->hist_source, sizeof j->hist_source, "%s", o->m[M_TRAFFIC].source);
     j->now = now;
-    j->w = w;
+    j->job.w = w;
     j->generation = e->generation;
     snprintf(j->name, sizeof j->name, "%s", e->spec.name);
-    int rc = pthread_create(&j->th, NULL, train_main, j);
+    int rc = pthread_create(&j->job.th, NULL, train_main, j);
     if (rc != 0) {
         log_limited(&observe_rl, LOG_WARN, "workloads", "%s: cannot start training: %s", e->spec.name, strerror(rc));
         job_free(j);
         return;
     }
-    pthread_mutex_lock(&w->lock);
-    j->next = w->jobs;
-    w->jobs = j;
-    pthread_mutex_unlock(&w->lock);
+    job_push(w, &w->jobs, &j->job);
     e->training = 1;
 }
 
 /* Loop side: installs finished fits. With wait set (shutdown), waits for every job. */
 static void train_collect(struct cp_workloads *w, int wait) {
     for (;;) {
-        train_job *j = NULL;
-        pthread_mutex_lock(&w->lock);
-        for (train_job **pp = &w->jobs; *pp; pp = &(*pp)->next)
-            if ((*pp)->done || wait) {
-                j = *pp;
-                *pp = j->next;
-                break;
-            }
-        pthread_mutex_unlock(&w->lock);
+        train_job *j = (train_job *)job_pop(w, &w->jobs, wait);
         if (!j) return;
-        pthread_join(j->th, NULL);
         wl_entry *e = find(w, j->name);
         if (e && e->generation == j->generation && !wait) {
             int ok = 0, bad = 0;
@@ -835,11 +855,8 @@ static void obs_ready(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t no
 
 static void *fetch_main(void *arg) {
     fetch_job *j = arg;
-    observe(j->w->cp->db, j->prom, j->spec, j->o);
-    pthread_mutex_lock(&j->w->lock);
-    j->done = 1;
-    pthread_mutex_unlock(&j->w->lock);
-    ev_async_send(j->w->cp->loop, &j->w->wake);
+    observe(j->job.w->cp->db, j->prom, j->spec, j->o);
+    job_finished(&j->job);
     return NULL;
 }
 
@@ -856,10 +873,10 @@ static void fetch_start(struct cp_workloads *w, wl_entry *e, prom *p, int64_t no
     j->o->want_cap = wants_capacity(e, now);
     j->prom = p;
     j->started_ms = tide_now_mono_ms();
-    j->w = w;
+    j->job.w = w;
     j->generation = e->generation;
     snprintf(j->name, sizeof j->name, "%s", e->spec.name);
-    int rc = pthread_create(&j->th, NULL, fetch_main, j);
+    int rc = pthread_create(&j->job.th, NULL, fetch_main, j);
     if (rc != 0) {
         log_limited(&observe_rl, LOG_WARN, "workloads", "%s: cannot start a fetch: %s", e->spec.name, strerror(rc));
         free(j->spec);
@@ -867,10 +884,7 @@ static void fetch_start(struct cp_workloads *w, wl_entry *e, prom *p, int64_t no
         free(j);
         return;
     }
-    pthread_mutex_lock(&w->lock);
-    j->next = w->fetches;
-    w->fetches = j;
-    pthread_mutex_unlock(&w->lock);
+    job_push(w, &w->fetches, &j->job);
     e->fetching = 1;
     e->fetch_started = now;
 }
@@ -878,17 +892,8 @@ static void fetch_start(struct cp_workloads *w, wl_entry *e, prom *p, int64_t no
 /* Loop side: finished fetches drive a decision. With wait set (shutdown), waits for all. */
 static void fetch_collect(struct cp_workloads *w, int wait) {
     for (;;) {
-        fetch_job *j = NULL;
-        pthread_mutex_lock(&w->lock);
-        for (fetch_job **pp = &w->fetches; *pp; pp = &(*pp)->next)
-            if ((*pp)->done || wait) {
-                j = *pp;
-                *pp = j->next;
-                break;
-            }
-        pthread_mutex_unlock(&w->lock);
+        fetch_job *j = (fetch_job *)job_pop(w, &w->fetches, wait);
         if (!j) return;
-        pthread_join(j->th, NULL);
         wl_entry *e = find(w, j->name);
         if (e && e->generation == j->generation) {
             e->fetching = 0;
