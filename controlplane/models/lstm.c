@@ -273,23 +273,12 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     m->C = m->opt.context > 0 ? m->opt.context : 120;
     openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
     int C = m->C, H = m->H;
-    long n = (long)train->n;
-    unsigned char *mask = malloc((size_t)(n > 0 ? n : 1));
-    long *pos = malloc((size_t)(n > 0 ? n : 1) * sizeof *pos);
+    unsigned char *mask = NULL;
+    long *pos = NULL, npos = 0;
     float *bx = malloc((size_t)LSTM_BATCH * (size_t)C * sizeof *bx);
     float *by = malloc((size_t)LSTM_BATCH * (size_t)H * sizeof *by);
-    int rc = 0;
-    if (!mask || !pos || !bx || !by) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    fc__mask_outages(train->y, (size_t)n, train->step, mask);
-    long npos = fc__train_windows(mask, n, C, H, pos);
-    if (npos < 2 * LSTM_BATCH) {
-        snprintf(err, errlen, "lstm: too little usable history (%ld windows of %d+%d steps)", npos, C, H);
-        rc = -EINVAL;
-        goto out;
-    }
+    int rc = !bx || !by ? -ENOMEM : fc__train_select("lstm", train, C, H, LSTM_BATCH, &mask, &pos, &npos, err, errlen);
+    if (rc != 0) goto out;
     m->net = lstm__net_new(C, H, LSTM_HIDDEN, LSTM_BATCH, m->opt.seed ? m->opt.seed : 1);
     if (!m->net) {
         rc = -ENOMEM;
@@ -301,11 +290,10 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         .batch = LSTM_BATCH,
         .epoch_batches = LSTM_EPOCH_BATCHES,
         .patience = LSTM_PATIENCE,
-        .max_epochs = m->opt.max_epochs > 0 ? m->opt.max_epochs : LSTM_MAX_EPOCHS,
+        .max_epochs = LSTM_MAX_EPOCHS,
         .val_windows = LSTM_VAL_WINDOWS,
-        .max_fit_seconds = m->opt.max_fit_seconds,
-        .verbose = m->opt.verbose,
-        .rng = (m->opt.seed ? m->opt.seed : 1) ^ 0x15a7ull,
+        .opt = &m->opt,
+        .salt = 0x15a7ull,
         .pos = pos,
         .npos = npos,
         .y = train->y,

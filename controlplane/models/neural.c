@@ -363,24 +363,14 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     m->C = m->opt.context > 0 ? m->opt.context : (m->H > 120 ? m->H : 120);
     openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
     int C = m->C, H = m->H;
-    long n = (long)train->n;
-    unsigned char *mask = malloc((size_t)(n > 0 ? n : 1));
-    long *pos = malloc((size_t)(n > 0 ? n : 1) * sizeof *pos);
+    unsigned char *mask = NULL;
+    long *pos = NULL, npos = 0;
     float *bx = malloc((size_t)NF_BATCH * (size_t)C * sizeof *bx);
     float *by = malloc((size_t)NF_BATCH * (size_t)H * sizeof *by);
     int *bi = malloc((size_t)NF_BATCH * NF_NEMB * sizeof *bi);
-    int rc = 0;
-    if (!mask || !pos || !bx || !by || !bi) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    fc__mask_outages(train->y, (size_t)n, train->step, mask);
-    long npos = fc__train_windows(mask, n, C, H, pos);
-    if (npos < 2 * NF_BATCH) {
-        snprintf(err, errlen, "neural: too little usable history (%ld windows of %d+%d steps)", npos, C, H);
-        rc = -EINVAL;
-        goto out;
-    }
+    int rc = !bx || !by || !bi ? -ENOMEM
+                               : fc__train_select("neural", train, C, H, NF_BATCH, &mask, &pos, &npos, err, errlen);
+    if (rc != 0) goto out;
     int vocab[NF_NTAB];
     vocab_for(m->coarse, vocab);
     m->net = nf__net_new(C, H, NF_BATCH, vocab, m->opt.seed ? m->opt.seed : 1);
@@ -394,11 +384,10 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         .batch = NF_BATCH,
         .epoch_batches = NF_EPOCH_BATCHES,
         .patience = NF_PATIENCE,
-        .max_epochs = m->opt.max_epochs > 0 ? m->opt.max_epochs : NF_MAX_EPOCHS,
+        .max_epochs = NF_MAX_EPOCHS,
         .val_windows = NF_VAL_WINDOWS,
-        .max_fit_seconds = m->opt.max_fit_seconds,
-        .verbose = m->opt.verbose,
-        .rng = (m->opt.seed ? m->opt.seed : 1) ^ 0x5eedull,
+        .opt = &m->opt,
+        .salt = 0x5eedull,
         .pos = pos,
         .npos = npos,
         .y = train->y,

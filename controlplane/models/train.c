@@ -1,5 +1,6 @@
 /* train.c: the training loop shared by the network forecasters. See train.h. */
 #include "models/train.h"
+#include "models/model.h"
 
 #include <errno.h>
 #include <math.h>
@@ -34,39 +35,57 @@ long fc__train_windows(const unsigned char *mask, long n, int C, int H, long *po
     return npos;
 }
 
+int fc__train_select(const char *name, const fc_series *train, int C, int H, int batch,
+                     unsigned char **mask, long **pos, long *npos, char *err, size_t errlen) {
+    long n = (long)train->n;
+    *npos = 0;
+    *mask = malloc((size_t)(n > 0 ? n : 1));
+    *pos = malloc((size_t)(n > 0 ? n : 1) * sizeof **pos);
+    if (!*mask || !*pos) return -ENOMEM;
+    fc__mask_outages(train->y, (size_t)n, train->step, *mask);
+    *npos = fc__train_windows(*mask, n, C, H, *pos);
+    if (*npos < 2 * batch) {
+        snprintf(err, errlen, "%s: too little usable history (%ld windows of %d+%d steps)", name, *npos, C, H);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* Loads the window ending at e into row b (inputs and targets); 0 when it is unusable. */
-static int load(fc_train *t, long e, int b) {
+static int load(const fc_train *t, long e, int b) {
     double sc = t->inputs(t->ctx, e, b);
     if (sc <= 0) return 0;
     for (int j = 0; j < t->H; j++) t->by[(size_t)b * (size_t)t->H + (size_t)j] = (float)(t->y[e + j] / sc);
     return 1;
 }
 
-int fc__train_run(fc_train *t, double *throughput, char *err, size_t errlen) {
+int fc__train_run(const fc_train *t, double *throughput, char *err, size_t errlen) {
     *throughput = 0;
     float *best = malloc(t->nparams ? t->nparams * sizeof *best : 1);
     if (!best) return -ENOMEM;
     long nval = t->npos / 10, ntr = t->npos - nval;
+    int max_epochs = t->opt->max_epochs > 0 ? t->opt->max_epochs : t->max_epochs;
+    uint64_t rng = (t->opt->seed ? t->opt->seed : 1) ^ t->salt;
     /* Training stops after max_epochs epochs or `patience` epochs without a better validation
      * loss, whichever comes first: both depend on the data and the seed only. The wall-clock
      * limit, when set, is a safety abort that fails the fit. */
-    double abort_s = t->max_fit_seconds;
+    double abort_s = t->opt->max_fit_seconds;
     double t_start = fc__now_s(), train_time = 0, best_loss = INFINITY;
     long windows = 0;
     int since_best = 0, epoch = 0;
-    while (since_best < t->patience && epoch < t->max_epochs) {
+    while (since_best < t->patience && epoch < max_epochs) {
         double t0 = fc__now_s();
         for (int bt = 0; bt < t->epoch_batches; bt++) {
             if (abort_s > 0 && fc__now_s() - t_start > abort_s) {
                 snprintf(err, errlen,
                          "%s: training aborted after %.1f s (max_fit_seconds %g) in epoch %d of %d; "
                          "raise the limit or set it to 0",
-                         t->name, fc__now_s() - t_start, abort_s, epoch + 1, t->max_epochs);
+                         t->name, fc__now_s() - t_start, abort_s, epoch + 1, max_epochs);
                 free(best);
                 return -ETIMEDOUT;
             }
             int b = 0;
-            while (b < t->batch) b += load(t, t->pos[(long)(fc__uniform(&t->rng) * (double)ntr)], b);
+            while (b < t->batch) b += load(t, t->pos[(long)(fc__uniform(&rng) * (double)ntr)], b);
             t->train_batch(t->ctx, t->batch);
             windows += t->batch;
         }
@@ -90,7 +109,7 @@ int fc__train_run(fc_train *t, double *throughput, char *err, size_t errlen) {
         } else {
             since_best++;
         }
-        if (t->verbose)
+        if (t->opt->verbose)
             fprintf(stderr, "%s: epoch %d: validation L1 %.5f (best %.5f), %.0f windows/s\n", t->name,
                     epoch, vl, best_loss, (double)windows / train_time);
     }

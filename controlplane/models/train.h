@@ -5,6 +5,8 @@
 #ifndef TIDE_MODELS_TRAIN_H
 #define TIDE_MODELS_TRAIN_H
 
+#include "forecast.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,16 +20,23 @@ double fc__now_s(void);
  * are all unmasked, ascending. pos holds at least n entries. Returns their number. */
 long fc__train_windows(const unsigned char *mask, long n, int C, int H, long *pos);
 
+/* Masks train's outages into a new *mask and collects its usable windows into a new *pos
+ * (*npos of them); the caller frees both, also on error. -ENOMEM, or -EINVAL with err filled
+ * (prefixed by name) when there are fewer than two batches of windows. */
+int fc__train_select(const char *name, const fc_series *train, int C, int H, int batch,
+                     unsigned char **mask, long **pos, long *npos, char *err, size_t errlen);
+
 typedef struct fc_train {
     const char *name;  /* model name, prefixes messages */
     int batch;         /* windows per batch */
     int epoch_batches; /* training batches per epoch */
     int patience;      /* epochs without a better validation loss before stopping */
-    int max_epochs;
+    int max_epochs;    /* default when opt->max_epochs is not set */
     int val_windows;   /* validation uses up to about this many held-out windows */
-    double max_fit_seconds; /* > 0: abort the fit (-ETIMEDOUT) when it runs longer */
-    int verbose;       /* per-epoch line on stderr */
-    uint64_t rng;      /* window sampling state */
+    /* max_epochs, max_fit_seconds (> 0: abort the fit with -ETIMEDOUT when it runs longer),
+     * verbose (a line per epoch on stderr) and the seed come from here */
+    const fc_options *opt;
+    uint64_t salt;     /* window sampling draws from the seed (1 when unset) ^ salt */
     const long *pos;   /* window ends from fc__train_windows; the last tenth validates */
     long npos;
     const double *y;   /* the training values: targets are y[e..e+H) / scale */
@@ -46,6 +55,6 @@ typedef struct fc_train {
 
 /* Runs the training; on success leaves the best parameters in t->params and sets *throughput
  * (training windows per second). 0, -ENOMEM, or -ETIMEDOUT with err filled. */
-int fc__train_run(fc_train *t, double *throughput, char *err, size_t errlen);
+int fc__train_run(const fc_train *t, double *throughput, char *err, size_t errlen);
 
 #endif
