@@ -1078,6 +1078,29 @@ out:
     return rc;
 }
 
+/* {"metric":{"name":"value",...}  -- the caller continues the object */
+static void sb_metric(sbuf *b, const query_series *s) {
+    sb_str(b, "{\"metric\":{");
+    for (size_t k = 0; k < s->nlabels; k++) {
+        if (k) sb_put(b, ",", 1);
+        sb_quoted(b, s->names[k], 1);
+        sb_put(b, ":", 1);
+        sb_quoted(b, s->values[k], 1);
+    }
+}
+
+/* closes result and data, adds the warning if any, closes the response */
+static char *sb_result_done(sbuf *b, const query_result *r) {
+    sb_str(b, "]}");
+    if (r->warning[0]) {
+        sb_str(b, ",\"warnings\":[");
+        sb_quoted(b, r->warning, 1);
+        sb_str(b, "]");
+    }
+    sb_str(b, "}");
+    return sb_done(b);
+}
+
 char *query_result_json(const query_result *r) {
     sbuf b = {0};
     sb_str(&b, "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[");
@@ -1085,13 +1108,7 @@ char *query_result_json(const query_result *r) {
     for (size_t i = 0; i < r->n; i++) {
         const query_series *s = &r->s[i];
         if (i) sb_put(&b, ",", 1);
-        sb_str(&b, "{\"metric\":{");
-        for (size_t k = 0; k < s->nlabels; k++) {
-            if (k) sb_put(&b, ",", 1);
-            sb_quoted(&b, s->names[k], 1);
-            sb_put(&b, ":", 1);
-            sb_quoted(&b, s->values[k], 1);
-        }
+        sb_metric(&b, s);
         sb_str(&b, "},\"values\":[");
         int first = 1;
         for (size_t t = 0; t < r->nsteps; t++) {
@@ -1108,14 +1125,7 @@ char *query_result_json(const query_result *r) {
         }
         sb_str(&b, "]}");
     }
-    sb_str(&b, "]}");
-    if (r->warning[0]) {
-        sb_str(&b, ",\"warnings\":[");
-        sb_quoted(&b, r->warning, 1);
-        sb_str(&b, "]");
-    }
-    sb_str(&b, "}");
-    return sb_done(&b);
+    return sb_result_done(&b, r);
 }
 
 char *query_error_json(const char *type, const char *msg) {
@@ -1139,13 +1149,7 @@ char *query_result_vector_json(const query_result *r) {
         if (!r->nsteps || isnan(s->v[0])) continue;
         if (!first) sb_put(&b, ",", 1);
         first = 0;
-        sb_str(&b, "{\"metric\":{");
-        for (size_t k = 0; k < s->nlabels; k++) {
-            if (k) sb_put(&b, ",", 1);
-            sb_quoted(&b, s->names[k], 1);
-            sb_put(&b, ":", 1);
-            sb_quoted(&b, s->values[k], 1);
-        }
+        sb_metric(&b, s);
         query_format_value(s->v[0], vbuf, sizeof vbuf);
         sb_str(&b, "},\"value\":[");
         sb_str(&b, tbuf);
@@ -1153,14 +1157,7 @@ char *query_result_vector_json(const query_result *r) {
         sb_str(&b, vbuf);
         sb_str(&b, "\"]}");
     }
-    sb_str(&b, "]}");
-    if (r->warning[0]) {
-        sb_str(&b, ",\"warnings\":[");
-        sb_quoted(&b, r->warning, 1);
-        sb_str(&b, "]");
-    }
-    sb_str(&b, "}");
-    return sb_done(&b);
+    return sb_result_done(&b, r);
 }
 
 static int cmp_str(const void *a, const void *b) {
