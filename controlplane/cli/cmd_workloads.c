@@ -1,5 +1,6 @@
 /* cmd_workloads.c: `tidectl apply -f FILE`, `get workloads`, `describe NAME`, `events [NAME]`,
  * `delete NAME`: workload specs and their decisions, through the ops socket. */
+#include "cli_table.h"
 #include "tidectl.h"
 #include "workload.h"
 
@@ -9,14 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-static double num(const cJSON *o, const char *k) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(j) ? j->valuedouble : 0;
-}
-
 static const char *str(const cJSON *o, const char *k) {
-    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(j) ? j->valuestring : "";
+    return cli_str(o, k, "");
 }
 
 static const char *stamp(double unix_s, char *buf, size_t len) {
@@ -111,7 +106,7 @@ static int cmd_apply(tidectl_ctx *ctx, int argc, char **argv) {
     if (rc != 0) return rc;
     if (ctx->json) tidectl_print_json(data);
     else {
-        printf("workload/%s %s (generation %.0f)\n", str(data, "name"), str(data, "result"), num(data, "generation"));
+        printf("workload/%s %s (generation %.0f)\n", str(data, "name"), str(data, "result"), cli_num(data, "generation"));
         if (*str(data, "note")) printf("note: %s\n", str(data, "note"));
     }
     cJSON_Delete(data);
@@ -140,14 +135,14 @@ static int cmd_get(tidectl_ctx *ctx, int argc, char **argv) {
         char target[64], need[16], prov[16];
         snprintf(target, sizeof target, "%s/%s", str(t, "kind"), *str(t, "name") ? str(t, "name") : str(t, "unit"));
         const cJSON *nj = cJSON_GetObjectItemCaseSensitive(o, "need");
-        snprintf(need, sizeof need, cJSON_IsNumber(nj) ? "%.0f" : "-", num(o, "need"));
+        snprintf(need, sizeof need, cJSON_IsNumber(nj) ? "%.0f" : "-", cli_num(o, "need"));
         nj = cJSON_GetObjectItemCaseSensitive(o, "provisioned");
-        snprintf(prov, sizeof prov, cJSON_IsNumber(nj) ? "%.0f" : "-", num(o, "provisioned"));
+        snprintf(prov, sizeof prov, cJSON_IsNumber(nj) ? "%.0f" : "-", cli_num(o, "provisioned"));
         char mode[24];
         snprintf(mode, sizeof mode, "%s%s", str(o, "effective_mode"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "paused")) ? ",paused" : "");
         printf("%-24s %-15s %-28s %-8s %5.0f %5.0f %5s %6s %8.0f %7.0f %7.0f\n", str(o, "name"), str(o, "namespace"),
-               target, mode, num(o, "min"), num(o, "max"), need, prov, num(o, "online"), num(o, "starting"),
-               num(o, "standby"));
+               target, mode, cli_num(o, "min"), cli_num(o, "max"), need, prov, cli_num(o, "online"), cli_num(o, "starting"),
+               cli_num(o, "standby"));
     }
     cJSON_Delete(data);
     return 0;
@@ -177,14 +172,14 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "paused")) ? ", paused" : "");
     if (*str(d, "note")) printf("Note:        %s\n", str(d, "note"));
     printf("Replicas:    min %.0f, max %.0f; online %.0f, starting %.0f, activating %.0f, cutoff %.0f, standby %.0f\n",
-           num(d, "min"), num(d, "max"), num(d, "online"), num(d, "starting"), num(d, "activating"), num(d, "cutoff"),
-           num(d, "standby"));
-    printf("Target util: %.0f%%   scale-up-ahead: %.0fs   generation %.0f\n", num(d, "target_utilization"),
-           num(d, "scale_up_ahead_seconds"), num(d, "generation"));
+           cli_num(d, "min"), cli_num(d, "max"), cli_num(d, "online"), cli_num(d, "starting"), cli_num(d, "activating"), cli_num(d, "cutoff"),
+           cli_num(d, "standby"));
+    printf("Target util: %.0f%%   scale-up-ahead: %.0fs   generation %.0f\n", cli_num(d, "target_utilization"),
+           cli_num(d, "scale_up_ahead_seconds"), cli_num(d, "generation"));
     printf("Observation: %s\n", str(d, "observation"));
     printf("Prometheus:  %s", str(d, "prometheus"));
     if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(d, "last_fetch_ms")))
-        printf(" (this workload's last fetch took %.0f ms)", num(d, "last_fetch_ms"));
+        printf(" (this workload's last fetch took %.0f ms)", cli_num(d, "last_fetch_ms"));
     printf("\n");
     const cJSON *mo = cJSON_GetObjectItemCaseSensitive(d, "metrics"), *m;
     int first = 1;
@@ -197,15 +192,15 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
                *str(m, "error") ? "\n               error: " : "", str(m, "error"));
         first = 0;
     }
-    if (num(d, "metrics_offset_seconds") > 0)
-        printf("Offset:      metrics read as they were %.0f s ago\n", num(d, "metrics_offset_seconds"));
+    if (cli_num(d, "metrics_offset_seconds") > 0)
+        printf("Offset:      metrics read as they were %.0f s ago\n", cli_num(d, "metrics_offset_seconds"));
     const cJSON *lf = cJSON_GetObjectItemCaseSensitive(d, "last_fit");
     if (cJSON_IsObject(lf)) {
         char a[32], b[32];
         printf("Last fit:    %s on %.0f minutes of traffic from %s, %s .. %s (%.0f model%s, %.0f failed)\n",
-               stamp(num(lf, "time"), ts, sizeof ts), num(lf, "points"), str(lf, "source"),
-               stamp(num(lf, "history_start"), a, sizeof a), stamp(num(lf, "history_end"), b, sizeof b),
-               num(lf, "models"), num(lf, "models") == 1 ? "" : "s", num(lf, "failed"));
+               stamp(cli_num(lf, "time"), ts, sizeof ts), cli_num(lf, "points"), str(lf, "source"),
+               stamp(cli_num(lf, "history_start"), a, sizeof a), stamp(cli_num(lf, "history_end"), b, sizeof b),
+               cli_num(lf, "models"), cli_num(lf, "models") == 1 ? "" : "s", cli_num(lf, "failed"));
     } else {
         printf("Last fit:    (none yet)\n");
     }
@@ -217,11 +212,11 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
         int i = 0, n = cJSON_GetArraySize(pa);
         const cJSON *s;
         cJSON_ArrayForEach(s, pa) {
-            double nd = num(s, "needed"), rp = num(s, "replicas");
+            double nd = cli_num(s, "needed"), rp = cli_num(s, "replicas");
             if (nd != last_n || rp != last_r || i == n - 1) {
                 char tr[24] = "-";
-                if (cJSON_GetObjectItemCaseSensitive(s, "traffic")) snprintf(tr, sizeof tr, "%.1f", num(s, "traffic"));
-                printf("  %-20s %8.0f %8.0f  %-14s %10s\n", stamp(num(s, "time"), ts, sizeof ts), nd, rp,
+                if (cJSON_GetObjectItemCaseSensitive(s, "traffic")) snprintf(tr, sizeof tr, "%.1f", cli_num(s, "traffic"));
+                printf("  %-20s %8.0f %8.0f  %-14s %10s\n", stamp(cli_num(s, "time"), ts, sizeof ts), nd, rp,
                        *str(s, "source") ? str(s, "source") : "(minimum)", tr);
             }
             last_n = nd, last_r = rp;
@@ -231,16 +226,16 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     const cJSON *ra = cJSON_GetObjectItemCaseSensitive(d, "replicas"), *r;
     printf("\nReplica states:\n");
     if (cJSON_GetArraySize(ra) == 0) printf("  (none known yet)\n");
-    cJSON_ArrayForEach(r, ra) printf("  %-32s %-11s since %s\n", str(r, "id"), str(r, "state"), stamp(num(r, "since"), ts, sizeof ts));
+    cJSON_ArrayForEach(r, ra) printf("  %-32s %-11s since %s\n", str(r, "id"), str(r, "state"), stamp(cli_num(r, "since"), ts, sizeof ts));
     const cJSON *ea = cJSON_GetObjectItemCaseSensitive(d, "events"), *e;
     printf("\nLast decisions:\n");
     if (cJSON_GetArraySize(ea) == 0) printf("  (none yet)\n");
-    cJSON_ArrayForEach(e, ea) printf("  %s  %-11s %s\n", stamp(num(e, "time"), ts, sizeof ts), str(e, "kind"), str(e, "text"));
+    cJSON_ArrayForEach(e, ea) printf("  %s  %-11s %s\n", stamp(cli_num(e, "time"), ts, sizeof ts), str(e, "kind"), str(e, "text"));
     const cJSON *aa = cJSON_GetObjectItemCaseSensitive(d, "actions"), *a;
     if (cJSON_GetArraySize(aa) > 0) {
         printf("\nLast actions:\n");
         cJSON_ArrayForEach(a, aa)
-            printf("  %s  %-9s %-24s %s (%s)\n", stamp(num(a, "time"), ts, sizeof ts), str(a, "action"), str(a, "replica"),
+            printf("  %s  %-9s %-24s %s (%s)\n", stamp(cli_num(a, "time"), ts, sizeof ts), str(a, "action"), str(a, "replica"),
                    str(a, "reason"), str(a, "result"));
     }
     cJSON_Delete(d);
@@ -275,7 +270,7 @@ static int cmd_events(tidectl_ctx *ctx, int argc, char **argv) {
         char ts[32];
         const cJSON *e;
         cJSON_ArrayForEach(e, data)
-            printf("%s  %-20s %-11s %s\n", stamp(num(e, "time"), ts, sizeof ts), str(e, "workload"), str(e, "kind"),
+            printf("%s  %-20s %-11s %s\n", stamp(cli_num(e, "time"), ts, sizeof ts), str(e, "workload"), str(e, "kind"),
                    str(e, "text"));
     }
     cJSON_Delete(data);
