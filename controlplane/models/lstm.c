@@ -319,28 +319,22 @@ out:
     return rc;
 }
 
+static double predict_inputs(void *net, const fc_series *ctx, const unsigned char *mask, float *x) {
+    const lstm_fc *m = net;
+    return window_x(m->C, ctx->y, mask, (long)ctx->n, x);
+}
+
+static void predict_forward(void *net, const float *x, float *o) {
+    const lstm_fc *m = net;
+    lstm__net_forward(m->net, x, 1, o);
+}
+
 static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
                    size_t errlen) {
     (void)err, (void)errlen;
     const lstm_fc *m = state;
     openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
-    float *x = malloc((size_t)m->C * sizeof *x), *o = malloc((size_t)m->H * sizeof *o);
-    unsigned char *mask = malloc(ctx->n ? ctx->n : 1);
-    if (!x || !o || !mask) {
-        free(x), free(o), free(mask);
-        return -ENOMEM;
-    }
-    fc__mask_outages(ctx->y, ctx->n, ctx->step, mask);
-    double sc = window_x(m->C, ctx->y, mask, (long)ctx->n, x);
-    if (sc <= 0) {
-        double last = fc__last_value(ctx);
-        for (int i = 0; i < h; i++) out[i] = last;
-    } else {
-        lstm__net_forward(m->net, x, 1, o);
-        for (int i = 0; i < h; i++) out[i] = (double)o[i < m->H ? i : m->H - 1] * sc;
-    }
-    free(x), free(o), free(mask);
-    return 0;
+    return fc__predict_window(ctx, m->C, m->H, h, out, (void *)m, predict_inputs, predict_forward);
 }
 
 static void destroy(void *state) {

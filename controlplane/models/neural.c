@@ -414,30 +414,29 @@ out:
     return rc;
 }
 
+/* fc__predict_window callbacks: the calendar indices go from the window to the forward pass */
+typedef struct nf_predict {
+    const neural *m;
+    int idx[NF_NEMB];
+} nf_predict;
+
+static double predict_inputs(void *net, const fc_series *ctx, const unsigned char *mask, float *x) {
+    nf_predict *p = net;
+    return window_inputs(p->m, ctx->y, mask, (long)ctx->n, ctx->t0, ctx->series_id, x, p->idx);
+}
+
+static void predict_forward(void *net, const float *x, float *o) {
+    nf_predict *p = net;
+    nf__net_forward(p->m->net, x, p->idx, 1, o);
+}
+
 static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
                    size_t errlen) {
     (void)err, (void)errlen;
     const neural *m = state;
     openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
-    int C = m->C, H = m->H;
-    float *x = malloc((size_t)C * sizeof *x), *o = malloc((size_t)H * sizeof *o);
-    unsigned char *mask = malloc(ctx->n ? ctx->n : 1);
-    int idx[NF_NEMB];
-    if (!x || !o || !mask) {
-        free(x), free(o), free(mask);
-        return -ENOMEM;
-    }
-    fc__mask_outages(ctx->y, ctx->n, ctx->step, mask);
-    double sc = window_inputs(m, ctx->y, mask, (long)ctx->n, ctx->t0, ctx->series_id, x, idx);
-    if (sc <= 0) {
-        double last = fc__last_value(ctx);
-        for (int i = 0; i < h; i++) out[i] = last;
-    } else {
-        nf__net_forward(m->net, x, idx, 1, o);
-        for (int i = 0; i < h; i++) out[i] = (double)o[i < H ? i : H - 1] * sc;
-    }
-    free(x), free(o), free(mask);
-    return 0;
+    nf_predict p = {.m = m};
+    return fc__predict_window(ctx, m->C, m->H, h, out, &p, predict_inputs, predict_forward);
 }
 
 static void destroy(void *state) {

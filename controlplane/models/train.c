@@ -118,3 +118,25 @@ int fc__train_run(const fc_train *t, double *throughput, char *err, size_t errle
     free(best);
     return 0;
 }
+
+int fc__predict_window(const fc_series *ctx, int C, int H, int h, double *out, void *net,
+                       double (*inputs)(void *net, const fc_series *ctx, const unsigned char *mask, float *x),
+                       void (*forward)(void *net, const float *x, float *o)) {
+    float *x = malloc((size_t)C * sizeof *x), *o = malloc((size_t)H * sizeof *o);
+    unsigned char *mask = malloc(ctx->n ? ctx->n : 1);
+    if (!x || !o || !mask) {
+        free(x), free(o), free(mask);
+        return -ENOMEM;
+    }
+    fc__mask_outages(ctx->y, ctx->n, ctx->step, mask);
+    double sc = inputs(net, ctx, mask, x);
+    if (sc <= 0) {
+        double last = fc__last_value(ctx);
+        for (int i = 0; i < h; i++) out[i] = last;
+    } else {
+        forward(net, x, o);
+        for (int i = 0; i < h; i++) out[i] = (double)o[i < H ? i : H - 1] * sc;
+    }
+    free(x), free(o), free(mask);
+    return 0;
+}

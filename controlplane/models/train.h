@@ -57,4 +57,12 @@ typedef struct fc_train {
  * (training windows per second). 0, -ENOMEM, or -ETIMEDOUT with err filled. */
 int fc__train_run(const fc_train *t, double *throughput, char *err, size_t errlen);
 
+/* The networks' predict step: masks ctx's outages, fills the C-value input window ending at
+ * ctx->n through inputs (which returns its scale; <= 0 means unusable, and every step is then
+ * ctx's last value), runs forward into H outputs and writes h steps scaled back (beyond H the
+ * last output repeats). 0 or -ENOMEM. */
+int fc__predict_window(const fc_series *ctx, int C, int H, int h, double *out, void *net,
+                       double (*inputs)(void *net, const fc_series *ctx, const unsigned char *mask, float *x),
+                       void (*forward)(void *net, const float *x, float *o));
+
 #endif
