@@ -58,6 +58,25 @@ static char *bad_data(int *status, const char *fmt, ...) {
     return query_error_json("bad_data", msg);
 }
 
+/* Runs the query over [start_ms, end_ms] and renders the result as a matrix, or (vector)
+ * as an instant vector at start_ms; error bodies for a bad query (400) or a failed one (503). */
+static char *evaluate(cp_http *h, const char *query, int64_t start_ms, int64_t end_ms,
+                      int64_t step_ms, int vector, int *http_status) {
+    query_ctx ctx = {h->cp->db, h->prom};
+    query_result r;
+    char err[600];
+    int rc = query_range(&ctx, query, start_ms, end_ms, step_ms, &r, err, sizeof err);
+    if (rc == -EINVAL) return bad_data(http_status, "%s", err);
+    if (rc) {
+        *http_status = 503;
+        return query_error_json("execution", err);
+    }
+    *http_status = 200;
+    char *body = vector ? query_result_vector_json(&r) : query_result_json(&r);
+    query_result_fini(&r);
+    return body;
+}
+
 char *cp_http_query_range(cp_http *h, const char *query, const char *start, const char *end,
                           const char *step, int *http_status) {
     atomic_fetch_add(&h->queries, 1);
@@ -76,21 +95,7 @@ char *cp_http_query_range(cp_http *h, const char *query, const char *start, cons
     else if (query_parse_duration(step, &st))
         body = bad_data(http_status, "invalid parameter \"step\": cannot parse \"%s\" to a valid "
                                      "duration", step);
-    else {
-        query_ctx ctx = {h->cp->db, h->prom};
-        query_result r;
-        char err[600];
-        int rc = query_range(&ctx, query, s, e, st, &r, err, sizeof err);
-        if (rc == -EINVAL) body = bad_data(http_status, "%s", err);
-        else if (rc) {
-            *http_status = 503;
-            body = query_error_json("execution", err);
-        } else {
-            *http_status = 200;
-            body = query_result_json(&r);
-            query_result_fini(&r);
-        }
-    }
+    else body = evaluate(h, query, s, e, st, 0, http_status);
     if (*http_status != 200) atomic_fetch_add(&h->query_errors, 1);
     if (!body) {
         *http_status = 503;
@@ -109,21 +114,7 @@ static char *cp_http_query_instant(cp_http *h, const char *query, const char *ti
     else if (time_s && *time_s && query_parse_time(time_s, &t))
         body = bad_data(http_status, "invalid parameter \"time\": cannot parse \"%s\" to a "
                                      "valid timestamp", time_s);
-    else {
-        query_ctx ctx = {h->cp->db, h->prom};
-        query_result r;
-        char err[600];
-        int rc = query_range(&ctx, query, t, t, 1000, &r, err, sizeof err);
-        if (rc == -EINVAL) body = bad_data(http_status, "%s", err);
-        else if (rc) {
-            *http_status = 503;
-            body = query_error_json("execution", err);
-        } else {
-            *http_status = 200;
-            body = query_result_vector_json(&r);
-            query_result_fini(&r);
-        }
-    }
+    else body = evaluate(h, query, t, t, 1000, 1, http_status);
     if (*http_status != 200) atomic_fetch_add(&h->query_errors, 1);
     return body;
 }
