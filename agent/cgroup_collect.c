@@ -4,12 +4,12 @@
 
 #include "cgroup_discover.h"
 #include "cgroup_parse.h"
+#include "errmsg.h"
 #include "log.h"
 #include "rate.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,18 +95,6 @@ struct cgc {
     log_ratelimit rl_read, rl_parse, rl_gone, rl_sink;
     int warned_rescan; /* discovery fell back to full walks: said once */
 };
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static int64_t mono_ns(void) {
     struct timespec ts;
@@ -505,14 +493,14 @@ int cgc_sample(cgc *c, const cgc_out *out, int64_t now_ms, char *err, size_t err
     int rc = cgd_poll(c->disc, on_change, c);
     if (rc < 0) {
         c->out = NULL;
-        return fail(err, errlen, rc, "cgroup discovery failed: %s", strerror(-rc));
+        return errmsg(err, errlen, rc, "cgroup discovery failed: %s", strerror(-rc));
     }
     if (c->disc_v2) {
         rc = cgd_poll(c->disc_v2, on_change_v2, c);
         if (rc < 0) {
             c->out = NULL;
-            return fail(err, errlen, rc, "cgroup discovery in %s failed: %s", c->mounts.v2,
-                        strerror(-rc));
+            return errmsg(err, errlen, rc, "cgroup discovery in %s failed: %s", c->mounts.v2,
+                          strerror(-rc));
         }
     }
     if (c->v2_changed) reconcile_v2(c);
@@ -559,41 +547,42 @@ static int parse_prefix(cgc *c, const char *spec, const char *self_cgroup, char 
         size_t l = comma ? (size_t)(comma - p) : strlen(p);
         const char *eq = memchr(p, '=', l);
         if (!eq)
-            return fail(err, errlen, -EINVAL, "cgroup prefix '%.*s': expected controller=path",
-                        (int)l, p);
+            return errmsg(err, errlen, -EINVAL, "cgroup prefix '%.*s': expected controller=path",
+                          (int)l, p);
         size_t nl = (size_t)(eq - p);
         int ctl = -1;
         for (int i = 0; i < C_V2; i++)
             if (strlen(names[i]) == nl && memcmp(p, names[i], nl) == 0) ctl = i;
         if (ctl < 0)
-            return fail(err, errlen, -EINVAL,
-                        "cgroup prefix '%.*s': unknown controller (cpu, cpuacct, memory, pids)",
-                        (int)l, p);
+            return errmsg(err, errlen, -EINVAL,
+                          "cgroup prefix '%.*s': unknown controller (cpu, cpuacct, memory, pids)",
+                          (int)l, p);
         size_t vl = l - nl - 1;
         char val[CGD_PATH_MAX];
         if (vl == 0 || vl >= sizeof val)
-            return fail(err, errlen, -EINVAL, "cgroup prefix '%.*s': bad path", (int)l, p);
+            return errmsg(err, errlen, -EINVAL, "cgroup prefix '%.*s': bad path", (int)l, p);
         memcpy(val, eq + 1, vl);
         val[vl] = '\0';
         if (strcmp(val, "self") == 0) {
             char buf[8192];
             int fd = open(self_cgroup, O_RDONLY | O_CLOEXEC);
             if (fd < 0)
-                return fail(err, errlen, -errno, "cgroup prefix: cannot open %s: %s", self_cgroup,
-                            strerror(errno));
+                return errmsg(err, errlen, -errno, "cgroup prefix: cannot open %s: %s", self_cgroup,
+                              strerror(errno));
             ssize_t n = read(fd, buf, sizeof buf);
             close(fd);
-            if (n < 0) return fail(err, errlen, -EIO, "cgroup prefix: cannot read %s", self_cgroup);
+            if (n < 0)
+                return errmsg(err, errlen, -EIO, "cgroup prefix: cannot read %s", self_cgroup);
             char perr[160];
             int rc = cgp_proc_cgroup_path(buf, (size_t)n, names[ctl], val, sizeof val, perr,
                                           sizeof perr);
             if (rc < 0)
-                return fail(err, errlen, rc, "cgroup prefix %s=self: %s", names[ctl],
-                            rc == -ENOENT ? "controller not in /proc/self/cgroup" : perr);
+                return errmsg(err, errlen, rc, "cgroup prefix %s=self: %s", names[ctl],
+                              rc == -ENOENT ? "controller not in /proc/self/cgroup" : perr);
         }
         if (val[0] != '/')
-            return fail(err, errlen, -EINVAL, "cgroup prefix %s: path must start with '/'",
-                        names[ctl]);
+            return errmsg(err, errlen, -EINVAL, "cgroup prefix %s: path must start with '/'",
+                          names[ctl]);
         size_t len = strlen(val);
         while (len > 0 && val[len - 1] == '/') val[--len] = '\0'; /* "/" -> "" */
         snprintf(c->prefix[ctl], sizeof c->prefix[ctl], "%s", val);
@@ -605,7 +594,7 @@ static int parse_prefix(cgc *c, const char *spec, const char *self_cgroup, char 
 int cgc_new(cgc **out, const cgc_config *cfg, char *err, size_t errlen) {
     *out = NULL;
     cgc *c = calloc(1, sizeof *c);
-    if (!c) return fail(err, errlen, -ENOMEM, "out of memory");
+    if (!c) return errmsg(err, errlen, -ENOMEM, "out of memory");
     c->rl_read = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
     c->rl_parse = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
     c->rl_gone = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
@@ -614,7 +603,7 @@ int cgc_new(cgc **out, const cgc_config *cfg, char *err, size_t errlen) {
     int rc = cgd_read_mountinfo(cfg->mountinfo ? cfg->mountinfo : "/proc/self/mountinfo",
                                 &c->mounts, err, errlen);
     if (rc == 0 && c->mounts.layout == CGD_LAYOUT_NONE)
-        rc = fail(err, errlen, -ENOENT, "no cgroup hierarchy is mounted");
+        rc = errmsg(err, errlen, -ENOENT, "no cgroup hierarchy is mounted");
     if (rc == 0 && cfg->prefix)
         rc = parse_prefix(c, cfg->prefix,
                           cfg->proc_self_cgroup ? cfg->proc_self_cgroup : "/proc/self/cgroup", err,
@@ -717,13 +706,13 @@ static void cg_fini(void *state) {
 
 static int cg_init(void **state, const struct agent_config *cfg, char *err, size_t errlen) {
     cg_collector *g = calloc(1, sizeof *g);
-    if (!g) return fail(err, errlen, -ENOMEM, "out of memory");
+    if (!g) return errmsg(err, errlen, -ENOMEM, "out of memory");
     g->roots = strdup(cfg->cgroup_roots ? cfg->cgroup_roots : "");
     g->include = strdup(cfg->cgroup_include ? cfg->cgroup_include : "");
     g->exclude = strdup(cfg->cgroup_exclude ? cfg->cgroup_exclude : "");
     if (!g->roots || !g->include || !g->exclude) {
         cg_fini(g);
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return errmsg(err, errlen, -ENOMEM, "out of memory");
     }
     cgc_config cc = {
         .kubernetes = cfg->cgroup_kubernetes,

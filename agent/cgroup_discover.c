@@ -2,29 +2,18 @@
  * watcher that keeps the set of sampled cgroups current (see cgroup_discover.h). */
 #include "cgroup_discover.h"
 
+#include "errmsg.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 const char *cgd_layout_name(enum cgd_layout l) {
     switch (l) {
@@ -120,8 +109,8 @@ int cgd_parse_mountinfo(const char *buf, size_t len, cgd_mounts *m, char *err, s
             /* Only cgroup lines matter; anything else that is malformed is skipped unless it
              * mentions cgroup, so a garbled cgroup line is never silently ignored. */
             if (memmem(f[0], (size_t)(le - f[0]), "cgroup", 6))
-                return fail(err, errlen, -EINVAL, "mountinfo line %d: malformed mount line",
-                            lineno);
+                return errmsg(err, errlen, -EINVAL, "mountinfo line %d: malformed mount line",
+                              lineno);
             continue;
         }
         const char *fs = f[dash + 1];
@@ -131,7 +120,7 @@ int cgd_parse_mountinfo(const char *buf, size_t len, cgd_mounts *m, char *err, s
         if (!v1 && !v2) continue;
         char mp[CGD_PATH_MAX];
         if (unescape(f[4], fl[4], mp, sizeof mp) < 0 || mp[0] != '/')
-            return fail(err, errlen, -EINVAL, "mountinfo line %d: bad mount point", lineno);
+            return errmsg(err, errlen, -EINVAL, "mountinfo line %d: bad mount point", lineno);
         if (v2) {
             if (!m->v2[0]) strcpy(m->v2, mp);
             continue;
@@ -161,19 +150,19 @@ int cgd_read_mountinfo(const char *path, cgd_mounts *m, char *err, size_t errlen
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = -errno;
-        return fail(err, errlen, e, "cannot open %s: %s", path, strerror(-e));
+        return errmsg(err, errlen, e, "cannot open %s: %s", path, strerror(-e));
     }
     size_t cap = 16384, len = 0;
     char *buf = malloc(cap);
     int rc = 0;
     for (;;) {
         if (!buf) {
-            rc = fail(err, errlen, -ENOMEM, "out of memory reading %s", path);
+            rc = errmsg(err, errlen, -ENOMEM, "out of memory reading %s", path);
             break;
         }
         if (len == cap) {
             if (cap >= (16u << 20)) {
-                rc = fail(err, errlen, -EFBIG, "%s is larger than 16 MB", path);
+                rc = errmsg(err, errlen, -EFBIG, "%s is larger than 16 MB", path);
                 break;
             }
             char *nb = realloc(buf, cap * 2);
@@ -185,7 +174,7 @@ int cgd_read_mountinfo(const char *path, cgd_mounts *m, char *err, size_t errlen
         if (n < 0) {
             if (errno == EINTR) continue;
             rc = -errno;
-            fail(err, errlen, rc, "cannot read %s: %s", path, strerror(-rc));
+            errmsg(err, errlen, rc, "cannot read %s: %s", path, strerror(-rc));
             break;
         }
         if (n == 0) break;
@@ -731,9 +720,9 @@ static int add_root(cgd *d, const char *rel, enum root_type t, int max_depth) {
 int cgd_new(cgd **out, const cgd_config *cfg, char *err, size_t errlen) {
     *out = NULL;
     if (!cfg->base || !cfg->base[0])
-        return fail(err, errlen, -EINVAL, "cgroup discovery: no cgroup hierarchy to walk");
+        return errmsg(err, errlen, -EINVAL, "cgroup discovery: no cgroup hierarchy to walk");
     cgd *d = calloc(1, sizeof *d);
-    if (!d) return fail(err, errlen, -ENOMEM, "cgroup discovery: out of memory");
+    if (!d) return errmsg(err, errlen, -ENOMEM, "cgroup discovery: out of memory");
     d->ifd = -1;
     d->first = 1;
     d->nbuckets = 256;
@@ -757,7 +746,7 @@ int cgd_new(cgd **out, const cgd_config *cfg, char *err, size_t errlen) {
     for (size_t i = 0; rc == 0 && i < cfg->nroots; i++) rc = add_root(d, cfg->roots[i], ROOT_EXTRA, depth);
     if (rc < 0) {
         cgd_free(d);
-        return fail(err, errlen, rc, "cgroup discovery: %s", strerror(-rc));
+        return errmsg(err, errlen, rc, "cgroup discovery: %s", strerror(-rc));
     }
     d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     d->st.inotify = d->ifd >= 0;

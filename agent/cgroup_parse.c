@@ -1,8 +1,9 @@
 /* cgroup_parse.c: pure parsers for cgroup and /proc text (see cgroup_parse.h). */
 #include "cgroup_parse.h"
 
+#include "errmsg.h"
+
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,18 +51,6 @@ static int span_eq(span a, const char *lit) {
     return a.n == n && memcmp(a.s, lit, n) == 0;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
-
 /* Prints at most 32 bytes of a token, for error messages. */
 #define TOKFMT "\"%.*s\""
 #define TOKARG(t) (int)((t).n > 32 ? 32 : (t).n), (t).s
@@ -101,15 +90,16 @@ int cgp_parse_u64(const char *buf, size_t len, const char *what, uint64_t *out, 
     line_iter it = {buf, buf + len, 0};
     span line, tok, extra;
     if (!next_line(&it, &line) || !next_token(&line, &tok))
-        return fail(err, errlen, "%s: empty file", what);
+        return errmsg(err, errlen, -EINVAL, "%s: empty file", what);
     if (next_token(&line, &extra))
-        return fail(err, errlen, "%s line 1: unexpected text after the value: " TOKFMT, what,
-                    TOKARG(extra));
+        return errmsg(err, errlen, -EINVAL, "%s line 1: unexpected text after the value: " TOKFMT,
+                      what, TOKARG(extra));
     int rc = span_u64(tok, out);
     if (rc == -ERANGE)
-        return fail(err, errlen, "%s line 1: value out of range: " TOKFMT, what, TOKARG(tok));
+        return errmsg(err, errlen, -EINVAL, "%s line 1: value out of range: " TOKFMT, what,
+                      TOKARG(tok));
     if (rc < 0)
-        return fail(err, errlen, "%s line 1: not a number: " TOKFMT, what, TOKARG(tok));
+        return errmsg(err, errlen, -EINVAL, "%s line 1: not a number: " TOKFMT, what, TOKARG(tok));
     return 0;
 }
 
@@ -125,21 +115,22 @@ static int parse_flat_keyed(const char *buf, size_t len, const char *what, kv_fn
     while (next_line(&it, &line)) {
         if (!next_token(&line, &key)) continue;
         if (!next_token(&line, &val))
-            return fail(err, errlen, "%s line %d: key " TOKFMT " has no value", what, it.lineno,
-                        TOKARG(key));
+            return errmsg(err, errlen, -EINVAL, "%s line %d: key " TOKFMT " has no value", what,
+                          it.lineno, TOKARG(key));
         if (next_token(&line, &extra))
-            return fail(err, errlen, "%s line %d: unexpected text after the value of " TOKFMT,
-                        what, it.lineno, TOKARG(key));
+            return errmsg(err, errlen, -EINVAL,
+                          "%s line %d: unexpected text after the value of " TOKFMT, what, it.lineno,
+                          TOKARG(key));
         uint64_t v;
         int rc = span_u64(val, &v);
         if (rc < 0)
-            return fail(err, errlen, "%s line %d: value of " TOKFMT " is %s: " TOKFMT, what,
-                        it.lineno, TOKARG(key), rc == -ERANGE ? "out of range" : "not a number",
-                        TOKARG(val));
+            return errmsg(err, errlen, -EINVAL, "%s line %d: value of " TOKFMT " is %s: " TOKFMT,
+                          what, it.lineno, TOKARG(key),
+                          rc == -ERANGE ? "out of range" : "not a number", TOKARG(val));
         fn(ctx, key, v);
         lines++;
     }
-    if (lines == 0) return fail(err, errlen, "%s: empty file", what);
+    if (lines == 0) return errmsg(err, errlen, -EINVAL, "%s: empty file", what);
     return 0;
 }
 
@@ -223,16 +214,18 @@ int cgp_parse_psi(const char *buf, size_t len, cgp_psi *out, char *err, size_t e
         if (span_eq(tok, "some")) full = 0;
         else if (span_eq(tok, "full")) full = 1;
         else
-            return fail(err, errlen, "pressure line %d: expected \"some\" or \"full\", got " TOKFMT,
-                        it.lineno, TOKARG(tok));
+            return errmsg(err, errlen, -EINVAL,
+                          "pressure line %d: expected \"some\" or \"full\", got " TOKFMT, it.lineno,
+                          TOKARG(tok));
         double a10 = 0, a60 = 0, a300 = 0;
         uint64_t total = 0;
         unsigned seen = 0;
         while (next_token(&line, &tok)) {
             const char *eq = memchr(tok.s, '=', tok.n);
             if (!eq)
-                return fail(err, errlen, "pressure line %d: expected key=value, got " TOKFMT,
-                            it.lineno, TOKARG(tok));
+                return errmsg(err, errlen, -EINVAL,
+                              "pressure line %d: expected key=value, got " TOKFMT, it.lineno,
+                              TOKARG(tok));
             span k = {tok.s, (size_t)(eq - tok.s)};
             span v = {eq + 1, tok.n - k.n - 1};
             int rc = 0;
@@ -241,11 +234,13 @@ int cgp_parse_psi(const char *buf, size_t len, cgp_psi *out, char *err, size_t e
             else if (span_eq(k, "avg300")) rc = span_double(v, &a300), seen |= 4;
             else if (span_eq(k, "total")) rc = span_u64(v, &total), seen |= 8;
             if (rc < 0)
-                return fail(err, errlen, "pressure line %d: bad value for " TOKFMT ": " TOKFMT,
-                            it.lineno, TOKARG(k), TOKARG(v));
+                return errmsg(err, errlen, -EINVAL,
+                              "pressure line %d: bad value for " TOKFMT ": " TOKFMT, it.lineno,
+                              TOKARG(k), TOKARG(v));
         }
         if ((seen & 9) != 9)
-            return fail(err, errlen, "pressure line %d: avg10 or total missing", it.lineno);
+            return errmsg(err, errlen, -EINVAL, "pressure line %d: avg10 or total missing",
+                          it.lineno);
         if (full) {
             out->has_full = 1;
             out->full_avg10 = a10, out->full_avg60 = a60, out->full_avg300 = a300;
@@ -256,7 +251,8 @@ int cgp_parse_psi(const char *buf, size_t len, cgp_psi *out, char *err, size_t e
             out->some_total_us = total;
         }
     }
-    if (!out->has_some && !out->has_full) return fail(err, errlen, "pressure: empty file");
+    if (!out->has_some && !out->has_full)
+        return errmsg(err, errlen, -EINVAL, "pressure: empty file");
     return 0;
 }
 
@@ -271,27 +267,29 @@ int cgp_parse_proc_cgroup(const char *buf, size_t len, cgp_proc_cgroup_fn fn, vo
         const char *c1 = memchr(line.s, ':', line.n);
         const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(line.s + line.n - c1 - 1)) : NULL;
         if (!c2)
-            return fail(err, errlen, "cgroup line %d: expected id:controllers:path", it.lineno);
+            return errmsg(err, errlen, -EINVAL, "cgroup line %d: expected id:controllers:path",
+                          it.lineno);
         span id = {line.s, (size_t)(c1 - line.s)};
         span cs = {c1 + 1, (size_t)(c2 - c1 - 1)};
         span ps = {c2 + 1, (size_t)(line.s + line.n - c2 - 1)};
         uint64_t hid;
         if (span_u64(id, &hid) < 0 || hid > 1u << 20)
-            return fail(err, errlen, "cgroup line %d: bad hierarchy id " TOKFMT, it.lineno,
-                        TOKARG(id));
+            return errmsg(err, errlen, -EINVAL, "cgroup line %d: bad hierarchy id " TOKFMT,
+                          it.lineno, TOKARG(id));
         if (ps.n == 0 || ps.s[0] != '/')
-            return fail(err, errlen, "cgroup line %d: path must start with '/'", it.lineno);
+            return errmsg(err, errlen, -EINVAL, "cgroup line %d: path must start with '/'",
+                          it.lineno);
         if (cs.n >= sizeof ctl || ps.n >= sizeof path)
-            return fail(err, errlen, "cgroup line %d: too long", it.lineno);
+            return errmsg(err, errlen, -EINVAL, "cgroup line %d: too long", it.lineno);
         memcpy(ctl, cs.s, cs.n), ctl[cs.n] = '\0';
         memcpy(path, ps.s, ps.n), path[ps.n] = '\0';
         if (memchr(ctl, '\0', cs.n) || memchr(path, '\0', ps.n))
-            return fail(err, errlen, "cgroup line %d: NUL byte", it.lineno);
+            return errmsg(err, errlen, -EINVAL, "cgroup line %d: NUL byte", it.lineno);
         n++;
         int rc = fn(ctx, (int)hid, ctl, path);
         if (rc != 0) return rc;
     }
-    if (n == 0) return fail(err, errlen, "cgroup: empty file");
+    if (n == 0) return errmsg(err, errlen, -EINVAL, "cgroup: empty file");
     return 0;
 }
 
@@ -353,16 +351,17 @@ int cgp_parse_proc_stat(const char *buf, size_t len, cgp_proc_stat *out, char *e
         size_t nf = 0;
         while (nf < sizeof f / sizeof f[0] && next_token(&line, &tok)) {
             if (span_u64(tok, f[nf]) < 0)
-                return fail(err, errlen, "stat line %d: cpu field %zu is not a number: " TOKFMT,
-                            it.lineno, nf + 1, TOKARG(tok));
+                return errmsg(err, errlen, -EINVAL,
+                              "stat line %d: cpu field %zu is not a number: " TOKFMT, it.lineno,
+                              nf + 1, TOKARG(tok));
             nf++;
         }
         if (nf < 4)
-            return fail(err, errlen, "stat line %d: cpu line has %zu fields, need at least 4",
-                        it.lineno, nf);
+            return errmsg(err, errlen, -EINVAL,
+                          "stat line %d: cpu line has %zu fields, need at least 4", it.lineno, nf);
         have_cpu = 1;
     }
-    if (!have_cpu) return fail(err, errlen, "stat: no aggregate \"cpu\" line");
+    if (!have_cpu) return errmsg(err, errlen, -EINVAL, "stat: no aggregate \"cpu\" line");
     return 0;
 }
 
@@ -392,27 +391,30 @@ int cgp_parse_meminfo(const char *buf, size_t len, cgp_meminfo *out, char *err, 
     while (next_line(&it, &line)) {
         if (!next_token(&line, &key)) continue;
         if (key.n < 2 || key.s[key.n - 1] != ':')
-            return fail(err, errlen, "meminfo line %d: expected \"Key:\", got " TOKFMT, it.lineno,
-                        TOKARG(key));
+            return errmsg(err, errlen, -EINVAL, "meminfo line %d: expected \"Key:\", got " TOKFMT,
+                          it.lineno, TOKARG(key));
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
             if (!span_eq(key, keys[i].name)) continue;
             uint64_t v;
             if (!next_token(&line, &val) || span_u64(val, &v) < 0)
-                return fail(err, errlen, "meminfo line %d: value of " TOKFMT " is not a number",
-                            it.lineno, TOKARG(key));
+                return errmsg(err, errlen, -EINVAL,
+                              "meminfo line %d: value of " TOKFMT " is not a number", it.lineno,
+                              TOKARG(key));
             if (next_token(&line, &unit)) {
                 if (!span_eq(unit, "kB"))
-                    return fail(err, errlen, "meminfo line %d: unknown unit " TOKFMT, it.lineno,
-                                TOKARG(unit));
+                    return errmsg(err, errlen, -EINVAL, "meminfo line %d: unknown unit " TOKFMT,
+                                  it.lineno, TOKARG(unit));
                 if (v > UINT64_MAX / 1024)
-                    return fail(err, errlen, "meminfo line %d: value out of range", it.lineno);
+                    return errmsg(err, errlen, -EINVAL, "meminfo line %d: value out of range",
+                                  it.lineno);
                 v *= 1024;
             }
             *(uint64_t *)((char *)out + keys[i].off) = v;
             out->have |= keys[i].bit;
         }
     }
-    if (!(out->have & CGP_MI_TOTAL)) return fail(err, errlen, "meminfo: no MemTotal line");
+    if (!(out->have & CGP_MI_TOTAL))
+        return errmsg(err, errlen, -EINVAL, "meminfo: no MemTotal line");
     return 0;
 }
 
@@ -420,17 +422,20 @@ int cgp_parse_loadavg(const char *buf, size_t len, cgp_loadavg *out, char *err, 
     memset(out, 0, sizeof *out);
     line_iter it = {buf, buf + len, 0};
     span line, tok;
-    if (!next_line(&it, &line)) return fail(err, errlen, "loadavg: empty file");
+    if (!next_line(&it, &line)) return errmsg(err, errlen, -EINVAL, "loadavg: empty file");
     double *l[] = {&out->load1, &out->load5, &out->load15};
     for (int i = 0; i < 3; i++) {
         if (!next_token(&line, &tok) || span_double(tok, l[i]) < 0)
-            return fail(err, errlen, "loadavg: field %d is not a load average", i + 1);
+            return errmsg(err, errlen, -EINVAL, "loadavg: field %d is not a load average", i + 1);
     }
-    if (!next_token(&line, &tok)) return fail(err, errlen, "loadavg: field 4 missing");
+    if (!next_token(&line, &tok)) return errmsg(err, errlen, -EINVAL, "loadavg: field 4 missing");
     const char *slash = memchr(tok.s, '/', tok.n);
-    if (!slash) return fail(err, errlen, "loadavg: field 4 is not running/total: " TOKFMT, TOKARG(tok));
+    if (!slash)
+        return errmsg(err, errlen, -EINVAL, "loadavg: field 4 is not running/total: " TOKFMT,
+                      TOKARG(tok));
     span r = {tok.s, (size_t)(slash - tok.s)}, t = {slash + 1, tok.n - r.n - 1};
     if (span_u64(r, &out->running) < 0 || span_u64(t, &out->total) < 0)
-        return fail(err, errlen, "loadavg: field 4 is not running/total: " TOKFMT, TOKARG(tok));
+        return errmsg(err, errlen, -EINVAL, "loadavg: field 4 is not running/total: " TOKFMT,
+                      TOKARG(tok));
     return 0;
 }
