@@ -154,19 +154,22 @@ int cgd_read_mountinfo(const char *path, cgd_mounts *m, char *err, size_t errlen
     }
     size_t cap = 16384, len = 0;
     char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        return errmsg(err, errlen, -ENOMEM, "out of memory reading %s", path);
+    }
     int rc = 0;
     for (;;) {
-        if (!buf) {
-            rc = errmsg(err, errlen, -ENOMEM, "out of memory reading %s", path);
-            break;
-        }
         if (len == cap) {
             if (cap >= (16u << 20)) {
                 rc = errmsg(err, errlen, -EFBIG, "%s is larger than 16 MB", path);
                 break;
             }
             char *nb = realloc(buf, cap * 2);
-            if (!nb) continue; /* reported above */
+            if (!nb) {
+                rc = errmsg(err, errlen, -ENOMEM, "out of memory reading %s", path);
+                break;
+            }
             buf = nb;
             cap *= 2;
         }
