@@ -1,10 +1,10 @@
 /* cmd_node_action.c: `tidectl node-action NODE ACTION CGROUP [...]`: runs drain, standby,
  * activate or warmup on one replica through the node's agent and prints the result. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_table.h"
 #include "tidectl.h"
 
 #define NA_USAGE                                                                                   \
@@ -14,16 +14,7 @@
     "                          ACTION: drain|standby|activate|warmup; CGROUP as /proc/PID/cgroup\n" \
     "                          shows it (e.g. /system.slice/web@3.service), or - for none"
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "tidectl node-action: ");
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nusage: tidectl " NA_USAGE "\n");
-    return 2;
-}
+static const cli_cmd na_cmd = {"node-action", NA_USAGE};
 
 /* Prints "  key: value" lines; nested values as compact JSON. */
 static void print_human(const char *node, const char *action, const cJSON *data, int ok) {
@@ -60,19 +51,19 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
         for (int j = 0; opts[j]; j++)
             if (!strcmp(a, opts[j])) k = j;
         if (k < 0 && a[0] == '-' && a[1] == '-') {
-            rc = usage_error("unknown option '%s'", a);
+            rc = cli_usage_error(&na_cmd, "unknown option '%s'", a);
             goto out;
         }
         if (k < 0) {
             if (npos == 3) {
-                rc = usage_error("unexpected argument '%s'", a);
+                rc = cli_usage_error(&na_cmd, "unexpected argument '%s'", a);
                 goto out;
             }
             pos[npos++] = a;
             continue;
         }
         if (i + 1 >= argc) {
-            rc = usage_error("%s needs a value", a);
+            rc = cli_usage_error(&na_cmd, "%s needs a value", a);
             goto out;
         }
         const char *v = argv[++i];
@@ -86,14 +77,14 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
             char *end;
             long ms = strtol(v, &end, 10);
             if (*end || ms < 1 || ms > 3600000) {
-                rc = usage_error("--timeout-ms '%s' is not 1-3600000", v);
+                rc = cli_usage_error(&na_cmd, "--timeout-ms '%s' is not 1-3600000", v);
                 goto out;
             }
             cJSON_AddNumberToObject(args, "timeout_ms", (double)ms);
         } else if (k == 6) {
             const char *slash = strchr(v, '/');
             if (!slash || slash == v || !slash[1] || strchr(slash + 1, '/')) {
-                rc = usage_error("--pod '%s' is not NAMESPACE/NAME", v);
+                rc = cli_usage_error(&na_cmd, "--pod '%s' is not NAMESPACE/NAME", v);
                 goto out;
             }
             pod = v;
@@ -101,7 +92,7 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
             cJSON *j = cJSON_Parse(v);
             if (!j || !cJSON_IsObject(j)) {
                 cJSON_Delete(j);
-                rc = usage_error("%s '%s' is not a JSON object", a, v);
+                rc = cli_usage_error(&na_cmd, "%s '%s' is not a JSON object", a, v);
                 goto out;
             }
             if (k == 4) {
@@ -118,18 +109,18 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
         }
     }
     if (npos < 3) {
-        rc = usage_error("%s", npos == 0 ? "missing NODE" : npos == 1 ? "missing ACTION" : "missing CGROUP");
+        rc = cli_usage_error(&na_cmd, "%s", npos == 0 ? "missing NODE" : npos == 1 ? "missing ACTION" : "missing CGROUP");
         goto out;
     }
     const char *node = pos[0], *action = pos[1], *cgroup = pos[2];
     if (strcmp(action, "drain") && strcmp(action, "standby") && strcmp(action, "activate") &&
         strcmp(action, "warmup")) {
-        rc = usage_error("unknown ACTION '%s' (drain, standby, activate, warmup)", action);
+        rc = cli_usage_error(&na_cmd, "unknown ACTION '%s' (drain, standby, activate, warmup)", action);
         goto out;
     }
     if (strcmp(cgroup, "-") != 0) {
         if (cgroup[0] != '/') {
-            rc = usage_error("CGROUP '%s' must start with '/' (as /proc/PID/cgroup shows it) or be -", cgroup);
+            rc = cli_usage_error(&na_cmd, "CGROUP '%s' must start with '/' (as /proc/PID/cgroup shows it) or be -", cgroup);
             goto out;
         }
         cJSON_DeleteItemFromObjectCaseSensitive(args, "cgroup");
@@ -137,7 +128,7 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
     }
     if (!cJSON_GetObjectItemCaseSensitive(args, "haproxy_socket") !=
         !cJSON_GetObjectItemCaseSensitive(args, "haproxy_server")) {
-        rc = usage_error("%s", "--haproxy-socket and --haproxy-server go together");
+        rc = cli_usage_error(&na_cmd, "%s", "--haproxy-socket and --haproxy-server go together");
         goto out;
     }
     cJSON *req = cJSON_CreateObject();
