@@ -241,7 +241,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     *tp = 0;
     size_t n = train->n;
     size_t day = (size_t)fc__steps_per_day(train->step);
-    int H = m->horizon > 0 ? m->horizon : (int)(3600 / train->step > 0 ? 3600 / train->step : 1);
+    int H = fc__horizon(m->horizon, train->step);
     size_t V = 7 * day;
     if (V > n * 3 / 10) V = n * 3 / 10;
     fc_options o = m->opt;

@@ -21,6 +21,10 @@ int fc__steps_per_day(int64_t step) {
     return d >= 1 ? (int)d : 1;
 }
 
+int fc__horizon(int horizon, int64_t step) {
+    return horizon > 0 ? horizon : (int)(3600 / step > 0 ? 3600 / step : 1);
+}
+
 static int make(void **state, int64_t period_s) {
     baseline *b = calloc(1, sizeof *b);
     if (!b) return -ENOMEM;

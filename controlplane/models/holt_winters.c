@@ -323,7 +323,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     m->kd_sec = 86400.0 / m->kd;
     m->kw = n >= (size_t)(14 * spd) ? 7 * (spd < 48 ? spd : 48) : 0;
     m->kw_sec = m->kw ? 7 * 86400.0 / m->kw : 1;
-    int H = m->horizon > 0 ? m->horizon : (int)(3600 / m->step > 0 ? 3600 / m->step : 1);
+    int H = fc__horizon(m->horizon, m->step);
     double *x = malloc(n * sizeof *x);
     unsigned char *mask = malloc(n);
     double *buf = calloc(4 * (size_t)(m->kd + m->kw + 1), sizeof *buf);

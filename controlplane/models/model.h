@@ -38,6 +38,9 @@ size_t fc__mask_outages(const double *y, size_t n, int64_t step, unsigned char *
 /* Steps per day / per week at this step (at least 1). */
 int fc__steps_per_day(int64_t step);
 
+/* The horizon a model forecasts: `horizon` when > 0, else an hour of steps (at least 1). */
+int fc__horizon(int horizon, int64_t step);
+
 /* The most recent usable value of ctx (skipping NaN), or 0 when there is none. */
 double fc__last_value(const fc_series *ctx);
 

@@ -359,7 +359,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     m->net = NULL;
     m->step = train->step;
     m->coarse = train->step >= 3600;
-    m->H = m->opt.horizon > 0 ? m->opt.horizon : (int)(3600 / train->step > 0 ? 3600 / train->step : 1);
+    m->H = fc__horizon(m->opt.horizon, train->step);
     m->C = m->opt.context > 0 ? m->opt.context : (m->H > 120 ? m->H : 120);
     openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
     int C = m->C, H = m->H;

@@ -139,7 +139,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     m->step = train->step;
     long day = fc__steps_per_day(train->step);
     long n = (long)train->n;
-    int H = m->horizon > 0 ? m->horizon : (int)(3600 / train->step > 0 ? 3600 / train->step : 1);
+    int H = fc__horizon(m->horizon, train->step);
     prefix px;
     if (prefix_build(&px, train->y, train->n, train->step) != 0) return -ENOMEM;
     double *out = malloc((size_t)H * sizeof *out);
