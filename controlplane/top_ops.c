@@ -46,15 +46,9 @@ static int row_is(const top_row *r, const char *node, size_t nl, const char *cgr
 
 static top_row *row_for(top_rows *rows, const char *node, const char *cgroup) {
     size_t nl = strlen(node), cl = cgroup ? strlen(cgroup) : 0;
-    /* A cgroup's series usually have neighbouring ids: try the newest row first. */
-    if (rows->n > 0 && row_is(&rows->v[rows->n - 1], node, nl, cgroup)) return &rows->v[rows->n - 1];
-    for (size_t i = 0; i < rows->n; i++) {
-        top_row *r = &rows->v[i];
-        if (r->is_node != !cgroup) continue;
-        if (strcmp(r->key, node) != 0) continue;
-        if (cgroup && strcmp(r->key + nl + 1, cgroup) != 0) continue;
-        return r;
-    }
+    /* A cgroup's series usually have neighbouring ids: search from the newest row. */
+    for (size_t i = rows->n; i-- > 0;)
+        if (row_is(&rows->v[i], node, nl, cgroup)) return &rows->v[i];
     if (rows->n == rows->cap) {
         size_t cap = rows->cap ? rows->cap * 2 : 64;
         top_row *nv = realloc(rows->v, cap * sizeof *nv);
@@ -144,10 +138,9 @@ static void handle_top(ops_request *req, const cJSON *args) {
         cJSON_DeleteItemFromObjectCaseSensitive(r->obj, metric);
         cJSON_AddNumberToObject(r->obj, metric, v);
         if (strcmp(metric, "cpu_usage_cores") == 0) r->cpu = v;
-        const cJSON *ts = cJSON_GetObjectItemCaseSensitive(r->obj, "ts");
+        cJSON *ts = cJSON_GetObjectItemCaseSensitive(r->obj, "ts");
         if (!ts) cJSON_AddNumberToObject(r->obj, "ts", (double)p->ts_ms);
-        else if (ts->valuedouble < (double)p->ts_ms)
-            cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(r->obj, "ts"), (double)p->ts_ms);
+        else if (ts->valuedouble < (double)p->ts_ms) cJSON_SetNumberValue(ts, (double)p->ts_ms);
         if (is_cg) {
             static const char *const keep[] = {"kind", "qos", "pod_uid", "container_id", "service"};
             for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
