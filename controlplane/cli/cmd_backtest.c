@@ -1,6 +1,7 @@
 /* cmd_backtest.c: `tidectl backtest`: runs the forecast benchmark protocol on a CSV locally
  * (no control plane needed) and prints a table or JSON, optionally an SVG plot. */
 #include "backtest.h"
+#include "cli_table.h"
 #include "forecast.h"
 #include "series_csv.h"
 #include "tidectl.h"
@@ -21,10 +22,7 @@
     "  --max-epochs caps the networks' training (early stopping also applies);\n"             \
     "  --max-fit-seconds aborts a network fit that runs longer, as an error (default: none)."
 
-static int usage_error(const char *msg) {
-    fprintf(stderr, "tidectl backtest: %s\nusage: tidectl " BT_USAGE "\n", msg);
-    return 2;
-}
+static const cli_cmd bt_cmd = {"backtest", BT_USAGE};
 
 /* Splits "a,b,c" (or "all") into names; returns the count (at most max). */
 static size_t split_models(char *list, const char **names, size_t max) {
@@ -85,63 +83,55 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
         case 'v': fopt.verbose = 1; break;
         case 's':
             fopt.seed = strtoull(optarg, &end, 10);
-            if (!end || *end) return usage_error("--seed needs a number");
+            if (!end || *end) return cli_usage_error(&bt_cmd, "--seed needs a number");
             break;
         case 'T':
             fopt.threads = (int)strtol(optarg, &end, 10);
             if (!end || *end || fopt.threads < 1 || fopt.threads > 256)
-                return usage_error("--threads needs a number from 1 to 256");
+                return cli_usage_error(&bt_cmd, "--threads needs a number from 1 to 256");
             break;
         case 'B':
             fopt.max_fit_seconds = strtod(optarg, &end);
             if (!end || *end || !(fopt.max_fit_seconds > 0))
-                return usage_error("--max-fit-seconds needs a positive number");
+                return cli_usage_error(&bt_cmd, "--max-fit-seconds needs a positive number");
             break;
         case 'E':
             fopt.max_epochs = (int)strtol(optarg, &end, 10);
             if (!end || *end || fopt.max_epochs < 1 || fopt.max_epochs > 100000)
-                return usage_error("--max-epochs needs a number from 1 to 100000");
+                return cli_usage_error(&bt_cmd, "--max-epochs needs a number from 1 to 100000");
             break;
         case 'D':
             if (strcmp(optarg, "sum") == 0) copts.dup = SERIES_DUP_SUM;
             else if (strcmp(optarg, "mean") == 0) copts.dup = SERIES_DUP_MEAN;
-            else return usage_error("--duplicates takes sum or mean");
+            else return cli_usage_error(&bt_cmd, "--duplicates takes sum or mean");
             break;
         case 'h': printf("usage: tidectl " BT_USAGE "\n"); return 0;
-        default: {
-            char msg[128];
-            snprintf(msg, sizeof msg, "unknown or incomplete option %s",
-                     argv[optind - 1] ? argv[optind - 1] : "");
-            return usage_error(msg);
-        }
+        default:
+            return cli_usage_error(&bt_cmd, "unknown or incomplete option %s",
+                                   argv[optind - 1] ? argv[optind - 1] : "");
         }
     }
-    if (optind < argc) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "unexpected argument \"%s\"", argv[optind]);
-        return usage_error(msg);
-    }
-    if (!data) return usage_error("--data FILE.csv is required");
-    if (!task_s) return usage_error("--task scale-1h|day-ahead is required");
-    if (!model_s) return usage_error("--model NAME|auto is required");
+    if (optind < argc) return cli_usage_error(&bt_cmd, "unexpected argument \"%s\"", argv[optind]);
+    if (!data) return cli_usage_error(&bt_cmd, "--data FILE.csv is required");
+    if (!task_s) return cli_usage_error(&bt_cmd, "--task scale-1h|day-ahead is required");
+    if (!model_s) return cli_usage_error(&bt_cmd, "--model NAME|auto is required");
     bt_task task;
-    if (bt_task_parse(task_s, &task) != 0) return usage_error("--task takes scale-1h or day-ahead");
+    if (bt_task_parse(task_s, &task) != 0) return cli_usage_error(&bt_cmd, "--task takes scale-1h or day-ahead");
     char *models_buf = strdup(model_s);
     if (!models_buf) return 1;
     const char *names[16];
     size_t nmodels = split_models(models_buf, names, 16);
     if (nmodels == 0) {
         free(models_buf);
-        return usage_error("--model names no model");
+        return cli_usage_error(&bt_cmd, "--model names no model");
     }
     for (size_t i = 0; i < nmodels; i++) {
         int known = 0;
         for (size_t k = 0; fc_model_names[k]; k++) known |= strcmp(fc_model_names[k], names[i]) == 0;
         if (!known) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "unknown model \"%s\"", names[i]);
+            int st = cli_usage_error(&bt_cmd, "unknown model \"%s\"", names[i]);
             free(models_buf);
-            return usage_error(msg);
+            return st;
         }
     }
 
