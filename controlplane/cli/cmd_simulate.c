@@ -1,5 +1,6 @@
 /* cmd_simulate.c: `tidectl simulate`: replays a traffic trace through the scaling brain (the
  * same portrait, HPA and planner code as the control plane) against a simulated fleet. */
+#include "cli_table.h"
 #include "series_csv.h"
 #include "sim.h"
 #include "tidectl.h"
@@ -20,10 +21,7 @@
     "  reports overload minutes, minutes above the target, replica-minutes and scale actions\n" \
     "  per policy. The last --eval-days are evaluated; models fit on the data before them."
 
-static int usage_error(const char *msg) {
-    fprintf(stderr, "tidectl simulate: %s\nusage: tidectl " SIM_USAGE "\n", msg);
-    return 2;
-}
+static const cli_cmd sim_cmd = {"simulate", SIM_USAGE};
 
 static int parse_num(const char *s, double lo, double hi, double *out) {
     char *end;
@@ -86,52 +84,48 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
                 for (int i = 0; i < 3; i++) pol[npol++] = (sim_policy)i;
             } else {
                 sim_policy p;
-                if (sim_policy_parse(optarg, &p) < 0) return usage_error("--policy: use tide, hpa, static or all");
+                if (sim_policy_parse(optarg, &p) < 0) return cli_usage_error(&sim_cmd, "--policy: use tide, hpa, static or all");
                 int dup = 0;
                 for (int i = 0; i < npol; i++) dup |= pol[i] == p;
                 if (!dup && npol < 8) pol[npol++] = p;
             }
             break;
         case 'e':
-            if (parse_num(optarg, 1, 365, &v) < 0 || v != floor(v)) return usage_error("--eval-days: a whole number of days 1..365");
+            if (parse_num(optarg, 1, 365, &v) < 0 || v != floor(v)) return cli_usage_error(&sim_cmd, "--eval-days: a whole number of days 1..365");
             cfg.eval_days = (int)v;
             break;
         case 'N':
-            if (parse_num(optarg, 1, 100000, &v) < 0 || v != floor(v)) return usage_error("--peak-replicas: an integer 1..100000");
+            if (parse_num(optarg, 1, 100000, &v) < 0 || v != floor(v)) return cli_usage_error(&sim_cmd, "--peak-replicas: an integer 1..100000");
             cfg.peak_replicas = (int)v;
             break;
         case 'C':
-            if (parse_num(optarg, 1e-9, 1e15, &v) < 0) return usage_error("--capacity: a positive number (traffic per replica per step)");
+            if (parse_num(optarg, 1e-9, 1e15, &v) < 0) return cli_usage_error(&sim_cmd, "--capacity: a positive number (traffic per replica per step)");
             cfg.capacity = v;
             break;
         case 'c':
-            if (parse_num(optarg, 0, 86400, &v) < 0 || v != floor(v)) return usage_error("--cold-start: whole seconds 0..86400");
+            if (parse_num(optarg, 0, 86400, &v) < 0 || v != floor(v)) return cli_usage_error(&sim_cmd, "--cold-start: whole seconds 0..86400");
             cfg.cold_start = (int)v;
             break;
         case 'a':
-            if (parse_num(optarg, 0, 86400, &v) < 0 || v != floor(v)) return usage_error("--activation: whole seconds 0..86400");
+            if (parse_num(optarg, 0, 86400, &v) < 0 || v != floor(v)) return cli_usage_error(&sim_cmd, "--activation: whole seconds 0..86400");
             cfg.activation = (int)v;
             break;
         case 'f':
-            if (parse_num(optarg, 0, 1, &v) < 0) return usage_error("--standby-cost: a fraction 0..1");
+            if (parse_num(optarg, 0, 1, &v) < 0) return cli_usage_error(&sim_cmd, "--standby-cost: a fraction 0..1");
             cfg.standby_cost = v;
             break;
         case 'j': json = 1; break;
         case 'P': plot = optarg; break;
         case 'v': cfg.verbose = 1; break;
         case 'h': printf("usage: tidectl " SIM_USAGE "\n"); return 0;
-        default: {
-            char msg[128];
-            snprintf(msg, sizeof msg, "unknown or incomplete option %s", argv[optind - 1]);
-            return usage_error(msg);
-        }
+        default: return cli_usage_error(&sim_cmd, "unknown or incomplete option %s", argv[optind - 1]);
         }
     }
-    if (optind < argc) return usage_error("unexpected argument");
-    if (!data) return usage_error("--data is required");
-    if (!spec_path) return usage_error("--spec is required");
-    if (npol == 0) return usage_error("--policy is required (tide, hpa, static or all)");
-    if (cfg.capacity > 0 && cfg.peak_replicas > 0) return usage_error("give --peak-replicas or --capacity, not both");
+    if (optind < argc) return cli_usage_error(&sim_cmd, "unexpected argument");
+    if (!data) return cli_usage_error(&sim_cmd, "--data is required");
+    if (!spec_path) return cli_usage_error(&sim_cmd, "--spec is required");
+    if (npol == 0) return cli_usage_error(&sim_cmd, "--policy is required (tide, hpa, static or all)");
+    if (cfg.capacity > 0 && cfg.peak_replicas > 0) return cli_usage_error(&sim_cmd, "give --peak-replicas or --capacity, not both");
     if (!(cfg.capacity > 0) && cfg.peak_replicas <= 0) cfg.peak_replicas = 20;
 
     workload_spec spec;
