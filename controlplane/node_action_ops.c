@@ -132,12 +132,8 @@ static void na_agent_done(void *arg, int ok, const cJSON *result, const char *er
         r->result = data;
         char msg[200];
         snprintf(msg, sizeof msg, "activated by tide on node %s", r->node);
-        if (k8s_set_condition(r->cp, r->ns, r->name, 1, msg, na_ready_patched, r, err, sizeof err) < 0) {
-            r->result = NULL;
-            cJSON_AddItemToObject(data, "readiness", na_readiness(r, 1, NULL, err));
-            ops_reply_error_data(r->req, 1, data, "activate: replica thawed but readiness gate not set: %s", err);
-            na_free(r);
-        }
+        int rc = k8s_set_condition(r->cp, r->ns, r->name, 1, msg, na_ready_patched, r, err, sizeof err);
+        if (rc < 0) na_ready_patched(r, rc, NULL, err); /* the patch could not even start */
         return;
     }
     ops_reply(r->req, data);
