@@ -113,8 +113,7 @@ static double res_scale(const forecaster *f, double pred) { return fabs(pred) + 
 
 /* Collects scaled residuals of the point forecast at origins in the last days of train. */
 static int calibrate(forecaster *f, const fc_series *train, char *err, size_t errlen) {
-    int h = f->opt.horizon > 0 ? f->opt.horizon : (int)(3600 / (train->step > 0 ? train->step : 60));
-    if (h < 1) h = 1;
+    int h = fc__horizon(f->opt.horizon, train->step); /* fc_fit checked step > 0 */
     size_t n = train->n;
     size_t span = (size_t)CAL_DAYS * (size_t)fc__steps_per_day(train->step);
     if (span > n / 2) span = n / 2;
