@@ -720,13 +720,18 @@ static char *label_key(char *const *names, char *const *values, size_t n, size_t
     return k;
 }
 
-static void rseries_fini(rseries *s) {
-    for (size_t i = 0; i < s->nlabels; i++) {
-        free(s->names[i]);
-        free(s->values[i]);
+/* Frees n label pairs and both arrays; either array may be NULL. */
+static void free_labels(char **names, char **values, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (names) free(names[i]);
+        if (values) free(values[i]);
     }
-    free(s->names);
-    free(s->values);
+    free(names);
+    free(values);
+}
+
+static void rseries_fini(rseries *s) {
+    free_labels(s->names, s->values, s->nlabels);
     free(s->key);
     free(s->v);
 }
@@ -735,12 +740,7 @@ void query_result_fini(query_result *r) {
     if (!r) return;
     for (size_t i = 0; i < r->n; i++) {
         query_series *s = &r->s[i];
-        for (size_t k = 0; k < s->nlabels; k++) {
-            free(s->names[k]);
-            free(s->values[k]);
-        }
-        free(s->names);
-        free(s->values);
+        free_labels(s->names, s->values, s->nlabels);
         free(s->v);
     }
     free(r->s);
@@ -794,21 +794,13 @@ static int fold(evalctx *c, char *const *names, char *const *values, size_t n, c
         char **nn = dup_strs(names, n), **vv = dup_strs(values, n);
         if (!copy || !nn || !vv) {
             free(copy);
-            if (nn) for (size_t i = 0; i < n; i++) free(nn[i]);
-            if (vv) for (size_t i = 0; i < n; i++) free(vv[i]);
-            free(nn);
-            free(vv);
+            free_labels(nn, vv, n);
             return -ENOMEM;
         }
         memcpy(copy, v, c->nsteps * sizeof *copy);
         int rc = push_result(c->r, nn, vv, n, copy);
         if (rc) {
-            for (size_t i = 0; i < n; i++) {
-                free(nn[i]);
-                free(vv[i]);
-            }
-            free(nn);
-            free(vv);
+            free_labels(nn, vv, n);
             free(copy);
         }
         return rc;
@@ -890,12 +882,7 @@ static int groups_finish(evalctx *c) {
                 }
             }
         }
-        for (size_t k = 0; k < g->nlabels; k++) {
-            if (g->names) free(g->names[k]);
-            if (g->values) free(g->values[k]);
-        }
-        free(g->names);
-        free(g->values);
+        free_labels(g->names, g->values, g->nlabels);
         free(g->sum);
         free(g->cnt);
         free(g->key);
