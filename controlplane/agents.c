@@ -944,6 +944,13 @@ cJSON *cp_agents_json(struct controlplane *cp) {
     return arr;
 }
 
+int64_t cp_agents_connected(struct controlplane *cp) {
+    int64_t n = 0;
+    if (cp->agents)
+        for (agent_row *r = cp->agents->rows; r; r = r->next) n += r->conn != NULL;
+    return n;
+}
+
 cJSON *cp_agents_totals_json(struct controlplane *cp) {
     cp_agents *a = cp->agents;
     cJSON *o = cJSON_CreateObject();

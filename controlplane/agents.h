@@ -48,5 +48,7 @@ cJSON *cp_agents_json(struct controlplane *cp);
 /* Totals for `tidectl status`: connections, agents_connected, protocol_errors (all, also
  * connections that never said who they are), rejected_auth, samples, bytes. */
 cJSON *cp_agents_totals_json(struct controlplane *cp);
+/* Agents connected now (the "agents_connected" of the totals), without building JSON. */
+int64_t cp_agents_connected(struct controlplane *cp);
 
 #endif

@@ -249,11 +249,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     (void)loop;
     (void)revents;
     cp_http *h = (cp_http *)((char *)t - offsetof(cp_http, tick));
-    int64_t agents = 0;
-    cJSON *tot = h->cp->agents ? cp_agents_totals_json(h->cp) : NULL;
-    const cJSON *ac = cJSON_GetObjectItemCaseSensitive(tot, "agents_connected");
-    if (cJSON_IsNumber(ac)) agents = (int64_t)ac->valuedouble;
-    cJSON_Delete(tot);
+    int64_t agents = cp_agents_connected(h->cp);
     tsdb_stats st;
     tsdb_get_stats(h->cp->db, &st);
     int64_t now = tide_now_mono_ms();
