@@ -508,7 +508,8 @@ int tsdb_append(tsdb *db, const char *source, uint64_t seq, uint32_t id, const i
                 const double *v, size_t n) {
     if (!db || (n && (!ts_ms || !v))) return -EINVAL;
     if (id == 0 || id > db->nseries) return -ENOENT;
-    if (source && strlen(source) > MAX_LABEL_LEN) return -EINVAL;
+    size_t slen = source ? strlen(source) : 0;
+    if (slen > MAX_LABEL_LEN) return -EINVAL;
     if (db->wal) {
         int err = tsdb__wal_error(db->wal);
         if (err) {
@@ -538,7 +539,6 @@ int tsdb_append(tsdb *db, const char *source, uint64_t seq, uint32_t id, const i
     }
     if (kept < n) db->samples_dropped += n - kept;
     if (db->wal && (kept || (source && seq))) {
-        size_t slen = source ? strlen(source) : 0;
         size_t need = 1 + 4 + 2 + slen + 8 + 4 + kept * 16;
         int rc = rec_reserve(db, need);
         if (rc) return rc;
