@@ -102,13 +102,10 @@ static int cmd_apply(tidectl_ctx *ctx, int argc, char **argv) {
     cJSON_AddStringToObject(args, "yaml", buf);
     free(buf);
     cJSON *data = NULL;
-    int rc = tidectl_call(ctx, "workload-apply", args, &data);
-    if (rc != 0) return rc;
-    if (ctx->json) tidectl_print_json(data);
-    else {
-        printf("workload/%s %s (generation %.0f)\n", str(data, "name"), str(data, "result"), cli_num(data, "generation"));
-        if (*str(data, "note")) printf("note: %s\n", str(data, "note"));
-    }
+    int rc = cli_call(ctx, "workload-apply", args, ctx->json, &data);
+    if (rc != 0 || !data) return rc;
+    printf("workload/%s %s (generation %.0f)\n", str(data, "name"), str(data, "result"), cli_num(data, "generation"));
+    if (*str(data, "note")) printf("note: %s\n", str(data, "note"));
     cJSON_Delete(data);
     return 0;
 }
@@ -120,13 +117,8 @@ static int cmd_get(tidectl_ctx *ctx, int argc, char **argv) {
     if (argc != 2 || (strcmp(argv[1], "workloads") != 0 && strcmp(argv[1], "workload") != 0))
         return usage("get", "only \"workloads\" can be listed", GET_USAGE);
     cJSON *data = NULL;
-    int rc = tidectl_call(ctx, "workload-list", NULL, &data);
-    if (rc != 0) return rc;
-    if (ctx->json) {
-        tidectl_print_json(data);
-        cJSON_Delete(data);
-        return 0;
-    }
+    int rc = cli_call(ctx, "workload-list", NULL, ctx->json, &data);
+    if (rc != 0 || !data) return rc;
     printf("%-24s %-15s %-28s %-8s %5s %5s %5s %6s %8s %7s %7s\n", "NAME", "NAMESPACE", "TARGET", "MODE", "MIN",
            "MAX", "NEED", "AHEAD", "ONLINE", "STARTING", "STANDBY");
     const cJSON *o;
@@ -156,13 +148,8 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     cJSON *args = cJSON_CreateObject();
     cJSON_AddStringToObject(args, "name", argv[1]);
     cJSON *d = NULL;
-    int rc = tidectl_call(ctx, "workload-describe", args, &d);
-    if (rc != 0) return rc;
-    if (ctx->json) {
-        tidectl_print_json(d);
-        cJSON_Delete(d);
-        return 0;
-    }
+    int rc = cli_call(ctx, "workload-describe", args, ctx->json, &d);
+    if (rc != 0 || !d) return rc;
     char ts[32];
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "target");
     printf("Name:        %s\nNamespace:   %s\nTarget:      %s %s%s%s\n", str(d, "name"), str(d, "namespace"),
@@ -263,16 +250,13 @@ static int cmd_events(tidectl_ctx *ctx, int argc, char **argv) {
     if (name) cJSON_AddStringToObject(args, "name", name);
     if (limit) cJSON_AddNumberToObject(args, "limit", (double)limit);
     cJSON *data = NULL;
-    int rc = tidectl_call(ctx, "workload-events", args, &data);
-    if (rc != 0) return rc;
-    if (ctx->json) tidectl_print_json(data);
-    else {
-        char ts[32];
-        const cJSON *e;
-        cJSON_ArrayForEach(e, data)
-            printf("%s  %-20s %-11s %s\n", stamp(cli_num(e, "time"), ts, sizeof ts), str(e, "workload"), str(e, "kind"),
-                   str(e, "text"));
-    }
+    int rc = cli_call(ctx, "workload-events", args, ctx->json, &data);
+    if (rc != 0 || !data) return rc;
+    char ts[32];
+    const cJSON *e;
+    cJSON_ArrayForEach(e, data)
+        printf("%s  %-20s %-11s %s\n", stamp(cli_num(e, "time"), ts, sizeof ts), str(e, "workload"), str(e, "kind"),
+               str(e, "text"));
     cJSON_Delete(data);
     return 0;
 }
@@ -285,10 +269,9 @@ static int cmd_delete(tidectl_ctx *ctx, int argc, char **argv) {
     cJSON *args = cJSON_CreateObject();
     cJSON_AddStringToObject(args, "name", argv[1]);
     cJSON *data = NULL;
-    int rc = tidectl_call(ctx, "workload-delete", args, &data);
-    if (rc != 0) return rc;
-    if (ctx->json) tidectl_print_json(data);
-    else printf("workload/%s deleted\n", str(data, "name"));
+    int rc = cli_call(ctx, "workload-delete", args, ctx->json, &data);
+    if (rc != 0 || !data) return rc;
+    printf("workload/%s deleted\n", str(data, "name"));
     cJSON_Delete(data);
     return 0;
 }
