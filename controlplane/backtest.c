@@ -1,9 +1,9 @@
 /* backtest.c: the forecast benchmark protocol (see backtest.h), its metrics and its plot. */
 #include "backtest.h"
+#include "errmsg.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +12,6 @@
 #define TEST_DAYS 7
 #define DAY_AHEAD_BIN 600
 #define DAY_AHEAD_H 144
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int bt_task_parse(const char *s, bt_task *out) {
     if (s && strcmp(s, "scale-1h") == 0) *out = BT_SCALE_1H;
@@ -50,26 +40,23 @@ int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, s
     out->task = task;
     int64_t step = native->step;
     if (step <= 0 || (int64_t)TEST_DAYS * 86400 % step != 0) {
-        set_err(err, errlen, "step %llds does not divide a week", (long long)step);
-        return -EINVAL;
+        return errmsg(err, errlen, -EINVAL, "step %llds does not divide a week", (long long)step);
     }
     size_t week = (size_t)((int64_t)TEST_DAYS * 86400 / step);
     size_t day = (size_t)(86400 / step);
     if (native->n <= week + day) {
-        set_err(err, errlen,
-                "too short for the %s task: %zu samples at step %llds, need more than %zu "
-                "(the 7-day test window plus at least one day of training)",
-                bt_task_name(task), native->n, (long long)step, week + day);
-        return -EINVAL;
+        return errmsg(err, errlen, -EINVAL,
+                      "too short for the %s task: %zu samples at step %llds, need more than %zu "
+                      "(the 7-day test window plus at least one day of training)",
+                      bt_task_name(task), native->n, (long long)step, week + day);
     }
     size_t i0 = native->n - week;
     int64_t T0 = native->t0 + (int64_t)i0 * step;
     size_t d_season;
     if (task == BT_SCALE_1H) {
         if (step > 3600 || 3600 % step != 0) {
-            set_err(err, errlen, "scale-1h needs a step dividing 3600 s, not %llds",
-                    (long long)step);
-            return -EINVAL;
+            return errmsg(err, errlen, -EINVAL, "scale-1h needs a step dividing 3600 s, not %llds",
+                          (long long)step);
         }
         out->y = malloc(native->n * sizeof *out->y);
         if (!out->y) return -ENOMEM;
@@ -89,16 +76,15 @@ int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, s
         d_season = day;
     } else {
         if (step > DAY_AHEAD_BIN || DAY_AHEAD_BIN % step != 0) {
-            set_err(err, errlen, "day-ahead needs a step dividing 600 s, not %llds",
-                    (long long)step);
-            return -EINVAL;
+            return errmsg(err, errlen, -EINVAL, "day-ahead needs a step dividing 600 s, not %llds",
+                          (long long)step);
         }
         size_t per = (size_t)(DAY_AHEAD_BIN / step);
         int64_t b0 = floordiv(native->t0 + DAY_AHEAD_BIN - 1, DAY_AHEAD_BIN) * DAY_AHEAD_BIN;
         int64_t tend = native->t0 + (int64_t)native->n * step; /* end of the last sample */
         if (tend - b0 < DAY_AHEAD_BIN) {
-            set_err(err, errlen, "too short for day-ahead: no complete 10-minute bin");
-            return -EINVAL;
+            return errmsg(err, errlen, -EINVAL,
+                          "too short for day-ahead: no complete 10-minute bin");
         }
         size_t nb = (size_t)((tend - b0) / DAY_AHEAD_BIN);
         out->y = malloc(nb * sizeof *out->y);
@@ -125,8 +111,8 @@ int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, s
         d_season = 86400 / DAY_AHEAD_BIN;
     }
     if (out->n_train <= d_season || out->n_origins == 0) {
-        set_err(err, errlen, "too short for the %s task: %zu training steps and %zu origins",
-                bt_task_name(task), out->n_train, out->n_origins);
+        errmsg(err, errlen, 0, "too short for the %s task: %zu training steps and %zu origins",
+               bt_task_name(task), out->n_train, out->n_origins);
         bt_data_fini(out);
         return -EINVAL;
     }
@@ -134,15 +120,14 @@ int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, s
     for (size_t t = d_season; t < out->n_train; t++) s += fabs(out->y[t] - out->y[t - d_season]);
     out->mase_scale = s / (double)(out->n_train - d_season);
     if (!(out->mase_scale > 0)) {
-        set_err(err, errlen, "the training data repeats exactly every day: MASE is undefined");
+        errmsg(err, errlen, 0, "the training data repeats exactly every day: MASE is undefined");
         bt_data_fini(out);
         return -EINVAL;
     }
     return 0;
 nomem:
     bt_data_fini(out);
-    set_err(err, errlen, "out of memory");
-    return -ENOMEM;
+    return errmsg(err, errlen, -ENOMEM, "out of memory");
 }
 
 void bt_data_fini(bt_data *d) {
@@ -184,7 +169,7 @@ int bt_run(const bt_data *d, const char *model, const fc_options *opt, int keep,
     double *act = malloc(np * sizeof *act);
     if (!pt || !p9 || !act) {
         rc = -ENOMEM;
-        set_err(err, errlen, "out of memory");
+        errmsg(err, errlen, 0, "out of memory");
         goto out;
     }
     fc_series train = {.y = d->y, .n = d->n_train, .t0 = d->t0, .step = d->step};
@@ -239,8 +224,7 @@ int bt_plot_svg(const char *path, const bt_data *d, const bt_result *res, size_t
     FILE *fp = fopen(path, "w");
     if (!fp) {
         int e = errno;
-        set_err(err, errlen, "%s: %s", path, strerror(e));
-        return -e;
+        return errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
     }
     const double W = 1400, Hh = 560, L = 80, R = 20, T = 50, B = 60;
     size_t H = (size_t)d->horizon;
@@ -339,8 +323,7 @@ int bt_plot_svg(const char *path, const bt_data *d, const bt_result *res, size_t
 #undef PY
     if (fclose(fp) != 0) {
         int e = errno;
-        set_err(err, errlen, "%s: %s", path, strerror(e));
-        return -e;
+        return errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
     }
     return 0;
 }

@@ -1,10 +1,10 @@
 /* capacity.c: the traffic-to-replicas capacity model (positive ElasticNet + gradient-boosted
  * residual trees) with quality gates, and the replica solver. See capacity.h. */
 #include "capacity.h"
+#include "errmsg.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,16 +25,6 @@ struct cap_model {
     double coef, intercept;     /* util = intercept + coef * traffic/replica (+ residual) */
     BoosterHandle booster;      /* NULL when no residual model */
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- ElasticNet by coordinate descent ----------------------------------------------------- */
 
@@ -159,7 +149,7 @@ static void tree_features(double traffic, double replicas, int64_t ts, const lin
 #define XGB_TRY(call)                                                                       \
     do {                                                                                    \
         if ((call) != 0) {                                                                  \
-            set_err(err, errlen, "xgboost: %s", XGBGetLastError());                        \
+            errmsg(err, errlen, 0, "xgboost: %s", XGBGetLastError());                      \
             goto fail;                                                                      \
         }                                                                                   \
     } while (0)
@@ -173,8 +163,7 @@ static int fit_trees(const cap_obs *obs, size_t n, const lin_fit *lf, uint64_t s
     if (!X || !lab) {
         free(X);
         free(lab);
-        set_err(err, errlen, "out of memory");
-        return -ENOMEM;
+        return errmsg(err, errlen, -ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         tree_features(obs[i].traffic, obs[i].replicas, obs[i].ts, lf, X + i * CAP_TREE_FEAT);
@@ -270,8 +259,7 @@ static int fit_model(const cap_obs *obs, size_t n, const cap_options *o, cap_mod
         free(x);
         free(y);
         free(m);
-        set_err(err, errlen, "out of memory");
-        return -ENOMEM;
+        return errmsg(err, errlen, -ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) x[i] = obs[i].traffic / obs[i].replicas, y[i] = obs[i].util;
     lin_fit lf = enet_cv(x, y, n, rho, alpha);
@@ -302,15 +290,15 @@ int cap_fit(cap_model **out, const cap_obs *obs, size_t n, const cap_options *op
     for (size_t i = 0; i < n; i++) {
         if (!(obs[i].replicas > 0) || !isfinite(obs[i].traffic) || !isfinite(obs[i].util) ||
             (i > 0 && obs[i].ts < obs[i - 1].ts)) {
-            set_err(err, errlen,
-                    "observation %zu is unusable (replicas must be > 0, values finite, "
-                    "timestamps sorted)", i);
-            return -EINVAL;
+            return errmsg(err, errlen, -EINVAL,
+                          "observation %zu is unusable (replicas must be > 0, values finite, "
+                          "timestamps sorted)",
+                          i);
         }
     }
     if (n < 2 * CAP_FOLDS) {
-        set_err(err, errlen, "too few observations (%zu, need at least %d)", n, 2 * CAP_FOLDS);
-        return -EINVAL;
+        return errmsg(err, errlen, -EINVAL, "too few observations (%zu, need at least %d)", n,
+                      2 * CAP_FOLDS);
     }
     double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
     if (!x || !y) {

@@ -1,12 +1,12 @@
 /* forecast.c: the forecaster registry behind forecast.h, quantiles from calibrated residuals,
  * and the outage mask the models share. */
 #include "forecast.h"
+#include "errmsg.h"
 
 #include "models/model.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +35,6 @@ const char *const fc_model_names[] = {"last", "snaive-day", "snaive-week", "holt
 
 static const fc_model_ops *const models[] = {
     &fc__model_last, &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters, &fc__model_profile, &fc__model_neural, &fc__model_lstm, &fc__model_auto, NULL};
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 size_t fc__mask_outages(const double *y, size_t n, int64_t step, unsigned char *mask) {
     size_t zeros = 0, masked = 0;
@@ -85,7 +75,7 @@ int fc_new(forecaster **out, const char *model, const fc_options *opt, char *err
         for (size_t i = 0; fc_model_names[i] && off < sizeof names; i++)
             off += (size_t)snprintf(names + off, sizeof names - off, "%s%s", i ? ", " : "",
                                     fc_model_names[i]);
-        set_err(err, errlen, "unknown model \"%s\" (known: %s)", model ? model : "(null)", names);
+        errmsg(err, errlen, 0, "unknown model \"%s\" (known: %s)", model ? model : "(null)", names);
         return -EINVAL;
     }
     forecaster *f = calloc(1, sizeof *f);
@@ -130,7 +120,7 @@ static int calibrate(forecaster *f, const fc_series *train, char *err, size_t er
     int rc = 0;
     if (!mask || !pred || !cal || !cnt) {
         rc = -ENOMEM;
-        set_err(err, errlen, "out of memory calibrating quantiles");
+        errmsg(err, errlen, 0, "out of memory calibrating quantiles");
         goto out;
     }
     fc__mask_outages(train->y, n, train->step, mask);
@@ -175,8 +165,8 @@ out:
 
 int fc_fit(forecaster *f, const fc_series *train, char *err, size_t errlen) {
     if (!train || train->n < 2 || train->step <= 0) {
-        set_err(err, errlen, "training series too short (%zu values)", train ? train->n : 0);
-        return -EINVAL;
+        return errmsg(err, errlen, -EINVAL, "training series too short (%zu values)",
+                      train ? train->n : 0);
     }
     f->nonneg = 1;
     for (size_t i = 0; i < train->n; i++)
@@ -244,7 +234,7 @@ static int local_widening(const forecaster *f, const fc_series *ctx, double *wid
     double *pred = malloc(h * sizeof *pred);
     int rc = 0;
     if (!mask || !pred) {
-        set_err(err, errlen, "out of memory for a quantile forecast");
+        errmsg(err, errlen, 0, "out of memory for a quantile forecast");
         rc = -ENOMEM;
         goto out;
     }
@@ -275,16 +265,14 @@ out:
 int fc_predict(const forecaster *f, const fc_series *ctx, int h, double q, double *out,
                char *err, size_t errlen) {
     if (!f->fitted) {
-        set_err(err, errlen, "model %s is not fitted", f->name);
-        return -EINVAL;
+        return errmsg(err, errlen, -EINVAL, "model %s is not fitted", f->name);
     }
     if (h < 1 || !(q > 0 && q < 1)) {
-        set_err(err, errlen, "bad request: h=%d q=%g (need h >= 1, 0 < q < 1)", h, q);
-        return -EINVAL;
+        return errmsg(err, errlen, -EINVAL, "bad request: h=%d q=%g (need h >= 1, 0 < q < 1)", h,
+                      q);
     }
     if (!ctx || ctx->n < 1) {
-        set_err(err, errlen, "empty context");
-        return -EINVAL;
+        return errmsg(err, errlen, -EINVAL, "empty context");
     }
     double widen = 1;
     if (q != 0.5 && f->cal_n > 0) {

@@ -1,10 +1,10 @@
 /* series_csv.c: `timestamp,value` CSV to a regular series, with reported repairs. */
 #include "series_csv.h"
+#include "errmsg.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,16 +19,6 @@ typedef struct row {
     double v;
     size_t line;
 } row;
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Trims spaces and one pair of double quotes from [*b, *e). */
 static void trim_field(const char **b, const char **e) {
@@ -104,14 +94,14 @@ static int read_rows(const char *buf, size_t len, row **rows_out, size_t *n_out,
         const char *comma = memchr(b, ',', (size_t)(e - b));
         if (!comma) {
             if (may_be_header) continue; /* a one-column header */
-            set_err(err, errlen, "line %zu: expected `timestamp,value`, found no comma", line);
+            errmsg(err, errlen, 0, "line %zu: expected `timestamp,value`, found no comma", line);
             rc = -EINVAL;
             goto fail;
         }
         const char *tb = b, *te = comma, *vb = comma + 1, *ve = e;
         if (memchr(vb, ',', (size_t)(ve - vb))) {
-            set_err(err, errlen, "line %zu: more than two fields (expected `timestamp,value`)",
-                    line);
+            errmsg(err, errlen, 0, "line %zu: more than two fields (expected `timestamp,value`)",
+                   line);
             rc = -EINVAL;
             goto fail;
         }
@@ -120,27 +110,27 @@ static int read_rows(const char *buf, size_t len, row **rows_out, size_t *n_out,
         double ts, v;
         if (parse_num(tb, te, &ts) != 0) {
             if (may_be_header) continue; /* header */
-            set_err(err, errlen, "line %zu: timestamp \"%.*s\" is not a number", line,
-                    (int)((te - tb) > 40 ? 40 : (te - tb)), tb);
+            errmsg(err, errlen, 0, "line %zu: timestamp \"%.*s\" is not a number", line,
+                   (int)((te - tb) > 40 ? 40 : (te - tb)), tb);
             rc = -EINVAL;
             goto fail;
         }
         if (parse_num(vb, ve, &v) != 0) {
-            set_err(err, errlen, "line %zu: value \"%.*s\" is not a finite number", line,
-                    (int)((ve - vb) > 40 ? 40 : (ve - vb)), vb);
+            errmsg(err, errlen, 0, "line %zu: value \"%.*s\" is not a finite number", line,
+                   (int)((ve - vb) > 40 ? 40 : (ve - vb)), vb);
             rc = -EINVAL;
             goto fail;
         }
         if (ts < -9.0e15 || ts > 9.0e15) {
-            set_err(err, errlen, "line %zu: timestamp %.17g is out of range", line, ts);
+            errmsg(err, errlen, 0, "line %zu: timestamp %.17g is out of range", line, ts);
             rc = -EINVAL;
             goto fail;
         }
         int64_t t = (int64_t)llround(ts);
         if (n > 0 && t < rows[n - 1].ts) {
-            set_err(err, errlen,
-                    "line %zu: timestamps are not sorted (%lld comes after %lld on line %zu)",
-                    line, (long long)t, (long long)rows[n - 1].ts, rows[n - 1].line);
+            errmsg(err, errlen, 0,
+                   "line %zu: timestamps are not sorted (%lld comes after %lld on line %zu)", line,
+                   (long long)t, (long long)rows[n - 1].ts, rows[n - 1].line);
             rc = -EINVAL;
             goto fail;
         }
@@ -149,7 +139,7 @@ static int read_rows(const char *buf, size_t len, row **rows_out, size_t *n_out,
             row *nr = realloc(rows, ncap * sizeof *nr);
             if (!nr) {
                 rc = -ENOMEM;
-                set_err(err, errlen, "out of memory at line %zu", line);
+                errmsg(err, errlen, 0, "out of memory at line %zu", line);
                 goto fail;
             }
             rows = nr;
@@ -179,19 +169,19 @@ int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, s
     if (rc != 0) return rc;
     series_csv_stats st = {.rows = nrows};
     if (nrows < 2) {
-        set_err(err, errlen, "line %zu: too short: %zu data rows, need at least %zu",
-                nrows ? rows[nrows - 1].line : (size_t)1, nrows, min_rows);
+        errmsg(err, errlen, 0, "line %zu: too short: %zu data rows, need at least %zu",
+               nrows ? rows[nrows - 1].line : (size_t)1, nrows, min_rows);
         rc = -EINVAL;
         goto out;
     }
     int64_t step = opts->step ? opts->step : infer_step(rows, nrows);
     if (step < 0) {
         rc = -ENOMEM;
-        set_err(err, errlen, "out of memory");
+        errmsg(err, errlen, 0, "out of memory");
         goto out;
     }
     if (step == 0) {
-        set_err(err, errlen, "line %zu: every row has the same timestamp; no step", rows[1].line);
+        errmsg(err, errlen, 0, "line %zu: every row has the same timestamp; no step", rows[1].line);
         rc = -EINVAL;
         goto out;
     }
@@ -204,8 +194,9 @@ int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, s
         int64_t k = (off + step / 2) / step;
         if (off % step != 0) {
             if (opts->strict) {
-                set_err(err, errlen, "line %zu: timestamp %lld is not on the %llds grid from %lld",
-                        rows[i].line, (long long)rows[i].ts, (long long)step, (long long)t0);
+                errmsg(err, errlen, 0,
+                       "line %zu: timestamp %lld is not on the %llds grid from %lld", rows[i].line,
+                       (long long)rows[i].ts, (long long)step, (long long)t0);
                 rc = -EINVAL;
                 goto out;
             }
@@ -213,22 +204,22 @@ int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, s
         }
         if (k == last_k) {
             if (opts->strict) {
-                set_err(err, errlen, "line %zu: duplicate timestamp %lld", rows[i].line,
-                        (long long)rows[i].ts);
+                errmsg(err, errlen, 0, "line %zu: duplicate timestamp %lld", rows[i].line,
+                       (long long)rows[i].ts);
                 rc = -EINVAL;
                 goto out;
             }
         } else if (last_k >= 0 && k > last_k + 1) {
             int64_t gap = k - last_k - 1;
             if (opts->strict) {
-                set_err(err, errlen, "line %zu: %lld missing timestamp%s before %lld", rows[i].line,
-                        (long long)gap, gap == 1 ? "" : "s", (long long)rows[i].ts);
+                errmsg(err, errlen, 0, "line %zu: %lld missing timestamp%s before %lld",
+                       rows[i].line, (long long)gap, gap == 1 ? "" : "s", (long long)rows[i].ts);
                 rc = -EINVAL;
                 goto out;
             }
             if ((uint64_t)k >= SERIES_MAX_POINTS || (size_t)gap > 100 * nrows + 10000) {
-                set_err(err, errlen, "line %zu: gap of %lld missing steps is too large to fill",
-                        rows[i].line, (long long)gap);
+                errmsg(err, errlen, 0, "line %zu: gap of %lld missing steps is too large to fill",
+                       rows[i].line, (long long)gap);
                 rc = -EINVAL;
                 goto out;
             }
@@ -237,8 +228,8 @@ int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, s
     }
     npts = (size_t)last_k + 1;
     if (npts < min_rows) {
-        set_err(err, errlen, "line %zu: too short: %zu points at step %llds, need at least %zu",
-                rows[nrows - 1].line, npts, (long long)step, min_rows);
+        errmsg(err, errlen, 0, "line %zu: too short: %zu points at step %llds, need at least %zu",
+               rows[nrows - 1].line, npts, (long long)step, min_rows);
         rc = -EINVAL;
         goto out;
     }
@@ -246,7 +237,7 @@ int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, s
     cnt = calloc(npts, sizeof *cnt);
     if (!y || !cnt) {
         rc = -ENOMEM;
-        set_err(err, errlen, "out of memory for %zu points", npts);
+        errmsg(err, errlen, 0, "out of memory for %zu points", npts);
         goto out;
     }
     for (size_t i = 0; i < npts; i++) y[i] = 0.0;
@@ -301,22 +292,19 @@ int series_csv_load(const char *path, const series_csv_opts *opts, series_csv *o
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        set_err(err, errlen, "%s: %s", path, strerror(e));
-        return -e;
+        return errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
         close(fd);
-        set_err(err, errlen, "%s: %s", path, strerror(e));
-        return -e;
+        return errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
     }
     size_t cap = sb.st_size > 0 ? (size_t)sb.st_size + 1 : 65536, len = 0;
     char *buf = malloc(cap);
     if (!buf) {
         close(fd);
-        set_err(err, errlen, "%s: out of memory", path);
-        return -ENOMEM;
+        return errmsg(err, errlen, -ENOMEM, "%s: out of memory", path);
     }
     for (;;) {
         if (len == cap) {
@@ -324,8 +312,7 @@ int series_csv_load(const char *path, const series_csv_opts *opts, series_csv *o
             if (!nb) {
                 free(buf);
                 close(fd);
-                set_err(err, errlen, "%s: out of memory", path);
-                return -ENOMEM;
+                return errmsg(err, errlen, -ENOMEM, "%s: out of memory", path);
             }
             buf = nb;
             cap *= 2;
@@ -336,8 +323,7 @@ int series_csv_load(const char *path, const series_csv_opts *opts, series_csv *o
             int e = errno;
             free(buf);
             close(fd);
-            set_err(err, errlen, "%s: %s", path, strerror(e));
-            return -e;
+            return errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
         }
         if (r == 0) break;
         len += (size_t)r;
@@ -346,7 +332,7 @@ int series_csv_load(const char *path, const series_csv_opts *opts, series_csv *o
     char msg[256] = "";
     int rc = series_csv_parse(buf, len, opts, out, msg, sizeof msg);
     free(buf);
-    if (rc != 0) set_err(err, errlen, "%s: %s", path, msg);
+    if (rc != 0) errmsg(err, errlen, 0, "%s: %s", path, msg);
     return rc;
 }
 
