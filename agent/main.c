@@ -18,25 +18,8 @@
 /* The one global of this binary (STYLE.md). */
 static struct agent agent;
 
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
-    (void)revents;
-    log_info("agent", "%s received: shutting down", strsignal(w->signum));
-    notify_stopping();
-    ev_break(loop, EVBREAK_ALL);
-}
-
 static int saved_argc;
 static char **saved_argv;
-
-static void reload_key(const cfg_key *k, void *arg) {
-    if (k->reloadable) {
-        if (cfg_copy_key(k, &agent.cfg, arg) == 0) log_info("agent", "reload: %s changed", k->key);
-    } else {
-        log_warn("agent",
-                 "reload: %s changed in the configuration; it takes effect after a restart",
-                 k->key);
-    }
-}
 
 /* SIGHUP: reads the configuration again; reloadable keys (log_level, interval) take effect
  * now, the others are reported. A bad file keeps the running configuration. */
@@ -50,7 +33,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents) {
     if (rc != 0) {
         log_error("agent", "reload: %s (the running configuration is kept)", err);
     } else {
-        int n = cfg_diff(agent_config_table, &agent.cfg, &fresh, reload_key, &fresh);
+        int n = cfg_reload(agent_config_table, &agent.cfg, &fresh, "agent");
         log_threshold = log_level_parse(agent.cfg.log_level);
         collect_set_interval(&agent);
         log_info("agent", "reload: %d key(s) differ from the running configuration", n);
@@ -87,7 +70,7 @@ int main(int argc, char **argv) {
     saved_argc = argc;
     saved_argv = argv;
     daemon_watchers watchers;
-    daemon_watchers_start(&watchers, agent.loop, on_signal, on_hup);
+    daemon_watchers_start(&watchers, agent.loop, "agent", on_hup);
 
     if (report_init(&agent, err, sizeof err) < 0 || dispatch_init(&agent, err, sizeof err) < 0 ||
         agent_modules_start(&agent, err, sizeof err) < 0 ||

@@ -21,27 +21,8 @@
 /* The one global of this binary (STYLE.md); everything else gets a pointer to it. */
 static struct controlplane cp;
 
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
-    (void)revents;
-    log_info("controlplane", "%s received: shutting down", strsignal(w->signum));
-    notify_stopping();
-    ev_break(loop, EVBREAK_ALL);
-}
-
 static int saved_argc;
 static char **saved_argv;
-
-static void reload_key(const cfg_key *k, void *arg) {
-    if (k->reloadable) {
-        if (cfg_copy_key(k, &cp.cfg, arg) == 0)
-            log_info("controlplane", "reload: %s changed", k->key);
-    } else {
-        log_warn("controlplane",
-                 "reload: %s changed in the configuration; it takes effect after a "
-                 "restart",
-                 k->key);
-    }
-}
 
 /* SIGHUP: reads the configuration again (file and flags); reloadable keys take effect now,
  * the others are reported. A bad file keeps the running configuration. */
@@ -55,7 +36,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents) {
     if (rc != 0) {
         log_error("controlplane", "reload: %s (the running configuration is kept)", err);
     } else {
-        int n = cfg_diff(cp_config_table, &cp.cfg, &fresh, reload_key, &fresh);
+        int n = cfg_reload(cp_config_table, &cp.cfg, &fresh, "controlplane");
         log_threshold = log_level_parse(cp.cfg.log_level);
         log_info("controlplane", "reload: %d key(s) differ from the running configuration", n);
     }
@@ -87,7 +68,7 @@ int main(int argc, char **argv) {
     saved_argc = argc;
     saved_argv = argv;
     daemon_watchers watchers;
-    daemon_watchers_start(&watchers, cp.loop, on_signal, on_hup);
+    daemon_watchers_start(&watchers, cp.loop, "controlplane", on_hup);
 
     if (mkdir(cp.cfg.data_dir, 0750) < 0 && errno != EEXIST) {
         log_error("controlplane", "data dir %s: %s", cp.cfg.data_dir, strerror(errno));

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 const cfg_key *cfg_find(const cfg_key *tab, const char *key) {
     for (const cfg_key *k = tab; k->key; k++)
         if (strcmp(k->key, key) == 0) return k;
@@ -367,4 +369,20 @@ int cfg_copy_key(const cfg_key *k, void *dst, const void *src) {
         *(int64_t *)pd = *(const int64_t *)ps;
         return 0;
     }
+}
+
+int cfg_reload(const cfg_key *tab, void *running, const void *fresh, const char *who) {
+    int n = 0;
+    for (const cfg_key *k = tab; k->key; k++) {
+        if (key_equal(k, running, fresh)) continue;
+        n++;
+        if (!k->reloadable)
+            log_warn(who, "reload: %s changed in the configuration; it takes effect after a restart",
+                     k->key);
+        else if (cfg_copy_key(k, running, fresh) == 0)
+            log_info(who, "reload: %s changed", k->key);
+        else
+            log_error(who, "reload: %s: out of memory (the running value is kept)", k->key);
+    }
+    return n;
 }

@@ -67,6 +67,10 @@ int cfg_diff(const cfg_key *tab, const void *a, const void *b,
 /* Copies one key's value from src to dst (a string is duplicated, the old one freed).
  * 0 or -ENOMEM. */
 int cfg_copy_key(const cfg_key *k, void *dst, const void *src);
+/* SIGHUP for a daemon: every key whose value differs between running and fresh is either
+ * copied into running (reloadable keys; logged "reload: KEY changed" under tag who) or
+ * reported as taking effect after a restart. Returns the number of differing keys. */
+int cfg_reload(const cfg_key *tab, void *running, const void *fresh, const char *who);
 /* Finds a key, NULL if unknown. */
 const cfg_key *cfg_find(const cfg_key *tab, const char *key);
 

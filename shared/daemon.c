@@ -3,8 +3,19 @@
 #include "daemon.h"
 
 #include <signal.h>
+#include <stddef.h>
+#include <string.h>
 
+#include "log.h"
 #include "notify.h"
+
+static void on_stop(struct ev_loop *loop, ev_signal *w, int revents) {
+    (void)revents;
+    const daemon_watchers *dw = w->data;
+    log_info(dw->who, "%s received: shutting down", strsignal(w->signum));
+    notify_stopping();
+    ev_break(loop, EVBREAK_ALL);
+}
 
 static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
@@ -13,10 +24,12 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents) {
     notify_watchdog();
 }
 
-void daemon_watchers_start(daemon_watchers *dw, struct ev_loop *loop, daemon_signal_fn on_stop,
+void daemon_watchers_start(daemon_watchers *dw, struct ev_loop *loop, const char *who,
                            daemon_signal_fn on_reload) {
+    dw->who = who;
     ev_signal_init(&dw->term, on_stop, SIGTERM);
     ev_signal_init(&dw->intr, on_stop, SIGINT);
+    dw->term.data = dw->intr.data = dw;
     ev_signal_init(&dw->hup, on_reload, SIGHUP);
     ev_signal_start(loop, &dw->term);
     ev_signal_start(loop, &dw->intr);

@@ -135,6 +135,22 @@ TEST(config_diff_and_copy) {
     cfg_free(tab, &b);
 }
 
+/* SIGHUP: the reloadable key (wait) is applied, the other (addr) only reported. */
+TEST(config_reload_applies_only_reloadable_keys) {
+    struct tcfg run = {0}, fresh = {0};
+    char err[256];
+    T_EQ_INT(cfg_defaults(tab, &run, err, sizeof err), 0);
+    T_EQ_INT(cfg_defaults(tab, &fresh, err, sizeof err), 0);
+    T_EQ_INT(cfg_set(tab, &fresh, "wait", "9s", "t", err, sizeof err), 0);
+    T_EQ_INT(cfg_set(tab, &fresh, "addr", "10.0.0.1:9", "t", err, sizeof err), 0);
+    T_EQ_INT(cfg_reload(tab, &run, &fresh, "test"), 2);
+    T_EQ_INT(run.ms, 9000);
+    T_EQ_STR(run.addr, "127.0.0.1:1");
+    T_EQ_INT(cfg_reload(tab, &run, &fresh, "test"), 1); /* addr still differs */
+    cfg_free(tab, &run);
+    cfg_free(tab, &fresh);
+}
+
 TEST(config_load_args_file_then_flags) {
     struct tcfg c = {0};
     char err[256] = "";
