@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bearer.h"
 #include "cp.h"
 #include "log.h"
 
@@ -156,24 +157,6 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
 }
 
 /* Reads the bearer token (trailing newline dropped). 0, or -errno with err. */
-static int read_token(const char *path, char *tok, size_t cap, char *err, size_t errlen) {
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        int e = errno;
-        snprintf(err, errlen, "k8s_token_file %s: %s", path, strerror(e));
-        return -e;
-    }
-    size_t n = fread(tok, 1, cap - 1, f);
-    fclose(f);
-    tok[n] = 0;
-    while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' ')) tok[--n] = 0;
-    if (n == 0) {
-        snprintf(err, errlen, "k8s_token_file %s is empty", path);
-        return -EINVAL;
-    }
-    return 0;
-}
-
 /* The "message" of a Kubernetes Status object, or the start of the body. */
 static void api_message(const buf *b, char *out, size_t cap) {
     cJSON *root = b->p ? cJSON_ParseWithLength(b->p, b->len) : NULL;
@@ -196,7 +179,8 @@ static void *job_thread(void *arg) {
     char what[K8S_NS_MAX + K8S_NAME_MAX + 32];
     snprintf(what, sizeof what, "PATCH pods/%s/%s/status", j->ns, j->name);
     if (j->token_file[0]) {
-        if ((j->rc = read_token(j->token_file, token, sizeof token, j->err, sizeof j->err)) < 0)
+        if ((j->rc = bearer_read(j->token_file, "k8s_token_file", token, sizeof token, j->err,
+                                    sizeof j->err)) < 0)
             goto out;
         char auth[8300];
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);

@@ -3,6 +3,7 @@
  * ev_async for loop callers). */
 #include "prom.h"
 
+#include "bearer.h"
 #include "log.h"
 
 #include <cjson/cJSON.h>
@@ -47,24 +48,6 @@ static void curl_init_once(void) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static char *read_token(const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "prometheus bearer token file %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char buf[8192];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) buf[--n] = 0;
-    if (!n) {
-        snprintf(err, errlen, "prometheus bearer token file %s is empty", path);
-        return NULL;
-    }
-    return strdup(buf);
-}
-
 int prom_new(prom **out, const prom_options *o, char *err, size_t errlen) {
     *out = NULL;
     if (!o->url || (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0)) {
@@ -91,11 +74,15 @@ int prom_new(prom **out, const prom_options *o, char *err, size_t errlen) {
     char *token = NULL;
     if (o->bearer_token && o->bearer_token[0]) token = strdup(o->bearer_token);
     else if (o->bearer_token_file && o->bearer_token_file[0]) {
-        token = read_token(o->bearer_token_file, err, errlen);
-        if (!token) {
+        char buf[8192];
+        if (bearer_read(o->bearer_token_file, "prometheus bearer token file", buf, sizeof buf, err,
+                        errlen) < 0) {
             prom_free(p);
             return -EINVAL;
         }
+        token = strdup(buf);
+        explicit_bzero(buf, sizeof buf);
+        if (!token) goto nomem;
     }
     if (token) {
         size_t n = strlen(token) + 32;

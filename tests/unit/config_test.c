@@ -1,5 +1,6 @@
 /* config_test.c: shared/config: defaults, file parsing, units, bounds, unknown keys and the
  * error messages that name the key and the line. */
+#include "bearer.h"
 #include "config.h"
 #include "test.h"
 
@@ -8,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 struct tcfg {
@@ -192,4 +194,28 @@ TEST(config_load_args_file_then_flags) {
     T_EQ_INT(cfg_load_args(tab, &c, 2, stray, err, sizeof err), -EINVAL);
     T_EQ_STR(err, "unexpected argument 'n=1' (see --help)");
     cfg_free(tab, &c);
+}
+
+/* bearer_read: trailing newline trimmed; empty, missing and too long files named. */
+TEST(bearer_read_trims_and_refuses) {
+    char tok[16], err[256];
+    const char *p = write_tmp("abc123\n");
+    T_EQ_INT(bearer_read(p, "test token file", tok, sizeof tok, err, sizeof err), 0);
+    T_EQ_STR(tok, "abc123");
+    unlink(p);
+    p = write_tmp("\n");
+    T_EQ_INT(bearer_read(p, "test token file", tok, sizeof tok, err, sizeof err), -EINVAL);
+    T_ASSERT(strstr(err, "is empty") != NULL);
+    unlink(p);
+    p = write_tmp("0123456789abcdefXYZ");
+    T_EQ_INT(bearer_read(p, "test token file", tok, sizeof tok, err, sizeof err), -EFBIG);
+    T_ASSERT(strstr(err, "longer than 15 bytes") != NULL);
+    unlink(p);
+    p = write_tmp("0123456789abcde\n"); /* exactly fits once the newline goes */
+    T_EQ_INT(bearer_read(p, "test token file", tok, sizeof tok, err, sizeof err), 0);
+    T_EQ_STR(tok, "0123456789abcde");
+    unlink(p);
+    T_EQ_INT(bearer_read("/nonexistent/tok", "test token file", tok, sizeof tok, err, sizeof err),
+             -ENOENT);
+    T_ASSERT(strstr(err, "test token file /nonexistent/tok") != NULL);
 }
