@@ -745,7 +745,7 @@ void query_result_fini(query_result *r) {
     }
     free(r->s);
     r->s = NULL;
-    r->n = 0;
+    r->n = r->cap = 0;
 }
 
 typedef struct group {
@@ -765,10 +765,16 @@ typedef struct evalctx {
     size_t ng, capg;
 } evalctx;
 
+/* Appends one series; the array doubles (amortised O(1) per series: a selector matching
+ * thousands of series must not copy the array once per series). */
 static int push_result(query_result *r, char **names, char **values, size_t n, double *v) {
-    query_series *ns = realloc(r->s, (r->n + 1) * sizeof *ns);
-    if (!ns) return -ENOMEM;
-    r->s = ns;
+    if (r->n >= r->cap) {
+        size_t ncap = r->n ? 2 * r->n : 16;
+        query_series *ns = realloc(r->s, ncap * sizeof *ns);
+        if (!ns) return -ENOMEM;
+        r->s = ns;
+        r->cap = ncap;
+    }
     r->s[r->n++] = (query_series){names, values, n, v};
     return 0;
 }

@@ -67,6 +67,7 @@ typedef struct query_result {
     size_t nsteps;
     query_series *s;
     size_t n;
+    size_t cap;             /* room in s (query.c grows it by doubling) */
     char warning[512];      /* e.g. Prometheus unreachable: served what is stored */
     int prom_used;          /* Prometheus answered for this query */
     size_t store_points, prom_points; /* points each source put into the result (before sum/avg) */

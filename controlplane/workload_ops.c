@@ -373,6 +373,7 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
     r->prom_used = 1;
     r->s = calloc(pr.n ? pr.n : 1, sizeof *r->s);
     if (!r->s) rc = -ENOMEM;
+    else r->cap = pr.n ? pr.n : 1;
     for (size_t i = 0; !rc && i < pr.n; i++) {
         prom_series *ps = &pr.s[i];
         query_series *qs = &r->s[r->n++];
