@@ -236,6 +236,12 @@ int bt_plot_svg(const char *path, const bt_data *d, const bt_result *res, size_t
     double ymin = 0;
     for (size_t i = a; i < z; i++) ymin = fmin(ymin, d->y[i]);
     if (ymax <= ymin) ymax = ymin + 1;
+    /* round numbers on the value axis: a step of 1, 2 or 5 x 10^k, about five lines */
+    double ystep = pow(10, floor(log10((ymax - ymin) / 5)));
+    if ((ymax - ymin) / ystep > 25) ystep *= 5;
+    else if ((ymax - ymin) / ystep > 10) ystep *= 2;
+    ymin = floor(ymin / ystep) * ystep;
+    ymax = ceil(ymax / ystep) * ystep;
     double sx = (W - L - R) / (double)(z - a), sy = (Hh - T - B) / (ymax - ymin);
 #define PX(i) (L + ((double)(i) - (double)a) * sx)
 #define PY(v) (Hh - B - ((v) - ymin) * sy)
@@ -261,13 +267,15 @@ int bt_plot_svg(const char *path, const bt_data *d, const bt_result *res, size_t
         gmtime_r(&tt, &tm);
         char lab[32];
         strftime(lab, sizeof lab, "%a %m-%d", &tm);
+        /* a label too close to the right edge is drawn ending at its line, not cut off */
+        const char *anchor = x > W - R - 40 ? "end" : "middle";
         fprintf(fp,
                 "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#ddd\"/>"
-                "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%s</text>\n",
-                x, T, x, Hh - B, x, Hh - B + 18, lab);
+                "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"%s\">%s</text>\n",
+                x, T, x, Hh - B, x, Hh - B + 18, anchor, lab);
     }
-    for (int k = 0; k <= 5; k++) {
-        double v = ymin + (ymax - ymin) * k / 5.0, y = PY(v);
+    for (int k = 0; ymin + k * ystep <= ymax + ystep / 2; k++) {
+        double v = ymin + k * ystep, y = PY(v);
         fprintf(fp,
                 "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                 "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n",
