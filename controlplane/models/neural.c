@@ -45,11 +45,17 @@ double nf__flops_per_window(int C, int H) {
 
 /* Rows of a weight whose gradient is computed (and, in the fused step, applied by Adam) at a
  * time: about 64 K values, so the gradient panel and the weight rows Adam reads next stay in
- * the 1 MB L2 instead of going out to memory and back (rows is at least 1, at most all). */
+ * a 1 MB L2 (Zen 4 here) instead of going out to memory and back (at least 1 row). */
 #define NF_GRAD_PANEL 65536
 static size_t grad_panel_rows(int cols) {
     size_t r = NF_GRAD_PANEL / (size_t)cols;
     return r > 16 ? r / 16 * 16 : (r ? r : 1);
+}
+
+/* Size of gp: the larger of a W1 and a W2 gradient panel (they differ in width). */
+static size_t grad_panel_elems(const nf_net *n) {
+    size_t e1 = grad_panel_rows(n->F) * (size_t)n->F, e2 = grad_panel_rows(n->F2) * (size_t)n->F2;
+    return e1 > e2 ? e1 : e2;
 }
 
 nf_net *nf__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint64_t seed) {
@@ -84,7 +90,7 @@ nf_net *nf__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint64_t seed
          (n->dz = malloc((size_t)B * F * sizeof(float))) &&
          (n->ds = malloc((size_t)B * F * sizeof(float))) &&
          (n->dr = malloc((size_t)B * F2 * 2 * sizeof(float))) &&
-         (n->gp = malloc(grad_panel_rows((int)F) * F * sizeof(float)));
+         (n->gp = malloc(grad_panel_elems(n) * sizeof(float)));
     if (!ok) {
         nf__net_free(n);
         return NULL;
