@@ -36,7 +36,9 @@ void nf__net_forward(nf_net *n, const float *x, const int *idx, int b, float *ou
 /* One Adam update with learning rate lr from the current gradients. */
 void nf__net_adam(nf_net *n, float lr);
 /* nf__net_step with gradients followed by the Adam update, fused: each parameter block is
- * updated as soon as its gradient is complete (the same result, less memory traffic). */
+ * updated as soon as its gradient is complete (the same result, less memory traffic). The
+ * W1/W2 gradients exist only panel by panel in a scratch buffer, so nf__net_grads holds just
+ * the embedding and head gradients afterwards. */
 double nf__net_train_step(nf_net *n, const float *x, const int *idx, const float *y, int b,
                           float lr);
 /* Floating-point operations of one training window (forward + backward GEMMs). */

@@ -10,28 +10,31 @@
 enum { C = 4, H = 3, B = 4 };
 static const int vocab[NF_NTAB] = {5, 4, 3, 2};
 
-static void batch(float *x, int *idx, float *y, float target) {
-    for (int i = 0; i < B * C; i++) x[i] = 0.5f + 0.37f * (float)((i * 7) % 5);
+static void batch(int c, float *x, int *idx, float *y, float target) {
+    for (int i = 0; i < B * c; i++) x[i] = 0.5f + 0.37f * (float)((i * 7) % 5);
     for (int w = 0; w < B; w++)
         for (int k = 0; k < NF_NEMB; k++) idx[w * NF_NEMB + k] = (w + k) % (k == 0 ? 5 : k % 3 == 1 ? 4 : k % 3 == 2 ? 3 : 2);
     for (int i = 0; i < B * H; i++) y[i] = target + 0.1f * (float)(i % 3);
 }
 
+
 /* Targets far above (or below) every output keep the L1 loss on one side of its kink, so
- * central differences are exact up to the ReLU kinks and float rounding. */
-static void gradcheck(float target) {
-    nf_net *n = nf__net_new(C, H, B, vocab, 3);
+ * central differences are exact up to the ReLU kinks and float rounding. Context c; every
+ * parameter at a step of 1 + (i % 13) when stride is 0, else every stride-th. */
+static void gradcheck_c(int c, size_t stride, float target) {
+    nf_net *n = nf__net_new(c, H, B, vocab, 3);
     T_ASSERT(n != NULL);
-    float x[B * C], y[B * H];
+    float x[B * 32], y[B * H];
     int idx[B * NF_NEMB];
-    batch(x, idx, y, target);
+    T_ASSERT(c <= 32);
+    batch(c, x, idx, y, target);
     size_t np = nf__net_nparams(n);
     float *p = nf__net_params(n), *g = nf__net_grads(n);
     nf__net_step(n, x, idx, y, B, 1);
     float *ga = malloc(np * sizeof *ga);
     memcpy(ga, g, np * sizeof *ga);
     int checked = 0, bad = 0;
-    for (size_t i = 0; i < np; i += 1 + (i % 13)) {
+    for (size_t i = 0; i < np; i += stride ? stride : 1 + (i % 13)) {
         float save = p[i], eps = 1e-2f;
         p[i] = save + eps;
         double lp = nf__net_step(n, x, idx, y, B, 0);
@@ -49,14 +52,27 @@ static void gradcheck(float target) {
     T_ASSERT(checked > 500);
 }
 
-TEST(neural_gradients_match_numerical_above) { gradcheck(10.0f); }
-TEST(neural_gradients_match_numerical_below) { gradcheck(-10.0f); }
+TEST(neural_gradients_match_numerical_above) { gradcheck_c(C, 0, 10.0f); }
+TEST(neural_gradients_match_numerical_below) { gradcheck_c(C, 0, -10.0f); }
 
-TEST(neural_fused_adam_equals_step_then_adam) {
-    nf_net *a = nf__net_new(C, H, B, vocab, 5), *b = nf__net_new(C, H, B, vocab, 5);
-    float x[B * C], y[B * H];
+/* Context 24: width 384, so the backward pass splits W2 (384 x 192) into two 320-row panels
+ * and both weights into several gradient pieces; a spread sample of 600 parameters. */
+TEST(neural_gradients_match_numerical_across_panels) {
+    nf_net *n = nf__net_new(24, H, B, vocab, 3);
+    T_ASSERT(n != NULL);
+    size_t np = nf__net_nparams(n);
+    nf__net_free(n);
+    gradcheck_c(24, np / 600 + 1, 10.0f);
+}
+
+/* The fused step (Adam on each gradient panel as it is made) against step + Adam, at context
+ * c (24: several panels per weight). */
+static void fused_equals_separate(int c) {
+    nf_net *a = nf__net_new(c, H, B, vocab, 5), *b = nf__net_new(c, H, B, vocab, 5);
+    float x[B * 32], y[B * H];
     int idx[B * NF_NEMB];
-    batch(x, idx, y, 1.5f);
+    T_ASSERT(c <= 32 && a && b);
+    batch(c, x, idx, y, 1.5f);
     for (int s = 0; s < 3; s++) {
         nf__net_step(a, x, idx, y, B, 1);
         nf__net_adam(a, 1e-2f);
@@ -69,6 +85,9 @@ TEST(neural_fused_adam_equals_step_then_adam) {
     nf__net_free(b);
     T_NEAR(maxd, 0, 1e-6);
 }
+
+TEST(neural_fused_adam_equals_step_then_adam) { fused_equals_separate(C); }
+TEST(neural_fused_adam_equals_step_then_adam_across_panels) { fused_equals_separate(24); }
 
 TEST(neural_learns_seasonal_series_deterministically) {
     /* 20 days at 30-minute steps of a daily sine with noise: a small, fast model */
