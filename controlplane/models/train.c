@@ -1,6 +1,7 @@
 /* train.c: the training loop shared by the network forecasters. See train.h. */
 #include "models/train.h"
 #include "models/model.h"
+#include "errmsg.h"
 
 #include <errno.h>
 #include <math.h>
@@ -59,11 +60,37 @@ static int load(const fc_train *t, long e, int b) {
     return 1;
 }
 
+/* Keeps the windows the model can scale (a positive context mean): sampling must never spin on
+ * a series whose windows are all unusable (negative or zero values), and rarely usable windows
+ * would otherwise slow every batch. Returns the kept positions (caller frees) or NULL. */
+static long *usable_windows(const fc_train *t, long *n) {
+    long *pos = malloc((size_t)(t->npos > 0 ? t->npos : 1) * sizeof *pos);
+    *n = 0;
+    if (!pos) return NULL;
+    for (long k = 0; k < t->npos; k++)
+        if (t->inputs(t->ctx, t->pos[k], 0) > 0) pos[(*n)++] = t->pos[k];
+    return pos;
+}
+
 int fc__train_run(const fc_train *t, double *throughput, char *err, size_t errlen) {
     *throughput = 0;
+    long npos;
+    long *pos = usable_windows(t, &npos);
+    if (!pos) return -ENOMEM;
+    if (npos < 2 * t->batch) {
+        free(pos);
+        return errmsg(err, errlen, -EINVAL,
+                      "%s: too little usable history (%ld windows with a positive context mean, "
+                      "need %d; the networks scale by it, so series with negative or zero values "
+                      "cannot be learned)",
+                      t->name, npos, 2 * t->batch);
+    }
     float *best = malloc(t->nparams ? t->nparams * sizeof *best : 1);
-    if (!best) return -ENOMEM;
-    long nval = t->npos / 10, ntr = t->npos - nval;
+    if (!best) {
+        free(pos);
+        return -ENOMEM;
+    }
+    long nval = npos / 10, ntr = npos - nval;
     int max_epochs = t->opt->max_epochs > 0 ? t->opt->max_epochs : t->max_epochs;
     uint64_t rng = (t->opt->seed ? t->opt->seed : 1) ^ t->salt;
     /* Training stops after max_epochs epochs or `patience` epochs without a better validation
@@ -82,10 +109,11 @@ int fc__train_run(const fc_train *t, double *throughput, char *err, size_t errle
                          "raise the limit or set it to 0",
                          t->name, fc__now_s() - t_start, abort_s, epoch + 1, max_epochs);
                 free(best);
+                free(pos);
                 return -ETIMEDOUT;
             }
             int b = 0;
-            while (b < t->batch) b += load(t, t->pos[(long)(fc__uniform(&rng) * (double)ntr)], b);
+            while (b < t->batch) b += load(t, pos[(long)(fc__uniform(&rng) * (double)ntr)], b);
             t->train_batch(t->ctx, t->batch);
             windows += t->batch;
         }
@@ -93,9 +121,9 @@ int fc__train_run(const fc_train *t, double *throughput, char *err, size_t errle
         /* validation loss on up to val_windows evenly spread held-out windows */
         double vl = 0;
         long vc = 0, vstride = nval / t->val_windows + 1;
-        for (long k = ntr; k < t->npos;) {
+        for (long k = ntr; k < npos;) {
             int b = 0;
-            for (; b < t->batch && k < t->npos; k += vstride) b += load(t, t->pos[k], b);
+            for (; b < t->batch && k < npos; k += vstride) b += load(t, pos[k], b);
             if (b == 0) break;
             vl += t->loss(t->ctx, b) * b;
             vc += b;
@@ -116,6 +144,7 @@ int fc__train_run(const fc_train *t, double *throughput, char *err, size_t errle
     if (isfinite(best_loss)) memcpy(t->params, best, t->nparams * sizeof *best);
     *throughput = train_time > 0 ? (double)windows / train_time : 0;
     free(best);
+    free(pos);
     return 0;
 }
 
