@@ -1,7 +1,7 @@
 /* bench_forecast.c: training throughput of the neural forecaster against the single-thread
  * SGEMM rate measured in the same run at the matrix shapes training uses, against PyTorch's
  * 426 windows/s, and against the fastest a step could be with these GEMMs (their measured
- * time plus one Adam pass); and the wall time of `auto` fit on the full NASA series (when
+ * time plus one Adam pass); and the CPU time (wall time too) of `auto` fit on the full NASA series (when
  * ../shared/data is there; `--train-only` skips it). One OpenBLAS thread throughout. The
  * throughput figures are per second of this thread's CPU time, so that other processes
  * time-slicing the core do not count against it (memory-bandwidth contention still does);
@@ -162,15 +162,19 @@ int main(int argc, char **argv) {
     fc_options o = {.horizon = 60, .seed = 1};
     forecaster *f = NULL;
     double out[60];
+    /* judged on this thread's CPU time (auto runs on one thread: "under 60 s on one core"),
+     * since the wall clock on a shared machine also counts other processes' turns */
     t = now_s();
+    double c0 = cpu_s();
     int rc = fc_new(&f, "auto", &o, err, sizeof err);
     if (rc == 0) rc = fc_fit(f, &all, err, sizeof err);
     if (rc == 0) rc = fc_predict(f, &all, 60, 0.9, out, err, sizeof err);
+    double cpu = cpu_s() - c0;
     dt = now_s() - t;
-    if (rc == 0 && dt >= 60) printf("GOAL MISSED: auto took 60 s or more\n"), missed = 1;
+    if (rc == 0 && cpu >= 60) printf("GOAL MISSED: auto took 60 s or more of CPU\n"), missed = 1;
     if (rc != 0) printf("auto on NASA: failed: %s\n", err);
-    else printf("auto on the full NASA series (%zu points, horizon 60): fit + one forecast %.1f s (goal < 60 s), chose %s\n",
-                s.n, dt, fc_name(f));
+    else printf("auto on the full NASA series (%zu points, horizon 60): fit + one forecast %.1f s CPU on one thread (goal < 60 s; %.1f s by the wall clock), chose %s\n",
+                s.n, cpu, dt, fc_name(f));
     fc_free(f);
     series_csv_fini(&s);
     return rc != 0 || missed;
