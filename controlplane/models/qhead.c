@@ -101,10 +101,13 @@ int fc__qhead_calibrate(const fc_train *t, void (*qforward)(void *ctx, int b, fl
                     sc[(size_t)q * cap + ns + (size_t)j] =
                         t->by[(size_t)w * (size_t)H + (size_t)j] - out[(size_t)w * (size_t)QH + (size_t)(q * H + j)];
     }
-    if (ns == 0) {
+    if (ns == 0) { /* nothing held out to learn from: the heads stay as trained */
         free(out), free(sc);
-        snprintf(err, errlen, "%s: no usable held-out window to calibrate the quantile heads", t->name);
-        return -EINVAL;
+        for (int q = 0; q < FC_NQ; q++)
+            if (raw) raw[q] = NAN;
+        for (int q = 0; q < FC_NQ; q++)
+            if (fixed) fixed[q] = NAN;
+        return 0;
     }
     for (int q = 0; q < FC_NQ; q++) {
         float *row = sc + (size_t)q * cap;

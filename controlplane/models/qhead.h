@@ -41,7 +41,8 @@ void fc__qhead_backward(float *g, const float *d, const float *feat, int F, int 
  * scores y - out_k over all those windows and steps, so out_k + add[k] covers a q_k share of
  * held-out points. qforward(t->ctx, b, out) fills out (b x FC_NQ*H) for the first b rows
  * that t->inputs loaded. raw[k] / fixed[k] (may be NULL) receive the held-out coverage before
- * and after. 0, or -ENOMEM / -EINVAL (no usable window: add stays 0) with err filled. */
+ * and after (NaN when no held-out window is usable; add then stays 0). 0, or -ENOMEM with err
+ * filled. */
 struct fc_train;
 int fc__qhead_calibrate(const struct fc_train *t, void (*qforward)(void *ctx, int b, float *out),
                         float add[FC_NQ], double raw[FC_NQ], double fixed[FC_NQ], char *err,
