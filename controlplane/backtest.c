@@ -156,6 +156,15 @@ void bt_metrics(const double *f, const double *y, size_t n, double mase_scale, d
     *under = (double)nu / dn;
 }
 
+double bt_pinball(const double *f, const double *y, size_t n, double q, double mase_scale) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        double u = y[i] - f[i];
+        s += u >= 0 ? q * u : (q - 1) * u;
+    }
+    return n && mase_scale > 0 ? s / (double)n / mase_scale : NAN;
+}
+
 int bt_run(const bt_data *d, const char *model, const fc_options *opt, int keep,
            bt_result *res, char *err, size_t errlen) {
     memset(res, 0, sizeof *res);
@@ -193,6 +202,7 @@ int bt_run(const bt_data *d, const char *model, const fc_options *opt, int keep,
     size_t cov = 0;
     for (size_t i = 0; i < np; i++) cov += act[i] <= p9[i];
     res->p90_coverage = np ? (double)cov / (double)np : 0;
+    res->pinball_p90 = bt_pinball(p9, act, np, 0.9, d->mase_scale);
     res->points = np;
     if (keep) {
         res->point = pt;

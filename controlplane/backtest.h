@@ -42,6 +42,7 @@ void bt_data_fini(bt_data *d);
 typedef struct bt_result {
     char model[96];      /* fc_name after fitting (e.g. "auto:holt-winters") */
     double mae, rmse, wape, mase, under, p90_coverage;
+    double pinball_p90;  /* bt_pinball of the p90 forecasts at q = 0.9 */
     double fit_seconds, predict_seconds, train_windows_per_s;
     size_t points;
     /* When kept: n_origins x horizon forecasts (point and p90), row per origin; owned. */
@@ -58,6 +59,12 @@ void bt_result_fini(bt_result *r);
  * mase_scale) and UNDER (share of f < 0.9 y). Exposed for tests. */
 void bt_metrics(const double *f, const double *y, size_t n, double mase_scale, double *mae,
                 double *rmse, double *wape, double *mase, double *under);
+
+/* Scale-free pinball loss of quantile-q forecasts f against actuals y (n points):
+ * mean over the points of rho_q(y - f), rho_q(u) = q u for u >= 0 and (q - 1) u for u < 0,
+ * divided by mase_scale (the MASE denominator). At q = 0.5 it is half the MASE of f; a
+ * forecast that is the true q-quantile minimises it. Exposed for tests. */
+double bt_pinball(const double *f, const double *y, size_t n, double q, double mase_scale);
 
 /* Writes an SVG of the test window: actuals, the point forecast and the band up to p90 of
  * each result (results must have been kept). 0 or -errno with err set. */

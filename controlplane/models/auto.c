@@ -532,4 +532,4 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_auto = {"auto", create, fit, predict, destroy, describe, residuals};
+const fc_model_ops fc__model_auto = {"auto", create, fit, predict, destroy, describe, residuals, NULL};

@@ -3,6 +3,7 @@
 #include "models/lstm.h"
 #include "models/adam.h"
 #include "models/model.h"
+#include "models/qhead.h"
 #include "models/train.h"
 
 #include <cblas.h>
@@ -24,6 +25,10 @@ struct lstm_net {
     /* per layer, per time step (t major): cat (B x (in+hid)), act (B x 4hid), c, tc, h (B x hid) */
     float *cat[LSTM_LAYERS], *act[LSTM_LAYERS], *c[LSTM_LAYERS], *tc[LSTM_LAYERS], *h[LSTM_LAYERS];
     float *out, *dout, *dh, *dc, *da, *dcat, *dbelow, *zeros;
+    /* quantile heads (qhead.h) on the last hidden state: nq parameters at p + np */
+    size_t nq;
+    float *qout, *dq;
+    double qloss;
 };
 
 static float sigf(float x) { return 1.0f / (1.0f + expf(-x)); }
@@ -41,11 +46,15 @@ lstm_net *lstm__net_new(int C, int H, int hid, int B, uint64_t seed) {
     n->off_wo = off, off += (size_t)H * (size_t)hid;
     n->off_bo = off, off += (size_t)H;
     n->np = off;
-    n->p = malloc(off * sizeof *n->p);
+    n->nq = fc__qhead_nparams(hid, H);
+    off += n->nq;
+    n->p = calloc(off, sizeof *n->p); /* the heads start at zero: see qhead.h */
     n->g = calloc(off, sizeof *n->g);
     n->m = calloc(off, sizeof *n->m);
     n->v = calloc(off, sizeof *n->v);
     int ok = n->p && n->g && n->m && n->v;
+    ok = ok && (n->qout = malloc((size_t)B * FC_NQ * (size_t)H * sizeof(float))) &&
+         (n->dq = malloc((size_t)B * FC_NQ * (size_t)H * sizeof(float)));
     size_t TB = (size_t)C * (size_t)B;
     for (int l = 0; l < LSTM_LAYERS && ok; l++) {
         ok = (n->cat[l] = malloc(TB * (size_t)(n->in[l] + hid) * sizeof(float))) &&
@@ -82,10 +91,13 @@ void lstm__net_free(lstm_net *n) {
     free(n->p), free(n->g), free(n->m), free(n->v);
     for (int l = 0; l < LSTM_LAYERS; l++) free(n->cat[l]), free(n->act[l]), free(n->c[l]), free(n->tc[l]), free(n->h[l]);
     free(n->out), free(n->dout), free(n->dh), free(n->dc), free(n->da), free(n->dcat), free(n->dbelow), free(n->zeros);
+    free(n->qout), free(n->dq);
     free(n);
 }
 
 size_t lstm__net_nparams(const lstm_net *n) { return n->np; }
+size_t lstm__net_nqparams(const lstm_net *n) { return n->nq; }
+double lstm__net_qloss(const lstm_net *n) { return n->qloss; }
 float *lstm__net_params(lstm_net *n) { return n->p; }
 float *lstm__net_grads(lstm_net *n) { return n->g; }
 
@@ -131,6 +143,25 @@ void lstm__net_forward(lstm_net *n, const float *x, int b, float *out) {
     memcpy(out, n->out, (size_t)b * (size_t)n->H * sizeof *out);
 }
 
+/* The last hidden state of the top layer: the features the point and quantile heads read. */
+static const float *last_hidden(const lstm_net *n) {
+    return n->h[LSTM_LAYERS - 1] + (size_t)(n->C - 1) * (size_t)n->B * (size_t)n->hid;
+}
+
+void lstm__net_forward_q(lstm_net *n, const float *x, int b, float *out) {
+    forward(n, x, b);
+    fc__qhead_forward(n->p + n->np, last_hidden(n), n->hid, n->out, n->H, b, out);
+}
+
+/* The quantile heads on the last forward pass: outputs, pinball loss and, with grad, their
+ * gradient; nothing flows back into the LSTM. */
+static double qheads_step(lstm_net *n, const float *y, int b, int grad) {
+    fc__qhead_forward(n->p + n->np, last_hidden(n), n->hid, n->out, n->H, b, n->qout);
+    double loss = fc__qhead_loss(n->qout, y, n->H, b, n->dq);
+    if (grad) fc__qhead_backward(n->g + n->np, n->dq, last_hidden(n), n->hid, n->H, b);
+    return loss;
+}
+
 double lstm__net_step(lstm_net *n, const float *x, const float *y, int b, int grad) {
     int C = n->C, H = n->H, hid = n->hid, G = 4 * hid;
     forward(n, x, b);
@@ -142,6 +173,7 @@ double lstm__net_step(lstm_net *n, const float *x, const float *y, int b, int gr
         n->dout[i] = e > 0 ? inv : (e < 0 ? -inv : 0);
     }
     loss /= (double)b * H;
+    n->qloss = qheads_step(n, y, b, grad);
     if (!grad) return loss;
     float *g = n->g;
     memset(g, 0, n->np * sizeof *g);
@@ -197,6 +229,9 @@ double lstm__net_step(lstm_net *n, const float *x, const float *y, int b, int gr
 void lstm__net_adam(lstm_net *n, float lr) {
     n->t++;
     fc__adam(n->p, n->g, n->m, n->v, n->np, fc__adam_consts(n->t, lr));
+    /* separately: one call over np + nq would move the trunk's last values from the scalar
+     * tail of fc__adam to its vector body, which rounds differently */
+    fc__adam(n->p + n->np, n->g + n->np, n->m + n->np, n->v + n->np, n->nq, fc__adam_consts(n->t, lr));
 }
 
 /* ---- the forecaster ----------------------------------------------------------------------- */
@@ -212,6 +247,7 @@ typedef struct lstm_fc {
     fc_options opt;
     int C, H;
     lstm_net *net;
+    float qadd[FC_NQ]; /* conformal correction of each quantile head (scaled units) */
 } lstm_fc;
 
 /* Scaled context of the window ending before `end`; returns the scale (0: unusable). */
@@ -264,6 +300,21 @@ static double fit_loss(void *ctx, int b) {
     return lstm__net_step(f->m->net, f->bx, f->by, b, 0);
 }
 
+static void fit_qforward(void *ctx, int b, float *out) {
+    lstm_fit *f = ctx;
+    lstm__net_forward_q(f->m->net, f->bx, b, out);
+}
+
+/* The heads' conformal correction on the validation windows (see fc__qhead_calibrate). */
+static int calibrate_heads(lstm_fc *m, const fc_train *t, char *err, size_t errlen) {
+    double raw[FC_NQ], fixed[FC_NQ];
+    int rc = fc__qhead_calibrate(t, fit_qforward, m->qadd, raw, fixed, err, errlen);
+    if (rc == 0 && m->opt.verbose)
+        fprintf(stderr, "lstm: held-out coverage of the p10/p90 heads %.3f/%.3f, corrected by %+.4f/%+.4f to %.3f/%.3f\n",
+                raw[0], raw[1], (double)m->qadd[0], (double)m->qadd[1], fixed[0], fixed[1]);
+    return rc;
+}
+
 static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
     lstm_fc *m = state;
     *tp = 0;
@@ -299,14 +350,15 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         .y = train->y,
         .H = H,
         .by = by,
-        .params = lstm__net_params(m->net),
-        .nparams = lstm__net_nparams(m->net),
+        .params = lstm__net_params(m->net), /* the LSTM and the quantile heads after it */
+        .nparams = lstm__net_nparams(m->net) + lstm__net_nqparams(m->net),
         .ctx = &f,
         .inputs = fit_inputs,
         .train_batch = fit_train_batch,
         .loss = fit_loss,
     };
     rc = fc__train_run(&t, tp, err, errlen);
+    if (rc == 0) rc = calibrate_heads(m, &t, err, errlen);
 out:
     free(by);
     free(bx);
@@ -337,6 +389,39 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
     return fc__predict_window(ctx, m->C, m->H, h, out, (void *)m, predict_inputs, predict_forward);
 }
 
+/* Quantile forecasts from the heads: the forward pass fills all levels, level k is kept. */
+typedef struct lstm_predict_q {
+    const lstm_fc *m;
+    int k;
+    float *buf; /* FC_NQ x H */
+} lstm_predict_q;
+
+static double predict_inputs_q(void *net, const fc_series *ctx, const unsigned char *mask, float *x) {
+    const lstm_predict_q *pq = net;
+    return window_x(pq->m->C, ctx->y, mask, (long)ctx->n, x);
+}
+
+static void predict_forward_q(void *net, const float *x, float *o) {
+    lstm_predict_q *pq = net;
+    const lstm_fc *m = pq->m;
+    lstm__net_forward_q(m->net, x, 1, pq->buf);
+    for (int i = 0; i < m->H; i++) o[i] = pq->buf[pq->k * m->H + i] + m->qadd[pq->k];
+}
+
+static int predict_quantile(const void *state, const fc_series *ctx, int h, double q,
+                            double *out, char *err, size_t errlen) {
+    (void)err, (void)errlen;
+    const lstm_fc *m = state;
+    int k = fc__q_index(q);
+    if (k < 0 || !m->net) return -ENOTSUP;
+    openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
+    lstm_predict_q pq = {.m = m, .k = k, .buf = malloc((size_t)FC_NQ * (size_t)m->H * sizeof(float))};
+    if (!pq.buf) return -ENOMEM;
+    int rc = fc__predict_window(ctx, m->C, m->H, h, out, &pq, predict_inputs_q, predict_forward_q);
+    free(pq.buf);
+    return rc;
+}
+
 static void destroy(void *state) {
     lstm_fc *m = state;
     if (!m) return;
@@ -344,4 +429,5 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_lstm = {"lstm", create, fit, predict, destroy, NULL, NULL};
+const fc_model_ops fc__model_lstm = {"lstm", create, fit, predict, destroy, NULL, NULL,
+                                     predict_quantile};

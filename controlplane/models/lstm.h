@@ -20,7 +20,14 @@ float *lstm__net_grads(lstm_net *n);
 double lstm__net_step(lstm_net *n, const float *x, const float *y, int b, int grad);
 /* Forward only: out = b x H. */
 void lstm__net_forward(lstm_net *n, const float *x, int b, float *out);
-/* Adam update from the current gradients. */
+/* The quantile heads (qhead.h) on the last hidden state: lstm__net_nqparams values right
+ * after the trunk's in lstm__net_params / lstm__net_grads. lstm__net_step computes them and
+ * (grad) their pinball-loss gradient, whose value lstm__net_qloss returns; none of it reaches
+ * the LSTM. lstm__net_forward_q: out = b x FC_NQ*H scaled quantile forecasts. */
+size_t lstm__net_nqparams(const lstm_net *n);
+double lstm__net_qloss(const lstm_net *n);
+void lstm__net_forward_q(lstm_net *n, const float *x, int b, float *out);
+/* Adam update from the current gradients (the heads' too). */
 void lstm__net_adam(lstm_net *n, float lr);
 
 #endif

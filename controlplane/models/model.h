@@ -25,6 +25,11 @@ typedef struct fc_model_ops {
      * fc_fit collects: *h rows (horizon steps) of *n sorted values (y - f) / (|f| + floor).
      * NULL when the model has none. */
     const float *(*residuals)(const void *state, int *h, size_t *n, double *floor);
+    /* Optional: the model's own q-quantile forecast of h steps after the end of ctx (e.g. from
+     * heads trained with the pinball loss), or -ENOTSUP for a level it was not trained for;
+     * fc_predict then uses the residual quantiles. */
+    int (*predict_quantile)(const void *state, const fc_series *ctx, int h, double q,
+                            double *out, char *err, size_t errlen);
 } fc_model_ops;
 
 extern const fc_model_ops fc__model_last, fc__model_snaive_day, fc__model_snaive_week,

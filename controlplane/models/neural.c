@@ -4,6 +4,7 @@
 #include "models/neural.h"
 #include "models/adam.h"
 #include "models/model.h"
+#include "models/qhead.h"
 #include "models/train.h"
 
 #include <cblas.h>
@@ -27,6 +28,10 @@ struct nf_net {
     float *gp; /* one weight-gradient panel: the fused step's W1/W2 gradients live here only */
     const float *x;  /* last batch (for the embedding gradient) */
     const int *idx;
+    /* quantile heads (qhead.h): nq parameters at p + np, outside the trunk's np */
+    size_t nq;
+    float *qout, *dq; /* B x FC_NQ*H head outputs and their loss gradient */
+    double qloss;     /* pinball loss of the last step */
 };
 
 /* slot k of a window reads table tab_of[k] */
@@ -75,11 +80,15 @@ nf_net *nf__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint64_t seed
     n->off_wo = off, off += (size_t)H * F;
     n->off_bo = off, off += (size_t)H;
     n->np = off;
-    n->p = malloc(off * sizeof *n->p);
+    n->nq = fc__qhead_nparams(n->F, H);
+    off += n->nq;
+    n->p = calloc(off, sizeof *n->p); /* the heads start at zero: see qhead.h */
     n->g = calloc(off, sizeof *n->g);
     n->m = calloc(off, sizeof *n->m);
     n->v = calloc(off, sizeof *n->v);
     int ok = n->p && n->g && n->m && n->v;
+    ok = ok && (n->qout = malloc((size_t)B * FC_NQ * (size_t)H * sizeof(float))) &&
+         (n->dq = malloc((size_t)B * FC_NQ * (size_t)H * sizeof(float)));
     for (int b = 0; b <= NF_BLOCKS && ok; b++) ok = (n->z[b] = malloc((size_t)B * F * sizeof(float))) != NULL;
     for (int b = 0; b < NF_BLOCKS && ok; b++) {
         ok = (n->a[b] = malloc((size_t)B * F2 * sizeof(float))) != NULL &&
@@ -114,10 +123,13 @@ void nf__net_free(nf_net *n) {
     for (int b = 0; b <= NF_BLOCKS; b++) free(n->z[b]);
     for (int b = 0; b < NF_BLOCKS; b++) free(n->a[b]), free(n->gt[b]);
     free(n->out), free(n->dout), free(n->dz), free(n->ds), free(n->dr), free(n->gp);
+    free(n->qout), free(n->dq);
     free(n);
 }
 
 size_t nf__net_nparams(const nf_net *n) { return n->np; }
+size_t nf__net_nqparams(const nf_net *n) { return n->nq; }
+double nf__net_qloss(const nf_net *n) { return n->qloss; }
 float *nf__net_params(nf_net *n) { return n->p; }
 float *nf__net_grads(nf_net *n) { return n->g; }
 
@@ -176,6 +188,26 @@ static void adam_range(nf_net *n, size_t off, size_t len, fc_adam_k k) {
 void nf__net_adam(nf_net *n, float lr) {
     n->t++;
     adam_range(n, 0, n->np, fc__adam_consts(n->t, lr));
+    /* separately: one call over np + nq would move the trunk's last values from the scalar
+     * tail of fc__adam to its vector body, which rounds differently */
+    adam_range(n, n->np, n->nq, fc__adam_consts(n->t, lr));
+}
+
+/* The quantile heads on the final features of the last forward pass: outputs, pinball loss,
+ * and with grad their gradient (and with lr > 0 their Adam update). Nothing flows back into
+ * the trunk. */
+static double qheads_step(nf_net *n, const float *y, int b, int grad, float lr) {
+    float *qp = n->p + n->np;
+    fc__qhead_forward(qp, n->z[NF_BLOCKS], n->F, n->out, n->H, b, n->qout);
+    double loss = fc__qhead_loss(n->qout, y, n->H, b, n->dq);
+    if (grad) fc__qhead_backward(n->g + n->np, n->dq, n->z[NF_BLOCKS], n->F, n->H, b);
+    if (grad && lr > 0) adam_range(n, n->np, n->nq, fc__adam_consts(n->t, lr));
+    return loss;
+}
+
+void nf__net_forward_q(nf_net *n, const float *x, const int *idx, int b, float *out) {
+    forward(n, x, idx, b);
+    fc__qhead_forward(n->p + n->np, n->z[NF_BLOCKS], n->F, n->out, n->H, b, out);
 }
 
 /* Rows of W per input-gradient GEMM below. OpenBLAS 0.3.21 (Cooperlake kernels) already cuts
@@ -235,6 +267,7 @@ static double step_impl(nf_net *n, const float *x, const int *idx, const float *
         n->dout[i] = e > 0 ? inv : (e < 0 ? -inv : 0);
     }
     loss /= (double)b * H;
+    n->qloss = qheads_step(n, y, b, grad, lr);
     if (!grad) return loss;
     float *g = n->g;
     /* head */
@@ -297,6 +330,7 @@ typedef struct neural {
     int64_t step;
     nf_net *net;
     int coarse; /* step >= 1 h: hour, weekday, day of month */
+    float qadd[FC_NQ]; /* conformal correction of each quantile head (scaled units) */
 } neural;
 
 static void vocab_for(int coarse, int vocab[NF_NTAB]) {
@@ -379,6 +413,21 @@ static double fit_loss(void *ctx, int b) {
     return nf__net_step(f->m->net, f->bx, f->bi, f->by, b, 0);
 }
 
+static void fit_qforward(void *ctx, int b, float *out) {
+    nf_fit *f = ctx;
+    nf__net_forward_q(f->m->net, f->bx, f->bi, b, out);
+}
+
+/* The heads' conformal correction on the validation windows (see fc__qhead_calibrate). */
+static int calibrate_heads(neural *m, const fc_train *t, char *err, size_t errlen) {
+    double raw[FC_NQ], fixed[FC_NQ];
+    int rc = fc__qhead_calibrate(t, fit_qforward, m->qadd, raw, fixed, err, errlen);
+    if (rc == 0 && m->opt.verbose)
+        fprintf(stderr, "neural: held-out coverage of the p10/p90 heads %.3f/%.3f, corrected by %+.4f/%+.4f to %.3f/%.3f\n",
+                raw[0], raw[1], (double)m->qadd[0], (double)m->qadd[1], fixed[0], fixed[1]);
+    return rc;
+}
+
 static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
     neural *m = state;
     *tp = 0;
@@ -420,14 +469,15 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         .y = train->y,
         .H = H,
         .by = by,
-        .params = nf__net_params(m->net),
-        .nparams = nf__net_nparams(m->net),
+        .params = nf__net_params(m->net), /* the trunk and the quantile heads after it */
+        .nparams = nf__net_nparams(m->net) + nf__net_nqparams(m->net),
         .ctx = &f,
         .inputs = fit_inputs,
         .train_batch = fit_train_batch,
         .loss = fit_loss,
     };
     rc = fc__train_run(&t, tp, err, errlen);
+    if (rc == 0) rc = calibrate_heads(m, &t, err, errlen);
 out:
     free(bi);
     free(by);
@@ -466,6 +516,34 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
     return fc__predict_window(ctx, m->C, m->H, h, out, &p, predict_inputs, predict_forward);
 }
 
+/* Quantile forecasts from the heads: the forward pass fills all levels, level k is kept. */
+typedef struct nf_predict_q {
+    nf_predict p; /* first: predict_inputs reads it */
+    int k;
+    float *buf; /* FC_NQ x H */
+} nf_predict_q;
+
+static void predict_forward_q(void *net, const float *x, float *o) {
+    nf_predict_q *pq = net;
+    const neural *m = pq->p.m;
+    nf__net_forward_q(m->net, x, pq->p.idx, 1, pq->buf);
+    for (int i = 0; i < m->H; i++) o[i] = pq->buf[pq->k * m->H + i] + m->qadd[pq->k];
+}
+
+static int predict_quantile(const void *state, const fc_series *ctx, int h, double q,
+                            double *out, char *err, size_t errlen) {
+    (void)err, (void)errlen;
+    const neural *m = state;
+    int k = fc__q_index(q);
+    if (k < 0 || !m->net) return -ENOTSUP;
+    openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
+    nf_predict_q pq = {.p = {.m = m}, .k = k, .buf = malloc((size_t)FC_NQ * (size_t)m->H * sizeof(float))};
+    if (!pq.buf) return -ENOMEM;
+    int rc = fc__predict_window(ctx, m->C, m->H, h, out, &pq, predict_inputs, predict_forward_q);
+    free(pq.buf);
+    return rc;
+}
+
 static void destroy(void *state) {
     neural *m = state;
     if (!m) return;
@@ -473,4 +551,5 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_neural = {"neural", create, fit, predict, destroy, NULL, NULL};
+const fc_model_ops fc__model_neural = {"neural", create, fit, predict, destroy, NULL, NULL,
+                                       predict_quantile};

@@ -41,6 +41,14 @@ void nf__net_adam(nf_net *n, float lr);
  * the embedding and head gradients afterwards. */
 double nf__net_train_step(nf_net *n, const float *x, const int *idx, const float *y, int b,
                           float lr);
+/* The quantile heads (qhead.h): nf__net_nqparams values right after the nf__net_nparams
+ * trunk parameters in nf__net_params (and nf__net_grads). nf__net_step and the train step
+ * also compute, train and (nf__net_adam) update them from the pinball loss, which
+ * nf__net_qloss returns for the last step; their gradient never reaches the trunk. */
+size_t nf__net_nqparams(const nf_net *n);
+double nf__net_qloss(const nf_net *n);
+/* Forward with the heads: out = b x FC_NQ*H scaled quantile forecasts (level major per row). */
+void nf__net_forward_q(nf_net *n, const float *x, const int *idx, int b, float *out);
 /* Floating-point operations of one training window (forward + backward GEMMs). */
 double nf__flops_per_window(int C, int H);
 

@@ -251,4 +251,4 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
 
 static void destroy(void *state) { free(state); }
 
-const fc_model_ops fc__model_profile = {"profile", create, fit, predict, destroy, NULL, NULL};
+const fc_model_ops fc__model_profile = {"profile", create, fit, predict, destroy, NULL, NULL, NULL};

@@ -18,6 +18,16 @@ TEST(bt_metrics_hand_computed) {
     T_NEAR(under, 2 / 4.0, 1e-12); /* 8 < 9 and 0 < 1.8; 5 = 5 is not under */
 }
 
+/* pinball_p90: mean of 0.9 (y - f) where f is under y and 0.1 (f - y) where over, / scale */
+TEST(bt_pinball_hand_computed) {
+    double f[] = {10, 10, 10, 10}, y[] = {12, 10, 5, 20};
+    /* 0.9*2 + 0 + 0.1*5 + 0.9*10 = 11.3; / 4 points / scale 2 */
+    T_NEAR(bt_pinball(f, y, 4, 0.9, 2.0), 11.3 / 4 / 2, 1e-12);
+    /* at q = 0.5 it is half the MASE: MAE (2+0+5+10)/4 = 4.25 -> 4.25 / 2 / 2 */
+    T_NEAR(bt_pinball(f, y, 4, 0.5, 2.0), 4.25 / 2 / 2, 1e-12);
+    T_ASSERT(isnan(bt_pinball(f, y, 0, 0.9, 2.0)));
+}
+
 TEST(bt_task_names) {
     bt_task t;
     T_EQ_INT(bt_task_parse("scale-1h", &t), 0);
