@@ -7,12 +7,16 @@
  * reading the validation data as context exactly as the real backtest reads the test data.
  * Then, separately for each quarter of the horizon, the weights of a blend of the three best
  * candidates are chosen on a 0.1 grid (a single model is a blend with one weight 1) to minimise
- * the mean absolute error. Last, because under-forecasting costs more than over-forecasting
- * when scaling, the blend is scaled up by the smallest factor (at most 1.2) that keeps the
- * share of forecasts below 0.9 x actual in the window at or under 25%, unless that costs more
- * than 3% of the mean absolute error. The chosen candidates are then refit on all training
- * data, except the networks, which keep the training they had (see AUTO_NEURAL_EPOCHS). The
- * blend's residuals in the window become its quantiles. */
+ * the mean absolute error. A week of validation under-samples how much the level moves from
+ * one block of H steps to the next (a steady week says little about a busy one), so the
+ * blend's residuals there are widened by how much more the level varied over the whole
+ * history than in the window (at most 2x; fc__level_widening). Last, because under-forecasting
+ * costs more than over-forecasting when scaling, the blend is scaled up by the smallest factor
+ * (at most 1.2) that keeps the share of forecasts below 0.9 x actual in the widened window at
+ * or under 25%, unless that costs more than 3% x the widening of the mean absolute error. The
+ * chosen candidates are then refit on all training data, except the networks, which keep the
+ * training they had (see AUTO_NEURAL_EPOCHS). The blend's widened residuals in the window
+ * become its quantiles. */
 #include "models/model.h"
 
 #include <errno.h>
@@ -266,18 +270,19 @@ static double level_spread(const double *y, const unsigned char *mask, size_t n,
 }
 
 /* How much more the level of an H-step block varies over the whole training history than in
- * the validation window (ratio of level_spread, clamped to [1, AUTO_LEVEL_MAX]): a window of
- * a few days under-samples day-to-day level variation (a week that happened to be steady
- * says little about the next one), so its residuals are widened by this factor before they
- * set the upward factor and the quantiles. Blocks are compared with one week earlier when
- * the history holds three weeks, else with one day earlier. */
-static double level_widening(const fc_series *train, const unsigned char *mask, size_t H,
-                             size_t V, size_t day) {
+ * the validation window (the ratio of their level_spread, clamped to [1, AUTO_LEVEL_MAX]): a
+ * window of a few days under-samples day-to-day level variation (a week that happened to be
+ * steady says little about the next one), so its residuals are widened by this factor before
+ * they set the upward factor and the quantiles. Blocks are compared with one week earlier
+ * when the history holds three weeks, else with one day earlier. */
+double fc__level_widening(const fc_series *train, const unsigned char *mask, size_t H, size_t V,
+                          size_t day) {
     size_t n = train->n, lag = n >= 21 * day ? 7 * day : day;
+    if (H < 1 || V < H + 1 || V > n) return 1;
     double hist = level_spread(train->y, mask, n, H, lag, 0);
     double recent = level_spread(train->y, mask, n, H, lag, n - V + H - 1);
-    if (!(hist > 0) || !(recent > 0)) return 1;
-    double k = hist / recent;
+    if (!(hist > 0)) return 1;
+    double k = recent > 0 ? hist / recent : AUTO_LEVEL_MAX;
     return k < 1 ? 1 : k > AUTO_LEVEL_MAX ? AUTO_LEVEL_MAX : k;
 }
 
@@ -448,8 +453,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                 for (int t = 0; t < ntop; t++) f += bw[bucket_of(i, H)][t] * F[top[t] * norig * (size_t)H + j];
                 blend[j] = f;
             }
-        /* the validation actuals with the blend's residuals widened by level_widening */
-        double kl = level_widening(train, mask, (size_t)H, V, day);
+        /* the validation actuals with the blend's residuals widened by fc__level_widening */
+        double kl = fc__level_widening(train, mask, (size_t)H, V, day);
         for (size_t j = 0; j < norig * (size_t)H; j++)
             if (!isnan(A[j])) A[j] = blend[j] + kl * (A[j] - blend[j]);
         for (int w = 0; w < v.W; w++) v.cap[w] *= kl;
