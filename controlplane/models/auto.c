@@ -10,13 +10,13 @@
  * the mean absolute error. A week of validation under-samples how much the level moves from
  * one block of H steps to the next (a steady week says little about a busy one), so the
  * blend's residuals there are widened by how much more the level varied over the whole
- * history than in the window (at most 2x; fc__level_widening). Last, because under-forecasting
+ * history than in the window (at most 3x; fc__level_widening). Last, because under-forecasting
  * costs more than over-forecasting when scaling, the blend is scaled up by the smallest factor
  * (at most 1.2) that keeps the share of forecasts below 0.9 x actual in the widened window at
- * or under 25%, unless that costs more than 3% x the widening of the mean absolute error. The
- * chosen candidates are then refit on all training data, except the networks, which keep the
- * training they had (see AUTO_NEURAL_EPOCHS). The blend's widened residuals in the window
- * become its quantiles. */
+ * or under 25%, unless that costs more than 2.5% x the widening squared of the mean absolute
+ * error. The chosen candidates are then refit on all training data, except the networks,
+ * which keep the training they had (see AUTO_NEURAL_EPOCHS). The blend's widened residuals
+ * in the window become its quantiles. */
 #include "models/model.h"
 
 #include <errno.h>
@@ -33,8 +33,8 @@
 #define AUTO_BLEND_GAIN 0.01  /* a blend must score this much better than one model */
 #define AUTO_SHRINK 0.5       /* and its weights move this far from that model's */
 #define AUTO_UNDER 0.25       /* target share of forecasts below 0.9 x actual */
-#define AUTO_UNDER_COST 0.03  /* the most MAE the upward factor may cost, times the widening */
-#define AUTO_LEVEL_MAX 2.0    /* the most the validation residuals are widened (level_widening) */
+#define AUTO_UNDER_COST 0.025 /* the most MAE the upward factor may cost, times widening^2 */
+#define AUTO_LEVEL_MAX 3.0    /* the most the validation residuals are widened */
 
 static const fc_model_ops *const candidates[] = {
     &fc__model_last,    &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters,
@@ -462,9 +462,10 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         /* the upward factor: the smallest that keeps the share of forecasts below 0.9 x
          * actual at or under AUTO_UNDER in all validation windows but the worst (a week
          * whose level drifts up has several such days; the pooled share hides them), judged
-         * on the widened residuals, unless the factor costs more than AUTO_UNDER_COST x kl
-         * of their MAE (errors clipped as for the choice): the less the window can be
-         * trusted to show the level's variation, the more insurance against it is worth */
+         * on the widened residuals, unless the factor costs more than AUTO_UNDER_COST x kl^2
+         * of their MAE (errors clipped as for the choice): kl^2 is how much more of the
+         * level's variance the history shows than the window, and the more of it the
+         * window missed, the more insurance against it is worth */
         double base_mae = 0;
         m->scale = 1;
         for (int step = 0; step <= 20; step++) {
@@ -487,7 +488,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             qsort(share, (size_t)v.W, sizeof *share, cmp_double);
             double mae_sc = s / (double)cnt, upper = share[v.W >= 3 ? v.W - 2 : v.W - 1];
             if (step == 0) base_mae = mae_sc;
-            if (mae_sc > (1 + AUTO_UNDER_COST * kl) * base_mae) break;
+            if (mae_sc > (1 + AUTO_UNDER_COST * kl * kl) * base_mae) break;
             m->scale = sc;
             if (m->opt.verbose)
                 fprintf(stderr, "auto: scale %.2f: validation MAE %.5g, second-worst window's share under 0.9 x actual %.3f\n",

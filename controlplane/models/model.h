@@ -37,7 +37,7 @@ size_t fc__mask_outages(const double *y, size_t n, int64_t step, unsigned char *
 
 /* auto's widening of its validation residuals: how much more the level of H-step blocks
  * varies, beyond what the block before each one shows, over the whole of train than over its
- * last V steps (the validation window), clamped to [1, 2]. mask as from fc__mask_outages. */
+ * last V steps (the validation window), clamped to [1, 3]. mask as from fc__mask_outages. */
 double fc__level_widening(const fc_series *train, const unsigned char *mask, size_t H, size_t V,
                           size_t day);
 

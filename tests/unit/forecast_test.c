@@ -214,8 +214,8 @@ TEST(fc_quantile_band_widens_after_a_level_shift) {
 
 /* auto's level widening: 28 days at 10-minute steps of a daily shape times a level per day.
  * When the first two weeks' levels jump from day to day and the last two weeks are steady,
- * the validation week under-samples the level variation and its residuals are widened (to the
- * cap); when every day has the same level, or every day jumps alike, they are not. */
+ * the validation week under-samples the level variation and its residuals are widened (about
+ * 2x or more); when every day has the same level, or every day jumps alike, they are not. */
 TEST(fc_auto_level_widening_follows_the_history) {
     enum { DAY = 144, N = 28 * DAY };
     double *y = malloc(N * sizeof *y);
@@ -233,7 +233,7 @@ TEST(fc_auto_level_widening_follows_the_history) {
         }
         fc__mask_outages(y, N, 600, mask);
         double k = fc__level_widening(&s, mask, DAY, 7 * DAY, DAY);
-        if (kind == 1 && !(k > 1.9 && k <= 2.0)) T_FAIL("steady last weeks after jumpy ones: widening %.3f, want 2", k);
+        if (kind == 1 && !(k > 1.9 && k <= 3.0)) T_FAIL("steady last weeks after jumpy ones: widening %.3f, want 1.9-3", k);
         if (kind != 1 && !(k >= 1.0 && k < 1.5)) T_FAIL("same variation throughout (%d): widening %.3f, want < 1.5", kind, k);
     }
     /* too short a window for one block: no widening */
