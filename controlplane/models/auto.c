@@ -7,12 +7,16 @@
  * reading the validation data as context exactly as the real backtest reads the test data.
  * Then, separately for each quarter of the horizon, the weights of a blend of the three best
  * candidates are chosen on a 0.1 grid (a single model is a blend with one weight 1) to minimise
- * the mean absolute error. Last, because under-forecasting costs more than over-forecasting
- * when scaling, the blend is scaled up by the smallest factor (at most 1.2) that keeps the
- * share of forecasts below 0.9 x actual in the window at or under 25%, unless that costs more
- * than 3% of the mean absolute error. The chosen candidates are then refit on all training
- * data, except the networks, which keep the training they had (see AUTO_NEURAL_EPOCHS). The
- * blend's residuals in the window become its quantiles. */
+ * the mean absolute error. A week of validation under-samples how much the level moves from
+ * one block of H steps to the next (a steady week says little about a busy one), so the
+ * blend's residuals there are widened by how much more the level varied over the whole
+ * history than in the window (at most 3x; fc__level_widening). Last, because under-forecasting
+ * costs more than over-forecasting when scaling, the blend is scaled up by the smallest factor
+ * (at most 1.2) that keeps the share of forecasts below 0.9 x actual in the widened window at
+ * or under 25%, unless that costs more than 2.5% x the widening squared of the mean absolute
+ * error. The chosen candidates are then refit on all training data, except the networks,
+ * which keep the training they had (see AUTO_NEURAL_EPOCHS). The blend's widened residuals
+ * in the window become its quantiles. */
 #include "models/model.h"
 
 #include <errno.h>
@@ -29,7 +33,8 @@
 #define AUTO_BLEND_GAIN 0.01  /* a blend must score this much better than one model */
 #define AUTO_SHRINK 0.5       /* and its weights move this far from that model's */
 #define AUTO_UNDER 0.25       /* target share of forecasts below 0.9 x actual */
-#define AUTO_UNDER_COST 0.03  /* the most MAE the upward factor may cost */
+#define AUTO_UNDER_COST 0.025 /* the most MAE the upward factor may cost, times widening^2 */
+#define AUTO_LEVEL_MAX 3.0    /* the most the validation residuals are widened */
 
 static const fc_model_ops *const candidates[] = {
     &fc__model_last,    &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters,
@@ -235,6 +240,52 @@ static void keep_residuals(auto_m *m, const double *blend, const double *A, size
     m->res_n = rowlen;
 }
 
+/* Mean of y[a..a+H) over its usable values; NaN when fewer than half are usable or the mean
+ * is not positive (no ratio to take). */
+static double block_mean(const double *y, const unsigned char *mask, size_t a, size_t H) {
+    double s = 0;
+    size_t c = 0;
+    for (size_t t = a; t < a + H; t++)
+        if (mask[t]) s += y[t], c++;
+    return 2 * c >= H && s > 0 ? s / (double)c : NAN;
+}
+
+/* The level surprise of H-step blocks: how much a block's ratio to the same block one lag
+ * earlier differs from the ratio of the block just before it (mean |log| difference), over
+ * the blocks (stride H, ending at the end of y) that end after `from`. It is the level error
+ * of a seasonal naive forecast rescaled by the latest H steps, so it measures what no
+ * history-based level can foresee at this horizon. NaN when no block has usable data. */
+static double level_spread(const double *y, const unsigned char *mask, size_t n, size_t H,
+                           size_t lag, size_t from) {
+    double s = 0;
+    size_t cnt = 0;
+    for (size_t end = n; end >= 2 * H + lag && end > from; end -= H) {
+        double b = block_mean(y, mask, end - H, H), bl = block_mean(y, mask, end - H - lag, H);
+        double c = block_mean(y, mask, end - 2 * H, H), cl = block_mean(y, mask, end - 2 * H - lag, H);
+        if (isnan(b) || isnan(bl) || isnan(c) || isnan(cl)) continue;
+        s += fabs(log(b / bl) - log(c / cl));
+        cnt++;
+    }
+    return cnt ? s / (double)cnt : NAN;
+}
+
+/* How much more the level of an H-step block varies over the whole training history than in
+ * the validation window (the ratio of their level_spread, clamped to [1, AUTO_LEVEL_MAX]): a
+ * window of a few days under-samples day-to-day level variation (a week that happened to be
+ * steady says little about the next one), so its residuals are widened by this factor before
+ * they set the upward factor and the quantiles. Blocks are compared with one week earlier
+ * when the history holds three weeks, else with one day earlier. */
+double fc__level_widening(const fc_series *train, const unsigned char *mask, size_t H, size_t V,
+                          size_t day) {
+    size_t n = train->n, lag = n >= 21 * day ? 7 * day : day;
+    if (H < 1 || V < H + 1 || V > n) return 1;
+    double hist = level_spread(train->y, mask, n, H, lag, 0);
+    double recent = level_spread(train->y, mask, n, H, lag, n - V + H - 1);
+    if (!(hist > 0)) return 1;
+    double k = recent > 0 ? hist / recent : AUTO_LEVEL_MAX;
+    return k < 1 ? 1 : k > AUTO_LEVEL_MAX ? AUTO_LEVEL_MAX : k;
+}
+
 static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
     auto_m *m = state;
     release(m);
@@ -402,11 +453,19 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                 for (int t = 0; t < ntop; t++) f += bw[bucket_of(i, H)][t] * F[top[t] * norig * (size_t)H + j];
                 blend[j] = f;
             }
+        /* the validation actuals with the blend's residuals widened by fc__level_widening */
+        double kl = fc__level_widening(train, mask, (size_t)H, V, day);
+        for (size_t j = 0; j < norig * (size_t)H; j++)
+            if (!isnan(A[j])) A[j] = blend[j] + kl * (A[j] - blend[j]);
+        for (int w = 0; w < v.W; w++) v.cap[w] *= kl;
+        if (m->opt.verbose) fprintf(stderr, "auto: validation residuals widened by %.3f for the day-to-day level variation\n", kl);
         /* the upward factor: the smallest that keeps the share of forecasts below 0.9 x
          * actual at or under AUTO_UNDER in all validation windows but the worst (a week
-         * whose level drifts up has several such days; the pooled share hides them), unless
-         * the factor costs more than AUTO_UNDER_COST of the MAE (errors clipped as for the
-         * choice) */
+         * whose level drifts up has several such days; the pooled share hides them), judged
+         * on the widened residuals, unless the factor costs more than AUTO_UNDER_COST x kl^2
+         * of their MAE (errors clipped as for the choice): kl^2 is how much more of the
+         * level's variance the history shows than the window, and the more of it the
+         * window missed, the more insurance against it is worth */
         double base_mae = 0;
         m->scale = 1;
         for (int step = 0; step <= 20; step++) {
@@ -429,7 +488,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             qsort(share, (size_t)v.W, sizeof *share, cmp_double);
             double mae_sc = s / (double)cnt, upper = share[v.W >= 3 ? v.W - 2 : v.W - 1];
             if (step == 0) base_mae = mae_sc;
-            if (mae_sc > (1 + AUTO_UNDER_COST) * base_mae) break;
+            if (mae_sc > (1 + AUTO_UNDER_COST * kl * kl) * base_mae) break;
             m->scale = sc;
             if (m->opt.verbose)
                 fprintf(stderr, "auto: scale %.2f: validation MAE %.5g, second-worst window's share under 0.9 x actual %.3f\n",

@@ -40,6 +40,12 @@ extern const fc_model_ops fc__model_last, fc__model_snaive_day, fc__model_snaive
  * mask[i] = 1 for a usable value, 0 for a masked one. Returns the number masked. */
 size_t fc__mask_outages(const double *y, size_t n, int64_t step, unsigned char *mask);
 
+/* auto's widening of its validation residuals: how much more the level of H-step blocks
+ * varies, beyond what the block before each one shows, over the whole of train than over its
+ * last V steps (the validation window), clamped to [1, 3]. mask as from fc__mask_outages. */
+double fc__level_widening(const fc_series *train, const unsigned char *mask, size_t H, size_t V,
+                          size_t day);
+
 /* Steps per day / per week at this step (at least 1). */
 int fc__steps_per_day(int64_t step);
 

@@ -211,3 +211,33 @@ TEST(fc_quantile_band_widens_after_a_level_shift) {
     free(z);
     free(y);
 }
+
+/* auto's level widening: 28 days at 10-minute steps of a daily shape times a level per day.
+ * When the first two weeks' levels jump from day to day and the last two weeks are steady,
+ * the validation week under-samples the level variation and its residuals are widened (about
+ * 2x or more); when every day has the same level, or every day jumps alike, they are not. */
+TEST(fc_auto_level_widening_follows_the_history) {
+    enum { DAY = 144, N = 28 * DAY };
+    double *y = malloc(N * sizeof *y);
+    unsigned char *mask = malloc(N);
+    T_ASSERT(y != NULL && mask != NULL);
+    fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 600};
+    for (int kind = 0; kind < 3; kind++) {
+        unsigned r = 99;
+        for (int d = 0; d < 28; d++) {
+            double lvl = 1;
+            if (kind == 1 && d < 14) lvl = 1 + 0.3 * noise(&r);
+            if (kind == 2) lvl = 1 + 0.3 * noise(&r);
+            for (int i = 0; i < DAY; i++)
+                y[d * DAY + i] = lvl * (100 + 30 * sin(i * 6.283185 / DAY)) + 2 * noise(&r);
+        }
+        fc__mask_outages(y, N, 600, mask);
+        double k = fc__level_widening(&s, mask, DAY, 7 * DAY, DAY);
+        if (kind == 1 && !(k > 1.9 && k <= 3.0)) T_FAIL("steady last weeks after jumpy ones: widening %.3f, want 1.9-3", k);
+        if (kind != 1 && !(k >= 1.0 && k < 1.5)) T_FAIL("same variation throughout (%d): widening %.3f, want < 1.5", kind, k);
+    }
+    /* too short a window for one block: no widening */
+    T_NEAR(fc__level_widening(&s, mask, DAY, DAY, DAY), 1.0, 0);
+    free(mask);
+    free(y);
+}
