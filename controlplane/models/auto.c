@@ -468,7 +468,11 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
          * window missed, the more insurance against it is worth */
         double base_mae = 0;
         m->scale = 1;
-        for (int step = 0; step <= 20; step++) {
+        /* a factor raises only a positive forecast: on a series with negative values it
+         * would push negative forecasts down, so such a series keeps the blend as it is */
+        int nonneg = 1;
+        for (size_t i = 0; i < n && nonneg; i++) nonneg = !(train->y[i] < 0);
+        for (int step = 0; nonneg && step <= 20; step++) {
             double sc = 1 + step * 0.01, s = 0, share[AUTO_WINDOWS] = {0};
             size_t cnt = 0, wc[AUTO_WINDOWS] = {0};
             for (size_t k = 0; k < norig; k++) {

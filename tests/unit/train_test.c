@@ -29,6 +29,7 @@ TEST(train_negative_series_fails_fast_and_auto_copes) {
     T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
     T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
     T_ASSERT(strstr(fc_name(f), "neural") == NULL && strstr(fc_name(f), "lstm") == NULL);
+    T_ASSERT(strchr(fc_name(f), '*') == NULL); /* no upward factor on a negative series */
     double out[60];
     T_EQ_INT(fc_predict(f, &s, 60, 0.5, out, err, sizeof err), 0);
     for (int i = 0; i < 60; i++) T_ASSERT(out[i] < 0); /* it forecasts the negative level */
