@@ -198,11 +198,14 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
             printf("data %s, task %s: step %llds, horizon %d, %zu origins, %zu training steps; %s\n",
                    data, bt_task_name(task), (long long)d.step, d.horizon, d.n_origins, d.n_train,
                    repairs);
-            printf("%-24s %10s %10s %7s %7s %7s %7s %7s %8s %9s %11s\n", "model", "MAE", "RMSE",
+            int w = 24; /* the model column fits the longest name (auto:a+b+c*1.05) */
+            for (size_t i = 0; i < nmodels; i++)
+                if ((int)strlen(res[i].model) > w) w = (int)strlen(res[i].model);
+            printf("%-*s %10s %10s %7s %7s %7s %7s %7s %8s %9s %11s\n", w, "model", "MAE", "RMSE",
                    "WAPE", "MASE", "UNDER", "p90cov", "pin90", "fit_s", "predict_s", "windows/s");
             for (size_t i = 0; i < nmodels; i++)
-                printf("%-24s %10.4g %10.4g %7.4f %7.4f %7.4f %7.4f %7.4f %8.3f %9.3f %11.0f\n",
-                       res[i].model, res[i].mae, res[i].rmse, res[i].wape, res[i].mase,
+                printf("%-*s %10.4g %10.4g %7.4f %7.4f %7.4f %7.4f %7.4f %8.3f %9.3f %11.0f\n",
+                       w, res[i].model, res[i].mae, res[i].rmse, res[i].wape, res[i].mase,
                        res[i].under, res[i].p90_coverage, res[i].pinball_p90, res[i].fit_seconds,
                        res[i].predict_seconds, res[i].train_windows_per_s);
             if (plot) printf("plot written to %s\n", plot);
