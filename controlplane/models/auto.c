@@ -8,8 +8,9 @@
  * Then, separately for each quarter of the horizon, the weights of a blend of the three best
  * candidates are chosen on a 0.1 grid (a single model is a blend with one weight 1) to minimise
  * the mean absolute error (with fewer than AUTO_MIN_BLEND_WINDOWS windows the best candidate
- * alone), and a single model keeps AUTO_HEDGE of weight for the runner-up. A week of validation under-samples how much the level moves from
- * one block of H steps to the next (a steady week says little about a busy one), so the
+ * alone), and a single model keeps AUTO_HEDGE of weight for the runner-up. A week of
+ * validation under-samples how much the level moves from one block of H steps to the next (a
+ * steady week says little about a busy one), so the
  * blend's residuals there are widened by how much more the level varied over the whole
  * history than in the window (at most 3x; fc__level_widening). Last, because under-forecasting
  * costs more than over-forecasting when scaling, the blend is scaled up by the smallest factor

@@ -5,9 +5,9 @@
  * same time of week over the previous weeks), each smoothed over +-w steps, and r is the ratio
  * of what the last R steps actually held to what the profile said they would. Masked values
  * (NaN, outages of zeros) are left out of every mean; the means over days (or weeks) may leave
- * out the highest and lowest period (trimmed_mean). D, w, R, lambda, mu and the trimming are chosen by a
- * grid search minimising the mean absolute error of H-step forecasts over the last weeks of
- * the training data. It needs nothing but recent history at prediction time, so it adapts to
+ * out the highest and lowest period (trimmed_mean). D, w, R, lambda, mu and the trimming are
+ * chosen by a grid search minimising the mean absolute error of H-step forecasts over the last
+ * weeks of the training data. It needs nothing but recent history at prediction time, so it adapts to
  * a shifted weekly pattern within days. */
 #include "models/model.h"
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # forecast_accuracy.sh: the forecast benchmark protocol (tidectl backtest) for every model on
-# both tasks of every series in ../shared/data; prints MASE, UNDER, p90 coverage and timings
-# per model (pin90: the p90 pinball loss), and whether auto beats both seasonal naive forecasts. Networks train for their
-# default number of epochs (early stopping applies), or at most $NET_EPOCHS epochs when that is
-# set (auto's networks too). Skips when the data folder is absent. Exits 1 when
+# both tasks of every series in ../shared/data; prints MASE, UNDER, p90 coverage and timings per
+# model (pin90: the p90 pinball loss), and whether auto beats both seasonal naive forecasts.
+# Networks train for their default number of epochs (early stopping applies), or at most
+# $NET_EPOCHS epochs when that is set (auto's networks too). Skips when the data folder is absent. Exits 1 when
 # auto misses a goal (NASA: MASE <= 0.485 scale-1h / 0.556 day-ahead, UNDER <= 0.30, p90
 # coverage 0.85-0.95; elsewhere: beating both seasonal naive forecasts).
 set -u
