@@ -7,8 +7,10 @@
  * reading the validation data as context exactly as the real backtest reads the test data.
  * Then, separately for each quarter of the horizon, the weights of a blend of the three best
  * candidates are chosen on a 0.1 grid (a single model is a blend with one weight 1) to minimise
- * the mean absolute error. A week of validation under-samples how much the level moves from
- * one block of H steps to the next (a steady week says little about a busy one), so the
+ * the mean absolute error (with fewer than AUTO_MIN_BLEND_WINDOWS windows the best candidate
+ * alone), and a single model keeps AUTO_HEDGE of weight for the runner-up. A week of
+ * validation under-samples how much the level moves from one block of H steps to the next (a
+ * steady week says little about a busy one), so the
  * blend's residuals there are widened by how much more the level varied over the whole
  * history than in the window (at most 3x; fc__level_widening). Last, because under-forecasting
  * costs more than over-forecasting when scaling, the blend is scaled up by the smallest factor
@@ -35,6 +37,13 @@
 #define AUTO_UNDER 0.25       /* target share of forecasts below 0.9 x actual */
 #define AUTO_UNDER_COST 0.025 /* the most MAE the upward factor may cost, times widening^2 */
 #define AUTO_LEVEL_MAX 3.0    /* the most the validation residuals are widened */
+/* Blend weights fit on fewer validation windows than this are fit and judged on the same one
+ * or two days, which rewards chance: the best candidate alone is kept instead. */
+#define AUTO_MIN_BLEND_WINDOWS 3
+/* A single model chosen for a horizon quarter gives this weight to the best other candidate:
+ * a ranking from a few days of validation is often wrong on the next week, and a tenth on
+ * the runner-up costs at most a tenth of the gap between them when it is right. */
+#define AUTO_HEDGE 0.1
 
 static const fc_model_ops *const candidates[] = {
     &fc__model_last,    &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters,
@@ -436,9 +445,20 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                     if (sc < best - 1e-12) best = sc, memcpy(bw[b], wv, sizeof wv);
                     if ((a == 10 || c2 == 10 || c3 == 10) && sc < single - 1e-12) single = sc, memcpy(sw, wv, sizeof wv);
                 }
-            if (!(best < (1 - AUTO_BLEND_GAIN) * single)) memcpy(bw[b], sw, sizeof sw);
+            if (v.W < AUTO_MIN_BLEND_WINDOWS) { /* see AUTO_MIN_BLEND_WINDOWS */
+                memset(bw[b], 0, sizeof bw[b]);
+                bw[b][0] = 1;
+            } else if (!(best < (1 - AUTO_BLEND_GAIN) * single))
+                memcpy(bw[b], sw, sizeof sw);
             else
                 for (int t = 0; t < AUTO_TOP; t++) bw[b][t] = AUTO_SHRINK * bw[b][t] + (1 - AUTO_SHRINK) * sw[t];
+            for (int t = 0; t < ntop && ntop >= 2; t++) /* see AUTO_HEDGE */
+                if (bw[b][t] >= 1 - 1e-9) {
+                    int r = t == 0 ? 1 : 0;
+                    bw[b][t] = 1 - AUTO_HEDGE;
+                    bw[b][r] = AUTO_HEDGE;
+                    break;
+                }
         }
         /* blended validation forecasts -> the upward factor */
         double *blend = malloc(norig * (size_t)H * sizeof *blend);

@@ -4,9 +4,10 @@
  * values at the same time of day over the previous D days (or, mixed in with weight mu, at the
  * same time of week over the previous weeks), each smoothed over +-w steps, and r is the ratio
  * of what the last R steps actually held to what the profile said they would. Masked values
- * (NaN, outages of zeros) are left out of every mean. D, w, R, lambda and mu are chosen by a
- * grid search minimising the mean absolute error of H-step forecasts over the last weeks of
- * the training data. It needs nothing but recent history at prediction time, so it adapts to
+ * (NaN, outages of zeros) are left out of every mean; the means over days (or weeks) may leave
+ * out the highest and lowest period (trimmed_mean). D, w, R, lambda, mu and the trimming are
+ * chosen by a grid search minimising the mean absolute error of H-step forecasts over the last
+ * weeks of the training data. It needs nothing but recent history at prediction time, so it adapts to
  * a shifted weekly pattern within days. */
 #include "models/model.h"
 
@@ -23,6 +24,7 @@ typedef struct prof_params {
     int r;       /* level window in steps */
     double lam;  /* level adjustment strength */
     double mu;   /* weight of the weekly profile */
+    int trim;    /* 1: leave the highest and lowest period out of each mean (trimmed_mean) */
 } prof_params;
 
 /* The forecast averages the PROF_TOP best parameter sets of the grid search: one best set is
@@ -79,22 +81,35 @@ static void window(const prefix *px, long c, int w, long limit, double *s, doubl
     *k += px->c[b] - px->c[a];
 }
 
+/* Mean of the per-period window means (period `lag`, n periods back from tau) with the
+ * highest and the lowest left out when at least three periods have data: traffic has
+ * incidents (a spike, an outage, a retry storm), and one incident should not bend the
+ * profile of the following days; NAN when no period has data. */
+static double trimmed_mean(const prefix *px, long tau, long lag, int n, int w, long end, int trim) {
+    double sum = 0, lo = INFINITY, hi = -INFINITY;
+    int k = 0;
+    for (int d = 1; d <= n; d++) {
+        long c = tau - d * lag;
+        if (c + w < 0) break;
+        double s = 0, cnt = 0;
+        window(px, c, w, end, &s, &cnt);
+        if (cnt <= 0) continue;
+        double v = s / cnt;
+        sum += v;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+        k++;
+    }
+    if (k == 0) return NAN;
+    if (!trim || k < 3) return sum / k;
+    return (sum - lo - hi) / (k - 2);
+}
+
 /* Profile value at index tau using data before `end` only. NAN when no data. */
 static double profile_at(const prefix *px, const prof_params *p, long tau, long end, long day) {
-    double sd = 0, kd = 0, sw = 0, kw = 0;
-    for (int d = 1; d <= p->days; d++) {
-        long c = tau - d * day;
-        if (c + p->w < 0) break;
-        window(px, c, p->w, end, &sd, &kd);
-    }
-    double vd = kd > 0 ? sd / kd : NAN;
+    double vd = trimmed_mean(px, tau, day, p->days, p->w, end, p->trim);
     if (p->mu <= 0) return vd;
-    for (int k = 1; k <= p->weeks; k++) {
-        long c = tau - k * 7 * day;
-        if (c + p->w < 0) break;
-        window(px, c, p->w, end, &sw, &kw);
-    }
-    double vw = kw > 0 ? sw / kw : NAN;
+    double vw = trimmed_mean(px, tau, 7 * day, p->weeks, p->w, end, p->trim);
     if (isnan(vw)) return vd;
     if (isnan(vd)) return vw;
     return (1 - p->mu) * vd + p->mu * vw;
@@ -168,15 +183,19 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             for (size_t ri = 0; ri < sizeof rs_min / sizeof *rs_min; ri++)
                 for (size_t mi = 0; mi < sizeof mus / sizeof *mus; mi++)
                     for (int wk = 1; wk <= 3; wk++)
+                    for (int trim = 0; trim <= 1; trim++)
                     for (size_t li = 0; li < sizeof lams / sizeof *lams; li++) {
                         if (mus[mi] == 0 && wk > 1) continue;
+                        /* trimming needs three periods in some mean */
+                        if (trim && Ds[di] < 3 && (mus[mi] <= 0 || wk < 3)) continue;
                         if (mus[mi] >= 1 && di > 0) continue; /* the daily part is unused */
                         prof_params p = {.days = Ds[di],
                                          .weeks = nweeks_avail < wk ? nweeks_avail : wk,
                                          .w = (int)(ws_min[wi] * 60 / (double)train->step),
                                          .r = (int)(rs_min[ri] * 60 / (double)train->step),
                                          .lam = lams[li],
-                                         .mu = mus[mi]};
+                                         .mu = mus[mi],
+                                         .trim = trim};
                         if (p.r < 1) p.r = 1;
                         if (p.mu > 0 && p.weeks < 1) continue;
                         if ((double)p.days * (double)day > (double)(n - span)) continue;
@@ -209,8 +228,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     m->np = nbest;
     memcpy(m->p, bp, (size_t)nbest * sizeof *bp);
     for (int k = 0; m->verbose && k < nbest; k++)
-        fprintf(stderr, "profile: days %d weeks %d (mu %.2f) smooth +-%d level window %d lambda %.2f: fit MAE %.4g\n",
-                bp[k].days, bp[k].weeks, bp[k].mu, bp[k].w, bp[k].r, bp[k].lam, bestf[k]);
+        fprintf(stderr, "profile: days %d weeks %d (mu %.2f)%s smooth +-%d level window %d lambda %.2f: fit MAE %.4g\n",
+                bp[k].days, bp[k].weeks, bp[k].mu, bp[k].trim ? " trimmed" : "", bp[k].w, bp[k].r, bp[k].lam, bestf[k]);
     free(out);
     prefix_free(&px);
     return 0;

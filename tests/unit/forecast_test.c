@@ -108,6 +108,35 @@ static void check_seasonal_model(const char *model, double max_mae) {
 TEST(fc_holt_winters_learns_daily_and_weekly_shape) { check_seasonal_model("holt-winters", 3.0); }
 TEST(fc_profile_learns_daily_shape) { check_seasonal_model("profile", 10.0); }
 
+/* A day of an incident (a retry storm doubling the traffic) two days before the end of a
+ * steady daily series: the profile of the next day must not carry it (a plain mean over D
+ * days would add 100/D). A guard of the property, not of one mechanism: the grid search may
+ * avoid the incident with D = 1 as well as with the trimmed mean (MAE 0.59 and 0.73 here). */
+TEST(fc_profile_ignores_one_incident_day) {
+    size_t day = 144, n = 21 * day, H = 144;
+    int64_t t0 = 1700006400; /* a UTC midnight */
+    double *y = malloc((n + H) * sizeof *y);
+    T_ASSERT(y != NULL);
+    unsigned seed = 11;
+    for (size_t i = 0; i < n + H; i++)
+        y[i] = 100 + 30 * sin(2 * M_PI * (double)(i % day) / (double)day) + 4 * noise(&seed);
+    for (size_t i = n - 2 * day; i < n - day; i++) y[i] += 100;
+    fc_series s = {.y = y, .n = n, .t0 = t0, .step = 600};
+    fc_options o = {.horizon = (int)H, .seed = 1};
+    forecaster *f = NULL;
+    char err[256] = "";
+    double p50[144];
+    T_EQ_INT(fc_new(&f, "profile", &o, err, sizeof err), 0);
+    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+    T_EQ_INT(fc_predict(f, &s, (int)H, 0.5, p50, err, sizeof err), 0);
+    double mae = 0;
+    for (size_t i = 0; i < H; i++)
+        mae += fabs(p50[i] - (100 + 30 * sin(2 * M_PI * (double)i / (double)day))) / (double)H;
+    fc_free(f);
+    free(y);
+    if (!(mae < 2)) T_FAIL("profile: MAE %.3f after an incident day, want < 2", mae);
+}
+
 /* Three hours of one-minute data with NaN holes (what a young workload has): every model fits
  * or says why not, and forecasts finite values at any quantile, also past its horizon. */
 TEST(fc_every_model_copes_with_short_gappy_history) {
