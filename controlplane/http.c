@@ -59,7 +59,8 @@ static char *bad_data(int *status, const char *fmt, ...) {
 }
 
 /* Runs the query over [start_ms, end_ms] and renders the result as a matrix, or (vector)
- * as an instant vector at start_ms; error bodies for a bad query (400) or a failed one (503). */
+ * as an instant vector at start_ms; error bodies for a bad query (400), one whose result would
+ * be too large (422) or a failed one (503). */
 static char *evaluate(cp_http *h, const char *query, int64_t start_ms, int64_t end_ms,
                       int64_t step_ms, int vector, int *http_status) {
     query_ctx ctx = {h->cp->db, h->prom};
@@ -67,6 +68,10 @@ static char *evaluate(cp_http *h, const char *query, int64_t start_ms, int64_t e
     char err[600];
     int rc = query_range(&ctx, query, start_ms, end_ms, step_ms, &r, err, sizeof err);
     if (rc == -EINVAL) return bad_data(http_status, "%s", err);
+    if (rc == -E2BIG) { /* as Prometheus: a valid query that cannot be executed, 422 */
+        *http_status = 422;
+        return query_error_json("execution", err);
+    }
     if (rc) {
         *http_status = 503;
         return query_error_json("execution", err);

@@ -1060,7 +1060,6 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
         snprintf(err, errlen, "query processing would load too many samples into memory "
                               "(more than %d series x steps); narrow the selector, aggregate "
                               "with sum/avg by, or use a larger step", QUERY_MAX_SAMPLES);
-        rc = -EINVAL;
     } else if (rc) snprintf(err, errlen, "query failed: %s", strerror(-rc));
     else if (r->n > 1) qsort(r->s, r->n, sizeof *r->s, cmp_series);
 out:

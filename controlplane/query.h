@@ -81,7 +81,8 @@ typedef struct query_ctx {
 } query_ctx;
 
 /* Evaluates text over [start_ms, end_ms] every step_ms. 0; -EINVAL (bad selector or range:
- * err says why); -ENOMEM. Prometheus failures are not errors: r->warning says what happened
+ * err says why); -E2BIG (the result would hold too many samples: err says how to narrow it);
+ * -ENOMEM. Prometheus failures are not errors: r->warning says what happened
  * and the store's data is returned. */
 int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_t end_ms,
                 int64_t step_ms, query_result *r, char *err, size_t errlen);

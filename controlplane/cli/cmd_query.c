@@ -100,7 +100,7 @@ static int cmd_query(tidectl_ctx *ctx, int argc, char **argv) {
     int status = cJSON_IsNumber(st) ? (int)st->valuedouble : 500;
     const char *text = cJSON_IsString(bs) ? bs->valuestring : "";
     cJSON *body = cJSON_Parse(text);
-    int exit_status = status == 200 ? 0 : status == 400 ? 2 : 1;
+    int exit_status = status == 200 ? 0 : status == 400 || status == 422 ? 2 : 1; /* the query's fault */
     if (json) {
         printf("%s\n", text);
     } else if (status == 200 && body) {
