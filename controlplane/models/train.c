@@ -60,36 +60,28 @@ static int load(const fc_train *t, long e, int b) {
     return 1;
 }
 
-/* Keeps the windows the model can scale (a positive context mean): sampling must never spin on
- * a series whose windows are all unusable (negative or zero values), and rarely usable windows
- * would otherwise slow every batch. Returns the kept positions (caller frees) or NULL. */
-static long *usable_windows(const fc_train *t, long *n) {
-    long *pos = malloc((size_t)(t->npos > 0 ? t->npos : 1) * sizeof *pos);
-    *n = 0;
-    if (!pos) return NULL;
+/* Keeps the windows the model can scale (a positive context mean), in place: sampling must
+ * never spin on a series whose windows are all unusable (negative or zero values), and rarely
+ * usable windows would otherwise slow every batch. */
+static void keep_usable_windows(fc_train *t) {
+    long n = 0;
     for (long k = 0; k < t->npos; k++)
-        if (t->inputs(t->ctx, t->pos[k], 0) > 0) pos[(*n)++] = t->pos[k];
-    return pos;
+        if (t->inputs(t->ctx, t->pos[k], 0) > 0) t->pos[n++] = t->pos[k];
+    t->npos = n;
 }
 
-int fc__train_run(const fc_train *t, double *throughput, char *err, size_t errlen) {
+int fc__train_run(fc_train *t, double *throughput, char *err, size_t errlen) {
     *throughput = 0;
-    long npos;
-    long *pos = usable_windows(t, &npos);
-    if (!pos) return -ENOMEM;
-    if (npos < 2 * t->batch) {
-        free(pos);
+    keep_usable_windows(t);
+    const long *pos = t->pos, npos = t->npos;
+    if (npos < 2 * t->batch)
         return errmsg(err, errlen, -EINVAL,
                       "%s: too little usable history (%ld windows with a positive context mean, "
                       "need %d; the networks scale by it, so series with negative or zero values "
                       "cannot be learned)",
                       t->name, npos, 2 * t->batch);
-    }
     float *best = malloc(t->nparams ? t->nparams * sizeof *best : 1);
-    if (!best) {
-        free(pos);
-        return -ENOMEM;
-    }
+    if (!best) return -ENOMEM;
     long nval = npos / 10, ntr = npos - nval;
     int max_epochs = t->opt->max_epochs > 0 ? t->opt->max_epochs : t->max_epochs;
     uint64_t rng = (t->opt->seed ? t->opt->seed : 1) ^ t->salt;
@@ -109,7 +101,6 @@ int fc__train_run(const fc_train *t, double *throughput, char *err, size_t errle
                          "raise the limit or set it to 0",
                          t->name, fc__now_s() - t_start, abort_s, epoch + 1, max_epochs);
                 free(best);
-                free(pos);
                 return -ETIMEDOUT;
             }
             int b = 0;
@@ -144,7 +135,6 @@ int fc__train_run(const fc_train *t, double *throughput, char *err, size_t errle
     if (isfinite(best_loss)) memcpy(t->params, best, t->nparams * sizeof *best);
     *throughput = train_time > 0 ? (double)windows / train_time : 0;
     free(best);
-    free(pos);
     return 0;
 }
 

@@ -37,7 +37,9 @@ typedef struct fc_train {
      * verbose (a line per epoch on stderr) and the seed come from here */
     const fc_options *opt;
     uint64_t salt;     /* window sampling draws from the seed (1 when unset) ^ salt */
-    const long *pos;   /* window ends from fc__train_windows; the last tenth validates */
+    long *pos;         /* window ends from fc__train_windows; the last tenth validates.
+                        * fc__train_run keeps only the usable ones (a positive scale), in
+                        * place, so later passes (fc__qhead_calibrate) see the same windows */
     long npos;
     const double *y;   /* the training values: targets are y[e..e+H) / scale */
     int H;
@@ -55,7 +57,7 @@ typedef struct fc_train {
 
 /* Runs the training; on success leaves the best parameters in t->params and sets *throughput
  * (training windows per second). 0, -ENOMEM, or -ETIMEDOUT with err filled. */
-int fc__train_run(const fc_train *t, double *throughput, char *err, size_t errlen);
+int fc__train_run(fc_train *t, double *throughput, char *err, size_t errlen);
 
 /* The networks' predict step: masks ctx's outages, fills the C-value input window ending at
  * ctx->n through inputs (which returns its scale; <= 0 means unusable, and every step is then
