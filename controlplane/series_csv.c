@@ -244,10 +244,15 @@ int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, s
     for (size_t i = 0; i < nrows; i++) {
         size_t k = (size_t)((rows[i].ts - t0 + step / 2) / step);
         if (cnt[k]++ > 0 && st.duplicates++ == 0) st.first_dup_line = rows[i].line;
-        y[k] += rows[i].v;
-    }
-    for (size_t k = 0; k < npts; k++) {
-        if (cnt[k] > 1 && opts->dup == SERIES_DUP_MEAN) y[k] /= cnt[k];
+        /* a running mean cannot overflow; a sum of huge values can, and is refused */
+        if (opts->dup == SERIES_DUP_MEAN) y[k] += (rows[i].v - y[k]) / cnt[k];
+        else y[k] += rows[i].v;
+        if (!isfinite(y[k])) {
+            errmsg(err, errlen, 0, "line %zu: duplicate timestamp %lld: the values' sum is out of "
+                   "range", rows[i].line, (long long)rows[i].ts);
+            rc = -EINVAL;
+            goto out;
+        }
     }
     /* Fill gaps by linear interpolation between the neighbours (both exist: the first and
      * last grid points hold rows). */
@@ -269,8 +274,10 @@ int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, s
         }
         st.filled += gap;
         if (gap > st.largest_gap) st.largest_gap = gap;
-        for (size_t j = a + 1; j < b; j++)
-            y[j] = y[a] + (y[b] - y[a]) * (double)(j - a) / (double)(b - a);
+        for (size_t j = a + 1; j < b; j++) { /* weights, not a difference: no overflow near DBL_MAX */
+            double f = (double)(j - a) / (double)(b - a);
+            y[j] = (1 - f) * y[a] + f * y[b];
+        }
         k = b;
     }
     out->y = y;

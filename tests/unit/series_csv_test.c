@@ -3,6 +3,7 @@
 #include "test.h"
 
 #include <errno.h>
+#include <math.h>
 
 static int parse(const char *text, const series_csv_opts *o, series_csv *s, char *err) {
     return series_csv_parse(text, strlen(text), o, s, err, 256);
@@ -142,4 +143,21 @@ TEST(csv_header_after_blank_lines_and_comments) {
     /* a second non-numeric line is not a header */
     T_EQ_INT(parse("timestamp,value\nts,v\n0,1\n60,2\n", NULL, &s, err), -EINVAL);
     T_ASSERT(strstr(err, "line 2") != NULL);
+}
+
+/* Values near DBL_MAX (found by fuzz_series_csv): interpolating a gap stays finite, and
+ * duplicates whose sum overflows are refused with the line; their mean is still fine. */
+TEST(csv_huge_values_stay_finite) {
+    series_csv s;
+    char err[256] = "";
+    T_EQ_INT(parse("0,1\n60,2\n30690,125e306\n", NULL, &s, err), 0);
+    for (size_t i = 0; i < s.n; i++) T_ASSERT(isfinite(s.y[i]));
+    series_csv_fini(&s);
+    const char *dup = "0,1\n60,1e308\n60,1e308\n120,3\n";
+    T_EQ_INT(parse(dup, NULL, &s, err), -EINVAL);
+    T_ASSERT(strstr(err, "line 3: duplicate timestamp 60: the values' sum is out of range") != NULL);
+    series_csv_opts mean = {.dup = SERIES_DUP_MEAN};
+    T_EQ_INT(parse(dup, &mean, &s, err), 0);
+    T_NEAR(s.y[1], 1e308, 1e295);
+    series_csv_fini(&s);
 }
