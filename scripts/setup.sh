@@ -14,9 +14,12 @@ TEST_PKGS="prometheus haproxy wrk socat
 want="$BUILD_PKGS"
 [ "${1:-}" = "--build-only" ] || want="$want $TEST_PKGS"
 
-# One dpkg-query for all: this runs at every `make`, so it must stay fast.
+# One dpkg-query for all: this runs at every `make`, so it must stay fast. dpkg-query exits 1
+# when any package named is not installed at all: that is the case this script exists for, so
+# its status is not an error here (under pipefail it would end the script before installing).
 # shellcheck disable=SC2086
-installed=$(dpkg-query -W -f='${Package} ${Status}\n' $want 2>/dev/null | awk '/ ok installed$/{print $1}')
+status=$(dpkg-query -W -f='${Package} ${Status}\n' $want 2>/dev/null || true)
+installed=$(printf '%s\n' "$status" | awk '/ ok installed$/{print $1}')
 missing=""
 for p in $want; do
     printf '%s\n' "$installed" | grep -qx "$p" || missing="$missing $p"
@@ -31,6 +34,12 @@ fi
 echo "setup: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 # An old or empty package list finds nothing: refresh it once before installing.
-apt-get update -q >&2
+if ! apt-get update -q >&2; then
+    echo "setup: apt-get update failed; these packages are still missing:$missing" >&2
+    exit 1
+fi
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing >&2
+if ! apt-get install -y -q --no-install-recommends $missing >&2; then
+    echo "setup: apt-get install failed; these packages are still missing:$missing" >&2
+    exit 1
+fi
