@@ -19,9 +19,9 @@ typedef void (*action_fn)(action_call *call, const cJSON *args);
 
 void action_register(const char *name, action_fn fn);
 
-#define AGENT_ACTION(ident, name, fn)                                                      \
-    __attribute__((constructor)) static void action_reg_##ident(void) {                    \
-        action_register((name), (fn));                                                     \
+#define AGENT_ACTION(ident, name, fn)                                                              \
+    __attribute__((constructor)) static void action_reg_##ident(void) {                            \
+        action_register((name), (fn));                                                             \
     }
 
 struct ev_loop *action_loop(action_call *call);

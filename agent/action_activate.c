@@ -1,4 +1,5 @@
-/* action_activate.c: registers the "activate" node action (agent/replica_action.c does the work). */
+/* action_activate.c: registers the "activate" node action (agent/replica_action.c does the work).
+ */
 #include "action.h"
 #include "replica_action.h"
 

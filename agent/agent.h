@@ -17,9 +17,9 @@
 struct ev_loop;
 
 struct agent_config {
-    char *controlplane;      /* "ADDR:PORT" of the control plane */
-    char *node;              /* node name ("" = hostname) */
-    char *token_file;        /* pre-shared token */
+    char *controlplane; /* "ADDR:PORT" of the control plane */
+    char *node;         /* node name ("" = hostname) */
+    char *token_file;   /* pre-shared token */
     char *log_level;
     int64_t interval_ms;     /* sampling interval */
     int64_t queue_max_bytes; /* unacknowledged batches held in memory */
@@ -28,14 +28,14 @@ struct agent_config {
     int64_t connect_timeout_ms; /* connect + handshake */
     /* ---- keys of other modules below ---- */
     /* cgroup sampling (cgroup_collect.c) */
-    char *cgroup_roots;      /* comma-separated extra roots */
-    char *cgroup_include;    /* comma-separated globs */
+    char *cgroup_roots;   /* comma-separated extra roots */
+    char *cgroup_include; /* comma-separated globs */
     char *cgroup_exclude;
-    char *cgroup_prefix;     /* "controller=path|self,..." (v1) */
+    char *cgroup_prefix; /* "controller=path|self,..." (v1) */
     int cgroup_kubernetes, cgroup_systemd;
     int64_t cgroup_detail_every;
     /* on-disk spool (spool_agent.c) */
-    char *spool_dir;         /* "" = no spool */
+    char *spool_dir; /* "" = no spool */
     int64_t spool_max_bytes;
 };
 
@@ -137,13 +137,14 @@ void dispatch_command(struct agent *ag, const char *id, const char *action, cons
  * start runs after the config is loaded and before the loop, stop at shutdown (reverse order). */
 typedef int (*agent_module_start_fn)(struct agent *ag, char *err, size_t errlen);
 typedef void (*agent_module_stop_fn)(struct agent *ag);
-void agent_module_register(const char *name, agent_module_start_fn start, agent_module_stop_fn stop);
+void agent_module_register(const char *name, agent_module_start_fn start,
+                           agent_module_stop_fn stop);
 int agent_modules_start(struct agent *ag, char *err, size_t errlen);
 void agent_modules_stop(struct agent *ag);
 
-#define AGENT_MODULE(ident, name, start, stop)                                             \
-    __attribute__((constructor)) static void agent_module_reg_##ident(void) {              \
-        agent_module_register((name), (start), (stop));                                    \
+#define AGENT_MODULE(ident, name, start, stop)                                                     \
+    __attribute__((constructor)) static void agent_module_reg_##ident(void) {                      \
+        agent_module_register((name), (start), (stop));                                            \
     }
 
 #endif

@@ -31,17 +31,17 @@ enum cg_file {
 };
 
 /* Metrics, defined once (memcached THREAD_STATS_FIELDS style). */
-#define CGC_METRICS(X)                                                                     \
-    X(M_CPU, "cgroup_cpu_usage_cores")                                                     \
-    X(M_THR_PERIODS, "cgroup_cpu_throttled_periods_per_second")                            \
-    X(M_THR_TIME, "cgroup_cpu_throttled_seconds_per_second")                               \
-    X(M_MEM_USAGE, "cgroup_memory_usage_bytes")                                            \
-    X(M_MEM_WS, "cgroup_memory_working_set_bytes")                                         \
-    X(M_MEM_RSS, "cgroup_memory_rss_bytes")                                                \
-    X(M_PIDS, "cgroup_pids")                                                               \
-    X(M_PSI_CPU_SOME, "cgroup_cpu_pressure_some")                                          \
-    X(M_PSI_CPU_FULL, "cgroup_cpu_pressure_full")                                          \
-    X(M_PSI_MEM_SOME, "cgroup_memory_pressure_some")                                       \
+#define CGC_METRICS(X)                                                                             \
+    X(M_CPU, "cgroup_cpu_usage_cores")                                                             \
+    X(M_THR_PERIODS, "cgroup_cpu_throttled_periods_per_second")                                    \
+    X(M_THR_TIME, "cgroup_cpu_throttled_seconds_per_second")                                       \
+    X(M_MEM_USAGE, "cgroup_memory_usage_bytes")                                                    \
+    X(M_MEM_WS, "cgroup_memory_working_set_bytes")                                                 \
+    X(M_MEM_RSS, "cgroup_memory_rss_bytes")                                                        \
+    X(M_PIDS, "cgroup_pids")                                                                       \
+    X(M_PSI_CPU_SOME, "cgroup_cpu_pressure_some")                                                  \
+    X(M_PSI_CPU_FULL, "cgroup_cpu_pressure_full")                                                  \
+    X(M_PSI_MEM_SOME, "cgroup_memory_pressure_some")                                               \
     X(M_PSI_MEM_FULL, "cgroup_memory_pressure_full")
 
 #define X_ENUM(e, name) e,
@@ -64,8 +64,8 @@ typedef struct target {
     uint32_t id[M_COUNT];
     uint32_t defined; /* bit per metric: series defined */
     rate_counter rate[R_COUNT];
-    unsigned age;     /* rounds since added */
-    unsigned slot;    /* staggers the detail reads */
+    unsigned age;           /* rounds since added */
+    unsigned slot;          /* staggers the detail reads */
     uint64_t inactive_file; /* from the last memory.stat */
     int have_inactive;
     struct target *next;
@@ -85,9 +85,9 @@ struct cgc {
     char prefix[C_COUNT][CGD_PATH_MAX]; /* below the mount, before rel ("" = none) */
     const char *dir[C_COUNT];           /* mount point per controller ("" = absent) */
     cgd *disc;
-    cgd *disc_v2;     /* hybrid: the v2 mount, for cgroups that exist only there */
+    cgd *disc_v2; /* hybrid: the v2 mount, for cgroups that exist only there */
     v2ent *v2;
-    int v2_changed;   /* either watcher reported a change: reconcile the v2-only targets */
+    int v2_changed; /* either watcher reported a change: reconcile the v2-only targets */
     target *targets;
     unsigned detail_every, next_slot;
     const cgc_out *out; /* during a round */
@@ -109,9 +109,9 @@ static int file_where(const cgc *c, const target *t, enum cg_file f, enum ctl *c
     int v1cpu = c->dir[C_CPU][0] != '\0';
     if (t->v2only) {
         static const char *const v2name[F_COUNT] = {
-            [F_CPU_STAT] = "cpu.stat",          [F_MEM_USAGE] = "memory.current",
-            [F_MEM_STAT] = "memory.stat",       [F_PIDS] = "pids.current",
-            [F_PSI_CPU] = "cpu.pressure",       [F_PSI_MEM] = "memory.pressure"};
+            [F_CPU_STAT] = "cpu.stat",    [F_MEM_USAGE] = "memory.current",
+            [F_MEM_STAT] = "memory.stat", [F_PIDS] = "pids.current",
+            [F_PSI_CPU] = "cpu.pressure", [F_PSI_MEM] = "memory.pressure"};
         *ctl = C_V2;
         *name = v2name[f];
         return v2name[f] != NULL && c->dir[C_V2][0] != '\0';
@@ -121,13 +121,17 @@ static int file_where(const cgc *c, const target *t, enum cg_file f, enum ctl *c
         *ctl = C_CPUACCT, *name = "cpuacct.usage";
         return c->dir[C_CPUACCT][0] != '\0';
     case F_CPU_STAT:
-        if (v1cpu) *ctl = C_CPU;
-        else *ctl = C_V2;
+        if (v1cpu)
+            *ctl = C_CPU;
+        else
+            *ctl = C_V2;
         *name = "cpu.stat";
         return c->dir[*ctl][0] != '\0';
     case F_MEM_USAGE:
-        if (c->dir[C_MEMORY][0]) *ctl = C_MEMORY, *name = "memory.usage_in_bytes";
-        else *ctl = C_V2, *name = "memory.current";
+        if (c->dir[C_MEMORY][0])
+            *ctl = C_MEMORY, *name = "memory.usage_in_bytes";
+        else
+            *ctl = C_V2, *name = "memory.current";
         return c->dir[*ctl][0] != '\0';
     case F_MEM_STAT:
         *ctl = c->dir[C_MEMORY][0] ? C_MEMORY : C_V2, *name = "memory.stat";
@@ -135,9 +139,14 @@ static int file_where(const cgc *c, const target *t, enum cg_file f, enum ctl *c
     case F_PIDS:
         *ctl = c->dir[C_PIDS][0] ? C_PIDS : C_V2, *name = "pids.current";
         return c->dir[*ctl][0] != '\0';
-    case F_PSI_CPU: *ctl = C_V2, *name = "cpu.pressure"; return c->dir[C_V2][0] != '\0';
-    case F_PSI_MEM: *ctl = C_V2, *name = "memory.pressure"; return c->dir[C_V2][0] != '\0';
-    default: return 0;
+    case F_PSI_CPU:
+        *ctl = C_V2, *name = "cpu.pressure";
+        return c->dir[C_V2][0] != '\0';
+    case F_PSI_MEM:
+        *ctl = C_V2, *name = "memory.pressure";
+        return c->dir[C_V2][0] != '\0';
+    default:
+        return 0;
     }
 }
 
@@ -198,7 +207,8 @@ static target *target_add(cgc *c, const char *rel, const cgd_info *info, v2ent *
     t->info = *info;
     t->v2only = v2only;
     t->slot = c->next_slot++;
-    for (int f = 0; f < F_COUNT; f++) t->fd[f] = -1;
+    for (int f = 0; f < F_COUNT; f++)
+        t->fd[f] = -1;
     open_files(c, t);
     t->next = c->targets;
     c->targets = t;
@@ -281,7 +291,8 @@ static void reconcile_v2(cgc *c) {
     c->v2_changed = 0;
     if (!c->disc_v2) return;
     size_t n = 0, k = 0;
-    for (target *t = c->targets; t; t = t->next) n += !t->v2only;
+    for (target *t = c->targets; t; t = t->next)
+        n += !t->v2only;
     const char **v = malloc((n ? n : 1) * sizeof *v);
     if (!v) {
         c->v2_changed = 1; /* try again next round */
@@ -313,8 +324,7 @@ static int ensure_series(cgc *c, target *t, enum cg_metric m) {
     labels[n++] = "kind", labels[n++] = cgd_kind_name(t->info.kind);
     if (t->info.qos[0]) labels[n++] = "qos", labels[n++] = t->info.qos;
     if (t->info.pod_uid[0]) labels[n++] = "pod_uid", labels[n++] = t->info.pod_uid;
-    if (t->info.container_id[0])
-        labels[n++] = "container_id", labels[n++] = t->info.container_id;
+    if (t->info.container_id[0]) labels[n++] = "container_id", labels[n++] = t->info.container_id;
     if (t->info.service[0]) labels[n++] = "service", labels[n++] = t->info.service;
     labels[n] = NULL;
     int rc = c->out->series(c->out->ctx, metric_names[m], labels, &t->id[m]);
@@ -380,8 +390,10 @@ static void counter_rate(cgc *c, target *t, int r, enum cg_metric m, uint64_t v,
                          double scale, int64_t ts_ms) {
     double rate;
     enum rate_result res = rate_update(&t->rate[r], v, ns, UINT64_MAX, &rate);
-    if (res == RATE_OK || res == RATE_WRAP) emit(c, t, m, ts_ms, rate * scale);
-    else if (res == RATE_RESET) c->st.resets++;
+    if (res == RATE_OK || res == RATE_WRAP)
+        emit(c, t, m, ts_ms, rate * scale);
+    else if (res == RATE_RESET)
+        c->st.resets++;
 }
 
 /* Samples one cgroup. Every round: CPU usage and memory usage (the working set uses the
@@ -584,7 +596,8 @@ static int parse_prefix(cgc *c, const char *spec, const char *self_cgroup, char 
             return errmsg(err, errlen, -EINVAL, "cgroup prefix %s: path must start with '/'",
                           names[ctl]);
         size_t len = strlen(val);
-        while (len > 0 && val[len - 1] == '/') val[--len] = '\0'; /* "/" -> "" */
+        while (len > 0 && val[len - 1] == '/')
+            val[--len] = '\0'; /* "/" -> "" */
         snprintf(c->prefix[ctl], sizeof c->prefix[ctl], "%s", val);
         p = comma ? comma + 1 : p + l;
     }
@@ -618,9 +631,14 @@ int cgc_new(cgc **out, const cgc_config *cfg, char *err, size_t errlen) {
     c->dir[C_PIDS] = c->mounts.pids;
     c->dir[C_V2] = c->mounts.v2;
     /* Discovery walks the primary hierarchy (v1 cpuacct/cpu, else v2). */
-    cgd_config dc = {.base = cgd_primary(&c->mounts), .kubernetes = cfg->kubernetes,
-                     .systemd = cfg->systemd, .roots = cfg->roots, .nroots = cfg->nroots,
-                     .include = cfg->include, .ninclude = cfg->ninclude, .exclude = cfg->exclude,
+    cgd_config dc = {.base = cgd_primary(&c->mounts),
+                     .kubernetes = cfg->kubernetes,
+                     .systemd = cfg->systemd,
+                     .roots = cfg->roots,
+                     .nroots = cfg->nroots,
+                     .include = cfg->include,
+                     .ninclude = cfg->ninclude,
+                     .exclude = cfg->exclude,
                      .nexclude = cfg->nexclude};
     rc = cgd_new(&c->disc, &dc, err, errlen);
     /* Hybrid: cgroups made in the v2 mount alone (not by systemd's mirroring) are sampled
@@ -657,9 +675,13 @@ void cgc_free(cgc *c) {
     free(c);
 }
 
-void cgc_get_stats(const cgc *c, cgc_stats *st) { *st = c->st; }
+void cgc_get_stats(const cgc *c, cgc_stats *st) {
+    *st = c->st;
+}
 
-const char *cgc_layout(const cgc *c) { return cgd_layout_name(c->mounts.layout); }
+const char *cgc_layout(const cgc *c) {
+    return cgd_layout_name(c->mounts.layout);
+}
 
 /* ---- the agent's "cgroup" collector ------------------------------------------------------- */
 
@@ -670,9 +692,11 @@ const char *cgc_layout(const cgc *c) { return cgd_layout_name(c->mounts.layout);
 static size_t split_list(char *s, const char **v, size_t max) {
     size_t n = 0;
     for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ",")) {
-        while (*tok == ' ') tok++;
+        while (*tok == ' ')
+            tok++;
         size_t l = strlen(tok);
-        while (l > 0 && tok[l - 1] == ' ') tok[--l] = '\0';
+        while (l > 0 && tok[l - 1] == ' ')
+            tok[--l] = '\0';
         if (*tok) v[n++] = tok;
     }
     return n;
@@ -692,7 +716,9 @@ static int out_series(void *ctx, const char *metric, const char *const *labels, 
 static int out_put(void *ctx, uint32_t id, int64_t ts_ms, double v) {
     return sink_put(ctx, id, ts_ms, v);
 }
-static void out_forget(void *ctx, uint32_t id) { sink_forget(ctx, id); }
+static void out_forget(void *ctx, uint32_t id) {
+    sink_forget(ctx, id);
+}
 
 static void cg_fini(void *state) {
     cg_collector *g = state;
@@ -731,8 +757,9 @@ static int cg_init(void **state, const struct agent_config *cfg, char *err, size
         cg_fini(g);
         return rc;
     }
-    log_info(MOD, "cgroup layout %s; kubernetes %s, systemd %s, %zu extra root(s), detail every %d "
-                  "round(s)",
+    log_info(MOD,
+             "cgroup layout %s; kubernetes %s, systemd %s, %zu extra root(s), detail every %d "
+             "round(s)",
              cgc_layout(g->c), cc.kubernetes ? "on" : "off", cc.systemd ? "on" : "off", cc.nroots,
              g->c->detail_every);
     *state = g;

@@ -75,7 +75,7 @@ void cgc_free(cgc *c);
 int cgc_sample(cgc *c, const cgc_out *out, int64_t now_ms, char *err, size_t errlen);
 
 typedef struct cgc_stats {
-    uint64_t cgroups;      /* sampled now */
+    uint64_t cgroups; /* sampled now */
     uint64_t rounds;
     uint64_t files_read;
     uint64_t read_errors;  /* unreadable files (not counting vanished cgroups) */

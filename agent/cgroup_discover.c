@@ -17,21 +17,31 @@
 
 const char *cgd_layout_name(enum cgd_layout l) {
     switch (l) {
-    case CGD_LAYOUT_V1: return "v1";
-    case CGD_LAYOUT_V2: return "v2";
-    case CGD_LAYOUT_HYBRID: return "hybrid";
-    default: return "none";
+    case CGD_LAYOUT_V1:
+        return "v1";
+    case CGD_LAYOUT_V2:
+        return "v2";
+    case CGD_LAYOUT_HYBRID:
+        return "hybrid";
+    default:
+        return "none";
     }
 }
 
 const char *cgd_kind_name(enum cgd_kind k) {
     switch (k) {
-    case CGD_KIND_POD: return "pod";
-    case CGD_KIND_CONTAINER: return "container";
-    case CGD_KIND_SERVICE: return "service";
-    case CGD_KIND_KUBE_OTHER: return "kubepods";
-    case CGD_KIND_SYSTEMD_OTHER: return "slice";
-    default: return "cgroup";
+    case CGD_KIND_POD:
+        return "pod";
+    case CGD_KIND_CONTAINER:
+        return "container";
+    case CGD_KIND_SERVICE:
+        return "service";
+    case CGD_KIND_KUBE_OTHER:
+        return "kubepods";
+    case CGD_KIND_SYSTEMD_OTHER:
+        return "slice";
+    default:
+        return "cgroup";
     }
 }
 
@@ -68,7 +78,8 @@ static int opt_has(const char *list, size_t n, const char *name) {
     size_t i = 0;
     while (i < n) {
         size_t j = i;
-        while (j < n && list[j] != ',') j++;
+        while (j < n && list[j] != ',')
+            j++;
         if (j - i == l && memcmp(list + i, name, l) == 0) return 1;
         i = j + 1;
     }
@@ -89,10 +100,12 @@ int cgd_parse_mountinfo(const char *buf, size_t len, cgd_mounts *m, char *err, s
         int nf = 0;
         const char *q = p;
         while (q < le && nf < 64) {
-            while (q < le && *q == ' ') q++;
+            while (q < le && *q == ' ')
+                q++;
             if (q >= le) break;
             const char *s = q;
-            while (q < le && *q != ' ') q++;
+            while (q < le && *q != ' ')
+                q++;
             f[nf] = s;
             fl[nf] = (size_t)(q - s);
             nf++;
@@ -130,8 +143,11 @@ int cgd_parse_mountinfo(const char *buf, size_t len, cgd_mounts *m, char *err, s
         struct {
             const char *name;
             char *dst;
-        } ctl[] = {{"cpu", m->cpu}, {"cpuacct", m->cpuacct}, {"memory", m->memory},
-                   {"pids", m->pids}, {"freezer", m->freezer}};
+        } ctl[] = {{"cpu", m->cpu},
+                   {"cpuacct", m->cpuacct},
+                   {"memory", m->memory},
+                   {"pids", m->pids},
+                   {"freezer", m->freezer}};
         for (size_t i = 0; i < sizeof ctl / sizeof ctl[0]; i++) {
             if (opt_has(so, sol, ctl[i].name) && !ctl[i].dst[0]) {
                 strcpy(ctl[i].dst, mp);
@@ -139,10 +155,14 @@ int cgd_parse_mountinfo(const char *buf, size_t len, cgd_mounts *m, char *err, s
             }
         }
     }
-    if (any_v1 && m->v2[0]) m->layout = CGD_LAYOUT_HYBRID;
-    else if (any_v1) m->layout = CGD_LAYOUT_V1;
-    else if (m->v2[0]) m->layout = CGD_LAYOUT_V2;
-    else m->layout = CGD_LAYOUT_NONE;
+    if (any_v1 && m->v2[0])
+        m->layout = CGD_LAYOUT_HYBRID;
+    else if (any_v1)
+        m->layout = CGD_LAYOUT_V1;
+    else if (m->v2[0])
+        m->layout = CGD_LAYOUT_V2;
+    else
+        m->layout = CGD_LAYOUT_NONE;
     return 0;
 }
 
@@ -213,7 +233,8 @@ static void copy_n(char *dst, size_t dstlen, const char *s, size_t n) {
 }
 
 static int is_qos(const char *s, size_t n) {
-    return (n == 9 && memcmp(s, "burstable", 9) == 0) || (n == 10 && memcmp(s, "besteffort", 10) == 0);
+    return (n == 9 && memcmp(s, "burstable", 9) == 0) ||
+           (n == 10 && memcmp(s, "besteffort", 10) == 0);
 }
 
 void cgd_classify(const char *rel, cgd_info *out) {
@@ -225,10 +246,12 @@ void cgd_classify(const char *rel, cgd_info *out) {
     int n = 0;
     const char *p = rel;
     while (*p && n < 16) {
-        while (*p == '/') p++;
+        while (*p == '/')
+            p++;
         if (!*p) break;
         const char *s = p;
-        while (*p && *p != '/') p++;
+        while (*p && *p != '/')
+            p++;
         c[n] = s;
         cl[n] = (size_t)(p - s);
         n++;
@@ -353,7 +376,8 @@ struct cgd {
 
 static uint64_t hash_str(const char *s) {
     uint64_t h = 1469598103934665603ULL;
-    while (*s) h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
+    while (*s)
+        h = (h ^ (uint8_t)*s++) * 1099511628211ULL;
     return h;
 }
 
@@ -380,7 +404,8 @@ static void wd_link(cgd *d, node *n) {
 static void wd_unlink(cgd *d, node *n) {
     if (n->wd < 0) return;
     node **pp = &d->by_wd[(size_t)n->wd & (d->nbuckets - 1)];
-    while (*pp && *pp != n) pp = &(*pp)->next_wd;
+    while (*pp && *pp != n)
+        pp = &(*pp)->next_wd;
     if (*pp) *pp = n->next_wd;
 }
 
@@ -437,8 +462,12 @@ static int wanted(const cgd *d, const node *n, cgd_info *info) {
     const root *r = &d->roots[n->root];
     int ok;
     switch (r->type) {
-    case ROOT_KUBE: ok = info->kind == CGD_KIND_POD || info->kind == CGD_KIND_CONTAINER; break;
-    case ROOT_SYSTEMD: ok = info->kind == CGD_KIND_SERVICE; break;
+    case ROOT_KUBE:
+        ok = info->kind == CGD_KIND_POD || info->kind == CGD_KIND_CONTAINER;
+        break;
+    case ROOT_SYSTEMD:
+        ok = info->kind == CGD_KIND_SERVICE;
+        break;
     default:
         ok = 1;
         if (info->kind == CGD_KIND_KUBE_OTHER || info->kind == CGD_KIND_SYSTEMD_OTHER)
@@ -458,7 +487,8 @@ static void remove_node(cgd *d, node *n, cgd_change_fn fn, void *ctx, int *chang
     if (n->wd >= 0 && d->ifd >= 0) inotify_rm_watch(d->ifd, n->wd); /* EINVAL if gone: fine */
     wd_unlink(d, n);
     node **pp = &d->by_rel[hash_str(n->rel) & (d->nbuckets - 1)];
-    while (*pp && *pp != n) pp = &(*pp)->next_rel;
+    while (*pp && *pp != n)
+        pp = &(*pp)->next_rel;
     if (*pp) *pp = n->next_rel;
     d->nnodes--;
     free(n->rel);
@@ -481,7 +511,7 @@ static void remove_subtree(cgd *d, const char *rel, cgd_change_fn fn, void *ctx,
     }
 }
 
-#define WATCH_MASK                                                                         \
+#define WATCH_MASK                                                                                 \
     (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_ONLYDIR)
 
 /* Adds (or, during a rescan, marks) the directory rel and walks below it. */
@@ -563,8 +593,10 @@ static int walk(cgd *d, const char *rel, int rootix, int depth, cgd_change_fn fn
             break;
         }
         node *c = find_rel(d, child);
-        if (c && c->root != rootix) c->seen = 1; /* claimed by an earlier root */
-        else rc = walk(d, child, rootix, depth + 1, fn, ctx, changes);
+        if (c && c->root != rootix)
+            c->seen = 1; /* claimed by an earlier root */
+        else
+            rc = walk(d, child, rootix, depth + 1, fn, ctx, changes);
         free(child);
     }
     closedir(dir);
@@ -588,7 +620,8 @@ static int walk_root(cgd *d, size_t i, cgd_change_fn fn, void *ctx, int *changes
 static int rescan(cgd *d, cgd_change_fn fn, void *ctx, int *changes) {
     d->st.rescans++;
     for (size_t i = 0; i < d->nbuckets; i++)
-        for (node *n = d->by_rel[i]; n; n = n->next_rel) n->seen = 0;
+        for (node *n = d->by_rel[i]; n; n = n->next_rel)
+            n->seen = 0;
     for (size_t i = 0; i < d->nroots; i++) {
         int rc = walk_root(d, i, fn, ctx, changes);
         if (rc < 0) return rc;
@@ -684,7 +717,9 @@ int cgd_poll(cgd *d, cgd_change_fn fn, void *ctx) {
     return rc < 0 ? rc : changes;
 }
 
-void cgd_request_rescan(cgd *d) { d->need_rescan = 1; }
+void cgd_request_rescan(cgd *d) {
+    d->need_rescan = 1;
+}
 
 void cgd_get_stats(const cgd *d, cgd_stats *st) {
     *st = d->st;
@@ -696,7 +731,8 @@ static char **dup_list(const char *const *v, size_t n) {
     if (!out) return NULL;
     for (size_t i = 0; i < n; i++) {
         if (!(out[i] = strdup(v[i]))) {
-            for (size_t k = 0; k < i; k++) free(out[k]);
+            for (size_t k = 0; k < i; k++)
+                free(out[k]);
             free(out);
             return NULL;
         }
@@ -709,7 +745,8 @@ static int add_root(cgd *d, const char *rel, enum root_type t, int max_depth) {
     char tmp[CGD_PATH_MAX];
     int n = snprintf(tmp, sizeof tmp, "%s%s", rel[0] == '/' ? "" : "/", rel);
     if (n < 0 || (size_t)n >= sizeof tmp) return -ENAMETOOLONG;
-    while (n > 1 && tmp[n - 1] == '/') tmp[--n] = '\0';
+    while (n > 1 && tmp[n - 1] == '/')
+        tmp[--n] = '\0';
     for (size_t i = 0; i < d->nroots; i++)
         if (strcmp(d->roots[i].rel, tmp) == 0) return 0;
     d->roots[d->nroots].rel = strdup(tmp);
@@ -731,7 +768,8 @@ int cgd_new(cgd **out, const cgd_config *cfg, char *err, size_t errlen) {
     d->nbuckets = 256;
     d->base = strdup(cfg->base);
     size_t blen = d->base ? strlen(d->base) : 0;
-    while (blen > 1 && d->base[blen - 1] == '/') d->base[--blen] = '\0';
+    while (blen > 1 && d->base[blen - 1] == '/')
+        d->base[--blen] = '\0';
     d->roots = calloc(cfg->nroots + 3, sizeof *d->roots);
     d->by_rel = calloc(d->nbuckets, sizeof *d->by_rel);
     d->by_wd = calloc(d->nbuckets, sizeof *d->by_wd);
@@ -746,7 +784,8 @@ int cgd_new(cgd **out, const cgd_config *cfg, char *err, size_t errlen) {
     if (rc == 0 && cfg->kubernetes) rc = add_root(d, "/kubepods", ROOT_KUBE, 3);
     if (rc == 0 && cfg->kubernetes) rc = add_root(d, "/kubepods.slice", ROOT_KUBE, 3);
     if (rc == 0 && cfg->systemd) rc = add_root(d, "/system.slice", ROOT_SYSTEMD, 1);
-    for (size_t i = 0; rc == 0 && i < cfg->nroots; i++) rc = add_root(d, cfg->roots[i], ROOT_EXTRA, depth);
+    for (size_t i = 0; rc == 0 && i < cfg->nroots; i++)
+        rc = add_root(d, cfg->roots[i], ROOT_EXTRA, depth);
     if (rc < 0) {
         cgd_free(d);
         return errmsg(err, errlen, rc, "cgroup discovery: %s", strerror(-rc));
@@ -769,9 +808,12 @@ void cgd_free(cgd *d) {
         }
     }
     if (d->ifd >= 0) close(d->ifd);
-    for (size_t i = 0; d->roots && i < d->nroots; i++) free(d->roots[i].rel);
-    for (size_t i = 0; d->include && i < d->ninclude; i++) free(d->include[i]);
-    for (size_t i = 0; d->exclude && i < d->nexclude; i++) free(d->exclude[i]);
+    for (size_t i = 0; d->roots && i < d->nroots; i++)
+        free(d->roots[i].rel);
+    for (size_t i = 0; d->include && i < d->ninclude; i++)
+        free(d->include[i]);
+    for (size_t i = 0; d->exclude && i < d->nexclude; i++)
+        free(d->exclude[i]);
     free(d->include);
     free(d->exclude);
     free(d->roots);

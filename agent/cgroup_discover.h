@@ -50,7 +50,7 @@ enum cgd_kind {
     CGD_KIND_POD,
     CGD_KIND_CONTAINER,
     CGD_KIND_SERVICE,
-    CGD_KIND_KUBE_OTHER, /* kubepods itself, a QoS level: not sampled by default */
+    CGD_KIND_KUBE_OTHER,    /* kubepods itself, a QoS level: not sampled by default */
     CGD_KIND_SYSTEMD_OTHER, /* system.slice itself, or below a service: not sampled */
 };
 const char *cgd_kind_name(enum cgd_kind k); /* "cgroup", "pod", "container", "service", ... */
@@ -75,16 +75,16 @@ int cgd_filter(const char *rel, const char *const *include, size_t ninclude,
                const char *const *exclude, size_t nexclude);
 
 typedef struct cgd_config {
-    const char *base;                 /* hierarchy mount to walk, e.g. /sys/fs/cgroup/cpuacct */
-    int kubernetes;                   /* look under /kubepods and /kubepods.slice */
-    int systemd;                      /* look under /system.slice for *.service */
-    const char *const *roots;         /* extra roots ("/tide", "/"), every cgroup below kept */
+    const char *base;         /* hierarchy mount to walk, e.g. /sys/fs/cgroup/cpuacct */
+    int kubernetes;           /* look under /kubepods and /kubepods.slice */
+    int systemd;              /* look under /system.slice for *.service */
+    const char *const *roots; /* extra roots ("/tide", "/"), every cgroup below kept */
     size_t nroots;
-    const char *const *include;       /* globs over the relative path */
+    const char *const *include; /* globs over the relative path */
     size_t ninclude;
     const char *const *exclude;
     size_t nexclude;
-    int max_depth;                    /* below an extra root; 0 means 8 */
+    int max_depth; /* below an extra root; 0 means 8 */
 } cgd_config;
 
 typedef struct cgd cgd;

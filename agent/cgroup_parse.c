@@ -30,15 +30,19 @@ static int next_line(line_iter *it, span *line) {
     return 1;
 }
 
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+static int is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r';
+}
 
 /* Splits the next whitespace-separated token off *rest. Returns 0 when none is left. */
 static int next_token(span *rest, span *tok) {
     size_t i = 0;
-    while (i < rest->n && is_space(rest->s[i])) i++;
+    while (i < rest->n && is_space(rest->s[i]))
+        i++;
     if (i == rest->n) return 0;
     size_t j = i;
-    while (j < rest->n && !is_space(rest->s[j])) j++;
+    while (j < rest->n && !is_space(rest->s[j]))
+        j++;
     tok->s = rest->s + i;
     tok->n = j - i;
     rest->s += j;
@@ -186,17 +190,24 @@ int cgp_parse_memory_stat(const char *buf, size_t len, cgp_mem_stat *out, char *
 }
 
 int cgp_mem_rss(const cgp_mem_stat *m, uint64_t *out) {
-    if (m->have & CGP_MEM_TOTAL_RSS) *out = m->total_rss;
-    else if (m->have & CGP_MEM_RSS) *out = m->rss;
-    else if (m->have & CGP_MEM_ANON) *out = m->anon;
-    else return -ENOENT;
+    if (m->have & CGP_MEM_TOTAL_RSS)
+        *out = m->total_rss;
+    else if (m->have & CGP_MEM_RSS)
+        *out = m->rss;
+    else if (m->have & CGP_MEM_ANON)
+        *out = m->anon;
+    else
+        return -ENOENT;
     return 0;
 }
 
 int cgp_mem_inactive_file(const cgp_mem_stat *m, uint64_t *out) {
-    if (m->have & CGP_MEM_TOTAL_INACTIVE_FILE) *out = m->total_inactive_file;
-    else if (m->have & CGP_MEM_INACTIVE_FILE) *out = m->inactive_file;
-    else return -ENOENT;
+    if (m->have & CGP_MEM_TOTAL_INACTIVE_FILE)
+        *out = m->total_inactive_file;
+    else if (m->have & CGP_MEM_INACTIVE_FILE)
+        *out = m->inactive_file;
+    else
+        return -ENOENT;
     return 0;
 }
 
@@ -211,8 +222,10 @@ int cgp_parse_psi(const char *buf, size_t len, cgp_psi *out, char *err, size_t e
     while (next_line(&it, &line)) {
         if (!next_token(&line, &tok)) continue;
         int full;
-        if (span_eq(tok, "some")) full = 0;
-        else if (span_eq(tok, "full")) full = 1;
+        if (span_eq(tok, "some"))
+            full = 0;
+        else if (span_eq(tok, "full"))
+            full = 1;
         else
             return errmsg(err, errlen, -EINVAL,
                           "pressure line %d: expected \"some\" or \"full\", got " TOKFMT, it.lineno,
@@ -229,10 +242,14 @@ int cgp_parse_psi(const char *buf, size_t len, cgp_psi *out, char *err, size_t e
             span k = {tok.s, (size_t)(eq - tok.s)};
             span v = {eq + 1, tok.n - k.n - 1};
             int rc = 0;
-            if (span_eq(k, "avg10")) rc = span_double(v, &a10), seen |= 1;
-            else if (span_eq(k, "avg60")) rc = span_double(v, &a60), seen |= 2;
-            else if (span_eq(k, "avg300")) rc = span_double(v, &a300), seen |= 4;
-            else if (span_eq(k, "total")) rc = span_u64(v, &total), seen |= 8;
+            if (span_eq(k, "avg10"))
+                rc = span_double(v, &a10), seen |= 1;
+            else if (span_eq(k, "avg60"))
+                rc = span_double(v, &a60), seen |= 2;
+            else if (span_eq(k, "avg300"))
+                rc = span_double(v, &a300), seen |= 4;
+            else if (span_eq(k, "total"))
+                rc = span_u64(v, &total), seen |= 8;
             if (rc < 0)
                 return errmsg(err, errlen, -EINVAL,
                               "pressure line %d: bad value for " TOKFMT ": " TOKFMT, it.lineno,
@@ -256,8 +273,8 @@ int cgp_parse_psi(const char *buf, size_t len, cgp_psi *out, char *err, size_t e
     return 0;
 }
 
-int cgp_parse_proc_cgroup(const char *buf, size_t len, cgp_proc_cgroup_fn fn, void *ctx,
-                          char *err, size_t errlen) {
+int cgp_parse_proc_cgroup(const char *buf, size_t len, cgp_proc_cgroup_fn fn, void *ctx, char *err,
+                          size_t errlen) {
     line_iter it = {buf, buf + len, 0};
     span line;
     char ctl[256], path[4096];
@@ -333,8 +350,7 @@ int cgp_proc_cgroup_path(const char *buf, size_t len, const char *controller, ch
     return f.found ? 0 : -ENOENT;
 }
 
-int cgp_parse_proc_stat(const char *buf, size_t len, cgp_proc_stat *out, char *err,
-                        size_t errlen) {
+int cgp_parse_proc_stat(const char *buf, size_t len, cgp_proc_stat *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     line_iter it = {buf, buf + len, 0};
     span line, tok;
@@ -346,8 +362,8 @@ int cgp_parse_proc_stat(const char *buf, size_t len, cgp_proc_stat *out, char *e
             continue;
         }
         if (!span_eq(tok, "cpu")) continue;
-        uint64_t *f[] = {&out->user, &out->nice,    &out->system, &out->idle,
-                         &out->iowait, &out->irq, &out->softirq, &out->steal};
+        uint64_t *f[] = {&out->user,   &out->nice, &out->system,  &out->idle,
+                         &out->iowait, &out->irq,  &out->softirq, &out->steal};
         size_t nf = 0;
         while (nf < sizeof f / sizeof f[0] && next_token(&line, &tok)) {
             if (span_u64(tok, f[nf]) < 0)

@@ -28,10 +28,10 @@ enum {
 };
 typedef struct cgp_cpu_stat {
     unsigned have;
-    uint64_t usage_ns;        /* v2 usage_usec * 1000 */
+    uint64_t usage_ns; /* v2 usage_usec * 1000 */
     uint64_t nr_periods;
     uint64_t nr_throttled;
-    uint64_t throttled_ns;    /* v1 throttled_time, v2 throttled_usec * 1000 */
+    uint64_t throttled_ns; /* v1 throttled_time, v2 throttled_usec * 1000 */
 } cgp_cpu_stat;
 int cgp_parse_cpu_stat(const char *buf, size_t len, cgp_cpu_stat *out, char *err, size_t errlen);
 
@@ -48,8 +48,7 @@ typedef struct cgp_mem_stat {
     unsigned have;
     uint64_t rss, total_rss, anon, inactive_file, total_inactive_file;
 } cgp_mem_stat;
-int cgp_parse_memory_stat(const char *buf, size_t len, cgp_mem_stat *out, char *err,
-                          size_t errlen);
+int cgp_parse_memory_stat(const char *buf, size_t len, cgp_mem_stat *out, char *err, size_t errlen);
 
 /* The values the agent reports from a memory.stat: RSS (v1 total_rss, else rss, else v2 anon)
  * and the inactive file bytes to subtract for the working set (v1 total_inactive_file, else
@@ -74,8 +73,8 @@ int cgp_parse_psi(const char *buf, size_t len, cgp_psi *out, char *err, size_t e
  * non-zero. Strings passed to fn are NUL-terminated copies valid during the call only. */
 typedef int (*cgp_proc_cgroup_fn)(void *ctx, int hier_id, const char *controllers,
                                   const char *path);
-int cgp_parse_proc_cgroup(const char *buf, size_t len, cgp_proc_cgroup_fn fn, void *ctx,
-                          char *err, size_t errlen);
+int cgp_parse_proc_cgroup(const char *buf, size_t len, cgp_proc_cgroup_fn fn, void *ctx, char *err,
+                          size_t errlen);
 /* Finds the path of one controller ("memory", or "" for the v2 line) in /proc/<pid>/cgroup
  * text into out. Returns 0, -ENOENT when absent, -ENAMETOOLONG, or -EINVAL when garbled. */
 int cgp_proc_cgroup_path(const char *buf, size_t len, const char *controller, char *out,
@@ -86,8 +85,7 @@ typedef struct cgp_proc_stat {
     uint64_t user, nice, system, idle, iowait, irq, softirq, steal;
     int ncpu;
 } cgp_proc_stat;
-int cgp_parse_proc_stat(const char *buf, size_t len, cgp_proc_stat *out, char *err,
-                        size_t errlen);
+int cgp_parse_proc_stat(const char *buf, size_t len, cgp_proc_stat *out, char *err, size_t errlen);
 /* Busy ticks (everything but idle and iowait) and total ticks of a cgp_proc_stat. */
 uint64_t cgp_proc_stat_busy(const cgp_proc_stat *s);
 uint64_t cgp_proc_stat_total(const cgp_proc_stat *s);

@@ -36,9 +36,9 @@ typedef struct collector_ops {
 
 void collector_register(const collector_ops *ops);
 
-#define AGENT_COLLECTOR(ident, ops_ptr)                                                    \
-    __attribute__((constructor)) static void collector_reg_##ident(void) {                 \
-        collector_register(ops_ptr);                                                       \
+#define AGENT_COLLECTOR(ident, ops_ptr)                                                            \
+    __attribute__((constructor)) static void collector_reg_##ident(void) {                         \
+        collector_register(ops_ptr);                                                               \
     }
 
 #endif

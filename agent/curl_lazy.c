@@ -8,8 +8,8 @@
 #define CURL_LAZY_SONAME "libcurl.so.4"
 
 static curl_lazy_api api;
-static int loaded;             /* 1: api is complete and curl_global_init succeeded */
-static char load_error[256];   /* a failure is remembered: dlopen is not retried per warm-up */
+static int loaded;           /* 1: api is complete and curl_global_init succeeded */
+static char load_error[256]; /* a failure is remembered: dlopen is not retried per warm-up */
 
 /* Resolves one symbol into a function pointer (object and function pointers are converted
  * through memcpy, as POSIX dlsym users must in ISO C). */
@@ -30,13 +30,13 @@ static void load(void) {
     void *lib = dlopen(CURL_LAZY_SONAME, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         const char *why = dlerror();
-        snprintf(load_error, sizeof load_error,
-                 "warm-up: cannot load %s (install libcurl4): %s",
+        snprintf(load_error, sizeof load_error, "warm-up: cannot load %s (install libcurl4): %s",
                  CURL_LAZY_SONAME, why ? why : "unknown error");
         return;
     }
     CURLcode (*global_init)(long flags) = NULL;
-    if (RESOLVE(lib, easy_init, "curl_easy_init") || RESOLVE(lib, easy_setopt, "curl_easy_setopt") ||
+    if (RESOLVE(lib, easy_init, "curl_easy_init") ||
+        RESOLVE(lib, easy_setopt, "curl_easy_setopt") ||
         RESOLVE(lib, easy_getinfo, "curl_easy_getinfo") ||
         RESOLVE(lib, easy_cleanup, "curl_easy_cleanup") ||
         RESOLVE(lib, multi_init, "curl_multi_init") ||

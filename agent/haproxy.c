@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* ---- parsers ---------------------------------------------------------------------------- */
 
@@ -20,7 +20,8 @@ static int bad_name_char(unsigned char c) {
     return c <= ' ' || c == 0x7f || c == ';' || c == '#' || c == '/';
 }
 
-int haproxy_parse_server_ref(const char *ref, char *backend, char *server, char *err, size_t errlen) {
+int haproxy_parse_server_ref(const char *ref, char *backend, char *server, char *err,
+                             size_t errlen) {
     const char *slash = ref ? strchr(ref, '/') : NULL;
     if (!slash) {
         snprintf(err, errlen, "haproxy server '%s' is not BACKEND/SERVER", ref ? ref : "");
@@ -28,7 +29,8 @@ int haproxy_parse_server_ref(const char *ref, char *backend, char *server, char 
     }
     size_t bl = (size_t)(slash - ref), sl = strlen(slash + 1);
     if (bl == 0 || sl == 0) {
-        snprintf(err, errlen, "haproxy server '%s': empty %s name", ref, bl == 0 ? "backend" : "server");
+        snprintf(err, errlen, "haproxy server '%s': empty %s name", ref,
+                 bl == 0 ? "backend" : "server");
         return -EINVAL;
     }
     if (bl >= HAPROXY_NAME_MAX || sl >= HAPROXY_NAME_MAX) {
@@ -107,7 +109,9 @@ static int csv_field(span line, int idx, char *buf, size_t cap) {
     return 0;
 }
 
-static int span_eq(const char *a, const char *b) { return strcmp(a, b) == 0; }
+static int span_eq(const char *a, const char *b) {
+    return strcmp(a, b) == 0;
+}
 
 static int parse_long(const char *s, long *out) {
     if (!*s) return -1;
@@ -148,22 +152,31 @@ int haproxy_stat_find(const char *text, size_t len, const char *backend, const c
         if (line.n == 0) continue;
         if (!have_header) {
             if (line.n < 2 || line.p[0] != '#' || line.p[1] != ' ') {
-                snprintf(err, errlen, "show stat: line %d is not the '# pxname,...' header", lineno);
+                snprintf(err, errlen, "show stat: line %d is not the '# pxname,...' header",
+                         lineno);
                 return -EINVAL;
             }
             span h = {line.p + 2, line.n - 2};
             size_t hp = 0;
             for (int i = 0; csv_next(h, &hp, field, sizeof field) == 0; i++) {
-                if (span_eq(field, "pxname")) c_px = i;
-                else if (span_eq(field, "svname")) c_sv = i;
-                else if (span_eq(field, "scur")) c_scur = i;
-                else if (span_eq(field, "stot")) c_stot = i;
-                else if (span_eq(field, "status")) c_status = i;
+                if (span_eq(field, "pxname"))
+                    c_px = i;
+                else if (span_eq(field, "svname"))
+                    c_sv = i;
+                else if (span_eq(field, "scur"))
+                    c_scur = i;
+                else if (span_eq(field, "stot"))
+                    c_stot = i;
+                else if (span_eq(field, "status"))
+                    c_status = i;
                 if (i > 4096) break;
             }
             if (c_px < 0 || c_sv < 0 || c_scur < 0 || c_status < 0) {
                 snprintf(err, errlen, "show stat: header lacks %s",
-                         c_px < 0 ? "pxname" : c_sv < 0 ? "svname" : c_scur < 0 ? "scur" : "status");
+                         c_px < 0     ? "pxname"
+                         : c_sv < 0   ? "svname"
+                         : c_scur < 0 ? "scur"
+                                      : "status");
                 return -EINVAL;
             }
             have_header = 1;
@@ -180,7 +193,8 @@ int haproxy_stat_find(const char *text, size_t len, const char *backend, const c
             return -EINVAL;
         }
         if (!span_eq(field, server)) continue;
-        if (csv_field(line, c_scur, field, sizeof field) != 0 || parse_long(field, &out->scur) != 0) {
+        if (csv_field(line, c_scur, field, sizeof field) != 0 ||
+            parse_long(field, &out->scur) != 0) {
             snprintf(err, errlen, "show stat: line %d (%s/%s): bad scur", lineno, backend, server);
             return -EINVAL;
         }
@@ -204,7 +218,8 @@ int haproxy_stat_find(const char *text, size_t len, const char *backend, const c
 static int word_field(span line, int idx, char *buf, size_t cap) {
     size_t i = 0;
     for (int f = 0;; f++) {
-        while (i < line.n && line.p[i] == ' ') i++;
+        while (i < line.n && line.p[i] == ' ')
+            i++;
         if (i >= line.n) return -1;
         size_t o = 0;
         while (i < line.n && line.p[i] != ' ') {
@@ -240,10 +255,14 @@ int haproxy_servers_state_find(const char *text, size_t len, const char *backend
         if (line.p[0] == '#') {
             span h = {line.p + 1, line.n - 1};
             for (int i = 0; word_field(h, i, field, sizeof field) == 0 && i < 4096; i++) {
-                if (span_eq(field, "be_name")) c_be = i;
-                else if (span_eq(field, "srv_name")) c_srv = i;
-                else if (span_eq(field, "srv_op_state")) c_op = i;
-                else if (span_eq(field, "srv_admin_state")) c_admin = i;
+                if (span_eq(field, "be_name"))
+                    c_be = i;
+                else if (span_eq(field, "srv_name"))
+                    c_srv = i;
+                else if (span_eq(field, "srv_op_state"))
+                    c_op = i;
+                else if (span_eq(field, "srv_admin_state"))
+                    c_admin = i;
             }
             if (c_be < 0 || c_srv < 0 || c_op < 0 || c_admin < 0) {
                 snprintf(err, errlen, "show servers state: header on line %d lacks %s", lineno,
@@ -268,7 +287,8 @@ int haproxy_servers_state_find(const char *text, size_t len, const char *backend
             return -EINVAL;
         }
         if (!span_eq(field, server)) continue;
-        if (word_field(line, c_op, field, sizeof field) != 0 || parse_int(field, &out->op_state) != 0 ||
+        if (word_field(line, c_op, field, sizeof field) != 0 ||
+            parse_int(field, &out->op_state) != 0 ||
             word_field(line, c_admin, field, sizeof field) != 0 ||
             parse_int(field, &out->admin_state) != 0) {
             snprintf(err, errlen, "show servers state: line %d (%s/%s): bad state fields", lineno,
@@ -283,8 +303,10 @@ int haproxy_servers_state_find(const char *text, size_t len, const char *backend
 
 int haproxy_set_reply_check(const char *reply, size_t len, char *err, size_t errlen) {
     size_t a = 0, b = len;
-    while (a < b && (reply[a] == '\n' || reply[a] == '\r' || reply[a] == ' ')) a++;
-    while (b > a && (reply[b - 1] == '\n' || reply[b - 1] == '\r' || reply[b - 1] == ' ')) b--;
+    while (a < b && (reply[a] == '\n' || reply[a] == '\r' || reply[a] == ' '))
+        a++;
+    while (b > a && (reply[b - 1] == '\n' || reply[b - 1] == '\r' || reply[b - 1] == ' '))
+        b--;
     if (a == b) return 0;
     size_t n = b - a;
     if (n > 200) n = 200;
@@ -306,7 +328,7 @@ struct haproxy_req {
     ev_timer timer;
     struct ev_loop *loop;
     int fd;
-    char *out;          /* command + '\n' */
+    char *out; /* command + '\n' */
     size_t out_len, out_off;
     char *in;
     size_t in_len, in_cap;
@@ -415,8 +437,8 @@ static void req_timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 }
 
 int haproxy_command(struct ev_loop *loop, const char *socket_path, const char *command,
-                    int timeout_ms, haproxy_done_fn done, void *arg, haproxy_req **reqp,
-                    char *err, size_t errlen) {
+                    int timeout_ms, haproxy_done_fn done, void *arg, haproxy_req **reqp, char *err,
+                    size_t errlen) {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (!socket_path || !*socket_path) {
         snprintf(err, errlen, "haproxy socket path is empty");

@@ -11,7 +11,7 @@
 
 struct ev_loop;
 
-#define HAPROXY_NAME_MAX 128     /* backend / server names we accept */
+#define HAPROXY_NAME_MAX 128         /* backend / server names we accept */
 #define HAPROXY_REPLY_MAX (4u << 20) /* a reply larger than this is an error */
 
 /* ---- pure parsers (no I/O; tests and the fuzzer feed them captured text) ---- */
@@ -19,12 +19,13 @@ struct ev_loop;
 /* Splits "BACKEND/SERVER" into its parts. Returns 0, or -EINVAL with err naming what was wrong
  * (missing '/', empty part, too long, or a character HAProxy would misread: space, ';', '#',
  * control characters). */
-int haproxy_parse_server_ref(const char *ref, char *backend, char *server, char *err, size_t errlen);
+int haproxy_parse_server_ref(const char *ref, char *backend, char *server, char *err,
+                             size_t errlen);
 
 typedef struct haproxy_server_stat {
-    long scur;                 /* current sessions on the server */
-    long stot;                 /* total sessions since start, -1 when absent */
-    char status[32];           /* "UP", "DOWN", "DRAIN", "MAINT", "UP 1/3", ... */
+    long scur;       /* current sessions on the server */
+    long stot;       /* total sessions since start, -1 when absent */
+    char status[32]; /* "UP", "DOWN", "DRAIN", "MAINT", "UP 1/3", ... */
 } haproxy_server_stat;
 
 /* Finds the row of BACKEND/SERVER in `show stat` CSV output (header line "# pxname,svname,...",
@@ -35,8 +36,8 @@ int haproxy_stat_find(const char *text, size_t len, const char *backend, const c
                       haproxy_server_stat *out, char *err, size_t errlen);
 
 typedef struct haproxy_server_state {
-    int op_state;              /* srv_op_state: 0 stopped, 1 starting, 2 running, 3 stopping */
-    int admin_state;           /* srv_admin_state bits: 0x01 FMAINT, 0x08 FDRAIN, 0x20 RMAINT... */
+    int op_state;    /* srv_op_state: 0 stopped, 1 starting, 2 running, 3 stopping */
+    int admin_state; /* srv_admin_state bits: 0x01 FMAINT, 0x08 FDRAIN, 0x20 RMAINT... */
 } haproxy_server_state;
 
 /* Finds BACKEND/SERVER in `show servers state` output (a version line, then a "# be_id
@@ -68,8 +69,8 @@ typedef void (*haproxy_done_fn)(void *arg, int rc, const char *reply, size_t len
  * start (-ENOENT socket missing, -ECONNREFUSED nobody listening, -ENAMETOOLONG path too long,
  * -EACCES) -- done is then not called. */
 int haproxy_command(struct ev_loop *loop, const char *socket_path, const char *command,
-                    int timeout_ms, haproxy_done_fn done, void *arg, haproxy_req **req,
-                    char *err, size_t errlen);
+                    int timeout_ms, haproxy_done_fn done, void *arg, haproxy_req **req, char *err,
+                    size_t errlen);
 
 /* Stops a command under way without calling its done callback and frees it. NULL is ignored. */
 void haproxy_cancel(haproxy_req *req);

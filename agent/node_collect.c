@@ -13,13 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define NODE_METRICS(X)                                                                    \
-    X(N_CPU, "node_cpu_usage_cores")                                                       \
-    X(N_NCPU, "node_cpu_count")                                                            \
-    X(N_MEM_TOTAL, "node_memory_total_bytes")                                              \
-    X(N_MEM_AVAIL, "node_memory_available_bytes")                                          \
-    X(N_MEM_USED, "node_memory_used_bytes")                                                \
-    X(N_LOAD1, "node_load1")                                                               \
+#define NODE_METRICS(X)                                                                            \
+    X(N_CPU, "node_cpu_usage_cores")                                                               \
+    X(N_NCPU, "node_cpu_count")                                                                    \
+    X(N_MEM_TOTAL, "node_memory_total_bytes")                                                      \
+    X(N_MEM_AVAIL, "node_memory_available_bytes")                                                  \
+    X(N_MEM_USED, "node_memory_used_bytes")                                                        \
+    X(N_LOAD1, "node_load1")                                                                       \
     X(N_ROUNDS, "node_agent_rounds_total")
 
 #define X_ENUM(e, name) e,
@@ -45,7 +45,8 @@ int nodec_new(nodec **out, const char *proc_dir, char *err, size_t errlen) {
     if (!n) return errmsg(err, errlen, -ENOMEM, "out of memory");
     n->hz = sysconf(_SC_CLK_TCK);
     if (n->hz <= 0) n->hz = 100;
-    for (int i = 0; i < P_COUNT; i++) n->fd[i] = -1;
+    for (int i = 0; i < P_COUNT; i++)
+        n->fd[i] = -1;
     for (int i = 0; i < P_COUNT; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s", proc_dir ? proc_dir : "/proc", proc_files[i]);
@@ -89,8 +90,8 @@ int nodec_sample(nodec *n, const cgc_out *out, int64_t now_ms, char *err, size_t
         if (len < 0 || (size_t)len == sizeof buf) {
             int e = len < 0 ? -errno : -EFBIG;
             if (first_rc == 0)
-                first_rc = errmsg(err, errlen, e, "cannot read /proc/%s: %s", proc_files[i],
-                                strerror(-e));
+                first_rc =
+                    errmsg(err, errlen, e, "cannot read /proc/%s: %s", proc_files[i], strerror(-e));
             continue;
         }
         char perr[160];
@@ -142,7 +143,9 @@ static int out_series(void *ctx, const char *metric, const char *const *labels, 
 static int out_put(void *ctx, uint32_t id, int64_t ts_ms, double v) {
     return sink_put(ctx, id, ts_ms, v);
 }
-static void out_forget(void *ctx, uint32_t id) { sink_forget(ctx, id); }
+static void out_forget(void *ctx, uint32_t id) {
+    sink_forget(ctx, id);
+}
 
 static int node_init(void **state, const struct agent_config *cfg, char *err, size_t errlen) {
     (void)cfg;

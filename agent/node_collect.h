@@ -4,11 +4,10 @@
  * pread each) and emits, with no labels of its own (the control plane adds node):
  *   node_cpu_usage_cores        busy (non-idle, non-iowait) ticks per second / USER_HZ
  *   node_cpu_count              "cpuN" lines of /proc/stat
- *   node_memory_total_bytes, node_memory_available_bytes, node_memory_used_bytes (total - available)
- *   node_load1                  1-minute load average
- *   node_agent_rounds_total     sampling rounds since the agent started: a completeness check
- *                               (the store's raw points of it == its last value when nothing
- *                               was lost or stored twice) */
+ *   node_memory_total_bytes, node_memory_available_bytes, node_memory_used_bytes (total -
+ * available) node_load1                  1-minute load average node_agent_rounds_total     sampling
+ * rounds since the agent started: a completeness check (the store's raw points of it == its last
+ * value when nothing was lost or stored twice) */
 #ifndef TIDE_NODE_COLLECT_H
 #define TIDE_NODE_COLLECT_H
 

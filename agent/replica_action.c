@@ -16,7 +16,7 @@
 #include "sockdiag.h"
 #include "warmup.h"
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 #define DRAIN_POLL_S 0.02 /* in-flight checks every 20 ms: drain time is known to +-20 ms */
 
 enum kind { K_DRAIN, K_STANDBY, K_ACTIVATE, K_WARMUP };
@@ -59,7 +59,7 @@ struct job {
     cJSON *result;
     replica_action_done_fn done;
     void *arg;
-    job *prev, *next;          /* jobs under way on this loop's agent (one process: one list) */
+    job *prev, *next; /* jobs under way on this loop's agent (one process: one list) */
 };
 
 /* Actions under way, to refuse a second one on the same replica (a standby racing an activate
@@ -73,8 +73,10 @@ static void running_add(job *j) {
 }
 
 static void running_remove(job *j) {
-    if (j->prev) j->prev->next = j->next;
-    else if (running == j) running = j->next;
+    if (j->prev)
+        j->prev->next = j->next;
+    else if (running == j)
+        running = j->next;
     if (j->next) j->next->prev = j->prev;
     j->prev = j->next = NULL;
 }
@@ -96,8 +98,12 @@ static int64_t now_us(void) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static double ms_since(const job *j, int64_t t_us) { return round((double)(t_us - j->t0_us) / 1000.0 * 1000) / 1000; }
-static double elapsed_ms(const job *j) { return ms_since(j, now_us()); }
+static double ms_since(const job *j, int64_t t_us) {
+    return round((double)(t_us - j->t0_us) / 1000.0 * 1000) / 1000;
+}
+static double elapsed_ms(const job *j) {
+    return ms_since(j, now_us());
+}
 static int remaining_ms(const job *j) {
     int64_t r = (j->deadline_us - now_us()) / 1000;
     return r < 1 ? 1 : (int)r;
@@ -164,17 +170,29 @@ static int parse_args(job *j, const cJSON *args, char *err, size_t errlen) {
         snprintf(err, errlen, "args must be a JSON object");
         return -EINVAL;
     }
-    static const char *const common[] = {"cgroup", "endpoint", "haproxy_socket", "haproxy_server",
-                                         "timeout_ms", "wait_connections", "force", "warmup", NULL};
+    static const char *const common[] = {"cgroup",         "endpoint",   "haproxy_socket",
+                                         "haproxy_server", "timeout_ms", "wait_connections",
+                                         "force",          "warmup",     NULL};
     /* the warm-up spec keys, accepted at the top level by the warmup action */
-    static const char *const spec[] = {"method", "path", "url", "body", "headers", "rate",
-                                       "start_rate", "duration_ms", "ramp_ms", "max_inflight",
-                                       "request_timeout_ms", NULL};
+    static const char *const spec[] = {"method",
+                                       "path",
+                                       "url",
+                                       "body",
+                                       "headers",
+                                       "rate",
+                                       "start_rate",
+                                       "duration_ms",
+                                       "ramp_ms",
+                                       "max_inflight",
+                                       "request_timeout_ms",
+                                       NULL};
     const cJSON *it;
     cJSON_ArrayForEach(it, args) {
         int ok = 0;
-        for (int i = 0; common[i]; i++) ok |= strcmp(it->string, common[i]) == 0;
-        for (int i = 0; j->kind == K_WARMUP && spec[i]; i++) ok |= strcmp(it->string, spec[i]) == 0;
+        for (int i = 0; common[i]; i++)
+            ok |= strcmp(it->string, common[i]) == 0;
+        for (int i = 0; j->kind == K_WARMUP && spec[i]; i++)
+            ok |= strcmp(it->string, spec[i]) == 0;
         if (!ok) {
             snprintf(err, errlen, "unknown argument \"%s\"", it->string);
             return -EINVAL;
@@ -244,10 +262,14 @@ static int parse_args(job *j, const cJSON *args, char *err, size_t errlen) {
         j->has_warmup = 1;
     }
     double warm_ms = j->has_warmup ? j->wspec.duration_ms + j->wspec.request_timeout_ms : 0;
-    double def = j->kind == K_DRAIN ? 30000 : j->kind == K_WARMUP ? warm_ms + 10000 : 10000 + warm_ms;
+    double def = j->kind == K_DRAIN    ? 30000
+                 : j->kind == K_WARMUP ? warm_ms + 10000
+                                       : 10000 + warm_ms;
     j->timeout_ms = t ? (int)t->valuedouble : (int)def;
     if (j->has_warmup && j->timeout_ms < warm_ms) {
-        snprintf(err, errlen, "\"timeout_ms\" %d is shorter than the warm-up (%.0f ms: duration_ms + request_timeout_ms)",
+        snprintf(err, errlen,
+                 "\"timeout_ms\" %d is shorter than the warm-up (%.0f ms: duration_ms + "
+                 "request_timeout_ms)",
                  j->timeout_ms, warm_ms);
         return -EINVAL;
     }
@@ -255,8 +277,9 @@ static int parse_args(job *j, const cJSON *args, char *err, size_t errlen) {
     switch (j->kind) {
     case K_DRAIN:
         if (!j->has_hap && !j->has_ep) {
-            snprintf(err, errlen, "drain needs an HAProxy server (haproxy_socket + haproxy_server) "
-                                  "or an endpoint to watch");
+            snprintf(err, errlen,
+                     "drain needs an HAProxy server (haproxy_socket + haproxy_server) "
+                     "or an endpoint to watch");
             return -EINVAL;
         }
         if (j->wait_connections && !j->has_ep) {
@@ -293,7 +316,8 @@ static void hap_done_cb(void *arg, int rc, const char *reply, size_t len, const 
 static void hap_send(job *j, const char *cmd, hap_next_fn next) {
     char err[512];
     j->hap_next = next;
-    int rc = haproxy_command(j->loop, j->hsock, cmd, remaining_ms(j), hap_done_cb, j, &j->hreq, err, sizeof err);
+    int rc = haproxy_command(j->loop, j->hsock, cmd, remaining_ms(j), hap_done_cb, j, &j->hreq, err,
+                             sizeof err);
     if (rc < 0) finish_err(j, "%s", err);
 }
 
@@ -360,7 +384,8 @@ static void drain_check(job *j) {
     if (j->has_hap) zero &= j->sessions == 0;
     if (j->has_ep) {
         char err[512];
-        int rc = sockdiag_count_established(&j->ep, &j->connections, &j->conn_method, err, sizeof err);
+        int rc =
+            sockdiag_count_established(&j->ep, &j->connections, &j->conn_method, err, sizeof err);
         if (rc < 0) {
             finish_err(j, "counting connections to %s: %s", j->endpoint, err);
             return;
@@ -387,7 +412,8 @@ static void drain_check(job *j) {
             finish_ok(j);
         else
             finish_err(j, "drain not clean after %d ms: %ld sessions, %d connections still open",
-                       j->timeout_ms, j->has_hap ? j->sessions : 0L, j->has_ep ? j->connections : 0);
+                       j->timeout_ms, j->has_hap ? j->sessions : 0L,
+                       j->has_ep ? j->connections : 0);
         return;
     }
     ev_timer_set(&j->poll, DRAIN_POLL_S, 0.);
@@ -436,7 +462,8 @@ static void drain_start(job *j) {
 
 /* ---- standby ---------------------------------------------------------------------------- */
 
-static void standby_reclaim_done(void *arg, int rc, const rcg_reclaim_result *res, const char *err) {
+static void standby_reclaim_done(void *arg, int rc, const rcg_reclaim_result *res,
+                                 const char *err) {
     job *j = arg;
     j->rop = NULL; /* after done the reclaim frees itself */
     if (rc < 0) {
@@ -452,7 +479,8 @@ static void standby_reclaim_done(void *arg, int rc, const rcg_reclaim_result *re
     cJSON_AddBoolToObject(r, "reclaim_timed_out", res->timed_out);
     cJSON_AddBoolToObject(r, "swap", res->swap);
     if (res->limit_original_bytes >= 0) {
-        cJSON_AddNumberToObject(r, "memory_limit_original_bytes", (double)res->limit_original_bytes);
+        cJSON_AddNumberToObject(r, "memory_limit_original_bytes",
+                                (double)res->limit_original_bytes);
         cJSON_AddNumberToObject(r, "memory_limit_bytes", (double)res->limit_after_bytes);
         cJSON_AddNumberToObject(r, "memory_limit_steps", res->limit_steps);
     }
@@ -464,20 +492,23 @@ static void standby_frozen(void *arg, int rc, const rcg_freeze_result *res, cons
     j->fop = NULL;
     if (rc < 0) {
         finish_err(j, "%s%s", err,
-                   j->has_hap ? " (the HAProxy server stays in MAINT: activate brings it back)" : "");
+                   j->has_hap ? " (the HAProxy server stays in MAINT: activate brings it back)"
+                              : "");
         return;
     }
     cJSON_AddStringToObject(j->result, "freezer", res->freezer);
     cJSON_AddBoolToObject(j->result, "already", res->already);
     cJSON_AddNumberToObject(j->result, "freeze_ms", round(res->ms * 1000) / 1000);
     char e[512];
-    if (rcg_reclaim_start(j->loop, &j->rc, remaining_ms(j), standby_reclaim_done, j, &j->rop, e, sizeof e) < 0)
+    if (rcg_reclaim_start(j->loop, &j->rc, remaining_ms(j), standby_reclaim_done, j, &j->rop, e,
+                          sizeof e) < 0)
         finish_err(j, "%s", e);
 }
 
 static void standby_freeze(job *j) {
     char err[1024];
-    if (rcg_freeze_start(j->loop, &j->rc, 1, remaining_ms(j), standby_frozen, j, &j->fop, err, sizeof err) < 0)
+    if (rcg_freeze_start(j->loop, &j->rc, 1, remaining_ms(j), standby_frozen, j, &j->fop, err,
+                         sizeof err) < 0)
         finish_err(j, "%s", err);
 }
 
@@ -557,7 +588,8 @@ static void activate_warm_done(void *arg, cJSON *res) {
     job *j = arg;
     j->wu = NULL;
     cJSON_AddItemToObject(j->result, "warmup", res);
-    cJSON_AddNumberToObject(j->result, "warmup_ms", cJSON_GetNumberValue(cJSON_GetObjectItem(res, "duration_ms")));
+    cJSON_AddNumberToObject(j->result, "warmup_ms",
+                            cJSON_GetNumberValue(cJSON_GetObjectItem(res, "duration_ms")));
     activate_online(j);
 }
 
@@ -591,7 +623,8 @@ static void activate_start(job *j) {
     }
     cJSON_AddBoolToObject(j->result, "memory_limit_restored", r == 1);
     if (r == 1) cJSON_AddNumberToObject(j->result, "memory_limit_bytes", (double)limit);
-    if (rcg_freeze_start(j->loop, &j->rc, 0, remaining_ms(j), activate_thawed, j, &j->fop, err, sizeof err) < 0)
+    if (rcg_freeze_start(j->loop, &j->rc, 0, remaining_ms(j), activate_thawed, j, &j->fop, err,
+                         sizeof err) < 0)
         finish_err(j, "%s", err);
 }
 
@@ -614,7 +647,8 @@ static void warmup_only_start(job *j) {
         finish_err(j, "warmup needs an endpoint or a url");
         return;
     }
-    if (warmup_start(j->loop, &j->wspec, warmup_only_done, j, &j->wu, e, sizeof e) < 0) finish_err(j, "%s", e);
+    if (warmup_start(j->loop, &j->wspec, warmup_only_done, j, &j->wu, e, sizeof e) < 0)
+        finish_err(j, "%s", e);
 }
 
 /* ---- entry ------------------------------------------------------------------------------ */
@@ -676,10 +710,18 @@ void replica_action_run(struct ev_loop *loop, const char *action, const cJSON *a
         cJSON_AddItemToObject(j->result, "cgroup_dirs", replica_cgroup_json(&j->rc));
     }
     switch (j->kind) {
-    case K_DRAIN: drain_start(j); break;
-    case K_STANDBY: standby_start(j); break;
-    case K_ACTIVATE: activate_start(j); break;
-    case K_WARMUP: warmup_only_start(j); break;
+    case K_DRAIN:
+        drain_start(j);
+        break;
+    case K_STANDBY:
+        standby_start(j);
+        break;
+    case K_ACTIVATE:
+        activate_start(j);
+        break;
+    case K_WARMUP:
+        warmup_only_start(j);
+        break;
     }
 }
 
@@ -687,8 +729,8 @@ int replica_action_cancel_all(void) {
     int n = 0;
     while (running) {
         job *j = running;
-        log_warn("action", "%s %s stopped at shutdown after %.0f ms", kind_names[j->kind], target(j),
-                 elapsed_ms(j));
+        log_warn("action", "%s %s stopped at shutdown after %.0f ms", kind_names[j->kind],
+                 target(j), elapsed_ms(j));
         haproxy_cancel(j->hreq);
         rcg_freeze_cancel(j->fop);
         rcg_reclaim_cancel(j->rop);

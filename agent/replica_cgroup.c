@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* ---- parsers ---------------------------------------------------------------------------- */
 
@@ -20,7 +20,8 @@
  * not fit. */
 static int take_word(const char **p, const char *end, char *buf, size_t cap) {
     const char *s = *p;
-    while (s < end && *s == ' ') s++;
+    while (s < end && *s == ' ')
+        s++;
     if (s >= end) return -1;
     size_t o = 0;
     while (s < end && *s != ' ') {
@@ -38,7 +39,8 @@ static int take_word(const char **p, const char *end, char *buf, size_t cap) {
     return 0;
 }
 
-int rcg_parse_mountinfo(const char *text, size_t len, rcg_hierarchies *hs, char *err, size_t errlen) {
+int rcg_parse_mountinfo(const char *text, size_t len, rcg_hierarchies *hs, char *err,
+                        size_t errlen) {
     size_t pos = 0;
     int lineno = 0;
     hs->n = 0;
@@ -68,7 +70,8 @@ int rcg_parse_mountinfo(const char *text, size_t len, rcg_hierarchies *hs, char 
         int v2 = strcmp(fstype, "cgroup2") == 0;
         if (!v2 && strcmp(fstype, "cgroup") != 0) continue;
         char source[256], opts[256];
-        if (take_word(&p, end, source, sizeof source) || take_word(&p, end, opts, sizeof opts)) goto bad;
+        if (take_word(&p, end, source, sizeof source) || take_word(&p, end, opts, sizeof opts))
+            goto bad;
         /* the same hierarchy mounted again (a bind mount) adds nothing: keep the first */
         int dup = 0;
         for (int i = 0; i < hs->n; i++)
@@ -92,7 +95,8 @@ static int tokens_subset(const char *list, size_t n, const char *opts) {
     size_t i = 0;
     while (i < n) {
         size_t j = i;
-        while (j < n && list[j] != ',') j++;
+        while (j < n && list[j] != ',')
+            j++;
         size_t tl = j - i;
         int found = 0;
         for (const char *o = opts; *o;) {
@@ -111,7 +115,8 @@ static int tokens_subset(const char *list, size_t n, const char *opts) {
     return 1;
 }
 
-int rcg_parse_proc_cgroup(const char *text, size_t len, const rcg_hierarchy *h, char *path, size_t cap) {
+int rcg_parse_proc_cgroup(const char *text, size_t len, const rcg_hierarchy *h, char *path,
+                          size_t cap) {
     size_t pos = 0;
     while (pos < len) {
         const char *line = text + pos;
@@ -143,7 +148,8 @@ int rcg_check_path(const char *rel, char *err, size_t errlen) {
     }
     size_t len = strlen(rel);
     if (len == 1) {
-        snprintf(err, errlen, "cgroup path '/' is the root of every hierarchy: name the replica's own cgroup");
+        snprintf(err, errlen,
+                 "cgroup path '/' is the root of every hierarchy: name the replica's own cgroup");
         return -EINVAL;
     }
     if (len > RCG_PATH_MAX - 256) {
@@ -241,8 +247,9 @@ static void hierarchy_name(const rcg_hierarchy *h, char *buf, size_t cap) {
         const char *c = strchr(p, ',');
         size_t n = c ? (size_t)(c - p) : strlen(p);
         int generic = (n == 2 && (!memcmp(p, "rw", 2) || !memcmp(p, "ro", 2))) ||
-                      (n >= 14 && !memcmp(p, "clone_children", 14)) || (n >= 8 && !memcmp(p, "noprefix", 8)) ||
-                      (n >= 5 && !memcmp(p, "xattr", 5)) || (n >= 14 && !memcmp(p, "release_agent=", 14)) ||
+                      (n >= 14 && !memcmp(p, "clone_children", 14)) ||
+                      (n >= 8 && !memcmp(p, "noprefix", 8)) || (n >= 5 && !memcmp(p, "xattr", 5)) ||
+                      (n >= 14 && !memcmp(p, "release_agent=", 14)) ||
                       (n >= 14 && !memcmp(p, "cpuset_v2_mode", 14));
         if (!generic && o + n + 2 < cap) {
             if (o) buf[o++] = ',';
@@ -330,16 +337,21 @@ int replica_cgroup_resolve(const char *rel, const rcg_hierarchies *hs, replica_c
             snprintf(rc->at[i].dir, sizeof rc->at[i].dir, "%s", d);
             found++;
         }
-        if (h->v2) rc->unified = i;
-        else if (has_controller(h, "freezer")) rc->freezer = i;
-        else if (has_controller(h, "memory")) rc->memory = i;
+        if (h->v2)
+            rc->unified = i;
+        else if (has_controller(h, "freezer"))
+            rc->freezer = i;
+        else if (has_controller(h, "memory"))
+            rc->memory = i;
     }
     rc->n = hs->n;
     if (!found) {
-        size_t o = (size_t)snprintf(err, errlen, "cgroup %s not found in any hierarchy (looked in", rel);
+        size_t o =
+            (size_t)snprintf(err, errlen, "cgroup %s not found in any hierarchy (looked in", rel);
         for (int i = 0; i < rc->n && o < errlen; i++)
             o += (size_t)snprintf(err + o, errlen - o, "%s %s", i ? "," : "", rc->at[i].name);
-        if (o < errlen) snprintf(err + o, errlen - o, "%s)", rc->n ? "" : " none: no cgroup mounts");
+        if (o < errlen)
+            snprintf(err + o, errlen - o, "%s)", rc->n ? "" : " none: no cgroup mounts");
         return -ENOENT;
     }
     /* hierarchies where the path is absent: follow a member process there */
@@ -389,7 +401,7 @@ struct rcg_freeze_op {
     ev_timer poll;
     struct ev_loop *loop;
     int freeze;
-    int use_v2, use_v1;             /* which freezers this op wrote / waits on */
+    int use_v2, use_v1; /* which freezers this op wrote / waits on */
     char v2dir[RCG_PATH_MAX], v1dir[RCG_PATH_MAX];
     char rel[RCG_PATH_MAX];
     int64_t start_us, deadline_us;
@@ -451,7 +463,9 @@ static void freeze_poll_cb(struct ev_loop *loop, ev_timer *w, int revents) {
     if (r == 0 && t < op->deadline_us) return; /* repeat timer keeps polling */
     ev_timer_stop(loop, &op->poll);
     rcg_freeze_result res = {
-        .freezer = op->use_v2 && op->use_v1 ? "v2+v1" : op->use_v2 ? "v2" : "v1",
+        .freezer = op->use_v2 && op->use_v1 ? "v2+v1"
+                   : op->use_v2             ? "v2"
+                                            : "v1",
         .already = op->already,
         .ms = (double)(t - op->start_us) / 1000.0,
     };
@@ -462,7 +476,8 @@ static void freeze_poll_cb(struct ev_loop *loop, ev_timer *w, int revents) {
             snprintf(err, sizeof err, "cgroup %s disappeared while %s", op->rel,
                      op->freeze ? "freezing" : "thawing");
         else
-            snprintf(err, sizeof err, "cgroup %s: reading freezer state: %s", op->rel, strerror(-r));
+            snprintf(err, sizeof err, "cgroup %s: reading freezer state: %s", op->rel,
+                     strerror(-r));
         op->done(op->arg, r, &res, err);
     } else {
         if (op->freeze) op_thaw_back(op);
@@ -477,12 +492,15 @@ static void freeze_poll_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 int rcg_freeze_start(struct ev_loop *loop, const replica_cgroup *rc, int freeze, int deadline_ms,
                      rcg_freeze_done_fn done, void *arg, rcg_freeze_op **opp, char *err,
                      size_t errlen) {
-    const char *v2 = rc->unified >= 0 && rc->at[rc->unified].dir[0] ? rc->at[rc->unified].dir : NULL;
-    const char *v1 = rc->freezer >= 0 && rc->at[rc->freezer].dir[0] ? rc->at[rc->freezer].dir : NULL;
+    const char *v2 =
+        rc->unified >= 0 && rc->at[rc->unified].dir[0] ? rc->at[rc->unified].dir : NULL;
+    const char *v1 =
+        rc->freezer >= 0 && rc->at[rc->freezer].dir[0] ? rc->at[rc->freezer].dir : NULL;
     if (v2 && !file_exists(v2, "cgroup.freeze")) v2 = NULL; /* the root cgroup has none */
     if (v1 && !file_exists(v1, "freezer.state")) v1 = NULL;
     if (!v2 && !v1) {
-        snprintf(err, errlen, "cgroup %s: no freezer (neither v2 cgroup.freeze nor a v1 freezer cgroup)",
+        snprintf(err, errlen,
+                 "cgroup %s: no freezer (neither v2 cgroup.freeze nor a v1 freezer cgroup)",
                  rc->rel);
         return -ENOTSUP;
     }
@@ -524,10 +542,12 @@ int rcg_freeze_start(struct ev_loop *loop, const replica_cgroup *rc, int freeze,
     if (!op->already) {
         int w = 0;
         if (op->use_v2 && (w = write_str(v2, "cgroup.freeze", freeze ? "1" : "0")) < 0) {
-            snprintf(err, errlen, "cgroup %s: writing %s/cgroup.freeze: %s", rc->rel, v2, strerror(-w));
+            snprintf(err, errlen, "cgroup %s: writing %s/cgroup.freeze: %s", rc->rel, v2,
+                     strerror(-w));
         } else if (op->use_v1 &&
                    (w = write_str(v1, "freezer.state", freeze ? "FROZEN" : "THAWED")) < 0) {
-            snprintf(err, errlen, "cgroup %s: writing %s/freezer.state: %s", rc->rel, v1, strerror(-w));
+            snprintf(err, errlen, "cgroup %s: writing %s/freezer.state: %s", rc->rel, v1,
+                     strerror(-w));
         }
         if (w < 0) {
             if (freeze) op_thaw_back(op);
@@ -564,12 +584,12 @@ struct rcg_reclaim_op {
     rcg_reclaim_result res;
     int rc;
     char err[RCG_PATH_MAX + 128];
-    atomic_int finished;            /* set by the thread when done */
-    int reported;                   /* done was called (deadline) */
+    atomic_int finished; /* set by the thread when done */
+    int reported;        /* done was called (deadline) */
     rcg_reclaim_done_fn done;
     void *arg;
     int64_t start_us;
-    int64_t deadline_us;            /* the thread stops lowering a v1 limit at this time */
+    int64_t deadline_us; /* the thread stops lowering a v1 limit at this time */
 };
 
 static int64_t read_i64(const char *dir, const char *file) {
@@ -596,8 +616,8 @@ static int host_has_swap(void) {
 typedef struct lim_rec {
     char dir[RCG_PATH_MAX];
     int64_t original;
-    int stepping;                   /* a reclaim thread is lowering it now */
-    int restore_requested;          /* activate restored it meanwhile: the thread restores again */
+    int stepping;          /* a reclaim thread is lowering it now */
+    int restore_requested; /* activate restored it meanwhile: the thread restores again */
     struct lim_rec *next;
 } lim_rec;
 
@@ -683,8 +703,9 @@ static int v1_lower_limit(rcg_reclaim_op *op, const char *dir) {
         if (w == -EBUSY) break; /* the kernel cannot reclaim further (swappiness 0, swap full) */
         if (w < 0) {
             rc = w;
-            snprintf(op->err, sizeof op->err, "cgroup %s: lowering memory.limit_in_bytes to %lld: %s",
-                     op->rel, (long long)target, strerror(-w));
+            snprintf(op->err, sizeof op->err,
+                     "cgroup %s: lowering memory.limit_in_bytes to %lld: %s", op->rel,
+                     (long long)target, strerror(-w));
             break;
         }
         limit = target;
@@ -706,7 +727,8 @@ static int v1_lower_limit(rcg_reclaim_op *op, const char *dir) {
     return rc;
 }
 
-int rcg_memory_limit_restore(const replica_cgroup *rc, int64_t *restored, char *err, size_t errlen) {
+int rcg_memory_limit_restore(const replica_cgroup *rc, int64_t *restored, char *err,
+                             size_t errlen) {
     const char *dir = rc->memory >= 0 && rc->at[rc->memory].dir[0] ? rc->at[rc->memory].dir : NULL;
     if (!dir) return 0;
     pthread_mutex_lock(&lim_mu);
@@ -773,7 +795,8 @@ static void *reclaim_thread(void *arg) {
     }
     if (w < 0) {
         op->rc = w;
-        snprintf(op->err, sizeof op->err, "cgroup %s: %s: %s", op->rel, op->res.method, strerror(-w));
+        snprintf(op->err, sizeof op->err, "cgroup %s: %s: %s", op->rel, op->res.method,
+                 strerror(-w));
         goto out;
     }
     int64_t after = read_i64(dir, usage_file);
@@ -802,7 +825,9 @@ static void reclaim_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) 
     (void)revents;
     rcg_reclaim_op *op = container_of(w, rcg_reclaim_op, deadline);
     rcg_reclaim_result res = {
-        .method = op->v2dir[0] ? "memory.reclaim" : op->res.swap ? "memory.limit_in_bytes" : "memory.force_empty",
+        .method = op->v2dir[0]   ? "memory.reclaim"
+                  : op->res.swap ? "memory.limit_in_bytes"
+                                 : "memory.force_empty",
         .limit_original_bytes = -1,
         .limit_after_bytes = -1,
         .swap = op->res.swap,
@@ -820,7 +845,8 @@ static void reclaim_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) 
 int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadline_ms,
                       rcg_reclaim_done_fn done, void *arg, rcg_reclaim_op **opp, char *err,
                       size_t errlen) {
-    const char *v2 = rc->unified >= 0 && rc->at[rc->unified].dir[0] ? rc->at[rc->unified].dir : NULL;
+    const char *v2 =
+        rc->unified >= 0 && rc->at[rc->unified].dir[0] ? rc->at[rc->unified].dir : NULL;
     const char *v1 = rc->memory >= 0 && rc->at[rc->memory].dir[0] ? rc->at[rc->memory].dir : NULL;
     if (v2 && !file_exists(v2, "memory.reclaim")) v2 = NULL;
     if (v1 && !file_exists(v1, "memory.force_empty")) v1 = NULL;
@@ -858,7 +884,8 @@ int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadli
         }
         op->has_thread = 1;
     }
-    ev_timer_init(&op->deadline, reclaim_deadline_cb, (deadline_ms > 0 ? deadline_ms : 10000) / 1000.0, 0.);
+    ev_timer_init(&op->deadline, reclaim_deadline_cb,
+                  (deadline_ms > 0 ? deadline_ms : 10000) / 1000.0, 0.);
     ev_timer_start(loop, &op->deadline);
     if (opp) *opp = op;
     return 0;

@@ -22,9 +22,9 @@
 #define RCG_PATH_MAX 768
 
 typedef struct rcg_hierarchy {
-    int v2;                    /* 1: the unified (cgroup2) hierarchy */
-    char options[256];         /* super options of a v1 mount: "rw,freezer", "rw,cpu,cpuacct" */
-    char mount[256];           /* "/sys/fs/cgroup/freezer" */
+    int v2;            /* 1: the unified (cgroup2) hierarchy */
+    char options[256]; /* super options of a v1 mount: "rw,freezer", "rw,cpu,cpuacct" */
+    char mount[256];   /* "/sys/fs/cgroup/freezer" */
 } rcg_hierarchy;
 
 typedef struct rcg_hierarchies {
@@ -34,7 +34,8 @@ typedef struct rcg_hierarchies {
 
 /* Pure parser of /proc/self/mountinfo text: fills hs with every cgroup (v1) and cgroup2 mount.
  * Returns 0 (hs->n may be 0), or -EINVAL with err naming the malformed line. */
-int rcg_parse_mountinfo(const char *text, size_t len, rcg_hierarchies *hs, char *err, size_t errlen);
+int rcg_parse_mountinfo(const char *text, size_t len, rcg_hierarchies *hs, char *err,
+                        size_t errlen);
 
 /* Pure parser of /proc/PID/cgroup text: copies into path the entry of hierarchy h (v2: the
  * "0::" line; v1: the line whose controller list is among h's mount options). Returns 0,
@@ -48,15 +49,15 @@ int rcg_check_path(const char *rel, char *err, size_t errlen);
 
 typedef struct replica_cgroup {
     char rel[RCG_PATH_MAX];
-    int n;                                 /* hierarchies considered */
+    int n; /* hierarchies considered */
     struct {
         int v2;
-        char name[64];                     /* "unified", "freezer", "memory", "cpu,cpuacct" ... */
-        char dir[RCG_PATH_MAX];            /* absolute directory, "" when not present there */
+        char name[64];          /* "unified", "freezer", "memory", "cpu,cpuacct" ... */
+        char dir[RCG_PATH_MAX]; /* absolute directory, "" when not present there */
     } at[RCG_MAX_HIER];
-    int freezer;                           /* index into at[] of the v1 freezer, -1 if none */
-    int memory;                            /* v1 memory, -1 if none */
-    int unified;                           /* v2, -1 if none */
+    int freezer; /* index into at[] of the v1 freezer, -1 if none */
+    int memory;  /* v1 memory, -1 if none */
+    int unified; /* v2, -1 if none */
 } replica_cgroup;
 
 /* Resolves rel in the hierarchies hs (NULL: read /proc/self/mountinfo). Returns 0 when the
@@ -72,14 +73,15 @@ cJSON *replica_cgroup_json(const replica_cgroup *rc);
 /* ---- freeze / thaw on the loop ---- */
 
 typedef struct rcg_freeze_result {
-    const char *freezer;       /* "v2", "v1" or "v2+v1" (thaw touches both) */
-    int already;               /* it was already in the requested state: nothing written */
-    double ms;                 /* from the write to the confirmed state */
+    const char *freezer; /* "v2", "v1" or "v2+v1" (thaw touches both) */
+    int already;         /* it was already in the requested state: nothing written */
+    double ms;           /* from the write to the confirmed state */
 } rcg_freeze_result;
 
 /* rc 0 with res, or -errno with err (cgroup gone, no freezer, deadline passed: a freeze that
  * did not complete in time is thawed back before reporting). */
-typedef void (*rcg_freeze_done_fn)(void *arg, int rc, const rcg_freeze_result *res, const char *err);
+typedef void (*rcg_freeze_done_fn)(void *arg, int rc, const rcg_freeze_result *res,
+                                   const char *err);
 
 typedef struct rcg_freeze_op rcg_freeze_op;
 
@@ -102,26 +104,28 @@ void rcg_freeze_cancel(rcg_freeze_op *op);
 #define RCG_V1_STEP_MIN_BYTES (4LL << 20)
 
 typedef struct rcg_reclaim_result {
-    const char *method;        /* "memory.reclaim", "memory.limit_in_bytes" (v1 with swap),
-                                  "memory.force_empty" (v1 without swap) or "none" */
+    const char *method; /* "memory.reclaim", "memory.limit_in_bytes" (v1 with swap),
+                           "memory.force_empty" (v1 without swap) or "none" */
     int64_t before_bytes, after_bytes, reclaimed_bytes;
-    int swap;                  /* the host has swap: anonymous memory can be reclaimed too */
+    int swap; /* the host has swap: anonymous memory can be reclaimed too */
     double ms;
-    int timed_out;             /* deadline passed before the kernel finished; figures so far */
+    int timed_out;                /* deadline passed before the kernel finished; figures so far */
     int64_t limit_original_bytes; /* memory.limit_in_bytes method: the limit activate restores */
     int64_t limit_after_bytes;    /* ... and the lowered limit left in place; both -1 otherwise */
     int limit_steps;              /* limit writes made */
 } rcg_reclaim_result;
 
-typedef void (*rcg_reclaim_done_fn)(void *arg, int rc, const rcg_reclaim_result *res, const char *err);
+typedef void (*rcg_reclaim_done_fn)(void *arg, int rc, const rcg_reclaim_result *res,
+                                    const char *err);
 typedef struct rcg_reclaim_op rcg_reclaim_op;
 
 /* Reclaims the replica's memory where the kernel offers it (v2 memory.reclaim; v1 with swap:
  * memory.limit_in_bytes lowered step by step toward the floor, pushing anonymous memory to swap,
  * the original kept for rcg_memory_limit_restore(); v1 without swap: memory.force_empty, which
- * drops page cache only; with no memory cgroup, method "none" and 0 bytes). Usage is read before and after. done is called from the loop
- * when the kernel finished, or at deadline_ms with timed_out set (the thread then finishes on
- * its own and cleans up). Returns 0 or -errno with err (done not called). */
+ * drops page cache only; with no memory cgroup, method "none" and 0 bytes). Usage is read before
+ * and after. done is called from the loop when the kernel finished, or at deadline_ms with
+ * timed_out set (the thread then finishes on its own and cleans up). Returns 0 or -errno with err
+ * (done not called). */
 int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadline_ms,
                       rcg_reclaim_done_fn done, void *arg, rcg_reclaim_op **op, char *err,
                       size_t errlen);

@@ -31,9 +31,9 @@ typedef struct series {
     uint64_t forgotten_at; /* next_seq when forgotten: purged once that is acknowledged */
     int64_t ts1;           /* the inline sample */
     double v1;
-    int64_t *ts;           /* more than one pending: arrays of cap */
+    int64_t *ts; /* more than one pending: arrays of cap */
     double *v;
-    char key[];            /* metric \0 k1 \0 v1 \0 ... \0\0: identity */
+    char key[]; /* metric \0 k1 \0 v1 \0 ... \0\0: identity */
 } series;
 
 /* The label pointers of s's key (k,v,...,NULL) into lv of WIRE_MAX_LABELS * 2 + 1. */

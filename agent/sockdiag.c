@@ -92,7 +92,8 @@ void sockdiag_format_endpoint(const sockdiag_endpoint *ep, char *buf, size_t cap
 }
 
 /* Does a socket's local (family, 4 or 16 address bytes, port) match ep? */
-static int local_matches(const sockdiag_endpoint *ep, int family, const uint8_t *addr, unsigned port) {
+static int local_matches(const sockdiag_endpoint *ep, int family, const uint8_t *addr,
+                         unsigned port) {
     static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (port != ep->port) return 0;
     if (ep->any_addr) return 1;
@@ -134,14 +135,18 @@ int sockdiag_proc_count(const char *text, size_t len, int family, const sockdiag
         pos += n + (nl ? 1 : 0);
         lineno++;
         size_t i = 0;
-        while (i < n && line[i] == ' ') i++;
+        while (i < n && line[i] == ' ')
+            i++;
         if (i == n) continue;
-        if (lineno == 1 && n - i >= 2 && line[i] == 's' && line[i + 1] == 'l') continue; /* header */
+        if (lineno == 1 && n - i >= 2 && line[i] == 's' && line[i + 1] == 'l')
+            continue; /* header */
         /* "N: LOCAL:PORT REMOTE:PORT ST ..." */
-        while (i < n && line[i] >= '0' && line[i] <= '9') i++;
+        while (i < n && line[i] >= '0' && line[i] <= '9')
+            i++;
         if (i >= n || line[i] != ':') goto bad;
         i++;
-        while (i < n && line[i] == ' ') i++;
+        while (i < n && line[i] == ' ')
+            i++;
         uint8_t addr[16];
         for (int w = 0; w < addr_words; w++) {
             uint32_t word;
@@ -167,8 +172,8 @@ int sockdiag_proc_count(const char *text, size_t len, int family, const sockdiag
         if (st == TCP_STATE_ESTABLISHED && local_matches(ep, family, addr, lport)) (*count)++;
         continue;
     bad:
-        snprintf(err, errlen, "%s line %d is malformed", family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp",
-                 lineno);
+        snprintf(err, errlen, "%s line %d is malformed",
+                 family == AF_INET6 ? "/proc/net/tcp6" : "/proc/net/tcp", lineno);
         return -EINVAL;
     }
     return 0;
@@ -313,7 +318,8 @@ int sockdiag_netlink_count(const sockdiag_endpoint *ep, int *count, char *err, s
     struct timeval tv = {.tv_sec = 1};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv); /* never hang on a broken kernel */
     int total = 0, rc = 0;
-    if (ep->family == AF_INET || ep->any_addr) rc = netlink_dump(fd, AF_INET, ep, &total, err, errlen);
+    if (ep->family == AF_INET || ep->any_addr)
+        rc = netlink_dump(fd, AF_INET, ep, &total, err, errlen);
     if (rc == 0) {
         int rc6 = netlink_dump(fd, AF_INET6, ep, &total, err, errlen);
         /* a host without IPv6 answers the AF_INET6 dump with an error: IPv4 alone is fine then */

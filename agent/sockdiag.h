@@ -13,10 +13,10 @@
 #include <stdint.h>
 
 typedef struct sockdiag_endpoint {
-    int family;            /* AF_INET or AF_INET6 */
-    int any_addr;          /* 1: match any local address on port */
-    uint8_t addr[16];      /* network byte order: 4 bytes for AF_INET */
-    uint16_t port;         /* host byte order */
+    int family;       /* AF_INET or AF_INET6 */
+    int any_addr;     /* 1: match any local address on port */
+    uint8_t addr[16]; /* network byte order: 4 bytes for AF_INET */
+    uint16_t port;    /* host byte order */
 } sockdiag_endpoint;
 
 /* Parses "ADDR:PORT", "[V6ADDR]:PORT" or "*:PORT". Returns 0, or -EINVAL with err naming what

@@ -28,13 +28,13 @@
 #define HDR_LEN 20u
 
 typedef struct seg {
-    uint64_t name;            /* the file's name: seq of its first frame when created */
+    uint64_t name; /* the file's name: seq of its first frame when created */
     uint64_t first_seq, last_seq;
-    uint64_t bytes;           /* file size */
-    uint64_t nframes;         /* frames in the file */
-    uint64_t acked_frames;    /* leading frames with seq <= acked_seq ... */
-    uint64_t ack_off;         /* ... and the offset right after them */
-    uint64_t next_unacked;    /* seq of the frame at ack_off (when ack_off < bytes) */
+    uint64_t bytes;        /* file size */
+    uint64_t nframes;      /* frames in the file */
+    uint64_t acked_frames; /* leading frames with seq <= acked_seq ... */
+    uint64_t ack_off;      /* ... and the offset right after them */
+    uint64_t next_unacked; /* seq of the frame at ack_off (when ack_off < bytes) */
 } seg;
 
 struct spool {
@@ -42,11 +42,11 @@ struct spool {
     uint64_t max_bytes, seg_max;
     seg *segs;
     size_t nsegs, segcap;
-    int wfd;      /* segment being appended to (the last one), or -1 */
-    int lockfd;   /* DIR/lock, flock'ed while open */
+    int wfd;       /* segment being appended to (the last one), or -1 */
+    int lockfd;    /* DIR/lock, flock'ed while open */
     int ack_dirty; /* acked_seq not yet written (no segment needed it) */
     uint64_t total_bytes;
-    uint64_t unacked;         /* frames held with seq > acked_seq */
+    uint64_t unacked; /* frames held with seq > acked_seq */
     /* read cursor: the frame after the last one spool_read_next returned */
     uint64_t rd_name, rd_off, rd_prev_seq;
     int rd_valid;
@@ -60,7 +60,8 @@ static void crc_init(void) {
     if (crc_table[1]) return;
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
         crc_table[i] = c;
     }
 }
@@ -68,24 +69,29 @@ static void crc_init(void) {
 static uint32_t crc32c(uint32_t crc, const void *data, size_t n) {
     const uint8_t *p = data;
     crc = ~crc;
-    while (n--) crc = crc_table[(crc ^ *p++) & 0xffu] ^ (crc >> 8);
+    while (n--)
+        crc = crc_table[(crc ^ *p++) & 0xffu] ^ (crc >> 8);
     return ~crc;
 }
 
 static void put32(uint8_t *p, uint32_t v) {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 static uint32_t get32(const uint8_t *p) {
     uint32_t v = 0;
-    for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
     return v;
 }
 static uint64_t get64(const uint8_t *p) {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
     return v;
 }
 
@@ -299,8 +305,10 @@ static int scan_segment(spool *sp, uint64_t name) {
         goto out;
     }
     rc = segs_push(sp, g);
-    if (rc == 0) sp->total_bytes += g.bytes;
-    else sp->unacked -= g.nframes - g.acked_frames;
+    if (rc == 0)
+        sp->total_bytes += g.bytes;
+    else
+        sp->unacked -= g.nframes - g.acked_frames;
 out:
     close(fd);
     return rc;
@@ -325,7 +333,8 @@ static int mkdir_p(const char *dir) {
 
 /* Deletes leading segments holding only acknowledged frames. */
 static void drop_acked_segs(spool *sp) {
-    while (sp->nsegs > 0 && sp->segs[0].last_seq <= sp->st.acked_seq) drop_oldest_seg(sp, 0);
+    while (sp->nsegs > 0 && sp->segs[0].last_seq <= sp->st.acked_seq)
+        drop_oldest_seg(sp, 0);
 }
 
 int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size_t errlen) {
@@ -333,7 +342,7 @@ int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size
     crc_init();
     if (max_bytes < SPOOL_MIN_BYTES)
         return errmsg(err, errlen, -EINVAL, "spool: size %" PRIu64 " is below the minimum %u",
-                    max_bytes, SPOOL_MIN_BYTES);
+                      max_bytes, SPOOL_MIN_BYTES);
     spool *sp = calloc(1, sizeof *sp);
     if (!sp) return errmsg(err, errlen, -ENOMEM, "spool: out of memory");
     sp->wfd = -1;
@@ -357,7 +366,7 @@ int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size
         rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
         spool_close(sp);
         return errmsg(err, errlen, rc, "spool: %s %s", dir,
-                    rc == -EBUSY ? "is in use by another agent" : strerror(-rc));
+                      rc == -EBUSY ? "is in use by another agent" : strerror(-rc));
     }
     read_acked(sp);
     DIR *d = opendir(dir);
@@ -389,7 +398,8 @@ int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size
     closedir(d);
     if (rc == 0) {
         if (n > 1) qsort(firsts, n, sizeof *firsts, cmp_u64);
-        for (size_t i = 0; i < n && rc == 0; i++) rc = scan_segment(sp, firsts[i]);
+        for (size_t i = 0; i < n && rc == 0; i++)
+            rc = scan_segment(sp, firsts[i]);
     }
     free(firsts);
     if (rc < 0) {
@@ -399,7 +409,8 @@ int spool_open(spool **out, const char *dir, uint64_t max_bytes, char *err, size
     if (sp->st.acked_seq > sp->st.last_seq) sp->st.last_seq = sp->st.acked_seq;
     drop_acked_segs(sp);
     /* A bound lowered since the last run: keep the newest data that fits. */
-    while (sp->total_bytes > sp->max_bytes && sp->nsegs > 0) drop_oldest_seg(sp, 1);
+    while (sp->total_bytes > sp->max_bytes && sp->nsegs > 0)
+        drop_oldest_seg(sp, 1);
     *out = sp;
     return 0;
 }
@@ -439,19 +450,20 @@ int spool_append(spool *sp, uint64_t seq, const void *data, size_t len, char *er
     uint64_t fsz = HDR_LEN + (uint64_t)len;
     if (fsz > sp->max_bytes / 4)
         return errmsg(err, errlen, -EMSGSIZE,
-                    "spool: frame of %zu bytes exceeds a quarter of the spool (%" PRIu64 ")", len,
-                    sp->max_bytes);
+                      "spool: frame of %zu bytes exceeds a quarter of the spool (%" PRIu64 ")", len,
+                      sp->max_bytes);
     if (seq <= sp->st.last_seq)
         return errmsg(err, errlen, -EINVAL, "spool: seq %" PRIu64 " is not above the last %" PRIu64,
-                    seq, sp->st.last_seq);
-    while (sp->nsegs > 0 && sp->total_bytes + fsz > sp->max_bytes) drop_oldest_seg(sp, 1);
+                      seq, sp->st.last_seq);
+    while (sp->nsegs > 0 && sp->total_bytes + fsz > sp->max_bytes)
+        drop_oldest_seg(sp, 1);
     seg *cur = sp->nsegs ? &sp->segs[sp->nsegs - 1] : NULL;
     if (sp->wfd < 0 || !cur || cur->bytes + fsz > sp->seg_max) {
         if (sp->ack_dirty && write_acked(sp) == 0) sp->ack_dirty = 0;
         int rc = roll(sp, seq);
         if (rc < 0)
             return errmsg(err, errlen, rc, "spool: cannot create a segment in %s: %s", sp->dir,
-                        strerror(-rc));
+                          strerror(-rc));
         cur = &sp->segs[sp->nsegs - 1];
     }
     uint8_t hdr[HDR_LEN];

@@ -15,7 +15,8 @@
  *
  * Sequences are the caller's (the reporting queue's batch sequence); they must grow strictly
  * with each append, also across restarts: after spool_open, continue above
- * spool_stats.last_seq (which is at least the persisted acked_seq). Not thread-safe: use it from the agent loop only. */
+ * spool_stats.last_seq (which is at least the persisted acked_seq). Not thread-safe: use it from
+ * the agent loop only. */
 #ifndef TIDE_SPOOL_H
 #define TIDE_SPOOL_H
 

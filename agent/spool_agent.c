@@ -49,7 +49,9 @@ static uint64_t spill_drops(void *ctx) {
     return st.dropped_frames;
 }
 
-static void spill_close(void *ctx) { spool_close(ctx); }
+static void spill_close(void *ctx) {
+    spool_close(ctx);
+}
 
 static int spool_module_start(struct agent *ag, char *err, size_t errlen) {
     const char *dir = ag->cfg.spool_dir;

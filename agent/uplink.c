@@ -55,8 +55,10 @@ static int default_resolve(const char *host, const char *port, const struct addr
 static uplink_resolver resolver = {default_resolve, freeaddrinfo};
 
 void uplink_set_resolver(const uplink_resolver *rv) {
-    if (rv) resolver = *rv;
-    else resolver = (uplink_resolver){default_resolve, freeaddrinfo};
+    if (rv)
+        resolver = *rv;
+    else
+        resolver = (uplink_resolver){default_resolve, freeaddrinfo};
 }
 
 struct uplink {
@@ -77,10 +79,10 @@ struct uplink {
     int64_t last_rx_ms;    /* monotonic, last frame from the control plane */
     char host[256];
     int port;
-    int numeric;              /* host is an IP address: resolved on the loop, no thread */
-    resolve_req *req;         /* lookup under way (may outlive a timed-out attempt) */
-    ev_async resolved;        /* the lookup thread finished */
-    struct addrinfo *addrs;   /* this attempt's addresses (freed with addrs_free) */
+    int numeric;            /* host is an IP address: resolved on the loop, no thread */
+    resolve_req *req;       /* lookup under way (may outlive a timed-out attempt) */
+    ev_async resolved;      /* the lookup thread finished */
+    struct addrinfo *addrs; /* this attempt's addresses (freed with addrs_free) */
     void (*addrs_free)(struct addrinfo *);
     struct addrinfo *next_addr; /* the next one to try when this one fails to connect */
     char addr_text[64];         /* the address being tried, for log lines */
@@ -395,7 +397,8 @@ static void *resolve_main(void *arg) {
     r->res = gai == 0 ? res : NULL;
     r->gai = gai;
     r->done = 1;
-    if (!r->abandoned) ev_async_send(r->loop, r->notify); /* the uplink frees only after abandoning */
+    if (!r->abandoned)
+        ev_async_send(r->loop, r->notify); /* the uplink frees only after abandoning */
     pthread_mutex_unlock(&r->mu);
     req_unref(r);
     return NULL;
@@ -587,7 +590,8 @@ int uplink_start(struct agent *ag, char *err, size_t errlen) {
         return -EINVAL;
     }
     struct in6_addr probe;
-    u->numeric = inet_pton(AF_INET, u->host, &probe) == 1 || inet_pton(AF_INET6, u->host, &probe) == 1;
+    u->numeric =
+        inet_pton(AF_INET, u->host, &probe) == 1 || inet_pton(AF_INET6, u->host, &probe) == 1;
     u->ag = ag;
     u->fd = -1;
     u->state = UP_IDLE;

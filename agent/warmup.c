@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* ---- spec ------------------------------------------------------------------------------- */
 
@@ -87,7 +87,8 @@ static int hdr_append(struct curl_slist **head, const char *line) {
     n->data = d;
     n->next = NULL;
     struct curl_slist **pp = head;
-    while (*pp) pp = &(*pp)->next;
+    while (*pp)
+        pp = &(*pp)->next;
     *pp = n;
     return 0;
 }
@@ -169,7 +170,8 @@ int warmup_spec_from_json(const cJSON *o, const char *endpoint, warmup_spec *spe
     if (h && !cJSON_IsNull(h)) {
         const cJSON *it;
         if (!cJSON_IsArray(h) && !cJSON_IsObject(h)) {
-            snprintf(err, errlen, "warm-up: \"headers\" must be an array of \"Name: value\" or an object");
+            snprintf(err, errlen,
+                     "warm-up: \"headers\" must be an array of \"Name: value\" or an object");
             rc = -EINVAL;
             goto out;
         }
@@ -213,7 +215,7 @@ typedef struct wengine wengine;
 static void engine_cancel(wengine *w);
 
 typedef struct sample {
-    double start_ms;           /* since warm-up start */
+    double start_ms; /* since warm-up start */
     double latency_ms;
     int error;
 } sample;
@@ -229,21 +231,21 @@ typedef struct wreq {
     CURL *easy;
     double start_ms;
     wengine *w;
-    struct wreq *prev, *next;  /* requests in flight */
+    struct wreq *prev, *next; /* requests in flight */
 } wreq;
 
 struct wengine {
     struct ev_loop *loop;
     const curl_lazy_api *curl; /* libcurl, loaded by the first warm-up */
     CURLM *multi;
-    ev_timer curl_timer;       /* libcurl's own timeouts */
-    ev_timer tick;             /* launches requests per the rate schedule */
-    ev_timer finish;           /* reports on the next loop turn, outside libcurl's callbacks */
-    wsock *socks;              /* watched sockets: libcurl's cleanup does not report them */
-    warmup_spec spec;          /* own copy */
-    double t0;                 /* ev_now at start, seconds */
+    ev_timer curl_timer; /* libcurl's own timeouts */
+    ev_timer tick;       /* launches requests per the rate schedule */
+    ev_timer finish;     /* reports on the next loop turn, outside libcurl's callbacks */
+    wsock *socks;        /* watched sockets: libcurl's cleanup does not report them */
+    warmup_spec spec;    /* own copy */
+    double t0;           /* ev_now at start, seconds */
     long launched, inflight;
-    wreq *active;              /* in-flight list, for cancel */
+    wreq *active; /* in-flight list, for cancel */
     sample *samples;
     size_t nsamples, cap;
     int sending_done;
@@ -265,7 +267,8 @@ static double due_by(const warmup_spec *s, double t) {
         double slope = (s->rate - s->start_rate) / r;
         return (s->start_rate * t + 0.5 * slope * t * t) / 1000.0;
     }
-    return (s->start_rate * r + 0.5 * (s->rate - s->start_rate) * r) / 1000.0 + s->rate * (t - r) / 1000.0;
+    return (s->start_rate * r + 0.5 * (s->rate - s->start_rate) * r) / 1000.0 +
+           s->rate * (t - r) / 1000.0;
 }
 
 static size_t discard_cb(char *p, size_t size, size_t n, void *u) {
@@ -288,8 +291,10 @@ static void record(wengine *w, double start, double lat, int error) {
 static void check_done(wengine *w);
 
 static void unlink_req(wengine *w, wreq *r) {
-    if (r->prev) r->prev->next = r->next;
-    else w->active = r->next;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        w->active = r->next;
     if (r->next) r->next->prev = r->prev;
     r->prev = r->next = NULL;
 }
@@ -338,7 +343,8 @@ static void launch(wengine *w) {
         w->curl->easy_setopt(e, CURLOPT_POSTFIELDS, w->spec.body);
         w->curl->easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(w->spec.body));
     }
-    if (strcmp(w->spec.method, "GET") != 0 && !(w->spec.body && strcmp(w->spec.method, "POST") == 0))
+    if (strcmp(w->spec.method, "GET") != 0 &&
+        !(w->spec.body && strcmp(w->spec.method, "POST") == 0))
         w->curl->easy_setopt(e, CURLOPT_CUSTOMREQUEST, w->spec.method);
     if (strcmp(w->spec.method, "HEAD") == 0) w->curl->easy_setopt(e, CURLOPT_NOBODY, 1L);
     w->launched++;
@@ -361,7 +367,8 @@ static void tick_cb(struct ev_loop *loop, ev_timer *t, int revents) {
     double now = now_ms(w);
     long due = (long)floor(due_by(&w->spec, now) + 1e-9);
     if (w->launched == 0 && due < 1) due = 1; /* the first request goes out at once */
-    while (w->launched < due && w->inflight < w->spec.max_inflight) launch(w);
+    while (w->launched < due && w->inflight < w->spec.max_inflight)
+        launch(w);
     if (now >= w->spec.duration_ms) {
         ev_timer_stop(w->loop, &w->tick);
         w->sending_done = 1;
@@ -374,14 +381,17 @@ static void sock_event_cb(struct ev_loop *loop, ev_io *io, int revents) {
     wsock *s = container_of(io, wsock, io);
     wengine *w = s->w;
     int running;
-    int flags = (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int flags =
+        (revents & EV_READ ? CURL_CSELECT_IN : 0) | (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
     w->curl->multi_socket_action(w->multi, s->fd, flags, &running);
     check_multi_info(w);
 }
 
 static void sock_unlink(wengine *w, wsock *s) {
-    if (s->prev) s->prev->next = s->next;
-    else w->socks = s->next;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        w->socks = s->next;
     if (s->next) s->next->prev = s->prev;
 }
 
@@ -466,7 +476,8 @@ static cJSON *second_json(const wengine *w, double a, double b) {
         qsort(lat, n, sizeof *lat, cmp_double);
         cJSON_AddNumberToObject(o, "mean_ms", round(sum / (double)n * 1000) / 1000);
         cJSON_AddNumberToObject(o, "p50_ms", round(lat[(n - 1) / 2] * 1000) / 1000);
-        cJSON_AddNumberToObject(o, "p99_ms", round(lat[(size_t)ceil(0.99 * (double)n) - 1] * 1000) / 1000);
+        cJSON_AddNumberToObject(o, "p99_ms",
+                                round(lat[(size_t)ceil(0.99 * (double)n) - 1] * 1000) / 1000);
         cJSON_AddNumberToObject(o, "max_ms", round(lat[n - 1] * 1000) / 1000);
     } else {
         cJSON_AddNullToObject(o, "mean_ms");
@@ -484,7 +495,8 @@ static void finish_cb(struct ev_loop *loop, ev_timer *t, int revents) {
     wengine *w = container_of(t, wengine, finish);
     double elapsed = now_ms(w);
     long errors = 0;
-    for (size_t k = 0; k < w->nsamples; k++) errors += w->samples[k].error;
+    for (size_t k = 0; k < w->nsamples; k++)
+        errors += w->samples[k].error;
     cJSON *r = cJSON_CreateObject();
     cJSON_AddNumberToObject(r, "requests", (double)w->launched);
     cJSON_AddNumberToObject(r, "errors", (double)errors);
@@ -501,7 +513,8 @@ static void finish_cb(struct ev_loop *loop, ev_timer *t, int revents) {
 }
 
 static void check_done(wengine *w) {
-    if (w->sending_done && w->inflight == 0 && !ev_is_active(&w->finish)) ev_timer_start(w->loop, &w->finish);
+    if (w->sending_done && w->inflight == 0 && !ev_is_active(&w->finish))
+        ev_timer_start(w->loop, &w->finish);
 }
 
 static int engine_start(struct ev_loop *loop, const warmup_spec *spec, warmup_done_fn done,
@@ -578,9 +591,9 @@ static void engine_cancel(wengine *w) {
 struct warmup {
     struct ev_loop *loop;
     pid_t pid;
-    int fd;          /* read end of the result pipe */
+    int fd; /* read end of the result pipe */
     ev_io io;
-    char *buf;       /* result JSON as it arrives */
+    char *buf; /* result JSON as it arrives */
     size_t len, cap;
     double target_rate;
     warmup_done_fn done;
@@ -630,7 +643,8 @@ static void child_main(int fd, const warmup_spec *spec) {
         fd = 3;
     }
     if (close_range(4, ~0U, 0) < 0)
-        for (int i = 4; i < 65536; i++) close(i);
+        for (int i = 4; i < 65536; i++)
+            close(i);
     char err[512] = "";
     child_ctx c = {.fd = fd};
     c.loop = ev_loop_new(EVFLAG_AUTO);

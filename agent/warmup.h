@@ -15,16 +15,16 @@ struct ev_loop;
 struct curl_slist;
 
 typedef struct warmup_spec {
-    char *url;                 /* "http://ENDPOINT" + path */
-    char *method;              /* "GET", "POST", ... */
-    char *body;                /* NULL: none */
+    char *url;    /* "http://ENDPOINT" + path */
+    char *method; /* "GET", "POST", ... */
+    char *body;   /* NULL: none */
     struct curl_slist *headers;
-    double rate;               /* target requests per second at the end of the ramp */
-    double start_rate;         /* requests per second at the start */
-    int duration_ms;           /* sending time */
-    int ramp_ms;               /* start_rate -> rate linearly over this time */
-    int max_inflight;          /* concurrent requests at most */
-    int request_timeout_ms;    /* per request */
+    double rate;            /* target requests per second at the end of the ramp */
+    double start_rate;      /* requests per second at the start */
+    int duration_ms;        /* sending time */
+    int ramp_ms;            /* start_rate -> rate linearly over this time */
+    int max_inflight;       /* concurrent requests at most */
+    int request_timeout_ms; /* per request */
 } warmup_spec;
 
 /* Fills spec from a JSON object with keys "method" (GET), "path" ("/"), "body", "headers"

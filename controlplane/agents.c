@@ -947,7 +947,8 @@ cJSON *cp_agents_json(struct controlplane *cp) {
 int64_t cp_agents_connected(struct controlplane *cp) {
     int64_t n = 0;
     if (cp->agents)
-        for (agent_row *r = cp->agents->rows; r; r = r->next) n += r->conn != NULL;
+        for (agent_row *r = cp->agents->rows; r; r = r->next)
+            n += r->conn != NULL;
     return n;
 }
 

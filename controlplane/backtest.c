@@ -14,13 +14,18 @@
 #define DAY_AHEAD_H 144
 
 int bt_task_parse(const char *s, bt_task *out) {
-    if (s && strcmp(s, "scale-1h") == 0) *out = BT_SCALE_1H;
-    else if (s && strcmp(s, "day-ahead") == 0) *out = BT_DAY_AHEAD;
-    else return -EINVAL;
+    if (s && strcmp(s, "scale-1h") == 0)
+        *out = BT_SCALE_1H;
+    else if (s && strcmp(s, "day-ahead") == 0)
+        *out = BT_DAY_AHEAD;
+    else
+        return -EINVAL;
     return 0;
 }
 
-const char *bt_task_name(bt_task t) { return t == BT_DAY_AHEAD ? "day-ahead" : "scale-1h"; }
+const char *bt_task_name(bt_task t) {
+    return t == BT_DAY_AHEAD ? "day-ahead" : "scale-1h";
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -72,7 +77,8 @@ int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, s
             out->n_origins--;
         out->origins = malloc((out->n_origins + 1) * sizeof *out->origins);
         if (!out->origins) goto nomem;
-        for (size_t k = 0; k < out->n_origins; k++) out->origins[k] = i0 + k * H;
+        for (size_t k = 0; k < out->n_origins; k++)
+            out->origins[k] = i0 + k * H;
         d_season = day;
     } else {
         if (step > DAY_AHEAD_BIN || DAY_AHEAD_BIN % step != 0) {
@@ -92,7 +98,8 @@ int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, s
         size_t j0 = (size_t)((b0 - native->t0) / step);
         for (size_t b = 0; b < nb; b++) {
             double s = 0;
-            for (size_t k = 0; k < per; k++) s += native->y[j0 + b * per + k];
+            for (size_t k = 0; k < per; k++)
+                s += native->y[j0 + b * per + k];
             out->y[b] = s;
         }
         out->n = nb;
@@ -117,7 +124,8 @@ int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, s
         return -EINVAL;
     }
     double s = 0;
-    for (size_t t = d_season; t < out->n_train; t++) s += fabs(out->y[t] - out->y[t - d_season]);
+    for (size_t t = d_season; t < out->n_train; t++)
+        s += fabs(out->y[t] - out->y[t - d_season]);
     out->mase_scale = s / (double)(out->n_train - d_season);
     if (!(out->mase_scale > 0)) {
         errmsg(err, errlen, 0, "the training data repeats exactly every day: MASE is undefined");
@@ -165,8 +173,8 @@ double bt_pinball(const double *f, const double *y, size_t n, double q, double m
     return n && mase_scale > 0 ? s / (double)n / mase_scale : NAN;
 }
 
-int bt_run(const bt_data *d, const char *model, const fc_options *opt, int keep,
-           bt_result *res, char *err, size_t errlen) {
+int bt_run(const bt_data *d, const char *model, const fc_options *opt, int keep, bt_result *res,
+           char *err, size_t errlen) {
     memset(res, 0, sizeof *res);
     fc_options o = opt ? *opt : (fc_options){0};
     o.horizon = d->horizon;
@@ -200,7 +208,8 @@ int bt_run(const bt_data *d, const char *model, const fc_options *opt, int keep,
     bt_metrics(pt, act, np, d->mase_scale, &res->mae, &res->rmse, &res->wape, &res->mase,
                &res->under);
     size_t cov = 0;
-    for (size_t i = 0; i < np; i++) cov += act[i] <= p9[i];
+    for (size_t i = 0; i < np; i++)
+        cov += act[i] <= p9[i];
     res->p90_coverage = np ? (double)cov / (double)np : 0;
     res->pinball_p90 = bt_pinball(p9, act, np, 0.9, d->mase_scale);
     res->points = np;
@@ -226,8 +235,8 @@ void bt_result_fini(bt_result *r) {
 
 /* ---- SVG plot ---------------------------------------------------------------------------- */
 
-static const char *const colors[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e",
-                                     "#8c564b", "#e377c2", "#17becf"};
+static const char *const colors[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd",
+                                     "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
 
 int bt_plot_svg(const char *path, const bt_data *d, const bt_result *res, size_t nres,
                 const char *title, char *err, size_t errlen) {
@@ -240,21 +249,26 @@ int bt_plot_svg(const char *path, const bt_data *d, const bt_result *res, size_t
     size_t H = (size_t)d->horizon;
     size_t a = d->origins[0], z = d->origins[d->n_origins - 1] + H; /* plotted index range */
     double ymax = 0;
-    for (size_t i = a; i < z; i++) ymax = fmax(ymax, d->y[i]);
+    for (size_t i = a; i < z; i++)
+        ymax = fmax(ymax, d->y[i]);
     for (size_t r = 0; r < nres; r++)
-        for (size_t i = 0; i < d->n_origins * H; i++) ymax = fmax(ymax, res[r].p90[i]);
+        for (size_t i = 0; i < d->n_origins * H; i++)
+            ymax = fmax(ymax, res[r].p90[i]);
     double ymin = 0;
-    for (size_t i = a; i < z; i++) ymin = fmin(ymin, d->y[i]);
+    for (size_t i = a; i < z; i++)
+        ymin = fmin(ymin, d->y[i]);
     if (ymax <= ymin) ymax = ymin + 1;
     /* round numbers on the value axis: a step of 1, 2 or 5 x 10^k, about five lines */
     double ystep = pow(10, floor(log10((ymax - ymin) / 5)));
-    if ((ymax - ymin) / ystep > 25) ystep *= 5;
-    else if ((ymax - ymin) / ystep > 10) ystep *= 2;
+    if ((ymax - ymin) / ystep > 25)
+        ystep *= 5;
+    else if ((ymax - ymin) / ystep > 10)
+        ystep *= 2;
     ymin = floor(ymin / ystep) * ystep;
     ymax = ceil(ymax / ystep) * ystep;
     double sx = (W - L - R) / (double)(z - a), sy = (Hh - T - B) / (ymax - ymin);
 #define PX(i) (L + ((double)(i) - (double)a) * sx)
-#define PY(v) (Hh - B - ((v) - ymin) * sy)
+#define PY(v) (Hh - B - ((v)-ymin) * sy)
     fprintf(fp,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
             "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
@@ -262,10 +276,14 @@ int bt_plot_svg(const char *path, const bt_data *d, const bt_result *res, size_t
             "<text x=\"%.0f\" y=\"24\" font-size=\"16\">",
             W, Hh, W, Hh, L);
     for (const char *c = title ? title : ""; *c; c++) {
-        if (*c == '<') fputs("&lt;", fp);
-        else if (*c == '&') fputs("&amp;", fp);
-        else if (*c == '>') fputs("&gt;", fp);
-        else fputc(*c, fp);
+        if (*c == '<')
+            fputs("&lt;", fp);
+        else if (*c == '&')
+            fputs("&amp;", fp);
+        else if (*c == '>')
+            fputs("&gt;", fp);
+        else
+            fputc(*c, fp);
     }
     fputs("</text>\n", fp);
     /* grid: one vertical line per UTC day, five horizontal lines */
@@ -297,7 +315,8 @@ int bt_plot_svg(const char *path, const bt_data *d, const bt_result *res, size_t
     for (size_t r = 0; r < nres; r++) {
         const char *col = colors[r % (sizeof colors / sizeof *colors)];
         for (size_t k = 0; k < d->n_origins; k++) {
-            fprintf(fp, "<polygon fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" points=\"", col);
+            fprintf(fp, "<polygon fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" points=\"",
+                    col);
             for (size_t i = 0; i < H; i++)
                 fprintf(fp, "%.1f,%.1f ", PX(d->origins[k] + i), PY(res[r].p90[k * H + i]));
             for (size_t i = H; i-- > 0;)
@@ -306,12 +325,14 @@ int bt_plot_svg(const char *path, const bt_data *d, const bt_result *res, size_t
         }
     }
     fputs("<polyline fill=\"none\" stroke=\"#333\" stroke-width=\"0.8\" points=\"", fp);
-    for (size_t i = a; i < z; i++) fprintf(fp, "%.1f,%.1f ", PX(i), PY(d->y[i]));
+    for (size_t i = a; i < z; i++)
+        fprintf(fp, "%.1f,%.1f ", PX(i), PY(d->y[i]));
     fputs("\"/>\n", fp);
     for (size_t r = 0; r < nres; r++) {
         const char *col = colors[r % (sizeof colors / sizeof *colors)];
         for (size_t k = 0; k < d->n_origins; k++) {
-            fprintf(fp, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.2\" points=\"", col);
+            fprintf(fp, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.2\" points=\"",
+                    col);
             for (size_t i = 0; i < H; i++)
                 fprintf(fp, "%.1f,%.1f ", PX(d->origins[k] + i), PY(res[r].point[k * H + i]));
             fputs("\"/>\n", fp);
@@ -319,22 +340,25 @@ int bt_plot_svg(const char *path, const bt_data *d, const bt_result *res, size_t
     }
     /* legend */
     double lx = W - R - 330, ly = T + 8;
-    fprintf(fp, "<rect x=\"%.0f\" y=\"%.0f\" width=\"320\" height=\"%.0f\" fill=\"white\" "
-                "fill-opacity=\"0.85\" stroke=\"#999\"/>\n",
+    fprintf(fp,
+            "<rect x=\"%.0f\" y=\"%.0f\" width=\"320\" height=\"%.0f\" fill=\"white\" "
+            "fill-opacity=\"0.85\" stroke=\"#999\"/>\n",
             lx, ly, 22.0 + 36.0 * (double)nres);
-    fprintf(fp, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>"
-                "<text x=\"%.0f\" y=\"%.0f\">actual</text>\n",
+    fprintf(fp,
+            "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>"
+            "<text x=\"%.0f\" y=\"%.0f\">actual</text>\n",
             lx + 8, ly + 14, lx + 38, ly + 14, lx + 44, ly + 18);
     for (size_t r = 0; r < nres; r++) {
         const char *col = colors[r % (sizeof colors / sizeof *colors)];
         double yy = ly + 32 + 36.0 * (double)r;
-        fprintf(fp,
-                "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"%s\" "
-                "stroke-width=\"2\"/><text x=\"%.0f\" y=\"%.0f\">%s forecast (MASE %.3f)</text>\n"
-                "<rect x=\"%.0f\" y=\"%.0f\" width=\"30\" height=\"10\" fill=\"%s\" "
-                "fill-opacity=\"0.25\"/><text x=\"%.0f\" y=\"%.0f\">up to p90 (coverage %.2f)</text>\n",
-                lx + 8, yy, lx + 38, yy, col, lx + 44, yy + 4, res[r].model, res[r].mase, lx + 8,
-                yy + 8, col, lx + 44, yy + 18, res[r].p90_coverage);
+        fprintf(
+            fp,
+            "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"%s\" "
+            "stroke-width=\"2\"/><text x=\"%.0f\" y=\"%.0f\">%s forecast (MASE %.3f)</text>\n"
+            "<rect x=\"%.0f\" y=\"%.0f\" width=\"30\" height=\"10\" fill=\"%s\" "
+            "fill-opacity=\"0.25\"/><text x=\"%.0f\" y=\"%.0f\">up to p90 (coverage %.2f)</text>\n",
+            lx + 8, yy, lx + 38, yy, col, lx + 44, yy + 4, res[r].model, res[r].mase, lx + 8,
+            yy + 8, col, lx + 44, yy + 18, res[r].p90_coverage);
     }
     fputs("</svg>\n", fp);
 #undef PX

@@ -23,12 +23,12 @@ const char *bt_task_name(bt_task t);
 /* A task's series with its split and origins. */
 typedef struct bt_data {
     bt_task task;
-    double *y;         /* task-resolution series (owned) */
+    double *y; /* task-resolution series (owned) */
     size_t n;
     int64_t t0, step;
-    size_t n_train;    /* y[0..n_train) is the training data */
+    size_t n_train; /* y[0..n_train) is the training data */
     int horizon;
-    size_t *origins;   /* indices into y (owned) */
+    size_t *origins; /* indices into y (owned) */
     size_t n_origins;
     double mase_scale; /* mean |y_t - y_{t-d}| over the training part, d = steps per day */
 } bt_data;
@@ -40,9 +40,9 @@ int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, s
 void bt_data_fini(bt_data *d);
 
 typedef struct bt_result {
-    char model[96];      /* fc_name after fitting (e.g. "auto:holt-winters") */
+    char model[96]; /* fc_name after fitting (e.g. "auto:holt-winters") */
     double mae, rmse, wape, mase, under, p90_coverage;
-    double pinball_p90;  /* bt_pinball of the p90 forecasts at q = 0.9 */
+    double pinball_p90; /* bt_pinball of the p90 forecasts at q = 0.9 */
     double fit_seconds, predict_seconds, train_windows_per_s;
     size_t points;
     /* When kept: n_origins x horizon forecasts (point and p90), row per origin; owned. */
@@ -51,8 +51,8 @@ typedef struct bt_result {
 
 /* Fits `model` on the training part and forecasts every origin at q = 0.5 and q = 0.9.
  * keep != 0 keeps the forecasts in res (for plots). 0 or -errno with err set. */
-int bt_run(const bt_data *d, const char *model, const fc_options *opt, int keep,
-           bt_result *res, char *err, size_t errlen);
+int bt_run(const bt_data *d, const char *model, const fc_options *opt, int keep, bt_result *res,
+           char *err, size_t errlen);
 void bt_result_fini(bt_result *r);
 
 /* Metrics of forecasts f against actuals y (n points): MAE, RMSE, WAPE, MASE (against

@@ -10,20 +10,20 @@
 #include <string.h>
 #include <xgboost/c_api.h>
 
-#define CAP_NFEAT 1          /* linear features: traffic per replica */
-#define CAP_TREE_FEAT 4      /* traffic per replica, linear prediction, weekday, minute of day */
+#define CAP_NFEAT 1     /* linear features: traffic per replica */
+#define CAP_TREE_FEAT 4 /* traffic per replica, linear prediction, weekday, minute of day */
 #define CAP_ALPHAS 30
 #define CAP_FOLDS 5
 #define CAP_ROUNDS 60
-#define CAP_DEFAULT_MIN_CORR 0.5      /* below this the traffic hardly explains the load */
-#define CAP_DEFAULT_MAX_MAPE 0.25     /* a quarter off on the held-out day is too unreliable */
+#define CAP_DEFAULT_MIN_CORR 0.5  /* below this the traffic hardly explains the load */
+#define CAP_DEFAULT_MAX_MAPE 0.25 /* a quarter off on the held-out day is too unreliable */
 
 static const double l1_ratios[] = {0.1, 0.5, 0.7, 0.9, 0.95, 0.99, 1.0};
 #define N_RATIOS (sizeof l1_ratios / sizeof *l1_ratios)
 
 struct cap_model {
-    double coef, intercept;     /* util = intercept + coef * traffic/replica (+ residual) */
-    BoosterHandle booster;      /* NULL when no residual model */
+    double coef, intercept; /* util = intercept + coef * traffic/replica (+ residual) */
+    BoosterHandle booster;  /* NULL when no residual model */
 };
 
 /* ---- ElasticNet by coordinate descent ----------------------------------------------------- */
@@ -37,20 +37,23 @@ static void enet_cd(const double *X, const double *y, size_t n, int p, double al
     if (!r) return;
     for (size_t i = 0; i < n; i++) {
         r[i] = y[i];
-        for (int j = 0; j < p; j++) r[i] -= X[(size_t)j * n + i] * beta[j];
+        for (int j = 0; j < p; j++)
+            r[i] -= X[(size_t)j * n + i] * beta[j];
     }
     for (int it = 0; it < 1000; it++) {
         double maxd = 0;
         for (int j = 0; j < p; j++) {
             const double *xj = X + (size_t)j * n;
             double g = 0, xx = 0;
-            for (size_t i = 0; i < n; i++) g += xj[i] * r[i], xx += xj[i] * xj[i];
+            for (size_t i = 0; i < n; i++)
+                g += xj[i] * r[i], xx += xj[i] * xj[i];
             g = g / (double)n + beta[j] * xx / (double)n;
             double nb = g - alpha * rho;
             nb = nb > 0 ? nb / (xx / (double)n + alpha * (1 - rho)) : 0; /* positive */
             double d = nb - beta[j];
             if (d != 0)
-                for (size_t i = 0; i < n; i++) r[i] -= d * xj[i];
+                for (size_t i = 0; i < n; i++)
+                    r[i] -= d * xj[i];
             beta[j] = nb;
             if (fabs(d) > maxd) maxd = fabs(d);
         }
@@ -68,9 +71,11 @@ static lin_fit enet_fit(const double *x, const double *y, size_t a, size_t b, do
                         double rho) {
     size_t n = b - a;
     double mx = 0, my = 0, sx = 0;
-    for (size_t i = a; i < b; i++) mx += x[i], my += y[i];
+    for (size_t i = a; i < b; i++)
+        mx += x[i], my += y[i];
     mx /= (double)n, my /= (double)n;
-    for (size_t i = a; i < b; i++) sx += (x[i] - mx) * (x[i] - mx);
+    for (size_t i = a; i < b; i++)
+        sx += (x[i] - mx) * (x[i] - mx);
     sx = sqrt(sx / (double)n);
     lin_fit f = {0, my};
     if (!(sx > 0)) return f;
@@ -80,7 +85,8 @@ static lin_fit enet_fit(const double *x, const double *y, size_t a, size_t b, do
         free(yc);
         return f;
     }
-    for (size_t i = 0; i < n; i++) X[i] = (x[a + i] - mx) / sx, yc[i] = y[a + i] - my;
+    for (size_t i = 0; i < n; i++)
+        X[i] = (x[a + i] - mx) / sx, yc[i] = y[a + i] - my;
     double beta[CAP_NFEAT] = {0};
     enet_cd(X, yc, n, CAP_NFEAT, alpha, rho, beta);
     f.coef = beta[0] / sx;
@@ -94,12 +100,15 @@ static lin_fit enet_fit(const double *x, const double *y, size_t a, size_t b, do
 static double alpha_max(const double *x, const double *y, size_t a, size_t b, double rho) {
     size_t n = b - a;
     double mx = 0, my = 0, sx = 0, g = 0;
-    for (size_t i = a; i < b; i++) mx += x[i], my += y[i];
+    for (size_t i = a; i < b; i++)
+        mx += x[i], my += y[i];
     mx /= (double)n, my /= (double)n;
-    for (size_t i = a; i < b; i++) sx += (x[i] - mx) * (x[i] - mx);
+    for (size_t i = a; i < b; i++)
+        sx += (x[i] - mx) * (x[i] - mx);
     sx = sqrt(sx / (double)n);
     if (!(sx > 0)) return 1;
-    for (size_t i = a; i < b; i++) g += (x[i] - mx) / sx * (y[i] - my);
+    for (size_t i = a; i < b; i++)
+        g += (x[i] - mx) / sx * (y[i] - my);
     return fabs(g) / ((double)n * rho) + 1e-12;
 }
 
@@ -146,12 +155,12 @@ static void tree_features(double traffic, double replicas, int64_t ts, const lin
     row[3] = (float)((ts - days * 86400) / 60);
 }
 
-#define XGB_TRY(call)                                                                       \
-    do {                                                                                    \
-        if ((call) != 0) {                                                                  \
-            errmsg(err, errlen, 0, "xgboost: %s", XGBGetLastError());                      \
-            goto fail;                                                                      \
-        }                                                                                   \
+#define XGB_TRY(call)                                                                              \
+    do {                                                                                           \
+        if ((call) != 0) {                                                                         \
+            errmsg(err, errlen, 0, "xgboost: %s", XGBGetLastError());                              \
+            goto fail;                                                                             \
+        }                                                                                          \
     } while (0)
 
 static int fit_trees(const cap_obs *obs, size_t n, const lin_fit *lf, uint64_t seed,
@@ -182,7 +191,8 @@ static int fit_trees(const cap_obs *obs, size_t n, const lin_fit *lf, uint64_t s
     XGB_TRY(XGBoosterSetParam(b, "min_child_weight", "5"));
     XGB_TRY(XGBoosterSetParam(b, "seed", seedbuf));
     XGB_TRY(XGBoosterSetParam(b, "verbosity", "0"));
-    for (int it = 0; it < CAP_ROUNDS; it++) XGB_TRY(XGBoosterUpdateOneIter(b, it, dm));
+    for (int it = 0; it < CAP_ROUNDS; it++)
+        XGB_TRY(XGBoosterUpdateOneIter(b, it, dm));
     XGDMatrixFree(dm);
     free(X);
     free(lab);
@@ -240,7 +250,8 @@ void cap_free(cap_model *m) {
 
 static double pearson(const double *x, const double *y, size_t n) {
     double mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
-    for (size_t i = 0; i < n; i++) mx += x[i], my += y[i];
+    for (size_t i = 0; i < n; i++)
+        mx += x[i], my += y[i];
     mx /= (double)n, my /= (double)n;
     for (size_t i = 0; i < n; i++) {
         sxy += (x[i] - mx) * (y[i] - my);
@@ -261,7 +272,8 @@ static int fit_model(const cap_obs *obs, size_t n, const cap_options *o, cap_mod
         free(m);
         return errmsg(err, errlen, -ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < n; i++) x[i] = obs[i].traffic / obs[i].replicas, y[i] = obs[i].util;
+    for (size_t i = 0; i < n; i++)
+        x[i] = obs[i].traffic / obs[i].replicas, y[i] = obs[i].util;
     lin_fit lf = enet_cv(x, y, n, rho, alpha);
     m->coef = lf.coef;
     m->intercept = lf.intercept;
@@ -306,7 +318,8 @@ int cap_fit(cap_model **out, const cap_obs *obs, size_t n, const cap_options *op
         free(y);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < n; i++) x[i] = obs[i].traffic / obs[i].replicas, y[i] = obs[i].util;
+    for (size_t i = 0; i < n; i++)
+        x[i] = obs[i].traffic / obs[i].replicas, y[i] = obs[i].util;
     rep.corr = pearson(x, y, n);
     free(x);
     free(y);
@@ -314,7 +327,8 @@ int cap_fit(cap_model **out, const cap_obs *obs, size_t n, const cap_options *op
     /* held-out last day: fit on everything before it, measure MAPE on it */
     int64_t cut = obs[n - 1].ts - 86400;
     size_t split = n;
-    while (split > 0 && obs[split - 1].ts > cut) split--;
+    while (split > 0 && obs[split - 1].ts > cut)
+        split--;
     int holdout_ok = obs[n - 1].ts - obs[0].ts > 86400 && split >= 2 * CAP_FOLDS && split < n;
     rep.holdout_mape = NAN;
     if (holdout_ok) {

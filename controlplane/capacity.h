@@ -13,22 +13,22 @@
 #include <stdint.h>
 
 typedef struct cap_obs {
-    int64_t ts;       /* unix seconds */
-    double traffic;   /* total traffic of the workload (e.g. requests/s) */
-    double replicas;  /* replicas serving it */
-    double util;      /* average utilization per replica (e.g. CPU fraction of request) */
+    int64_t ts;      /* unix seconds */
+    double traffic;  /* total traffic of the workload (e.g. requests/s) */
+    double replicas; /* replicas serving it */
+    double util;     /* average utilization per replica (e.g. CPU fraction of request) */
 } cap_obs;
 
 typedef struct cap_options {
-    int use_residual;      /* fit the gradient-boosted residual model (default on: 1) */
-    double min_corr;       /* quality gate: correlation of x and y at least this; 0 = default */
+    int use_residual;        /* fit the gradient-boosted residual model (default on: 1) */
+    double min_corr;         /* quality gate: correlation of x and y at least this; 0 = default */
     double max_holdout_mape; /* quality gate on the held-out last day; 0 = default */
     uint64_t seed;
 } cap_options;
 
 typedef struct cap_report {
-    int passed;            /* quality gates passed */
-    char reason[256];      /* why not (or a summary when passed) */
+    int passed;       /* quality gates passed */
+    char reason[256]; /* why not (or a summary when passed) */
     double corr, holdout_mape, l1_ratio, alpha, coef, intercept;
 } cap_report;
 
@@ -49,8 +49,8 @@ int cap_fit(cap_model **out, const cap_obs *obs, size_t n, const cap_options *op
 double cap_predict_util(const cap_model *m, double traffic, double replicas, int64_t ts);
 /* Smallest n in [min_n, max_n] whose predicted utilization at `traffic` is <= target;
  * max_n when none is. */
-int cap_solve_replicas(const cap_model *m, double traffic, int64_t ts, double target,
-                       int min_n, int max_n);
+int cap_solve_replicas(const cap_model *m, double traffic, int64_t ts, double target, int min_n,
+                       int max_n);
 void cap_free(cap_model *m);
 
 #endif

@@ -17,22 +17,21 @@ struct tsdb;
 struct cp_agents;
 struct ops_server;
 
-
 /* Configuration (controlplane/cp_config.c holds the table: key, default, validator). */
 struct cp_config {
-    char *listen;              /* "ADDR:PORT" for agents */
-    char *socket_path;         /* ops socket for tidectl */
-    char *token_file;          /* pre-shared agent token */
-    char *data_dir;            /* store directory */
-    char *log_level;           /* debug|info|warn|error */
-    int64_t max_frame_bytes;   /* largest wire frame accepted */
+    char *listen;                 /* "ADDR:PORT" for agents */
+    char *socket_path;            /* ops socket for tidectl */
+    char *token_file;             /* pre-shared agent token */
+    char *data_dir;               /* store directory */
+    char *log_level;              /* debug|info|warn|error */
+    int64_t max_frame_bytes;      /* largest wire frame accepted */
     int64_t handshake_timeout_ms; /* a new connection must authenticate within this */
-    int64_t idle_timeout_ms;   /* an agent silent this long is disconnected */
-    int64_t heartbeat_ms;      /* interval agents are asked to heartbeat at */
-    int64_t max_agents;        /* connections accepted at once */
+    int64_t idle_timeout_ms;      /* an agent silent this long is disconnected */
+    int64_t heartbeat_ms;         /* interval agents are asked to heartbeat at */
+    int64_t max_agents;           /* connections accepted at once */
     /* store, history and queries (tsdb.c, prom.c, http.c) */
-    char *http;                /* "ADDR:PORT" of the HTTP listener, "" = off */
-    char *prometheus;          /* base URL of the Prometheus history source, "" = none */
+    char *http;       /* "ADDR:PORT" of the HTTP listener, "" = off */
+    char *prometheus; /* base URL of the Prometheus history source, "" = none */
     char *prometheus_bearer_token_file;
     char *prometheus_ca_file;
     int prometheus_insecure_skip_verify;
@@ -51,16 +50,16 @@ struct cp_config {
 struct controlplane {
     struct ev_loop *loop;
     struct cp_config cfg;
-    char *token;               /* loaded from cfg.token_file */
+    char *token; /* loaded from cfg.token_file */
     size_t token_len;
     int64_t started_wall_ms;
     struct tsdb *db;
     struct cp_agents *agents;
     struct ops_server *ops;
     /* ---- module state: one pointer per module, added by its owner ---- */
-    struct cp_http *http;      /* http.c: HTTP listener, Prometheus client, query ops */
+    struct cp_http *http;           /* http.c: HTTP listener, Prometheus client, query ops */
     struct cp_workloads *workloads; /* workload_ops.c: applied specs, controllers, workload ops */
-    struct cp_k8s *k8s;        /* k8s.c: Kubernetes API requests under way */
+    struct cp_k8s *k8s;             /* k8s.c: Kubernetes API requests under way */
 };
 
 /* A module's start/stop, run by main.c after the store, agents and ops socket are up (start,
@@ -89,9 +88,9 @@ void ops_server_stop(struct controlplane *cp);
 
 #define TIDE_VERSION "0.1.0"
 
-#define CP_MODULE(ident, name, start, stop)                                                \
-    __attribute__((constructor)) static void cp_module_reg_##ident(void) {                 \
-        cp_module_register((name), (start), (stop));                                       \
+#define CP_MODULE(ident, name, start, stop)                                                        \
+    __attribute__((constructor)) static void cp_module_reg_##ident(void) {                         \
+        cp_module_register((name), (start), (stop));                                               \
     }
 
 #endif

@@ -17,8 +17,8 @@ const cfg_key cp_config_table[] = {
     {"listen", CFG_STR, F(listen), "127.0.0.1:7470", 0, 0, cfg_valid_hostport, 0,
      "ADDR:PORT the agent listener binds to"},
     /* The path systemd's RuntimeDirectory=tide gives us, and tidectl's default. */
-    {"socket", CFG_STR, F(socket_path), "/run/tide/controlplane.sock", 0, 0, cfg_valid_nonempty,
-     0, "unix ops socket for tidectl (mode 0660)"},
+    {"socket", CFG_STR, F(socket_path), "/run/tide/controlplane.sock", 0, 0, cfg_valid_nonempty, 0,
+     "unix ops socket for tidectl (mode 0660)"},
     /* Installed by the operator (tmpfiles.d makes /etc/tide 0750 root:tide). */
     {"token_file", CFG_STR, F(token_file), "/etc/tide/token", 0, 0, cfg_valid_nonempty, 0,
      "file holding the pre-shared agent token (>= 16 bytes, not world-readable)"},
@@ -56,8 +56,8 @@ const cfg_key cp_config_table[] = {
      "file with a bearer token sent to Prometheus, empty = none"},
     {"prometheus_ca_file", CFG_STR, F(prometheus_ca_file), "", 0, 0, NULL, 0,
      "CA bundle for an https Prometheus, empty = the system's"},
-    {"prometheus_insecure_skip_verify", CFG_BOOL, F(prometheus_insecure_skip_verify), "false", 0,
-     0, NULL, 0, "do not verify Prometheus's TLS certificate (testing only)"},
+    {"prometheus_insecure_skip_verify", CFG_BOOL, F(prometheus_insecure_skip_verify), "false", 0, 0,
+     NULL, 0, "do not verify Prometheus's TLS certificate (testing only)"},
     /* Prometheus answers a week of one series in well under a second; 10 s marks it down. */
     {"prometheus_timeout", CFG_DURATION, F(prometheus_timeout_ms), "10s", 100, 600000, NULL, 0,
      "timeout of one request to Prometheus"},
@@ -81,7 +81,8 @@ const cfg_key cp_config_table[] = {
      cfg_valid_nonempty, 0, "Kubernetes API base URL (readiness-gate node actions)"},
     {"k8s_token_file", CFG_STR, F(k8s_token_file),
      "/var/run/secrets/kubernetes.io/serviceaccount/token", 0, 0, NULL, 0,
-     "bearer token file for the Kubernetes API, read at every request (tokens rotate), empty = none"},
+     "bearer token file for the Kubernetes API, read at every request (tokens rotate), empty = "
+     "none"},
     {"k8s_ca_file", CFG_STR, F(k8s_ca_file), "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
      0, 0, NULL, 0, "CA bundle of the Kubernetes API, empty = the system's"},
     /* A domain-prefixed type cannot clash with the kubelet's own conditions. */
@@ -94,11 +95,12 @@ const cfg_key cp_config_table[] = {
 };
 
 static void usage(void) {
-    printf("usage: tide-controlplane [--config FILE] [--listen ADDR:PORT] [--socket PATH]\n"
-           "                         [--token-file FILE] [--data-dir DIR] [--log-level LEVEL]\n"
-           "                         [--KEY VALUE ...]\n\n"
-           "Every config key can be set in the file (`key = value`) or as --KEY (with '-' for '_');\n"
-           "flags override the file. Keys:\n");
+    printf(
+        "usage: tide-controlplane [--config FILE] [--listen ADDR:PORT] [--socket PATH]\n"
+        "                         [--token-file FILE] [--data-dir DIR] [--log-level LEVEL]\n"
+        "                         [--KEY VALUE ...]\n\n"
+        "Every config key can be set in the file (`key = value`) or as --KEY (with '-' for '_');\n"
+        "flags override the file. Keys:\n");
     for (const cfg_key *k = cp_config_table; k->key; k++)
         printf("  %-20s %s (default %s)\n", k->key, k->help, k->def);
     printf("\nexit status: 0 clean shutdown, 1 runtime failure, 2 bad configuration\n");

@@ -23,18 +23,21 @@ struct forecaster {
     char name[96];
     double throughput;
     int fitted;
-    int nonneg;     /* training data never negative: quantiles are clamped at 0 */
-    int cal_h;      /* steps with calibration residuals */
-    size_t cal_n;   /* residuals per step */
-    float *cal;     /* cal_h rows of cal_n sorted scaled residuals */
+    int nonneg;       /* training data never negative: quantiles are clamped at 0 */
+    int cal_h;        /* steps with calibration residuals */
+    size_t cal_n;     /* residuals per step */
+    float *cal;       /* cal_h rows of cal_n sorted scaled residuals */
     double cal_floor; /* scale floor: a tenth of the mean absolute training value */
     double cal_abar;  /* mean absolute scaled residual over all rows */
 };
 
-const char *const fc_model_names[] = {"last", "snaive-day", "snaive-week", "holt-winters", "profile", "neural", "lstm", "auto", NULL};
+const char *const fc_model_names[] = {
+    "last", "snaive-day", "snaive-week", "holt-winters", "profile", "neural", "lstm", "auto", NULL};
 
 static const fc_model_ops *const models[] = {
-    &fc__model_last, &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters, &fc__model_profile, &fc__model_neural, &fc__model_lstm, &fc__model_auto, NULL};
+    &fc__model_last,         &fc__model_snaive_day, &fc__model_snaive_week,
+    &fc__model_holt_winters, &fc__model_profile,    &fc__model_neural,
+    &fc__model_lstm,         &fc__model_auto,       NULL};
 
 size_t fc__mask_outages(const double *y, size_t n, int64_t step, unsigned char *mask) {
     size_t zeros = 0, masked = 0;
@@ -43,7 +46,8 @@ size_t fc__mask_outages(const double *y, size_t n, int64_t step, unsigned char *
         if (y[i] == 0.0) zeros++;
     }
     if (n == 0 || (double)zeros >= 0.1 * (double)n) {
-        for (size_t i = 0; i < n; i++) masked += !mask[i];
+        for (size_t i = 0; i < n; i++)
+            masked += !mask[i];
         return masked;
     }
     size_t min_run = step > 0 ? (size_t)(1800 / step) : 3;
@@ -54,17 +58,19 @@ size_t fc__mask_outages(const double *y, size_t n, int64_t step, unsigned char *
             continue;
         }
         size_t j = i;
-        while (j < n && y[j] == 0.0) j++;
+        while (j < n && y[j] == 0.0)
+            j++;
         if (j - i >= min_run)
-            for (size_t k = i; k < j; k++) mask[k] = 0;
+            for (size_t k = i; k < j; k++)
+                mask[k] = 0;
         i = j;
     }
-    for (size_t i = 0; i < n; i++) masked += !mask[i];
+    for (size_t i = 0; i < n; i++)
+        masked += !mask[i];
     return masked;
 }
 
-int fc_new(forecaster **out, const char *model, const fc_options *opt, char *err,
-           size_t errlen) {
+int fc_new(forecaster **out, const char *model, const fc_options *opt, char *err, size_t errlen) {
     *out = NULL;
     const fc_model_ops *ops = NULL;
     for (size_t i = 0; models[i]; i++)
@@ -99,7 +105,9 @@ static int cmp_float(const void *a, const void *b) {
 }
 
 /* Residual scale of a forecast value: relative error with a floor for values near zero. */
-static double res_scale(const forecaster *f, double pred) { return fabs(pred) + f->cal_floor; }
+static double res_scale(const forecaster *f, double pred) {
+    return fabs(pred) + f->cal_floor;
+}
 
 /* Collects scaled residuals of the point forecast at origins in the last days of train. */
 static int calibrate(forecaster *f, const fc_series *train, char *err, size_t errlen) {
@@ -107,7 +115,7 @@ static int calibrate(forecaster *f, const fc_series *train, char *err, size_t er
     size_t n = train->n;
     size_t span = (size_t)CAL_DAYS * (size_t)fc__steps_per_day(train->step);
     if (span > n / 2) span = n / 2;
-    if (span < (size_t)h + 1) return 0; /* too little data: no quantile spread */
+    if (span < (size_t)h + 1) return 0;            /* too little data: no quantile spread */
     size_t first = n - span, last = n - (size_t)h; /* origins in [first, last] */
     size_t stride = (last - first) / CAL_ORIGINS + 1;
     if (stride < (size_t)(h + 1) / 2 && (last - first) / ((size_t)(h + 1) / 2) >= 8)
@@ -137,7 +145,8 @@ static int calibrate(forecaster *f, const fc_series *train, char *err, size_t er
         for (int i = 0; i < h; i++) {
             size_t t = o + (size_t)i;
             if (!mask[t] || !isfinite(pred[i])) continue;
-            cal[(size_t)i * norig + cnt[i]++] = (float)((train->y[t] - pred[i]) / res_scale(f, pred[i]));
+            cal[(size_t)i * norig + cnt[i]++] =
+                (float)((train->y[t] - pred[i]) / res_scale(f, pred[i]));
         }
     }
     size_t m = norig;
@@ -197,7 +206,8 @@ int fc_fit(forecaster *f, const fc_series *train, char *err, size_t errlen) {
     f->cal_abar = 0;
     if (f->cal_n > 0) {
         double s = 0;
-        for (size_t i = 0; i < (size_t)f->cal_h * f->cal_n; i++) s += fabs(f->cal[i]);
+        for (size_t i = 0; i < (size_t)f->cal_h * f->cal_n; i++)
+            s += fabs(f->cal[i]);
         f->cal_abar = s / (double)((size_t)f->cal_h * f->cal_n);
     }
     if (f->ops->describe) snprintf(f->name, sizeof f->name, "%s", f->ops->describe(f->state));
@@ -287,8 +297,8 @@ static int own_quantile(const forecaster *f, const fc_series *ctx, int h, double
     return rc;
 }
 
-int fc_predict(const forecaster *f, const fc_series *ctx, int h, double q, double *out,
-               char *err, size_t errlen) {
+int fc_predict(const forecaster *f, const fc_series *ctx, int h, double q, double *out, char *err,
+               size_t errlen) {
     if (!f->fitted) {
         return errmsg(err, errlen, -EINVAL, "model %s is not fitted", f->name);
     }
@@ -323,9 +333,13 @@ int fc_predict(const forecaster *f, const fc_series *ctx, int h, double q, doubl
     return 0;
 }
 
-const char *fc_name(const forecaster *f) { return f->name; }
+const char *fc_name(const forecaster *f) {
+    return f->name;
+}
 
-double fc_train_throughput(const forecaster *f) { return f->throughput; }
+double fc_train_throughput(const forecaster *f) {
+    return f->throughput;
+}
 
 void fc_free(forecaster *f) {
     if (!f) return;

@@ -21,17 +21,17 @@ typedef struct fc_series {
 } fc_series;
 
 typedef struct fc_options {
-    int horizon;        /* steps the model is trained to predict (direct multi-step) */
-    int context;        /* input window in steps; 0 = model default */
-    uint64_t seed;      /* 0 = default seed */
-    int threads;        /* OpenBLAS/XGBoost threads; 0 = 1 */
-    int max_epochs;     /* networks: training epochs (50 Adam steps of batch 32 each) at most;
-                         * early stopping on the validation loss also applies; 0 = model default.
-                         * Training never depends on elapsed time, so a seed gives one model. */
+    int horizon;            /* steps the model is trained to predict (direct multi-step) */
+    int context;            /* input window in steps; 0 = model default */
+    uint64_t seed;          /* 0 = default seed */
+    int threads;            /* OpenBLAS/XGBoost threads; 0 = 1 */
+    int max_epochs;         /* networks: training epochs (50 Adam steps of batch 32 each) at most;
+                             * early stopping on the validation loss also applies; 0 = model default.
+                             * Training never depends on elapsed time, so a seed gives one model. */
     double max_fit_seconds; /* networks: safety abort, 0 = none. A fit still training after this
                              * many seconds fails with -ETIMEDOUT and says so (never a silently
                              * different, shorter-trained model). */
-    int verbose;        /* progress lines on stderr */
+    int verbose;            /* progress lines on stderr */
 } fc_options;
 
 typedef struct forecaster forecaster;
@@ -43,8 +43,8 @@ int fc_fit(forecaster *f, const fc_series *train, char *err, size_t errlen);
 /* Predicts h steps following the end of ctx (ctx holds the most recent values, its last
  * sample is at ctx->t0 + (n-1)*step) at quantile q in (0,1) (0.5 = the point forecast).
  * Writes out[0..h-1]. 0 or -errno. */
-int fc_predict(const forecaster *f, const fc_series *ctx, int h, double q, double *out,
-               char *err, size_t errlen);
+int fc_predict(const forecaster *f, const fc_series *ctx, int h, double q, double *out, char *err,
+               size_t errlen);
 /* The model actually used (for "auto": the chosen one, e.g. "auto:holt-winters"). */
 const char *fc_name(const forecaster *f);
 /* Training windows processed per second during the last fit (0 for non-windowed models). */

@@ -12,7 +12,7 @@
 typedef struct ratio_in {
     const hpa_metric *m;
     const signed char *take; /* per pod: 0 skip, 1 own value, 2 fill value */
-    double fill;             /* utilization fraction of target (Utilization) / value (AverageValue) */
+    double fill; /* utilization fraction of target (Utilization) / value (AverageValue) */
 } ratio_in;
 
 static double ratio_of(const ratio_in *in, int *count) {
@@ -38,7 +38,8 @@ static double ratio_of(const ratio_in *in, int *count) {
     return (used / n) / in->m->target;
 }
 
-int hpa_metric_replicas(int current, const hpa_metric *m, double tolerance, hpa_metric_result *out) {
+int hpa_metric_replicas(int current, const hpa_metric *m, double tolerance,
+                        hpa_metric_result *out) {
     memset(out, 0, sizeof *out);
     out->replicas = current;
     if (!(m->target > 0) || m->n > 100000) return -EINVAL;
@@ -48,9 +49,12 @@ int hpa_metric_replicas(int current, const hpa_metric *m, double tolerance, hpa_
     for (size_t i = 0; i < m->n; i++) {
         const hpa_pod *p = &m->pods[i];
         take[i] = 0;
-        if (p->ignored) out->ignored++;
-        else if (!p->has_metric) out->missing++;
-        else if (!p->ready) out->unready++;
+        if (p->ignored)
+            out->ignored++;
+        else if (!p->has_metric)
+            out->missing++;
+        else if (!p->ready)
+            out->unready++;
         else {
             out->ready++;
             take[i] = 1;
@@ -66,11 +70,13 @@ int hpa_metric_replicas(int current, const hpa_metric *m, double tolerance, hpa_
     int scale_up_with_unready = out->unready > 0 && ratio > 1.0;
     if (!scale_up_with_unready && out->missing == 0) {
         if (fabs(1.0 - ratio) <= tolerance) {
-            snprintf(out->reason, sizeof out->reason, "ratio %.3f within tolerance %.2f", ratio, tolerance);
+            snprintf(out->reason, sizeof out->reason, "ratio %.3f within tolerance %.2f", ratio,
+                     tolerance);
             return 0;
         }
         out->replicas = (int)ceil(ratio * out->ready);
-        snprintf(out->reason, sizeof out->reason, "ratio %.3f over %d ready pods", ratio, out->ready);
+        snprintf(out->reason, sizeof out->reason, "ratio %.3f over %d ready pods", ratio,
+                 out->ready);
         return 0;
     }
     /* fill in the pods we could not trust and recompute */
@@ -99,13 +105,14 @@ int hpa_metric_replicas(int current, const hpa_metric *m, double tolerance, hpa_
     }
     int r = (int)ceil(new_ratio * n);
     if ((new_ratio < 1.0 && r > current) || (new_ratio > 1.0 && r < current)) {
-        snprintf(out->reason, sizeof out->reason, "ratio %.3f would move against its direction: no change",
-                 new_ratio);
+        snprintf(out->reason, sizeof out->reason,
+                 "ratio %.3f would move against its direction: no change", new_ratio);
         return 0;
     }
     out->replicas = r;
-    snprintf(out->reason, sizeof out->reason, "ratio %.3f over %d pods (%d missing, %d unready filled)",
-             new_ratio, n, out->missing, scale_up_with_unready ? out->unready : 0);
+    snprintf(out->reason, sizeof out->reason,
+             "ratio %.3f over %d pods (%d missing, %d unready filled)", new_ratio, n, out->missing,
+             scale_up_with_unready ? out->unready : 0);
     return 0;
 }
 
@@ -200,7 +207,7 @@ static int scale_up_limit(const hpa_state *h, int64_t now, int current) {
         int deleted = change_in_period(h->down_events, h->ndown, now, p->period_seconds);
         int start = current - added + deleted;
         int proposed = p->type == WL_POLICY_PODS ? start + p->value
-                                                  : (int)ceil(start * (1.0 + p->value / 100.0));
+                                                 : (int)ceil(start * (1.0 + p->value / 100.0));
         result = d->select == WL_SELECT_MAX ? (proposed > result ? proposed : result)
                                             : (proposed < result ? proposed : result);
     }
@@ -216,8 +223,8 @@ static int scale_down_limit(const hpa_state *h, int64_t now, int current) {
         int added = change_in_period(h->up_events, h->nup, now, p->period_seconds);
         int deleted = change_in_period(h->down_events, h->ndown, now, p->period_seconds);
         int start = current + deleted - added;
-        int proposed = p->type == WL_POLICY_PODS ? start - p->value
-                                                  : (int)(start * (1.0 - p->value / 100.0));
+        int proposed =
+            p->type == WL_POLICY_PODS ? start - p->value : (int)(start * (1.0 - p->value / 100.0));
         result = d->select == WL_SELECT_MAX ? (proposed < result ? proposed : result)
                                             : (proposed > result ? proposed : result);
     }
@@ -232,16 +239,19 @@ void hpa_normalize(hpa_state *h, int64_t now, int current, int desired, hpa_deci
     }
     /* stabilization */
     int up_rec = desired, down_rec = desired;
-    int64_t up_cut = now - h->up.stabilization_seconds, down_cut = now - h->down.stabilization_seconds;
+    int64_t up_cut = now - h->up.stabilization_seconds,
+            down_cut = now - h->down.stabilization_seconds;
     for (int i = 0; i < h->nrecs; i++) {
         if (h->recs[i].t > up_cut && h->recs[i].replicas < up_rec) up_rec = h->recs[i].replicas;
-        if (h->recs[i].t > down_cut && h->recs[i].replicas > down_rec) down_rec = h->recs[i].replicas;
+        if (h->recs[i].t > down_cut && h->recs[i].replicas > down_rec)
+            down_rec = h->recs[i].replicas;
     }
     int stab = current;
     if (stab < up_rec) stab = up_rec;
     if (stab > down_rec) stab = down_rec;
-    int keep = h->up.stabilization_seconds > h->down.stabilization_seconds ? h->up.stabilization_seconds
-                                                                           : h->down.stabilization_seconds;
+    int keep = h->up.stabilization_seconds > h->down.stabilization_seconds
+                   ? h->up.stabilization_seconds
+                   : h->down.stabilization_seconds;
     prune(h->recs, &h->nrecs, now - keep - 1);
     push(h->recs, &h->nrecs, now, desired);
     out->stabilized = stab;
@@ -267,9 +277,11 @@ void hpa_normalize(hpa_state *h, int64_t now, int current, int desired, hpa_deci
             why = floor_ == h->min_replicas ? "held at minReplicas" : "scale-down rate limited";
         }
     }
-    if (result > h->max_replicas) result = h->max_replicas, out->limited = 1, why = "capped at maxReplicas";
-    if (result < h->min_replicas) result = h->min_replicas, out->limited = 1, why = "held at minReplicas";
+    if (result > h->max_replicas)
+        result = h->max_replicas, out->limited = 1, why = "capped at maxReplicas";
+    if (result < h->min_replicas)
+        result = h->min_replicas, out->limited = 1, why = "held at minReplicas";
     out->desired = result;
-    snprintf(out->reason, sizeof out->reason, "metrics want %d, stabilized %d, %s: %d (from %d)", desired,
-             stab, why, result, current);
+    snprintf(out->reason, sizeof out->reason, "metrics want %d, stabilized %d, %s: %d (from %d)",
+             desired, stab, why, result, current);
 }

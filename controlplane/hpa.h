@@ -39,9 +39,9 @@ typedef struct hpa_metric {
 } hpa_metric;
 
 typedef struct hpa_metric_result {
-    int replicas;        /* recommendation for this metric */
-    double ratio;        /* usage ratio over the ready pods with metrics */
-    double new_ratio;    /* ratio after filling missing/unready pods (= ratio when not needed) */
+    int replicas;     /* recommendation for this metric */
+    double ratio;     /* usage ratio over the ready pods with metrics */
+    double new_ratio; /* ratio after filling missing/unready pods (= ratio when not needed) */
     int ready, unready, missing, ignored;
     char reason[160];
 } hpa_metric_result;
@@ -79,9 +79,9 @@ typedef struct hpa_state {
 void hpa_state_init(hpa_state *h, const workload_spec *spec);
 
 typedef struct hpa_decision {
-    int desired;     /* what to scale to */
-    int stabilized;  /* after the stabilization windows, before the rate limits */
-    int limited;     /* 1 when a rate policy or the bounds cut the change */
+    int desired;    /* what to scale to */
+    int stabilized; /* after the stabilization windows, before the rate limits */
+    int limited;    /* 1 when a rate policy or the bounds cut the change */
     char reason[200];
 } hpa_decision;
 

@@ -32,9 +32,9 @@ struct cp_http {
     struct MHD_Daemon *mhd;
     int port;
     ev_timer tick;
-    pthread_mutex_t mu;           /* guards the loop-sampled values below */
+    pthread_mutex_t mu; /* guards the loop-sampled values below */
     int64_t agents_connected;
-    double ingest_rate;           /* samples/s over the last tick */
+    double ingest_rate; /* samples/s over the last tick */
     uint64_t last_samples;
     int64_t last_tick_ms;
     _Atomic uint64_t queries, query_errors, http_requests;
@@ -87,20 +87,31 @@ char *cp_http_query_range(cp_http *h, const char *query, const char *start, cons
     atomic_fetch_add(&h->queries, 1);
     int64_t s, e, st;
     char *body;
-    if (!query || !*query) body = bad_data(http_status, "missing parameter \"query\"");
-    else if (!start) body = bad_data(http_status, "missing parameter \"start\"");
-    else if (!end) body = bad_data(http_status, "missing parameter \"end\"");
-    else if (!step) body = bad_data(http_status, "missing parameter \"step\"");
+    if (!query || !*query)
+        body = bad_data(http_status, "missing parameter \"query\"");
+    else if (!start)
+        body = bad_data(http_status, "missing parameter \"start\"");
+    else if (!end)
+        body = bad_data(http_status, "missing parameter \"end\"");
+    else if (!step)
+        body = bad_data(http_status, "missing parameter \"step\"");
     else if (query_parse_time(start, &s))
-        body = bad_data(http_status, "invalid parameter \"start\": cannot parse \"%s\" to a valid "
-                                     "timestamp", start);
+        body = bad_data(http_status,
+                        "invalid parameter \"start\": cannot parse \"%s\" to a valid "
+                        "timestamp",
+                        start);
     else if (query_parse_time(end, &e))
-        body = bad_data(http_status, "invalid parameter \"end\": cannot parse \"%s\" to a valid "
-                                     "timestamp", end);
+        body = bad_data(http_status,
+                        "invalid parameter \"end\": cannot parse \"%s\" to a valid "
+                        "timestamp",
+                        end);
     else if (query_parse_duration(step, &st))
-        body = bad_data(http_status, "invalid parameter \"step\": cannot parse \"%s\" to a valid "
-                                     "duration", step);
-    else body = evaluate(h, query, s, e, st, 0, http_status);
+        body = bad_data(http_status,
+                        "invalid parameter \"step\": cannot parse \"%s\" to a valid "
+                        "duration",
+                        step);
+    else
+        body = evaluate(h, query, s, e, st, 0, http_status);
     if (*http_status != 200) atomic_fetch_add(&h->query_errors, 1);
     if (!body) {
         *http_status = 503;
@@ -115,11 +126,15 @@ static char *cp_http_query_instant(cp_http *h, const char *query, const char *ti
     atomic_fetch_add(&h->queries, 1);
     int64_t t = tide_now_wall_ms();
     char *body;
-    if (!query || !*query) body = bad_data(http_status, "missing parameter \"query\"");
+    if (!query || !*query)
+        body = bad_data(http_status, "missing parameter \"query\"");
     else if (time_s && *time_s && query_parse_time(time_s, &t))
-        body = bad_data(http_status, "invalid parameter \"time\": cannot parse \"%s\" to a "
-                                     "valid timestamp", time_s);
-    else body = evaluate(h, query, t, t, 1000, 1, http_status);
+        body = bad_data(http_status,
+                        "invalid parameter \"time\": cannot parse \"%s\" to a "
+                        "valid timestamp",
+                        time_s);
+    else
+        body = evaluate(h, query, t, t, 1000, 1, http_status);
     if (*http_status != 200) atomic_fetch_add(&h->query_errors, 1);
     return body;
 }
@@ -173,7 +188,8 @@ static void mput(mbuf *b, const char *fmt, ...) {
             return;
         }
         size_t ncap = b->cap ? b->cap * 2 : 8192;
-        while (ncap < b->n + (size_t)need + 1) ncap *= 2;
+        while (ncap < b->n + (size_t)need + 1)
+            ncap *= 2;
         char *np = realloc(b->p, ncap);
         if (!np) return;
         b->p = np;
@@ -196,7 +212,8 @@ static char *metrics_text(cp_http *h) {
     metric(&b, "tide_agents_connected", "gauge", "Agents connected now.", (double)agents);
     metric(&b, "tide_ingest_samples_per_second", "gauge",
            "Samples stored per second over the last second.", rate);
-    metric(&b, "tide_tsdb_samples_appended_total", "counter", "Samples stored since the control plane started (replayed ones not counted).",
+    metric(&b, "tide_tsdb_samples_appended_total", "counter",
+           "Samples stored since the control plane started (replayed ones not counted).",
            (double)st.samples_appended);
     metric(&b, "tide_tsdb_samples_dropped_total", "counter",
            "Samples dropped as resends or out of order.", (double)st.samples_dropped);
@@ -204,7 +221,8 @@ static char *metrics_text(cp_http *h) {
            "Appends refused because the WAL could not be written.", (double)st.append_errors);
     metric(&b, "tide_tsdb_series", "gauge", "Series in the store.", (double)st.series);
     static const char *res[TSDB_NRES] = {"raw", "1m", "10m"};
-    mput(&b, "# HELP tide_tsdb_points Points held per resolution.\n# TYPE tide_tsdb_points gauge\n");
+    mput(&b,
+         "# HELP tide_tsdb_points Points held per resolution.\n# TYPE tide_tsdb_points gauge\n");
     for (int r = 0; r < TSDB_NRES; r++)
         mput(&b, "tide_tsdb_points{resolution=\"%s\"} %llu\n", res[r],
              (unsigned long long)st.points[r]);
@@ -217,17 +235,20 @@ static char *metrics_text(cp_http *h) {
            (double)st.wal_bytes);
     metric(&b, "tide_tsdb_wal_written_bytes_total", "counter", "Bytes written to the WAL.",
            (double)st.wal_written);
-    mput(&b, "# HELP tide_tsdb_fsync_seconds WAL fsync latency.\n"
-             "# TYPE tide_tsdb_fsync_seconds summary\n"
-             "tide_tsdb_fsync_seconds_sum %.9f\ntide_tsdb_fsync_seconds_count %llu\n",
+    mput(&b,
+         "# HELP tide_tsdb_fsync_seconds WAL fsync latency.\n"
+         "# TYPE tide_tsdb_fsync_seconds summary\n"
+         "tide_tsdb_fsync_seconds_sum %.9f\ntide_tsdb_fsync_seconds_count %llu\n",
          st.fsync_seconds_total, (unsigned long long)st.fsyncs);
     metric(&b, "tide_tsdb_fsync_seconds_max", "gauge", "Slowest WAL fsync since start.",
            st.fsync_seconds_max);
     metric(&b, "tide_tsdb_snapshots_total", "counter", "Snapshots written.", (double)st.snapshots);
     metric(&b, "tide_tsdb_snapshot_errors_total", "counter", "Snapshots that failed.",
            (double)st.snapshot_errors);
-    metric(&b, "tide_tsdb_durable", "gauge", "1 while the WAL can be written (samples are "
-           "acknowledged), 0 while it cannot.", st.durable_ok);
+    metric(&b, "tide_tsdb_durable", "gauge",
+           "1 while the WAL can be written (samples are "
+           "acknowledged), 0 while it cannot.",
+           st.durable_ok);
     metric(&b, "tide_queries_total", "counter", "query_range requests (HTTP and tidectl).",
            (double)atomic_load(&h->queries));
     metric(&b, "tide_query_errors_total", "counter", "query_range requests answered with an error.",
@@ -320,8 +341,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned code, char *bo
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls) {
     (void)version;
     cp_http *h = cls;
     int is_post = strcmp(method, "POST") == 0;
@@ -356,8 +377,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return respond(c, (unsigned)status, body, "application/json");
     }
     if (!strcmp(url, "/api/v1/query")) {
-        const char *q = rc->form[0] ? rc->form[0]
-                                    : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "query");
+        const char *q = rc->form[0]
+                            ? rc->form[0]
+                            : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "query");
         const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "time");
         if (rc->form[4]) t = rc->form[4];
         int status = 500;
@@ -401,7 +423,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     req_ctx *rc = *con_cls;
     if (!rc) return;
     if (rc->pp) MHD_destroy_post_processor(rc->pp);
-    for (int i = 0; i < 5; i++) free(rc->form[i]);
+    for (int i = 0; i < 5; i++)
+        free(rc->form[i]);
     free(rc);
     *con_cls = NULL;
 }
@@ -412,7 +435,8 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     char buf[512];
     vsnprintf(buf, sizeof buf, fmt, ap);
     size_t n = strlen(buf);
-    while (n && buf[n - 1] == '\n') buf[--n] = 0;
+    while (n && buf[n - 1] == '\n')
+        buf[--n] = 0;
     log_warn("http", "%s", buf);
 }
 
@@ -433,14 +457,13 @@ static int start_mhd(cp_http *h, const char *listen, char *err, size_t errlen) {
     }
     struct sockaddr_storage sa;
     memcpy(&sa, ai->ai_addr, ai->ai_addrlen);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     freeaddrinfo(ai);
     h->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
+                              (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
     if (!h->mhd) {
@@ -474,8 +497,8 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
         prom_options po = {
             .url = c->prometheus,
             .bearer_token_file = c->prometheus_bearer_token_file,
-            .ca_file = (c->prometheus_ca_file && c->prometheus_ca_file[0]) ? c->prometheus_ca_file
-                                                                           : NULL,
+            .ca_file =
+                (c->prometheus_ca_file && c->prometheus_ca_file[0]) ? c->prometheus_ca_file : NULL,
             .insecure_skip_verify = c->prometheus_insecure_skip_verify,
             .timeout_ms = c->prometheus_timeout_ms,
             .max_points = c->prometheus_max_points,
@@ -519,7 +542,8 @@ typedef struct qjob {
 
 static void job_reply(qjob *j) {
     if (j->body && strlen(j->body) > OPS_MAX_FRAME - 4096) {
-        ops_reply_error(j->req, 1, "the result (%zu bytes) does not fit the ops socket's %u-byte "
+        ops_reply_error(j->req, 1,
+                        "the result (%zu bytes) does not fit the ops socket's %u-byte "
                         "frames; narrow the query or read it from the HTTP endpoint",
                         strlen(j->body), OPS_MAX_FRAME);
         return;
@@ -531,7 +555,8 @@ static void job_reply(qjob *j) {
 }
 
 static void job_free(qjob *j) {
-    for (int i = 0; i < 4; i++) free(j->p[i]);
+    for (int i = 0; i < 4; i++)
+        free(j->p[i]);
     free(j->body);
     free(j);
 }
@@ -653,12 +678,14 @@ static void op_series(ops_request *req, const cJSON *args) {
         tsdb_series_info info;
         if (tsdb_series_stat(db, id, &info)) continue;
         cJSON *o = cJSON_CreateObject(), *lab = cJSON_AddObjectToObject(o, "labels");
-        for (size_t i = 0; i < nl; i++) cJSON_AddStringToObject(lab, names[i], values[i]);
+        for (size_t i = 0; i < nl; i++)
+            cJSON_AddStringToObject(lab, names[i], values[i]);
         cJSON_AddNumberToObject(o, "id", id);
         cJSON_AddNumberToObject(o, "samples", (double)info.samples);
         cJSON_AddNumberToObject(o, "first_ms", (double)info.first_ms);
         cJSON_AddNumberToObject(o, "last_ms", (double)info.last_ms);
-        cJSON *pts = cJSON_AddObjectToObject(o, "points"), *by = cJSON_AddObjectToObject(o, "bytes");
+        cJSON *pts = cJSON_AddObjectToObject(o, "points"),
+              *by = cJSON_AddObjectToObject(o, "bytes");
         for (int r = 0; r < TSDB_NRES; r++) {
             cJSON_AddNumberToObject(pts, res[r], (double)info.points[r]);
             cJSON_AddNumberToObject(by, res[r], (double)info.bytes[r]);
@@ -685,7 +712,8 @@ static void http_stop(struct controlplane *cp) {
     ev_timer_stop(cp->loop, &h->tick);
     /* wait for query threads, then answer what they finished */
     pthread_mutex_lock(&h->jobs_mu);
-    while (h->running > 0) pthread_cond_wait(&h->jobs_cv, &h->jobs_mu);
+    while (h->running > 0)
+        pthread_cond_wait(&h->jobs_cv, &h->jobs_mu);
     qjob *j = h->jobs;
     h->jobs = NULL;
     pthread_mutex_unlock(&h->jobs_mu);

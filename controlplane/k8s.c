@@ -28,7 +28,7 @@ struct cp_k8s {
 };
 
 struct k8s_job {
-    ev_async async;                 /* first: the loop callback gets the job back */
+    ev_async async; /* first: the loop callback gets the job back */
     struct cp_k8s *owner;
     k8s_job *prev, *next;
     pthread_t thread;
@@ -75,13 +75,17 @@ int k8s_pod_ref_parse(const char *ref, char ns[K8S_NS_MAX], char name[K8S_NAME_M
     }
     size_t nl = (size_t)(slash - ref), ml = strlen(slash + 1);
     if (nl >= K8S_NS_MAX || !dns_label_ok(ref, nl, 0)) {
-        snprintf(err, errlen, "pod '%s': namespace '%.*s' is not a DNS-1123 label (a-z, 0-9, '-', "
-                 "at most 63)", ref, (int)nl, ref);
+        snprintf(err, errlen,
+                 "pod '%s': namespace '%.*s' is not a DNS-1123 label (a-z, 0-9, '-', "
+                 "at most 63)",
+                 ref, (int)nl, ref);
         return -EINVAL;
     }
     if (ml >= K8S_NAME_MAX || !dns_label_ok(slash + 1, ml, 1)) {
-        snprintf(err, errlen, "pod '%s': name '%s' is not a DNS-1123 subdomain (a-z, 0-9, '-', '.', "
-                 "at most 253)", ref, slash + 1);
+        snprintf(err, errlen,
+                 "pod '%s': name '%s' is not a DNS-1123 subdomain (a-z, 0-9, '-', '.', "
+                 "at most 253)",
+                 ref, slash + 1);
         return -EINVAL;
     }
     memcpy(ns, ref, nl);
@@ -180,7 +184,7 @@ static void *job_thread(void *arg) {
     snprintf(what, sizeof what, "PATCH pods/%s/%s/status", j->ns, j->name);
     if (j->token_file[0]) {
         if ((j->rc = bearer_read(j->token_file, "k8s_token_file", token, sizeof token, j->err,
-                                    sizeof j->err)) < 0)
+                                 sizeof j->err)) < 0)
             goto out;
         char auth[8300];
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
@@ -223,8 +227,10 @@ static void *job_thread(void *arg) {
     if (code < 200 || code > 299) {
         char msg[512];
         api_message(&b, msg, sizeof msg);
-        j->rc = code == 404 ? -ENOENT : code == 401 || code == 403 ? -EACCES
-                : code >= 400 && code < 500 ? -EINVAL : -EIO;
+        j->rc = code == 404                  ? -ENOENT
+                : code == 401 || code == 403 ? -EACCES
+                : code >= 400 && code < 500  ? -EINVAL
+                                             : -EIO;
         snprintf(j->err, sizeof j->err, "%s: HTTP %ld: %s", what, code, msg);
         goto out;
     }
@@ -233,11 +239,13 @@ static void *job_thread(void *arg) {
     const char *want = j->ready ? "True" : "False";
     if (r == -EINVAL) {
         j->rc = -EIO;
-        snprintf(j->err, sizeof j->err, "%s: HTTP %ld but the answer is not a Pod object", what, code);
+        snprintf(j->err, sizeof j->err, "%s: HTTP %ld but the answer is not a Pod object", what,
+                 code);
     } else if (r < 0 || strcmp(j->res.condition_status, want)) {
         j->rc = -EIO;
-        snprintf(j->err, sizeof j->err, "%s: accepted, but the pod shows condition %s = '%s', not %s",
-                 what, j->type, j->res.condition_status, want);
+        snprintf(j->err, sizeof j->err,
+                 "%s: accepted, but the pod shows condition %s = '%s', not %s", what, j->type,
+                 j->res.condition_status, want);
     }
 out:
     curl_easy_cleanup(c);
@@ -293,7 +301,8 @@ int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name,
     }
     const char *base = cp->cfg.k8s_api_url;
     size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/') bl--;
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
     int n = snprintf(j->url, sizeof j->url, "%.*s/api/v1/namespaces/%s/pods/%s/status", (int)bl,
                      base, ns, name);
     if (n < 0 || (size_t)n >= sizeof j->url) {

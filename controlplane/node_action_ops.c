@@ -34,8 +34,11 @@ static int na_timeout_ms(const char *action, const cJSON *args) {
     if (given > 0) return (int)given + NA_MARGIN_MS;
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(args, "warmup");
     const cJSON *spec = w ? w : !strcmp(action, "warmup") ? args : NULL;
-    double warm = spec ? na_num(spec, "duration_ms", 2000) + na_num(spec, "request_timeout_ms", 2000) : 0;
-    double agent_default = !strcmp(action, "drain") ? 30000 : !strcmp(action, "warmup") ? warm + 10000 : 10000 + warm;
+    double warm =
+        spec ? na_num(spec, "duration_ms", 2000) + na_num(spec, "request_timeout_ms", 2000) : 0;
+    double agent_default = !strcmp(action, "drain")    ? 30000
+                           : !strcmp(action, "warmup") ? warm + 10000
+                                                       : 10000 + warm;
     return (int)agent_default + NA_MARGIN_MS;
 }
 
@@ -48,9 +51,9 @@ typedef struct na_req {
     char node[128], action[16];
     char ns[K8S_NS_MAX], name[K8S_NAME_MAX];
     int has_pod;
-    cJSON *agent_args;  /* owned until handed to cp_agent_command */
-    cJSON *result;      /* with a pod: drain/standby {"readiness"} of the patch done before the
-                           agent's part; activate: the agent's result until the patch is done */
+    cJSON *agent_args; /* owned until handed to cp_agent_command */
+    cJSON *result;     /* with a pod: drain/standby {"readiness"} of the patch done before the
+                          agent's part; activate: the agent's result until the patch is done */
     int timeout_ms;
     int64_t start_ms;
 } na_req;
@@ -71,7 +74,7 @@ static cJSON *na_readiness(na_req *r, int ready, const k8s_patch_result *res, co
     cJSON_AddStringToObject(o, "condition", r->cp->cfg.k8s_readiness_condition);
     const char *st = ready ? "True" : "False";
     if (err)
-        st = res && res->condition_status[0] ? res->condition_status
+        st = res && res->condition_status[0]                            ? res->condition_status
              : res && res->http_status >= 400 && res->http_status < 500 ? "unchanged"
                                                                         : "unknown";
     cJSON_AddStringToObject(o, "status", st);
@@ -87,7 +90,8 @@ static void na_agent_done(void *arg, int ok, const cJSON *result, const char *er
 static void na_send_agent(na_req *r) {
     cJSON *a = r->agent_args;
     r->agent_args = NULL;
-    log_info("node-action", "%s on node %s (waiting up to %d ms)", r->action, r->node, r->timeout_ms);
+    log_info("node-action", "%s on node %s (waiting up to %d ms)", r->action, r->node,
+             r->timeout_ms);
     int rc = cp_agent_command(r->cp, r->node, r->action, a, r->timeout_ms, na_agent_done, r);
     /* every other failure is reported through na_agent_done; ENOMEM is the one that is not */
     if (rc == -ENOMEM) {
@@ -104,7 +108,8 @@ static void na_ready_patched(void *arg, int rc, const k8s_patch_result *res, con
     r->result = NULL;
     cJSON_AddItemToObject(data, "readiness", na_readiness(r, 1, res, rc ? err : NULL));
     if (rc) {
-        ops_reply_error_data(r->req, 1, data, "activate: replica thawed but readiness gate not set: %s", err);
+        ops_reply_error_data(r->req, 1, data,
+                             "activate: replica thawed but readiness gate not set: %s", err);
     } else {
         /* online means the gate is True: command to that moment */
         cJSON_DeleteItemFromObjectCaseSensitive(data, "ready_ms");
@@ -119,7 +124,9 @@ static void na_agent_done(void *arg, int ok, const cJSON *result, const char *er
     cJSON *data = result ? cJSON_Duplicate(result, 1) : cJSON_CreateObject();
     if (r->has_pod && r->result) {
         /* drain/standby: the readiness patch done before */
-        cJSON_AddItemToObject(data, "readiness", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r->result, "readiness"), 1));
+        cJSON_AddItemToObject(
+            data, "readiness",
+            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(r->result, "readiness"), 1));
     }
     if (!ok) {
         ops_reply_error_data(r->req, 1, data, "%s", error ? error : "node action failed");
@@ -132,7 +139,8 @@ static void na_agent_done(void *arg, int ok, const cJSON *result, const char *er
         r->result = data;
         char msg[200];
         snprintf(msg, sizeof msg, "activated by tide on node %s", r->node);
-        int rc = k8s_set_condition(r->cp, r->ns, r->name, 1, msg, na_ready_patched, r, err, sizeof err);
+        int rc =
+            k8s_set_condition(r->cp, r->ns, r->name, 1, msg, na_ready_patched, r, err, sizeof err);
         if (rc < 0) na_ready_patched(r, rc, NULL, err); /* the patch could not even start */
         return;
     }
@@ -147,7 +155,8 @@ static void na_unready_patched(void *arg, int rc, const k8s_patch_result *res, c
         cJSON *data = cJSON_CreateObject();
         cJSON_AddItemToObject(data, "readiness", ro);
         ops_reply_error_data(r->req, rc == -ENOENT || rc == -EINVAL ? 2 : 1, data,
-                             "%s: readiness gate not set, nothing done on the agent: %s", r->action, err);
+                             "%s: readiness gate not set, nothing done on the agent: %s", r->action,
+                             err);
         na_free(r);
         return;
     }
@@ -169,7 +178,8 @@ static void na_handle(ops_request *req, const cJSON *args) {
     for (int i = 0; cJSON_IsString(action) && na_actions[i]; i++)
         known |= !strcmp(action->valuestring, na_actions[i]);
     if (!known) {
-        ops_reply_error(req, 2, "node-action: unknown action '%s' (drain, standby, activate, warmup)",
+        ops_reply_error(req, 2,
+                        "node-action: unknown action '%s' (drain, standby, activate, warmup)",
                         cJSON_IsString(action) ? action->valuestring : "");
         return;
     }
@@ -194,7 +204,8 @@ static void na_handle(ops_request *req, const cJSON *args) {
     if (cJSON_IsString(pod)) {
         char err[512];
         if (!strcmp(r->action, "warmup")) {
-            ops_reply_error(req, 2, "node-action: \"pod\" does not apply to warmup (it sends no traffic "
+            ops_reply_error(req, 2,
+                            "node-action: \"pod\" does not apply to warmup (it sends no traffic "
                             "through the Service)");
             na_free(r);
             return;
@@ -216,8 +227,10 @@ static void na_handle(ops_request *req, const cJSON *args) {
     if (r->has_pod && strcmp(r->action, "activate")) {
         char err[256], msg[200];
         snprintf(msg, sizeof msg, "%s by tide on node %s", r->action, r->node);
-        log_info("node-action", "%s: readiness gate of pod %s/%s to False", r->action, r->ns, r->name);
-        if (k8s_set_condition(r->cp, r->ns, r->name, 0, msg, na_unready_patched, r, err, sizeof err) < 0) {
+        log_info("node-action", "%s: readiness gate of pod %s/%s to False", r->action, r->ns,
+                 r->name);
+        if (k8s_set_condition(r->cp, r->ns, r->name, 0, msg, na_unready_patched, r, err,
+                              sizeof err) < 0) {
             ops_reply_error(req, 1, "node-action: %s", err);
             na_free(r);
         }

@@ -73,7 +73,7 @@ struct ops_server {
     ops_conn *conns;
 };
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 struct controlplane *ops_cp(ops_request *req) {
     return req->cp;
@@ -85,7 +85,8 @@ static void conn_close(ops_conn *c) {
     ev_io_stop(s->cp->loop, &c->wio);
     ev_timer_stop(s->cp->loop, &c->idle);
     close(c->fd);
-    for (ops_request *r = c->pending; r; r = r->next) r->conn = NULL;
+    for (ops_request *r = c->pending; r; r = r->next)
+        r->conn = NULL;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -303,7 +304,8 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
             dispatch(c, (const char *)h + 4, len);
             off += 4 + len;
             int alive = 0;
-            for (ops_conn *x = srv->conns; x && !alive; x = x->next) alive = (x == c);
+            for (ops_conn *x = srv->conns; x && !alive; x = x->next)
+                alive = (x == c);
             if (!alive) return;
         }
         if (off > 0) {
@@ -429,7 +431,8 @@ int ops_server_start(struct controlplane *cp, char *err, size_t errlen) {
 void ops_server_stop(struct controlplane *cp) {
     struct ops_server *s = cp->ops;
     if (!s) return;
-    while (s->conns) conn_close(s->conns);
+    while (s->conns)
+        conn_close(s->conns);
     ev_io_stop(cp->loop, &s->lio);
     close(s->fd);
     unlink(cp->cfg.socket_path);

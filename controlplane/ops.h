@@ -29,9 +29,9 @@ typedef void (*ops_handler_fn)(ops_request *req, const cJSON *args);
 /* Registers a command; called from constructors before main(). */
 void ops_register(const char *cmd, ops_handler_fn fn, const char *help);
 
-#define OPS_COMMAND(ident, name, help, fn)                                                 \
-    __attribute__((constructor)) static void ops_reg_##ident(void) {                       \
-        ops_register((name), (fn), (help));                                                \
+#define OPS_COMMAND(ident, name, help, fn)                                                         \
+    __attribute__((constructor)) static void ops_reg_##ident(void) {                               \
+        ops_register((name), (fn), (help));                                                        \
     }
 
 /* The control plane this request is served by. */

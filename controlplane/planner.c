@@ -8,9 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AHEAD_DEFAULT 300  /* scale-up-ahead (auto) before any start-up time was measured: early
-                              rather than late */
-#define AHEAD_SAMPLES 5    /* auto = the longest of this many recent start-up times */
+#define AHEAD_DEFAULT                                                                              \
+    300                 /* scale-up-ahead (auto) before any start-up time was measured: early      \
+                           rather than late */
+#define AHEAD_SAMPLES 5 /* auto = the longest of this many recent start-up times */
 
 struct planner {
     workload_spec spec;
@@ -30,11 +31,17 @@ struct planner {
     int was_paused;
 };
 
-static const char *const state_names[] = {"Starting", "Online", "Cutoff", "Standby", "Activating", "Deleted"};
-static const char *const action_names[] = {"start", "activate", "restore", "cutoff", "standby", "delete"};
+static const char *const state_names[] = {"Starting", "Online",     "Cutoff",
+                                          "Standby",  "Activating", "Deleted"};
+static const char *const action_names[] = {"start",  "activate", "restore",
+                                           "cutoff", "standby",  "delete"};
 
-const char *planner_state_name(planner_state s) { return (unsigned)s < 6 ? state_names[s] : "?"; }
-const char *planner_action_name(planner_action_kind k) { return (unsigned)k < 6 ? action_names[k] : "?"; }
+const char *planner_state_name(planner_state s) {
+    return (unsigned)s < 6 ? state_names[s] : "?";
+}
+const char *planner_action_name(planner_action_kind k) {
+    return (unsigned)k < 6 ? action_names[k] : "?";
+}
 
 int planner_new(planner **out, const workload_spec *spec) {
     planner *p = calloc(1, sizeof *p);
@@ -70,7 +77,9 @@ static void event(planner *p, int64_t t, const char *kind, const char *fmt, ...)
     p->nev++;
 }
 
-uint64_t planner_event_count(const planner *p) { return p->nev; }
+uint64_t planner_event_count(const planner *p) {
+    return p->nev;
+}
 
 void planner_note(planner *p, int64_t now, const char *kind, const char *text) {
     event(p, now, kind, "%s", text);
@@ -111,13 +120,25 @@ int planner_add_replica(planner *p, const char *id, planner_state state, int64_t
 
 void planner_counts_get(const planner *p, planner_counts *c) {
     memset(c, 0, sizeof *c);
-    for (size_t i = 0; i < p->nr; i++) switch (p->r[i].state) {
-        case REPLICA_STARTING: c->starting++; break;
-        case REPLICA_ONLINE: c->online++; break;
-        case REPLICA_CUTOFF: c->cutoff++; break;
-        case REPLICA_STANDBY: c->standby++; break;
-        case REPLICA_ACTIVATING: c->activating++; break;
-        case REPLICA_DELETED: break;
+    for (size_t i = 0; i < p->nr; i++)
+        switch (p->r[i].state) {
+        case REPLICA_STARTING:
+            c->starting++;
+            break;
+        case REPLICA_ONLINE:
+            c->online++;
+            break;
+        case REPLICA_CUTOFF:
+            c->cutoff++;
+            break;
+        case REPLICA_STANDBY:
+            c->standby++;
+            break;
+        case REPLICA_ACTIVATING:
+            c->activating++;
+            break;
+        case REPLICA_DELETED:
+            break;
         }
 }
 
@@ -137,7 +158,8 @@ int planner_scale_up_ahead(const planner *p) {
 }
 
 /* Queues an action and applies its immediate state change (not in Preview mode). */
-static int act(planner *p, planner_replica *r, planner_action_kind k, int64_t now, const char *reason) {
+static int act(planner *p, planner_replica *r, planner_action_kind k, int64_t now,
+               const char *reason) {
     if (p->nacts == p->acap) {
         size_t cap = p->acap ? p->acap * 2 : 16;
         planner_action *na = realloc(p->acts, cap * sizeof *na);
@@ -188,7 +210,8 @@ static double metric_value(const planner_input *in, const wl_checker *ck, int *f
     return 0;
 }
 
-void planner_action_done(planner *p, const char *replica, planner_action_kind kind, int ok, int64_t now) {
+void planner_action_done(planner *p, const char *replica, planner_action_kind kind, int ok,
+                         int64_t now) {
     planner_replica *r = find(p, replica);
     if (!r) return;
     if (kind == ACT_START && r->state == REPLICA_STARTING) {
@@ -243,8 +266,11 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     planner_counts c;
     planner_counts_get(p, &c);
     char inputs[200];
-    snprintf(inputs, sizeof inputs, "need %d online, %d provisioned (ahead %ds); fleet %d online, %d starting, %d activating, %d cutoff, %d standby",
-             need, prov, planner_scale_up_ahead(p), c.online, c.starting, c.activating, c.cutoff, c.standby);
+    snprintf(inputs, sizeof inputs,
+             "need %d online, %d provisioned (ahead %ds); fleet %d online, %d starting, %d "
+             "activating, %d cutoff, %d standby",
+             need, prov, planner_scale_up_ahead(p), c.online, c.starting, c.activating, c.cutoff,
+             c.standby);
     if (need != p->last_need || prov != p->last_prov) {
         event(p, now, "target", "%s; portrait: %.150s", inputs, pt->status);
         p->last_need = need;
@@ -268,20 +294,27 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
                 planner_replica *r = &p->r[j];
                 if (r->step_id != p->step_id) continue;
                 char why[160];
-                snprintf(why, sizeof why, "rollback: checker %s: %s %.3g %s %.3g", ck->name, ck->metric.name, v,
-                         ck->op == WL_OP_GT ? ">" : "<", ck->threshold);
-                if (r->state == REPLICA_CUTOFF && !preview && act(p, r, ACT_RESTORE, now, why) < 0) return -ENOMEM;
-                if (r->state == REPLICA_STANDBY && !preview && act(p, r, ACT_ACTIVATE, now, why) < 0) return -ENOMEM;
+                snprintf(why, sizeof why, "rollback: checker %s: %s %.3g %s %.3g", ck->name,
+                         ck->metric.name, v, ck->op == WL_OP_GT ? ">" : "<", ck->threshold);
+                if (r->state == REPLICA_CUTOFF && !preview && act(p, r, ACT_RESTORE, now, why) < 0)
+                    return -ENOMEM;
+                if (r->state == REPLICA_STANDBY && !preview &&
+                    act(p, r, ACT_ACTIVATE, now, why) < 0)
+                    return -ENOMEM;
                 r->step_id = 0;
                 n++;
             }
             p->observe_until = 0;
-            event(p, now, "rollback", "%schecker %s: %s = %.3g %s %.3g during observation: %d replicas of step %d back online; scale-down paused %ds",
-                  preview ? "preview, would: " : "", ck->name, ck->metric.name, v, ck->op == WL_OP_GT ? ">" : "<",
-                  ck->threshold, n, p->step_id, ck->cooldown_seconds);
+            event(p, now, "rollback",
+                  "%schecker %s: %s = %.3g %s %.3g during observation: %d replicas of step %d back "
+                  "online; scale-down paused %ds",
+                  preview ? "preview, would: " : "", ck->name, ck->metric.name, v,
+                  ck->op == WL_OP_GT ? ">" : "<", ck->threshold, n, p->step_id,
+                  ck->cooldown_seconds);
         } else {
-            event(p, now, "pause", "%schecker %s: %s = %.3g %s %.3g: scale-down paused for %ds", preview ? "preview, would: " : "",
-                  ck->name, ck->metric.name, v, ck->op == WL_OP_GT ? ">" : "<", ck->threshold, ck->cooldown_seconds);
+            event(p, now, "pause", "%schecker %s: %s = %.3g %s %.3g: scale-down paused for %ds",
+                  preview ? "preview, would: " : "", ck->name, ck->metric.name, v,
+                  ck->op == WL_OP_GT ? ">" : "<", ck->threshold, ck->cooldown_seconds);
         }
     }
     planner_counts_get(p, &c);
@@ -290,7 +323,8 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     int coming = c.online + c.activating + c.starting;
     int deficit = need - coming;
     int would_start = 0; /* Preview: replicas the scale-up would have started */
-    int up_ok = s->up.change_interval_seconds == 0 || now - p->last_up_t >= s->up.change_interval_seconds;
+    int up_ok =
+        s->up.change_interval_seconds == 0 || now - p->last_up_t >= s->up.change_interval_seconds;
     if (deficit > 0 && up_ok) {
         int stepn = (int)ceil(deficit * s->up.change_percent / 100.0);
         if (stepn < 1) stepn = 1;
@@ -318,7 +352,8 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
             would_start = started;
         }
         p->last_up_t = now;
-        event(p, now, "scale-up", "%s%s: %d restored from Cutoff, %d activated from Standby, %d started",
+        event(p, now, "scale-up",
+              "%s%s: %d restored from Cutoff, %d activated from Standby, %d started",
               preview ? "preview, would: " : "", inputs, restored, activated, started);
         planner_counts_get(p, &c);
     }
@@ -326,11 +361,12 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     int alive = c.online + c.activating + c.starting + c.cutoff + c.standby + would_start;
     if (prov > alive) {
         char why[160];
-        snprintf(why, sizeof why, "%d replicas needed within %ds, %d exist", prov, planner_scale_up_ahead(p), alive);
+        snprintf(why, sizeof why, "%d replicas needed within %ds, %d exist", prov,
+                 planner_scale_up_ahead(p), alive);
         for (int i = 0; !preview && i < prov - alive; i++)
             if (start_new(p, now, why) < 0) return -ENOMEM;
-        event(p, now, "scale-ahead", "%s%s: %d started ahead of demand", preview ? "preview, would: " : "", inputs,
-              prov - alive);
+        event(p, now, "scale-ahead", "%s%s: %d started ahead of demand",
+              preview ? "preview, would: " : "", inputs, prov - alive);
         planner_counts_get(p, &c);
     }
 
@@ -338,8 +374,10 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     int surplus = c.online + c.activating - need;
     if (surplus > 0 && deficit <= 0) {
         const char *hold = NULL;
-        if (now < p->paused_until) hold = "paused by a stability checker";
-        else if (now < p->observe_until) hold = "observing the previous step";
+        if (now < p->paused_until)
+            hold = "paused by a stability checker";
+        else if (now < p->observe_until)
+            hold = "observing the previous step";
         else if (p->last_down_t && now - p->last_down_t < s->down.change_interval_seconds)
             hold = "change interval not over";
         if (!hold) {
@@ -347,7 +385,8 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
             if (stepn < 1) stepn = 1;
             p->step_id++;
             char why[160];
-            snprintf(why, sizeof why, "step %d: need %d online, %d online", p->step_id, need, c.online);
+            snprintf(why, sizeof why, "step %d: need %d online, %d online", p->step_id, need,
+                     c.online);
             int done = 0;
             for (int i = 0; i < stepn && !preview; i++) {
                 planner_replica *r = pick(p, REPLICA_ONLINE, 1);
@@ -359,9 +398,10 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
             if (preview) done = stepn;
             p->last_down_t = now;
             p->observe_until = now + s->down.observation_seconds;
-            event(p, now, "scale-down", "%s%s: step %d cuts off %d replicas (then %s after %ds observation)",
-                  preview ? "preview, would: " : "", inputs, p->step_id, done, wl_gray_state_name(s->down.state),
-                  s->down.observation_seconds);
+            event(p, now, "scale-down",
+                  "%s%s: step %d cuts off %d replicas (then %s after %ds observation)",
+                  preview ? "preview, would: " : "", inputs, p->step_id, done,
+                  wl_gray_state_name(s->down.state), s->down.observation_seconds);
         }
     }
 
@@ -369,8 +409,10 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     if (s->down.state != WL_GRAY_CUTOFF) {
         for (size_t i = 0; i < p->nr; i++) {
             planner_replica *r = &p->r[i];
-            if (r->state != REPLICA_CUTOFF || now - r->since < s->down.observation_seconds) continue;
-            planner_action_kind next_k = s->down.state == WL_GRAY_STANDBY ? ACT_STANDBY : ACT_DELETE;
+            if (r->state != REPLICA_CUTOFF || now - r->since < s->down.observation_seconds)
+                continue;
+            planner_action_kind next_k =
+                s->down.state == WL_GRAY_STANDBY ? ACT_STANDBY : ACT_DELETE;
             if (!preview && act(p, r, next_k, now, "observation over") < 0) return -ENOMEM;
             r->step_id = 0;
         }
@@ -381,13 +423,15 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     int deleted = 0;
     for (size_t i = 0; i < p->nr && alive - deleted > prov; i++) {
         planner_replica *r = &p->r[i];
-        int idle = r->state == REPLICA_STANDBY || (r->state == REPLICA_CUTOFF && s->down.state == WL_GRAY_CUTOFF);
+        int idle = r->state == REPLICA_STANDBY ||
+                   (r->state == REPLICA_CUTOFF && s->down.state == WL_GRAY_CUTOFF);
         if (!idle || now - r->since < s->keep_alive_seconds) continue;
         if (!preview && act(p, r, ACT_DELETE, now, "keep-alive time over") < 0) return -ENOMEM;
         deleted++;
     }
     if (deleted)
-        event(p, now, "delete", "%s%d idle replicas deleted after keepAliveSeconds %d (need %d within ahead)",
+        event(p, now, "delete",
+              "%s%d idle replicas deleted after keepAliveSeconds %d (need %d within ahead)",
               preview ? "preview, would: " : "", deleted, s->keep_alive_seconds, prov);
     *acts = p->acts;
     *nacts = p->nacts;

@@ -46,24 +46,24 @@ typedef enum planner_action_kind {
 } planner_action_kind;
 
 typedef struct planner_action {
-    uint64_t seq;               /* unique per planner */
+    uint64_t seq; /* unique per planner */
     planner_action_kind kind;
-    char replica[48];           /* replica id, e.g. "web-17" */
+    char replica[48]; /* replica id, e.g. "web-17" */
     char reason[160];
 } planner_action;
 
 typedef struct planner_replica {
     char id[48];
     planner_state state;
-    int64_t since;     /* time of the last state change */
-    int64_t started;   /* time its START was issued (start-up time measurement) */
-    int step_id;       /* the scale-down step that moved it (for rollback), 0 none */
+    int64_t since;   /* time of the last state change */
+    int64_t started; /* time its START was issued (start-up time measurement) */
+    int step_id;     /* the scale-down step that moved it (for rollback), 0 none */
 } planner_replica;
 
 #define PLANNER_EVENT_TEXT 320
 typedef struct planner_event {
     int64_t t;
-    char kind[16];   /* "scale-up", "scale-down", "hold", "rollback", "pause", "delete", ... */
+    char kind[16]; /* "scale-up", "scale-down", "hold", "rollback", "pause", "delete", ... */
     char text[PLANNER_EVENT_TEXT]; /* inputs and reason */
 } planner_event;
 

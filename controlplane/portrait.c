@@ -9,26 +9,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QUALITY_MAX_WAPE 0.5     /* the median forecast may miss by at most half, on average */
-#define QUALITY_MIN_POINTS 60    /* points scored before the gate may close */
-#define QUALITY_DECAY 0.999      /* per scored point: a memory of roughly a day at 1 minute */
+#define QUALITY_MAX_WAPE 0.5  /* the median forecast may miss by at most half, on average */
+#define QUALITY_MIN_POINTS 60 /* points scored before the gate may close */
+#define QUALITY_DECAY 0.999   /* per scored point: a memory of roughly a day at 1 minute */
 #define DEFAULT_STEP 60
-#define RETRY_FAILED_FIT_S 300   /* a failed fit is tried again after this */
-#define MIN_HISTORY_S 86400      /* quality gate: a model sees at least one daily cycle */
+#define RETRY_FAILED_FIT_S 300 /* a failed fit is tried again after this */
+#define MIN_HISTORY_S 86400    /* quality gate: a model sees at least one daily cycle */
 
 typedef struct pred_state {
     forecaster *fc;
     int64_t trained_at;   /* 0 = never */
     int64_t attempted_at; /* last fit attempt, 0 = never */
     char fit_error[160];
-    int64_t forecast_at;  /* when the last forecast was made (0 = none) */
-    int64_t fc_t0;        /* time of its first value */
+    int64_t forecast_at; /* when the last forecast was made (0 = none) */
+    int64_t fc_t0;       /* time of its first value */
     int64_t fc_step;
     int fc_n;
-    double *fc_q;         /* forecast at the provider's quantile */
-    double *fc_med;       /* median forecast, scored against what happened */
-    int64_t scored_to;    /* last time scored */
-    char fallback[200];   /* why the last update fell back to reactive ("" = it did not) */
+    double *fc_q;       /* forecast at the provider's quantile */
+    double *fc_med;     /* median forecast, scored against what happened */
+    int64_t scored_to;  /* last time scored */
+    char fallback[200]; /* why the last update fell back to reactive ("" = it did not) */
     double err_sum, act_sum, points;
 } pred_state;
 
@@ -72,12 +72,13 @@ void portrait_engine_free(portrait_engine *e) {
         free(e->pred[i].fc_q);
         free(e->pred[i].fc_med);
     }
-    for (int i = 0; i < WL_MAX_PROVIDERS; i++) free(e->cron_buf[i]);
+    for (int i = 0; i < WL_MAX_PROVIDERS; i++)
+        free(e->cron_buf[i]);
     free(e);
 }
 
-void portrait_set_capacity(portrait_engine *e, portrait_capacity_fn fn, void *ctx, int64_t fitted_at,
-                           int gates_passed, const char *gate_reason) {
+void portrait_set_capacity(portrait_engine *e, portrait_capacity_fn fn, void *ctx,
+                           int64_t fitted_at, int gates_passed, const char *gate_reason) {
     e->cap_fn = fn;
     e->cap_ctx = ctx;
     e->cap_fitted_at = fitted_at;
@@ -85,7 +86,8 @@ void portrait_set_capacity(portrait_engine *e, portrait_capacity_fn fn, void *ct
     snprintf(e->cap_reason, sizeof e->cap_reason, "%s", gate_reason ? gate_reason : "");
 }
 
-static int cap_model_solve(void *ctx, double traffic, int64_t ts, double target, int min_n, int max_n) {
+static int cap_model_solve(void *ctx, double traffic, int64_t ts, double target, int min_n,
+                           int max_n) {
     return cap_solve_replicas((const cap_model *)ctx, traffic, ts, target, min_n, max_n);
 }
 
@@ -110,16 +112,18 @@ int portrait_training_due(const portrait_engine *e, int64_t now) {
     return 0;
 }
 
-int portrait_fit(const workload_spec *spec, int i, const fc_series *history, forecaster **out, char *err,
-                 size_t errlen) {
+int portrait_fit(const workload_spec *spec, int i, const fc_series *history, forecaster **out,
+                 char *err, size_t errlen) {
     const wl_provider *p = &spec->providers[i];
     *out = NULL;
     int64_t step = history->step > 0 ? history->step : DEFAULT_STEP;
     fc_options opt = {.horizon = (int)((p->horizon_seconds + step - 1) / step), .seed = 1};
     size_t have = 0; /* values present (not NaN) */
-    for (size_t k = 0; k < history->n; k++) have += !isnan(history->y[k]);
+    for (size_t k = 0; k < history->n; k++)
+        have += !isnan(history->y[k]);
     if ((int64_t)have * step < MIN_HISTORY_S) {
-        snprintf(err, errlen, "quality gate: %.0f minutes of traffic history, a model needs at least %d",
+        snprintf(err, errlen,
+                 "quality gate: %.0f minutes of traffic history, a model needs at least %d",
                  (double)have * step / 60.0, MIN_HISTORY_S / 60);
         return -ENODATA;
     }
@@ -151,7 +155,8 @@ void portrait_install(portrait_engine *e, int i, forecaster *f, int64_t now, con
     ps->err_sum = ps->act_sum = ps->points = 0;
 }
 
-int portrait_train(portrait_engine *e, const fc_series *history, int64_t now, char *err, size_t errlen) {
+int portrait_train(portrait_engine *e, const fc_series *history, int64_t now, char *err,
+                   size_t errlen) {
     int first = 0;
     for (int i = 0; i < e->spec.n_providers; i++) {
         if (e->spec.providers[i].type != WL_PROV_PREDICTIVE) continue;
@@ -161,16 +166,20 @@ int portrait_train(portrait_engine *e, const fc_series *history, int64_t now, ch
         portrait_install(e, i, f, now, why);
         if (rc < 0 && !first) {
             first = rc;
-            if (err) snprintf(err, errlen, "providers[%d] (%s): %s", i, e->spec.providers[i].name, why);
+            if (err)
+                snprintf(err, errlen, "providers[%d] (%s): %s", i, e->spec.providers[i].name, why);
         }
     }
     return first;
 }
 
-int portrait_reactive_last(const portrait_engine *e) { return e->reactive_last; }
+int portrait_reactive_last(const portrait_engine *e) {
+    return e->reactive_last;
+}
 
 const char *portrait_fallback_reason(const portrait_engine *e, int i) {
-    if (i < 0 || i >= e->spec.n_providers || e->spec.providers[i].type != WL_PROV_PREDICTIVE) return NULL;
+    if (i < 0 || i >= e->spec.n_providers || e->spec.providers[i].type != WL_PROV_PREDICTIVE)
+        return NULL;
     return e->pred[i].fallback[0] ? e->pred[i].fallback : NULL;
 }
 
@@ -203,7 +212,8 @@ static void pred_score(pred_state *ps, const fc_series *tr) {
     }
 }
 
-static int pred_forecast(portrait_engine *e, int i, const portrait_obs *obs, char *why, size_t whylen) {
+static int pred_forecast(portrait_engine *e, int i, const portrait_obs *obs, char *why,
+                         size_t whylen) {
     const wl_provider *p = &e->spec.providers[i];
     pred_state *ps = &e->pred[i];
     const fc_series *tr = obs->traffic;
@@ -255,8 +265,8 @@ static int reactive_value(portrait_engine *e, const portrait_obs *obs, char *why
     }
     int desired;
     char r1[200];
-    if (hpa_desired(obs->current, obs->metrics, obs->n_metrics, e->spec.tolerance, &desired, NULL, r1,
-                    sizeof r1) < 0) {
+    if (hpa_desired(obs->current, obs->metrics, obs->n_metrics, e->spec.tolerance, &desired, NULL,
+                    r1, sizeof r1) < 0) {
         snprintf(why, whylen, "%s", r1);
         return -1;
     }
@@ -268,14 +278,18 @@ static int reactive_value(portrait_engine *e, const portrait_obs *obs, char *why
 }
 
 static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, const portrait *g,
-                        prov_out *o, int reactive, const char *reactive_why, char *why, size_t whylen) {
+                        prov_out *o, int reactive, const char *reactive_why, char *why,
+                        size_t whylen) {
     const wl_provider *p = &e->spec.providers[i];
     pred_state *ps = &e->pred[i];
     char reason[200] = "";
     int usable = 1;
     int no_traffic = !obs->traffic || obs->traffic->n == 0 || obs->traffic->step <= 0;
     if (!ps->fc) {
-        snprintf(reason, sizeof reason, "no model%s%s", ps->fit_error[0] ? ": " : no_traffic ? ": no traffic history yet" : " (not trained yet)",
+        snprintf(reason, sizeof reason, "no model%s%s",
+                 ps->fit_error[0] ? ": "
+                 : no_traffic     ? ": no traffic history yet"
+                                  : " (not trained yet)",
                  ps->fit_error);
         usable = 0;
     } else if (obs->now - ps->trained_at > p->max_age_seconds) {
@@ -286,10 +300,12 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
         snprintf(reason, sizeof reason, "no traffic history");
         usable = 0;
     } else if (!(p->capacity_per_replica > 0) && !e->cap_fn) {
-        snprintf(reason, sizeof reason, "no capacity model%s%.150s", e->cap_reason[0] ? ": " : "", e->cap_reason);
+        snprintf(reason, sizeof reason, "no capacity model%s%.150s", e->cap_reason[0] ? ": " : "",
+                 e->cap_reason);
         usable = 0;
     } else if (!(p->capacity_per_replica > 0) && !e->cap_gates_passed) {
-        snprintf(reason, sizeof reason, "capacity model fails its quality gates: %.150s", e->cap_reason);
+        snprintf(reason, sizeof reason, "capacity model fails its quality gates: %.150s",
+                 e->cap_reason);
         usable = 0;
     }
     if (usable) {
@@ -331,8 +347,10 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
         if (tr < 0) tr = 0;
         /* series values are per step of the series; the portrait grid shares that step */
         int need;
-        if (p->capacity_per_replica > 0) need = portrait_replicas_for(tr, p->capacity_per_replica, tgt);
-        else need = e->cap_fn(e->cap_ctx, tr, t, tgt / 100.0, 0, e->spec.max_replicas);
+        if (p->capacity_per_replica > 0)
+            need = portrait_replicas_for(tr, p->capacity_per_replica, tgt);
+        else
+            need = e->cap_fn(e->cap_ctx, tr, t, tgt / 100.0, 0, e->spec.max_replicas);
         if (need < 0) {
             snprintf(why, whylen, "capacity model could not size %.1f traffic", tr);
             break;
@@ -349,8 +367,9 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
         o->rep[k] = m;
     }
     if (last >= 0)
-        snprintf(why, whylen, "%s q%.2f: need %d now, %d within %ds ahead (forecast %.0f)", fc_name(ps->fc),
-                 p->quantile, o->need[0], o->rep[0], obs->ahead_seconds, o->traffic[0]);
+        snprintf(why, whylen, "%s q%.2f: need %d now, %d within %ds ahead (forecast %.0f)",
+                 fc_name(ps->fc), p->quantile, o->need[0], o->rep[0], obs->ahead_seconds,
+                 o->traffic[0]);
 }
 
 int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out) {
@@ -381,17 +400,20 @@ int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out) 
     char rwhy[200] = "";
     int need_reactive = 0;
     for (int i = 0; i < s->n_providers; i++)
-        need_reactive |= s->providers[i].type == WL_PROV_REACTIVE || s->providers[i].type == WL_PROV_PREDICTIVE;
+        need_reactive |=
+            s->providers[i].type == WL_PROV_REACTIVE || s->providers[i].type == WL_PROV_PREDICTIVE;
     int reactive = need_reactive ? reactive_value(e, obs, rwhy, sizeof rwhy) : -1;
     e->reactive_last = reactive;
     size_t off = 0;
     for (int i = 0; i < s->n_providers; i++) {
         const wl_provider *p = &s->providers[i];
         char why[240] = "";
-        for (int k = 0; k < n; k++) o->rep[k] = o->need[k] = -1, o->traffic[k] = NAN;
+        for (int k = 0; k < n; k++)
+            o->rep[k] = o->need[k] = -1, o->traffic[k] = NAN;
         switch (p->type) {
         case WL_PROV_STATIC:
-            for (int k = 0; k < n; k++) o->rep[k] = o->need[k] = p->replicas;
+            for (int k = 0; k < n; k++)
+                o->rep[k] = o->need[k] = p->replicas;
             snprintf(why, sizeof why, "%d", p->replicas);
             break;
         case WL_PROV_CRON:
@@ -405,14 +427,19 @@ int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out) 
                 e->cron_n[i] = n;
                 e->cron_t0[i] = out->t0;
                 if (wl_cron_eval_from(p, out->t0, step, n, nb, &e->cron_state[i]) < 0) {
-                    for (int k = 0; k < n; k++) nb[k] = -1;
+                    for (int k = 0; k < n; k++)
+                        nb[k] = -1;
                     e->cron_t0[i] = -1;
                 }
             }
-            for (int k = 0; k < n; k++) o->rep[k] = o->need[k] = e->cron_buf[i][k];
-            if (e->cron_t0[i] < 0) snprintf(why, sizeof why, "bad time zone %s", p->time_zone);
-            else if (e->cron_buf[i][0] >= 0) snprintf(why, sizeof why, "window open: %d", e->cron_buf[i][0]);
-            else snprintf(why, sizeof why, "no window open");
+            for (int k = 0; k < n; k++)
+                o->rep[k] = o->need[k] = e->cron_buf[i][k];
+            if (e->cron_t0[i] < 0)
+                snprintf(why, sizeof why, "bad time zone %s", p->time_zone);
+            else if (e->cron_buf[i][0] >= 0)
+                snprintf(why, sizeof why, "window open: %d", e->cron_buf[i][0]);
+            else
+                snprintf(why, sizeof why, "no window open");
             break;
         case WL_PROV_REACTIVE:
             if (reactive >= 0) o->rep[0] = o->need[0] = reactive;
@@ -432,14 +459,17 @@ int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out) 
                 best_prio[k] = p->priority;
                 out->source[k] = (signed char)i;
             } else if (p->priority == best_prio[k]) { /* a tie goes to the higher count */
-                if (o->rep[k] > best_rep[k]) best_rep[k] = o->rep[k], out->source[k] = (signed char)i;
+                if (o->rep[k] > best_rep[k])
+                    best_rep[k] = o->rep[k], out->source[k] = (signed char)i;
                 if (o->need[k] > best_need[k]) best_need[k] = o->need[k];
             }
             if (!isnan(o->traffic[k])) out->traffic[k] = o->traffic[k];
         }
-        int w = snprintf(out->status + off, sizeof out->status - off, "%s%s[%s p%d]: %s",
-                         off ? "; " : "", p->name, wl_provider_type_name(p->type), p->priority, why);
-        if (w > 0) off = (size_t)w < sizeof out->status - off ? off + (size_t)w : sizeof out->status - 1;
+        int w =
+            snprintf(out->status + off, sizeof out->status - off, "%s%s[%s p%d]: %s",
+                     off ? "; " : "", p->name, wl_provider_type_name(p->type), p->priority, why);
+        if (w > 0)
+            off = (size_t)w < sizeof out->status - off ? off + (size_t)w : sizeof out->status - 1;
     }
     for (int k = 0; k < n; k++) {
         int r = best_rep[k], nd = best_need[k];
@@ -454,8 +484,9 @@ int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out) 
     }
     if (out->clamped_low || out->clamped_high) {
         snprintf(out->status + off, sizeof out->status - off,
-                 "%sclamped: %d steps raised to minReplicas %d, %d cut to maxReplicas %d", off ? "; " : "",
-                 out->clamped_low, s->min_replicas, out->clamped_high, s->max_replicas);
+                 "%sclamped: %d steps raised to minReplicas %d, %d cut to maxReplicas %d",
+                 off ? "; " : "", out->clamped_low, s->min_replicas, out->clamped_high,
+                 s->max_replicas);
     }
     free(o);
     return 0;

@@ -39,12 +39,12 @@ typedef struct portrait {
 
 /* Observations for one update. */
 typedef struct portrait_obs {
-    int64_t now;                 /* unix seconds */
-    int current;                 /* replicas counted by the reactive provider (online + coming) */
-    const hpa_metric *metrics;   /* per-pod metrics for the reactive provider; NULL = none */
+    int64_t now;               /* unix seconds */
+    int current;               /* replicas counted by the reactive provider (online + coming) */
+    const hpa_metric *metrics; /* per-pod metrics for the reactive provider; NULL = none */
     size_t n_metrics;
-    const fc_series *traffic;    /* traffic history, last value = the last complete step; NULL none */
-    int ahead_seconds;           /* effective scale-up-ahead (planner_scale_up_ahead) */
+    const fc_series *traffic; /* traffic history, last value = the last complete step; NULL none */
+    int ahead_seconds;        /* effective scale-up-ahead (planner_scale_up_ahead) */
 } portrait_obs;
 
 /* Converts traffic to replicas when the spec gives no capacityPerReplica: a fitted capacity
@@ -85,9 +85,10 @@ int portrait_train(portrait_engine *e, const fc_series *history, int64_t now, ch
  * first quality gate); portrait_install (loop thread) hands the result to the
  * engine, which takes ownership of f (NULL with a reason when the fit failed: an older model
  * stays until it goes stale). */
-int portrait_fit(const workload_spec *spec, int provider, const fc_series *history, forecaster **out,
-                 char *err, size_t errlen);
-void portrait_install(portrait_engine *e, int provider, forecaster *f, int64_t now, const char *error);
+int portrait_fit(const workload_spec *spec, int provider, const fc_series *history,
+                 forecaster **out, char *err, size_t errlen);
+void portrait_install(portrait_engine *e, int provider, forecaster *f, int64_t now,
+                      const char *error);
 
 /* Runs every provider for the observation and merges them into *out. Returns 0 or -errno. */
 int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out);

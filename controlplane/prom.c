@@ -70,9 +70,11 @@ int prom_new(prom **out, const prom_options *o, char *err, size_t errlen) {
     p->url = strdup(o->url);
     if (!p->url) goto nomem;
     size_t ul = strlen(p->url);
-    while (ul > 1 && p->url[ul - 1] == '/') p->url[--ul] = 0;
+    while (ul > 1 && p->url[ul - 1] == '/')
+        p->url[--ul] = 0;
     char *token = NULL;
-    if (o->bearer_token && o->bearer_token[0]) token = strdup(o->bearer_token);
+    if (o->bearer_token && o->bearer_token[0])
+        token = strdup(o->bearer_token);
     else if (o->bearer_token_file && o->bearer_token_file[0]) {
         char buf[8192];
         if (bearer_read(o->bearer_token_file, "prometheus bearer token file", buf, sizeof buf, err,
@@ -148,7 +150,8 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
     }
     if (b->n + n + 1 > b->cap) {
         size_t ncap = b->cap ? b->cap : 65536;
-        while (ncap < b->n + n + 1) ncap *= 2;
+        while (ncap < b->n + n + 1)
+            ncap *= 2;
         char *np = realloc(b->p, ncap);
         if (!np) return 0;
         b->p = np;
@@ -360,8 +363,8 @@ static int fetch_chunk(prom *p, CURLM *m, CURL *c, const char *expr, int64_t s_m
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    snprintf(url, ulen, "%s/api/v1/query_range?query=%s&start=%.3f&end=%.3f&step=%.3f", p->url,
-             q, (double)s_ms / 1000, (double)e_ms / 1000, (double)step_ms / 1000);
+    snprintf(url, ulen, "%s/api/v1/query_range?query=%s&start=%.3f&end=%.3f&step=%.3f", p->url, q,
+             (double)s_ms / 1000, (double)e_ms / 1000, (double)step_ms / 1000);
     curl_free(q);
     struct curl_slist *hdr = NULL;
     if (p->auth_header) hdr = curl_slist_append(hdr, p->auth_header);
@@ -385,7 +388,8 @@ static int fetch_chunk(prom *p, CURLM *m, CURL *c, const char *expr, int64_t s_m
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(p->timeout_ms < 5000 ? p->timeout_ms : 5000));
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                         (long)(p->timeout_ms < 5000 ? p->timeout_ms : 5000));
         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
         curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
         curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
@@ -404,13 +408,15 @@ static int fetch_chunk(prom *p, CURLM *m, CURL *c, const char *expr, int64_t s_m
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
         int retry = 0;
         if (cc != CURLE_OK) {
-            rc = cc == CURLE_OPERATION_TIMEDOUT   ? -ETIMEDOUT
-                 : cc == CURLE_COULDNT_CONNECT    ? -ECONNREFUSED
+            rc = cc == CURLE_OPERATION_TIMEDOUT         ? -ETIMEDOUT
+                 : cc == CURLE_COULDNT_CONNECT          ? -ECONNREFUSED
                  : cc == CURLE_WRITE_ERROR && b.too_big ? -EFBIG
-                 : cc == CURLE_ABORTED_BY_CALLBACK ? -ECANCELED
-                                                  : -EIO;
-            if (rc == -ECANCELED) snprintf(err, errlen, "%s: " CANCELLED_MSG, p->url);
-            else snprintf(err, errlen, "%s: %s", p->url, curl_easy_strerror(cc));
+                 : cc == CURLE_ABORTED_BY_CALLBACK      ? -ECANCELED
+                                                        : -EIO;
+            if (rc == -ECANCELED)
+                snprintf(err, errlen, "%s: " CANCELLED_MSG, p->url);
+            else
+                snprintf(err, errlen, "%s: %s", p->url, curl_easy_strerror(cc));
             retry = rc != -EFBIG && rc != -ECANCELED;
         } else if (code == 200 || code == 400 || code == 422) {
             rc = parse_body(b.p ? b.p : "", out, err, errlen);
@@ -430,8 +436,8 @@ static int fetch_chunk(prom *p, CURLM *m, CURL *c, const char *expr, int64_t s_m
     return rc;
 }
 
-int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms,
-                     int64_t step_ms, prom_result *out, char *err, size_t errlen) {
+int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                     prom_result *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (step_ms <= 0 || end_ms < start_ms) {
         snprintf(err, errlen, "bad range");
@@ -527,7 +533,8 @@ const char *prom_status(prom *p) {
     static _Thread_local char buf[400];
     if (!p) return "not configured";
     pthread_mutex_lock(&p->mu);
-    if (p->up) snprintf(buf, sizeof buf, "ok");
+    if (p->up)
+        snprintf(buf, sizeof buf, "ok");
     else {
         int64_t left = p->down_until_ms - tide_now_mono_ms();
         snprintf(buf, sizeof buf, "down: %s; next try in %.1f s", p->last_error,
@@ -557,8 +564,10 @@ static void on_job_done(struct ev_loop *loop, ev_async *a, int revents) {
     job *j = (job *)a;
     ev_async_stop(loop, a);
     prom_result *res = malloc(sizeof *res);
-    if (res) *res = j->res;
-    else prom_result_fini(&j->res);
+    if (res)
+        *res = j->res;
+    else
+        prom_result_fini(&j->res);
     j->fn(j->arg, res ? j->status : -ENOMEM, res, j->status ? j->err : NULL);
     free(j->expr);
     free(j);
@@ -566,8 +575,8 @@ static void on_job_done(struct ev_loop *loop, ev_async *a, int revents) {
 
 static void *job_thread(void *arg) {
     job *j = arg;
-    j->status = prom_query_range(j->p, j->expr, j->start, j->end, j->step, &j->res, j->err,
-                                 sizeof j->err);
+    j->status =
+        prom_query_range(j->p, j->expr, j->start, j->end, j->step, &j->res, j->err, sizeof j->err);
     ev_async_send(j->loop, &j->async);
     return NULL;
 }

@@ -51,8 +51,8 @@ void prom_result_fini(prom_result *r);
  * err has its message); -EAGAIN (in backoff after an earlier failure); -ETIMEDOUT;
  * -ECONNREFUSED; -EIO (other HTTP/transport/JSON failure); -ENOMEM; -ECANCELED (prom_cancel()
  * was called). err says which URL and why. Thread-safe. */
-int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms,
-                     int64_t step_ms, prom_result *out, char *err, size_t errlen);
+int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                     prom_result *out, char *err, size_t errlen);
 
 typedef void (*prom_done_fn)(void *arg, int status, prom_result *res, const char *err);
 /* Like prom_query_range() on a worker thread; fn runs on `loop` with the result (which it

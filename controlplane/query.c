@@ -49,7 +49,8 @@ static int is_ident(int c, int metric) {
 static char *ident(lexer *L, int metric) {
     size_t b = L->i;
     if (!is_ident_start((unsigned char)L->s[b], metric)) return NULL;
-    while (is_ident((unsigned char)L->s[L->i], metric)) L->i++;
+    while (is_ident((unsigned char)L->s[L->i], metric))
+        L->i++;
     return strndup(L->s + b, L->i - b);
 }
 
@@ -57,8 +58,10 @@ static const char *describe(lexer *L) {
     static _Thread_local char buf[32];
     char c = L->s[L->i];
     if (!c) return "end of input";
-    if (isprint((unsigned char)c)) snprintf(buf, sizeof buf, "'%c'", c);
-    else snprintf(buf, sizeof buf, "byte 0x%02x", (unsigned char)c);
+    if (isprint((unsigned char)c))
+        snprintf(buf, sizeof buf, "'%c'", c);
+    else
+        snprintf(buf, sizeof buf, "byte 0x%02x", (unsigned char)c);
     return buf;
 }
 
@@ -81,10 +84,20 @@ static int string_lit(lexer *L, char **out) {
         if (c == '\\') {
             char e = L->s[L->i];
             switch (e) {
-            case 'n': c = '\n'; break;
-            case 't': c = '\t'; break;
-            case 'r': c = '\r'; break;
-            case '\\': case '"': case '\'': c = e; break;
+            case 'n':
+                c = '\n';
+                break;
+            case 't':
+                c = '\t';
+                break;
+            case 'r':
+                c = '\r';
+                break;
+            case '\\':
+            case '"':
+            case '\'':
+                c = e;
+                break;
             case 'x': {
                 int hi = (unsigned char)L->s[L->i + 1], lo = hi ? (unsigned char)L->s[L->i + 2] : 0;
                 if (!isxdigit(hi) || !isxdigit(lo)) {
@@ -131,8 +144,10 @@ static int regex_check(const char *re, char *why, size_t len) {
     for (size_t i = 0; re[i]; i++) {
         char c = re[i];
         if (in_bracket) {
-            if (c == ']' && in_bracket > 1) in_bracket = 0;
-            else in_bracket++;
+            if (c == ']' && in_bracket > 1)
+                in_bracket = 0;
+            else
+                in_bracket++;
             continue;
         }
         if (c == '\\') {
@@ -154,11 +169,15 @@ static int regex_check(const char *re, char *why, size_t len) {
         if (c == '{') {
             char *end;
             long lo = strtol(re + i + 1, &end, 10), hi = lo;
-            if (*end == ',') hi = isdigit((unsigned char)end[1]) ? strtol(end + 1, &end, 10) : 0;
-            else if (end == re + i + 1) hi = -1;
+            if (*end == ',')
+                hi = isdigit((unsigned char)end[1]) ? strtol(end + 1, &end, 10) : 0;
+            else if (end == re + i + 1)
+                hi = -1;
             if (*end != '}' || lo < 0 || hi < 0 || lo > 100 || hi > 100 || ++counted > 2) {
-                snprintf(why, len, "bad or too large repetition count at byte %zu (at most two "
-                                   "{n,m} with n, m <= 100)", i + 1);
+                snprintf(why, len,
+                         "bad or too large repetition count at byte %zu (at most two "
+                         "{n,m} with n, m <= 100)",
+                         i + 1);
                 return -EINVAL;
             }
             i = (size_t)(end - re);
@@ -184,8 +203,8 @@ static int add_matcher(query_expr *e, char *name, int op, char *value, lexer *L)
     if (op == QUERY_RE || op == QUERY_NRE) {
         char why[160];
         if (regex_check(value, why, sizeof why)) {
-            int r = fail(L, "invalid regular expression \"%.200s\" for label %s: %s", value, name,
-                         why);
+            int r =
+                fail(L, "invalid regular expression \"%.200s\" for label %s: %s", value, name, why);
             free(name);
             free(value);
             return r;
@@ -242,10 +261,14 @@ static int matchers(lexer *L, query_expr *e) {
         ws(L);
         int op;
         const char *s = L->s + L->i;
-        if (s[0] == '=' && s[1] == '~') op = QUERY_RE, L->i += 2;
-        else if (s[0] == '!' && s[1] == '~') op = QUERY_NRE, L->i += 2;
-        else if (s[0] == '!' && s[1] == '=') op = QUERY_NE, L->i += 2;
-        else if (s[0] == '=') op = QUERY_EQ, L->i += 1;
+        if (s[0] == '=' && s[1] == '~')
+            op = QUERY_RE, L->i += 2;
+        else if (s[0] == '!' && s[1] == '~')
+            op = QUERY_NRE, L->i += 2;
+        else if (s[0] == '!' && s[1] == '=')
+            op = QUERY_NE, L->i += 2;
+        else if (s[0] == '=')
+            op = QUERY_EQ, L->i += 1;
         else {
             int r = fail(L, "expected '=', '!=', '=~' or '!~' after label %s, found %s", name,
                          describe(L));
@@ -268,10 +291,14 @@ static int matchers(lexer *L, query_expr *e) {
 
 static int matcher_matches_empty(const query_matcher *m) {
     switch (m->op) {
-    case QUERY_EQ: return m->value[0] == 0;
-    case QUERY_NE: return m->value[0] != 0;
-    case QUERY_RE: return regexec(&m->re, "", 0, NULL, 0) == 0;
-    default: return regexec(&m->re, "", 0, NULL, 0) != 0;
+    case QUERY_EQ:
+        return m->value[0] == 0;
+    case QUERY_NE:
+        return m->value[0] != 0;
+    case QUERY_RE:
+        return regexec(&m->re, "", 0, NULL, 0) == 0;
+    default:
+        return regexec(&m->re, "", 0, NULL, 0) != 0;
     }
 }
 
@@ -301,7 +328,8 @@ static int selector(lexer *L, query_expr *e) {
         return fail(L, "expected a metric name or '{', found %s", describe(L));
     }
     int ok = 0;
-    for (size_t k = 0; k < e->nm; k++) ok |= !matcher_matches_empty(&e->m[k]);
+    for (size_t k = 0; k < e->nm; k++)
+        ok |= !matcher_matches_empty(&e->m[k]);
     if (!ok) {
         L->i = at;
         return fail(L, "a selector needs a metric name or a matcher that does not match \"\"");
@@ -321,7 +349,8 @@ static int by_clause(lexer *L, query_expr *e) {
             return 0;
         }
         char *name = ident(L, 0);
-        if (!name) return fail(L, "expected a label name or ')' in by (...), found %s", describe(L));
+        if (!name)
+            return fail(L, "expected a label name or ')' in by (...), found %s", describe(L));
         char **nb = realloc(e->by, (e->nby + 1) * sizeof *nb);
         if (!nb) {
             free(name);
@@ -396,8 +425,9 @@ int query_parse(const char *text, query_expr **out, char *err, size_t errlen) {
     }
     ws(&L);
     if (L.s[L.i]) {
-        rc = fail(&L, "unexpected %s after the end of the query (supported: a selector, "
-                      "sum by (...) or avg by (...) over one)",
+        rc = fail(&L,
+                  "unexpected %s after the end of the query (supported: a selector, "
+                  "sum by (...) or avg by (...) over one)",
                   describe(&L));
         goto out;
     }
@@ -418,7 +448,8 @@ void query_expr_free(query_expr *e) {
         free(e->m[i].value);
     }
     free(e->m);
-    for (size_t i = 0; i < e->nby; i++) free(e->by[i]);
+    for (size_t i = 0; i < e->nby; i++)
+        free(e->by[i]);
     free(e->by);
     free(e);
 }
@@ -435,10 +466,18 @@ int query_match(const query_expr *e, const char *const *names, const char *const
             }
         int ok;
         switch (m->op) {
-        case QUERY_EQ: ok = strcmp(v, m->value) == 0; break;
-        case QUERY_NE: ok = strcmp(v, m->value) != 0; break;
-        case QUERY_RE: ok = regexec(&m->re, v, 0, NULL, 0) == 0; break;
-        default: ok = regexec(&m->re, v, 0, NULL, 0) != 0; break;
+        case QUERY_EQ:
+            ok = strcmp(v, m->value) == 0;
+            break;
+        case QUERY_NE:
+            ok = strcmp(v, m->value) != 0;
+            break;
+        case QUERY_RE:
+            ok = regexec(&m->re, v, 0, NULL, 0) == 0;
+            break;
+        default:
+            ok = regexec(&m->re, v, 0, NULL, 0) != 0;
+            break;
         }
         if (!ok) return 0;
     }
@@ -457,7 +496,8 @@ static void sb_put(sbuf *b, const char *s, size_t n) {
     if (b->oom) return;
     if (b->n + n + 1 > b->cap) {
         size_t ncap = b->cap ? b->cap : 4096;
-        while (ncap < b->n + n + 1) ncap *= 2;
+        while (ncap < b->n + n + 1)
+            ncap *= 2;
         char *np = realloc(b->p, ncap);
         if (!np) {
             b->oom = 1;
@@ -506,20 +546,25 @@ static void sb_quoted(sbuf *b, const char *s, int json) {
             if (n) {
                 sb_put(b, (const char *)p, (size_t)n);
                 p += n - 1;
-            } else sb_put(b, "\\ufffd", 6);
+            } else
+                sb_put(b, "\\ufffd", 6);
             continue;
         }
         if (*p == '"' || *p == '\\') {
             tmp[0] = '\\';
             tmp[1] = (char)*p;
             sb_put(b, tmp, 2);
-        } else if (*p == '\n') sb_put(b, "\\n", 2);
-        else if (*p == '\t') sb_put(b, "\\t", 2);
-        else if (*p == '\r') sb_put(b, "\\r", 2);
+        } else if (*p == '\n')
+            sb_put(b, "\\n", 2);
+        else if (*p == '\t')
+            sb_put(b, "\\t", 2);
+        else if (*p == '\r')
+            sb_put(b, "\\r", 2);
         else if (*p < 0x20) {
             snprintf(tmp, sizeof tmp, json ? "\\u%04x" : "\\x%02x", *p);
             sb_str(b, tmp);
-        } else sb_put(b, (const char *)p, 1);
+        } else
+            sb_put(b, (const char *)p, 1);
     }
     sb_put(b, "\"", 1);
 }
@@ -534,7 +579,8 @@ char *query_selector_promql(const query_expr *e) {
             !strcmp(v, "by"))
             continue;
         size_t i = 1;
-        while (is_ident((unsigned char)v[i], 1)) i++;
+        while (is_ident((unsigned char)v[i], 1))
+            i++;
         if (!v[i]) metric = v;
     }
     if (metric) sb_str(&b, metric);
@@ -584,17 +630,20 @@ void query_format_value(double v, char *buf, size_t len) {
     for (; *s && *s != 'e'; s++)
         if (isdigit((unsigned char)*s)) digits[nd++] = *s;
     int exp = atoi(s + 1);
-    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
     int pos = exp + 1;
     sbuf b = {0};
     if (neg) sb_put(&b, "-", 1);
     if (pos <= 0) {
         sb_put(&b, "0.", 2);
-        for (int i = 0; i < -pos; i++) sb_put(&b, "0", 1);
+        for (int i = 0; i < -pos; i++)
+            sb_put(&b, "0", 1);
         sb_put(&b, digits, nd);
     } else if ((size_t)pos >= nd) {
         sb_put(&b, digits, nd);
-        for (size_t i = nd; i < (size_t)pos; i++) sb_put(&b, "0", 1);
+        for (size_t i = nd; i < (size_t)pos; i++)
+            sb_put(&b, "0", 1);
     } else {
         sb_put(&b, digits, (size_t)pos);
         sb_put(&b, ".", 1);
@@ -612,7 +661,8 @@ static void format_ts(int64_t ms, char *buf, size_t len) {
     }
     snprintf(buf, len, "%.3f", (double)ms / 1000);
     size_t n = strlen(buf);
-    while (n && buf[n - 1] == '0') buf[--n] = 0;
+    while (n && buf[n - 1] == '0')
+        buf[--n] = 0;
 }
 
 int query_parse_time(const char *s, int64_t *ms) {
@@ -625,7 +675,8 @@ int query_parse_time(const char *s, int64_t *ms) {
         return 0;
     }
     int y, mo, da, h, mi, se, n = 0;
-    if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &da, &h, &mi, &se, &n) != 6 || n != 19)
+    if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &da, &h, &mi, &se, &n) != 6 ||
+        n != 19)
         return -EINVAL;
     const char *p = s + n;
     int64_t frac_ms = 0;
@@ -639,21 +690,28 @@ int query_parse_time(const char *s, int64_t *ms) {
             p++;
         }
         if (!digits) return -EINVAL;
-        for (int k = digits; k < 3; k++) f *= 10;
+        for (int k = digits; k < 3; k++)
+            f *= 10;
         frac_ms = f;
     }
     int off_min = 0;
-    if (*p == 'Z' || *p == 'z') p++;
+    if (*p == 'Z' || *p == 'z')
+        p++;
     else if (*p == '+' || *p == '-') {
         int oh, om, m2 = 0;
         if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m2) != 2 || m2 != 5) return -EINVAL;
         off_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
         p += 6;
-    } else return -EINVAL;
+    } else
+        return -EINVAL;
     if (*p || mo < 1 || mo > 12 || da < 1 || da > 31 || h > 23 || mi > 59 || se > 60)
         return -EINVAL;
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = da, .tm_hour = h,
-                    .tm_min = mi, .tm_sec = se};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = da,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = se};
     time_t t = timegm(&tm);
     *ms = ((int64_t)t - (int64_t)off_min * 60) * 1000 + frac_ms;
     return 0;
@@ -678,14 +736,22 @@ int query_parse_duration(const char *s, int64_t *ms) {
             if (n > 1000000000) return -EINVAL;
         }
         int64_t unit;
-        if (!strncmp(p, "ms", 2)) unit = 1, p += 2;
-        else if (*p == 's') unit = 1000, p++;
-        else if (*p == 'm') unit = 60000, p++;
-        else if (*p == 'h') unit = 3600000, p++;
-        else if (*p == 'd') unit = 86400000, p++;
-        else if (*p == 'w') unit = 7 * 86400000LL, p++;
-        else if (*p == 'y') unit = 365 * 86400000LL, p++;
-        else return -EINVAL;
+        if (!strncmp(p, "ms", 2))
+            unit = 1, p += 2;
+        else if (*p == 's')
+            unit = 1000, p++;
+        else if (*p == 'm')
+            unit = 60000, p++;
+        else if (*p == 'h')
+            unit = 3600000, p++;
+        else if (*p == 'd')
+            unit = 86400000, p++;
+        else if (*p == 'w')
+            unit = 7 * 86400000LL, p++;
+        else if (*p == 'y')
+            unit = 365 * 86400000LL, p++;
+        else
+            return -EINVAL;
         total += n * unit;
     }
     if (total <= 0) return -EINVAL;
@@ -706,7 +772,8 @@ typedef struct rseries {
 
 static char *label_key(char *const *names, char *const *values, size_t n, size_t *len) {
     size_t l = 0;
-    for (size_t i = 0; i < n; i++) l += strlen(names[i]) + strlen(values[i]) + 2;
+    for (size_t i = 0; i < n; i++)
+        l += strlen(names[i]) + strlen(values[i]) + 2;
     char *k = malloc(l ? l : 1), *p = k;
     if (!k) return NULL;
     for (size_t i = 0; i < n; i++) {
@@ -784,7 +851,8 @@ static char **dup_strs(char *const *src, size_t n) {
     if (!d) return NULL;
     for (size_t i = 0; i < n; i++)
         if (!(d[i] = strdup(src[i]))) {
-            for (size_t k = 0; k < i; k++) free(d[k]);
+            for (size_t k = 0; k < i; k++)
+                free(d[k]);
             free(d);
             return NULL;
         }
@@ -830,7 +898,8 @@ static int fold(evalctx *c, char *const *names, char *const *values, size_t n, c
             g = &c->g[i];
             break;
         }
-    if (g) free(key);
+    if (g)
+        free(key);
     else {
         if ((c->ng + 1) * c->nsteps > QUERY_MAX_SAMPLES) {
             free(key);
@@ -873,7 +942,8 @@ static int groups_finish(evalctx *c) {
         if (!rc && g->sum) {
             size_t have = 0;
             for (size_t t = 0; t < c->nsteps; t++) {
-                if (g->cnt[t] == 0) g->sum[t] = NAN;
+                if (g->cnt[t] == 0)
+                    g->sum[t] = NAN;
                 else {
                     if (c->e->agg == QUERY_AGG_AVG) g->sum[t] /= g->cnt[t];
                     have++;
@@ -914,8 +984,9 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
                 int64_t step_ms, query_result *r, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     if (step_ms <= 0) {
-        snprintf(err, errlen, "zero or negative query resolution step widths are not accepted. "
-                              "Try a positive integer");
+        snprintf(err, errlen,
+                 "zero or negative query resolution step widths are not accepted. "
+                 "Try a positive integer");
         return -EINVAL;
     }
     if (end_ms < start_ms) {
@@ -923,8 +994,9 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
         return -EINVAL;
     }
     if ((end_ms - start_ms) / step_ms + 1 > QUERY_MAX_POINTS) {
-        snprintf(err, errlen, "exceeded maximum resolution of 11,000 points per timeseries. "
-                              "Try decreasing the query resolution (?step=XX)");
+        snprintf(err, errlen,
+                 "exceeded maximum resolution of 11,000 points per timeseries. "
+                 "Try decreasing the query resolution (?step=XX)");
         return -EINVAL;
     }
     query_expr *e;
@@ -942,8 +1014,8 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
         char *promql = query_selector_promql(e);
         prom_result pr = {0};
         char perr[400];
-        int prc = promql ? prom_query_range(ctx->prom, promql, start_ms, end_ms, step_ms, &pr,
-                                            perr, sizeof perr)
+        int prc = promql ? prom_query_range(ctx->prom, promql, start_ms, end_ms, step_ms, &pr, perr,
+                                            sizeof perr)
                          : -ENOMEM;
         free(promql);
         if (prc == 0) {
@@ -964,7 +1036,8 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
                     prc = -ENOMEM;
                     break;
                 }
-                for (size_t k = 0; k < nsteps; k++) d->v[k] = NAN;
+                for (size_t k = 0; k < nsteps; k++)
+                    d->v[k] = NAN;
                 for (size_t k = 0; k < s->n; k++) {
                     int64_t off = s->ts_ms[k] - start_ms;
                     if (off < 0 || off % step_ms) continue;
@@ -1008,8 +1081,8 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
             }
             if (!query_match(e, names, values, nl)) continue;
             int64_t first, last;
-            int got = tsdb_eval_step(ctx->db, id, start_ms, step_ms, nsteps, QUERY_LOOKBACK_MS,
-                                     v, &first, &last);
+            int got = tsdb_eval_step(ctx->db, id, start_ms, step_ms, nsteps, QUERY_LOOKBACK_MS, v,
+                                     &first, &last);
             if (got < 0) {
                 rc = got;
                 break;
@@ -1032,8 +1105,10 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
                             int64_t t = start_ms + (int64_t)k * step_ms;
                             int inside = t >= first && t < last + step_ms;
                             if (isnan(ps[i].v[k]) || (inside && !isnan(v[k]))) continue;
-                            if (isnan(v[k])) have++;
-                            else from_store--;
+                            if (isnan(v[k]))
+                                have++;
+                            else
+                                from_store--;
                             from_prom++;
                             v[k] = ps[i].v[k];
                         }
@@ -1050,20 +1125,26 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
     }
     for (size_t i = 0; i < nps && !rc; i++)
         if (!ps[i].used) {
-            for (size_t k = 0; k < nsteps; k++) r->prom_points += !isnan(ps[i].v[k]);
+            for (size_t k = 0; k < nsteps; k++)
+                r->prom_points += !isnan(ps[i].v[k]);
             rc = fold(&c, ps[i].names, ps[i].values, ps[i].nlabels, ps[i].v);
         }
     int frc = groups_finish(&c);
     if (!rc) rc = frc;
     free(v);
     if (rc == -E2BIG) {
-        snprintf(err, errlen, "query processing would load too many samples into memory "
-                              "(more than %d series x steps); narrow the selector, aggregate "
-                              "with sum/avg by, or use a larger step", QUERY_MAX_SAMPLES);
-    } else if (rc) snprintf(err, errlen, "query failed: %s", strerror(-rc));
-    else if (r->n > 1) qsort(r->s, r->n, sizeof *r->s, cmp_series);
+        snprintf(err, errlen,
+                 "query processing would load too many samples into memory "
+                 "(more than %d series x steps); narrow the selector, aggregate "
+                 "with sum/avg by, or use a larger step",
+                 QUERY_MAX_SAMPLES);
+    } else if (rc)
+        snprintf(err, errlen, "query failed: %s", strerror(-rc));
+    else if (r->n > 1)
+        qsort(r->s, r->n, sizeof *r->s, cmp_series);
 out:
-    for (size_t i = 0; i < nps; i++) rseries_fini(&ps[i]);
+    for (size_t i = 0; i < nps; i++)
+        rseries_fini(&ps[i]);
     free(ps);
     query_expr_free(e);
     if (rc) query_result_fini(r);

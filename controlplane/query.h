@@ -51,15 +51,14 @@ typedef struct query_expr {
 int query_parse(const char *text, query_expr **out, char *err, size_t errlen);
 void query_expr_free(query_expr *e);
 /* 1 when a label set (name/value arrays) satisfies every matcher. */
-int query_match(const query_expr *e, const char *const *names, const char *const *values,
-                size_t n);
+int query_match(const query_expr *e, const char *const *names, const char *const *values, size_t n);
 /* The selector part as PromQL (for Prometheus), malloc'd; NULL on ENOMEM. */
 char *query_selector_promql(const query_expr *e);
 
 typedef struct query_series {
     char **names, **values; /* sorted by name */
     size_t nlabels;
-    double *v;              /* one per step; NaN = no value */
+    double *v; /* one per step; NaN = no value */
 } query_series;
 
 typedef struct query_result {
@@ -67,17 +66,17 @@ typedef struct query_result {
     size_t nsteps;
     query_series *s;
     size_t n;
-    size_t cap;             /* room in s (query.c grows it by doubling) */
-    char warning[512];      /* e.g. Prometheus unreachable: served what is stored */
-    int prom_used;          /* Prometheus answered for this query */
+    size_t cap;                       /* room in s (query.c grows it by doubling) */
+    char warning[512];                /* e.g. Prometheus unreachable: served what is stored */
+    int prom_used;                    /* Prometheus answered for this query */
     size_t store_points, prom_points; /* points each source put into the result (before sum/avg) */
 } query_result;
 
 void query_result_fini(query_result *r);
 
 typedef struct query_ctx {
-    struct tsdb *db;    /* may be NULL */
-    struct prom *prom;  /* may be NULL: store only */
+    struct tsdb *db;   /* may be NULL */
+    struct prom *prom; /* may be NULL: store only */
 } query_ctx;
 
 /* Evaluates text over [start_ms, end_ms] every step_ms. 0; -EINVAL (bad selector or range:

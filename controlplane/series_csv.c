@@ -22,8 +22,10 @@ typedef struct row {
 
 /* Trims spaces and one pair of double quotes from [*b, *e). */
 static void trim_field(const char **b, const char **e) {
-    while (*b < *e && (**b == ' ' || **b == '\t')) (*b)++;
-    while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r')) (*e)--;
+    while (*b < *e && (**b == ' ' || **b == '\t'))
+        (*b)++;
+    while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r'))
+        (*e)--;
     if (*e - *b >= 2 && **b == '"' && (*e)[-1] == '"') {
         (*b)++;
         (*e)--;
@@ -63,7 +65,8 @@ static int64_t infer_step(const row *r, size_t n) {
     qsort(d, m, sizeof *d, cmp_i64);
     for (size_t i = 0; i < m;) {
         size_t j = i;
-        while (j < m && d[j] == d[i]) j++;
+        while (j < m && d[j] == d[i])
+            j++;
         if (j - i > best_count) {
             best_count = j - i;
             best = d[i];
@@ -240,16 +243,21 @@ int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, s
         errmsg(err, errlen, 0, "out of memory for %zu points", npts);
         goto out;
     }
-    for (size_t i = 0; i < npts; i++) y[i] = 0.0;
+    for (size_t i = 0; i < npts; i++)
+        y[i] = 0.0;
     for (size_t i = 0; i < nrows; i++) {
         size_t k = (size_t)((rows[i].ts - t0 + step / 2) / step);
         if (cnt[k]++ > 0 && st.duplicates++ == 0) st.first_dup_line = rows[i].line;
         /* a running mean cannot overflow; a sum of huge values can, and is refused */
-        if (opts->dup == SERIES_DUP_MEAN) y[k] += (rows[i].v - y[k]) / cnt[k];
-        else y[k] += rows[i].v;
+        if (opts->dup == SERIES_DUP_MEAN)
+            y[k] += (rows[i].v - y[k]) / cnt[k];
+        else
+            y[k] += rows[i].v;
         if (!isfinite(y[k])) {
-            errmsg(err, errlen, 0, "line %zu: duplicate timestamp %lld: the values' sum is out of "
-                   "range", rows[i].line, (long long)rows[i].ts);
+            errmsg(err, errlen, 0,
+                   "line %zu: duplicate timestamp %lld: the values' sum is out of "
+                   "range",
+                   rows[i].line, (long long)rows[i].ts);
             rc = -EINVAL;
             goto out;
         }
@@ -262,7 +270,8 @@ int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, s
             continue;
         }
         size_t a = k - 1, b = k;
-        while (cnt[b] == 0) b++;
+        while (cnt[b] == 0)
+            b++;
         size_t gap = b - a - 1;
         if (st.gaps++ == 0) {
             int64_t tb = t0 + (int64_t)b * step;
@@ -274,7 +283,8 @@ int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, s
         }
         st.filled += gap;
         if (gap > st.largest_gap) st.largest_gap = gap;
-        for (size_t j = a + 1; j < b; j++) { /* weights, not a difference: no overflow near DBL_MAX */
+        for (size_t j = a + 1; j < b;
+             j++) { /* weights, not a difference: no overflow near DBL_MAX */
             double f = (double)(j - a) / (double)(b - a);
             y[j] = (1 - f) * y[a] + f * y[b];
         }
@@ -353,10 +363,9 @@ void series_csv_describe_repairs(const series_csv_stats *st, char *buf, size_t l
                                 off ? "; " : "", st->snapped, st->snapped == 1 ? "" : "s",
                                 st->first_snap_line);
     if (off < len && st->duplicates)
-        off += (size_t)snprintf(buf + off, len - off,
-                                "%s%zu duplicate row%s combined (first on line %zu)",
-                                off ? "; " : "", st->duplicates, st->duplicates == 1 ? "" : "s",
-                                st->first_dup_line);
+        off += (size_t)snprintf(
+            buf + off, len - off, "%s%zu duplicate row%s combined (first on line %zu)",
+            off ? "; " : "", st->duplicates, st->duplicates == 1 ? "" : "s", st->first_dup_line);
     if (off < len && st->filled)
         off += (size_t)snprintf(
             buf + off, len - off,

@@ -30,19 +30,19 @@ typedef struct series_csv_opts {
 } series_csv_opts;
 
 typedef struct series_csv_stats {
-    size_t rows;             /* data rows read */
-    size_t duplicates;       /* rows combined into an earlier row with the same timestamp */
-    size_t first_dup_line;   /* line of the first such row (0 = none) */
-    size_t filled;           /* values filled into missing timestamps */
-    size_t gaps;             /* number of gaps filled */
-    size_t largest_gap;      /* longest run of filled values */
-    size_t first_gap_line;   /* line of the row after the first gap (0 = none) */
-    size_t snapped;          /* off-grid timestamps moved to the grid */
+    size_t rows;           /* data rows read */
+    size_t duplicates;     /* rows combined into an earlier row with the same timestamp */
+    size_t first_dup_line; /* line of the first such row (0 = none) */
+    size_t filled;         /* values filled into missing timestamps */
+    size_t gaps;           /* number of gaps filled */
+    size_t largest_gap;    /* longest run of filled values */
+    size_t first_gap_line; /* line of the row after the first gap (0 = none) */
+    size_t snapped;        /* off-grid timestamps moved to the grid */
     size_t first_snap_line;
 } series_csv_stats;
 
 typedef struct series_csv {
-    double *y;       /* n values, y[i] at t0 + i*step; owned */
+    double *y; /* n values, y[i] at t0 + i*step; owned */
     size_t n;
     int64_t t0;
     int64_t step;

@@ -81,12 +81,14 @@ static double now_secs(void) {
 /* Per-pod utilization metric for the reactive provider: `ready` pods share the demand,
  * `unready` pods (starting or activating) report nothing trustworthy yet. */
 static void build_pods(hpa_pod *pods, int ready, int unready, double util) {
-    for (int i = 0; i < ready; i++) pods[i] = (hpa_pod){util * REQUEST, REQUEST, 1, 1, 0};
-    for (int i = 0; i < unready; i++) pods[ready + i] = (hpa_pod){0, REQUEST, 1, 0, 0};
+    for (int i = 0; i < ready; i++)
+        pods[i] = (hpa_pod){util * REQUEST, REQUEST, 1, 1, 0};
+    for (int i = 0; i < unready; i++)
+        pods[ready + i] = (hpa_pod){0, REQUEST, 1, 0, 0};
 }
 
-int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace *tr, sim_policy policy,
-            sim_result *res, char *err, size_t errlen) {
+int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace *tr,
+            sim_policy policy, sim_result *res, char *err, size_t errlen) {
     memset(res, 0, sizeof *res);
     res->policy = policy;
     if (tr->step <= 0 || tr->n < 2) {
@@ -96,7 +98,9 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     size_t neval = (size_t)((int64_t)cfg->eval_days * 86400 / tr->step);
     size_t min_train = (size_t)(86400 / tr->step);
     if (cfg->eval_days <= 0 || neval + min_train > tr->n) {
-        snprintf(err, errlen, "trace has %zu points of %llds: too short to evaluate %d days after at least one day of training",
+        snprintf(err, errlen,
+                 "trace has %zu points of %llds: too short to evaluate %d days after at least one "
+                 "day of training",
                  tr->n, (long long)tr->step, cfg->eval_days);
         return -EINVAL;
     }
@@ -115,7 +119,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         cap = peak / (target / 100.0 * cfg->peak_replicas);
     }
     if (!(cap > 0) || !isfinite(cap)) {
-        snprintf(err, errlen, "capacity %g is not usable (the evaluated span's peak is %g)", cap, peak);
+        snprintf(err, errlen, "capacity %g is not usable (the evaluated span's peak is %g)", cap,
+                 peak);
         return -EINVAL;
     }
     res->capacity = cap;
@@ -134,7 +139,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             sim_result_fini(res);
             return -ENOMEM;
         }
-        for (size_t i = 0; i < neval; i++) res->demand[i] = tr->y[i0 + i], res->forecast[i] = NAN;
+        for (size_t i = 0; i < neval; i++)
+            res->demand[i] = tr->y[i0 + i], res->forecast[i] = NAN;
     }
 
     /* the controller */
@@ -150,7 +156,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         spec.n_checkers = 0;
     }
     for (int i = 0; i < spec.n_providers; i++) /* the simulated fleet's capacity is known */
-        if (spec.providers[i].type == WL_PROV_PREDICTIVE) spec.providers[i].capacity_per_replica = cap;
+        if (spec.providers[i].type == WL_PROV_PREDICTIVE)
+            spec.providers[i].capacity_per_replica = cap;
     spec.mode = WL_MODE_AUTO;
     spec.paused = 0;
     portrait_engine *eng = NULL;
@@ -182,8 +189,10 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     if (first < spec.min_replicas) first = spec.min_replicas;
     if (first > spec.max_replicas) first = spec.max_replicas;
     int hpa_ready = 0, hpa_starting = 0; /* the HPA policy's pods */
-    if (policy == SIM_STATIC) hpa_ready = res->static_replicas;
-    else if (policy == SIM_HPA) hpa_ready = first;
+    if (policy == SIM_STATIC)
+        hpa_ready = res->static_replicas;
+    else if (policy == SIM_HPA)
+        hpa_ready = first;
     else
         for (int i = 0; i < first; i++) {
             char id[48];
@@ -201,16 +210,20 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         /* completions due */
         for (size_t i = 0; i < fl.n;) {
             if (fl.q[i].at <= t) {
-                if (policy == SIM_TIDE) planner_action_done(pl, fl.q[i].replica, fl.q[i].kind, 1, t);
-                else hpa_starting--, hpa_ready++;
+                if (policy == SIM_TIDE)
+                    planner_action_done(pl, fl.q[i].replica, fl.q[i].kind, 1, t);
+                else
+                    hpa_starting--, hpa_ready++;
                 fl.q[i] = fl.q[--fl.n];
             } else {
                 i++;
             }
         }
         planner_counts c = {0};
-        if (policy == SIM_TIDE) planner_counts_get(pl, &c);
-        else c.online = hpa_ready, c.starting = hpa_starting;
+        if (policy == SIM_TIDE)
+            planner_counts_get(pl, &c);
+        else
+            c.online = hpa_ready, c.starting = hpa_starting;
         /* the controller */
         if (policy != SIM_STATIC && (t - tstart) % sync == 0) {
             double util = c.online > 0 ? demand / (c.online * cap) : 1.0;
@@ -219,7 +232,11 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             build_pods(pods, c.online, unready, util);
             hpa_metric hm = {pods, (size_t)(c.online + unready), HPA_UTILIZATION, target};
             fc_series ctx = {tr->y, m, tr->t0, tr->step, 0}; /* the complete steps before now */
-            portrait_obs obs = {t, c.online + unready, &hm, 1, policy == SIM_TIDE ? &ctx : NULL,
+            portrait_obs obs = {t,
+                                c.online + unready,
+                                &hm,
+                                1,
+                                policy == SIM_TIDE ? &ctx : NULL,
                                 pl ? planner_scale_up_ahead(pl) : 0};
             if ((rc = portrait_update(eng, &obs, pt)) < 0) goto out;
             if (policy == SIM_TIDE)
@@ -234,7 +251,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                 int cur = hpa_ready + hpa_starting, want = pt->needed[0];
                 if (want > cur) {
                     for (int i = 0; i < want - cur; i++)
-                        if ((rc = fleet_push(&fl, t + cfg->cold_start, "pod", ACT_START)) < 0) goto out;
+                        if ((rc = fleet_push(&fl, t + cfg->cold_start, "pod", ACT_START)) < 0)
+                            goto out;
                     hpa_starting += want - cur;
                 } else if (want < cur) { /* Kubernetes deletes not-ready pods first */
                     int del = cur - want;
@@ -249,7 +267,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                 }
                 if (want != cur) res->scale_actions++, res->replica_actions += abs(want - cur);
             } else {
-                planner_metric pm[2] = {{"utilization", util * 100}, {spec.utilization.name, util * 100}};
+                planner_metric pm[2] = {{"utilization", util * 100},
+                                        {spec.utilization.name, util * 100}};
                 planner_input in = {t, pt, pm, 2};
                 const planner_action *acts;
                 size_t nacts;
@@ -258,9 +277,12 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                 res->replica_actions += (long)nacts;
                 for (size_t i = 0; i < nacts; i++) {
                     const planner_action *a = &acts[i];
-                    if (a->kind == ACT_START) rc = fleet_push(&fl, t + cfg->cold_start, a->replica, a->kind);
-                    else if (a->kind == ACT_ACTIVATE) rc = fleet_push(&fl, t + cfg->activation, a->replica, a->kind);
-                    else planner_action_done(pl, a->replica, a->kind, 1, t);
+                    if (a->kind == ACT_START)
+                        rc = fleet_push(&fl, t + cfg->cold_start, a->replica, a->kind);
+                    else if (a->kind == ACT_ACTIVATE)
+                        rc = fleet_push(&fl, t + cfg->activation, a->replica, a->kind);
+                    else
+                        planner_action_done(pl, a->replica, a->kind, 1, t);
                     if (rc < 0) goto out;
                 }
                 planner_counts_get(pl, &c);
@@ -268,9 +290,11 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         }
         /* accounting for [t, t+1) */
         double online_cap = c.online * cap;
-        /* a relative epsilon: demand exactly at capacity (the static policy at the peak) is not above */
+        /* a relative epsilon: demand exactly at capacity (the static policy at the peak) is not
+         * above */
         if (demand > online_cap * (1 + 1e-9)) res->overload_minutes += 1.0 / 60;
-        if (demand > online_cap * target / 100.0 * (1 + 1e-9)) res->above_target_minutes += 1.0 / 60;
+        if (demand > online_cap * target / 100.0 * (1 + 1e-9))
+            res->above_target_minutes += 1.0 / 60;
         int running = c.online + c.starting + c.activating + c.cutoff;
         res->replica_minutes += (running + c.standby * cfg->standby_cost) / 60.0;
         res->online_minutes += c.online / 60.0;
@@ -326,42 +350,60 @@ int sim_plot_svg(const char *path, const sim_result *res, size_t nres, char *err
     for (size_t i = 0; i < n; i++) {
         if (res[0].demand[i] > ymax) ymax = res[0].demand[i];
         for (size_t r = 0; r < nres; r++)
-            if (res[r].forecast && !isnan(res[r].forecast[i]) && res[r].forecast[i] > ymax) ymax = res[r].forecast[i];
+            if (res[r].forecast && !isnan(res[r].forecast[i]) && res[r].forecast[i] > ymax)
+                ymax = res[r].forecast[i];
     }
     double rmax = 1;
     for (size_t r = 0; r < nres; r++)
         for (size_t i = 0; i < n; i++)
-            if (res[r].online && res[r].online[i] + res[r].standby[i] > rmax) rmax = res[r].online[i] + res[r].standby[i];
+            if (res[r].online && res[r].online[i] + res[r].standby[i] > rmax)
+                rmax = res[r].online[i] + res[r].standby[i];
     rmax = ceil(rmax * 1.1);
     ymax *= 1.05;
     if (ymax <= 0) ymax = 1;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", W, H);
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n",
+            W, H);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f, "<text x=\"%d\" y=\"22\" font-size=\"16\">tidectl simulate: %zu steps of %llds from %lld (unix)</text>\n", L, n,
-            (long long)res[0].step, (long long)res[0].t0);
+    fprintf(f,
+            "<text x=\"%d\" y=\"22\" font-size=\"16\">tidectl simulate: %zu steps of %llds from "
+            "%lld (unix)</text>\n",
+            L, n, (long long)res[0].step, (long long)res[0].t0);
     double pw = W - L - R;
 #define X(i) (L + pw * (double)(i) / (double)(n - 1 ? n - 1 : 1))
     for (int p = 0; p < panels; p++) {
         int top = T + p * (PH + GAP) + 20;
         double vmax = p == 0 ? ymax : rmax;
-        fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%d\" fill=\"none\" stroke=\"#999\"/>\n", L, top, pw, PH);
+        fprintf(f,
+                "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%d\" fill=\"none\" "
+                "stroke=\"#999\"/>\n",
+                L, top, pw, PH);
         for (int g = 0; g <= 4; g++) {
             double v = vmax * g / 4, y = top + PH - PH * g / 4.0;
-            fprintf(f, "<line x1=\"%d\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n",
+            fprintf(f,
+                    "<line x1=\"%d\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text "
+                    "x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n",
                     L, L + pw, y, y, L - 6, y + 4, v);
         }
         for (int d = 0; d <= (int)(n * res[0].step / 86400); d++) {
             double x = X((double)d * 86400 / res[0].step);
             if (x > L + pw) break;
-            fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#ddd\"/><text x=\"%.1f\" y=\"%d\">day %d</text>\n", x, x, top,
-                    top + PH, x + 3, top + PH + 14, d);
+            fprintf(f,
+                    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#ddd\"/><text "
+                    "x=\"%.1f\" y=\"%d\">day %d</text>\n",
+                    x, x, top, top + PH, x + 3, top + PH + 14, d);
         }
         const char *title;
         char tbuf[160];
-        if (p == 0) title = "demand (black) and Tide's forecast at its quantile (orange), traffic per step (max per plotted point)";
+        if (p == 0)
+            title = "demand (black) and Tide's forecast at its quantile (orange), traffic per step "
+                    "(max per plotted point)";
         else {
             const sim_result *r = &res[p - 1];
-            snprintf(tbuf, sizeof tbuf, "%s: online (blue) and standby (green) replicas; overload %.0f min, %.0f replica-min",
+            snprintf(tbuf, sizeof tbuf,
+                     "%s: online (blue) and standby (green) replicas; overload %.0f min, %.0f "
+                     "replica-min",
                      sim_policy_name(r->policy), r->overload_minutes, r->replica_minutes);
             title = tbuf;
         }
@@ -385,7 +427,8 @@ int sim_plot_svg(const char *path, const sim_result *res, size_t nres, char *err
             ns = 2;
         }
         for (int k = 0; k < ns; k++) {
-            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" points=\"", s[k].color);
+            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" points=\"",
+                    s[k].color);
             int open = 0;
             for (size_t i = 0; i < n; i += stride) {
                 double v = 0;
@@ -397,7 +440,11 @@ int sim_plot_svg(const char *path, const sim_result *res, size_t nres, char *err
                     have = 1;
                 }
                 if (!have) {
-                    if (open) fprintf(f, "\"/>\n<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" points=\"", s[k].color);
+                    if (open)
+                        fprintf(f,
+                                "\"/>\n<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" "
+                                "points=\"",
+                                s[k].color);
                     open = 0;
                     continue;
                 }

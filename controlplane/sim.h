@@ -29,14 +29,14 @@ typedef struct sim_trace {
 } sim_trace;
 
 typedef struct sim_config {
-    int eval_days;        /* the last this many days are evaluated (default 7) */
-    double capacity;      /* traffic per replica per step at 100%; 0 = from peak_replicas */
-    int peak_replicas;    /* capacity so the evaluated peak needs this many at the target */
-    int cold_start;       /* seconds (default 120) */
-    int activation;       /* seconds (default 1) */
-    double standby_cost;  /* a standby replica-minute counts this much (default 0.1) */
-    int record;           /* keep per-step series for the plot */
-    int verbose;          /* progress on stderr */
+    int eval_days;       /* the last this many days are evaluated (default 7) */
+    double capacity;     /* traffic per replica per step at 100%; 0 = from peak_replicas */
+    int peak_replicas;   /* capacity so the evaluated peak needs this many at the target */
+    int cold_start;      /* seconds (default 120) */
+    int activation;      /* seconds (default 1) */
+    double standby_cost; /* a standby replica-minute counts this much (default 0.1) */
+    int record;          /* keep per-step series for the plot */
+    int verbose;         /* progress on stderr */
 } sim_config;
 
 typedef struct sim_result {
@@ -46,29 +46,29 @@ typedef struct sim_result {
     double replica_minutes;      /* running replicas (online, starting, activating, cutoff) +
                                     standby x standby_cost */
     double online_minutes, standby_minutes;
-    long scale_actions;          /* controller decisions that changed the fleet */
-    long replica_actions;        /* per-replica actions (start, activate, cutoff, ...) */
+    long scale_actions;   /* controller decisions that changed the fleet */
+    long replica_actions; /* per-replica actions (start, activate, cutoff, ...) */
     int peak_online;
-    double mean_utilization;     /* over the evaluated span, percent */
+    double mean_utilization; /* over the evaluated span, percent */
     double evaluated_minutes;
     double capacity;
     int static_replicas;
-    long fallback_syncs;         /* syncs where the predictive provider fell back to reactive */
+    long fallback_syncs; /* syncs where the predictive provider fell back to reactive */
     double fit_seconds;
-    char model[64];              /* the forecaster used ("" when none) */
+    char model[64]; /* the forecaster used ("" when none) */
     /* per trace step of the evaluated span (when record): */
     size_t npts;
     int64_t t0, step;
-    double *demand, *forecast;   /* forecast: NaN when none */
-    float *online, *standby;     /* averages over the step */
+    double *demand, *forecast; /* forecast: NaN when none */
+    float *online, *standby;   /* averages over the step */
 } sim_result;
 
 void sim_config_defaults(sim_config *c);
 
 /* Runs one policy. Returns 0, or -EINVAL (err says why: trace shorter than the evaluated
  * span plus a day of training, bad capacity, ...) or -ENOMEM. */
-int sim_run(const sim_config *cfg, const workload_spec *spec, const sim_trace *tr, sim_policy policy,
-            sim_result *res, char *err, size_t errlen);
+int sim_run(const sim_config *cfg, const workload_spec *spec, const sim_trace *tr,
+            sim_policy policy, sim_result *res, char *err, size_t errlen);
 void sim_result_fini(sim_result *r);
 
 const char *sim_policy_name(sim_policy p);

@@ -139,8 +139,10 @@ static void handle_top(ops_request *req, const cJSON *args) {
         cJSON_AddNumberToObject(r->obj, metric, v);
         if (strcmp(metric, "cpu_usage_cores") == 0) r->cpu = v;
         cJSON *ts = cJSON_GetObjectItemCaseSensitive(r->obj, "ts");
-        if (!ts) cJSON_AddNumberToObject(r->obj, "ts", (double)p->ts_ms);
-        else if (ts->valuedouble < (double)p->ts_ms) cJSON_SetNumberValue(ts, (double)p->ts_ms);
+        if (!ts)
+            cJSON_AddNumberToObject(r->obj, "ts", (double)p->ts_ms);
+        else if (ts->valuedouble < (double)p->ts_ms)
+            cJSON_SetNumberValue(ts, (double)p->ts_ms);
         if (is_cg) {
             static const char *const keep[] = {"kind", "qos", "pod_uid", "container_id", "service"};
             for (size_t k = 0; k < sizeof keep / sizeof keep[0]; k++) {
@@ -152,7 +154,8 @@ static void handle_top(ops_request *req, const cJSON *args) {
     }
     tsdb_points_fini(&pts);
     if (oom) {
-        for (size_t i = 0; i < rows.n; i++) free(rows.v[i].key), cJSON_Delete(rows.v[i].obj);
+        for (size_t i = 0; i < rows.n; i++)
+            free(rows.v[i].key), cJSON_Delete(rows.v[i].obj);
         free(rows.v);
         ops_reply_error(req, 1, "top: out of memory");
         return;
@@ -169,6 +172,7 @@ static void handle_top(ops_request *req, const cJSON *args) {
     ops_reply(req, data);
 }
 
-OPS_COMMAND(top, "top",
-            "latest usage per cgroup and node: {node?, max_age_ms?} -> {cgroups: [...], nodes: [...]}",
-            handle_top)
+OPS_COMMAND(
+    top, "top",
+    "latest usage per cgroup and node: {node?, max_age_ms?} -> {cgroups: [...], nodes: [...]}",
+    handle_top)

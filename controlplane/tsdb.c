@@ -29,7 +29,7 @@ typedef struct tier {
     size_t head, count, cap;
     int64_t res_ms;
     int64_t retention_ms;
-    int open;         /* a bucket is being filled (downsampled tiers) */
+    int open; /* a bucket is being filled (downsampled tiers) */
     int64_t bstart;
     double sum, count_, min, max;
 } tier;
@@ -67,14 +67,14 @@ struct tsdb {
     size_t index_cap;
     source_ent *sources; /* open addressing by name hash */
     size_t nsources, sources_cap;
-    char **dirty;        /* names of sources with pending > seq */
+    char **dirty; /* names of sources with pending > seq */
     size_t ndirty, cap_dirty;
     int64_t ret_ms[TSDB_NRES];
     tsdb_wal *wal;
     _Atomic uint64_t samples_appended, samples_dropped, append_errors;
-    uint8_t *rec;        /* scratch for encoding WAL records */
+    uint8_t *rec; /* scratch for encoding WAL records */
     size_t rec_cap;
-    int64_t *fts;        /* scratch: the samples of an append that are kept */
+    int64_t *fts; /* scratch: the samples of an append that are kept */
     double *fv;
     size_t f_cap;
     /* snapshots the WAL worker is still encoding; while any is, chunk buffers retention lets
@@ -93,7 +93,8 @@ int64_t tsdb_res_ms(int res) {
 static uint64_t fnv1a(const void *p, size_t n) {
     const uint8_t *b = p;
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
     return h;
 }
 
@@ -163,7 +164,8 @@ static uint32_t index_find(const tsdb *db, const char *key, size_t keylen, uint6
 static void index_put(tsdb *db, uint32_t id, uint64_t h) {
     size_t mask = db->index_cap - 1;
     size_t i = h & mask;
-    while (db->index[i]) i = (i + 1) & mask;
+    while (db->index[i])
+        i = (i + 1) & mask;
     db->index[i] = id;
 }
 
@@ -175,18 +177,21 @@ static int index_grow(tsdb *db) {
     free(db->index);
     db->index = ni;
     db->index_cap = ncap;
-    for (uint32_t i = 0; i < db->nseries; i++) index_put(db, db->series[i]->id, db->series[i]->hash);
+    for (uint32_t i = 0; i < db->nseries; i++)
+        index_put(db, db->series[i]->id, db->series[i]->hash);
     return 0;
 }
 
 static void tier_fini(tier *t) {
-    for (size_t i = 0; i < t->count; i++) tsdb_chunk_fini(&t->ring[(t->head + i) % t->cap]);
+    for (size_t i = 0; i < t->count; i++)
+        tsdb_chunk_fini(&t->ring[(t->head + i) % t->cap]);
     free(t->ring);
 }
 
 static void series_free(series *s) {
     if (!s) return;
-    for (int r = 0; r < TSDB_NRES; r++) tier_fini(&s->t[r]);
+    for (int r = 0; r < TSDB_NRES; r++)
+        tier_fini(&s->t[r]);
     free(s->key);
     free(s->labels);
     free(s);
@@ -252,11 +257,13 @@ static void put_u16(uint8_t **p, uint16_t v) {
     *p += 2;
 }
 static void put_u32(uint8_t **p, uint32_t v) {
-    for (int i = 0; i < 4; i++) (*p)[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        (*p)[i] = (uint8_t)(v >> (8 * i));
     *p += 4;
 }
 static void put_u64(uint8_t **p, uint64_t v) {
-    for (int i = 0; i < 8; i++) (*p)[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        (*p)[i] = (uint8_t)(v >> (8 * i));
     *p += 8;
 }
 static void put_f64(uint8_t **p, double d) {
@@ -275,7 +282,8 @@ static uint64_t get_n(rd *r, int n) {
         return 0;
     }
     uint64_t v = 0;
-    for (int i = 0; i < n; i++) v |= (uint64_t)r->p[i] << (8 * i);
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)r->p[i] << (8 * i);
     r->p += n;
     return v;
 }
@@ -300,7 +308,8 @@ static const char *get_str(rd *r, size_t *len) {
 static int rec_reserve(tsdb *db, size_t n) {
     if (n <= db->rec_cap) return 0;
     size_t ncap = db->rec_cap ? db->rec_cap : 4096;
-    while (ncap < n) ncap *= 2;
+    while (ncap < n)
+        ncap *= 2;
     uint8_t *nb = realloc(db->rec, ncap);
     if (!nb) return -ENOMEM;
     db->rec = nb;
@@ -404,7 +413,8 @@ static int tier_push(tsdb *db, tier *t, int64_t ts, const double *v, int nfields
         size_t ncap = t->cap ? t->cap * 2 : 4;
         tsdb_chunk *nr = malloc(ncap * sizeof *nr);
         if (!nr) return -ENOMEM;
-        for (size_t i = 0; i < t->count; i++) nr[i] = t->ring[(t->head + i) % t->cap];
+        for (size_t i = 0; i < t->count; i++)
+            nr[i] = t->ring[(t->head + i) % t->cap];
         free(t->ring);
         t->ring = nr;
         t->cap = ncap;
@@ -521,7 +531,8 @@ int tsdb_append(tsdb *db, const char *source, uint64_t seq, uint32_t id, const i
     /* keep the samples that are strictly after the series' newest one and the previous kept */
     if (n > db->f_cap) {
         size_t ncap = db->f_cap ? db->f_cap : 1024;
-        while (ncap < n) ncap *= 2;
+        while (ncap < n)
+            ncap *= 2;
         int64_t *nt = realloc(db->fts, ncap * sizeof *nt);
         if (nt) db->fts = nt;
         double *nv = realloc(db->fv, ncap * sizeof *nv);
@@ -581,7 +592,8 @@ static int replay_record(void *arg, const uint8_t *rec, size_t len) {
             r.p[keylen - 1] != 0)
             return -EBADMSG;
         size_t strs = 0;
-        for (size_t k = 0; k < keylen; k++) strs += r.p[k] == 0;
+        for (size_t k = 0; k < keylen; k++)
+            strs += r.p[k] == 0;
         if (strs != n * 2) return -EBADMSG;
         if (id <= db->nseries) return 0; /* already in the snapshot */
         char *key = malloc(keylen);
@@ -634,7 +646,8 @@ static int replay_record(void *arg, const uint8_t *rec, size_t len) {
 static int buf_grow(uint8_t **buf, size_t *cap, size_t len, size_t more) {
     if (len + more <= *cap) return 0;
     size_t ncap = *cap ? *cap : 65536;
-    while (ncap < len + more) ncap *= 2;
+    while (ncap < len + more)
+        ncap *= 2;
     uint8_t *nb = realloc(*buf, ncap);
     if (!nb) return -ENOMEM;
     *buf = nb;
@@ -698,7 +711,8 @@ static int snapshot_capture(tsdb *db, uint64_t wal_from, snapshot **out) {
     sn->wal_from = wal_from;
     size_t total = 0;
     for (uint32_t i = 0; i < db->nseries; i++)
-        for (int r = 0; r < TSDB_NRES; r++) total += db->series[i]->t[r].count;
+        for (int r = 0; r < TSDB_NRES; r++)
+            total += db->series[i]->t[r].count;
     sn->series = malloc((db->nseries ? db->nseries : 1) * sizeof *sn->series);
     sn->chunks = malloc((total ? total : 1) * sizeof *sn->chunks);
     sn->sources = malloc((db->nsources ? db->nsources : 1) * sizeof *sn->sources);
@@ -731,7 +745,7 @@ static int snapshot_capture(tsdb *db, uint64_t wal_from, snapshot **out) {
                 tsdb_chunk *c = &ot->chunks[k];
                 if (c->sealed) {
                     c->cap = 0; /* borrowed */
-                } else { /* still growing (and reallocated when sealed): copied */
+                } else {        /* still growing (and reallocated when sealed): copied */
                     uint32_t nbytes = (c->nbits + 7) / 8;
                     uint8_t *b = malloc(nbytes ? nbytes : 1);
                     if (!b) goto nomem;
@@ -764,10 +778,10 @@ static int snapshot_encode(void *arg, void *snap, uint8_t **out, size_t *outlen)
     uint8_t *buf = NULL, *p;
     size_t cap = 0, len = 0;
     int rc = 0;
-#define NEED(k)                                                                            \
-    do {                                                                                   \
-        if ((rc = buf_grow(&buf, &cap, len, (k))) != 0) goto fail;                         \
-        p = buf + len;                                                                     \
+#define NEED(k)                                                                                    \
+    do {                                                                                           \
+        if ((rc = buf_grow(&buf, &cap, len, (k))) != 0) goto fail;                                 \
+        p = buf + len;                                                                             \
     } while (0)
 #define DONE() (len = (size_t)(p - buf))
     NEED(32);
@@ -852,7 +866,8 @@ static void snapshot_done(void *arg, void *snap, int status) {
     (void)status; /* counted and logged by the WAL */
     snapshot_free(snap);
     if (--db->snap_inflight > 0) return;
-    for (size_t i = 0; i < db->ndeferred; i++) free(db->deferred[i]);
+    for (size_t i = 0; i < db->ndeferred; i++)
+        free(db->deferred[i]);
     db->ndeferred = 0;
 }
 
@@ -876,7 +891,8 @@ static int snapshot_decode(void *arg, const uint8_t *data, size_t len, uint64_t 
         r.p += keylen;
         size_t nl = (size_t)get_n(&r, 2);
         size_t strs = 0;
-        for (size_t k = 0; k < keylen; k++) strs += key[k] == 0;
+        for (size_t k = 0; k < keylen; k++)
+            strs += key[k] == 0;
         if (r.bad || nl == 0 || nl > MAX_LABELS || strs != nl * 2) {
             free(key);
             return -EBADMSG;
@@ -1030,14 +1046,17 @@ void tsdb_close(tsdb *db) {
     if (!db) return;
     if (db->wal) {
         if (!tsdb__wal_error(db->wal)) tsdb_snapshot(db); /* a quick restart next time */
-        tsdb__wal_close(db->wal);                           /* ends every capture in flight */
+        tsdb__wal_close(db->wal);                         /* ends every capture in flight */
     }
-    for (size_t i = 0; i < db->ndeferred; i++) free(db->deferred[i]);
+    for (size_t i = 0; i < db->ndeferred; i++)
+        free(db->deferred[i]);
     free(db->deferred);
-    for (uint32_t i = 0; i < db->nseries; i++) series_free(db->series[i]);
+    for (uint32_t i = 0; i < db->nseries; i++)
+        series_free(db->series[i]);
     free(db->series);
     free(db->index);
-    for (size_t i = 0; i < db->sources_cap; i++) free(db->sources[i].name);
+    for (size_t i = 0; i < db->sources_cap; i++)
+        free(db->sources[i].name);
     free(db->sources);
     free(db->dirty);
     free(db->rec);
@@ -1054,7 +1073,8 @@ static int commit_sources(tsdb *db) {
     if (!db->ndirty) return 0;
     if (db->wal) {
         size_t need = 1 + 2;
-        for (size_t i = 0; i < db->ndirty; i++) need += 2 + strlen(db->dirty[i]) + 8;
+        for (size_t i = 0; i < db->ndirty; i++)
+            need += 2 + strlen(db->dirty[i]) + 8;
         int rc = rec_reserve(db, need);
         if (rc) return rc;
         uint8_t *p = db->rec;
@@ -1104,8 +1124,7 @@ void tsdb_points_fini(tsdb_points *pts) {
     pts->n = pts->cap = 0;
 }
 
-static int points_push(tsdb_points *o, int64_t ts, double sum, double count, double mn,
-                       double mx) {
+static int points_push(tsdb_points *o, int64_t ts, double sum, double count, double mn, double mx) {
     if (o->n == o->cap) {
         size_t ncap = o->cap ? o->cap * 2 : 256;
         tsdb_point *np = realloc(o->p, ncap * sizeof *np);
@@ -1132,7 +1151,8 @@ static inline void eval_emit_before(evalst *e, int64_t ts) {
         if (e->has_last && e->last_ts > e->t - e->lookback) {
             e->v[e->k] = e->last_v;
             e->have++;
-        } else e->v[e->k] = NAN;
+        } else
+            e->v[e->k] = NAN;
         e->k++;
         e->t += e->step;
     }
@@ -1176,8 +1196,10 @@ static int tier_read(const tier *t, int64_t start, int64_t end, const sink *out)
         while ((rc = tsdb_chunk_next(&it, &ts, v)) == 1) {
             if (ts < start) continue;
             if (ts > end) break;
-            if (c->nfields == 1) rc = sink_put(out, ts, v[0], 1, v[0], v[0]);
-            else rc = sink_put(out, ts, v[0], v[1], v[2], v[3]);
+            if (c->nfields == 1)
+                rc = sink_put(out, ts, v[0], 1, v[0], v[0]);
+            else
+                rc = sink_put(out, ts, v[0], v[1], v[2], v[3]);
             if (rc) return rc;
         }
         if (rc < 0) return rc;
@@ -1193,13 +1215,13 @@ static int64_t tier_oldest(const tier *t) {
     return INT64_MAX;
 }
 
-int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms,
-              tsdb_points *out) {
+int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms, tsdb_points *out) {
     if (res < 0 || res >= TSDB_NRES) return -EINVAL;
     pthread_rwlock_rdlock(&db->lock);
     int rc = -ENOENT;
     sink k = {out, NULL};
-    if (id >= 1 && id <= db->nseries) rc = tier_read(&db->series[id - 1]->t[res], start_ms, end_ms, &k);
+    if (id >= 1 && id <= db->nseries)
+        rc = tier_read(&db->series[id - 1]->t[res], start_ms, end_ms, &k);
     pthread_rwlock_unlock(&db->lock);
     return rc;
 }
@@ -1208,7 +1230,8 @@ int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms,
 static int read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int64_t end_ms,
                      const sink *out, int *res_used) {
     int res = TSDB_RAW;
-    while (res + 1 < TSDB_NRES && res_len[res + 1] <= step_ms) res++;
+    while (res + 1 < TSDB_NRES && res_len[res + 1] <= step_ms)
+        res++;
     if (res_used) *res_used = res;
     pthread_rwlock_rdlock(&db->lock);
     if (id < 1 || id > db->nseries) {
@@ -1219,7 +1242,8 @@ static int read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, i
     /* fill the oldest part from coarser tiers, newest from the chosen one */
     int64_t upto = end_ms;
     int64_t bound[TSDB_NRES];
-    for (int r = res; r < TSDB_NRES; r++) bound[r] = tier_oldest(&s->t[r]);
+    for (int r = res; r < TSDB_NRES; r++)
+        bound[r] = tier_oldest(&s->t[r]);
     int rc = 0;
     /* walk from the coarsest tier needed to the finest: each covers [start, next finer's oldest) */
     int coarsest = res;
@@ -1245,8 +1269,13 @@ int tsdb_read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int
 int tsdb_eval_step(tsdb *db, uint32_t id, int64_t start_ms, int64_t step_ms, size_t nsteps,
                    int64_t lookback_ms, double *out, int64_t *first_ms, int64_t *last_ms) {
     if (step_ms <= 0 || nsteps == 0) return -EINVAL;
-    evalst e = {.t = start_ms, .step = step_ms, .lookback = lookback_ms, .n = nsteps, .v = out,
-                .first_seen = INT64_MAX, .last_seen = INT64_MIN};
+    evalst e = {.t = start_ms,
+                .step = step_ms,
+                .lookback = lookback_ms,
+                .n = nsteps,
+                .v = out,
+                .first_seen = INT64_MAX,
+                .last_seen = INT64_MIN};
     sink k = {NULL, &e};
     int64_t end = start_ms + (int64_t)(nsteps - 1) * step_ms;
     int rc = read_step(db, id, step_ms, start_ms - lookback_ms, end, &k, NULL);

@@ -16,13 +16,13 @@ struct ev_loop;
 typedef struct tsdb tsdb;
 
 typedef struct tsdb_options {
-    const char *dir;           /* data directory; NULL = memory only (tests, tidectl tools) */
-    struct ev_loop *loop;      /* loop the durability callbacks run on (NULL: run inline) */
-    int64_t retention_raw_s;   /* 0 = default */
-    int64_t retention_1m_s;    /* 0 = default */
-    int64_t retention_10m_s;   /* 0 = default */
-    int64_t snapshot_every_s;  /* 0 = default */
-    int64_t group_commit_ms;   /* longest wait before an fsync; 0 = default */
+    const char *dir;          /* data directory; NULL = memory only (tests, tidectl tools) */
+    struct ev_loop *loop;     /* loop the durability callbacks run on (NULL: run inline) */
+    int64_t retention_raw_s;  /* 0 = default */
+    int64_t retention_1m_s;   /* 0 = default */
+    int64_t retention_10m_s;  /* 0 = default */
+    int64_t snapshot_every_s; /* 0 = default */
+    int64_t group_commit_ms;  /* longest wait before an fsync; 0 = default */
 } tsdb_options;
 
 typedef struct tsdb_label {
@@ -98,8 +98,7 @@ int64_t tsdb_res_ms(int res);
 /* Appends the points of series `id` at resolution `res` with start_ms <= ts <= end_ms, in
  * time order, to *out (including the bucket still being filled). 0, -ENOENT (no such series),
  * -ENOMEM, -EBADMSG (a damaged chunk; the points before it are kept). */
-int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms,
-              tsdb_points *out);
+int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms, tsdb_points *out);
 
 /* Range scan for a query evaluated every step_ms: uses the coarsest resolution no longer
  * than the step, and for the part of [start_ms, end_ms] older than what that resolution
@@ -133,20 +132,20 @@ int tsdb_series_stat(tsdb *db, uint32_t id, tsdb_series_info *info);
 /* Store-wide counters for /metrics and tidectl. */
 typedef struct tsdb_stats {
     uint64_t series;
-    uint64_t samples_appended;   /* accepted by tsdb_append */
-    uint64_t samples_dropped;    /* at or before their series' newest timestamp */
-    uint64_t append_errors;      /* appends refused (-ENOSPC/-EIO) */
+    uint64_t samples_appended; /* accepted by tsdb_append */
+    uint64_t samples_dropped;  /* at or before their series' newest timestamp */
+    uint64_t append_errors;    /* appends refused (-ENOSPC/-EIO) */
     uint64_t points[TSDB_NRES];
     uint64_t bytes[TSDB_NRES];
-    uint64_t wal_bytes;          /* size of the live WAL segments */
-    uint64_t wal_written;        /* bytes written to the WAL over the process' life */
+    uint64_t wal_bytes;   /* size of the live WAL segments */
+    uint64_t wal_written; /* bytes written to the WAL over the process' life */
     uint64_t fsyncs;
-    double fsync_seconds_total;  /* sum of fsync latencies */
+    double fsync_seconds_total; /* sum of fsync latencies */
     double fsync_seconds_max;
     uint64_t snapshots;
     uint64_t snapshot_errors;
-    int64_t last_snapshot_ms;    /* wall clock of the last good snapshot, 0 if none */
-    int durable_ok;              /* 1 when the WAL is writable */
+    int64_t last_snapshot_ms; /* wall clock of the last good snapshot, 0 if none */
+    int durable_ok;           /* 1 when the WAL is writable */
 } tsdb_stats;
 void tsdb_get_stats(tsdb *db, tsdb_stats *st);
 

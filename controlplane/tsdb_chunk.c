@@ -86,7 +86,8 @@ int tsdb_chunk_init(tsdb_chunk *c, int nfields) {
     c->cap = 64;
     c->buf = calloc(1, c->cap);
     if (!c->buf) return -ENOMEM;
-    for (int j = 0; j < 4; j++) c->prev_lead[j] = NO_WINDOW;
+    for (int j = 0; j < 4; j++)
+        c->prev_lead[j] = NO_WINDOW;
     return 0;
 }
 
@@ -118,7 +119,8 @@ static void put_value(tsdb_chunk *c, int j, uint64_t x, uint64_t ref) {
         if (j < 2 && c->n_valid[j]) {
             rn = c->n_prev[j];
             found = 1;
-        } else found = ref_int(rv, k, &rn);
+        } else
+            found = ref_int(rv, k, &rn);
     }
     for (int t = 0; !found && t < 8; t++)
         if (t != c->prev_k[j] && dec_at(xv, t, &n, &off) && ref_int(rv, t, &rn)) {
@@ -128,12 +130,16 @@ static void put_value(tsdb_chunk *c, int j, uint64_t x, uint64_t ref) {
     if (found) {
         uint64_t d = (uint64_t)n - (uint64_t)rn;
         uint64_t zz = (d << 1) ^ (uint64_t)((int64_t)d >> 63);
-        int bits = zz < (1u << 7) ? 1 : zz < (1u << 13) ? 2 : zz < (1u << 18) ? 3
-                 : zz < (1ull << 32) ? 4 : 5;
+        int bits = zz < (1u << 7)      ? 1
+                   : zz < (1u << 13)   ? 2
+                   : zz < (1u << 18)   ? 3
+                   : zz < (1ull << 32) ? 4
+                                       : 5;
         /* a decimal pays off unless the delta needs the 64-bit form */
         if (bits < 5) {
             put(c->buf, &c->nbits, 2, 2);
-            if (k == c->prev_k[j]) put(c->buf, &c->nbits, 0, 1);
+            if (k == c->prev_k[j])
+                put(c->buf, &c->nbits, 0, 1);
             else {
                 put(c->buf, &c->nbits, 1, 1);
                 put(c->buf, &c->nbits, (uint64_t)k, 3);
@@ -147,7 +153,8 @@ static void put_value(tsdb_chunk *c, int j, uint64_t x, uint64_t ref) {
             static const int width[5] = {0, 7, 13, 18, 32};
             put(c->buf, &c->nbits, (uint64_t)prefix[bits], plen[bits]);
             put(c->buf, &c->nbits, zz, width[bits]);
-            if (off == 0) put(c->buf, &c->nbits, 0, 1);
+            if (off == 0)
+                put(c->buf, &c->nbits, 0, 1);
             else {
                 static const int code[5] = {3, 1, 0, 0, 2}; /* off -2,-1,_,+1,+2 */
                 put(c->buf, &c->nbits, 1, 1);
@@ -185,7 +192,8 @@ int tsdb_chunk_append(tsdb_chunk *c, int64_t ts, const double *v) {
     uint32_t need = (c->nbits >> 3) + 64;
     if (need > c->cap) {
         uint32_t ncap = c->cap * 2;
-        while (ncap < need) ncap *= 2;
+        while (ncap < need)
+            ncap *= 2;
         uint8_t *nb = realloc(c->buf, ncap);
         if (!nb) return -ENOMEM;
         memset(nb + c->cap, 0, ncap - c->cap);
@@ -246,7 +254,8 @@ size_t tsdb_chunk_bytes(const tsdb_chunk *c) {
 void tsdb_chunk_iter_init(tsdb_chunk_iter *it, const tsdb_chunk *c) {
     memset(it, 0, sizeof *it);
     it->c = c;
-    for (int j = 0; j < 4; j++) it->lead[j] = NO_WINDOW;
+    for (int j = 0; j < 4; j++)
+        it->lead[j] = NO_WINDOW;
 }
 
 /* The decoder's bit reader: w holds the next `avail` bits MSB-first; refills load 8 bytes at
@@ -323,8 +332,10 @@ static int get_value(tsdb_chunk_iter *it, bitrd *r, int j, uint64_t ref, uint64_
         if (u < 0 || (u && rd_bits(r, 2, &ucode))) return -EBADMSG;
         static const int64_t uoff[4] = {1, -1, 2, -2};
         int64_t rn;
-        if (j < 2 && it->n_valid[j] && !newk) rn = it->n_prev[j]; /* same scale as before */
-        else if (!ref_int(bitsd(ref), it->k[j], &rn)) return -EBADMSG;
+        if (j < 2 && it->n_valid[j] && !newk)
+            rn = it->n_prev[j]; /* same scale as before */
+        else if (!ref_int(bitsd(ref), it->k[j], &rn))
+            return -EBADMSG;
         int64_t d = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
         int64_t n = (int64_t)((uint64_t)rn + (uint64_t)d);
         if (j < 2) {

@@ -16,11 +16,11 @@
 #define TSDB_CHUNK_MAX 720
 
 typedef struct tsdb_chunk {
-    uint8_t *buf;      /* bit stream, MSB first */
-    uint32_t cap;      /* bytes allocated */
-    uint32_t nbits;    /* bits written */
-    uint16_t n;        /* records */
-    uint8_t nfields;   /* 1 or 4 */
+    uint8_t *buf;    /* bit stream, MSB first */
+    uint32_t cap;    /* bytes allocated */
+    uint32_t nbits;  /* bits written */
+    uint16_t n;      /* records */
+    uint8_t nfields; /* 1 or 4 */
     uint8_t sealed;
     int64_t first_ts, last_ts;
     /* encoder state (meaningless once sealed, kept so a restored chunk can keep growing) */
@@ -45,8 +45,8 @@ size_t tsdb_chunk_bytes(const tsdb_chunk *c);
 
 typedef struct tsdb_chunk_iter {
     const tsdb_chunk *c;
-    uint32_t pos;      /* bit position */
-    uint16_t i;        /* records decoded */
+    uint32_t pos; /* bit position */
+    uint16_t i;   /* records decoded */
     int64_t ts, delta;
     uint64_t bits[4];
     uint8_t lead[4], trail[4];

@@ -31,7 +31,8 @@ static int crc_hw;
 static void crc_init(void) {
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82F63B78u & -(c & 1));
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x82F63B78u & -(c & 1));
         crc_table[0][i] = c;
     }
     for (int t = 1; t < 8; t++)
@@ -54,7 +55,8 @@ __attribute__((target("sse4.2"))) static uint32_t crc_sse(uint32_t crc, const ui
         n -= 8;
     }
     uint32_t c32 = (uint32_t)c;
-    while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    while (n--)
+        c32 = __builtin_ia32_crc32qi(c32, *p++);
     return c32;
 }
 #endif
@@ -75,7 +77,8 @@ uint32_t tsdb__crc32c(uint32_t crc, const void *data, size_t len) {
         p += 8;
         len -= 8;
     }
-    while (len--) crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
+    while (len--)
+        crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
     return ~crc;
 }
 
@@ -85,15 +88,15 @@ enum { ITEM_BLOCK, ITEM_SNAPSHOT };
 
 typedef struct item {
     int kind;
-    int sealed;         /* the worker took it: the loop appends to a new block */
-    uint64_t seg;       /* segment (block) or wal_from (snapshot) */
+    int sealed;   /* the worker took it: the loop appends to a new block */
+    uint64_t seg; /* segment (block) or wal_from (snapshot) */
     uint8_t *buf;
     size_t len, cap, off; /* off: bytes already written */
-    uint64_t lsn_end;   /* lsn after the block's last record */
-    int64_t first_ms;   /* when the first record was queued */
-    void *snap;         /* snapshot: the store's capture, encoded by the worker */
-    int status;         /* snapshot: result, once finished */
-    int finished;       /* snapshot: moved to the finished list */
+    uint64_t lsn_end;     /* lsn after the block's last record */
+    int64_t first_ms;     /* when the first record was queued */
+    void *snap;           /* snapshot: the store's capture, encoded by the worker */
+    int status;           /* snapshot: result, once finished */
+    int finished;         /* snapshot: moved to the finished list */
     struct item *next;
 } item;
 
@@ -110,12 +113,12 @@ struct tsdb_wal {
     pthread_t thread;
     int thread_started;
     pthread_mutex_t mu;
-    pthread_cond_t wake;  /* worker waits for work */
-    pthread_cond_t done;  /* waiters for durability */
+    pthread_cond_t wake; /* worker waits for work */
+    pthread_cond_t done; /* waiters for durability */
     item *head, *tail;
-    item *fin;            /* snapshots the worker is done with, for snapshot_done */
-    uint64_t seg_cur;     /* segment new records go to */
-    size_t seg_bytes;     /* bytes queued for seg_cur */
+    item *fin;        /* snapshots the worker is done with, for snapshot_done */
+    uint64_t seg_cur; /* segment new records go to */
+    size_t seg_bytes; /* bytes queued for seg_cur */
     uint64_t lsn_queued, lsn_durable;
     int err;
     char errtext[200];
@@ -168,8 +171,8 @@ static void set_error_locked(tsdb_wal *w, int err, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(w->errtext, sizeof w->errtext, fmt, ap);
     va_end(ap);
-    if (first) log_error("tsdb", "%s; not acknowledging new samples until it can write again",
-                         w->errtext);
+    if (first)
+        log_error("tsdb", "%s; not acknowledging new samples until it can write again", w->errtext);
 }
 
 /* Writes the rest of a block to its segment and fsyncs it. 0 or -errno (what[] says where). */
@@ -253,7 +256,8 @@ static int write_snapshot(tsdb_wal *w, item *it) {
     snap_path(w, tmp, sizeof tmp, it->seg, "tmp");
     snap_path(w, final, sizeof final, it->seg, "snap");
     uint32_t crc = tsdb__crc32c(0, it->buf, it->len);
-    uint8_t crcb[4] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16), (uint8_t)(crc >> 24)};
+    uint8_t crcb[4] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
+                       (uint8_t)(crc >> 24)};
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -errno;
     int rc = 0;
@@ -451,7 +455,8 @@ int tsdb__wal_append(tsdb_wal *w, const uint8_t *rec, size_t len) {
     }
     if (it->len + total > it->cap) {
         size_t ncap = it->cap ? it->cap : 65536;
-        while (ncap < it->len + total) ncap *= 2;
+        while (ncap < it->len + total)
+            ncap *= 2;
         uint8_t *nb = realloc(it->buf, ncap);
         if (!nb) {
             if (fresh) free(it);
@@ -463,16 +468,20 @@ int tsdb__wal_append(tsdb_wal *w, const uint8_t *rec, size_t len) {
     }
     uint32_t crc = tsdb__crc32c(0, rec, len);
     uint8_t *p = it->buf + it->len;
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)((uint32_t)len >> (8 * i));
-    for (int i = 0; i < 4; i++) p[4 + i] = (uint8_t)(crc >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)((uint32_t)len >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[4 + i] = (uint8_t)(crc >> (8 * i));
     memcpy(p + 8, rec, len);
     it->len += total;
     w->seg_bytes += total;
     w->lsn_queued += total;
     it->lsn_end = w->lsn_queued;
     if (fresh) {
-        if (w->tail) w->tail->next = it;
-        else w->head = it;
+        if (w->tail)
+            w->tail->next = it;
+        else
+            w->head = it;
         w->tail = it;
         pthread_cond_signal(&w->wake);
     }
@@ -514,8 +523,10 @@ int tsdb__wal_snapshot(tsdb_wal *w, void *snap, uint64_t wal_from) {
     it->seg = wal_from;
     it->snap = snap;
     pthread_mutex_lock(&w->mu);
-    if (w->tail) w->tail->next = it;
-    else w->head = it;
+    if (w->tail)
+        w->tail->next = it;
+    else
+        w->head = it;
     w->tail = it;
     pthread_cond_signal(&w->wake);
     if (!w->loop) {
@@ -549,7 +560,8 @@ static void complete_pending(tsdb_wal *w, int final) {
     int err = w->err;
     pthread_mutex_unlock(&w->mu);
     size_t k = 0;
-    while (k < w->npend && (w->pend[k].lsn <= durable || err || final)) k++;
+    while (k < w->npend && (w->pend[k].lsn <= durable || err || final))
+        k++;
     if (!k) return;
     pending *ready = malloc(k * sizeof *ready);
     if (!ready) return; /* retried at the next wake-up */
@@ -676,13 +688,19 @@ static int replay_segment(tsdb_wal *w, uint64_t seg, int last, char *err, size_t
         size_t left = len - off;
         const char *why = NULL;
         uint32_t rlen = 0, crc = 0;
-        if (left < 8) why = "truncated header";
+        if (left < 8)
+            why = "truncated header";
         else {
-            for (int i = 0; i < 4; i++) rlen |= (uint32_t)buf[off + i] << (8 * i);
-            for (int i = 0; i < 4; i++) crc |= (uint32_t)buf[off + 4 + i] << (8 * i);
-            if (rlen == 0 || rlen > TSDB_WAL_MAX_RECORD) why = "bad record length";
-            else if (rlen > left - 8) why = "truncated record";
-            else if (tsdb__crc32c(0, buf + off + 8, rlen) != crc) why = "checksum mismatch";
+            for (int i = 0; i < 4; i++)
+                rlen |= (uint32_t)buf[off + i] << (8 * i);
+            for (int i = 0; i < 4; i++)
+                crc |= (uint32_t)buf[off + 4 + i] << (8 * i);
+            if (rlen == 0 || rlen > TSDB_WAL_MAX_RECORD)
+                why = "bad record length";
+            else if (rlen > left - 8)
+                why = "truncated record";
+            else if (tsdb__crc32c(0, buf + off + 8, rlen) != crc)
+                why = "checksum mismatch";
         }
         if (why) {
             int torn = last && (left < 8 || rlen > left - 8 || off + 8 + rlen == len ||
@@ -782,7 +800,8 @@ static int restore_and_replay(tsdb_wal *w, char *err, size_t errlen) {
         }
         uint32_t crc = 0;
         if (len >= 4)
-            for (int i = 0; i < 4; i++) crc |= (uint32_t)buf[len - 4 + i] << (8 * i);
+            for (int i = 0; i < 4; i++)
+                crc |= (uint32_t)buf[len - 4 + i] << (8 * i);
         if (len < 4 || tsdb__crc32c(0, buf, len - 4) != crc) {
             snprintf(err, errlen, "%s: checksum mismatch (damaged snapshot)", path);
             free(buf);

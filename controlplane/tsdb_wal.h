@@ -21,8 +21,8 @@ typedef struct tsdb_wal tsdb_wal;
 
 typedef struct tsdb_wal_options {
     const char *dir;
-    struct ev_loop *loop;     /* NULL: tsdb__wal_when_durable() waits, no snapshot timer */
-    int64_t group_commit_ms;  /* the worker gathers records this long before write+fsync */
+    struct ev_loop *loop;    /* NULL: tsdb__wal_when_durable() waits, no snapshot timer */
+    int64_t group_commit_ms; /* the worker gathers records this long before write+fsync */
     int64_t snapshot_every_s;
     /* Restores a snapshot image into the empty store; sets *wal_from. 0 or -errno. */
     int (*restore)(void *arg, const uint8_t *data, size_t len, uint64_t *wal_from);

@@ -27,7 +27,9 @@ static void pfmt(char *buf, size_t len, const char *fmt, ...) {
 
 /* ---- problems ------------------------------------------------------------------------- */
 
-void wl_problems_init(wl_problems *p) { memset(p, 0, sizeof *p); }
+void wl_problems_init(wl_problems *p) {
+    memset(p, 0, sizeof *p);
+}
 
 void wl_problems_fini(wl_problems *p) {
     if (!p) return;
@@ -61,8 +63,10 @@ char *wl_problems_format(const wl_problems *p) {
     for (size_t i = 0; i < p->n; i++) {
         const wl_problem *e = &p->v[i];
         int w;
-        if (e->line > 0) w = snprintf(s + off, cap - off, "%s (line %d): %s\n", e->path, e->line, e->msg);
-        else w = snprintf(s + off, cap - off, "%s: %s\n", e->path, e->msg);
+        if (e->line > 0)
+            w = snprintf(s + off, cap - off, "%s (line %d): %s\n", e->path, e->line, e->msg);
+        else
+            w = snprintf(s + off, cap - off, "%s: %s\n", e->path, e->msg);
         if (w > 0) off += (size_t)w < cap - off ? (size_t)w : cap - off - 1;
     }
     return s;
@@ -83,7 +87,9 @@ static const char *const check_ops[] = {">", "<", NULL};
 const char *wl_target_kind_name(wl_target_kind k) {
     return (unsigned)k < 4 ? target_kinds[k] : "?";
 }
-const char *wl_gray_state_name(wl_gray_state s) { return (unsigned)s < 3 ? gray_states[s] : "?"; }
+const char *wl_gray_state_name(wl_gray_state s) {
+    return (unsigned)s < 3 ? gray_states[s] : "?";
+}
 const char *wl_provider_type_name(wl_provider_type t) {
     return (unsigned)t < 4 ? provider_types[t] : "?";
 }
@@ -163,9 +169,11 @@ int wl_cron_parse(const char *expr, wl_cron *out, char *why, size_t whylen) {
     memset(out, 0, sizeof *out);
     const char *p = expr;
     for (int f = 0; f < 5; f++) {
-        while (*p == ' ' || *p == '\t') p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
         if (!*p) {
-            snprintf(why, whylen, "expected 5 fields (minute hour day-of-month month day-of-week), got %d", f);
+            snprintf(why, whylen,
+                     "expected 5 fields (minute hour day-of-month month day-of-week), got %d", f);
             return -EINVAL;
         }
         for (;;) {
@@ -203,11 +211,13 @@ int wl_cron_parse(const char *expr, wl_cron *out, char *why, size_t whylen) {
                 return -EINVAL;
             }
             if (b < a) {
-                snprintf(why, whylen, "field %d (%s): range %d-%d is reversed", f + 1, fname[f], a, b);
+                snprintf(why, whylen, "field %d (%s): range %d-%d is reversed", f + 1, fname[f], a,
+                         b);
                 return -EINVAL;
             }
             if (star && step == 1) any[f] = 1;
-            for (int v = a; v <= b; v += step) bits[f] |= 1ull << (f == 4 && v == 7 ? 0 : v);
+            for (int v = a; v <= b; v += step)
+                bits[f] |= 1ull << (f == 4 && v == 7 ? 0 : v);
             if (*p == ',') {
                 p++;
                 continue;
@@ -220,7 +230,8 @@ int wl_cron_parse(const char *expr, wl_cron *out, char *why, size_t whylen) {
         snprintf(why, whylen, "field %d (%s): cannot parse near \"%.16s\"", f + 1, fname[f], p);
         return -EINVAL;
     }
-    while (*p == ' ' || *p == '\t') p++;
+    while (*p == ' ' || *p == '\t')
+        p++;
     if (*p) {
         snprintf(why, whylen, "more than 5 fields (\"%.16s\")", p);
         return -EINVAL;
@@ -275,8 +286,10 @@ static int with_zone(const char *tz, tz_fn fn, void *arg) {
     setenv("TZ", want, 1);
     tzset();
     fn(arg);
-    if (saved) setenv("TZ", saved, 1);
-    else unsetenv("TZ");
+    if (saved)
+        setenv("TZ", saved, 1);
+    else
+        unsetenv("TZ");
     tzset();
     free(saved);
     pthread_mutex_unlock(&tz_lock);
@@ -335,7 +348,8 @@ static void cron_step_one(const wl_cron_window *cw, const struct tm *tmv, int *a
 }
 
 static void cron_step(const wl_provider *p, const struct tm *tmv, int *active) {
-    for (int w = 0; w < p->n_windows; w++) cron_step_one(&p->windows[w], tmv, &active[w]);
+    for (int w = 0; w < p->n_windows; w++)
+        cron_step_one(&p->windows[w], tmv, &active[w]);
 }
 
 static void ce_fn(void *a) {
@@ -346,7 +360,8 @@ static void ce_fn(void *a) {
     int64_t m0 = x->t0 - ((x->t0 % 60) + 60) % 60;
     if (x->st && x->st->t && x->st->t <= m0 && m0 - x->st->t <= 7 * 86400) {
         /* forward from the kept state */
-        for (int w = 0; w < p->n_windows; w++) active[w] = x->st->active[w];
+        for (int w = 0; w < p->n_windows; w++)
+            active[w] = x->st->active[w];
         for (int64_t m = x->st->t + 60; m <= m0; m += 60) {
             struct tm tmv;
             lclock_fields(&lc, m, &tmv);
@@ -372,7 +387,8 @@ static void ce_fn(void *a) {
     }
     if (x->st) {
         x->st->t = m0;
-        for (int w = 0; w < p->n_windows; w++) x->st->active[w] = (unsigned char)active[w];
+        for (int w = 0; w < p->n_windows; w++)
+            x->st->active[w] = (unsigned char)active[w];
     }
     int64_t cur = m0; /* minute already applied */
     for (int i = 0; i < x->n; i++) {
@@ -390,7 +406,8 @@ static void ce_fn(void *a) {
     }
 }
 
-int wl_cron_eval_from(const wl_provider *p, int64_t t0, int64_t step, int n, int *out, wl_cron_state *st) {
+int wl_cron_eval_from(const wl_provider *p, int64_t t0, int64_t step, int n, int *out,
+                      wl_cron_state *st) {
     if (step <= 0 || n < 0) return -EINVAL;
     struct ce_arg a = {p, t0, step, n, out, st};
     return with_zone(p->time_zone, ce_fn, &a);
@@ -487,7 +504,8 @@ static yaml_node_t *node(pctx *c, int idx) {
 static int fields(pctx *c, const char *path, yaml_node_t *n, const char *const *known,
                   yaml_node_t **vals) {
     int nk = 0;
-    while (known[nk]) vals[nk++] = NULL;
+    while (known[nk])
+        vals[nk++] = NULL;
     if (!n || n->type != YAML_MAPPING_NODE) {
         prob(c, path, n, "must be a mapping");
         return -1;
@@ -579,8 +597,10 @@ static int get_num(pctx *c, const char *path, yaml_node_t *n, double lo, double 
 
 static int get_bool(pctx *c, const char *path, yaml_node_t *n, int *out) {
     const char *s = scalar(n);
-    if (s && (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "yes"))) *out = 1;
-    else if (s && (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "no"))) *out = 0;
+    if (s && (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "yes")))
+        *out = 1;
+    else if (s && (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "no")))
+        *out = 0;
     else {
         prob(c, path, n, "must be true or false");
         return -1;
@@ -614,7 +634,8 @@ static int promql_unbalanced(const char *s, char *why, size_t len) {
         char ch = *p;
         if (ch == '"' || ch == '\'' || ch == '`') {
             const char *q = p + 1;
-            while (*q && *q != ch) q += (*q == '\\' && ch != '`' && q[1]) ? 2 : 1;
+            while (*q && *q != ch)
+                q += (*q == '\\' && ch != '`' && q[1]) ? 2 : 1;
             if (!*q) {
                 snprintf(why, len, "unterminated %c string at column %d", ch, (int)(p - s) + 1);
                 return 1;
@@ -651,7 +672,8 @@ static void get_source(pctx *c, const char *path, yaml_node_t *n, wl_source *src
     static const char *const base[] = {"name", "selector", "query"};
     const char *known[12];
     int nb = 3, ne = 0;
-    for (int i = 0; i < nb; i++) known[i] = base[i];
+    for (int i = 0; i < nb; i++)
+        known[i] = base[i];
     while (extra && extra[ne] && nb + ne < 11) {
         known[nb + ne] = extra[ne];
         ne++;
@@ -664,13 +686,19 @@ static void get_source(pctx *c, const char *path, yaml_node_t *n, wl_source *src
         return;
     }
     if (fields(c, path, n, known, v) < 0) return;
-    for (int i = 0; i < ne; i++) extra_vals[i] = v[nb + i];
-    if (v[0]) subpath(sp, sizeof sp, path, "name"), get_str(c, sp, v[0], src->name, sizeof src->name);
-    if (v[1]) subpath(sp, sizeof sp, path, "selector"),
-        get_str(c, sp, v[1], src->selector, sizeof src->selector);
-    if (v[2]) subpath(sp, sizeof sp, path, "query"), get_str(c, sp, v[2], src->query, sizeof src->query);
-    if (v[1] && v[2]) prob(c, path, n, "give either selector or query, not both");
-    else if (need_expr && !v[1] && !v[2]) prob(c, path, n, "needs a selector or a query");
+    for (int i = 0; i < ne; i++)
+        extra_vals[i] = v[nb + i];
+    if (v[0])
+        subpath(sp, sizeof sp, path, "name"), get_str(c, sp, v[0], src->name, sizeof src->name);
+    if (v[1])
+        subpath(sp, sizeof sp, path, "selector"),
+            get_str(c, sp, v[1], src->selector, sizeof src->selector);
+    if (v[2])
+        subpath(sp, sizeof sp, path, "query"), get_str(c, sp, v[2], src->query, sizeof src->query);
+    if (v[1] && v[2])
+        prob(c, path, n, "give either selector or query, not both");
+    else if (need_expr && !v[1] && !v[2])
+        prob(c, path, n, "needs a selector or a query");
     /* both are evaluated by the query engine: check them with its parser now */
     for (int i = 1; i <= 2; i++) {
         const char *text = i == 1 ? src->selector : src->query;
@@ -681,7 +709,8 @@ static void get_source(pctx *c, const char *path, yaml_node_t *n, wl_source *src
         if (query_parse(text, &qe, why, sizeof why) < 0) {
             /* a query outside the selector subset is PromQL for Prometheus */
             if (i == 1 || promql_unbalanced(text, why, sizeof why)) prob(c, sp, v[i], "%s", why);
-        } else if (i == 1 && qe->agg != QUERY_AGG_NONE) prob(c, sp, v[i], "a selector cannot aggregate; use query");
+        } else if (i == 1 && qe->agg != QUERY_AGG_NONE)
+            prob(c, sp, v[i], "a selector cannot aggregate; use query");
         query_expr_free(qe);
     }
 }
@@ -693,16 +722,22 @@ static void parse_target(pctx *c, yaml_node_t *n, workload_spec *s) {
     if (fields(c, path, n, k, v) < 0) return;
     int kind = -1;
     char sp[160];
-    if (!v[0]) prob(c, path, n, "missing field \"kind\"");
-    else get_enum(c, "spec.target.kind", v[0], target_kinds, &kind);
+    if (!v[0])
+        prob(c, path, n, "missing field \"kind\"");
+    else
+        get_enum(c, "spec.target.kind", v[0], target_kinds, &kind);
     if (kind >= 0) s->target.kind = (wl_target_kind)kind;
-    if (v[1]) get_str(c, "spec.target.namespace", v[1], s->target.namespace_, sizeof s->target.namespace_);
+    if (v[1])
+        get_str(c, "spec.target.namespace", v[1], s->target.namespace_,
+                sizeof s->target.namespace_);
     if (v[2]) get_str(c, "spec.target.name", v[2], s->target.name, sizeof s->target.name);
     if (v[3]) get_str(c, "spec.target.unit", v[3], s->target.unit, sizeof s->target.unit);
     if (v[4]) {
-        if (v[4]->type != YAML_SEQUENCE_NODE) prob(c, "spec.target.nodes", v[4], "must be a list of node names");
+        if (v[4]->type != YAML_SEQUENCE_NODE)
+            prob(c, "spec.target.nodes", v[4], "must be a list of node names");
         else
-            for (yaml_node_item_t *it = v[4]->data.sequence.items.start; it < v[4]->data.sequence.items.top; it++) {
+            for (yaml_node_item_t *it = v[4]->data.sequence.items.start;
+                 it < v[4]->data.sequence.items.top; it++) {
                 pfmt(sp, sizeof sp, "spec.target.nodes[%d]", s->target.n_nodes);
                 if (s->target.n_nodes == WL_MAX_NODES) {
                     prob(c, sp, v[4], "at most %d nodes", WL_MAX_NODES);
@@ -723,10 +758,12 @@ static void parse_target(pctx *c, yaml_node_t *n, workload_spec *s) {
         if (v[1]) prob(c, "spec.target.namespace", v[1], "only for Kubernetes kinds");
         if (v[3]) prob(c, "spec.target.unit", v[3], "only for kind SystemdUnit");
     } else if (kind == WL_TARGET_SYSTEMD_UNIT) {
-        if (!v[3]) prob(c, path, n, "a SystemdUnit target needs \"unit\" (a template, e.g. web@.service)");
+        if (!v[3])
+            prob(c, path, n, "a SystemdUnit target needs \"unit\" (a template, e.g. web@.service)");
         else if (!strstr(s->target.unit, "@."))
             prob(c, "spec.target.unit", v[3], "must be a template unit such as web@.service");
-        if (!v[4] || s->target.n_nodes == 0) prob(c, path, n, "a SystemdUnit target needs \"nodes\"");
+        if (!v[4] || s->target.n_nodes == 0)
+            prob(c, path, n, "a SystemdUnit target needs \"nodes\"");
         if (v[1]) prob(c, "spec.target.namespace", v[1], "only for Kubernetes kinds");
     }
 }
@@ -735,19 +772,23 @@ static void parse_metrics(pctx *c, yaml_node_t *n, workload_spec *s) {
     static const char *const k[] = {"utilization", "traffic", "replicas", "offsetSeconds", NULL};
     yaml_node_t *v[4];
     if (fields(c, "spec.metrics", n, k, v) < 0) return;
-    if (v[3]) get_int(c, "spec.metrics.offsetSeconds", v[3], 0, 2000000000, &s->metrics_offset_seconds);
+    if (v[3])
+        get_int(c, "spec.metrics.offsetSeconds", v[3], 0, 2000000000, &s->metrics_offset_seconds);
     if (v[0]) {
         static const char *const extra[] = {"target", NULL};
         yaml_node_t *ev[1] = {NULL};
         get_source(c, "spec.metrics.utilization", v[0], &s->utilization, 0, extra, ev);
         if (ev[0])
             get_num(c, "spec.metrics.utilization.target", ev[0], 0, 100, 1, &s->target_utilization);
-        if (!s->utilization.name[0]) snprintf(s->utilization.name, sizeof s->utilization.name, "cpu");
+        if (!s->utilization.name[0])
+            snprintf(s->utilization.name, sizeof s->utilization.name, "cpu");
     }
     if (v[1]) {
-        if (v[1]->type != YAML_SEQUENCE_NODE) prob(c, "spec.metrics.traffic", v[1], "must be a list");
+        if (v[1]->type != YAML_SEQUENCE_NODE)
+            prob(c, "spec.metrics.traffic", v[1], "must be a list");
         else
-            for (yaml_node_item_t *it = v[1]->data.sequence.items.start; it < v[1]->data.sequence.items.top; it++) {
+            for (yaml_node_item_t *it = v[1]->data.sequence.items.start;
+                 it < v[1]->data.sequence.items.top; it++) {
                 char sp[160];
                 pfmt(sp, sizeof sp, "spec.metrics.traffic[%d]", s->n_traffic);
                 if (s->n_traffic == WL_MAX_TRAFFIC) {
@@ -756,7 +797,8 @@ static void parse_metrics(pctx *c, yaml_node_t *n, workload_spec *s) {
                 }
                 wl_source *src = &s->traffic[s->n_traffic++];
                 get_source(c, sp, node(c, *it), src, 1, NULL, NULL);
-                if (!src->name[0]) snprintf(src->name, sizeof src->name, "traffic%d", s->n_traffic - 1);
+                if (!src->name[0])
+                    snprintf(src->name, sizeof src->name, "traffic%d", s->n_traffic - 1);
             }
     }
     if (v[2]) {
@@ -784,8 +826,10 @@ static void parse_window(pctx *c, const char *path, yaml_node_t *n, wl_cron_wind
         if (wl_cron_parse(txt[i], cr[i], why, sizeof why) < 0) prob(c, sp, v[i], "%s", why);
     }
     subpath(sp, sizeof sp, path, "replicas");
-    if (!v[2]) prob(c, path, n, "missing field \"replicas\"");
-    else get_int(c, sp, v[2], 0, 100000, &w->replicas);
+    if (!v[2])
+        prob(c, path, n, "missing field \"replicas\"");
+    else
+        get_int(c, sp, v[2], 0, 100000, &w->replicas);
 }
 
 struct overlap_ctx {
@@ -808,10 +852,20 @@ static void overlap_report(void *arg, int a, int b, int never) {
 }
 
 static void parse_provider(pctx *c, const char *path, yaml_node_t *n, wl_provider *p) {
-    static const char *const k[] = {"type", "name", "priority", "replicas", "timeZone", "windows",
-                                    "model", "quantile", "horizonSeconds", "retrainSeconds",
-                                    "reforecastSeconds", "maxModelAgeSeconds",
-                                    "capacityPerReplica", NULL};
+    static const char *const k[] = {"type",
+                                    "name",
+                                    "priority",
+                                    "replicas",
+                                    "timeZone",
+                                    "windows",
+                                    "model",
+                                    "quantile",
+                                    "horizonSeconds",
+                                    "retrainSeconds",
+                                    "reforecastSeconds",
+                                    "maxModelAgeSeconds",
+                                    "capacityPerReplica",
+                                    NULL};
     /* which fields each type takes (bit i = k[i]) */
     static const unsigned allowed[] = {
         [WL_PROV_STATIC] = 1u << 0 | 1u << 1 | 1u << 2 | 1u << 3,
@@ -848,14 +902,17 @@ static void parse_provider(pctx *c, const char *path, yaml_node_t *n, wl_provide
     if (v[1]) get_str(c, SP("name"), v[1], p->name, sizeof p->name);
     if (v[2]) get_int(c, SP("priority"), v[2], -1000000, 1000000, &p->priority);
     if (type == WL_PROV_STATIC) {
-        if (!v[3]) prob(c, path, n, "a static provider needs \"replicas\"");
-        else get_int(c, SP("replicas"), v[3], 0, 100000, &p->replicas);
+        if (!v[3])
+            prob(c, path, n, "a static provider needs \"replicas\"");
+        else
+            get_int(c, SP("replicas"), v[3], 0, 100000, &p->replicas);
     }
     if (type == WL_PROV_CRON) {
         if (v[4]) {
             if (get_str(c, SP("timeZone"), v[4], p->time_zone, sizeof p->time_zone) == 0 &&
                 !wl_zone_valid(p->time_zone))
-                prob(c, sp, v[4], "unknown time zone \"%s\" (a TZ database name such as Europe/Berlin)",
+                prob(c, sp, v[4],
+                     "unknown time zone \"%s\" (a TZ database name such as Europe/Berlin)",
                      p->time_zone);
         }
         if (!v[5] || v[5]->type != YAML_SEQUENCE_NODE ||
@@ -864,7 +921,8 @@ static void parse_provider(pctx *c, const char *path, yaml_node_t *n, wl_provide
                  "a cron provider needs a non-empty list \"windows\"");
         } else {
             int before = c->nprob;
-            for (yaml_node_item_t *it = v[5]->data.sequence.items.start; it < v[5]->data.sequence.items.top; it++) {
+            for (yaml_node_item_t *it = v[5]->data.sequence.items.start;
+                 it < v[5]->data.sequence.items.top; it++) {
                 pfmt(sp, sizeof sp, "%s.windows[%d]", path, p->n_windows);
                 if (p->n_windows == WL_MAX_WINDOWS) {
                     prob(c, sp, v[5], "at most %d windows", WL_MAX_WINDOWS);
@@ -888,8 +946,10 @@ static void parse_provider(pctx *c, const char *path, yaml_node_t *n, wl_provide
         if (v[8]) get_int(c, SP("horizonSeconds"), v[8], 60, 7 * 86400, &p->horizon_seconds);
         if (v[9]) get_int(c, SP("retrainSeconds"), v[9], 60, 365 * 86400, &p->retrain_seconds);
         if (v[10]) get_int(c, SP("reforecastSeconds"), v[10], 1, 86400, &p->reforecast_seconds);
-        if (v[11]) get_int(c, SP("maxModelAgeSeconds"), v[11], 60, 365 * 86400, &p->max_age_seconds);
-        if (v[12]) get_num(c, SP("capacityPerReplica"), v[12], 0, 1e15, 1, &p->capacity_per_replica);
+        if (v[11])
+            get_int(c, SP("maxModelAgeSeconds"), v[11], 60, 365 * 86400, &p->max_age_seconds);
+        if (v[12])
+            get_num(c, SP("capacityPerReplica"), v[12], 0, 1e15, 1, &p->capacity_per_replica);
         if (p->reforecast_seconds > p->horizon_seconds)
             prob(c, path, n, "reforecastSeconds (%d) must not exceed horizonSeconds (%d)",
                  p->reforecast_seconds, p->horizon_seconds);
@@ -902,7 +962,8 @@ static void parse_providers(pctx *c, yaml_node_t *n, workload_spec *s) {
         prob(c, "spec.providers", n, "must be a list of providers");
         return;
     }
-    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
         char sp[160];
         pfmt(sp, sizeof sp, "spec.providers[%d]", s->n_providers);
         if (s->n_providers == WL_MAX_PROVIDERS) {
@@ -923,21 +984,25 @@ static void parse_providers(pctx *c, yaml_node_t *n, workload_spec *s) {
 }
 
 static void parse_direction(pctx *c, const char *path, yaml_node_t *n, wl_direction *d, int up) {
-    static const char *const k[] = {"stabilizationWindowSeconds", "selectPolicy", "policies", "gray", NULL};
+    static const char *const k[] = {"stabilizationWindowSeconds", "selectPolicy", "policies",
+                                    "gray", NULL};
     yaml_node_t *v[4];
     char sp[160];
     if (fields(c, path, n, k, v) < 0) return;
 #define SP(key) (subpath(sp, sizeof sp, path, key), sp)
-    if (v[0]) get_int(c, SP("stabilizationWindowSeconds"), v[0], 0, 3600, &d->stabilization_seconds);
+    if (v[0])
+        get_int(c, SP("stabilizationWindowSeconds"), v[0], 0, 3600, &d->stabilization_seconds);
     if (v[1]) {
         int sel;
         if (get_enum(c, SP("selectPolicy"), v[1], selects, &sel) == 0) d->select = (wl_select)sel;
     }
     if (v[2]) {
-        if (v[2]->type != YAML_SEQUENCE_NODE) prob(c, SP("policies"), v[2], "must be a list");
+        if (v[2]->type != YAML_SEQUENCE_NODE)
+            prob(c, SP("policies"), v[2], "must be a list");
         else {
             d->n_policies = 0;
-            for (yaml_node_item_t *it = v[2]->data.sequence.items.start; it < v[2]->data.sequence.items.top; it++) {
+            for (yaml_node_item_t *it = v[2]->data.sequence.items.start;
+                 it < v[2]->data.sequence.items.top; it++) {
                 char pp[160];
                 pfmt(pp, sizeof pp, "%s.policies[%d]", path, d->n_policies);
                 if (d->n_policies == WL_MAX_POLICIES) {
@@ -974,12 +1039,18 @@ static void parse_direction(pctx *c, const char *path, yaml_node_t *n, wl_direct
 #define GP(key) (subpath(sp, sizeof sp, gp, key), sp)
             if (gv[0]) {
                 int st;
-                if (up) prob(c, GP("state"), gv[0], "applies to scaleDown only (scale-up always ends Online)");
-                else if (get_enum(c, GP("state"), gv[0], gray_states, &st) == 0) d->state = (wl_gray_state)st;
+                if (up)
+                    prob(c, GP("state"), gv[0],
+                         "applies to scaleDown only (scale-up always ends Online)");
+                else if (get_enum(c, GP("state"), gv[0], gray_states, &st) == 0)
+                    d->state = (wl_gray_state)st;
             }
             if (gv[1]) get_int(c, GP("changePercent"), gv[1], 1, 100, &d->change_percent);
-            if (gv[2]) get_int(c, GP("changeIntervalSeconds"), gv[2], 0, 86400, &d->change_interval_seconds);
-            if (gv[3]) get_int(c, GP("observationSeconds"), gv[3], 0, 86400, &d->observation_seconds);
+            if (gv[2])
+                get_int(c, GP("changeIntervalSeconds"), gv[2], 0, 86400,
+                        &d->change_interval_seconds);
+            if (gv[3])
+                get_int(c, GP("observationSeconds"), gv[3], 0, 86400, &d->observation_seconds);
 #undef GP
         }
     }
@@ -987,8 +1058,9 @@ static void parse_direction(pctx *c, const char *path, yaml_node_t *n, wl_direct
 }
 
 static void parse_behavior(pctx *c, yaml_node_t *n, workload_spec *s) {
-    static const char *const k[] = {"scaleUp", "scaleDown", "scaleUpAhead", "keepAliveSeconds",
-                                    "syncPeriodSeconds", "tolerance", NULL};
+    static const char *const k[] = {
+        "scaleUp",   "scaleDown", "scaleUpAhead", "keepAliveSeconds", "syncPeriodSeconds",
+        "tolerance", NULL};
     yaml_node_t *v[6];
     if (fields(c, "spec.behavior", n, k, v) < 0) return;
     if (v[0]) parse_direction(c, "spec.behavior.scaleUp", v[0], &s->up, 1);
@@ -997,11 +1069,15 @@ static void parse_behavior(pctx *c, yaml_node_t *n, workload_spec *s) {
         const char *t = scalar(v[2]);
         char *end = NULL;
         long secs = t ? strtol(t, &end, 10) : -1;
-        if (t && strcmp(t, "auto") == 0) s->scale_up_ahead_seconds = -1;
-        else if (t && *t && end && !*end && secs >= 0 && secs <= 86400) s->scale_up_ahead_seconds = (int)secs;
-        else prob(c, "spec.behavior.scaleUpAhead", v[2], "must be \"auto\" or seconds in 0..86400");
+        if (t && strcmp(t, "auto") == 0)
+            s->scale_up_ahead_seconds = -1;
+        else if (t && *t && end && !*end && secs >= 0 && secs <= 86400)
+            s->scale_up_ahead_seconds = (int)secs;
+        else
+            prob(c, "spec.behavior.scaleUpAhead", v[2], "must be \"auto\" or seconds in 0..86400");
     }
-    if (v[3]) get_int(c, "spec.behavior.keepAliveSeconds", v[3], 0, 30 * 86400, &s->keep_alive_seconds);
+    if (v[3])
+        get_int(c, "spec.behavior.keepAliveSeconds", v[3], 0, 30 * 86400, &s->keep_alive_seconds);
     if (v[4]) get_int(c, "spec.behavior.syncPeriodSeconds", v[4], 1, 3600, &s->sync_seconds);
     if (v[5]) get_num(c, "spec.behavior.tolerance", v[5], 0, 1, 0, &s->tolerance);
 }
@@ -1011,7 +1087,8 @@ static void parse_checkers(pctx *c, yaml_node_t *n, workload_spec *s) {
         prob(c, "spec.stabilityCheckers", n, "must be a list");
         return;
     }
-    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
         char path[160], sp[160];
         pfmt(path, sizeof path, "spec.stabilityCheckers[%d]", s->n_checkers);
         if (s->n_checkers == WL_MAX_CHECKERS) {
@@ -1019,15 +1096,16 @@ static void parse_checkers(pctx *c, yaml_node_t *n, workload_spec *s) {
             break;
         }
         wl_checker *ck = &s->checkers[s->n_checkers++];
-        static const char *const k[] = {"name", "metric", "operator", "threshold", "action",
-                                        "cooldownSeconds", NULL};
+        static const char *const k[] = {"name",   "metric",          "operator", "threshold",
+                                        "action", "cooldownSeconds", NULL};
         yaml_node_t *v[6], *cn = node(c, *it);
         if (fields(c, path, cn, k, v) < 0) continue;
         ck->cooldown_seconds = 300;
         snprintf(ck->name, sizeof ck->name, "checker%d", s->n_checkers - 1);
 #define SP(key) (subpath(sp, sizeof sp, path, key), sp)
         if (v[0]) get_str(c, SP("name"), v[0], ck->name, sizeof ck->name);
-        if (!v[1]) prob(c, path, cn, "missing field \"metric\"");
+        if (!v[1])
+            prob(c, path, cn, "missing field \"metric\"");
         else {
             get_source(c, SP("metric"), v[1], &ck->metric, 0, NULL, NULL);
             if (!ck->metric.name[0] && !ck->metric.selector[0] && !ck->metric.query[0])
@@ -1035,10 +1113,14 @@ static void parse_checkers(pctx *c, yaml_node_t *n, workload_spec *s) {
         }
         int e;
         if (v[2] && get_enum(c, SP("operator"), v[2], check_ops, &e) == 0) ck->op = (wl_check_op)e;
-        if (!v[3]) prob(c, path, cn, "missing field \"threshold\"");
-        else get_num(c, SP("threshold"), v[3], -1e15, 1e15, 0, &ck->threshold);
-        if (!v[4]) prob(c, path, cn, "missing field \"action\" (Pause or Rollback)");
-        else if (get_enum(c, SP("action"), v[4], check_actions, &e) == 0) ck->action = (wl_check_action)e;
+        if (!v[3])
+            prob(c, path, cn, "missing field \"threshold\"");
+        else
+            get_num(c, SP("threshold"), v[3], -1e15, 1e15, 0, &ck->threshold);
+        if (!v[4])
+            prob(c, path, cn, "missing field \"action\" (Pause or Rollback)");
+        else if (get_enum(c, SP("action"), v[4], check_actions, &e) == 0)
+            ck->action = (wl_check_action)e;
         if (v[5]) get_int(c, SP("cooldownSeconds"), v[5], 0, 86400, &ck->cooldown_seconds);
 #undef SP
     }
@@ -1052,24 +1134,30 @@ static int name_ok(const char *s) {
 }
 
 static void parse_spec(pctx *c, yaml_node_t *n, workload_spec *s) {
-    static const char *const k[] = {"target", "minReplicas", "maxReplicas", "mode", "paused",
-                                    "metrics", "providers", "behavior", "stabilityCheckers", NULL};
+    static const char *const k[] = {
+        "target",    "minReplicas", "maxReplicas",       "mode", "paused", "metrics",
+        "providers", "behavior",    "stabilityCheckers", NULL};
     yaml_node_t *v[9];
     if (fields(c, "spec", n, k, v) < 0) return;
-    if (!v[0]) prob(c, "spec", n, "missing field \"target\"");
-    else parse_target(c, v[0], s);
+    if (!v[0])
+        prob(c, "spec", n, "missing field \"target\"");
+    else
+        parse_target(c, v[0], s);
     int okmin = 1, okmax = 1;
     if (v[1]) okmin = get_int(c, "spec.minReplicas", v[1], 0, 100000, &s->min_replicas) == 0;
-    if (!v[2]) prob(c, "spec", n, "missing field \"maxReplicas\""), okmax = 0;
-    else okmax = get_int(c, "spec.maxReplicas", v[2], 1, 100000, &s->max_replicas) == 0;
+    if (!v[2])
+        prob(c, "spec", n, "missing field \"maxReplicas\""), okmax = 0;
+    else
+        okmax = get_int(c, "spec.maxReplicas", v[2], 1, 100000, &s->max_replicas) == 0;
     if (okmin && okmax && s->min_replicas > s->max_replicas)
-        prob(c, "spec.minReplicas", v[1], "minReplicas (%d) is above maxReplicas (%d)", s->min_replicas,
-             s->max_replicas);
+        prob(c, "spec.minReplicas", v[1], "minReplicas (%d) is above maxReplicas (%d)",
+             s->min_replicas, s->max_replicas);
     int e;
     if (v[3] && get_enum(c, "spec.mode", v[3], modes, &e) == 0) s->mode = (wl_mode)e;
     if (v[4]) get_bool(c, "spec.paused", v[4], &s->paused);
     if (v[5]) parse_metrics(c, v[5], s);
-    if (v[6]) parse_providers(c, v[6], s);
+    if (v[6])
+        parse_providers(c, v[6], s);
     else {
         s->n_providers = 1;
         s->providers[0].type = WL_PROV_REACTIVE;
@@ -1081,17 +1169,22 @@ static void parse_spec(pctx *c, yaml_node_t *n, workload_spec *s) {
     for (int i = 0; i < s->n_providers; i++) {
         const wl_provider *p = &s->providers[i];
         if (p->type == WL_PROV_PREDICTIVE && s->n_traffic == 0)
-            prob(c, "spec.metrics.traffic", v[5], "a predictive provider (providers[%d]) needs a traffic metric", i);
+            prob(c, "spec.metrics.traffic", v[5],
+                 "a predictive provider (providers[%d]) needs a traffic metric", i);
     }
     for (int i = 0; i < s->n_checkers; i++) {
         const wl_checker *ck = &s->checkers[i];
         if (ck->metric.selector[0] || ck->metric.query[0]) continue;
-        int found = !strcmp(ck->metric.name, "utilization") || !strcmp(ck->metric.name, s->utilization.name);
-        for (int t = 0; t < s->n_traffic; t++) found |= !strcmp(ck->metric.name, s->traffic[t].name);
+        int found = !strcmp(ck->metric.name, "utilization") ||
+                    !strcmp(ck->metric.name, s->utilization.name);
+        for (int t = 0; t < s->n_traffic; t++)
+            found |= !strcmp(ck->metric.name, s->traffic[t].name);
         if (!found) {
             char sp[160];
             pfmt(sp, sizeof sp, "spec.stabilityCheckers[%d].metric", i);
-            prob(c, sp, NULL, "\"%s\" is neither \"utilization\" nor a metric of spec.metrics; give a selector or query",
+            prob(c, sp, NULL,
+                 "\"%s\" is neither \"utilization\" nor a metric of spec.metrics; give a selector "
+                 "or query",
                  ck->metric.name);
         }
     }
@@ -1120,32 +1213,44 @@ int workload_parse(const char *buf, size_t len, workload_spec *out, wl_problems 
     static const char *const k[] = {"apiVersion", "kind", "metadata", "spec", NULL};
     yaml_node_t *v[4];
     if (fields(&c, "", root, k, v) < 0) goto done;
-    if (!v[0]) prob(&c, "apiVersion", root, "missing (use tide/v1)");
+    if (!v[0])
+        prob(&c, "apiVersion", root, "missing (use tide/v1)");
     else if (!scalar(v[0]) || strcmp(scalar(v[0]), "tide/v1") != 0)
         prob(&c, "apiVersion", v[0], "must be tide/v1");
-    if (!v[1]) prob(&c, "kind", root, "missing (use Workload)");
-    else if (!scalar(v[1]) || strcmp(scalar(v[1]), "Workload") != 0) prob(&c, "kind", v[1], "must be Workload");
-    if (!v[2]) prob(&c, "metadata", root, "missing (needs metadata.name)");
+    if (!v[1])
+        prob(&c, "kind", root, "missing (use Workload)");
+    else if (!scalar(v[1]) || strcmp(scalar(v[1]), "Workload") != 0)
+        prob(&c, "kind", v[1], "must be Workload");
+    if (!v[2])
+        prob(&c, "metadata", root, "missing (needs metadata.name)");
     else {
         static const char *const mk[] = {"name", "namespace", NULL};
         yaml_node_t *mv[2];
         if (fields(&c, "metadata", v[2], mk, mv) == 0) {
-            if (!mv[0]) prob(&c, "metadata", v[2], "missing field \"name\"");
-            else if (get_str(&c, "metadata.name", mv[0], out->name, sizeof out->name) == 0 && !name_ok(out->name))
-                prob(&c, "metadata.name", mv[0], "use letters, digits, '-', '_' and '.' only, starting with a letter or digit");
-            if (mv[1] && get_str(&c, "metadata.namespace", mv[1], out->namespace_, sizeof out->namespace_) == 0 &&
+            if (!mv[0])
+                prob(&c, "metadata", v[2], "missing field \"name\"");
+            else if (get_str(&c, "metadata.name", mv[0], out->name, sizeof out->name) == 0 &&
+                     !name_ok(out->name))
+                prob(&c, "metadata.name", mv[0],
+                     "use letters, digits, '-', '_' and '.' only, starting with a letter or digit");
+            if (mv[1] &&
+                get_str(&c, "metadata.namespace", mv[1], out->namespace_, sizeof out->namespace_) ==
+                    0 &&
                 !name_ok(out->namespace_))
                 prob(&c, "metadata.namespace", mv[1], "use letters, digits, '-', '_' and '.' only");
         }
     }
-    if (!v[3]) prob(&c, "spec", root, "missing");
-    else parse_spec(&c, v[3], out);
+    if (!v[3])
+        prob(&c, "spec", root, "missing");
+    else
+        parse_spec(&c, v[3], out);
     if (c.budget <= 0) prob(&c, "(document)", NULL, "too many nodes (aliases expanding?)");
     /* a second document is not allowed */
     yaml_document_t extra;
     if (yaml_parser_load(&parser, &extra)) {
         if (yaml_document_get_root_node(&extra))
-            prob(&c, "(document)", yaml_document_get_root_node(&extra), "only one YAML document is allowed");
+            prob(&c, "(document)", yaml_document_get_root_node(&extra),
+                 "only one YAML document is allowed");
         yaml_document_delete(&extra);
     }
 done:
@@ -1154,7 +1259,8 @@ done:
             wl_problem e = probs->v[i];
             unsigned ke = e.line > 0 ? (unsigned)e.line : UINT_MAX;
             size_t j = i;
-            while (j > 0 && (probs->v[j - 1].line > 0 ? (unsigned)probs->v[j - 1].line : UINT_MAX) > ke) {
+            while (j > 0 &&
+                   (probs->v[j - 1].line > 0 ? (unsigned)probs->v[j - 1].line : UINT_MAX) > ke) {
                 probs->v[j] = probs->v[j - 1];
                 j--;
             }

@@ -54,11 +54,11 @@ typedef struct wl_target {
  * Day-of-week 0 and 7 are Sunday. dom_any/dow_any record a `*` so that the usual cron rule
  * applies (both restricted: either may match). */
 typedef struct wl_cron {
-    uint64_t minute;  /* bits 0..59 */
-    uint32_t hour;    /* bits 0..23 */
-    uint32_t dom;     /* bits 1..31 */
-    uint16_t month;   /* bits 1..12 */
-    uint8_t dow;      /* bits 0..6 */
+    uint64_t minute; /* bits 0..59 */
+    uint32_t hour;   /* bits 0..23 */
+    uint32_t dom;    /* bits 1..31 */
+    uint16_t month;  /* bits 1..12 */
+    uint8_t dow;     /* bits 0..6 */
     uint8_t dom_any, dow_any;
 } wl_cron;
 
@@ -87,13 +87,13 @@ typedef struct wl_provider {
     wl_cron_window windows[WL_MAX_WINDOWS];
     int n_windows;
     /* predictive */
-    char model[WL_NAME_MAX];      /* a forecast.h model name */
-    double quantile;              /* (0,1), default 0.9 */
-    int horizon_seconds;          /* default 3600 */
-    int retrain_seconds;          /* default 86400 */
-    int reforecast_seconds;       /* default 300 */
-    int max_age_seconds;          /* a model older than this is stale; default 7 days */
-    double capacity_per_replica;  /* traffic one replica serves at 100%; 0 = fitted model */
+    char model[WL_NAME_MAX];     /* a forecast.h model name */
+    double quantile;             /* (0,1), default 0.9 */
+    int horizon_seconds;         /* default 3600 */
+    int retrain_seconds;         /* default 86400 */
+    int reforecast_seconds;      /* default 300 */
+    int max_age_seconds;         /* a model older than this is stale; default 7 days */
+    double capacity_per_replica; /* traffic one replica serves at 100%; 0 = fitted model */
 } wl_provider;
 
 typedef enum wl_policy_type { WL_POLICY_PODS = 0, WL_POLICY_PERCENT } wl_policy_type;
@@ -114,8 +114,8 @@ typedef struct wl_direction {
     wl_policy policies[WL_MAX_POLICIES];
     int n_policies;
     /* gray strategy */
-    wl_gray_state state;        /* scaleDown only: where scaled-in replicas end up */
-    int change_percent;         /* share of the change (current -> target) made per step, 1..100 */
+    wl_gray_state state;         /* scaleDown only: where scaled-in replicas end up */
+    int change_percent;          /* share of the change (current -> target) made per step, 1..100 */
     int change_interval_seconds; /* minimum time between two steps */
     int observation_seconds;     /* time a step is watched by the stability checkers */
 } wl_direction;
@@ -212,7 +212,8 @@ typedef struct wl_cron_state {
     unsigned char active[WL_MAX_WINDOWS];
 } wl_cron_state;
 /* wl_cron_eval with a state: used when it is at most 7 days behind t0, then updated. */
-int wl_cron_eval_from(const wl_provider *p, int64_t t0, int64_t step, int n, int *out, wl_cron_state *st);
+int wl_cron_eval_from(const wl_provider *p, int64_t t0, int64_t step, int n, int *out,
+                      wl_cron_state *st);
 /* Is tz a zone the TZ database knows? */
 int wl_zone_valid(const char *tz);
 

@@ -44,34 +44,34 @@ typedef struct metric_read {
     char source[12];
     char error[240];
     int64_t at;
-    int stale;          /* the read failed: the values (and source) are the last good read's */
+    int stale; /* the read failed: the values (and source) are the last good read's */
 } metric_read;
 
 #define WL_OBS_PODS 512
 
 /* One sync's observations of a workload (read by observe()). */
 typedef struct wl_obs {
-    int64_t now;                 /* controller time (wall clock, unix s) */
-    int want_cap;                /* read the capacity-model observations too */
+    int64_t now;                       /* controller time (wall clock, unix s) */
+    int want_cap;                      /* read the capacity-model observations too */
     int util_rc, replicas_rc, hist_rc; /* 0, or -errno of the read (-ENOENT: not configured) */
-    double util[WL_OBS_PODS];    /* latest utilization percent per pod */
+    double util[WL_OBS_PODS];          /* latest utilization percent per pod */
     int npods;
     int replicas;
-    double *y;                   /* traffic per minute (hist.y) */
-    fc_series hist;              /* times on the controller's clock */
-    int64_t hist_src_t0;         /* hist.t0 on the metrics' own clock (minus offsetSeconds) */
+    double *y;           /* traffic per minute (hist.y) */
+    fc_series hist;      /* times on the controller's clock */
+    int64_t hist_src_t0; /* hist.t0 on the metrics' own clock (minus offsetSeconds) */
     int64_t util_at, replicas_at, hist_at; /* when the values used were read */
     cap_obs *cap;
     size_t ncap;
     char cap_err[160];
     metric_read m[M_N];
-    char prom_err[256];          /* the first Prometheus failure of this read, "" none */
+    char prom_err[256]; /* the first Prometheus failure of this read, "" none */
 } wl_obs;
 
 /* The history the last successful fit used. */
 typedef struct fit_info {
-    int64_t at;                  /* controller time of the fit */
-    int64_t start, end;          /* first and last minute, metrics' own clock */
+    int64_t at;         /* controller time of the fit */
+    int64_t start, end; /* first and last minute, metrics' own clock */
     size_t points;
     int ok, failed;
     char source[12];
@@ -88,19 +88,19 @@ typedef struct wl_entry {
     planner *pl;
     portrait *pt;
     int have_pt;
-    cap_model *cap;     /* the capacity model the engine uses (owned here) */
+    cap_model *cap; /* the capacity model the engine uses (owned here) */
     int64_t next_sync;
     int inventory_done;
-    int training;       /* a fit of its predictive models is running on a worker thread */
+    int training; /* a fit of its predictive models is running on a worker thread */
     unsigned char fell_back[WL_MAX_PROVIDERS]; /* predictive provider on the reactive fallback */
     char observe[512];
-    wl_obs *last;       /* the last observation (failed reads filled from the one before) */
+    wl_obs *last; /* the last observation (failed reads filled from the one before) */
     metric_read reads[M_N];
     char prom_err[256]; /* Prometheus trouble of the last sync, "" none */
     int fetching;       /* a fetch from Prometheus is under way on a worker thread */
     int stalled;        /* ... and overran a sync period */
     int64_t fetch_started;
-    int64_t fetch_ms;   /* how long the last finished fetch took, -1 none */
+    int64_t fetch_ms; /* how long the last finished fetch took, -1 none */
     fit_info fit;
     action_rec acts[ACTIONS_KEPT];
     uint64_t nacts;
@@ -130,9 +130,9 @@ typedef struct train_job {
     int64_t now;
     forecaster *f[WL_MAX_PROVIDERS];
     char err[WL_MAX_PROVIDERS][160];
-    cap_obs *obs;        /* capacity-model observations (NULL: not needed) */
+    cap_obs *obs; /* capacity-model observations (NULL: not needed) */
     size_t nobs;
-    cap_model *cap;      /* fitted capacity model, with its report */
+    cap_model *cap; /* fitted capacity model, with its report */
     cap_report cap_rep;
     char cap_err[160];
 } train_job;
@@ -153,8 +153,8 @@ struct cp_workloads {
     ev_timer tick;
     ev_async wake;        /* a fit or a fetch finished */
     pthread_mutex_t lock; /* guards jobs, fetches and their done flags */
-    wl_job *jobs;    /* train_job */
-    wl_job *fetches; /* fetch_job */
+    wl_job *jobs;         /* train_job */
+    wl_job *fetches;      /* fetch_job */
     wl_entry *head;
     char dir[1024];
 };
@@ -194,7 +194,8 @@ static wl_entry *entry_new(const workload_spec *spec, const char *yaml, size_t l
     if (!executors[spec->target.kind]) e->run.mode = WL_MODE_PREVIEW;
     e->yaml = malloc(len + 1);
     e->pt = calloc(1, sizeof *e->pt);
-    if (!e->yaml || !e->pt || portrait_engine_new(&e->eng, &e->run) < 0 || planner_new(&e->pl, &e->run) < 0) {
+    if (!e->yaml || !e->pt || portrait_engine_new(&e->eng, &e->run) < 0 ||
+        planner_new(&e->pl, &e->run) < 0) {
         entry_free(e);
         return NULL;
     }
@@ -301,8 +302,8 @@ static int query_parse_ok(const char *text) {
  * Prometheus, the agents' points winning), any other PromQL straight from Prometheus. Says in
  * *mr where the points came from and what went wrong. Thread-safe (store reader lock,
  * prom_query_range). 0 with *r filled, or -errno with mr->error. */
-static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t start, int64_t end, int64_t step,
-                       query_result *r, metric_read *mr, wl_obs *o) {
+static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t start, int64_t end,
+                       int64_t step, query_result *r, metric_read *mr, wl_obs *o) {
     memset(r, 0, sizeof *r);
     const char *text = source_text(src);
     if (!text) return -ENOENT;
@@ -336,7 +337,8 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
         }
         if (r->warning[0]) { /* Prometheus failed: the store's points only */
             static const char pre[] = "prometheus unavailable, served the store's data only: ";
-            const char *why = strncmp(r->warning, pre, sizeof pre - 1) ? r->warning : r->warning + sizeof pre - 1;
+            const char *why =
+                strncmp(r->warning, pre, sizeof pre - 1) ? r->warning : r->warning + sizeof pre - 1;
             snprintf(mr->error, sizeof mr->error, "prometheus: %.200s", why);
             read_note_prom(o, why);
             if (!r->store_points) { /* nothing at all: a failed read, not an empty one */
@@ -353,8 +355,10 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
         return 0;
     }
     if (!p) {
-        snprintf(mr->error, sizeof mr->error,
-                 "PromQL outside the store's selector subset needs --prometheus (local parser: %.120s)", err);
+        snprintf(
+            mr->error, sizeof mr->error,
+            "PromQL outside the store's selector subset needs --prometheus (local parser: %.120s)",
+            err);
         snprintf(mr->source, sizeof mr->source, "none");
         return -EINVAL;
     }
@@ -372,8 +376,10 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
     r->nsteps = nsteps;
     r->prom_used = 1;
     r->s = calloc(pr.n ? pr.n : 1, sizeof *r->s);
-    if (!r->s) rc = -ENOMEM;
-    else r->cap = pr.n ? pr.n : 1;
+    if (!r->s)
+        rc = -ENOMEM;
+    else
+        r->cap = pr.n ? pr.n : 1;
     for (size_t i = 0; !rc && i < pr.n; i++) {
         prom_series *ps = &pr.s[i];
         query_series *qs = &r->s[r->n++];
@@ -387,7 +393,8 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
             rc = -ENOMEM;
             break;
         }
-        for (size_t k = 0; k < nsteps; k++) qs->v[k] = NAN;
+        for (size_t k = 0; k < nsteps; k++)
+            qs->v[k] = NAN;
         for (size_t k = 0; k < ps->n; k++) {
             int64_t off = ps->ts_ms[k] - r->start_ms;
             if (off < 0 || off % r->step_ms || (size_t)(off / r->step_ms) >= nsteps) continue;
@@ -423,7 +430,8 @@ static void capacity_obs(struct tsdb *db, prom *p, const workload_spec *s, wl_ob
     const fc_series *hist = &o->hist;
     const char *ut = source_text(&s->utilization);
     if (!ut || hist->n == 0) {
-        snprintf(o->cap_err, sizeof o->cap_err, "no utilization history to fit a capacity model on");
+        snprintf(o->cap_err, sizeof o->cap_err,
+                 "no utilization history to fit a capacity model on");
         return;
     }
     int64_t off = s->metrics_offset_seconds;
@@ -460,7 +468,8 @@ static void capacity_obs(struct tsdb *db, prom *p, const workload_spec *s, wl_ob
     if (have_r) query_result_fini(&r);
     if (n == 0) {
         free(c);
-        snprintf(o->cap_err, sizeof o->cap_err, "no utilization history to fit a capacity model on");
+        snprintf(o->cap_err, sizeof o->cap_err,
+                 "no utilization history to fit a capacity model on");
         return;
     }
     o->cap = c;
@@ -483,14 +492,16 @@ static void observe(struct tsdb *db, prom *p, const workload_spec *s, wl_obs *o)
     }
     o->replicas_rc = -ENOENT;
     if (s->has_replicas_metric) {
-        o->replicas_rc = read_source(db, p, &s->replicas_metric, qnow - 120, qnow, 15, &r, &o->m[M_REPLICAS], o);
+        o->replicas_rc =
+            read_source(db, p, &s->replicas_metric, qnow - 120, qnow, 15, &r, &o->m[M_REPLICAS], o);
         if (o->replicas_rc == 0) {
             double rv[64];
             int nr = latest_of(&r, rv, 64);
             query_result_fini(&r);
             if (nr > 0) {
                 double sum = 0;
-                for (int i = 0; i < nr; i++) sum += rv[i];
+                for (int i = 0; i < nr; i++)
+                    sum += rv[i];
                 o->replicas = (int)lround(sum);
             } else {
                 o->replicas_rc = -ENODATA;
@@ -499,10 +510,13 @@ static void observe(struct tsdb *db, prom *p, const workload_spec *s, wl_obs *o)
     }
     o->hist_rc = -ENOENT;
     int want_traffic = 0;
-    for (int i = 0; i < s->n_providers; i++) want_traffic |= s->providers[i].type == WL_PROV_PREDICTIVE;
+    for (int i = 0; i < s->n_providers; i++)
+        want_traffic |= s->providers[i].type == WL_PROV_PREDICTIVE;
     if (!want_traffic || s->n_traffic == 0) return;
-    int64_t end = qnow - qnow % TRAFFIC_STEP_S - TRAFFIC_STEP_S, start = end - TRAIN_HISTORY_S + TRAFFIC_STEP_S;
-    o->hist_rc = read_source(db, p, &s->traffic[0], start, end, TRAFFIC_STEP_S, &r, &o->m[M_TRAFFIC], o);
+    int64_t end = qnow - qnow % TRAFFIC_STEP_S - TRAFFIC_STEP_S,
+            start = end - TRAIN_HISTORY_S + TRAFFIC_STEP_S;
+    o->hist_rc =
+        read_source(db, p, &s->traffic[0], start, end, TRAFFIC_STEP_S, &r, &o->m[M_TRAFFIC], o);
     if (o->hist_rc < 0) return;
     double *v = malloc((r.nsteps ? r.nsteps : 1) * sizeof *v);
     if (!v) {
@@ -527,8 +541,9 @@ static void observe(struct tsdb *db, prom *p, const workload_spec *s, wl_obs *o)
     }
     memmove(v, v + first, (r.nsteps - first) * sizeof *v);
     o->y = v;
-    o->hist = (fc_series){v, r.nsteps - first, r.start_ms / 1000 + off + (int64_t)first * TRAFFIC_STEP_S,
-                          TRAFFIC_STEP_S, 0};
+    o->hist =
+        (fc_series){v, r.nsteps - first, r.start_ms / 1000 + off + (int64_t)first * TRAFFIC_STEP_S,
+                    TRAFFIC_STEP_S, 0};
     o->hist_src_t0 = o->hist.t0 - off;
     query_result_fini(&r);
     if (o->want_cap) capacity_obs(db, p, s, o);
@@ -624,7 +639,8 @@ static wl_job *job_pop(struct cp_workloads *w, wl_job **list, int wait) {
 }
 
 static void job_free(train_job *j) {
-    for (int i = 0; i < WL_MAX_PROVIDERS; i++) fc_free(j->f[i]);
+    for (int i = 0; i < WL_MAX_PROVIDERS; i++)
+        fc_free(j->f[i]);
     cap_free(j->cap);
     free(j->obs);
     free(j->spec);
@@ -639,7 +655,8 @@ static void *train_main(void *arg) {
             portrait_fit(j->spec, i, &j->hist, &j->f[i], j->err[i], sizeof j->err[i]);
     if (j->obs) {
         cap_options opt = {.use_residual = 1, .seed = 1};
-        if (cap_fit(&j->cap, j->obs, j->nobs, &opt, &j->cap_rep, j->cap_err, sizeof j->cap_err) < 0) j->cap = NULL;
+        if (cap_fit(&j->cap, j->obs, j->nobs, &opt, &j->cap_rep, j->cap_err, sizeof j->cap_err) < 0)
+            j->cap = NULL;
     }
     job_finished(&j->job);
     return NULL;
@@ -649,7 +666,8 @@ static void *train_main(void *arg) {
 static int wants_capacity(const wl_entry *e, int64_t now) {
     if (e->training || !portrait_training_due(e->eng, now)) return 0;
     for (int i = 0; i < e->run.n_providers; i++)
-        if (e->run.providers[i].type == WL_PROV_PREDICTIVE && !(e->run.providers[i].capacity_per_replica > 0))
+        if (e->run.providers[i].type == WL_PROV_PREDICTIVE &&
+            !(e->run.providers[i].capacity_per_replica > 0))
             return 1;
     return 0;
 }
@@ -664,7 +682,9 @@ static void train_start(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t 
         j->nobs = o->ncap;
         o->cap = NULL;
         o->ncap = 0;
-        if (!j->nobs) snprintf(j->cap_err, sizeof j->cap_err, "%s", o->cap_err[0] ? o->cap_err : "no capacity observations");
+        if (!j->nobs)
+            snprintf(j->cap_err, sizeof j->cap_err, "%s",
+                     o->cap_err[0] ? o->cap_err : "no capacity observations");
     }
     j->spec = malloc(sizeof *j->spec);
     j->y = malloc(hist->n * sizeof *j->y);
@@ -684,7 +704,8 @@ static void train_start(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t 
     snprintf(j->name, sizeof j->name, "%s", e->spec.name);
     int rc = pthread_create(&j->job.th, NULL, train_main, j);
     if (rc != 0) {
-        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: cannot start training: %s", e->spec.name, strerror(rc));
+        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: cannot start training: %s",
+                    e->spec.name, strerror(rc));
         job_free(j);
         return;
     }
@@ -703,25 +724,32 @@ static void train_collect(struct cp_workloads *w, int wait) {
             for (int i = 0; i < j->spec->n_providers; i++) {
                 if (j->spec->providers[i].type != WL_PROV_PREDICTIVE) continue;
                 portrait_install(e->eng, i, j->f[i], j->now, j->err[i]);
-                if (j->f[i]) ok++;
+                if (j->f[i])
+                    ok++;
                 else {
                     bad++;
                     log_warn("workloads", "%s: providers[%d] training: %s", j->name, i, j->err[i]);
                 }
                 j->f[i] = NULL;
             }
-            log_info("workloads", "%s: %d predictive model(s) trained on %zu points (%s), %d failed", j->name, ok,
-                     j->hist.n, j->hist_source, bad);
-            e->fit = (fit_info){j->now, j->hist_src_t0, j->hist_src_t0 + (int64_t)(j->hist.n - 1) * j->hist.step,
-                                j->hist.n, ok, bad, ""};
+            log_info("workloads",
+                     "%s: %d predictive model(s) trained on %zu points (%s), %d failed", j->name,
+                     ok, j->hist.n, j->hist_source, bad);
+            e->fit = (fit_info){j->now,
+                                j->hist_src_t0,
+                                j->hist_src_t0 + (int64_t)(j->hist.n - 1) * j->hist.step,
+                                j->hist.n,
+                                ok,
+                                bad,
+                                ""};
             snprintf(e->fit.source, sizeof e->fit.source, "%s", j->hist_source);
             if (j->cap) { /* the engine uses it from now on; the entry owns it */
                 portrait_set_capacity_model(e->eng, j->cap, &j->cap_rep, j->now);
                 cap_free(e->cap);
                 e->cap = j->cap;
                 j->cap = NULL;
-                log_info("workloads", "%s: capacity model on %zu observations: %s", j->name, j->nobs,
-                         j->cap_rep.reason);
+                log_info("workloads", "%s: capacity model on %zu observations: %s", j->name,
+                         j->nobs, j->cap_rep.reason);
             } else if (j->cap_err[0]) {
                 if (!e->cap) portrait_set_capacity(e->eng, NULL, NULL, j->now, 0, j->cap_err);
                 log_warn("workloads", "%s: capacity model: %s", j->name, j->cap_err);
@@ -745,9 +773,11 @@ static void decide(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t now) 
     e->observe[0] = 0;
     if (o->util_rc < 0 && o->util_rc != -ENOENT) {
         snprintf(e->observe, sizeof e->observe, "utilization: %.200s", o->m[M_UTIL].error);
-        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: utilization: %s", s->name, o->m[M_UTIL].error);
+        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: utilization: %s", s->name,
+                    o->m[M_UTIL].error);
     }
-    for (int i = 0; i < npods; i++) pods[i] = (hpa_pod){o->util[i] * 10, 1000, 1, 1, 0};
+    for (int i = 0; i < npods; i++)
+        pods[i] = (hpa_pod){o->util[i] * 10, 1000, 1, 1, 0};
     hm.n = (size_t)npods;
     planner_counts c;
     planner_counts_get(e->pl, &c);
@@ -765,7 +795,8 @@ static void decide(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t now) 
     if (e->inventory_done) current = c.online + c.starting + c.activating;
     const fc_series *trp = o->hist_rc == 0 ? &o->hist : NULL;
     int want_traffic = 0;
-    for (int i = 0; i < s->n_providers; i++) want_traffic |= s->providers[i].type == WL_PROV_PREDICTIVE;
+    for (int i = 0; i < s->n_providers; i++)
+        want_traffic |= s->providers[i].type == WL_PROV_PREDICTIVE;
     if (want_traffic && s->n_traffic > 0) {
         if (trp) {
             if (!e->training && portrait_training_due(e->eng, now)) train_start(w, e, o, now);
@@ -775,12 +806,13 @@ static void decide(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t now) 
         }
     }
     if (npods > 0 && trp)
-        snprintf(e->observe, sizeof e->observe, "%d pod(s) reporting utilization, %zu minutes of traffic", npods,
-                 o->hist.n);
+        snprintf(e->observe, sizeof e->observe,
+                 "%d pod(s) reporting utilization, %zu minutes of traffic", npods, o->hist.n);
     else if (npods > 0 && !want_traffic)
         snprintf(e->observe, sizeof e->observe, "%d pod(s) reporting utilization", npods);
     else if (trp && !e->observe[0])
-        snprintf(e->observe, sizeof e->observe, "no utilization samples yet, %zu minutes of traffic", o->hist.n);
+        snprintf(e->observe, sizeof e->observe,
+                 "no utilization samples yet, %zu minutes of traffic", o->hist.n);
     else if (npods == 0 && !e->observe[0])
         snprintf(e->observe, sizeof e->observe, "no utilization samples yet");
     if (e->prom_err[0]) { /* the status names a failing history source first */
@@ -788,7 +820,8 @@ static void decide(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t now) 
         snprintf(tmp, sizeof tmp, "prometheus: %.200s; %.290s", e->prom_err, e->observe);
         memcpy(e->observe, tmp, sizeof tmp);
     }
-    portrait_obs pobs = {now, current, npods ? &hm : NULL, npods ? 1 : 0, trp, planner_scale_up_ahead(e->pl)};
+    portrait_obs pobs = {now,           current, npods ? &hm : NULL,
+                         npods ? 1 : 0, trp,     planner_scale_up_ahead(e->pl)};
     if (portrait_update(e->eng, &pobs, e->pt) == 0) {
         e->have_pt = 1;
         for (int i = 0; i < s->n_providers; i++) { /* a decision event when the source changes */
@@ -796,12 +829,13 @@ static void decide(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t now) 
             const char *why = portrait_fallback_reason(e->eng, i);
             char text[PLANNER_EVENT_TEXT];
             if (why && !e->fell_back[i]) {
-                snprintf(text, sizeof text, "providers[%d] (%.40s) falls back to reactive: %.200s", i,
-                         s->providers[i].name, why);
+                snprintf(text, sizeof text, "providers[%d] (%.40s) falls back to reactive: %.200s",
+                         i, s->providers[i].name, why);
                 planner_note(e->pl, now, "fallback", text);
             } else if (!why && e->fell_back[i]) {
                 const char *m = portrait_model_name(e->eng, i);
-                snprintf(text, sizeof text, "providers[%d] (%.40s): forecasts of %.60s drive the portrait again", i,
+                snprintf(text, sizeof text,
+                         "providers[%d] (%.40s): forecasts of %.60s drive the portrait again", i,
                          s->providers[i].name, m ? m : "?");
                 planner_note(e->pl, now, "predictive", text);
             }
@@ -811,7 +845,8 @@ static void decide(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t now) 
     if (!e->have_pt) return;
     planner_metric pm[2] = {{"utilization", 0}, {s->utilization.name, 0}};
     double avg = 0;
-    for (int i = 0; i < npods; i++) avg += o->util[i];
+    for (int i = 0; i < npods; i++)
+        avg += o->util[i];
     pm[0].value = pm[1].value = npods ? avg / npods : 0;
     planner_input in = {now, e->pt, pm, npods ? 2 : 0};
     const planner_action *acts;
@@ -834,10 +869,12 @@ static void obs_ready(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t no
     if (o->replicas_rc == 0) o->replicas_at = o->now;
     if (o->hist_rc == 0) o->hist_at = o->now;
     obs_fill_from(o, e->last);
-    for (int i = 0; i < M_N; i++) e->reads[i] = o->m[i], e->reads[i].at = o->now;
+    for (int i = 0; i < M_N; i++)
+        e->reads[i] = o->m[i], e->reads[i].at = o->now;
     char text[PLANNER_EVENT_TEXT];
     if (o->prom_err[0] && !e->prom_err[0]) {
-        snprintf(text, sizeof text, "prometheus: %.200s; using the last good observation and the store", o->prom_err);
+        snprintf(text, sizeof text,
+                 "prometheus: %.200s; using the last good observation and the store", o->prom_err);
         planner_note(e->pl, now, "prometheus", text);
         log_limited(&observe_rl, LOG_WARN, "workloads", "%s: %s", e->spec.name, text);
     } else if (!o->prom_err[0] && e->prom_err[0]) {
@@ -879,7 +916,8 @@ static void fetch_start(struct cp_workloads *w, wl_entry *e, prom *p, int64_t no
     snprintf(j->name, sizeof j->name, "%s", e->spec.name);
     int rc = pthread_create(&j->job.th, NULL, fetch_main, j);
     if (rc != 0) {
-        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: cannot start a fetch: %s", e->spec.name, strerror(rc));
+        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: cannot start a fetch: %s",
+                    e->spec.name, strerror(rc));
         free(j->spec);
         obs_free(j->o);
         free(j);
@@ -914,7 +952,8 @@ static void fetch_collect(struct cp_workloads *w, int wait) {
 static void on_wake(struct ev_loop *loop, ev_async *a, int revents) {
     (void)loop;
     (void)revents;
-    struct cp_workloads *w = (struct cp_workloads *)((char *)a - offsetof(struct cp_workloads, wake));
+    struct cp_workloads *w =
+        (struct cp_workloads *)((char *)a - offsetof(struct cp_workloads, wake));
     train_collect(w, 0);
     fetch_collect(w, 0);
 }
@@ -922,7 +961,8 @@ static void on_wake(struct ev_loop *loop, ev_async *a, int revents) {
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     (void)loop;
     (void)revents;
-    struct cp_workloads *w = (struct cp_workloads *)((char *)t - offsetof(struct cp_workloads, tick));
+    struct cp_workloads *w =
+        (struct cp_workloads *)((char *)t - offsetof(struct cp_workloads, tick));
     int64_t now = tide_now_wall_ms() / 1000;
     prom *p = cp_http_prom(w->cp);
     for (wl_entry *e = w->head; e; e = e->next) {
@@ -938,19 +978,25 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
         } else if (!e->fetching) {
             fetch_start(w, e, p, now);
         } else if (!e->last) { /* the first fetch is still under way */
-            snprintf(e->prom_err, sizeof e->prom_err, "no answer for %lld s (timeout %lld ms per request)",
-                     (long long)(now - e->fetch_started), (long long)w->cp->cfg.prometheus_timeout_ms);
-            snprintf(e->observe, sizeof e->observe, "prometheus: %s; no observation yet", e->prom_err);
-        } else { /* Prometheus is slow: the sync goes on with what we have */
+            snprintf(e->prom_err, sizeof e->prom_err,
+                     "no answer for %lld s (timeout %lld ms per request)",
+                     (long long)(now - e->fetch_started),
+                     (long long)w->cp->cfg.prometheus_timeout_ms);
+            snprintf(e->observe, sizeof e->observe, "prometheus: %s; no observation yet",
+                     e->prom_err);
+        } else {               /* Prometheus is slow: the sync goes on with what we have */
             if (!e->stalled) { /* a decision event when the fetch first overruns a sync */
                 e->stalled = 1;
                 char text[PLANNER_EVENT_TEXT];
-                snprintf(text, sizeof text, "prometheus: no answer for %lld s; deciding on the observation of %lld",
+                snprintf(text, sizeof text,
+                         "prometheus: no answer for %lld s; deciding on the observation of %lld",
                          (long long)(now - e->fetch_started), (long long)e->last->now);
                 planner_note(e->pl, now, "prometheus", text);
             }
-            snprintf(e->prom_err, sizeof e->prom_err, "no answer for %lld s (timeout %lld ms per request)",
-                     (long long)(now - e->fetch_started), (long long)w->cp->cfg.prometheus_timeout_ms);
+            snprintf(e->prom_err, sizeof e->prom_err,
+                     "no answer for %lld s (timeout %lld ms per request)",
+                     (long long)(now - e->fetch_started),
+                     (long long)w->cp->cfg.prometheus_timeout_ms);
             decide(w, e, e->last, now);
         }
     }
@@ -993,18 +1039,22 @@ static void op_apply(ops_request *req, const cJSON *args) {
         for (; shown < probs.n; shown++) {
             const wl_problem *pb = &probs.v[shown];
             char line[400];
-            if (pb->line > 0) snprintf(line, sizeof line, "%s (line %d): %s\n", pb->path, pb->line, pb->msg);
-            else snprintf(line, sizeof line, "%s: %s\n", pb->path, pb->msg);
+            if (pb->line > 0)
+                snprintf(line, sizeof line, "%s (line %d): %s\n", pb->path, pb->line, pb->msg);
+            else
+                snprintf(line, sizeof line, "%s: %s\n", pb->path, pb->msg);
             if (off + strlen(line) >= sizeof list) break;
             memcpy(list + off, line, strlen(line) + 1);
             off += strlen(line);
         }
         if (shown < probs.n)
-            ops_reply_error(req, 2, "invalid workload spec, %zu problems (nothing changed):\n%s... and %zu more",
-                            probs.n, list, probs.n - shown);
+            ops_reply_error(
+                req, 2,
+                "invalid workload spec, %zu problems (nothing changed):\n%s... and %zu more",
+                probs.n, list, probs.n - shown);
         else
-            ops_reply_error(req, 2, "invalid workload spec, %zu problem%s (nothing changed):\n%s", probs.n,
-                            probs.n == 1 ? "" : "s", list);
+            ops_reply_error(req, 2, "invalid workload spec, %zu problem%s (nothing changed):\n%s",
+                            probs.n, probs.n == 1 ? "" : "s", list);
         wl_problems_fini(&probs);
         return;
     }
@@ -1026,13 +1076,15 @@ static void op_apply(ops_request *req, const cJSON *args) {
     int rc = save_yaml(w, spec.name, yaml);
     if (rc < 0) {
         entry_free(e);
-        ops_reply_error(req, 1, "cannot store %s/%s.yaml: %s (nothing changed)", w->dir, spec.name, strerror(-rc));
+        ops_reply_error(req, 1, "cannot store %s/%s.yaml: %s (nothing changed)", w->dir, spec.name,
+                        strerror(-rc));
         return;
     }
     if (old) { /* the new spec takes over; replicas are re-adopted from observations */
         e->generation = old->generation + 1;
         wl_entry **pp = &w->head;
-        while (*pp != old) pp = &(*pp)->next;
+        while (*pp != old)
+            pp = &(*pp)->next;
         e->next = old->next;
         *pp = e;
         entry_free(old);
@@ -1048,11 +1100,14 @@ static void op_apply(ops_request *req, const cJSON *args) {
     cJSON_AddStringToObject(d, "result", old ? "configured" : "created");
     cJSON_AddNumberToObject(d, "generation", (double)e->generation);
     if (e->run.mode != e->spec.mode)
-        cJSON_AddStringToObject(d, "note", "no executor for this target kind yet: planned as Preview");
+        cJSON_AddStringToObject(d, "note",
+                                "no executor for this target kind yet: planned as Preview");
     ops_reply(req, d);
 }
 
-static const char *mode_name(wl_mode m) { return m == WL_MODE_PREVIEW ? "Preview" : "Auto"; }
+static const char *mode_name(wl_mode m) {
+    return m == WL_MODE_PREVIEW ? "Preview" : "Auto";
+}
 
 static cJSON *target_json(const wl_target *t) {
     cJSON *o = cJSON_CreateObject();
@@ -1062,7 +1117,8 @@ static cJSON *target_json(const wl_target *t) {
     if (t->unit[0]) cJSON_AddStringToObject(o, "unit", t->unit);
     if (t->n_nodes) {
         cJSON *n = cJSON_AddArrayToObject(o, "nodes");
-        for (int i = 0; i < t->n_nodes; i++) cJSON_AddItemToArray(n, cJSON_CreateString(t->nodes[i]));
+        for (int i = 0; i < t->n_nodes; i++)
+            cJSON_AddItemToArray(n, cJSON_CreateString(t->nodes[i]));
     }
     return o;
 }
@@ -1126,7 +1182,8 @@ static void op_describe(ops_request *req, const cJSON *args) {
     cJSON *o = cJSON_CreateObject();
     summary(o, e);
     if (e->run.mode != e->spec.mode)
-        cJSON_AddStringToObject(o, "note", "no executor for this target kind yet: planned as Preview");
+        cJSON_AddStringToObject(o, "note",
+                                "no executor for this target kind yet: planned as Preview");
     cJSON_AddNumberToObject(o, "target_utilization", e->spec.target_utilization);
     cJSON_AddNumberToObject(o, "scale_up_ahead_seconds", planner_scale_up_ahead(e->pl));
     cJSON *prov = cJSON_AddArrayToObject(o, "providers");
@@ -1143,7 +1200,8 @@ static void op_describe(ops_request *req, const cJSON *args) {
     cJSON_AddStringToObject(o, "prometheus", prom_status(pc));
     cJSON_AddNumberToObject(o, "metrics_offset_seconds", e->spec.metrics_offset_seconds);
     cJSON *mo = cJSON_AddObjectToObject(o, "metrics");
-    const wl_source *msrc[M_N] = {&e->spec.utilization, e->spec.has_replicas_metric ? &e->spec.replicas_metric : NULL,
+    const wl_source *msrc[M_N] = {&e->spec.utilization,
+                                  e->spec.has_replicas_metric ? &e->spec.replicas_metric : NULL,
                                   e->spec.n_traffic ? &e->spec.traffic[0] : NULL};
     for (int i = 0; i < M_N; i++) {
         const char *text = msrc[i] ? source_text(msrc[i]) : NULL;
@@ -1160,13 +1218,19 @@ static void op_describe(ops_request *req, const cJSON *args) {
             cJSON_AddNullToObject(m, "source");
             cJSON_AddNullToObject(m, "read_at");
         }
-        if (mr->error[0]) cJSON_AddStringToObject(m, "error", mr->error);
-        else cJSON_AddNullToObject(m, "error");
+        if (mr->error[0])
+            cJSON_AddStringToObject(m, "error", mr->error);
+        else
+            cJSON_AddNullToObject(m, "error");
     }
-    if (e->prom_err[0]) cJSON_AddStringToObject(o, "prometheus_error", e->prom_err);
-    else cJSON_AddNullToObject(o, "prometheus_error");
-    if (e->fetch_ms >= 0) cJSON_AddNumberToObject(o, "last_fetch_ms", (double)e->fetch_ms);
-    else cJSON_AddNullToObject(o, "last_fetch_ms");
+    if (e->prom_err[0])
+        cJSON_AddStringToObject(o, "prometheus_error", e->prom_err);
+    else
+        cJSON_AddNullToObject(o, "prometheus_error");
+    if (e->fetch_ms >= 0)
+        cJSON_AddNumberToObject(o, "last_fetch_ms", (double)e->fetch_ms);
+    else
+        cJSON_AddNullToObject(o, "last_fetch_ms");
     if (e->fit.at) {
         cJSON *f = cJSON_AddObjectToObject(o, "last_fit");
         cJSON_AddNumberToObject(f, "time", (double)e->fit.at);
@@ -1188,8 +1252,10 @@ static void op_describe(ops_request *req, const cJSON *args) {
             cJSON_AddNumberToObject(s, "replicas", e->pt->replicas[k]);
             cJSON_AddNumberToObject(s, "needed", e->pt->needed[k]);
             int src = e->pt->source[k];
-            if (src >= 0) cJSON_AddStringToObject(s, "source", e->spec.providers[src].name);
-            else cJSON_AddNullToObject(s, "source");
+            if (src >= 0)
+                cJSON_AddStringToObject(s, "source", e->spec.providers[src].name);
+            else
+                cJSON_AddNullToObject(s, "source");
             if (!isnan(e->pt->traffic[k])) cJSON_AddNumberToObject(s, "traffic", e->pt->traffic[k]);
             cJSON_AddItemToArray(pa, s);
         }
@@ -1237,7 +1303,8 @@ static void op_events(ops_request *req, const cJSON *args) {
     }
     /* gather, then keep the newest `limit` in time order */
     size_t cap = 0, n = 0;
-    for (wl_entry *e = w->head; e; e = e->next) cap += PLANNER_MAX_EVENTS;
+    for (wl_entry *e = w->head; e; e = e->next)
+        cap += PLANNER_MAX_EVENTS;
     planner_event *evs = malloc((cap ? cap : 1) * sizeof *evs);
     const char **who = malloc((cap ? cap : 1) * sizeof *who);
     if (!evs || !who) {
@@ -1249,7 +1316,8 @@ static void op_events(ops_request *req, const cJSON *args) {
     for (wl_entry *e = w->head; e; e = e->next) {
         if (name && strcmp(e->spec.name, name) != 0) continue;
         uint64_t total = planner_event_count(e->pl);
-        for (uint64_t i = total > PLANNER_MAX_EVENTS ? total - PLANNER_MAX_EVENTS : 0; i < total; i++)
+        for (uint64_t i = total > PLANNER_MAX_EVENTS ? total - PLANNER_MAX_EVENTS : 0; i < total;
+             i++)
             if (planner_event_at(e->pl, i, &evs[n]) == 0) who[n++] = e->spec.name;
     }
     for (size_t i = 1; i < n; i++) { /* stable insertion sort by time */
@@ -1276,7 +1344,8 @@ static void op_delete(ops_request *req, const cJSON *args) {
     struct cp_workloads *w = ops_cp(req)->workloads;
     const char *name = arg_str(args, "name");
     wl_entry **pp = &w->head;
-    while (*pp && (!name || strcmp((*pp)->spec.name, name) != 0)) pp = &(*pp)->next;
+    while (*pp && (!name || strcmp((*pp)->spec.name, name) != 0))
+        pp = &(*pp)->next;
     if (!*pp) {
         ops_reply_error(req, 2, "no workload named \"%s\"", name ? name : "");
         return;
@@ -1299,7 +1368,8 @@ static void op_delete(ops_request *req, const cJSON *args) {
 
 OPS_COMMAND(wl_apply, "workload-apply", "apply a workload spec: {yaml}", op_apply)
 OPS_COMMAND(wl_list, "workload-list", "list workloads", op_list)
-OPS_COMMAND(wl_describe, "workload-describe", "portrait, replicas and decisions of {name}", op_describe)
+OPS_COMMAND(wl_describe, "workload-describe", "portrait, replicas and decisions of {name}",
+            op_describe)
 OPS_COMMAND(wl_events, "workload-events", "decision events: {name?, limit?}", op_events)
 OPS_COMMAND(wl_delete, "workload-delete", "delete workload {name}", op_delete)
 

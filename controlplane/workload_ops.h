@@ -10,9 +10,10 @@
  * sync to the last good observation, and both are reported (status, `prometheus` events).
  *
  * Ops commands (JSON args -> data):
- *   workload-apply    {"yaml": TEXT}   -> {"name","result":"created"|"configured"|"unchanged","generation"}
- *                     an invalid spec -> error (status 2) listing every problem, nothing changed
- *   workload-list     {}               -> [{"name","namespace","target","mode","min","max","need",
+ *   workload-apply    {"yaml": TEXT}   ->
+ * {"name","result":"created"|"configured"|"unchanged","generation"} an invalid spec -> error
+ * (status 2) listing every problem, nothing changed workload-list     {}               ->
+ * [{"name","namespace","target","mode","min","max","need",
  *                                            "provisioned","online","starting","standby",...}]
  *   workload-describe {"name"}         -> {"spec":{...},"status","observation","prometheus",
  *                                            "prometheus_error","metrics_offset_seconds",

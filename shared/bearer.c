@@ -22,8 +22,8 @@ int bearer_read(const char *path, const char *what, char *out, size_t cap, char 
         out[0] = 0;
         return errmsg(err, errlen, -EIO, "%s %s: read error", what, path);
     }
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ' ||
-                     out[n - 1] == '\t'))
+    while (n > 0 &&
+           (out[n - 1] == '\n' || out[n - 1] == '\r' || out[n - 1] == ' ' || out[n - 1] == '\t'))
         n--;
     if (n >= cap) {
         explicit_bzero(out, cap);

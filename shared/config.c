@@ -377,7 +377,8 @@ int cfg_reload(const cfg_key *tab, void *running, const void *fresh, const char 
         if (key_equal(k, running, fresh)) continue;
         n++;
         if (!k->reloadable)
-            log_warn(who, "reload: %s changed in the configuration; it takes effect after a restart",
+            log_warn(who,
+                     "reload: %s changed in the configuration; it takes effect after a restart",
                      k->key);
         else if (cfg_copy_key(k, running, fresh) == 0)
             log_info(who, "reload: %s changed", k->key);

@@ -25,9 +25,9 @@ void log_write(int level, const char *module, const char *fmt, ...)
 void log_vwrite(int level, const char *module, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
-#define LOG_AT(level, module, ...)                                                         \
-    do {                                                                                   \
-        if ((level) >= log_threshold) log_write((level), (module), __VA_ARGS__);           \
+#define LOG_AT(level, module, ...)                                                                 \
+    do {                                                                                           \
+        if ((level) >= log_threshold) log_write((level), (module), __VA_ARGS__);                   \
     } while (0)
 #define log_debug(module, ...) LOG_AT(LOG_DEBUG, module, __VA_ARGS__)
 #define log_info(module, ...) LOG_AT(LOG_INFO, module, __VA_ARGS__)
@@ -45,16 +45,17 @@ typedef struct log_ratelimit {
     uint64_t suppressed;
 } log_ratelimit;
 
-#define LOG_RATELIMIT_INIT(interval_ms, burst) {(interval_ms), (burst), 0, 0, 0}
+#define LOG_RATELIMIT_INIT(interval_ms, burst)                                                     \
+    { (interval_ms), (burst), 0, 0, 0 }
 
 /* Returns 1 when the caller may log now (after printing any pending suppression summary for
  * `module`), 0 when the line must be dropped (it is counted). */
 int log_ratelimit_allow(log_ratelimit *rl, int level, const char *module);
 
-#define log_limited(rl, level, module, ...)                                                \
-    do {                                                                                   \
-        if ((level) >= log_threshold && log_ratelimit_allow((rl), (level), (module)))      \
-            log_write((level), (module), __VA_ARGS__);                                     \
+#define log_limited(rl, level, module, ...)                                                        \
+    do {                                                                                           \
+        if ((level) >= log_threshold && log_ratelimit_allow((rl), (level), (module)))              \
+            log_write((level), (module), __VA_ARGS__);                                             \
     } while (0)
 
 /* Monotonic and wall clocks in milliseconds (shared helpers, no logging involved). */

@@ -9,11 +9,17 @@ int notify_ready(const char *status) {
     return sd_notify(0, "READY=1");
 }
 
-int notify_stopping(void) { return sd_notify(0, "STOPPING=1"); }
+int notify_stopping(void) {
+    return sd_notify(0, "STOPPING=1");
+}
 
-int notify_status(const char *status) { return sd_notifyf(0, "STATUS=%s", status); }
+int notify_status(const char *status) {
+    return sd_notifyf(0, "STATUS=%s", status);
+}
 
-int notify_watchdog(void) { return sd_notify(0, "WATCHDOG=1"); }
+int notify_watchdog(void) {
+    return sd_notify(0, "WATCHDOG=1");
+}
 
 int64_t notify_watchdog_interval_ms(void) {
     uint64_t usec = 0;

@@ -12,16 +12,16 @@
 #include <stdint.h>
 
 typedef struct rate_counter {
-    uint64_t last;    /* previous reading */
-    int64_t last_ns;  /* when it was taken (monotonic ns) */
-    int primed;       /* a previous reading exists */
+    uint64_t last;   /* previous reading */
+    int64_t last_ns; /* when it was taken (monotonic ns) */
+    int primed;      /* a previous reading exists */
 } rate_counter;
 
 enum rate_result {
-    RATE_FIRST = 0, /* first reading (or first after rate_reset): no rate yet */
-    RATE_OK = 1,    /* *rate holds units per second */
-    RATE_WRAP = 2,  /* the counter wrapped at its width; *rate holds the corrected rate */
-    RATE_RESET = 3, /* the counter went backwards (reset): no rate, re-based on this reading */
+    RATE_FIRST = 0,    /* first reading (or first after rate_reset): no rate yet */
+    RATE_OK = 1,       /* *rate holds units per second */
+    RATE_WRAP = 2,     /* the counter wrapped at its width; *rate holds the corrected rate */
+    RATE_RESET = 3,    /* the counter went backwards (reset): no rate, re-based on this reading */
     RATE_BADTIME = -1, /* time did not advance (now_ns <= previous): reading ignored */
 };
 

@@ -29,13 +29,15 @@ int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...) {
     return 2;
 }
 
-int cli_getopt(const cli_cmd *cmd, int argc, char **argv, const struct option *longopts,
-               int *json, int *status) {
+int cli_getopt(const cli_cmd *cmd, int argc, char **argv, const struct option *longopts, int *json,
+               int *status) {
     opterr = 0;
     for (;;) {
         int c = getopt_long(argc, argv, "", longopts, NULL);
         switch (c) {
-        case 'j': *json = 1; continue;
+        case 'j':
+            *json = 1;
+            continue;
         case 'h':
             printf("usage: tidectl %s\n", cmd->usage);
             *status = 0;
@@ -43,7 +45,8 @@ int cli_getopt(const cli_cmd *cmd, int argc, char **argv, const struct option *l
         case '?':
             *status = cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
             return CLI_OPT_EXIT;
-        default: return c;
+        default:
+            return c;
         }
     }
 }

@@ -32,8 +32,8 @@ int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...) __attribute__((for
  * (--help) prints the usage to stdout and returns CLI_OPT_EXIT with *status 0, and an unknown
  * or incomplete option is a usage error (CLI_OPT_EXIT, *status 2). Returns the next other
  * option's val, or -1 after the last option (optind then indexes the first argument). */
-int cli_getopt(const cli_cmd *cmd, int argc, char **argv, const struct option *longopts,
-               int *json, int *status);
+int cli_getopt(const cli_cmd *cmd, int argc, char **argv, const struct option *longopts, int *json,
+               int *status);
 
 /* tidectl_call, then with json set prints the answer as --json does. Returns 0 with *data
  * set (caller frees) when the caller is to print the answer itself; 0 with *data NULL when it

@@ -12,14 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BT_USAGE                                                                              \
-    "backtest --data FILE.csv --task scale-1h|day-ahead --model NAME[,NAME...]|auto|all\n"    \
-    "         [--json] [--plot OUT.svg] [--seed N] [--threads N] [--strict]\n"                \
-    "         [--duplicates sum|mean] [--max-epochs N] [--max-fit-seconds S] [--verbose]\n"   \
-    "  Runs the forecast benchmark protocol on FILE.csv (timestamp,value) without a control\n" \
-    "  plane. Models: last, snaive-day, snaive-week, holt-winters, neural, lstm, auto.\n"     \
-    "  --strict turns CSV repairs (gaps, duplicates, off-grid timestamps) into errors.\n"     \
-    "  --max-epochs caps the networks' training (early stopping also applies);\n"             \
+#define BT_USAGE                                                                                   \
+    "backtest --data FILE.csv --task scale-1h|day-ahead --model NAME[,NAME...]|auto|all\n"         \
+    "         [--json] [--plot OUT.svg] [--seed N] [--threads N] [--strict]\n"                     \
+    "         [--duplicates sum|mean] [--max-epochs N] [--max-fit-seconds S] [--verbose]\n"        \
+    "  Runs the forecast benchmark protocol on FILE.csv (timestamp,value) without a control\n"     \
+    "  plane. Models: last, snaive-day, snaive-week, holt-winters, neural, lstm, auto.\n"          \
+    "  --strict turns CSV repairs (gaps, duplicates, off-grid timestamps) into errors.\n"          \
+    "  --max-epochs caps the networks' training (early stopping also applies);\n"                  \
     "  --max-fit-seconds aborts a network fit that runs longer, as an error (default: none)."
 
 static const cli_cmd bt_cmd = {"backtest", BT_USAGE};
@@ -28,7 +28,8 @@ static const cli_cmd bt_cmd = {"backtest", BT_USAGE};
 static size_t split_models(char *list, const char **names, size_t max) {
     size_t n = 0;
     if (strcmp(list, "all") == 0) {
-        for (size_t i = 0; fc_model_names[i] && n < max; i++) names[n++] = fc_model_names[i];
+        for (size_t i = 0; fc_model_names[i] && n < max; i++)
+            names[n++] = fc_model_names[i];
         return n;
     }
     for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok && n < max;
@@ -56,14 +57,20 @@ static cJSON *result_json(const bt_result *r, const char *requested) {
 }
 
 static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
-    static const struct option longopts[] = {
-        {"data", required_argument, NULL, 'd'},    {"task", required_argument, NULL, 't'},
-        {"model", required_argument, NULL, 'm'},   {"json", no_argument, NULL, 'j'},
-        {"plot", required_argument, NULL, 'p'},    {"seed", required_argument, NULL, 's'},
-        {"threads", required_argument, NULL, 'T'}, {"strict", no_argument, NULL, 'S'},
-        {"duplicates", required_argument, NULL, 'D'}, {"verbose", no_argument, NULL, 'v'},
-        {"max-fit-seconds", required_argument, NULL, 'B'}, {"max-epochs", required_argument, NULL, 'E'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
+                                             {"task", required_argument, NULL, 't'},
+                                             {"model", required_argument, NULL, 'm'},
+                                             {"json", no_argument, NULL, 'j'},
+                                             {"plot", required_argument, NULL, 'p'},
+                                             {"seed", required_argument, NULL, 's'},
+                                             {"threads", required_argument, NULL, 'T'},
+                                             {"strict", no_argument, NULL, 'S'},
+                                             {"duplicates", required_argument, NULL, 'D'},
+                                             {"verbose", no_argument, NULL, 'v'},
+                                             {"max-fit-seconds", required_argument, NULL, 'B'},
+                                             {"max-epochs", required_argument, NULL, 'E'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     const char *data = NULL, *task_s = NULL, *plot = NULL;
     char *model_s = NULL;
     int json = ctx ? ctx->json : 0;
@@ -75,13 +82,27 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
-        case 'd': data = optarg; break;
-        case 't': task_s = optarg; break;
-        case 'm': model_s = optarg; break;
-        case 'j': json = 1; break;
-        case 'p': plot = optarg; break;
-        case 'S': copts.strict = 1; break;
-        case 'v': fopt.verbose = 1; break;
+        case 'd':
+            data = optarg;
+            break;
+        case 't':
+            task_s = optarg;
+            break;
+        case 'm':
+            model_s = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'p':
+            plot = optarg;
+            break;
+        case 'S':
+            copts.strict = 1;
+            break;
+        case 'v':
+            fopt.verbose = 1;
+            break;
         case 's':
             fopt.seed = strtoull(optarg, &end, 10);
             if (!end || *end) return cli_usage_error(&bt_cmd, "--seed needs a number");
@@ -102,11 +123,16 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
                 return cli_usage_error(&bt_cmd, "--max-epochs needs a number from 1 to 100000");
             break;
         case 'D':
-            if (strcmp(optarg, "sum") == 0) copts.dup = SERIES_DUP_SUM;
-            else if (strcmp(optarg, "mean") == 0) copts.dup = SERIES_DUP_MEAN;
-            else return cli_usage_error(&bt_cmd, "--duplicates takes sum or mean");
+            if (strcmp(optarg, "sum") == 0)
+                copts.dup = SERIES_DUP_SUM;
+            else if (strcmp(optarg, "mean") == 0)
+                copts.dup = SERIES_DUP_MEAN;
+            else
+                return cli_usage_error(&bt_cmd, "--duplicates takes sum or mean");
             break;
-        case 'h': printf("usage: tidectl " BT_USAGE "\n"); return 0;
+        case 'h':
+            printf("usage: tidectl " BT_USAGE "\n");
+            return 0;
         default:
             return cli_usage_error(&bt_cmd, "unknown or incomplete option %s",
                                    argv[optind - 1] ? argv[optind - 1] : "");
@@ -117,7 +143,8 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
     if (!task_s) return cli_usage_error(&bt_cmd, "--task scale-1h|day-ahead is required");
     if (!model_s) return cli_usage_error(&bt_cmd, "--model NAME|auto is required");
     bt_task task;
-    if (bt_task_parse(task_s, &task) != 0) return cli_usage_error(&bt_cmd, "--task takes scale-1h or day-ahead");
+    if (bt_task_parse(task_s, &task) != 0)
+        return cli_usage_error(&bt_cmd, "--task takes scale-1h or day-ahead");
     char *models_buf = strdup(model_s);
     if (!models_buf) return 1;
     const char *names[16];
@@ -128,7 +155,8 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
     }
     for (size_t i = 0; i < nmodels; i++) {
         int known = 0;
-        for (size_t k = 0; fc_model_names[k]; k++) known |= strcmp(fc_model_names[k], names[i]) == 0;
+        for (size_t k = 0; fc_model_names[k]; k++)
+            known |= strcmp(fc_model_names[k], names[i]) == 0;
         if (!known) {
             int st = cli_usage_error(&bt_cmd, "unknown model \"%s\"", names[i]);
             free(models_buf);
@@ -170,8 +198,8 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
     }
     if (status == 0 && plot) {
         char title[512];
-        snprintf(title, sizeof title, "%s, task %s: actual vs forecast (band: point to p90)",
-                 data, bt_task_name(task));
+        snprintf(title, sizeof title, "%s, task %s: actual vs forecast (band: point to p90)", data,
+                 bt_task_name(task));
         rc = bt_plot_svg(plot, &d, res, nmodels, title, err, sizeof err);
         if (rc != 0) {
             fprintf(stderr, "tidectl backtest: plot: %s\n", err);
@@ -187,31 +215,36 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
             cJSON_AddNumberToObject(o, "horizon", d.horizon);
             cJSON_AddNumberToObject(o, "origins", (double)d.n_origins);
             cJSON_AddNumberToObject(o, "train_steps", (double)d.n_train);
-            cJSON_AddNumberToObject(o, "test_start", (double)(s.t0 + (int64_t)(s.n - (size_t)(7 * 86400 / s.step)) * s.step));
+            cJSON_AddNumberToObject(
+                o, "test_start",
+                (double)(s.t0 + (int64_t)(s.n - (size_t)(7 * 86400 / s.step)) * s.step));
             cJSON_AddStringToObject(o, "repairs", repairs);
             cJSON *arr = cJSON_AddArrayToObject(o, "models");
-            for (size_t i = 0; i < nmodels; i++) cJSON_AddItemToArray(arr, result_json(&res[i], names[i]));
+            for (size_t i = 0; i < nmodels; i++)
+                cJSON_AddItemToArray(arr, result_json(&res[i], names[i]));
             if (plot) cJSON_AddStringToObject(o, "plot", plot);
             tidectl_print_json(o);
             cJSON_Delete(o);
         } else {
-            printf("data %s, task %s: step %llds, horizon %d, %zu origins, %zu training steps; %s\n",
-                   data, bt_task_name(task), (long long)d.step, d.horizon, d.n_origins, d.n_train,
-                   repairs);
+            printf(
+                "data %s, task %s: step %llds, horizon %d, %zu origins, %zu training steps; %s\n",
+                data, bt_task_name(task), (long long)d.step, d.horizon, d.n_origins, d.n_train,
+                repairs);
             int w = 24; /* the model column fits the longest name (auto:a+b+c*1.05) */
             for (size_t i = 0; i < nmodels; i++)
                 if ((int)strlen(res[i].model) > w) w = (int)strlen(res[i].model);
             printf("%-*s %10s %10s %7s %7s %7s %7s %7s %8s %9s %11s\n", w, "model", "MAE", "RMSE",
                    "WAPE", "MASE", "UNDER", "p90cov", "pin90", "fit_s", "predict_s", "windows/s");
             for (size_t i = 0; i < nmodels; i++)
-                printf("%-*s %10.4g %10.4g %7.4f %7.4f %7.4f %7.4f %7.4f %8.3f %9.3f %11.0f\n",
-                       w, res[i].model, res[i].mae, res[i].rmse, res[i].wape, res[i].mase,
+                printf("%-*s %10.4g %10.4g %7.4f %7.4f %7.4f %7.4f %7.4f %8.3f %9.3f %11.0f\n", w,
+                       res[i].model, res[i].mae, res[i].rmse, res[i].wape, res[i].mase,
                        res[i].under, res[i].p90_coverage, res[i].pinball_p90, res[i].fit_seconds,
                        res[i].predict_seconds, res[i].train_windows_per_s);
             if (plot) printf("plot written to %s\n", plot);
         }
     }
-    for (size_t i = 0; res && i < nmodels; i++) bt_result_fini(&res[i]);
+    for (size_t i = 0; res && i < nmodels; i++)
+        bt_result_fini(&res[i]);
     free(res);
     bt_data_fini(&d);
     series_csv_fini(&s);

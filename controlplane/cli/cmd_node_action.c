@@ -11,7 +11,8 @@
     "node-action NODE ACTION CGROUP [--endpoint ADDR:PORT]\n"                                      \
     "        [--haproxy-socket PATH --haproxy-server BACKEND/SERVER] [--timeout-ms MS]\n"          \
     "        [--warmup JSON] [--args JSON] [--pod NAMESPACE/NAME] [--json]\n"                      \
-    "                          ACTION: drain|standby|activate|warmup; CGROUP as /proc/PID/cgroup\n" \
+    "                          ACTION: drain|standby|activate|warmup; CGROUP as "                  \
+    "/proc/PID/cgroup\n"                                                                           \
     "                          shows it (e.g. /system.slice/web@3.service), or - for none"
 
 static const cli_cmd na_cmd = {"node-action", NA_USAGE};
@@ -45,8 +46,14 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
     int rc = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *opts[] = {"--endpoint", "--haproxy-socket", "--haproxy-server", "--timeout-ms",
-                              "--warmup", "--args", "--pod", NULL};
+        const char *opts[] = {"--endpoint",
+                              "--haproxy-socket",
+                              "--haproxy-server",
+                              "--timeout-ms",
+                              "--warmup",
+                              "--args",
+                              "--pod",
+                              NULL};
         int k = -1;
         for (int j = 0; opts[j]; j++)
             if (!strcmp(a, opts[j])) k = j;
@@ -109,18 +116,24 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
         }
     }
     if (npos < 3) {
-        rc = cli_usage_error(&na_cmd, "%s", npos == 0 ? "missing NODE" : npos == 1 ? "missing ACTION" : "missing CGROUP");
+        rc = cli_usage_error(&na_cmd, "%s",
+                             npos == 0   ? "missing NODE"
+                             : npos == 1 ? "missing ACTION"
+                                         : "missing CGROUP");
         goto out;
     }
     const char *node = pos[0], *action = pos[1], *cgroup = pos[2];
     if (strcmp(action, "drain") && strcmp(action, "standby") && strcmp(action, "activate") &&
         strcmp(action, "warmup")) {
-        rc = cli_usage_error(&na_cmd, "unknown ACTION '%s' (drain, standby, activate, warmup)", action);
+        rc = cli_usage_error(&na_cmd, "unknown ACTION '%s' (drain, standby, activate, warmup)",
+                             action);
         goto out;
     }
     if (strcmp(cgroup, "-") != 0) {
         if (cgroup[0] != '/') {
-            rc = cli_usage_error(&na_cmd, "CGROUP '%s' must start with '/' (as /proc/PID/cgroup shows it) or be -", cgroup);
+            rc = cli_usage_error(
+                &na_cmd, "CGROUP '%s' must start with '/' (as /proc/PID/cgroup shows it) or be -",
+                cgroup);
             goto out;
         }
         cJSON_DeleteItemFromObjectCaseSensitive(args, "cgroup");

@@ -9,12 +9,13 @@
 #include <string.h>
 #include <time.h>
 
-#define QUERY_USAGE                                                                            \
-    "query SELECTOR [--start T] [--end T] [--step S] [--json]\n"                               \
-    "  SELECTOR: metric{label=\"v\",label!=\"v\",label=~\"re\",label!~\"re\"}, optionally inside\n" \
-    "  sum by (label,...) (...) or avg by (label,...) (...). T: unix seconds or RFC 3339\n"    \
-    "  (default: --end now, --start one hour before it). S: seconds or 1m/1h... (default 60).\n" \
-    "  The store's samples win over Prometheus's where both have a point. --json prints the\n" \
+#define QUERY_USAGE                                                                                \
+    "query SELECTOR [--start T] [--end T] [--step S] [--json]\n"                                   \
+    "  SELECTOR: metric{label=\"v\",label!=\"v\",label=~\"re\",label!~\"re\"}, optionally "        \
+    "inside\n"                                                                                     \
+    "  sum by (label,...) (...) or avg by (label,...) (...). T: unix seconds or RFC 3339\n"        \
+    "  (default: --end now, --start one hour before it). S: seconds or 1m/1h... (default 60).\n"   \
+    "  The store's samples win over Prometheus's where both have a point. --json prints the\n"     \
     "  HTTP endpoint's JSON. Exit status 2 for a bad selector or time."
 
 static const cli_cmd query_cmd = {"query", QUERY_USAGE};
@@ -62,10 +63,17 @@ static int cmd_query(tidectl_ctx *ctx, int argc, char **argv) {
     optind = 1;
     while ((c = cli_getopt(&query_cmd, argc, argv, longopts, &json, &exit_now)) != -1) {
         switch (c) {
-        case CLI_OPT_EXIT: return exit_now;
-        case 's': start = optarg; break;
-        case 'e': end = optarg; break;
-        case 'S': step = optarg; break;
+        case CLI_OPT_EXIT:
+            return exit_now;
+        case 's':
+            start = optarg;
+            break;
+        case 'e':
+            end = optarg;
+            break;
+        case 'S':
+            step = optarg;
+            break;
         }
     }
     for (int i = optind; i < argc; i++) {
@@ -100,7 +108,9 @@ static int cmd_query(tidectl_ctx *ctx, int argc, char **argv) {
     int status = cJSON_IsNumber(st) ? (int)st->valuedouble : 500;
     const char *text = cJSON_IsString(bs) ? bs->valuestring : "";
     cJSON *body = cJSON_Parse(text);
-    int exit_status = status == 200 ? 0 : status == 400 || status == 422 ? 2 : 1; /* the query's fault */
+    int exit_status = status == 200                    ? 0
+                      : status == 400 || status == 422 ? 2
+                                                       : 1; /* the query's fault */
     if (json) {
         printf("%s\n", text);
     } else if (status == 200 && body) {

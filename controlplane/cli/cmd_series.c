@@ -7,9 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#define SERIES_USAGE                                                                           \
-    "series [--match SELECTOR] [--json]\n"                                                     \
-    "  Lists the stored series (labels, samples, points at raw/1m/10m resolution, first and\n" \
+#define SERIES_USAGE                                                                               \
+    "series [--match SELECTOR] [--json]\n"                                                         \
+    "  Lists the stored series (labels, samples, points at raw/1m/10m resolution, first and\n"     \
     "  last timestamp, memory in bytes), optionally only those SELECTOR matches."
 
 static const cli_cmd series_cmd = {"series", SERIES_USAGE};
@@ -54,7 +54,8 @@ static int cmd_series(tidectl_ctx *ctx, int argc, char **argv) {
         size_t off = (size_t)snprintf(name, sizeof name, "%s{", cli_str(labels, "__name__", ""));
         int f = 1;
         cJSON_ArrayForEach(l, labels) {
-            if (!strcmp(l->string, "__name__") || !cJSON_IsString(l) || off >= sizeof name) continue;
+            if (!strcmp(l->string, "__name__") || !cJSON_IsString(l) || off >= sizeof name)
+                continue;
             off += (size_t)snprintf(name + off, sizeof name - off, "%s%s=\"%s\"", f ? "" : ",",
                                     l->string, l->valuestring);
             f = 0;

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TOP_USAGE                                                                              \
-    "top [--node N] [--json]\n"                                                                \
-    "  Latest usage per cgroup: CPU cores, throttling, memory working set and RSS, pids, PSI;\n" \
+#define TOP_USAGE                                                                                  \
+    "top [--node N] [--json]\n"                                                                    \
+    "  Latest usage per cgroup: CPU cores, throttling, memory working set and RSS, pids, PSI;\n"   \
     "  node totals below. Only values reported in the last 5 minutes."
 
 static const cli_cmd top_cmd = {"top", TOP_USAGE};
@@ -73,8 +73,9 @@ static int cmd_top(tidectl_ctx *ctx, int argc, char **argv) {
                fmt_num(row, "memory_pressure_some", 1, 100, 1, b[6], 32));
         n++;
     }
-    if (n == 0) printf("(no cgroup values reported in the last 5 minutes%s%s)\n",
-                       node ? " for node " : "", node ? node : "");
+    if (n == 0)
+        printf("(no cgroup values reported in the last 5 minutes%s%s)\n", node ? " for node " : "",
+               node ? node : "");
     int nn = 0;
     cJSON_ArrayForEach(row, nodes) {
         if (nn++ == 0)

@@ -90,8 +90,9 @@ static int cmd_apply(tidectl_ctx *ctx, int argc, char **argv) {
     wl_problems_init(&probs);
     if (workload_parse(buf, len, &spec, &probs) < 0) {
         char *txt = wl_problems_format(&probs);
-        fprintf(stderr, "tidectl apply: %s: invalid workload spec, %zu problem%s (nothing applied):\n%s", path,
-                probs.n, probs.n == 1 ? "" : "s", txt ? txt : "");
+        fprintf(stderr,
+                "tidectl apply: %s: invalid workload spec, %zu problem%s (nothing applied):\n%s",
+                path, probs.n, probs.n == 1 ? "" : "s", txt ? txt : "");
         free(txt);
         wl_problems_fini(&probs);
         free(buf);
@@ -104,13 +105,15 @@ static int cmd_apply(tidectl_ctx *ctx, int argc, char **argv) {
     cJSON *data = NULL;
     int rc = cli_call(ctx, "workload-apply", args, ctx->json, &data);
     if (rc != 0 || !data) return rc;
-    printf("workload/%s %s (generation %.0f)\n", str(data, "name"), str(data, "result"), cli_num(data, "generation"));
+    printf("workload/%s %s (generation %.0f)\n", str(data, "name"), str(data, "result"),
+           cli_num(data, "generation"));
     if (*str(data, "note")) printf("note: %s\n", str(data, "note"));
     cJSON_Delete(data);
     return 0;
 }
 
-#define GET_USAGE "get workloads [--json]   workloads: mode, bounds, need now/ahead, online/starting/standby"
+#define GET_USAGE                                                                                  \
+    "get workloads [--json]   workloads: mode, bounds, need now/ahead, online/starting/standby"
 
 static int cmd_get(tidectl_ctx *ctx, int argc, char **argv) {
     take_json(ctx, &argc, argv);
@@ -119,28 +122,31 @@ static int cmd_get(tidectl_ctx *ctx, int argc, char **argv) {
     cJSON *data = NULL;
     int rc = cli_call(ctx, "workload-list", NULL, ctx->json, &data);
     if (rc != 0 || !data) return rc;
-    printf("%-24s %-15s %-28s %-8s %5s %5s %5s %6s %8s %7s %7s\n", "NAME", "NAMESPACE", "TARGET", "MODE", "MIN",
-           "MAX", "NEED", "AHEAD", "ONLINE", "STARTING", "STANDBY");
+    printf("%-24s %-15s %-28s %-8s %5s %5s %5s %6s %8s %7s %7s\n", "NAME", "NAMESPACE", "TARGET",
+           "MODE", "MIN", "MAX", "NEED", "AHEAD", "ONLINE", "STARTING", "STANDBY");
     const cJSON *o;
     cJSON_ArrayForEach(o, data) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "target");
         char target[64], need[16], prov[16];
-        snprintf(target, sizeof target, "%s/%s", str(t, "kind"), *str(t, "name") ? str(t, "name") : str(t, "unit"));
+        snprintf(target, sizeof target, "%s/%s", str(t, "kind"),
+                 *str(t, "name") ? str(t, "name") : str(t, "unit"));
         const cJSON *nj = cJSON_GetObjectItemCaseSensitive(o, "need");
         snprintf(need, sizeof need, cJSON_IsNumber(nj) ? "%.0f" : "-", cli_num(o, "need"));
         nj = cJSON_GetObjectItemCaseSensitive(o, "provisioned");
         snprintf(prov, sizeof prov, cJSON_IsNumber(nj) ? "%.0f" : "-", cli_num(o, "provisioned"));
         char mode[24];
-        snprintf(mode, sizeof mode, "%s%s", str(o, "effective_mode"), cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "paused")) ? ",paused" : "");
-        printf("%-24s %-15s %-28s %-8s %5.0f %5.0f %5s %6s %8.0f %7.0f %7.0f\n", str(o, "name"), str(o, "namespace"),
-               target, mode, cli_num(o, "min"), cli_num(o, "max"), need, prov, cli_num(o, "online"), cli_num(o, "starting"),
-               cli_num(o, "standby"));
+        snprintf(mode, sizeof mode, "%s%s", str(o, "effective_mode"),
+                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "paused")) ? ",paused" : "");
+        printf("%-24s %-15s %-28s %-8s %5.0f %5.0f %5s %6s %8.0f %7.0f %7.0f\n", str(o, "name"),
+               str(o, "namespace"), target, mode, cli_num(o, "min"), cli_num(o, "max"), need, prov,
+               cli_num(o, "online"), cli_num(o, "starting"), cli_num(o, "standby"));
     }
     cJSON_Delete(data);
     return 0;
 }
 
-#define DESCRIBE_USAGE "describe NAME [--json]   portrait ahead, replica states, last decisions and actions"
+#define DESCRIBE_USAGE                                                                             \
+    "describe NAME [--json]   portrait ahead, replica states, last decisions and actions"
 
 static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     take_json(ctx, &argc, argv);
@@ -152,17 +158,19 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     if (rc != 0 || !d) return rc;
     char ts[32];
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(d, "target");
-    printf("Name:        %s\nNamespace:   %s\nTarget:      %s %s%s%s\n", str(d, "name"), str(d, "namespace"),
-           str(t, "kind"), *str(t, "namespace") ? str(t, "namespace") : "", *str(t, "namespace") ? "/" : "",
-           *str(t, "name") ? str(t, "name") : str(t, "unit"));
+    printf("Name:        %s\nNamespace:   %s\nTarget:      %s %s%s%s\n", str(d, "name"),
+           str(d, "namespace"), str(t, "kind"), *str(t, "namespace") ? str(t, "namespace") : "",
+           *str(t, "namespace") ? "/" : "", *str(t, "name") ? str(t, "name") : str(t, "unit"));
     printf("Mode:        %s (running as %s)%s\n", str(d, "mode"), str(d, "effective_mode"),
            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "paused")) ? ", paused" : "");
     if (*str(d, "note")) printf("Note:        %s\n", str(d, "note"));
-    printf("Replicas:    min %.0f, max %.0f; online %.0f, starting %.0f, activating %.0f, cutoff %.0f, standby %.0f\n",
-           cli_num(d, "min"), cli_num(d, "max"), cli_num(d, "online"), cli_num(d, "starting"), cli_num(d, "activating"), cli_num(d, "cutoff"),
-           cli_num(d, "standby"));
-    printf("Target util: %.0f%%   scale-up-ahead: %.0fs   generation %.0f\n", cli_num(d, "target_utilization"),
-           cli_num(d, "scale_up_ahead_seconds"), cli_num(d, "generation"));
+    printf("Replicas:    min %.0f, max %.0f; online %.0f, starting %.0f, activating %.0f, cutoff "
+           "%.0f, standby %.0f\n",
+           cli_num(d, "min"), cli_num(d, "max"), cli_num(d, "online"), cli_num(d, "starting"),
+           cli_num(d, "activating"), cli_num(d, "cutoff"), cli_num(d, "standby"));
+    printf("Target util: %.0f%%   scale-up-ahead: %.0fs   generation %.0f\n",
+           cli_num(d, "target_utilization"), cli_num(d, "scale_up_ahead_seconds"),
+           cli_num(d, "generation"));
     printf("Observation: %s\n", str(d, "observation"));
     printf("Prometheus:  %s", str(d, "prometheus"));
     if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(d, "last_fetch_ms")))
@@ -180,21 +188,25 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
         first = 0;
     }
     if (cli_num(d, "metrics_offset_seconds") > 0)
-        printf("Offset:      metrics read as they were %.0f s ago\n", cli_num(d, "metrics_offset_seconds"));
+        printf("Offset:      metrics read as they were %.0f s ago\n",
+               cli_num(d, "metrics_offset_seconds"));
     const cJSON *lf = cJSON_GetObjectItemCaseSensitive(d, "last_fit");
     if (cJSON_IsObject(lf)) {
         char a[32], b[32];
-        printf("Last fit:    %s on %.0f minutes of traffic from %s, %s .. %s (%.0f model%s, %.0f failed)\n",
+        printf("Last fit:    %s on %.0f minutes of traffic from %s, %s .. %s (%.0f model%s, %.0f "
+               "failed)\n",
                stamp(cli_num(lf, "time"), ts, sizeof ts), cli_num(lf, "points"), str(lf, "source"),
-               stamp(cli_num(lf, "history_start"), a, sizeof a), stamp(cli_num(lf, "history_end"), b, sizeof b),
-               cli_num(lf, "models"), cli_num(lf, "models") == 1 ? "" : "s", cli_num(lf, "failed"));
+               stamp(cli_num(lf, "history_start"), a, sizeof a),
+               stamp(cli_num(lf, "history_end"), b, sizeof b), cli_num(lf, "models"),
+               cli_num(lf, "models") == 1 ? "" : "s", cli_num(lf, "failed"));
     } else {
         printf("Last fit:    (none yet)\n");
     }
     if (*str(d, "status")) printf("Providers:   %s\n", str(d, "status"));
     const cJSON *pa = cJSON_GetObjectItemCaseSensitive(d, "portrait");
     if (cJSON_IsArray(pa)) {
-        printf("\nPortrait ahead (changes only):\n  %-20s %8s %8s  %-14s %10s\n", "TIME", "NEEDED", "REPLICAS", "SOURCE", "TRAFFIC");
+        printf("\nPortrait ahead (changes only):\n  %-20s %8s %8s  %-14s %10s\n", "TIME", "NEEDED",
+               "REPLICAS", "SOURCE", "TRAFFIC");
         double last_n = -1, last_r = -1;
         int i = 0, n = cJSON_GetArraySize(pa);
         const cJSON *s;
@@ -202,8 +214,10 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
             double nd = cli_num(s, "needed"), rp = cli_num(s, "replicas");
             if (nd != last_n || rp != last_r || i == n - 1) {
                 char tr[24] = "-";
-                if (cJSON_GetObjectItemCaseSensitive(s, "traffic")) snprintf(tr, sizeof tr, "%.1f", cli_num(s, "traffic"));
-                printf("  %-20s %8.0f %8.0f  %-14s %10s\n", stamp(cli_num(s, "time"), ts, sizeof ts), nd, rp,
+                if (cJSON_GetObjectItemCaseSensitive(s, "traffic"))
+                    snprintf(tr, sizeof tr, "%.1f", cli_num(s, "traffic"));
+                printf("  %-20s %8.0f %8.0f  %-14s %10s\n",
+                       stamp(cli_num(s, "time"), ts, sizeof ts), nd, rp,
                        *str(s, "source") ? str(s, "source") : "(minimum)", tr);
             }
             last_n = nd, last_r = rp;
@@ -213,17 +227,19 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     const cJSON *ra = cJSON_GetObjectItemCaseSensitive(d, "replicas"), *r;
     printf("\nReplica states:\n");
     if (cJSON_GetArraySize(ra) == 0) printf("  (none known yet)\n");
-    cJSON_ArrayForEach(r, ra) printf("  %-32s %-11s since %s\n", str(r, "id"), str(r, "state"), stamp(cli_num(r, "since"), ts, sizeof ts));
+    cJSON_ArrayForEach(r, ra) printf("  %-32s %-11s since %s\n", str(r, "id"), str(r, "state"),
+                                     stamp(cli_num(r, "since"), ts, sizeof ts));
     const cJSON *ea = cJSON_GetObjectItemCaseSensitive(d, "events"), *e;
     printf("\nLast decisions:\n");
     if (cJSON_GetArraySize(ea) == 0) printf("  (none yet)\n");
-    cJSON_ArrayForEach(e, ea) printf("  %s  %-11s %s\n", stamp(cli_num(e, "time"), ts, sizeof ts), str(e, "kind"), str(e, "text"));
+    cJSON_ArrayForEach(e, ea) printf("  %s  %-11s %s\n", stamp(cli_num(e, "time"), ts, sizeof ts),
+                                     str(e, "kind"), str(e, "text"));
     const cJSON *aa = cJSON_GetObjectItemCaseSensitive(d, "actions"), *a;
     if (cJSON_GetArraySize(aa) > 0) {
         printf("\nLast actions:\n");
         cJSON_ArrayForEach(a, aa)
-            printf("  %s  %-9s %-24s %s (%s)\n", stamp(cli_num(a, "time"), ts, sizeof ts), str(a, "action"), str(a, "replica"),
-                   str(a, "reason"), str(a, "result"));
+            printf("  %s  %-9s %-24s %s (%s)\n", stamp(cli_num(a, "time"), ts, sizeof ts),
+                   str(a, "action"), str(a, "replica"), str(a, "reason"), str(a, "result"));
     }
     cJSON_Delete(d);
     return 0;
@@ -239,7 +255,8 @@ static int cmd_events(tidectl_ctx *ctx, int argc, char **argv) {
         if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
             char *end;
             limit = strtol(argv[++i], &end, 10);
-            if (*end || limit < 1 || limit > 100000) return usage("events", "--limit: 1..100000", EVENTS_USAGE);
+            if (*end || limit < 1 || limit > 100000)
+                return usage("events", "--limit: 1..100000", EVENTS_USAGE);
         } else if (argv[i][0] == '-' || name) {
             return usage("events", "unexpected argument", EVENTS_USAGE);
         } else {
@@ -255,8 +272,8 @@ static int cmd_events(tidectl_ctx *ctx, int argc, char **argv) {
     char ts[32];
     const cJSON *e;
     cJSON_ArrayForEach(e, data)
-        printf("%s  %-20s %-11s %s\n", stamp(cli_num(e, "time"), ts, sizeof ts), str(e, "workload"), str(e, "kind"),
-               str(e, "text"));
+        printf("%s  %-20s %-11s %s\n", stamp(cli_num(e, "time"), ts, sizeof ts), str(e, "workload"),
+               str(e, "kind"), str(e, "text"));
     cJSON_Delete(data);
     return 0;
 }

@@ -125,14 +125,15 @@ int tidectl_call_detail(const tidectl_ctx *ctx, const char *cmd, cJSON *args, cJ
     req_text = cJSON_PrintUnformatted(req);
     if (!req_text) goto oom;
     size_t len = strlen(req_text);
-    uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
+    uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+                      (uint8_t)len};
     int rc;
     if ((rc = write_all(fd, hdr, 4)) < 0 || (rc = write_all(fd, req_text, len)) < 0) {
         status = unreachable(ctx, strerror(-rc));
         goto out;
     }
     if ((rc = read_all(fd, hdr, 4, CALL_TIMEOUT_MS)) < 0) {
-        status = unreachable(ctx, rc == -ECONNRESET ? "connection closed without an answer"
+        status = unreachable(ctx, rc == -ECONNRESET  ? "connection closed without an answer"
                                   : rc == -ETIMEDOUT ? "no answer within 120 s"
                                                      : strerror(-rc));
         goto out;
@@ -145,7 +146,8 @@ int tidectl_call_detail(const tidectl_ctx *ctx, const char *cmd, cJSON *args, cJ
     resp = malloc(rlen + 1);
     if (!resp) goto oom;
     if ((rc = read_all(fd, resp, rlen, CALL_TIMEOUT_MS)) < 0) {
-        status = unreachable(ctx, rc == -ECONNRESET ? "connection closed mid-answer" : strerror(-rc));
+        status =
+            unreachable(ctx, rc == -ECONNRESET ? "connection closed mid-answer" : strerror(-rc));
         goto out;
     }
     resp[rlen] = 0;
@@ -187,17 +189,20 @@ static int cmp_cmd(const void *a, const void *b) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: tidectl [--socket PATH] [--json] COMMAND [ARGS...]\n\n"
-               "  --socket PATH   control plane ops socket (default $TIDE_SOCKET or %s)\n"
-               "  --json          print JSON for scripts instead of tables\n"
-               "  --help          this text\n\ncommands:\n",
+    fprintf(f,
+            "usage: tidectl [--socket PATH] [--json] COMMAND [ARGS...]\n\n"
+            "  --socket PATH   control plane ops socket (default $TIDE_SOCKET or %s)\n"
+            "  --json          print JSON for scripts instead of tables\n"
+            "  --help          this text\n\ncommands:\n",
             TIDECTL_DEFAULT_SOCKET);
     const char *names[MAX_CMDS];
-    for (int i = 0; i < ncmds; i++) names[i] = cmds[i].name;
+    for (int i = 0; i < ncmds; i++)
+        names[i] = cmds[i].name;
     qsort(names, (size_t)ncmds, sizeof names[0], cmp_cmd);
     for (int i = 0; i < ncmds; i++)
         for (int k = 0; k < ncmds; k++)
-            if (cmds[k].name == names[i]) fprintf(f, "  %s\n", cmds[k].usage ? cmds[k].usage : cmds[k].name);
+            if (cmds[k].name == names[i])
+                fprintf(f, "  %s\n", cmds[k].usage ? cmds[k].usage : cmds[k].name);
     fprintf(f, "\nexit status: 0 ok, 1 failure reported by the control plane, 2 usage error, bad "
                "input or control plane unreachable\n");
 }

@@ -23,9 +23,9 @@ typedef int (*tidectl_cmd_fn)(tidectl_ctx *ctx, int argc, char **argv);
 
 void tidectl_register(const char *name, tidectl_cmd_fn fn, const char *usage);
 
-#define TIDECTL_COMMAND(ident, name, usage, fn)                                            \
-    __attribute__((constructor)) static void tidectl_reg_##ident(void) {                   \
-        tidectl_register((name), (fn), (usage));                                           \
+#define TIDECTL_COMMAND(ident, name, usage, fn)                                                    \
+    __attribute__((constructor)) static void tidectl_reg_##ident(void) {                           \
+        tidectl_register((name), (fn), (usage));                                                   \
     }
 
 /* Sends {"cmd":cmd,"args":args} to the control plane (takes ownership of args, may be NULL)

@@ -36,8 +36,8 @@ __attribute__((target("avx2,fma"))) static void adam_avx2(float *restrict p,
     for (; i + 8 <= len; i += 8) {
         __m256 gi = _mm256_loadu_ps(g + i);
         __m256 mi = _mm256_fmadd_ps(b1, _mm256_loadu_ps(m + i), _mm256_mul_ps(c1, gi));
-        __m256 vi = _mm256_fmadd_ps(b2, _mm256_loadu_ps(v + i),
-                                    _mm256_mul_ps(c2, _mm256_mul_ps(gi, gi)));
+        __m256 vi =
+            _mm256_fmadd_ps(b2, _mm256_loadu_ps(v + i), _mm256_mul_ps(c2, _mm256_mul_ps(gi, gi)));
         _mm256_storeu_ps(m + i, mi);
         _mm256_storeu_ps(v + i, vi);
         __m256 upd = _mm256_div_ps(_mm256_mul_ps(st, mi), _mm256_add_ps(_mm256_sqrt_ps(vi), eps));

@@ -1,9 +1,9 @@
 /* auto.c: "auto": chooses a forecaster per series by a rolling backtest on the last days of the
  * training data, and blends the best ones when that helps.
  *
- * The candidates (last value, seasonal naive day and week, Holt-Winters, profile, the neural forecaster and
- * the LSTM) are fit on the training data minus a validation window (the last 7 days, or 30%
- * of the data when shorter) and forecast H steps from origins spread over that window,
+ * The candidates (last value, seasonal naive day and week, Holt-Winters, profile, the neural
+ * forecaster and the LSTM) are fit on the training data minus a validation window (the last 7 days,
+ * or 30% of the data when shorter) and forecast H steps from origins spread over that window,
  * reading the validation data as context exactly as the real backtest reads the test data.
  * Then, separately for each quarter of the horizon, the weights of a blend of the three best
  * candidates are chosen on a 0.1 grid (a single model is a blend with one weight 1) to minimise
@@ -60,19 +60,21 @@ static const fc_model_ops *const candidates[] = {
 #define AUTO_NEURAL_EPOCHS 3
 #define AUTO_LSTM_EPOCHS 5
 
-static int is_net(const fc_model_ops *ops) { return ops == &fc__model_neural || ops == &fc__model_lstm; }
+static int is_net(const fc_model_ops *ops) {
+    return ops == &fc__model_neural || ops == &fc__model_lstm;
+}
 #define NCAND (sizeof candidates / sizeof *candidates - 1)
 
 typedef struct auto_m {
     fc_options opt;
     int horizon;
-    int nsel;                         /* models in the blend */
+    int nsel; /* models in the blend */
     const fc_model_ops *sel[AUTO_TOP];
     void *state[AUTO_TOP];
     double w[AUTO_BUCKETS][AUTO_TOP]; /* blend weights per horizon quarter */
     double scale;                     /* upward factor of the point forecast */
     char name[96];
-    float *res;                       /* validation residuals for the quantiles (sorted rows) */
+    float *res; /* validation residuals for the quantiles (sorted rows) */
     int res_h;
     size_t res_n;
     double res_floor;
@@ -133,7 +135,8 @@ static void window_mae(const val *v, const double *const *F, const double *w, in
             cnt[win]++;
         }
     }
-    for (int win = 0; win < v->W; win++) mae[win] = cnt[win] ? s[win] / (double)cnt[win] : NAN;
+    for (int win = 0; win < v->W; win++)
+        mae[win] = cnt[win] ? s[win] / (double)cnt[win] : NAN;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -214,7 +217,8 @@ static void keep_residuals(auto_m *m, const double *blend, const double *A, size
     size_t nmin = norig;
     for (int i = 0; i < H; i++) {
         size_t k = 0;
-        for (size_t o = 0; o < norig; o++) k += !isnan(A[o * (size_t)H + (size_t)i]);
+        for (size_t o = 0; o < norig; o++)
+            k += !isnan(A[o * (size_t)H + (size_t)i]);
         if (k < nmin) nmin = k;
     }
     if (nmin < 8) return;
@@ -270,7 +274,8 @@ static double level_spread(const double *y, const unsigned char *mask, size_t n,
     size_t cnt = 0;
     for (size_t end = n; end >= 2 * H + lag && end > from; end -= H) {
         double b = block_mean(y, mask, end - H, H), bl = block_mean(y, mask, end - H - lag, H);
-        double c = block_mean(y, mask, end - 2 * H, H), cl = block_mean(y, mask, end - 2 * H - lag, H);
+        double c = block_mean(y, mask, end - 2 * H, H),
+               cl = block_mean(y, mask, end - 2 * H - lag, H);
         if (isnan(b) || isnan(bl) || isnan(c) || isnan(cl)) continue;
         s += fabs(log(b / bl) - log(c / cl));
         cnt++;
@@ -318,7 +323,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         size_t stride = (size_t)H;
         size_t six_h = (size_t)(6 * 3600 / train->step);
         if (six_h >= 1 && stride > six_h) stride = six_h;
-        if ((last - first) / stride + 1 > AUTO_MAX_ORIGINS) stride = (last - first) / AUTO_MAX_ORIGINS + 1;
+        if ((last - first) / stride + 1 > AUTO_MAX_ORIGINS)
+            stride = (last - first) / AUTO_MAX_ORIGINS + 1;
         norig = (last - first) / stride + 1;
         F = malloc(NCAND * norig * (size_t)H * sizeof *F);
         A = malloc(norig * (size_t)H * sizeof *A);
@@ -340,7 +346,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             if (candidates[c] == &fc__model_snaive_week && first < 7 * day) continue;
             fc_options oc = o;
             if (is_net(candidates[c]) && oc.max_epochs <= 0)
-                oc.max_epochs = candidates[c] == &fc__model_neural ? AUTO_NEURAL_EPOCHS : AUTO_LSTM_EPOCHS;
+                oc.max_epochs =
+                    candidates[c] == &fc__model_neural ? AUTO_NEURAL_EPOCHS : AUTO_LSTM_EPOCHS;
             if (candidates[c]->create(&st[c], &oc, err, errlen) != 0) continue;
             int frc = candidates[c]->fit(st[c], &head, &unused, err, errlen);
             if (frc == -ETIMEDOUT) { /* the safety abort: fail loudly, never choose without it */
@@ -366,7 +373,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                         break;
                     }
                 }
-                if (candidates[c]->predict(st[c], &ctx, H, F + (c * norig + k) * (size_t)H, err, errlen) != 0)
+                if (candidates[c]->predict(st[c], &ctx, H, F + (c * norig + k) * (size_t)H, err,
+                                           errlen) != 0)
                     ok[c] = 0;
             }
         }
@@ -385,14 +393,16 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         double cmb[NCAND][AUTO_BUCKETS][AUTO_WINDOWS], refb[AUTO_BUCKETS][AUTO_WINDOWS];
         for (int w = 0; w < v.W; w++) {
             ref[w] = INFINITY;
-            for (int b = 0; b < AUTO_BUCKETS; b++) refb[b][w] = INFINITY;
+            for (int b = 0; b < AUTO_BUCKETS; b++)
+                refb[b][w] = INFINITY;
         }
         for (size_t c = 0; c < NCAND; c++) {
             if (!ok[c]) continue;
             const double *fc1 = F + c * norig * (size_t)H;
             double one = 1;
             window_mae(&v, &fc1, &one, 1, -1, cm[c]);
-            for (int b = 0; b < AUTO_BUCKETS; b++) window_mae(&v, &fc1, &one, 1, b, cmb[c][b]);
+            for (int b = 0; b < AUTO_BUCKETS; b++)
+                window_mae(&v, &fc1, &one, 1, b, cmb[c][b]);
             for (int w = 0; w < v.W; w++) {
                 if (cm[c][w] < ref[w]) ref[w] = cm[c][w];
                 for (int b = 0; b < AUTO_BUCKETS; b++)
@@ -403,9 +413,11 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         for (size_t c = 0; c < NCAND; c++) {
             score[c] = ok[c] ? robust(&v, cm[c], ref) : INFINITY;
             if (m->opt.verbose) {
-                fprintf(stderr, "auto: validation score of %s: %.4f; MAE per window:", candidates[c]->name,
+                fprintf(stderr,
+                        "auto: validation score of %s: %.4f; MAE per window:", candidates[c]->name,
                         score[c]);
-                for (int w = 0; ok[c] && w < v.W; w++) fprintf(stderr, " %.4g", cm[c][w]);
+                for (int w = 0; ok[c] && w < v.W; w++)
+                    fprintf(stderr, " %.4g", cm[c][w]);
                 fprintf(stderr, "\n");
             }
         }
@@ -415,7 +427,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             size_t b = NCAND;
             for (size_t c = 0; c < NCAND; c++) {
                 int used = 0;
-                for (int j = 0; j < ntop; j++) used |= top[j] == c;
+                for (int j = 0; j < ntop; j++)
+                    used |= top[j] == c;
                 if (!used && isfinite(score[c]) && (b == NCAND || score[c] < score[b])) b = c;
             }
             if (b == NCAND) break;
@@ -431,7 +444,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
          * scores at least AUTO_BLEND_GAIN better, and then with its weights shrunk halfway
          * toward that model's (blend weights fit on a week are noisy) */
         const double *ft[AUTO_TOP];
-        for (int t = 0; t < ntop; t++) ft[t] = F + top[t] * norig * (size_t)H;
+        for (int t = 0; t < ntop; t++)
+            ft[t] = F + top[t] * norig * (size_t)H;
         double bw[AUTO_BUCKETS][AUTO_TOP] = {{0}};
         for (int b = 0; b < AUTO_BUCKETS; b++) {
             double best = INFINITY, single = INFINITY, sw[AUTO_TOP] = {0};
@@ -443,7 +457,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                     window_mae(&v, ft, wv, ntop, b, wm);
                     double sc = robust(&v, wm, refb[b]);
                     if (sc < best - 1e-12) best = sc, memcpy(bw[b], wv, sizeof wv);
-                    if ((a == 10 || c2 == 10 || c3 == 10) && sc < single - 1e-12) single = sc, memcpy(sw, wv, sizeof wv);
+                    if ((a == 10 || c2 == 10 || c3 == 10) && sc < single - 1e-12)
+                        single = sc, memcpy(sw, wv, sizeof wv);
                 }
             if (v.W < AUTO_MIN_BLEND_WINDOWS) { /* see AUTO_MIN_BLEND_WINDOWS */
                 memset(bw[b], 0, sizeof bw[b]);
@@ -451,7 +466,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             } else if (!(best < (1 - AUTO_BLEND_GAIN) * single))
                 memcpy(bw[b], sw, sizeof sw);
             else
-                for (int t = 0; t < AUTO_TOP; t++) bw[b][t] = AUTO_SHRINK * bw[b][t] + (1 - AUTO_SHRINK) * sw[t];
+                for (int t = 0; t < AUTO_TOP; t++)
+                    bw[b][t] = AUTO_SHRINK * bw[b][t] + (1 - AUTO_SHRINK) * sw[t];
             for (int t = 0; t < ntop && ntop >= 2; t++) /* see AUTO_HEDGE */
                 if (bw[b][t] >= 1 - 1e-9) {
                     int r = t == 0 ? 1 : 0;
@@ -470,15 +486,21 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             for (int i = 0; i < H; i++) {
                 size_t j = k * (size_t)H + (size_t)i;
                 double f = 0;
-                for (int t = 0; t < ntop; t++) f += bw[bucket_of(i, H)][t] * F[top[t] * norig * (size_t)H + j];
+                for (int t = 0; t < ntop; t++)
+                    f += bw[bucket_of(i, H)][t] * F[top[t] * norig * (size_t)H + j];
                 blend[j] = f;
             }
         /* the validation actuals with the blend's residuals widened by fc__level_widening */
         double kl = fc__level_widening(train, mask, (size_t)H, V, day);
         for (size_t j = 0; j < norig * (size_t)H; j++)
             if (!isnan(A[j])) A[j] = blend[j] + kl * (A[j] - blend[j]);
-        for (int w = 0; w < v.W; w++) v.cap[w] *= kl;
-        if (m->opt.verbose) fprintf(stderr, "auto: validation residuals widened by %.3f for the day-to-day level variation\n", kl);
+        for (int w = 0; w < v.W; w++)
+            v.cap[w] *= kl;
+        if (m->opt.verbose)
+            fprintf(
+                stderr,
+                "auto: validation residuals widened by %.3f for the day-to-day level variation\n",
+                kl);
         /* the upward factor: the smallest that keeps the share of forecasts below 0.9 x
          * actual at or under AUTO_UNDER in all validation windows but the worst (a week
          * whose level drifts up has several such days; the pooled share hides them), judged
@@ -491,7 +513,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         /* a factor raises only a positive forecast: on a series with negative values it
          * would push negative forecasts down, so such a series keeps the blend as it is */
         int nonneg = 1;
-        for (size_t i = 0; i < n && nonneg; i++) nonneg = !(train->y[i] < 0);
+        for (size_t i = 0; i < n && nonneg; i++)
+            nonneg = !(train->y[i] < 0);
         for (int step = 0; nonneg && step <= 20; step++) {
             double sc = 1 + step * 0.01, s = 0, share[AUTO_WINDOWS] = {0};
             size_t cnt = 0, wc[AUTO_WINDOWS] = {0};
@@ -508,14 +531,17 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                 }
             }
             if (!cnt) break;
-            for (int win = 0; win < v.W; win++) share[win] = wc[win] ? share[win] / (double)wc[win] : 0;
+            for (int win = 0; win < v.W; win++)
+                share[win] = wc[win] ? share[win] / (double)wc[win] : 0;
             qsort(share, (size_t)v.W, sizeof *share, cmp_double);
             double mae_sc = s / (double)cnt, upper = share[v.W >= 3 ? v.W - 2 : v.W - 1];
             if (step == 0) base_mae = mae_sc;
             if (mae_sc > (1 + AUTO_UNDER_COST * kl * kl) * base_mae) break;
             m->scale = sc;
             if (m->opt.verbose)
-                fprintf(stderr, "auto: scale %.2f: validation MAE %.5g, second-worst window's share under 0.9 x actual %.3f\n",
+                fprintf(stderr,
+                        "auto: scale %.2f: validation MAE %.5g, second-worst window's share under "
+                        "0.9 x actual %.3f\n",
                         sc, mae_sc, upper);
             if (upper <= AUTO_UNDER) break;
         }
@@ -525,7 +551,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         m->nsel = 0;
         for (int t = 0; t < ntop; t++) {
             int used = 0;
-            for (int b = 0; b < AUTO_BUCKETS; b++) used |= bw[b][t] > 0;
+            for (int b = 0; b < AUTO_BUCKETS; b++)
+                used |= bw[b][t] > 0;
             if (!used) continue;
             m->sel[m->nsel] = candidates[top[t]];
             m->state[m->nsel] = NULL;
@@ -533,7 +560,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                 m->state[m->nsel] = st[top[t]];
                 st[top[t]] = NULL;
             }
-            for (int b = 0; b < AUTO_BUCKETS; b++) m->w[b][m->nsel] = bw[b][t];
+            for (int b = 0; b < AUTO_BUCKETS; b++)
+                m->w[b][m->nsel] = bw[b][t];
             m->nsel++;
         }
     } else {
@@ -542,7 +570,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         m->nsel = 1;
         m->sel[0] = n > day ? &fc__model_snaive_day : &fc__model_last;
         m->state[0] = NULL;
-        for (int b = 0; b < AUTO_BUCKETS; b++) m->w[b][0] = 1;
+        for (int b = 0; b < AUTO_BUCKETS; b++)
+            m->w[b][0] = 1;
         m->scale = 1;
     }
     /* refit the chosen candidates on all the training data */
@@ -558,14 +587,16 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     }
     size_t off = (size_t)snprintf(m->name, sizeof m->name, "auto:");
     for (int t = 0; t < m->nsel && off < sizeof m->name; t++)
-        off += (size_t)snprintf(m->name + off, sizeof m->name - off, "%s%s", t ? "+" : "", m->sel[t]->name);
+        off += (size_t)snprintf(m->name + off, sizeof m->name - off, "%s%s", t ? "+" : "",
+                                m->sel[t]->name);
     if (m->scale > 1 && off < sizeof m->name)
         snprintf(m->name + off, sizeof m->name - off, "*%.2f", m->scale);
     if (m->opt.verbose) {
         fprintf(stderr, "auto: chose %s; weights per horizon quarter:", m->name);
         for (int b = 0; b < AUTO_BUCKETS; b++) {
             fprintf(stderr, " [");
-            for (int t = 0; t < m->nsel; t++) fprintf(stderr, "%s%.2f", t ? " " : "", m->w[b][t]);
+            for (int t = 0; t < m->nsel; t++)
+                fprintf(stderr, "%s%.2f", t ? " " : "", m->w[b][t]);
             fprintf(stderr, "]");
         }
         fprintf(stderr, "\n");
@@ -586,19 +617,24 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
     double *tmp = malloc((size_t)h * sizeof *tmp);
     if (!tmp) return -ENOMEM;
     int H = m->horizon > 0 ? m->horizon : h;
-    for (int i = 0; i < h; i++) out[i] = 0;
+    for (int i = 0; i < h; i++)
+        out[i] = 0;
     int rc = 0;
     for (int t = 0; t < m->nsel; t++) {
         rc = m->sel[t]->predict(m->state[t], ctx, h, tmp, err, errlen);
         if (rc != 0) break;
-        for (int i = 0; i < h; i++) out[i] += m->w[bucket_of(i < H ? i : H - 1, H)][t] * tmp[i];
+        for (int i = 0; i < h; i++)
+            out[i] += m->w[bucket_of(i < H ? i : H - 1, H)][t] * tmp[i];
     }
-    for (int i = 0; i < h; i++) out[i] *= m->scale;
+    for (int i = 0; i < h; i++)
+        out[i] *= m->scale;
     free(tmp);
     return rc;
 }
 
-static const char *describe(const void *state) { return ((const auto_m *)state)->name; }
+static const char *describe(const void *state) {
+    return ((const auto_m *)state)->name;
+}
 
 static const float *residuals(const void *state, int *h, size_t *n, double *floor) {
     const auto_m *m = state;
@@ -615,4 +651,5 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_auto = {"auto", create, fit, predict, destroy, describe, residuals, NULL};
+const fc_model_ops fc__model_auto = {"auto",  create,   fit,       predict,
+                                     destroy, describe, residuals, NULL};

@@ -32,12 +32,12 @@ typedef struct hw {
     int verbose;
     int64_t step;
     /* knots */
-    int kd, kw;          /* number of daily / weekly knots (kw = 0: no weekly component) */
+    int kd, kw;            /* number of daily / weekly knots (kw = 0: no weekly component) */
     double kd_sec, kw_sec; /* seconds per knot */
-    int log;             /* 1: the model runs on log(1 + y) */
+    int log;               /* 1: the model runs on log(1 + y) */
     hw_params p;
     /* state at the end of training */
-    int64_t t_end;       /* timestamp of the first value after training */
+    int64_t t_end; /* timestamp of the first value after training */
     int64_t train_t0;
     size_t n_train;
     double l, b, sig;
@@ -52,8 +52,12 @@ typedef struct hw_state {
     double *sd, *sw;
 } hw_state;
 
-static double tf(const hw *m, double y) { return m->log ? log1p(fmax(y, 0.0)) : y; }
-static double itf(const hw *m, double x) { return m->log ? expm1(x) : x; }
+static double tf(const hw *m, double y) {
+    return m->log ? log1p(fmax(y, 0.0)) : y;
+}
+static double itf(const hw *m, double x) {
+    return m->log ? expm1(x) : x;
+}
 
 static int64_t pmod(int64_t a, int64_t b) {
     int64_t r = a % b;
@@ -61,8 +65,7 @@ static int64_t pmod(int64_t a, int64_t b) {
 }
 
 /* Knot index and weight of timestamp ts in a cycle of `period` seconds with k knots. */
-static void knot(int64_t ts, int64_t period, double knot_sec, int k, int *i0, int *i1,
-                 double *w) {
+static void knot(int64_t ts, int64_t period, double knot_sec, int k, int *i0, int *i1, double *w) {
     double u = (double)pmod(ts, period) / knot_sec;
     int a = (int)u;
     if (a >= k) a = k - 1;
@@ -179,7 +182,8 @@ static void init_state(const hw *m, const double *x, const unsigned char *mask, 
             acc[a] += (1 - w) * (x[i] - mean), cn[a] += 1 - w;
             acc[b] += w * (x[i] - mean), cn[b] += w;
         }
-        for (int k = 0; k < m->kd; k++) sd[k] = cn[k] > 0 ? acc[k] / cn[k] : 0;
+        for (int k = 0; k < m->kd; k++)
+            sd[k] = cn[k] > 0 ? acc[k] / cn[k] : 0;
         if (m->kw) {
             memset(acc, 0, (size_t)m->kw * sizeof *acc);
             memset(cn, 0, (size_t)m->kw * sizeof *cn);
@@ -196,7 +200,8 @@ static void init_state(const hw *m, const double *x, const unsigned char *mask, 
                 acc[a] += (1 - w) * r, cn[a] += 1 - w;
                 acc[b] += w * r, cn[b] += w;
             }
-            for (int k = 0; k < m->kw; k++) sw[k] = cn[k] > 0 ? acc[k] / cn[k] : 0;
+            for (int k = 0; k < m->kw; k++)
+                sw[k] = cn[k] > 0 ? acc[k] / cn[k] : 0;
         }
     }
     free(acc);
@@ -214,7 +219,9 @@ static void init_state(const hw *m, const double *x, const unsigned char *mask, 
     *sig0 = c ? dev / (double)c + 1e-9 : 1;
 }
 
-static double sigm(double v) { return 1 / (1 + exp(-v)); }
+static double sigm(double v) {
+    return 1 / (1 + exp(-v));
+}
 
 static void to_params(const double *v, hw_params *p) {
     p->alpha = sigm(v[0]);
@@ -242,7 +249,8 @@ typedef struct fit_ctx {
 static double objective(fit_ctx *c, const double *v) {
     hw_params p;
     to_params(v, &p);
-    for (int k = 0; k < c->neval; k++) c->eval_damp[k] = damp_sum(p.phi, c->eval_h[k]);
+    for (int k = 0; k < c->neval; k++)
+        c->eval_damp[k] = damp_sum(p.phi, c->eval_h[k]);
     memcpy(c->sd, c->sd0, (size_t)c->m->kd * sizeof *c->sd);
     if (c->m->kw) memcpy(c->sw, c->sw0, (size_t)c->m->kw * sizeof *c->sw);
     hw_state st = {.l = c->l0, .b = 0, .sig = c->sig0, .sd = c->sd, .sw = c->sw};
@@ -276,20 +284,26 @@ static double nelder_mead(fit_ctx *c, double *v, int max_evals) {
         double cen[N] = {0}, r[N], e[N], k[N];
         for (int i = 0; i <= N; i++)
             if (i != hi)
-                for (int j = 0; j < N; j++) cen[j] += s[i][j] / N;
-        for (int j = 0; j < N; j++) r[j] = cen[j] + (cen[j] - s[hi][j]);
+                for (int j = 0; j < N; j++)
+                    cen[j] += s[i][j] / N;
+        for (int j = 0; j < N; j++)
+            r[j] = cen[j] + (cen[j] - s[hi][j]);
         double fr = objective(c, r);
         evals++;
         if (fr < f[lo]) {
-            for (int j = 0; j < N; j++) e[j] = cen[j] + 2 * (cen[j] - s[hi][j]);
+            for (int j = 0; j < N; j++)
+                e[j] = cen[j] + 2 * (cen[j] - s[hi][j]);
             double fe = objective(c, e);
             evals++;
-            if (fe < fr) memcpy(s[hi], e, sizeof e), f[hi] = fe;
-            else memcpy(s[hi], r, sizeof r), f[hi] = fr;
+            if (fe < fr)
+                memcpy(s[hi], e, sizeof e), f[hi] = fe;
+            else
+                memcpy(s[hi], r, sizeof r), f[hi] = fr;
         } else if (fr < f[nh]) {
             memcpy(s[hi], r, sizeof r), f[hi] = fr;
         } else {
-            for (int j = 0; j < N; j++) k[j] = cen[j] + 0.5 * (s[hi][j] - cen[j]);
+            for (int j = 0; j < N; j++)
+                k[j] = cen[j] + 0.5 * (s[hi][j] - cen[j]);
             double fk = objective(c, k);
             evals++;
             if (fk < f[hi]) {
@@ -297,7 +311,8 @@ static double nelder_mead(fit_ctx *c, double *v, int max_evals) {
             } else {
                 for (int i = 0; i <= N; i++) {
                     if (i == lo) continue;
-                    for (int j = 0; j < N; j++) s[i][j] = s[lo][j] + 0.5 * (s[i][j] - s[lo][j]);
+                    for (int j = 0; j < N; j++)
+                        s[i][j] = s[lo][j] + 0.5 * (s[i][j] - s[lo][j]);
                     f[i] = objective(c, s[i]);
                     evals++;
                 }
@@ -351,14 +366,17 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     int best_log = 0;
     for (int lg = 0; lg <= nonneg; lg++) {
         m->log = lg;
-        for (size_t i = 0; i < n; i++) x[i] = mask[i] ? tf(m, train->y[i]) : 0;
+        for (size_t i = 0; i < n; i++)
+            x[i] = mask[i] ? tf(m, train->y[i]) : 0;
         init_state(m, x, mask, n, train->t0, &c.l0, sd0, sw0, &c.sig0);
         double v[HW_NPAR] = {-2.0, -2.0, -2.5, -2.5};
         double f = nelder_mead(&c, v, 160);
         if (m->verbose) {
             hw_params p;
             to_params(v, &p);
-            fprintf(stderr, "holt-winters: %s: alpha %.4f beta %.5f gamma_day %.4f gamma_week %.4f: fit MAE %.4g\n",
+            fprintf(stderr,
+                    "holt-winters: %s: alpha %.4f beta %.5f gamma_day %.4f gamma_week %.4f: fit "
+                    "MAE %.4g\n",
                     lg ? "log" : "raw", p.alpha, p.beta, p.gd, p.gw, f);
         }
         if (f < best) best = f, best_log = lg, memcpy(bestv, v, sizeof v);
@@ -366,7 +384,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     /* final state with the chosen variant */
     m->log = best_log;
     to_params(bestv, &m->p);
-    for (size_t i = 0; i < n; i++) x[i] = mask[i] ? tf(m, train->y[i]) : 0;
+    for (size_t i = 0; i < n; i++)
+        x[i] = mask[i] ? tf(m, train->y[i]) : 0;
     m->sd0 = malloc((size_t)m->kd * sizeof *m->sd0);
     m->sd = malloc((size_t)m->kd * sizeof *m->sd);
     m->sw0 = malloc((size_t)(m->kw + 1) * sizeof *m->sw0);
@@ -398,7 +417,8 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
     (void)err, (void)errlen;
     const hw *m = state;
     if (ctx->step != m->step) {
-        for (int i = 0; i < h; i++) out[i] = fc__last_value(ctx);
+        for (int i = 0; i < h; i++)
+            out[i] = fc__last_value(ctx);
         return 0;
     }
     size_t n = ctx->n;
@@ -412,7 +432,8 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
         goto out;
     }
     fc__mask_outages(ctx->y, n, ctx->step, mask);
-    for (size_t i = 0; i < n; i++) x[i] = mask[i] ? tf(m, ctx->y[i]) : 0;
+    for (size_t i = 0; i < n; i++)
+        x[i] = mask[i] ? tf(m, ctx->y[i]) : 0;
     hw_state st = {.sd = sd, .sw = sw};
     size_t from;
     if (ctx->t0 == m->train_t0 && n >= m->n_train) {
@@ -444,7 +465,8 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
     run(m, &m->p, x, ctx->y, mask, from, n, ctx->t0, &st, NULL, NULL, 0, 0, NULL, NULL);
     int64_t tlast = ctx->t0 + (int64_t)(n - 1) * m->step;
     for (int i = 0; i < h; i++) {
-        double f = st.l + damp_sum(m->p.phi, i + 1) * st.b + season(m, &st, tlast + (int64_t)(i + 1) * m->step);
+        double f = st.l + damp_sum(m->p.phi, i + 1) * st.b +
+                   season(m, &st, tlast + (int64_t)(i + 1) * m->step);
         out[i] = itf(m, f);
     }
 out:
@@ -462,4 +484,5 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_holt_winters = {"holt-winters", create, fit, predict, destroy, NULL, NULL, NULL};
+const fc_model_ops fc__model_holt_winters = {"holt-winters", create, fit,  predict,
+                                             destroy,        NULL,   NULL, NULL};

@@ -31,7 +31,9 @@ struct lstm_net {
     double qloss;
 };
 
-static float sigf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static float sigf(float x) {
+    return 1.0f / (1.0f + expf(-x));
+}
 
 lstm_net *lstm__net_new(int C, int H, int hid, int B, uint64_t seed) {
     lstm_net *n = calloc(1, sizeof *n);
@@ -78,28 +80,44 @@ lstm_net *lstm__net_new(int C, int H, int hid, int B, uint64_t seed) {
     uint64_t s = seed ? seed : 1;
     float k = (float)(1 / sqrt((double)hid));
     for (int l = 0; l < LSTM_LAYERS; l++) {
-        for (size_t i = 0; i < G * (size_t)(n->in[l] + hid); i++) n->p[n->off_w[l] + i] = k * (float)(2 * fc__uniform(&s) - 1);
-        for (size_t i = 0; i < G; i++) n->p[n->off_b[l] + i] = i >= (size_t)hid && i < 2 * (size_t)hid ? 1.0f : 0.0f;
+        for (size_t i = 0; i < G * (size_t)(n->in[l] + hid); i++)
+            n->p[n->off_w[l] + i] = k * (float)(2 * fc__uniform(&s) - 1);
+        for (size_t i = 0; i < G; i++)
+            n->p[n->off_b[l] + i] = i >= (size_t)hid && i < 2 * (size_t)hid ? 1.0f : 0.0f;
     }
-    for (size_t i = 0; i < (size_t)H * (size_t)hid; i++) n->p[n->off_wo + i] = k * (float)(2 * fc__uniform(&s) - 1);
-    for (int i = 0; i < H; i++) n->p[n->off_bo + (size_t)i] = 1.0f;
+    for (size_t i = 0; i < (size_t)H * (size_t)hid; i++)
+        n->p[n->off_wo + i] = k * (float)(2 * fc__uniform(&s) - 1);
+    for (int i = 0; i < H; i++)
+        n->p[n->off_bo + (size_t)i] = 1.0f;
     return n;
 }
 
 void lstm__net_free(lstm_net *n) {
     if (!n) return;
     free(n->p), free(n->g), free(n->m), free(n->v);
-    for (int l = 0; l < LSTM_LAYERS; l++) free(n->cat[l]), free(n->act[l]), free(n->c[l]), free(n->tc[l]), free(n->h[l]);
-    free(n->out), free(n->dout), free(n->dh), free(n->dc), free(n->da), free(n->dcat), free(n->dbelow), free(n->zeros);
+    for (int l = 0; l < LSTM_LAYERS; l++)
+        free(n->cat[l]), free(n->act[l]), free(n->c[l]), free(n->tc[l]), free(n->h[l]);
+    free(n->out), free(n->dout), free(n->dh), free(n->dc), free(n->da), free(n->dcat),
+        free(n->dbelow), free(n->zeros);
     free(n->qout), free(n->dq);
     free(n);
 }
 
-size_t lstm__net_nparams(const lstm_net *n) { return n->np; }
-size_t lstm__net_nqparams(const lstm_net *n) { return n->nq; }
-double lstm__net_qloss(const lstm_net *n) { return n->qloss; }
-float *lstm__net_params(lstm_net *n) { return n->p; }
-float *lstm__net_grads(lstm_net *n) { return n->g; }
+size_t lstm__net_nparams(const lstm_net *n) {
+    return n->np;
+}
+size_t lstm__net_nqparams(const lstm_net *n) {
+    return n->nq;
+}
+double lstm__net_qloss(const lstm_net *n) {
+    return n->qloss;
+}
+float *lstm__net_params(lstm_net *n) {
+    return n->p;
+}
+float *lstm__net_grads(lstm_net *n) {
+    return n->g;
+}
 
 static void forward(lstm_net *n, const float *x, int b) {
     int C = n->C, hid = n->hid, G = 4 * hid;
@@ -110,20 +128,28 @@ static void forward(lstm_net *n, const float *x, int b) {
             const float *hp = t ? n->h[l] + (size_t)(t - 1) * (size_t)n->B * (size_t)hid : n->zeros;
             const float *cp = t ? n->c[l] + (size_t)(t - 1) * (size_t)n->B * (size_t)hid : n->zeros;
             for (int r = 0; r < b; r++) {
-                if (l == 0) cat[(size_t)r * (size_t)w] = x[(size_t)r * (size_t)C + (size_t)t];
-                else memcpy(cat + (size_t)r * (size_t)w, n->h[0] + ((size_t)t * (size_t)n->B + (size_t)r) * (size_t)hid, (size_t)hid * sizeof(float));
-                memcpy(cat + (size_t)r * (size_t)w + in, hp + (size_t)r * (size_t)hid, (size_t)hid * sizeof(float));
+                if (l == 0)
+                    cat[(size_t)r * (size_t)w] = x[(size_t)r * (size_t)C + (size_t)t];
+                else
+                    memcpy(cat + (size_t)r * (size_t)w,
+                           n->h[0] + ((size_t)t * (size_t)n->B + (size_t)r) * (size_t)hid,
+                           (size_t)hid * sizeof(float));
+                memcpy(cat + (size_t)r * (size_t)w + in, hp + (size_t)r * (size_t)hid,
+                       (size_t)hid * sizeof(float));
             }
             float *a = n->act[l] + (size_t)t * (size_t)n->B * (size_t)G;
-            for (int r = 0; r < b; r++) memcpy(a + (size_t)r * (size_t)G, n->p + n->off_b[l], (size_t)G * sizeof(float));
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, G, w, 1.0f, cat, w, n->p + n->off_w[l], w, 1.0f, a, G);
+            for (int r = 0; r < b; r++)
+                memcpy(a + (size_t)r * (size_t)G, n->p + n->off_b[l], (size_t)G * sizeof(float));
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, G, w, 1.0f, cat, w,
+                        n->p + n->off_w[l], w, 1.0f, a, G);
             float *c = n->c[l] + (size_t)t * (size_t)n->B * (size_t)hid;
             float *tc = n->tc[l] + (size_t)t * (size_t)n->B * (size_t)hid;
             float *h = n->h[l] + (size_t)t * (size_t)n->B * (size_t)hid;
             for (int r = 0; r < b; r++) {
                 float *ar = a + (size_t)r * (size_t)G;
                 for (int j = 0; j < hid; j++) {
-                    float ig = sigf(ar[j]), fg = sigf(ar[hid + j]), gg = tanhf(ar[2 * hid + j]), og = sigf(ar[3 * hid + j]);
+                    float ig = sigf(ar[j]), fg = sigf(ar[hid + j]), gg = tanhf(ar[2 * hid + j]),
+                          og = sigf(ar[3 * hid + j]);
                     ar[j] = ig, ar[hid + j] = fg, ar[2 * hid + j] = gg, ar[3 * hid + j] = og;
                     size_t q = (size_t)r * (size_t)hid + (size_t)j;
                     c[q] = fg * cp[q] + ig * gg;
@@ -134,8 +160,10 @@ static void forward(lstm_net *n, const float *x, int b) {
         }
     }
     const float *hT = n->h[LSTM_LAYERS - 1] + (size_t)(C - 1) * (size_t)n->B * (size_t)hid;
-    for (int r = 0; r < b; r++) memcpy(n->out + (size_t)r * (size_t)n->H, n->p + n->off_bo, (size_t)n->H * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, n->H, hid, 1.0f, hT, hid, n->p + n->off_wo, hid, 1.0f, n->out, n->H);
+    for (int r = 0; r < b; r++)
+        memcpy(n->out + (size_t)r * (size_t)n->H, n->p + n->off_bo, (size_t)n->H * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, n->H, hid, 1.0f, hT, hid,
+                n->p + n->off_wo, hid, 1.0f, n->out, n->H);
 }
 
 void lstm__net_forward(lstm_net *n, const float *x, int b, float *out) {
@@ -178,10 +206,12 @@ double lstm__net_step(lstm_net *n, const float *x, const float *y, int b, int gr
     float *g = n->g;
     memset(g, 0, n->np * sizeof *g);
     const float *hT = n->h[LSTM_LAYERS - 1] + (size_t)(C - 1) * (size_t)n->B * (size_t)hid;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, hid, b, 1.0f, n->dout, H, hT, hid, 0.0f, g + n->off_wo, hid);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, hid, b, 1.0f, n->dout, H, hT, hid, 0.0f,
+                g + n->off_wo, hid);
     for (int i = 0; i < H; i++) {
         float s = 0;
-        for (int r = 0; r < b; r++) s += n->dout[r * H + i];
+        for (int r = 0; r < b; r++)
+            s += n->dout[r * H + i];
         g[n->off_bo + (size_t)i] = s;
     }
     size_t bh = (size_t)b * (size_t)hid;
@@ -190,11 +220,13 @@ double lstm__net_step(lstm_net *n, const float *x, const float *y, int b, int gr
         memset(n->dh, 0, bh * sizeof(float));
         memset(n->dc, 0, bh * sizeof(float));
         if (l == LSTM_LAYERS - 1)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, hid, H, 1.0f, n->dout, H, n->p + n->off_wo, hid, 0.0f, n->dh, hid);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, hid, H, 1.0f, n->dout, H,
+                        n->p + n->off_wo, hid, 0.0f, n->dh, hid);
         for (int t = C - 1; t >= 0; t--) {
             size_t ts = (size_t)t * (size_t)n->B;
             if (l < LSTM_LAYERS - 1)
-                for (size_t q = 0; q < bh; q++) n->dh[q] += n->dbelow[ts * (size_t)hid + q];
+                for (size_t q = 0; q < bh; q++)
+                    n->dh[q] += n->dbelow[ts * (size_t)hid + q];
             const float *a = n->act[l] + ts * (size_t)G, *tc = n->tc[l] + ts * (size_t)hid;
             const float *cp = t ? n->c[l] + (ts - (size_t)n->B) * (size_t)hid : n->zeros;
             for (int r = 0; r < b; r++) {
@@ -213,13 +245,19 @@ double lstm__net_step(lstm_net *n, const float *x, const float *y, int b, int gr
                 }
             }
             const float *cat = n->cat[l] + ts * (size_t)w;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, w, b, 1.0f, n->da, G, cat, w, 1.0f, g + n->off_w[l], w);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, w, b, 1.0f, n->da, G, cat, w,
+                        1.0f, g + n->off_w[l], w);
             for (int r = 0; r < b; r++)
-                for (int j = 0; j < G; j++) g[n->off_b[l] + (size_t)j] += n->da[(size_t)r * (size_t)G + (size_t)j];
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, w, G, 1.0f, n->da, G, n->p + n->off_w[l], w, 0.0f, n->dcat, w);
+                for (int j = 0; j < G; j++)
+                    g[n->off_b[l] + (size_t)j] += n->da[(size_t)r * (size_t)G + (size_t)j];
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, w, G, 1.0f, n->da, G,
+                        n->p + n->off_w[l], w, 0.0f, n->dcat, w);
             for (int r = 0; r < b; r++) {
-                memcpy(n->dh + (size_t)r * (size_t)hid, n->dcat + (size_t)r * (size_t)w + in, (size_t)hid * sizeof(float));
-                if (l > 0) memcpy(n->dbelow + (ts + (size_t)r) * (size_t)hid, n->dcat + (size_t)r * (size_t)w, (size_t)hid * sizeof(float));
+                memcpy(n->dh + (size_t)r * (size_t)hid, n->dcat + (size_t)r * (size_t)w + in,
+                       (size_t)hid * sizeof(float));
+                if (l > 0)
+                    memcpy(n->dbelow + (ts + (size_t)r) * (size_t)hid,
+                           n->dcat + (size_t)r * (size_t)w, (size_t)hid * sizeof(float));
             }
         }
     }
@@ -231,7 +269,8 @@ void lstm__net_adam(lstm_net *n, float lr) {
     fc__adam(n->p, n->g, n->m, n->v, n->np, fc__adam_consts(n->t, lr));
     /* separately: one call over np + nq would move the trunk's last values from the scalar
      * tail of fc__adam to its vector body, which rounds differently */
-    fc__adam(n->p + n->np, n->g + n->np, n->m + n->np, n->v + n->np, n->nq, fc__adam_consts(n->t, lr));
+    fc__adam(n->p + n->np, n->g + n->np, n->m + n->np, n->v + n->np, n->nq,
+             fc__adam_consts(n->t, lr));
 }
 
 /* ---- the forecaster ----------------------------------------------------------------------- */
@@ -240,7 +279,8 @@ void lstm__net_adam(lstm_net *n, float lr) {
 #define LSTM_BATCH 32
 #define LSTM_EPOCH_BATCHES 50
 #define LSTM_PATIENCE 4
-#define LSTM_MAX_EPOCHS 25 /* default cap: about 30 s on one idle core at context 120, horizon 60 */
+#define LSTM_MAX_EPOCHS 25 /* default cap: about 30 s on one idle core at context 120, horizon 60  \
+                            */
 #define LSTM_VAL_WINDOWS 512
 
 typedef struct lstm_fc {
@@ -310,7 +350,9 @@ static int calibrate_heads(lstm_fc *m, const fc_train *t, char *err, size_t errl
     double raw[FC_NQ], fixed[FC_NQ];
     int rc = fc__qhead_calibrate(t, fit_qforward, m->qadd, raw, fixed, err, errlen);
     if (rc == 0 && m->opt.verbose)
-        fprintf(stderr, "lstm: held-out coverage of the p10/p90 heads %.3f/%.3f, corrected by %+.4f/%+.4f to %.3f/%.3f\n",
+        fprintf(stderr,
+                "lstm: held-out coverage of the p10/p90 heads %.3f/%.3f, corrected by %+.4f/%+.4f "
+                "to %.3f/%.3f\n",
                 raw[0], raw[1], (double)m->qadd[0], (double)m->qadd[1], fixed[0], fixed[1]);
     return rc;
 }
@@ -328,7 +370,9 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     long *pos = NULL, npos = 0;
     float *bx = malloc((size_t)LSTM_BATCH * (size_t)C * sizeof *bx);
     float *by = malloc((size_t)LSTM_BATCH * (size_t)H * sizeof *by);
-    int rc = !bx || !by ? -ENOMEM : fc__train_select("lstm", train, C, H, LSTM_BATCH, &mask, &pos, &npos, err, errlen);
+    int rc = !bx || !by ? -ENOMEM
+                        : fc__train_select("lstm", train, C, H, LSTM_BATCH, &mask, &pos, &npos, err,
+                                           errlen);
     if (rc != 0) goto out;
     m->net = lstm__net_new(C, H, LSTM_HIDDEN, LSTM_BATCH, m->opt.seed ? m->opt.seed : 1);
     if (!m->net) {
@@ -396,7 +440,8 @@ typedef struct lstm_predict_q {
     float *buf; /* FC_NQ x H */
 } lstm_predict_q;
 
-static double predict_inputs_q(void *net, const fc_series *ctx, const unsigned char *mask, float *x) {
+static double predict_inputs_q(void *net, const fc_series *ctx, const unsigned char *mask,
+                               float *x) {
     const lstm_predict_q *pq = net;
     return window_x(pq->m->C, ctx->y, mask, (long)ctx->n, x);
 }
@@ -405,17 +450,19 @@ static void predict_forward_q(void *net, const float *x, float *o) {
     lstm_predict_q *pq = net;
     const lstm_fc *m = pq->m;
     lstm__net_forward_q(m->net, x, 1, pq->buf);
-    for (int i = 0; i < m->H; i++) o[i] = pq->buf[pq->k * m->H + i] + m->qadd[pq->k];
+    for (int i = 0; i < m->H; i++)
+        o[i] = pq->buf[pq->k * m->H + i] + m->qadd[pq->k];
 }
 
-static int predict_quantile(const void *state, const fc_series *ctx, int h, double q,
-                            double *out, char *err, size_t errlen) {
+static int predict_quantile(const void *state, const fc_series *ctx, int h, double q, double *out,
+                            char *err, size_t errlen) {
     (void)err, (void)errlen;
     const lstm_fc *m = state;
     int k = fc__q_index(q);
     if (k < 0 || !m->net) return -ENOTSUP;
     openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
-    lstm_predict_q pq = {.m = m, .k = k, .buf = malloc((size_t)FC_NQ * (size_t)m->H * sizeof(float))};
+    lstm_predict_q pq = {
+        .m = m, .k = k, .buf = malloc((size_t)FC_NQ * (size_t)m->H * sizeof(float))};
     if (!pq.buf) return -ENOMEM;
     int rc = fc__predict_window(ctx, m->C, m->H, h, out, &pq, predict_inputs_q, predict_forward_q);
     free(pq.buf);
@@ -429,5 +476,5 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_lstm = {"lstm", create, fit, predict, destroy, NULL, NULL,
-                                     predict_quantile};
+const fc_model_ops fc__model_lstm = {"lstm",  create, fit,  predict,
+                                     destroy, NULL,   NULL, predict_quantile};

@@ -13,8 +13,7 @@ typedef struct fc_model_ops {
     /* Allocates the model state for these options. 0 or -errno. */
     int (*create)(void **state, const fc_options *opt, char *err, size_t errlen);
     /* Fits on train. *throughput: training windows per second (0 when not windowed). */
-    int (*fit)(void *state, const fc_series *train, double *throughput, char *err,
-               size_t errlen);
+    int (*fit)(void *state, const fc_series *train, double *throughput, char *err, size_t errlen);
     /* The point forecast of h steps after the end of ctx. */
     int (*predict)(const void *state, const fc_series *ctx, int h, double *out, char *err,
                    size_t errlen);
@@ -28,8 +27,8 @@ typedef struct fc_model_ops {
     /* Optional: the model's own q-quantile forecast of h steps after the end of ctx (e.g. from
      * heads trained with the pinball loss), or -ENOTSUP for a level it was not trained for;
      * fc_predict then uses the residual quantiles. */
-    int (*predict_quantile)(const void *state, const fc_series *ctx, int h, double q,
-                            double *out, char *err, size_t errlen);
+    int (*predict_quantile)(const void *state, const fc_series *ctx, int h, double q, double *out,
+                            char *err, size_t errlen);
 } fc_model_ops;
 
 extern const fc_model_ops fc__model_last, fc__model_snaive_day, fc__model_snaive_week,

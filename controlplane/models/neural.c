@@ -25,8 +25,8 @@ struct nf_net {
     size_t off_emb[NF_NTAB], off_w1[NF_BLOCKS], off_w2[NF_BLOCKS], off_wo, off_bo;
     /* activations and scratch */
     float *z[NF_BLOCKS + 1], *a[NF_BLOCKS], *gt[NF_BLOCKS], *out, *dout, *dz, *ds, *dr;
-    float *gp; /* one weight-gradient panel: the fused step's W1/W2 gradients live here only */
-    const float *x;  /* last batch (for the embedding gradient) */
+    float *gp;      /* one weight-gradient panel: the fused step's W1/W2 gradients live here only */
+    const float *x; /* last batch (for the embedding gradient) */
     const int *idx;
     /* quantile heads (qhead.h): nq parameters at p + np, outside the trunk's np */
     size_t nq;
@@ -89,7 +89,8 @@ nf_net *nf__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint64_t seed
     int ok = n->p && n->g && n->m && n->v;
     ok = ok && (n->qout = malloc((size_t)B * FC_NQ * (size_t)H * sizeof(float))) &&
          (n->dq = malloc((size_t)B * FC_NQ * (size_t)H * sizeof(float)));
-    for (int b = 0; b <= NF_BLOCKS && ok; b++) ok = (n->z[b] = malloc((size_t)B * F * sizeof(float))) != NULL;
+    for (int b = 0; b <= NF_BLOCKS && ok; b++)
+        ok = (n->z[b] = malloc((size_t)B * F * sizeof(float))) != NULL;
     for (int b = 0; b < NF_BLOCKS && ok; b++) {
         ok = (n->a[b] = malloc((size_t)B * F2 * sizeof(float))) != NULL &&
              (n->gt[b] = malloc((size_t)B * F * sizeof(float))) != NULL;
@@ -106,32 +107,49 @@ nf_net *nf__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint64_t seed
     }
     uint64_t s = seed ? seed : 1;
     for (int t = 0; t < NF_NTAB; t++)
-        for (size_t i = 0; i < (size_t)vocab[t] * (size_t)C; i++) n->p[n->off_emb[t] + i] = (float)gauss(&s);
+        for (size_t i = 0; i < (size_t)vocab[t] * (size_t)C; i++)
+            n->p[n->off_emb[t] + i] = (float)gauss(&s);
     float b1 = (float)(1 / sqrt((double)F)), b2 = (float)(1 / sqrt((double)F2));
     for (int b = 0; b < NF_BLOCKS; b++) {
-        for (size_t i = 0; i < F2 * F; i++) n->p[n->off_w1[b] + i] = b1 * (float)(2 * fc__uniform(&s) - 1);
-        for (size_t i = 0; i < F * F2; i++) n->p[n->off_w2[b] + i] = b2 * (float)(2 * fc__uniform(&s) - 1);
+        for (size_t i = 0; i < F2 * F; i++)
+            n->p[n->off_w1[b] + i] = b1 * (float)(2 * fc__uniform(&s) - 1);
+        for (size_t i = 0; i < F * F2; i++)
+            n->p[n->off_w2[b] + i] = b2 * (float)(2 * fc__uniform(&s) - 1);
     }
-    for (size_t i = 0; i < (size_t)H * F; i++) n->p[n->off_wo + i] = b1 * (float)(2 * fc__uniform(&s) - 1);
-    for (int i = 0; i < H; i++) n->p[n->off_bo + (size_t)i] = 1.0f; /* scaled targets are ~1 */
+    for (size_t i = 0; i < (size_t)H * F; i++)
+        n->p[n->off_wo + i] = b1 * (float)(2 * fc__uniform(&s) - 1);
+    for (int i = 0; i < H; i++)
+        n->p[n->off_bo + (size_t)i] = 1.0f; /* scaled targets are ~1 */
     return n;
 }
 
 void nf__net_free(nf_net *n) {
     if (!n) return;
     free(n->p), free(n->g), free(n->m), free(n->v);
-    for (int b = 0; b <= NF_BLOCKS; b++) free(n->z[b]);
-    for (int b = 0; b < NF_BLOCKS; b++) free(n->a[b]), free(n->gt[b]);
+    for (int b = 0; b <= NF_BLOCKS; b++)
+        free(n->z[b]);
+    for (int b = 0; b < NF_BLOCKS; b++)
+        free(n->a[b]), free(n->gt[b]);
     free(n->out), free(n->dout), free(n->dz), free(n->ds), free(n->dr), free(n->gp);
     free(n->qout), free(n->dq);
     free(n);
 }
 
-size_t nf__net_nparams(const nf_net *n) { return n->np; }
-size_t nf__net_nqparams(const nf_net *n) { return n->nq; }
-double nf__net_qloss(const nf_net *n) { return n->qloss; }
-float *nf__net_params(nf_net *n) { return n->p; }
-float *nf__net_grads(nf_net *n) { return n->g; }
+size_t nf__net_nparams(const nf_net *n) {
+    return n->np;
+}
+size_t nf__net_nqparams(const nf_net *n) {
+    return n->nq;
+}
+double nf__net_qloss(const nf_net *n) {
+    return n->qloss;
+}
+float *nf__net_params(nf_net *n) {
+    return n->p;
+}
+float *nf__net_grads(nf_net *n) {
+    return n->g;
+}
 
 static void build_features(nf_net *n, const float *x, const int *idx, int b) {
     int C = n->C;
@@ -144,12 +162,14 @@ static void build_features(nf_net *n, const float *x, const int *idx, int b) {
             const float *e = n->p + n->off_emb[t] + (size_t)id * (size_t)C;
             memcpy(row + (size_t)k * (size_t)C, e, (size_t)C * sizeof *row);
             float *pr = row + (size_t)(9 + k) * (size_t)C;
-            for (int j = 0; j < C; j++) pr[j] = xw[j] * e[j];
+            for (int j = 0; j < C; j++)
+                pr[j] = xw[j] * e[j];
         }
         memcpy(row + 7 * (size_t)C, xw, (size_t)C * sizeof *row);
         float *q = row + 8 * (size_t)C;
         q[0] = 0.2f * xw[0];
-        for (int j = 1; j < C; j++) q[j] = xw[j] - 0.8f * xw[j - 1];
+        for (int j = 1; j < C; j++)
+            q[j] = xw[j] - 0.8f * xw[j - 1];
     }
 }
 
@@ -162,7 +182,8 @@ static void forward(nf_net *n, const float *x, const int *idx, int b) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, F2, F, 1.0f, zin, F,
                     n->p + n->off_w1[k], F, 0.0f, a, F2);
         float *r = n->dr + (size_t)b * (size_t)F2; /* relu(a) scratch (second half of dr) */
-        for (size_t i = 0; i < (size_t)b * (size_t)F2; i++) r[i] = a[i] > 0 ? a[i] : 0;
+        for (size_t i = 0; i < (size_t)b * (size_t)F2; i++)
+            r[i] = a[i] > 0 ? a[i] : 0;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, F, F2, 1.0f, r, F2,
                     n->p + n->off_w2[k], F2, 0.0f, g, F);
         for (size_t i = 0; i < (size_t)b * (size_t)F; i++) {
@@ -173,7 +194,8 @@ static void forward(nf_net *n, const float *x, const int *idx, int b) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, H, F, 1.0f, n->z[NF_BLOCKS], F,
                 n->p + n->off_wo, F, 0.0f, n->out, H);
     for (int w = 0; w < b; w++)
-        for (int i = 0; i < H; i++) n->out[w * H + i] += n->p[n->off_bo + (size_t)i];
+        for (int i = 0; i < H; i++)
+            n->out[w * H + i] += n->p[n->off_bo + (size_t)i];
 }
 
 void nf__net_forward(nf_net *n, const float *x, const int *idx, int b, float *out) {
@@ -222,8 +244,7 @@ void nf__net_forward_q(nf_net *n, const float *x, const int *idx, int b, float *
  * and, when lr > 0, applied by Adam at once while the panel is still cached. The fused step
  * keeps dW only in the scratch panel gp; otherwise dW goes to the gradient array. */
 static void weight_backward(nf_net *n, size_t off, int rows, int cols, const float *d,
-                            const float *in, float *dx, float beta, int b, float lr,
-                            fc_adam_k ak) {
+                            const float *in, float *dx, float beta, int b, float lr, fc_adam_k ak) {
     int gr = (int)grad_panel_rows(cols);
     for (int r0 = 0; r0 < rows; r0 += NF_DATA_PANEL) {
         int pr = rows - r0 < NF_DATA_PANEL ? rows - r0 : NF_DATA_PANEL;
@@ -240,8 +261,8 @@ static void weight_backward(nf_net *n, size_t off, int rows, int cols, const flo
     }
 }
 
-static double step_impl(nf_net *n, const float *x, const int *idx, const float *y, int b,
-                        int grad, float lr);
+static double step_impl(nf_net *n, const float *x, const int *idx, const float *y, int b, int grad,
+                        float lr);
 
 double nf__net_step(nf_net *n, const float *x, const int *idx, const float *y, int b, int grad) {
     return step_impl(n, x, idx, y, b, grad, 0);
@@ -255,8 +276,8 @@ double nf__net_train_step(nf_net *n, const float *x, const int *idx, const float
 
 /* Forward, loss and (grad != 0) backward; lr > 0 also applies Adam to each parameter block
  * as soon as its gradient is complete and the backward pass no longer needs its value. */
-static double step_impl(nf_net *n, const float *x, const int *idx, const float *y, int b,
-                        int grad, float lr) {
+static double step_impl(nf_net *n, const float *x, const int *idx, const float *y, int b, int grad,
+                        float lr) {
     int F = n->F, F2 = n->F2, H = n->H, C = n->C;
     forward(n, x, idx, b);
     double loss = 0;
@@ -271,11 +292,12 @@ static double step_impl(nf_net *n, const float *x, const int *idx, const float *
     if (!grad) return loss;
     float *g = n->g;
     /* head */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, F, b, 1.0f, n->dout, H,
-                n->z[NF_BLOCKS], F, 0.0f, g + n->off_wo, F);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, F, b, 1.0f, n->dout, H, n->z[NF_BLOCKS],
+                F, 0.0f, g + n->off_wo, F);
     for (int i = 0; i < H; i++) {
         float s = 0;
-        for (int w = 0; w < b; w++) s += n->dout[w * H + i];
+        for (int w = 0; w < b; w++)
+            s += n->dout[w * H + i];
         g[n->off_bo + (size_t)i] = s;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, F, H, 1.0f, n->dout, H,
@@ -291,7 +313,8 @@ static double step_impl(nf_net *n, const float *x, const int *idx, const float *
             n->ds[i] = dzp * zin[i] * gt[i] * (1.0f - gt[i]);
             n->dz[i] = dzp * gt[i];
         }
-        for (size_t i = 0; i < nh; i++) r[i] = a[i] > 0 ? a[i] : 0;
+        for (size_t i = 0; i < nh; i++)
+            r[i] = a[i] > 0 ? a[i] : 0;
         /* dr = ds W2 and dW2 = ds^T r (each W2 panel is used before its update) */
         weight_backward(n, n->off_w2[k], F, F2, n->ds, r, n->dr, 0.0f, b, lr, ak);
         for (size_t i = 0; i < nh; i++)
@@ -308,7 +331,8 @@ static double step_impl(nf_net *n, const float *x, const int *idx, const float *
             int t = tab_of[k], id = idx[w * NF_NEMB + k];
             float *ge = g + n->off_emb[t] + (size_t)id * (size_t)C;
             const float *d1 = dz + (size_t)k * (size_t)C, *d2 = dz + (size_t)(9 + k) * (size_t)C;
-            for (int j = 0; j < C; j++) ge[j] += d1[j] + d2[j] * xw[j];
+            for (int j = 0; j < C; j++)
+                ge[j] += d1[j] + d2[j] * xw[j];
         }
     }
     if (lr > 0) adam_range(n, 0, n->off_w1[0], ak); /* the embedding tables */
@@ -329,14 +353,16 @@ typedef struct neural {
     int C, H;
     int64_t step;
     nf_net *net;
-    int coarse; /* step >= 1 h: hour, weekday, day of month */
+    int coarse;        /* step >= 1 h: hour, weekday, day of month */
     float qadd[FC_NQ]; /* conformal correction of each quantile head (scaled units) */
 } neural;
 
 static void vocab_for(int coarse, int vocab[NF_NTAB]) {
     vocab[0] = NF_SERIES_VOCAB;
-    if (coarse) vocab[1] = 24, vocab[2] = 7, vocab[3] = 31;
-    else vocab[1] = 60, vocab[2] = 24, vocab[3] = 7;
+    if (coarse)
+        vocab[1] = 24, vocab[2] = 7, vocab[3] = 31;
+    else
+        vocab[1] = 60, vocab[2] = 24, vocab[3] = 7;
 }
 
 static void time_ids(int coarse, int64_t ts, int *ids) {
@@ -356,8 +382,8 @@ static void time_ids(int coarse, int64_t ts, int *ids) {
 /* The scaled context x[0..C) of the window ending before index `end` and its embedding ids.
  * Missing (masked) values are replaced by the mean of the others. Returns the scale (context
  * mean), or 0 when the context has no positive mean. */
-static double window_inputs(const neural *m, const double *y, const unsigned char *mask,
-                            long end, int64_t t0, uint32_t series, float *x, int *idx) {
+static double window_inputs(const neural *m, const double *y, const unsigned char *mask, long end,
+                            int64_t t0, uint32_t series, float *x, int *idx) {
     int C = m->C;
     double sum = 0;
     int cnt = 0;
@@ -423,7 +449,9 @@ static int calibrate_heads(neural *m, const fc_train *t, char *err, size_t errle
     double raw[FC_NQ], fixed[FC_NQ];
     int rc = fc__qhead_calibrate(t, fit_qforward, m->qadd, raw, fixed, err, errlen);
     if (rc == 0 && m->opt.verbose)
-        fprintf(stderr, "neural: held-out coverage of the p10/p90 heads %.3f/%.3f, corrected by %+.4f/%+.4f to %.3f/%.3f\n",
+        fprintf(stderr,
+                "neural: held-out coverage of the p10/p90 heads %.3f/%.3f, corrected by "
+                "%+.4f/%+.4f to %.3f/%.3f\n",
                 raw[0], raw[1], (double)m->qadd[0], (double)m->qadd[1], fixed[0], fixed[1]);
     return rc;
 }
@@ -445,7 +473,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     float *by = malloc((size_t)NF_BATCH * (size_t)H * sizeof *by);
     int *bi = malloc((size_t)NF_BATCH * NF_NEMB * sizeof *bi);
     int rc = !bx || !by || !bi ? -ENOMEM
-                               : fc__train_select("neural", train, C, H, NF_BATCH, &mask, &pos, &npos, err, errlen);
+                               : fc__train_select("neural", train, C, H, NF_BATCH, &mask, &pos,
+                                                  &npos, err, errlen);
     if (rc != 0) goto out;
     int vocab[NF_NTAB];
     vocab_for(m->coarse, vocab);
@@ -527,17 +556,19 @@ static void predict_forward_q(void *net, const float *x, float *o) {
     nf_predict_q *pq = net;
     const neural *m = pq->p.m;
     nf__net_forward_q(m->net, x, pq->p.idx, 1, pq->buf);
-    for (int i = 0; i < m->H; i++) o[i] = pq->buf[pq->k * m->H + i] + m->qadd[pq->k];
+    for (int i = 0; i < m->H; i++)
+        o[i] = pq->buf[pq->k * m->H + i] + m->qadd[pq->k];
 }
 
-static int predict_quantile(const void *state, const fc_series *ctx, int h, double q,
-                            double *out, char *err, size_t errlen) {
+static int predict_quantile(const void *state, const fc_series *ctx, int h, double q, double *out,
+                            char *err, size_t errlen) {
     (void)err, (void)errlen;
     const neural *m = state;
     int k = fc__q_index(q);
     if (k < 0 || !m->net) return -ENOTSUP;
     openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
-    nf_predict_q pq = {.p = {.m = m}, .k = k, .buf = malloc((size_t)FC_NQ * (size_t)m->H * sizeof(float))};
+    nf_predict_q pq = {
+        .p = {.m = m}, .k = k, .buf = malloc((size_t)FC_NQ * (size_t)m->H * sizeof(float))};
     if (!pq.buf) return -ENOMEM;
     int rc = fc__predict_window(ctx, m->C, m->H, h, out, &pq, predict_inputs, predict_forward_q);
     free(pq.buf);
@@ -551,5 +582,5 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_neural = {"neural", create, fit, predict, destroy, NULL, NULL,
-                                       predict_quantile};
+const fc_model_ops fc__model_neural = {"neural", create, fit,  predict,
+                                       destroy,  NULL,   NULL, predict_quantile};

@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NF_NEMB 7     /* embedding slots per window */
-#define NF_NTAB 4     /* tables: series, and three time features */
+#define NF_NEMB 7 /* embedding slots per window */
+#define NF_NTAB 4 /* tables: series, and three time features */
 #define NF_BLOCKS 4
 
 typedef struct nf_net nf_net;

@@ -7,8 +7,8 @@
  * (NaN, outages of zeros) are left out of every mean; the means over days (or weeks) may leave
  * out the highest and lowest period (trimmed_mean). D, w, R, lambda, mu and the trimming are
  * chosen by a grid search minimising the mean absolute error of H-step forecasts over the last
- * weeks of the training data. It needs nothing but recent history at prediction time, so it adapts to
- * a shifted weekly pattern within days. */
+ * weeks of the training data. It needs nothing but recent history at prediction time, so it adapts
+ * to a shifted weekly pattern within days. */
 #include "models/model.h"
 
 #include <errno.h>
@@ -18,13 +18,13 @@
 #include <string.h>
 
 typedef struct prof_params {
-    int days;    /* D */
-    int weeks;   /* weeks for the weekly profile */
-    int w;       /* smoothing half-width in steps */
-    int r;       /* level window in steps */
-    double lam;  /* level adjustment strength */
-    double mu;   /* weight of the weekly profile */
-    int trim;    /* 1: leave the highest and lowest period out of each mean (trimmed_mean) */
+    int days;   /* D */
+    int weeks;  /* weeks for the weekly profile */
+    int w;      /* smoothing half-width in steps */
+    int r;      /* level window in steps */
+    double lam; /* level adjustment strength */
+    double mu;  /* weight of the weekly profile */
+    int trim;   /* 1: leave the highest and lowest period out of each mean (trimmed_mean) */
 } prof_params;
 
 /* The forecast averages the PROF_TOP best parameter sets of the grid search: one best set is
@@ -116,8 +116,8 @@ static double profile_at(const prefix *px, const prof_params *p, long tau, long 
 }
 
 /* Forecasts h steps after `end` (exclusive) into out. */
-static void forecast(const prefix *px, const prof_params *p, long end, int h, long day,
-                     double last, double *out) {
+static void forecast(const prefix *px, const prof_params *p, long end, int h, long day, double last,
+                     double *out) {
     double num = 0, den = 0, kn = 0;
     long a = end - p->r < 0 ? 0 : end - p->r;
     for (long t = a; t < end; t++) {
@@ -183,43 +183,46 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             for (size_t ri = 0; ri < sizeof rs_min / sizeof *rs_min; ri++)
                 for (size_t mi = 0; mi < sizeof mus / sizeof *mus; mi++)
                     for (int wk = 1; wk <= 3; wk++)
-                    for (int trim = 0; trim <= 1; trim++)
-                    for (size_t li = 0; li < sizeof lams / sizeof *lams; li++) {
-                        if (mus[mi] == 0 && wk > 1) continue;
-                        /* trimming needs three periods in some mean */
-                        if (trim && Ds[di] < 3 && (mus[mi] <= 0 || wk < 3)) continue;
-                        if (mus[mi] >= 1 && di > 0) continue; /* the daily part is unused */
-                        prof_params p = {.days = Ds[di],
-                                         .weeks = nweeks_avail < wk ? nweeks_avail : wk,
-                                         .w = (int)(ws_min[wi] * 60 / (double)train->step),
-                                         .r = (int)(rs_min[ri] * 60 / (double)train->step),
-                                         .lam = lams[li],
-                                         .mu = mus[mi],
-                                         .trim = trim};
-                        if (p.r < 1) p.r = 1;
-                        if (p.mu > 0 && p.weeks < 1) continue;
-                        if ((double)p.days * (double)day > (double)(n - span)) continue;
-                        double sum = 0;
-                        size_t cnt = 0;
-                        for (long o = n - span; o + H <= n; o += stride) {
-                            forecast(&px, &p, o, H, day, 0, out);
-                            for (int i = 0; i < H; i++) {
-                                if (px.c[o + i + 1] - px.c[o + i] == 0 || isnan(out[i])) continue;
-                                sum += fabs(out[i] - train->y[o + i]);
-                                cnt++;
+                        for (int trim = 0; trim <= 1; trim++)
+                            for (size_t li = 0; li < sizeof lams / sizeof *lams; li++) {
+                                if (mus[mi] == 0 && wk > 1) continue;
+                                /* trimming needs three periods in some mean */
+                                if (trim && Ds[di] < 3 && (mus[mi] <= 0 || wk < 3)) continue;
+                                if (mus[mi] >= 1 && di > 0) continue; /* the daily part is unused */
+                                prof_params p = {.days = Ds[di],
+                                                 .weeks = nweeks_avail < wk ? nweeks_avail : wk,
+                                                 .w = (int)(ws_min[wi] * 60 / (double)train->step),
+                                                 .r = (int)(rs_min[ri] * 60 / (double)train->step),
+                                                 .lam = lams[li],
+                                                 .mu = mus[mi],
+                                                 .trim = trim};
+                                if (p.r < 1) p.r = 1;
+                                if (p.mu > 0 && p.weeks < 1) continue;
+                                if ((double)p.days * (double)day > (double)(n - span)) continue;
+                                double sum = 0;
+                                size_t cnt = 0;
+                                for (long o = n - span; o + H <= n; o += stride) {
+                                    forecast(&px, &p, o, H, day, 0, out);
+                                    for (int i = 0; i < H; i++) {
+                                        if (px.c[o + i + 1] - px.c[o + i] == 0 || isnan(out[i]))
+                                            continue;
+                                        sum += fabs(out[i] - train->y[o + i]);
+                                        cnt++;
+                                    }
+                                }
+                                double f = cnt ? sum / (double)cnt : INFINITY;
+                                if (!isfinite(f)) continue;
+                                /* insert into the sorted list of the best sets */
+                                int pos = nbest < PROF_TOP ? nbest : PROF_TOP;
+                                while (pos > 0 && bestf[pos - 1] > f)
+                                    pos--;
+                                if (pos >= PROF_TOP) continue;
+                                int last = nbest < PROF_TOP ? nbest : PROF_TOP - 1;
+                                for (int k = last; k > pos; k--)
+                                    bestf[k] = bestf[k - 1], bp[k] = bp[k - 1];
+                                bestf[pos] = f, bp[pos] = p;
+                                if (nbest < PROF_TOP) nbest++;
                             }
-                        }
-                        double f = cnt ? sum / (double)cnt : INFINITY;
-                        if (!isfinite(f)) continue;
-                        /* insert into the sorted list of the best sets */
-                        int pos = nbest < PROF_TOP ? nbest : PROF_TOP;
-                        while (pos > 0 && bestf[pos - 1] > f) pos--;
-                        if (pos >= PROF_TOP) continue;
-                        int last = nbest < PROF_TOP ? nbest : PROF_TOP - 1;
-                        for (int k = last; k > pos; k--) bestf[k] = bestf[k - 1], bp[k] = bp[k - 1];
-                        bestf[pos] = f, bp[pos] = p;
-                        if (nbest < PROF_TOP) nbest++;
-                    }
     if (nbest == 0) {
         bp[0] = (prof_params){.days = 1, .weeks = 0, .w = 0, .r = (int)hour, .lam = 1, .mu = 0};
         bestf[0] = NAN;
@@ -228,8 +231,11 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     m->np = nbest;
     memcpy(m->p, bp, (size_t)nbest * sizeof *bp);
     for (int k = 0; m->verbose && k < nbest; k++)
-        fprintf(stderr, "profile: days %d weeks %d (mu %.2f)%s smooth +-%d level window %d lambda %.2f: fit MAE %.4g\n",
-                bp[k].days, bp[k].weeks, bp[k].mu, bp[k].trim ? " trimmed" : "", bp[k].w, bp[k].r, bp[k].lam, bestf[k]);
+        fprintf(stderr,
+                "profile: days %d weeks %d (mu %.2f)%s smooth +-%d level window %d lambda %.2f: "
+                "fit MAE %.4g\n",
+                bp[k].days, bp[k].weeks, bp[k].mu, bp[k].trim ? " trimmed" : "", bp[k].w, bp[k].r,
+                bp[k].lam, bestf[k]);
     free(out);
     prefix_free(&px);
     return 0;
@@ -244,7 +250,8 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
     long need = 0;
     for (int k = 0; k < m->np; k++) {
         const prof_params *p = &m->p[k];
-        long nk = (long)((p->mu > 0 && p->weeks * 7 > p->days ? p->weeks * 7 : p->days) + 1) * day + p->r + p->w;
+        long nk = (long)((p->mu > 0 && p->weeks * 7 > p->days ? p->weeks * 7 : p->days) + 1) * day +
+                  p->r + p->w;
         if (nk > need) need = nk;
     }
     long n = (long)ctx->n, from = n > need ? n - need : 0;
@@ -258,16 +265,20 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
         prefix_free(&px);
         return -ENOMEM;
     }
-    for (int i = 0; i < h; i++) out[i] = 0;
+    for (int i = 0; i < h; i++)
+        out[i] = 0;
     for (int k = 0; k < m->np; k++) {
         forecast(&px, &m->p[k], (long)sub.n, h, day, fc__last_value(ctx), tmp);
-        for (int i = 0; i < h; i++) out[i] += tmp[i] / m->np;
+        for (int i = 0; i < h; i++)
+            out[i] += tmp[i] / m->np;
     }
     free(tmp);
     prefix_free(&px);
     return 0;
 }
 
-static void destroy(void *state) { free(state); }
+static void destroy(void *state) {
+    free(state);
+}
 
 const fc_model_ops fc__model_profile = {"profile", create, fit, predict, destroy, NULL, NULL, NULL};

@@ -18,14 +18,16 @@ int fc__q_index(double q) {
     return -1;
 }
 
-size_t fc__qhead_nparams(int F, int H) { return (size_t)FC_NQ * (size_t)H * ((size_t)F + 1); }
+size_t fc__qhead_nparams(int F, int H) {
+    return (size_t)FC_NQ * (size_t)H * ((size_t)F + 1);
+}
 
 void fc__qhead_forward(const float *p, const float *feat, int F, const float *point, int H, int b,
                        float *out) {
     int QH = FC_NQ * H;
     const float *bias = p + (size_t)QH * (size_t)F;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, QH, F, 1.0f, feat, F, p, F, 0.0f,
-                out, QH);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, QH, F, 1.0f, feat, F, p, F, 0.0f, out,
+                QH);
     for (int w = 0; w < b; w++)
         for (int k = 0; k < FC_NQ; k++)
             for (int i = 0; i < H; i++)
@@ -59,7 +61,8 @@ void fc__qhead_backward(float *g, const float *d, const float *feat, int F, int 
     float *gb = g + (size_t)QH * (size_t)F;
     for (int j = 0; j < QH; j++) {
         float s = 0;
-        for (int w = 0; w < b; w++) s += d[(size_t)w * (size_t)QH + (size_t)j];
+        for (int w = 0; w < b; w++)
+            s += d[(size_t)w * (size_t)QH + (size_t)j];
         gb[j] = s;
     }
 }
@@ -73,7 +76,8 @@ int fc__qhead_calibrate(const fc_train *t, void (*qforward)(void *ctx, int b, fl
                         float add[FC_NQ], double raw[FC_NQ], double fixed[FC_NQ], char *err,
                         size_t errlen) {
     int H = t->H, QH = FC_NQ * H;
-    for (int k = 0; k < FC_NQ; k++) add[k] = 0;
+    for (int k = 0; k < FC_NQ; k++)
+        add[k] = 0;
     long nval = t->npos / 10, ntr = t->npos - nval, stride = nval / t->val_windows + 1;
     size_t cap = (size_t)(nval / stride + 1) * (size_t)H;
     float *out = malloc((size_t)t->batch * (size_t)QH * sizeof *out);
@@ -99,7 +103,8 @@ int fc__qhead_calibrate(const fc_train *t, void (*qforward)(void *ctx, int b, fl
             for (int q = 0; q < FC_NQ; q++)
                 for (int j = 0; j < H; j++)
                     sc[(size_t)q * cap + ns + (size_t)j] =
-                        t->by[(size_t)w * (size_t)H + (size_t)j] - out[(size_t)w * (size_t)QH + (size_t)(q * H + j)];
+                        t->by[(size_t)w * (size_t)H + (size_t)j] -
+                        out[(size_t)w * (size_t)QH + (size_t)(q * H + j)];
     }
     if (ns == 0) { /* nothing held out to learn from: the heads stay as trained */
         free(out), free(sc);
@@ -113,12 +118,14 @@ int fc__qhead_calibrate(const fc_train *t, void (*qforward)(void *ctx, int b, fl
         float *row = sc + (size_t)q * cap;
         qsort(row, ns, sizeof *row, cmp_float);
         size_t below = 0; /* raw coverage: scores <= 0 (y at or under the head) */
-        while (below < ns && row[below] <= 0) below++;
+        while (below < ns && row[below] <= 0)
+            below++;
         double lvl = ceil(((double)ns + 1) * fc__q_levels[q]) - 1;
         size_t i = lvl < 0 ? 0 : lvl >= (double)ns ? ns - 1 : (size_t)lvl;
         add[q] = row[i];
         size_t after = 0;
-        while (after < ns && row[after] <= add[q]) after++;
+        while (after < ns && row[after] <= add[q])
+            after++;
         if (raw) raw[q] = (double)below / (double)ns;
         if (fixed) fixed[q] = (double)after / (double)ns;
     }

@@ -17,7 +17,9 @@ static uint64_t splitmix(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-double fc__uniform(uint64_t *s) { return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0); }
+double fc__uniform(uint64_t *s) {
+    return (double)(splitmix(s) >> 11) * (1.0 / 9007199254740992.0);
+}
 
 double fc__now_s(void) {
     struct timespec ts;
@@ -46,7 +48,8 @@ int fc__train_select(const char *name, const fc_series *train, int C, int H, int
     fc__mask_outages(train->y, (size_t)n, train->step, *mask);
     *npos = fc__train_windows(*mask, n, C, H, *pos);
     if (*npos < 2 * batch) {
-        snprintf(err, errlen, "%s: too little usable history (%ld windows of %d+%d steps)", name, *npos, C, H);
+        snprintf(err, errlen, "%s: too little usable history (%ld windows of %d+%d steps)", name,
+                 *npos, C, H);
         return -EINVAL;
     }
     return 0;
@@ -56,7 +59,8 @@ int fc__train_select(const char *name, const fc_series *train, int C, int H, int
 static int load(const fc_train *t, long e, int b) {
     double sc = t->inputs(t->ctx, e, b);
     if (sc <= 0) return 0;
-    for (int j = 0; j < t->H; j++) t->by[(size_t)b * (size_t)t->H + (size_t)j] = (float)(t->y[e + j] / sc);
+    for (int j = 0; j < t->H; j++)
+        t->by[(size_t)b * (size_t)t->H + (size_t)j] = (float)(t->y[e + j] / sc);
     return 1;
 }
 
@@ -96,15 +100,17 @@ int fc__train_run(fc_train *t, double *throughput, char *err, size_t errlen) {
         double t0 = fc__now_s();
         for (int bt = 0; bt < t->epoch_batches; bt++) {
             if (abort_s > 0 && fc__now_s() - t_start > abort_s) {
-                snprintf(err, errlen,
-                         "%s: training aborted after %.1f s (max_fit_seconds %g) in epoch %d of %d; "
-                         "raise the limit or set it to 0",
-                         t->name, fc__now_s() - t_start, abort_s, epoch + 1, max_epochs);
+                snprintf(
+                    err, errlen,
+                    "%s: training aborted after %.1f s (max_fit_seconds %g) in epoch %d of %d; "
+                    "raise the limit or set it to 0",
+                    t->name, fc__now_s() - t_start, abort_s, epoch + 1, max_epochs);
                 free(best);
                 return -ETIMEDOUT;
             }
             int b = 0;
-            while (b < t->batch) b += load(t, pos[(long)(fc__uniform(&rng) * (double)ntr)], b);
+            while (b < t->batch)
+                b += load(t, pos[(long)(fc__uniform(&rng) * (double)ntr)], b);
             t->train_batch(t->ctx, t->batch);
             windows += t->batch;
         }
@@ -114,7 +120,8 @@ int fc__train_run(fc_train *t, double *throughput, char *err, size_t errlen) {
         long vc = 0, vstride = nval / t->val_windows + 1;
         for (long k = ntr; k < npos;) {
             int b = 0;
-            for (; b < t->batch && k < npos; k += vstride) b += load(t, pos[k], b);
+            for (; b < t->batch && k < npos; k += vstride)
+                b += load(t, pos[k], b);
             if (b == 0) break;
             vl += t->loss(t->ctx, b) * b;
             vc += b;
@@ -129,8 +136,8 @@ int fc__train_run(fc_train *t, double *throughput, char *err, size_t errlen) {
             since_best++;
         }
         if (t->opt->verbose)
-            fprintf(stderr, "%s: epoch %d: validation L1 %.5f (best %.5f), %.0f windows/s\n", t->name,
-                    epoch, vl, best_loss, (double)windows / train_time);
+            fprintf(stderr, "%s: epoch %d: validation L1 %.5f (best %.5f), %.0f windows/s\n",
+                    t->name, epoch, vl, best_loss, (double)windows / train_time);
     }
     if (isfinite(best_loss)) memcpy(t->params, best, t->nparams * sizeof *best);
     *throughput = train_time > 0 ? (double)windows / train_time : 0;
@@ -139,7 +146,8 @@ int fc__train_run(fc_train *t, double *throughput, char *err, size_t errlen) {
 }
 
 int fc__predict_window(const fc_series *ctx, int C, int H, int h, double *out, void *net,
-                       double (*inputs)(void *net, const fc_series *ctx, const unsigned char *mask, float *x),
+                       double (*inputs)(void *net, const fc_series *ctx, const unsigned char *mask,
+                                        float *x),
                        void (*forward)(void *net, const float *x, float *o)) {
     float *x = malloc((size_t)C * sizeof *x), *o = malloc((size_t)H * sizeof *o);
     unsigned char *mask = malloc(ctx->n ? ctx->n : 1);
@@ -151,10 +159,12 @@ int fc__predict_window(const fc_series *ctx, int C, int H, int h, double *out, v
     double sc = inputs(net, ctx, mask, x);
     if (sc <= 0) {
         double last = fc__last_value(ctx);
-        for (int i = 0; i < h; i++) out[i] = last;
+        for (int i = 0; i < h; i++)
+            out[i] = last;
     } else {
         forward(net, x, o);
-        for (int i = 0; i < h; i++) out[i] = (double)o[i < H ? i : H - 1] * sc;
+        for (int i = 0; i < h; i++)
+            out[i] = (double)o[i < H ? i : H - 1] * sc;
     }
     free(x), free(o), free(mask);
     return 0;

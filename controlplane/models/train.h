@@ -36,15 +36,15 @@ typedef struct fc_train {
     /* max_epochs, max_fit_seconds (> 0: abort the fit with -ETIMEDOUT when it runs longer),
      * verbose (a line per epoch on stderr) and the seed come from here */
     const fc_options *opt;
-    uint64_t salt;     /* window sampling draws from the seed (1 when unset) ^ salt */
-    long *pos;         /* window ends from fc__train_windows; the last tenth validates.
-                        * fc__train_run keeps only the usable ones (a positive scale), in
-                        * place, so later passes (fc__qhead_calibrate) see the same windows */
+    uint64_t salt; /* window sampling draws from the seed (1 when unset) ^ salt */
+    long *pos;     /* window ends from fc__train_windows; the last tenth validates.
+                    * fc__train_run keeps only the usable ones (a positive scale), in
+                    * place, so later passes (fc__qhead_calibrate) see the same windows */
     long npos;
-    const double *y;   /* the training values: targets are y[e..e+H) / scale */
+    const double *y; /* the training values: targets are y[e..e+H) / scale */
     int H;
-    float *by;         /* batch x H target rows, filled by the loop */
-    float *params;     /* the parameters kept at the best validation loss and restored */
+    float *by;     /* batch x H target rows, filled by the loop */
+    float *params; /* the parameters kept at the best validation loss and restored */
     size_t nparams;
     void *ctx;
     /* Fills input row `row` for the window ending at e; returns its scale (<= 0: unusable). */
@@ -64,7 +64,8 @@ int fc__train_run(fc_train *t, double *throughput, char *err, size_t errlen);
  * ctx's last value), runs forward into H outputs and writes h steps scaled back (beyond H the
  * last output repeats). 0 or -ENOMEM. */
 int fc__predict_window(const fc_series *ctx, int C, int H, int h, double *out, void *net,
-                       double (*inputs)(void *net, const fc_series *ctx, const unsigned char *mask, float *x),
+                       double (*inputs)(void *net, const fc_series *ctx, const unsigned char *mask,
+                                        float *x),
                        void (*forward)(void *net, const float *x, float *o));
 
 #endif

@@ -56,7 +56,9 @@ static int s_put(void *ctx, uint32_t id, int64_t ts, double v) {
     nput++;
     return 0;
 }
-static void s_forget(void *ctx, uint32_t id) { (void)ctx, (void)id; }
+static void s_forget(void *ctx, uint32_t id) {
+    (void)ctx, (void)id;
+}
 
 static double mono(void) {
     struct timespec t;
@@ -94,7 +96,8 @@ int main(void) {
     int fd = open("/proc/self/cgroup", O_RDONLY);
     ssize_t n = fd >= 0 ? read(fd, self, sizeof self) : -1;
     if (fd >= 0) close(fd);
-    if (n > 0) cgp_proc_cgroup_path(self, (size_t)n, "memory", memself, sizeof memself, err, sizeof err);
+    if (n > 0)
+        cgp_proc_cgroup_path(self, (size_t)n, "memory", memself, sizeof memself, err, sizeof err);
     if (strcmp(memself, "/") == 0) memself[0] = '\0';
     char root[64];
     snprintf(root, sizeof root, "/tide-bench-%d", (int)getpid());
@@ -102,7 +105,8 @@ int main(void) {
     for (int h = 0; h < 5; h++) {
         if (!hier[h][0]) continue;
         int dup = 0;
-        for (int k = 0; k < h; k++) dup |= strcmp(hier[k], hier[h]) == 0;
+        for (int k = 0; k < h; k++)
+            dup |= strcmp(hier[k], hier[h]) == 0;
         if (dup) continue;
         snprintf(dirs[ndirs], sizeof dirs[ndirs], "%s%s%s", hier[h], h == 4 ? memself : "", root);
         ndirs++;
@@ -112,7 +116,8 @@ int main(void) {
     signal(SIGTERM, on_sig);
     for (int d = 0; d < ndirs; d++) {
         if (mkdir(dirs[d], 0755) < 0) {
-            printf("bench_cgroup_sample: skipped (cannot create %s: %s)\n", dirs[d], strerror(errno));
+            printf("bench_cgroup_sample: skipped (cannot create %s: %s)\n", dirs[d],
+                   strerror(errno));
             ndirs = d;
             return 0;
         }
@@ -191,8 +196,8 @@ int main(void) {
                    "%.2f us)\n",
                    ref_us, ref_us / per_cg_us, per_cg_us);
         else
-            printf("reference: libcgroup cgroup_get_cgroup failed on %d of %d cgroups\n",
-                   nref - ok, nref);
+            printf("reference: libcgroup cgroup_get_cgroup failed on %d of %d cgroups\n", nref - ok,
+                   nref);
     }
     return 0;
 }

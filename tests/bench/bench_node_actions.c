@@ -37,7 +37,8 @@ static void on_done(void *arg, int ok, cJSON *result, const char *error) {
 static void run_one(struct ev_loop *loop, const char *action, const cJSON *args, outcome *o) {
     memset(o, 0, sizeof *o);
     replica_action_run(loop, action, args, on_done, o);
-    while (!o->called) ev_run(loop, EVRUN_ONCE);
+    while (!o->called)
+        ev_run(loop, EVRUN_ONCE);
 }
 
 static int cmd_run(const char *action, const char *json) {
@@ -93,7 +94,8 @@ static int cmd_freeze_bench(int n) {
         if (read(gate[0], &c, 1) != 1) _exit(1); /* placed in the cgroup by the parent first */
         size_t sz = 64u << 20;
         volatile char *m = malloc(sz);
-        for (size_t i = 0; m && i < sz; i += 4096) m[i] = 1;
+        for (size_t i = 0; m && i < sz; i += 4096)
+            m[i] = 1;
         for (volatile unsigned long x = 0;; x++) {
         }
     }
@@ -132,7 +134,8 @@ static int cmd_freeze_bench(int n) {
     qsort(fz, (size_t)n, sizeof *fz, cmp_double);
     qsort(th, (size_t)n, sizeof *th, cmp_double);
     int p99 = (int)((n * 99 + 99) / 100) - 1;
-    printf("standby (freeze + reclaim, 64 MB busy process), %d runs: p50 %.3f ms  p99 %.3f ms  max %.3f ms\n",
+    printf("standby (freeze + reclaim, 64 MB busy process), %d runs: p50 %.3f ms  p99 %.3f ms  max "
+           "%.3f ms\n",
            n, fr[(n - 1) / 2], fr[p99], fr[n - 1]);
     printf("  of which freeze: p50 %.3f ms  p99 %.3f ms (the rest is memory.force_empty)\n",
            fz[(n - 1) / 2], fz[p99]);

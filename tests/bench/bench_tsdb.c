@@ -41,8 +41,8 @@ static uint64_t rnd(void) {
 /* Reads a timestamp,value CSV from ../shared/data; returns the count (0 if absent). */
 static size_t load_csv(const char *name, double **out) {
     char path[512];
-    snprintf(path, sizeof path, "%s/../shared/data/%s", getenv("TIDE_SRC") ? getenv("TIDE_SRC") : ".",
-             name);
+    snprintf(path, sizeof path, "%s/../shared/data/%s",
+             getenv("TIDE_SRC") ? getenv("TIDE_SRC") : ".", name);
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     size_t n = 0, cap = 1024;
@@ -107,11 +107,13 @@ static void bench_ingest(void) {
     }
     enum { NSERIES = 1000, PER = 10, ROUNDS = 500 };
     uint32_t ids[NSERIES];
-    for (int i = 0; i < NSERIES; i++) ids[i] = series(db, "cpu_usage", i);
+    for (int i = 0; i < NSERIES; i++)
+        ids[i] = series(db, "cpu_usage", i);
     int64_t ts[PER];
     double v[PER];
     double base[NSERIES];
-    for (int i = 0; i < NSERIES; i++) base[i] = (double)(rnd() % 100000) / 1000;
+    for (int i = 0; i < NSERIES; i++)
+        base[i] = (double)(rnd() % 100000) / 1000;
     double t0 = now_s(), c0 = thread_cpu_s();
     int64_t t = 1700000000000;
     uint64_t seq = 0;
@@ -133,7 +135,8 @@ static void bench_ingest(void) {
         ev_run(loop, EVRUN_NOWAIT);
     }
     double c1 = thread_cpu_s();
-    while (outstanding > 0) ev_run(loop, EVRUN_ONCE);
+    while (outstanding > 0)
+        ev_run(loop, EVRUN_ONCE);
     double t1 = now_s();
     double n = (double)NSERIES * PER * ROUNDS;
     tsdb_stats st;
@@ -166,7 +169,8 @@ static void bench_snapshot(void) {
     }
     enum { NSERIES = 1000, PER = 4320, BATCH = 60 }; /* 3 days of one-minute samples each */
     uint32_t ids[NSERIES];
-    for (int i = 0; i < NSERIES; i++) ids[i] = series(db, "snap_gauge", i);
+    for (int i = 0; i < NSERIES; i++)
+        ids[i] = series(db, "snap_gauge", i);
     int64_t t = 1700000000000;
     int64_t ts[BATCH];
     double v[BATCH];
@@ -182,7 +186,8 @@ static void bench_snapshot(void) {
         tsdb_when_durable(db, on_durable, NULL);
         ev_run(loop, EVRUN_NOWAIT);
     }
-    while (outstanding > 0) ev_run(loop, EVRUN_ONCE);
+    while (outstanding > 0)
+        ev_run(loop, EVRUN_ONCE);
     double pause[5], cpu[5], total[5];
     for (int r = 0; r < 5; r++) {
         tsdb_stats st;
@@ -248,7 +253,8 @@ static void bench_bytes_multi(const double *vals, size_t n) {
     tsdb_series_info info;
     tsdb_series_stat(db, id, &info);
     printf("bytes_per_bucket_1m[4 samples/min, %s]: %.2f bytes/bucket (sum, count, min, max) over "
-           "%zu buckets\n", vals ? "nab cpu %" : "synthetic",
+           "%zu buckets\n",
+           vals ? "nab cpu %" : "synthetic",
            (double)info.bytes[TSDB_1M] / (double)info.points[TSDB_1M], info.points[TSDB_1M]);
     tsdb_close(db);
 }
@@ -277,7 +283,8 @@ static double median_query(query_ctx *ctx, const char *q, int64_t s, int64_t e, 
         *nseries = res.n;
         *npoints = 0;
         for (size_t i = 0; i < res.n; i++)
-            for (size_t k = 0; k < res.nsteps; k++) *npoints += !isnan(res.s[i].v[k]);
+            for (size_t k = 0; k < res.nsteps; k++)
+                *npoints += !isnan(res.s[i].v[k]);
         query_result_fini(&res);
     }
     qsort(t, (size_t)runs, sizeof *t, cmp_d);
@@ -313,14 +320,17 @@ static void bench_query(const double *nasa, size_t nn) {
     double cpu;
     double one = median_query(&ctx, "http_requests{app=\"s7\"}", start, end, 21, &ns, &np, &cpu);
     printf("query_range_7d_1m_one_series: %.3f ms wall, %.3f ms CPU, median of 21 (%zu series, "
-           "%zu points; goal < 2 ms)\n", one * 1000, cpu * 1000, ns, np);
+           "%zu points; goal < 2 ms)\n",
+           one * 1000, cpu * 1000, ns, np);
     double sum = median_query(&ctx, "sum(http_requests)", start, end, 7, &ns, &np, &cpu);
     printf("query_range_7d_1m_sum_1000_series: %.1f ms wall, %.1f ms CPU, median of 7 (%zu "
-           "series, %zu points; goal < 200 ms)\n", sum * 1000, cpu * 1000, ns, np);
+           "series, %zu points; goal < 200 ms)\n",
+           sum * 1000, cpu * 1000, ns, np);
     double by = median_query(&ctx, "sum by (app) (http_requests{app=~\"s1.*\"})", start, end, 7,
                              &ns, &np, &cpu);
     printf("query_range_7d_1m_sum_by_app_111_series: %.1f ms wall, %.1f ms CPU, median of 7 "
-           "(%zu series)\n", by * 1000, cpu * 1000, ns);
+           "(%zu series)\n",
+           by * 1000, cpu * 1000, ns);
     tsdb_close(db);
 }
 
@@ -341,7 +351,8 @@ int main(void) {
         syn[i] = round(level * 100) / 100;
     }
     bench_bytes("synthetic gauge, 2 decimals", syn, ns);
-    for (size_t i = 0; i < ns; i++) syn[i] = (double)rnd() / 1e10;
+    for (size_t i = 0; i < ns; i++)
+        syn[i] = (double)rnd() / 1e10;
     bench_bytes("random full-precision doubles (worst case)", syn, ns);
     free(syn);
     bench_bytes_multi(nc ? cpu : NULL, nc);

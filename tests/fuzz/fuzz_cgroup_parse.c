@@ -33,8 +33,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t acc = 0;
     char path[128];
     switch (which) {
-    case 0: cgp_parse_u64(buf, n, "cpuacct.usage", &v, err, sizeof err); break;
-    case 1: cgp_parse_cpu_stat(buf, n, &cs, err, sizeof err); break;
+    case 0:
+        cgp_parse_u64(buf, n, "cpuacct.usage", &v, err, sizeof err);
+        break;
+    case 1:
+        cgp_parse_cpu_stat(buf, n, &cs, err, sizeof err);
+        break;
     case 2:
         if (cgp_parse_memory_stat(buf, n, &ms, err, sizeof err) == 0) {
             uint64_t r = 0, i = 0;
@@ -43,12 +47,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             (void)cgp_working_set(r, i);
         }
         break;
-    case 3: cgp_parse_psi(buf, n, &psi, err, sizeof err); break;
-    case 4: cgp_parse_proc_cgroup(buf, n, count_fn, &acc, err, sizeof err); break;
-    case 5: cgp_proc_cgroup_path(buf, n, "memory", path, sizeof path, err, sizeof err); break;
-    case 6: cgp_parse_proc_stat(buf, n, &ps, err, sizeof err); break;
-    case 7: cgp_parse_meminfo(buf, n, &mi, err, sizeof err); break;
-    case 8: cgp_parse_loadavg(buf, n, &la, err, sizeof err); break;
+    case 3:
+        cgp_parse_psi(buf, n, &psi, err, sizeof err);
+        break;
+    case 4:
+        cgp_parse_proc_cgroup(buf, n, count_fn, &acc, err, sizeof err);
+        break;
+    case 5:
+        cgp_proc_cgroup_path(buf, n, "memory", path, sizeof path, err, sizeof err);
+        break;
+    case 6:
+        cgp_parse_proc_stat(buf, n, &ps, err, sizeof err);
+        break;
+    case 7:
+        cgp_parse_meminfo(buf, n, &mi, err, sizeof err);
+        break;
+    case 8:
+        cgp_parse_loadavg(buf, n, &la, err, sizeof err);
+        break;
     case 9: {
         static cgd_mounts m;
         if (cgd_parse_mountinfo(buf, n, &m, err, sizeof err) == 0) (void)cgd_primary(&m);

@@ -55,7 +55,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         query_expr_free(e);
         query_ctx ctx = {db, NULL};
         query_result r;
-        if (query_range(&ctx, text, 1000000, 1000000 + 30 * 60000, 60000, &r, err, sizeof err) == 0) {
+        if (query_range(&ctx, text, 1000000, 1000000 + 30 * 60000, 60000, &r, err, sizeof err) ==
+            0) {
             char *j = query_result_json(&r);
             cJSON *doc = j ? cJSON_Parse(j) : NULL;
             if (j && !doc) abort();

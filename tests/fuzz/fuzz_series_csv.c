@@ -15,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int k = 0; k < 3; k++) {
         series_csv s;
         char err[256];
-        if (series_csv_parse((const char *)data, size, &modes[k], &s, err, sizeof err) != 0) continue;
+        if (series_csv_parse((const char *)data, size, &modes[k], &s, err, sizeof err) != 0)
+            continue;
         if (s.n < 2 || s.step <= 0) abort();
         for (size_t i = 0; i < s.n; i++)
             if (!isfinite(s.y[i])) abort();

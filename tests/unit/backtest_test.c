@@ -41,7 +41,8 @@ TEST(bt_task_names) {
 TEST(bt_origins_and_bins) {
     size_t n = 10 * 1440;
     double *y = malloc(n * sizeof *y);
-    for (size_t i = 0; i < n; i++) y[i] = (double)(i % 1440) + (i % 1440 == 5 ? (double)(i / 1440) : 0);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (double)(i % 1440) + (i % 1440 == 5 ? (double)(i / 1440) : 0);
     int64_t t0 = 345600 + 7 * 60; /* 1970-01-05 00:07 UTC */
     fc_series s = {.y = y, .n = n, .t0 = t0, .step = 60};
     bt_data d;
@@ -61,7 +62,8 @@ TEST(bt_origins_and_bins) {
 TEST(bt_day_ahead_bins) {
     size_t n = 10 * 1440;
     double *y = malloc(n * sizeof *y);
-    for (size_t i = 0; i < n; i++) y[i] = 1.0 + (double)(i % 7); /* not daily-periodic */
+    for (size_t i = 0; i < n; i++)
+        y[i] = 1.0 + (double)(i % 7); /* not daily-periodic */
     int64_t t0 = 345600 + 7 * 60;
     fc_series s = {.y = y, .n = n, .t0 = t0, .step = 60};
     bt_data d;
@@ -74,7 +76,8 @@ TEST(bt_day_ahead_bins) {
     T_EQ_INT(d.n, 10 * 144 - 1);
     /* first bin holds native samples 3..12 (00:10..00:19) */
     double want = 0;
-    for (int i = 3; i < 13; i++) want += 1.0 + (double)(i % 7);
+    for (int i = 3; i < 13; i++)
+        want += 1.0 + (double)(i % 7);
     T_NEAR(d.y[0], want, 1e-9);
     /* T0 = 3 days after t0 = day 3 00:07: training bins end at or before it */
     T_EQ_INT(d.n_train, 3 * 144 - 1);

@@ -110,7 +110,8 @@ TEST(cap_gate_needs_a_day_of_history) {
 
 TEST(cap_bad_input_named) {
     cap_obs o[20];
-    for (int i = 0; i < 20; i++) o[i] = (cap_obs){.ts = i * 60, .traffic = 1, .replicas = 1, .util = 0.1};
+    for (int i = 0; i < 20; i++)
+        o[i] = (cap_obs){.ts = i * 60, .traffic = 1, .replicas = 1, .util = 0.1};
     o[7].replicas = 0;
     cap_model *m = NULL;
     char err[256] = "";

@@ -122,8 +122,12 @@ TEST(cgc_fake_hybrid_tree) {
     make_cgroup("/app");
     sh("mkdir -p '%s/cpuacct/kubepods/burstable/podu1'", base);
     const char *roots[] = {"/app"};
-    cgc_config cfg = {.mountinfo = write_mountinfo(), .kubernetes = 1, .roots = roots,
-                      .nroots = 1, .prefix = "memory=/nested", .detail_every = 1};
+    cgc_config cfg = {.mountinfo = write_mountinfo(),
+                      .kubernetes = 1,
+                      .roots = roots,
+                      .nroots = 1,
+                      .prefix = "memory=/nested",
+                      .detail_every = 1};
     cgc *c = NULL;
     char err[200];
     T_EQ_INT(cgc_new(&c, &cfg, err, sizeof err), 0);
@@ -261,15 +265,19 @@ TEST(cgc_detail_files_every_nth_round) {
     T_ASSERT(mkdtemp(base) != NULL);
     make_cgroup("/app");
     const char *roots[] = {"/app"};
-    cgc_config cfg = {.mountinfo = write_mountinfo(), .roots = roots, .nroots = 1,
-                      .prefix = "memory=/nested", .detail_every = 3};
+    cgc_config cfg = {.mountinfo = write_mountinfo(),
+                      .roots = roots,
+                      .nroots = 1,
+                      .prefix = "memory=/nested",
+                      .detail_every = 3};
     cgc *c = NULL;
     char err[200];
     T_EQ_INT(cgc_new(&c, &cfg, err, sizeof err), 0);
     static rec r;
     memset(&r, 0, sizeof r);
     cgc_out out = {&r, rec_series_fn, rec_put, rec_forget};
-    for (int i = 0; i < 7; i++) T_EQ_INT(cgc_sample(c, &out, 1000 * (i + 1), err, sizeof err), 0);
+    for (int i = 0; i < 7; i++)
+        T_EQ_INT(cgc_sample(c, &out, 1000 * (i + 1), err, sizeof err), 0);
     /* Every round: usage and working set (with the last inactive_file); every third round (and
      * the first): RSS and pids. */
     rec_series *usage = find(&r, "cgroup_memory_usage_bytes", "/app");

@@ -111,7 +111,8 @@ TEST(cgd_classify_kubernetes_systemd) {
     T_EQ_STR(i.qos, "burstable");
     T_EQ_STR(i.pod_uid, "6f1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d");
     T_EQ_STR(i.container_id, "3c1f7a2b9d8e4f6a");
-    cgd_classify("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podab_cd.slice", &i);
+    cgd_classify("/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podab_cd.slice",
+                 &i);
     T_EQ_INT(i.kind, CGD_KIND_POD);
     T_EQ_STR(i.qos, "besteffort");
     T_EQ_STR(i.pod_uid, "ab-cd");
@@ -209,8 +210,13 @@ TEST(cgd_watch_fake_tree) {
 
     const char *roots[] = {"/tide/", "/missing"};
     const char *exc[] = {"/tide/scratch*"};
-    cgd_config cfg = {.base = base, .kubernetes = 1, .systemd = 1, .roots = roots, .nroots = 2,
-                      .exclude = exc, .nexclude = 1};
+    cgd_config cfg = {.base = base,
+                      .kubernetes = 1,
+                      .systemd = 1,
+                      .roots = roots,
+                      .nroots = 2,
+                      .exclude = exc,
+                      .nexclude = 1};
     cgd *d = NULL;
     char err[128];
     T_EQ_INT(cgd_new(&d, &cfg, err, sizeof err), 0);
@@ -254,7 +260,8 @@ TEST(cgd_watch_fake_tree) {
     rm("/kubepods.slice");
     c.n = 0;
     T_EQ_INT(cgd_poll(d, on_change, &c), 2);
-    T_ASSERT(has(&c, "-/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podb_b.slice"));
+    T_ASSERT(
+        has(&c, "-/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podb_b.slice"));
     mk("/kubepods.slice/kubepods-podq.slice");
     c.n = 0;
     T_EQ_INT(cgd_poll(d, on_change, &c), 1);

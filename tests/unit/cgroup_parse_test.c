@@ -104,7 +104,9 @@ TEST(cgp_v2_memory_stat) {
     T_EQ_INT(cgp_working_set(cur, inact), 257949696 - 62914560);
 }
 
-TEST(cgp_working_set_clamps_at_zero) { T_EQ_INT(cgp_working_set(10, 20), 0); }
+TEST(cgp_working_set_clamps_at_zero) {
+    T_EQ_INT(cgp_working_set(10, 20), 0);
+}
 
 TEST(cgp_memory_stat_missing_keys) {
     const char *t = "cache 5\n";
@@ -157,9 +159,11 @@ TEST(cgp_proc_cgroup_hybrid) {
     long n = fx("proc/cgroup");
     T_ASSERT(n > 0);
     char path[256], err[128];
-    T_EQ_INT(cgp_proc_cgroup_path(fbuf, (size_t)n, "memory", path, sizeof path, err, sizeof err), 0);
+    T_EQ_INT(cgp_proc_cgroup_path(fbuf, (size_t)n, "memory", path, sizeof path, err, sizeof err),
+             0);
     T_EQ_STR(path, "/process_api/17a34b5a6aa72bece9f3be504f06a84c/tidefix");
-    T_EQ_INT(cgp_proc_cgroup_path(fbuf, (size_t)n, "cpuacct", path, sizeof path, err, sizeof err), 0);
+    T_EQ_INT(cgp_proc_cgroup_path(fbuf, (size_t)n, "cpuacct", path, sizeof path, err, sizeof err),
+             0);
     T_EQ_STR(path, "/tidefix");
     T_EQ_INT(cgp_proc_cgroup_path(fbuf, (size_t)n, "", path, sizeof path, err, sizeof err), 0);
     T_EQ_STR(path, "/tidefix");

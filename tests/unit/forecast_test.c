@@ -19,7 +19,8 @@ TEST(fc_baselines_on_hand_series) {
     /* step 1 h: a day is 24 steps, a week 168 */
     enum { N = 24 * 15 };
     double *y = malloc(N * sizeof *y);
-    for (int i = 0; i < N; i++) y[i] = i; /* value = index makes lags visible */
+    for (int i = 0; i < N; i++)
+        y[i] = i; /* value = index makes lags visible */
     fc_series s = {.y = y, .n = N, .t0 = 0, .step = 3600};
     fc_options o = {.horizon = 30};
     char err[256] = "";
@@ -46,9 +47,11 @@ TEST(fc_baselines_on_hand_series) {
 
 TEST(fc_outage_mask) {
     double y[1000];
-    for (int i = 0; i < 1000; i++) y[i] = 5;
-    for (int i = 10; i < 50; i++) y[i] = 0; /* 40 min at 1-min step: outage */
-    y[70] = 0;                              /* a single zero: real */
+    for (int i = 0; i < 1000; i++)
+        y[i] = 5;
+    for (int i = 10; i < 50; i++)
+        y[i] = 0; /* 40 min at 1-min step: outage */
+    y[70] = 0;    /* a single zero: real */
     unsigned char mask[1000];
     T_EQ_INT(fc__mask_outages(y, 1000, 60, mask), 40);
     T_EQ_INT(mask[9], 1);
@@ -101,12 +104,17 @@ static void check_seasonal_model(const char *model, double max_mae) {
     }
     fc_free(f);
     free(y);
-    if (!(mae < max_mae)) T_FAIL("%s: MAE %.3f against the noise-free truth, want < %.3f", model, mae, max_mae);
+    if (!(mae < max_mae))
+        T_FAIL("%s: MAE %.3f against the noise-free truth, want < %.3f", model, mae, max_mae);
     T_ASSERT(above == (int)H);
 }
 
-TEST(fc_holt_winters_learns_daily_and_weekly_shape) { check_seasonal_model("holt-winters", 3.0); }
-TEST(fc_profile_learns_daily_shape) { check_seasonal_model("profile", 10.0); }
+TEST(fc_holt_winters_learns_daily_and_weekly_shape) {
+    check_seasonal_model("holt-winters", 3.0);
+}
+TEST(fc_profile_learns_daily_shape) {
+    check_seasonal_model("profile", 10.0);
+}
 
 /* A day of an incident (a retry storm doubling the traffic) two days before the end of a
  * steady daily series: the profile of the next day must not carry it (a plain mean over D
@@ -120,7 +128,8 @@ TEST(fc_profile_ignores_one_incident_day) {
     unsigned seed = 11;
     for (size_t i = 0; i < n + H; i++)
         y[i] = 100 + 30 * sin(2 * M_PI * (double)(i % day) / (double)day) + 4 * noise(&seed);
-    for (size_t i = n - 2 * day; i < n - day; i++) y[i] += 100;
+    for (size_t i = n - 2 * day; i < n - day; i++)
+        y[i] += 100;
     fc_series s = {.y = y, .n = n, .t0 = t0, .step = 600};
     fc_options o = {.horizon = (int)H, .seed = 1};
     forecaster *f = NULL;
@@ -142,7 +151,8 @@ TEST(fc_profile_ignores_one_incident_day) {
 TEST(fc_every_model_copes_with_short_gappy_history) {
     enum { N = 180 };
     double y[N];
-    for (int i = 0; i < N; i++) y[i] = (i % 17 == 3) ? NAN : 50 + 10 * sin(i / 9.0);
+    for (int i = 0; i < N; i++)
+        y[i] = (i % 17 == 3) ? NAN : 50 + 10 * sin(i / 9.0);
     fc_series s = {.y = y, .n = N, .t0 = 1700000040, .step = 60};
     fc_options o = {.horizon = 60, .seed = 3, .max_epochs = 1};
     for (size_t m = 0; fc_model_names[m]; m++) {
@@ -162,7 +172,9 @@ TEST(fc_every_model_copes_with_short_gappy_history) {
         for (int q = 1; q <= 9; q += 4) {
             T_EQ_INT(fc_predict(f, &s, 90, q / 10.0, out, err, sizeof err), 0);
             for (int i = 0; i < 90; i++)
-                if (!isfinite(out[i])) T_FAIL("%s: forecast %d at q %.1f is %g", fc_model_names[m], i, q / 10.0, out[i]);
+                if (!isfinite(out[i]))
+                    T_FAIL("%s: forecast %d at q %.1f is %g", fc_model_names[m], i, q / 10.0,
+                           out[i]);
         }
         fc_free(f);
     }
@@ -181,8 +193,10 @@ TEST(fc_auto_keeps_seasonal_naive_despite_a_spike) {
         r = r * 1103515245u + 12345u;
         y[i] = 100 + 40 * sin(i * 6.283185 / DAY) + (double)((r >> 16) % 60);
     }
-    for (int i = DAY; i < N; i++) y[i] = y[i - DAY];
-    for (int i = 0; i < 6; i++) y[N - 4 * DAY + 100 + i] = 5000;
+    for (int i = DAY; i < N; i++)
+        y[i] = y[i - DAY];
+    for (int i = 0; i < 6; i++)
+        y[N - 4 * DAY + 100 + i] = 5000;
     fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 300};
     fc_options o = {.horizon = 12, .context = 24, .seed = 1, .max_epochs = 1};
     char name[2][96];
@@ -196,7 +210,8 @@ TEST(fc_auto_keeps_seasonal_naive_despite_a_spike) {
         fc_series ctx = s;
         ctx.n = N - DAY / 2;
         T_EQ_INT(fc_predict(f, &ctx, 12, 0.5, out, err, sizeof err), 0);
-        for (int i = 0; i < 12; i++) T_NEAR(out[i], y[ctx.n + (size_t)i], 1e-6 * y[ctx.n + (size_t)i]);
+        for (int i = 0; i < 12; i++)
+            T_NEAR(out[i], y[ctx.n + (size_t)i], 1e-6 * y[ctx.n + (size_t)i]);
         fc_free(f);
     }
     /* the weekly seasonal naive forecast is exact too: either or a blend of the two */
@@ -219,7 +234,8 @@ TEST(fc_quantile_band_widens_after_a_level_shift) {
         y[i] = 100 + 30 * sin(i * 6.283185 / DAY) + (double)((r >> 16) % 11) - 5;
     }
     memcpy(z, y, N * sizeof *z);
-    for (int i = N - H; i < N; i++) z[i] *= 1.6; /* the last hour jumps */
+    for (int i = N - H; i < N; i++)
+        z[i] *= 1.6; /* the last hour jumps */
     fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 300};
     fc_options o = {.horizon = H, .seed = 1};
     forecaster *f = NULL;
@@ -233,7 +249,8 @@ TEST(fc_quantile_band_widens_after_a_level_shift) {
     T_EQ_INT(fc_predict(f, &shifted, H, 0.5, q50, err, sizeof err), 0);
     T_EQ_INT(fc_predict(f, &shifted, H, 0.9, q90, err, sizeof err), 0);
     double steady = 0, wide = 0;
-    for (int i = 0; i < H; i++) steady += p90[i] - p50[i], wide += q90[i] - q50[i];
+    for (int i = 0; i < H; i++)
+        steady += p90[i] - p50[i], wide += q90[i] - q50[i];
     T_ASSERT(steady > 0);
     T_ASSERT(wide > 2 * steady);
     fc_free(f);
@@ -262,8 +279,10 @@ TEST(fc_auto_level_widening_follows_the_history) {
         }
         fc__mask_outages(y, N, 600, mask);
         double k = fc__level_widening(&s, mask, DAY, 7 * DAY, DAY);
-        if (kind == 1 && !(k > 1.9 && k <= 3.0)) T_FAIL("steady last weeks after jumpy ones: widening %.3f, want 1.9-3", k);
-        if (kind != 1 && !(k >= 1.0 && k < 1.5)) T_FAIL("same variation throughout (%d): widening %.3f, want < 1.5", kind, k);
+        if (kind == 1 && !(k > 1.9 && k <= 3.0))
+            T_FAIL("steady last weeks after jumpy ones: widening %.3f, want 1.9-3", k);
+        if (kind != 1 && !(k >= 1.0 && k < 1.5))
+            T_FAIL("same variation throughout (%d): widening %.3f, want < 1.5", kind, k);
     }
     /* too short a window for one block: no widening */
     T_NEAR(fc__level_widening(&s, mask, DAY, DAY, DAY), 1.0, 0);

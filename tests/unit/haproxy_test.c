@@ -37,16 +37,19 @@ TEST(haproxy_stat_drain_and_unknown) {
 TEST(haproxy_stat_bad_input) {
     char err[256];
     haproxy_server_stat st;
-    T_EQ_INT(haproxy_stat_find("No such proxy.\n\n", 16, "be", "s1", &st, err, sizeof err), -EINVAL);
+    T_EQ_INT(haproxy_stat_find("No such proxy.\n\n", 16, "be", "s1", &st, err, sizeof err),
+             -EINVAL);
     T_EQ_INT(haproxy_stat_find("", 0, "be", "s1", &st, err, sizeof err), -EINVAL);
     const char *noscur = "# pxname,svname,status\nbe,s1,UP\n";
     T_EQ_INT(haproxy_stat_find(noscur, strlen(noscur), "be", "s1", &st, err, sizeof err), -EINVAL);
     T_EQ_STR(err, "show stat: header lacks scur");
     const char *badscur = "# pxname,svname,scur,status\nbe,s1,x,UP\n";
-    T_EQ_INT(haproxy_stat_find(badscur, strlen(badscur), "be", "s1", &st, err, sizeof err), -EINVAL);
+    T_EQ_INT(haproxy_stat_find(badscur, strlen(badscur), "be", "s1", &st, err, sizeof err),
+             -EINVAL);
     T_EQ_STR(err, "show stat: line 2 (be/s1): bad scur");
     const char *shortrow = "# pxname,svname,scur,status\nbe,s1\n";
-    T_EQ_INT(haproxy_stat_find(shortrow, strlen(shortrow), "be", "s1", &st, err, sizeof err), -EINVAL);
+    T_EQ_INT(haproxy_stat_find(shortrow, strlen(shortrow), "be", "s1", &st, err, sizeof err),
+             -EINVAL);
     /* quoted fields holding commas; columns found by name in any order */
     const char *q = "# status,scur,svname,pxname\r\n\"UP, sort of\",7,\"s,1\",be\r\n";
     T_EQ_INT(haproxy_stat_find(q, strlen(q), "be", "s,1", &st, err, sizeof err), 0);
@@ -63,7 +66,8 @@ TEST(haproxy_servers_state_real_output) {
     T_EQ_INT(st.op_state, 2);
     T_EQ_INT(st.admin_state, 0);
     T_EQ_INT(haproxy_servers_state_find(t, len, "be", "zz", &st, err, sizeof err), -ENOENT);
-    T_EQ_INT(haproxy_servers_state_find("1\n3 be 1 s1\n", 12, "be", "s1", &st, err, sizeof err), -EINVAL);
+    T_EQ_INT(haproxy_servers_state_find("1\n3 be 1 s1\n", 12, "be", "s1", &st, err, sizeof err),
+             -EINVAL);
 }
 
 TEST(haproxy_set_reply) {
@@ -84,6 +88,7 @@ TEST(haproxy_server_ref) {
     T_EQ_STR(err, "haproxy server 'web' is not BACKEND/SERVER");
     T_EQ_INT(haproxy_parse_server_ref("/s1", be, srv, err, sizeof err), -EINVAL);
     T_EQ_INT(haproxy_parse_server_ref("be/", be, srv, err, sizeof err), -EINVAL);
-    T_EQ_INT(haproxy_parse_server_ref("be/s1; shutdown sessions", be, srv, err, sizeof err), -EINVAL);
+    T_EQ_INT(haproxy_parse_server_ref("be/s1; shutdown sessions", be, srv, err, sizeof err),
+             -EINVAL);
     T_EQ_INT(haproxy_parse_server_ref("be/a/b", be, srv, err, sizeof err), -EINVAL);
 }

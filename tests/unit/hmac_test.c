@@ -7,7 +7,8 @@
 #include <string.h>
 
 static void hex(const uint8_t *p, size_t n, char *out) {
-    for (size_t i = 0; i < n; i++) sprintf(out + 2 * i, "%02x", p[i]);
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", p[i]);
 }
 
 static size_t unhex(const char *s, uint8_t *out) {
@@ -45,8 +46,10 @@ TEST(hmac_sha256_rfc4231) {
         uint8_t key[200], data[200], mac[TIDE_HMAC_SHA256_LEN];
         char out[2 * TIDE_HMAC_SHA256_LEN + 1];
         size_t kl = 131, dl = unhex(cases[i].data, data);
-        if (cases[i].key) kl = unhex(cases[i].key, key);
-        else memset(key, 0xaa, kl);
+        if (cases[i].key)
+            kl = unhex(cases[i].key, key);
+        else
+            memset(key, 0xaa, kl);
         T_EQ_INT(tide_hmac_sha256(key, kl, data, dl, mac), 0);
         hex(mac, sizeof mac, out);
         T_EQ_STR(out, cases[i].mac);

@@ -6,7 +6,9 @@
 
 #include <errno.h>
 
-static hpa_pod ready(double v) { return (hpa_pod){v, 1000, 1, 1, 0}; }
+static hpa_pod ready(double v) {
+    return (hpa_pod){v, 1000, 1, 1, 0};
+}
 
 static int avg_value(int current, const hpa_pod *pods, size_t n, double target) {
     hpa_metric m = {pods, n, HPA_AVERAGE_VALUE, target};
@@ -107,8 +109,8 @@ TEST(hpa_failed_and_deleted_pods_are_ignored) {
 }
 
 TEST(hpa_max_over_metrics) {
-    hpa_pod cpu[2] = {ready(600), ready(600)};      /* 60% of 1000 at target 60 -> ratio 1 */
-    hpa_pod rps[2] = {ready(300), ready(300)};      /* 300/100 -> ratio 3 -> 6 */
+    hpa_pod cpu[2] = {ready(600), ready(600)}; /* 60% of 1000 at target 60 -> ratio 1 */
+    hpa_pod rps[2] = {ready(300), ready(300)}; /* 300/100 -> ratio 3 -> 6 */
     hpa_metric m[2] = {{cpu, 2, HPA_UTILIZATION, 60}, {rps, 2, HPA_AVERAGE_VALUE, 100}};
     int d, which;
     char why[200];

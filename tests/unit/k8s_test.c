@@ -32,7 +32,8 @@ TEST(pod_ref_parse) {
 
 TEST(condition_patch_body) {
     /* 2026-11-21T08:00:00Z */
-    char *s = k8s_condition_patch("tide.io/serving", 0, "TideDrained", "drain by tide", 1795248000000LL);
+    char *s =
+        k8s_condition_patch("tide.io/serving", 0, "TideDrained", "drain by tide", 1795248000000LL);
     T_ASSERT(s);
     cJSON *j = cJSON_Parse(s);
     T_ASSERT(j);
@@ -52,8 +53,9 @@ TEST(condition_patch_body) {
 }
 
 TEST(condition_from_pod) {
-    const char *pod = "{\"kind\":\"Pod\",\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\"},"
-                      "{\"type\":\"tide.io/serving\",\"status\":\"True\"}]}}";
+    const char *pod =
+        "{\"kind\":\"Pod\",\"status\":{\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\"},"
+        "{\"type\":\"tide.io/serving\",\"status\":\"True\"}]}}";
     char st[16];
     T_EQ_INT(k8s_pod_condition(pod, strlen(pod), "tide.io/serving", st, sizeof st), 0);
     T_EQ_STR(st, "True");

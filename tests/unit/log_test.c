@@ -16,7 +16,8 @@ TEST(log_ratelimit_drops_after_burst) {
     int allowed = 0;
     int saved = log_threshold;
     log_threshold = LOG_OFF; /* the summary line must not clutter test output */
-    for (int i = 0; i < 10; i++) allowed += log_ratelimit_allow(&rl, LOG_WARN, "test");
+    for (int i = 0; i < 10; i++)
+        allowed += log_ratelimit_allow(&rl, LOG_WARN, "test");
     log_threshold = saved;
     T_EQ_INT(allowed, 3);
     T_EQ_INT(rl.suppressed, 7);

@@ -11,12 +11,14 @@ enum { C = 4, H = 3, B = 4 };
 static const int vocab[NF_NTAB] = {5, 4, 3, 2};
 
 static void batch(int c, float *x, int *idx, float *y, float target) {
-    for (int i = 0; i < B * c; i++) x[i] = 0.5f + 0.37f * (float)((i * 7) % 5);
+    for (int i = 0; i < B * c; i++)
+        x[i] = 0.5f + 0.37f * (float)((i * 7) % 5);
     for (int w = 0; w < B; w++)
-        for (int k = 0; k < NF_NEMB; k++) idx[w * NF_NEMB + k] = (w + k) % (k == 0 ? 5 : k % 3 == 1 ? 4 : k % 3 == 2 ? 3 : 2);
-    for (int i = 0; i < B * H; i++) y[i] = target + 0.1f * (float)(i % 3);
+        for (int k = 0; k < NF_NEMB; k++)
+            idx[w * NF_NEMB + k] = (w + k) % (k == 0 ? 5 : k % 3 == 1 ? 4 : k % 3 == 2 ? 3 : 2);
+    for (int i = 0; i < B * H; i++)
+        y[i] = target + 0.1f * (float)(i % 3);
 }
-
 
 /* Targets far above (or below) every output keep the L1 loss on one side of its kink, so
  * central differences are exact up to the ReLU kinks and float rounding. Context c; every
@@ -48,12 +50,17 @@ static void gradcheck_c(int c, size_t stride, float target) {
     free(ga);
     nf__net_free(n);
     /* a few parameters may sit on a ReLU kink; all but 1% must match */
-    if (bad * 100 > checked) T_FAIL("%d of %d gradients differ from central differences", bad, checked);
+    if (bad * 100 > checked)
+        T_FAIL("%d of %d gradients differ from central differences", bad, checked);
     T_ASSERT(checked > 500);
 }
 
-TEST(neural_gradients_match_numerical_above) { gradcheck_c(C, 0, 10.0f); }
-TEST(neural_gradients_match_numerical_below) { gradcheck_c(C, 0, -10.0f); }
+TEST(neural_gradients_match_numerical_above) {
+    gradcheck_c(C, 0, 10.0f);
+}
+TEST(neural_gradients_match_numerical_below) {
+    gradcheck_c(C, 0, -10.0f);
+}
 
 /* Context 24: width 384, so the backward pass splits W2 (384 x 192) into two 320-row panels
  * and both weights into several gradient pieces; a spread sample of 600 parameters. */
@@ -80,14 +87,19 @@ static void fused_equals_separate(int c) {
     }
     float *pa = nf__net_params(a), *pb = nf__net_params(b);
     double maxd = 0;
-    for (size_t i = 0; i < nf__net_nparams(a); i++) maxd = fmax(maxd, fabs(pa[i] - pb[i]));
+    for (size_t i = 0; i < nf__net_nparams(a); i++)
+        maxd = fmax(maxd, fabs(pa[i] - pb[i]));
     nf__net_free(a);
     nf__net_free(b);
     T_NEAR(maxd, 0, 1e-6);
 }
 
-TEST(neural_fused_adam_equals_step_then_adam) { fused_equals_separate(C); }
-TEST(neural_fused_adam_equals_step_then_adam_across_panels) { fused_equals_separate(24); }
+TEST(neural_fused_adam_equals_step_then_adam) {
+    fused_equals_separate(C);
+}
+TEST(neural_fused_adam_equals_step_then_adam_across_panels) {
+    fused_equals_separate(24);
+}
 
 TEST(neural_learns_seasonal_series_deterministically) {
     /* 20 days at 30-minute steps of a daily sine with noise: a small, fast model */
@@ -96,7 +108,8 @@ TEST(neural_learns_seasonal_series_deterministically) {
     unsigned s = 9;
     for (size_t i = 0; i < n + 48; i++) {
         s = s * 1103515245u + 12345u;
-        y[i] = 100 + 40 * sin(2 * M_PI * (double)(i % 48) / 48.0) + 3 * (((s >> 8) & 0xff) / 128.0 - 1);
+        y[i] = 100 + 40 * sin(2 * M_PI * (double)(i % 48) / 48.0) +
+               3 * (((s >> 8) & 0xff) / 128.0 - 1);
     }
     fc_series tr = {.y = y, .n = n, .t0 = 1700006400, .step = 1800};
     fc_options o = {.horizon = 12, .context = 24, .seed = 7, .max_epochs = 30};
@@ -112,10 +125,12 @@ TEST(neural_learns_seasonal_series_deterministically) {
     double mae = 0;
     for (int i = 0; i < 12; i++) {
         T_NEAR(out1[i], out2[i], 0); /* same seed, same forecast */
-        mae += fabs(out1[i] - (100 + 40 * sin(2 * M_PI * (double)((n + (size_t)i) % 48) / 48.0))) / 12;
+        mae +=
+            fabs(out1[i] - (100 + 40 * sin(2 * M_PI * (double)((n + (size_t)i) % 48) / 48.0))) / 12;
     }
     free(y);
-    if (!(mae < 12)) T_FAIL("MAE %.2f against the noise-free truth, want < 12 (the daily swing is 80)", mae);
+    if (!(mae < 12))
+        T_FAIL("MAE %.2f against the noise-free truth, want < 12 (the daily swing is 80)", mae);
 }
 
 /* ---- LSTM ---- */
@@ -126,8 +141,10 @@ static void lstm_gradcheck(float target) {
     lstm_net *n = lstm__net_new(LC, LH, 5, LB, 11);
     T_ASSERT(n != NULL);
     float x[LB * LC], y[LB * LH];
-    for (int i = 0; i < LB * LC; i++) x[i] = 0.6f + 0.3f * (float)((i * 5) % 4);
-    for (int i = 0; i < LB * LH; i++) y[i] = target + 0.1f * (float)(i % 3);
+    for (int i = 0; i < LB * LC; i++)
+        x[i] = 0.6f + 0.3f * (float)((i * 5) % 4);
+    for (int i = 0; i < LB * LH; i++)
+        y[i] = target + 0.1f * (float)(i % 3);
     size_t np = lstm__net_nparams(n);
     float *p = lstm__net_params(n);
     lstm__net_step(n, x, y, LB, 1);
@@ -150,8 +167,12 @@ static void lstm_gradcheck(float target) {
     if (bad) T_FAIL("%d of %d LSTM gradients differ from central differences", bad, checked);
 }
 
-TEST(lstm_gradients_match_numerical_above) { lstm_gradcheck(10.0f); }
-TEST(lstm_gradients_match_numerical_below) { lstm_gradcheck(-10.0f); }
+TEST(lstm_gradients_match_numerical_above) {
+    lstm_gradcheck(10.0f);
+}
+TEST(lstm_gradients_match_numerical_below) {
+    lstm_gradcheck(-10.0f);
+}
 
 /* ---- deterministic training ---- */
 #include <errno.h>
@@ -164,7 +185,8 @@ static atomic_int burn_stop;
 static void *burn(void *arg) {
     volatile double x = 1;
     (void)arg;
-    while (!atomic_load(&burn_stop)) x = x * 1.0000001 + 1e-9;
+    while (!atomic_load(&burn_stop))
+        x = x * 1.0000001 + 1e-9;
     return NULL;
 }
 
@@ -174,7 +196,8 @@ static double *small_series(size_t n) {
     unsigned s = 5;
     for (size_t i = 0; y && i < n; i++) {
         s = s * 1103515245u + 12345u;
-        y[i] = 100 + 40 * sin(2 * M_PI * (double)(i % 48) / 48.0) + 3 * (((s >> 8) & 0xff) / 128.0 - 1);
+        y[i] = 100 + 40 * sin(2 * M_PI * (double)(i % 48) / 48.0) +
+               3 * (((s >> 8) & 0xff) / 128.0 - 1);
     }
     return y;
 }
@@ -204,16 +227,18 @@ static void check_deterministic(const char *model) {
         int rc = fc_fit(f, &tr, err, sizeof err);
         if (run == 1) {
             atomic_store(&burn_stop, 1);
-            for (int i = 0; i < nth; i++) pthread_join(th[i], NULL);
+            for (int i = 0; i < nth; i++)
+                pthread_join(th[i], NULL);
         }
         if (rc != 0) T_FAIL("%s: fit failed: %s", model, err);
         T_EQ_INT(fc_predict(f, &tr, 12, 0.5, out[run], err, sizeof err), 0);
         fc_free(f);
     }
     if (memcmp(out[0], out[1], sizeof out[0]) != 0)
-        T_FAIL("%s: same seed, different forecasts under load (%.9g vs %.9g at step 1)", model, out[0][0],
-               out[1][0]);
-    fc_options tiny = {.horizon = 12, .context = 24, .seed = 11, .max_epochs = 3, .max_fit_seconds = 1e-9};
+        T_FAIL("%s: same seed, different forecasts under load (%.9g vs %.9g at step 1)", model,
+               out[0][0], out[1][0]);
+    fc_options tiny = {
+        .horizon = 12, .context = 24, .seed = 11, .max_epochs = 3, .max_fit_seconds = 1e-9};
     forecaster *f = NULL;
     T_EQ_INT(fc_new(&f, model, &tiny, err, sizeof err), 0);
     T_EQ_INT(fc_fit(f, &tr, err, sizeof err), -ETIMEDOUT);
@@ -222,5 +247,9 @@ static void check_deterministic(const char *model) {
     free(y);
 }
 
-TEST(neural_fit_is_deterministic_under_load) { check_deterministic("neural"); }
-TEST(lstm_fit_is_deterministic_under_load) { check_deterministic("lstm"); }
+TEST(neural_fit_is_deterministic_under_load) {
+    check_deterministic("neural");
+}
+TEST(lstm_fit_is_deterministic_under_load) {
+    check_deterministic("lstm");
+}

@@ -26,7 +26,9 @@ static int rput(void *ctx, uint32_t id, int64_t ts, double v) {
     r->last[id] = v;
     return 0;
 }
-static void rforget(void *ctx, uint32_t id) { (void)ctx, (void)id; }
+static void rforget(void *ctx, uint32_t id) {
+    (void)ctx, (void)id;
+}
 
 static double val(const rec *r, const char *metric) {
     for (uint32_t i = 0; i < r->n; i++)
@@ -71,7 +73,8 @@ TEST(nodec_this_host) {
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     do {
-        for (int i = 0; i < 100000; i++) x += i;
+        for (int i = 0; i < 100000; i++)
+            x += i;
         clock_gettime(CLOCK_MONOTONIC, &b);
     } while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 100000000L);
     T_EQ_INT(nodec_sample(n, &out, 2000, err, sizeof err), 0);

@@ -22,18 +22,21 @@ static portrait *flat(int need, int prov, int64_t now) {
     pt.t0 = now - now % 60;
     pt.step = 60;
     pt.n = 10;
-    for (int i = 0; i < pt.n; i++) pt.needed[i] = need, pt.replicas[i] = prov;
+    for (int i = 0; i < pt.n; i++)
+        pt.needed[i] = need, pt.replicas[i] = prov;
     snprintf(pt.status, sizeof pt.status, "test");
     return &pt;
 }
 
 static int count(const planner_action *a, size_t n, planner_action_kind k) {
     int c = 0;
-    for (size_t i = 0; i < n; i++) c += a[i].kind == k;
+    for (size_t i = 0; i < n; i++)
+        c += a[i].kind == k;
     return c;
 }
 
-static size_t step(planner *p, int64_t now, int need, int prov, double util, const planner_action **a) {
+static size_t step(planner *p, int64_t now, int need, int prov, double util,
+                   const planner_action **a) {
     planner_metric m = {"utilization", util};
     planner_input in = {now, flat(need, prov, now), &m, 1};
     size_t n = 0;
@@ -159,7 +162,8 @@ TEST(planner_stability_checker_rolls_back_a_step) {
     int found = 0;
     for (uint64_t i = 0; i < planner_event_count(p); i++) {
         planner_event ev;
-        if (planner_event_at(p, i, &ev) == 0 && strcmp(ev.kind, "rollback") == 0 && strstr(ev.text, "hot"))
+        if (planner_event_at(p, i, &ev) == 0 && strcmp(ev.kind, "rollback") == 0 &&
+            strstr(ev.text, "hot"))
             found = 1;
     }
     T_ASSERT(found);

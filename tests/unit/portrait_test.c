@@ -50,9 +50,9 @@ TEST(portrait_priority_wins_ties_to_higher_and_clamped) {
     T_EQ_INT(portrait_update(e, &obs, pt), 0);
     T_EQ_INT(pt->step, 60);
     T_EQ_INT(pt->n, 60);
-    T_EQ_INT(pt->replicas[0], 6);        /* tie at priority 0 goes to the higher count */
+    T_EQ_INT(pt->replicas[0], 6); /* tie at priority 0 goes to the higher count */
     T_EQ_INT(pt->source[0], 1);
-    T_EQ_INT(pt->replicas[30], 10);      /* 12:00: the cron window (priority 5) wins, clamped */
+    T_EQ_INT(pt->replicas[30], 10); /* 12:00: the cron window (priority 5) wins, clamped */
     T_EQ_INT(pt->source[30], 2);
     T_EQ_INT(pt->clamped_high, 30);
     T_ASSERT(strstr(pt->status, "clamped") != NULL);
@@ -62,7 +62,8 @@ TEST(portrait_priority_wins_ties_to_higher_and_clamped) {
 
 static hpa_pod pods[8];
 static hpa_metric util_metric(int ready, double util_percent) {
-    for (int i = 0; i < ready; i++) pods[i] = (hpa_pod){util_percent * 10, 1000, 1, 1, 0};
+    for (int i = 0; i < ready; i++)
+        pods[i] = (hpa_pod){util_percent * 10, 1000, 1, 1, 0};
     return (hpa_metric){pods, (size_t)ready, HPA_UTILIZATION, 60};
 }
 
@@ -147,7 +148,8 @@ TEST(portrait_predictive_falls_back_to_reactive_with_reason) {
     /* never trained */
     T_EQ_INT(portrait_update(e, &obs, pt), 0);
     T_ASSERT(strstr(pt->status, "fallback to reactive (no model") != NULL);
-    T_ASSERT(portrait_fallback_reason(e, 0) && strstr(portrait_fallback_reason(e, 0), "not trained yet"));
+    T_ASSERT(portrait_fallback_reason(e, 0) &&
+             strstr(portrait_fallback_reason(e, 0), "not trained yet"));
     T_EQ_INT(pt->replicas[0], 6);
     /* trained, then stale */
     fc_series hist = {y, 2 * 1440, t0, 60, 0};
@@ -164,8 +166,8 @@ TEST(portrait_predictive_falls_back_to_reactive_with_reason) {
     fc_series shorth = {y, 600, t0, 60, 0};
     T_EQ_INT(portrait_train(e3, &shorth, now, err, sizeof err), -ENODATA);
     T_ASSERT(strstr(err, "600 minutes of traffic history") != NULL);
-    T_ASSERT(!portrait_training_due(e3, now + 60));  /* not retried at once */
-    T_ASSERT(portrait_training_due(e3, now + 300));  /* but after 5 minutes */
+    T_ASSERT(!portrait_training_due(e3, now + 60)); /* not retried at once */
+    T_ASSERT(portrait_training_due(e3, now + 300)); /* but after 5 minutes */
     portrait_engine_free(e3);
     /* an unknown model fails to fit: recorded as the reason */
     snprintf(s.providers[0].model, sizeof s.providers[0].model, "no-such-model");
@@ -182,7 +184,8 @@ TEST(portrait_predictive_falls_back_to_reactive_with_reason) {
     portrait_engine_free(e);
 }
 
-static int fixed_capacity(void *ctx, double traffic, int64_t ts, double target, int min_n, int max_n) {
+static int fixed_capacity(void *ctx, double traffic, int64_t ts, double target, int min_n,
+                          int max_n) {
     (void)ts;
     double per = *(double *)ctx * target;
     int n = (int)ceil(traffic / per);

@@ -34,30 +34,32 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
         snprintf(body, 1 << 20, "unavailable");
     } else if (atomic_load(&reject)) {
         code = 400;
-        snprintf(body, 1 << 20, "{\"status\":\"error\",\"errorType\":\"bad_data\","
-                                "\"error\":\"parse error at char 3\"}");
+        snprintf(body, 1 << 20,
+                 "{\"status\":\"error\",\"errorType\":\"bad_data\","
+                 "\"error\":\"parse error at char 3\"}");
     } else {
         double s = atof(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "start"));
         double e = atof(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "end"));
         double st = atof(MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "step"));
-        int n = snprintf(body, 1 << 20, "{\"status\":\"success\",\"data\":{\"resultType\":"
-                                        "\"matrix\",\"result\":[{\"metric\":{\"__name__\":\"m\","
-                                        "\"job\":\"j\"},\"values\":[");
+        int n = snprintf(body, 1 << 20,
+                         "{\"status\":\"success\",\"data\":{\"resultType\":"
+                         "\"matrix\",\"result\":[{\"metric\":{\"__name__\":\"m\","
+                         "\"job\":\"j\"},\"values\":[");
         for (double t = s; t <= e + 1e-9 && n < (1 << 20) - 100; t += st)
-            n += snprintf(body + n, (size_t)((1 << 20) - n), "%s[%.3f,\"%.3f\"]",
-                          t == s ? "" : ",", t, t * 2);
+            n += snprintf(body + n, (size_t)((1 << 20) - n), "%s[%.3f,\"%.3f\"]", t == s ? "" : ",",
+                          t, t * 2);
         snprintf(body + n, (size_t)((1 << 20) - n), "]}]}}");
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), body,
-                                                             MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
     enum MHD_Result ok = MHD_queue_response(c, code, r);
     MHD_destroy_response(r);
     return ok;
 }
 
 static struct MHD_Daemon *fake_start(int *port) {
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
-                                            answer, NULL, MHD_OPTION_END);
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, answer,
+                                            NULL, MHD_OPTION_END);
     if (!d) return NULL;
     *port = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT)->port;
     return d;
@@ -66,8 +68,11 @@ static struct MHD_Daemon *fake_start(int *port) {
 static prom *client(int port, int64_t max_points, int retries) {
     char url[64], err[256];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-    prom_options o = {.url = url, .max_points = max_points, .retries = retries,
-                      .backoff_ms = 10, .timeout_ms = 2000};
+    prom_options o = {.url = url,
+                      .max_points = max_points,
+                      .retries = retries,
+                      .backoff_ms = 10,
+                      .timeout_ms = 2000};
     prom *p;
     return prom_new(&p, &o, err, sizeof err) ? NULL : p;
 }
@@ -90,8 +95,8 @@ TEST(prom_fake_long_range_is_split_under_the_point_limit) {
     T_EQ_STR(r.s[0].names[0], "__name__");
     T_EQ_STR(r.s[0].values[1], "j");
     for (size_t i = 0; i < r.s[0].n; i++) {
-        if (r.s[0].ts_ms[i] != 1000000 + (int64_t)i * 60000) T_FAIL("point %zu at %lld", i,
-                                                                     (long long)r.s[0].ts_ms[i]);
+        if (r.s[0].ts_ms[i] != 1000000 + (int64_t)i * 60000)
+            T_FAIL("point %zu at %lld", i, (long long)r.s[0].ts_ms[i]);
         T_NEAR(r.s[0].v[i], 2.0 * (double)r.s[0].ts_ms[i] / 1000, 1e-9);
     }
     prom_result_fini(&r);

@@ -16,15 +16,19 @@ enum { C = 4, H = 3, B = 4 };
 static const int vocab[NF_NTAB] = {5, 4, 3, 2};
 
 static void batch(float *x, int *idx, float *y, float target) {
-    for (int i = 0; i < B * C; i++) x[i] = 0.5f + 0.37f * (float)((i * 7) % 5);
+    for (int i = 0; i < B * C; i++)
+        x[i] = 0.5f + 0.37f * (float)((i * 7) % 5);
     for (int w = 0; w < B; w++)
-        for (int k = 0; k < NF_NEMB; k++) idx[w * NF_NEMB + k] = (w + k) % (k == 0 ? 5 : k % 3 == 1 ? 4 : k % 3 == 2 ? 3 : 2);
-    for (int i = 0; i < B * H; i++) y[i] = target + 0.3f * (float)(i % 3) - 0.3f;
+        for (int k = 0; k < NF_NEMB; k++)
+            idx[w * NF_NEMB + k] = (w + k) % (k == 0 ? 5 : k % 3 == 1 ? 4 : k % 3 == 2 ? 3 : 2);
+    for (int i = 0; i < B * H; i++)
+        y[i] = target + 0.3f * (float)(i % 3) - 0.3f;
 }
 
 /* Puts nonzero values into the heads (they start at zero) so the check covers every weight. */
 static void fill(float *p, size_t n, float scale) {
-    for (size_t i = 0; i < n; i++) p[i] = scale * (float)((int)((i * 37) % 11) - 5);
+    for (size_t i = 0; i < n; i++)
+        p[i] = scale * (float)((int)((i * 37) % 11) - 5);
 }
 
 /* Central differences of the pinball loss against the analytic head gradient. The loss is
@@ -59,7 +63,8 @@ static void neural_qcheck(float target) {
     free(ga);
     nf__net_free(n);
     /* a target near the outputs can put a point on a kink: allow 2% */
-    if (bad * 50 > (int)nq) T_FAIL("%d of %zu head gradients differ from central differences", bad, nq);
+    if (bad * 50 > (int)nq)
+        T_FAIL("%d of %zu head gradients differ from central differences", bad, nq);
 }
 
 TEST(qhead_neural_gradient_matches_numerical) {
@@ -73,8 +78,10 @@ static void lstm_qcheck(float target) {
     lstm_net *n = lstm__net_new(LC, LH, HID, LB, 11);
     T_ASSERT(n != NULL);
     float x[LB * LC], y[LB * LH];
-    for (int i = 0; i < LB * LC; i++) x[i] = 0.6f + 0.3f * (float)((i * 5) % 4);
-    for (int i = 0; i < LB * LH; i++) y[i] = target + 0.3f * (float)(i % 3) - 0.3f;
+    for (int i = 0; i < LB * LC; i++)
+        x[i] = 0.6f + 0.3f * (float)((i * 5) % 4);
+    for (int i = 0; i < LB * LH; i++)
+        y[i] = target + 0.3f * (float)(i % 3) - 0.3f;
     size_t np = lstm__net_nparams(n), nq = lstm__net_nqparams(n);
     T_EQ_INT(nq, fc__qhead_nparams(HID, LH));
     float *p = lstm__net_params(n) + np;
@@ -97,7 +104,8 @@ static void lstm_qcheck(float target) {
     }
     free(ga);
     lstm__net_free(n);
-    if (bad * 50 > (int)nq) T_FAIL("%d of %zu LSTM head gradients differ from central differences", bad, nq);
+    if (bad * 50 > (int)nq)
+        T_FAIL("%d of %zu LSTM head gradients differ from central differences", bad, nq);
 }
 
 TEST(qhead_lstm_gradient_matches_numerical) {
@@ -135,8 +143,10 @@ TEST(qhead_lstm_never_changes_the_trunk) {
     lstm_net *a = lstm__net_new(LC, LH, 5, LB, 11), *b = lstm__net_new(LC, LH, 5, LB, 11);
     T_ASSERT(a != NULL && b != NULL);
     float x[LB * LC], y[LB * LH];
-    for (int i = 0; i < LB * LC; i++) x[i] = 0.6f + 0.3f * (float)((i * 5) % 4);
-    for (int i = 0; i < LB * LH; i++) y[i] = 1.2f + 0.1f * (float)(i % 3);
+    for (int i = 0; i < LB * LC; i++)
+        x[i] = 0.6f + 0.3f * (float)((i * 5) % 4);
+    for (int i = 0; i < LB * LH; i++)
+        y[i] = 1.2f + 0.1f * (float)(i % 3);
     size_t np = lstm__net_nparams(a), nq = lstm__net_nqparams(a);
     for (int s = 0; s < 5; s++) {
         fill(lstm__net_params(b) + np, nq, 0.3f * (float)(s + 1));
@@ -194,7 +204,8 @@ static void check_coverage(const char *model, const fc_model_ops *ops) {
         T_EQ_INT(ops->predict_quantile(st, &ctx, QH, 0.9, q9, err, sizeof err), 0);
         T_EQ_INT(ops->predict_quantile(st, &ctx, QH, 0.1, q1, err, sizeof err), 0);
         T_EQ_INT(ops->predict(st, &ctx, QH, pt, err, sizeof err), 0);
-        for (int i = 0; i < QH; i++, pts++) c90 += y[e + (size_t)i] <= q9[i], c10 += y[e + (size_t)i] <= q1[i];
+        for (int i = 0; i < QH; i++, pts++)
+            c90 += y[e + (size_t)i] <= q9[i], c10 += y[e + (size_t)i] <= q1[i];
     }
     T_EQ_INT(ops->predict_quantile(st, &tr, QH, 0.75, q9, err, sizeof err), -ENOTSUP);
     ops->destroy(st);
@@ -206,8 +217,12 @@ static void check_coverage(const char *model, const fc_model_ops *ops) {
         T_FAIL("%s: p10 covers %.3f of %zu held-out points, want 0.04..0.17", model, cov10, pts);
 }
 
-TEST(qhead_neural_p90_covers_90_percent) { check_coverage("neural", &fc__model_neural); }
-TEST(qhead_lstm_p90_covers_90_percent) { check_coverage("lstm", &fc__model_lstm); }
+TEST(qhead_neural_p90_covers_90_percent) {
+    check_coverage("neural", &fc__model_neural);
+}
+TEST(qhead_lstm_p90_covers_90_percent) {
+    check_coverage("lstm", &fc__model_lstm);
+}
 
 /* Through fc_predict: p90 >= point >= p10 at every step (no crossing), never negative. */
 TEST(qhead_fc_predict_quantiles_do_not_cross) {

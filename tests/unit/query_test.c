@@ -14,8 +14,9 @@ TEST(query_parse_accepts_the_subset) {
     T_EQ_INT(e->nm, 1);
     T_EQ_STR(e->m[0].name, "__name__");
     query_expr_free(e);
-    T_EQ_INT(query_parse(" sum by (app, zone) ( rps{app=~\"w.*\", zone!='b',} ) ", &e, err,
-                         sizeof err), 0);
+    T_EQ_INT(
+        query_parse(" sum by (app, zone) ( rps{app=~\"w.*\", zone!='b',} ) ", &e, err, sizeof err),
+        0);
     T_EQ_INT(e->agg, QUERY_AGG_SUM);
     T_EQ_INT(e->nby, 2);
     T_EQ_STR(e->by[1], "zone");
@@ -132,9 +133,10 @@ TEST(query_range_selects_and_aggregates) {
     T_EQ_INT(r.nsteps, 10);
     T_EQ_STR(r.s[0].values[2], "a");
     T_NEAR(r.s[1].v[5], 24, 0); /* carried from minute 4 */
-    size_t points = 0; /* every point of a store-only query is counted as the store's */
+    size_t points = 0;          /* every point of a store-only query is counted as the store's */
     for (size_t i = 0; i < r.n; i++)
-        for (size_t k = 0; k < r.nsteps; k++) points += !isnan(r.s[i].v[k]);
+        for (size_t k = 0; k < r.nsteps; k++)
+            points += !isnan(r.s[i].v[k]);
     T_ASSERT(points > 0);
     T_EQ_INT(r.store_points, points);
     T_EQ_INT(r.prom_points, 0);
@@ -145,11 +147,14 @@ TEST(query_range_selects_and_aggregates) {
     T_EQ_STR(r.s[0].values[0], "db");
     T_NEAR(r.s[1].v[3], 13 + 23, 0);
     char *j = query_result_json(&r);
-    T_ASSERT(strstr(j, "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{\"app\":\"db\"},\"values\":[[1700000000,\"30\"],[1700000060,\"31\"]"));
+    T_ASSERT(strstr(
+        j, "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[{\"metric\":{"
+           "\"app\":\"db\"},\"values\":[[1700000000,\"30\"],[1700000060,\"31\"]"));
     free(j);
     query_result_fini(&r);
     T_EQ_INT(query_range(&ctx, "avg(rps{zone=~\"a|b\", app!~\"d.*\"})", s, e, 120000, &r, err,
-                         sizeof err), 0);
+                         sizeof err),
+             0);
     T_EQ_INT(r.n, 1);
     T_EQ_INT(r.s[0].nlabels, 0);
     T_EQ_INT(r.nsteps, 5);
@@ -167,7 +172,8 @@ TEST(query_range_selects_and_aggregates) {
     T_ASSERT(strstr(err, "bad selector"));
     free(query_error_json("bad_data", "x"));
     j = query_error_json("bad_data", "caf\xc3\xa9 \xff\x01");
-    T_EQ_STR(j, "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"caf\xc3\xa9 \\ufffd\\u0001\"}");
+    T_EQ_STR(j, "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"caf\xc3\xa9 "
+                "\\ufffd\\u0001\"}");
     free(j);
     j = query_error_json("bad_data", "x \"y\"");
     T_EQ_STR(j, "{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"x \\\"y\\\"\"}");
@@ -196,8 +202,9 @@ TEST(query_range_refuses_results_too_large_to_hold) {
     T_EQ_INT(query_range(&ctx, "big", 1000000, 1000000 + 10999 * 1000, 1000, &r, err, sizeof err),
              -E2BIG);
     T_ASSERT(strstr(err, "too many samples"));
-    T_EQ_INT(query_range(&ctx, "sum(big)", 1000000, 1000000 + 10999 * 1000, 1000, &r, err,
-                         sizeof err), 0);
+    T_EQ_INT(
+        query_range(&ctx, "sum(big)", 1000000, 1000000 + 10999 * 1000, 1000, &r, err, sizeof err),
+        0);
     T_EQ_INT(r.n, 1);
     T_NEAR(r.s[0].v[0], 1899.0 * 1900 / 2, 0);
     query_result_fini(&r);

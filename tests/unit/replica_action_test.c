@@ -33,8 +33,9 @@ TEST(rcg_mountinfo_hybrid) {
     T_EQ_INT(rcg_parse_mountinfo("1 2 3\n", 6, &hs, err, sizeof err), -EINVAL);
     T_EQ_STR(err, "mountinfo line 1 is malformed");
     /* pure v2 with a bind mount of the same hierarchy: one hierarchy */
-    const char *v2 = "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
-                     "99 30 0:26 /x /mnt/cg rw - cgroup2 cgroup2 rw,nsdelegate\n";
+    const char *v2 =
+        "30 23 0:26 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+        "99 30 0:26 /x /mnt/cg rw - cgroup2 cgroup2 rw,nsdelegate\n";
     T_EQ_INT(rcg_parse_mountinfo(v2, strlen(v2), &hs, err, sizeof err), 0);
     T_EQ_INT(hs.n, 1);
     T_EQ_STR(hs.h[0].mount, "/sys/fs/cgroup");
@@ -47,12 +48,14 @@ TEST(rcg_proc_cgroup_hybrid) {
     size_t len;
     char *t = fixture_slurp("node_actions/proc_pid_cgroup_hybrid.txt", &len), path[256];
     T_ASSERT(t);
-    rcg_hierarchy mem = {.v2 = 0, .options = "rw,memory"}, v2 = {.v2 = 1}, both = {.options = "rw,cpu,cpuacct"};
+    rcg_hierarchy mem = {.v2 = 0, .options = "rw,memory"}, v2 = {.v2 = 1},
+                  both = {.options = "rw,cpu,cpuacct"};
     T_EQ_INT(rcg_parse_proc_cgroup(t, len, &mem, path, sizeof path), 0);
     T_ASSERT(strncmp(path, "/process_api/", 13) == 0);
     T_EQ_INT(rcg_parse_proc_cgroup(t, len, &v2, path, sizeof path), 0);
     T_EQ_STR(path, "/");
-    const char *combined = "3:cpu,cpuacct:/system.slice/web@3.service\n0::/system.slice/web@3.service\n";
+    const char *combined =
+        "3:cpu,cpuacct:/system.slice/web@3.service\n0::/system.slice/web@3.service\n";
     T_EQ_INT(rcg_parse_proc_cgroup(combined, strlen(combined), &both, path, sizeof path), 0);
     T_EQ_STR(path, "/system.slice/web@3.service");
     T_EQ_INT(rcg_parse_proc_cgroup(combined, strlen(combined), &mem, path, sizeof path), -ENOENT);
@@ -91,12 +94,15 @@ static void run(const char *action, const char *json, outcome *o) {
     cJSON *args = cJSON_Parse(json);
     memset(o, 0, sizeof *o);
     replica_action_run(loop, action, args, on_done, o);
-    while (!o->called) ev_run(loop, EVRUN_ONCE);
+    while (!o->called)
+        ev_run(loop, EVRUN_ONCE);
     ev_run(loop, EVRUN_NOWAIT);
     cJSON_Delete(args);
 }
 
-static double num(const cJSON *o, const char *k) { return cJSON_GetNumberValue(cJSON_GetObjectItem(o, k)); }
+static double num(const cJSON *o, const char *k) {
+    return cJSON_GetNumberValue(cJSON_GetObjectItem(o, k));
+}
 
 TEST(action_errors_are_clear) {
     outcome o;
@@ -105,7 +111,8 @@ TEST(action_errors_are_clear) {
     T_EQ_INT(o.ok, 0);
     T_ASSERT(strstr(o.error, "cgroup /tide-no-such-cgroup-7 not found in any hierarchy"));
     cJSON_Delete(o.result);
-    run("drain", "{\"haproxy_socket\": \"/tmp/tide-no-such.sock\", \"haproxy_server\": \"be/s1\"}", &o);
+    run("drain", "{\"haproxy_socket\": \"/tmp/tide-no-such.sock\", \"haproxy_server\": \"be/s1\"}",
+        &o);
     T_EQ_INT(o.ok, 0);
     T_EQ_STR(o.error, "haproxy socket /tmp/tide-no-such.sock missing");
     cJSON_Delete(o.result);
@@ -174,7 +181,10 @@ static int cg_setup(pid_t child, char *rel, size_t cap) {
 static void cg_teardown(pid_t child) {
     char p[1200];
     for (int i = 0; i < cg_n; i++) {
-        snprintf(p, sizeof p, "%.1000s/%s", cg_dirs[i], i == 0 ? "freezer.state" : i == 1 ? "cgroup.freeze" : "x");
+        snprintf(p, sizeof p, "%.1000s/%s", cg_dirs[i],
+                 i == 0   ? "freezer.state"
+                 : i == 1 ? "cgroup.freeze"
+                          : "x");
         FILE *w = i < 2 ? fopen(p, "w") : NULL;
         if (w) {
             fputs(i == 0 ? "THAWED" : "0", w);
@@ -185,7 +195,8 @@ static void cg_teardown(pid_t child) {
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
     }
-    for (int i = cg_n - 1; i >= 0; i--) rmdir(cg_dirs[i]);
+    for (int i = cg_n - 1; i >= 0; i--)
+        rmdir(cg_dirs[i]);
     cg_n = 0;
 }
 
@@ -211,7 +222,8 @@ TEST(action_standby_activate_real_cgroup) {
         if (read(pipefd[0], &c, 1) != 1) _exit(1); /* wait to be placed in the cgroups */
         size_t n = 32u << 20;
         volatile char *mem = malloc(n);
-        for (size_t i = 0; mem && i < n; i += 4096) mem[i] = 1;
+        for (size_t i = 0; mem && i < n; i += 4096)
+            mem[i] = 1;
         for (volatile unsigned long x = 0;; x++) {
         }
     }
@@ -237,7 +249,8 @@ TEST(action_standby_activate_real_cgroup) {
     printf("standby: %s\n", s);
     free(s);
     T_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(o.result, "freezer")), "v2");
-    T_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(o.result, "reclaim_method")), "memory.force_empty");
+    T_EQ_STR(cJSON_GetStringValue(cJSON_GetObjectItem(o.result, "reclaim_method")),
+             "memory.force_empty");
     int mem_ok = num(o.result, "memory_after_bytes") >= (30 << 20); /* no swap: anon memory stays */
     cJSON_Delete(o.result);
     long long u0 = usage_usec();
@@ -282,9 +295,10 @@ TEST(action_drain_deadline_and_conflict) {
     T_ASSERT(connect(c, (struct sockaddr *)&a, sizeof a) == 0);
     int s = accept(ls, NULL, NULL);
     char json[256];
-    snprintf(json, sizeof json,
-             "{\"cgroup\": \"/tide-ut-conflict\", \"endpoint\": \"127.0.0.1:%u\", \"timeout_ms\": 300}",
-             ntohs(a.sin_port));
+    snprintf(
+        json, sizeof json,
+        "{\"cgroup\": \"/tide-ut-conflict\", \"endpoint\": \"127.0.0.1:%u\", \"timeout_ms\": 300}",
+        ntohs(a.sin_port));
     struct ev_loop *loop = ev_default_loop(0);
     cJSON *args = cJSON_Parse(json);
     outcome drain, second;
@@ -294,8 +308,10 @@ TEST(action_drain_deadline_and_conflict) {
     T_EQ_INT(drain.called, 0);
     run("standby", "{\"cgroup\": \"/tide-ut-conflict\"}", &second);
     T_EQ_INT(second.ok, 0);
-    T_EQ_STR(second.error, "another action (drain) is under way on this replica: retry when it is done");
-    while (!drain.called) ev_run(loop, EVRUN_ONCE);
+    T_EQ_STR(second.error,
+             "another action (drain) is under way on this replica: retry when it is done");
+    while (!drain.called)
+        ev_run(loop, EVRUN_ONCE);
     close(s);
     close(c);
     close(ls);
@@ -384,11 +400,13 @@ TEST(action_cancel_all_at_shutdown) {
     outcome d, w;
     memset(&d, 0, sizeof d);
     memset(&w, 0, sizeof w);
-    snprintf(json, sizeof json, "{\"endpoint\": \"127.0.0.1:%u\", \"timeout_ms\": 5000}", ntohs(a.sin_port));
+    snprintf(json, sizeof json, "{\"endpoint\": \"127.0.0.1:%u\", \"timeout_ms\": 5000}",
+             ntohs(a.sin_port));
     cJSON *args = cJSON_Parse(json);
     replica_action_run(loop, "drain", args, on_done, &d);
     cJSON_Delete(args);
-    snprintf(json, sizeof json, "{\"endpoint\": \"127.0.0.1:%u\", \"rate\": 50, \"duration_ms\": 3000}",
+    snprintf(json, sizeof json,
+             "{\"endpoint\": \"127.0.0.1:%u\", \"rate\": 50, \"duration_ms\": 3000}",
              ntohs(a.sin_port));
     args = cJSON_Parse(json);
     replica_action_run(loop, "warmup", args, on_done, &w);

@@ -54,7 +54,8 @@ static void runs_of(const void *frame, size_t len, uint32_t ids[3], char *out, s
             if (ids[k] == id) name = (char)('A' + k);
         o += (size_t)snprintf(out + o, outlen - o, "%s%c:", i ? ";" : "", name);
         for (size_t k = 0; k < n; k++)
-            o += (size_t)snprintf(out + o, outlen - o, "%s%lld=%g", k ? "," : "", (long long)ts[k], v[k]);
+            o += (size_t)snprintf(out + o, outlen - o, "%s%lld=%g", k ? "," : "", (long long)ts[k],
+                                  v[k]);
     }
     wire_decoder_fini(&d);
 }
@@ -77,7 +78,8 @@ TEST(report_inline_and_array_samples_come_out_exactly) {
     T_EQ_INT(sink_series(s, "m_c", NULL, &ids[2]), 0);
     /* round 1: A one sample, B six (past the inline one and a realloc), C one */
     T_EQ_INT(sink_put(s, ids[0], 1000, 1.5), 0);
-    for (int i = 0; i < 6; i++) T_EQ_INT(sink_put(s, ids[1], 1000 + i, 10 + i), 0);
+    for (int i = 0; i < 6; i++)
+        T_EQ_INT(sink_put(s, ids[1], 1000 + i, 10 + i), 0);
     T_EQ_INT(sink_put(s, ids[1], 999, 1), -EINVAL); /* older than B's last, in the arrays */
     T_EQ_INT(sink_put(s, ids[2], 1000, -2), 0);
     T_EQ_INT(sink_put(s, ids[2], 999, 1), -EINVAL); /* older than C's inline one */
@@ -95,7 +97,8 @@ TEST(report_inline_and_array_samples_come_out_exactly) {
     T_EQ_STR(got, "B:2000=7");
     runs_of(fr.f[2], fr.len[2], ids, got, sizeof got);
     T_EQ_STR(got, "B:3000=8,3001=9");
-    for (int i = 0; i < fr.n; i++) free(fr.f[i]);
+    for (int i = 0; i < fr.n; i++)
+        free(fr.f[i]);
     report_fini(&ag);
 }
 

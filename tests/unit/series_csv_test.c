@@ -151,11 +151,13 @@ TEST(csv_huge_values_stay_finite) {
     series_csv s;
     char err[256] = "";
     T_EQ_INT(parse("0,1\n60,2\n30690,125e306\n", NULL, &s, err), 0);
-    for (size_t i = 0; i < s.n; i++) T_ASSERT(isfinite(s.y[i]));
+    for (size_t i = 0; i < s.n; i++)
+        T_ASSERT(isfinite(s.y[i]));
     series_csv_fini(&s);
     const char *dup = "0,1\n60,1e308\n60,1e308\n120,3\n";
     T_EQ_INT(parse(dup, NULL, &s, err), -EINVAL);
-    T_ASSERT(strstr(err, "line 3: duplicate timestamp 60: the values' sum is out of range") != NULL);
+    T_ASSERT(strstr(err, "line 3: duplicate timestamp 60: the values' sum is out of range") !=
+             NULL);
     series_csv_opts mean = {.dup = SERIES_DUP_MEAN};
     T_EQ_INT(parse(dup, &mean, &s, err), 0);
     T_NEAR(s.y[1], 1e308, 1e295);

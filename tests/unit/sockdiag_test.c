@@ -73,7 +73,8 @@ TEST(sockdiag_proc_malformed) {
     T_EQ_STR(err, "/proc/net/tcp line 2 is malformed");
     const char *v4mapped =
         "   0: 0000000000000000FFFF00000100007F:0050 0000000000000000FFFF00000100007F:D000 01 0\n";
-    T_EQ_INT(sockdiag_proc_count(v4mapped, strlen(v4mapped), AF_INET6, &ep, &n, err, sizeof err), 0);
+    T_EQ_INT(sockdiag_proc_count(v4mapped, strlen(v4mapped), AF_INET6, &ep, &n, err, sizeof err),
+             0);
     T_EQ_INT(n, 1);
 }
 

@@ -26,7 +26,8 @@ static void rm_dir(void) {
 
 /* A payload of n bytes whose content depends on seq. */
 static void payload(uint64_t seq, uint8_t *buf, size_t n) {
-    for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)(seq * 31 + i);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)(seq * 31 + i);
 }
 
 static int read_expect(spool *sp, uint64_t after, uint64_t want_seq, size_t want_len) {

@@ -20,37 +20,37 @@ const char *test_fixture(const char *name);
 const char *test_shared_data(const char *name);
 void test_skip(const char *why);
 
-#define TEST(name)                                                                         \
-    static void test_##name(void);                                                         \
-    __attribute__((constructor)) static void test_reg_##name(void) {                       \
-        test_register(#name, test_##name);                                                 \
-    }                                                                                      \
+#define TEST(name)                                                                                 \
+    static void test_##name(void);                                                                 \
+    __attribute__((constructor)) static void test_reg_##name(void) {                               \
+        test_register(#name, test_##name);                                                         \
+    }                                                                                              \
     static void test_##name(void)
 
-#define T_FAIL(...)                                                                        \
-    do {                                                                                   \
-        test_fail(__FILE__, __LINE__, __VA_ARGS__);                                        \
-        return;                                                                            \
+#define T_FAIL(...)                                                                                \
+    do {                                                                                           \
+        test_fail(__FILE__, __LINE__, __VA_ARGS__);                                                \
+        return;                                                                                    \
     } while (0)
-#define T_ASSERT(c)                                                                        \
-    do {                                                                                   \
-        if (!(c)) T_FAIL("assertion failed: %s", #c);                                      \
+#define T_ASSERT(c)                                                                                \
+    do {                                                                                           \
+        if (!(c)) T_FAIL("assertion failed: %s", #c);                                              \
     } while (0)
-#define T_EQ_INT(a, b)                                                                     \
-    do {                                                                                   \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                \
-        if (a_ != b_) T_FAIL("%s == %lld, expected %s == %lld", #a, a_, #b, b_);           \
+#define T_EQ_INT(a, b)                                                                             \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) T_FAIL("%s == %lld, expected %s == %lld", #a, a_, #b, b_);                   \
     } while (0)
-#define T_EQ_STR(a, b)                                                                     \
-    do {                                                                                   \
-        const char *a_ = (a), *b_ = (b);                                                   \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                             \
-            T_FAIL("%s == \"%s\", expected \"%s\"", #a, a_ ? a_ : "(null)", b_ ? b_ : "(null)"); \
+#define T_EQ_STR(a, b)                                                                             \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                     \
+            T_FAIL("%s == \"%s\", expected \"%s\"", #a, a_ ? a_ : "(null)", b_ ? b_ : "(null)");   \
     } while (0)
-#define T_NEAR(a, b, tol)                                                                  \
-    do {                                                                                   \
-        double a_ = (double)(a), b_ = (double)(b), t_ = (double)(tol);                     \
-        if (!(fabs(a_ - b_) <= t_)) T_FAIL("%s == %.9g, expected %.9g +- %g", #a, a_, b_, t_); \
+#define T_NEAR(a, b, tol)                                                                          \
+    do {                                                                                           \
+        double a_ = (double)(a), b_ = (double)(b), t_ = (double)(tol);                             \
+        if (!(fabs(a_ - b_) <= t_)) T_FAIL("%s == %.9g, expected %.9g +- %g", #a, a_, b_, t_);     \
     } while (0)
 
 #endif

@@ -34,7 +34,9 @@ void test_fail(const char *file, int line, const char *fmt, ...) {
     cur_failed = 1;
 }
 
-int test_failed_now(void) { return cur_failed; }
+int test_failed_now(void) {
+    return cur_failed;
+}
 
 void test_skip(const char *why) {
     fprintf(stdout, "  skipped: %s\n", why);

@@ -13,7 +13,8 @@
 TEST(train_negative_series_fails_fast_and_auto_copes) {
     enum { N = 1440 * 9 };
     double *y = malloc(N * sizeof *y);
-    for (int i = 0; i < N; i++) y[i] = -20 + 10 * sin(2 * M_PI * i / 1440.0);
+    for (int i = 0; i < N; i++)
+        y[i] = -20 + 10 * sin(2 * M_PI * i / 1440.0);
     fc_series s = {.y = y, .n = N, .t0 = 1700000000 / 86400 * 86400, .step = 60};
     fc_options o = {.horizon = 60, .max_epochs = 1};
     char err[512] = "";
@@ -32,7 +33,8 @@ TEST(train_negative_series_fails_fast_and_auto_copes) {
     T_ASSERT(strchr(fc_name(f), '*') == NULL); /* no upward factor on a negative series */
     double out[60];
     T_EQ_INT(fc_predict(f, &s, 60, 0.5, out, err, sizeof err), 0);
-    for (int i = 0; i < 60; i++) T_ASSERT(out[i] < 0); /* it forecasts the negative level */
+    for (int i = 0; i < 60; i++)
+        T_ASSERT(out[i] < 0); /* it forecasts the negative level */
     fc_free(f);
     free(y);
 }

@@ -198,7 +198,8 @@ TEST(tsdb_retention_drops_old_chunks_and_step_falls_back_to_coarser) {
     T_EQ_INT(res, TSDB_1M);
     T_EQ_INT(p.p[0].ts_ms, t0);
     T_NEAR(p.p[0].count, 60, 0);
-    for (size_t i = 1; i < p.n; i++) T_ASSERT(p.p[i].ts_ms > p.p[i - 1].ts_ms);
+    for (size_t i = 1; i < p.n; i++)
+        T_ASSERT(p.p[i].ts_ms > p.p[i - 1].ts_ms);
     T_NEAR(p.p[p.n - 1].count, 6, 0);
     /* tsdb_eval_step gives, at every step, the mean of the newest point read_step returns in
      * the 5-minute lookback */
@@ -206,8 +207,9 @@ TEST(tsdb_retention_drops_old_chunks_and_step_falls_back_to_coarser) {
     double *ev = malloc(nsteps * sizeof *ev);
     int64_t first, last;
     p.n = 0;
-    T_EQ_INT(tsdb_read_step(db, id, 60000, t0 - 300000, t0 + (int64_t)(nsteps - 1) * 60000, &p,
-                            &res), 0);
+    T_EQ_INT(
+        tsdb_read_step(db, id, 60000, t0 - 300000, t0 + (int64_t)(nsteps - 1) * 60000, &p, &res),
+        0);
     int have = tsdb_eval_step(db, id, t0, 60000, nsteps, 300000, ev, &first, &last);
     T_ASSERT(have > 0);
     T_EQ_INT(first, p.p[0].ts_ms);
@@ -216,9 +218,10 @@ TEST(tsdb_retention_drops_old_chunks_and_step_falls_back_to_coarser) {
     int counted = 0;
     for (size_t k = 0; k < nsteps; k++) {
         int64_t t = t0 + (int64_t)k * 60000;
-        while (j < p.n && p.p[j].ts_ms <= t) j++;
-        double want = (j > 0 && p.p[j - 1].ts_ms > t - 300000)
-                          ? p.p[j - 1].sum / p.p[j - 1].count : NAN;
+        while (j < p.n && p.p[j].ts_ms <= t)
+            j++;
+        double want =
+            (j > 0 && p.p[j - 1].ts_ms > t - 300000) ? p.p[j - 1].sum / p.p[j - 1].count : NAN;
         if (isnan(want) != isnan(ev[k]) || (!isnan(want) && want != ev[k]))
             T_FAIL("step %zu: eval %g, points say %g", k, ev[k], want);
         counted += !isnan(want);
@@ -400,7 +403,8 @@ TEST(tsdb_kill9_mid_write_keeps_every_acknowledged_sample_once) {
         nanosleep(&nap, NULL);
         kill(pid, SIGKILL);
         uint64_t acked = 0, s;
-        while (read(pfd[0], &s, sizeof s) == sizeof s) acked = s;
+        while (read(pfd[0], &s, sizeof s) == sizeof s)
+            acked = s;
         close(pfd[0]);
         waitpid(pid, NULL, 0);
         T_ASSERT(acked > 0);
@@ -567,7 +571,7 @@ TEST(tsdb_batch_over_several_appends_counts_only_once_committed) {
         tsdb_when_durable(db, on_durable, NULL);
         if (tsdb_append(db, "n1", 2, a, ts + 1, v + 1, 1)) _exit(1);
         if (tsdb_snapshot(db)) _exit(1); /* makes the half batch durable without a commit */
-        tsdb_close(db);                   /* close commits nothing */
+        tsdb_close(db);                  /* close commits nothing */
         child_end(0);
     }
     waitpid(pid, &st, 0);
@@ -834,7 +838,8 @@ TEST(tsdb_snapshot_in_flight_is_the_store_at_capture_while_retention_frees_chunk
     T_EQ_INT(read_series(db, NS, &final), 0);
     tsdb_when_durable(db, stop_loop, loop);
     durable_calls = 0;
-    while (durable_calls == 0 && ev_is_active(&deadline)) ev_run(loop, EVRUN_ONCE);
+    while (durable_calls == 0 && ev_is_active(&deadline))
+        ev_run(loop, EVRUN_ONCE);
     T_EQ_INT(durable_status, 0);
     char cmd[2000], copy[700];
     snprintf(copy, sizeof copy, "%s.snaponly", d);

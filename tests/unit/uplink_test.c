@@ -131,7 +131,7 @@ static void cp_stop(fake_cp *cp) {
 /* ---- scripted name lookups ---- */
 
 static atomic_int lookups;
-static int lookup_block_ms;  /* the first lookup blocks this long */
+static int lookup_block_ms;   /* the first lookup blocks this long */
 static int lookup_fail_first; /* ... and then fails with EAI_AGAIN (a dead DNS server) */
 static int addr_ports[2];     /* answers 127.0.0.1 with these ports (0: the asked port) */
 
@@ -259,10 +259,10 @@ TEST(uplink_slow_lookup_does_not_stall_the_loop) {
     cp_stop(&cp);
     fprintf(stderr, "ready after %lld ms; %d ticks, longest gap %lld ms\n", (long long)r.ready_at,
             r.ticks, (long long)r.max_gap);
-    T_ASSERT(r.ready_at >= 1900);  /* connected once the lookup answered ... */
-    T_ASSERT(r.ready_at < 5000);   /* ... not after a timeout */
-    T_ASSERT(r.ticks >= 50);       /* the loop kept turning: ~100 ticks of 20 ms in 2 s */
-    T_ASSERT(r.max_gap < 500);     /* a blocking lookup would show one gap of 2,000 ms */
+    T_ASSERT(r.ready_at >= 1900); /* connected once the lookup answered ... */
+    T_ASSERT(r.ready_at < 5000);  /* ... not after a timeout */
+    T_ASSERT(r.ticks >= 50);      /* the loop kept turning: ~100 ticks of 20 ms in 2 s */
+    T_ASSERT(r.max_gap < 500);    /* a blocking lookup would show one gap of 2,000 ms */
     T_EQ_INT(atomic_load(&lookups), 1);
     uplink_set_resolver(NULL);
 }
@@ -275,8 +275,8 @@ TEST(uplink_lookup_timeout_fails_the_attempt_and_a_later_one_resolves) {
     run r;
     T_EQ_INT(run_agent(&r, "tide-controlplane.test", &cp, 300, 1), 0);
     cp_stop(&cp);
-    fprintf(stderr, "ready after %lld ms; longest gap %lld ms; %d lookups\n",
-            (long long)r.ready_at, (long long)r.max_gap, atomic_load(&lookups));
+    fprintf(stderr, "ready after %lld ms; longest gap %lld ms; %d lookups\n", (long long)r.ready_at,
+            (long long)r.max_gap, atomic_load(&lookups));
     T_ASSERT(r.ready_at >= 1400);
     T_ASSERT(r.ready_at < 5000);
     T_ASSERT(r.max_gap < 500);

@@ -15,12 +15,15 @@ static int open_fds(void) {
     int n = 0;
     DIR *d = opendir("/proc/self/fd");
     if (!d) return -1;
-    while (readdir(d)) n++;
+    while (readdir(d))
+        n++;
     closedir(d);
     return n;
 }
 
-static int no_children(void) { return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD; }
+static int no_children(void) {
+    return waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD;
+}
 
 typedef struct ctx {
     warmup *w;
@@ -53,7 +56,8 @@ static struct ev_loop *run_until_done(ctx *c, double limit_s) {
     ev_timer stop;
     ev_timer_init(&stop, stop_cb, limit_s, 0.);
     ev_timer_start(loop, &stop);
-    while (!c->done && ev_is_active(&stop)) ev_run(loop, EVRUN_ONCE);
+    while (!c->done && ev_is_active(&stop))
+        ev_run(loop, EVRUN_ONCE);
     ev_timer_stop(loop, &stop);
     return loop;
 }
@@ -87,7 +91,8 @@ TEST(warmup_cancel_kills_and_reaps_the_helper) {
 TEST(warmup_finished_helper_is_reaped) {
     char err[512];
     warmup_spec spec;
-    cJSON *o = cJSON_Parse("{\"url\": \"http://127.0.0.1:1/\", \"duration_ms\": 300, \"rate\": 20}");
+    cJSON *o =
+        cJSON_Parse("{\"url\": \"http://127.0.0.1:1/\", \"duration_ms\": 300, \"rate\": 20}");
     T_EQ_INT(warmup_spec_from_json(o, NULL, &spec, err, sizeof err), 0);
     cJSON_Delete(o);
     int fds = open_fds();

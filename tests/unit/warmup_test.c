@@ -15,7 +15,7 @@
 #include "test.h"
 #include "warmup.h"
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 TEST(warmup_spec_defaults_and_errors) {
     warmup_spec s;
@@ -33,7 +33,8 @@ TEST(warmup_spec_defaults_and_errors) {
         {"{\"path\": \"x\"}", "warm-up: \"path\" 'x' must start with '/'"},
         {"{\"method\": \"G T\"}", "warm-up: \"method\" 'G T' is not an HTTP method"},
         {"{\"headers\": [\"NoColon\"]}", "warm-up: header 'NoColon' is not \"Name: value\""},
-        {"{\"headers\": 3}", "warm-up: \"headers\" must be an array of \"Name: value\" or an object"},
+        {"{\"headers\": 3}",
+         "warm-up: \"headers\" must be an array of \"Name: value\" or an object"},
         {"{\"url\": \"ftp://x/\"}", "warm-up: \"url\" 'ftp://x/' is not http:// or https://"},
         {"{\"duration_ms\": 0}", "warm-up: \"duration_ms\" must be a number in [1, 3600000]"},
     };
@@ -98,7 +99,8 @@ static void conn_cb(struct ev_loop *loop, ev_io *w, int revents) {
     c->buf[c->len] = '\0';
     char *end = strstr(c->buf, "\r\n\r\n");
     if (!end) return;
-    if (strstr(c->buf, "X-Warmup: 1")) snprintf(c->r->headers_seen, sizeof c->r->headers_seen, "yes");
+    if (strstr(c->buf, "X-Warmup: 1"))
+        snprintf(c->r->headers_seen, sizeof c->r->headers_seen, "yes");
     size_t used = (size_t)(end + 4 - c->buf);
     memmove(c->buf, c->buf + used, c->len - used);
     c->len -= used;
@@ -126,7 +128,9 @@ typedef struct result {
     cJSON *r;
 } result;
 
-static void on_done(void *arg, cJSON *res) { ((result *)arg)->r = res; }
+static void on_done(void *arg, cJSON *res) {
+    ((result *)arg)->r = res;
+}
 
 static double sec_num(const cJSON *r, const char *sec, const char *k) {
     return cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(r, sec), k));
@@ -146,18 +150,21 @@ static int run_warmup(responder *r, int status, const char *extra, result *res) 
     snprintf(ep, sizeof ep, "127.0.0.1:%u", ntohs(a.sin_port));
     snprintf(json, sizeof json,
              "{\"rate\": 40, \"start_rate\": 10, \"duration_ms\": 2200, \"ramp_ms\": 1000, "
-             "\"headers\": {\"X-Warmup\": \"1\"}%s}", extra);
+             "\"headers\": {\"X-Warmup\": \"1\"}%s}",
+             extra);
     cJSON *o = cJSON_Parse(json);
     warmup_spec spec;
     int rc = warmup_spec_from_json(o, ep, &spec, err, sizeof err);
     cJSON_Delete(o);
     if (rc == 0) rc = warmup_start(loop, &spec, on_done, res, NULL, err, sizeof err);
     warmup_spec_fini(&spec);
-    while (rc == 0 && !res->r) ev_run(loop, EVRUN_ONCE);
+    while (rc == 0 && !res->r)
+        ev_run(loop, EVRUN_ONCE);
     ev_io_stop(loop, &r->accept_io);
     close(ls);
     /* the responder's connections close when the warm-up's sockets did; drain them */
-    for (int i = 0; i < 20; i++) ev_run(loop, EVRUN_NOWAIT);
+    for (int i = 0; i < 20; i++)
+        ev_run(loop, EVRUN_NOWAIT);
     return rc;
 }
 
@@ -171,7 +178,8 @@ TEST(warmup_slow_first_second_then_fast) {
     T_ASSERT(requests >= 65 && requests <= 76);
     T_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(res.r, "errors")), 0);
     T_EQ_STR(r.headers_seen, "yes");
-    double first = sec_num(res.r, "first_second", "mean_ms"), last = sec_num(res.r, "last_second", "mean_ms");
+    double first = sec_num(res.r, "first_second", "mean_ms"),
+           last = sec_num(res.r, "last_second", "mean_ms");
     T_ASSERT(sec_num(res.r, "first_second", "max_ms") >= 80);
     T_ASSERT(first > 4 * last);
     T_ASSERT(sec_num(res.r, "last_second", "requests") >= 35);
@@ -186,6 +194,7 @@ TEST(warmup_counts_http_errors) {
     double req = cJSON_GetNumberValue(cJSON_GetObjectItem(res.r, "requests"));
     T_ASSERT(req >= 1);
     T_EQ_INT(cJSON_GetNumberValue(cJSON_GetObjectItem(res.r, "errors")), req);
-    T_ASSERT(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(res.r, "first_second"), "mean_ms")));
+    T_ASSERT(
+        cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(res.r, "first_second"), "mean_ms")));
     cJSON_Delete(res.r);
 }

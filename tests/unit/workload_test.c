@@ -86,21 +86,22 @@ TEST(workload_invalid_spec_lists_every_problem_with_line) {
     char *txt = wl_problems_format(&p);
     printf("%s", txt);
     free(txt);
-    int ok = has_problem(&p, "spec.target.kind", "must be one of", 7) &&
-             has_problem(&p, "spec.minReplicas", "above maxReplicas", 9) &&
-             has_problem(&p, "spec.mode", "Auto, Preview", 11) &&
-             has_problem(&p, "spec.colour", "unknown field", 12) &&
-             has_problem(&p, "spec.providers[0].timeZone", "unknown time zone", 15) &&
-             has_problem(&p, "spec.providers[0].windows[0]", "overlaps windows[1]", 17) &&
-             has_problem(&p, "spec.providers[1].quantile", "must be in", 24) &&
-             has_problem(&p, "spec.providers[1].replicas", "does not apply", 25) &&
-             has_problem(&p, "spec.metrics.traffic", "needs a traffic metric", 0) &&
-             has_problem(&p, "spec.behavior.scaleDown.gray.state", "Cutoff, Standby, Deleted", 29) &&
-             has_problem(&p, "spec.behavior.scaleDown.gray.changePercent", "1..100", 30) &&
-             has_problem(&p, "spec.behavior.scaleUpAhead", "auto", 31) &&
-             has_problem(&p, "spec.stabilityCheckers[0].threshold", "number", 34) &&
-             has_problem(&p, "spec.stabilityCheckers[0].action", "Pause, Rollback", 35) &&
-             has_problem(&p, "spec.stabilityCheckers[0].metric", "neither", 0);
+    int ok =
+        has_problem(&p, "spec.target.kind", "must be one of", 7) &&
+        has_problem(&p, "spec.minReplicas", "above maxReplicas", 9) &&
+        has_problem(&p, "spec.mode", "Auto, Preview", 11) &&
+        has_problem(&p, "spec.colour", "unknown field", 12) &&
+        has_problem(&p, "spec.providers[0].timeZone", "unknown time zone", 15) &&
+        has_problem(&p, "spec.providers[0].windows[0]", "overlaps windows[1]", 17) &&
+        has_problem(&p, "spec.providers[1].quantile", "must be in", 24) &&
+        has_problem(&p, "spec.providers[1].replicas", "does not apply", 25) &&
+        has_problem(&p, "spec.metrics.traffic", "needs a traffic metric", 0) &&
+        has_problem(&p, "spec.behavior.scaleDown.gray.state", "Cutoff, Standby, Deleted", 29) &&
+        has_problem(&p, "spec.behavior.scaleDown.gray.changePercent", "1..100", 30) &&
+        has_problem(&p, "spec.behavior.scaleUpAhead", "auto", 31) &&
+        has_problem(&p, "spec.stabilityCheckers[0].threshold", "number", 34) &&
+        has_problem(&p, "spec.stabilityCheckers[0].action", "Pause, Rollback", 35) &&
+        has_problem(&p, "spec.stabilityCheckers[0].metric", "neither", 0);
     size_t n = p.n;
     wl_problems_fini(&p);
     T_ASSERT(ok);
@@ -174,7 +175,8 @@ TEST(workload_cron_eval_follows_time_zone) {
     T_EQ_INT(wl_cron_eval(&p, t0, 3600, 8, out), 0);
     int want[8] = {-1, 7, 7, 7, 7, 7, 7, 7};
     want[7] = 7; /* 19:00 UTC = 15:00 local, still open */
-    for (int i = 0; i < 8; i++) T_EQ_INT(out[i], want[i]);
+    for (int i = 0; i < 8; i++)
+        T_EQ_INT(out[i], want[i]);
     /* 21:00 UTC = 17:00 local: closed */
     T_EQ_INT(wl_cron_eval(&p, t0 + 9 * 3600, 3600, 1, out), 0);
     T_EQ_INT(out[0], -1);
@@ -191,7 +193,8 @@ TEST(workload_cron_eval_follows_time_zone) {
         int a[3], b[3];
         T_EQ_INT(wl_cron_eval_from(&p, t, 600, 3, a, &st), 0);
         T_EQ_INT(wl_cron_eval(&p, t, 600, 3, b), 0);
-        for (int k = 0; k < 3; k++) T_EQ_INT(a[k], b[k]);
+        for (int k = 0; k < 3; k++)
+            T_EQ_INT(a[k], b[k]);
     }
     T_EQ_INT(st.t, t0 + 2 * 86400 - 1800);
     /* the process zone is unchanged */
@@ -217,9 +220,10 @@ TEST(workload_cron_windows_touching_do_not_overlap) {
 }
 
 TEST(workload_alias_bomb_is_bounded) {
-    const char *y = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-                    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-                    "spec: {target: {kind: Deployment, name: a}, maxReplicas: 2, providers: [*d, *d, *d]}\n";
+    const char *y =
+        "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        "spec: {target: {kind: Deployment, name: a}, maxReplicas: 2, providers: [*d, *d, *d]}\n";
     workload_spec s;
     wl_problems p;
     wl_problems_init(&p);
@@ -243,11 +247,12 @@ TEST(workload_name_must_be_a_safe_file_name) {
 TEST(workload_promql_queries_and_metrics_offset) {
     /* PromQL outside the store's selector subset is Prometheus's to run: accepted when its
      * brackets and quotes pair up; a selector must stay in the subset; offsetSeconds is kept */
-    const char *ok = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: web}\n"
-                     "spec:\n  target: {kind: Deployment, name: web}\n  maxReplicas: 9\n"
-                     "  metrics:\n    offsetSeconds: 604800\n"
-                     "    utilization: {selector: 'cpu{app=\"web\"}', target: 60}\n"
-                     "    traffic: [{query: 'sum(rate(http_requests_total{app=\"web\"}[5m])) * 60'}]\n";
+    const char *ok =
+        "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: web}\n"
+        "spec:\n  target: {kind: Deployment, name: web}\n  maxReplicas: 9\n"
+        "  metrics:\n    offsetSeconds: 604800\n"
+        "    utilization: {selector: 'cpu{app=\"web\"}', target: 60}\n"
+        "    traffic: [{query: 'sum(rate(http_requests_total{app=\"web\"}[5m])) * 60'}]\n";
     workload_spec s;
     wl_problems p;
     wl_problems_init(&p);
@@ -256,11 +261,12 @@ TEST(workload_promql_queries_and_metrics_offset) {
     T_EQ_STR(s.traffic[0].query, "sum(rate(http_requests_total{app=\"web\"}[5m])) * 60");
     wl_problems_fini(&p);
 
-    const char *bad = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: web}\n"
-                      "spec:\n  target: {kind: Deployment, name: web}\n  maxReplicas: 9\n"
-                      "  metrics:\n    offsetSeconds: -5\n"
-                      "    utilization: {selector: 'rate(cpu[5m])', target: 60}\n"
-                      "    traffic: [{query: 'sum(rate(x[5m])'}, {query: 'x{a=\"b}'}, {query: '   '}]\n";
+    const char *bad =
+        "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: web}\n"
+        "spec:\n  target: {kind: Deployment, name: web}\n  maxReplicas: 9\n"
+        "  metrics:\n    offsetSeconds: -5\n"
+        "    utilization: {selector: 'rate(cpu[5m])', target: 60}\n"
+        "    traffic: [{query: 'sum(rate(x[5m])'}, {query: 'x{a=\"b}'}, {query: '   '}]\n";
     wl_problems_init(&p);
     T_EQ_INT(workload_parse(bad, strlen(bad), &s, &p), -22);
     T_ASSERT(has_problem(&p, "spec.metrics.offsetSeconds", "must be in 0..", 8));
