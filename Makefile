@@ -2,9 +2,12 @@
 # `make asan`/`make valgrind`/`make fuzz`/`make bench`/`make demo` as the README says.
 # Sources are found by folder: a new module is a new .c file, no Makefile edit needed.
 #   shared/*.c             -> build/libtide_shared.a   (wire, config, log, helpers)
-#   agent/*.c              -> bin/tide-agent           (agent/main.c holds main)
+#   agent/*.c, agent/*/*.c -> bin/tide-agent           (agent/main.c holds main)
 #   controlplane/*.c, controlplane/*/*.c except cli/ -> bin/tide-controlplane (+ libtide_cp.a)
 #   controlplane/cli/*.c   -> bin/tidectl              (links libtide_cp.a: same model code)
+# Each side sees only its own headers and shared/'s (per-folder -I below): agent and control
+# plane meet only through shared/. The layer walls inside each side are checked by
+# scripts/walls.sh before anything is compiled (see WALLS).
 #   tests/unit/X_test.c    -> build/tests/X_test
 #   tests/fuzz/fuzz_X.c    -> build/fuzz/fuzz_X        (clang libFuzzer)
 #   tests/bench/bench_X.c  -> build/bench/bench_X
@@ -29,12 +32,17 @@ endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-INCS    := -I. -Ishared -Iagent -Icontrolplane
+# Include paths by folder: shared/ sees only itself, each daemon itself and shared/; tests
+# and benchmarks see everything.
+INCS     = -Ishared -Iagent -Icontrolplane
+$(B)/obj/shared/%.o:       INCS = -Ishared
+$(B)/obj/agent/%.o:        INCS = -Ishared -Iagent
+$(B)/obj/controlplane/%.o: INCS = -Ishared -Icontrolplane
 ALL_CFLAGS = $(STD) $(WARN) $(OPT) $(INCS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
 LDLIBS  = $(PKG_LIBS) -lev -lm -lpthread $(LIBS)
 
 SHARED_SRC := $(wildcard shared/*.c)
-AGENT_SRC  := $(wildcard agent/*.c)
+AGENT_SRC  := $(wildcard agent/*.c agent/*/*.c)
 CP_ALL_SRC := $(filter-out controlplane/cli/%,$(wildcard controlplane/*.c controlplane/*/*.c))
 CP_LIB_SRC := $(filter-out controlplane/main.c,$(CP_ALL_SRC))
 AG_LIB_SRC := $(filter-out agent/main.c,$(AGENT_SRC))
@@ -53,10 +61,21 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 PROGS      := $(BIN)/tide-agent $(BIN)/tide-controlplane $(BIN)/tidectl
 
-.PHONY: install all check unit integration asan valgrind fuzz fuzz-build bench demo clean format
+.PHONY: install all check unit integration asan valgrind fuzz fuzz-build bench demo clean format \
+	walls format-check
 all: $(PROGS) $(UNIT_BINS) $(BENCH_BINS)
 
-$(B)/obj/%.o: %.c
+# WALLS: the layer table of scripts/walls.sh is checked before any object is compiled; a
+# forbidden include fails the build (tests/integration/walls.sh plants one to prove it).
+SRC_FILES := $(wildcard shared/*.[ch] agent/*.[ch] agent/*/*.[ch] controlplane/*.[ch] controlplane/*/*.[ch])
+$(B)/walls.ok: scripts/walls.sh $(SRC_FILES)
+	@mkdir -p $(dir $@)
+	@scripts/walls.sh
+	@touch $@
+walls:
+	scripts/walls.sh
+
+$(B)/obj/%.o: %.c | $(B)/walls.ok
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -90,7 +109,7 @@ $(B)/bench/%: tests/bench/%.c $(CP_LIB) $(AG_LIB) $(SHARED_LIB)
 
 # ---- tests -------------------------------------------------------------------------------
 # tests/run.sh runs unit binaries and tests/integration/* and ends with "N passed, N failed".
-check: all
+check: all format-check
 	tests/run.sh --bin $(BIN) --build $(B)
 	$(MAKE) --no-print-directory asan-check
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
@@ -145,7 +164,11 @@ install: $(PROGS)
 	install -m 0644 README.md BENCHMARKS.md shared/PROTOCOL.md $(DESTDIR)$(PREFIX)/share/doc/tide/
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	@clang-format -i $(SRC_FILES) $(wildcard tests/*/*.[ch])
+# every C file as .clang-format says (part of make check)
+format-check:
+	@clang-format --dry-run -Werror $(SRC_FILES) $(wildcard tests/*/*.[ch]) \
+	  || { echo "format-check: run 'make format'"; exit 1; }
 
 clean:
 	rm -rf build bin

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "action.h"
+#include "actions/action.h"
 #include "agent.h"
 #include "log.h"
 #include "wire.h"

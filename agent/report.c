@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "agent.h"
-#include "collector.h"
+#include "collect/collector.h"
 #include "log.h"
 #include "wire.h"
 

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "agents.h"
+#include "agents/agents.h"
 #include "log.h"
-#include "ops.h"
-#include "tsdb.h"
+#include "api/ops.h"
+#include "store/tsdb.h"
 
 #define MAX_MODULES 64
 

@@ -10,12 +10,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agents.h"
+#include "agents/agents.h"
 #include "cp.h"
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
-#include "tsdb.h"
+#include "store/tsdb.h"
 #include "wire.h"
 
 /* The one global of this binary (STYLE.md); everything else gets a pointer to it. */

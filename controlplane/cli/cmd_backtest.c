@@ -1,9 +1,9 @@
 /* cmd_backtest.c: `tidectl backtest`: runs the forecast benchmark protocol on a CSV locally
  * (no control plane needed) and prints a table or JSON, optionally an SVG plot. */
-#include "backtest.h"
+#include "offline/backtest.h"
 #include "cli_table.h"
-#include "forecast.h"
-#include "series_csv.h"
+#include "models/forecast.h"
+#include "offline/series_csv.h"
 #include "tidectl.h"
 
 #include <errno.h>

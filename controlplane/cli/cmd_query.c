@@ -1,6 +1,6 @@
 /* cmd_query.c: `tidectl query SELECTOR`: query_range over the control plane's store merged with
  * Prometheus history; a table, or with --json exactly what GET /api/v1/query_range returns. */
-#include "query.h"
+#include "query/query.h"
 #include "cli_table.h"
 
 #include <getopt.h>

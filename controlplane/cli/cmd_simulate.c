@@ -1,10 +1,10 @@
 /* cmd_simulate.c: `tidectl simulate`: replays a traffic trace through the scaling brain (the
  * same portrait, HPA and planner code as the control plane) against a simulated fleet. */
 #include "cli_table.h"
-#include "series_csv.h"
-#include "sim.h"
+#include "offline/series_csv.h"
+#include "offline/sim.h"
 #include "tidectl.h"
-#include "workload.h"
+#include "spec/workload.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -2,7 +2,7 @@
  * `delete NAME`: workload specs and their decisions, through the ops socket. */
 #include "cli_table.h"
 #include "tidectl.h"
-#include "workload.h"
+#include "spec/workload.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "ops.h"
+#include "api/ops.h"
 
 #define MAX_CMDS 128
 /* How long tidectl waits for the control plane's answer: long enough for node actions with

@@ -279,8 +279,8 @@ void lstm__net_adam(lstm_net *n, float lr) {
 #define LSTM_BATCH 32
 #define LSTM_EPOCH_BATCHES 50
 #define LSTM_PATIENCE 4
-#define LSTM_MAX_EPOCHS 25 /* default cap: about 30 s on one idle core at context 120, horizon 60  \
-                            */
+/* default epoch cap: about 30 s on one idle core at context 120, horizon 60 */
+#define LSTM_MAX_EPOCHS 25
 #define LSTM_VAL_WINDOWS 512
 
 typedef struct lstm_fc {

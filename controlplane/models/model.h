@@ -3,7 +3,7 @@
 #ifndef TIDE_MODELS_MODEL_H
 #define TIDE_MODELS_MODEL_H
 
-#include "forecast.h"
+#include "models/forecast.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -5,7 +5,7 @@
 #ifndef TIDE_MODELS_TRAIN_H
 #define TIDE_MODELS_TRAIN_H
 
-#include "forecast.h"
+#include "models/forecast.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* bench_cgroup_sample.c: cost of sampling 500 real cgroups every second with the agent's
- * cgroup sampler (agent/cgroup_collect.c), in this process: CPU share of one core from
+ * cgroup sampler (agent/collect/cgroup_collect.c), in this process: CPU share of one core from
  * getrusage over the run (goal <= 0.5%), per-cgroup cost in microseconds, peak RSS, and, as a
  * reference measured in the same run, libcgroup's cgroup_get_cgroup per cgroup.
  *
@@ -7,9 +7,9 @@
  * process's own memory cgroup, as on this host), removes them at exit (also on SIGINT/TERM).
  * Env: TIDE_BENCH_SECONDS (default 60), TIDE_BENCH_CGROUPS (default 500). Skips (exit 0 with
  * a note) when cgroups cannot be created. */
-#include "cgroup_collect.h"
-#include "cgroup_discover.h"
-#include "cgroup_parse.h"
+#include "collect/cgroup_collect.h"
+#include "collect/cgroup_discover.h"
+#include "collect/cgroup_parse.h"
 #include "log.h"
 
 #include <errno.h>

@@ -7,10 +7,10 @@
  * throughput figures are per second of this thread's CPU time, so that other processes
  * time-slicing the core do not count against it (memory-bandwidth contention still does);
  * the wall-clock rate is printed too. Exits 1 when a goal is missed. */
-#include "forecast.h"
+#include "models/forecast.h"
 #include "models/adam.h"
 #include "models/neural.h"
-#include "series_csv.h"
+#include "offline/series_csv.h"
 
 #include <cblas.h>
 #include <stdio.h>

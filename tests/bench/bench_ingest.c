@@ -1,6 +1,6 @@
 /* bench_ingest.c: ingest throughput of the control plane's real agent path: one authenticated
- * connection (a socketpair adopted by controlplane/agents.c) streams SAMPLES batches that are
- * decoded, appended to the per-series memory store and acknowledged once durable. One thread
+ * connection (a socketpair adopted by controlplane/agents/agents.c) streams SAMPLES batches that
+ * are decoded, appended to the per-series memory store and acknowledged once durable. One thread
  * runs both ends on one libev loop, so the figure is samples per CPU-second of one core (the
  * sending side, included, only copies pre-encoded frames). The reference measured in the same run:
  * msgpack-c packing and unpacking a 6-field map per record (a map per sample). Goal: >= 3 M
@@ -15,10 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agents.h"
+#include "agents/agents.h"
 #include "cp.h"
 #include "log.h"
-#include "tsdb.h"
+#include "store/tsdb.h"
 #include "wire.h"
 
 #define NSERIES 100

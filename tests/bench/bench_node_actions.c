@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "replica_action.h"
+#include "actions/replica_action.h"
 
 typedef struct outcome {
     int called, ok;

@@ -2,8 +2,8 @@
  * one core), bytes per stored sample at 1-minute resolution (goal <= 4), query_range over
  * 7 days at 1-minute step for one series (goal < 2 ms) and for 1,000 series summed (goal
  * < 200 ms). Real traffic from ../shared/data where present, synthetic otherwise. */
-#include "query.h"
-#include "tsdb.h"
+#include "query/query.h"
+#include "store/tsdb.h"
 
 #include <ev.h>
 #include <math.h>

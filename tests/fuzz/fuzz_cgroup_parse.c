@@ -1,8 +1,8 @@
 /* fuzz_cgroup_parse.c: libFuzzer target for every cgroup and /proc text parser, the
  * mountinfo parser and the cgroup path classifier. The first byte picks the parser; the rest
  * is the file's text (not NUL-terminated, so ASan catches any read past the end). */
-#include "cgroup_discover.h"
-#include "cgroup_parse.h"
+#include "collect/cgroup_discover.h"
+#include "collect/cgroup_parse.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * CSV, `show servers state`, `set server` replies) and the BACKEND/SERVER reference parser. The
  * first byte picks the parser; the rest is the reply (not NUL-terminated, so ASan catches a read
  * past the end). */
-#include "haproxy.h"
+#include "actions/haproxy.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* fuzz_k8s.c: libFuzzer target for what the Kubernetes client reads from outside: the API's
  * answer (k8s_pod_condition) and a pod reference from the operator (k8s_pod_ref_parse). The
  * first byte picks the parser; the input is not NUL-terminated for the answer parser. */
-#include "k8s.h"
+#include "exec/k8s.h"
 
 #include <stdint.h>
 #include <stdlib.h>

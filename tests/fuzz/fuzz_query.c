@@ -1,7 +1,7 @@
 /* fuzz_query.c: libFuzzer target for the query selector parser, the time/duration parsers and
  * the evaluation of whatever parses over a small in-memory store. */
-#include "query.h"
-#include "tsdb.h"
+#include "query/query.h"
+#include "store/tsdb.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>

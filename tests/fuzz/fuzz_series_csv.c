@@ -1,7 +1,8 @@
-/* fuzz_series_csv.c: libFuzzer target for the CSV series loader (controlplane/series_csv.c):
- * every input is parsed in the default (repairing), strict and averaging modes; a parsed
- * series is checked to be regular and finite, and its repairs are described. */
-#include "series_csv.h"
+/* fuzz_series_csv.c: libFuzzer target for the CSV series loader
+ * (controlplane/offline/series_csv.c): every input is parsed in the default (repairing), strict and
+ * averaging modes; a parsed series is checked to be regular and finite, and its repairs are
+ * described. */
+#include "offline/series_csv.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* fuzz_sockdiag_proc.c: libFuzzer target for the /proc/net/tcp and /proc/net/tcp6 parser and
  * the ADDR:PORT endpoint parser. The first byte picks the input kind; the rest is the text (not
  * NUL-terminated for the table parser). */
-#include "sockdiag.h"
+#include "actions/sockdiag.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -2,7 +2,7 @@
  * restores) and, for the same input read as numbers, the encoder's round trip. The first byte
  * picks 1 or 4 fields and the record count; the rest is the bit stream, followed by exactly the
  * 8 bytes of padding chunks always carry, so ASan catches any read beyond. */
-#include "tsdb_chunk.h"
+#include "store/tsdb_chunk.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* fuzz_workload.c: libFuzzer target for the workload spec parser and validator. */
-#include "workload.h"
+#include "spec/workload.h"
 
 #include <stdint.h>
 #include <stdlib.h>

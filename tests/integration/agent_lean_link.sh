@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # agent_lean_link.sh: tide-agent's resident-memory budget (< 10 MB with 500 cgroups) depends
 # on what it maps at start: it must not link libcurl (loaded with dlopen by the first warm-up,
-# agent/curl_lazy.c) nor what libcurl drags in (libssl, gnutls). libcrypto is linked on
+# agent/actions/curl_lazy.c) nor what libcurl drags in (libssl, gnutls). libcrypto is linked on
 # purpose (the handshake's HMAC, shared/hmac.c). Fails when a build or toolchain change (e.g.
 # --no-as-needed) brings libcurl back as DT_NEEDED, and checks that a running agent has none of
 # them mapped, before and after a warm-up (which runs in a helper process), and that the
@@ -17,7 +17,7 @@ for lib in libcurl libssl libgnutls; do
 done
 
 # a running agent connected to a control plane maps neither, also after a warm-up: the
-# warm-up runs in a helper process that loads libcurl there (agent/warmup.c)
+# warm-up runs in a helper process that loads libcurl there (agent/actions/warmup.c)
 printf 'lean-link-token-0123456789abcdef\n' > "$W/token"; chmod 600 "$W/token"
 P=$(port)
 CTL=("$TIDE_BIN/tidectl" --socket "$W/cp.sock")

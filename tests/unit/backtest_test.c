@@ -1,6 +1,6 @@
 /* backtest_test.c: protocol arithmetic (T0, origins, 10-minute bins) and metrics on
  * hand-computed examples. */
-#include "backtest.h"
+#include "offline/backtest.h"
 #include "test.h"
 
 #include <errno.h>
@@ -99,7 +99,7 @@ TEST(bt_too_short_is_an_error) {
 
 /* The protocol reproduces the reference figures of the issue for the baselines on NASA
  * (last 0.696 / 1.405, seasonal naive week 0.823 / 0.618, day 0.874 / 0.826). */
-#include "series_csv.h"
+#include "offline/series_csv.h"
 
 TEST(bt_nasa_baselines_match_reference) {
     const char *p = test_shared_data("nasa_http_1m.csv");

@@ -1,6 +1,6 @@
 /* capacity_test.c: the capacity model recovers a known law (util = a*traffic/replicas + b + a
  * weekend bump), the solver returns the known replica count, and the gates say why they fail. */
-#include "capacity.h"
+#include "models/capacity.h"
 #include "test.h"
 
 #include <errno.h>

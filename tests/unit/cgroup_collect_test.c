@@ -1,7 +1,7 @@
 /* cgroup_collect_test.c: the cgroup sampler over a fake hybrid hierarchy under $TMPDIR (a
  * mountinfo pointing at plain directories holding real fixture files): metrics and labels,
  * counter rates, garbled files skipped and counted, cgroups coming and going, prefixes. */
-#include "cgroup_collect.h"
+#include "collect/cgroup_collect.h"
 #include "test.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* cgroup_discover_test.c: layout detection from real and hand-made mountinfo, Kubernetes and
  * systemd path classification, include/exclude globs, and the watcher on a fake cgroup tree
  * under $TMPDIR and on real cgroups (cgroupfs v1 and v2 on this host). */
-#include "cgroup_discover.h"
+#include "collect/cgroup_discover.h"
 #include "fixture.h"
 #include "test.h"
 

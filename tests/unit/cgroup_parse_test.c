@@ -1,6 +1,6 @@
 /* cgroup_parse_test.c: the cgroup and /proc parsers on real v1/hybrid files copied from this
  * machine, hand-made pure-v2 files, and garbled input. */
-#include "cgroup_parse.h"
+#include "collect/cgroup_parse.h"
 #include "fixture.h"
 #include "test.h"
 

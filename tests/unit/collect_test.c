@@ -2,7 +2,7 @@
  * retried with a doubling delay (and never stops the others), a working one samples every
  * interval, and each round becomes one batch. */
 #include "agent.h"
-#include "collector.h"
+#include "collect/collector.h"
 #include "log.h"
 #include "test.h"
 

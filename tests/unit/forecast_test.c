@@ -1,6 +1,6 @@
 /* forecast_test.c: the forecasters behind forecast.h: baselines, quantiles, Holt-Winters on a
  * synthetic seasonal series, the outage mask. */
-#include "forecast.h"
+#include "models/forecast.h"
 #include "models/model.h"
 #include "test.h"
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "haproxy.h"
+#include "actions/haproxy.h"
 #include "fixture.h"
 #include "test.h"
 

@@ -1,7 +1,7 @@
 /* hpa_test.c: the reactive provider against the worked examples of the Kubernetes HPA
  * documentation ("Algorithm details", "Scaling policies", "Stabilization window") and the
  * rules it states for missing and not-ready pods. */
-#include "hpa.h"
+#include "scaling/hpa.h"
 #include "test.h"
 
 #include <errno.h>

@@ -6,7 +6,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "k8s.h"
+#include "exec/k8s.h"
 #include "test.h"
 
 TEST(pod_ref_parse) {

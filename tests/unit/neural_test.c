@@ -1,7 +1,7 @@
 /* neural_test.c: the squeeze-excitation forecaster: analytic gradients match numerical ones,
  * the fused Adam step equals step + Adam, training is deterministic, and it learns a
  * seasonal series. */
-#include "forecast.h"
+#include "models/forecast.h"
 #include "models/neural.h"
 #include "test.h"
 

@@ -1,5 +1,5 @@
 /* node_collect_test.c: node totals from real /proc fixtures and from this host's /proc. */
-#include "node_collect.h"
+#include "collect/node_collect.h"
 #include "test.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* planner_test.c: staged scale actions from portraits. */
-#include "planner.h"
+#include "scaling/planner.h"
 #include "test.h"
 
 #include <stdlib.h>

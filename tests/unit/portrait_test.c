@@ -1,5 +1,5 @@
 /* portrait_test.c: providers and their merge. */
-#include "portrait.h"
+#include "scaling/portrait.h"
 #include "test.h"
 
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* prom_test.c: the Prometheus client against a fake Prometheus (libmicrohttpd in this process,
  * answering /api/v1/query_range in Prometheus's format): chunking under the point limit,
  * the async call back on the loop, Prometheus's own errors, retries, and the backoff. */
-#include "prom.h"
+#include "query/prom.h"
 #include "test.h"
 
 #include <errno.h>

@@ -2,7 +2,7 @@
  * gradient matches central differences, they never change the trunk (stop-gradient), a
  * trained p90 covers about 90% of held-out points of a series with known noise, and
  * fc_predict keeps quantiles on the right side of the point forecast. */
-#include "forecast.h"
+#include "models/forecast.h"
 #include "models/lstm.h"
 #include "models/model.h"
 #include "models/neural.h"

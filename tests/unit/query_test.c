@@ -1,8 +1,8 @@
 /* query_test.c: selector parsing (good and bad), value/time formatting and parsing, range
  * evaluation with matchers and sum/avg by over an in-memory store, Prometheus JSON. */
-#include "query.h"
+#include "query/query.h"
 #include "test.h"
-#include "tsdb.h"
+#include "store/tsdb.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "replica_action.h"
-#include "replica_cgroup.h"
+#include "actions/replica_action.h"
+#include "actions/replica_cgroup.h"
 #include "fixture.h"
 #include "test.h"
 

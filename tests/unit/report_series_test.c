@@ -3,7 +3,7 @@
  * exactly, in order, and a series costs a bounded number of heap bytes (the agent keeps
  * thousands of them: 11 per sampled cgroup). */
 #include "agent.h"
-#include "collector.h"
+#include "collect/collector.h"
 #include "test.h"
 #include "wire.h"
 

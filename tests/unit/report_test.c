@@ -2,7 +2,7 @@
  * are stable hashes, rounds become batches with growing seq, the memory bound evicts the
  * oldest batches to the spill seam (or drops and counts them), ACKs free batches. */
 #include "agent.h"
-#include "collector.h"
+#include "collect/collector.h"
 #include "test.h"
 #include "wire.h"
 

@@ -1,5 +1,5 @@
 /* series_csv_test.c: CSV loading: errors name the line and problem; repairs are reported. */
-#include "series_csv.h"
+#include "offline/series_csv.h"
 #include "test.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* sim_test.c: the trace simulator and its policies. */
-#include "series_csv.h"
-#include "sim.h"
+#include "offline/series_csv.h"
+#include "offline/sim.h"
 #include "test.h"
 
 #include <errno.h>

@@ -7,7 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "sockdiag.h"
+#include "actions/sockdiag.h"
 #include "fixture.h"
 #include "test.h"
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "forecast.h"
+#include "models/forecast.h"
 #include "test.h"
 
 /* A series below zero everywhere has no window with a positive context mean: each network's

@@ -1,8 +1,8 @@
 /* tsdb_test.c: the time-series store: chunk codec, series index, downsampling, retention,
  * WAL replay (torn tail, corrupt middle), snapshots, kill -9 mid-write, full disk. */
-#include "tsdb.h"
-#include "tsdb_chunk.h"
-#include "tsdb_wal.h"
+#include "store/tsdb.h"
+#include "store/tsdb_chunk.h"
+#include "store/tsdb_wal.h"
 #include "test.h"
 
 #include <errno.h>

@@ -1,8 +1,8 @@
-/* warmup_helper_test.c: the warm-up helper process of agent/warmup.c: cancelling a running
+/* warmup_helper_test.c: the warm-up helper process of agent/actions/warmup.c: cancelling a running
  * warm-up kills and reaps its helper, leaks no descriptor and never calls done; a finished
  * warm-up leaves no child behind either. */
 #include "test.h"
-#include "warmup.h"
+#include "actions/warmup.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "warmup.h"
+#include "actions/warmup.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 

@@ -1,6 +1,6 @@
 /* workload_test.c: the workload spec parser and validator, cron expressions and windows. */
 #include "test.h"
-#include "workload.h"
+#include "spec/workload.h"
 
 #include <stdlib.h>
 #include <time.h>

@@ -1,0 +1,1035 @@
+/* agents.c: the agent listener, one connection state machine per agent (handshake -> ready ->
+ * closed), the agents table, SAMPLES ingest into the store with durable acknowledgements, and
+ * commands routed to agents (agents.h). */
+#include "agents/agents.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ev.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cp.h"
+#include "log.h"
+#include "api/ops.h"
+#include "store/tsdb.h"
+#include "wire.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Read in chunks of this size; a connection's buffer only grows past it for a bigger frame. */
+#define READ_CHUNK 4096
+/* Reads per readiness event, so that one busy agent cannot starve the others. */
+#define READS_PER_EVENT 16
+/* Output an agent does not read (commands, acks) beyond this closes the connection. */
+#define OUT_LIMIT (16u << 20)
+/* Series one connection may define: far above a node's cgroups x metrics, bounds memory. */
+#define MAX_SERIES_PER_CONN (1u << 20)
+#define DEFAULT_COMMAND_TIMEOUT_MS 30000
+
+enum conn_state { CONN_HANDSHAKE, CONN_READY, CONN_CLOSED };
+static const char *const state_names[] = {"handshake", "ready", "closed"};
+
+/* Counters, defined once: each list generates struct fields and JSON keys (and the row
+ * counters also their sums in the totals). ROW_*: per node (`tidectl agents`); TOTAL_*: the
+ * whole listener (`tidectl status`), including connections that never authenticated. */
+#define ROW_COUNTERS(X)                                                                            \
+    X(samples, "samples stored")                                                                   \
+    X(bytes, "frame bytes received after the handshake began")                                     \
+    X(batches, "SAMPLES batches received")                                                         \
+    X(duplicate_batches, "batches dropped because their seq was already stored")                   \
+    X(unknown_series, "runs dropped because their series id was never defined")
+#define ROW_GAUGES(X)                                                                              \
+    X(protocol_errors, "connections of this node closed for a protocol error")                     \
+    X(spool_drops, "batches the agent dropped unsent (from its heartbeat)")                        \
+    X(queued_bytes, "bytes the agent holds unacknowledged (from its heartbeat)")
+#define TOTAL_COUNTERS(X)                                                                          \
+    X(connections_total, "connections accepted since start")                                       \
+    X(protocol_errors, "connections closed for a protocol error, authenticated or not")            \
+    X(rejected_auth, "handshakes that failed HMAC verification")                                   \
+    X(timeouts, "connections closed by the handshake or idle timeout")                             \
+    X(refused_full, "connections refused because max_agents were connected")
+
+typedef struct idmap { /* agent series id -> store series id, open addressing */
+    uint32_t *keys, *vals;
+    uint8_t *used;
+    size_t cap, n;
+} idmap;
+
+typedef struct agent_row agent_row;
+typedef struct agent_conn agent_conn;
+typedef struct cp_cmd cp_cmd;
+
+struct agent_row { /* one per node seen since start; outlives its connections */
+    char node[64];
+    char version[64];
+    char address[64];
+    int64_t connected_since, disconnected_at, last_heartbeat;
+#define X_FIELD(name, help) uint64_t name;
+    ROW_COUNTERS(X_FIELD)
+    ROW_GAUGES(X_FIELD)
+    uint64_t last_seq;    /* highest batch seq appended to the store (duplicate check) */
+    uint64_t durable_seq; /* highest batch seq known durable (what HELLO_ACK promises) */
+    agent_conn *conn;     /* NULL when not connected */
+    agent_row *next;
+};
+
+struct agent_conn {
+    ev_io rio, wio;
+    ev_timer timer;
+    int fd;
+    enum conn_state state;
+    cp_agents *owner;
+    agent_row *row; /* set once authenticated */
+    char address[64];
+    wire_decoder dec;
+    wire_buf out;
+    uint8_t nonce[WIRE_NONCE_LEN];
+    uint64_t out_seq;
+    uint64_t acked;
+    ev_tstamp last_rx;
+    int refs; /* store callbacks to come, callers on the stack: the struct lives until 0 */
+    idmap series;
+    agent_conn *prev, *next;
+};
+
+struct cp_cmd {
+    ev_timer timer;
+    cp_agents *owner;
+    agent_conn *conn; /* NULL once failed/answered */
+    char id[32];
+    char node[64];
+    char *error; /* why, when failing asynchronously */
+    int failed;  /* the timer delivers a failure, not a timeout */
+    int timeout_ms;
+    cp_command_done_fn done;
+    void *arg;
+    cp_cmd *prev, *next;
+};
+
+struct cp_agents {
+    struct controlplane *cp;
+    ev_io lio;
+    int lfd;
+    agent_conn *conns;
+    int nconns;
+    agent_row *rows;
+    cp_cmd *cmds;
+    uint64_t next_cmd_id;
+    /* totals */
+    TOTAL_COUNTERS(X_FIELD)
+#undef X_FIELD
+    /* ingest scratch */
+    int64_t *ts;
+    double *v;
+    size_t scratch_cap;
+    char *lbuf;
+    size_t lbuf_cap;
+    log_ratelimit rl_unknown, rl_accept;
+};
+
+typedef struct durable_wait {
+    agent_conn *conn;
+    uint64_t seq;
+} durable_wait;
+
+/* Why a connection closes: a protocol error is logged as a warning and counted. */
+enum close_kind { CLOSE_NORMAL = 0, CLOSE_PROTOCOL_ERROR = 1 };
+static void conn_close(agent_conn *c, enum close_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- series id map ------------------------------------------------------------------------ */
+
+static uint32_t hash32(uint32_t x) {
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+static int idmap_get(const idmap *m, uint32_t key, uint32_t *val) {
+    if (!m->cap) return 0;
+    size_t mask = m->cap - 1;
+    for (size_t i = hash32(key) & mask;; i = (i + 1) & mask) {
+        if (!m->used[i]) return 0;
+        if (m->keys[i] == key) {
+            *val = m->vals[i];
+            return 1;
+        }
+    }
+}
+
+static int idmap_put(idmap *m, uint32_t key, uint32_t val) {
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        idmap nm = {calloc(cap, 4), calloc(cap, 4), calloc(cap, 1), cap, 0};
+        if (!nm.keys || !nm.vals || !nm.used) {
+            free(nm.keys);
+            free(nm.vals);
+            free(nm.used);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->used[i]) idmap_put(&nm, m->keys[i], m->vals[i]);
+        free(m->keys);
+        free(m->vals);
+        free(m->used);
+        *m = nm;
+    }
+    size_t mask = m->cap - 1;
+    for (size_t i = hash32(key) & mask;; i = (i + 1) & mask) {
+        if (!m->used[i]) {
+            m->used[i] = 1;
+            m->keys[i] = key;
+            m->vals[i] = val;
+            m->n++;
+            return 0;
+        }
+        if (m->keys[i] == key) {
+            m->vals[i] = val;
+            return 0;
+        }
+    }
+}
+
+static void idmap_free(idmap *m) {
+    free(m->keys);
+    free(m->vals);
+    free(m->used);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- connection basics -------------------------------------------------------------------- */
+
+static const char *conn_name(const agent_conn *c, char *buf, size_t len) {
+    if (c->row)
+        snprintf(buf, len, "%s (node %s)", c->address, c->row->node);
+    else
+        snprintf(buf, len, "%s", c->address);
+    return buf;
+}
+
+/* The only place a connection changes state. */
+static void conn_set_state(agent_conn *c, enum conn_state to) {
+    char name[160];
+    if (!((c->state == CONN_HANDSHAKE && (to == CONN_READY || to == CONN_CLOSED)) ||
+          (c->state == CONN_READY && to == CONN_CLOSED))) {
+        log_error("agents", "%s: bad state change %s -> %s", conn_name(c, name, sizeof name),
+                  state_names[c->state], state_names[to]);
+        abort();
+    }
+    log_debug("agents", "%s: %s -> %s", conn_name(c, name, sizeof name), state_names[c->state],
+              state_names[to]);
+    c->state = to;
+}
+
+static void conn_free(agent_conn *c) {
+    wire_decoder_fini(&c->dec);
+    wire_buf_fini(&c->out);
+    idmap_free(&c->series);
+    free(c);
+}
+
+static void cmd_finish(cp_cmd *cmd, int ok, const cJSON *result, const char *error);
+
+static void conn_close(agent_conn *c, enum close_kind kind, const char *fmt, ...) {
+    if (c->state == CONN_CLOSED) return;
+    cp_agents *a = c->owner;
+    struct ev_loop *loop = a->cp->loop;
+    char reason[300], name[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    if (kind == CLOSE_PROTOCOL_ERROR) {
+        a->protocol_errors++;
+        if (c->row) c->row->protocol_errors++;
+        log_warn("agents", "%s closed: %s", conn_name(c, name, sizeof name), reason);
+    } else {
+        log_info("agents", "%s closed: %s", conn_name(c, name, sizeof name), reason);
+    }
+    conn_set_state(c, CONN_CLOSED);
+    ev_io_stop(loop, &c->rio);
+    ev_io_stop(loop, &c->wio);
+    ev_timer_stop(loop, &c->timer);
+    close(c->fd);
+    c->fd = -1;
+    if (c->row && c->row->conn == c) {
+        c->row->conn = NULL;
+        c->row->disconnected_at = tide_now_wall_ms();
+    }
+    for (cp_cmd *cmd = a->cmds, *nx; cmd; cmd = nx) {
+        nx = cmd->next;
+        if (cmd->conn == c) cmd_finish(cmd, 0, NULL, "agent disconnected");
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        a->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    a->nconns--;
+    if (c->refs == 0) conn_free(c);
+}
+
+/* Drops a reference taken around a call that may close c. Returns 0, or -1 when c is closed
+ * (and then freed if nothing else holds it). */
+static int conn_unref(agent_conn *c) {
+    c->refs--;
+    if (c->state != CONN_CLOSED) return 0;
+    if (c->refs == 0) conn_free(c);
+    return -1;
+}
+
+/* Writes what is queued; arms the write watcher on EAGAIN. Returns 0, or -1 when it closed c. */
+static int conn_flush(agent_conn *c) {
+    while (c->out.len > 0) {
+        ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                if (c->out.len > OUT_LIMIT) {
+                    conn_close(c, CLOSE_PROTOCOL_ERROR, "agent does not read (%zu bytes queued)",
+                               c->out.len);
+                    return -1;
+                }
+                ev_io_start(c->owner->cp->loop, &c->wio);
+                return 0;
+            }
+            conn_close(c, CLOSE_NORMAL, "write: %s", strerror(errno));
+            return -1;
+        }
+        wire_buf_consume(&c->out, (size_t)n);
+    }
+    ev_io_stop(c->owner->cp->loop, &c->wio);
+    return 0;
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    conn_flush(container_of(w, agent_conn, wio));
+}
+
+/* ---- commands ---------------------------------------------------------------------------- */
+
+static void cmd_finish(cp_cmd *cmd, int ok, const cJSON *result, const char *error) {
+    cp_agents *a = cmd->owner;
+    ev_timer_stop(a->cp->loop, &cmd->timer);
+    if (cmd->prev)
+        cmd->prev->next = cmd->next;
+    else
+        a->cmds = cmd->next;
+    if (cmd->next) cmd->next->prev = cmd->prev;
+    cp_command_done_fn done = cmd->done;
+    void *arg = cmd->arg;
+    char *err_copy = cmd->error;
+    free(cmd);
+    done(arg, ok, result, error);
+    free(err_copy);
+}
+
+static void on_cmd_timer(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    cp_cmd *cmd = container_of(w, cp_cmd, timer);
+    if (cmd->failed) {
+        cmd_finish(cmd, 0, NULL, cmd->error ? cmd->error : "failed (out of memory)");
+        return;
+    }
+    char msg[96];
+    snprintf(msg, sizeof msg, "timed out after %d ms", cmd->timeout_ms);
+    log_warn("agents", "command %s to node %s %s", cmd->id, cmd->node, msg);
+    cmd_finish(cmd, 0, NULL, msg);
+}
+
+int cp_agent_command(struct controlplane *cp, const char *node, const char *action, cJSON *args,
+                     int timeout_ms, cp_command_done_fn done, void *arg) {
+    cp_agents *a = cp->agents;
+    cp_cmd *cmd = calloc(1, sizeof *cmd);
+    if (!cmd || !a) {
+        /* Nowhere to defer the failure to: without memory nothing else works either. */
+        free(cmd);
+        cJSON_Delete(args);
+        return -ENOMEM;
+    }
+    cmd->owner = a;
+    cmd->done = done;
+    cmd->arg = arg;
+    cmd->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_COMMAND_TIMEOUT_MS;
+    snprintf(cmd->id, sizeof cmd->id, "c%llu-%lld", (unsigned long long)++a->next_cmd_id,
+             (long long)(a->cp->started_wall_ms % 1000000));
+    snprintf(cmd->node, sizeof cmd->node, "%s", node);
+    ev_init(&cmd->timer, on_cmd_timer);
+    cmd->next = a->cmds;
+    if (a->cmds) a->cmds->prev = cmd;
+    a->cmds = cmd;
+
+    int rc = 0;
+    agent_row *row = NULL;
+    for (agent_row *r = a->rows; r; r = r->next)
+        if (!strcmp(r->node, node)) row = r;
+    char why[160] = "";
+    if (!row) {
+        snprintf(why, sizeof why, "unknown node '%s'", node);
+        rc = -ENOENT;
+    } else if (!row->conn || row->conn->state != CONN_READY) {
+        snprintf(why, sizeof why, "node '%s' is not connected", node);
+        rc = -ENOENT;
+    } else {
+        agent_conn *c = row->conn;
+        long n = wire_enc_command(&c->out, ++c->out_seq, cmd->id, action, args,
+                                  (size_t)cp->cfg.max_frame_bytes);
+        if (n < 0) {
+            snprintf(why, sizeof why, "command does not fit in a frame: %s", strerror((int)-n));
+            rc = (int)n;
+        } else {
+            cmd->conn = c;
+            log_info("agents", "command %s %s -> node %s", cmd->id, action, node);
+            ev_timer_set(&cmd->timer, cmd->timeout_ms / 1000.0, 0.);
+            ev_timer_start(cp->loop, &cmd->timer);
+            /* Written from the loop: a write error here would close c and call done from
+             * inside this function. */
+            ev_io_start(cp->loop, &c->wio);
+        }
+    }
+    cJSON_Delete(args);
+    if (rc < 0) {
+        cmd->error = strdup(why);
+        cmd->failed = 1;
+        ev_timer_set(&cmd->timer, 0., 0.);
+        ev_timer_start(cp->loop, &cmd->timer);
+    }
+    return rc;
+}
+
+/* ---- ingest -------------------------------------------------------------------------------- */
+
+static void on_durable(void *arg, int status) {
+    durable_wait *dw = arg;
+    agent_conn *c = dw->conn;
+    uint64_t seq = dw->seq;
+    free(dw);
+    c->refs--;
+    if (c->state == CONN_CLOSED) {
+        if (c->refs == 0) conn_free(c);
+        return;
+    }
+    if (status < 0) {
+        conn_close(c, CLOSE_NORMAL, "store could not make batch %llu durable: %s",
+                   (unsigned long long)seq, strerror(-status));
+        return;
+    }
+    if (c->row && seq > c->row->durable_seq) c->row->durable_seq = seq;
+    if (seq <= c->acked) return;
+    c->acked = seq;
+    if (wire_enc_ack(&c->out, ++c->out_seq, seq, (size_t)c->owner->cp->cfg.max_frame_bytes) < 0) {
+        conn_close(c, CLOSE_NORMAL, "out of memory queueing an ACK");
+        return;
+    }
+    conn_flush(c);
+}
+
+static int want_durable_ack(agent_conn *c, uint64_t seq) {
+    durable_wait *dw = malloc(sizeof *dw);
+    if (!dw) return -ENOMEM;
+    dw->conn = c;
+    dw->seq = seq;
+    c->refs += 2; /* one for the callback, one while it may run inline right here */
+    tsdb_when_durable(c->owner->cp->db, on_durable, dw);
+    return conn_unref(c);
+}
+
+static int ensure_scratch(cp_agents *a, size_t n) {
+    if (n <= a->scratch_cap) return 0;
+    size_t cap = a->scratch_cap ? a->scratch_cap : 1024;
+    while (cap < n)
+        cap *= 2;
+    int64_t *ts = realloc(a->ts, cap * sizeof *ts);
+    if (!ts) return -ENOMEM;
+    a->ts = ts;
+    double *v = realloc(a->v, cap * sizeof *v);
+    if (!v) return -ENOMEM;
+    a->v = v;
+    a->scratch_cap = cap;
+    return 0;
+}
+
+/* Handles SAMPLES. Returns 0, or -1 when it closed the connection. */
+static int handle_samples(agent_conn *c, const wire_msg *m) {
+    cp_agents *a = c->owner;
+    agent_row *row = c->row;
+    row->batches++;
+    if (m->seq <= row->last_seq) {
+        /* A resend of something already stored: drop it, acknowledge it once durable. */
+        row->duplicate_batches++;
+        log_debug("agents", "node %s: batch %llu is a duplicate (have %llu)", row->node,
+                  (unsigned long long)m->seq, (unsigned long long)row->last_seq);
+    } else {
+        for (uint32_t i = 0; i < m->u.samples.nruns; i++) {
+            uint32_t aid, tid;
+            size_t n;
+            wire_samples_run(m, i, &aid, NULL, NULL, 0, &n);
+            if (!idmap_get(&c->series, aid, &tid)) {
+                row->unknown_series++;
+                log_limited(&a->rl_unknown, LOG_WARN, "agents",
+                            "node %s: %zu samples for series id %u that was never defined on "
+                            "this connection: dropped",
+                            row->node, n, aid);
+                continue;
+            }
+            if (ensure_scratch(a, n) < 0) {
+                conn_close(c, CLOSE_NORMAL, "out of memory for a run of %zu samples", n);
+                return -1;
+            }
+            wire_samples_run(m, i, &aid, a->ts, a->v, a->scratch_cap, &n);
+            int rc = tsdb_append(a->cp->db, row->node, m->seq, tid, a->ts, a->v, n);
+            if (rc < 0) {
+                conn_close(c, CLOSE_NORMAL, "store refused batch %llu: %s",
+                           (unsigned long long)m->seq, strerror(-rc));
+                return -1;
+            }
+            row->samples += n;
+        }
+        row->last_seq = m->seq;
+    }
+    int rc = want_durable_ack(c, m->seq);
+    if (rc == -ENOMEM) conn_close(c, CLOSE_NORMAL, "out of memory");
+    return rc < 0 ? -1 : 0;
+}
+
+static int handle_series_def(agent_conn *c, const wire_msg *m) {
+    cp_agents *a = c->owner;
+    for (uint32_t i = 0; i < m->u.series_def.n; i++) {
+        uint32_t aid;
+        const msgpack_object *l;
+        wire_series_def_get(m, i, &aid, &l);
+        uint32_t nl = l->via.map.size;
+        tsdb_label labels[nl + 1];
+        /* copy the strings out NUL-terminated */
+        size_t need = 0;
+        for (uint32_t k = 0; k < nl; k++)
+            need += l->via.map.ptr[k].key.via.str.size + l->via.map.ptr[k].val.via.str.size + 2;
+        if (need > a->lbuf_cap) {
+            char *p = realloc(a->lbuf, need);
+            if (!p) {
+                conn_close(c, CLOSE_NORMAL, "out of memory");
+                return -1;
+            }
+            a->lbuf = p;
+            a->lbuf_cap = need;
+        }
+        char *p = a->lbuf;
+        size_t n = 0;
+        for (uint32_t k = 0; k < nl; k++) {
+            const msgpack_object_kv *kv = &l->via.map.ptr[k];
+            char *key = p;
+            memcpy(p, kv->key.via.str.ptr, kv->key.via.str.size);
+            p += kv->key.via.str.size;
+            *p++ = 0;
+            char *val = p;
+            memcpy(p, kv->val.via.str.ptr, kv->val.via.str.size);
+            p += kv->val.via.str.size;
+            *p++ = 0;
+            if (!strcmp(key, "node")) continue; /* the authenticated name replaces it */
+            labels[n].name = key;
+            labels[n].value = val;
+            n++;
+        }
+        labels[n].name = "node";
+        labels[n].value = c->row->node;
+        n++;
+        uint32_t tid;
+        int rc = tsdb_series(a->cp->db, labels, n, &tid);
+        if (rc < 0) {
+            conn_close(c, CLOSE_NORMAL, "store refused series %u: %s", aid, strerror(-rc));
+            return -1;
+        }
+        if (c->series.n >= MAX_SERIES_PER_CONN) {
+            conn_close(c, CLOSE_PROTOCOL_ERROR, "more than %u series defined", MAX_SERIES_PER_CONN);
+            return -1;
+        }
+        if (idmap_put(&c->series, aid, tid) < 0) {
+            conn_close(c, CLOSE_NORMAL, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- handshake --------------------------------------------------------------------------- */
+
+static agent_row *row_for(cp_agents *a, const char *node) {
+    for (agent_row *r = a->rows; r; r = r->next)
+        if (!strcmp(r->node, node)) return r;
+    agent_row *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    snprintf(r->node, sizeof r->node, "%s", node);
+    /* kept sorted by node name: `tidectl agents` lists them in that order */
+    agent_row **pp = &a->rows;
+    while (*pp && strcmp((*pp)->node, node) < 0)
+        pp = &(*pp)->next;
+    r->next = *pp;
+    *pp = r;
+    return r;
+}
+
+static int handle_hello(agent_conn *c, const wire_msg *m) {
+    cp_agents *a = c->owner;
+    struct controlplane *cp = a->cp;
+    if (!m->u.hello.mac) {
+        conn_close(c, CLOSE_PROTOCOL_ERROR, "HELLO with role other than \"agent\"");
+        return -1;
+    }
+    char node[64], version[64];
+    snprintf(node, sizeof node, "%.*s", (int)m->u.hello.node.len, m->u.hello.node.p);
+    snprintf(version, sizeof version, "%.*s",
+             (int)(m->u.hello.version.len < 63 ? m->u.hello.version.len : 63),
+             m->u.hello.version.len ? m->u.hello.version.p : "");
+    for (char *p = version; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+    uint8_t mac[WIRE_MAC_LEN];
+    if (wire_auth_mac(cp->token, cp->token_len, "agent", c->nonce, m->u.hello.nonce, node, mac) <
+            0 ||
+        !wire_mac_equal(mac, m->u.hello.mac)) {
+        a->rejected_auth++;
+        conn_close(c, CLOSE_PROTOCOL_ERROR,
+                   "wrong token: HELLO from node %s failed HMAC verification", node);
+        return -1;
+    }
+    agent_row *row = row_for(a, node);
+    if (!row) {
+        conn_close(c, CLOSE_NORMAL, "out of memory");
+        return -1;
+    }
+    if (row->conn)
+        conn_close(row->conn, CLOSE_NORMAL, "replaced by a new connection from %s", c->address);
+    c->row = row;
+    row->conn = c;
+    snprintf(row->version, sizeof row->version, "%s", version);
+    snprintf(row->address, sizeof row->address, "%s", c->address);
+    row->connected_since = tide_now_wall_ms();
+    row->bytes += m->frame_bytes;
+    /* What the store holds after a restart was replayed from its WAL: durable. */
+    uint64_t stored = tsdb_source_seq(cp->db, node);
+    if (stored > row->last_seq) row->last_seq = stored;
+    if (stored > row->durable_seq) row->durable_seq = stored;
+    /* The agent drops every batch up to last_seq, so promise only what is durable; batches
+     * appended but not yet durable come again and are dropped as duplicates, then ACKed. */
+    if (wire_auth_mac(cp->token, cp->token_len, "controlplane", m->u.hello.nonce, c->nonce, node,
+                      mac) < 0 ||
+        wire_enc_hello_ack(&c->out, ++c->out_seq, mac, row->durable_seq,
+                           (size_t)cp->cfg.max_frame_bytes) < 0) {
+        conn_close(c, CLOSE_NORMAL, "cannot build HELLO_ACK");
+        return -1;
+    }
+    conn_set_state(c, CONN_READY);
+    wire_decoder_set_max(&c->dec, (size_t)cp->cfg.max_frame_bytes);
+    c->acked = row->durable_seq;
+    log_info("agents", "node %s (agent %s) connected from %s, last batch %llu", node, version,
+             c->address, (unsigned long long)row->durable_seq);
+    /* From now on the timer watches for silence. */
+    ev_timer_stop(cp->loop, &c->timer);
+    ev_timer_set(&c->timer, cp->cfg.idle_timeout_ms / 1000.0, 0.);
+    ev_timer_start(cp->loop, &c->timer);
+    return conn_flush(c);
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+/* Handles one decoded frame. Returns 0, or -1 when the connection was closed. */
+static int handle_frame(agent_conn *c, const wire_msg *m) {
+    if (c->state == CONN_HANDSHAKE) {
+        if (m->t != WIRE_HELLO) {
+            conn_close(c, CLOSE_PROTOCOL_ERROR, "expected HELLO first, got %s",
+                       wire_type_name(m->t));
+            return -1;
+        }
+        return handle_hello(c, m);
+    }
+    agent_row *row = c->row;
+    row->bytes += m->frame_bytes;
+    switch (m->t) {
+    case WIRE_SAMPLES:
+        return handle_samples(c, m);
+    case WIRE_SERIES_DEF:
+        return handle_series_def(c, m);
+    case WIRE_HEARTBEAT:
+        row->last_heartbeat = tide_now_wall_ms();
+        row->spool_drops = m->u.heartbeat.spool_drops;
+        row->queued_bytes = m->u.heartbeat.queued_bytes;
+        return 0;
+    case WIRE_COMMAND_RESULT: {
+        char id[130];
+        snprintf(id, sizeof id, "%.*s", (int)m->u.command_result.id.len, m->u.command_result.id.p);
+        for (cp_cmd *cmd = c->owner->cmds; cmd; cmd = cmd->next) {
+            if (cmd->conn != c || strcmp(cmd->id, id) != 0) continue;
+            cJSON *res =
+                m->u.command_result.result ? wire_object_to_json(m->u.command_result.result) : NULL;
+            char err[512];
+            snprintf(err, sizeof err, "%.*s", (int)m->u.command_result.error.len,
+                     m->u.command_result.error.p);
+            int ok = m->u.command_result.ok;
+            log_info("agents", "command %s on node %s: %s%s%s", id, row->node, ok ? "ok" : "failed",
+                     ok ? "" : ": ", ok ? "" : err);
+            c->refs++; /* done() may do anything, even close this connection */
+            cmd_finish(cmd, ok, res, ok ? NULL : (err[0] ? err : "failed (no reason given)"));
+            cJSON_Delete(res);
+            return conn_unref(c);
+        }
+        log_debug("agents", "node %s: result for unknown or expired command %s", row->node, id);
+        return 0;
+    }
+    default:
+        conn_close(c, CLOSE_PROTOCOL_ERROR, "unexpected %s from an agent", wire_type_name(m->t));
+        return -1;
+    }
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)revents;
+    agent_conn *c = container_of(w, agent_conn, rio);
+    for (int round = 0; round < READS_PER_EVENT; round++) {
+        size_t want = READ_CHUNK, avail;
+        size_t pending = wire_decoder_pending(&c->dec);
+        if (pending >= 4) {
+            const uint8_t *h = c->dec.buf + c->dec.start;
+            size_t flen =
+                4 + (((size_t)h[0] << 24) | ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3]);
+            if (flen > pending && flen - pending > want) want = flen - pending;
+        }
+        uint8_t *p = wire_decoder_reserve(&c->dec, want, &avail);
+        if (!p) {
+            conn_close(c, CLOSE_NORMAL, "out of memory for a read buffer");
+            return;
+        }
+        ssize_t n = recv(c->fd, p, avail, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) break;
+            conn_close(c, CLOSE_NORMAL, "read: %s", strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            if (wire_decoder_pending(&c->dec) > 0)
+                conn_close(c, CLOSE_PROTOCOL_ERROR,
+                           "peer closed in the middle of a frame (%zu bytes pending)",
+                           wire_decoder_pending(&c->dec));
+            else
+                conn_close(c, CLOSE_NORMAL, "peer closed the connection");
+            return;
+        }
+        wire_decoder_consumed(&c->dec, (size_t)n);
+        c->last_rx = ev_now(loop);
+        wire_msg m;
+        enum wire_decode_result r;
+        while ((r = wire_decoder_next(&c->dec, &m)) == WIRE_FRAME)
+            if (handle_frame(c, &m) < 0) return;
+        if (r == WIRE_ERROR) {
+            conn_close(c, CLOSE_PROTOCOL_ERROR, "%s", c->dec.err);
+            return;
+        }
+        if ((size_t)n < avail) break;
+    }
+    /* Idle agents keep no big buffers. */
+    if (c->dec.cap > 64 * 1024) wire_decoder_shrink(&c->dec, 64 * 1024);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)revents;
+    agent_conn *c = container_of(w, agent_conn, timer);
+    cp_agents *a = c->owner;
+    if (c->state == CONN_HANDSHAKE) {
+        a->timeouts++;
+        if (wire_decoder_pending(&c->dec) > 0)
+            conn_close(c, CLOSE_PROTOCOL_ERROR,
+                       "stalled in the middle of a frame during the handshake (%zu bytes "
+                       "pending after %lld ms)",
+                       wire_decoder_pending(&c->dec), (long long)a->cp->cfg.handshake_timeout_ms);
+        else
+            conn_close(c, CLOSE_PROTOCOL_ERROR, "no HELLO within %lld ms",
+                       (long long)a->cp->cfg.handshake_timeout_ms);
+        return;
+    }
+    ev_tstamp idle = a->cp->cfg.idle_timeout_ms / 1000.0;
+    ev_tstamp left = c->last_rx + idle - ev_now(loop);
+    if (left > 0.001) {
+        ev_timer_set(w, left, 0.);
+        ev_timer_start(loop, w);
+        return;
+    }
+    a->timeouts++;
+    if (wire_decoder_pending(&c->dec) > 0)
+        conn_close(c, CLOSE_PROTOCOL_ERROR,
+                   "stalled in the middle of a frame (%zu bytes pending, silent for %lld ms)",
+                   wire_decoder_pending(&c->dec), (long long)a->cp->cfg.idle_timeout_ms);
+    else
+        conn_close(c, CLOSE_NORMAL, "silent for %lld ms", (long long)a->cp->cfg.idle_timeout_ms);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    cp_agents *a = container_of(w, cp_agents, lio);
+    struct controlplane *cp = a->cp;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(a->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN)
+                log_limited(&a->rl_accept, LOG_WARN, "agents", "accept: %s", strerror(errno));
+            return;
+        }
+        char host[INET6_ADDRSTRLEN] = "?", port[8] = "?";
+        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, port, sizeof port,
+                    NI_NUMERICHOST | NI_NUMERICSERV);
+        if (a->nconns >= cp->cfg.max_agents) {
+            a->refused_full++;
+            log_limited(&a->rl_accept, LOG_WARN, "agents",
+                        "refusing %s:%s: %lld agent connections already (max_agents)", host, port,
+                        (long long)cp->cfg.max_agents);
+            close(fd);
+            continue;
+        }
+        char address[64];
+        snprintf(address, sizeof address, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
+                 port);
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (cp_agents_adopt(cp, fd, address) < 0) {
+            log_limited(&a->rl_accept, LOG_ERROR, "agents", "cannot set up a connection");
+            close(fd);
+        }
+    }
+}
+
+int cp_agents_adopt(struct controlplane *cp, int fd, const char *address) {
+    cp_agents *a = cp->agents;
+    struct ev_loop *loop = cp->loop;
+    agent_conn *c = calloc(1, sizeof *c);
+    if (!c || wire_decoder_init(&c->dec, WIRE_HANDSHAKE_MAX_FRAME) < 0 ||
+        wire_nonce(c->nonce) < 0) {
+        if (c) wire_decoder_fini(&c->dec);
+        free(c);
+        return -ENOMEM;
+    }
+    c->fd = fd;
+    c->owner = a;
+    c->state = CONN_HANDSHAKE;
+    snprintf(c->address, sizeof c->address, "%s", address);
+    wire_buf_init(&c->out);
+    c->last_rx = ev_now(loop);
+    ev_io_init(&c->rio, on_read, fd, EV_READ);
+    ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+    ev_timer_init(&c->timer, on_timer, cp->cfg.handshake_timeout_ms / 1000.0, 0.);
+    c->next = a->conns;
+    if (a->conns) a->conns->prev = c;
+    a->conns = c;
+    a->nconns++;
+    a->connections_total++;
+    ev_io_start(loop, &c->rio);
+    ev_timer_start(loop, &c->timer);
+    log_debug("agents", "connection from %s", c->address);
+    if (wire_enc_hello_challenge(&c->out, ++c->out_seq, "tide-controlplane " TIDE_VERSION, c->nonce,
+                                 (uint64_t)cp->cfg.heartbeat_ms,
+                                 (size_t)cp->cfg.max_frame_bytes) < 0) {
+        conn_close(c, CLOSE_NORMAL, "cannot build the HELLO challenge");
+        return 0;
+    }
+    conn_flush(c);
+    return 0;
+}
+
+/* ---- start / stop / tables ---------------------------------------------------------------- */
+
+int cp_agents_start(struct controlplane *cp, char *err, size_t errlen) {
+    char host[256], portstr[8];
+    int port;
+    if (cfg_split_hostport(cp->cfg.listen, host, sizeof host, &port) < 0) {
+        snprintf(err, errlen, "listen %s: not ADDR:PORT", cp->cfg.listen);
+        return -EINVAL;
+    }
+    snprintf(portstr, sizeof portstr, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int gai = getaddrinfo(host, portstr, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "listen %s: %s", cp->cfg.listen, gai_strerror(gai));
+        return -EINVAL;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1, e = 0;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        e = errno;
+        snprintf(err, errlen, "listen %s: %s", cp->cfg.listen, strerror(e));
+        if (fd >= 0) close(fd);
+        freeaddrinfo(res);
+        return -e;
+    }
+    freeaddrinfo(res);
+    cp_agents *a = calloc(1, sizeof *a);
+    if (!a) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    a->cp = cp;
+    a->lfd = fd;
+    a->rl_unknown = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+    a->rl_accept = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+    ev_io_init(&a->lio, on_accept, fd, EV_READ);
+    ev_io_start(cp->loop, &a->lio);
+    cp->agents = a;
+    log_info("agents", "listening for agents on %s", cp->cfg.listen);
+    return 0;
+}
+
+void cp_agents_stop(struct controlplane *cp) {
+    cp_agents *a = cp->agents;
+    if (!a) return;
+    ev_io_stop(cp->loop, &a->lio);
+    close(a->lfd);
+    while (a->conns)
+        conn_close(a->conns, CLOSE_NORMAL, "control plane shutting down");
+    while (a->cmds) {
+        /* failures scheduled but not yet delivered */
+        cp_cmd *cmd = a->cmds;
+        cmd_finish(cmd, 0, NULL,
+                   cmd->failed && cmd->error ? cmd->error : "control plane shutting down");
+    }
+    for (agent_row *r = a->rows, *nx; r; r = nx) {
+        nx = r->next;
+        free(r);
+    }
+    free(a->ts);
+    free(a->v);
+    free(a->lbuf);
+    free(a);
+    cp->agents = NULL;
+}
+
+cJSON *cp_agents_json(struct controlplane *cp) {
+    cJSON *arr = cJSON_CreateArray();
+    cp_agents *a = cp->agents;
+    if (!a || !arr) return arr;
+    for (agent_row *r = a->rows; r; r = r->next) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "node", r->node);
+        cJSON_AddStringToObject(o, "agent_version", r->version);
+        cJSON_AddStringToObject(o, "address", r->address);
+        cJSON_AddBoolToObject(o, "connected", r->conn != NULL);
+        cJSON_AddNumberToObject(o, "connected_since", (double)r->connected_since);
+        cJSON_AddNumberToObject(o, "disconnected_at", (double)(r->conn ? 0 : r->disconnected_at));
+        cJSON_AddNumberToObject(o, "last_heartbeat", (double)r->last_heartbeat);
+#define X_JSON(name, help) cJSON_AddNumberToObject(o, #name, (double)r->name);
+        ROW_COUNTERS(X_JSON)
+        ROW_GAUGES(X_JSON)
+#undef X_JSON
+        cJSON_AddNumberToObject(o, "last_seq", (double)r->last_seq);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+int64_t cp_agents_connected(struct controlplane *cp) {
+    int64_t n = 0;
+    if (cp->agents)
+        for (agent_row *r = cp->agents->rows; r; r = r->next)
+            n += r->conn != NULL;
+    return n;
+}
+
+cJSON *cp_agents_totals_json(struct controlplane *cp) {
+    cp_agents *a = cp->agents;
+    cJSON *o = cJSON_CreateObject();
+    if (!a || !o) return o;
+    struct {
+#define X_FIELD(name, help) uint64_t name;
+        ROW_COUNTERS(X_FIELD)
+#undef X_FIELD
+    } sum = {0};
+    uint64_t connected = 0, known = 0;
+    for (agent_row *r = a->rows; r; r = r->next) {
+#define X_SUM(name, help) sum.name += r->name;
+        ROW_COUNTERS(X_SUM)
+#undef X_SUM
+        connected += r->conn != NULL;
+        known++;
+    }
+    cJSON_AddNumberToObject(o, "connections", (double)a->nconns);
+    cJSON_AddNumberToObject(o, "agents_connected", (double)connected);
+    cJSON_AddNumberToObject(o, "agents_known", (double)known);
+#define X_JSON(name, help) cJSON_AddNumberToObject(o, #name, (double)a->name);
+    TOTAL_COUNTERS(X_JSON)
+#undef X_JSON
+#define X_JSON(name, help) cJSON_AddNumberToObject(o, #name, (double)sum.name);
+    ROW_COUNTERS(X_JSON)
+#undef X_JSON
+    return o;
+}
+
+static void cmd_agents(ops_request *req, const cJSON *args) {
+    (void)args;
+    ops_reply(req, cp_agents_json(ops_cp(req)));
+}
+
+OPS_COMMAND(agents, "agents", "agents: the agents table (one row per node)", cmd_agents)
+
+typedef struct ping_req {
+    ops_request *req;
+    int64_t start_ms;
+    int rc;
+    char node[64];
+} ping_req;
+
+static void ping_done(void *arg, int ok, const cJSON *result, const char *error) {
+    ping_req *p = arg;
+    if (ok) {
+        cJSON *d = result ? cJSON_Duplicate(result, 1) : cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "node", p->node);
+        cJSON_AddNumberToObject(d, "rtt_ms", (double)(tide_now_mono_ms() - p->start_ms));
+        ops_reply(p->req, d);
+    } else {
+        ops_reply_error(p->req, p->rc == -ENOENT ? 2 : 1, "%s", error);
+    }
+    free(p);
+}
+
+/* {"node": NAME, "timeout_ms": N}: sends the built-in "ping" action to the node's agent. */
+static void cmd_ping(ops_request *req, const cJSON *args) {
+    const cJSON *node = cJSON_GetObjectItemCaseSensitive(args, "node");
+    const cJSON *to = cJSON_GetObjectItemCaseSensitive(args, "timeout_ms");
+    if (!cJSON_IsString(node) || !wire_node_valid(node->valuestring, strlen(node->valuestring))) {
+        ops_reply_error(req, 2, "ping: \"node\" must be a node name");
+        return;
+    }
+    ping_req *p = calloc(1, sizeof *p);
+    if (!p) {
+        ops_reply_error(req, 1, "out of memory");
+        return;
+    }
+    p->req = req;
+    p->start_ms = tide_now_mono_ms();
+    snprintf(p->node, sizeof p->node, "%s", node->valuestring);
+    p->rc = cp_agent_command(ops_cp(req), node->valuestring, "ping", NULL,
+                             cJSON_IsNumber(to) ? to->valueint : 5000, ping_done, p);
+    if (p->rc == -ENOMEM) { /* the one failure ping_done is not called for */
+        ops_reply_error(req, 1, "ping: out of memory");
+        free(p);
+    }
+}
+
+OPS_COMMAND(ping, "ping", "ping {node}: round trip of a command to that node's agent", cmd_ping)

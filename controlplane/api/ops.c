@@ -1,0 +1,455 @@
+/* ops.c: the ops socket server (ops.h): a unix stream socket, mode 0660, carrying framed JSON
+ * requests from tidectl; handlers registered with OPS_COMMAND reply now or later. */
+#include "api/ops.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cp.h"
+#include "log.h"
+
+#define MAX_OPS_CMDS 256
+/* Ops clients are people and scripts: a handful at once. The cap keeps a runaway script
+ * from exhausting descriptors that agents need. */
+#define MAX_OPS_CONNS 64
+/* A request that does not complete within this is dropped (a stalled or confused client). */
+#define OPS_IDLE_MS 60000.0
+
+static struct {
+    const char *name;
+    ops_handler_fn fn;
+    const char *help;
+} cmds[MAX_OPS_CMDS];
+static int ncmds;
+
+void ops_register(const char *cmd, ops_handler_fn fn, const char *help) {
+    if (ncmds == MAX_OPS_CMDS) {
+        fprintf(stderr, "ops: more than %d commands registered\n", MAX_OPS_CMDS);
+        abort();
+    }
+    cmds[ncmds].name = cmd;
+    cmds[ncmds].fn = fn;
+    cmds[ncmds].help = help;
+    ncmds++;
+}
+
+typedef struct ops_conn ops_conn;
+
+struct ops_request {
+    ops_conn *conn; /* NULL once the client is gone: the reply is dropped */
+    struct controlplane *cp;
+    ops_request *next;
+};
+
+struct ops_conn {
+    ev_io rio, wio;
+    ev_timer idle;
+    int fd;
+    struct ops_server *srv;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    uint8_t *out;
+    size_t out_len, out_cap;
+    ops_request *pending;
+    int closing_after_write;
+    ops_conn *prev, *next;
+};
+
+struct ops_server {
+    struct controlplane *cp;
+    ev_io lio;
+    int fd;
+    int nconns;
+    ops_conn *conns;
+};
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+struct controlplane *ops_cp(ops_request *req) {
+    return req->cp;
+}
+
+static void conn_close(ops_conn *c) {
+    struct ops_server *s = c->srv;
+    ev_io_stop(s->cp->loop, &c->rio);
+    ev_io_stop(s->cp->loop, &c->wio);
+    ev_timer_stop(s->cp->loop, &c->idle);
+    close(c->fd);
+    for (ops_request *r = c->pending; r; r = r->next)
+        r->conn = NULL;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->nconns--;
+    free(c->in);
+    free(c->out);
+    free(c);
+}
+
+static void conn_flush(ops_conn *c) {
+    while (c->out_len > 0) {
+        ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                ev_io_start(c->srv->cp->loop, &c->wio);
+                return;
+            }
+            log_debug("ops", "client write failed: %s", strerror(errno));
+            conn_close(c);
+            return;
+        }
+        memmove(c->out, c->out + n, c->out_len - (size_t)n);
+        c->out_len -= (size_t)n;
+    }
+    ev_io_stop(c->srv->cp->loop, &c->wio);
+    if (c->closing_after_write) conn_close(c);
+}
+
+static void send_json(ops_conn *c, cJSON *j) {
+    char *text = cJSON_PrintUnformatted(j);
+    if (!text) {
+        log_error("ops", "out of memory formatting a reply");
+        conn_close(c);
+        return;
+    }
+    size_t len = strlen(text);
+    if (len > OPS_MAX_FRAME) {
+        free(text);
+        log_error("ops", "reply of %zu bytes exceeds the ops frame limit", len);
+        conn_close(c);
+        return;
+    }
+    if (c->out_len + 4 + len > c->out_cap) {
+        size_t cap = c->out_len + 4 + len;
+        uint8_t *p = realloc(c->out, cap);
+        if (!p) {
+            free(text);
+            conn_close(c);
+            return;
+        }
+        c->out = p;
+        c->out_cap = cap;
+    }
+    uint8_t *h = c->out + c->out_len;
+    h[0] = (uint8_t)(len >> 24);
+    h[1] = (uint8_t)(len >> 16);
+    h[2] = (uint8_t)(len >> 8);
+    h[3] = (uint8_t)len;
+    memcpy(h + 4, text, len);
+    c->out_len += 4 + len;
+    free(text);
+    conn_flush(c);
+}
+
+/* Unlinks req from its connection's pending list and frees it; returns the connection. */
+static ops_conn *req_finish(ops_request *req) {
+    ops_conn *c = req->conn;
+    if (c) {
+        for (ops_request **pp = &c->pending; *pp; pp = &(*pp)->next)
+            if (*pp == req) {
+                *pp = req->next;
+                break;
+            }
+    }
+    free(req);
+    return c;
+}
+
+void ops_reply(ops_request *req, cJSON *data) {
+    ops_conn *c = req_finish(req);
+    if (!c) {
+        cJSON_Delete(data);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", 1);
+    cJSON_AddItemToObject(o, "data", data ? data : cJSON_CreateNull());
+    send_json(c, o);
+    cJSON_Delete(o);
+}
+
+static void reply_error_v(ops_request *req, int status, cJSON *data, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void reply_error_v(ops_request *req, int status, cJSON *data, const char *fmt, va_list ap) {
+    ops_conn *c = req_finish(req);
+    if (!c) {
+        cJSON_Delete(data);
+        return;
+    }
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "ok", 0);
+    cJSON_AddStringToObject(o, "error", msg);
+    cJSON_AddNumberToObject(o, "status", status);
+    if (data) cJSON_AddItemToObject(o, "data", data);
+    send_json(c, o);
+    cJSON_Delete(o);
+}
+
+void ops_reply_error(ops_request *req, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(req, status, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void ops_reply_error_data(ops_request *req, int status, cJSON *data, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    reply_error_v(req, status, data, fmt, ap);
+    va_end(ap);
+}
+
+static void dispatch(ops_conn *c, const char *text, size_t len) {
+    ops_request *req = calloc(1, sizeof *req);
+    if (!req) {
+        conn_close(c);
+        return;
+    }
+    req->conn = c;
+    req->cp = c->srv->cp;
+    req->next = c->pending;
+    c->pending = req;
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    if (!root || !cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        ops_reply_error(req, 2, "request is not a JSON object");
+        return;
+    }
+    cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "cmd");
+    cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "args");
+    if (!cJSON_IsString(cmd)) {
+        cJSON_Delete(root);
+        ops_reply_error(req, 2, "request has no \"cmd\" string");
+        return;
+    }
+    if (args && !cJSON_IsObject(args) && !cJSON_IsNull(args)) {
+        cJSON_Delete(root);
+        ops_reply_error(req, 2, "\"args\" must be an object");
+        return;
+    }
+    for (int i = 0; i < ncmds; i++)
+        if (!strcmp(cmds[i].name, cmd->valuestring)) {
+            static cJSON empty = {.type = cJSON_Object};
+            log_debug("ops", "request %s", cmd->valuestring);
+            cmds[i].fn(req, cJSON_IsObject(args) ? args : &empty);
+            cJSON_Delete(root);
+            return;
+        }
+    ops_reply_error(req, 2, "unknown command '%s'", cmd->valuestring);
+    cJSON_Delete(root);
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    ops_conn *c = container_of(w, ops_conn, rio);
+    for (;;) {
+        if (c->in_cap - c->in_len < 4096) {
+            size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
+            if (cap > OPS_MAX_FRAME + 4) cap = OPS_MAX_FRAME + 4;
+            if (cap <= c->in_len) {
+                log_warn("ops", "client request exceeds %u bytes: closed", OPS_MAX_FRAME);
+                conn_close(c);
+                return;
+            }
+            uint8_t *p = realloc(c->in, cap);
+            if (!p) {
+                conn_close(c);
+                return;
+            }
+            c->in = p;
+            c->in_cap = cap;
+        }
+        ssize_t n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) break;
+            conn_close(c);
+            return;
+        }
+        if (n == 0) {
+            /* tidectl half-closes nothing; EOF means it is gone. Pending replies are dropped. */
+            conn_close(c);
+            return;
+        }
+        c->in_len += (size_t)n;
+        ev_timer_again(c->srv->cp->loop, &c->idle);
+        size_t off = 0;
+        while (c->in_len - off >= 4) {
+            const uint8_t *h = c->in + off;
+            size_t len = ((size_t)h[0] << 24) | ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3];
+            if (len == 0 || len > OPS_MAX_FRAME) {
+                log_warn("ops", "client sent a frame of invalid length %zu: closed", len);
+                conn_close(c);
+                return;
+            }
+            if (c->in_len - off < 4 + len) break;
+            /* A handler may reply at once, and a failed write closes (frees) c. */
+            struct ops_server *srv = c->srv;
+            dispatch(c, (const char *)h + 4, len);
+            off += 4 + len;
+            int alive = 0;
+            for (ops_conn *x = srv->conns; x && !alive; x = x->next)
+                alive = (x == c);
+            if (!alive) return;
+        }
+        if (off > 0) {
+            memmove(c->in, c->in + off, c->in_len - off);
+            c->in_len -= off;
+        }
+    }
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)loop;
+    (void)revents;
+    conn_flush(container_of(w, ops_conn, wio));
+}
+
+static void on_idle(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    ops_conn *c = container_of(w, ops_conn, idle);
+    if (c->pending) {
+        /* a slow handler (node action) is still working: keep waiting */
+        ev_timer_again(loop, w);
+        return;
+    }
+    log_debug("ops", "idle client closed");
+    conn_close(c);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
+    (void)revents;
+    struct ops_server *s = container_of(w, struct ops_server, lio);
+    for (;;) {
+        int fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN) log_warn("ops", "accept: %s", strerror(errno));
+            return;
+        }
+        if (s->nconns >= MAX_OPS_CONNS) {
+            log_warn("ops", "more than %d ops clients: refusing one", MAX_OPS_CONNS);
+            close(fd);
+            continue;
+        }
+        ops_conn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        c->srv = s;
+        ev_io_init(&c->rio, on_read, fd, EV_READ);
+        ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+        ev_init(&c->idle, on_idle);
+        c->idle.repeat = OPS_IDLE_MS / 1000.0;
+        ev_io_start(loop, &c->rio);
+        ev_timer_again(loop, &c->idle);
+        c->next = s->conns;
+        if (s->conns) s->conns->prev = c;
+        s->conns = c;
+        s->nconns++;
+    }
+}
+
+int ops_server_start(struct controlplane *cp, char *err, size_t errlen) {
+    const char *path = cp->cfg.socket_path;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "ops socket %s: path longer than %zu bytes", path,
+                 sizeof sa.sun_path - 1);
+        return -ENAMETOOLONG;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "ops socket: %s", strerror(e));
+        return -e;
+    }
+    /* A socket file left by a crashed daemon is removed; a live daemon's socket is not. */
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "ops socket %s: exists and is not a socket", path);
+            close(fd);
+            return -EEXIST;
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int live = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
+        if (probe >= 0) close(probe);
+        if (live) {
+            snprintf(err, errlen, "ops socket %s: another control plane is serving it", path);
+            close(fd);
+            return -EADDRINUSE;
+        }
+        unlink(path);
+    }
+    mode_t old = umask(0117); /* the socket file is created 0660 */
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    int e = errno;
+    umask(old);
+    if (rc < 0 || chmod(path, 0660) < 0 || listen(fd, 64) < 0) {
+        if (rc == 0) e = errno;
+        snprintf(err, errlen, "ops socket %s: %s", path, strerror(e));
+        close(fd);
+        return -e;
+    }
+    struct ops_server *s = calloc(1, sizeof *s);
+    if (!s) {
+        close(fd);
+        unlink(path);
+        snprintf(err, errlen, "ops socket: out of memory");
+        return -ENOMEM;
+    }
+    s->cp = cp;
+    s->fd = fd;
+    ev_io_init(&s->lio, on_accept, fd, EV_READ);
+    ev_io_start(cp->loop, &s->lio);
+    cp->ops = s;
+    log_info("ops", "serving tidectl on %s", path);
+    return 0;
+}
+
+void ops_server_stop(struct controlplane *cp) {
+    struct ops_server *s = cp->ops;
+    if (!s) return;
+    while (s->conns)
+        conn_close(s->conns);
+    ev_io_stop(cp->loop, &s->lio);
+    close(s->fd);
+    unlink(cp->cfg.socket_path);
+    free(s);
+    cp->ops = NULL;
+}
+
+static void cmd_help(ops_request *req, const cJSON *args) {
+    (void)args;
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < ncmds; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "cmd", cmds[i].name);
+        cJSON_AddStringToObject(o, "help", cmds[i].help ? cmds[i].help : "");
+        cJSON_AddItemToArray(a, o);
+    }
+    ops_reply(req, a);
+}
+
+OPS_COMMAND(help, "help", "help: the ops commands this control plane serves", cmd_help)

@@ -1,0 +1,382 @@
+/* k8s.c: Kubernetes API client of the control plane (k8s.h): readiness-gate condition patches
+ * done with libcurl in one worker thread per request, results delivered on the loop by
+ * ev_async; the module's stop joins whatever is still under way. */
+#include "exec/k8s.h"
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <ev.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bearer.h"
+#include "cp.h"
+#include "log.h"
+
+/* Answers larger than this are cut off: a pod object is a few KiB, 4 MiB is far beyond. */
+#define K8S_MAX_BODY (4u << 20)
+
+typedef struct k8s_job k8s_job;
+
+struct cp_k8s {
+    struct controlplane *cp;
+    k8s_job *jobs; /* under way: thread running or its answer not delivered yet */
+};
+
+struct k8s_job {
+    ev_async async; /* first: the loop callback gets the job back */
+    struct cp_k8s *owner;
+    k8s_job *prev, *next;
+    pthread_t thread;
+    /* input, copied */
+    char url[1024];
+    char token_file[512], ca_file[512];
+    char type[256];
+    char ns[K8S_NS_MAX], name[K8S_NAME_MAX];
+    char *body;
+    int ready;
+    long timeout_ms;
+    /* output, written by the thread before ev_async_send */
+    int rc;
+    k8s_patch_result res;
+    char err[1024];
+    k8s_done_fn done;
+    void *arg;
+};
+
+/* ---- pure parts ------------------------------------------------------------------------ */
+
+static int dns_label_ok(const char *s, size_t n, int dots) {
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (alnum) continue;
+        if (c == '-' || (dots && c == '.')) {
+            if (i == 0 || i == n - 1) return 0;
+            if (c == '.' && s[i - 1] == '.') return 0;
+            continue;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+int k8s_pod_ref_parse(const char *ref, char ns[K8S_NS_MAX], char name[K8S_NAME_MAX], char *err,
+                      size_t errlen) {
+    const char *slash = ref ? strchr(ref, '/') : NULL;
+    if (!slash) {
+        snprintf(err, errlen, "pod '%s' must be NAMESPACE/NAME", ref ? ref : "");
+        return -EINVAL;
+    }
+    size_t nl = (size_t)(slash - ref), ml = strlen(slash + 1);
+    if (nl >= K8S_NS_MAX || !dns_label_ok(ref, nl, 0)) {
+        snprintf(err, errlen,
+                 "pod '%s': namespace '%.*s' is not a DNS-1123 label (a-z, 0-9, '-', "
+                 "at most 63)",
+                 ref, (int)nl, ref);
+        return -EINVAL;
+    }
+    if (ml >= K8S_NAME_MAX || !dns_label_ok(slash + 1, ml, 1)) {
+        snprintf(err, errlen,
+                 "pod '%s': name '%s' is not a DNS-1123 subdomain (a-z, 0-9, '-', '.', "
+                 "at most 253)",
+                 ref, slash + 1);
+        return -EINVAL;
+    }
+    memcpy(ns, ref, nl);
+    ns[nl] = 0;
+    memcpy(name, slash + 1, ml + 1);
+    return 0;
+}
+
+char *k8s_condition_patch(const char *type, int status, const char *reason, const char *message,
+                          int64_t now_wall_ms) {
+    char when[32];
+    time_t t = (time_t)(now_wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON *root = cJSON_CreateObject();
+    cJSON *st = cJSON_AddObjectToObject(root, "status");
+    cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
+    cJSON *c = cJSON_CreateObject();
+    cJSON_AddItemToArray(conds, c);
+    cJSON_AddStringToObject(c, "type", type);
+    cJSON_AddStringToObject(c, "status", status ? "True" : "False");
+    if (reason && *reason) cJSON_AddStringToObject(c, "reason", reason);
+    if (message && *message) cJSON_AddStringToObject(c, "message", message);
+    cJSON_AddStringToObject(c, "lastTransitionTime", when);
+    char *s = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return s;
+}
+
+int k8s_pod_condition(const char *body, size_t len, const char *type, char *status, size_t cap) {
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
+    if (!cJSON_IsObject(root) || !cJSON_IsString(kind) || strcmp(kind->valuestring, "Pod")) {
+        cJSON_Delete(root);
+        return -EINVAL;
+    }
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "status");
+    const cJSON *conds = cJSON_GetObjectItemCaseSensitive(st, "conditions");
+    const cJSON *c;
+    int rc = -ENOENT;
+    cJSON_ArrayForEach(c, conds) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(c, "type");
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(c, "status");
+        if (cJSON_IsString(t) && !strcmp(t->valuestring, type) && cJSON_IsString(s)) {
+            snprintf(status, cap, "%s", s->valuestring);
+            rc = 0;
+            break;
+        }
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* ---- the worker ------------------------------------------------------------------------- */
+
+typedef struct buf {
+    char *p;
+    size_t len;
+} buf;
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
+    buf *b = ud;
+    size_t n = size * nmemb;
+    if (b->len + n > K8S_MAX_BODY) return 0; /* curl reports a write error */
+    char *q = realloc(b->p, b->len + n + 1);
+    if (!q) return 0;
+    memcpy(q + b->len, ptr, n);
+    b->p = q;
+    b->len += n;
+    b->p[b->len] = 0;
+    return n;
+}
+
+/* Reads the bearer token (trailing newline dropped). 0, or -errno with err. */
+/* The "message" of a Kubernetes Status object, or the start of the body. */
+static void api_message(const buf *b, char *out, size_t cap) {
+    cJSON *root = b->p ? cJSON_ParseWithLength(b->p, b->len) : NULL;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "message");
+    if (cJSON_IsString(m))
+        snprintf(out, cap, "%s", m->valuestring);
+    else
+        snprintf(out, cap, "%.200s", b->p ? b->p : "(no body)");
+    cJSON_Delete(root);
+}
+
+static void *job_thread(void *arg) {
+    k8s_job *j = arg;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char token[8192];
+    struct curl_slist *hdr = NULL;
+    CURL *c = NULL;
+    buf b = {0};
+    char what[K8S_NS_MAX + K8S_NAME_MAX + 32];
+    snprintf(what, sizeof what, "PATCH pods/%s/%s/status", j->ns, j->name);
+    if (j->token_file[0]) {
+        if ((j->rc = bearer_read(j->token_file, "k8s_token_file", token, sizeof token, j->err,
+                                 sizeof j->err)) < 0)
+            goto out;
+        char auth[8300];
+        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+        hdr = curl_slist_append(hdr, auth);
+        explicit_bzero(auth, sizeof auth);
+        explicit_bzero(token, sizeof token);
+    }
+    hdr = curl_slist_append(hdr, "Content-Type: application/strategic-merge-patch+json");
+    hdr = curl_slist_append(hdr, "Accept: application/json");
+    c = curl_easy_init();
+    if (!c || !hdr) {
+        j->rc = -ENOMEM;
+        snprintf(j->err, sizeof j->err, "%s: out of memory", what);
+        goto out;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, j->url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PATCH");
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, j->body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(j->body));
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, j->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    if (j->ca_file[0]) curl_easy_setopt(c, CURLOPT_CAINFO, j->ca_file);
+    char cerr[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+    CURLcode cc = curl_easy_perform(c);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    j->res.ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    if (cc != CURLE_OK) {
+        j->rc = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+        snprintf(j->err, sizeof j->err, "%s: %s: %s", what, curl_easy_strerror(cc),
+                 cerr[0] ? cerr : "no details");
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &j->res.http_status);
+    long code = j->res.http_status;
+    if (code < 200 || code > 299) {
+        char msg[512];
+        api_message(&b, msg, sizeof msg);
+        j->rc = code == 404                  ? -ENOENT
+                : code == 401 || code == 403 ? -EACCES
+                : code >= 400 && code < 500  ? -EINVAL
+                                             : -EIO;
+        snprintf(j->err, sizeof j->err, "%s: HTTP %ld: %s", what, code, msg);
+        goto out;
+    }
+    int r = k8s_pod_condition(b.p ? b.p : "", b.len, j->type, j->res.condition_status,
+                              sizeof j->res.condition_status);
+    const char *want = j->ready ? "True" : "False";
+    if (r == -EINVAL) {
+        j->rc = -EIO;
+        snprintf(j->err, sizeof j->err, "%s: HTTP %ld but the answer is not a Pod object", what,
+                 code);
+    } else if (r < 0 || strcmp(j->res.condition_status, want)) {
+        j->rc = -EIO;
+        snprintf(j->err, sizeof j->err,
+                 "%s: accepted, but the pod shows condition %s = '%s', not %s", what, j->type,
+                 j->res.condition_status, want);
+    }
+out:
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hdr);
+    free(b.p);
+    /* the loop may free j as soon as it sees this: nothing touches j after it */
+    ev_async_send(j->owner->cp->loop, &j->async);
+    return NULL;
+}
+
+static void job_unlink(k8s_job *j) {
+    struct cp_k8s *k = j->owner;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        k->jobs = j->next;
+    if (j->next) j->next->prev = j->prev;
+}
+
+static void on_job_done(struct ev_loop *loop, ev_async *w, int revents) {
+    (void)revents;
+    k8s_job *j = (k8s_job *)w;
+    ev_async_stop(loop, w);
+    pthread_join(j->thread, NULL);
+    job_unlink(j);
+    if (j->rc == 0)
+        log_info("k8s", "pod %s/%s: %s = %s (%.1f ms)", j->ns, j->name, j->type,
+                 j->ready ? "True" : "False", j->res.ms);
+    else
+        log_warn("k8s", "%s", j->err);
+    k8s_done_fn done = j->done;
+    void *arg = j->arg;
+    k8s_patch_result res = j->res;
+    char err[sizeof j->err];
+    memcpy(err, j->err, sizeof err);
+    int rc = j->rc;
+    free(j->body);
+    free(j);
+    done(arg, rc, &res, rc ? err : NULL);
+}
+
+int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name, int ready,
+                      const char *message, k8s_done_fn done, void *arg, char *err, size_t errlen) {
+    struct cp_k8s *k = cp->k8s;
+    if (!k) {
+        snprintf(err, errlen, "Kubernetes client not started");
+        return -ENOMEM;
+    }
+    k8s_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    const char *base = cp->cfg.k8s_api_url;
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
+    int n = snprintf(j->url, sizeof j->url, "%.*s/api/v1/namespaces/%s/pods/%s/status", (int)bl,
+                     base, ns, name);
+    if (n < 0 || (size_t)n >= sizeof j->url) {
+        free(j);
+        snprintf(err, errlen, "k8s_api_url is too long");
+        return -EINVAL;
+    }
+    snprintf(j->token_file, sizeof j->token_file, "%s", cp->cfg.k8s_token_file);
+    snprintf(j->ca_file, sizeof j->ca_file, "%s", cp->cfg.k8s_ca_file);
+    snprintf(j->type, sizeof j->type, "%s", cp->cfg.k8s_readiness_condition);
+    snprintf(j->ns, sizeof j->ns, "%s", ns);
+    snprintf(j->name, sizeof j->name, "%s", name);
+    j->ready = ready;
+    j->timeout_ms = (long)cp->cfg.k8s_timeout_ms;
+    j->owner = k;
+    j->done = done;
+    j->arg = arg;
+    j->body = k8s_condition_patch(j->type, ready, ready ? "TideActive" : "TideDrained", message,
+                                  tide_now_wall_ms());
+    if (!j->body) {
+        free(j);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    ev_async_init(&j->async, on_job_done);
+    ev_async_start(cp->loop, &j->async);
+    int e = pthread_create(&j->thread, NULL, job_thread, j);
+    if (e) {
+        ev_async_stop(cp->loop, &j->async);
+        free(j->body);
+        free(j);
+        snprintf(err, errlen, "Kubernetes request thread: %s", strerror(e));
+        return -e;
+    }
+    j->next = k->jobs;
+    if (k->jobs) k->jobs->prev = j;
+    k->jobs = j;
+    return 0;
+}
+
+static int k8s_start(struct controlplane *cp, char *err, size_t errlen) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        snprintf(err, errlen, "k8s: curl_global_init failed");
+        return -EIO;
+    }
+    struct cp_k8s *k = calloc(1, sizeof *k);
+    if (!k) {
+        snprintf(err, errlen, "k8s: out of memory");
+        return -ENOMEM;
+    }
+    k->cp = cp;
+    cp->k8s = k;
+    return 0;
+}
+
+/* Requests under way are waited for (each is bounded by k8s_timeout) and reported as
+ * cancelled, so their callers can answer and free what they hold. */
+static void k8s_stop(struct controlplane *cp) {
+    struct cp_k8s *k = cp->k8s;
+    if (!k) return;
+    while (k->jobs) {
+        k8s_job *j = k->jobs;
+        pthread_join(j->thread, NULL);
+        ev_async_stop(cp->loop, &j->async);
+        job_unlink(j);
+        k8s_done_fn done = j->done;
+        void *arg = j->arg;
+        k8s_patch_result res = j->res;
+        free(j->body);
+        free(j);
+        done(arg, -ECANCELED, &res, "control plane shutting down");
+    }
+    free(k);
+    cp->k8s = NULL;
+}
+
+CP_MODULE(k8s, "k8s", k8s_start, k8s_stop)

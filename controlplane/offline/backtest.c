@@ -1,0 +1,371 @@
+/* backtest.c: the forecast benchmark protocol (see backtest.h), its metrics and its plot. */
+#include "offline/backtest.h"
+#include "errmsg.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define TEST_DAYS 7
+#define DAY_AHEAD_BIN 600
+#define DAY_AHEAD_H 144
+
+int bt_task_parse(const char *s, bt_task *out) {
+    if (s && strcmp(s, "scale-1h") == 0)
+        *out = BT_SCALE_1H;
+    else if (s && strcmp(s, "day-ahead") == 0)
+        *out = BT_DAY_AHEAD;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+const char *bt_task_name(bt_task t) {
+    return t == BT_DAY_AHEAD ? "day-ahead" : "scale-1h";
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Floor division for possibly negative timestamps. */
+static int64_t floordiv(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) q--;
+    return q;
+}
+
+int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    out->task = task;
+    int64_t step = native->step;
+    if (step <= 0 || (int64_t)TEST_DAYS * 86400 % step != 0) {
+        return errmsg(err, errlen, -EINVAL, "step %llds does not divide a week", (long long)step);
+    }
+    size_t week = (size_t)((int64_t)TEST_DAYS * 86400 / step);
+    size_t day = (size_t)(86400 / step);
+    if (native->n <= week + day) {
+        return errmsg(err, errlen, -EINVAL,
+                      "too short for the %s task: %zu samples at step %llds, need more than %zu "
+                      "(the 7-day test window plus at least one day of training)",
+                      bt_task_name(task), native->n, (long long)step, week + day);
+    }
+    size_t i0 = native->n - week;
+    int64_t T0 = native->t0 + (int64_t)i0 * step;
+    size_t d_season;
+    if (task == BT_SCALE_1H) {
+        if (step > 3600 || 3600 % step != 0) {
+            return errmsg(err, errlen, -EINVAL, "scale-1h needs a step dividing 3600 s, not %llds",
+                          (long long)step);
+        }
+        out->y = malloc(native->n * sizeof *out->y);
+        if (!out->y) return -ENOMEM;
+        memcpy(out->y, native->y, native->n * sizeof *out->y);
+        out->n = native->n;
+        out->t0 = native->t0;
+        out->step = step;
+        out->n_train = i0;
+        out->horizon = (int)(3600 / step);
+        size_t H = (size_t)out->horizon;
+        out->n_origins = (native->n - i0) / H;
+        while (out->n_origins > 0 && i0 + (out->n_origins - 1) * H + H > native->n)
+            out->n_origins--;
+        out->origins = malloc((out->n_origins + 1) * sizeof *out->origins);
+        if (!out->origins) goto nomem;
+        for (size_t k = 0; k < out->n_origins; k++)
+            out->origins[k] = i0 + k * H;
+        d_season = day;
+    } else {
+        if (step > DAY_AHEAD_BIN || DAY_AHEAD_BIN % step != 0) {
+            return errmsg(err, errlen, -EINVAL, "day-ahead needs a step dividing 600 s, not %llds",
+                          (long long)step);
+        }
+        size_t per = (size_t)(DAY_AHEAD_BIN / step);
+        int64_t b0 = floordiv(native->t0 + DAY_AHEAD_BIN - 1, DAY_AHEAD_BIN) * DAY_AHEAD_BIN;
+        int64_t tend = native->t0 + (int64_t)native->n * step; /* end of the last sample */
+        if (tend - b0 < DAY_AHEAD_BIN) {
+            return errmsg(err, errlen, -EINVAL,
+                          "too short for day-ahead: no complete 10-minute bin");
+        }
+        size_t nb = (size_t)((tend - b0) / DAY_AHEAD_BIN);
+        out->y = malloc(nb * sizeof *out->y);
+        if (!out->y) return -ENOMEM;
+        size_t j0 = (size_t)((b0 - native->t0) / step);
+        for (size_t b = 0; b < nb; b++) {
+            double s = 0;
+            for (size_t k = 0; k < per; k++)
+                s += native->y[j0 + b * per + k];
+            out->y[b] = s;
+        }
+        out->n = nb;
+        out->t0 = b0;
+        out->step = DAY_AHEAD_BIN;
+        out->horizon = DAY_AHEAD_H;
+        out->n_train = T0 >= b0 ? (size_t)((T0 - b0) / DAY_AHEAD_BIN) : 0;
+        out->origins = malloc((nb / 144 + 2) * sizeof *out->origins);
+        if (!out->origins) goto nomem;
+        for (size_t b = 0; b < nb; b++) {
+            int64_t ts = b0 + (int64_t)b * DAY_AHEAD_BIN;
+            if (ts < T0 || floordiv(ts, 86400) * 86400 != ts) continue;
+            if (b + DAY_AHEAD_H > nb) break;
+            out->origins[out->n_origins++] = b;
+        }
+        d_season = 86400 / DAY_AHEAD_BIN;
+    }
+    if (out->n_train <= d_season || out->n_origins == 0) {
+        errmsg(err, errlen, 0, "too short for the %s task: %zu training steps and %zu origins",
+               bt_task_name(task), out->n_train, out->n_origins);
+        bt_data_fini(out);
+        return -EINVAL;
+    }
+    double s = 0;
+    for (size_t t = d_season; t < out->n_train; t++)
+        s += fabs(out->y[t] - out->y[t - d_season]);
+    out->mase_scale = s / (double)(out->n_train - d_season);
+    if (!(out->mase_scale > 0)) {
+        errmsg(err, errlen, 0, "the training data repeats exactly every day: MASE is undefined");
+        bt_data_fini(out);
+        return -EINVAL;
+    }
+    return 0;
+nomem:
+    bt_data_fini(out);
+    return errmsg(err, errlen, -ENOMEM, "out of memory");
+}
+
+void bt_data_fini(bt_data *d) {
+    if (!d) return;
+    free(d->y);
+    free(d->origins);
+    memset(d, 0, sizeof *d);
+}
+
+void bt_metrics(const double *f, const double *y, size_t n, double mase_scale, double *mae,
+                double *rmse, double *wape, double *mase, double *under) {
+    double sa = 0, ss = 0, sy = 0;
+    size_t nu = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = f[i] - y[i];
+        sa += fabs(e);
+        ss += e * e;
+        sy += fabs(y[i]);
+        if (f[i] < 0.9 * y[i]) nu++;
+    }
+    double dn = n ? (double)n : 1;
+    *mae = sa / dn;
+    *rmse = sqrt(ss / dn);
+    *wape = sy > 0 ? sa / sy : NAN;
+    *mase = mase_scale > 0 ? *mae / mase_scale : NAN;
+    *under = (double)nu / dn;
+}
+
+double bt_pinball(const double *f, const double *y, size_t n, double q, double mase_scale) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        double u = y[i] - f[i];
+        s += u >= 0 ? q * u : (q - 1) * u;
+    }
+    return n && mase_scale > 0 ? s / (double)n / mase_scale : NAN;
+}
+
+int bt_run(const bt_data *d, const char *model, const fc_options *opt, int keep, bt_result *res,
+           char *err, size_t errlen) {
+    memset(res, 0, sizeof *res);
+    fc_options o = opt ? *opt : (fc_options){0};
+    o.horizon = d->horizon;
+    forecaster *f = NULL;
+    int rc = fc_new(&f, model, &o, err, errlen);
+    if (rc != 0) return rc;
+    size_t H = (size_t)d->horizon, np = d->n_origins * H;
+    double *pt = malloc(np * sizeof *pt), *p9 = malloc(np * sizeof *p9);
+    double *act = malloc(np * sizeof *act);
+    if (!pt || !p9 || !act) {
+        rc = -ENOMEM;
+        errmsg(err, errlen, 0, "out of memory");
+        goto out;
+    }
+    fc_series train = {.y = d->y, .n = d->n_train, .t0 = d->t0, .step = d->step};
+    double t = now_s();
+    rc = fc_fit(f, &train, err, errlen);
+    res->fit_seconds = now_s() - t;
+    if (rc != 0) goto out;
+    snprintf(res->model, sizeof res->model, "%s", fc_name(f));
+    res->train_windows_per_s = fc_train_throughput(f);
+    t = now_s();
+    for (size_t k = 0; k < d->n_origins; k++) {
+        fc_series ctx = {.y = d->y, .n = d->origins[k], .t0 = d->t0, .step = d->step};
+        rc = fc_predict(f, &ctx, (int)H, 0.5, pt + k * H, err, errlen);
+        if (rc == 0) rc = fc_predict(f, &ctx, (int)H, 0.9, p9 + k * H, err, errlen);
+        if (rc != 0) goto out;
+        memcpy(act + k * H, d->y + d->origins[k], H * sizeof *act);
+    }
+    res->predict_seconds = now_s() - t;
+    bt_metrics(pt, act, np, d->mase_scale, &res->mae, &res->rmse, &res->wape, &res->mase,
+               &res->under);
+    size_t cov = 0;
+    for (size_t i = 0; i < np; i++)
+        cov += act[i] <= p9[i];
+    res->p90_coverage = np ? (double)cov / (double)np : 0;
+    res->pinball_p90 = bt_pinball(p9, act, np, 0.9, d->mase_scale);
+    res->points = np;
+    if (keep) {
+        res->point = pt;
+        res->p90 = p9;
+        pt = p9 = NULL;
+    }
+out:
+    free(act);
+    free(pt);
+    free(p9);
+    fc_free(f);
+    return rc;
+}
+
+void bt_result_fini(bt_result *r) {
+    if (!r) return;
+    free(r->point);
+    free(r->p90);
+    r->point = r->p90 = NULL;
+}
+
+/* ---- SVG plot ---------------------------------------------------------------------------- */
+
+static const char *const colors[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd",
+                                     "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
+
+int bt_plot_svg(const char *path, const bt_data *d, const bt_result *res, size_t nres,
+                const char *title, char *err, size_t errlen) {
+    FILE *fp = fopen(path, "w");
+    if (!fp) {
+        int e = errno;
+        return errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
+    }
+    const double W = 1400, Hh = 560, L = 80, R = 20, T = 50, B = 60;
+    size_t H = (size_t)d->horizon;
+    size_t a = d->origins[0], z = d->origins[d->n_origins - 1] + H; /* plotted index range */
+    double ymax = 0;
+    for (size_t i = a; i < z; i++)
+        ymax = fmax(ymax, d->y[i]);
+    for (size_t r = 0; r < nres; r++)
+        for (size_t i = 0; i < d->n_origins * H; i++)
+            ymax = fmax(ymax, res[r].p90[i]);
+    double ymin = 0;
+    for (size_t i = a; i < z; i++)
+        ymin = fmin(ymin, d->y[i]);
+    if (ymax <= ymin) ymax = ymin + 1;
+    /* round numbers on the value axis: a step of 1, 2 or 5 x 10^k, about five lines */
+    double ystep = pow(10, floor(log10((ymax - ymin) / 5)));
+    if ((ymax - ymin) / ystep > 25)
+        ystep *= 5;
+    else if ((ymax - ymin) / ystep > 10)
+        ystep *= 2;
+    ymin = floor(ymin / ystep) * ystep;
+    ymax = ceil(ymax / ystep) * ystep;
+    double sx = (W - L - R) / (double)(z - a), sy = (Hh - T - B) / (ymax - ymin);
+#define PX(i) (L + ((double)(i) - (double)a) * sx)
+#define PY(v) (Hh - B - ((v)-ymin) * sy)
+    fprintf(fp,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+            "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
+            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+            "<text x=\"%.0f\" y=\"24\" font-size=\"16\">",
+            W, Hh, W, Hh, L);
+    for (const char *c = title ? title : ""; *c; c++) {
+        if (*c == '<')
+            fputs("&lt;", fp);
+        else if (*c == '&')
+            fputs("&amp;", fp);
+        else if (*c == '>')
+            fputs("&gt;", fp);
+        else
+            fputc(*c, fp);
+    }
+    fputs("</text>\n", fp);
+    /* grid: one vertical line per UTC day, five horizontal lines */
+    int64_t ta = d->t0 + (int64_t)a * d->step;
+    for (int64_t day = (ta / 86400 + 1) * 86400; day < d->t0 + (int64_t)z * d->step; day += 86400) {
+        double x = PX((double)(day - d->t0) / (double)d->step);
+        time_t tt = (time_t)day;
+        struct tm tm;
+        gmtime_r(&tt, &tm);
+        char lab[32];
+        strftime(lab, sizeof lab, "%a %m-%d", &tm);
+        /* a label too close to the right edge is drawn ending at its line, not cut off */
+        const char *anchor = x > W - R - 40 ? "end" : "middle";
+        fprintf(fp,
+                "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#ddd\"/>"
+                "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"%s\">%s</text>\n",
+                x, T, x, Hh - B, x, Hh - B + 18, anchor, lab);
+    }
+    for (int k = 0; ymin + k * ystep <= ymax + ystep / 2; k++) {
+        double v = ymin + k * ystep, y = PY(v);
+        fprintf(fp,
+                "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n",
+                L, y, W - R, y, L - 6, y + 4, v);
+    }
+    fprintf(fp, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">UTC time (step %llds)</text>\n",
+            (L + W - R) / 2, Hh - 14, (long long)d->step);
+    /* p90 bands, then actuals, then point forecasts */
+    for (size_t r = 0; r < nres; r++) {
+        const char *col = colors[r % (sizeof colors / sizeof *colors)];
+        for (size_t k = 0; k < d->n_origins; k++) {
+            fprintf(fp, "<polygon fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" points=\"",
+                    col);
+            for (size_t i = 0; i < H; i++)
+                fprintf(fp, "%.1f,%.1f ", PX(d->origins[k] + i), PY(res[r].p90[k * H + i]));
+            for (size_t i = H; i-- > 0;)
+                fprintf(fp, "%.1f,%.1f ", PX(d->origins[k] + i), PY(res[r].point[k * H + i]));
+            fputs("\"/>\n", fp);
+        }
+    }
+    fputs("<polyline fill=\"none\" stroke=\"#333\" stroke-width=\"0.8\" points=\"", fp);
+    for (size_t i = a; i < z; i++)
+        fprintf(fp, "%.1f,%.1f ", PX(i), PY(d->y[i]));
+    fputs("\"/>\n", fp);
+    for (size_t r = 0; r < nres; r++) {
+        const char *col = colors[r % (sizeof colors / sizeof *colors)];
+        for (size_t k = 0; k < d->n_origins; k++) {
+            fprintf(fp, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.2\" points=\"",
+                    col);
+            for (size_t i = 0; i < H; i++)
+                fprintf(fp, "%.1f,%.1f ", PX(d->origins[k] + i), PY(res[r].point[k * H + i]));
+            fputs("\"/>\n", fp);
+        }
+    }
+    /* legend */
+    double lx = W - R - 330, ly = T + 8;
+    fprintf(fp,
+            "<rect x=\"%.0f\" y=\"%.0f\" width=\"320\" height=\"%.0f\" fill=\"white\" "
+            "fill-opacity=\"0.85\" stroke=\"#999\"/>\n",
+            lx, ly, 22.0 + 36.0 * (double)nres);
+    fprintf(fp,
+            "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>"
+            "<text x=\"%.0f\" y=\"%.0f\">actual</text>\n",
+            lx + 8, ly + 14, lx + 38, ly + 14, lx + 44, ly + 18);
+    for (size_t r = 0; r < nres; r++) {
+        const char *col = colors[r % (sizeof colors / sizeof *colors)];
+        double yy = ly + 32 + 36.0 * (double)r;
+        fprintf(
+            fp,
+            "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"%s\" "
+            "stroke-width=\"2\"/><text x=\"%.0f\" y=\"%.0f\">%s forecast (MASE %.3f)</text>\n"
+            "<rect x=\"%.0f\" y=\"%.0f\" width=\"30\" height=\"10\" fill=\"%s\" "
+            "fill-opacity=\"0.25\"/><text x=\"%.0f\" y=\"%.0f\">up to p90 (coverage %.2f)</text>\n",
+            lx + 8, yy, lx + 38, yy, col, lx + 44, yy + 4, res[r].model, res[r].mase, lx + 8,
+            yy + 8, col, lx + 44, yy + 18, res[r].p90_coverage);
+    }
+    fputs("</svg>\n", fp);
+#undef PX
+#undef PY
+    if (fclose(fp) != 0) {
+        int e = errno;
+        return errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
+    }
+    return 0;
+}

@@ -1,0 +1,383 @@
+/* series_csv.c: `timestamp,value` CSV to a regular series, with reported repairs. */
+#include "offline/series_csv.h"
+#include "errmsg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A series longer than this (after filling gaps) is refused: 64 M points is 512 MB. */
+#define SERIES_MAX_POINTS ((size_t)1 << 26)
+
+typedef struct row {
+    int64_t ts;
+    double v;
+    size_t line;
+} row;
+
+/* Trims spaces and one pair of double quotes from [*b, *e). */
+static void trim_field(const char **b, const char **e) {
+    while (*b < *e && (**b == ' ' || **b == '\t'))
+        (*b)++;
+    while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r'))
+        (*e)--;
+    if (*e - *b >= 2 && **b == '"' && (*e)[-1] == '"') {
+        (*b)++;
+        (*e)--;
+    }
+}
+
+/* Parses a whole field as a finite double. Returns 0 or -1. */
+static int parse_num(const char *b, const char *e, double *out) {
+    char tmp[64];
+    size_t len = (size_t)(e - b);
+    if (len == 0 || len >= sizeof tmp) return -1;
+    memcpy(tmp, b, len);
+    tmp[len] = '\0';
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(tmp, &end);
+    if (end == tmp || *end != '\0' || errno == ERANGE || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The most common positive difference between consecutive timestamps (0 when none). */
+static int64_t infer_step(const row *r, size_t n) {
+    if (n < 2) return 0;
+    int64_t *d = malloc((n - 1) * sizeof *d);
+    if (!d) return -1;
+    size_t m = 0;
+    for (size_t i = 1; i < n; i++)
+        if (r[i].ts > r[i - 1].ts) d[m++] = r[i].ts - r[i - 1].ts;
+    int64_t best = 0;
+    size_t best_count = 0;
+    qsort(d, m, sizeof *d, cmp_i64);
+    for (size_t i = 0; i < m;) {
+        size_t j = i;
+        while (j < m && d[j] == d[i])
+            j++;
+        if (j - i > best_count) {
+            best_count = j - i;
+            best = d[i];
+        }
+        i = j;
+    }
+    free(d);
+    return best;
+}
+
+/* Reads the rows. Returns 0, -EINVAL (err set) or -ENOMEM; *rows_out owned by the caller. */
+static int read_rows(const char *buf, size_t len, row **rows_out, size_t *n_out, char *err,
+                     size_t errlen) {
+    row *rows = NULL;
+    size_t n = 0, cap = 0, line = 0;
+    const char *p = buf, *end = buf + len;
+    int rc = 0, first_content = 1; /* a header may only be the first non-blank line */
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        line++;
+        const char *b = p, *e = le;
+        p = nl ? nl + 1 : end;
+        trim_field(&b, &e);
+        if (b == e || *b == '#') continue;
+        int may_be_header = first_content;
+        first_content = 0;
+        const char *comma = memchr(b, ',', (size_t)(e - b));
+        if (!comma) {
+            if (may_be_header) continue; /* a one-column header */
+            errmsg(err, errlen, 0, "line %zu: expected `timestamp,value`, found no comma", line);
+            rc = -EINVAL;
+            goto fail;
+        }
+        const char *tb = b, *te = comma, *vb = comma + 1, *ve = e;
+        if (memchr(vb, ',', (size_t)(ve - vb))) {
+            errmsg(err, errlen, 0, "line %zu: more than two fields (expected `timestamp,value`)",
+                   line);
+            rc = -EINVAL;
+            goto fail;
+        }
+        trim_field(&tb, &te);
+        trim_field(&vb, &ve);
+        double ts, v;
+        if (parse_num(tb, te, &ts) != 0) {
+            if (may_be_header) continue; /* header */
+            errmsg(err, errlen, 0, "line %zu: timestamp \"%.*s\" is not a number", line,
+                   (int)((te - tb) > 40 ? 40 : (te - tb)), tb);
+            rc = -EINVAL;
+            goto fail;
+        }
+        if (parse_num(vb, ve, &v) != 0) {
+            errmsg(err, errlen, 0, "line %zu: value \"%.*s\" is not a finite number", line,
+                   (int)((ve - vb) > 40 ? 40 : (ve - vb)), vb);
+            rc = -EINVAL;
+            goto fail;
+        }
+        if (ts < -9.0e15 || ts > 9.0e15) {
+            errmsg(err, errlen, 0, "line %zu: timestamp %.17g is out of range", line, ts);
+            rc = -EINVAL;
+            goto fail;
+        }
+        int64_t t = (int64_t)llround(ts);
+        if (n > 0 && t < rows[n - 1].ts) {
+            errmsg(err, errlen, 0,
+                   "line %zu: timestamps are not sorted (%lld comes after %lld on line %zu)", line,
+                   (long long)t, (long long)rows[n - 1].ts, rows[n - 1].line);
+            rc = -EINVAL;
+            goto fail;
+        }
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 1024;
+            row *nr = realloc(rows, ncap * sizeof *nr);
+            if (!nr) {
+                rc = -ENOMEM;
+                errmsg(err, errlen, 0, "out of memory at line %zu", line);
+                goto fail;
+            }
+            rows = nr;
+            cap = ncap;
+        }
+        rows[n++] = (row){.ts = t, .v = v, .line = line};
+    }
+    *rows_out = rows;
+    *n_out = n;
+    return 0;
+fail:
+    free(rows);
+    return rc;
+}
+
+int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, series_csv *out,
+                     char *err, size_t errlen) {
+    series_csv_opts def = {0};
+    if (!opts) opts = &def;
+    memset(out, 0, sizeof *out);
+    size_t min_rows = opts->min_rows ? opts->min_rows : 2;
+    row *rows = NULL;
+    size_t nrows = 0;
+    double *y = NULL;
+    unsigned *cnt = NULL;
+    int rc = read_rows(buf, len, &rows, &nrows, err, errlen);
+    if (rc != 0) return rc;
+    series_csv_stats st = {.rows = nrows};
+    if (nrows < 2) {
+        errmsg(err, errlen, 0, "line %zu: too short: %zu data rows, need at least %zu",
+               nrows ? rows[nrows - 1].line : (size_t)1, nrows, min_rows);
+        rc = -EINVAL;
+        goto out;
+    }
+    int64_t step = opts->step ? opts->step : infer_step(rows, nrows);
+    if (step < 0) {
+        rc = -ENOMEM;
+        errmsg(err, errlen, 0, "out of memory");
+        goto out;
+    }
+    if (step == 0) {
+        errmsg(err, errlen, 0, "line %zu: every row has the same timestamp; no step", rows[1].line);
+        rc = -EINVAL;
+        goto out;
+    }
+    int64_t t0 = rows[0].ts;
+    /* Grid index of every row (rounded to the nearest step). */
+    int64_t last_k = -1;
+    size_t npts = 0;
+    for (size_t i = 0; i < nrows; i++) {
+        int64_t off = rows[i].ts - t0;
+        int64_t k = (off + step / 2) / step;
+        if (off % step != 0) {
+            if (opts->strict) {
+                errmsg(err, errlen, 0,
+                       "line %zu: timestamp %lld is not on the %llds grid from %lld", rows[i].line,
+                       (long long)rows[i].ts, (long long)step, (long long)t0);
+                rc = -EINVAL;
+                goto out;
+            }
+            if (st.snapped++ == 0) st.first_snap_line = rows[i].line;
+        }
+        if (k == last_k) {
+            if (opts->strict) {
+                errmsg(err, errlen, 0, "line %zu: duplicate timestamp %lld", rows[i].line,
+                       (long long)rows[i].ts);
+                rc = -EINVAL;
+                goto out;
+            }
+        } else if (last_k >= 0 && k > last_k + 1) {
+            int64_t gap = k - last_k - 1;
+            if (opts->strict) {
+                errmsg(err, errlen, 0, "line %zu: %lld missing timestamp%s before %lld",
+                       rows[i].line, (long long)gap, gap == 1 ? "" : "s", (long long)rows[i].ts);
+                rc = -EINVAL;
+                goto out;
+            }
+            if ((uint64_t)k >= SERIES_MAX_POINTS || (size_t)gap > 100 * nrows + 10000) {
+                errmsg(err, errlen, 0, "line %zu: gap of %lld missing steps is too large to fill",
+                       rows[i].line, (long long)gap);
+                rc = -EINVAL;
+                goto out;
+            }
+        }
+        last_k = k;
+    }
+    npts = (size_t)last_k + 1;
+    if (npts < min_rows) {
+        errmsg(err, errlen, 0, "line %zu: too short: %zu points at step %llds, need at least %zu",
+               rows[nrows - 1].line, npts, (long long)step, min_rows);
+        rc = -EINVAL;
+        goto out;
+    }
+    y = malloc(npts * sizeof *y);
+    cnt = calloc(npts, sizeof *cnt);
+    if (!y || !cnt) {
+        rc = -ENOMEM;
+        errmsg(err, errlen, 0, "out of memory for %zu points", npts);
+        goto out;
+    }
+    for (size_t i = 0; i < npts; i++)
+        y[i] = 0.0;
+    for (size_t i = 0; i < nrows; i++) {
+        size_t k = (size_t)((rows[i].ts - t0 + step / 2) / step);
+        if (cnt[k]++ > 0 && st.duplicates++ == 0) st.first_dup_line = rows[i].line;
+        /* a running mean cannot overflow; a sum of huge values can, and is refused */
+        if (opts->dup == SERIES_DUP_MEAN)
+            y[k] += (rows[i].v - y[k]) / cnt[k];
+        else
+            y[k] += rows[i].v;
+        if (!isfinite(y[k])) {
+            errmsg(err, errlen, 0,
+                   "line %zu: duplicate timestamp %lld: the values' sum is out of "
+                   "range",
+                   rows[i].line, (long long)rows[i].ts);
+            rc = -EINVAL;
+            goto out;
+        }
+    }
+    /* Fill gaps by linear interpolation between the neighbours (both exist: the first and
+     * last grid points hold rows). */
+    for (size_t k = 0; k < npts;) {
+        if (cnt[k]) {
+            k++;
+            continue;
+        }
+        size_t a = k - 1, b = k;
+        while (cnt[b] == 0)
+            b++;
+        size_t gap = b - a - 1;
+        if (st.gaps++ == 0) {
+            int64_t tb = t0 + (int64_t)b * step;
+            for (size_t i = 0; i < nrows; i++)
+                if (rows[i].ts + step / 2 >= tb) {
+                    st.first_gap_line = rows[i].line;
+                    break;
+                }
+        }
+        st.filled += gap;
+        if (gap > st.largest_gap) st.largest_gap = gap;
+        for (size_t j = a + 1; j < b;
+             j++) { /* weights, not a difference: no overflow near DBL_MAX */
+            double f = (double)(j - a) / (double)(b - a);
+            y[j] = (1 - f) * y[a] + f * y[b];
+        }
+        k = b;
+    }
+    out->y = y;
+    y = NULL;
+    out->n = npts;
+    out->t0 = t0;
+    out->step = step;
+    out->stats = st;
+out:
+    free(cnt);
+    free(y);
+    free(rows);
+    return rc;
+}
+
+int series_csv_load(const char *path, const series_csv_opts *opts, series_csv *out, char *err,
+                    size_t errlen) {
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
+    }
+    size_t cap = sb.st_size > 0 ? (size_t)sb.st_size + 1 : 65536, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        close(fd);
+        return errmsg(err, errlen, -ENOMEM, "%s: out of memory", path);
+    }
+    for (;;) {
+        if (len == cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                close(fd);
+                return errmsg(err, errlen, -ENOMEM, "%s: out of memory", path);
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            return errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
+        }
+        if (r == 0) break;
+        len += (size_t)r;
+    }
+    close(fd);
+    char msg[256] = "";
+    int rc = series_csv_parse(buf, len, opts, out, msg, sizeof msg);
+    free(buf);
+    if (rc != 0) errmsg(err, errlen, 0, "%s: %s", path, msg);
+    return rc;
+}
+
+void series_csv_describe_repairs(const series_csv_stats *st, char *buf, size_t len) {
+    if (!buf || len == 0) return;
+    buf[0] = '\0';
+    size_t off = 0;
+    if (st->snapped)
+        off += (size_t)snprintf(buf + off, len - off,
+                                "%s%zu off-grid timestamp%s moved to the grid (first on line %zu)",
+                                off ? "; " : "", st->snapped, st->snapped == 1 ? "" : "s",
+                                st->first_snap_line);
+    if (off < len && st->duplicates)
+        off += (size_t)snprintf(
+            buf + off, len - off, "%s%zu duplicate row%s combined (first on line %zu)",
+            off ? "; " : "", st->duplicates, st->duplicates == 1 ? "" : "s", st->first_dup_line);
+    if (off < len && st->filled)
+        off += (size_t)snprintf(
+            buf + off, len - off,
+            "%s%zu missing value%s filled by interpolation in %zu gap%s (longest %zu, first "
+            "before line %zu)",
+            off ? "; " : "", st->filled, st->filled == 1 ? "" : "s", st->gaps,
+            st->gaps == 1 ? "" : "s", st->largest_gap, st->first_gap_line);
+    if (off == 0) snprintf(buf, len, "no repairs");
+}
+
+void series_csv_fini(series_csv *s) {
+    if (!s) return;
+    free(s->y);
+    memset(s, 0, sizeof *s);
+}

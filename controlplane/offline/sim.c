@@ -1,0 +1,465 @@
+/* sim.c: the trace simulator behind `tidectl simulate` (see sim.h). */
+#include "offline/sim.h"
+
+#include "scaling/hpa.h"
+#include "scaling/planner.h"
+#include "scaling/portrait.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define REQUEST 1000.0 /* per-pod resource request in the simulated metrics (millicores) */
+
+void sim_config_defaults(sim_config *c) {
+    memset(c, 0, sizeof *c);
+    c->eval_days = 7;
+    c->cold_start = 120;
+    c->activation = 1;
+    c->standby_cost = 0.1;
+}
+
+const char *sim_policy_name(sim_policy p) {
+    return p == SIM_TIDE ? "tide" : p == SIM_HPA ? "hpa" : p == SIM_STATIC ? "static" : "?";
+}
+
+int sim_policy_parse(const char *name, sim_policy *out) {
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, sim_policy_name((sim_policy)i)) == 0) {
+            *out = (sim_policy)i;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+void sim_result_fini(sim_result *r) {
+    if (!r) return;
+    free(r->demand);
+    free(r->forecast);
+    free(r->online);
+    free(r->standby);
+    r->demand = r->forecast = NULL;
+    r->online = r->standby = NULL;
+}
+
+/* Pending completions of START/ACTIVATE actions (HPA pods use the same queue). */
+typedef struct pending {
+    int64_t at;
+    char replica[48];
+    planner_action_kind kind;
+} pending;
+
+typedef struct fleet {
+    pending *q;
+    size_t n, cap;
+} fleet;
+
+static int fleet_push(fleet *f, int64_t at, const char *id, planner_action_kind k) {
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 64;
+        pending *nq = realloc(f->q, cap * sizeof *nq);
+        if (!nq) return -ENOMEM;
+        f->q = nq;
+        f->cap = cap;
+    }
+    pending *p = &f->q[f->n++];
+    p->at = at;
+    p->kind = k;
+    snprintf(p->replica, sizeof p->replica, "%s", id);
+    return 0;
+}
+
+static double now_secs(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Per-pod utilization metric for the reactive provider: `ready` pods share the demand,
+ * `unready` pods (starting or activating) report nothing trustworthy yet. */
+static void build_pods(hpa_pod *pods, int ready, int unready, double util) {
+    for (int i = 0; i < ready; i++)
+        pods[i] = (hpa_pod){util * REQUEST, REQUEST, 1, 1, 0};
+    for (int i = 0; i < unready; i++)
+        pods[ready + i] = (hpa_pod){0, REQUEST, 1, 0, 0};
+}
+
+int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace *tr,
+            sim_policy policy, sim_result *res, char *err, size_t errlen) {
+    memset(res, 0, sizeof *res);
+    res->policy = policy;
+    if (tr->step <= 0 || tr->n < 2) {
+        snprintf(err, errlen, "trace: needs at least 2 points on a regular step");
+        return -EINVAL;
+    }
+    size_t neval = (size_t)((int64_t)cfg->eval_days * 86400 / tr->step);
+    size_t min_train = (size_t)(86400 / tr->step);
+    if (cfg->eval_days <= 0 || neval + min_train > tr->n) {
+        snprintf(err, errlen,
+                 "trace has %zu points of %llds: too short to evaluate %d days after at least one "
+                 "day of training",
+                 tr->n, (long long)tr->step, cfg->eval_days);
+        return -EINVAL;
+    }
+    size_t i0 = tr->n - neval;
+    workload_spec spec = *spec_in;
+    double target = spec.target_utilization;
+    double peak = 0;
+    for (size_t i = i0; i < tr->n; i++)
+        if (tr->y[i] > peak) peak = tr->y[i];
+    double cap = cfg->capacity;
+    if (!(cap > 0)) {
+        if (cfg->peak_replicas <= 0) {
+            snprintf(err, errlen, "give --capacity C or --peak-replicas N");
+            return -EINVAL;
+        }
+        cap = peak / (target / 100.0 * cfg->peak_replicas);
+    }
+    if (!(cap > 0) || !isfinite(cap)) {
+        snprintf(err, errlen, "capacity %g is not usable (the evaluated span's peak is %g)", cap,
+                 peak);
+        return -EINVAL;
+    }
+    res->capacity = cap;
+    res->static_replicas = portrait_replicas_for(peak, cap, target);
+    if (res->static_replicas < spec.min_replicas) res->static_replicas = spec.min_replicas;
+    res->evaluated_minutes = (double)neval * tr->step / 60.0;
+    res->t0 = tr->t0 + (int64_t)i0 * tr->step;
+    res->step = tr->step;
+    res->npts = neval;
+    if (cfg->record) {
+        res->demand = malloc(neval * sizeof(double));
+        res->forecast = malloc(neval * sizeof(double));
+        res->online = calloc(neval, sizeof(float));
+        res->standby = calloc(neval, sizeof(float));
+        if (!res->demand || !res->forecast || !res->online || !res->standby) {
+            sim_result_fini(res);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < neval; i++)
+            res->demand[i] = tr->y[i0 + i], res->forecast[i] = NAN;
+    }
+
+    /* the controller */
+    if (policy == SIM_HPA) { /* the reactive provider alone, Kubernetes default behavior */
+        workload_spec d;
+        workload_defaults(&d);
+        spec.up = d.up;
+        spec.down = d.down;
+        spec.n_providers = 1;
+        memset(&spec.providers[0], 0, sizeof spec.providers[0]);
+        spec.providers[0].type = WL_PROV_REACTIVE;
+        snprintf(spec.providers[0].name, sizeof spec.providers[0].name, "reactive");
+        spec.n_checkers = 0;
+    }
+    for (int i = 0; i < spec.n_providers; i++) /* the simulated fleet's capacity is known */
+        if (spec.providers[i].type == WL_PROV_PREDICTIVE)
+            spec.providers[i].capacity_per_replica = cap;
+    spec.mode = WL_MODE_AUTO;
+    spec.paused = 0;
+    portrait_engine *eng = NULL;
+    planner *pl = NULL;
+    portrait *pt = NULL;
+    hpa_pod *pods = NULL;
+    fleet fl = {0};
+    int rc = 0;
+    if (policy != SIM_STATIC) {
+        if ((rc = portrait_engine_new(&eng, &spec)) < 0) goto out;
+        pt = malloc(sizeof *pt);
+        pods = malloc(((size_t)spec.max_replicas * 2 + 8) * sizeof *pods);
+        if (!pt || !pods) {
+            rc = -ENOMEM;
+            goto out;
+        }
+    }
+    if (policy == SIM_TIDE) {
+        if ((rc = planner_new(&pl, &spec)) < 0) goto out;
+        fc_series hist = {tr->y, i0, tr->t0, tr->step, 0};
+        double t = now_secs();
+        char why[256] = "";
+        if (portrait_train(eng, &hist, res->t0, why, sizeof why) < 0 && cfg->verbose)
+            fprintf(stderr, "simulate: %s (the predictive provider falls back to reactive)\n", why);
+        res->fit_seconds = now_secs() - t;
+    }
+    /* initial fleet: what the policy wants for the first step's demand at the target */
+    int first = portrait_replicas_for(tr->y[i0 > 0 ? i0 - 1 : 0], cap, target);
+    if (first < spec.min_replicas) first = spec.min_replicas;
+    if (first > spec.max_replicas) first = spec.max_replicas;
+    int hpa_ready = 0, hpa_starting = 0; /* the HPA policy's pods */
+    if (policy == SIM_STATIC)
+        hpa_ready = res->static_replicas;
+    else if (policy == SIM_HPA)
+        hpa_ready = first;
+    else
+        for (int i = 0; i < first; i++) {
+            char id[48];
+            snprintf(id, sizeof id, "%.30s-init-%d", spec.name, i);
+            if ((rc = planner_add_replica(pl, id, REPLICA_ONLINE, res->t0)) < 0) goto out;
+        }
+
+    int64_t tstart = res->t0, tend = tr->t0 + (int64_t)tr->n * tr->step;
+    double util_sum = 0;
+    long util_n = 0;
+    int sync = spec.sync_seconds > 0 ? spec.sync_seconds : 15;
+    for (int64_t t = tstart; t < tend; t++) {
+        size_t m = (size_t)((t - tr->t0) / tr->step);
+        double demand = tr->y[m];
+        /* completions due */
+        for (size_t i = 0; i < fl.n;) {
+            if (fl.q[i].at <= t) {
+                if (policy == SIM_TIDE)
+                    planner_action_done(pl, fl.q[i].replica, fl.q[i].kind, 1, t);
+                else
+                    hpa_starting--, hpa_ready++;
+                fl.q[i] = fl.q[--fl.n];
+            } else {
+                i++;
+            }
+        }
+        planner_counts c = {0};
+        if (policy == SIM_TIDE)
+            planner_counts_get(pl, &c);
+        else
+            c.online = hpa_ready, c.starting = hpa_starting;
+        /* the controller */
+        if (policy != SIM_STATIC && (t - tstart) % sync == 0) {
+            double util = c.online > 0 ? demand / (c.online * cap) : 1.0;
+            if (util > 1.0) util = 1.0;
+            int unready = c.starting + c.activating;
+            build_pods(pods, c.online, unready, util);
+            hpa_metric hm = {pods, (size_t)(c.online + unready), HPA_UTILIZATION, target};
+            fc_series ctx = {tr->y, m, tr->t0, tr->step, 0}; /* the complete steps before now */
+            portrait_obs obs = {t,
+                                c.online + unready,
+                                &hm,
+                                1,
+                                policy == SIM_TIDE ? &ctx : NULL,
+                                pl ? planner_scale_up_ahead(pl) : 0};
+            if ((rc = portrait_update(eng, &obs, pt)) < 0) goto out;
+            if (policy == SIM_TIDE)
+                for (int i = 0; i < spec.n_providers; i++)
+                    if (portrait_fallback_reason(eng, i)) {
+                        res->fallback_syncs++;
+                        break;
+                    }
+            if (cfg->record && (t - tr->t0) % tr->step < sync && !isnan(pt->traffic[0]))
+                res->forecast[m - i0] = pt->traffic[0];
+            if (policy == SIM_HPA) {
+                int cur = hpa_ready + hpa_starting, want = pt->needed[0];
+                if (want > cur) {
+                    for (int i = 0; i < want - cur; i++)
+                        if ((rc = fleet_push(&fl, t + cfg->cold_start, "pod", ACT_START)) < 0)
+                            goto out;
+                    hpa_starting += want - cur;
+                } else if (want < cur) { /* Kubernetes deletes not-ready pods first */
+                    int del = cur - want;
+                    while (del > 0 && hpa_starting > 0) { /* the newest pending start goes */
+                        size_t newest = 0;
+                        for (size_t i = 1; i < fl.n; i++)
+                            if (fl.q[i].at > fl.q[newest].at) newest = i;
+                        fl.q[newest] = fl.q[--fl.n];
+                        hpa_starting--, del--;
+                    }
+                    hpa_ready -= del;
+                }
+                if (want != cur) res->scale_actions++, res->replica_actions += abs(want - cur);
+            } else {
+                planner_metric pm[2] = {{"utilization", util * 100},
+                                        {spec.utilization.name, util * 100}};
+                planner_input in = {t, pt, pm, 2};
+                const planner_action *acts;
+                size_t nacts;
+                if ((rc = planner_step(pl, &in, &acts, &nacts)) < 0) goto out;
+                if (nacts) res->scale_actions++;
+                res->replica_actions += (long)nacts;
+                for (size_t i = 0; i < nacts; i++) {
+                    const planner_action *a = &acts[i];
+                    if (a->kind == ACT_START)
+                        rc = fleet_push(&fl, t + cfg->cold_start, a->replica, a->kind);
+                    else if (a->kind == ACT_ACTIVATE)
+                        rc = fleet_push(&fl, t + cfg->activation, a->replica, a->kind);
+                    else
+                        planner_action_done(pl, a->replica, a->kind, 1, t);
+                    if (rc < 0) goto out;
+                }
+                planner_counts_get(pl, &c);
+            }
+        }
+        /* accounting for [t, t+1) */
+        double online_cap = c.online * cap;
+        /* a relative epsilon: demand exactly at capacity (the static policy at the peak) is not
+         * above */
+        if (demand > online_cap * (1 + 1e-9)) res->overload_minutes += 1.0 / 60;
+        if (demand > online_cap * target / 100.0 * (1 + 1e-9))
+            res->above_target_minutes += 1.0 / 60;
+        int running = c.online + c.starting + c.activating + c.cutoff;
+        res->replica_minutes += (running + c.standby * cfg->standby_cost) / 60.0;
+        res->online_minutes += c.online / 60.0;
+        res->standby_minutes += c.standby / 60.0;
+        if (c.online > res->peak_online) res->peak_online = c.online;
+        if (online_cap > 0) util_sum += fmin(1.0, demand / online_cap), util_n++;
+        if (cfg->record) {
+            res->online[m - i0] += (float)c.online / (float)tr->step;
+            res->standby[m - i0] += (float)c.standby / (float)tr->step;
+        }
+    }
+    res->mean_utilization = util_n ? 100.0 * util_sum / util_n : 0;
+    if (policy == SIM_TIDE) {
+        for (int i = 0; i < spec.n_providers; i++)
+            if (spec.providers[i].type == WL_PROV_PREDICTIVE) {
+                const char *used = portrait_model_name(eng, i);
+                snprintf(res->model, sizeof res->model, "%s", used ? used : "(none: fit failed)");
+                break;
+            }
+    }
+out:
+    free(fl.q);
+    free(pods);
+    free(pt);
+    planner_free(pl);
+    portrait_engine_free(eng);
+    if (rc < 0) {
+        if (!*err) snprintf(err, errlen, "simulation failed: %s", strerror(-rc));
+        sim_result_fini(res);
+    }
+    return rc;
+}
+
+/* ---- SVG plot ------------------------------------------------------------------------- */
+
+int sim_plot_svg(const char *path, const sim_result *res, size_t nres, char *err, size_t errlen) {
+    if (nres == 0 || !res[0].demand) {
+        snprintf(err, errlen, "%s: nothing recorded to plot", path);
+        return -EINVAL;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    const int W = 1400, PH = 300, L = 70, R = 20, T = 40, GAP = 50;
+    int panels = 1 + (int)nres;
+    int H = T + panels * (PH + GAP);
+    size_t n = res[0].npts;
+    size_t stride = n > 2000 ? (n + 1999) / 2000 : 1;
+    double ymax = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (res[0].demand[i] > ymax) ymax = res[0].demand[i];
+        for (size_t r = 0; r < nres; r++)
+            if (res[r].forecast && !isnan(res[r].forecast[i]) && res[r].forecast[i] > ymax)
+                ymax = res[r].forecast[i];
+    }
+    double rmax = 1;
+    for (size_t r = 0; r < nres; r++)
+        for (size_t i = 0; i < n; i++)
+            if (res[r].online && res[r].online[i] + res[r].standby[i] > rmax)
+                rmax = res[r].online[i] + res[r].standby[i];
+    rmax = ceil(rmax * 1.1);
+    ymax *= 1.05;
+    if (ymax <= 0) ymax = 1;
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n",
+            W, H);
+    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
+    fprintf(f,
+            "<text x=\"%d\" y=\"22\" font-size=\"16\">tidectl simulate: %zu steps of %llds from "
+            "%lld (unix)</text>\n",
+            L, n, (long long)res[0].step, (long long)res[0].t0);
+    double pw = W - L - R;
+#define X(i) (L + pw * (double)(i) / (double)(n - 1 ? n - 1 : 1))
+    for (int p = 0; p < panels; p++) {
+        int top = T + p * (PH + GAP) + 20;
+        double vmax = p == 0 ? ymax : rmax;
+        fprintf(f,
+                "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%d\" fill=\"none\" "
+                "stroke=\"#999\"/>\n",
+                L, top, pw, PH);
+        for (int g = 0; g <= 4; g++) {
+            double v = vmax * g / 4, y = top + PH - PH * g / 4.0;
+            fprintf(f,
+                    "<line x1=\"%d\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text "
+                    "x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n",
+                    L, L + pw, y, y, L - 6, y + 4, v);
+        }
+        for (int d = 0; d <= (int)(n * res[0].step / 86400); d++) {
+            double x = X((double)d * 86400 / res[0].step);
+            if (x > L + pw) break;
+            fprintf(f,
+                    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#ddd\"/><text "
+                    "x=\"%.1f\" y=\"%d\">day %d</text>\n",
+                    x, x, top, top + PH, x + 3, top + PH + 14, d);
+        }
+        const char *title;
+        char tbuf[160];
+        if (p == 0)
+            title = "demand (black) and Tide's forecast at its quantile (orange), traffic per step "
+                    "(max per plotted point)";
+        else {
+            const sim_result *r = &res[p - 1];
+            snprintf(tbuf, sizeof tbuf,
+                     "%s: online (blue) and standby (green) replicas; overload %.0f min, %.0f "
+                     "replica-min",
+                     sim_policy_name(r->policy), r->overload_minutes, r->replica_minutes);
+            title = tbuf;
+        }
+        fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", L, top - 6, title);
+        /* series */
+        struct {
+            const double *d;
+            const float *fl;
+            const char *color;
+        } s[2];
+        int ns = 0;
+        if (p == 0) {
+            s[0].d = res[0].demand, s[0].fl = NULL, s[0].color = "#222";
+            s[1].d = NULL, s[1].fl = NULL, s[1].color = "#f80";
+            for (size_t r = 0; r < nres; r++)
+                if (res[r].policy == SIM_TIDE && res[r].forecast) s[1].d = res[r].forecast;
+            ns = s[1].d ? 2 : 1;
+        } else {
+            s[0].d = NULL, s[0].fl = res[p - 1].online, s[0].color = "#15c";
+            s[1].d = NULL, s[1].fl = res[p - 1].standby, s[1].color = "#2a2";
+            ns = 2;
+        }
+        for (int k = 0; k < ns; k++) {
+            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" points=\"",
+                    s[k].color);
+            int open = 0;
+            for (size_t i = 0; i < n; i += stride) {
+                double v = 0;
+                int have = 0;
+                for (size_t j = i; j < i + stride && j < n; j++) { /* max over the bucket */
+                    double x = s[k].d ? s[k].d[j] : s[k].fl[j];
+                    if (isnan(x)) continue;
+                    if (!have || x > v) v = x;
+                    have = 1;
+                }
+                if (!have) {
+                    if (open)
+                        fprintf(f,
+                                "\"/>\n<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" "
+                                "points=\"",
+                                s[k].color);
+                    open = 0;
+                    continue;
+                }
+                fprintf(f, "%.1f,%.1f ", X(i), top + PH - PH * fmin(v, vmax) / vmax);
+                open = 1;
+            }
+            fprintf(f, "\"/>\n");
+        }
+    }
+#undef X
+    fprintf(f, "</svg>\n");
+    if (fclose(f) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    return 0;
+}
