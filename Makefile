@@ -16,7 +16,7 @@ CC      ?= cc
 STD     := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wpointer-arith -Wstrict-prototypes -Werror
 OPT     ?= -O2 -g
-PKGS    := msgpack libcurl openblas libcgroup libcrypto libmicrohttpd yaml-0.1 xgboost libsystemd libcjson
+PKGS    := msgpack libcurl openblas libcgroup libcrypto libmicrohttpd yaml-0.1 xgboost libsystemd libcjson icu-i18n
 B       ?= build
 BIN     ?= bin
 
