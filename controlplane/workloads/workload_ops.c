@@ -7,7 +7,7 @@
 #include "api/http.h"
 #include "log.h"
 #include "api/ops.h"
-#include "scaling/portrait.h"
+#include "scaling/controller.h"
 #include "query/prom.h"
 #include "query/query.h"
 
@@ -84,15 +84,10 @@ typedef struct wl_entry {
     char *yaml;
     uint64_t generation;
     int64_t applied_ms;
-    portrait_engine *eng;
-    planner *pl;
-    portrait *pt;
-    int have_pt;
-    cap_model *cap; /* the capacity model the engine uses (owned here) */
+    controller *ctl; /* portrait engine, planner and the last portrait */
+    cap_model *cap;  /* the capacity model the engine uses (owned here) */
     int64_t next_sync;
-    int inventory_done;
     int training; /* a fit of its predictive models is running on a worker thread */
-    unsigned char fell_back[WL_MAX_PROVIDERS]; /* predictive provider on the reactive fallback */
     char observe[512];
     wl_obs *last; /* the last observation (failed reads filled from the one before) */
     metric_read reads[M_N];
@@ -170,11 +165,9 @@ static void obs_free(wl_obs *o);
 
 static void entry_free(wl_entry *e) {
     if (!e) return;
-    portrait_engine_free(e->eng);
+    controller_free(e->ctl);
     cap_free(e->cap);
     obs_free(e->last);
-    planner_free(e->pl);
-    free(e->pt);
     free(e->yaml);
     free(e);
 }
@@ -193,9 +186,7 @@ static wl_entry *entry_new(const workload_spec *spec, const char *yaml, size_t l
     e->run = *spec;
     if (!executors[spec->target.kind]) e->run.mode = WL_MODE_PREVIEW;
     e->yaml = malloc(len + 1);
-    e->pt = calloc(1, sizeof *e->pt);
-    if (!e->yaml || !e->pt || portrait_engine_new(&e->eng, &e->run) < 0 ||
-        planner_new(&e->pl, &e->run) < 0) {
+    if (!e->yaml || controller_new(&e->ctl, &e->run, 0) < 0) {
         entry_free(e);
         return NULL;
     }
@@ -664,7 +655,7 @@ static void *train_main(void *arg) {
 
 /* Does a sync at now want the capacity-model observations read with it? */
 static int wants_capacity(const wl_entry *e, int64_t now) {
-    if (e->training || !portrait_training_due(e->eng, now)) return 0;
+    if (e->training || !portrait_training_due(controller_engine(e->ctl), now)) return 0;
     for (int i = 0; i < e->run.n_providers; i++)
         if (e->run.providers[i].type == WL_PROV_PREDICTIVE &&
             !(e->run.providers[i].capacity_per_replica > 0))
@@ -723,7 +714,7 @@ static void train_collect(struct cp_workloads *w, int wait) {
             int ok = 0, bad = 0;
             for (int i = 0; i < j->spec->n_providers; i++) {
                 if (j->spec->providers[i].type != WL_PROV_PREDICTIVE) continue;
-                portrait_install(e->eng, i, j->f[i], j->now, j->err[i]);
+                portrait_install(controller_engine(e->ctl), i, j->f[i], j->now, j->err[i]);
                 if (j->f[i])
                     ok++;
                 else {
@@ -744,14 +735,16 @@ static void train_collect(struct cp_workloads *w, int wait) {
                                 ""};
             snprintf(e->fit.source, sizeof e->fit.source, "%s", j->hist_source);
             if (j->cap) { /* the engine uses it from now on; the entry owns it */
-                portrait_set_capacity_model(e->eng, j->cap, &j->cap_rep, j->now);
+                portrait_set_capacity_model(controller_engine(e->ctl), j->cap, &j->cap_rep, j->now);
                 cap_free(e->cap);
                 e->cap = j->cap;
                 j->cap = NULL;
                 log_info("workloads", "%s: capacity model on %zu observations: %s", j->name,
                          j->nobs, j->cap_rep.reason);
             } else if (j->cap_err[0]) {
-                if (!e->cap) portrait_set_capacity(e->eng, NULL, NULL, j->now, 0, j->cap_err);
+                if (!e->cap)
+                    portrait_set_capacity(controller_engine(e->ctl), NULL, NULL, j->now, 0,
+                                          j->cap_err);
                 log_warn("workloads", "%s: capacity model: %s", j->name, j->cap_err);
             }
             e->training = 0;
@@ -762,44 +755,42 @@ static void train_collect(struct cp_workloads *w, int wait) {
     }
 }
 
-/* Runs the decision code (portrait engine + planner, as `tidectl simulate` does) for one
- * sync at now on observation o (fresh, or the last good one while a fetch is under way). */
+/* Runs the controller step (scaling/controller.c, as `tidectl simulate` does) for one sync at
+ * now on observation o (fresh, or the last good one while a fetch is under way), starts a fit
+ * when one is due and hands the actions to the target kind's executor. */
 static void decide(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t now) {
     struct controlplane *cp = w->cp;
     const workload_spec *s = &e->run;
     int npods = o->util_rc == 0 ? o->npods : 0;
-    hpa_pod pods[WL_OBS_PODS];
-    hpa_metric hm = {pods, 0, HPA_UTILIZATION, s->target_utilization};
+    double usage[WL_OBS_PODS];
     e->observe[0] = 0;
     if (o->util_rc < 0 && o->util_rc != -ENOENT) {
         snprintf(e->observe, sizeof e->observe, "utilization: %.200s", o->m[M_UTIL].error);
         log_limited(&observe_rl, LOG_WARN, "workloads", "%s: utilization: %s", s->name,
                     o->m[M_UTIL].error);
     }
-    for (int i = 0; i < npods; i++)
-        pods[i] = (hpa_pod){o->util[i] * 10, 1000, 1, 1, 0};
-    hm.n = (size_t)npods;
-    planner_counts c;
-    planner_counts_get(e->pl, &c);
-    int current = npods;
-    if (o->replicas_rc == 0) current = o->replicas;
-    if (!e->inventory_done && current > 0) { /* adopt what runs today as Online */
-        for (int i = 0; i < current; i++) {
-            char id[64];
-            snprintf(id, sizeof id, "%.40s-live-%d", s->name, i + 1);
-            planner_add_replica(e->pl, id, REPLICA_ONLINE, now);
-        }
-        e->inventory_done = 1;
-        planner_counts_get(e->pl, &c);
+    double avg = 0;
+    for (int i = 0; i < npods; i++) {
+        usage[i] = o->util[i] * 10; /* percent -> thousandths of a request of 1000 */
+        avg += o->util[i];
     }
-    if (e->inventory_done) current = c.online + c.starting + c.activating;
     const fc_series *trp = o->hist_rc == 0 ? &o->hist : NULL;
+    controller_obs cobs = {now,
+                           usage,
+                           npods,
+                           0,
+                           1000,
+                           npods ? avg / npods : NAN,
+                           o->replicas_rc == 0 ? o->replicas : -1,
+                           trp};
+    controller_out out;
+    controller_step(e->ctl, &cobs, &out);
     int want_traffic = 0;
     for (int i = 0; i < s->n_providers; i++)
         want_traffic |= s->providers[i].type == WL_PROV_PREDICTIVE;
     if (want_traffic && s->n_traffic > 0) {
         if (trp) {
-            if (!e->training && portrait_training_due(e->eng, now)) train_start(w, e, o, now);
+            if (!e->training && out.train) train_start(w, e, o, now);
         } else {
             snprintf(e->observe, sizeof e->observe, "traffic %.40s: %.180s", s->traffic[0].name,
                      o->hist_rc == -ENODATA ? "no data yet" : o->m[M_TRAFFIC].error);
@@ -820,44 +811,13 @@ static void decide(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t now) 
         snprintf(tmp, sizeof tmp, "prometheus: %.200s; %.290s", e->prom_err, e->observe);
         memcpy(e->observe, tmp, sizeof tmp);
     }
-    portrait_obs pobs = {now,           current, npods ? &hm : NULL,
-                         npods ? 1 : 0, trp,     planner_scale_up_ahead(e->pl)};
-    if (portrait_update(e->eng, &pobs, e->pt) == 0) {
-        e->have_pt = 1;
-        for (int i = 0; i < s->n_providers; i++) { /* a decision event when the source changes */
-            if (s->providers[i].type != WL_PROV_PREDICTIVE) continue;
-            const char *why = portrait_fallback_reason(e->eng, i);
-            char text[PLANNER_EVENT_TEXT];
-            if (why && !e->fell_back[i]) {
-                snprintf(text, sizeof text, "providers[%d] (%.40s) falls back to reactive: %.200s",
-                         i, s->providers[i].name, why);
-                planner_note(e->pl, now, "fallback", text);
-            } else if (!why && e->fell_back[i]) {
-                const char *m = portrait_model_name(e->eng, i);
-                snprintf(text, sizeof text,
-                         "providers[%d] (%.40s): forecasts of %.60s drive the portrait again", i,
-                         s->providers[i].name, m ? m : "?");
-                planner_note(e->pl, now, "predictive", text);
-            }
-            e->fell_back[i] = why != NULL;
-        }
-    }
-    if (!e->have_pt) return;
-    planner_metric pm[2] = {{"utilization", 0}, {s->utilization.name, 0}};
-    double avg = 0;
-    for (int i = 0; i < npods; i++)
-        avg += o->util[i];
-    pm[0].value = pm[1].value = npods ? avg / npods : 0;
-    planner_input in = {now, e->pt, pm, npods ? 2 : 0};
-    const planner_action *acts;
-    size_t nacts;
-    if (planner_step(e->pl, &in, &acts, &nacts) < 0) return;
     workload_executor_fn ex = executors[s->target.kind];
-    for (size_t i = 0; i < nacts; i++) {
-        const planner_action *a = &acts[i];
+    planner *pl = controller_planner(e->ctl);
+    for (size_t i = 0; i < out.n_actions; i++) {
+        const planner_action *a = &out.actions[i];
         int rc = ex ? ex(cp, s, a) : -ENOSYS;
         record_action(e, now, a, rc == 0 ? "sent to executor" : strerror(-rc));
-        if (rc < 0) planner_action_done(e->pl, a->replica, a->kind, 0, now);
+        if (rc < 0) planner_action_done(pl, a->replica, a->kind, 0, now);
     }
 }
 
@@ -875,10 +835,10 @@ static void obs_ready(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t no
     if (o->prom_err[0] && !e->prom_err[0]) {
         snprintf(text, sizeof text,
                  "prometheus: %.200s; using the last good observation and the store", o->prom_err);
-        planner_note(e->pl, now, "prometheus", text);
+        planner_note(controller_planner(e->ctl), now, "prometheus", text);
         log_limited(&observe_rl, LOG_WARN, "workloads", "%s: %s", e->spec.name, text);
     } else if (!o->prom_err[0] && e->prom_err[0]) {
-        planner_note(e->pl, now, "prometheus", "prometheus: answering again");
+        planner_note(controller_planner(e->ctl), now, "prometheus", "prometheus: answering again");
     }
     snprintf(e->prom_err, sizeof e->prom_err, "%s", o->prom_err);
     decide(w, e, o, now);
@@ -991,7 +951,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
                 snprintf(text, sizeof text,
                          "prometheus: no answer for %lld s; deciding on the observation of %lld",
                          (long long)(now - e->fetch_started), (long long)e->last->now);
-                planner_note(e->pl, now, "prometheus", text);
+                planner_note(controller_planner(e->ctl), now, "prometheus", text);
             }
             snprintf(e->prom_err, sizeof e->prom_err,
                      "no answer for %lld s (timeout %lld ms per request)",
@@ -1006,7 +966,9 @@ void workload_action_done(struct controlplane *cp, const char *workload, const c
                           planner_action_kind kind, int ok) {
     if (!cp || !cp->workloads) return;
     wl_entry *e = find(cp->workloads, workload);
-    if (e) planner_action_done(e->pl, replica, kind, ok, tide_now_wall_ms() / 1000);
+    if (e)
+        planner_action_done(controller_planner(e->ctl), replica, kind, ok,
+                            tide_now_wall_ms() / 1000);
 }
 
 /* ---- ops commands --------------------------------------------------------------------- */
@@ -1125,7 +1087,7 @@ static cJSON *target_json(const wl_target *t) {
 
 static void summary(cJSON *o, const wl_entry *e) {
     planner_counts c;
-    planner_counts_get(e->pl, &c);
+    planner_counts_get(controller_planner(e->ctl), &c);
     cJSON_AddStringToObject(o, "name", e->spec.name);
     cJSON_AddStringToObject(o, "namespace", e->spec.namespace_);
     cJSON_AddItemToObject(o, "target", target_json(&e->spec.target));
@@ -1136,9 +1098,10 @@ static void summary(cJSON *o, const wl_entry *e) {
     cJSON_AddNumberToObject(o, "max", e->spec.max_replicas);
     cJSON_AddNumberToObject(o, "generation", (double)e->generation);
     cJSON_AddNumberToObject(o, "applied_ms", (double)e->applied_ms);
-    if (e->have_pt) {
-        cJSON_AddNumberToObject(o, "need", e->pt->needed[0]);
-        cJSON_AddNumberToObject(o, "provisioned", e->pt->replicas[0]);
+    const portrait *pt = controller_portrait(e->ctl);
+    if (pt) {
+        cJSON_AddNumberToObject(o, "need", pt->needed[0]);
+        cJSON_AddNumberToObject(o, "provisioned", pt->replicas[0]);
     } else {
         cJSON_AddNullToObject(o, "need");
         cJSON_AddNullToObject(o, "provisioned");
@@ -1185,7 +1148,8 @@ static void op_describe(ops_request *req, const cJSON *args) {
         cJSON_AddStringToObject(o, "note",
                                 "no executor for this target kind yet: planned as Preview");
     cJSON_AddNumberToObject(o, "target_utilization", e->spec.target_utilization);
-    cJSON_AddNumberToObject(o, "scale_up_ahead_seconds", planner_scale_up_ahead(e->pl));
+    cJSON_AddNumberToObject(o, "scale_up_ahead_seconds",
+                            planner_scale_up_ahead(controller_planner(e->ctl)));
     cJSON *prov = cJSON_AddArrayToObject(o, "providers");
     for (int i = 0; i < e->spec.n_providers; i++) {
         const wl_provider *p = &e->spec.providers[i];
@@ -1243,25 +1207,26 @@ static void op_describe(ops_request *req, const cJSON *args) {
     } else {
         cJSON_AddNullToObject(o, "last_fit");
     }
-    if (e->have_pt) {
-        cJSON_AddStringToObject(o, "status", e->pt->status);
+    const portrait *pt = controller_portrait(e->ctl);
+    if (pt) {
+        cJSON_AddStringToObject(o, "status", pt->status);
         cJSON *pa = cJSON_AddArrayToObject(o, "portrait");
-        for (int k = 0; k < e->pt->n; k++) {
+        for (int k = 0; k < pt->n; k++) {
             cJSON *s = cJSON_CreateObject();
-            cJSON_AddNumberToObject(s, "time", (double)(e->pt->t0 + (int64_t)k * e->pt->step));
-            cJSON_AddNumberToObject(s, "replicas", e->pt->replicas[k]);
-            cJSON_AddNumberToObject(s, "needed", e->pt->needed[k]);
-            int src = e->pt->source[k];
+            cJSON_AddNumberToObject(s, "time", (double)(pt->t0 + (int64_t)k * pt->step));
+            cJSON_AddNumberToObject(s, "replicas", pt->replicas[k]);
+            cJSON_AddNumberToObject(s, "needed", pt->needed[k]);
+            int src = pt->source[k];
             if (src >= 0)
                 cJSON_AddStringToObject(s, "source", e->spec.providers[src].name);
             else
                 cJSON_AddNullToObject(s, "source");
-            if (!isnan(e->pt->traffic[k])) cJSON_AddNumberToObject(s, "traffic", e->pt->traffic[k]);
+            if (!isnan(pt->traffic[k])) cJSON_AddNumberToObject(s, "traffic", pt->traffic[k]);
             cJSON_AddItemToArray(pa, s);
         }
     }
     size_t nr;
-    const planner_replica *r = planner_replicas(e->pl, &nr);
+    const planner_replica *r = planner_replicas(controller_planner(e->ctl), &nr);
     cJSON *ra = cJSON_AddArrayToObject(o, "replicas");
     for (size_t i = 0; i < nr; i++) {
         if (r[i].state == REPLICA_DELETED) continue;
@@ -1272,10 +1237,11 @@ static void op_describe(ops_request *req, const cJSON *args) {
         cJSON_AddItemToArray(ra, ro);
     }
     cJSON *ea = cJSON_AddArrayToObject(o, "events");
-    uint64_t n = planner_event_count(e->pl), from = n > 20 ? n - 20 : 0;
+    uint64_t n = planner_event_count(controller_planner(e->ctl)), from = n > 20 ? n - 20 : 0;
     for (uint64_t i = from; i < n; i++) {
         planner_event ev;
-        if (planner_event_at(e->pl, i, &ev) == 0) cJSON_AddItemToArray(ea, event_json(&ev, NULL));
+        if (planner_event_at(controller_planner(e->ctl), i, &ev) == 0)
+            cJSON_AddItemToArray(ea, event_json(&ev, NULL));
     }
     cJSON *aa = cJSON_AddArrayToObject(o, "actions");
     uint64_t an = e->nacts, afrom = an > 20 ? an - 20 : 0;
@@ -1315,10 +1281,11 @@ static void op_events(ops_request *req, const cJSON *args) {
     }
     for (wl_entry *e = w->head; e; e = e->next) {
         if (name && strcmp(e->spec.name, name) != 0) continue;
-        uint64_t total = planner_event_count(e->pl);
+        uint64_t total = planner_event_count(controller_planner(e->ctl));
         for (uint64_t i = total > PLANNER_MAX_EVENTS ? total - PLANNER_MAX_EVENTS : 0; i < total;
              i++)
-            if (planner_event_at(e->pl, i, &evs[n]) == 0) who[n++] = e->spec.name;
+            if (planner_event_at(controller_planner(e->ctl), i, &evs[n]) == 0)
+                who[n++] = e->spec.name;
     }
     for (size_t i = 1; i < n; i++) { /* stable insertion sort by time */
         planner_event ev = evs[i];
