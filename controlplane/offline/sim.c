@@ -173,6 +173,7 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         if (portrait_train(eng, &hist, res->t0, why, sizeof why) < 0 && cfg->verbose)
             fprintf(stderr, "simulate: %s (the predictive provider falls back to reactive)\n", why);
         res->fit_seconds = now_secs() - t;
+        res->fits = 1;
     }
     /* initial fleet: what the policy wants for the first step's demand at the target */
     int first = portrait_replicas_for(tr->y[i0 > 0 ? i0 - 1 : 0], cap, target);
@@ -225,6 +226,14 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             if ((rc = controller_step(ctl, &obs, &co)) < 0) goto out;
             const portrait *pt = co.portrait;
             if (policy == SIM_TIDE && co.fallback) res->fallback_syncs++;
+            if (policy == SIM_TIDE && co.train) { /* retrainSeconds passed, as in the daemon */
+                double ft = now_secs();
+                char why[256] = "";
+                if (portrait_train(eng, &ctx, t, why, sizeof why) < 0 && cfg->verbose)
+                    fprintf(stderr, "simulate: refit at %lld: %s\n", (long long)t, why);
+                res->fit_seconds += now_secs() - ft;
+                res->fits++;
+            }
             if (cfg->record && (t - tr->t0) % tr->step < sync && !isnan(pt->traffic[0]))
                 res->forecast[m - i0] = pt->traffic[0];
             if (policy == SIM_HPA) {
