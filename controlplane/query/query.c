@@ -2,6 +2,7 @@
 #include "query/query.h"
 
 #include "query/prom.h"
+#include "query/re.h"
 #include "store/tsdb.h"
 
 #include <ctype.h>
@@ -131,62 +132,6 @@ static int string_lit(lexer *L, char **out) {
     return 0;
 }
 
-/* Rejects what RE2 (Prometheus's engine) rejects and what would make glibc's regcomp build a
- * huge automaton: a repetition operator right after another (a**, a+*), counted repetitions
- * above 100 or more than two of them, and patterns longer than 1024 bytes. 0 or -EINVAL with
- * why filled. */
-static int regex_check(const char *re, char *why, size_t len) {
-    if (strlen(re) > 1024) {
-        snprintf(why, len, "longer than 1024 bytes");
-        return -EINVAL;
-    }
-    int prev_quant = 0, in_bracket = 0, counted = 0;
-    for (size_t i = 0; re[i]; i++) {
-        char c = re[i];
-        if (in_bracket) {
-            if (c == ']' && in_bracket > 1)
-                in_bracket = 0;
-            else
-                in_bracket++;
-            continue;
-        }
-        if (c == '\\') {
-            if (re[i + 1]) i++;
-            prev_quant = 0;
-            continue;
-        }
-        if (c == '[') {
-            in_bracket = 1;
-            if (re[i + 1] == '^') i++;
-            prev_quant = 0;
-            continue;
-        }
-        int quant = c == '*' || c == '+' || c == '?' || c == '{';
-        if (quant && prev_quant) {
-            snprintf(why, len, "bad repetition operator at byte %zu", i + 1);
-            return -EINVAL;
-        }
-        if (c == '{') {
-            char *end;
-            long lo = strtol(re + i + 1, &end, 10), hi = lo;
-            if (*end == ',')
-                hi = isdigit((unsigned char)end[1]) ? strtol(end + 1, &end, 10) : 0;
-            else if (end == re + i + 1)
-                hi = -1;
-            if (*end != '}' || lo < 0 || hi < 0 || lo > 100 || hi > 100 || ++counted > 2) {
-                snprintf(why, len,
-                         "bad or too large repetition count at byte %zu (at most two "
-                         "{n,m} with n, m <= 100)",
-                         i + 1);
-                return -EINVAL;
-            }
-            i = (size_t)(end - re);
-        }
-        prev_quant = quant;
-    }
-    return 0;
-}
-
 static int add_matcher(query_expr *e, char *name, int op, char *value, lexer *L) {
     query_matcher *nm = realloc(e->m, (e->nm + 1) * sizeof *nm);
     if (!nm) {
@@ -201,28 +146,11 @@ static int add_matcher(query_expr *e, char *name, int op, char *value, lexer *L)
     m->value = value;
     m->op = op;
     if (op == QUERY_RE || op == QUERY_NRE) {
-        char why[160];
-        if (regex_check(value, why, sizeof why)) {
+        char why[200];
+        m->re = tide_re_new(value, why, sizeof why);
+        if (!m->re) {
             int r =
                 fail(L, "invalid regular expression \"%.200s\" for label %s: %s", value, name, why);
-            free(name);
-            free(value);
-            return r;
-        }
-        size_t n = strlen(value) + 8;
-        char *anchored = malloc(n);
-        if (!anchored) {
-            free(name);
-            free(value);
-            return -ENOMEM;
-        }
-        snprintf(anchored, n, "^(%s)$", value);
-        int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
-        free(anchored);
-        if (rc) {
-            regerror(rc, &m->re, why, sizeof why);
-            regfree(&m->re);
-            int r = fail(L, "invalid regular expression \"%s\" for label %s: %s", value, name, why);
             free(name);
             free(value);
             return r;
@@ -296,9 +224,9 @@ static int matcher_matches_empty(const query_matcher *m) {
     case QUERY_NE:
         return m->value[0] != 0;
     case QUERY_RE:
-        return regexec(&m->re, "", 0, NULL, 0) == 0;
+        return tide_re_match(m->re, "", 0);
     default:
-        return regexec(&m->re, "", 0, NULL, 0) != 0;
+        return !tide_re_match(m->re, "", 0);
     }
 }
 
@@ -443,7 +371,7 @@ out:
 void query_expr_free(query_expr *e) {
     if (!e) return;
     for (size_t i = 0; i < e->nm; i++) {
-        if (e->m[i].op == QUERY_RE || e->m[i].op == QUERY_NRE) regfree(&e->m[i].re);
+        tide_re_free(e->m[i].re);
         free(e->m[i].name);
         free(e->m[i].value);
     }
@@ -473,10 +401,10 @@ int query_match(const query_expr *e, const char *const *names, const char *const
             ok = strcmp(v, m->value) != 0;
             break;
         case QUERY_RE:
-            ok = regexec(&m->re, v, 0, NULL, 0) == 0;
+            ok = tide_re_match(m->re, v, strlen(v));
             break;
         default:
-            ok = regexec(&m->re, v, 0, NULL, 0) != 0;
+            ok = !tide_re_match(m->re, v, strlen(v));
             break;
         }
         if (!ok) return 0;

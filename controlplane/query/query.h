@@ -6,7 +6,7 @@
  *   agg      := ("sum" | "avg") [by] "(" selector ")" [by]
  *   by       := "by" "(" [label {"," label}] ")"
  *   selector := metric ["{" [matcher {"," matcher} [","]] "}"] | "{" matcher {"," matcher} "}"
- *   matcher  := label ("=" | "!=" | "=~" | "!~") string     (regexes are fully anchored, POSIX ERE)
+ *   matcher  := label ("=" | "!=" | "=~" | "!~") string     (regexes: RE2 syntax, fully anchored)
  *   string   := '"' ... '"' | "'" ... "'"                    (escapes \\ \" \' \n \t)
  * A selector needs a metric name or a matcher that does not match the empty string.
  *
@@ -17,7 +17,6 @@
 #ifndef TIDE_QUERY_H
 #define TIDE_QUERY_H
 
-#include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,7 +34,7 @@ typedef struct query_matcher {
     char *name;
     char *value;
     int op;
-    regex_t re; /* QUERY_RE / QUERY_NRE */
+    struct tide_re *re; /* QUERY_RE / QUERY_NRE: RE2, linear time (query/re.h) */
 } query_matcher;
 
 typedef struct query_expr {

@@ -52,7 +52,7 @@ TEST(query_parse_rejects_with_column_and_reason) {
     T_EQ_INT(query_parse("rps{a=~\"x**\"}", &e, err, sizeof err), -EINVAL);
     T_ASSERT(strstr(err, "bad repetition operator"));
     T_EQ_INT(query_parse("rps{a=~\"(x{1000}){10}\"}", &e, err, sizeof err), -EINVAL);
-    T_ASSERT(strstr(err, "repetition count"));
+    T_ASSERT(strstr(err, "invalid regular expression") && strstr(err, "repetition"));
     T_EQ_INT(query_parse("rps{a=~\"[*+]+x{2,3}\\\\+\"}", &e, err, sizeof err), 0);
     query_expr_free(e);
     T_EQ_INT(query_parse("", &e, err, sizeof err), -EINVAL);
