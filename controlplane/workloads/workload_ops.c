@@ -328,7 +328,7 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
     int local = query_parse(text, &qe, err, sizeof err) == 0;
     query_expr_free(qe);
     if (local) {
-        query_ctx qc = {db, p};
+        query_ctx qc = {.db = db, .prom = p};
         int rc = query_range(&qc, text, start * 1000, end * 1000, step * 1000, r, err, sizeof err);
         if (rc < 0) {
             snprintf(mr->error, sizeof mr->error, "%.230s", err);
@@ -968,14 +968,9 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     for (wl_entry *e = w->head; e; e = e->next) {
         if (now < e->next_sync) continue;
         e->next_sync = now + e->run.sync_seconds;
-        if (!p) { /* the store only: read on the loop (from memory) */
-            wl_obs *o = calloc(1, sizeof *o);
-            if (!o) continue;
-            o->now = now;
-            o->want_cap = wants_capacity(e, now);
-            observe(w->cp->db, NULL, &e->run, o);
-            obs_ready(w, e, o, now);
-        } else if (!e->fetching) {
+        /* reads run on a worker thread also from the store alone: evaluating a selector over
+         * thousands of series must never stall the loop (issue 18) */
+        if (!e->fetching) {
             fetch_start(w, e, p, now);
         } else if (!e->last) { /* the first fetch is still under way */
             snprintf(e->prom_err, sizeof e->prom_err,
