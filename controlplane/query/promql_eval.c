@@ -1442,7 +1442,9 @@ static int eval_call(ev *e, const pq_node *n, const rng *r, val *out) {
                     double a[3];
                     for (size_t j = 0; j < na; j++)
                         a[j] = sa[j].sc[k];
-                    if (fid >= F_DAY_OF_MONTH && fid <= F_DAYS_IN_MONTH)
+                    if (fid == F_TIMESTAMP) /* of a computed vector: the evaluation time */
+                        *v = (double)(r->start + (int64_t)k * r->step) / 1000;
+                    else if (fid >= F_DAY_OF_MONTH && fid <= F_DAYS_IN_MONTH)
                         time_part(fid, *v, v);
                     else if (fid == F_MINUTE || fid == F_HOUR || fid == F_MONTH || fid == F_YEAR)
                         time_part(fid, *v, v);
@@ -1711,6 +1713,13 @@ static int is_cmp(int op) {
     return op >= PQ_EQL && op <= PQ_LTE;
 }
 
+/* Whether an operator's result loses the metric name: arithmetic (not atan2, as in
+ * Prometheus 2.x) and comparisons with bool. */
+static int drops_name(const pq_node *n) {
+    if (is_cmp(n->op)) return n->bool_mod;
+    return n->op != PQ_ATAN2;
+}
+
 /* lhs op rhs; *keep for comparisons */
 static double binop(int op, double l, double r, int *keep) {
     *keep = 1;
@@ -1756,7 +1765,7 @@ static int eval_bin_scalar_vec(ev *e, const pq_node *n, val *a, val *b, const rn
     int vec_left = a->type == PQ_T_VECTOR;
     val *vec = vec_left ? a : b, *sc = vec_left ? b : a;
     for (size_t i = 0; i < vec->n; i++) {
-        if (!is_cmp(n->op) || n->bool_mod) drop_name(&vec->s[i].l);
+        if (drops_name(n)) drop_name(&vec->s[i].l);
         for (size_t k = 0; k < r->n; k++) {
             double *v = &vec->s[i].v[k];
             if (is_absent(*v)) continue;
@@ -1875,7 +1884,7 @@ static int eval_setop(ev *e, const pq_node *n, val *a, val *b, const rng *r, val
 static int result_labels(const pq_node *n, const lset *many, const lset *one, lset *outl) {
     int rc = lset_copy(outl, many);
     if (rc) return rc;
-    if (!is_cmp(n->op) || n->bool_mod) lset_del(outl, "__name__");
+    if (drops_name(n)) lset_del(outl, "__name__");
     if (n->card == PQ_ONE_ONE) {
         if (n->on) {
             for (size_t i = 0; i < outl->k;) {
