@@ -1183,18 +1183,17 @@ static inline int sink_put(const sink *k, int64_t ts, double sum, double count, 
 }
 
 /* Where a downsampled bucket [bstart, bstart + res) is stamped: at its end, or at `cap` (the
- * series' newest sample, or the first point of the finer tier read after it) when that is
- * earlier, so a bucket never shows a value before the samples it holds were taken (issue 17:
- * buckets stamped at their start put up to 10 minutes of values before a series' first sample)
- * and stamps stay in time order across tiers. Never before bstart. */
+ * series' newest sample: the bucket still being filled) when that is earlier, so a bucket never
+ * shows a value before the samples it holds were taken (issue 17: buckets stamped at their start
+ * put up to 10 minutes of values before a series' first sample). Never before bstart. */
 static inline int64_t bucket_stamp(int64_t bstart, int64_t res_ms, int64_t cap) {
     int64_t e = bstart + res_ms - 1;
     if (e > cap) e = cap;
     return e < bstart ? bstart : e;
 }
 
-/* Reads one tier; caller holds the reader lock. Buckets are selected by their start and
- * stamped by bucket_stamp(.., cap). */
+/* Reads one tier; caller holds the reader lock. Buckets are selected by their stamp, given by
+ * bucket_stamp(.., cap). */
 static int tier_read(const tier *t, int64_t start, int64_t end, int64_t cap, const sink *out) {
     for (size_t k = 0; k < t->count; k++) {
         const tsdb_chunk *c = &t->ring[(t->head + k) % t->cap];
@@ -1271,10 +1270,10 @@ static int read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, i
     int64_t from = start_ms;
     for (int r = coarsest; r >= res && !rc; r--) {
         int64_t to = (r > res) ? bound[r - 1] - 1 : upto;
-        /* a coarse bucket is stamped no later than just before the finer tier's first point */
-        int64_t cap = s->has_last ? s->last_ts : INT64_MAX;
-        if (r > res && bound[r - 1] - 1 < cap) cap = bound[r - 1] - 1;
-        if (to >= from) rc = tier_read(&s->t[r], from, to, cap, out);
+        /* buckets are selected by their stamp (their end): a coarse bucket that reaches into
+         * the finer tier's span is left to the finer tier, which holds its samples */
+        if (to >= from)
+            rc = tier_read(&s->t[r], from, to, s->has_last ? s->last_ts : INT64_MAX, out);
         if (to + 1 > from) from = to + 1;
     }
     pthread_rwlock_unlock(&db->lock);
