@@ -1,6 +1,7 @@
 /* query.c: selector parser, range evaluation over the store and Prometheus, Prometheus JSON. */
 #include "query/query.h"
 
+#include "log.h"
 #include "query/prom.h"
 #include "query/promql.h"
 #include "query/re.h"
@@ -919,13 +920,27 @@ int query_label_name_ok(const char *s) {
     return 1;
 }
 
+typedef struct match_probe {
+    struct tsdb *db;
+    const promql_limits *lim;
+} match_probe;
+
+/* 1 when the selector matches a series of the store. Past the query's deadline or once it is
+ * cancelled it answers 1: the engine then stops the query with the right error. */
 static int sel_matches_store(const pq_node *sel, void *arg) {
-    struct tsdb *db = arg;
+    const match_probe *mp = arg;
+    struct tsdb *db = mp->db;
     query_expr qe = {0};
     qe.m = sel->m;
     qe.nm = sel->nm;
     uint32_t count = tsdb_series_count(db);
     for (uint32_t id = 1; id <= count; id++) {
+        if ((id & 63) == 0 && mp->lim) {
+            if (mp->lim->deadline_mono_ms && tide_now_mono_ms() > mp->lim->deadline_mono_ms)
+                return 1;
+            if (mp->lim->cancel && atomic_load(mp->lim->cancel)) return 1;
+            if (mp->lim->stop && mp->lim->stop(mp->lim->stop_arg)) return 1;
+        }
         const tsdb_label *labels;
         size_t nl;
         if (tsdb_series_labels(db, id, &labels, &nl) || nl > 64) continue;
@@ -997,8 +1012,9 @@ static int engine_range(const query_ctx *ctx, const char *text, int64_t start_ms
     int rc = promql_parse(text, &ast, err, errlen);
     if (rc) return rc;
     int has_sel = promql_walk_selectors(ast, sel_any, NULL);
-    int local = ctx->db && has_sel ? promql_walk_selectors(ast, sel_matches_store, ctx->db) : 1;
-    if (!ctx->prom) local = 1;
+    match_probe mp = {ctx->db, ctx->lim};
+    int local =
+        !ctx->prom || !ctx->db || !has_sel || promql_walk_selectors(ast, sel_matches_store, &mp);
     if (local) {
         rc = promql_eval(ctx->db, ast, start_ms, end_ms, step_ms, ctx->lim, r, err, errlen);
     } else {
@@ -1128,7 +1144,19 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
     }
     if (ctx->db) {
         uint32_t count = tsdb_series_count(ctx->db);
+        const promql_limits *lim = ctx->lim;
         for (uint32_t id = 1; id <= count && !rc; id++) {
+            if ((id & 63) == 0 && lim) {
+                if (lim->deadline_mono_ms && tide_now_mono_ms() > lim->deadline_mono_ms) {
+                    rc = -ETIMEDOUT;
+                    break;
+                }
+                if ((lim->cancel && atomic_load(lim->cancel)) ||
+                    (lim->stop && lim->stop(lim->stop_arg))) {
+                    rc = -ECANCELED;
+                    break;
+                }
+            }
             const tsdb_label *labels;
             size_t nl;
             if (tsdb_series_labels(ctx->db, id, &labels, &nl)) continue;
@@ -1197,7 +1225,11 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
                  "(more than %d series x steps); narrow the selector, aggregate "
                  "with sum/avg by, or use a larger step",
                  QUERY_MAX_SAMPLES);
-    } else if (rc)
+    } else if (rc == -ETIMEDOUT)
+        snprintf(err, errlen, "query timed out in query execution");
+    else if (rc == -ECANCELED)
+        snprintf(err, errlen, "query cancelled (client gone or shutting down)");
+    else if (rc)
         snprintf(err, errlen, "query failed: %s", strerror(-rc));
     else if (r->n > 1)
         qsort(r->s, r->n, sizeof *r->s, cmp_series);
