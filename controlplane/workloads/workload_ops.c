@@ -9,6 +9,7 @@
 #include "api/ops.h"
 #include "scaling/portrait.h"
 #include "query/prom.h"
+#include "query/promql.h"
 #include "query/query.h"
 
 #include <dirent.h>
@@ -289,11 +290,12 @@ static void read_note_prom(wl_obs *o, const char *msg) {
     if (!o->prom_err[0]) snprintf(o->prom_err, sizeof o->prom_err, "%.250s", msg);
 }
 
+/* The text is PromQL Tide's own engine evaluates (query/promql.h). */
 static int query_parse_ok(const char *text) {
-    query_expr *qe = NULL;
+    pq_node *n = NULL;
     char err[200];
-    int ok = query_parse(text, &qe, err, sizeof err) == 0;
-    query_expr_free(qe);
+    int ok = promql_parse(text, &n, err, sizeof err) == 0;
+    promql_free(n);
     return ok;
 }
 
@@ -324,9 +326,9 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
         }
         return rc;
     }
-    query_expr *qe = NULL;
-    int local = query_parse(text, &qe, err, sizeof err) == 0;
-    query_expr_free(qe);
+    pq_node *qn = NULL;
+    int local = promql_parse(text, &qn, err, sizeof err) == 0;
+    promql_free(qn);
     if (local) {
         query_ctx qc = {.db = db, .prom = p};
         int rc = query_range(&qc, text, start * 1000, end * 1000, step * 1000, r, err, sizeof err);
@@ -357,7 +359,7 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
     if (!p) {
         snprintf(
             mr->error, sizeof mr->error,
-            "PromQL outside the store's selector subset needs --prometheus (local parser: %.120s)",
+            "PromQL the engine does not support needs --prometheus (local parser: %.120s)",
             err);
         snprintf(mr->source, sizeof mr->source, "none");
         return -EINVAL;
