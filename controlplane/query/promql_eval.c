@@ -147,6 +147,7 @@ typedef struct ev {
     uint64_t held, max_samples;
     int64_t deadline;
     const atomic_int *cancel;
+    uint32_t only_id; /* nonzero: selectors consider this series only */
     int (*stop)(void *);
     void *stop_arg;
     char *err;
@@ -534,7 +535,8 @@ static int select_ids(ev *e, const pq_node *n, match_cb *out) {
     qe.m = n->m;
     qe.nm = n->nm;
     uint32_t count = tsdb_series_count(e->db);
-    for (uint32_t id = 1; id <= count; id++) {
+    for (uint32_t id = e->only_id ? e->only_id : 1; id <= count; id++) {
+        if (e->only_id && id != e->only_id) break;
         int rc = check(e); /* checks the clock every 64 calls */
         if (rc) return rc;
         const tsdb_label *labels;
@@ -906,55 +908,89 @@ static int drop_name(lset *l) {
 }
 
 /* rate(x[5m]) and the other functions of a range vector */
-static int eval_range_call(ev *e, const pq_node *call_node, const pq_node *mnode, int fid,
-                           const val *argsc, const rng *r, val *out) {
+/* The function over one series' points: a new output series (or, for absent_over_time, the
+ * steps where it has points marked in seen). */
+static int range_series(ev *e, const pq_node *mnode, int fid, const val *argsc, const rng *r,
+                        const mser *m, val *out, double *seen, double **scratch,
+                        size_t *scratch_cap) {
+    int64_t range = mnode->range_ms;
+    size_t at = 0;
+    int rc;
+    if (fid == F_QUANTILE_OT && m->n > *scratch_cap) {
+        double *ns = realloc(*scratch, m->n * sizeof *ns);
+        if (!ns) return -ENOMEM;
+        *scratch = ns;
+        *scratch_cap = m->n;
+    }
+    if (!seen) {
+        lset l;
+        if ((rc = lset_copy(&l, &m->l))) {
+            lset_free(&l);
+            return rc;
+        }
+        if (fid != F_LAST_OT) drop_name(&l);
+        rc = val_push(e, out, &l, r->n, &at);
+        lset_free(&l);
+        if (rc) return rc;
+    }
+    size_t lo = 0, hi = 0;
+    for (size_t k = 0; k < r->n; k++) {
+        int64_t t = node_time(e, mnode, r, k);
+        if (mnode->at) lo = hi = 0;
+        while (hi < m->n && m->ts[hi] <= t)
+            hi++;
+        while (lo < hi && m->ts[lo] < t - range)
+            lo++;
+        if (seen) {
+            if (hi > lo) seen[k] = 1;
+            continue;
+        }
+        double arg = argsc && argsc->sc ? argsc->sc[k] : 0;
+        out->s[at].v[k] = range_fn(fid, m->ts + lo, m->v + lo, hi - lo, t, range, arg, *scratch);
+    }
+    return 0;
+}
+
+/* rate(x[5m]) and the other functions of a range vector. A selector's series are read and
+ * computed one at a time, so only the output is held, not every series' points at once. */
+static int eval_range_call(ev *e, const pq_node *mnode, int fid, const val *argsc, const rng *r,
+                           val *out) {
     memset(out, 0, sizeof *out);
     out->type = PQ_T_VECTOR;
-    mser *ms;
-    size_t nm;
-    int rc = eval_matrix(e, mnode, r, &ms, &nm);
-    if (rc) return rc;
-    int64_t range = mnode->range_ms;
-    size_t maxn = 0;
-    for (size_t i = 0; i < nm; i++)
-        if (ms[i].n > maxn) maxn = ms[i].n;
-    double *scratch = fid == F_QUANTILE_OT ? malloc((maxn ? maxn : 1) * sizeof *scratch) : NULL;
-    if (fid == F_QUANTILE_OT && !scratch) rc = -ENOMEM;
+    int rc = 0;
     int absent_ot = fid == F_ABSENT_OVER_TIME;
-    double *seen = NULL;
+    double *seen = NULL, *scratch = NULL;
+    size_t scratch_cap = 0;
     if (absent_ot) {
         seen = calloc(r->n ? r->n : 1, sizeof *seen);
-        if (!seen) rc = -ENOMEM;
+        if (!seen) return -ENOMEM;
     }
-    for (size_t i = 0; i < nm && !rc; i++) {
-        if ((rc = check(e))) break;
-        lset l;
-        size_t at = 0;
-        if (!absent_ot) {
-            if ((rc = lset_copy(&l, &ms[i].l))) {
-                lset_free(&l);
-                break;
-            }
-            if (fid != F_LAST_OT) drop_name(&l);
-            rc = val_push(e, out, &l, r->n, &at);
-            lset_free(&l);
-            if (rc) break;
+    if (mnode->kind == PQ_SEL) {
+        match_cb ids;
+        rc = select_ids(e, mnode, &ids);
+        for (size_t i = 0; !rc && i < ids.n; i++) {
+            mser *ms;
+            size_t nm;
+            e->only_id = ids.ids[i];
+            rc = eval_matrix(e, mnode, r, &ms, &nm);
+            e->only_id = 0;
+            for (size_t j = 0; !rc && j < nm; j++)
+                rc = range_series(e, mnode, fid, argsc, r, &ms[j], out, seen, &scratch,
+                                  &scratch_cap);
+            mser_free(e, ms, nm); /* NULL and 0 when eval_matrix failed */
         }
-        size_t lo = 0, hi = 0;
-        for (size_t k = 0; k < r->n; k++) {
-            int64_t t = node_time(e, mnode, r, k);
-            if (mnode->at) lo = hi = 0;
-            while (hi < ms[i].n && ms[i].ts[hi] <= t)
-                hi++;
-            while (lo < hi && ms[i].ts[lo] < t - range)
-                lo++;
-            if (absent_ot) {
-                if (hi > lo) seen[k] = 1;
-                continue;
+        free(ids.ids);
+    } else {
+        mser *ms;
+        size_t nm;
+        rc = eval_matrix(e, mnode, r, &ms, &nm);
+        if (!rc) {
+            for (size_t j = 0; !rc && j < nm; j++) {
+                if ((rc = check(e))) break;
+                rc = range_series(e, mnode, fid, argsc, r, &ms[j], out, seen, &scratch,
+                                  &scratch_cap);
             }
-            double arg = argsc && argsc->sc ? argsc->sc[k] : 0;
-            out->s[at].v[k] =
-                range_fn(fid, ms[i].ts + lo, ms[i].v + lo, hi - lo, t, range, arg, scratch);
+            mser_free(e, ms, nm);
         }
     }
     if (!rc && absent_ot) {
@@ -969,10 +1005,8 @@ static int eval_range_call(ev *e, const pq_node *call_node, const pq_node *mnode
         for (size_t k = 0; !rc && k < r->n; k++)
             if (!seen[k]) out->s[at].v[k] = 1;
     }
-    (void)call_node;
     free(seen);
     free(scratch);
-    mser_free(e, ms, nm);
     if (!rc) val_compact(e, out, r->n);
     return rc;
 }
@@ -1330,13 +1364,13 @@ static int eval_call(ev *e, const pq_node *n, const rng *r, val *out) {
     case F_LAST_OT:
     case F_PRESENT_OT:
     case F_ABSENT_OVER_TIME:
-        return eval_range_call(e, n, unparen(n->args[0]), fid, NULL, r, out);
+        return eval_range_call(e, unparen(n->args[0]), fid, NULL, r, out);
     case F_PREDICT_LINEAR:
     case F_QUANTILE_OT: {
         int mi = fid == F_PREDICT_LINEAR ? 0 : 1;
         val a;
         if ((rc = eval(e, n->args[1 - mi], r, &a))) return rc;
-        rc = eval_range_call(e, n, unparen(n->args[mi]), fid, &a, r, out);
+        rc = eval_range_call(e, unparen(n->args[mi]), fid, &a, r, out);
         val_free(e, &a, r->n);
         return rc;
     }

@@ -357,10 +357,9 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
         return 0;
     }
     if (!p) {
-        snprintf(
-            mr->error, sizeof mr->error,
-            "PromQL the engine does not support needs --prometheus (local parser: %.120s)",
-            err);
+        snprintf(mr->error, sizeof mr->error,
+                 "PromQL the engine does not support needs --prometheus (local parser: %.120s)",
+                 err);
         snprintf(mr->source, sizeof mr->source, "none");
         return -EINVAL;
     }
