@@ -37,6 +37,10 @@ struct cp_config {
     int prometheus_insecure_skip_verify;
     int64_t prometheus_timeout_ms;
     int64_t prometheus_max_points;
+    int64_t query_timeout_ms;
+    int64_t query_max_samples;
+    int64_t query_max_concurrency;
+    int64_t query_max_queue;
     int64_t retention_raw_ms, retention_1m_ms, retention_10m_ms;
     int64_t snapshot_interval_ms;
     /* Kubernetes API, for readiness-gate node actions (k8s.c) */
