@@ -6,6 +6,7 @@
 #include "store/tsdb_chunk.h"
 #include "store/tsdb_wal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -1065,6 +1066,90 @@ void tsdb_close(tsdb *db) {
     free(db->dir);
     pthread_rwlock_destroy(&db->lock);
     free(db);
+}
+
+int tsdb_salvage_lost(const tsdb_salvage_report *rep) {
+    return rep->snapshot_lost || rep->records_unapplied || rep->damaged_regions || rep->bytes_lost;
+}
+
+/* 0 when dir does not exist or is empty; -ENOTEMPTY / -ENOTDIR / -errno otherwise. */
+static int dir_unused(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : -errno;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) rc = -ENOTEMPTY;
+    closedir(d);
+    return rc;
+}
+
+int tsdb_salvage(const char *src, const char *dst, FILE *out, tsdb_salvage_report *rep, char *err,
+                 size_t errlen) {
+    memset(rep, 0, sizeof *rep);
+    DIR *probe = opendir(src);
+    if (!probe) {
+        int e = -errno;
+        snprintf(err, errlen, "%s: %s", src, strerror(errno));
+        return e;
+    }
+    closedir(probe);
+    if (dst) {
+        int rc = dir_unused(dst);
+        if (rc) {
+            snprintf(err, errlen, "%s: %s (the repair writes a new directory)", dst,
+                     rc == -ENOTEMPTY ? "exists and is not empty" : strerror(-rc));
+            return rc;
+        }
+    }
+    const int64_t forever_s = (int64_t)1000 * 366 * 86400; /* keep everything */
+    tsdb_options o = {
+        .retention_raw_s = forever_s, .retention_1m_s = forever_s, .retention_10m_s = forever_s};
+    tsdb *db;
+    int rc = tsdb_open(&db, &o, err, errlen);
+    if (rc) return rc;
+    tsdb_wal_options wo = {
+        .dir = src, .restore = snapshot_decode, .replay = replay_record, .arg = db};
+    tsdb_wal_report wr;
+    rc = tsdb__wal_salvage(&wo, out, &wr, err, errlen);
+    rep->snapshots_ok = wr.snapshots_ok;
+    rep->snapshots_damaged = wr.snapshots_damaged;
+    rep->segments = wr.segments;
+    rep->records = wr.records;
+    rep->records_unapplied = wr.records_unapplied;
+    rep->damaged_regions = wr.damaged_regions;
+    rep->bytes_lost = wr.bytes_lost;
+    rep->torn_bytes = wr.torn_bytes;
+    rep->snapshot_lost = wr.snapshot_lost;
+    rep->series = db->nseries;
+    for (uint32_t i = 0; i < db->nseries; i++)
+        rep->samples += db->series[i]->samples;
+    if (!rc && dst) {
+        db->dir = strdup(dst);
+        tsdb_wal_options dw = {
+            .dir = dst,
+            .group_commit_ms = 0,
+            .snapshot_every_s = DEFAULT_SNAPSHOT_S,
+            .restore = snapshot_decode,
+            .replay = replay_record,
+            .snapshot = take_snapshot,
+            .encode = snapshot_encode,
+            .snapshot_done = snapshot_done,
+            .arg = db,
+        };
+        rc = db->dir ? tsdb__wal_open(&db->wal, &dw, err, errlen) : -ENOMEM;
+        if (!rc) {
+            rc = tsdb_snapshot(db);
+            tsdb_stats st;
+            tsdb_get_stats(db, &st);
+            if (!rc && st.snapshots != 1) rc = st.durable_ok ? -EIO : tsdb__wal_error(db->wal);
+            if (rc) snprintf(err, errlen, "%s: cannot write the snapshot: %s", dst, strerror(-rc));
+            tsdb__wal_close(db->wal); /* not tsdb_close's second snapshot */
+            db->wal = NULL;
+        }
+    }
+    tsdb_close(db);
+    return rc;
 }
 
 /* Commits the pending seqs of every source appended to since the last call: a COMMIT record

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct ev_loop;
 typedef struct tsdb tsdb;
@@ -71,6 +72,31 @@ const char *tsdb_status(const tsdb *db);
  * writes and fsyncs it. Without a loop, returns once it is written. 0, -ENOTSUP (memory only),
  * -ENOMEM, or the WAL's error. */
 int tsdb_snapshot(tsdb *db);
+
+/* ---- Checking and salvaging a data directory (tidectl store verify / repair). ---- */
+
+typedef struct tsdb_salvage_report {
+    uint64_t snapshots_ok, snapshots_damaged;
+    uint64_t segments, records; /* WAL segments read, intact records applied */
+    uint64_t records_unapplied; /* intact records that could not be applied: lost */
+    uint64_t damaged_regions;   /* damaged stretches of the WAL skipped */
+    uint64_t bytes_lost;        /* their bytes */
+    uint64_t torn_bytes;        /* a torn write at the end: never acknowledged, not a loss */
+    int snapshot_lost;          /* snapshots exist but none is intact */
+    uint64_t series, samples;   /* what was salvaged */
+} tsdb_salvage_report;
+
+/* 1 when the report shows anything lost (damage, records that cannot be applied). */
+int tsdb_salvage_lost(const tsdb_salvage_report *rep);
+
+/* Reads the data directory `src` without changing it (it may be in use), restoring the newest
+ * intact snapshot and every intact WAL record after it into memory; writes one line per
+ * finding (file, offset, bytes, what was lost) to out (may be NULL). With dst (a directory
+ * that must not exist or be empty), writes what was salvaged there as a fresh snapshot, ready
+ * for `--data-dir dst`. 0 (see rep for what was found), or -errno with err (src unreadable,
+ * dst not empty or not writable). Retention is not applied: nothing is dropped for age. */
+int tsdb_salvage(const char *src, const char *dst, FILE *out, tsdb_salvage_report *rep, char *err,
+                 size_t errlen);
 
 /* ---- Read side. Everything below is thread-safe: the store takes a reader lock, so the
  * HTTP thread may query while the loop appends. ---- */
