@@ -45,6 +45,20 @@ const cfg_key cp_config_table[] = {
     /* Beyond the 1,000-agent design point with room; each idle agent costs ~10 KB. */
     {"max_agents", CFG_INT, F(max_agents), "4096", 1, 65536, NULL, 0,
      "agent connections accepted at once (more are closed at accept)"},
+    /* ~1.1 KB of memory per series (920 MB for 805 k series measured, issue 18): 500,000
+     * keep the store near half of the shipped 1 GiB MemoryMax, leaving room for queries and
+     * models. */
+    {"max_series", CFG_INT, F(max_series), "500000", 1, 100000000, NULL, 0,
+     "series the store holds at most (new ones beyond are refused and counted)"},
+    /* A large node: 200 containers x ~20 metrics is 4,000 series; 10,000 leaves room while
+     * one node's agent cannot take more than 2% of the store. */
+    {"max_series_per_node", CFG_INT, F(max_series_per_node), "10000", 1, 100000000, NULL, 0,
+     "series one node may define (new ones beyond are refused and counted)"},
+    /* NTP keeps nodes within milliseconds; minutes tolerate a badly set clock while a sample
+     * from years ahead can no longer lock a series out. */
+    {"max_clock_skew", CFG_DURATION, F(max_clock_skew_ms), "5m", 1000, 86400000, NULL, 0,
+     "samples (and batch numbers, which agents take from the clock) this far ahead of the "
+     "control plane's clock are refused and counted"},
     /* Loopback: the query API and /metrics carry every series; expose them on purpose.
      * 7471 sits next to the agent port. */
     {"http", CFG_STR, F(http), "127.0.0.1:7471", 0, 0, cfg_valid_hostport, 0,

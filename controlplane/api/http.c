@@ -220,6 +220,8 @@ static char *metrics_text(cp_http *h) {
     metric(&b, "tide_tsdb_append_errors_total", "counter",
            "Appends refused because the WAL could not be written.", (double)st.append_errors);
     metric(&b, "tide_tsdb_series", "gauge", "Series in the store.", (double)st.series);
+    metric(&b, "tide_tsdb_series_refused_total", "counter",
+           "New series refused because the store holds max_series.", (double)st.series_refused);
     static const char *res[TSDB_NRES] = {"raw", "1m", "10m"};
     mput(&b,
          "# HELP tide_tsdb_points Points held per resolution.\n# TYPE tide_tsdb_points gauge\n");

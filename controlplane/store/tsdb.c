@@ -72,7 +72,7 @@ struct tsdb {
     size_t ndirty, cap_dirty;
     int64_t ret_ms[TSDB_NRES];
     tsdb_wal *wal;
-    _Atomic uint64_t samples_appended, samples_dropped, append_errors;
+    _Atomic uint64_t samples_appended, samples_dropped, append_errors, series_refused;
     uint8_t *rec; /* scratch for encoding WAL records */
     size_t rec_cap;
     int64_t *fts; /* scratch: the samples of an append that are kept */
@@ -500,6 +500,11 @@ int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
         *id = found;
         return 0;
     }
+    if (db->opt.max_series && db->nseries >= db->opt.max_series) {
+        free(key);
+        db->series_refused++;
+        return -EDQUOT;
+    }
     uint32_t nid = db->nseries + 1;
     rc = log_series(db, nid, n, key, keylen); /* logged first: nothing half-created */
     if (rc) {
@@ -512,6 +517,23 @@ int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
     pthread_rwlock_unlock(&db->lock);
     if (rc) return rc;
     *id = nid;
+    return 0;
+}
+
+int tsdb_series_lookup(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
+    if (!db || !labels || !id) return -EINVAL;
+    tsdb_label sorted[MAX_LABELS];
+    char *key;
+    size_t keylen;
+    int rc = canon(labels, n, sorted, &key, &keylen);
+    if (rc) return rc;
+    uint64_t h = fnv1a(key, keylen);
+    pthread_rwlock_rdlock(&db->lock);
+    uint32_t found = index_find(db, key, keylen, h);
+    pthread_rwlock_unlock(&db->lock);
+    free(key);
+    if (!found) return -ENOENT;
+    *id = found;
     return 0;
 }
 
@@ -1442,6 +1464,7 @@ void tsdb_get_stats(tsdb *db, tsdb_stats *st) {
     st->samples_appended = db->samples_appended;
     st->samples_dropped = db->samples_dropped;
     st->append_errors = db->append_errors;
+    st->series_refused = db->series_refused;
     st->durable_ok = 1;
     if (db->wal) tsdb__wal_stats(db->wal, st);
 }

@@ -24,6 +24,8 @@ typedef struct tsdb_options {
     int64_t retention_10m_s;  /* 0 = default */
     int64_t snapshot_every_s; /* 0 = default */
     int64_t group_commit_ms;  /* longest wait before an fsync; 0 = default */
+    uint32_t max_series;      /* tsdb_series() creates no series beyond this; 0 = no limit
+                               * (what replay restores is never refused) */
 } tsdb_options;
 
 typedef struct tsdb_label {
@@ -39,6 +41,11 @@ void tsdb_close(tsdb *db);
 /* Finds or creates the series with these labels (one of them "__name__"); order does not
  * matter. *id is stable for the life of the data directory. 0 or -errno. */
 int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id);
+/* (tsdb_series returns -EDQUOT, and counts series_refused, when creating the series would go
+ * beyond max_series.) */
+
+/* Finds the series with these labels without creating it: 0 with *id, or -ENOENT. */
+int tsdb_series_lookup(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id);
 
 /* Appends n samples (unix ms timestamps, ascending) to a series and logs them to the WAL.
  * `source`/`seq` (may be NULL/0) record which agent batch this was, so that after a restart
@@ -161,6 +168,7 @@ typedef struct tsdb_stats {
     uint64_t samples_appended; /* accepted by tsdb_append */
     uint64_t samples_dropped;  /* at or before their series' newest timestamp */
     uint64_t append_errors;    /* appends refused (-ENOSPC/-EIO) */
+    uint64_t series_refused;   /* new series refused for max_series */
     uint64_t points[TSDB_NRES];
     uint64_t bytes[TSDB_NRES];
     uint64_t wal_bytes;   /* size of the live WAL segments */
