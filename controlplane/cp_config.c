@@ -63,6 +63,17 @@ const cfg_key cp_config_table[] = {
      * 7471 sits next to the agent port. */
     {"http", CFG_STR, F(http), "127.0.0.1:7471", 0, 0, cfg_valid_hostport, 0,
      "ADDR:PORT of the HTTP listener (/api/v1/query_range, /metrics, /healthz)"},
+    /* Off by default (a fixed port would clash between control planes on one machine); set
+     * it for a liveness probe that no query client, slow or many, can starve. */
+    {"health_listen", CFG_STR, F(health_listen), "", 0, 0, NULL, 0,
+     "ADDR:PORT of a listener serving only /healthz (its own connections), empty = none"},
+    /* A request is a few hundred bytes; 10 s allows a very slow network while a client
+     * sending a byte a second (slowloris) holds a slot no longer than that. */
+    {"http_request_timeout", CFG_DURATION, F(http_request_timeout_ms), "10s", 100, 600000, NULL, 0,
+     "an HTTP client must send a whole request within this (else it is disconnected)"},
+    /* A quarter of the 64 connections: one client cannot hold them all. */
+    {"http_max_connections_per_address", CFG_INT, F(http_max_connections_per_address), "16", 1, 64,
+     NULL, 0, "HTTP connections one client address may hold at once"},
     /* No history source unless named: the store alone still answers queries. */
     {"prometheus", CFG_STR, F(prometheus), "", 0, 0, NULL, 0,
      "base URL of the Prometheus that holds the history (query_range), empty = none"},
