@@ -11,6 +11,14 @@
 
 #define F(field) offsetof(struct cp_config, field)
 
+/* Checked with the configuration (exit 2 before anything is bound): only http(s) is fetched. */
+static int valid_prometheus_url(const void *value, char *err, size_t errlen) {
+    const char *u = *(const char *const *)value;
+    if (!u || !u[0] || !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8)) return 0;
+    snprintf(err, errlen, "'%s' is not an http:// or https:// URL", u);
+    return -EINVAL;
+}
+
 const cfg_key cp_config_table[] = {
     /* Loopback: agents on other machines need an explicit address, so nothing is exposed by
      * accident. 7470 is unassigned by IANA. */
@@ -75,7 +83,7 @@ const cfg_key cp_config_table[] = {
     {"http_max_connections_per_address", CFG_INT, F(http_max_connections_per_address), "16", 1, 64,
      NULL, 0, "HTTP connections one client address may hold at once"},
     /* No history source unless named: the store alone still answers queries. */
-    {"prometheus", CFG_STR, F(prometheus), "", 0, 0, NULL, 0,
+    {"prometheus", CFG_STR, F(prometheus), "", 0, 0, valid_prometheus_url, 0,
      "base URL of the Prometheus that holds the history (query_range), empty = none"},
     {"prometheus_bearer_token_file", CFG_STR, F(prometheus_bearer_token_file), "", 0, 0, NULL, 0,
      "file with a bearer token sent to Prometheus, empty = none"},

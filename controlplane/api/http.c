@@ -303,6 +303,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
 typedef struct req_ctx {
     struct MHD_PostProcessor *pp;
     char *form[5]; /* query, start, end, step, time from a POST body */
+    int too_big;   /* a form field passed 1 MiB: answered 400 (not a reset connection) */
 } req_ctx;
 
 static const char *const form_keys[5] = {"query", "start", "end", "step", "time"};
@@ -319,7 +320,12 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
     for (int i = 0; i < 5; i++) {
         if (strcmp(key, form_keys[i]) != 0) continue;
         size_t have = rc->form[i] ? strlen(rc->form[i]) : 0;
-        if (off != have || have + size > (1u << 20)) return MHD_NO;
+        if (rc->too_big) return MHD_YES; /* drain the rest, answer 400 at the end */
+        if (have + size > (1u << 20)) {
+            rc->too_big = 1;
+            return MHD_YES;
+        }
+        if (off != have) return MHD_NO;
         char *np = realloc(rc->form[i], have + size + 1);
         if (!np) return MHD_NO;
         memcpy(np + have, data, size);
@@ -373,6 +379,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     http_guard_request_received(c); /* whole request in: its deadline stops */
+    if (rc->too_big)
+        return respond(c, 400, query_error_json("bad_data", "a form field is larger than 1 MiB"),
+                       "application/json");
     atomic_fetch_add(&h->http_requests, 1);
     if (strcmp(method, "GET") != 0 && !is_post && strcmp(method, "HEAD") != 0)
         return respond(c, 405, strdup("method not allowed\n"), "text/plain");

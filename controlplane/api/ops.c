@@ -22,8 +22,14 @@
 /* Ops clients are people and scripts: a handful at once. The cap keeps a runaway script
  * from exhausting descriptors that agents need. */
 #define MAX_OPS_CONNS 64
-/* A request that does not complete within this is dropped (a stalled or confused client). */
+/* A client with nothing under way is dropped after this. */
 #define OPS_IDLE_MS 60000.0
+/* A request must arrive whole within this from its first byte; the clock does not restart on
+ * every byte, so clients trickling half requests cannot hold the slots for long. */
+#define OPS_REQUEST_MS 10000.0
+/* Requests (not replies) are small: a 1 MiB workload spec is at most a few MiB of JSON. A
+ * bigger frame is refused before it is buffered (8 x 60 MB frames once stalled the loop). */
+#define OPS_MAX_REQUEST (8u << 20)
 
 static struct {
     const char *name;
@@ -62,6 +68,7 @@ struct ops_conn {
     size_t out_len, out_cap;
     ops_request *pending;
     int closing_after_write;
+    int partial; /* part of a request is buffered: the request deadline runs */
     ops_conn *prev, *next;
 };
 
@@ -224,6 +231,17 @@ static void dispatch(ops_conn *c, const char *text, size_t len) {
     req->cp = c->srv->cp;
     req->next = c->pending;
     c->pending = req;
+    /* a NUL (raw, or \u0000 in a string) would cut names short: "sta\u0000tus" ran status */
+    int nul = memchr(text, 0, len) != NULL;
+    for (size_t i = 0; !nul && i + 1 < len; i++) {
+        if (text[i] != '\\') continue;
+        if (text[i + 1] == 'u' && i + 5 < len && !strncmp(text + i + 2, "0000", 4)) nul = 1;
+        i++; /* skip the escaped character (so "\\u0000" is not one) */
+    }
+    if (nul) {
+        ops_reply_error(req, 2, "request contains a NUL character");
+        return;
+    }
     cJSON *root = cJSON_ParseWithLength(text, len);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
@@ -261,9 +279,9 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
     for (;;) {
         if (c->in_cap - c->in_len < 4096) {
             size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
-            if (cap > OPS_MAX_FRAME + 4) cap = OPS_MAX_FRAME + 4;
+            if (cap > OPS_MAX_REQUEST + 4) cap = OPS_MAX_REQUEST + 4;
             if (cap <= c->in_len) {
-                log_warn("ops", "client request exceeds %u bytes: closed", OPS_MAX_FRAME);
+                log_warn("ops", "client request exceeds %u bytes: closed", OPS_MAX_REQUEST);
                 conn_close(c);
                 return;
             }
@@ -288,13 +306,15 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
             return;
         }
         c->in_len += (size_t)n;
-        ev_timer_again(c->srv->cp->loop, &c->idle);
         size_t off = 0;
         while (c->in_len - off >= 4) {
             const uint8_t *h = c->in + off;
             size_t len = ((size_t)h[0] << 24) | ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3];
-            if (len == 0 || len > OPS_MAX_FRAME) {
-                log_warn("ops", "client sent a frame of invalid length %zu: closed", len);
+            if (len == 0 || len > OPS_MAX_REQUEST) {
+                log_warn("ops",
+                         "client sent a request frame of length %zu (1 to %u bytes allowed): "
+                         "closed",
+                         len, OPS_MAX_REQUEST);
                 conn_close(c);
                 return;
             }
@@ -312,6 +332,12 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
             memmove(c->in, c->in + off, c->in_len - off);
             c->in_len -= off;
         }
+        /* the deadline: idle after whole requests, from the first byte of a partial one */
+        if (off > 0 || (c->in_len > 0 && !c->partial)) {
+            c->partial = c->in_len > 0;
+            c->idle.repeat = (c->partial ? OPS_REQUEST_MS : OPS_IDLE_MS) / 1000.0;
+            ev_timer_again(c->srv->cp->loop, &c->idle);
+        }
     }
 }
 
@@ -325,6 +351,12 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
     (void)revents;
     ops_conn *c = container_of(w, ops_conn, idle);
+    if (c->partial) {
+        log_warn("ops", "client sent no whole request within %.0f s: closed",
+                 OPS_REQUEST_MS / 1000);
+        conn_close(c);
+        return;
+    }
     if (c->pending) {
         /* a slow handler (node action) is still working: keep waiting */
         ev_timer_again(loop, w);
@@ -345,9 +377,22 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
             return;
         }
         if (s->nconns >= MAX_OPS_CONNS) {
-            log_warn("ops", "more than %d ops clients: refusing one", MAX_OPS_CONNS);
-            close(fd);
-            continue;
+            /* make room by dropping a client that is only holding part of a request (or
+             * nothing, with no reply pending): such clients cannot lock tidectl out */
+            ops_conn *victim = NULL;
+            for (ops_conn *x = s->conns; x && !victim; x = x->next)
+                if (x->partial && !x->pending) victim = x;
+            for (ops_conn *x = s->conns; x && !victim; x = x->next)
+                if (!x->pending && !x->out_len) victim = x;
+            if (victim) {
+                log_warn("ops", "%d ops clients: dropped one %s to admit a new one", MAX_OPS_CONNS,
+                         victim->partial ? "holding half a request" : "idle");
+                conn_close(victim);
+            } else {
+                log_warn("ops", "more than %d ops clients, all busy: refusing one", MAX_OPS_CONNS);
+                close(fd);
+                continue;
+            }
         }
         ops_conn *c = calloc(1, sizeof *c);
         if (!c) {
