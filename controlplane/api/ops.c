@@ -188,6 +188,39 @@ void ops_reply(ops_request *req, cJSON *data) {
     cJSON_Delete(o);
 }
 
+/* Replaces every byte that is not part of a valid UTF-8 sequence (overlong forms and
+ * surrogates included) with '?', in place: error messages echo client input, and the reply
+ * must stay valid JSON text. */
+static void utf8_sanitize(char *s) {
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t n = c < 0x80             ? 1
+                   : (c & 0xe0) == 0xc0 ? 2
+                   : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4
+                                        : 0;
+        int ok = n > 0;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = (p[k] & 0xc0) == 0x80;
+        if (ok && n == 2) ok = c >= 0xc2;
+        if (ok && n == 3) {
+            unsigned cp = (c & 0x0f) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+            ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
+        }
+        if (ok && n == 4) {
+            unsigned cp =
+                (c & 0x07) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
+            ok = cp >= 0x10000 && cp <= 0x10ffff;
+        }
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 static void reply_error_v(ops_request *req, int status, cJSON *data, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 static void reply_error_v(ops_request *req, int status, cJSON *data, const char *fmt, va_list ap) {
@@ -198,6 +231,7 @@ static void reply_error_v(ops_request *req, int status, cJSON *data, const char 
     }
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    utf8_sanitize(msg);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "ok", 0);
     cJSON_AddStringToObject(o, "error", msg);
@@ -221,6 +255,44 @@ void ops_reply_error_data(ops_request *req, int status, cJSON *data, const char 
     va_end(ap);
 }
 
+int ops_parse_request(const char *text, size_t len, cJSON **root, const char **cmd,
+                      const cJSON **args, char *err, size_t errlen) {
+    *root = NULL;
+    /* a NUL (raw, or \u0000 in a string) would cut names short: "sta\u0000tus" ran status */
+    int nul = memchr(text, 0, len) != NULL;
+    for (size_t i = 0; !nul && i + 1 < len; i++) {
+        if (text[i] != '\\') continue;
+        if (text[i + 1] == 'u' && i + 5 < len && !strncmp(text + i + 2, "0000", 4)) nul = 1;
+        i++; /* skip the escaped character (so "\\u0000" is not one) */
+    }
+    if (nul) {
+        snprintf(err, errlen, "request contains a NUL character");
+        return -EINVAL;
+    }
+    cJSON *r = cJSON_ParseWithLength(text, len);
+    if (!r || !cJSON_IsObject(r)) {
+        cJSON_Delete(r);
+        snprintf(err, errlen, "request is not a JSON object");
+        return -EINVAL;
+    }
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "cmd");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(r, "args");
+    if (!cJSON_IsString(c)) {
+        cJSON_Delete(r);
+        snprintf(err, errlen, "request has no \"cmd\" string");
+        return -EINVAL;
+    }
+    if (a && !cJSON_IsObject(a) && !cJSON_IsNull(a)) {
+        cJSON_Delete(r);
+        snprintf(err, errlen, "\"args\" must be an object");
+        return -EINVAL;
+    }
+    *root = r;
+    *cmd = c->valuestring;
+    *args = cJSON_IsObject(a) ? a : NULL;
+    return 0;
+}
+
 static void dispatch(ops_conn *c, const char *text, size_t len) {
     ops_request *req = calloc(1, sizeof *req);
     if (!req) {
@@ -231,44 +303,23 @@ static void dispatch(ops_conn *c, const char *text, size_t len) {
     req->cp = c->srv->cp;
     req->next = c->pending;
     c->pending = req;
-    /* a NUL (raw, or \u0000 in a string) would cut names short: "sta\u0000tus" ran status */
-    int nul = memchr(text, 0, len) != NULL;
-    for (size_t i = 0; !nul && i + 1 < len; i++) {
-        if (text[i] != '\\') continue;
-        if (text[i + 1] == 'u' && i + 5 < len && !strncmp(text + i + 2, "0000", 4)) nul = 1;
-        i++; /* skip the escaped character (so "\\u0000" is not one) */
-    }
-    if (nul) {
-        ops_reply_error(req, 2, "request contains a NUL character");
-        return;
-    }
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        ops_reply_error(req, 2, "request is not a JSON object");
-        return;
-    }
-    cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "cmd");
-    cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "args");
-    if (!cJSON_IsString(cmd)) {
-        cJSON_Delete(root);
-        ops_reply_error(req, 2, "request has no \"cmd\" string");
-        return;
-    }
-    if (args && !cJSON_IsObject(args) && !cJSON_IsNull(args)) {
-        cJSON_Delete(root);
-        ops_reply_error(req, 2, "\"args\" must be an object");
+    cJSON *root;
+    const char *cmd;
+    const cJSON *args;
+    char err[200];
+    if (ops_parse_request(text, len, &root, &cmd, &args, err, sizeof err) != 0) {
+        ops_reply_error(req, 2, "%s", err);
         return;
     }
     for (int i = 0; i < ncmds; i++)
-        if (!strcmp(cmds[i].name, cmd->valuestring)) {
+        if (!strcmp(cmds[i].name, cmd)) {
             static cJSON empty = {.type = cJSON_Object};
-            log_debug("ops", "request %s", cmd->valuestring);
-            cmds[i].fn(req, cJSON_IsObject(args) ? args : &empty);
+            log_debug("ops", "request %s", cmd);
+            cmds[i].fn(req, args ? args : &empty);
             cJSON_Delete(root);
             return;
         }
-    ops_reply_error(req, 2, "unknown command '%s'", cmd->valuestring);
+    ops_reply_error(req, 2, "unknown command '%s'", cmd);
     cJSON_Delete(root);
 }
 

@@ -1,8 +1,8 @@
 # ops_hostile_clients.py (issue 18, smaller ones): 70 ops clients each holding half a request
 # locked tidectl out (the idle timer restarted on every byte); a NUL in the ops "cmd" ran
-# `status`; 60 MB ops frames were buffered; a POST form field over 1 MiB reset the HTTP
+# `status`; error replies echoed invalid UTF-8 inside JSON; 60 MB ops frames were buffered; a POST form field over 1 MiB reset the HTTP
 # connection. Now: clients holding half a request give way to new ones (and are closed 10 s
-# after their first byte), NULs are refused, request frames over 8 MiB are refused before
+# after their first byte), NULs are refused, error replies are valid UTF-8, request frames over 8 MiB are refused before
 # they are read, and the big form field gets a 400.
 # timeout: 120
 import json
@@ -65,6 +65,8 @@ def main():
         assert rep and rep.get("error") and "NUL" in rep["error"], rep
         rep = request(s, b'{"cmd": "status\x00"}')
         assert rep and rep.get("error") and "NUL" in rep["error"], rep
+        rep = request(s, b'{"cmd": "\xff\xfeboom\xc0\xaf"}')  # invalid UTF-8, echoed back
+        assert rep and rep["error"] == "unknown command '??boom??'", rep
         rep = request(s, b'{"cmd": "status", "args": {"x": "a\\\\u0000b"}}')  # not a NUL
         assert rep and "error" not in rep, rep
         s.close()
