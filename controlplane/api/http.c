@@ -303,7 +303,8 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
 typedef struct req_ctx {
     struct MHD_PostProcessor *pp;
     char *form[5]; /* query, start, end, step, time from a POST body */
-    int too_big;   /* a form field passed 1 MiB: answered 400 (not a reset connection) */
+    size_t form_len[5], form_cap[5];
+    int too_big; /* a form field passed 1 MiB: answered 400 (not a reset connection) */
 } req_ctx;
 
 static const char *const form_keys[5] = {"query", "start", "end", "step", "time"};
@@ -319,18 +320,25 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
     req_ctx *rc = cls;
     for (int i = 0; i < 5; i++) {
         if (strcmp(key, form_keys[i]) != 0) continue;
-        size_t have = rc->form[i] ? strlen(rc->form[i]) : 0;
+        size_t have = rc->form_len[i];
         if (rc->too_big) return MHD_YES; /* drain the rest, answer 400 at the end */
         if (have + size > (1u << 20)) {
             rc->too_big = 1;
             return MHD_YES;
         }
         if (off != have) return MHD_NO;
-        char *np = realloc(rc->form[i], have + size + 1);
-        if (!np) return MHD_NO;
-        memcpy(np + have, data, size);
-        np[have + size] = 0;
-        rc->form[i] = np;
+        if (have + size + 1 > rc->form_cap[i]) { /* geometric: the body comes in small pieces */
+            size_t cap = rc->form_cap[i] ? rc->form_cap[i] : 256;
+            while (cap < have + size + 1)
+                cap *= 2;
+            char *np = realloc(rc->form[i], cap);
+            if (!np) return MHD_NO;
+            rc->form[i] = np;
+            rc->form_cap[i] = cap;
+        }
+        memcpy(rc->form[i] + have, data, size);
+        rc->form[i][have + size] = 0;
+        rc->form_len[i] = have + size;
     }
     return MHD_YES;
 }
