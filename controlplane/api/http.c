@@ -1,6 +1,7 @@
 /* http.c: HTTP listener (libmicrohttpd), Prometheus client set-up, /metrics, and the
  * query_range front end shared with the ops socket. */
 #include "api/http.h"
+#include "api/http_guard.h"
 
 #include "agents/agents.h"
 #include "config.h"
@@ -29,12 +30,15 @@
 #include <time.h>
 
 #define METRICS_TICK_S 1.0
+#define HTTP_MAX_CONNECTIONS 64u
+#define HEALTH_MAX_CONNECTIONS 16u
 
 struct cp_http {
     struct controlplane *cp;
     prom *prom;
-    struct MHD_Daemon *mhd;
-    int port;
+    struct MHD_Daemon *mhd, *mhd_health;
+    http_guard *guard, *guard_health;
+    int port, health_port;
     ev_timer tick;
     pthread_mutex_t mu; /* guards the loop-sampled values below */
     int64_t agents_connected;
@@ -544,6 +548,8 @@ static char *metrics_text(cp_http *h) {
     metric(&b, "tide_tsdb_append_errors_total", "counter",
            "Appends refused because the WAL could not be written.", (double)st.append_errors);
     metric(&b, "tide_tsdb_series", "gauge", "Series in the store.", (double)st.series);
+    metric(&b, "tide_tsdb_series_refused_total", "counter",
+           "New series refused because the store holds max_series.", (double)st.series_refused);
     static const char *res[TSDB_NRES] = {"raw", "1m", "10m"};
     mput(&b,
          "# HELP tide_tsdb_points Points held per resolution.\n# TYPE tide_tsdb_points gauge\n");
@@ -596,6 +602,9 @@ static char *metrics_text(cp_http *h) {
     metric(&b, "tide_queries_queued", "gauge", "Queries waiting for an evaluation slot.", waiting);
     metric(&b, "tide_http_requests_total", "counter", "HTTP requests served.",
            (double)atomic_load(&h->http_requests));
+    metric(&b, "tide_http_request_timeouts_total", "counter",
+           "HTTP connections closed for sending no whole request within http_request_timeout.",
+           (double)(http_guard_timeouts(h->guard) + http_guard_timeouts(h->guard_health)));
     prom_stats ps;
     prom_get_stats(h->prom, &ps);
     metric(&b, "tide_prometheus_requests_total", "counter", "HTTP requests sent to Prometheus.",
@@ -637,7 +646,8 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
 typedef struct req_ctx {
     struct MHD_PostProcessor *pp;
     char *form[NFORM]; /* form_keys from a POST body */
-    char **match;      /* match[] values, from the POST body and the URL */
+    size_t form_len[NFORM], form_cap[NFORM];
+    char **match; /* match[] values, from the POST body and the URL */
     size_t nmatch;
     int form_error; /* a field over FORM_MAX or too many match[]: answered 400 */
 } req_ctx;
@@ -682,19 +692,26 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
     }
     for (int i = 0; i < NFORM; i++) {
         if (strcmp(key, form_keys[i]) != 0) continue;
-        size_t have = rc->form[i] ? strlen(rc->form[i]) : 0;
+        size_t have = rc->form_len[i];
         if (off != have || have + size > FORM_MAX) {
             rc->form_error = 1;
             return MHD_YES;
         }
-        char *np = realloc(rc->form[i], have + size + 1);
-        if (!np) {
-            rc->form_error = 1;
-            return MHD_YES;
+        if (have + size + 1 > rc->form_cap[i]) { /* geometric: the body comes in small pieces */
+            size_t cap = rc->form_cap[i] ? rc->form_cap[i] : 256;
+            while (cap < have + size + 1)
+                cap *= 2;
+            char *np = realloc(rc->form[i], cap);
+            if (!np) {
+                rc->form_error = 1;
+                return MHD_YES;
+            }
+            rc->form[i] = np;
+            rc->form_cap[i] = cap;
         }
-        memcpy(np + have, data, size);
-        np[have + size] = 0;
-        rc->form[i] = np;
+        memcpy(rc->form[i] + have, data, size);
+        rc->form[i][have + size] = 0;
+        rc->form_len[i] = have + size;
     }
     return MHD_YES;
 }
@@ -751,6 +768,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    http_guard_request_received(c); /* whole request in: its deadline stops */
     atomic_fetch_add(&h->http_requests, 1);
     if (strcmp(method, "GET") != 0 && !is_post && strcmp(method, "HEAD") != 0)
         return respond(c, 405, strdup("method not allowed\n"), "text/plain");
@@ -764,7 +782,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (rc->form_error)
             return respond(c, 400,
                            query_error_json("bad_data",
-                                            "a form field is longer than 1 MiB or there are more "
+                                            "a form field is larger than 1 MiB or there are more "
                                             "than 64 match[] parameters"),
                            "application/json");
         int fd = -1;
@@ -830,11 +848,50 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return respond(c, 404, strdup(msg), "text/plain");
 }
 
+/* The liveness listener (health_listen): /healthz only, so that clients of the query API,
+ * slow or many, cannot starve the probe. */
+static enum MHD_Result on_health_request(void *cls, struct MHD_Connection *c, const char *url,
+                                         const char *method, const char *version,
+                                         const char *upload_data, size_t *upload_size,
+                                         void **con_cls) {
+    (void)version;
+    (void)upload_data;
+    cp_http *h = cls;
+    if (!*con_cls) {
+        *con_cls = c; /* any non-NULL marker: the headers are in */
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0; /* a body is ignored */
+        return MHD_YES;
+    }
+    http_guard_request_received(c);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return respond(c, 405, strdup("method not allowed\n"), "text/plain");
+    if (strcmp(url, "/healthz") != 0)
+        return respond(c, 404, strdup("not found (this listener serves /healthz only)\n"),
+                       "text/plain");
+    tsdb_stats st;
+    tsdb_get_stats(h->cp->db, &st);
+    if (st.durable_ok) return respond(c, 200, strdup("ok\n"), "text/plain");
+    char buf[600];
+    snprintf(buf, sizeof buf, "store: %s\n", tsdb_status(h->cp->db));
+    return respond(c, 503, strdup(buf), "text/plain");
+}
+
+static void on_health_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                                enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)toe;
+    http_guard_request_done(c);
+    *con_cls = NULL;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     (void)cls;
-    (void)c;
     (void)toe;
+    http_guard_request_done(c);
     req_ctx *rc = *con_cls;
     if (!rc) return;
     if (rc->pp) MHD_destroy_post_processor(rc->pp);
@@ -858,11 +915,16 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     log_warn("http", "%s", buf);
 }
 
-static int start_mhd(cp_http *h, const char *listen, char *err, size_t errlen) {
+/* Starts a libmicrohttpd daemon on listen: the API listener, or (health) the liveness one.
+ * Every connection must deliver a whole request within http_request_timeout (a guard reaps
+ * the ones that do not: slowloris), one address may hold http_max_connections_per_address. */
+static int start_mhd(cp_http *h, const char *listen, int health, char *err, size_t errlen) {
+    const struct cp_config *cfg = &h->cp->cfg;
     char host[256];
     int port;
     if (cfg_split_hostport(listen, host, sizeof host, &port) != 0) {
-        snprintf(err, errlen, "http %s: expected ADDR:PORT", listen);
+        snprintf(err, errlen, "%s %s: expected ADDR:PORT", health ? "health_listen" : "http",
+                 listen);
         return -EINVAL;
     }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
@@ -879,19 +941,43 @@ static int start_mhd(cp_http *h, const char *listen, char *err, size_t errlen) {
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     freeaddrinfo(ai);
-    h->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
-                              (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
-    if (!h->mhd) {
+    http_guard **guard = health ? &h->guard_health : &h->guard;
+    int rc = http_guard_new(guard, health ? "health listener" : "http listener",
+                            cfg->http_request_timeout_ms);
+    if (rc) {
+        snprintf(err, errlen, "http %s: cannot start the request deadline thread: %s", listen,
+                 strerror(-rc));
+        return rc;
+    }
+    unsigned limit = health ? HEALTH_MAX_CONNECTIONS : HTTP_MAX_CONNECTIONS;
+    unsigned per_ip = (unsigned)cfg->http_max_connections_per_address;
+    if (per_ip > limit) per_ip = limit;
+    /* inactivity: a whole request must come within http_request_timeout anyway */
+    unsigned idle_s = (unsigned)((cfg->http_request_timeout_ms + 999) / 1000);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, health ? on_health_request : on_request, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_NOTIFY_COMPLETED, health ? on_health_completed : on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, *guard, MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        idle_s < 60 ? idle_s : 60u, MHD_OPTION_END);
+    if (!d) {
+        http_guard_free(*guard);
+        *guard = NULL;
         snprintf(err, errlen, "http %s: cannot listen (address in use or not local?)", listen);
         return -EADDRINUSE;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = di ? di->port : port;
-    log_info("http", "listening on %s (port %d): /api/v1/query_range /metrics /healthz", listen,
-             h->port);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    if (health) {
+        h->mhd_health = d;
+        h->health_port = di ? di->port : port;
+        log_info("http", "liveness listener on %s (port %d): /healthz", listen, h->health_port);
+    } else {
+        h->mhd = d;
+        h->port = di ? di->port : port;
+        log_info("http", "listening on %s (port %d): /api/v1/query_range /metrics /healthz", listen,
+                 h->port);
+    }
     return 0;
 }
 
@@ -927,7 +1013,10 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
         if (rc) goto fail;
         log_info("http", "history from prometheus %s", c->prometheus);
     }
-    if (c->http && c->http[0] && (rc = start_mhd(h, c->http, err, errlen)) != 0) {
+    if (c->health_listen && c->health_listen[0] &&
+        (rc = start_mhd(h, c->health_listen, 1, err, errlen)) != 0)
+        goto fail;
+    if (c->http && c->http[0] && (rc = start_mhd(h, c->http, 0, err, errlen)) != 0) {
         const cfg_key *k = cfg_find(cp_config_table, "http");
         if (!k || !k->def || strcmp(k->def, c->http) != 0) goto fail;
         /* the default listener is best effort: another daemon may hold the port */
@@ -940,6 +1029,8 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
     cp->http = h;
     return 0;
 fail:
+    if (h->mhd_health) MHD_stop_daemon(h->mhd_health);
+    http_guard_free(h->guard_health);
     prom_free(h->prom);
     pthread_cond_destroy(&h->gate_cv);
     pthread_mutex_destroy(&h->gate_mu);
@@ -1135,6 +1226,9 @@ static void http_stop(struct controlplane *cp) {
     pthread_mutex_unlock(&h->gate_mu);
     prom_cancel(h->prom); /* queries waiting for Prometheus end now, not at its timeout */
     if (h->mhd) MHD_stop_daemon(h->mhd); /* joins its threads: no request is running after */
+    if (h->mhd_health) MHD_stop_daemon(h->mhd_health);
+    http_guard_free(h->guard);
+    http_guard_free(h->guard_health);
     ev_ref(cp->loop);
     ev_timer_stop(cp->loop, &h->tick);
     /* wait for query threads, then answer what they finished */

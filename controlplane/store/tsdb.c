@@ -6,6 +6,7 @@
 #include "store/tsdb_chunk.h"
 #include "store/tsdb_wal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -71,7 +72,7 @@ struct tsdb {
     size_t ndirty, cap_dirty;
     int64_t ret_ms[TSDB_NRES];
     tsdb_wal *wal;
-    _Atomic uint64_t samples_appended, samples_dropped, append_errors;
+    _Atomic uint64_t samples_appended, samples_dropped, append_errors, series_refused;
     uint8_t *rec; /* scratch for encoding WAL records */
     size_t rec_cap;
     int64_t *fts; /* scratch: the samples of an append that are kept */
@@ -499,6 +500,11 @@ int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
         *id = found;
         return 0;
     }
+    if (db->opt.max_series && db->nseries >= db->opt.max_series) {
+        free(key);
+        db->series_refused++;
+        return -EDQUOT;
+    }
     uint32_t nid = db->nseries + 1;
     rc = log_series(db, nid, n, key, keylen); /* logged first: nothing half-created */
     if (rc) {
@@ -511,6 +517,23 @@ int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
     pthread_rwlock_unlock(&db->lock);
     if (rc) return rc;
     *id = nid;
+    return 0;
+}
+
+int tsdb_series_lookup(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
+    if (!db || !labels || !id) return -EINVAL;
+    tsdb_label sorted[MAX_LABELS];
+    char *key;
+    size_t keylen;
+    int rc = canon(labels, n, sorted, &key, &keylen);
+    if (rc) return rc;
+    uint64_t h = fnv1a(key, keylen);
+    pthread_rwlock_rdlock(&db->lock);
+    uint32_t found = index_find(db, key, keylen, h);
+    pthread_rwlock_unlock(&db->lock);
+    free(key);
+    if (!found) return -ENOENT;
+    *id = found;
     return 0;
 }
 
@@ -1067,6 +1090,90 @@ void tsdb_close(tsdb *db) {
     free(db);
 }
 
+int tsdb_salvage_lost(const tsdb_salvage_report *rep) {
+    return rep->snapshot_lost || rep->records_unapplied || rep->damaged_regions || rep->bytes_lost;
+}
+
+/* 0 when dir does not exist or is empty; -ENOTEMPTY / -ENOTDIR / -errno otherwise. */
+static int dir_unused(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : -errno;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) rc = -ENOTEMPTY;
+    closedir(d);
+    return rc;
+}
+
+int tsdb_salvage(const char *src, const char *dst, FILE *out, tsdb_salvage_report *rep, char *err,
+                 size_t errlen) {
+    memset(rep, 0, sizeof *rep);
+    DIR *probe = opendir(src);
+    if (!probe) {
+        int e = -errno;
+        snprintf(err, errlen, "%s: %s", src, strerror(errno));
+        return e;
+    }
+    closedir(probe);
+    if (dst) {
+        int rc = dir_unused(dst);
+        if (rc) {
+            snprintf(err, errlen, "%s: %s (the repair writes a new directory)", dst,
+                     rc == -ENOTEMPTY ? "exists and is not empty" : strerror(-rc));
+            return rc;
+        }
+    }
+    const int64_t forever_s = (int64_t)1000 * 366 * 86400; /* keep everything */
+    tsdb_options o = {
+        .retention_raw_s = forever_s, .retention_1m_s = forever_s, .retention_10m_s = forever_s};
+    tsdb *db;
+    int rc = tsdb_open(&db, &o, err, errlen);
+    if (rc) return rc;
+    tsdb_wal_options wo = {
+        .dir = src, .restore = snapshot_decode, .replay = replay_record, .arg = db};
+    tsdb_wal_report wr;
+    rc = tsdb__wal_salvage(&wo, out, &wr, err, errlen);
+    rep->snapshots_ok = wr.snapshots_ok;
+    rep->snapshots_damaged = wr.snapshots_damaged;
+    rep->segments = wr.segments;
+    rep->records = wr.records;
+    rep->records_unapplied = wr.records_unapplied;
+    rep->damaged_regions = wr.damaged_regions;
+    rep->bytes_lost = wr.bytes_lost;
+    rep->torn_bytes = wr.torn_bytes;
+    rep->snapshot_lost = wr.snapshot_lost;
+    rep->series = db->nseries;
+    for (uint32_t i = 0; i < db->nseries; i++)
+        rep->samples += db->series[i]->samples;
+    if (!rc && dst) {
+        db->dir = strdup(dst);
+        tsdb_wal_options dw = {
+            .dir = dst,
+            .group_commit_ms = 0,
+            .snapshot_every_s = DEFAULT_SNAPSHOT_S,
+            .restore = snapshot_decode,
+            .replay = replay_record,
+            .snapshot = take_snapshot,
+            .encode = snapshot_encode,
+            .snapshot_done = snapshot_done,
+            .arg = db,
+        };
+        rc = db->dir ? tsdb__wal_open(&db->wal, &dw, err, errlen) : -ENOMEM;
+        if (!rc) {
+            rc = tsdb_snapshot(db);
+            tsdb_stats st;
+            tsdb_get_stats(db, &st);
+            if (!rc && st.snapshots != 1) rc = st.durable_ok ? -EIO : tsdb__wal_error(db->wal);
+            if (rc) snprintf(err, errlen, "%s: cannot write the snapshot: %s", dst, strerror(-rc));
+            tsdb__wal_close(db->wal); /* not tsdb_close's second snapshot */
+            db->wal = NULL;
+        }
+    }
+    tsdb_close(db);
+    return rc;
+}
+
 /* Commits the pending seqs of every source appended to since the last call: a COMMIT record
  * (u16 count, then name + u64 seq each) goes to the WAL ahead of the durability barrier. */
 static int commit_sources(tsdb *db) {
@@ -1377,6 +1484,7 @@ void tsdb_get_stats(tsdb *db, tsdb_stats *st) {
     st->samples_appended = db->samples_appended;
     st->samples_dropped = db->samples_dropped;
     st->append_errors = db->append_errors;
+    st->series_refused = db->series_refused;
     st->durable_ok = 1;
     if (db->wal) tsdb__wal_stats(db->wal, st);
 }
