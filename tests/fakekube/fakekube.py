@@ -403,8 +403,12 @@ def schema_validate(schema, value, path, causes, prune=True):
     tname = {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         tname = "integer" if (isinstance(value, int) or float(value).is_integer()) else "number"
-    if schema.get("x-kubernetes-int-or-string") and tname in ("integer", "string"):
-        return value
+    if schema.get("x-kubernetes-int-or-string"):
+        if tname not in ("integer", "string"):
+            causes.append({"reason": "FieldValueTypeInvalid", "field": path or ".",
+                           "message": f'Invalid value: "{tname}": {path} in body must be of type integer-or-string: "{tname}"'})
+            return value
+        t = tname
     if t and not (t == tname or (t == "number" and tname == "integer")):
         causes.append({"reason": "FieldValueTypeInvalid", "field": path or ".",
                        "message": f'Invalid value: "{tname}": {path or "."} in body must be of type {t}: "{tname}"'})
@@ -414,12 +418,19 @@ def schema_validate(schema, value, path, causes, prune=True):
         causes.append({"reason": "FieldValueNotSupported", "field": path,
                        "message": f"Unsupported value: {json.dumps(value)}: supported values: {sup}"})
     if tname in ("integer", "number"):
-        if "minimum" in schema and value < schema["minimum"]:
+        lo, hi = schema.get("minimum"), schema.get("maximum")
+        if lo is not None and schema.get("exclusiveMinimum") and value <= lo:
             causes.append({"reason": "FieldValueInvalid", "field": path,
-                           "message": f"Invalid value: {value}: {path} in body should be greater than or equal to {schema['minimum']}"})
-        if "maximum" in schema and value > schema["maximum"]:
+                           "message": f"Invalid value: {value}: {path} in body should be greater than {lo}"})
+        elif lo is not None and value < lo:
             causes.append({"reason": "FieldValueInvalid", "field": path,
-                           "message": f"Invalid value: {value}: {path} in body should be less than or equal to {schema['maximum']}"})
+                           "message": f"Invalid value: {value}: {path} in body should be greater than or equal to {lo}"})
+        if hi is not None and schema.get("exclusiveMaximum") and value >= hi:
+            causes.append({"reason": "FieldValueInvalid", "field": path,
+                           "message": f"Invalid value: {value}: {path} in body should be less than {hi}"})
+        elif hi is not None and value > hi:
+            causes.append({"reason": "FieldValueInvalid", "field": path,
+                           "message": f"Invalid value: {value}: {path} in body should be less than or equal to {hi}"})
     if tname == "string":
         if "pattern" in schema and not re.search(schema["pattern"], value):
             causes.append({"reason": "FieldValueInvalid", "field": path,
