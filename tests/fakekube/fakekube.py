@@ -603,7 +603,12 @@ def validate_cr(res, obj):
     if not schema:
         return
     causes = []
-    schema_validate(schema, obj, "", causes)
+    # ObjectMeta is the server's own (never pruned by the CRD schema); apiVersion/kind too
+    sch = dict(schema, properties={k: v for k, v in (schema.get("properties") or {}).items()
+                                   if k not in ("metadata", "apiVersion", "kind")})
+    keep = {k: obj.pop(k) for k in ("metadata", "apiVersion", "kind") if k in obj}
+    schema_validate(sch, obj, "", causes)
+    obj.update(keep)
     if causes:
         raise invalid(res, obj["metadata"].get("name", ""), causes)
 
@@ -1296,15 +1301,37 @@ class Handler(BaseHTTPRequestHandler):
                                     "content_type": self.headers.get("Content-Type"),
                                     "body": getattr(self, "_body_text", None)}) + "\n")
 
-    def read_body(self):
+    def read_raw(self):
+        """The request body, Content-Length or chunked (kubectl replace --raw streams it)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            raw = b""
+            while True:
+                line = self.rfile.readline(100)
+                try:
+                    n = int(line.split(b";")[0].strip() or b"0", 16)
+                except ValueError:
+                    raise ApiError(400, "BadRequest", "malformed chunked request body")
+                if n == 0:
+                    while self.rfile.readline(1000) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return raw
+                if len(raw) + n > MAX_BODY:
+                    raise ApiError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
+                raw += self.rfile.read(n)
+                self.rfile.readline(10)
         n = int(self.headers.get("Content-Length") or 0)
         if n > MAX_BODY:
             raise ApiError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
-        raw = self.rfile.read(n) if n else b""
+        return self.rfile.read(n) if n else b""
+
+    def read_body(self):
+        raw = self.read_raw()
         self._body_text = raw.decode("utf-8", "replace") if raw else None
         if not raw:
             return None
         ct = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+        if ct == "application/vnd.kubernetes.protobuf":
+            raise ApiError(415, "UnsupportedMediaType", "this fake decodes JSON bodies only, not application/vnd.kubernetes.protobuf (kubectl create NAMESPACE sends protobuf: use kubectl apply -f)")
         if ct in ("application/yaml", "application/apply-patch+yaml"):
             raise ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json (this fake does not decode {ct})')
         try:
@@ -1316,10 +1343,7 @@ class Handler(BaseHTTPRequestHandler):
         self._body_text = None
         try:
             if ARGS.token and self.headers.get("Authorization") != "Bearer " + ARGS.token:
-                # read the body anyway: keep-alive framing
-                n = int(self.headers.get("Content-Length") or 0)
-                if 0 < n <= MAX_BODY:
-                    self.rfile.read(n)
+                self.read_raw()  # keep-alive framing
                 return self.send_json(401, status_obj(401, "Unauthorized", "Unauthorized"))
             self.dispatch()
         except ApiError as e:
