@@ -549,7 +549,9 @@ def defaults(res, obj):
         if res.plural == "statefulsets":
             sp.setdefault("podManagementPolicy", "OrderedReady")
             sp.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
-        obj.setdefault("status", {})
+        # StatefulSetStatus/ReplicaSetStatus.replicas have no omitempty: always there
+        obj.setdefault("status", {} if res.plural == "deployments" else
+                       {"replicas": 0, "availableReplicas": 0} if res.plural == "statefulsets" else {"replicas": 0})
     if res.plural == "pods":
         sp.setdefault("terminationGracePeriodSeconds", 30)
         sp.setdefault("restartPolicy", "Always")
@@ -914,6 +916,7 @@ def kubelet_tick(now):
             c0 = (sp.get("containers") or [{}])[0]
             if why:
                 st["containerStatuses"] = [{"name": c0.get("name", ""), "ready": False, "restartCount": 0,
+                                            "image": c0.get("image", ""), "imageID": "",
                                             "state": {"waiting": {"reason": "CreateContainerError", "message": why}}}]
             else:
                 pr = PROCS[uid]
@@ -923,6 +926,8 @@ def kubelet_tick(now):
                 st["podIP"] = "127.0.0.1"
                 st["containerStatuses"] = [{"name": c0.get("name", ""), "ready": True, "restartCount": 0,
                                             "started": True, "image": c0.get("image", ""),
+                                            "imageID": "fake.local/" + c0.get("image", "") + "@sha256:" +
+                                            hashlib.sha256(c0.get("image", "").encode()).hexdigest(),
                                             "containerID": "containerd://" + pr["container"],
                                             "state": {"running": {"startedAt": now_iso()}}}]
                 set_cond(conds, "Initialized", "True")
@@ -1177,7 +1182,7 @@ def statefulset_tick(now):
               "readyReplicas": ready, "availableReplicas": ready, "currentReplicas": len(cur),
               "updatedReplicas": len(cur), "currentRevision": rev, "updateRevision": rev,
               "collisionCount": 0}
-        for k in ("readyReplicas", "availableReplicas", "currentReplicas", "updatedReplicas"):
+        for k in ("readyReplicas", "currentReplicas", "updatedReplicas"):
             if not st[k]:
                 del st[k]
         if s.get("status") != st:
@@ -1422,7 +1427,7 @@ class Handler(BaseHTTPRequestHandler):
                     self.command in ("POST", "PUT") and get_object(RESOURCES[("", "v1", "namespaces")], None, ns) is None:
                 raise ApiError(404, "NotFound", f'namespaces "{ns}" not found',
                                {"name": ns, "kind": "namespaces"})
-        if self.command == "GET" and name is None and q.get("watch") in ("1", "true"):
+        if self.command == "GET" and name is None and parse_bool(q.get("watch")):
             return self.watch(res, ns, q)
         with LOCK:
             if self.command == "GET" and name is None:
@@ -1689,7 +1694,7 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError as e:
                 raise ApiError(400, "BadRequest", str(e))
         fsel = parse_field_selector(q["fieldSelector"]) if q.get("fieldSelector") else None
-        bookmarks = q.get("allowWatchBookmarks") in ("1", "true")
+        bookmarks = parse_bool(q.get("allowWatchBookmarks"))
         timeout = float(q.get("timeoutSeconds") or ARGS.watch_timeout)
         deadline = time.time() + timeout
         rv_s = q.get("resourceVersion", "")
@@ -1816,6 +1821,11 @@ class Handler(BaseHTTPRequestHandler):
                     doc["paths"][base.rsplit("/", 1)[0]] = {"post": dict(gvk, parameters=params)}
             return self.send_json(200, doc)
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+def parse_bool(v):
+    """Go's strconv.ParseBool, as the API server reads boolean query parameters."""
+    return v in ("1", "t", "T", "TRUE", "true", "True")
 
 
 def clean(o):
