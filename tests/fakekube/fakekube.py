@@ -28,7 +28,9 @@ usage: fakekube.py --port P [--token T] [--tls-cert C --tls-key K] [--state-dir 
                    [--bookmark-interval S] [--event-window N]
        fakekube.py --cleanup D      (kills the pods' processes and removes their cgroups)
 Admin (tests only, not part of the Kubernetes API): POST /fake/compact drops the event history
-(every older resourceVersion then gets 410); GET /fake/pods lists pod -> pid, cgroup.
+(every older resourceVersion then gets 410); POST /fake/expire-watches also ends every live
+watch with 410 (a watcher that fell out of the watch cache's window); GET /fake/pods lists
+pod -> pid, cgroup.
 """
 import argparse
 import base64
@@ -109,6 +111,7 @@ CHANGED = threading.Condition(LOCK)
 RV = [1000]
 EVENTS = []  # (rv, type, group, plural, obj)
 EVENT_FLOOR = [1000]  # events with rv <= floor are gone; watching from below it -> 410
+EXPIRE_GEN = [0]  # bumped by /fake/expire-watches: live watches end with 410
 ARGS = None
 PROCS = {}  # pod uid -> {"proc": Popen, "cgroups": [...], "container": id}
 
@@ -1741,13 +1744,14 @@ class Handler(BaseHTTPRequestHandler):
                             410, "Expired", f"too old resource version: {pos} ({EVENT_FLOOR[0] + 1})")})
                         self.wfile.write(b"0\r\n\r\n")
                         return
+            gen = EXPIRE_GEN[0]
             for o in initial:
                 emit({"type": "ADDED", "object": api_obj(o)})
             last_bm = time.time()
             while True:
                 with LOCK:
                     while True:
-                        if pos < EVENT_FLOOR[0]:
+                        if pos < EVENT_FLOOR[0] or gen != EXPIRE_GEN[0]:
                             evs = None
                             break
                         evs = [e for e in EVENTS if e[0] > pos]
@@ -1785,6 +1789,15 @@ class Handler(BaseHTTPRequestHandler):
                 EVENTS.clear()
                 CHANGED.notify_all()
                 return self.send_json(200, {"compactedTo": RV[0]})
+            if parts == ["expire-watches"] and self.command == "POST":
+                # as when a watcher falls out of the watch cache's window: every live watch ends
+                # with 410 and its last resourceVersion is too old to resume from
+                next_rv()
+                EVENT_FLOOR[0] = RV[0]
+                EVENTS.clear()
+                EXPIRE_GEN[0] += 1
+                CHANGED.notify_all()
+                return self.send_json(200, {"expiredAt": RV[0]})
             if parts == ["pods"] and self.command == "GET":
                 out = {}
                 for uid, pr in PROCS.items():
