@@ -28,7 +28,9 @@ usage: fakekube.py --port P [--token T] [--tls-cert C --tls-key K] [--state-dir 
                    [--bookmark-interval S] [--event-window N]
        fakekube.py --cleanup D      (kills the pods' processes and removes their cgroups)
 Admin (tests only, not part of the Kubernetes API): POST /fake/compact drops the event history
-(every older resourceVersion then gets 410); POST /fake/expire-watches also ends every live
+(every older resourceVersion then gets 410); POST /fake/slow?ms=N delays every API answer by N
+ms (0 = off); POST /fake/interfere?n=N makes a second writer change the Deployment/StatefulSet
+just before each of the next N updates (PUT) of one, so they meet 409; POST /fake/expire-watches also ends every live
 watch with 410 (a watcher that fell out of the watch cache's window); GET /fake/pods lists
 pod -> pid, cgroup.
 """
@@ -112,6 +114,8 @@ RV = [1000]
 EVENTS = []  # (rv, type, group, plural, obj)
 EVENT_FLOOR = [1000]  # events with rv <= floor are gone; watching from below it -> 410
 EXPIRE_GEN = [0]  # bumped by /fake/expire-watches: live watches end with 410
+SLOW_MS = [0]  # /fake/slow?ms=N: every API answer waits this long first (a slow API server)
+INTERFERE = [0]  # /fake/interfere?n=N: a second writer changes the object before the next N PUTs
 ARGS = None
 PROCS = {}  # pod uid -> {"proc": Popen, "cgroups": [...], "container": id}
 
@@ -1383,7 +1387,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, {"major": "1", "minor": "32", "gitVersion": "v1.32.0-fake",
                                         "platform": "linux/amd64"})
         if parts[:1] == ["fake"]:
-            return self.fake_admin(parts[1:])
+            return self.fake_admin(parts[1:], q)
+        if SLOW_MS[0] and not parse_bool(q.get("watch")):
+            time.sleep(SLOW_MS[0] / 1000.0)
         if parts[:1] == ["openapi"]:
             return self.openapi(parts[1:])
         with LOCK:
@@ -1617,6 +1623,11 @@ class Handler(BaseHTTPRequestHandler):
         return self.send_json(code, self.view(res, new, sub))
 
     def update(self, res, ns, obj, sub, body, q):
+        if INTERFERE[0] > 0 and res.plural in ("deployments", "statefulsets"):
+            # another writer got there first: a real change, a new resourceVersion, an event
+            INTERFERE[0] -= 1
+            obj["metadata"].setdefault("labels", {})["fake.tide.io/second-writer"] = str(RV[0])
+            put_object(res, ns, obj, "MODIFIED")
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "the object provided is unrecognized (must be a JSON object)")
         name = obj["metadata"]["name"]
@@ -1782,8 +1793,14 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- fake administration ---------------------------------------------------------------------
 
-    def fake_admin(self, parts):
+    def fake_admin(self, parts, q):
         with LOCK:
+            if parts == ["interfere"] and self.command == "POST":
+                INTERFERE[0] = int(q.get("n") or 0)
+                return self.send_json(200, {"interfere": INTERFERE[0]})
+            if parts == ["slow"] and self.command == "POST":
+                SLOW_MS[0] = int(q.get("ms") or 0)
+                return self.send_json(200, {"slowMs": SLOW_MS[0]})
             if parts == ["compact"] and self.command == "POST":
                 EVENT_FLOOR[0] = RV[0]
                 EVENTS.clear()
