@@ -11,7 +11,7 @@ kubectl elsewhere) standing in for kube-apiserver's:
     and the validator has no complaint about that field;
   - a missing required field (maxReplicas, a provider's type, a checker's action): both refuse.
 """
-# timeout: 120
+# timeout: 400
 import copy
 import importlib.util
 import os
