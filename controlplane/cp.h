@@ -55,6 +55,8 @@ struct cp_config {
     char *k8s_ca_file;
     char *k8s_readiness_condition;
     int64_t k8s_timeout_ms;
+    char *k8s_kubeconfig, *k8s_context;
+    int64_t k8s_qps, k8s_burst;
 };
 
 struct controlplane {

@@ -137,6 +137,19 @@ const cfg_key cp_config_table[] = {
     /* The API server answers a status patch in milliseconds; 10 s marks it unreachable. */
     {"k8s_timeout", CFG_DURATION, F(k8s_timeout_ms), "10s", 100, 600000, NULL, 0,
      "timeout of one Kubernetes API request"},
+    /* Outside the cluster: a kubeconfig names the server and the credentials (and then wins
+     * over k8s_api_url/k8s_token_file/k8s_ca_file). */
+    {"k8s_kubeconfig", CFG_STR, F(k8s_kubeconfig), "", 0, 0, NULL, 0,
+     "kubeconfig file for the Kubernetes API (running outside the cluster), empty = in-cluster "
+     "service account"},
+    {"k8s_context", CFG_STR, F(k8s_context), "", 0, 0, NULL, 0,
+     "context of k8s_kubeconfig to use, empty = its current-context"},
+    /* client-go's defaults: a controller's steady rate stays far below, bursts (a gray step
+     * over many pods) are smoothed instead of tripping the API server's priority and fairness */
+    {"k8s_qps", CFG_INT, F(k8s_qps), "5", 1, 10000, NULL, 0,
+     "client-side rate limit of Kubernetes API requests per second"},
+    {"k8s_burst", CFG_INT, F(k8s_burst), "10", 1, 10000, NULL, 0,
+     "Kubernetes API requests allowed at once above k8s_qps"},
     CFG_END,
 };
 
