@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "version.h"
 
 struct ev_loop;
 
@@ -45,7 +46,7 @@ extern const cfg_key agent_config_table[];
 int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err, size_t errlen);
 void agent_config_free(struct agent_config *cfg);
 
-#define TIDE_AGENT_VERSION "0.1.0"
+#define TIDE_AGENT_VERSION TIDE_RELEASE
 
 typedef struct uplink uplink;
 typedef struct report report;
