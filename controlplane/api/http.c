@@ -6,7 +6,9 @@
 #include "config.h"
 #include "cp.h"
 #include "log.h"
+#include "api/metrics.h"
 #include "api/ops.h"
+#include "workloads/workload_ops.h"
 #include "query/prom.h"
 #include "query/query.h"
 #include "store/tsdb.h"
@@ -37,6 +39,7 @@ struct cp_http {
     double ingest_rate; /* samples/s over the last tick */
     uint64_t last_samples;
     int64_t last_tick_ms;
+    char *loop_metrics; /* per-node and per-workload series rendered by the tick (metrics.c) */
     _Atomic uint64_t queries, query_errors, http_requests;
     /* ops `query` jobs run on worker threads and reply from the loop */
     pthread_mutex_t jobs_mu;
@@ -263,11 +266,21 @@ static char *metrics_text(cp_http *h) {
            "Prometheus history fetches that failed (after retries).", (double)ps.errors);
     metric(&b, "tide_prometheus_retries_total", "counter", "Retried Prometheus requests.",
            (double)ps.retries);
+    metric(&b, "tide_prometheus_configured", "gauge",
+           "1 when a Prometheus URL is configured (--prometheus), 0 when not.", h->prom ? 1 : 0);
     metric(&b, "tide_prometheus_up", "gauge",
            "1 when the last Prometheus fetch succeeded (or none was needed), 0 when it failed.",
-           h->prom ? ps.up : 0);
+           h->prom ? ps.up : 1);
     metric(&b, "tide_uptime_seconds", "gauge", "Seconds since the control plane started.",
            (double)(tide_now_wall_ms() - h->cp->started_wall_ms) / 1000);
+    mtext extra = {0};
+    metrics_build_info(&extra, TIDE_VERSION);
+    metrics_process(&extra);
+    if (extra.p) mput(&b, "%s", extra.p);
+    mtext_free(&extra);
+    pthread_mutex_lock(&h->mu);
+    if (h->loop_metrics) mput(&b, "%s", h->loop_metrics);
+    pthread_mutex_unlock(&h->mu);
     return b.p;
 }
 
@@ -279,7 +292,19 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     tsdb_stats st;
     tsdb_get_stats(h->cp->db, &st);
     int64_t now = tide_now_mono_ms();
+    /* the agents table and the workloads live on this thread: their series are rendered here
+     * once a second and served from the copy */
+    mtext lm = {0};
+    cJSON *aj = cp_agents_json(h->cp), *wj = workload_metrics_json(h->cp);
+    int64_t wall = tide_now_wall_ms();
+    metrics_nodes(&lm, aj, wall);
+    metrics_workloads(&lm, wj, wall / 1000);
+    cJSON_Delete(aj);
+    cJSON_Delete(wj);
+    if (lm.oom) mtext_free(&lm); /* an incomplete text would mislead: none until next tick */
     pthread_mutex_lock(&h->mu);
+    free(h->loop_metrics);
+    h->loop_metrics = lm.p;
     h->agents_connected = agents;
     if (h->last_tick_ms && now > h->last_tick_ms)
         h->ingest_rate = (double)(st.samples_appended - h->last_samples) * 1000.0 /
@@ -728,6 +753,7 @@ static void http_stop(struct controlplane *cp) {
     pthread_mutex_destroy(&h->jobs_mu);
     prom_free(h->prom);
     pthread_mutex_destroy(&h->mu);
+    free(h->loop_metrics);
     free(h);
     cp->http = NULL;
 }

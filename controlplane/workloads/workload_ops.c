@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #define ACTIONS_KEPT 64
+#define WL_METRIC_KINDS 24          /* distinct decision-event kinds counted per workload */
 #define TRAIN_HISTORY_S (7 * 86400) /* what a query returns at 1-minute steps (11000 points) */
 #define TRAFFIC_STEP_S 60
 #define MAX_YAML (1u << 20)
@@ -104,6 +105,14 @@ typedef struct wl_entry {
     fit_info fit;
     action_rec acts[ACTIONS_KEPT];
     uint64_t nacts;
+    /* counted for /metrics (workload_metrics_json): decision events by kind and actions by
+     * kind and outcome since the workload was applied */
+    uint64_t ev_seen, act_seen;
+    struct {
+        char kind[16];
+        uint64_t n;
+    } ev_kinds[WL_METRIC_KINDS];
+    uint64_t act_n[ACT_DELETE + 1][2]; /* [kind][0 sent to an executor, 1 failed to] */
 } wl_entry;
 
 /* A job on a worker thread, the first member of train_job and fetch_job: the worker sets
@@ -1374,6 +1383,95 @@ OPS_COMMAND(wl_events, "workload-events", "decision events: {name?, limit?}", op
 OPS_COMMAND(wl_delete, "workload-delete", "delete workload {name}", op_delete)
 
 /* ---- module --------------------------------------------------------------------------- */
+
+/* ---- /metrics ---- */
+
+/* Counts the decision events and actions recorded since the last call (the metrics tick runs
+ * every second; a sync records a handful, far fewer than the rings keep). */
+static void count_new(wl_entry *e) {
+    uint64_t n = planner_event_count(e->pl);
+    for (; e->ev_seen < n; e->ev_seen++) {
+        planner_event ev;
+        if (planner_event_at(e->pl, e->ev_seen, &ev) != 0) continue; /* overwritten */
+        int k = 0;
+        while (k < WL_METRIC_KINDS && e->ev_kinds[k].kind[0] &&
+               strcmp(e->ev_kinds[k].kind, ev.kind) != 0)
+            k++;
+        if (k == WL_METRIC_KINDS) k = WL_METRIC_KINDS - 1; /* "other" is the last slot */
+        if (!e->ev_kinds[k].kind[0])
+            snprintf(e->ev_kinds[k].kind, sizeof e->ev_kinds[k].kind, "%s",
+                     k == WL_METRIC_KINDS - 1 ? "other" : ev.kind);
+        e->ev_kinds[k].n++;
+    }
+    if (e->nacts - e->act_seen > ACTIONS_KEPT) e->act_seen = e->nacts - ACTIONS_KEPT;
+    for (; e->act_seen < e->nacts; e->act_seen++) {
+        const action_rec *ar = &e->acts[e->act_seen % ACTIONS_KEPT];
+        if ((unsigned)ar->a.kind <= ACT_DELETE)
+            e->act_n[ar->a.kind][strcmp(ar->note, "sent to executor") != 0]++;
+    }
+}
+
+cJSON *workload_metrics_json(struct controlplane *cp) {
+    struct cp_workloads *w = cp->workloads;
+    cJSON *arr = cJSON_CreateArray();
+    if (!w || !arr) return arr;
+    for (wl_entry *e = w->head; e; e = e->next) {
+        count_new(e);
+        cJSON *o = cJSON_CreateObject();
+        summary(o, e);
+        cJSON_AddNumberToObject(o, "scale_up_ahead_seconds", planner_scale_up_ahead(e->pl));
+        if (e->have_pt) {
+            cJSON_AddNumberToObject(o, "portrait_t0", (double)e->pt->t0);
+            cJSON_AddNumberToObject(o, "portrait_step", (double)e->pt->step);
+            int src = e->pt->source[0];
+            cJSON_AddStringToObject(o, "in_control",
+                                    src >= 0 ? e->spec.providers[src].name : "(minimum)");
+        }
+        cJSON *prov = cJSON_AddArrayToObject(o, "providers");
+        for (int i = 0; i < e->spec.n_providers; i++) {
+            const wl_provider *p = &e->spec.providers[i];
+            cJSON *po = cJSON_CreateObject();
+            cJSON_AddStringToObject(po, "name", p->name);
+            cJSON_AddStringToObject(po, "type", wl_provider_type_name(p->type));
+            cJSON_AddBoolToObject(po, "in_control", e->have_pt && e->pt->source[0] == i);
+            if (p->type == WL_PROV_PREDICTIVE) {
+                cJSON_AddBoolToObject(po, "fallback", e->fell_back[i]);
+                const char *m = portrait_model_name(e->eng, i);
+                if (m) cJSON_AddStringToObject(po, "model", m);
+                portrait_forecast f;
+                if (portrait_forecast_get(e->eng, i, &f) == 0) {
+                    cJSON *fo = cJSON_AddObjectToObject(po, "forecast");
+                    cJSON_AddNumberToObject(fo, "t0", (double)f.t0);
+                    cJSON_AddNumberToObject(fo, "step", (double)f.step);
+                    cJSON_AddNumberToObject(fo, "quantile", f.quantile);
+                    cJSON_AddItemToObject(fo, "median", cJSON_CreateDoubleArray(f.median, f.n));
+                    cJSON_AddItemToObject(fo, "upper", cJSON_CreateDoubleArray(f.upper, f.n));
+                    if (isfinite(f.live_wape))
+                        cJSON_AddNumberToObject(fo, "live_wape", f.live_wape);
+                    cJSON_AddNumberToObject(fo, "scored", f.scored);
+                }
+            }
+            cJSON_AddItemToArray(prov, po);
+        }
+        cJSON *ev = cJSON_AddObjectToObject(o, "events_by_kind");
+        for (int k = 0; k < WL_METRIC_KINDS && e->ev_kinds[k].kind[0]; k++)
+            cJSON_AddNumberToObject(ev, e->ev_kinds[k].kind, (double)e->ev_kinds[k].n);
+        cJSON *ac = cJSON_AddArrayToObject(o, "actions_by_kind");
+        for (int k = 0; k <= ACT_DELETE; k++)
+            for (int r = 0; r < 2; r++) {
+                if (!e->act_n[k][r]) continue;
+                cJSON *a = cJSON_CreateObject();
+                cJSON_AddStringToObject(a, "action", planner_action_name((planner_action_kind)k));
+                cJSON_AddStringToObject(a, "result", r ? "failed" : "sent");
+                cJSON_AddNumberToObject(a, "count", (double)e->act_n[k][r]);
+                cJSON_AddItemToArray(ac, a);
+            }
+        if (e->fit.at) cJSON_AddNumberToObject(o, "last_fit", (double)e->fit.at);
+        if (e->fetch_ms >= 0) cJSON_AddNumberToObject(o, "last_fetch_ms", (double)e->fetch_ms);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
 
 static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
     struct cp_workloads *w = calloc(1, sizeof *w);

@@ -29,6 +29,8 @@
 #ifndef TIDE_WORKLOAD_OPS_H
 #define TIDE_WORKLOAD_OPS_H
 
+#include <cjson/cJSON.h>
+
 #include "scaling/planner.h"
 #include "spec/workload.h"
 
@@ -43,5 +45,13 @@ void workload_executor_register(wl_target_kind kind, workload_executor_fn fn);
 /* An executor reports an action's outcome (ignored when the workload or replica is gone). */
 void workload_action_done(struct controlplane *cp, const char *workload, const char *replica,
                           planner_action_kind kind, int ok);
+
+/* Every workload's figures for /metrics and the web page (loop thread only): the list
+ * summary (need, provisioned, replicas by state), scale_up_ahead_seconds, portrait_t0/step,
+ * in_control (provider name driving step 0), providers [{name, type, in_control, fallback,
+ * model, forecast {t0, step, quantile, median[], upper[], live_wape, scored}}],
+ * events_by_kind {KIND: count}, actions_by_kind [{action, result: sent|failed, count}]
+ * (outcomes reported by executors come with them), last_fit, last_fetch_ms. */
+cJSON *workload_metrics_json(struct controlplane *cp);
 
 #endif
