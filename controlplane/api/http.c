@@ -27,6 +27,9 @@
 #include <sys/socket.h>
 
 #define METRICS_TICK_S 1.0
+/* /livez fails when the loop has not ticked for this long: far beyond any sync or snapshot
+ * step on the loop, short against a kubelet's failureThreshold x periodSeconds. */
+#define LIVEZ_STALL_MS 30000
 
 struct cp_http {
     struct controlplane *cp;
@@ -39,6 +42,7 @@ struct cp_http {
     double ingest_rate; /* samples/s over the last tick */
     uint64_t last_samples;
     int64_t last_tick_ms;
+    _Atomic int64_t loop_alive_ms; /* monotonic time of the loop's last tick, for /livez */
     char *loop_metrics; /* per-node and per-workload series rendered by the tick (metrics.c) */
     _Atomic uint64_t queries, query_errors, http_requests;
     /* ops `query` jobs run on worker threads and reply from the loop */
@@ -311,6 +315,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
                          (double)(now - h->last_tick_ms);
     h->last_samples = st.samples_appended;
     h->last_tick_ms = now;
+    atomic_store(&h->loop_alive_ms, now);
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -426,6 +431,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (!strcmp(url, "/metrics"))
         return respond(c, 200, metrics_text(h), "text/plain; version=0.0.4; charset=utf-8");
+    if (!strcmp(url, "/livez")) { /* liveness: the loop ticks (readiness is /healthz) */
+        int64_t alive = atomic_load(&h->loop_alive_ms), now = tide_now_mono_ms();
+        char buf[160];
+        if (!alive || now - alive <= LIVEZ_STALL_MS)
+            return respond(c, 200, strdup("ok: the event loop runs\n"), "text/plain");
+        snprintf(buf, sizeof buf, "event loop stalled: no tick for %lld ms\n",
+                 (long long)(now - alive));
+        return respond(c, 503, strdup(buf), "text/plain");
+    }
     if (!strcmp(url, "/healthz")) {
         tsdb_stats st;
         tsdb_get_stats(h->cp->db, &st);
@@ -435,8 +449,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return respond(c, 503, strdup(buf), "text/plain");
     }
     char msg[300];
-    snprintf(msg, sizeof msg, "not found: %.200s (try /api/v1/query_range, /metrics, /healthz)\n",
-             url);
+    snprintf(msg, sizeof msg,
+             "not found: %.200s (try /api/v1/query_range, /metrics, /healthz, /livez)\n", url);
     return respond(c, 404, strdup(msg), "text/plain");
 }
 
