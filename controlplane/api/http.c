@@ -8,6 +8,7 @@
 #include "log.h"
 #include "api/metrics.h"
 #include "api/ops.h"
+#include "api/ui.h"
 #include "workloads/workload_ops.h"
 #include "query/prom.h"
 #include "query/query.h"
@@ -43,6 +44,7 @@ struct cp_http {
     uint64_t last_samples;
     int64_t last_tick_ms;
     _Atomic int64_t loop_alive_ms; /* monotonic time of the loop's last tick, for /livez */
+    ui_server *ui;                 /* the web page (ui.c) */
     char *loop_metrics; /* per-node and per-workload series rendered by the tick (metrics.c) */
     _Atomic uint64_t queries, query_errors, http_requests;
     /* ops `query` jobs run on worker threads and reply from the loop */
@@ -431,6 +433,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (!strcmp(url, "/metrics"))
         return respond(c, 200, metrics_text(h), "text/plain; version=0.0.4; charset=utf-8");
+    if ((!strcmp(url, "/") || !strcmp(url, "/ui")) && h->ui) {
+        const char *hs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hours");
+        char *end = NULL;
+        long hours = hs ? strtol(hs, &end, 10) : 6;
+        if (hs && (!*hs || *end || hours < 1 || hours > 168))
+            return respond(c, 400, strdup("hours: a whole number 1..168\n"), "text/plain");
+        char *page = ui_page(h->ui, (int)hours);
+        if (!page)
+            return respond(c, 503, strdup("the control plane's loop did not render the page\n"),
+                           "text/plain");
+        return respond(c, 200, page, "text/html; charset=utf-8");
+    }
     if (!strcmp(url, "/livez")) { /* liveness: the loop ticks (readiness is /healthz) */
         int64_t alive = atomic_load(&h->loop_alive_ms), now = tide_now_mono_ms();
         char buf[160];
@@ -450,7 +464,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     char msg[300];
     snprintf(msg, sizeof msg,
-             "not found: %.200s (try /api/v1/query_range, /metrics, /healthz, /livez)\n", url);
+             "not found: %.200s (try /, /api/v1/query_range, /metrics, /healthz, /livez)\n", url);
     return respond(c, 404, strdup(msg), "text/plain");
 }
 
@@ -546,6 +560,7 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
         if (rc) goto fail;
         log_info("http", "history from prometheus %s", c->prometheus);
     }
+    h->ui = ui_new(cp); /* before the listener: its threads read h->ui */
     if (c->http && c->http[0] && (rc = start_mhd(h, c->http, err, errlen)) != 0) {
         const cfg_key *k = cfg_find(cp_config_table, "http");
         if (!k || !k->def || strcmp(k->def, c->http) != 0) goto fail;
@@ -559,6 +574,7 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
     cp->http = h;
     return 0;
 fail:
+    ui_free(h->ui);
     prom_free(h->prom);
     pthread_cond_destroy(&h->jobs_cv);
     pthread_mutex_destroy(&h->jobs_mu);
@@ -768,6 +784,7 @@ static void http_stop(struct controlplane *cp) {
     prom_free(h->prom);
     pthread_mutex_destroy(&h->mu);
     free(h->loop_metrics);
+    ui_free(h->ui);
     free(h);
     cp->http = NULL;
 }

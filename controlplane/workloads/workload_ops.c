@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #define ACTIONS_KEPT 64
+#define WL_HIST 1440                /* syncs of replica history kept for the web page */
 #define WL_METRIC_KINDS 24          /* distinct decision-event kinds counted per workload */
 #define TRAIN_HISTORY_S (7 * 86400) /* what a query returns at 1-minute steps (11000 points) */
 #define TRAFFIC_STEP_S 60
@@ -113,6 +114,12 @@ typedef struct wl_entry {
         uint64_t n;
     } ev_kinds[WL_METRIC_KINDS];
     uint64_t act_n[ACT_DELETE + 1][2]; /* [kind][0 sent to an executor, 1 failed to] */
+    /* replicas by state after each sync, for the web page (workload_ui_json) */
+    struct wl_hist {
+        int64_t t;
+        int need, prov, online, starting, activating, cutoff, standby;
+    } hist[WL_HIST];
+    uint64_t nhist;
 } wl_entry;
 
 /* A job on a worker thread, the first member of train_job and fetch_job: the worker sets
@@ -870,6 +877,21 @@ static void decide(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t now) 
     }
 }
 
+/* Replicas by state after a sync, kept for the web page's replica plot. */
+static void note_history(wl_entry *e, int64_t now) {
+    planner_counts c;
+    planner_counts_get(e->pl, &c);
+    struct wl_hist *h = &e->hist[e->nhist++ % WL_HIST];
+    *h = (struct wl_hist){now,
+                          e->have_pt ? e->pt->needed[0] : -1,
+                          e->have_pt ? e->pt->replicas[0] : -1,
+                          c.online,
+                          c.starting,
+                          c.activating,
+                          c.cutoff,
+                          c.standby};
+}
+
 /* A fresh observation arrived (read on the loop, or by a fetch thread): note where each metric
  * came from, let the last good values stand in for failed reads, record Prometheus trouble and
  * recovery as decision events, decide, and keep it as the last good observation. */
@@ -891,6 +913,7 @@ static void obs_ready(struct cp_workloads *w, wl_entry *e, wl_obs *o, int64_t no
     }
     snprintf(e->prom_err, sizeof e->prom_err, "%s", o->prom_err);
     decide(w, e, o, now);
+    note_history(e, now);
     obs_free(e->last);
     free(o->cap); /* only a fit started by this sync uses them */
     o->cap = NULL;
@@ -1468,6 +1491,61 @@ cJSON *workload_metrics_json(struct controlplane *cp) {
             }
         if (e->fit.at) cJSON_AddNumberToObject(o, "last_fit", (double)e->fit.at);
         if (e->fetch_ms >= 0) cJSON_AddNumberToObject(o, "last_fetch_ms", (double)e->fetch_ms);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+cJSON *workload_ui_json(struct controlplane *cp, int64_t since) {
+    struct cp_workloads *w = cp->workloads;
+    cJSON *arr = cJSON_CreateArray();
+    if (!w || !arr) return arr;
+    for (wl_entry *e = w->head; e; e = e->next) {
+        cJSON *o = cJSON_CreateObject();
+        summary(o, e);
+        cJSON_AddStringToObject(o, "observation", e->observe);
+        if (e->have_pt) cJSON_AddStringToObject(o, "status", e->pt->status);
+        if (e->spec.n_traffic) cJSON_AddStringToObject(o, "traffic_name", e->spec.traffic[0].name);
+        const wl_obs *lo = e->last;
+        if (lo && lo->hist_rc == 0 && lo->hist.n > 0 && lo->hist.step > 0) {
+            const fc_series *hs = &lo->hist;
+            size_t from = 0;
+            if (since > hs->t0) from = (size_t)((since - hs->t0) / hs->step);
+            if (from > hs->n) from = hs->n;
+            cJSON *tr = cJSON_AddObjectToObject(o, "traffic");
+            cJSON_AddNumberToObject(tr, "t0", (double)(hs->t0 + (int64_t)from * hs->step));
+            cJSON_AddNumberToObject(tr, "step", (double)hs->step);
+            cJSON_AddItemToObject(tr, "values",
+                                  cJSON_CreateDoubleArray(hs->y + from, (int)(hs->n - from)));
+        }
+        for (int i = 0; i < e->spec.n_providers; i++) {
+            portrait_forecast f;
+            if (portrait_forecast_get(e->eng, i, &f) != 0) continue;
+            cJSON *fo = cJSON_AddObjectToObject(o, "forecast");
+            cJSON_AddStringToObject(fo, "provider", e->spec.providers[i].name);
+            cJSON_AddNumberToObject(fo, "t0", (double)f.t0);
+            cJSON_AddNumberToObject(fo, "step", (double)f.step);
+            cJSON_AddNumberToObject(fo, "quantile", f.quantile);
+            cJSON_AddItemToObject(fo, "median", cJSON_CreateDoubleArray(f.median, f.n));
+            cJSON_AddItemToObject(fo, "upper", cJSON_CreateDoubleArray(f.upper, f.n));
+            break; /* the first predictive provider with a forecast */
+        }
+        cJSON *ha = cJSON_AddArrayToObject(o, "history");
+        uint64_t hn = e->nhist, hfrom = hn > WL_HIST ? hn - WL_HIST : 0;
+        for (uint64_t i = hfrom; i < hn; i++) {
+            const struct wl_hist *h = &e->hist[i % WL_HIST];
+            if (h->t < since) continue;
+            double row[8] = {(double)h->t, h->need,       h->prov,   h->online,
+                             h->starting,  h->activating, h->cutoff, h->standby};
+            cJSON_AddItemToArray(ha, cJSON_CreateDoubleArray(row, 8));
+        }
+        cJSON *ea = cJSON_AddArrayToObject(o, "events");
+        uint64_t n = planner_event_count(e->pl), efrom = n > 200 ? n - 200 : 0;
+        for (uint64_t i = efrom; i < n; i++) {
+            planner_event ev;
+            if (planner_event_at(e->pl, i, &ev) == 0 && ev.t >= since)
+                cJSON_AddItemToArray(ea, event_json(&ev, NULL));
+        }
         cJSON_AddItemToArray(arr, o);
     }
     return arr;

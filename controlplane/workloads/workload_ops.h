@@ -54,4 +54,12 @@ void workload_action_done(struct controlplane *cp, const char *workload, const c
  * (outcomes reported by executors come with them), last_fit, last_fetch_ms. */
 cJSON *workload_metrics_json(struct controlplane *cp);
 
+/* What the web page (/ui) plots, from `since` (unix s) on (loop thread only): the list summary,
+ * observation, status, traffic_name, traffic {t0, step, values[]} (the history the controller
+ * read, per minute), forecast {provider, t0, step, quantile, median[], upper[]} of the first
+ * predictive provider with one, history [[t, need, provisioned, online, starting, activating,
+ * cutoff, standby]] after each sync (need/provisioned -1 before the first portrait; the last
+ * 1440 syncs), events [{time, kind, text}] (the last 200). */
+cJSON *workload_ui_json(struct controlplane *cp, int64_t since);
+
 #endif
