@@ -140,7 +140,7 @@ static char *metrics_body(agent_http *h) {
     tput(&b,
          "# HELP tide_build_info Always 1; the labels say which build runs.\n"
          "# TYPE tide_build_info gauge\ntide_build_info{version=\"%s\",node=\"%s\"} 1\n",
-         TIDE_AGENT_VERSION, ag->node);
+         TIDE_VERSION, ag->node);
     metric(&b, "tide_agent_connected", "gauge",
            "1 while the agent is connected and authenticated to the control plane.",
            uplink_ready(ag) ? 1 : 0);

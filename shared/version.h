@@ -1,7 +1,8 @@
-/* version.h: the release both daemons and tidectl report (--version, tide_build_info). */
+/* version.h: the one version string of Tide, shared by tide-agent, tide-controlplane and tidectl
+ * (the wire protocol's own version is WIRE_VERSION in wire.h). */
 #ifndef TIDE_VERSION_H
 #define TIDE_VERSION_H
 
-#define TIDE_RELEASE "0.1.0"
+#define TIDE_VERSION "0.1.0"
 
 #endif

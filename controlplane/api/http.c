@@ -9,7 +9,7 @@
 #include "api/metrics.h"
 #include "api/ops.h"
 #include "api/ui.h"
-#include "workloads/workload_ops.h"
+#include "workloads/workload_view.h"
 #include "query/prom.h"
 #include "query/query.h"
 #include "store/tsdb.h"

@@ -5,7 +5,7 @@
 #include "log.h"
 #include "svgplot.h"
 #include "utf8.h"
-#include "workloads/workload_ops.h"
+#include "workloads/workload_view.h"
 
 #include <errno.h>
 #include <ev.h>

@@ -258,11 +258,11 @@ static void command_help(int k, FILE *f) {
 static int print_version(int json) {
     if (json) {
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "version", TIDE_RELEASE);
+        cJSON_AddStringToObject(o, "version", TIDE_VERSION);
         tidectl_print_json(o);
         cJSON_Delete(o);
     } else {
-        printf("tidectl %s\n", TIDE_RELEASE);
+        printf("tidectl %s\n", TIDE_VERSION);
     }
     return 0;
 }
