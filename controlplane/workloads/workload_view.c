@@ -40,10 +40,13 @@ void workload_view_note(workload_entry *e, int64_t now) {
     planner_counts c;
     planner_counts_get(controller_planner(e->ctl), &c);
     const portrait *pt = controller_portrait(e->ctl);
-    v->hist[v->nhist++ % VIEW_HIST] = (view_hist){now,         pt ? pt->needed[0] : -1,
+    v->hist[v->nhist++ % VIEW_HIST] = (view_hist){now,
+                                                  pt ? pt->needed[0] : -1,
                                                   pt ? pt->replicas[0] : -1,
-                                                  c.online,    c.starting,
-                                                  c.activating, c.cutoff,
+                                                  c.online,
+                                                  c.starting,
+                                                  c.activating,
+                                                  c.cutoff,
                                                   c.standby};
 }
 
@@ -64,7 +67,8 @@ static void count_new(workload_entry *e, struct workload_view *v) {
                      k == VIEW_KINDS - 1 ? "other" : ev.kind);
         v->ev_kinds[k].n++;
     }
-    if (e->nacts - v->act_seen > WORKLOAD_ACTIONS_KEPT) v->act_seen = e->nacts - WORKLOAD_ACTIONS_KEPT;
+    if (e->nacts - v->act_seen > WORKLOAD_ACTIONS_KEPT)
+        v->act_seen = e->nacts - WORKLOAD_ACTIONS_KEPT;
     for (; v->act_seen < e->nacts; v->act_seen++) {
         const workload_action_rec *ar = &e->acts[v->act_seen % WORKLOAD_ACTIONS_KEPT];
         if ((unsigned)ar->a.kind <= ACT_DELETE)
@@ -77,7 +81,8 @@ static void summary(cJSON *o, const workload_entry *e) {
     planner_counts_get(controller_planner(e->ctl), &c);
     cJSON_AddStringToObject(o, "name", e->spec.name);
     cJSON_AddStringToObject(o, "namespace", e->spec.namespace_);
-    cJSON_AddStringToObject(o, "effective_mode", e->run.mode == WL_MODE_PREVIEW ? "Preview" : "Auto");
+    cJSON_AddStringToObject(o, "effective_mode",
+                            e->run.mode == WL_MODE_PREVIEW ? "Preview" : "Auto");
     cJSON_AddNumberToObject(o, "min", e->spec.min_replicas);
     cJSON_AddNumberToObject(o, "max", e->spec.max_replicas);
     const portrait *pt = controller_portrait(e->ctl);
