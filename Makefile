@@ -162,18 +162,32 @@ demo: setup
 	$(MAKE) --no-print-directory all
 	scripts/demo.sh $(BIN)
 
-# Installs the binaries, the systemd units and the docs (DESTDIR for staging, PREFIX=/usr/local).
+# Installs the binaries, the systemd units, man pages, bash completion and the docs (DESTDIR for
+# staging, PREFIX=/usr/local). Units go to $(PREFIX)/lib/systemd/system (systemd reads
+# /usr/local/lib/systemd/system and /usr/lib/systemd/system; /etc/systemd/system is the admin's),
+# with ExecStart= and Documentation= pointing into PREFIX.
 PREFIX ?= /usr/local
-UNITDIR ?= /etc/systemd/system
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+DOCDIR ?= $(PREFIX)/share/doc/tide
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+UNIT_SED = -e 's\#/usr/local/bin\#$(PREFIX)/bin\#g' -e 's\#/usr/local/share/doc/tide\#$(DOCDIR)\#g'
 install: $(PROGS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/tide \
-	  $(DESTDIR)/usr/lib/sysusers.d $(DESTDIR)/usr/lib/tmpfiles.d
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
-	sed 's#/usr/local/bin#$(PREFIX)/bin#' systemd/tide-agent.service > $(DESTDIR)$(UNITDIR)/tide-agent.service
-	sed 's#/usr/local/bin#$(PREFIX)/bin#' systemd/tide-controlplane.service > $(DESTDIR)$(UNITDIR)/tide-controlplane.service
-	install -m 0644 systemd/tide.sysusers.conf $(DESTDIR)/usr/lib/sysusers.d/tide.conf
-	install -m 0644 systemd/tide.tmpfiles.conf $(DESTDIR)/usr/lib/tmpfiles.d/tide.conf
-	install -m 0644 README.md BENCHMARKS.md shared/PROTOCOL.md $(DESTDIR)$(PREFIX)/share/doc/tide/
+	sed $(UNIT_SED) systemd/tide-agent.service > $(DESTDIR)$(UNITDIR)/tide-agent.service
+	sed $(UNIT_SED) systemd/tide-controlplane.service > $(DESTDIR)$(UNITDIR)/tide-controlplane.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/tide-agent.service $(DESTDIR)$(UNITDIR)/tide-controlplane.service
+	install -m 0644 systemd/tide.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/tide.conf
+	install -m 0644 systemd/tide.tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/tide.conf
+	install -m 0644 man/tidectl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/tide-agent.8 man/tide-controlplane.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 completion/tidectl.bash $(DESTDIR)$(BASHCOMPDIR)/tidectl
+	install -m 0644 README.md BENCHMARKS.md shared/PROTOCOL.md $(DESTDIR)$(DOCDIR)/
 
 format:
 	@clang-format -i $(SRC_FILES) $(wildcard tests/*/*.[ch])

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "version.h"
 
 struct ev_loop;
 
@@ -37,6 +38,8 @@ struct agent_config {
     /* on-disk spool (spool_agent.c) */
     char *spool_dir; /* "" = no spool */
     int64_t spool_max_bytes;
+    /* the agent's own HTTP endpoint (agent_http.c) */
+    char *http_listen; /* "ADDR:PORT", "" = none */
 };
 
 extern const cfg_key agent_config_table[];
@@ -60,6 +63,8 @@ struct agent {
     report *rep;
     collect *col;
     dispatch *disp;
+    struct spool *spool; /* the on-disk spool when spool_dir is set (spool_agent.c), else NULL */
+    int64_t http_port;   /* the port agent_http.c listens on, 0 none */
 };
 
 /* ---- uplink.c: connection, handshake, reconnect with backoff and jitter, heartbeats ------ */
@@ -122,12 +127,27 @@ void report_set_spill(struct agent *ag, const report_spill *spill);
 /* ---- collect.c: the collector scheduler ---------------------------------------------------- */
 int collect_start(struct agent *ag, char *err, size_t errlen);
 void collect_stop(struct agent *ag);
+/* The scheduler's own cost, for the agent's /metrics: rounds run, wall and CPU seconds spent
+ * in them (sampling every collector and flushing the batch), the last round's wall seconds,
+ * and collectors failing now. */
+typedef struct collect_stats {
+    uint64_t rounds;
+    double seconds_total, seconds_last, cpu_seconds_total;
+    int failing;
+} collect_stats;
+void collect_get_stats(const struct agent *ag, collect_stats *st);
 /* Applies cfg.interval_ms after a reload (the next round comes one new interval from now). */
 void collect_set_interval(struct agent *ag);
 
 /* ---- dispatch.c: COMMAND -> action handler -> COMMAND_RESULT ------------------------------ */
 int dispatch_init(struct agent *ag, char *err, size_t errlen);
 void dispatch_fini(struct agent *ag);
+/* Commands finished since start, per action name and outcome, for the agent's /metrics:
+ * calls fn once per (action, ok) pair that ran. */
+void dispatch_each_count(const struct agent *ag,
+                         void (*fn)(void *arg, const char *action, int ok, uint64_t n,
+                                    double seconds_total),
+                         void *arg);
 /* A COMMAND arrived (args: JSON object, borrowed). */
 void dispatch_command(struct agent *ag, const char *id, const char *action, const cJSON *args);
 

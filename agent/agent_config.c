@@ -70,6 +70,11 @@ const cfg_key agent_config_table[] = {
     /* 256 MiB: hours of 500 cgroups at 1 s (~30 KB/s encoded), small on any node's disk. */
     {"spool_max_bytes", CFG_BYTES, F(spool_max_bytes), "256M", 65536, (int64_t)1 << 40, NULL, 0,
      "bound of the spool; when full the oldest batches are dropped and counted"},
+    /* Loopback: the kubelet probes a hostNetwork DaemonSet's pod on the node's own addresses
+     * including 127.0.0.1, and /metrics need not be exposed beyond the node. 9471 is one above
+     * the control plane's agent port. */
+    {"http_listen", CFG_STR, F(http_listen), "127.0.0.1:9471", 0, 0, NULL, 0,
+     "ADDR:PORT of the agent's /healthz, /livez and /metrics (\"\" = none)"},
     CFG_END,
 };
 

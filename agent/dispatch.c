@@ -44,11 +44,19 @@ struct action_call {
     struct agent *ag;
     char id[130];
     char action[70];
+    int64_t started_ms; /* monotonic */
     action_call *prev, *next;
 };
 
+#define DISPATCH_COUNTS 32 /* distinct action names counted (registered actions are fewer) */
+
 struct dispatch {
     struct agent *ag;
+    struct {
+        char action[70];
+        uint64_t n[2];     /* [failed, ok] */
+        double seconds[2]; /* summed durations */
+    } counts[DISPATCH_COUNTS];
     stored keep[DISPATCH_KEEP];
     int next_slot;
     action_call *running;
@@ -89,9 +97,33 @@ static void send_result(struct agent *ag, const char *id, int ok, const char *er
     wire_buf_fini(&b);
 }
 
+static void count_done(dispatch *d, const action_call *call, int ok) {
+    int k = 0;
+    while (k < DISPATCH_COUNTS && d->counts[k].action[0] &&
+           strcmp(d->counts[k].action, call->action) != 0)
+        k++;
+    if (k == DISPATCH_COUNTS) return; /* only registered names run: never more than these */
+    snprintf(d->counts[k].action, sizeof d->counts[k].action, "%s", call->action);
+    d->counts[k].n[ok != 0]++;
+    d->counts[k].seconds[ok != 0] += (double)(tide_now_mono_ms() - call->started_ms) / 1000;
+}
+
+void dispatch_each_count(const struct agent *ag,
+                         void (*fn)(void *arg, const char *action, int ok, uint64_t n,
+                                    double seconds_total),
+                         void *arg) {
+    const dispatch *d = ag->disp;
+    if (!d) return;
+    for (int k = 0; k < DISPATCH_COUNTS && d->counts[k].action[0]; k++)
+        for (int ok = 0; ok < 2; ok++)
+            if (d->counts[k].n[ok])
+                fn(arg, d->counts[k].action, ok, d->counts[k].n[ok], d->counts[k].seconds[ok]);
+}
+
 void action_done(action_call *call, int ok, cJSON *result, const char *error) {
     struct agent *ag = call->ag;
     dispatch *d = ag->disp;
+    count_done(d, call, ok);
     if (!ok && !error) error = "failed (no reason given)";
     log_info("dispatch", "command %s (%s): %s%s%s", call->id, call->action, ok ? "ok" : "failed",
              ok ? "" : ": ", ok ? "" : error);
@@ -150,6 +182,7 @@ void dispatch_command(struct agent *ag, const char *id, const char *action, cons
         return;
     }
     call->ag = ag;
+    call->started_ms = tide_now_mono_ms();
     snprintf(call->id, sizeof call->id, "%s", id);
     snprintf(call->action, sizeof call->action, "%s", action);
     call->next = d->running;

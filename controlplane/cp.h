@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "version.h"
 
 struct ev_loop;
 struct tsdb;

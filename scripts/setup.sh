@@ -10,7 +10,7 @@ BUILD_PKGS="build-essential pkg-config clang libclang-rt-14-dev libev-dev libmsg
 # Tests and demo: the real components the integration tests start on loopback.
 TEST_PKGS="prometheus haproxy wrk socat clang-format
  netcat-openbsd yamllint valgrind iproute2 procps curl python3 python3-msgpack python3-yaml systemd
- openssl python3-kubernetes"
+ openssl python3-kubernetes chromium"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = "--build-only" ] || want="$want $TEST_PKGS"

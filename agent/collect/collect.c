@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent.h"
 #include "collect/collector.h"
@@ -42,7 +43,27 @@ struct collect {
     ev_timer tick;
     coll c[MAX_COLLECTORS];
     int n;
+    uint64_t rounds;
+    double round_seconds_total, round_seconds_last, round_cpu_seconds_total;
 };
+
+static double clock_s(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void collect_get_stats(const struct agent *ag, collect_stats *st) {
+    const collect *cl = ag->col;
+    *st = (collect_stats){0};
+    if (!cl) return;
+    st->rounds = cl->rounds;
+    st->seconds_total = cl->round_seconds_total;
+    st->seconds_last = cl->round_seconds_last;
+    st->cpu_seconds_total = cl->round_cpu_seconds_total;
+    for (int i = 0; i < cl->n; i++)
+        if (cl->c[i].failures) st->failing++;
+}
 
 static void failed(collect *cl, coll *c, const char *what, const char *err, int64_t now) {
     c->failures++;
@@ -63,6 +84,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents) {
     collect *cl = (collect *)((char *)w - offsetof(collect, tick));
     struct agent *ag = cl->ag;
     int64_t now = tide_now_mono_ms(), wall = tide_now_wall_ms();
+    double t0 = clock_s(CLOCK_MONOTONIC), c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
     for (int i = 0; i < cl->n; i++) {
         coll *c = &cl->c[i];
         if (c->next_due_ms > now) continue;
@@ -85,6 +107,10 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents) {
         c->next_due_ms = 0;
     }
     report_flush(ag);
+    cl->rounds++;
+    cl->round_seconds_last = clock_s(CLOCK_MONOTONIC) - t0;
+    cl->round_seconds_total += cl->round_seconds_last;
+    cl->round_cpu_seconds_total += clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 }
 
 int collect_start(struct agent *ag, char *err, size_t errlen) {

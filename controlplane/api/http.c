@@ -7,7 +7,10 @@
 #include "config.h"
 #include "cp.h"
 #include "log.h"
+#include "api/metrics.h"
 #include "api/ops.h"
+#include "api/ui.h"
+#include "workloads/workload_view.h"
 #include "query/prom.h"
 #include "query/promql.h"
 #include "query/query.h"
@@ -32,6 +35,9 @@
 #define METRICS_TICK_S 1.0
 #define HTTP_MAX_CONNECTIONS 64u
 #define HEALTH_MAX_CONNECTIONS 16u
+/* /livez fails when the loop has not ticked for this long: far beyond any sync or snapshot
+ * step on the loop, short against a kubelet's failureThreshold x periodSeconds. */
+#define LIVEZ_STALL_MS 30000
 
 struct cp_http {
     struct controlplane *cp;
@@ -45,6 +51,9 @@ struct cp_http {
     double ingest_rate; /* samples/s over the last tick */
     uint64_t last_samples;
     int64_t last_tick_ms;
+    _Atomic int64_t loop_alive_ms; /* monotonic time of the loop's last tick, for /livez */
+    ui_server *ui;                 /* the web page (ui.c) */
+    char *loop_metrics; /* per-node and per-workload series rendered by the tick (metrics.c) */
     _Atomic uint64_t queries, query_errors, http_requests;
     /* ops `query` jobs run on worker threads and reply from the loop */
     pthread_mutex_t jobs_mu;
@@ -613,11 +622,21 @@ static char *metrics_text(cp_http *h) {
            "Prometheus history fetches that failed (after retries).", (double)ps.errors);
     metric(&b, "tide_prometheus_retries_total", "counter", "Retried Prometheus requests.",
            (double)ps.retries);
+    metric(&b, "tide_prometheus_configured", "gauge",
+           "1 when a Prometheus URL is configured (--prometheus), 0 when not.", h->prom ? 1 : 0);
     metric(&b, "tide_prometheus_up", "gauge",
            "1 when the last Prometheus fetch succeeded (or none was needed), 0 when it failed.",
-           h->prom ? ps.up : 0);
+           h->prom ? ps.up : 1);
     metric(&b, "tide_uptime_seconds", "gauge", "Seconds since the control plane started.",
            (double)(tide_now_wall_ms() - h->cp->started_wall_ms) / 1000);
+    mtext extra = {0};
+    metrics_build_info(&extra, TIDE_VERSION);
+    metrics_process(&extra);
+    if (extra.p) mput(&b, "%s", extra.p);
+    mtext_free(&extra);
+    pthread_mutex_lock(&h->mu);
+    if (h->loop_metrics) mput(&b, "%s", h->loop_metrics);
+    pthread_mutex_unlock(&h->mu);
     return b.p;
 }
 
@@ -629,13 +648,26 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     tsdb_stats st;
     tsdb_get_stats(h->cp->db, &st);
     int64_t now = tide_now_mono_ms();
+    /* the agents table and the workloads live on this thread: their series are rendered here
+     * once a second and served from the copy */
+    mtext lm = {0};
+    cJSON *aj = cp_agents_json(h->cp), *wj = workload_metrics_json(h->cp);
+    int64_t wall = tide_now_wall_ms();
+    metrics_nodes(&lm, aj, wall);
+    metrics_workloads(&lm, wj, wall / 1000);
+    cJSON_Delete(aj);
+    cJSON_Delete(wj);
+    if (lm.oom) mtext_free(&lm); /* an incomplete text would mislead: none until next tick */
     pthread_mutex_lock(&h->mu);
+    free(h->loop_metrics);
+    h->loop_metrics = lm.p;
     h->agents_connected = agents;
     if (h->last_tick_ms && now > h->last_tick_ms)
         h->ingest_rate = (double)(st.samples_appended - h->last_samples) * 1000.0 /
                          (double)(now - h->last_tick_ms);
     h->last_samples = st.samples_appended;
     h->last_tick_ms = now;
+    atomic_store(&h->loop_alive_ms, now);
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -835,6 +867,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (!strcmp(url, "/metrics"))
         return respond(c, 200, metrics_text(h), "text/plain; version=0.0.4; charset=utf-8");
+    if ((!strcmp(url, "/") || !strcmp(url, "/ui")) && h->ui) {
+        const char *hs = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "hours");
+        char *end = NULL;
+        long hours = hs ? strtol(hs, &end, 10) : 6;
+        if (hs && (!*hs || *end || hours < 1 || hours > 168))
+            return respond(c, 400, strdup("hours: a whole number 1..168\n"), "text/plain");
+        char *page = ui_page(h->ui, (int)hours);
+        if (!page)
+            return respond(c, 503, strdup("the control plane's loop did not render the page\n"),
+                           "text/plain");
+        return respond(c, 200, page, "text/html; charset=utf-8");
+    }
+    if (!strcmp(url, "/livez")) { /* liveness: the loop ticks (readiness is /healthz) */
+        int64_t alive = atomic_load(&h->loop_alive_ms), now = tide_now_mono_ms();
+        char buf[160];
+        if (!alive || now - alive <= LIVEZ_STALL_MS)
+            return respond(c, 200, strdup("ok: the event loop runs\n"), "text/plain");
+        snprintf(buf, sizeof buf, "event loop stalled: no tick for %lld ms\n",
+                 (long long)(now - alive));
+        return respond(c, 503, strdup(buf), "text/plain");
+    }
     if (!strcmp(url, "/healthz")) {
         tsdb_stats st;
         tsdb_get_stats(h->cp->db, &st);
@@ -844,7 +897,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return respond(c, 503, strdup(buf), "text/plain");
     }
     char msg[300];
-    snprintf(msg, sizeof msg, "not found: %.200s (try /api/v1/query, /metrics, /healthz)\n", url);
+    snprintf(msg, sizeof msg,
+             "not found: %.200s (try /, /api/v1/query_range, /metrics, /healthz, /livez)\n", url);
     return respond(c, 404, strdup(msg), "text/plain");
 }
 
@@ -1013,6 +1067,7 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
         if (rc) goto fail;
         log_info("http", "history from prometheus %s", c->prometheus);
     }
+    h->ui = ui_new(cp); /* before the listeners: their threads read h->ui */
     if (c->health_listen && c->health_listen[0] &&
         (rc = start_mhd(h, c->health_listen, 1, err, errlen)) != 0)
         goto fail;
@@ -1031,6 +1086,7 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
 fail:
     if (h->mhd_health) MHD_stop_daemon(h->mhd_health);
     http_guard_free(h->guard_health);
+    ui_free(h->ui);
     prom_free(h->prom);
     pthread_cond_destroy(&h->gate_cv);
     pthread_mutex_destroy(&h->gate_mu);
@@ -1251,6 +1307,8 @@ static void http_stop(struct controlplane *cp) {
     pthread_mutex_destroy(&h->gate_mu);
     prom_free(h->prom);
     pthread_mutex_destroy(&h->mu);
+    free(h->loop_metrics);
+    ui_free(h->ui);
     free(h);
     cp->http = NULL;
 }

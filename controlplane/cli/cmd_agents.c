@@ -48,21 +48,30 @@ static int cmd_agents(tidectl_ctx *ctx, int argc, char **argv) {
     cJSON *data;
     int rc = cli_call(ctx, "agents", NULL, ctx->json, &data);
     if (rc != 0 || !data) return rc;
-    printf("%-20s %-22s %-22s %-9s %-8s %-8s %12s %10s %6s %6s\n", "NODE", "VERSION", "ADDRESS",
-           "STATE", "SINCE", "BEAT", "SAMPLES", "BYTES", "ERRORS", "DROPS");
+    cli_tab *t = cli_tab_new("lllllrrrrr");
+    const char *hdr[] = {"NODE", "VERSION", "ADDRESS", "STATE",  "SINCE",
+                         "BEAT", "SAMPLES", "BYTES",   "ERRORS", "DROPS"};
+    for (size_t i = 0; i < sizeof hdr / sizeof hdr[0]; i++)
+        cli_tab_add(t, "%s", hdr[i]);
     const cJSON *row;
     int n = 0;
     cJSON_ArrayForEach(row, data) {
         char b1[32], b2[32], b3[32];
         int up = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(row, "connected"));
-        printf("%-20s %-22s %-22s %-9s %-8s %-8s %12.0f %10s %6.0f %6.0f\n", str(row, "node"),
-               str(row, "agent_version"), str(row, "address"), up ? "connected" : "gone",
-               ago(cli_num(row, up ? "connected_since" : "disconnected_at"), b1, sizeof b1),
-               ago(cli_num(row, "last_heartbeat"), b2, sizeof b2), cli_num(row, "samples"),
-               human_bytes(cli_num(row, "bytes"), b3, sizeof b3), cli_num(row, "protocol_errors"),
-               cli_num(row, "spool_drops"));
+        cli_tab_add(t, "%s", str(row, "node"));
+        cli_tab_add(t, "%s", str(row, "agent_version"));
+        cli_tab_add(t, "%s", str(row, "address"));
+        cli_tab_add(t, "%s", up ? "connected" : "gone");
+        cli_tab_add(t, "%s",
+                    ago(cli_num(row, up ? "connected_since" : "disconnected_at"), b1, sizeof b1));
+        cli_tab_add(t, "%s", ago(cli_num(row, "last_heartbeat"), b2, sizeof b2));
+        cli_tab_add(t, "%.0f", cli_num(row, "samples"));
+        cli_tab_add(t, "%s", human_bytes(cli_num(row, "bytes"), b3, sizeof b3));
+        cli_tab_add(t, "%.0f", cli_num(row, "protocol_errors"));
+        cli_tab_add(t, "%.0f", cli_num(row, "spool_drops"));
         n++;
     }
+    cli_tab_print(t, stdout);
     if (n == 0) printf("(no agent has connected yet)\n");
     cJSON_Delete(data);
     return 0;

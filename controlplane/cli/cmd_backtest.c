@@ -17,12 +17,21 @@
     "         [--json] [--plot OUT.svg] [--seed N] [--threads N] [--strict]\n"                     \
     "         [--duplicates sum|mean] [--max-epochs N] [--max-fit-seconds S] [--verbose]\n"        \
     "  Runs the forecast benchmark protocol on FILE.csv (timestamp,value) without a control\n"     \
-    "  plane. Models: last, snaive-day, snaive-week, holt-winters, neural, lstm, auto.\n"          \
+    "  plane (models: listed below; `all` runs every one). Progress on a terminal's stderr,\n"     \
+    "  none when piped or with --quiet.\n"                                                         \
     "  --strict turns CSV repairs (gaps, duplicates, off-grid timestamps) into errors.\n"          \
     "  --max-epochs caps the networks' training (early stopping also applies);\n"                  \
     "  --max-fit-seconds aborts a network fit that runs longer, as an error (default: none)."
 
 static const cli_cmd bt_cmd = {"backtest", BT_USAGE};
+
+/* The model list comes from the forecaster table so that it can never miss one. */
+static void bt_help(FILE *f) {
+    fprintf(f, "models:");
+    for (size_t i = 0; fc_model_names[i]; i++)
+        fprintf(f, " %s", fc_model_names[i]);
+    fprintf(f, "\n");
+}
 
 /* Splits "a,b,c" (or "all") into names; returns the count (at most max). */
 static size_t split_models(char *list, const char **names, size_t max) {
@@ -132,6 +141,7 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
             break;
         case 'h':
             printf("usage: tidectl " BT_USAGE "\n");
+            bt_help(stdout);
             return 0;
         default:
             return cli_usage_error(&bt_cmd, "unknown or incomplete option %s",
@@ -188,14 +198,30 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
     bt_result *res = calloc(nmodels, sizeof *res);
     int status = res ? 0 : 1;
     size_t done = 0;
+    if (!json) { /* the header first: a long run shows what it is working on from the start */
+        printf("data %s, task %s: step %llds, horizon %d, %zu origins, %zu training steps; %s\n",
+               data, bt_task_name(task), (long long)d.step, d.horizon, d.n_origins, d.n_train,
+               repairs);
+        fflush(stdout);
+    }
+    cli_progress *prog = cli_progress_start(ctx, "backtest");
     for (; status == 0 && done < nmodels; done++) {
         if (fopt.verbose) fprintf(stderr, "backtest: %s ...\n", names[done]);
+        cli_progress_set(prog, "[%zu/%zu] %s: fitting and forecasting %zu origins", done + 1,
+                         nmodels, names[done], d.n_origins);
         rc = bt_run(&d, names[done], &fopt, plot != NULL, &res[done], err, sizeof err);
         if (rc != 0) {
+            cli_progress_stop(prog);
+            prog = NULL;
             fprintf(stderr, "tidectl backtest: model %s: %s\n", names[done], err);
             status = 1;
+        } else {
+            cli_progress_note(prog, "[%zu/%zu] %s done (fit %.1f s, predict %.1f s)", done + 1,
+                              nmodels, res[done].model, res[done].fit_seconds,
+                              res[done].predict_seconds);
         }
     }
+    if (status == 0 && plot) cli_progress_set(prog, "plotting to %s", plot);
     if (status == 0 && plot) {
         char title[512];
         snprintf(title, sizeof title, "%s, task %s: actual vs forecast (band: point to p90)", data,
@@ -206,6 +232,7 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
             status = 1;
         }
     }
+    cli_progress_stop(prog);
     if (status == 0) {
         if (json) {
             cJSON *o = cJSON_CreateObject();
@@ -226,10 +253,6 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
             tidectl_print_json(o);
             cJSON_Delete(o);
         } else {
-            printf(
-                "data %s, task %s: step %llds, horizon %d, %zu origins, %zu training steps; %s\n",
-                data, bt_task_name(task), (long long)d.step, d.horizon, d.n_origins, d.n_train,
-                repairs);
             int w = 24; /* the model column fits the longest name (auto:a+b+c*1.05) */
             for (size_t i = 0; i < nmodels; i++)
                 if ((int)strlen(res[i].model) > w) w = (int)strlen(res[i].model);
@@ -253,3 +276,4 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
 }
 
 TIDECTL_COMMAND(backtest, "backtest", BT_USAGE, cmd_backtest)
+TIDECTL_HELP(backtest, "backtest", bt_help)

@@ -2,6 +2,7 @@
  * Prometheus history; a table, or with --json exactly what GET /api/v1/query_range returns. */
 #include "query/query.h"
 #include "cli_table.h"
+#include "utf8.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -13,8 +14,9 @@
     "query SELECTOR [--start T] [--end T] [--step S] [--json]\n"                                   \
     "  SELECTOR: metric{label=\"v\",label!=\"v\",label=~\"re\",label!~\"re\"}, optionally "        \
     "inside\n"                                                                                     \
-    "  sum by (label,...) (...) or avg by (label,...) (...). T: unix seconds or RFC 3339\n"        \
-    "  (default: --end now, --start one hour before it). S: seconds or 1m/1h... (default 60).\n"   \
+    "  sum by (label,...) (...) or avg by (label,...) (...). T: unix seconds, RFC 3339, now,\n"    \
+    "  now-1h or -1h (default: --end now, --start one hour before --end). S: seconds or\n"         \
+    "  1m/1h... (default 60).\n"                                                                   \
     "  The store's samples win over Prometheus's where both have a point. --json prints the\n"     \
     "  HTTP endpoint's JSON. Exit status 2 for a bad selector or time."
 
@@ -82,19 +84,25 @@ static int cmd_query(tidectl_ctx *ctx, int argc, char **argv) {
         selector = argv[i];
     }
     if (!selector) return cli_usage_error(&query_cmd, "missing SELECTOR");
-    char now_s[32], start_s[32];
-    time_t now = time(NULL);
-    if (!end) {
-        snprintf(now_s, sizeof now_s, "%lld", (long long)now);
-        end = now_s;
-    }
-    if (!start) {
-        int64_t end_ms;
-        if (query_parse_time(end, &end_ms) != 0)
-            return cli_usage_error(&query_cmd, "--end: not unix seconds or RFC 3339");
-        snprintf(start_s, sizeof start_s, "%.3f", (double)(end_ms - 3600000) / 1000);
-        start = start_s;
-    }
+    char end_s[32], start_s[32];
+    int64_t now_ms = (int64_t)time(NULL) * 1000, end_ms, start_ms;
+    if (cli_parse_time(end ? end : "now", now_ms, &end_ms))
+        return cli_usage_error(&query_cmd,
+                               "--end '%s': not unix seconds, RFC 3339, now, now-DURATION or "
+                               "-DURATION",
+                               end);
+    if (!start)
+        start_ms = end_ms - 3600000;
+    else if (cli_parse_time(start, now_ms, &start_ms))
+        return cli_usage_error(&query_cmd,
+                               "--start '%s': not unix seconds, RFC 3339, now, now-DURATION or "
+                               "-DURATION",
+                               start);
+    /* relative times are resolved here, so the control plane sees plain unix seconds */
+    snprintf(end_s, sizeof end_s, "%.3f", (double)end_ms / 1000);
+    snprintf(start_s, sizeof start_s, "%.3f", (double)start_ms / 1000);
+    end = end_s;
+    start = start_s;
     cJSON *args = cJSON_CreateObject();
     cJSON_AddStringToObject(args, "query", selector);
     cJSON_AddStringToObject(args, "start", start);
@@ -112,7 +120,9 @@ static int cmd_query(tidectl_ctx *ctx, int argc, char **argv) {
                       : status == 400 || status == 422 ? 2
                                                        : 1; /* the query's fault */
     if (json) {
-        printf("%s\n", text);
+        char *clean = utf8_sanitize(text); /* the body is JSON already; keep it valid UTF-8 */
+        printf("%s\n", clean ? clean : text);
+        free(clean);
     } else if (status == 200 && body) {
         print_table(body);
     }

@@ -45,11 +45,18 @@ static int cmd_series(tidectl_ctx *ctx, int argc, char **argv) {
     int rc = cli_call(ctx, "series", args, json, &data);
     if (rc != 0 || !data) return rc;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(data, "series"), *s;
-    printf("%-48s %10s %8s %8s %6s %-20s %-20s %9s\n", "SERIES", "SAMPLES", "RAW", "1M", "10M",
-           "FIRST", "LAST", "BYTES");
+    cli_tab *t = cli_tab_new("lrrrrllr");
+    cli_tab_add(t, "SERIES");
+    cli_tab_add(t, "SAMPLES");
+    cli_tab_add(t, "RAW");
+    cli_tab_add(t, "1M");
+    cli_tab_add(t, "10M");
+    cli_tab_add(t, "FIRST");
+    cli_tab_add(t, "LAST");
+    cli_tab_add(t, "BYTES");
     int n = 0;
     cJSON_ArrayForEach(s, arr) {
-        char name[512] = "", first[32], last[32];
+        char name[1024] = "", first[32], last[32];
         const cJSON *labels = cJSON_GetObjectItemCaseSensitive(s, "labels"), *l;
         size_t off = (size_t)snprintf(name, sizeof name, "%s{", cli_str(labels, "__name__", ""));
         int f = 1;
@@ -65,11 +72,17 @@ static int cmd_series(tidectl_ctx *ctx, int argc, char **argv) {
         const cJSON *by = cJSON_GetObjectItemCaseSensitive(s, "bytes");
         when(cli_num(s, "first_ms"), first, sizeof first);
         when(cli_num(s, "last_ms"), last, sizeof last);
-        printf("%-48s %10.0f %8.0f %8.0f %6.0f %-20s %-20s %9.0f\n", name, cli_num(s, "samples"),
-               cli_num(pts, "raw"), cli_num(pts, "1m"), cli_num(pts, "10m"), first, last,
-               cli_num(by, "raw") + cli_num(by, "1m") + cli_num(by, "10m"));
+        cli_tab_add(t, "%s", name);
+        cli_tab_add(t, "%.0f", cli_num(s, "samples"));
+        cli_tab_add(t, "%.0f", cli_num(pts, "raw"));
+        cli_tab_add(t, "%.0f", cli_num(pts, "1m"));
+        cli_tab_add(t, "%.0f", cli_num(pts, "10m"));
+        cli_tab_add(t, "%s", first);
+        cli_tab_add(t, "%s", last);
+        cli_tab_add(t, "%.0f", cli_num(by, "raw") + cli_num(by, "1m") + cli_num(by, "10m"));
         n++;
     }
+    cli_tab_print(t, stdout);
     printf("%d series; store: %s; prometheus: %s\n", n, cli_str(data, "store", "?"),
            cli_str(data, "prometheus", "?"));
     cJSON_Delete(data);

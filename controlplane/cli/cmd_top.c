@@ -56,38 +56,48 @@ static int cmd_top(tidectl_ctx *ctx, int argc, char **argv) {
     if (rc != 0 || !data) return rc;
     const cJSON *cgs = cJSON_GetObjectItemCaseSensitive(data, "cgroups");
     const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(data, "nodes");
-    printf("%-16s %-44s %-9s %7s %9s %10s %10s %6s %8s %8s\n", "NODE", "CGROUP", "KIND", "CPU",
-           "THROTTLED", "WS(MiB)", "RSS(MiB)", "PIDS", "CPU-PSI", "MEM-PSI");
+    cli_tab *t = cli_tab_new("lllrrrrrrr");
+    const char *hdr[] = {"NODE",    "CGROUP",   "KIND", "CPU",     "THROTTLED",
+                         "WS(MiB)", "RSS(MiB)", "PIDS", "CPU-PSI", "MEM-PSI"};
+    for (size_t i = 0; i < sizeof hdr / sizeof hdr[0]; i++)
+        cli_tab_add(t, "%s", hdr[i]);
     const cJSON *row;
     int n = 0;
     cJSON_ArrayForEach(row, cgs) {
-        char b[7][32], w[128];
-        printf("%-16s %-44s %-9s %7s %9s %10s %10s %6s %8s %8s\n", cli_str(row, "node", NULL),
-               who(row, w, sizeof w), cli_str(row, "kind", "-"),
-               fmt_num(row, "cpu_usage_cores", 3, 1, 0, b[0], 32),
-               fmt_num(row, "cpu_throttled_seconds_per_second", 1, 100, 1, b[1], 32),
-               fmt_num(row, "memory_working_set_bytes", 1, 1.0 / 1048576, 0, b[2], 32),
-               fmt_num(row, "memory_rss_bytes", 1, 1.0 / 1048576, 0, b[3], 32),
-               fmt_num(row, "pids", 0, 1, 0, b[4], 32),
-               fmt_num(row, "cpu_pressure_some", 1, 100, 1, b[5], 32),
-               fmt_num(row, "memory_pressure_some", 1, 100, 1, b[6], 32));
+        char b[7][32], w[600];
+        cli_tab_add(t, "%s", cli_str(row, "node", "?"));
+        cli_tab_add(t, "%s", who(row, w, sizeof w));
+        cli_tab_add(t, "%s", cli_str(row, "kind", "-"));
+        cli_tab_add(t, "%s", fmt_num(row, "cpu_usage_cores", 3, 1, 0, b[0], 32));
+        cli_tab_add(t, "%s", fmt_num(row, "cpu_throttled_seconds_per_second", 1, 100, 1, b[1], 32));
+        cli_tab_add(t, "%s",
+                    fmt_num(row, "memory_working_set_bytes", 1, 1.0 / 1048576, 0, b[2], 32));
+        cli_tab_add(t, "%s", fmt_num(row, "memory_rss_bytes", 1, 1.0 / 1048576, 0, b[3], 32));
+        cli_tab_add(t, "%s", fmt_num(row, "pids", 0, 1, 0, b[4], 32));
+        cli_tab_add(t, "%s", fmt_num(row, "cpu_pressure_some", 1, 100, 1, b[5], 32));
+        cli_tab_add(t, "%s", fmt_num(row, "memory_pressure_some", 1, 100, 1, b[6], 32));
         n++;
     }
+    cli_tab_print(t, stdout);
     if (n == 0)
         printf("(no cgroup values reported in the last 5 minutes%s%s)\n", node ? " for node " : "",
                node ? node : "");
-    int nn = 0;
-    cJSON_ArrayForEach(row, nodes) {
-        if (nn++ == 0)
-            printf("\n%-16s %9s %6s %12s %12s %7s\n", "NODE", "CPU", "CORES", "MEM-USED(MiB)",
-                   "MEM-TOTAL(MiB)", "LOAD1");
-        char b[5][32];
-        printf("%-16s %9s %6s %12s %12s %7s\n", cli_str(row, "node", NULL),
-               fmt_num(row, "cpu_usage_cores", 2, 1, 0, b[0], 32),
-               fmt_num(row, "cpu_count", 0, 1, 0, b[1], 32),
-               fmt_num(row, "memory_used_bytes", 0, 1.0 / 1048576, 0, b[2], 32),
-               fmt_num(row, "memory_total_bytes", 0, 1.0 / 1048576, 0, b[3], 32),
-               fmt_num(row, "load1", 2, 1, 0, b[4], 32));
+    if (cJSON_GetArraySize(nodes) > 0) {
+        printf("\n");
+        t = cli_tab_new("lrrrrr");
+        const char *nh[] = {"NODE", "CPU", "CORES", "MEM-USED(MiB)", "MEM-TOTAL(MiB)", "LOAD1"};
+        for (size_t i = 0; i < sizeof nh / sizeof nh[0]; i++)
+            cli_tab_add(t, "%s", nh[i]);
+        cJSON_ArrayForEach(row, nodes) {
+            char b[5][32];
+            cli_tab_add(t, "%s", cli_str(row, "node", "?"));
+            cli_tab_add(t, "%s", fmt_num(row, "cpu_usage_cores", 2, 1, 0, b[0], 32));
+            cli_tab_add(t, "%s", fmt_num(row, "cpu_count", 0, 1, 0, b[1], 32));
+            cli_tab_add(t, "%s", fmt_num(row, "memory_used_bytes", 0, 1.0 / 1048576, 0, b[2], 32));
+            cli_tab_add(t, "%s", fmt_num(row, "memory_total_bytes", 0, 1.0 / 1048576, 0, b[3], 32));
+            cli_tab_add(t, "%s", fmt_num(row, "load1", 2, 1, 0, b[4], 32));
+        }
+        cli_tab_print(t, stdout);
     }
     cJSON_Delete(data);
     return 0;

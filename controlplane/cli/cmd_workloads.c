@@ -122,25 +122,37 @@ static int cmd_get(tidectl_ctx *ctx, int argc, char **argv) {
     cJSON *data = NULL;
     int rc = cli_call(ctx, "workload-list", NULL, ctx->json, &data);
     if (rc != 0 || !data) return rc;
-    printf("%-24s %-15s %-28s %-8s %5s %5s %5s %6s %8s %7s %7s\n", "NAME", "NAMESPACE", "TARGET",
-           "MODE", "MIN", "MAX", "NEED", "AHEAD", "ONLINE", "STARTING", "STANDBY");
+    cli_tab *tab = cli_tab_new("llllrrrrrrr");
+    const char *hdr[] = {"NAME", "NAMESPACE", "TARGET", "MODE",     "MIN",    "MAX",
+                         "NEED", "AHEAD",     "ONLINE", "STARTING", "STANDBY"};
+    for (size_t i = 0; i < sizeof hdr / sizeof hdr[0]; i++)
+        cli_tab_add(tab, "%s", hdr[i]);
     const cJSON *o;
     cJSON_ArrayForEach(o, data) {
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "target");
-        char target[64], need[16], prov[16];
-        snprintf(target, sizeof target, "%s/%s", str(t, "kind"),
-                 *str(t, "name") ? str(t, "name") : str(t, "unit"));
         const cJSON *nj = cJSON_GetObjectItemCaseSensitive(o, "need");
-        snprintf(need, sizeof need, cJSON_IsNumber(nj) ? "%.0f" : "-", cli_num(o, "need"));
-        nj = cJSON_GetObjectItemCaseSensitive(o, "provisioned");
-        snprintf(prov, sizeof prov, cJSON_IsNumber(nj) ? "%.0f" : "-", cli_num(o, "provisioned"));
-        char mode[24];
-        snprintf(mode, sizeof mode, "%s%s", str(o, "effective_mode"),
-                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "paused")) ? ",paused" : "");
-        printf("%-24s %-15s %-28s %-8s %5.0f %5.0f %5s %6s %8.0f %7.0f %7.0f\n", str(o, "name"),
-               str(o, "namespace"), target, mode, cli_num(o, "min"), cli_num(o, "max"), need, prov,
-               cli_num(o, "online"), cli_num(o, "starting"), cli_num(o, "standby"));
+        const cJSON *pj = cJSON_GetObjectItemCaseSensitive(o, "provisioned");
+        cli_tab_add(tab, "%s", str(o, "name"));
+        cli_tab_add(tab, "%s", str(o, "namespace"));
+        cli_tab_add(tab, "%s/%s", str(t, "kind"),
+                    *str(t, "name") ? str(t, "name") : str(t, "unit"));
+        cli_tab_add(tab, "%s%s", str(o, "effective_mode"),
+                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "paused")) ? ",paused" : "");
+        cli_tab_add(tab, "%.0f", cli_num(o, "min"));
+        cli_tab_add(tab, "%.0f", cli_num(o, "max"));
+        if (cJSON_IsNumber(nj))
+            cli_tab_add(tab, "%.0f", nj->valuedouble);
+        else
+            cli_tab_add(tab, "-");
+        if (cJSON_IsNumber(pj))
+            cli_tab_add(tab, "%.0f", pj->valuedouble);
+        else
+            cli_tab_add(tab, "-");
+        cli_tab_add(tab, "%.0f", cli_num(o, "online"));
+        cli_tab_add(tab, "%.0f", cli_num(o, "starting"));
+        cli_tab_add(tab, "%.0f", cli_num(o, "standby"));
     }
+    cli_tab_print(tab, stdout);
     cJSON_Delete(data);
     return 0;
 }
@@ -271,9 +283,14 @@ static int cmd_events(tidectl_ctx *ctx, int argc, char **argv) {
     if (rc != 0 || !data) return rc;
     char ts[32];
     const cJSON *e;
-    cJSON_ArrayForEach(e, data)
-        printf("%s  %-20s %-11s %s\n", stamp(cli_num(e, "time"), ts, sizeof ts), str(e, "workload"),
-               str(e, "kind"), str(e, "text"));
+    cli_tab *tab = cli_tab_new("llll");
+    cJSON_ArrayForEach(e, data) {
+        cli_tab_add(tab, "%s", stamp(cli_num(e, "time"), ts, sizeof ts));
+        cli_tab_add(tab, "%s", str(e, "workload"));
+        cli_tab_add(tab, "%s", str(e, "kind"));
+        cli_tab_add(tab, "%s", str(e, "text"));
+    }
+    cli_tab_print(tab, stdout);
     cJSON_Delete(data);
     return 0;
 }

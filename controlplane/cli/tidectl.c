@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "api/ops.h"
+#include "utf8.h"
+#include "version.h"
 
 #define MAX_CMDS 128
 /* How long tidectl waits for the control plane's answer: long enough for node actions with
@@ -25,6 +27,25 @@ static struct {
     const char *usage;
 } cmds[MAX_CMDS];
 static int ncmds;
+static struct {
+    const char *name;
+    tidectl_help_fn fn;
+} helps[MAX_CMDS];
+static int nhelps;
+
+void tidectl_register_help(const char *name, tidectl_help_fn fn) {
+    if (nhelps == MAX_CMDS) {
+        fprintf(stderr, "tidectl: too many help texts registered\n");
+        abort();
+    }
+    helps[nhelps].name = name;
+    helps[nhelps].fn = fn;
+    nhelps++;
+}
+
+int tidectl_progress_wanted(const tidectl_ctx *ctx) {
+    return !ctx->quiet && isatty(STDERR_FILENO);
+}
 
 void tidectl_register(const char *name, tidectl_cmd_fn fn, const char *usage) {
     if (ncmds == MAX_CMDS) {
@@ -39,13 +60,17 @@ void tidectl_register(const char *name, tidectl_cmd_fn fn, const char *usage) {
 
 void tidectl_print_json(const cJSON *j) {
     char *s = cJSON_Print(j);
-    if (!s) {
+    /* cJSON escapes control characters but copies other bytes as they are: a string holding
+     * Latin-1 (a cgroup name, a CSV path) would make the output invalid JSON */
+    char *clean = s ? utf8_sanitize(s) : NULL;
+    free(s);
+    if (!clean) {
         fprintf(stderr, "tidectl: out of memory\n");
         return;
     }
-    fputs(s, stdout);
+    fputs(clean, stdout);
     fputc('\n', stdout);
-    free(s);
+    free(clean);
 }
 
 static int unreachable(const tidectl_ctx *ctx, const char *reason) {
@@ -190,10 +215,15 @@ static int cmp_cmd(const void *a, const void *b) {
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: tidectl [--socket PATH] [--json] COMMAND [ARGS...]\n\n"
+            "usage: tidectl [--socket PATH] [--json] [--quiet] COMMAND [ARGS...]\n"
+            "       tidectl help [COMMAND] | tidectl COMMAND --help | tidectl --version\n\n"
             "  --socket PATH   control plane ops socket (default $TIDE_SOCKET or %s)\n"
-            "  --json          print JSON for scripts instead of tables\n"
-            "  --help          this text\n\ncommands:\n",
+            "  --json          print JSON for scripts instead of tables (always valid UTF-8)\n"
+            "  --quiet, -q     no progress lines on stderr (they only appear on a terminal)\n"
+            "  --version, -V   print tidectl's version\n"
+            "  --help, -h      this text\n\n"
+            "Times (--start, --end) take unix seconds, RFC 3339, now, now-DURATION or -DURATION\n"
+            "(DURATION like 90s, 15m, 1h30m, 2d, 1w).\n\ncommands:\n",
             TIDECTL_DEFAULT_SOCKET);
     const char *names[MAX_CMDS];
     for (int i = 0; i < ncmds; i++)
@@ -201,10 +231,49 @@ static void usage(FILE *f) {
     qsort(names, (size_t)ncmds, sizeof names[0], cmp_cmd);
     for (int i = 0; i < ncmds; i++)
         for (int k = 0; k < ncmds; k++)
-            if (cmds[k].name == names[i])
-                fprintf(f, "  %s\n", cmds[k].usage ? cmds[k].usage : cmds[k].name);
+            if (cmds[k].name == names[i]) {
+                /* the first line of each usage: the full text is `tidectl help NAME` */
+                const char *u = cmds[k].usage ? cmds[k].usage : cmds[k].name;
+                fprintf(f, "  %.*s\n", (int)strcspn(u, "\n"), u);
+            }
+    fprintf(f, "  help [COMMAND]           this text, or one command's usage\n"
+               "  version [--json]         tidectl's version\n");
     fprintf(f, "\nexit status: 0 ok, 1 failure reported by the control plane, 2 usage error, bad "
                "input or control plane unreachable\n");
+}
+
+static int find_cmd(const char *name) {
+    for (int k = 0; k < ncmds; k++)
+        if (!strcmp(cmds[k].name, name)) return k;
+    return -1;
+}
+
+/* `tidectl help NAME` and `tidectl NAME --help`: the command's usage and extra text. */
+static void command_help(int k, FILE *f) {
+    fprintf(f, "usage: tidectl %s\n", cmds[k].usage ? cmds[k].usage : cmds[k].name);
+    for (int i = 0; i < nhelps; i++)
+        if (!strcmp(helps[i].name, cmds[k].name)) helps[i].fn(f);
+}
+
+static int print_version(int json) {
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "version", TIDE_VERSION);
+        tidectl_print_json(o);
+        cJSON_Delete(o);
+    } else {
+        printf("tidectl %s\n", TIDE_VERSION);
+    }
+    return 0;
+}
+
+/* Whether the arguments after the subcommand ask for help (up to a "--"). */
+static int wants_help(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--")) return 0;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -215,9 +284,13 @@ int main(int argc, char **argv) {
         const char *a = argv[i];
         if (!strcmp(a, "--json")) {
             ctx.json = 1;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            ctx.quiet = 1;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
+        } else if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
+            return print_version(ctx.json);
         } else if (!strcmp(a, "--socket")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "tidectl: --socket needs a PATH\n");
@@ -238,26 +311,62 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    /* `--json` may also follow the subcommand; it is removed before dispatch. */
+    /* `--json` and `--quiet` may also follow the subcommand; they are removed before dispatch. */
     int sub_argc = 0;
     char **sub_argv = calloc((size_t)(argc - i + 1), sizeof *sub_argv);
     if (!sub_argv) return 1;
     for (int k = i; k < argc; k++) {
         if (k > i && !strcmp(argv[k], "--json"))
             ctx.json = 1;
+        else if (k > i && (!strcmp(argv[k], "--quiet") || !strcmp(argv[k], "-q")))
+            ctx.quiet = 1;
         else
             sub_argv[sub_argc++] = argv[k];
     }
-    int rc = -1;
-    for (int k = 0; k < ncmds; k++)
-        if (!strcmp(cmds[k].name, sub_argv[0])) {
-            rc = cmds[k].fn(&ctx, sub_argc, sub_argv);
-            break;
+    int rc;
+    const char *name = sub_argv[0];
+    if (!strcmp(name, "help")) {
+        if (wants_help(sub_argc, sub_argv)) {
+            printf("usage: tidectl help [COMMAND]   all commands, or one command's usage\n");
+            rc = 0;
+        } else if (sub_argc == 1) {
+            usage(stdout);
+            rc = 0;
+        } else if (sub_argc == 2 && find_cmd(sub_argv[1]) >= 0) {
+            command_help(find_cmd(sub_argv[1]), stdout);
+            rc = 0;
+        } else if (sub_argc == 2 &&
+                   (!strcmp(sub_argv[1], "help") || !strcmp(sub_argv[1], "version"))) {
+            usage(stdout);
+            rc = 0;
+        } else {
+            fprintf(stderr, "tidectl help: unknown command '%s'\n", sub_argv[1]);
+            usage(stderr);
+            rc = 2;
         }
-    if (rc < 0) {
-        fprintf(stderr, "tidectl: unknown command '%s'\n", sub_argv[0]);
+    } else if (!strcmp(name, "version")) {
+        if (wants_help(sub_argc, sub_argv)) {
+            printf("usage: tidectl version [--json]\n");
+            rc = 0;
+        } else if (sub_argc > 1) {
+            fprintf(stderr,
+                    "tidectl version: unexpected argument '%s'\n"
+                    "usage: tidectl version [--json]\n",
+                    sub_argv[1]);
+            rc = 2;
+        } else {
+            rc = print_version(ctx.json);
+        }
+    } else if (find_cmd(name) < 0) {
+        fprintf(stderr, "tidectl: unknown command '%s'\n", name);
         usage(stderr);
         rc = 2;
+    } else if (wants_help(sub_argc, sub_argv)) {
+        /* answered here for every command, so that no command sends "--help" anywhere */
+        command_help(find_cmd(name), stdout);
+        rc = 0;
+    } else {
+        rc = cmds[find_cmd(name)].fn(&ctx, sub_argc, sub_argv);
     }
     free(sub_argv);
     return rc;

@@ -1,6 +1,7 @@
 /* backtest.c: the forecast benchmark protocol (see backtest.h), its metrics and its plot. */
 #include "offline/backtest.h"
 #include "errmsg.h"
+#include "svgplot.h"
 
 #include <errno.h>
 #include <math.h>
@@ -238,134 +239,67 @@ void bt_result_fini(bt_result *r) {
 static const char *const colors[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd",
                                      "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
 
+/* The test span on a real UTC time axis (shared/svgplot.c): the actual series, then per model
+ * its point forecasts (line) and the band from point to p90, legend beside the data. */
 int bt_plot_svg(const char *path, const bt_data *d, const bt_result *res, size_t nres,
                 const char *title, char *err, size_t errlen) {
+    size_t H = (size_t)d->horizon;
+    size_t a = d->origins[0], z = d->origins[d->n_origins - 1] + H; /* plotted index range */
+    size_t n = z - a;
+    double *t = malloc(n * sizeof *t), *buf = malloc(n * 2 * (nres ? nres : 1) * sizeof *buf);
+    svg_series *ser = calloc(1 + 2 * nres, sizeof *ser);
+    char(*labels)[2][96] = calloc(nres ? nres : 1, sizeof *labels);
+    int rc = 0;
+    if (!t || !buf || !ser || !labels) {
+        rc = errmsg(err, errlen, -ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        t[i] = (double)(d->t0 + (int64_t)(a + i) * d->step);
+    size_t ns = 0;
+    for (size_t r = 0; r < nres; r++) {
+        double *pt = buf + 2 * r * n, *up = pt + n;
+        for (size_t i = 0; i < n; i++)
+            pt[i] = up[i] = NAN;
+        for (size_t k = 0; k < d->n_origins; k++)
+            for (size_t i = 0; i < H; i++) {
+                size_t at = d->origins[k] + i - a;
+                if (at < n) {
+                    pt[at] = res[r].point[k * H + i];
+                    up[at] = res[r].p90[k * H + i];
+                }
+            }
+        const char *col = colors[r % (sizeof colors / sizeof *colors)];
+        snprintf(labels[r][0], sizeof labels[r][0], "%.60s: point", res[r].model);
+        snprintf(labels[r][1], sizeof labels[r][1], "%.60s: point..p90", res[r].model);
+        ser[ns++] = (svg_series){labels[r][1], col, SVG_BAND, t, pt, up, n, 0};
+        ser[ns++] = (svg_series){labels[r][0], col, SVG_LINE, t, pt, NULL, n, 0};
+    }
+    ser[ns++] = (svg_series){"actual", "#222222", SVG_LINE, t, d->y + a, NULL, n, 0};
+    char ylabel[96];
+    snprintf(ylabel, sizeof ylabel, "value per %llds step (as in the CSV)", (long long)d->step);
+    svg_panel panel = {NULL, ylabel, ser, ns, 0, 0};
+    char *svg = svg_chart(title, &panel, 1, t[0], t[n - 1], 1400, 520);
+    if (!svg) {
+        rc = errmsg(err, errlen, -ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
     FILE *fp = fopen(path, "w");
     if (!fp) {
         int e = errno;
-        return errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
-    }
-    const double W = 1400, Hh = 560, L = 80, R = 20, T = 50, B = 60;
-    size_t H = (size_t)d->horizon;
-    size_t a = d->origins[0], z = d->origins[d->n_origins - 1] + H; /* plotted index range */
-    double ymax = 0;
-    for (size_t i = a; i < z; i++)
-        ymax = fmax(ymax, d->y[i]);
-    for (size_t r = 0; r < nres; r++)
-        for (size_t i = 0; i < d->n_origins * H; i++)
-            ymax = fmax(ymax, res[r].p90[i]);
-    double ymin = 0;
-    for (size_t i = a; i < z; i++)
-        ymin = fmin(ymin, d->y[i]);
-    if (ymax <= ymin) ymax = ymin + 1;
-    /* round numbers on the value axis: a step of 1, 2 or 5 x 10^k, about five lines */
-    double ystep = pow(10, floor(log10((ymax - ymin) / 5)));
-    if ((ymax - ymin) / ystep > 25)
-        ystep *= 5;
-    else if ((ymax - ymin) / ystep > 10)
-        ystep *= 2;
-    ymin = floor(ymin / ystep) * ystep;
-    ymax = ceil(ymax / ystep) * ystep;
-    double sx = (W - L - R) / (double)(z - a), sy = (Hh - T - B) / (ymax - ymin);
-#define PX(i) (L + ((double)(i) - (double)a) * sx)
-#define PY(v) (Hh - B - ((v)-ymin) * sy)
-    fprintf(fp,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-            "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n"
-            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-            "<text x=\"%.0f\" y=\"24\" font-size=\"16\">",
-            W, Hh, W, Hh, L);
-    for (const char *c = title ? title : ""; *c; c++) {
-        if (*c == '<')
-            fputs("&lt;", fp);
-        else if (*c == '&')
-            fputs("&amp;", fp);
-        else if (*c == '>')
-            fputs("&gt;", fp);
-        else
-            fputc(*c, fp);
-    }
-    fputs("</text>\n", fp);
-    /* grid: one vertical line per UTC day, five horizontal lines */
-    int64_t ta = d->t0 + (int64_t)a * d->step;
-    for (int64_t day = (ta / 86400 + 1) * 86400; day < d->t0 + (int64_t)z * d->step; day += 86400) {
-        double x = PX((double)(day - d->t0) / (double)d->step);
-        time_t tt = (time_t)day;
-        struct tm tm;
-        gmtime_r(&tt, &tm);
-        char lab[32];
-        strftime(lab, sizeof lab, "%a %m-%d", &tm);
-        /* a label too close to the right edge is drawn ending at its line, not cut off */
-        const char *anchor = x > W - R - 40 ? "end" : "middle";
-        fprintf(fp,
-                "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#ddd\"/>"
-                "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"%s\">%s</text>\n",
-                x, T, x, Hh - B, x, Hh - B + 18, anchor, lab);
-    }
-    for (int k = 0; ymin + k * ystep <= ymax + ystep / 2; k++) {
-        double v = ymin + k * ystep, y = PY(v);
-        fprintf(fp,
-                "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.4g</text>\n",
-                L, y, W - R, y, L - 6, y + 4, v);
-    }
-    fprintf(fp, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">UTC time (step %llds)</text>\n",
-            (L + W - R) / 2, Hh - 14, (long long)d->step);
-    /* p90 bands, then actuals, then point forecasts */
-    for (size_t r = 0; r < nres; r++) {
-        const char *col = colors[r % (sizeof colors / sizeof *colors)];
-        for (size_t k = 0; k < d->n_origins; k++) {
-            fprintf(fp, "<polygon fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" points=\"",
-                    col);
-            for (size_t i = 0; i < H; i++)
-                fprintf(fp, "%.1f,%.1f ", PX(d->origins[k] + i), PY(res[r].p90[k * H + i]));
-            for (size_t i = H; i-- > 0;)
-                fprintf(fp, "%.1f,%.1f ", PX(d->origins[k] + i), PY(res[r].point[k * H + i]));
-            fputs("\"/>\n", fp);
+        rc = errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
+    } else {
+        fputs(svg, fp);
+        if (fclose(fp) != 0) {
+            int e = errno;
+            rc = errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
         }
     }
-    fputs("<polyline fill=\"none\" stroke=\"#333\" stroke-width=\"0.8\" points=\"", fp);
-    for (size_t i = a; i < z; i++)
-        fprintf(fp, "%.1f,%.1f ", PX(i), PY(d->y[i]));
-    fputs("\"/>\n", fp);
-    for (size_t r = 0; r < nres; r++) {
-        const char *col = colors[r % (sizeof colors / sizeof *colors)];
-        for (size_t k = 0; k < d->n_origins; k++) {
-            fprintf(fp, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.2\" points=\"",
-                    col);
-            for (size_t i = 0; i < H; i++)
-                fprintf(fp, "%.1f,%.1f ", PX(d->origins[k] + i), PY(res[r].point[k * H + i]));
-            fputs("\"/>\n", fp);
-        }
-    }
-    /* legend */
-    double lx = W - R - 330, ly = T + 8;
-    fprintf(fp,
-            "<rect x=\"%.0f\" y=\"%.0f\" width=\"320\" height=\"%.0f\" fill=\"white\" "
-            "fill-opacity=\"0.85\" stroke=\"#999\"/>\n",
-            lx, ly, 22.0 + 36.0 * (double)nres);
-    fprintf(fp,
-            "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>"
-            "<text x=\"%.0f\" y=\"%.0f\">actual</text>\n",
-            lx + 8, ly + 14, lx + 38, ly + 14, lx + 44, ly + 18);
-    for (size_t r = 0; r < nres; r++) {
-        const char *col = colors[r % (sizeof colors / sizeof *colors)];
-        double yy = ly + 32 + 36.0 * (double)r;
-        fprintf(
-            fp,
-            "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"%s\" "
-            "stroke-width=\"2\"/><text x=\"%.0f\" y=\"%.0f\">%s forecast (MASE %.3f)</text>\n"
-            "<rect x=\"%.0f\" y=\"%.0f\" width=\"30\" height=\"10\" fill=\"%s\" "
-            "fill-opacity=\"0.25\"/><text x=\"%.0f\" y=\"%.0f\">up to p90 (coverage %.2f)</text>\n",
-            lx + 8, yy, lx + 38, yy, col, lx + 44, yy + 4, res[r].model, res[r].mase, lx + 8,
-            yy + 8, col, lx + 44, yy + 18, res[r].p90_coverage);
-    }
-    fputs("</svg>\n", fp);
-#undef PX
-#undef PY
-    if (fclose(fp) != 0) {
-        int e = errno;
-        return errmsg(err, errlen, -e, "%s: %s", path, strerror(e));
-    }
-    return 0;
+    free(svg);
+out:
+    free(t);
+    free(buf);
+    free(ser);
+    free(labels);
+    return rc;
 }

@@ -2,6 +2,7 @@
 #include "offline/sim.h"
 
 #include "scaling/controller.h"
+#include "svgplot.h"
 
 #include <errno.h>
 #include <math.h>
@@ -313,136 +314,99 @@ out:
 
 /* ---- SVG plot ------------------------------------------------------------------------- */
 
+/* Bucket maxima of n values (double or float) into out (n/stride+1 values): peaks survive
+ * the thinning a 1400-pixel plot needs. NaN buckets stay NaN. */
+static size_t thin(const double *d, const float *fl, size_t n, size_t stride, double *out) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i += stride, m++) {
+        double v = NAN;
+        for (size_t j = i; j < i + stride && j < n; j++) {
+            double x = d ? d[j] : fl[j];
+            if (!isnan(x) && (isnan(v) || x > v)) v = x;
+        }
+        out[m] = v;
+    }
+    return m;
+}
+
 int sim_plot_svg(const char *path, const sim_result *res, size_t nres, char *err, size_t errlen) {
-    if (nres == 0 || !res[0].demand) {
+    if (nres == 0 || !res[0].demand || res[0].npts < 2) {
         snprintf(err, errlen, "%s: nothing recorded to plot", path);
         return -EINVAL;
     }
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        int e = errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(e));
-        return -e;
-    }
-    const int W = 1400, PH = 300, L = 70, R = 20, T = 40, GAP = 50;
-    int panels = 1 + (int)nres;
-    int H = T + panels * (PH + GAP);
     size_t n = res[0].npts;
-    size_t stride = n > 2000 ? (n + 1999) / 2000 : 1;
-    double ymax = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (res[0].demand[i] > ymax) ymax = res[0].demand[i];
-        for (size_t r = 0; r < nres; r++)
-            if (res[r].forecast && !isnan(res[r].forecast[i]) && res[r].forecast[i] > ymax)
-                ymax = res[r].forecast[i];
+    size_t stride = n > 2000 ? (n + 1999) / 2000 : 1, m = (n + stride - 1) / stride;
+    double *buf = malloc(m * (3 + 2 * nres) * sizeof *buf);
+    svg_series *ser = calloc(2 + 2 * nres, sizeof *ser);
+    svg_panel *pan = calloc(1 + nres, sizeof *pan);
+    char(*titles)[160] = calloc(1 + nres, sizeof *titles);
+    int rc = 0;
+    if (!buf || !ser || !pan || !titles) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        rc = -ENOMEM;
+        goto out;
     }
-    double rmax = 1;
+    double *t = buf, *dem = buf + m, *fc = buf + 2 * m;
+    for (size_t k = 0; k < m; k++)
+        t[k] = (double)(res[0].t0 + (int64_t)(k * stride) * res[0].step);
+    thin(res[0].demand, NULL, n, stride, dem);
+    const double *tide_fc = NULL;
     for (size_t r = 0; r < nres; r++)
-        for (size_t i = 0; i < n; i++)
-            if (res[r].online && res[r].online[i] + res[r].standby[i] > rmax)
-                rmax = res[r].online[i] + res[r].standby[i];
-    rmax = ceil(rmax * 1.1);
-    ymax *= 1.05;
-    if (ymax <= 0) ymax = 1;
-    fprintf(f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "font-family=\"sans-serif\" font-size=\"12\">\n",
-            W, H);
-    fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
-    fprintf(f,
-            "<text x=\"%d\" y=\"22\" font-size=\"16\">tidectl simulate: %zu steps of %llds from "
-            "%lld (unix)</text>\n",
-            L, n, (long long)res[0].step, (long long)res[0].t0);
-    double pw = W - L - R;
-#define X(i) (L + pw * (double)(i) / (double)(n - 1 ? n - 1 : 1))
-    for (int p = 0; p < panels; p++) {
-        int top = T + p * (PH + GAP) + 20;
-        double vmax = p == 0 ? ymax : rmax;
-        fprintf(f,
-                "<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%d\" fill=\"none\" "
-                "stroke=\"#999\"/>\n",
-                L, top, pw, PH);
-        for (int g = 0; g <= 4; g++) {
-            double v = vmax * g / 4, y = top + PH - PH * g / 4.0;
-            fprintf(f,
-                    "<line x1=\"%d\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/><text "
-                    "x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n",
-                    L, L + pw, y, y, L - 6, y + 4, v);
-        }
-        for (int d = 0; d <= (int)(n * res[0].step / 86400); d++) {
-            double x = X((double)d * 86400 / res[0].step);
-            if (x > L + pw) break;
-            fprintf(f,
-                    "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%d\" y2=\"%d\" stroke=\"#ddd\"/><text "
-                    "x=\"%.1f\" y=\"%d\">day %d</text>\n",
-                    x, x, top, top + PH, x + 3, top + PH + 14, d);
-        }
-        const char *title;
-        char tbuf[160];
-        if (p == 0)
-            title = "demand (black) and Tide's forecast at its quantile (orange), traffic per step "
-                    "(max per plotted point)";
-        else {
-            const sim_result *r = &res[p - 1];
-            snprintf(tbuf, sizeof tbuf,
-                     "%s: online (blue) and standby (green) replicas; overload %.0f min, %.0f "
-                     "replica-min",
-                     sim_policy_name(r->policy), r->overload_minutes, r->replica_minutes);
-            title = tbuf;
-        }
-        fprintf(f, "<text x=\"%d\" y=\"%d\">%s</text>\n", L, top - 6, title);
-        /* series */
-        struct {
-            const double *d;
-            const float *fl;
-            const char *color;
-        } s[2];
-        int ns = 0;
-        if (p == 0) {
-            s[0].d = res[0].demand, s[0].fl = NULL, s[0].color = "#222";
-            s[1].d = NULL, s[1].fl = NULL, s[1].color = "#f80";
-            for (size_t r = 0; r < nres; r++)
-                if (res[r].policy == SIM_TIDE && res[r].forecast) s[1].d = res[r].forecast;
-            ns = s[1].d ? 2 : 1;
-        } else {
-            s[0].d = NULL, s[0].fl = res[p - 1].online, s[0].color = "#15c";
-            s[1].d = NULL, s[1].fl = res[p - 1].standby, s[1].color = "#2a2";
-            ns = 2;
-        }
-        for (int k = 0; k < ns; k++) {
-            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" points=\"",
-                    s[k].color);
-            int open = 0;
-            for (size_t i = 0; i < n; i += stride) {
-                double v = 0;
-                int have = 0;
-                for (size_t j = i; j < i + stride && j < n; j++) { /* max over the bucket */
-                    double x = s[k].d ? s[k].d[j] : s[k].fl[j];
-                    if (isnan(x)) continue;
-                    if (!have || x > v) v = x;
-                    have = 1;
-                }
-                if (!have) {
-                    if (open)
-                        fprintf(f,
-                                "\"/>\n<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1\" "
-                                "points=\"",
-                                s[k].color);
-                    open = 0;
-                    continue;
-                }
-                fprintf(f, "%.1f,%.1f ", X(i), top + PH - PH * fmin(v, vmax) / vmax);
-                open = 1;
-            }
-            fprintf(f, "\"/>\n");
-        }
+        if (res[r].policy == SIM_TIDE && res[r].forecast) tide_fc = res[r].forecast;
+    size_t ns = 0;
+    ser[ns++] = (svg_series){"demand", "#222222", SVG_LINE, t, dem, NULL, m, 0};
+    if (tide_fc) {
+        thin(tide_fc, NULL, n, stride, fc);
+        ser[ns++] = (svg_series){"forecast (Tide)", "#ff7f0e", SVG_LINE, t, fc, NULL, m, 0};
     }
-#undef X
-    fprintf(f, "</svg>\n");
-    if (fclose(f) != 0) {
-        int e = errno;
+    char ylabel[96];
+    snprintf(ylabel, sizeof ylabel, "traffic per %llds step%s", (long long)res[0].step,
+             stride > 1 ? " (max per point)" : "");
+    snprintf(titles[0], sizeof titles[0], "demand%s", tide_fc ? " and forecast" : "");
+    pan[0] = (svg_panel){titles[0], ylabel, ser, ns, 0, 0};
+    for (size_t r = 0; r < nres; r++) {
+        double *on = buf + (3 + 2 * r) * m, *sb = on + m;
+        thin(NULL, res[r].online, n, stride, on);
+        thin(NULL, res[r].standby, n, stride, sb);
+        svg_series *ps = &ser[ns];
+        ser[ns++] = (svg_series){"online replicas", "#1f5fcc", SVG_STEP, t, on, NULL, m, 0};
+        ser[ns++] = (svg_series){"standby replicas", "#2a9a2a", SVG_STEP, t, sb, NULL, m, 0};
+        snprintf(titles[1 + r], sizeof titles[1 + r],
+                 "policy %s: overload %.0f min, %.0f replica-min", sim_policy_name(res[r].policy),
+                 res[r].overload_minutes, res[r].replica_minutes);
+        pan[1 + r] = (svg_panel){titles[1 + r], "replicas", ps, 2, 1, 0};
+    }
+    char title[200], a0[32], a1[32];
+    time_t ta = (time_t)res[0].t0, tb = (time_t)(res[0].t0 + (int64_t)(n - 1) * res[0].step);
+    struct tm tm;
+    gmtime_r(&ta, &tm);
+    strftime(a0, sizeof a0, "%Y-%m-%d %H:%M", &tm);
+    gmtime_r(&tb, &tm);
+    strftime(a1, sizeof a1, "%Y-%m-%d %H:%M", &tm);
+    snprintf(title, sizeof title, "tidectl simulate: %s .. %s UTC, %zu steps of %llds", a0, a1, n,
+             (long long)res[0].step);
+    char *svg = svg_chart(title, pan, 1 + nres, t[0], t[m - 1], 1400, 260);
+    if (!svg) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        rc = -ENOMEM;
+        goto out;
+    }
+    FILE *f = fopen(path, "w");
+    int werr = !f;
+    if (f) {
+        werr = fputs(svg, f) == EOF;
+        werr |= fclose(f) != 0;
+    }
+    if (werr) {
+        int e = errno ? errno : EIO;
         snprintf(err, errlen, "%s: %s", path, strerror(e));
-        return -e;
+        rc = -e;
     }
-    return 0;
+    free(svg);
+out:
+    free(buf);
+    free(ser);
+    free(pan);
+    free(titles);
+    return rc;
 }

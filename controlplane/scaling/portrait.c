@@ -183,6 +183,22 @@ const char *portrait_fallback_reason(const portrait_engine *e, int i) {
     return e->pred[i].fallback[0] ? e->pred[i].fallback : NULL;
 }
 
+int portrait_forecast_get(const portrait_engine *e, int i, portrait_forecast *out) {
+    if (i < 0 || i >= e->spec.n_providers || e->spec.providers[i].type != WL_PROV_PREDICTIVE)
+        return -ENOENT;
+    const pred_state *ps = &e->pred[i];
+    if (ps->fc_n <= 0 || !ps->fc_q || !ps->fc_med) return -ENOENT;
+    *out = (portrait_forecast){ps->fc_t0,
+                               ps->fc_step,
+                               ps->fc_n,
+                               ps->fc_med,
+                               ps->fc_q,
+                               e->spec.providers[i].quantile,
+                               ps->act_sum > 0 ? ps->err_sum / ps->act_sum : NAN,
+                               ps->points};
+    return 0;
+}
+
 const char *portrait_model_name(const portrait_engine *e, int i) {
     if (i < 0 || i >= WL_MAX_PROVIDERS || !e->pred[i].fc) return NULL;
     return fc_name(e->pred[i].fc);

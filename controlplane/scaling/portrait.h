@@ -100,6 +100,22 @@ const char *portrait_model_name(const portrait_engine *e, int provider);
  * NULL when its forecast drove the portrait (or it is not predictive). */
 const char *portrait_fallback_reason(const portrait_engine *e, int provider);
 
+/* The last forecast of predictive provider i, for /metrics and the web page: n steps starting
+ * at t0 (unix s) every step seconds; median[k] is the point forecast and upper[k] the forecast
+ * at the provider's quantile (the band is median..upper). live_wape is the decayed weighted
+ * absolute error of past median forecasts against what happened (NaN before any was scored),
+ * over `scored` points. The arrays are the engine's: valid until its next update. Returns 0,
+ * or -ENOENT when the provider is not predictive or has no forecast yet. */
+typedef struct portrait_forecast {
+    int64_t t0, step;
+    int n;
+    const double *median, *upper;
+    double quantile;
+    double live_wape;
+    double scored;
+} portrait_forecast;
+int portrait_forecast_get(const portrait_engine *e, int provider, portrait_forecast *out);
+
 /* The reactive provider's recommendation of the last update (-1 when it had no metrics). */
 int portrait_reactive_last(const portrait_engine *e);
 

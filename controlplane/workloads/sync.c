@@ -1,5 +1,6 @@
 /* sync.c: the workloads' sync loop (see sync.h). */
 #include "workloads/sync.h"
+#include "workloads/workload_view.h"
 
 #include "api/http.h"
 #include "cp.h"
@@ -322,6 +323,7 @@ static void obs_ready(struct cp_workloads *w, workload_entry *e, observe_result 
     }
     snprintf(e->prom_err, sizeof e->prom_err, "%s", o->prom_err);
     decide(w, e, o, now);
+    workload_view_note(e, now); /* replicas by state for the web page (workload_view.c) */
     observe_free(e->last);
     free(o->cap); /* only a fit started by this sync uses them */
     o->cap = NULL;

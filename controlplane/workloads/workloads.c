@@ -28,6 +28,7 @@ void workload_entry_free(workload_entry *e) {
     controller_free(e->ctl);
     cap_free(e->cap);
     observe_free(e->last);
+    free(e->view);
     free(e->yaml);
     free(e);
 }

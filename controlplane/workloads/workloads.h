@@ -68,6 +68,8 @@ typedef struct workload_entry {
     workload_fit fit;
     workload_action_rec acts[WORKLOAD_ACTIONS_KEPT];
     uint64_t nacts;
+    struct workload_view *view; /* counters and replica history for /metrics and /ui
+                                 * (workload_view.c), NULL until the first sync */
 } workload_entry;
 
 struct sync_loop;

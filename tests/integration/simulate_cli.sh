@@ -23,6 +23,10 @@ assert s["tide"]["model"] and s["tide"]["standby_cost"] == 0.1
 assert s["tide"]["replica_minutes"] < s["static"]["replica_minutes"]
 PY
 grep -q '<polyline' "$W/sim.svg" || fail "no plot"
+# real dates on the time axis, labelled value axes, legends beside the data (shared/svgplot.c)
+grep -q '>Aug 28 00:00<' "$W/sim.svg" || fail "no date on the time axis"
+grep -q '>time (UTC)<' "$W/sim.svg" && grep -q '>replicas<' "$W/sim.svg" || fail "axis labels"
+! grep -q '>day [0-9]<' "$W/sim.svg" || fail "day-number axis is back"
 "${T[@]}" --policy hpa --policy static --policy hpa | grep -cE '^(hpa|static) ' | grep -qx 2 || fail "repeated --policy"
 
 expect2() { # expect2 WHAT CMD...: exit status 2 and a message on stderr

@@ -114,6 +114,9 @@ def main():
         assert "No space left on device" in status, status
         code, body = tt.http_get(base + "/healthz")
         assert code == 503 and "No space left" in body, (code, body)
+        # liveness is not readiness: a full disk must not get the pod restarted over and over
+        code, body = tt.http_get(base + "/livez")
+        assert code == 200 and "event loop runs" in body, (code, body)
         qs = urllib.parse.urlencode({"query": "disk_test", "start": T0 / 1000,
                                      "end": T0 / 1000 + 10, "step": 1})
         code, body = tt.http_get(base + "/api/v1/query_range?" + qs)

@@ -5,9 +5,11 @@
 source "$(dirname "$0")/lib.sh"
 command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed"
 
+# Documentation=man:... is checked by verify: the source tree's pages, in a man tree
+mkdir -p "$W/man/man8" && cp man/*.8 "$W/man/man8/"
 for u in tide-controlplane tide-agent; do
     sed "s#/usr/local/bin/$u#$TIDE_BIN/$u#" "systemd/$u.service" > "$W/$u.service"
-    out=$(cd "$W" && systemd-analyze verify "./$u.service" 2>&1) || fail "$u: systemd-analyze failed: $out"
+    out=$(cd "$W" && MANPATH=$W/man systemd-analyze verify "./$u.service" 2>&1) || fail "$u: systemd-analyze failed: $out"
     [ -z "$out" ] || fail "$u: systemd-analyze complained: $out"
     grep -q '^Type=notify' "$W/$u.service" || fail "$u is not Type=notify"
     grep -q '^WatchdogSec=' "$W/$u.service" || fail "$u has no watchdog"
