@@ -16,10 +16,12 @@
 #define SIM_USAGE                                                                                  \
     "simulate --data TRAFFIC.csv --spec FILE --policy tide|hpa|static|all [--policy ...]\n"        \
     "         [--eval-days 7] [--peak-replicas N | --capacity C] [--cold-start S]\n"               \
-    "         [--activation S] [--standby-cost F] [--json] [--plot OUT.svg] [--verbose]\n"         \
+    "         [--activation S] [--standby-cost F] [--sort] [--json] [--plot OUT.svg] "             \
+    "[--verbose]\n"                                                                                \
     "  Replays TRAFFIC.csv (timestamp,value: demand per step) against a simulated fleet and\n"     \
     "  reports overload minutes, minutes above the target, replica-minutes and scale actions\n"    \
-    "  per policy. The last --eval-days are evaluated; models fit on the data before them."
+    "  per policy. The last --eval-days are evaluated; models fit on the data before them.\n"      \
+    "  --sort sorts rows out of timestamp order (reported as a repair; refused without it)."
 
 static const cli_cmd sim_cmd = {"simulate", SIM_USAGE};
 
@@ -66,6 +68,7 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
                                              {"activation", required_argument, NULL, 'a'},
                                              {"standby-cost", required_argument, NULL, 'f'},
                                              {"json", no_argument, NULL, 'j'},
+                                             {"sort", no_argument, NULL, 'O'},
                                              {"plot", required_argument, NULL, 'P'},
                                              {"verbose", no_argument, NULL, 'v'},
                                              {"help", no_argument, NULL, 'h'},
@@ -76,6 +79,7 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
     int npol = 0;
     sim_config cfg;
     sim_config_defaults(&cfg);
+    series_csv_opts copts = {0};
     double v;
     optind = 1;
     opterr = 0;
@@ -137,6 +141,9 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
         case 'j':
             json = 1;
             break;
+        case 'O':
+            copts.sort = 1;
+            break;
         case 'P':
             plot = optarg;
             break;
@@ -173,9 +180,14 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
     wl_problems_fini(&probs);
     series_csv csv;
     char err[512];
-    if (series_csv_load(data, NULL, &csv, err, sizeof err) < 0) {
+    if (series_csv_load(data, &copts, &csv, err, sizeof err) < 0) {
         fprintf(stderr, "tidectl simulate: %s\n", err);
         return 2;
+    }
+    if (csv.stats.filled || csv.stats.duplicates || csv.stats.snapped || csv.stats.sorted) {
+        char repairs[512];
+        series_csv_describe_repairs(&csv.stats, repairs, sizeof repairs);
+        fprintf(stderr, "tidectl simulate: %s: repaired: %s\n", data, repairs);
     }
     sim_trace tr = {csv.y, csv.n, csv.t0, csv.step};
     cfg.record = plot != NULL;
