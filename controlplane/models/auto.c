@@ -28,8 +28,10 @@
  * most 3x; fc__level_widening). Last, because under-forecasting costs more than
  * over-forecasting when scaling, the blend is scaled up by the smallest factor (at most 1.2)
  * that keeps the share of forecasts below 0.9 x actual in the widened window at or under 25%,
- * unless that costs more than 2.5% x the widening of the mean absolute error. The
- * blend's widened residuals in the window become its quantiles.
+ * unless that costs more than 2.5% x the widening of the mean absolute error or makes it worse
+ * than the best naive forecast's; the factor is chosen again with every online choice, on the
+ * same sliding window. The blend's widened residuals in the fit's window become its
+ * quantiles.
  *
  * The networks (neural, lstm) are not candidates: their training costs 15 s and more on two
  * months of minutes, against auto's budget of 5 s per series (a thousand workloads retrained
@@ -72,6 +74,7 @@ typedef struct selection {
     int ntop;
     size_t top[AUTO_TOP];
     double w[AUTO_BUCKETS][AUTO_TOP];
+    double scale; /* the upward factor */
 } selection;
 
 /* Memo of the candidates' forecasts at the grid origins (see the header): slot k % cap holds
@@ -92,7 +95,9 @@ typedef struct auto_m {
     int horizon;
     void *st[NCAND];   /* fitted candidates (NULL: failed or not fit) */
     selection fit_sel; /* the choice at the end of training */
-    double scale;      /* upward factor of the point forecast */
+    double scale;      /* upward factor of the point forecast at the end of training */
+    double kl;         /* fc__level_widening of the training data */
+    int nonneg;        /* no negative value in the training data */
     int64_t step, g0;  /* the grid: origin k at time g0 + k * gstride */
     int64_t gstride;   /* seconds */
     size_t norig;      /* origins per choice (0: no online choice) */
@@ -466,6 +471,91 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
     return 0;
 }
 
+/* The upward factor of a blend whose forecasts at the choice's origins are blend[] (norig x H,
+ * as v): the smallest (0.01 steps, at most 1.2) that keeps the share of forecasts below 0.9 x
+ * actual at or under AUTO_UNDER in all windows but the worst (a week whose level drifts up has
+ * several such days; the pooled share hides them), judged on the residuals widened by kl
+ * (widen() turns A into blend + kl x (A - blend) and scales the caps), unless the factor costs more
+ * than AUTO_UNDER_COST x kl of their MAE (errors clipped as for the choice): kl is how much more
+ * the level moves in the history than in the window, and the more of it the window missed,
+ * the more insurance against it is worth (kl^2 was tried: on series it was not tuned on it
+ * bought UNDER with MASE, losing to the naive forecasts more often); and never beyond the
+ * point where the blend's MAE there exceeds `naive`, the best naive forecast's (insurance
+ * that makes auto worse than a naive forecast is not worth having). */
+static void widen(const double *blend, double *A, val *v, double kl) {
+    for (size_t j = 0; j < v->norig * v->H; j++)
+        if (!isnan(A[j])) A[j] = blend[j] + kl * (A[j] - blend[j]);
+    for (int w = 0; w < v->W; w++)
+        v->cap[w] *= kl;
+}
+
+/* The clipped MAE of forecasts f (norig x H, as v) against A. */
+static double clipped_mae(const double *f, const double *A, const val *v) {
+    double s = 0;
+    size_t cnt = 0;
+    for (size_t k = 0; k < v->norig; k++) {
+        int win = (int)(k * (size_t)v->W / v->norig);
+        for (size_t i = 0; i < v->H; i++) {
+            size_t j = k * v->H + i;
+            if (isnan(A[j])) continue;
+            double e = fabs(f[j] - A[j]);
+            s += e < v->cap[win] ? e : v->cap[win];
+            cnt++;
+        }
+    }
+    return cnt ? s / (double)cnt : NAN;
+}
+
+/* The lowest clipped MAE of the naive candidates (last, snaive-day, snaive-week: the first
+ * three) among F's (NCAND x norig x H, ok[c] for those with forecasts); INFINITY when none. */
+static double naive_mae(const double *F, const unsigned char *ok, const double *A, const val *v) {
+    double best = INFINITY;
+    for (size_t c = 0; c < 3 && c < NCAND; c++) {
+        if (!ok[c]) continue;
+        double e = clipped_mae(F + c * v->norig * v->H, A, v);
+        if (e < best) best = e;
+    }
+    return best;
+}
+
+static double upward_factor(const double *blend, const double *A, const val *v, double kl,
+                            double naive, int verbose) {
+    size_t norig = v->norig, H = v->H;
+    double base_mae = 0, scale = 1;
+    for (int step = 0; step <= 20; step++) {
+        double sc = 1 + step * 0.01, s = 0, share[AUTO_WINDOWS] = {0};
+        size_t cnt = 0, wc[AUTO_WINDOWS] = {0};
+        for (size_t k = 0; k < norig; k++) {
+            int win = (int)(k * (size_t)v->W / norig);
+            for (size_t i = 0; i < H; i++) {
+                size_t j = k * H + i;
+                if (isnan(A[j])) continue;
+                double f = sc * blend[j], e = fabs(f - A[j]);
+                s += e < v->cap[win] ? e : v->cap[win];
+                share[win] += f < 0.9 * A[j];
+                wc[win]++;
+                cnt++;
+            }
+        }
+        if (!cnt) break;
+        for (int win = 0; win < v->W; win++)
+            share[win] = wc[win] ? share[win] / (double)wc[win] : 0;
+        qsort(share, (size_t)v->W, sizeof *share, cmp_double);
+        double mae_sc = s / (double)cnt, upper = share[v->W >= 3 ? v->W - 2 : v->W - 1];
+        if (step == 0) base_mae = mae_sc;
+        if (mae_sc > (1 + AUTO_UNDER_COST * kl) * base_mae) break;
+        if (step > 0 && mae_sc > naive) break; /* never insurance that loses to a naive */
+        scale = sc;
+        if (verbose)
+            fprintf(stderr,
+                    "auto: scale %.2f: validation MAE %.5g, second-worst window's share under "
+                    "0.9 x actual %.3f\n",
+                    sc, mae_sc, upper);
+        if (upper <= AUTO_UNDER) break;
+    }
+    return scale;
+}
+
 /* The names of the candidates with a weight in sel, e.g. "auto:profile+holt-winters*1.09". */
 static void sel_name(const auto_m *m, const selection *sel, char *buf, size_t len) {
     size_t off = (size_t)snprintf(buf, len, "auto:");
@@ -514,7 +604,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         double unused;
         if (rc == 0) rc = candidates[c]->fit(m->st[c], train, &unused, err, errlen);
         if (rc != 0) goto out;
-        m->fit_sel = (selection){.ntop = 1, .top = {c}};
+        m->fit_sel = (selection){.ntop = 1, .top = {c}, .scale = 1};
         for (int b = 0; b < AUTO_BUCKETS; b++)
             m->fit_sel.w[b][0] = 1;
         sel_name(m, &m->fit_sel, m->name, sizeof m->name);
@@ -616,58 +706,20 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     m->gstride = (int64_t)stride * train->step;
     /* the validation actuals with the blend's residuals widened by fc__level_widening */
     double kl = fc__level_widening(train, mask, (size_t)H, V, day);
-    for (size_t j = 0; j < norig * (size_t)H; j++)
-        if (!isnan(A[j])) A[j] = blend[j] + kl * (A[j] - blend[j]);
-    for (int w = 0; w < v.W; w++)
-        v.cap[w] *= kl;
+    m->kl = kl;
     if (m->opt.verbose)
         fprintf(stderr,
                 "auto: validation residuals widened by %.3f for the day-to-day level variation\n",
                 kl);
-    /* the upward factor: the smallest that keeps the share of forecasts below 0.9 x
-     * actual at or under AUTO_UNDER in all validation windows but the worst (a week
-     * whose level drifts up has several such days; the pooled share hides them), judged
-     * on the widened residuals, unless the factor costs more than AUTO_UNDER_COST x kl
-     * of their MAE (errors clipped as for the choice): kl is how much more the level
-     * moves in the history than in the window, and the more of it the window missed,
-     * the more insurance against it is worth (kl^2 was tried: on series it was not
-     * tuned on it bought UNDER with MASE, losing to the naive forecasts more often) */
-    double base_mae = 0;
     /* a factor raises only a positive forecast: on a series with negative values it
      * would push negative forecasts down, so such a series keeps the blend as it is */
-    int nonneg = 1;
-    for (size_t i = 0; i < n && nonneg; i++)
-        nonneg = !(train->y[i] < 0);
-    for (int step = 0; nonneg && step <= 20; step++) {
-        double sc = 1 + step * 0.01, s = 0, share[AUTO_WINDOWS] = {0};
-        size_t cnt = 0, wc[AUTO_WINDOWS] = {0};
-        for (size_t k = 0; k < norig; k++) {
-            int win = (int)(k * (size_t)v.W / norig);
-            for (int i = 0; i < H; i++) {
-                size_t j = k * (size_t)H + (size_t)i;
-                if (isnan(A[j])) continue;
-                double f = sc * blend[j], e = fabs(f - A[j]);
-                s += e < v.cap[win] ? e : v.cap[win];
-                share[win] += f < 0.9 * A[j];
-                wc[win]++;
-                cnt++;
-            }
-        }
-        if (!cnt) break;
-        for (int win = 0; win < v.W; win++)
-            share[win] = wc[win] ? share[win] / (double)wc[win] : 0;
-        qsort(share, (size_t)v.W, sizeof *share, cmp_double);
-        double mae_sc = s / (double)cnt, upper = share[v.W >= 3 ? v.W - 2 : v.W - 1];
-        if (step == 0) base_mae = mae_sc;
-        if (mae_sc > (1 + AUTO_UNDER_COST * kl) * base_mae) break;
-        m->scale = sc;
-        if (m->opt.verbose)
-            fprintf(stderr,
-                    "auto: scale %.2f: validation MAE %.5g, second-worst window's share under "
-                    "0.9 x actual %.3f\n",
-                    sc, mae_sc, upper);
-        if (upper <= AUTO_UNDER) break;
-    }
+    m->nonneg = 1;
+    for (size_t i = 0; i < n && m->nonneg; i++)
+        m->nonneg = !(train->y[i] < 0);
+    widen(blend, A, &v, kl);
+    m->scale =
+        m->nonneg ? upward_factor(blend, A, &v, kl, naive_mae(F, ok, A, &v), m->opt.verbose) : 1;
+    m->fit_sel.scale = m->scale;
     keep_residuals(m, blend, A, norig, H, train);
     free(blend);
     /* every candidate is refit on all the training data (a candidate whose refit fails keeps
@@ -787,6 +839,25 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
         goto done;
     }
     if (rc != 0) goto done;
+    sel.scale = m->scale;
+    if (m->nonneg) {
+        double *bl = malloc(used * (size_t)H * sizeof *bl);
+        if (!bl) {
+            rc = -ENOMEM;
+            goto done;
+        }
+        for (size_t k = 0; k < used; k++)
+            for (int64_t i = 0; i < H; i++) {
+                size_t j = k * (size_t)H + (size_t)i;
+                double f = 0;
+                for (int t = 0; t < sel.ntop; t++)
+                    f += sel.w[bucket_of((int)i, (int)H)][t] * F[sel.top[t] * used * (size_t)H + j];
+                bl[j] = f;
+            }
+        widen(bl, A, &v, m->kl);
+        sel.scale = upward_factor(bl, A, &v, m->kl, naive_mae(F, ok, A, &v), 0);
+        free(bl);
+    }
     int s = hs->sel_next;
     hs->sel[s] = sel;
     hs->sel_key[s] = kmax;
@@ -818,7 +889,7 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
             out[i] += sel->w[bucket_of(i < H ? i : H - 1, H)][t] * tmp[i];
     }
     for (int i = 0; i < h; i++)
-        out[i] *= m->scale;
+        out[i] *= sel->scale;
     free(tmp);
     return rc;
 }
