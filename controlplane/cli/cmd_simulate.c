@@ -52,6 +52,11 @@ static cJSON *result_json(const sim_result *r, double standby_cost) {
     if (r->policy == SIM_TIDE) {
         cJSON_AddStringToObject(o, "model", r->model);
         cJSON_AddNumberToObject(o, "fallback_syncs", (double)r->fallback_syncs);
+        cJSON_AddNumberToObject(o, "guard_fallback_syncs", (double)r->guard_syncs);
+        if (r->first_fallback[0])
+            cJSON_AddStringToObject(o, "first_fallback", r->first_fallback);
+        else
+            cJSON_AddNullToObject(o, "first_fallback");
         cJSON_AddNumberToObject(o, "fit_seconds", round(r->fit_seconds * 1000) / 1000);
     }
     return o;
@@ -227,8 +232,10 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
             if (res[i].policy == SIM_STATIC) st = &res[i];
         }
         if (t)
-            printf("tide: model %s (fit %.2fs), %ld syncs fell back to reactive\n", t->model,
-                   t->fit_seconds, t->fallback_syncs);
+            printf("tide: model %s (fit %.2fs), %ld syncs fell back to reactive (%ld by the live "
+                   "guard)%s%s\n",
+                   t->model, t->fit_seconds, t->fallback_syncs, t->guard_syncs,
+                   t->first_fallback[0] ? "; first: " : "", t->first_fallback);
         const sim_result *ref[2] = {h, st};
         for (int k = 0; t && k < 2; k++)
             if (ref[k] && ref[k]->replica_minutes > 0) {

@@ -242,7 +242,11 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             if (policy == SIM_TIDE)
                 for (int i = 0; i < spec.n_providers; i++)
                     if (portrait_fallback_reason(eng, i)) {
+                        const char *why = portrait_fallback_reason(eng, i);
                         res->fallback_syncs++;
+                        res->guard_syncs += strncmp(why, "live guard", 10) == 0;
+                        if (!res->first_fallback[0])
+                            snprintf(res->first_fallback, sizeof res->first_fallback, "%s", why);
                         break;
                     }
             if (cfg->record && (t - tr->t0) % tr->step < sync && !isnan(pt->traffic[0]))

@@ -400,13 +400,15 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
             }
         }
     }
-    if (usable && ps->points >= QUALITY_MIN_POINTS && ps->act_sum > 0 &&
+    /* the WAPE gate holds until the live guard has its score, which then decides alone: a
+     * noisy series can miss by half on average and still beat the naive forecast */
+    double live = guard_score(ps, ps->scored_to);
+    if (usable && isnan(live) && ps->points >= QUALITY_MIN_POINTS && ps->act_sum > 0 &&
         ps->err_sum / ps->act_sum > QUALITY_MAX_WAPE) {
         snprintf(reason, sizeof reason, "forecast quality gate: recent WAPE %.2f > %.2f",
                  ps->err_sum / ps->act_sum, QUALITY_MAX_WAPE);
         usable = 0;
     }
-    double live = guard_score(ps, ps->scored_to);
     if (usable && live > 1) {
         snprintf(reason, sizeof reason,
                  "live guard: forecast MASE %.2f over the last day, worse than the one-day "
