@@ -58,7 +58,7 @@ struct controlplane {
     struct ops_server *ops;
     /* ---- module state: one pointer per module, added by its owner ---- */
     struct cp_http *http;           /* http.c: HTTP listener, Prometheus client, query ops */
-    struct cp_workloads *workloads; /* workload_ops.c: applied specs, controllers, workload ops */
+    struct cp_workloads *workloads; /* workloads/: applied specs, controllers, sync loop, ops */
     struct cp_k8s *k8s;             /* k8s.c: Kubernetes API requests under way */
 };
 
@@ -85,8 +85,6 @@ void cp_config_free(struct cp_config *cfg);
 /* The ops socket server (ops.c). */
 int ops_server_start(struct controlplane *cp, char *err, size_t errlen);
 void ops_server_stop(struct controlplane *cp);
-
-#define TIDE_VERSION "0.1.0"
 
 #define CP_MODULE(ident, name, start, stop)                                                        \
     __attribute__((constructor)) static void cp_module_reg_##ident(void) {                         \

@@ -58,6 +58,7 @@ static cJSON *result_json(const sim_result *r, double standby_cost) {
         else
             cJSON_AddNullToObject(o, "first_fallback");
         cJSON_AddNumberToObject(o, "fit_seconds", round(r->fit_seconds * 1000) / 1000);
+        cJSON_AddNumberToObject(o, "fits", r->fits);
     }
     return o;
 }
@@ -232,10 +233,10 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
             if (res[i].policy == SIM_STATIC) st = &res[i];
         }
         if (t)
-            printf("tide: model %s (fit %.2fs), %ld syncs fell back to reactive (%ld by the live "
-                   "guard)%s%s\n",
-                   t->model, t->fit_seconds, t->fallback_syncs, t->guard_syncs,
-                   t->first_fallback[0] ? "; first: " : "", t->first_fallback);
+            printf("tide: model %s (%d fit%s, %.2fs), %ld syncs fell back to reactive (%ld by "
+                   "the live guard)%s%s\n",
+                   t->model, t->fits, t->fits == 1 ? "" : "s", t->fit_seconds, t->fallback_syncs,
+                   t->guard_syncs, t->first_fallback[0] ? "; first: " : "", t->first_fallback);
         const sim_result *ref[2] = {h, st};
         for (int k = 0; t && k < 2; k++)
             if (ref[k] && ref[k]->replica_minutes > 0) {

@@ -411,8 +411,8 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
     }
     if (usable && live > 1) {
         snprintf(reason, sizeof reason,
-                 "live guard: forecast MASE %.2f over the last day, worse than the one-day "
-                 "seasonal naive forecast",
+                 PORTRAIT_GUARD_REASON " forecast MASE %.2f over the last day, worse than the "
+                                       "one-day seasonal naive forecast",
                  live);
         usable = 0;
     }

@@ -109,6 +109,8 @@ const char *portrait_fallback_reason(const portrait_engine *e, int provider);
  * of points were scored (or the provider is not predictive); *points (may be NULL) gets the
  * points scored since the model was installed. */
 double portrait_live_mase(const portrait_engine *e, int provider, double *points);
+/* The start of the fallback reason the live guard gives (portrait_fallback_reason). */
+#define PORTRAIT_GUARD_REASON "live guard:"
 
 /* The reactive provider's recommendation of the last update (-1 when it had no metrics). */
 int portrait_reactive_last(const portrait_engine *e);

@@ -46,8 +46,8 @@ ho = h["overload_minutes"]
 ov = t["overload_minutes"] / ho if ho else (0.0 if t["overload_minutes"] == 0 else float("inf"))
 rm = t["replica_minutes"] / h["replica_minutes"]
 print("tide/hpa: overload %.3fx (goal <= 0.3), replica-minutes %.3fx (goal <= 1.0)" % (ov, rm))
-print("model %s, fit %.2f s, %d syncs fell back to reactive (%d by the live guard); run %.1f s" % (
-    t["model"], t["fit_seconds"], t["fallback_syncs"], t.get("guard_fallback_syncs", 0), secs))
+print("model %s, %d fits in %.2f s, %d syncs fell back to reactive (%d by the live guard); run %.1f s" % (
+    t["model"], t["fits"], t["fit_seconds"], t["fallback_syncs"], t.get("guard_fallback_syncs", 0), secs))
 curve = []
 for tg in (50, 55, 60, 65, 70):
     o = json.load(open(f"{d}/hpa_{tg}.json"))[0]
