@@ -55,7 +55,9 @@
 #define AUTO_UNDER_COST 0.025 /* the most MAE the upward factor may cost, times widening */
 #define AUTO_LEVEL_MAX 3.0    /* the most the validation residuals are widened */
 /* Blend weights fit on fewer validation windows than this are fit and judged on the same one
- * or two days, which rewards chance: the best candidate alone is kept instead. */
+ * or two days, which rewards chance: the best candidate alone is kept instead, or, when that
+ * is not a naive forecast, half of it and half of the best naive forecast (a ranking from one
+ * window is weak evidence; the naive forecasts are the safe default). */
 #define AUTO_MIN_BLEND_WINDOWS 3
 /* A single model chosen for a horizon quarter gives this weight to the best other candidate:
  * a ranking from a few days of validation is often wrong on the next week, and a tenth on
@@ -436,6 +438,23 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
     }
     int ntop = sel->ntop;
     if (ntop == 0) return -EINVAL;
+    /* weak evidence (too few windows to blend on) and a non-naive model first: half of the
+     * weight goes to the best naive forecast instead of a blend (see AUTO_MIN_BLEND_WINDOWS) */
+    if (v->W < AUTO_MIN_BLEND_WINDOWS && sel->top[0] >= 3) {
+        size_t bn = NCAND;
+        for (size_t c = 0; c < 3 && c < NCAND; c++)
+            if (isfinite(score[c]) && (bn == NCAND || score[c] < score[bn])) bn = c;
+        if (bn != NCAND) {
+            sel->top[1] = bn;
+            sel->ntop = 2;
+            for (int b = 0; b < AUTO_BUCKETS; b++) {
+                sel->w[b][0] = 1 - AUTO_SHRINK;
+                sel->w[b][1] = AUTO_SHRINK;
+                sel->w[b][2] = 0;
+            }
+            return 0;
+        }
+    }
     const double *ft[AUTO_TOP];
     for (int t = 0; t < ntop; t++)
         ft[t] = F + sel->top[t] * norig * (size_t)H;
