@@ -18,9 +18,11 @@
  * a season that stops, a model that breaks) moves auto to the candidates that forecast it best
  * lately, and the naive forecasts are always among them. Forecasts at the grid origins are memoised
  * (auto_hist; the choice is redone once per new origin), so a forecast costs the candidates'
- * forecasts plus, once per grid stride, one forecast per candidate and one choice. A forecast
- * is a function of its context alone: the memo holds forecasts from contexts that end at the
- * grid origins, which only depend on the values before them.
+ * forecasts plus, once per grid stride, one forecast per candidate and one choice. The memo
+ * holds each origin's forecasts as first made from a context ending there: in the backtest
+ * (every context starts at the training series' start) a forecast is therefore a function of
+ * its context alone; live, where the context window slides, an origin keeps the forecasts made
+ * when it was new (a model reading an earlier start would forecast it slightly differently).
  *
  * A week of validation under-samples how much the level moves from one block of H steps to
  * the next (a steady week says little about a busy one), so the blend's residuals there are
