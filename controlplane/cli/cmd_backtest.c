@@ -15,11 +15,13 @@
 #define BT_USAGE                                                                                   \
     "backtest --data FILE.csv --task scale-1h|day-ahead --model NAME[,NAME...]|auto|all\n"         \
     "         [--json] [--plot OUT.svg] [--seed N] [--threads N] [--strict]\n"                     \
-    "         [--duplicates sum|mean] [--max-epochs N] [--max-fit-seconds S] [--verbose]\n"        \
+    "         [--duplicates sum|mean] [--sort] [--max-epochs N] [--max-fit-seconds S]\n"           \
+    "         [--verbose]\n"                                                                       \
     "  Runs the forecast benchmark protocol on FILE.csv (timestamp,value) without a control\n"     \
     "  plane (models: listed below; `all` runs every one). Progress on a terminal's stderr,\n"     \
     "  none when piped or with --quiet.\n"                                                         \
     "  --strict turns CSV repairs (gaps, duplicates, off-grid timestamps) into errors.\n"          \
+    "  --sort sorts rows out of timestamp order (reported as a repair; refused without it).\n"     \
     "  --max-epochs caps the networks' training (early stopping also applies);\n"                  \
     "  --max-fit-seconds aborts a network fit that runs longer, as an error (default: none)."
 
@@ -75,6 +77,7 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
                                              {"threads", required_argument, NULL, 'T'},
                                              {"strict", no_argument, NULL, 'S'},
                                              {"duplicates", required_argument, NULL, 'D'},
+                                             {"sort", no_argument, NULL, 'O'},
                                              {"verbose", no_argument, NULL, 'v'},
                                              {"max-fit-seconds", required_argument, NULL, 'B'},
                                              {"max-epochs", required_argument, NULL, 'E'},
@@ -108,6 +111,9 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
             break;
         case 'S':
             copts.strict = 1;
+            break;
+        case 'O':
+            copts.sort = 1;
             break;
         case 'v':
             fopt.verbose = 1;
@@ -184,7 +190,7 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
     }
     char repairs[512];
     series_csv_describe_repairs(&s.stats, repairs, sizeof repairs);
-    if (!json && (s.stats.filled || s.stats.duplicates || s.stats.snapped))
+    if (!json && (s.stats.filled || s.stats.duplicates || s.stats.snapped || s.stats.sorted))
         fprintf(stderr, "tidectl backtest: %s: repaired: %s\n", data, repairs);
     fc_series native = {.y = s.y, .n = s.n, .t0 = s.t0, .step = s.step};
     bt_data d;

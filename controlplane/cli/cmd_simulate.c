@@ -16,10 +16,12 @@
 #define SIM_USAGE                                                                                  \
     "simulate --data TRAFFIC.csv --spec FILE --policy tide|hpa|static|all [--policy ...]\n"        \
     "         [--eval-days 7] [--peak-replicas N | --capacity C] [--cold-start S]\n"               \
-    "         [--activation S] [--standby-cost F] [--json] [--plot OUT.svg] [--verbose]\n"         \
+    "         [--activation S] [--standby-cost F] [--sort] [--json] [--plot OUT.svg] "             \
+    "[--verbose]\n"                                                                                \
     "  Replays TRAFFIC.csv (timestamp,value: demand per step) against a simulated fleet and\n"     \
     "  reports overload minutes, minutes above the target, replica-minutes and scale actions\n"    \
-    "  per policy. The last --eval-days are evaluated; models fit on the data before them."
+    "  per policy. The last --eval-days are evaluated; models fit on the data before them.\n"      \
+    "  --sort sorts rows out of timestamp order (reported as a repair; refused without it)."
 
 static const cli_cmd sim_cmd = {"simulate", SIM_USAGE};
 
@@ -50,6 +52,11 @@ static cJSON *result_json(const sim_result *r, double standby_cost) {
     if (r->policy == SIM_TIDE) {
         cJSON_AddStringToObject(o, "model", r->model);
         cJSON_AddNumberToObject(o, "fallback_syncs", (double)r->fallback_syncs);
+        cJSON_AddNumberToObject(o, "guard_fallback_syncs", (double)r->guard_syncs);
+        if (r->first_fallback[0])
+            cJSON_AddStringToObject(o, "first_fallback", r->first_fallback);
+        else
+            cJSON_AddNullToObject(o, "first_fallback");
         cJSON_AddNumberToObject(o, "fit_seconds", round(r->fit_seconds * 1000) / 1000);
         cJSON_AddNumberToObject(o, "fits", r->fits);
     }
@@ -67,6 +74,7 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
                                              {"activation", required_argument, NULL, 'a'},
                                              {"standby-cost", required_argument, NULL, 'f'},
                                              {"json", no_argument, NULL, 'j'},
+                                             {"sort", no_argument, NULL, 'O'},
                                              {"plot", required_argument, NULL, 'P'},
                                              {"verbose", no_argument, NULL, 'v'},
                                              {"help", no_argument, NULL, 'h'},
@@ -77,6 +85,7 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
     int npol = 0;
     sim_config cfg;
     sim_config_defaults(&cfg);
+    series_csv_opts copts = {0};
     double v;
     optind = 1;
     opterr = 0;
@@ -138,6 +147,9 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
         case 'j':
             json = 1;
             break;
+        case 'O':
+            copts.sort = 1;
+            break;
         case 'P':
             plot = optarg;
             break;
@@ -174,9 +186,14 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
     wl_problems_fini(&probs);
     series_csv csv;
     char err[512];
-    if (series_csv_load(data, NULL, &csv, err, sizeof err) < 0) {
+    if (series_csv_load(data, &copts, &csv, err, sizeof err) < 0) {
         fprintf(stderr, "tidectl simulate: %s\n", err);
         return 2;
+    }
+    if (csv.stats.filled || csv.stats.duplicates || csv.stats.snapped || csv.stats.sorted) {
+        char repairs[512];
+        series_csv_describe_repairs(&csv.stats, repairs, sizeof repairs);
+        fprintf(stderr, "tidectl simulate: %s: repaired: %s\n", data, repairs);
     }
     sim_trace tr = {csv.y, csv.n, csv.t0, csv.step};
     cfg.record = plot != NULL;
@@ -216,8 +233,10 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
             if (res[i].policy == SIM_STATIC) st = &res[i];
         }
         if (t)
-            printf("tide: model %s (%d fit%s, %.2fs), %ld syncs fell back to reactive\n", t->model,
-                   t->fits, t->fits == 1 ? "" : "s", t->fit_seconds, t->fallback_syncs);
+            printf("tide: model %s (%d fit%s, %.2fs), %ld syncs fell back to reactive (%ld by "
+                   "the live guard)%s%s\n",
+                   t->model, t->fits, t->fits == 1 ? "" : "s", t->fit_seconds, t->fallback_syncs,
+                   t->guard_syncs, t->first_fallback[0] ? "; first: " : "", t->first_fallback);
         const sim_result *ref[2] = {h, st};
         for (int k = 0; t && k < 2; k++)
             if (ref[k] && ref[k]->replica_minutes > 0) {

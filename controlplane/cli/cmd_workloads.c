@@ -215,6 +215,21 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
         printf("Last fit:    (none yet)\n");
     }
     if (*str(d, "status")) printf("Providers:   %s\n", str(d, "status"));
+    const cJSON *pv;
+    cJSON_ArrayForEach(pv, cJSON_GetObjectItemCaseSensitive(d, "providers")) {
+        if (strcmp(str(pv, "type"), "predictive") != 0) continue;
+        const cJSON *lm = cJSON_GetObjectItemCaseSensitive(pv, "live_mase");
+        char score[96];
+        if (cJSON_IsNumber(lm))
+            snprintf(score, sizeof score, "live MASE %.2f over the last day (%s naive)",
+                     lm->valuedouble, lm->valuedouble > 1 ? "worse than" : "at or better than");
+        else
+            snprintf(score, sizeof score, "live MASE not yet (%.0f points scored)",
+                     cli_num(pv, "live_points"));
+        printf("Forecast:    %s (%s): %s%s%s\n", str(pv, "name"),
+               *str(pv, "model") ? str(pv, "model") : "no model", score,
+               *str(pv, "fallback") ? "; falls back: " : "", str(pv, "fallback"));
+    }
     const cJSON *pa = cJSON_GetObjectItemCaseSensitive(d, "portrait");
     if (cJSON_IsArray(pa)) {
         printf("\nPortrait ahead (changes only):\n  %-20s %8s %8s  %-14s %10s\n", "TIME", "NEEDED",

@@ -1,24 +1,43 @@
 /* auto.c: "auto": chooses a forecaster per series by a rolling backtest on the last days of the
- * training data, and blends the best ones when that helps.
+ * training data, blends the best ones when that helps, and keeps choosing online.
  *
- * The candidates (last value, seasonal naive day and week, Holt-Winters, profile, the neural
- * forecaster and the LSTM) are fit on the training data minus a validation window (the last 7 days,
- * or 30% of the data when shorter) and forecast H steps from origins spread over that window,
- * reading the validation data as context exactly as the real backtest reads the test data.
- * Then, separately for each quarter of the horizon, the weights of a blend of the three best
- * candidates are chosen on a 0.1 grid (a single model is a blend with one weight 1) to minimise
- * the mean absolute error (with fewer than AUTO_MIN_BLEND_WINDOWS windows the best candidate
- * alone), and a single model keeps AUTO_HEDGE of weight for the runner-up. A week of
- * validation under-samples how much the level moves from one block of H steps to the next (a
- * steady week says little about a busy one), so the
- * blend's residuals there are widened by how much more the level varied over the whole
- * history than in the window (at most 3x; fc__level_widening). Last, because under-forecasting
- * costs more than over-forecasting when scaling, the blend is scaled up by the smallest factor
- * (at most 1.2) that keeps the share of forecasts below 0.9 x actual in the widened window at
- * or under 25%, unless that costs more than 2.5% x the widening squared of the mean absolute
- * error. The chosen candidates are then refit on all training data, except the networks,
- * which keep the training they had (see AUTO_NEURAL_EPOCHS). The blend's widened residuals
- * in the window become its quantiles. */
+ * The candidates (last value, seasonal naive day and week, Holt-Winters, profile) are fit once
+ * on the training data minus a validation window (the last 7 days, or 30% of the data when
+ * shorter) and forecast H steps from origins spread over that window, reading the validation
+ * data as context exactly as the real backtest reads the test data. Then, separately for each
+ * quarter of the horizon, the weights of a blend of the three best candidates are chosen on a
+ * 0.1 grid (a single model is a blend with one weight 1) to minimise the mean absolute error
+ * (with fewer than AUTO_MIN_BLEND_WINDOWS windows the best candidate alone), and a single
+ * model keeps AUTO_HEDGE of weight for the runner-up (choose()).
+ *
+ * Then every candidate is refit on all the training data (the window is up to 30% of a short
+ * series: too much history to leave out of the forecasts) and all are kept. Online: at every
+ * forecast the same choice is made again over the same number of origins, on the same grid,
+ * ending at the newest origin whose whole horizon lies before the forecast: the validation week
+ * slides forward with the data, so a series whose behaviour changes after training (a level shift,
+ * a season that stops, a model that breaks) moves auto to the candidates that forecast it best
+ * lately, and the naive forecasts are always among them. Forecasts at the grid origins are memoised
+ * (auto_hist; the choice is redone once per new origin), so a forecast costs the candidates'
+ * forecasts plus, once per grid stride, one forecast per candidate and one choice. The memo
+ * holds each origin's forecasts as first made from a context ending there: in the backtest
+ * (every context starts at the training series' start) a forecast is therefore a function of
+ * its context alone; live, where the context window slides, an origin keeps the forecasts made
+ * when it was new (a model reading an earlier start would forecast it slightly differently).
+ *
+ * A week of validation under-samples how much the level moves from one block of H steps to
+ * the next (a steady week says little about a busy one), so the blend's residuals there are
+ * widened by how much more the level varied over the whole history than in the window (at
+ * most 3x; fc__level_widening). Last, because under-forecasting costs more than
+ * over-forecasting when scaling, the blend is scaled up by the smallest factor (at most 1.2)
+ * that keeps the share of forecasts below 0.9 x actual in the widened window at or under 25%,
+ * unless that costs more than 2.5% x the widening of the mean absolute error or makes it worse
+ * than the best naive forecast's; the factor is chosen again with every online choice, on the
+ * same sliding window. The blend's widened residuals in the fit's window become its
+ * quantiles.
+ *
+ * The networks (neural, lstm) are not candidates: their training costs 15 s and more on two
+ * months of minutes, against auto's budget of 5 s per series (a thousand workloads retrained
+ * by one core in under 1.5 hours); they remain available by name. */
 #include "models/model.h"
 
 #include <errno.h>
@@ -35,44 +54,59 @@
 #define AUTO_BLEND_GAIN 0.01  /* a blend must score this much better than one model */
 #define AUTO_SHRINK 0.5       /* and its weights move this far from that model's */
 #define AUTO_UNDER 0.25       /* target share of forecasts below 0.9 x actual */
-#define AUTO_UNDER_COST 0.025 /* the most MAE the upward factor may cost, times widening^2 */
+#define AUTO_UNDER_COST 0.025 /* the most MAE the upward factor may cost, times widening */
 #define AUTO_LEVEL_MAX 3.0    /* the most the validation residuals are widened */
 /* Blend weights fit on fewer validation windows than this are fit and judged on the same one
- * or two days, which rewards chance: the best candidate alone is kept instead. */
+ * or two days, which rewards chance: the best candidate alone is kept instead, or, when that
+ * is not a naive forecast, half of it and half of the best naive forecast (a ranking from one
+ * window is weak evidence; the naive forecasts are the safe default). */
 #define AUTO_MIN_BLEND_WINDOWS 3
 /* A single model chosen for a horizon quarter gives this weight to the best other candidate:
  * a ranking from a few days of validation is often wrong on the next week, and a tenth on
  * the runner-up costs at most a tenth of the gap between them when it is right. */
 #define AUTO_HEDGE 0.1
 
-static const fc_model_ops *const candidates[] = {
-    &fc__model_last,    &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters,
-    &fc__model_profile, &fc__model_neural,     &fc__model_lstm,        NULL};
+static const fc_model_ops *const candidates[] = {&fc__model_last,        &fc__model_snaive_day,
+                                                 &fc__model_snaive_week, &fc__model_holt_winters,
+                                                 &fc__model_profile,     NULL};
 
-/* The networks are trained once, on the data before the validation window, for at most this
- * many epochs of 50 batches each (unless opt.max_epochs says otherwise; early stopping also
- * applies), and kept as trained: retraining them on all data would double auto's cost for a
- * week more of history. About 8 s (neural) and 6 s (lstm) on one idle core at context 120,
- * horizon 60, so that auto on the full NASA series stays well under a minute; 3 neural epochs
- * validated as well as 4 on NASA day-ahead (MASE 0.459-0.494 over seeds 1-3, against
- * 0.515-0.594 with 4) and the same on scale-1h. A count, not a time, so that the
- * choice and the forecast depend on the data and the seed only. */
-#define AUTO_NEURAL_EPOCHS 3
-#define AUTO_LSTM_EPOCHS 5
-
-static int is_net(const fc_model_ops *ops) {
-    return ops == &fc__model_neural || ops == &fc__model_lstm;
-}
 #define NCAND (sizeof candidates / sizeof *candidates - 1)
+
+/* The choice: up to AUTO_TOP candidates (indices into candidates[]) and their blend weights
+ * per horizon quarter. */
+typedef struct selection {
+    int ntop;
+    size_t top[AUTO_TOP];
+    double w[AUTO_BUCKETS][AUTO_TOP];
+    double scale; /* the upward factor */
+} selection;
+
+/* Memo of the candidates' forecasts at the grid origins (see the header): slot k % cap holds
+ * origin k's forecasts (NCAND x H, NaN for a candidate that failed) when key[slot] == k; and
+ * the last two choices made, by their newest origin. Mutable behind the const model (a fitted
+ * model serves one caller at a time, as every forecaster does). */
+typedef struct auto_hist {
+    size_t cap;
+    int64_t *key;
+    double *f;
+    int64_t sel_key[2];
+    selection sel[2];
+    int sel_next;
+} auto_hist;
 
 typedef struct auto_m {
     fc_options opt;
     int horizon;
-    int nsel; /* models in the blend */
-    const fc_model_ops *sel[AUTO_TOP];
-    void *state[AUTO_TOP];
-    double w[AUTO_BUCKETS][AUTO_TOP]; /* blend weights per horizon quarter */
-    double scale;                     /* upward factor of the point forecast */
+    void *st[NCAND];   /* fitted candidates (NULL: failed or not fit) */
+    selection fit_sel; /* the choice at the end of training */
+    double scale;      /* upward factor of the point forecast at the end of training */
+    double kl;         /* fc__level_widening of the training data */
+    int nonneg;        /* no negative value in the training data */
+    int64_t step, g0;  /* the grid: origin k at time g0 + k * gstride */
+    int64_t gstride;   /* seconds */
+    size_t norig;      /* origins per choice (0: no online choice) */
+    int H;             /* horizon the choice scores */
+    auto_hist *hist;
     char name[96];
     float *res; /* validation residuals for the quantiles (sorted rows) */
     int res_h;
@@ -92,9 +126,16 @@ static int create(void **state, const fc_options *opt, char *err, size_t errlen)
 }
 
 static void release(auto_m *m) {
-    for (int i = 0; i < m->nsel; i++)
-        if (m->sel[i] && m->state[i]) m->sel[i]->destroy(m->state[i]);
-    m->nsel = 0;
+    for (size_t c = 0; c < NCAND; c++)
+        if (m->st[c]) candidates[c]->destroy(m->st[c]);
+    memset(m->st, 0, sizeof m->st);
+    if (m->hist) {
+        free(m->hist->key);
+        free(m->hist->f);
+        free(m->hist);
+        m->hist = NULL;
+    }
+    m->norig = 0;
     free(m->res);
     m->res = NULL;
     m->res_h = 0;
@@ -121,10 +162,17 @@ static void window_mae(const val *v, const double *const *F, const double *w, in
                        double *mae) {
     double s[AUTO_WINDOWS] = {0};
     size_t cnt[AUTO_WINDOWS] = {0};
+    size_t i0 = 0, i1 = v->H; /* the steps of bucket b */
+    if (b >= 0) {
+        while (i0 < v->H && bucket_of((int)i0, (int)v->H) < b)
+            i0++;
+        i1 = i0;
+        while (i1 < v->H && bucket_of((int)i1, (int)v->H) == b)
+            i1++;
+    }
     for (size_t k = 0; k < v->norig; k++) {
         int win = (int)(k * (size_t)v->W / v->norig);
-        for (size_t i = 0; i < v->H; i++) {
-            if (b >= 0 && bucket_of((int)i, (int)v->H) != b) continue;
+        for (size_t i = i0; i < i1; i++) {
             size_t j = k * v->H + i;
             if (isnan(v->A[j])) continue;
             double f = 0;
@@ -142,6 +190,38 @@ static void window_mae(const val *v, const double *const *F, const double *w, in
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* The k-th smallest of e[0..n) (e is reordered): Hoare's selection, median-of-three pivots. */
+static double select_kth(double *e, size_t n, size_t k) {
+    size_t lo = 0, hi = n - 1;
+    while (hi > lo) {
+        size_t mid = lo + (hi - lo) / 2;
+        double a = e[lo], b = e[mid], c = e[hi];
+        double piv = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (e[i] < piv)
+                i++;
+            while (e[j] > piv)
+                j--;
+            if (i <= j) {
+                double t = e[i];
+                e[i] = e[j];
+                e[j] = t;
+                i++;
+                if (j == 0) break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return e[k];
+    }
+    return e[k];
 }
 
 /* Error caps per window: AUTO_CLIP times the median absolute error of all candidates there.
@@ -165,8 +245,8 @@ static int error_caps(val *v, const double *F, const unsigned char *ok, size_t n
         }
         v->cap[win] = INFINITY;
         if (n == 0) continue;
-        qsort(e, n, sizeof *e, cmp_double);
-        double med = n % 2 ? e[n / 2] : 0.5 * (e[n / 2 - 1] + e[n / 2]);
+        double med = n % 2 ? select_kth(e, n, n / 2)
+                           : 0.5 * (select_kth(e, n, n / 2 - 1) + select_kth(e, n, n / 2));
         if (med > 0) v->cap[win] = AUTO_CLIP * med;
     }
     free(e);
@@ -300,9 +380,226 @@ double fc__level_widening(const fc_series *train, const unsigned char *mask, siz
     return k < 1 ? 1 : k > AUTO_LEVEL_MAX ? AUTO_LEVEL_MAX : k;
 }
 
+/* The choice over norig origins of H steps: F holds each candidate's forecasts (NCAND x norig x
+ * H; ok[c] = 0 for one without), A the actuals (norig x H, NaN where masked). The candidates
+ * are ranked by their robust score over the windows, and per horizon quarter the blend weights
+ * of the top AUTO_TOP are chosen on a 0.1 grid by the same score; a blend replaces the best
+ * single model of the quarter only when it scores at least AUTO_BLEND_GAIN better, and then
+ * with its weights shrunk halfway toward that model's (blend weights fit on a week are noisy).
+ * *v returns the windows and error caps. 0, -ENOMEM, or -EINVAL when no candidate has
+ * forecasts. */
+static int choose(const double *F, const unsigned char *ok, const double *A, size_t norig, int H,
+                  int verbose, selection *sel, val *v) {
+    int nwin = norig / 3 < AUTO_WINDOWS ? (int)(norig / 3) : AUTO_WINDOWS;
+    if (nwin < 1) nwin = 1;
+    *v = (val){A, norig, (size_t)H, nwin, {0}};
+    if (error_caps(v, F, ok, NCAND) != 0) return -ENOMEM;
+    double cm[NCAND][AUTO_WINDOWS], ref[AUTO_WINDOWS];
+    double cmb[NCAND][AUTO_BUCKETS][AUTO_WINDOWS], refb[AUTO_BUCKETS][AUTO_WINDOWS];
+    for (int w = 0; w < v->W; w++) {
+        ref[w] = INFINITY;
+        for (int b = 0; b < AUTO_BUCKETS; b++)
+            refb[b][w] = INFINITY;
+    }
+    for (size_t c = 0; c < NCAND; c++) {
+        if (!ok[c]) continue;
+        const double *fc1 = F + c * norig * (size_t)H;
+        double one = 1;
+        window_mae(v, &fc1, &one, 1, -1, cm[c]);
+        for (int b = 0; b < AUTO_BUCKETS; b++)
+            window_mae(v, &fc1, &one, 1, b, cmb[c][b]);
+        for (int w = 0; w < v->W; w++) {
+            if (cm[c][w] < ref[w]) ref[w] = cm[c][w];
+            for (int b = 0; b < AUTO_BUCKETS; b++)
+                if (cmb[c][b][w] < refb[b][w]) refb[b][w] = cmb[c][b][w];
+        }
+    }
+    double score[NCAND];
+    for (size_t c = 0; c < NCAND; c++) {
+        score[c] = ok[c] ? robust(v, cm[c], ref) : INFINITY;
+        if (verbose) {
+            fprintf(stderr,
+                    "auto: validation score of %s: %.4f; MAE per window:", candidates[c]->name,
+                    score[c]);
+            for (int w = 0; ok[c] && w < v->W; w++)
+                fprintf(stderr, " %.4g", cm[c][w]);
+            fprintf(stderr, "\n");
+        }
+    }
+    memset(sel, 0, sizeof *sel);
+    for (; sel->ntop < AUTO_TOP; sel->ntop++) {
+        size_t b = NCAND;
+        for (size_t c = 0; c < NCAND; c++) {
+            int used = 0;
+            for (int j = 0; j < sel->ntop; j++)
+                used |= sel->top[j] == c;
+            if (!used && isfinite(score[c]) && (b == NCAND || score[c] < score[b])) b = c;
+        }
+        if (b == NCAND) break;
+        sel->top[sel->ntop] = b;
+    }
+    int ntop = sel->ntop;
+    if (ntop == 0) return -EINVAL;
+    /* weak evidence (too few windows to blend on) and a non-naive model first: half of the
+     * weight goes to the best naive forecast instead of a blend (see AUTO_MIN_BLEND_WINDOWS) */
+    if (v->W < AUTO_MIN_BLEND_WINDOWS && sel->top[0] >= 3) {
+        size_t bn = NCAND;
+        for (size_t c = 0; c < 3 && c < NCAND; c++)
+            if (isfinite(score[c]) && (bn == NCAND || score[c] < score[bn])) bn = c;
+        if (bn != NCAND) {
+            sel->top[1] = bn;
+            sel->ntop = 2;
+            for (int b = 0; b < AUTO_BUCKETS; b++) {
+                sel->w[b][0] = 1 - AUTO_SHRINK;
+                sel->w[b][1] = AUTO_SHRINK;
+                sel->w[b][2] = 0;
+            }
+            return 0;
+        }
+    }
+    const double *ft[AUTO_TOP];
+    for (int t = 0; t < ntop; t++)
+        ft[t] = F + sel->top[t] * norig * (size_t)H;
+    for (int b = 0; b < AUTO_BUCKETS; b++) {
+        double best = INFINITY, single = INFINITY, sw[AUTO_TOP] = {0}, *bw = sel->w[b];
+        for (int a = 0; a <= 10; a++)
+            for (int c2 = 0; c2 <= 10 - a; c2++) {
+                int c3 = 10 - a - c2;
+                if ((ntop < 2 && c2) || (ntop < 3 && c3)) continue;
+                double wv[AUTO_TOP] = {a / 10.0, c2 / 10.0, c3 / 10.0}, wm[AUTO_WINDOWS];
+                window_mae(v, ft, wv, ntop, b, wm);
+                double sc = robust(v, wm, refb[b]);
+                if (sc < best - 1e-12) best = sc, memcpy(bw, wv, sizeof wv);
+                if ((a == 10 || c2 == 10 || c3 == 10) && sc < single - 1e-12)
+                    single = sc, memcpy(sw, wv, sizeof wv);
+            }
+        if (v->W < AUTO_MIN_BLEND_WINDOWS) { /* see AUTO_MIN_BLEND_WINDOWS */
+            memset(bw, 0, AUTO_TOP * sizeof *bw);
+            bw[0] = 1;
+        } else if (!(best < (1 - AUTO_BLEND_GAIN) * single))
+            memcpy(bw, sw, sizeof sw);
+        else
+            for (int t = 0; t < AUTO_TOP; t++)
+                bw[t] = AUTO_SHRINK * bw[t] + (1 - AUTO_SHRINK) * sw[t];
+        for (int t = 0; t < ntop && ntop >= 2; t++) /* see AUTO_HEDGE */
+            if (bw[t] >= 1 - 1e-9) {
+                int r = t == 0 ? 1 : 0;
+                bw[t] = 1 - AUTO_HEDGE;
+                bw[r] = AUTO_HEDGE;
+                break;
+            }
+    }
+    return 0;
+}
+
+/* The upward factor of a blend whose forecasts at the choice's origins are blend[] (norig x H,
+ * as v): the smallest (0.01 steps, at most 1.2) that keeps the share of forecasts below 0.9 x
+ * actual at or under AUTO_UNDER in all windows but the worst (a week whose level drifts up has
+ * several such days; the pooled share hides them), judged on the residuals widened by kl
+ * (widen() turns A into blend + kl x (A - blend) and scales the caps), unless the factor costs more
+ * than AUTO_UNDER_COST x kl of their MAE (errors clipped as for the choice): kl is how much more
+ * the level moves in the history than in the window, and the more of it the window missed,
+ * the more insurance against it is worth (kl^2 was tried: on series it was not tuned on it
+ * bought UNDER with MASE, losing to the naive forecasts more often); and never beyond the
+ * point where the blend's MAE there exceeds `naive`, the best naive forecast's (insurance
+ * that makes auto worse than a naive forecast is not worth having). */
+static void widen(const double *blend, double *A, val *v, double kl) {
+    for (size_t j = 0; j < v->norig * v->H; j++)
+        if (!isnan(A[j])) A[j] = blend[j] + kl * (A[j] - blend[j]);
+    for (int w = 0; w < v->W; w++)
+        v->cap[w] *= kl;
+}
+
+/* The clipped MAE of forecasts f (norig x H, as v) against A. */
+static double clipped_mae(const double *f, const double *A, const val *v) {
+    double s = 0;
+    size_t cnt = 0;
+    for (size_t k = 0; k < v->norig; k++) {
+        int win = (int)(k * (size_t)v->W / v->norig);
+        for (size_t i = 0; i < v->H; i++) {
+            size_t j = k * v->H + i;
+            if (isnan(A[j])) continue;
+            double e = fabs(f[j] - A[j]);
+            s += e < v->cap[win] ? e : v->cap[win];
+            cnt++;
+        }
+    }
+    return cnt ? s / (double)cnt : NAN;
+}
+
+/* The lowest clipped MAE of the naive candidates (last, snaive-day, snaive-week: the first
+ * three) among F's (NCAND x norig x H, ok[c] for those with forecasts); INFINITY when none. */
+static double naive_mae(const double *F, const unsigned char *ok, const double *A, const val *v) {
+    double best = INFINITY;
+    for (size_t c = 0; c < 3 && c < NCAND; c++) {
+        if (!ok[c]) continue;
+        double e = clipped_mae(F + c * v->norig * v->H, A, v);
+        if (e < best) best = e;
+    }
+    return best;
+}
+
+static double upward_factor(const double *blend, const double *A, const val *v, double kl,
+                            double naive, int verbose) {
+    size_t norig = v->norig, H = v->H;
+    double base_mae = 0, scale = 1;
+    for (int step = 0; step <= 20; step++) {
+        double sc = 1 + step * 0.01, s = 0, share[AUTO_WINDOWS] = {0};
+        size_t cnt = 0, wc[AUTO_WINDOWS] = {0};
+        for (size_t k = 0; k < norig; k++) {
+            int win = (int)(k * (size_t)v->W / norig);
+            for (size_t i = 0; i < H; i++) {
+                size_t j = k * H + i;
+                if (isnan(A[j])) continue;
+                double f = sc * blend[j], e = fabs(f - A[j]);
+                s += e < v->cap[win] ? e : v->cap[win];
+                share[win] += f < 0.9 * A[j];
+                wc[win]++;
+                cnt++;
+            }
+        }
+        if (!cnt) break;
+        for (int win = 0; win < v->W; win++)
+            share[win] = wc[win] ? share[win] / (double)wc[win] : 0;
+        qsort(share, (size_t)v->W, sizeof *share, cmp_double);
+        double mae_sc = s / (double)cnt, upper = share[v->W >= 3 ? v->W - 2 : v->W - 1];
+        if (step == 0) base_mae = mae_sc;
+        if (mae_sc > (1 + AUTO_UNDER_COST * kl) * base_mae) break;
+        if (step > 0 && mae_sc > naive) break; /* never insurance that loses to a naive */
+        scale = sc;
+        if (verbose)
+            fprintf(stderr,
+                    "auto: scale %.2f: validation MAE %.5g, second-worst window's share under "
+                    "0.9 x actual %.3f\n",
+                    sc, mae_sc, upper);
+        if (upper <= AUTO_UNDER) break;
+    }
+    return scale;
+}
+
+/* The names of the candidates with a weight in sel, e.g. "auto:profile+holt-winters*1.09". */
+static void sel_name(const auto_m *m, const selection *sel, char *buf, size_t len) {
+    size_t off = (size_t)snprintf(buf, len, "auto:");
+    int first = 1;
+    for (int t = 0; t < sel->ntop && off < len; t++) {
+        int used = 0;
+        for (int b = 0; b < AUTO_BUCKETS; b++)
+            used |= sel->w[b][t] > 0;
+        if (!used) continue;
+        off += (size_t)snprintf(buf + off, len - off, "%s%s", first ? "" : "+",
+                                candidates[sel->top[t]]->name);
+        first = 0;
+    }
+    if (m->scale > 1 && off < len) snprintf(buf + off, len - off, "*%.2f", m->scale);
+}
+
 static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
     auto_m *m = state;
     release(m);
+    free(m->res);
+    m->res = NULL;
+    m->res_h = 0;
+    m->res_n = 0;
     *tp = 0;
     size_t n = train->n;
     size_t day = (size_t)fc__steps_per_day(train->step);
@@ -314,297 +611,280 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     o.verbose = 0;
     int rc = 0;
     double *F = NULL, *A = NULL;
-    unsigned char *mask = NULL, *ok = NULL;
-    void *st[NCAND] = {0};
+    unsigned char *mask = NULL, ok[NCAND] = {0};
     size_t norig = 0;
+    m->step = train->step;
+    m->H = H;
+    m->scale = 1;
     int have_val = V >= (size_t)H + 1 && n - V >= day + 1;
-    if (have_val) {
-        size_t first = n - V, last = n - (size_t)H;
-        size_t stride = (size_t)H;
-        size_t six_h = (size_t)(6 * 3600 / train->step);
-        if (six_h >= 1 && stride > six_h) stride = six_h;
-        if ((last - first) / stride + 1 > AUTO_MAX_ORIGINS)
-            stride = (last - first) / AUTO_MAX_ORIGINS + 1;
-        norig = (last - first) / stride + 1;
-        F = malloc(NCAND * norig * (size_t)H * sizeof *F);
-        A = malloc(norig * (size_t)H * sizeof *A);
-        ok = calloc(NCAND, 1);
-        mask = malloc(n);
-        if (!F || !A || !ok || !mask) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        fc__mask_outages(train->y, n, train->step, mask);
-        fc_series head = *train;
-        head.n = n - V;
-        int nwin = norig / 3 < AUTO_WINDOWS ? (int)(norig / 3) : AUTO_WINDOWS;
-        if (nwin < 1) nwin = 1;
-        for (size_t c = 0; c < NCAND; c++) {
-            double unused;
-            /* a weekly seasonal naive forecast that cannot look a week back in the window
-             * would be judged as a last-value forecast: leave it out */
-            if (candidates[c] == &fc__model_snaive_week && first < 7 * day) continue;
-            fc_options oc = o;
-            if (is_net(candidates[c]) && oc.max_epochs <= 0)
-                oc.max_epochs =
-                    candidates[c] == &fc__model_neural ? AUTO_NEURAL_EPOCHS : AUTO_LSTM_EPOCHS;
-            if (candidates[c]->create(&st[c], &oc, err, errlen) != 0) continue;
-            int frc = candidates[c]->fit(st[c], &head, &unused, err, errlen);
-            if (frc == -ETIMEDOUT) { /* the safety abort: fail loudly, never choose without it */
-                rc = frc;
-                goto out;
-            }
-            if (frc != 0) continue;
-            ok[c] = 1;
-            int fitted_win = 0;
-            for (size_t k = 0; k < norig && ok[c]; k++) {
-                fc_series ctx = *train;
-                ctx.n = first + k * stride;
-                int win = (int)(k * (size_t)nwin / norig);
-                if (win != fitted_win && !is_net(candidates[c])) {
-                    /* rolling origin: the statistical models are refit on everything before
-                     * each validation window, as they will be on everything before the test */
-                    fitted_win = win;
-                    candidates[c]->destroy(st[c]);
-                    st[c] = NULL;
-                    if (candidates[c]->create(&st[c], &oc, err, errlen) != 0 ||
-                        candidates[c]->fit(st[c], &ctx, &unused, err, errlen) != 0) {
-                        ok[c] = 0;
-                        break;
-                    }
-                }
-                if (candidates[c]->predict(st[c], &ctx, H, F + (c * norig + k) * (size_t)H, err,
-                                           errlen) != 0)
-                    ok[c] = 0;
-            }
-        }
-        for (size_t k = 0; k < norig; k++)
-            for (int i = 0; i < H; i++) {
-                size_t t = first + k * stride + (size_t)i;
-                A[k * (size_t)H + (size_t)i] = mask[t] ? train->y[t] : NAN;
-            }
-        /* rank candidates by a robust score over the validation windows */
-        val v = {A, norig, (size_t)H, nwin, {0}};
-        if (error_caps(&v, F, ok, NCAND) != 0) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        double cm[NCAND][AUTO_WINDOWS], ref[AUTO_WINDOWS];
-        double cmb[NCAND][AUTO_BUCKETS][AUTO_WINDOWS], refb[AUTO_BUCKETS][AUTO_WINDOWS];
-        for (int w = 0; w < v.W; w++) {
-            ref[w] = INFINITY;
-            for (int b = 0; b < AUTO_BUCKETS; b++)
-                refb[b][w] = INFINITY;
-        }
-        for (size_t c = 0; c < NCAND; c++) {
-            if (!ok[c]) continue;
-            const double *fc1 = F + c * norig * (size_t)H;
-            double one = 1;
-            window_mae(&v, &fc1, &one, 1, -1, cm[c]);
-            for (int b = 0; b < AUTO_BUCKETS; b++)
-                window_mae(&v, &fc1, &one, 1, b, cmb[c][b]);
-            for (int w = 0; w < v.W; w++) {
-                if (cm[c][w] < ref[w]) ref[w] = cm[c][w];
-                for (int b = 0; b < AUTO_BUCKETS; b++)
-                    if (cmb[c][b][w] < refb[b][w]) refb[b][w] = cmb[c][b][w];
-            }
-        }
-        double score[NCAND];
-        for (size_t c = 0; c < NCAND; c++) {
-            score[c] = ok[c] ? robust(&v, cm[c], ref) : INFINITY;
-            if (m->opt.verbose) {
-                fprintf(stderr,
-                        "auto: validation score of %s: %.4f; MAE per window:", candidates[c]->name,
-                        score[c]);
-                for (int w = 0; ok[c] && w < v.W; w++)
-                    fprintf(stderr, " %.4g", cm[c][w]);
-                fprintf(stderr, "\n");
-            }
-        }
-        size_t top[AUTO_TOP];
-        int ntop = 0;
-        for (; ntop < AUTO_TOP; ntop++) {
-            size_t b = NCAND;
-            for (size_t c = 0; c < NCAND; c++) {
-                int used = 0;
-                for (int j = 0; j < ntop; j++)
-                    used |= top[j] == c;
-                if (!used && isfinite(score[c]) && (b == NCAND || score[c] < score[b])) b = c;
-            }
-            if (b == NCAND) break;
-            top[ntop] = b;
-        }
-        if (ntop == 0) {
-            snprintf(err, errlen, "auto: no candidate model could be fit");
-            rc = -EINVAL;
-            goto out;
-        }
-        /* per-bucket blend weights on a 0.1 grid over the top candidates, judged by the same
-         * robust score; a blend replaces the best single model of the bucket only when it
-         * scores at least AUTO_BLEND_GAIN better, and then with its weights shrunk halfway
-         * toward that model's (blend weights fit on a week are noisy) */
-        const double *ft[AUTO_TOP];
-        for (int t = 0; t < ntop; t++)
-            ft[t] = F + top[t] * norig * (size_t)H;
-        double bw[AUTO_BUCKETS][AUTO_TOP] = {{0}};
-        for (int b = 0; b < AUTO_BUCKETS; b++) {
-            double best = INFINITY, single = INFINITY, sw[AUTO_TOP] = {0};
-            for (int a = 0; a <= 10; a++)
-                for (int c2 = 0; c2 <= 10 - a; c2++) {
-                    int c3 = 10 - a - c2;
-                    if ((ntop < 2 && c2) || (ntop < 3 && c3)) continue;
-                    double wv[AUTO_TOP] = {a / 10.0, c2 / 10.0, c3 / 10.0}, wm[AUTO_WINDOWS];
-                    window_mae(&v, ft, wv, ntop, b, wm);
-                    double sc = robust(&v, wm, refb[b]);
-                    if (sc < best - 1e-12) best = sc, memcpy(bw[b], wv, sizeof wv);
-                    if ((a == 10 || c2 == 10 || c3 == 10) && sc < single - 1e-12)
-                        single = sc, memcpy(sw, wv, sizeof wv);
-                }
-            if (v.W < AUTO_MIN_BLEND_WINDOWS) { /* see AUTO_MIN_BLEND_WINDOWS */
-                memset(bw[b], 0, sizeof bw[b]);
-                bw[b][0] = 1;
-            } else if (!(best < (1 - AUTO_BLEND_GAIN) * single))
-                memcpy(bw[b], sw, sizeof sw);
-            else
-                for (int t = 0; t < AUTO_TOP; t++)
-                    bw[b][t] = AUTO_SHRINK * bw[b][t] + (1 - AUTO_SHRINK) * sw[t];
-            for (int t = 0; t < ntop && ntop >= 2; t++) /* see AUTO_HEDGE */
-                if (bw[b][t] >= 1 - 1e-9) {
-                    int r = t == 0 ? 1 : 0;
-                    bw[b][t] = 1 - AUTO_HEDGE;
-                    bw[b][r] = AUTO_HEDGE;
-                    break;
-                }
-        }
-        /* blended validation forecasts -> the upward factor */
-        double *blend = malloc(norig * (size_t)H * sizeof *blend);
-        if (!blend) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        for (size_t k = 0; k < norig; k++)
-            for (int i = 0; i < H; i++) {
-                size_t j = k * (size_t)H + (size_t)i;
-                double f = 0;
-                for (int t = 0; t < ntop; t++)
-                    f += bw[bucket_of(i, H)][t] * F[top[t] * norig * (size_t)H + j];
-                blend[j] = f;
-            }
-        /* the validation actuals with the blend's residuals widened by fc__level_widening */
-        double kl = fc__level_widening(train, mask, (size_t)H, V, day);
-        for (size_t j = 0; j < norig * (size_t)H; j++)
-            if (!isnan(A[j])) A[j] = blend[j] + kl * (A[j] - blend[j]);
-        for (int w = 0; w < v.W; w++)
-            v.cap[w] *= kl;
-        if (m->opt.verbose)
-            fprintf(
-                stderr,
-                "auto: validation residuals widened by %.3f for the day-to-day level variation\n",
-                kl);
-        /* the upward factor: the smallest that keeps the share of forecasts below 0.9 x
-         * actual at or under AUTO_UNDER in all validation windows but the worst (a week
-         * whose level drifts up has several such days; the pooled share hides them), judged
-         * on the widened residuals, unless the factor costs more than AUTO_UNDER_COST x kl^2
-         * of their MAE (errors clipped as for the choice): kl^2 is how much more of the
-         * level's variance the history shows than the window, and the more of it the
-         * window missed, the more insurance against it is worth */
-        double base_mae = 0;
-        m->scale = 1;
-        /* a factor raises only a positive forecast: on a series with negative values it
-         * would push negative forecasts down, so such a series keeps the blend as it is */
-        int nonneg = 1;
-        for (size_t i = 0; i < n && nonneg; i++)
-            nonneg = !(train->y[i] < 0);
-        for (int step = 0; nonneg && step <= 20; step++) {
-            double sc = 1 + step * 0.01, s = 0, share[AUTO_WINDOWS] = {0};
-            size_t cnt = 0, wc[AUTO_WINDOWS] = {0};
-            for (size_t k = 0; k < norig; k++) {
-                int win = (int)(k * (size_t)v.W / norig);
-                for (int i = 0; i < H; i++) {
-                    size_t j = k * (size_t)H + (size_t)i;
-                    if (isnan(A[j])) continue;
-                    double f = sc * blend[j], e = fabs(f - A[j]);
-                    s += e < v.cap[win] ? e : v.cap[win];
-                    share[win] += f < 0.9 * A[j];
-                    wc[win]++;
-                    cnt++;
-                }
-            }
-            if (!cnt) break;
-            for (int win = 0; win < v.W; win++)
-                share[win] = wc[win] ? share[win] / (double)wc[win] : 0;
-            qsort(share, (size_t)v.W, sizeof *share, cmp_double);
-            double mae_sc = s / (double)cnt, upper = share[v.W >= 3 ? v.W - 2 : v.W - 1];
-            if (step == 0) base_mae = mae_sc;
-            if (mae_sc > (1 + AUTO_UNDER_COST * kl * kl) * base_mae) break;
-            m->scale = sc;
-            if (m->opt.verbose)
-                fprintf(stderr,
-                        "auto: scale %.2f: validation MAE %.5g, second-worst window's share under "
-                        "0.9 x actual %.3f\n",
-                        sc, mae_sc, upper);
-            if (upper <= AUTO_UNDER) break;
-        }
-        keep_residuals(m, blend, A, norig, H, train);
-        free(blend);
-        /* keep the candidates with a weight */
-        m->nsel = 0;
-        for (int t = 0; t < ntop; t++) {
-            int used = 0;
-            for (int b = 0; b < AUTO_BUCKETS; b++)
-                used |= bw[b][t] > 0;
-            if (!used) continue;
-            m->sel[m->nsel] = candidates[top[t]];
-            m->state[m->nsel] = NULL;
-            if (is_net(candidates[top[t]])) { /* kept as trained on the head */
-                m->state[m->nsel] = st[top[t]];
-                st[top[t]] = NULL;
-            }
-            for (int b = 0; b < AUTO_BUCKETS; b++)
-                m->w[b][m->nsel] = bw[b][t];
-            m->nsel++;
-        }
-    } else {
+    if (!have_val) {
         /* too little data for a validation window: the one-day seasonal naive forecast, or
          * the last value when there is not even a day */
-        m->nsel = 1;
-        m->sel[0] = n > day ? &fc__model_snaive_day : &fc__model_last;
-        m->state[0] = NULL;
-        for (int b = 0; b < AUTO_BUCKETS; b++)
-            m->w[b][0] = 1;
-        m->scale = 1;
-    }
-    /* refit the chosen candidates on all the training data */
-    for (int t = 0; t < m->nsel; t++) {
+        size_t c = n > day ? 1 : 0;
+        rc = candidates[c]->create(&m->st[c], &o, err, errlen);
         double unused;
-        if (m->state[t]) continue; /* a network kept as trained */
-        rc = m->sel[t]->create(&m->state[t], &o, err, errlen);
-        if (rc == 0) rc = m->sel[t]->fit(m->state[t], train, &unused, err, errlen);
-        if (rc != 0) {
-            release(m); /* destroys every state set so far, kept networks included */
-            goto out;
+        if (rc == 0) rc = candidates[c]->fit(m->st[c], train, &unused, err, errlen);
+        if (rc != 0) goto out;
+        m->fit_sel = (selection){.ntop = 1, .top = {c}, .scale = 1};
+        for (int b = 0; b < AUTO_BUCKETS; b++)
+            m->fit_sel.w[b][0] = 1;
+        sel_name(m, &m->fit_sel, m->name, sizeof m->name);
+        goto out;
+    }
+    size_t first = n - V, last = n - (size_t)H;
+    size_t stride = (size_t)H;
+    size_t six_h = (size_t)(6 * 3600 / train->step);
+    if (six_h >= 1 && stride > six_h) stride = six_h;
+    if ((last - first) / stride + 1 > AUTO_MAX_ORIGINS)
+        stride = (last - first) / AUTO_MAX_ORIGINS + 1;
+    norig = (last - first) / stride + 1;
+    F = malloc(NCAND * norig * (size_t)H * sizeof *F);
+    A = malloc(norig * (size_t)H * sizeof *A);
+    mask = malloc(n);
+    if (!F || !A || !mask) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    fc__mask_outages(train->y, n, train->step, mask);
+    fc_series head = *train;
+    head.n = n - V;
+    for (size_t c = 0; c < NCAND; c++) {
+        double unused;
+        /* a weekly seasonal naive forecast that cannot look a week back in the window
+         * would be judged as a last-value forecast: leave it out */
+        if (candidates[c] == &fc__model_snaive_week && first < 7 * day) continue;
+        if (candidates[c]->create(&m->st[c], &o, err, errlen) != 0) continue;
+        if (candidates[c]->fit(m->st[c], &head, &unused, err, errlen) != 0) {
+            candidates[c]->destroy(m->st[c]);
+            m->st[c] = NULL;
+            continue;
+        }
+        ok[c] = 1;
+        for (size_t k = 0; k < norig && ok[c]; k++) {
+            fc_series ctx = *train;
+            ctx.n = first + k * stride;
+            if (candidates[c]->predict(m->st[c], &ctx, H, F + (c * norig + k) * (size_t)H, err,
+                                       errlen) != 0)
+                ok[c] = 0;
+        }
+        if (!ok[c]) {
+            candidates[c]->destroy(m->st[c]);
+            m->st[c] = NULL;
         }
     }
-    size_t off = (size_t)snprintf(m->name, sizeof m->name, "auto:");
-    for (int t = 0; t < m->nsel && off < sizeof m->name; t++)
-        off += (size_t)snprintf(m->name + off, sizeof m->name - off, "%s%s", t ? "+" : "",
-                                m->sel[t]->name);
-    if (m->scale > 1 && off < sizeof m->name)
-        snprintf(m->name + off, sizeof m->name - off, "*%.2f", m->scale);
+    for (size_t k = 0; k < norig; k++)
+        for (int i = 0; i < H; i++) {
+            size_t t = first + k * stride + (size_t)i;
+            A[k * (size_t)H + (size_t)i] = mask[t] ? train->y[t] : NAN;
+        }
+    val v;
+    rc = choose(F, ok, A, norig, H, m->opt.verbose, &m->fit_sel, &v);
+    if (rc != 0) {
+        if (rc == -EINVAL) snprintf(err, errlen, "auto: no candidate model could be fit");
+        goto out;
+    }
+    const selection *sel = &m->fit_sel;
+    /* blended validation forecasts -> the upward factor */
+    double *blend = malloc(norig * (size_t)H * sizeof *blend);
+    if (!blend) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t k = 0; k < norig; k++)
+        for (int i = 0; i < H; i++) {
+            size_t j = k * (size_t)H + (size_t)i;
+            double f = 0;
+            for (int t = 0; t < sel->ntop; t++)
+                f += sel->w[bucket_of(i, H)][t] * F[sel->top[t] * norig * (size_t)H + j];
+            blend[j] = f;
+        }
+    /* the memo of the online choice starts with the validation forecasts */
+    m->hist = calloc(1, sizeof *m->hist);
+    size_t cap = norig + 2 * ((size_t)H / stride + 2);
+    if (m->hist) {
+        m->hist->cap = cap;
+        m->hist->key = malloc(cap * sizeof *m->hist->key);
+        m->hist->f = malloc(cap * NCAND * (size_t)H * sizeof *m->hist->f);
+    }
+    if (!m->hist || !m->hist->key || !m->hist->f) {
+        free(blend);
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t s = 0; s < cap; s++)
+        m->hist->key[s] = INT64_MIN;
+    m->hist->sel_key[0] = m->hist->sel_key[1] = INT64_MIN;
+    for (size_t k = 0; k < norig; k++) {
+        size_t slot = k % cap;
+        m->hist->key[slot] = (int64_t)k;
+        for (size_t c = 0; c < NCAND; c++)
+            for (int i = 0; i < H; i++)
+                m->hist->f[(slot * NCAND + c) * (size_t)H + (size_t)i] =
+                    ok[c] ? F[(c * norig + k) * (size_t)H + (size_t)i] : NAN;
+    }
+    m->norig = norig;
+    m->g0 = train->t0 + (int64_t)first * train->step;
+    m->gstride = (int64_t)stride * train->step;
+    /* the validation actuals with the blend's residuals widened by fc__level_widening */
+    double kl = fc__level_widening(train, mask, (size_t)H, V, day);
+    m->kl = kl;
+    if (m->opt.verbose)
+        fprintf(stderr,
+                "auto: validation residuals widened by %.3f for the day-to-day level variation\n",
+                kl);
+    /* a factor raises only a positive forecast: on a series with negative values it
+     * would push negative forecasts down, so such a series keeps the blend as it is */
+    m->nonneg = 1;
+    for (size_t i = 0; i < n && m->nonneg; i++)
+        m->nonneg = !(train->y[i] < 0);
+    widen(blend, A, &v, kl);
+    m->scale =
+        m->nonneg ? upward_factor(blend, A, &v, kl, naive_mae(F, ok, A, &v), m->opt.verbose) : 1;
+    m->fit_sel.scale = m->scale;
+    keep_residuals(m, blend, A, norig, H, train);
+    free(blend);
+    /* every candidate is refit on all the training data (a candidate whose refit fails keeps
+     * the fit on the data before the window) */
+    for (size_t c = 0; c < NCAND; c++) {
+        void *st = NULL;
+        double unused;
+        if (!m->st[c] || candidates[c]->create(&st, &o, err, errlen) != 0) continue;
+        if (candidates[c]->fit(st, train, &unused, err, errlen) != 0) {
+            candidates[c]->destroy(st);
+            continue;
+        }
+        candidates[c]->destroy(m->st[c]);
+        m->st[c] = st;
+    }
+    sel_name(m, sel, m->name, sizeof m->name);
     if (m->opt.verbose) {
         fprintf(stderr, "auto: chose %s; weights per horizon quarter:", m->name);
         for (int b = 0; b < AUTO_BUCKETS; b++) {
             fprintf(stderr, " [");
-            for (int t = 0; t < m->nsel; t++)
-                fprintf(stderr, "%s%.2f", t ? " " : "", m->w[b][t]);
+            for (int t = 0; t < sel->ntop; t++)
+                fprintf(stderr, "%s%.2f", t ? " " : "", sel->w[b][t]);
             fprintf(stderr, "]");
         }
         fprintf(stderr, "\n");
     }
 out:
+    if (rc != 0) release(m);
+    free(mask);
+    free(A);
+    free(F);
+    return rc;
+}
+
+/* The choice for a forecast from ctx: over the m->norig newest grid origins whose horizon ends
+ * before ctx does (the fit's choice when the context is off the grid or too short to hold
+ * enough of them). Forecasts at origins not memoised are made from ctx cut at the origin. */
+static int online_choice(const auto_m *m, const fc_series *ctx, const selection **out, char *err,
+                         size_t errlen) {
+    *out = &m->fit_sel;
+    auto_hist *hs = m->hist;
+    if (!hs || m->norig == 0 || ctx->step != m->step || m->gstride <= 0) return 0;
+    int64_t step = m->step, H = m->H;
+    int64_t tend = ctx->t0 + (int64_t)ctx->n * step; /* time of the first forecast step */
+    if ((m->g0 - ctx->t0) % step != 0) return 0;
+    int64_t num = tend - H * step - m->g0;
+    int64_t kmax = num >= 0 ? num / m->gstride : -((-num + m->gstride - 1) / m->gstride);
+    for (int s = 0; s < 2; s++)
+        if (hs->sel_key[s] == kmax) {
+            *out = &hs->sel[s];
+            return 0;
+        }
+    size_t norig = m->norig;
+    int64_t kmin = kmax - (int64_t)norig + 1;
+    double *F = malloc(NCAND * norig * (size_t)H * sizeof *F);
+    double *A = malloc(norig * (size_t)H * sizeof *A);
+    unsigned char *mask = NULL;
+    int rc = 0;
+    if (!F || !A) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    /* outages masked as at fit, over the part of ctx the origins read */
+    int64_t i_lo = (m->g0 + kmin * m->gstride - ctx->t0) / step;
+    size_t lo = i_lo > 0 ? (size_t)i_lo : 0, seg = ctx->n - lo;
+    mask = malloc(seg ? seg : 1);
+    if (!mask) {
+        rc = -ENOMEM;
+        goto done;
+    }
+    fc__mask_outages(ctx->y + lo, seg, step, mask);
+    size_t used = 0; /* origins with forecasts and actuals, packed at the front */
+    unsigned char ok[NCAND];
     for (size_t c = 0; c < NCAND; c++)
-        if (st[c]) candidates[c]->destroy(st[c]);
-    free(ok);
+        ok[c] = m->st[c] != NULL;
+    for (int64_t k = kmin; k <= kmax; k++) {
+        int64_t idx = (m->g0 + k * m->gstride - ctx->t0) / step;
+        if (idx < 1 || idx + H > (int64_t)ctx->n || idx < (int64_t)lo) continue;
+        size_t slot = (size_t)(((k % (int64_t)hs->cap) + (int64_t)hs->cap) % (int64_t)hs->cap);
+        double *fs = hs->f + slot * NCAND * (size_t)H;
+        if (hs->key[slot] != k) {
+            fc_series cut = *ctx;
+            cut.n = (size_t)idx;
+            for (size_t c = 0; c < NCAND; c++) {
+                double *dst = fs + c * (size_t)H;
+                if (!m->st[c] ||
+                    candidates[c]->predict(m->st[c], &cut, (int)H, dst, err, errlen) != 0)
+                    for (int64_t i = 0; i < H; i++)
+                        dst[i] = NAN;
+            }
+            hs->key[slot] = k;
+        }
+        for (size_t c = 0; c < NCAND; c++)
+            for (int64_t i = 0; i < H; i++) {
+                double f = fs[c * (size_t)H + (size_t)i];
+                if (!isfinite(f)) ok[c] = 0;
+                F[(c * norig + used) * (size_t)H + (size_t)i] = f;
+            }
+        for (int64_t i = 0; i < H; i++) {
+            size_t t = (size_t)(idx + i);
+            A[used * (size_t)H + (size_t)i] = mask[t - lo] ? ctx->y[t] : NAN;
+        }
+        used++;
+    }
+    /* too few for three windows of three origins: the fit's choice */
+    if (used < 3 * AUTO_MIN_BLEND_WINDOWS) goto done;
+    /* the packed origins: F's rows per candidate are norig apart, so move them together */
+    if (used < norig)
+        for (size_t c = 1; c < NCAND; c++)
+            memmove(F + c * used * (size_t)H, F + c * norig * (size_t)H,
+                    used * (size_t)H * sizeof *F);
+    val v;
+    selection sel;
+    rc = choose(F, ok, A, used, (int)H, 0, &sel, &v);
+    if (rc == -EINVAL) { /* nothing usable: keep the fit's choice */
+        rc = 0;
+        goto done;
+    }
+    if (rc != 0) goto done;
+    sel.scale = m->scale;
+    if (m->nonneg) {
+        double *bl = malloc(used * (size_t)H * sizeof *bl);
+        if (!bl) {
+            rc = -ENOMEM;
+            goto done;
+        }
+        for (size_t k = 0; k < used; k++)
+            for (int64_t i = 0; i < H; i++) {
+                size_t j = k * (size_t)H + (size_t)i;
+                double f = 0;
+                for (int t = 0; t < sel.ntop; t++)
+                    f += sel.w[bucket_of((int)i, (int)H)][t] * F[sel.top[t] * used * (size_t)H + j];
+                bl[j] = f;
+            }
+        widen(bl, A, &v, m->kl);
+        sel.scale = upward_factor(bl, A, &v, m->kl, naive_mae(F, ok, A, &v), 0);
+        free(bl);
+    }
+    int s = hs->sel_next;
+    hs->sel[s] = sel;
+    hs->sel_key[s] = kmax;
+    hs->sel_next = 1 - s;
+    *out = &hs->sel[s];
+done:
     free(mask);
     free(A);
     free(F);
@@ -614,20 +894,23 @@ out:
 static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
                    size_t errlen) {
     const auto_m *m = state;
+    const selection *sel;
+    int rc = online_choice(m, ctx, &sel, err, errlen);
+    if (rc != 0) return rc;
     double *tmp = malloc((size_t)h * sizeof *tmp);
     if (!tmp) return -ENOMEM;
     int H = m->horizon > 0 ? m->horizon : h;
     for (int i = 0; i < h; i++)
         out[i] = 0;
-    int rc = 0;
-    for (int t = 0; t < m->nsel; t++) {
-        rc = m->sel[t]->predict(m->state[t], ctx, h, tmp, err, errlen);
+    for (int t = 0; t < sel->ntop; t++) {
+        size_t c = sel->top[t];
+        rc = candidates[c]->predict(m->st[c], ctx, h, tmp, err, errlen);
         if (rc != 0) break;
         for (int i = 0; i < h; i++)
-            out[i] += m->w[bucket_of(i < H ? i : H - 1, H)][t] * tmp[i];
+            out[i] += sel->w[bucket_of(i < H ? i : H - 1, H)][t] * tmp[i];
     }
     for (int i = 0; i < h; i++)
-        out[i] *= m->scale;
+        out[i] *= sel->scale;
     free(tmp);
     return rc;
 }

@@ -77,9 +77,17 @@ static int64_t infer_step(const row *r, size_t n) {
     return best;
 }
 
-/* Reads the rows. Returns 0, -EINVAL (err set) or -ENOMEM; *rows_out owned by the caller. */
-static int read_rows(const char *buf, size_t len, row **rows_out, size_t *n_out, char *err,
-                     size_t errlen) {
+/* Timestamp order, file order among equal timestamps (qsort is not stable by itself). */
+static int cmp_row(const void *a, const void *b) {
+    const row *x = a, *y = b;
+    if (x->ts != y->ts) return (x->ts > y->ts) - (x->ts < y->ts);
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+/* Reads the rows. Returns 0, -EINVAL (err set) or -ENOMEM; *rows_out owned by the caller.
+ * With sort, rows out of order are counted in *st and sorted afterwards. */
+static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st, row **rows_out,
+                     size_t *n_out, char *err, size_t errlen) {
     row *rows = NULL;
     size_t n = 0, cap = 0, line = 0;
     const char *p = buf, *end = buf + len;
@@ -130,7 +138,9 @@ static int read_rows(const char *buf, size_t len, row **rows_out, size_t *n_out,
             goto fail;
         }
         int64_t t = (int64_t)llround(ts);
-        if (n > 0 && t < rows[n - 1].ts) {
+        if (n > 0 && t < rows[n - 1].ts && sort) {
+            if (st->sorted++ == 0) st->first_sort_line = line;
+        } else if (n > 0 && t < rows[n - 1].ts) {
             errmsg(err, errlen, 0,
                    "line %zu: timestamps are not sorted (%lld comes after %lld on line %zu)", line,
                    (long long)t, (long long)rows[n - 1].ts, rows[n - 1].line);
@@ -150,6 +160,7 @@ static int read_rows(const char *buf, size_t len, row **rows_out, size_t *n_out,
         }
         rows[n++] = (row){.ts = t, .v = v, .line = line};
     }
+    if (st->sorted) qsort(rows, n, sizeof *rows, cmp_row);
     *rows_out = rows;
     *n_out = n;
     return 0;
@@ -168,9 +179,10 @@ int series_csv_parse(const char *buf, size_t len, const series_csv_opts *opts, s
     size_t nrows = 0;
     double *y = NULL;
     unsigned *cnt = NULL;
-    int rc = read_rows(buf, len, &rows, &nrows, err, errlen);
+    series_csv_stats st = {0};
+    int rc = read_rows(buf, len, opts->sort, &st, &rows, &nrows, err, errlen);
     if (rc != 0) return rc;
-    series_csv_stats st = {.rows = nrows};
+    st.rows = nrows;
     if (nrows < 2) {
         errmsg(err, errlen, 0, "line %zu: too short: %zu data rows, need at least %zu",
                nrows ? rows[nrows - 1].line : (size_t)1, nrows, min_rows);
@@ -357,7 +369,11 @@ void series_csv_describe_repairs(const series_csv_stats *st, char *buf, size_t l
     if (!buf || len == 0) return;
     buf[0] = '\0';
     size_t off = 0;
-    if (st->snapped)
+    if (st->sorted)
+        off += (size_t)snprintf(buf + off, len - off,
+                                "%zu row%s out of timestamp order sorted (first on line %zu)",
+                                st->sorted, st->sorted == 1 ? "" : "s", st->first_sort_line);
+    if (off < len && st->snapped)
         off += (size_t)snprintf(buf + off, len - off,
                                 "%s%zu off-grid timestamp%s moved to the grid (first on line %zu)",
                                 off ? "; " : "", st->snapped, st->snapped == 1 ? "" : "s",

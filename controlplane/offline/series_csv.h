@@ -6,8 +6,13 @@
  * skipped). The step is the most common positive difference between consecutive timestamps.
  *
  * Always errors (naming the line): a row without two fields, a non-numeric or non-finite
- * timestamp or value, a timestamp smaller than the one before (unsorted), fewer rows than
- * opts.min_rows (too short).
+ * timestamp or value, a timestamp smaller than the one before (unsorted) unless opts.sort is
+ * set, fewer rows than opts.min_rows (too short).
+ * opts.sort: rows out of timestamp order are sorted (stably: rows with equal timestamps keep
+ * their file order) before the repairs below, and counted (sorted, first_sort_line: the first
+ * row found earlier than the one before it). Only when asked: a file out of order may also be
+ * two files concatenated, which sorting would silently interleave. opts.strict does not cancel
+ * it (it was asked for explicitly).
  * Repairs (counted in series_csv_stats so the caller can report them; each is an error instead
  * when opts.strict is set):
  *   - a timestamp that is not on the grid t0 + k*step is moved to the nearest grid point;
@@ -27,6 +32,7 @@ typedef struct series_csv_opts {
     series_dup_mode dup; /* how duplicates are combined */
     size_t min_rows;     /* fewer rows (after repair) is the "too short" error; 0 = 2 */
     int64_t step;        /* expected step in seconds; 0 = inferred */
+    int sort;            /* 1: sort rows out of timestamp order instead of refusing them */
 } series_csv_opts;
 
 typedef struct series_csv_stats {
@@ -39,6 +45,8 @@ typedef struct series_csv_stats {
     size_t first_gap_line; /* line of the row after the first gap (0 = none) */
     size_t snapped;        /* off-grid timestamps moved to the grid */
     size_t first_snap_line;
+    size_t sorted;          /* rows found earlier than the row before them (opts.sort) */
+    size_t first_sort_line; /* line of the first such row (0 = none) */
 } series_csv_stats;
 
 typedef struct series_csv {

@@ -226,7 +226,13 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             controller_out co;
             if ((rc = controller_step(ctl, &obs, &co)) < 0) goto out;
             const portrait *pt = co.portrait;
-            if (policy == SIM_TIDE && co.fallback) res->fallback_syncs++;
+            if (policy == SIM_TIDE && co.fallback) {
+                res->fallback_syncs++;
+                res->guard_syncs += co.guard;
+                if (!res->first_fallback[0] && co.fallback_reason)
+                    snprintf(res->first_fallback, sizeof res->first_fallback, "%s",
+                             co.fallback_reason);
+            }
             if (policy == SIM_TIDE && co.train) { /* retrainSeconds passed, as in the daemon */
                 double ft = now_secs();
                 char why[256] = "";

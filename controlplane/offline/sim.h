@@ -56,10 +56,12 @@ typedef struct sim_result {
     double evaluated_minutes;
     double capacity;
     int static_replicas;
-    long fallback_syncs; /* syncs where the predictive provider fell back to reactive */
-    double fit_seconds;  /* all fits together */
-    int fits;            /* the first fit and the refits after retrainSeconds */
-    char model[64];      /* the forecaster used ("" when none) */
+    long fallback_syncs;      /* syncs where the predictive provider fell back to reactive */
+    long guard_syncs;         /* of which the live guard's (forecast worse than naive) */
+    char first_fallback[200]; /* the reason of the first fallback ("" = none) */
+    double fit_seconds;       /* all fits together */
+    int fits;                 /* the first fit and the refits after retrainSeconds */
+    char model[64];           /* the forecaster used ("" when none) */
     /* per trace step of the evaluated span (when record): */
     size_t npts;
     int64_t t0, step;

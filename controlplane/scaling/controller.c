@@ -102,13 +102,16 @@ static const hpa_pod *build_pods(controller *c, const controller_obs *o, int *rc
 }
 
 /* A decision event when a predictive provider's source changes (fallback <-> forecasts). */
-static int note_fallbacks(controller *c, int64_t now) {
+static int note_fallbacks(controller *c, int64_t now, controller_out *out) {
     const workload_spec *s = &c->spec;
     int any = 0;
     for (int i = 0; i < s->n_providers; i++) {
         if (s->providers[i].type != WL_PROV_PREDICTIVE) continue;
         const char *why = portrait_fallback_reason(c->eng, i);
         any |= why != NULL;
+        if (why && !out->fallback_reason) out->fallback_reason = why;
+        if (why && strncmp(why, PORTRAIT_GUARD_REASON, strlen(PORTRAIT_GUARD_REASON)) == 0)
+            out->guard = 1;
         if (!c->pl) continue;
         char text[PLANNER_EVENT_TEXT];
         if (why && !c->fell_back[i]) {
@@ -154,7 +157,7 @@ int controller_step(controller *c, const controller_obs *o, controller_out *out)
     rc = portrait_update(c->eng, &pobs, c->pt);
     if (rc == 0) {
         c->have_pt = 1;
-        out->fallback = note_fallbacks(c, o->now);
+        out->fallback = note_fallbacks(c, o->now, out);
     }
     if (!c->have_pt) return rc;
     out->portrait = c->pt;

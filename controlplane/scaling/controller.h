@@ -52,7 +52,11 @@ typedef struct controller_out {
     size_t n_actions;
     int current;  /* replicas the reactive provider counted */
     int fallback; /* a predictive provider fell back to the reactive recommendation */
-    int train;    /* a fit of the predictive models is due and the observation has a history */
+    const char *fallback_reason; /* the first such provider's reason (valid until the next
+                                    step; NULL: none) */
+    int guard; /* of those, one fell back by the live guard: its forecasts scored worse than
+                  the one-day seasonal naive forecast over the last day (portrait_live_mase) */
+    int train; /* a fit of the predictive models is due and the observation has a history */
 } controller_out;
 
 typedef struct controller controller;

@@ -15,6 +15,14 @@
 #define DEFAULT_STEP 60
 #define RETRY_FAILED_FIT_S 300 /* a failed fit is tried again after this */
 #define MIN_HISTORY_S 86400    /* quality gate: a model sees at least one daily cycle */
+/* The live guard (portrait_live_mase): the median forecasts of the last day are scored with
+ * the backtest's metric, MASE against the one-day seasonal naive forecast at the same points;
+ * above 1 (worse than naive) the provider falls back to reactive until it is back at 1 or
+ * below. The score waits for a quarter of the day to be scored (a bad hour alone does not
+ * decide). The window keeps one slot per step of the day (at most GUARD_MAX_SLOTS). */
+#define GUARD_WINDOW_S 86400
+#define GUARD_MIN_SHARE 0.25
+#define GUARD_MAX_SLOTS 86400
 
 typedef struct pred_state {
     forecaster *fc;
@@ -30,6 +38,12 @@ typedef struct pred_state {
     int64_t scored_to;  /* last time scored */
     char fallback[200]; /* why the last update fell back to reactive ("" = it did not) */
     double err_sum, act_sum, points;
+    /* the live guard's window: per slot (time / step mod g_cap) the time scored (0 = empty),
+     * the median forecast's and the one-day seasonal naive forecast's absolute errors */
+    int64_t *g_t, g_step;
+    double *g_fc, *g_nv;
+    size_t g_cap;
+    double g_points; /* points scored since the window started */
 } pred_state;
 
 struct portrait_engine {
@@ -71,6 +85,9 @@ void portrait_engine_free(portrait_engine *e) {
         fc_free(e->pred[i].fc);
         free(e->pred[i].fc_q);
         free(e->pred[i].fc_med);
+        free(e->pred[i].g_t);
+        free(e->pred[i].g_fc);
+        free(e->pred[i].g_nv);
     }
     for (int i = 0; i < WL_MAX_PROVIDERS; i++)
         free(e->cron_buf[i]);
@@ -208,6 +225,52 @@ void portrait_record_scale(portrait_engine *e, int64_t now, int from, int to) {
     hpa_record_scale(&e->hpa, now, from, to);
 }
 
+/* The live guard's window for series step `step`: (re)allocated empty when the step changes.
+ * 0, or -ENOMEM (the guard then scores nothing). */
+static int guard_window(pred_state *ps, int64_t step) {
+    if (ps->g_t && ps->g_step == step) return 0;
+    free(ps->g_t);
+    free(ps->g_fc);
+    free(ps->g_nv);
+    ps->g_t = NULL;
+    ps->g_fc = ps->g_nv = NULL;
+    ps->g_points = 0;
+    size_t cap = (size_t)(GUARD_WINDOW_S / step);
+    if (cap < 1) cap = 1;
+    if (cap > GUARD_MAX_SLOTS) cap = GUARD_MAX_SLOTS;
+    ps->g_t = calloc(cap, sizeof *ps->g_t);
+    ps->g_fc = calloc(cap, sizeof *ps->g_fc);
+    ps->g_nv = calloc(cap, sizeof *ps->g_nv);
+    if (!ps->g_t || !ps->g_fc || !ps->g_nv) {
+        free(ps->g_t);
+        free(ps->g_fc);
+        free(ps->g_nv);
+        ps->g_t = NULL;
+        ps->g_fc = ps->g_nv = NULL;
+        return -ENOMEM;
+    }
+    ps->g_cap = cap;
+    ps->g_step = step;
+    return 0;
+}
+
+/* MASE of the window's points scored after `now - GUARD_WINDOW_S`; NaN below the minimum. */
+static double guard_score(const pred_state *ps, int64_t now) {
+    if (!ps->g_t || ps->g_step <= 0) return NAN;
+    double fe = 0, ne = 0;
+    size_t cnt = 0;
+    for (size_t i = 0; i < ps->g_cap; i++) {
+        if (!ps->g_t[i] || ps->g_t[i] <= now - GUARD_WINDOW_S) continue;
+        fe += ps->g_fc[i];
+        ne += ps->g_nv[i];
+        cnt++;
+    }
+    double need = GUARD_MIN_SHARE * (double)GUARD_WINDOW_S / (double)ps->g_step;
+    if (need > GUARD_MIN_SHARE * (double)ps->g_cap) need = GUARD_MIN_SHARE * (double)ps->g_cap;
+    if ((double)cnt < need || !(ne > 0)) return NAN;
+    return fe / ne;
+}
+
 /* Scores the median forecast against the actual values that completed since the last time. */
 static void pred_score(pred_state *ps, const fc_series *tr) {
     if (!ps->fc_med || ps->fc_n == 0 || ps->fc_step <= 0 || !tr || tr->n == 0) return;
@@ -225,7 +288,25 @@ static void pred_score(pred_state *ps, const fc_series *tr) {
         ps->act_sum = ps->act_sum * QUALITY_DECAY + fabs(y);
         ps->points += 1;
         ps->scored_to = t;
+        /* the live guard: the same point for the one-day seasonal naive forecast */
+        size_t lag = (size_t)(GUARD_WINDOW_S / tr->step);
+        if (lag < 1 || idx < lag || isnan(tr->y[idx - lag])) continue;
+        if (guard_window(ps, ps->fc_step) != 0) continue;
+        size_t slot = (size_t)((uint64_t)(t / ps->g_step) % ps->g_cap);
+        ps->g_t[slot] = t;
+        ps->g_fc[slot] = fabs(f - y);
+        ps->g_nv[slot] = fabs(tr->y[idx - lag] - y);
+        ps->g_points += 1;
     }
+}
+
+double portrait_live_mase(const portrait_engine *e, int i, double *points) {
+    if (points) *points = 0;
+    if (i < 0 || i >= e->spec.n_providers || e->spec.providers[i].type != WL_PROV_PREDICTIVE)
+        return NAN;
+    const pred_state *ps = &e->pred[i];
+    if (points) *points = ps->g_points;
+    return guard_score(ps, ps->scored_to);
 }
 
 static int pred_forecast(portrait_engine *e, int i, const portrait_obs *obs, char *why,
@@ -335,10 +416,20 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
             }
         }
     }
-    if (usable && ps->points >= QUALITY_MIN_POINTS && ps->act_sum > 0 &&
+    /* the WAPE gate holds until the live guard has its score, which then decides alone: a
+     * noisy series can miss by half on average and still beat the naive forecast */
+    double live = guard_score(ps, ps->scored_to);
+    if (usable && isnan(live) && ps->points >= QUALITY_MIN_POINTS && ps->act_sum > 0 &&
         ps->err_sum / ps->act_sum > QUALITY_MAX_WAPE) {
         snprintf(reason, sizeof reason, "forecast quality gate: recent WAPE %.2f > %.2f",
                  ps->err_sum / ps->act_sum, QUALITY_MAX_WAPE);
+        usable = 0;
+    }
+    if (usable && live > 1) {
+        snprintf(reason, sizeof reason,
+                 PORTRAIT_GUARD_REASON " forecast MASE %.2f over the last day, worse than the "
+                                       "one-day seasonal naive forecast",
+                 live);
         usable = 0;
     }
     if (usable && ps->fc_n == 0) {
@@ -382,10 +473,13 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
             if (o->need[j] > m) m = o->need[j];
         o->rep[k] = m;
     }
-    if (last >= 0)
-        snprintf(why, whylen, "%s q%.2f: need %d now, %d within %ds ahead (forecast %.0f)",
+    if (last >= 0) {
+        char lm[48] = "";
+        if (!isnan(live)) snprintf(lm, sizeof lm, ", live MASE %.2f", live);
+        snprintf(why, whylen, "%s q%.2f: need %d now, %d within %ds ahead (forecast %.0f%s)",
                  fc_name(ps->fc), p->quantile, o->need[0], o->rep[0], obs->ahead_seconds,
-                 o->traffic[0]);
+                 o->traffic[0], lm);
+    }
 }
 
 int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out) {

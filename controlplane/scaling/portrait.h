@@ -116,6 +116,18 @@ typedef struct portrait_forecast {
 } portrait_forecast;
 int portrait_forecast_get(const portrait_engine *e, int provider, portrait_forecast *out);
 
+/* The live guard's score of predictive provider i (the backtest's metric, online): the mean
+ * absolute error of its median forecasts over about the last day of actual values, divided by
+ * that of the one-day seasonal naive forecast (the value a day before) at the same points;
+ * each point's weight halves every 12 hours... see PORTRAIT_GUARD_* in portrait.c. Returns
+ * the score (> 1: worse than naive; the provider then falls back to reactive, with that
+ * reason, until the score is back at or below 1), or NaN while fewer than the guard's minimum
+ * of points were scored (or the provider is not predictive); *points (may be NULL) gets the
+ * points scored since the model was installed. */
+double portrait_live_mase(const portrait_engine *e, int provider, double *points);
+/* The start of the fallback reason the live guard gives (portrait_fallback_reason). */
+#define PORTRAIT_GUARD_REASON "live guard:"
+
 /* The reactive provider's recommendation of the last update (-1 when it had no metrics). */
 int portrait_reactive_last(const portrait_engine *e);
 

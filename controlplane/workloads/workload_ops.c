@@ -200,6 +200,24 @@ static void op_describe(ops_request *req, const cJSON *args) {
         cJSON_AddStringToObject(po, "name", p->name);
         cJSON_AddStringToObject(po, "type", wl_provider_type_name(p->type));
         cJSON_AddNumberToObject(po, "priority", p->priority);
+        if (p->type == WL_PROV_PREDICTIVE) { /* the live guard (portrait_live_mase) */
+            double pts = 0, lm = portrait_live_mase(controller_engine(e->ctl), i, &pts);
+            const char *model = portrait_model_name(controller_engine(e->ctl), i);
+            const char *fb = portrait_fallback_reason(controller_engine(e->ctl), i);
+            if (model)
+                cJSON_AddStringToObject(po, "model", model);
+            else
+                cJSON_AddNullToObject(po, "model");
+            if (!isnan(lm))
+                cJSON_AddNumberToObject(po, "live_mase", lm);
+            else
+                cJSON_AddNullToObject(po, "live_mase");
+            cJSON_AddNumberToObject(po, "live_points", pts);
+            if (fb)
+                cJSON_AddStringToObject(po, "fallback", fb);
+            else
+                cJSON_AddNullToObject(po, "fallback");
+        }
         cJSON_AddItemToArray(prov, po);
     }
     cJSON_AddStringToObject(o, "observation", e->observe);

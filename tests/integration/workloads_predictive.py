@@ -112,6 +112,12 @@ def main():
         want = math.ceil(want_traffic / (CAP * 0.6))
         assert abs(p0["needed"] - want) <= 1, ("capacity model sizing", p0, want)
         assert p0["source"] == "predictive", p0
+        # the live guard's score per predictive provider: null until a quarter day is scored
+        pp = [p for p in d["providers"] if p["type"] == "predictive"][0]
+        assert pp["model"] == "snaive-day" and pp["fallback"] is None, pp
+        assert "live_mase" in pp and pp["live_mase"] is None and pp["live_points"] >= 0, pp
+        text = run(ctl + ["describe", "shop"]).stdout
+        assert "Forecast:    predictive (snaive-day): live MASE not yet" in text, text
         ev = json.loads(run(ctl + ["events", "shop", "--json"]).stdout)
         assert any(e["kind"] == "fallback" for e in ev), ev  # before the model was there
         assert any(e["kind"] == "predictive" and "snaive-day" in e["text"] for e in ev), ev

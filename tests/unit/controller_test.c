@@ -200,3 +200,55 @@ TEST(controller_predictive_fallback_is_one_event_and_training_is_due_with_histor
     free(y);
     controller_free(c);
 }
+
+/* The live guard through the shared step: a predictive provider forecasting the last value on
+ * traffic with a daily cycle loses to the one-day seasonal naive forecast over the day after
+ * its fit, so the step reports the fallback as the guard's, with the reason, and one
+ * "fallback" decision event records it (the daemon and tidectl simulate both read these). */
+TEST(controller_live_guard_fallback_reported_by_the_step) {
+    workload_spec s = predictive_spec();
+    snprintf(s.providers[0].model, sizeof s.providers[0].model, "last");
+    controller *c;
+    T_EQ_INT(controller_new(&c, &s, 0), 0);
+    size_t n = 4 * 1440;
+    double *y = malloc(n * sizeof *y);
+    T_ASSERT(y != NULL);
+    int64_t t0 = 1782864000;
+    uint32_t r = 5;
+    for (size_t i = 0; i < n; i++) {
+        r = r * 1103515245u + 12345u;
+        y[i] =
+            200 + 100 * sin(2 * M_PI * (double)(i % 1440) / 1440.0) + (double)((r >> 16) % 7) - 3;
+    }
+    fc_series hist = {y, 2 * 1440, t0, 60, 0};
+    int64_t fit_at = t0 + 2 * 86400;
+    char err[256];
+    T_EQ_INT(portrait_train(controller_engine(c), &hist, fit_at, err, sizeof err), 0);
+    double usage[16];
+    controller_out out;
+    int guard = 0;
+    for (int64_t k = 0; k < 1440 && !guard; k++) {
+        int64_t now = fit_at + k * 60;
+        fc_series ctx = {y, (size_t)((now - t0) / 60), t0, 60, 0};
+        controller_obs o = obs_at(now, usage, 2, 50, -1);
+        o.traffic = &ctx;
+        T_EQ_INT(controller_step(c, &o, &out), 0);
+        guard = out.guard;
+    }
+    T_EQ_INT(guard, 1);
+    T_EQ_INT(out.fallback, 1);
+    T_ASSERT(out.fallback_reason && strncmp(out.fallback_reason, PORTRAIT_GUARD_REASON,
+                                            strlen(PORTRAIT_GUARD_REASON)) == 0);
+    T_ASSERT(portrait_live_mase(controller_engine(c), 0, NULL) > 1);
+    planner *pl = controller_planner(c);
+    int noted = 0;
+    for (uint64_t i = 0; i < planner_event_count(pl); i++) {
+        planner_event ev;
+        if (planner_event_at(pl, i, &ev) == 0 && strcmp(ev.kind, "fallback") == 0 &&
+            strstr(ev.text, "live guard") != NULL)
+            noted++;
+    }
+    T_EQ_INT(noted, 1);
+    free(y);
+    controller_free(c);
+}

@@ -222,6 +222,51 @@ TEST(fc_auto_keeps_seasonal_naive_despite_a_spike) {
     free(y);
 }
 
+/* auto keeps choosing after training: a series that repeats a daily shape exactly for 16 days
+ * (only the seasonal naive forecasts are exact there, so they are the fit's choice) turns
+ * into a slow ramp without any daily shape after training. Three days into the ramp, the
+ * one-day seasonal naive forecast is off by a day's rise (2.88 per step) while the last
+ * value is off by at most a few steps' rise: auto's online choice, redone over the newest
+ * completed forecasts, has moved to the candidates that forecast the ramp, while the name
+ * still says what the fit chose. The same forecast twice (the memo changes nothing). */
+TEST(fc_auto_online_choice_follows_a_change_after_training) {
+    enum { DAY = 288, N = 16 * DAY, M = N + 3 * DAY };
+    double *y = malloc(M * sizeof *y);
+    T_ASSERT(y != NULL);
+    uint32_t r = 777;
+    for (int i = 0; i < DAY; i++) {
+        r = r * 1103515245u + 12345u;
+        y[i] = 300 + 80 * sin(i * 6.283185 / DAY) + (double)((r >> 16) % 40);
+    }
+    for (int i = DAY; i < N; i++)
+        y[i] = y[i - DAY];
+    for (int i = N; i < M; i++)
+        y[i] = 300 + 0.01 * (i - N);
+    fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 300};
+    fc_options o = {.horizon = 12, .seed = 1};
+    forecaster *f = NULL;
+    char err[256] = "";
+    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
+    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+    T_ASSERT(strstr(fc_name(f), "snaive") != NULL);
+    fc_series ctx = s;
+    ctx.n = M - 12;
+    double out[12], again[12];
+    T_EQ_INT(fc_predict(f, &ctx, 12, 0.5, out, err, sizeof err), 0);
+    for (int i = 0; i < 12; i++)
+        T_ASSERT(fabs(out[i] - y[ctx.n + (size_t)i]) < 0.5);
+    T_EQ_INT(fc_predict(f, &ctx, 12, 0.5, again, err, sizeof err), 0);
+    for (int i = 0; i < 12; i++)
+        T_NEAR(again[i], out[i], 1e-12);
+    /* before the change the same model still forecasts the daily shape exactly */
+    ctx.n = N - DAY / 2;
+    T_EQ_INT(fc_predict(f, &ctx, 12, 0.5, out, err, sizeof err), 0);
+    for (int i = 0; i < 12; i++)
+        T_NEAR(out[i], y[ctx.n + (size_t)i], 1e-6 * y[ctx.n + (size_t)i]);
+    fc_free(f);
+    free(y);
+}
+
 /* The p90 band widens when the forecast made one horizon before the origin missed what
  * happened since (a level shift), and is back to its calibrated width on steady data. */
 TEST(fc_quantile_band_widens_after_a_level_shift) {

@@ -184,6 +184,73 @@ TEST(portrait_predictive_falls_back_to_reactive_with_reason) {
     portrait_engine_free(e);
 }
 
+/* The live guard: a predictive provider whose forecasts (here the last value, on traffic with
+ * a strong daily cycle) are worse over the last day than the one-day seasonal naive forecast
+ * falls back to reactive with that reason, shows its live MASE, and returns by itself once
+ * its forecasts beat the naive one again (the traffic turns flat: yesterday's cycle is then
+ * the wrong forecast, the last value the right one). The same engine drives the daemon and
+ * tidectl simulate. */
+TEST(portrait_live_guard_falls_back_while_worse_than_naive_and_returns) {
+    workload_spec s = base(1, 100);
+    wl_provider *p = add(&s, WL_PROV_PREDICTIVE, 0);
+    add(&s, WL_PROV_REACTIVE, 0);
+    p->capacity_per_replica = 10;
+    snprintf(p->model, sizeof p->model, "last");
+    int64_t t0 = 1782864000;
+    size_t n = 5 * 1440;
+    double *y = malloc(n * sizeof *y);
+    T_ASSERT(y != NULL);
+    uint32_t r = 99;
+    for (size_t i = 0; i < n; i++) {
+        r = r * 1103515245u + 12345u;
+        double noise = (double)((r >> 16) % 11) - 5;
+        double t = (double)(t0 + (int64_t)i * 60);
+        y[i] = (i < 3 * 1440 ? 300 + 200 * sin(2 * M_PI * t / 86400) : 300) + noise;
+    }
+    portrait_engine *e;
+    T_EQ_INT(portrait_engine_new(&e, &s), 0);
+    fc_series hist = {y, 2 * 1440, t0, 60, 0};
+    int64_t now = t0 + 2 * 86400;
+    char err[200];
+    T_EQ_INT(portrait_train(e, &hist, now, err, sizeof err), 0);
+    portrait *pt = malloc(sizeof *pt);
+    hpa_metric m = util_metric(4, 60);
+    double pts = 0;
+    T_ASSERT(isnan(portrait_live_mase(e, 0, &pts))); /* nothing scored yet */
+    int fell_back = 0, returned = 0;
+    double worst = 0, back_at = NAN;
+    for (int64_t k = 0; k < 2 * 1440; k++) { /* every minute for two days */
+        int64_t t = now + k * 60;
+        fc_series ctx = {y, (size_t)((t - t0) / 60), t0, 60, 0};
+        portrait_obs obs = {t, 4, &m, 1, &ctx, 0};
+        T_EQ_INT(portrait_update(e, &obs, pt), 0);
+        const char *why = portrait_fallback_reason(e, 0);
+        double lm = portrait_live_mase(e, 0, &pts);
+        if (why && strstr(why, "live guard")) {
+            T_ASSERT(lm > 1);
+            T_ASSERT(strstr(why, "worse than the one-day seasonal naive") != NULL);
+            T_ASSERT(strstr(pt->status, "fallback to reactive (live guard") != NULL);
+            if (lm > worst) worst = lm;
+            fell_back = 1;
+        } else if (fell_back && !why && !returned) {
+            returned = 1;
+            back_at = lm;
+            T_ASSERT(t > t0 + 3 * 86400); /* only after the traffic turned flat */
+            T_ASSERT(strstr(pt->status, "live MASE") != NULL);
+        }
+    }
+    T_ASSERT(fell_back);
+    T_ASSERT(worst > 1); /* the last value loses to naive on a daily cycle */
+    T_ASSERT(returned);
+    T_ASSERT(back_at <= 1);
+    T_ASSERT(portrait_fallback_reason(e, 0) == NULL);
+    T_ASSERT(portrait_live_mase(e, 0, &pts) < 0.5);
+    T_ASSERT(pts > 1000);
+    free(pt);
+    free(y);
+    portrait_engine_free(e);
+}
+
 static int fixed_capacity(void *ctx, double traffic, int64_t ts, double target, int min_n,
                           int max_n) {
     (void)ts;

@@ -29,6 +29,48 @@ TEST(csv_unsorted_names_line) {
     T_ASSERT(strstr(err, "not sorted") != NULL);
 }
 
+/* --sort: rows out of order are sorted and reported; equal timestamps keep their file order
+ * (so --duplicates mean/sum combine the same rows as in a sorted file); the repair summary names
+ * the first row found out of order. */
+TEST(csv_sort_option_sorts_and_reports) {
+    series_csv s;
+    char err[256] = "";
+    series_csv_opts o = {.sort = 1};
+    T_EQ_INT(parse("timestamp,value\n600,1\n720,4\n660,2\n780,5\n660,3\n840,6\n", &o, &s, err), 0);
+    T_EQ_INT(s.n, 5);
+    T_EQ_INT(s.t0, 600);
+    T_EQ_INT(s.step, 60);
+    T_NEAR(s.y[0], 1, 1e-12);
+    T_NEAR(s.y[1], 5, 1e-12); /* 2 + 3: the duplicate pair, summed */
+    T_NEAR(s.y[2], 4, 1e-12);
+    T_NEAR(s.y[4], 6, 1e-12);
+    T_EQ_INT(s.stats.sorted, 2);
+    T_EQ_INT(s.stats.first_sort_line, 4);
+    T_EQ_INT(s.stats.duplicates, 1);
+    char rep[256];
+    series_csv_describe_repairs(&s.stats, rep, sizeof rep);
+    T_ASSERT(strstr(rep, "2 rows out of timestamp order sorted (first on line 4)") != NULL);
+    T_ASSERT(strstr(rep, "1 duplicate row combined") != NULL);
+    series_csv_fini(&s);
+    /* a sorted file is untouched by the option */
+    T_EQ_INT(parse("600,1\n660,2\n720,3\n", &o, &s, err), 0);
+    T_EQ_INT(s.stats.sorted, 0);
+    series_csv_describe_repairs(&s.stats, rep, sizeof rep);
+    T_ASSERT(strcmp(rep, "no repairs") == 0);
+    series_csv_fini(&s);
+    /* it is asked for explicitly, so --strict does not cancel it (strict still refuses gaps) */
+    o.strict = 1;
+    T_EQ_INT(parse("660,2\n600,1\n720,3\n", &o, &s, err), 0);
+    T_NEAR(s.y[0], 1, 1e-12);
+    T_EQ_INT(s.stats.sorted, 1);
+    series_csv_fini(&s);
+    T_EQ_INT(parse("660,2\n600,1\n840,3\n", &o, &s, err), -EINVAL);
+    /* without the option the error is unchanged */
+    T_EQ_INT(parse("600,1\n660,2\n630,3\n", NULL, &s, err), -EINVAL);
+    T_ASSERT(strstr(err, "line 3: timestamps are not sorted (630 comes after 660 on line 2)") !=
+             NULL);
+}
+
 TEST(csv_non_numeric_names_line) {
     series_csv s;
     char err[256] = "";
