@@ -8,6 +8,7 @@
 #include "log.h"
 #include "api/ops.h"
 #include "query/prom.h"
+#include "query/prom_module.h"
 #include "query/query.h"
 #include "store/tsdb.h"
 
@@ -28,7 +29,6 @@
 
 struct cp_http {
     struct controlplane *cp;
-    prom *prom;
     struct MHD_Daemon *mhd;
     int port;
     ev_timer tick;
@@ -63,7 +63,7 @@ static char *bad_data(int *status, const char *fmt, ...) {
  * be too large (422) or a failed one (503). */
 static char *evaluate(cp_http *h, const char *query, int64_t start_ms, int64_t end_ms,
                       int64_t step_ms, int vector, int *http_status) {
-    query_ctx ctx = {h->cp->db, h->prom};
+    query_ctx ctx = {h->cp->db, h->cp->prom};
     query_result r;
     char err[600];
     int rc = query_range(&ctx, query, start_ms, end_ms, step_ms, &r, err, sizeof err);
@@ -256,7 +256,7 @@ static char *metrics_text(cp_http *h) {
     metric(&b, "tide_http_requests_total", "counter", "HTTP requests served.",
            (double)atomic_load(&h->http_requests));
     prom_stats ps;
-    prom_get_stats(h->prom, &ps);
+    prom_get_stats(h->cp->prom, &ps);
     metric(&b, "tide_prometheus_requests_total", "counter", "HTTP requests sent to Prometheus.",
            (double)ps.requests);
     metric(&b, "tide_prometheus_fetch_errors_total", "counter",
@@ -265,7 +265,7 @@ static char *metrics_text(cp_http *h) {
            (double)ps.retries);
     metric(&b, "tide_prometheus_up", "gauge",
            "1 when the last Prometheus fetch succeeded (or none was needed), 0 when it failed.",
-           h->prom ? ps.up : 0);
+           h->cp->prom ? ps.up : 0);
     metric(&b, "tide_uptime_seconds", "gauge", "Seconds since the control plane started.",
            (double)(tide_now_wall_ms() - h->cp->started_wall_ms) / 1000);
     return b.p;
@@ -477,10 +477,6 @@ static int start_mhd(cp_http *h, const char *listen, char *err, size_t errlen) {
     return 0;
 }
 
-struct prom *cp_http_prom(const struct controlplane *cp) {
-    return cp && cp->http ? cp->http->prom : NULL;
-}
-
 static int http_start(struct controlplane *cp, char *err, size_t errlen) {
     cp_http *h = calloc(1, sizeof *h);
     if (!h) {
@@ -493,20 +489,6 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
     pthread_cond_init(&h->jobs_cv, NULL);
     int rc = 0;
     const struct cp_config *c = &cp->cfg;
-    if (c->prometheus && c->prometheus[0]) {
-        prom_options po = {
-            .url = c->prometheus,
-            .bearer_token_file = c->prometheus_bearer_token_file,
-            .ca_file =
-                (c->prometheus_ca_file && c->prometheus_ca_file[0]) ? c->prometheus_ca_file : NULL,
-            .insecure_skip_verify = c->prometheus_insecure_skip_verify,
-            .timeout_ms = c->prometheus_timeout_ms,
-            .max_points = c->prometheus_max_points,
-        };
-        rc = prom_new(&h->prom, &po, err, errlen);
-        if (rc) goto fail;
-        log_info("http", "history from prometheus %s", c->prometheus);
-    }
     if (c->http && c->http[0] && (rc = start_mhd(h, c->http, err, errlen)) != 0) {
         const cfg_key *k = cfg_find(cp_config_table, "http");
         if (!k || !k->def || strcmp(k->def, c->http) != 0) goto fail;
@@ -520,7 +502,6 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
     cp->http = h;
     return 0;
 fail:
-    prom_free(h->prom);
     pthread_cond_destroy(&h->jobs_cv);
     pthread_mutex_destroy(&h->jobs_mu);
     pthread_mutex_destroy(&h->mu);
@@ -693,7 +674,7 @@ static void op_series(ops_request *req, const cJSON *args) {
         cJSON_AddItemToArray(arr, o);
     }
     cJSON_AddStringToObject(out, "store", db ? tsdb_status(db) : "not open");
-    cJSON_AddStringToObject(out, "prometheus", prom_status(cp->http ? cp->http->prom : NULL));
+    cJSON_AddStringToObject(out, "prometheus", prom_status(cp->prom));
     query_expr_free(e);
     ops_reply(req, out);
 }
@@ -706,7 +687,7 @@ OPS_COMMAND(series, "series", "series in the store with their points and memory:
 static void http_stop(struct controlplane *cp) {
     cp_http *h = cp->http;
     if (!h) return;
-    prom_cancel(h->prom); /* queries waiting for Prometheus end now, not at its timeout */
+    prom_cancel(cp->prom); /* queries waiting for Prometheus end now, not at its timeout */
     if (h->mhd) MHD_stop_daemon(h->mhd); /* joins its threads: no request is running after */
     ev_ref(cp->loop);
     ev_timer_stop(cp->loop, &h->tick);
@@ -726,10 +707,9 @@ static void http_stop(struct controlplane *cp) {
     }
     pthread_cond_destroy(&h->jobs_cv);
     pthread_mutex_destroy(&h->jobs_mu);
-    prom_free(h->prom);
     pthread_mutex_destroy(&h->mu);
     free(h);
     cp->http = NULL;
 }
 
-CP_MODULE(http, "http", http_start, http_stop)
+CP_MODULE_AFTER(http, "http", PROM_MODULE_NAME, http_start, http_stop)
