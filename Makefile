@@ -16,20 +16,22 @@ CC      ?= cc
 STD     := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wpointer-arith -Wstrict-prototypes -Werror
 OPT     ?= -O2 -g
-PKGS    := msgpack libcurl openblas libcgroup libcrypto libmicrohttpd yaml-0.1 xgboost libsystemd libcjson
+PKGS    := msgpack libcurl openblas libcgroup libcrypto libmicrohttpd yaml-0.1 xgboost libsystemd libcjson icu-i18n re2
+CXX     ?= c++
+# C++ only where a C++ library is wrapped (controlplane/query/re.cc: RE2); same warnings.
+CXXWARN := -Wall -Wextra -Wshadow -Wformat=2 -Wpointer-arith -Werror
 B       ?= build
 BIN     ?= bin
 
-# Missing Debian packages are installed (as root) before anything reads pkg-config: on a fresh
-# machine `make check` needs nothing done by hand. skips it (recursive makes do).
-ifeq ($(NODEPS),)
-SETUP_RC := $(shell scripts/setup.sh >&2; echo $$?)
-ifneq ($(SETUP_RC),0)
-$(error scripts/setup.sh failed (rc $(SETUP_RC)): the packages it names are missing)
+# Packages: a plain `make` (what a packager runs) never installs anything; it only says which
+# pkg-config modules are missing. `make check`, `make demo` and `make bench` first run
+# scripts/setup.sh (installs missing Debian packages when run as root, names them otherwise;
+# with everything installed it only asks dpkg-query), then build in a fresh make that reads
+# pkg-config after the install.
+PKG_MISSING := $(shell for p in $(PKGS); do pkg-config --exists $$p || printf '%s ' $$p; done)
+ifneq ($(strip $(PKG_MISSING)),)
+$(warning pkg-config does not find: $(PKG_MISSING)-- run scripts/setup.sh (as root) first)
 endif
-export NODEPS := 1
-endif
-
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Include paths by folder: shared/ sees only itself, each daemon itself and shared/; tests
@@ -39,11 +41,12 @@ $(B)/obj/shared/%.o:       INCS = -Ishared
 $(B)/obj/agent/%.o:        INCS = -Ishared -Iagent
 $(B)/obj/controlplane/%.o: INCS = -Ishared -Icontrolplane
 ALL_CFLAGS = $(STD) $(WARN) $(OPT) $(INCS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
-LDLIBS  = $(PKG_LIBS) -lev -lm -lpthread $(LIBS)
+ALL_CXXFLAGS = -std=c++17 -D_GNU_SOURCE $(CXXWARN) $(OPT) $(INCS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+LDLIBS  = $(PKG_LIBS) -lev -lm -lpthread -lstdc++ $(LIBS)
 
 SHARED_SRC := $(wildcard shared/*.c)
 AGENT_SRC  := $(wildcard agent/*.c agent/*/*.c)
-CP_ALL_SRC := $(filter-out controlplane/cli/%,$(wildcard controlplane/*.c controlplane/*/*.c))
+CP_ALL_SRC := $(filter-out controlplane/cli/%,$(wildcard controlplane/*.c controlplane/*/*.c controlplane/*/*.cc))
 CP_LIB_SRC := $(filter-out controlplane/main.c,$(CP_ALL_SRC))
 AG_LIB_SRC := $(filter-out agent/main.c,$(AGENT_SRC))
 CLI_SRC    := $(wildcard controlplane/cli/*.c)
@@ -52,7 +55,7 @@ FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
 TESTLIB_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 
-obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+obj = $(patsubst %.cc,$(B)/obj/%.o,$(patsubst %.c,$(B)/obj/%.o,$(1)))
 
 SHARED_LIB := $(B)/libtide_shared.a
 CP_LIB     := $(B)/libtide_cp.a
@@ -61,13 +64,13 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 PROGS      := $(BIN)/tide-agent $(BIN)/tide-controlplane $(BIN)/tidectl
 
-.PHONY: install all check unit integration asan valgrind fuzz fuzz-build bench demo clean format \
+.PHONY: setup check-run install all check unit integration asan valgrind fuzz fuzz-build bench demo clean format \
 	walls format-check
 all: $(PROGS) $(UNIT_BINS) $(BENCH_BINS)
 
 # WALLS: the layer table of scripts/walls.sh is checked before any object is compiled; a
 # forbidden include fails the build (tests/integration/walls.sh plants one to prove it).
-SRC_FILES := $(wildcard shared/*.[ch] agent/*.[ch] agent/*/*.[ch] controlplane/*.[ch] controlplane/*/*.[ch])
+SRC_FILES := $(wildcard shared/*.[ch] agent/*.[ch] agent/*/*.[ch] controlplane/*.[ch] controlplane/*/*.[ch] controlplane/*/*.cc)
 $(B)/walls.ok: scripts/walls.sh $(SRC_FILES)
 	@mkdir -p $(dir $@)
 	@scripts/walls.sh
@@ -78,6 +81,9 @@ walls:
 $(B)/obj/%.o: %.c | $(B)/walls.ok
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+$(B)/obj/%.o: %.cc | $(B)/walls.ok
+	@mkdir -p $(dir $@)
+	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
 
 $(SHARED_LIB): $(call obj,$(SHARED_SRC))
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
@@ -109,10 +115,14 @@ $(B)/bench/%: tests/bench/%.c $(CP_LIB) $(AG_LIB) $(SHARED_LIB)
 
 # ---- tests -------------------------------------------------------------------------------
 # tests/run.sh runs unit binaries and tests/integration/* and ends with "N passed, N failed".
-check: all format-check
+check: setup
+	$(MAKE) --no-print-directory check-run
+check-run: all format-check
 	tests/run.sh --bin $(BIN) --build $(B)
 	$(MAKE) --no-print-directory asan-check
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
+setup:
+	scripts/setup.sh
 
 unit: all
 	tests/run.sh --bin $(BIN) --build $(B) --unit-only
@@ -132,7 +142,7 @@ valgrind: all
 # libFuzzer targets: every fuzz_X.c with all sources rebuilt by clang with the fuzzer on.
 FZ := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 fuzz-build:
-	$(MAKE) --no-print-directory CC=clang B=build/fuzz BIN=build/fuzz/bin OPT="-O1 -g" \
+	$(MAKE) --no-print-directory CC=clang CXX=clang++ B=build/fuzz BIN=build/fuzz/bin OPT="-O1 -g" \
 	  CFLAGS="$(FZ) $(CFLAGS)" fuzz-bins
 fuzz-bins: $(patsubst tests/fuzz/%.c,$(B)/fz/%,$(FUZZ_SRC))
 $(B)/fz/%: tests/fuzz/%.c $(CP_LIB) $(AG_LIB) $(SHARED_LIB)
@@ -144,10 +154,12 @@ CHECK_FUZZ_SECONDS ?= 10
 fuzz: fuzz-build
 	tests/fuzz/run.sh build/fuzz/fz $(FUZZ_SECONDS)
 
-bench: all
+bench: setup
+	$(MAKE) --no-print-directory all
 	tests/bench/run.sh --bin $(BIN) --build $(B)
 
-demo: all
+demo: setup
+	$(MAKE) --no-print-directory all
 	scripts/demo.sh $(BIN)
 
 # Installs the binaries, the systemd units and the docs (DESTDIR for staging, PREFIX=/usr/local).

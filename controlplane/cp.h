@@ -38,6 +38,10 @@ struct cp_config {
     int prometheus_insecure_skip_verify;
     int64_t prometheus_timeout_ms;
     int64_t prometheus_max_points;
+    int64_t query_timeout_ms;
+    int64_t query_max_samples;
+    int64_t query_max_concurrency;
+    int64_t query_max_queue;
     int64_t retention_raw_ms, retention_1m_ms, retention_10m_ms;
     int64_t snapshot_interval_ms;
     /* Kubernetes API, for readiness-gate node actions (k8s.c) */
@@ -104,8 +108,6 @@ void cp_config_free(struct cp_config *cfg);
 /* The ops socket server (ops.c). */
 int ops_server_start(struct controlplane *cp, char *err, size_t errlen);
 void ops_server_stop(struct controlplane *cp);
-
-#define TIDE_VERSION "0.1.0"
 
 #define CP_MODULE(ident, name, start, stop) CP_MODULE_AFTER(ident, name, "", start, stop)
 #define CP_MODULE_AFTER(ident, name, after, start, stop)                                           \

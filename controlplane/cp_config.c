@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "version.h"
 #include "config.h"
 #include "cp.h"
 #include "wire.h"
@@ -64,6 +65,18 @@ const cfg_key cp_config_table[] = {
     /* Prometheus refuses more than 11,000 points per series in one query_range. */
     {"prometheus_max_points", CFG_INT, F(prometheus_max_points), "11000", 2, 11000, NULL, 0,
      "points per series in one request to Prometheus (longer ranges are split)"},
+    /* Query limits (issue 18): Prometheus's --query.timeout default; a sample budget that keeps
+     * two concurrent queries well inside the shipped 1 GiB unit (a sample held costs ~8-16
+     * bytes plus its share of the JSON); two running queries per core of a small node, the
+     * rest waiting in a short queue. */
+    {"query_timeout", CFG_DURATION, F(query_timeout_ms), "2m", 100, 3600000, NULL, 0,
+     "longest a query may run (waiting in the queue included); a request's timeout= may lower it"},
+    {"query_max_samples", CFG_INT, F(query_max_samples), "20000000", 1000, 1000000000, NULL, 0,
+     "samples one query may hold in memory at once (points read plus values computed)"},
+    {"query_max_concurrency", CFG_INT, F(query_max_concurrency), "4", 1, 256, NULL, 0,
+     "queries evaluated at once; more wait in the queue"},
+    {"query_max_queue", CFG_INT, F(query_max_queue), "32", 0, 4096, NULL, 0,
+     "queries waiting for a slot; beyond this a query is answered 503 at once"},
     /* Raw samples for two days (recent detail), minutes for 35 days (weekly seasonality
      * with room), 10-minute buckets for 400 days (yearly). */
     {"retention_raw", CFG_DURATION, F(retention_raw_ms), "48h", 60000, 0, NULL, 0,

@@ -1182,11 +1182,22 @@ static inline int sink_put(const sink *k, int64_t ts, double sum, double count, 
     return points_push(k->out, ts, sum, count, mn, mx);
 }
 
-/* Reads one tier; caller holds the reader lock. */
-static int tier_read(const tier *t, int64_t start, int64_t end, const sink *out) {
+/* Where a downsampled bucket [bstart, bstart + res) is stamped: at its end, or at `cap` (the
+ * series' newest sample: the bucket still being filled) when that is earlier, so a bucket never
+ * shows a value before the samples it holds were taken (issue 17: buckets stamped at their start
+ * put up to 10 minutes of values before a series' first sample). Never before bstart. */
+static inline int64_t bucket_stamp(int64_t bstart, int64_t res_ms, int64_t cap) {
+    int64_t e = bstart + res_ms - 1;
+    if (e > cap) e = cap;
+    return e < bstart ? bstart : e;
+}
+
+/* Reads one tier; caller holds the reader lock. Buckets are selected by their stamp, given by
+ * bucket_stamp(.., cap). */
+static int tier_read(const tier *t, int64_t start, int64_t end, int64_t cap, const sink *out) {
     for (size_t k = 0; k < t->count; k++) {
         const tsdb_chunk *c = &t->ring[(t->head + k) % t->cap];
-        if (c->n == 0 || c->last_ts < start) continue;
+        if (c->n == 0 || c->last_ts + t->res_ms < start) continue;
         if (c->first_ts > end) break;
         tsdb_chunk_iter it;
         tsdb_chunk_iter_init(&it, c);
@@ -1194,6 +1205,7 @@ static int tier_read(const tier *t, int64_t start, int64_t end, const sink *out)
         double v[4];
         int rc;
         while ((rc = tsdb_chunk_next(&it, &ts, v)) == 1) {
+            if (c->nfields != 1) ts = bucket_stamp(ts, t->res_ms, cap);
             if (ts < start) continue;
             if (ts > end) break;
             if (c->nfields == 1)
@@ -1204,8 +1216,9 @@ static int tier_read(const tier *t, int64_t start, int64_t end, const sink *out)
         }
         if (rc < 0) return rc;
     }
-    if (t->res_ms && t->open && t->bstart >= start && t->bstart <= end)
-        return sink_put(out, t->bstart, t->sum, t->count_, t->min, t->max);
+    int64_t open_ts = t->res_ms && t->open ? bucket_stamp(t->bstart, t->res_ms, cap) : 0;
+    if (t->res_ms && t->open && open_ts >= start && open_ts <= end)
+        return sink_put(out, open_ts, t->sum, t->count_, t->min, t->max);
     return 0;
 }
 
@@ -1221,7 +1234,8 @@ int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms, 
     int rc = -ENOENT;
     sink k = {out, NULL};
     if (id >= 1 && id <= db->nseries)
-        rc = tier_read(&db->series[id - 1]->t[res], start_ms, end_ms, &k);
+        rc = tier_read(&db->series[id - 1]->t[res], start_ms, end_ms,
+                       db->series[id - 1]->has_last ? db->series[id - 1]->last_ts : INT64_MAX, &k);
     pthread_rwlock_unlock(&db->lock);
     return rc;
 }
@@ -1229,8 +1243,11 @@ int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms, 
 /* The range scan behind tsdb_read_step and tsdb_eval_step. */
 static int read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int64_t end_ms,
                      const sink *out, int *res_used) {
+    /* a coarser tier only once a step spans ten of its buckets: finer data gives exact values
+     * where the finer tier still holds it (a bucket's value is stamped at its end, so reading
+     * buckets as long as the step would show every step the previous bucket's mean) */
     int res = TSDB_RAW;
-    while (res + 1 < TSDB_NRES && res_len[res + 1] <= step_ms)
+    while (res + 1 < TSDB_NRES && res_len[res + 1] * 10 <= step_ms)
         res++;
     if (res_used) *res_used = res;
     pthread_rwlock_rdlock(&db->lock);
@@ -1253,7 +1270,10 @@ static int read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, i
     int64_t from = start_ms;
     for (int r = coarsest; r >= res && !rc; r--) {
         int64_t to = (r > res) ? bound[r - 1] - 1 : upto;
-        if (to >= from) rc = tier_read(&s->t[r], from, to, out);
+        /* buckets are selected by their stamp (their end): a coarse bucket that reaches into
+         * the finer tier's span is left to the finer tier, which holds its samples */
+        if (to >= from)
+            rc = tier_read(&s->t[r], from, to, s->has_last ? s->last_ts : INT64_MAX, out);
         if (to + 1 > from) from = to + 1;
     }
     pthread_rwlock_unlock(&db->lock);
@@ -1327,7 +1347,7 @@ int tsdb_series_stat(tsdb *db, uint32_t id, tsdb_series_info *info) {
     const series *s = db->series[id - 1];
     info->samples = s->samples;
     /* the oldest data: a coarser ring counts only where it reaches back beyond the finer
-     * one by a whole bucket (a bucket is stamped with its start, before its first sample) */
+     * one by a whole bucket (counted from the bucket's start here) */
     int64_t oldest = INT64_MAX;
     for (int r = 0; r < TSDB_NRES; r++) {
         tier_stat(&s->t[r], &info->points[r], &info->bytes[r]);

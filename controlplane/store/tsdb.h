@@ -77,8 +77,10 @@ int tsdb_snapshot(tsdb *db);
 
 enum tsdb_res { TSDB_RAW = 0, TSDB_1M = 1, TSDB_10M = 2, TSDB_NRES = 3 };
 
-/* One point: a raw sample (count 1, sum = min = max = value) or a downsampled bucket, stamped
- * with the bucket's start. */
+/* One point: a raw sample (count 1, sum = min = max = value) or a downsampled bucket
+ * [b, b + res), stamped at its end (b + res - 1 ms) or at the series' newest sample when that
+ * is earlier (the bucket still being filled), so no value appears before the samples it
+ * summarises. */
 typedef struct tsdb_point {
     int64_t ts_ms;
     double sum, count, min, max;

@@ -146,7 +146,7 @@ TEST(tsdb_memory_append_downsample_and_dedupe) {
     p.n = 0;
     T_EQ_INT(tsdb_read(db, id, TSDB_1M, 0, INT64_MAX, &p), 0);
     T_EQ_INT(p.n, 30);
-    T_EQ_INT(p.p[1].ts_ms, t0 + 60000);
+    T_EQ_INT(p.p[1].ts_ms, t0 + 119999); /* [t0 + 1 min, t0 + 2 min) stamped at its end */
     T_NEAR(p.p[1].sum, 4 + 5 + 6 + 7, 0);
     T_NEAR(p.p[1].count, 4, 0);
     T_NEAR(p.p[1].min, 4, 0);
@@ -159,9 +159,11 @@ TEST(tsdb_memory_append_downsample_and_dedupe) {
     T_NEAR(p.p[2].max, 119, 0);
     int res = -1;
     p.n = 0;
-    T_EQ_INT(tsdb_read_step(db, id, 60000, t0, t0 + 600000, &p, &res), 0);
+    /* a step of ten minutes reads minute buckets, each stamped at its end */
+    T_EQ_INT(tsdb_read_step(db, id, 600000, t0, t0 + 600000, &p, &res), 0);
     T_EQ_INT(res, TSDB_1M);
-    T_EQ_INT(p.n, 11);
+    T_EQ_INT(p.p[0].ts_ms, t0 + 59999);
+    T_EQ_INT(p.n, 10); /* the bucket starting at t0 + 10 min ends after the range */
     tsdb_points_fini(&p);
 
     tsdb_stats st;
@@ -193,31 +195,32 @@ TEST(tsdb_retention_drops_old_chunks_and_step_falls_back_to_coarser) {
     T_EQ_INT(info.points[TSDB_10M], 2 * 144);
     tsdb_points p = {0};
     int res;
-    /* a query over both days at 1-minute step: minutes where they are kept, 10 min before */
-    T_EQ_INT(tsdb_read_step(db, id, 60000, t0, t0 + 2 * 86400000LL, &p, &res), 0);
+    /* a query over both days at 10-minute step: minutes where they are kept, 10 min before
+     * (buckets stamped at their end) */
+    T_EQ_INT(tsdb_read_step(db, id, 600000, t0, t0 + 2 * 86400000LL, &p, &res), 0);
     T_EQ_INT(res, TSDB_1M);
-    T_EQ_INT(p.p[0].ts_ms, t0);
+    T_EQ_INT(p.p[0].ts_ms, t0 + 599999);
     T_NEAR(p.p[0].count, 60, 0);
     for (size_t i = 1; i < p.n; i++)
         T_ASSERT(p.p[i].ts_ms > p.p[i - 1].ts_ms);
     T_NEAR(p.p[p.n - 1].count, 6, 0);
     /* tsdb_eval_step gives, at every step, the mean of the newest point read_step returns in
      * the 5-minute lookback */
-    size_t nsteps = 2 * 1440;
+    size_t nsteps = 2 * 144;
     double *ev = malloc(nsteps * sizeof *ev);
     int64_t first, last;
     p.n = 0;
     T_EQ_INT(
-        tsdb_read_step(db, id, 60000, t0 - 300000, t0 + (int64_t)(nsteps - 1) * 60000, &p, &res),
+        tsdb_read_step(db, id, 600000, t0 - 300000, t0 + (int64_t)(nsteps - 1) * 600000, &p, &res),
         0);
-    int have = tsdb_eval_step(db, id, t0, 60000, nsteps, 300000, ev, &first, &last);
+    int have = tsdb_eval_step(db, id, t0, 600000, nsteps, 300000, ev, &first, &last);
     T_ASSERT(have > 0);
     T_EQ_INT(first, p.p[0].ts_ms);
     T_EQ_INT(last, p.p[p.n - 1].ts_ms);
     size_t j = 0;
     int counted = 0;
     for (size_t k = 0; k < nsteps; k++) {
-        int64_t t = t0 + (int64_t)k * 60000;
+        int64_t t = t0 + (int64_t)k * 600000;
         while (j < p.n && p.p[j].ts_ms <= t)
             j++;
         double want =
