@@ -17,6 +17,7 @@ struct ev_loop;
 struct tsdb;
 struct cp_agents;
 struct ops_server;
+struct prom;
 
 /* Configuration (controlplane/cp_config.c holds the table: key, default, validator). */
 struct cp_config {
@@ -70,23 +71,41 @@ struct controlplane {
     struct cp_agents *agents;
     struct ops_server *ops;
     /* ---- module state: one pointer per module, added by its owner ---- */
-    struct cp_http *http;           /* http.c: HTTP listener, Prometheus client, query ops */
+    struct prom *prom;              /* query/prom_module.c: Prometheus client, NULL: none */
+    struct cp_http *http;           /* api/http.c: HTTP listener, query ops */
     struct cp_workloads *workloads; /* workloads/: applied specs, controllers, sync loop, ops */
-    struct cp_k8s *k8s;             /* k8s.c: Kubernetes API requests under way */
+    struct cp_k8s *k8s;             /* exec/k8s.c: Kubernetes API requests under way */
 };
 
-/* A module's start/stop, run by main.c after the store, agents and ops socket are up (start,
- * in registration order) and before they go down (stop, reverse order). start returns 0 or
- * -errno with err filled (the daemon then exits with status 1); stop must stop every watcher
- * the module started and free its state. */
+/* A module's start/stop, run by main.c after the store, agents and ops socket are up and
+ * before they go down. start returns 0 or -errno with err filled (the daemon then exits with
+ * status 1); stop must stop every watcher and thread the module started and free its state.
+ *
+ * Order: a module names the modules it uses in `after` (comma-separated, "" none). It starts
+ * after them and stops before them, so what it uses is there for as long as it runs (its
+ * threads included). Modules with no order between them start in registration (link) order,
+ * which nothing may rely on. The daemon's modules today:
+ *   prometheus  (query/prom_module.c)  the Prometheus client, cp->prom
+ *   http        after prometheus       HTTP listener, query ops (its threads query Prometheus)
+ *   workloads   after prometheus       controllers (fetch threads query Prometheus)
+ *   k8s                                Kubernetes API requests
+ * so Prometheus starts first and stops last. A name in `after` that no module has, or a cycle,
+ * fails the start with an error naming them. */
 typedef int (*cp_module_start_fn)(struct controlplane *cp, char *err, size_t errlen);
 typedef void (*cp_module_stop_fn)(struct controlplane *cp);
-void cp_module_register(const char *name, cp_module_start_fn start, cp_module_stop_fn stop);
+void cp_module_register(const char *name, const char *after, cp_module_start_fn start,
+                        cp_module_stop_fn stop);
 
-/* Run by main.c (cp.c): start every module in registration order; on failure the ones
- * started are stopped again. stop runs them in reverse order. */
+/* Run by main.c (cp.c): start every module in dependency order; on failure the ones started
+ * are stopped again. stop runs them in the reverse order. */
 int cp_modules_start(struct controlplane *cp, char *err, size_t errlen);
 void cp_modules_stop(struct controlplane *cp);
+
+/* The start order of n modules (names[i], after[i]) into order[0..n-1]: each after the ones
+ * its after list names, otherwise in index order. 0, or -EINVAL with err naming an unknown
+ * module or the modules of a cycle. */
+int cp_module_order(const char *const *names, const char *const *after, int n, int *order,
+                    char *err, size_t errlen);
 
 /* The config table of the control plane (cp_config.c), and the loader used by main.c:
  * defaults, then --config FILE, then the flags. Returns 0, 1 when --help/--version was
@@ -99,9 +118,10 @@ void cp_config_free(struct cp_config *cfg);
 int ops_server_start(struct controlplane *cp, char *err, size_t errlen);
 void ops_server_stop(struct controlplane *cp);
 
-#define CP_MODULE(ident, name, start, stop)                                                        \
+#define CP_MODULE(ident, name, start, stop) CP_MODULE_AFTER(ident, name, "", start, stop)
+#define CP_MODULE_AFTER(ident, name, after, start, stop)                                           \
     __attribute__((constructor)) static void cp_module_reg_##ident(void) {                         \
-        cp_module_register((name), (start), (stop));                                               \
+        cp_module_register((name), (after), (start), (stop));                                      \
     }
 
 #endif

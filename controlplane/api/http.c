@@ -12,6 +12,7 @@
 #include "api/ui.h"
 #include "workloads/workload_view.h"
 #include "query/prom.h"
+#include "query/prom_module.h"
 #include "query/promql.h"
 #include "query/query.h"
 #include "store/tsdb.h"
@@ -41,7 +42,6 @@
 
 struct cp_http {
     struct controlplane *cp;
-    prom *prom;
     struct MHD_Daemon *mhd, *mhd_health;
     http_guard *guard, *guard_health;
     int port, health_port;
@@ -162,7 +162,7 @@ static char *evaluate(cp_http *h, const char *query, int64_t start_ms, int64_t e
                          .cancel = &h->stopping,
                          .stop = fd >= 0 ? client_gone : NULL,
                          .stop_arg = &fd};
-    query_ctx ctx = {.db = h->cp->db, .prom = h->prom, .lim = &lim};
+    query_ctx ctx = {.db = h->cp->db, .prom = h->cp->prom, .lim = &lim};
     int rc = gate_enter(h, deadline);
     if (rc) {
         *http_status = 503;
@@ -615,7 +615,7 @@ static char *metrics_text(cp_http *h) {
            "HTTP connections closed for sending no whole request within http_request_timeout.",
            (double)(http_guard_timeouts(h->guard) + http_guard_timeouts(h->guard_health)));
     prom_stats ps;
-    prom_get_stats(h->prom, &ps);
+    prom_get_stats(h->cp->prom, &ps);
     metric(&b, "tide_prometheus_requests_total", "counter", "HTTP requests sent to Prometheus.",
            (double)ps.requests);
     metric(&b, "tide_prometheus_fetch_errors_total", "counter",
@@ -623,10 +623,10 @@ static char *metrics_text(cp_http *h) {
     metric(&b, "tide_prometheus_retries_total", "counter", "Retried Prometheus requests.",
            (double)ps.retries);
     metric(&b, "tide_prometheus_configured", "gauge",
-           "1 when a Prometheus URL is configured (--prometheus), 0 when not.", h->prom ? 1 : 0);
+           "1 when a Prometheus URL is configured (--prometheus), 0 when not.", h->cp->prom ? 1 : 0);
     metric(&b, "tide_prometheus_up", "gauge",
            "1 when the last Prometheus fetch succeeded (or none was needed), 0 when it failed.",
-           h->prom ? ps.up : 1);
+           h->cp->prom ? ps.up : 1);
     metric(&b, "tide_uptime_seconds", "gauge", "Seconds since the control plane started.",
            (double)(tide_now_wall_ms() - h->cp->started_wall_ms) / 1000);
     mtext extra = {0};
@@ -1035,10 +1035,6 @@ static int start_mhd(cp_http *h, const char *listen, int health, char *err, size
     return 0;
 }
 
-struct prom *cp_http_prom(const struct controlplane *cp) {
-    return cp && cp->http ? cp->http->prom : NULL;
-}
-
 static int http_start(struct controlplane *cp, char *err, size_t errlen) {
     cp_http *h = calloc(1, sizeof *h);
     if (!h) {
@@ -1053,20 +1049,6 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
     pthread_cond_init(&h->gate_cv, NULL);
     int rc = 0;
     const struct cp_config *c = &cp->cfg;
-    if (c->prometheus && c->prometheus[0]) {
-        prom_options po = {
-            .url = c->prometheus,
-            .bearer_token_file = c->prometheus_bearer_token_file,
-            .ca_file =
-                (c->prometheus_ca_file && c->prometheus_ca_file[0]) ? c->prometheus_ca_file : NULL,
-            .insecure_skip_verify = c->prometheus_insecure_skip_verify,
-            .timeout_ms = c->prometheus_timeout_ms,
-            .max_points = c->prometheus_max_points,
-        };
-        rc = prom_new(&h->prom, &po, err, errlen);
-        if (rc) goto fail;
-        log_info("http", "history from prometheus %s", c->prometheus);
-    }
     h->ui = ui_new(cp); /* before the listeners: their threads read h->ui */
     if (c->health_listen && c->health_listen[0] &&
         (rc = start_mhd(h, c->health_listen, 1, err, errlen)) != 0)
@@ -1087,7 +1069,6 @@ fail:
     if (h->mhd_health) MHD_stop_daemon(h->mhd_health);
     http_guard_free(h->guard_health);
     ui_free(h->ui);
-    prom_free(h->prom);
     pthread_cond_destroy(&h->gate_cv);
     pthread_mutex_destroy(&h->gate_mu);
     pthread_cond_destroy(&h->jobs_cv);
@@ -1262,7 +1243,7 @@ static void op_series(ops_request *req, const cJSON *args) {
         cJSON_AddItemToArray(arr, o);
     }
     cJSON_AddStringToObject(out, "store", db ? tsdb_status(db) : "not open");
-    cJSON_AddStringToObject(out, "prometheus", prom_status(cp->http ? cp->http->prom : NULL));
+    cJSON_AddStringToObject(out, "prometheus", prom_status(cp->prom));
     query_expr_free(e);
     ops_reply(req, out);
 }
@@ -1280,7 +1261,7 @@ static void http_stop(struct controlplane *cp) {
     pthread_mutex_lock(&h->gate_mu);
     pthread_cond_broadcast(&h->gate_cv);
     pthread_mutex_unlock(&h->gate_mu);
-    prom_cancel(h->prom); /* queries waiting for Prometheus end now, not at its timeout */
+    prom_cancel(cp->prom); /* queries waiting for Prometheus end now, not at its timeout */
     if (h->mhd) MHD_stop_daemon(h->mhd); /* joins its threads: no request is running after */
     if (h->mhd_health) MHD_stop_daemon(h->mhd_health);
     http_guard_free(h->guard);
@@ -1305,7 +1286,6 @@ static void http_stop(struct controlplane *cp) {
     pthread_mutex_destroy(&h->jobs_mu);
     pthread_cond_destroy(&h->gate_cv);
     pthread_mutex_destroy(&h->gate_mu);
-    prom_free(h->prom);
     pthread_mutex_destroy(&h->mu);
     free(h->loop_metrics);
     ui_free(h->ui);
@@ -1313,4 +1293,4 @@ static void http_stop(struct controlplane *cp) {
     cp->http = NULL;
 }
 
-CP_MODULE(http, "http", http_start, http_stop)
+CP_MODULE_AFTER(http, "http", PROM_MODULE_NAME, http_start, http_stop)

@@ -19,7 +19,6 @@
 #include <stdint.h>
 
 struct controlplane;
-struct prom;
 struct query_result;
 
 typedef struct cp_http cp_http;
@@ -28,10 +27,6 @@ typedef struct cp_http cp_http;
  * parameters (start/end: unix seconds or RFC 3339; step: seconds or a duration), evaluates
  * over the store and Prometheus, and returns the exact JSON body (malloc'd) with *http_status
  * 200, or 400 + an error body for bad input, 503 when the store is unavailable. Thread-safe. */
-/* The daemon's Prometheus client (NULL when no --prometheus is configured or the module is not
- * running), for other modules' history reads: prom_query_range() is thread-safe. */
-struct prom *cp_http_prom(const struct controlplane *cp);
-
 char *cp_http_query_range(cp_http *h, const char *query, const char *start, const char *end,
                           const char *step, int *http_status);
 

@@ -36,6 +36,7 @@ struct prom {
      * `active` (under mu) so that the canceller can wake its curl_multi_poll(). */
     _Atomic int cancelled;
     struct active_req *active;
+    _Atomic int calls; /* threads inside prom_query_range (prom_free refuses while any is) */
 };
 
 typedef struct active_req {
@@ -110,6 +111,14 @@ nomem:
 
 void prom_free(prom *p) {
     if (!p) return;
+    int calls = atomic_load(&p->calls);
+    if (calls) { /* freeing it now would be a use after free in their threads */
+        fprintf(stderr,
+                "prom_free: %d quer%s still running on %s: a user of the client stops after it "
+                "(module order, cp.h)\n",
+                calls, calls == 1 ? "y" : "ies", p->url);
+        abort();
+    }
     free(p->url);
     free(p->auth_header);
     free(p->ca_file);
@@ -436,8 +445,8 @@ static int fetch_chunk(prom *p, CURLM *m, CURL *c, const char *expr, int64_t s_m
     return rc;
 }
 
-int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms, int64_t step_ms,
-                     prom_result *out, char *err, size_t errlen) {
+static int query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                       prom_result *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (step_ms <= 0 || end_ms < start_ms) {
         snprintf(err, errlen, "bad range");
@@ -503,6 +512,14 @@ int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms
     if (rc == -EINVAL) p->errors++;
     pthread_mutex_unlock(&p->mu);
     if (rc) prom_result_fini(out);
+    return rc;
+}
+
+int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                     prom_result *out, char *err, size_t errlen) {
+    atomic_fetch_add(&p->calls, 1);
+    int rc = query_range(p, expr, start_ms, end_ms, step_ms, out, err, errlen);
+    atomic_fetch_sub(&p->calls, 1);
     return rc;
 }
 

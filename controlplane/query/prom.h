@@ -30,6 +30,9 @@ typedef struct prom_options {
 
 /* Validates the options (URL scheme, readable token and CA files). 0 or -errno with err. */
 int prom_new(prom **out, const prom_options *opt, char *err, size_t errlen);
+/* Frees p. Every caller's thread must have returned from prom_query_range first (prom_cancel
+ * makes them return at once): freeing p under a running query aborts with a message naming
+ * the module order, instead of a use after free. */
 void prom_free(prom *p);
 
 typedef struct prom_series {

@@ -78,25 +78,27 @@ static int wants_traffic(const workload_spec *s) {
     return want && s->n_traffic > 0;
 }
 
-/* The HPA's view of the pods: the ready ones with their usage, the starting ones without a
- * trusted sample. NULL (no metric) when there is no pod at all; -ENOMEM in *rc. */
-static const hpa_pod *build_pods(controller *c, const controller_obs *o, int *rc) {
-    size_t n =
-        (size_t)(o->n_ready > 0 ? o->n_ready : 0) + (size_t)(o->n_unready > 0 ? o->n_unready : 0);
+/* The HPA's view of the pods (*np of them): the ready ones with their usage, the starting ones
+ * without a trusted sample. NULL (no metric) when there is no pod at all; -ENOMEM in *rc. */
+static const hpa_pod *build_pods(controller *c, const controller_obs *o, size_t *np, int *rc) {
+    size_t nr = o->n_ready > 0 && o->pod_usage ? (size_t)o->n_ready : 0,
+           nu = o->n_unready > 0 ? (size_t)o->n_unready : 0, n = nr + nu;
+    *np = n;
     if (n == 0) return NULL;
     if (n > c->npods_cap) {
         hpa_pod *p = realloc(c->pods, n * sizeof *p);
         if (!p) {
             *rc = -ENOMEM;
+            *np = 0;
             return NULL;
         }
         c->pods = p;
         c->npods_cap = n;
     }
     size_t k = 0;
-    for (int i = 0; i < o->n_ready; i++)
+    for (size_t i = 0; i < nr; i++)
         c->pods[k++] = (hpa_pod){o->pod_usage[i], o->pod_request, 1, 1, 0};
-    for (int i = 0; i < o->n_unready; i++)
+    for (size_t i = 0; i < nu; i++)
         c->pods[k++] = (hpa_pod){0, o->pod_request, 1, 0, 0};
     return c->pods;
 }
@@ -148,10 +150,10 @@ int controller_step(controller *c, const controller_obs *o, controller_out *out)
     }
     out->current = current;
     out->train = o->traffic && wants_traffic(s) && portrait_training_due(c->eng, o->now);
-    const hpa_pod *pods = build_pods(c, o, &rc);
+    size_t npods = 0;
+    const hpa_pod *pods = build_pods(c, o, &npods, &rc);
     if (rc < 0) return rc;
-    hpa_metric hm = {pods, (size_t)(o->n_ready + o->n_unready), HPA_UTILIZATION,
-                     s->target_utilization};
+    hpa_metric hm = {pods, npods, HPA_UTILIZATION, s->target_utilization};
     portrait_obs pobs = {o->now,       current,    pods ? &hm : NULL,
                          pods ? 1 : 0, o->traffic, c->pl ? planner_scale_up_ahead(c->pl) : 0};
     rc = portrait_update(c->eng, &pobs, c->pt);

@@ -2,7 +2,6 @@
 #include "workloads/sync.h"
 #include "workloads/workload_view.h"
 
-#include "api/http.h"
 #include "cp.h"
 #include "log.h"
 #include "query/prom.h"
@@ -406,7 +405,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     struct cp_workloads *w =
         ((struct sync_loop *)((char *)t - offsetof(struct sync_loop, tick)))->w;
     int64_t now = tide_now_wall_ms() / 1000;
-    prom *p = cp_http_prom(w->cp);
+    prom *p = w->cp->prom;
     for (workload_entry *e = w->head; e; e = e->next) {
         if (now < e->next_sync) continue;
         e->next_sync = now + e->run.sync_seconds;
@@ -460,7 +459,7 @@ void sync_stop(struct cp_workloads *w) {
     if (!s) return;
     ev_timer_stop(w->cp->loop, &s->tick);
     /* fetches under way end at once instead of after Prometheus's timeout and retries */
-    prom_cancel(cp_http_prom(w->cp));
+    prom_cancel(w->cp->prom);
     train_collect(w, /* wait = */ 1);
     fetch_collect(w, /* wait = */ 1);
     ev_async_stop(w->cp->loop, &s->wake);

@@ -1,7 +1,6 @@
 /* workload_ops.c: the workload ops commands (see workload_ops.h). */
 #include "workloads/workload_ops.h"
 
-#include "api/http.h"
 #include "api/ops.h"
 #include "cp.h"
 #include "log.h"
@@ -221,7 +220,7 @@ static void op_describe(ops_request *req, const cJSON *args) {
         cJSON_AddItemToArray(prov, po);
     }
     cJSON_AddStringToObject(o, "observation", e->observe);
-    prom *pc = cp_http_prom(ops_cp(req));
+    prom *pc = ops_cp(req)->prom;
     cJSON_AddStringToObject(o, "prometheus", prom_status(pc));
     cJSON_AddNumberToObject(o, "metrics_offset_seconds", e->spec.metrics_offset_seconds);
     cJSON *mo = cJSON_AddObjectToObject(o, "metrics");

@@ -4,6 +4,7 @@
 
 #include "cp.h"
 #include "log.h"
+#include "query/prom_module.h"
 #include "workloads/persist.h"
 #include "workloads/sync.h"
 
@@ -132,4 +133,4 @@ static void wl_stop(struct controlplane *cp) {
     cp->workloads = NULL;
 }
 
-CP_MODULE(workloads, "workloads", wl_start, wl_stop)
+CP_MODULE_AFTER(workloads, "workloads", PROM_MODULE_NAME, wl_start, wl_stop)
