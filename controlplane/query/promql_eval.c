@@ -1533,18 +1533,15 @@ static const pq_node *streamable(const pq_node *a) {
     return pq_funcs[a->func].args[0] == PQ_T_MATRIX ? m : NULL;
 }
 
-typedef struct sgroup {
-    double *sum, *cnt, *ext; /* ext: min or max */
-} sgroup;
-
 /* sum/avg/min/max/count/group of a streamable argument: each series is evaluated alone and
- * folded into its group, so only the groups are held (issue 18: memory bounded). */
+ * folded into its group, so only the groups are held (issue 18: memory bounded): the running
+ * sum, minimum or maximum in the output series itself, plus a count per step. */
 static int eval_agg_stream(ev *e, const pq_node *n, const pq_node *sel, const rng *r, val *out) {
     match_cb ids;
     int rc = select_ids(e, sel, &ids);
     hmap groups = {0};
     kbuf kb = {0};
-    sgroup *g = NULL;
+    double **cnt = NULL;
     size_t ng = 0, capg = 0;
     int op = n->op;
     for (size_t i = 0; !rc && i < ids.n; i++) {
@@ -1566,57 +1563,54 @@ static int eval_agg_stream(ev *e, const pq_node *n, const pq_node *sel, const rn
             else if (!f) {
                 if (ng == capg) {
                     size_t nc = capg ? capg * 2 : 16;
-                    sgroup *ngp = realloc(g, nc * sizeof *ngp);
-                    if (!ngp)
+                    double **nn = realloc(cnt, nc * sizeof *nn);
+                    if (!nn)
                         rc = -ENOMEM;
                     else
-                        g = ngp, capg = nc;
+                        cnt = nn, capg = nc;
+                }
+                if (!rc) rc = budget(e, r->n);
+                if (!rc) {
+                    cnt[ng] = calloc(r->n ? r->n : 1, sizeof(double));
+                    if (!cnt[ng]) {
+                        unbudget(e, r->n);
+                        rc = -ENOMEM;
+                    } else
+                        ng++;
                 }
                 if (!rc) rc = val_push(e, out, &gl, r->n, &at);
-                if (!rc) {
-                    g[ng].sum = calloc(r->n ? r->n : 1, sizeof(double));
-                    g[ng].cnt = calloc(r->n ? r->n : 1, sizeof(double));
-                    g[ng].ext = calloc(r->n ? r->n : 1, sizeof(double));
-                    ng++;
-                    if (!g[ng - 1].sum || !g[ng - 1].cnt || !g[ng - 1].ext)
-                        rc = -ENOMEM;
-                    else
-                        rc = budget(e, 3 * r->n);
-                }
             }
             lset_free(&gl);
             if (rc) break;
-            sgroup *gg = &g[at];
+            double *o = out->s[at].v, *c = cnt[at];
             for (size_t k = 0; k < r->n; k++) {
                 double v = x.s[j].v[k];
                 if (is_absent(v)) continue;
-                if (gg->cnt[k] == 0)
-                    gg->ext[k] = v;
-                else if ((op == PQ_MAX ? v > gg->ext[k] : v < gg->ext[k]) || isnan(gg->ext[k]))
-                    gg->ext[k] = v;
-                gg->sum[k] += v;
-                gg->cnt[k] += 1;
+                if (c[k] == 0)
+                    o[k] = v;
+                else if (op == PQ_SUM || op == PQ_AVG)
+                    o[k] += v;
+                else if ((op == PQ_MAX && (v > o[k] || isnan(o[k]))) ||
+                         (op == PQ_MIN && (v < o[k] || isnan(o[k]))))
+                    o[k] = v;
+                c[k] += 1;
             }
         }
         val_free(e, &x, r->n);
     }
-    for (size_t i = 0; !rc && i < ng; i++)
+    for (size_t i = 0; !rc && i < out->n; i++)
         for (size_t k = 0; k < r->n; k++) {
-            if (g[i].cnt[k] == 0) continue;
-            double v = op == PQ_SUM     ? g[i].sum[k]
-                       : op == PQ_AVG   ? g[i].sum[k] / g[i].cnt[k]
-                       : op == PQ_COUNT ? g[i].cnt[k]
-                       : op == PQ_GROUP ? 1
-                                        : g[i].ext[k];
-            out->s[i].v[k] = v;
+            if (cnt[i][k] == 0) continue;
+            double *o = &out->s[i].v[k];
+            if (op == PQ_AVG) *o /= cnt[i][k];
+            if (op == PQ_COUNT) *o = cnt[i][k];
+            if (op == PQ_GROUP) *o = 1;
         }
     for (size_t i = 0; i < ng; i++) {
-        free(g[i].sum);
-        free(g[i].cnt);
-        free(g[i].ext);
-        unbudget(e, 3 * r->n);
+        free(cnt[i]);
+        unbudget(e, r->n);
     }
-    free(g);
+    free(cnt);
     free(kb.p);
     free(ids.ids);
     hmap_free(&groups);
