@@ -2180,7 +2180,16 @@ static int eval_bin(ev *e, const pq_node *n, const rng *r, val *out) {
     return rc;
 }
 
+static int eval_node(ev *e, const pq_node *n, const rng *r, val *out);
+
+/* Evaluates n over r into out; on an error out holds nothing (what a node had built is freed). */
 static int eval(ev *e, const pq_node *n, const rng *r, val *out) {
+    int rc = eval_node(e, n, r, out);
+    if (rc) val_free(e, out, r->n);
+    return rc;
+}
+
+static int eval_node(ev *e, const pq_node *n, const rng *r, val *out) {
     memset(out, 0, sizeof *out);
     int rc = check(e);
     if (rc) return rc;
