@@ -1520,11 +1520,113 @@ static int group_labels(const pq_node *n, const lset *in, lset *outl) {
     return 0;
 }
 
+/* The one selector an aggregation's argument reads series by series: an instant selector, or a
+ * range function of a range selector (rate(x[5m]), avg_over_time(x[1h])) without @. NULL when
+ * the argument is anything else (it is then evaluated whole). */
+static const pq_node *streamable(const pq_node *a) {
+    a = unparen(a);
+    if (a->kind == PQ_SEL && !a->range_ms) return a;
+    if (a->kind != PQ_CALL || a->nargs != 1) return NULL;
+    int fid = pq_funcs[a->func].id;
+    const pq_node *m = unparen(a->args[0]);
+    if (m->kind != PQ_SEL || !m->range_ms || fid == F_ABSENT_OVER_TIME) return NULL;
+    return pq_funcs[a->func].args[0] == PQ_T_MATRIX ? m : NULL;
+}
+
+/* sum/avg/min/max/count/group of a streamable argument: each series is evaluated alone and
+ * folded into its group, so only the groups are held (issue 18: memory bounded): the running
+ * sum, minimum or maximum in the output series itself, plus a count per step. */
+static int eval_agg_stream(ev *e, const pq_node *n, const pq_node *sel, const rng *r, val *out) {
+    match_cb ids;
+    int rc = select_ids(e, sel, &ids);
+    hmap groups = {0};
+    kbuf kb = {0};
+    double **cnt = NULL;
+    size_t ng = 0, capg = 0;
+    int op = n->op;
+    for (size_t i = 0; !rc && i < ids.n; i++) {
+        val x;
+        e->only_id = ids.ids[i];
+        rc = eval(e, n->rhs, r, &x);
+        e->only_id = 0;
+        if (rc) break;
+        for (size_t j = 0; !rc && j < x.n; j++) {
+            lset gl;
+            if ((rc = group_labels(n, &x.s[j].l, &gl)) || (rc = lkey(&gl, &kb))) {
+                lset_free(&gl);
+                break;
+            }
+            size_t at = out->n;
+            int f = hmap_get(&groups, kb.p, kb.n, &at, 1);
+            if (f < 0)
+                rc = f;
+            else if (!f) {
+                if (ng == capg) {
+                    size_t nc = capg ? capg * 2 : 16;
+                    double **nn = realloc(cnt, nc * sizeof *nn);
+                    if (!nn)
+                        rc = -ENOMEM;
+                    else
+                        cnt = nn, capg = nc;
+                }
+                if (!rc) rc = budget(e, r->n);
+                if (!rc) {
+                    cnt[ng] = calloc(r->n ? r->n : 1, sizeof(double));
+                    if (!cnt[ng]) {
+                        unbudget(e, r->n);
+                        rc = -ENOMEM;
+                    } else
+                        ng++;
+                }
+                if (!rc) rc = val_push(e, out, &gl, r->n, &at);
+            }
+            lset_free(&gl);
+            if (rc) break;
+            double *o = out->s[at].v, *c = cnt[at];
+            for (size_t k = 0; k < r->n; k++) {
+                double v = x.s[j].v[k];
+                if (is_absent(v)) continue;
+                if (c[k] == 0)
+                    o[k] = v;
+                else if (op == PQ_SUM || op == PQ_AVG)
+                    o[k] += v;
+                else if ((op == PQ_MAX && (v > o[k] || isnan(o[k]))) ||
+                         (op == PQ_MIN && (v < o[k] || isnan(o[k]))))
+                    o[k] = v;
+                c[k] += 1;
+            }
+        }
+        val_free(e, &x, r->n);
+    }
+    for (size_t i = 0; !rc && i < out->n; i++)
+        for (size_t k = 0; k < r->n; k++) {
+            if (cnt[i][k] == 0) continue;
+            double *o = &out->s[i].v[k];
+            if (op == PQ_AVG) *o /= cnt[i][k];
+            if (op == PQ_COUNT) *o = cnt[i][k];
+            if (op == PQ_GROUP) *o = 1;
+        }
+    for (size_t i = 0; i < ng; i++) {
+        free(cnt[i]);
+        unbudget(e, r->n);
+    }
+    free(cnt);
+    free(kb.p);
+    free(ids.ids);
+    hmap_free(&groups);
+    if (!rc) val_compact(e, out, r->n);
+    return rc;
+}
+
 static int eval_agg(ev *e, const pq_node *n, const rng *r, val *out) {
     memset(out, 0, sizeof *out);
     out->type = PQ_T_VECTOR;
     val param = {0}, x;
     int rc = 0;
+    const pq_node *sel = e->only_id ? NULL : streamable(n->rhs);
+    if (sel && (n->op == PQ_SUM || n->op == PQ_AVG || n->op == PQ_MIN || n->op == PQ_MAX ||
+                n->op == PQ_COUNT || n->op == PQ_GROUP))
+        return eval_agg_stream(e, n, sel, r, out);
     if (n->lhs && (rc = eval(e, n->lhs, r, &param))) return rc;
     if ((rc = eval(e, n->rhs, r, &x))) {
         val_free(e, &param, r->n);
@@ -2078,7 +2180,16 @@ static int eval_bin(ev *e, const pq_node *n, const rng *r, val *out) {
     return rc;
 }
 
+static int eval_node(ev *e, const pq_node *n, const rng *r, val *out);
+
+/* Evaluates n over r into out; on an error out holds nothing (what a node had built is freed). */
 static int eval(ev *e, const pq_node *n, const rng *r, val *out) {
+    int rc = eval_node(e, n, r, out);
+    if (rc) val_free(e, out, r->n);
+    return rc;
+}
+
+static int eval_node(ev *e, const pq_node *n, const rng *r, val *out) {
     memset(out, 0, sizeof *out);
     int rc = check(e);
     if (rc) return rc;
