@@ -164,7 +164,10 @@ static int limiter_wait(k8s_client *c, int64_t deadline_ms) {
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += wait / 1000;
         ts.tv_nsec += (wait % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
         pthread_cond_timedwait(&c->cv, &c->mu, &ts);
     }
     c->stats.throttled_ms += (uint64_t)(k8s_now_ms() - t0);
@@ -219,7 +222,10 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
 }
 
 static int on_progress(void *ud, curl_off_t a, curl_off_t b, curl_off_t c2, curl_off_t d) {
-    (void)a, (void)b, (void)c2, (void)d;
+    (void)a;
+    (void)b;
+    (void)c2;
+    (void)d;
     xfer *x = ud;
     return atomic_load(&x->c->stopped) ? 1 : 0;
 }
@@ -231,13 +237,15 @@ static int perform(k8s_client *c, const char *method, const char *path, const ch
     char what[320];
     snprintf(what, sizeof what, "%s %.300s", method, path);
     int rc = limiter_wait(c, deadline_ms);
-    if (rc == -ECANCELED) return errf(err, errlen, "%s: client stopped", what), rc;
+    if (rc == -ECANCELED) return (void)errf(err, errlen, "%s: client stopped", what), rc;
     if (rc == -ETIMEDOUT)
-        return errf(err, errlen, "%s: deadline passed waiting for the client rate limit", what), rc;
+        return (void)errf(err, errlen, "%s: deadline passed waiting for the client rate limit",
+                          what),
+               rc;
     char url[K8S_PATH_MAX + 4096];
     int n = snprintf(url, sizeof url, "%s%s", c->creds.server, path);
     if (n < 0 || (size_t)n >= sizeof url)
-        return errf(err, errlen, "%s: URL too long", what), -EINVAL;
+        return (void)errf(err, errlen, "%s: URL too long", what), -EINVAL;
     struct curl_slist *hdr = NULL;
     char auth[K8S_TOKEN_MAX + 32];
     auth[0] = 0;
@@ -264,7 +272,7 @@ static int perform(k8s_client *c, const char *method, const char *path, const ch
     if (!h || !hdr) {
         curl_slist_free_all(hdr);
         curl_easy_cleanup(h);
-        return errf(err, errlen, "%s: out of memory", what), -ENOMEM;
+        return (void)errf(err, errlen, "%s: out of memory", what), -ENOMEM;
     }
     int64_t left = deadline_ms - k8s_now_ms();
     if (left < 1) left = 1;
@@ -313,11 +321,13 @@ static int perform(k8s_client *c, const char *method, const char *path, const ch
     if (cc == CURLE_OK) return 0;
     if (x->line_rc) return x->line_rc; /* the stream's consumer ended it */
     if (cc == CURLE_ABORTED_BY_CALLBACK || atomic_load(&c->stopped))
-        return errf(err, errlen, "%s: client stopped", what), -ECANCELED;
+        return (void)errf(err, errlen, "%s: client stopped", what), -ECANCELED;
     if (cc == CURLE_OPERATION_TIMEDOUT)
-        return errf(err, errlen, "%s: no answer within the deadline (%s)", what, cerr), -ETIMEDOUT;
+        return (void)errf(err, errlen, "%s: no answer within the deadline (%s)", what, cerr),
+               -ETIMEDOUT;
     if (x->too_big)
-        return errf(err, errlen, "%s: answer larger than %u bytes", what, K8S_MAX_JSON), -EFBIG;
+        return (void)errf(err, errlen, "%s: answer larger than %u bytes", what, K8S_MAX_JSON),
+               -EFBIG;
     errf(err, errlen, "%s: %s: %s", what, curl_easy_strerror(cc), cerr[0] ? cerr : "no details");
     return -EIO;
 }
@@ -404,7 +414,7 @@ int k8s_scale_update(k8s_client *c, k8s_scalable kind, const char *ns, const cha
             return 0;
         }
         char *body = k8s_scale_body(ns, name, cur.resource_version, target);
-        if (!body) return errf(err, errlen, "%s: out of memory", what), -ENOMEM;
+        if (!body) return (void)errf(err, errlen, "%s: out of memory", what), -ENOMEM;
         k8s_resp r;
         rc = k8s_request(c, "PUT", path, "application/json", body, deadline_ms, &r, err, errlen);
         free(body);
@@ -432,19 +442,21 @@ int k8s_scale_update(k8s_client *c, k8s_scalable kind, const char *ns, const cha
         char e2[256];
         rc = k8s_scale_parse(r.body, r.len, &after, e2, sizeof e2);
         free(r.body);
-        if (rc < 0) return errf(err, errlen, "%s: %s", what, e2), rc;
+        if (rc < 0) return (void)errf(err, errlen, "%s: %s", what, e2), rc;
         res->after = after.spec_replicas;
         snprintf(res->resource_version, sizeof res->resource_version, "%s", after.resource_version);
         if (after.spec_replicas != target)
-            return errf(err, errlen, "%s: accepted, but spec.replicas is %d, not %d", what,
-                        after.spec_replicas, target),
+            return (void)errf(err, errlen, "%s: accepted, but spec.replicas is %d, not %d", what,
+                              after.spec_replicas, target),
                    -EIO;
         return 0;
     }
 }
 
 static int want_abs(void *arg, const k8s_scale *cur, char *err, size_t errlen) {
-    (void)cur, (void)err, (void)errlen;
+    (void)cur;
+    (void)err;
+    (void)errlen;
     return *(int *)arg;
 }
 
@@ -482,7 +494,7 @@ int k8s_pods_list(k8s_client *c, const char *ns, const char *selector, const cha
     *n = 0;
     char sel[3 * K8S_SELECTOR_MAX + 1], path[4096], what[4200];
     if (k8s_url_escape(selector ? selector : "", sel, sizeof sel) < 0)
-        return errf(err, errlen, "pods of %s: selector too long", ns), -EINVAL;
+        return (void)errf(err, errlen, "pods of %s: selector too long", ns), -EINVAL;
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods%s%s", ns,
              sel[0] ? "?labelSelector=" : "", sel);
     snprintf(what, sizeof what, "GET %s", path);
@@ -543,7 +555,7 @@ int k8s_pod_set_gate(k8s_client *c, const char *ns, const char *name, const char
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/status", ns, name);
     snprintf(what, sizeof what, "PATCH %s", path);
     char *body = k8s_condition_patch(type, on, reason, message, now_wall_ms);
-    if (!body) return errf(err, errlen, "%s: out of memory", what), -ENOMEM;
+    if (!body) return (void)errf(err, errlen, "%s: out of memory", what), -ENOMEM;
     k8s_resp r;
     int rc = k8s_request(c, "PATCH", path, "application/strategic-merge-patch+json", body,
                          deadline_ms, &r, err, errlen);
@@ -552,8 +564,8 @@ int k8s_pod_set_gate(k8s_client *c, const char *ns, const char *name, const char
     k8s_pod tmp;
     rc = pod_answer(what, &r, type, out ? out : &tmp, err, errlen);
     if (rc == 0 && (out ? out : &tmp)->gate != on)
-        return errf(err, errlen, "%s: accepted, but the pod does not show %s = %s", what, type,
-                    on ? "True" : "False"),
+        return (void)errf(err, errlen, "%s: accepted, but the pod does not show %s = %s", what,
+                          type, on ? "True" : "False"),
                -EIO;
     return rc;
 }
@@ -588,7 +600,7 @@ int k8s_scaler_owner(k8s_client *c, k8s_scalable kind, const char *ns, const cha
                               i < 2 ? "HorizontalPodAutoscaler" : "ScaledObject", owner, ocap, e2,
                               sizeof e2);
         free(r.body);
-        if (rc < 0) return errf(err, errlen, "%s: %s", what, e2), rc;
+        if (rc < 0) return (void)errf(err, errlen, "%s: %s", what, e2), rc;
         if (rc == 1) return 1;
     }
     return 0;
@@ -657,12 +669,12 @@ int k8s_watch(k8s_client *c, const char *collection, const char *selector, k8s_w
     wctx w = {.c = c, .cb = cb, .arg = arg};
     char sel[3 * K8S_SELECTOR_MAX + 1], path[4096], what[4200];
     if (k8s_url_escape(selector ? selector : "", sel, sizeof sel) < 0)
-        return errf(err, errlen, "watch %s: selector too long", collection), -EINVAL;
+        return (void)errf(err, errlen, "watch %s: selector too long", collection), -EINVAL;
     int64_t backoff = 100;
     int need_list = 1;
     for (;;) {
         if (atomic_load(&c->stopped))
-            return errf(err, errlen, "watch %s: client stopped", collection), -ECANCELED;
+            return (void)errf(err, errlen, "watch %s: client stopped", collection), -ECANCELED;
         int64_t now = k8s_now_ms();
         if (until_ms && now >= until_ms) return 0;
         int64_t dl = until_ms ? until_ms : now + 600000;
@@ -744,7 +756,10 @@ int k8s_watch(k8s_client *c, const char *collection, const char *selector, k8s_w
         clock_gettime(CLOCK_MONOTONIC, &t);
         t.tv_sec += backoff / 1000;
         t.tv_nsec += (backoff % 1000) * 1000000;
-        if (t.tv_nsec >= 1000000000) t.tv_sec++, t.tv_nsec -= 1000000000;
+        if (t.tv_nsec >= 1000000000) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000;
+        }
         if (!atomic_load(&c->stopped)) pthread_cond_timedwait(&c->cv, &c->mu, &t);
         pthread_mutex_unlock(&c->mu);
         backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;

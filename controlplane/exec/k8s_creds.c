@@ -124,9 +124,9 @@ static int yfind(yctx *y, yaml_node_t *root, const char *list, const char *inner
     yaml_node_t *l = yget(y, root, list);
     if (!l || l->type != YAML_SEQUENCE_NODE)
         return bad(y->err, y->errlen, "%s: missing or not a list", list);
-    int i = 0;
     for (yaml_node_item_t *it = l->data.sequence.items.start; it < l->data.sequence.items.top;
-         it++, i++) {
+         it++) {
+        int i = (int)(it - l->data.sequence.items.start);
         yaml_node_t *e = ynode(y, *it);
         const char *n = yscalar(yget(y, e, "name"));
         if (n && !strcmp(n, name)) {

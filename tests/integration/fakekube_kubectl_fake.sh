@@ -50,7 +50,8 @@ export KUBECONFIG=$W/kubeconfig
 K() { kubectl --request-timeout=20s "$@"; }
 wait_until 20 K get --raw /healthz || fail "fake API server not up"
 # whatever happens, the pods' processes and cgroups go (also after a kill -9 of the fake)
-trap 'rc=$?; kill $FKPID 2>/dev/null; timeout 10 tail --pid=$FKPID -f /dev/null; /usr/bin/python3 "$FK" --cleanup "$W/fk"; (exit $rc); _cleanup' EXIT
+# (set +e first: under set -e the `(exit $rc)` that hands rc to _cleanup would end the trap)
+trap 'rc=$?; set +e; kill $FKPID 2>/dev/null; timeout 10 tail --pid=$FKPID -f /dev/null; /usr/bin/python3 "$FK" --cleanup "$W/fk"; (exit $rc); _cleanup' EXIT
 
 # jq-less JSON field: j EXPR reads stdin as d
 j() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }

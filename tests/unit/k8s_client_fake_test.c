@@ -166,11 +166,20 @@ static void fake_stop(void) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (tmpdir[0] && system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", tmpdir);
+    tmpdir[0] = 0;
 }
 
 /* Starts the fake (pods as plain processes, no cgroups) and returns a client through a
  * kubeconfig with a token; NULL (test skipped) without python3. */
 static k8s_client *fake_start(void) {
+    /* an assertion returns from its test before the test's own fake_stop: stop that one here,
+     * and the last one at exit */
+    static int registered;
+    fake_stop();
+    if (!registered) {
+        atexit(fake_stop);
+        registered = 1;
+    }
     if (access("/usr/bin/python3", X_OK) != 0) {
         test_skip("no /usr/bin/python3 for the fake API server");
         return NULL;
@@ -271,7 +280,8 @@ typedef struct writer {
  * computed again from what a re-read shows). */
 static int want_one_less(void *arg, const k8s_scale *cur, char *err, size_t errlen) {
     writer *w = arg;
-    (void)err, (void)errlen;
+    (void)err;
+    (void)errlen;
     if (w->calls++ < w->interfere) {
         char v[16];
         snprintf(v, sizeof v, "%d", w->calls);
@@ -416,23 +426,27 @@ typedef struct wstate {
 
 static int on_watch(void *arg, k8s_watch_what what, const char *obj, size_t len) {
     wstate *w = arg;
-    (void)obj, (void)len;
+    (void)obj;
+    (void)len;
     pthread_mutex_lock(&w->mu);
     switch (what) {
     case K8S_W_RESET:
-        w->resets++, w->present = 0;
+        w->resets++;
+        w->present = 0;
         break;
     case K8S_W_SYNCED:
         w->synced++;
         break;
     case K8S_W_ADDED:
-        w->added++, w->present++;
+        w->added++;
+        w->present++;
         break;
     case K8S_W_MODIFIED:
         w->modified++;
         break;
     case K8S_W_DELETED:
-        w->deleted++, w->present--;
+        w->deleted++;
+        w->present--;
         break;
     }
     pthread_mutex_unlock(&w->mu);
