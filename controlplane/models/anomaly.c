@@ -52,6 +52,7 @@ struct anom_detector {
     size_t cap;
     size_t seen;             /* points stepped (including missing ones) */
     size_t usable;           /* non-missing points */
+    double last;             /* the last non-missing value */
     double mae[ANOM_NPRED];  /* recent mean absolute error (scale) */
     double sel[ANOM_NPRED];  /* slower mean absolute error (forecaster choice) */
     size_t nerr[ANOM_NPRED]; /* errors seen per forecaster */
@@ -211,10 +212,12 @@ static double ago_clean(const anom_detector *d, size_t k) {
 static double seasonal(const anom_detector *d, size_t p, double lvl) {
     if (p == 0 || isnan(lvl)) return NAN;
     double base = 0;
-    for (size_t k = 1; k <= ANOM_LEVEL; k++)
-        base += ago_clean(d, p + k);
-    base /= ANOM_LEVEL;
-    return ago_clean(d, p) + (lvl - base);
+    size_t nb = 0;
+    for (size_t k = 1; k <= ANOM_LEVEL; k++) {
+        double v = ago_clean(d, p + k);
+        if (!isnan(v)) base += v, nb++;
+    }
+    return nb ? ago_clean(d, p) + (lvl - base / (double)nb) : NAN;
 }
 
 anom_result anom_step(anom_detector *d, double x) {
@@ -226,10 +229,14 @@ anom_result anom_step(anom_detector *d, double x) {
         return r;
     }
     double lvl = 0;
-    for (size_t k = 1; k <= ANOM_LEVEL; k++)
-        lvl += ago(d, k);
-    lvl /= ANOM_LEVEL;
-    double pred[ANOM_NPRED] = {ago(d, 1), seasonal(d, d->day, lvl), seasonal(d, d->week, lvl), lvl};
+    size_t nl = 0;
+    for (size_t k = 1; k <= ANOM_LEVEL; k++) {
+        double v = ago(d, k);
+        if (!isnan(v)) lvl += v, nl++;
+    }
+    lvl = nl ? lvl / (double)nl : NAN;
+    double pred[ANOM_NPRED] = {d->usable ? d->last : NAN, seasonal(d, d->day, lvl),
+                               seasonal(d, d->week, lvl), lvl};
     int best = -1;
     for (int k = 0; k < ANOM_NPRED; k++) {
         if (isnan(pred[k]) || d->nerr[k] < 10) continue;
@@ -269,6 +276,7 @@ anom_result anom_step(anom_detector *d, double x) {
     d->clean[d->seen % d->cap] = c;
     d->seen++;
     d->usable++;
+    d->last = x;
     static const size_t span[ANOM_NSTAT] = {1, ANOM_SUSTAIN, ANOM_SLOW};
     double lp = 0;
     int tests = 0;
@@ -285,9 +293,12 @@ anom_result anom_step(anom_detector *d, double x) {
         d->nz[k]++;
         for (int i = 0; i < ANOM_NSTAT; i++) {
             if (d->nz[k] < span[i]) continue;
+            double w[ANOM_SLOW];
+            for (size_t j = 0; j < span[i]; j++)
+                w[j] = d->zbuf[k][(d->nz[k] - 1 - j) % ANOM_SLOW];
             double m = 0;
             for (size_t j = 0; j < span[i]; j++)
-                m += d->zbuf[k][(d->nz[k] - 1 - j) % ANOM_SLOW];
+                m += w[j];
             m /= (double)span[i];
             double l = tail_log10p(&d->tail[k][i], m);
             tail_push(&d->tail[k][i], m);
