@@ -10,6 +10,8 @@
 /* Longest ring of past values kept: a week of 1-minute points. Coarser series keep a week
  * too; finer ones (a week > this many points) forgo the weekly forecast. */
 #define ANOM_MAX_RING 10080
+/* Periods the seasonal median looks back over (one odd day or week cannot move it). */
+#define ANOM_PERIODS 3
 /* Trailing history of each statistic that its tail is fitted on. */
 #define ANOM_HIST 2016
 /* Fewest points before any flag, whatever the learning period says: a tail fit on fewer
@@ -19,12 +21,14 @@
 #define ANOM_TAIL 0.02
 /* Points averaged by the sustained-change statistic. */
 #define ANOM_SUSTAIN 6
-#define ANOM_NPRED 4
+#define ANOM_NPRED 7
 /* Points averaged by the local-level forecast. */
 #define ANOM_LEVEL 12
 /* Points averaged by the slow change statistic. */
 #define ANOM_SLOW 36
-#define ANOM_NSTAT 3
+#define ANOM_NSTAT 4
+/* Longest span of the day-scale statistic (a day of 5-minute points). */
+#define ANOM_DAYSPAN 288
 /* How far (in recent mean absolute errors) a value may lie from its trusted forecast before
  * the seasonal history stores it clamped. */
 #define ANOM_CLAMP 3.0
@@ -39,6 +43,7 @@ typedef struct anom_tail {
     size_t since;   /* pushes since the last refit */
     size_t k;       /* tail size at the last refit */
     double u, beta; /* tail threshold and mean exceedance */
+    double med, mad; /* median and median absolute deviation */
 } anom_tail;
 
 struct anom_detector {
@@ -57,7 +62,13 @@ struct anom_detector {
     double sel[ANOM_NPRED];  /* slower mean absolute error (forecaster choice) */
     size_t nerr[ANOM_NPRED]; /* errors seen per forecaster */
     double a_fast, a_slow;
-    double zbuf[ANOM_NPRED][ANOM_SLOW];
+    double zbuf[ANOM_NPRED][ANOM_DAYSPAN];
+    double zsbuf[ANOM_NPRED][ANOM_DAYSPAN]; /* surprises over the slow error level */
+    size_t span[ANOM_NSTAT];
+    double mean, dev; /* slow mean of the series and mean absolute deviation from it */
+    double *dsum;     /* ring (cap) of the mean of the last day's values, NaN when unknown */
+    double dsum_mean, dsum_dev; /* its slow mean and mean absolute deviation */
+    size_t ndsum;
     size_t nz[ANOM_NPRED];
     anom_tail tail[ANOM_NPRED][ANOM_NSTAT];
     size_t last_flag; /* seen index of the last flag + 1, 0 = none */
@@ -105,6 +116,32 @@ static void tail_refit(anom_tail *t) {
     double spread = t->sorted[0] - t->sorted[n - 1];
     if (beta < 1e-3 * spread + 1e-12) beta = 1e-3 * spread + 1e-12;
     t->beta = beta;
+    t->med = n % 2 ? t->sorted[n / 2] : 0.5 * (t->sorted[n / 2 - 1] + t->sorted[n / 2]);
+    double *dev = malloc(n * sizeof *dev);
+    if (dev) {
+        for (size_t i = 0; i < n; i++)
+            dev[i] = fabs(t->sorted[i] - t->med);
+        qsort(dev, n, sizeof *dev, cmp_desc);
+        t->mad = n % 2 ? dev[n / 2] : 0.5 * (dev[n / 2 - 1] + dev[n / 2]);
+        free(dev);
+    }
+}
+
+/* log10 of the upper tail probability of v under a normal law centred on the history's median
+ * with its scaled median absolute deviation: for smooth statistics (means over a day), whose
+ * few independent values cannot carry a fitted tail, and whose past episodes must not widen the
+ * law (robust location and scale). */
+static double tail_log10p_robust(anom_tail *t, double v)
+{
+    if (t->n < 20) return 0;
+    if (t->ns < 20 || t->since >= ANOM_REFIT) tail_refit(t);
+    double sd = 1.4826 * t->mad + 1e-12;
+    double zz = (v - t->med) / sd;
+    if (zz <= 0) return log10(0.5);
+    double q = 0.5 * erfc(zz / sqrt(2.0));
+    if (q > 1e-300) return log10(q);
+    /* asymptotic: log10 of phi(z)/z */
+    return (-0.5 * zz * zz - log(zz * sqrt(2 * M_PI))) / log(10.0);
 }
 
 /* log10 of the probability that the statistic reaches v, judged by its history: empirical
@@ -158,15 +195,20 @@ int anom_new(anom_detector **out, const anom_opts *opts, char *err, size_t errle
         if (7 * d->day <= ANOM_MAX_RING) d->week = 7 * d->day;
         if (d->day > ANOM_MAX_RING) d->day = 0;
     }
-    d->cap = d->week ? d->week : d->day ? d->day : 1;
+    d->cap = d->week ? ANOM_PERIODS * d->week : d->day ? ANOM_PERIODS * d->day : 1;
     d->cap += ANOM_LEVEL + 1;
     /* error levels: the scale follows about a quarter day, the choice about two days */
     double nd = d->day ? (double)d->day : 288.0;
     d->a_fast = 1.0 / fmax(20.0, fmin(nd / 4.0, 500.0));
     d->a_slow = 1.0 / fmax(50.0, fmin(2.0 * nd, 2000.0));
+    d->span[0] = 1;
+    d->span[1] = ANOM_SUSTAIN;
+    d->span[2] = ANOM_SLOW;
+    d->span[3] = d->day == 0 ? 0 : d->day < ANOM_DAYSPAN ? d->day : ANOM_DAYSPAN;
     d->ring = calloc(d->cap, sizeof *d->ring);
     d->clean = calloc(d->cap, sizeof *d->clean);
-    int bad = !d->ring || !d->clean;
+    d->dsum = calloc(d->cap, sizeof *d->dsum);
+    int bad = !d->ring || !d->clean || !d->dsum;
     for (int k = 0; k < ANOM_NPRED; k++)
         for (int i = 0; i < ANOM_NSTAT; i++)
             bad = bad || tail_init(&d->tail[k][i]);
@@ -175,7 +217,7 @@ int anom_new(anom_detector **out, const anom_opts *opts, char *err, size_t errle
         return -ENOMEM;
     }
     for (size_t i = 0; i < d->cap; i++)
-        d->ring[i] = d->clean[i] = NAN;
+        d->ring[i] = d->clean[i] = d->dsum[i] = NAN;
     *out = d;
     return 0;
 }
@@ -184,6 +226,7 @@ void anom_free(anom_detector *d) {
     if (!d) return;
     free(d->ring);
     free(d->clean);
+    free(d->dsum);
     for (int k = 0; k < ANOM_NPRED; k++)
         for (int i = 0; i < ANOM_NSTAT; i++)
             tail_fini(&d->tail[k][i]);
@@ -206,6 +249,29 @@ static double ago_clean(const anom_detector *d, size_t k) {
     return d->clean[(d->seen - k) % d->cap];
 }
 
+/* The median of the values 1..ANOM_PERIODS periods p ago (those held), NaN when none. */
+static double seasonal_median(const anom_detector *d, size_t p)
+{
+    if (p == 0)
+        return NAN;
+    double v[ANOM_PERIODS];
+    size_t n = 0;
+    for (size_t k = 1; k <= ANOM_PERIODS; k++) {
+        double x = ago(d, k * p);
+        if (!isnan(x))
+            v[n++] = x;
+    }
+    if (n == 0)
+        return NAN;
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && v[j] < v[j - 1]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 /* The seasonal forecast with period p: the (clamped) value one period ago, moved by how far
  * the recent level (lvl, the mean of the last ANOM_LEVEL values) lies from the level before
  * it one period ago. NaN when p is 0 or not enough history is held. */
@@ -223,7 +289,7 @@ static double seasonal(const anom_detector *d, size_t p, double lvl) {
 anom_result anom_step(anom_detector *d, double x) {
     anom_result r = {0, 0, NAN};
     if (isnan(x) || isinf(x)) {
-        d->ring[d->seen % d->cap] = d->clean[d->seen % d->cap] = NAN;
+        d->ring[d->seen % d->cap] = d->clean[d->seen % d->cap] = d->dsum[d->seen % d->cap] = NAN;
         d->seen++;
         memset(d->nz, 0, sizeof d->nz);
         return r;
@@ -235,32 +301,72 @@ anom_result anom_step(anom_detector *d, double x) {
         if (!isnan(v)) lvl += v, nl++;
     }
     lvl = nl ? lvl / (double)nl : NAN;
-    double pred[ANOM_NPRED] = {d->usable ? d->last : NAN, seasonal(d, d->day, lvl),
-                               seasonal(d, d->week, lvl), lvl};
+    /* the mean of the day ending at this point (at least 3/4 of it present) */
+    double dm = NAN;
+    if (d->week) {
+        double sum = x;
+        size_t have = 1;
+        for (size_t k = 1; k < d->day; k++) {
+            double v = ago(d, k);
+            if (!isnan(v)) sum += v, have++;
+        }
+        if (4 * have >= 3 * d->day) dm = sum / (double)have;
+    }
+    double dm_pred = NAN;
+    if (!isnan(dm)) {
+        double v[ANOM_PERIODS];
+        size_t n = 0;
+        for (size_t k = 1; k <= ANOM_PERIODS; k++) {
+            size_t back = k * d->week;
+            if (back < d->cap && back <= d->seen) {
+                double u = d->dsum[(d->seen - back) % d->cap];
+                if (!isnan(u)) v[n++] = u;
+            }
+        }
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = i; j > 0 && v[j] < v[j - 1]; j--) {
+                double t = v[j];
+                v[j] = v[j - 1];
+                v[j - 1] = t;
+            }
+        if (n) dm_pred = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    }
+    double pred[ANOM_NPRED] = {d->usable ? d->last : NAN,
+                               seasonal(d, d->day, lvl),
+                               seasonal(d, d->week, lvl),
+                               lvl,
+                               seasonal_median(d, d->day),
+                               seasonal_median(d, d->week),
+                               dm_pred};
     int best = -1;
-    for (int k = 0; k < ANOM_NPRED; k++) {
+    for (int k = 0; k < 4; k++) {
         if (isnan(pred[k]) || d->nerr[k] < 10) continue;
         if (best < 0 || d->sel[k] < d->sel[best]) best = k;
     }
-    double z[ANOM_NPRED];
+    double z[ANOM_NPRED], zs[ANOM_NPRED];
     for (int k = 0; k < ANOM_NPRED; k++) {
-        z[k] = NAN;
+        z[k] = zs[k] = NAN;
         if (isnan(pred[k]) || d->nerr[k] < 10) continue;
         double floor = 1e-9 * fabs(x) + 1e-12;
-        z[k] = fabs(x - pred[k]) / (d->mae[k] + floor);
+        double obs = k == 6 ? dm : x;
+        z[k] = fabs(obs - pred[k]) / (d->mae[k] + floor);
+        zs[k] = fabs(obs - pred[k]) / (d->sel[k] + floor);
     }
     if (best >= 0) r.expected = pred[best];
     /* learn the error levels, a single error counting at most 6x the current level */
     for (int k = 0; k < ANOM_NPRED; k++) {
         if (isnan(pred[k])) continue;
-        double e = fabs(x - pred[k]);
+        double e = fabs((k == 6 ? dm : x) - pred[k]);
         if (d->nerr[k] == 0) {
             d->mae[k] = d->sel[k] = e;
         } else {
             double cap = 6.0 * d->mae[k] + 1e-12;
             double ec = e > cap ? cap : e;
-            double af = d->nerr[k] < 1.0 / d->a_fast ? 1.0 / (double)(d->nerr[k] + 1) : d->a_fast;
-            double as = d->nerr[k] < 1.0 / d->a_slow ? 1.0 / (double)(d->nerr[k] + 1) : d->a_slow;
+            /* the day-mean forecast's errors change slowly: its levels follow days, not hours */
+            double rf = k == 6 ? 1.0 / (2.0 * (double)d->day) : d->a_fast;
+            double rs = k == 6 ? 1.0 / (double)d->week : d->a_slow;
+            double af = d->nerr[k] < 1.0 / rf ? 1.0 / (double)(d->nerr[k] + 1) : rf;
+            double as = d->nerr[k] < 1.0 / rs ? 1.0 / (double)(d->nerr[k] + 1) : rs;
             d->mae[k] += af * (ec - d->mae[k]);
             d->sel[k] += as * (ec - d->sel[k]);
         }
@@ -274,10 +380,29 @@ anom_result anom_step(anom_detector *d, double x) {
     }
     d->ring[d->seen % d->cap] = x;
     d->clean[d->seen % d->cap] = c;
+    d->dsum[d->seen % d->cap] = dm;
+    if (!isnan(dm)) {
+        d->ndsum++;
+        if (d->ndsum == 1) {
+            d->dsum_mean = dm;
+        } else {
+            double a = d->ndsum < 1.0 / d->a_slow ? 1.0 / (double)d->ndsum : d->a_slow;
+            d->dsum_dev += a * (fabs(dm - d->dsum_mean) - d->dsum_dev);
+            d->dsum_mean += a * (dm - d->dsum_mean);
+        }
+    }
     d->seen++;
     d->usable++;
     d->last = x;
-    static const size_t span[ANOM_NSTAT] = {1, ANOM_SUSTAIN, ANOM_SLOW};
+    if (d->usable == 1) {
+        d->mean = x;
+        d->dev = 0;
+    } else {
+        double a = d->usable < 1.0 / d->a_slow ? 1.0 / (double)d->usable : d->a_slow;
+        d->dev += a * (fabs(x - d->mean) - d->dev);
+        d->mean += a * (x - d->mean);
+    }
+    const size_t *span = d->span;
     double lp = 0;
     int tests = 0;
     double plain = fmin(d->sel[0], d->sel[3]);
@@ -289,19 +414,30 @@ anom_result anom_step(anom_detector *d, double x) {
         /* a seasonal forecast that does worse than the plain ones knows no pattern: its
          * surprises are noise, so they are learnt from but not tested */
         int informative = k == 0 || k == 3 || d->sel[k] <= plain;
-        d->zbuf[k][d->nz[k] % ANOM_SLOW] = z[k];
+        /* the uncorrected seasonal forecasts are tested when they beat the series' own mean
+         * (the pattern explains part of its spread) */
+        if (k == 4 || k == 5)
+            informative = d->sel[k] < d->dev;
+        if (k == 6)
+            informative = d->sel[k] < d->dsum_dev;
+        d->zbuf[k][d->nz[k] % ANOM_DAYSPAN] = z[k];
+        d->zsbuf[k][d->nz[k] % ANOM_DAYSPAN] = zs[k];
         d->nz[k]++;
         for (int i = 0; i < ANOM_NSTAT; i++) {
-            if (d->nz[k] < span[i]) continue;
-            double w[ANOM_SLOW];
-            for (size_t j = 0; j < span[i]; j++)
-                w[j] = d->zbuf[k][(d->nz[k] - 1 - j) % ANOM_SLOW];
+            if (span[i] == 0 || d->nz[k] < span[i]) continue;
             double m = 0;
+            const double *zb = i == 3 ? d->zsbuf[k] : d->zbuf[k];
             for (size_t j = 0; j < span[i]; j++)
-                m += w[j];
+                m += zb[(d->nz[k] - 1 - j) % ANOM_DAYSPAN];
             m /= (double)span[i];
-            double l = tail_log10p(&d->tail[k][i], m);
+            double l = (i == 3 || k == 6) ? tail_log10p_robust(&d->tail[k][i], m)
+                                          : tail_log10p(&d->tail[k][i], m);
             tail_push(&d->tail[k][i], m);
+#ifdef ANOM_TRACE
+            if (d->seen == ANOM_TRACE)
+                fprintf(stderr, "k=%d i=%d inf=%d m=%g lp=%g sel=%g dev=%g n=%zu\n", k, i, informative, m, l,
+                        d->sel[k], d->dev, d->tail[k][i].n);
+#endif
             if (!informative) continue;
             tests++;
             if (l < lp) lp = l;
