@@ -12,8 +12,12 @@
 #define ANOM_MAX_RING 10080
 /* Periods the seasonal median looks back over (one odd day or week cannot move it). */
 #define ANOM_PERIODS 3
+/* Largest surprise one point adds to a mean over several (see anom_step). */
+#define ANOM_ZCAP 6.0
+/* Fewest past values of a statistic before it is tested: 10 exceedances of the 2% tail. */
+#define ANOM_MIN_FIT 500
 /* Trailing history of each statistic that its tail is fitted on. */
-#define ANOM_HIST 2016
+#define ANOM_HIST 4032
 /* Fewest points before any flag, whatever the learning period says: a tail fit on fewer
  * statistics than this is guesswork. */
 #define ANOM_MIN_LEARN 200
@@ -38,11 +42,11 @@
 typedef struct anom_tail {
     double *h; /* ring of ANOM_HIST past values of the statistic */
     size_t n, next;
-    double *sorted; /* h sorted in descending order at the last refit */
-    size_t ns;      /* values in sorted */
-    size_t since;   /* pushes since the last refit */
-    size_t k;       /* tail size at the last refit */
-    double u, beta; /* tail threshold and mean exceedance */
+    double *sorted;  /* h sorted in descending order at the last refit */
+    size_t ns;       /* values in sorted */
+    size_t since;    /* pushes since the last refit */
+    size_t k;        /* tail size at the last refit */
+    double u, beta;  /* tail threshold and mean exceedance */
     double med, mad; /* median and median absolute deviation */
 } anom_tail;
 
@@ -131,9 +135,8 @@ static void tail_refit(anom_tail *t) {
  * with its scaled median absolute deviation: for smooth statistics (means over a day), whose
  * few independent values cannot carry a fitted tail, and whose past episodes must not widen the
  * law (robust location and scale). */
-static double tail_log10p_robust(anom_tail *t, double v)
-{
-    if (t->n < 20) return 0;
+static double tail_log10p_robust(anom_tail *t, double v) {
+    if (t->n < ANOM_MIN_FIT) return 0;
     if (t->ns < 20 || t->since >= ANOM_REFIT) tail_refit(t);
     double sd = 1.4826 * t->mad + 1e-12;
     double zz = (v - t->med) / sd;
@@ -148,7 +151,7 @@ static double tail_log10p_robust(anom_tail *t, double v)
  * below the tail threshold, an exponential tail fitted to the exceedances above it (peaks
  * over threshold). The fit is redone every ANOM_REFIT pushes. */
 static double tail_log10p(anom_tail *t, double v) {
-    if (t->n < 20) return 0;
+    if (t->n < ANOM_MIN_FIT) return 0;
     if (t->ns < 20 || t->since >= ANOM_REFIT) tail_refit(t);
     size_t n = t->ns;
     if (v <= t->u) {
@@ -250,19 +253,15 @@ static double ago_clean(const anom_detector *d, size_t k) {
 }
 
 /* The median of the values 1..ANOM_PERIODS periods p ago (those held), NaN when none. */
-static double seasonal_median(const anom_detector *d, size_t p)
-{
-    if (p == 0)
-        return NAN;
+static double seasonal_median(const anom_detector *d, size_t p) {
+    if (p == 0) return NAN;
     double v[ANOM_PERIODS];
     size_t n = 0;
     for (size_t k = 1; k <= ANOM_PERIODS; k++) {
         double x = ago(d, k * p);
-        if (!isnan(x))
-            v[n++] = x;
+        if (!isnan(x)) v[n++] = x;
     }
-    if (n == 0)
-        return NAN;
+    if (n == 0) return NAN;
     for (size_t i = 1; i < n; i++)
         for (size_t j = i; j > 0 && v[j] < v[j - 1]; j--) {
             double t = v[j];
@@ -416,10 +415,8 @@ anom_result anom_step(anom_detector *d, double x) {
         int informative = k == 0 || k == 3 || d->sel[k] <= plain;
         /* the uncorrected seasonal forecasts are tested when they beat the series' own mean
          * (the pattern explains part of its spread) */
-        if (k == 4 || k == 5)
-            informative = d->sel[k] < d->dev;
-        if (k == 6)
-            informative = d->sel[k] < d->dsum_dev;
+        if (k == 4 || k == 5) informative = d->sel[k] < d->dev;
+        if (k == 6) informative = d->sel[k] < d->dsum_dev;
         d->zbuf[k][d->nz[k] % ANOM_DAYSPAN] = z[k];
         d->zsbuf[k][d->nz[k] % ANOM_DAYSPAN] = zs[k];
         d->nz[k]++;
@@ -427,17 +424,16 @@ anom_result anom_step(anom_detector *d, double x) {
             if (span[i] == 0 || d->nz[k] < span[i]) continue;
             double m = 0;
             const double *zb = i == 3 ? d->zsbuf[k] : d->zbuf[k];
-            for (size_t j = 0; j < span[i]; j++)
-                m += zb[(d->nz[k] - 1 - j) % ANOM_DAYSPAN];
+            /* a single point counts at most ANOM_ZCAP in a mean: spikes are the point
+             * statistic's to judge, a mean is for what lasts */
+            for (size_t j = 0; j < span[i]; j++) {
+                double zj = zb[(d->nz[k] - 1 - j) % ANOM_DAYSPAN];
+                m += span[i] > 1 && zj > ANOM_ZCAP ? ANOM_ZCAP : zj;
+            }
             m /= (double)span[i];
             double l = (i == 3 || k == 6) ? tail_log10p_robust(&d->tail[k][i], m)
                                           : tail_log10p(&d->tail[k][i], m);
             tail_push(&d->tail[k][i], m);
-#ifdef ANOM_TRACE
-            if (d->seen == ANOM_TRACE)
-                fprintf(stderr, "k=%d i=%d inf=%d m=%g lp=%g sel=%g dev=%g n=%zu\n", k, i, informative, m, l,
-                        d->sel[k], d->dev, d->tail[k][i].n);
-#endif
             if (!informative) continue;
             tests++;
             if (l < lp) lp = l;
