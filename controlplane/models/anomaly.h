@@ -1,17 +1,18 @@
 /* anomaly.h: online anomaly detection for one regular series. Each point is judged with the data
  * before and at it, never after: anom_step() takes the next value and returns its score at once.
  *
- * How a point is scored (details in anomaly.c):
- *  1. Three forecasts of the point from its past: the previous value, the value one day ago and
- *     the value one week ago (the seasonal ones only when the step divides a day and enough
- *     history is held). The forecaster whose recent absolute error is smallest is trusted.
- *  2. Its surprise is the absolute error over that recent error level; the surprise and its
- *     short running mean (a sustained change) are each compared with their own history (a
- *     Gaussian fitted to their logs over a trailing window), giving tail probabilities.
- *  3. The score in [0,1] is -log10 of the smaller tail probability over ANOM_LOG_RANGE,
- *     clamped: 0.5 means a one-in-10^5 event for this series. A point is an anomaly when its
- *     score reaches the threshold, the learning period is over, and no anomaly was flagged in
- *     the preceding refractory period (one flag per episode, like one alert).
+ * How a point is scored (details in anomaly.c and README.md):
+ *  1. Seven forecasts of it from its past: the previous value, the recent level, the value a day
+ *     and a week ago moved by the change in level, the median of the values 1-3 days and 1-3
+ *     weeks ago, and (for the mean of the day ending at the point) that mean 1-3 weeks earlier.
+ *     Seasonal forecasts are tested only while they know a pattern.
+ *  2. Each forecast's surprise (absolute error over its recent error level) and its means over
+ *     6, 36 and a day of points are compared with their own history: a peaks-over-threshold
+ *     tail for the point and short statistics, a robust normal law for the day-scale ones.
+ *  3. The score in [0,1] is -log10 of the smallest tail probability (Bonferroni-corrected for
+ *     the number of tests) over ANOM_LOG_RANGE, clamped: 0.4 = one in 10^4. A point is an
+ *     anomaly when its score reaches the threshold, the learning period is over, and no anomaly
+ *     was flagged in the preceding refractory period (one flag per episode, like one alert).
  * Memory and time per point are bounded by the ring sizes fixed at anom_new().
  * Pure: no threads, no I/O, no clock. */
 #ifndef TIDE_MODELS_ANOMALY_H
