@@ -13,7 +13,8 @@ typedef struct strbuf {
     int oom;    /* an append could not allocate: the text is incomplete */
 } strbuf;
 
-#define STRBUF_INIT {NULL, 0, 0, 0}
+#define STRBUF_INIT                                                                                \
+    { NULL, 0, 0, 0 }
 
 /* Appends printf(fmt, ...) to b; the first allocation is at least 4 KiB. */
 void strbuf_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -623,7 +623,8 @@ static char *metrics_text(cp_http *h) {
     metric(&b, "tide_prometheus_retries_total", "counter", "Retried Prometheus requests.",
            (double)ps.retries);
     metric(&b, "tide_prometheus_configured", "gauge",
-           "1 when a Prometheus URL is configured (--prometheus), 0 when not.", h->cp->prom ? 1 : 0);
+           "1 when a Prometheus URL is configured (--prometheus), 0 when not.",
+           h->cp->prom ? 1 : 0);
     metric(&b, "tide_prometheus_up", "gauge",
            "1 when the last Prometheus fetch succeeded (or none was needed), 0 when it failed.",
            h->cp->prom ? ps.up : 1);
