@@ -37,6 +37,7 @@ struct cp_config {
     /* store, history and queries (tsdb.c, prom.c, http.c) */
     char *http;                               /* "ADDR:PORT" of the HTTP listener, "" = off */
     char *health_listen;                      /* "ADDR:PORT" of the /healthz-only listener */
+    char *http_bearer_token_file;             /* HTTP clients must send this token ("" = none) */
     int64_t http_request_timeout_ms;          /* a whole request must arrive within this */
     int64_t http_max_connections_per_address; /* connections one client address may hold */
     char *prometheus; /* base URL of the Prometheus history source, "" = none */

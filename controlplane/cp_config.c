@@ -76,6 +76,10 @@ const cfg_key cp_config_table[] = {
      * it for a liveness probe that no query client, slow or many, can starve. */
     {"health_listen", CFG_STR, F(health_listen), "", 0, 0, NULL, 0,
      "ADDR:PORT of a listener serving only /healthz (its own connections), empty = none"},
+    /* Off by default (loopback); set it when the listener is exposed. Read at start. */
+    {"http_bearer_token_file", CFG_STR, F(http_bearer_token_file), "", 0, 0, NULL, 0,
+     "file with a token HTTP clients must send as Authorization: Bearer (all but /healthz), "
+     "empty = none"},
     /* A request is a few hundred bytes; 10 s allows a very slow network while a client
      * sending a byte a second (slowloris) holds a slot no longer than that. */
     {"http_request_timeout", CFG_DURATION, F(http_request_timeout_ms), "10s", 100, 600000, NULL, 0,

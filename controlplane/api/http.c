@@ -2,6 +2,7 @@
  * query_range front end shared with the ops socket. */
 #include "api/http.h"
 #include "api/http_guard.h"
+#include "bearer.h"
 
 #include "agents/agents.h"
 #include "config.h"
@@ -45,6 +46,7 @@ struct cp_http {
     struct MHD_Daemon *mhd, *mhd_health;
     http_guard *guard, *guard_health;
     int port, health_port;
+    char bearer[4096]; /* http_bearer_token_file's token ("" = no authentication) */
     ev_timer tick;
     pthread_mutex_t mu; /* guards the loop-sampled values below */
     int64_t agents_connected;
@@ -802,6 +804,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     http_guard_request_received(c); /* whole request in: its deadline stops */
+    if (h->bearer[0] && strcmp(url, "/healthz") != 0) {
+        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        size_t tl = strlen(h->bearer);
+        int ok = auth && !strncmp(auth, "Bearer ", 7) && strlen(auth + 7) == tl;
+        unsigned char diff = 0; /* constant time over the token */
+        for (size_t i = 0; ok && i < tl; i++)
+            diff |= (unsigned char)(auth[7 + i] ^ h->bearer[i]);
+        if (!ok || diff) {
+            struct MHD_Response *r = MHD_create_response_from_buffer(
+                strlen("unauthorized: send Authorization: Bearer TOKEN\n"),
+                (void *)"unauthorized: send Authorization: Bearer TOKEN\n", MHD_RESPMEM_PERSISTENT);
+            if (!r) return MHD_NO;
+            MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
+            MHD_add_response_header(r, "Content-Type", "text/plain");
+            enum MHD_Result res = MHD_queue_response(c, 401, r);
+            MHD_destroy_response(r);
+            return res;
+        }
+    }
     atomic_fetch_add(&h->http_requests, 1);
     if (strcmp(method, "GET") != 0 && !is_post && strcmp(method, "HEAD") != 0)
         return respond(c, 405, strdup("method not allowed\n"), "text/plain");
@@ -1051,6 +1072,10 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
     int rc = 0;
     const struct cp_config *c = &cp->cfg;
     h->ui = ui_new(cp); /* before the listeners: their threads read h->ui */
+    if (c->http_bearer_token_file && c->http_bearer_token_file[0] &&
+        (rc = bearer_read(c->http_bearer_token_file, "http_bearer_token_file", h->bearer,
+                          sizeof h->bearer, err, errlen)) != 0)
+        goto fail;
     if (c->health_listen && c->health_listen[0] &&
         (rc = start_mhd(h, c->health_listen, 1, err, errlen)) != 0)
         goto fail;

@@ -22,6 +22,7 @@
 #define SEGMENT_MAX_BYTES (64u << 20) /* bounds replay memory and keeps deletion granular */
 #define WAL_MAGIC "TIDEWAL\x02"       /* segment header of format 2 */
 #define WAL_MAGIC_LEN 8
+static const char wal_magic[] = WAL_MAGIC;
 #define HDR_V1 8     /* format 1: u32 len, u32 crc32c(payload) */
 #define HDR_V2 12    /* format 2: u32 len, u32 crc32c(payload), u32 crc32c(the 8 bytes before) */
 #define RETRY_MS 500 /* after a write error, try again this often */
@@ -205,7 +206,7 @@ static int start_segment(tsdb_wal *w, int fd) {
     if (st.st_size > 0 && ftruncate(fd, 0) != 0) return -errno;
     size_t off = 0;
     while (off < WAL_MAGIC_LEN) {
-        ssize_t n = write(fd, WAL_MAGIC + off, WAL_MAGIC_LEN - off);
+        ssize_t n = write(fd, &wal_magic[off], WAL_MAGIC_LEN - off);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return -errno;
         off += (size_t)n;

@@ -219,13 +219,13 @@ def main():
                 next_kill += KILL_EVERY
             if not full_done and time.time() >= full_at:
                 filler = os.path.join(disk, "filler")
-                with open(filler, "wb") as f:
-                    try:
-                        while True:
-                            f.write(b"\0" * (1 << 20))
-                            f.flush()
-                    except OSError:
+                fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+                try:
+                    while os.write(fd, b"\0" * (1 << 16)) > 0:
                         pass
+                except OSError:  # ENOSPC: the disk is full
+                    pass
+                os.close(fd)
                 before = agent.acked
                 time.sleep(min(10.0, DURATION / 10))
                 stalled = agent.acked - before

@@ -21,8 +21,8 @@ class CP:
         self.sock = run.path("cp.sock")
         self.log = run.log("cp.log")
         self.proc = run.controlplane(self.tok, self.port, self.http, *extra, log=self.log)
-        tp.wait_for(lambda: os.path.exists(self.sock) and tt.port_open(self.port), 30,
-                    "control plane up")
+        tp.wait_for(lambda: os.path.exists(self.sock) and tt.port_open(self.port) and
+                    tt.port_open(self.http), 30, "control plane up")
 
     def ctl(self, *args):
         r = subprocess.run([BIN + "/tidectl", "--socket", self.sock, "--json"] + list(args),

@@ -246,3 +246,23 @@ TEST(config_unbalanced_quote_zero_retention_and_file_url_are_refused) {
     cp_config_free(&cc);
     T_ASSERT(strstr(err, "not an http:// or https:// URL") != NULL);
 }
+
+extern const cfg_key agent_config_table[];
+
+/* Issue 18: the agent accepted `--cgroup-prefix memory` and then retried a failing collector
+ * forever; the syntax is now checked with the configuration. */
+TEST(config_agent_cgroup_prefix_syntax_is_checked) {
+    const cfg_key *k = cfg_find(agent_config_table, "cgroup_prefix");
+    T_ASSERT(k && k->validate);
+    char err[256];
+    static const char *const bad[] = {"memory", "memroy=/x", "memory=x", "memory=", "cpu=/a,pids"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const char *v = bad[i];
+        if (k->validate(&v, err, sizeof err) != -EINVAL) T_FAIL("accepted '%s'", v);
+    }
+    static const char *const good[] = {"", "memory=self", "memory=/a/b,cpu=/c", "pids=/"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        const char *v = good[i];
+        if (k->validate(&v, err, sizeof err) != 0) T_FAIL("refused '%s': %s", v, err);
+    }
+}

@@ -122,6 +122,39 @@ TEST(workload_yaml_syntax_error_is_reported) {
     T_EQ_INT(workload_parse("", 0, &s, NULL), -22);
 }
 
+/* Issue 18 item 4: deep nesting is quadratic inside libyaml (a 200 KB spec stalled the loop
+ * 31 s); the depth is capped before the document is built. */
+TEST(workload_deep_yaml_nesting_refused_before_parsing) {
+    for (int k = 0; k < 3; k++) {
+        size_t cap = 300000, len = 0;
+        char *buf = malloc(cap);
+        T_ASSERT(buf);
+        if (k == 0) /* 200 KB of flow sequences */
+            for (; len < 200000; len++)
+                buf[len] = '[';
+        else if (k == 1) /* flow mappings */
+            for (; len + 4 < 200000; len += 4)
+                memcpy(buf + len, "{a: ", 4);
+        else /* block mappings, one level deeper per line */
+            for (int i = 0; i < 100; i++) {
+                memset(buf + len, ' ', (size_t)i);
+                len += (size_t)i;
+                memcpy(buf + len, "a:\n", 3);
+                len += 3;
+            }
+        buf[len] = 0;
+        workload_spec s;
+        wl_problems p;
+        wl_problems_init(&p);
+        T_EQ_INT(workload_parse(buf, len, &s, &p), -22); /* -EINVAL */
+        char *msg = wl_problems_format(&p);
+        if (!strstr(msg, "nested deeper than 64 levels")) T_FAIL("case %d: %s", k, msg);
+        free(msg);
+        wl_problems_fini(&p);
+        free(buf);
+    }
+}
+
 TEST(workload_unknown_nested_fields_rejected) {
     const char *y = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: a, owner: me}\n"
                     "spec:\n  target: {kind: Deployment, name: a, replicas: 3}\n  maxReplicas: 4\n"
