@@ -6,24 +6,29 @@ set -euo pipefail
 # Build: compiler, libraries of the design card, and the libraries they lean on.
 BUILD_PKGS="build-essential pkg-config clang libclang-rt-14-dev libev-dev libmsgpack-dev
  libcurl4-openssl-dev libopenblas-dev libcgroup-dev libssl-dev libmicrohttpd-dev libyaml-dev
- libxgboost-dev libsystemd-dev libcjson-dev libicu-dev"
+ libxgboost-dev libsystemd-dev libcjson-dev libicu-dev libre2-dev"
 # Tests and demo: the real components the integration tests start on loopback.
 TEST_PKGS="prometheus haproxy wrk socat clang-format
  netcat-openbsd yamllint valgrind iproute2 procps curl python3 python3-msgpack python3-yaml systemd
- chromium"
+ openssl python3-kubernetes chromium"
 
 want="$BUILD_PKGS"
 [ "${1:-}" = "--build-only" ] || want="$want $TEST_PKGS"
+# kubectl proves the fake Kubernetes API server (tests/fakekube): the machine's own when it has
+# one (Debian's kubernetes-client then conflicts with it on /usr/bin/kubectl), else Debian's.
+[ "${1:-}" = "--build-only" ] || command -v kubectl >/dev/null 2>&1 || want="$want kubernetes-client"
 
 # One dpkg-query for all: this runs at every `make`, so it must stay fast. dpkg-query exits 1
 # when any package named is not installed at all: that is the case this script exists for, so
 # its status is not an error here (under pipefail it would end the script before installing).
 # shellcheck disable=SC2086
 status=$(dpkg-query -W -f='${Package} ${Status}\n' $want 2>/dev/null || true)
-installed=$(printf '%s\n' "$status" | awk '/ ok installed$/{print $1}')
+installed=" $(printf '%s\n' "$status" | awk '/ ok installed$/{printf "%s ", $1}')"
 missing=""
+# (a shell match, not `printf | grep -q` under pipefail: grep -q leaving early made printf die
+# of SIGPIPE now and then, and a package that is installed counted as missing)
 for p in $want; do
-    printf '%s\n' "$installed" | grep -qx "$p" || missing="$missing $p"
+    case "$installed" in *" $p "*) ;; *) missing="$missing $p" ;; esac
 done
 [ -z "$missing" ] && exit 0
 

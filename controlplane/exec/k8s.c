@@ -15,7 +15,9 @@
 
 #include "bearer.h"
 #include "cp.h"
+#include "exec/k8s_client.h"
 #include "log.h"
+#include "work.h"
 
 /* Answers larger than this are cut off: a pod object is a few KiB, 4 MiB is far beyond. */
 #define K8S_MAX_BODY (4u << 20)
@@ -25,7 +27,15 @@ typedef struct k8s_job k8s_job;
 struct cp_k8s {
     struct controlplane *cp;
     k8s_job *jobs; /* under way: thread running or its answer not delivered yet */
+    k8s_client *client;
+    work_pool *pool; /* the client's calls, off the loop */
+    char source[K8S_PATH_MAX + 64];
 };
+
+/* A bounded pool: calls wait in the client's rate limiter anyway; 4 threads keep a slow
+ * answer from holding up the others, 256 queued bound the memory of a burst. */
+#define K8S_POOL_THREADS 4
+#define K8S_POOL_QUEUE 256
 
 struct k8s_job {
     ev_async async; /* first: the loop callback gets the job back */
@@ -343,6 +353,32 @@ int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name,
     return 0;
 }
 
+/* The credentials: a kubeconfig when configured; in a pod (the service's environment and the
+ * default URL) the service account; else the configured URL, token and CA files. */
+static int k8s_resolve_creds(struct controlplane *cp, k8s_creds *cr, char *err, size_t errlen) {
+    const struct cp_config *cfg = &cp->cfg;
+    char e2[700];
+    if (cfg->k8s_kubeconfig && cfg->k8s_kubeconfig[0]) {
+        if (k8s_kubeconfig_load(cfg->k8s_kubeconfig, cfg->k8s_context, cr, e2, sizeof e2) < 0) {
+            snprintf(err, errlen, "k8s_kubeconfig: %s", e2);
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (!strcmp(cfg->k8s_api_url, "https://kubernetes.default.svc") &&
+        getenv("KUBERNETES_SERVICE_HOST") && k8s_in_cluster(NULL, cr, e2, sizeof e2) == 0)
+        return 0;
+    memset(cr, 0, sizeof *cr);
+    snprintf(cr->server, sizeof cr->server, "%s", cfg->k8s_api_url);
+    size_t n = strlen(cr->server);
+    while (n > 0 && cr->server[n - 1] == '/')
+        cr->server[--n] = 0;
+    snprintf(cr->token_file, sizeof cr->token_file, "%s", cfg->k8s_token_file);
+    snprintf(cr->ca_file, sizeof cr->ca_file, "%s", cfg->k8s_ca_file);
+    snprintf(cr->source, sizeof cr->source, "k8s_api_url %.900s", cr->server);
+    return 0;
+}
+
 static int k8s_start(struct controlplane *cp, char *err, size_t errlen) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(err, errlen, "k8s: curl_global_init failed");
@@ -354,8 +390,140 @@ static int k8s_start(struct controlplane *cp, char *err, size_t errlen) {
         return -ENOMEM;
     }
     k->cp = cp;
+    k8s_creds cr;
+    int rc = k8s_resolve_creds(cp, &cr, err, errlen);
+    if (rc == 0) {
+        k8s_client_opts o = {.qps = (double)cp->cfg.k8s_qps,
+                             .burst = (int)cp->cfg.k8s_burst,
+                             .timeout_ms = (long)cp->cfg.k8s_timeout_ms};
+        char e2[600];
+        rc = k8s_client_new(&cr, &o, &k->client, e2, sizeof e2);
+        if (rc < 0) snprintf(err, errlen, "k8s: %s", e2);
+        snprintf(k->source, sizeof k->source, "%s", cr.source);
+        k8s_creds_free(&cr);
+    }
+    if (rc == 0 && (rc = work_pool_new(cp->loop, K8S_POOL_THREADS, K8S_POOL_QUEUE, &k->pool)) < 0)
+        snprintf(err, errlen, "k8s: worker pool: %s", strerror(-rc));
+    if (rc < 0) {
+        k8s_client_free(k->client);
+        free(k);
+        return rc;
+    }
+    log_info("k8s", "Kubernetes API %s (%s), %lld requests/s, burst %lld",
+             k8s_client_server(k->client), k->source, (long long)cp->cfg.k8s_qps,
+             (long long)cp->cfg.k8s_burst);
     cp->k8s = k;
     return 0;
+}
+
+struct k8s_client *k8s_client_of(struct controlplane *cp) {
+    return cp->k8s ? cp->k8s->client : NULL;
+}
+
+const char *k8s_client_source(struct controlplane *cp) {
+    return cp->k8s ? cp->k8s->source : "";
+}
+
+typedef struct k8s_call {
+    work w; /* first */
+    k8s_client *client;
+    k8s_run_fn run;
+    k8s_after_fn after;
+    void *arg;
+    int rc;
+} k8s_call;
+
+static void call_run(work *w) {
+    k8s_call *c = (k8s_call *)w;
+    c->rc = c->run(c->client, c->arg);
+}
+
+static void call_done(work *w, int status) {
+    k8s_call *c = (k8s_call *)w;
+    k8s_after_fn after = c->after;
+    void *arg = c->arg;
+    int rc = status < 0 ? status : c->rc;
+    free(c);
+    after(arg, rc);
+}
+
+int k8s_offloop(struct controlplane *cp, k8s_run_fn run, k8s_after_fn after, void *arg, char *err,
+                size_t errlen) {
+    struct cp_k8s *k = cp->k8s;
+    if (!k || !k->client) {
+        snprintf(err, errlen, "Kubernetes client not started");
+        return -ENODEV;
+    }
+    k8s_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    c->client = k->client;
+    c->run = run;
+    c->after = after;
+    c->arg = arg;
+    int rc = work_submit(k->pool, &c->w, call_run, call_done);
+    if (rc < 0) {
+        free(c);
+        snprintf(err, errlen, "%s",
+                 rc == -EAGAIN ? "too many Kubernetes calls waiting (256): try again"
+                               : "Kubernetes worker pool is shut down");
+    }
+    return rc;
+}
+
+typedef struct owner_job {
+    int statefulset;
+    char ns[K8S_NS_MAX], name[K8S_NAME_MAX];
+    char owner[320];
+    char reason[1600];
+    k8s_owner_fn done;
+    void *arg;
+} owner_job;
+
+static int owner_run(k8s_client *c, void *arg) {
+    owner_job *j = arg;
+    char err[600];
+    k8s_scalable kind = j->statefulset ? K8S_STATEFULSET : K8S_DEPLOYMENT;
+    int rc =
+        k8s_scaler_owner(c, kind, j->ns, j->name, 0, j->owner, sizeof j->owner, err, sizeof err);
+    if (rc == 1)
+        snprintf(j->reason, sizeof j->reason,
+                 "%s scales %s %s/%s: Auto refused (two scalers on one object fight; delete it "
+                 "or run this workload in Preview)",
+                 j->owner, k8s_scalable_kind(kind), j->ns, j->name);
+    else if (rc < 0)
+        snprintf(j->reason, sizeof j->reason,
+                 "cannot tell whether another scaler owns %s %s/%s: %s (Auto refused until it "
+                 "can)",
+                 k8s_scalable_kind(kind), j->ns, j->name, err);
+    return rc;
+}
+
+static void owner_after(void *arg, int rc) {
+    owner_job *j = arg;
+    if (rc == -ECANCELED && !j->reason[0])
+        snprintf(j->reason, sizeof j->reason, "control plane shutting down");
+    j->done(j->arg, rc, rc == 0 ? "" : j->reason);
+    free(j);
+}
+
+int k8s_check_owner(struct controlplane *cp, int statefulset, const char *ns, const char *name,
+                    k8s_owner_fn done, void *arg, char *err, size_t errlen) {
+    owner_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    j->statefulset = statefulset;
+    snprintf(j->ns, sizeof j->ns, "%s", ns);
+    snprintf(j->name, sizeof j->name, "%s", name);
+    j->done = done;
+    j->arg = arg;
+    int rc = k8s_offloop(cp, owner_run, owner_after, j, err, errlen);
+    if (rc < 0) free(j);
+    return rc;
 }
 
 /* Requests under way are waited for (each is bounded by k8s_timeout) and reported as
@@ -363,6 +531,9 @@ static int k8s_start(struct controlplane *cp, char *err, size_t errlen) {
 static void k8s_stop(struct controlplane *cp) {
     struct cp_k8s *k = cp->k8s;
     if (!k) return;
+    /* the client's waits and transfers end at once; the pool then calls every done */
+    k8s_client_stop(k->client);
+    work_pool_free(k->pool);
     while (k->jobs) {
         k8s_job *j = k->jobs;
         pthread_join(j->thread, NULL);
@@ -375,6 +546,7 @@ static void k8s_stop(struct controlplane *cp) {
         free(j);
         done(arg, -ECANCELED, &res, "control plane shutting down");
     }
+    k8s_client_free(k->client);
     free(k);
     cp->k8s = NULL;
 }

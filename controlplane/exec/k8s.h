@@ -51,4 +51,35 @@ typedef void (*k8s_done_fn)(void *arg, int rc, const k8s_patch_result *res, cons
 int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name, int ready,
                       const char *message, k8s_done_fn done, void *arg, char *err, size_t errlen);
 
+/* ---- the executor's client (k8s_client.h), run off the loop -------------------------------- */
+
+struct k8s_client;
+
+/* The control plane's Kubernetes client, made at start from k8s_kubeconfig (+ k8s_context), or
+ * in a pod from the service account (KUBERNETES_SERVICE_HOST/PORT with the default
+ * k8s_api_url), or from k8s_api_url/k8s_token_file/k8s_ca_file; k8s_qps/k8s_burst limit it and
+ * k8s_timeout bounds each call. NULL before start. */
+struct k8s_client *k8s_client_of(struct controlplane *cp);
+/* Where the client's credentials came from ("kubeconfig PATH", "in-cluster service account"). */
+const char *k8s_client_source(struct controlplane *cp);
+
+/* run(client, arg) on a worker thread (blocking k8s_client calls, each bounded by its deadline),
+ * then after(arg, rc) on the loop with run's result; -ECANCELED when cancelled at shutdown
+ * before it ran. 0, or -errno with err (-EAGAIN queue full, -ENODEV no client): after is not
+ * called then. */
+typedef int (*k8s_run_fn)(struct k8s_client *c, void *arg);
+typedef void (*k8s_after_fn)(void *arg, int rc);
+int k8s_offloop(struct controlplane *cp, k8s_run_fn run, k8s_after_fn after, void *arg, char *err,
+                size_t errlen);
+
+/* Does another scaler own Deployment/StatefulSet ns/name (an autoscaling/v2 HPA or a KEDA
+ * ScaledObject whose scaleTargetRef names it)? The executor calls this before it acts in Auto
+ * mode. done(arg, rc, reason) on the loop: rc 0 = none (Auto may act); 1 = owned, reason says
+ * by whom ("HorizontalPodAutoscaler shop/web scales Deployment shop/web: Auto refused (delete
+ * it or run Tide in Preview)"); < 0 = cannot tell (reason says why; refuse Auto as well).
+ * Returns 0, or -errno with err (done not called). */
+typedef void (*k8s_owner_fn)(void *arg, int rc, const char *reason);
+int k8s_check_owner(struct controlplane *cp, int statefulset, const char *ns, const char *name,
+                    k8s_owner_fn done, void *arg, char *err, size_t errlen);
+
 #endif

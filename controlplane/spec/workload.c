@@ -761,7 +761,6 @@ static void parse_target(pctx *c, yaml_node_t *n, workload_spec *s) {
     }
     if (kind == WL_TARGET_DEPLOYMENT || kind == WL_TARGET_STATEFULSET) {
         if (!v[2]) prob(c, path, n, "a %s target needs \"name\"", target_kinds[kind]);
-        if (!v[1]) snprintf(s->target.namespace_, sizeof s->target.namespace_, "default");
         if (v[3]) prob(c, "spec.target.unit", v[3], "only for kind SystemdUnit");
         if (v[4]) prob(c, "spec.target.nodes", v[4], "only for kind SystemdUnit");
     } else if (kind == WL_TARGET_HAPROXY_BACKEND) {
@@ -1144,16 +1143,59 @@ static int name_ok(const char *s) {
     return 1;
 }
 
-static void parse_spec(pctx *c, yaml_node_t *n, workload_spec *s) {
+/* HPA v2's form of the target: scaleTargetRef {apiVersion, kind, name}, in the Workload's own
+ * namespace (metadata.namespace). */
+static void parse_scale_target_ref(pctx *c, yaml_node_t *n, workload_spec *s) {
+    static const char *const k[] = {"apiVersion", "kind", "name", NULL};
+    yaml_node_t *v[3];
+    const char *path = "spec.scaleTargetRef";
+    if (fields(c, path, n, k, v) < 0) return;
+    if (v[0] && (!scalar(v[0]) || strcmp(scalar(v[0]), "apps/v1") != 0))
+        prob(c, "spec.scaleTargetRef.apiVersion", v[0],
+             "must be apps/v1 (Deployments and StatefulSets)");
+    int kind = -1;
+    if (!v[1])
+        prob(c, path, n, "missing field \"kind\" (Deployment or StatefulSet)");
+    else if (get_enum(c, "spec.scaleTargetRef.kind", v[1], target_kinds, &kind) == 0 &&
+             kind != WL_TARGET_DEPLOYMENT && kind != WL_TARGET_STATEFULSET) {
+        prob(c, "spec.scaleTargetRef.kind", v[1],
+             "must be Deployment or StatefulSet (use spec.target for %s)", target_kinds[kind]);
+        kind = -1;
+    }
+    if (kind >= 0) s->target.kind = (wl_target_kind)kind;
+    if (!v[2])
+        prob(c, path, n, "missing field \"name\"");
+    else
+        get_str(c, "spec.scaleTargetRef.name", v[2], s->target.name, sizeof s->target.name);
+    s->target.scale_target_ref = 1;
+}
+
+static void parse_spec(pctx *c, yaml_node_t *n, workload_spec *s, int has_meta_ns) {
     static const char *const k[] = {
-        "target",    "minReplicas", "maxReplicas",       "mode", "paused", "metrics",
-        "providers", "behavior",    "stabilityCheckers", NULL};
-    yaml_node_t *v[9];
+        "target",    "minReplicas", "maxReplicas",       "mode",           "paused", "metrics",
+        "providers", "behavior",    "stabilityCheckers", "scaleTargetRef", NULL};
+    yaml_node_t *v[10];
     if (fields(c, "spec", n, k, v) < 0) return;
-    if (!v[0])
-        prob(c, "spec", n, "missing field \"target\"");
+    if (v[0] && v[9])
+        prob(c, "spec.scaleTargetRef", v[9], "give either target or scaleTargetRef, not both");
+    else if (v[9])
+        parse_scale_target_ref(c, v[9], s);
+    else if (!v[0])
+        prob(c, "spec", n, "missing field \"scaleTargetRef\" (or \"target\")");
     else
         parse_target(c, v[0], s);
+    /* one namespace: the Workload's; target.namespace may repeat it, not contradict it */
+    if (s->target.kind == WL_TARGET_DEPLOYMENT || s->target.kind == WL_TARGET_STATEFULSET) {
+        if (!s->target.namespace_[0] || s->target.scale_target_ref)
+            snprintf(s->target.namespace_, sizeof s->target.namespace_, "%s", s->namespace_);
+        else if (has_meta_ns && strcmp(s->target.namespace_, s->namespace_) != 0)
+            prob(c, "spec.target.namespace", v[0],
+                 "\"%s\" disagrees with metadata.namespace \"%s\" (the target lives in the "
+                 "Workload's namespace; omit one)",
+                 s->target.namespace_, s->namespace_);
+        else if (!has_meta_ns)
+            snprintf(s->namespace_, sizeof s->namespace_, "%s", s->target.namespace_);
+    }
     int okmin = 1, okmax = 1;
     if (v[1]) okmin = get_int(c, "spec.minReplicas", v[1], 0, 100000, &s->min_replicas) == 0;
     if (!v[2])
@@ -1221,23 +1263,44 @@ int workload_parse(const char *buf, size_t len, workload_spec *out, wl_problems 
         prob(&c, "(document)", NULL, "empty document");
         goto done;
     }
-    static const char *const k[] = {"apiVersion", "kind", "metadata", "spec", NULL};
-    yaml_node_t *v[4];
+    /* apiVersion tide/v1 (tidectl apply) or tide.io/v1alpha1 (the custom resource, as kubectl
+     * shows it: its object metadata and status are accepted and ignored) */
+    static const char *const k[] = {"apiVersion", "kind", "metadata", "spec", "status", NULL};
+    yaml_node_t *v[5];
     if (fields(&c, "", root, k, v) < 0) goto done;
+    int cr = v[0] && scalar(v[0]) && strcmp(scalar(v[0]), "tide.io/v1alpha1") == 0;
     if (!v[0])
         prob(&c, "apiVersion", root, "missing (use tide/v1)");
-    else if (!scalar(v[0]) || strcmp(scalar(v[0]), "tide/v1") != 0)
-        prob(&c, "apiVersion", v[0], "must be tide/v1");
+    else if (!scalar(v[0]) || (strcmp(scalar(v[0]), "tide/v1") != 0 && !cr))
+        prob(&c, "apiVersion", v[0], "must be tide/v1 (or tide.io/v1alpha1, the custom resource)");
+    if (v[4] && !cr) prob(&c, "status", v[4], "only in a tide.io/v1alpha1 object");
     if (!v[1])
         prob(&c, "kind", root, "missing (use Workload)");
     else if (!scalar(v[1]) || strcmp(scalar(v[1]), "Workload") != 0)
         prob(&c, "kind", v[1], "must be Workload");
+    int has_meta_ns = 0;
     if (!v[2])
         prob(&c, "metadata", root, "missing (needs metadata.name)");
     else {
         static const char *const mk[] = {"name", "namespace", NULL};
-        yaml_node_t *mv[2];
-        if (fields(&c, "metadata", v[2], mk, mv) == 0) {
+        static const char *const mk_cr[] = {"name",
+                                            "namespace",
+                                            "labels",
+                                            "annotations",
+                                            "uid",
+                                            "resourceVersion",
+                                            "generation",
+                                            "creationTimestamp",
+                                            "managedFields",
+                                            "finalizers",
+                                            "ownerReferences",
+                                            "deletionTimestamp",
+                                            "deletionGracePeriodSeconds",
+                                            "generateName",
+                                            "selfLink",
+                                            NULL};
+        yaml_node_t *mv[15];
+        if (fields(&c, "metadata", v[2], cr ? mk_cr : mk, mv) == 0) {
             if (!mv[0])
                 prob(&c, "metadata", v[2], "missing field \"name\"");
             else if (get_str(&c, "metadata.name", mv[0], out->name, sizeof out->name) == 0 &&
@@ -1249,12 +1312,13 @@ int workload_parse(const char *buf, size_t len, workload_spec *out, wl_problems 
                     0 &&
                 !name_ok(out->namespace_))
                 prob(&c, "metadata.namespace", mv[1], "use letters, digits, '-', '_' and '.' only");
+            has_meta_ns = mv[1] != NULL;
         }
     }
     if (!v[3])
         prob(&c, "spec", root, "missing");
     else
-        parse_spec(&c, v[3], out);
+        parse_spec(&c, v[3], out, has_meta_ns);
     if (c.budget <= 0) prob(&c, "(document)", NULL, "too many nodes (aliases expanding?)");
     /* a second document is not allowed */
     yaml_document_t extra;

@@ -48,6 +48,7 @@ typedef struct wl_target {
     char unit[WL_NAME_MAX];       /* systemd template unit, e.g. "web@.service" */
     char nodes[WL_MAX_NODES][WL_NAME_MAX];
     int n_nodes;
+    int scale_target_ref; /* given as spec.scaleTargetRef (HPA v2 form) */
 } wl_target;
 
 /* A cron expression: 5 fields (minute hour day-of-month month day-of-week), each a bit set.
@@ -134,6 +135,9 @@ typedef struct wl_checker {
 
 typedef struct workload_spec {
     char name[WL_NAME_MAX];
+    /* metadata.namespace; a Deployment/StatefulSet target lives in it (target.namespace_ is
+     * the same: a spec.target.namespace that contradicts metadata.namespace is refused, one
+     * given alone sets both) */
     char namespace_[WL_NAME_MAX];
     wl_target target;
     int min_replicas, max_replicas;

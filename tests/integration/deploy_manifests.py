@@ -93,6 +93,50 @@ for b in by_kind.get("ClusterRoleBinding", {}).values():
         if s["name"] not in by_kind.get("ServiceAccount", {}):
             fail(f"ClusterRoleBinding {b['metadata']['name']}: no ServiceAccount {s['name']}")
 
+# kustomize renders the whole set (the CRD included), RBAC grants what the Kubernetes executor
+# uses, and the NetworkPolicy names the control plane's container ports.
+if shutil.which("kubectl"):
+    r = subprocess.run(["kubectl", "kustomize", "deploy/"], capture_output=True, text=True)
+    if r.returncode != 0:
+        fail("kubectl kustomize deploy/:\n" + r.stderr)
+    kinds = [d["kind"] for d in yaml.safe_load_all(r.stdout) if d]
+    for k in ("CustomResourceDefinition", "NetworkPolicy", "ClusterRole", "Deployment", "DaemonSet"):
+        if k not in kinds:
+            fail(f"kubectl kustomize deploy/ renders no {k}")
+else:
+    print("(kubectl not installed: kustomize rendering not checked)")
+crd = yaml.safe_load(open("deploy/crds/workload.yaml"))
+v = [x for x in crd["spec"]["versions"] if x["served"]]
+if crd["spec"]["group"] != "tide.io" or [x["name"] for x in v] != ["v1alpha1"] or "status" not in v[0].get("subresources", {}):
+    fail("the Workload CRD must serve tide.io/v1alpha1 with a status subresource")
+rules = by_kind["ClusterRole"]["tide-controlplane"]["rules"]
+
+
+def grants(group, resource, verb):
+    return any(group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] for r in rules)
+
+
+for g, res, verbs in [("", "pods", ["get", "list", "watch", "patch"]), ("", "pods/status", ["patch"]),
+                      ("apps", "deployments/scale", ["get", "update", "patch"]),
+                      ("apps", "statefulsets/scale", ["get", "update", "patch"]),
+                      ("tide.io", "workloads", ["get", "list", "watch"]),
+                      ("tide.io", "workloads/status", ["update", "patch"]),
+                      ("autoscaling", "horizontalpodautoscalers", ["list"]), ("keda.sh", "scaledobjects", ["list"])]:
+    for verb in verbs:
+        if not grants(g, res, verb):
+            fail(f"ClusterRole tide-controlplane does not grant {verb} on {res} ({g or 'core'})")
+netpol = [d for _, d in docs if d["kind"] == "NetworkPolicy"]
+if len(netpol) != 1:
+    fail("expected one NetworkPolicy")
+cp_dep = by_kind["Deployment"]["tide-controlplane"]
+cp_ports = {p["name"] for c in cp_dep["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+np_sel = netpol[0]["spec"]["podSelector"]["matchLabels"]
+if any(cp_dep["spec"]["template"]["metadata"]["labels"].get(k) != val for k, val in np_sel.items()):
+    fail("the NetworkPolicy does not select the control plane's pods")
+np_ports = {p["port"] for rule in netpol[0]["spec"]["ingress"] for p in rule.get("ports", [])}
+if np_ports != cp_ports:
+    fail(f"NetworkPolicy ports {sorted(np_ports)} are not the control plane's ports {sorted(cp_ports)}")
+
 # The shipped daemon configs load in the real daemons (flags move the listeners to free
 # loopback ports and the state to a temp dir, as the manifests' flags do in a cluster).
 cm = by_kind["ConfigMap"]["tide-config"]["data"]

@@ -75,14 +75,17 @@ echo "errors: clear, agent untouched"
 # still had the pod in its endpoints)
 /usr/bin/python3 -c "
 import socket, time, sys
-s = socket.create_connection(('127.0.0.1', $BP)); print('open', flush=True); time.sleep(1.2); s.close()" > "$W/hold.log" &
+s = socket.create_connection(('127.0.0.1', $BP)); print('open', flush=True); time.sleep(1.2)
+print('closing', flush=True); s.close()" > "$W/hold.log" &
 HOLD=$!; _PIDS+=("$HOLD")
 wait_until 5 grep -q open "$W/hold.log"
 out=$(act drain - --endpoint "127.0.0.1:$BP" --pod shop/web-1 --timeout-ms 8000) || fail "drain failed: $out"
 echo "drain: $out"
 [ "$(echo "$out" | jget 'd["clean"]')" = True ] || fail "drain not clean"
 [ "$(echo "$out" | jget 'd["connections"]')" = 0 ] || fail "drain ended with connections"
-[ "$(echo "$out" | jget 'd["drain_ms"] >= 700')" = True ] || fail "drain did not wait for the open connection"
+# the drain returned only after the holder let go (not a wall-clock bound: a loaded machine may
+# start tidectl late in the hold)
+grep -q closing "$W/hold.log" || fail "drain did not wait for the open connection"
 [ "$(echo "$out" | jget 'd["readiness"]["status"]')" = False ] || fail "readiness not reported False"
 [ "$(echo "$out" | jget 'd["readiness"]["pod"]')" = shop/web-1 ] || fail "readiness pod"
 [ "$(cond web-1 tide.io/serving)" = False ] || fail "gate not False after drain"

@@ -79,7 +79,7 @@ echo "$out" | grep -q '^Mode:        Auto (running as Preview)$' || fail "descri
 echo "$out" | grep -q 'Portrait ahead' || fail "describe portrait: $out"
 echo "$out" | grep -qE '^  web-live-1 +Online' || fail "describe replicas: $out"
 echo "$out" | grep -qE 'target +need [0-9]+ online' || fail "describe decisions: $out"
-"${CTL[@]}" get workloads | grep -qE '^web +default +Deployment/web +Preview +1 +6 ' || fail "get workloads"
+"${CTL[@]}" get workloads | grep -qE '^web +shop +Deployment/web +Preview +1 +6 ' || fail "get workloads"
 "${CTL[@]}" events web | grep -qE '^[0-9T:-]+Z  web +target ' || fail "events"
 set +e
 "${CTL[@]}" describe nope > /dev/null 2>&1; rc=$?

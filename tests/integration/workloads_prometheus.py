@@ -239,7 +239,11 @@ def main():
 
         def down():
             d = describe()
-            return d if d.get("prometheus_error") and "prometheus:" in d.get("observation", "") else None
+            if not (d.get("prometheus_error") and "prometheus:" in d.get("observation", "")):
+                return None
+            # the status and each metric's read are updated by the same failed fetch, but the
+            # status may be read between two syncs: wait for the metrics to say it too
+            return d if all(d["metrics"][k]["stale"] for k in ("traffic", "replicas")) else None
 
         d = tp.wait_for(down, 20, "the status to name the Prometheus failure")
         assert d["prometheus"].startswith("down"), d["prometheus"]

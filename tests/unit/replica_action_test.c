@@ -4,6 +4,7 @@
  * not exist, a missing HAProxy socket and bad arguments. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <ev.h>
 #include <signal.h>
 #include <stdio.h>
@@ -213,21 +214,26 @@ TEST(action_standby_activate_real_cgroup) {
         test_skip("needs root and the hybrid cgroup mounts");
         return;
     }
-    int pipefd[2];
+    int pipefd[2], readyfd[2];
     T_ASSERT(pipe(pipefd) == 0);
+    T_ASSERT(pipe(readyfd) == 0);
     pid_t child = fork();
     if (child == 0) {
         char c;
         close(pipefd[1]);
+        close(readyfd[0]);
         if (read(pipefd[0], &c, 1) != 1) _exit(1); /* wait to be placed in the cgroups */
         size_t n = 32u << 20;
         volatile char *mem = malloc(n);
         for (size_t i = 0; mem && i < n; i += 4096)
             mem[i] = 1;
+        if (write(readyfd[1], "r", 1) != 1) _exit(1); /* its memory is charged now */
+        close(readyfd[1]);
         for (volatile unsigned long x = 0;; x++) {
         }
     }
     close(pipefd[0]);
+    close(readyfd[1]);
     char rel[128], json[512];
     if (cg_setup(child, rel, sizeof rel) != 0) {
         close(pipefd[1]);
@@ -237,7 +243,15 @@ TEST(action_standby_activate_real_cgroup) {
     }
     T_ASSERT(write(pipefd[1], "g", 1) == 1);
     close(pipefd[1]);
-    usleep(200000); /* let it fault its memory in and burn some CPU */
+    /* wait until it has faulted its 32 MiB in (inside the cgroups), however loaded the machine */
+    struct pollfd pr = {readyfd[0], POLLIN, 0};
+    char rc_byte = 0;
+    int ready = poll(&pr, 1, 30000) == 1 && read(readyfd[0], &rc_byte, 1) == 1;
+    close(readyfd[0]);
+    if (!ready) {
+        cg_teardown(child);
+        T_FAIL("the child did not fault its memory in within 30 s");
+    }
     outcome o;
     snprintf(json, sizeof json, "{\"cgroup\": \"%s\"}", rel);
     run("standby", json, &o);

@@ -2,6 +2,7 @@
 #include "test.h"
 #include "spec/workload.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -334,5 +335,67 @@ TEST(workload_promql_queries_and_metrics_offset) {
     T_ASSERT(has_problem(&p, "spec.metrics.traffic[1].query", "unterminated", 10));
     T_ASSERT(has_problem(&p, "spec.metrics.traffic[2].query", "", 10));
     T_EQ_INT(p.n, 5);
+    wl_problems_fini(&p);
+}
+
+static int parse_text(const char *y, workload_spec *s, wl_problems *p) {
+    return workload_parse(y, strlen(y), s, p);
+}
+
+TEST(workload_scale_target_ref_follows_hpa_v2) {
+    workload_spec s;
+    wl_problems p;
+    wl_problems_init(&p);
+    const char *cr = "apiVersion: tide.io/v1alpha1\nkind: Workload\n"
+                     "metadata: {name: web, namespace: shop, uid: u-1, resourceVersion: '7',\n"
+                     "  generation: 2, labels: {a: b}}\n"
+                     "spec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: StatefulSet, name: db}\n"
+                     "  maxReplicas: 5\nstatus: {online: 3}\n";
+    T_EQ_INT(parse_text(cr, &s, &p), 0);
+    T_EQ_INT(s.target.kind, WL_TARGET_STATEFULSET);
+    T_EQ_STR(s.target.name, "db");
+    T_EQ_STR(s.target.namespace_, "shop"); /* the Workload's namespace */
+    T_EQ_INT(s.target.scale_target_ref, 1);
+    /* today's form, namespace only in the target: both take it */
+    const char *old = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: web}\n"
+                      "spec:\n  target: {kind: Deployment, namespace: shop, name: web}\n"
+                      "  maxReplicas: 5\n";
+    T_EQ_INT(parse_text(old, &s, &p), 0);
+    T_EQ_STR(s.namespace_, "shop");
+    T_EQ_STR(s.target.namespace_, "shop");
+    /* namespace only in metadata: the target is there */
+    const char *meta = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: web, namespace: a}\n"
+                       "spec:\n  target: {kind: Deployment, name: web}\n  maxReplicas: 5\n";
+    T_EQ_INT(parse_text(meta, &s, &p), 0);
+    T_EQ_STR(s.target.namespace_, "a");
+    wl_problems_fini(&p);
+}
+
+TEST(workload_scale_target_ref_errors_are_clear) {
+    workload_spec s;
+    wl_problems p;
+    wl_problems_init(&p);
+    const char *both = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w, namespace: a}\n"
+                       "spec:\n  target: {kind: Deployment, namespace: b, name: web}\n"
+                       "  maxReplicas: 5\n";
+    T_EQ_INT(parse_text(both, &s, &p), -EINVAL);
+    T_ASSERT(has_problem(&p, "spec.target.namespace", "disagrees with metadata.namespace", 5));
+    wl_problems_fini(&p);
+    wl_problems_init(&p);
+    const char *bad = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\n"
+                      "spec:\n  scaleTargetRef: {apiVersion: v1, kind: HAProxyBackend}\n"
+                      "  target: {kind: Deployment, name: web}\n  maxReplicas: 5\n";
+    T_EQ_INT(parse_text(bad, &s, &p), -EINVAL);
+    T_ASSERT(has_problem(&p, "spec.scaleTargetRef", "not both", 5));
+    wl_problems_fini(&p);
+    wl_problems_init(&p);
+    const char *bad2 = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\n"
+                       "spec:\n  scaleTargetRef: {apiVersion: v1, kind: HAProxyBackend}\n"
+                       "  maxReplicas: 5\nstatus: {}\n";
+    T_EQ_INT(parse_text(bad2, &s, &p), -EINVAL);
+    T_ASSERT(has_problem(&p, "spec.scaleTargetRef.apiVersion", "must be apps/v1", 5));
+    T_ASSERT(has_problem(&p, "spec.scaleTargetRef.kind", "must be Deployment or StatefulSet", 5));
+    T_ASSERT(has_problem(&p, "spec.scaleTargetRef", "missing field \"name\"", 5));
+    T_ASSERT(has_problem(&p, "status", "only in a tide.io/v1alpha1 object", 7));
     wl_problems_fini(&p);
 }
