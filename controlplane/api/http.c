@@ -780,6 +780,18 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned code, char *bo
     return ok;
 }
 
+/* /livez: 200 while the loop ticks, 503 once it has not for LIVEZ_STALL_MS (a full disk, which
+ * /healthz reports, is no reason to restart the daemon). */
+static enum MHD_Result livez(cp_http *h, struct MHD_Connection *c) {
+    int64_t alive = atomic_load(&h->loop_alive_ms), now = tide_now_mono_ms();
+    char buf[160];
+    if (!alive || now - alive <= LIVEZ_STALL_MS)
+        return respond(c, 200, strdup("ok: the event loop runs\n"), "text/plain");
+    snprintf(buf, sizeof buf, "event loop stalled: no tick for %lld ms\n",
+             (long long)(now - alive));
+    return respond(c, 503, strdup(buf), "text/plain");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls) {
@@ -901,15 +913,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                            "text/plain");
         return respond(c, 200, page, "text/html; charset=utf-8");
     }
-    if (!strcmp(url, "/livez")) { /* liveness: the loop ticks (readiness is /healthz) */
-        int64_t alive = atomic_load(&h->loop_alive_ms), now = tide_now_mono_ms();
-        char buf[160];
-        if (!alive || now - alive <= LIVEZ_STALL_MS)
-            return respond(c, 200, strdup("ok: the event loop runs\n"), "text/plain");
-        snprintf(buf, sizeof buf, "event loop stalled: no tick for %lld ms\n",
-                 (long long)(now - alive));
-        return respond(c, 503, strdup(buf), "text/plain");
-    }
+    if (!strcmp(url, "/livez")) return livez(h, c); /* liveness (readiness is /healthz) */
     if (!strcmp(url, "/healthz")) {
         tsdb_stats st;
         tsdb_get_stats(h->cp->db, &st);
@@ -920,7 +924,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     char msg[300];
     snprintf(msg, sizeof msg,
-             "not found: %.200s (try /, /api/v1/query_range, /metrics, /healthz, /livez)\n", url);
+             "not found: %.200s (try /, /api/v1/query, /metrics, /healthz, /livez)\n", url);
     return respond(c, 404, strdup(msg), "text/plain");
 }
 
@@ -944,8 +948,9 @@ static enum MHD_Result on_health_request(void *cls, struct MHD_Connection *c, co
     http_guard_request_received(c);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
         return respond(c, 405, strdup("method not allowed\n"), "text/plain");
+    if (!strcmp(url, "/livez")) return livez(h, c);
     if (strcmp(url, "/healthz") != 0)
-        return respond(c, 404, strdup("not found (this listener serves /healthz only)\n"),
+        return respond(c, 404, strdup("not found (this listener serves /healthz and /livez)\n"),
                        "text/plain");
     tsdb_stats st;
     tsdb_get_stats(h->cp->db, &st);
