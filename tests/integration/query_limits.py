@@ -7,6 +7,7 @@
 # - SIGTERM during a running query: the process exits promptly and cleanly.
 # Slow queries are made with a heavy (valid, linear-time) regex over long label values.
 # timeout: 240
+import time
 import os
 import signal
 import socket
@@ -41,7 +42,7 @@ def main():
         base = "http://127.0.0.1:%d" % hp
         peer = tp.Peer(ap)
         assert peer.handshake(TOKEN, "n1") is not None
-        t0 = 1_800_000_000_000
+        t0 = (int(time.time()) - 7200) * 1000  # in the past: samples beyond now + max_clock_skew are refused
         for i in range(2000):
             inst = ("%04d" % i) + "x" * 996
             peer.send(tp.SERIES_DEF, s=[[i + 1, {"__name__": "m", "inst": inst}]])
