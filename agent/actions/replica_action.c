@@ -703,11 +703,11 @@ void replica_action_run(struct ev_loop *loop, const char *action, const cJSON *a
     }
     cJSON_AddNumberToObject(j->result, "timeout_ms", j->timeout_ms);
     if (j->kind == K_STANDBY || j->kind == K_ACTIVATE) {
-        if (replica_cgroup_resolve(j->cgroup, NULL, &j->rc, err, sizeof err) < 0) {
+        if (rcg_resolve(j->cgroup, NULL, &j->rc, err, sizeof err) < 0) {
             finish_err(j, "%s", err);
             return;
         }
-        cJSON_AddItemToObject(j->result, "cgroup_dirs", replica_cgroup_json(&j->rc));
+        cJSON_AddItemToObject(j->result, "cgroup_dirs", rcg_json(&j->rc));
     }
     switch (j->kind) {
     case K_DRAIN:

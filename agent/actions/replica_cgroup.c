@@ -280,7 +280,7 @@ static long member_pid(const replica_cgroup *rc) {
     return 0;
 }
 
-int replica_cgroup_resolve(const char *rel, const rcg_hierarchies *hs, replica_cgroup *rc,
+int rcg_resolve(const char *rel, const rcg_hierarchies *hs, replica_cgroup *rc,
                            char *err, size_t errlen) {
     rcg_hierarchies own;
     int rc_ = rcg_check_path(rel, err, errlen);
@@ -377,14 +377,14 @@ int replica_cgroup_resolve(const char *rel, const rcg_hierarchies *hs, replica_c
     return 0;
 }
 
-cJSON *replica_cgroup_json(const replica_cgroup *rc) {
+cJSON *rcg_json(const replica_cgroup *rc) {
     cJSON *o = cJSON_CreateObject();
     for (int i = 0; o && i < rc->n; i++)
         if (rc->at[i].dir[0]) cJSON_AddStringToObject(o, rc->at[i].name, rc->at[i].dir);
     return o;
 }
 
-int64_t replica_cgroup_memory(const replica_cgroup *rc) {
+int64_t rcg_memory(const replica_cgroup *rc) {
     char buf[64];
     ssize_t n = -ENOENT;
     if (rc->unified >= 0 && rc->at[rc->unified].dir[0])
@@ -870,7 +870,7 @@ int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadli
     if (!v2 && !v1) {
         /* nothing the kernel offers: report "none" from the loop */
         op->res.method = "none";
-        int64_t m = replica_cgroup_memory(rc);
+        int64_t m = rcg_memory(rc);
         op->res.before_bytes = op->res.after_bytes = m < 0 ? -1 : m;
         atomic_store(&op->finished, 1);
         ev_async_send(loop, &op->async);

@@ -63,12 +63,12 @@ typedef struct replica_cgroup {
 /* Resolves rel in the hierarchies hs (NULL: read /proc/self/mountinfo). Returns 0 when the
  * cgroup exists in at least one hierarchy; -ENOENT "cgroup /x not found in any hierarchy
  * (looked in freezer, memory, unified, ...)"; -EINVAL for a bad path. */
-int replica_cgroup_resolve(const char *rel, const rcg_hierarchies *hs, replica_cgroup *rc,
+int rcg_resolve(const char *rel, const rcg_hierarchies *hs, replica_cgroup *rc,
                            char *err, size_t errlen);
 
 /* Where it was found, for results: {"unified": "/sys/fs/cgroup/unified/x", "freezer": ...}
  * (hierarchies where it is absent are left out). Caller owns the object; NULL on ENOMEM. */
-cJSON *replica_cgroup_json(const replica_cgroup *rc);
+cJSON *rcg_json(const replica_cgroup *rc);
 
 /* ---- freeze / thaw on the loop ---- */
 
@@ -142,7 +142,7 @@ int rcg_memory_limit_restore(const replica_cgroup *rc, int64_t *restored, char *
 
 /* Current memory usage in bytes of the replica (v2 memory.current, else v1
  * memory.usage_in_bytes), or -errno. */
-int64_t replica_cgroup_memory(const replica_cgroup *rc);
+int64_t rcg_memory(const replica_cgroup *rc);
 
 /* Reads a small file fully into buf (NUL-terminated). Returns length or -errno. */
 ssize_t rcg_read_small(const char *dir, const char *file, char *buf, size_t cap);

@@ -175,7 +175,7 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
     workload_spec spec;
     wl_problems probs;
     wl_problems_init(&probs);
-    if (workload_load(spec_path, &spec, &probs) < 0) {
+    if (wl_load(spec_path, &spec, &probs) < 0) {
         char *txt = wl_problems_format(&probs);
         fprintf(stderr, "tidectl simulate: %s: invalid workload spec:\n%s", spec_path,
                 txt ? txt : "");

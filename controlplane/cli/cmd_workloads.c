@@ -88,7 +88,7 @@ static int cmd_apply(tidectl_ctx *ctx, int argc, char **argv) {
     workload_spec spec;
     wl_problems probs;
     wl_problems_init(&probs);
-    if (workload_parse(buf, len, &spec, &probs) < 0) {
+    if (wl_parse(buf, len, &spec, &probs) < 0) {
         char *txt = wl_problems_format(&probs);
         fprintf(stderr,
                 "tidectl apply: %s: invalid workload spec, %zu problem%s (nothing applied):\n%s",

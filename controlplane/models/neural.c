@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-struct nf_net {
+struct neural_net {
     int C, H, B, F, F2;
     int vocab[NF_NTAB];
     size_t np;
@@ -42,7 +42,7 @@ static double gauss(uint64_t *s) {
     return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
 }
 
-double nf__flops_per_window(int C, int H) {
+double neural__flops_per_window(int C, int H) {
     double F = 16.0 * C, F2 = F / 2;
     /* per block: 2 forward GEMMs, 4 backward; each 2*F*F2 per window. head: 3 x 2*H*F */
     return NF_BLOCKS * 6 * 2 * F * F2 + 3 * 2 * (double)H * F;
@@ -58,13 +58,13 @@ static size_t grad_panel_rows(int cols) {
 }
 
 /* Size of gp: the larger of a W1 and a W2 gradient panel (they differ in width). */
-static size_t grad_panel_elems(const nf_net *n) {
+static size_t grad_panel_elems(const neural_net *n) {
     size_t e1 = grad_panel_rows(n->F) * (size_t)n->F, e2 = grad_panel_rows(n->F2) * (size_t)n->F2;
     return e1 > e2 ? e1 : e2;
 }
 
-nf_net *nf__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint64_t seed) {
-    nf_net *n = calloc(1, sizeof *n);
+neural_net *neural__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint64_t seed) {
+    neural_net *n = calloc(1, sizeof *n);
     if (!n) return NULL;
     n->C = C, n->H = H, n->B = B, n->F = 16 * C, n->F2 = 8 * C;
     size_t F = (size_t)n->F, F2 = (size_t)n->F2, off = 0;
@@ -102,7 +102,7 @@ nf_net *nf__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint64_t seed
          (n->dr = malloc((size_t)B * F2 * 2 * sizeof(float))) &&
          (n->gp = malloc(grad_panel_elems(n) * sizeof(float)));
     if (!ok) {
-        nf__net_free(n);
+        neural__net_free(n);
         return NULL;
     }
     uint64_t s = seed ? seed : 1;
@@ -123,7 +123,7 @@ nf_net *nf__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint64_t seed
     return n;
 }
 
-void nf__net_free(nf_net *n) {
+void neural__net_free(neural_net *n) {
     if (!n) return;
     free(n->p), free(n->g), free(n->m), free(n->v);
     for (int b = 0; b <= NF_BLOCKS; b++)
@@ -135,23 +135,23 @@ void nf__net_free(nf_net *n) {
     free(n);
 }
 
-size_t nf__net_nparams(const nf_net *n) {
+size_t neural__net_nparams(const neural_net *n) {
     return n->np;
 }
-size_t nf__net_nqparams(const nf_net *n) {
+size_t neural__net_nqparams(const neural_net *n) {
     return n->nq;
 }
-double nf__net_qloss(const nf_net *n) {
+double neural__net_qloss(const neural_net *n) {
     return n->qloss;
 }
-float *nf__net_params(nf_net *n) {
+float *neural__net_params(neural_net *n) {
     return n->p;
 }
-float *nf__net_grads(nf_net *n) {
+float *neural__net_grads(neural_net *n) {
     return n->g;
 }
 
-static void build_features(nf_net *n, const float *x, const int *idx, int b) {
+static void build_features(neural_net *n, const float *x, const int *idx, int b) {
     int C = n->C;
     size_t F = (size_t)n->F;
     for (int w = 0; w < b; w++) {
@@ -173,7 +173,7 @@ static void build_features(nf_net *n, const float *x, const int *idx, int b) {
     }
 }
 
-static void forward(nf_net *n, const float *x, const int *idx, int b) {
+static void forward(neural_net *n, const float *x, const int *idx, int b) {
     int F = n->F, F2 = n->F2, H = n->H;
     build_features(n, x, idx, b);
     for (int k = 0; k < NF_BLOCKS; k++) {
@@ -198,16 +198,16 @@ static void forward(nf_net *n, const float *x, const int *idx, int b) {
             n->out[w * H + i] += n->p[n->off_bo + (size_t)i];
 }
 
-void nf__net_forward(nf_net *n, const float *x, const int *idx, int b, float *out) {
+void neural__net_forward(neural_net *n, const float *x, const int *idx, int b, float *out) {
     forward(n, x, idx, b);
     memcpy(out, n->out, (size_t)b * (size_t)n->H * sizeof *out);
 }
 
-static void adam_range(nf_net *n, size_t off, size_t len, fc_adam_k k) {
+static void adam_range(neural_net *n, size_t off, size_t len, fc_adam_k k) {
     fc__adam(n->p + off, n->g + off, n->m + off, n->v + off, len, k);
 }
 
-void nf__net_adam(nf_net *n, float lr) {
+void neural__net_adam(neural_net *n, float lr) {
     n->t++;
     adam_range(n, 0, n->np, fc__adam_consts(n->t, lr));
     /* separately: one call over np + nq would move the trunk's last values from the scalar
@@ -218,7 +218,7 @@ void nf__net_adam(nf_net *n, float lr) {
 /* The quantile heads on the final features of the last forward pass: outputs, pinball loss,
  * and with grad their gradient (and with lr > 0 their Adam update). Nothing flows back into
  * the trunk. */
-static double qheads_step(nf_net *n, const float *y, int b, int grad, float lr) {
+static double qheads_step(neural_net *n, const float *y, int b, int grad, float lr) {
     float *qp = n->p + n->np;
     fc__qhead_forward(qp, n->z[NF_BLOCKS], n->F, n->out, n->H, b, n->qout);
     double loss = fc__qhead_loss(n->qout, y, n->H, b, n->dq);
@@ -227,7 +227,7 @@ static double qheads_step(nf_net *n, const float *y, int b, int grad, float lr) 
     return loss;
 }
 
-void nf__net_forward_q(nf_net *n, const float *x, const int *idx, int b, float *out) {
+void neural__net_forward_q(neural_net *n, const float *x, const int *idx, int b, float *out) {
     forward(n, x, idx, b);
     fc__qhead_forward(n->p + n->np, n->z[NF_BLOCKS], n->F, n->out, n->H, b, out);
 }
@@ -243,7 +243,7 @@ void nf__net_forward_q(nf_net *n, const float *x, const int *idx, int b, float *
  * from memory once: the dx GEMM packs it, then its gradient is computed in L2-sized pieces
  * and, when lr > 0, applied by Adam at once while the panel is still cached. The fused step
  * keeps dW only in the scratch panel gp; otherwise dW goes to the gradient array. */
-static void weight_backward(nf_net *n, size_t off, int rows, int cols, const float *d,
+static void weight_backward(neural_net *n, size_t off, int rows, int cols, const float *d,
                             const float *in, float *dx, float beta, int b, float lr, fc_adam_k ak) {
     int gr = (int)grad_panel_rows(cols);
     for (int r0 = 0; r0 < rows; r0 += NF_DATA_PANEL) {
@@ -261,14 +261,14 @@ static void weight_backward(nf_net *n, size_t off, int rows, int cols, const flo
     }
 }
 
-static double step_impl(nf_net *n, const float *x, const int *idx, const float *y, int b, int grad,
+static double step_impl(neural_net *n, const float *x, const int *idx, const float *y, int b, int grad,
                         float lr);
 
-double nf__net_step(nf_net *n, const float *x, const int *idx, const float *y, int b, int grad) {
+double neural__net_step(neural_net *n, const float *x, const int *idx, const float *y, int b, int grad) {
     return step_impl(n, x, idx, y, b, grad, 0);
 }
 
-double nf__net_train_step(nf_net *n, const float *x, const int *idx, const float *y, int b,
+double neural__net_train_step(neural_net *n, const float *x, const int *idx, const float *y, int b,
                           float lr) {
     n->t++;
     return step_impl(n, x, idx, y, b, 1, lr);
@@ -276,7 +276,7 @@ double nf__net_train_step(nf_net *n, const float *x, const int *idx, const float
 
 /* Forward, loss and (grad != 0) backward; lr > 0 also applies Adam to each parameter block
  * as soon as its gradient is complete and the backward pass no longer needs its value. */
-static double step_impl(nf_net *n, const float *x, const int *idx, const float *y, int b, int grad,
+static double step_impl(neural_net *n, const float *x, const int *idx, const float *y, int b, int grad,
                         float lr) {
     int F = n->F, F2 = n->F2, H = n->H, C = n->C;
     forward(n, x, idx, b);
@@ -352,7 +352,7 @@ typedef struct neural {
     fc_options opt;
     int C, H;
     int64_t step;
-    nf_net *net;
+    neural_net *net;
     int coarse;        /* step >= 1 h: hour, weekday, day of month */
     float qadd[FC_NQ]; /* conformal correction of each quantile head (scaled units) */
 } neural;
@@ -415,33 +415,33 @@ static int create(void **state, const fc_options *opt, char *err, size_t errlen)
 }
 
 /* fc_train callbacks; the batch buffers live in the forecaster while it fits */
-typedef struct nf_fit {
+typedef struct neural_fit {
     neural *m;
     const fc_series *train;
     const unsigned char *mask;
     float *bx, *by;
     int *bi;
-} nf_fit;
+} neural_fit;
 
 static double fit_inputs(void *ctx, long e, int row) {
-    nf_fit *f = ctx;
+    neural_fit *f = ctx;
     return window_inputs(f->m, f->train->y, f->mask, e, f->train->t0, f->train->series_id,
                          f->bx + (size_t)row * (size_t)f->m->C, f->bi + row * NF_NEMB);
 }
 
 static void fit_train_batch(void *ctx, int b) {
-    nf_fit *f = ctx;
-    nf__net_train_step(f->m->net, f->bx, f->bi, f->by, b, 1e-3f);
+    neural_fit *f = ctx;
+    neural__net_train_step(f->m->net, f->bx, f->bi, f->by, b, 1e-3f);
 }
 
 static double fit_loss(void *ctx, int b) {
-    nf_fit *f = ctx;
-    return nf__net_step(f->m->net, f->bx, f->bi, f->by, b, 0);
+    neural_fit *f = ctx;
+    return neural__net_step(f->m->net, f->bx, f->bi, f->by, b, 0);
 }
 
 static void fit_qforward(void *ctx, int b, float *out) {
-    nf_fit *f = ctx;
-    nf__net_forward_q(f->m->net, f->bx, f->bi, b, out);
+    neural_fit *f = ctx;
+    neural__net_forward_q(f->m->net, f->bx, f->bi, b, out);
 }
 
 /* The heads' conformal correction on the validation windows (see fc__qhead_calibrate). */
@@ -459,7 +459,7 @@ static int calibrate_heads(neural *m, const fc_train *t, char *err, size_t errle
 static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
     neural *m = state;
     *tp = 0;
-    nf__net_free(m->net);
+    neural__net_free(m->net);
     m->net = NULL;
     m->step = train->step;
     m->coarse = train->step >= 3600;
@@ -478,12 +478,12 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     if (rc != 0) goto out;
     int vocab[NF_NTAB];
     vocab_for(m->coarse, vocab);
-    m->net = nf__net_new(C, H, NF_BATCH, vocab, m->opt.seed ? m->opt.seed : 1);
+    m->net = neural__net_new(C, H, NF_BATCH, vocab, m->opt.seed ? m->opt.seed : 1);
     if (!m->net) {
         rc = -ENOMEM;
         goto out;
     }
-    nf_fit f = {m, train, mask, bx, by, bi};
+    neural_fit f = {m, train, mask, bx, by, bi};
     fc_train t = {
         .name = "neural",
         .batch = NF_BATCH,
@@ -498,8 +498,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         .y = train->y,
         .H = H,
         .by = by,
-        .params = nf__net_params(m->net), /* the trunk and the quantile heads after it */
-        .nparams = nf__net_nparams(m->net) + nf__net_nqparams(m->net),
+        .params = neural__net_params(m->net), /* the trunk and the quantile heads after it */
+        .nparams = neural__net_nparams(m->net) + neural__net_nqparams(m->net),
         .ctx = &f,
         .inputs = fit_inputs,
         .train_batch = fit_train_batch,
@@ -514,26 +514,26 @@ out:
     free(pos);
     free(mask);
     if (rc != 0) {
-        nf__net_free(m->net);
+        neural__net_free(m->net);
         m->net = NULL;
     }
     return rc;
 }
 
 /* fc__predict_window callbacks: the calendar indices go from the window to the forward pass */
-typedef struct nf_predict {
+typedef struct neural_predict {
     const neural *m;
     int idx[NF_NEMB];
-} nf_predict;
+} neural_predict;
 
 static double predict_inputs(void *net, const fc_series *ctx, const unsigned char *mask, float *x) {
-    nf_predict *p = net;
+    neural_predict *p = net;
     return window_inputs(p->m, ctx->y, mask, (long)ctx->n, ctx->t0, ctx->series_id, x, p->idx);
 }
 
 static void predict_forward(void *net, const float *x, float *o) {
-    nf_predict *p = net;
-    nf__net_forward(p->m->net, x, p->idx, 1, o);
+    neural_predict *p = net;
+    neural__net_forward(p->m->net, x, p->idx, 1, o);
 }
 
 static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
@@ -541,21 +541,21 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
     (void)err, (void)errlen;
     const neural *m = state;
     openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
-    nf_predict p = {.m = m};
+    neural_predict p = {.m = m};
     return fc__predict_window(ctx, m->C, m->H, h, out, &p, predict_inputs, predict_forward);
 }
 
 /* Quantile forecasts from the heads: the forward pass fills all levels, level k is kept. */
-typedef struct nf_predict_q {
-    nf_predict p; /* first: predict_inputs reads it */
+typedef struct neural_predict_q {
+    neural_predict p; /* first: predict_inputs reads it */
     int k;
     float *buf; /* FC_NQ x H */
-} nf_predict_q;
+} neural_predict_q;
 
 static void predict_forward_q(void *net, const float *x, float *o) {
-    nf_predict_q *pq = net;
+    neural_predict_q *pq = net;
     const neural *m = pq->p.m;
-    nf__net_forward_q(m->net, x, pq->p.idx, 1, pq->buf);
+    neural__net_forward_q(m->net, x, pq->p.idx, 1, pq->buf);
     for (int i = 0; i < m->H; i++)
         o[i] = pq->buf[pq->k * m->H + i] + m->qadd[pq->k];
 }
@@ -567,7 +567,7 @@ static int predict_quantile(const void *state, const fc_series *ctx, int h, doub
     int k = fc__q_index(q);
     if (k < 0 || !m->net) return -ENOTSUP;
     openblas_set_num_threads(m->opt.threads > 0 ? m->opt.threads : 1);
-    nf_predict_q pq = {
+    neural_predict_q pq = {
         .p = {.m = m}, .k = k, .buf = malloc((size_t)FC_NQ * (size_t)m->H * sizeof(float))};
     if (!pq.buf) return -ENOMEM;
     int rc = fc__predict_window(ctx, m->C, m->H, h, out, &pq, predict_inputs, predict_forward_q);
@@ -578,7 +578,7 @@ static int predict_quantile(const void *state, const fc_series *ctx, int h, doub
 static void destroy(void *state) {
     neural *m = state;
     if (!m) return;
-    nf__net_free(m->net);
+    neural__net_free(m->net);
     free(m);
 }
 

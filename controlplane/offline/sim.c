@@ -136,7 +136,7 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     /* the controller */
     if (policy == SIM_HPA) { /* the reactive provider alone, Kubernetes default behavior */
         workload_spec d;
-        workload_defaults(&d);
+        wl_defaults(&d);
         spec.up = d.up;
         spec.down = d.down;
         spec.n_providers = 1;

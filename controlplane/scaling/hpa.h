@@ -10,7 +10,7 @@
  *      (scale-up: the lowest recommendation in the window, scale-down: the highest), then
  *      the rate policies (Pods/Percent per period, selectPolicy Max/Min/Disabled) against
  *      the scale events of the past periods, then the min/max bounds.
- * Default behavior (workload_defaults): scale-down stabilization 300 s with 100% per 15 s;
+ * Default behavior (wl_defaults): scale-down stabilization 300 s with 100% per 15 s;
  * scale-up without stabilization, 100% or 4 pods per 15 s, whichever is more; 15 s sync. */
 #ifndef TIDE_HPA_H
 #define TIDE_HPA_H

@@ -116,7 +116,7 @@ static void direction_defaults(wl_direction *d, int up) {
     d->change_percent = 100;
 }
 
-void workload_defaults(workload_spec *s) {
+void wl_defaults(workload_spec *s) {
     memset(s, 0, sizeof *s);
     snprintf(s->namespace_, sizeof s->namespace_, "default");
     s->min_replicas = 1;
@@ -1275,10 +1275,10 @@ static int depth_ok(const char *buf, size_t len, int *line) {
     return rc;
 }
 
-int workload_parse(const char *buf, size_t len, workload_spec *out, wl_problems *probs) {
+int wl_parse(const char *buf, size_t len, workload_spec *out, wl_problems *probs) {
     yaml_parser_t parser;
     yaml_document_t doc;
-    workload_defaults(out);
+    wl_defaults(out);
     pctx c = {&doc, probs, 0, 200000};
     int line = 0, dok = depth_ok(buf, len, &line);
     if (dok < 0) return dok;
@@ -1385,7 +1385,7 @@ done:
     return c.nprob ? -EINVAL : 0;
 }
 
-int workload_load(const char *path, workload_spec *out, wl_problems *probs) {
+int wl_load(const char *path, workload_spec *out, wl_problems *probs) {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
     size_t len = 0, cap = 0;
@@ -1417,7 +1417,7 @@ int workload_load(const char *path, workload_spec *out, wl_problems *probs) {
     }
     fclose(f);
     if (err) goto fail;
-    err = workload_parse(buf, len, out, probs);
+    err = wl_parse(buf, len, out, probs);
     free(buf);
     return err;
 fail:

@@ -182,14 +182,14 @@ void wl_problems_fini(wl_problems *p);
 char *wl_problems_format(const wl_problems *p);
 
 /* Fills the defaults (HPA default behavior, Auto mode, ...) into a zeroed spec. */
-void workload_defaults(workload_spec *s);
+void wl_defaults(workload_spec *s);
 
 /* Parses and validates one YAML document. Returns 0 with *out filled, -EINVAL when the
  * document has problems (all of them are appended to probs; *out is then unspecified), or
  * -ENOMEM. probs may be NULL when the caller only needs the verdict. */
-int workload_parse(const char *buf, size_t len, workload_spec *out, wl_problems *probs);
+int wl_parse(const char *buf, size_t len, workload_spec *out, wl_problems *probs);
 /* Reads a file and parses it; -errno from reading (one problem naming the path). */
-int workload_load(const char *path, workload_spec *out, wl_problems *probs);
+int wl_load(const char *path, workload_spec *out, wl_problems *probs);
 
 /* Parses one 5-field cron expression. Returns 0 or -EINVAL with why (e.g. "field 2 (hour):
  * 25 out of range 0-23"). */

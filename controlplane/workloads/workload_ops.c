@@ -35,7 +35,7 @@ static void op_apply(ops_request *req, const cJSON *args) {
     workload_spec spec;
     wl_problems probs;
     wl_problems_init(&probs);
-    if (workload_parse(yaml, len, &spec, &probs) < 0) {
+    if (wl_parse(yaml, len, &spec, &probs) < 0) {
         /* the reply carries at most ~1 KiB: list what fits and say how many more there are
          * (tidectl apply validates locally first and prints them all) */
         char list[880] = "";

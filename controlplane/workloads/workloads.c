@@ -73,7 +73,7 @@ static void load_one(void *ctx, const char *path, const char *yaml, size_t n) {
     workload_spec spec;
     wl_problems probs;
     wl_problems_init(&probs);
-    if (workload_parse(yaml, n, &spec, &probs) < 0) {
+    if (wl_parse(yaml, n, &spec, &probs) < 0) {
         char *txt = wl_problems_format(&probs);
         log_error("workloads", "%s: not loaded, invalid: %s", path, txt ? txt : "");
         free(txt);

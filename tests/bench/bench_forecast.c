@@ -118,7 +118,7 @@ int main(int argc, char **argv) {
         sgemm_rate_b(Bt, F2, F, 0, 1, 0.4, 16));
 
     int vocab[NF_NTAB] = {64, 60, 24, 7};
-    nf_net *net = nf__net_new(Cx, H, Bt, vocab, 1);
+    neural_net *net = neural__net_new(Cx, H, Bt, vocab, 1);
     if (!net) {
         fprintf(stderr, "bench_forecast: out of memory\n");
         return 1;
@@ -132,15 +132,15 @@ int main(int argc, char **argv) {
     for (int i = 0; i < Bt * NF_NEMB; i++)
         idx[i] = i % 7;
     for (int i = 0; i < 3; i++)
-        nf__net_train_step(net, x, idx, y, Bt, 1e-3f); /* warm-up */
+        neural__net_train_step(net, x, idx, y, Bt, 1e-3f); /* warm-up */
     int steps = 0;
     double t = cpu_s(), tw = now_s(), dt;
     do {
-        nf__net_train_step(net, x, idx, y, Bt, 1e-3f);
+        neural__net_train_step(net, x, idx, y, Bt, 1e-3f);
         steps++;
     } while ((dt = cpu_s() - t) < 4.0);
     double wall = now_s() - tw;
-    double wps = (double)steps * Bt / dt, gf = wps * nf__flops_per_window(Cx, H) / 1e9;
+    double wps = (double)steps * Bt / dt, gf = wps * neural__flops_per_window(Cx, H) / 1e9;
     printf(
         "training: %.0f windows/s = %.2fx PyTorch (%.0f windows/s; goal >= 2x); %.1f ms per step; "
         "%.0f windows/s by the wall clock\n",
@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
     /* The floor for this design: every GEMM of a step at the rate measured above for its shape
      * (as if the weights were as cache-warm as in that loop) plus one Adam pass (its sqrt and
      * divide per parameter and the 24 bytes of p, m, v it moves), and nothing else. */
-    size_t np = nf__net_nparams(net);
+    size_t np = neural__net_nparams(net);
     double gemm_s = NF_BLOCKS * secs + 3 * 2.0 * Bt * H * F / (ref * 1e9);
     double adam_s = adam_pass_s(np);
     double floor_s = gemm_s + adam_s;
@@ -164,7 +164,7 @@ int main(int argc, char **argv) {
            1e3 * gemm_s, np / 1e6, 1e3 * adam_s, 1e3 * floor_s, Bt / floor_s,
            Bt / floor_s / PYTORCH_WINDOWS_PER_S, 100 * gemm_s / floor_s,
            1e3 * Bt / (2 * PYTORCH_WINDOWS_PER_S));
-    nf__net_free(net);
+    neural__net_free(net);
     free(x), free(y), free(idx);
     int missed = 0;
     if (wps < 2 * PYTORCH_WINDOWS_PER_S)

@@ -127,7 +127,7 @@ TEST(hpa_max_over_metrics) {
 
 static workload_spec spec_defaults(int min, int max) {
     workload_spec s;
-    workload_defaults(&s);
+    wl_defaults(&s);
     s.min_replicas = min;
     s.max_replicas = max;
     return s;

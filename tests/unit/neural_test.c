@@ -24,31 +24,31 @@ static void batch(int c, float *x, int *idx, float *y, float target) {
  * central differences are exact up to the ReLU kinks and float rounding. Context c; every
  * parameter at a step of 1 + (i % 13) when stride is 0, else every stride-th. */
 static void gradcheck_c(int c, size_t stride, float target) {
-    nf_net *n = nf__net_new(c, H, B, vocab, 3);
+    neural_net *n = neural__net_new(c, H, B, vocab, 3);
     T_ASSERT(n != NULL);
     float x[B * 32], y[B * H];
     int idx[B * NF_NEMB];
     T_ASSERT(c <= 32);
     batch(c, x, idx, y, target);
-    size_t np = nf__net_nparams(n);
-    float *p = nf__net_params(n), *g = nf__net_grads(n);
-    nf__net_step(n, x, idx, y, B, 1);
+    size_t np = neural__net_nparams(n);
+    float *p = neural__net_params(n), *g = neural__net_grads(n);
+    neural__net_step(n, x, idx, y, B, 1);
     float *ga = malloc(np * sizeof *ga);
     memcpy(ga, g, np * sizeof *ga);
     int checked = 0, bad = 0;
     for (size_t i = 0; i < np; i += stride ? stride : 1 + (i % 13)) {
         float save = p[i], eps = 1e-2f;
         p[i] = save + eps;
-        double lp = nf__net_step(n, x, idx, y, B, 0);
+        double lp = neural__net_step(n, x, idx, y, B, 0);
         p[i] = save - eps;
-        double lm = nf__net_step(n, x, idx, y, B, 0);
+        double lm = neural__net_step(n, x, idx, y, B, 0);
         p[i] = save;
         double num = (lp - lm) / (2 * eps);
         if (fabs(num - ga[i]) > 2e-4 + 0.03 * fabs(num)) bad++;
         checked++;
     }
     free(ga);
-    nf__net_free(n);
+    neural__net_free(n);
     /* a few parameters may sit on a ReLU kink; all but 1% must match */
     if (bad * 100 > checked)
         T_FAIL("%d of %d gradients differ from central differences", bad, checked);
@@ -65,32 +65,32 @@ TEST(neural_gradients_match_numerical_below) {
 /* Context 24: width 384, so the backward pass splits W2 (384 x 192) into two 320-row panels
  * and both weights into several gradient pieces; a spread sample of 600 parameters. */
 TEST(neural_gradients_match_numerical_across_panels) {
-    nf_net *n = nf__net_new(24, H, B, vocab, 3);
+    neural_net *n = neural__net_new(24, H, B, vocab, 3);
     T_ASSERT(n != NULL);
-    size_t np = nf__net_nparams(n);
-    nf__net_free(n);
+    size_t np = neural__net_nparams(n);
+    neural__net_free(n);
     gradcheck_c(24, np / 600 + 1, 10.0f);
 }
 
 /* The fused step (Adam on each gradient panel as it is made) against step + Adam, at context
  * c (24: several panels per weight). */
 static void fused_equals_separate(int c) {
-    nf_net *a = nf__net_new(c, H, B, vocab, 5), *b = nf__net_new(c, H, B, vocab, 5);
+    neural_net *a = neural__net_new(c, H, B, vocab, 5), *b = neural__net_new(c, H, B, vocab, 5);
     float x[B * 32], y[B * H];
     int idx[B * NF_NEMB];
     T_ASSERT(c <= 32 && a && b);
     batch(c, x, idx, y, 1.5f);
     for (int s = 0; s < 3; s++) {
-        nf__net_step(a, x, idx, y, B, 1);
-        nf__net_adam(a, 1e-2f);
-        nf__net_train_step(b, x, idx, y, B, 1e-2f);
+        neural__net_step(a, x, idx, y, B, 1);
+        neural__net_adam(a, 1e-2f);
+        neural__net_train_step(b, x, idx, y, B, 1e-2f);
     }
-    float *pa = nf__net_params(a), *pb = nf__net_params(b);
+    float *pa = neural__net_params(a), *pb = neural__net_params(b);
     double maxd = 0;
-    for (size_t i = 0; i < nf__net_nparams(a); i++)
+    for (size_t i = 0; i < neural__net_nparams(a); i++)
         maxd = fmax(maxd, fabs(pa[i] - pb[i]));
-    nf__net_free(a);
-    nf__net_free(b);
+    neural__net_free(a);
+    neural__net_free(b);
     T_NEAR(maxd, 0, 1e-6);
 }
 

@@ -6,7 +6,7 @@
 
 static workload_spec spec(void) {
     workload_spec s;
-    workload_defaults(&s);
+    wl_defaults(&s);
     snprintf(s.name, sizeof s.name, "web");
     s.min_replicas = 1;
     s.max_replicas = 50;

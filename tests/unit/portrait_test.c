@@ -8,7 +8,7 @@
 
 static workload_spec base(int min, int max) {
     workload_spec s;
-    workload_defaults(&s);
+    wl_defaults(&s);
     snprintf(s.name, sizeof s.name, "web");
     s.min_replicas = min;
     s.max_replicas = max;

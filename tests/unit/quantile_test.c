@@ -35,33 +35,33 @@ static void fill(float *p, size_t n, float scale) {
  * piecewise linear in the head parameters, so differences are exact away from its kinks:
  * targets near the outputs (target 1) put points on both sides; far ones (10, -10) on one. */
 static void neural_qcheck(float target) {
-    nf_net *n = nf__net_new(C, H, B, vocab, 3);
+    neural_net *n = neural__net_new(C, H, B, vocab, 3);
     T_ASSERT(n != NULL);
     float x[B * C], y[B * H];
     int idx[B * NF_NEMB];
     batch(x, idx, y, target);
-    size_t np = nf__net_nparams(n), nq = nf__net_nqparams(n);
+    size_t np = neural__net_nparams(n), nq = neural__net_nqparams(n);
     T_EQ_INT(nq, fc__qhead_nparams(16 * C, H));
-    float *p = nf__net_params(n) + np;
+    float *p = neural__net_params(n) + np;
     fill(p, nq, 0.01f);
-    nf__net_step(n, x, idx, y, B, 1);
+    neural__net_step(n, x, idx, y, B, 1);
     float *ga = malloc(nq * sizeof *ga);
-    memcpy(ga, nf__net_grads(n) + np, nq * sizeof *ga);
+    memcpy(ga, neural__net_grads(n) + np, nq * sizeof *ga);
     int bad = 0;
     for (size_t i = 0; i < nq; i++) {
         float save = p[i], eps = 1e-3f;
         p[i] = save + eps;
-        nf__net_step(n, x, idx, y, B, 0);
-        double lp = nf__net_qloss(n);
+        neural__net_step(n, x, idx, y, B, 0);
+        double lp = neural__net_qloss(n);
         p[i] = save - eps;
-        nf__net_step(n, x, idx, y, B, 0);
-        double lm = nf__net_qloss(n);
+        neural__net_step(n, x, idx, y, B, 0);
+        double lm = neural__net_qloss(n);
         p[i] = save;
         double num = (lp - lm) / (2 * eps);
         if (fabs(num - ga[i]) > 2e-3 + 0.03 * fabs(num)) bad++;
     }
     free(ga);
-    nf__net_free(n);
+    neural__net_free(n);
     /* a target near the outputs can put a point on a kink: allow 2% */
     if (bad * 50 > (int)nq)
         T_FAIL("%d of %zu head gradients differ from central differences", bad, nq);
@@ -118,23 +118,23 @@ TEST(qhead_lstm_gradient_matches_numerical) {
  * heads overwritten by other values before every step. Their trunks (every parameter the
  * point forecast reads) stay bit-identical, so the heads can neither move nor perturb it. */
 TEST(qhead_neural_never_changes_the_trunk) {
-    nf_net *a = nf__net_new(C, H, B, vocab, 5), *b = nf__net_new(C, H, B, vocab, 5);
+    neural_net *a = neural__net_new(C, H, B, vocab, 5), *b = neural__net_new(C, H, B, vocab, 5);
     T_ASSERT(a != NULL && b != NULL);
     float x[B * C], y[B * H];
     int idx[B * NF_NEMB];
     batch(x, idx, y, 1.5f);
-    size_t np = nf__net_nparams(a), nq = nf__net_nqparams(a);
+    size_t np = neural__net_nparams(a), nq = neural__net_nqparams(a);
     for (int s = 0; s < 5; s++) {
-        fill(nf__net_params(b) + np, nq, 0.3f * (float)(s + 1));
-        nf__net_train_step(a, x, idx, y, B, 1e-2f);
-        nf__net_train_step(b, x, idx, y, B, 1e-2f);
+        fill(neural__net_params(b) + np, nq, 0.3f * (float)(s + 1));
+        neural__net_train_step(a, x, idx, y, B, 1e-2f);
+        neural__net_train_step(b, x, idx, y, B, 1e-2f);
     }
-    nf__net_step(a, x, idx, y, B, 1);
-    nf__net_step(b, x, idx, y, B, 1);
-    int same = memcmp(nf__net_params(a), nf__net_params(b), np * sizeof(float)) == 0 &&
-               memcmp(nf__net_grads(a), nf__net_grads(b), np * sizeof(float)) == 0;
-    nf__net_free(a);
-    nf__net_free(b);
+    neural__net_step(a, x, idx, y, B, 1);
+    neural__net_step(b, x, idx, y, B, 1);
+    int same = memcmp(neural__net_params(a), neural__net_params(b), np * sizeof(float)) == 0 &&
+               memcmp(neural__net_grads(a), neural__net_grads(b), np * sizeof(float)) == 0;
+    neural__net_free(a);
+    neural__net_free(b);
     T_ASSERT(same);
 }
 

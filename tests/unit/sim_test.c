@@ -9,7 +9,7 @@
 
 static workload_spec tide_spec(const char *model) {
     workload_spec s;
-    workload_defaults(&s);
+    wl_defaults(&s);
     snprintf(s.name, sizeof s.name, "web");
     s.min_replicas = 1;
     s.max_replicas = 40;
@@ -174,7 +174,7 @@ TEST(sim_nasa_benchmark_goal) {
     char spec_path[4096];
     const char *root = getenv("TIDE_SRC");
     snprintf(spec_path, sizeof spec_path, "%s/deploy/examples/simulate.yaml", root ? root : ".");
-    int rc = workload_load(spec_path, &s, &probs);
+    int rc = wl_load(spec_path, &s, &probs);
     wl_problems_fini(&probs);
     T_EQ_INT(rc, 0);
     sim_trace tr = {csv.y, csv.n, csv.t0, csv.step};

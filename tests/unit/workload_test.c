@@ -19,7 +19,7 @@ TEST(workload_full_fixture_parses_every_field) {
     workload_spec s;
     wl_problems p;
     wl_problems_init(&p);
-    int rc = workload_load(test_fixture("workload/full.yaml"), &s, &p);
+    int rc = wl_load(test_fixture("workload/full.yaml"), &s, &p);
     if (rc != 0) {
         char *txt = wl_problems_format(&p);
         printf("%s", txt);
@@ -63,7 +63,7 @@ TEST(workload_full_fixture_parses_every_field) {
 
 TEST(workload_defaults_are_kubernetes_hpa_defaults) {
     workload_spec s;
-    T_EQ_INT(workload_load(test_fixture("workload/hpa.yaml"), &s, NULL), 0);
+    T_EQ_INT(wl_load(test_fixture("workload/hpa.yaml"), &s, NULL), 0);
     T_EQ_INT(s.min_replicas, 1);
     T_EQ_INT(s.n_providers, 1);
     T_EQ_INT(s.providers[0].type, WL_PROV_REACTIVE);
@@ -84,7 +84,7 @@ TEST(workload_invalid_spec_lists_every_problem_with_line) {
     workload_spec s;
     wl_problems p;
     wl_problems_init(&p);
-    T_EQ_INT(workload_load(test_fixture("workload/bad.yaml"), &s, &p), -22);
+    T_EQ_INT(wl_load(test_fixture("workload/bad.yaml"), &s, &p), -22);
     char *txt = wl_problems_format(&p);
     printf("%s", txt);
     free(txt);
@@ -115,11 +115,11 @@ TEST(workload_yaml_syntax_error_is_reported) {
     wl_problems p;
     wl_problems_init(&p);
     const char *y = "apiVersion: tide/v1\nkind: [Workload\n";
-    T_EQ_INT(workload_parse(y, strlen(y), &s, &p), -22);
+    T_EQ_INT(wl_parse(y, strlen(y), &s, &p), -22);
     T_EQ_INT(p.n, 1);
     T_ASSERT(strstr(p.v[0].msg, "YAML syntax") != NULL);
     wl_problems_fini(&p);
-    T_EQ_INT(workload_parse("", 0, &s, NULL), -22);
+    T_EQ_INT(wl_parse("", 0, &s, NULL), -22);
 }
 
 /* Issue 18 item 4: deep nesting is quadratic inside libyaml (a 200 KB spec stalled the loop
@@ -146,7 +146,7 @@ TEST(workload_deep_yaml_nesting_refused_before_parsing) {
         workload_spec s;
         wl_problems p;
         wl_problems_init(&p);
-        T_EQ_INT(workload_parse(buf, len, &s, &p), -22); /* -EINVAL */
+        T_EQ_INT(wl_parse(buf, len, &s, &p), -22); /* -EINVAL */
         char *msg = wl_problems_format(&p);
         if (!strstr(msg, "nested deeper than 64 levels")) T_FAIL("case %d: %s", k, msg);
         free(msg);
@@ -162,7 +162,7 @@ TEST(workload_unknown_nested_fields_rejected) {
     workload_spec s;
     wl_problems p;
     wl_problems_init(&p);
-    T_EQ_INT(workload_parse(y, strlen(y), &s, &p), -22);
+    T_EQ_INT(wl_parse(y, strlen(y), &s, &p), -22);
     int ok = has_problem(&p, "metadata.owner", "unknown field", 3) &&
              has_problem(&p, "spec.target.replicas", "unknown field", 5) &&
              has_problem(&p, "spec.behavior.scaleUp.gray.state", "scaleDown only", 9) &&
@@ -304,7 +304,7 @@ TEST(workload_cron_windows_touching_do_not_overlap) {
     workload_spec s;
     wl_problems p;
     wl_problems_init(&p);
-    T_EQ_INT(workload_parse(y, strlen(y), &s, &p), -22);
+    T_EQ_INT(wl_parse(y, strlen(y), &s, &p), -22);
     /* only the February 30th window is wrong: it never opens */
     T_EQ_INT(p.n, 1);
     T_ASSERT(strstr(p.v[0].msg, "never opens") != NULL);
@@ -320,7 +320,7 @@ TEST(workload_alias_bomb_is_bounded) {
     workload_spec s;
     wl_problems p;
     wl_problems_init(&p);
-    T_EQ_INT(workload_parse(y, strlen(y), &s, &p), -22);
+    T_EQ_INT(wl_parse(y, strlen(y), &s, &p), -22);
     T_ASSERT(p.n > 0);
     wl_problems_fini(&p);
 }
@@ -331,7 +331,7 @@ TEST(workload_name_must_be_a_safe_file_name) {
     workload_spec s;
     wl_problems p;
     wl_problems_init(&p);
-    T_EQ_INT(workload_parse(y, strlen(y), &s, &p), -22);
+    T_EQ_INT(wl_parse(y, strlen(y), &s, &p), -22);
     T_EQ_INT(p.n, 1);
     T_EQ_STR(p.v[0].path, "metadata.name");
     wl_problems_fini(&p);
@@ -349,7 +349,7 @@ TEST(workload_promql_queries_and_metrics_offset) {
     workload_spec s;
     wl_problems p;
     wl_problems_init(&p);
-    T_EQ_INT(workload_parse(ok, strlen(ok), &s, &p), 0);
+    T_EQ_INT(wl_parse(ok, strlen(ok), &s, &p), 0);
     T_EQ_INT(s.metrics_offset_seconds, 604800);
     T_EQ_STR(s.traffic[0].query, "sum(rate(http_requests_total{app=\"web\"}[5m])) * 60");
     wl_problems_fini(&p);
@@ -361,7 +361,7 @@ TEST(workload_promql_queries_and_metrics_offset) {
         "    utilization: {selector: 'rate(cpu[5m])', target: 60}\n"
         "    traffic: [{query: 'sum(rate(x[5m])'}, {query: 'x{a=\"b}'}, {query: '   '}]\n";
     wl_problems_init(&p);
-    T_EQ_INT(workload_parse(bad, strlen(bad), &s, &p), -22);
+    T_EQ_INT(wl_parse(bad, strlen(bad), &s, &p), -22);
     T_ASSERT(has_problem(&p, "spec.metrics.offsetSeconds", "must be in 0..", 8));
     T_ASSERT(has_problem(&p, "spec.metrics.utilization.selector", "", 9));
     T_ASSERT(has_problem(&p, "spec.metrics.traffic[0].query", "missing ')'", 10));
@@ -372,7 +372,7 @@ TEST(workload_promql_queries_and_metrics_offset) {
 }
 
 static int parse_text(const char *y, workload_spec *s, wl_problems *p) {
-    return workload_parse(y, strlen(y), s, p);
+    return wl_parse(y, strlen(y), s, p);
 }
 
 TEST(workload_scale_target_ref_follows_hpa_v2) {
