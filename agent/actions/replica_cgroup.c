@@ -280,8 +280,8 @@ static long member_pid(const replica_cgroup *rc) {
     return 0;
 }
 
-int rcg_resolve(const char *rel, const rcg_hierarchies *hs, replica_cgroup *rc,
-                           char *err, size_t errlen) {
+int rcg_resolve(const char *rel, const rcg_hierarchies *hs, replica_cgroup *rc, char *err,
+                size_t errlen) {
     rcg_hierarchies own;
     int rc_ = rcg_check_path(rel, err, errlen);
     if (rc_) return rc_;

@@ -63,8 +63,8 @@ typedef struct replica_cgroup {
 /* Resolves rel in the hierarchies hs (NULL: read /proc/self/mountinfo). Returns 0 when the
  * cgroup exists in at least one hierarchy; -ENOENT "cgroup /x not found in any hierarchy
  * (looked in freezer, memory, unified, ...)"; -EINVAL for a bad path. */
-int rcg_resolve(const char *rel, const rcg_hierarchies *hs, replica_cgroup *rc,
-                           char *err, size_t errlen);
+int rcg_resolve(const char *rel, const rcg_hierarchies *hs, replica_cgroup *rc, char *err,
+                size_t errlen);
 
 /* Where it was found, for results: {"unified": "/sys/fs/cgroup/unified/x", "freezer": ...}
  * (hierarchies where it is absent are left out). Caller owns the object; NULL on ENOMEM. */

@@ -261,23 +261,24 @@ static void weight_backward(neural_net *n, size_t off, int rows, int cols, const
     }
 }
 
-static double step_impl(neural_net *n, const float *x, const int *idx, const float *y, int b, int grad,
-                        float lr);
+static double step_impl(neural_net *n, const float *x, const int *idx, const float *y, int b,
+                        int grad, float lr);
 
-double neural__net_step(neural_net *n, const float *x, const int *idx, const float *y, int b, int grad) {
+double neural__net_step(neural_net *n, const float *x, const int *idx, const float *y, int b,
+                        int grad) {
     return step_impl(n, x, idx, y, b, grad, 0);
 }
 
 double neural__net_train_step(neural_net *n, const float *x, const int *idx, const float *y, int b,
-                          float lr) {
+                              float lr) {
     n->t++;
     return step_impl(n, x, idx, y, b, 1, lr);
 }
 
 /* Forward, loss and (grad != 0) backward; lr > 0 also applies Adam to each parameter block
  * as soon as its gradient is complete and the backward pass no longer needs its value. */
-static double step_impl(neural_net *n, const float *x, const int *idx, const float *y, int b, int grad,
-                        float lr) {
+static double step_impl(neural_net *n, const float *x, const int *idx, const float *y, int b,
+                        int grad, float lr) {
     int F = n->F, F2 = n->F2, H = n->H, C = n->C;
     forward(n, x, idx, b);
     double loss = 0;

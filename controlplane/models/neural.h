@@ -30,7 +30,8 @@ float *neural__net_grads(neural_net *n);
 /* Forward (and backward when grad != 0, filling the gradients) on b windows: x is b x C
  * scaled context rows, idx is b x NF_NEMB embedding indices, y is b x H scaled targets.
  * Returns the mean absolute error. */
-double neural__net_step(neural_net *n, const float *x, const int *idx, const float *y, int b, int grad);
+double neural__net_step(neural_net *n, const float *x, const int *idx, const float *y, int b,
+                        int grad);
 /* Forward only: out = b x H scaled forecasts. */
 void neural__net_forward(neural_net *n, const float *x, const int *idx, int b, float *out);
 /* One Adam update with learning rate lr from the current gradients. */
@@ -40,10 +41,10 @@ void neural__net_adam(neural_net *n, float lr);
  * W1/W2 gradients exist only panel by panel in a scratch buffer, so neural__net_grads holds just
  * the embedding and head gradients afterwards. */
 double neural__net_train_step(neural_net *n, const float *x, const int *idx, const float *y, int b,
-                          float lr);
+                              float lr);
 /* The quantile heads (qhead.h): neural__net_nqparams values right after the neural__net_nparams
- * trunk parameters in neural__net_params (and neural__net_grads). neural__net_step and the train step
- * also compute, train and (neural__net_adam) update them from the pinball loss, which
+ * trunk parameters in neural__net_params (and neural__net_grads). neural__net_step and the train
+ * step also compute, train and (neural__net_adam) update them from the pinball loss, which
  * neural__net_qloss returns for the last step; their gradient never reaches the trunk. */
 size_t neural__net_nqparams(const neural_net *n);
 double neural__net_qloss(const neural_net *n);
