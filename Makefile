@@ -139,8 +139,9 @@ asan-check: asan
 valgrind: all
 	tests/run.sh --bin $(BIN) --build $(B) --valgrind
 
-# libFuzzer targets: every fuzz_X.c with all sources rebuilt by clang with the fuzzer on.
-FZ := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+# libFuzzer targets: every fuzz_X.c with all sources rebuilt by clang with the fuzzer on; clang's
+# -Wcomma (an error, like every warning) keeps comma-operator statements out of the code.
+FZ := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -Wcomma
 fuzz-build:
 	$(MAKE) --no-print-directory CC=clang CXX=clang++ B=build/fuzz BIN=build/fuzz/bin OPT="-O1 -g" \
 	  CFLAGS="$(FZ) $(CFLAGS)" fuzz-bins

@@ -223,7 +223,9 @@ static void respond(hconn *c, int code, const char *ctype, char *body, int head_
                          : code == 503 ? "Service Unavailable"
                                        : "Internal Server Error";
     if (!body) {
-        code = 500, reason = "Internal Server Error", ctype = "text/plain";
+        code = 500;
+        reason = "Internal Server Error";
+        ctype = "text/plain";
         body = strdup("out of memory\n");
     }
     size_t blen = body ? strlen(body) : 0;

@@ -110,8 +110,10 @@ int cp_module_order(const char *const *names, const char *const *after, int n, i
 
 int cp_modules_start(struct controlplane *cp, char *err, size_t errlen) {
     const char *names[MAX_MODULES], *after[MAX_MODULES];
-    for (int i = 0; i < nmodules; i++)
-        names[i] = modules[i].name, after[i] = modules[i].after;
+    for (int i = 0; i < nmodules; i++) {
+        names[i] = modules[i].name;
+        after[i] = modules[i].after;
+    }
     char why[512] = "";
     int rc = cp_module_order(names, after, nmodules, order, why, sizeof why);
     if (rc < 0) {

@@ -198,19 +198,23 @@ static int parse_args(job *j, const cJSON *args, char *err, size_t errlen) {
             return -EINVAL;
         }
     }
-    if ((cg = arg_str(args, "cgroup", &bad)), bad) {
+    cg = arg_str(args, "cgroup", &bad);
+    if (bad) {
         snprintf(err, errlen, "\"cgroup\" must be a string");
         return -EINVAL;
     }
-    if ((ep = arg_str(args, "endpoint", &bad)), bad) {
+    ep = arg_str(args, "endpoint", &bad);
+    if (bad) {
         snprintf(err, errlen, "\"endpoint\" must be a string");
         return -EINVAL;
     }
-    if ((hs = arg_str(args, "haproxy_socket", &bad)), bad) {
+    hs = arg_str(args, "haproxy_socket", &bad);
+    if (bad) {
         snprintf(err, errlen, "\"haproxy_socket\" must be a string");
         return -EINVAL;
     }
-    if ((hv = arg_str(args, "haproxy_server", &bad)), bad) {
+    hv = arg_str(args, "haproxy_server", &bad);
+    if (bad) {
         snprintf(err, errlen, "\"haproxy_server\" must be a string");
         return -EINVAL;
     }

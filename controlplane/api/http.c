@@ -110,7 +110,10 @@ static int gate_enter(cp_http *h, int64_t deadline) {
             int64_t wait = left < 1000 ? left : 1000; /* re-check shutdown at least every second */
             ts.tv_sec += wait / 1000;
             ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
             pthread_cond_timedwait(&h->gate_cv, &h->gate_mu, &ts);
         }
         h->waiting--;

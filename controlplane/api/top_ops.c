@@ -154,8 +154,10 @@ static void handle_top(ops_request *req, const cJSON *args) {
     }
     tsdb_points_fini(&pts);
     if (oom) {
-        for (size_t i = 0; i < rows.n; i++)
-            free(rows.v[i].key), cJSON_Delete(rows.v[i].obj);
+        for (size_t i = 0; i < rows.n; i++) {
+            free(rows.v[i].key);
+            cJSON_Delete(rows.v[i].obj);
+        }
         free(rows.v);
         ops_reply_error(req, 1, "top: out of memory");
         return;

@@ -247,7 +247,8 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
                        stamp(cli_num(s, "time"), ts, sizeof ts), nd, rp,
                        *str(s, "source") ? str(s, "source") : "(minimum)", tr);
             }
-            last_n = nd, last_r = rp;
+            last_n = nd;
+            last_r = rp;
             i++;
         }
     }

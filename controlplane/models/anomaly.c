@@ -280,7 +280,10 @@ static double seasonal(const anom_detector *d, size_t p, double lvl) {
     size_t nb = 0;
     for (size_t k = 1; k <= ANOM_LEVEL; k++) {
         double v = ago_clean(d, p + k);
-        if (!isnan(v)) base += v, nb++;
+        if (!isnan(v)) {
+            base += v;
+            nb++;
+        }
     }
     return nb ? ago_clean(d, p) + (lvl - base / (double)nb) : NAN;
 }
@@ -297,7 +300,10 @@ anom_result anom_step(anom_detector *d, double x) {
     size_t nl = 0;
     for (size_t k = 1; k <= ANOM_LEVEL; k++) {
         double v = ago(d, k);
-        if (!isnan(v)) lvl += v, nl++;
+        if (!isnan(v)) {
+            lvl += v;
+            nl++;
+        }
     }
     lvl = nl ? lvl / (double)nl : NAN;
     /* the mean of the day ending at this point (at least 3/4 of it present) */
@@ -307,7 +313,10 @@ anom_result anom_step(anom_detector *d, double x) {
         size_t have = 1;
         for (size_t k = 1; k < d->day; k++) {
             double v = ago(d, k);
-            if (!isnan(v)) sum += v, have++;
+            if (!isnan(v)) {
+                sum += v;
+                have++;
+            }
         }
         if (4 * have >= 3 * d->day) dm = sum / (double)have;
     }

@@ -292,7 +292,10 @@ static void keep_residuals(auto_m *m, const double *blend, const double *A, size
     double sum = 0;
     size_t c = 0;
     for (size_t i = 0; i < train->n; i++)
-        if (!isnan(train->y[i])) sum += fabs(train->y[i]), c++;
+        if (!isnan(train->y[i])) {
+            sum += fabs(train->y[i]);
+            c++;
+        }
     m->res_floor = c ? 0.1 * sum / (double)c + 1e-9 : 1e-9;
     size_t nmin = norig;
     for (int i = 0; i < H; i++) {
@@ -339,7 +342,10 @@ static double block_mean(const double *y, const unsigned char *mask, size_t a, s
     double s = 0;
     size_t c = 0;
     for (size_t t = a; t < a + H; t++)
-        if (mask[t]) s += y[t], c++;
+        if (mask[t]) {
+            s += y[t];
+            c++;
+        }
     return 2 * c >= H && s > 0 ? s / (double)c : NAN;
 }
 
@@ -469,9 +475,14 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
                 double wv[AUTO_TOP] = {a / 10.0, c2 / 10.0, c3 / 10.0}, wm[AUTO_WINDOWS];
                 window_mae(v, ft, wv, ntop, b, wm);
                 double sc = robust(v, wm, refb[b]);
-                if (sc < best - 1e-12) best = sc, memcpy(bw, wv, sizeof wv);
-                if ((a == 10 || c2 == 10 || c3 == 10) && sc < single - 1e-12)
-                    single = sc, memcpy(sw, wv, sizeof wv);
+                if (sc < best - 1e-12) {
+                    best = sc;
+                    memcpy(bw, wv, sizeof wv);
+                }
+                if ((a == 10 || c2 == 10 || c3 == 10) && sc < single - 1e-12) {
+                    single = sc;
+                    memcpy(sw, wv, sizeof wv);
+                }
             }
         if (v->W < AUTO_MIN_BLEND_WINDOWS) { /* see AUTO_MIN_BLEND_WINDOWS */
             memset(bw, 0, AUTO_TOP * sizeof *bw);

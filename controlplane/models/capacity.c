@@ -45,8 +45,10 @@ static void enet_cd(const double *X, const double *y, size_t n, int p, double al
         for (int j = 0; j < p; j++) {
             const double *xj = X + (size_t)j * n;
             double g = 0, xx = 0;
-            for (size_t i = 0; i < n; i++)
-                g += xj[i] * r[i], xx += xj[i] * xj[i];
+            for (size_t i = 0; i < n; i++) {
+                g += xj[i] * r[i];
+                xx += xj[i] * xj[i];
+            }
             g = g / (double)n + beta[j] * xx / (double)n;
             double nb = g - alpha * rho;
             nb = nb > 0 ? nb / (xx / (double)n + alpha * (1 - rho)) : 0; /* positive */
@@ -71,9 +73,12 @@ static lin_fit enet_fit(const double *x, const double *y, size_t a, size_t b, do
                         double rho) {
     size_t n = b - a;
     double mx = 0, my = 0, sx = 0;
-    for (size_t i = a; i < b; i++)
-        mx += x[i], my += y[i];
-    mx /= (double)n, my /= (double)n;
+    for (size_t i = a; i < b; i++) {
+        mx += x[i];
+        my += y[i];
+    }
+    mx /= (double)n;
+    my /= (double)n;
     for (size_t i = a; i < b; i++)
         sx += (x[i] - mx) * (x[i] - mx);
     sx = sqrt(sx / (double)n);
@@ -85,8 +90,10 @@ static lin_fit enet_fit(const double *x, const double *y, size_t a, size_t b, do
         free(yc);
         return f;
     }
-    for (size_t i = 0; i < n; i++)
-        X[i] = (x[a + i] - mx) / sx, yc[i] = y[a + i] - my;
+    for (size_t i = 0; i < n; i++) {
+        X[i] = (x[a + i] - mx) / sx;
+        yc[i] = y[a + i] - my;
+    }
     double beta[CAP_NFEAT] = {0};
     enet_cd(X, yc, n, CAP_NFEAT, alpha, rho, beta);
     f.coef = beta[0] / sx;
@@ -100,9 +107,12 @@ static lin_fit enet_fit(const double *x, const double *y, size_t a, size_t b, do
 static double alpha_max(const double *x, const double *y, size_t a, size_t b, double rho) {
     size_t n = b - a;
     double mx = 0, my = 0, sx = 0, g = 0;
-    for (size_t i = a; i < b; i++)
-        mx += x[i], my += y[i];
-    mx /= (double)n, my /= (double)n;
+    for (size_t i = a; i < b; i++) {
+        mx += x[i];
+        my += y[i];
+    }
+    mx /= (double)n;
+    my /= (double)n;
     for (size_t i = a; i < b; i++)
         sx += (x[i] - mx) * (x[i] - mx);
     sx = sqrt(sx / (double)n);
@@ -137,7 +147,11 @@ static lin_fit enet_cv(const double *x, const double *y, size_t n, double *best_
                 }
             }
             double mse = cnt ? se / (double)cnt : 0;
-            if (mse < best - 1e-15) best = mse, *best_rho = rho, *best_alpha = alpha;
+            if (mse < best - 1e-15) {
+                best = mse;
+                *best_rho = rho;
+                *best_alpha = alpha;
+            }
         }
     }
     return enet_fit(x, y, 0, n, *best_alpha, *best_rho);
@@ -250,9 +264,12 @@ void cap_free(cap_model *m) {
 
 static double pearson(const double *x, const double *y, size_t n) {
     double mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
-    for (size_t i = 0; i < n; i++)
-        mx += x[i], my += y[i];
-    mx /= (double)n, my /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+        mx += x[i];
+        my += y[i];
+    }
+    mx /= (double)n;
+    my /= (double)n;
     for (size_t i = 0; i < n; i++) {
         sxy += (x[i] - mx) * (y[i] - my);
         sxx += (x[i] - mx) * (x[i] - mx);
@@ -272,8 +289,10 @@ static int fit_model(const cap_obs *obs, size_t n, const cap_options *o, cap_mod
         free(m);
         return errmsg(err, errlen, -ENOMEM, "out of memory");
     }
-    for (size_t i = 0; i < n; i++)
-        x[i] = obs[i].traffic / obs[i].replicas, y[i] = obs[i].util;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = obs[i].traffic / obs[i].replicas;
+        y[i] = obs[i].util;
+    }
     lin_fit lf = enet_cv(x, y, n, rho, alpha);
     m->coef = lf.coef;
     m->intercept = lf.intercept;
@@ -318,8 +337,10 @@ int cap_fit(cap_model **out, const cap_obs *obs, size_t n, const cap_options *op
         free(y);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < n; i++)
-        x[i] = obs[i].traffic / obs[i].replicas, y[i] = obs[i].util;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = obs[i].traffic / obs[i].replicas;
+        y[i] = obs[i].util;
+    }
     rep.corr = pearson(x, y, n);
     free(x);
     free(y);
@@ -340,7 +361,10 @@ int cap_fit(cap_model **out, const cap_obs *obs, size_t n, const cap_options *op
         size_t c = 0;
         for (size_t i = split; i < n; i++) {
             double p = cap_predict_util(hm, obs[i].traffic, obs[i].replicas, obs[i].ts);
-            if (fabs(obs[i].util) > 1e-12) s += fabs(p - obs[i].util) / fabs(obs[i].util), c++;
+            if (fabs(obs[i].util) > 1e-12) {
+                s += fabs(p - obs[i].util) / fabs(obs[i].util);
+                c++;
+            }
         }
         rep.holdout_mape = c ? s / (double)c : NAN;
         cap_free(hm);

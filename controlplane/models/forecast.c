@@ -135,7 +135,10 @@ static int calibrate(forecaster *f, const fc_series *train, char *err, size_t er
     double sum = 0;
     size_t used = 0;
     for (size_t i = 0; i < n; i++)
-        if (mask[i]) sum += fabs(train->y[i]), used++;
+        if (mask[i]) {
+            sum += fabs(train->y[i]);
+            used++;
+        }
     f->cal_floor = used ? 0.1 * sum / (double)used + 1e-9 : 1e-9;
     for (size_t o = first; o <= last; o += stride) {
         fc_series ctx = *train;

@@ -167,7 +167,10 @@ static void init_state(const hw *m, const double *x, const unsigned char *mask, 
     double mean = 0;
     size_t c = 0;
     for (size_t i = 0; i < nd; i++)
-        if (mask[i]) mean += x[i], c++;
+        if (mask[i]) {
+            mean += x[i];
+            c++;
+        }
     mean = c ? mean / (double)c : 0;
     double *acc = calloc((size_t)(m->kd + m->kw + 2), sizeof *acc);
     double *cn = calloc((size_t)(m->kd + m->kw + 2), sizeof *cn);
@@ -179,8 +182,10 @@ static void init_state(const hw *m, const double *x, const unsigned char *mask, 
             int a, b;
             double w;
             knot(t0 + (int64_t)i * m->step, 86400, m->kd_sec, m->kd, &a, &b, &w);
-            acc[a] += (1 - w) * (x[i] - mean), cn[a] += 1 - w;
-            acc[b] += w * (x[i] - mean), cn[b] += w;
+            acc[a] += (1 - w) * (x[i] - mean);
+            cn[a] += 1 - w;
+            acc[b] += w * (x[i] - mean);
+            cn[b] += w;
         }
         for (int k = 0; k < m->kd; k++)
             sd[k] = cn[k] > 0 ? acc[k] / cn[k] : 0;
@@ -197,8 +202,10 @@ static void init_state(const hw *m, const double *x, const unsigned char *mask, 
                 int a, b;
                 double w;
                 knot(ts, 7 * 86400, m->kw_sec, m->kw, &a, &b, &w);
-                acc[a] += (1 - w) * r, cn[a] += 1 - w;
-                acc[b] += w * r, cn[b] += w;
+                acc[a] += (1 - w) * r;
+                cn[a] += 1 - w;
+                acc[b] += w * r;
+                cn[b] += w;
             }
             for (int k = 0; k < m->kw; k++)
                 sw[k] = cn[k] > 0 ? acc[k] / cn[k] : 0;
@@ -211,11 +218,17 @@ static void init_state(const hw *m, const double *x, const unsigned char *mask, 
     size_t first = n < day ? n : day;
     hw_state tmp = {.sd = sd, .sw = sw};
     for (size_t i = 0; i < first; i++)
-        if (mask[i]) l += x[i] - season(m, &tmp, t0 + (int64_t)i * m->step), c++;
+        if (mask[i]) {
+            l += x[i] - season(m, &tmp, t0 + (int64_t)i * m->step);
+            c++;
+        }
     *l0 = c ? l / (double)c : mean;
     c = 0;
     for (size_t i = 0; i < first; i++)
-        if (mask[i]) dev += fabs(x[i] - *l0 - season(m, &tmp, t0 + (int64_t)i * m->step)), c++;
+        if (mask[i]) {
+            dev += fabs(x[i] - *l0 - season(m, &tmp, t0 + (int64_t)i * m->step));
+            c++;
+        }
     *sig0 = c ? dev / (double)c + 1e-9 : 1;
 }
 
@@ -295,19 +308,24 @@ static double nelder_mead(fit_ctx *c, double *v, int max_evals) {
                 e[j] = cen[j] + 2 * (cen[j] - s[hi][j]);
             double fe = objective(c, e);
             evals++;
-            if (fe < fr)
-                memcpy(s[hi], e, sizeof e), f[hi] = fe;
-            else
-                memcpy(s[hi], r, sizeof r), f[hi] = fr;
+            if (fe < fr) {
+                memcpy(s[hi], e, sizeof e);
+                f[hi] = fe;
+            } else {
+                memcpy(s[hi], r, sizeof r);
+                f[hi] = fr;
+            }
         } else if (fr < f[nh]) {
-            memcpy(s[hi], r, sizeof r), f[hi] = fr;
+            memcpy(s[hi], r, sizeof r);
+            f[hi] = fr;
         } else {
             for (int j = 0; j < N; j++)
                 k[j] = cen[j] + 0.5 * (s[hi][j] - cen[j]);
             double fk = objective(c, k);
             evals++;
             if (fk < f[hi]) {
-                memcpy(s[hi], k, sizeof k), f[hi] = fk;
+                memcpy(s[hi], k, sizeof k);
+                f[hi] = fk;
             } else {
                 for (int i = 0; i <= N; i++) {
                     if (i == lo) continue;
@@ -379,7 +397,11 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                     "MAE %.4g\n",
                     lg ? "log" : "raw", p.alpha, p.beta, p.gd, p.gw, f);
         }
-        if (f < best) best = f, best_log = lg, memcpy(bestv, v, sizeof v);
+        if (f < best) {
+            best = f;
+            best_log = lg;
+            memcpy(bestv, v, sizeof v);
+        }
     }
     /* final state with the chosen variant */
     m->log = best_log;
@@ -400,7 +422,9 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     memcpy(m->sw, m->sw0, (size_t)(m->kw + 1) * sizeof *m->sw);
     hw_state st = {.l = m->l0, .b = 0, .sig = m->sig0, .sd = m->sd, .sw = m->sw};
     run(m, &m->p, x, train->y, mask, 0, n, train->t0, &st, NULL, NULL, 0, 0, NULL, NULL);
-    m->l = st.l, m->b = st.b, m->sig = st.sig;
+    m->l = st.l;
+    m->b = st.b;
+    m->sig = st.sig;
     m->train_t0 = train->t0;
     m->n_train = n;
     m->t_end = train->t0 + (int64_t)n * train->step;
@@ -440,13 +464,17 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
         /* the training series continued: go on from the final state */
         memcpy(sd, m->sd, (size_t)m->kd * sizeof *sd);
         memcpy(sw, m->sw, (size_t)(m->kw + 1) * sizeof *sw);
-        st.l = m->l, st.b = m->b, st.sig = m->sig;
+        st.l = m->l;
+        st.b = m->b;
+        st.sig = m->sig;
         from = m->n_train;
     } else if (ctx->t0 == m->train_t0) {
         /* a prefix of the training series: replay from the initial state */
         memcpy(sd, m->sd0, (size_t)m->kd * sizeof *sd);
         memcpy(sw, m->sw0, (size_t)(m->kw + 1) * sizeof *sw);
-        st.l = m->l0, st.b = m->b0, st.sig = m->sig0;
+        st.l = m->l0;
+        st.b = m->b0;
+        st.sig = m->sig0;
         from = 0;
     } else {
         /* another series or window: start from the learnt seasonal shape, level from the
@@ -458,7 +486,10 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
         st.b = 0;
         st.sig = m->sig;
         for (size_t i = 0; i < first; i++)
-            if (mask[i]) l += x[i] - season(m, &st, ctx->t0 + (int64_t)i * m->step), c++;
+            if (mask[i]) {
+                l += x[i] - season(m, &st, ctx->t0 + (int64_t)i * m->step);
+                c++;
+            }
         st.l = c ? l / (double)c : m->l;
         from = 0;
     }

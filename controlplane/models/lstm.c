@@ -38,15 +38,23 @@ static float sigf(float x) {
 lstm_net *lstm__net_new(int C, int H, int hid, int B, uint64_t seed) {
     lstm_net *n = calloc(1, sizeof *n);
     if (!n) return NULL;
-    n->C = C, n->H = H, n->hid = hid, n->B = B;
-    n->in[0] = 1, n->in[1] = hid;
+    n->C = C;
+    n->H = H;
+    n->hid = hid;
+    n->B = B;
+    n->in[0] = 1;
+    n->in[1] = hid;
     size_t off = 0, G = 4 * (size_t)hid;
     for (int l = 0; l < LSTM_LAYERS; l++) {
-        n->off_w[l] = off, off += G * (size_t)(n->in[l] + hid);
-        n->off_b[l] = off, off += G;
+        n->off_w[l] = off;
+        off += G * (size_t)(n->in[l] + hid);
+        n->off_b[l] = off;
+        off += G;
     }
-    n->off_wo = off, off += (size_t)H * (size_t)hid;
-    n->off_bo = off, off += (size_t)H;
+    n->off_wo = off;
+    off += (size_t)H * (size_t)hid;
+    n->off_bo = off;
+    off += (size_t)H;
     n->np = off;
     n->nq = fc__qhead_nparams(hid, H);
     off += n->nq;
@@ -94,12 +102,27 @@ lstm_net *lstm__net_new(int C, int H, int hid, int B, uint64_t seed) {
 
 void lstm__net_free(lstm_net *n) {
     if (!n) return;
-    free(n->p), free(n->g), free(n->m), free(n->v);
-    for (int l = 0; l < LSTM_LAYERS; l++)
-        free(n->cat[l]), free(n->act[l]), free(n->c[l]), free(n->tc[l]), free(n->h[l]);
-    free(n->out), free(n->dout), free(n->dh), free(n->dc), free(n->da), free(n->dcat),
-        free(n->dbelow), free(n->zeros);
-    free(n->qout), free(n->dq);
+    free(n->p);
+    free(n->g);
+    free(n->m);
+    free(n->v);
+    for (int l = 0; l < LSTM_LAYERS; l++) {
+        free(n->cat[l]);
+        free(n->act[l]);
+        free(n->c[l]);
+        free(n->tc[l]);
+        free(n->h[l]);
+    }
+    free(n->out);
+    free(n->dout);
+    free(n->dh);
+    free(n->dc);
+    free(n->da);
+    free(n->dcat);
+    free(n->dbelow);
+    free(n->zeros);
+    free(n->qout);
+    free(n->dq);
     free(n);
 }
 
@@ -150,7 +173,10 @@ static void forward(lstm_net *n, const float *x, int b) {
                 for (int j = 0; j < hid; j++) {
                     float ig = sigf(ar[j]), fg = sigf(ar[hid + j]), gg = tanhf(ar[2 * hid + j]),
                           og = sigf(ar[3 * hid + j]);
-                    ar[j] = ig, ar[hid + j] = fg, ar[2 * hid + j] = gg, ar[3 * hid + j] = og;
+                    ar[j] = ig;
+                    ar[hid + j] = fg;
+                    ar[2 * hid + j] = gg;
+                    ar[3 * hid + j] = og;
                     size_t q = (size_t)r * (size_t)hid + (size_t)j;
                     c[q] = fg * cp[q] + ig * gg;
                     tc[q] = tanhf(c[q]);
@@ -296,7 +322,10 @@ static double window_x(int C, const double *y, const unsigned char *mask, long e
     int cnt = 0;
     for (int j = 0; j < C; j++) {
         long i = end - C + j;
-        if (i >= 0 && mask[i]) sum += y[i], cnt++;
+        if (i >= 0 && mask[i]) {
+            sum += y[i];
+            cnt++;
+        }
     }
     double mean = cnt ? sum / cnt : 0;
     if (!(mean > 0)) return 0;

@@ -66,7 +66,11 @@ static size_t grad_panel_elems(const neural_net *n) {
 neural_net *neural__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint64_t seed) {
     neural_net *n = calloc(1, sizeof *n);
     if (!n) return NULL;
-    n->C = C, n->H = H, n->B = B, n->F = 16 * C, n->F2 = 8 * C;
+    n->C = C;
+    n->H = H;
+    n->B = B;
+    n->F = 16 * C;
+    n->F2 = 8 * C;
     size_t F = (size_t)n->F, F2 = (size_t)n->F2, off = 0;
     for (int t = 0; t < NF_NTAB; t++) {
         n->vocab[t] = vocab[t];
@@ -74,11 +78,15 @@ neural_net *neural__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint6
         off += (size_t)vocab[t] * (size_t)C;
     }
     for (int b = 0; b < NF_BLOCKS; b++) {
-        n->off_w1[b] = off, off += F2 * F;
-        n->off_w2[b] = off, off += F * F2;
+        n->off_w1[b] = off;
+        off += F2 * F;
+        n->off_w2[b] = off;
+        off += F * F2;
     }
-    n->off_wo = off, off += (size_t)H * F;
-    n->off_bo = off, off += (size_t)H;
+    n->off_wo = off;
+    off += (size_t)H * F;
+    n->off_bo = off;
+    off += (size_t)H;
     n->np = off;
     n->nq = fc__qhead_nparams(n->F, H);
     off += n->nq;
@@ -125,13 +133,24 @@ neural_net *neural__net_new(int C, int H, int B, const int vocab[NF_NTAB], uint6
 
 void neural__net_free(neural_net *n) {
     if (!n) return;
-    free(n->p), free(n->g), free(n->m), free(n->v);
+    free(n->p);
+    free(n->g);
+    free(n->m);
+    free(n->v);
     for (int b = 0; b <= NF_BLOCKS; b++)
         free(n->z[b]);
-    for (int b = 0; b < NF_BLOCKS; b++)
-        free(n->a[b]), free(n->gt[b]);
-    free(n->out), free(n->dout), free(n->dz), free(n->ds), free(n->dr), free(n->gp);
-    free(n->qout), free(n->dq);
+    for (int b = 0; b < NF_BLOCKS; b++) {
+        free(n->a[b]);
+        free(n->gt[b]);
+    }
+    free(n->out);
+    free(n->dout);
+    free(n->dz);
+    free(n->ds);
+    free(n->dr);
+    free(n->gp);
+    free(n->qout);
+    free(n->dq);
     free(n);
 }
 
@@ -360,10 +379,15 @@ typedef struct neural {
 
 static void vocab_for(int coarse, int vocab[NF_NTAB]) {
     vocab[0] = NF_SERIES_VOCAB;
-    if (coarse)
-        vocab[1] = 24, vocab[2] = 7, vocab[3] = 31;
-    else
-        vocab[1] = 60, vocab[2] = 24, vocab[3] = 7;
+    if (coarse) {
+        vocab[1] = 24;
+        vocab[2] = 7;
+        vocab[3] = 31;
+    } else {
+        vocab[1] = 60;
+        vocab[2] = 24;
+        vocab[3] = 7;
+    }
 }
 
 static void time_ids(int coarse, int64_t ts, int *ids) {
@@ -374,9 +398,13 @@ static void time_ids(int coarse, int64_t ts, int *ids) {
         time_t tt = (time_t)ts;
         struct tm tm;
         gmtime_r(&tt, &tm);
-        ids[0] = (int)(sod / 3600), ids[1] = wd, ids[2] = tm.tm_mday - 1;
+        ids[0] = (int)(sod / 3600);
+        ids[1] = wd;
+        ids[2] = tm.tm_mday - 1;
     } else {
-        ids[0] = (int)((sod / 60) % 60), ids[1] = (int)(sod / 3600), ids[2] = wd;
+        ids[0] = (int)((sod / 60) % 60);
+        ids[1] = (int)(sod / 3600);
+        ids[2] = wd;
     }
 }
 
@@ -390,7 +418,10 @@ static double window_inputs(const neural *m, const double *y, const unsigned cha
     int cnt = 0;
     for (int j = 0; j < C; j++) {
         long i = end - C + j;
-        if (i >= 0 && (!mask || mask[i])) sum += y[i], cnt++;
+        if (i >= 0 && (!mask || mask[i])) {
+            sum += y[i];
+            cnt++;
+        }
     }
     double mean = cnt ? sum / cnt : 0;
     if (!(mean > 0)) return 0;

@@ -260,9 +260,12 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                                     pos--;
                                 if (pos >= PROF_TOP) continue;
                                 int last = nbest < PROF_TOP ? nbest : PROF_TOP - 1;
-                                for (int k = last; k > pos; k--)
-                                    bestf[k] = bestf[k - 1], bp[k] = bp[k - 1];
-                                bestf[pos] = f, bp[pos] = p;
+                                for (int k = last; k > pos; k--) {
+                                    bestf[k] = bestf[k - 1];
+                                    bp[k] = bp[k - 1];
+                                }
+                                bestf[pos] = f;
+                                bp[pos] = p;
                                 if (nbest < PROF_TOP) nbest++;
                             }
                     }

@@ -83,7 +83,8 @@ int fc__qhead_calibrate(const fc_train *t, void (*qforward)(void *ctx, int b, fl
     float *out = malloc((size_t)t->batch * (size_t)QH * sizeof *out);
     float *sc = malloc((size_t)FC_NQ * cap * sizeof *sc);
     if (!out || !sc) {
-        free(out), free(sc);
+        free(out);
+        free(sc);
         snprintf(err, errlen, "%s: out of memory calibrating the quantile heads", t->name);
         return -ENOMEM;
     }
@@ -107,7 +108,8 @@ int fc__qhead_calibrate(const fc_train *t, void (*qforward)(void *ctx, int b, fl
                         out[(size_t)w * (size_t)QH + (size_t)(q * H + j)];
     }
     if (ns == 0) { /* nothing held out to learn from: the heads stay as trained */
-        free(out), free(sc);
+        free(out);
+        free(sc);
         for (int q = 0; q < FC_NQ; q++)
             if (raw) raw[q] = NAN;
         for (int q = 0; q < FC_NQ; q++)
@@ -129,6 +131,7 @@ int fc__qhead_calibrate(const fc_train *t, void (*qforward)(void *ctx, int b, fl
         if (raw) raw[q] = (double)below / (double)ns;
         if (fixed) fixed[q] = (double)after / (double)ns;
     }
-    free(out), free(sc);
+    free(out);
+    free(sc);
     return 0;
 }

@@ -152,7 +152,9 @@ int fc__predict_window(const fc_series *ctx, int C, int H, int h, double *out, v
     float *x = malloc((size_t)C * sizeof *x), *o = malloc((size_t)H * sizeof *o);
     unsigned char *mask = malloc(ctx->n ? ctx->n : 1);
     if (!x || !o || !mask) {
-        free(x), free(o), free(mask);
+        free(x);
+        free(o);
+        free(mask);
         return -ENOMEM;
     }
     fc__mask_outages(ctx->y, ctx->n, ctx->step, mask);
@@ -166,6 +168,8 @@ int fc__predict_window(const fc_series *ctx, int C, int H, int h, double *out, v
         for (int i = 0; i < h; i++)
             out[i] = (double)o[i < H ? i : H - 1] * sc;
     }
-    free(x), free(o), free(mask);
+    free(x);
+    free(o);
+    free(mask);
     return 0;
 }

@@ -69,8 +69,10 @@ static int parse_ts(const char *f, size_t n, int64_t *out) {
 
 static int parse_value(const char *f, size_t n, double *out) {
     char tmp[128];
-    while (n && (*f == ' ' || *f == '\t'))
-        f++, n--;
+    while (n && (*f == ' ' || *f == '\t')) {
+        f++;
+        n--;
+    }
     while (n && (f[n - 1] == ' ' || f[n - 1] == '\t'))
         n--;
     if (n == 0 || n >= sizeof tmp) return -1;
@@ -110,7 +112,10 @@ static int64_t common_step(const anom_rows *r) {
         size_t j = i;
         while (j < m && d[j] == d[i])
             j++;
-        if (j - i > bestc) bestc = j - i, best = d[i];
+        if (j - i > bestc) {
+            bestc = j - i;
+            best = d[i];
+        }
         i = j;
     }
     free(d);

@@ -129,8 +129,10 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             sim_result_fini(res);
             return -ENOMEM;
         }
-        for (size_t i = 0; i < neval; i++)
-            res->demand[i] = tr->y[i0 + i], res->forecast[i] = NAN;
+        for (size_t i = 0; i < neval; i++) {
+            res->demand[i] = tr->y[i0 + i];
+            res->forecast[i] = NAN;
+        }
     }
 
     /* the controller */
@@ -200,8 +202,10 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             if (fl.q[i].at <= t) {
                 if (policy == SIM_TIDE)
                     planner_action_done(pl, fl.q[i].replica, fl.q[i].kind, 1, t);
-                else
-                    hpa_starting--, hpa_ready++;
+                else {
+                    hpa_starting--;
+                    hpa_ready++;
+                }
                 fl.q[i] = fl.q[--fl.n];
             } else {
                 i++;
@@ -210,8 +214,10 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         planner_counts c = {0};
         if (policy == SIM_TIDE)
             planner_counts_get(pl, &c);
-        else
-            c.online = hpa_ready, c.starting = hpa_starting;
+        else {
+            c.online = hpa_ready;
+            c.starting = hpa_starting;
+        }
         /* the controller */
         if (policy != SIM_STATIC && (t - tstart) % sync == 0) {
             double util = c.online > 0 ? demand / (c.online * cap) : 1.0;
@@ -257,11 +263,15 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                         for (size_t i = 1; i < fl.n; i++)
                             if (fl.q[i].at > fl.q[newest].at) newest = i;
                         fl.q[newest] = fl.q[--fl.n];
-                        hpa_starting--, del--;
+                        hpa_starting--;
+                        del--;
                     }
                     hpa_ready -= del;
                 }
-                if (want != cur) res->scale_actions++, res->replica_actions += abs(want - cur);
+                if (want != cur) {
+                    res->scale_actions++;
+                    res->replica_actions += abs(want - cur);
+                }
             } else {
                 const planner_action *acts = co.actions;
                 size_t nacts = co.n_actions;
@@ -292,7 +302,10 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         res->online_minutes += c.online / 60.0;
         res->standby_minutes += c.standby / 60.0;
         if (c.online > res->peak_online) res->peak_online = c.online;
-        if (online_cap > 0) util_sum += fmin(1.0, demand / online_cap), util_n++;
+        if (online_cap > 0) {
+            util_sum += fmin(1.0, demand / online_cap);
+            util_n++;
+        }
         if (cfg->record) {
             res->online[m - i0] += (float)c.online / (float)tr->step;
             res->standby[m - i0] += (float)c.standby / (float)tr->step;

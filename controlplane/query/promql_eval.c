@@ -1405,7 +1405,10 @@ static int eval_call(ev *e, const pq_node *n, const rng *r, val *out) {
             size_t c = 0;
             double v = NAN;
             for (size_t i = 0; i < x.n; i++)
-                if (!is_absent(x.s[i].v[k])) c++, v = x.s[i].v[k];
+                if (!is_absent(x.s[i].v[k])) {
+                    c++;
+                    v = x.s[i].v[k];
+                }
             out->sc[k] = c == 1 ? v : NAN;
         }
         val_free(e, &x, r->n);
@@ -1566,8 +1569,10 @@ static int eval_agg_stream(ev *e, const pq_node *n, const pq_node *sel, const rn
                     double **nn = realloc(cnt, nc * sizeof *nn);
                     if (!nn)
                         rc = -ENOMEM;
-                    else
-                        cnt = nn, capg = nc;
+                    else {
+                        cnt = nn;
+                        capg = nc;
+                    }
                 }
                 if (!rc) rc = budget(e, r->n);
                 if (!rc) {

@@ -310,21 +310,28 @@ static int parse_duration_lit(P *p, int64_t *ms) {
         int64_t unit;
         const char *u = p->s + p->i;
         size_t left = p->len - p->i;
-        if (left >= 2 && u[0] == 'm' && u[1] == 's')
-            unit = 1, p->i += 2;
-        else if (left && *u == 's')
-            unit = 1000, p->i++;
-        else if (left && *u == 'm')
-            unit = 60000, p->i++;
-        else if (left && *u == 'h')
-            unit = 3600000, p->i++;
-        else if (left && *u == 'd')
-            unit = 86400000, p->i++;
-        else if (left && *u == 'w')
-            unit = 7 * 86400000LL, p->i++;
-        else if (left && *u == 'y')
-            unit = 365 * 86400000LL, p->i++;
-        else
+        if (left >= 2 && u[0] == 'm' && u[1] == 's') {
+            unit = 1;
+            p->i += 2;
+        } else if (left && *u == 's') {
+            unit = 1000;
+            p->i++;
+        } else if (left && *u == 'm') {
+            unit = 60000;
+            p->i++;
+        } else if (left && *u == 'h') {
+            unit = 3600000;
+            p->i++;
+        } else if (left && *u == 'd') {
+            unit = 86400000;
+            p->i++;
+        } else if (left && *u == 'w') {
+            unit = 7 * 86400000LL;
+            p->i++;
+        } else if (left && *u == 'y') {
+            unit = 365 * 86400000LL;
+            p->i++;
+        } else
             return perr(p, start, "bad duration: a number needs a unit (ms s m h d w y)");
         if (n > INT64_MAX / unit / 4 || total > INT64_MAX / 4)
             return perr(p, start, "duration out of range");
@@ -864,10 +871,22 @@ static int binop_at(P *p, int *prec, size_t *len) {
     size_t k = peek_ident(p);
     if (!k) return 0;
     *len = k;
-    if (ident_is(p, k, "and")) return *prec = 2, PQ_AND;
-    if (ident_is(p, k, "unless")) return *prec = 2, PQ_UNLESS;
-    if (ident_is(p, k, "or")) return *prec = 1, PQ_OR;
-    if (ident_is(p, k, "atan2")) return *prec = 5, PQ_ATAN2;
+    if (ident_is(p, k, "and")) {
+        *prec = 2;
+        return PQ_AND;
+    }
+    if (ident_is(p, k, "unless")) {
+        *prec = 2;
+        return PQ_UNLESS;
+    }
+    if (ident_is(p, k, "or")) {
+        *prec = 1;
+        return PQ_OR;
+    }
+    if (ident_is(p, k, "atan2")) {
+        *prec = 5;
+        return PQ_ATAN2;
+    }
     return 0;
 }
 

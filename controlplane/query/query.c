@@ -191,15 +191,19 @@ static int matchers(lexer *L, query_expr *e) {
         ws(L);
         int op;
         const char *s = L->s + L->i;
-        if (s[0] == '=' && s[1] == '~')
-            op = QUERY_RE, L->i += 2;
-        else if (s[0] == '!' && s[1] == '~')
-            op = QUERY_NRE, L->i += 2;
-        else if (s[0] == '!' && s[1] == '=')
-            op = QUERY_NE, L->i += 2;
-        else if (s[0] == '=')
-            op = QUERY_EQ, L->i += 1;
-        else {
+        if (s[0] == '=' && s[1] == '~') {
+            op = QUERY_RE;
+            L->i += 2;
+        } else if (s[0] == '!' && s[1] == '~') {
+            op = QUERY_NRE;
+            L->i += 2;
+        } else if (s[0] == '!' && s[1] == '=') {
+            op = QUERY_NE;
+            L->i += 2;
+        } else if (s[0] == '=') {
+            op = QUERY_EQ;
+            L->i += 1;
+        } else {
             int r = fail(L, "expected '=', '!=', '=~' or '!~' after label %s, found %s", name,
                          describe(L));
             free(name);
@@ -666,21 +670,28 @@ int query_parse_duration(const char *s, int64_t *ms) {
             if (n > 1000000000) return -EINVAL;
         }
         int64_t unit;
-        if (!strncmp(p, "ms", 2))
-            unit = 1, p += 2;
-        else if (*p == 's')
-            unit = 1000, p++;
-        else if (*p == 'm')
-            unit = 60000, p++;
-        else if (*p == 'h')
-            unit = 3600000, p++;
-        else if (*p == 'd')
-            unit = 86400000, p++;
-        else if (*p == 'w')
-            unit = 7 * 86400000LL, p++;
-        else if (*p == 'y')
-            unit = 365 * 86400000LL, p++;
-        else
+        if (!strncmp(p, "ms", 2)) {
+            unit = 1;
+            p += 2;
+        } else if (*p == 's') {
+            unit = 1000;
+            p++;
+        } else if (*p == 'm') {
+            unit = 60000;
+            p++;
+        } else if (*p == 'h') {
+            unit = 3600000;
+            p++;
+        } else if (*p == 'd') {
+            unit = 86400000;
+            p++;
+        } else if (*p == 'w') {
+            unit = 7 * 86400000LL;
+            p++;
+        } else if (*p == 'y') {
+            unit = 365 * 86400000LL;
+            p++;
+        } else
             return -EINVAL;
         total += n * unit;
     }

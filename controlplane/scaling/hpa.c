@@ -277,10 +277,16 @@ void hpa_normalize(hpa_state *h, int64_t now, int current, int desired, hpa_deci
             why = floor_ == h->min_replicas ? "held at minReplicas" : "scale-down rate limited";
         }
     }
-    if (result > h->max_replicas)
-        result = h->max_replicas, out->limited = 1, why = "capped at maxReplicas";
-    if (result < h->min_replicas)
-        result = h->min_replicas, out->limited = 1, why = "held at minReplicas";
+    if (result > h->max_replicas) {
+        result = h->max_replicas;
+        out->limited = 1;
+        why = "capped at maxReplicas";
+    }
+    if (result < h->min_replicas) {
+        result = h->min_replicas;
+        out->limited = 1;
+        why = "held at minReplicas";
+    }
     out->desired = result;
     snprintf(out->reason, sizeof out->reason, "metrics want %d, stabilized %d, %s: %d (from %d)",
              desired, stab, why, result, current);

@@ -518,8 +518,10 @@ int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out) 
     for (int i = 0; i < s->n_providers; i++) {
         const wl_provider *p = &s->providers[i];
         char why[240] = "";
-        for (int k = 0; k < n; k++)
-            o->rep[k] = o->need[k] = -1, o->traffic[k] = NAN;
+        for (int k = 0; k < n; k++) {
+            o->rep[k] = o->need[k] = -1;
+            o->traffic[k] = NAN;
+        }
         switch (p->type) {
         case WL_PROV_STATIC:
             for (int k = 0; k < n; k++)
@@ -569,8 +571,10 @@ int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out) 
                 best_prio[k] = p->priority;
                 out->source[k] = (signed char)i;
             } else if (p->priority == best_prio[k]) { /* a tie goes to the higher count */
-                if (o->rep[k] > best_rep[k])
-                    best_rep[k] = o->rep[k], out->source[k] = (signed char)i;
+                if (o->rep[k] > best_rep[k]) {
+                    best_rep[k] = o->rep[k];
+                    out->source[k] = (signed char)i;
+                }
                 if (o->need[k] > best_need[k]) best_need[k] = o->need[k];
             }
             if (!isnan(o->traffic[k])) out->traffic[k] = o->traffic[k];
@@ -585,8 +589,14 @@ int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out) 
         int r = best_rep[k], nd = best_need[k];
         if (r < 0) r = nd = s->min_replicas; /* nobody knows: hold the minimum */
         if (nd > r) nd = r;
-        if (r < s->min_replicas) r = s->min_replicas, out->clamped_low++;
-        if (r > s->max_replicas) r = s->max_replicas, out->clamped_high++;
+        if (r < s->min_replicas) {
+            r = s->min_replicas;
+            out->clamped_low++;
+        }
+        if (r > s->max_replicas) {
+            r = s->max_replicas;
+            out->clamped_high++;
+        }
         if (nd < s->min_replicas) nd = s->min_replicas;
         if (nd > s->max_replicas) nd = s->max_replicas;
         out->replicas[k] = r;

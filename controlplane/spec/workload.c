@@ -385,10 +385,14 @@ static void ce_fn(struct ce_arg *x, UCalendar *cal) {
             if (known[w]) continue;
             const wl_cron_window *cw = &p->windows[w];
             if (wl_cron_match(&cw->end, tmv.tm_min, tmv.tm_hour, tmv.tm_mday, mon, tmv.tm_wday)) {
-                known[w] = 1, active[w] = 0, nknown++;
+                known[w] = 1;
+                active[w] = 0;
+                nknown++;
             } else if (wl_cron_match(&cw->start, tmv.tm_min, tmv.tm_hour, tmv.tm_mday, mon,
                                      tmv.tm_wday)) {
-                known[w] = 1, active[w] = 1, nknown++;
+                known[w] = 1;
+                active[w] = 1;
+                nknown++;
             }
         }
     }
@@ -450,7 +454,8 @@ static void cron_overlaps(const wl_provider *p, void (*report)(void *, int, int,
         for (int h = 0; h < 24; h++) {
             if (!(hours >> h & 1)) continue;
             for (int m = 0; m < 60; m++) {
-                tmv.tm_hour = h, tmv.tm_min = m;
+                tmv.tm_hour = h;
+                tmv.tm_min = m;
                 int changed = 0;
                 for (int w = 0; w < p->n_windows; w++) {
                     int before = active[w];
@@ -699,13 +704,18 @@ static void get_source(pctx *c, const char *path, yaml_node_t *n, wl_source *src
     if (fields(c, path, n, known, v) < 0) return;
     for (int i = 0; i < ne; i++)
         extra_vals[i] = v[nb + i];
-    if (v[0])
-        subpath(sp, sizeof sp, path, "name"), get_str(c, sp, v[0], src->name, sizeof src->name);
-    if (v[1])
-        subpath(sp, sizeof sp, path, "selector"),
-            get_str(c, sp, v[1], src->selector, sizeof src->selector);
-    if (v[2])
-        subpath(sp, sizeof sp, path, "query"), get_str(c, sp, v[2], src->query, sizeof src->query);
+    if (v[0]) {
+        subpath(sp, sizeof sp, path, "name");
+        get_str(c, sp, v[0], src->name, sizeof src->name);
+    }
+    if (v[1]) {
+        subpath(sp, sizeof sp, path, "selector");
+        get_str(c, sp, v[1], src->selector, sizeof src->selector);
+    }
+    if (v[2]) {
+        subpath(sp, sizeof sp, path, "query");
+        get_str(c, sp, v[2], src->query, sizeof src->query);
+    }
     if (v[1] && v[2])
         prob(c, path, n, "give either selector or query, not both");
     else if (need_expr && !v[1] && !v[2])
@@ -1198,9 +1208,10 @@ static void parse_spec(pctx *c, yaml_node_t *n, workload_spec *s, int has_meta_n
     }
     int okmin = 1, okmax = 1;
     if (v[1]) okmin = get_int(c, "spec.minReplicas", v[1], 0, 100000, &s->min_replicas) == 0;
-    if (!v[2])
-        prob(c, "spec", n, "missing field \"maxReplicas\""), okmax = 0;
-    else
+    if (!v[2]) {
+        prob(c, "spec", n, "missing field \"maxReplicas\"");
+        okmax = 0;
+    } else
         okmax = get_int(c, "spec.maxReplicas", v[2], 1, 100000, &s->max_replicas) == 0;
     if (okmin && okmax && s->min_replicas > s->max_replicas)
         prob(c, "spec.minReplicas", v[1], "minReplicas (%d) is above maxReplicas (%d)",

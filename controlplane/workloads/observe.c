@@ -189,7 +189,10 @@ static void capacity_obs(struct tsdb *db, prom *p, const workload_spec *s, obser
         double sum = 0, reps = 0;
         int cnt = 0;
         for (size_t i = 0; i < u.n; i++)
-            if (!isnan(u.s[i].v[k])) sum += u.s[i].v[k], cnt++;
+            if (!isnan(u.s[i].v[k])) {
+                sum += u.s[i].v[k];
+                cnt++;
+            }
         reps = cnt;
         if (have_r && k < r.nsteps) {
             double rs = NAN;

@@ -309,8 +309,10 @@ static void obs_ready(struct cp_workloads *w, workload_entry *e, observe_result 
     if (o->replicas_rc == 0) o->replicas_at = o->now;
     if (o->hist_rc == 0) o->hist_at = o->now;
     observe_fill_from(o, e->last);
-    for (int i = 0; i < OBSERVE_N; i++)
-        e->reads[i] = o->m[i], e->reads[i].at = o->now;
+    for (int i = 0; i < OBSERVE_N; i++) {
+        e->reads[i] = o->m[i];
+        e->reads[i].at = o->now;
+    }
     char text[PLANNER_EVENT_TEXT];
     if (o->prom_err[0] && !e->prom_err[0]) {
         snprintf(text, sizeof text,
@@ -341,9 +343,15 @@ static void *fetch_main(void *arg) {
 
 static void fetch_start(struct cp_workloads *w, workload_entry *e, prom *p, int64_t now) {
     fetch_job *j = calloc(1, sizeof *j);
-    if (j) j->spec = malloc(sizeof *j->spec), j->o = calloc(1, sizeof *j->o);
+    if (j) {
+        j->spec = malloc(sizeof *j->spec);
+        j->o = calloc(1, sizeof *j->o);
+    }
     if (!j || !j->spec || !j->o) {
-        if (j) free(j->spec), free(j->o);
+        if (j) {
+            free(j->spec);
+            free(j->o);
+        }
         free(j);
         return;
     }
