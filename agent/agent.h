@@ -37,6 +37,9 @@ struct agent_config {
     /* on-disk spool (spool_agent.c) */
     char *spool_dir; /* "" = no spool */
     int64_t spool_max_bytes;
+    /* replica processes (actions/replica_proc.c) */
+    char *replica_dir;    /* "" = off */
+    char *replica_cgroup; /* parent cgroup of replica cgroups */
 };
 
 extern const cfg_key agent_config_table[];

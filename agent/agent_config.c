@@ -69,6 +69,12 @@ const cfg_key agent_config_table[] = {
     /* 256 MiB: hours of 500 cgroups at 1 s (~30 KB/s encoded), small on any node's disk. */
     {"spool_max_bytes", CFG_BYTES, F(spool_max_bytes), "256M", 65536, (int64_t)1 << 40, NULL, 0,
      "bound of the spool; when full the oldest batches are dropped and counted"},
+    /* Off by default, like the spool: the records outlive the agent and are chosen by the
+     * deployment (systemd: /var/lib/tide-agent/replicas, the StateDirectory). */
+    {"replica_dir", CFG_STR, F(replica_dir), "", 0, 0, NULL, 0,
+     "directory of the records of replica processes this agent starts (\"\" = no replica-start)"},
+    {"replica_cgroup", CFG_STR, F(replica_cgroup), "/tide-replicas", 0, 0, NULL, 0,
+     "parent cgroup of the replica processes' cgroups (one per replica: PARENT/ID)"},
     CFG_END,
 };
 

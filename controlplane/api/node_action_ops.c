@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actions.h"
 #include "agents/agents.h"
 #include "cp.h"
 #include "exec/k8s.h"
@@ -21,25 +22,10 @@
  * deadline fires first and its error (with details) is what the operator should see. */
 #define NA_MARGIN_MS 5000
 
-static const char *const na_actions[] = {"drain", "standby", "activate", "warmup", NULL};
-
-static double na_num(const cJSON *o, const char *k, double def) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : def;
-}
-
-/* How long to wait for the agent: its deadline (given, or its default) plus a margin. */
-static int na_timeout_ms(const char *action, const cJSON *args) {
-    double given = na_num(args, "timeout_ms", 0);
-    if (given > 0) return (int)given + NA_MARGIN_MS;
-    const cJSON *w = cJSON_GetObjectItemCaseSensitive(args, "warmup");
-    const cJSON *spec = w ? w : !strcmp(action, "warmup") ? args : NULL;
-    double warm =
-        spec ? na_num(spec, "duration_ms", 2000) + na_num(spec, "request_timeout_ms", 2000) : 0;
-    double agent_default = !strcmp(action, "drain")    ? 30000
-                           : !strcmp(action, "warmup") ? warm + 10000
-                                                       : 10000 + warm;
-    return (int)agent_default + NA_MARGIN_MS;
+/* How long to wait for the agent: its deadline (given, or the default it applies) plus a
+ * margin. */
+static int na_timeout_ms(int action, const cJSON *args) {
+    return tide_action_timeout_ms(action, args) + NA_MARGIN_MS;
 }
 
 /* One node-action request under way. With a pod, drain and standby first patch its
@@ -48,7 +34,7 @@ static int na_timeout_ms(const char *action, const cJSON *args) {
 typedef struct na_req {
     ops_request *req;
     struct controlplane *cp;
-    char node[128], action[16];
+    char node[128], action[32];
     char ns[K8S_NS_MAX], name[K8S_NAME_MAX];
     int has_pod;
     cJSON *agent_args; /* owned until handed to cp_agent_command */
@@ -174,17 +160,19 @@ static void na_handle(ops_request *req, const cJSON *args) {
         ops_reply_error(req, 2, "node-action: \"node\" must be a non-empty string");
         return;
     }
-    int known = 0;
-    for (int i = 0; cJSON_IsString(action) && na_actions[i]; i++)
-        known |= !strcmp(action->valuestring, na_actions[i]);
-    if (!known) {
-        ops_reply_error(req, 2,
-                        "node-action: unknown action '%s' (drain, standby, activate, warmup)",
-                        cJSON_IsString(action) ? action->valuestring : "");
+    int act = cJSON_IsString(action) ? tide_action_find(action->valuestring) : -1;
+    if (act < 0) {
+        ops_reply_error(req, 2, "node-action: unknown action '%s' (%s)",
+                        cJSON_IsString(action) ? action->valuestring : "", tide_action_list());
         return;
     }
     if (aargs && !cJSON_IsObject(aargs)) {
         ops_reply_error(req, 2, "node-action: \"args\" must be an object");
+        return;
+    }
+    char aerr[256];
+    if (tide_action_args_check(act, aargs, aerr, sizeof aerr)) {
+        ops_reply_error(req, 2, "node-action: %s: %s", action->valuestring, aerr);
         return;
     }
     if (pod && !cJSON_IsNull(pod) && !cJSON_IsString(pod)) {
@@ -223,7 +211,7 @@ static void na_handle(ops_request *req, const cJSON *args) {
         na_free(r);
         return;
     }
-    r->timeout_ms = na_timeout_ms(r->action, r->agent_args);
+    r->timeout_ms = na_timeout_ms(act, r->agent_args);
     if (r->has_pod && strcmp(r->action, "activate")) {
         char err[256], msg[200];
         snprintf(msg, sizeof msg, "%s by tide on node %s", r->action, r->node);
