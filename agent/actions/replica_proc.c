@@ -625,7 +625,7 @@ static void start_fail(start_job *s, const char *fmt, ...) {
     va_end(ap);
     replica *rep = s->rep;
     log_tail(rep->r.id, tail, sizeof tail);
-    char full[1200];
+    char full[1400];
     snprintf(full, sizeof full, "replica %s: %s%s%s", rep->r.id, msg, tail[0] ? "; its log: " : "",
              tail);
     cJSON *res = cJSON_CreateObject();
