@@ -16,20 +16,19 @@ CC      ?= cc
 STD     := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wpointer-arith -Wstrict-prototypes -Werror
 OPT     ?= -O2 -g
-PKGS    := msgpack libcurl openblas libcgroup libcrypto libmicrohttpd yaml-0.1 xgboost libsystemd libcjson
+PKGS    := msgpack libcurl openblas libcgroup libcrypto libmicrohttpd yaml-0.1 xgboost libsystemd libcjson icu-i18n
 B       ?= build
 BIN     ?= bin
 
-# Missing Debian packages are installed (as root) before anything reads pkg-config: on a fresh
-# machine `make check` needs nothing done by hand. skips it (recursive makes do).
-ifeq ($(NODEPS),)
-SETUP_RC := $(shell scripts/setup.sh >&2; echo $$?)
-ifneq ($(SETUP_RC),0)
-$(error scripts/setup.sh failed (rc $(SETUP_RC)): the packages it names are missing)
+# Packages: a plain `make` (what a packager runs) never installs anything; it only says which
+# pkg-config modules are missing. `make check`, `make demo` and `make bench` first run
+# scripts/setup.sh (installs missing Debian packages when run as root, names them otherwise;
+# with everything installed it only asks dpkg-query), then build in a fresh make that reads
+# pkg-config after the install.
+PKG_MISSING := $(shell for p in $(PKGS); do pkg-config --exists $$p || printf '%s ' $$p; done)
+ifneq ($(strip $(PKG_MISSING)),)
+$(warning pkg-config does not find: $(PKG_MISSING)-- run scripts/setup.sh (as root) first)
 endif
-export NODEPS := 1
-endif
-
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # Include paths by folder: shared/ sees only itself, each daemon itself and shared/; tests
@@ -61,7 +60,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 PROGS      := $(BIN)/tide-agent $(BIN)/tide-controlplane $(BIN)/tidectl
 
-.PHONY: install all check unit integration asan valgrind fuzz fuzz-build bench demo clean format \
+.PHONY: setup check-run install all check unit integration asan valgrind fuzz fuzz-build bench demo clean format \
 	walls format-check
 all: $(PROGS) $(UNIT_BINS) $(BENCH_BINS)
 
@@ -109,10 +108,14 @@ $(B)/bench/%: tests/bench/%.c $(CP_LIB) $(AG_LIB) $(SHARED_LIB)
 
 # ---- tests -------------------------------------------------------------------------------
 # tests/run.sh runs unit binaries and tests/integration/* and ends with "N passed, N failed".
-check: all format-check
+check: setup
+	$(MAKE) --no-print-directory check-run
+check-run: all format-check
 	tests/run.sh --bin $(BIN) --build $(B)
 	$(MAKE) --no-print-directory asan-check
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
+setup:
+	scripts/setup.sh
 
 unit: all
 	tests/run.sh --bin $(BIN) --build $(B) --unit-only
@@ -144,10 +147,12 @@ CHECK_FUZZ_SECONDS ?= 10
 fuzz: fuzz-build
 	tests/fuzz/run.sh build/fuzz/fz $(FUZZ_SECONDS)
 
-bench: all
+bench: setup
+	$(MAKE) --no-print-directory all
 	tests/bench/run.sh --bin $(BIN) --build $(B)
 
-demo: all
+demo: setup
+	$(MAKE) --no-print-directory all
 	scripts/demo.sh $(BIN)
 
 # Installs the binaries, the systemd units and the docs (DESTDIR for staging, PREFIX=/usr/local).

@@ -48,8 +48,6 @@ extern const cfg_key agent_config_table[];
 int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err, size_t errlen);
 void agent_config_free(struct agent_config *cfg);
 
-#define TIDE_AGENT_VERSION "0.1.0"
-
 typedef struct uplink uplink;
 typedef struct report report;
 typedef struct collect collect;

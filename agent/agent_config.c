@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "version.h"
 #include "agent.h"
 #include "wire.h"
 
@@ -98,7 +99,7 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err
         return 1;
     }
     if (rc == CFG_ARGS_VERSION) {
-        printf("tide-agent %s (wire protocol %d)\n", TIDE_AGENT_VERSION, WIRE_VERSION);
+        printf("tide-agent %s (wire protocol %d)\n", TIDE_VERSION, WIRE_VERSION);
         return 1;
     }
     if (rc < 0) return rc;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "version.h"
 #include "actions/action.h"
 #include "agent.h"
 #include "log.h"
@@ -193,7 +194,7 @@ static void action_ping(action_call *call, const cJSON *args) {
     (void)args;
     cJSON *r = cJSON_CreateObject();
     if (r) {
-        cJSON_AddStringToObject(r, "agent_version", "tide-agent " TIDE_AGENT_VERSION);
+        cJSON_AddStringToObject(r, "agent_version", "tide-agent " TIDE_VERSION);
         cJSON_AddNumberToObject(r, "agent_time", (double)tide_now_wall_ms());
     }
     action_done(call, 1, r, NULL);

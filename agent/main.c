@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "version.h"
 #include "agent.h"
 #include "daemon.h"
 #include "log.h"
@@ -78,9 +79,8 @@ int main(int argc, char **argv) {
         log_error("agent", "%s", err);
         goto out;
     }
-    log_info("agent", "tide-agent %s node %s, control plane %s, interval %lld ms",
-             TIDE_AGENT_VERSION, agent.node, agent.cfg.controlplane,
-             (long long)agent.cfg.interval_ms);
+    log_info("agent", "tide-agent %s node %s, control plane %s, interval %lld ms", TIDE_VERSION,
+             agent.node, agent.cfg.controlplane, (long long)agent.cfg.interval_ms);
     notify_ready("sampling");
     ev_run(agent.loop, 0);
     status = 0;

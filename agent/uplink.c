@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "version.h"
 #include "agent.h"
 #include "log.h"
 #include "wire.h"
@@ -261,8 +262,8 @@ static int handle_frame(uplink *u, const wire_msg *m) {
         if (wire_nonce(u->nonce) < 0 ||
             wire_auth_mac(ag->token, ag->token_len, "agent", u->cp_nonce, u->nonce, ag->node, mac) <
                 0 ||
-            wire_enc_hello_agent(&u->out, ++u->seq, ag->node, "tide-agent " TIDE_AGENT_VERSION,
-                                 u->nonce, mac, (size_t)ag->cfg.max_frame_bytes) < 0) {
+            wire_enc_hello_agent(&u->out, ++u->seq, ag->node, "tide-agent " TIDE_VERSION, u->nonce,
+                                 mac, (size_t)ag->cfg.max_frame_bytes) < 0) {
             disconnect(u, LOG_ERROR, "cannot build HELLO");
             return -1;
         }

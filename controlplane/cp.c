@@ -1,5 +1,6 @@
 /* cp.c: the control plane's module registry (CP_MODULE start/stop hooks) and the `status`
  * ops command. */
+#include "version.h"
 #include "cp.h"
 
 #include <errno.h>

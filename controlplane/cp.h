@@ -86,8 +86,6 @@ void cp_config_free(struct cp_config *cfg);
 int ops_server_start(struct controlplane *cp, char *err, size_t errlen);
 void ops_server_stop(struct controlplane *cp);
 
-#define TIDE_VERSION "0.1.0"
-
 #define CP_MODULE(ident, name, start, stop)                                                        \
     __attribute__((constructor)) static void cp_module_reg_##ident(void) {                         \
         cp_module_register((name), (start), (stop));                                               \

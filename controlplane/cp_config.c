@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "version.h"
 #include "config.h"
 #include "cp.h"
 #include "wire.h"

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "version.h"
 #include "agents/agents.h"
 #include "cp.h"
 #include "daemon.h"

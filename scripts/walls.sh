@@ -4,76 +4,81 @@
 # the header and must be one that the including folder may use (the table below: dependencies
 # point down). The pure layers (models, scaling) may not include an event loop, threads, sockets,
 # HTTP or logging: time and data are passed in. Prints every violation as FILE:LINE: reason and
-# exits 1 when there is any, 0 otherwise.
+# exits 1 when there is any, 0 otherwise. One awk pass: it runs before every build.
 set -euo pipefail
-ROOT=${1:-.}
-cd "$ROOT"
+cd "${1:-.}"
 
-# folder -> the folders its files may include from ("shared" is shared/, "core" the side's top
+# folder: the folders its files may include from ("shared" is shared/, "core" the side's top
 # folder: controlplane/cp.h, agent/agent.h). A folder may always include its own headers.
-declare -A MAY=(
-  [shared]=""
-  [agent]="shared collect actions"
-  [agent/collect]="shared core"
-  [agent/actions]="shared core"
-  [controlplane]="shared store query models spec scaling agents api exec workloads"
-  [controlplane/store]="shared"
-  [controlplane/models]="shared"
-  [controlplane/query]="shared store"
-  [controlplane/spec]="shared query store"
-  [controlplane/scaling]="shared models spec"
-  [controlplane/offline]="shared scaling models spec"
-  [controlplane/agents]="shared core store api"
-  [controlplane/exec]="shared core agents api store"
-  [controlplane/workloads]="shared core store query models spec scaling agents api exec"
-  [controlplane/api]="shared core store query models spec scaling agents exec workloads"
-  [controlplane/cli]="shared offline scaling models spec query store api"
-)
-# what the pure layers must not include (system and project headers)
+TABLE='
+shared:
+agent: shared collect actions
+agent/collect: shared core
+agent/actions: shared core
+controlplane: shared store query models spec scaling agents api exec workloads
+controlplane/store: shared
+controlplane/models: shared
+controlplane/query: shared store
+controlplane/spec: shared query store
+controlplane/scaling: shared models spec
+controlplane/offline: shared scaling models spec
+controlplane/agents: shared core store api
+controlplane/exec: shared core agents api store
+controlplane/workloads: shared core store query models spec scaling agents api exec
+controlplane/api: shared core store query models spec scaling agents exec workloads
+controlplane/cli: shared offline scaling models spec query store api
+'
+# the pure layers, and what they must not include (system and project headers)
+PURE='controlplane/models controlplane/scaling'
 PURE_RE='^(ev\.h|pthread\.h|threads\.h|sys/socket\.h|netinet/|arpa/|netdb\.h|curl/|microhttpd\.h|log\.h|notify\.h|daemon\.h|wire\.h|syslog\.h)'
-declare -A PURE=([controlplane/models]=1 [controlplane/scaling]=1)
 
-bad=0
-violation() { echo "$1: $2"; bad=1; }
-
-while IFS= read -r f; do
-    dir=$(dirname "$f")
-    side=${dir%%/*}
-    [ -n "${MAY[$dir]+x}" ] || { violation "$f" "folder '$dir' has no place in the layer table (scripts/walls.sh)"; continue; }
-    allowed=" ${MAY[$dir]} "
-    while IFS=: read -r line kind hdr; do
-        if [ "$kind" = sys ]; then
-            if [ -n "${PURE[$dir]+x}" ] && [[ $hdr =~ $PURE_RE ]]; then
-                violation "$f:$line" "<$hdr> in ${dir#*/}/, a pure layer (no event loop, threads, sockets or logging)"
-            fi
-            continue
-        fi
-        if [ -n "${PURE[$dir]+x}" ] && [[ $hdr =~ $PURE_RE ]]; then
-            violation "$f:$line" "\"$hdr\" in ${dir#*/}/, a pure layer (no event loop, threads, sockets or logging)"
-            continue
-        fi
-        # resolve: the including folder, then the side's top folder, then shared/
-        if [ -e "$dir/$hdr" ]; then
-            continue
-        elif [ "$side" != shared ] && [ -e "$side/$hdr" ]; then
-            tdir=$(dirname "$side/$hdr")
-        elif [ -e "shared/$hdr" ]; then
-            tdir=shared
-        else
-            violation "$f:$line" "\"$hdr\" is not in $dir/, $side/ or shared/"
-            continue
-        fi
-        [ "$tdir" = "$dir" ] && continue
-        if [ "$tdir" = shared ]; then t=shared
-        elif [ "$tdir" = "$side" ]; then t=core
-        else t=${tdir#"$side"/}; fi
-        if [ "$side" = shared ] && [ "$t" != shared ]; then
-            violation "$f:$line" "shared/ includes \"$hdr\" of $tdir/: shared/ depends on nothing of the daemons"
-        elif [[ $allowed != *" $t "* ]]; then
-            violation "$f:$line" "$dir/ may not include \"$hdr\" ($tdir/): allowed are${MAY[$dir]:+ ${MAY[$dir]}}"
-        fi
-    done < <(awk '/^[ \t]*#[ \t]*include[ \t]*"/ { match($0, /"[^"]+"/); print FNR ":proj:" substr($0, RSTART + 1, RLENGTH - 2) }
-                  /^[ \t]*#[ \t]*include[ \t]*</ { match($0, /<[^>]+>/); print FNR ":sys:" substr($0, RSTART + 1, RLENGTH - 2) }' "$f")
-done < <(find shared agent controlplane -name '*.[ch]' | sort)
-
-[ "$bad" = 0 ] || { echo "walls: layer violations above (the table is in scripts/walls.sh)"; exit 1; }
+files=$(find shared agent controlplane -name '*.[ch]' | sort)
+headers=$(find shared agent controlplane -name '*.h')
+# shellcheck disable=SC2086
+awk -v table="$TABLE" -v pure="$PURE" -v pure_re="$PURE_RE" -v headers="$headers" '
+function dirof(p,   i) { i = match(p, /\/[^\/]*$/); return i ? substr(p, 1, i - 1) : "." }
+function bad(where, msg) { print where ": " msg; nbad++ }
+BEGIN {
+    n = split(table, rows, "\n")
+    for (i = 1; i <= n; i++) {
+        if (rows[i] == "") continue
+        k = substr(rows[i], 1, index(rows[i], ":") - 1)
+        may[k] = " " substr(rows[i], index(rows[i], ":") + 1) " "
+        known[k] = 1
+    }
+    n = split(pure, p, " "); for (i = 1; i <= n; i++) ispure[p[i]] = 1
+    n = split(headers, h, "\n"); for (i = 1; i <= n; i++) exists[h[i]] = 1
+}
+FNR == 1 {
+    dir = dirof(FILENAME); side = FILENAME; sub(/\/.*/, "", side)
+    if (!(dir in known)) bad(FILENAME, "folder " dir "/ has no place in the layer table (scripts/walls.sh)")
+}
+!(dir in known) { next }
+/^[ \t]*#[ \t]*include[ \t]*</ {
+    match($0, /<[^>]+>/); hdr = substr($0, RSTART + 1, RLENGTH - 2)
+    if ((dir in ispure) && hdr ~ pure_re)
+        bad(FILENAME ":" FNR, "<" hdr "> in " substr(dir, index(dir, "/") + 1) "/, a pure layer (no event loop, threads, sockets or logging)")
+    next
+}
+/^[ \t]*#[ \t]*include[ \t]*"/ {
+    match($0, /"[^"]+"/); hdr = substr($0, RSTART + 1, RLENGTH - 2)
+    if ((dir in ispure) && hdr ~ pure_re) {
+        bad(FILENAME ":" FNR, "\"" hdr "\" in " substr(dir, index(dir, "/") + 1) "/, a pure layer (no event loop, threads, sockets or logging)")
+        next
+    }
+    if ((dir "/" hdr) in exists) next
+    if (side != "shared" && ((side "/" hdr) in exists)) tdir = dirof(side "/" hdr)
+    else if (("shared/" hdr) in exists) tdir = "shared"
+    else {
+        if (side == "shared") bad(FILENAME ":" FNR, "shared/ includes \"" hdr "\", which is not in shared/: shared/ depends on nothing of the daemons")
+        else bad(FILENAME ":" FNR, "\"" hdr "\" is not in " dir "/, " side "/ or shared/")
+        next
+    }
+    if (tdir == dir) next
+    t = (tdir == "shared") ? "shared" : (tdir == side) ? "core" : substr(tdir, length(side) + 2)
+    if (index(may[dir], " " t " ") == 0)
+        bad(FILENAME ":" FNR, dir "/ may not include \"" hdr "\" (" tdir "/): allowed are" may[dir])
+}
+END {
+    if (nbad) { print "walls: layer violations above (the table is in scripts/walls.sh)"; exit 1 }
+}' $files

@@ -1,6 +1,7 @@
 /* agents.c: the agent listener, one connection state machine per agent (handshake -> ready ->
  * closed), the agents table, SAMPLES ingest into the store with durable acknowledgements, and
  * commands routed to agents (agents.h). */
+#include "version.h"
 #include "agents/agents.h"
 
 #include <arpa/inet.h>

@@ -7,13 +7,14 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unicode/ucal.h>
+#include <unicode/ustring.h>
 #include <yaml.h>
 
 /* snprintf for field paths: a path cut at 160 characters is still a useful path. */
@@ -260,55 +261,63 @@ int wl_cron_match(const wl_cron *c, int min, int hour, int mday, int mon, int wd
 
 /* ---- time zones ----------------------------------------------------------------------- */
 
-static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Zones are read through ICU's calendar API (its own copy of the TZ database): each evaluation
+ * opens a calendar object of its own, so threads never share or switch the process's TZ. */
 
 int wl_zone_valid(const char *tz) {
     if (!tz || !*tz || strcmp(tz, "UTC") == 0) return 1;
-    if (tz[0] == '/' || strstr(tz, "..") || strlen(tz) > 48) return 0;
+    if (strlen(tz) > 48) return 0;
     for (const char *c = tz; *c; c++)
         if (!isalnum((unsigned char)*c) && !strchr("/_-+", *c)) return 0;
-    const char *dir = getenv("TZDIR");
-    char path[256];
-    pfmt(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", tz);
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    UChar id[64], canon[96];
+    u_uastrncpy(id, tz, 63);
+    id[63] = 0;
+    UBool system = 0;
+    UErrorCode st = U_ZERO_ERROR;
+    ucal_getCanonicalTimeZoneID(id, -1, canon, 96, &system, &st);
+    return U_SUCCESS(st) && system;
 }
 
-/* Runs fn with the process time zone switched to tz, under the lock, and restores it. */
-typedef void (*tz_fn)(void *arg);
-static int with_zone(const char *tz, tz_fn fn, void *arg) {
-    if (!wl_zone_valid(tz)) return -EINVAL;
-    pthread_mutex_lock(&tz_lock);
-    const char *old = getenv("TZ");
-    char *saved = old ? strdup(old) : NULL;
-    char want[80];
-    snprintf(want, sizeof want, ":%s", tz && *tz ? tz : "UTC");
-    setenv("TZ", want, 1);
-    tzset();
-    fn(arg);
-    if (saved)
-        setenv("TZ", saved, 1);
-    else
-        unsetenv("TZ");
-    tzset();
-    free(saved);
-    pthread_mutex_unlock(&tz_lock);
+/* Opens a calendar in zone tz ("" and NULL mean UTC); NULL for a zone ICU does not know. */
+static UCalendar *zone_open(const char *tz) {
+    if (!wl_zone_valid(tz)) return NULL;
+    UChar id[64];
+    u_uastrncpy(id, tz && *tz ? tz : "UTC", 63);
+    id[63] = 0;
+    UErrorCode st = U_ZERO_ERROR;
+    UCalendar *cal = ucal_open(id, -1, "en_US_POSIX", UCAL_GREGORIAN, &st);
+    if (U_FAILURE(st)) {
+        if (cal) ucal_close(cal);
+        return NULL;
+    }
+    return cal;
+}
+
+/* The zone's offset from UTC at unix time t, in seconds (standard + daylight). */
+static int zone_offset(UCalendar *cal, int64_t t, long *off, int *dst) {
+    UErrorCode st = U_ZERO_ERROR;
+    ucal_setMillis(cal, (UDate)t * 1000.0, &st);
+    int32_t zone = ucal_get(cal, UCAL_ZONE_OFFSET, &st);
+    int32_t day = ucal_get(cal, UCAL_DST_OFFSET, &st);
+    if (U_FAILURE(st)) return -EINVAL;
+    *off = (long)(zone + day) / 1000;
+    if (dst) *dst = day != 0;
     return 0;
 }
 
-struct lt_arg {
-    int64_t t;
-    struct tm *out;
-};
-static void lt_fn(void *a) {
-    struct lt_arg *x = a;
-    time_t tt = (time_t)x->t;
-    localtime_r(&tt, x->out);
-}
-
 int wl_localtime(const char *tz, int64_t t, struct tm *out) {
-    struct lt_arg a = {t, out};
-    return with_zone(tz, lt_fn, &a);
+    UCalendar *cal = zone_open(tz);
+    if (!cal) return -EINVAL;
+    long off;
+    int dst, rc = zone_offset(cal, t, &off, &dst);
+    ucal_close(cal);
+    if (rc < 0) return rc;
+    time_t lt = (time_t)(t + off);
+    gmtime_r(&lt, out);
+    out->tm_gmtoff = off;
+    out->tm_isdst = dst;
+    out->tm_zone = NULL;
+    return 0;
 }
 
 /* Cron window state over a grid: see wl_cron_eval in workload.h. */
@@ -320,19 +329,18 @@ struct ce_arg {
     wl_cron_state *st;
 };
 
-/* Local fields of minute t using an offset refreshed every 15 minutes of scan. */
+/* Local fields of minute t using an offset refreshed every 15 minutes of scan (zone changes
+ * happen on quarter hours). */
 typedef struct lclock {
+    UCalendar *cal;
     int64_t off_valid_from, off_valid_to;
     long off;
 } lclock;
 static void lclock_fields(lclock *lc, int64_t t, struct tm *tmv) {
     if (t < lc->off_valid_from || t >= lc->off_valid_to) {
-        time_t tt = (time_t)t;
-        struct tm l;
-        localtime_r(&tt, &l);
-        lc->off = l.tm_gmtoff;
         lc->off_valid_from = t - (t % 900 + 900) % 900;
         lc->off_valid_to = lc->off_valid_from + 900;
+        if (zone_offset(lc->cal, lc->off_valid_from, &lc->off, NULL) < 0) lc->off = 0;
     }
     time_t lt = (time_t)(t + lc->off);
     gmtime_r(&lt, tmv);
@@ -352,11 +360,10 @@ static void cron_step(const wl_provider *p, const struct tm *tmv, int *active) {
         cron_step_one(&p->windows[w], tmv, &active[w]);
 }
 
-static void ce_fn(void *a) {
-    struct ce_arg *x = a;
+static void ce_fn(struct ce_arg *x, UCalendar *cal) {
     const wl_provider *p = x->p;
     int active[WL_MAX_WINDOWS] = {0}, known[WL_MAX_WINDOWS] = {0}, nknown = 0;
-    lclock lc = {1, 0, 0};
+    lclock lc = {cal, 1, 0, 0};
     int64_t m0 = x->t0 - ((x->t0 % 60) + 60) % 60;
     if (x->st && x->st->t && x->st->t <= m0 && m0 - x->st->t <= 7 * 86400) {
         /* forward from the kept state */
@@ -410,7 +417,11 @@ int wl_cron_eval_from(const wl_provider *p, int64_t t0, int64_t step, int n, int
                       wl_cron_state *st) {
     if (step <= 0 || n < 0) return -EINVAL;
     struct ce_arg a = {p, t0, step, n, out, st};
-    return with_zone(p->time_zone, ce_fn, &a);
+    UCalendar *cal = zone_open(p->time_zone);
+    if (!cal) return -EINVAL;
+    ce_fn(&a, cal);
+    ucal_close(cal);
+    return 0;
 }
 
 int wl_cron_eval(const wl_provider *p, int64_t t0, int64_t step, int n, int *out) {

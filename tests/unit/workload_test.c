@@ -2,6 +2,7 @@
 #include "test.h"
 #include "spec/workload.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -199,6 +200,64 @@ TEST(workload_cron_eval_follows_time_zone) {
     T_EQ_INT(st.t, t0 + 2 * 86400 - 1800);
     /* the process zone is unchanged */
     T_ASSERT(getenv("TZ") == NULL || strcmp(getenv("TZ"), ":America/New_York") != 0);
+}
+
+/* Zones are read per evaluation (ICU calendars), never by switching the process's TZ: two
+ * threads evaluating different zones at once get the answers each gets alone, and a zone ICU
+ * does not know is refused. */
+struct zone_job {
+    const char *zone;
+    int64_t t0;
+    int out[48];
+    int rc;
+};
+static void *zone_job_run(void *a) {
+    struct zone_job *j = a;
+    wl_provider p;
+    memset(&p, 0, sizeof p);
+    p.type = WL_PROV_CRON;
+    snprintf(p.time_zone, sizeof p.time_zone, "%s", j->zone);
+    char why[160];
+    wl_cron_parse("0 9 * * *", &p.windows[0].start, why, sizeof why);
+    wl_cron_parse("0 17 * * *", &p.windows[0].end, why, sizeof why);
+    p.windows[0].replicas = 3;
+    p.n_windows = 1;
+    for (int k = 0; k < 200 && j->rc == 0; k++)
+        j->rc = wl_cron_eval(&p, j->t0, 1800, 48, j->out);
+    return NULL;
+}
+TEST(workload_time_zones_do_not_race) {
+    int64_t t0 = 1782864000; /* 2026-07-01T00:00:00Z */
+    struct zone_job alone[2] = {{"Asia/Tokyo", t0, {0}, 0}, {"America/Los_Angeles", t0, {0}, 0}};
+    zone_job_run(&alone[0]);
+    zone_job_run(&alone[1]);
+    T_EQ_INT(alone[0].rc, 0);
+    T_EQ_INT(alone[1].rc, 0);
+    /* Tokyo (UTC+9): 09:00-17:00 local = 00:00-08:00 UTC; Los Angeles (PDT, UTC-7): 16:00-24:00 */
+    T_EQ_INT(alone[0].out[0], 3);
+    T_EQ_INT(alone[0].out[16], -1);
+    T_EQ_INT(alone[1].out[0], -1);
+    T_EQ_INT(alone[1].out[32], 3);
+    struct zone_job both[2] = {{"Asia/Tokyo", t0, {0}, 0}, {"America/Los_Angeles", t0, {0}, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        T_EQ_INT(pthread_create(&th[i], NULL, zone_job_run, &both[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < 2; i++) {
+        T_EQ_INT(both[i].rc, 0);
+        for (int k = 0; k < 48; k++)
+            T_EQ_INT(both[i].out[k], alone[i].out[k]);
+    }
+    T_ASSERT(wl_zone_valid("Europe/Berlin"));
+    T_ASSERT(wl_zone_valid("UTC"));
+    T_ASSERT(!wl_zone_valid("Mars/Olympus_Mons"));
+    T_ASSERT(!wl_zone_valid("../../etc/passwd"));
+    struct tm tmv;
+    T_EQ_INT(wl_localtime("Europe/Berlin", 1782907200, &tmv), 0); /* 2026-07-01T12:00Z */
+    T_EQ_INT(tmv.tm_hour, 14);
+    T_EQ_INT((int)tmv.tm_gmtoff, 7200);
+    T_EQ_INT(wl_localtime("Mars/Olympus_Mons", 0, &tmv), -22);
 }
 
 TEST(workload_cron_windows_touching_do_not_overlap) {
