@@ -14,6 +14,8 @@ static const char *const names[TIDE_ACT_COUNT] = {
     [TIDE_ACT_REPLICA_START] = "replica-start",
     [TIDE_ACT_REPLICA_STOP] = "replica-stop",
     [TIDE_ACT_REPLICAS] = "replicas",
+    [TIDE_ACT_HAPROXY_SLOTS] = "haproxy-slots",
+    [TIDE_ACT_HAPROXY_SLOT] = "haproxy-slot",
 };
 
 const char *tide_action_name(enum tide_action a) {
@@ -27,7 +29,8 @@ int tide_action_find(const char *name) {
 }
 
 const char *tide_action_list(void) {
-    return "drain, standby, activate, warmup, replica-start, replica-stop, replicas";
+    return "drain, standby, activate, warmup, replica-start, replica-stop, replicas, "
+           "haproxy-slots, haproxy-slot";
 }
 
 int tide_replica_id_valid(const char *id) {
@@ -59,6 +62,7 @@ enum ktype {
 #define A(x) (1u << (x))
 #define REPLICA_ACTS (A(TIDE_ACT_DRAIN) | A(TIDE_ACT_STANDBY) | A(TIDE_ACT_ACTIVATE))
 #define ALL_ACTS ((1u << TIDE_ACT_COUNT) - 1)
+#define HAP_ACTS (A(TIDE_ACT_HAPROXY_SLOTS) | A(TIDE_ACT_HAPROXY_SLOT))
 
 typedef struct key {
     const char *name;
@@ -74,8 +78,13 @@ static const key keys[] = {
      * "BACKEND/SERVER"): the bound here only keeps hostile sizes out */
     {"cgroup", T_STR, 0, 4096, REPLICA_ACTS | A(TIDE_ACT_WARMUP), 0},
     {"endpoint", T_STR, 0, 4096, REPLICA_ACTS | A(TIDE_ACT_WARMUP), 0},
-    {"haproxy_socket", T_STR, 0, 4096, REPLICA_ACTS | A(TIDE_ACT_WARMUP), 0},
-    {"haproxy_server", T_STR, 0, 4096, REPLICA_ACTS | A(TIDE_ACT_WARMUP), 0},
+    {"haproxy_socket", T_STR, 0, 4096, REPLICA_ACTS | A(TIDE_ACT_WARMUP) | HAP_ACTS, HAP_ACTS},
+    {"haproxy_server", T_STR, 0, 4096, REPLICA_ACTS | A(TIDE_ACT_WARMUP) | A(TIDE_ACT_HAPROXY_SLOT),
+     A(TIDE_ACT_HAPROXY_SLOT)},
+    /* haproxy-slots / haproxy-slot: names and addresses checked by agent/actions/haproxy_slot.c */
+    {"backend", T_STR, 1, 127, A(TIDE_ACT_HAPROXY_SLOTS), A(TIDE_ACT_HAPROXY_SLOTS)},
+    {"addr", T_STR, 1, 45, A(TIDE_ACT_HAPROXY_SLOT), 0},
+    {"state", T_STR, 1, 8, A(TIDE_ACT_HAPROXY_SLOT), 0},
     {"timeout_ms", T_NUM, 1, 3600000, ALL_ACTS, 0},
     {"wait_connections", T_BOOL, 0, 0, REPLICA_ACTS | A(TIDE_ACT_WARMUP), 0},
     {"force", T_BOOL, 0, 0, REPLICA_ACTS | A(TIDE_ACT_WARMUP), 0},
@@ -99,7 +108,7 @@ static const key keys[] = {
     {"env", T_STRMAP, 0, TIDE_REPLICA_ENV_MAX, A(TIDE_ACT_REPLICA_START), 0},
     {"cwd", T_STR, 1, TIDE_REPLICA_STR_MAX - 1, A(TIDE_ACT_REPLICA_START), 0},
     {"user", T_STR, 1, 64, A(TIDE_ACT_REPLICA_START), 0},
-    {"port", T_NUM, 1, 65535, A(TIDE_ACT_REPLICA_START), 0},
+    {"port", T_NUM, 1, 65535, A(TIDE_ACT_REPLICA_START) | A(TIDE_ACT_HAPROXY_SLOT), 0},
     {"cpu_quota", T_NUM, 0.001, 1024, A(TIDE_ACT_REPLICA_START), 0}, /* cores */
     {"memory_bytes", T_NUM, 1 << 20, 1LL << 50, A(TIDE_ACT_REPLICA_START), 0},
     {"readiness", T_OBJ, 0, 0, A(TIDE_ACT_REPLICA_START), 0},

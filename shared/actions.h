@@ -21,6 +21,8 @@ enum tide_action {
     TIDE_ACT_REPLICA_START,
     TIDE_ACT_REPLICA_STOP,
     TIDE_ACT_REPLICAS,
+    TIDE_ACT_HAPROXY_SLOTS,
+    TIDE_ACT_HAPROXY_SLOT,
     TIDE_ACT_COUNT
 };
 
@@ -37,6 +39,7 @@ enum tide_action {
 #define TIDE_STOP_GRACE_MS 10000    /* replica-stop: grace before SIGKILL */
 #define TIDE_STOP_EXTRA_MS 5000     /* replica-stop: beyond the grace (SIGKILL, cgroup removal) */
 #define TIDE_REPLICAS_TIMEOUT_MS 5000
+#define TIDE_HAPROXY_TIMEOUT_MS 5000 /* haproxy-slots, haproxy-slot */
 
 /* Replica ids: 1..253 bytes of [A-Za-z0-9._-], not starting with '.' or '-' (a Kubernetes pod
  * name fits; the id is also a cgroup directory and a file name on the node). */

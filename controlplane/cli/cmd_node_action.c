@@ -141,8 +141,11 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
         cJSON_DeleteItemFromObjectCaseSensitive(args, "cgroup");
         cJSON_AddStringToObject(args, "cgroup", cgroup);
     }
-    if (!cJSON_GetObjectItemCaseSensitive(args, "haproxy_socket") !=
-        !cJSON_GetObjectItemCaseSensitive(args, "haproxy_server")) {
+    int act = tide_action_find(action);
+    int replica_traffic = act == TIDE_ACT_DRAIN || act == TIDE_ACT_STANDBY ||
+                          act == TIDE_ACT_ACTIVATE || act == TIDE_ACT_WARMUP;
+    if (replica_traffic && !cJSON_GetObjectItemCaseSensitive(args, "haproxy_socket") !=
+                               !cJSON_GetObjectItemCaseSensitive(args, "haproxy_server")) {
         rc = cli_usage_error(&na_cmd, "%s", "--haproxy-socket and --haproxy-server go together");
         goto out;
     }

@@ -183,8 +183,7 @@ int exec_node_action(struct controlplane *cp, const char *node, const char *acti
     snprintf(a->node, sizeof a->node, "%s", node);
     snprintf(a->action, sizeof a->action, "%s", action);
     if (pod) {
-        if (act == TIDE_ACT_WARMUP || act == TIDE_ACT_REPLICA_START ||
-            act == TIDE_ACT_REPLICA_STOP || act == TIDE_ACT_REPLICAS) {
+        if (act != TIDE_ACT_DRAIN && act != TIDE_ACT_STANDBY && act != TIDE_ACT_ACTIVATE) {
             snprintf(err, errlen,
                      "\"pod\" does not apply to %s (it sends no traffic through the Service)",
                      action);

@@ -22,7 +22,7 @@ cg_track() { local h; for h in $HIERS; do [ -d "$R/$h" ] && _CGROUPS=("$R/$h$PAR
 for h in $HIERS; do [ -d "$R/$h" ] && _CGROUPS=("$R/$h$PARENT" "${_CGROUPS[@]}"); done
 for id in r1 bad never quits stubborn; do cg_track "$id"; done
 # replica processes are in no spawned process group: kill what a failed run leaves
-trap 'for id in r1 never quits stubborn; do for p in $(cat $R/unified$PARENT/$id/cgroup.procs 2>/dev/null); do kill -9 $p; done; done 2>/dev/null; _cleanup' EXIT
+trap '_rc=$?; for id in r1 never quits stubborn; do for p in $(cat $R/unified$PARENT/$id/cgroup.procs 2>/dev/null); do kill -9 $p; done; done 2>/dev/null; set +e; (exit $_rc); _cleanup' EXIT
 
 FIX=$TIDE_SRC/tests/fixtures/replicas/replica.py
 [ -n "${TIDE_SRC:-}" ] || FIX=$(cd "$(dirname "$0")/../.." && pwd)/tests/fixtures/replicas/replica.py
