@@ -677,6 +677,7 @@ static void start_ok(start_job *s) {
         cJSON_AddStringToObject(res, "node", M.node);
         if (rep->r.port) cJSON_AddNumberToObject(res, "port", rep->r.port);
         cJSON_AddNumberToObject(res, "exec_ms", ms3((double)(s->exec_us - s->t0_us) / 1000));
+        cJSON_AddNumberToObject(res, "exec_mono_ms", ms3((double)s->exec_us / 1000));
         cJSON_AddNumberToObject(res, "startup_ms", rep->r.startup_ms);
         cJSON_AddNumberToObject(res, "ready_ms", ms3((double)(now - s->t0_us) / 1000));
         cJSON_AddNumberToObject(res, "probes", s->probes);
