@@ -58,7 +58,7 @@ struct controlplane {
     struct ops_server *ops;
     /* ---- module state: one pointer per module, added by its owner ---- */
     struct cp_http *http;           /* http.c: HTTP listener, Prometheus client, query ops */
-    struct cp_workloads *workloads; /* workload_ops.c: applied specs, controllers, workload ops */
+    struct cp_workloads *workloads; /* workloads/: applied specs, controllers, sync loop, ops */
     struct cp_k8s *k8s;             /* k8s.c: Kubernetes API requests under way */
 };
 

@@ -118,7 +118,8 @@ static int file_where(const cgc *c, const target *t, enum cg_file f, enum ctl *c
     }
     switch (f) {
     case F_CPUACCT_USAGE:
-        *ctl = C_CPUACCT, *name = "cpuacct.usage";
+        *ctl = C_CPUACCT;
+        *name = "cpuacct.usage";
         return c->dir[C_CPUACCT][0] != '\0';
     case F_CPU_STAT:
         if (v1cpu)
@@ -128,22 +129,29 @@ static int file_where(const cgc *c, const target *t, enum cg_file f, enum ctl *c
         *name = "cpu.stat";
         return c->dir[*ctl][0] != '\0';
     case F_MEM_USAGE:
-        if (c->dir[C_MEMORY][0])
-            *ctl = C_MEMORY, *name = "memory.usage_in_bytes";
-        else
-            *ctl = C_V2, *name = "memory.current";
+        if (c->dir[C_MEMORY][0]) {
+            *ctl = C_MEMORY;
+            *name = "memory.usage_in_bytes";
+        } else {
+            *ctl = C_V2;
+            *name = "memory.current";
+        }
         return c->dir[*ctl][0] != '\0';
     case F_MEM_STAT:
-        *ctl = c->dir[C_MEMORY][0] ? C_MEMORY : C_V2, *name = "memory.stat";
+        *ctl = c->dir[C_MEMORY][0] ? C_MEMORY : C_V2;
+        *name = "memory.stat";
         return c->dir[*ctl][0] != '\0';
     case F_PIDS:
-        *ctl = c->dir[C_PIDS][0] ? C_PIDS : C_V2, *name = "pids.current";
+        *ctl = c->dir[C_PIDS][0] ? C_PIDS : C_V2;
+        *name = "pids.current";
         return c->dir[*ctl][0] != '\0';
     case F_PSI_CPU:
-        *ctl = C_V2, *name = "cpu.pressure";
+        *ctl = C_V2;
+        *name = "cpu.pressure";
         return c->dir[C_V2][0] != '\0';
     case F_PSI_MEM:
-        *ctl = C_V2, *name = "memory.pressure";
+        *ctl = C_V2;
+        *name = "memory.pressure";
         return c->dir[C_V2][0] != '\0';
     default:
         return 0;
@@ -320,12 +328,26 @@ static int ensure_series(cgc *c, target *t, enum cg_metric m) {
     if (t->defined & (1u << m)) return 0;
     const char *labels[16];
     int n = 0;
-    labels[n++] = "cgroup", labels[n++] = t->rel;
-    labels[n++] = "kind", labels[n++] = cgd_kind_name(t->info.kind);
-    if (t->info.qos[0]) labels[n++] = "qos", labels[n++] = t->info.qos;
-    if (t->info.pod_uid[0]) labels[n++] = "pod_uid", labels[n++] = t->info.pod_uid;
-    if (t->info.container_id[0]) labels[n++] = "container_id", labels[n++] = t->info.container_id;
-    if (t->info.service[0]) labels[n++] = "service", labels[n++] = t->info.service;
+    labels[n++] = "cgroup";
+    labels[n++] = t->rel;
+    labels[n++] = "kind";
+    labels[n++] = cgd_kind_name(t->info.kind);
+    if (t->info.qos[0]) {
+        labels[n++] = "qos";
+        labels[n++] = t->info.qos;
+    }
+    if (t->info.pod_uid[0]) {
+        labels[n++] = "pod_uid";
+        labels[n++] = t->info.pod_uid;
+    }
+    if (t->info.container_id[0]) {
+        labels[n++] = "container_id";
+        labels[n++] = t->info.container_id;
+    }
+    if (t->info.service[0]) {
+        labels[n++] = "service";
+        labels[n++] = t->info.service;
+    }
     labels[n] = NULL;
     int rc = c->out->series(c->out->ctx, metric_names[m], labels, &t->id[m]);
     if (rc < 0) return rc;

@@ -262,7 +262,10 @@ void cgd_classify(const char *rel, cgd_info *out) {
             int j = i + 1;
             out->kind = CGD_KIND_KUBE_OTHER;
             snprintf(out->qos, sizeof out->qos, "guaranteed");
-            if (j < n && is_qos(c[j], cl[j])) copy_n(out->qos, sizeof out->qos, c[j], cl[j]), j++;
+            if (j < n && is_qos(c[j], cl[j])) {
+                copy_n(out->qos, sizeof out->qos, c[j], cl[j]);
+                j++;
+            }
             if (j >= n) return;
             if (!starts(c[j], cl[j], "pod") || cl[j] == 3) {
                 out->kind = CGD_KIND_CGROUP;
@@ -311,7 +314,10 @@ void cgd_classify(const char *rel, cgd_info *out) {
                 const char *dash = NULL;
                 for (size_t k = 0; k < l; k++)
                     if (s[k] == '-') dash = s + k;
-                if (dash) l -= (size_t)(dash + 1 - s), s = dash + 1;
+                if (dash) {
+                    l -= (size_t)(dash + 1 - s);
+                    s = dash + 1;
+                }
                 copy_n(out->container_id, sizeof out->container_id, s, l);
                 out->kind = j + 1 == n ? CGD_KIND_CONTAINER : CGD_KIND_CGROUP;
             }

@@ -242,14 +242,19 @@ int cgp_parse_psi(const char *buf, size_t len, cgp_psi *out, char *err, size_t e
             span k = {tok.s, (size_t)(eq - tok.s)};
             span v = {eq + 1, tok.n - k.n - 1};
             int rc = 0;
-            if (span_eq(k, "avg10"))
-                rc = span_double(v, &a10), seen |= 1;
-            else if (span_eq(k, "avg60"))
-                rc = span_double(v, &a60), seen |= 2;
-            else if (span_eq(k, "avg300"))
-                rc = span_double(v, &a300), seen |= 4;
-            else if (span_eq(k, "total"))
-                rc = span_u64(v, &total), seen |= 8;
+            if (span_eq(k, "avg10")) {
+                rc = span_double(v, &a10);
+                seen |= 1;
+            } else if (span_eq(k, "avg60")) {
+                rc = span_double(v, &a60);
+                seen |= 2;
+            } else if (span_eq(k, "avg300")) {
+                rc = span_double(v, &a300);
+                seen |= 4;
+            } else if (span_eq(k, "total")) {
+                rc = span_u64(v, &total);
+                seen |= 8;
+            }
             if (rc < 0)
                 return errmsg(err, errlen, -EINVAL,
                               "pressure line %d: bad value for " TOKFMT ": " TOKFMT, it.lineno,
@@ -260,11 +265,15 @@ int cgp_parse_psi(const char *buf, size_t len, cgp_psi *out, char *err, size_t e
                           it.lineno);
         if (full) {
             out->has_full = 1;
-            out->full_avg10 = a10, out->full_avg60 = a60, out->full_avg300 = a300;
+            out->full_avg10 = a10;
+            out->full_avg60 = a60;
+            out->full_avg300 = a300;
             out->full_total_us = total;
         } else {
             out->has_some = 1;
-            out->some_avg10 = a10, out->some_avg60 = a60, out->some_avg300 = a300;
+            out->some_avg10 = a10;
+            out->some_avg60 = a60;
+            out->some_avg300 = a300;
             out->some_total_us = total;
         }
     }
@@ -298,8 +307,10 @@ int cgp_parse_proc_cgroup(const char *buf, size_t len, cgp_proc_cgroup_fn fn, vo
                           it.lineno);
         if (cs.n >= sizeof ctl || ps.n >= sizeof path)
             return errmsg(err, errlen, -EINVAL, "cgroup line %d: too long", it.lineno);
-        memcpy(ctl, cs.s, cs.n), ctl[cs.n] = '\0';
-        memcpy(path, ps.s, ps.n), path[ps.n] = '\0';
+        memcpy(ctl, cs.s, cs.n);
+        ctl[cs.n] = '\0';
+        memcpy(path, ps.s, ps.n);
+        path[ps.n] = '\0';
         if (memchr(ctl, '\0', cs.n) || memchr(path, '\0', ps.n))
             return errmsg(err, errlen, -EINVAL, "cgroup line %d: NUL byte", it.lineno);
         n++;

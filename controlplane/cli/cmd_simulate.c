@@ -51,6 +51,7 @@ static cJSON *result_json(const sim_result *r, double standby_cost) {
         cJSON_AddStringToObject(o, "model", r->model);
         cJSON_AddNumberToObject(o, "fallback_syncs", (double)r->fallback_syncs);
         cJSON_AddNumberToObject(o, "fit_seconds", round(r->fit_seconds * 1000) / 1000);
+        cJSON_AddNumberToObject(o, "fits", r->fits);
     }
     return o;
 }
@@ -215,8 +216,8 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
             if (res[i].policy == SIM_STATIC) st = &res[i];
         }
         if (t)
-            printf("tide: model %s (fit %.2fs), %ld syncs fell back to reactive\n", t->model,
-                   t->fit_seconds, t->fallback_syncs);
+            printf("tide: model %s (%d fit%s, %.2fs), %ld syncs fell back to reactive\n", t->model,
+                   t->fits, t->fits == 1 ? "" : "s", t->fit_seconds, t->fallback_syncs);
         const sim_result *ref[2] = {h, st};
         for (int k = 0; t && k < 2; k++)
             if (ref[k] && ref[k]->replica_minutes > 0) {

@@ -1,9 +1,7 @@
 /* sim.c: the trace simulator behind `tidectl simulate` (see sim.h). */
 #include "offline/sim.h"
 
-#include "scaling/hpa.h"
-#include "scaling/planner.h"
-#include "scaling/portrait.h"
+#include "scaling/controller.h"
 
 #include <errno.h>
 #include <math.h>
@@ -76,15 +74,6 @@ static double now_secs(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Per-pod utilization metric for the reactive provider: `ready` pods share the demand,
- * `unready` pods (starting or activating) report nothing trustworthy yet. */
-static void build_pods(hpa_pod *pods, int ready, int unready, double util) {
-    for (int i = 0; i < ready; i++)
-        pods[i] = (hpa_pod){util * REQUEST, REQUEST, 1, 1, 0};
-    for (int i = 0; i < unready; i++)
-        pods[ready + i] = (hpa_pod){0, REQUEST, 1, 0, 0};
 }
 
 int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace *tr,
@@ -160,29 +149,31 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             spec.providers[i].capacity_per_replica = cap;
     spec.mode = WL_MODE_AUTO;
     spec.paused = 0;
+    controller *ctl = NULL;
     portrait_engine *eng = NULL;
     planner *pl = NULL;
-    portrait *pt = NULL;
-    hpa_pod *pods = NULL;
+    double *usage = NULL; /* per ready pod: they share the demand */
     fleet fl = {0};
     int rc = 0;
     if (policy != SIM_STATIC) {
-        if ((rc = portrait_engine_new(&eng, &spec)) < 0) goto out;
-        pt = malloc(sizeof *pt);
-        pods = malloc(((size_t)spec.max_replicas * 2 + 8) * sizeof *pods);
-        if (!pt || !pods) {
+        if ((rc = controller_new(&ctl, &spec, policy == SIM_HPA ? CONTROLLER_NO_PLANNER : 0)) < 0)
+            goto out;
+        eng = controller_engine(ctl);
+        pl = controller_planner(ctl);
+        usage = malloc(((size_t)spec.max_replicas * 2 + 8) * sizeof *usage);
+        if (!usage) {
             rc = -ENOMEM;
             goto out;
         }
     }
     if (policy == SIM_TIDE) {
-        if ((rc = planner_new(&pl, &spec)) < 0) goto out;
         fc_series hist = {tr->y, i0, tr->t0, tr->step, 0};
         double t = now_secs();
         char why[256] = "";
         if (portrait_train(eng, &hist, res->t0, why, sizeof why) < 0 && cfg->verbose)
             fprintf(stderr, "simulate: %s (the predictive provider falls back to reactive)\n", why);
         res->fit_seconds = now_secs() - t;
+        res->fits = 1;
     }
     /* initial fleet: what the policy wants for the first step's demand at the target */
     int first = portrait_replicas_for(tr->y[i0 > 0 ? i0 - 1 : 0], cap, target);
@@ -193,12 +184,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         hpa_ready = res->static_replicas;
     else if (policy == SIM_HPA)
         hpa_ready = first;
-    else
-        for (int i = 0; i < first; i++) {
-            char id[48];
-            snprintf(id, sizeof id, "%.30s-init-%d", spec.name, i);
-            if ((rc = planner_add_replica(pl, id, REPLICA_ONLINE, res->t0)) < 0) goto out;
-        }
+    else if ((rc = controller_adopt(ctl, first, res->t0)) < 0)
+        goto out;
 
     int64_t tstart = res->t0, tend = tr->t0 + (int64_t)tr->n * tr->step;
     double util_sum = 0;
@@ -229,22 +216,24 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             double util = c.online > 0 ? demand / (c.online * cap) : 1.0;
             if (util > 1.0) util = 1.0;
             int unready = c.starting + c.activating;
-            build_pods(pods, c.online, unready, util);
-            hpa_metric hm = {pods, (size_t)(c.online + unready), HPA_UTILIZATION, target};
+            for (int i = 0; i < c.online; i++)
+                usage[i] = util * REQUEST;
             fc_series ctx = {tr->y, m, tr->t0, tr->step, 0}; /* the complete steps before now */
-            portrait_obs obs = {t,
-                                c.online + unready,
-                                &hm,
-                                1,
-                                policy == SIM_TIDE ? &ctx : NULL,
-                                pl ? planner_scale_up_ahead(pl) : 0};
-            if ((rc = portrait_update(eng, &obs, pt)) < 0) goto out;
-            if (policy == SIM_TIDE)
-                for (int i = 0; i < spec.n_providers; i++)
-                    if (portrait_fallback_reason(eng, i)) {
-                        res->fallback_syncs++;
-                        break;
-                    }
+            controller_obs obs = {
+                t,       usage,      c.online,           unready,
+                REQUEST, util * 100, c.online + unready, policy == SIM_TIDE ? &ctx : NULL};
+            controller_out co;
+            if ((rc = controller_step(ctl, &obs, &co)) < 0) goto out;
+            const portrait *pt = co.portrait;
+            if (policy == SIM_TIDE && co.fallback) res->fallback_syncs++;
+            if (policy == SIM_TIDE && co.train) { /* retrainSeconds passed, as in the daemon */
+                double ft = now_secs();
+                char why[256] = "";
+                if (portrait_train(eng, &ctx, t, why, sizeof why) < 0 && cfg->verbose)
+                    fprintf(stderr, "simulate: refit at %lld: %s\n", (long long)t, why);
+                res->fit_seconds += now_secs() - ft;
+                res->fits++;
+            }
             if (cfg->record && (t - tr->t0) % tr->step < sync && !isnan(pt->traffic[0]))
                 res->forecast[m - i0] = pt->traffic[0];
             if (policy == SIM_HPA) {
@@ -267,12 +256,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                 }
                 if (want != cur) res->scale_actions++, res->replica_actions += abs(want - cur);
             } else {
-                planner_metric pm[2] = {{"utilization", util * 100},
-                                        {spec.utilization.name, util * 100}};
-                planner_input in = {t, pt, pm, 2};
-                const planner_action *acts;
-                size_t nacts;
-                if ((rc = planner_step(pl, &in, &acts, &nacts)) < 0) goto out;
+                const planner_action *acts = co.actions;
+                size_t nacts = co.n_actions;
                 if (nacts) res->scale_actions++;
                 res->replica_actions += (long)nacts;
                 for (size_t i = 0; i < nacts; i++) {
@@ -317,10 +302,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     }
 out:
     free(fl.q);
-    free(pods);
-    free(pt);
-    planner_free(pl);
-    portrait_engine_free(eng);
+    free(usage);
+    controller_free(ctl);
     if (rc < 0) {
         if (!*err) snprintf(err, errlen, "simulation failed: %s", strerror(-rc));
         sim_result_fini(res);

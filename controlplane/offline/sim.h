@@ -10,8 +10,11 @@
  * Policies: "tide" (the spec's providers, behavior and planner), "hpa" (the reactive provider
  * alone with the Kubernetes default behavior on the spec's target, bounds and sync period;
  * scaled-in pods are deleted), "static" (the replicas that cover the evaluated span's peak
- * at the target utilization). Predictive models are fitted once, on the data before the
- * evaluated span; they never see the span itself before it happens. */
+ * at the target utilization). Predictive models are fitted first on the data before the
+ * evaluated span, then again whenever the controller step says a fit is due (retrainSeconds
+ * after the last one, 5 minutes after a failed one), on the whole trace before that moment, and
+ * used from the next sync on (the daemon fits on a worker thread and installs the result when
+ * it is done); they never see data before it happens. */
 #ifndef TIDE_SIM_H
 #define TIDE_SIM_H
 
@@ -54,8 +57,9 @@ typedef struct sim_result {
     double capacity;
     int static_replicas;
     long fallback_syncs; /* syncs where the predictive provider fell back to reactive */
-    double fit_seconds;
-    char model[64]; /* the forecaster used ("" when none) */
+    double fit_seconds;  /* all fits together */
+    int fits;            /* the first fit and the refits after retrainSeconds */
+    char model[64];      /* the forecaster used ("" when none) */
     /* per trace step of the evaluated span (when record): */
     size_t npts;
     int64_t t0, step;

@@ -29,7 +29,7 @@ rm = t["replica_minutes"] / h["replica_minutes"]
 print("tide/hpa: overload %.3fx (goal <= 0.3), replica-minutes %.3fx (goal <= 1.0)" % (ov, rm))
 print("vs static: tide %.3fx, hpa %.3fx replica-minutes; static overload %.1f min" % (
     t["replica_minutes"] / s["replica_minutes"], h["replica_minutes"] / s["replica_minutes"], s["overload_minutes"]))
-print("model %s, fit %.2f s, %d syncs fell back to reactive; run %.1f s" % (t["model"], t["fit_seconds"], t["fallback_syncs"], float(sys.argv[2])))
+print("model %s, %d fits in %.2f s, %d syncs fell back to reactive; run %.1f s" % (t["model"], t["fits"], t["fit_seconds"], t["fallback_syncs"], float(sys.argv[2])))
 ok = ov <= 0.3 and rm <= 1.0
 print("simulate goal:", "PASS" if ok else "FAIL")
 sys.exit(0 if ok else 1)

@@ -77,6 +77,28 @@ TEST(sim_step_demand_tide_anticipates_hpa_overloads_static_covers) {
     free(y);
 }
 
+/* The models are refitted every retrainSeconds of the evaluated span, as in the daemon. */
+TEST(sim_refits_at_retrain_seconds) {
+    size_t n;
+    int64_t t0;
+    double *y = step_trace(&n, &t0);
+    sim_trace tr = {y, n, t0, 60};
+    sim_config cfg;
+    sim_config_defaults(&cfg);
+    cfg.eval_days = 2;
+    cfg.peak_replicas = 10;
+    workload_spec s = tide_spec("snaive-day");
+    sim_result r;
+    char err[256] = "";
+    T_EQ_INT(sim_run(&cfg, &s, &tr, SIM_TIDE, &r, err, sizeof err), 0);
+    T_EQ_INT(r.fits, 2); /* before the span, and a day into it */
+    s.providers[0].retrain_seconds = 6 * 3600;
+    T_EQ_INT(sim_run(&cfg, &s, &tr, SIM_TIDE, &r, err, sizeof err), 0);
+    T_EQ_INT(r.fits, 8);
+    T_ASSERT(r.overload_minutes < 0.1);
+    free(y);
+}
+
 TEST(sim_rejects_short_trace_and_missing_capacity) {
     size_t n;
     int64_t t0;

@@ -17,7 +17,8 @@
 typedef struct job {
     work w;
     int id, ran, done, status, on_worker, sig_blocked;
-    sem_t *gate; /* when set, run waits for it */
+    sem_t *gate;    /* when set, run waits for it */
+    sem_t *started; /* when set, run posts it first */
 } job;
 
 static pthread_t main_thread;
@@ -30,6 +31,7 @@ static void job_run(work *w) {
     sigset_t cur;
     pthread_sigmask(SIG_SETMASK, NULL, &cur);
     j->sig_blocked = sigismember(&cur, SIGTERM) == 1;
+    if (j->started) sem_post(j->started);
     if (j->gate) sem_wait(j->gate);
     j->ran++;
     atomic_fetch_add(&n_ran, 1);
@@ -96,15 +98,18 @@ TEST(work_queue_bound_cancel_and_drain) {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     work_pool *p;
     T_EQ_INT(work_pool_new(loop, 1, 2, &p), 0);
-    sem_t gate;
+    sem_t gate, started;
     sem_init(&gate, 0, 0);
+    sem_init(&started, 0, 0);
     job j[5];
     memset(j, 0, sizeof j);
     j[0].gate = &gate; /* holds the only thread */
+    j[0].started = &started;
     T_EQ_INT(work_submit(p, &j[0].w, job_run, job_done), 0);
+    sem_wait(&started); /* j[0] runs */
     T_EQ_INT(work_submit(p, &j[1].w, job_run, job_done), 0);
     T_EQ_INT(work_submit(p, &j[2].w, job_run, job_done), 0);
-    /* 1 running (or about to) + 2 queued: full */
+    /* 1 running + 2 queued: full */
     T_EQ_INT(work_submit(p, &j[3].w, job_run, job_done), -EAGAIN);
     T_EQ_INT((int)work_pool_load(p), 3);
     /* cancel a queued one: done with -ECANCELED, run never called */
@@ -131,5 +136,6 @@ TEST(work_queue_bound_cancel_and_drain) {
     work_pool_free(p);
     T_EQ_INT(j[4].done, 0);
     sem_destroy(&gate);
+    sem_destroy(&started);
     ev_loop_destroy(loop);
 }

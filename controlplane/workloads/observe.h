@@ -1,0 +1,71 @@
+/* observe.h: what one sync of a workload reads: the latest utilization per pod and replica
+ * count, the traffic history per minute (the predictive providers' input and training data) and
+ * the capacity-model observations, from the store (on the loop) or from the store merged with
+ * Prometheus and from Prometheus alone for other PromQL (on a worker thread); where each read
+ * came from and what went wrong; a failed read filled from the last good observation. */
+#ifndef TIDE_WORKLOADS_OBSERVE_H
+#define TIDE_WORKLOADS_OBSERVE_H
+
+#include "models/capacity.h"
+#include "models/forecast.h"
+#include "spec/workload.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tsdb;
+struct prom;
+
+/* Where one metric's last read came from: "store", "prometheus", "merged" (both put points
+ * in), or "none"; its error ("" when it went well) and the controller time of the read. */
+enum { OBSERVE_UTIL, OBSERVE_REPLICAS, OBSERVE_TRAFFIC, OBSERVE_N };
+/* "utilization", "replicas", "traffic" */
+extern const char *const observe_metric_keys[OBSERVE_N];
+
+typedef struct observe_metric {
+    char source[12];
+    char error[240];
+    int64_t at;
+    int stale; /* the read failed: the values (and source) are the last good read's */
+} observe_metric;
+
+#define OBSERVE_PODS 512
+
+/* One sync's observations of a workload (read by observe_read()). */
+typedef struct observe_result {
+    int64_t now;                       /* controller time (wall clock, unix s) */
+    int want_cap;                      /* read the capacity-model observations too */
+    int util_rc, replicas_rc, hist_rc; /* 0, or -errno of the read (-ENOENT: not configured) */
+    double util[OBSERVE_PODS];         /* latest utilization percent per pod */
+    int npods;
+    int replicas;
+    double *y;           /* traffic per minute (hist.y) */
+    fc_series hist;      /* times on the controller's clock */
+    int64_t hist_src_t0; /* hist.t0 on the metrics' own clock (minus offsetSeconds) */
+    int64_t util_at, replicas_at, hist_at; /* when the values used were read */
+    cap_obs *cap;
+    size_t ncap;
+    char cap_err[160];
+    observe_metric m[OBSERVE_N];
+    char prom_err[256]; /* the first Prometheus failure of this read, "" none */
+} observe_result;
+
+/* Reads everything one sync of a workload needs, at controller time o->now (o zeroed but for
+ * now and want_cap): the latest utilization per pod and replicas (last two minutes), the
+ * traffic history per minute over the last 7 days (summed over series, ending with the last
+ * complete minute) when a predictive provider wants it, and the capacity-model observations
+ * when o->want_cap. Metrics are read spec.metrics.offsetSeconds in the past and their times
+ * shifted forward by it. p NULL: the store only (memory, fit for the loop); else thread-safe,
+ * for a worker thread (the store's reader lock, prom_query_range). */
+void observe_read(struct tsdb *db, struct prom *p, const workload_spec *s, observe_result *o);
+
+/* Where a read of o failed, the last good observation's values stand in (a slow or dead
+ * Prometheus must not blank the controller's view); the metric's error says since when. */
+void observe_fill_from(observe_result *o, const observe_result *last);
+
+void observe_free(observe_result *o);
+
+/* The selector or query of a metric source, NULL when it has none. */
+const char *observe_source_text(const wl_source *s);
+
+#endif

@@ -1,0 +1,473 @@
+/* sync.c: the workloads' sync loop (see sync.h). */
+#include "workloads/sync.h"
+
+#include "api/http.h"
+#include "cp.h"
+#include "log.h"
+#include "query/prom.h"
+#include "workloads/workloads.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <math.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A job on a worker thread, the first member of train_job and fetch_job: the worker sets
+ * done (under the workloads lock) and wakes the loop, which joins it and takes its results. */
+typedef struct wl_job {
+    struct wl_job *next;
+    pthread_t th;
+    int done;
+    struct cp_workloads *w;
+} wl_job;
+
+/* A fit of one workload's predictive models on a worker thread: the loop never waits for
+ * training. The job owns copies of everything it reads; the loop installs the results when
+ * the workload (same name and generation) is still there, else drops them. */
+typedef struct train_job {
+    wl_job job;
+    char name[WL_NAME_MAX];
+    uint64_t generation;
+    workload_spec *spec;
+    double *y;
+    fc_series hist;
+    int64_t hist_src_t0;
+    char hist_source[12];
+    int64_t now;
+    forecaster *f[WL_MAX_PROVIDERS];
+    char err[WL_MAX_PROVIDERS][160];
+    cap_obs *obs; /* capacity-model observations (NULL: not needed) */
+    size_t nobs;
+    cap_model *cap; /* fitted capacity model, with its report */
+    cap_report cap_rep;
+    char cap_err[160];
+} train_job;
+
+/* One sync's reads through Prometheus on a worker thread: the loop never waits for HTTP. */
+typedef struct fetch_job {
+    wl_job job;
+    char name[WL_NAME_MAX];
+    uint64_t generation;
+    workload_spec *spec;
+    observe_result *o;
+    prom *prom;
+    int64_t started_ms; /* monotonic */
+} fetch_job;
+
+struct sync_loop {
+    struct cp_workloads *w;
+    ev_timer tick;
+    ev_async wake;        /* a fit or a fetch finished */
+    pthread_mutex_t lock; /* guards jobs, fetches and their done flags */
+    wl_job *jobs;         /* train_job */
+    wl_job *fetches;      /* fetch_job */
+};
+
+static log_ratelimit observe_rl = LOG_RATELIMIT_INIT(60000, 5);
+
+static void record_action(workload_entry *e, int64_t now, const planner_action *a,
+                          const char *note) {
+    workload_action_rec *r = &e->acts[e->nacts++ % WORKLOAD_ACTIONS_KEPT];
+    r->t = now;
+    r->a = *a;
+    snprintf(r->note, sizeof r->note, "%s", note);
+}
+
+/* Worker side, last: marks the job done and wakes the loop. */
+static void job_finished(wl_job *jb) {
+    pthread_mutex_lock(&jb->w->sync->lock);
+    jb->done = 1;
+    pthread_mutex_unlock(&jb->w->sync->lock);
+    ev_async_send(jb->w->cp->loop, &jb->w->sync->wake);
+}
+
+/* Loop side: adds a started job to a list. */
+static void job_push(struct cp_workloads *w, wl_job **list, wl_job *jb) {
+    pthread_mutex_lock(&w->sync->lock);
+    jb->next = *list;
+    *list = jb;
+    pthread_mutex_unlock(&w->sync->lock);
+}
+
+/* Loop side: takes a finished job (with wait set, any job) off the list and joins its thread.
+ * NULL when there is none. */
+static wl_job *job_pop(struct cp_workloads *w, wl_job **list, int wait) {
+    wl_job *jb = NULL;
+    pthread_mutex_lock(&w->sync->lock);
+    for (wl_job **pp = list; *pp; pp = &(*pp)->next)
+        if ((*pp)->done || wait) {
+            jb = *pp;
+            *pp = jb->next;
+            break;
+        }
+    pthread_mutex_unlock(&w->sync->lock);
+    if (jb) pthread_join(jb->th, NULL);
+    return jb;
+}
+
+static void job_free(train_job *j) {
+    for (int i = 0; i < WL_MAX_PROVIDERS; i++)
+        fc_free(j->f[i]);
+    cap_free(j->cap);
+    free(j->obs);
+    free(j->spec);
+    free(j->y);
+    free(j);
+}
+
+static void *train_main(void *arg) {
+    train_job *j = arg;
+    for (int i = 0; i < j->spec->n_providers; i++)
+        if (j->spec->providers[i].type == WL_PROV_PREDICTIVE)
+            portrait_fit(j->spec, i, &j->hist, &j->f[i], j->err[i], sizeof j->err[i]);
+    if (j->obs) {
+        cap_options opt = {.use_residual = 1, .seed = 1};
+        if (cap_fit(&j->cap, j->obs, j->nobs, &opt, &j->cap_rep, j->cap_err, sizeof j->cap_err) < 0)
+            j->cap = NULL;
+    }
+    job_finished(&j->job);
+    return NULL;
+}
+
+/* Does a sync at now want the capacity-model observations read with it? */
+static int wants_capacity(const workload_entry *e, int64_t now) {
+    if (e->training || !portrait_training_due(controller_engine(e->ctl), now)) return 0;
+    for (int i = 0; i < e->run.n_providers; i++)
+        if (e->run.providers[i].type == WL_PROV_PREDICTIVE &&
+            !(e->run.providers[i].capacity_per_replica > 0))
+            return 1;
+    return 0;
+}
+
+/* Starts a fit on o's traffic history (and its capacity observations, which move to the job). */
+static void train_start(struct cp_workloads *w, workload_entry *e, observe_result *o, int64_t now) {
+    const fc_series *hist = &o->hist;
+    train_job *j = calloc(1, sizeof *j);
+    if (!j) return;
+    if (o->want_cap) {
+        j->obs = o->cap;
+        j->nobs = o->ncap;
+        o->cap = NULL;
+        o->ncap = 0;
+        if (!j->nobs)
+            snprintf(j->cap_err, sizeof j->cap_err, "%s",
+                     o->cap_err[0] ? o->cap_err : "no capacity observations");
+    }
+    j->spec = malloc(sizeof *j->spec);
+    j->y = malloc(hist->n * sizeof *j->y);
+    if (!j->spec || !j->y) {
+        job_free(j);
+        return;
+    }
+    *j->spec = e->run;
+    memcpy(j->y, hist->y, hist->n * sizeof *j->y);
+    j->hist = *hist;
+    j->hist.y = j->y;
+    j->hist_src_t0 = o->hist_src_t0;
+    snprintf(j->hist_source, sizeof j->hist_source, "%s", o->m[OBSERVE_TRAFFIC].source);
+    j->now = now;
+    j->job.w = w;
+    j->generation = e->generation;
+    snprintf(j->name, sizeof j->name, "%s", e->spec.name);
+    int rc = pthread_create(&j->job.th, NULL, train_main, j);
+    if (rc != 0) {
+        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: cannot start training: %s",
+                    e->spec.name, strerror(rc));
+        job_free(j);
+        return;
+    }
+    job_push(w, &w->sync->jobs, &j->job);
+    e->training = 1;
+}
+
+/* Loop side: installs finished fits. With wait set (shutdown), waits for every job. */
+static void train_collect(struct cp_workloads *w, int wait) {
+    for (;;) {
+        train_job *j = (train_job *)job_pop(w, &w->sync->jobs, wait);
+        if (!j) return;
+        workload_entry *e = workload_find(w, j->name);
+        if (e && e->generation == j->generation && !wait) {
+            int ok = 0, bad = 0;
+            for (int i = 0; i < j->spec->n_providers; i++) {
+                if (j->spec->providers[i].type != WL_PROV_PREDICTIVE) continue;
+                portrait_install(controller_engine(e->ctl), i, j->f[i], j->now, j->err[i]);
+                if (j->f[i])
+                    ok++;
+                else {
+                    bad++;
+                    log_warn("workloads", "%s: providers[%d] training: %s", j->name, i, j->err[i]);
+                }
+                j->f[i] = NULL;
+            }
+            log_info("workloads",
+                     "%s: %d predictive model(s) trained on %zu points (%s), %d failed", j->name,
+                     ok, j->hist.n, j->hist_source, bad);
+            e->fit = (workload_fit){j->now,
+                                    j->hist_src_t0,
+                                    j->hist_src_t0 + (int64_t)(j->hist.n - 1) * j->hist.step,
+                                    j->hist.n,
+                                    ok,
+                                    bad,
+                                    ""};
+            snprintf(e->fit.source, sizeof e->fit.source, "%s", j->hist_source);
+            if (j->cap) { /* the engine uses it from now on; the entry owns it */
+                portrait_set_capacity_model(controller_engine(e->ctl), j->cap, &j->cap_rep, j->now);
+                cap_free(e->cap);
+                e->cap = j->cap;
+                j->cap = NULL;
+                log_info("workloads", "%s: capacity model on %zu observations: %s", j->name,
+                         j->nobs, j->cap_rep.reason);
+            } else if (j->cap_err[0]) {
+                if (!e->cap)
+                    portrait_set_capacity(controller_engine(e->ctl), NULL, NULL, j->now, 0,
+                                          j->cap_err);
+                log_warn("workloads", "%s: capacity model: %s", j->name, j->cap_err);
+            }
+            e->training = 0;
+        } else if (e && e->generation == j->generation) {
+            e->training = 0;
+        }
+        job_free(j);
+    }
+}
+
+/* Runs the controller step (scaling/controller.c, as `tidectl simulate` does) for one sync at
+ * now on observation o (fresh, or the last good one while a fetch is under way), starts a fit
+ * when one is due and hands the actions to the target kind's executor. */
+static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o, int64_t now) {
+    struct controlplane *cp = w->cp;
+    const workload_spec *s = &e->run;
+    int npods = o->util_rc == 0 ? o->npods : 0;
+    double usage[OBSERVE_PODS];
+    e->observe[0] = 0;
+    if (o->util_rc < 0 && o->util_rc != -ENOENT) {
+        snprintf(e->observe, sizeof e->observe, "utilization: %.200s", o->m[OBSERVE_UTIL].error);
+        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: utilization: %s", s->name,
+                    o->m[OBSERVE_UTIL].error);
+    }
+    double avg = 0;
+    for (int i = 0; i < npods; i++) {
+        usage[i] = o->util[i] * 10; /* percent -> thousandths of a request of 1000 */
+        avg += o->util[i];
+    }
+    const fc_series *trp = o->hist_rc == 0 ? &o->hist : NULL;
+    controller_obs cobs = {now,
+                           usage,
+                           npods,
+                           0,
+                           1000,
+                           npods ? avg / npods : NAN,
+                           o->replicas_rc == 0 ? o->replicas : -1,
+                           trp};
+    controller_out out;
+    controller_step(e->ctl, &cobs, &out);
+    int want_traffic = 0;
+    for (int i = 0; i < s->n_providers; i++)
+        want_traffic |= s->providers[i].type == WL_PROV_PREDICTIVE;
+    if (want_traffic && s->n_traffic > 0) {
+        if (trp) {
+            if (!e->training && out.train) train_start(w, e, o, now);
+        } else {
+            snprintf(e->observe, sizeof e->observe, "traffic %.40s: %.180s", s->traffic[0].name,
+                     o->hist_rc == -ENODATA ? "no data yet" : o->m[OBSERVE_TRAFFIC].error);
+        }
+    }
+    if (npods > 0 && trp)
+        snprintf(e->observe, sizeof e->observe,
+                 "%d pod(s) reporting utilization, %zu minutes of traffic", npods, o->hist.n);
+    else if (npods > 0 && !want_traffic)
+        snprintf(e->observe, sizeof e->observe, "%d pod(s) reporting utilization", npods);
+    else if (trp && !e->observe[0])
+        snprintf(e->observe, sizeof e->observe,
+                 "no utilization samples yet, %zu minutes of traffic", o->hist.n);
+    else if (npods == 0 && !e->observe[0])
+        snprintf(e->observe, sizeof e->observe, "no utilization samples yet");
+    if (e->prom_err[0]) { /* the status names a failing history source first */
+        char tmp[sizeof e->observe];
+        snprintf(tmp, sizeof tmp, "prometheus: %.200s; %.290s", e->prom_err, e->observe);
+        memcpy(e->observe, tmp, sizeof tmp);
+    }
+    workload_executor_fn ex = workload_executor(s->target.kind);
+    planner *pl = controller_planner(e->ctl);
+    for (size_t i = 0; i < out.n_actions; i++) {
+        const planner_action *a = &out.actions[i];
+        int rc = ex ? ex(cp, s, a) : -ENOSYS;
+        record_action(e, now, a, rc == 0 ? "sent to executor" : strerror(-rc));
+        if (rc < 0) planner_action_done(pl, a->replica, a->kind, 0, now);
+    }
+}
+
+/* A fresh observation arrived (read on the loop, or by a fetch thread): note where each metric
+ * came from, let the last good values stand in for failed reads, record Prometheus trouble and
+ * recovery as decision events, decide, and keep it as the last good observation. */
+static void obs_ready(struct cp_workloads *w, workload_entry *e, observe_result *o, int64_t now) {
+    if (o->util_rc == 0) o->util_at = o->now;
+    if (o->replicas_rc == 0) o->replicas_at = o->now;
+    if (o->hist_rc == 0) o->hist_at = o->now;
+    observe_fill_from(o, e->last);
+    for (int i = 0; i < OBSERVE_N; i++)
+        e->reads[i] = o->m[i], e->reads[i].at = o->now;
+    char text[PLANNER_EVENT_TEXT];
+    if (o->prom_err[0] && !e->prom_err[0]) {
+        snprintf(text, sizeof text,
+                 "prometheus: %.200s; using the last good observation and the store", o->prom_err);
+        planner_note(controller_planner(e->ctl), now, "prometheus", text);
+        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: %s", e->spec.name, text);
+    } else if (!o->prom_err[0] && e->prom_err[0]) {
+        planner_note(controller_planner(e->ctl), now, "prometheus", "prometheus: answering again");
+    }
+    snprintf(e->prom_err, sizeof e->prom_err, "%s", o->prom_err);
+    decide(w, e, o, now);
+    observe_free(e->last);
+    free(o->cap); /* only a fit started by this sync uses them */
+    o->cap = NULL;
+    o->want_cap = 0;
+    e->last = o;
+}
+
+/* ---- fetches from Prometheus on worker threads ---------------------------------------- */
+
+static void *fetch_main(void *arg) {
+    fetch_job *j = arg;
+    observe_read(j->job.w->cp->db, j->prom, j->spec, j->o);
+    job_finished(&j->job);
+    return NULL;
+}
+
+static void fetch_start(struct cp_workloads *w, workload_entry *e, prom *p, int64_t now) {
+    fetch_job *j = calloc(1, sizeof *j);
+    if (j) j->spec = malloc(sizeof *j->spec), j->o = calloc(1, sizeof *j->o);
+    if (!j || !j->spec || !j->o) {
+        if (j) free(j->spec), free(j->o);
+        free(j);
+        return;
+    }
+    *j->spec = e->run;
+    j->o->now = now;
+    j->o->want_cap = wants_capacity(e, now);
+    j->prom = p;
+    j->started_ms = tide_now_mono_ms();
+    j->job.w = w;
+    j->generation = e->generation;
+    snprintf(j->name, sizeof j->name, "%s", e->spec.name);
+    int rc = pthread_create(&j->job.th, NULL, fetch_main, j);
+    if (rc != 0) {
+        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: cannot start a fetch: %s",
+                    e->spec.name, strerror(rc));
+        free(j->spec);
+        observe_free(j->o);
+        free(j);
+        return;
+    }
+    job_push(w, &w->sync->fetches, &j->job);
+    e->fetching = 1;
+    e->fetch_started = now;
+}
+
+/* Loop side: finished fetches drive a decision. With wait set (shutdown), waits for all. */
+static void fetch_collect(struct cp_workloads *w, int wait) {
+    for (;;) {
+        fetch_job *j = (fetch_job *)job_pop(w, &w->sync->fetches, wait);
+        if (!j) return;
+        workload_entry *e = workload_find(w, j->name);
+        if (e && e->generation == j->generation) {
+            e->fetching = 0;
+            e->stalled = 0;
+            e->fetch_ms = tide_now_mono_ms() - j->started_ms;
+            if (!wait) {
+                obs_ready(w, e, j->o, tide_now_wall_ms() / 1000);
+                j->o = NULL;
+            }
+        }
+        observe_free(j->o);
+        free(j->spec);
+        free(j);
+    }
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *a, int revents) {
+    (void)loop;
+    (void)revents;
+    struct cp_workloads *w =
+        ((struct sync_loop *)((char *)a - offsetof(struct sync_loop, wake)))->w;
+    train_collect(w, 0);
+    fetch_collect(w, 0);
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)loop;
+    (void)revents;
+    struct cp_workloads *w =
+        ((struct sync_loop *)((char *)t - offsetof(struct sync_loop, tick)))->w;
+    int64_t now = tide_now_wall_ms() / 1000;
+    prom *p = cp_http_prom(w->cp);
+    for (workload_entry *e = w->head; e; e = e->next) {
+        if (now < e->next_sync) continue;
+        e->next_sync = now + e->run.sync_seconds;
+        if (!p) { /* the store only: read on the loop (from memory) */
+            observe_result *o = calloc(1, sizeof *o);
+            if (!o) continue;
+            o->now = now;
+            o->want_cap = wants_capacity(e, now);
+            observe_read(w->cp->db, NULL, &e->run, o);
+            obs_ready(w, e, o, now);
+        } else if (!e->fetching) {
+            fetch_start(w, e, p, now);
+        } else if (!e->last) { /* the first fetch is still under way */
+            snprintf(e->prom_err, sizeof e->prom_err,
+                     "no answer for %lld s (timeout %lld ms per request)",
+                     (long long)(now - e->fetch_started),
+                     (long long)w->cp->cfg.prometheus_timeout_ms);
+            snprintf(e->observe, sizeof e->observe, "prometheus: %s; no observation yet",
+                     e->prom_err);
+        } else {               /* Prometheus is slow: the sync goes on with what we have */
+            if (!e->stalled) { /* a decision event when the fetch first overruns a sync */
+                e->stalled = 1;
+                char text[PLANNER_EVENT_TEXT];
+                snprintf(text, sizeof text,
+                         "prometheus: no answer for %lld s; deciding on the observation of %lld",
+                         (long long)(now - e->fetch_started), (long long)e->last->now);
+                planner_note(controller_planner(e->ctl), now, "prometheus", text);
+            }
+            snprintf(e->prom_err, sizeof e->prom_err,
+                     "no answer for %lld s (timeout %lld ms per request)",
+                     (long long)(now - e->fetch_started),
+                     (long long)w->cp->cfg.prometheus_timeout_ms);
+            decide(w, e, e->last, now);
+        }
+    }
+}
+
+int sync_start(struct cp_workloads *w, char *err, size_t errlen) {
+    struct sync_loop *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "workloads: out of memory");
+        return -ENOMEM;
+    }
+    s->w = w;
+    pthread_mutex_init(&s->lock, NULL);
+    w->sync = s;
+    ev_timer_init(&s->tick, on_tick, 1.0, 1.0);
+    ev_timer_start(w->cp->loop, &s->tick);
+    ev_async_init(&s->wake, on_wake);
+    ev_async_start(w->cp->loop, &s->wake);
+    return 0;
+}
+
+void sync_stop(struct cp_workloads *w) {
+    struct sync_loop *s = w->sync;
+    if (!s) return;
+    ev_timer_stop(w->cp->loop, &s->tick);
+    /* fetches under way end at once instead of after Prometheus's timeout and retries */
+    prom_cancel(cp_http_prom(w->cp));
+    train_collect(w, /* wait = */ 1);
+    fetch_collect(w, /* wait = */ 1);
+    ev_async_stop(w->cp->loop, &s->wake);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+    w->sync = NULL;
+}

@@ -1,0 +1,91 @@
+/* workloads.h: the live side of workloads in the control plane (the "workloads" module): the
+ * applied specs (kept by persist.c in <data_dir>/workloads/NAME.yaml, reloaded at start), one
+ * controller each that sync.c runs every syncPeriodSeconds on what observe.c reads, the ops
+ * commands of workload_ops.c, and the executors that carry the actions out.
+ *
+ * Executors (Kubernetes API, HAProxy, systemd through agents) register per target kind with
+ * workload_executor_register(). A workload whose target kind has no executor yet is planned in
+ * Preview (it records what it would do); describe says so. */
+#ifndef TIDE_WORKLOADS_H
+#define TIDE_WORKLOADS_H
+
+#include "scaling/controller.h"
+#include "spec/workload.h"
+#include "workloads/observe.h"
+
+#include <stdint.h>
+
+struct controlplane;
+
+/* Carries out one action for a workload; returns 0 when accepted (the outcome is reported
+ * later with workload_action_done) or -errno. */
+typedef int (*workload_executor_fn)(struct controlplane *cp, const workload_spec *spec,
+                                    const planner_action *a);
+void workload_executor_register(wl_target_kind kind, workload_executor_fn fn);
+
+/* An executor reports an action's outcome (ignored when the workload or replica is gone). */
+void workload_action_done(struct controlplane *cp, const char *workload, const char *replica,
+                          planner_action_kind kind, int ok);
+
+/* ---- inside workloads/ ---------------------------------------------------------------- */
+
+#define WORKLOAD_ACTIONS_KEPT 64
+
+typedef struct workload_action_rec {
+    int64_t t;
+    planner_action a;
+    char note[64];
+} workload_action_rec;
+
+/* The history the last successful fit used. */
+typedef struct workload_fit {
+    int64_t at;         /* controller time of the fit */
+    int64_t start, end; /* first and last minute, metrics' own clock */
+    size_t points;
+    int ok, failed;
+    char source[12];
+} workload_fit;
+
+typedef struct workload_entry {
+    struct workload_entry *next;
+    workload_spec spec; /* as applied */
+    workload_spec run;  /* as the controller runs it (Preview while no executor exists) */
+    char *yaml;
+    uint64_t generation;
+    int64_t applied_ms;
+    controller *ctl; /* portrait engine, planner and the last portrait */
+    cap_model *cap;  /* the capacity model the engine uses (owned here) */
+    int64_t next_sync;
+    int training; /* a fit of its predictive models is running on a worker thread */
+    char observe[512];
+    observe_result *last; /* the last observation (failed reads filled from the one before) */
+    observe_metric reads[OBSERVE_N];
+    char prom_err[256]; /* Prometheus trouble of the last sync, "" none */
+    int fetching;       /* a fetch from Prometheus is under way on a worker thread */
+    int stalled;        /* ... and overran a sync period */
+    int64_t fetch_started;
+    int64_t fetch_ms; /* how long the last finished fetch took, -1 none */
+    workload_fit fit;
+    workload_action_rec acts[WORKLOAD_ACTIONS_KEPT];
+    uint64_t nacts;
+} workload_entry;
+
+struct sync_loop;
+
+/* The module's state (cp->workloads). */
+struct cp_workloads {
+    struct controlplane *cp;
+    workload_entry *head;
+    struct sync_loop *sync; /* sync.c: the tick and the worker jobs */
+    char dir[1024];
+};
+
+/* The executor registered for a target kind, NULL none. */
+workload_executor_fn workload_executor(wl_target_kind kind);
+workload_entry *workload_find(struct cp_workloads *w, const char *name);
+/* Builds the entry for a validated spec (Preview while its kind has no executor). NULL on
+ * ENOMEM. */
+workload_entry *workload_entry_new(const workload_spec *spec, const char *yaml, size_t len);
+void workload_entry_free(workload_entry *e);
+
+#endif
