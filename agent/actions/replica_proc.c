@@ -571,6 +571,7 @@ struct start_job {
     char resp[64];
     size_t resp_len;
     int probes;
+    int adopted; /* a readiness check of a replica adopted before it was ready */
     char last[160];
 };
 
@@ -667,7 +668,9 @@ static void start_ok(start_job *s) {
     int64_t now = mono_us();
     rep->state = S_READY;
     rep->r.ready_at = wall_ms();
-    rep->r.startup_ms = ms3((double)(now - s->exec_us) / 1000);
+    /* adopted: the exec instant died with the old agent; the record's start time stands in */
+    rep->r.startup_ms = s->adopted ? (double)(rep->r.ready_at - rep->r.started_at)
+                                   : ms3((double)(now - s->exec_us) / 1000);
     record_save(rep);
     cJSON *res = cJSON_CreateObject();
     if (res) {
@@ -681,6 +684,7 @@ static void start_ok(start_job *s) {
         cJSON_AddNumberToObject(res, "startup_ms", rep->r.startup_ms);
         cJSON_AddNumberToObject(res, "ready_ms", ms3((double)(now - s->t0_us) / 1000));
         cJSON_AddNumberToObject(res, "probes", s->probes);
+        if (s->adopted) cJSON_AddBoolToObject(res, "adopted", 1);
         char p[800];
         rec_path(rep->r.id, p, sizeof p, ".log");
         cJSON_AddStringToObject(res, "log", p);
@@ -929,10 +933,66 @@ static int resolve_prog(const char *prog, char *out, size_t cap) {
     return last;
 }
 
+/* The deadline and the readiness check of a start job (args as replica-start's). */
+static void start_setup(start_job *s, const cJSON *args, int port) {
+    const cJSON *ready = cJSON_GetObjectItemCaseSensitive(args, "readiness");
+    int timeout = tide_action_timeout_ms(TIDE_ACT_REPLICA_START, args) - TIDE_START_EXTRA_MS;
+    if (cJSON_GetObjectItemCaseSensitive(args, "timeout_ms"))
+        timeout = tide_action_timeout_ms(TIDE_ACT_REPLICA_START, args);
+    if (timeout < 1) timeout = 1;
+    s->deadline_us = s->t0_us + (int64_t)timeout * 1000;
+    if (ready) {
+        s->has_ready = 1;
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(ready, "path");
+        const cJSON *iv = cJSON_GetObjectItemCaseSensitive(ready, "interval_ms");
+        snprintf(s->path, sizeof s->path, "%s", p ? p->valuestring : "/");
+        s->interval_ms = iv ? (int)iv->valuedouble : TIDE_READY_INTERVAL_MS;
+        s->req_len = (size_t)snprintf(s->req, sizeof s->req,
+                                      "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nUser-Agent: "
+                                      "tide-agent\r\nConnection: close\r\n\r\n",
+                                      s->path, port);
+    }
+    ev_timer_init(&s->deadline, deadline_cb, timeout / 1000.0, 0);
+    ev_timer_start(M.loop, &s->deadline);
+    ev_timer_init(&s->tick, tick_cb, 0, 0);
+}
+
 static void run_start(const cJSON *args, replica_proc_done_fn done, void *arg) {
     char err[1024];
     const char *id = cJSON_GetObjectItemCaseSensitive(args, "id")->valuestring;
     replica *old = find(id);
+    if (old && old->state == S_RUNNING && !old->r.ready_at && !old->r.stopping) {
+        /* adopted before it was ready (the agent restarted during its start): the process runs,
+         * so it is not started again; its readiness is checked as a start would */
+        const cJSON *portj = cJSON_GetObjectItemCaseSensitive(args, "port");
+        if (portj && (int)portj->valuedouble != old->r.port) {
+            snprintf(err, sizeof err, "replica %s exists and serves on port %d, not %d", id,
+                     old->r.port, (int)portj->valuedouble);
+            done(arg, 0, NULL, err);
+            return;
+        }
+        start_job *s = calloc(1, sizeof *s);
+        if (!s) {
+            done(arg, 0, NULL, "out of memory");
+            return;
+        }
+        s->rep = old;
+        old->start = s;
+        old->state = S_STARTING;
+        s->done = done;
+        s->arg = arg;
+        s->probe_fd = -1;
+        s->errfd = -1;
+        s->adopted = 1;
+        s->t0_us = s->exec_us = mono_us();
+        start_setup(s, args, old->r.port);
+        log_info("replicas", "replica %s: adopted before it was ready: checking its readiness", id);
+        if (s->has_ready)
+            probe_start(s);
+        else
+            start_ok(s);
+        return;
+    }
     if (old) {
         if (old->state == S_READY || old->state == S_RUNNING) {
             cJSON *res = record_json(old);
@@ -1170,25 +1230,7 @@ static void run_start(const cJSON *args, replica_proc_done_fn done, void *arg) {
     s->probe_fd = -1;
     s->errfd = pipefd[0];
     fcntl(s->errfd, F_SETFL, O_NONBLOCK);
-    int timeout = tide_action_timeout_ms(TIDE_ACT_REPLICA_START, args) - TIDE_START_EXTRA_MS;
-    if (cJSON_GetObjectItemCaseSensitive(args, "timeout_ms"))
-        timeout = tide_action_timeout_ms(TIDE_ACT_REPLICA_START, args);
-    if (timeout < 1) timeout = 1;
-    s->deadline_us = s->t0_us + (int64_t)timeout * 1000;
-    if (ready) {
-        s->has_ready = 1;
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(ready, "path");
-        const cJSON *iv = cJSON_GetObjectItemCaseSensitive(ready, "interval_ms");
-        snprintf(s->path, sizeof s->path, "%s", p ? p->valuestring : "/");
-        s->interval_ms = iv ? (int)iv->valuedouble : TIDE_READY_INTERVAL_MS;
-        s->req_len = (size_t)snprintf(s->req, sizeof s->req,
-                                      "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nUser-Agent: "
-                                      "tide-agent\r\nConnection: close\r\n\r\n",
-                                      s->path, port);
-    }
-    ev_timer_init(&s->deadline, deadline_cb, timeout / 1000.0, 0);
-    ev_timer_start(M.loop, &s->deadline);
-    ev_timer_init(&s->tick, tick_cb, 0, 0);
+    start_setup(s, args, port);
     ev_io_init(&s->errw, errpipe_cb, s->errfd, EV_READ);
     ev_io_start(M.loop, &s->errw);
     if (watch(rep) < 0) on_exit_seen(rep); /* gone already: reported through start_fail */
@@ -1390,6 +1432,16 @@ void replica_proc_run(const char *action, const cJSON *args, replica_proc_done_f
 
 /* ---- open / adopt / close ------------------------------------------------------------------ */
 
+/* 1 when the recorded pid sits in the replica's own cgroup (checked in the first directory). */
+static int in_cgroup(const replica *rep) {
+    enum { CAP = 256 };
+    pid_t p[CAP];
+    int n = rep->r.ndirs ? read_procs(rep->r.dirs[0], p, CAP) : 0;
+    for (int i = 0; i < n; i++)
+        if (p[i] == (pid_t)rep->r.pid) return 1;
+    return 0;
+}
+
 static void adopt(const char *file) {
     char p[800];
     snprintf(p, sizeof p, "%s/%s", M.dir, file);
@@ -1417,6 +1469,10 @@ static void adopt(const char *file) {
     rep->next = M.list;
     M.list = rep;
     M.nreplicas++;
+    if (rep->r.pid > 0 && !rep->r.exited && !rep->r.starttime && in_cgroup(rep)) {
+        /* the old agent died between fork and exec: the process is the one in our cgroup */
+        rep->r.starttime = proc_starttime(rep->r.pid);
+    }
     int alive = rep->r.pid > 0 && !rep->r.exited && rep->r.starttime &&
                 proc_starttime(rep->r.pid) == rep->r.starttime;
     if (alive && watch(rep) == 0) {

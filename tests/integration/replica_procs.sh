@@ -5,7 +5,9 @@
 # replica.py with a 300 ms start-up behind an HTTP readiness check, CPU quota and memory limit,
 # in a cgroup and a session of its own; replicas lists it; standby freezes it; kill -9 of the
 # agent leaves it running and frozen, the restarted agent adopts it (state, frozen) and activate
-# thaws it; replica-stop removes process, cgroups and record; a program that does not exist, a
+# thaws it; kill -9 of the agent in the middle of a start: the replica runs on, the new agent
+# adopts it and a repeated replica-start checks its readiness instead of starting it twice;
+# replica-stop removes process, cgroups and record; a program that does not exist, a
 # replica that never becomes ready and one that exits at once fail with clear errors and leave
 # nothing behind; one that ignores SIGTERM is killed after its grace.
 source "$(dirname "$0")/lib.sh"
@@ -20,9 +22,9 @@ HIERS="unified freezer memory cpu cpuacct pids systemd"
 # cleanup: the replica cgroups (children first, then the parent) in every hierarchy
 cg_track() { local h; for h in $HIERS; do [ -d "$R/$h" ] && _CGROUPS=("$R/$h$PARENT/$1" "${_CGROUPS[@]}"); done; }
 for h in $HIERS; do [ -d "$R/$h" ] && _CGROUPS=("$R/$h$PARENT" "${_CGROUPS[@]}"); done
-for id in r1 bad never quits stubborn; do cg_track "$id"; done
+for id in r1 slow bad never quits stubborn; do cg_track "$id"; done
 # replica processes are in no spawned process group: kill what a failed run leaves
-trap '_rc=$?; for id in r1 never quits stubborn; do for p in $(cat $R/unified$PARENT/$id/cgroup.procs 2>/dev/null); do kill -9 $p; done; done 2>/dev/null; set +e; (exit $_rc); _cleanup' EXIT
+trap '_rc=$?; for id in r1 slow never quits stubborn; do for p in $(cat $R/unified$PARENT/$id/cgroup.procs 2>/dev/null); do kill -9 $p; done; done 2>/dev/null; set +e; (exit $_rc); _cleanup' EXIT
 
 FIX=$TIDE_SRC/tests/fixtures/replicas/replica.py
 [ -n "${TIDE_SRC:-}" ] || FIX=$(cd "$(dirname "$0")/../.." && pwd)/tests/fixtures/replicas/replica.py
@@ -85,6 +87,27 @@ out=$(act activate "$PARENT/r1") || fail "activate after adoption failed: $out"
 [ "$(curl -sf --max-time 2 "http://127.0.0.1:$P1/")" = "r1@n1" ] || fail "not serving after activate"
 [ "$(rep r1 frozen)" = False ] || fail "still frozen after activate"
 echo "agent kill -9: replica kept running and frozen, adopted (pid $PID), activated"
+
+# ---- kill -9 of the agent in the middle of a start: adopted, not started twice ---------------
+P4=$(port)
+slow_args="{\"id\": \"slow\", \"port\": $P4, \"command\": [\"python3\", \"$FIX\", \"{port}\", \"--name\", \"slow\", \"--startup-ms\", \"4000\"], \"readiness\": {\"path\": \"/healthz\", \"timeout_ms\": 30000, \"interval_ms\": 20}}"
+"${CTL[@]}" --json node-action n1 replica-start - --args "$slow_args" > "$W/slow1.out" 2>&1 &
+SLOW_CALL=$!
+slow_listening() { curl -s --max-time 1 "http://127.0.0.1:$P4/healthz" | grep -q starting; }
+wait_until 30 slow_listening   # exec done, the replica is in its start-up
+SLOW_PID=$(cat "$R/unified$PARENT/slow/cgroup.procs" | head -1)
+kill -9 "$AGENT"; wait "$AGENT" 2>/dev/null || true
+wait "$SLOW_CALL" && fail "the start the agent died in reported success"
+kill -0 "$SLOW_PID" || fail "replica died with the agent mid-start"
+agent
+[ "$(rep slow adopted)" = True ] && [ "$(rep slow state)" = running ] || fail "mid-start replica not adopted as running: $(act replicas -)"
+out=$(act replica-start - --args "$slow_args") || fail "repeated start after adoption failed: $out"
+[ "$(echo "$out" | jget 'd["pid"]')" = "$SLOW_PID" ] && [ "$(echo "$out" | jget 'd["adopted"]')" = True ] || fail "started twice or not adopted: $out"
+[ "$(rep slow state)" = ready ] || fail "adopted replica not ready after its check: $(act replicas -)"
+[ "$(curl -sf "http://127.0.0.1:$P4/")" = slow ] || fail "adopted replica not serving"
+[ "$(grep -c . "$R/unified$PARENT/slow/cgroup.procs")" = 1 ] || fail "more than one process in the slow replica's cgroup"
+out=$(act replica-stop - --args '{"id": "slow"}') || fail "stop slow: $out"
+echo "agent kill -9 mid-start: replica kept running, adopted, its readiness checked again (pid $SLOW_PID, started once)"
 
 # ---- failures that leave nothing behind -------------------------------------------------------
 out=$(act replica-start - --args '{"id": "bad", "command": ["/nonexistent/prog"]}') && fail "missing program accepted"
