@@ -19,7 +19,7 @@ PARENT=/tide-it-hs-$$
 for h in unified freezer memory cpu cpuacct pids systemd; do
     [ -d "$R/$h" ] && _CGROUPS=("$R/$h$PARENT" "${_CGROUPS[@]}") && _CGROUPS=("$R/$h$PARENT/web-1" "${_CGROUPS[@]}")
 done
-trap '_rc=$?; for p in $(cat $R/unified$PARENT/web-1/cgroup.procs 2>/dev/null); do kill -9 $p; done 2>/dev/null; set +e; (exit $_rc); _cleanup' EXIT
+trap '_rc=$?; set +e; for p in $(cat $R/unified$PARENT/web-1/cgroup.procs 2>/dev/null); do kill -9 $p; done 2>/dev/null; (exit $_rc); _cleanup' EXIT
 FIX=$TIDE_SRC/tests/fixtures/replicas/replica.py
 
 FP=$(port); S=$W/admin.sock
@@ -73,13 +73,13 @@ out=$(act haproxy-slot - --args "{\"haproxy_socket\": \"$S\", \"haproxy_server\"
 echo "slot r2: DRAIN, then MAINT"
 
 out=$(act haproxy-slot - --args "{\"haproxy_socket\": \"$S\", \"haproxy_server\": \"web/r3\", \"addr\": \"127.0.0.1 port 1; shutdown frontend fe\"}") && fail "smuggled command accepted"
-echo "$out" | grep -q "is not an IPv4 or IPv6 address" || fail "unclear addr error: $out"
+grep -q "is not an IPv4 or IPv6 address" <<< "$out" || fail "unclear addr error: $out"
 out=$(act haproxy-slot - --args "{\"haproxy_socket\": \"$S\", \"haproxy_server\": \"web/zz\", \"state\": \"ready\"}") && fail "unknown server accepted"
-echo "$out" | grep -q "No such server" || fail "unclear unknown-server error: $out"
+grep -q "No such server" <<< "$out" || fail "unclear unknown-server error: $out"
 out=$(act haproxy-slots - --args "{\"haproxy_socket\": \"$S\", \"backend\": \"nope\"}") && fail "unknown backend accepted"
-echo "$out" | grep -q "haproxy backend 'nope' not found" || fail "unclear unknown-backend error: $out"
+grep -q "haproxy backend 'nope' not found" <<< "$out" || fail "unclear unknown-backend error: $out"
 out=$(act haproxy-slots - --args "{\"haproxy_socket\": \"$W/none.sock\", \"backend\": \"web\"}") && fail "missing socket accepted"
-echo "$out" | grep -q "haproxy socket $W/none.sock missing" || fail "unclear socket error: $out"
+grep -q "haproxy socket $W/none.sock missing" <<< "$out" || fail "unclear socket error: $out"
 [ "$(slots | jget '[s["status"] for s in d["slots"]]')" = "['MAINT', 'MAINT', 'MAINT', 'MAINT']" ] || fail "an error touched the slots: $(slots)"
 echo "errors: clear, slots untouched"
 

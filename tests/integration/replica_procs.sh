@@ -24,7 +24,7 @@ cg_track() { local h; for h in $HIERS; do [ -d "$R/$h" ] && _CGROUPS=("$R/$h$PAR
 for h in $HIERS; do [ -d "$R/$h" ] && _CGROUPS=("$R/$h$PARENT" "${_CGROUPS[@]}"); done
 for id in r1 slow bad never quits stubborn; do cg_track "$id"; done
 # replica processes are in no spawned process group: kill what a failed run leaves
-trap '_rc=$?; for id in r1 slow never quits stubborn; do for p in $(cat $R/unified$PARENT/$id/cgroup.procs 2>/dev/null); do kill -9 $p; done; done 2>/dev/null; set +e; (exit $_rc); _cleanup' EXIT
+trap '_rc=$?; set +e; for id in r1 slow never quits stubborn; do for p in $(cat $R/unified$PARENT/$id/cgroup.procs 2>/dev/null); do kill -9 $p; done; done 2>/dev/null; (exit $_rc); _cleanup' EXIT
 
 FIX=$TIDE_SRC/tests/fixtures/replicas/replica.py
 [ -n "${TIDE_SRC:-}" ] || FIX=$(cd "$(dirname "$0")/../.." && pwd)/tests/fixtures/replicas/replica.py
@@ -67,7 +67,7 @@ grep -q "name=systemd:$PARENT/r1\$" "/proc/$PID/cgroup" || fail "process still i
 [ "$(cat "$R/cpu$PARENT/r1/cpu.cfs_quota_us")" = 50000 ] || fail "cpu quota not applied"
 [ "$(cat "$R/memory$PARENT/r1/memory.limit_in_bytes")" = 268435456 ] || fail "memory limit not applied"
 [ "$(ps -o sid= -p "$PID" | tr -d ' ')" = "$PID" ] || fail "replica not in a session of its own"
-tr '\0' '\n' < "/proc/$PID/environ" | grep -qx "GREETING=hello r1" || fail "env not passed"
+grep -qx "GREETING=hello r1" < <(tr '\0' '\n' < "/proc/$PID/environ") || fail "env not passed"
 [ "$(readlink "/proc/$PID/cwd")" = "$W" ] || fail "cwd not applied"
 out=$(act replica-start - --args "$args") || fail "repeated start failed: $out"
 [ "$(echo "$out" | jget 'd["already"]')" = True ] || fail "repeated start not idempotent"
@@ -111,20 +111,20 @@ echo "agent kill -9 mid-start: replica kept running, adopted, its readiness chec
 
 # ---- failures that leave nothing behind -------------------------------------------------------
 out=$(act replica-start - --args '{"id": "bad", "command": ["/nonexistent/prog"]}') && fail "missing program accepted"
-echo "$out" | grep -q "program '/nonexistent/prog': No such file or directory" || fail "unclear error: $out"
+grep -q "program '/nonexistent/prog': No such file or directory" <<< "$out" || fail "unclear error: $out"
 [ ! -d "$R/unified$PARENT/bad" ] || fail "cgroup left after a failed start"
 P2=$(port)
 out=$(act replica-start - --args "{\"id\": \"never\", \"port\": $P2, \"command\": [\"python3\", \"$FIX\", \"{port}\", \"--startup-ms\", \"60000\"], \"readiness\": {\"path\": \"/healthz\", \"timeout_ms\": 3000}}") && fail "never-ready start accepted"
-echo "$out" | grep -q "replica never: not ready after" || fail "unclear not-ready error: $out"
-echo "$out" | grep -Eq "last: (HTTP 503|Connection refused)\)" || fail "not-ready error does not say what the check saw: $out"
+grep -q "replica never: not ready after" <<< "$out" || fail "unclear not-ready error: $out"
+grep -Eq "last: (HTTP 503|Connection refused)\)" <<< "$out" || fail "not-ready error does not say what the check saw: $out"
 [ ! -d "$R/unified$PARENT/never" ] && [ ! -f "$RDIR/never.json" ] || fail "left behind after not ready"
 out=$(act replica-start - --args "{\"id\": \"quits\", \"port\": $P2, \"command\": [\"python3\", \"-c\", \"import sys; print('bad config'); sys.exit(3)\"], \"readiness\": {\"path\": \"/\", \"timeout_ms\": 5000}}") && fail "exiting start accepted"
-echo "$out" | grep -q "exited with status 3 before it was ready; its log: bad config" || fail "unclear exit error: $out"
+grep -q "exited with status 3 before it was ready; its log: bad config" <<< "$out" || fail "unclear exit error: $out"
 [ ! -d "$R/unified$PARENT/quits" ] || fail "cgroup left after an exit"
 out=$(act replica-start - --args '{"id": "../x", "command": ["true"]}') && fail "bad id accepted"
-echo "$out" | grep -q '"id" must be 1 to 253 bytes' || fail "unclear id error: $out"
+grep -q '"id" must be 1 to 253 bytes' <<< "$out" || fail "unclear id error: $out"
 out=$(act replica-start - --args '{"id": "x", "command": ["true", "{nope}"]}') && fail "bad placeholder accepted"
-echo "$out" | grep -q 'unknown placeholder {nope}' || fail "unclear placeholder error: $out"
+grep -q 'unknown placeholder {nope}' <<< "$out" || fail "unclear placeholder error: $out"
 echo "failures: clear errors, nothing left behind"
 
 # ---- stop: graceful, then forced ----------------------------------------------------------------
