@@ -16,7 +16,10 @@ CC      ?= cc
 STD     := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wpointer-arith -Wstrict-prototypes -Werror
 OPT     ?= -O2 -g
-PKGS    := msgpack libcurl openblas libcgroup libcrypto libmicrohttpd yaml-0.1 xgboost libsystemd libcjson icu-i18n
+PKGS    := msgpack libcurl openblas libcgroup libcrypto libmicrohttpd yaml-0.1 xgboost libsystemd libcjson icu-i18n re2
+CXX     ?= c++
+# C++ only where a C++ library is wrapped (controlplane/query/re.cc: RE2); same warnings.
+CXXWARN := -Wall -Wextra -Wshadow -Wformat=2 -Wpointer-arith -Werror
 B       ?= build
 BIN     ?= bin
 
@@ -38,11 +41,12 @@ $(B)/obj/shared/%.o:       INCS = -Ishared
 $(B)/obj/agent/%.o:        INCS = -Ishared -Iagent
 $(B)/obj/controlplane/%.o: INCS = -Ishared -Icontrolplane
 ALL_CFLAGS = $(STD) $(WARN) $(OPT) $(INCS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
-LDLIBS  = $(PKG_LIBS) -lev -lm -lpthread $(LIBS)
+ALL_CXXFLAGS = -std=c++17 -D_GNU_SOURCE $(CXXWARN) $(OPT) $(INCS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+LDLIBS  = $(PKG_LIBS) -lev -lm -lpthread -lstdc++ $(LIBS)
 
 SHARED_SRC := $(wildcard shared/*.c)
 AGENT_SRC  := $(wildcard agent/*.c agent/*/*.c)
-CP_ALL_SRC := $(filter-out controlplane/cli/%,$(wildcard controlplane/*.c controlplane/*/*.c))
+CP_ALL_SRC := $(filter-out controlplane/cli/%,$(wildcard controlplane/*.c controlplane/*/*.c controlplane/*/*.cc))
 CP_LIB_SRC := $(filter-out controlplane/main.c,$(CP_ALL_SRC))
 AG_LIB_SRC := $(filter-out agent/main.c,$(AGENT_SRC))
 CLI_SRC    := $(wildcard controlplane/cli/*.c)
@@ -51,7 +55,7 @@ FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
 TESTLIB_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 
-obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+obj = $(patsubst %.cc,$(B)/obj/%.o,$(patsubst %.c,$(B)/obj/%.o,$(1)))
 
 SHARED_LIB := $(B)/libtide_shared.a
 CP_LIB     := $(B)/libtide_cp.a
@@ -66,7 +70,7 @@ all: $(PROGS) $(UNIT_BINS) $(BENCH_BINS)
 
 # WALLS: the layer table of scripts/walls.sh is checked before any object is compiled; a
 # forbidden include fails the build (tests/integration/walls.sh plants one to prove it).
-SRC_FILES := $(wildcard shared/*.[ch] agent/*.[ch] agent/*/*.[ch] controlplane/*.[ch] controlplane/*/*.[ch])
+SRC_FILES := $(wildcard shared/*.[ch] agent/*.[ch] agent/*/*.[ch] controlplane/*.[ch] controlplane/*/*.[ch] controlplane/*/*.cc)
 $(B)/walls.ok: scripts/walls.sh $(SRC_FILES)
 	@mkdir -p $(dir $@)
 	@scripts/walls.sh
@@ -77,6 +81,9 @@ walls:
 $(B)/obj/%.o: %.c | $(B)/walls.ok
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+$(B)/obj/%.o: %.cc | $(B)/walls.ok
+	@mkdir -p $(dir $@)
+	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
 
 $(SHARED_LIB): $(call obj,$(SHARED_SRC))
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
@@ -135,7 +142,7 @@ valgrind: all
 # libFuzzer targets: every fuzz_X.c with all sources rebuilt by clang with the fuzzer on.
 FZ := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 fuzz-build:
-	$(MAKE) --no-print-directory CC=clang B=build/fuzz BIN=build/fuzz/bin OPT="-O1 -g" \
+	$(MAKE) --no-print-directory CC=clang CXX=clang++ B=build/fuzz BIN=build/fuzz/bin OPT="-O1 -g" \
 	  CFLAGS="$(FZ) $(CFLAGS)" fuzz-bins
 fuzz-bins: $(patsubst tests/fuzz/%.c,$(B)/fz/%,$(FUZZ_SRC))
 $(B)/fz/%: tests/fuzz/%.c $(CP_LIB) $(AG_LIB) $(SHARED_LIB)

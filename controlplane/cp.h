@@ -29,14 +29,24 @@ struct cp_config {
     int64_t idle_timeout_ms;      /* an agent silent this long is disconnected */
     int64_t heartbeat_ms;         /* interval agents are asked to heartbeat at */
     int64_t max_agents;           /* connections accepted at once */
+    int64_t max_series;           /* series in the store (new ones beyond are refused) */
+    int64_t max_series_per_node;  /* series carrying one node's name */
+    int64_t max_clock_skew_ms;    /* samples (and batch seqs) this far ahead of now are refused */
     /* store, history and queries (tsdb.c, prom.c, http.c) */
-    char *http;       /* "ADDR:PORT" of the HTTP listener, "" = off */
+    char *http;                               /* "ADDR:PORT" of the HTTP listener, "" = off */
+    char *health_listen;                      /* "ADDR:PORT" of the /healthz-only listener */
+    int64_t http_request_timeout_ms;          /* a whole request must arrive within this */
+    int64_t http_max_connections_per_address; /* connections one client address may hold */
     char *prometheus; /* base URL of the Prometheus history source, "" = none */
     char *prometheus_bearer_token_file;
     char *prometheus_ca_file;
     int prometheus_insecure_skip_verify;
     int64_t prometheus_timeout_ms;
     int64_t prometheus_max_points;
+    int64_t query_timeout_ms;
+    int64_t query_max_samples;
+    int64_t query_max_concurrency;
+    int64_t query_max_queue;
     int64_t retention_raw_ms, retention_1m_ms, retention_10m_ms;
     int64_t snapshot_interval_ms;
     /* Kubernetes API, for readiness-gate node actions (k8s.c) */

@@ -12,6 +12,14 @@
 
 #define F(field) offsetof(struct cp_config, field)
 
+/* Checked with the configuration (exit 2 before anything is bound): only http(s) is fetched. */
+static int valid_prometheus_url(const void *value, char *err, size_t errlen) {
+    const char *u = *(const char *const *)value;
+    if (!u || !u[0] || !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8)) return 0;
+    snprintf(err, errlen, "'%s' is not an http:// or https:// URL", u);
+    return -EINVAL;
+}
+
 const cfg_key cp_config_table[] = {
     /* Loopback: agents on other machines need an explicit address, so nothing is exposed by
      * accident. 7470 is unassigned by IANA. */
@@ -46,12 +54,37 @@ const cfg_key cp_config_table[] = {
     /* Beyond the 1,000-agent design point with room; each idle agent costs ~10 KB. */
     {"max_agents", CFG_INT, F(max_agents), "4096", 1, 65536, NULL, 0,
      "agent connections accepted at once (more are closed at accept)"},
+    /* ~1.1 KB of memory per series (920 MB for 805 k series measured, issue 18): 500,000
+     * keep the store near half of the shipped 1 GiB MemoryMax, leaving room for queries and
+     * models. */
+    {"max_series", CFG_INT, F(max_series), "500000", 1, 100000000, NULL, 0,
+     "series the store holds at most (new ones beyond are refused and counted)"},
+    /* A large node: 200 containers x ~20 metrics is 4,000 series; 10,000 leaves room while
+     * one node's agent cannot take more than 2% of the store. */
+    {"max_series_per_node", CFG_INT, F(max_series_per_node), "10000", 1, 100000000, NULL, 0,
+     "series one node may define (new ones beyond are refused and counted)"},
+    /* NTP keeps nodes within milliseconds; minutes tolerate a badly set clock while a sample
+     * from years ahead can no longer lock a series out. */
+    {"max_clock_skew", CFG_DURATION, F(max_clock_skew_ms), "5m", 1000, 86400000, NULL, 0,
+     "samples (and batch numbers, which agents take from the clock) this far ahead of the "
+     "control plane's clock are refused and counted"},
     /* Loopback: the query API and /metrics carry every series; expose them on purpose.
      * 7471 sits next to the agent port. */
     {"http", CFG_STR, F(http), "127.0.0.1:7471", 0, 0, cfg_valid_hostport, 0,
      "ADDR:PORT of the HTTP listener (/api/v1/query_range, /metrics, /healthz)"},
+    /* Off by default (a fixed port would clash between control planes on one machine); set
+     * it for a liveness probe that no query client, slow or many, can starve. */
+    {"health_listen", CFG_STR, F(health_listen), "", 0, 0, NULL, 0,
+     "ADDR:PORT of a listener serving only /healthz (its own connections), empty = none"},
+    /* A request is a few hundred bytes; 10 s allows a very slow network while a client
+     * sending a byte a second (slowloris) holds a slot no longer than that. */
+    {"http_request_timeout", CFG_DURATION, F(http_request_timeout_ms), "10s", 100, 600000, NULL, 0,
+     "an HTTP client must send a whole request within this (else it is disconnected)"},
+    /* A quarter of the 64 connections: one client cannot hold them all. */
+    {"http_max_connections_per_address", CFG_INT, F(http_max_connections_per_address), "16", 1, 64,
+     NULL, 0, "HTTP connections one client address may hold at once"},
     /* No history source unless named: the store alone still answers queries. */
-    {"prometheus", CFG_STR, F(prometheus), "", 0, 0, NULL, 0,
+    {"prometheus", CFG_STR, F(prometheus), "", 0, 0, valid_prometheus_url, 0,
      "base URL of the Prometheus that holds the history (query_range), empty = none"},
     {"prometheus_bearer_token_file", CFG_STR, F(prometheus_bearer_token_file), "", 0, 0, NULL, 0,
      "file with a bearer token sent to Prometheus, empty = none"},
@@ -65,6 +98,18 @@ const cfg_key cp_config_table[] = {
     /* Prometheus refuses more than 11,000 points per series in one query_range. */
     {"prometheus_max_points", CFG_INT, F(prometheus_max_points), "11000", 2, 11000, NULL, 0,
      "points per series in one request to Prometheus (longer ranges are split)"},
+    /* Query limits (issue 18): Prometheus's --query.timeout default; a sample budget that keeps
+     * two concurrent queries well inside the shipped 1 GiB unit (a sample held costs ~8-16
+     * bytes plus its share of the JSON); two running queries per core of a small node, the
+     * rest waiting in a short queue. */
+    {"query_timeout", CFG_DURATION, F(query_timeout_ms), "2m", 100, 3600000, NULL, 0,
+     "longest a query may run (waiting in the queue included); a request's timeout= may lower it"},
+    {"query_max_samples", CFG_INT, F(query_max_samples), "20000000", 1000, 1000000000, NULL, 0,
+     "samples one query may hold in memory at once (points read plus values computed)"},
+    {"query_max_concurrency", CFG_INT, F(query_max_concurrency), "4", 1, 256, NULL, 0,
+     "queries evaluated at once; more wait in the queue"},
+    {"query_max_queue", CFG_INT, F(query_max_queue), "32", 0, 4096, NULL, 0,
+     "queries waiting for a slot; beyond this a query is answered 503 at once"},
     /* Raw samples for two days (recent detail), minutes for 35 days (weekly seasonality
      * with room), 10-minute buckets for 400 days (yearly). */
     {"retention_raw", CFG_DURATION, F(retention_raw_ms), "48h", 60000, 0, NULL, 0,

@@ -109,6 +109,13 @@ static int parse_value(const cfg_key *k, const char *value, void *field, char *e
                                          : "");
         return -EINVAL;
     }
+    if (k->max == 0 && k->min > 0 && v < k->min) { /* a lower bound only (max 0: none) */
+        snprintf(err, errlen, "%lld is below the minimum %lld%s", (long long)v, (long long)k->min,
+                 k->type == CFG_DURATION ? " ms"
+                 : k->type == CFG_BYTES  ? " bytes"
+                                         : "");
+        return -EINVAL;
+    }
     if (k->validate && (rc = k->validate(&v, err, errlen)) < 0) return rc;
     *(int64_t *)field = v;
     return 0;
@@ -166,9 +173,13 @@ int cfg_load_stream(const cfg_key *tab, void *target, FILE *f, const char *path,
         *eq = 0;
         char *key = trim(s), *val = trim(eq + 1);
         size_t vl = strlen(val);
-        if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
+        if (vl >= 2 && (val[0] == '"' || val[0] == '\'') && val[vl - 1] == val[0]) {
             val[vl - 1] = 0;
             val++;
+        } else if (vl &&
+                   (val[0] == '"' || val[vl - 1] == '"' || val[0] == '\'' || val[vl - 1] == '\'')) {
+            snprintf(err, errlen, "%s: unbalanced quote in the value of '%.80s'", where, key);
+            return -EINVAL;
         }
         if (*key == 0) {
             snprintf(err, errlen, "%s: missing key before '='", where);

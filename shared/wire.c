@@ -353,7 +353,8 @@ int wire_nonce(uint8_t nonce[WIRE_NONCE_LEN]) {
 int wire_token_load(const char *path, char **token, size_t *len, char *err, size_t errlen) {
     int rc = 0;
     char *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer (start-up would hang silently) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         rc = -errno;
         snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
@@ -363,6 +364,11 @@ int wire_token_load(const char *path, char **token, size_t *len, char *err, size
     if (fstat(fd, &st) < 0) {
         rc = -errno;
         snprintf(err, errlen, "token file %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = -EINVAL;
+        snprintf(err, errlen, "token file %s is not a regular file", path);
         goto out;
     }
     if (st.st_mode & 0004) {
@@ -395,6 +401,22 @@ int wire_token_load(const char *path, char **token, size_t *len, char *err, size
     if (l < 16) {
         rc = -EINVAL;
         snprintf(err, errlen, "token file %s: token is %zu bytes, at least 16 are needed", path, l);
+        goto out;
+    }
+    /* 16 spaces or one byte repeated is no secret: ask for some variety (a random token of
+     * 16 bytes from base64 or hex has 8 or more different bytes with near certainty) */
+    int seen[256] = {0}, distinct = 0, blank = 1;
+    for (size_t i = 0; i < l; i++) {
+        unsigned char ch = (unsigned char)buf[i];
+        distinct += !seen[ch]++;
+        if (ch != ' ' && ch != '\t') blank = 0;
+    }
+    if (blank || distinct < 8) {
+        rc = -EINVAL;
+        snprintf(err, errlen,
+                 "token file %s: the token has only %d different bytes%s: use a random one "
+                 "(e.g. openssl rand -hex 32)",
+                 path, distinct, blank ? " and is blank" : "");
         goto out;
     }
     *token = buf;

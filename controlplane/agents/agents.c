@@ -45,7 +45,9 @@ static const char *const state_names[] = {"handshake", "ready", "closed"};
     X(bytes, "frame bytes received after the handshake began")                                     \
     X(batches, "SAMPLES batches received")                                                         \
     X(duplicate_batches, "batches dropped because their seq was already stored")                   \
-    X(unknown_series, "runs dropped because their series id was never defined")
+    X(unknown_series, "runs dropped because their series id was never defined")                    \
+    X(series_refused, "series definitions refused for max_series or max_series_per_node")          \
+    X(future_samples, "samples refused for a timestamp beyond now + max_clock_skew")
 #define ROW_GAUGES(X)                                                                              \
     X(protocol_errors, "connections of this node closed for a protocol error")                     \
     X(spool_drops, "batches the agent dropped unsent (from its heartbeat)")                        \
@@ -62,6 +64,12 @@ typedef struct idmap { /* agent series id -> store series id, open addressing */
     uint8_t *used;
     size_t cap, n;
 } idmap;
+
+typedef struct nodecount { /* node name -> series carrying it, open addressing */
+    char **names;
+    uint32_t *counts;
+    size_t cap, n;
+} nodecount;
 
 typedef struct agent_row agent_row;
 typedef struct agent_conn agent_conn;
@@ -132,7 +140,8 @@ struct cp_agents {
     size_t scratch_cap;
     char *lbuf;
     size_t lbuf_cap;
-    log_ratelimit rl_unknown, rl_accept;
+    log_ratelimit rl_unknown, rl_accept, rl_limit_node, rl_limit_all, rl_future;
+    nodecount nodes; /* series per node, from the store at start, then as they are created */
 };
 
 typedef struct durable_wait {
@@ -199,6 +208,84 @@ static int idmap_put(idmap *m, uint32_t key, uint32_t val) {
             return 0;
         }
     }
+}
+
+/* ---- series per node ------------------------------------------------------------------ */
+
+static uint64_t str_hash(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The count slot of node, created (0) when absent; NULL on out of memory. */
+static uint32_t *nodecount_slot(nodecount *m, const char *node) {
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        nodecount nm = {calloc(cap, sizeof(char *)), calloc(cap, sizeof(uint32_t)), cap, 0};
+        if (!nm.names || !nm.counts) {
+            free(nm.names);
+            free(nm.counts);
+            return NULL;
+        }
+        for (size_t i = 0; i < m->cap; i++) {
+            if (!m->names[i]) continue;
+            size_t j = str_hash(m->names[i]) & (cap - 1);
+            while (nm.names[j])
+                j = (j + 1) & (cap - 1);
+            nm.names[j] = m->names[i];
+            nm.counts[j] = m->counts[i];
+            nm.n++;
+        }
+        free(m->names);
+        free(m->counts);
+        *m = nm;
+    }
+    size_t mask = m->cap - 1;
+    for (size_t i = str_hash(node) & mask;; i = (i + 1) & mask) {
+        if (!m->names[i]) {
+            if (!(m->names[i] = strdup(node))) return NULL;
+            m->counts[i] = 0;
+            m->n++;
+            return &m->counts[i];
+        }
+        if (!strcmp(m->names[i], node)) return &m->counts[i];
+    }
+}
+
+static uint32_t nodecount_get(const nodecount *m, const char *node) {
+    if (!m->cap) return 0;
+    size_t mask = m->cap - 1;
+    for (size_t i = str_hash(node) & mask; m->names[i]; i = (i + 1) & mask)
+        if (!strcmp(m->names[i], node)) return m->counts[i];
+    return 0;
+}
+
+static void nodecount_free(nodecount *m) {
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->names[i]);
+    free(m->names);
+    free(m->counts);
+    memset(m, 0, sizeof *m);
+}
+
+/* Counts the store's series per "node" label (once, at start). 0 or -ENOMEM. */
+static int nodecount_load(nodecount *m, tsdb *db) {
+    uint32_t n = tsdb_series_count(db);
+    for (uint32_t id = 1; id <= n; id++) {
+        const tsdb_label *l;
+        size_t nl;
+        if (tsdb_series_labels(db, id, &l, &nl) != 0) continue;
+        for (size_t k = 0; k < nl; k++) {
+            if (strcmp(l[k].name, "node") != 0) continue;
+            uint32_t *c = nodecount_slot(m, l[k].value);
+            if (!c) return -ENOMEM;
+            (*c)++;
+            break;
+        }
+    }
+    return 0;
 }
 
 static void idmap_free(idmap *m) {
@@ -464,11 +551,28 @@ static int ensure_scratch(cp_agents *a, size_t n) {
     return 0;
 }
 
+/* The highest batch seq accepted: agents number batches from the wall clock in ms (see
+ * PROTOCOL.md), so a seq cannot be honestly ahead of it by more than the clock skew. Also
+ * keeps seqs below 2^53, exact in JSON. */
+static uint64_t seq_bound(const cp_agents *a) {
+    return (uint64_t)(tide_now_wall_ms() + a->cp->cfg.max_clock_skew_ms);
+}
+
 /* Handles SAMPLES. Returns 0, or -1 when it closed the connection. */
 static int handle_samples(agent_conn *c, const wire_msg *m) {
     cp_agents *a = c->owner;
     agent_row *row = c->row;
     row->batches++;
+    int64_t now = tide_now_wall_ms();
+    int64_t skew = a->cp->cfg.max_clock_skew_ms;
+    if (m->seq > seq_bound(a)) {
+        /* Agents number batches from the wall clock in ms: a seq beyond it (2^64-1, say)
+         * would make every later batch of this node a "duplicate" */
+        conn_close(c, CLOSE_PROTOCOL_ERROR,
+                   "batch seq %llu is beyond the clock in ms + max_clock_skew (%llu): refused",
+                   (unsigned long long)m->seq, (unsigned long long)seq_bound(a));
+        return -1;
+    }
     if (m->seq <= row->last_seq) {
         /* A resend of something already stored: drop it, acknowledge it once durable. */
         row->duplicate_batches++;
@@ -491,7 +595,22 @@ static int handle_samples(agent_conn *c, const wire_msg *m) {
                 conn_close(c, CLOSE_NORMAL, "out of memory for a run of %zu samples", n);
                 return -1;
             }
+            if (tid == 0) continue; /* its definition was refused (counted there) */
             wire_samples_run(m, i, &aid, a->ts, a->v, a->scratch_cap, &n);
+            size_t kept = 0;
+            for (size_t k = 0; k < n; k++) { /* a sample from years ahead locks a series */
+                if (a->ts[k] > now + skew) continue;
+                a->ts[kept] = a->ts[k];
+                a->v[kept++] = a->v[k];
+            }
+            if (kept < n) {
+                row->future_samples += n - kept;
+                log_limited(&a->rl_future, LOG_WARN, "agents",
+                            "node %s: %zu samples of series %u stamped beyond now + "
+                            "max_clock_skew (%lld ms): refused (check the node's clock)",
+                            row->node, n - kept, aid, (long long)skew);
+                n = kept;
+            }
             int rc = tsdb_append(a->cp->db, row->node, m->seq, tid, a->ts, a->v, n);
             if (rc < 0) {
                 conn_close(c, CLOSE_NORMAL, "store refused batch %llu: %s",
@@ -548,14 +667,42 @@ static int handle_series_def(agent_conn *c, const wire_msg *m) {
         labels[n].name = "node";
         labels[n].value = c->row->node;
         n++;
-        uint32_t tid;
-        int rc = tsdb_series(a->cp->db, labels, n, &tid);
-        if (rc < 0) {
-            conn_close(c, CLOSE_NORMAL, "store refused series %u: %s", aid, strerror(-rc));
+        uint32_t tid, old;
+        /* checked before anything is created; a redefined id (a new label set for it) makes
+         * a new store series too, so the store's series are what the node limit counts */
+        if (!idmap_get(&c->series, aid, &old) && c->series.n >= MAX_SERIES_PER_CONN) {
+            conn_close(c, CLOSE_PROTOCOL_ERROR, "more than %u series defined", MAX_SERIES_PER_CONN);
             return -1;
         }
-        if (c->series.n >= MAX_SERIES_PER_CONN) {
-            conn_close(c, CLOSE_PROTOCOL_ERROR, "more than %u series defined", MAX_SERIES_PER_CONN);
+        int rc = tsdb_series_lookup(a->cp->db, labels, n, &tid);
+        if (rc == -ENOENT) {
+            uint32_t *have = nodecount_slot(&a->nodes, c->row->node);
+            if (!have) {
+                conn_close(c, CLOSE_NORMAL, "out of memory");
+                return -1;
+            }
+            if (*have >= (uint64_t)a->cp->cfg.max_series_per_node)
+                rc = -EUSERS;
+            else
+                rc = tsdb_series(a->cp->db, labels, n, &tid);
+            if (rc == -EUSERS || rc == -EDQUOT) {
+                /* refused, not a protocol error: the agent would only reconnect and retry;
+                 * its samples for this id are dropped (and the id no longer means an older
+                 * label set) */
+                c->row->series_refused++;
+                log_limited(rc == -EUSERS ? &a->rl_limit_node : &a->rl_limit_all, LOG_WARN,
+                            "agents", "node %s: series %u refused: %s (%lld) reached", c->row->node,
+                            aid, rc == -EUSERS ? "max_series_per_node" : "max_series",
+                            (long long)(rc == -EUSERS ? a->cp->cfg.max_series_per_node
+                                                      : a->cp->cfg.max_series));
+                tid = 0;
+                rc = 0;
+            } else if (rc == 0) {
+                (*have)++;
+            }
+        }
+        if (rc < 0) {
+            conn_close(c, CLOSE_NORMAL, "store refused series %u: %s", aid, strerror(-rc));
             return -1;
         }
         if (idmap_put(&c->series, aid, tid) < 0) {
@@ -621,6 +768,13 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
     row->bytes += m->frame_bytes;
     /* What the store holds after a restart was replayed from its WAL: durable. */
     uint64_t stored = tsdb_source_seq(cp->db, node);
+    if (stored > seq_bound(a)) { /* stored before seqs were bounded: would stop this node */
+        log_warn("agents",
+                 "node %s: stored batch seq %llu is beyond the clock (a bogus batch from "
+                 "before seqs were bounded): ignored",
+                 node, (unsigned long long)stored);
+        stored = 0;
+    }
     if (stored > row->last_seq) row->last_seq = stored;
     if (stored > row->durable_seq) row->durable_seq = stored;
     /* The agent drops every batch up to last_seq, so promise only what is durable; batches
@@ -891,6 +1045,16 @@ int cp_agents_start(struct controlplane *cp, char *err, size_t errlen) {
     a->lfd = fd;
     a->rl_unknown = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
     a->rl_accept = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+    a->rl_limit_node = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+    a->rl_limit_all = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+    a->rl_future = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+    if (cp->db && nodecount_load(&a->nodes, cp->db) < 0) {
+        nodecount_free(&a->nodes);
+        free(a);
+        close(fd);
+        snprintf(err, errlen, "out of memory counting series per node");
+        return -ENOMEM;
+    }
     ev_io_init(&a->lio, on_accept, fd, EV_READ);
     ev_io_start(cp->loop, &a->lio);
     cp->agents = a;
@@ -918,6 +1082,7 @@ void cp_agents_stop(struct controlplane *cp) {
     free(a->ts);
     free(a->v);
     free(a->lbuf);
+    nodecount_free(&a->nodes);
     free(a);
     cp->agents = NULL;
 }
@@ -939,7 +1104,10 @@ cJSON *cp_agents_json(struct controlplane *cp) {
         ROW_COUNTERS(X_JSON)
         ROW_GAUGES(X_JSON)
 #undef X_JSON
-        cJSON_AddNumberToObject(o, "last_seq", (double)r->last_seq);
+        char num[32];
+        snprintf(num, sizeof num, "%llu", (unsigned long long)r->last_seq);
+        cJSON_AddRawToObject(o, "last_seq", num); /* exact, even beyond 2^53 */
+        cJSON_AddNumberToObject(o, "series", (double)nodecount_get(&a->nodes, r->node));
         cJSON_AddItemToArray(arr, o);
     }
     return arr;

@@ -1,6 +1,7 @@
 /* http.c: HTTP listener (libmicrohttpd), Prometheus client set-up, /metrics, and the
  * query_range front end shared with the ops socket. */
 #include "api/http.h"
+#include "api/http_guard.h"
 
 #include "agents/agents.h"
 #include "config.h"
@@ -8,8 +9,10 @@
 #include "log.h"
 #include "api/ops.h"
 #include "query/prom.h"
+#include "query/promql.h"
 #include "query/query.h"
 #include "store/tsdb.h"
+#include "version.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,15 +25,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define METRICS_TICK_S 1.0
+#define HTTP_MAX_CONNECTIONS 64u
+#define HEALTH_MAX_CONNECTIONS 16u
 
 struct cp_http {
     struct controlplane *cp;
     prom *prom;
-    struct MHD_Daemon *mhd;
-    int port;
+    struct MHD_Daemon *mhd, *mhd_health;
+    http_guard *guard, *guard_health;
+    int port, health_port;
     ev_timer tick;
     pthread_mutex_t mu; /* guards the loop-sampled values below */
     int64_t agents_connected;
@@ -43,6 +51,12 @@ struct cp_http {
     pthread_cond_t jobs_cv;
     struct qjob *jobs;
     int running;
+    /* query admission (issue 18): at most max_concurrency evaluate, max_queue wait */
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    int active, waiting;
+    atomic_int stopping; /* set at shutdown: running queries stop, queued ones leave */
+    _Atomic uint64_t query_timeouts, query_cancels, query_rejected, query_budget;
 };
 
 /* ---- query front end ---- */
@@ -58,19 +72,118 @@ static char *bad_data(int *status, const char *fmt, ...) {
     return query_error_json("bad_data", msg);
 }
 
+/* ---- admission and limits ---- */
+
+/* Waits for an evaluation slot until deadline (monotonic ms). 0; -EBUSY (queue full);
+ * -ETIMEDOUT; -ECANCELED (shutting down). */
+static int gate_enter(cp_http *h, int64_t deadline) {
+    const struct cp_config *c = &h->cp->cfg;
+    int maxc = c->query_max_concurrency > 0 ? (int)c->query_max_concurrency : 4;
+    int maxq = (int)c->query_max_queue;
+    pthread_mutex_lock(&h->gate_mu);
+    int rc = 0;
+    if (h->active >= maxc) {
+        if (h->waiting >= maxq) {
+            pthread_mutex_unlock(&h->gate_mu);
+            return -EBUSY;
+        }
+        h->waiting++;
+        while (h->active >= maxc && !atomic_load(&h->stopping)) {
+            int64_t left = deadline - tide_now_mono_ms();
+            if (left <= 0) {
+                rc = -ETIMEDOUT;
+                break;
+            }
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t wait = left < 1000 ? left : 1000; /* re-check shutdown at least every second */
+            ts.tv_sec += wait / 1000;
+            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&h->gate_cv, &h->gate_mu, &ts);
+        }
+        h->waiting--;
+        if (!rc && atomic_load(&h->stopping)) rc = -ECANCELED;
+    }
+    if (!rc) h->active++;
+    pthread_mutex_unlock(&h->gate_mu);
+    return rc;
+}
+
+static void gate_leave(cp_http *h) {
+    pthread_mutex_lock(&h->gate_mu);
+    h->active--;
+    pthread_cond_signal(&h->gate_cv);
+    pthread_mutex_unlock(&h->gate_mu);
+}
+
+/* The client of an HTTP query closed its connection: its query stops. */
+static int client_gone(void *arg) {
+    int fd = *(int *)arg;
+    if (fd < 0) return 0;
+    struct pollfd p = {.fd = fd, .events = POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+typedef struct qopts {
+    const char *timeout; /* the request's timeout= (may be NULL) */
+    int client_fd;       /* -1: not an HTTP client */
+} qopts;
+
 /* Runs the query over [start_ms, end_ms] and renders the result as a matrix, or (vector)
- * as an instant vector at start_ms; error bodies for a bad query (400), one whose result would
- * be too large (422) or a failed one (503). */
+ * as an instant vector at start_ms, under the limits: error bodies for a bad query (400), one
+ * over the sample budget (422), a timeout or a full queue (503), shutdown (503). */
 static char *evaluate(cp_http *h, const char *query, int64_t start_ms, int64_t end_ms,
-                      int64_t step_ms, int vector, int *http_status) {
-    query_ctx ctx = {h->cp->db, h->prom};
+                      int64_t step_ms, int vector, const qopts *o, int *http_status) {
+    int64_t timeout = h->cp->cfg.query_timeout_ms > 0 ? h->cp->cfg.query_timeout_ms : 120000;
+    if (o && o->timeout && *o->timeout) {
+        int64_t t;
+        if (query_parse_duration(o->timeout, &t))
+            return bad_data(http_status,
+                            "invalid parameter \"timeout\": cannot parse \"%.100s\" to a valid "
+                            "duration",
+                            o->timeout);
+        if (t < timeout) timeout = t;
+    }
+    int64_t deadline = tide_now_mono_ms() + timeout;
+    int fd = o ? o->client_fd : -1;
+    promql_limits lim = {.max_samples = (uint64_t)h->cp->cfg.query_max_samples,
+                         .deadline_mono_ms = deadline,
+                         .cancel = &h->stopping,
+                         .stop = fd >= 0 ? client_gone : NULL,
+                         .stop_arg = &fd};
+    query_ctx ctx = {.db = h->cp->db, .prom = h->prom, .lim = &lim};
+    int rc = gate_enter(h, deadline);
+    if (rc) {
+        *http_status = 503;
+        if (rc == -EBUSY) atomic_fetch_add(&h->query_rejected, 1);
+        if (rc == -ETIMEDOUT) atomic_fetch_add(&h->query_timeouts, 1);
+        return query_error_json(rc == -ETIMEDOUT ? "timeout" : "unavailable",
+                                rc == -EBUSY ? "too many queries are running and queued; try again"
+                                : rc == -ETIMEDOUT
+                                    ? "query timed out waiting for an evaluation slot"
+                                    : "the control plane is shutting down");
+    }
     query_result r;
     char err[600];
-    int rc = query_range(&ctx, query, start_ms, end_ms, step_ms, &r, err, sizeof err);
+    rc = query_range(&ctx, query, start_ms, end_ms, step_ms, &r, err, sizeof err);
+    gate_leave(h);
     if (rc == -EINVAL) return bad_data(http_status, "%s", err);
     if (rc == -E2BIG) { /* as Prometheus: a valid query that cannot be executed, 422 */
+        atomic_fetch_add(&h->query_budget, 1);
         *http_status = 422;
         return query_error_json("execution", err);
+    }
+    if (rc == -ETIMEDOUT) {
+        atomic_fetch_add(&h->query_timeouts, 1);
+        *http_status = 503;
+        return query_error_json("timeout", err);
+    }
+    if (rc == -ECANCELED) {
+        atomic_fetch_add(&h->query_cancels, 1);
+        *http_status = 503;
+        return query_error_json("canceled", err);
     }
     if (rc) {
         *http_status = 503;
@@ -82,8 +195,8 @@ static char *evaluate(cp_http *h, const char *query, int64_t start_ms, int64_t e
     return body;
 }
 
-char *cp_http_query_range(cp_http *h, const char *query, const char *start, const char *end,
-                          const char *step, int *http_status) {
+static char *query_range_opts(cp_http *h, const char *query, const char *start, const char *end,
+                              const char *step, const qopts *o, int *http_status) {
     atomic_fetch_add(&h->queries, 1);
     int64_t s, e, st;
     char *body;
@@ -97,21 +210,21 @@ char *cp_http_query_range(cp_http *h, const char *query, const char *start, cons
         body = bad_data(http_status, "missing parameter \"step\"");
     else if (query_parse_time(start, &s))
         body = bad_data(http_status,
-                        "invalid parameter \"start\": cannot parse \"%s\" to a valid "
+                        "invalid parameter \"start\": cannot parse \"%.100s\" to a valid "
                         "timestamp",
                         start);
     else if (query_parse_time(end, &e))
         body = bad_data(http_status,
-                        "invalid parameter \"end\": cannot parse \"%s\" to a valid "
+                        "invalid parameter \"end\": cannot parse \"%.100s\" to a valid "
                         "timestamp",
                         end);
     else if (query_parse_duration(step, &st))
         body = bad_data(http_status,
-                        "invalid parameter \"step\": cannot parse \"%s\" to a valid "
+                        "invalid parameter \"step\": cannot parse \"%.100s\" to a valid "
                         "duration",
                         step);
     else
-        body = evaluate(h, query, s, e, st, 0, http_status);
+        body = evaluate(h, query, s, e, st, 0, o, http_status);
     if (*http_status != 200) atomic_fetch_add(&h->query_errors, 1);
     if (!body) {
         *http_status = 503;
@@ -120,9 +233,14 @@ char *cp_http_query_range(cp_http *h, const char *query, const char *start, cons
     return body;
 }
 
+char *cp_http_query_range(cp_http *h, const char *query, const char *start, const char *end,
+                          const char *step, int *http_status) {
+    return query_range_opts(h, query, start, end, step, NULL, http_status);
+}
+
 /* Instant query (/api/v1/query): the query evaluated at one time (default now). */
 static char *cp_http_query_instant(cp_http *h, const char *query, const char *time_s,
-                                   int *http_status) {
+                                   const qopts *o, int *http_status) {
     atomic_fetch_add(&h->queries, 1);
     int64_t t = tide_now_wall_ms();
     char *body;
@@ -130,42 +248,252 @@ static char *cp_http_query_instant(cp_http *h, const char *query, const char *ti
         body = bad_data(http_status, "missing parameter \"query\"");
     else if (time_s && *time_s && query_parse_time(time_s, &t))
         body = bad_data(http_status,
-                        "invalid parameter \"time\": cannot parse \"%s\" to a "
+                        "invalid parameter \"time\": cannot parse \"%.100s\" to a "
                         "valid timestamp",
                         time_s);
     else
-        body = evaluate(h, query, t, t, 1000, 1, http_status);
+        body = evaluate(h, query, t, t, 1000, 1, o, http_status);
     if (*http_status != 200) atomic_fetch_add(&h->query_errors, 1);
     return body;
 }
 
-/* Label names (name == NULL) or the values of one label in the store, as Prometheus's
- * /api/v1/labels and /api/v1/label/NAME/values answer them. */
-static char *label_strings(cp_http *h, const char *name) {
+/* ---- series and label listings ---- */
+
+static int cmp_cstr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+#define MAX_MATCH 64 /* match[] selectors in one request */
+
+/* The match[] selectors as parsed PromQL vector selectors; NULL list for none. 0 or a 400
+ * body in *errbody. */
+static int parse_matches(char *const *match, size_t n, pq_node **out, char **errbody, int *status) {
+    for (size_t i = 0; i < n; i++) {
+        char err[400];
+        if (promql_parse(match[i], &out[i], err, sizeof err)) {
+            *errbody = bad_data(status, "invalid parameter \"match[]\": %s", err);
+            return -EINVAL;
+        }
+        if (out[i]->kind != PQ_SEL || out[i]->range_ms) {
+            *errbody = bad_data(status,
+                                "invalid parameter \"match[]\": \"%.100s\" is not a vector "
+                                "selector",
+                                match[i]);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* 1 when series id is selected by any of the matchers (all when n == 0) and has a point in
+ * [start, end] (any time when unset). */
+static int series_selected(tsdb *db, uint32_t id, const tsdb_label *l, size_t nl,
+                           pq_node *const *sel, size_t n, int64_t start, int64_t end) {
+    if (nl > 64) return 0;
+    if (n) {
+        const char *names[64], *values[64];
+        for (size_t i = 0; i < nl; i++) {
+            names[i] = l[i].name;
+            values[i] = l[i].value;
+        }
+        int any = 0;
+        for (size_t k = 0; k < n && !any; k++) {
+            query_expr qe = {0};
+            qe.m = sel[k]->m;
+            qe.nm = sel[k]->nm;
+            any = query_match(&qe, names, values, nl);
+        }
+        if (!any) return 0;
+    }
+    if (start != INT64_MIN || end != INT64_MAX) {
+        tsdb_series_info info;
+        if (tsdb_series_stat(db, id, &info) || info.samples == 0) return 0;
+        if (info.last_ms < start || info.first_ms > end) return 0;
+    }
+    return 1;
+}
+
+typedef struct listing {
+    char *const *match;
+    size_t nmatch;
+    const char *start, *end;
+} listing;
+
+static int listing_range(const listing *q, int64_t *s, int64_t *e, char **errbody, int *status) {
+    *s = INT64_MIN;
+    *e = INT64_MAX;
+    if (q->start && *q->start && query_parse_time(q->start, s)) {
+        *errbody = bad_data(status,
+                            "invalid parameter \"start\": cannot parse \"%.100s\" to a "
+                            "valid timestamp",
+                            q->start);
+        return -EINVAL;
+    }
+    if (q->end && *q->end && query_parse_time(q->end, e)) {
+        *errbody = bad_data(status,
+                            "invalid parameter \"end\": cannot parse \"%.100s\" to a "
+                            "valid timestamp",
+                            q->end);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Label names (name == NULL) or the values of one label, of the store's series selected by
+ * match[] and start/end, sorted and unique into *out (strings owned by the store), *n of them.
+ * 0, or -EINVAL with a 400 body in *errbody, or -ENOMEM. */
+static int collect_strings(cp_http *h, const char *name, const listing *q, const char ***out,
+                           size_t *n, char **errbody, int *status) {
     tsdb *db = h->cp->db;
-    uint32_t n = tsdb_series_count(db);
+    pq_node *sel[MAX_MATCH] = {0};
+    int64_t s, e;
+    *out = NULL;
+    *n = 0;
+    if (q->nmatch > MAX_MATCH) {
+        *errbody = bad_data(status, "more than %d match[] parameters", MAX_MATCH);
+        return -EINVAL;
+    }
+    int rc = listing_range(q, &s, &e, errbody, status);
+    if (!rc) rc = parse_matches(q->match, q->nmatch, sel, errbody, status);
+    uint32_t count = rc ? 0 : tsdb_series_count(db);
     size_t cap = 256, k = 0;
-    const char **v = malloc(cap * sizeof *v);
-    for (uint32_t id = 1; v && id <= n; id++) {
+    const char **v = rc ? NULL : malloc(cap * sizeof *v);
+    if (!rc && !v) rc = -ENOMEM;
+    for (uint32_t id = 1; !rc && id <= count; id++) {
         const tsdb_label *l;
         size_t nl;
         if (tsdb_series_labels(db, id, &l, &nl)) continue;
-        for (size_t i = 0; i < nl; i++) {
+        if (!series_selected(db, id, l, nl, sel, q->nmatch, s, e)) continue;
+        for (size_t i = 0; i < nl && !rc; i++) {
             if (name && strcmp(l[i].name, name) != 0) continue;
             if (k == cap) {
                 const char **nv = realloc(v, (cap *= 2) * sizeof *nv);
                 if (!nv) {
-                    free(v);
-                    return NULL;
+                    rc = -ENOMEM;
+                    break;
                 }
                 v = nv;
             }
             v[k++] = name ? l[i].value : l[i].name;
         }
     }
-    char *body = v ? query_strings_json(v, k) : NULL;
+    for (size_t i = 0; i < q->nmatch && i < MAX_MATCH; i++)
+        promql_free(sel[i]);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    if (k > 1) qsort(v, k, sizeof *v, cmp_cstr);
+    size_t w = 0;
+    for (size_t i = 0; i < k; i++)
+        if (!w || strcmp(v[w - 1], v[i])) v[w++] = v[i];
+    *out = v;
+    *n = w;
+    return 0;
+}
+
+static char *label_strings(cp_http *h, const char *name, const listing *q, int *status) {
+    const char **v;
+    size_t n;
+    char *body = NULL;
+    *status = 200;
+    int rc = collect_strings(h, name, q, &v, &n, &body, status);
+    if (rc == -EINVAL) return body;
+    if (rc) return NULL;
+    body = query_strings_json(v, n);
     free(v);
     return body;
+}
+
+/* /api/v1/series: the label sets of the store's series selected by match[] (required). */
+static char *series_json(cp_http *h, const listing *q, int *status) {
+    tsdb *db = h->cp->db;
+    pq_node *sel[MAX_MATCH] = {0};
+    char *body = NULL;
+    int64_t s, e;
+    *status = 200;
+    if (!q->nmatch) return bad_data(status, "no match[] parameter provided");
+    if (q->nmatch > MAX_MATCH)
+        return bad_data(status, "more than %d match[] parameters", MAX_MATCH);
+    if (listing_range(q, &s, &e, &body, status) ||
+        parse_matches(q->match, q->nmatch, sel, &body, status))
+        goto out;
+    query_result r = {0};
+    r.engine = 1;
+    uint32_t n = tsdb_series_count(db);
+    for (uint32_t id = 1; id <= n; id++) {
+        const tsdb_label *l;
+        size_t nl;
+        if (tsdb_series_labels(db, id, &l, &nl)) continue;
+        if (!series_selected(db, id, l, nl, sel, q->nmatch, s, e)) continue;
+        if (r.n == r.cap) {
+            size_t nc = r.cap ? r.cap * 2 : 64;
+            query_series *ns = realloc(r.s, nc * sizeof *ns);
+            if (!ns) break;
+            r.s = ns;
+            r.cap = nc;
+        }
+        query_series *qs = &r.s[r.n++];
+        memset(qs, 0, sizeof *qs);
+        qs->names = calloc(nl ? nl : 1, sizeof(char *));
+        qs->values = calloc(nl ? nl : 1, sizeof(char *));
+        if (!qs->names || !qs->values) break;
+        for (size_t i = 0; i < nl; i++) {
+            qs->names[i] = strdup(l[i].name);
+            qs->values[i] = strdup(l[i].value);
+            qs->nlabels = i + 1;
+        }
+    }
+    body = query_series_json(&r);
+    query_result_fini(&r);
+out:
+    for (size_t i = 0; i < q->nmatch && i < MAX_MATCH; i++)
+        promql_free(sel[i]);
+    return body;
+}
+
+/* /api/v1/metadata: the store keeps no type or help text: every metric name is "unknown". */
+static char *metadata_json(cp_http *h, const char *metric, const char *limit_s, int *status) {
+    listing q = {0};
+    const char **v;
+    size_t n;
+    char *body = NULL;
+    *status = 200;
+    long limit = -1;
+    if (limit_s && *limit_s) {
+        char *end;
+        limit = strtol(limit_s, &end, 10);
+        if (*end || limit < 0)
+            return bad_data(status, "invalid parameter \"limit\": \"%.50s\"", limit_s);
+    }
+    int rc = collect_strings(h, "__name__", &q, &v, &n, &body, status);
+    if (rc == -EINVAL) return body;
+    if (rc) return NULL;
+    cJSON *o = cJSON_CreateObject(), *d = cJSON_AddObjectToObject(o, "data");
+    cJSON_AddStringToObject(o, "status", "success");
+    long count = 0;
+    for (size_t i = 0; i < n && (limit < 0 || count < limit); i++) {
+        if (metric && *metric && strcmp(metric, v[i])) continue;
+        cJSON *arr = cJSON_AddArrayToObject(d, v[i]), *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "type", "unknown");
+        cJSON_AddStringToObject(m, "help", "");
+        cJSON_AddStringToObject(m, "unit", "");
+        cJSON_AddItemToArray(arr, m);
+        count++;
+    }
+    free(v);
+    body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return body;
+}
+
+static char *buildinfo_json(void) {
+    /* the Prometheus HTTP API level Tide implements, so clients (Grafana) pick the right
+     * features; "application" says who answers */
+    return strdup(
+        "{\"status\":\"success\",\"data\":{\"version\":\"2.42.0\",\"revision\":\"tide-" TIDE_VERSION
+        "\",\"branch\":\"tide\",\"buildUser\":\"tide\",\"buildDate\":\"\","
+        "\"goVersion\":\"none\",\"application\":\"tide-controlplane " TIDE_VERSION "\"}}");
 }
 
 /* ---- metrics ---- */
@@ -220,6 +548,8 @@ static char *metrics_text(cp_http *h) {
     metric(&b, "tide_tsdb_append_errors_total", "counter",
            "Appends refused because the WAL could not be written.", (double)st.append_errors);
     metric(&b, "tide_tsdb_series", "gauge", "Series in the store.", (double)st.series);
+    metric(&b, "tide_tsdb_series_refused_total", "counter",
+           "New series refused because the store holds max_series.", (double)st.series_refused);
     static const char *res[TSDB_NRES] = {"raw", "1m", "10m"};
     mput(&b,
          "# HELP tide_tsdb_points Points held per resolution.\n# TYPE tide_tsdb_points gauge\n");
@@ -253,8 +583,28 @@ static char *metrics_text(cp_http *h) {
            (double)atomic_load(&h->queries));
     metric(&b, "tide_query_errors_total", "counter", "query_range requests answered with an error.",
            (double)atomic_load(&h->query_errors));
+    metric(&b, "tide_query_timeouts_total", "counter",
+           "Queries stopped by query_timeout (running or queued).",
+           (double)atomic_load(&h->query_timeouts));
+    metric(&b, "tide_query_cancelled_total", "counter",
+           "Queries stopped because their client went away or at shutdown.",
+           (double)atomic_load(&h->query_cancels));
+    metric(&b, "tide_query_rejected_total", "counter",
+           "Queries answered 503 at once because query_max_queue queries were waiting.",
+           (double)atomic_load(&h->query_rejected));
+    metric(&b, "tide_query_samples_exceeded_total", "counter",
+           "Queries refused for holding more than query_max_samples samples.",
+           (double)atomic_load(&h->query_budget));
+    pthread_mutex_lock(&h->gate_mu);
+    int active = h->active, waiting = h->waiting;
+    pthread_mutex_unlock(&h->gate_mu);
+    metric(&b, "tide_queries_running", "gauge", "Queries being evaluated now.", active);
+    metric(&b, "tide_queries_queued", "gauge", "Queries waiting for an evaluation slot.", waiting);
     metric(&b, "tide_http_requests_total", "counter", "HTTP requests served.",
            (double)atomic_load(&h->http_requests));
+    metric(&b, "tide_http_request_timeouts_total", "counter",
+           "HTTP connections closed for sending no whole request within http_request_timeout.",
+           (double)(http_guard_timeouts(h->guard) + http_guard_timeouts(h->guard_health)));
     prom_stats ps;
     prom_get_stats(h->prom, &ps);
     metric(&b, "tide_prometheus_requests_total", "counter", "HTTP requests sent to Prometheus.",
@@ -291,12 +641,40 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
 
 /* ---- HTTP ---- */
 
+#define NFORM 8
+#define FORM_MAX (1u << 20) /* bytes of one form field */
 typedef struct req_ctx {
     struct MHD_PostProcessor *pp;
-    char *form[5]; /* query, start, end, step, time from a POST body */
+    char *form[NFORM]; /* form_keys from a POST body */
+    size_t form_len[NFORM], form_cap[NFORM];
+    char **match; /* match[] values, from the POST body and the URL */
+    size_t nmatch;
+    int form_error; /* a field over FORM_MAX or too many match[]: answered 400 */
 } req_ctx;
 
-static const char *const form_keys[5] = {"query", "start", "end", "step", "time"};
+static const char *const form_keys[NFORM] = {"query", "start",   "end",   "step",
+                                             "time",  "timeout", "limit", "metric"};
+
+static int match_add(req_ctx *rc, const char *data, size_t size, int append) {
+    if (append && rc->nmatch) {
+        char *last = rc->match[rc->nmatch - 1];
+        size_t have = strlen(last);
+        if (have + size > FORM_MAX) return -1;
+        char *np = realloc(last, have + size + 1);
+        if (!np) return -1;
+        memcpy(np + have, data, size);
+        np[have + size] = 0;
+        rc->match[rc->nmatch - 1] = np;
+        return 0;
+    }
+    if (rc->nmatch >= MAX_MATCH || size > FORM_MAX) return -1;
+    char **nm = realloc(rc->match, (rc->nmatch + 1) * sizeof *nm);
+    if (!nm) return -1;
+    rc->match = nm;
+    if (!(nm[rc->nmatch] = strndup(data, size))) return -1;
+    rc->nmatch++;
+    return 0;
+}
 
 static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char *key,
                                  const char *filename, const char *content_type,
@@ -307,16 +685,43 @@ static enum MHD_Result post_iter(void *cls, enum MHD_ValueKind kind, const char 
     (void)content_type;
     (void)transfer_encoding;
     req_ctx *rc = cls;
-    for (int i = 0; i < 5; i++) {
-        if (strcmp(key, form_keys[i]) != 0) continue;
-        size_t have = rc->form[i] ? strlen(rc->form[i]) : 0;
-        if (off != have || have + size > (1u << 20)) return MHD_NO;
-        char *np = realloc(rc->form[i], have + size + 1);
-        if (!np) return MHD_NO;
-        memcpy(np + have, data, size);
-        np[have + size] = 0;
-        rc->form[i] = np;
+    if (rc->form_error) return MHD_YES; /* the rest of the body is read and dropped */
+    if (!strcmp(key, "match[]")) {
+        if (match_add(rc, data, size, off > 0)) rc->form_error = 1;
+        return MHD_YES;
     }
+    for (int i = 0; i < NFORM; i++) {
+        if (strcmp(key, form_keys[i]) != 0) continue;
+        size_t have = rc->form_len[i];
+        if (off != have || have + size > FORM_MAX) {
+            rc->form_error = 1;
+            return MHD_YES;
+        }
+        if (have + size + 1 > rc->form_cap[i]) { /* geometric: the body comes in small pieces */
+            size_t cap = rc->form_cap[i] ? rc->form_cap[i] : 256;
+            while (cap < have + size + 1)
+                cap *= 2;
+            char *np = realloc(rc->form[i], cap);
+            if (!np) {
+                rc->form_error = 1;
+                return MHD_YES;
+            }
+            rc->form[i] = np;
+            rc->form_cap[i] = cap;
+        }
+        memcpy(rc->form[i] + have, data, size);
+        rc->form[i][have + size] = 0;
+        rc->form_len[i] = have + size;
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result get_match(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value) {
+    (void)kind;
+    req_ctx *rc = cls;
+    if (key && value && !strcmp(key, "match[]") && match_add(rc, value, strlen(value), 0))
+        rc->form_error = 1;
     return MHD_YES;
 }
 
@@ -363,41 +768,70 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_size = 0;
         return MHD_YES;
     }
+    http_guard_request_received(c); /* whole request in: its deadline stops */
     atomic_fetch_add(&h->http_requests, 1);
     if (strcmp(method, "GET") != 0 && !is_post && strcmp(method, "HEAD") != 0)
         return respond(c, 405, strdup("method not allowed\n"), "text/plain");
-    if (!strcmp(url, "/api/v1/query_range")) {
-        const char *p[4];
-        for (int i = 0; i < 4; i++) {
+    if (!strncmp(url, "/api/v1/", 8) || !strncmp(url, "/-/", 3)) {
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, get_match, rc);
+        const char *p[NFORM];
+        for (int i = 0; i < NFORM; i++) {
             p[i] = rc->form[i];
             if (!p[i]) p[i] = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, form_keys[i]);
         }
-        int status = 500;
-        char *body = cp_http_query_range(h, p[0], p[1], p[2], p[3], &status);
-        return respond(c, (unsigned)status, body, "application/json");
-    }
-    if (!strcmp(url, "/api/v1/query")) {
-        const char *q = rc->form[0]
-                            ? rc->form[0]
-                            : MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "query");
-        const char *t = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "time");
-        if (rc->form[4]) t = rc->form[4];
-        int status = 500;
-        char *body = cp_http_query_instant(h, q, t, &status);
-        return respond(c, (unsigned)status, body, "application/json");
-    }
-    if (!strcmp(url, "/api/v1/labels"))
-        return respond(c, 200, label_strings(h, NULL), "application/json");
-    if (!strncmp(url, "/api/v1/label/", 14) && strlen(url) > 21 &&
-        !strcmp(url + strlen(url) - 7, "/values")) {
-        char name[256];
-        size_t n = strlen(url) - 14 - 7;
-        if (n == 0 || n >= sizeof name)
-            return respond(c, 400, query_error_json("bad_data", "invalid label name"),
+        if (rc->form_error)
+            return respond(c, 400,
+                           query_error_json("bad_data",
+                                            "a form field is larger than 1 MiB or there are more "
+                                            "than 64 match[] parameters"),
                            "application/json");
-        memcpy(name, url + 14, n);
-        name[n] = 0;
-        return respond(c, 200, label_strings(h, name), "application/json");
+        int fd = -1;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci) fd = ci->connect_fd;
+        qopts o = {p[5], fd};
+        listing q = {rc->match, rc->nmatch, p[1], p[2]};
+        int status = 500;
+        char *body;
+        if (!strcmp(url, "/api/v1/query_range"))
+            body = query_range_opts(h, p[0], p[1], p[2], p[3], &o, &status);
+        else if (!strcmp(url, "/api/v1/query"))
+            body = cp_http_query_instant(h, p[0], p[4], &o, &status);
+        else if (!strcmp(url, "/api/v1/series"))
+            body = series_json(h, &q, &status);
+        else if (!strcmp(url, "/api/v1/labels"))
+            body = label_strings(h, NULL, &q, &status);
+        else if (!strncmp(url, "/api/v1/label/", 14) && strlen(url) > 21 &&
+                 !strcmp(url + strlen(url) - 7, "/values")) {
+            char name[256];
+            size_t n = strlen(url) - 14 - 7;
+            if (n == 0 || n >= sizeof name)
+                return respond(c, 400, query_error_json("bad_data", "invalid label name"),
+                               "application/json");
+            memcpy(name, url + 14, n);
+            name[n] = 0;
+            if (!query_label_name_ok(name))
+                body = bad_data(&status, "invalid label name: \"%.100s\"", name);
+            else
+                body = label_strings(h, name, &q, &status);
+        } else if (!strcmp(url, "/api/v1/status/buildinfo")) {
+            status = 200;
+            body = buildinfo_json();
+        } else if (!strcmp(url, "/api/v1/metadata"))
+            body = metadata_json(h, p[7], p[6], &status);
+        else if (!strcmp(url, "/-/healthy"))
+            return respond(c, 200, strdup("Tide is Healthy.\n"), "text/plain; charset=utf-8");
+        else if (!strcmp(url, "/-/ready")) {
+            if (atomic_load(&h->stopping))
+                return respond(c, 503, strdup("Service Unavailable\n"), "text/plain");
+            return respond(c, 200, strdup("Tide is Ready.\n"), "text/plain; charset=utf-8");
+        } else {
+            char msg[300];
+            snprintf(msg, sizeof msg, "unknown API endpoint: %.200s", url);
+            status = 404;
+            body = query_error_json("not_found", msg);
+        }
+        return respond(c, (unsigned)status, body, "application/json");
     }
     if (!strcmp(url, "/metrics"))
         return respond(c, 200, metrics_text(h), "text/plain; version=0.0.4; charset=utf-8");
@@ -410,21 +844,62 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return respond(c, 503, strdup(buf), "text/plain");
     }
     char msg[300];
-    snprintf(msg, sizeof msg, "not found: %.200s (try /api/v1/query_range, /metrics, /healthz)\n",
-             url);
+    snprintf(msg, sizeof msg, "not found: %.200s (try /api/v1/query, /metrics, /healthz)\n", url);
     return respond(c, 404, strdup(msg), "text/plain");
+}
+
+/* The liveness listener (health_listen): /healthz only, so that clients of the query API,
+ * slow or many, cannot starve the probe. */
+static enum MHD_Result on_health_request(void *cls, struct MHD_Connection *c, const char *url,
+                                         const char *method, const char *version,
+                                         const char *upload_data, size_t *upload_size,
+                                         void **con_cls) {
+    (void)version;
+    (void)upload_data;
+    cp_http *h = cls;
+    if (!*con_cls) {
+        *con_cls = c; /* any non-NULL marker: the headers are in */
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        *upload_size = 0; /* a body is ignored */
+        return MHD_YES;
+    }
+    http_guard_request_received(c);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return respond(c, 405, strdup("method not allowed\n"), "text/plain");
+    if (strcmp(url, "/healthz") != 0)
+        return respond(c, 404, strdup("not found (this listener serves /healthz only)\n"),
+                       "text/plain");
+    tsdb_stats st;
+    tsdb_get_stats(h->cp->db, &st);
+    if (st.durable_ok) return respond(c, 200, strdup("ok\n"), "text/plain");
+    char buf[600];
+    snprintf(buf, sizeof buf, "store: %s\n", tsdb_status(h->cp->db));
+    return respond(c, 503, strdup(buf), "text/plain");
+}
+
+static void on_health_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                                enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)toe;
+    http_guard_request_done(c);
+    *con_cls = NULL;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     (void)cls;
-    (void)c;
     (void)toe;
+    http_guard_request_done(c);
     req_ctx *rc = *con_cls;
     if (!rc) return;
     if (rc->pp) MHD_destroy_post_processor(rc->pp);
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < NFORM; i++)
         free(rc->form[i]);
+    for (size_t i = 0; i < rc->nmatch; i++)
+        free(rc->match[i]);
+    free(rc->match);
     free(rc);
     *con_cls = NULL;
 }
@@ -440,11 +915,16 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     log_warn("http", "%s", buf);
 }
 
-static int start_mhd(cp_http *h, const char *listen, char *err, size_t errlen) {
+/* Starts a libmicrohttpd daemon on listen: the API listener, or (health) the liveness one.
+ * Every connection must deliver a whole request within http_request_timeout (a guard reaps
+ * the ones that do not: slowloris), one address may hold http_max_connections_per_address. */
+static int start_mhd(cp_http *h, const char *listen, int health, char *err, size_t errlen) {
+    const struct cp_config *cfg = &h->cp->cfg;
     char host[256];
     int port;
     if (cfg_split_hostport(listen, host, sizeof host, &port) != 0) {
-        snprintf(err, errlen, "http %s: expected ADDR:PORT", listen);
+        snprintf(err, errlen, "%s %s: expected ADDR:PORT", health ? "health_listen" : "http",
+                 listen);
         return -EINVAL;
     }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
@@ -461,19 +941,43 @@ static int start_mhd(cp_http *h, const char *listen, char *err, size_t errlen) {
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     freeaddrinfo(ai);
-    h->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR,
-                              (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_END);
-    if (!h->mhd) {
+    http_guard **guard = health ? &h->guard_health : &h->guard;
+    int rc = http_guard_new(guard, health ? "health listener" : "http listener",
+                            cfg->http_request_timeout_ms);
+    if (rc) {
+        snprintf(err, errlen, "http %s: cannot start the request deadline thread: %s", listen,
+                 strerror(-rc));
+        return rc;
+    }
+    unsigned limit = health ? HEALTH_MAX_CONNECTIONS : HTTP_MAX_CONNECTIONS;
+    unsigned per_ip = (unsigned)cfg->http_max_connections_per_address;
+    if (per_ip > limit) per_ip = limit;
+    /* inactivity: a whole request must come within http_request_timeout anyway */
+    unsigned idle_s = (unsigned)((cfg->http_request_timeout_ms + 999) / 1000);
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, health ? on_health_request : on_request, h,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_NOTIFY_COMPLETED, health ? on_health_completed : on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, *guard, MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
+        idle_s < 60 ? idle_s : 60u, MHD_OPTION_END);
+    if (!d) {
+        http_guard_free(*guard);
+        *guard = NULL;
         snprintf(err, errlen, "http %s: cannot listen (address in use or not local?)", listen);
         return -EADDRINUSE;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = di ? di->port : port;
-    log_info("http", "listening on %s (port %d): /api/v1/query_range /metrics /healthz", listen,
-             h->port);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    if (health) {
+        h->mhd_health = d;
+        h->health_port = di ? di->port : port;
+        log_info("http", "liveness listener on %s (port %d): /healthz", listen, h->health_port);
+    } else {
+        h->mhd = d;
+        h->port = di ? di->port : port;
+        log_info("http", "listening on %s (port %d): /api/v1/query_range /metrics /healthz", listen,
+                 h->port);
+    }
     return 0;
 }
 
@@ -491,6 +995,8 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
     pthread_mutex_init(&h->mu, NULL);
     pthread_mutex_init(&h->jobs_mu, NULL);
     pthread_cond_init(&h->jobs_cv, NULL);
+    pthread_mutex_init(&h->gate_mu, NULL);
+    pthread_cond_init(&h->gate_cv, NULL);
     int rc = 0;
     const struct cp_config *c = &cp->cfg;
     if (c->prometheus && c->prometheus[0]) {
@@ -507,7 +1013,10 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
         if (rc) goto fail;
         log_info("http", "history from prometheus %s", c->prometheus);
     }
-    if (c->http && c->http[0] && (rc = start_mhd(h, c->http, err, errlen)) != 0) {
+    if (c->health_listen && c->health_listen[0] &&
+        (rc = start_mhd(h, c->health_listen, 1, err, errlen)) != 0)
+        goto fail;
+    if (c->http && c->http[0] && (rc = start_mhd(h, c->http, 0, err, errlen)) != 0) {
         const cfg_key *k = cfg_find(cp_config_table, "http");
         if (!k || !k->def || strcmp(k->def, c->http) != 0) goto fail;
         /* the default listener is best effort: another daemon may hold the port */
@@ -520,7 +1029,11 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
     cp->http = h;
     return 0;
 fail:
+    if (h->mhd_health) MHD_stop_daemon(h->mhd_health);
+    http_guard_free(h->guard_health);
     prom_free(h->prom);
+    pthread_cond_destroy(&h->gate_cv);
+    pthread_mutex_destroy(&h->gate_mu);
     pthread_cond_destroy(&h->jobs_cv);
     pthread_mutex_destroy(&h->jobs_mu);
     pthread_mutex_destroy(&h->mu);
@@ -706,8 +1219,16 @@ OPS_COMMAND(series, "series", "series in the store with their points and memory:
 static void http_stop(struct controlplane *cp) {
     cp_http *h = cp->http;
     if (!h) return;
+    /* running queries stop at their next check, queued ones leave the queue */
+    atomic_store(&h->stopping, 1);
+    pthread_mutex_lock(&h->gate_mu);
+    pthread_cond_broadcast(&h->gate_cv);
+    pthread_mutex_unlock(&h->gate_mu);
     prom_cancel(h->prom); /* queries waiting for Prometheus end now, not at its timeout */
     if (h->mhd) MHD_stop_daemon(h->mhd); /* joins its threads: no request is running after */
+    if (h->mhd_health) MHD_stop_daemon(h->mhd_health);
+    http_guard_free(h->guard);
+    http_guard_free(h->guard_health);
     ev_ref(cp->loop);
     ev_timer_stop(cp->loop, &h->tick);
     /* wait for query threads, then answer what they finished */
@@ -726,6 +1247,8 @@ static void http_stop(struct controlplane *cp) {
     }
     pthread_cond_destroy(&h->jobs_cv);
     pthread_mutex_destroy(&h->jobs_mu);
+    pthread_cond_destroy(&h->gate_cv);
+    pthread_mutex_destroy(&h->gate_mu);
     prom_free(h->prom);
     pthread_mutex_destroy(&h->mu);
     free(h);

@@ -22,8 +22,14 @@
 /* Ops clients are people and scripts: a handful at once. The cap keeps a runaway script
  * from exhausting descriptors that agents need. */
 #define MAX_OPS_CONNS 64
-/* A request that does not complete within this is dropped (a stalled or confused client). */
+/* A client with nothing under way is dropped after this. */
 #define OPS_IDLE_MS 60000.0
+/* A request must arrive whole within this from its first byte; the clock does not restart on
+ * every byte, so clients trickling half requests cannot hold the slots for long. */
+#define OPS_REQUEST_MS 10000.0
+/* Requests (not replies) are small: a 1 MiB workload spec is at most a few MiB of JSON. A
+ * bigger frame is refused before it is buffered (8 x 60 MB frames once stalled the loop). */
+#define OPS_MAX_REQUEST (8u << 20)
 
 static struct {
     const char *name;
@@ -62,6 +68,7 @@ struct ops_conn {
     size_t out_len, out_cap;
     ops_request *pending;
     int closing_after_write;
+    int partial; /* part of a request is buffered: the request deadline runs */
     ops_conn *prev, *next;
 };
 
@@ -181,6 +188,39 @@ void ops_reply(ops_request *req, cJSON *data) {
     cJSON_Delete(o);
 }
 
+/* Replaces every byte that is not part of a valid UTF-8 sequence (overlong forms and
+ * surrogates included) with '?', in place: error messages echo client input, and the reply
+ * must stay valid JSON text. */
+static void utf8_sanitize(char *s) {
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t n = c < 0x80             ? 1
+                   : (c & 0xe0) == 0xc0 ? 2
+                   : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4
+                                        : 0;
+        int ok = n > 0;
+        for (size_t k = 1; ok && k < n; k++)
+            ok = (p[k] & 0xc0) == 0x80;
+        if (ok && n == 2) ok = c >= 0xc2;
+        if (ok && n == 3) {
+            unsigned cp = (c & 0x0f) << 12 | (p[1] & 0x3fu) << 6 | (p[2] & 0x3fu);
+            ok = cp >= 0x800 && (cp < 0xd800 || cp > 0xdfff);
+        }
+        if (ok && n == 4) {
+            unsigned cp =
+                (c & 0x07) << 18 | (p[1] & 0x3fu) << 12 | (p[2] & 0x3fu) << 6 | (p[3] & 0x3fu);
+            ok = cp >= 0x10000 && cp <= 0x10ffff;
+        }
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 static void reply_error_v(ops_request *req, int status, cJSON *data, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 static void reply_error_v(ops_request *req, int status, cJSON *data, const char *fmt, va_list ap) {
@@ -191,6 +231,7 @@ static void reply_error_v(ops_request *req, int status, cJSON *data, const char 
     }
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    utf8_sanitize(msg);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "ok", 0);
     cJSON_AddStringToObject(o, "error", msg);
@@ -214,6 +255,44 @@ void ops_reply_error_data(ops_request *req, int status, cJSON *data, const char 
     va_end(ap);
 }
 
+int ops_parse_request(const char *text, size_t len, cJSON **root, const char **cmd,
+                      const cJSON **args, char *err, size_t errlen) {
+    *root = NULL;
+    /* a NUL (raw, or \u0000 in a string) would cut names short: "sta\u0000tus" ran status */
+    int nul = memchr(text, 0, len) != NULL;
+    for (size_t i = 0; !nul && i + 1 < len; i++) {
+        if (text[i] != '\\') continue;
+        if (text[i + 1] == 'u' && i + 5 < len && !strncmp(text + i + 2, "0000", 4)) nul = 1;
+        i++; /* skip the escaped character (so "\\u0000" is not one) */
+    }
+    if (nul) {
+        snprintf(err, errlen, "request contains a NUL character");
+        return -EINVAL;
+    }
+    cJSON *r = cJSON_ParseWithLength(text, len);
+    if (!r || !cJSON_IsObject(r)) {
+        cJSON_Delete(r);
+        snprintf(err, errlen, "request is not a JSON object");
+        return -EINVAL;
+    }
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "cmd");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(r, "args");
+    if (!cJSON_IsString(c)) {
+        cJSON_Delete(r);
+        snprintf(err, errlen, "request has no \"cmd\" string");
+        return -EINVAL;
+    }
+    if (a && !cJSON_IsObject(a) && !cJSON_IsNull(a)) {
+        cJSON_Delete(r);
+        snprintf(err, errlen, "\"args\" must be an object");
+        return -EINVAL;
+    }
+    *root = r;
+    *cmd = c->valuestring;
+    *args = cJSON_IsObject(a) ? a : NULL;
+    return 0;
+}
+
 static void dispatch(ops_conn *c, const char *text, size_t len) {
     ops_request *req = calloc(1, sizeof *req);
     if (!req) {
@@ -224,33 +303,23 @@ static void dispatch(ops_conn *c, const char *text, size_t len) {
     req->cp = c->srv->cp;
     req->next = c->pending;
     c->pending = req;
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    if (!root || !cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        ops_reply_error(req, 2, "request is not a JSON object");
-        return;
-    }
-    cJSON *cmd = cJSON_GetObjectItemCaseSensitive(root, "cmd");
-    cJSON *args = cJSON_GetObjectItemCaseSensitive(root, "args");
-    if (!cJSON_IsString(cmd)) {
-        cJSON_Delete(root);
-        ops_reply_error(req, 2, "request has no \"cmd\" string");
-        return;
-    }
-    if (args && !cJSON_IsObject(args) && !cJSON_IsNull(args)) {
-        cJSON_Delete(root);
-        ops_reply_error(req, 2, "\"args\" must be an object");
+    cJSON *root;
+    const char *cmd;
+    const cJSON *args;
+    char err[200];
+    if (ops_parse_request(text, len, &root, &cmd, &args, err, sizeof err) != 0) {
+        ops_reply_error(req, 2, "%s", err);
         return;
     }
     for (int i = 0; i < ncmds; i++)
-        if (!strcmp(cmds[i].name, cmd->valuestring)) {
+        if (!strcmp(cmds[i].name, cmd)) {
             static cJSON empty = {.type = cJSON_Object};
-            log_debug("ops", "request %s", cmd->valuestring);
-            cmds[i].fn(req, cJSON_IsObject(args) ? args : &empty);
+            log_debug("ops", "request %s", cmd);
+            cmds[i].fn(req, args ? args : &empty);
             cJSON_Delete(root);
             return;
         }
-    ops_reply_error(req, 2, "unknown command '%s'", cmd->valuestring);
+    ops_reply_error(req, 2, "unknown command '%s'", cmd);
     cJSON_Delete(root);
 }
 
@@ -261,9 +330,9 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
     for (;;) {
         if (c->in_cap - c->in_len < 4096) {
             size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
-            if (cap > OPS_MAX_FRAME + 4) cap = OPS_MAX_FRAME + 4;
+            if (cap > OPS_MAX_REQUEST + 4) cap = OPS_MAX_REQUEST + 4;
             if (cap <= c->in_len) {
-                log_warn("ops", "client request exceeds %u bytes: closed", OPS_MAX_FRAME);
+                log_warn("ops", "client request exceeds %u bytes: closed", OPS_MAX_REQUEST);
                 conn_close(c);
                 return;
             }
@@ -288,13 +357,15 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
             return;
         }
         c->in_len += (size_t)n;
-        ev_timer_again(c->srv->cp->loop, &c->idle);
         size_t off = 0;
         while (c->in_len - off >= 4) {
             const uint8_t *h = c->in + off;
             size_t len = ((size_t)h[0] << 24) | ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3];
-            if (len == 0 || len > OPS_MAX_FRAME) {
-                log_warn("ops", "client sent a frame of invalid length %zu: closed", len);
+            if (len == 0 || len > OPS_MAX_REQUEST) {
+                log_warn("ops",
+                         "client sent a request frame of length %zu (1 to %u bytes allowed): "
+                         "closed",
+                         len, OPS_MAX_REQUEST);
                 conn_close(c);
                 return;
             }
@@ -312,6 +383,12 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
             memmove(c->in, c->in + off, c->in_len - off);
             c->in_len -= off;
         }
+        /* the deadline: idle after whole requests, from the first byte of a partial one */
+        if (off > 0 || (c->in_len > 0 && !c->partial)) {
+            c->partial = c->in_len > 0;
+            c->idle.repeat = (c->partial ? OPS_REQUEST_MS : OPS_IDLE_MS) / 1000.0;
+            ev_timer_again(c->srv->cp->loop, &c->idle);
+        }
     }
 }
 
@@ -325,6 +402,12 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
     (void)revents;
     ops_conn *c = container_of(w, ops_conn, idle);
+    if (c->partial) {
+        log_warn("ops", "client sent no whole request within %.0f s: closed",
+                 OPS_REQUEST_MS / 1000);
+        conn_close(c);
+        return;
+    }
     if (c->pending) {
         /* a slow handler (node action) is still working: keep waiting */
         ev_timer_again(loop, w);
@@ -345,9 +428,22 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
             return;
         }
         if (s->nconns >= MAX_OPS_CONNS) {
-            log_warn("ops", "more than %d ops clients: refusing one", MAX_OPS_CONNS);
-            close(fd);
-            continue;
+            /* make room by dropping a client that is only holding part of a request (or
+             * nothing, with no reply pending): such clients cannot lock tidectl out */
+            ops_conn *victim = NULL;
+            for (ops_conn *x = s->conns; x && !victim; x = x->next)
+                if (x->partial && !x->pending) victim = x;
+            for (ops_conn *x = s->conns; x && !victim; x = x->next)
+                if (!x->pending && !x->out_len) victim = x;
+            if (victim) {
+                log_warn("ops", "%d ops clients: dropped one %s to admit a new one", MAX_OPS_CONNS,
+                         victim->partial ? "holding half a request" : "idle");
+                conn_close(victim);
+            } else {
+                log_warn("ops", "more than %d ops clients, all busy: refusing one", MAX_OPS_CONNS);
+                close(fd);
+                continue;
+            }
         }
         ops_conn *c = calloc(1, sizeof *c);
         if (!c) {

@@ -26,6 +26,12 @@ struct controlplane; /* defined by controlplane/cp.h */
 
 typedef void (*ops_handler_fn)(ops_request *req, const cJSON *args);
 
+/* Parses and checks one request frame's JSON: an object with a "cmd" string, "args" an object
+ * or null or absent, no NUL anywhere (raw or \u0000). 0 with *root (caller frees), *cmd and
+ * *args (NULL when absent or null) pointing into it, or -EINVAL with err. */
+int ops_parse_request(const char *text, size_t len, cJSON **root, const char **cmd,
+                      const cJSON **args, char *err, size_t errlen);
+
 /* Registers a command; called from constructors before main(). */
 void ops_register(const char *cmd, ops_handler_fn fn, const char *help);
 

@@ -1,7 +1,10 @@
 /* query.c: selector parser, range evaluation over the store and Prometheus, Prometheus JSON. */
 #include "query/query.h"
 
+#include "log.h"
 #include "query/prom.h"
+#include "query/promql.h"
+#include "query/re.h"
 #include "store/tsdb.h"
 
 #include <ctype.h>
@@ -131,62 +134,6 @@ static int string_lit(lexer *L, char **out) {
     return 0;
 }
 
-/* Rejects what RE2 (Prometheus's engine) rejects and what would make glibc's regcomp build a
- * huge automaton: a repetition operator right after another (a**, a+*), counted repetitions
- * above 100 or more than two of them, and patterns longer than 1024 bytes. 0 or -EINVAL with
- * why filled. */
-static int regex_check(const char *re, char *why, size_t len) {
-    if (strlen(re) > 1024) {
-        snprintf(why, len, "longer than 1024 bytes");
-        return -EINVAL;
-    }
-    int prev_quant = 0, in_bracket = 0, counted = 0;
-    for (size_t i = 0; re[i]; i++) {
-        char c = re[i];
-        if (in_bracket) {
-            if (c == ']' && in_bracket > 1)
-                in_bracket = 0;
-            else
-                in_bracket++;
-            continue;
-        }
-        if (c == '\\') {
-            if (re[i + 1]) i++;
-            prev_quant = 0;
-            continue;
-        }
-        if (c == '[') {
-            in_bracket = 1;
-            if (re[i + 1] == '^') i++;
-            prev_quant = 0;
-            continue;
-        }
-        int quant = c == '*' || c == '+' || c == '?' || c == '{';
-        if (quant && prev_quant) {
-            snprintf(why, len, "bad repetition operator at byte %zu", i + 1);
-            return -EINVAL;
-        }
-        if (c == '{') {
-            char *end;
-            long lo = strtol(re + i + 1, &end, 10), hi = lo;
-            if (*end == ',')
-                hi = isdigit((unsigned char)end[1]) ? strtol(end + 1, &end, 10) : 0;
-            else if (end == re + i + 1)
-                hi = -1;
-            if (*end != '}' || lo < 0 || hi < 0 || lo > 100 || hi > 100 || ++counted > 2) {
-                snprintf(why, len,
-                         "bad or too large repetition count at byte %zu (at most two "
-                         "{n,m} with n, m <= 100)",
-                         i + 1);
-                return -EINVAL;
-            }
-            i = (size_t)(end - re);
-        }
-        prev_quant = quant;
-    }
-    return 0;
-}
-
 static int add_matcher(query_expr *e, char *name, int op, char *value, lexer *L) {
     query_matcher *nm = realloc(e->m, (e->nm + 1) * sizeof *nm);
     if (!nm) {
@@ -201,28 +148,11 @@ static int add_matcher(query_expr *e, char *name, int op, char *value, lexer *L)
     m->value = value;
     m->op = op;
     if (op == QUERY_RE || op == QUERY_NRE) {
-        char why[160];
-        if (regex_check(value, why, sizeof why)) {
+        char why[200];
+        m->re = tide_re_new(value, why, sizeof why);
+        if (!m->re) {
             int r =
                 fail(L, "invalid regular expression \"%.200s\" for label %s: %s", value, name, why);
-            free(name);
-            free(value);
-            return r;
-        }
-        size_t n = strlen(value) + 8;
-        char *anchored = malloc(n);
-        if (!anchored) {
-            free(name);
-            free(value);
-            return -ENOMEM;
-        }
-        snprintf(anchored, n, "^(%s)$", value);
-        int rc = regcomp(&m->re, anchored, REG_EXTENDED | REG_NOSUB);
-        free(anchored);
-        if (rc) {
-            regerror(rc, &m->re, why, sizeof why);
-            regfree(&m->re);
-            int r = fail(L, "invalid regular expression \"%s\" for label %s: %s", value, name, why);
             free(name);
             free(value);
             return r;
@@ -296,9 +226,9 @@ static int matcher_matches_empty(const query_matcher *m) {
     case QUERY_NE:
         return m->value[0] != 0;
     case QUERY_RE:
-        return regexec(&m->re, "", 0, NULL, 0) == 0;
+        return tide_re_match(m->re, "", 0);
     default:
-        return regexec(&m->re, "", 0, NULL, 0) != 0;
+        return !tide_re_match(m->re, "", 0);
     }
 }
 
@@ -443,7 +373,7 @@ out:
 void query_expr_free(query_expr *e) {
     if (!e) return;
     for (size_t i = 0; i < e->nm; i++) {
-        if (e->m[i].op == QUERY_RE || e->m[i].op == QUERY_NRE) regfree(&e->m[i].re);
+        tide_re_free(e->m[i].re);
         free(e->m[i].name);
         free(e->m[i].value);
     }
@@ -473,10 +403,10 @@ int query_match(const query_expr *e, const char *const *names, const char *const
             ok = strcmp(v, m->value) != 0;
             break;
         case QUERY_RE:
-            ok = regexec(&m->re, v, 0, NULL, 0) == 0;
+            ok = tide_re_match(m->re, v, strlen(v));
             break;
         default:
-            ok = regexec(&m->re, v, 0, NULL, 0) != 0;
+            ok = !tide_re_match(m->re, v, strlen(v));
             break;
         }
         if (!ok) return 0;
@@ -809,8 +739,11 @@ void query_result_fini(query_result *r) {
         query_series *s = &r->s[i];
         free_labels(s->names, s->values, s->nlabels);
         free(s->v);
+        free(s->ts);
     }
     free(r->s);
+    free(r->str);
+    r->str = NULL;
     r->s = NULL;
     r->n = r->cap = 0;
 }
@@ -842,7 +775,7 @@ static int push_result(query_result *r, char **names, char **values, size_t n, d
         r->s = ns;
         r->cap = ncap;
     }
-    r->s[r->n++] = (query_series){names, values, n, v};
+    r->s[r->n++] = (query_series){.names = names, .values = values, .nlabels = n, .v = v};
     return 0;
 }
 
@@ -980,6 +913,146 @@ static int cmp_series(const void *a, const void *b) {
     return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
 }
 
+int query_label_name_ok(const char *s) {
+    if (!s || !(isalpha((unsigned char)s[0]) || s[0] == '_')) return 0;
+    for (size_t i = 1; s[i]; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '_')) return 0;
+    return 1;
+}
+
+typedef struct match_probe {
+    struct tsdb *db;
+    const promql_limits *lim;
+} match_probe;
+
+/* 1 when the selector matches a series of the store. Past the query's deadline or once it is
+ * cancelled it answers 1: the engine then stops the query with the right error. */
+static int sel_matches_store(const pq_node *sel, void *arg) {
+    const match_probe *mp = arg;
+    struct tsdb *db = mp->db;
+    query_expr qe = {0};
+    qe.m = sel->m;
+    qe.nm = sel->nm;
+    uint32_t count = tsdb_series_count(db);
+    for (uint32_t id = 1; id <= count; id++) {
+        if ((id & 63) == 0 && mp->lim) {
+            if (mp->lim->deadline_mono_ms && tide_now_mono_ms() > mp->lim->deadline_mono_ms)
+                return 1;
+            if (mp->lim->cancel && atomic_load(mp->lim->cancel)) return 1;
+            if (mp->lim->stop && mp->lim->stop(mp->lim->stop_arg)) return 1;
+        }
+        const tsdb_label *labels;
+        size_t nl;
+        if (tsdb_series_labels(db, id, &labels, &nl) || nl > 64) continue;
+        const char *names[64], *values[64];
+        for (size_t i = 0; i < nl; i++) {
+            names[i] = labels[i].name;
+            values[i] = labels[i].value;
+        }
+        if (query_match(&qe, names, values, nl)) return 1;
+    }
+    return 0;
+}
+
+static int sel_any(const pq_node *sel, void *arg) {
+    (void)sel;
+    (void)arg;
+    return 1;
+}
+
+/* Merges Prometheus's result into r (the engine's): per label set, r's value wins at every
+ * step where it has one. */
+static int merge_prom(query_result *r, prom_result *pr) {
+    for (size_t i = 0; i < pr->n; i++) {
+        prom_series *ps = &pr->s[i];
+        size_t kl;
+        char *key = label_key(ps->names, ps->values, ps->nlabels, &kl);
+        if (!key) return -ENOMEM;
+        query_series *dst = NULL;
+        for (size_t j = 0; j < r->n && !dst; j++) {
+            size_t jl;
+            char *jk = label_key(r->s[j].names, r->s[j].values, r->s[j].nlabels, &jl);
+            if (!jk) {
+                free(key);
+                return -ENOMEM;
+            }
+            if (jl == kl && !memcmp(jk, key, kl)) dst = &r->s[j];
+            free(jk);
+        }
+        free(key);
+        if (!dst) {
+            double *v = malloc((r->nsteps ? r->nsteps : 1) * sizeof *v);
+            if (!v) return -ENOMEM;
+            for (size_t k = 0; k < r->nsteps; k++)
+                v[k] = query_absent();
+            if (push_result(r, ps->names, ps->values, ps->nlabels, v)) {
+                free(v);
+                return -ENOMEM;
+            }
+            ps->names = ps->values = NULL;
+            ps->nlabels = 0;
+            dst = &r->s[r->n - 1];
+        }
+        for (size_t k = 0; k < ps->n; k++) {
+            int64_t off = ps->ts_ms[k] - r->start_ms;
+            if (off < 0 || off % r->step_ms) continue;
+            size_t idx = (size_t)(off / r->step_ms);
+            if (idx >= r->nsteps || !query_is_absent(dst->v[idx])) continue;
+            dst->v[idx] = ps->v[k];
+            r->prom_points++;
+        }
+    }
+    return 0;
+}
+
+/* The PromQL engine, with the forwarding rule when a Prometheus is configured. */
+static int engine_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_t end_ms,
+                        int64_t step_ms, query_result *r, char *err, size_t errlen) {
+    pq_node *ast;
+    int rc = promql_parse(text, &ast, err, errlen);
+    if (rc) return rc;
+    int has_sel = promql_walk_selectors(ast, sel_any, NULL);
+    match_probe mp = {ctx->db, ctx->lim};
+    int local =
+        !ctx->prom || !ctx->db || !has_sel || promql_walk_selectors(ast, sel_matches_store, &mp);
+    if (local) {
+        rc = promql_eval(ctx->db, ast, start_ms, end_ms, step_ms, ctx->lim, r, err, errlen);
+    } else {
+        memset(r, 0, sizeof *r);
+        r->start_ms = start_ms;
+        r->step_ms = step_ms;
+        r->nsteps = (size_t)((end_ms - start_ms) / step_ms + 1);
+        r->engine = 1;
+    }
+    if (!rc && ctx->prom && has_sel && r->type != QUERY_RESULT_MATRIX_RAW &&
+        r->type != QUERY_RESULT_STRING) {
+        prom_result pr = {0};
+        char perr[400];
+        int prc =
+            prom_query_range(ctx->prom, text, start_ms, end_ms, step_ms, &pr, perr, sizeof perr);
+        if (prc == 0) {
+            r->prom_used = 1;
+            if (r->type == QUERY_RESULT_SCALAR && r->n == 1 && !local) r->type = 0;
+            prc = merge_prom(r, &pr);
+            if (prc) {
+                rc = prc;
+                snprintf(err, errlen, "out of memory");
+            } else if (r->n > 1 && r->type == QUERY_RESULT_SERIES)
+                qsort(r->s, r->n, sizeof *r->s, cmp_series);
+        } else if (prc == -EINVAL && !local) {
+            snprintf(err, errlen, "prometheus rejected the query: %s", perr);
+            rc = -EINVAL;
+        } else {
+            snprintf(r->warning, sizeof r->warning,
+                     "prometheus unavailable, served the store's data only: %s", perr);
+        }
+        prom_result_fini(&pr);
+    }
+    promql_free(ast);
+    if (rc) query_result_fini(r);
+    return rc;
+}
+
 int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_t end_ms,
                 int64_t step_ms, query_result *r, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
@@ -999,9 +1072,11 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
                  "Try decreasing the query resolution (?step=XX)");
         return -EINVAL;
     }
-    query_expr *e;
-    int rc = query_parse(text, &e, err, errlen);
-    if (rc) return rc;
+    query_expr *e = NULL;
+    char lerr[8];
+    if (!ctx->prom || query_parse(text, &e, lerr, sizeof lerr) != 0)
+        return engine_range(ctx, text, start_ms, end_ms, step_ms, r, err, errlen);
+    int rc = 0;
     size_t nsteps = (size_t)((end_ms - start_ms) / step_ms + 1);
     r->start_ms = start_ms;
     r->step_ms = step_ms;
@@ -1069,7 +1144,19 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
     }
     if (ctx->db) {
         uint32_t count = tsdb_series_count(ctx->db);
+        const promql_limits *lim = ctx->lim;
         for (uint32_t id = 1; id <= count && !rc; id++) {
+            if ((id & 63) == 0 && lim) {
+                if (lim->deadline_mono_ms && tide_now_mono_ms() > lim->deadline_mono_ms) {
+                    rc = -ETIMEDOUT;
+                    break;
+                }
+                if ((lim->cancel && atomic_load(lim->cancel)) ||
+                    (lim->stop && lim->stop(lim->stop_arg))) {
+                    rc = -ECANCELED;
+                    break;
+                }
+            }
             const tsdb_label *labels;
             size_t nl;
             if (tsdb_series_labels(ctx->db, id, &labels, &nl)) continue;
@@ -1138,7 +1225,11 @@ int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_
                  "(more than %d series x steps); narrow the selector, aggregate "
                  "with sum/avg by, or use a larger step",
                  QUERY_MAX_SAMPLES);
-    } else if (rc)
+    } else if (rc == -ETIMEDOUT)
+        snprintf(err, errlen, "query timed out in query execution");
+    else if (rc == -ECANCELED)
+        snprintf(err, errlen, "query cancelled (client gone or shutting down)");
+    else if (rc)
         snprintf(err, errlen, "query failed: %s", strerror(-rc));
     else if (r->n > 1)
         qsort(r->s, r->n, sizeof *r->s, cmp_series);
@@ -1174,27 +1265,61 @@ static char *sb_result_done(sbuf *b, const query_result *r) {
     return sb_done(b);
 }
 
-char *query_result_json(const query_result *r) {
-    sbuf b = {0};
-    sb_str(&b, "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[");
+/* "no value at this step": the engine's marker, or any NaN in the selector subset's results */
+static int no_value(const query_result *r, double v) {
+    return r->engine ? query_is_absent(v) : isnan(v);
+}
+
+static void sb_point(sbuf *b, int64_t ts, double v) {
     char tbuf[48], vbuf[64];
+    format_ts(ts, tbuf, sizeof tbuf);
+    query_format_value(v, vbuf, sizeof vbuf);
+    sb_put(b, "[", 1);
+    sb_str(b, tbuf);
+    sb_put(b, ",\"", 2);
+    sb_str(b, vbuf);
+    sb_put(b, "\"]", 2);
+}
+
+static void sb_raw_matrix(sbuf *b, const query_result *r) {
+    sb_str(b, "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[");
     for (size_t i = 0; i < r->n; i++) {
         const query_series *s = &r->s[i];
-        if (i) sb_put(&b, ",", 1);
+        if (i) sb_put(b, ",", 1);
+        sb_metric(b, s);
+        sb_str(b, "},\"values\":[");
+        for (size_t k = 0; k < s->npts; k++) {
+            if (k) sb_put(b, ",", 1);
+            sb_point(b, s->ts[k], s->v[k]);
+        }
+        sb_str(b, "]}");
+    }
+}
+
+char *query_result_json(const query_result *r) {
+    sbuf b = {0};
+    if (r->type == QUERY_RESULT_MATRIX_RAW) {
+        sb_raw_matrix(&b, r);
+        return sb_result_done(&b, r);
+    }
+    sb_str(&b, "{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[");
+    int firsts = 1;
+    for (size_t i = 0; i < r->n; i++) {
+        const query_series *s = &r->s[i];
+        size_t have = 0;
+        for (size_t t = 0; t < r->nsteps; t++)
+            have += !no_value(r, s->v[t]);
+        if (!have && r->engine) continue;
+        if (!firsts) sb_put(&b, ",", 1);
+        firsts = 0;
         sb_metric(&b, s);
         sb_str(&b, "},\"values\":[");
         int first = 1;
         for (size_t t = 0; t < r->nsteps; t++) {
-            if (isnan(s->v[t])) continue;
-            format_ts(r->start_ms + (int64_t)t * r->step_ms, tbuf, sizeof tbuf);
-            query_format_value(s->v[t], vbuf, sizeof vbuf);
+            if (no_value(r, s->v[t])) continue;
             if (!first) sb_put(&b, ",", 1);
             first = 0;
-            sb_put(&b, "[", 1);
-            sb_str(&b, tbuf);
-            sb_put(&b, ",\"", 2);
-            sb_str(&b, vbuf);
-            sb_put(&b, "\"]", 2);
+            sb_point(&b, r->start_ms + (int64_t)t * r->step_ms, s->v[t]);
         }
         sb_str(&b, "]}");
     }
@@ -1213,13 +1338,46 @@ char *query_error_json(const char *type, const char *msg) {
 
 char *query_result_vector_json(const query_result *r) {
     sbuf b = {0};
+    if (r->type == QUERY_RESULT_MATRIX_RAW) {
+        sb_raw_matrix(&b, r);
+        return sb_result_done(&b, r);
+    }
+    if (r->type == QUERY_RESULT_SCALAR || r->type == QUERY_RESULT_STRING) {
+        sb_str(&b, r->type == QUERY_RESULT_SCALAR
+                       ? "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\",\"result\":"
+                       : "{\"status\":\"success\",\"data\":{\"resultType\":\"string\",\"result\":");
+        char tbuf[48];
+        format_ts(r->start_ms, tbuf, sizeof tbuf);
+        sb_put(&b, "[", 1);
+        sb_str(&b, tbuf);
+        sb_put(&b, ",", 1);
+        if (r->type == QUERY_RESULT_STRING)
+            sb_quoted(&b, r->str ? r->str : "", 1);
+        else {
+            char vbuf[64];
+            query_format_value(r->n && r->nsteps ? r->s[0].v[0] : NAN, vbuf, sizeof vbuf);
+            sb_put(&b, "\"", 1);
+            sb_str(&b, vbuf);
+            sb_put(&b, "\"", 1);
+        }
+        sb_str(&b, "]");
+        /* sb_result_done closes with "]}": the scalar has no array to close */
+        sb_str(&b, "}");
+        if (r->warning[0]) {
+            sb_str(&b, ",\"warnings\":[");
+            sb_quoted(&b, r->warning, 1);
+            sb_str(&b, "]");
+        }
+        sb_str(&b, "}");
+        return sb_done(&b);
+    }
     sb_str(&b, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[");
     char tbuf[48], vbuf[64];
     format_ts(r->start_ms, tbuf, sizeof tbuf);
     int first = 1;
     for (size_t i = 0; i < r->n; i++) {
         const query_series *s = &r->s[i];
-        if (!r->nsteps || isnan(s->v[0])) continue;
+        if (!r->nsteps || no_value(r, s->v[0])) continue;
         if (!first) sb_put(&b, ",", 1);
         first = 0;
         sb_metric(&b, s);
@@ -1231,6 +1389,24 @@ char *query_result_vector_json(const query_result *r) {
         sb_str(&b, "\"]}");
     }
     return sb_result_done(&b, r);
+}
+
+char *query_series_json(const query_result *r) {
+    sbuf b = {0};
+    sb_str(&b, "{\"status\":\"success\",\"data\":[");
+    for (size_t i = 0; i < r->n; i++) {
+        const query_series *s = &r->s[i];
+        sb_str(&b, i ? ",{" : "{");
+        for (size_t k = 0; k < s->nlabels; k++) {
+            if (k) sb_put(&b, ",", 1);
+            sb_quoted(&b, s->names[k], 1);
+            sb_put(&b, ":", 1);
+            sb_quoted(&b, s->values[k], 1);
+        }
+        sb_put(&b, "}", 1);
+    }
+    sb_str(&b, "]}");
+    return sb_done(&b);
 }
 
 static int cmp_str(const void *a, const void *b) {

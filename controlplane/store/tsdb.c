@@ -6,6 +6,7 @@
 #include "store/tsdb_chunk.h"
 #include "store/tsdb_wal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -71,7 +72,7 @@ struct tsdb {
     size_t ndirty, cap_dirty;
     int64_t ret_ms[TSDB_NRES];
     tsdb_wal *wal;
-    _Atomic uint64_t samples_appended, samples_dropped, append_errors;
+    _Atomic uint64_t samples_appended, samples_dropped, append_errors, series_refused;
     uint8_t *rec; /* scratch for encoding WAL records */
     size_t rec_cap;
     int64_t *fts; /* scratch: the samples of an append that are kept */
@@ -499,6 +500,11 @@ int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
         *id = found;
         return 0;
     }
+    if (db->opt.max_series && db->nseries >= db->opt.max_series) {
+        free(key);
+        db->series_refused++;
+        return -EDQUOT;
+    }
     uint32_t nid = db->nseries + 1;
     rc = log_series(db, nid, n, key, keylen); /* logged first: nothing half-created */
     if (rc) {
@@ -511,6 +517,23 @@ int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
     pthread_rwlock_unlock(&db->lock);
     if (rc) return rc;
     *id = nid;
+    return 0;
+}
+
+int tsdb_series_lookup(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
+    if (!db || !labels || !id) return -EINVAL;
+    tsdb_label sorted[MAX_LABELS];
+    char *key;
+    size_t keylen;
+    int rc = canon(labels, n, sorted, &key, &keylen);
+    if (rc) return rc;
+    uint64_t h = fnv1a(key, keylen);
+    pthread_rwlock_rdlock(&db->lock);
+    uint32_t found = index_find(db, key, keylen, h);
+    pthread_rwlock_unlock(&db->lock);
+    free(key);
+    if (!found) return -ENOENT;
+    *id = found;
     return 0;
 }
 
@@ -1067,6 +1090,90 @@ void tsdb_close(tsdb *db) {
     free(db);
 }
 
+int tsdb_salvage_lost(const tsdb_salvage_report *rep) {
+    return rep->snapshot_lost || rep->records_unapplied || rep->damaged_regions || rep->bytes_lost;
+}
+
+/* 0 when dir does not exist or is empty; -ENOTEMPTY / -ENOTDIR / -errno otherwise. */
+static int dir_unused(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : -errno;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) rc = -ENOTEMPTY;
+    closedir(d);
+    return rc;
+}
+
+int tsdb_salvage(const char *src, const char *dst, FILE *out, tsdb_salvage_report *rep, char *err,
+                 size_t errlen) {
+    memset(rep, 0, sizeof *rep);
+    DIR *probe = opendir(src);
+    if (!probe) {
+        int e = -errno;
+        snprintf(err, errlen, "%s: %s", src, strerror(errno));
+        return e;
+    }
+    closedir(probe);
+    if (dst) {
+        int rc = dir_unused(dst);
+        if (rc) {
+            snprintf(err, errlen, "%s: %s (the repair writes a new directory)", dst,
+                     rc == -ENOTEMPTY ? "exists and is not empty" : strerror(-rc));
+            return rc;
+        }
+    }
+    const int64_t forever_s = (int64_t)1000 * 366 * 86400; /* keep everything */
+    tsdb_options o = {
+        .retention_raw_s = forever_s, .retention_1m_s = forever_s, .retention_10m_s = forever_s};
+    tsdb *db;
+    int rc = tsdb_open(&db, &o, err, errlen);
+    if (rc) return rc;
+    tsdb_wal_options wo = {
+        .dir = src, .restore = snapshot_decode, .replay = replay_record, .arg = db};
+    tsdb_wal_report wr;
+    rc = tsdb__wal_salvage(&wo, out, &wr, err, errlen);
+    rep->snapshots_ok = wr.snapshots_ok;
+    rep->snapshots_damaged = wr.snapshots_damaged;
+    rep->segments = wr.segments;
+    rep->records = wr.records;
+    rep->records_unapplied = wr.records_unapplied;
+    rep->damaged_regions = wr.damaged_regions;
+    rep->bytes_lost = wr.bytes_lost;
+    rep->torn_bytes = wr.torn_bytes;
+    rep->snapshot_lost = wr.snapshot_lost;
+    rep->series = db->nseries;
+    for (uint32_t i = 0; i < db->nseries; i++)
+        rep->samples += db->series[i]->samples;
+    if (!rc && dst) {
+        db->dir = strdup(dst);
+        tsdb_wal_options dw = {
+            .dir = dst,
+            .group_commit_ms = 0,
+            .snapshot_every_s = DEFAULT_SNAPSHOT_S,
+            .restore = snapshot_decode,
+            .replay = replay_record,
+            .snapshot = take_snapshot,
+            .encode = snapshot_encode,
+            .snapshot_done = snapshot_done,
+            .arg = db,
+        };
+        rc = db->dir ? tsdb__wal_open(&db->wal, &dw, err, errlen) : -ENOMEM;
+        if (!rc) {
+            rc = tsdb_snapshot(db);
+            tsdb_stats st;
+            tsdb_get_stats(db, &st);
+            if (!rc && st.snapshots != 1) rc = st.durable_ok ? -EIO : tsdb__wal_error(db->wal);
+            if (rc) snprintf(err, errlen, "%s: cannot write the snapshot: %s", dst, strerror(-rc));
+            tsdb__wal_close(db->wal); /* not tsdb_close's second snapshot */
+            db->wal = NULL;
+        }
+    }
+    tsdb_close(db);
+    return rc;
+}
+
 /* Commits the pending seqs of every source appended to since the last call: a COMMIT record
  * (u16 count, then name + u64 seq each) goes to the WAL ahead of the durability barrier. */
 static int commit_sources(tsdb *db) {
@@ -1182,11 +1289,22 @@ static inline int sink_put(const sink *k, int64_t ts, double sum, double count, 
     return points_push(k->out, ts, sum, count, mn, mx);
 }
 
-/* Reads one tier; caller holds the reader lock. */
-static int tier_read(const tier *t, int64_t start, int64_t end, const sink *out) {
+/* Where a downsampled bucket [bstart, bstart + res) is stamped: at its end, or at `cap` (the
+ * series' newest sample: the bucket still being filled) when that is earlier, so a bucket never
+ * shows a value before the samples it holds were taken (issue 17: buckets stamped at their start
+ * put up to 10 minutes of values before a series' first sample). Never before bstart. */
+static inline int64_t bucket_stamp(int64_t bstart, int64_t res_ms, int64_t cap) {
+    int64_t e = bstart + res_ms - 1;
+    if (e > cap) e = cap;
+    return e < bstart ? bstart : e;
+}
+
+/* Reads one tier; caller holds the reader lock. Buckets are selected by their stamp, given by
+ * bucket_stamp(.., cap). */
+static int tier_read(const tier *t, int64_t start, int64_t end, int64_t cap, const sink *out) {
     for (size_t k = 0; k < t->count; k++) {
         const tsdb_chunk *c = &t->ring[(t->head + k) % t->cap];
-        if (c->n == 0 || c->last_ts < start) continue;
+        if (c->n == 0 || c->last_ts + t->res_ms < start) continue;
         if (c->first_ts > end) break;
         tsdb_chunk_iter it;
         tsdb_chunk_iter_init(&it, c);
@@ -1194,6 +1312,7 @@ static int tier_read(const tier *t, int64_t start, int64_t end, const sink *out)
         double v[4];
         int rc;
         while ((rc = tsdb_chunk_next(&it, &ts, v)) == 1) {
+            if (c->nfields != 1) ts = bucket_stamp(ts, t->res_ms, cap);
             if (ts < start) continue;
             if (ts > end) break;
             if (c->nfields == 1)
@@ -1204,8 +1323,9 @@ static int tier_read(const tier *t, int64_t start, int64_t end, const sink *out)
         }
         if (rc < 0) return rc;
     }
-    if (t->res_ms && t->open && t->bstart >= start && t->bstart <= end)
-        return sink_put(out, t->bstart, t->sum, t->count_, t->min, t->max);
+    int64_t open_ts = t->res_ms && t->open ? bucket_stamp(t->bstart, t->res_ms, cap) : 0;
+    if (t->res_ms && t->open && open_ts >= start && open_ts <= end)
+        return sink_put(out, open_ts, t->sum, t->count_, t->min, t->max);
     return 0;
 }
 
@@ -1221,7 +1341,8 @@ int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms, 
     int rc = -ENOENT;
     sink k = {out, NULL};
     if (id >= 1 && id <= db->nseries)
-        rc = tier_read(&db->series[id - 1]->t[res], start_ms, end_ms, &k);
+        rc = tier_read(&db->series[id - 1]->t[res], start_ms, end_ms,
+                       db->series[id - 1]->has_last ? db->series[id - 1]->last_ts : INT64_MAX, &k);
     pthread_rwlock_unlock(&db->lock);
     return rc;
 }
@@ -1229,8 +1350,11 @@ int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms, 
 /* The range scan behind tsdb_read_step and tsdb_eval_step. */
 static int read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int64_t end_ms,
                      const sink *out, int *res_used) {
+    /* a coarser tier only once a step spans ten of its buckets: finer data gives exact values
+     * where the finer tier still holds it (a bucket's value is stamped at its end, so reading
+     * buckets as long as the step would show every step the previous bucket's mean) */
     int res = TSDB_RAW;
-    while (res + 1 < TSDB_NRES && res_len[res + 1] <= step_ms)
+    while (res + 1 < TSDB_NRES && res_len[res + 1] * 10 <= step_ms)
         res++;
     if (res_used) *res_used = res;
     pthread_rwlock_rdlock(&db->lock);
@@ -1253,7 +1377,10 @@ static int read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, i
     int64_t from = start_ms;
     for (int r = coarsest; r >= res && !rc; r--) {
         int64_t to = (r > res) ? bound[r - 1] - 1 : upto;
-        if (to >= from) rc = tier_read(&s->t[r], from, to, out);
+        /* buckets are selected by their stamp (their end): a coarse bucket that reaches into
+         * the finer tier's span is left to the finer tier, which holds its samples */
+        if (to >= from)
+            rc = tier_read(&s->t[r], from, to, s->has_last ? s->last_ts : INT64_MAX, out);
         if (to + 1 > from) from = to + 1;
     }
     pthread_rwlock_unlock(&db->lock);
@@ -1327,7 +1454,7 @@ int tsdb_series_stat(tsdb *db, uint32_t id, tsdb_series_info *info) {
     const series *s = db->series[id - 1];
     info->samples = s->samples;
     /* the oldest data: a coarser ring counts only where it reaches back beyond the finer
-     * one by a whole bucket (a bucket is stamped with its start, before its first sample) */
+     * one by a whole bucket (counted from the bucket's start here) */
     int64_t oldest = INT64_MAX;
     for (int r = 0; r < TSDB_NRES; r++) {
         tier_stat(&s->t[r], &info->points[r], &info->bytes[r]);
@@ -1357,6 +1484,7 @@ void tsdb_get_stats(tsdb *db, tsdb_stats *st) {
     st->samples_appended = db->samples_appended;
     st->samples_dropped = db->samples_dropped;
     st->append_errors = db->append_errors;
+    st->series_refused = db->series_refused;
     st->durable_ok = 1;
     if (db->wal) tsdb__wal_stats(db->wal, st);
 }

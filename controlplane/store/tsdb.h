@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct ev_loop;
 typedef struct tsdb tsdb;
@@ -23,6 +24,8 @@ typedef struct tsdb_options {
     int64_t retention_10m_s;  /* 0 = default */
     int64_t snapshot_every_s; /* 0 = default */
     int64_t group_commit_ms;  /* longest wait before an fsync; 0 = default */
+    uint32_t max_series;      /* tsdb_series() creates no series beyond this; 0 = no limit
+                               * (what replay restores is never refused) */
 } tsdb_options;
 
 typedef struct tsdb_label {
@@ -38,6 +41,11 @@ void tsdb_close(tsdb *db);
 /* Finds or creates the series with these labels (one of them "__name__"); order does not
  * matter. *id is stable for the life of the data directory. 0 or -errno. */
 int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id);
+/* (tsdb_series returns -EDQUOT, and counts series_refused, when creating the series would go
+ * beyond max_series.) */
+
+/* Finds the series with these labels without creating it: 0 with *id, or -ENOENT. */
+int tsdb_series_lookup(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id);
 
 /* Appends n samples (unix ms timestamps, ascending) to a series and logs them to the WAL.
  * `source`/`seq` (may be NULL/0) record which agent batch this was, so that after a restart
@@ -72,13 +80,40 @@ const char *tsdb_status(const tsdb *db);
  * -ENOMEM, or the WAL's error. */
 int tsdb_snapshot(tsdb *db);
 
+/* ---- Checking and salvaging a data directory (tidectl store verify / repair). ---- */
+
+typedef struct tsdb_salvage_report {
+    uint64_t snapshots_ok, snapshots_damaged;
+    uint64_t segments, records; /* WAL segments read, intact records applied */
+    uint64_t records_unapplied; /* intact records that could not be applied: lost */
+    uint64_t damaged_regions;   /* damaged stretches of the WAL skipped */
+    uint64_t bytes_lost;        /* their bytes */
+    uint64_t torn_bytes;        /* a torn write at the end: never acknowledged, not a loss */
+    int snapshot_lost;          /* snapshots exist but none is intact */
+    uint64_t series, samples;   /* what was salvaged */
+} tsdb_salvage_report;
+
+/* 1 when the report shows anything lost (damage, records that cannot be applied). */
+int tsdb_salvage_lost(const tsdb_salvage_report *rep);
+
+/* Reads the data directory `src` without changing it (it may be in use), restoring the newest
+ * intact snapshot and every intact WAL record after it into memory; writes one line per
+ * finding (file, offset, bytes, what was lost) to out (may be NULL). With dst (a directory
+ * that must not exist or be empty), writes what was salvaged there as a fresh snapshot, ready
+ * for `--data-dir dst`. 0 (see rep for what was found), or -errno with err (src unreadable,
+ * dst not empty or not writable). Retention is not applied: nothing is dropped for age. */
+int tsdb_salvage(const char *src, const char *dst, FILE *out, tsdb_salvage_report *rep, char *err,
+                 size_t errlen);
+
 /* ---- Read side. Everything below is thread-safe: the store takes a reader lock, so the
  * HTTP thread may query while the loop appends. ---- */
 
 enum tsdb_res { TSDB_RAW = 0, TSDB_1M = 1, TSDB_10M = 2, TSDB_NRES = 3 };
 
-/* One point: a raw sample (count 1, sum = min = max = value) or a downsampled bucket, stamped
- * with the bucket's start. */
+/* One point: a raw sample (count 1, sum = min = max = value) or a downsampled bucket
+ * [b, b + res), stamped at its end (b + res - 1 ms) or at the series' newest sample when that
+ * is earlier (the bucket still being filled), so no value appears before the samples it
+ * summarises. */
 typedef struct tsdb_point {
     int64_t ts_ms;
     double sum, count, min, max;
@@ -135,6 +170,7 @@ typedef struct tsdb_stats {
     uint64_t samples_appended; /* accepted by tsdb_append */
     uint64_t samples_dropped;  /* at or before their series' newest timestamp */
     uint64_t append_errors;    /* appends refused (-ENOSPC/-EIO) */
+    uint64_t series_refused;   /* new series refused for max_series */
     uint64_t points[TSDB_NRES];
     uint64_t bytes[TSDB_NRES];
     uint64_t wal_bytes;   /* size of the live WAL segments */

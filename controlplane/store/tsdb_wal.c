@@ -20,7 +20,11 @@
 #include <unistd.h>
 
 #define SEGMENT_MAX_BYTES (64u << 20) /* bounds replay memory and keeps deletion granular */
-#define RETRY_MS 500                  /* after a write error, try again this often */
+#define WAL_MAGIC "TIDEWAL\x02"       /* segment header of format 2 */
+#define WAL_MAGIC_LEN 8
+#define HDR_V1 8     /* format 1: u32 len, u32 crc32c(payload) */
+#define HDR_V2 12    /* format 2: u32 len, u32 crc32c(payload), u32 crc32c(the 8 bytes before) */
+#define RETRY_MS 500 /* after a write error, try again this often */
 
 /* ---- CRC32C ---- */
 
@@ -152,6 +156,23 @@ static void snap_path(const tsdb_wal *w, char *buf, size_t len, uint64_t n, cons
     snprintf(buf, len, "%s/snapshot-%016" PRIx64 ".%s", w->dir, n, ext);
 }
 
+/* 1 when name is exactly PREFIX<16 hex digits>SUFFIX; *n gets the number. */
+static int parse_name(const char *name, const char *prefix, const char *suffix, uint64_t *n) {
+    size_t pl = strlen(prefix), sl = strlen(suffix);
+    if (strlen(name) != pl + 16 + sl || strncmp(name, prefix, pl) != 0 ||
+        strcmp(name + pl + 16, suffix) != 0)
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < 16; i++) {
+        char c = name[pl + i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0) return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    *n = v;
+    return 1;
+}
+
 static int fsync_dir(const char *dir) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -errno;
@@ -175,6 +196,24 @@ static void set_error_locked(tsdb_wal *w, int err, const char *fmt, ...) {
         log_error("tsdb", "%s; not acknowledging new samples until it can write again", w->errtext);
 }
 
+/* A new (empty, or holding a torn part of the header) segment gets the format header; an
+ * existing one is left as it is. 0 or -errno. */
+static int start_segment(tsdb_wal *w, int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -errno;
+    if (st.st_size >= (off_t)WAL_MAGIC_LEN) return 0;
+    if (st.st_size > 0 && ftruncate(fd, 0) != 0) return -errno;
+    size_t off = 0;
+    while (off < WAL_MAGIC_LEN) {
+        ssize_t n = write(fd, WAL_MAGIC + off, WAL_MAGIC_LEN - off);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -errno;
+        off += (size_t)n;
+    }
+    atomic_fetch_add(&w->wal_bytes, (uint64_t)WAL_MAGIC_LEN);
+    return 0;
+}
+
 /* Writes the rest of a block to its segment and fsyncs it. 0 or -errno (what[] says where). */
 static int write_block(tsdb_wal *w, item *it, char *what, size_t whatlen) {
     char path[4096];
@@ -188,14 +227,19 @@ static int write_block(tsdb_wal *w, item *it, char *what, size_t whatlen) {
         w->fd = -1;
     }
     if (w->fd < 0) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
         if (fd < 0) {
             snprintf(what, whatlen, "wal: create %s", path);
             return -errno;
         }
         w->fd = fd;
         w->fd_seg = it->seg;
-        int rc = fsync_dir(w->dir);
+        int rc = start_segment(w, fd);
+        if (rc) {
+            snprintf(what, whatlen, "wal: write the header of %s", path);
+            return rc;
+        }
+        rc = fsync_dir(w->dir);
         if (rc) {
             snprintf(what, whatlen, "wal: fsync %s", w->dir);
             return rc;
@@ -226,6 +270,24 @@ static int write_block(tsdb_wal *w, item *it, char *what, size_t whatlen) {
     return 0;
 }
 
+/* The newest snapshot numbered below `below`, or `below` itself when there is none. */
+static uint64_t previous_snapshot(tsdb_wal *w, uint64_t below) {
+    DIR *d = opendir(w->dir);
+    if (!d) return 0; /* keep everything */
+    struct dirent *de;
+    uint64_t best = below;
+    int found = 0;
+    while ((de = readdir(d)) != NULL) {
+        uint64_t n;
+        if (parse_name(de->d_name, "snapshot-", ".snap", &n) && n < below && (!found || n > best)) {
+            best = n;
+            found = 1;
+        }
+    }
+    closedir(d);
+    return found ? best : 0;
+}
+
 /* Removes segments and snapshots numbered below `keep_from`. */
 static void remove_old(tsdb_wal *w, uint64_t keep_from) {
     DIR *d = opendir(w->dir);
@@ -234,9 +296,8 @@ static void remove_old(tsdb_wal *w, uint64_t keep_from) {
     char path[4096];
     while ((de = readdir(d)) != NULL) {
         uint64_t n;
-        char tail[16];
-        int is_seg = sscanf(de->d_name, "wal-%16" SCNx64 ".lo%1s", &n, tail) == 2;
-        int is_snap = !is_seg && sscanf(de->d_name, "snapshot-%16" SCNx64 ".sna%1s", &n, tail) == 2;
+        int is_seg = parse_name(de->d_name, "wal-", ".log", &n);
+        int is_snap = !is_seg && parse_name(de->d_name, "snapshot-", ".snap", &n);
         if ((!is_seg && !is_snap) || n >= keep_from) continue;
         snprintf(path, sizeof path, "%s/%s", w->dir, de->d_name);
         struct stat st;
@@ -258,7 +319,7 @@ static int write_snapshot(tsdb_wal *w, item *it) {
     uint32_t crc = tsdb__crc32c(0, it->buf, it->len);
     uint8_t crcb[4] = {(uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
                        (uint8_t)(crc >> 24)};
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0) return -errno;
     int rc = 0;
     const uint8_t *parts[2] = {it->buf, crcb};
@@ -283,7 +344,9 @@ static int write_snapshot(tsdb_wal *w, item *it) {
         unlink(tmp);
         return rc;
     }
-    remove_old(w, it->seg);
+    /* two snapshots stay, with every segment from the older one on: a damaged newest
+     * snapshot is then replaced by the older one and the WAL after it, losing nothing */
+    remove_old(w, previous_snapshot(w, it->seg));
     return 0;
 }
 
@@ -315,12 +378,16 @@ static void *worker(void *arg) {
             uint64_t seg = w->seg_cur;
             pthread_mutex_unlock(&w->mu);
             seg_path(w, path, sizeof path, seg);
-            int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+            if (fd >= 0 && start_segment(w, fd) != 0) {
+                close(fd);
+                fd = -1;
+            }
             pthread_mutex_lock(&w->mu);
             if (fd >= 0 && w->lock_fd < 0) { /* started unwritable: take the lock now */
                 char lock[4200];
                 snprintf(lock, sizeof lock, "%s/LOCK", w->dir);
-                w->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+                w->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
                 if (w->lock_fd >= 0 && flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
                     log_error("tsdb", "%s: in use by another process; staying read-only", lock);
                     close(fd);
@@ -429,7 +496,7 @@ int tsdb__wal_status(tsdb_wal *w, char *buf, size_t len) {
 
 int tsdb__wal_append(tsdb_wal *w, const uint8_t *rec, size_t len) {
     if (len == 0 || len > TSDB_WAL_MAX_RECORD) return -EINVAL;
-    size_t total = len + 8;
+    size_t total = len + HDR_V2;
     pthread_mutex_lock(&w->mu);
     if (w->err) {
         int e = w->err;
@@ -472,7 +539,10 @@ int tsdb__wal_append(tsdb_wal *w, const uint8_t *rec, size_t len) {
         p[i] = (uint8_t)((uint32_t)len >> (8 * i));
     for (int i = 0; i < 4; i++)
         p[4 + i] = (uint8_t)(crc >> (8 * i));
-    memcpy(p + 8, rec, len);
+    uint32_t hcrc = tsdb__crc32c(0, p, 8);
+    for (int i = 0; i < 4; i++)
+        p[8 + i] = (uint8_t)(hcrc >> (8 * i));
+    memcpy(p + HDR_V2, rec, len);
     it->len += total;
     w->seg_bytes += total;
     w->lsn_queued += total;
@@ -664,15 +734,149 @@ static int cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static int all_zero(const uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (p[i]) return 0;
-    return 1;
+static uint32_t le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* Replays one segment. A damaged tail of the last segment is cut off; anything else is an
- * error naming the offset. */
-static int replay_segment(tsdb_wal *w, uint64_t seg, int last, char *err, size_t errlen) {
+/* NULL when a complete, intact record (header size hdr) starts at off; else why not. *rlen
+ * gets the payload length when the header itself is intact (0 otherwise). */
+static const char *check_record(const uint8_t *b, size_t len, size_t off, size_t hdr,
+                                uint32_t *rlen) {
+    *rlen = 0;
+    size_t left = len - off;
+    if (left < hdr) return "truncated header";
+    uint32_t l = le32(b + off), crc = le32(b + off + 4);
+    if (hdr == HDR_V2 && tsdb__crc32c(0, b + off, 8) != le32(b + off + 8))
+        return "header checksum mismatch";
+    if (l == 0 || l > TSDB_WAL_MAX_RECORD) return "bad record length";
+    *rlen = l;
+    if (l > left - hdr) return "truncated record";
+    if (tsdb__crc32c(0, b + off + hdr, l) != crc) return "checksum mismatch";
+    return NULL;
+}
+
+/* The first offset at or after `from` where an intact record starts, or len. */
+static size_t next_valid(const uint8_t *b, size_t len, size_t from, size_t hdr) {
+    uint32_t rlen;
+    for (size_t o = from; o + hdr <= len; o++)
+        if (!check_record(b, len, o, hdr, &rlen)) return o;
+    return len;
+}
+
+#define MAX_REPORT_LINES 50 /* per segment; the totals count everything */
+
+static void report(FILE *out, unsigned *lines, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void report(FILE *out, unsigned *lines, const char *fmt, ...) {
+    if (!out) return;
+    if (lines && ++*lines > MAX_REPORT_LINES) {
+        if (*lines == MAX_REPORT_LINES + 1) fprintf(out, "  ... (more findings counted below)\n");
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(out, fmt, ap);
+    va_end(ap);
+    fputc('\n', out);
+}
+
+/* Walks one segment's records, replaying the intact ones.
+ * Strict (rep == NULL): a partial record at the end of the last segment (nothing intact
+ * after it) is a torn write, *torn_at gets its offset; any other damage is -EBADMSG with err
+ * naming the file and offset, and a record that cannot be applied fails too.
+ * Salvage (rep != NULL, findings to out if not NULL): damage and records that cannot be applied are
+ * reported and skipped; the walk resumes at the next intact record. */
+static int walk_segment(tsdb_wal *w, const char *path, const uint8_t *buf, size_t len, int last,
+                        FILE *out, tsdb_wal_report *rep, size_t *torn_at, char *err,
+                        size_t errlen) {
+    *torn_at = SIZE_MAX;
+    unsigned lines = 0;
+    size_t hdr = HDR_V1, off = 0;
+    uint32_t rlen;
+    if (len == 0) return 0;
+    if (len >= WAL_MAGIC_LEN && memcmp(buf, WAL_MAGIC, WAL_MAGIC_LEN) == 0) {
+        hdr = HDR_V2;
+        off = WAL_MAGIC_LEN;
+    } else if (len < WAL_MAGIC_LEN && memcmp(buf, WAL_MAGIC, len) == 0) {
+        return 0; /* a header cut short: no record was ever written after it */
+    } else if (len >= WAL_MAGIC_LEN + HDR_V2 &&
+               !check_record(buf, len, WAL_MAGIC_LEN, HDR_V2, &rlen)) {
+        if (!rep) {
+            snprintf(err, errlen,
+                     "%s: damaged segment header (intact records follow); nothing was changed: "
+                     "see `tidectl store verify`",
+                     path);
+            return -EBADMSG;
+        }
+        report(out, &lines, "%s: damaged segment header (8 bytes, no data lost)", path);
+        rep->damaged_regions++;
+        hdr = HDR_V2;
+        off = WAL_MAGIC_LEN;
+    }
+    while (off < len) {
+        const char *why = check_record(buf, len, off, hdr, &rlen);
+        if (why) {
+            size_t nxt = next_valid(buf, len, off + 1, hdr);
+            if (nxt == len && last) { /* nothing intact after it: a write cut short */
+                *torn_at = off;
+                if (rep) rep->torn_bytes += len - off;
+                report(out, &lines,
+                       "%s: torn tail at offset %zu (%s): %zu bytes of a write that was never "
+                       "acknowledged",
+                       path, off, why, len - off);
+                break;
+            }
+            if (!rep) {
+                snprintf(err, errlen,
+                         "%s: corrupt record at offset %zu (%s), %zu bytes follow; %s; nothing "
+                         "was changed: check with `tidectl store verify`, salvage with "
+                         "`tidectl store repair`",
+                         path, off, why, len - off,
+                         nxt < len ? "intact records follow, so this is damage, not a torn write"
+                                   : "not the last segment, so this is damage, not a torn write");
+                return -EBADMSG;
+            }
+            rep->damaged_regions++;
+            rep->bytes_lost += nxt - off;
+            if (hdr == HDR_V2 && rlen && off + hdr + rlen == nxt)
+                report(out, &lines,
+                       "%s: LOST one record at offset %zu (%s): %" PRIu32 " bytes of payload", path,
+                       off, why, rlen);
+            else
+                report(out, &lines,
+                       "%s: LOST bytes %zu-%zu (%zu bytes, %s at %zu): the records in them "
+                       "cannot be read",
+                       path, off, nxt, nxt - off, why, off);
+            off = nxt;
+            continue;
+        }
+        int rc = w->opt.replay(w->opt.arg, buf + off + hdr, rlen);
+        if (rc) {
+            if (!rep) {
+                snprintf(err, errlen, "%s: record at offset %zu cannot be applied: %s", path, off,
+                         strerror(-rc));
+                return rc;
+            }
+            if (rc == -ENOMEM) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                return rc;
+            }
+            rep->records_unapplied++;
+            report(out, &lines,
+                   "%s: LOST the intact record at offset %zu: cannot be applied (%s; e.g. "
+                   "samples of a series whose definition was lost)",
+                   path, off, strerror(-rc));
+        } else if (rep) {
+            rep->records++;
+        }
+        off += hdr + rlen;
+    }
+    return 0;
+}
+
+/* Replays one segment. A torn tail of the last segment is cut off (strict mode only). */
+static int replay_segment(tsdb_wal *w, uint64_t seg, int last, FILE *out, tsdb_wal_report *rep,
+                          char *err, size_t errlen) {
     char path[4096];
     seg_path(w, path, sizeof path, seg);
     uint8_t *buf;
@@ -682,54 +886,21 @@ static int replay_segment(tsdb_wal *w, uint64_t seg, int last, char *err, size_t
         snprintf(err, errlen, "%s: %s", path, strerror(-rc));
         return rc;
     }
-    size_t off = 0;
-    uint64_t records = 0;
-    while (off < len) {
-        size_t left = len - off;
-        const char *why = NULL;
-        uint32_t rlen = 0, crc = 0;
-        if (left < 8)
-            why = "truncated header";
-        else {
-            for (int i = 0; i < 4; i++)
-                rlen |= (uint32_t)buf[off + i] << (8 * i);
-            for (int i = 0; i < 4; i++)
-                crc |= (uint32_t)buf[off + 4 + i] << (8 * i);
-            if (rlen == 0 || rlen > TSDB_WAL_MAX_RECORD)
-                why = "bad record length";
-            else if (rlen > left - 8)
-                why = "truncated record";
-            else if (tsdb__crc32c(0, buf + off + 8, rlen) != crc)
-                why = "checksum mismatch";
-        }
-        if (why) {
-            int torn = last && (left < 8 || rlen > left - 8 || off + 8 + rlen == len ||
-                                all_zero(buf + off, left));
-            if (torn) {
-                log_warn("tsdb", "%s: torn tail at offset %zu (%s), %zu bytes dropped", path, off,
-                         why, left);
-                if (truncate(path, (off_t)off) != 0)
-                    log_warn("tsdb", "truncate %s: %s", path, strerror(errno));
-                break;
-            }
-            snprintf(err, errlen, "%s: corrupt record at offset %zu (%s), %zu bytes follow", path,
-                     off, why, left);
-            free(buf);
-            return -EBADMSG;
-        }
-        rc = w->opt.replay(w->opt.arg, buf + off + 8, rlen);
-        if (rc) {
-            snprintf(err, errlen, "%s: record at offset %zu cannot be applied: %s", path, off,
-                     strerror(-rc));
-            free(buf);
-            return rc;
-        }
-        records++;
-        off += 8 + rlen;
-    }
+    size_t torn_at;
+    rc = walk_segment(w, path, buf, len, last, out, rep, &torn_at, err, errlen);
     free(buf);
-    atomic_fetch_add(&w->wal_bytes, (uint64_t)off);
-    log_debug("tsdb", "%s: replayed %" PRIu64 " records", path, records);
+    if (rc) return rc;
+    if (rep) rep->segments++;
+    if (torn_at != SIZE_MAX && !rep) {
+        log_warn("tsdb",
+                 "%s: torn tail at offset %zu: %zu bytes of a write that was never "
+                 "acknowledged dropped",
+                 path, torn_at, len - torn_at);
+        if (truncate(path, (off_t)torn_at) != 0)
+            log_warn("tsdb", "truncate %s: %s", path, strerror(errno));
+        len = torn_at;
+    }
+    atomic_fetch_add(&w->wal_bytes, (uint64_t)len);
     return 0;
 }
 
@@ -739,98 +910,190 @@ static int mkdir_p(const char *dir) {
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -errno;
+        if (mkdir(tmp, 0750) != 0 && errno != EEXIST) return -errno;
         *p = '/';
     }
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -errno;
+    if (mkdir(tmp, 0750) != 0 && errno != EEXIST) return -errno;
     return 0;
 }
 
-static int restore_and_replay(tsdb_wal *w, char *err, size_t errlen) {
+static int cmp_u64_desc(const void *a, const void *b) {
+    return -cmp_u64(a, b);
+}
+
+static int push_u64(uint64_t **v, size_t *n, size_t *cap, uint64_t x) {
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 16;
+        uint64_t *nv = realloc(*v, nc * sizeof *nv);
+        if (!nv) return -ENOMEM;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[(*n)++] = x;
+    return 0;
+}
+
+/* Reads snapshot n; 0 with its image (checksum verified, trailer cut), -EBADMSG when damaged,
+ * or -errno. */
+static int read_snapshot(tsdb_wal *w, uint64_t n, uint8_t **buf, size_t *len) {
+    char path[4096];
+    snap_path(w, path, sizeof path, n, "snap");
+    int rc = read_file(path, buf, len);
+    if (rc) return rc;
+    if (*len < 4 || tsdb__crc32c(0, *buf, *len - 4) != le32(*buf + *len - 4)) {
+        free(*buf);
+        *buf = NULL;
+        return -EBADMSG;
+    }
+    *len -= 4;
+    return 0;
+}
+
+/* Restores the newest intact snapshot and replays the segments from it on.
+ * Strict (rep == NULL): a damaged newest snapshot is set aside (renamed .damaged) for the one
+ * before it, whose WAL is kept for this; damage anywhere else stops with err and changes
+ * nothing. Salvage (rep != NULL): reads only, reports, and keeps whatever is intact. */
+static int restore_and_replay(tsdb_wal *w, FILE *out, tsdb_wal_report *rep, char *err,
+                              size_t errlen) {
     DIR *d = opendir(w->dir);
     if (!d) {
         int e = -errno;
         snprintf(err, errlen, "%s: %s", w->dir, strerror(errno));
         return e;
     }
-    uint64_t *segs = NULL, snap = 0;
-    size_t nseg = 0, capseg = 0;
-    int have_snap = 0;
+    uint64_t *segs = NULL, *snaps = NULL;
+    size_t nseg = 0, capseg = 0, nsnap = 0, capsnap = 0;
     struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
+    int rc = 0;
+    while ((de = readdir(d)) != NULL && !rc) {
         uint64_t n;
-        char tail[16];
-        if (sscanf(de->d_name, "wal-%16" SCNx64 ".lo%1s", &n, tail) == 2 && tail[0] == 'g') {
-            if (nseg == capseg) {
-                capseg = capseg ? capseg * 2 : 16;
-                uint64_t *ns = realloc(segs, capseg * sizeof *ns);
-                if (!ns) {
-                    free(segs);
-                    closedir(d);
-                    snprintf(err, errlen, "tsdb: out of memory");
-                    return -ENOMEM;
-                }
-                segs = ns;
-            }
-            segs[nseg++] = n;
-        } else if (sscanf(de->d_name, "snapshot-%16" SCNx64 ".sna%1s", &n, tail) == 2 &&
-                   tail[0] == 'p') {
-            if (!have_snap || n > snap) snap = n;
-            have_snap = 1;
-        } else if (sscanf(de->d_name, "snapshot-%16" SCNx64 ".tm%1s", &n, tail) == 2 &&
-                   tail[0] == 'p') {
+        if (parse_name(de->d_name, "wal-", ".log", &n)) {
+            rc = push_u64(&segs, &nseg, &capseg, n);
+        } else if (parse_name(de->d_name, "snapshot-", ".snap", &n)) {
+            rc = push_u64(&snaps, &nsnap, &capsnap, n);
+        } else if (!rep && parse_name(de->d_name, "snapshot-", ".tmp", &n)) {
             char tmp[4200]; /* a snapshot a crash interrupted: never renamed, never used */
             snprintf(tmp, sizeof tmp, "%s/%s", w->dir, de->d_name);
             if (unlink(tmp) == 0) log_info("tsdb", "removed unfinished %s", tmp);
         }
     }
     closedir(d);
+    if (rc) {
+        snprintf(err, errlen, "tsdb: out of memory");
+        goto out;
+    }
     if (nseg) qsort(segs, nseg, sizeof *segs, cmp_u64);
+    if (nsnap) qsort(snaps, nsnap, sizeof *snaps, cmp_u64_desc);
     uint64_t wal_from = 0;
-    int rc = 0;
-    if (have_snap) {
+    for (size_t i = 0; i < nsnap; i++) {
         char path[4096];
-        snap_path(w, path, sizeof path, snap, "snap");
-        uint8_t *buf;
-        size_t len;
-        rc = read_file(path, &buf, &len);
+        snap_path(w, path, sizeof path, snaps[i], "snap");
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        rc = read_snapshot(w, snaps[i], &buf, &len);
+        if (rc == -EBADMSG) {
+            if (rep) rep->snapshots_damaged++;
+            report(out, NULL, "%s: DAMAGED (checksum mismatch)", path);
+            if (!rep && (i > 0 || nsnap < 2)) {
+                snprintf(err, errlen,
+                         "%s: checksum mismatch (damaged snapshot) and no intact snapshot "
+                         "before it; nothing was changed: check with `tidectl store verify`, "
+                         "salvage with `tidectl store repair`",
+                         path);
+                goto out;
+            }
+            continue;
+        }
         if (rc) {
             snprintf(err, errlen, "%s: %s", path, strerror(-rc));
             goto out;
         }
-        uint32_t crc = 0;
-        if (len >= 4)
-            for (int i = 0; i < 4; i++)
-                crc |= (uint32_t)buf[len - 4 + i] << (8 * i);
-        if (len < 4 || tsdb__crc32c(0, buf, len - 4) != crc) {
-            snprintf(err, errlen, "%s: checksum mismatch (damaged snapshot)", path);
-            free(buf);
-            rc = -EBADMSG;
-            goto out;
-        }
-        rc = w->opt.restore(w->opt.arg, buf, len - 4, &wal_from);
+        rc = w->opt.restore(w->opt.arg, buf, len, &wal_from);
         free(buf);
         if (rc) {
             snprintf(err, errlen, "%s: cannot be restored: %s", path, strerror(-rc));
             goto out;
         }
-        if (wal_from != snap) {
+        if (wal_from != snaps[i]) {
             snprintf(err, errlen, "%s: names segment %" PRIu64 " inside", path, wal_from);
             rc = -EBADMSG;
             goto out;
         }
+        if (rep) rep->snapshots_ok++;
+        report(out, NULL, "%s: ok (restored)", path);
+        if (i > 0 && !rep) { /* strict: the newest was damaged; set it aside, keep evidence */
+            char bad[4096], aside[4200];
+            snap_path(w, bad, sizeof bad, snaps[0], "snap");
+            snprintf(aside, sizeof aside, "%s.damaged", bad);
+            if (rename(bad, aside) != 0) {
+                rc = -errno;
+                snprintf(err, errlen, "%s: damaged, cannot be set aside: %s", bad, strerror(errno));
+                goto out;
+            }
+            log_error("tsdb",
+                      "%s: checksum mismatch (damaged snapshot), kept as %s; restored the "
+                      "snapshot before it (%s) and replaying the WAL from there: nothing lost",
+                      bad, aside, path);
+        }
+        for (size_t k = i + 1; k < nsnap && rep; k++) {
+            char older[4096];
+            snap_path(w, older, sizeof older, snaps[k], "snap");
+            report(out, NULL, "%s: older snapshot, not needed", older);
+        }
+        break;
+    }
+    if (nsnap && rep && !rep->snapshots_ok) {
+        rep->snapshot_lost = 1;
+        report(out, NULL,
+               "no intact snapshot: LOST what only the snapshots held; replaying every "
+               "segment there is");
+    }
+    /* the last segment holding records: a torn write can only be there */
+    size_t last = nseg;
+    for (size_t i = nseg; i-- > 0;) {
+        if (segs[i] < wal_from) break;
+        char path[4096];
+        struct stat st;
+        seg_path(w, path, sizeof path, segs[i]);
+        if (stat(path, &st) == 0 && st.st_size <= (off_t)WAL_MAGIC_LEN) continue;
+        last = i;
+        break;
     }
     uint64_t next = wal_from;
     for (size_t i = 0; i < nseg; i++) {
-        if (segs[i] < wal_from) continue; /* covered by the snapshot; removed below */
-        rc = replay_segment(w, segs[i], i + 1 == nseg, err, errlen);
+        if (segs[i] < wal_from) { /* covered by the snapshot; kept for the one before it */
+            char path[4096];
+            struct stat st;
+            seg_path(w, path, sizeof path, segs[i]);
+            if (!rep && stat(path, &st) == 0) atomic_fetch_add(&w->wal_bytes, (uint64_t)st.st_size);
+            continue;
+        }
+        rc = replay_segment(w, segs[i], i == last, out, rep, err, errlen);
         if (rc) goto out;
         next = segs[i] + 1;
     }
     w->seg_cur = next;
 out:
     free(segs);
-    if (!rc && have_snap) remove_old(w, wal_from);
+    free(snaps);
+    return rc;
+}
+
+int tsdb__wal_salvage(const tsdb_wal_options *opt, FILE *out, tsdb_wal_report *rep, char *err,
+                      size_t errlen) {
+    memset(rep, 0, sizeof *rep);
+    tsdb_wal *w = calloc(1, sizeof *w);
+    if (!w || !(w->dir = strdup(opt->dir))) {
+        free(w);
+        snprintf(err, errlen, "tsdb: out of memory");
+        return -ENOMEM;
+    }
+    w->opt = *opt;
+    w->fd = -1;
+    w->lock_fd = -1;
+    int rc = restore_and_replay(w, out, rep, err, errlen);
+    free(w->dir);
+    free(w);
     return rc;
 }
 
@@ -860,14 +1123,14 @@ int tsdb__wal_open(tsdb_wal **out, const tsdb_wal_options *opt, char *err, size_
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/LOCK", w->dir);
-    w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     int lock_errno = errno;
     if (w->lock_fd >= 0 && flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         rc = -errno;
         snprintf(err, errlen, "%s: in use by another process (%s)", path, strerror(errno));
         goto fail;
     }
-    rc = restore_and_replay(w, err, errlen);
+    rc = restore_and_replay(w, NULL, NULL, err, errlen);
     if (rc) goto fail;
     if (w->lock_fd < 0) /* unwritable directory: serve what was replayed, refuse appends */
         set_error_locked(w, -lock_errno, "wal: %s: %s", path, strerror(lock_errno));

@@ -3,9 +3,17 @@
  * frames opaque records with a length and a CRC32C).
  *
  * Files in the data directory:
- *   wal-<16 hex>.log    segments: records [u32 len][u32 crc32c(payload)][payload], LE
+ *   wal-<16 hex>.log    segments: format 2 (written since the header checksum came in):
+ *                       "TIDEWAL\x02", then records [u32 len][u32 crc32c(payload)]
+ *                       [u32 crc32c(the 8 header bytes before)][payload], LE. Format 1 (no
+ *                       file header, records [u32 len][u32 crc32c(payload)][payload]) is
+ *                       still read. The header checksum tells a torn write (a partial record
+ *                       with nothing intact after it, at the end of the last segment) from
+ *                       damage (anything else), which stops start-up and changes nothing.
  *   snapshot-<16 hex>.snap   full store image; its number is the first segment to replay after
- *                            it; written to .tmp, fsynced, renamed; trailing u32 crc32c
+ *                            it; written to .tmp, fsynced, renamed; trailing u32 crc32c.
+ *                            The two newest are kept with every segment from the older one
+ *                            on, so a damaged newest snapshot costs nothing.
  * Only the loop thread calls these, except where noted. */
 #ifndef TIDE_TSDB_WAL_H
 #define TIDE_TSDB_WAL_H
@@ -14,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define TSDB_WAL_MAX_RECORD (64u << 20)
 
@@ -71,6 +80,23 @@ void tsdb__wal_when_durable(tsdb_wal *w, tsdb_durable_fn fn, void *arg);
 int tsdb__wal_sync(tsdb_wal *w);
 /* Fills the WAL fields of st. Thread-safe. */
 void tsdb__wal_stats(tsdb_wal *w, tsdb_stats *st);
+
+typedef struct tsdb_wal_report {
+    uint64_t snapshots_ok, snapshots_damaged;
+    uint64_t segments, records; /* segments read, intact records applied */
+    uint64_t records_unapplied; /* intact records that could not be applied (lost) */
+    uint64_t damaged_regions;   /* damaged stretches skipped */
+    uint64_t bytes_lost;        /* their bytes */
+    uint64_t torn_bytes;        /* a torn write at the end: never acknowledged */
+    int snapshot_lost;          /* snapshots exist but none is intact */
+} tsdb_wal_report;
+
+/* Reads opt->dir without changing anything: restores the newest intact snapshot into the
+ * (empty) store, replays every intact record of the segments after it, skips damage and
+ * records that cannot be applied, and writes one line per finding to out. 0 (whatever was
+ * found: see rep) or -errno when the directory cannot be read. */
+int tsdb__wal_salvage(const tsdb_wal_options *opt, FILE *out, tsdb_wal_report *rep, char *err,
+                      size_t errlen);
 
 /* CRC32C (Castagnoli), hardware-accelerated where the CPU has SSE4.2. */
 uint32_t tsdb__crc32c(uint32_t crc, const void *data, size_t len);

@@ -2,6 +2,7 @@
 #include "workloads/observe.h"
 
 #include "query/prom.h"
+#include "query/promql.h"
 #include "query/query.h"
 
 #include <errno.h>
@@ -24,11 +25,12 @@ static void read_note_prom(observe_result *o, const char *msg) {
     if (!o->prom_err[0]) snprintf(o->prom_err, sizeof o->prom_err, "%.250s", msg);
 }
 
+/* The text is PromQL Tide's own engine evaluates (query/promql.h). */
 static int query_parse_ok(const char *text) {
-    query_expr *qe = NULL;
+    pq_node *n = NULL;
     char err[200];
-    int ok = query_parse(text, &qe, err, sizeof err) == 0;
-    query_expr_free(qe);
+    int ok = promql_parse(text, &n, err, sizeof err) == 0;
+    promql_free(n);
     return ok;
 }
 
@@ -59,11 +61,11 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
         }
         return rc;
     }
-    query_expr *qe = NULL;
-    int local = query_parse(text, &qe, err, sizeof err) == 0;
-    query_expr_free(qe);
+    pq_node *qn = NULL;
+    int local = promql_parse(text, &qn, err, sizeof err) == 0;
+    promql_free(qn);
     if (local) {
-        query_ctx qc = {db, p};
+        query_ctx qc = {.db = db, .prom = p};
         int rc = query_range(&qc, text, start * 1000, end * 1000, step * 1000, r, err, sizeof err);
         if (rc < 0) {
             snprintf(mr->error, sizeof mr->error, "%.230s", err);
@@ -90,10 +92,9 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
         return 0;
     }
     if (!p) {
-        snprintf(
-            mr->error, sizeof mr->error,
-            "PromQL outside the store's selector subset needs --prometheus (local parser: %.120s)",
-            err);
+        snprintf(mr->error, sizeof mr->error,
+                 "PromQL the engine does not support needs --prometheus (local parser: %.120s)",
+                 err);
         snprintf(mr->source, sizeof mr->source, "none");
         return -EINVAL;
     }

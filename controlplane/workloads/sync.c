@@ -408,14 +408,9 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     for (workload_entry *e = w->head; e; e = e->next) {
         if (now < e->next_sync) continue;
         e->next_sync = now + e->run.sync_seconds;
-        if (!p) { /* the store only: read on the loop (from memory) */
-            observe_result *o = calloc(1, sizeof *o);
-            if (!o) continue;
-            o->now = now;
-            o->want_cap = wants_capacity(e, now);
-            observe_read(w->cp->db, NULL, &e->run, o);
-            obs_ready(w, e, o, now);
-        } else if (!e->fetching) {
+        /* reads run on a worker thread also from the store alone: evaluating a selector over
+         * thousands of series must never stall the loop */
+        if (!e->fetching) {
             fetch_start(w, e, p, now);
         } else if (!e->last) { /* the first fetch is still under way */
             snprintf(e->prom_err, sizeof e->prom_err,

@@ -314,7 +314,7 @@ static void bench_query(const double *nasa, size_t nn) {
            "only); 1m tier %.2f bytes/point\n",
            NSERIES, per, load, (double)NSERIES * (double)per / load / 1e6,
            (double)st.bytes[TSDB_1M] / (double)st.points[TSDB_1M]);
-    query_ctx ctx = {db, NULL};
+    query_ctx ctx = {.db = db};
     int64_t end = t + (int64_t)(per - 1) * 60000, start = end - 7 * 86400000LL;
     size_t ns, np;
     double cpu;

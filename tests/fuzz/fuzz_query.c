@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (promql) query_expr_free(e2);
         free(promql);
         query_expr_free(e);
-        query_ctx ctx = {db, NULL};
+        query_ctx ctx = {.db = db};
         query_result r;
         if (query_range(&ctx, text, 1000000, 1000000 + 30 * 60000, 60000, &r, err, sizeof err) ==
             0) {

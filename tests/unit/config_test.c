@@ -2,6 +2,7 @@
  * error messages that name the key and the line. */
 #include "bearer.h"
 #include "config.h"
+#include "cp.h"
 #include "test.h"
 
 #include <errno.h>
@@ -218,4 +219,30 @@ TEST(bearer_read_trims_and_refuses) {
     T_EQ_INT(bearer_read("/nonexistent/tok", "test token file", tok, sizeof tok, err, sizeof err),
              -ENOENT);
     T_ASSERT(strstr(err, "test token file /nonexistent/tok") != NULL);
+}
+
+/* Issue 18: an unbalanced quote in a config value was accepted, `retention_raw 0` silently
+ * meant 48 h, and `--prometheus file://...` failed only after the listeners were bound. */
+TEST(config_unbalanced_quote_zero_retention_and_file_url_are_refused) {
+    struct tcfg c = {0};
+    char err[512];
+    T_EQ_INT(cfg_defaults(tab, &c, err, sizeof err), 0);
+    const char *p = write_tmp("addr = \"127.0.0.1:2\n");
+    T_EQ_INT(cfg_load_file(tab, &c, p, err, sizeof err), -EINVAL);
+    T_ASSERT(strstr(err, ":1: unbalanced quote in the value of 'addr'") != NULL);
+    unlink(p);
+    p = write_tmp("addr = '127.0.0.1:3'\n");
+    T_EQ_INT(cfg_load_file(tab, &c, p, err, sizeof err), 0);
+    T_EQ_STR(c.addr, "127.0.0.1:3");
+    unlink(p);
+    cfg_free(tab, &c);
+    struct cp_config cc;
+    char *a1[] = {"tide-controlplane", "--retention-raw", "0", NULL};
+    T_EQ_INT(cp_config_load(&cc, 3, a1, err, sizeof err), -EINVAL);
+    cp_config_free(&cc);
+    T_ASSERT(strstr(err, "below the minimum 60000 ms") != NULL);
+    char *a2[] = {"tide-controlplane", "--prometheus", "file:///tmp/x", NULL};
+    T_EQ_INT(cp_config_load(&cc, 3, a2, err, sizeof err), -EINVAL);
+    cp_config_free(&cc);
+    T_ASSERT(strstr(err, "not an http:// or https:// URL") != NULL);
 }

@@ -317,6 +317,30 @@ TEST(wire_token_load_checks_file) {
     T_ASSERT(wire_token_load(path, &tok, &len, err, sizeof err) == -ENOENT);
 }
 
+/* Issue 18: tokens of 16 identical bytes or spaces were accepted, and a token file that is a
+ * FIFO blocked start-up forever with nothing logged. */
+TEST(wire_token_load_refuses_weak_tokens_and_fifos) {
+    char path[] = "/tmp/tide-wire-test.XXXXXX";
+    int fd = mkstemp(path);
+    T_ASSERT(fd >= 0);
+    char err[256], *tok = NULL;
+    size_t len;
+    static const char *const weak[] = {"aaaaaaaaaaaaaaaa\n", "                \n",
+                                       "abababababababababab\n", "\t \t \t \t \t \t \t \t \n"};
+    for (size_t i = 0; i < sizeof weak / sizeof *weak; i++) {
+        T_ASSERT(ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0);
+        T_ASSERT(write(fd, weak[i], strlen(weak[i])) == (ssize_t)strlen(weak[i]));
+        T_EQ_INT(wire_token_load(path, &tok, &len, err, sizeof err), -EINVAL);
+        T_ASSERT(strstr(err, "different bytes") != NULL);
+    }
+    close(fd);
+    unlink(path);
+    T_EQ_INT(mkfifo(path, 0600), 0);
+    T_EQ_INT(wire_token_load(path, &tok, &len, err, sizeof err), -EINVAL); /* at once */
+    T_ASSERT(strstr(err, "not a regular file") != NULL);
+    unlink(path);
+}
+
 TEST(wire_decoder_shrink_keeps_working) {
     wire_buf b;
     wire_buf_init(&b);
