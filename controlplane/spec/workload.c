@@ -731,14 +731,24 @@ static void get_source(pctx *c, const char *path, yaml_node_t *n, wl_source *src
 
 static int name_ok(const char *s);
 
-/* A word of the replica template: a string that expands with sample placeholder values. */
-static int get_template(pctx *c, const char *path, yaml_node_t *n, char *out, size_t outlen) {
+/* A word of the replica template: a string that expands within the agent's bounds even with
+ * the longest id (TIDE_REPLICA_ID_MAX) and node name a replica can have. *expanded (when not
+ * NULL) gets that worst-case length. */
+static int get_template(pctx *c, const char *path, yaml_node_t *n, char *out, size_t outlen,
+                        size_t *expanded) {
     if (get_str(c, path, n, out, outlen) < 0) return -1;
+    char id[TIDE_REPLICA_ID_MAX + 1], nodename[WL_NAME_MAX];
+    memset(id, 'x', sizeof id - 1);
+    id[sizeof id - 1] = 0;
+    memset(nodename, 'n', sizeof nodename - 1);
+    nodename[sizeof nodename - 1] = 0;
     char buf[TIDE_REPLICA_STR_MAX], why[160];
-    if (tide_template_expand(out, "web-0", 65535, "node", buf, sizeof buf, why, sizeof why) < 0) {
-        prob(c, path, n, "%s", why);
+    int len = tide_template_expand(out, id, 65535, nodename, buf, sizeof buf, why, sizeof why);
+    if (len < 0) {
+        prob(c, path, n, "%s%s", why, len == -E2BIG ? " (with a 253-byte replica id)" : "");
         return -1;
     }
+    if (expanded) *expanded = (size_t)len;
     return 0;
 }
 
@@ -794,6 +804,9 @@ static void parse_replica(pctx *c, yaml_node_t *n, wl_replica_template *r) {
     yaml_node_t *v[10];
     const char *path = "spec.target.replica";
     char sp[160];
+    /* the agent's bound on the expanded command and environment, less its own 5 variables
+     * (PATH, HOME, TIDE_REPLICA_ID, TIDE_NODE, TIDE_REPLICA_PORT: at most 3000 bytes) */
+    size_t total = 0, xl = 0, budget = TIDE_REPLICA_CMDLINE_MAX - 3000;
     r->readiness_timeout_seconds = 30;
     r->grace_seconds = 10;
     snprintf(r->stop_signal, sizeof r->stop_signal, "TERM");
@@ -805,14 +818,17 @@ static void parse_replica(pctx *c, yaml_node_t *n, wl_replica_template *r) {
     else {
         for (yaml_node_item_t *it = v[0]->data.sequence.items.start;
              it < v[0]->data.sequence.items.top; it++) {
-            pfmt(sp, sizeof sp, "spec.target.replica.command[%d]", r->n_command);
+            pfmt(sp, sizeof sp, "spec.target.replica.command[%d]",
+                 (int)(it - v[0]->data.sequence.items.start));
             if (r->n_command == WL_REPLICA_ARGS_MAX) {
                 prob(c, sp, v[0], "at most %d words", WL_REPLICA_ARGS_MAX);
                 break;
             }
-            if (get_template(c, sp, node(c, *it), r->command[r->n_command], WL_REPLICA_WORD_MAX) ==
-                0)
+            if (get_template(c, sp, node(c, *it), r->command[r->n_command], WL_REPLICA_WORD_MAX,
+                             &xl) == 0) {
                 r->n_command++;
+                total += xl + 1;
+            }
         }
         if (v[0]->data.sequence.items.start == v[0]->data.sequence.items.top)
             prob(c, "spec.target.replica.command", v[0], "must not be empty");
@@ -846,10 +862,18 @@ static void parse_replica(pctx *c, yaml_node_t *n, wl_replica_template *r) {
                 }
                 wl_env *e = &r->env[r->n_env];
                 snprintf(e->name, sizeof e->name, "%s", name);
-                if (get_template(c, sp, vn, e->value, sizeof e->value) == 0) r->n_env++;
+                if (get_template(c, sp, vn, e->value, sizeof e->value, &xl) == 0) {
+                    r->n_env++;
+                    total += strlen(name) + 1 + xl + 1;
+                }
             }
     }
-    if (v[2] && get_template(c, "spec.target.replica.cwd", v[2], r->cwd, sizeof r->cwd) == 0 &&
+    if (total > budget)
+        prob(c, path, n,
+             "command and env expand to up to %zu bytes with the longest replica id (at most %zu)",
+             total, budget);
+    if (v[2] &&
+        get_template(c, "spec.target.replica.cwd", v[2], r->cwd, sizeof r->cwd, NULL) == 0 &&
         r->cwd[0] != '/')
         prob(c, "spec.target.replica.cwd", v[2], "must be an absolute path");
     if (v[3] && get_str(c, "spec.target.replica.user", v[3], r->user, sizeof r->user) == 0 &&

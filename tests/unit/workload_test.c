@@ -473,3 +473,40 @@ TEST(workload_haproxy_backend_problems_name_their_field) {
     T_ASSERT(has_problem(&p, "spec.target.replica", "only for kind HAProxyBackend", 8));
     wl_problems_fini(&p);
 }
+
+TEST(workload_haproxy_backend_template_bounded_by_longest_id) {
+    static workload_spec s;
+    static char y[8192];
+    char word[80] = "";
+    for (int i = 0; i < 16; i++)
+        strcat(word, "{id}");
+    int off = snprintf(y, sizeof y,
+                       "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                       "  target:\n    kind: HAProxyBackend\n    name: be\n"
+                       "    haproxy: {node: lb, socket: /h.sock, serverPrefix: r}\n"
+                       "    nodes: [a]\n    replica:\n      ports: {first: 9000, last: 9009}\n"
+                       "      command: [/bin/app");
+    /* 16 words of 16 ids: each fits the agent's 4096 bytes, together they pass its total */
+    for (int i = 0; i < 16; i++)
+        off += snprintf(y + off, sizeof y - (size_t)off, ", '%s'", word);
+    snprintf(y + off, sizeof y - (size_t)off, "]\n  maxReplicas: 4\n");
+    wl_problems p;
+    wl_problems_init(&p);
+    T_EQ_INT(workload_parse(y, strlen(y), &s, &p), -22);
+    T_ASSERT(has_problem(&p, "spec.target.replica", "with the longest replica id", 0));
+    T_EQ_INT(p.n, 1);
+    wl_problems_fini(&p);
+    /* one word of 17 ids is longer than one word may be */
+    snprintf(y, sizeof y,
+             "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+             "  target:\n    kind: HAProxyBackend\n    name: be\n"
+             "    haproxy: {node: lb, socket: /h.sock, serverPrefix: r}\n"
+             "    nodes: [a]\n    replica:\n      ports: {first: 9000, last: 9009}\n"
+             "      command: [/bin/app, '%s{id}']\n  maxReplicas: 4\n",
+             word);
+    wl_problems_init(&p);
+    T_EQ_INT(workload_parse(y, strlen(y), &s, &p), -22);
+    T_ASSERT(has_problem(&p, "spec.target.replica.command[1]", "253-byte replica id", 12));
+    T_EQ_INT(p.n, 1);
+    wl_problems_fini(&p);
+}
