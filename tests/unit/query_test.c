@@ -237,7 +237,7 @@ TEST(slow_regex_is_refused_or_linear) {
     memset(val, 'x', sizeof val - 1);
     val[sizeof val - 1] = 0;
     for (int i = 0; i < 5000; i++) {
-        snprintf(val, 16, "%05dxxxxxxxxxx", i);
+        snprintf(val, 16, "%05uxxxxxxxxxx", (unsigned)i % 100000u);
         val[15] = 'x';
         tsdb_label l[2] = {{"__name__", "load_metric"}, {"inst", val}};
         uint32_t id;
