@@ -23,7 +23,7 @@ controlplane/spec: shared query store
 controlplane/scaling: shared models spec
 controlplane/offline: shared scaling models spec
 controlplane/agents: shared core store api
-controlplane/exec: shared core agents api store
+controlplane/exec: shared core agents api store spec
 controlplane/workloads: shared core store query models spec scaling agents api exec
 controlplane/api: shared core store query models spec scaling agents exec workloads
 controlplane/cli: shared offline scaling models spec query store api
