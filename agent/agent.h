@@ -40,6 +40,9 @@ struct agent_config {
     int64_t spool_max_bytes;
     /* the agent's own HTTP endpoint (agent_http.c) */
     char *http_listen; /* "ADDR:PORT", "" = none */
+    /* replica processes (actions/replica_proc.c) */
+    char *replica_dir;    /* "" = off */
+    char *replica_cgroup; /* parent cgroup of replica cgroups */
 };
 
 extern const cfg_key agent_config_table[];

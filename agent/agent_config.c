@@ -107,6 +107,12 @@ const cfg_key agent_config_table[] = {
      * the control plane's agent port. */
     {"http_listen", CFG_STR, F(http_listen), "127.0.0.1:9471", 0, 0, NULL, 0,
      "ADDR:PORT of the agent's /healthz, /livez and /metrics (\"\" = none)"},
+    /* Off by default, like the spool: the records outlive the agent and are chosen by the
+     * deployment (systemd: /var/lib/tide-agent/replicas, the StateDirectory). */
+    {"replica_dir", CFG_STR, F(replica_dir), "", 0, 0, NULL, 0,
+     "directory of the records of replica processes this agent starts (\"\" = no replica-start)"},
+    {"replica_cgroup", CFG_STR, F(replica_cgroup), "/tide-replicas", 0, 0, NULL, 0,
+     "parent cgroup of the replica processes' cgroups (one per replica: PARENT/ID)"},
     CFG_END,
 };
 

@@ -25,7 +25,7 @@ controlplane/spec: shared query store
 controlplane/scaling: shared models spec
 controlplane/offline: shared scaling models spec
 controlplane/agents: shared core store api/ops.h
-controlplane/exec: shared core agents api/ops.h store
+controlplane/exec: shared core agents api/ops.h store spec
 controlplane/workloads: shared core store query models spec scaling agents api/ops.h exec
 controlplane/api: shared core store query models spec scaling agents exec workloads
 controlplane/cli: shared offline scaling models spec query store api

@@ -301,6 +301,88 @@ int haproxy_servers_state_find(const char *text, size_t len, const char *backend
                      backend_seen, backend, server, err, errlen);
 }
 
+int haproxy_servers_state_list(const char *text, size_t len, const char *backend, haproxy_slot *out,
+                               int cap, int *n, char *err, size_t errlen) {
+    size_t pos = 0;
+    span line;
+    int c_be = -1, c_srv = -1, c_op = -1, c_admin = -1, c_addr = -1, c_port = -1;
+    int have_header = 0, backend_seen = 0, lineno = 0;
+    char field[HAPROXY_NAME_MAX + 64];
+    *n = 0;
+    while (next_line(text, len, &pos, &line)) {
+        lineno++;
+        if (line.n == 0) continue;
+        if (line.p[0] == '#') {
+            span h = {line.p + 1, line.n - 1};
+            for (int i = 0; word_field(h, i, field, sizeof field) == 0 && i < 4096; i++) {
+                if (span_eq(field, "be_name"))
+                    c_be = i;
+                else if (span_eq(field, "srv_name"))
+                    c_srv = i;
+                else if (span_eq(field, "srv_op_state"))
+                    c_op = i;
+                else if (span_eq(field, "srv_admin_state"))
+                    c_admin = i;
+                else if (span_eq(field, "srv_addr"))
+                    c_addr = i;
+                else if (span_eq(field, "srv_port"))
+                    c_port = i;
+            }
+            if (c_be < 0 || c_srv < 0 || c_op < 0 || c_admin < 0 || c_addr < 0 || c_port < 0) {
+                snprintf(err, errlen,
+                         "show servers state: header on line %d lacks be_name, srv_name, "
+                         "srv_addr, srv_port, srv_op_state or srv_admin_state",
+                         lineno);
+                return -EINVAL;
+            }
+            have_header = 1;
+            continue;
+        }
+        if (!have_header) continue;
+        if (word_field(line, c_be, field, sizeof field) != 0) {
+            snprintf(err, errlen, "show servers state: line %d is too short", lineno);
+            return -EINVAL;
+        }
+        if (!span_eq(field, backend)) continue;
+        backend_seen = 1;
+        if (*n == cap) {
+            snprintf(err, errlen, "show servers state: backend '%s' has more than %d servers",
+                     backend, cap);
+            return -E2BIG;
+        }
+        haproxy_slot *sl = &out[*n];
+        memset(sl, 0, sizeof *sl);
+        char port[32];
+        if (word_field(line, c_srv, sl->name, sizeof sl->name) != 0 ||
+            word_field(line, c_addr, sl->addr, sizeof sl->addr) != 0 ||
+            word_field(line, c_op, field, sizeof field) != 0 ||
+            parse_int(field, &sl->op_state) != 0 ||
+            word_field(line, c_admin, field, sizeof field) != 0 ||
+            parse_int(field, &sl->admin_state) != 0 ||
+            word_field(line, c_port, port, sizeof port) != 0 || parse_int(port, &sl->port) != 0 ||
+            sl->port < 0 || sl->port > 65535) {
+            snprintf(err, errlen, "show servers state: line %d (backend %s): bad fields", lineno,
+                     backend);
+            return -EINVAL;
+        }
+        (*n)++;
+    }
+    if (!have_header && memmem(text, len, "find backend", 12)) {
+        /* HAProxy: "Can't find backend." */
+        snprintf(err, errlen, "haproxy backend '%s' not found", backend);
+        return -ENOENT;
+    }
+    if (!have_header) {
+        snprintf(err, errlen, "show servers state: no '# be_id ...' header");
+        return -EINVAL;
+    }
+    if (!backend_seen) {
+        snprintf(err, errlen, "haproxy backend '%s' not found", backend);
+        return -ENOENT;
+    }
+    return 0;
+}
+
 int haproxy_set_reply_check(const char *reply, size_t len, char *err, size_t errlen) {
     size_t a = 0, b = len;
     while (a < b && (reply[a] == '\n' || reply[a] == '\r' || reply[a] == ' '))

@@ -47,6 +47,20 @@ int haproxy_servers_state_find(const char *text, size_t len, const char *backend
                                const char *server, haproxy_server_state *out, char *err,
                                size_t errlen);
 
+/* One server of a backend as `show servers state` shows it (a `server-template` slot). */
+typedef struct haproxy_slot {
+    char name[HAPROXY_NAME_MAX];
+    char addr[64]; /* srv_addr */
+    int port;      /* srv_port */
+    int op_state, admin_state;
+} haproxy_slot;
+
+/* Every server of BACKEND in `show servers state` output, in order, into out (at most cap):
+ * 0 with *n set; -ENOENT when the backend has no row (err "haproxy backend 'x' not found"),
+ * -E2BIG beyond cap, -EINVAL for text that is not `show servers state` output. */
+int haproxy_servers_state_list(const char *text, size_t len, const char *backend, haproxy_slot *out,
+                               int cap, int *n, char *err, size_t errlen);
+
 /* Interprets the reply to a `set server ...` command: HAProxy answers nothing (an empty line)
  * on success and a message ("No such server.", "No such backend.", "Require 'backend/server'.")
  * otherwise. Returns 0 on success, or -ENOENT (unknown backend or server) / -EINVAL (anything

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "actions.h"
 #include "actions/haproxy.h"
 #include "log.h"
 #include "actions/replica_cgroup.h"
@@ -170,34 +171,9 @@ static int parse_args(job *j, const cJSON *args, char *err, size_t errlen) {
         snprintf(err, errlen, "args must be a JSON object");
         return -EINVAL;
     }
-    static const char *const common[] = {"cgroup",         "endpoint",   "haproxy_socket",
-                                         "haproxy_server", "timeout_ms", "wait_connections",
-                                         "force",          "warmup",     NULL};
-    /* the warm-up spec keys, accepted at the top level by the warmup action */
-    static const char *const spec[] = {"method",
-                                       "path",
-                                       "url",
-                                       "body",
-                                       "headers",
-                                       "rate",
-                                       "start_rate",
-                                       "duration_ms",
-                                       "ramp_ms",
-                                       "max_inflight",
-                                       "request_timeout_ms",
-                                       NULL};
-    const cJSON *it;
-    cJSON_ArrayForEach(it, args) {
-        int ok = 0;
-        for (int i = 0; common[i]; i++)
-            ok |= strcmp(it->string, common[i]) == 0;
-        for (int i = 0; j->kind == K_WARMUP && spec[i]; i++)
-            ok |= strcmp(it->string, spec[i]) == 0;
-        if (!ok) {
-            snprintf(err, errlen, "unknown argument \"%s\"", it->string);
-            return -EINVAL;
-        }
-    }
+    static const enum tide_action acts[] = {TIDE_ACT_DRAIN, TIDE_ACT_STANDBY, TIDE_ACT_ACTIVATE,
+                                            TIDE_ACT_WARMUP};
+    if (tide_action_args_check(acts[j->kind], args, err, errlen)) return -EINVAL;
     cg = arg_str(args, "cgroup", &bad);
     if (bad) {
         snprintf(err, errlen, "\"cgroup\" must be a string");
@@ -266,10 +242,7 @@ static int parse_args(job *j, const cJSON *args, char *err, size_t errlen) {
         j->has_warmup = 1;
     }
     double warm_ms = j->has_warmup ? j->wspec.duration_ms + j->wspec.request_timeout_ms : 0;
-    double def = j->kind == K_DRAIN    ? 30000
-                 : j->kind == K_WARMUP ? warm_ms + 10000
-                                       : 10000 + warm_ms;
-    j->timeout_ms = t ? (int)t->valuedouble : (int)def;
+    j->timeout_ms = tide_action_timeout_ms(acts[j->kind], args);
     if (j->has_warmup && j->timeout_ms < warm_ms) {
         snprintf(err, errlen,
                  "\"timeout_ms\" %d is shorter than the warm-up (%.0f ms: duration_ms + "

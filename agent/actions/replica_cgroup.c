@@ -1,6 +1,7 @@
 /* replica_cgroup.c: resolve a replica's cgroup in every hierarchy, freeze/thaw, reclaim memory. */
 #include "actions/replica_cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -623,6 +624,7 @@ typedef struct lim_rec {
 
 static pthread_mutex_t lim_mu = PTHREAD_MUTEX_INITIALIZER;
 static lim_rec *lim_recs;
+static void lim_unpersist(const struct lim_rec *rec);
 
 static lim_rec *lim_find(const char *dir) {
     for (lim_rec *r = lim_recs; r; r = r->next)
@@ -634,8 +636,97 @@ static void lim_unlink(lim_rec *rec) {
     for (lim_rec **pp = &lim_recs; *pp; pp = &(*pp)->next)
         if (*pp == rec) {
             *pp = rec->next;
+            lim_unpersist(rec);
             return;
         }
+}
+/* Where the records are persisted ("" = memory only): one file per lowered limit, named by a
+ * hash of the memory directory, holding "ORIGINAL\nDIR\n". */
+static char lim_store[512];
+
+static void lim_file(const char *dir, char *out, size_t cap) {
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *c = dir; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    snprintf(out, cap, "%s/%016llx.lim", lim_store, (unsigned long long)h);
+}
+
+/* Under lim_mu. Written through a temporary file and rename(). */
+static void lim_persist(const lim_rec *rec) {
+    if (!lim_store[0]) return;
+    char path[700], tmp[720];
+    lim_file(rec->dir, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "we");
+    if (!f) return;
+    int ok = fprintf(f, "%lld\n%s\n", (long long)rec->original, rec->dir) > 0;
+    ok &= fclose(f) == 0;
+    if (!ok || rename(tmp, path) < 0) unlink(tmp);
+}
+
+/* Under lim_mu. */
+static void lim_unpersist(const lim_rec *rec) {
+    if (!lim_store[0]) return;
+    char path[700];
+    lim_file(rec->dir, path, sizeof path);
+    unlink(path);
+}
+
+int rcg_limit_store_open(const char *dir, char *err, size_t errlen) {
+    if (strlen(dir) >= sizeof lim_store - 32) {
+        snprintf(err, errlen, "memory limit store %s: path too long", dir);
+        return -ENAMETOOLONG;
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        int e = errno;
+        snprintf(err, errlen, "memory limit store %s: %s", dir, strerror(e));
+        return -e;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        int e = errno;
+        snprintf(err, errlen, "memory limit store %s: %s", dir, strerror(e));
+        return -e;
+    }
+    pthread_mutex_lock(&lim_mu);
+    snprintf(lim_store, sizeof lim_store, "%s", dir);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l != 20 || strcmp(de->d_name + 16, ".lim")) continue;
+        char path[700], buf[RCG_PATH_MAX + 64];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        FILE *f = fopen(path, "re");
+        if (!f) continue;
+        size_t got = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[got] = 0;
+        char *nl = strchr(buf, '\n');
+        char *end = NULL;
+        long long orig = strtoll(buf, &end, 10);
+        if (!nl || end != nl || orig <= 0) continue;
+        char *dn = nl + 1, *nl2 = strchr(dn, '\n');
+        if (!nl2 || dn[0] != '/' || (size_t)(nl2 - dn) >= RCG_PATH_MAX) continue;
+        *nl2 = 0;
+        if (lim_find(dn)) continue;
+        lim_rec *rec = calloc(1, sizeof *rec);
+        if (!rec) break;
+        snprintf(rec->dir, sizeof rec->dir, "%s", dn);
+        rec->original = orig;
+        rec->next = lim_recs;
+        lim_recs = rec;
+        n++;
+    }
+    pthread_mutex_unlock(&lim_mu);
+    closedir(d);
+    return n;
+}
+
+void rcg_limit_store_close(void) {
+    pthread_mutex_lock(&lim_mu);
+    lim_store[0] = 0;
+    pthread_mutex_unlock(&lim_mu);
 }
 
 static int write_i64(const char *dir, const char *file, int64_t v) {
@@ -675,6 +766,7 @@ static int v1_lower_limit(rcg_reclaim_op *op, const char *dir) {
         rec->original = cur;
         rec->next = lim_recs;
         lim_recs = rec;
+        lim_persist(rec);
     }
     if (rec) {
         rec->stepping = 1;

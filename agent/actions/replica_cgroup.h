@@ -137,8 +137,17 @@ void rcg_reclaim_cancel(rcg_reclaim_op *op);
 /* Restores the v1 memory.limit_in_bytes a standby lowered (also while its reclaim thread still
  * steps: the thread then stops and restores too). Returns 1 with *restored set, 0 when no
  * lowered limit is recorded for this cgroup (never lowered, or already restored: idempotent),
- * or -errno with err. The record lives in the agent's memory: an agent restart forgets it. */
+ * or -errno with err. The record lives in the agent's memory and, once rcg_limit_store_open()
+ * named a directory, in a file there too, so a restarted agent still restores it. */
 int rcg_memory_limit_restore(const replica_cgroup *rc, int64_t *restored, char *err, size_t errlen);
+
+/* Persists the lowered-limit records in dir (created when missing): every record made from now
+ * on is written there, removed when restored, and the records found there are loaded (a
+ * restarted agent's view of what its predecessor lowered). Returns how many were loaded, or
+ * -errno with err. */
+int rcg_limit_store_open(const char *dir, char *err, size_t errlen);
+/* Stops persisting (the files stay for the next agent). */
+void rcg_limit_store_close(void);
 
 /* Current memory usage in bytes of the replica (v2 memory.current, else v1
  * memory.usage_in_bytes), or -errno. */

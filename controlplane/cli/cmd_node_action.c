@@ -1,9 +1,12 @@
-/* cmd_node_action.c: `tidectl node-action NODE ACTION CGROUP [...]`: runs drain, standby,
- * activate or warmup on one replica through the node's agent and prints the result. */
+/* cmd_node_action.c: `tidectl node-action NODE ACTION CGROUP [...]`: runs a node action
+ * (shared/actions.h: drain, standby, activate, warmup on one replica; replica-start,
+ * replica-stop, replicas for the replica processes the agent runs) through the node's agent and
+ * prints the result. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "actions.h"
 #include "cli_table.h"
 #include "tidectl.h"
 
@@ -11,9 +14,10 @@
     "node-action NODE ACTION CGROUP [--endpoint ADDR:PORT]\n"                                      \
     "        [--haproxy-socket PATH --haproxy-server BACKEND/SERVER] [--timeout-ms MS]\n"          \
     "        [--warmup JSON] [--args JSON] [--pod NAMESPACE/NAME] [--json]\n"                      \
-    "                          ACTION: drain|standby|activate|warmup; CGROUP as "                  \
-    "/proc/PID/cgroup\n"                                                                           \
-    "                          shows it (e.g. /system.slice/web@3.service), or - for none"
+    "                          ACTION: drain|standby|activate|warmup|replica-start|replica-stop|"  \
+    "replicas;\n"                                                                                  \
+    "                          CGROUP as /proc/PID/cgroup shows it (e.g.\n"                        \
+    "                          /system.slice/web@3.service), or - for none (replica actions)"
 
 static const cli_cmd na_cmd = {"node-action", NA_USAGE};
 
@@ -123,10 +127,8 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
         goto out;
     }
     const char *node = pos[0], *action = pos[1], *cgroup = pos[2];
-    if (strcmp(action, "drain") && strcmp(action, "standby") && strcmp(action, "activate") &&
-        strcmp(action, "warmup")) {
-        rc = cli_usage_error(&na_cmd, "unknown ACTION '%s' (drain, standby, activate, warmup)",
-                             action);
+    if (tide_action_find(action) < 0) {
+        rc = cli_usage_error(&na_cmd, "unknown ACTION '%s' (%s)", action, tide_action_list());
         goto out;
     }
     if (strcmp(cgroup, "-") != 0) {
@@ -139,8 +141,11 @@ static int cmd_node_action(tidectl_ctx *ctx, int argc, char **argv) {
         cJSON_DeleteItemFromObjectCaseSensitive(args, "cgroup");
         cJSON_AddStringToObject(args, "cgroup", cgroup);
     }
-    if (!cJSON_GetObjectItemCaseSensitive(args, "haproxy_socket") !=
-        !cJSON_GetObjectItemCaseSensitive(args, "haproxy_server")) {
+    int act = tide_action_find(action);
+    int replica_traffic = act == TIDE_ACT_DRAIN || act == TIDE_ACT_STANDBY ||
+                          act == TIDE_ACT_ACTIVATE || act == TIDE_ACT_WARMUP;
+    if (replica_traffic && !cJSON_GetObjectItemCaseSensitive(args, "haproxy_socket") !=
+                               !cJSON_GetObjectItemCaseSensitive(args, "haproxy_server")) {
         rc = cli_usage_error(&na_cmd, "%s", "--haproxy-socket and --haproxy-server go together");
         goto out;
     }

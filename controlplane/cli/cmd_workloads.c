@@ -173,6 +173,20 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     printf("Name:        %s\nNamespace:   %s\nTarget:      %s %s%s%s\n", str(d, "name"),
            str(d, "namespace"), str(t, "kind"), *str(t, "namespace") ? str(t, "namespace") : "",
            *str(t, "namespace") ? "/" : "", *str(t, "name") ? str(t, "name") : str(t, "unit"));
+    const cJSON *hap = cJSON_GetObjectItemCaseSensitive(t, "haproxy");
+    if (cJSON_IsObject(hap)) {
+        printf("HAProxy:     node %s, socket %s, slots %s* of backend %s\n", str(hap, "node"),
+               str(hap, "socket"), str(hap, "server_prefix"), str(t, "name"));
+        const cJSON *rp = cJSON_GetObjectItemCaseSensitive(t, "replica");
+        const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(rp, "command"), *w;
+        printf("Replica:    ");
+        cJSON_ArrayForEach(w, cmd) printf(" %s", cJSON_IsString(w) ? w->valuestring : "?");
+        printf("\n             ports %.0f-%.0f on", cli_num(rp, "port_first"),
+               cli_num(rp, "port_last"));
+        const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(t, "nodes");
+        cJSON_ArrayForEach(w, nodes) printf(" %s", cJSON_IsString(w) ? w->valuestring : "?");
+        printf("\n");
+    }
     printf("Mode:        %s (running as %s)%s\n", str(d, "mode"), str(d, "effective_mode"),
            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "paused")) ? ", paused" : "");
     if (*str(d, "note")) printf("Note:        %s\n", str(d, "note"));

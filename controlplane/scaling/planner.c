@@ -181,8 +181,10 @@ static int act(planner *p, planner_replica *r, planner_action_kind k, int64_t no
 }
 
 static int start_new(planner *p, int64_t now, const char *reason) {
-    char id[48];
-    snprintf(id, sizeof id, "%.40s-%llu", p->spec.name, (unsigned long long)++p->next_id);
+    /* the whole workload name (< WL_NAME_MAX): replica ids are unique on a node across
+     * workloads, so two names sharing a prefix must not make the same id */
+    char id[TIDE_REPLICA_ID_MAX + 1];
+    snprintf(id, sizeof id, "%s-%llu", p->spec.name, (unsigned long long)++p->next_id);
     planner_replica *r = add(p, id, REPLICA_DELETED, now);
     if (!r) return -ENOMEM;
     return act(p, r, ACT_START, now, reason);

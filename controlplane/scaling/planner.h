@@ -21,6 +21,7 @@
 #ifndef TIDE_PLANNER_H
 #define TIDE_PLANNER_H
 
+#include "actions.h"
 #include "scaling/portrait.h"
 #include "spec/workload.h"
 
@@ -48,12 +49,12 @@ typedef enum planner_action_kind {
 typedef struct planner_action {
     uint64_t seq; /* unique per planner */
     planner_action_kind kind;
-    char replica[48]; /* replica id, e.g. "web-17" */
+    char replica[TIDE_REPLICA_ID_MAX + 1]; /* replica id, e.g. "web-17" (shared/actions.h) */
     char reason[160];
 } planner_action;
 
 typedef struct planner_replica {
-    char id[48];
+    char id[TIDE_REPLICA_ID_MAX + 1];
     planner_state state;
     int64_t since;   /* time of the last state change */
     int64_t started; /* time its START was issued (start-up time measurement) */

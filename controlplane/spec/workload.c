@@ -3,6 +3,8 @@
 
 #include "query/query.h"
 
+#include "actions.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unicode/ucal.h>
@@ -736,9 +739,293 @@ static void get_source(pctx *c, const char *path, yaml_node_t *n, wl_source *src
     }
 }
 
+static int name_ok(const char *s);
+
+/* A word of the replica template: a string that expands within the agent's bounds even with
+ * the longest id (TIDE_REPLICA_ID_MAX) and node name a replica can have. *expanded (when not
+ * NULL) gets that worst-case length. */
+static int get_template(pctx *c, const char *path, yaml_node_t *n, char *out, size_t outlen,
+                        size_t *expanded) {
+    if (get_str(c, path, n, out, outlen) < 0) return -1;
+    char id[TIDE_REPLICA_ID_MAX + 1], nodename[WL_NAME_MAX];
+    memset(id, 'x', sizeof id - 1);
+    id[sizeof id - 1] = 0;
+    memset(nodename, 'n', sizeof nodename - 1);
+    nodename[sizeof nodename - 1] = 0;
+    char buf[TIDE_REPLICA_STR_MAX], why[160];
+    int len = tide_template_expand(out, id, 65535, nodename, buf, sizeof buf, why, sizeof why);
+    if (len < 0) {
+        prob(c, path, n, "%s%s", why, len == -E2BIG ? " (with a 253-byte replica id)" : "");
+        return -1;
+    }
+    if (expanded) *expanded = (size_t)len;
+    return 0;
+}
+
+static int env_name_ok(const char *s) {
+    if (!isalpha((unsigned char)*s) && *s != '_') return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_') return 0;
+    return 1;
+}
+
+/* "512Mi", "1Gi", "1G", "1048576": bytes. 0, or -1 with why. */
+static int parse_bytes(const char *s, long long *out, char *why, size_t wl) {
+    static const struct {
+        const char *suffix;
+        long long mult;
+    } units[] = {{"", 1},
+                 {"K", 1000LL},
+                 {"M", 1000000LL},
+                 {"G", 1000000000LL},
+                 {"T", 1000000000000LL},
+                 {"Ki", 1LL << 10},
+                 {"Mi", 1LL << 20},
+                 {"Gi", 1LL << 30},
+                 {"Ti", 1LL << 40}};
+    char *end;
+    if (!isdigit((unsigned char)*s)) goto bad;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || !isfinite(v)) goto bad;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(end, units[i].suffix)) {
+            double b = v * (double)units[i].mult;
+            if (b < (double)(1 << 20) || b > (double)(1LL << 50)) {
+                snprintf(why, wl, "must be between 1Mi and 1Pi, got \"%.40s\"", s);
+                return -1;
+            }
+            *out = (long long)b;
+            return 0;
+        }
+bad:
+    snprintf(why, wl,
+             "must be bytes with an optional suffix (K, M, G, T, Ki, Mi, Gi, Ti), got "
+             "\"%.40s\"",
+             s);
+    return -1;
+}
+
+static void parse_replica(pctx *c, yaml_node_t *n, wl_replica_template *r) {
+    static const char *const k[] = {"command",   "env",        "cwd",
+                                    "user",      "cpu",        "memory",
+                                    "readiness", "stopSignal", "gracePeriodSeconds",
+                                    "ports",     NULL};
+    yaml_node_t *v[10];
+    const char *path = "spec.target.replica";
+    char sp[160];
+    /* the agent's bound on the expanded command and environment, less its own 5 variables
+     * (PATH, HOME, TIDE_REPLICA_ID, TIDE_NODE, TIDE_REPLICA_PORT: at most 3000 bytes) */
+    size_t total = 0, xl = 0, budget = TIDE_REPLICA_CMDLINE_MAX - 3000;
+    r->readiness_timeout_seconds = 30;
+    r->grace_seconds = 10;
+    snprintf(r->stop_signal, sizeof r->stop_signal, "TERM");
+    if (fields(c, path, n, k, v) < 0) return;
+    if (!v[0])
+        prob(c, path, n, "missing field \"command\"");
+    else if (v[0]->type != YAML_SEQUENCE_NODE)
+        prob(c, "spec.target.replica.command", v[0], "must be a list of words");
+    else {
+        for (yaml_node_item_t *it = v[0]->data.sequence.items.start;
+             it < v[0]->data.sequence.items.top; it++) {
+            pfmt(sp, sizeof sp, "spec.target.replica.command[%d]",
+                 (int)(it - v[0]->data.sequence.items.start));
+            if (r->n_command == WL_REPLICA_ARGS_MAX) {
+                prob(c, sp, v[0], "at most %d words", WL_REPLICA_ARGS_MAX);
+                break;
+            }
+            if (get_template(c, sp, node(c, *it), r->command[r->n_command], WL_REPLICA_WORD_MAX,
+                             &xl) == 0) {
+                r->n_command++;
+                total += xl + 1;
+            }
+        }
+        if (v[0]->data.sequence.items.start == v[0]->data.sequence.items.top)
+            prob(c, "spec.target.replica.command", v[0], "must not be empty");
+    }
+    if (v[1]) {
+        if (v[1]->type != YAML_MAPPING_NODE)
+            prob(c, "spec.target.replica.env", v[1], "must be a mapping of NAME: value");
+        else
+            for (yaml_node_pair_t *pr = v[1]->data.mapping.pairs.start;
+                 pr < v[1]->data.mapping.pairs.top; pr++) {
+                yaml_node_t *kn = node(c, pr->key), *vn = node(c, pr->value);
+                const char *name = scalar(kn);
+                if (r->n_env == WL_REPLICA_ENV_MAX) {
+                    prob(c, "spec.target.replica.env", kn, "at most %d variables",
+                         WL_REPLICA_ENV_MAX);
+                    break;
+                }
+                if (!name || !env_name_ok(name) || strlen(name) >= WL_NAME_MAX) {
+                    prob(c, "spec.target.replica.env", kn,
+                         "variable names are [A-Za-z_][A-Za-z0-9_]*, at most %d characters",
+                         WL_NAME_MAX - 1);
+                    continue;
+                }
+                int dup = 0;
+                for (int i = 0; i < r->n_env; i++)
+                    dup |= !strcmp(r->env[i].name, name);
+                pfmt(sp, sizeof sp, "spec.target.replica.env.%s", name);
+                if (dup) {
+                    prob(c, sp, kn, "duplicate variable");
+                    continue;
+                }
+                wl_env *e = &r->env[r->n_env];
+                snprintf(e->name, sizeof e->name, "%s", name);
+                if (get_template(c, sp, vn, e->value, sizeof e->value, &xl) == 0) {
+                    r->n_env++;
+                    total += strlen(name) + 1 + xl + 1;
+                }
+            }
+    }
+    if (total > budget)
+        prob(c, path, n,
+             "command and env expand to up to %zu bytes with the longest replica id (at most %zu)",
+             total, budget);
+    if (v[2] &&
+        get_template(c, "spec.target.replica.cwd", v[2], r->cwd, sizeof r->cwd, NULL) == 0 &&
+        r->cwd[0] != '/')
+        prob(c, "spec.target.replica.cwd", v[2], "must be an absolute path");
+    if (v[3] && get_str(c, "spec.target.replica.user", v[3], r->user, sizeof r->user) == 0 &&
+        !name_ok(r->user))
+        prob(c, "spec.target.replica.user", v[3], "must be a user name");
+    if (v[4]) get_num(c, "spec.target.replica.cpu", v[4], 0.001, 1024, 0, &r->cpu_cores);
+    if (v[5]) {
+        const char *m = scalar(v[5]);
+        char why[160];
+        if (!m)
+            prob(c, "spec.target.replica.memory", v[5], "must be a size such as 512Mi");
+        else if (parse_bytes(m, &r->memory_bytes, why, sizeof why) < 0)
+            prob(c, "spec.target.replica.memory", v[5], "%s", why);
+    }
+    if (v[6]) {
+        static const char *const rk[] = {"path", "timeoutSeconds", NULL};
+        yaml_node_t *rv[2];
+        if (fields(c, "spec.target.replica.readiness", v[6], rk, rv) == 0) {
+            if (rv[0] &&
+                get_str(c, "spec.target.replica.readiness.path", rv[0], r->readiness_path,
+                        sizeof r->readiness_path) == 0 &&
+                r->readiness_path[0] != '/')
+                prob(c, "spec.target.replica.readiness.path", rv[0], "must start with '/'");
+            for (const char *p = r->readiness_path; *p; p++)
+                if ((unsigned char)*p <= ' ' || *p == 0x7f) {
+                    prob(c, "spec.target.replica.readiness.path", rv[0],
+                         "must not hold spaces or control characters");
+                    break;
+                }
+            if (rv[1])
+                get_int(c, "spec.target.replica.readiness.timeoutSeconds", rv[1], 1, 3600,
+                        &r->readiness_timeout_seconds);
+        }
+    }
+    if (v[7]) {
+        static const char *const sigs[] = {"TERM", "INT",  "QUIT", "HUP",
+                                           "USR1", "USR2", "KILL", NULL};
+        const char *sg = scalar(v[7]);
+        if (sg && !strncmp(sg, "SIG", 3)) sg += 3;
+        int i;
+        for (i = 0; sg && sigs[i]; i++)
+            if (!strcmp(sg, sigs[i])) break;
+        if (!sg || !sigs[i])
+            prob(c, "spec.target.replica.stopSignal", v[7],
+                 "must be one of TERM, INT, QUIT, HUP, USR1, USR2, KILL");
+        else
+            snprintf(r->stop_signal, sizeof r->stop_signal, "%s", sigs[i]);
+    }
+    if (v[8])
+        get_int(c, "spec.target.replica.gracePeriodSeconds", v[8], 0, 3600, &r->grace_seconds);
+    if (!v[9])
+        prob(c, path, n, "missing field \"ports\" ({first, last}: the ports replicas listen on)");
+    else {
+        static const char *const pk[] = {"first", "last", NULL};
+        yaml_node_t *pv[2];
+        if (fields(c, "spec.target.replica.ports", v[9], pk, pv) == 0) {
+            int ok = 1;
+            if (!pv[0] || !pv[1]) {
+                prob(c, "spec.target.replica.ports", v[9], "needs \"first\" and \"last\"");
+                ok = 0;
+            }
+            if (pv[0])
+                ok &= get_int(c, "spec.target.replica.ports.first", pv[0], 1, 65535,
+                              &r->port_first) == 0;
+            if (pv[1])
+                ok &= get_int(c, "spec.target.replica.ports.last", pv[1], 1, 65535,
+                              &r->port_last) == 0;
+            if (ok && r->port_last < r->port_first)
+                prob(c, "spec.target.replica.ports.last", pv[1], "is below first (%d)",
+                     r->port_first);
+        }
+    }
+}
+
+static void parse_haproxy(pctx *c, yaml_node_t *n, wl_target *t) {
+    static const char *const k[] = {"node", "socket", "serverPrefix", NULL};
+    yaml_node_t *v[3];
+    const char *path = "spec.target.haproxy";
+    if (fields(c, path, n, k, v) < 0) return;
+    for (int i = 0; i < 3; i++)
+        if (!v[i]) prob(c, path, n, "missing field \"%s\"", k[i]);
+    if (v[0] &&
+        get_str(c, "spec.target.haproxy.node", v[0], t->haproxy_node, sizeof t->haproxy_node) ==
+            0 &&
+        !name_ok(t->haproxy_node))
+        prob(c, "spec.target.haproxy.node", v[0], "must be a node name");
+    if (v[1] &&
+        get_str(c, "spec.target.haproxy.socket", v[1], t->haproxy_socket,
+                sizeof t->haproxy_socket) == 0 &&
+        t->haproxy_socket[0] != '/')
+        prob(c, "spec.target.haproxy.socket", v[1], "must be an absolute path");
+    if (v[2] &&
+        get_str(c, "spec.target.haproxy.serverPrefix", v[2], t->haproxy_prefix,
+                sizeof t->haproxy_prefix) == 0 &&
+        !name_ok(t->haproxy_prefix))
+        prob(c, "spec.target.haproxy.serverPrefix", v[2],
+             "use letters, digits, '-', '_' and '.' only (the server-template prefix)");
+}
+
+/* A node entry: "name", or {name, address} (HAProxyBackend only). */
+static int parse_node(pctx *c, const char *path, yaml_node_t *e, wl_target *t, int allow_addr) {
+    int i = t->n_nodes;
+    t->node_addr[i][0] = 0;
+    if (e && e->type == YAML_MAPPING_NODE) {
+        static const char *const k[] = {"name", "address", NULL};
+        yaml_node_t *v[2];
+        char sp[160];
+        if (fields(c, path, e, k, v) < 0) return -1;
+        if (!allow_addr) {
+            prob(c, path, e, "must be a node name (an address is only for HAProxyBackend)");
+            return -1;
+        }
+        if (!v[0]) {
+            prob(c, path, e, "missing field \"name\"");
+            return -1;
+        }
+        subpath(sp, sizeof sp, path, "name");
+        if (get_str(c, sp, v[0], t->nodes[i], WL_NAME_MAX) < 0) return -1;
+        if (v[1]) {
+            subpath(sp, sizeof sp, path, "address");
+            if (get_str(c, sp, v[1], t->node_addr[i], WL_ADDR_MAX) < 0) return -1;
+            unsigned char a[16];
+            if (inet_pton(AF_INET, t->node_addr[i], a) != 1 &&
+                inet_pton(AF_INET6, t->node_addr[i], a) != 1) {
+                prob(c, sp, v[1], "must be an IPv4 or IPv6 address");
+                return -1;
+            }
+        }
+    } else if (get_str(c, path, e, t->nodes[i], WL_NAME_MAX) < 0)
+        return -1;
+    for (int j = 0; j < i; j++)
+        if (!strcmp(t->nodes[j], t->nodes[i])) {
+            prob(c, path, e, "node \"%s\" is listed twice", t->nodes[i]);
+            return -1;
+        }
+    return 0;
+}
+
 static void parse_target(pctx *c, yaml_node_t *n, workload_spec *s) {
-    static const char *const k[] = {"kind", "namespace", "name", "unit", "nodes", NULL};
-    yaml_node_t *v[6];
+    static const char *const k[] = {"kind",  "namespace", "name",    "unit",
+                                    "nodes", "haproxy",   "replica", NULL};
+    yaml_node_t *v[7];
     const char *path = "spec.target";
     if (fields(c, path, n, k, v) < 0) return;
     int kind = -1;
@@ -759,13 +1046,14 @@ static void parse_target(pctx *c, yaml_node_t *n, workload_spec *s) {
         else
             for (yaml_node_item_t *it = v[4]->data.sequence.items.start;
                  it < v[4]->data.sequence.items.top; it++) {
-                pfmt(sp, sizeof sp, "spec.target.nodes[%d]", s->target.n_nodes);
+                pfmt(sp, sizeof sp, "spec.target.nodes[%d]",
+                     (int)(it - v[4]->data.sequence.items.start));
                 if (s->target.n_nodes == WL_MAX_NODES) {
                     prob(c, sp, v[4], "at most %d nodes", WL_MAX_NODES);
                     break;
                 }
                 yaml_node_t *e = node(c, *it);
-                if (get_str(c, sp, e, s->target.nodes[s->target.n_nodes], WL_NAME_MAX) == 0)
+                if (parse_node(c, sp, e, &s->target, kind == WL_TARGET_HAPROXY_BACKEND) == 0)
                     s->target.n_nodes++;
             }
     }
@@ -777,6 +1065,22 @@ static void parse_target(pctx *c, yaml_node_t *n, workload_spec *s) {
         if (!v[2]) prob(c, path, n, "an HAProxyBackend target needs \"name\" (the backend)");
         if (v[1]) prob(c, "spec.target.namespace", v[1], "only for Kubernetes kinds");
         if (v[3]) prob(c, "spec.target.unit", v[3], "only for kind SystemdUnit");
+        if (v[5]) parse_haproxy(c, v[5], &s->target);
+        if (v[6]) parse_replica(c, v[6], &s->target.replica);
+        if (v[5] && !v[6]) prob(c, path, n, "\"haproxy\" needs \"replica\" (the replica template)");
+        if (v[6] && !v[5])
+            prob(c, path, n, "\"replica\" needs \"haproxy\" (node, socket, serverPrefix)");
+        if (v[5] && v[6]) {
+            s->target.has_executor = 1;
+            if (!v[4] || s->target.n_nodes == 0)
+                prob(c, path, n,
+                     "an HAProxyBackend with a replica template needs \"nodes\" "
+                     "(the agents that may run replicas)");
+        }
+    }
+    if (kind != WL_TARGET_HAPROXY_BACKEND) {
+        if (v[5]) prob(c, "spec.target.haproxy", v[5], "only for kind HAProxyBackend");
+        if (v[6]) prob(c, "spec.target.replica", v[6], "only for kind HAProxyBackend");
     } else if (kind == WL_TARGET_SYSTEMD_UNIT) {
         if (!v[3])
             prob(c, path, n, "a SystemdUnit target needs \"unit\" (a template, e.g. web@.service)");
@@ -1230,6 +1534,15 @@ static void parse_spec(pctx *c, yaml_node_t *n, workload_spec *s, int has_meta_n
     if (v[7]) parse_behavior(c, v[7], s);
     if (v[8]) parse_checkers(c, v[8], s);
     /* cross-field checks */
+    if (okmax && s->target.has_executor && s->target.n_nodes > 0 &&
+        s->target.replica.port_last >= s->target.replica.port_first &&
+        s->target.replica.port_first > 0) {
+        long ports = (long)(s->target.replica.port_last - s->target.replica.port_first + 1);
+        if (ports * s->target.n_nodes < s->max_replicas)
+            prob(c, "spec.target.replica.ports", NULL,
+                 "%ld port(s) on %d node(s) cannot hold maxReplicas (%d)", ports, s->target.n_nodes,
+                 s->max_replicas);
+    }
     for (int i = 0; i < s->n_providers; i++) {
         const wl_provider *p = &s->providers[i];
         if (p->type == WL_PROV_PREDICTIVE && s->n_traffic == 0)

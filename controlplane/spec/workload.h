@@ -41,14 +41,54 @@ typedef struct wl_source {
     char query[WL_EXPR_MAX];
 } wl_source;
 
+/* HAProxyBackend: the replica template, what the executor asks an agent's replica-start for
+ * (shared/actions.h). Words, env values and cwd may hold the placeholders {id}, {port} and
+ * {node} (tide_template_expand); they are checked at parse time. */
+#define WL_REPLICA_ARGS_MAX 64  /* command words */
+#define WL_REPLICA_WORD_MAX 512 /* one word or env value, with its NUL */
+#define WL_REPLICA_ENV_MAX 32
+#define WL_PATH_MAX 256 /* cwd, HAProxy socket, readiness path */
+#define WL_ADDR_MAX 46  /* an IPv4 or IPv6 literal */
+
+typedef struct wl_env {
+    char name[WL_NAME_MAX];
+    char value[WL_REPLICA_WORD_MAX];
+} wl_env;
+
+typedef struct wl_replica_template {
+    char command[WL_REPLICA_ARGS_MAX][WL_REPLICA_WORD_MAX];
+    int n_command;
+    wl_env env[WL_REPLICA_ENV_MAX];
+    int n_env;
+    char cwd[WL_PATH_MAX];            /* "" = the agent's replica directory */
+    char user[WL_NAME_MAX];           /* "" = the agent's user */
+    double cpu_cores;                 /* CPU quota in cores; 0 = no limit */
+    long long memory_bytes;           /* memory.max; 0 = no limit */
+    char readiness_path[WL_PATH_MAX]; /* HTTP GET on the replica's port; "" = port accepts */
+    int readiness_timeout_seconds;    /* default 30 */
+    char stop_signal[8];              /* TERM (default), INT, QUIT, HUP, USR1, USR2, KILL */
+    int grace_seconds;                /* stop signal -> SIGKILL; default 10 */
+    int port_first, port_last;        /* the ports replicas listen on, per node */
+} wl_replica_template;
+
 typedef struct wl_target {
     wl_target_kind kind;
     char namespace_[WL_NAME_MAX]; /* Deployment/StatefulSet */
     char name[WL_NAME_MAX];       /* Deployment/StatefulSet name, HAProxy backend name */
     char unit[WL_NAME_MAX];       /* systemd template unit, e.g. "web@.service" */
     char nodes[WL_MAX_NODES][WL_NAME_MAX];
+    /* HAProxyBackend: the address HAProxy reaches a node's replicas at; "" = the address the
+     * node's agent connects from */
+    char node_addr[WL_MAX_NODES][WL_ADDR_MAX];
     int n_nodes;
     int scale_target_ref; /* given as spec.scaleTargetRef (HPA v2 form) */
+    /* HAProxyBackend: has_executor when both `haproxy` and `replica` are given (without them
+     * the workload can only be previewed) */
+    int has_executor;
+    char haproxy_node[WL_NAME_MAX];   /* the agent on the HAProxy host */
+    char haproxy_socket[WL_PATH_MAX]; /* its runtime API socket */
+    char haproxy_prefix[WL_NAME_MAX]; /* the backend's server-template prefix */
+    wl_replica_template replica;
 } wl_target;
 
 /* A cron expression: 5 fields (minute hour day-of-month month day-of-week), each a bit set.

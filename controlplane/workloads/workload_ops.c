@@ -103,9 +103,8 @@ static void op_apply(ops_request *req, const cJSON *args) {
     cJSON_AddStringToObject(d, "name", spec.name);
     cJSON_AddStringToObject(d, "result", old ? "configured" : "created");
     cJSON_AddNumberToObject(d, "generation", (double)e->generation);
-    if (e->run.mode != e->spec.mode)
-        cJSON_AddStringToObject(d, "note",
-                                "no executor for this target kind yet: planned as Preview");
+    if (e->run.mode != e->spec.mode && workload_preview_reason(&e->spec))
+        cJSON_AddStringToObject(d, "note", workload_preview_reason(&e->spec));
     ops_reply(req, d);
 }
 
@@ -123,6 +122,31 @@ static cJSON *target_json(const wl_target *t) {
         cJSON *n = cJSON_AddArrayToObject(o, "nodes");
         for (int i = 0; i < t->n_nodes; i++)
             cJSON_AddItemToArray(n, cJSON_CreateString(t->nodes[i]));
+        int any = 0;
+        for (int i = 0; i < t->n_nodes; i++)
+            any |= t->node_addr[i][0] != 0;
+        if (any) {
+            cJSON *a = cJSON_AddObjectToObject(o, "addresses");
+            for (int i = 0; i < t->n_nodes; i++)
+                if (t->node_addr[i][0]) cJSON_AddStringToObject(a, t->nodes[i], t->node_addr[i]);
+        }
+    }
+    if (t->has_executor) {
+        cJSON *h = cJSON_AddObjectToObject(o, "haproxy");
+        cJSON_AddStringToObject(h, "node", t->haproxy_node);
+        cJSON_AddStringToObject(h, "socket", t->haproxy_socket);
+        cJSON_AddStringToObject(h, "server_prefix", t->haproxy_prefix);
+        const wl_replica_template *r = &t->replica;
+        cJSON *rj = cJSON_AddObjectToObject(o, "replica");
+        cJSON *cmd = cJSON_AddArrayToObject(rj, "command");
+        for (int i = 0; i < r->n_command; i++)
+            cJSON_AddItemToArray(cmd, cJSON_CreateString(r->command[i]));
+        cJSON_AddNumberToObject(rj, "port_first", r->port_first);
+        cJSON_AddNumberToObject(rj, "port_last", r->port_last);
+        if (r->cpu_cores > 0) cJSON_AddNumberToObject(rj, "cpu_cores", r->cpu_cores);
+        if (r->memory_bytes > 0)
+            cJSON_AddNumberToObject(rj, "memory_bytes", (double)r->memory_bytes);
+        if (r->readiness_path[0]) cJSON_AddStringToObject(rj, "readiness_path", r->readiness_path);
     }
     return o;
 }
@@ -186,9 +210,8 @@ static void op_describe(ops_request *req, const cJSON *args) {
     }
     cJSON *o = cJSON_CreateObject();
     summary(o, e);
-    if (e->run.mode != e->spec.mode)
-        cJSON_AddStringToObject(o, "note",
-                                "no executor for this target kind yet: planned as Preview");
+    if (e->run.mode != e->spec.mode && workload_preview_reason(&e->spec))
+        cJSON_AddStringToObject(o, "note", workload_preview_reason(&e->spec));
     cJSON_AddNumberToObject(o, "target_utilization", e->spec.target_utilization);
     cJSON_AddNumberToObject(o, "scale_up_ahead_seconds",
                             planner_scale_up_ahead(controller_planner(e->ctl)));

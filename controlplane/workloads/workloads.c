@@ -40,12 +40,21 @@ workload_entry *workload_find(struct cp_workloads *w, const char *name) {
     return NULL;
 }
 
+const char *workload_preview_reason(const workload_spec *spec) {
+    if (!workload_executor(spec->target.kind))
+        return "no executor for this target kind yet: planned as Preview";
+    if (spec->target.kind == WL_TARGET_HAPROXY_BACKEND && !spec->target.has_executor)
+        return "an HAProxyBackend target without \"haproxy\" and \"replica\" cannot be acted on: "
+               "planned as Preview";
+    return NULL;
+}
+
 workload_entry *workload_entry_new(const workload_spec *spec, const char *yaml, size_t len) {
     workload_entry *e = calloc(1, sizeof *e);
     if (!e) return NULL;
     e->spec = *spec;
     e->run = *spec;
-    if (!workload_executor(spec->target.kind)) e->run.mode = WL_MODE_PREVIEW;
+    if (workload_preview_reason(spec)) e->run.mode = WL_MODE_PREVIEW;
     e->yaml = malloc(len + 1);
     if (!e->yaml || controller_new(&e->ctl, &e->run, 0) < 0) {
         workload_entry_free(e);

@@ -82,6 +82,9 @@ struct cp_workloads {
     char dir[1024];
 };
 
+/* Why a spec in Auto mode is run as Preview (no executor for its kind, an HAProxyBackend
+ * without a replica template), or NULL when it can be acted on. */
+const char *workload_preview_reason(const workload_spec *spec);
 /* The executor registered for a target kind, NULL none. */
 workload_executor_fn workload_executor(wl_target_kind kind);
 workload_entry *workload_find(struct cp_workloads *w, const char *name);

@@ -1,7 +1,7 @@
 /* fuzz_haproxy_stat.c: libFuzzer target for the HAProxy runtime API reply parsers (`show stat`
- * CSV, `show servers state`, `set server` replies) and the BACKEND/SERVER reference parser. The
- * first byte picks the parser; the rest is the reply (not NUL-terminated, so ASan catches a read
- * past the end). */
+ * CSV, `show servers state` of one server or a whole backend, `set server` replies) and the
+ * BACKEND/SERVER reference parser. The first byte picks the parser; the rest is the reply (not
+ * NUL-terminated, so ASan catches a read past the end). */
 #include "actions/haproxy.h"
 
 #include <stdint.h>
@@ -25,6 +25,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
     case 1:
         haproxy_servers_state_find(buf, n, "be", "s1", &ss, err, sizeof err);
+        {
+            haproxy_slot slots[8];
+            int ns;
+            haproxy_servers_state_list(buf, n, "be", slots, 8, &ns, err, sizeof err);
+        }
         break;
     case 2:
         haproxy_set_reply_check(buf, n, err, sizeof err);

@@ -111,6 +111,23 @@ wait_until 30 fell_back || { "${CTL[@]}" describe api; fail "no recorded fallbac
     || fail "no fallback event: $("${CTL[@]}" events api)"
 "${CTL[@]}" delete api > /dev/null
 
+# the HAProxyBackend example: its target, haproxy and replica template shown, Preview with why
+sed 's/^  name: web$/  name: fleet/' "$TIDE_SRC/deploy/examples/haproxy-backend.yaml" > "$W/fleet.yaml"
+"${CTL[@]}" apply -f "$W/fleet.yaml" | grep -q '^workload/fleet created' || fail "create fleet"
+out=$("${CTL[@]}" describe fleet)
+echo "$out" | grep -qx 'HAProxy:     node lb1, socket /run/haproxy/admin.sock, slots r\* of backend web' \
+    || fail "describe haproxy: $out"
+echo "$out" | grep -qx 'Replica:     /srv/web/bin/server --listen 0.0.0.0:{port} --name {id}' \
+    || fail "describe replica: $out"
+echo "$out" | grep -qx '             ports 8100-8119 on app1 app2' || fail "describe ports: $out"
+echo "$out" | grep -q '^Note: .*planned as Preview' || fail "describe note: $out"
+"${CTL[@]}" describe fleet --json | /usr/bin/python3 -c "import json,sys
+t=json.load(sys.stdin)['target']
+assert t['addresses'] == {'app1': '10.0.0.11', 'app2': '10.0.0.12'}, t
+assert t['replica']['memory_bytes'] == 512 << 20 and t['replica']['readiness_path'] == '/healthz', t" \
+    || fail "describe --json target"
+"${CTL[@]}" delete fleet > /dev/null
+
 # a restart reloads the stored spec
 kill -TERM $CP
 wait_until 10 sh -c "! kill -0 $CP 2>/dev/null"

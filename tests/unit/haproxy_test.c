@@ -92,3 +92,40 @@ TEST(haproxy_server_ref) {
              -EINVAL);
     T_EQ_INT(haproxy_parse_server_ref("be/a/b", be, srv, err, sizeof err), -EINVAL);
 }
+
+/* `show servers state web` of HAProxy 2.6.12 with `server-template r 1-4 127.0.0.1:1 disabled`
+ * after `set server web/r2 addr 127.0.0.1 port 8081` and `state ready` */
+TEST(haproxy_servers_state_list_template) {
+    const char *t =
+        "1\n"
+        "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
+        "srv_iweight srv_time_since_last_change srv_check_status srv_check_result "
+        "srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id "
+        "srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr "
+        "srv_agent_port\n"
+        "3 web 1 r1 127.0.0.1 0 5 1 1 1 1 0 0 14 0 0 0 - 1 - 0 0 - - 0\n"
+        "3 web 2 r2 127.0.0.1 2 4 1 1 0 1 0 2 6 0 0 0 - 8081 - 0 0 - - 0\n"
+        "3 web 3 r3 127.0.0.1 0 5 1 1 1 1 0 0 14 0 0 0 - 1 - 0 0 - - 0\n"
+        "4 api 1 a1 10.0.0.1 2 0 1 1 1 1 0 0 14 0 0 0 - 80 - 0 0 - - 0\n\n";
+    haproxy_slot s[4];
+    int n;
+    char err[256];
+    T_EQ_INT(haproxy_servers_state_list(t, strlen(t), "web", s, 4, &n, err, sizeof err), 0);
+    T_EQ_INT(n, 3);
+    T_EQ_STR(s[1].name, "r2");
+    T_EQ_STR(s[1].addr, "127.0.0.1");
+    T_EQ_INT(s[1].port, 8081);
+    T_EQ_INT(s[1].op_state, 2);
+    T_EQ_INT(s[0].admin_state, 5);
+    T_EQ_INT(haproxy_servers_state_list(t, strlen(t), "web", s, 2, &n, err, sizeof err), -E2BIG);
+    T_EQ_INT(haproxy_servers_state_list(t, strlen(t), "zz", s, 4, &n, err, sizeof err), -ENOENT);
+    T_EQ_STR(err, "haproxy backend 'zz' not found");
+    const char *nob = "Can't find backend.\n";
+    T_EQ_INT(haproxy_servers_state_list(nob, strlen(nob), "zz", s, 4, &n, err, sizeof err),
+             -ENOENT);
+    T_EQ_INT(haproxy_servers_state_list("1\n", 2, "web", s, 4, &n, err, sizeof err), -EINVAL);
+    const char *bad = "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state "
+                      "srv_port\n3 web 1 r1 127.0.0.1 x 5 1\n";
+    T_EQ_INT(haproxy_servers_state_list(bad, strlen(bad), "web", s, 4, &n, err, sizeof err),
+             -EINVAL);
+}

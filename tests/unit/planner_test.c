@@ -3,6 +3,7 @@
 #include "test.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static workload_spec spec(void) {
     workload_spec s;
@@ -254,4 +255,30 @@ TEST(planner_paused_spec_plans_nothing) {
     T_EQ_INT(planner_event_at(p, 0, &ev), 0);
     T_EQ_STR(ev.kind, "paused");
     planner_free(p);
+}
+
+/* Replica ids carry the whole workload name: two workloads whose 63-byte names share their first
+ * 62 bytes start replicas with different ids (ids are unique on a node across workloads). */
+TEST(planner_replica_ids_hold_the_whole_name) {
+    workload_spec s1 = spec(), s2 = spec();
+    memset(s1.name, 'w', WL_NAME_MAX - 1);
+    s1.name[WL_NAME_MAX - 1] = 0;
+    memcpy(s2.name, s1.name, sizeof s1.name);
+    s2.name[WL_NAME_MAX - 2] = 'x';
+    planner *p1, *p2;
+    T_EQ_INT(planner_new(&p1, &s1), 0);
+    T_EQ_INT(planner_new(&p2, &s2), 0);
+    const planner_action *a1, *a2;
+    size_t n1 = step(p1, 1000, 1, 1, 50, &a1);
+    T_EQ_INT(n1, 1);
+    char id1[sizeof a1[0].replica];
+    snprintf(id1, sizeof id1, "%s", a1[0].replica);
+    size_t n2 = step(p2, 1000, 1, 1, 50, &a2);
+    T_EQ_INT(n2, 1);
+    T_EQ_INT(a1[0].kind, ACT_START);
+    T_EQ_INT((int)strlen(id1), WL_NAME_MAX - 1 + 2); /* NAME-1 */
+    T_ASSERT(strcmp(id1, a2[0].replica) != 0);
+    T_ASSERT(tide_replica_id_valid(id1));
+    planner_free(p1);
+    planner_free(p2);
 }

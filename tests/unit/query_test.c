@@ -237,8 +237,8 @@ TEST(slow_regex_is_refused_or_linear) {
     memset(val, 'x', sizeof val - 1);
     val[sizeof val - 1] = 0;
     for (int i = 0; i < 5000; i++) {
-        for (int d = 4, v = i; d >= 0; d--, v /= 10) /* five digits, then x up to the end */
-            val[d] = (char)('0' + v % 10);
+        snprintf(val, 16, "%05uxxxxxxxxxx", (unsigned)i % 100000u);
+        val[15] = 'x';
         tsdb_label l[2] = {{"__name__", "load_metric"}, {"inst", val}};
         uint32_t id;
         T_EQ_INT(tsdb_series(db, l, 2, &id), 0);

@@ -432,3 +432,177 @@ TEST(workload_scale_target_ref_errors_are_clear) {
     T_ASSERT(has_problem(&p, "status", "only in a tide.io/v1alpha1 object", 7));
     wl_problems_fini(&p);
 }
+
+TEST(workload_haproxy_backend_example_parses_every_field) {
+    static workload_spec s;
+    wl_problems p;
+    wl_problems_init(&p);
+    int rc = wl_load(test_fixture("../../deploy/examples/haproxy-backend.yaml"), &s, &p);
+    if (rc != 0) {
+        char *txt = wl_problems_format(&p);
+        printf("%s", txt);
+        free(txt);
+    }
+    wl_problems_fini(&p);
+    T_EQ_INT(rc, 0);
+    const wl_target *t = &s.target;
+    T_EQ_INT(t->kind, WL_TARGET_HAPROXY_BACKEND);
+    T_EQ_INT(t->has_executor, 1);
+    T_EQ_STR(t->name, "web");
+    T_EQ_STR(t->haproxy_node, "lb1");
+    T_EQ_STR(t->haproxy_socket, "/run/haproxy/admin.sock");
+    T_EQ_STR(t->haproxy_prefix, "r");
+    T_EQ_INT(t->n_nodes, 2);
+    T_EQ_STR(t->nodes[1], "app2");
+    T_EQ_STR(t->node_addr[1], "10.0.0.12");
+    const wl_replica_template *r = &t->replica;
+    T_EQ_INT(r->n_command, 5);
+    T_EQ_STR(r->command[0], "/srv/web/bin/server");
+    T_EQ_STR(r->command[2], "0.0.0.0:{port}");
+    T_EQ_INT(r->n_env, 2);
+    T_EQ_STR(r->env[1].name, "WEB_NODE");
+    T_EQ_STR(r->env[1].value, "{node}");
+    T_EQ_STR(r->cwd, "/srv/web");
+    T_EQ_STR(r->user, "web");
+    T_NEAR(r->cpu_cores, 1.5, 0);
+    T_EQ_INT(r->memory_bytes, 512LL << 20);
+    T_EQ_STR(r->readiness_path, "/healthz");
+    T_EQ_INT(r->readiness_timeout_seconds, 30);
+    T_EQ_STR(r->stop_signal, "TERM");
+    T_EQ_INT(r->grace_seconds, 10);
+    T_EQ_INT(r->port_first, 8100);
+    T_EQ_INT(r->port_last, 8119);
+}
+
+TEST(workload_haproxy_backend_defaults_and_preview_only_form) {
+    static workload_spec s;
+    const char *y = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                    "  target:\n    kind: HAProxyBackend\n    name: be\n"
+                    "    haproxy: {node: lb, socket: /run/h.sock, serverPrefix: r}\n"
+                    "    nodes: [n1]\n"
+                    "    replica:\n      command: [python3, app.py, '{port}']\n"
+                    "      ports: {first: 9000, last: 9003}\n"
+                    "  maxReplicas: 4\n";
+    T_EQ_INT(wl_parse(y, strlen(y), &s, NULL), 0);
+    T_EQ_INT(s.target.has_executor, 1);
+    T_EQ_STR(s.target.node_addr[0], "");
+    T_EQ_STR(s.target.replica.stop_signal, "TERM");
+    T_EQ_INT(s.target.replica.grace_seconds, 10);
+    T_EQ_INT(s.target.replica.readiness_timeout_seconds, 30);
+    T_EQ_INT(s.target.replica.memory_bytes, 0);
+    T_NEAR(s.target.replica.cpu_cores, 0, 0);
+    /* without haproxy and replica: valid, preview only */
+    T_EQ_INT(wl_load(test_fixture("workload/hpa.yaml"), &s, NULL), 0);
+    T_EQ_INT(s.target.kind, WL_TARGET_HAPROXY_BACKEND);
+    T_EQ_INT(s.target.has_executor, 0);
+}
+
+TEST(workload_haproxy_backend_problems_name_their_field) {
+    static workload_spec s;
+    wl_problems p;
+    wl_problems_init(&p);
+    const char *y = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n" /* 1-4 */
+                    "  target:\n    kind: HAProxyBackend\n    name: be\n"               /* 5-7 */
+                    "    haproxy: {node: 'l b', socket: run/h.sock}\n"                  /* 8 */
+                    "    nodes: [n1, {name: n2, address: example.org}, n1]\n"           /* 9 */
+                    "    replica:\n"                                                    /* 10 */
+                    "      command: [/bin/app, '{prot}']\n"                             /* 11 */
+                    "      env: {GOOD: '{id}', 1BAD: x}\n"                              /* 12 */
+                    "      cwd: srv\n"                                                  /* 13 */
+                    "      cpu: 0\n"                                                    /* 14 */
+                    "      memory: 12 parsecs\n"                                        /* 15 */
+                    "      readiness: {path: healthz, timeoutSeconds: 0}\n"             /* 16 */
+                    "      stopSignal: STOP\n"                                          /* 17 */
+                    "      gracePeriodSeconds: -1\n"                                    /* 18 */
+                    "      ports: {first: 9000, last: 8999}\n"                          /* 19 */
+                    "      colour: red\n"                                               /* 20 */
+                    "  maxReplicas: 4\n";
+    T_EQ_INT(wl_parse(y, strlen(y), &s, &p), -22);
+    char *txt = wl_problems_format(&p);
+    printf("%s", txt);
+    free(txt);
+    int ok = has_problem(&p, "spec.target.haproxy", "missing field \"serverPrefix\"", 8) &&
+             has_problem(&p, "spec.target.haproxy.node", "node name", 8) &&
+             has_problem(&p, "spec.target.haproxy.socket", "absolute path", 8) &&
+             has_problem(&p, "spec.target.nodes[1].address", "IPv4 or IPv6", 9) &&
+             has_problem(&p, "spec.target.nodes[2]", "listed twice", 9) &&
+             has_problem(&p, "spec.target.replica.command[1]", "prot", 11) &&
+             has_problem(&p, "spec.target.replica.env", "variable names", 12) &&
+             has_problem(&p, "spec.target.replica.cwd", "absolute path", 13) &&
+             has_problem(&p, "spec.target.replica.cpu", "must be in", 14) &&
+             has_problem(&p, "spec.target.replica.memory", "suffix", 15) &&
+             has_problem(&p, "spec.target.replica.readiness.path", "start with '/'", 16) &&
+             has_problem(&p, "spec.target.replica.readiness.timeoutSeconds", "1..3600", 16) &&
+             has_problem(&p, "spec.target.replica.stopSignal", "TERM", 17) &&
+             has_problem(&p, "spec.target.replica.gracePeriodSeconds", "0..3600", 18) &&
+             has_problem(&p, "spec.target.replica.ports.last", "below first", 19) &&
+             has_problem(&p, "spec.target.replica.colour", "unknown field", 20);
+    wl_problems_fini(&p);
+    T_ASSERT(ok);
+
+    /* haproxy without replica; ports too few for maxReplicas; replica on another kind */
+    const char *y2 = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                     "  target:\n    kind: HAProxyBackend\n    name: be\n"
+                     "    haproxy: {node: lb, socket: /h.sock, serverPrefix: r}\n"
+                     "  maxReplicas: 4\n";
+    wl_problems_init(&p);
+    T_EQ_INT(wl_parse(y2, strlen(y2), &s, &p), -22);
+    T_ASSERT(has_problem(&p, "spec.target", "needs \"replica\"", 6));
+    wl_problems_fini(&p);
+    const char *y3 = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                     "  target:\n    kind: HAProxyBackend\n    name: be\n"
+                     "    haproxy: {node: lb, socket: /h.sock, serverPrefix: r}\n"
+                     "    nodes: [a, b]\n"
+                     "    replica: {command: [/bin/app], ports: {first: 9000, last: 9001}}\n"
+                     "  maxReplicas: 5\n";
+    wl_problems_init(&p);
+    T_EQ_INT(wl_parse(y3, strlen(y3), &s, &p), -22);
+    T_ASSERT(has_problem(&p, "spec.target.replica.ports", "cannot hold maxReplicas (5)", 0));
+    T_EQ_INT(p.n, 1);
+    wl_problems_fini(&p);
+    const char *y4 = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                     "  target:\n    kind: Deployment\n    name: be\n"
+                     "    replica: {command: [/bin/app], ports: {first: 9000, last: 9001}}\n"
+                     "  maxReplicas: 5\n";
+    wl_problems_init(&p);
+    T_EQ_INT(wl_parse(y4, strlen(y4), &s, &p), -22);
+    T_ASSERT(has_problem(&p, "spec.target.replica", "only for kind HAProxyBackend", 8));
+    wl_problems_fini(&p);
+}
+
+TEST(workload_haproxy_backend_template_bounded_by_longest_id) {
+    static workload_spec s;
+    static char y[8192];
+    char word[80] = "";
+    for (int i = 0; i < 16; i++)
+        strcat(word, "{id}");
+    int off = snprintf(y, sizeof y,
+                       "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                       "  target:\n    kind: HAProxyBackend\n    name: be\n"
+                       "    haproxy: {node: lb, socket: /h.sock, serverPrefix: r}\n"
+                       "    nodes: [a]\n    replica:\n      ports: {first: 9000, last: 9009}\n"
+                       "      command: [/bin/app");
+    /* 16 words of 16 ids: each fits the agent's 4096 bytes, together they pass its total */
+    for (int i = 0; i < 16; i++)
+        off += snprintf(y + off, sizeof y - (size_t)off, ", '%s'", word);
+    snprintf(y + off, sizeof y - (size_t)off, "]\n  maxReplicas: 4\n");
+    wl_problems p;
+    wl_problems_init(&p);
+    T_EQ_INT(wl_parse(y, strlen(y), &s, &p), -22);
+    T_ASSERT(has_problem(&p, "spec.target.replica", "with the longest replica id", 0));
+    T_EQ_INT(p.n, 1);
+    wl_problems_fini(&p);
+    /* one word of 17 ids is longer than one word may be */
+    snprintf(y, sizeof y,
+             "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+             "  target:\n    kind: HAProxyBackend\n    name: be\n"
+             "    haproxy: {node: lb, socket: /h.sock, serverPrefix: r}\n"
+             "    nodes: [a]\n    replica:\n      ports: {first: 9000, last: 9009}\n"
+             "      command: [/bin/app, '%s{id}']\n  maxReplicas: 4\n",
+             word);
+    wl_problems_init(&p);
+    T_EQ_INT(wl_parse(y, strlen(y), &s, &p), -22);
+    T_ASSERT(has_problem(&p, "spec.target.replica.command[1]", "253-byte replica id", 12));
+    T_EQ_INT(p.n, 1);
+    wl_problems_fini(&p);
+}
