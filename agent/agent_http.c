@@ -9,6 +9,7 @@
  * need a request-line parser (shared/http_req.c) and a non-blocking write. Bounded: at most
  * HTTP_CONNS connections, HTTP_REQ_MAX bytes of request head, HTTP_TIMEOUT_S per connection. */
 #include <arpa/inet.h>
+#include "strbuf.h"
 #include <errno.h>
 #include <ev.h>
 #include <netdb.h>
@@ -54,40 +55,8 @@ static agent_http *the_http; /* one agent per process */
 
 /* ---- a growable text buffer ---- */
 
-typedef struct tbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} tbuf;
-
-static void tput(tbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tput(tbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int need = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (need < 0) return;
-        if (b->p && b->n + (size_t)need < b->cap) {
-            b->n += (size_t)need;
-            return;
-        }
-        size_t ncap = b->cap ? b->cap * 2 : 4096;
-        while (ncap < b->n + (size_t)need + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-}
-
-static void metric(tbuf *b, const char *name, const char *type, const char *help, double v) {
-    tput(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+static void metric(strbuf *b, const char *name, const char *type, const char *help, double v) {
+    strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
 }
 
 /* ---- what the endpoints say ---- */
@@ -119,28 +88,28 @@ static int healthy(agent_http *h, char *msg, size_t len) {
 }
 
 typedef struct act_ctx {
-    tbuf *b;
+    strbuf *b;
     int seconds;
 } act_ctx;
 
 static void action_line(void *arg, const char *action, int ok, uint64_t n, double seconds) {
     act_ctx *c = arg;
     if (c->seconds)
-        tput(c->b, "tide_agent_action_seconds_total{action=\"%s\",result=\"%s\"} %.6f\n", action,
-             ok ? "ok" : "failed", seconds);
+        strbuf_printf(c->b, "tide_agent_action_seconds_total{action=\"%s\",result=\"%s\"} %.6f\n",
+                      action, ok ? "ok" : "failed", seconds);
     else
-        tput(c->b, "tide_agent_actions_total{action=\"%s\",result=\"%s\"} %llu\n", action,
-             ok ? "ok" : "failed", (unsigned long long)n);
+        strbuf_printf(c->b, "tide_agent_actions_total{action=\"%s\",result=\"%s\"} %llu\n", action,
+                      ok ? "ok" : "failed", (unsigned long long)n);
 }
 
 static char *metrics_body(agent_http *h) {
     struct agent *ag = h->ag;
     note_link(h);
-    tbuf b = {0};
-    tput(&b,
-         "# HELP tide_build_info Always 1; the labels say which build runs.\n"
-         "# TYPE tide_build_info gauge\ntide_build_info{version=\"%s\",node=\"%s\"} 1\n",
-         TIDE_VERSION, ag->node);
+    strbuf b = {0};
+    strbuf_printf(&b,
+                  "# HELP tide_build_info Always 1; the labels say which build runs.\n"
+                  "# TYPE tide_build_info gauge\ntide_build_info{version=\"%s\",node=\"%s\"} 1\n",
+                  TIDE_VERSION, ag->node);
     metric(&b, "tide_agent_connected", "gauge",
            "1 while the agent is connected and authenticated to the control plane.",
            uplink_ready(ag) ? 1 : 0);
@@ -150,11 +119,12 @@ static char *metrics_body(agent_http *h) {
            (double)ag->cfg.interval_ms / 1000);
     metric(&b, "tide_agent_rounds_total", "counter", "Sampling rounds run since start.",
            (double)cs.rounds);
-    tput(&b,
-         "# HELP tide_agent_round_seconds Wall time of the sampling rounds (every collector and "
-         "the batch).\n# TYPE tide_agent_round_seconds summary\n"
-         "tide_agent_round_seconds_sum %.9f\ntide_agent_round_seconds_count %llu\n",
-         cs.seconds_total, (unsigned long long)cs.rounds);
+    strbuf_printf(
+        &b,
+        "# HELP tide_agent_round_seconds Wall time of the sampling rounds (every collector and "
+        "the batch).\n# TYPE tide_agent_round_seconds summary\n"
+        "tide_agent_round_seconds_sum %.9f\ntide_agent_round_seconds_count %llu\n",
+        cs.seconds_total, (unsigned long long)cs.rounds);
     metric(&b, "tide_agent_round_cpu_seconds_total", "counter",
            "CPU time the sampling rounds took (the cost of sampling).", cs.cpu_seconds_total);
     metric(&b, "tide_agent_round_last_seconds", "gauge", "Wall time of the last round.",
@@ -178,12 +148,14 @@ static char *metrics_body(agent_http *h) {
         metric(&b, "tide_agent_spool_dropped_frames_total", "counter",
                "Batches the spool deleted unsent because it was full.", (double)st.dropped_frames);
     }
-    tput(&b, "# HELP tide_agent_actions_total Node actions finished, by action and result.\n"
-             "# TYPE tide_agent_actions_total counter\n");
+    strbuf_printf(&b,
+                  "# HELP tide_agent_actions_total Node actions finished, by action and result.\n"
+                  "# TYPE tide_agent_actions_total counter\n");
     act_ctx ac = {&b, 0};
     dispatch_each_count(ag, action_line, &ac);
-    tput(&b, "# HELP tide_agent_action_seconds_total Time node actions took, by action and "
-             "result.\n# TYPE tide_agent_action_seconds_total counter\n");
+    strbuf_printf(&b,
+                  "# HELP tide_agent_action_seconds_total Time node actions took, by action and "
+                  "result.\n# TYPE tide_agent_action_seconds_total counter\n");
     ac.seconds = 1;
     dispatch_each_count(ag, action_line, &ac);
     metric(&b, "tide_agent_http_requests_total", "counter", "Requests to this endpoint.",
@@ -192,7 +164,7 @@ static char *metrics_body(agent_http *h) {
     procstat_read(&ps);
     char pbuf[2048];
     int n = procstat_format(&ps, pbuf, sizeof pbuf);
-    if (n > 0 && (size_t)n < sizeof pbuf) tput(&b, "%s", pbuf);
+    if (n > 0 && (size_t)n < sizeof pbuf) strbuf_printf(&b, "%s", pbuf);
     if (b.oom) {
         free(b.p);
         return NULL;
@@ -229,11 +201,12 @@ static void respond(hconn *c, int code, const char *ctype, char *body, int head_
         body = strdup("out of memory\n");
     }
     size_t blen = body ? strlen(body) : 0;
-    tbuf b = {0};
-    tput(&b,
-         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
-         "Cache-Control: no-store\r\n\r\n%s",
-         code, reason, ctype, blen, head_only || !body ? "" : body);
+    strbuf b = {0};
+    strbuf_printf(
+        &b,
+        "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n"
+        "Cache-Control: no-store\r\n\r\n%s",
+        code, reason, ctype, blen, head_only || !body ? "" : body);
     free(body);
     if (b.oom) {
         free(b.p);

@@ -1,5 +1,6 @@
 /* svgplot.c: time-series charts as SVG (svgplot.h). */
 #include "svgplot.h"
+#include "strbuf.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -13,50 +14,18 @@
 #define TOP 44       /* the chart title */
 #define PANEL_GAP 64 /* time labels and the next panel's title */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void put(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(sbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int need = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (need < 0) return;
-        if (b->p && b->n + (size_t)need < b->cap) {
-            b->n += (size_t)need;
-            return;
-        }
-        size_t ncap = b->cap ? b->cap * 2 : 16384;
-        while (ncap < b->n + (size_t)need + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-}
-
-static void put_text(sbuf *b, const char *s) {
+static void put_text(strbuf *b, const char *s) {
     for (; s && *s; s++) {
         if (*s == '<')
-            put(b, "&lt;");
+            strbuf_printf(b, "&lt;");
         else if (*s == '>')
-            put(b, "&gt;");
+            strbuf_printf(b, "&gt;");
         else if (*s == '&')
-            put(b, "&amp;");
+            strbuf_printf(b, "&amp;");
         else if (*s == '"')
-            put(b, "&quot;");
+            strbuf_printf(b, "&quot;");
         else if ((unsigned char)*s >= 0x20 || *s == '\t')
-            put(b, "%c", *s);
+            strbuf_printf(b, "%c", *s);
     }
 }
 
@@ -108,32 +77,33 @@ static const char *dash(const svg_series *s) {
     return s->dashed ? " stroke-dasharray=\"5,3\"" : "";
 }
 
-static void draw_line(sbuf *b, const frame *f, const svg_series *s) {
+static void draw_line(strbuf *b, const frame *f, const svg_series *s) {
     int open = 0;
     for (size_t i = 0; i < s->n; i++) {
         double t = s->t[i], v = s->y[i];
         int ok = !isnan(v) && t >= f->t0 && t <= f->t1;
         if (s->kind == SVG_STEP && ok && i + 1 < s->n && s->t[i + 1] < f->t0) ok = 0;
         if (!ok) {
-            if (open) put(b, "\"/>\n");
+            if (open) strbuf_printf(b, "\"/>\n");
             open = 0;
             continue;
         }
         if (!open)
-            put(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.4\"%s points=\"",
-                s->color, dash(s));
+            strbuf_printf(b,
+                          "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.4\"%s points=\"",
+                          s->color, dash(s));
         open = 1;
-        put(b, "%.1f,%.1f ", fx(f, t), fy(f, v));
+        strbuf_printf(b, "%.1f,%.1f ", fx(f, t), fy(f, v));
         if (s->kind == SVG_STEP) { /* hold the value until the next point (or the end) */
             double tn = i + 1 < s->n ? s->t[i + 1] : f->t1;
             if (tn > f->t1) tn = f->t1;
-            put(b, "%.1f,%.1f ", fx(f, tn), fy(f, v));
+            strbuf_printf(b, "%.1f,%.1f ", fx(f, tn), fy(f, v));
         }
     }
-    if (open) put(b, "\"/>\n");
+    if (open) strbuf_printf(b, "\"/>\n");
 }
 
-static void draw_band(sbuf *b, const frame *f, const svg_series *s) {
+static void draw_band(strbuf *b, const frame *f, const svg_series *s) {
     size_t i = 0;
     while (i < s->n) {
         while (i < s->n &&
@@ -144,40 +114,41 @@ static void draw_band(sbuf *b, const frame *f, const svg_series *s) {
                s->t[i] <= f->t1)
             i++;
         if (i - a < 2) continue;
-        put(b, "<polygon fill=\"%s\" fill-opacity=\"0.22\" stroke=\"none\" points=\"", s->color);
+        strbuf_printf(b, "<polygon fill=\"%s\" fill-opacity=\"0.22\" stroke=\"none\" points=\"",
+                      s->color);
         for (size_t k = a; k < i; k++)
-            put(b, "%.1f,%.1f ", fx(f, s->t[k]), fy(f, s->y2[k]));
+            strbuf_printf(b, "%.1f,%.1f ", fx(f, s->t[k]), fy(f, s->y2[k]));
         for (size_t k = i; k-- > a;)
-            put(b, "%.1f,%.1f ", fx(f, s->t[k]), fy(f, s->y[k]));
-        put(b, "\"/>\n");
+            strbuf_printf(b, "%.1f,%.1f ", fx(f, s->t[k]), fy(f, s->y[k]));
+        strbuf_printf(b, "\"/>\n");
     }
 }
 
-static void draw_marks(sbuf *b, const frame *f, const svg_series *s) {
+static void draw_marks(strbuf *b, const frame *f, const svg_series *s) {
     for (size_t i = 0; i < s->n; i++) {
         if (s->t[i] < f->t0 || s->t[i] > f->t1) continue;
         double x = fx(f, s->t[i]);
-        put(b,
-            "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-            "stroke-width=\"1\" stroke-opacity=\"0.7\"%s/>"
-            "<path d=\"M%.1f %.1f l-4 -7 h8 z\" fill=\"%s\"/>\n",
-            x, f->y0, x, f->y1, s->color, dash(s), x, f->y0, s->color);
+        strbuf_printf(b,
+                      "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                      "stroke-width=\"1\" stroke-opacity=\"0.7\"%s/>"
+                      "<path d=\"M%.1f %.1f l-4 -7 h8 z\" fill=\"%s\"/>\n",
+                      x, f->y0, x, f->y1, s->color, dash(s), x, f->y0, s->color);
     }
 }
 
-static void legend_item(sbuf *b, double x, double y, const svg_series *s) {
+static void legend_item(strbuf *b, double x, double y, const svg_series *s) {
     if (s->kind == SVG_BAND)
-        put(b,
-            "<rect x=\"%.0f\" y=\"%.0f\" width=\"22\" height=\"10\" fill=\"%s\" "
-            "fill-opacity=\"0.3\"/>",
-            x, y - 9, s->color);
+        strbuf_printf(b,
+                      "<rect x=\"%.0f\" y=\"%.0f\" width=\"22\" height=\"10\" fill=\"%s\" "
+                      "fill-opacity=\"0.3\"/>",
+                      x, y - 9, s->color);
     else if (s->kind == SVG_MARKS)
-        put(b, "<path d=\"M%.0f %.0f l-4 -7 h8 z\" fill=\"%s\"/>", x + 11, y, s->color);
+        strbuf_printf(b, "<path d=\"M%.0f %.0f l-4 -7 h8 z\" fill=\"%s\"/>", x + 11, y, s->color);
     else
-        put(b,
-            "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"%s\" "
-            "stroke-width=\"2\"%s/>",
-            x, y - 4, x + 22, y - 4, s->color, dash(s));
+        strbuf_printf(b,
+                      "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"%s\" "
+                      "stroke-width=\"2\"%s/>",
+                      x, y - 4, x + 22, y - 4, s->color, dash(s));
     /* the column holds about 26 characters: a longer label is cut (at a character start) */
     char lab[40];
     snprintf(lab, sizeof lab, "%s", s->label);
@@ -187,28 +158,29 @@ static void legend_item(sbuf *b, double x, double y, const svg_series *s) {
             k--;
         memcpy(lab + k, "\xE2\x80\xA6", 4); /* U+2026 */
     }
-    put(b, "<text x=\"%.0f\" y=\"%.0f\"><title>", x + 28, y);
+    strbuf_printf(b, "<text x=\"%.0f\" y=\"%.0f\"><title>", x + 28, y);
     put_text(b, s->label);
-    put(b, "</title>");
+    strbuf_printf(b, "</title>");
     put_text(b, lab);
-    put(b, "</text>\n");
+    strbuf_printf(b, "</text>\n");
 }
 
 char *svg_chart(const char *title, const svg_panel *panels, size_t np, double t0, double t1,
                 int width, int ph) {
-    sbuf b = {0};
+    strbuf b = {0};
     if (width < RIGHT + LEFT + 200) width = RIGHT + LEFT + 200;
     if (ph < 120) ph = 120;
     if (!(t1 > t0)) t1 = t0 + 60;
     int height = TOP + (int)np * (ph + PANEL_GAP);
-    put(&b,
+    strbuf_printf(
+        &b,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d "
         "%d\" font-family=\"sans-serif\" font-size=\"12\">\n"
         "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n<text x=\"%d\" y=\"22\" "
         "font-size=\"15\" font-weight=\"bold\">",
         width, height, width, height, LEFT);
     put_text(&b, title);
-    put(&b, "</text>\n");
+    strbuf_printf(&b, "</text>\n");
     long tstep = svg_time_step(t1 - t0, (width - LEFT - RIGHT) / 110);
     for (size_t p = 0; p < np; p++) {
         const svg_panel *pn = &panels[p];
@@ -235,28 +207,30 @@ char *svg_chart(const char *title, const svg_panel *panels, size_t np, double t0
         f.v1 = ceil(hi * 1.0001 / step) * step;
         if (f.v1 <= f.v0) f.v1 = f.v0 + step;
         if (pn->title) {
-            put(&b, "<text x=\"%.0f\" y=\"%.0f\" font-weight=\"bold\">", f.x0, f.y0 - 6);
+            strbuf_printf(&b, "<text x=\"%.0f\" y=\"%.0f\" font-weight=\"bold\">", f.x0, f.y0 - 6);
             put_text(&b, pn->title);
-            put(&b, "</text>\n");
+            strbuf_printf(&b, "</text>\n");
         }
-        put(&b,
-            "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
-            "stroke=\"#888\"/>\n",
-            f.x0, f.y0, f.x1 - f.x0, f.y1 - f.y0);
+        strbuf_printf(&b,
+                      "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
+                      "stroke=\"#888\"/>\n",
+                      f.x0, f.y0, f.x1 - f.x0, f.y1 - f.y0);
         for (double v = f.v0; v <= f.v1 + step / 2; v += step) {
             char lab[32];
             fmt_value(lab, sizeof lab, fabs(v) < step / 1e6 ? 0 : v, step);
-            put(&b,
+            strbuf_printf(
+                &b,
                 "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>"
                 "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
                 f.x0, fy(&f, v), f.x1, fy(&f, v), f.x0 - 6, fy(&f, v) + 4, lab);
         }
         double ymid = (f.y0 + f.y1) / 2;
-        put(&b,
+        strbuf_printf(
+            &b,
             "<text x=\"16\" y=\"%.0f\" text-anchor=\"middle\" transform=\"rotate(-90 16 %.0f)\">",
             ymid, ymid);
         put_text(&b, pn->ylabel);
-        put(&b, "</text>\n");
+        strbuf_printf(&b, "</text>\n");
         /* time ticks on round UTC times; a date wherever the day changes */
         int last_day = -1;
         for (double t = ceil(t0 / tstep) * tstep; t <= t1; t += tstep) {
@@ -272,12 +246,14 @@ char *svg_chart(const char *title, const svg_panel *panels, size_t np, double t0
                 strftime(lab, sizeof lab, "%H:%M", &tm);
             last_day = tm.tm_yday;
             double x = fx(&f, t);
-            put(&b,
+            strbuf_printf(
+                &b,
                 "<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#e4e4e4\"/>"
                 "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">%s</text>\n",
                 x, f.y0, x, f.y1 + 5, x, f.y1 + 18, lab);
         }
-        put(&b,
+        strbuf_printf(
+            &b,
             "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\" fill=\"#555\">time (UTC)</text>\n",
             (f.x0 + f.x1) / 2, f.y1 + 34);
         /* bands first, then lines and marks; the legend to the right */
@@ -299,7 +275,7 @@ char *svg_chart(const char *title, const svg_panel *panels, size_t np, double t0
             ly += 18;
         }
     }
-    put(&b, "</svg>\n");
+    strbuf_printf(&b, "</svg>\n");
     if (b.oom) {
         free(b.p);
         return NULL;

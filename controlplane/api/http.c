@@ -17,6 +17,7 @@
 #include "query/promql.h"
 #include "query/query.h"
 #include "store/tsdb.h"
+#include "strbuf.h"
 #include "version.h"
 
 #include <arpa/inet.h>
@@ -512,39 +513,12 @@ static char *buildinfo_json(void) {
 
 /* ---- metrics ---- */
 
-typedef struct mbuf {
-    char *p;
-    size_t n, cap;
-} mbuf;
-
-static void mput(mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void mput(mbuf *b, const char *fmt, ...) {
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int need = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (need < 0) return;
-        if (b->p && b->n + (size_t)need < b->cap) {
-            b->n += (size_t)need;
-            return;
-        }
-        size_t ncap = b->cap ? b->cap * 2 : 8192;
-        while (ncap < b->n + (size_t)need + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np) return;
-        b->p = np;
-        b->cap = ncap;
-    }
-}
-
-static void metric(mbuf *b, const char *name, const char *type, const char *help, double v) {
-    mput(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
+static void metric(strbuf *b, const char *name, const char *type, const char *help, double v) {
+    strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type, name, v);
 }
 
 static char *metrics_text(cp_http *h) {
-    mbuf b = {0};
+    strbuf b = {0};
     tsdb_stats st;
     tsdb_get_stats(h->cp->db, &st);
     pthread_mutex_lock(&h->mu);
@@ -565,25 +539,26 @@ static char *metrics_text(cp_http *h) {
     metric(&b, "tide_tsdb_series_refused_total", "counter",
            "New series refused because the store holds max_series.", (double)st.series_refused);
     static const char *res[TSDB_NRES] = {"raw", "1m", "10m"};
-    mput(&b,
-         "# HELP tide_tsdb_points Points held per resolution.\n# TYPE tide_tsdb_points gauge\n");
+    strbuf_printf(
+        &b, "# HELP tide_tsdb_points Points held per resolution.\n# TYPE tide_tsdb_points gauge\n");
     for (int r = 0; r < TSDB_NRES; r++)
-        mput(&b, "tide_tsdb_points{resolution=\"%s\"} %llu\n", res[r],
-             (unsigned long long)st.points[r]);
-    mput(&b, "# HELP tide_tsdb_memory_bytes Memory of the compressed chunks per resolution.\n"
-             "# TYPE tide_tsdb_memory_bytes gauge\n");
+        strbuf_printf(&b, "tide_tsdb_points{resolution=\"%s\"} %llu\n", res[r],
+                      (unsigned long long)st.points[r]);
+    strbuf_printf(&b,
+                  "# HELP tide_tsdb_memory_bytes Memory of the compressed chunks per resolution.\n"
+                  "# TYPE tide_tsdb_memory_bytes gauge\n");
     for (int r = 0; r < TSDB_NRES; r++)
-        mput(&b, "tide_tsdb_memory_bytes{resolution=\"%s\"} %llu\n", res[r],
-             (unsigned long long)st.bytes[r]);
+        strbuf_printf(&b, "tide_tsdb_memory_bytes{resolution=\"%s\"} %llu\n", res[r],
+                      (unsigned long long)st.bytes[r]);
     metric(&b, "tide_tsdb_wal_bytes", "gauge", "Size of the live WAL segments.",
            (double)st.wal_bytes);
     metric(&b, "tide_tsdb_wal_written_bytes_total", "counter", "Bytes written to the WAL.",
            (double)st.wal_written);
-    mput(&b,
-         "# HELP tide_tsdb_fsync_seconds WAL fsync latency.\n"
-         "# TYPE tide_tsdb_fsync_seconds summary\n"
-         "tide_tsdb_fsync_seconds_sum %.9f\ntide_tsdb_fsync_seconds_count %llu\n",
-         st.fsync_seconds_total, (unsigned long long)st.fsyncs);
+    strbuf_printf(&b,
+                  "# HELP tide_tsdb_fsync_seconds WAL fsync latency.\n"
+                  "# TYPE tide_tsdb_fsync_seconds summary\n"
+                  "tide_tsdb_fsync_seconds_sum %.9f\ntide_tsdb_fsync_seconds_count %llu\n",
+                  st.fsync_seconds_total, (unsigned long long)st.fsyncs);
     metric(&b, "tide_tsdb_fsync_seconds_max", "gauge", "Slowest WAL fsync since start.",
            st.fsync_seconds_max);
     metric(&b, "tide_tsdb_snapshots_total", "counter", "Snapshots written.", (double)st.snapshots);
@@ -635,13 +610,13 @@ static char *metrics_text(cp_http *h) {
            h->cp->prom ? ps.up : 1);
     metric(&b, "tide_uptime_seconds", "gauge", "Seconds since the control plane started.",
            (double)(tide_now_wall_ms() - h->cp->started_wall_ms) / 1000);
-    mtext extra = {0};
+    strbuf extra = {0};
     metrics_build_info(&extra, TIDE_VERSION);
     metrics_process(&extra);
-    if (extra.p) mput(&b, "%s", extra.p);
-    mtext_free(&extra);
+    if (extra.p) strbuf_printf(&b, "%s", extra.p);
+    strbuf_fini(&extra);
     pthread_mutex_lock(&h->mu);
-    if (h->loop_metrics) mput(&b, "%s", h->loop_metrics);
+    if (h->loop_metrics) strbuf_printf(&b, "%s", h->loop_metrics);
     pthread_mutex_unlock(&h->mu);
     return b.p;
 }
@@ -656,14 +631,14 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     int64_t now = tide_now_mono_ms();
     /* the agents table and the workloads live on this thread: their series are rendered here
      * once a second and served from the copy */
-    mtext lm = {0};
+    strbuf lm = {0};
     cJSON *aj = cp_agents_json(h->cp), *wj = workload_metrics_json(h->cp);
     int64_t wall = tide_now_wall_ms();
     metrics_nodes(&lm, aj, wall);
     metrics_workloads(&lm, wj, wall / 1000);
     cJSON_Delete(aj);
     cJSON_Delete(wj);
-    if (lm.oom) mtext_free(&lm); /* an incomplete text would mislead: none until next tick */
+    if (lm.oom) strbuf_fini(&lm); /* an incomplete text would mislead: none until next tick */
     pthread_mutex_lock(&h->mu);
     free(h->loop_metrics);
     h->loop_metrics = lm.p;

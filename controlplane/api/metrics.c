@@ -10,32 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void mtext_printf(mtext *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int need = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (need < 0) return;
-        if (b->p && b->n + (size_t)need < b->cap) {
-            b->n += (size_t)need;
-            return;
-        }
-        size_t ncap = b->cap ? b->cap * 2 : 8192;
-        while (ncap < b->n + (size_t)need + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-}
-
-void mtext_label(mtext *b, const char *v) {
+void metrics_label(strbuf *b, const char *v) {
     char *clean = utf8_sanitize(v ? v : "");
     if (!clean) {
         b->oom = 1;
@@ -43,24 +18,19 @@ void mtext_label(mtext *b, const char *v) {
     }
     for (const char *p = clean; *p; p++) {
         if (*p == '\\')
-            mtext_printf(b, "\\\\");
+            strbuf_printf(b, "\\\\");
         else if (*p == '"')
-            mtext_printf(b, "\\\"");
+            strbuf_printf(b, "\\\"");
         else if (*p == '\n')
-            mtext_printf(b, "\\n");
+            strbuf_printf(b, "\\n");
         else
-            mtext_printf(b, "%c", *p);
+            strbuf_printf(b, "%c", *p);
     }
     free(clean);
 }
 
-void mtext_free(mtext *b) {
-    free(b->p);
-    *b = (mtext){0};
-}
-
-static void head(mtext *b, const char *name, const char *type, const char *help) {
-    mtext_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+static void head(strbuf *b, const char *name, const char *type, const char *help) {
+    strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static double num(const cJSON *o, const char *k, double missing) {
@@ -74,28 +44,28 @@ static const char *str(const cJSON *o, const char *k) {
 }
 
 /* One sample "NAME{node="N"} V" per agent row for key k (rows without it are skipped). */
-static void per_node(mtext *b, const cJSON *agents, const char *name, const char *type,
+static void per_node(strbuf *b, const cJSON *agents, const char *name, const char *type,
                      const char *help, const char *k, double scale) {
     head(b, name, type, help);
     const cJSON *r;
     cJSON_ArrayForEach(r, agents) {
         double v = num(r, k, NAN);
         if (isnan(v)) continue;
-        mtext_printf(b, "%s{node=\"", name);
-        mtext_label(b, str(r, "node"));
-        mtext_printf(b, "\"} %.17g\n", v * scale);
+        strbuf_printf(b, "%s{node=\"", name);
+        metrics_label(b, str(r, "node"));
+        strbuf_printf(b, "\"} %.17g\n", v * scale);
     }
 }
 
-void metrics_nodes(mtext *b, const cJSON *agents, int64_t now_ms) {
+void metrics_nodes(strbuf *b, const cJSON *agents, int64_t now_ms) {
     head(b, "tide_node_connected", "gauge",
          "1 while the node's agent is connected, 0 after it went away (nodes seen since start).");
     const cJSON *r;
     cJSON_ArrayForEach(r, agents) {
-        mtext_printf(b, "tide_node_connected{node=\"");
-        mtext_label(b, str(r, "node"));
-        mtext_printf(b, "\"} %d\n",
-                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "connected")) ? 1 : 0);
+        strbuf_printf(b, "tide_node_connected{node=\"");
+        metrics_label(b, str(r, "node"));
+        strbuf_printf(b, "\"} %d\n",
+                      cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "connected")) ? 1 : 0);
     }
     head(b, "tide_node_heartbeat_age_seconds", "gauge",
          "Seconds since the node's agent last sent a heartbeat (nodes that sent one).");
@@ -103,9 +73,9 @@ void metrics_nodes(mtext *b, const cJSON *agents, int64_t now_ms) {
         double hb = num(r, "last_heartbeat", 0);
         if (hb <= 0) continue;
         double age = ((double)now_ms - hb) / 1000;
-        mtext_printf(b, "tide_node_heartbeat_age_seconds{node=\"");
-        mtext_label(b, str(r, "node"));
-        mtext_printf(b, "\"} %.3f\n", age > 0 ? age : 0);
+        strbuf_printf(b, "tide_node_heartbeat_age_seconds{node=\"");
+        metrics_label(b, str(r, "node"));
+        strbuf_printf(b, "\"} %.3f\n", age > 0 ? age : 0);
     }
     per_node(b, agents, "tide_node_samples_total", "counter",
              "Samples received from the node's agent since the control plane started.", "samples",
@@ -122,25 +92,25 @@ void metrics_nodes(mtext *b, const cJSON *agents, int64_t now_ms) {
              "queued_bytes", 1);
 }
 
-static void wl_labels(mtext *b, const cJSON *w) {
-    mtext_printf(b, "workload=\"");
-    mtext_label(b, str(w, "name"));
-    mtext_printf(b, "\",namespace=\"");
-    mtext_label(b, str(w, "namespace"));
-    mtext_printf(b, "\"");
+static void wl_labels(strbuf *b, const cJSON *w) {
+    strbuf_printf(b, "workload=\"");
+    metrics_label(b, str(w, "name"));
+    strbuf_printf(b, "\",namespace=\"");
+    metrics_label(b, str(w, "namespace"));
+    strbuf_printf(b, "\"");
 }
 
 /* One sample per workload of key k (skipped where it is null or missing). */
-static void per_wl(mtext *b, const cJSON *wls, const char *name, const char *type, const char *help,
-                   const char *k) {
+static void per_wl(strbuf *b, const cJSON *wls, const char *name, const char *type,
+                   const char *help, const char *k) {
     head(b, name, type, help);
     const cJSON *w;
     cJSON_ArrayForEach(w, wls) {
         double v = num(w, k, NAN);
         if (isnan(v)) continue;
-        mtext_printf(b, "%s{", name);
+        strbuf_printf(b, "%s{", name);
         wl_labels(b, w);
-        mtext_printf(b, "} %.17g\n", v);
+        strbuf_printf(b, "} %.17g\n", v);
     }
 }
 
@@ -158,7 +128,7 @@ static double forecast_at(const cJSON *fo, const char *which, int64_t at) {
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-void metrics_workloads(mtext *b, const cJSON *wls, int64_t now_s) {
+void metrics_workloads(strbuf *b, const cJSON *wls, int64_t now_s) {
     per_wl(b, wls, "tide_workload_needed_replicas", "gauge",
            "Replicas the portrait says are needed now (absent before the first portrait).", "need");
     per_wl(b, wls, "tide_workload_provisioned_replicas", "gauge",
@@ -170,9 +140,9 @@ void metrics_workloads(mtext *b, const cJSON *wls, int64_t now_s) {
     const cJSON *w;
     cJSON_ArrayForEach(w, wls) {
         for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
-            mtext_printf(b, "tide_workload_replicas{");
+            strbuf_printf(b, "tide_workload_replicas{");
             wl_labels(b, w);
-            mtext_printf(b, ",state=\"%s\"} %.17g\n", states[i], num(w, states[i], 0));
+            strbuf_printf(b, ",state=\"%s\"} %.17g\n", states[i], num(w, states[i], 0));
         }
     }
     head(b, "tide_workload_provider_in_control", "gauge",
@@ -180,12 +150,12 @@ void metrics_workloads(mtext *b, const cJSON *wls, int64_t now_s) {
     cJSON_ArrayForEach(w, wls) {
         const cJSON *p;
         cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(w, "providers")) {
-            mtext_printf(b, "tide_workload_provider_in_control{");
+            strbuf_printf(b, "tide_workload_provider_in_control{");
             wl_labels(b, w);
-            mtext_printf(b, ",provider=\"");
-            mtext_label(b, str(p, "name"));
-            mtext_printf(b, "\",type=\"%s\"} %d\n", str(p, "type"),
-                         cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "in_control")) ? 1 : 0);
+            strbuf_printf(b, ",provider=\"");
+            metrics_label(b, str(p, "name"));
+            strbuf_printf(b, "\",type=\"%s\"} %d\n", str(p, "type"),
+                          cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "in_control")) ? 1 : 0);
         }
     }
     head(b, "tide_workload_provider_fallback", "gauge",
@@ -195,11 +165,11 @@ void metrics_workloads(mtext *b, const cJSON *wls, int64_t now_s) {
         cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(w, "providers")) {
             const cJSON *fb = cJSON_GetObjectItemCaseSensitive(p, "fallback");
             if (!cJSON_IsBool(fb)) continue;
-            mtext_printf(b, "tide_workload_provider_fallback{");
+            strbuf_printf(b, "tide_workload_provider_fallback{");
             wl_labels(b, w);
-            mtext_printf(b, ",provider=\"");
-            mtext_label(b, str(p, "name"));
-            mtext_printf(b, "\"} %d\n", cJSON_IsTrue(fb) ? 1 : 0);
+            strbuf_printf(b, ",provider=\"");
+            metrics_label(b, str(p, "name"));
+            strbuf_printf(b, "\"} %d\n", cJSON_IsTrue(fb) ? 1 : 0);
         }
     }
     head(b, "tide_workload_forecast", "gauge",
@@ -213,15 +183,15 @@ void metrics_workloads(mtext *b, const cJSON *wls, int64_t now_s) {
             if (!fo) continue;
             double med = forecast_at(fo, "median", at), up = forecast_at(fo, "upper", at);
             if (isnan(med) || isnan(up)) continue;
-            mtext_printf(b, "tide_workload_forecast{");
+            strbuf_printf(b, "tide_workload_forecast{");
             wl_labels(b, w);
-            mtext_printf(b, ",provider=\"");
-            mtext_label(b, str(p, "name"));
-            mtext_printf(b, "\",quantile=\"0.5\"} %.17g\ntide_workload_forecast{", med);
+            strbuf_printf(b, ",provider=\"");
+            metrics_label(b, str(p, "name"));
+            strbuf_printf(b, "\",quantile=\"0.5\"} %.17g\ntide_workload_forecast{", med);
             wl_labels(b, w);
-            mtext_printf(b, ",provider=\"");
-            mtext_label(b, str(p, "name"));
-            mtext_printf(b, "\",quantile=\"%g\"} %.17g\n", num(fo, "quantile", 0.9), up);
+            strbuf_printf(b, ",provider=\"");
+            metrics_label(b, str(p, "name"));
+            strbuf_printf(b, "\",quantile=\"%g\"} %.17g\n", num(fo, "quantile", 0.9), up);
         }
     }
     head(b, "tide_workload_forecast_live_wape", "gauge",
@@ -233,11 +203,11 @@ void metrics_workloads(mtext *b, const cJSON *wls, int64_t now_s) {
             const cJSON *fo = cJSON_GetObjectItemCaseSensitive(p, "forecast");
             double v = num(fo, "live_wape", NAN);
             if (isnan(v)) continue;
-            mtext_printf(b, "tide_workload_forecast_live_wape{");
+            strbuf_printf(b, "tide_workload_forecast_live_wape{");
             wl_labels(b, w);
-            mtext_printf(b, ",provider=\"");
-            mtext_label(b, str(p, "name"));
-            mtext_printf(b, "\"} %.17g\n", v);
+            strbuf_printf(b, ",provider=\"");
+            metrics_label(b, str(p, "name"));
+            strbuf_printf(b, "\"} %.17g\n", v);
         }
     }
     head(b, "tide_workload_decisions_total", "counter",
@@ -246,11 +216,11 @@ void metrics_workloads(mtext *b, const cJSON *wls, int64_t now_s) {
     cJSON_ArrayForEach(w, wls) {
         const cJSON *e;
         cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(w, "events_by_kind")) {
-            mtext_printf(b, "tide_workload_decisions_total{");
+            strbuf_printf(b, "tide_workload_decisions_total{");
             wl_labels(b, w);
-            mtext_printf(b, ",kind=\"");
-            mtext_label(b, e->string);
-            mtext_printf(b, "\"} %.17g\n", e->valuedouble);
+            strbuf_printf(b, ",kind=\"");
+            metrics_label(b, e->string);
+            strbuf_printf(b, "\"} %.17g\n", e->valuedouble);
         }
     }
     head(b, "tide_workload_actions_total", "counter",
@@ -259,31 +229,31 @@ void metrics_workloads(mtext *b, const cJSON *wls, int64_t now_s) {
     cJSON_ArrayForEach(w, wls) {
         const cJSON *a;
         cJSON_ArrayForEach(a, cJSON_GetObjectItemCaseSensitive(w, "actions_by_kind")) {
-            mtext_printf(b, "tide_workload_actions_total{");
+            strbuf_printf(b, "tide_workload_actions_total{");
             wl_labels(b, w);
-            mtext_printf(b, ",action=\"%s\",result=\"%s\"} %.17g\n", str(a, "action"),
-                         str(a, "result"), num(a, "count", 0));
+            strbuf_printf(b, ",action=\"%s\",result=\"%s\"} %.17g\n", str(a, "action"),
+                          str(a, "result"), num(a, "count", 0));
         }
     }
     per_wl(b, wls, "tide_workload_last_fit_timestamp_seconds", "gauge",
            "When the workload's predictive models were last fitted (unix s).", "last_fit");
 }
 
-void metrics_process(mtext *b) {
+void metrics_process(strbuf *b) {
     procstat ps;
     procstat_read(&ps);
     char buf[2048];
     int n = procstat_format(&ps, buf, sizeof buf);
-    if (n > 0 && (size_t)n < sizeof buf) mtext_printf(b, "%s", buf);
+    if (n > 0 && (size_t)n < sizeof buf) strbuf_printf(b, "%s", buf);
 }
 
-void metrics_build_info(mtext *b, const char *version) {
+void metrics_build_info(strbuf *b, const char *version) {
     head(b, "tide_build_info", "gauge", "Always 1; the labels say which build runs.");
-    mtext_printf(b, "tide_build_info{version=\"");
-    mtext_label(b, version);
-    mtext_printf(b, "\",compiler=\"");
+    strbuf_printf(b, "tide_build_info{version=\"");
+    metrics_label(b, version);
+    strbuf_printf(b, "\",compiler=\"");
 #ifdef __VERSION__
-    mtext_label(b, __VERSION__);
+    metrics_label(b, __VERSION__);
 #endif
-    mtext_printf(b, "\"} 1\n");
+    strbuf_printf(b, "\"} 1\n");
 }

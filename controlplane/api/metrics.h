@@ -10,26 +10,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct mtext {
-    char *p;
-    size_t n, cap;
-    int oom; /* an append failed: the text is incomplete */
-} mtext;
+#include "strbuf.h"
 
-void mtext_printf(mtext *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends v as a label value: quotes, backslashes and newlines escaped, bytes that are not
  * UTF-8 as U+FFFD (the text format is UTF-8). */
-void mtext_label(mtext *b, const char *v);
-void mtext_free(mtext *b);
+void metrics_label(strbuf *b, const char *v);
 
 /* The series of the agents table (cp_agents_json rows) and of the workloads
  * (workload_metrics_json), with now_ms the wall clock for ages. Executor and action outcome
  * series go in their own function here when the executors report them. */
-void metrics_nodes(mtext *b, const cJSON *agents, int64_t now_ms);
-void metrics_workloads(mtext *b, const cJSON *workloads, int64_t now_s);
+void metrics_nodes(strbuf *b, const cJSON *agents, int64_t now_ms);
+void metrics_workloads(strbuf *b, const cJSON *workloads, int64_t now_s);
 
 /* process_* (procstat) and tide_build_info{version,compiler}. */
-void metrics_process(mtext *b);
-void metrics_build_info(mtext *b, const char *version);
+void metrics_process(strbuf *b);
+void metrics_build_info(strbuf *b, const char *version);
 
 #endif

@@ -1,5 +1,6 @@
 /* ui.c: the read-only web page (ui.h). */
 #include "api/ui.h"
+#include "strbuf.h"
 
 #include "cp.h"
 #include "log.h"
@@ -37,40 +38,8 @@ struct ui_server {
 
 /* ---- HTML text ---- */
 
-typedef struct hbuf {
-    char *p;
-    size_t n, cap;
-    int oom;
-} hbuf;
-
-static void hput(hbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void hput(hbuf *b, const char *fmt, ...) {
-    if (b->oom) return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int need = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (need < 0) return;
-        if (b->p && b->n + (size_t)need < b->cap) {
-            b->n += (size_t)need;
-            return;
-        }
-        size_t ncap = b->cap ? b->cap * 2 : 65536;
-        while (ncap < b->n + (size_t)need + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-}
-
 /* Text as HTML (escaped, bytes that are not UTF-8 as U+FFFD). */
-static void hesc(hbuf *b, const char *s) {
+static void hesc(strbuf *b, const char *s) {
     char *clean = utf8_sanitize(s ? s : "");
     if (!clean) {
         b->oom = 1;
@@ -79,19 +48,19 @@ static void hesc(hbuf *b, const char *s) {
     for (const char *p = clean; *p; p++) {
         switch (*p) {
         case '<':
-            hput(b, "&lt;");
+            strbuf_printf(b, "&lt;");
             break;
         case '>':
-            hput(b, "&gt;");
+            strbuf_printf(b, "&gt;");
             break;
         case '&':
-            hput(b, "&amp;");
+            strbuf_printf(b, "&amp;");
             break;
         case '"':
-            hput(b, "&quot;");
+            strbuf_printf(b, "&quot;");
             break;
         default:
-            hput(b, "%c", *p);
+            strbuf_printf(b, "%c", *p);
         }
     }
     free(clean);
@@ -231,62 +200,64 @@ static char *workload_svg(const cJSON *w, double t0, double t1, double now) {
 static char *render(struct controlplane *cp, int hours) {
     int64_t now = (int64_t)time(NULL), since = now - (int64_t)hours * 3600;
     cJSON *wls = workload_ui_json(cp, since);
-    hbuf b = {0};
+    strbuf b = {0};
     char stamp[40];
     struct tm tm;
     time_t tn = (time_t)now;
     gmtime_r(&tn, &tm);
     strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    hput(&b,
-         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-         "<meta http-equiv=\"refresh\" content=\"30\"><title>Tide workloads</title>"
-         "<style>body{font-family:sans-serif;margin:16px 24px;color:#222}"
-         "table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #ddd;"
-         "text-align:left}th{background:#f3f3f3}td.n{text-align:right}"
-         ".small{color:#666;font-size:13px}svg{display:block;margin:8px 0 24px}"
-         "</style></head><body>\n<h1>Tide workloads</h1>\n<p class=\"small\">control plane %s "
-         "&middot; %s &middot; last %d h &middot; window: "
-         "<a href=\"?hours=1\">1 h</a> <a href=\"?hours=6\">6 h</a> "
-         "<a href=\"?hours=24\">24 h</a> <a href=\"?hours=168\">7 d</a> &middot; "
-         "<a href=\"/metrics\">/metrics</a></p>\n",
-         TIDE_VERSION, stamp, hours);
+    strbuf_printf(
+        &b,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta http-equiv=\"refresh\" content=\"30\"><title>Tide workloads</title>"
+        "<style>body{font-family:sans-serif;margin:16px 24px;color:#222}"
+        "table{border-collapse:collapse}td,th{padding:3px 10px;border-bottom:1px solid #ddd;"
+        "text-align:left}th{background:#f3f3f3}td.n{text-align:right}"
+        ".small{color:#666;font-size:13px}svg{display:block;margin:8px 0 24px}"
+        "</style></head><body>\n<h1>Tide workloads</h1>\n<p class=\"small\">control plane %s "
+        "&middot; %s &middot; last %d h &middot; window: "
+        "<a href=\"?hours=1\">1 h</a> <a href=\"?hours=6\">6 h</a> "
+        "<a href=\"?hours=24\">24 h</a> <a href=\"?hours=168\">7 d</a> &middot; "
+        "<a href=\"/metrics\">/metrics</a></p>\n",
+        TIDE_VERSION, stamp, hours);
     int n = cJSON_GetArraySize(wls);
     if (n == 0)
-        hput(&b, "<p>No workload applied yet (<code>tidectl apply -f FILE</code>).</p>\n");
+        strbuf_printf(&b, "<p>No workload applied yet (<code>tidectl apply -f FILE</code>).</p>\n");
     else {
-        hput(&b, "<table><tr><th>workload</th><th>namespace</th><th>mode</th><th>min</th>"
-                 "<th>max</th><th>needed</th><th>provisioned</th><th>online</th>"
-                 "<th>starting</th><th>cutoff</th><th>standby</th></tr>\n");
+        strbuf_printf(&b, "<table><tr><th>workload</th><th>namespace</th><th>mode</th><th>min</th>"
+                          "<th>max</th><th>needed</th><th>provisioned</th><th>online</th>"
+                          "<th>starting</th><th>cutoff</th><th>standby</th></tr>\n");
         const cJSON *w;
         cJSON_ArrayForEach(w, wls) {
-            hput(&b, "<tr><td><a href=\"#wl-");
+            strbuf_printf(&b, "<tr><td><a href=\"#wl-");
             hesc(&b, str(w, "name"));
-            hput(&b, "\">");
+            strbuf_printf(&b, "\">");
             hesc(&b, str(w, "name"));
-            hput(&b, "</a></td><td>");
+            strbuf_printf(&b, "</a></td><td>");
             hesc(&b, str(w, "namespace"));
-            hput(&b, "</td><td>");
+            strbuf_printf(&b, "</td><td>");
             hesc(&b, str(w, "effective_mode"));
             double need = num(w, "need"), prov = num(w, "provisioned");
-            hput(&b,
-                 "</td><td class=n>%.0f</td><td class=n>%.0f</td><td class=n>%s%.0f</td>"
-                 "<td class=n>%s%.0f</td><td class=n>%.0f</td><td class=n>%.0f</td>"
-                 "<td class=n>%.0f</td><td class=n>%.0f</td></tr>\n",
-                 num(w, "min"), num(w, "max"), isnan(need) ? "-" : "", isnan(need) ? 0 : need,
-                 isnan(prov) ? "-" : "", isnan(prov) ? 0 : prov, num(w, "online"),
-                 num(w, "starting"), num(w, "cutoff"), num(w, "standby"));
+            strbuf_printf(&b,
+                          "</td><td class=n>%.0f</td><td class=n>%.0f</td><td class=n>%s%.0f</td>"
+                          "<td class=n>%s%.0f</td><td class=n>%.0f</td><td class=n>%.0f</td>"
+                          "<td class=n>%.0f</td><td class=n>%.0f</td></tr>\n",
+                          num(w, "min"), num(w, "max"), isnan(need) ? "-" : "",
+                          isnan(need) ? 0 : need, isnan(prov) ? "-" : "", isnan(prov) ? 0 : prov,
+                          num(w, "online"), num(w, "starting"), num(w, "cutoff"),
+                          num(w, "standby"));
         }
-        hput(&b, "</table>\n");
+        strbuf_printf(&b, "</table>\n");
         cJSON_ArrayForEach(w, wls) {
-            hput(&b, "<h2 id=\"wl-");
+            strbuf_printf(&b, "<h2 id=\"wl-");
             hesc(&b, str(w, "name"));
-            hput(&b, "\">");
+            strbuf_printf(&b, "\">");
             hesc(&b, str(w, "namespace"));
-            hput(&b, "/");
+            strbuf_printf(&b, "/");
             hesc(&b, str(w, "name"));
-            hput(&b, "</h2>\n<p class=\"small\">");
+            strbuf_printf(&b, "</h2>\n<p class=\"small\">");
             hesc(&b, str(w, "observation"));
-            hput(&b, "</p>\n");
+            strbuf_printf(&b, "</p>\n");
             const cJSON *fo = cJSON_GetObjectItemCaseSensitive(w, "forecast");
             double t1 = (double)now;
             if (fo) {
@@ -295,32 +266,32 @@ static char *render(struct controlplane *cp, int hours) {
                 if (fe > t1 && fe - t1 < 7 * 86400.0) t1 = fe;
             }
             char *svg = workload_svg(w, (double)since, t1, (double)now);
-            if (svg) hput(&b, "%s", svg);
+            if (svg) strbuf_printf(&b, "%s", svg);
             free(svg);
             const cJSON *ea = cJSON_GetObjectItemCaseSensitive(w, "events");
             int ne = cJSON_GetArraySize(ea);
             if (ne > 0) {
-                hput(&b,
-                     "<details><summary>decisions (%d in the window)</summary><table>"
-                     "<tr><th>time (UTC)</th><th>kind</th><th>reason</th></tr>\n",
-                     ne);
+                strbuf_printf(&b,
+                              "<details><summary>decisions (%d in the window)</summary><table>"
+                              "<tr><th>time (UTC)</th><th>kind</th><th>reason</th></tr>\n",
+                              ne);
                 for (int i = ne - 1; i >= 0 && i >= ne - 50; i--) {
                     const cJSON *e = cJSON_GetArrayItem(ea, i);
                     char ts[32];
                     time_t et = (time_t)num(e, "time");
                     gmtime_r(&et, &tm);
                     strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
-                    hput(&b, "<tr><td>%s</td><td>", ts);
+                    strbuf_printf(&b, "<tr><td>%s</td><td>", ts);
                     hesc(&b, str(e, "kind"));
-                    hput(&b, "</td><td>");
+                    strbuf_printf(&b, "</td><td>");
                     hesc(&b, str(e, "text"));
-                    hput(&b, "</td></tr>\n");
+                    strbuf_printf(&b, "</td></tr>\n");
                 }
-                hput(&b, "</table></details>\n");
+                strbuf_printf(&b, "</table></details>\n");
             }
         }
     }
-    hput(&b, "</body></html>\n");
+    strbuf_printf(&b, "</body></html>\n");
     cJSON_Delete(wls);
     if (b.oom) {
         free(b.p);
