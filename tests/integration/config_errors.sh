@@ -82,6 +82,9 @@ spawn cp2 "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$(port) --socket "$W/
     --token-file "$W/token" --data-dir "$W/data3" --http 127.0.0.1:$(port)
 wait_until 20 "$TIDE_BIN/tidectl" --socket "$W/stale.sock" status || fail "stale socket not replaced"
 
-"$TIDE_BIN/tide-controlplane" --help | grep -q "handshake_timeout" || fail "--help lacks keys"
-"$TIDE_BIN/tide-agent" --help | grep -q "queue_max_bytes" || fail "agent --help lacks keys"
+# captured first: grep -q closing the pipe early would fail the pipeline under pipefail
+cp_help=$("$TIDE_BIN/tide-controlplane" --help)
+[[ $cp_help == *handshake_timeout* ]] || fail "--help lacks keys"
+ag_help=$("$TIDE_BIN/tide-agent" --help)
+[[ $ag_help == *queue_max_bytes* ]] || fail "agent --help lacks keys"
 echo "config_errors: ok"
