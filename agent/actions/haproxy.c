@@ -240,56 +240,82 @@ static int parse_int(const char *s, int *out) {
     return 0;
 }
 
+/* Column numbers of a `show servers state` header ("# be_id be_name srv_id ..."), -1 where a
+ * column is absent: any HAProxy version's column order works. */
+typedef struct state_cols {
+    int be, srv, op, admin, addr, port;
+} state_cols;
+
+static void state_header(span line, state_cols *c) {
+    char field[HAPROXY_NAME_MAX + 64];
+    span h = {line.p + 1, line.n - 1};
+    *c = (state_cols){-1, -1, -1, -1, -1, -1};
+    for (int i = 0; word_field(h, i, field, sizeof field) == 0 && i < 4096; i++) {
+        if (span_eq(field, "be_name"))
+            c->be = i;
+        else if (span_eq(field, "srv_name"))
+            c->srv = i;
+        else if (span_eq(field, "srv_op_state"))
+            c->op = i;
+        else if (span_eq(field, "srv_admin_state"))
+            c->admin = i;
+        else if (span_eq(field, "srv_addr"))
+            c->addr = i;
+        else if (span_eq(field, "srv_port"))
+            c->port = i;
+    }
+}
+
+/* The first column a parser needs that the header lacks (srv_addr and srv_port only when
+ * want_addr), or NULL. */
+static const char *state_missing(const state_cols *c, int want_addr) {
+    if (c->be < 0) return "be_name";
+    if (c->srv < 0) return "srv_name";
+    if (c->op < 0) return "srv_op_state";
+    if (c->admin < 0) return "srv_admin_state";
+    if (want_addr && c->addr < 0) return "srv_addr";
+    if (want_addr && c->port < 0) return "srv_port";
+    return NULL;
+}
+
 int haproxy_servers_state_find(const char *text, size_t len, const char *backend,
                                const char *server, haproxy_server_state *out, char *err,
                                size_t errlen) {
     size_t pos = 0;
     span line;
-    int c_be = -1, c_srv = -1, c_op = -1, c_admin = -1, have_header = 0, backend_seen = 0;
-    int lineno = 0;
+    state_cols c;
+    int have_header = 0, backend_seen = 0, lineno = 0;
     char field[HAPROXY_NAME_MAX + 64];
 
     while (next_line(text, len, &pos, &line)) {
         lineno++;
         if (line.n == 0) continue;
         if (line.p[0] == '#') {
-            span h = {line.p + 1, line.n - 1};
-            for (int i = 0; word_field(h, i, field, sizeof field) == 0 && i < 4096; i++) {
-                if (span_eq(field, "be_name"))
-                    c_be = i;
-                else if (span_eq(field, "srv_name"))
-                    c_srv = i;
-                else if (span_eq(field, "srv_op_state"))
-                    c_op = i;
-                else if (span_eq(field, "srv_admin_state"))
-                    c_admin = i;
-            }
-            if (c_be < 0 || c_srv < 0 || c_op < 0 || c_admin < 0) {
+            state_header(line, &c);
+            const char *miss = state_missing(&c, 0);
+            if (miss) {
                 snprintf(err, errlen, "show servers state: header on line %d lacks %s", lineno,
-                         c_be < 0    ? "be_name"
-                         : c_srv < 0 ? "srv_name"
-                         : c_op < 0  ? "srv_op_state"
-                                     : "srv_admin_state");
+                         miss);
                 return -EINVAL;
             }
             have_header = 1;
             continue;
         }
         if (!have_header) continue; /* the format version line ("1") */
-        if (word_field(line, c_be, field, sizeof field) != 0) {
+        if (word_field(line, c.be, field, sizeof field) != 0) {
             snprintf(err, errlen, "show servers state: line %d is too short", lineno);
             return -EINVAL;
         }
         if (!span_eq(field, backend)) continue;
         backend_seen = 1;
-        if (word_field(line, c_srv, field, sizeof field) != 0) {
+        if (word_field(line, c.srv, field, sizeof field) != 0) {
             snprintf(err, errlen, "show servers state: line %d is too short", lineno);
             return -EINVAL;
         }
         if (!span_eq(field, server)) continue;
-        if (word_field(line, c_op, field, sizeof field) != 0 ||
+        if (word_field(line, c.op, field, sizeof field) != 0 ||
             parse_int(field, &out->op_state) != 0 ||
-            word_field(line, c_admin, field, sizeof field) != 0 ||
+            word_field(line, c.admin, field, sizeof field) != 0 ||
             parse_int(field, &out->admin_state) != 0) {
             snprintf(err, errlen, "show servers state: line %d (%s/%s): bad state fields", lineno,
                      backend, server);
@@ -305,7 +331,7 @@ int haproxy_servers_state_list(const char *text, size_t len, const char *backend
                                int cap, int *n, char *err, size_t errlen) {
     size_t pos = 0;
     span line;
-    int c_be = -1, c_srv = -1, c_op = -1, c_admin = -1, c_addr = -1, c_port = -1;
+    state_cols c;
     int have_header = 0, backend_seen = 0, lineno = 0;
     char field[HAPROXY_NAME_MAX + 64];
     *n = 0;
@@ -313,33 +339,18 @@ int haproxy_servers_state_list(const char *text, size_t len, const char *backend
         lineno++;
         if (line.n == 0) continue;
         if (line.p[0] == '#') {
-            span h = {line.p + 1, line.n - 1};
-            for (int i = 0; word_field(h, i, field, sizeof field) == 0 && i < 4096; i++) {
-                if (span_eq(field, "be_name"))
-                    c_be = i;
-                else if (span_eq(field, "srv_name"))
-                    c_srv = i;
-                else if (span_eq(field, "srv_op_state"))
-                    c_op = i;
-                else if (span_eq(field, "srv_admin_state"))
-                    c_admin = i;
-                else if (span_eq(field, "srv_addr"))
-                    c_addr = i;
-                else if (span_eq(field, "srv_port"))
-                    c_port = i;
-            }
-            if (c_be < 0 || c_srv < 0 || c_op < 0 || c_admin < 0 || c_addr < 0 || c_port < 0) {
-                snprintf(err, errlen,
-                         "show servers state: header on line %d lacks be_name, srv_name, "
-                         "srv_addr, srv_port, srv_op_state or srv_admin_state",
-                         lineno);
+            state_header(line, &c);
+            const char *miss = state_missing(&c, 1);
+            if (miss) {
+                snprintf(err, errlen, "show servers state: header on line %d lacks %s", lineno,
+                         miss);
                 return -EINVAL;
             }
             have_header = 1;
             continue;
         }
         if (!have_header) continue;
-        if (word_field(line, c_be, field, sizeof field) != 0) {
+        if (word_field(line, c.be, field, sizeof field) != 0) {
             snprintf(err, errlen, "show servers state: line %d is too short", lineno);
             return -EINVAL;
         }
@@ -353,13 +364,13 @@ int haproxy_servers_state_list(const char *text, size_t len, const char *backend
         haproxy_slot *sl = &out[*n];
         memset(sl, 0, sizeof *sl);
         char port[32];
-        if (word_field(line, c_srv, sl->name, sizeof sl->name) != 0 ||
-            word_field(line, c_addr, sl->addr, sizeof sl->addr) != 0 ||
-            word_field(line, c_op, field, sizeof field) != 0 ||
+        if (word_field(line, c.srv, sl->name, sizeof sl->name) != 0 ||
+            word_field(line, c.addr, sl->addr, sizeof sl->addr) != 0 ||
+            word_field(line, c.op, field, sizeof field) != 0 ||
             parse_int(field, &sl->op_state) != 0 ||
-            word_field(line, c_admin, field, sizeof field) != 0 ||
+            word_field(line, c.admin, field, sizeof field) != 0 ||
             parse_int(field, &sl->admin_state) != 0 ||
-            word_field(line, c_port, port, sizeof port) != 0 || parse_int(port, &sl->port) != 0 ||
+            word_field(line, c.port, port, sizeof port) != 0 || parse_int(port, &sl->port) != 0 ||
             sl->port < 0 || sl->port > 65535) {
             snprintf(err, errlen, "show servers state: line %d (backend %s): bad fields", lineno,
                      backend);

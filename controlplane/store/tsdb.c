@@ -484,17 +484,28 @@ static int log_series(tsdb *db, uint32_t id, size_t nlabels, const char *key, si
     return tsdb__wal_append(db->wal, db->rec, (size_t)(p - db->rec));
 }
 
+/* The canonical key of a label set (caller frees *key), its hash, and the id of the series that
+ * has it (0: none). 0 or the -errno of canon(). */
+static int series_find(tsdb *db, const tsdb_label *labels, size_t n, char **key, size_t *keylen,
+                       uint64_t *h, uint32_t *found) {
+    tsdb_label sorted[MAX_LABELS];
+    int rc = canon(labels, n, sorted, key, keylen);
+    if (rc) return rc;
+    *h = fnv1a(*key, *keylen);
+    pthread_rwlock_rdlock(&db->lock);
+    *found = index_find(db, *key, *keylen, *h);
+    pthread_rwlock_unlock(&db->lock);
+    return 0;
+}
+
 int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
     if (!db || !labels || !id) return -EINVAL;
-    tsdb_label sorted[MAX_LABELS];
     char *key;
     size_t keylen;
-    int rc = canon(labels, n, sorted, &key, &keylen);
+    uint64_t h;
+    uint32_t found;
+    int rc = series_find(db, labels, n, &key, &keylen, &h, &found);
     if (rc) return rc;
-    uint64_t h = fnv1a(key, keylen);
-    pthread_rwlock_rdlock(&db->lock);
-    uint32_t found = index_find(db, key, keylen, h);
-    pthread_rwlock_unlock(&db->lock);
     if (found) {
         free(key);
         *id = found;
@@ -522,15 +533,12 @@ int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
 
 int tsdb_series_lookup(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
     if (!db || !labels || !id) return -EINVAL;
-    tsdb_label sorted[MAX_LABELS];
     char *key;
     size_t keylen;
-    int rc = canon(labels, n, sorted, &key, &keylen);
+    uint64_t h;
+    uint32_t found;
+    int rc = series_find(db, labels, n, &key, &keylen, &h, &found);
     if (rc) return rc;
-    uint64_t h = fnv1a(key, keylen);
-    pthread_rwlock_rdlock(&db->lock);
-    uint32_t found = index_find(db, key, keylen, h);
-    pthread_rwlock_unlock(&db->lock);
     free(key);
     if (!found) return -ENOENT;
     *id = found;
