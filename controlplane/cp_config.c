@@ -54,7 +54,7 @@ const cfg_key cp_config_table[] = {
     /* Beyond the 1,000-agent design point with room; each idle agent costs ~10 KB. */
     {"max_agents", CFG_INT, F(max_agents), "4096", 1, 65536, NULL, 0,
      "agent connections accepted at once (more are closed at accept)"},
-    /* ~1.1 KB of memory per series (920 MB for 805 k series measured, issue 18): 500,000
+    /* ~1.1 KB of memory per series (920 MB for 805 k series measured): 500,000
      * keep the store near half of the shipped 1 GiB MemoryMax, leaving room for queries and
      * models. */
     {"max_series", CFG_INT, F(max_series), "500000", 1, 100000000, NULL, 0,
@@ -102,7 +102,7 @@ const cfg_key cp_config_table[] = {
     /* Prometheus refuses more than 11,000 points per series in one query_range. */
     {"prometheus_max_points", CFG_INT, F(prometheus_max_points), "11000", 2, 11000, NULL, 0,
      "points per series in one request to Prometheus (longer ranges are split)"},
-    /* Query limits (issue 18): Prometheus's --query.timeout default; a sample budget that keeps
+    /* Query limits: Prometheus's --query.timeout default; a sample budget that keeps
      * two concurrent queries well inside the shipped 1 GiB unit (a sample held costs ~8-16
      * bytes plus its share of the JSON); two running queries per core of a small node, the
      * rest waiting in a short queue. */

@@ -1,4 +1,4 @@
-/* http_guard.h: what the HTTP listener does against slow and greedy clients (issue 18 item 3,
+/* http_guard.h: what the HTTP listener does against slow and greedy clients (
  * slowloris): every connection must deliver a whole request within a deadline (counted from
  * its start, or from the end of its previous response on a kept-alive connection), else a
  * reaper thread shuts its socket down. libmicrohttpd itself only has an inactivity timeout,

@@ -1537,7 +1537,7 @@ static const pq_node *streamable(const pq_node *a) {
 }
 
 /* sum/avg/min/max/count/group of a streamable argument: each series is evaluated alone and
- * folded into its group, so only the groups are held (issue 18: memory bounded): the running
+ * folded into its group, so only the groups are held (memory bounded): the running
  * sum, minimum or maximum in the output series itself, plus a count per step. */
 static int eval_agg_stream(ev *e, const pq_node *n, const pq_node *sel, const rng *r, val *out) {
     match_cb ids;

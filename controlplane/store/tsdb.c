@@ -1299,7 +1299,7 @@ static inline int sink_put(const sink *k, int64_t ts, double sum, double count, 
 
 /* Where a downsampled bucket [bstart, bstart + res) is stamped: at its end, or at `cap` (the
  * series' newest sample: the bucket still being filled) when that is earlier, so a bucket never
- * shows a value before the samples it holds were taken (issue 17: buckets stamped at their start
+ * shows a value before the samples it holds were taken (buckets once stamped at their start
  * put up to 10 minutes of values before a series' first sample). Never before bstart. */
 static inline int64_t bucket_stamp(int64_t bstart, int64_t res_ms, int64_t cap) {
     int64_t e = bstart + res_ms - 1;
