@@ -63,7 +63,7 @@ struct cp_http {
     pthread_cond_t jobs_cv;
     struct qjob *jobs;
     int running;
-    /* query admission : at most max_concurrency evaluate, max_queue wait */
+    /* query admission: at most max_concurrency evaluate, max_queue wait */
     pthread_mutex_t gate_mu;
     pthread_cond_t gate_cv;
     int active, waiting;
