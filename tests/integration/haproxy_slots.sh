@@ -67,7 +67,7 @@ wait_until 10 via_lb || fail "requests through HAProxy do not reach the replica"
 echo "slot r2 -> 127.0.0.1:$PR, UP, serving through HAProxy"
 
 out=$(act haproxy-slot - --args "{\"haproxy_socket\": \"$S\", \"haproxy_server\": \"web/r2\", \"state\": \"drain\"}") || fail "drain: $out"
-[ "$(echo "$out" | jget 'd["status"]')" = DRAIN ] || fail "not DRAIN: $out"
+[ "$(echo "$out" | jget 'd["state"] == "drain" and d["status"].split()[0] == "DRAIN"')" = True ] || fail "not DRAIN: $out"
 out=$(act haproxy-slot - --args "{\"haproxy_socket\": \"$S\", \"haproxy_server\": \"web/r2\", \"state\": \"maint\"}") || fail "maint: $out"
 [ "$(echo "$out" | jget 'd["status"]')" = MAINT ] || fail "not MAINT: $out"
 echo "slot r2: DRAIN, then MAINT"
