@@ -161,27 +161,24 @@ static int flush_out(uplink *u) {
     return 0;
 }
 
-int uplink_ready(const struct agent *ag) {
-    return ag->up && ag->up->state == UP_READY;
+int uplink_ready(const uplink *u) {
+    return u && u->state == UP_READY;
 }
 
-size_t uplink_backlog(const struct agent *ag) {
-    return ag->up ? ag->up->out.len : 0;
+size_t uplink_backlog(const uplink *u) {
+    return u ? u->out.len : 0;
 }
 
-size_t uplink_max_frame(const struct agent *ag) {
-    size_t own = (size_t)ag->cfg.max_frame_bytes;
-    const uplink *u = ag->up;
+size_t uplink_max_frame(const uplink *u, size_t own) {
     if (u && u->cp_max_frame >= 4096 && u->cp_max_frame < own) return (size_t)u->cp_max_frame;
     return own;
 }
 
-uint64_t uplink_next_seq(struct agent *ag) {
-    return ++ag->up->seq;
+uint64_t uplink_next_seq(uplink *u) {
+    return ++u->seq;
 }
 
-int uplink_send(struct agent *ag, const void *frame, size_t len) {
-    uplink *u = ag->up;
+int uplink_send(uplink *u, const void *frame, size_t len) {
     if (!u || u->state != UP_READY) return -ENOTCONN;
     size_t at = u->out.len;
     if (u->out.cap - at < len) {
@@ -200,8 +197,8 @@ int uplink_send(struct agent *ag, const void *frame, size_t len) {
 }
 
 static void send_heartbeat(uplink *u) {
-    if (wire_enc_heartbeat(&u->out, ++u->seq, tide_now_wall_ms(), report_drops(u->ag),
-                           report_queued_bytes(u->ag), (size_t)u->ag->cfg.max_frame_bytes) < 0)
+    if (wire_enc_heartbeat(&u->out, ++u->seq, tide_now_wall_ms(), report_drops(u->ag->rep),
+                           report_queued_bytes(u->ag->rep), (size_t)u->ag->cfg.max_frame_bytes) < 0)
         return;
     flush_out(u);
 }
@@ -212,7 +209,7 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents) {
     uplink *u = container_of(w, uplink, hb);
     if (u->state != UP_READY) return;
     int64_t silent = tide_now_mono_ms() - u->last_rx_ms;
-    if (silent > ACK_SILENCE_MS && report_queued_bytes(u->ag) > 0) {
+    if (silent > ACK_SILENCE_MS && report_queued_bytes(u->ag->rep) > 0) {
         disconnect(u, LOG_WARN, "no answer for %lld ms while batches wait for their ACK",
                    (long long)silent);
         return;
@@ -233,7 +230,7 @@ static void become_ready(uplink *u, uint64_t last_seq) {
         ev_timer_set(&u->hb, u->heartbeat_ms / 1000.0, u->heartbeat_ms / 1000.0);
         ev_timer_start(loop, &u->hb);
     }
-    int rc = report_on_connect(u->ag, last_seq);
+    int rc = report_on_connect(u->ag->rep, last_seq);
     if (rc < 0 && u->state == UP_READY)
         disconnect(u, LOG_WARN, "cannot resend the queue: %s", strerror(-rc));
     /* The first heartbeat at once: the control plane's table shows the agent's spool state
@@ -283,7 +280,7 @@ static int handle_frame(uplink *u, const wire_msg *m) {
     case UP_READY:
         switch (m->t) {
         case WIRE_ACK:
-            report_on_ack(ag, m->u.ack.ack);
+            report_on_ack(ag->rep, m->u.ack.ack);
             return 0;
         case WIRE_COMMAND: {
             char id[130], action[70];
@@ -296,7 +293,7 @@ static int handle_frame(uplink *u, const wire_msg *m) {
                 disconnect(u, LOG_WARN, "COMMAND %s: args are not convertible to JSON", id);
                 return -1;
             }
-            dispatch_command(ag, id, action, args);
+            dispatch_command(ag->disp, id, action, args);
             cJSON_Delete(args);
             return u->state == UP_READY ? 0 : -1;
         }
@@ -369,7 +366,7 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
         ev_io_start(u->ag->loop, &u->rio);
     }
     if (flush_out(u) < 0) return;
-    if (u->state == UP_READY) report_pump(u->ag);
+    if (u->state == UP_READY) report_pump(u->ag->rep);
 }
 
 static void resolve_run(work *w) {
