@@ -7,8 +7,11 @@
 #     0750 root:tide (tmpfiles), a generated token 0640 root:tide, man pages man(1) finds;
 #   - systemd-analyze verify on the installed units prints nothing (security scores printed);
 #   - the daemons started: with systemd as PID 1 by systemctl; otherwise (a container) as their
-#     units' ExecStart= lines with the unit's user and directories, on free loopback ports:
-#     the agent connects, tidectl reaches the control plane on the default socket;
+#     units' ExecStart= lines with the unit's user and directories, the agent inside an emulation
+#     of its unit's sandbox (_unit_sandbox.sh: ProtectProc=, ProtectKernelTunables=, its
+#     capability bounding set, NoNewPrivileges=), on free loopback ports: the agent connects,
+#     tidectl reaches the control plane on the default socket, the agent samples a cgroup made
+#     here, and standby freezes it and activate thaws it (through tidectl node-action);
 #   - apt-get remove keeps the conffiles; apt-get purge removes them, the token, the store
 #     (/var/lib/tide), the spool (/var/lib/tide-agent) and the enable links. The user tide stays
 #     after a purge (Debian practice); the test removes it when it made it.
@@ -112,13 +115,23 @@ done
 
 # ---- run them --------------------------------------------------------------------------------
 P=$(port); H=$(port); AH=$(port)
+# a replica to sample, freeze and thaw: a sleeping process in /$T/r1 of every hierarchy
+CG=/sys/fs/cgroup T=tide-deb-$$ hier=()
+for h in cpuacct freezer pids unified; do [ -d "$CG/$h" ] && hier+=("$CG/$h"); done
+MEMSELF=$(awk -F: '$2=="memory"{print $3}' /proc/self/cgroup); [ "$MEMSELF" = / ] && MEMSELF=
+[ -d "$CG/memory" ] && hier+=("$CG/memory$MEMSELF")
+[ -f "$CG/cgroup.controllers" ] && hier=("$CG")   # a pure v2 host
+for h in "${hier[@]}"; do cg_make "$h/$T" "$h/$T/r1"; done
+spawn replica sh -c "$(for h in "${hier[@]}"; do printf 'echo $$ > %s/%s/r1/cgroup.procs; ' "$h" "$T"; done) exec sleep 600"
+V2=${CG}; [ -d "$CG/unified" ] && V2=$CG/unified
+AGENT_FLAGS=(--controlplane 127.0.0.1:$P --http-listen 127.0.0.1:$AH --node deb-test --cgroup-roots /$T)
 if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
     echo "systemd is PID 1: systemctl start"
     mkdir -p /run/systemd/system/tide-controlplane.service.d /run/systemd/system/tide-agent.service.d
     printf '[Service]\nExecStart=\nExecStart=/usr/bin/tide-controlplane --config /etc/tide/controlplane.conf --listen 127.0.0.1:%s --http 127.0.0.1:%s\n' \
         "$P" "$H" > /run/systemd/system/tide-controlplane.service.d/test.conf
-    printf '[Service]\nExecStart=\nExecStart=/usr/bin/tide-agent --config /etc/tide/agent.conf --spool-dir /var/lib/tide-agent/spool --controlplane 127.0.0.1:%s --http-listen 127.0.0.1:%s --node deb-test\n' \
-        "$P" "$AH" > /run/systemd/system/tide-agent.service.d/test.conf
+    printf '[Service]\nExecStart=\nExecStart=%s %s\n' "$(sed -n 's/^ExecStart=//p' /usr/lib/systemd/system/tide-agent.service)" \
+        "${AGENT_FLAGS[*]}" > /run/systemd/system/tide-agent.service.d/test.conf
     systemctl daemon-reload
     systemctl restart tide-controlplane tide-agent || fail "systemctl start: $(systemctl status tide-controlplane tide-agent 2>&1 | tail -20)"
     stop_daemons() {
@@ -128,7 +141,7 @@ if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
     }
 else
     echo "systemd is not PID 1 here ($(cat /proc/1/comm)): the units' ExecStart= lines run by hand" \
-        "with the unit's user and directories"
+        "with the unit's user and directories, the agent in an emulation of its unit's sandbox"
     cp_exec=$(sed -n 's/^ExecStart=//p' /usr/lib/systemd/system/tide-controlplane.service)
     ag_exec=$(sed -n 's/^ExecStart=//p' /usr/lib/systemd/system/tide-agent.service)
     # what RuntimeDirectory=, StateDirectory= and User= do
@@ -139,7 +152,8 @@ else
         --listen 127.0.0.1:$P --http 127.0.0.1:$H
     CPID=$SPAWNED
     # shellcheck disable=SC2086
-    spawn agent $ag_exec --controlplane 127.0.0.1:$P --http-listen 127.0.0.1:$AH --node deb-test
+    spawn agent "$TIDE_SRC/tests/integration/_unit_sandbox.sh" /usr/lib/systemd/system/tide-agent.service \
+        $ag_exec "${AGENT_FLAGS[@]}"
     APID=$SPAWNED
     stop_daemons() {
         kill -TERM "$APID" "$CPID" 2>/dev/null || true
@@ -154,10 +168,16 @@ wait_until 30 sh -c '/usr/bin/tidectl agents --json | grep -q "\"deb-test\""' \
 /usr/bin/tidectl status > "$W/status.log" || fail "tidectl status: $(cat "$W/status.log")"
 wait_until 20 curl -sf "http://127.0.0.1:$AH/healthz" || fail "agent /healthz"
 curl -sf "http://127.0.0.1:$H/healthz" > /dev/null || fail "control plane /healthz"
+wait_until 30 sh -c "/usr/bin/tidectl top --node deb-test --json | grep -q '/$T/r1'" \
+    || fail "the agent does not sample /$T/r1: $(/usr/bin/tidectl top --node deb-test 2>&1 | tail -5)"
+out=$(/usr/bin/tidectl node-action deb-test standby "/$T/r1" 2>&1) || fail "standby: $out"
+grep -qx 'frozen 1' "$V2/$T/r1/cgroup.events" || fail "standby did not freeze /$T/r1: $out"
+out=$(/usr/bin/tidectl node-action deb-test activate "/$T/r1" 2>&1) || fail "activate: $out"
+grep -qx 'frozen 0' "$V2/$T/r1/cgroup.events" || fail "activate did not thaw /$T/r1: $out"
 [ -n "$(ls -A /var/lib/tide)" ] || fail "the control plane wrote nothing to /var/lib/tide"
 [ -d /var/lib/tide-agent/spool ] || fail "no spool in /var/lib/tide-agent"
 stop_daemons
-echo "ran: agent connected, tidectl status and both /healthz answered"
+echo "ran: agent connected, tidectl status and both /healthz answered, /$T/r1 sampled, frozen, thawed"
 
 # ---- remove, then purge ----------------------------------------------------------------------
 with_dpkg apt-get remove -y -q -o DPkg::Lock::Timeout=60 "${PKGS[@]}" || fail "apt-get remove"
