@@ -28,7 +28,7 @@ out=$(cd "$out" && pwd)
 tree=$out/src/tide-$version
 if git rev-parse --is-inside-work-tree > /dev/null 2>&1; then
     # tracked and new files as they are in the work tree (deleted ones are left out)
-    git ls-files -z -co --exclude-standard | xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' _ |
+    git ls-files -z -co --exclude-standard | xargs -0 -r sh -c 'for f; do if [ -e "$f" ]; then printf "%s\0" "$f"; fi; done' _ |
         tar --null -T - -cf - | tar -xf - -C "$tree"
 else
     tar --exclude=./build --exclude=./bin -cf - . | tar -xf - -C "$tree"

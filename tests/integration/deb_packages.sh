@@ -5,6 +5,7 @@
 #     /usr/lib/systemd/system (enabled through multi-user.target.wants), /etc/tide/agent.conf and
 #     controlplane.conf registered as conffiles, the system user tide (sysusers), /etc/tide
 #     0750 root:tide (tmpfiles), a generated token 0640 root:tide, man pages man(1) finds;
+#   - a second dpkg -i keeps an edited conffile and the token;
 #   - systemd-analyze verify on the installed units prints nothing (security scores printed);
 #   - the daemons started: with systemd as PID 1 by systemctl; otherwise (a container) as their
 #     units' ExecStart= lines with the unit's user and directories, the agent inside an emulation
@@ -102,6 +103,12 @@ for u in tide-agent tide-controlplane; do
     [ -L /etc/systemd/system/multi-user.target.wants/$u.service ] || fail "$u is not enabled"
 done
 echo "installed: $(dpkg-query -W -f='${Package} ${Version}, ' "${PKGS[@]}")user tide uid $uid"
+# a reinstall (what an upgrade does to these files) keeps an edited conffile and the token
+echo "log_level = debug" >> /etc/tide/agent.conf
+token_sum=$(md5sum < /etc/tide/token)
+with_dpkg dpkg -i "${debs[@]}" || fail "dpkg -i again failed"
+grep -qx 'log_level = debug' /etc/tide/agent.conf || fail "reinstall replaced the edited agent.conf"
+[ "$(md5sum < /etc/tide/token)" = "$token_sum" ] || fail "reinstall changed the token"
 
 # ---- the installed units -------------------------------------------------------------------
 out=$(systemd-analyze verify /usr/lib/systemd/system/tide-agent.service \
