@@ -5,7 +5,7 @@
 #     /usr/lib/systemd/system (enabled through multi-user.target.wants), /etc/tide/agent.conf and
 #     controlplane.conf registered as conffiles, the system user tide (sysusers), /etc/tide
 #     0750 root:tide (tmpfiles), a generated token 0640 root:tide, man pages man(1) finds;
-#   - a second dpkg -i keeps an edited conffile and the token;
+#   - running the postinst again keeps the token and the user;
 #   - systemd-analyze verify on the installed units prints nothing (security scores printed);
 #   - the daemons started: with systemd as PID 1 by systemctl; otherwise (a container) as their
 #     units' ExecStart= lines with the unit's user and directories, the agent inside an emulation
@@ -102,13 +102,14 @@ case "$shell" in */nologin | /bin/false) ;; *) fail "tide's shell is $shell" ;; 
 for u in tide-agent tide-controlplane; do
     [ -L /etc/systemd/system/multi-user.target.wants/$u.service ] || fail "$u is not enabled"
 done
-echo "installed: $(dpkg-query -W -f='${Package} ${Version}, ' "${PKGS[@]}")user tide uid $uid"
-# a reinstall (what an upgrade does to these files) keeps an edited conffile and the token
-echo "log_level = debug" >> /etc/tide/agent.conf
+echo "[${SECONDS}s] installed: $(dpkg-query -W -f='${Package} ${Version}, ' "${PKGS[@]}")user tide uid $uid"
+# the postinst run again (as an upgrade or a dpkg-reconfigure runs it) keeps the token and the
+# user (keeping edited conffiles is dpkg's part, given the Conffiles above)
 token_sum=$(md5sum < /etc/tide/token)
-with_dpkg dpkg -i "${debs[@]}" || fail "dpkg -i again failed"
-grep -qx 'log_level = debug' /etc/tide/agent.conf || fail "reinstall replaced the edited agent.conf"
-[ "$(md5sum < /etc/tide/token)" = "$token_sum" ] || fail "reinstall changed the token"
+/var/lib/dpkg/info/tide-controlplane.postinst configure 0.1.0 > "$W/postinst.log" 2>&1 \
+    || fail "postinst configure again: $(cat "$W/postinst.log")"
+[ "$(md5sum < /etc/tide/token)" = "$token_sum" ] || fail "postinst again changed the token"
+[ "$(getent passwd tide | cut -d: -f3)" = "$uid" ] || fail "postinst again changed the user"
 
 # ---- the installed units -------------------------------------------------------------------
 out=$(systemd-analyze verify /usr/lib/systemd/system/tide-agent.service \
@@ -184,7 +185,7 @@ grep -qx 'frozen 0' "$V2/$T/r1/cgroup.events" || fail "activate did not thaw /$T
 [ -n "$(ls -A /var/lib/tide)" ] || fail "the control plane wrote nothing to /var/lib/tide"
 [ -d /var/lib/tide-agent/spool ] || fail "no spool in /var/lib/tide-agent"
 stop_daemons
-echo "ran: agent connected, tidectl status and both /healthz answered, /$T/r1 sampled, frozen, thawed"
+echo "[${SECONDS}s] ran: agent connected, tidectl status and both /healthz answered, /$T/r1 sampled, frozen, thawed"
 
 # ---- remove, then purge ----------------------------------------------------------------------
 with_dpkg apt-get remove -y -q -o DPkg::Lock::Timeout=60 "${PKGS[@]}" || fail "apt-get remove"
@@ -194,6 +195,7 @@ for p in "${PKGS[@]}"; do
 done
 [ ! -e /usr/bin/tide-agent ] && [ ! -e /usr/lib/systemd/system/tide-agent.service ] || fail "files left after remove"
 [ -f /etc/tide/agent.conf ] && [ -f /etc/tide/controlplane.conf ] || fail "remove took the conffiles"
+echo "[${SECONDS}s] removed (conffiles kept)"
 with_dpkg apt-get purge -y -q -o DPkg::Lock::Timeout=60 "${PKGS[@]}" || fail "apt-get purge"
 for p in "${PKGS[@]}"; do
     st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -205,4 +207,4 @@ for f in /etc/tide /var/lib/tide /var/lib/tide-agent /run/tide \
     [ ! -e "$f" ] && [ ! -L "$f" ] || fail "left after purge: $f"
 done
 getent passwd tide > /dev/null || fail "purge removed the user tide (it should stay)"
-echo "deb_packages: ok"
+echo "[${SECONDS}s] deb_packages: ok"
