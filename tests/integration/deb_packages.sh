@@ -26,7 +26,7 @@ source "$(dirname "$0")/lib.sh"
 [ "${TIDE_FLAVOR:-plain}" = plain ] || skip "the packages are a release build: nothing to sanitize"
 command -v dpkg > /dev/null || skip "not a Debian system"
 DEBS=${TIDE_DEB_DIR:-$TIDE_SRC/build/deb}
-changes=$(ls "$DEBS"/tide_*.changes 2>/dev/null | head -1)
+changes=$(ls "$DEBS"/tide_*.changes 2>/dev/null | head -1 || true)
 [ -n "$changes" ] || skip "no packages in $DEBS: run make deb (or make deb-check)"
 newer=$(cd "$TIDE_SRC" && find agent controlplane shared systemd man debian scripts completion Makefile \
     -type f -newer "$changes" -print -quit)
