@@ -60,6 +60,7 @@ restore() {
     if [ -d /run/systemd/system/tide-agent.service.d ]; then
         systemctl stop tide-agent tide-controlplane 2>/dev/null || true
         rm -rf /run/systemd/system/tide-controlplane.service.d /run/systemd/system/tide-agent.service.d
+        systemctl daemon-reload 2>/dev/null || true
     fi
     for p in "${PKGS[@]}"; do
         st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
