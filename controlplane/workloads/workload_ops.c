@@ -3,6 +3,7 @@
 
 #include "api/ops.h"
 #include "cp.h"
+#include "exec/executor.h"
 #include "log.h"
 #include "query/prom.h"
 #include "workloads/persist.h"
@@ -91,6 +92,11 @@ static void op_apply(ops_request *req, const cJSON *args) {
             pp = &(*pp)->next;
         e->next = old->next;
         *pp = e;
+        /* actions decided under the old spec are no longer reported; what they do on the
+         * fleet runs to its end and reaches the new generation through the inventory */
+        if (old->spec.target.kind != e->spec.target.kind)
+            exec_forget(w->cp, old->spec.target.kind, spec.name, 0);
+        exec_forget(w->cp, e->spec.target.kind, spec.name, e->generation);
         workload_entry_free(old);
     } else {
         e->generation = 1;
@@ -408,6 +414,7 @@ static void op_delete(ops_request *req, const cJSON *args) {
     }
     workload_entry *e = *pp;
     *pp = e->next;
+    exec_forget(w->cp, e->spec.target.kind, name, 0); /* its replicas stay as they are */
     workload_entry_free(e);
     log_info("workloads", "deleted %s", name);
     cJSON *d = cJSON_CreateObject();
