@@ -84,7 +84,7 @@ for _ in range(200):
     except OSError:
         pass
 ')
-spec() { # spec REPLICAS
+spec() { # spec REPLICAS [KEEPALIVE]
 cat > "$W/web.yaml" <<Y
 apiVersion: tide/v1
 kind: Workload
@@ -109,6 +109,7 @@ spec:
     - {type: static, priority: 0, replicas: $1}
   behavior:
     syncPeriodSeconds: 1
+    keepAliveSeconds: ${2:-3600}
     scaleUp: {stabilizationWindowSeconds: 0, gray: {changePercent: 100, changeIntervalSeconds: 0}}
     scaleDown:
       stabilizationWindowSeconds: 0
@@ -203,4 +204,16 @@ four() { [ "$(states | wc -w)" = 4 ] && ! states | grep -qv ':Online' && [ "$(pr
 wait_until 40 four || { "${CTL[@]}" describe web; fail "no convergence to 4 after the agent restart: $(states) / $(procs)"; }
 for i in $(seq 1 10); do via_lb > /dev/null || fail "request failed after the agent restart"; done
 echo "agent restart mid start: $(states) / $(procs)"
+
+# ---- 2 with a keep-alive of 1 s: two go to Standby, then are deleted (processes, cgroups, slots)
+spec 2 1
+two() { [ "$(states | wc -w)" = 2 ] && ! states | grep -qv ':Online' && [ "$(procs | wc -w)" = 2 ]; }
+wait_until 40 two || { "${CTL[@]}" describe web; fail "no delete after the keep-alive: $(states) / $(procs)"; }
+"${CTL[@]}" events web | grep -qE 'action +delete web-[0-9]+: done in [0-9]+ ms' || fail "no delete event"
+slots_up() { "${CTL[@]}" --json node-action lb haproxy-slots - --args "{\"haproxy_socket\": \"$S\", \"backend\": \"web\"}" \
+    | /usr/bin/python3 -c 'import json,sys; print(sum(s["status"] != "MAINT" for s in json.load(sys.stdin)["slots"]))'; }
+[ "$(slots_up)" = 2 ] || fail "slots not freed: $(slots_up) not in MAINT"
+n_cg=$(ls -d $R/unified$PARENT-*/web-* 2>/dev/null | wc -l)
+[ "$n_cg" = 2 ] || fail "cgroups left behind: $(ls -d $R/unified$PARENT-*/web-*)"
+echo "delete after keep-alive: $(states) / $(procs)"
 echo PASS
