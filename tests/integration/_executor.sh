@@ -1,12 +1,12 @@
 # _executor.sh: the fleet the HAProxyBackend executor tests act on (source it): HAProxy 2.6 with
 # a 6-slot server-template, the control plane, three agents (lb: HAProxy's node; app1, app2:
 # replica nodes at 127.0.0.1, sharing its ports), `spec N [KEEPALIVE]` applying workload web
-# with a static provider of N replicas of tests/fixtures/replicas/replica.py (800 ms start-up
-# behind /healthz), and helpers: reps (get replicas --json), states ("ID:STATE ..." of the
+# with a static provider of N replicas of tests/fixtures/replicas/replica.py ($STARTUP_MS,
+# default 800 ms start-up behind /healthz), and helpers: reps (get replicas --json), states ("ID:STATE ..." of the
 # replicas with no action under way), want, procs (the processes the agents run for web:
 # "ID@NODE:PID[:frozen]"), via_lb (one request through HAProxy).
-source "$(dirname "$0")/lib.sh"
-source "$(dirname "$0")/_controlplane.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/_controlplane.sh"
 
 [ "$(id -u)" = 0 ] || skip "needs root for cgroups"
 command -v haproxy >/dev/null || skip "haproxy not installed"
@@ -75,7 +75,7 @@ for _ in range(200):
     except OSError:
         pass
 ')
-spec() { # spec REPLICAS [KEEPALIVE]
+spec() { # spec REPLICAS [KEEPALIVE] [GRAY_STATE]
 cat > "$W/web.yaml" <<Y
 apiVersion: tide/v1
 kind: Workload
@@ -87,7 +87,7 @@ spec:
     haproxy: {node: lb, socket: $S, serverPrefix: r}
     nodes: [{name: app1, address: 127.0.0.1}, {name: app2, address: 127.0.0.1}]
     replica:
-      command: [python3, $FIX, "{port}", --name, "{id}", --startup-ms, "800"]
+      command: [python3, $FIX, "{port}", --name, "{id}", --startup-ms, "${STARTUP_MS:-800}"]
       readiness: {path: /healthz, timeoutSeconds: 20}
       gracePeriodSeconds: 2
       ports: {first: $PB, last: $((PB + 9))}
@@ -104,7 +104,7 @@ spec:
     scaleUp: {stabilizationWindowSeconds: 0, gray: {changePercent: 100, changeIntervalSeconds: 0}}
     scaleDown:
       stabilizationWindowSeconds: 0
-      gray: {state: Standby, changePercent: 100, changeIntervalSeconds: 0, observationSeconds: 1}
+      gray: {state: ${3:-Standby}, changePercent: 100, changeIntervalSeconds: 0, observationSeconds: 1}
 Y
 "${CTL[@]}" apply -f "$W/web.yaml" > /dev/null
 }
