@@ -552,9 +552,16 @@ static void start_placed(hb_op *op, const cJSON *slots) {
 /* The replica-stop and slot maint after a START that failed past its process start. */
 static void start_undo(hb_op *op, const char *why);
 
+static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error);
+
+/* The transport's callback: data is ours (kept parts are copied). */
 static void op_step(void *arg, int ok, int status, cJSON *data, const char *error) {
     (void)status;
-    hb_op *op = arg;
+    op_step_in(arg, ok, data, error);
+    cJSON_Delete(data);
+}
+
+static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error) {
     op->h = NULL;
     hb_wl *wl = op->wl;
     const wl_target *t = &wl->spec->target;
