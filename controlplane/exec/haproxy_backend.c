@@ -678,9 +678,15 @@ static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error) 
                 return;
             }
             rep_set(p, EXEC_RS_CUTOFF); /* thawed, no traffic yet */
+            if (!p->r.slot[0]) { /* adopted without a slot: find one, as a restore does */
+                op->kind = K_RESTORE;
+                op_send(op, t->haproxy_node, "haproxy-slots", hb_slots_args(t));
+                return;
+            }
+            /* standby left the slot's address alone: one HAProxy command, not two */
             op->step = 1;
             op_send(op, t->haproxy_node, "haproxy-slot",
-                    hb_slot_args(t, p->r.slot, p->r.addr, p->r.port, "ready"));
+                    hb_slot_args(t, p->r.slot, NULL, 0, "ready"));
             return;
         }
         /* fall through: the slot answer, as RESTORE's */

@@ -23,6 +23,8 @@ set -e
 source "$TIDE_SRC/tests/integration/_executor.sh"
 set +e
 
+# on failure: what the control plane decided and did
+fail() { "${CTL[@]}" describe web 2>&1 | tail -40; "${CTL[@]}" events web 2>&1 | tail -40; echo "FAIL: $*" >&2; exit 1; }
 one_sb() { want "web-1:Online web-2:Standby" || want "web-1:Standby web-2:Online"; }
 spec 2
 wait_until 60 want "web-1:Online web-2:Online" || fail "2 replicas not online: $(states)"
