@@ -678,7 +678,7 @@ static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error) 
                 return;
             }
             rep_set(p, EXEC_RS_CUTOFF); /* thawed, no traffic yet */
-            if (!p->r.slot[0]) { /* adopted without a slot: find one, as a restore does */
+            if (!p->r.slot[0]) {        /* adopted without a slot: find one, as a restore does */
                 op->kind = K_RESTORE;
                 op_send(op, t->haproxy_node, "haproxy-slots", hb_slots_args(t));
                 return;
