@@ -6,7 +6,9 @@
 #     running and are adopted; the start that lost its answer is stopped and replaced;
 #   - 2 with a keep-alive of 1 s: the surplus goes to Standby and is deleted (processes,
 #     cgroups, slots freed);
-#   - kill -9 of a replica: noticed by the periodic check, cleaned up and replaced.
+#   - kill -9 of a replica: noticed by the periodic check, cleaned up and replaced;
+#   - a replica template that never becomes ready: each start fails and is stopped again, the
+#     workload's starts back off, each failure is an event.
 source "$(dirname "$0")/_executor.sh"
 
 spec 3
@@ -49,4 +51,20 @@ replaced() { two && ! procs | grep -q "${VICTIM%%@*}@"; }
 wait_until 40 replaced || { "${CTL[@]}" describe web; fail "$VICTIM not replaced: $(states) / $(procs)"; }
 "${CTL[@]}" events web | grep -qE "replica +${VICTIM%%@*} Gone: exited on app" || fail "no event for the exited replica"
 echo "exited replica replaced: $(states) / $(procs)"
+
+# ---- a replica that never becomes ready: the start fails (stopped again), starts back off ------
+STARTUP_MS=600000 spec 3
+sed -i 's/timeoutSeconds: 20/timeoutSeconds: 1/' "$W/web.yaml"
+"${CTL[@]}" apply -f "$W/web.yaml" > /dev/null
+failed_twice() { [ "$("${CTL[@]}" events web | grep -cE 'action-failed +start web-[0-9]+: failed after [0-9]+ ms: replica-start on app[12]: .*not ready after')" -ge 2 ]; }
+wait_until 60 failed_twice || fail "no failed starts: $("${CTL[@]}" events web | tail -20)"
+"${CTL[@]}" events web | grep -qE 'action-failed +start web-[0-9]+: refused: start backoff after [0-9]+ failed starts?: next try in [0-9]+ s' \
+    || fail "no backoff: $("${CTL[@]}" events web | tail -20)"
+# every process belongs to a replica the executor lists (a start under way included): none left
+ps_now=$(procs)   # first: a replica is listed before its process is started
+ids=" $(reps | /usr/bin/python3 -c 'import json,sys; print(" ".join(r["id"] for r in json.load(sys.stdin)))') "
+for pr in $ps_now; do [[ "$ids" == *" ${pr%%@*} "* ]] || fail "process $pr belongs to no replica (ids:$ids)"; done
+want_two_online() { [ "$(states | grep -o ':Online' | wc -l)" = 2 ]; }
+want_two_online || fail "the online replicas were touched: $(states)"
+echo "never ready: failed starts stopped, backed off: $(states) / $(procs)"
 echo PASS
