@@ -763,6 +763,7 @@ int main(int argc, char **argv) {
     ev_signal_start(G.loop, &G.sigterm);
     ev_signal_start(G.loop, &G.sigint);
     fprintf(G.out, "minute,offered,served,failed,p50_ms,p99_ms,max_ms\n");
+    fflush(G.out);
     double t0 = ev_time();
     ev_run(G.loop, 0);
     summary(ev_time() - t0);
