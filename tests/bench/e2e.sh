@@ -55,6 +55,11 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+# without arguments (make bench): the full run, one day of the NASA trace, every wired policy
+if [ -z "$TRACE" ] && [ $# -eq 0 ] && [ -z "${POLICIES[*]:-}" ]; then
+    TRACE=$SRC/../shared/data/nasa_http_1m.csv
+    [ -r "$TRACE" ] || { echo "e2e: skipped: no --trace and no $TRACE"; exit 0; }
+fi
 [ -n "$TRACE" ] || { echo "e2e.sh: --trace FILE.csv is required" >&2; usage >&2; exit 2; }
 [ -r "$TRACE" ] || { echo "e2e.sh: $TRACE: not readable" >&2; exit 2; }
 [[ "$DAYS" =~ ^[0-9]+$ ]] && [ "$DAYS" -ge 1 ] || { echo "e2e.sh: --days '$DAYS': a whole number >= 1" >&2; exit 2; }
