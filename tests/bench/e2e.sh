@@ -309,6 +309,13 @@ for p in pols:
     # minutes never sampled (the sampler is slower than a trace minute) count as their neighbours
     nmin = (T1 - T0) // 60
     if per: rep_min *= nmin / len(per); stby_min *= nmin / len(per)
+    # the fleet's CPU (cgroup cpuacct of every replica, real seconds) and memory, sampled
+    cpu = []
+    for a, b in zip(fleet, fleet[1:]):
+        dt = (int(b['trace_s']) - int(a['trace_s'])) / float(rate)
+        dc = (int(b['cpu_ns']) - int(a['cpu_ns'])) / 1e9
+        if dt > 0 and dc >= 0 and T0 <= int(a['trace_s']) < T1: cpu.append(dc / dt)
+    mem = [int(f['mem_bytes']) for f in fleet if T0 <= int(f['trace_s']) < T1]
     acts = set()
     for line in open(D + '/actions.jsonl'):
         a = json.loads(line)
@@ -319,12 +326,18 @@ for p in pols:
                 'standby_minutes': round(stby_min, 1), 'p99_ms': s['p99_ms'],
                 'scale_actions': len(acts), 'slo_p99_ms': round(slo, 3),
                 'unloaded_p99_ms': unloaded, 'minutes': len(mins),
+                'fleet_cpu_cores_mean': round(sum(cpu) / len(cpu), 4) if cpu else None,
+                'fleet_cpu_cores_max': round(max(cpu), 4) if cpu else None,
+                'fleet_memory_bytes_max': max(mem) if mem else None,
                 'fleet': {'max_replicas': int(maxr), 'cpu_cores_per_replica': float(cpu_q),
                           'work_ms': float(work_ms), 'clock_rate': float(rate),
                           'trace_scale': float(scale), 'startup_s': float(startup_s)}})
 print('%-8s %10s %9s %10s %10s %9s %9s %7s' % ('policy', 'slo_viol', 'failed', 'requests', 'rep_min', 'standby', 'p99_ms', 'actions'))
 for r in res:
     print('%-8s %10d %9d %10d %10.1f %9.1f %9.1f %7d' % (r['policy'], r['slo_violation_minutes'], r['failed_requests'], r['requests'], r['replica_minutes'], r['standby_minutes'], r['p99_ms'], r['scale_actions']))
+for r in res:
+    if r['fleet_cpu_cores_max'] is not None:
+        print('%s: fleet CPU %.3f cores mean, %.3f max (1 s samples); memory %.1f MB max' % (r['policy'], r['fleet_cpu_cores_mean'], r['fleet_cpu_cores_max'], (r['fleet_memory_bytes_max'] or 0) / 1e6))
 print('SLO: p99 <= %.1f ms (4 x unloaded %.1f ms) and failed <= 0.1%% per trace minute' % (slo, unloaded))
 if out:
     json.dump(res, open(out, 'w'), indent=1)
