@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # loadgen_replica.sh: the benchmark testbed's two programs against each other on loopback.
-# tide-replica starts cold (503 until its start-up, given in trace time, has passed at the
-# clock rate) and then answers with real CPU work; tide-loadgen replays a 3-step trace at
-# clock rate 60 (3 trace minutes in 3 real seconds) open loop: every minute row offers exactly
-# the trace's requests (even arrivals), the cold start's refusals are counted as failed, the
-# rest served; a constant-rate run is stopped early by SIGTERM and still writes its summary;
+# tide-loadgen replays a 3-step trace at clock rate 60 (3 trace minutes in 3 real seconds)
+# open loop: every minute row offers exactly the trace's requests (even arrivals); a warm
+# tide-replica serves them all with real CPU work; one still in its cold start (given in trace
+# time) answers 503, counted as failed; a constant-rate run is stopped early by SIGTERM and still writes its summary;
 # bad flags and traces exit 2 naming the problem; non-loopback targets are refused.
 # timeout: 60
 source "$(dirname "$0")/lib.sh"
@@ -13,37 +12,41 @@ T=$TIDE_BUILD/tools
 P=$(port)
 printf 'timestamp,value\n1700000000,120\n1700000060,240\n1700000120,60\n' > "$W/trace.csv"
 
-# cold start of 90 s of trace time at rate 60: 1.5 s real
-spawn replica "$T/tide-replica" --port $P --work-ms 0.2 --startup-ms 90000 --clock-rate 60 \
-    --name r1
-wait_until 20 grep -q "^listening on 127.0.0.1:$P" "$W/replica.log" || fail "replica did not listen"
+# A warm replica (no start-up): every offered request is served
+spawn replica "$T/tide-replica" --port $P --work-ms 0.2 --startup-ms 0 --clock-rate 60 --name r1
+RP=$SPAWNED
+wait_until 20 grep -q "^ready after 0 ms" "$W/replica.log" || fail "replica not ready"
 grep -qE '^calibrated: [0-9.]+ ns of CPU per unit, [0-9]+ units = 0.200 ms per request' \
     "$W/replica.log" || fail "no calibration line"
-code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$P/healthz)
-[ "$code" = 503 ] || grep -q '^ready' "$W/replica.log" || fail "healthz during start-up: $code"
+[ "$(curl -s http://127.0.0.1:$P/)" = r1 ] || fail "GET /"
 "$T/tide-loadgen" --target 127.0.0.1:$P --trace "$W/trace.csv" --clock-rate 60 --arrivals even \
     --out "$W/minutes.csv" --summary "$W/sum.json" --timeout-ms 20000 > "$W/loadgen.log" 2>&1 \
     || fail "loadgen exit $?"
-grep -q '^ready after 90000 ms of trace time (1500 ms real)' "$W/replica.log" \
-    || fail "replica not ready"
-[ "$(curl -s http://127.0.0.1:$P/)" = r1 ] || fail "GET / after the start-up"
-/usr/bin/python3 - "$W/minutes.csv" "$W/sum.json" <<'PY' || fail "loadgen figures"
+# A cold replica (an hour of trace time = 60 s real, longer than the 3 s replay): 503 to all
+C=$(port)
+spawn cold "$T/tide-replica" --port $C --work-ms 0.2 --startup-ms 3600000 --clock-rate 60
+wait_until 20 grep -q "^listening on 127.0.0.1:$C" "$W/cold.log" || fail "cold replica did not listen"
+[ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$C/healthz)" = 503 ] || fail "healthz while starting"
+"$T/tide-loadgen" --target 127.0.0.1:$C --trace "$W/trace.csv" --clock-rate 60 --arrivals even \
+    --out "$W/cold.csv" --summary "$W/cold.json" --timeout-ms 20000 > "$W/loadgen-cold.log" 2>&1 \
+    || fail "loadgen (cold) exit $?"
+/usr/bin/python3 - "$W/minutes.csv" "$W/sum.json" "$W/cold.csv" "$W/cold.json" <<'PY' || fail "loadgen figures"
 import csv, json, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-s = json.load(open(sys.argv[2]))
-assert [int(r['minute']) for r in rows] == [1700000000, 1700000060, 1700000120], rows
-offered = [int(r['offered']) for r in rows]
-# even arrivals: each step's requests, give or take the one on a boundary
-assert abs(offered[0] - 120) <= 1 and abs(offered[1] - 240) <= 1 and abs(offered[2] - 60) <= 1, rows
-for r in rows:
-    assert int(r['served']) + int(r['failed']) == int(r['offered']), r
-# the cold start: refused with 503 (how many depends on when the loadgen got going)
-assert int(rows[0]['failed']) >= 1, rows
-assert s['by_status']['5xx'] == s['failed'], s
-# afterwards the replica keeps up (0.2 ms per request, 4 requests/s real)
-assert int(rows[2]['failed']) == 0, rows
-assert s['requests'] == sum(offered) and s['served'] + s['failed'] == s['requests'], s
-assert 0 < s['p50_ms'] <= s['p99_ms'] <= s['max_ms'], s
+for mfile, sfile, warm in ((sys.argv[1], sys.argv[2], True), (sys.argv[3], sys.argv[4], False)):
+    rows = list(csv.DictReader(open(mfile)))
+    s = json.load(open(sfile))
+    assert [int(r['minute']) for r in rows] == [1700000000, 1700000060, 1700000120], rows
+    offered = [int(r['offered']) for r in rows]
+    # even arrivals: each step's requests, give or take the one on a boundary
+    assert abs(offered[0] - 120) <= 1 and abs(offered[1] - 240) <= 1 and abs(offered[2] - 60) <= 1, rows
+    for r in rows:
+        assert int(r['served']) + int(r['failed']) == int(r['offered']), r
+        assert int(r['failed']) == (0 if warm else int(r['offered'])), (warm, r)
+    assert s['requests'] == sum(offered) and s['served'] + s['failed'] == s['requests'], s
+    if warm:
+        assert 0 < s['p50_ms'] <= s['p99_ms'] <= s['max_ms'], s
+    else:  # refused while starting: counted as failed with their status
+        assert s['by_status']['5xx'] == s['requests'] and s['p99_ms'] == -1, s
 PY
 
 # SIGTERM ends a run early with its summary written and every request accounted for
@@ -77,6 +80,6 @@ expect2 "holds no step" --target 127.0.0.1:$P --trace "$W/trace.csv" --from 1800
 set +e; out=$("$T/tide-replica" --port 0 2>&1); rc=$?; set -e
 [ $rc -eq 2 ] || fail "replica --port 0: $rc $out"
 
-kill -TERM "$(pgrep -f "tide-replica --port $P " | head -1)" 2>/dev/null || true
+kill -TERM $RP
 wait_until 10 grep -q '^stopped: ' "$W/replica.log" || fail "replica did not stop on SIGTERM"
 echo ok
