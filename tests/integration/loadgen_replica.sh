@@ -2,7 +2,8 @@
 # loadgen_replica.sh: the benchmark testbed's two programs against each other on loopback.
 # tide-loadgen replays a 3-step trace at clock rate 60 (3 trace minutes in 3 real seconds)
 # open loop: every minute row offers exactly the trace's requests (even arrivals); a warm
-# tide-replica serves them all with real CPU work; one still in its cold start (given in trace
+# tide-replica serves them all with real CPU work (and HTTP/1.0 health checks, closed after
+# each answer); one still in its cold start (given in trace
 # time) answers 503, counted as failed; a constant-rate run is stopped early by SIGTERM and still writes its summary;
 # bad flags and traces exit 2 naming the problem; non-loopback targets are refused.
 # timeout: 60
@@ -19,6 +20,12 @@ wait_until 20 grep -q "^ready after 0 ms" "$W/replica.log" || fail "replica not 
 grep -qE '^calibrated: [0-9.]+ ns of CPU per unit, [0-9]+ units = 0.200 ms per request' \
     "$W/replica.log" || fail "no calibration line"
 [ "$(curl -s http://127.0.0.1:$P/)" = r1 ] || fail "GET /"
+# HTTP/1.0 requests (HAProxy's health checks) close after the answer: regression, the replica
+# read its connection after freeing it (ASan: heap-use-after-free)
+for i in 1 2 3; do
+    [ "$(curl -s --http1.0 http://127.0.0.1:$P/healthz)" = ok ] || fail "HTTP/1.0 healthz $i"
+done
+kill -0 $RP || fail "replica died on HTTP/1.0 requests"
 "$T/tide-loadgen" --target 127.0.0.1:$P --trace "$W/trace.csv" --clock-rate 60 --arrivals even \
     --out "$W/minutes.csv" --summary "$W/sum.json" --timeout-ms 20000 > "$W/loadgen.log" 2>&1 \
     || fail "loadgen exit $?"

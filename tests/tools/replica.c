@@ -125,17 +125,19 @@ static void conn_close(conn *c) {
     if (R.nconns < R.max_conns && !ev_is_active(&R.accept_w)) ev_io_start(R.loop, &R.accept_w);
 }
 
-static void flush_out(conn *c) {
+/* Sends what is pending. Returns 1 when all is out (reading resumes), 0 when the socket is
+ * full (resumed by on_write), -1 when c was closed and freed (do not touch it again). */
+static int flush_out(conn *c) {
     while (c->outoff < c->outlen) {
         ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             ev_io_stop(R.loop, &c->rd); /* no new request until this answer is out */
             ev_io_start(R.loop, &c->wr);
-            return;
+            return 0;
         }
         if (n <= 0) {
             conn_close(c);
-            return;
+            return -1;
         }
         c->outoff += (size_t)n;
     }
@@ -143,9 +145,10 @@ static void flush_out(conn *c) {
     c->outlen = c->outoff = 0;
     if (c->close_after) {
         conn_close(c);
-        return;
+        return -1;
     }
     ev_io_start(R.loop, &c->rd);
+    return 1;
 }
 
 static void reply(conn *c, int status, const char *reason, const char *body) {
@@ -202,8 +205,7 @@ static void serve(conn *c) {
         }
         memmove(c->in, c->in + end, c->inlen - end);
         c->inlen -= end;
-        flush_out(c);
-        if (c->outlen || c->close_after) return; /* blocked on the socket, or closed */
+        if (flush_out(c) <= 0) return; /* blocked on the socket, or closed */
     }
 }
 
@@ -211,8 +213,7 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
     (void)revents;
     conn *c = (conn *)((char *)w - offsetof(conn, wr));
-    flush_out(c);
-    if (!c->outlen && ev_is_active(&c->rd) && c->inlen) serve(c);
+    if (flush_out(c) == 1 && c->inlen) serve(c); /* requests that came meanwhile */
 }
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
