@@ -40,6 +40,7 @@ TRACE="" DAYS=1 MINUTES="" JSON="" PLOT="" RATE=60 STARTUP_S=120 POLICIES=()
 # percent of a core.
 MAXR=6 CPU_Q=0.08 WORK_MS=2 TARGET=60
 usage() { sed -n '3,5p' "$0" | sed 's/^# \{0,1\}//'; }
+NARGS=$#
 while [ $# -gt 0 ]; do
     case "$1" in
         --trace) TRACE=$2; shift ;;
@@ -56,7 +57,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 # without arguments (make bench): the full run, one day of the NASA trace, every wired policy
-if [ -z "$TRACE" ] && [ $# -eq 0 ] && [ -z "${POLICIES[*]:-}" ]; then
+if [ "$NARGS" -eq 0 ]; then
     TRACE=$SRC/../shared/data/nasa_http_1m.csv
     [ -r "$TRACE" ] || { echo "e2e: skipped: no --trace and no $TRACE"; exit 0; }
 fi
