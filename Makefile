@@ -11,6 +11,7 @@
 #   tests/unit/X_test.c    -> build/tests/X_test
 #   tests/fuzz/fuzz_X.c    -> build/fuzz/fuzz_X        (clang libFuzzer)
 #   tests/bench/bench_X.c  -> build/bench/bench_X
+#   tests/tools/X.c        -> build/tools/tide-X      (the benchmark testbed's replica, load generator)
 
 CC      ?= cc
 STD     := -std=c11 -D_GNU_SOURCE
@@ -53,6 +54,7 @@ CLI_SRC    := $(wildcard controlplane/cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*_test.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
 TESTLIB_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 
 obj = $(patsubst %.cc,$(B)/obj/%.o,$(patsubst %.c,$(B)/obj/%.o,$(1)))
@@ -62,11 +64,12 @@ CP_LIB     := $(B)/libtide_cp.a
 AG_LIB     := $(B)/libtide_agent.a
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+TOOL_BINS  := $(patsubst tests/tools/%.c,$(B)/tools/tide-%,$(TOOL_SRC))
 PROGS      := $(BIN)/tide-agent $(BIN)/tide-controlplane $(BIN)/tidectl
 
 .PHONY: setup check-run install all progs deb deb-check check unit integration asan valgrind fuzz fuzz-build bench demo clean format \
 	walls format-check
-all: $(PROGS) $(UNIT_BINS) $(BENCH_BINS)
+all: $(PROGS) $(UNIT_BINS) $(BENCH_BINS) $(TOOL_BINS)
 # the three programs alone (what the Debian package build compiles)
 progs: $(PROGS)
 
@@ -114,6 +117,12 @@ $(B)/tests/%: tests/unit/%.c $(call obj,$(TESTLIB_SRC)) $(CP_LIB) $(AG_LIB) $(SH
 $(B)/bench/%: tests/bench/%.c $(CP_LIB) $(AG_LIB) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CP_LIB) $(AG_LIB) $(SHARED_LIB) $(LDFLAGS) $(LDLIBS)
+
+# The benchmark testbed's programs (tests/tools/X.c -> build/tools/tide-X): the replica and
+# the open-loop load generator of tests/bench/e2e.sh.
+$(B)/tools/tide-%: tests/tools/%.c $(CP_LIB) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CP_LIB) $(SHARED_LIB) $(LDFLAGS) $(LDLIBS)
 
 # ---- tests -------------------------------------------------------------------------------
 # tests/run.sh runs unit binaries and tests/integration/* and ends with "N passed, N failed".
