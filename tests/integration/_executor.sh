@@ -16,10 +16,15 @@ command -v wrk >/dev/null || skip "wrk not installed"
 R=/sys/fs/cgroup
 PARENT=/tide-it-ex-$$
 reap_replicas() {
-    local d p
+    local d p i
+    # the control plane replaces replicas it finds dead: stop it (and the agents) first
+    for p in "${_PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+    for p in "${_PIDS[@]:-}"; do [ -n "$p" ] && { timeout 5 tail --pid="$p" -f /dev/null 2>/dev/null || kill -9 "$p" 2>/dev/null; }; done
+    for i in 1 2 3; do
     for d in $R/freezer$PARENT-*/*/; do [ -f "$d/freezer.state" ] && echo THAWED > "$d/freezer.state"; done 2>/dev/null
     for d in $R/unified$PARENT-*/*/; do for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p"; done; done 2>/dev/null
     sleep 0.2
+    done
     for h in unified freezer memory cpu cpuacct pids systemd; do
         for d in $R/$h$PARENT-*/*/; do rmdir "$d"; done 2>/dev/null
         for d in $R/$h$PARENT-*; do rmdir "$d"; done 2>/dev/null
