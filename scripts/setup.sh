@@ -8,7 +8,7 @@ BUILD_PKGS="build-essential pkg-config clang libclang-rt-14-dev libev-dev libmsg
  libcurl4-openssl-dev libopenblas-dev libcgroup-dev libssl-dev libmicrohttpd-dev libyaml-dev
  libxgboost-dev libsystemd-dev libcjson-dev libicu-dev libre2-dev"
 # Tests and demo: the real components the integration tests start on loopback.
-TEST_PKGS="prometheus haproxy wrk socat clang-format
+TEST_PKGS="prometheus prometheus-alertmanager haproxy wrk socat clang-format
  netcat-openbsd yamllint valgrind iproute2 procps curl python3 python3-msgpack python3-yaml systemd
  openssl python3-kubernetes chromium"
 

@@ -253,8 +253,12 @@ static void eval_anomaly(const alertrule_spec *s, ar_series *sr, const double *y
             return;
         }
     }
-    /* only the points of the last interval decide; older ones are history being learned */
-    int64_t recent = now - s->interval_s - step;
+    /* the points new since the last evaluation decide; at the first one, the history read is
+     * being learned and only the points of the last interval (at least the newest) decide */
+    int64_t end = t0 + (int64_t)(n ? n - 1 : 0) * step;
+    int64_t span = s->interval_s > step ? s->interval_s : step;
+    int64_t recent = sr->last_t ? INT64_MIN : end - span;
+    (void)now;
     for (size_t k = 0; k < n; k++) {
         int64_t t = t0 + (int64_t)k * step;
         if (t <= sr->last_t) continue;

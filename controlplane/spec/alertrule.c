@@ -49,7 +49,9 @@ static int get_dur(wl_yctx *c, const char *path, yaml_node_t *n, int64_t lo, int
                    int64_t *out) {
     const char *s = wl__scalar(n);
     int64_t ms = 0;
-    if (s && strcmp(s, "0") == 0 && lo == 0) {
+    if (s && lo == 0 && s[0] == '0' && s[strspn(s, "0")] != '.' &&
+        strspn(s + strspn(s, "0"), "smhdwy") == strlen(s + strspn(s, "0")) &&
+        strlen(s + strspn(s, "0")) <= 1) { /* "0", "0s", "0m": none */
         *out = 0;
         return 0;
     }
