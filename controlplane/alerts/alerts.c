@@ -28,8 +28,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define NBANDS 5
-static const double band_q[NBANDS] = {0.01, 0.1, 0.5, 0.9, 0.99};
+#define NBANDS ALERT_NBANDS
+#define band_q alert_band_q
 
 /* One alert: a series of a rule's metric, with what the worker found and the loop's state. */
 typedef struct ar_series {
@@ -37,9 +37,7 @@ typedef struct ar_series {
     char **names, **values;
     size_t nlabels;
     /* worker-owned during an evaluation */
-    forecaster *f;
-    int64_t fit_at;
-    char model_used[64];
+    alert_predict_model pm;
     anom_detector *det;
     int64_t last_t; /* newest point scored by the detector */
     int seen;       /* in the last evaluation's result */
@@ -120,7 +118,7 @@ static void series_free(ar_series *s) {
     free(s->names);
     free(s->values);
     free(s->key);
-    fc_free(s->f);
+    alert_predict_model_fini(&s->pm);
     anom_free(s->det);
     free(s->annot_json);
     free(s);
@@ -176,70 +174,20 @@ static void entry_free(ar_entry *e) {
 
 static void eval_predict(const alertrule_spec *s, ar_series *sr, const double *y, size_t n,
                          int64_t t0, int64_t now) {
-    int64_t step = s->step_s;
-    size_t last = n;
-    while (last > 0 && isnan(y[last - 1]))
-        last--;
-    if (last == 0) {
-        snprintf(sr->error, sizeof sr->error, "no data in the history read");
-        return;
-    }
-    int64_t t_last = t0 + (int64_t)(last - 1) * step;
-    fc_series hist = {y, last, t0, step, 0};
-    int H = (int)(s->horizon_s / step);
-    if (H < 1) H = 1;
-    char err[200] = "";
-    if (!sr->f || now - sr->fit_at >= s->retrain_s) {
-        fc_options opt = {.horizon = H, .threads = 1, .max_fit_seconds = 600};
-        forecaster *f = NULL;
-        int rc = fc_new(&f, s->model, &opt, err, sizeof err);
-        if (rc == 0) rc = fc_fit(f, &hist, err, sizeof err);
-        if (rc == 0) {
-            fc_free(sr->f);
-            sr->f = f;
-            sr->fit_at = now;
-            snprintf(sr->model_used, sizeof sr->model_used, "%s", fc_name(f));
-        } else {
-            fc_free(f);
-            if (!sr->f) {
-                snprintf(sr->error, sizeof sr->error, "fit: %.180s", err);
-                return;
-            }
-            snprintf(sr->error, sizeof sr->error, "refit failed (%.140s); using the last model",
-                     err);
-        }
-    }
-    double *out = malloc((size_t)H * sizeof *out);
-    if (!out) {
+    alert_predict_cfg cfg = {s->model,     s->step_s,   s->horizon_s, s->retrain_s,
+                             s->threshold, s->quantile, s->below,     /* bands = */ 1};
+    alert_predict_out o;
+    if (alert_predict(&sr->pm, &cfg, y, n, t0, now, &o) < 0) {
         snprintf(sr->error, sizeof sr->error, "out of memory");
         return;
     }
-    if (fc_predict(sr->f, &hist, H, s->quantile, out, err, sizeof err) < 0) {
-        snprintf(sr->error, sizeof sr->error, "forecast: %.180s", err);
-        free(out);
-        return;
-    }
-    int i = alert_crossing(out, H, s->threshold, s->below);
-    sr->active = i >= 0;
-    if (i >= 0) {
-        sr->value = out[i];
-        sr->crossing = t_last + (int64_t)(i + 1) * step;
-    } else { /* the nearest the forecast comes to the threshold */
-        double ext = NAN;
-        for (int k = 0; k < H; k++)
-            if (!isnan(out[k]) && (isnan(ext) || (s->below ? out[k] < ext : out[k] > ext)))
-                ext = out[k];
-        sr->value = ext;
-        sr->crossing = 0;
-    }
-    free(out);
-    /* the bands for the next step: tide_forecast{quantile=...} */
-    sr->band_t = t_last + step;
-    for (int k = 0; k < NBANDS; k++) {
-        double v = NAN;
-        if (fc_predict(sr->f, &hist, 1, band_q[k], &v, err, sizeof err) < 0) v = NAN;
-        sr->band[k] = v;
-    }
+    snprintf(sr->error, sizeof sr->error, "%s", o.error);
+    if (!o.ok) return;
+    sr->active = o.active;
+    sr->value = o.value;
+    sr->crossing = o.crossing;
+    sr->band_t = o.band_t;
+    memcpy(sr->band, o.band, sizeof sr->band);
 }
 
 static void eval_anomaly(const alertrule_spec *s, ar_series *sr, const double *y, size_t n,
@@ -543,8 +491,8 @@ static void render_entry(ar_entry *e, int64_t now) {
                 cJSON_AddNumberToObject(o, "crossing_time", (double)s->crossing);
             else
                 cJSON_AddNullToObject(o, "crossing_time");
-            if (s->model_used[0]) cJSON_AddStringToObject(o, "model", s->model_used);
-            if (s->fit_at) cJSON_AddNumberToObject(o, "fit_at", (double)s->fit_at);
+            if (s->pm.name[0]) cJSON_AddStringToObject(o, "model", s->pm.name);
+            if (s->pm.fit_at) cJSON_AddNumberToObject(o, "fit_at", (double)s->pm.fit_at);
         } else {
             cJSON_AddNumberToObject(o, "score", s->score);
             if (!isnan(s->expected)) cJSON_AddNumberToObject(o, "expected", s->expected);

@@ -6,7 +6,8 @@
 # with the predicted crossing, crossing_time, the template) and a generatorURL; tidectl alerts,
 # describe alertrule, /api/v1/alerts and /api/v1/rules (Prometheus's shape) and /metrics
 # (tide_alerts_firing, tide_forecast bands) show it. The disk is then emptied: the rule
-# resolves and Alertmanager's alert ends. An anomaly rule on a PromQL metric that only
+# resolves and Alertmanager's alert ends. Alertmanager starts only after the alert fired: the
+# failed deliveries are counted and retried with backoff, and the alert arrives all the same. An anomaly rule on a PromQL metric that only
 # Prometheus holds (three days at 5-min steps with a spike at the newest point) fires too.
 # Invalid rules are refused with every problem by field path and line.
 # timeout: 90
@@ -121,16 +122,12 @@ def main():
         with open(r.path("am.yml"), "w") as f:
             f.write("route: {receiver: 'null', group_wait: 1s, group_interval: 1s}\n"
                     "receivers: [{name: 'null'}]\n")
-        r.spawn(["prometheus-alertmanager", "--config.file=" + r.path("am.yml"),
-                 "--storage.path=" + r.path("am"), "--web.listen-address=127.0.0.1:%d" % ap,
-                 "--cluster.listen-address="], r.log("am.log"))
         with open(r.path("prom.yml"), "w") as f:
             f.write("global: {scrape_interval: 1m}\n")
         pdata = backfill(r, now)
         r.spawn(["prometheus", "--config.file=" + r.path("prom.yml"), "--storage.tsdb.path=" + pdata,
                  "--storage.tsdb.retention.time=100y", "--web.listen-address=127.0.0.1:%d" % pp],
                 r.log("prom.log"))
-        tp.wait_for(lambda: ready(ap), 30, "alertmanager ready")
         tp.wait_for(lambda: ready(pp), 30, "prometheus ready")
 
         tok = r.token(TOKEN)
@@ -179,6 +176,23 @@ def main():
             f.write(DISK)
         out = run(ctl + ["apply", "-f", r.path("disk.yaml")])
         assert out.returncode == 0 and "alertrule/disk-full created (generation 1)" in out.stdout, out
+
+        # Alertmanager is not there yet: the alert fires in Tide, its delivery fails and is
+        # retried with backoff, nothing is lost
+        tp.wait_for(lambda: "firing" in run(ctl + ["alerts"]).stdout, 30, "disk-full firing")
+
+        def am_errors():
+            m = http_get("http://127.0.0.1:%d/metrics" % hp)[1]
+            for line in m.splitlines():
+                if line.startswith("tide_alertmanager_errors_total{") and not line.endswith(" 0"):
+                    return line
+            return None
+
+        tp.wait_for(am_errors, 20, "a failed delivery counted")
+        r.spawn(["prometheus-alertmanager", "--config.file=" + r.path("am.yml"),
+                 "--storage.path=" + r.path("am"), "--web.listen-address=127.0.0.1:%d" % ap,
+                 "--cluster.listen-address="], r.log("am.log"))
+        tp.wait_for(lambda: ready(ap), 30, "alertmanager ready")
 
         def fired():
             al = amtool(ap, "alertname=disk-full")

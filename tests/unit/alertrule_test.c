@@ -87,19 +87,19 @@ TEST(alertrule_full_predict_and_anomaly) {
 TEST(alertrule_every_problem_named) {
     static alertrule_spec s;
     wl_problems p;
-    const char *y = "apiVersion: tide/v2\n"                        /* 1 */
-                    "kind: AlertRule\n"                            /* 2 */
-                    "metadata: {name: 'bad name'}\n"               /* 3 */
-                    "spec:\n"                                      /* 4 */
-                    "  type: predict\n"                            /* 5 */
-                    "  metric: {selector: 'x{'}\n"                 /* 6 */
-                    "  model: prophet\n"                           /* 7 */
-                    "  horizon: 6 hours\n"                         /* 8 */
-                    "  quantile: 1.5\n"                            /* 9 */
-                    "  sensitivity: high\n"                        /* 10 */
-                    "  labels: {alertname: x, '9x': y}\n"          /* 11 */
-                    "  annotations: {summary: '{{ $nope }}'}\n"    /* 12 */
-                    "  color: red\n";                              /* 13 */
+    const char *y = "apiVersion: tide/v2\n"                     /* 1 */
+                    "kind: AlertRule\n"                         /* 2 */
+                    "metadata: {name: 'bad name'}\n"            /* 3 */
+                    "spec:\n"                                   /* 4 */
+                    "  type: predict\n"                         /* 5 */
+                    "  metric: {selector: 'x{'}\n"              /* 6 */
+                    "  model: prophet\n"                        /* 7 */
+                    "  horizon: 6 hours\n"                      /* 8 */
+                    "  quantile: 1.5\n"                         /* 9 */
+                    "  sensitivity: high\n"                     /* 10 */
+                    "  labels: {alertname: x, '9x': y}\n"       /* 11 */
+                    "  annotations: {summary: '{{ $nope }}'}\n" /* 12 */
+                    "  color: red\n";                           /* 13 */
     T_EQ_INT(parse(y, &s, &p), -EINVAL);
     T_ASSERT(has_problem(&p, "apiVersion", 1, "tide/v1"));
     T_ASSERT(has_problem(&p, "metadata.name", 3, "letters"));
@@ -156,10 +156,11 @@ TEST(alertrule_templates) {
                  .label_values = values,
                  .n_labels = 1};
     char out[256], why[200];
-    T_EQ_INT(ar_template_expand("{{$labels.node}} {{ $value }}>{{ $threshold }} at "
-                                "{{ $crossingTime }} in {{ $crossingIn }} {{ $labels.x }}[{{ $score }}]",
-                                &v, out, sizeof out, why, sizeof why),
-             0);
+    T_EQ_INT(
+        ar_template_expand("{{$labels.node}} {{ $value }}>{{ $threshold }} at "
+                           "{{ $crossingTime }} in {{ $crossingIn }} {{ $labels.x }}[{{ $score }}]",
+                           &v, out, sizeof out, why, sizeof why),
+        0);
     T_EQ_STR(out, "web-1 91.5>90 at 2023-11-15T00:23:20Z in 2h10m []");
     T_EQ_INT(ar_template_expand("a {{ $value", &v, out, sizeof out, why, sizeof why), -EINVAL);
     T_ASSERT(strstr(why, "unclosed"));
