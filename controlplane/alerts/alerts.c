@@ -9,6 +9,7 @@
 #include "models/alerting.h"
 #include "models/anomaly.h"
 #include "models/forecast.h"
+#include "query/prom.h"
 #include "query/prom_module.h"
 #include "query/query.h"
 #include "spec/alertrule.h"
@@ -990,8 +991,9 @@ static void alerts_stop(struct controlplane *cp) {
     if (!a) return;
     ev_ref(cp->loop);
     ev_timer_stop(cp->loop, &a->tick);
-    work_pool_free(a->pool); /* cancels queued evaluations, waits for running ones */
-    am_free(a->am);          /* a request under way is aborted */
+    if (cp->prom) prom_cancel(cp->prom); /* a read under way ends now, not at its timeout */
+    work_pool_free(a->pool);             /* cancels queued evaluations, waits for running ones */
+    am_free(a->am);                      /* a request under way is aborted */
     cp->alerts = NULL;
     alerts_free(a);
 }
