@@ -140,8 +140,8 @@ static ar_series *series_new(char **names, char **values, size_t n) {
             free(s->names[s->nlabels]);
             goto fail;
         }
+        strbuf_printf(&k, "%s%s=\"%s\"", s->nlabels ? "," : "", names[i], values[i]);
         s->nlabels++;
-        strbuf_printf(&k, "%s=\"%s\",", names[i], values[i]);
     }
     s->key = strbuf_take(&k, 1);
     if (!s->key) goto fail;
@@ -154,9 +154,12 @@ fail:
 
 static char *labels_key(const query_series *q) {
     strbuf k = {0};
+    int first = 1;
     for (size_t i = 0; i < q->nlabels; i++)
-        if (strcmp(q->names[i], "__name__") != 0)
-            strbuf_printf(&k, "%s=\"%s\",", q->names[i], q->values[i]);
+        if (strcmp(q->names[i], "__name__") != 0) {
+            strbuf_printf(&k, "%s%s=\"%s\"", first ? "" : ",", q->names[i], q->values[i]);
+            first = 0;
+        }
     return strbuf_take(&k, 1);
 }
 
@@ -787,9 +790,10 @@ static void problems_text(const wl_problems *p, char *out, size_t outlen) {
     }
 }
 
-int alerts_apply(struct cp_alerts *a, const char *yaml, const char **result,
-                 unsigned long long *generation, char *name, size_t namelen, char *err,
-                 size_t errlen) {
+/* alerts_apply; save 0 when the text comes from the file itself (loading at start). */
+static int apply_text(struct cp_alerts *a, const char *yaml, int save, const char **result,
+                      unsigned long long *generation, char *name, size_t namelen, char *err,
+                      size_t errlen) {
     alertrule_spec *spec = malloc(sizeof *spec);
     if (!spec) {
         snprintf(err, errlen, "out of memory");
@@ -822,7 +826,7 @@ int alerts_apply(struct cp_alerts *a, const char *yaml, const char **result,
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    rc = persist_save(a->dir, e->spec.name, yaml);
+    rc = save ? persist_save(a->dir, e->spec.name, yaml) : 0;
     if (rc < 0) {
         snprintf(err, errlen, "cannot store %s/%s.yaml: %s (nothing changed)", a->dir, e->spec.name,
                  strerror(-rc));
@@ -839,6 +843,12 @@ int alerts_apply(struct cp_alerts *a, const char *yaml, const char **result,
     render_entry(e, tide_now_wall_ms() / 1000);
     render_all(a);
     return 0;
+}
+
+int alerts_apply(struct cp_alerts *a, const char *yaml, const char **result,
+                 unsigned long long *generation, char *name, size_t namelen, char *err,
+                 size_t errlen) {
+    return apply_text(a, yaml, /* save = */ 1, result, generation, name, namelen, err, errlen);
 }
 
 int alerts_delete(struct cp_alerts *a, const char *name, char *err, size_t errlen) {
@@ -910,7 +920,7 @@ static void load_one(void *ctx, const char *path, const char *yaml, size_t n) {
     const char *result;
     unsigned long long gen;
     char err[1200], name[64];
-    if (alerts_apply(a, yaml, &result, &gen, name, sizeof name, err, sizeof err) < 0)
+    if (apply_text(a, yaml, /* save = */ 0, &result, &gen, name, sizeof name, err, sizeof err) < 0)
         log_error("alerts", "%s: not loaded: %s", path, err);
     else
         log_info("alerts", "loaded rule from %s", path);

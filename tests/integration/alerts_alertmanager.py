@@ -9,7 +9,8 @@
 # resolves and Alertmanager's alert ends. Alertmanager starts only after the alert fired: the
 # failed deliveries are counted and retried with backoff, and the alert arrives all the same. An anomaly rule on a PromQL metric that only
 # Prometheus holds (three days at 5-min steps with a spike at the newest point) fires too.
-# Invalid rules are refused with every problem by field path and line.
+# Invalid rules are refused with every problem by field path and line; the rules are reloaded
+# after a restart.
 # timeout: 90
 import json
 import math
@@ -261,6 +262,14 @@ def main():
         peer.close()
         cp.terminate()
         assert cp.wait(20) == 0, "control plane exit status"
+
+        # the rules are kept: a restarted control plane has disk-full back, not the deleted one
+        cp = r.controlplane(tok, free_port(), free_port())
+        tp.wait_for(lambda: os.path.exists(sock), 20, "ops socket after restart")
+        rules = json.loads(run(ctl + ["get", "alertrules", "--json"]).stdout or "[]")
+        assert [x["name"] for x in rules] == ["disk-full"], rules
+        cp.terminate()
+        assert cp.wait(20) == 0, "control plane exit status after restart"
         print("alerts_alertmanager: ok")
 
 
