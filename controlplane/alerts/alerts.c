@@ -352,9 +352,9 @@ static cJSON *annotations(const ar_entry *e, const ar_series *s, int64_t now) {
                      sp->name, sp->quantile * 100, sp->below ? "below" : "above", sp->threshold, ct,
                      in, val);
         } else if (sp->type == AR_PREDICT) {
+            ar_format_duration(sp->horizon_s, in, sizeof in);
             snprintf(buf, sizeof buf, "%s: forecast (p%g) stays %s %.6g within %s", sp->name,
-                     sp->quantile * 100, sp->below ? "above" : "below", sp->threshold,
-                     (ar_format_duration(sp->horizon_s, in, sizeof in), in));
+                     sp->quantile * 100, sp->below ? "above" : "below", sp->threshold, in);
         } else {
             snprintf(buf, sizeof buf, "%s: anomalous value %s (expected %.6g, score %.2f)",
                      sp->name, val, s->expected, s->score);
