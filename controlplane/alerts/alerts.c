@@ -17,6 +17,7 @@
 #include "work.h"
 #include "workloads/observe.h"
 #include "workloads/persist.h"
+#include "workloads/workloads.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -49,6 +50,7 @@ typedef struct ar_series {
     double band[NBANDS];
     int64_t band_t; /* the time the bands forecast (0: none) */
     char error[200];
+    char note[300]; /* type workload: what the condition found (the default summary) */
     /* loop-owned */
     alert_state st;
     int64_t last_sent;
@@ -70,8 +72,9 @@ typedef struct ar_entry {
     uint64_t evals, failures;
     char last_error[300];
     char warning[200];
-    cJSON *snap;   /* the rule as JSON, rendered on the loop after each evaluation */
-    char *metrics; /* its series for /metrics */
+    uint64_t ev_seen; /* type workload: planner events already looked at (+1; 0 = none yet) */
+    cJSON *snap;      /* the rule as JSON, rendered on the loop after each evaluation */
+    char *metrics;    /* its series for /metrics */
 } ar_entry;
 
 typedef struct eval_job {
@@ -342,7 +345,9 @@ static cJSON *annotations(const ar_entry *e, const ar_series *s, int64_t now) {
         cJSON_AddStringToObject(o, sp->annotations[i].name, buf);
         has_summary |= !strcmp(sp->annotations[i].name, "summary");
     }
-    if (!has_summary) {
+    if (!has_summary && sp->type == AR_WORKLOAD) {
+        cJSON_AddStringToObject(o, "summary", s->note[0] ? s->note : sp->name);
+    } else if (!has_summary) {
         char buf[600], ct[32], in[32], val[32];
         snprintf(val, sizeof val, "%.6g", s->value);
         if (sp->type == AR_PREDICT && s->crossing > 0) {
@@ -361,7 +366,7 @@ static cJSON *annotations(const ar_entry *e, const ar_series *s, int64_t now) {
         }
         cJSON_AddStringToObject(o, "summary", buf);
     }
-    if (sp->type == AR_PREDICT && s->crossing > 0) {
+    if (sp->type != AR_ANOMALY && s->crossing > 0) {
         char ct[32];
         rfc3339(s->crossing, ct, sizeof ct);
         cJSON_AddStringToObject(o, "crossing_time", ct);
@@ -439,7 +444,11 @@ static void render_entry(ar_entry *e, int64_t now) {
     }
     cJSON_AddStringToObject(r, "state", firing ? "firing" : pending ? "pending" : "inactive");
     cJSON_AddStringToObject(r, "name", sp->name);
-    const char *q = sp->metric.selector[0] ? sp->metric.selector : sp->metric.query;
+    char wq[100];
+    snprintf(wq, sizeof wq, "workload %s", sp->workload);
+    const char *q = sp->type == AR_WORKLOAD  ? wq
+                    : sp->metric.selector[0] ? sp->metric.selector
+                                             : sp->metric.query;
     cJSON_AddStringToObject(r, "query", q);
     cJSON_AddNumberToObject(r, "duration", (double)sp->for_s);
     cJSON_AddNumberToObject(r, "keepFiringFor", (double)sp->keep_firing_s);
@@ -473,9 +482,15 @@ static void render_entry(ar_entry *e, int64_t now) {
         cJSON_AddNumberToObject(t, "threshold", sp->threshold);
         cJSON_AddStringToObject(t, "direction", sp->below ? "below" : "above");
         cJSON_AddNumberToObject(t, "quantile", sp->quantile);
-    } else {
+    } else if (sp->type == AR_ANOMALY) {
         cJSON_AddStringToObject(t, "sensitivity", ar_sensitivity_name(sp->sensitivity));
         cJSON_AddNumberToObject(t, "score_threshold", sp->score_threshold);
+    } else {
+        cJSON_AddStringToObject(t, "workload", sp->workload);
+        cJSON *cs = cJSON_AddArrayToObject(t, "conditions");
+        for (unsigned b = 1; b <= AR_COND_STABILITY; b <<= 1)
+            if (sp->conditions & b)
+                cJSON_AddItemToArray(cs, cJSON_CreateString(ar_condition_name(b)));
     }
     cJSON_AddNumberToObject(t, "evaluations", (double)e->evals);
     cJSON_AddNumberToObject(t, "failures", (double)e->failures);
@@ -497,10 +512,13 @@ static void render_entry(ar_entry *e, int64_t now) {
                 cJSON_AddNullToObject(o, "crossing_time");
             if (s->pm.name[0]) cJSON_AddStringToObject(o, "model", s->pm.name);
             if (s->pm.fit_at) cJSON_AddNumberToObject(o, "fit_at", (double)s->pm.fit_at);
-        } else {
+        } else if (sp->type == AR_ANOMALY) {
             cJSON_AddNumberToObject(o, "score", s->score);
             if (!isnan(s->expected)) cJSON_AddNumberToObject(o, "expected", s->expected);
             cJSON_AddNumberToObject(o, "scored_to", (double)s->last_t);
+        } else {
+            if (s->crossing > 0) cJSON_AddNumberToObject(o, "crossing_time", (double)s->crossing);
+            if (s->note[0]) cJSON_AddStringToObject(o, "note", s->note);
         }
         if (s->st.active_at && s->st.phase != ALERT_INACTIVE)
             cJSON_AddNumberToObject(o, "active_at", (double)s->st.active_at);
@@ -665,52 +683,40 @@ static void resolve_all(struct cp_alerts *a, ar_entry *e, int64_t now) {
     }
 }
 
-static void eval_done(work *w, int status) {
-    eval_job *j = (eval_job *)((char *)w - offsetof(eval_job, w));
-    struct cp_alerts *a = j->a;
-    ar_entry *e = j->e;
-    int64_t now = j->now;
-    e->busy = 0;
-    if (e->deleted) {
-        resolve_all(a, e, tide_now_wall_ms() / 1000);
-        entry_free(e);
-        free(j);
-        return;
-    }
-    if (status == 0 && !j->nothing_new) {
-        e->evals++;
-        e->last_eval = now;
-        e->last_eval_took = j->took;
-        snprintf(e->warning, sizeof e->warning, "%s", j->warning);
-        if (j->rc < 0) {
-            e->failures++;
-            snprintf(e->last_error, sizeof e->last_error, "%s", j->err);
-            log_limited(&eval_rl, LOG_WARN, "alerts", "%s: evaluation failed: %s", e->spec.name,
-                        j->err);
-        } else {
-            e->last_error[0] = 0;
-            /* a failed read says nothing about the alerts: states change on good reads only */
-            for (size_t i = 0; i < e->nseries;) {
-                ar_series *s = e->series[i];
-                alert_change ch = alert_step(&s->st, s->seen && s->active, now, e->spec.for_s,
-                                             e->spec.keep_firing_s);
-                if (ch == ALERT_FIRED) {
-                    log_info("alerts", "%s{%s}: firing (value %.6g)", e->spec.name, s->key,
-                             s->value);
-                    notify(a, e, s, now, 0);
-                } else if (ch == ALERT_RESOLVED) {
-                    log_info("alerts", "%s{%s}: resolved", e->spec.name, s->key);
-                    notify(a, e, s, now, 1);
-                } else if (ch == ALERT_PENDED) {
-                    log_debug("alerts", "%s{%s}: pending", e->spec.name, s->key);
-                }
-                if (!s->seen && s->st.phase == ALERT_INACTIVE) { /* the series went away */
-                    series_free(s);
-                    e->series[i] = e->series[--e->nseries];
-                    continue;
-                }
-                i++;
+/* After an evaluation (on the loop, e not busy): the states step, notifications go out, the
+ * snapshots are rendered. rc < 0: the evaluation failed with err and the states stand. */
+static void settle(struct cp_alerts *a, ar_entry *e, int64_t now, int rc, const char *err,
+                   const char *warning, double took) {
+    e->evals++;
+    e->last_eval = now;
+    e->last_eval_took = took;
+    snprintf(e->warning, sizeof e->warning, "%s", warning);
+    if (rc < 0) {
+        e->failures++;
+        snprintf(e->last_error, sizeof e->last_error, "%s", err);
+        log_limited(&eval_rl, LOG_WARN, "alerts", "%s: evaluation failed: %s", e->spec.name, err);
+    } else {
+        e->last_error[0] = 0;
+        /* a failed read says nothing about the alerts: states change on good reads only */
+        for (size_t i = 0; i < e->nseries;) {
+            ar_series *s = e->series[i];
+            alert_change ch =
+                alert_step(&s->st, s->seen && s->active, now, e->spec.for_s, e->spec.keep_firing_s);
+            if (ch == ALERT_FIRED) {
+                log_info("alerts", "%s{%s}: firing (value %.6g)", e->spec.name, s->key, s->value);
+                notify(a, e, s, now, 0);
+            } else if (ch == ALERT_RESOLVED) {
+                log_info("alerts", "%s{%s}: resolved", e->spec.name, s->key);
+                notify(a, e, s, now, 1);
+            } else if (ch == ALERT_PENDED) {
+                log_debug("alerts", "%s{%s}: pending", e->spec.name, s->key);
             }
+            if (!s->seen && s->st.phase == ALERT_INACTIVE) { /* the series went away */
+                series_free(s);
+                e->series[i] = e->series[--e->nseries];
+                continue;
+            }
+            i++;
         }
     }
     /* firing alerts are sent again every resend interval (Alertmanager expires them otherwise) */
@@ -719,9 +725,130 @@ static void eval_done(work *w, int status) {
         if (s->st.phase == ALERT_FIRING && now - s->last_sent >= a->resend_s)
             notify(a, e, s, now, 0);
     }
-    free(j);
     render_entry(e, now);
     render_all(a);
+}
+
+static void eval_done(work *w, int status) {
+    eval_job *j = (eval_job *)((char *)w - offsetof(eval_job, w));
+    struct cp_alerts *a = j->a;
+    ar_entry *e = j->e;
+    e->busy = 0;
+    if (e->deleted) {
+        resolve_all(a, e, tide_now_wall_ms() / 1000);
+        entry_free(e);
+    } else if (status == 0 && !j->nothing_new) {
+        settle(a, e, j->now, j->rc, j->err, j->warning, j->took);
+    }
+    free(j);
+}
+
+/* The series of a workload condition (labels workload, namespace, condition[, provider]),
+ * created when new; marked seen. NULL on ENOMEM. */
+static ar_series *cond_series(ar_entry *e, const char *ns, unsigned cond, const char *provider) {
+    char *names[4] = {"condition", "namespace", "provider", "workload"};
+    char *values[4] = {(char *)ar_condition_name(cond), (char *)ns, (char *)provider,
+                       e->spec.workload};
+    char *n2[4], *v2[4];
+    size_t n = 0;
+    for (size_t i = 0; i < 4; i++)
+        if (values[i] && values[i][0]) {
+            n2[n] = names[i];
+            v2[n++] = values[i];
+        }
+    query_series q = {.names = n2, .values = v2, .nlabels = n};
+    char *key = labels_key(&q);
+    if (!key) return NULL;
+    ar_series *sr = NULL;
+    for (size_t k = 0; k < e->nseries && !sr; k++)
+        if (!strcmp(e->series[k]->key, key)) sr = e->series[k];
+    free(key);
+    if (!sr) {
+        if (e->nseries == e->cap) {
+            size_t cap = e->cap ? e->cap * 2 : 4;
+            ar_series **nsr = realloc(e->series, cap * sizeof *nsr);
+            if (!nsr) return NULL;
+            e->series = nsr;
+            e->cap = cap;
+        }
+        if (!(sr = series_new(n2, v2, n))) return NULL;
+        e->series[e->nseries++] = sr;
+    }
+    sr->seen = 1;
+    sr->active = 0;
+    sr->value = NAN;
+    sr->crossing = 0;
+    sr->note[0] = 0;
+    sr->error[0] = 0;
+    return sr;
+}
+
+/* Evaluates a rule of type workload on the loop: it reads the workload's last portrait,
+ * provider states and decision events (all in memory, nothing slow). */
+static void eval_workload(struct cp_alerts *a, ar_entry *e, int64_t now) {
+    const alertrule_spec *sp = &e->spec;
+    for (size_t i = 0; i < e->nseries; i++)
+        e->series[i]->seen = 0;
+    workload_entry *we = a->cp->workloads ? workload_find(a->cp->workloads, sp->workload) : NULL;
+    if (!we) {
+        char err[200];
+        snprintf(err, sizeof err, "no workload named '%s'", sp->workload);
+        settle(a, e, now, -ENOENT, err, "", 0);
+        return;
+    }
+    const char *ns = we->spec.namespace_;
+    const portrait *pt = controller_portrait(we->ctl);
+    if (sp->conditions & AR_COND_OUT_OF_REPLICAS) {
+        ar_series *s = cond_series(e, ns, AR_COND_OUT_OF_REPLICAS, NULL);
+        for (int k = 0; s && pt && k < pt->n; k++)
+            if (pt->demand[k] > we->spec.max_replicas) {
+                char in[32], ct[32];
+                s->active = 1;
+                s->value = pt->demand[k];
+                s->crossing = pt->t0 + (int64_t)k * pt->step;
+                if (s->crossing < now) s->crossing = now;
+                rfc3339(s->crossing, ct, sizeof ct);
+                ar_format_duration(s->crossing - now, in, sizeof in);
+                if (s->crossing > now)
+                    snprintf(s->note, sizeof s->note,
+                             "%s: out of replicas at %s (in %s): %d needed, maxReplicas %d",
+                             sp->workload, ct, in, pt->demand[k], we->spec.max_replicas);
+                else
+                    snprintf(s->note, sizeof s->note,
+                             "%s: out of replicas now: %d needed, maxReplicas %d", sp->workload,
+                             pt->demand[k], we->spec.max_replicas);
+                break;
+            }
+    }
+    if (sp->conditions & AR_COND_FALLBACK) {
+        const portrait_engine *eng = controller_engine(we->ctl);
+        for (int i = 0; i < we->spec.n_providers; i++) {
+            if (we->spec.providers[i].type != WL_PROV_PREDICTIVE) continue;
+            ar_series *s = cond_series(e, ns, AR_COND_FALLBACK, we->spec.providers[i].name);
+            const char *why = portrait_fallback_reason(eng, i);
+            if (!s || !why) continue;
+            s->active = 1;
+            snprintf(s->note, sizeof s->note,
+                     "%s: predictive provider %s fell back to reactive: %s", sp->workload,
+                     we->spec.providers[i].name, why);
+        }
+    }
+    if (sp->conditions & AR_COND_STABILITY) {
+        ar_series *s = cond_series(e, ns, AR_COND_STABILITY, NULL);
+        const planner *pl = controller_planner(we->ctl);
+        uint64_t n = planner_event_count(pl);
+        if (e->ev_seen == 0 || e->ev_seen - 1 > n) e->ev_seen = n + 1; /* only events from now */
+        for (uint64_t i = e->ev_seen - 1; s && i < n; i++) {
+            planner_event ev;
+            if (planner_event_at(pl, i, &ev) < 0) continue;
+            if (strcmp(ev.kind, "rollback") != 0 && strcmp(ev.kind, "pause") != 0) continue;
+            s->active = 1;
+            snprintf(s->note, sizeof s->note, "%s: stability checker: %.200s", sp->workload,
+                     ev.text);
+        }
+        e->ev_seen = n + 1;
+    }
+    settle(a, e, now, 0, "", "", 0);
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
@@ -731,6 +858,11 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     int64_t now = tide_now_wall_ms() / 1000;
     for (ar_entry *e = a->head; e; e = e->next) {
         if (e->busy || now < e->next_eval) continue;
+        if (e->spec.type == AR_WORKLOAD) { /* in memory: no worker needed */
+            e->next_eval = now + e->spec.interval_s;
+            eval_workload(a, e, now);
+            continue;
+        }
         eval_job *j = calloc(1, sizeof *j);
         if (!j) continue;
         j->a = a;
@@ -1008,4 +1140,5 @@ static void alerts_stop(struct controlplane *cp) {
     alerts_free(a);
 }
 
-CP_MODULE_AFTER(alerts, ALERTS_MODULE_NAME, PROM_MODULE_NAME, alerts_start, alerts_stop)
+CP_MODULE_AFTER(alerts, ALERTS_MODULE_NAME, PROM_MODULE_NAME ",workloads", alerts_start,
+                alerts_stop)

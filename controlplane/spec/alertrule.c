@@ -14,12 +14,20 @@
 #include <time.h>
 #include <yaml.h>
 
-static const char *const type_names[] = {"predict", "anomaly", NULL};
+static const char *const type_names[] = {"predict", "anomaly", "workload", NULL};
+static const char *const cond_names[] = {"outOfReplicas", "fallback", "stability", NULL};
 static const char *const sens_names[] = {"low", "medium", "high", NULL};
 static const double sens_threshold[] = {0.5, 0.4, 0.3};
 
 const char *ar_type_name(ar_type t) {
-    return t == AR_ANOMALY ? "anomaly" : "predict";
+    return t == AR_WORKLOAD ? "workload" : t == AR_ANOMALY ? "anomaly" : "predict";
+}
+
+const char *ar_condition_name(unsigned bit) {
+    return bit == AR_COND_OUT_OF_REPLICAS ? cond_names[0]
+           : bit == AR_COND_FALLBACK      ? cond_names[1]
+           : bit == AR_COND_STABILITY     ? cond_names[2]
+                                          : "?";
 }
 
 const char *ar_sensitivity_name(int s) {
@@ -146,10 +154,11 @@ static int model_known(const char *m) {
 }
 
 static void parse_spec(wl_yctx *c, yaml_node_t *n, alertrule_spec *s) {
-    static const char *const k[] = {
-        "type",          "metric",    "interval",  "step",        "history",     "for",
-        "keepFiringFor", "severity",  "labels",    "annotations", "model",       "horizon",
-        "retrain",       "threshold", "direction", "quantile",    "sensitivity", NULL};
+    static const char *const k[] = {"type",        "metric",      "interval",      "step",
+                                    "history",     "for",         "keepFiringFor", "severity",
+                                    "labels",      "annotations", "model",         "horizon",
+                                    "retrain",     "threshold",   "direction",     "quantile",
+                                    "sensitivity", "workload",    "conditions",    NULL};
     enum {
         TYPE,
         METRIC,
@@ -168,6 +177,8 @@ static void parse_spec(wl_yctx *c, yaml_node_t *n, alertrule_spec *s) {
         DIRECTION,
         QUANTILE,
         SENSITIVITY,
+        WORKLOAD,
+        CONDITIONS,
         NK
     };
     yaml_node_t *v[NK];
@@ -177,14 +188,48 @@ static void parse_spec(wl_yctx *c, yaml_node_t *n, alertrule_spec *s) {
         wl__prob(c, "spec", n, "missing field \"type\" (predict or anomaly)");
     else if (wl__get_enum(c, "spec.type", v[TYPE], type_names, &t) == 0)
         s->type = (ar_type)t;
-    if (!v[METRIC])
-        wl__prob(c, "spec", n, "missing field \"metric\" ({selector: ...} or {query: ...})");
-    else
-        wl__get_source(c, "spec.metric", v[METRIC], &s->metric);
+    if (s->type == AR_WORKLOAD) {
+        if (v[METRIC]) wl__prob(c, "spec.metric", v[METRIC], "not for type workload");
+        if (!v[WORKLOAD])
+            wl__prob(c, "spec", n, "missing field \"workload\" (type workload)");
+        else if (wl__get_str(c, "spec.workload", v[WORKLOAD], s->workload, sizeof s->workload) ==
+                     0 &&
+                 !wl__name_ok(s->workload))
+            wl__prob(c, "spec.workload", v[WORKLOAD], "not a workload name");
+        s->conditions = AR_COND_ALL;
+        if (v[CONDITIONS]) {
+            yaml_node_t *cn = v[CONDITIONS];
+            if (cn->type != YAML_SEQUENCE_NODE ||
+                cn->data.sequence.items.top == cn->data.sequence.items.start) {
+                wl__prob(c, "spec.conditions", cn,
+                         "must be a list of outOfReplicas, fallback, stability");
+            } else {
+                s->conditions = 0;
+                int i = 0;
+                for (yaml_node_item_t *it = cn->data.sequence.items.start;
+                     it < cn->data.sequence.items.top; it++, i++) {
+                    char sp[64];
+                    snprintf(sp, sizeof sp, "spec.conditions[%d]", i);
+                    int bit;
+                    if (wl__get_enum(c, sp, wl__node(c, *it), cond_names, &bit) == 0)
+                        s->conditions |= 1u << bit;
+                }
+            }
+        }
+    } else {
+        if (v[WORKLOAD]) wl__prob(c, "spec.workload", v[WORKLOAD], "only for type workload");
+        if (v[CONDITIONS]) wl__prob(c, "spec.conditions", v[CONDITIONS], "only for type workload");
+        if (!v[METRIC])
+            wl__prob(c, "spec", n, "missing field \"metric\" ({selector: ...} or {query: ...})");
+        else
+            wl__get_source(c, "spec.metric", v[METRIC], &s->metric);
+    }
     if (v[INTERVAL]) get_dur(c, "spec.interval", v[INTERVAL], 1, 86400, &s->interval_s);
     if (v[STEP]) get_dur(c, "spec.step", v[STEP], 1, 86400, &s->step_s);
     if (v[HISTORY]) get_dur(c, "spec.history", v[HISTORY], 60, 400 * 86400, &s->history_s);
-    if (s->type == AR_ANOMALY) s->for_s = 0; /* the detector's statistics already smooth */
+    if (s->type != AR_PREDICT)
+        s->for_s = 0; /* the detector's statistics already smooth; a
+                       * workload's conditions are decided by it */
     if (v[FOR]) get_dur(c, "spec.for", v[FOR], 0, 7 * 86400, &s->for_s);
     if (v[KEEP]) get_dur(c, "spec.keepFiringFor", v[KEEP], 0, 7 * 86400, &s->keep_firing_s);
     if (v[SEVERITY]) wl__get_str(c, "spec.severity", v[SEVERITY], s->severity, sizeof s->severity);

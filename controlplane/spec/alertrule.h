@@ -3,6 +3,8 @@
  *
  *   predict   a metric's forecast (model, quantile) crosses a threshold within the horizon
  *   anomaly   the online anomaly detector (models/anomaly.h) flags the metric's newest points
+ *   workload  built-in conditions of a workload: out of replicas ahead, predictive fallback,
+ *             stability checker fired
  *
  * Parsing is pure (a buffer in, a struct out) and validation complete: every problem with its
  * field path and line (as workload.h), unknown fields rejected by name. Durations are
@@ -24,7 +26,15 @@
 #define AR_MAX_HORIZON_STEPS 2880
 #define AR_MAX_HISTORY_STEPS 11000 /* what one query_range returns per series */
 
-typedef enum ar_type { AR_PREDICT = 0, AR_ANOMALY } ar_type;
+typedef enum ar_type { AR_PREDICT = 0, AR_ANOMALY, AR_WORKLOAD } ar_type;
+
+/* type workload: the built-in conditions of a workload a rule switches on */
+enum {
+    AR_COND_OUT_OF_REPLICAS = 1, /* demand above maxReplicas within the portrait ahead */
+    AR_COND_FALLBACK = 2,        /* a predictive provider runs on the reactive fallback */
+    AR_COND_STABILITY = 4,       /* a stability checker rolled back or paused a step */
+    AR_COND_ALL = 7,
+};
 
 typedef struct ar_label {
     char name[WL_NAME_MAX];
@@ -57,6 +67,9 @@ typedef struct alertrule_spec {
     double threshold;
     int below;       /* direction: 0 above (default), 1 below */
     double quantile; /* tested forecast quantile: default 0.9 above, 0.1 below */
+    /* workload */
+    char workload[WL_NAME_MAX];
+    unsigned conditions; /* AR_COND_* bits */
     /* anomaly */
     int sensitivity;        /* 0 low, 1 medium (default), 2 high */
     double score_threshold; /* from sensitivity: 0.5, 0.4 (the detector's default), 0.3 */
@@ -76,6 +89,8 @@ void ar_doc_kind(const char *buf, size_t len, char *out, size_t outlen);
 const char *ar_type_name(ar_type t);
 /* "low", "medium", "high" */
 const char *ar_sensitivity_name(int s);
+/* "outOfReplicas", "fallback", "stability" for one AR_COND_* bit */
+const char *ar_condition_name(unsigned bit);
 
 /* The values a template may use; NULL/NaN ones expand to "". */
 typedef struct ar_vars {

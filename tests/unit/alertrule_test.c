@@ -205,3 +205,29 @@ TEST(alerting_for_and_keep_firing) {
     T_EQ_INT(alert_step(&s, 1, 3000, 0, 0), ALERT_FIRED);
     T_EQ_INT(alert_step(&s, 0, 3060, 0, 0), ALERT_RESOLVED);
 }
+
+TEST(alertrule_workload_conditions) {
+    static alertrule_spec s;
+    wl_problems p;
+    const char *y = "apiVersion: tide/v1\nkind: AlertRule\nmetadata: {name: shop}\n"
+                    "spec:\n  type: workload\n  workload: shop\n";
+    T_EQ_INT(parse(y, &s, &p), 0);
+    T_EQ_INT(s.type, AR_WORKLOAD);
+    T_EQ_STR(s.workload, "shop");
+    T_EQ_INT(s.conditions, AR_COND_ALL);
+    T_EQ_INT(s.for_s, 0);
+    wl_problems_fini(&p);
+    const char *y2 = "apiVersion: tide/v1\nkind: AlertRule\nmetadata: {name: shop}\n"
+                     "spec:\n  type: workload\n  workload: shop\n  conditions: [stability]\n";
+    T_EQ_INT(parse(y2, &s, &p), 0);
+    T_EQ_INT(s.conditions, AR_COND_STABILITY);
+    T_EQ_STR(ar_condition_name(AR_COND_OUT_OF_REPLICAS), "outOfReplicas");
+    wl_problems_fini(&p);
+    const char *y3 = "apiVersion: tide/v1\nkind: AlertRule\nmetadata: {name: x}\n"
+                     "spec:\n  type: predict\n  metric: {selector: m}\n  threshold: 1\n"
+                     "  workload: shop\n  conditions: []\n";
+    T_EQ_INT(parse(y3, &s, &p), -EINVAL);
+    T_ASSERT(has_problem(&p, "spec.workload", 8, "only for type workload"));
+    T_ASSERT(has_problem(&p, "spec.conditions", 9, "only for type workload"));
+    wl_problems_fini(&p);
+}
