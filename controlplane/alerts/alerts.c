@@ -30,9 +30,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define NBANDS ALERT_NBANDS
-#define band_q alert_band_q
-
 /* One alert: a series of a rule's metric, with what the worker found and the loop's state. */
 typedef struct ar_series {
     char *key; /* the label set as text: identity across evaluations */
@@ -47,7 +44,7 @@ typedef struct ar_series {
     double value;   /* predict: the forecast at the crossing (or its extreme); anomaly: the value */
     int64_t crossing;
     double score, expected;
-    double band[NBANDS];
+    double band[ALERT_NBANDS];
     int64_t band_t; /* the time the bands forecast (0: none) */
     char error[200];
     char note[300]; /* type workload: what the condition found (the default summary) */
@@ -549,11 +546,11 @@ static void render_entry(ar_entry *e, int64_t now) {
     for (size_t i = 0; i < e->nseries; i++) {
         const ar_series *s = e->series[i];
         if (sp->type == AR_PREDICT && s->band_t) {
-            for (int k = 0; k < NBANDS; k++) {
+            for (int k = 0; k < ALERT_NBANDS; k++) {
                 if (isnan(s->band[k])) continue;
                 strbuf_printf(&b, "tide_forecast{");
                 metric_labels(&b, e, s);
-                strbuf_printf(&b, ",quantile=\"%g\"} %.17g\n", band_q[k], s->band[k]);
+                strbuf_printf(&b, ",quantile=\"%g\"} %.17g\n", alert_band_q[k], s->band[k]);
             }
         } else if (sp->type == AR_ANOMALY && s->det) {
             strbuf_printf(&b, "tide_anomaly_score{");
@@ -946,6 +943,15 @@ static int apply_text(struct cp_alerts *a, const char *yaml, int save, const cha
     wl_problems_fini(&probs);
     snprintf(name, namelen, "%s", spec->name);
     ar_entry *old = find(a, spec->name);
+    size_t count = 0;
+    for (ar_entry *x = a->head; x; x = x->next)
+        count++;
+    if (!old && count >= ALERTS_MAX_RULES) {
+        snprintf(err, errlen, "there are already %d alert rules, the most allowed",
+                 ALERTS_MAX_RULES);
+        free(spec);
+        return -ENOSPC;
+    }
     if (old && !strcmp(old->yaml, yaml)) {
         *result = "unchanged";
         *generation = old->generation;

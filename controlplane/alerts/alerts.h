@@ -17,6 +17,7 @@
 
 #define ALERTS_MODULE_NAME "alerts"
 #define ALERTS_MAX_SERIES 32 /* an anomaly detector takes ~2 MB: 64 MB per rule at most */
+#define ALERTS_MAX_RULES 1024
 
 struct controlplane;
 

@@ -105,7 +105,7 @@ def main():
         assert o["labels"] == {"alertname": "shop-health", "severity": "page", "workload": "shop",
                                "namespace": "default", "condition": "outOfReplicas"}, o
         assert "out of replicas now" in o["annotations"]["summary"], o
-        assert o["annotations"]["crossing_time"] == o["activeAt"], o
+        assert o["annotations"]["crossing_time"] >= o["activeAt"], o  # "now" moves on
         assert "9 needed, maxReplicas 4" in o["annotations"]["summary"], o
         f = conds["fallback"]
         assert f["labels"]["provider"] == "forecast", f
