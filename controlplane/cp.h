@@ -63,6 +63,15 @@ struct cp_config {
     int64_t k8s_timeout_ms;
     char *k8s_kubeconfig, *k8s_context;
     int64_t k8s_qps, k8s_burst;
+    /* alert rules and their delivery (alerts/) */
+    char *alertmanager_urls; /* comma-separated Alertmanager base URLs, "" = none */
+    int64_t alertmanager_timeout_ms;
+    char *alertmanager_bearer_token_file;
+    char *alertmanager_basic_auth_user;
+    char *alertmanager_basic_auth_password_file;
+    int64_t alertmanager_queue_max;
+    int64_t alert_resend_interval_ms;
+    char *alert_external_url; /* base of generatorURL, "" = http://<http> */
 };
 
 struct controlplane {
@@ -80,6 +89,7 @@ struct controlplane {
     struct cp_workloads *workloads; /* workloads/: applied specs, controllers, sync loop, ops */
     struct cp_k8s *k8s;             /* exec/k8s.c: Kubernetes API requests under way */
     struct exec_registry *exec;     /* exec/executor.c: the executors (started by workloads) */
+    struct cp_alerts *alerts;       /* alerts/: alert rules, evaluation, Alertmanager delivery */
 };
 
 /* A module's start/stop, run by main.c after the store, agents and ops socket are up and
@@ -94,6 +104,8 @@ struct controlplane {
  *   http        after prometheus       HTTP listener, query ops (its threads query Prometheus)
  *   workloads   after prometheus       controllers (fetch threads query Prometheus)
  *   k8s                                Kubernetes API requests
+ *   alerts      after prometheus       alert rules (evaluation threads query Prometheus)
+ * (http starts after alerts too: its threads serve the alerts' snapshots)
  * so Prometheus starts first and stops last. A name in `after` that no module has, or a cycle,
  * fails the start with an error naming them. */
 typedef int (*cp_module_start_fn)(struct controlplane *cp, char *err, size_t errlen);

@@ -10,6 +10,7 @@
 #include "vclock.h"
 #include "cp.h"
 #include "wire.h"
+#include "alerts/amclient.h"
 
 #define F(field) offsetof(struct cp_config, field)
 
@@ -19,6 +20,11 @@ static int valid_prometheus_url(const void *value, char *err, size_t errlen) {
     if (!u || !u[0] || !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8)) return 0;
     snprintf(err, errlen, "'%s' is not an http:// or https:// URL", u);
     return -EINVAL;
+}
+
+static int valid_alertmanager_urls(const void *value, char *err, size_t errlen) {
+    const char *u = *(const char *const *)value;
+    return am_urls_check(u, err, errlen);
 }
 
 const cfg_key cp_config_table[] = {
@@ -163,6 +169,26 @@ const cfg_key cp_config_table[] = {
      "virtual clock: trace time (unix s or UTC) at the anchor (default: the real time)"},
     {"clock_anchor", CFG_STR, F(clock_anchor), "", 0, 0, vclock_valid_instant, 0,
      "virtual clock: real time (unix s or UTC) at which the trace is at clock_origin"},
+    /* Alert delivery: none unless named. 10 s as for Prometheus; 10,000 alerts per
+     * Alertmanager hold a minute's outage of a thousand rules many times over (~1 KB each). */
+    {"alertmanager_urls", CFG_STR, F(alertmanager_urls), "", 0, 0, valid_alertmanager_urls, 0,
+     "comma-separated Alertmanager base URLs that alerts are sent to (v2 API), empty = none"},
+    {"alertmanager_timeout", CFG_DURATION, F(alertmanager_timeout_ms), "10s", 100, 600000, NULL, 0,
+     "timeout of one request to an Alertmanager"},
+    {"alertmanager_bearer_token_file", CFG_STR, F(alertmanager_bearer_token_file), "", 0, 0, NULL,
+     0, "file with a bearer token sent to the Alertmanagers (read at every request), empty = none"},
+    {"alertmanager_basic_auth_user", CFG_STR, F(alertmanager_basic_auth_user), "", 0, 0, NULL, 0,
+     "basic auth user for the Alertmanagers, empty = none"},
+    {"alertmanager_basic_auth_password_file", CFG_STR, F(alertmanager_basic_auth_password_file), "",
+     0, 0, NULL, 0, "file with the basic auth password (read at every request)"},
+    {"alertmanager_queue_max", CFG_INT, F(alertmanager_queue_max), "10000", 1, 10000000, NULL, 0,
+     "alerts queued per Alertmanager while it cannot be reached (beyond: the oldest are dropped)"},
+    /* Prometheus's --rules.alert.resend-delay; firing alerts carry endsAt 4 resends ahead, so an
+     * Alertmanager resolves them by itself if Tide goes away. */
+    {"alert_resend_interval", CFG_DURATION, F(alert_resend_interval_ms), "1m", 1000, 3600000, NULL,
+     0, "how often firing alerts are sent again"},
+    {"alert_external_url", CFG_STR, F(alert_external_url), "", 0, 0, valid_prometheus_url, 0,
+     "base URL in the alerts' generatorURL, empty = http://<http>"},
     CFG_END,
 };
 

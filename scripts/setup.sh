@@ -10,7 +10,7 @@ BUILD_PKGS="build-essential pkg-config clang libclang-rt-14-dev libev-dev libmsg
 # Tests and demo: the real components the integration tests start on loopback; the Debian
 # packaging tools of `make deb` and its test (debhelper, dpkg-dev, fakeroot, lintian), and man
 # with groff for the man page checks.
-TEST_PKGS="prometheus haproxy wrk socat clang-format
+TEST_PKGS="prometheus prometheus-alertmanager haproxy wrk socat clang-format
  netcat-openbsd yamllint valgrind iproute2 procps curl python3 python3-msgpack python3-yaml systemd
  openssl python3-kubernetes chromium
  debhelper dpkg-dev fakeroot lintian man-db groff-base"

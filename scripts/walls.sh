@@ -12,22 +12,25 @@ cd "${1:-.}"
 # folder: controlplane/cp.h, agent/agent.h), or single headers of a folder ("api/ops.h": the ops
 # command registry, and nothing else of api/). A folder may always include its own headers.
 # query/ uses core for its Prometheus client module (query/prom_module.c registers with cp.h).
+# alerts/ (alert rules, their evaluation threads and Alertmanager delivery) reads metrics as the
+# workloads do (workloads/observe.h) and renders label values with api/metrics.h's escaping.
 TABLE='
 shared:
 agent: shared collect actions
 agent/collect: shared core
 agent/actions: shared core
-controlplane: shared store query models spec scaling agents api exec workloads
+controlplane: shared store query models spec scaling agents api exec workloads alerts
 controlplane/store: shared
 controlplane/models: shared
 controlplane/query: shared core store
-controlplane/spec: shared query store
+controlplane/spec: shared query store models
 controlplane/scaling: shared models spec
 controlplane/offline: shared scaling models spec
 controlplane/agents: shared core store api/ops.h
 controlplane/exec: shared core agents api/ops.h store spec
 controlplane/workloads: shared core store query models spec scaling agents api/ops.h exec
-controlplane/api: shared core store query models spec scaling agents exec workloads
+controlplane/alerts: shared core store query models spec workloads api/ops.h api/metrics.h
+controlplane/api: shared core store query models spec scaling agents exec workloads alerts
 controlplane/cli: shared offline scaling models spec query store api
 '
 # the pure layers, and what they must not include (system and project headers)

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "cp.h"
 #include "log.h"
+#include "alerts/alerts.h"
 #include "api/metrics.h"
 #include "api/ops.h"
 #include "api/ui.h"
@@ -619,6 +620,9 @@ static char *metrics_text(cp_http *h) {
     pthread_mutex_lock(&h->mu);
     if (h->loop_metrics) strbuf_printf(&b, "%s", h->loop_metrics);
     pthread_mutex_unlock(&h->mu);
+    char *am = alerts_metrics_text(h->cp);
+    if (am) strbuf_printf(&b, "%s", am);
+    free(am);
     return b.p;
 }
 
@@ -859,6 +863,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 body = bad_data(&status, "invalid label name: \"%.100s\"", name);
             else
                 body = label_strings(h, name, &q, &status);
+        } else if (!strcmp(url, "/api/v1/alerts") || !strcmp(url, "/api/v1/rules")) {
+            /* the alerts module's last rendering (Prometheus's shape, for Grafana) */
+            body = url[8] == 'a' ? alerts_api_alerts(h->cp) : alerts_api_rules(h->cp);
+            status = 200;
+            if (!body) {
+                status = 503;
+                body = query_error_json("unavailable", "alert rules are not running");
+            }
         } else if (!strcmp(url, "/api/v1/status/buildinfo")) {
             status = 200;
             body = buildinfo_json();
@@ -1260,4 +1272,4 @@ static void http_stop(struct controlplane *cp) {
     cp->http = NULL;
 }
 
-CP_MODULE_AFTER(http, "http", PROM_MODULE_NAME, http_start, http_stop)
+CP_MODULE_AFTER(http, "http", PROM_MODULE_NAME "," ALERTS_MODULE_NAME, http_start, http_stop)

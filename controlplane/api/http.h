@@ -7,6 +7,7 @@
  *            {"status":"error","errorType":"bad_data","error":...} for bad input
  *   GET|POST /api/v1/query?query=&time=   the same at one time, resultType "vector"
  *   GET /api/v1/labels, /api/v1/label/NAME/values   label names / values in the store
+ *   GET /api/v1/alerts, /api/v1/rules   the alert rules' alerts and rules, Prometheus's shape
  *   GET /metrics   Prometheus text exposition of the control plane's counters
  *   GET /healthz   200 "ok" while the store can write; 503 with the reason when it cannot
  * The store is read under its reader lock from the HTTP threads; values owned by the loop

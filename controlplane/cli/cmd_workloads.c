@@ -1,7 +1,9 @@
 /* cmd_workloads.c: `tidectl apply -f FILE`, `get workloads`, `describe NAME`, `events [NAME]`,
  * `delete NAME`: workload specs and their decisions, through the ops socket. */
 #include "cli_table.h"
+#include "cmd_alerts.h"
 #include "tidectl.h"
+#include "spec/alertrule.h"
 #include "spec/workload.h"
 
 #include <errno.h>
@@ -39,7 +41,8 @@ static int take_json(tidectl_ctx *ctx, int *argc, char **argv) {
     return 0;
 }
 
-#define APPLY_USAGE "apply -f FILE [--json]   validate and apply a workload spec (FILE - = stdin)"
+#define APPLY_USAGE                                                                                \
+    "apply -f FILE [--json]   validate and apply a workload spec or alert rule (FILE - = stdin)"
 
 static int cmd_apply(tidectl_ctx *ctx, int argc, char **argv) {
     take_json(ctx, &argc, argv);
@@ -83,6 +86,13 @@ static int cmd_apply(tidectl_ctx *ctx, int argc, char **argv) {
         free(buf);
         return 2;
     }
+    char kind[64];
+    ar_doc_kind(buf, len, kind, sizeof kind);
+    if (!strcmp(kind, "AlertRule")) {
+        int arc = cli_alertrule_apply(ctx, path, buf, len);
+        free(buf);
+        return arc;
+    }
     /* validate here too: every problem is printed, however many (the control plane checks
      * again and is the authority) */
     workload_spec spec;
@@ -113,7 +123,8 @@ static int cmd_apply(tidectl_ctx *ctx, int argc, char **argv) {
 }
 
 #define GET_USAGE                                                                                  \
-    "get workloads [--json]   workloads: mode, bounds, need now/ahead, online/starting/standby\n"  \
+    "get workloads|alertrules [--json]   workloads: mode, bounds, need now/ahead, "                \
+    "online/starting/standby; alert rules: type, state, alerts\n"                                  \
     "  get replicas NAME [--json]   the replicas of workload NAME: node, HAProxy server, pid, "    \
     "state, since"
 
@@ -143,6 +154,8 @@ static void fleet_table(const cJSON *fleet, const char *indent) {
 
 static int cmd_get(tidectl_ctx *ctx, int argc, char **argv) {
     take_json(ctx, &argc, argv);
+    if (argc == 2 && (!strcmp(argv[1], "alertrules") || !strcmp(argv[1], "alertrule")))
+        return cli_alertrule_list(ctx);
     if (argc == 3 && (!strcmp(argv[1], "replicas") || !strcmp(argv[1], "replica"))) {
         cJSON *args = cJSON_CreateObject();
         cJSON_AddStringToObject(args, "name", argv[2]);
@@ -157,7 +170,8 @@ static int cmd_get(tidectl_ctx *ctx, int argc, char **argv) {
         return 0;
     }
     if (argc != 2 || (strcmp(argv[1], "workloads") != 0 && strcmp(argv[1], "workload") != 0))
-        return usage("get", "\"workloads\" or \"replicas NAME\" can be listed", GET_USAGE);
+        return usage("get", "\"workloads\", \"alertrules\" or \"replicas NAME\" can be listed",
+                     GET_USAGE);
     cJSON *data = NULL;
     int rc = cli_call(ctx, "workload-list", NULL, ctx->json, &data);
     if (rc != 0 || !data) return rc;
@@ -197,10 +211,12 @@ static int cmd_get(tidectl_ctx *ctx, int argc, char **argv) {
 }
 
 #define DESCRIBE_USAGE                                                                             \
-    "describe NAME [--json]   portrait ahead, replica states, last decisions and actions"
+    "describe NAME | alertrule NAME [--json]   a workload: portrait ahead, replica states, last "  \
+    "decisions and actions; an alert rule: its series, values and alerts"
 
 static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     take_json(ctx, &argc, argv);
+    if (argc == 3 && !strcmp(argv[1], "alertrule")) return cli_alertrule_describe(ctx, argv[2]);
     if (argc != 2) return usage("describe", "expected one workload name", DESCRIBE_USAGE);
     cJSON *args = cJSON_CreateObject();
     cJSON_AddStringToObject(args, "name", argv[1]);
@@ -373,10 +389,13 @@ static int cmd_events(tidectl_ctx *ctx, int argc, char **argv) {
     return 0;
 }
 
-#define DELETE_USAGE "delete NAME [--json]     remove a workload and its stored spec"
+#define DELETE_USAGE                                                                               \
+    "delete NAME | alertrule NAME [--json]   remove a workload or an alert rule and its stored "   \
+    "spec"
 
 static int cmd_delete(tidectl_ctx *ctx, int argc, char **argv) {
     take_json(ctx, &argc, argv);
+    if (argc == 3 && !strcmp(argv[1], "alertrule")) return cli_alertrule_delete(ctx, argv[2]);
     if (argc != 2) return usage("delete", "expected one workload name", DELETE_USAGE);
     cJSON *args = cJSON_CreateObject();
     cJSON_AddStringToObject(args, "name", argv[1]);

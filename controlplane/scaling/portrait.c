@@ -589,6 +589,7 @@ int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out) 
         int r = best_rep[k], nd = best_need[k];
         if (r < 0) r = nd = s->min_replicas; /* nobody knows: hold the minimum */
         if (nd > r) nd = r;
+        out->demand[k] = r;
         if (r < s->min_replicas) {
             r = s->min_replicas;
             out->clamped_low++;

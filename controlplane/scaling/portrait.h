@@ -31,6 +31,7 @@ typedef struct portrait {
     int n;
     int replicas[PORTRAIT_MAX_STEPS];
     int needed[PORTRAIT_MAX_STEPS];
+    int demand[PORTRAIT_MAX_STEPS];         /* replicas asked for before the min/max clamp */
     signed char source[PORTRAIT_MAX_STEPS]; /* winning provider index, -1 none (min bound) */
     double traffic[PORTRAIT_MAX_STEPS];     /* predicted traffic at the chosen quantile, NaN none */
     int clamped_low, clamped_high;          /* steps raised to min / cut to max */

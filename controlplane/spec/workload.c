@@ -1,5 +1,6 @@
 /* workload.c: parses and validates workload specs (YAML via libyaml's document API). */
 #include "spec/workload.h"
+#include "spec/spec_yaml.h"
 
 #include "query/query.h"
 
@@ -482,12 +483,7 @@ static void cron_overlaps(const wl_provider *p, void (*report)(void *, int, int,
 
 /* ---- YAML walking --------------------------------------------------------------------- */
 
-typedef struct pctx {
-    yaml_document_t *doc;
-    wl_problems *probs;
-    int nprob;
-    long budget; /* nodes left to visit: aliases can make a small document huge */
-} pctx;
+typedef wl_yctx pctx; /* spec_yaml.h */
 
 static void prob(pctx *c, const char *path, const yaml_node_t *n, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -1691,19 +1687,7 @@ int wl_parse(const char *buf, size_t len, workload_spec *out, wl_problems *probs
         yaml_document_delete(&extra);
     }
 done:
-    if (probs && probs->n > 1) { /* in document order; problems without a line last */
-        for (size_t i = 1; i < probs->n; i++) {
-            wl_problem e = probs->v[i];
-            unsigned ke = e.line > 0 ? (unsigned)e.line : UINT_MAX;
-            size_t j = i;
-            while (j > 0 &&
-                   (probs->v[j - 1].line > 0 ? (unsigned)probs->v[j - 1].line : UINT_MAX) > ke) {
-                probs->v[j] = probs->v[j - 1];
-                j--;
-            }
-            probs->v[j] = e;
-        }
-    }
+    wl__problems_sort(probs); /* in document order; problems without a line last */
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     return c.nprob ? -EINVAL : 0;
@@ -1749,4 +1733,75 @@ fail:
     pctx c = {NULL, probs, 0, 0};
     prob(&c, path, NULL, "cannot read: %s", strerror(-err));
     return err;
+}
+
+/* ---- the helpers other spec parsers share (spec_yaml.h) -------------------------------- */
+
+void wl__problems_sort(wl_problems *probs) {
+    if (!probs || probs->n < 2) return;
+    for (size_t i = 1; i < probs->n; i++) { /* insertion sort: stable, problems are few */
+        wl_problem e = probs->v[i];
+        unsigned ke = e.line > 0 ? (unsigned)e.line : UINT_MAX;
+        size_t j = i;
+        while (j > 0 &&
+               (probs->v[j - 1].line > 0 ? (unsigned)probs->v[j - 1].line : UINT_MAX) > ke) {
+            probs->v[j] = probs->v[j - 1];
+            j--;
+        }
+        probs->v[j] = e;
+    }
+}
+
+void wl__prob(wl_yctx *c, const char *path, const yaml_node_t *n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    problems_add(c->probs, path, n ? (int)n->start_mark.line + 1 : 0, fmt, ap);
+    va_end(ap);
+    c->nprob++;
+}
+
+const char *wl__scalar(const yaml_node_t *n) {
+    return scalar(n);
+}
+
+yaml_node_t *wl__node(wl_yctx *c, int idx) {
+    return node(c, idx);
+}
+
+int wl__fields(wl_yctx *c, const char *path, yaml_node_t *n, const char *const *known,
+               yaml_node_t **vals) {
+    return fields(c, path, n, known, vals);
+}
+
+int wl__get_str(wl_yctx *c, const char *path, yaml_node_t *n, char *out, size_t outlen) {
+    return get_str(c, path, n, out, outlen);
+}
+
+int wl__get_int(wl_yctx *c, const char *path, yaml_node_t *n, long lo, long hi, int *out) {
+    return get_int(c, path, n, lo, hi, out);
+}
+
+int wl__get_num(wl_yctx *c, const char *path, yaml_node_t *n, double lo, double hi, int open_lo,
+                double *out) {
+    return get_num(c, path, n, lo, hi, open_lo, out);
+}
+
+int wl__get_bool(wl_yctx *c, const char *path, yaml_node_t *n, int *out) {
+    return get_bool(c, path, n, out);
+}
+
+int wl__get_enum(wl_yctx *c, const char *path, yaml_node_t *n, const char *const *names, int *out) {
+    return get_enum(c, path, n, names, out);
+}
+
+void wl__get_source(wl_yctx *c, const char *path, yaml_node_t *n, wl_source *src) {
+    get_source(c, path, n, src, 1, NULL, NULL);
+}
+
+int wl__name_ok(const char *s) {
+    return name_ok(s);
+}
+
+int wl__depth_ok(const char *buf, size_t len, int *line) {
+    return depth_ok(buf, len, line);
 }

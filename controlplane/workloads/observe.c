@@ -148,6 +148,19 @@ static int read_source(struct tsdb *db, prom *p, const wl_source *src, int64_t s
     return 0;
 }
 
+int observe_source_range(struct tsdb *db, prom *p, const wl_source *src, int64_t start, int64_t end,
+                         int64_t step, query_result *r, observe_metric *mr) {
+    observe_result *o = calloc(1, sizeof *o); /* for the Prometheus note only */
+    if (!o) {
+        memset(r, 0, sizeof *r);
+        snprintf(mr->error, sizeof mr->error, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = read_source(db, p, src, start, end, step, r, mr, o);
+    free(o);
+    return rc;
+}
+
 /* The newest value of each series in the last two minutes into v (at most max): count. */
 static int latest_of(const query_result *r, double *v, int max) {
     int n = 0;

@@ -65,6 +65,15 @@ void observe_fill_from(observe_result *o, const observe_result *last);
 
 void observe_free(observe_result *o);
 
+/* Evaluates one metric source over [start, end] (unix seconds) every step seconds, as the
+ * syncs read their metrics: a selector or subset query through the query engine (the store
+ * merged with Prometheus when p is set), other PromQL from Prometheus. Thread-safe with p (for
+ * worker threads); p NULL reads the store only. 0 with *r filled (query_result_fini), or
+ * -errno with mr->error saying why; mr->source says where the points came from. */
+struct query_result;
+int observe_source_range(struct tsdb *db, struct prom *p, const wl_source *src, int64_t start,
+                         int64_t end, int64_t step, struct query_result *r, observe_metric *mr);
+
 /* The selector or query of a metric source, NULL when it has none. */
 const char *observe_source_text(const wl_source *s);
 
