@@ -34,6 +34,9 @@ struct cp_config {
     int64_t max_series;           /* series in the store (new ones beyond are refused) */
     int64_t max_series_per_node;  /* series carrying one node's name */
     int64_t max_clock_skew_ms;    /* samples (and batch seqs) this far ahead of now are refused */
+    int require_node_keys;        /* the cluster token no longer authenticates agents */
+    int64_t handshake_fail_burst; /* failed handshakes an address may have before refusal */
+    int64_t handshake_fail_interval_ms; /* one more failure allowed per this */
     /* store, history and queries (tsdb.c, prom.c, http.c) */
     char *http;                               /* "ADDR:PORT" of the HTTP listener, "" = off */
     char *health_listen;                      /* "ADDR:PORT" of the /healthz-only listener */
