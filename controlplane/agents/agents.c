@@ -294,6 +294,23 @@ static void nodecount_free(nodecount *m) {
     memset(m, 0, sizeof *m);
 }
 
+/* The store removed a series (retention): it no longer counts against its node's limit. */
+static void on_series_removed(void *arg, uint32_t id, const tsdb_label *l, size_t nl) {
+    nodecount *m = arg;
+    (void)id;
+    if (!m->cap) return;
+    for (size_t k = 0; k < nl; k++) {
+        if (strcmp(l[k].name, "node") != 0) continue;
+        size_t mask = m->cap - 1;
+        for (size_t i = str_hash(l[k].value) & mask; m->names[i]; i = (i + 1) & mask)
+            if (!strcmp(m->names[i], l[k].value)) {
+                if (m->counts[i]) m->counts[i]--;
+                return;
+            }
+        return;
+    }
+}
+
 /* Counts the store's series per "node" label (once, at start). 0 or -ENOMEM. */
 static int nodecount_load(nodecount *m, tsdb *db) {
     uint32_t n = tsdb_series_count(db);
@@ -689,6 +706,15 @@ static int handle_samples(agent_conn *c, const wire_msg *m) {
                 n = kept;
             }
             int rc = tsdb_append(a->cp->db, row->node, m->seq, tid, a->ts, a->v, n);
+            if (rc == -ENOENT) {
+                /* removed by retention while this connection still named it: the agent
+                 * defines every series again when it reconnects and resends the batch */
+                conn_close(c, CLOSE_NORMAL,
+                           "series %u was removed (nothing inside retention): reconnect to "
+                           "define it again",
+                           aid);
+                return -1;
+            }
             if (rc < 0) {
                 conn_close(c, CLOSE_NORMAL, "store refused batch %llu: %s",
                            (unsigned long long)m->seq, strerror(-rc));
@@ -1180,6 +1206,7 @@ int cp_agents_start(struct controlplane *cp, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory counting series per node");
         return -ENOMEM;
     }
+    if (cp->db) tsdb_set_removed_hook(cp->db, on_series_removed, &a->nodes);
     ev_io_init(&a->lio, on_accept, fd, EV_READ);
     ev_io_start(cp->loop, &a->lio);
     cp->agents = a;
@@ -1196,6 +1223,7 @@ void cp_agents_stop(struct controlplane *cp) {
     if (!a) return;
     ev_io_stop(cp->loop, &a->lio);
     close(a->lfd);
+    if (cp->db) tsdb_set_removed_hook(cp->db, NULL, NULL);
     work_pool_free(a->keys_pool); /* pending key writes finish (and reply) first */
     a->keys_pool = NULL;
     while (a->conns)

@@ -412,11 +412,16 @@ static char *label_strings(cp_http *h, const char *name, const listing *q, int *
     size_t n;
     char *body = NULL;
     *status = 200;
+    /* the strings are the store's: held until the JSON is built */
+    unsigned rd = tsdb_read_begin(h->cp->db);
     int rc = collect_strings(h, name, q, &v, &n, &body, status);
+    if (rc == 0) {
+        body = query_strings_json(v, n);
+        free(v);
+    }
+    tsdb_read_end(h->cp->db, rd);
     if (rc == -EINVAL) return body;
     if (rc) return NULL;
-    body = query_strings_json(v, n);
-    free(v);
     return body;
 }
 
@@ -436,6 +441,7 @@ static char *series_json(cp_http *h, const listing *q, int *status) {
     query_result r = {0};
     r.engine = 1;
     uint32_t n = tsdb_series_count(db);
+    unsigned rd = tsdb_read_begin(db); /* label strings are copied before the end */
     for (uint32_t id = 1; id <= n; id++) {
         const tsdb_label *l;
         size_t nl;
@@ -459,6 +465,7 @@ static char *series_json(cp_http *h, const listing *q, int *status) {
             qs->nlabels = i + 1;
         }
     }
+    tsdb_read_end(db, rd);
     body = query_series_json(&r);
     query_result_fini(&r);
 out:
@@ -538,6 +545,9 @@ static char *metrics_text(cp_http *h) {
     metric(&b, "tide_tsdb_series", "gauge", "Series in the store.", (double)st.series);
     metric(&b, "tide_tsdb_series_refused_total", "counter",
            "New series refused because the store holds max_series.", (double)st.series_refused);
+    metric(&b, "tide_tsdb_series_removed_total", "counter",
+           "Series removed because nothing of them was left inside retention.",
+           (double)st.series_removed);
     static const char *res[TSDB_NRES] = {"raw", "1m", "10m"};
     strbuf_printf(
         &b, "# HELP tide_tsdb_points Points held per resolution.\n# TYPE tide_tsdb_points gauge\n");
