@@ -95,6 +95,12 @@ const cfg_key cp_config_table[] = {
     {"http_bearer_token_file", CFG_STR, F(http_bearer_token_file), "", 0, 0, NULL, 0,
      "file with a token HTTP clients must send as Authorization: Bearer (all but /healthz), "
      "empty = none"},
+    /* Off by default (loopback). Both or neither; read at start. */
+    {"http_tls_cert_file", CFG_STR, F(http_tls_cert_file), "", 0, 0, NULL, 0,
+     "PEM certificate (chain) of the HTTP listener: it then speaks HTTPS only, TLS 1.2 or "
+     "newer; empty = plain HTTP"},
+    {"http_tls_key_file", CFG_STR, F(http_tls_key_file), "", 0, 0, NULL, 0,
+     "PEM private key of http_tls_cert_file (not readable by others)"},
     /* A request is a few hundred bytes; 10 s allows a very slow network while a client
      * sending a byte a second (slowloris) holds a slot no longer than that. */
     {"http_request_timeout", CFG_DURATION, F(http_request_timeout_ms), "10s", 100, 600000, NULL, 0,
