@@ -199,7 +199,7 @@ static void index_put(tsdb *db, uint32_t id, uint64_t h) {
 }
 
 static int index_grow(tsdb *db) {
-    if ((db->nseries + 1) * 2 <= db->index_cap) return 0;
+    if ((db->nlive + 1) * 2 <= db->index_cap) return 0; /* removed ids take no slot */
     size_t ncap = db->index_cap ? db->index_cap * 2 : 1024;
     uint32_t *ni = calloc(ncap, sizeof *ni);
     if (!ni) return -ENOMEM;
