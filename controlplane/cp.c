@@ -13,6 +13,7 @@
 #include "log.h"
 #include "api/ops.h"
 #include "store/tsdb.h"
+#include "workloads/workloads.h"
 
 #define MAX_MODULES 64
 
@@ -163,6 +164,8 @@ static void cmd_status(ops_request *req, const cJSON *args) {
     cJSON_AddStringToObject(o, "store", cp->db ? tsdb_status(cp->db) : "not open");
     cJSON *t = cp_agents_totals_json(cp);
     if (t) cJSON_AddItemToObject(o, "agents", t);
+    cJSON_AddNumberToObject(o, "workload_applies_pending", workloads_applies_pending(cp));
+    cJSON_AddNumberToObject(o, "ops_parses_pending", ops_parses_pending(cp));
     cJSON *mods = cJSON_AddArrayToObject(o, "modules");
     for (int k = 0; k < nordered; k++) /* in start order */
         if (modules[order[k]].started)

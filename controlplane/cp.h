@@ -37,12 +37,16 @@ struct cp_config {
     int64_t max_series;           /* series in the store (new ones beyond are refused) */
     int64_t max_series_per_node;  /* series carrying one node's name */
     int64_t max_clock_skew_ms;    /* samples (and batch seqs) this far ahead of now are refused */
+    int require_node_keys;        /* the cluster token no longer authenticates agents */
+    int64_t handshake_fail_burst; /* failed handshakes an address may have before refusal */
+    int64_t handshake_fail_interval_ms; /* one more failure allowed per this */
     /* store, history and queries (tsdb.c, prom.c, http.c) */
-    char *http;                               /* "ADDR:PORT" of the HTTP listener, "" = off */
-    char *health_listen;                      /* "ADDR:PORT" of the /healthz-only listener */
-    char *http_bearer_token_file;             /* HTTP clients must send this token ("" = none) */
-    int64_t http_request_timeout_ms;          /* a whole request must arrive within this */
-    int64_t http_max_connections_per_address; /* connections one client address may hold */
+    char *http;                   /* "ADDR:PORT" of the HTTP listener, "" = off */
+    char *health_listen;          /* "ADDR:PORT" of the /healthz-only listener */
+    char *http_bearer_token_file; /* HTTP clients must send this token ("" = none) */
+    char *http_tls_cert_file, *http_tls_key_file; /* HTTPS on the API listener ("" = plain) */
+    int64_t http_request_timeout_ms;              /* a whole request must arrive within this */
+    int64_t http_max_connections_per_address;     /* connections one client address may hold */
     char *prometheus; /* base URL of the Prometheus history source, "" = none */
     char *prometheus_bearer_token_file;
     char *prometheus_ca_file;

@@ -75,6 +75,21 @@ const cfg_key cp_config_table[] = {
     {"max_clock_skew", CFG_DURATION, F(max_clock_skew_ms), "5m", 1000, 86400000, NULL, 0,
      "samples (and batch numbers, which agents take from the clock) this far ahead of the "
      "control plane's clock are refused and counted"},
+    /* Off: nodes without a key of their own keep authenticating with the cluster token, as
+     * before node keys existed; a node that has one must use it whatever this says. On:
+     * the cluster token no longer authenticates any agent (once every node has its key). */
+    {"require_node_keys", CFG_BOOL, F(require_node_keys), "false", 0, 0, NULL, 0,
+     "agents must authenticate with a per-node key (tidectl token node NAME); the cluster "
+     "token is refused"},
+    /* An agent with the right key never fails a handshake; 10 leaves room for a mistyped key
+     * file while a flood from one address costs one accept and close per connection. */
+    {"handshake_fail_burst", CFG_INT, F(handshake_fail_burst), "10", 1, 1000000, NULL, 0,
+     "failed handshakes one source address may have in a row before its connections are "
+     "refused at accept"},
+    /* One more failure allowed per second: a misconfigured agent retrying every few seconds
+     * is never refused; a flood of thousands a second is. */
+    {"handshake_fail_interval", CFG_DURATION, F(handshake_fail_interval_ms), "1s", 1, 3600000, NULL,
+     0, "time after which a refused address may try one more handshake"},
     /* Loopback: the query API and /metrics carry every series; expose them on purpose.
      * 7471 sits next to the agent port. */
     {"http", CFG_STR, F(http), "127.0.0.1:7471", 0, 0, cfg_valid_hostport, 0,
@@ -87,6 +102,12 @@ const cfg_key cp_config_table[] = {
     {"http_bearer_token_file", CFG_STR, F(http_bearer_token_file), "", 0, 0, NULL, 0,
      "file with a token HTTP clients must send as Authorization: Bearer (all but /healthz), "
      "empty = none"},
+    /* Off by default (loopback). Both or neither; read at start. */
+    {"http_tls_cert_file", CFG_STR, F(http_tls_cert_file), "", 0, 0, NULL, 0,
+     "PEM certificate (chain) of the HTTP listener: it then speaks HTTPS only, TLS 1.2 or "
+     "newer; empty = plain HTTP"},
+    {"http_tls_key_file", CFG_STR, F(http_tls_key_file), "", 0, 0, NULL, 0,
+     "PEM private key of http_tls_cert_file (not readable by others)"},
     /* A request is a few hundred bytes; 10 s allows a very slow network while a client
      * sending a byte a second (slowloris) holds a slot no longer than that. */
     {"http_request_timeout", CFG_DURATION, F(http_request_timeout_ms), "10s", 100, 600000, NULL, 0,

@@ -90,7 +90,8 @@ int main(int argc, char **argv) {
                          .retention_1m_s = cp.cfg.retention_1m_ms / 1000,
                          .retention_10m_s = cp.cfg.retention_10m_ms / 1000,
                          .snapshot_every_s = cp.cfg.snapshot_interval_ms / 1000,
-                         .max_series = (uint32_t)cp.cfg.max_series};
+                         .max_series = (uint32_t)cp.cfg.max_series,
+                         .expire = 1};
     if (tsdb_open(&cp.db, &topt, err, sizeof err) < 0) {
         log_error("controlplane", "store: %s", err);
         goto out;

@@ -19,9 +19,11 @@
 #include "cp.h"
 #include "log.h"
 #include "vclock.h"
+#include "agents/nodekeys.h"
 #include "api/ops.h"
 #include "store/tsdb.h"
 #include "wire.h"
+#include "work.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -58,7 +60,8 @@ static const char *const state_names[] = {"handshake", "ready", "closed"};
     X(protocol_errors, "connections closed for a protocol error, authenticated or not")            \
     X(rejected_auth, "handshakes that failed HMAC verification")                                   \
     X(timeouts, "connections closed by the handshake or idle timeout")                             \
-    X(refused_full, "connections refused because max_agents were connected")
+    X(refused_full, "connections refused because max_agents were connected")                       \
+    X(refused_rate, "connections refused at accept: their address failed too many handshakes")
 
 typedef struct idmap { /* agent series id -> store series id, open addressing */
     uint32_t *keys, *vals;
@@ -71,6 +74,19 @@ typedef struct nodecount { /* node name -> series carrying it, open addressing *
     uint32_t *counts;
     size_t cap, n;
 } nodecount;
+
+/* Failed handshakes per source address: a token bucket of handshake_fail_burst failures,
+ * refilled by one per handshake_fail_interval; an address with no failure left is refused at
+ * accept (one accept and close, no nonce, no log line each). A small table with 4-way slots:
+ * a new address takes the slot that has recovered most. */
+#define AUTHFAIL_SLOTS 4096
+#define AUTHFAIL_WAYS 4
+typedef struct authfail {
+    char host[64]; /* "" = free */
+    double left;   /* failures left before refusal */
+    ev_tstamp at;  /* when left was last brought up to date */
+    uint64_t refused;
+} authfail;
 
 typedef struct agent_row agent_row;
 typedef struct agent_conn agent_conn;
@@ -86,6 +102,7 @@ struct agent_row { /* one per node seen since start; outlives its connections */
     ROW_GAUGES(X_FIELD)
     uint64_t last_seq;    /* highest batch seq appended to the store (duplicate check) */
     uint64_t durable_seq; /* highest batch seq known durable (what HELLO_ACK promises) */
+    int node_key;         /* the connection authenticated with the node's own key */
     agent_conn *conn;     /* NULL when not connected */
     agent_row *next;
 };
@@ -98,6 +115,7 @@ struct agent_conn {
     cp_agents *owner;
     agent_row *row; /* set once authenticated */
     char address[64];
+    char host[64]; /* address without the port: what failed handshakes are counted by */
     wire_decoder dec;
     wire_buf out;
     uint8_t nonce[WIRE_NONCE_LEN];
@@ -143,6 +161,12 @@ struct cp_agents {
     size_t lbuf_cap;
     log_ratelimit rl_unknown, rl_accept, rl_limit_node, rl_limit_all, rl_future;
     nodecount nodes; /* series per node, from the store at start, then as they are created */
+    /* per-node keys (nodekeys.h): the table in force, its file, one writer thread */
+    nodekeys keys;
+    char keys_path[1100];
+    work_pool *keys_pool;
+    log_ratelimit rl_handshake, rl_refused;
+    authfail fails[AUTHFAIL_SLOTS];
 };
 
 typedef struct durable_wait {
@@ -271,6 +295,23 @@ static void nodecount_free(nodecount *m) {
     memset(m, 0, sizeof *m);
 }
 
+/* The store removed a series (retention): it no longer counts against its node's limit. */
+static void on_series_removed(void *arg, uint32_t id, const tsdb_label *l, size_t nl) {
+    nodecount *m = arg;
+    (void)id;
+    if (!m->cap) return;
+    for (size_t k = 0; k < nl; k++) {
+        if (strcmp(l[k].name, "node") != 0) continue;
+        size_t mask = m->cap - 1;
+        for (size_t i = str_hash(l[k].value) & mask; m->names[i]; i = (i + 1) & mask)
+            if (!strcmp(m->names[i], l[k].value)) {
+                if (m->counts[i]) m->counts[i]--;
+                return;
+            }
+        return;
+    }
+}
+
 /* Counts the store's series per "node" label (once, at start). 0 or -ENOMEM. */
 static int nodecount_load(nodecount *m, tsdb *db) {
     uint32_t n = tsdb_series_count(db);
@@ -329,6 +370,53 @@ static void conn_free(agent_conn *c) {
 
 static void cmd_finish(cp_cmd *cmd, int ok, const cJSON *result, const char *error);
 
+/* ---- failed handshakes per address -------------------------------------------------------- */
+
+/* The slot of host, brought up to date at now; created when create (taking the way that has
+ * recovered most), else NULL when host has none. */
+static authfail *authfail_slot(cp_agents *a, const char *host, ev_tstamp now, int create) {
+    double burst = (double)a->cp->cfg.handshake_fail_burst;
+    double per = a->cp->cfg.handshake_fail_interval_ms / 1000.0;
+    size_t base = (size_t)(str_hash(host) % (AUTHFAIL_SLOTS / AUTHFAIL_WAYS)) * AUTHFAIL_WAYS;
+    authfail *best = NULL;
+    double best_left = -1;
+    for (size_t i = 0; i < AUTHFAIL_WAYS; i++) {
+        authfail *f = &a->fails[base + i];
+        if (f->host[0]) {
+            f->left += (now - f->at) / per;
+            if (f->left > burst) f->left = burst;
+            f->at = now;
+            if (!strcmp(f->host, host)) return f;
+        }
+        double left = f->host[0] ? f->left : burst + 1;
+        if (left > best_left) {
+            best = f;
+            best_left = left;
+        }
+    }
+    if (!create) return NULL;
+    snprintf(best->host, sizeof best->host, "%s", host);
+    best->left = burst;
+    best->at = now;
+    best->refused = 0;
+    return best;
+}
+
+/* Counts one failed handshake of host. */
+static void authfail_hit(cp_agents *a, const char *host) {
+    authfail *f = authfail_slot(a, host, ev_now(a->cp->loop), 1);
+    f->left -= 1;
+    f->refused = 0;
+}
+
+/* 1 when host has no failed handshake left: the caller refuses its connection. */
+static int authfail_refuse(cp_agents *a, const char *host) {
+    authfail *f = authfail_slot(a, host, ev_now(a->cp->loop), 0);
+    if (!f || f->left >= 1) return 0;
+    f->refused++;
+    return 1;
+}
+
 static void conn_close(agent_conn *c, enum close_kind kind, const char *fmt, ...) {
     if (c->state == CONN_CLOSED) return;
     cp_agents *a = c->owner;
@@ -338,7 +426,13 @@ static void conn_close(agent_conn *c, enum close_kind kind, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    if (kind == CLOSE_PROTOCOL_ERROR) {
+    if (kind == CLOSE_PROTOCOL_ERROR && c->state == CONN_HANDSHAKE) {
+        /* a failed handshake: counted against the address, its log line rate-limited */
+        a->protocol_errors++;
+        authfail_hit(a, c->host);
+        log_limited(&a->rl_handshake, LOG_WARN, "agents", "%s closed: %s",
+                    conn_name(c, name, sizeof name), reason);
+    } else if (kind == CLOSE_PROTOCOL_ERROR) {
         a->protocol_errors++;
         if (c->row) c->row->protocol_errors++;
         log_warn("agents", "%s closed: %s", conn_name(c, name, sizeof name), reason);
@@ -614,6 +708,15 @@ static int handle_samples(agent_conn *c, const wire_msg *m) {
                 n = kept;
             }
             int rc = tsdb_append(a->cp->db, row->node, m->seq, tid, a->ts, a->v, n);
+            if (rc == -ENOENT) {
+                /* removed by retention while this connection still named it: the agent
+                 * defines every series again when it reconnects and resends the batch */
+                conn_close(c, CLOSE_NORMAL,
+                           "series %u was removed (nothing inside retention): reconnect to "
+                           "define it again",
+                           aid);
+                return -1;
+            }
             if (rc < 0) {
                 conn_close(c, CLOSE_NORMAL, "store refused batch %llu: %s",
                            (unsigned long long)m->seq, strerror(-rc));
@@ -746,13 +849,28 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
              m->u.hello.version.len ? m->u.hello.version.p : "");
     for (char *p = version; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+    /* The key that proves this name: the node's own when it has one (then nothing else
+     * does), else the cluster token unless require_node_keys. */
+    const nodekey *nk = nodekeys_find(&a->keys, node);
+    if ((nk && nk->revoked) || (!nk && cp->cfg.require_node_keys)) {
+        a->rejected_auth++;
+        conn_close(c, CLOSE_PROTOCOL_ERROR,
+                   nk ? "node %s: its key was revoked (issue a new one: tidectl token node %s)"
+                      : "node %s has no node key and require_node_keys is on (issue one: "
+                        "tidectl token node %s)",
+                   node, node);
+        return -1;
+    }
+    const char *key = nk ? nk->key : cp->token;
+    size_t keylen = nk ? NODEKEY_LEN : cp->token_len;
     uint8_t mac[WIRE_MAC_LEN];
-    if (wire_auth_mac(cp->token, cp->token_len, "agent", c->nonce, m->u.hello.nonce, node, mac) <
-            0 ||
+    if (wire_auth_mac(key, keylen, "agent", c->nonce, m->u.hello.nonce, node, mac) < 0 ||
         !wire_mac_equal(mac, m->u.hello.mac)) {
         a->rejected_auth++;
         conn_close(c, CLOSE_PROTOCOL_ERROR,
-                   "wrong token: HELLO from node %s failed HMAC verification", node);
+                   "wrong token: HELLO from node %s failed HMAC verification (%s)", node,
+                   nk ? "the node has a key of its own: only that key authenticates it"
+                      : "cluster token");
         return -1;
     }
     agent_row *row = row_for(a, node);
@@ -764,6 +882,7 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
         conn_close(row->conn, CLOSE_NORMAL, "replaced by a new connection from %s", c->address);
     c->row = row;
     row->conn = c;
+    row->node_key = nk != NULL;
     snprintf(row->version, sizeof row->version, "%s", version);
     snprintf(row->address, sizeof row->address, "%s", c->address);
     row->connected_since = tide_now_wall_ms();
@@ -781,8 +900,7 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
     if (stored > row->durable_seq) row->durable_seq = stored;
     /* The agent drops every batch up to last_seq, so promise only what is durable; batches
      * appended but not yet durable come again and are dropped as duplicates, then ACKed. */
-    if (wire_auth_mac(cp->token, cp->token_len, "controlplane", m->u.hello.nonce, c->nonce, node,
-                      mac) < 0 ||
+    if (wire_auth_mac(key, keylen, "controlplane", m->u.hello.nonce, c->nonce, node, mac) < 0 ||
         wire_enc_hello_ack(&c->out, ++c->out_seq, mac, row->durable_seq,
                            (size_t)cp->cfg.max_frame_bytes) < 0) {
         conn_close(c, CLOSE_NORMAL, "cannot build HELLO_ACK");
@@ -791,8 +909,9 @@ static int handle_hello(agent_conn *c, const wire_msg *m) {
     conn_set_state(c, CONN_READY);
     wire_decoder_set_max(&c->dec, (size_t)cp->cfg.max_frame_bytes);
     c->acked = row->durable_seq;
-    log_info("agents", "node %s (agent %s) connected from %s, last batch %llu", node, version,
-             c->address, (unsigned long long)row->durable_seq);
+    log_info("agents", "node %s (agent %s) connected from %s with %s, last batch %llu", node,
+             version, c->address, nk ? "its node key" : "the cluster token",
+             (unsigned long long)row->durable_seq);
     /* From now on the timer watches for silence. */
     ev_timer_stop(cp->loop, &c->timer);
     ev_timer_set(&c->timer, cp->cfg.idle_timeout_ms / 1000.0, 0.);
@@ -958,6 +1077,16 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents) {
             close(fd);
             continue;
         }
+        if (authfail_refuse(a, host)) {
+            a->refused_rate++;
+            log_limited(&a->rl_refused, LOG_WARN, "agents",
+                        "refusing %s:%s: too many failed handshakes from %s (more than %lld; "
+                        "one more allowed every %lld ms)",
+                        host, port, host, (long long)cp->cfg.handshake_fail_burst,
+                        (long long)cp->cfg.handshake_fail_interval_ms);
+            close(fd);
+            continue;
+        }
         char address[64];
         snprintf(address, sizeof address, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host,
                  port);
@@ -984,6 +1113,13 @@ int cp_agents_adopt(struct controlplane *cp, int fd, const char *address) {
     c->owner = a;
     c->state = CONN_HANDSHAKE;
     snprintf(c->address, sizeof c->address, "%s", address);
+    /* "host:port" or "[v6]:port" -> host */
+    const char *colon = strrchr(address, ':');
+    size_t hl = colon ? (size_t)(colon - address) : strlen(address);
+    if (hl >= 2 && address[0] == '[' && address[hl - 1] == ']')
+        snprintf(c->host, sizeof c->host, "%.*s", (int)(hl - 2), address + 1);
+    else
+        snprintf(c->host, sizeof c->host, "%.*s", (int)hl, address);
     wire_buf_init(&c->out);
     c->last_rx = ev_now(loop);
     ev_io_init(&c->rio, on_read, fd, EV_READ);
@@ -1050,6 +1186,21 @@ int cp_agents_start(struct controlplane *cp, char *err, size_t errlen) {
     a->rl_limit_node = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
     a->rl_limit_all = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
     a->rl_future = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
+    a->rl_handshake = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 10);
+    a->rl_refused = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 2);
+    snprintf(a->keys_path, sizeof a->keys_path, "%s/node_keys", cp->cfg.data_dir);
+    char kerr[600] = "";
+    int krc = nodekeys_load(a->keys_path, &a->keys, kerr, sizeof kerr);
+    if (krc == 0 &&
+        (krc = work_pool_new(cp->loop, /* threads = */ 1, /* queued = */ 64, &a->keys_pool)) < 0)
+        snprintf(kerr, sizeof kerr, "cannot start the key writer: %s", strerror(-krc));
+    if (krc < 0) {
+        snprintf(err, errlen, "node keys: %s", kerr);
+        nodekeys_fini(&a->keys);
+        free(a);
+        close(fd);
+        return krc;
+    }
     if (cp->db && nodecount_load(&a->nodes, cp->db) < 0) {
         nodecount_free(&a->nodes);
         free(a);
@@ -1057,10 +1208,15 @@ int cp_agents_start(struct controlplane *cp, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory counting series per node");
         return -ENOMEM;
     }
+    if (cp->db) tsdb_set_removed_hook(cp->db, on_series_removed, &a->nodes);
     ev_io_init(&a->lio, on_accept, fd, EV_READ);
     ev_io_start(cp->loop, &a->lio);
     cp->agents = a;
-    log_info("agents", "listening for agents on %s", cp->cfg.listen);
+    size_t nkeys = 0;
+    for (size_t i = 0; i < a->keys.n; i++)
+        nkeys += !a->keys.v[i].revoked;
+    log_info("agents", "listening for agents on %s (%zu node keys%s)", cp->cfg.listen, nkeys,
+             cp->cfg.require_node_keys ? ", required" : "; the cluster token for other nodes");
     return 0;
 }
 
@@ -1069,6 +1225,9 @@ void cp_agents_stop(struct controlplane *cp) {
     if (!a) return;
     ev_io_stop(cp->loop, &a->lio);
     close(a->lfd);
+    if (cp->db) tsdb_set_removed_hook(cp->db, NULL, NULL);
+    work_pool_free(a->keys_pool); /* pending key writes finish (and reply) first */
+    a->keys_pool = NULL;
     while (a->conns)
         conn_close(a->conns, CLOSE_NORMAL, "control plane shutting down");
     while (a->cmds) {
@@ -1085,6 +1244,7 @@ void cp_agents_stop(struct controlplane *cp) {
     free(a->v);
     free(a->lbuf);
     nodecount_free(&a->nodes);
+    nodekeys_fini(&a->keys);
     free(a);
     cp->agents = NULL;
 }
@@ -1110,6 +1270,10 @@ cJSON *cp_agents_json(struct controlplane *cp) {
         snprintf(num, sizeof num, "%llu", (unsigned long long)r->last_seq);
         cJSON_AddRawToObject(o, "last_seq", num); /* exact, even beyond 2^53 */
         cJSON_AddNumberToObject(o, "series", (double)nodecount_get(&a->nodes, r->node));
+        cJSON_AddStringToObject(o, "auth",
+                                !r->conn      ? ""
+                                : r->node_key ? "node-key"
+                                              : "cluster-token");
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
@@ -1225,3 +1389,161 @@ static void cmd_ping(ops_request *req, const cJSON *args) {
 }
 
 OPS_COMMAND(ping, "ping", "ping {node}: round trip of a command to that node's agent", cmd_ping)
+
+/* ---- per-node keys (tidectl token) ---------------------------------------------------------- */
+
+/* A change of the key table being written to its file by the keys pool's one thread (in
+ * submission order, so the file ends as the last change left it); the ops reply follows. */
+typedef struct keys_job {
+    work w;
+    cp_agents *a;
+    ops_request *req;
+    nodekeys snap; /* the table after the change: what is written */
+    int rc;
+    cJSON *reply;
+} keys_job;
+
+static void keys_run(work *w) {
+    keys_job *j = container_of(w, keys_job, w);
+    j->rc = nodekeys_save(j->a->keys_path, &j->snap);
+}
+
+static void keys_done(work *w, int status) {
+    keys_job *j = container_of(w, keys_job, w);
+    int rc = status < 0 ? status : j->rc;
+    if (rc == 0) {
+        ops_reply(j->req, j->reply);
+    } else {
+        cJSON_Delete(j->reply);
+        log_error("agents",
+                  "node keys: cannot write %s: %s (the change is in force until a restart)",
+                  j->a->keys_path, strerror(-rc));
+        ops_reply_error(j->req, 1,
+                        "the change is in force but could not be stored in %s: %s (it is lost "
+                        "when the control plane restarts; try again)",
+                        j->a->keys_path, strerror(-rc));
+    }
+    nodekeys_fini(&j->snap);
+    free(j);
+}
+
+/* Gives node a new key (key != NULL) or revokes it, closes its connection (which proved its
+ * name with something no longer valid), stores the table off the loop and replies `reply`
+ * once stored. Nothing changes when an error is replied here. */
+static void keys_change(ops_request *req, const char *node, const char *key, cJSON *reply) {
+    cp_agents *a = ops_cp(req)->agents;
+    keys_job *j = calloc(1, sizeof *j);
+    nodekeys live = {0};
+    int rc = j ? nodekeys_copy(&j->snap, &a->keys) : -ENOMEM;
+    if (rc == 0) rc = nodekeys_set(&j->snap, node, key, tide_now_wall_ms());
+    if (rc == 0) rc = nodekeys_copy(&live, &j->snap);
+    if (rc == 0) {
+        j->a = a;
+        j->req = req;
+        j->reply = reply;
+        rc = work_submit(a->keys_pool, &j->w, keys_run, keys_done);
+    }
+    if (rc < 0) {
+        ops_reply_error(req, rc == -ENOSPC ? 2 : 1, "node keys: %s",
+                        rc == -ENOSPC   ? "the table is full (65536 nodes)"
+                        : rc == -EAGAIN ? "too many changes being stored; try again"
+                                        : strerror(-rc));
+        cJSON_Delete(reply);
+        nodekeys_fini(&live);
+        if (j) nodekeys_fini(&j->snap);
+        free(j);
+        return;
+    }
+    nodekeys_fini(&a->keys);
+    a->keys = live;
+    for (agent_row *r = a->rows; r; r = r->next)
+        if (!strcmp(r->node, node) && r->conn)
+            conn_close(r->conn, CLOSE_NORMAL,
+                       key ? "node key changed: the agent must reconnect with it"
+                           : "node key revoked");
+    log_info("agents", "node %s: %s", node, key ? "new node key issued" : "node key revoked");
+}
+
+static const char *node_arg(ops_request *req, const cJSON *args, const char *cmd) {
+    const cJSON *node = cJSON_GetObjectItemCaseSensitive(args, "node");
+    if (!cJSON_IsString(node) || !wire_node_valid(node->valuestring, strlen(node->valuestring))) {
+        ops_reply_error(req, 2, "%s: \"node\" must be 1-63 characters of [A-Za-z0-9._-]", cmd);
+        return NULL;
+    }
+    return node->valuestring;
+}
+
+/* {"node": NAME}: issues NAME a new random key (replacing and invalidating any older one) and
+ * replies {node, key, key_id, created} once it is stored. */
+static void cmd_token_node(ops_request *req, const cJSON *args) {
+    const char *node = node_arg(req, args, "token-node");
+    if (!node || !ops_cp(req)->agents) {
+        if (node) ops_reply_error(req, 1, "token-node: the agent listener is not running");
+        return;
+    }
+    char key[NODEKEY_LEN + 1], id[13];
+    int rc = nodekeys_new_key(key);
+    if (rc == 0) rc = nodekeys_key_id(key, id);
+    if (rc < 0) {
+        ops_reply_error(req, 1, "token-node: cannot make a key: %s", strerror(-rc));
+        return;
+    }
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "node", node);
+    cJSON_AddStringToObject(d, "key", key);
+    cJSON_AddStringToObject(d, "key_id", id);
+    cJSON_AddNumberToObject(d, "created", (double)tide_now_wall_ms());
+    keys_change(req, node, key, d);
+    memset(key, 0, sizeof key);
+}
+
+/* {"node": NAME}: revokes NAME's key: the node is refused (cluster token included) until it
+ * gets a new one. Replies {node, revoked: true, was: "key"|"revoked"|"none"}. */
+static void cmd_token_revoke(ops_request *req, const cJSON *args) {
+    const char *node = node_arg(req, args, "token-revoke");
+    if (!node || !ops_cp(req)->agents) {
+        if (node) ops_reply_error(req, 1, "token-revoke: the agent listener is not running");
+        return;
+    }
+    const nodekey *k = nodekeys_find(&ops_cp(req)->agents->keys, node);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "node", node);
+    cJSON_AddBoolToObject(d, "revoked", 1);
+    cJSON_AddStringToObject(d, "was", !k ? "none" : k->revoked ? "revoked" : "key");
+    keys_change(req, node, NULL, d);
+}
+
+/* The key table: {require_node_keys, keys: [{node, state: "key"|"revoked", key_id, created,
+ * connected, auth}]}; keys themselves are never shown again. */
+static void cmd_token_list(ops_request *req, const cJSON *args) {
+    (void)args;
+    struct controlplane *cp = ops_cp(req);
+    cp_agents *a = cp->agents;
+    cJSON *d = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(d, "keys");
+    cJSON_AddBoolToObject(d, "require_node_keys", cp->cfg.require_node_keys);
+    for (size_t i = 0; a && i < a->keys.n; i++) {
+        const nodekey *k = &a->keys.v[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "node", k->node);
+        cJSON_AddStringToObject(o, "state", k->revoked ? "revoked" : "key");
+        char id[13] = "";
+        if (!k->revoked) nodekeys_key_id(k->key, id);
+        cJSON_AddStringToObject(o, "key_id", id);
+        cJSON_AddNumberToObject(o, "created", (double)k->created_ms);
+        const agent_row *row = NULL;
+        for (const agent_row *r = a->rows; r && !row; r = r->next)
+            if (!strcmp(r->node, k->node)) row = r;
+        cJSON_AddBoolToObject(o, "connected", row && row->conn);
+        cJSON_AddItemToArray(arr, o);
+    }
+    ops_reply(req, d);
+}
+
+OPS_COMMAND(token_node, "token-node",
+            "token-node {node}: issue a node its own agent key (replaces any older one)",
+            cmd_token_node)
+OPS_COMMAND(token_revoke, "token-revoke",
+            "token-revoke {node}: revoke a node's key; the node is refused until a new one",
+            cmd_token_revoke)
+OPS_COMMAND(token_list, "token-list", "token-list: the per-node keys (ids, never the keys)",
+            cmd_token_list)

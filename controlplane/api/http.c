@@ -34,6 +34,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -53,7 +56,9 @@ struct cp_http {
     struct MHD_Daemon *mhd, *mhd_health;
     http_guard *guard, *guard_health;
     int port, health_port;
-    char bearer[4096]; /* http_bearer_token_file's token ("" = no authentication) */
+    char bearer[4096];        /* http_bearer_token_file's token ("" = no authentication) */
+    char *tls_cert, *tls_key; /* PEM text of http_tls_cert_file / _key_file, NULL = plain */
+    size_t tls_key_len;
     ev_timer tick;
     pthread_mutex_t mu; /* guards the loop-sampled values below */
     int64_t agents_connected;
@@ -414,11 +419,16 @@ static char *label_strings(cp_http *h, const char *name, const listing *q, int *
     size_t n;
     char *body = NULL;
     *status = 200;
+    /* the strings are the store's: held until the JSON is built */
+    unsigned rd = tsdb_read_begin(h->cp->db);
     int rc = collect_strings(h, name, q, &v, &n, &body, status);
+    if (rc == 0) {
+        body = query_strings_json(v, n);
+        free(v);
+    }
+    tsdb_read_end(h->cp->db, rd);
     if (rc == -EINVAL) return body;
     if (rc) return NULL;
-    body = query_strings_json(v, n);
-    free(v);
     return body;
 }
 
@@ -438,6 +448,7 @@ static char *series_json(cp_http *h, const listing *q, int *status) {
     query_result r = {0};
     r.engine = 1;
     uint32_t n = tsdb_series_count(db);
+    unsigned rd = tsdb_read_begin(db); /* label strings are copied before the end */
     for (uint32_t id = 1; id <= n; id++) {
         const tsdb_label *l;
         size_t nl;
@@ -461,6 +472,7 @@ static char *series_json(cp_http *h, const listing *q, int *status) {
             qs->nlabels = i + 1;
         }
     }
+    tsdb_read_end(db, rd);
     body = query_series_json(&r);
     query_result_fini(&r);
 out:
@@ -540,6 +552,9 @@ static char *metrics_text(cp_http *h) {
     metric(&b, "tide_tsdb_series", "gauge", "Series in the store.", (double)st.series);
     metric(&b, "tide_tsdb_series_refused_total", "counter",
            "New series refused because the store holds max_series.", (double)st.series_refused);
+    metric(&b, "tide_tsdb_series_removed_total", "counter",
+           "Series removed because nothing of them was left inside retention.",
+           (double)st.series_removed);
     static const char *res[TSDB_NRES] = {"raw", "1m", "10m"};
     strbuf_printf(
         &b, "# HELP tide_tsdb_points Points held per resolution.\n# TYPE tide_tsdb_points gauge\n");
@@ -987,6 +1002,58 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     log_warn("http", "%s", buf);
 }
 
+/* TLS 1.2 and 1.3 only, GnuTLS's normal cipher choice otherwise. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define TLS_MAX_PEM (1u << 20)
+
+/* Reads a PEM file (at most 1 MiB, a regular file; with secret, not readable by others) into
+ * *out (NUL-terminated, caller frees). 0 or -errno with err naming the key and the file. */
+static int read_pem(const char *path, const char *what, int secret, char **out, size_t *len,
+                    char *err, size_t errlen) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
+        return -e;
+    }
+    const char *why = !S_ISREG(st.st_mode)            ? "not a regular file"
+                      : st.st_size > TLS_MAX_PEM      ? "larger than 1 MiB"
+                      : st.st_size == 0               ? "empty"
+                      : secret && (st.st_mode & 0004) ? "readable by others (chmod o-r)"
+                                                      : NULL;
+    if (why) {
+        close(fd);
+        snprintf(err, errlen, "%s %s: %s", what, path, why);
+        return -EINVAL;
+    }
+    size_t n = (size_t)st.st_size, got = 0;
+    char *b = malloc(n + 1);
+    while (b && got < n) {
+        ssize_t r = read(fd, b + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (!b || got != n) {
+        free(b);
+        snprintf(err, errlen, "%s %s: %s", what, path, b ? "short read" : "out of memory");
+        return b ? -EIO : -ENOMEM;
+    }
+    b[n] = 0;
+    if (!strstr(b, "-----BEGIN ")) {
+        if (secret) explicit_bzero(b, n);
+        free(b);
+        snprintf(err, errlen, "%s %s: no PEM block (-----BEGIN ...)", what, path);
+        return -EINVAL;
+    }
+    *out = b;
+    if (len) *len = n;
+    return 0;
+}
+
 /* Starts a libmicrohttpd daemon on listen: the API listener, or (health) the liveness one.
  * Every connection must deliver a whole request within http_request_timeout (a guard reaps
  * the ones that do not: slowloris), one address may hold http_max_connections_per_address. */
@@ -1026,16 +1093,29 @@ static int start_mhd(cp_http *h, const char *listen, int health, char *err, size
     if (per_ip > limit) per_ip = limit;
     /* inactivity: a whole request must come within http_request_timeout anyway */
     unsigned idle_s = (unsigned)((cfg->http_request_timeout_ms + 999) / 1000);
+    /* HTTPS on the API listener when configured (the liveness listener stays plain: it tells
+     * only "ok"); without TLS the option list ends before the certificate */
+    int tls = !health && h->tls_cert;
+    if (tls) flags |= MHD_USE_TLS;
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)port, NULL, NULL, health ? on_health_request : on_request, h,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_NOTIFY_COMPLETED, health ? on_health_completed : on_completed, h,
         MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, *guard, MHD_OPTION_CONNECTION_LIMIT, limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        idle_s < 60 ? idle_s : 60u, MHD_OPTION_END);
+        idle_s < 60 ? idle_s : 60u, tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, h->tls_cert,
+        MHD_OPTION_HTTPS_MEM_KEY, h->tls_key, MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
+        MHD_OPTION_END);
     if (!d) {
         http_guard_free(*guard);
         *guard = NULL;
+        if (tls) {
+            snprintf(err, errlen,
+                     "http %s: cannot start the HTTPS listener (address in use, or the "
+                     "certificate and key do not load or do not match: see the log above)",
+                     listen);
+            return -EINVAL;
+        }
         snprintf(err, errlen, "http %s: cannot listen (address in use or not local?)", listen);
         return -EADDRINUSE;
     }
@@ -1047,8 +1127,8 @@ static int start_mhd(cp_http *h, const char *listen, int health, char *err, size
     } else {
         h->mhd = d;
         h->port = di ? di->port : port;
-        log_info("http", "listening on %s (port %d): /api/v1/query_range /metrics /healthz", listen,
-                 h->port);
+        log_info("http", "listening on %s (port %d, %s): /api/v1/query_range /metrics /healthz",
+                 listen, h->port, tls ? "HTTPS, TLS 1.2+" : "plain HTTP");
     }
     return 0;
 }
@@ -1074,12 +1154,25 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
         (rc = bearer_read(c->http_bearer_token_file, "http_bearer_token_file", h->bearer,
                           sizeof h->bearer, err, errlen)) != 0)
         goto fail;
+    int has_cert = c->http_tls_cert_file && c->http_tls_cert_file[0];
+    int has_key = c->http_tls_key_file && c->http_tls_key_file[0];
+    if (has_cert != has_key) {
+        snprintf(err, errlen, "http_tls_cert_file and http_tls_key_file go together: %s is empty",
+                 has_cert ? "http_tls_key_file" : "http_tls_cert_file");
+        rc = -EINVAL;
+        goto fail;
+    }
+    if (has_cert && ((rc = read_pem(c->http_tls_cert_file, "http_tls_cert_file", 0, &h->tls_cert,
+                                    NULL, err, errlen)) != 0 ||
+                     (rc = read_pem(c->http_tls_key_file, "http_tls_key_file", 1, &h->tls_key,
+                                    &h->tls_key_len, err, errlen)) != 0))
+        goto fail;
     if (c->health_listen && c->health_listen[0] &&
         (rc = start_mhd(h, c->health_listen, 1, err, errlen)) != 0)
         goto fail;
     if (c->http && c->http[0] && (rc = start_mhd(h, c->http, 0, err, errlen)) != 0) {
         const cfg_key *k = cfg_find(cp_config_table, "http");
-        if (!k || !k->def || strcmp(k->def, c->http) != 0) goto fail;
+        if (!k || !k->def || strcmp(k->def, c->http) != 0 || has_cert) goto fail;
         /* the default listener is best effort: another daemon may hold the port */
         log_warn("http", "%s; running without the HTTP listener (set --http to insist)", err);
         rc = 0;
@@ -1092,6 +1185,9 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
 fail:
     if (h->mhd_health) MHD_stop_daemon(h->mhd_health);
     http_guard_free(h->guard_health);
+    free(h->tls_cert);
+    if (h->tls_key) explicit_bzero(h->tls_key, h->tls_key_len);
+    free(h->tls_key);
     ui_free(h->ui);
     work_pool_free(h->ops_pool);
     pthread_cond_destroy(&h->gate_cv);
@@ -1258,6 +1354,10 @@ static void http_stop(struct controlplane *cp) {
     if (h->mhd_health) MHD_stop_daemon(h->mhd_health);
     http_guard_free(h->guard);
     http_guard_free(h->guard_health);
+    free(h->tls_cert);
+    if (h->tls_key) explicit_bzero(h->tls_key, h->tls_key_len);
+    free(h->tls_key);
+    h->tls_cert = h->tls_key = NULL;
     ev_ref(cp->loop);
     ev_timer_stop(cp->loop, &h->tick);
     /* wait for the query jobs, answer what they finished and refuse what had not started */

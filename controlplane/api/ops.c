@@ -17,6 +17,7 @@
 
 #include "cp.h"
 #include "log.h"
+#include "work.h"
 
 #define MAX_OPS_CMDS 256
 /* Ops clients are people and scripts: a handful at once. The cap keeps a runaway script
@@ -30,6 +31,12 @@
 /* Requests (not replies) are small: a 1 MiB workload spec is at most a few MiB of JSON. A
  * bigger frame is refused before it is buffered (8 x 60 MB frames once stalled the loop). */
 #define OPS_MAX_REQUEST (8u << 20)
+/* Requests larger than this are parsed (cJSON) on a worker thread, not on the loop: a few
+ * ms of the loop at most; 8 MiB of JSON takes tens of ms, more under load. */
+#define OPS_INLINE_PARSE (64u << 10)
+/* JSON values (roughly: commas and openings) in one request: far above any command's
+ * arguments, and bounds what parsing one request can allocate to a few MB. */
+#define OPS_MAX_VALUES 100000u
 
 static struct {
     const char *name;
@@ -50,6 +57,7 @@ void ops_register(const char *cmd, ops_handler_fn fn, const char *help) {
 }
 
 typedef struct ops_conn ops_conn;
+typedef struct parse_job parse_job;
 
 struct ops_request {
     ops_conn *conn; /* NULL once the client is gone: the reply is dropped */
@@ -68,8 +76,22 @@ struct ops_conn {
     size_t out_len, out_cap;
     ops_request *pending;
     int closing_after_write;
-    int partial; /* part of a request is buffered: the request deadline runs */
+    int partial;    /* part of a request is buffered: the request deadline runs */
+    parse_job *job; /* a large request being parsed off the loop: reading waits for it */
     ops_conn *prev, *next;
+};
+
+/* One large request parsed on the ops pool's thread. */
+struct parse_job {
+    work w;
+    ops_conn *conn; /* NULL once the client is gone */
+    char *text;
+    size_t len;
+    int rc; /* ops_parse_request's */
+    cJSON *root;
+    const char *cmd;
+    const cJSON *args;
+    char err[200];
 };
 
 struct ops_server {
@@ -78,6 +100,7 @@ struct ops_server {
     int fd;
     int nconns;
     ops_conn *conns;
+    work_pool *pool; /* parses large requests */
 };
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -86,12 +109,17 @@ struct controlplane *ops_cp(ops_request *req) {
     return req->cp;
 }
 
+int ops_parses_pending(struct controlplane *cp) {
+    return cp->ops && cp->ops->pool ? (int)work_pool_load(cp->ops->pool) : 0;
+}
+
 static void conn_close(ops_conn *c) {
     struct ops_server *s = c->srv;
     ev_io_stop(s->cp->loop, &c->rio);
     ev_io_stop(s->cp->loop, &c->wio);
     ev_timer_stop(s->cp->loop, &c->idle);
     close(c->fd);
+    if (c->job) c->job->conn = NULL; /* its done only frees it */
     for (ops_request *r = c->pending; r; r = r->next)
         r->conn = NULL;
     if (c->prev)
@@ -269,6 +297,27 @@ int ops_parse_request(const char *text, size_t len, cJSON **root, const char **c
         snprintf(err, errlen, "request contains a NUL character");
         return -EINVAL;
     }
+    /* cJSON spends ~64 bytes per value: 8 MiB of "0," would be 256 MB. Requests carry a few
+     * values (a spec is one string), so count them before building anything. */
+    size_t values = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = 0;
+        } else if (ch == '"') {
+            in_str = 1;
+        } else if (ch == ',' || ch == '[' || ch == '{') {
+            values++;
+        }
+    }
+    if (values > OPS_MAX_VALUES) {
+        snprintf(err, errlen, "request has more than %u JSON values", OPS_MAX_VALUES);
+        return -EINVAL;
+    }
     cJSON *r = cJSON_ParseWithLength(text, len);
     if (!r || !cJSON_IsObject(r)) {
         cJSON_Delete(r);
@@ -293,9 +342,13 @@ int ops_parse_request(const char *text, size_t len, cJSON **root, const char **c
     return 0;
 }
 
-static void dispatch(ops_conn *c, const char *text, size_t len) {
+/* Runs a parsed request (rc, root, cmd, args, err as ops_parse_request left them); takes
+ * root. */
+static void dispatch_parsed(ops_conn *c, int rc, cJSON *root, const char *cmd, const cJSON *args,
+                            const char *err) {
     ops_request *req = calloc(1, sizeof *req);
     if (!req) {
+        cJSON_Delete(root);
         conn_close(c);
         return;
     }
@@ -303,12 +356,8 @@ static void dispatch(ops_conn *c, const char *text, size_t len) {
     req->cp = c->srv->cp;
     req->next = c->pending;
     c->pending = req;
-    cJSON *root;
-    const char *cmd;
-    const cJSON *args;
-    char err[200];
-    if (ops_parse_request(text, len, &root, &cmd, &args, err, sizeof err) != 0) {
-        ops_reply_error(req, 2, "%s", err);
+    if (rc != 0) {
+        ops_reply_error(req, rc == -EAGAIN ? 1 : 2, "%s", err);
         return;
     }
     for (int i = 0; i < ncmds; i++)
@@ -323,10 +372,76 @@ static void dispatch(ops_conn *c, const char *text, size_t len) {
     cJSON_Delete(root);
 }
 
+static void process(ops_conn *c);
+
+static void parse_run(work *w) {
+    parse_job *j = container_of(w, parse_job, w);
+    j->rc = ops_parse_request(j->text, j->len, &j->root, &j->cmd, &j->args, j->err, sizeof j->err);
+}
+
+static int conn_alive(struct ops_server *srv, ops_conn *c) {
+    for (ops_conn *x = srv->conns; x; x = x->next)
+        if (x == c) return 1;
+    return 0;
+}
+
+static void parse_done(work *w, int status) {
+    parse_job *j = container_of(w, parse_job, w);
+    ops_conn *c = j->conn;
+    free(j->text);
+    if (!c || status < 0) { /* the client left, or shutting down */
+        if (c) {
+            c->job = NULL;
+            conn_close(c);
+        }
+        cJSON_Delete(j->root);
+        free(j);
+        return;
+    }
+    c->job = NULL;
+    struct ops_server *srv = c->srv;
+    dispatch_parsed(c, j->rc, j->root, j->cmd, j->args, j->err);
+    free(j);
+    if (!conn_alive(srv, c)) return; /* a failed write closed it */
+    ev_io_start(srv->cp->loop, &c->rio);
+    process(c); /* requests that came behind it */
+}
+
+/* A request frame: small ones are parsed here, large ones on the pool (the connection reads
+ * nothing more until that is done, so replies keep their order). */
+static void dispatch(ops_conn *c, const char *text, size_t len) {
+    if (len > OPS_INLINE_PARSE && c->srv->pool) {
+        parse_job *j = calloc(1, sizeof *j);
+        if (j && (j->text = malloc(len))) {
+            memcpy(j->text, text, len);
+            j->len = len;
+            j->conn = c;
+            int rc = work_submit(c->srv->pool, &j->w, parse_run, parse_done);
+            if (rc == 0) {
+                c->job = j;
+                ev_io_stop(c->srv->cp->loop, &c->rio);
+                return;
+            }
+            free(j->text);
+        }
+        free(j);
+        dispatch_parsed(c, -EAGAIN, NULL, NULL, NULL,
+                        "the control plane is busy parsing other large requests; try again");
+        return;
+    }
+    cJSON *root;
+    const char *cmd;
+    const cJSON *args;
+    char err[200];
+    int rc = ops_parse_request(text, len, &root, &cmd, &args, err, sizeof err);
+    dispatch_parsed(c, rc, root, cmd, args, err);
+}
+
 static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
     (void)loop;
     (void)revents;
     ops_conn *c = container_of(w, ops_conn, rio);
+    struct ops_server *srv = c->srv;
     for (;;) {
         if (c->in_cap - c->in_len < 4096) {
             size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
@@ -357,8 +472,17 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
             return;
         }
         c->in_len += (size_t)n;
+        process(c);
+        if (!conn_alive(srv, c) || c->job) return;
+    }
+}
+
+/* Handles the whole requests buffered on c, up to one handed to the parse pool. c may be
+ * closed (freed) on return: callers check with conn_alive. */
+static void process(ops_conn *c) {
+    {
         size_t off = 0;
-        while (c->in_len - off >= 4) {
+        while (c->in_len - off >= 4 && !c->job) {
             const uint8_t *h = c->in + off;
             size_t len = ((size_t)h[0] << 24) | ((size_t)h[1] << 16) | ((size_t)h[2] << 8) | h[3];
             if (len == 0 || len > OPS_MAX_REQUEST) {
@@ -374,10 +498,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents) {
             struct ops_server *srv = c->srv;
             dispatch(c, (const char *)h + 4, len);
             off += 4 + len;
-            int alive = 0;
-            for (ops_conn *x = srv->conns; x && !alive; x = x->next)
-                alive = (x == c);
-            if (!alive) return;
+            if (!conn_alive(srv, c)) return;
         }
         if (off > 0) {
             memmove(c->in, c->in + off, c->in_len - off);
@@ -402,14 +523,18 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents) {
     (void)loop;
     (void)revents;
     ops_conn *c = container_of(w, ops_conn, idle);
+    if (c->job) { /* its request is whole and being parsed; nothing is read meanwhile */
+        ev_timer_again(loop, w);
+        return;
+    }
     if (c->partial) {
         log_warn("ops", "client sent no whole request within %.0f s: closed",
                  OPS_REQUEST_MS / 1000);
         conn_close(c);
         return;
     }
-    if (c->pending) {
-        /* a slow handler (node action) is still working: keep waiting */
+    if (c->pending || c->job) {
+        /* a slow handler (node action) or a parse is still working: keep waiting */
         ev_timer_again(loop, w);
         return;
     }
@@ -517,6 +642,16 @@ int ops_server_start(struct controlplane *cp, char *err, size_t errlen) {
     }
     s->cp = cp;
     s->fd = fd;
+    /* one thread: requests are small but for workload specs, and one at a time bounds what
+     * parsing can allocate */
+    if ((rc = work_pool_new(cp->loop, /* threads = */ 1, /* queued = */ MAX_OPS_CONNS, &s->pool)) <
+        0) {
+        free(s);
+        close(fd);
+        unlink(path);
+        snprintf(err, errlen, "ops socket: cannot start the parse pool: %s", strerror(-rc));
+        return rc;
+    }
     ev_io_init(&s->lio, on_accept, fd, EV_READ);
     ev_io_start(cp->loop, &s->lio);
     cp->ops = s;
@@ -529,6 +664,7 @@ void ops_server_stop(struct controlplane *cp) {
     if (!s) return;
     while (s->conns)
         conn_close(s->conns);
+    work_pool_free(s->pool); /* parses under way end; their clients are gone */
     ev_io_stop(cp->loop, &s->lio);
     close(s->fd);
     unlink(cp->cfg.socket_path);

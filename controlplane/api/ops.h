@@ -40,6 +40,9 @@ void ops_register(const char *cmd, ops_handler_fn fn, const char *help);
         ops_register((name), (fn), (help));                                                        \
     }
 
+/* Large requests being parsed off the loop or waiting to be (tidectl status). */
+int ops_parses_pending(struct controlplane *cp);
+
 /* The control plane this request is served by. */
 struct controlplane *ops_cp(ops_request *req);
 

@@ -29,9 +29,9 @@ static int cmd_status(tidectl_ctx *ctx, int argc, char **argv) {
            cli_num(a, "connections_total"));
     printf("ingest         %.0f samples, %.0f bytes\n", cli_num(a, "samples"), cli_num(a, "bytes"));
     printf("errors         %.0f protocol errors (%.0f wrong token, %.0f timeouts), %.0f refused "
-           "(max_agents)\n",
+           "(max_agents), %.0f refused (failed handshakes)\n",
            cli_num(a, "protocol_errors"), cli_num(a, "rejected_auth"), cli_num(a, "timeouts"),
-           cli_num(a, "refused_full"));
+           cli_num(a, "refused_full"), cli_num(a, "refused_rate"));
     const cJSON *mods = cJSON_GetObjectItemCaseSensitive(d, "modules");
     if (cJSON_GetArraySize(mods) > 0) {
         printf("modules       ");

@@ -1064,8 +1064,22 @@ static int engine_range(const query_ctx *ctx, const char *text, int64_t start_ms
     return rc;
 }
 
+static int range_query(const query_ctx *ctx, const char *text, int64_t start_ms, int64_t end_ms,
+                       int64_t step_ms, query_result *r, char *err, size_t errlen);
+
+/* The store's label strings are read under a tsdb_read_begin: series removed meanwhile keep
+ * theirs until the query is done. */
 int query_range(const query_ctx *ctx, const char *text, int64_t start_ms, int64_t end_ms,
                 int64_t step_ms, query_result *r, char *err, size_t errlen) {
+    if (!ctx->db) return range_query(ctx, text, start_ms, end_ms, step_ms, r, err, errlen);
+    unsigned rd = tsdb_read_begin(ctx->db);
+    int rc = range_query(ctx, text, start_ms, end_ms, step_ms, r, err, errlen);
+    tsdb_read_end(ctx->db, rd);
+    return rc;
+}
+
+static int range_query(const query_ctx *ctx, const char *text, int64_t start_ms, int64_t end_ms,
+                       int64_t step_ms, query_result *r, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     if (step_ms <= 0) {
         snprintf(err, errlen,

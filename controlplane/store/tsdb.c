@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <ev.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DEFAULT_RET_RAW_S (2 * 86400)
 #define DEFAULT_RET_1M_S (35 * 86400)   /* a month of minutes plus slack: weekly models */
@@ -24,6 +26,9 @@
 #define DEFAULT_GROUP_COMMIT_MS 5
 #define MAX_LABELS 64
 #define MAX_LABEL_LEN 4096
+/* Series the retention sweep looks at per tick (1 s): a few ms of the loop at most, and the
+ * default max_series (500,000) is swept in half a minute. */
+#define SWEEP_PER_TICK 16384
 
 typedef struct tier {
     tsdb_chunk *ring; /* ring of chunks, oldest at head; the newest one is open */
@@ -44,6 +49,7 @@ typedef struct series {
     uint64_t hash;
     int has_last;
     int64_t last_ts;
+    int64_t created_ms; /* wall clock when created or restored (not persisted) */
     uint64_t samples;
     tier t[TSDB_NRES];
 } series;
@@ -83,9 +89,31 @@ struct tsdb {
     int snap_inflight;
     void **deferred;
     size_t ndeferred, cap_deferred;
+    /* removal of series with no point left inside retention (tsdb_expire): ids are never
+     * reused (db->series[id - 1] is NULL once removed); the removed series' labels and key
+     * wait in `grave` until no reader that may hold them (tsdb_read_begin) and no snapshot
+     * capture that borrows them is left */
+    uint32_t nlive;
+    _Atomic uint64_t series_removed;
+    uint32_t sweep_cursor;
+    ev_timer sweep;
+    struct grave_ent {
+        series *s;
+        uint64_t epoch;
+    } * grave;
+    size_t ngrave, cap_grave;
+    _Atomic uint64_t epoch;
+    _Atomic int64_t active[2];
+    int reclaim_parity; /* -1: no flip waiting */
+    uint64_t reclaim_below;
+    tsdb_removed_fn removed_fn;
+    void *removed_arg;
 };
 
 static const int64_t res_len[TSDB_NRES] = {0, 60000, 600000};
+
+static int64_t wall_ms(void);
+static int series_remove(tsdb *db, uint32_t id, int log);
 
 int64_t tsdb_res_ms(int res) {
     return (res >= 0 && res < TSDB_NRES) ? res_len[res] : 0;
@@ -171,7 +199,7 @@ static void index_put(tsdb *db, uint32_t id, uint64_t h) {
 }
 
 static int index_grow(tsdb *db) {
-    if ((db->nseries + 1) * 2 <= db->index_cap) return 0;
+    if ((db->nlive + 1) * 2 <= db->index_cap) return 0; /* removed ids take no slot */
     size_t ncap = db->index_cap ? db->index_cap * 2 : 1024;
     uint32_t *ni = calloc(ncap, sizeof *ni);
     if (!ni) return -ENOMEM;
@@ -179,8 +207,28 @@ static int index_grow(tsdb *db) {
     db->index = ni;
     db->index_cap = ncap;
     for (uint32_t i = 0; i < db->nseries; i++)
-        index_put(db, db->series[i]->id, db->series[i]->hash);
+        if (db->series[i]) index_put(db, db->series[i]->id, db->series[i]->hash);
     return 0;
+}
+
+/* Removes id from the index (linear probing: the entries after it that would no longer be
+ * found are shifted back). */
+static void index_del(tsdb *db, uint32_t id, uint64_t h) {
+    size_t mask = db->index_cap - 1;
+    size_t i = h & mask;
+    while (db->index[i] != id) {
+        if (!db->index[i]) return;
+        i = (i + 1) & mask;
+    }
+    for (size_t j = (i + 1) & mask; db->index[j]; j = (j + 1) & mask) {
+        size_t home = db->series[db->index[j] - 1]->hash & mask;
+        /* the entry at j may move to i when its home is not in (i, j] (cyclically) */
+        int in = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (in) continue;
+        db->index[i] = db->index[j];
+        i = j;
+    }
+    db->index[i] = 0;
 }
 
 static void tier_fini(tier *t) {
@@ -236,6 +284,7 @@ static int series_add(tsdb *db, uint32_t id, size_t n, char *key, size_t keylen,
         strs += strlen(strs) + 1;
     }
     s->id = id;
+    s->created_ms = wall_ms();
     s->nlabels = n;
     s->labels = labels;
     s->key = key;
@@ -246,7 +295,22 @@ static int series_add(tsdb *db, uint32_t id, size_t n, char *key, size_t keylen,
         s->t[r].retention_ms = db->ret_ms[r];
     }
     db->series[db->nseries++] = s;
+    db->nlive++;
     index_put(db, id, h);
+    return 0;
+}
+
+/* Takes id (the next one) as the slot of a removed series (snapshot restore). */
+static int series_add_vacant(tsdb *db, uint32_t id) {
+    if (id != db->nseries + 1) return -EBADMSG;
+    if (db->nseries == db->cap_series) {
+        uint32_t ncap = db->cap_series ? db->cap_series * 2 : 256;
+        series **ns = realloc(db->series, ncap * sizeof *ns);
+        if (!ns) return -ENOMEM;
+        db->series = ns;
+        db->cap_series = ncap;
+    }
+    db->series[db->nseries++] = NULL;
     return 0;
 }
 
@@ -467,7 +531,7 @@ static int series_apply(tsdb *db, series *s, const int64_t *ts, const double *v,
 
 /* ---- WAL records ---- */
 
-enum { REC_SERIES = 1, REC_SAMPLES = 2, REC_COMMIT = 3 };
+enum { REC_SERIES = 1, REC_SAMPLES = 2, REC_COMMIT = 3, REC_REMOVE = 4 };
 
 /* SERIES record: u32 id, u16 label count, u32 key length, canonical key. */
 static int log_series(tsdb *db, uint32_t id, size_t nlabels, const char *key, size_t keylen) {
@@ -511,7 +575,7 @@ int tsdb_series(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *id) {
         *id = found;
         return 0;
     }
-    if (db->opt.max_series && db->nseries >= db->opt.max_series) {
+    if (db->opt.max_series && db->nlive >= db->opt.max_series) {
         free(key);
         db->series_refused++;
         return -EDQUOT;
@@ -548,7 +612,7 @@ int tsdb_series_lookup(tsdb *db, const tsdb_label *labels, size_t n, uint32_t *i
 int tsdb_append(tsdb *db, const char *source, uint64_t seq, uint32_t id, const int64_t *ts_ms,
                 const double *v, size_t n) {
     if (!db || (n && (!ts_ms || !v))) return -EINVAL;
-    if (id == 0 || id > db->nseries) return -ENOENT;
+    if (id == 0 || id > db->nseries || !db->series[id - 1]) return -ENOENT;
     size_t slen = source ? strlen(source) : 0;
     if (slen > MAX_LABEL_LEN) return -EINVAL;
     if (db->wal) {
@@ -610,6 +674,156 @@ int tsdb_append(tsdb *db, const char *source, uint64_t seq, uint32_t id, const i
     return rc;
 }
 
+/* ---- removal of series with nothing left inside retention ---- */
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void tsdb_set_removed_hook(tsdb *db, tsdb_removed_fn fn, void *arg) {
+    db->removed_fn = fn;
+    db->removed_arg = arg;
+}
+
+unsigned tsdb_read_begin(tsdb *db) {
+    for (;;) {
+        uint64_t e = atomic_load(&db->epoch);
+        unsigned p = (unsigned)(e & 1);
+        atomic_fetch_add(&db->active[p], 1);
+        if (atomic_load(&db->epoch) == e) return p;
+        atomic_fetch_sub(&db->active[p], 1); /* a flip came between: register in the new one */
+    }
+}
+
+void tsdb_read_end(tsdb *db, unsigned token) {
+    atomic_fetch_sub(&db->active[token & 1], 1);
+}
+
+/* Frees what removed series left once nobody can hold it: every reader that began before the
+ * series were removed has ended (the epoch was flipped after the removal and the readers of
+ * the old parity are gone) and no snapshot capture (which borrows keys) is in flight. Loop
+ * thread; never waits. */
+static void grave_reclaim(tsdb *db) {
+    if (db->snap_inflight || !db->ngrave) return;
+    if (db->reclaim_parity < 0) {
+        uint64_t e = atomic_load(&db->epoch);
+        db->reclaim_below = e + 1; /* removed at epoch <= e */
+        db->reclaim_parity = (int)(e & 1);
+        atomic_store(&db->epoch, e + 1);
+    }
+    if (atomic_load(&db->active[db->reclaim_parity]) != 0) return;
+    size_t kept = 0;
+    for (size_t i = 0; i < db->ngrave; i++) {
+        if (db->grave[i].epoch < db->reclaim_below)
+            series_free(db->grave[i].s);
+        else
+            db->grave[kept++] = db->grave[i];
+    }
+    db->ngrave = kept;
+    db->reclaim_parity = -1;
+}
+
+/* Removes series id (live): logs a REMOVE record when log (not during replay), tells the hook,
+ * takes it out of the index and the id table, frees its chunks and parks its labels for
+ * grave_reclaim. 0, or -ENOMEM / the WAL's error (nothing changed then). */
+static int series_remove(tsdb *db, uint32_t id, int log) {
+    series *s = db->series[id - 1];
+    if (db->snap_inflight) return -EBUSY; /* a capture may borrow its chunks: next tick */
+    if (db->ngrave == db->cap_grave) {
+        size_t ncap = db->cap_grave ? db->cap_grave * 2 : 64;
+        struct grave_ent *ng = realloc(db->grave, ncap * sizeof *ng);
+        if (!ng) return -ENOMEM;
+        db->grave = ng;
+        db->cap_grave = ncap;
+    }
+    if (log && db->wal) {
+        int rc = rec_reserve(db, 1 + 4);
+        if (rc) return rc;
+        uint8_t *p = db->rec;
+        *p++ = REC_REMOVE;
+        put_u32(&p, id);
+        rc = tsdb__wal_append(db->wal, db->rec, (size_t)(p - db->rec));
+        if (rc) return rc;
+    }
+    if (db->removed_fn) db->removed_fn(db->removed_arg, id, s->labels, s->nlabels);
+    pthread_rwlock_wrlock(&db->lock);
+    index_del(db, id, s->hash);
+    db->series[id - 1] = NULL;
+    db->nlive--;
+    pthread_rwlock_unlock(&db->lock);
+    for (int r = 0; r < TSDB_NRES; r++) { /* no reader can reach the chunks any more */
+        tier *t = &s->t[r];
+        for (size_t k = 0; k < t->count; k++)
+            tsdb_chunk_fini(&t->ring[(t->head + k) % t->cap]);
+        free(t->ring);
+        memset(t, 0, sizeof *t);
+    }
+    db->grave[db->ngrave++] = (struct grave_ent){s, atomic_load(&db->epoch)};
+    db->series_removed++;
+    return 0;
+}
+
+/* Whether tier t holds anything older than cutoff that expiry would drop. */
+static int tier_has_expired(const tier *t, int64_t cutoff) {
+    if (t->count && t->ring[t->head].last_ts < cutoff) return 1;
+    return t->res_ms && t->open && t->bstart + t->res_ms <= cutoff && !t->count;
+}
+
+/* Drops the chunks of t whose newest point is older than cutoff (the open one too) and an
+ * open bucket that ended before it. Under the write lock. */
+static void tier_expire(tsdb *db, tier *t, int64_t cutoff) {
+    while (t->count > 0) {
+        tsdb_chunk *old = &t->ring[t->head];
+        if (old->last_ts >= cutoff) break;
+        if (chunk_drop(db, old)) break; /* cannot park the buffer now: next tick */
+        t->head = (t->head + 1) % t->cap;
+        t->count--;
+    }
+    if (t->res_ms && t->open && t->bstart + t->res_ms <= cutoff && !t->count) t->open = 0;
+    if (!t->count && !t->open && t->ring) {
+        free(t->ring);
+        t->ring = NULL;
+        t->cap = t->head = 0;
+    }
+}
+
+int tsdb_expire(tsdb *db, int64_t now_ms, uint32_t max_series) {
+    int removed = 0;
+    for (uint32_t n = 0; n < max_series && n < db->nseries; n++) {
+        if (db->sweep_cursor >= db->nseries) db->sweep_cursor = 0;
+        uint32_t id = ++db->sweep_cursor;
+        series *s = db->series[id - 1];
+        if (!s) continue;
+        int any = 0, empty = 1;
+        for (int r = 0; r < TSDB_NRES; r++)
+            any |= tier_has_expired(&s->t[r], now_ms - s->t[r].retention_ms);
+        if (any) {
+            pthread_rwlock_wrlock(&db->lock);
+            for (int r = 0; r < TSDB_NRES; r++)
+                tier_expire(db, &s->t[r], now_ms - s->t[r].retention_ms);
+            pthread_rwlock_unlock(&db->lock);
+        }
+        for (int r = 0; r < TSDB_NRES && empty; r++)
+            empty = !s->t[r].count && !s->t[r].open;
+        /* nothing left: gone once its newest sample (or, never given one, its creation) is
+         * older than the raw retention too */
+        if (empty && (s->has_last ? s->last_ts : s->created_ms) < now_ms - db->ret_ms[TSDB_RAW] &&
+            series_remove(db, id, /* log = */ 1) == 0)
+            removed++;
+    }
+    grave_reclaim(db);
+    return removed;
+}
+
+static void on_sweep(struct ev_loop *loop, ev_timer *w, int revents) {
+    (void)loop;
+    (void)revents;
+    tsdb *db = (tsdb *)((char *)w - offsetof(tsdb, sweep));
+    tsdb_expire(db, wall_ms(), SWEEP_PER_TICK);
+}
+
 /* Applies one WAL record during replay. */
 static int replay_record(void *arg, const uint8_t *rec, size_t len) {
     tsdb *db = arg;
@@ -641,6 +855,7 @@ static int replay_record(void *arg, const uint8_t *rec, size_t len) {
         if (r.bad || id == 0 || id > db->nseries || (size_t)(r.end - r.p) != n * 16)
             return -EBADMSG;
         series *s = db->series[id - 1];
+        if (!s) return 0; /* removed later (the snapshot says so): nothing to restore */
         int64_t last = s->has_last ? s->last_ts : INT64_MIN;
         for (size_t i = 0; i < n; i++) {
             int64_t ts = (int64_t)get_n(&r, 8);
@@ -653,6 +868,11 @@ static int replay_record(void *arg, const uint8_t *rec, size_t len) {
         (void)src; /* a source's seq counts once a COMMIT record names it */
         (void)seq;
         return 0;
+    }
+    if (type == REC_REMOVE) {
+        uint32_t id = (uint32_t)get_n(&r, 4);
+        if (r.bad || r.p != r.end || id == 0 || id > db->nseries) return -EBADMSG;
+        return db->series[id - 1] ? series_remove(db, id, /* log = */ 0) : 0;
     }
     if (type == REC_COMMIT) {
         size_t n = (size_t)get_n(&r, 2);
@@ -686,7 +906,8 @@ static int buf_grow(uint8_t **buf, size_t *cap, size_t len, size_t more) {
     return 0;
 }
 
-#define SNAP_MAGIC "TIDESNP2"
+#define SNAP_MAGIC "TIDESNP3"    /* TIDESNP2 plus removed series (key length 0) */
+#define SNAP_MAGIC_V2 "TIDESNP2" /* still read */
 
 /* A snapshot capture, taken on the loop and serialised by the WAL worker. Taking it copies
  * per series its head state (newest timestamp, open buckets) and per chunk its header, which
@@ -742,7 +963,7 @@ static int snapshot_capture(tsdb *db, uint64_t wal_from, snapshot **out) {
     sn->wal_from = wal_from;
     size_t total = 0;
     for (uint32_t i = 0; i < db->nseries; i++)
-        for (int r = 0; r < TSDB_NRES; r++)
+        for (int r = 0; r < TSDB_NRES && db->series[i]; r++)
             total += db->series[i]->t[r].count;
     sn->series = malloc((db->nseries ? db->nseries : 1) * sizeof *sn->series);
     sn->chunks = malloc((total ? total : 1) * sizeof *sn->chunks);
@@ -751,6 +972,10 @@ static int snapshot_capture(tsdb *db, uint64_t wal_from, snapshot **out) {
     for (uint32_t i = 0; i < db->nseries; i++) {
         const series *s = db->series[i];
         snap_series *o = &sn->series[i];
+        if (!s) { /* removed: the id stays taken */
+            memset(o, 0, sizeof *o);
+            continue;
+        }
         o->key = s->key;
         o->keylen = s->keylen;
         o->nlabels = s->nlabels;
@@ -826,6 +1051,10 @@ static int snapshot_encode(void *arg, void *snap, uint8_t **out, size_t *outlen)
         const snap_series *s = &sn->series[i];
         NEED(64 + s->keylen);
         put_u32(&p, (uint32_t)s->keylen);
+        if (!s->keylen) { /* a removed series: its id only */
+            DONE();
+            continue;
+        }
         memcpy(p, s->key, s->keylen);
         p += s->keylen;
         put_u16(&p, (uint16_t)s->nlabels);
@@ -906,7 +1135,9 @@ static void snapshot_done(void *arg, void *snap, int status) {
 static int snapshot_decode(void *arg, const uint8_t *data, size_t len, uint64_t *wal_from) {
     tsdb *db = arg;
     rd r = {data, data + len, 0};
-    if (len < 8 || memcmp(data, SNAP_MAGIC, 8) != 0) return -EBADMSG;
+    if (len < 8 || (memcmp(data, SNAP_MAGIC, 8) != 0 && memcmp(data, SNAP_MAGIC_V2, 8) != 0))
+        return -EBADMSG;
+    int v3 = memcmp(data, SNAP_MAGIC, 8) == 0;
     r.p += 8;
     *wal_from = get_n(&r, 8);
     uint32_t nseries = (uint32_t)get_n(&r, 4);
@@ -914,6 +1145,11 @@ static int snapshot_decode(void *arg, const uint8_t *data, size_t len, uint64_t 
     if (r.bad) return -EBADMSG;
     for (uint32_t i = 0; i < nseries; i++) {
         size_t keylen = (size_t)get_n(&r, 4);
+        if (!r.bad && keylen == 0 && v3) {
+            int rc = series_add_vacant(db, i + 1);
+            if (rc) return rc;
+            continue;
+        }
         if (r.bad || keylen == 0 || (size_t)(r.end - r.p) < keylen || r.p[keylen - 1] != 0)
             return -EBADMSG;
         char *key = malloc(keylen);
@@ -1041,6 +1277,7 @@ int tsdb_open(tsdb **out, const tsdb_options *opt, char *err, size_t errlen) {
         }
         db->ret_ms[r] = ret_s[r] * 1000;
     }
+    db->reclaim_parity = -1;
     if (!db->opt.snapshot_every_s) db->opt.snapshot_every_s = DEFAULT_SNAPSHOT_S;
     if (!db->opt.group_commit_ms) db->opt.group_commit_ms = DEFAULT_GROUP_COMMIT_MS;
     /* writers first: a stream of HTTP queries must not hold the loop's appends off */
@@ -1069,12 +1306,21 @@ int tsdb_open(tsdb **out, const tsdb_options *opt, char *err, size_t errlen) {
             return rc;
         }
     }
+    if (opt->loop && opt->expire) { /* the retention sweep; does not keep the loop alive */
+        ev_timer_init(&db->sweep, on_sweep, 1., 1.);
+        ev_timer_start(opt->loop, &db->sweep);
+        ev_unref(opt->loop);
+    }
     *out = db;
     return 0;
 }
 
 void tsdb_close(tsdb *db) {
     if (!db) return;
+    if (db->opt.loop && db->opt.expire && ev_is_active(&db->sweep)) {
+        ev_ref(db->opt.loop);
+        ev_timer_stop(db->opt.loop, &db->sweep);
+    }
     if (db->wal) {
         if (!tsdb__wal_error(db->wal)) tsdb_snapshot(db); /* a quick restart next time */
         tsdb__wal_close(db->wal);                         /* ends every capture in flight */
@@ -1085,6 +1331,9 @@ void tsdb_close(tsdb *db) {
     for (uint32_t i = 0; i < db->nseries; i++)
         series_free(db->series[i]);
     free(db->series);
+    for (size_t i = 0; i < db->ngrave; i++)
+        series_free(db->grave[i].s);
+    free(db->grave);
     free(db->index);
     for (size_t i = 0; i < db->sources_cap; i++)
         free(db->sources[i].name);
@@ -1153,7 +1402,7 @@ int tsdb_salvage(const char *src, const char *dst, FILE *out, tsdb_salvage_repor
     rep->snapshot_lost = wr.snapshot_lost;
     rep->series = db->nseries;
     for (uint32_t i = 0; i < db->nseries; i++)
-        rep->samples += db->series[i]->samples;
+        rep->samples += db->series[i] ? db->series[i]->samples : 0;
     if (!rc && dst) {
         db->dir = strdup(dst);
         tsdb_wal_options dw = {
@@ -1348,7 +1597,7 @@ int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms, 
     pthread_rwlock_rdlock(&db->lock);
     int rc = -ENOENT;
     sink k = {out, NULL};
-    if (id >= 1 && id <= db->nseries)
+    if (id >= 1 && id <= db->nseries && db->series[id - 1])
         rc = tier_read(&db->series[id - 1]->t[res], start_ms, end_ms,
                        db->series[id - 1]->has_last ? db->series[id - 1]->last_ts : INT64_MAX, &k);
     pthread_rwlock_unlock(&db->lock);
@@ -1366,7 +1615,7 @@ static int read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, i
         res++;
     if (res_used) *res_used = res;
     pthread_rwlock_rdlock(&db->lock);
-    if (id < 1 || id > db->nseries) {
+    if (id < 1 || id > db->nseries || !db->series[id - 1]) {
         pthread_rwlock_unlock(&db->lock);
         return -ENOENT;
     }
@@ -1431,7 +1680,7 @@ uint32_t tsdb_series_count(tsdb *db) {
 int tsdb_series_labels(tsdb *db, uint32_t id, const tsdb_label **labels, size_t *n) {
     pthread_rwlock_rdlock(&db->lock);
     int rc = -ENOENT;
-    if (id >= 1 && id <= db->nseries) {
+    if (id >= 1 && id <= db->nseries && db->series[id - 1]) {
         *labels = db->series[id - 1]->labels;
         *n = db->series[id - 1]->nlabels;
         rc = 0;
@@ -1455,7 +1704,7 @@ static void tier_stat(const tier *t, size_t *points, size_t *bytes) {
 int tsdb_series_stat(tsdb *db, uint32_t id, tsdb_series_info *info) {
     memset(info, 0, sizeof *info);
     pthread_rwlock_rdlock(&db->lock);
-    if (id < 1 || id > db->nseries) {
+    if (id < 1 || id > db->nseries || !db->series[id - 1]) {
         pthread_rwlock_unlock(&db->lock);
         return -ENOENT;
     }
@@ -1480,9 +1729,9 @@ int tsdb_series_stat(tsdb *db, uint32_t id, tsdb_series_info *info) {
 void tsdb_get_stats(tsdb *db, tsdb_stats *st) {
     memset(st, 0, sizeof *st);
     pthread_rwlock_rdlock(&db->lock);
-    st->series = db->nseries;
+    st->series = db->nlive;
     for (uint32_t i = 0; i < db->nseries; i++)
-        for (int r = 0; r < TSDB_NRES; r++) {
+        for (int r = 0; r < TSDB_NRES && db->series[i]; r++) {
             size_t p, b;
             tier_stat(&db->series[i]->t[r], &p, &b);
             st->points[r] += p;
@@ -1493,6 +1742,7 @@ void tsdb_get_stats(tsdb *db, tsdb_stats *st) {
     st->samples_dropped = db->samples_dropped;
     st->append_errors = db->append_errors;
     st->series_refused = db->series_refused;
+    st->series_removed = db->series_removed;
     st->durable_ok = 1;
     if (db->wal) tsdb__wal_stats(db->wal, st);
 }

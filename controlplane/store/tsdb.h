@@ -26,6 +26,8 @@ typedef struct tsdb_options {
     int64_t group_commit_ms;  /* longest wait before an fsync; 0 = default */
     uint32_t max_series;      /* tsdb_series() creates no series beyond this; 0 = no limit
                                * (what replay restores is never refused) */
+    int expire;               /* with a loop: run tsdb_expire() every second on it (the
+                               * control plane); 0: only explicit calls expire anything */
 } tsdb_options;
 
 typedef struct tsdb_label {
@@ -150,10 +152,12 @@ int tsdb_read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int
 int tsdb_eval_step(tsdb *db, uint32_t id, int64_t start_ms, int64_t step_ms, size_t nsteps,
                    int64_t lookback_ms, double *out, int64_t *first_ms, int64_t *last_ms);
 
-/* Number of series; ids run from 1 to this number. */
+/* Number of series ids handed out; ids run from 1 to this number, and the ids of removed
+ * series (tsdb_expire) answer -ENOENT everywhere. */
 uint32_t tsdb_series_count(tsdb *db);
-/* Labels of series `id` (sorted by name). The strings live as long as the store. 0 or
- * -ENOENT. */
+/* Labels of series `id` (sorted by name). 0 or -ENOENT (no such id, or removed). The strings
+ * stay valid on the loop's thread until it next runs tsdb_expire; on any other thread, until
+ * the tsdb_read_end of a tsdb_read_begin made before this call. */
 int tsdb_series_labels(tsdb *db, uint32_t id, const tsdb_label **labels, size_t *n);
 
 typedef struct tsdb_series_info {
@@ -164,9 +168,34 @@ typedef struct tsdb_series_info {
 } tsdb_series_info;
 int tsdb_series_stat(tsdb *db, uint32_t id, tsdb_series_info *info);
 
+/* Readers on threads other than the loop's that keep label pointers (tsdb_series_labels)
+ * beyond the call bracket their use with these: removed series' labels are freed only after
+ * every reader that began before the removal has ended. Cheap (two atomic operations),
+ * never blocks; pairs must not nest across threads. Returns the token for tsdb_read_end. */
+unsigned tsdb_read_begin(tsdb *db);
+void tsdb_read_end(tsdb *db, unsigned token);
+
+/* ---- Retention: removal of series with nothing left ---- */
+
+/* Loop thread. Looks at up to max_series series (round robin, continuing where the previous
+ * call stopped): drops the chunks and buckets whose newest point is older than now_ms minus
+ * their resolution's retention (counted from the wall clock, not from the series' own newest
+ * sample), and removes a series with nothing left whose newest sample (or, never given one,
+ * its creation) is older than the raw retention too: out of the index (a lookup or
+ * tsdb_series() of its labels no longer finds it; tsdb_series() makes a new id), its id
+ * answers -ENOENT, a REMOVE record in the WAL and its absence from later snapshots keep it
+ * removed across restarts. Ids are never reused. With a loop the store calls this itself
+ * every second (16,384 series a tick). Returns the number of series removed. */
+int tsdb_expire(tsdb *db, int64_t now_ms, uint32_t max_series);
+/* Called on the loop for every series removed (before its labels go), e.g. to keep per-node
+ * counts; NULL to stop. Not called for removals replayed at open. */
+typedef void (*tsdb_removed_fn)(void *arg, uint32_t id, const tsdb_label *labels, size_t n);
+void tsdb_set_removed_hook(tsdb *db, tsdb_removed_fn fn, void *arg);
+
 /* Store-wide counters for /metrics and tidectl. */
 typedef struct tsdb_stats {
-    uint64_t series;
+    uint64_t series;           /* live (not removed) series */
+    uint64_t series_removed;   /* removed by retention since start */
     uint64_t samples_appended; /* accepted by tsdb_append */
     uint64_t samples_dropped;  /* at or before their series' newest timestamp */
     uint64_t append_errors;    /* appends refused (-ENOSPC/-EIO) */

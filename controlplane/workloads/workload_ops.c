@@ -7,10 +7,12 @@
 #include "log.h"
 #include "query/prom.h"
 #include "workloads/persist.h"
+#include "work.h"
 #include "workloads/workloads.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,134 @@
 static const char *arg_str(const cJSON *args, const char *k) {
     const cJSON *j = cJSON_GetObjectItemCaseSensitive(args, k);
     return cJSON_IsString(j) ? j->valuestring : NULL;
+}
+
+/* A workload-apply on the apply pool's one thread: the spec is parsed (libyaml: up to 1 MiB,
+ * nesting capped, but never on the loop) and stored (fsync); the loop then installs it. One thread,
+ * in submission order, so the file of a workload ends as the last apply left it. */
+typedef struct apply_job {
+    work w;
+    struct cp_workloads *wl;
+    ops_request *req;
+    char *yaml;
+    size_t len;
+    /* results */
+    int parsed; /* 0 ok, < 0 invalid (err holds the reply) */
+    int saved;  /* 0 stored (or unchanged), -errno */
+    workload_spec spec;
+    char err[1100];
+} apply_job;
+
+static void apply_problems(apply_job *j, const wl_problems *probs) {
+    /* the reply carries at most ~1 KiB: list what fits and say how many more there are
+     * (tidectl apply validates locally first and prints them all) */
+    char list[880] = "";
+    size_t off = 0, shown = 0;
+    for (; shown < probs->n; shown++) {
+        const wl_problem *pb = &probs->v[shown];
+        char line[400];
+        if (pb->line > 0)
+            snprintf(line, sizeof line, "%s (line %d): %s\n", pb->path, pb->line, pb->msg);
+        else
+            snprintf(line, sizeof line, "%s: %s\n", pb->path, pb->msg);
+        if (off + strlen(line) >= sizeof list) break;
+        memcpy(list + off, line, strlen(line) + 1);
+        off += strlen(line);
+    }
+    if (shown < probs->n)
+        snprintf(j->err, sizeof j->err,
+                 "invalid workload spec, %zu problems (nothing changed):\n%s... and %zu more",
+                 probs->n, list, probs->n - shown);
+    else
+        snprintf(j->err, sizeof j->err,
+                 "invalid workload spec, %zu problem%s (nothing changed):\n%s", probs->n,
+                 probs->n == 1 ? "" : "s", list);
+}
+
+static void apply_run(work *w) {
+    apply_job *j = (apply_job *)((char *)w - offsetof(apply_job, w));
+    wl_problems probs;
+    wl_problems_init(&probs);
+    j->parsed = wl_parse(j->yaml, j->len, &j->spec, &probs);
+    if (j->parsed < 0) apply_problems(j, &probs);
+    wl_problems_fini(&probs);
+    /* stored even when unchanged (the same bytes again): which spec is applied is only known
+     * on the loop */
+    if (j->parsed == 0) j->saved = persist_save(j->wl->dir, j->spec.name, j->yaml);
+}
+
+static void apply_free(apply_job *j) {
+    free(j->yaml);
+    free(j);
+}
+
+static void apply_done(work *w, int status) {
+    apply_job *j = (apply_job *)((char *)w - offsetof(apply_job, w));
+    struct cp_workloads *wl = j->wl;
+    ops_request *req = j->req;
+    wl->applies_pending--;
+    if (status < 0) {
+        ops_reply_error(req, 1, "workload-apply: the control plane is shutting down");
+        apply_free(j);
+        return;
+    }
+    if (j->parsed < 0) {
+        ops_reply_error(req, 2, "%s", j->err);
+        apply_free(j);
+        return;
+    }
+    workload_spec *spec = &j->spec;
+    const char *yaml = j->yaml;
+    workload_entry *old = workload_find(wl, spec->name);
+    if (old && strcmp(old->yaml, yaml) == 0) {
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "name", spec->name);
+        cJSON_AddStringToObject(d, "result", "unchanged");
+        cJSON_AddNumberToObject(d, "generation", (double)old->generation);
+        ops_reply(req, d);
+        apply_free(j);
+        return;
+    }
+    if (j->saved < 0) {
+        ops_reply_error(req, 1, "cannot store %s/%s.yaml: %s (nothing changed)", wl->dir,
+                        spec->name, strerror(-j->saved));
+        apply_free(j);
+        return;
+    }
+    workload_entry *e = workload_entry_new(spec, yaml, j->len);
+    if (!e) {
+        ops_reply_error(req, 1, "out of memory");
+        apply_free(j);
+        return;
+    }
+    if (old) { /* the new spec takes over; replicas are re-adopted from observations */
+        e->generation = old->generation + 1;
+        workload_entry **pp = &wl->head;
+        while (*pp != old)
+            pp = &(*pp)->next;
+        e->next = old->next;
+        *pp = e;
+        /* actions decided under the old spec are no longer reported; what they do on the
+         * fleet runs to its end and reaches the new generation through the inventory */
+        if (old->spec.target.kind != e->spec.target.kind)
+            exec_forget(wl->cp, old->spec.target.kind, spec->name, 0);
+        exec_forget(wl->cp, e->spec.target.kind, spec->name, e->generation);
+        workload_entry_free(old);
+    } else {
+        e->generation = 1;
+        e->next = wl->head;
+        wl->head = e;
+    }
+    log_info("workloads", "%s %s (generation %llu)", old ? "configured" : "created", spec->name,
+             (unsigned long long)e->generation);
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "name", spec->name);
+    cJSON_AddStringToObject(d, "result", old ? "configured" : "created");
+    cJSON_AddNumberToObject(d, "generation", (double)e->generation);
+    if (e->run.mode != e->spec.mode && workload_preview_reason(&e->spec))
+        cJSON_AddStringToObject(d, "note", workload_preview_reason(&e->spec));
+    ops_reply(req, d);
+    apply_free(j);
 }
 
 static void op_apply(ops_request *req, const cJSON *args) {
@@ -33,85 +163,28 @@ static void op_apply(ops_request *req, const cJSON *args) {
                         PERSIST_MAX_YAML);
         return;
     }
-    workload_spec spec;
-    wl_problems probs;
-    wl_problems_init(&probs);
-    if (wl_parse(yaml, len, &spec, &probs) < 0) {
-        /* the reply carries at most ~1 KiB: list what fits and say how many more there are
-         * (tidectl apply validates locally first and prints them all) */
-        char list[880] = "";
-        size_t off = 0, shown = 0;
-        for (; shown < probs.n; shown++) {
-            const wl_problem *pb = &probs.v[shown];
-            char line[400];
-            if (pb->line > 0)
-                snprintf(line, sizeof line, "%s (line %d): %s\n", pb->path, pb->line, pb->msg);
-            else
-                snprintf(line, sizeof line, "%s: %s\n", pb->path, pb->msg);
-            if (off + strlen(line) >= sizeof list) break;
-            memcpy(list + off, line, strlen(line) + 1);
-            off += strlen(line);
-        }
-        if (shown < probs.n)
-            ops_reply_error(
-                req, 2,
-                "invalid workload spec, %zu problems (nothing changed):\n%s... and %zu more",
-                probs.n, list, probs.n - shown);
-        else
-            ops_reply_error(req, 2, "invalid workload spec, %zu problem%s (nothing changed):\n%s",
-                            probs.n, probs.n == 1 ? "" : "s", list);
-        wl_problems_fini(&probs);
-        return;
-    }
-    wl_problems_fini(&probs);
-    workload_entry *old = workload_find(w, spec.name);
-    if (old && strcmp(old->yaml, yaml) == 0) {
-        cJSON *d = cJSON_CreateObject();
-        cJSON_AddStringToObject(d, "name", spec.name);
-        cJSON_AddStringToObject(d, "result", "unchanged");
-        cJSON_AddNumberToObject(d, "generation", (double)old->generation);
-        ops_reply(req, d);
-        return;
-    }
-    workload_entry *e = workload_entry_new(&spec, yaml, len);
-    if (!e) {
+    apply_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->yaml = strdup(yaml))) {
+        free(j);
         ops_reply_error(req, 1, "out of memory");
         return;
     }
-    int rc = persist_save(w->dir, spec.name, yaml);
+    j->wl = w;
+    j->req = req;
+    j->len = len;
+    int rc = work_submit(w->apply_pool, &j->w, apply_run, apply_done);
     if (rc < 0) {
-        workload_entry_free(e);
-        ops_reply_error(req, 1, "cannot store %s/%s.yaml: %s (nothing changed)", w->dir, spec.name,
-                        strerror(-rc));
+        apply_free(j);
+        ops_reply_error(req, 1, "workload-apply: %s",
+                        rc == -EAGAIN ? "too many specs are being applied; try again"
+                                      : strerror(-rc));
         return;
     }
-    if (old) { /* the new spec takes over; replicas are re-adopted from observations */
-        e->generation = old->generation + 1;
-        workload_entry **pp = &w->head;
-        while (*pp != old)
-            pp = &(*pp)->next;
-        e->next = old->next;
-        *pp = e;
-        /* actions decided under the old spec are no longer reported; what they do on the
-         * fleet runs to its end and reaches the new generation through the inventory */
-        if (old->spec.target.kind != e->spec.target.kind)
-            exec_forget(w->cp, old->spec.target.kind, spec.name, 0);
-        exec_forget(w->cp, e->spec.target.kind, spec.name, e->generation);
-        workload_entry_free(old);
-    } else {
-        e->generation = 1;
-        e->next = w->head;
-        w->head = e;
-    }
-    log_info("workloads", "%s %s (generation %llu)", old ? "configured" : "created", spec.name,
-             (unsigned long long)e->generation);
-    cJSON *d = cJSON_CreateObject();
-    cJSON_AddStringToObject(d, "name", spec.name);
-    cJSON_AddStringToObject(d, "result", old ? "configured" : "created");
-    cJSON_AddNumberToObject(d, "generation", (double)e->generation);
-    if (e->run.mode != e->spec.mode && workload_preview_reason(&e->spec))
-        cJSON_AddStringToObject(d, "note", workload_preview_reason(&e->spec));
-    ops_reply(req, d);
+    w->applies_pending++;
+}
+
+int workloads_applies_pending(struct controlplane *cp) {
+    return cp->workloads ? cp->workloads->applies_pending : 0;
 }
 
 static const char *mode_name(wl_mode m) {

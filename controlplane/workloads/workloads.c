@@ -7,6 +7,7 @@
 #include "log.h"
 #include "query/prom_module.h"
 #include "workloads/persist.h"
+#include "work.h"
 #include "workloads/sync.h"
 
 #include <errno.h>
@@ -187,8 +188,13 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
         return -e;
     }
     persist_load(w->dir, load_one, w);
+    /* one thread: applies are stored in the order they came; 16 waiting specs of at most
+     * 1 MiB bound the memory a burst of applies can hold */
+    int rc = work_pool_new(cp->loop, /* threads = */ 1, /* queued = */ 16, &w->apply_pool);
+    if (rc < 0)
+        snprintf(err, errlen, "workloads: cannot start the apply worker: %s", strerror(-rc));
     cp->workloads = w; /* the executors report through it */
-    int rc = exec_registry_start(cp, &sink, err, errlen);
+    if (rc == 0) rc = exec_registry_start(cp, &sink, err, errlen);
     if (rc == 0) {
         rc = sync_start(w, err, errlen);
         if (rc < 0) exec_registry_stop(cp);
@@ -200,6 +206,7 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
             w->head = e->next;
             workload_entry_free(e);
         }
+        work_pool_free(w->apply_pool);
         free(w);
         return rc;
     }
@@ -210,6 +217,7 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
 static void wl_stop(struct controlplane *cp) {
     struct cp_workloads *w = cp->workloads;
     if (!w) return;
+    work_pool_free(w->apply_pool); /* applies under way finish (and reply) first */
     sync_stop(w);
     exec_registry_stop(cp);
     while (w->head) {

@@ -79,7 +79,12 @@ struct cp_workloads {
     workload_entry *head;
     struct sync_loop *sync; /* sync.c: the tick and the worker jobs */
     char dir[1024];
+    struct work_pool *apply_pool; /* workload-apply: parse and store off the loop */
+    int applies_pending;          /* submitted, not yet answered */
 };
+
+/* Spec applies parsed or stored off the loop right now, or waiting to be (tidectl status). */
+int workloads_applies_pending(struct controlplane *cp);
 
 /* Why a spec in Auto mode is run as Preview (no executor for its kind, an HAProxyBackend
  * without a replica template), or NULL when it can be acted on. */

@@ -14,6 +14,13 @@ BIN = os.environ.get("TIDE_BIN", os.path.abspath("bin"))
 SRC = os.environ.get("TIDE_SRC", os.path.abspath("."))
 
 
+# For tests whose samples are stamped years ago (a fixed T0, a 1995 trace): the store keeps
+# data for the retention counted from now, so without these they would be removed within a
+# second or two.
+LONG_RETENTION = ("--retention-raw", "300000h", "--retention-1m", "300000h",
+                  "--retention-10m", "300000h")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

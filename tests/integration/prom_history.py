@@ -81,7 +81,7 @@ def main():
         tok = run.token(TOKEN)
         ap, hp, sock = tt.free_port(), tt.free_port(), run.path("cp.sock")
         cplog = run.log("cp.log")
-        cp = run.controlplane(tok, ap, hp, "--prometheus", "http://127.0.0.1:%d" % pp,
+        cp = run.controlplane(tok, ap, hp, *tt.LONG_RETENTION, "--prometheus", "http://127.0.0.1:%d" % pp,
                               "--prometheus-max-points", "1000", log=cplog)
         tp.wait_for(lambda: os.path.exists(sock) and tt.port_open(hp), 30, "control plane")
         base = "http://127.0.0.1:%d" % hp
@@ -215,7 +215,7 @@ def main():
         sp = tt.free_port()
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", sp), Slow)
         threading.Thread(target=srv.serve_forever, daemon=True).start()
-        cp = run.controlplane(tok, ap, hp, "--prometheus", "http://127.0.0.1:%d" % sp,
+        cp = run.controlplane(tok, ap, hp, *tt.LONG_RETENTION, "--prometheus", "http://127.0.0.1:%d" % sp,
                               "--prometheus-timeout", "300ms", log=cplog)
         tp.wait_for(lambda: tt.port_open(hp), 30, "control plane again")
         t = time.time()

@@ -112,7 +112,7 @@ def main():
         cplog = run.log("cp.log")
 
         def start():
-            return run.controlplane(tok, ap, hp, "--snapshot-interval", "1s", log=cplog)
+            return run.controlplane(tok, ap, hp, *tt.LONG_RETENTION, "--snapshot-interval", "1s", log=cplog)
 
         cp = start()
         agent = Agent(ap)

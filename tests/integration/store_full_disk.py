@@ -84,7 +84,7 @@ def main():
         run.at_exit(lambda: subprocess.run(["umount", "-l", mnt]))
         tok = run.token(TOKEN)
         ap, hp, sock = tt.free_port(), tt.free_port(), run.path("cp.sock")
-        cp = run.controlplane(tok, ap, hp, "--snapshot-interval", "1h", data_dir=mnt + "/data")
+        cp = run.controlplane(tok, ap, hp, *tt.LONG_RETENTION, "--snapshot-interval", "1h", data_dir=mnt + "/data")
         tp.wait_for(lambda: os.path.exists(sock), 30, "control plane")
         base = "http://127.0.0.1:%d" % hp
         tp.wait_for(lambda: tt.http_get(base + "/healthz")[0] == 200, 30, "http")

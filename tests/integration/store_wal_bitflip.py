@@ -50,7 +50,7 @@ def main():
         tok = run.token(TOKEN)
         ap, hp = tt.free_port(), tt.free_port()
         data, sock = run.path("data"), run.path("cp.sock")
-        cp = run.controlplane(tok, ap, hp, "--snapshot-interval", "1h")
+        cp = run.controlplane(tok, ap, hp, *tt.LONG_RETENTION, "--snapshot-interval", "1h")
         tp.wait_for(lambda: tt.port_open(ap), 30, "control plane listening")
         peer = tp.Peer(ap, timeout=10)
         assert peer.handshake(TOKEN, "flip-node") is not None
@@ -97,7 +97,7 @@ def main():
         before = digest(data)
 
         log = run.log("cp2.log")
-        cp = run.controlplane(tok, tt.free_port(), tt.free_port(), log=log)
+        cp = run.controlplane(tok, tt.free_port(), tt.free_port(), *tt.LONG_RETENTION, log=log)
         rc = cp.wait(timeout=60)
         log.seek(0)
         out = log.read()
@@ -121,7 +121,7 @@ def main():
         assert digest(data) == before, "repair changed the damaged directory"
 
         hp2 = tt.free_port()
-        cp = run.controlplane(tok, tt.free_port(), hp2, data_dir=new, log=run.log("cp3.log"))
+        cp = run.controlplane(tok, tt.free_port(), hp2, *tt.LONG_RETENTION, data_dir=new, log=run.log("cp3.log"))
         tp.wait_for(lambda: os.path.exists(sock) and tidectl("--socket", sock, "status")
                     .returncode == 0, 30, "control plane on the repaired directory")
         got = raw_points(sock)
