@@ -549,11 +549,26 @@ void query_format_value(double v, char *buf, size_t len) {
         snprintf(buf, len, signbit(v) ? "-0" : "0");
         return;
     }
+    if (v == trunc(v) && fabs(v) < 1e15) { /* an integer: its digits are the shortest form */
+        snprintf(buf, len, "%lld", (long long)v);
+        return;
+    }
+    /* the fewest significant digits that read back as v: full-precision values (most
+     * computed ones) are settled by two or three tries, short ones by counting up */
     char e[64];
     int p;
-    for (p = 1; p <= 17; p++) {
-        snprintf(e, sizeof e, "%.*e", p - 1, v);
-        if (strtod(e, NULL) == v) break;
+    snprintf(e, sizeof e, "%.*e", 14, v);
+    if (strtod(e, NULL) == v) {
+        for (p = 1; p < 15; p++) {
+            snprintf(e, sizeof e, "%.*e", p - 1, v);
+            if (strtod(e, NULL) == v) break;
+        }
+        if (p == 15) snprintf(e, sizeof e, "%.*e", 14, v);
+    } else {
+        for (p = 16; p <= 17; p++) {
+            snprintf(e, sizeof e, "%.*e", p - 1, v);
+            if (strtod(e, NULL) == v) break;
+        }
     }
     /* e = [-]d[.ddd]e[+-]XX -> plain decimal */
     const char *s = e;
