@@ -407,6 +407,23 @@ static int collect_strings(cp_http *h, const char *name, const listing *q, const
     return 0;
 }
 
+#define PROM_WARNING "prometheus unavailable, served the store's data only: "
+
+/* Prometheus's answer to the same listing (label == NULL: series, "": label names, else that
+ * label's values) when one is configured; NULL with *warning set when it failed. */
+static cJSON *prom_listing(cp_http *h, const char *label, const listing *q, char *warning,
+                           size_t wlen) {
+    if (!h->cp->prom) return NULL;
+    cJSON *data = NULL;
+    char perr[400];
+    if (prom_list(h->cp->prom, label, q->match, q->nmatch, q->start, q->end, &data, perr,
+                  sizeof perr))
+        snprintf(warning, wlen, PROM_WARNING "%s", perr);
+    return data;
+}
+
+/* Label names or one label's values: the store's, and where a Prometheus is configured,
+ * merged with its answer to the same request (a value either has is listed once). */
 static char *label_strings(cp_http *h, const char *name, const listing *q, int *status) {
     const char **v;
     size_t n;
@@ -415,9 +432,67 @@ static char *label_strings(cp_http *h, const char *name, const listing *q, int *
     int rc = collect_strings(h, name, q, &v, &n, &body, status);
     if (rc == -EINVAL) return body;
     if (rc) return NULL;
-    body = query_strings_json(v, n);
+    char warning[512] = "";
+    cJSON *pd = prom_listing(h, name ? name : "", q, warning, sizeof warning);
+    size_t np = pd ? (size_t)cJSON_GetArraySize(pd) : 0;
+    if (np) {
+        const char **nv = realloc(v, (n + np) * sizeof *nv);
+        if (!nv) {
+            free(v);
+            cJSON_Delete(pd);
+            return NULL;
+        }
+        v = nv;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, pd) {
+            if (cJSON_IsString(it)) v[n++] = it->valuestring;
+        }
+    }
+    body = query_strings_json(v, n, warning);
     free(v);
+    cJSON_Delete(pd);
     return body;
+}
+
+/* Appends Prometheus's label sets (a list of {"name":"value",...}) to r. 0 or -ENOMEM. */
+static int add_prom_series(query_result *r, const cJSON *data) {
+    const cJSON *set;
+    cJSON_ArrayForEach(set, data) {
+        if (!cJSON_IsObject(set)) continue;
+        size_t nl = (size_t)cJSON_GetArraySize(set);
+        if (r->n == r->cap) {
+            size_t nc = r->cap ? r->cap * 2 : 64;
+            query_series *ns = realloc(r->s, nc * sizeof *ns);
+            if (!ns) return -ENOMEM;
+            r->s = ns;
+            r->cap = nc;
+        }
+        query_series *qs = &r->s[r->n++];
+        memset(qs, 0, sizeof *qs);
+        qs->names = calloc(nl ? nl : 1, sizeof(char *));
+        qs->values = calloc(nl ? nl : 1, sizeof(char *));
+        if (!qs->names || !qs->values) return -ENOMEM;
+        const cJSON *l;
+        cJSON_ArrayForEach(l, set) {
+            if (!cJSON_IsString(l) || !l->string) continue;
+            /* sorted by name, as the store's (insertion: label sets are small) */
+            size_t at = qs->nlabels;
+            while (at && strcmp(qs->names[at - 1], l->string) > 0)
+                at--;
+            char *nm = strdup(l->string), *vl = strdup(l->valuestring);
+            if (!nm || !vl) {
+                free(nm);
+                free(vl);
+                return -ENOMEM;
+            }
+            memmove(qs->names + at + 1, qs->names + at, (qs->nlabels - at) * sizeof(char *));
+            memmove(qs->values + at + 1, qs->values + at, (qs->nlabels - at) * sizeof(char *));
+            qs->names[at] = nm;
+            qs->values[at] = vl;
+            qs->nlabels++;
+        }
+    }
+    return 0;
 }
 
 /* /api/v1/series: the label sets of the store's series selected by match[] (required). */
@@ -459,6 +534,13 @@ static char *series_json(cp_http *h, const listing *q, int *status) {
             qs->nlabels = i + 1;
         }
     }
+    cJSON *pd = prom_listing(h, NULL, q, r.warning, sizeof r.warning);
+    if (pd && add_prom_series(&r, pd)) {
+        cJSON_Delete(pd);
+        query_result_fini(&r);
+        goto out; /* out of memory: NULL body, a 500 */
+    }
+    cJSON_Delete(pd);
     body = query_series_json(&r);
     query_result_fini(&r);
 out:

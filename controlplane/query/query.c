@@ -1417,11 +1417,21 @@ char *query_result_vector_json(const query_result *r) {
     return sb_result_done(&b, r);
 }
 
-char *query_series_json(const query_result *r) {
+/* ,"warnings":["..."] when there is one */
+static void sb_warning(sbuf *b, const char *w) {
+    if (!w || !w[0]) return;
+    sb_str(b, ",\"warnings\":[");
+    sb_quoted(b, w, 1);
+    sb_put(b, "]", 1);
+}
+
+char *query_series_json(query_result *r) {
+    if (r->n > 1) qsort(r->s, r->n, sizeof *r->s, cmp_series);
     sbuf b = {0};
     sb_str(&b, "{\"status\":\"success\",\"data\":[");
     for (size_t i = 0; i < r->n; i++) {
         const query_series *s = &r->s[i];
+        if (i && !cmp_series(&r->s[i - 1], s)) continue; /* the same label set twice */
         sb_str(&b, i ? ",{" : "{");
         for (size_t k = 0; k < s->nlabels; k++) {
             if (k) sb_put(&b, ",", 1);
@@ -1431,7 +1441,9 @@ char *query_series_json(const query_result *r) {
         }
         sb_put(&b, "}", 1);
     }
-    sb_str(&b, "]}");
+    sb_put(&b, "]", 1);
+    sb_warning(&b, r->warning);
+    sb_put(&b, "}", 1);
     return sb_done(&b);
 }
 
@@ -1439,7 +1451,7 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-char *query_strings_json(const char **v, size_t n) {
+char *query_strings_json(const char **v, size_t n, const char *warning) {
     if (n > 1) qsort(v, n, sizeof *v, cmp_str);
     sbuf b = {0};
     sb_str(&b, "{\"status\":\"success\",\"data\":[");
@@ -1448,6 +1460,8 @@ char *query_strings_json(const char **v, size_t n) {
         if (i) sb_put(&b, ",", 1);
         sb_quoted(&b, v[i], 1);
     }
-    sb_str(&b, "]}");
+    sb_put(&b, "]", 1);
+    sb_warning(&b, warning);
+    sb_put(&b, "}", 1);
     return sb_done(&b);
 }

@@ -8,4 +8,4 @@ cd "$(dirname "$0")/../.."
 for t in prometheus promtool; do
     command -v $t >/dev/null || { echo "promql_prometheus: $t not installed, skipped"; exit 0; }
 done
-exec python3 tests/bench/promql_prometheus.py
+exec python3 -u tests/bench/promql_prometheus.py

@@ -2,7 +2,8 @@
 # behind tide-controlplane --prometheus: every value read back through Tide's /api/v1/query_range
 # matches the CSV (fetched in chunks under Prometheus's point limit); tidectl query --json prints
 # exactly the HTTP body; an agent's samples win over Prometheus's for the same series; sum/avg by;
-# bad selectors give HTTP 400 / exit 2; Prometheus down or slow gives a warning, the stored data,
+# bad selectors give HTTP 400 / exit 2; /series, /labels and label values merge Prometheus's answer
+# to the same match[] and start/end; Prometheus down or slow gives a warning, the stored data,
 # a "down" status, and answers within the timeout.
 # timeout: 300
 import csv
@@ -165,6 +166,28 @@ def main():
         assert code == 200 and json.loads(body)["data"] == ["__name__", "app", "node"], body
         code, body = http_get(base + "/api/v1/label/node/values")
         assert code == 200 and json.loads(body)["data"] == ["n1"], body
+        # listings merge Prometheus's answer to the same match[]/start/end: the series without
+        # the node label is Prometheus's alone; the one both hold is listed once
+        code, body = http_get(base + "/api/v1/series?" + urllib.parse.urlencode(
+            {"match[]": "app_requests_per_minute", "start": t0, "end": tn}))
+        assert code == 200, body
+        assert json.loads(body)["data"] == [
+            {"__name__": "app_requests_per_minute", "app": "nasa"},
+            {"__name__": "app_requests_per_minute", "app": "nasa", "node": "n1"}], body
+        only_prom = 'app_requests_per_minute{node=""}'
+        code, body = http_get(base + "/api/v1/labels?" + urllib.parse.urlencode(
+            {"match[]": only_prom}))
+        assert code == 200 and json.loads(body)["data"] == ["__name__", "app"], body
+        code, body = http_get(base + "/api/v1/label/app/values?" + urllib.parse.urlencode(
+            {"match[]": only_prom, "start": t0, "end": tn}))
+        assert code == 200 and json.loads(body)["data"] == ["nasa"], body
+        code, body = http_get(base + "/api/v1/series?" + urllib.parse.urlencode(
+            {"match[]": only_prom, "start": tn + 86400 * 365, "end": tn + 86400 * 366}))
+        assert code == 200 and json.loads(body)["data"] == [], body  # start/end passed on
+        r = subprocess.run(["promtool", "query", "series", base, "--match", only_prom,
+                            "--start", str(t0), "--end", str(tn)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and 'app="nasa"' in r.stdout, (r.stdout, r.stderr)
 
         # 4. sum by / avg by over both copies
         code, body = query('sum by (app) (app_requests_per_minute)', rows[5][0], rows[8][0], 60)
@@ -199,6 +222,12 @@ def main():
         assert code == 200 and j.get("warnings"), body[:400]
         assert "prometheus unavailable" in j["warnings"][0], j["warnings"]
         assert float(j["data"]["result"][0]["values"][0][1]) == rows[1000][1] + 1e6, body[:300]
+        for path in ("/api/v1/labels", "/api/v1/label/node/values",
+                     "/api/v1/series?match[]=app_requests_per_minute"):
+            code, body = http_get(base + path)  # the store's listing, with a warning
+            j = json.loads(body)
+            assert code == 200 and j["data"] and "prometheus unavailable" in j["warnings"][0], (
+                path, body[:400])
         t = time.time()
         code, body = query(sel, t0, t0 + 600, 60)  # in backoff: answered at once
         assert code == 200 and json.loads(body).get("warnings") and time.time() - t < 1.0, body
