@@ -536,6 +536,21 @@ char *query_selector_promql(const query_expr *e) {
 
 /* ---- values and times ---- */
 
+/* v in decimal into buf (at least 21 bytes), without printf's machinery */
+static void fmt_i64(char *buf, int64_t v) {
+    char t[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        t[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *buf++ = '-';
+    while (n)
+        *buf++ = t[--n];
+    *buf = 0;
+}
+
 void query_format_value(double v, char *buf, size_t len) {
     if (isnan(v)) {
         snprintf(buf, len, "NaN");
@@ -549,8 +564,9 @@ void query_format_value(double v, char *buf, size_t len) {
         snprintf(buf, len, signbit(v) ? "-0" : "0");
         return;
     }
-    if (v == trunc(v) && fabs(v) < 1e15) { /* an integer: its digits are the shortest form */
-        snprintf(buf, len, "%lld", (long long)v);
+    if (v == trunc(v) && fabs(v) < 1e15 && len >= 21) { /* an integer: its digits are the
+                                                           shortest form */
+        fmt_i64(buf, (int64_t)v);
         return;
     }
     /* the fewest significant digits that read back as v: full-precision values (most
@@ -604,8 +620,8 @@ void query_format_value(double v, char *buf, size_t len) {
 }
 
 static void format_ts(int64_t ms, char *buf, size_t len) {
-    if (ms % 1000 == 0) {
-        snprintf(buf, len, "%lld", (long long)(ms / 1000));
+    if (ms % 1000 == 0 && len >= 21) {
+        fmt_i64(buf, ms / 1000);
         return;
     }
     snprintf(buf, len, "%.3f", (double)ms / 1000);
