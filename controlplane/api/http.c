@@ -550,7 +550,9 @@ out:
     return body;
 }
 
-/* /api/v1/metadata: the store keeps no type or help text: every metric name is "unknown". */
+/* /api/v1/metadata: the store keeps no type or help text: its metric names are "unknown";
+ * where a Prometheus is configured its metadata is merged in (its entries, which carry a type
+ * and help, win for a name both have), the limit applied to the union. */
 static char *metadata_json(cp_http *h, const char *metric, const char *limit_s, int *status) {
     listing q = {0};
     const char **v;
@@ -567,21 +569,52 @@ static char *metadata_json(cp_http *h, const char *metric, const char *limit_s, 
     int rc = collect_strings(h, "__name__", &q, &v, &n, &body, status);
     if (rc == -EINVAL) return body;
     if (rc) return NULL;
+    char warning[512] = "";
+    cJSON *pd = NULL;
+    if (h->cp->prom) {
+        char perr[400];
+        if (prom_metadata(h->cp->prom, metric, &pd, perr, sizeof perr))
+            snprintf(warning, sizeof warning, PROM_WARNING "%s", perr);
+    }
+    size_t np = pd ? (size_t)cJSON_GetArraySize(pd) : 0;
+    if (np) {
+        const char **nv = realloc(v, (n + np) * sizeof *nv);
+        if (!nv) {
+            free(v);
+            cJSON_Delete(pd);
+            return NULL;
+        }
+        v = nv;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, pd) {
+            if (it->string && cJSON_IsArray(it)) v[n++] = it->string;
+        }
+    }
+    if (n > 1) qsort(v, n, sizeof *v, cmp_cstr);
     cJSON *o = cJSON_CreateObject(), *d = cJSON_AddObjectToObject(o, "data");
     cJSON_AddStringToObject(o, "status", "success");
     long count = 0;
     for (size_t i = 0; i < n && (limit < 0 || count < limit); i++) {
+        if (i && !strcmp(v[i], v[i - 1])) continue;
         if (metric && *metric && strcmp(metric, v[i])) continue;
-        cJSON *arr = cJSON_AddArrayToObject(d, v[i]), *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "type", "unknown");
-        cJSON_AddStringToObject(m, "help", "");
-        cJSON_AddStringToObject(m, "unit", "");
-        cJSON_AddItemToArray(arr, m);
+        const cJSON *theirs = pd ? cJSON_GetObjectItemCaseSensitive(pd, v[i]) : NULL;
+        if (cJSON_IsArray(theirs)) {
+            cJSON_AddItemToObject(d, v[i], cJSON_Duplicate(theirs, 1));
+        } else {
+            cJSON *arr = cJSON_AddArrayToObject(d, v[i]), *m = cJSON_CreateObject();
+            cJSON_AddStringToObject(m, "type", "unknown");
+            cJSON_AddStringToObject(m, "help", "");
+            cJSON_AddStringToObject(m, "unit", "");
+            cJSON_AddItemToArray(arr, m);
+        }
         count++;
     }
+    if (warning[0])
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "warnings"), cJSON_CreateString(warning));
     free(v);
     body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
+    cJSON_Delete(pd);
     return body;
 }
 

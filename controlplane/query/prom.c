@@ -1,6 +1,6 @@
-/* prom.c: Prometheus /api/v1/query_range and listings client (libcurl easy handles driven by a per-call
- * multi handle on the calling thread, so that prom_cancel() can wake them). Loop code calls
- * it from a worker (shared/work.h). */
+/* prom.c: Prometheus /api/v1/query_range and listings client (libcurl easy handles driven by a
+ * per-call multi handle on the calling thread, so that prom_cancel() can wake them). Loop code
+ * calls it from a worker (shared/work.h). */
 #include "query/prom.h"
 
 #include "bearer.h"
@@ -556,7 +556,7 @@ static int query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_
     return rc;
 }
 
-/* the "data" of a listing response, detached */
+/* the "data" of a listing response (a list) or of /metadata (an object), detached */
 static int parse_list(const char *text, void *arg, char *err, size_t errlen) {
     cJSON **out = arg;
     int rc;
@@ -564,9 +564,9 @@ static int parse_list(const char *text, void *arg, char *err, size_t errlen) {
     if (!root) return rc;
     cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(root, "data");
     cJSON_Delete(root);
-    if (!cJSON_IsArray(data)) {
+    if (!cJSON_IsArray(data) && !cJSON_IsObject(data)) {
         cJSON_Delete(data);
-        snprintf(err, errlen, "response has no \"data\" list");
+        snprintf(err, errlen, "response has no \"data\"");
         return -EIO;
     }
     cJSON_Delete(*out); /* a retried request's earlier answer */
@@ -590,10 +590,17 @@ static int append_param(CURL *c, char **url, size_t *len, const char *name, cons
     return 0;
 }
 
-int prom_list(prom *p, const char *label, char *const *match, size_t nmatch, const char *start,
-              const char *end, cJSON **data, char *err, size_t errlen) {
+/* GET of a listing (metadata == 0: see prom_list) or of /api/v1/metadata (label: the metric,
+ * any characters, or NULL/""; match, start, end unused); *data the response's "data". */
+static int get_listing(prom *p, int metadata, const char *label, char *const *match, size_t nmatch,
+                       const char *start, const char *end, cJSON **data, char *err, size_t errlen) {
     *data = NULL;
-    if (label && *label) {
+    if (metadata) {
+        if (label && strlen(label) > 1024) {
+            snprintf(err, errlen, "metric name too long");
+            return -EINVAL;
+        }
+    } else if (label && *label) {
         for (const char *c = label; *c; c++)
             if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
                   (*c >= '0' && *c <= '9') || *c == '_')) {
@@ -616,14 +623,17 @@ int prom_list(prom *p, const char *label, char *const *match, size_t nmatch, con
     char *url = malloc(len);
     if (url) {
         snprintf(url, len, "%s/api/v1/%s%s%s", p->url,
-                 !label   ? "series"
+                 metadata ? "metadata"
+                 : !label ? "series"
                  : *label ? "label/"
                           : "labels",
-                 label && *label ? label : "", label && *label ? "/values" : "");
+                 !metadata && label && *label ? label : "",
+                 !metadata && label && *label ? "/values" : "");
         len = strlen(url);
     }
     rc = url ? 0 : -ENOMEM;
-    for (size_t i = 0; !rc && i < nmatch; i++)
+    if (!rc && metadata && label && *label) rc = append_param(ss.c, &url, &len, "metric", label);
+    for (size_t i = 0; !rc && !metadata && i < nmatch; i++)
         rc = append_param(ss.c, &url, &len, "match[]", match[i]);
     if (!rc && start && *start) rc = append_param(ss.c, &url, &len, "start", start);
     if (!rc && end && *end) rc = append_param(ss.c, &url, &len, "end", end);
@@ -637,6 +647,29 @@ int prom_list(prom *p, const char *label, char *const *match, size_t nmatch, con
     if (rc) {
         cJSON_Delete(*data);
         *data = NULL;
+    }
+    return rc;
+}
+
+int prom_list(prom *p, const char *label, char *const *match, size_t nmatch, const char *start,
+              const char *end, cJSON **data, char *err, size_t errlen) {
+    int rc = get_listing(p, 0, label, match, nmatch, start, end, data, err, errlen);
+    if (!rc && !cJSON_IsArray(*data)) {
+        cJSON_Delete(*data);
+        *data = NULL;
+        snprintf(err, errlen, "%s: \"data\" is not a list", p->url);
+        rc = -EIO;
+    }
+    return rc;
+}
+
+int prom_metadata(prom *p, const char *metric, cJSON **data, char *err, size_t errlen) {
+    int rc = get_listing(p, 1, metric, NULL, 0, NULL, NULL, data, err, errlen);
+    if (!rc && !cJSON_IsObject(*data)) {
+        cJSON_Delete(*data);
+        *data = NULL;
+        snprintf(err, errlen, "%s: /api/v1/metadata: \"data\" is not an object", p->url);
+        rc = -EIO;
     }
     return rc;
 }

@@ -64,6 +64,9 @@ struct cJSON;
  * (err has its message). Thread-safe. */
 int prom_list(prom *p, const char *label, char *const *match, size_t nmatch, const char *start,
               const char *end, struct cJSON **data, char *err, size_t errlen);
+/* Prometheus's /api/v1/metadata (for one metric when metric is not NULL or ""): *data gets
+ * the response's "data" object {"name": [{"type", "help", "unit"}, ...], ...}. As prom_list(). */
+int prom_metadata(prom *p, const char *metric, struct cJSON **data, char *err, size_t errlen);
 
 /* For shutdown: every request in flight on p ends within milliseconds with -ECANCELED (its
  * thread is woken out of curl_multi_poll(), also out of a retry pause), and every later call
