@@ -165,7 +165,7 @@ static void usage(void) {
         "Every config key can be set in the file (`key = value`) or as --KEY (with '-' for '_');\n"
         "flags override the file. Keys:\n");
     for (const cfg_key *k = cp_config_table; k->key; k++)
-        printf("  %-20s %s (default %s)\n", k->key, k->help, k->def);
+        printf("  %-20s %s (default %s)\n", k->key, k->help, k->def && *k->def ? k->def : "\"\"");
     printf("\nexit status: 0 clean shutdown, 1 runtime failure, 2 bad configuration\n");
 }
 
