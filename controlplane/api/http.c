@@ -414,22 +414,98 @@ static int collect_strings(cp_http *h, const char *name, const listing *q, const
     return 0;
 }
 
+#define PROM_WARNING "prometheus unavailable, served the store's data only: "
+
+/* Prometheus's answer to the same listing (label == NULL: series, "": label names, else that
+ * label's values) when one is configured; NULL with *warning set when it failed. */
+static cJSON *prom_listing(cp_http *h, const char *label, const listing *q, char *warning,
+                           size_t wlen) {
+    if (!h->cp->prom) return NULL;
+    cJSON *data = NULL;
+    char perr[400];
+    if (prom_list(h->cp->prom, label, q->match, q->nmatch, q->start, q->end, &data, perr,
+                  sizeof perr))
+        snprintf(warning, wlen, PROM_WARNING "%s", perr);
+    return data;
+}
+
+/* Label names or one label's values: the store's, and where a Prometheus is configured,
+ * merged with its answer to the same request (a value either has is listed once). */
 static char *label_strings(cp_http *h, const char *name, const listing *q, int *status) {
     const char **v;
     size_t n;
     char *body = NULL;
     *status = 200;
-    /* the strings are the store's: held until the JSON is built */
+    /* Prometheus first: the store's strings are held (tsdb_read_begin) only while the JSON is
+     * built, never across a request */
+    char warning[512] = "";
+    cJSON *pd = prom_listing(h, name ? name : "", q, warning, sizeof warning);
+    size_t np = pd ? (size_t)cJSON_GetArraySize(pd) : 0;
     unsigned rd = tsdb_read_begin(h->cp->db);
     int rc = collect_strings(h, name, q, &v, &n, &body, status);
+    if (rc == 0 && np) {
+        const char **nv = realloc(v, (n + np) * sizeof *nv);
+        if (!nv) {
+            free(v);
+            rc = -ENOMEM;
+        } else {
+            v = nv;
+            const cJSON *it;
+            cJSON_ArrayForEach(it, pd) {
+                if (cJSON_IsString(it)) v[n++] = it->valuestring;
+            }
+        }
+    }
     if (rc == 0) {
-        body = query_strings_json(v, n);
+        body = query_strings_json(v, n, warning);
         free(v);
     }
     tsdb_read_end(h->cp->db, rd);
+    cJSON_Delete(pd);
     if (rc == -EINVAL) return body;
     if (rc) return NULL;
     return body;
+}
+
+/* Appends Prometheus's label sets (a list of {"name":"value",...}) to r. 0 or -ENOMEM. */
+static int add_prom_series(query_result *r, const cJSON *data) {
+    const cJSON *set;
+    cJSON_ArrayForEach(set, data) {
+        if (!cJSON_IsObject(set)) continue;
+        size_t nl = (size_t)cJSON_GetArraySize(set);
+        if (r->n == r->cap) {
+            size_t nc = r->cap ? r->cap * 2 : 64;
+            query_series *ns = realloc(r->s, nc * sizeof *ns);
+            if (!ns) return -ENOMEM;
+            r->s = ns;
+            r->cap = nc;
+        }
+        query_series *qs = &r->s[r->n++];
+        memset(qs, 0, sizeof *qs);
+        qs->names = calloc(nl ? nl : 1, sizeof(char *));
+        qs->values = calloc(nl ? nl : 1, sizeof(char *));
+        if (!qs->names || !qs->values) return -ENOMEM;
+        const cJSON *l;
+        cJSON_ArrayForEach(l, set) {
+            if (!cJSON_IsString(l) || !l->string) continue;
+            /* sorted by name, as the store's (insertion: label sets are small) */
+            size_t at = qs->nlabels;
+            while (at && strcmp(qs->names[at - 1], l->string) > 0)
+                at--;
+            char *nm = strdup(l->string), *vl = strdup(l->valuestring);
+            if (!nm || !vl) {
+                free(nm);
+                free(vl);
+                return -ENOMEM;
+            }
+            memmove(qs->names + at + 1, qs->names + at, (qs->nlabels - at) * sizeof(char *));
+            memmove(qs->values + at + 1, qs->values + at, (qs->nlabels - at) * sizeof(char *));
+            qs->names[at] = nm;
+            qs->values[at] = vl;
+            qs->nlabels++;
+        }
+    }
+    return 0;
 }
 
 /* /api/v1/series: the label sets of the store's series selected by match[] (required). */
@@ -473,6 +549,13 @@ static char *series_json(cp_http *h, const listing *q, int *status) {
         }
     }
     tsdb_read_end(db, rd);
+    cJSON *pd = prom_listing(h, NULL, q, r.warning, sizeof r.warning);
+    if (pd && add_prom_series(&r, pd)) {
+        cJSON_Delete(pd);
+        query_result_fini(&r);
+        goto out; /* out of memory: NULL body, a 500 */
+    }
+    cJSON_Delete(pd);
     body = query_series_json(&r);
     query_result_fini(&r);
 out:
@@ -481,7 +564,9 @@ out:
     return body;
 }
 
-/* /api/v1/metadata: the store keeps no type or help text: every metric name is "unknown". */
+/* /api/v1/metadata: the store keeps no type or help text: its metric names are "unknown";
+ * where a Prometheus is configured its metadata is merged in (its entries, which carry a type
+ * and help, win for a name both have), the limit applied to the union. */
 static char *metadata_json(cp_http *h, const char *metric, const char *limit_s, int *status) {
     listing q = {0};
     const char **v;
@@ -495,24 +580,63 @@ static char *metadata_json(cp_http *h, const char *metric, const char *limit_s, 
         if (*end || limit < 0)
             return bad_data(status, "invalid parameter \"limit\": \"%.50s\"", limit_s);
     }
+    /* Prometheus first: the store's names are held (tsdb_read_begin) only while the JSON is
+     * built, never across a request */
+    char warning[512] = "";
+    cJSON *pd = NULL;
+    if (h->cp->prom) {
+        char perr[400];
+        if (prom_metadata(h->cp->prom, metric, &pd, perr, sizeof perr))
+            snprintf(warning, sizeof warning, PROM_WARNING "%s", perr);
+    }
+    unsigned rd = tsdb_read_begin(h->cp->db);
     int rc = collect_strings(h, "__name__", &q, &v, &n, &body, status);
-    if (rc == -EINVAL) return body;
-    if (rc) return NULL;
+    if (rc) {
+        tsdb_read_end(h->cp->db, rd);
+        cJSON_Delete(pd);
+        return rc == -EINVAL ? body : NULL;
+    }
+    size_t np = pd ? (size_t)cJSON_GetArraySize(pd) : 0;
+    if (np) {
+        const char **nv = realloc(v, (n + np) * sizeof *nv);
+        if (!nv) {
+            free(v);
+            tsdb_read_end(h->cp->db, rd);
+            cJSON_Delete(pd);
+            return NULL;
+        }
+        v = nv;
+        const cJSON *it;
+        cJSON_ArrayForEach(it, pd) {
+            if (it->string && cJSON_IsArray(it)) v[n++] = it->string;
+        }
+    }
+    if (n > 1) qsort(v, n, sizeof *v, cmp_cstr);
     cJSON *o = cJSON_CreateObject(), *d = cJSON_AddObjectToObject(o, "data");
     cJSON_AddStringToObject(o, "status", "success");
     long count = 0;
     for (size_t i = 0; i < n && (limit < 0 || count < limit); i++) {
+        if (i && !strcmp(v[i], v[i - 1])) continue;
         if (metric && *metric && strcmp(metric, v[i])) continue;
-        cJSON *arr = cJSON_AddArrayToObject(d, v[i]), *m = cJSON_CreateObject();
-        cJSON_AddStringToObject(m, "type", "unknown");
-        cJSON_AddStringToObject(m, "help", "");
-        cJSON_AddStringToObject(m, "unit", "");
-        cJSON_AddItemToArray(arr, m);
+        const cJSON *theirs = pd ? cJSON_GetObjectItemCaseSensitive(pd, v[i]) : NULL;
+        if (cJSON_IsArray(theirs)) {
+            cJSON_AddItemToObject(d, v[i], cJSON_Duplicate(theirs, 1));
+        } else {
+            cJSON *arr = cJSON_AddArrayToObject(d, v[i]), *m = cJSON_CreateObject();
+            cJSON_AddStringToObject(m, "type", "unknown");
+            cJSON_AddStringToObject(m, "help", "");
+            cJSON_AddStringToObject(m, "unit", "");
+            cJSON_AddItemToArray(arr, m);
+        }
         count++;
     }
+    if (warning[0])
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "warnings"), cJSON_CreateString(warning));
     free(v);
-    body = cJSON_PrintUnformatted(o);
+    body = cJSON_PrintUnformatted(o); /* the names were copied into o: no longer held */
+    tsdb_read_end(h->cp->db, rd);
     cJSON_Delete(o);
+    cJSON_Delete(pd);
     return body;
 }
 

@@ -1,6 +1,6 @@
-/* prom.c: Prometheus /api/v1/query_range client (libcurl easy handles driven by a per-call
- * multi handle on the calling thread, so that prom_cancel() can wake them). Loop code calls
- * it from a worker (shared/work.h). */
+/* prom.c: Prometheus /api/v1/query_range and listings client (libcurl easy handles driven by a
+ * per-call multi handle on the calling thread, so that prom_cancel() can wake them). Loop code
+ * calls it from a worker (shared/work.h). */
 #include "query/prom.h"
 
 #include "bearer.h"
@@ -236,26 +236,40 @@ static prom_series *series_for(prom_result *out, const cJSON *metric) {
 
 /* Parses one query_range response body into out (appending points). 0, -EINVAL with
  * Prometheus's error, -EIO for a malformed body. */
-static int parse_body(const char *text, prom_result *out, char *err, size_t errlen) {
+/* The parsed response when its "status" is "success"; NULL with err and *rc otherwise
+ * (-EINVAL when Prometheus says bad_data, -EIO for anything else). */
+static cJSON *parse_success(const char *text, int *rc, char *err, size_t errlen) {
+    *rc = -EIO;
     cJSON *root = cJSON_Parse(text);
     if (!root) {
         snprintf(err, errlen, "response is not JSON");
-        return -EIO;
+        return NULL;
     }
-    int rc = -EIO;
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
     if (!cJSON_IsString(status)) {
         snprintf(err, errlen, "response has no \"status\"");
-        goto out;
+        cJSON_Delete(root);
+        return NULL;
     }
     if (strcmp(status->valuestring, "success") != 0) {
         const cJSON *et = cJSON_GetObjectItemCaseSensitive(root, "errorType");
         const cJSON *em = cJSON_GetObjectItemCaseSensitive(root, "error");
         snprintf(err, errlen, "%s: %s", cJSON_IsString(et) ? et->valuestring : "error",
                  cJSON_IsString(em) ? em->valuestring : "(no message)");
-        rc = (cJSON_IsString(et) && strcmp(et->valuestring, "bad_data") == 0) ? -EINVAL : -EIO;
-        goto out;
+        *rc = (cJSON_IsString(et) && strcmp(et->valuestring, "bad_data") == 0) ? -EINVAL : -EIO;
+        cJSON_Delete(root);
+        return NULL;
     }
+    *rc = 0;
+    return root;
+}
+
+static int parse_body(const char *text, void *arg, char *err, size_t errlen) {
+    prom_result *out = arg;
+    int rc;
+    cJSON *root = parse_success(text, &rc, err, errlen);
+    if (!root) return rc;
+    rc = -EIO;
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
     const cJSON *rt = cJSON_GetObjectItemCaseSensitive(data, "resultType");
     const cJSON *result = cJSON_GetObjectItemCaseSensitive(data, "result");
@@ -356,24 +370,12 @@ static void pause_ms(prom *p, CURLM *m, int64_t ms) {
 
 #define CANCELLED_MSG "request cancelled (shutting down)"
 
-/* One HTTP request with retries. 0 or -errno with err. */
-static int fetch_chunk(prom *p, CURLM *m, CURL *c, const char *expr, int64_t s_ms, int64_t e_ms,
-                       int64_t step_ms, prom_result *out, char *err, size_t errlen) {
-    char *q = curl_easy_escape(c, expr, 0);
-    if (!q) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    size_t ulen = strlen(p->url) + strlen(q) + 160;
-    char *url = malloc(ulen);
-    if (!url) {
-        curl_free(q);
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    snprintf(url, ulen, "%s/api/v1/query_range?query=%s&start=%.3f&end=%.3f&step=%.3f", p->url, q,
-             (double)s_ms / 1000, (double)e_ms / 1000, (double)step_ms / 1000);
-    curl_free(q);
+typedef int (*parse_fn)(const char *text, void *arg, char *err, size_t errlen);
+
+/* One GET of url with retries; the body (of a 200, 400 or 422) goes to parse. 0 or -errno
+ * with err. */
+static int fetch(prom *p, CURLM *m, CURL *c, const char *url, parse_fn parse, void *out, char *err,
+                 size_t errlen) {
     struct curl_slist *hdr = NULL;
     if (p->auth_header) hdr = curl_slist_append(hdr, p->auth_header);
     int rc = -EIO;
@@ -427,7 +429,7 @@ static int fetch_chunk(prom *p, CURLM *m, CURL *c, const char *expr, int64_t s_m
                 snprintf(err, errlen, "%s: %s", p->url, curl_easy_strerror(cc));
             retry = rc != -EFBIG && rc != -ECANCELED;
         } else if (code == 200 || code == 400 || code == 422) {
-            rc = parse_body(b.p ? b.p : "", out, err, errlen);
+            rc = parse(b.p ? b.p : "", out, err, errlen);
             if (rc == 0 && code != 200) rc = -EIO;
             if (rc == -EIO && code == 200) retry = 1;
         } else {
@@ -437,20 +439,43 @@ static int fetch_chunk(prom *p, CURLM *m, CURL *c, const char *expr, int64_t s_m
         }
         free(b.p);
         if (rc == 0 || !retry) break;
-        log_debug("prom", "query_range attempt %d failed: %s", attempt + 1, err);
+        log_debug("prom", "request attempt %d failed: %s", attempt + 1, err);
     }
     curl_slist_free_all(hdr);
+    return rc;
+}
+
+/* One query_range request (one chunk of steps). */
+static int fetch_chunk(prom *p, CURLM *m, CURL *c, const char *expr, int64_t s_ms, int64_t e_ms,
+                       int64_t step_ms, prom_result *out, char *err, size_t errlen) {
+    char *q = curl_easy_escape(c, expr, 0);
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    size_t ulen = strlen(p->url) + strlen(q) + 160;
+    char *url = malloc(ulen);
+    if (!url) {
+        curl_free(q);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    snprintf(url, ulen, "%s/api/v1/query_range?query=%s&start=%.3f&end=%.3f&step=%.3f", p->url, q,
+             (double)s_ms / 1000, (double)e_ms / 1000, (double)step_ms / 1000);
+    curl_free(q);
+    int rc = fetch(p, m, c, url, parse_body, out, err, errlen);
     free(url);
     return rc;
 }
 
-static int query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms, int64_t step_ms,
-                       prom_result *out, char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
-    if (step_ms <= 0 || end_ms < start_ms) {
-        snprintf(err, errlen, "bad range");
-        return -EINVAL;
-    }
+/* A request session: the backoff gate, the handles, and registration for prom_cancel(). */
+typedef struct session {
+    CURL *c;
+    active_req act;
+} session;
+
+static int session_begin(prom *p, session *ss, char *err, size_t errlen) {
+    memset(ss, 0, sizeof *ss);
     if (is_cancelled(p)) {
         snprintf(err, errlen, "%s: " CANCELLED_MSG, p->url);
         return -ECANCELED;
@@ -464,34 +489,32 @@ static int query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_
         return -EAGAIN;
     }
     pthread_mutex_unlock(&p->mu);
-    CURL *c = curl_easy_init();
-    active_req act = {curl_multi_init(), NULL};
-    if (!c || !act.m) {
-        if (c) curl_easy_cleanup(c);
-        if (act.m) curl_multi_cleanup(act.m);
+    ss->c = curl_easy_init();
+    ss->act.m = curl_multi_init();
+    if (!ss->c || !ss->act.m) {
+        if (ss->c) curl_easy_cleanup(ss->c);
+        if (ss->act.m) curl_multi_cleanup(ss->act.m);
         snprintf(err, errlen, "curl_easy_init failed");
         return -ENOMEM;
     }
     pthread_mutex_lock(&p->mu);
-    act.next = p->active;
-    p->active = &act;
+    ss->act.next = p->active;
+    p->active = &ss->act;
     pthread_mutex_unlock(&p->mu);
-    int64_t per = p->max_points - 1; /* steps per request: start..start+per*step */
-    int rc = 0;
-    for (int64_t s = start_ms; s <= end_ms && !rc; s += (per + 1) * step_ms) {
-        int64_t e = s + per * step_ms;
-        if (e > end_ms) e = end_ms;
-        rc = fetch_chunk(p, act.m, c, expr, s, e, step_ms, out, err, errlen);
-    }
+    return 0;
+}
+
+/* Ends the session; rc (with err) decides whether Prometheus counts as up or backs off. */
+static void session_end(prom *p, session *ss, int rc, const char *what, const char *err) {
     pthread_mutex_lock(&p->mu);
     for (active_req **pp = &p->active; *pp; pp = &(*pp)->next)
-        if (*pp == &act) {
-            *pp = act.next;
+        if (*pp == &ss->act) {
+            *pp = ss->act.next;
             break;
         }
     pthread_mutex_unlock(&p->mu);
-    curl_multi_cleanup(act.m); /* after unlinking: prom_cancel() no longer wakes it */
-    curl_easy_cleanup(c);
+    curl_multi_cleanup(ss->act.m); /* after unlinking: prom_cancel() no longer wakes it */
+    curl_easy_cleanup(ss->c);
     pthread_mutex_lock(&p->mu);
     if (rc == -ECANCELED) {
         /* shutting down: neither an error of Prometheus nor a reason to back off */
@@ -501,7 +524,7 @@ static int query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_
         p->down_for_ms = 0;
     } else {
         p->errors++;
-        if (p->up) log_warn("prom", "query_range failed: %s", err);
+        if (p->up) log_warn("prom", "%s failed: %s", what, err);
         p->up = 0;
         p->down_for_ms = p->down_for_ms ? p->down_for_ms * 2 : 1000;
         if (p->down_for_ms > MAX_BACKOFF_MS) p->down_for_ms = MAX_BACKOFF_MS;
@@ -510,7 +533,144 @@ static int query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_
     }
     if (rc == -EINVAL) p->errors++;
     pthread_mutex_unlock(&p->mu);
+}
+
+static int query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                       prom_result *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (step_ms <= 0 || end_ms < start_ms) {
+        snprintf(err, errlen, "bad range");
+        return -EINVAL;
+    }
+    session ss;
+    int rc = session_begin(p, &ss, err, errlen);
+    if (rc) return rc;
+    int64_t per = p->max_points - 1; /* steps per request: start..start+per*step */
+    for (int64_t s = start_ms; s <= end_ms && !rc; s += (per + 1) * step_ms) {
+        int64_t e = s + per * step_ms;
+        if (e > end_ms) e = end_ms;
+        rc = fetch_chunk(p, ss.act.m, ss.c, expr, s, e, step_ms, out, err, errlen);
+    }
+    session_end(p, &ss, rc, "query_range", err);
     if (rc) prom_result_fini(out);
+    return rc;
+}
+
+/* the "data" of a listing response (a list) or of /metadata (an object), detached */
+static int parse_list(const char *text, void *arg, char *err, size_t errlen) {
+    cJSON **out = arg;
+    int rc;
+    cJSON *root = parse_success(text, &rc, err, errlen);
+    if (!root) return rc;
+    cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(root, "data");
+    cJSON_Delete(root);
+    if (!cJSON_IsArray(data) && !cJSON_IsObject(data)) {
+        cJSON_Delete(data);
+        snprintf(err, errlen, "response has no \"data\"");
+        return -EIO;
+    }
+    cJSON_Delete(*out); /* a retried request's earlier answer */
+    *out = data;
+    return 0;
+}
+
+static int append_param(CURL *c, char **url, size_t *len, const char *name, const char *v) {
+    char *q = curl_easy_escape(c, v, 0);
+    if (!q) return -ENOMEM;
+    size_t add = strlen(name) + strlen(q) + 3;
+    char *nu = realloc(*url, *len + add);
+    if (!nu) {
+        curl_free(q);
+        return -ENOMEM;
+    }
+    *url = nu;
+    snprintf(nu + *len, add, "%c%s=%s", strchr(nu, '?') ? '&' : '?', name, q);
+    *len += strlen(nu + *len);
+    curl_free(q);
+    return 0;
+}
+
+/* GET of a listing (metadata == 0: see prom_list) or of /api/v1/metadata (label: the metric,
+ * any characters, or NULL/""; match, start, end unused); *data the response's "data". */
+static int get_listing(prom *p, int metadata, const char *label, char *const *match, size_t nmatch,
+                       const char *start, const char *end, cJSON **data, char *err, size_t errlen) {
+    *data = NULL;
+    if (metadata) {
+        if (label && strlen(label) > 1024) {
+            snprintf(err, errlen, "metric name too long");
+            return -EINVAL;
+        }
+    } else if (label && *label) {
+        for (const char *c = label; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '_')) {
+                snprintf(err, errlen, "invalid label name");
+                return -EINVAL;
+            }
+        if (strlen(label) > 1024) {
+            snprintf(err, errlen, "label name too long");
+            return -EINVAL;
+        }
+    }
+    atomic_fetch_add(&p->calls, 1);
+    session ss;
+    int rc = session_begin(p, &ss, err, errlen);
+    if (rc) {
+        atomic_fetch_sub(&p->calls, 1);
+        return rc;
+    }
+    size_t len = strlen(p->url) + (label ? strlen(label) : 0) + 40;
+    char *url = malloc(len);
+    if (url) {
+        snprintf(url, len, "%s/api/v1/%s%s%s", p->url,
+                 metadata ? "metadata"
+                 : !label ? "series"
+                 : *label ? "label/"
+                          : "labels",
+                 !metadata && label && *label ? label : "",
+                 !metadata && label && *label ? "/values" : "");
+        len = strlen(url);
+    }
+    rc = url ? 0 : -ENOMEM;
+    if (!rc && metadata && label && *label) rc = append_param(ss.c, &url, &len, "metric", label);
+    for (size_t i = 0; !rc && !metadata && i < nmatch; i++)
+        rc = append_param(ss.c, &url, &len, "match[]", match[i]);
+    if (!rc && start && *start) rc = append_param(ss.c, &url, &len, "start", start);
+    if (!rc && end && *end) rc = append_param(ss.c, &url, &len, "end", end);
+    if (rc)
+        snprintf(err, errlen, "out of memory");
+    else
+        rc = fetch(p, ss.act.m, ss.c, url, parse_list, data, err, errlen);
+    free(url);
+    session_end(p, &ss, rc, "listing", err);
+    atomic_fetch_sub(&p->calls, 1);
+    if (rc) {
+        cJSON_Delete(*data);
+        *data = NULL;
+    }
+    return rc;
+}
+
+int prom_list(prom *p, const char *label, char *const *match, size_t nmatch, const char *start,
+              const char *end, cJSON **data, char *err, size_t errlen) {
+    int rc = get_listing(p, 0, label, match, nmatch, start, end, data, err, errlen);
+    if (!rc && !cJSON_IsArray(*data)) {
+        cJSON_Delete(*data);
+        *data = NULL;
+        snprintf(err, errlen, "%s: \"data\" is not a list", p->url);
+        rc = -EIO;
+    }
+    return rc;
+}
+
+int prom_metadata(prom *p, const char *metric, cJSON **data, char *err, size_t errlen) {
+    int rc = get_listing(p, 1, metric, NULL, 0, NULL, NULL, data, err, errlen);
+    if (!rc && !cJSON_IsObject(*data)) {
+        cJSON_Delete(*data);
+        *data = NULL;
+        snprintf(err, errlen, "%s: /api/v1/metadata: \"data\" is not an object", p->url);
+        rc = -EIO;
+    }
     return rc;
 }
 

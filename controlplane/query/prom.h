@@ -55,6 +55,19 @@ void prom_result_fini(prom_result *r);
 int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms, int64_t step_ms,
                      prom_result *out, char *err, size_t errlen);
 
+struct cJSON;
+/* Prometheus's listings, as the HTTP API has them: label == NULL: /api/v1/series (a list of
+ * label sets); label == "": /api/v1/labels; else /api/v1/label/<label>/values (lists of
+ * strings); with every match[] selector and start/end (NULL or "" for none) passed on. *data
+ * gets the response's "data" list (the caller cJSON_Delete()s it). Same returns, retries,
+ * backoff and cancellation as prom_query_range(); -EINVAL: Prometheus rejected the request
+ * (err has its message). Thread-safe. */
+int prom_list(prom *p, const char *label, char *const *match, size_t nmatch, const char *start,
+              const char *end, struct cJSON **data, char *err, size_t errlen);
+/* Prometheus's /api/v1/metadata (for one metric when metric is not NULL or ""): *data gets
+ * the response's "data" object {"name": [{"type", "help", "unit"}, ...], ...}. As prom_list(). */
+int prom_metadata(prom *p, const char *metric, struct cJSON **data, char *err, size_t errlen);
+
 /* For shutdown: every request in flight on p ends within milliseconds with -ECANCELED (its
  * thread is woken out of curl_multi_poll(), also out of a retry pause), and every later call
  * answers -ECANCELED without a request. Thread-safe; p stays valid (prom_free() it only after

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,7 +139,7 @@ typedef struct mser {
     lset l;
     int64_t *ts;
     double *v;
-    size_t n;
+    size_t n, cap; /* cap: room in ts and v */
 } mser;
 
 typedef struct ev {
@@ -153,6 +154,8 @@ typedef struct ev {
     char *err;
     size_t errlen;
     unsigned ticks;
+    tsdb_tv spare; /* point arrays of a series done with, for the next read (no malloc and
+                      page faults per series) */
 } ev;
 
 /* one evaluation range: steps start, start + step, ..., n of them */
@@ -469,45 +472,50 @@ static void val_compact(ev *e, val *x, size_t nsteps) {
 
 /* ---- reading the store ---- */
 
-/* Points of series id in [from, to] as (ts, value), value = a bucket's mean. Resolution: the
+/* Gives m's point arrays back for the next read (or frees them); m keeps its labels. */
+static void mser_release(ev *e, mser *m) {
+    if (!e->spare.ts && m->ts && m->v) {
+        e->spare.ts = m->ts;
+        e->spare.v = m->v;
+        e->spare.cap = m->cap;
+    } else {
+        free(m->ts);
+        free(m->v);
+    }
+    m->ts = NULL;
+    m->v = NULL;
+    m->cap = 0;
+}
+
+/* Points of series id in [from, to] as (ts, value), value = a bucket's mean, strictly
+ * increasing in time, into out (arrays from the spare ones when there are). Resolution: the
  * finest one unless the evaluation's spacing spans ten buckets of a coarser tier. */
 static int read_points(ev *e, uint32_t id, int64_t from, int64_t to, int64_t spacing, mser *out) {
-    tsdb_points pts = {0};
-    int rc = tsdb_read_step(e->db, id, spacing, from, to, &pts, NULL);
-    if (rc && rc != -EBADMSG) {
-        tsdb_points_fini(&pts);
+    tsdb_tv tv = e->spare;
+    memset(&e->spare, 0, sizeof e->spare);
+    int rc = tsdb_read_step_tv(e->db, id, spacing, from, to, &tv, NULL);
+    out->ts = tv.ts;
+    out->v = tv.v;
+    out->cap = tv.cap;
+    out->n = 0;
+    if (rc && rc != -EBADMSG) { /* a damaged chunk: what came before it is used */
+        mser_release(e, out);
         return rc == -ENOENT ? 0 : ev_fail(e, rc, "reading series %u: %s", id, strerror(-rc));
     }
-    rc = budget(e, pts.n);
-    if (rc) {
-        tsdb_points_fini(&pts);
+    if ((rc = budget(e, tv.n))) {
+        mser_release(e, out);
         return rc;
     }
-    out->ts = malloc((pts.n ? pts.n : 1) * sizeof *out->ts);
-    out->v = malloc((pts.n ? pts.n : 1) * sizeof *out->v);
-    if (!out->ts || !out->v) {
-        tsdb_points_fini(&pts);
-        return -ENOMEM;
-    }
-    size_t w = 0;
-    for (size_t i = 0; i < pts.n; i++) {
-        double v = pts.p[i].count == 1 || pts.p[i].count == 0 ? pts.p[i].sum
-                                                              : pts.p[i].sum / pts.p[i].count;
-        if (is_absent(v)) v = NAN;
-        if (w && out->ts[w - 1] >= pts.p[i].ts_ms) continue; /* keep time order strictly */
-        out->ts[w] = pts.p[i].ts_ms;
-        out->v[w++] = v;
-    }
-    out->n = w;
-    tsdb_points_fini(&pts);
+    for (size_t i = 0; i < tv.n; i++)
+        if (is_absent(tv.v[i])) tv.v[i] = NAN;
+    out->n = tv.n;
     return 0;
 }
 
 static void mser_free(ev *e, mser *m, size_t n) {
     for (size_t i = 0; i < n; i++) {
         lset_free(&m[i].l);
-        free(m[i].ts);
-        free(m[i].v);
+        mser_release(e, &m[i]);
         unbudget(e, m[i].n);
     }
     free(m);
@@ -593,8 +601,7 @@ static int eval_selector(ev *e, const pq_node *n, const rng *r, val *out, int wa
         mser m = {0};
         rc = read_points(e, ids.ids[i], lo - PROMQL_LOOKBACK_MS, hi, r->step, &m);
         if (rc) {
-            free(m.ts);
-            free(m.v);
+            mser_release(e, &m);
             break;
         }
         lset l;
@@ -624,8 +631,7 @@ static int eval_selector(ev *e, const pq_node *n, const rng *r, val *out, int wa
                 unbudget(e, r->n);
             }
         }
-        free(m.ts);
-        free(m.v);
+        mser_release(e, &m);
         unbudget(e, m.n);
     }
     free(ids.ids);
@@ -656,8 +662,7 @@ static int eval_matrix(ev *e, const pq_node *n, const rng *r, mser **out, size_t
             if (!rc && m.n) rc = series_lset(e, ids.ids[i], &m.l);
             if (rc || !m.n) {
                 lset_free(&m.l);
-                free(m.ts);
-                free(m.v);
+                mser_release(e, &m);
                 unbudget(e, m.n);
                 continue;
             }
@@ -705,6 +710,7 @@ static int eval_matrix(ev *e, const pq_node *n, const rng *r, mser **out, size_t
         mser *m = &ms[k];
         m->ts = malloc(cnt * sizeof *m->ts);
         m->v = malloc(cnt * sizeof *m->v);
+        m->cap = cnt;
         if (!m->ts || !m->v || (rc = budget(e, cnt))) {
             free(m->ts);
             free(m->v);
@@ -902,6 +908,56 @@ static double range_fn(int fid, const int64_t *ts, const double *v, size_t n, in
     }
 }
 
+/* rate, increase or delta of one series at every step t0, t0 + step, ...: what range_fn gives
+ * step by step (the same arithmetic in the same order, so the same bits), with the window as
+ * two indices sliding over the points and the counter-reset pass skipped where the window
+ * holds no reset (it would add nothing: a first value below 0 adds 0, which changes only a
+ * -0 difference, and that needs the first value to be +0). */
+static void extrap_series(int fid, const mser *m, int64_t range, int64_t t0, int64_t step,
+                          size_t nsteps, double *out) {
+    const int64_t *ts = m->ts;
+    const double *v = m->v;
+    size_t n = m->n, lo = 0, hi = 0, nr = 1; /* nr: the first reset after lo (or n) */
+    int counter = fid != F_DELTA, is_rate = fid == F_RATE;
+    int64_t t = t0;
+    for (size_t k = 0; k < nsteps; k++, t += step) {
+        while (hi < n && ts[hi] <= t)
+            hi++;
+        while (lo < hi && ts[lo] < t - range)
+            lo++;
+        size_t c = hi - lo;
+        if (c < 2) continue; /* out[k] stays absent */
+        const double *w = v + lo;
+        double result = w[c - 1] - w[0];
+        if (counter) {
+            while (nr < n && (nr <= lo || !(v[nr] < v[nr - 1])))
+                nr++;
+            if (nr < hi) {
+                double last = 0;
+                for (size_t i = 0; i < c; i++) {
+                    if (w[i] < last) result += last;
+                    last = w[i];
+                }
+            }
+        }
+        double range_start = (double)(t - range) / 1000, range_end = (double)t / 1000;
+        double first_t = (double)ts[lo] / 1000, last_t = (double)ts[hi - 1] / 1000;
+        double to_start = first_t - range_start, to_end = range_end - last_t;
+        double sampled = last_t - first_t;
+        double avg = sampled / (double)(c - 1);
+        if (counter && result > 0 && w[0] >= 0) {
+            double to_zero = sampled * (w[0] / result);
+            if (to_zero < to_start) to_start = to_zero;
+        }
+        double threshold = avg * 1.1, interval = sampled;
+        interval += to_start < threshold ? to_start : avg / 2;
+        interval += to_end < threshold ? to_end : avg / 2;
+        result = result * (interval / sampled);
+        if (is_rate) result /= (double)range / 1000;
+        out[k] = result;
+    }
+}
+
 static int drop_name(lset *l) {
     lset_del(l, "__name__");
     return 0;
@@ -932,6 +988,10 @@ static int range_series(ev *e, const pq_node *mnode, int fid, const val *argsc, 
         rc = val_push(e, out, &l, r->n, &at);
         lset_free(&l);
         if (rc) return rc;
+    }
+    if (!seen && !mnode->at && (fid == F_RATE || fid == F_INCREASE || fid == F_DELTA)) {
+        extrap_series(fid, m, range, node_time(e, mnode, r, 0), r->step, r->n, out->s[at].v);
+        return 0;
     }
     size_t lo = 0, hi = 0;
     for (size_t k = 0; k < r->n; k++) {
@@ -2261,6 +2321,54 @@ static int cmp_by_value(const void *a, const void *b, void *arg) {
     return dir * ((u > w) - (u < w));
 }
 
+static int eval_top(ev *e, const pq_node *n, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                    query_result *r);
+
+/* Point arrays kept per thread between queries, up to SPARE_KEEP points (2 x 8 bytes each,
+ * 512 KiB: 32 MiB if all 64 HTTP connection threads kept theirs; 7 days at one minute is 10 k
+ * points): a query's first read then costs no allocation and no page faults (arrays of a
+ * query's size handed back to the system at its end are faulted in again by the next one). */
+#define SPARE_KEEP 32768
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static int spare_ok;
+static void spare_destroy(void *p) {
+    tsdb_tv *t = p;
+    free(t->ts);
+    free(t->v);
+    free(t);
+}
+static void spare_key_init(void) {
+    spare_ok = pthread_key_create(&spare_key, spare_destroy) == 0;
+}
+
+static void spare_take(ev *e) {
+    pthread_once(&spare_once, spare_key_init);
+    tsdb_tv *t = spare_ok ? pthread_getspecific(spare_key) : NULL;
+    if (t) {
+        e->spare = *t;
+        memset(t, 0, sizeof *t);
+    }
+}
+
+static void spare_keep(ev *e) {
+    tsdb_tv *t = NULL;
+    if (spare_ok && e->spare.cap && e->spare.cap <= SPARE_KEEP) {
+        t = pthread_getspecific(spare_key);
+        if (!t && (t = calloc(1, sizeof *t)) && pthread_setspecific(spare_key, t)) {
+            free(t);
+            t = NULL;
+        }
+    }
+    if (t && !t->ts) {
+        *t = e->spare;
+    } else {
+        free(e->spare.ts);
+        free(e->spare.v);
+    }
+    memset(&e->spare, 0, sizeof e->spare);
+}
+
 int promql_eval(tsdb *db, const pq_node *n, int64_t start_ms, int64_t end_ms, int64_t step_ms,
                 const promql_limits *lim, query_result *r, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
@@ -2275,7 +2383,17 @@ int promql_eval(tsdb *db, const pq_node *n, int64_t start_ms, int64_t end_ms, in
             .stop_arg = lim ? lim->stop_arg : NULL,
             .err = err,
             .errlen = errlen};
-    if (step_ms <= 0 || end_ms < start_ms) return ev_fail(&e, -EINVAL, "bad range");
+    spare_take(&e);
+    int rc = eval_top(&e, n, start_ms, end_ms, step_ms, r);
+    spare_keep(&e);
+    return rc;
+}
+
+static int eval_top(ev *e, const pq_node *n, int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                    query_result *r) {
+    char *err = e->err;
+    size_t errlen = e->errlen;
+    if (step_ms <= 0 || end_ms < start_ms) return ev_fail(e, -EINVAL, "bad range");
     rng rg = {start_ms, step_ms, (size_t)((end_ms - start_ms) / step_ms + 1)};
     r->start_ms = start_ms;
     r->step_ms = step_ms;
@@ -2286,13 +2404,13 @@ int promql_eval(tsdb *db, const pq_node *n, int64_t start_ms, int64_t end_ms, in
     if (top->type == PQ_T_MATRIX) {
         /* only for an instant query: the raw points of each series */
         if (rg.n != 1)
-            return ev_fail(&e, -EINVAL,
+            return ev_fail(e, -EINVAL,
                            "invalid expression type \"range vector\" for range query, must be "
                            "Scalar or instant Vector");
         mser *ms;
         size_t nm;
-        if ((rc = eval_matrix(&e, top, &rg, &ms, &nm))) return rc;
-        int64_t t = node_time(&e, top, &rg, 0);
+        if ((rc = eval_matrix(e, top, &rg, &ms, &nm))) return rc;
+        int64_t t = node_time(e, top, &rg, 0);
         r->type = QUERY_RESULT_MATRIX_RAW;
         r->s = calloc(nm ? nm : 1, sizeof *r->s);
         if (!r->s) rc = -ENOMEM;
@@ -2320,13 +2438,13 @@ int promql_eval(tsdb *db, const pq_node *n, int64_t start_ms, int64_t end_ms, in
             memcpy(q->ts, ms[i].ts + lo, q->npts * sizeof *q->ts);
             memcpy(q->v, ms[i].v + lo, q->npts * sizeof *q->v);
         }
-        mser_free(&e, ms, nm);
+        mser_free(e, ms, nm);
         if (!rc && r->n > 1) qsort(r->s, r->n, sizeof *r->s, cmp_qseries);
         if (rc) query_result_fini(r);
         return rc;
     }
     val x;
-    if ((rc = eval(&e, n, &rg, &x))) {
+    if ((rc = eval(e, n, &rg, &x))) {
         if (rc == -ENOMEM && !err[0]) snprintf(err, errlen, "out of memory");
         return rc;
     }
@@ -2334,23 +2452,23 @@ int promql_eval(tsdb *db, const pq_node *n, int64_t start_ms, int64_t end_ms, in
         r->type = QUERY_RESULT_STRING;
         r->str = x.str;
         x.str = NULL;
-        val_free(&e, &x, rg.n);
+        val_free(e, &x, rg.n);
         return 0;
     }
     if (x.type == PQ_T_SCALAR) {
         r->type = QUERY_RESULT_SCALAR;
         r->s = calloc(1, sizeof *r->s);
         if (!r->s) {
-            val_free(&e, &x, rg.n);
+            val_free(e, &x, rg.n);
             return -ENOMEM;
         }
         r->s[0].names = calloc(1, sizeof(char *));
         r->s[0].values = calloc(1, sizeof(char *));
         r->s[0].v = x.sc;
         x.sc = NULL;
-        unbudget(&e, rg.n);
+        unbudget(e, rg.n);
         r->n = r->cap = 1;
-        val_free(&e, &x, rg.n);
+        val_free(e, &x, rg.n);
         if (!r->s[0].names || !r->s[0].values) {
             query_result_fini(r);
             return -ENOMEM;
@@ -2359,7 +2477,7 @@ int promql_eval(tsdb *db, const pq_node *n, int64_t start_ms, int64_t end_ms, in
     }
     r->s = calloc(x.n ? x.n : 1, sizeof *r->s);
     if (!r->s) {
-        val_free(&e, &x, rg.n);
+        val_free(e, &x, rg.n);
         return -ENOMEM;
     }
     for (size_t i = 0; i < x.n; i++) {
@@ -2374,7 +2492,7 @@ int promql_eval(tsdb *db, const pq_node *n, int64_t start_ms, int64_t end_ms, in
     r->n = r->cap = x.n;
     int order = x.str && top->kind == PQ_CALL ? (x.str[0] == 'a' ? 1 : -1) : 0;
     x.n = 0;
-    val_free(&e, &x, rg.n);
+    val_free(e, &x, rg.n);
     if (r->n > 1) qsort(r->s, r->n, sizeof *r->s, cmp_qseries);
     if (order && rg.n == 1 && r->n > 1) {
         qsort_r(r->s, r->n, sizeof *r->s, cmp_by_value, &order);

@@ -536,6 +536,21 @@ char *query_selector_promql(const query_expr *e) {
 
 /* ---- values and times ---- */
 
+/* v in decimal into buf (at least 21 bytes), without printf's machinery */
+static void fmt_i64(char *buf, int64_t v) {
+    char t[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        t[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *buf++ = '-';
+    while (n)
+        *buf++ = t[--n];
+    *buf = 0;
+}
+
 void query_format_value(double v, char *buf, size_t len) {
     if (isnan(v)) {
         snprintf(buf, len, "NaN");
@@ -549,11 +564,27 @@ void query_format_value(double v, char *buf, size_t len) {
         snprintf(buf, len, signbit(v) ? "-0" : "0");
         return;
     }
+    if (v == trunc(v) && fabs(v) < 1e15 && len >= 21) { /* an integer: its digits are the
+                                                           shortest form */
+        fmt_i64(buf, (int64_t)v);
+        return;
+    }
+    /* the fewest significant digits that read back as v: full-precision values (most
+     * computed ones) are settled by two or three tries, short ones by counting up */
     char e[64];
     int p;
-    for (p = 1; p <= 17; p++) {
-        snprintf(e, sizeof e, "%.*e", p - 1, v);
-        if (strtod(e, NULL) == v) break;
+    snprintf(e, sizeof e, "%.*e", 14, v);
+    if (strtod(e, NULL) == v) {
+        for (p = 1; p < 15; p++) {
+            snprintf(e, sizeof e, "%.*e", p - 1, v);
+            if (strtod(e, NULL) == v) break;
+        }
+        if (p == 15) snprintf(e, sizeof e, "%.*e", 14, v);
+    } else {
+        for (p = 16; p <= 17; p++) {
+            snprintf(e, sizeof e, "%.*e", p - 1, v);
+            if (strtod(e, NULL) == v) break;
+        }
     }
     /* e = [-]d[.ddd]e[+-]XX -> plain decimal */
     const char *s = e;
@@ -589,8 +620,8 @@ void query_format_value(double v, char *buf, size_t len) {
 }
 
 static void format_ts(int64_t ms, char *buf, size_t len) {
-    if (ms % 1000 == 0) {
-        snprintf(buf, len, "%lld", (long long)(ms / 1000));
+    if (ms % 1000 == 0 && len >= 21) {
+        fmt_i64(buf, ms / 1000);
         return;
     }
     snprintf(buf, len, "%.3f", (double)ms / 1000);
@@ -1416,11 +1447,21 @@ char *query_result_vector_json(const query_result *r) {
     return sb_result_done(&b, r);
 }
 
-char *query_series_json(const query_result *r) {
+/* ,"warnings":["..."] when there is one */
+static void sb_warning(sbuf *b, const char *w) {
+    if (!w || !w[0]) return;
+    sb_str(b, ",\"warnings\":[");
+    sb_quoted(b, w, 1);
+    sb_put(b, "]", 1);
+}
+
+char *query_series_json(query_result *r) {
+    if (r->n > 1) qsort(r->s, r->n, sizeof *r->s, cmp_series);
     sbuf b = {0};
     sb_str(&b, "{\"status\":\"success\",\"data\":[");
     for (size_t i = 0; i < r->n; i++) {
         const query_series *s = &r->s[i];
+        if (i && !cmp_series(&r->s[i - 1], s)) continue; /* the same label set twice */
         sb_str(&b, i ? ",{" : "{");
         for (size_t k = 0; k < s->nlabels; k++) {
             if (k) sb_put(&b, ",", 1);
@@ -1430,7 +1471,9 @@ char *query_series_json(const query_result *r) {
         }
         sb_put(&b, "}", 1);
     }
-    sb_str(&b, "]}");
+    sb_put(&b, "]", 1);
+    sb_warning(&b, r->warning);
+    sb_put(&b, "}", 1);
     return sb_done(&b);
 }
 
@@ -1438,7 +1481,7 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-char *query_strings_json(const char **v, size_t n) {
+char *query_strings_json(const char **v, size_t n, const char *warning) {
     if (n > 1) qsort(v, n, sizeof *v, cmp_str);
     sbuf b = {0};
     sb_str(&b, "{\"status\":\"success\",\"data\":[");
@@ -1447,6 +1490,8 @@ char *query_strings_json(const char **v, size_t n) {
         if (i) sb_put(&b, ",", 1);
         sb_quoted(&b, v[i], 1);
     }
-    sb_str(&b, "]}");
+    sb_put(&b, "]", 1);
+    sb_warning(&b, warning);
+    sb_put(&b, "}", 1);
     return sb_done(&b);
 }

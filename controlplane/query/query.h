@@ -141,10 +141,11 @@ char *query_error_json(const char *type, const char *msg);
  * "vector","result":[{"metric":{...},"value":[<unix seconds>,"<value>"]},...]}}, malloc'd. */
 char *query_result_vector_json(const query_result *r);
 /* /api/v1/series's JSON: {"status":"success","data":[{"name":"value",...},...]} from the
- * series' labels. */
-char *query_series_json(const query_result *r);
-/* {"status":"success","data":["a","b",...]} from n strings (sorted and deduplicated here). */
-char *query_strings_json(const char **v, size_t n);
+ * series' labels (sorted and deduplicated here), with r->warning as "warnings" if set. */
+char *query_series_json(query_result *r);
+/* {"status":"success","data":["a","b",...]} from n strings (sorted and deduplicated here),
+ * with "warnings":[warning] when warning is not NULL or empty. */
+char *query_strings_json(const char **v, size_t n, const char *warning);
 
 /* 1 when s is a valid label name ([a-zA-Z_][a-zA-Z0-9_]*). */
 int query_label_name_ok(const char *s);

@@ -1531,14 +1531,38 @@ static inline void eval_feed(evalst *e, int64_t ts, double sum, double count) {
     e->last_seen = ts;
 }
 
-/* Where a tier read goes: appended to points, or evaluated at steps. */
+/* Where a tier read goes: appended to points or to (time, value) arrays, or evaluated at
+ * steps. */
 typedef struct sink {
     tsdb_points *out;
     evalst *ev;
+    tsdb_tv *tv;
 } sink;
+
+static int tv_grow(tsdb_tv *o, size_t need) {
+    if (need <= o->cap) return 0;
+    size_t ncap = o->cap ? o->cap * 2 : 1024;
+    if (ncap < need) ncap = need;
+    int64_t *nt = realloc(o->ts, ncap * sizeof *nt);
+    if (!nt) return -ENOMEM;
+    o->ts = nt;
+    double *nv = realloc(o->v, ncap * sizeof *nv);
+    if (!nv) return -ENOMEM;
+    o->v = nv;
+    o->cap = ncap;
+    return 0;
+}
 
 static inline int sink_put(const sink *k, int64_t ts, double sum, double count, double mn,
                            double mx) {
+    if (k->tv) {
+        tsdb_tv *o = k->tv;
+        if (o->n && o->ts[o->n - 1] >= ts) return 0; /* strictly increasing */
+        if (o->n == o->cap && tv_grow(o, o->n + 1)) return -ENOMEM;
+        o->ts[o->n] = ts;
+        o->v[o->n++] = (count == 1 || count == 0) ? sum : sum / count;
+        return 0;
+    }
     if (k->ev) {
         eval_feed(k->ev, ts, sum, count);
         return 0;
@@ -1559,31 +1583,51 @@ static inline int64_t bucket_stamp(int64_t bstart, int64_t res_ms, int64_t cap) 
 /* Reads one tier; caller holds the reader lock. Buckets are selected by their stamp, given by
  * bucket_stamp(.., cap). */
 static int tier_read(const tier *t, int64_t start, int64_t end, int64_t cap, const sink *out) {
+    enum { BATCH = 128 }; /* records decoded per call */
+    int64_t tsb[BATCH];
+    double vb[BATCH * 4];
     for (size_t k = 0; k < t->count; k++) {
         const tsdb_chunk *c = &t->ring[(t->head + k) % t->cap];
         if (c->n == 0 || c->last_ts + t->res_ms < start) continue;
         if (c->first_ts > end) break;
         tsdb_chunk_iter it;
         tsdb_chunk_iter_init(&it, c);
-        int64_t ts;
-        double v[4];
-        int rc;
-        while ((rc = tsdb_chunk_next(&it, &ts, v)) == 1) {
-            if (c->nfields != 1) ts = bucket_stamp(ts, t->res_ms, cap);
-            if (ts < start) continue;
-            if (ts > end) break;
-            if (c->nfields == 1)
-                rc = sink_put(out, ts, v[0], 1, v[0], v[0]);
-            else
-                rc = sink_put(out, ts, v[0], v[1], v[2], v[3]);
-            if (rc) return rc;
+        int got, past = 0;
+        while (!past && (got = tsdb_chunk_next_n(&it, tsb, vb, BATCH)) > 0) {
+            for (int i = 0; i < got; i++) {
+                int64_t ts = tsb[i];
+                int rc;
+                if (c->nfields != 1) ts = bucket_stamp(ts, t->res_ms, cap);
+                if (ts < start) continue;
+                if (ts > end) {
+                    past = 1;
+                    break;
+                }
+                if (c->nfields == 1)
+                    rc = sink_put(out, ts, vb[i], 1, vb[i], vb[i]);
+                else
+                    rc = sink_put(out, ts, vb[4 * i], vb[4 * i + 1], vb[4 * i + 2], vb[4 * i + 3]);
+                if (rc) return rc;
+            }
         }
-        if (rc < 0) return rc;
+        if (!past && got < 0) return got;
     }
     int64_t open_ts = t->res_ms && t->open ? bucket_stamp(t->bstart, t->res_ms, cap) : 0;
     if (t->res_ms && t->open && open_ts >= start && open_ts <= end)
         return sink_put(out, open_ts, t->sum, t->count_, t->min, t->max);
     return 0;
+}
+
+/* At most how many points tier_read(t, start, end, ..) gives: one allocation for them. */
+static size_t tier_count(const tier *t, int64_t start, int64_t end) {
+    size_t n = 1; /* the open bucket */
+    for (size_t k = 0; k < t->count; k++) {
+        const tsdb_chunk *c = &t->ring[(t->head + k) % t->cap];
+        if (c->n == 0 || c->last_ts + t->res_ms < start) continue;
+        if (c->first_ts > end) break;
+        n += c->n;
+    }
+    return n;
 }
 
 static int64_t tier_oldest(const tier *t) {
@@ -1596,7 +1640,7 @@ int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms, 
     if (res < 0 || res >= TSDB_NRES) return -EINVAL;
     pthread_rwlock_rdlock(&db->lock);
     int rc = -ENOENT;
-    sink k = {out, NULL};
+    sink k = {.out = out};
     if (id >= 1 && id <= db->nseries && db->series[id - 1])
         rc = tier_read(&db->series[id - 1]->t[res], start_ms, end_ms,
                        db->series[id - 1]->has_last ? db->series[id - 1]->last_ts : INT64_MAX, &k);
@@ -1632,6 +1676,12 @@ static int read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, i
            bound[coarsest + 1] < bound[coarsest])
         coarsest++;
     int64_t from = start_ms;
+    if (out->tv) { /* size the arrays once */
+        size_t need = 0;
+        for (int r = coarsest; r >= res; r--)
+            need += tier_count(&s->t[r], start_ms, (r > res) ? bound[r - 1] - 1 : upto);
+        if (tv_grow(out->tv, need)) rc = -ENOMEM;
+    }
     for (int r = coarsest; r >= res && !rc; r--) {
         int64_t to = (r > res) ? bound[r - 1] - 1 : upto;
         /* buckets are selected by their stamp (their end): a coarse bucket that reaches into
@@ -1646,7 +1696,14 @@ static int read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, i
 
 int tsdb_read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int64_t end_ms,
                    tsdb_points *out, int *res_used) {
-    sink k = {out, NULL};
+    sink k = {.out = out};
+    return read_step(db, id, step_ms, start_ms, end_ms, &k, res_used);
+}
+
+int tsdb_read_step_tv(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int64_t end_ms,
+                      tsdb_tv *out, int *res_used) {
+    out->n = 0;
+    sink k = {.tv = out};
     return read_step(db, id, step_ms, start_ms, end_ms, &k, res_used);
 }
 
@@ -1660,7 +1717,7 @@ int tsdb_eval_step(tsdb *db, uint32_t id, int64_t start_ms, int64_t step_ms, siz
                 .v = out,
                 .first_seen = INT64_MAX,
                 .last_seen = INT64_MIN};
-    sink k = {NULL, &e};
+    sink k = {.ev = &e};
     int64_t end = start_ms + (int64_t)(nsteps - 1) * step_ms;
     int rc = read_step(db, id, step_ms, start_ms - lookback_ms, end, &k, NULL);
     if (rc && rc != -EBADMSG) return rc; /* a damaged chunk: what came before it is used */

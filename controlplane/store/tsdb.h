@@ -144,6 +144,20 @@ int tsdb_read(tsdb *db, uint32_t id, int res, int64_t start_ms, int64_t end_ms, 
 int tsdb_read_step(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int64_t end_ms,
                    tsdb_points *out, int *res_used);
 
+/* Points as two parallel arrays: a raw sample's value or a bucket's mean (sum / count), owned
+ * by the caller (zero-initialise; reuse across reads to save allocations; free both arrays).
+ * Reads set n (the arrays keep their capacity). */
+typedef struct tsdb_tv {
+    int64_t *ts;
+    double *v;
+    size_t n, cap;
+} tsdb_tv;
+
+/* tsdb_read_step() into *out as (time, value) pairs, strictly increasing in time (a point not
+ * newer than the one before it is dropped). Same returns; out->n is set on every return. */
+int tsdb_read_step_tv(tsdb *db, uint32_t id, int64_t step_ms, int64_t start_ms, int64_t end_ms,
+                      tsdb_tv *out, int *res_used);
+
 /* Evaluates series `id` at the nsteps steps start_ms, start_ms + step_ms, ...: out[k] gets the
  * newest point in (t - lookback_ms, t] (a bucket's mean sum/count), NaN where there is none,
  * reading the rings as tsdb_read_step() does, without materialising points. *first_ms and

@@ -302,34 +302,44 @@ static inline int rd_bit(bitrd *r) {
     return b;
 }
 
-static int get_value(tsdb_chunk_iter *it, bitrd *r, int j, uint64_t ref, uint64_t *x) {
-    int b = rd_bit(r);
-    if (b < 0) return -EBADMSG;
-    if (b == 0) {
+/* Decodes one value against ref. The "same" and decimal forms (at most 44 bits) are read
+ * from one refilled window without a check per bit; the XOR form bit group by bit group. */
+static inline __attribute__((always_inline)) int get_value(tsdb_chunk_iter *it, bitrd *r, int j,
+                                                           uint64_t ref, uint64_t *x) {
+    if (r->avail < 44 && rd_refill(r)) return -EBADMSG;
+    uint64_t w = r->w;
+    if (!(w >> 63)) { /* the same as the reference */
+        r->w <<= 1;
+        r->avail--;
+        r->pos++;
         *x = ref;
         return 0;
     }
-    if ((b = rd_bit(r)) < 0) return -EBADMSG;
-    uint64_t m;
-    if (b == 0) { /* decimal */
-        int newk = rd_bit(r);
-        if (newk < 0) return -EBADMSG;
+    if ((w >> 62) == 2) { /* decimal: 10, new-scale bit [+ 3-bit scale], width prefix, delta,
+                             ulp bit [+ 2-bit ulp code] */
+        int used = 2;
+        int newk = (int)((w << used) >> 63);
+        used++;
         if (newk) {
-            uint64_t k;
-            if (rd_bits(r, 3, &k)) return -EBADMSG;
-            it->k[j] = (uint8_t)k;
+            it->k[j] = (uint8_t)((w << used) >> 61);
+            used += 3;
         }
-        int ones = 0;
-        while (ones < 3) {
-            if ((b = rd_bit(r)) < 0) return -EBADMSG;
-            if (b == 0) break;
-            ones++;
-        }
+        uint64_t t = w << used;
+        int ones = !(t >> 63) ? 0 : !((t << 1) >> 63) ? 1 : !((t << 2) >> 63) ? 2 : 3;
+        used += ones + (ones < 3);
         static const int widths[4] = {7, 13, 18, 32};
-        uint64_t zz, ucode = 0;
-        if (rd_bits(r, widths[ones], &zz)) return -EBADMSG;
-        int u = rd_bit(r);
-        if (u < 0 || (u && rd_bits(r, 2, &ucode))) return -EBADMSG;
+        uint64_t zz = (w << used) >> (64 - widths[ones]);
+        used += widths[ones];
+        int u = (int)((w << used) >> 63);
+        used++;
+        uint64_t ucode = 0;
+        if (u) {
+            ucode = (w << used) >> 62;
+            used += 2;
+        }
+        r->w = w << used;
+        r->avail -= used;
+        r->pos += (uint32_t)used;
         static const int64_t uoff[4] = {1, -1, 2, -2};
         int64_t rn;
         if (j < 2 && it->n_valid[j] && !newk)
@@ -342,9 +352,16 @@ static int get_value(tsdb_chunk_iter *it, bitrd *r, int j, uint64_t ref, uint64_
             it->n_valid[j] = 1;
             it->n_prev[j] = n;
         }
-        *x = dbits((double)n / pow10_tab[it->k[j]]) + (uint64_t)(u ? uoff[ucode] : 0);
+        /* n / 1 is n exactly: no division for integers */
+        double dv = it->k[j] ? (double)n / pow10_tab[it->k[j]] : (double)n;
+        *x = dbits(dv) + (uint64_t)(u ? uoff[ucode] : 0);
         return 0;
     }
+    r->w <<= 2; /* 11: the XOR form */
+    r->avail -= 2;
+    r->pos += 2;
+    uint64_t m;
+    int b;
     if (j < 2) it->n_valid[j] = 0;
     if ((b = rd_bit(r)) < 0) return -EBADMSG;
     if (b == 0) {
@@ -366,37 +383,40 @@ static int get_value(tsdb_chunk_iter *it, bitrd *r, int j, uint64_t ref, uint64_
     return 0;
 }
 
-int tsdb_chunk_next(tsdb_chunk_iter *it, int64_t *ts, double *v) {
-    const tsdb_chunk *c = it->c;
-    if (it->i >= c->n) return 0;
-    bitrd r = {c->buf, 0, 0, it->pos, c->nbits};
-    if (rd_refill(&r)) return -EBADMSG;
+/* One record at the reader's position into *ts and v[nfields]. 1, or -EBADMSG. */
+static inline __attribute__((always_inline)) int
+decode_rec(tsdb_chunk_iter *it, bitrd *r, int nfields, uint32_t nbits, int64_t *ts, double *v) {
     uint64_t b;
     if (it->i == 0) {
-        if (rd_wide(&r, 64, &b)) return -EBADMSG;
+        if (rd_wide(r, 64, &b)) return -EBADMSG;
         it->ts = (int64_t)b;
         it->delta = 0;
+    } else if (r->avail >= 1 && !(r->w >> 63)) { /* the regular interval: delta unchanged */
+        r->w <<= 1;
+        r->avail--;
+        r->pos++;
+        it->ts += it->delta;
     } else {
         int ones = 0, bit;
         while (ones < 4) {
-            if ((bit = rd_bit(&r)) < 0) return -EBADMSG;
+            if ((bit = rd_bit(r)) < 0) return -EBADMSG;
             if (bit == 0) break;
             ones++;
         }
         static const int widths[5] = {0, 7, 12, 20, 64};
         uint64_t zz = 0;
-        if (ones > 0 && rd_wide(&r, widths[ones], &zz)) return -EBADMSG;
+        if (ones > 0 && rd_wide(r, widths[ones], &zz)) return -EBADMSG;
         int64_t dod = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
         it->delta += dod;
         it->ts += it->delta;
     }
     uint64_t mean = 0;
-    for (int j = 0; j < c->nfields; j++) {
-        if (j == 1 && r.avail >= 3 && (r.w >> 61) == 0) {
+    for (int j = 0; j < nfields; j++) {
+        if (j == 1 && r->avail >= 3 && (r->w >> 61) == 0) {
             /* the common bucket: count unchanged, min = max = mean (one sample) */
-            r.w <<= 3;
-            r.avail -= 3;
-            r.pos += 3;
+            r->w <<= 3;
+            r->avail -= 3;
+            r->pos += 3;
             v[1] = bitsd(it->bits[1]);
             mean = mean_ref(v[0], v[1]);
             it->bits[2] = it->bits[3] = mean;
@@ -406,13 +426,42 @@ int tsdb_chunk_next(tsdb_chunk_iter *it, int64_t *ts, double *v) {
         if (j == 2) mean = mean_ref(v[0], v[1]);
         uint64_t ref = (j >= 2) ? mean : it->bits[j];
         uint64_t x;
-        if (get_value(it, &r, j, ref, &x)) return -EBADMSG;
+        if (get_value(it, r, j, ref, &x)) return -EBADMSG;
         it->bits[j] = x;
         v[j] = bitsd(x);
     }
-    if (r.pos > c->nbits) return -EBADMSG;
-    it->pos = r.pos;
+    if (r->pos > nbits) return -EBADMSG;
     *ts = it->ts;
     it->i++;
     return 1;
+}
+
+int tsdb_chunk_next_n(tsdb_chunk_iter *it, int64_t *ts, double *v, size_t max) {
+    const tsdb_chunk *c = it->c;
+    if (it->bad) return -EBADMSG;
+    if (it->i >= c->n || !max) return 0;
+    tsdb_chunk_iter l = *it; /* a local copy: its fields stay in registers */
+    bitrd r = {c->buf, 0, 0, l.pos, c->nbits};
+    if (rd_refill(&r)) return -EBADMSG;
+    size_t k = 0, left = (size_t)(c->n - l.i);
+    if (max > left) max = left;
+    int rc = 0;
+    if (c->nfields == 1) {
+        for (; k < max; k++)
+            if ((rc = decode_rec(&l, &r, 1, c->nbits, &ts[k], &v[k])) < 0) break;
+    } else {
+        for (; k < max; k++)
+            if ((rc = decode_rec(&l, &r, 4, c->nbits, &ts[k], &v[4 * k])) < 0) break;
+    }
+    if (rc < 0) { /* the records before the damage are returned; the next call fails */
+        it->bad = 1;
+        return k ? (int)k : -EBADMSG;
+    }
+    l.pos = r.pos;
+    *it = l;
+    return (int)k;
+}
+
+int tsdb_chunk_next(tsdb_chunk_iter *it, int64_t *ts, double *v) {
+    return tsdb_chunk_next_n(it, ts, v, 1);
 }

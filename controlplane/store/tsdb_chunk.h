@@ -53,11 +53,16 @@ typedef struct tsdb_chunk_iter {
     uint8_t k[4];
     uint8_t n_valid[2];
     int64_t n_prev[2];
+    uint8_t bad; /* a malformed record was met: every later call fails */
 } tsdb_chunk_iter;
 
 void tsdb_chunk_iter_init(tsdb_chunk_iter *it, const tsdb_chunk *c);
 /* Decodes the next record into *ts and v[nfields]. Returns 1, or 0 at the end, or -EBADMSG
  * when the stream is malformed (only possible for chunks restored from a damaged snapshot). */
 int tsdb_chunk_next(tsdb_chunk_iter *it, int64_t *ts, double *v);
+/* Decodes up to max records: ts[i] and v[i * nfields ...]. Returns how many (0 at the end), or
+ * -EBADMSG when the stream is malformed at the first record asked for; the records before a
+ * malformed one are returned first and the call after them fails. */
+int tsdb_chunk_next_n(tsdb_chunk_iter *it, int64_t *ts, double *v, size_t max);
 
 #endif

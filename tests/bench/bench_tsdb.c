@@ -375,11 +375,63 @@ static void bench_query(const double *nasa, size_t nn) {
     tsdb_close(db);
 }
 
+/* BENCH_TSDB_EXPORT=DIR: the query benchmark's data (1,000 series x 8 days, one sample a
+ * minute, the same values as bench_query) written twice for tests/bench/promql_prometheus.sh:
+ * DIR/data.om in OpenMetrics for promtool's backfill and DIR/data as a Tide store directory
+ * (WAL) for tide-controlplane --data-dir. Samples sit at the last millisecond of each minute,
+ * where a one-minute bucket of Tide's is stamped, so both hold the same points and answer the
+ * same values. Prints the 7-day query window: "window START_S END_S". */
+static int export_data(const char *dir, const double *nasa, size_t nn) {
+    enum { NSERIES = 1000, DAYS = 8 };
+    size_t per = (size_t)DAYS * 1440;
+    char path[4096], err[256];
+    snprintf(path, sizeof path, "%s/data.om", dir);
+    FILE *om = fopen(path, "w");
+    if (!om) {
+        perror(path);
+        return 1;
+    }
+    snprintf(path, sizeof path, "%s/data", dir);
+    tsdb *db;
+    tsdb_options o = {.dir = path}; /* the control plane's default retentions */
+    if (tsdb_open(&db, &o, err, sizeof err)) {
+        fprintf(stderr, "open %s: %s\n", path, err);
+        return 1;
+    }
+    int64_t t = 1700000000000 - 1700000000000 % 600000 + 59999;
+    fprintf(om, "# TYPE http_requests gauge\n");
+    for (int i = 0; i < NSERIES; i++) {
+        uint32_t id = series(db, "http_requests", i);
+        for (size_t k = 0; k < per; k++) {
+            int64_t ts = t + (int64_t)k * 60000;
+            double v = nn ? nasa[(k + (size_t)i * 37) % nn] : (double)(rnd() % 500);
+            if (tsdb_append(db, NULL, 0, id, &ts, &v, 1)) return 1;
+            fprintf(om, "http_requests{app=\"s%d\",grp=\"g%d\"} %.17g %lld.%03lld\n", i, i % 10, v,
+                    (long long)(ts / 1000), (long long)(ts % 1000));
+        }
+    }
+    fprintf(om, "# EOF\n");
+    if (fclose(om)) {
+        perror("data.om");
+        return 1;
+    }
+    tsdb_close(db);
+    int64_t end = t - 59999 + (int64_t)(per - 1) * 60000, start = end - 7 * 86400000LL;
+    printf("window %lld %lld\n", (long long)(start / 1000), (long long)(end / 1000));
+    return 0;
+}
+
 int main(void) {
     double *nasa = NULL, *cpu = NULL;
     size_t nn = load_csv("nasa_http_1m.csv", &nasa);
     size_t nc = load_csv("nab_cpu_utilization_asg_misconfiguration.csv", &cpu);
     if (!nn || !nc) printf("(../shared/data missing: synthetic series only)\n");
+    if (getenv("BENCH_TSDB_EXPORT")) {
+        int rc = export_data(getenv("BENCH_TSDB_EXPORT"), nasa, nn);
+        free(nasa);
+        free(cpu);
+        return rc;
+    }
     if (getenv("BENCH_TSDB_QUERY_ONLY")) { /* the query figures alone */
         bench_query(nasa, nn);
         free(nasa);

@@ -26,8 +26,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     tsdb_chunk_iter_init(&it, &c);
     int64_t ts;
     double v[4];
+    static int64_t one_ts[TSDB_CHUNK_MAX], many_ts[TSDB_CHUNK_MAX];
+    static double one_v[TSDB_CHUNK_MAX * 4], many_v[TSDB_CHUNK_MAX * 4];
+    size_t n1 = 0, n2 = 0, nf = c.nfields;
     while (tsdb_chunk_next(&it, &ts, v) == 1) {
+        one_ts[n1] = ts;
+        memcpy(&one_v[n1 * nf], v, nf * sizeof *v);
+        n1++;
     }
+    /* batches decode the same records */
+    tsdb_chunk_iter_init(&it, &c);
+    int got;
+    while ((got = tsdb_chunk_next_n(&it, many_ts + n2, many_v + n2 * nf, 7)) > 0)
+        n2 += (size_t)got;
+    if (n1 != n2 || memcmp(one_ts, many_ts, n1 * sizeof *one_ts) ||
+        memcmp(one_v, many_v, n1 * nf * sizeof *one_v))
+        abort();
     free(c.buf);
 
     /* encoder round trip: the input as (timestamp delta, value) pairs must decode exactly */

@@ -2,7 +2,8 @@
 # behind tide-controlplane --prometheus: every value read back through Tide's /api/v1/query_range
 # matches the CSV (fetched in chunks under Prometheus's point limit); tidectl query --json prints
 # exactly the HTTP body; an agent's samples win over Prometheus's for the same series; sum/avg by;
-# bad selectors give HTTP 400 / exit 2; Prometheus down or slow gives a warning, the stored data,
+# bad selectors give HTTP 400 / exit 2; /series, /labels and label values merge Prometheus's answer
+# to the same match[] and start/end, /metadata its typed entries; Prometheus down or slow gives a warning, the stored data,
 # a "down" status, and answers within the timeout.
 # timeout: 300
 import csv
@@ -68,8 +69,9 @@ def main():
                         "--max-block-duration=168h", os.path.join(w, "nasa.om"),
                         os.path.join(w, "prom")], check=True, capture_output=True, timeout=120)
         pp = tt.free_port()
-        with open(os.path.join(w, "prom.yml"), "w") as f:
-            f.write("global: {scrape_interval: 1h}\n")
+        with open(os.path.join(w, "prom.yml"), "w") as f:  # itself scraped: metadata
+            f.write("global: {scrape_interval: 1s}\nscrape_configs: [{job_name: self, "
+                    "static_configs: [{targets: ['127.0.0.1:%d']}]}]\n" % pp)
         prom = run.spawn(
             ["prometheus", "--config.file=" + os.path.join(w, "prom.yml"),
              "--storage.tsdb.path=" + os.path.join(w, "prom"),
@@ -161,10 +163,45 @@ def main():
         assert j["data"]["result"][0]["value"] == [rows[1000][0], str(int(rows[1000][1] + 1e6))], body
         code, body = http_get(base + "/api/v1/query?query=" + urllib.parse.quote("x{"))
         assert code == 400 and json.loads(body)["errorType"] == "bad_data", body
-        code, body = http_get(base + "/api/v1/labels")
+        code, body = http_get(base + "/api/v1/labels?match[]=app_requests_per_minute")
         assert code == 200 and json.loads(body)["data"] == ["__name__", "app", "node"], body
         code, body = http_get(base + "/api/v1/label/node/values")
         assert code == 200 and json.loads(body)["data"] == ["n1"], body
+        # listings merge Prometheus's answer to the same match[]/start/end: the series without
+        # the node label is Prometheus's alone; the one both hold is listed once
+        code, body = http_get(base + "/api/v1/series?" + urllib.parse.urlencode(
+            {"match[]": "app_requests_per_minute", "start": t0, "end": tn}))
+        assert code == 200, body
+        assert json.loads(body)["data"] == [
+            {"__name__": "app_requests_per_minute", "app": "nasa"},
+            {"__name__": "app_requests_per_minute", "app": "nasa", "node": "n1"}], body
+        only_prom = 'app_requests_per_minute{node=""}'
+        code, body = http_get(base + "/api/v1/labels?" + urllib.parse.urlencode(
+            {"match[]": only_prom}))
+        assert code == 200 and json.loads(body)["data"] == ["__name__", "app"], body
+        code, body = http_get(base + "/api/v1/label/app/values?" + urllib.parse.urlencode(
+            {"match[]": only_prom, "start": t0, "end": tn}))
+        assert code == 200 and json.loads(body)["data"] == ["nasa"], body
+        code, body = http_get(base + "/api/v1/series?" + urllib.parse.urlencode(
+            {"match[]": only_prom, "start": tn + 86400 * 365, "end": tn + 86400 * 366}))
+        assert code == 200 and json.loads(body)["data"] == [], body  # start/end passed on
+        # metadata: Prometheus's (typed, from its scrape of itself) merged with the store's
+        def prom_meta():
+            c, b = http_get(base + "/api/v1/metadata?metric=prometheus_build_info")
+            d = json.loads(b)["data"]
+            return c == 200 and d.get("prometheus_build_info", [{}])[0].get("type") == "gauge"
+        tp.wait_for(prom_meta, 60, "Prometheus's metadata through Tide")
+        code, body = http_get(base + "/api/v1/metadata")
+        j = json.loads(body)
+        assert code == 200 and not j.get("warnings"), body[:300]
+        assert j["data"]["app_requests_per_minute"][0]["type"] == "unknown", body[:300]
+        assert j["data"]["prometheus_build_info"][0]["type"] == "gauge", body[:300]
+        code, body = http_get(base + "/api/v1/metadata?limit=2")
+        assert code == 200 and len(json.loads(body)["data"]) == 2, body[:300]
+        r = subprocess.run(["promtool", "query", "series", base, "--match", only_prom,
+                            "--start", str(t0), "--end", str(tn)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and 'app="nasa"' in r.stdout, (r.stdout, r.stderr)
 
         # 4. sum by / avg by over both copies
         code, body = query('sum by (app) (app_requests_per_minute)', rows[5][0], rows[8][0], 60)
@@ -199,6 +236,12 @@ def main():
         assert code == 200 and j.get("warnings"), body[:400]
         assert "prometheus unavailable" in j["warnings"][0], j["warnings"]
         assert float(j["data"]["result"][0]["values"][0][1]) == rows[1000][1] + 1e6, body[:300]
+        for path in ("/api/v1/labels", "/api/v1/label/node/values",
+                     "/api/v1/series?match[]=app_requests_per_minute", "/api/v1/metadata"):
+            code, body = http_get(base + path)  # the store's listing, with a warning
+            j = json.loads(body)
+            assert code == 200 and j["data"] and "prometheus unavailable" in j["warnings"][0], (
+                path, body[:400])
         t = time.time()
         code, body = query(sel, t0, t0 + 600, 60)  # in backoff: answered at once
         assert code == 200 and json.loads(body).get("warnings") and time.time() - t < 1.0, body

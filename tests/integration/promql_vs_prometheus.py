@@ -150,6 +150,12 @@ def corpus():
         q.append("%s(mem_used[2m])" % f)
     q += ["%s(odd_values[3m])" % f for f in ("rate", "avg_over_time", "max_over_time",
                                              "changes", "sum_over_time")]
+    # the extrapolating functions' sliding window: windows of 1-2 points, a reset inside and
+    # outside it, NaN/Inf in it, the gap, offsets both ways
+    q += ["increase(http_requests[1m] offset 3m)", "delta(odd_values[2m])",
+          "increase(odd_values[5m])", "rate(mem_used[45s])", "rate(http_requests[16s])",
+          "sum by (code) (increase(http_requests[90s]))", "rate(short_lived[1m] offset -5m)",
+          "delta(mem_used[30s] offset 1m)", "rate(req_duration_seconds_bucket[7m])"]
     q += ["%s(mem_used)" % f for f in INSTANT_FUNCS]
     q += ["%s(http_requests{code=\"500\"})" % f for f in ("round", "sqrt", "ln")]
     q += ["%s(odd_values)" % f for f in ("abs", "ceil", "sgn")]

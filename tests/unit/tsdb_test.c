@@ -75,6 +75,34 @@ TEST(tsdb_chunk_roundtrip_is_exact) {
         T_ASSERT(memcmp(gv, v[i], sizeof gv) == 0);
     }
     T_EQ_INT(tsdb_chunk_next(&it, &got, gv), 0);
+    /* in batches of every size: the same records */
+    for (size_t batch = 1; batch <= TSDB_CHUNK_MAX; batch = batch * 3 + 1) {
+        int64_t bts[TSDB_CHUNK_MAX];
+        static double bv[TSDB_CHUNK_MAX * 4];
+        tsdb_chunk_iter_init(&it, &c);
+        size_t k = 0;
+        int r;
+        while ((r = tsdb_chunk_next_n(&it, bts + k, bv + 4 * k, batch)) > 0)
+            k += (size_t)r;
+        T_EQ_INT(r, 0);
+        T_EQ_INT(k, TSDB_CHUNK_MAX);
+        for (int i = 0; i < TSDB_CHUNK_MAX; i++) {
+            T_EQ_INT(bts[i], ts[i]);
+            T_ASSERT(memcmp(bv + 4 * i, v[i], sizeof v[i]) == 0);
+        }
+    }
+    /* a damaged stream: the records before the damage, then -EBADMSG from then on */
+    tsdb_chunk bad = c;
+    bad.nbits = c.nbits / 2;
+    int64_t bts[TSDB_CHUNK_MAX];
+    static double bv[TSDB_CHUNK_MAX * 4];
+    tsdb_chunk_iter_init(&it, &bad);
+    int r = tsdb_chunk_next_n(&it, bts, bv, TSDB_CHUNK_MAX);
+    T_ASSERT(r > 0 && r < TSDB_CHUNK_MAX);
+    for (int i = 0; i < r; i++)
+        T_EQ_INT(bts[i], ts[i]);
+    T_EQ_INT(tsdb_chunk_next_n(&it, bts, bv, TSDB_CHUNK_MAX), -EBADMSG);
+    T_EQ_INT(tsdb_chunk_next(&it, &got, gv), -EBADMSG);
     tsdb_chunk_fini(&c);
 }
 
