@@ -115,6 +115,14 @@ static planner_replica *add(planner *p, const char *id, planner_state st, int64_
 
 int planner_add_replica(planner *p, const char *id, planner_state state, int64_t now) {
     if (find(p, id)) return -EEXIST;
+    /* an id of the planner's own form "<name>-<n>" (a replica started before a restart):
+     * new ids continue after it, never repeat it */
+    size_t nl = strlen(p->spec.name);
+    if (!strncmp(id, p->spec.name, nl) && id[nl] == '-' && id[nl + 1] >= '0' && id[nl + 1] <= '9') {
+        char *end;
+        unsigned long long v = strtoull(id + nl + 1, &end, 10);
+        if (!*end && v > p->next_id) p->next_id = v;
+    }
     return add(p, id, state, now) ? 0 : -ENOMEM;
 }
 

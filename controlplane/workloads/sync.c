@@ -5,6 +5,7 @@
 #include "cp.h"
 #include "log.h"
 #include "query/prom.h"
+#include "workloads/k8s_exec.h"
 #include "workloads/workloads.h"
 
 #include <errno.h>
@@ -263,6 +264,8 @@ static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o,
                            npods ? avg / npods : NAN,
                            o->replicas_rc == 0 ? o->replicas : -1,
                            trp};
+    /* an executor that must first know the fleet (or refuses Auto) holds the decision */
+    if (k8s_exec_prepare(w, e, now) != 0) return;
     controller_out out;
     controller_step(e->ctl, &cobs, &out);
     int want_traffic = 0;

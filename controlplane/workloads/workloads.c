@@ -5,6 +5,7 @@
 #include "cp.h"
 #include "log.h"
 #include "query/prom_module.h"
+#include "workloads/k8s_exec.h"
 #include "workloads/persist.h"
 #include "workloads/sync.h"
 
@@ -114,9 +115,16 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
         free(w);
         return -e;
     }
-    persist_load(w->dir, load_one, w);
-    int rc = sync_start(w, err, errlen);
+    int rc = k8s_exec_start(w); /* before the specs load: their kinds may now have an executor */
     if (rc < 0) {
+        snprintf(err, errlen, "workloads: Kubernetes executor: %s", strerror(-rc));
+        free(w);
+        return rc;
+    }
+    persist_load(w->dir, load_one, w);
+    rc = sync_start(w, err, errlen);
+    if (rc < 0) {
+        k8s_exec_stop(w);
         while (w->head) {
             workload_entry *e = w->head;
             w->head = e->next;
@@ -133,6 +141,7 @@ static void wl_stop(struct controlplane *cp) {
     struct cp_workloads *w = cp->workloads;
     if (!w) return;
     sync_stop(w);
+    k8s_exec_stop(w);
     while (w->head) {
         workload_entry *e = w->head;
         w->head = e->next;
@@ -142,4 +151,5 @@ static void wl_stop(struct controlplane *cp) {
     cp->workloads = NULL;
 }
 
-CP_MODULE_AFTER(workloads, "workloads", PROM_MODULE_NAME, wl_start, wl_stop)
+/* after the Kubernetes client: its executor acts through it */
+CP_MODULE_AFTER(workloads, "workloads", PROM_MODULE_NAME ", k8s", wl_start, wl_stop)

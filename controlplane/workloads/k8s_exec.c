@@ -1,0 +1,843 @@
+/* k8s_exec.c: the Deployment/StatefulSet executor (k8s_exec.h). Everything here runs on the
+ * loop; Kubernetes calls go to worker threads as jobs (k8s_offloop) that own copies of what they
+ * need, and the agent's part goes through exec/transport.c. An action is tracked from its start
+ * to its outcome by exec/tracker.c under (workload, generation, seq): an answer for a workload
+ * re-applied or deleted meanwhile is dropped. */
+#include "workloads/k8s_exec.h"
+
+#include "cp.h"
+#include "exec/k8s.h"
+#include "exec/k8s_fleet.h"
+#include "exec/tracker.h"
+#include "exec/transport.h"
+#include "log.h"
+#include "store/tsdb.h"
+#include "workloads/workloads.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KX_OWNER_UNKNOWN 2
+#define KX_OWNER_RECHECK_S 60
+#define KX_POLL_S 0.5              /* reads while a START waits for its pod */
+#define KX_START_TIMEOUT_MS 300000 /* a new pod scheduled, started and ready */
+#define KX_ACTION_TIMEOUT_MS 120000
+#define KX_MAX_PENDING 4096
+#define KX_MAX_CLAIMS 256
+
+typedef struct kx kx;
+
+typedef struct kx_wl {
+    struct kx_wl *next;
+    kx *x;
+    int refs;   /* 1 while listed, + jobs and actions under way */
+    int linked; /* still the executor of a live workload generation */
+    char name[WL_NAME_MAX];
+    uint64_t generation;
+    k8s_scalable kind;
+    char ns[K8S_NS_MAX], target[K8S_NAME_MAX];
+    int inventoried;
+    int reading;     /* a read job is under way */
+    int64_t read_ms; /* monotonic: when the last read finished */
+    k8s_fleet fleet; /* as last read */
+    char read_err[700];
+    int owner; /* KX_OWNER_UNKNOWN, 0 none, 1 owned, < 0 cannot tell */
+    int owner_busy;
+    int64_t owner_at; /* controller time of the last answer */
+    char owner_reason[1600];
+} kx_wl;
+
+struct kx {
+    struct controlplane *cp;
+    struct cp_workloads *w;
+    exec_tracker *tr;
+    kx_wl *head;
+    int nkw;      /* kx_wl not freed yet (listed or held by a job) */
+    int stopping; /* 1 stopping, 2 stopped: freed with the last kx_wl */
+    ev_timer poll;
+    char gate[256];
+};
+
+static kx *the_kx; /* the executor function has no context argument */
+
+static void kx_free(kx *x) {
+    exec_tracker_free(x->tr);
+    free(x);
+}
+
+static void kw_unref(kx_wl *kw) {
+    if (--kw->refs > 0) return;
+    kx *x = kw->x;
+    k8s_fleet_free(&kw->fleet);
+    free(kw);
+    if (--x->nkw == 0 && x->stopping == 2) kx_free(x); /* the last one after the stop */
+}
+
+/* ---- actions ----------------------------------------------------------------------------- */
+
+typedef enum kx_phase { PH_JOB = 0, PH_TRANSPORT, PH_WAIT } kx_phase;
+
+typedef struct kx_act {
+    kx_wl *kw; /* holds a ref */
+    uint64_t seq;
+    planner_action_kind kind;
+    char replica[K8S_REPLICA_MAX];
+    kx_phase phase;
+    int cancelled;   /* in a job: drop its answer */
+    exec_action *ta; /* PH_TRANSPORT */
+    k8s_pod pod;     /* the pod acted on (resolved) */
+    char err[700];
+} kx_act;
+
+static void act_free(kx_act *a) {
+    kw_unref(a->kw);
+    free(a);
+}
+
+/* The tracker lets an action go (forget/expire): what it is waiting for is dropped. */
+static void act_drop(kx_act *a) {
+    if (a->phase == PH_JOB) {
+        a->cancelled = 1; /* the job's after() frees it */
+        return;
+    }
+    if (a->phase == PH_TRANSPORT) exec_node_action_cancel(a->ta);
+    act_free(a);
+}
+
+static void on_forget(void *arg, const exec_pending *p) {
+    (void)arg;
+    act_drop(p->handle);
+}
+
+static planner_state plan_state(k8s_tstate s) {
+    switch (s) {
+    case K8S_TS_ONLINE:
+        return REPLICA_ONLINE;
+    case K8S_TS_CUTOFF:
+        return REPLICA_CUTOFF;
+    case K8S_TS_STANDBY:
+        return REPLICA_STANDBY;
+    case K8S_TS_DELETING:
+        return REPLICA_DELETED;
+    default:
+        return REPLICA_STARTING;
+    }
+}
+
+/* The live entry of kw's workload generation, NULL when it is gone or re-applied. */
+static workload_entry *kw_entry(kx_wl *kw) {
+    if (!kw->linked || kw->x->stopping || !kw->x->w) return NULL;
+    workload_entry *e = workload_find(kw->x->w, kw->name);
+    return e && e->generation == kw->generation ? e : NULL;
+}
+
+/* The outcome of a tracked action: reported to the planner when still pending. */
+static void act_finish(kx_act *a, int ok) {
+    kx_wl *kw = a->kw;
+    kx *x = kw->x;
+    int pending = !x->stopping && kw->linked &&
+                  exec_tracker_complete(x->tr, kw->name, kw->generation, a->seq, NULL) == 1;
+    if (pending) {
+        if (!ok)
+            log_warn("k8s-exec", "%s: %s %s failed: %s", kw->name, planner_action_name(a->kind),
+                     a->replica, a->err[0] ? a->err : "no details");
+        else
+            log_info("k8s-exec", "%s: %s %s done (pod %s)", kw->name, planner_action_name(a->kind),
+                     a->replica, a->pod.name[0] ? a->pod.name : "-");
+        if (kw_entry(kw)) workload_action_done(x->cp, kw->name, a->replica, a->kind, ok);
+    }
+    act_free(a);
+}
+
+/* ---- jobs on worker threads ------------------------------------------------------------- */
+
+typedef enum kx_op { OP_READ = 0, OP_RESOLVE, OP_GROW, OP_MARK, OP_DELETE } kx_op;
+
+typedef struct kx_job {
+    kx_op op;
+    kx_wl *kw;   /* holds a ref */
+    kx_act *act; /* NULL for reads */
+    /* inputs (copies: the job never touches loop data) */
+    k8s_scalable kind;
+    char ns[K8S_NS_MAX], target[K8S_NAME_MAX], gate[256];
+    int64_t wall_ms;
+    planner_action_kind akind;
+    char replica[K8S_REPLICA_MAX];
+    k8s_tstate mark;
+    int gate_on; /* OP_MARK: -1 leave the gate, 0/1 set it first */
+    int inventory;
+    int adopt; /* pods without Tide's labels are adopted as they are (no START under way that
+                  might own them) */
+    char (*claims)[K8S_REPLICA_MAX];
+    int nclaims;
+    /* outputs */
+    k8s_fleet fleet;
+    k8s_pod pod;
+    char (*online)[K8S_REPLICA_MAX]; /* START replicas whose pod became Online */
+    int nonline;
+    int rc;
+    char err[700];
+} kx_job;
+
+static void job_free(kx_job *j) {
+    k8s_fleet_free(&j->fleet);
+    free(j->claims);
+    free(j->online);
+    free(j);
+}
+
+static int64_t dl(void) {
+    return k8s_now_ms() + 15000;
+}
+
+static int set_gate(k8s_client *c, kx_job *j, k8s_pod *p, int on) {
+    if (!j->gate[0] || p->gate == on) return 0;
+    return k8s_pod_set_gate(c, j->ns, p->name, j->gate, on, on ? "TideActive" : "TideDrained",
+                            on ? "Tide serves traffic with this pod" : "Tide cut this pod off",
+                            j->wall_ms, dl(), p, j->err, sizeof j->err);
+}
+
+static int mark(k8s_client *c, kx_job *j, k8s_pod *p, k8s_tstate st, const char *replica) {
+    return k8s_fleet_mark(c, j->ns, p->name, st, replica, j->wall_ms, j->gate, dl(), p, j->err,
+                          sizeof j->err);
+}
+
+/* Inventory and polls: reads the fleet, claims new pods for STARTs waiting for one, adopts
+ * pods nobody claimed, brings pods whose containers are ready Online, and (level-triggered)
+ * lowers the replicas again for pods marked deleting that are still there. */
+static int run_read(k8s_client *c, kx_job *j) {
+    int rc =
+        k8s_fleet_read(c, j->kind, j->ns, j->target, j->gate, 0, &j->fleet, j->err, sizeof j->err);
+    if (rc < 0) return rc;
+    k8s_fleet *f = &j->fleet;
+    for (int k = 0; k < j->nclaims; k++) {
+        if (k8s_fleet_find(f, j->claims[k])) continue;
+        for (size_t i = 0; i < f->n; i++) {
+            k8s_pod *p = &f->pods[i];
+            if (p->terminating || p->state[0] || p->replica[0]) continue;
+            if ((rc = mark(c, j, p, K8S_TS_STARTING, j->claims[k])) < 0 && rc != -ENOENT) return rc;
+            break;
+        }
+    }
+    j->online = calloc(f->n ? f->n : 1, sizeof *j->online);
+    if (!j->online) return -ENOMEM;
+    int deleting = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        k8s_pod *p = &f->pods[i];
+        if (p->terminating) continue;
+        k8s_tstate st = k8s_pod_tstate(p);
+        if (!p->state[0] && !p->replica[0] && !j->adopt) continue; /* maybe a START's */
+        if (!p->state[0] || !p->replica[0]) {                      /* adopt it as it is */
+            if ((rc = mark(c, j, p, st, k8s_pod_replica(p))) < 0 && rc != -ENOENT) return rc;
+        }
+        if (st == K8S_TS_STARTING && p->containers_ready) {
+            if ((rc = set_gate(c, j, p, 1)) < 0 && rc != -ENOENT) return rc;
+            if ((rc = mark(c, j, p, K8S_TS_ONLINE, NULL)) < 0 && rc != -ENOENT) return rc;
+            snprintf(j->online[j->nonline++], K8S_REPLICA_MAX, "%s", k8s_pod_replica(p));
+        } else if (j->inventory) { /* the gate as the state says (an action cut short) */
+            if (st == K8S_TS_ONLINE && p->gate == 0 && (rc = set_gate(c, j, p, 1)) < 0) return rc;
+            if ((st == K8S_TS_CUTOFF || st == K8S_TS_STANDBY || st == K8S_TS_DELETING) &&
+                p->gate == 1 && (rc = set_gate(c, j, p, 0)) < 0)
+                return rc;
+        }
+        deleting += st == K8S_TS_DELETING;
+    }
+    if (deleting &&
+        k8s_fleet_delete_target(f, f->scale.spec_replicas, NULL) < f->scale.spec_replicas) {
+        k8s_scale_result res;
+        rc = k8s_fleet_delete(c, f, NULL, 0, j->gate, j->wall_ms, 0, &res, j->err, sizeof j->err);
+        if (rc < 0 && rc != -EAGAIN) return rc;
+        if (res.after != res.before)
+            log_info("k8s-exec", "%s %s/%s: replicas %d -> %d for the pods marked deleting",
+                     k8s_scalable_kind(j->kind), j->ns, j->target, res.before, res.after);
+    }
+    return 0;
+}
+
+/* The pod an action acts on: the replica's; for a StatefulSet the highest ordinal in the same
+ * state (the lowest for ACTIVATE), the replica ids of the two pods swapped. */
+static int run_resolve(k8s_client *c, kx_job *j) {
+    int rc =
+        k8s_fleet_read(c, j->kind, j->ns, j->target, j->gate, 0, &j->fleet, j->err, sizeof j->err);
+    if (rc < 0) return rc;
+    const k8s_pod *p = k8s_fleet_find(&j->fleet, j->replica);
+    if (!p) {
+        snprintf(j->err, sizeof j->err, "no pod of %s %s/%s stands for replica %s",
+                 k8s_scalable_kind(j->kind), j->ns, j->target, j->replica);
+        return -ENOENT;
+    }
+    j->pod = *p;
+    if (j->kind != K8S_STATEFULSET || p->ordinal < 0) return 0;
+    const k8s_pod *q =
+        k8s_fleet_ordinal_pick(&j->fleet, k8s_pod_tstate(p), j->akind != ACT_ACTIVATE);
+    if (!q || q == p) return 0;
+    k8s_pod a = *p, b = *q;
+    char ida[K8S_REPLICA_MAX], idb[K8S_REPLICA_MAX];
+    snprintf(ida, sizeof ida, "%s", k8s_pod_replica(p));
+    snprintf(idb, sizeof idb, "%s", k8s_pod_replica(q));
+    k8s_tstate st = k8s_pod_tstate(p);
+    if ((rc = mark(c, j, &b, st, ida)) < 0) return rc;
+    if ((rc = mark(c, j, &a, st, idb)) < 0) return rc;
+    log_info("k8s-exec", "%s %s/%s: replica %s moves to pod %s (ordinal %d) and %s to pod %s",
+             k8s_scalable_kind(j->kind), j->ns, j->target, ida, b.name, b.ordinal, idb, a.name);
+    j->pod = b;
+    return 0;
+}
+
+static int job_run(k8s_client *c, void *arg) {
+    kx_job *j = arg;
+    int rc = 0;
+    switch (j->op) {
+    case OP_READ:
+        rc = run_read(c, j);
+        break;
+    case OP_RESOLVE:
+        rc = run_resolve(c, j);
+        break;
+    case OP_GROW: {
+        k8s_scale_result res;
+        rc = k8s_fleet_grow(c, j->kind, j->ns, j->target, 1, 0, &res, j->err, sizeof j->err);
+        if (rc == 0)
+            log_info("k8s-exec", "%s %s/%s: replicas %d -> %d for replica %s%s",
+                     k8s_scalable_kind(j->kind), j->ns, j->target, res.before, res.after,
+                     j->replica, res.conflicts ? " (conflicts re-applied)" : "");
+        break;
+    }
+    case OP_MARK:
+        if (j->gate_on >= 0) rc = set_gate(c, j, &j->pod, j->gate_on);
+        if (rc == 0) rc = mark(c, j, &j->pod, j->mark, NULL);
+        break;
+    case OP_DELETE: {
+        k8s_fleet f;
+        rc = k8s_fleet_read(c, j->kind, j->ns, j->target, j->gate, 0, &f, j->err, sizeof j->err);
+        if (rc < 0) break;
+        const char *names[1] = {j->pod.name};
+        k8s_scale_result res;
+        rc = k8s_fleet_delete(c, &f, names, 1, j->gate, j->wall_ms, 0, &res, j->err, sizeof j->err);
+        if (rc == 0)
+            log_info("k8s-exec", "%s %s/%s: pod %s goes, replicas %d -> %d%s",
+                     k8s_scalable_kind(j->kind), j->ns, j->target, j->pod.name, res.before,
+                     res.after, res.conflicts ? " (conflicts re-applied)" : "");
+        k8s_fleet_free(&f);
+        break;
+    }
+    }
+    j->rc = rc;
+    if (rc < 0 && !j->err[0]) snprintf(j->err, sizeof j->err, "%s", strerror(-rc));
+    return rc;
+}
+
+static void job_after(void *arg, int rc);
+
+static kx_job *job_new(kx_wl *kw, kx_op op, kx_act *a) {
+    kx_job *j = calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->op = op;
+    j->kw = kw;
+    j->act = a;
+    j->kind = kw->kind;
+    snprintf(j->ns, sizeof j->ns, "%s", kw->ns);
+    snprintf(j->target, sizeof j->target, "%s", kw->target);
+    snprintf(j->gate, sizeof j->gate, "%s", kw->x->gate);
+    j->wall_ms = tide_now_wall_ms();
+    j->gate_on = -1;
+    if (a) {
+        j->akind = a->kind;
+        snprintf(j->replica, sizeof j->replica, "%s", a->replica);
+        j->pod = a->pod;
+    }
+    return j;
+}
+
+/* Submits j; on failure its action fails with why. */
+static int job_submit(kx_job *j) {
+    char err[256];
+    j->kw->refs++;
+    if (j->act) j->act->phase = PH_JOB;
+    int rc = k8s_offloop(j->kw->x->cp, job_run, job_after, j, err, sizeof err);
+    if (rc < 0) {
+        j->kw->refs--;
+        if (j->act) {
+            snprintf(j->act->err, sizeof j->act->err, "%s", err);
+            act_finish(j->act, 0);
+        }
+        job_free(j);
+    }
+    return rc;
+}
+
+static void transport_done(void *arg, int ok, int status, cJSON *data, const char *error);
+
+static void act_transport(kx_act *a, const char *action, cJSON *args) {
+    kx_wl *kw = a->kw;
+    char err[512], pod[K8S_NS_MAX + K8S_NAME_MAX + 2];
+    snprintf(pod, sizeof pod, "%s/%s", kw->ns, a->pod.name);
+    a->phase = PH_TRANSPORT;
+    int rc = exec_node_action(kw->x->cp, a->pod.node, action, args, pod, transport_done, a, &a->ta,
+                              err, sizeof err);
+    cJSON_Delete(args);
+    if (rc < 0) {
+        a->phase = PH_WAIT;
+        snprintf(a->err, sizeof a->err, "%s on node %.120s: %.400s", action, a->pod.node, err);
+        act_finish(a, 0);
+    }
+}
+
+/* The pod's cgroup as its node's agent reports it (kubepods discovery), else the cgroupfs
+ * driver's layout for its QoS class. */
+static void pod_cgroup(kx *x, const k8s_pod *p, char *out, size_t cap) {
+    out[0] = 0;
+    tsdb *db = x->cp->db;
+    uint32_t n = db ? tsdb_series_count(db) : 0;
+    for (uint32_t id = 1; id <= n && !out[0]; id++) {
+        const tsdb_label *l;
+        size_t nl;
+        if (tsdb_series_labels(db, id, &l, &nl) < 0) continue;
+        const char *uid = NULL, *kind = NULL, *cg = NULL, *node = NULL;
+        for (size_t i = 0; i < nl; i++) {
+            if (!strcmp(l[i].name, "pod_uid")) uid = l[i].value;
+            if (!strcmp(l[i].name, "kind")) kind = l[i].value;
+            if (!strcmp(l[i].name, "cgroup")) cg = l[i].value;
+            if (!strcmp(l[i].name, "node")) node = l[i].value;
+        }
+        if (uid && kind && cg && node && !strcmp(uid, p->uid) && !strcmp(kind, "pod") &&
+            !strcmp(node, p->node))
+            snprintf(out, cap, "%s", cg);
+    }
+    if (out[0]) return;
+    if (!strcmp(p->qos, "Guaranteed"))
+        snprintf(out, cap, "/kubepods/pod%s", p->uid);
+    else
+        snprintf(out, cap, "/kubepods/%s/pod%s",
+                 !strcmp(p->qos, "Burstable") ? "burstable" : "besteffort", p->uid);
+}
+
+/* After the pod is resolved: the action's next step. */
+static void act_step(kx_act *a) {
+    kx *x = a->kw->x;
+    switch (a->kind) {
+    case ACT_CUTOFF:
+        if (a->pod.ip[0] && a->pod.port > 0) {
+            cJSON *args = cJSON_CreateObject();
+            char ep[80];
+            snprintf(ep, sizeof ep, "%s:%d", a->pod.ip, a->pod.port);
+            cJSON_AddStringToObject(args, "endpoint", ep);
+            act_transport(a, "drain", args);
+            return;
+        }
+        break; /* no port to watch: the gate alone drains it */
+    case ACT_STANDBY:
+    case ACT_ACTIVATE: {
+        char cg[1024];
+        pod_cgroup(x, &a->pod, cg, sizeof cg);
+        cJSON *args = cJSON_CreateObject();
+        cJSON_AddStringToObject(args, "cgroup", cg);
+        act_transport(a, a->kind == ACT_STANDBY ? "standby" : "activate", args);
+        return;
+    }
+    case ACT_DELETE: {
+        kx_job *j = job_new(a->kw, OP_DELETE, a);
+        if (!j) {
+            snprintf(a->err, sizeof a->err, "out of memory");
+            act_finish(a, 0);
+            return;
+        }
+        job_submit(j);
+        return;
+    }
+    default:
+        break;
+    }
+    /* CUTOFF without a port, RESTORE: the gate and the label */
+    kx_job *j = job_new(a->kw, OP_MARK, a);
+    if (!j) {
+        snprintf(a->err, sizeof a->err, "out of memory");
+        act_finish(a, 0);
+        return;
+    }
+    j->gate_on = a->kind == ACT_RESTORE;
+    j->mark = a->kind == ACT_RESTORE ? K8S_TS_ONLINE : K8S_TS_CUTOFF;
+    job_submit(j);
+}
+
+static void transport_done(void *arg, int ok, int status, cJSON *data, const char *error) {
+    (void)status;
+    kx_act *a = arg;
+    cJSON_Delete(data);
+    a->ta = NULL;
+    a->phase = PH_WAIT;
+    if (!ok) {
+        snprintf(a->err, sizeof a->err, "pod %s on node %s: %s", a->pod.name, a->pod.node,
+                 error ? error : "failed");
+        act_finish(a, 0);
+        return;
+    }
+    kx_job *j = kw_entry(a->kw) ? job_new(a->kw, OP_MARK, a) : NULL;
+    if (!j) {
+        snprintf(a->err, sizeof a->err, "workload gone or out of memory");
+        act_finish(a, 0);
+        return;
+    }
+    j->mark = a->kind == ACT_CUTOFF    ? K8S_TS_CUTOFF
+              : a->kind == ACT_STANDBY ? K8S_TS_STANDBY
+                                       : K8S_TS_ONLINE;
+    job_submit(j);
+}
+
+static void read_done(kx_wl *kw, kx_job *j, int rc);
+
+static void job_after(void *arg, int rc) {
+    kx_job *j = arg;
+    kx_wl *kw = j->kw;
+    kx_act *a = j->act;
+    if (j->op == OP_READ) {
+        read_done(kw, j, rc);
+    } else if (a && a->cancelled) {
+        act_free(a);
+    } else if (a) {
+        if (rc < 0) {
+            snprintf(a->err, sizeof a->err, "%s", j->err);
+            act_finish(a, 0);
+        } else if (j->op == OP_RESOLVE) {
+            a->pod = j->pod;
+            a->phase = PH_WAIT;
+            act_step(a);
+        } else if (j->op == OP_GROW) {
+            a->phase = PH_WAIT; /* the reads claim its pod and bring it Online */
+        } else {
+            act_finish(a, 1);
+        }
+    }
+    job_free(j);
+    kw_unref(kw);
+}
+
+/* ---- reads: the inventory and the polls ------------------------------------------------- */
+
+static void add_claim(void *arg, const exec_pending *p) {
+    kx_job *j = arg;
+    if (strcmp(p->action, "start") != 0) return;
+    j->adopt = 0;
+    if (j->nclaims >= KX_MAX_CLAIMS) return;
+    kx_act *a = p->handle;
+    if (a->phase != PH_WAIT) return; /* its replicas are not raised yet */
+    snprintf(j->claims[j->nclaims++], K8S_REPLICA_MAX, "%s", p->replica);
+}
+
+static void read_start(kx_wl *kw, int inventory) {
+    if (kw->reading || kw->x->stopping) return;
+    kx_job *j = job_new(kw, OP_READ, NULL);
+    if (!j) return;
+    j->inventory = inventory;
+    j->adopt = 1;
+    j->claims = calloc(KX_MAX_CLAIMS, sizeof *j->claims);
+    if (!j->claims) {
+        job_free(j);
+        return;
+    }
+    exec_tracker_each(kw->x->tr, kw->name, add_claim, j);
+    kw->reading = 1;
+    if (job_submit(j) < 0) kw->reading = 0;
+}
+
+typedef struct start_find {
+    const char *replica;
+    exec_pending found;
+    int n;
+} start_find;
+
+static void find_start(void *arg, const exec_pending *p) {
+    start_find *s = arg;
+    if (!strcmp(p->action, "start") && !strcmp(p->replica, s->replica)) {
+        s->found = *p;
+        s->n++;
+    }
+}
+
+static void read_done(kx_wl *kw, kx_job *j, int rc) {
+    kx *x = kw->x;
+    kw->reading = 0;
+    kw->read_ms = k8s_now_ms();
+    workload_entry *e = kw_entry(kw);
+    if (!e) return;
+    if (rc < 0) {
+        snprintf(kw->read_err, sizeof kw->read_err, "%s", j->err);
+        log_warn("k8s-exec", "%s: reading %s %s/%s: %s", kw->name, k8s_scalable_kind(kw->kind),
+                 kw->ns, kw->target, j->err);
+        return;
+    }
+    kw->read_err[0] = 0;
+    k8s_fleet_free(&kw->fleet);
+    kw->fleet = j->fleet;
+    memset(&j->fleet, 0, sizeof j->fleet);
+    int64_t now = tide_now_wall_ms() / 1000;
+    planner *pl = controller_planner(e->ctl);
+    if (!kw->inventoried && j->inventory) {
+        controller_adopt(e->ctl, 0, now); /* the inventory is ours: adopt nothing more */
+        int counts[6] = {0};
+        for (size_t i = 0; i < kw->fleet.n; i++) {
+            const k8s_pod *p = &kw->fleet.pods[i];
+            k8s_tstate st = k8s_pod_tstate(p);
+            if (p->terminating || st == K8S_TS_DELETING) continue;
+            if (pl) planner_add_replica(pl, k8s_pod_replica(p), plan_state(st), now);
+            counts[st]++;
+        }
+        kw->inventoried = 1;
+        char text[PLANNER_EVENT_TEXT];
+        snprintf(text, sizeof text,
+                 "inventory of %s %.63s/%.80s from the API server: replicas %d, %d online, %d "
+                 "cutoff, "
+                 "%d standby, %d starting",
+                 k8s_scalable_kind(kw->kind), kw->ns, kw->target, kw->fleet.scale.spec_replicas,
+                 counts[K8S_TS_ONLINE], counts[K8S_TS_CUTOFF], counts[K8S_TS_STANDBY],
+                 counts[K8S_TS_STARTING]);
+        if (pl) planner_note(pl, now, "inventory", text);
+        log_info("k8s-exec", "%s: %s", kw->name, text);
+    } else if (pl) { /* pods nobody started through Tide (someone else scaled up) */
+        for (size_t i = 0; i < kw->fleet.n; i++) {
+            const k8s_pod *p = &kw->fleet.pods[i];
+            k8s_tstate st = k8s_pod_tstate(p);
+            if (p->terminating || st == K8S_TS_DELETING || st == K8S_TS_STARTING) continue;
+            planner_add_replica(pl, k8s_pod_replica(p), plan_state(st), now);
+        }
+    }
+    for (int i = 0; i < j->nonline; i++) {
+        start_find s = {.replica = j->online[i]};
+        exec_tracker_each(x->tr, kw->name, find_start, &s);
+        if (s.n) {
+            kx_act *a = s.found.handle;
+            const k8s_pod *p = k8s_fleet_find(&kw->fleet, a->replica);
+            if (p) a->pod = *p;
+            act_finish(a, 1);
+        } else if (pl) { /* adopted while starting (a START from before a restart) */
+            planner_action_done(pl, j->online[i], ACT_START, 1, now);
+        }
+    }
+}
+
+/* ---- the executor ------------------------------------------------------------------------- */
+
+static kx_wl *kw_find(kx *x, const char *name) {
+    for (kx_wl *kw = x->head; kw; kw = kw->next)
+        if (!strcmp(kw->name, name)) return kw;
+    return NULL;
+}
+
+static void kw_unlink(kx *x, kx_wl *kw) {
+    exec_tracker_forget(x->tr, kw->name, 0, on_forget, NULL);
+    for (kx_wl **pp = &x->head; *pp; pp = &(*pp)->next)
+        if (*pp == kw) {
+            *pp = kw->next;
+            break;
+        }
+    kw->linked = 0;
+    kw_unref(kw);
+}
+
+/* kw for e's generation (a new one when e was re-applied). NULL on ENOMEM. */
+static kx_wl *kw_for(kx *x, workload_entry *e) {
+    kx_wl *kw = kw_find(x, e->spec.name);
+    if (kw && kw->generation == e->generation) return kw;
+    if (kw) kw_unlink(x, kw);
+    kw = calloc(1, sizeof *kw);
+    if (!kw) return NULL;
+    kw->x = x;
+    kw->refs = 1;
+    kw->linked = 1;
+    snprintf(kw->name, sizeof kw->name, "%s", e->spec.name);
+    kw->generation = e->generation;
+    kw->kind = e->run.target.kind == WL_TARGET_STATEFULSET ? K8S_STATEFULSET : K8S_DEPLOYMENT;
+    snprintf(kw->ns, sizeof kw->ns, "%s", e->run.target.namespace_);
+    snprintf(kw->target, sizeof kw->target, "%s", e->run.target.name);
+    kw->owner = KX_OWNER_UNKNOWN;
+    kw->next = x->head;
+    x->head = kw;
+    x->nkw++;
+    return kw;
+}
+
+typedef struct owner_ask {
+    kx_wl *kw; /* holds a ref */
+} owner_ask;
+
+static void owner_done(void *arg, int rc, const char *reason) {
+    kx_wl *kw = arg;
+    kw->owner_busy = 0;
+    if (kw->linked && !kw->x->stopping) {
+        int was = kw->owner;
+        kw->owner = rc == 0 ? 0 : rc == 1 ? 1 : -1;
+        kw->owner_at = tide_now_wall_ms() / 1000;
+        snprintf(kw->owner_reason, sizeof kw->owner_reason, "%s", reason ? reason : "");
+        workload_entry *e = kw_entry(kw);
+        if (e && was != kw->owner && kw->owner != 0) {
+            planner_note(controller_planner(e->ctl), kw->owner_at, "refused", kw->owner_reason);
+            log_warn("k8s-exec", "%s: %s", kw->name, kw->owner_reason);
+        } else if (e && was != kw->owner && was != KX_OWNER_UNKNOWN) {
+            planner_note(controller_planner(e->ctl), kw->owner_at, "refused",
+                         "no other scaler owns the target any more: Auto acts again");
+        }
+    }
+    kw_unref(kw);
+}
+
+static void owner_check(kx_wl *kw) {
+    if (kw->owner_busy) return;
+    char err[256];
+    kw->refs++;
+    kw->owner_busy = 1;
+    if (k8s_check_owner(kw->x->cp, kw->kind == K8S_STATEFULSET, kw->ns, kw->target, owner_done, kw,
+                        err, sizeof err) < 0) {
+        kw->owner_busy = 0;
+        kw->refs--;
+        log_warn("k8s-exec", "%s: cannot check the target's scalers: %s", kw->name, err);
+    }
+}
+
+int k8s_exec_prepare(struct cp_workloads *w, workload_entry *e, int64_t now) {
+    kx *x = the_kx;
+    if (!x || x->w != w || e->run.mode != WL_MODE_AUTO) return 0;
+    if (e->run.target.kind != WL_TARGET_DEPLOYMENT && e->run.target.kind != WL_TARGET_STATEFULSET)
+        return 0;
+    /* workloads deleted since: their actions go */
+    for (kx_wl *kw = x->head, *nx; kw; kw = nx) {
+        nx = kw->next;
+        if (!workload_find(w, kw->name)) kw_unlink(x, kw);
+    }
+    kx_wl *kw = kw_for(x, e);
+    if (!kw) return 1;
+    if (kw->owner == KX_OWNER_UNKNOWN || now - kw->owner_at >= KX_OWNER_RECHECK_S) owner_check(kw);
+    if (kw->owner == KX_OWNER_UNKNOWN) {
+        snprintf(e->observe, sizeof e->observe,
+                 "checking whether another scaler owns %s %s/%s before acting",
+                 k8s_scalable_kind(kw->kind), kw->ns, kw->target);
+        return 1;
+    }
+    if (kw->owner != 0) {
+        snprintf(e->observe, sizeof e->observe, "%.500s", kw->owner_reason);
+        return 1;
+    }
+    if (!kw->inventoried) {
+        read_start(kw, 1);
+        if (kw->read_err[0])
+            snprintf(e->observe, sizeof e->observe, "inventory of %s %.63s/%.80s: %.300s",
+                     k8s_scalable_kind(kw->kind), kw->ns, kw->target, kw->read_err);
+        else
+            snprintf(e->observe, sizeof e->observe, "taking the inventory of %s %s/%s",
+                     k8s_scalable_kind(kw->kind), kw->ns, kw->target);
+        return 1;
+    }
+    read_start(kw, 0); /* one read per sync: external changes, marked pods still there */
+    return 0;
+}
+
+static int k8s_exec_act(struct controlplane *cp, const workload_spec *spec,
+                        const planner_action *pa) {
+    kx *x = the_kx;
+    if (!x || x->stopping || !cp->workloads) return -ESHUTDOWN;
+    workload_entry *e = workload_find(cp->workloads, spec->name);
+    kx_wl *kw = x ? kw_find(x, spec->name) : NULL;
+    if (!e || !kw || kw->generation != e->generation || !kw->inventoried) return -EAGAIN;
+    if (kw->owner != 0) return -EPERM;
+    kx_act *a = calloc(1, sizeof *a);
+    if (!a) return -ENOMEM;
+    a->kw = kw;
+    kw->refs++;
+    a->kind = pa->kind;
+    a->phase = PH_WAIT;
+    snprintf(a->replica, sizeof a->replica, "%s", pa->replica);
+    const char *name = pa->kind == ACT_START ? "start" : planner_action_name(pa->kind);
+    int rc = exec_tracker_begin(x->tr, kw->name, kw->generation, pa->replica, name, k8s_now_ms(),
+                                pa->kind == ACT_START ? KX_START_TIMEOUT_MS : KX_ACTION_TIMEOUT_MS,
+                                a, &a->seq);
+    if (rc < 0) {
+        act_free(a);
+        return rc;
+    }
+    kx_job *j = job_new(kw, pa->kind == ACT_START ? OP_GROW : OP_RESOLVE, a);
+    if (!j) {
+        exec_tracker_complete(x->tr, kw->name, kw->generation, a->seq, NULL);
+        act_free(a);
+        return -ENOMEM;
+    }
+    /* accepted: from here the outcome is reported through workload_action_done */
+    job_submit(j);
+    return 0;
+}
+
+static void on_expired(void *arg, const exec_pending *p) {
+    (void)arg;
+    kx_act *a = p->handle;
+    kx_wl *kw = a->kw;
+    log_warn("k8s-exec", "%s: %s %s: no outcome within %lld ms", kw->name, p->action, p->replica,
+             (long long)(p->deadline_ms - p->started_ms));
+    if (kw_entry(kw)) workload_action_done(kw->x->cp, kw->name, a->replica, a->kind, 0);
+    act_drop(a);
+}
+
+static void on_poll(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)loop;
+    (void)revents;
+    kx *x = (kx *)((char *)t - offsetof(kx, poll));
+    exec_tracker_expire(x->tr, k8s_now_ms(), on_expired, NULL);
+    for (kx_wl *kw = x->head; kw; kw = kw->next) {
+        if (!kw->inventoried || kw->reading) continue;
+        int waiting = 0;
+        for (size_t i = 0; i < kw->fleet.n && !waiting; i++)
+            waiting = !kw->fleet.pods[i].terminating &&
+                      k8s_pod_tstate(&kw->fleet.pods[i]) == K8S_TS_DELETING;
+        if (!waiting) waiting = exec_tracker_count(x->tr, kw->name) > 0;
+        if (waiting) read_start(kw, 0);
+    }
+}
+
+static int kx_configured(struct controlplane *cp) {
+    const struct cp_config *c = &cp->cfg;
+    if (!k8s_client_of(cp)) return 0;
+    return (c->k8s_kubeconfig && c->k8s_kubeconfig[0]) ||
+           (c->k8s_api_url && strcmp(c->k8s_api_url, "https://kubernetes.default.svc") != 0) ||
+           getenv("KUBERNETES_SERVICE_HOST") != NULL;
+}
+
+int k8s_exec_start(struct cp_workloads *w) {
+    struct controlplane *cp = w->cp;
+    if (!kx_configured(cp)) return 0;
+    kx *x = calloc(1, sizeof *x);
+    if (!x) return -ENOMEM;
+    x->tr = exec_tracker_new(KX_MAX_PENDING);
+    if (!x->tr) {
+        free(x);
+        return -ENOMEM;
+    }
+    x->cp = cp;
+    x->w = w;
+    snprintf(x->gate, sizeof x->gate, "%s",
+             cp->cfg.k8s_readiness_condition ? cp->cfg.k8s_readiness_condition : "");
+    ev_timer_init(&x->poll, on_poll, KX_POLL_S, KX_POLL_S);
+    ev_timer_start(cp->loop, &x->poll);
+    the_kx = x;
+    workload_executor_register(WL_TARGET_DEPLOYMENT, k8s_exec_act);
+    workload_executor_register(WL_TARGET_STATEFULSET, k8s_exec_act);
+    log_info("k8s-exec", "Deployment and StatefulSet workloads in Auto act through %s (%s)",
+             k8s_client_server(k8s_client_of(cp)), k8s_client_source(cp));
+    return 0;
+}
+
+void k8s_exec_stop(struct cp_workloads *w) {
+    kx *x = the_kx;
+    if (!x || x->w != w) return;
+    workload_executor_register(WL_TARGET_DEPLOYMENT, NULL);
+    workload_executor_register(WL_TARGET_STATEFULSET, NULL);
+    ev_timer_stop(x->cp->loop, &x->poll);
+    x->stopping = 1;
+    x->w = NULL;
+    the_kx = NULL;
+    while (x->head)
+        kw_unlink(x, x->head);
+    if (x->nkw == 0)
+        kx_free(x);
+    else
+        x->stopping = 2; /* the last job's answer frees it */
+}
