@@ -101,11 +101,16 @@ int k8s_fleet_delete_target(const k8s_fleet *f, int spec_replicas, const k8s_pod
     return target_of(f->kind, f->pods, f->n, spec_replicas, blocker);
 }
 
-const k8s_pod *k8s_fleet_ordinal_pick(const k8s_fleet *f, k8s_tstate st, int highest) {
+const k8s_pod *k8s_fleet_ordinal_pick(const k8s_fleet *f, k8s_tstate st, int highest,
+                                      const char (*skip)[K8S_REPLICA_MAX], size_t nskip) {
     const k8s_pod *best = NULL;
     for (size_t i = 0; i < f->n; i++) {
         const k8s_pod *p = &f->pods[i];
         if (p->terminating || p->ordinal < 0 || k8s_pod_tstate(p) != st) continue;
+        int busy = 0;
+        for (size_t k = 0; k < nskip && !busy; k++)
+            busy = !strcmp(skip[k], k8s_pod_replica(p));
+        if (busy) continue;
         if (!best || (highest ? p->ordinal > best->ordinal : p->ordinal < best->ordinal)) best = p;
     }
     return best;

@@ -72,9 +72,11 @@ const char *k8s_pod_replica(const k8s_pod *p);
  * names the first unmarked pod in its way (NULL when none is). */
 int k8s_fleet_delete_target(const k8s_fleet *f, int spec_replicas, const k8s_pod **blocker);
 
-/* StatefulSet: the pod in state st with the highest (newest = 1) or lowest ordinal, not
- * terminating; NULL when none. */
-const k8s_pod *k8s_fleet_ordinal_pick(const k8s_fleet *f, k8s_tstate st, int highest);
+/* StatefulSet: the pod in state st with the highest (highest = 1) or lowest ordinal, not
+ * terminating and not standing for one of the nskip replica ids in skip (replicas with an action
+ * under way); NULL when none. */
+const k8s_pod *k8s_fleet_ordinal_pick(const k8s_fleet *f, k8s_tstate st, int highest,
+                                      const char (*skip)[K8S_REPLICA_MAX], size_t nskip);
 
 /* ---- writes -------------------------------------------------------------------------------- */
 

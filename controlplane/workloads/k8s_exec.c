@@ -29,6 +29,7 @@
 #define KX_MAX_CLAIMS 256
 
 typedef struct kx kx;
+typedef struct kx_act kx_act;
 
 typedef struct kx_wl {
     struct kx_wl *next;
@@ -48,6 +49,10 @@ typedef struct kx_wl {
     int owner_busy;
     int64_t owner_at; /* controller time of the last answer */
     char owner_reason[1600];
+    /* StatefulSet: one resolve at a time (it may move replica ids between pods), the others
+     * wait in order */
+    int resolving;
+    kx_act *queue, *queue_tail;
 } kx_wl;
 
 struct kx {
@@ -78,10 +83,11 @@ static void kw_unref(kx_wl *kw) {
 
 /* ---- actions ----------------------------------------------------------------------------- */
 
-typedef enum kx_phase { PH_JOB = 0, PH_TRANSPORT, PH_WAIT } kx_phase;
+typedef enum kx_phase { PH_JOB = 0, PH_TRANSPORT, PH_WAIT, PH_QUEUED } kx_phase;
 
-typedef struct kx_act {
-    kx_wl *kw; /* holds a ref */
+struct kx_act {
+    kx_act *qnext; /* PH_QUEUED */
+    kx_wl *kw;     /* holds a ref */
     uint64_t seq;
     planner_action_kind kind;
     char replica[K8S_REPLICA_MAX];
@@ -90,7 +96,7 @@ typedef struct kx_act {
     exec_action *ta; /* PH_TRANSPORT */
     k8s_pod pod;     /* the pod acted on (resolved) */
     char err[700];
-} kx_act;
+};
 
 static void act_free(kx_act *a) {
     kw_unref(a->kw);
@@ -104,6 +110,19 @@ static void act_drop(kx_act *a) {
         return;
     }
     if (a->phase == PH_TRANSPORT) exec_node_action_cancel(a->ta);
+    if (a->phase == PH_QUEUED) { /* out of its workload's queue */
+        kx_wl *kw = a->kw;
+        kx_act *prev = NULL;
+        for (kx_act *q = kw->queue; q; prev = q, q = q->qnext)
+            if (q == a) {
+                if (prev)
+                    prev->qnext = a->qnext;
+                else
+                    kw->queue = a->qnext;
+                if (kw->queue_tail == a) kw->queue_tail = prev;
+                break;
+            }
+    }
     act_free(a);
 }
 
@@ -173,6 +192,8 @@ typedef struct kx_job {
                   might own them) */
     char (*claims)[K8S_REPLICA_MAX];
     int nclaims;
+    char (*busy)[K8S_REPLICA_MAX]; /* OP_RESOLVE: replicas with another action under way */
+    int nbusy;
     /* outputs */
     k8s_fleet fleet;
     k8s_pod pod;
@@ -185,6 +206,7 @@ typedef struct kx_job {
 static void job_free(kx_job *j) {
     k8s_fleet_free(&j->fleet);
     free(j->claims);
+    free(j->busy);
     free(j->online);
     free(j);
 }
@@ -214,7 +236,10 @@ static int run_read(k8s_client *c, kx_job *j) {
     if (rc < 0) return rc;
     k8s_fleet *f = &j->fleet;
     for (int k = 0; k < j->nclaims; k++) {
-        if (k8s_fleet_find(f, j->claims[k])) continue;
+        int taken = 0; /* a pod carries the id already (its own name does not count) */
+        for (size_t i = 0; i < f->n && !taken; i++)
+            taken = !f->pods[i].terminating && !strcmp(f->pods[i].replica, j->claims[k]);
+        if (taken) continue;
         for (size_t i = 0; i < f->n; i++) {
             k8s_pod *p = &f->pods[i];
             if (p->terminating || p->state[0] || p->replica[0]) continue;
@@ -222,6 +247,28 @@ static int run_read(k8s_client *c, kx_job *j) {
             break;
         }
     }
+    if (j->inventory) /* one pod per replica id (a swap cut short leaves two) */
+        for (size_t i = 0; i < f->n; i++) {
+            k8s_pod *p = &f->pods[i];
+            if (p->terminating || !p->replica[0]) continue;
+            int dup = 0;
+            for (size_t k = 0; k < i && !dup; k++)
+                dup = !f->pods[k].terminating && !strcmp(k8s_pod_replica(&f->pods[k]), p->replica);
+            if (!dup) continue;
+            char id[K8S_REPLICA_MAX];
+            snprintf(id, sizeof id, "%s", p->name); /* its own name, unless another has it */
+            for (size_t k = 0; k < f->n; k++)
+                if (k != i && !strcmp(k8s_pod_replica(&f->pods[k]), id)) {
+                    snprintf(id, sizeof id, "%.200s-%.8s", p->name, p->uid);
+                    break;
+                }
+            log_warn("k8s-exec",
+                     "%s %s/%s: pods %s and another both stand for replica %s: %s "
+                     "becomes %s",
+                     k8s_scalable_kind(j->kind), j->ns, j->target, p->name, p->replica, p->name,
+                     id);
+            if ((rc = mark(c, j, p, k8s_pod_tstate(p), id)) < 0 && rc != -ENOENT) return rc;
+        }
     j->online = calloc(f->n ? f->n : 1, sizeof *j->online);
     if (!j->online) return -ENOMEM;
     int deleting = 0;
@@ -271,8 +318,8 @@ static int run_resolve(k8s_client *c, kx_job *j) {
     }
     j->pod = *p;
     if (j->kind != K8S_STATEFULSET || p->ordinal < 0) return 0;
-    const k8s_pod *q =
-        k8s_fleet_ordinal_pick(&j->fleet, k8s_pod_tstate(p), j->akind != ACT_ACTIVATE);
+    const k8s_pod *q = k8s_fleet_ordinal_pick(&j->fleet, k8s_pod_tstate(p),
+                                              j->akind != ACT_ACTIVATE, j->busy, (size_t)j->nbusy);
     if (!q || q == p) return 0;
     k8s_pod a = *p, b = *q;
     char ida[K8S_REPLICA_MAX], idb[K8S_REPLICA_MAX];
@@ -489,10 +536,56 @@ static void transport_done(void *arg, int ok, int status, cJSON *data, const cha
 
 static void read_done(kx_wl *kw, kx_job *j, int rc);
 
+static void add_busy(void *arg, const exec_pending *p) {
+    kx_job *j = arg;
+    if (strcmp(p->replica, j->replica) != 0 && j->nbusy < KX_MAX_CLAIMS)
+        snprintf(j->busy[j->nbusy++], K8S_REPLICA_MAX, "%s", p->replica);
+}
+
+/* Resolves a's pod (a StatefulSet's wait their turn: one at a time per workload). */
+static void resolve_start(kx_act *a) {
+    kx_wl *kw = a->kw;
+    int sts = kw->kind == K8S_STATEFULSET;
+    if (sts && kw->resolving) {
+        a->phase = PH_QUEUED;
+        a->qnext = NULL;
+        if (kw->queue_tail)
+            kw->queue_tail->qnext = a;
+        else
+            kw->queue = a;
+        kw->queue_tail = a;
+        return;
+    }
+    kx_job *j = job_new(kw, OP_RESOLVE, a);
+    if (j) j->busy = calloc(KX_MAX_CLAIMS, sizeof *j->busy);
+    if (!j || !j->busy) {
+        if (j) job_free(j);
+        snprintf(a->err, sizeof a->err, "out of memory");
+        act_finish(a, 0);
+        return;
+    }
+    exec_tracker_each(kw->x->tr, kw->name, add_busy, j);
+    kw->resolving = sts;
+    if (job_submit(j) < 0) kw->resolving = 0;
+}
+
+/* A StatefulSet's resolve is over: the next one waiting goes. */
+static void resolve_next(kx_wl *kw) {
+    kw->resolving = 0;
+    while (kw->queue && !kw->resolving && !kw->x->stopping) {
+        kx_act *a = kw->queue;
+        kw->queue = a->qnext;
+        if (!kw->queue) kw->queue_tail = NULL;
+        a->phase = PH_WAIT;
+        resolve_start(a);
+    }
+}
+
 static void job_after(void *arg, int rc) {
     kx_job *j = arg;
     kx_wl *kw = j->kw;
     kx_act *a = j->act;
+    int resolved = j->op == OP_RESOLVE;
     if (j->op == OP_READ) {
         read_done(kw, j, rc);
     } else if (a && a->cancelled) {
@@ -512,6 +605,7 @@ static void job_after(void *arg, int rc) {
         }
     }
     job_free(j);
+    if (resolved) resolve_next(kw);
     kw_unref(kw);
 }
 
@@ -756,13 +850,17 @@ static int k8s_exec_act(struct controlplane *cp, const workload_spec *spec,
         act_free(a);
         return rc;
     }
-    kx_job *j = job_new(kw, pa->kind == ACT_START ? OP_GROW : OP_RESOLVE, a);
+    /* accepted: from here the outcome is reported through workload_action_done */
+    if (pa->kind != ACT_START) {
+        resolve_start(a);
+        return 0;
+    }
+    kx_job *j = job_new(kw, OP_GROW, a);
     if (!j) {
         exec_tracker_complete(x->tr, kw->name, kw->generation, a->seq, NULL);
         act_free(a);
         return -ENOMEM;
     }
-    /* accepted: from here the outcome is reported through workload_action_done */
     job_submit(j);
     return 0;
 }
