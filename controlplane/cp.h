@@ -76,6 +76,7 @@ struct controlplane {
     struct cp_http *http;           /* api/http.c: HTTP listener, query ops */
     struct cp_workloads *workloads; /* workloads/: applied specs, controllers, sync loop, ops */
     struct cp_k8s *k8s;             /* exec/k8s.c: Kubernetes API requests under way */
+    struct exec_registry *exec;     /* exec/executor.c: the executors (started by workloads) */
 };
 
 /* A module's start/stop, run by main.c after the store, agents and ops socket are up and

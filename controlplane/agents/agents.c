@@ -1113,6 +1113,27 @@ cJSON *cp_agents_json(struct controlplane *cp) {
     return arr;
 }
 
+int cp_agent_node(struct controlplane *cp, const char *node, char *host, size_t hostlen,
+                  int64_t *since_ms) {
+    if (!cp->agents) return -ENOENT;
+    for (agent_row *r = cp->agents->rows; r; r = r->next) {
+        if (strcmp(r->node, node)) continue;
+        if (host && hostlen) {
+            /* "1.2.3.4:5" or "[::1]:5" -> "1.2.3.4" / "::1" */
+            const char *a = r->address, *end = strrchr(a, ':');
+            if (a[0] == '[') {
+                a++;
+                end = strchr(a, ']');
+            }
+            size_t n = end ? (size_t)(end - a) : strlen(a);
+            snprintf(host, hostlen, "%.*s", (int)n, a);
+        }
+        if (since_ms) *since_ms = r->conn ? r->connected_since : r->disconnected_at;
+        return r->conn != NULL;
+    }
+    return -ENOENT;
+}
+
 int64_t cp_agents_connected(struct controlplane *cp) {
     int64_t n = 0;
     if (cp->agents)

@@ -7,6 +7,7 @@
 #define TIDE_AGENTS_H
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct controlplane;
@@ -48,6 +49,11 @@ cJSON *cp_agents_json(struct controlplane *cp);
 /* Totals for `tidectl status`: connections, agents_connected, protocol_errors (all, also
  * connections that never said who they are), rejected_auth, samples, bytes. */
 cJSON *cp_agents_totals_json(struct controlplane *cp);
+/* One node's agent: 1 connected (host: the address it connects from, without the port),
+ * 0 seen but not connected now (*since_ms: wall ms it disconnected), -ENOENT never seen since
+ * the control plane started. host/since_ms may be NULL. */
+int cp_agent_node(struct controlplane *cp, const char *node, char *host, size_t hostlen,
+                  int64_t *since_ms);
 /* Agents connected now (the "agents_connected" of the totals), without building JSON. */
 int64_t cp_agents_connected(struct controlplane *cp);
 

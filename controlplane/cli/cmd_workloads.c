@@ -113,12 +113,51 @@ static int cmd_apply(tidectl_ctx *ctx, int argc, char **argv) {
 }
 
 #define GET_USAGE                                                                                  \
-    "get workloads [--json]   workloads: mode, bounds, need now/ahead, online/starting/standby"
+    "get workloads [--json]   workloads: mode, bounds, need now/ahead, online/starting/standby\n"  \
+    "  get replicas NAME [--json]   the replicas of workload NAME: node, HAProxy server, pid, "    \
+    "state, since"
+
+static void fleet_table(const cJSON *fleet, const char *indent) {
+    cli_tab *tab = cli_tab_new("lllllrlll");
+    const char *hdr[] = {"REPLICA", "STATE",  "NODE",  "ADDRESS", "SERVER",
+                         "PID",     "CGROUP", "SINCE", "DOING"};
+    for (size_t i = 0; i < sizeof hdr / sizeof hdr[0]; i++)
+        cli_tab_add(tab, "%s%s", i == 0 ? indent : "", hdr[i]);
+    const cJSON *r;
+    cJSON_ArrayForEach(r, fleet) {
+        char ts[32];
+        cli_tab_add(tab, "%s%s", indent, str(r, "id"));
+        cli_tab_add(tab, "%s", str(r, "state"));
+        cli_tab_add(tab, "%s", str(r, "node"));
+        cli_tab_add(tab, "%s:%.0f", str(r, "addr"), cli_num(r, "port"));
+        cli_tab_add(tab, "%s%s%s%s", *str(r, "server") ? str(r, "server") : "-",
+                    *str(r, "haproxy_status") ? " (" : "", str(r, "haproxy_status"),
+                    *str(r, "haproxy_status") ? ")" : "");
+        cli_tab_add(tab, "%.0f", cli_num(r, "pid"));
+        cli_tab_add(tab, "%s", *str(r, "cgroup") ? str(r, "cgroup") : "-");
+        cli_tab_add(tab, "%s", stamp(cli_num(r, "since") / 1000, ts, sizeof ts));
+        cli_tab_add(tab, "%s", *str(r, "doing") ? str(r, "doing") : "-");
+    }
+    cli_tab_print(tab, stdout);
+}
 
 static int cmd_get(tidectl_ctx *ctx, int argc, char **argv) {
     take_json(ctx, &argc, argv);
+    if (argc == 3 && (!strcmp(argv[1], "replicas") || !strcmp(argv[1], "replica"))) {
+        cJSON *args = cJSON_CreateObject();
+        cJSON_AddStringToObject(args, "name", argv[2]);
+        cJSON *fleet = NULL;
+        int rc = cli_call(ctx, "workload-replicas", args, ctx->json, &fleet);
+        if (rc != 0 || !fleet) return rc;
+        if (cJSON_GetArraySize(fleet) == 0)
+            printf("no replicas\n");
+        else
+            fleet_table(fleet, "");
+        cJSON_Delete(fleet);
+        return 0;
+    }
     if (argc != 2 || (strcmp(argv[1], "workloads") != 0 && strcmp(argv[1], "workload") != 0))
-        return usage("get", "only \"workloads\" can be listed", GET_USAGE);
+        return usage("get", "\"workloads\" or \"replicas NAME\" can be listed", GET_USAGE);
     cJSON *data = NULL;
     int rc = cli_call(ctx, "workload-list", NULL, ctx->json, &data);
     if (rc != 0 || !data) return rc;
@@ -271,6 +310,15 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     if (cJSON_GetArraySize(ra) == 0) printf("  (none known yet)\n");
     cJSON_ArrayForEach(r, ra) printf("  %-32s %-11s since %s\n", str(r, "id"), str(r, "state"),
                                      stamp(cli_num(r, "since"), ts, sizeof ts));
+    const cJSON *fleet = cJSON_GetObjectItemCaseSensitive(d, "fleet");
+    if (cJSON_IsArray(fleet)) {
+        printf("\nFleet (what the executor runs):\n");
+        if (cJSON_GetArraySize(fleet) == 0)
+            printf("  (none)\n");
+        else
+            fleet_table(fleet, "  ");
+    }
+    if (*str(d, "inventory")) printf("Inventory:   %s\n", str(d, "inventory"));
     const cJSON *ea = cJSON_GetObjectItemCaseSensitive(d, "events"), *e;
     printf("\nLast decisions:\n");
     if (cJSON_GetArraySize(ea) == 0) printf("  (none yet)\n");

@@ -290,6 +290,8 @@ int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name,
     return 0;
 }
 
+static int configured; /* k8s_configured(): one control plane per process */
+
 /* The credentials: a kubeconfig when configured; in a pod (the service's environment and the
  * default URL) the service account; else the configured URL, token and CA files. */
 static int k8s_resolve_creds(struct controlplane *cp, k8s_creds *cr, char *err, size_t errlen) {
@@ -350,7 +352,15 @@ static int k8s_start(struct controlplane *cp, char *err, size_t errlen) {
              k8s_client_server(k->client), k->source, (long long)cp->cfg.k8s_qps,
              (long long)cp->cfg.k8s_burst);
     cp->k8s = k;
+    const struct cp_config *cfg = &cp->cfg;
+    configured = (cfg->k8s_kubeconfig && cfg->k8s_kubeconfig[0]) ||
+                 strcmp(cfg->k8s_api_url, "https://kubernetes.default.svc") != 0 ||
+                 getenv("KUBERNETES_SERVICE_HOST") != NULL;
     return 0;
+}
+
+int k8s_configured(void) {
+    return configured;
 }
 
 struct k8s_client *k8s_client_of(struct controlplane *cp) {
@@ -486,6 +496,7 @@ static void k8s_stop(struct controlplane *cp) {
     k8s_client_free(k->client);
     free(k);
     cp->k8s = NULL;
+    configured = 0;
 }
 
 CP_MODULE(k8s, "k8s", k8s_start, k8s_stop)

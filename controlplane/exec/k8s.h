@@ -61,6 +61,10 @@ struct k8s_client;
  * k8s_api_url), or from k8s_api_url/k8s_token_file/k8s_ca_file; k8s_qps/k8s_burst limit it and
  * k8s_timeout bounds each call. NULL before start. */
 struct k8s_client *k8s_client_of(struct controlplane *cp);
+/* 1 when a Kubernetes API was configured (k8s_kubeconfig, a k8s_api_url other than the default,
+ * or the service account of a pod): the Deployment/StatefulSet executor acts only then. Set at
+ * the k8s module's start. */
+int k8s_configured(void);
 /* Where the client's credentials came from ("kubeconfig PATH", "in-cluster service account"). */
 const char *k8s_client_source(struct controlplane *cp);
 

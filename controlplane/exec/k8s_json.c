@@ -151,6 +151,12 @@ static int pod_from(const cJSON *root, const char *gate_type, k8s_pod *out, char
     if (get_str(ann, K8S_ANNOT_REPLICA, out->replica, sizeof out->replica) == -EINVAL)
         return fail(err, errlen, "Pod %s: annotation " K8S_ANNOT_REPLICA " is not a short string",
                     out->name);
+    char since[24];
+    if (get_str(ann, K8S_ANNOT_SINCE, since, sizeof since) == 0) {
+        char *end;
+        long long v = strtoll(since, &end, 10);
+        if (*since && !*end && v > 0) out->since_ms = v;
+    }
     if (get_str(st, "qosClass", out->qos, sizeof out->qos) == -EINVAL) out->qos[0] = 0;
     if (get_str(st, "podIP", out->ip, sizeof out->ip) == -EINVAL) out->ip[0] = 0;
     const cJSON *ctr = cJSON_GetArrayItem(get(spec, "containers"), 0);

@@ -63,6 +63,7 @@ typedef struct k8s_pod {
     char state[K8S_STATE_MAX];     /* label tide.io/state, "" when absent */
     int64_t deletion_cost;         /* annotation pod-deletion-cost, 0 when absent or invalid */
     char replica[K8S_REPLICA_MAX]; /* annotation tide.io/replica, "" when absent */
+    int64_t since_ms;              /* annotation tide.io/since (unix ms), 0 when absent */
     char qos[16];                  /* status.qosClass ("Guaranteed", "Burstable", "BestEffort") */
     char ip[46];                   /* status.podIP, "" before it has one */
     int port;                      /* the first container's first containerPort, 0 none */

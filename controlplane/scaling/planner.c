@@ -113,17 +113,37 @@ static planner_replica *add(planner *p, const char *id, planner_state st, int64_
     return r;
 }
 
+/* An adopted id of the planner's own form "<name>-<n>" moves the counter past n, so that a
+ * replica started after a restart never takes the name of one that exists. */
+static void note_id(planner *p, const char *id) {
+    size_t nl = strlen(p->spec.name);
+    if (strncmp(id, p->spec.name, nl) != 0 || id[nl] != '-' || !id[nl + 1]) return;
+    unsigned long long v = 0;
+    for (const char *c = id + nl + 1; *c; c++) {
+        if (*c < '0' || *c > '9' || v > 1000000000000ULL) return;
+        v = v * 10 + (unsigned)(*c - '0');
+    }
+    if (v > p->next_id) p->next_id = v;
+}
+
 int planner_add_replica(planner *p, const char *id, planner_state state, int64_t now) {
     if (find(p, id)) return -EEXIST;
-    /* an id of the planner's own form "<name>-<n>" (a replica started before a restart):
-     * new ids continue after it, never repeat it */
-    size_t nl = strlen(p->spec.name);
-    if (!strncmp(id, p->spec.name, nl) && id[nl] == '-' && id[nl + 1] >= '0' && id[nl + 1] <= '9') {
-        char *end;
-        unsigned long long v = strtoull(id + nl + 1, &end, 10);
-        if (!*end && v > p->next_id) p->next_id = v;
-    }
+    note_id(p, id);
     return add(p, id, state, now) ? 0 : -ENOMEM;
+}
+
+int planner_set_state(planner *p, const char *id, planner_state state, int64_t now) {
+    planner_replica *r = find(p, id);
+    if (!r) {
+        if (state == REPLICA_DELETED) return 0;
+        return planner_add_replica(p, id, state, now);
+    }
+    if (r->state != state) {
+        r->state = state;
+        r->since = now;
+        if (state != REPLICA_CUTOFF && state != REPLICA_STANDBY) r->step_id = 0;
+    }
+    return 0;
 }
 
 void planner_counts_get(const planner *p, planner_counts *c) {

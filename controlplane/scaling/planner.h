@@ -91,8 +91,12 @@ typedef struct planner planner;
 int planner_new(planner **out, const workload_spec *spec);
 void planner_free(planner *p);
 
-/* Adds an existing replica in the given state (inventory at start-up). 0, -EEXIST, -ENOMEM. */
+/* Adds an existing replica in the given state (inventory at start-up). 0, -EEXIST, -ENOMEM.
+ * An id of the form "<name>-<n>" makes the replicas started later number above n. */
 int planner_add_replica(planner *p, const char *id, planner_state state, int64_t now);
+/* Sets a replica's state as the executor found it (adopted, lost, moved by an action of an
+ * older spec generation); adds it when unknown (unless Deleted). 0, -ENOMEM. */
+int planner_set_state(planner *p, const char *id, planner_state state, int64_t now);
 
 /* Plans one step. Appends the actions to emit to *acts (*nacts of them; the array is owned by
  * the planner and valid until the next call). Returns 0 or -ENOMEM. */

@@ -3,9 +3,9 @@
 #include "workloads/workload_view.h"
 
 #include "cp.h"
+#include "exec/executor.h"
 #include "log.h"
 #include "query/prom.h"
-#include "workloads/k8s_exec.h"
 #include "workloads/workloads.h"
 
 #include <errno.h>
@@ -69,14 +69,6 @@ struct sync_loop {
 };
 
 static log_ratelimit observe_rl = LOG_RATELIMIT_INIT(60000, 5);
-
-static void record_action(workload_entry *e, int64_t now, const planner_action *a,
-                          const char *note) {
-    workload_action_rec *r = &e->acts[e->nacts++ % WORKLOAD_ACTIONS_KEPT];
-    r->t = now;
-    r->a = *a;
-    snprintf(r->note, sizeof r->note, "%s", note);
-}
 
 /* Worker side, last: marks the job done and wakes the loop. */
 static void job_finished(wl_job *jb) {
@@ -242,6 +234,14 @@ static void train_collect(struct cp_workloads *w, int wait) {
 static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o, int64_t now) {
     struct controlplane *cp = w->cp;
     const workload_spec *s = &e->run;
+    if (workload_has_executor(w, e)) {
+        exec_tick(cp, s, e->generation, now * 1000);
+        if (e->inventory != 2) { /* nothing is planned before the replicas that exist are known */
+            snprintf(e->observe, sizeof e->observe, "waiting for the inventory of replicas%s%.200s",
+                     e->inventory_err[0] ? ": " : "", e->inventory_err);
+            return;
+        }
+    }
     int npods = o->util_rc == 0 ? o->npods : 0;
     double usage[OBSERVE_PODS];
     e->observe[0] = 0;
@@ -264,8 +264,6 @@ static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o,
                            npods ? avg / npods : NAN,
                            o->replicas_rc == 0 ? o->replicas : -1,
                            trp};
-    /* an executor that must first know the fleet (or refuses Auto) holds the decision */
-    if (k8s_exec_prepare(w, e, now) != 0) return;
     controller_out out;
     controller_step(e->ctl, &cobs, &out);
     int want_traffic = 0;
@@ -294,13 +292,23 @@ static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o,
         snprintf(tmp, sizeof tmp, "prometheus: %.200s; %.290s", e->prom_err, e->observe);
         memcpy(e->observe, tmp, sizeof tmp);
     }
-    workload_executor_fn ex = workload_executor(s->target.kind);
     planner *pl = controller_planner(e->ctl);
     for (size_t i = 0; i < out.n_actions; i++) {
         const planner_action *a = &out.actions[i];
-        int rc = ex ? ex(cp, s, a) : -ENOSYS;
-        record_action(e, now, a, rc == 0 ? "sent to executor" : strerror(-rc));
-        if (rc < 0) planner_action_done(pl, a->replica, a->kind, 0, now);
+        exec_request rq = {.generation = e->generation, .seq = a->seq, .op = (exec_op)a->kind};
+        snprintf(rq.workload, sizeof rq.workload, "%s", s->name);
+        snprintf(rq.replica, sizeof rq.replica, "%s", a->replica);
+        snprintf(rq.reason, sizeof rq.reason, "%s", a->reason);
+        char err[256] = "";
+        int rc = exec_apply(cp, s, &rq, err, sizeof err);
+        workload_record_action(e, now, a, rc == 0 ? "sent to executor" : err);
+        if (rc < 0) {
+            char text[PLANNER_EVENT_TEXT];
+            snprintf(text, sizeof text, "%s %.80s: refused: %.200s", planner_action_name(a->kind),
+                     a->replica, err);
+            planner_note(pl, now, "action-failed", text);
+            planner_action_done(pl, a->replica, a->kind, 0, now);
+        }
     }
 }
 
@@ -418,6 +426,15 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     int64_t now = tide_now_wall_ms() / 1000;
     prom *p = w->cp->prom;
     for (workload_entry *e = w->head; e; e = e->next) {
+        if (e->inventory == 0 && workload_has_executor(w, e)) {
+            char err[256];
+            e->inventory = 1;
+            e->inventory_at = now * 1000;
+            if (exec_inventory(w->cp, &e->run, e->generation, err, sizeof err) < 0) {
+                e->inventory = 0;
+                snprintf(e->inventory_err, sizeof e->inventory_err, "%.190s", err);
+            }
+        }
         if (now < e->next_sync) continue;
         e->next_sync = now + e->run.sync_seconds;
         /* reads run on a worker thread also from the store alone: evaluating a selector over

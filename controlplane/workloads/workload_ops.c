@@ -3,6 +3,7 @@
 
 #include "api/ops.h"
 #include "cp.h"
+#include "exec/executor.h"
 #include "log.h"
 #include "query/prom.h"
 #include "workloads/persist.h"
@@ -91,6 +92,11 @@ static void op_apply(ops_request *req, const cJSON *args) {
             pp = &(*pp)->next;
         e->next = old->next;
         *pp = e;
+        /* actions decided under the old spec are no longer reported; what they do on the
+         * fleet runs to its end and reaches the new generation through the inventory */
+        if (old->spec.target.kind != e->spec.target.kind)
+            exec_forget(w->cp, old->spec.target.kind, spec.name, 0);
+        exec_forget(w->cp, e->spec.target.kind, spec.name, e->generation);
         workload_entry_free(old);
     } else {
         e->generation = 1;
@@ -212,6 +218,11 @@ static void op_describe(ops_request *req, const cJSON *args) {
     summary(o, e);
     if (e->run.mode != e->spec.mode && workload_preview_reason(&e->spec))
         cJSON_AddStringToObject(o, "note", workload_preview_reason(&e->spec));
+    cJSON *fleet = exec_replicas(ops_cp(req), e->spec.target.kind, e->spec.name);
+    if (fleet) cJSON_AddItemToObject(o, "fleet", fleet);
+    if (e->inventory != 2 && exec_have(ops_cp(req), e->spec.target.kind))
+        cJSON_AddStringToObject(o, "inventory",
+                                e->inventory_err[0] ? e->inventory_err : "under way");
     cJSON_AddNumberToObject(o, "target_utilization", e->spec.target_utilization);
     cJSON_AddNumberToObject(o, "scale_up_ahead_seconds",
                             planner_scale_up_ahead(controller_planner(e->ctl)));
@@ -408,6 +419,7 @@ static void op_delete(ops_request *req, const cJSON *args) {
     }
     workload_entry *e = *pp;
     *pp = e->next;
+    exec_forget(w->cp, e->spec.target.kind, name, 0); /* its replicas stay as they are */
     workload_entry_free(e);
     log_info("workloads", "deleted %s", name);
     cJSON *d = cJSON_CreateObject();
@@ -416,9 +428,30 @@ static void op_delete(ops_request *req, const cJSON *args) {
     ops_reply(req, d);
 }
 
+/* The executor's replicas of {name} with their real identity. */
+static void op_replicas(ops_request *req, const cJSON *args) {
+    struct cp_workloads *w = ops_cp(req)->workloads;
+    const char *name = arg_str(args, "name");
+    workload_entry *e = name ? workload_find(w, name) : NULL;
+    if (!e) {
+        ops_reply_error(req, 2, "no workload named \"%s\"", name ? name : "");
+        return;
+    }
+    cJSON *fleet = exec_replicas(ops_cp(req), e->spec.target.kind, e->spec.name);
+    if (!fleet) {
+        ops_reply_error(req, 2, "workload %s: its target kind %s has no executor listing replicas",
+                        name, wl_target_kind_name(e->spec.target.kind));
+        return;
+    }
+    ops_reply(req, fleet);
+}
+
 OPS_COMMAND(wl_apply, "workload-apply", "apply a workload spec: {yaml}", op_apply)
 OPS_COMMAND(wl_list, "workload-list", "list workloads", op_list)
 OPS_COMMAND(wl_describe, "workload-describe", "portrait, replicas and decisions of {name}",
             op_describe)
 OPS_COMMAND(wl_events, "workload-events", "decision events: {name?, limit?}", op_events)
+OPS_COMMAND(wl_replicas, "workload-replicas",
+            "the replicas of workload {name}: node, cgroup, pid, HAProxy server, state, since",
+            op_replicas)
 OPS_COMMAND(wl_delete, "workload-delete", "delete workload {name}", op_delete)

@@ -3,9 +3,9 @@
 #include "workloads/workloads.h"
 
 #include "cp.h"
+#include "exec/executor.h"
 #include "log.h"
 #include "query/prom_module.h"
-#include "workloads/k8s_exec.h"
 #include "workloads/persist.h"
 #include "workloads/sync.h"
 
@@ -14,16 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static workload_executor_fn executors[4];
-
-void workload_executor_register(wl_target_kind kind, workload_executor_fn fn) {
-    if ((unsigned)kind < 4) executors[kind] = fn;
-}
-
-workload_executor_fn workload_executor(wl_target_kind kind) {
-    return (unsigned)kind < 4 ? executors[kind] : NULL;
-}
 
 void workload_entry_free(workload_entry *e) {
     if (!e) return;
@@ -42,12 +32,19 @@ workload_entry *workload_find(struct cp_workloads *w, const char *name) {
 }
 
 const char *workload_preview_reason(const workload_spec *spec) {
-    if (!workload_executor(spec->target.kind))
-        return "no executor for this target kind yet: planned as Preview";
-    if (spec->target.kind == WL_TARGET_HAPROXY_BACKEND && !spec->target.has_executor)
-        return "an HAProxyBackend target without \"haproxy\" and \"replica\" cannot be acted on: "
-               "planned as Preview";
-    return NULL;
+    return exec_unusable(NULL, spec);
+}
+
+int workload_has_executor(struct cp_workloads *w, const workload_entry *e) {
+    return exec_have(w->cp, e->spec.target.kind) && !exec_unusable(w->cp, &e->spec);
+}
+
+void workload_record_action(workload_entry *e, int64_t now, const planner_action *a,
+                            const char *note) {
+    workload_action_rec *r = &e->acts[e->nacts++ % WORKLOAD_ACTIONS_KEPT];
+    r->t = now;
+    r->a = *a;
+    snprintf(r->note, sizeof r->note, "%s", note);
 }
 
 workload_entry *workload_entry_new(const workload_spec *spec, const char *yaml, size_t len) {
@@ -68,14 +65,88 @@ workload_entry *workload_entry_new(const workload_spec *spec, const char *yaml, 
     return e;
 }
 
-void workload_action_done(struct controlplane *cp, const char *workload, const char *replica,
-                          planner_action_kind kind, int ok) {
-    if (!cp || !cp->workloads) return;
+/* ---- the executors' sink --------------------------------------------------------------- */
+
+_Static_assert((int)EXEC_START == (int)ACT_START && (int)EXEC_DELETE == (int)ACT_DELETE,
+               "exec_op follows planner_action_kind");
+_Static_assert((int)EXEC_RS_STARTING == (int)REPLICA_STARTING &&
+                   (int)EXEC_RS_GONE == (int)REPLICA_DELETED,
+               "exec_rstate follows planner_state");
+
+/* The entry of (workload, generation) when it is the one applied now, else NULL. */
+static workload_entry *entry_of(struct controlplane *cp, const char *workload,
+                                uint64_t generation) {
+    if (!cp->workloads) return NULL;
     workload_entry *e = workload_find(cp->workloads, workload);
-    if (e)
-        planner_action_done(controller_planner(e->ctl), replica, kind, ok,
-                            tide_now_wall_ms() / 1000);
+    return e && e->generation == generation ? e : NULL;
 }
+
+static void sink_done(struct controlplane *cp, const exec_result *r) {
+    workload_entry *e = entry_of(cp, r->rq.workload, r->rq.generation);
+    if (!e) return;
+    int64_t now = tide_now_wall_ms() / 1000;
+    planner *pl = controller_planner(e->ctl);
+    planner_action_done(pl, r->rq.replica, (planner_action_kind)r->rq.op, r->ok, now);
+    char text[PLANNER_EVENT_TEXT], note[64];
+    if (r->ok && r->rq.op == EXEC_START && r->startup_ms >= 0)
+        snprintf(text, sizeof text, "%s %.80s: done in %lld ms (replica start-up %lld ms)",
+                 exec_op_name(r->rq.op), r->rq.replica, (long long)r->duration_ms,
+                 (long long)r->startup_ms);
+    else if (r->ok)
+        snprintf(text, sizeof text, "%s %.80s: done in %lld ms", exec_op_name(r->rq.op),
+                 r->rq.replica, (long long)r->duration_ms);
+    else
+        snprintf(text, sizeof text, "%s %.80s: failed after %lld ms: %.200s",
+                 exec_op_name(r->rq.op), r->rq.replica, (long long)r->duration_ms,
+                 r->error ? r->error : "?");
+    planner_note(pl, now, r->ok ? "action" : "action-failed", text);
+    snprintf(note, sizeof note, r->ok ? "done in %lld ms" : "failed after %lld ms",
+             (long long)r->duration_ms);
+    for (uint64_t i = e->nacts > WORKLOAD_ACTIONS_KEPT ? e->nacts - WORKLOAD_ACTIONS_KEPT : 0;
+         i < e->nacts; i++) {
+        workload_action_rec *rec = &e->acts[i % WORKLOAD_ACTIONS_KEPT];
+        if (rec->a.seq == r->rq.seq) snprintf(rec->note, sizeof rec->note, "%s", note);
+    }
+}
+
+static void sink_replica(struct controlplane *cp, const char *workload, uint64_t generation,
+                         const exec_replica *r) {
+    workload_entry *e = entry_of(cp, workload, generation);
+    if (!e) return;
+    int64_t now = tide_now_wall_ms() / 1000;
+    planner *pl = controller_planner(e->ctl);
+    planner_set_state(pl, r->id, (planner_state)r->state, now);
+    if (r->why[0]) {
+        char text[PLANNER_EVENT_TEXT];
+        snprintf(text, sizeof text, "%.80s %s: %.150s", r->id, exec_rstate_name(r->state), r->why);
+        planner_note(pl, now, "replica", text);
+    }
+}
+
+static void sink_inventory_done(struct controlplane *cp, const char *workload, uint64_t generation,
+                                int ok, const char *why) {
+    workload_entry *e = entry_of(cp, workload, generation);
+    if (!e) return;
+    int64_t now = tide_now_wall_ms() / 1000;
+    if (!ok) { /* asked again at the next sync */
+        e->inventory = 0;
+        snprintf(e->inventory_err, sizeof e->inventory_err, "%.190s", why ? why : "failed");
+        return;
+    }
+    e->inventory = 2;
+    e->inventory_err[0] = 0;
+    controller_adopt(e->ctl, 0, now); /* the replicas are the executor's, not observed ones */
+    planner_counts c;
+    planner_counts_get(controller_planner(e->ctl), &c);
+    char text[PLANNER_EVENT_TEXT];
+    snprintf(text, sizeof text,
+             "inventory: %d online, %d starting, %d activating, %d cutoff, %d standby%s%.200s",
+             c.online, c.starting, c.activating, c.cutoff, c.standby, why && why[0] ? "; " : "",
+             why ? why : "");
+    planner_note(controller_planner(e->ctl), now, "inventory", text);
+}
+
+static const exec_sink sink = {sink_done, sink_replica, sink_inventory_done};
 
 /* A saved spec read back at start. */
 static void load_one(void *ctx, const char *path, const char *yaml, size_t n) {
@@ -115,16 +186,15 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
         free(w);
         return -e;
     }
-    int rc = k8s_exec_start(w); /* before the specs load: their kinds may now have an executor */
-    if (rc < 0) {
-        snprintf(err, errlen, "workloads: Kubernetes executor: %s", strerror(-rc));
-        free(w);
-        return rc;
-    }
     persist_load(w->dir, load_one, w);
-    rc = sync_start(w, err, errlen);
+    cp->workloads = w; /* the executors report through it */
+    int rc = exec_registry_start(cp, &sink, err, errlen);
+    if (rc == 0) {
+        rc = sync_start(w, err, errlen);
+        if (rc < 0) exec_registry_stop(cp);
+    }
     if (rc < 0) {
-        k8s_exec_stop(w);
+        cp->workloads = NULL;
         while (w->head) {
             workload_entry *e = w->head;
             w->head = e->next;
@@ -141,7 +211,7 @@ static void wl_stop(struct controlplane *cp) {
     struct cp_workloads *w = cp->workloads;
     if (!w) return;
     sync_stop(w);
-    k8s_exec_stop(w);
+    exec_registry_stop(cp);
     while (w->head) {
         workload_entry *e = w->head;
         w->head = e->next;
@@ -151,5 +221,5 @@ static void wl_stop(struct controlplane *cp) {
     cp->workloads = NULL;
 }
 
-/* after the Kubernetes client: its executor acts through it */
+/* after the Kubernetes client: the Deployment/StatefulSet executor acts through it */
 CP_MODULE_AFTER(workloads, "workloads", PROM_MODULE_NAME ", k8s", wl_start, wl_stop)

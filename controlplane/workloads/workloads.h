@@ -3,9 +3,11 @@
  * controller each that sync.c runs every syncPeriodSeconds on what observe.c reads, the ops
  * commands of workload_ops.c, and the executors that carry the actions out.
  *
- * Executors (Kubernetes API, HAProxy, systemd through agents) register per target kind with
- * workload_executor_register(). A workload whose target kind has no executor yet is planned in
- * Preview (it records what it would do); describe says so. */
+ * Executors (exec/executor.h: HAProxyBackend replica processes through agents, Kubernetes)
+ * register per target kind. A workload whose target kind has no executor is planned in
+ * Preview (it records what it would do); describe says so. A workload with an executor plans
+ * nothing until the executor's inventory of its replicas is in (nothing is started twice after
+ * a restart or a re-apply). */
 #ifndef TIDE_WORKLOADS_H
 #define TIDE_WORKLOADS_H
 
@@ -17,15 +19,9 @@
 
 struct controlplane;
 
-/* Carries out one action for a workload; returns 0 when accepted (the outcome is reported
- * later with workload_action_done) or -errno. */
-typedef int (*workload_executor_fn)(struct controlplane *cp, const workload_spec *spec,
-                                    const planner_action *a);
-void workload_executor_register(wl_target_kind kind, workload_executor_fn fn);
-
-/* An executor reports an action's outcome (ignored when the workload or replica is gone). */
-void workload_action_done(struct controlplane *cp, const char *workload, const char *replica,
-                          planner_action_kind kind, int ok);
+/* The executors (exec/executor.h) are started with the module; an executor reports through
+ * the sink the module gives it (workloads.c): outcomes go to the planner of the generation
+ * they were decided under, found replicas to the planner of the generation applied now. */
 
 /* ---- inside workloads/ ---------------------------------------------------------------- */
 
@@ -70,6 +66,9 @@ typedef struct workload_entry {
     uint64_t nacts;
     struct workload_view *view; /* counters and replica history for /metrics and /ui
                                  * (workload_view.c), NULL until the first sync */
+    int inventory;              /* executor inventory: 0 not asked, 1 under way, 2 done */
+    char inventory_err[200];    /* why the last inventory failed, "" none */
+    int64_t inventory_at;       /* wall ms it was last asked */
 } workload_entry;
 
 struct sync_loop;
@@ -85,8 +84,11 @@ struct cp_workloads {
 /* Why a spec in Auto mode is run as Preview (no executor for its kind, an HAProxyBackend
  * without a replica template), or NULL when it can be acted on. */
 const char *workload_preview_reason(const workload_spec *spec);
-/* The executor registered for a target kind, NULL none. */
-workload_executor_fn workload_executor(wl_target_kind kind);
+/* Does the entry's target have a running executor (inventory and actions)? */
+int workload_has_executor(struct cp_workloads *w, const workload_entry *e);
+/* A decision record (the recent-actions list of describe). */
+void workload_record_action(workload_entry *e, int64_t now, const planner_action *a,
+                            const char *note);
 workload_entry *workload_find(struct cp_workloads *w, const char *name);
 /* Builds the entry for a validated spec (Preview while its kind has no executor). NULL on
  * ENOMEM. */

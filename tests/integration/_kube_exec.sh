@@ -130,4 +130,7 @@ spec:
 Y
     "${CTL[@]}" apply -f "$W/$2.yaml" > /dev/null || fail "apply $2"
 }
+# described NAME PATTERN: workload NAME's describe --json matches PATTERN (read whole first:
+# grep -q on a pipe would end the writer early under pipefail)
+described() { local d; d=$("${CTL[@]}" describe "$1" --json) && grep -q -- "$2" <<< "$d"; }
 show() { echo "fleet: $(fleet "$RES" "$NAME")"; "${CTL[@]}" describe "$NAME" 2>&1 | tail -25; }

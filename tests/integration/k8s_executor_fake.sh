@@ -27,10 +27,11 @@ wait_until 20 two_up || fail "pods not running: $(fleet deployments web)"
 first=$(names)
 wl Deployment web 4 Standby 50
 wait_until 30 settled 4 || { show; fail "scale out to 4"; }
-"${CTL[@]}" describe web --json | grep -q 'inventory of Deployment shop/web from the API server: replicas 2, 2 online' ||
+described web 'Deployment shop/web read from the API server: replicas 2, 2 online' ||
     { show; fail "no inventory event"; }
 for n in $first; do names | grep -qw "$n" || fail "an adopted pod $n went"; done
-api GET /api/v1/namespaces/shop/pods | grep -q '"tide.io/replica": "web-1"' || fail "a new pod was not claimed for replica web-1"
+pods=$(api GET /api/v1/namespaces/shop/pods)
+grep -q '"tide.io/replica": "web-1"' <<< "$pods" || fail "a new pod was not claimed for replica web-1"
 echo "scale out: inventory adopted 2, replicas 4, all online: $(names)"
 
 # ---- scale in to Standby in gray steps: frozen pods stay running pods ---------------------------
@@ -39,7 +40,7 @@ standby2() { [ "$(count standby)" = 2 ] && [ "$(count online)" = 2 ] && [ "$(rep
 wait_until 30 standby2 || { show; fail "scale in to standby"; }
 for uid in $(uids standby); do frozen "$uid" 1 || fail "standby pod $uid not frozen"; done
 [ "$(fleet deployments web | tr ',' '\n' | grep -c ':standby:False:False:')" = 2 ] || fail "standby pods not gated False: $(fleet deployments web)"
-"${CTL[@]}" describe web --json | grep -q 'step 2 cuts off 1' || fail "not in two gray steps"
+described web 'step 2 cuts off 1' || fail "not in two gray steps"
 before=$(names)
 echo "scale in: 2 standby in 2 gray steps (frozen, gate False), replicas stay 4"
 
@@ -68,7 +69,7 @@ api POST /apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers '{"apiVer
   "kind":"HorizontalPodAutoscaler","metadata":{"name":"api-hpa"},"spec":{"scaleTargetRef":{"apiVersion":"apps/v1",
   "kind":"Deployment","name":"api"},"minReplicas":1,"maxReplicas":5}}' > /dev/null
 wl Deployment api 3 Standby 50
-refused() { "${CTL[@]}" describe api --json | grep -q 'HorizontalPodAutoscaler shop/api-hpa scales Deployment shop/api: Auto refused'; }
+refused() { described api 'HorizontalPodAutoscaler shop/api-hpa scales Deployment shop/api: Auto refused'; }
 wait_until 20 refused || { show; fail "Auto not refused"; }
 sleep 2 # two syncs: nothing may happen
 [ "$(replicas)" = 1 ] || fail "a refused workload changed its target: $(fleet deployments api)"

@@ -54,6 +54,6 @@ wait_until 40 settled 2 || { show; fail "no convergence after a restart"; }
 [ "$(names)" = "db-0 db-1 " ] || fail "pods left: $(names)"
 sleep 2 # two syncs more: nothing moves
 settled 2 || { show; fail "moved after converging"; }
-grep -q 'inventory of StatefulSet shop/db from the API server' "$W/cp.log" || fail "no inventory after the restart"
-echo "restart mid-step: $(grep -o 'inventory of .*' "$W/cp.log" | head -1); converged: replicas 2, db-0 db-1"
+grep -q 'inventory: StatefulSet shop/db read from the API server' "$W/cp.log" || fail "no inventory after the restart"
+echo "restart mid-step: $(grep -o 'inventory: .*' "$W/cp.log" | head -1); converged: replicas 2, db-0 db-1"
 echo "ok"

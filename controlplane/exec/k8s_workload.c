@@ -1,27 +1,49 @@
-/* k8s_exec.c: the Deployment/StatefulSet executor (k8s_exec.h). Everything here runs on the
- * loop; Kubernetes calls go to worker threads as jobs (k8s_offloop) that own copies of what they
- * need, and the agent's part goes through exec/transport.c. An action is tracked from its start
- * to its outcome by exec/tracker.c under (workload, generation, seq): an answer for a workload
- * re-applied or deleted meanwhile is dropped. */
-#include "workloads/k8s_exec.h"
-
+/* k8s_workload.c: the executor (exec/executor.h) of Deployment and StatefulSet targets, one
+ * instance per kind. exec/k8s_fleet.h does the Kubernetes side, exec/transport.h the agent's.
+ *
+ * Usable when a Kubernetes API is configured (k8s_kubeconfig, a k8s_api_url other than the
+ * default, or the service account of a pod: k8s_configured()); without one such workloads stay
+ * in Preview as before.
+ *
+ * inventory: another scaler on the target (an autoscaling/v2 HPA or a KEDA ScaledObject) refuses
+ *   Auto: the inventory fails with who owns the target and what to do, and is asked again at
+ *   the next sync (the owner is checked again every minute, also after the inventory: a scaler
+ *   that appears later refuses the actions). Else the fleet is rebuilt from the API server alone
+ *   (pods of the Scale's selector; their tide.io/state and tide.io/replica; pods without them
+ *   are adopted as they are), so a restarted control plane continues where the cluster is.
+ * apply: START raises .spec.replicas by one and claims the next new pod for the replica (Online
+ *   once its containers are ready and its readiness gate is set True); CUTOFF sets the gate
+ *   False and has the node's agent drain the pod's endpoint (podIP:containerPort; without a
+ *   container port the gate alone drains it); STANDBY freezes the pod's cgroup on its node's
+ *   agent (the path from the agent's kubepods discovery); ACTIVATE thaws it, then sets the gate
+ *   True; RESTORE sets the gate True; DELETE makes exactly that pod go (k8s_fleet_delete). For a
+ *   StatefulSet the pod acted on is the highest ordinal in the replica's state (the lowest for
+ *   ACTIVATE) that no other action holds: the replica id moves to that pod (tide.io/replica is
+ *   swapped; one such resolve at a time per workload), so the pods a scale-in removes are
+ *   always the ones cut off and frozen.
+ *
+ * Everything here runs on the loop; Kubernetes calls go to worker threads as jobs (k8s_offloop)
+ * that own copies of what they need. An action is tracked from its start to its outcome by
+ * exec/tracker.c under (workload, generation, seq): an answer for a workload re-applied or
+ * deleted meanwhile is dropped. */
 #include "cp.h"
+#include "exec/executor.h"
 #include "exec/k8s.h"
 #include "exec/k8s_fleet.h"
 #include "exec/tracker.h"
 #include "exec/transport.h"
 #include "log.h"
 #include "store/tsdb.h"
-#include "workloads/workloads.h"
 
 #include <errno.h>
 #include <ev.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define KX_OWNER_UNKNOWN 2
-#define KX_OWNER_RECHECK_S 60
+#define KX_OWNER_RECHECK_MS 60000
 #define KX_POLL_S 0.5              /* reads while a START waits for its pod */
 #define KX_START_TIMEOUT_MS 300000 /* a new pod scheduled, started and ready */
 #define KX_ACTION_TIMEOUT_MS 120000
@@ -41,13 +63,14 @@ typedef struct kx_wl {
     k8s_scalable kind;
     char ns[K8S_NS_MAX], target[K8S_NAME_MAX];
     int inventoried;
-    int reading;     /* a read job is under way */
-    int64_t read_ms; /* monotonic: when the last read finished */
-    k8s_fleet fleet; /* as last read */
+    int want_inventory; /* asked: reported once the owner is known and the fleet read */
+    int reading;        /* a read job is under way */
+    int64_t read_ms;    /* monotonic: when the last read finished */
+    k8s_fleet fleet;    /* as last read */
     char read_err[700];
     int owner; /* KX_OWNER_UNKNOWN, 0 none, 1 owned, < 0 cannot tell */
     int owner_busy;
-    int64_t owner_at; /* controller time of the last answer */
+    int64_t owner_at; /* monotonic ms of the last answer */
     char owner_reason[1600];
     /* StatefulSet: one resolve at a time (it may move replica ids between pods), the others
      * wait in order */
@@ -57,7 +80,8 @@ typedef struct kx_wl {
 
 struct kx {
     struct controlplane *cp;
-    struct cp_workloads *w;
+    const exec_sink *sink;
+    wl_target_kind kind;
     exec_tracker *tr;
     kx_wl *head;
     int nkw;      /* kx_wl not freed yet (listed or held by a job) */
@@ -65,8 +89,6 @@ struct kx {
     ev_timer poll;
     char gate[256];
 };
-
-static kx *the_kx; /* the executor function has no context argument */
 
 static void kx_free(kx *x) {
     exec_tracker_free(x->tr);
@@ -88,8 +110,10 @@ typedef enum kx_phase { PH_JOB = 0, PH_TRANSPORT, PH_WAIT, PH_QUEUED } kx_phase;
 struct kx_act {
     kx_act *qnext; /* PH_QUEUED */
     kx_wl *kw;     /* holds a ref */
-    uint64_t seq;
-    planner_action_kind kind;
+    exec_request rq;
+    int64_t t0;   /* monotonic ms of the apply */
+    uint64_t seq; /* the tracker's */
+    exec_op kind;
     char replica[K8S_REPLICA_MAX];
     kx_phase phase;
     int cancelled;   /* in a job: drop its answer */
@@ -131,43 +155,59 @@ static void on_forget(void *arg, const exec_pending *p) {
     act_drop(p->handle);
 }
 
-static planner_state plan_state(k8s_tstate s) {
+static exec_rstate rstate(k8s_tstate s) {
     switch (s) {
     case K8S_TS_ONLINE:
-        return REPLICA_ONLINE;
+        return EXEC_RS_ONLINE;
     case K8S_TS_CUTOFF:
-        return REPLICA_CUTOFF;
+        return EXEC_RS_CUTOFF;
     case K8S_TS_STANDBY:
-        return REPLICA_STANDBY;
+        return EXEC_RS_STANDBY;
     case K8S_TS_DELETING:
-        return REPLICA_DELETED;
+        return EXEC_RS_GONE;
     default:
-        return REPLICA_STARTING;
+        return EXEC_RS_STARTING;
     }
 }
 
-/* The live entry of kw's workload generation, NULL when it is gone or re-applied. */
-static workload_entry *kw_entry(kx_wl *kw) {
-    if (!kw->linked || kw->x->stopping || !kw->x->w) return NULL;
-    workload_entry *e = workload_find(kw->x->w, kw->name);
-    return e && e->generation == kw->generation ? e : NULL;
+/* Is kw still the executor of a workload generation the module has applied? */
+static int kw_live(const kx_wl *kw) {
+    return kw->linked && !kw->x->stopping;
 }
 
-/* The outcome of a tracked action: reported to the planner when still pending. */
+/* The outcome of a tracked action: reported to the workloads module when still pending. */
+static void act_report(kx_act *a, int ok) {
+    kx_wl *kw = a->kw;
+    kx *x = kw->x;
+    if (!ok)
+        log_warn("k8s-exec", "%s: %s %s failed: %s", kw->name, exec_op_name(a->kind), a->replica,
+                 a->err[0] ? a->err : "no details");
+    else
+        log_info("k8s-exec", "%s: %s %s done (pod %s)", kw->name, exec_op_name(a->kind), a->replica,
+                 a->pod.name[0] ? a->pod.name : "-");
+    int64_t took = k8s_now_ms() - a->t0;
+    cJSON *d = cJSON_CreateObject();
+    if (d && a->pod.name[0]) {
+        cJSON_AddStringToObject(d, "pod", a->pod.name);
+        cJSON_AddStringToObject(d, "node", a->pod.node);
+    }
+    exec_result res = {.rq = a->rq,
+                       .ok = ok,
+                       .duration_ms = took,
+                       .startup_ms = ok && a->kind == EXEC_START ? took : -1,
+                       .error = ok          ? NULL
+                                : a->err[0] ? a->err
+                                            : "failed",
+                       .details = d};
+    x->sink->done(x->cp, &res);
+    cJSON_Delete(d);
+}
+
 static void act_finish(kx_act *a, int ok) {
     kx_wl *kw = a->kw;
     kx *x = kw->x;
-    int pending = !x->stopping && kw->linked &&
-                  exec_tracker_complete(x->tr, kw->name, kw->generation, a->seq, NULL) == 1;
-    if (pending) {
-        if (!ok)
-            log_warn("k8s-exec", "%s: %s %s failed: %s", kw->name, planner_action_name(a->kind),
-                     a->replica, a->err[0] ? a->err : "no details");
-        else
-            log_info("k8s-exec", "%s: %s %s done (pod %s)", kw->name, planner_action_name(a->kind),
-                     a->replica, a->pod.name[0] ? a->pod.name : "-");
-        if (kw_entry(kw)) workload_action_done(x->cp, kw->name, a->replica, a->kind, ok);
-    }
+    if (kw_live(kw) && exec_tracker_complete(x->tr, kw->name, kw->generation, a->seq, NULL) == 1)
+        act_report(a, ok);
     act_free(a);
 }
 
@@ -183,7 +223,7 @@ typedef struct kx_job {
     k8s_scalable kind;
     char ns[K8S_NS_MAX], target[K8S_NAME_MAX], gate[256];
     int64_t wall_ms;
-    planner_action_kind akind;
+    exec_op akind;
     char replica[K8S_REPLICA_MAX];
     k8s_tstate mark;
     int gate_on; /* OP_MARK: -1 leave the gate, 0/1 set it first */
@@ -319,7 +359,7 @@ static int run_resolve(k8s_client *c, kx_job *j) {
     j->pod = *p;
     if (j->kind != K8S_STATEFULSET || p->ordinal < 0) return 0;
     const k8s_pod *q = k8s_fleet_ordinal_pick(&j->fleet, k8s_pod_tstate(p),
-                                              j->akind != ACT_ACTIVATE, j->busy, (size_t)j->nbusy);
+                                              j->akind != EXEC_ACTIVATE, j->busy, (size_t)j->nbusy);
     if (!q || q == p) return 0;
     k8s_pod a = *p, b = *q;
     char ida[K8S_REPLICA_MAX], idb[K8S_REPLICA_MAX];
@@ -466,7 +506,7 @@ static void pod_cgroup(kx *x, const k8s_pod *p, char *out, size_t cap) {
 static void act_step(kx_act *a) {
     kx *x = a->kw->x;
     switch (a->kind) {
-    case ACT_CUTOFF:
+    case EXEC_CUTOFF:
         if (a->pod.ip[0] && a->pod.port > 0) {
             cJSON *args = cJSON_CreateObject();
             char ep[80];
@@ -476,16 +516,16 @@ static void act_step(kx_act *a) {
             return;
         }
         break; /* no port to watch: the gate alone drains it */
-    case ACT_STANDBY:
-    case ACT_ACTIVATE: {
+    case EXEC_STANDBY:
+    case EXEC_ACTIVATE: {
         char cg[1024];
         pod_cgroup(x, &a->pod, cg, sizeof cg);
         cJSON *args = cJSON_CreateObject();
         cJSON_AddStringToObject(args, "cgroup", cg);
-        act_transport(a, a->kind == ACT_STANDBY ? "standby" : "activate", args);
+        act_transport(a, a->kind == EXEC_STANDBY ? "standby" : "activate", args);
         return;
     }
-    case ACT_DELETE: {
+    case EXEC_DELETE: {
         kx_job *j = job_new(a->kw, OP_DELETE, a);
         if (!j) {
             snprintf(a->err, sizeof a->err, "out of memory");
@@ -505,8 +545,8 @@ static void act_step(kx_act *a) {
         act_finish(a, 0);
         return;
     }
-    j->gate_on = a->kind == ACT_RESTORE;
-    j->mark = a->kind == ACT_RESTORE ? K8S_TS_ONLINE : K8S_TS_CUTOFF;
+    j->gate_on = a->kind == EXEC_RESTORE;
+    j->mark = a->kind == EXEC_RESTORE ? K8S_TS_ONLINE : K8S_TS_CUTOFF;
     job_submit(j);
 }
 
@@ -522,15 +562,15 @@ static void transport_done(void *arg, int ok, int status, cJSON *data, const cha
         act_finish(a, 0);
         return;
     }
-    kx_job *j = kw_entry(a->kw) ? job_new(a->kw, OP_MARK, a) : NULL;
+    kx_job *j = kw_live(a->kw) ? job_new(a->kw, OP_MARK, a) : NULL;
     if (!j) {
         snprintf(a->err, sizeof a->err, "workload gone or out of memory");
         act_finish(a, 0);
         return;
     }
-    j->mark = a->kind == ACT_CUTOFF    ? K8S_TS_CUTOFF
-              : a->kind == ACT_STANDBY ? K8S_TS_STANDBY
-                                       : K8S_TS_ONLINE;
+    j->mark = a->kind == EXEC_CUTOFF    ? K8S_TS_CUTOFF
+              : a->kind == EXEC_STANDBY ? K8S_TS_STANDBY
+                                        : K8S_TS_ONLINE;
     job_submit(j);
 }
 
@@ -651,63 +691,91 @@ static void find_start(void *arg, const exec_pending *p) {
     }
 }
 
+__attribute__((format(printf, 5, 6))) static void report(kx_wl *kw, const char *id, exec_rstate st,
+                                                         int64_t since_ms, const char *fmt, ...) {
+    exec_replica r = {.state = st, .since_ms = since_ms > 0 ? since_ms : tide_now_wall_ms()};
+    snprintf(r.id, sizeof r.id, "%s", id);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r.why, sizeof r.why, fmt, ap);
+    va_end(ap);
+    kw->x->sink->replica(kw->x->cp, kw->name, kw->generation, &r);
+}
+
+static int busy(kx_wl *kw, const char *id) {
+    return exec_tracker_busy(kw->x->tr, kw->name, id);
+}
+
 static void read_done(kx_wl *kw, kx_job *j, int rc) {
     kx *x = kw->x;
     kw->reading = 0;
     kw->read_ms = k8s_now_ms();
-    workload_entry *e = kw_entry(kw);
-    if (!e) return;
+    if (!kw_live(kw)) return;
     if (rc < 0) {
         snprintf(kw->read_err, sizeof kw->read_err, "%s", j->err);
         log_warn("k8s-exec", "%s: reading %s %s/%s: %s", kw->name, k8s_scalable_kind(kw->kind),
                  kw->ns, kw->target, j->err);
+        if (j->inventory && kw->want_inventory) {
+            kw->want_inventory = 0;
+            x->sink->inventory_done(x->cp, kw->name, kw->generation, 0, kw->read_err);
+        }
         return;
     }
     kw->read_err[0] = 0;
-    k8s_fleet_free(&kw->fleet);
+    k8s_fleet old = kw->fleet;
     kw->fleet = j->fleet;
     memset(&j->fleet, 0, sizeof j->fleet);
-    int64_t now = tide_now_wall_ms() / 1000;
-    planner *pl = controller_planner(e->ctl);
-    if (!kw->inventoried && j->inventory) {
-        controller_adopt(e->ctl, 0, now); /* the inventory is ours: adopt nothing more */
+    if (j->inventory && kw->want_inventory) {
         int counts[6] = {0};
         for (size_t i = 0; i < kw->fleet.n; i++) {
             const k8s_pod *p = &kw->fleet.pods[i];
             k8s_tstate st = k8s_pod_tstate(p);
             if (p->terminating || st == K8S_TS_DELETING) continue;
-            if (pl) planner_add_replica(pl, k8s_pod_replica(p), plan_state(st), now);
+            report(kw, k8s_pod_replica(p), rstate(st), p->since_ms, "pod %.120s", p->name);
             counts[st]++;
         }
         kw->inventoried = 1;
-        char text[PLANNER_EVENT_TEXT];
+        kw->want_inventory = 0;
+        char text[300];
         snprintf(text, sizeof text,
-                 "inventory of %s %.63s/%.80s from the API server: replicas %d, %d online, %d "
-                 "cutoff, "
+                 "%s %.63s/%.80s read from the API server: replicas %d, %d online, %d cutoff, "
                  "%d standby, %d starting",
                  k8s_scalable_kind(kw->kind), kw->ns, kw->target, kw->fleet.scale.spec_replicas,
                  counts[K8S_TS_ONLINE], counts[K8S_TS_CUTOFF], counts[K8S_TS_STANDBY],
                  counts[K8S_TS_STARTING]);
-        if (pl) planner_note(pl, now, "inventory", text);
-        log_info("k8s-exec", "%s: %s", kw->name, text);
-    } else if (pl) { /* pods nobody started through Tide (someone else scaled up) */
+        log_info("k8s-exec", "%s: inventory: %s", kw->name, text);
+        x->sink->inventory_done(x->cp, kw->name, kw->generation, 1, text);
+    } else if (kw->inventoried) {
+        /* changes made outside Tide: pods someone else added, pods deleted by someone else */
         for (size_t i = 0; i < kw->fleet.n; i++) {
             const k8s_pod *p = &kw->fleet.pods[i];
             k8s_tstate st = k8s_pod_tstate(p);
-            if (p->terminating || st == K8S_TS_DELETING || st == K8S_TS_STARTING) continue;
-            planner_add_replica(pl, k8s_pod_replica(p), plan_state(st), now);
+            if (p->terminating || st == K8S_TS_DELETING || st == K8S_TS_STARTING ||
+                busy(kw, k8s_pod_replica(p)) || k8s_fleet_find(&old, k8s_pod_replica(p)))
+                continue;
+            report(kw, k8s_pod_replica(p), rstate(st), p->since_ms, "adopted: pod %.120s", p->name);
+        }
+        for (size_t i = 0; i < old.n; i++) {
+            const k8s_pod *p = &old.pods[i];
+            k8s_tstate st = k8s_pod_tstate(p);
+            if (p->terminating || st == K8S_TS_DELETING || busy(kw, k8s_pod_replica(p)) ||
+                k8s_fleet_find(&kw->fleet, k8s_pod_replica(p)))
+                continue;
+            report(kw, k8s_pod_replica(p), EXEC_RS_GONE, 0, "pod %.120s deleted outside Tide",
+                   p->name);
         }
     }
+    k8s_fleet_free(&old);
     for (int i = 0; i < j->nonline; i++) {
-        start_find s = {.replica = j->online[i]};
-        exec_tracker_each(x->tr, kw->name, find_start, &s);
-        if (s.n) {
-            kx_act *a = s.found.handle;
+        start_find sf = {.replica = j->online[i]};
+        exec_tracker_each(x->tr, kw->name, find_start, &sf);
+        if (sf.n) {
+            kx_act *a = sf.found.handle;
             const k8s_pod *p = k8s_fleet_find(&kw->fleet, a->replica);
             if (p) a->pod = *p;
             act_finish(a, 1);
-        } else if (pl) { /* adopted while starting (a START from before a restart) */
-            planner_action_done(pl, j->online[i], ACT_START, 1, now);
+        } else if (kw->inventoried && !j->inventory) { /* adopted while starting */
+            report(kw, j->online[i], EXEC_RS_ONLINE, 0, "%s", "its pod is ready");
         }
     }
 }
@@ -731,21 +799,21 @@ static void kw_unlink(kx *x, kx_wl *kw) {
     kw_unref(kw);
 }
 
-/* kw for e's generation (a new one when e was re-applied). NULL on ENOMEM. */
-static kx_wl *kw_for(kx *x, workload_entry *e) {
-    kx_wl *kw = kw_find(x, e->spec.name);
-    if (kw && kw->generation == e->generation) return kw;
+/* kw for (spec, generation): a new one when the workload was re-applied. NULL on ENOMEM. */
+static kx_wl *kw_for(kx *x, const workload_spec *spec, uint64_t generation) {
+    kx_wl *kw = kw_find(x, spec->name);
+    if (kw && kw->generation == generation) return kw;
     if (kw) kw_unlink(x, kw);
     kw = calloc(1, sizeof *kw);
     if (!kw) return NULL;
     kw->x = x;
     kw->refs = 1;
     kw->linked = 1;
-    snprintf(kw->name, sizeof kw->name, "%s", e->spec.name);
-    kw->generation = e->generation;
-    kw->kind = e->run.target.kind == WL_TARGET_STATEFULSET ? K8S_STATEFULSET : K8S_DEPLOYMENT;
-    snprintf(kw->ns, sizeof kw->ns, "%s", e->run.target.namespace_);
-    snprintf(kw->target, sizeof kw->target, "%s", e->run.target.name);
+    snprintf(kw->name, sizeof kw->name, "%s", spec->name);
+    kw->generation = generation;
+    kw->kind = spec->target.kind == WL_TARGET_STATEFULSET ? K8S_STATEFULSET : K8S_DEPLOYMENT;
+    snprintf(kw->ns, sizeof kw->ns, "%s", spec->target.namespace_);
+    snprintf(kw->target, sizeof kw->target, "%s", spec->target.name);
     kw->owner = KX_OWNER_UNKNOWN;
     kw->next = x->head;
     x->head = kw;
@@ -753,26 +821,32 @@ static kx_wl *kw_for(kx *x, workload_entry *e) {
     return kw;
 }
 
-typedef struct owner_ask {
-    kx_wl *kw; /* holds a ref */
-} owner_ask;
+/* The inventory asked for, once the owner is known: refused, or the fleet read. */
+static void inventory_go(kx_wl *kw) {
+    kx *x = kw->x;
+    if (!kw->want_inventory || kw->owner == KX_OWNER_UNKNOWN) return;
+    if (kw->owner != 0) {
+        kw->want_inventory = 0;
+        x->sink->inventory_done(x->cp, kw->name, kw->generation, 0, kw->owner_reason);
+        return;
+    }
+    read_start(kw, 1);
+}
 
 static void owner_done(void *arg, int rc, const char *reason) {
     kx_wl *kw = arg;
     kw->owner_busy = 0;
-    if (kw->linked && !kw->x->stopping) {
+    if (kw_live(kw)) {
         int was = kw->owner;
         kw->owner = rc == 0 ? 0 : rc == 1 ? 1 : -1;
-        kw->owner_at = tide_now_wall_ms() / 1000;
+        kw->owner_at = k8s_now_ms();
         snprintf(kw->owner_reason, sizeof kw->owner_reason, "%s", reason ? reason : "");
-        workload_entry *e = kw_entry(kw);
-        if (e && was != kw->owner && kw->owner != 0) {
-            planner_note(controller_planner(e->ctl), kw->owner_at, "refused", kw->owner_reason);
+        if (was != kw->owner && kw->owner != 0)
             log_warn("k8s-exec", "%s: %s", kw->name, kw->owner_reason);
-        } else if (e && was != kw->owner && was != KX_OWNER_UNKNOWN) {
-            planner_note(controller_planner(e->ctl), kw->owner_at, "refused",
-                         "no other scaler owns the target any more: Auto acts again");
-        }
+        else if (was != kw->owner && was != KX_OWNER_UNKNOWN)
+            log_info("k8s-exec", "%s: no other scaler owns %s %s/%s any more: Auto acts again",
+                     kw->name, k8s_scalable_kind(kw->kind), kw->ns, kw->target);
+        inventory_go(kw);
     }
     kw_unref(kw);
 }
@@ -790,68 +864,70 @@ static void owner_check(kx_wl *kw) {
     }
 }
 
-int k8s_exec_prepare(struct cp_workloads *w, workload_entry *e, int64_t now) {
-    kx *x = the_kx;
-    if (!x || x->w != w || e->run.mode != WL_MODE_AUTO) return 0;
-    if (e->run.target.kind != WL_TARGET_DEPLOYMENT && e->run.target.kind != WL_TARGET_STATEFULSET)
-        return 0;
-    /* workloads deleted since: their actions go */
-    for (kx_wl *kw = x->head, *nx; kw; kw = nx) {
-        nx = kw->next;
-        if (!workload_find(w, kw->name)) kw_unlink(x, kw);
+static int kx_inventory(void *state, const workload_spec *spec, uint64_t generation, char *err,
+                        size_t errlen) {
+    kx *x = state;
+    kx_wl *kw = kw_for(x, spec, generation);
+    if (!kw) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
     }
-    kx_wl *kw = kw_for(x, e);
-    if (!kw) return 1;
-    if (kw->owner == KX_OWNER_UNKNOWN || now - kw->owner_at >= KX_OWNER_RECHECK_S) owner_check(kw);
-    if (kw->owner == KX_OWNER_UNKNOWN) {
-        snprintf(e->observe, sizeof e->observe,
-                 "checking whether another scaler owns %s %s/%s before acting",
-                 k8s_scalable_kind(kw->kind), kw->ns, kw->target);
-        return 1;
-    }
-    if (kw->owner != 0) {
-        snprintf(e->observe, sizeof e->observe, "%.500s", kw->owner_reason);
-        return 1;
-    }
-    if (!kw->inventoried) {
-        read_start(kw, 1);
-        if (kw->read_err[0])
-            snprintf(e->observe, sizeof e->observe, "inventory of %s %.63s/%.80s: %.300s",
-                     k8s_scalable_kind(kw->kind), kw->ns, kw->target, kw->read_err);
-        else
-            snprintf(e->observe, sizeof e->observe, "taking the inventory of %s %s/%s",
-                     k8s_scalable_kind(kw->kind), kw->ns, kw->target);
-        return 1;
-    }
-    read_start(kw, 0); /* one read per sync: external changes, marked pods still there */
+    kw->want_inventory = 1;
+    if (kw->owner == KX_OWNER_UNKNOWN || k8s_now_ms() - kw->owner_at >= KX_OWNER_RECHECK_MS)
+        owner_check(kw);
+    inventory_go(kw);
     return 0;
 }
 
-static int k8s_exec_act(struct controlplane *cp, const workload_spec *spec,
-                        const planner_action *pa) {
-    kx *x = the_kx;
-    if (!x || x->stopping || !cp->workloads) return -ESHUTDOWN;
-    workload_entry *e = workload_find(cp->workloads, spec->name);
-    kx_wl *kw = x ? kw_find(x, spec->name) : NULL;
-    if (!e || !kw || kw->generation != e->generation || !kw->inventoried) return -EAGAIN;
-    if (kw->owner != 0) return -EPERM;
+static void kx_tick(void *state, const workload_spec *spec, uint64_t generation, int64_t now_ms) {
+    (void)now_ms;
+    kx *x = state;
+    kx_wl *kw = kw_find(x, spec->name);
+    if (!kw || kw->generation != generation || !kw->inventoried) return;
+    if (k8s_now_ms() - kw->owner_at >= KX_OWNER_RECHECK_MS) owner_check(kw);
+    read_start(kw, 0); /* one read per sync: changes made outside Tide, marked pods still there */
+}
+
+static int kx_apply(void *state, const workload_spec *spec, const exec_request *rq, char *err,
+                    size_t errlen) {
+    kx *x = state;
+    kx_wl *kw = kw_find(x, spec->name);
+    if (!kw || kw->generation != rq->generation || !kw->inventoried) {
+        snprintf(err, errlen, "%s generation %llu: no inventory taken yet", rq->workload,
+                 (unsigned long long)rq->generation);
+        return -EAGAIN;
+    }
+    if (kw->owner != 0) {
+        snprintf(err, errlen, "%s", kw->owner_reason[0] ? kw->owner_reason : "owner unknown");
+        return -EPERM;
+    }
+    if (rq->op < 0 || rq->op >= EXEC_OP_COUNT) {
+        snprintf(err, errlen, "unknown action %d", (int)rq->op);
+        return -EINVAL;
+    }
     kx_act *a = calloc(1, sizeof *a);
-    if (!a) return -ENOMEM;
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     a->kw = kw;
     kw->refs++;
-    a->kind = pa->kind;
+    a->rq = *rq;
+    a->kind = rq->op;
+    a->t0 = k8s_now_ms();
     a->phase = PH_WAIT;
-    snprintf(a->replica, sizeof a->replica, "%s", pa->replica);
-    const char *name = pa->kind == ACT_START ? "start" : planner_action_name(pa->kind);
-    int rc = exec_tracker_begin(x->tr, kw->name, kw->generation, pa->replica, name, k8s_now_ms(),
-                                pa->kind == ACT_START ? KX_START_TIMEOUT_MS : KX_ACTION_TIMEOUT_MS,
-                                a, &a->seq);
+    snprintf(a->replica, sizeof a->replica, "%s", rq->replica);
+    int rc = exec_tracker_begin(
+        x->tr, kw->name, kw->generation, rq->replica, exec_op_name(rq->op), a->t0,
+        rq->op == EXEC_START ? KX_START_TIMEOUT_MS : KX_ACTION_TIMEOUT_MS, a, &a->seq);
     if (rc < 0) {
+        snprintf(err, errlen, "%s %s: %s", exec_op_name(rq->op), rq->replica,
+                 rc == -EBUSY ? "the replica has an action under way" : strerror(-rc));
         act_free(a);
         return rc;
     }
-    /* accepted: from here the outcome is reported through workload_action_done */
-    if (pa->kind != ACT_START) {
+    /* accepted: from here the outcome is reported exactly once through the sink */
+    if (rq->op != EXEC_START) {
         resolve_start(a);
         return 0;
     }
@@ -859,19 +935,53 @@ static int k8s_exec_act(struct controlplane *cp, const workload_spec *spec,
     if (!j) {
         exec_tracker_complete(x->tr, kw->name, kw->generation, a->seq, NULL);
         act_free(a);
+        snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     job_submit(j);
     return 0;
 }
 
+static void kx_forget(void *state, const char *workload, uint64_t keep_generation) {
+    kx *x = state;
+    kx_wl *kw = kw_find(x, workload);
+    /* what runs (a job, an agent's action) runs to its end; its outcome is not reported */
+    if (kw && kw->generation != keep_generation) kw_unlink(x, kw);
+}
+
+static cJSON *kx_replicas(void *state, const char *workload) {
+    kx *x = state;
+    kx_wl *kw = kw_find(x, workload);
+    if (!kw) return NULL;
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; arr && i < kw->fleet.n; i++) {
+        const k8s_pod *p = &kw->fleet.pods[i];
+        cJSON *o = cJSON_CreateObject();
+        if (!o) break;
+        cJSON_AddStringToObject(o, "id", k8s_pod_replica(p));
+        cJSON_AddStringToObject(o, "state",
+                                p->terminating ? "Terminating"
+                                               : exec_rstate_name(rstate(k8s_pod_tstate(p))));
+        cJSON_AddNumberToObject(o, "since", (double)p->since_ms);
+        cJSON_AddStringToObject(o, "pod", p->name);
+        cJSON_AddStringToObject(o, "node", p->node);
+        cJSON_AddStringToObject(o, "uid", p->uid);
+        if (p->ip[0]) cJSON_AddStringToObject(o, "address", p->ip);
+        if (p->port > 0) cJSON_AddNumberToObject(o, "port", p->port);
+        cJSON_AddBoolToObject(o, "ready", p->ready);
+        if (p->ordinal >= 0) cJSON_AddNumberToObject(o, "ordinal", p->ordinal);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
 static void on_expired(void *arg, const exec_pending *p) {
     (void)arg;
     kx_act *a = p->handle;
     kx_wl *kw = a->kw;
-    log_warn("k8s-exec", "%s: %s %s: no outcome within %lld ms", kw->name, p->action, p->replica,
+    snprintf(a->err, sizeof a->err, "no outcome within %lld ms",
              (long long)(p->deadline_ms - p->started_ms));
-    if (kw_entry(kw)) workload_action_done(kw->x->cp, kw->name, a->replica, a->kind, 0);
+    if (kw_live(kw)) act_report(a, 0);
     act_drop(a);
 }
 
@@ -891,47 +1001,51 @@ static void on_poll(struct ev_loop *loop, ev_timer *t, int revents) {
     }
 }
 
-static int kx_configured(struct controlplane *cp) {
-    const struct cp_config *c = &cp->cfg;
-    if (!k8s_client_of(cp)) return 0;
-    return (c->k8s_kubeconfig && c->k8s_kubeconfig[0]) ||
-           (c->k8s_api_url && strcmp(c->k8s_api_url, "https://kubernetes.default.svc") != 0) ||
-           getenv("KUBERNETES_SERVICE_HOST") != NULL;
+static const char *kx_unusable(void *state, const workload_spec *spec) {
+    (void)state;
+    (void)spec;
+    return k8s_configured() ? NULL
+                            : "no Kubernetes API configured (k8s_kubeconfig, k8s_api_url, or a "
+                              "pod's service account): planned as Preview";
 }
 
-int k8s_exec_start(struct cp_workloads *w) {
-    struct controlplane *cp = w->cp;
-    if (!kx_configured(cp)) return 0;
+static int kx_start(struct controlplane *cp, const exec_sink *sink, wl_target_kind kind,
+                    void **state, char *err, size_t errlen) {
     kx *x = calloc(1, sizeof *x);
-    if (!x) return -ENOMEM;
-    x->tr = exec_tracker_new(KX_MAX_PENDING);
-    if (!x->tr) {
+    if (x) x->tr = exec_tracker_new(KX_MAX_PENDING);
+    if (!x || !x->tr) {
         free(x);
+        snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     x->cp = cp;
-    x->w = w;
+    x->sink = sink;
+    x->kind = kind;
     snprintf(x->gate, sizeof x->gate, "%s",
              cp->cfg.k8s_readiness_condition ? cp->cfg.k8s_readiness_condition : "");
     ev_timer_init(&x->poll, on_poll, KX_POLL_S, KX_POLL_S);
     ev_timer_start(cp->loop, &x->poll);
-    the_kx = x;
-    workload_executor_register(WL_TARGET_DEPLOYMENT, k8s_exec_act);
-    workload_executor_register(WL_TARGET_STATEFULSET, k8s_exec_act);
-    log_info("k8s-exec", "Deployment and StatefulSet workloads in Auto act through %s (%s)",
-             k8s_client_server(k8s_client_of(cp)), k8s_client_source(cp));
+    if (k8s_configured())
+        log_info("k8s-exec", "%s workloads in Auto act through %s (%s)", wl_target_kind_name(kind),
+                 k8s_client_server(k8s_client_of(cp)), k8s_client_source(cp));
+    *state = x;
     return 0;
 }
 
-void k8s_exec_stop(struct cp_workloads *w) {
-    kx *x = the_kx;
-    if (!x || x->w != w) return;
-    workload_executor_register(WL_TARGET_DEPLOYMENT, NULL);
-    workload_executor_register(WL_TARGET_STATEFULSET, NULL);
+static int kx_start_deployment(struct controlplane *cp, const exec_sink *sink, void **state,
+                               char *err, size_t errlen) {
+    return kx_start(cp, sink, WL_TARGET_DEPLOYMENT, state, err, errlen);
+}
+
+static int kx_start_statefulset(struct controlplane *cp, const exec_sink *sink, void **state,
+                                char *err, size_t errlen) {
+    return kx_start(cp, sink, WL_TARGET_STATEFULSET, state, err, errlen);
+}
+
+static void kx_stop(void *state) {
+    kx *x = state;
     ev_timer_stop(x->cp->loop, &x->poll);
     x->stopping = 1;
-    x->w = NULL;
-    the_kx = NULL;
     while (x->head)
         kw_unlink(x, x->head);
     if (x->nkw == 0)
@@ -939,3 +1053,32 @@ void k8s_exec_stop(struct cp_workloads *w) {
     else
         x->stopping = 2; /* the last job's answer frees it */
 }
+
+static const executor kx_deployment = {
+    .name = "kubernetes-deployment",
+    .kind = WL_TARGET_DEPLOYMENT,
+    .start = kx_start_deployment,
+    .stop = kx_stop,
+    .unusable = kx_unusable,
+    .inventory = kx_inventory,
+    .apply = kx_apply,
+    .forget = kx_forget,
+    .tick = kx_tick,
+    .replicas = kx_replicas,
+};
+
+static const executor kx_statefulset = {
+    .name = "kubernetes-statefulset",
+    .kind = WL_TARGET_STATEFULSET,
+    .start = kx_start_statefulset,
+    .stop = kx_stop,
+    .unusable = kx_unusable,
+    .inventory = kx_inventory,
+    .apply = kx_apply,
+    .forget = kx_forget,
+    .tick = kx_tick,
+    .replicas = kx_replicas,
+};
+
+EXECUTOR_REGISTER(k8s_deployment, &kx_deployment)
+EXECUTOR_REGISTER(k8s_statefulset, &kx_statefulset)
