@@ -571,8 +571,13 @@ static void op_step(void *arg, int ok, int status, cJSON *data, const char *erro
             keep(op, "replica_start", data);
             if (!p) {
                 op_finish(op, 0, "replica %s vanished during its start", op->id);
-            } else if (!ok) { /* the agent removed what it started */
-                rep_remove(wl, op->id);
+            } else if (!ok) {
+                /* the agent removes what it started when it answers; without an answer
+                 * (disconnected, timed out) the process may run on: a replica-stop (a no-op
+                 * for an unknown id) when the node is there, then it goes */
+                p->lost = 1;
+                p->r.slot[0] = 0;
+                rep_set(p, EXEC_RS_GONE);
                 op_finish(op, 0, "replica-start on %s: %s", p->r.node, err);
             } else {
                 const char *cg = jstr(data, "cgroup");

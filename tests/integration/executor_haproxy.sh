@@ -3,17 +3,17 @@
 # executor_haproxy: an HAProxyBackend workload in Auto mode acting on a real fleet on loopback:
 # HAProxy 2.6 with a 6-slot server-template, three agents (lb: HAProxy's node; app1, app2: the
 # replica nodes, both at 127.0.0.1, so they share its ports), replicas of
-# tests/fixtures/replicas/replica.py (300 ms start-up behind /healthz) and a static provider
+# tests/fixtures/replicas/replica.py (800 ms start-up behind /healthz) and a static provider
 # whose count the test re-applies:
 #   - 2 replicas: started on app1 and app2 (spread), each in its own cgroup, behind a slot,
 #     answering through HAProxy; `tidectl get replicas` shows node, server, pid, cgroup;
 #   - 1: gray scale-down to Standby under wrk load with 0 failed requests, the replica frozen;
 #   - 2: the standby replica is activated (no new one started);
-#   - kill -9 of the control plane, restart: the replicas are adopted (same ids, pids,
-#     states), none started twice, the frozen one counted Standby;
-#   - 3: a new replica is started with a new id (web-3), placed on the least loaded node;
-#   - kill -9 of app1's agent: its replicas keep running; the restarted agent adopts them and
-#     the executor keeps them.
+#   - 3, and kill -9 of the control plane while the new replica starts: after the restart the
+#     fleet converges on 3 online with 3 processes (none lost, none started twice, none frozen
+#     while online);
+#   - 4, and kill -9 of the agent whose node runs the new start: its other replicas keep
+#     running and are adopted; the start that lost its answer is stopped and replaced.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/_controlplane.sh"
 
@@ -68,7 +68,7 @@ agent() { # agent NODE [replica args]
 }
 agent lb
 agent app1 --replica-dir "$W/r1" --replica-cgroup "$PARENT-1"; A1=$SPAWNED
-agent app2 --replica-dir "$W/r2" --replica-cgroup "$PARENT-2"
+agent app2 --replica-dir "$W/r2" --replica-cgroup "$PARENT-2"; A2=$SPAWNED
 three_up() { [ "$("${CTL[@]}" agents --json | grep -Eo '"connected":[[:space:]]*true' | wc -l)" = 3 ]; }
 wait_until 20 three_up || fail "agents did not connect"
 
@@ -84,7 +84,7 @@ for _ in range(200):
     except OSError:
         pass
 ')
-spec() { # spec REPLICAS
+spec() { # spec REPLICAS [KEEPALIVE]
 cat > "$W/web.yaml" <<Y
 apiVersion: tide/v1
 kind: Workload
@@ -96,7 +96,7 @@ spec:
     haproxy: {node: lb, socket: $S, serverPrefix: r}
     nodes: [{name: app1, address: 127.0.0.1}, {name: app2, address: 127.0.0.1}]
     replica:
-      command: [python3, $FIX, "{port}", --name, "{id}", --startup-ms, "300"]
+      command: [python3, $FIX, "{port}", --name, "{id}", --startup-ms, "800"]
       readiness: {path: /healthz, timeoutSeconds: 20}
       gracePeriodSeconds: 2
       ports: {first: $PB, last: $((PB + 9))}
@@ -109,6 +109,7 @@ spec:
     - {type: static, priority: 0, replicas: $1}
   behavior:
     syncPeriodSeconds: 1
+    keepAliveSeconds: ${2:-3600}
     scaleUp: {stabilizationWindowSeconds: 0, gray: {changePercent: 100, changeIntervalSeconds: 0}}
     scaleDown:
       stabilizationWindowSeconds: 0
@@ -152,8 +153,8 @@ echo "2 online: $(procs)"
 spawn wrk wrk -t1 -c4 -d6s "http://127.0.0.1:$FP/"; WRK=$SPAWNED
 sleep 1
 spec 1
-wait_until 40 want "web-1:Online web-2:Standby" || wait_until 1 want "web-1:Standby web-2:Online" \
-    || { "${CTL[@]}" describe web; fail "no scale-down to Standby: $(states)"; }
+one_standby() { want "web-1:Online web-2:Standby" || want "web-1:Standby web-2:Online"; }
+wait_until 40 one_standby || { "${CTL[@]}" describe web; fail "no scale-down to Standby: $(states)"; }
 wait "$WRK" || true
 cat "$W/wrk.log"
 grep -qE '[0-9]+ requests in' "$W/wrk.log" || fail "wrk did not run"
@@ -170,40 +171,49 @@ wait_until 30 want "web-1:Online web-2:Online" || { "${CTL[@]}" describe web; fa
 "${CTL[@]}" events web | grep -qE "action +activate $SB: done in [0-9]+ ms" || fail "no activate event: $("${CTL[@]}" events web)"
 echo "scale-up: $SB activated"
 
-# ---- kill -9 of the control plane, restart: adopted, nothing started twice -------------------
-spec 1
-wait_until 40 want "web-1:Online web-2:Standby" || wait_until 1 want "web-1:Standby web-2:Online" || fail "no standby again: $(states)"
-P2=$(procs)
+# ---- kill -9 of the control plane mid scale-up (standby activated, a new one starting) -------
+spec 3
+doing_start() { reps | grep -Eq '"doing":[[:space:]]*"start"'; }
+wait_until 30 doing_start || fail "no start under way: $(reps)"
+echo "killing the control plane during: $(states) / $(procs)"
 kill -9 "$CPID"
-sleep 0.2
 rm -f "$W/cp.sock"
 spawn cp2 "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$P --socket "$W/cp.sock" \
     --token-file "$W/token" --data-dir "$W/data" --http 127.0.0.1:0 --log-level info
 wait_until 20 test -S "$W/cp.sock"
 wait_until 30 three_up || fail "agents did not reconnect"
-wait_until 30 sh -c "'$TIDE_BIN/tidectl' --socket '$W/cp.sock' describe web --json | grep -Eq '\"kind\":[[:space:]]*\"inventory\"'" \
-    || { "${CTL[@]}" describe web; fail "no inventory after the restart"; }
-[ "$(procs)" = "$P2" ] || fail "processes changed over the restart: $P2 -> $(procs)"
-states | grep -q ":Standby" || fail "the frozen replica is not Standby after the restart: $(states)"
-"${CTL[@]}" describe web --json | /usr/bin/python3 -c 'import json,sys
-d = json.load(sys.stdin); assert d["online"] == 1 and d["standby"] == 1, (d["online"], d["standby"])' \
-    || fail "planner counts after the restart: $("${CTL[@]}" describe web)"
-echo "restart: adopted $(states)"
+wait_until 40 want "web-1:Online web-2:Online web-3:Online" || { "${CTL[@]}" describe web; fail "no convergence to 3 after the restart: $(states)"; }
+[ "$(procs | wc -w)" = 3 ] || fail "processes after the restart: $(procs) (a replica lost or started twice)"
+procs | grep -q frozen && fail "a replica counted Online is frozen: $(procs)"
+"${CTL[@]}" events web | grep -qE 'inventory +inventory: ' || fail "no inventory event: $("${CTL[@]}" events web)"
+echo "restart mid scale-up: $(procs)"
 
-# ---- 3: activate the standby, then start a new one with a new id -------------------------------
-spec 3
-wait_until 40 want "web-1:Online web-2:Online web-3:Online" || { "${CTL[@]}" describe web; fail "no scale-up to 3: $(states)"; }
-[ "$(procs | wc -w)" = 3 ] || fail "processes after scale-up: $(procs)"
-echo "scale-up to 3: $(procs)"
-
-# ---- kill -9 of app1's agent: its replicas keep running and are adopted -------------------------
+# ---- kill -9 of an agent mid START: its other replicas keep running and are adopted; the start
+# ---- that lost its answer is cleaned up and replaced --------------------------------------------
 P3=$(procs)
-kill -9 "$A1"
-sleep 0.5
-agent app1 --replica-dir "$W/r1" --replica-cgroup "$PARENT-1"
-wait_until 20 three_up || fail "app1 did not reconnect"
-[ "$(procs)" = "$P3" ] || fail "app1's replicas changed over its restart: $P3 -> $(procs)"
-want "web-1:Online web-2:Online web-3:Online" || fail "states after the agent restart: $(states)"
+spec 4
+wait_until 30 doing_start || fail "no start under way: $(reps)"
+N4=$(reps | /usr/bin/python3 -c 'import json,sys; print([r["node"] for r in json.load(sys.stdin) if r["doing"] == "start"][0])')
+if [ "$N4" = app1 ]; then AP=$A1; D=r1; G=1; else AP=$A2; D=r2; G=2; fi
+kill -9 "$AP"
+sleep 0.3
+agent "$N4" --replica-dir "$W/$D" --replica-cgroup "$PARENT-$G"
+wait_until 20 three_up || fail "$N4 did not reconnect"
+for r in $P3; do procs | grep -q "$r" || fail "replica $r did not survive the agent restart: $(procs)"; done
+four() { [ "$(states | wc -w)" = 4 ] && ! states | grep -qv ':Online' && [ "$(procs | wc -w)" = 4 ]; }
+wait_until 40 four || { "${CTL[@]}" describe web; fail "no convergence to 4 after the agent restart: $(states) / $(procs)"; }
 for i in $(seq 1 10); do via_lb > /dev/null || fail "request failed after the agent restart"; done
-echo "agent restart: $(procs)"
+echo "agent restart mid start: $(states) / $(procs)"
+
+# ---- 2 with a keep-alive of 1 s: two go to Standby, then are deleted (processes, cgroups, slots)
+spec 2 1
+two() { [ "$(states | wc -w)" = 2 ] && ! states | grep -qv ':Online' && [ "$(procs | wc -w)" = 2 ]; }
+wait_until 40 two || { "${CTL[@]}" describe web; fail "no delete after the keep-alive: $(states) / $(procs)"; }
+"${CTL[@]}" events web | grep -qE 'action +delete web-[0-9]+: done in [0-9]+ ms' || fail "no delete event"
+slots_up() { "${CTL[@]}" --json node-action lb haproxy-slots - --args "{\"haproxy_socket\": \"$S\", \"backend\": \"web\"}" \
+    | /usr/bin/python3 -c 'import json,sys; print(sum(s["status"] != "MAINT" for s in json.load(sys.stdin)["slots"]))'; }
+[ "$(slots_up)" = 2 ] || fail "slots not freed: $(slots_up) not in MAINT"
+n_cg=$(ls -d $R/unified$PARENT-*/web-* 2>/dev/null | wc -l)
+[ "$n_cg" = 2 ] || fail "cgroups left behind: $(ls -d $R/unified$PARENT-*/web-*)"
+echo "delete after keep-alive: $(states) / $(procs)"
 echo PASS

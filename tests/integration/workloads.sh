@@ -120,7 +120,9 @@ echo "$out" | grep -qx 'HAProxy:     node lb1, socket /run/haproxy/admin.sock, s
 echo "$out" | grep -qx 'Replica:     /srv/web/bin/server --listen 0.0.0.0:{port} --name {id}' \
     || fail "describe replica: $out"
 echo "$out" | grep -qx '             ports 8100-8119 on app1 app2' || fail "describe ports: $out"
-echo "$out" | grep -q '^Note: .*planned as Preview' || fail "describe note: $out"
+echo "$out" | grep -q '^Mode:        Auto (running as Auto)$' || fail "describe mode: $out"
+inv_waits() { "${CTL[@]}" describe fleet | grep -q "^Inventory:   HAProxy's node lb1 is not connected"; }
+wait_until 10 inv_waits || fail "describe inventory: $("${CTL[@]}" describe fleet)"
 "${CTL[@]}" describe fleet --json | /usr/bin/python3 -c "import json,sys
 t=json.load(sys.stdin)['target']
 assert t['addresses'] == {'app1': '10.0.0.11', 'app2': '10.0.0.12'}, t

@@ -282,3 +282,32 @@ TEST(planner_replica_ids_hold_the_whole_name) {
     planner_free(p1);
     planner_free(p2);
 }
+
+TEST(planner_adopted_ids_move_the_counter_and_states_follow_the_executor) {
+    workload_spec s = spec();
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    /* adopted after a restart: web-7 exists; a start must never reuse a name */
+    T_EQ_INT(planner_add_replica(p, "web-7", REPLICA_ONLINE, 0), 0);
+    T_EQ_INT(planner_add_replica(p, "web-x", REPLICA_CUTOFF, 0), 0);
+    T_EQ_INT(planner_add_replica(p, "webby-99", REPLICA_ONLINE, 0), 0); /* another name */
+    const planner_action *a;
+    size_t n = step(p, 1000, 4, 4, 50, &a);
+    T_EQ_INT(count(a, n, ACT_RESTORE), 1); /* the cutoff one first */
+    T_EQ_INT(count(a, n, ACT_START), 1);
+    for (size_t i = 0; i < n; i++)
+        if (a[i].kind == ACT_START) T_EQ_STR(a[i].replica, "web-8");
+    /* the executor reports what it found: a lost replica goes, an unknown one comes */
+    T_EQ_INT(planner_set_state(p, "web-7", REPLICA_DELETED, 1001), 0);
+    T_EQ_INT(planner_set_state(p, "web-20", REPLICA_STANDBY, 1001), 0);
+    T_EQ_INT(planner_set_state(p, "web-nope", REPLICA_DELETED, 1001), 0);
+    planner_counts c;
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.online, 2);  /* webby-99, web-x (restored) */
+    T_EQ_INT(c.standby, 1); /* web-20 */
+    n = step(p, 1002, 5, 5, 50, &a);
+    T_EQ_INT(count(a, n, ACT_ACTIVATE), 1);
+    for (size_t i = 0; i < n; i++)
+        if (a[i].kind == ACT_START) T_EQ_STR(a[i].replica, "web-21");
+    planner_free(p);
+}
