@@ -6,6 +6,7 @@
 #include "exec/executor.h"
 #include "log.h"
 #include "query/prom_module.h"
+#include "workloads/crd.h"
 #include "workloads/persist.h"
 #include "workloads/sync.h"
 
@@ -193,6 +194,10 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
         rc = sync_start(w, err, errlen);
         if (rc < 0) exec_registry_stop(cp);
     }
+    if (rc == 0 && (rc = crd_start(w, err, errlen)) < 0) { /* Workload custom resources */
+        sync_stop(w);
+        exec_registry_stop(cp);
+    }
     if (rc < 0) {
         cp->workloads = NULL;
         while (w->head) {
@@ -210,6 +215,7 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
 static void wl_stop(struct controlplane *cp) {
     struct cp_workloads *w = cp->workloads;
     if (!w) return;
+    crd_stop(w);
     sync_stop(w);
     exec_registry_stop(cp);
     while (w->head) {

@@ -42,6 +42,10 @@ PY
 }
 wait_until 20 api GET /api/v1/namespaces || fail "fake API server not up"
 api POST /api/v1/namespaces '{"metadata":{"name":"shop"}}' > /dev/null
+# the Workload custom resource definition as shipped (deploy/crds/workload.yaml)
+api POST /apis/apiextensions.k8s.io/v1/customresourcedefinitions \
+    "$(/usr/bin/python3 -c 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))' \
+       "$TIDE_SRC/deploy/crds/workload.yaml")" > /dev/null || fail "CRD not accepted"
 
 # fleet RESOURCE NAME: "replicas=N pods=name:state:Ready:gate:uid,..." (pods not terminating,
 # sorted by name), RESOURCE deployments or statefulsets in namespace shop
