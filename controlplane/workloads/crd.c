@@ -247,8 +247,14 @@ static void on_object(crd *c, k8s_watch_what what, const char *json) {
     o->seen = 1;
     o->generation = cJSON_IsNumber(gen) ? (int64_t)gen->valuedouble : 0;
     o->problem[0] = 0;
-    /* the spec as the parser reads it: the object without its status (Tide's own output) */
+    /* the spec as the parser reads it: the object without its status (Tide's own output) and
+     * with metadata reduced to name and namespace, so that a status write (a new
+     * resourceVersion, managedFields) is no change of the workload */
     cJSON_DeleteItemFromObjectCaseSensitive(root, "status");
+    cJSON *meta = cJSON_CreateObject();
+    cJSON_AddStringToObject(meta, "name", o->name);
+    cJSON_AddStringToObject(meta, "namespace", o->ns);
+    cJSON_ReplaceItemInObjectCaseSensitive(root, "metadata", meta);
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return;
