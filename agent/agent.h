@@ -73,16 +73,17 @@ struct agent {
 /* ---- uplink.c: connection, handshake, reconnect with backoff and jitter, heartbeats ------ */
 int uplink_start(struct agent *ag, char *err, size_t errlen);
 void uplink_stop(struct agent *ag);
+/* The calls below take the module's own handle (ag->up; NULL: not started). */
 /* 1 when authenticated and writable. */
-int uplink_ready(const struct agent *ag);
+int uplink_ready(const uplink *u);
 /* Queues a complete frame for the control plane. 0, or -ENOTCONN when not ready. */
-int uplink_send(struct agent *ag, const void *frame, size_t len);
+int uplink_send(uplink *u, const void *frame, size_t len);
 /* Bytes queued in the socket-side buffer (flow control for resends). */
-size_t uplink_backlog(const struct agent *ag);
-/* Largest payload to send: our max_frame_bytes, or less when the control plane said so. */
-size_t uplink_max_frame(const struct agent *ag);
+size_t uplink_backlog(const uplink *u);
+/* Largest payload to send: own (our max_frame_bytes), or less when the control plane said so. */
+size_t uplink_max_frame(const uplink *u, size_t own);
 /* Next per-connection seq for a non-SAMPLES message. */
-uint64_t uplink_next_seq(struct agent *ag);
+uint64_t uplink_next_seq(uplink *u);
 /* The name lookup for a control plane given by name (numeric addresses use none): runs on a
  * thread of its own, never on the loop. Tests install a slow or scripted one; free releases
  * what resolve returned. NULL restores getaddrinfo()/freeaddrinfo(). Before uplink_start(). */
@@ -97,20 +98,22 @@ void uplink_set_resolver(const uplink_resolver *rv);
 /* ---- report.c: the sink of collector.h, batches and the unacknowledged queue ------------- */
 int report_init(struct agent *ag, char *err, size_t errlen);
 void report_fini(struct agent *ag);
-struct agent_sink *report_sink(struct agent *ag);
+/* The calls below take the module's own handle (ag->rep; NULL: not started, where noted). */
+struct agent_sink *report_sink(report *r);
 /* Closes the batch being built (after a collection round) and sends it when connected. */
-void report_flush(struct agent *ag);
+void report_flush(report *r);
 /* Called by uplink after HELLO_ACK: drops batches <= last_seq, sends every series definition,
  * then resends the queue oldest first. 0 or -errno (the connection is then dropped). */
-int report_on_connect(struct agent *ag, uint64_t last_seq);
-void report_on_ack(struct agent *ag, uint64_t ack);
-/* Called by uplink when its socket buffer drained: continue a resend. */
-void report_pump(struct agent *ag);
-/* For heartbeats: batches dropped unsent since start, and bytes held unacknowledged. */
-uint64_t report_drops(const struct agent *ag);
-uint64_t report_queued_bytes(const struct agent *ag);
+int report_on_connect(report *r, uint64_t last_seq);
+void report_on_ack(report *r, uint64_t ack);
+/* Called by uplink when its socket buffer drained: continue a resend (NULL ok). */
+void report_pump(report *r);
+/* For heartbeats: batches dropped unsent since start, and bytes held unacknowledged (NULL:
+ * 0). */
+uint64_t report_drops(const report *r);
+uint64_t report_queued_bytes(const report *r);
 
-/* The spool seam (engineer E's agent/spool.{c,h}): when the in-memory queue exceeds
+/* The spool seam (agent/spool.{c,h}): when the in-memory queue exceeds
  * queue_max_bytes, its OLDEST batches are handed to put() instead of being dropped; after a
  * reconnect, next() gives them back (oldest first, seq > after) before the in-memory ones are
  * resent; ack() tells which are acknowledged; drops() counts what the spool itself dropped.
@@ -125,7 +128,7 @@ typedef struct report_spill {
     void (*close)(void *ctx); /* at shutdown; may be NULL */
 } report_spill;
 /* Installs the spill (copied); call before the loop runs. */
-void report_set_spill(struct agent *ag, const report_spill *spill);
+void report_set_spill(report *r, const report_spill *spill);
 
 /* ---- collect.c: the collector scheduler ---------------------------------------------------- */
 int collect_start(struct agent *ag, char *err, size_t errlen);
@@ -138,21 +141,21 @@ typedef struct collect_stats {
     double seconds_total, seconds_last, cpu_seconds_total;
     int failing;
 } collect_stats;
-void collect_get_stats(const struct agent *ag, collect_stats *st);
+void collect_get_stats(const collect *cl, collect_stats *st);
 /* Applies cfg.interval_ms after a reload (the next round comes one new interval from now). */
-void collect_set_interval(struct agent *ag);
+void collect_set_interval(collect *cl, int64_t interval_ms);
 
 /* ---- dispatch.c: COMMAND -> action handler -> COMMAND_RESULT ------------------------------ */
 int dispatch_init(struct agent *ag, char *err, size_t errlen);
 void dispatch_fini(struct agent *ag);
 /* Commands finished since start, per action name and outcome, for the agent's /metrics:
  * calls fn once per (action, ok) pair that ran. */
-void dispatch_each_count(const struct agent *ag,
+void dispatch_each_count(const dispatch *d,
                          void (*fn)(void *arg, const char *action, int ok, uint64_t n,
                                     double seconds_total),
                          void *arg);
 /* A COMMAND arrived (args: JSON object, borrowed). */
-void dispatch_command(struct agent *ag, const char *id, const char *action, const cJSON *args);
+void dispatch_command(dispatch *d, const char *id, const char *action, const cJSON *args);
 
 /* Startup hooks for agent parts that need setup beyond collectors and actions (e.g. the spool):
  * start runs after the config is loaded and before the loop, stop at shutdown (reverse order). */

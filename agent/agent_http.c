@@ -62,15 +62,15 @@ static void metric(strbuf *b, const char *name, const char *type, const char *he
 /* ---- what the endpoints say ---- */
 
 static void note_link(agent_http *h) {
-    if (uplink_ready(h->ag)) h->drops_baseline = report_drops(h->ag);
+    if (uplink_ready(h->ag->up)) h->drops_baseline = report_drops(h->ag->rep);
 }
 
 /* 1 when healthy; msg says why either way. */
 static int healthy(agent_http *h, char *msg, size_t len) {
     note_link(h);
     struct agent *ag = h->ag;
-    uint64_t drops = report_drops(ag), held = report_queued_bytes(ag);
-    if (uplink_ready(ag)) {
+    uint64_t drops = report_drops(ag->rep), held = report_queued_bytes(ag->rep);
+    if (uplink_ready(ag->up)) {
         snprintf(msg, len, "ok: connected to %s\n", ag->cfg.controlplane);
         return 1;
     }
@@ -112,9 +112,9 @@ static char *metrics_body(agent_http *h) {
                   TIDE_VERSION, ag->node);
     metric(&b, "tide_agent_connected", "gauge",
            "1 while the agent is connected and authenticated to the control plane.",
-           uplink_ready(ag) ? 1 : 0);
+           uplink_ready(ag->up) ? 1 : 0);
     collect_stats cs;
-    collect_get_stats(ag, &cs);
+    collect_get_stats(ag->col, &cs);
     metric(&b, "tide_agent_interval_seconds", "gauge", "The sampling interval.",
            (double)ag->cfg.interval_ms / 1000);
     metric(&b, "tide_agent_rounds_total", "counter", "Sampling rounds run since start.",
@@ -133,9 +133,10 @@ static char *metrics_body(agent_http *h) {
            "Collectors whose last attempt failed (retried with backoff).", cs.failing);
     metric(&b, "tide_agent_queue_bytes", "gauge",
            "Bytes of batches held unacknowledged (memory queue and spool).",
-           (double)report_queued_bytes(ag));
+           (double)report_queued_bytes(ag->rep));
     metric(&b, "tide_agent_dropped_batches_total", "counter",
-           "Batches dropped unsent (queue and spool full) since start.", (double)report_drops(ag));
+           "Batches dropped unsent (queue and spool full) since start.",
+           (double)report_drops(ag->rep));
     if (ag->spool) {
         spool_stats st;
         spool_get_stats(ag->spool, &st);
@@ -152,12 +153,12 @@ static char *metrics_body(agent_http *h) {
                   "# HELP tide_agent_actions_total Node actions finished, by action and result.\n"
                   "# TYPE tide_agent_actions_total counter\n");
     act_ctx ac = {&b, 0};
-    dispatch_each_count(ag, action_line, &ac);
+    dispatch_each_count(ag->disp, action_line, &ac);
     strbuf_printf(&b,
                   "# HELP tide_agent_action_seconds_total Time node actions took, by action and "
                   "result.\n# TYPE tide_agent_action_seconds_total counter\n");
     ac.seconds = 1;
-    dispatch_each_count(ag, action_line, &ac);
+    dispatch_each_count(ag->disp, action_line, &ac);
     metric(&b, "tide_agent_http_requests_total", "counter", "Requests to this endpoint.",
            (double)h->requests);
     procstat ps;

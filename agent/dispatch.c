@@ -78,22 +78,22 @@ static stored *find_stored(dispatch *d, const char *id) {
 
 static void send_result(struct agent *ag, const char *id, int ok, const char *error,
                         const cJSON *result) {
-    if (!uplink_ready(ag)) {
+    if (!uplink_ready(ag->up)) {
         log_info("dispatch", "command %s finished while disconnected: result kept for a resend",
                  id);
         return;
     }
     wire_buf b;
     wire_buf_init(&b);
-    long n = wire_enc_command_result(&b, uplink_next_seq(ag), id, ok, error, result,
+    long n = wire_enc_command_result(&b, uplink_next_seq(ag->up), id, ok, error, result,
                                      (size_t)ag->cfg.max_frame_bytes);
     if (n == -EMSGSIZE) {
         /* the details do not fit: the outcome still must get through */
-        n = wire_enc_command_result(&b, uplink_next_seq(ag), id, ok,
+        n = wire_enc_command_result(&b, uplink_next_seq(ag->up), id, ok,
                                     ok ? NULL : (error ? error : "failed"), NULL,
                                     (size_t)ag->cfg.max_frame_bytes);
     }
-    if (n > 0) uplink_send(ag, b.data, (size_t)n);
+    if (n > 0) uplink_send(ag->up, b.data, (size_t)n);
     wire_buf_fini(&b);
 }
 
@@ -108,11 +108,10 @@ static void count_done(dispatch *d, const action_call *call, int ok) {
     d->counts[k].seconds[ok != 0] += (double)(tide_now_mono_ms() - call->started_ms) / 1000;
 }
 
-void dispatch_each_count(const struct agent *ag,
+void dispatch_each_count(const dispatch *d,
                          void (*fn)(void *arg, const char *action, int ok, uint64_t n,
                                     double seconds_total),
                          void *arg) {
-    const dispatch *d = ag->disp;
     if (!d) return;
     for (int k = 0; k < DISPATCH_COUNTS && d->counts[k].action[0]; k++)
         for (int ok = 0; ok < 2; ok++)
@@ -145,8 +144,8 @@ void action_done(action_call *call, int ok, cJSON *result, const char *error) {
     free(call);
 }
 
-void dispatch_command(struct agent *ag, const char *id, const char *action, const cJSON *args) {
-    dispatch *d = ag->disp;
+void dispatch_command(dispatch *d, const char *id, const char *action, const cJSON *args) {
+    struct agent *ag = d->ag;
     stored *s = find_stored(d, id);
     if (s) {
         if (s->done) {

@@ -36,7 +36,7 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents) {
     } else {
         int n = cfg_reload(agent_config_table, &agent.cfg, &fresh, "agent");
         log_threshold = log_level_parse(agent.cfg.log_level);
-        collect_set_interval(&agent);
+        collect_set_interval(agent.col, agent.cfg.interval_ms);
         log_info("agent", "reload: %d key(s) differ from the running configuration", n);
     }
     agent_config_free(&fresh);

@@ -200,12 +200,12 @@ int sink_series(agent_sink *sk, const char *metric, const char *const *labels, u
     r->live++;
     *id = cand;
     /* A series born while connected is defined at once (otherwise at the next connect). */
-    if (uplink_ready(r->ag)) {
-        wire_series_def_begin(&r->enc, uplink_next_seq(r->ag), 1);
+    if (uplink_ready(r->ag->up)) {
+        wire_series_def_begin(&r->enc, uplink_next_seq(r->ag->up), 1);
         const char *lv[WIRE_MAX_LABELS * 2 + 1];
         wire_series_def_add(&r->enc, s->id, s->key, series_labels(s, lv));
         long n = wire_frame_end(&r->enc, (size_t)r->ag->cfg.max_frame_bytes);
-        if (n > 0) uplink_send(r->ag, r->enc.data, (size_t)n);
+        if (n > 0) uplink_send(r->ag->up, r->enc.data, (size_t)n);
         wire_buf_consume(&r->enc, r->enc.len);
     }
     return 0;
@@ -251,8 +251,9 @@ int sink_put(agent_sink *sk, uint32_t id, int64_t ts_ms, double value) {
     s->n++;
     r->pending++;
     /* Cut the batch before it could outgrow a frame. */
-    if ((r->pending + r->ndirty) * BYTES_PER_SAMPLE + 64 > uplink_max_frame(r->ag) / 2)
-        report_flush(r->ag);
+    if ((r->pending + r->ndirty) * BYTES_PER_SAMPLE + 64 >
+        uplink_max_frame(r->ag->up, (size_t)r->ag->cfg.max_frame_bytes) / 2)
+        report_flush(r);
     return 0;
 }
 
@@ -306,9 +307,9 @@ static void evict_oldest(report *r) {
     batch_free(b);
 }
 
-void report_flush(struct agent *ag) {
-    report *r = ag->rep;
+void report_flush(report *r) {
     if (!r || r->ndirty == 0) return;
+    struct agent *ag = r->ag;
     uint64_t seq = r->next_seq++;
     wire_samples_begin(&r->enc, seq, (uint32_t)r->ndirty);
     for (size_t i = 0; i < r->ndirty; i++) {
@@ -330,7 +331,7 @@ void report_flush(struct agent *ag) {
     size_t nsamples = r->pending;
     r->ndirty = 0;
     r->pending = 0;
-    long n = wire_frame_end(&r->enc, uplink_max_frame(ag));
+    long n = wire_frame_end(&r->enc, uplink_max_frame(ag->up, (size_t)ag->cfg.max_frame_bytes));
     if (n < 0) {
         r->drops++;
         log_limited(&r->rl, LOG_ERROR, "report", "batch %llu of %zu samples not encodable: %s",
@@ -358,25 +359,25 @@ void report_flush(struct agent *ag) {
     else
         r->head = b;
     r->tail = b;
-    if (!r->send_next && uplink_ready(ag)) r->send_next = b;
+    if (!r->send_next && uplink_ready(ag->up)) r->send_next = b;
     r->queued_bytes += b->len;
     r->nbatches++;
     while (r->queued_bytes > (size_t)ag->cfg.queue_max_bytes && r->head)
         evict_oldest(r);
-    report_pump(ag);
+    report_pump(r);
 }
 
-void report_pump(struct agent *ag) {
-    report *r = ag->rep;
+void report_pump(report *r) {
     if (!r) return;
-    while (uplink_ready(ag) && uplink_backlog(ag) < PUMP_HIGH_WATER) {
+    struct agent *ag = r->ag;
+    while (uplink_ready(ag->up) && uplink_backlog(ag->up) < PUMP_HIGH_WATER) {
         if (r->spill_set && r->spill_pending) {
             uint64_t seq;
             void *frame = NULL;
             size_t len;
             int got = r->spill.next(r->spill.ctx, r->cursor, &seq, &frame, &len);
             if (got == 1 && seq > r->cursor) {
-                int rc = uplink_send(ag, frame, len);
+                int rc = uplink_send(ag->up, frame, len);
                 free(frame);
                 if (rc < 0) return;
                 r->cursor = seq;
@@ -397,17 +398,18 @@ void report_pump(struct agent *ag) {
         }
         r->cursor = b->seq;
         r->send_next = b->next;
-        if (b->len - 4 > uplink_max_frame(ag)) {
+        if (b->len - 4 > uplink_max_frame(ag->up, (size_t)ag->cfg.max_frame_bytes)) {
             /* Cut for a larger limit than this control plane accepts: it would close the
              * connection on every resend. Counted as dropped, never sent. */
             r->drops++;
             log_limited(&r->rl, LOG_ERROR, "report",
                         "batch %llu (%zu bytes) exceeds the control plane's max_frame_bytes "
                         "(%zu): dropped",
-                        (unsigned long long)b->seq, b->len - 4, uplink_max_frame(ag));
+                        (unsigned long long)b->seq, b->len - 4,
+                        uplink_max_frame(ag->up, (size_t)ag->cfg.max_frame_bytes));
             continue;
         }
-        if (uplink_send(ag, b->frame, b->len) < 0) {
+        if (uplink_send(ag->up, b->frame, b->len) < 0) {
             r->cursor = b->seq - 1; /* not sent after all */
             r->send_next = b;
             return;
@@ -415,8 +417,8 @@ void report_pump(struct agent *ag) {
     }
 }
 
-int report_on_connect(struct agent *ag, uint64_t last_seq) {
-    report *r = ag->rep;
+int report_on_connect(report *r, uint64_t last_seq) {
+    struct agent *ag = r->ag;
     if (last_seq >= r->next_seq) {
         log_warn("report",
                  "control plane holds batch %llu, newer than ours (%llu): the clock "
@@ -424,7 +426,7 @@ int report_on_connect(struct agent *ag, uint64_t last_seq) {
                  (unsigned long long)last_seq, (unsigned long long)r->next_seq);
         r->next_seq = last_seq + 1;
     }
-    report_on_ack(ag, last_seq);
+    report_on_ack(r, last_seq);
     /* Every series is defined again on a new connection, in frames of DEFS_PER_FRAME. */
     size_t i = 0;
     while (i < r->cap) {
@@ -433,7 +435,7 @@ int report_on_connect(struct agent *ag, uint64_t last_seq) {
         for (; j < r->cap && n < DEFS_PER_FRAME; j++)
             if (r->tab[j] && r->tab[j] != TOMB) n++;
         if (n == 0) break;
-        wire_series_def_begin(&r->enc, uplink_next_seq(ag), n);
+        wire_series_def_begin(&r->enc, uplink_next_seq(ag->up), n);
         for (; i < j; i++)
             if (r->tab[i] && r->tab[i] != TOMB) {
                 const char *lv[WIRE_MAX_LABELS * 2 + 1];
@@ -445,19 +447,18 @@ int report_on_connect(struct agent *ag, uint64_t last_seq) {
             wire_buf_consume(&r->enc, r->enc.len);
             return (int)len;
         }
-        int rc = uplink_send(ag, r->enc.data, (size_t)len);
+        int rc = uplink_send(ag->up, r->enc.data, (size_t)len);
         wire_buf_consume(&r->enc, r->enc.len);
         if (rc < 0) return rc;
     }
     r->cursor = r->acked;
     r->send_next = r->head;
     r->spill_pending = r->spill_set;
-    report_pump(ag);
+    report_pump(r);
     return 0;
 }
 
-void report_on_ack(struct agent *ag, uint64_t ack) {
-    report *r = ag->rep;
+void report_on_ack(report *r, uint64_t ack) {
     if (ack <= r->acked) return;
     r->acked = ack;
     while (r->head && r->head->seq <= ack) {
@@ -473,25 +474,24 @@ void report_on_ack(struct agent *ag, uint64_t ack) {
     purge_forgotten(r);
 }
 
-uint64_t report_drops(const struct agent *ag) {
-    const report *r = ag->rep;
+uint64_t report_drops(const report *r) {
     if (!r) return 0;
     uint64_t d = r->drops;
     if (r->spill_set && r->spill.drops) d += r->spill.drops(r->spill.ctx);
     return d;
 }
 
-uint64_t report_queued_bytes(const struct agent *ag) {
-    return ag->rep ? ag->rep->queued_bytes : 0;
+uint64_t report_queued_bytes(const report *r) {
+    return r ? r->queued_bytes : 0;
 }
 
-void report_set_spill(struct agent *ag, const report_spill *spill) {
-    ag->rep->spill = *spill;
-    ag->rep->spill_set = 1; /* what a previous run spooled is resent on the next connect */
+void report_set_spill(report *r, const report_spill *spill) {
+    r->spill = *spill;
+    r->spill_set = 1; /* what a previous run spooled is resent on the next connect */
 }
 
-struct agent_sink *report_sink(struct agent *ag) {
-    return &ag->rep->sink;
+struct agent_sink *report_sink(report *r) {
+    return &r->sink;
 }
 
 int report_init(struct agent *ag, char *err, size_t errlen) {

@@ -69,7 +69,7 @@ static int spool_module_start(struct agent *ag, char *err, size_t errlen) {
              (long long)ag->cfg.spool_max_bytes,
              st.corrupt_frames ? "; a torn or corrupt tail was cut" : "");
     report_spill spill = {sp, spill_put, spill_next, spill_ack, spill_drops, spill_close};
-    report_set_spill(ag, &spill);
+    report_set_spill(ag->rep, &spill);
     ag->spool = sp; /* read by agent_http.c for /metrics and /healthz */
     return 0;
 }

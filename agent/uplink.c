@@ -1,5 +1,6 @@
-/* uplink.c: the agent's connection to the control plane: name resolution off the loop (a
- * resolver thread handing its answer back through ev_async; numeric addresses need none),
+/* uplink.c: the agent's connection to the control plane: name resolution off the loop (on a
+ * one-thread worker pool, shared/work.h, abandoned at shutdown if it hangs; numeric addresses
+ * need none),
  * non-blocking connect to each resolved address in turn, HMAC handshake (both sides prove
  * the token), heartbeats, frame dispatch, and reconnects with exponential backoff and jitter.
  * One state enum changed only by up_set_state(). */
@@ -9,8 +10,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "agent.h"
 #include "log.h"
 #include "wire.h"
+#include "work.h"
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define READ_CHUNK 16384
@@ -34,19 +34,15 @@ enum up_state { UP_IDLE, UP_RESOLVING, UP_CONNECTING, UP_WAIT_CHALLENGE, UP_WAIT
 static const char *const up_names[] = {"idle",           "resolving", "connecting",
                                        "wait-challenge", "wait-ack",  "ready"};
 
-/* One name lookup on a detached thread. Shared by the uplink and the thread (refs), so that
- * neither outlives the other's use of it: the thread publishes its answer and signals the
- * loop under mu, unless the uplink has gone (abandoned), and the last one out frees it. */
+/* One name lookup on the uplink's worker (an abandonable item: getaddrinfo cannot be
+ * interrupted, so a lookup hanging at shutdown is left to free itself when it returns). */
 typedef struct resolve_req {
-    pthread_mutex_t mu;
-    int refs;
-    int abandoned, done;
+    work w; /* first */
+    struct uplink *u;
     char host[256], port[8];
     struct addrinfo *res;
-    int gai, sys_errno; /* sys_errno: the thread's errno for EAI_SYSTEM */
+    int gai, sys_errno; /* sys_errno: the worker's errno for EAI_SYSTEM */
     uplink_resolver rv;
-    struct ev_loop *loop;
-    ev_async *notify;
 } resolve_req;
 
 static int default_resolve(const char *host, const char *port, const struct addrinfo *hints,
@@ -82,7 +78,7 @@ struct uplink {
     int port;
     int numeric;            /* host is an IP address: resolved on the loop, no thread */
     resolve_req *req;       /* lookup under way (may outlive a timed-out attempt) */
-    ev_async resolved;      /* the lookup thread finished */
+    work_pool *lookups;     /* one thread for the name lookups */
     struct addrinfo *addrs; /* this attempt's addresses (freed with addrs_free) */
     void (*addrs_free)(struct addrinfo *);
     struct addrinfo *next_addr; /* the next one to try when this one fails to connect */
@@ -165,27 +161,24 @@ static int flush_out(uplink *u) {
     return 0;
 }
 
-int uplink_ready(const struct agent *ag) {
-    return ag->up && ag->up->state == UP_READY;
+int uplink_ready(const uplink *u) {
+    return u && u->state == UP_READY;
 }
 
-size_t uplink_backlog(const struct agent *ag) {
-    return ag->up ? ag->up->out.len : 0;
+size_t uplink_backlog(const uplink *u) {
+    return u ? u->out.len : 0;
 }
 
-size_t uplink_max_frame(const struct agent *ag) {
-    size_t own = (size_t)ag->cfg.max_frame_bytes;
-    const uplink *u = ag->up;
+size_t uplink_max_frame(const uplink *u, size_t own) {
     if (u && u->cp_max_frame >= 4096 && u->cp_max_frame < own) return (size_t)u->cp_max_frame;
     return own;
 }
 
-uint64_t uplink_next_seq(struct agent *ag) {
-    return ++ag->up->seq;
+uint64_t uplink_next_seq(uplink *u) {
+    return ++u->seq;
 }
 
-int uplink_send(struct agent *ag, const void *frame, size_t len) {
-    uplink *u = ag->up;
+int uplink_send(uplink *u, const void *frame, size_t len) {
     if (!u || u->state != UP_READY) return -ENOTCONN;
     size_t at = u->out.len;
     if (u->out.cap - at < len) {
@@ -204,8 +197,8 @@ int uplink_send(struct agent *ag, const void *frame, size_t len) {
 }
 
 static void send_heartbeat(uplink *u) {
-    if (wire_enc_heartbeat(&u->out, ++u->seq, tide_now_wall_ms(), report_drops(u->ag),
-                           report_queued_bytes(u->ag), (size_t)u->ag->cfg.max_frame_bytes) < 0)
+    if (wire_enc_heartbeat(&u->out, ++u->seq, tide_now_wall_ms(), report_drops(u->ag->rep),
+                           report_queued_bytes(u->ag->rep), (size_t)u->ag->cfg.max_frame_bytes) < 0)
         return;
     flush_out(u);
 }
@@ -216,7 +209,7 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents) {
     uplink *u = container_of(w, uplink, hb);
     if (u->state != UP_READY) return;
     int64_t silent = tide_now_mono_ms() - u->last_rx_ms;
-    if (silent > ACK_SILENCE_MS && report_queued_bytes(u->ag) > 0) {
+    if (silent > ACK_SILENCE_MS && report_queued_bytes(u->ag->rep) > 0) {
         disconnect(u, LOG_WARN, "no answer for %lld ms while batches wait for their ACK",
                    (long long)silent);
         return;
@@ -237,7 +230,7 @@ static void become_ready(uplink *u, uint64_t last_seq) {
         ev_timer_set(&u->hb, u->heartbeat_ms / 1000.0, u->heartbeat_ms / 1000.0);
         ev_timer_start(loop, &u->hb);
     }
-    int rc = report_on_connect(u->ag, last_seq);
+    int rc = report_on_connect(u->ag->rep, last_seq);
     if (rc < 0 && u->state == UP_READY)
         disconnect(u, LOG_WARN, "cannot resend the queue: %s", strerror(-rc));
     /* The first heartbeat at once: the control plane's table shows the agent's spool state
@@ -287,7 +280,7 @@ static int handle_frame(uplink *u, const wire_msg *m) {
     case UP_READY:
         switch (m->t) {
         case WIRE_ACK:
-            report_on_ack(ag, m->u.ack.ack);
+            report_on_ack(ag->rep, m->u.ack.ack);
             return 0;
         case WIRE_COMMAND: {
             char id[130], action[70];
@@ -300,7 +293,7 @@ static int handle_frame(uplink *u, const wire_msg *m) {
                 disconnect(u, LOG_WARN, "COMMAND %s: args are not convertible to JSON", id);
                 return -1;
             }
-            dispatch_command(ag, id, action, args);
+            dispatch_command(ag->disp, id, action, args);
             cJSON_Delete(args);
             return u->state == UP_READY ? 0 : -1;
         }
@@ -373,64 +366,41 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
         ev_io_start(u->ag->loop, &u->rio);
     }
     if (flush_out(u) < 0) return;
-    if (u->state == UP_READY) report_pump(u->ag);
+    if (u->state == UP_READY) report_pump(u->ag->rep);
 }
 
-static void req_unref(resolve_req *r) {
-    pthread_mutex_lock(&r->mu);
-    int last = --r->refs == 0;
-    pthread_mutex_unlock(&r->mu);
-    if (!last) return;
+static void resolve_run(work *w) {
+    resolve_req *r = (resolve_req *)w;
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+    r->res = NULL;
+    r->gai = r->rv.resolve(r->host, r->port, &hints, &r->res);
+    r->sys_errno = errno;
+    if (r->gai != 0) r->res = NULL;
+}
+
+/* The uplink was stopped while the lookup hung: release it on the worker. */
+static void resolve_orphan(work *w) {
+    resolve_req *r = (resolve_req *)w;
     if (r->res) r->rv.free(r->res);
-    pthread_mutex_destroy(&r->mu);
     free(r);
 }
 
-static void *resolve_main(void *arg) {
-    resolve_req *r = arg;
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int gai = r->rv.resolve(r->host, r->port, &hints, &res);
-    int e = errno;
-    pthread_mutex_lock(&r->mu);
-    r->sys_errno = e;
-    r->res = gai == 0 ? res : NULL;
-    r->gai = gai;
-    r->done = 1;
-    if (!r->abandoned)
-        ev_async_send(r->loop, r->notify); /* the uplink frees only after abandoning */
-    pthread_mutex_unlock(&r->mu);
-    req_unref(r);
-    return NULL;
-}
+static void resolve_done(work *w, int status);
 
-/* Starts the lookup thread (or keeps waiting for one still under way). 0 or -errno. */
+/* Starts the lookup (or keeps waiting for one still under way). 0 or -errno. */
 static int resolve_start(uplink *u) {
     if (u->req) return 0; /* a slow lookup from an earlier attempt: its answer is as fresh */
     resolve_req *r = calloc(1, sizeof *r);
     if (!r) return -ENOMEM;
-    pthread_mutex_init(&r->mu, NULL);
-    r->refs = 2;
     snprintf(r->host, sizeof r->host, "%s", u->host);
     snprintf(r->port, sizeof r->port, "%d", u->port);
     r->rv = resolver;
-    r->loop = u->ag->loop;
-    r->notify = &u->resolved;
-    pthread_attr_t at;
-    pthread_t th;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* signals stay with the loop's thread */
-    int rc = pthread_create(&th, &at, resolve_main, r);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&at);
-    if (rc != 0) {
-        pthread_mutex_destroy(&r->mu);
+    r->u = u;
+    int rc = work_submit_abandonable(u->lookups, &r->w, resolve_run, resolve_done, resolve_orphan);
+    if (rc < 0) {
         free(r);
-        return -rc;
+        return rc;
     }
     u->req = r;
     return 0;
@@ -499,21 +469,18 @@ static void resolve_failed(uplink *u, const char *fmt, ...) {
     disconnect(u, LOG_WARN, "cannot resolve %s: %s (sampling goes on; batches wait)", u->host, msg);
 }
 
-static void on_resolved(struct ev_loop *loop, ev_async *w, int revents) {
-    (void)loop;
-    (void)revents;
-    uplink *u = container_of(w, uplink, resolved);
-    resolve_req *r = u->req;
-    if (!r) return;
-    pthread_mutex_lock(&r->mu);
-    int done = r->done, gai = r->gai, sys_errno = r->sys_errno;
+static void resolve_done(work *w, int status) {
+    resolve_req *r = (resolve_req *)w;
+    uplink *u = r->u;
+    int gai = r->gai, sys_errno = r->sys_errno;
     struct addrinfo *res = r->res;
-    r->res = NULL;
-    pthread_mutex_unlock(&r->mu);
-    if (!done) return;
     void (*res_free)(struct addrinfo *) = r->rv.free;
     u->req = NULL;
-    req_unref(r);
+    free(r);
+    if (status < 0) { /* cancelled: the uplink is stopping */
+        if (res) res_free(res);
+        return;
+    }
     if (u->state != UP_RESOLVING) { /* answered after its attempt timed out: the next re-resolves */
         if (res) res_free(res);
         return;
@@ -603,8 +570,12 @@ int uplink_start(struct agent *ag, char *err, size_t errlen) {
     ev_io_init(&u->wio, on_write, -1, EV_WRITE);
     ev_timer_init(&u->timer, on_timer, 0., 0.);
     ev_init(&u->hb, on_heartbeat);
-    ev_async_init(&u->resolved, on_resolved);
-    ev_async_start(ag->loop, &u->resolved);
+    int rc = work_pool_new(ag->loop, 1, 0, &u->lookups);
+    if (rc < 0) {
+        snprintf(err, errlen, "name lookup worker: %s", strerror(-rc));
+        free(u);
+        return rc;
+    }
     ag->up = u;
     ev_timer_start(ag->loop, &u->timer); /* connect on the first loop turn */
     return 0;
@@ -623,14 +594,9 @@ void uplink_stop(struct agent *ag) {
     ev_io_stop(loop, &u->wio);
     ev_timer_stop(loop, &u->timer);
     ev_timer_stop(loop, &u->hb);
-    ev_async_stop(loop, &u->resolved);
-    if (u->req) { /* a lookup still under way: its thread frees the request, never touches u */
-        pthread_mutex_lock(&u->req->mu);
-        u->req->abandoned = 1;
-        pthread_mutex_unlock(&u->req->mu);
-        req_unref(u->req);
-        u->req = NULL;
-    }
+    /* a lookup still under way is abandoned: it frees itself and never touches u */
+    work_pool_free(u->lookups);
+    u->req = NULL;
     if (u->addrs) u->addrs_free(u->addrs);
     if (u->fd >= 0) close(u->fd);
     wire_decoder_fini(&u->dec);

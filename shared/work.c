@@ -6,7 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
-enum { W_FREE, W_QUEUED, W_RUNNING, W_FINISHED };
+enum { W_FREE, W_QUEUED, W_RUNNING, W_FINISHED, W_ABANDONED };
 
 struct work_pool {
     struct ev_loop *loop;
@@ -17,10 +17,22 @@ struct work_pool {
     work *qhead, *qtail;    /* queued, FIFO */
     work *dhead, *dtail;    /* finished or cancelled, waiting for done on the loop */
     pthread_t *threads;
+    work **current; /* the item each thread runs, NULL none */
     int nthreads, max_threads, idle, running;
+    int running_abandonable; /* of running, items drain does not wait for */
+    int refs;                /* the owner + the detached threads still running an item */
     size_t queued, max_queued;
     int shutdown, drained;
 };
+
+static void pool_destroy(work_pool *p) {
+    pthread_cond_destroy(&p->idle_cv);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p->current);
+    free(p->threads);
+    free(p);
+}
 
 static void push(work **head, work **tail, work *w) {
     w->next = NULL;
@@ -44,6 +56,9 @@ static work *pop(work **head, work **tail) {
 static void *worker(void *arg) {
     work_pool *p = arg;
     pthread_mutex_lock(&p->mu);
+    int self = 0; /* grow() stored our id before we could take the lock */
+    while (self < p->nthreads && !pthread_equal(p->threads[self], pthread_self()))
+        self++;
     for (;;) {
         while (!p->qhead && !p->shutdown) {
             p->idle++;
@@ -55,12 +70,23 @@ static void *worker(void *arg) {
         p->queued--;
         w->state = W_RUNNING;
         p->running++;
+        if (w->orphan) p->running_abandonable++;
+        p->current[self] = w;
         pthread_mutex_unlock(&p->mu);
         w->run(w);
         pthread_mutex_lock(&p->mu);
+        p->current[self] = NULL;
+        p->running--;
+        if (w->orphan) p->running_abandonable--;
+        if (w->state == W_ABANDONED) { /* the owner is gone: release the item and end */
+            int last = --p->refs == 0;
+            pthread_mutex_unlock(&p->mu);
+            w->orphan(w);
+            if (last) pool_destroy(p);
+            return NULL;
+        }
         w->state = W_FINISHED;
         w->status = 0;
-        p->running--;
         push(&p->dhead, &p->dtail, w);
         ev_async_send(p->loop, &p->async);
         pthread_cond_broadcast(&p->idle_cv);
@@ -97,10 +123,14 @@ int work_pool_new(struct ev_loop *loop, int max_threads, int max_queued, work_po
     work_pool *p = calloc(1, sizeof *p);
     if (!p) return -ENOMEM;
     p->threads = calloc((size_t)max_threads, sizeof *p->threads);
-    if (!p->threads) {
+    p->current = calloc((size_t)max_threads, sizeof *p->current);
+    if (!p->threads || !p->current) {
+        free(p->threads);
+        free(p->current);
         free(p);
         return -ENOMEM;
     }
+    p->refs = 1;
     p->loop = loop;
     p->max_threads = max_threads;
     p->max_queued = (size_t)max_queued;
@@ -127,7 +157,8 @@ static int grow(work_pool *p) {
     return 0;
 }
 
-int work_submit(work_pool *p, work *w, work_run_fn run, work_done_fn done) {
+static int submit(work_pool *p, work *w, work_run_fn run, work_done_fn done,
+                  work_orphan_fn orphan) {
     if (!p || !w || !run || !done) return -EINVAL;
     pthread_mutex_lock(&p->mu);
     int rc = 0;
@@ -144,6 +175,7 @@ int work_submit(work_pool *p, work *w, work_run_fn run, work_done_fn done) {
         if (rc == 0) {
             w->run = run;
             w->done = done;
+            w->orphan = orphan;
             w->status = 0;
             w->state = W_QUEUED;
             push(&p->qhead, &p->qtail, w);
@@ -153,6 +185,16 @@ int work_submit(work_pool *p, work *w, work_run_fn run, work_done_fn done) {
     }
     pthread_mutex_unlock(&p->mu);
     return rc;
+}
+
+int work_submit(work_pool *p, work *w, work_run_fn run, work_done_fn done) {
+    return submit(p, w, run, done, NULL);
+}
+
+int work_submit_abandonable(work_pool *p, work *w, work_run_fn run, work_done_fn done,
+                            work_orphan_fn orphan) {
+    if (!orphan) return -EINVAL;
+    return submit(p, w, run, done, orphan);
 }
 
 int work_cancel(work_pool *p, work *w) {
@@ -194,8 +236,13 @@ void work_pool_drain(work_pool *p) {
         push(&p->dhead, &p->dtail, w);
     }
     pthread_cond_broadcast(&p->cv);
-    while (p->running > 0)
+    while (p->running - p->running_abandonable > 0)
         pthread_cond_wait(&p->idle_cv, &p->mu);
+    for (int i = 0; i < p->nthreads; i++) /* what still runs now is abandoned */
+        if (p->current[i] && p->current[i]->state == W_RUNNING) {
+            p->current[i]->state = W_ABANDONED;
+            p->refs++; /* its thread releases the pool when it is done */
+        }
     pthread_mutex_unlock(&p->mu);
     deliver(p);
 }
@@ -203,13 +250,19 @@ void work_pool_drain(work_pool *p) {
 void work_pool_free(work_pool *p) {
     if (!p) return;
     work_pool_drain(p);
-    for (int i = 0; i < p->nthreads; i++)
-        pthread_join(p->threads[i], NULL);
     ev_ref(p->loop);
     ev_async_stop(p->loop, &p->async);
-    pthread_cond_destroy(&p->idle_cv);
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->mu);
-    free(p->threads);
-    free(p);
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->nthreads; i++) {
+        if (p->current[i] && p->current[i]->state == W_ABANDONED) {
+            pthread_detach(p->threads[i]); /* it releases its item and ends by itself */
+            continue;
+        }
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->threads[i], NULL);
+        pthread_mutex_lock(&p->mu);
+    }
+    int last = --p->refs == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (last) pool_destroy(p);
 }

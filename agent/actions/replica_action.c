@@ -715,5 +715,6 @@ int replica_action_cancel_all(void) {
         job_free(j);
         n++;
     }
+    rcg_reclaim_shutdown();
     return n;
 }

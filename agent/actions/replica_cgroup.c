@@ -1,5 +1,6 @@
 /* replica_cgroup.c: resolve a replica's cgroup in every hierarchy, freeze/thaw, reclaim memory. */
 #include "actions/replica_cgroup.h"
+#include "work.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -574,19 +575,24 @@ void rcg_freeze_cancel(rcg_freeze_op *op) {
 
 /* ---- reclaim ---------------------------------------------------------------------------- */
 
+/* Reclaims run on a pool of the module's, made on first use on the agent's loop and freed by
+ * rcg_reclaim_shutdown(): a write to memory.reclaim blocks while the kernel works. */
+#define RECLAIM_THREADS 2
+#define RECLAIM_QUEUE 64
+static work_pool *reclaim_pool;
+static struct ev_loop *reclaim_loop;
+
 struct rcg_reclaim_op {
-    ev_async async;
+    work w; /* first */
     ev_timer deadline;
     struct ev_loop *loop;
-    pthread_t thread;
-    int has_thread;
     char v2dir[RCG_PATH_MAX], v1dir[RCG_PATH_MAX];
     char rel[RCG_PATH_MAX];
     rcg_reclaim_result res;
     int rc;
     char err[RCG_PATH_MAX + 128];
-    atomic_int finished; /* set by the thread when done */
-    int reported;        /* done was called (deadline) */
+    int reported;  /* done was called (deadline) */
+    int cancelled; /* rcg_reclaim_cancel: freed when the pool hands it back, done not called */
     rcg_reclaim_done_fn done;
     void *arg;
     int64_t start_us;
@@ -851,8 +857,9 @@ int rcg_memory_limit_restore(const replica_cgroup *rc, int64_t *restored, char *
     return 1;
 }
 
-static void *reclaim_thread(void *arg) {
-    rcg_reclaim_op *op = arg;
+static void reclaim_run(work *wk) {
+    rcg_reclaim_op *op = (rcg_reclaim_op *)wk;
+    if (!op->v2dir[0] && !op->v1dir[0]) return; /* method "none": figures filled at start */
     const char *dir, *usage_file;
     if (op->v2dir[0]) {
         dir = op->v2dir;
@@ -896,19 +903,18 @@ static void *reclaim_thread(void *arg) {
     op->res.reclaimed_bytes = before > op->res.after_bytes ? before - op->res.after_bytes : 0;
 out:
     op->res.ms = (double)(now_us() - op->start_us) / 1000.0;
-    atomic_store(&op->finished, 1);
-    ev_async_send(op->loop, &op->async);
-    return NULL;
 }
 
-static void reclaim_async_cb(struct ev_loop *loop, ev_async *w, int revents) {
-    (void)revents;
-    rcg_reclaim_op *op = container_of(w, rcg_reclaim_op, async);
-    if (!atomic_load(&op->finished)) return;
-    ev_async_stop(loop, &op->async);
-    ev_timer_stop(loop, &op->deadline);
-    if (op->has_thread) pthread_join(op->thread, NULL);
-    if (!op->reported) op->done(op->arg, op->rc, &op->res, op->rc ? op->err : NULL);
+static void reclaim_done(work *wk, int status) {
+    rcg_reclaim_op *op = (rcg_reclaim_op *)wk;
+    ev_timer_stop(op->loop, &op->deadline);
+    if (status < 0 && !op->cancelled && !op->reported) {
+        op->rc = status;
+        snprintf(op->err, sizeof op->err, "cgroup %s: reclaim cancelled: the agent is stopping",
+                 op->rel);
+    }
+    if (!op->reported && !op->cancelled)
+        op->done(op->arg, op->rc, &op->res, op->rc ? op->err : NULL);
     free(op);
 }
 
@@ -930,7 +936,7 @@ static void reclaim_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) 
         .timed_out = 1,
     };
     op->reported = 1;
-    /* the thread still owns op; reclaim_async_cb frees it when the kernel returns */
+    /* the worker still owns op; reclaim_done frees it when the kernel returns */
     op->done(op->arg, 0, &res, NULL);
 }
 
@@ -957,24 +963,23 @@ int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadli
     snprintf(op->rel, sizeof op->rel, "%s", rc->rel);
     if (v2) snprintf(op->v2dir, sizeof op->v2dir, "%s", v2);
     if (v1) snprintf(op->v1dir, sizeof op->v1dir, "%s", v1);
-    ev_async_init(&op->async, reclaim_async_cb);
-    ev_async_start(loop, &op->async);
     if (!v2 && !v1) {
-        /* nothing the kernel offers: report "none" from the loop */
+        /* nothing the kernel offers: report "none" (from the loop, through the pool) */
         op->res.method = "none";
         int64_t m = rcg_memory(rc);
         op->res.before_bytes = op->res.after_bytes = m < 0 ? -1 : m;
-        atomic_store(&op->finished, 1);
-        ev_async_send(loop, &op->async);
-    } else {
-        int e = pthread_create(&op->thread, NULL, reclaim_thread, op);
-        if (e) {
-            ev_async_stop(loop, &op->async);
-            free(op);
-            snprintf(err, errlen, "reclaim thread: %s", strerror(e));
-            return -e;
-        }
-        op->has_thread = 1;
+    }
+    if (reclaim_pool && reclaim_loop != loop) rcg_reclaim_shutdown();
+    int e = reclaim_pool ? 0 : work_pool_new(loop, RECLAIM_THREADS, RECLAIM_QUEUE, &reclaim_pool);
+    if (e == 0) {
+        reclaim_loop = loop;
+        e = work_submit(reclaim_pool, &op->w, reclaim_run, reclaim_done);
+    }
+    if (e < 0) {
+        free(op);
+        snprintf(err, errlen, "reclaim: %s",
+                 e == -EAGAIN ? "too many reclaims under way (64 waiting)" : strerror(-e));
+        return e;
     }
     ev_timer_init(&op->deadline, reclaim_deadline_cb,
                   (deadline_ms > 0 ? deadline_ms : 10000) / 1000.0, 0.);
@@ -985,8 +990,14 @@ int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadli
 
 void rcg_reclaim_cancel(rcg_reclaim_op *op) {
     if (!op) return;
-    if (op->has_thread) pthread_join(op->thread, NULL);
-    ev_async_stop(op->loop, &op->async);
     ev_timer_stop(op->loop, &op->deadline);
-    free(op);
+    op->cancelled =
+        1; /* reclaim_done frees it: at once when queued, else when the kernel is done */
+    work_cancel(reclaim_pool, &op->w);
+}
+
+void rcg_reclaim_shutdown(void) {
+    work_pool_free(reclaim_pool); /* waits for the kernel's writes; cancelled ops are freed */
+    reclaim_pool = NULL;
+    reclaim_loop = NULL;
 }

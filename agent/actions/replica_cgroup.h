@@ -123,16 +123,20 @@ typedef struct rcg_reclaim_op rcg_reclaim_op;
  * memory.limit_in_bytes lowered step by step toward the floor, pushing anonymous memory to swap,
  * the original kept for rcg_memory_limit_restore(); v1 without swap: memory.force_empty, which
  * drops page cache only; with no memory cgroup, method "none" and 0 bytes). Usage is read before
- * and after. done is called from the loop when the kernel finished, or at deadline_ms with
- * timed_out set (the thread then finishes on its own and cleans up). Returns 0 or -errno with err
- * (done not called). */
+ * and after, on a worker pool of the module's (made on the first call on loop). done is called
+ * from the loop when the kernel finished, or at deadline_ms with timed_out set (the worker then
+ * finishes on its own and cleans up). Returns 0 or -errno with err (done not called). */
 int rcg_reclaim_start(struct ev_loop *loop, const replica_cgroup *rc, int deadline_ms,
                       rcg_reclaim_done_fn done, void *arg, rcg_reclaim_op **op, char *err,
                       size_t errlen);
-/* Stops a reclaim without calling done: waits for the kernel's reclaim write to return (the
- * thread cannot be interrupted; at agent shutdown that is acceptable), then frees. Call it only
- * before done was called. NULL ok. */
+/* Stops a reclaim without calling done and without waiting: a queued one is dropped, one the
+ * kernel is working on is freed when its write returns. Call it only before done was called.
+ * NULL ok. */
 void rcg_reclaim_cancel(rcg_reclaim_op *op);
+/* Frees the reclaim pool: waits for the kernel's writes still under way (they cannot be
+ * interrupted; at agent shutdown that is acceptable) and calls what is left of their done.
+ * The next rcg_reclaim_start makes a new pool. */
+void rcg_reclaim_shutdown(void);
 
 /* Restores the v1 memory.limit_in_bytes a standby lowered (also while its reclaim thread still
  * steps: the thread then stops and restores too). Returns 1 with *restored set, 0 when no

@@ -53,8 +53,7 @@ static double clock_s(clockid_t id) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-void collect_get_stats(const struct agent *ag, collect_stats *st) {
-    const collect *cl = ag->col;
+void collect_get_stats(const collect *cl, collect_stats *st) {
     *st = (collect_stats){0};
     if (!cl) return;
     st->rounds = cl->rounds;
@@ -96,7 +95,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents) {
             }
             c->inited = 1;
         }
-        if (c->ops->sample(c->state, report_sink(ag), wall, err, sizeof err) < 0) {
+        if (c->ops->sample(c->state, report_sink(ag->rep), wall, err, sizeof err) < 0) {
             failed(cl, c, "sample", err, now);
             continue;
         }
@@ -106,7 +105,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents) {
         c->failures = 0;
         c->next_due_ms = 0;
     }
-    report_flush(ag);
+    report_flush(ag->rep);
     cl->rounds++;
     cl->round_seconds_last = clock_s(CLOCK_MONOTONIC) - t0;
     cl->round_seconds_total += cl->round_seconds_last;
@@ -143,12 +142,11 @@ void collect_stop(struct agent *ag) {
     ag->col = NULL;
 }
 
-void collect_set_interval(struct agent *ag) {
-    collect *cl = ag->col;
+void collect_set_interval(collect *cl, int64_t interval_ms) {
     if (!cl) return;
-    double iv = ag->cfg.interval_ms / 1000.0;
+    double iv = (double)interval_ms / 1000.0;
     if (cl->tick.repeat == iv) return;
     cl->tick.repeat = iv;
-    ev_timer_again(ag->loop, &cl->tick);
-    log_info("collect", "sampling every %lld ms", (long long)ag->cfg.interval_ms);
+    ev_timer_again(cl->ag->loop, &cl->tick);
+    log_info("collect", "sampling every %lld ms", (long long)interval_ms);
 }

@@ -19,6 +19,7 @@
 #include "store/tsdb.h"
 #include "strbuf.h"
 #include "version.h"
+#include "work.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,6 +42,10 @@
 /* /livez fails when the loop has not ticked for this long: far beyond any sync or snapshot
  * step on the loop, short against a kubelet's failureThreshold x periodSeconds. */
 #define LIVEZ_STALL_MS 30000
+/* ops `query` jobs: threads of their pool and how many may wait (the query admission limits of
+ * the config still apply inside each job) */
+#define OPS_QUERY_THREADS 4
+#define OPS_QUERY_QUEUE 64
 
 struct cp_http {
     struct controlplane *cp;
@@ -58,11 +63,7 @@ struct cp_http {
     ui_server *ui;                 /* the web page (ui.c) */
     char *loop_metrics; /* per-node and per-workload series rendered by the tick (metrics.c) */
     _Atomic uint64_t queries, query_errors, http_requests;
-    /* ops `query` jobs run on worker threads and reply from the loop */
-    pthread_mutex_t jobs_mu;
-    pthread_cond_t jobs_cv;
-    struct qjob *jobs;
-    int running;
+    work_pool *ops_pool; /* ops `query` jobs run on its threads and reply from the loop */
     /* query admission: at most max_concurrency evaluate, max_queue wait */
     pthread_mutex_t gate_mu;
     pthread_cond_t gate_cv;
@@ -1048,13 +1049,15 @@ static int http_start(struct controlplane *cp, char *err, size_t errlen) {
     }
     h->cp = cp;
     pthread_mutex_init(&h->mu, NULL);
-    pthread_mutex_init(&h->jobs_mu, NULL);
-    pthread_cond_init(&h->jobs_cv, NULL);
     pthread_mutex_init(&h->gate_mu, NULL);
     pthread_cond_init(&h->gate_cv, NULL);
     int rc = 0;
     const struct cp_config *c = &cp->cfg;
     h->ui = ui_new(cp); /* before the listeners: their threads read h->ui */
+    if ((rc = work_pool_new(cp->loop, OPS_QUERY_THREADS, OPS_QUERY_QUEUE, &h->ops_pool)) < 0) {
+        snprintf(err, errlen, "http: query worker pool: %s", strerror(-rc));
+        goto fail;
+    }
     if (c->http_bearer_token_file && c->http_bearer_token_file[0] &&
         (rc = bearer_read(c->http_bearer_token_file, "http_bearer_token_file", h->bearer,
                           sizeof h->bearer, err, errlen)) != 0)
@@ -1078,10 +1081,9 @@ fail:
     if (h->mhd_health) MHD_stop_daemon(h->mhd_health);
     http_guard_free(h->guard_health);
     ui_free(h->ui);
+    work_pool_free(h->ops_pool);
     pthread_cond_destroy(&h->gate_cv);
     pthread_mutex_destroy(&h->gate_mu);
-    pthread_cond_destroy(&h->jobs_cv);
-    pthread_mutex_destroy(&h->jobs_mu);
     pthread_mutex_destroy(&h->mu);
     free(h);
     return rc;
@@ -1090,13 +1092,12 @@ fail:
 /* ---- ops commands ---- */
 
 typedef struct qjob {
-    ev_async async;
+    work w; /* first */
     cp_http *h;
     ops_request *req;
     char *p[4];
     char *body;
     int status;
-    struct qjob *next;
 } qjob;
 
 static void job_reply(qjob *j) {
@@ -1120,36 +1121,18 @@ static void job_free(qjob *j) {
     free(j);
 }
 
-static void job_unlink(cp_http *h, qjob *j) {
-    pthread_mutex_lock(&h->jobs_mu);
-    for (qjob **pp = &h->jobs; *pp; pp = &(*pp)->next)
-        if (*pp == j) {
-            *pp = j->next;
-            break;
-        }
-    pthread_mutex_unlock(&h->jobs_mu);
-}
-
-static void on_job_done(struct ev_loop *loop, ev_async *a, int revents) {
-    (void)revents;
-    qjob *j = (qjob *)a;
-    ev_async_stop(loop, a);
-    job_unlink(j->h, j);
-    job_reply(j);
-    job_free(j);
-}
-
-static void *job_thread(void *arg) {
-    qjob *j = arg;
+static void job_run(work *w) {
+    qjob *j = (qjob *)w;
     j->body = cp_http_query_range(j->h, j->p[0], j->p[1], j->p[2], j->p[3], &j->status);
-    cp_http *h = j->h;
-    struct ev_loop *loop = h->cp->loop;
-    pthread_mutex_lock(&h->jobs_mu);
-    ev_async_send(loop, &j->async);
-    h->running--;
-    pthread_cond_broadcast(&h->jobs_cv);
-    pthread_mutex_unlock(&h->jobs_mu);
-    return NULL;
+}
+
+static void job_done(work *w, int status) {
+    qjob *j = (qjob *)w;
+    if (status == -ECANCELED)
+        ops_reply_error(j->req, 1, "the control plane is stopping: query not run");
+    else
+        job_reply(j);
+    job_free(j);
 }
 
 static const char *arg_str(const cJSON *args, const char *key) {
@@ -1181,27 +1164,15 @@ static void op_query(ops_request *req, const cJSON *args) {
             return;
         }
     }
-    ev_async_init(&j->async, on_job_done);
-    ev_async_start(cp->loop, &j->async);
-    pthread_mutex_lock(&h->jobs_mu);
-    j->next = h->jobs;
-    h->jobs = j;
-    h->running++;
-    pthread_mutex_unlock(&h->jobs_mu);
-    pthread_t th;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&th, &at, job_thread, j);
-    pthread_attr_destroy(&at);
-    if (rc) {
-        pthread_mutex_lock(&h->jobs_mu);
-        h->running--;
-        pthread_mutex_unlock(&h->jobs_mu);
-        ev_async_stop(cp->loop, &j->async);
-        job_unlink(h, j);
+    int rc = work_submit(h->ops_pool, &j->w, job_run, job_done);
+    if (rc < 0) {
         job_free(j);
-        ops_reply_error(req, 1, "cannot start a query thread: %s", strerror(rc));
+        if (rc == -EAGAIN)
+            ops_reply_error(req, 1,
+                            "too many ops queries are running and queued (%d + %d); try again",
+                            OPS_QUERY_THREADS, OPS_QUERY_QUEUE);
+        else
+            ops_reply_error(req, 1, "cannot run the query: %s", strerror(-rc));
     }
 }
 
@@ -1277,22 +1248,9 @@ static void http_stop(struct controlplane *cp) {
     http_guard_free(h->guard_health);
     ev_ref(cp->loop);
     ev_timer_stop(cp->loop, &h->tick);
-    /* wait for query threads, then answer what they finished */
-    pthread_mutex_lock(&h->jobs_mu);
-    while (h->running > 0)
-        pthread_cond_wait(&h->jobs_cv, &h->jobs_mu);
-    qjob *j = h->jobs;
-    h->jobs = NULL;
-    pthread_mutex_unlock(&h->jobs_mu);
-    while (j) {
-        qjob *next = j->next;
-        ev_async_stop(cp->loop, &j->async);
-        job_reply(j);
-        job_free(j);
-        j = next;
-    }
-    pthread_cond_destroy(&h->jobs_cv);
-    pthread_mutex_destroy(&h->jobs_mu);
+    /* wait for the query jobs, answer what they finished and refuse what had not started */
+    work_pool_free(h->ops_pool);
+    h->ops_pool = NULL;
     pthread_cond_destroy(&h->gate_cv);
     pthread_mutex_destroy(&h->gate_mu);
     pthread_mutex_destroy(&h->mu);

@@ -1,14 +1,13 @@
 /* k8s.c: Kubernetes API client of the control plane (k8s.h): readiness-gate condition patches
- * sent through the module's client (its credentials, rate limit and stop) from one worker thread
- * per request, results delivered on the loop by ev_async; the module's stop joins whatever is
- * still under way. */
+ * sent through the module's client (its credentials, rate limit and stop) like the client's
+ * other calls, all on the module's worker pool (shared/work.h), results delivered on the loop;
+ * the module's stop waits for whatever is still under way. */
 #include "exec/k8s.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <ev.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +18,10 @@
 #include "log.h"
 #include "work.h"
 
-typedef struct k8s_job k8s_job;
-
 struct cp_k8s {
     struct controlplane *cp;
-    k8s_job *jobs; /* under way: thread running or its answer not delivered yet */
     k8s_client *client;
-    work_pool *pool; /* the client's calls, off the loop */
+    work_pool *pool; /* the client's calls and the readiness patches, off the loop */
     char source[K8S_PATH_MAX + 64];
 };
 
@@ -34,24 +30,22 @@ struct cp_k8s {
 #define K8S_POOL_THREADS 4
 #define K8S_POOL_QUEUE 256
 
-struct k8s_job {
-    ev_async async; /* first: the loop callback gets the job back */
-    struct cp_k8s *owner;
-    k8s_job *prev, *next;
-    pthread_t thread;
+typedef struct k8s_job {
+    work w; /* first: the done callback gets the job back */
+    k8s_client *client;
     /* input, copied */
     char type[256];
     char ns[K8S_NS_MAX], name[K8S_NAME_MAX];
     char *body;
     int ready;
     long timeout_ms;
-    /* output, written by the thread before ev_async_send */
+    /* output, written by job_run on a worker */
     int rc;
     k8s_patch_result res;
     char err[1024];
     k8s_done_fn done;
     void *arg;
-};
+} k8s_job;
 
 /* ---- pure parts ------------------------------------------------------------------------ */
 
@@ -163,8 +157,8 @@ static void api_message(const buf *b, char *out, size_t cap) {
     cJSON_Delete(root);
 }
 
-static void *job_thread(void *arg) {
-    k8s_job *j = arg;
+static void job_run(work *w) {
+    k8s_job *j = (k8s_job *)w;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char what[K8S_NS_MAX + K8S_NAME_MAX + 32], path[K8S_NS_MAX + K8S_NAME_MAX + 64];
@@ -174,7 +168,7 @@ static void *job_thread(void *arg) {
      * account, or k8s_api_url + k8s_token_file + k8s_ca_file), its rate limit and its stop */
     k8s_resp r = {0};
     char err[900];
-    int rc = k8s_request(j->owner->client, "PATCH", path, "application/strategic-merge-patch+json",
+    int rc = k8s_request(j->client, "PATCH", path, "application/strategic-merge-patch+json",
                          j->body, k8s_now_ms() + j->timeout_ms, &r, err, sizeof err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     j->res.ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -211,27 +205,14 @@ static void *job_thread(void *arg) {
     }
 out:
     free(b.p);
-    /* the loop may free j as soon as it sees this: nothing touches j after it */
-    ev_async_send(j->owner->cp->loop, &j->async);
-    return NULL;
 }
 
-static void job_unlink(k8s_job *j) {
-    struct cp_k8s *k = j->owner;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        k->jobs = j->next;
-    if (j->next) j->next->prev = j->prev;
-}
-
-static void on_job_done(struct ev_loop *loop, ev_async *w, int revents) {
-    (void)revents;
+static void job_done(work *w, int status) {
     k8s_job *j = (k8s_job *)w;
-    ev_async_stop(loop, w);
-    pthread_join(j->thread, NULL);
-    job_unlink(j);
-    if (j->rc == 0)
+    if (status == -ECANCELED) {
+        j->rc = -ECANCELED;
+        snprintf(j->err, sizeof j->err, "control plane shutting down");
+    } else if (j->rc == 0)
         log_info("k8s", "pod %s/%s: %s = %s (%.1f ms)", j->ns, j->name, j->type,
                  j->ready ? "True" : "False", j->res.ms);
     else
@@ -259,12 +240,12 @@ int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name,
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    j->client = k->client;
     snprintf(j->type, sizeof j->type, "%s", cp->cfg.k8s_readiness_condition);
     snprintf(j->ns, sizeof j->ns, "%s", ns);
     snprintf(j->name, sizeof j->name, "%s", name);
     j->ready = ready;
     j->timeout_ms = (long)cp->cfg.k8s_timeout_ms;
-    j->owner = k;
     j->done = done;
     j->arg = arg;
     j->body = k8s_condition_patch(j->type, ready, ready ? "TideActive" : "TideDrained", message,
@@ -274,19 +255,15 @@ int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name,
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    ev_async_init(&j->async, on_job_done);
-    ev_async_start(cp->loop, &j->async);
-    int e = pthread_create(&j->thread, NULL, job_thread, j);
-    if (e) {
-        ev_async_stop(cp->loop, &j->async);
+    int rc = work_submit(k->pool, &j->w, job_run, job_done);
+    if (rc < 0) {
         free(j->body);
         free(j);
-        snprintf(err, errlen, "Kubernetes request thread: %s", strerror(e));
-        return -e;
+        snprintf(err, errlen, "%s",
+                 rc == -EAGAIN ? "too many Kubernetes calls waiting (256): try again"
+                               : "Kubernetes worker pool is shut down");
+        return rc;
     }
-    j->next = k->jobs;
-    if (k->jobs) k->jobs->prev = j;
-    k->jobs = j;
     return 0;
 }
 
@@ -481,18 +458,6 @@ static void k8s_stop(struct controlplane *cp) {
     /* the client's waits and transfers end at once; the pool then calls every done */
     k8s_client_stop(k->client);
     work_pool_free(k->pool);
-    while (k->jobs) {
-        k8s_job *j = k->jobs;
-        pthread_join(j->thread, NULL);
-        ev_async_stop(cp->loop, &j->async);
-        job_unlink(j);
-        k8s_done_fn done = j->done;
-        void *arg = j->arg;
-        k8s_patch_result res = j->res;
-        free(j->body);
-        free(j);
-        done(arg, -ECANCELED, &res, "control plane shutting down");
-    }
     k8s_client_free(k->client);
     free(k);
     cp->k8s = NULL;

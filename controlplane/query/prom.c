@@ -1,6 +1,6 @@
 /* prom.c: Prometheus /api/v1/query_range client (libcurl easy handles driven by a per-call
- * multi handle on the calling thread, so that prom_cancel() can wake them; a worker thread +
- * ev_async for loop callers). */
+ * multi handle on the calling thread, so that prom_cancel() can wake them). Loop code calls
+ * it from a worker (shared/work.h). */
 #include "query/prom.h"
 
 #include "bearer.h"
@@ -9,7 +9,6 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <ev.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -559,72 +558,4 @@ const char *prom_status(prom *p) {
     }
     pthread_mutex_unlock(&p->mu);
     return buf;
-}
-
-/* ---- async ---- */
-
-typedef struct job {
-    ev_async async;
-    prom *p;
-    struct ev_loop *loop;
-    char *expr;
-    int64_t start, end, step;
-    prom_done_fn fn;
-    void *arg;
-    int status;
-    prom_result res;
-    char err[512];
-} job;
-
-static void on_job_done(struct ev_loop *loop, ev_async *a, int revents) {
-    (void)revents;
-    job *j = (job *)a;
-    ev_async_stop(loop, a);
-    prom_result *res = malloc(sizeof *res);
-    if (res)
-        *res = j->res;
-    else
-        prom_result_fini(&j->res);
-    j->fn(j->arg, res ? j->status : -ENOMEM, res, j->status ? j->err : NULL);
-    free(j->expr);
-    free(j);
-}
-
-static void *job_thread(void *arg) {
-    job *j = arg;
-    j->status =
-        prom_query_range(j->p, j->expr, j->start, j->end, j->step, &j->res, j->err, sizeof j->err);
-    ev_async_send(j->loop, &j->async);
-    return NULL;
-}
-
-int prom_query_range_async(prom *p, struct ev_loop *loop, const char *expr, int64_t start_ms,
-                           int64_t end_ms, int64_t step_ms, prom_done_fn fn, void *arg) {
-    job *j = calloc(1, sizeof *j);
-    if (!j || !(j->expr = strdup(expr))) {
-        free(j);
-        return -ENOMEM;
-    }
-    j->p = p;
-    j->loop = loop;
-    j->start = start_ms;
-    j->end = end_ms;
-    j->step = step_ms;
-    j->fn = fn;
-    j->arg = arg;
-    ev_async_init(&j->async, on_job_done);
-    ev_async_start(loop, &j->async);
-    pthread_t th;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&th, &at, job_thread, j);
-    pthread_attr_destroy(&at);
-    if (rc) {
-        ev_async_stop(loop, &j->async);
-        free(j->expr);
-        free(j);
-        return -rc;
-    }
-    return 0;
 }

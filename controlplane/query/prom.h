@@ -3,9 +3,8 @@
  * backoff, a bearer token and TLS options.
  *
  * prom_query_range() blocks its calling thread (it is thread-safe: the HTTP listener's and
- * query workers' threads call it); loop code uses prom_query_range_async(), which runs the
- * request on a worker thread and calls back on the loop through ev_async. After a failed
- * request the client stays "down" for a backoff period (doubling up to a minute) and answers
+ * query workers' threads call it; loop code calls it from a worker of shared/work.h). After a
+ * failed request the client stays "down" for a backoff period (doubling up to a minute) and answers
  * -EAGAIN at once, so a dead Prometheus costs nothing per query. */
 #ifndef TIDE_PROM_H
 #define TIDE_PROM_H
@@ -13,7 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct ev_loop;
 typedef struct prom prom;
 
 typedef struct prom_options {
@@ -56,12 +54,6 @@ void prom_result_fini(prom_result *r);
  * was called). err says which URL and why. Thread-safe. */
 int prom_query_range(prom *p, const char *expr, int64_t start_ms, int64_t end_ms, int64_t step_ms,
                      prom_result *out, char *err, size_t errlen);
-
-typedef void (*prom_done_fn)(void *arg, int status, prom_result *res, const char *err);
-/* Like prom_query_range() on a worker thread; fn runs on `loop` with the result (which it
- * may keep: it owns *res and must prom_result_fini() it). Loop thread only. 0 or -errno. */
-int prom_query_range_async(prom *p, struct ev_loop *loop, const char *expr, int64_t start_ms,
-                           int64_t end_ms, int64_t step_ms, prom_done_fn fn, void *arg);
 
 /* For shutdown: every request in flight on p ends within milliseconds with -ECANCELED (its
  * thread is woken out of curl_multi_poll(), also out of a retry pause), and every later call

@@ -6,24 +6,30 @@
 #include "exec/executor.h"
 #include "log.h"
 #include "query/prom.h"
+#include "work.h"
 #include "workloads/workloads.h"
 
 #include <errno.h>
 #include <ev.h>
 #include <math.h>
-#include <pthread.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A job on a worker thread, the first member of train_job and fetch_job: the worker sets
- * done (under the workloads lock) and wakes the loop, which joins it and takes its results. */
+/* Fetches run on a pool of their own (mostly waiting for Prometheus), fits on one sized to
+ * the cores (CPU bound). A job that finds its pool full is not started: the workload's next
+ * sync tries again. */
+#define FETCH_THREADS 8
+#define TRAIN_THREADS_MAX 8
+#define SYNC_QUEUE_MAX 4096
+
+/* A job on a pool's worker thread (shared/work.h), the first member of train_job and
+ * fetch_job; its done callback runs on the loop and takes the results. */
 typedef struct wl_job {
-    struct wl_job *next;
-    pthread_t th;
-    int done;
-    struct cp_workloads *w;
+    work w; /* first */
+    struct cp_workloads *owner;
 } wl_job;
 
 /* A fit of one workload's predictive models on a worker thread: the loop never waits for
@@ -62,45 +68,11 @@ typedef struct fetch_job {
 struct sync_loop {
     struct cp_workloads *w;
     ev_timer tick;
-    ev_async wake;        /* a fit or a fetch finished */
-    pthread_mutex_t lock; /* guards jobs, fetches and their done flags */
-    wl_job *jobs;         /* train_job */
-    wl_job *fetches;      /* fetch_job */
+    work_pool *train, *fetch;
+    int stopping; /* sync_stop: finished jobs are dropped, not installed */
 };
 
 static log_ratelimit observe_rl = LOG_RATELIMIT_INIT(60000, 5);
-
-/* Worker side, last: marks the job done and wakes the loop. */
-static void job_finished(wl_job *jb) {
-    pthread_mutex_lock(&jb->w->sync->lock);
-    jb->done = 1;
-    pthread_mutex_unlock(&jb->w->sync->lock);
-    ev_async_send(jb->w->cp->loop, &jb->w->sync->wake);
-}
-
-/* Loop side: adds a started job to a list. */
-static void job_push(struct cp_workloads *w, wl_job **list, wl_job *jb) {
-    pthread_mutex_lock(&w->sync->lock);
-    jb->next = *list;
-    *list = jb;
-    pthread_mutex_unlock(&w->sync->lock);
-}
-
-/* Loop side: takes a finished job (with wait set, any job) off the list and joins its thread.
- * NULL when there is none. */
-static wl_job *job_pop(struct cp_workloads *w, wl_job **list, int wait) {
-    wl_job *jb = NULL;
-    pthread_mutex_lock(&w->sync->lock);
-    for (wl_job **pp = list; *pp; pp = &(*pp)->next)
-        if ((*pp)->done || wait) {
-            jb = *pp;
-            *pp = jb->next;
-            break;
-        }
-    pthread_mutex_unlock(&w->sync->lock);
-    if (jb) pthread_join(jb->th, NULL);
-    return jb;
-}
 
 static void job_free(train_job *j) {
     for (int i = 0; i < WL_MAX_PROVIDERS; i++)
@@ -112,8 +84,8 @@ static void job_free(train_job *j) {
     free(j);
 }
 
-static void *train_main(void *arg) {
-    train_job *j = arg;
+static void train_run(work *wk) {
+    train_job *j = (train_job *)wk;
     for (int i = 0; i < j->spec->n_providers; i++)
         if (j->spec->providers[i].type == WL_PROV_PREDICTIVE)
             portrait_fit(j->spec, i, &j->hist, &j->f[i], j->err[i], sizeof j->err[i]);
@@ -122,9 +94,9 @@ static void *train_main(void *arg) {
         if (cap_fit(&j->cap, j->obs, j->nobs, &opt, &j->cap_rep, j->cap_err, sizeof j->cap_err) < 0)
             j->cap = NULL;
     }
-    job_finished(&j->job);
-    return NULL;
 }
+
+static void train_done(work *wk, int status);
 
 /* Does a sync at now want the capacity-model observations read with it? */
 static int wants_capacity(const workload_entry *e, int64_t now) {
@@ -163,69 +135,66 @@ static void train_start(struct cp_workloads *w, workload_entry *e, observe_resul
     j->hist_src_t0 = o->hist_src_t0;
     snprintf(j->hist_source, sizeof j->hist_source, "%s", o->m[OBSERVE_TRAFFIC].source);
     j->now = now;
-    j->job.w = w;
+    j->job.owner = w;
     j->generation = e->generation;
     snprintf(j->name, sizeof j->name, "%s", e->spec.name);
-    int rc = pthread_create(&j->job.th, NULL, train_main, j);
+    int rc = work_submit(w->sync->train, &j->job.w, train_run, train_done);
     if (rc != 0) {
-        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: cannot start training: %s",
-                    e->spec.name, strerror(rc));
+        log_limited(
+            &observe_rl, LOG_WARN, "workloads", "%s: cannot start training: %s", e->spec.name,
+            rc == -EAGAIN ? "too many fits waiting; the next sync tries again" : strerror(-rc));
         job_free(j);
         return;
     }
-    job_push(w, &w->sync->jobs, &j->job);
     e->training = 1;
 }
 
-/* Loop side: installs finished fits. With wait set (shutdown), waits for every job. */
-static void train_collect(struct cp_workloads *w, int wait) {
-    for (;;) {
-        train_job *j = (train_job *)job_pop(w, &w->sync->jobs, wait);
-        if (!j) return;
-        workload_entry *e = workload_find(w, j->name);
-        if (e && e->generation == j->generation && !wait) {
-            int ok = 0, bad = 0;
-            for (int i = 0; i < j->spec->n_providers; i++) {
-                if (j->spec->providers[i].type != WL_PROV_PREDICTIVE) continue;
-                portrait_install(controller_engine(e->ctl), i, j->f[i], j->now, j->err[i]);
-                if (j->f[i])
-                    ok++;
-                else {
-                    bad++;
-                    log_warn("workloads", "%s: providers[%d] training: %s", j->name, i, j->err[i]);
-                }
-                j->f[i] = NULL;
+/* Loop side: installs a finished fit (dropped at shutdown or when cancelled). */
+static void train_done(work *wk, int status) {
+    train_job *j = (train_job *)wk;
+    struct cp_workloads *w = j->job.owner;
+    int drop = status < 0 || w->sync->stopping;
+    workload_entry *e = workload_find(w, j->name);
+    if (e && e->generation == j->generation && !drop) {
+        int ok = 0, bad = 0;
+        for (int i = 0; i < j->spec->n_providers; i++) {
+            if (j->spec->providers[i].type != WL_PROV_PREDICTIVE) continue;
+            portrait_install(controller_engine(e->ctl), i, j->f[i], j->now, j->err[i]);
+            if (j->f[i])
+                ok++;
+            else {
+                bad++;
+                log_warn("workloads", "%s: providers[%d] training: %s", j->name, i, j->err[i]);
             }
-            log_info("workloads",
-                     "%s: %d predictive model(s) trained on %zu points (%s), %d failed", j->name,
-                     ok, j->hist.n, j->hist_source, bad);
-            e->fit = (workload_fit){j->now,
-                                    j->hist_src_t0,
-                                    j->hist_src_t0 + (int64_t)(j->hist.n - 1) * j->hist.step,
-                                    j->hist.n,
-                                    ok,
-                                    bad,
-                                    ""};
-            snprintf(e->fit.source, sizeof e->fit.source, "%s", j->hist_source);
-            if (j->cap) { /* the engine uses it from now on; the entry owns it */
-                portrait_set_capacity_model(controller_engine(e->ctl), j->cap, &j->cap_rep, j->now);
-                cap_free(e->cap);
-                e->cap = j->cap;
-                j->cap = NULL;
-                log_info("workloads", "%s: capacity model on %zu observations: %s", j->name,
-                         j->nobs, j->cap_rep.reason);
-            } else if (j->cap_err[0]) {
-                if (!e->cap)
-                    portrait_set_capacity(controller_engine(e->ctl), NULL, NULL, j->now, 0,
-                                          j->cap_err);
-                log_warn("workloads", "%s: capacity model: %s", j->name, j->cap_err);
-            }
-            e->training = 0;
-        } else if (e && e->generation == j->generation) {
-            e->training = 0;
+            j->f[i] = NULL;
         }
-        job_free(j);
+        log_info("workloads", "%s: %d predictive model(s) trained on %zu points (%s), %d failed",
+                 j->name, ok, j->hist.n, j->hist_source, bad);
+        e->fit = (workload_fit){j->now,
+                                j->hist_src_t0,
+                                j->hist_src_t0 + (int64_t)(j->hist.n - 1) * j->hist.step,
+                                j->hist.n,
+                                ok,
+                                bad,
+                                ""};
+        snprintf(e->fit.source, sizeof e->fit.source, "%s", j->hist_source);
+        if (j->cap) { /* the engine uses it from now on; the entry owns it */
+            portrait_set_capacity_model(controller_engine(e->ctl), j->cap, &j->cap_rep, j->now);
+            cap_free(e->cap);
+            e->cap = j->cap;
+            j->cap = NULL;
+            log_info("workloads", "%s: capacity model on %zu observations: %s", j->name, j->nobs,
+                     j->cap_rep.reason);
+        } else if (j->cap_err[0]) {
+            if (!e->cap)
+                portrait_set_capacity(controller_engine(e->ctl), NULL, NULL, j->now, 0, j->cap_err);
+            log_warn("workloads", "%s: capacity model: %s", j->name, j->cap_err);
+        }
+        e->training = 0;
+    } else if (e && e->generation == j->generation) {
+        e->training = 0;
     }
+    job_free(j);
 }
 
 /* Runs the controller step (scaling/controller.c, as `tidectl simulate` does) for one sync at
@@ -345,12 +314,12 @@ static void obs_ready(struct cp_workloads *w, workload_entry *e, observe_result 
 
 /* ---- fetches from Prometheus on worker threads ---------------------------------------- */
 
-static void *fetch_main(void *arg) {
-    fetch_job *j = arg;
-    observe_read(j->job.w->cp->db, j->prom, j->spec, j->o);
-    job_finished(&j->job);
-    return NULL;
+static void fetch_run(work *wk) {
+    fetch_job *j = (fetch_job *)wk;
+    observe_read(j->job.owner->cp->db, j->prom, j->spec, j->o);
 }
+
+static void fetch_done(work *wk, int status);
 
 static void fetch_start(struct cp_workloads *w, workload_entry *e, prom *p, int64_t now) {
     fetch_job *j = calloc(1, sizeof *j);
@@ -371,51 +340,40 @@ static void fetch_start(struct cp_workloads *w, workload_entry *e, prom *p, int6
     j->o->want_cap = wants_capacity(e, now);
     j->prom = p;
     j->started_ms = tide_now_mono_ms();
-    j->job.w = w;
+    j->job.owner = w;
     j->generation = e->generation;
     snprintf(j->name, sizeof j->name, "%s", e->spec.name);
-    int rc = pthread_create(&j->job.th, NULL, fetch_main, j);
+    int rc = work_submit(w->sync->fetch, &j->job.w, fetch_run, fetch_done);
     if (rc != 0) {
-        log_limited(&observe_rl, LOG_WARN, "workloads", "%s: cannot start a fetch: %s",
-                    e->spec.name, strerror(rc));
+        log_limited(
+            &observe_rl, LOG_WARN, "workloads", "%s: cannot start a fetch: %s", e->spec.name,
+            rc == -EAGAIN ? "too many fetches waiting; the next sync tries again" : strerror(-rc));
         free(j->spec);
         observe_free(j->o);
         free(j);
         return;
     }
-    job_push(w, &w->sync->fetches, &j->job);
     e->fetching = 1;
     e->fetch_started = now;
 }
 
-/* Loop side: finished fetches drive a decision. With wait set (shutdown), waits for all. */
-static void fetch_collect(struct cp_workloads *w, int wait) {
-    for (;;) {
-        fetch_job *j = (fetch_job *)job_pop(w, &w->sync->fetches, wait);
-        if (!j) return;
-        workload_entry *e = workload_find(w, j->name);
-        if (e && e->generation == j->generation) {
-            e->fetching = 0;
-            e->stalled = 0;
-            e->fetch_ms = tide_now_mono_ms() - j->started_ms;
-            if (!wait) {
-                obs_ready(w, e, j->o, tide_now_wall_ms() / 1000);
-                j->o = NULL;
-            }
+/* Loop side: a finished fetch drives a decision (dropped at shutdown or when cancelled). */
+static void fetch_done(work *wk, int status) {
+    fetch_job *j = (fetch_job *)wk;
+    struct cp_workloads *w = j->job.owner;
+    workload_entry *e = workload_find(w, j->name);
+    if (e && e->generation == j->generation) {
+        e->fetching = 0;
+        e->stalled = 0;
+        if (status == 0) e->fetch_ms = tide_now_mono_ms() - j->started_ms;
+        if (status == 0 && !w->sync->stopping) {
+            obs_ready(w, e, j->o, tide_now_wall_ms() / 1000);
+            j->o = NULL;
         }
-        observe_free(j->o);
-        free(j->spec);
-        free(j);
     }
-}
-
-static void on_wake(struct ev_loop *loop, ev_async *a, int revents) {
-    (void)loop;
-    (void)revents;
-    struct cp_workloads *w =
-        ((struct sync_loop *)((char *)a - offsetof(struct sync_loop, wake)))->w;
-    train_collect(w, 0);
-    fetch_collect(w, 0);
+    observe_free(j->o);
+    free(j->spec);
+    free(j);
 }
 
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
@@ -473,12 +431,19 @@ int sync_start(struct cp_workloads *w, char *err, size_t errlen) {
         return -ENOMEM;
     }
     s->w = w;
-    pthread_mutex_init(&s->lock, NULL);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int train_threads = cores < 1 ? 1 : cores > TRAIN_THREADS_MAX ? TRAIN_THREADS_MAX : (int)cores;
+    int rc = work_pool_new(w->cp->loop, train_threads, SYNC_QUEUE_MAX, &s->train);
+    if (rc == 0) rc = work_pool_new(w->cp->loop, FETCH_THREADS, SYNC_QUEUE_MAX, &s->fetch);
+    if (rc < 0) {
+        work_pool_free(s->train);
+        free(s);
+        snprintf(err, errlen, "workloads: worker pools: %s", strerror(-rc));
+        return rc;
+    }
     w->sync = s;
     ev_timer_init(&s->tick, on_tick, 1.0, 1.0);
     ev_timer_start(w->cp->loop, &s->tick);
-    ev_async_init(&s->wake, on_wake);
-    ev_async_start(w->cp->loop, &s->wake);
     return 0;
 }
 
@@ -488,10 +453,9 @@ void sync_stop(struct cp_workloads *w) {
     ev_timer_stop(w->cp->loop, &s->tick);
     /* fetches under way end at once instead of after Prometheus's timeout and retries */
     prom_cancel(w->cp->prom);
-    train_collect(w, /* wait = */ 1);
-    fetch_collect(w, /* wait = */ 1);
-    ev_async_stop(w->cp->loop, &s->wake);
-    pthread_mutex_destroy(&s->lock);
+    s->stopping = 1; /* what finishes from here on is dropped */
+    work_pool_free(s->train);
+    work_pool_free(s->fetch);
     free(s);
     w->sync = NULL;
 }

@@ -81,7 +81,7 @@ TEST(collect_failing_collector_backs_off_others_continue) {
     ev_run(ag.loop, 0);
     collect_stop(&ag);
     log_threshold = saved;
-    uint64_t queued = report_queued_bytes(&ag);
+    uint64_t queued = report_queued_bytes(ag.rep);
     report_fini(&ag);
     ev_loop_destroy(ag.loop);
     /* every 100 ms for 1.55 s: ~16 rounds (a loaded machine may lose a few) */

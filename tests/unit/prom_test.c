@@ -5,7 +5,6 @@
 #include "test.h"
 
 #include <errno.h>
-#include <ev.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -100,39 +99,6 @@ TEST(prom_fake_long_range_is_split_under_the_point_limit) {
         T_NEAR(r.s[0].v[i], 2.0 * (double)r.s[0].ts_ms[i] / 1000, 1e-9);
     }
     prom_result_fini(&r);
-    prom_free(p);
-    MHD_stop_daemon(d);
-}
-
-static pthread_t loop_thread;
-static int async_status = 99, async_on_loop;
-static size_t async_points;
-
-static void on_done(void *arg, int status, prom_result *res, const char *err) {
-    (void)err;
-    async_status = status;
-    async_on_loop = pthread_equal(pthread_self(), loop_thread);
-    async_points = res && res->n ? res->s[0].n : 0;
-    if (res) {
-        prom_result_fini(res);
-        free(res);
-    }
-    ev_break((struct ev_loop *)arg, EVBREAK_ALL);
-}
-
-TEST(prom_fake_async_calls_back_on_the_loop) {
-    int port;
-    struct MHD_Daemon *d = fake_start(&port);
-    T_ASSERT(d);
-    prom *p = client(port, 0, 0);
-    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-    loop_thread = pthread_self();
-    T_EQ_INT(prom_query_range_async(p, loop, "m", 0, 600000, 60000, on_done, loop), 0);
-    ev_run(loop, 0);
-    T_EQ_INT(async_status, 0);
-    T_EQ_INT(async_on_loop, 1);
-    T_EQ_INT(async_points, 11);
-    ev_loop_destroy(loop);
     prom_free(p);
     MHD_stop_daemon(d);
 }

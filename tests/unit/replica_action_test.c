@@ -281,8 +281,12 @@ TEST(action_standby_activate_real_cgroup) {
     printf("activate: %s\n", s);
     free(s);
     cJSON_Delete(o.result);
-    usleep(200000);
-    long long u2 = usage_usec();
+    long long u2 = usage_usec(); /* thawed, it spins again: await 50 ms of CPU (5 s bound: the
+                                    machine may be loaded) */
+    for (int i = 0; i < 250 && u2 - u1 <= 50000; i++) {
+        usleep(20000);
+        u2 = usage_usec();
+    }
     run("activate", json, &o);
     int act_again = o.ok && cJSON_IsTrue(cJSON_GetObjectItem(o.result, "already"));
     cJSON_Delete(o.result);

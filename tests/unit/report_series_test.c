@@ -69,8 +69,8 @@ TEST(report_inline_and_array_samples_come_out_exactly) {
     T_EQ_INT(report_init(&ag, err, sizeof err), 0);
     frames fr = {0};
     report_spill sp = {.ctx = &fr, .put = keep_put, .next = none_next};
-    report_set_spill(&ag, &sp);
-    agent_sink *s = report_sink(&ag);
+    report_set_spill(ag.rep, &sp);
+    agent_sink *s = report_sink(ag.rep);
     const char *la[] = {"cgroup", "/a", NULL}, *lb[] = {"cgroup", "/b", "kind", "pod", NULL};
     uint32_t ids[3];
     T_EQ_INT(sink_series(s, "m_a", la, &ids[0]), 0);
@@ -83,13 +83,13 @@ TEST(report_inline_and_array_samples_come_out_exactly) {
     T_EQ_INT(sink_put(s, ids[1], 999, 1), -EINVAL); /* older than B's last, in the arrays */
     T_EQ_INT(sink_put(s, ids[2], 1000, -2), 0);
     T_EQ_INT(sink_put(s, ids[2], 999, 1), -EINVAL); /* older than C's inline one */
-    report_flush(&ag);
+    report_flush(ag.rep);
     /* round 2: B is back to one inline sample, then two */
     T_EQ_INT(sink_put(s, ids[1], 2000, 7), 0);
-    report_flush(&ag);
+    report_flush(ag.rep);
     T_EQ_INT(sink_put(s, ids[1], 3000, 8), 0);
     T_EQ_INT(sink_put(s, ids[1], 3001, 9), 0);
-    report_flush(&ag);
+    report_flush(ag.rep);
     T_EQ_INT(fr.n, 3);
     runs_of(fr.f[0], fr.len[0], ids, got, sizeof got);
     T_EQ_STR(got, "A:1000=1.5;B:1000=10,1001=11,1002=12,1003=13,1004=14,1005=15;C:1000=-2");
@@ -117,11 +117,11 @@ TEST(report_series_cost_bounded_heap_bytes) {
         snprintf(rel, sizeof rel, "/tide-bench-agent-12345/c%d", i / 11);
         const char *labels[] = {"cgroup", rel, "kind", "cgroup", NULL};
         uint32_t id;
-        T_EQ_INT(sink_series(report_sink(&ag), metric, labels, &id), 0);
-        T_EQ_INT(sink_put(report_sink(&ag), id, 1000, i), 0);
+        T_EQ_INT(sink_series(report_sink(ag.rep), metric, labels, &id), 0);
+        T_EQ_INT(sink_put(report_sink(ag.rep), id, 1000, i), 0);
     }
     size_t after = mallinfo2().uordblks;
-    report_flush(&ag);
+    report_flush(ag.rep);
     report_fini(&ag);
     if (after <= before) test_skip("mallinfo2 does not count this allocator (sanitizer build)");
     double per = (double)(after - before) / N;

@@ -139,3 +139,52 @@ TEST(work_queue_bound_cancel_and_drain) {
     sem_destroy(&started);
     ev_loop_destroy(loop);
 }
+
+static sem_t orphaned;
+static atomic_int n_orphaned;
+static void job_orphan(work *w) {
+    job *j = (job *)((char *)w - offsetof(job, w));
+    T_ASSERT(!pthread_equal(pthread_self(), main_thread));
+    atomic_fetch_add(&n_orphaned, 1);
+    j->status = 77;
+    sem_post(&orphaned);
+}
+
+/* A run that blocks without bound (a name lookup) does not hold up the pool's shutdown: its
+ * done is never called, its orphan callback runs on the worker once it returns, and a plain
+ * item running beside it is still waited for and finished. */
+TEST(work_abandonable_item_does_not_block_drain) {
+    struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+    main_thread = pthread_self();
+    n_done = 0;
+    work_pool *p;
+    T_EQ_INT(work_pool_new(loop, 2, 4, &p), 0);
+    sem_t gate, started, started2, gate2;
+    sem_init(&gate, 0, 0);
+    sem_init(&started, 0, 0);
+    sem_init(&started2, 0, 0);
+    sem_init(&gate2, 0, 0);
+    sem_init(&orphaned, 0, 0);
+    job *stuck = calloc(1, sizeof *stuck), plain = {.gate = &gate2, .started = &started2};
+    T_ASSERT(stuck);
+    stuck->gate = &gate;
+    stuck->started = &started;
+    T_EQ_INT(work_submit_abandonable(p, &stuck->w, job_run, job_done, NULL), -EINVAL);
+    T_EQ_INT(work_submit_abandonable(p, &stuck->w, job_run, job_done, job_orphan), 0);
+    T_EQ_INT(work_submit(p, &plain.w, job_run, job_done), 0);
+    sem_wait(&started);
+    sem_wait(&started2);
+    sem_post(&gate2); /* the plain item finishes; the stuck one stays blocked */
+    work_pool_free(p);
+    T_EQ_INT(plain.done, 1);
+    T_EQ_INT(plain.status, 0);
+    T_EQ_INT(stuck->done, 0);
+    T_EQ_INT(atomic_load(&n_orphaned), 0);
+    sem_post(&gate); /* the lookup returns long after: orphan, never done */
+    sem_wait(&orphaned);
+    T_EQ_INT(atomic_load(&n_orphaned), 1);
+    T_EQ_INT(stuck->done, 0);
+    T_EQ_INT(stuck->status, 77);
+    ev_loop_destroy(loop);
+    free(stuck);
+}
