@@ -119,6 +119,7 @@ struct kx_act {
     int cancelled;   /* in a job: drop its answer */
     exec_action *ta; /* PH_TRANSPORT */
     k8s_pod pod;     /* the pod acted on (resolved) */
+    int thawed;      /* DELETE of a standby pod: thawed first (it shuts down on SIGTERM) */
     char err[700];
 };
 
@@ -458,13 +459,14 @@ static int job_submit(kx_job *j) {
 
 static void transport_done(void *arg, int ok, int status, cJSON *data, const char *error);
 
-static void act_transport(kx_act *a, const char *action, cJSON *args) {
+/* The agent's part of an action, with the pod's readiness gate around it (with_gate) or alone. */
+static void act_transport(kx_act *a, const char *action, cJSON *args, int with_gate) {
     kx_wl *kw = a->kw;
     char err[512], pod[K8S_NS_MAX + K8S_NAME_MAX + 2];
     snprintf(pod, sizeof pod, "%s/%s", kw->ns, a->pod.name);
     a->phase = PH_TRANSPORT;
-    int rc = exec_node_action(kw->x->cp, a->pod.node, action, args, pod, transport_done, a, &a->ta,
-                              err, sizeof err);
+    int rc = exec_node_action(kw->x->cp, a->pod.node, action, args, with_gate ? pod : NULL,
+                              transport_done, a, &a->ta, err, sizeof err);
     cJSON_Delete(args);
     if (rc < 0) {
         a->phase = PH_WAIT;
@@ -512,7 +514,7 @@ static void act_step(kx_act *a) {
             char ep[80];
             snprintf(ep, sizeof ep, "%s:%d", a->pod.ip, a->pod.port);
             cJSON_AddStringToObject(args, "endpoint", ep);
-            act_transport(a, "drain", args);
+            act_transport(a, "drain", args, 1);
             return;
         }
         break; /* no port to watch: the gate alone drains it */
@@ -522,10 +524,21 @@ static void act_step(kx_act *a) {
         pod_cgroup(x, &a->pod, cg, sizeof cg);
         cJSON *args = cJSON_CreateObject();
         cJSON_AddStringToObject(args, "cgroup", cg);
-        act_transport(a, a->kind == EXEC_STANDBY ? "standby" : "activate", args);
+        act_transport(a, a->kind == EXEC_STANDBY ? "standby" : "activate", args, 1);
         return;
     }
     case EXEC_DELETE: {
+        if (!a->thawed && k8s_pod_tstate(&a->pod) == K8S_TS_STANDBY) {
+            /* a frozen process cannot act on SIGTERM: thaw it (the gate stays False) so that
+             * it shuts down within its grace period */
+            a->thawed = 1;
+            char cg[1024];
+            pod_cgroup(x, &a->pod, cg, sizeof cg);
+            cJSON *args = cJSON_CreateObject();
+            cJSON_AddStringToObject(args, "cgroup", cg);
+            act_transport(a, "activate", args, 0);
+            return;
+        }
         kx_job *j = job_new(a->kw, OP_DELETE, a);
         if (!j) {
             snprintf(a->err, sizeof a->err, "out of memory");
@@ -556,6 +569,18 @@ static void transport_done(void *arg, int ok, int status, cJSON *data, const cha
     cJSON_Delete(data);
     a->ta = NULL;
     a->phase = PH_WAIT;
+    if (a->kind == EXEC_DELETE) { /* thawed (or not: the deletion goes on, SIGKILL ends it) */
+        if (!ok)
+            log_warn("k8s-exec", "%s: pod %s on node %s not thawed before its deletion: %s",
+                     a->kw->name, a->pod.name, a->pod.node, error ? error : "failed");
+        if (!kw_live(a->kw)) {
+            snprintf(a->err, sizeof a->err, "workload gone");
+            act_finish(a, 0);
+            return;
+        }
+        act_step(a);
+        return;
+    }
     if (!ok) {
         snprintf(a->err, sizeof a->err, "pod %s on node %s: %s", a->pod.name, a->pod.node,
                  error ? error : "failed");

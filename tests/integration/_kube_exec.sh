@@ -110,8 +110,9 @@ spawn agent "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node fake-node 
 agent_up() { "${CTL[@]}" agents --json | grep -Eq '"connected":[[:space:]]*true'; }
 wait_until 20 agent_up || fail "agent not connected"
 
-# wl KIND NAME REPLICAS GRAYSTATE CHANGEPERCENT: applies Workload NAME (HPA v2 form: namespace
-# once, scaleTargetRef) with a static portrait of REPLICAS, syncs every second
+# wl KIND NAME REPLICAS GRAYSTATE CHANGEPERCENT [KEEPALIVE]: applies Workload NAME (HPA v2 form:
+# namespace once, scaleTargetRef) with a static portrait of REPLICAS, syncs every second, standby
+# replicas kept KEEPALIVE seconds (default 600)
 wl() {
     cat > "$W/$2.yaml" <<Y
 apiVersion: tide/v1
@@ -128,7 +129,7 @@ spec:
   behavior:
     syncPeriodSeconds: 1
     scaleUpAhead: 1
-    keepAliveSeconds: 600
+    keepAliveSeconds: ${6:-600}
     scaleDown:
       gray: {state: $4, changePercent: $5, changeIntervalSeconds: 1, observationSeconds: 1}
 Y

@@ -7,10 +7,11 @@
 #   - scale in to 2 in gray steps to Standby: the pods cut off and frozen are the highest
 #     ordinals db-3 and db-2 (the ones a StatefulSet removes), whichever replicas the planner
 #     picked; replicas stay 4;
-#   - scale out to 4: db-2 and db-3 are woken, no pod created;
-#   - scale in to 2 to Deleted with the API server slowed down, the control plane killed
-#     (SIGKILL) in the middle of it and restarted: it rebuilds the fleet from the API server
-#     (tide.io labels) and converges: replicas 2, db-0 and db-1 online, nothing started twice.
+#   - the standby pods deleted once their keep-alive is over (thawed first, so that they can act
+#     on SIGTERM), with the API server slowed down and
+#     the control plane killed (SIGKILL) in the middle of it and restarted: it rebuilds the fleet
+#     from the API server (tide.io labels) and converges: replicas 2, db-0 and db-1 online,
+#     nothing started twice.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/_controlplane.sh"
 source "$(dirname "$0")/_kube_exec.sh"
@@ -33,15 +34,10 @@ sb=$(fleet statefulsets db | tr ',' '\n' | grep ':standby:' | cut -d: -f1 | sed 
 for uid in $(uids standby); do frozen "$uid" 1 || fail "standby pod $uid not frozen"; done
 echo "scale in: the highest ordinals db-2, db-3 cut off and frozen, replicas stay 4"
 
-wl StatefulSet db 4 Standby 50
-wait_until 30 settled 4 || { show; fail "wake standby"; }
-for uid in $(uids online); do frozen "$uid" 0 || fail "pod $uid still frozen"; done
-echo "scale out: db-2, db-3 woken"
-
-# ---- scale in to Deleted, killed in the middle and restarted -------------------------------------
+# ---- the standby pods deleted (keep-alive over), killed in the middle and restarted -------------
 api POST "/fake/slow?ms=150" > /dev/null
-wl StatefulSet db 2 Deleted 50
-moving() { fleet statefulsets db | grep -qE ':(cutoff|deleting):'; }
+wl StatefulSet db 2 Standby 50 1
+moving() { fleet statefulsets db | grep -qE ':deleting:' || [ "$(replicas)" -lt 4 ]; }
 wait_until 30 moving || { show; fail "scale in did not start"; }
 kill -9 "$CPPID"
 timeout 10 tail --pid="$CPPID" -f /dev/null
@@ -55,5 +51,6 @@ wait_until 40 settled 2 || { show; fail "no convergence after a restart"; }
 sleep 2 # two syncs more: nothing moves
 settled 2 || { show; fail "moved after converging"; }
 grep -q 'inventory: StatefulSet shop/db read from the API server' "$W/cp.log" || fail "no inventory after the restart"
+grep -Eq 'dispatch: command .*: activate' "$W/agent.log" || fail "the standby pods were not thawed before their deletion"
 echo "restart mid-step: $(grep -o 'inventory: .*' "$W/cp.log" | head -1); converged: replicas 2, db-0 db-1"
 echo "ok"
