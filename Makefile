@@ -11,6 +11,7 @@
 #   tests/unit/X_test.c    -> build/tests/X_test
 #   tests/fuzz/fuzz_X.c    -> build/fuzz/fuzz_X        (clang libFuzzer)
 #   tests/bench/bench_X.c  -> build/bench/bench_X
+#   tests/tools/X.c        -> build/tools/tide-X      (the benchmark testbed's replica, load generator)
 
 CC      ?= cc
 STD     := -std=c11 -D_GNU_SOURCE
@@ -40,8 +41,8 @@ INCS     = -Ishared -Iagent -Icontrolplane
 $(B)/obj/shared/%.o:       INCS = -Ishared
 $(B)/obj/agent/%.o:        INCS = -Ishared -Iagent
 $(B)/obj/controlplane/%.o: INCS = -Ishared -Icontrolplane
-ALL_CFLAGS = $(STD) $(WARN) $(OPT) $(INCS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
-ALL_CXXFLAGS = -std=c++17 -D_GNU_SOURCE $(CXXWARN) $(OPT) $(INCS) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+ALL_CFLAGS = $(STD) $(WARN) $(OPT) $(INCS) $(PKG_CFLAGS) -MMD -MP $(CPPFLAGS) $(CFLAGS)
+ALL_CXXFLAGS = -std=c++17 -D_GNU_SOURCE $(CXXWARN) $(OPT) $(INCS) $(PKG_CFLAGS) -MMD -MP $(CPPFLAGS) $(CFLAGS)
 LDLIBS  = $(PKG_LIBS) -lev -lm -lpthread -lstdc++ $(LIBS)
 
 SHARED_SRC := $(wildcard shared/*.c)
@@ -53,6 +54,7 @@ CLI_SRC    := $(wildcard controlplane/cli/*.c)
 UNIT_SRC   := $(wildcard tests/unit/*_test.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC  := $(wildcard tests/bench/bench_*.c)
+TOOL_SRC   := $(wildcard tests/tools/*.c)
 TESTLIB_SRC := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 
 obj = $(patsubst %.cc,$(B)/obj/%.o,$(patsubst %.c,$(B)/obj/%.o,$(1)))
@@ -62,11 +64,14 @@ CP_LIB     := $(B)/libtide_cp.a
 AG_LIB     := $(B)/libtide_agent.a
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+TOOL_BINS  := $(patsubst tests/tools/%.c,$(B)/tools/tide-%,$(TOOL_SRC))
 PROGS      := $(BIN)/tide-agent $(BIN)/tide-controlplane $(BIN)/tidectl
 
-.PHONY: setup check-run install all check unit integration asan valgrind fuzz fuzz-build bench demo clean format \
+.PHONY: setup check-run install all progs deb deb-check check unit integration asan valgrind fuzz fuzz-build bench demo clean format \
 	walls format-check
-all: $(PROGS) $(UNIT_BINS) $(BENCH_BINS)
+all: $(PROGS) $(UNIT_BINS) $(BENCH_BINS) $(TOOL_BINS)
+# the three programs alone (what the Debian package build compiles)
+progs: $(PROGS)
 
 # WALLS: the layer table of scripts/walls.sh is checked before any object is compiled; a
 # forbidden include fails the build (tests/integration/walls.sh plants one to prove it).
@@ -112,6 +117,12 @@ $(B)/tests/%: tests/unit/%.c $(call obj,$(TESTLIB_SRC)) $(CP_LIB) $(AG_LIB) $(SH
 $(B)/bench/%: tests/bench/%.c $(CP_LIB) $(AG_LIB) $(SHARED_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(CP_LIB) $(AG_LIB) $(SHARED_LIB) $(LDFLAGS) $(LDLIBS)
+
+# The benchmark testbed's programs (tests/tools/X.c -> build/tools/tide-X): the replica and
+# the open-loop load generator of tests/bench/e2e.sh.
+$(B)/tools/tide-%: tests/tools/%.c $(CP_LIB) $(SHARED_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(CP_LIB) $(SHARED_LIB) $(LDFLAGS) $(LDLIBS)
 
 # ---- tests -------------------------------------------------------------------------------
 # tests/run.sh runs unit binaries and tests/integration/* and ends with "N passed, N failed".
@@ -190,6 +201,16 @@ install: $(PROGS)
 	install -m 0644 completion/tidectl.bash $(DESTDIR)$(BASHCOMPDIR)/tidectl
 	install -m 0644 README.md BENCHMARKS.md shared/PROTOCOL.md $(DESTDIR)$(DOCDIR)/
 
+# Debian packages (debian/): tide-agent, tide-controlplane and tidectl .deb files in build/deb/,
+# built by dpkg-buildpackage from a copy of this tree (a clean build with dpkg-buildflags'
+# hardening) and checked by lintian (an error or warning fails). Needs debhelper, dpkg-dev and
+# lintian (scripts/setup.sh installs them). `make deb-check` builds them and runs the test that
+# installs, verifies and purges them (tests/integration/deb_packages.sh; root).
+deb:
+	scripts/deb.sh build/deb
+deb-check: deb
+	tests/run.sh --bin $(BIN) --build $(B) --integration-only deb_packages
+
 format:
 	@clang-format -i $(SRC_FILES) $(wildcard tests/*/*.[ch])
 # every C file as .clang-format says (part of make check)
@@ -202,4 +223,5 @@ clean:
 
 .SECONDARY:
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# (build/deb holds the package build's own copy of the tree and its objects: not ours)
+-include $(shell find build -path build/deb -prune -o -name '*.d' -print 2>/dev/null)

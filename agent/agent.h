@@ -22,6 +22,9 @@ struct agent_config {
     char *node;         /* node name ("" = hostname) */
     char *token_file;   /* pre-shared token */
     char *log_level;
+    char *clock_rate;        /* virtual clock (vclock.h): "1" = real time */
+    char *clock_origin;      /* virtual clock: trace time at the anchor, "" = none */
+    char *clock_anchor;      /* virtual clock: real time at the origin, "" = start-up */
     int64_t interval_ms;     /* sampling interval */
     int64_t queue_max_bytes; /* unacknowledged batches held in memory */
     int64_t max_frame_bytes;

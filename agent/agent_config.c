@@ -8,6 +8,7 @@
 
 #include "version.h"
 #include "agent.h"
+#include "vclock.h"
 #include "wire.h"
 
 #define F(field) offsetof(struct agent_config, field)
@@ -113,6 +114,14 @@ const cfg_key agent_config_table[] = {
      "directory of the records of replica processes this agent starts (\"\" = no replica-start)"},
     {"replica_cgroup", CFG_STR, F(replica_cgroup), "/tide-replicas", 0, 0, NULL, 0,
      "parent cgroup of the replica processes' cgroups (one per replica: PARENT/ID)"},
+    /* The virtual clock (vclock.h) is for benchmarks and tests that replay a trace faster
+     * than real time; off by default (rate 1, no origin = the real clock). */
+    {"clock_rate", CFG_STR, F(clock_rate), "1", 0, 0, vclock_valid_rate, 0,
+     "virtual clock: trace seconds per real second (benchmarks; default 1 = real time)"},
+    {"clock_origin", CFG_STR, F(clock_origin), "", 0, 0, vclock_valid_instant, 0,
+     "virtual clock: trace time (unix s or UTC) at the anchor (default: the real time)"},
+    {"clock_anchor", CFG_STR, F(clock_anchor), "", 0, 0, vclock_valid_instant, 0,
+     "virtual clock: real time (unix s or UTC) at which the trace is at clock_origin"},
     CFG_END,
 };
 
@@ -140,6 +149,10 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err
         return 1;
     }
     if (rc < 0) return rc;
+    vclock_spec clock; /* the three keys together (an anchor alone is refused) */
+    if (vclock_parse(cfg->clock_rate, cfg->clock_origin, cfg->clock_anchor, &clock, err, errlen) <
+        0)
+        return -EINVAL;
     if (cfg->reconnect_max_ms < cfg->reconnect_min_ms) {
         snprintf(err, errlen, "key 'reconnect_max' (%lld ms) is below 'reconnect_min' (%lld ms)",
                  (long long)cfg->reconnect_max_ms, (long long)cfg->reconnect_min_ms);

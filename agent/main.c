@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "notify.h"
+#include "vclock.h"
 #include "wire.h"
 
 /* The one global of this binary (STYLE.md). */
@@ -52,6 +53,14 @@ int main(int argc, char **argv) {
         return rc < 0 ? 2 : 0;
     }
     log_threshold = log_level_parse(agent.cfg.log_level);
+    vclock_spec clock;
+    if (vclock_parse(agent.cfg.clock_rate, agent.cfg.clock_origin, agent.cfg.clock_anchor, &clock,
+                     err, sizeof err) < 0 ||
+        vclock_install(&clock, err, sizeof err) < 0) {
+        fprintf(stderr, "tide-agent: %s\n", err);
+        agent_config_free(&agent.cfg);
+        return 2;
+    }
     if (agent.cfg.node[0]) {
         snprintf(agent.node, sizeof agent.node, "%s", agent.cfg.node);
     } else if (gethostname(agent.node, sizeof agent.node) < 0 || !agent.node[0] ||
@@ -81,6 +90,11 @@ int main(int argc, char **argv) {
     }
     log_info("agent", "tide-agent %s node %s, control plane %s, interval %lld ms", TIDE_VERSION,
              agent.node, agent.cfg.controlplane, (long long)agent.cfg.interval_ms);
+    if (vclock_on()) {
+        char what[160];
+        vclock_describe(what, sizeof what);
+        log_info("agent", "%s", what);
+    }
     notify_ready("sampling");
     ev_run(agent.loop, 0);
     status = 0;

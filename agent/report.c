@@ -10,6 +10,7 @@
 #include "agent.h"
 #include "collect/collector.h"
 #include "log.h"
+#include "vclock.h"
 #include "wire.h"
 
 /* Resends stop filling the socket-side buffer at this size and continue when it drains, so a
@@ -506,7 +507,7 @@ int report_init(struct agent *ag, char *err, size_t errlen) {
      * without any state on disk (an agent cuts far fewer than 1,000 batches a second), so the
      * control plane's duplicate check (seq <= highest stored) never swallows a fresh batch
      * after a restart. Kept below 2^53 so JSON tools read them exactly. */
-    r->next_seq = (uint64_t)tide_now_wall_ms();
+    r->next_seq = (uint64_t)vclock_real_ms(); /* real time even under a virtual clock */
     r->rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 3);
     wire_buf_init(&r->enc);
     ag->rep = r;

@@ -26,6 +26,9 @@ struct cp_config {
     char *token_file;             /* pre-shared agent token */
     char *data_dir;               /* store directory */
     char *log_level;              /* debug|info|warn|error */
+    char *clock_rate;             /* virtual clock (vclock.h): "1" = real time */
+    char *clock_origin;           /* virtual clock: trace time at the anchor, "" = none */
+    char *clock_anchor;           /* virtual clock: real time at the origin, "" = start-up */
     int64_t max_frame_bytes;      /* largest wire frame accepted */
     int64_t handshake_timeout_ms; /* a new connection must authenticate within this */
     int64_t idle_timeout_ms;      /* an agent silent this long is disconnected */

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "notify.h"
 #include "store/tsdb.h"
+#include "vclock.h"
 #include "wire.h"
 
 /* The one global of this binary (STYLE.md); everything else gets a pointer to it. */
@@ -58,6 +59,14 @@ int main(int argc, char **argv) {
         return 2;
     }
     log_threshold = log_level_parse(cp.cfg.log_level);
+    vclock_spec clock;
+    if (vclock_parse(cp.cfg.clock_rate, cp.cfg.clock_origin, cp.cfg.clock_anchor, &clock, err,
+                     sizeof err) < 0 ||
+        vclock_install(&clock, err, sizeof err) < 0) {
+        fprintf(stderr, "tide-controlplane: %s\n", err);
+        cp_config_free(&cp.cfg);
+        return 2;
+    }
     if (wire_token_load(cp.cfg.token_file, &cp.token, &cp.token_len, err, sizeof err) < 0) {
         fprintf(stderr, "tide-controlplane: %s\n", err);
         cp_config_free(&cp.cfg);
@@ -93,6 +102,11 @@ int main(int argc, char **argv) {
     }
     log_info("controlplane", "tide-controlplane %s ready (agents %s, ops %s, data %s)",
              TIDE_VERSION, cp.cfg.listen, cp.cfg.socket_path, cp.cfg.data_dir);
+    if (vclock_on()) {
+        char what[160];
+        vclock_describe(what, sizeof what);
+        log_info("controlplane", "%s", what);
+    }
     notify_ready("serving agents");
     ev_run(cp.loop, 0);
     status = 0;

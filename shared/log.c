@@ -1,5 +1,6 @@
 /* log.c: level-filtered stderr logging with a per-site rate limiter (see log.h). */
 #include "log.h"
+#include "vclock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -32,9 +33,7 @@ int64_t tide_now_mono_ms(void) {
 }
 
 int64_t tide_now_wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return vclock_wall_ms();
 }
 
 void log_vwrite(int level, const char *module, const char *fmt, va_list ap) {

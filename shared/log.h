@@ -58,7 +58,11 @@ int log_ratelimit_allow(log_ratelimit *rl, int level, const char *module);
             log_write((level), (module), __VA_ARGS__);                                             \
     } while (0)
 
-/* Monotonic and wall clocks in milliseconds (shared helpers, no logging involved). */
+/* Monotonic and wall clocks in milliseconds (shared helpers, no logging involved).
+ * tide_now_wall_ms() is trace time: the real clock unless a virtual clock is installed
+ * (vclock.h: --clock-rate/--clock-origin, then timestamps run R times faster from the origin).
+ * tide_now_mono_ms() is always real monotonic time: timeouts, deadlines, round trips and CPU
+ * rates. Durations in trace time (cold starts, keep-alive) use vclock_mono_ms(). */
 int64_t tide_now_mono_ms(void);
 int64_t tide_now_wall_ms(void);
 

@@ -28,6 +28,7 @@
 #include "actions.h"
 #include "actions/replica_cgroup.h"
 #include "log.h"
+#include "vclock.h"
 
 #define POLL_S 0.02       /* cgroup emptiness checks while stopping */
 #define PROBE_MAX_MS 2000 /* one readiness request at most */
@@ -70,9 +71,7 @@ static int64_t mono_us(void) {
 }
 
 static long long wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)tide_now_wall_ms(); /* trace time under a virtual clock */
 }
 
 static double ms3(double ms) {
@@ -668,9 +667,10 @@ static void start_ok(start_job *s) {
     int64_t now = mono_us();
     rep->state = S_READY;
     rep->r.ready_at = wall_ms();
-    /* adopted: the exec instant died with the old agent; the record's start time stands in */
+    /* adopted: the exec instant died with the old agent; the record's start time stands in.
+     * Start-up times are trace time (a virtual clock's rate scales the real interval). */
     rep->r.startup_ms = s->adopted ? (double)(rep->r.ready_at - rep->r.started_at)
-                                   : ms3((double)(now - s->exec_us) / 1000);
+                                   : ms3((double)(now - s->exec_us) / 1000 * vclock_rate());
     record_save(rep);
     cJSON *res = cJSON_CreateObject();
     if (res) {

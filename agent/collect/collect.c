@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "collect/collector.h"
 #include "log.h"
+#include "vclock.h"
 
 #define MAX_COLLECTORS 64
 /* The longest a failing collector waits between attempts: a fixed cgroup or a returning
@@ -125,8 +126,8 @@ int collect_start(struct agent *ag, char *err, size_t errlen) {
         c->rl = (log_ratelimit)LOG_RATELIMIT_INIT(60000, 3);
         log_debug("collect", "collector %s registered", c->ops->name);
     }
-    double iv = ag->cfg.interval_ms / 1000.0;
-    ev_timer_init(&cl->tick, on_tick, 0.001, iv); /* first round at once */
+    double iv = vclock_real_s(ag->cfg.interval_ms / 1000.0); /* the interval is trace time */
+    ev_timer_init(&cl->tick, on_tick, 0.001, iv);            /* first round at once */
     ev_timer_start(ag->loop, &cl->tick);
     ag->col = cl;
     return 0;
@@ -144,7 +145,7 @@ void collect_stop(struct agent *ag) {
 
 void collect_set_interval(collect *cl, int64_t interval_ms) {
     if (!cl) return;
-    double iv = (double)interval_ms / 1000.0;
+    double iv = vclock_real_s((double)interval_ms / 1000.0);
     if (cl->tick.repeat == iv) return;
     cl->tick.repeat = iv;
     ev_timer_again(cl->ag->loop, &cl->tick);

@@ -18,6 +18,7 @@
 
 #include "cp.h"
 #include "log.h"
+#include "vclock.h"
 #include "api/ops.h"
 #include "store/tsdb.h"
 #include "wire.h"
@@ -553,9 +554,10 @@ static int ensure_scratch(cp_agents *a, size_t n) {
 
 /* The highest batch seq accepted: agents number batches from the wall clock in ms (see
  * PROTOCOL.md), so a seq cannot be honestly ahead of it by more than the clock skew. Also
- * keeps seqs below 2^53, exact in JSON. */
+ * keeps seqs below 2^53, exact in JSON. The real clock, also under a virtual one (the agents
+ * number batches by the real clock: vclock.h). */
 static uint64_t seq_bound(const cp_agents *a) {
-    return (uint64_t)(tide_now_wall_ms() + a->cp->cfg.max_clock_skew_ms);
+    return (uint64_t)(vclock_real_ms() + a->cp->cfg.max_clock_skew_ms);
 }
 
 /* Handles SAMPLES. Returns 0, or -1 when it closed the connection. */

@@ -198,7 +198,7 @@ static char *workload_svg(const cJSON *w, double t0, double t1, double now) {
 }
 
 static char *render(struct controlplane *cp, int hours) {
-    int64_t now = (int64_t)time(NULL), since = now - (int64_t)hours * 3600;
+    int64_t now = tide_now_wall_ms() / 1000, since = now - (int64_t)hours * 3600;
     cJSON *wls = workload_ui_json(cp, since);
     strbuf b = {0};
     char stamp[40];

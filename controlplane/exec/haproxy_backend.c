@@ -81,6 +81,7 @@ typedef struct hb_wl {
     cJSON *inv_nodes[WL_MAX_NODES];
     char inv_err[256];
     int ops;     /* actions under way */
+    int checks;  /* periodic checks under way */
     int deleted; /* forgotten with keep 0: freed when its last action ends */
     int start_fail;
     int64_t start_retry_ms;
@@ -116,7 +117,8 @@ typedef struct hb_op {
 typedef struct inv_call {
     struct inv_call *next, *prev;
     hb_wl *wl;
-    int node; /* -1: the slots */
+    int node;  /* -1: the slots */
+    int check; /* a periodic check of the node's processes, not the inventory */
     exec_action *h;
 } inv_call;
 
@@ -304,7 +306,7 @@ static void wl_free(hb_wl *wl) {
 }
 
 static void wl_maybe_free(hb_wl *wl) {
-    if (!wl->deleted || wl->ops || wl->inv == 1) return;
+    if (!wl->deleted || wl->ops || wl->checks || wl->inv == 1) return;
     hb *x = wl->x;
     for (hb_wl **pp = &x->wls; *pp; pp = &(*pp)->next)
         if (*pp == wl) {
@@ -550,9 +552,16 @@ static void start_placed(hb_op *op, const cJSON *slots) {
 /* The replica-stop and slot maint after a START that failed past its process start. */
 static void start_undo(hb_op *op, const char *why);
 
+static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error);
+
+/* The transport's callback: data is ours (kept parts are copied). */
 static void op_step(void *arg, int ok, int status, cJSON *data, const char *error) {
     (void)status;
-    hb_op *op = arg;
+    op_step_in(arg, ok, data, error);
+    cJSON_Delete(data);
+}
+
+static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error) {
     op->h = NULL;
     hb_wl *wl = op->wl;
     const wl_target *t = &wl->spec->target;
@@ -669,9 +678,15 @@ static void op_step(void *arg, int ok, int status, cJSON *data, const char *erro
                 return;
             }
             rep_set(p, EXEC_RS_CUTOFF); /* thawed, no traffic yet */
+            if (!p->r.slot[0]) {        /* adopted without a slot: find one, as a restore does */
+                op->kind = K_RESTORE;
+                op_send(op, t->haproxy_node, "haproxy-slots", hb_slots_args(t));
+                return;
+            }
+            /* standby left the slot's address alone: one HAProxy command, not two */
             op->step = 1;
             op_send(op, t->haproxy_node, "haproxy-slot",
-                    hb_slot_args(t, p->r.slot, p->r.addr, p->r.port, "ready"));
+                    hb_slot_args(t, p->r.slot, NULL, 0, "ready"));
             return;
         }
         /* fall through: the slot answer, as RESTORE's */
@@ -1152,11 +1167,44 @@ static void call_unlink(hb *x, inv_call *c) {
     if (c->next) c->next->prev = c->prev;
 }
 
+/* A periodic check's answer: replicas the node no longer runs (exited, or unknown to it) are
+ * gone: reported, and cleaned up (slot maint, replica-stop). */
+static void check_answer(hb_wl *wl, int node, int ok, const cJSON *data) {
+    wl->checks--;
+    if (!ok || wl->inv != 2 || wl->deleted || node >= wl->spec->target.n_nodes) return;
+    const char *nn = wl->spec->target.nodes[node];
+    for (size_t i = 0; i < wl->n; i++) {
+        hb_rep *p = &wl->r[i];
+        if (p->lost || p->doing[0] || strcmp(p->r.node, nn)) continue;
+        const cJSON *pr, *found = NULL;
+        cJSON_ArrayForEach(pr, cJSON_GetObjectItemCaseSensitive(data, "replicas")) {
+            const char *id = jstr(pr, "id");
+            if (id && !strcmp(id, p->r.id)) found = pr;
+        }
+        const char *st = found ? jstr(found, "state") : NULL;
+        if (found && !(st && !strcmp(st, "exited"))) continue;
+        log_warn("exec", "%s: replica %s on %s %s: gone", wl->name, p->r.id, nn,
+                 found ? "exited" : "is not known to its agent");
+        p->lost = 1;
+        rep_set(p, EXEC_RS_GONE);
+        report_replica(wl, p, EXEC_RS_GONE, "%s on %s", found ? "exited" : "no process", nn);
+        clean_start(wl, p);
+    }
+    record_save(wl);
+}
+
 static void inv_answer(void *arg, int ok, int status, cJSON *data, const char *error) {
     (void)status;
     inv_call *c = arg;
     hb_wl *wl = c->wl;
     call_unlink(wl->x, c);
+    if (c->check) {
+        check_answer(wl, c->node, ok, data);
+        cJSON_Delete(data);
+        free(c);
+        wl_maybe_free(wl);
+        return;
+    }
     if (c->node < 0) {
         if (ok)
             wl->inv_slots = data;
@@ -1304,6 +1352,35 @@ static void hb_tick(void *state, const workload_spec *spec, uint64_t generation,
             p->r.slot[0] = 0;
         }
         record_save(wl);
+    }
+    /* the processes of each connected node that runs replicas: one round at a time */
+    int round = wl->checks == 0;
+    for (int ni = 0; round && ni < t->n_nodes; ni++) {
+        int has = 0;
+        for (size_t i = 0; i < wl->n && !has; i++)
+            has = !wl->r[i].lost && !strcmp(wl->r[i].r.node, t->nodes[ni]);
+        if (!has || cp_agent_node(x->cp, t->nodes[ni], NULL, 0, NULL) != 1) continue;
+        inv_call *c = calloc(1, sizeof *c);
+        cJSON *a = cJSON_CreateObject();
+        char err[256];
+        if (!c || !a) {
+            free(c);
+            cJSON_Delete(a);
+            break;
+        }
+        c->wl = wl;
+        c->node = ni;
+        c->check = 1;
+        if (exec_node_action(x->cp, t->nodes[ni], "replicas", a, NULL, inv_answer, c, &c->h, err,
+                             sizeof err) < 0) {
+            free(c);
+        } else {
+            c->next = x->calls;
+            if (c->next) c->next->prev = c;
+            x->calls = c;
+            wl->checks++;
+        }
+        cJSON_Delete(a);
     }
     /* tracked actions past their deadline: reported failed now; their outcome, when it comes,
      * still moves the replica (reported as found) */

@@ -13,6 +13,7 @@
 #include "cp.h"
 #include "exec/k8s.h"
 #include "log.h"
+#include "vclock.h"
 
 struct exec_action {
     struct controlplane *cp;
@@ -100,7 +101,7 @@ static void ea_ready_patched(void *arg, int rc, const k8s_patch_result *res, con
     }
     /* online means the gate is True: command to that moment */
     cJSON_DeleteItemFromObjectCaseSensitive(data, "ready_ms");
-    cJSON_AddNumberToObject(data, "ready_ms", (double)(tide_now_mono_ms() - a->start_ms));
+    cJSON_AddNumberToObject(data, "ready_ms", (double)(vclock_mono_ms() - a->start_ms));
     ea_finish(a, 1, 0, data, NULL);
 }
 
@@ -179,7 +180,7 @@ int exec_node_action(struct controlplane *cp, const char *node, const char *acti
     a->cp = cp;
     a->done = done;
     a->arg = arg;
-    a->start_ms = tide_now_mono_ms();
+    a->start_ms = vclock_mono_ms(); /* readiness times are trace time (cold starts) */
     snprintf(a->node, sizeof a->node, "%s", node);
     snprintf(a->action, sizeof a->action, "%s", action);
     if (pod) {

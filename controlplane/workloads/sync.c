@@ -5,6 +5,7 @@
 #include "cp.h"
 #include "exec/executor.h"
 #include "log.h"
+#include "vclock.h"
 #include "query/prom.h"
 #include "work.h"
 #include "workloads/workloads.h"
@@ -442,7 +443,8 @@ int sync_start(struct cp_workloads *w, char *err, size_t errlen) {
         return rc;
     }
     w->sync = s;
-    ev_timer_init(&s->tick, on_tick, 1.0, 1.0);
+    /* once a trace second: R times a real second under a virtual clock (vclock.h) */
+    ev_timer_init(&s->tick, on_tick, vclock_real_s(1.0), vclock_real_s(1.0));
     ev_timer_start(w->cp->loop, &s->tick);
     return 0;
 }

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# executor_haproxy.sh: the HAProxyBackend executor's figures (issue 12 goals), with the fleet of
+# tests/integration/_executor.sh (HAProxy 2.6, three agents as three nodes, the replica fixture
+# with 100 ms start-up) under load:
+#   1. decision -> first request served by a woken standby replica, N runs: the workload goes
+#      1 <-> 2 replicas with gray state Standby; the decision instant is the control plane's log
+#      line of the activate it sends (the planner decides and the executor sends in the same
+#      loop iteration); a client sends requests through HAProxy back to back and logs the wall
+#      time each answer arrived and its replica; the figure is the first answer of the woken replica
+#      minus the decision instant;
+#   2. START overhead beyond the replica's own start-up, N runs: 1 <-> 2 replicas with gray state
+#      Delete; from each start's event (`done in X ms (replica start-up Y ms)`: X from the
+#      executor's apply to Online behind HAProxy, Y the agent's exec -> ready) X - Y;
+#   3. the 2N scale-out/in cycles of 1 and 2 run under wrk (2 connections) and the client: the
+#      failed requests of both.
+set -u
+TIDE_SRC=${TIDE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+TIDE_BIN=${TIDE_BIN:-$TIDE_SRC/bin}
+export TIDE_SRC TIDE_BIN
+N=${N:-20}
+STARTUP_MS=100
+set -e
+source "$TIDE_SRC/tests/integration/_executor.sh"
+set +e
+
+# on failure: what the control plane decided and did
+fail() { "${CTL[@]}" describe web 2>&1 | tail -40; "${CTL[@]}" events web 2>&1 | tail -40; echo "FAIL: $*" >&2; exit 1; }
+one_sb() { want "web-1:Online web-2:Standby" || want "web-1:Standby web-2:Online"; }
+spec 2
+wait_until 60 want "web-1:Online web-2:Online" || fail "2 replicas not online: $(states)"
+
+spawn wrk wrk -t1 -c2 -d3600s "http://127.0.0.1:$FP/"; WRK=$SPAWNED
+spawn client /usr/bin/python3 -u -c '
+import http.client, sys, time
+port = int(sys.argv[1])
+while True:
+    t = time.time() * 1000
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request("GET", "/"); r = c.getresponse(); body = r.read().decode().strip()
+        c.close()
+        t = time.time() * 1000  # answered at
+        print("%.3f %s" % (t, body if r.status == 200 else "ERR status %d" % r.status), flush=True)
+    except Exception as e:
+        print("%.3f ERR %s" % (t, e), flush=True)
+' "$FP"; CLIENT=$SPAWNED
+
+# ---- 1: decision -> first request served by the woken standby ----------------------------------
+: > "$W/wake.txt"; : > "$W/activate.txt"
+for i in $(seq 1 "$N"); do
+    spec 1
+    wait_until 60 one_sb || fail "run $i: no standby: $(states)"
+    SB=$(states | tr ' ' '\n' | sed -n 's/:Standby$//p')
+    before=$(grep -c 'exec: activate on node' "$W/cp.log")
+    spec 2
+    wait_until 60 want "web-1:Online web-2:Online" || fail "run $i: not activated: $(states)"
+    got_first() { [ "$(grep -c 'exec: activate on node' "$W/cp.log")" -gt "$before" ] &&
+        /usr/bin/python3 - "$W/cp.log" "$W/client.log" "$SB" "$before" >> "$W/wake.txt" <<'PY'
+import sys, datetime
+cp, cl, sb, before = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+lines = [l for l in open(cp) if "exec: activate on node" in l]
+ts = lines[before].split()[0]
+t0 = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() * 1000
+for l in open(cl):
+    t, body = l.split(" ", 1)
+    if float(t) >= t0 and body.strip() == sb:  # answered at t
+        print("%.1f" % (float(t) - t0)); sys.exit(0)
+sys.exit(1)
+PY
+    }
+    wait_until 10 got_first || fail "run $i: no request served by $SB after its activation"
+    # the activate action's own duration (apply -> HAProxy ready), from its event
+    "${CTL[@]}" events web --json | /usr/bin/python3 -c '
+import json, re, sys
+d = [re.match(r"activate \S+: done in (\d+) ms", e["text"]) for e in json.load(sys.stdin)]
+d = [m.group(1) for m in d if m]
+print(d[-1] if d else "")' >> "$W/activate.txt"
+done
+
+# ---- 2: START overhead beyond the replica's own start-up ---------------------------------------
+one_on() { [ "$(states)" = "$(states | grep -o 'web-[0-9]*:Online' | head -1)" ] && [ "$(states | wc -w)" = 1 ]; }
+: > "$W/start.txt"
+for i in $(seq 1 "$N"); do
+    spec 1 3600 Deleted
+    wait_until 60 one_on || fail "start run $i: no scale-in to 1: $(states)"
+    spec 2 3600 Deleted
+    two_on() { [ "$(states | wc -w)" = 2 ] && ! states | grep -qv ':Online'; }
+    wait_until 60 two_on || fail "start run $i: no scale-out to 2: $(states)"
+    # each re-apply has a planner of its own: the events of this generation hold this start
+    "${CTL[@]}" events web --json | /usr/bin/python3 -c '
+import json, re, sys
+for e in json.load(sys.stdin):
+    m = re.match(r"start \S+: done in (\d+) ms \(replica start-up (\d+) ms\)", e["text"])
+    if m: print(int(m.group(1)) - int(m.group(2)), m.group(1), m.group(2))
+' | tail -n 1 >> "$W/start.txt"
+done
+
+kill -INT "$WRK"; wait "$WRK" 2>/dev/null
+kill "$CLIENT"; wait "$CLIENT" 2>/dev/null
+cat "$W/wrk.log"
+/usr/bin/python3 - "$W/wake.txt" "$W/start.txt" "$W/client.log" "$W/wrk.log" "$W/activate.txt" <<'PY'
+import re, sys
+def pct(v, p):
+    v = sorted(v); return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+wake = [float(x) for x in open(sys.argv[1]).read().split()]
+st = [l.split() for l in open(sys.argv[2]) if l.strip()]
+over = [float(x[0]) for x in st]; total = [float(x[1]) for x in st]; own = [float(x[2]) for x in st]
+cl = open(sys.argv[3]).read().splitlines()
+errs = [l for l in cl if " ERR " in l]
+w = open(sys.argv[4]).read()
+wreq = re.search(r"(\d+) requests in", w)
+wfail = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", w)) + sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", w))
+act = [float(x) for x in open(sys.argv[5]).read().split()]
+print("decision -> first request served by the woken standby: %d runs, p50 %.1f ms, p99 %.1f ms, max %.1f ms (goal p99 < 50 ms)" % (len(wake), pct(wake, 50), pct(wake, 99), max(wake)))
+if act: print("  of which the activate action (thaw on the node, then HAProxy ready): p50 %.0f ms, p99 %.0f ms" % (pct(act, 50), pct(act, 99)))
+print("START: %d runs, whole (apply -> Online behind HAProxy) p50 %.0f ms p99 %.0f ms; replica's own start-up p50 %.0f ms p99 %.0f ms; overhead beyond it p50 %.0f ms, p99 %.0f ms (goal p99 < 100 ms)" % (len(over), pct(total, 50), pct(total, 99), pct(own, 50), pct(own, 99), pct(over, 50), pct(over, 99)))
+print("load during %d scale-out/in cycles: client %d requests, %d failed; wrk %s requests, %d failed" % (2 * len(wake), len(cl), len(errs), wreq.group(1) if wreq else "?", wfail))
+for e in errs[:5]: print("  client error:", e)
+PY

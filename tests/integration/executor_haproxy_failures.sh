@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# timeout: 120
+# executor_haproxy_failures: the HAProxyBackend executor when parts fail (_executor.sh: HAProxy,
+# three agents as three nodes, the replica fixture), from 3 replicas online:
+#   - 4, and kill -9 of the agent whose node runs the new start: its other replicas keep
+#     running and are adopted; the start that lost its answer is stopped and replaced;
+#   - 2 with a keep-alive of 1 s: the surplus goes to Standby and is deleted (processes,
+#     cgroups, slots freed);
+#   - kill -9 of a replica: noticed by the periodic check, cleaned up and replaced;
+#   - a replica template that never becomes ready: each start fails and is stopped again, the
+#     workload's starts back off, each failure is an event.
+source "$(dirname "$0")/_executor.sh"
+
+spec 3
+wait_until 40 want "web-1:Online web-2:Online web-3:Online" || { "${CTL[@]}" describe web; fail "3 replicas not online: $(states)"; }
+doing_start() { reps | grep -Eq '"doing":[[:space:]]*"start"'; }
+
+# ---- kill -9 of an agent mid START: its other replicas keep running and are adopted; the start
+# ---- that lost its answer is cleaned up and replaced --------------------------------------------
+P3=$(procs)
+spec 4
+wait_until 30 doing_start || fail "no start under way: $(reps)"
+N4=$(reps | /usr/bin/python3 -c 'import json,sys; print([r["node"] for r in json.load(sys.stdin) if r["doing"] == "start"][0])')
+if [ "$N4" = app1 ]; then AP=$A1; D=r1; G=1; else AP=$A2; D=r2; G=2; fi
+kill -9 "$AP"
+sleep 0.3
+agent "$N4" --replica-dir "$W/$D" --replica-cgroup "$PARENT-$G"
+wait_until 20 three_up || fail "$N4 did not reconnect"
+for r in $P3; do procs | grep -q "$r" || fail "replica $r did not survive the agent restart: $(procs)"; done
+four() { [ "$(states | wc -w)" = 4 ] && ! states | grep -qv ':Online' && [ "$(procs | wc -w)" = 4 ]; }
+wait_until 40 four || { "${CTL[@]}" describe web; fail "no convergence to 4 after the agent restart: $(states) / $(procs)"; }
+for i in $(seq 1 10); do via_lb > /dev/null || fail "request failed after the agent restart"; done
+echo "agent restart mid start: $(states) / $(procs)"
+
+# ---- 2 with a keep-alive of 1 s: two go to Standby, then are deleted (processes, cgroups, slots)
+spec 2 1
+two() { [ "$(states | wc -w)" = 2 ] && ! states | grep -qv ':Online' && [ "$(procs | wc -w)" = 2 ]; }
+wait_until 40 two || { "${CTL[@]}" describe web; fail "no delete after the keep-alive: $(states) / $(procs)"; }
+"${CTL[@]}" events web | grep -qE 'action +delete web-[0-9]+: done in [0-9]+ ms' || fail "no delete event"
+slots_up() { "${CTL[@]}" --json node-action lb haproxy-slots - --args "{\"haproxy_socket\": \"$S\", \"backend\": \"web\"}" \
+    | /usr/bin/python3 -c 'import json,sys; print(sum(s["status"] != "MAINT" for s in json.load(sys.stdin)["slots"]))'; }
+[ "$(slots_up)" = 2 ] || fail "slots not freed: $(slots_up) not in MAINT"
+n_cg=$(ls -d $R/unified$PARENT-*/web-* 2>/dev/null | wc -l)
+[ "$n_cg" = 2 ] || fail "cgroups left behind: $(ls -d $R/unified$PARENT-*/web-*)"
+echo "delete after keep-alive: $(states) / $(procs)"
+
+# ---- a replica that dies on its own is noticed, cleaned up and replaced ---------------------------
+VICTIM=$(procs | tr ' ' '\n' | head -1)
+kill -9 "${VICTIM##*:}"
+replaced() { two && ! procs | grep -q "${VICTIM%%@*}@"; }
+wait_until 40 replaced || { "${CTL[@]}" describe web; fail "$VICTIM not replaced: $(states) / $(procs)"; }
+"${CTL[@]}" events web | grep -qE "replica +${VICTIM%%@*} Gone: exited on app" || fail "no event for the exited replica"
+echo "exited replica replaced: $(states) / $(procs)"
+
+# ---- a replica that never becomes ready: the start fails (stopped again), starts back off ------
+STARTUP_MS=600000 spec 3
+sed -i 's/timeoutSeconds: 20/timeoutSeconds: 1/' "$W/web.yaml"
+"${CTL[@]}" apply -f "$W/web.yaml" > /dev/null
+failed_twice() { [ "$("${CTL[@]}" events web | grep -cE 'action-failed +start web-[0-9]+: failed after [0-9]+ ms: replica-start on app[12]: .*not ready after')" -ge 2 ]; }
+wait_until 60 failed_twice || fail "no failed starts: $("${CTL[@]}" events web | tail -20)"
+"${CTL[@]}" events web | grep -qE 'action-failed +start web-[0-9]+: refused: start backoff after [0-9]+ failed starts?: next try in [0-9]+ s' \
+    || fail "no backoff: $("${CTL[@]}" events web | tail -20)"
+# every process belongs to a replica the executor lists (a start under way included): none left
+ps_now=$(procs)   # first: a replica is listed before its process is started
+ids=" $(reps | /usr/bin/python3 -c 'import json,sys; print(" ".join(r["id"] for r in json.load(sys.stdin)))') "
+for pr in $ps_now; do [[ "$ids" == *" ${pr%%@*} "* ]] || fail "process $pr belongs to no replica (ids:$ids)"; done
+want_two_online() { [ "$(states | grep -o ':Online' | wc -l)" = 2 ]; }
+want_two_online || fail "the online replicas were touched: $(states)"
+echo "never ready: failed starts stopped, backed off: $(states) / $(procs)"
+echo PASS
