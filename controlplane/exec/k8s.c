@@ -1,6 +1,7 @@
 /* k8s.c: Kubernetes API client of the control plane (k8s.h): readiness-gate condition patches
- * done with libcurl and the client's calls, both on the module's worker pool (shared/work.h),
- * results delivered on the loop; the module's stop waits for whatever is still under way. */
+ * sent through the module's client (its credentials, rate limit and stop) like the client's
+ * other calls, all on the module's worker pool (shared/work.h), results delivered on the loop;
+ * the module's stop waits for whatever is still under way. */
 #include "exec/k8s.h"
 
 #include <cjson/cJSON.h>
@@ -12,14 +13,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "bearer.h"
 #include "cp.h"
 #include "exec/k8s_client.h"
 #include "log.h"
 #include "work.h"
-
-/* Answers larger than this are cut off: a pod object is a few KiB, 4 MiB is far beyond. */
-#define K8S_MAX_BODY (4u << 20)
 
 struct cp_k8s {
     struct controlplane *cp;
@@ -35,9 +32,8 @@ struct cp_k8s {
 
 typedef struct k8s_job {
     work w; /* first: the done callback gets the job back */
+    k8s_client *client;
     /* input, copied */
-    char url[1024];
-    char token_file[512], ca_file[512];
     char type[256];
     char ns[K8S_NS_MAX], name[K8S_NAME_MAX];
     char *body;
@@ -150,20 +146,6 @@ typedef struct buf {
     size_t len;
 } buf;
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud) {
-    buf *b = ud;
-    size_t n = size * nmemb;
-    if (b->len + n > K8S_MAX_BODY) return 0; /* curl reports a write error */
-    char *q = realloc(b->p, b->len + n + 1);
-    if (!q) return 0;
-    memcpy(q + b->len, ptr, n);
-    b->p = q;
-    b->len += n;
-    b->p[b->len] = 0;
-    return n;
-}
-
-/* Reads the bearer token (trailing newline dropped). 0, or -errno with err. */
 /* The "message" of a Kubernetes Status object, or the start of the body. */
 static void api_message(const buf *b, char *out, size_t cap) {
     cJSON *root = b->p ? cJSON_ParseWithLength(b->p, b->len) : NULL;
@@ -179,53 +161,24 @@ static void job_run(work *w) {
     k8s_job *j = (k8s_job *)w;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    char token[8192];
-    struct curl_slist *hdr = NULL;
-    CURL *c = NULL;
-    buf b = {0};
-    char what[K8S_NS_MAX + K8S_NAME_MAX + 32];
+    char what[K8S_NS_MAX + K8S_NAME_MAX + 32], path[K8S_NS_MAX + K8S_NAME_MAX + 64];
     snprintf(what, sizeof what, "PATCH pods/%s/%s/status", j->ns, j->name);
-    if (j->token_file[0]) {
-        if ((j->rc = bearer_read(j->token_file, "k8s_token_file", token, sizeof token, j->err,
-                                 sizeof j->err)) < 0)
-            goto out;
-        char auth[8300];
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        hdr = curl_slist_append(hdr, auth);
-        explicit_bzero(auth, sizeof auth);
-        explicit_bzero(token, sizeof token);
-    }
-    hdr = curl_slist_append(hdr, "Content-Type: application/strategic-merge-patch+json");
-    hdr = curl_slist_append(hdr, "Accept: application/json");
-    c = curl_easy_init();
-    if (!c || !hdr) {
-        j->rc = -ENOMEM;
-        snprintf(j->err, sizeof j->err, "%s: out of memory", what);
-        goto out;
-    }
-    curl_easy_setopt(c, CURLOPT_URL, j->url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PATCH");
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, j->body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(j->body));
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, j->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    if (j->ca_file[0]) curl_easy_setopt(c, CURLOPT_CAINFO, j->ca_file);
-    char cerr[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-    CURLcode cc = curl_easy_perform(c);
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s/status", j->ns, j->name);
+    /* through the module's client: the credentials it was made with (kubeconfig, service
+     * account, or k8s_api_url + k8s_token_file + k8s_ca_file), its rate limit and its stop */
+    k8s_resp r = {0};
+    char err[900];
+    int rc = k8s_request(j->client, "PATCH", path, "application/strategic-merge-patch+json",
+                         j->body, k8s_now_ms() + j->timeout_ms, &r, err, sizeof err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     j->res.ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-    if (cc != CURLE_OK) {
-        j->rc = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
-        snprintf(j->err, sizeof j->err, "%s: %s: %s", what, curl_easy_strerror(cc),
-                 cerr[0] ? cerr : "no details");
+    buf b = {r.body, r.len};
+    if (rc < 0) {
+        j->rc = rc;
+        snprintf(j->err, sizeof j->err, "%s", err);
         goto out;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &j->res.http_status);
+    j->res.http_status = r.status;
     long code = j->res.http_status;
     if (code < 200 || code > 299) {
         char msg[512];
@@ -237,22 +190,20 @@ static void job_run(work *w) {
         snprintf(j->err, sizeof j->err, "%s: HTTP %ld: %s", what, code, msg);
         goto out;
     }
-    int r = k8s_pod_condition(b.p ? b.p : "", b.len, j->type, j->res.condition_status,
-                              sizeof j->res.condition_status);
+    int r2 = k8s_pod_condition(b.p ? b.p : "", b.len, j->type, j->res.condition_status,
+                               sizeof j->res.condition_status);
     const char *want = j->ready ? "True" : "False";
-    if (r == -EINVAL) {
+    if (r2 == -EINVAL) {
         j->rc = -EIO;
         snprintf(j->err, sizeof j->err, "%s: HTTP %ld but the answer is not a Pod object", what,
                  code);
-    } else if (r < 0 || strcmp(j->res.condition_status, want)) {
+    } else if (r2 < 0 || strcmp(j->res.condition_status, want)) {
         j->rc = -EIO;
         snprintf(j->err, sizeof j->err,
                  "%s: accepted, but the pod shows condition %s = '%s', not %s", what, j->type,
                  j->res.condition_status, want);
     }
 out:
-    curl_easy_cleanup(c);
-    curl_slist_free_all(hdr);
     free(b.p);
 }
 
@@ -289,19 +240,7 @@ int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name,
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    const char *base = cp->cfg.k8s_api_url;
-    size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/')
-        bl--;
-    int n = snprintf(j->url, sizeof j->url, "%.*s/api/v1/namespaces/%s/pods/%s/status", (int)bl,
-                     base, ns, name);
-    if (n < 0 || (size_t)n >= sizeof j->url) {
-        free(j);
-        snprintf(err, errlen, "k8s_api_url is too long");
-        return -EINVAL;
-    }
-    snprintf(j->token_file, sizeof j->token_file, "%s", cp->cfg.k8s_token_file);
-    snprintf(j->ca_file, sizeof j->ca_file, "%s", cp->cfg.k8s_ca_file);
+    j->client = k->client;
     snprintf(j->type, sizeof j->type, "%s", cp->cfg.k8s_readiness_condition);
     snprintf(j->ns, sizeof j->ns, "%s", ns);
     snprintf(j->name, sizeof j->name, "%s", name);
@@ -327,6 +266,8 @@ int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name,
     }
     return 0;
 }
+
+static int configured; /* k8s_configured(): one control plane per process */
 
 /* The credentials: a kubeconfig when configured; in a pod (the service's environment and the
  * default URL) the service account; else the configured URL, token and CA files. */
@@ -388,7 +329,15 @@ static int k8s_start(struct controlplane *cp, char *err, size_t errlen) {
              k8s_client_server(k->client), k->source, (long long)cp->cfg.k8s_qps,
              (long long)cp->cfg.k8s_burst);
     cp->k8s = k;
+    const struct cp_config *cfg = &cp->cfg;
+    configured = (cfg->k8s_kubeconfig && cfg->k8s_kubeconfig[0]) ||
+                 strcmp(cfg->k8s_api_url, "https://kubernetes.default.svc") != 0 ||
+                 getenv("KUBERNETES_SERVICE_HOST") != NULL;
     return 0;
+}
+
+int k8s_configured(void) {
+    return configured;
 }
 
 struct k8s_client *k8s_client_of(struct controlplane *cp) {
@@ -512,6 +461,7 @@ static void k8s_stop(struct controlplane *cp) {
     k8s_client_free(k->client);
     free(k);
     cp->k8s = NULL;
+    configured = 0;
 }
 
 CP_MODULE(k8s, "k8s", k8s_start, k8s_stop)

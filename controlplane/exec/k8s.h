@@ -2,8 +2,9 @@
  * condition (PATCH /api/v1/namespaces/NS/pods/NAME/status with a strategic merge patch of
  * status.conditions, merged by "type") from a worker thread, reporting back on the loop.
  *
- * Config keys (cp.h): k8s_api_url, k8s_token_file (read at every request: projected service
- * account tokens rotate), k8s_ca_file, k8s_readiness_condition, k8s_timeout. The pod must
+ * The patch goes through the control plane's client (below: k8s_kubeconfig, the service account,
+ * or k8s_api_url + k8s_token_file (read at every request: projected service account tokens
+ * rotate) + k8s_ca_file), with k8s_readiness_condition and k8s_timeout. The pod must
  * list the condition in spec.readinessGates; while it is "False" the pod is not Ready and
  * Services' endpoints leave it out. RBAC: patch on pods/status. */
 #ifndef TIDE_K8S_H
@@ -60,6 +61,10 @@ struct k8s_client;
  * k8s_api_url), or from k8s_api_url/k8s_token_file/k8s_ca_file; k8s_qps/k8s_burst limit it and
  * k8s_timeout bounds each call. NULL before start. */
 struct k8s_client *k8s_client_of(struct controlplane *cp);
+/* 1 when a Kubernetes API was configured (k8s_kubeconfig, a k8s_api_url other than the default,
+ * or the service account of a pod): the Deployment/StatefulSet executor acts only then. Set at
+ * the k8s module's start. */
+int k8s_configured(void);
 /* Where the client's credentials came from ("kubeconfig PATH", "in-cluster service account"). */
 const char *k8s_client_source(struct controlplane *cp);
 

@@ -148,6 +148,21 @@ static int pod_from(const cJSON *root, const char *gate_type, k8s_pod *out, char
         /* as the ReplicaSet controller reads it: an int32, anything else counts as 0 */
         if (*cost && !*end && v >= INT32_MIN && v <= INT32_MAX) out->deletion_cost = v;
     }
+    if (get_str(ann, K8S_ANNOT_REPLICA, out->replica, sizeof out->replica) == -EINVAL)
+        return fail(err, errlen, "Pod %s: annotation " K8S_ANNOT_REPLICA " is not a short string",
+                    out->name);
+    char since[24];
+    if (get_str(ann, K8S_ANNOT_SINCE, since, sizeof since) == 0) {
+        char *end;
+        long long v = strtoll(since, &end, 10);
+        if (*since && !*end && v > 0) out->since_ms = v;
+    }
+    if (get_str(st, "qosClass", out->qos, sizeof out->qos) == -EINVAL) out->qos[0] = 0;
+    if (get_str(st, "podIP", out->ip, sizeof out->ip) == -EINVAL) out->ip[0] = 0;
+    const cJSON *ctr = cJSON_GetArrayItem(get(spec, "containers"), 0);
+    const cJSON *cport = cJSON_GetArrayItem(get(ctr, "ports"), 0);
+    int pn = 0;
+    if (get_int(cport, "containerPort", &pn) == 0 && pn > 0 && pn < 65536) out->port = pn;
     out->ordinal = ordinal_of(out->name, labels);
     if (get_str(spec, "nodeName", out->node, sizeof out->node) == -EINVAL)
         return fail(err, errlen, "Pod %s: spec.nodeName too long", out->name);
@@ -163,6 +178,7 @@ static int pod_from(const cJSON *root, const char *gate_type, k8s_pod *out, char
             get_str(c, "status", status, sizeof status) < 0)
             continue;
         if (!strcmp(type, "Ready")) out->ready = !strcmp(status, "True");
+        if (!strcmp(type, "ContainersReady")) out->containers_ready = !strcmp(status, "True");
         if (gate_type && !strcmp(type, gate_type)) out->gate = !strcmp(status, "True");
     }
     return 0;

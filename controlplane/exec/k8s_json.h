@@ -22,6 +22,8 @@
 #define K8S_LABEL_STATE "tide.io/state"
 #define K8S_ANNOT_SINCE "tide.io/since"
 #define K8S_ANNOT_DELETION_COST "controller.kubernetes.io/pod-deletion-cost"
+#define K8S_ANNOT_REPLICA "tide.io/replica" /* the planner's replica id this pod carries */
+#define K8S_REPLICA_MAX 254                 /* a replica id (shared/actions.h), NUL included */
 
 typedef struct k8s_scale {
     char name[254];
@@ -54,13 +56,19 @@ typedef struct k8s_pod {
     char resource_version[K8S_RV_MAX];
     char node[K8S_NODE_MAX];
     k8s_phase phase;
-    int ready;                 /* condition Ready is True */
-    int gate;                  /* the readiness-gate condition: 1 True, 0 False, -1 absent */
-    int terminating;           /* metadata.deletionTimestamp set */
-    char state[K8S_STATE_MAX]; /* label tide.io/state, "" when absent */
-    int64_t deletion_cost;     /* annotation pod-deletion-cost, 0 when absent or invalid */
-    int ordinal;               /* StatefulSet pods: label apps.kubernetes.io/pod-index (or the -N of
-                                * statefulset.kubernetes.io/pod-name); -1 otherwise */
+    int ready;                     /* condition Ready is True */
+    int containers_ready;          /* condition ContainersReady is True */
+    int gate;                      /* the readiness-gate condition: 1 True, 0 False, -1 absent */
+    int terminating;               /* metadata.deletionTimestamp set */
+    char state[K8S_STATE_MAX];     /* label tide.io/state, "" when absent */
+    int64_t deletion_cost;         /* annotation pod-deletion-cost, 0 when absent or invalid */
+    char replica[K8S_REPLICA_MAX]; /* annotation tide.io/replica, "" when absent */
+    int64_t since_ms;              /* annotation tide.io/since (unix ms), 0 when absent */
+    char qos[16];                  /* status.qosClass ("Guaranteed", "Burstable", "BestEffort") */
+    char ip[46];                   /* status.podIP, "" before it has one */
+    int port;                      /* the first container's first containerPort, 0 none */
+    int ordinal; /* StatefulSet pods: label apps.kubernetes.io/pod-index (or the -N of
+                  * statefulset.kubernetes.io/pod-name); -1 otherwise */
 } k8s_pod;
 
 /* Decodes a Pod object (a cJSON node or a buffer). gate_type names the readiness-gate

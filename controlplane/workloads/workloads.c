@@ -6,6 +6,7 @@
 #include "exec/executor.h"
 #include "log.h"
 #include "query/prom_module.h"
+#include "workloads/crd.h"
 #include "workloads/persist.h"
 #include "work.h"
 #include "workloads/sync.h"
@@ -199,6 +200,10 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
         rc = sync_start(w, err, errlen);
         if (rc < 0) exec_registry_stop(cp);
     }
+    if (rc == 0 && (rc = crd_start(w, err, errlen)) < 0) { /* Workload custom resources */
+        sync_stop(w);
+        exec_registry_stop(cp);
+    }
     if (rc < 0) {
         cp->workloads = NULL;
         while (w->head) {
@@ -217,6 +222,7 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
 static void wl_stop(struct controlplane *cp) {
     struct cp_workloads *w = cp->workloads;
     if (!w) return;
+    crd_stop(w);
     work_pool_free(w->apply_pool); /* applies under way finish (and reply) first */
     sync_stop(w);
     exec_registry_stop(cp);
@@ -229,4 +235,5 @@ static void wl_stop(struct controlplane *cp) {
     cp->workloads = NULL;
 }
 
-CP_MODULE_AFTER(workloads, "workloads", PROM_MODULE_NAME, wl_start, wl_stop)
+/* after the Kubernetes client: the Deployment/StatefulSet executor acts through it */
+CP_MODULE_AFTER(workloads, "workloads", PROM_MODULE_NAME ", k8s", wl_start, wl_stop)

@@ -67,6 +67,7 @@ typedef struct workload_entry {
     struct workload_view *view; /* counters and replica history for /metrics and /ui
                                  * (workload_view.c), NULL until the first sync */
     int inventory;              /* executor inventory: 0 not asked, 1 under way, 2 done */
+    int from_cluster;           /* applied from a Workload custom resource (crd.c), not saved */
     char inventory_err[200];    /* why the last inventory failed, "" none */
     int64_t inventory_at;       /* wall ms it was last asked */
 } workload_entry;
@@ -78,6 +79,7 @@ struct cp_workloads {
     struct controlplane *cp;
     workload_entry *head;
     struct sync_loop *sync; /* sync.c: the tick and the worker jobs */
+    struct crd *crd;        /* crd.c: Workload custom resources, NULL without Kubernetes */
     char dir[1024];
     struct work_pool *apply_pool; /* workload-apply: parse and store off the loop */
     int applies_pending;          /* submitted, not yet answered */
