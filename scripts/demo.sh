@@ -339,7 +339,13 @@ on = sum(1 for x in r if x["state"] == "Online" and not x["doing"])
 sb = sum(1 for x in r if x["state"] == "Standby" and not x["doing"])
 sys.exit(0 if on == int(sys.argv[1]) and sb == int(sys.argv[2]) and len(r) == on + sb else 1)' "$1" "$2"
     }
-    acts() { "${CTL[@]}" events web | grep -E 'action +[a-z]+ web-[0-9]+' | grep -vF -f "$D/seen" || true; "${CTL[@]}" events web | grep -E 'action +[a-z]+ web-[0-9]+' > "$D/seen" || true; }
+    # acts: the decisions and actions of workload web since the last call (tidectl events)
+    acts() {
+        "${CTL[@]}" events web | grep -E ' (target|action) +' > "$D/ev" || true
+        grep -vxF -f "$D/seen" "$D/ev" > "$D/new" || true
+        cat "$D/new"
+        cat "$D/ev" >> "$D/seen"
+    }
     run delete web
     : > "$D/seen"
     echo
@@ -362,6 +368,9 @@ sys.exit(0 if on == int(sys.argv[1]) and sb == int(sys.argv[2]) and len(r) == on
     WRK=$!; PIDS+=("$WRK")
     wait_for 60 "4 replicas online under load" fleet 4 0
     acts
+    WOKE=$(grep -cE 'action +activate web-[0-9]+: done' "$D/new" || true)
+    WOKE_MS=$(grep -oE 'action +activate web-[0-9]+: done in [0-9]+ ms' "$D/new" | grep -oE '[0-9]+ ms' | paste -sd, - | sed 's/,/, /g')
+    STARTED=$(grep -cE 'action +start web-[0-9]+: done' "$D/new" || true)
     echo
     run get replicas web
     kill -INT "$WRK"; wait "$WRK" || true; forget "$WRK"
@@ -370,7 +379,8 @@ sys.exit(0 if on == int(sys.argv[1]) and sb == int(sys.argv[2]) and len(r) == on
     if grep -qE 'Non-2xx|Socket errors' "$D/wrk.log"; then
         echo "wrk: failed requests" >&2; exit 1
     fi
-    echo "wrk: $(grep -oE '^ *[0-9]+ requests in' "$D/wrk.log" | grep -oE '[0-9]+') requests, 0 failed"
+    WRK_N=$(grep -oE '^ *[0-9]+ requests in' "$D/wrk.log" | grep -oE '[0-9]+')
+    echo "wrk: $WRK_N requests, 0 failed"
 
     echo
     echo "-- load falls to a trickle (one client, ~10 requests/s): Tide drains and freezes 3 replicas"
@@ -393,13 +403,26 @@ PY
     wait_for 60 "1 online and 3 in standby" fleet 1 3
     kill -TERM "$TRICKLE"; wait "$TRICKLE" || true; forget "$TRICKLE"
     acts
+    FROZE=$(grep -cE 'action +standby web-[0-9]+: done' "$D/new" || true)
     echo
     run get replicas web
     echo
     cat "$D/trickle.log"
     grep -q ', 0 failed' "$D/trickle.log" || { echo "demo: failed requests during the scale-down" >&2; exit 1; }
+    # the frozen ones, as the kernel reports them
+    "${CTL[@]}" --json get replicas web | /usr/bin/python3 -c '
+import json, sys
+for r in json.load(sys.stdin):
+    if r["state"] == "Standby":
+        with open("/sys/fs/cgroup/unified" + r["cgroup"] + "/cgroup.events") as f:
+            fz = [l.split()[1] for l in f if l.startswith("frozen ")]
+        print("%s: pid %d, %s cgroup.events frozen %s" % (r["id"], r["pid"], r["cgroup"], fz[0] if fz else "?"))'
+    TRICKLE_N=$(grep -oE '[0-9]+ requests ok' "$D/trickle.log" | grep -oE '[0-9]+')
     echo
-    run describe web | sed -n '/^Decisions\|^Events\|^Recent/,$p' | head -20
+    echo "the loop: $WOKE standby replica(s) woken (activate: $WOKE_MS), $STARTED new one(s) started," \
+         "$FROZE drained and frozen; $((WRK_N + TRICKLE_N)) requests ($WRK_N under wrk, $TRICKLE_N during the scale-down), 0 failed"
+    echo
+    run describe web | grep -E '^(Mode|Replicas|Target util|Observation):'
 else
     say "2-5. skipped: the web service needs root, writable cgroups, HAProxy, socat and wrk (scripts/setup.sh)"
 fi
