@@ -13,9 +13,10 @@
 #   6. the models offline: a backtest of the forecasters and a trace simulation of Tide vs the
 #      Kubernetes HPA on shipped slices of the NASA trace (tidectl backtest, simulate);
 #   7. everything stops cleanly and what the demo made is removed (also on Ctrl-C).
-# Parts 2-5 need root (cgroups), HAProxy and wrk (scripts/setup.sh installs them); without them
-# they are skipped with a note. Every wait is on an event (a state polled every 100 ms) with a
-# deadline. Exit 0 on success.
+# Parts 2-4 need root, v1+v2 (hybrid) cgroups, HAProxy and socat; part 5 root, a cgroup v2 mount
+# (pure v2, as a fresh Debian 12, or hybrid), HAProxy and wrk (scripts/setup.sh installs the
+# packages); without them they are skipped with a note. Every wait is on an event (a state
+# polled every 100 ms) with a deadline. Exit 0 on success.
 set -euo pipefail
 BIN=$(cd "${1:-bin}" && pwd)
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,17 +34,18 @@ reap_replicas() {
     local d p h n
     for n in r1 r2; do
         for d in "$R/freezer/$T-$n"/*/; do [ -f "$d/freezer.state" ] && echo THAWED > "$d/freezer.state"; done 2>/dev/null
-        for d in "$R/unified/$T-$n"/*/; do [ -f "$d/cgroup.freeze" ] && echo 0 > "$d/cgroup.freeze"; done 2>/dev/null
-        for d in "$R/unified/$T-$n"/*/ "$R/freezer/$T-$n"/*/; do
+        for d in "$V2/$T-$n"/*/; do [ -f "$d/cgroup.freeze" ] && echo 0 > "$d/cgroup.freeze"; done 2>/dev/null
+        for d in "$V2/$T-$n"/*/ "$R/freezer/$T-$n"/*/; do
             for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
         done
     done
-    [ -d "$R/unified/$T-r1" ] || [ -d "$R/unified/$T-r2" ] || return 0
+    [ -n "$V2" ] || return 0
+    [ -d "$V2/$T-r1" ] || [ -d "$V2/$T-r2" ] || return 0
     sleep 0.2 # the killed processes leave their cgroups
     for n in r1 r2; do
-        for h in unified freezer "memory$MEMREL" memory cpu cpuacct pids systemd; do
-            for d in "$R/$h/$T-$n"/*/; do rmdir "$d"; done 2>/dev/null
-            rmdir "$R/$h/$T-$n" 2>/dev/null
+        for h in "$V2" "$R/freezer" "$R/memory$MEMREL" "$R/memory" "$R/cpu" "$R/cpuacct" "$R/pids" "$R/systemd"; do
+            for d in "$h/$T-$n"/*/; do rmdir "$d"; done 2>/dev/null
+            rmdir "$h/$T-$n" 2>/dev/null
         done
     done
     true
@@ -109,20 +111,31 @@ if [ "$(id -u)" = 0 ] && [ -w "$R/freezer" ] && [ -w "$R/cpu" ] && [ -w "$R/unif
 fi
 AGENT1_EXTRA=()
 AGENT2_EXTRA=()
-if [ $CGROUPS_OK = 1 ]; then
-    # both nodes run replica processes for part 5 (cgroups /$T-r1/ID, /$T-r2/ID) and sample them
-    AGENT1_EXTRA=(--cgroup-roots "/$T,/$T-r1" --cgroup-prefix memory=self --cgroup-detail-every 1
-                  --replica-dir "$D/r1" --replica-cgroup "/$T-r1")
-    AGENT2_EXTRA=(--cgroup-roots "/$T-r2" --cgroup-prefix memory=self --cgroup-detail-every 1
-                  --replica-dir "$D/r2" --replica-cgroup "/$T-r2")
+# the cgroup v2 mount (/sys/fs/cgroup on a pure v2 host, /sys/fs/cgroup/unified on a hybrid one):
+# the loop (part 5) needs only it
+V2=$(awk '{for (i = 1; i < NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break }}' \
+    /proc/self/mountinfo | head -1)
+LOOP_OK=0
+if [ "$(id -u)" = 0 ] && [ -n "$V2" ] && [ -w "$V2/cgroup.procs" ] && command -v haproxy >/dev/null \
+    && command -v wrk >/dev/null; then
+    LOOP_OK=1
 fi
-AGENTS=()
+if [ $LOOP_OK = 1 ]; then
+    # both nodes run replica processes for part 5 (cgroups /$T-r1/ID, /$T-r2/ID) and sample them
+    AGENT1_EXTRA=(--cgroup-roots "/$T-r1" --replica-dir "$D/r1" --replica-cgroup "/$T-r1")
+    AGENT2_EXTRA=(--cgroup-roots "/$T-r2" --replica-dir "$D/r2" --replica-cgroup "/$T-r2")
+fi
+if [ $CGROUPS_OK = 1 ]; then # parts 2-4: demo-node-1 samples the demo's own cgroups too
+    if [ $LOOP_OK = 1 ]; then ROOTS1="/$T,/$T-r1"; else ROOTS1="/$T"; fi
+    AGENT1_EXTRA=(--cgroup-roots "$ROOTS1" --cgroup-prefix memory=self --cgroup-detail-every 1
+                  "${AGENT1_EXTRA[@]:2}")
+fi
 "$BIN/tide-agent" --controlplane "127.0.0.1:$AGENT_PORT" --node demo-node-1 --token-file "$D/token" \
     --interval 500ms "${AGENT1_EXTRA[@]}" > "$D/demo-node-1.log" 2>&1 &
-PIDS+=("$!"); AGENTS+=("$!")
+PIDS+=("$!")
 "$BIN/tide-agent" --controlplane "127.0.0.1:$AGENT_PORT" --node demo-node-2 --token-file "$D/token" \
     --interval 500ms "${AGENT2_EXTRA[@]}" > "$D/demo-node-2.log" 2>&1 &
-PIDS+=("$!"); AGENTS+=("$!")
+PIDS+=("$!")
 
 reporting() { # both agents connected with at least 2 samples each
     "${CTL[@]}" --json agents | /usr/bin/python3 -c '
@@ -140,8 +153,7 @@ run ping demo-node-1
 
 # ---- 2 --------------------------------------------------------------------------------------
 WEB_OK=0
-if [ $CGROUPS_OK = 1 ] && command -v haproxy >/dev/null && command -v socat >/dev/null \
-    && command -v wrk >/dev/null; then
+if [ $CGROUPS_OK = 1 ] && command -v haproxy >/dev/null && command -v socat >/dev/null; then
     WEB_OK=1
 fi
 if [ $WEB_OK = 1 ]; then
@@ -256,6 +268,11 @@ PY
     wait_for 10 "web2 to serve again" serves
     echo "web2 answers again: $(curl -s "http://127.0.0.1:$P2/")"
 
+else
+    say "2-4. skipped: the web service needs root, writable v1+v2 (hybrid) cgroups, HAProxy and socat (scripts/setup.sh)"
+fi
+
+if [ $LOOP_OK = 1 ]; then
     # ---- 5 ----------------------------------------------------------------------------------
     say "5. the loop: workload web as an HAProxyBackend in Auto; load rises, Tide wakes and starts replicas; load falls, it drains and freezes them"
     # A second HAProxy with a backend of six empty slots the executor fills, replicas of
@@ -346,7 +363,7 @@ sys.exit(0 if on == int(sys.argv[1]) and sb == int(sys.argv[2]) and len(r) == on
         cat "$D/new"
         cat "$D/ev" >> "$D/seen"
     }
-    run delete web
+    [ $WEB_OK = 1 ] && run delete web # part 3's, in Preview
     : > "$D/seen"
     echo
     echo "-- the fleet starts with 3 replicas (minReplicas = maxReplicas = 3), then the spec is re-applied with minReplicas 1, maxReplicas 4"
@@ -414,9 +431,9 @@ PY
 import json, sys
 for r in json.load(sys.stdin):
     if r["state"] == "Standby":
-        with open("/sys/fs/cgroup/unified" + r["cgroup"] + "/cgroup.events") as f:
+        with open(sys.argv[1] + r["cgroup"] + "/cgroup.events") as f:
             fz = [l.split()[1] for l in f if l.startswith("frozen ")]
-        print("%s: pid %d, %s cgroup.events frozen %s" % (r["id"], r["pid"], r["cgroup"], fz[0] if fz else "?"))'
+        print("%s: pid %d, %s cgroup.events frozen %s" % (r["id"], r["pid"], r["cgroup"], fz[0] if fz else "?"))' "$V2"
     TRICKLE_N=$(grep -oE '[0-9]+ requests ok' "$D/trickle.log" | grep -oE '[0-9]+')
     echo
     echo "the loop: $WOKE standby replica(s) woken (activate: $WOKE_MS), $STARTED new one(s) started," \
@@ -424,7 +441,7 @@ for r in json.load(sys.stdin):
     echo
     run describe web | grep -E '^(Mode|Replicas|Target util|Observation):'
 else
-    say "2-5. skipped: the web service needs root, writable cgroups, HAProxy, socat and wrk (scripts/setup.sh)"
+    say "5. skipped: the loop needs root, a writable cgroup v2 mount, HAProxy and wrk (scripts/setup.sh)"
 fi
 
 # ---- 6 --------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ need() { grep -qE "$1" "$W/demo.log" || { cat "$W/demo.log"; fail "demo output l
 need '^demo-node-1 +tide-agent'
 need '^demo-node-2 +tide-agent'
 need 'answered by tide-agent'
-if [ "$(id -u)" = 0 ] && command -v haproxy >/dev/null; then
+if [ "$(id -u)" = 0 ] && command -v haproxy >/dev/null && command -v socat >/dev/null \
+    && [ -w /sys/fs/cgroup/freezer ] && [ -w /sys/fs/cgroup/unified/cgroup.procs ]; then
     need '/batch +cgroup +0\.[0-9]{3}'
     need '^workload/web created'
     need 'target +need [0-9]+ online'
@@ -22,6 +23,9 @@ if [ "$(id -u)" = 0 ] && command -v haproxy >/dev/null; then
     need "cgroup.events says 'frozen 1', CPU used in 1 s: 0 us, process alive: yes"
     need 'activate on demo-node-1: ok'
     need 'web2 answers again: web2'
+fi
+if [ "$(id -u)" = 0 ] && command -v haproxy >/dev/null && command -v wrk >/dev/null \
+    && grep -q ' - cgroup2 ' /proc/self/mountinfo; then
     # the loop (part 5)
     need 'action +activate web-[0-9]+: done in [0-9]+ ms'
     need 'action +start web-4: done in [0-9]+ ms'
