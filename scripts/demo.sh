@@ -359,7 +359,9 @@ sys.exit(0 if on == int(sys.argv[1]) and sb == int(sys.argv[2]) and len(r) == on
     # acts: the decisions and actions of workload web since the last call (tidectl events)
     acts() {
         "${CTL[@]}" events web | grep -E ' (target|action) +' > "$D/ev" || true
-        grep -vxF -f "$D/seen" "$D/ev" > "$D/new" || true
+        # the table's column widths may change between calls: compare with runs of spaces as one
+        awk 'FILENAME == ARGV[1] { k = $0; gsub(/ +/, " ", k); seen[k] = 1; next }
+             { k = $0; gsub(/ +/, " ", k); if (!(k in seen)) print }' "$D/seen" "$D/ev" > "$D/new"
         cat "$D/new"
         cat "$D/ev" >> "$D/seen"
     }
