@@ -356,6 +356,25 @@ on = sum(1 for x in r if x["state"] == "Online" and not x["doing"])
 sb = sum(1 for x in r if x["state"] == "Standby" and not x["doing"])
 sys.exit(0 if on == int(sys.argv[1]) and sb == int(sys.argv[2]) and len(r) == on + sb else 1)' "$1" "$2"
     }
+    # await SECONDS WHAT ONLINE STANDBY: waits for that fleet; on a timeout shows why
+    await() {
+        wait_for "$1" "$2" fleet "$3" "$4" && return 0
+        "${CTL[@]}" describe web >&2 || true
+        "${CTL[@]}" events web | tail -20 >&2 || true
+        "${CTL[@]}" query "cgroup_cpu_usage_cores{cgroup=~\"/$T-r[12]/.*\"}" >&2 || true
+        return 1
+    }
+    # idle N: N replicas sampled and together below 0.05 cores (their start-up work is over: a
+    # rate still counting it would read as load on the next decision)
+    idle() {
+        local now; now=$(date +%s)
+        "${CTL[@]}" --json query "cgroup_cpu_usage_cores{cgroup=~\"/$T-r[12]/web-.*\"}" \
+            --start $((now - 4)) --end "$now" --step 1 | /usr/bin/python3 -c '
+import json, sys
+r = json.load(sys.stdin)["data"]["result"]
+last = [float(s["values"][-1][1]) for s in r if s.get("values")]
+sys.exit(0 if len(last) == int(sys.argv[1]) and sum(last) < 0.05 else 1)' "$1"
+    }
     # acts: the decisions and actions of workload web since the last call (tidectl events)
     acts() {
         "${CTL[@]}" events web | grep -E ' (target|action) +' > "$D/ev" || true
@@ -371,12 +390,13 @@ sys.exit(0 if on == int(sys.argv[1]) and sb == int(sys.argv[2]) and len(r) == on
     echo "-- the fleet starts with 3 replicas (minReplicas = maxReplicas = 3), then the spec is re-applied with minReplicas 1, maxReplicas 4"
     loop_spec 3 3
     run apply -f "$D/web-auto.yaml"
-    wait_for 60 "3 replicas online" fleet 3 0
+    await 60 "3 replicas online" 3 0
+    wait_for 30 "the 3 replicas to be sampled idle" idle 3
     acts
     loop_spec 1 4
     run apply -f "$D/web-auto.yaml"
     echo "-- idle: Tide needs 1; it drains 2 replicas and freezes them (Standby)"
-    wait_for 60 "1 online and 2 in standby" fleet 1 2
+    await 60 "1 online and 2 in standby" 1 2
     acts
     echo
     run get replicas web
@@ -385,7 +405,7 @@ sys.exit(0 if on == int(sys.argv[1]) and sb == int(sys.argv[2]) and len(r) == on
     echo "-- load rises: wrk, 8 connections through HAProxy on 127.0.0.1:$FW"
     wrk -t1 -c8 -d60s "http://127.0.0.1:$FW/" > "$D/wrk.log" 2>&1 &
     WRK=$!; PIDS+=("$WRK")
-    wait_for 60 "4 replicas online under load" fleet 4 0
+    await 60 "4 replicas online under load" 4 0
     acts
     WOKE=$(grep -cE 'action +activate web-[0-9]+: done' "$D/new" || true)
     WOKE_MS=$(grep -oE 'action +activate web-[0-9]+: done in [0-9]+ ms' "$D/new" | grep -oE '[0-9]+ ms' | paste -sd, - | sed 's/,/, /g')
@@ -419,7 +439,7 @@ while not stop:
 print(f"trickle through HAProxy during the scale-down: {ok} requests ok, {bad} failed")
 PY
     TRICKLE=$!; PIDS+=("$TRICKLE")
-    wait_for 60 "1 online and 3 in standby" fleet 1 3
+    await 60 "1 online and 3 in standby" 1 3
     kill -TERM "$TRICKLE"; wait "$TRICKLE" || true; forget "$TRICKLE"
     acts
     FROZE=$(grep -cE 'action +standby web-[0-9]+: done' "$D/new" || true)
