@@ -309,7 +309,7 @@ CFG
     PIDS+=("$!")
     wait_for 20 "the second HAProxy" test -S "$HW"
     # loop_spec MIN MAX: the workload; the short periods (sync every second, no stabilization
-    # windows, whole gray steps watched for 2 s) make the loop fit a demo; the defaults are 15 s
+    # windows, whole gray steps watched for 1 s) make the loop fit a demo; the defaults are 15 s
     # syncs and a 5-minute scale-down window. Utilization is the replicas' CPU in percent of a
     # core; the target is low (10 %) so that load from this machine alone asks for 4 replicas.
     loop_spec() {
@@ -344,7 +344,7 @@ spec:
     scaleUp: {stabilizationWindowSeconds: 0, gray: {changePercent: 100, changeIntervalSeconds: 0}}
     scaleDown:
       stabilizationWindowSeconds: 0
-      gray: {state: Standby, changePercent: 100, changeIntervalSeconds: 0, observationSeconds: 2}
+      gray: {state: Standby, changePercent: 100, changeIntervalSeconds: 0, observationSeconds: 1}
 Y
     }
     # fleet ONLINE STANDBY: that many replicas in each state and no action under way
