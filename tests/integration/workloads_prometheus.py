@@ -160,7 +160,10 @@ def main():
         cp = subprocess.Popen(
             [BIN + "/tide-controlplane", "--listen", "127.0.0.1:%d" % ap, "--socket", sock,
              "--token-file", tok, "--data-dir", w + "/data", "--http", "127.0.0.1:%d" % hp,
-             "--prometheus", "http://127.0.0.1:%d" % pp, "--prometheus-timeout", "2s"],
+             "--prometheus", "http://127.0.0.1:%d" % pp, "--prometheus-timeout", "2s",
+             # the agent's samples are stamped in 1995 (the trace's time): kept, not swept
+             "--retention-raw", "300000h", "--retention-1m", "300000h",
+             "--retention-10m", "300000h"],
             stdout=cplog, stderr=subprocess.STDOUT)
         procs.append(cp)
         tp.wait_for(lambda: os.path.exists(sock), 20, "ops socket")
