@@ -6,6 +6,8 @@
 #include "store/tsdb_chunk.h"
 #include "store/tsdb_wal.h"
 
+#include "log.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <ev.h>
@@ -676,10 +678,10 @@ int tsdb_append(tsdb *db, const char *source, uint64_t seq, uint32_t id, const i
 
 /* ---- removal of series with nothing left inside retention ---- */
 
+/* The daemon's wall clock (shared/log.h): the virtual clock's trace time when one is set, so
+ * retention counts in the same time as the samples' timestamps. */
 static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return tide_now_wall_ms();
 }
 
 void tsdb_set_removed_hook(tsdb *db, tsdb_removed_fn fn, void *arg) {

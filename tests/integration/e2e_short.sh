@@ -44,6 +44,9 @@ assert r['standby_minutes'] == 0 and r['scale_actions'] == 0, r
 assert r['p99_ms'] > 0 and r['unloaded_p99_ms'] > 0, r
 PY
 grep -q '<svg' "$W/e2e.svg" && grep -q 'static: offered' "$W/e2e.svg" || fail "no chart"
-ls -d /sys/fs/cgroup/*/tide-e2e-* 2>/dev/null && fail "cgroups left behind"
+# tide-e2e-PID: left behind when its e2e.sh (PID) has ended (another run may be under way)
+for d in /sys/fs/cgroup/*/tide-e2e-*; do
+    [ -d "$d" ] && [ ! -d "/proc/${d##*-}" ] && fail "cgroups left behind: $d"
+done
 pgrep -f "$TIDE_BUILD/tools/tide-replica" && fail "replicas left behind"
 echo ok
