@@ -970,6 +970,9 @@ static int hb_apply(void *state, const workload_spec *spec, const exec_request *
         op_send(op, t->haproxy_node, "haproxy-slot", hb_slot_args(t, p->r.slot, NULL, 0, "maint"));
         break;
     case EXEC_ACTIVATE: /* thaw, then the spec's warm-up to the replica's address */
+        if (t->warmup.enabled && !(p->r.addr[0] && p->r.port > 0))
+            log_warn("exec", "%s: replica %s has no address: activated without warm-up", wl->name,
+                     p->r.id);
         op_send(op, p->r.node, "activate",
                 hb_activate_args(&t->warmup, p->r.cgroup, p->r.addr, p->r.port));
         break;
