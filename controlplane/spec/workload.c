@@ -815,8 +815,8 @@ static int http_token_char(int ch) {
     return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
 }
 
-/* spec.target[.replica].warmup: the agent's warm-up spec (agent/actions/warmup.h), with its
- * bounds, in the spec's units (seconds). */
+/* spec.warmup (Deployment, StatefulSet) or spec.target.replica.warmup (HAProxyBackend): the
+ * agent's warm-up spec (agent/actions/warmup.h) with its bounds, durations in seconds. */
 static void parse_warmup(pctx *c, const char *path, yaml_node_t *n, wl_warmup *w) {
     static const char *const k[] = {"method",
                                     "path",
@@ -896,7 +896,7 @@ static void parse_warmup(pctx *c, const char *path, yaml_node_t *n, wl_warmup *w
                     continue;
                 }
                 for (const char *q = val; *q; q++)
-                    if (*q == '\r' || *q == '\n' || *q == '\0') bad = 1;
+                    if (*q == '\r' || *q == '\n') bad = 1;
                 if (bad) {
                     prob(c, hp, vn, "must not contain line breaks");
                     continue;
