@@ -671,6 +671,11 @@ static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error) 
     case K_ACTIVATE:
         if (op->step == 0) {
             keep(op, "activate", data);
+            cJSON *ws = hb_warmup_summary(data); /* the warm-up's figures, at the top */
+            if (ws) {
+                keep(op, "warmup", ws);
+                cJSON_Delete(ws);
+            }
             if (!ok || !p) {
                 if (p) rep_set(p, EXEC_RS_STANDBY);
                 op_finish(op, 0, "activate on %s: %s", p ? p->r.node : "?",
@@ -923,10 +928,10 @@ static int hb_apply(void *state, const workload_spec *spec, const exec_request *
                  t->haproxy_node);
         return -EHOSTUNREACH;
     }
-    int64_t track_ms = HB_TRACK_EXTRA_MS +
-                       (int64_t)spec->target.replica.readiness_timeout_seconds * 1000 +
-                       (int64_t)spec->target.replica.grace_seconds * 1000 +
-                       4LL * (TIDE_DRAIN_TIMEOUT_MS + EXEC_MARGIN_MS);
+    int64_t track_ms =
+        HB_TRACK_EXTRA_MS + (int64_t)spec->target.replica.readiness_timeout_seconds * 1000 +
+        (int64_t)spec->target.replica.grace_seconds * 1000 +
+        4LL * (TIDE_DRAIN_TIMEOUT_MS + EXEC_MARGIN_MS) + hb_warmup_ms(&spec->target.warmup);
     hb_op *op = op_new(x, wl, (hb_kind)rq->op, rq->replica);
     if (!op) {
         snprintf(err, errlen, "out of memory");
@@ -964,12 +969,13 @@ static int hb_apply(void *state, const workload_spec *spec, const exec_request *
     case EXEC_STANDBY:
         op_send(op, t->haproxy_node, "haproxy-slot", hb_slot_args(t, p->r.slot, NULL, 0, "maint"));
         break;
-    case EXEC_ACTIVATE: {
-        cJSON *a = cJSON_CreateObject();
-        if (a) cJSON_AddStringToObject(a, "cgroup", p->r.cgroup);
-        op_send(op, p->r.node, "activate", a);
+    case EXEC_ACTIVATE: /* thaw, then the spec's warm-up to the replica's address */
+        if (t->warmup.enabled && !(p->r.addr[0] && p->r.port > 0))
+            log_warn("exec", "%s: replica %s has no address: activated without warm-up", wl->name,
+                     p->r.id);
+        op_send(op, p->r.node, "activate",
+                hb_activate_args(&t->warmup, p->r.cgroup, p->r.addr, p->r.port));
         break;
-    }
     case EXEC_RESTORE:
         if (!p->r.slot[0]) {
             op_send(op, t->haproxy_node, "haproxy-slots", hb_slots_args(t));

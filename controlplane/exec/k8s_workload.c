@@ -15,12 +15,13 @@
  *   once its containers are ready and its readiness gate is set True); CUTOFF sets the gate
  *   False and has the node's agent drain the pod's endpoint (podIP:containerPort; without a
  *   container port the gate alone drains it); STANDBY freezes the pod's cgroup on its node's
- *   agent (the path from the agent's kubepods discovery); ACTIVATE thaws it, then sets the gate
- *   True; RESTORE sets the gate True; DELETE makes exactly that pod go (k8s_fleet_delete). For a
- *   StatefulSet the pod acted on is the highest ordinal in the replica's state (the lowest for
- *   ACTIVATE) that no other action holds: the replica id moves to that pod (tide.io/replica is
- *   swapped; one such resolve at a time per workload), so the pods a scale-in removes are
- *   always the ones cut off and frozen.
+ *   agent (the path from the agent's kubepods discovery); ACTIVATE thaws it, sends the spec's
+ *   warm-up (spec.warmup) to podIP:containerPort while the gate is still False, then
+ *   sets the gate True; RESTORE sets the gate True; DELETE makes exactly that pod go
+ * (k8s_fleet_delete). For a StatefulSet the pod acted on is the highest ordinal in the replica's
+ * state (the lowest for ACTIVATE) that no other action holds: the replica id moves to that pod
+ * (tide.io/replica is swapped; one such resolve at a time per workload), so the pods a scale-in
+ * removes are always the ones cut off and frozen.
  *
  * Everything here runs on the loop; Kubernetes calls go to worker threads as jobs (k8s_offloop)
  * that own copies of what they need. An action is tracked from its start to its outcome by
@@ -28,6 +29,7 @@
  * deleted meanwhile is dropped. */
 #include "cp.h"
 #include "exec/executor.h"
+#include "exec/hb_args.h"
 #include "exec/k8s.h"
 #include "exec/k8s_fleet.h"
 #include "exec/tracker.h"
@@ -76,6 +78,7 @@ typedef struct kx_wl {
      * wait in order */
     int resolving;
     kx_act *queue, *queue_tail;
+    wl_warmup warmup; /* the generation's spec.warmup: sent with each activate */
 } kx_wl;
 
 struct kx {
@@ -120,10 +123,12 @@ struct kx_act {
     exec_action *ta; /* PH_TRANSPORT */
     k8s_pod pod;     /* the pod acted on (resolved) */
     int thawed;      /* DELETE of a standby pod: thawed first (it shuts down on SIGTERM) */
+    cJSON *warm;     /* ACTIVATE: the warm-up's figures (hb_warmup_summary), for the event */
     char err[700];
 };
 
 static void act_free(kx_act *a) {
+    cJSON_Delete(a->warm);
     kw_unref(a->kw);
     free(a);
 }
@@ -191,6 +196,10 @@ static void act_report(kx_act *a, int ok) {
     if (d && a->pod.name[0]) {
         cJSON_AddStringToObject(d, "pod", a->pod.name);
         cJSON_AddStringToObject(d, "node", a->pod.node);
+    }
+    if (d && a->warm) {
+        cJSON_AddItemToObject(d, "warmup", a->warm);
+        a->warm = NULL;
     }
     exec_result res = {.rq = a->rq,
                        .ok = ok,
@@ -522,8 +531,28 @@ static void act_step(kx_act *a) {
     case EXEC_ACTIVATE: {
         char cg[1024];
         pod_cgroup(x, &a->pod, cg, sizeof cg);
-        cJSON *args = cJSON_CreateObject();
-        cJSON_AddStringToObject(args, "cgroup", cg);
+        cJSON *args;
+        if (a->kind == EXEC_ACTIVATE) {
+            /* thaw, the warm-up to podIP:containerPort (the gate is still False: only the
+             * warm-up reaches it), then the gate True */
+            const wl_warmup *w = &a->kw->warmup;
+            if (w->enabled && !(a->pod.ip[0] && a->pod.port > 0))
+                log_warn("k8s-exec",
+                         "%s: pod %s has no IP or container port: activated without warm-up",
+                         a->kw->name, a->pod.name);
+            args = hb_activate_args(w, cg, a->pod.ip, a->pod.port);
+        } else {
+            args = cJSON_CreateObject();
+            if (args && !cJSON_AddStringToObject(args, "cgroup", cg)) {
+                cJSON_Delete(args);
+                args = NULL;
+            }
+        }
+        if (!args) {
+            snprintf(a->err, sizeof a->err, "out of memory");
+            act_finish(a, 0);
+            return;
+        }
         act_transport(a, a->kind == EXEC_STANDBY ? "standby" : "activate", args, 1);
         return;
     }
@@ -566,6 +595,10 @@ static void act_step(kx_act *a) {
 static void transport_done(void *arg, int ok, int status, cJSON *data, const char *error) {
     (void)status;
     kx_act *a = arg;
+    if (a->kind == EXEC_ACTIVATE) {
+        cJSON_Delete(a->warm);
+        a->warm = hb_warmup_summary(data);
+    }
     cJSON_Delete(data);
     a->ta = NULL;
     a->phase = PH_WAIT;
@@ -839,6 +872,7 @@ static kx_wl *kw_for(kx *x, const workload_spec *spec, uint64_t generation) {
     kw->kind = spec->target.kind == WL_TARGET_STATEFULSET ? K8S_STATEFULSET : K8S_DEPLOYMENT;
     snprintf(kw->ns, sizeof kw->ns, "%s", spec->target.namespace_);
     snprintf(kw->target, sizeof kw->target, "%s", spec->target.name);
+    kw->warmup = spec->target.warmup;
     kw->owner = KX_OWNER_UNKNOWN;
     kw->next = x->head;
     x->head = kw;
@@ -944,7 +978,10 @@ static int kx_apply(void *state, const workload_spec *spec, const exec_request *
     snprintf(a->replica, sizeof a->replica, "%s", rq->replica);
     int rc = exec_tracker_begin(
         x->tr, kw->name, kw->generation, rq->replica, exec_op_name(rq->op), a->t0,
-        rq->op == EXEC_START ? KX_START_TIMEOUT_MS : KX_ACTION_TIMEOUT_MS, a, &a->seq);
+        rq->op == EXEC_START      ? KX_START_TIMEOUT_MS
+        : rq->op == EXEC_ACTIVATE ? KX_ACTION_TIMEOUT_MS + hb_warmup_ms(&kw->warmup)
+                                  : KX_ACTION_TIMEOUT_MS,
+        a, &a->seq);
     if (rc < 0) {
         snprintf(err, errlen, "%s %s: %s", exec_op_name(rq->op), rq->replica,
                  rc == -EBUSY ? "the replica has an action under way" : strerror(-rc));

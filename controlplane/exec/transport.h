@@ -30,7 +30,9 @@ typedef struct exec_action exec_action;
 /* Starts ACTION on NODE's agent with args (borrowed, copied; NULL = {}), through pod
  * ("NAMESPACE/NAME", NULL = none). Checks the action and args against the shared schema first.
  * Returns 0 with done to come (and *handle set when handle is not NULL), or -EINVAL (unknown
- * action, bad args, bad pod reference, pod with warmup) / -ENOMEM with err; done is then not
+ * action, bad args, bad pod reference, a pod with an action other than drain, standby or
+ * activate: the warmup action alone sends no traffic through the Service, while activate's own
+ * "warmup" runs before the gate is set True) / -ENOMEM with err; done is then not
  * called. */
 int exec_node_action(struct controlplane *cp, const char *node, const char *action,
                      const cJSON *args, const char *pod, exec_action_done_fn done, void *arg,

@@ -802,12 +802,134 @@ bad:
     return -1;
 }
 
-static void parse_replica(pctx *c, yaml_node_t *n, wl_replica_template *r) {
+/* Seconds with millisecond resolution, in lo..hi seconds, into *ms. */
+static int get_secs_ms(pctx *c, const char *path, yaml_node_t *n, double lo, double hi, int *ms) {
+    double v;
+    if (get_num(c, path, n, lo, hi, 0, &v) < 0) return -1;
+    *ms = (int)llround(v * 1000);
+    if (lo > 0 && *ms < 1) *ms = 1;
+    return 0;
+}
+
+static int http_token_char(int ch) {
+    return isalnum(ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* spec.warmup (Deployment, StatefulSet) or spec.target.replica.warmup (HAProxyBackend): the
+ * agent's warm-up spec (agent/actions/warmup.h) with its bounds, durations in seconds. */
+static void parse_warmup(pctx *c, const char *path, yaml_node_t *n, wl_warmup *w) {
+    static const char *const k[] = {"method",
+                                    "path",
+                                    "body",
+                                    "headers",
+                                    "rate",
+                                    "startRate",
+                                    "durationSeconds",
+                                    "rampSeconds",
+                                    "maxInflight",
+                                    "requestTimeoutSeconds",
+                                    NULL};
+    yaml_node_t *v[10];
+    char sp[200];
+    memset(w, 0, sizeof *w);
+    w->enabled = 1;
+    snprintf(w->method, sizeof w->method, "GET");
+    snprintf(w->path, sizeof w->path, "/");
+    w->rate = 20;
+    w->duration_ms = 2000;
+    w->ramp_ms = -1;
+    w->max_inflight = 16;
+    w->request_timeout_ms = 2000;
+    if (fields(c, path, n, k, v) < 0) return;
+    if (v[0]) {
+        pfmt(sp, sizeof sp, "%s.method", path);
+        if (get_str(c, sp, v[0], w->method, sizeof w->method) == 0) {
+            int bad = !w->method[0];
+            for (const char *m = w->method; *m; m++)
+                if (!((*m >= 'A' && *m <= 'Z') || *m == '-')) bad = 1;
+            if (bad) prob(c, sp, v[0], "must be an HTTP method such as GET or POST");
+        }
+    }
+    if (v[1]) {
+        pfmt(sp, sizeof sp, "%s.path", path);
+        if (get_str(c, sp, v[1], w->path, sizeof w->path) == 0) {
+            if (w->path[0] != '/') prob(c, sp, v[1], "must start with '/'");
+            for (const char *q = w->path; *q; q++)
+                if ((unsigned char)*q <= ' ' || *q == 0x7f) {
+                    prob(c, sp, v[1], "must not contain spaces or control characters");
+                    break;
+                }
+        }
+    }
+    if (v[2]) {
+        pfmt(sp, sizeof sp, "%s.body", path);
+        if (get_str(c, sp, v[2], w->body, sizeof w->body) == 0) w->has_body = 1;
+    }
+    if (v[3]) {
+        pfmt(sp, sizeof sp, "%s.headers", path);
+        if (v[3]->type != YAML_MAPPING_NODE) {
+            prob(c, sp, v[3], "must be a mapping of Name: value");
+        } else {
+            for (yaml_node_pair_t *pr = v[3]->data.mapping.pairs.start;
+                 pr < v[3]->data.mapping.pairs.top; pr++) {
+                yaml_node_t *kn = node(c, pr->key), *vn = node(c, pr->value);
+                const char *name = scalar(kn), *val = scalar(vn);
+                if (!name || !*name) {
+                    prob(c, sp, kn, "header names must be non-empty strings");
+                    continue;
+                }
+                char hp[260];
+                pfmt(hp, sizeof hp, "%s.%.50s", sp, name);
+                if (w->n_headers == WL_WARMUP_HEADERS_MAX) {
+                    prob(c, sp, kn, "at most %d headers", WL_WARMUP_HEADERS_MAX);
+                    break;
+                }
+                int bad = 0;
+                for (const char *q = name; *q; q++)
+                    if (!http_token_char((unsigned char)*q)) bad = 1;
+                if (bad) {
+                    prob(c, hp, kn, "is not an HTTP header name");
+                    continue;
+                }
+                if (!val) {
+                    prob(c, hp, vn, "must be a string");
+                    continue;
+                }
+                for (const char *q = val; *q; q++)
+                    if (*q == '\r' || *q == '\n') bad = 1;
+                if (bad) {
+                    prob(c, hp, vn, "must not contain line breaks");
+                    continue;
+                }
+                if (strlen(name) + 2 + strlen(val) >= WL_REPLICA_WORD_MAX) {
+                    prob(c, hp, vn, "too long (name and value at most %d characters)",
+                         WL_REPLICA_WORD_MAX - 3);
+                    continue;
+                }
+                pfmt(w->headers[w->n_headers++], WL_REPLICA_WORD_MAX, "%s: %s", name, val);
+            }
+        }
+    }
+#define WP(key) (pfmt(sp, sizeof sp, "%s." key, path), sp)
+    if (v[4]) get_num(c, WP("rate"), v[4], 0.1, 100000, 0, &w->rate);
+    if (v[5] && get_num(c, WP("startRate"), v[5], 0.1, 100000, 0, &w->start_rate) == 0 &&
+        w->start_rate > w->rate)
+        prob(c, sp, v[5], "must not exceed rate (%g), got %g", w->rate, w->start_rate);
+    if (v[6]) get_secs_ms(c, WP("durationSeconds"), v[6], 0.001, 3600, &w->duration_ms);
+    if (v[7] && get_secs_ms(c, WP("rampSeconds"), v[7], 0, 3600, &w->ramp_ms) == 0 &&
+        w->ramp_ms > w->duration_ms)
+        prob(c, sp, v[7], "must not exceed durationSeconds (%g)", w->duration_ms / 1000.0);
+    if (v[8]) get_int(c, WP("maxInflight"), v[8], 1, 10000, &w->max_inflight);
+    if (v[9]) get_secs_ms(c, WP("requestTimeoutSeconds"), v[9], 0.001, 600, &w->request_timeout_ms);
+#undef WP
+}
+
+static void parse_replica(pctx *c, yaml_node_t *n, wl_replica_template *r, wl_warmup *w) {
     static const char *const k[] = {"command",   "env",        "cwd",
                                     "user",      "cpu",        "memory",
                                     "readiness", "stopSignal", "gracePeriodSeconds",
-                                    "ports",     NULL};
-    yaml_node_t *v[10];
+                                    "ports",     "warmup",     NULL};
+    yaml_node_t *v[11];
     const char *path = "spec.target.replica";
     char sp[160];
     /* the agent's bound on the expanded command and environment, less its own 5 variables
@@ -952,6 +1074,7 @@ static void parse_replica(pctx *c, yaml_node_t *n, wl_replica_template *r) {
                      r->port_first);
         }
     }
+    if (v[10]) parse_warmup(c, "spec.target.replica.warmup", v[10], w);
 }
 
 static void parse_haproxy(pctx *c, yaml_node_t *n, wl_target *t) {
@@ -1062,7 +1185,7 @@ static void parse_target(pctx *c, yaml_node_t *n, workload_spec *s) {
         if (v[1]) prob(c, "spec.target.namespace", v[1], "only for Kubernetes kinds");
         if (v[3]) prob(c, "spec.target.unit", v[3], "only for kind SystemdUnit");
         if (v[5]) parse_haproxy(c, v[5], &s->target);
-        if (v[6]) parse_replica(c, v[6], &s->target.replica);
+        if (v[6]) parse_replica(c, v[6], &s->target.replica, &s->target.warmup);
         if (v[5] && !v[6]) prob(c, path, n, "\"haproxy\" needs \"replica\" (the replica template)");
         if (v[6] && !v[5])
             prob(c, path, n, "\"replica\" needs \"haproxy\" (node, socket, serverPrefix)");
@@ -1483,8 +1606,8 @@ static void parse_scale_target_ref(pctx *c, yaml_node_t *n, workload_spec *s) {
 static void parse_spec(pctx *c, yaml_node_t *n, workload_spec *s, int has_meta_ns) {
     static const char *const k[] = {
         "target",    "minReplicas", "maxReplicas",       "mode",           "paused", "metrics",
-        "providers", "behavior",    "stabilityCheckers", "scaleTargetRef", NULL};
-    yaml_node_t *v[10];
+        "providers", "behavior",    "stabilityCheckers", "scaleTargetRef", "warmup", NULL};
+    yaml_node_t *v[11];
     if (fields(c, "spec", n, k, v) < 0) return;
     if (v[0] && v[9])
         prob(c, "spec.scaleTargetRef", v[9], "give either target or scaleTargetRef, not both");
@@ -1505,6 +1628,18 @@ static void parse_spec(pctx *c, yaml_node_t *n, workload_spec *s, int has_meta_n
                  s->target.namespace_, s->namespace_);
         else if (!has_meta_ns)
             snprintf(s->namespace_, sizeof s->namespace_, "%s", s->target.namespace_);
+    }
+    if (v[10]) { /* Kubernetes kinds; HAProxyBackend has it in its replica template */
+        if (s->target.kind == WL_TARGET_DEPLOYMENT || s->target.kind == WL_TARGET_STATEFULSET)
+            parse_warmup(c, "spec.warmup", v[10], &s->target.warmup);
+        else if (s->target.kind == WL_TARGET_HAPROXY_BACKEND)
+            prob(c, "spec.warmup", v[10],
+                 "for kind HAProxyBackend it goes in the replica template "
+                 "(spec.target.replica.warmup)");
+        else
+            prob(c, "spec.warmup", v[10],
+                 "only for kinds Deployment, StatefulSet and (in "
+                 "spec.target.replica) HAProxyBackend");
     }
     int okmin = 1, okmax = 1;
     if (v[1]) okmin = get_int(c, "spec.minReplicas", v[1], 0, 100000, &s->min_replicas) == 0;

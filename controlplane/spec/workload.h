@@ -71,6 +71,32 @@ typedef struct wl_replica_template {
     int port_first, port_last;        /* the ports replicas listen on, per node */
 } wl_replica_template;
 
+/* Warm-up traffic for a replica being activated (thawed from standby): sent by the node's
+ * agent to the replica's own address after the thaw and before the replica takes real
+ * traffic (HAProxy server ready, Kubernetes readiness gate True); the agent's warm-up spec
+ * (agent/actions/warmup.h). Given as spec.target.replica.warmup (HAProxyBackend) or
+ * spec.warmup (Deployment, StatefulSet: with scaleTargetRef or target). Durations are seconds
+ * (millisecond resolution) in the spec and milliseconds here. */
+#define WL_WARMUP_HEADERS_MAX 16
+#define WL_WARMUP_BODY_MAX 4096
+#define WL_WARMUP_METHOD_MAX 16
+
+typedef struct wl_warmup {
+    int enabled;                       /* the block was given */
+    char method[WL_WARMUP_METHOD_MAX]; /* "GET" */
+    char path[WL_PATH_MAX];            /* "/" */
+    char body[WL_WARMUP_BODY_MAX];
+    int has_body;
+    char headers[WL_WARMUP_HEADERS_MAX][WL_REPLICA_WORD_MAX]; /* "Name: value" */
+    int n_headers;
+    double rate;            /* requests/s at the end of the ramp; default 20 */
+    double start_rate;      /* requests/s at the start; 0 = rate / 10 */
+    int duration_ms;        /* default 2000 */
+    int ramp_ms;            /* -1 = duration / 2 */
+    int max_inflight;       /* default 16 */
+    int request_timeout_ms; /* default 2000 */
+} wl_warmup;
+
 typedef struct wl_target {
     wl_target_kind kind;
     char namespace_[WL_NAME_MAX]; /* Deployment/StatefulSet */
@@ -89,6 +115,7 @@ typedef struct wl_target {
     char haproxy_socket[WL_PATH_MAX]; /* its runtime API socket */
     char haproxy_prefix[WL_NAME_MAX]; /* the backend's server-template prefix */
     wl_replica_template replica;
+    wl_warmup warmup; /* HAProxyBackend: spec.target.replica.warmup; else spec.warmup */
 } wl_target;
 
 /* A cron expression: 5 fields (minute hour day-of-month month day-of-week), each a bit set.

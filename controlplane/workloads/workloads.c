@@ -101,9 +101,23 @@ static void sink_done(struct controlplane *cp, const exec_result *r) {
         snprintf(text, sizeof text, "%s %.80s: failed after %lld ms: %.200s",
                  exec_op_name(r->rq.op), r->rq.replica, (long long)r->duration_ms,
                  r->error ? r->error : "?");
+    /* an activate's warm-up (details "warmup": {requests, errors}, exec/hb_args.h) */
+    const cJSON *wu = cJSON_GetObjectItemCaseSensitive(r->details, "warmup");
+    const cJSON *wreq = cJSON_GetObjectItemCaseSensitive(wu, "requests");
+    const cJSON *werr = cJSON_GetObjectItemCaseSensitive(wu, "errors");
+    char warm[64] = "";
+    if (cJSON_IsNumber(wreq) && cJSON_IsNumber(werr))
+        snprintf(warm, sizeof warm, "; warm-up %.0f requests, %.0f errors", wreq->valuedouble,
+                 werr->valuedouble);
+    size_t tl = strlen(text);
+    if (warm[0] && tl + strlen(warm) < sizeof text)
+        snprintf(text + tl, sizeof text - tl, "%s", warm);
     planner_note(pl, now, r->ok ? "action" : "action-failed", text);
     snprintf(note, sizeof note, r->ok ? "done in %lld ms" : "failed after %lld ms",
              (long long)r->duration_ms);
+    size_t nl = strlen(note);
+    if (warm[0] && nl + strlen(warm) < sizeof note)
+        snprintf(note + nl, sizeof note - nl, "%s", warm);
     for (uint64_t i = e->nacts > WORKLOAD_ACTIONS_KEPT ? e->nacts - WORKLOAD_ACTIONS_KEPT : 0;
          i < e->nacts; i++) {
         workload_action_rec *rec = &e->acts[i % WORKLOAD_ACTIONS_KEPT];

@@ -2,7 +2,8 @@
 # a 6-slot server-template, the control plane, three agents (lb: HAProxy's node; app1, app2:
 # replica nodes at 127.0.0.1, sharing its ports), `spec N [KEEPALIVE]` applying workload web
 # with a static provider of N replicas of tests/fixtures/replicas/replica.py ($STARTUP_MS,
-# default 800 ms start-up behind /healthz), and helpers: reps (get replicas --json), states ("ID:STATE ..." of the
+# default 800 ms start-up behind /healthz; $WARMUP, when set, the replica template's warmup
+# block as a YAML flow mapping), and helpers: reps (get replicas --json), states ("ID:STATE ..." of the
 # replicas with no action under way), want, procs (the processes the agents run for web:
 # "ID@NODE:PID[:frozen]"), via_lb (one request through HAProxy).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -96,6 +97,7 @@ spec:
       readiness: {path: /healthz, timeoutSeconds: 20}
       gracePeriodSeconds: 2
       ports: {first: $PB, last: $((PB + 9))}
+$( [ -n "${WARMUP:-}" ] && echo "      warmup: $WARMUP" )
   minReplicas: 1
   maxReplicas: 6
   mode: Auto

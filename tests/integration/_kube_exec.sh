@@ -83,14 +83,16 @@ settled() {
 frozen() { grep -q "frozen $2" /sys/fs/cgroup/unified/kubepods/besteffort/pod$1/cgroup.events; } # UID 1|0
 
 # workload_of KIND NAME REPLICAS: a Deployment or StatefulSet in shop whose pods carry the
-# readiness gate tide.io/serving and a container port
+# readiness gate tide.io/serving and a container port (WL_PORT, the same for every pod: they
+# all have podIP 127.0.0.1)
 workload_of() {
     local extra=""
+    WL_PORT=$(port)
     [ "$1" = StatefulSet ] && extra="\"serviceName\":\"$2\",\"podManagementPolicy\":\"Parallel\","
     api POST "/apis/apps/v1/namespaces/shop/${1,,}s" "{\"apiVersion\":\"apps/v1\",\"kind\":\"$1\",
       \"metadata\":{\"name\":\"$2\"},\"spec\":{$extra\"replicas\":$3,\"selector\":{\"matchLabels\":{\"app\":\"$2\"}},
       \"template\":{\"metadata\":{\"labels\":{\"app\":\"$2\"}},\"spec\":{\"readinessGates\":[{\"conditionType\":\"tide.io/serving\"}],
-      \"containers\":[{\"name\":\"w\",\"image\":\"w:1\",\"ports\":[{\"containerPort\":$(port)}]}]}}}}" > /dev/null
+      \"containers\":[{\"name\":\"w\",\"image\":\"w:1\",\"ports\":[{\"containerPort\":$WL_PORT}]}]}}}}" > /dev/null
 }
 
 K8S_FLAGS=(--k8s-kubeconfig "$W/kubeconfig" --k8s-timeout 5s --k8s-qps 200 --k8s-burst 100)
@@ -112,7 +114,8 @@ wait_until 20 agent_up || fail "agent not connected"
 
 # wl KIND NAME REPLICAS GRAYSTATE CHANGEPERCENT [KEEPALIVE]: applies Workload NAME (HPA v2 form:
 # namespace once, scaleTargetRef) with a static portrait of REPLICAS, syncs every second, standby
-# replicas kept KEEPALIVE seconds (default 600)
+# replicas kept KEEPALIVE seconds (default 600); $WARMUP, when set, its spec.warmup (a YAML flow
+# mapping)
 wl() {
     cat > "$W/$2.yaml" <<Y
 apiVersion: tide/v1
@@ -132,6 +135,7 @@ spec:
     keepAliveSeconds: ${6:-600}
     scaleDown:
       gray: {state: $4, changePercent: $5, changeIntervalSeconds: 1, observationSeconds: 1}
+$( [ -n "${WARMUP:-}" ] && echo "  warmup: $WARMUP" )
 Y
     "${CTL[@]}" apply -f "$W/$2.yaml" > /dev/null || fail "apply $2"
 }

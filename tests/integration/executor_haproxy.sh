@@ -5,10 +5,12 @@
 #   - 2 replicas: started on app1 and app2 (spread), each in its own cgroup, behind a slot,
 #     answering through HAProxy; `tidectl get replicas` shows node, server, pid, cgroup;
 #   - 1: gray scale-down to Standby under wrk load with 0 failed requests, the replica frozen;
-#   - 2: the standby replica is activated (no new one started);
+#   - 2: the standby replica is activated (no new one started), warmed up first: it received
+#     the spec's warm-up requests before HAProxy sent it real traffic, and the event says so;
 #   - 3, and kill -9 of the control plane while the new replica starts: after the restart the
 #     fleet converges on 3 online with 3 processes (none lost, none started twice, none frozen
 #     while online).
+WARMUP='{path: /warm, rate: 20, startRate: 20, durationSeconds: 1}'
 source "$(dirname "$0")/_executor.sh"
 
 # ---- 2 replicas: started, spread, serving --------------------------------------------------
@@ -46,8 +48,16 @@ echo "scale-down: $SB standby (frozen), 0 failed under wrk"
 spec 2
 wait_until 30 want "web-1:Online web-2:Online" || { "${CTL[@]}" describe web; fail "standby not activated: $(states)"; }
 [ "$(procs)" = "$(echo "$P1" | sed 's/:frozen//')" ] || fail "activation changed the processes: $P1 -> $(procs)"
-"${CTL[@]}" events web | grep -qE "action +activate $SB: done in [0-9]+ ms" || fail "no activate event: $("${CTL[@]}" events web)"
-echo "scale-up: $SB activated"
+"${CTL[@]}" events web | grep -qE "action +activate $SB: done in [0-9]+ ms; warm-up [1-9][0-9]* requests, 0 errors" || fail "no activate event with the warm-up: $("${CTL[@]}" events web)"
+# the warm-up reached the woken replica before HAProxy sent it real traffic
+SBP=$(reps | /usr/bin/python3 -c 'import json,sys
+print([r["port"] for r in json.load(sys.stdin) if r["id"] == sys.argv[1]][0])' "$SB")
+for i in $(seq 1 20); do via_lb > /dev/null; done
+st=$(curl -sf --max-time 5 "http://127.0.0.1:$SBP/stats") || fail "no stats from $SB"
+echo "$st" | /usr/bin/python3 -c 'import json,sys
+s = json.load(sys.stdin)
+assert s["warm"] >= 5 and s["warm_after_real"] == 0 and s["real"] >= 1, s' || fail "warm-up of $SB: $st"
+echo "scale-up: $SB activated, warmed up first: $st"
 
 # ---- kill -9 of the control plane mid scale-up (standby activated, a new one starting) -------
 spec 3

@@ -9,7 +9,9 @@
 #     (tide.io/replica) and brought Online;
 #   - scale in to 2 in gray steps to Standby: the replicas Kubernetes sees stay 4 (frozen pods are
 #     running pods), the standby pods' cgroups are frozen and their gate False;
-#   - scale out to 4 again: the standby pods are woken (thawed, gate True), no pod is created;
+#   - scale out to 4 again: the standby pods are woken (thawed, warmed up on podIP:containerPort
+#     by spec.warmup, gate True), no pod is created; the activate events carry the warm-up's
+#     figures;
 #   (deletion, conflicts and another scaler: k8s_executor_delete_fake).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/_controlplane.sh"
@@ -41,11 +43,20 @@ described web 'step 2 cuts off 1' || fail "not in two gray steps"
 before=$(names)
 echo "scale in: 2 standby in 2 gray steps (frozen, gate False), replicas stay 4"
 
-# ---- scale out again: standby first --------------------------------------------------------------
-wl Deployment web 4 Standby 50
+# ---- scale out again: standby first, warmed up ---------------------------------------------------
+# the pods' container port (every pod's podIP is 127.0.0.1): a server that counts the warm-up
+spawn warmsrv /usr/bin/python3 "$TIDE_SRC/tests/fixtures/replicas/replica.py" "$WL_PORT" --name warm
+wait_until 10 curl -sf --max-time 2 "http://127.0.0.1:$WL_PORT/stats" > /dev/null || fail "warm-up server not up"
+WARMUP='{path: /warm, rate: 20, startRate: 20, durationSeconds: 0.5}' wl Deployment web 4 Standby 50
 wait_until 30 settled 4 || { show; fail "wake standby"; }
 [ "$(names)" = "$before" ] || fail "pods changed while waking standby: $before -> $(names)"
 for uid in $(uids online); do frozen "$uid" 0 || fail "pod $uid still frozen"; done
-echo "scale out: the 2 standby pods woke (thawed, gate True), no pod created"
+st=$(curl -sf --max-time 5 "http://127.0.0.1:$WL_PORT/stats") || fail "no warm-up stats"
+/usr/bin/python3 -c 'import json,sys; assert json.loads(sys.argv[1])["warm"] >= 4, sys.argv[1]' "$st" ||
+    fail "the woken pods got no warm-up: $st"
+ev=$("${CTL[@]}" events web)
+[ "$(grep -cE 'action +activate [^ :]+: done in [0-9]+ ms; warm-up [1-9][0-9]* requests, 0 errors' <<< "$ev")" = 2 ] ||
+    fail "activate events without the warm-up: $ev"
+echo "scale out: the 2 standby pods woke (thawed, warmed up: $st, gate True), no pod created"
 
 echo "ok"

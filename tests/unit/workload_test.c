@@ -570,6 +570,107 @@ TEST(workload_haproxy_backend_problems_name_their_field) {
     wl_problems_fini(&p);
 }
 
+TEST(workload_warmup_block_for_haproxy_backend_and_kubernetes) {
+    static workload_spec s;
+    /* HAProxyBackend: in the replica template; durations in seconds, kept in ms */
+    const char *y = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                    "  target:\n    kind: HAProxyBackend\n    name: be\n"
+                    "    haproxy: {node: lb, socket: /run/h.sock, serverPrefix: r}\n"
+                    "    nodes: [n1]\n"
+                    "    replica:\n      command: [python3, app.py, '{port}']\n"
+                    "      ports: {first: 9000, last: 9003}\n"
+                    "      warmup:\n        method: POST\n        path: /warm?x=1\n"
+                    "        body: '{\"k\": 1}'\n"
+                    "        headers: {Content-Type: application/json, X-Warm: 'yes'}\n"
+                    "        rate: 50\n        startRate: 5\n        durationSeconds: 1.5\n"
+                    "        rampSeconds: 0.5\n        maxInflight: 4\n"
+                    "        requestTimeoutSeconds: 0.25\n"
+                    "  maxReplicas: 4\n";
+    T_EQ_INT(wl_parse(y, strlen(y), &s, NULL), 0);
+    const wl_warmup *w = &s.target.warmup;
+    T_EQ_INT(w->enabled, 1);
+    T_EQ_STR(w->method, "POST");
+    T_EQ_STR(w->path, "/warm?x=1");
+    T_EQ_INT(w->has_body, 1);
+    T_EQ_STR(w->body, "{\"k\": 1}");
+    T_EQ_INT(w->n_headers, 2);
+    T_EQ_STR(w->headers[0], "Content-Type: application/json");
+    T_EQ_STR(w->headers[1], "X-Warm: yes");
+    T_NEAR(w->rate, 50, 0);
+    T_NEAR(w->start_rate, 5, 0);
+    T_EQ_INT(w->duration_ms, 1500);
+    T_EQ_INT(w->ramp_ms, 500);
+    T_EQ_INT(w->max_inflight, 4);
+    T_EQ_INT(w->request_timeout_ms, 250);
+    /* Deployment (scaleTargetRef or target): spec.warmup, defaults as the agent's */
+    const char *k = "apiVersion: tide.io/v1alpha1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                    "  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n"
+                    "  warmup: {}\n  maxReplicas: 4\n";
+    T_EQ_INT(wl_parse(k, strlen(k), &s, NULL), 0);
+    T_EQ_INT(w->enabled, 1);
+    T_EQ_STR(w->method, "GET");
+    T_EQ_STR(w->path, "/");
+    T_NEAR(w->rate, 20, 0);
+    T_NEAR(w->start_rate, 0, 0); /* the agent's rate / 10 */
+    T_EQ_INT(w->duration_ms, 2000);
+    T_EQ_INT(w->ramp_ms, -1);
+    T_EQ_INT(w->max_inflight, 16);
+    T_EQ_INT(w->request_timeout_ms, 2000);
+    T_EQ_INT(w->n_headers, 0);
+    T_EQ_INT(w->has_body, 0);
+    /* without the block: none */
+    const char *n = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                    "  target: {kind: StatefulSet, name: db}\n  maxReplicas: 4\n";
+    T_EQ_INT(wl_parse(n, strlen(n), &s, NULL), 0);
+    T_EQ_INT(s.target.warmup.enabled, 0);
+
+    /* every bad field by its path */
+    wl_problems p;
+    wl_problems_init(&p);
+    const char *b = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n" /* 1-4 */
+                    "  target:\n    kind: Deployment\n    name: web\n"                  /* 5-7 */
+                    "  warmup:\n"                                                       /* 8 */
+                    "    method: get\n"                                                 /* 9 */
+                    "    path: warm\n"                                                  /* 10 */
+                    "    headers: {'Bad Name': x}\n"                                    /* 11 */
+                    "    rate: 0\n"                                                     /* 12 */
+                    "    durationSeconds: 2\n"                                          /* 13 */
+                    "    rampSeconds: 3\n"                                              /* 14 */
+                    "    maxInflight: 0\n"                                              /* 15 */
+                    "    requestTimeoutSeconds: 0\n"                                    /* 16 */
+                    "    colour: red\n"                                                 /* 17 */
+                    "  maxReplicas: 4\n";
+    T_EQ_INT(wl_parse(b, strlen(b), &s, &p), -22);
+    char *txt = wl_problems_format(&p);
+    printf("%s", txt);
+    free(txt);
+    int ok = has_problem(&p, "spec.warmup.method", "HTTP method", 9) &&
+             has_problem(&p, "spec.warmup.path", "start with '/'", 10) &&
+             has_problem(&p, "spec.warmup.headers.Bad Name", "header name", 11) &&
+             has_problem(&p, "spec.warmup.rate", "must be in", 12) &&
+             has_problem(&p, "spec.warmup.rampSeconds", "durationSeconds", 14) &&
+             has_problem(&p, "spec.warmup.maxInflight", "1..10000", 15) &&
+             has_problem(&p, "spec.warmup.requestTimeoutSeconds", "must be in", 16) &&
+             has_problem(&p, "spec.warmup.colour", "unknown field", 17);
+    wl_problems_fini(&p);
+    T_ASSERT(ok);
+    /* in the wrong place */
+    const char *h = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                    "  target:\n    kind: HAProxyBackend\n    name: be\n  warmup: {}\n"
+                    "  maxReplicas: 4\n";
+    wl_problems_init(&p);
+    T_EQ_INT(wl_parse(h, strlen(h), &s, &p), -22);
+    T_ASSERT(has_problem(&p, "spec.warmup", "spec.target.replica.warmup", 8));
+    wl_problems_fini(&p);
+    const char *sr = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                     "  target:\n    kind: Deployment\n    name: web\n"
+                     "  warmup: {rate: 5, startRate: 10}\n  maxReplicas: 4\n";
+    wl_problems_init(&p);
+    T_EQ_INT(wl_parse(sr, strlen(sr), &s, &p), -22);
+    T_ASSERT(has_problem(&p, "spec.warmup.startRate", "must not exceed rate", 8));
+    wl_problems_fini(&p);
+}
+
 TEST(workload_haproxy_backend_template_bounded_by_longest_id) {
     static workload_spec s;
     static char y[8192];
