@@ -202,9 +202,18 @@ static int act(planner *p, planner_replica *r, planner_action_kind k, int64_t no
     snprintf(a->reason, sizeof a->reason, "%s", reason);
     static const planner_state next[] = {REPLICA_STARTING, REPLICA_ACTIVATING, REPLICA_ONLINE,
                                          REPLICA_CUTOFF,   REPLICA_STANDBY,    REPLICA_DELETED};
+    r->prev = r->state;
     r->state = next[k];
     r->since = now;
     if (k == ACT_START) r->started = now;
+    return 0;
+}
+
+/* Whether this step already gave r an action (its next one waits for the executor to finish it:
+ * a cutoff and a delete in one step would have the delete refused as busy). */
+static int acted_now(const planner *p, const planner_replica *r) {
+    for (size_t i = 0; i < p->nacts; i++)
+        if (strcmp(p->acts[i].replica, r->id) == 0) return 1;
     return 0;
 }
 
@@ -260,6 +269,15 @@ void planner_action_done(planner *p, const char *replica, planner_action_kind ki
         r->state = ok ? REPLICA_ONLINE : REPLICA_STANDBY;
         r->since = now;
         if (!ok) event(p, now, "failed", "activation of %s failed: back to Standby", r->id);
+    } else if (!ok && ((kind == ACT_DELETE && r->state == REPLICA_DELETED) ||
+                       (kind == ACT_STANDBY && r->state == REPLICA_STANDBY))) {
+        /* the replica is still there (e.g. refused while its cutoff was under way): it goes
+         * back to the state it had, so a later step asks again; forgotten, it would hold its
+         * slot and its process for good */
+        r->state = r->prev;
+        r->since = now;
+        event(p, now, "failed", "%s of %s failed: back to %s", planner_action_name(kind), r->id,
+              planner_state_name(r->state));
     } else if (!ok) {
         event(p, now, "failed", "%s of %s failed", planner_action_name(kind), r->id);
     }
@@ -439,7 +457,8 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     if (s->down.state != WL_GRAY_CUTOFF) {
         for (size_t i = 0; i < p->nr; i++) {
             planner_replica *r = &p->r[i];
-            if (r->state != REPLICA_CUTOFF || now - r->since < s->down.observation_seconds)
+            if (r->state != REPLICA_CUTOFF || now - r->since < s->down.observation_seconds ||
+                acted_now(p, r))
                 continue;
             planner_action_kind next_k =
                 s->down.state == WL_GRAY_STANDBY ? ACT_STANDBY : ACT_DELETE;

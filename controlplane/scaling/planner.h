@@ -56,9 +56,11 @@ typedef struct planner_action {
 typedef struct planner_replica {
     char id[TIDE_REPLICA_ID_MAX + 1];
     planner_state state;
-    int64_t since;   /* time of the last state change */
-    int64_t started; /* time its START was issued (start-up time measurement) */
-    int step_id;     /* the scale-down step that moved it (for rollback), 0 none */
+    int64_t since;      /* time of the last state change */
+    int64_t started;    /* time its START was issued (start-up time measurement) */
+    int step_id;        /* the scale-down step that moved it (for rollback), 0 none */
+    planner_state prev; /* its state before the last action (a failed delete or standby
+                         * returns it there: the executor still holds it) */
 } planner_replica;
 
 #define PLANNER_EVENT_TEXT 320

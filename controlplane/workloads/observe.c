@@ -162,11 +162,29 @@ int observe_source_range(struct tsdb *db, prom *p, const wl_source *src, int64_t
 }
 
 /* The newest value of each series in the last two minutes into v (at most max): count. */
-static int latest_of(const query_result *r, double *v, int max) {
+uint64_t observe_label_hash(const char *v) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *v; v++)
+        h = (h ^ (unsigned char)*v) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+/* The newest value of each series (at most max); keys (optional): the hash of each one's
+ * cgroup label, 0 without one. */
+static int latest_of(const query_result *r, double *v, uint64_t *keys, uint64_t *base, int max) {
     int n = 0;
     for (size_t i = 0; i < r->n && n < max; i++)
         for (size_t k = r->nsteps; k-- > 0;)
             if (!isnan(r->s[i].v[k])) {
+                if (keys) {
+                    keys[n] = base[n] = 0;
+                    for (size_t l = 0; l < r->s[i].nlabels; l++)
+                        if (strcmp(r->s[i].names[l], "cgroup") == 0) {
+                            const char *cg = r->s[i].values[l], *sl = strrchr(cg, '/');
+                            keys[n] = observe_label_hash(cg);
+                            base[n] = observe_label_hash(sl ? sl + 1 : cg);
+                        }
+                }
                 v[n++] = r->s[i].v[k];
                 break;
             }
@@ -240,7 +258,7 @@ void observe_read(struct tsdb *db, prom *p, const workload_spec *s, observe_resu
     o->util_rc =
         read_source(db, p, &s->utilization, qnow - 120, qnow, 15, &r, &o->m[OBSERVE_UTIL], o);
     if (o->util_rc == 0) {
-        o->npods = latest_of(&r, o->util, OBSERVE_PODS);
+        o->npods = latest_of(&r, o->util, o->util_cgroup, o->util_cgroup_base, OBSERVE_PODS);
         query_result_fini(&r);
     }
     o->replicas_rc = -ENOENT;
@@ -249,7 +267,7 @@ void observe_read(struct tsdb *db, prom *p, const workload_spec *s, observe_resu
                                      &o->m[OBSERVE_REPLICAS], o);
         if (o->replicas_rc == 0) {
             double rv[64];
-            int nr = latest_of(&r, rv, 64);
+            int nr = latest_of(&r, rv, NULL, NULL, 64);
             query_result_fini(&r);
             if (nr > 0) {
                 double sum = 0;
@@ -326,6 +344,8 @@ void observe_fill_from(observe_result *o, const observe_result *last) {
     if (!last) return;
     if (o->util_rc < 0 && o->util_rc != -ENOENT && last->util_rc == 0) {
         memcpy(o->util, last->util, sizeof o->util);
+        memcpy(o->util_cgroup, last->util_cgroup, sizeof o->util_cgroup);
+        memcpy(o->util_cgroup_base, last->util_cgroup_base, sizeof o->util_cgroup_base);
         o->npods = last->npods;
         o->util_rc = 0;
         o->util_at = last->util_at;

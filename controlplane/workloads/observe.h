@@ -33,10 +33,14 @@ typedef struct observe_metric {
 
 /* One sync's observations of a workload (read by observe_read()). */
 typedef struct observe_result {
-    int64_t now;                       /* controller time (wall clock, unix s) */
-    int want_cap;                      /* read the capacity-model observations too */
-    int util_rc, replicas_rc, hist_rc; /* 0, or -errno of the read (-ENOENT: not configured) */
-    double util[OBSERVE_PODS];         /* latest utilization percent per pod */
+    int64_t now;                        /* controller time (wall clock, unix s) */
+    int want_cap;                       /* read the capacity-model observations too */
+    int util_rc, replicas_rc, hist_rc;  /* 0, or -errno of the read (-ENOENT: not configured) */
+    double util[OBSERVE_PODS];          /* latest utilization percent per pod */
+    uint64_t util_cgroup[OBSERVE_PODS]; /* observe_label_hash() of each pod series' cgroup
+                                         * label (tells an executor's replicas apart), 0 none */
+    uint64_t util_cgroup_base[OBSERVE_PODS]; /* the same of its last path component (a
+                                              * replica's id, before its cgroup is known) */
     int npods;
     int replicas;
     double *y;           /* traffic per minute (hist.y) */
@@ -57,6 +61,9 @@ typedef struct observe_result {
  * when o->want_cap. Metrics are read spec.metrics.offsetSeconds in the past and their times
  * shifted forward by it. p NULL: the store only (memory, fit for the loop); else thread-safe,
  * for a worker thread (the store's reader lock, prom_query_range). */
+/* FNV-1a of a label value, never 0 (0 = no label). */
+uint64_t observe_label_hash(const char *v);
+
 void observe_read(struct tsdb *db, struct prom *p, const workload_spec *s, observe_result *o);
 
 /* Where a read of o failed, the last good observation's values stand in (a slow or dead

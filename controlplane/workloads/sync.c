@@ -220,18 +220,48 @@ static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o,
         log_limited(&observe_rl, LOG_WARN, "workloads", "%s: utilization: %s", s->name,
                     o->m[OBSERVE_UTIL].error);
     }
+    /* the executor's replicas that are not Online (starting: a cold start's CPU is not load)
+     * are not ready: the HPA counts them at 0% on a scale-up, as Kubernetes does. A pod series
+     * is one of them when its cgroup label is the replica's cgroup or, before that is known,
+     * ends with the replica's id. */
+    uint64_t unready[64], unready_id[64];
+    int nun = 0;
+    if (workload_has_executor(w, e)) {
+        cJSON *fl = exec_replicas(cp, s->target.kind, s->name);
+        const cJSON *r;
+        cJSON_ArrayForEach(r, fl) {
+            const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "state"),
+                        *cg = cJSON_GetObjectItemCaseSensitive(r, "cgroup"),
+                        *id = cJSON_GetObjectItemCaseSensitive(r, "id");
+            if (nun == 64 || !cJSON_IsString(st) || !cJSON_IsString(id) ||
+                strcmp(st->valuestring, "Online") == 0)
+                continue;
+            unready[nun] =
+                cJSON_IsString(cg) && cg->valuestring[0] ? observe_label_hash(cg->valuestring) : 0;
+            unready_id[nun++] = observe_label_hash(id->valuestring);
+        }
+        cJSON_Delete(fl);
+    }
     double avg = 0;
+    int nready = 0, nunready = 0;
     for (int i = 0; i < npods; i++) {
-        usage[i] = o->util[i] * 10; /* percent -> thousandths of a request of 1000 */
+        int skip = 0;
+        for (int k = 0; k < nun && !skip && o->util_cgroup[i]; k++)
+            skip = o->util_cgroup[i] == unready[k] || o->util_cgroup_base[i] == unready_id[k];
+        if (skip) {
+            nunready++;
+            continue;
+        }
+        usage[nready++] = o->util[i] * 10; /* percent -> thousandths of a request of 1000 */
         avg += o->util[i];
     }
     const fc_series *trp = o->hist_rc == 0 ? &o->hist : NULL;
     controller_obs cobs = {now,
                            usage,
-                           npods,
-                           0,
+                           nready,
+                           nunready,
                            1000,
-                           npods ? avg / npods : NAN,
+                           nready ? avg / nready : NAN,
                            o->replicas_rc == 0 ? o->replicas : -1,
                            trp};
     controller_out out;

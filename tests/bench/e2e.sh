@@ -21,8 +21,13 @@
 # Output: a table on stdout; --json: one object per policy with policy, slo_violation_minutes,
 # failed_requests, requests, replica_minutes, standby_minutes, p99_ms, scale_actions (and the
 # fleet parameters); --plot: traffic, replicas by state and p99 per policy on one time axis.
-# Policies: static (the segment's peak replica count, all the time). tide and hpa need the
-# predictive/reactive wiring of this testbed, which is not done yet: they are refused (exit 2).
+# The workload's utilization metric is each replica's cgroup CPU as tide-agent reports it
+# (cgroup_cpu_usage_cores, in percent of the replica's quota).
+# Policies: static (the segment's peak replica count, all the time); hpa (Tide's reactive
+# provider, the Kubernetes HPA algorithm, with the Kubernetes default behavior; replicas scaled in
+# are deleted, so every scale-out is a cold start; the 15 trace minutes before the segment are
+# replayed first, not counted). tide (predictive + reactive, standby) needs a traffic metric from
+# the live system and the history before the segment in the store; not wired yet: refused (exit 2).
 # Everything stops by itself (the segment's length at the clock rate plus set-up), and every
 # process and cgroup it made is removed, also on failure or SIGTERM.
 set -euo pipefail
@@ -71,8 +76,8 @@ fi
 [ ${#POLICIES[@]} -gt 0 ] || POLICIES=(static)
 for p in "${POLICIES[@]}"; do
     case "$p" in
-        static) ;;
-        tide|hpa) echo "e2e.sh: policy $p: not available yet in this testbed (only static is wired)" >&2; exit 2 ;;
+        static|hpa) ;;
+        tide) echo "e2e.sh: policy $p: not available yet in this testbed (static and hpa are wired)" >&2; exit 2 ;;
         *) echo "e2e.sh: unknown policy '$p' (tide, hpa or static)" >&2; exit 2 ;;
     esac
 done
@@ -111,7 +116,7 @@ cleanup() {
     set +e
     stop_all
     [ $rc -ne 0 ] && { echo "--- e2e logs in $W ---"; for f in "$W"/*/*.log; do [ -f "$f" ] && { echo "== $f"; tail -15 "$f"; }; done; }
-    rm -rf "$W"
+    if [ -n "${E2E_KEEP:-}" ]; then echo "e2e: work files kept in $W"; else rm -rf "$W"; fi
     exit $rc
 }
 trap cleanup EXIT
@@ -148,7 +153,12 @@ SCALE=$($PY -c "print(($MAXR - 1) * $CAP * $TARGET / 100 / ($PEAK * $RATE))")
 STATIC_N=$((MAXR - 1))
 # warm-up before the segment: three cold starts (the static fleet is up, one replica measured)
 # and 25 s real for the set-up (processes, agents, the unloaded measurement)
-WARM=$($PY -c "print(int(max(3 * $STARTUP_S, 25 * $RATE)))")
+# (policies that follow the load: plus WARM_LOAD trace seconds of the trace before the segment
+# replayed through the fleet, not counted, so that they meet the segment as in production: sized
+# for the load just before it, not for an idle warm-up; 15 trace minutes: longer than the HPA's
+# 5-minute scale-down window and a few cold starts)
+WARM_LOAD_S=900
+WARM_SETUP=$($PY -c "print(int(max(3 * $STARTUP_S, 25 * $RATE)))")
 SEG_REAL=$($PY -c "print(($T1 - $T0) / $RATE)")
 echo "e2e: segment $(date -u -d @$T0 +%FT%TZ) .. $(date -u -d @$T1 +%FT%TZ) ($(( (T1 - T0) / 60 )) trace minutes, ${SEG_REAL} s real at rate $RATE), trace scale $SCALE, replica capacity $CAP req/s real ($CPU_Q core, $WORK_MS ms per request), static fleet $STATIC_N"
 
@@ -157,7 +167,9 @@ run_policy() { # run_policy POLICY DIR
     local pol=$1 D=$2
     mkdir -p "$D"
     printf 'e2e-benchmark-token-0123456789abc\n' > "$D/token"; chmod 600 "$D/token"
-    local P FP S PB now anchor origin
+    local P FP S PB now anchor origin WARM WARM_LOAD=0
+    [ "$pol" = static ] || WARM_LOAD=$WARM_LOAD_S
+    WARM=$((WARM_SETUP + WARM_LOAD))
     P=$(port); FP=$(port); S=$D/admin.sock
     PB=$($PY -c 'import random, socket
 for _ in range(200):
@@ -199,11 +211,36 @@ CFG
         --reconnect-max 500ms --interval 10s "${CLK[@]}" > "$D/agent-lb.log" 2>&1 & PIDS+=($!)
     "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node app1 --token-file "$D/token" \
         --reconnect-max 500ms --interval 10s --replica-dir "$D/r1" --replica-cgroup "$PARENT" \
+        --cgroup-roots "$PARENT" --cgroup-kubernetes false --cgroup-systemd false \
         "${CLK[@]}" > "$D/agent-app1.log" 2>&1 & PIDS+=($!)
     two_up() { [ "$("${CTL[@]}" agents --json | grep -Eo '"connected":[[:space:]]*true' | wc -l)" = 2 ]; }
     wait_until 20 two_up || die "agents did not connect"
-    local replicas
-    case "$pol" in static) replicas=$STATIC_N ;; esac
+    # the workload's metrics: utilization = each replica's cgroup CPU as the agent reports it, in
+    # percent of its quota (one series per replica cgroup)
+    local util="{query: 'cgroup_cpu_usage_cores{cgroup=~\"$PARENT/.*\"} * $($PY -c "print(100 / $CPU_Q)")', target: $TARGET}"
+    local policy_spec
+    case "$pol" in
+        static) policy_spec="  providers:
+    - {type: static, priority: 0, replicas: $STATIC_N}
+  behavior:
+    syncPeriodSeconds: 15
+    scaleUp: {stabilizationWindowSeconds: 0, gray: {changePercent: 100, changeIntervalSeconds: 0}}" ;;
+        # the Kubernetes HPA: the reactive provider (the HPA's algorithm) with the Kubernetes
+        # default behavior (sync 15 s, tolerance 0.1, scale-up 100% or 4 pods per 15 s, no
+        # scale-up stabilization; scale-down stabilization 300 s, 100% per 15 s); replicas scaled
+        # in are deleted at once, so every scale-out is a cold start
+        hpa) policy_spec="  providers:
+    - {type: reactive, priority: 0}
+  behavior:
+    syncPeriodSeconds: 15
+    tolerance: 0.1
+    scaleUp: {stabilizationWindowSeconds: 0, selectPolicy: Max, policies: [{type: Percent, value: 100, periodSeconds: 15}, {type: Pods, value: 4, periodSeconds: 15}], gray: {changePercent: 100, changeIntervalSeconds: 0}}
+    scaleDown:
+      stabilizationWindowSeconds: 300
+      selectPolicy: Max
+      policies: [{type: Percent, value: 100, periodSeconds: 15}]
+      gray: {state: Deleted, changePercent: 100, changeIntervalSeconds: 0, observationSeconds: 0}" ;;
+    esac
     cat > "$D/web.yaml" <<Y
 apiVersion: tide/v1
 kind: Workload
@@ -225,12 +262,8 @@ spec:
   maxReplicas: $MAXR
   mode: Auto
   metrics:
-    utilization: {selector: 'node_cpu_count{node="lb"}', target: $TARGET}
-  providers:
-    - {type: static, priority: 0, replicas: $replicas}
-  behavior:
-    syncPeriodSeconds: 15
-    scaleUp: {stabilizationWindowSeconds: 0, gray: {changePercent: 100, changeIntervalSeconds: 0}}
+    utilization: $util
+$policy_spec
 Y
     "${CTL[@]}" apply -f "$D/web.yaml" > "$D/apply.log" 2>&1 || { cat "$D/apply.log" >&2; die "spec refused"; }
     # the unloaded p99: one replica through HAProxy at 20% of its capacity, 3 s real
@@ -247,6 +280,14 @@ sys.exit(0 if sum(r["state"] == "Online" for r in json.load(sys.stdin)) >= int(s
     [ "$tnow" -lt "$T0" ] || die "the set-up took longer than the warm-up ($WARM trace s): machine overloaded?"
     local cgcpu=$R/cpu$PARENT/cpuacct.usage cgmem=$R/memory$PARENT/memory.usage_in_bytes
     [ -f "$cgcpu" ] || cgcpu=$R/cpuacct$PARENT/cpuacct.usage
+    # the trace just before the segment (not counted; it skips what is already past)
+    local WLG=""
+    if [ "$WARM_LOAD" -gt 0 ]; then
+        "$TOOLS/tide-loadgen" --target 127.0.0.1:$FP --trace "$TRACE" --from $((T0 - WARM_LOAD)) --to $T0 \
+            --scale "$SCALE" "${CLK[@]}" --max-conns 256 --timeout-ms 10000 \
+            --out "$D/warm-minutes.csv" --summary "$D/warm-summary.json" > "$D/warm-loadgen.log" 2>&1 &
+        WLG=$!; PIDS+=($WLG)
+    fi
     "$TOOLS/tide-loadgen" --target 127.0.0.1:$FP --trace "$TRACE" --from $T0 --to $T1 \
         --scale "$SCALE" "${CLK[@]}" --max-conns 256 --timeout-ms 10000 \
         --out "$D/minutes.csv" --summary "$D/summary.json" > "$D/loadgen.log" 2>&1 &
@@ -271,6 +312,8 @@ PY
         sleep 1
     done
     wait $LG || die "load generator failed (see $D/loadgen.log)"
+    "${CTL[@]}" events web --limit 1000 > "$D/events.txt" 2>&1 || true
+    [ -z "$WLG" ] || wait $WLG || die "warm-up load generator failed (see $D/warm-loadgen.log)"
     stop_all
 }
 

@@ -4,7 +4,7 @@
 # the static policy: a real fleet through the HAProxyBackend executor, the JSON holds the
 # issue's keys with consistent figures (every offered request accounted, the static fleet's
 # replica-minutes), the SVG is written, and nothing of the run is left (processes, cgroups).
-# Also: the command line's errors (unknown policy, a policy not wired yet, no trace) exit 2.
+# Also: the command line's errors (unknown policy, tide not wired yet, no trace) exit 2.
 # timeout: 120
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root for cgroups"
@@ -18,7 +18,7 @@ if [ ! -r "$TR" ]; then # a day with a daily cycle, one row a minute
 print('timestamp,value')
 for i in range(1440): print(1700000000 + 60 * i, round(50 + 40 * math.sin(i / 1440 * 2 * math.pi)))" > "$TR"
 fi
-for bad in "--policy nope" "--policy tide" "--policy hpa" "--days 0"; do
+for bad in "--policy nope" "--policy tide" "--days 0"; do
     set +e; out=$(bash "$E2E" --trace "$TR" $bad 2>&1); rc=$?; set -e
     [ $rc -eq 2 ] || fail "$bad: exit $rc: $out"
 done

@@ -92,6 +92,9 @@ TEST(planner_starts_new_replicas_ahead_of_demand) {
     /* the replica that came up early is not needed online yet: it is parked in standby */
     n = step(p, 1095, 2, 5, 50, &a);
     T_EQ_INT(count(a, n, ACT_CUTOFF), 1);
+    T_EQ_INT(count(a, n, ACT_STANDBY), 0); /* the next step: the executor is still draining it */
+    T_EQ_INT(count(a, n, ACT_START), 0);
+    n = step(p, 1110, 2, 5, 50, &a);
     T_EQ_INT(count(a, n, ACT_STANDBY), 1);
     T_EQ_INT(count(a, n, ACT_START), 0);
     planner_free(p);
@@ -309,5 +312,40 @@ TEST(planner_adopted_ids_move_the_counter_and_states_follow_the_executor) {
     T_EQ_INT(count(a, n, ACT_ACTIVATE), 1);
     for (size_t i = 0; i < n; i++)
         if (a[i].kind == ACT_START) T_EQ_STR(a[i].replica, "web-21");
+    planner_free(p);
+}
+
+/* A delete the executor refuses (the replica's cutoff still under way) leaves the replica where
+ * it was: the next step asks again, instead of forgetting a replica the executor still runs. */
+TEST(planner_refused_delete_is_asked_again) {
+    workload_spec s = spec();
+    s.down.state = WL_GRAY_DELETED;
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    planner_add_replica(p, "r0", REPLICA_ONLINE, 0);
+    planner_add_replica(p, "r1", REPLICA_ONLINE, 1);
+    const planner_action *a;
+    size_t n = step(p, 1000, 1, 1, 30, &a);
+    T_EQ_INT(count(a, n, ACT_CUTOFF), 1);
+    T_EQ_INT(count(a, n, ACT_DELETE), 0); /* not in the step of its cutoff */
+    n = step(p, 1015, 1, 1, 30, &a);      /* observation 0: delete */
+    T_EQ_INT(count(a, n, ACT_DELETE), 1);
+    char id[sizeof a[0].replica];
+    snprintf(id, sizeof id, "%s", a[0].replica);
+    planner_action_done(p, id, ACT_DELETE, 0, 1015); /* refused: busy */
+    planner_counts c;
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.cutoff, 1);
+    n = step(p, 1030, 1, 1, 30, &a);
+    T_EQ_INT(count(a, n, ACT_DELETE), 1);
+    T_EQ_STR(a[0].replica, id);
+    planner_action_done(p, id, ACT_DELETE, 1, 1030);
+    n = step(p, 1045, 1, 1, 30, &a);
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.online, 1);
+    T_EQ_INT(c.cutoff, 0);
+    size_t nr;
+    planner_replicas(p, &nr);
+    T_EQ_INT((int)nr, 1);
     planner_free(p);
 }
