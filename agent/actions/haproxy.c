@@ -278,6 +278,39 @@ static const char *state_missing(const state_cols *c, int want_addr) {
     return NULL;
 }
 
+/* The next data row of a "show servers state" answer for backend: header lines are read into
+ * *c (checked: want_addr also needs the address columns), the format version line and other
+ * backends' rows skipped. 1 with *line set, 0 at the end, -EINVAL with err. */
+static int state_row(const char *text, size_t len, const char *backend, int want_addr, size_t *pos,
+                     state_cols *c, int *have_header, int *backend_seen, int *lineno, span *line,
+                     char *err, size_t errlen) {
+    char field[HAPROXY_NAME_MAX + 64];
+    while (next_line(text, len, pos, line)) {
+        (*lineno)++;
+        if (line->n == 0) continue;
+        if (line->p[0] == '#') {
+            state_header(*line, c);
+            const char *miss = state_missing(c, want_addr);
+            if (miss) {
+                snprintf(err, errlen, "show servers state: header on line %d lacks %s", *lineno,
+                         miss);
+                return -EINVAL;
+            }
+            *have_header = 1;
+            continue;
+        }
+        if (!*have_header) continue; /* the format version line ("1") */
+        if (word_field(*line, c->be, field, sizeof field) != 0) {
+            snprintf(err, errlen, "show servers state: line %d is too short", *lineno);
+            return -EINVAL;
+        }
+        if (!span_eq(field, backend)) continue;
+        *backend_seen = 1;
+        return 1;
+    }
+    return 0;
+}
+
 int haproxy_servers_state_find(const char *text, size_t len, const char *backend,
                                const char *server, haproxy_server_state *out, char *err,
                                size_t errlen) {
@@ -287,27 +320,9 @@ int haproxy_servers_state_find(const char *text, size_t len, const char *backend
     int have_header = 0, backend_seen = 0, lineno = 0;
     char field[HAPROXY_NAME_MAX + 64];
 
-    while (next_line(text, len, &pos, &line)) {
-        lineno++;
-        if (line.n == 0) continue;
-        if (line.p[0] == '#') {
-            state_header(line, &c);
-            const char *miss = state_missing(&c, 0);
-            if (miss) {
-                snprintf(err, errlen, "show servers state: header on line %d lacks %s", lineno,
-                         miss);
-                return -EINVAL;
-            }
-            have_header = 1;
-            continue;
-        }
-        if (!have_header) continue; /* the format version line ("1") */
-        if (word_field(line, c.be, field, sizeof field) != 0) {
-            snprintf(err, errlen, "show servers state: line %d is too short", lineno);
-            return -EINVAL;
-        }
-        if (!span_eq(field, backend)) continue;
-        backend_seen = 1;
+    int r;
+    while ((r = state_row(text, len, backend, 0, &pos, &c, &have_header, &backend_seen, &lineno,
+                          &line, err, errlen)) > 0) {
         if (word_field(line, c.srv, field, sizeof field) != 0) {
             snprintf(err, errlen, "show servers state: line %d is too short", lineno);
             return -EINVAL;
@@ -323,6 +338,7 @@ int haproxy_servers_state_find(const char *text, size_t len, const char *backend
         }
         return 0;
     }
+    if (r < 0) return r;
     return not_found(have_header ? NULL : "show servers state: no '# be_id ...' header",
                      backend_seen, backend, server, err, errlen);
 }
@@ -335,27 +351,9 @@ int haproxy_servers_state_list(const char *text, size_t len, const char *backend
     int have_header = 0, backend_seen = 0, lineno = 0;
     char field[HAPROXY_NAME_MAX + 64];
     *n = 0;
-    while (next_line(text, len, &pos, &line)) {
-        lineno++;
-        if (line.n == 0) continue;
-        if (line.p[0] == '#') {
-            state_header(line, &c);
-            const char *miss = state_missing(&c, 1);
-            if (miss) {
-                snprintf(err, errlen, "show servers state: header on line %d lacks %s", lineno,
-                         miss);
-                return -EINVAL;
-            }
-            have_header = 1;
-            continue;
-        }
-        if (!have_header) continue;
-        if (word_field(line, c.be, field, sizeof field) != 0) {
-            snprintf(err, errlen, "show servers state: line %d is too short", lineno);
-            return -EINVAL;
-        }
-        if (!span_eq(field, backend)) continue;
-        backend_seen = 1;
+    int r;
+    while ((r = state_row(text, len, backend, 1, &pos, &c, &have_header, &backend_seen, &lineno,
+                          &line, err, errlen)) > 0) {
         if (*n == cap) {
             snprintf(err, errlen, "show servers state: backend '%s' has more than %d servers",
                      backend, cap);
@@ -378,6 +376,7 @@ int haproxy_servers_state_list(const char *text, size_t len, const char *backend
         }
         (*n)++;
     }
+    if (r < 0) return r;
     if (!have_header && memmem(text, len, "find backend", 12)) {
         /* HAProxy: "Can't find backend." */
         snprintf(err, errlen, "haproxy backend '%s' not found", backend);
