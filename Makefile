@@ -67,7 +67,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(B)/tools/tide-%,$(TOOL_SRC))
 PROGS      := $(BIN)/tide-agent $(BIN)/tide-controlplane $(BIN)/tidectl
 
-.PHONY: setup check-run install all progs deb deb-check check unit integration asan valgrind fuzz fuzz-build bench demo clean format \
+.PHONY: setup check-run install all progs deb deb-check deb-test check unit integration asan valgrind fuzz fuzz-build bench demo clean format \
 	walls format-check
 all: $(PROGS) $(UNIT_BINS) $(BENCH_BINS) $(TOOL_BINS)
 # the three programs alone (what the Debian package build compiles)
@@ -128,9 +128,11 @@ $(B)/tools/tide-%: tests/tools/%.c $(CP_LIB) $(SHARED_LIB)
 # tests/run.sh runs unit binaries and tests/integration/* and ends with "N passed, N failed".
 check: setup
 	$(MAKE) --no-print-directory check-run
-check-run: all format-check
-	tests/run.sh --bin $(BIN) --build $(B)
-	$(MAKE) --no-print-directory asan-check
+# The plain and the ASan/UBSan suites run side by side (tests/suites.sh: most of a test's time is
+# spent waiting on the daemons it started); then every fuzz target briefly, a target per core.
+check-run: all asan format-check
+	tests/suites.sh plain tests/run.sh --bin $(BIN) --build $(B) \
+	  -- asan env $(ASAN_ENV) tests/run.sh --bin build/asan/bin --build build/asan --sanitized
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 setup:
 	scripts/setup.sh
@@ -144,9 +146,9 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 asan:
 	$(MAKE) --no-print-directory B=build/asan BIN=build/asan/bin OPT="-O1 -g" \
 	  CFLAGS="$(SAN) $(CFLAGS)" LDFLAGS="$(SAN)" all
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
 asan-check: asan
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  tests/run.sh --bin build/asan/bin --build build/asan --sanitized
+	env $(ASAN_ENV) tests/run.sh --bin build/asan/bin --build build/asan --sanitized
 valgrind: all
 	tests/run.sh --bin $(BIN) --build $(B) --valgrind
 
@@ -209,6 +211,9 @@ install: $(PROGS)
 deb:
 	scripts/deb.sh build/deb
 deb-check: deb
+	$(MAKE) --no-print-directory deb-test
+# installs, runs and purges the packages of the last `make deb` (build/deb)
+deb-test:
 	tests/run.sh --bin $(BIN) --build $(B) --integration-only deb_packages
 
 format:

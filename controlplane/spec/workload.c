@@ -1200,7 +1200,8 @@ static void parse_target(pctx *c, yaml_node_t *n, workload_spec *s) {
     if (kind != WL_TARGET_HAPROXY_BACKEND) {
         if (v[5]) prob(c, "spec.target.haproxy", v[5], "only for kind HAProxyBackend");
         if (v[6]) prob(c, "spec.target.replica", v[6], "only for kind HAProxyBackend");
-    } else if (kind == WL_TARGET_SYSTEMD_UNIT) {
+    }
+    if (kind == WL_TARGET_SYSTEMD_UNIT) {
         if (!v[3])
             prob(c, path, n, "a SystemdUnit target needs \"unit\" (a template, e.g. web@.service)");
         else if (!strstr(s->target.unit, "@."))

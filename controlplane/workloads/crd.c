@@ -258,12 +258,17 @@ static void on_object(crd *c, k8s_watch_what what, const char *json) {
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return;
-    workload_spec spec;
+    workload_spec *spec = malloc(sizeof *spec); /* ~200 KB: not on the loop's stack */
+    if (!spec) {
+        free(text);
+        obj_problem(o, "InvalidSpec", "out of memory parsing the object");
+        return;
+    }
     wl_problems probs;
     wl_problems_init(&probs);
     if (strlen(text) >= PERSIST_MAX_YAML) {
         obj_problem(o, "InvalidSpec", "the object is larger than a spec may be (1 MiB)");
-    } else if (wl_parse(text, strlen(text), &spec, &probs) < 0) {
+    } else if (wl_parse(text, strlen(text), spec, &probs) < 0) {
         char *list = wl_problems_format(&probs);
         char msg[600];
         snprintf(msg, sizeof msg, "%zu problem%s: %.500s", probs.n, probs.n == 1 ? "" : "s",
@@ -273,7 +278,7 @@ static void on_object(crd *c, k8s_watch_what what, const char *json) {
         obj_problem(o, "InvalidSpec", msg);
         free(list);
     } else {
-        workload_entry *e = workload_find(c->w, spec.name);
+        workload_entry *e = workload_find(c->w, spec->name);
         if (e && !e->from_cluster) {
             obj_problem(o, "NameConflict",
                         "a workload of this name was applied with tidectl apply: delete it there "
@@ -290,7 +295,7 @@ static void on_object(crd *c, k8s_watch_what what, const char *json) {
                          other->ns, other->name);
                 obj_problem(o, "NameConflict", msg);
             } else {
-                install(c, &spec, text);
+                install(c, spec, text);
                 o->applied = 1;
             }
         }
@@ -300,6 +305,7 @@ static void on_object(crd *c, k8s_watch_what what, const char *json) {
         if (o->applied) uninstall(c, o);
     }
     wl_problems_fini(&probs);
+    free(spec);
     free(text);
 }
 

@@ -167,25 +167,30 @@ static const exec_sink sink = {sink_done, sink_replica, sink_inventory_done};
 /* A saved spec read back at start. */
 static void load_one(void *ctx, const char *path, const char *yaml, size_t n) {
     struct cp_workloads *w = ctx;
-    workload_spec spec;
+    workload_spec *spec = malloc(sizeof *spec); /* ~200 KB: not on the stack */
+    if (!spec) {
+        log_error("workloads", "%s: not loaded: out of memory", path);
+        return;
+    }
     wl_problems probs;
     wl_problems_init(&probs);
-    if (wl_parse(yaml, n, &spec, &probs) < 0) {
+    if (wl_parse(yaml, n, spec, &probs) < 0) {
         char *txt = wl_problems_format(&probs);
         log_error("workloads", "%s: not loaded, invalid: %s", path, txt ? txt : "");
         free(txt);
-    } else if (workload_find(w, spec.name)) {
-        log_error("workloads", "%s: not loaded, workload %s already loaded", path, spec.name);
+    } else if (workload_find(w, spec->name)) {
+        log_error("workloads", "%s: not loaded, workload %s already loaded", path, spec->name);
     } else {
-        workload_entry *e = workload_entry_new(&spec, yaml, n);
+        workload_entry *e = workload_entry_new(spec, yaml, n);
         if (e) {
             e->generation = 1;
             e->next = w->head;
             w->head = e;
-            log_info("workloads", "loaded %s from %s", spec.name, path);
+            log_info("workloads", "loaded %s from %s", spec->name, path);
         }
     }
     wl_problems_fini(&probs);
+    free(spec);
 }
 
 static int wl_start(struct controlplane *cp, char *err, size_t errlen) {

@@ -570,6 +570,36 @@ TEST(workload_haproxy_backend_problems_name_their_field) {
     wl_problems_fini(&p);
 }
 
+/* A SystemdUnit target needs a template unit and nodes, and takes no namespace (these checks
+ * once sat behind an else-if that no SystemdUnit spec could reach). */
+TEST(workload_systemd_unit_target_needs_template_unit_and_nodes) {
+    static workload_spec s;
+    wl_problems p;
+    const char *bad = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                      "  target:\n    kind: SystemdUnit\n    namespace: x\n" /* 5-7 */
+                      "    unit: web.service\n"                              /* 8 */
+                      "  maxReplicas: 4\n";
+    wl_problems_init(&p);
+    T_EQ_INT(wl_parse(bad, strlen(bad), &s, &p), -22);
+    T_ASSERT(has_problem(&p, "spec.target.unit", "template unit", 8));
+    T_ASSERT(has_problem(&p, "spec.target", "needs \"nodes\"", 6));
+    T_ASSERT(has_problem(&p, "spec.target.namespace", "only for Kubernetes kinds", 7));
+    wl_problems_fini(&p);
+    const char *none = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                       "  target: {kind: SystemdUnit}\n  maxReplicas: 4\n";
+    wl_problems_init(&p);
+    T_EQ_INT(wl_parse(none, strlen(none), &s, &p), -22);
+    T_ASSERT(has_problem(&p, "spec.target", "needs \"unit\"", 5));
+    wl_problems_fini(&p);
+    const char *good = "apiVersion: tide/v1\nkind: Workload\nmetadata: {name: w}\nspec:\n"
+                       "  target: {kind: SystemdUnit, unit: web@.service, nodes: [n1, n2]}\n"
+                       "  maxReplicas: 4\n";
+    wl_problems_init(&p);
+    T_EQ_INT(wl_parse(good, strlen(good), &s, &p), 0);
+    T_EQ_INT(s.target.n_nodes, 2);
+    wl_problems_fini(&p);
+}
+
 TEST(workload_warmup_block_for_haproxy_backend_and_kubernetes) {
     static workload_spec s;
     /* HAProxyBackend: in the replica template; durations in seconds, kept in ms */

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# suites.sh NAME COMMAND... [-- NAME COMMAND...]...: runs test suites side by side (make check:
+# the plain suite and the ASan/UBSan one). Most of an integration test's time is spent waiting on
+# the daemons it started, so on two cores the pair takes about as long as the longer one, not
+# the sum. Each line is shown as it comes, prefixed "NAME| "; when all have ended, each suite's
+# summary line ("N passed, N failed, N skipped", tests/run.sh's last line) is printed again
+# without the prefix, and the status is non-zero when any suite failed.
+set -u
+tmp=$(mktemp -d /tmp/tide-suites.XXXXXX)
+trap 'kill $(jobs -p) 2> /dev/null; rm -rf "$tmp"' EXIT
+names=() pids=()
+while [ $# -gt 0 ]; do
+    name=$1; shift; cmd=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do cmd+=("$1"); shift; done
+    [ $# -gt 0 ] && shift
+    [ ${#cmd[@]} -gt 0 ] || { echo "suites.sh: suite $name has no command" >&2; exit 2; }
+    i=${#names[@]}
+    ( "${cmd[@]}" 2>&1; echo $? > "$tmp/$i.rc" ) | tee "$tmp/$i.log" | sed -u "s/^/$name| /" &
+    names+=("$name") pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+status=0
+for i in "${!names[@]}"; do
+    rc=$(cat "$tmp/$i.rc" 2> /dev/null || echo 1)
+    summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$tmp/$i.log" | tail -1)
+    echo "suite ${names[$i]}: status $rc"
+    [ -n "$summary" ] && echo "$summary"
+    [ "$rc" = 0 ] || status=1
+done
+exit $status
