@@ -58,6 +58,16 @@ kill -0 "$(pgrep -f "node err-node" | head -1)" || fail "agent died"
 
 # rate limits: the unreadable file is retried, but its line is limited; no storm overall
 echo "agent log: $(wc -l < "$W/agent.log") lines, $(grep -c WARN "$W/agent.log") warnings"
-[ "$(grep -c 'Permission denied' "$W/agent.log")" -le 10 ] || fail "EACCES lines not rate-limited"
-[ "$(grep -c WARN "$W/agent.log")" -le 30 ] || fail "error storm: $(grep -c WARN "$W/agent.log") warnings"
+# The limit is 5 lines per 10 s per kind (then one "suppressed N" line): checked over every 10 s
+# window of the log, so the bound holds however long a loaded machine makes this test run.
+most_in_10s() { # most_in_10s PATTERN: the most log lines matching PATTERN within any 10 s
+    grep -E "$1" "$W/agent.log" | /usr/bin/python3 -c '
+import sys, datetime
+t = [datetime.datetime.strptime(l[:23], "%Y-%m-%dT%H:%M:%S.%f").timestamp() for l in sys.stdin]
+print(max([sum(1 for u in t if s <= u < s + 10) for s in t] or [0]))'
+}
+n=$(most_in_10s 'Permission denied')
+[ "$n" -le 5 ] || fail "EACCES lines not rate-limited: $n within 10 s"
+n=$(most_in_10s ' WARN ')
+[ "$n" -le 15 ] || fail "error storm: $n warnings within 10 s"
 echo ok
