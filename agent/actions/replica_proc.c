@@ -671,7 +671,6 @@ static void start_ok(start_job *s) {
      * Start-up times are trace time (a virtual clock's rate scales the real interval). */
     rep->r.startup_ms = s->adopted ? (double)(rep->r.ready_at - rep->r.started_at)
                                    : ms3((double)(now - s->exec_us) / 1000 * vclock_rate());
-    record_save(rep);
     cJSON *res = cJSON_CreateObject();
     if (res) {
         cJSON_AddStringToObject(res, "id", rep->r.id);
@@ -694,7 +693,10 @@ static void start_ok(start_job *s) {
     replica_proc_done_fn done = s->done;
     void *arg = s->arg;
     start_job_free(s);
+    /* the answer first (it leaves at once), then the record: a crash in between leaves a
+     * record without ready_at, which the restarted agent adopts and checks for readiness */
     done(arg, 1, res, NULL);
+    record_save(rep);
 }
 
 int replica_http_status(const char *buf, size_t len) {

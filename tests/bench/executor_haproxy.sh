@@ -97,6 +97,8 @@ done
 
 kill -INT "$WRK"; wait "$WRK" 2>/dev/null
 kill "$CLIENT"; wait "$CLIENT" 2>/dev/null
+# KEEP_LOGS=DIR: the run's logs (control plane, agents, HAProxy, client) are copied there
+[ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp "$W"/*.log "$W"/*.txt "$KEEP_LOGS"/
 cat "$W/wrk.log"
 /usr/bin/python3 - "$W/wake.txt" "$W/start.txt" "$W/client.log" "$W/wrk.log" "$W/activate.txt" <<'PY'
 import re, sys
