@@ -555,6 +555,7 @@ struct start_job {
     replica_proc_done_fn done;
     void *arg;
     int64_t t0_us, exec_us, deadline_us;
+    double setup_ms; /* command in -> fork: arguments, cgroups, record */
     int errfd;
     ev_io errw;
     ev_timer deadline, tick;
@@ -679,6 +680,7 @@ static void start_ok(start_job *s) {
         cJSON_AddStringToObject(res, "node", M.node);
         if (rep->r.port) cJSON_AddNumberToObject(res, "port", rep->r.port);
         cJSON_AddNumberToObject(res, "exec_ms", ms3((double)(s->exec_us - s->t0_us) / 1000));
+        if (!s->adopted) cJSON_AddNumberToObject(res, "setup_ms", ms3(s->setup_ms));
         cJSON_AddNumberToObject(res, "exec_mono_ms", ms3((double)s->exec_us / 1000));
         cJSON_AddNumberToObject(res, "startup_ms", rep->r.startup_ms);
         cJSON_AddNumberToObject(res, "ready_ms", ms3((double)(now - s->t0_us) / 1000));
@@ -961,6 +963,7 @@ static void start_setup(start_job *s, const cJSON *args, int port) {
 
 static void run_start(const cJSON *args, replica_proc_done_fn done, void *arg) {
     char err[1024];
+    int64_t in_us = mono_us();
     const char *id = cJSON_GetObjectItemCaseSensitive(args, "id")->valuestring;
     replica *old = find(id);
     if (old && old->state == S_RUNNING && !old->r.ready_at && !old->r.stopping) {
@@ -1190,6 +1193,7 @@ static void run_start(const cJSON *args, replica_proc_done_fn done, void *arg) {
     }
     if (ok) {
         s->t0_us = mono_us();
+        s->setup_ms = (double)(s->t0_us - in_us) / 1000;
         pid_t pid = fork();
         if (pid == 0)
             child_run(pipefd[1], logfd, procs, nprocs, cwd, pwp != NULL, pwp ? pw.pw_uid : 0,

@@ -2,10 +2,12 @@
  * that the agents of the spec's nodes start and stop, behind `server-template` slots of an
  * HAProxy backend that the agent of HAProxy's node points at them.
  *
- *   START     haproxy-slots (lb) -> placement (exec/hb_place.h: least loaded connected node,
- *             lowest free port, lowest free slot) -> the record says Starting -> replica-start
- *             (node: own cgroup and session, readiness) -> haproxy-slot addr/port/ready (lb)
- *             -> Online. A failure after the process started stops it again (nothing left).
+ *   START     placement (exec/hb_place.h: least loaded connected node, lowest free port)
+ *             -> the record says Starting (in place on disk) -> replica-start (node: own
+ *             cgroup and session, readiness); meanwhile haproxy-slots (lb) -> lowest free slot
+ *             -> haproxy-slot addr/port (lb; the slot stays in maint); both done ->
+ *             haproxy-slot ready (lb) -> Online. A failure after the process started stops it
+ *             again (nothing left).
  *   CUTOFF    drain (lb: HAProxy drain, current sessions to zero) -> Cutoff
  *   STANDBY   haproxy-slot maint (lb) -> standby (node: freeze, reclaim) -> Standby
  *   ACTIVATE  activate (node: memory limit back, thaw) -> haproxy-slot ready (lb) -> Online
@@ -14,7 +16,9 @@
  *             removed) -> gone, slot free
  *
  * Each step's outcome moves the executor's view of the replica (the record, persisted at
- * every change); an action that fails reports why with the step, and the replica's real state
+ * every change by a thread of its own, exec/hb_writer.h: nothing on an action's path waits
+ * for the disk but a START, for the record to name the replica before its process exists);
+ * an action that fails reports why with the step, and the replica's real state
  * follows (a failed STANDBY whose freeze failed leaves it Cutoff, never frozen while counted
  * online). Safety here as well as in the planner: a CUTOFF that would leave fewer than
  * max(1, minReplicas) replicas online is refused, an online replica is never deleted, and
@@ -146,6 +150,16 @@ struct hb {
 
 /* ---- small helpers ----------------------------------------------------------------------- */
 
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double jnum(const cJSON *o, const char *k, double dflt) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
 static int64_t now_ms(void) {
     return tide_now_wall_ms();
 }
@@ -216,11 +230,12 @@ static void record_path(hb *x, const char *wl, char *out, size_t cap) {
     snprintf(out, cap, "%s/%s.json", x->dir, wl);
 }
 
-/* Hands the record to the writer (exec/hb_writer.h: temporary file, fsync, rename, on a
- * thread of its own: the loop never waits for the disk). Unchanged since the last one: nothing
- * to write (a periodic check that found nothing new writes nothing). cb (may be NULL) is called
- * once the text is on disk (also when unchanged). Failures are logged: the fleet itself is
- * still reconciled at the next start, the record only adds what it cannot show. */
+/* Hands the record to the writer (exec/hb_writer.h: temporary file renamed over the record,
+ * then fsync, on a thread of its own: the loop never waits for the disk). Unchanged since the
+ * last one: nothing to write (a periodic check that found nothing new writes nothing). cb (may
+ * be NULL) is called once the text is in place on disk (also when unchanged). Failures are
+ * logged: the fleet itself is still reconciled at the next start, the record only adds what
+ * it cannot show. */
 static void record_put(hb_wl *wl, hb_writer_cb cb, void *arg) {
     size_t n = 0;
     hb_rec_replica *v = wl->n ? malloc(wl->n * sizeof *v) : NULL;
@@ -371,14 +386,16 @@ static void op_finish(hb_op *op, int ok, const char *fmt, ...) {
     if (!ok)
         log_warn("exec", "%s: %s %s failed after %lld ms: %s", wl->name, kind_name(op->kind),
                  op->id[0] ? op->id : op->slot, (long long)took, msg);
-    else if (op->kind == K_START)
+    else if (op->kind == K_START) {
+        const cJSON *rs = cJSON_GetObjectItemCaseSensitive(op->details, "replica_start");
         log_info("exec",
-                 "%s: start %s done in %lld ms (record on disk at %lld ms, slots at %lld ms, "
-                 "replica ready at %lld ms with start-up %lld ms, in HAProxy's rotation at %lld "
-                 "ms)",
+                 "%s: start %s done in %lld ms (record in place at %lld ms, slots at %lld ms, "
+                 "replica ready at %lld ms: agent set-up %.1f ms, fork to exec %.1f ms, start-up "
+                 "%lld ms; in HAProxy's rotation at %lld ms)",
                  wl->name, op->id, (long long)took, (long long)op->t_rec, (long long)op->t_slots,
-                 (long long)op->t_started, (long long)op->startup_ms, (long long)took);
-    else
+                 (long long)op->t_started, jnum(rs, "setup_ms", -1), jnum(rs, "exec_ms", -1),
+                 (long long)op->startup_ms, (long long)took);
+    } else
         log_info("exec", "%s: %s %s done in %lld ms", wl->name, kind_name(op->kind),
                  op->id[0] ? op->id : op->slot, (long long)took);
     record_save(wl);
@@ -461,16 +478,6 @@ static void keep(hb_op *op, const char *key, const cJSON *data) {
     if (!data) return;
     if (!op->details) op->details = cJSON_CreateObject();
     if (op->details) cJSON_AddItemToObject(op->details, key, cJSON_Duplicate(data, 1));
-}
-
-static const char *jstr(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static double jnum(const cJSON *o, const char *k, double dflt) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
 }
 
 /* HAProxy's status word says the server takes traffic (admin ready: UP, DOWN while checks

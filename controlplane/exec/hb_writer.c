@@ -39,6 +39,7 @@ struct wjob {
     wentry *e;
     char *text;
     uint64_t ver;
+    int phase; /* 0: write and rename (the waiters' point), 1: fsync */
     int rc;
 };
 
@@ -48,8 +49,9 @@ struct hb_writer {
     int closing;
 };
 
-int hb_writer_write_now(const char *path, const char *text) {
-    char tmp[HB_WRITER_PATH_MAX + 8], dir[HB_WRITER_PATH_MAX];
+/* Writes text to PATH.tmp (fsync'ed when sync), then renames it over path. */
+static int write_rename(const char *path, const char *text, int sync) {
+    char tmp[HB_WRITER_PATH_MAX + 8];
     if (strlen(path) >= HB_WRITER_PATH_MAX) return -ENAMETOOLONG;
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -65,14 +67,21 @@ int hb_writer_write_now(const char *path, const char *text) {
         }
         off += (size_t)n;
     }
-    if (rc == 0 && fsync(fd) < 0) rc = -errno;
+    if (rc == 0 && sync && fsync(fd) < 0) rc = -errno;
     if (close(fd) < 0 && rc == 0) rc = -errno;
     if (rc == 0 && rename(tmp, path) < 0) rc = -errno;
-    if (rc < 0) {
-        unlink(tmp);
-        return rc;
-    }
-    /* the rename itself durable: the directory's entry */
+    if (rc < 0) unlink(tmp);
+    return rc;
+}
+
+/* fsync of path's content and of its directory's entry. */
+static int make_durable(const char *path) {
+    char dir[HB_WRITER_PATH_MAX];
+    int rc = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    if (fsync(fd) < 0) rc = -errno;
+    close(fd);
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash == dir)
@@ -83,10 +92,15 @@ int hb_writer_write_now(const char *path, const char *text) {
         snprintf(dir, sizeof dir, ".");
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
-        if (fsync(dfd) < 0) rc = -errno;
+        if (fsync(dfd) < 0 && rc == 0) rc = -errno;
         close(dfd);
     }
     return rc;
+}
+
+int hb_writer_write_now(const char *path, const char *text) {
+    int rc = write_rename(path, text, 1);
+    return rc < 0 ? rc : make_durable(path);
 }
 
 static void log_failure(const char *path, int rc) {
@@ -132,7 +146,7 @@ static void wake(hb_writer *w, waiter *list, int rc) {
 
 static void job_run(work *wk) {
     wjob *j = (wjob *)wk;
-    j->rc = hb_writer_write_now(j->e->path, j->text);
+    j->rc = j->phase == 0 ? write_rename(j->e->path, j->text, 0) : make_durable(j->e->path);
 }
 
 static void start_job(hb_writer *w, wentry *e);
@@ -145,6 +159,20 @@ static void job_done(work *wk, int status) {
     int rc = status < 0 ? hb_writer_write_now(e->path, j->text) : j->rc;
     if (rc < 0) log_failure(e->path, rc);
     waiter *ready = take_waiters(e, j->ver);
+    if (status == 0 && rc == 0 && j->phase == 0) {
+        /* in place for every reader (a restarted control plane reads it): the waiters go on;
+         * then the same job makes it durable (a newer text waits for that) */
+        j->phase = 1;
+        if (work_submit(w->pool, &j->w, job_run, job_done) < 0) {
+            rc = make_durable(e->path);
+            if (rc < 0) log_failure(e->path, rc);
+            j->phase = 2;
+        }
+        if (j->phase == 1) {
+            wake(w, ready, rc);
+            return;
+        }
+    }
     e->job = NULL;
     free(j->text);
     free(j);
