@@ -390,7 +390,7 @@ static void op_finish(hb_op *op, int ok, const char *fmt, ...) {
         const cJSON *rs = cJSON_GetObjectItemCaseSensitive(op->details, "replica_start");
         log_info("exec",
                  "%s: start %s done in %lld ms (record in place at %lld ms, slots at %lld ms, "
-                 "replica ready at %lld ms: agent set-up %.1f ms, fork to exec %.1f ms, start-up "
+                 "replica ready at %lld ms: agent set-up %.1f ms, spawn to exec %.1f ms, start-up "
                  "%lld ms; in HAProxy's rotation at %lld ms)",
                  wl->name, op->id, (long long)took, (long long)op->t_rec, (long long)op->t_slots,
                  (long long)op->t_started, jnum(rs, "setup_ms", -1), jnum(rs, "exec_ms", -1),
