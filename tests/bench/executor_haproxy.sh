@@ -19,6 +19,9 @@
 # client's own request time); for 2, the START's done line (record in place, agent set-up,
 # spawn to exec, in rotation after ready, the rest: command transport). The load average at
 # the start and the end is printed: on a shared host the p99 is mostly the scheduler's.
+# References measured in the same run, for the load: the client's own request time (a request
+# through HAProxy to an awake replica, back to back) and the scheduler's wake-up delay (a
+# process sleeping 5 ms at a time, how much later than asked it runs again).
 # KEEP_LOGS=DIR keeps the run's logs.
 set -u
 TIDE_SRC=${TIDE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -52,6 +55,12 @@ while True:
     except Exception as e:
         print("%.3f ERR %s" % (t, e), flush=True)
 ' "$FP"; CLIENT=$SPAWNED
+spawn wakeup /usr/bin/python3 -u -c '
+import time
+while True:
+    t = time.monotonic(); time.sleep(0.005)
+    print("%.3f" % ((time.monotonic() - t) * 1000 - 5), flush=True)
+'; WAKEUP=$SPAWNED
 
 # ---- 1: decision -> first request served by the woken standby ----------------------------------
 : > "$W/wake.txt"; : > "$W/activate.txt"
@@ -105,12 +114,13 @@ done
 
 kill -INT "$WRK"; wait "$WRK" 2>/dev/null
 kill "$CLIENT"; wait "$CLIENT" 2>/dev/null
+kill "$WAKEUP"; wait "$WAKEUP" 2>/dev/null
 # KEEP_LOGS=DIR: the run's logs (control plane, agents, HAProxy, client) are copied there
 [ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp "$W"/*.log "$W"/*.txt "$KEEP_LOGS"/
 cat "$W/wrk.log"
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load average (1, 5, 15 min): $LOAD0 at the start, $LOAD1 at the end"
-/usr/bin/python3 - "$W/wake.txt" "$W/start.txt" "$W/client.log" "$W/wrk.log" "$W/activate.txt" "$W/cp.log" <<'PY'
+/usr/bin/python3 - "$W/wake.txt" "$W/start.txt" "$W/client.log" "$W/wrk.log" "$W/activate.txt" "$W/cp.log" "$W/wakeup.log" <<'PY'
 import re, sys, datetime
 def pct(v, p):
     v = sorted(v); return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
@@ -162,4 +172,11 @@ if st:
     show("spawn to exec", [x[4] for x in st])
     show("ready -> in HAProxy's rotation", [x[0] - x[2] for x in st])
     show("the rest (command transport, answers, readiness seen late)", [(x[0] - x[5]) - x[1] - x[3] - x[4] - (x[0] - x[2]) for x in st])
+# references for the load of this run
+ct = [float(l.split()[0]) for l in cl if " ERR " not in l]
+gaps = [b - a for a, b in zip(ct, ct[1:]) if 0 <= b - a < 5000]
+wk = [float(x) for x in open(sys.argv[7]).read().split()[:-1] if x]
+if gaps and wk:
+    print("  references in the same run: one client request through HAProxy p50 %.1f ms, p99 %.1f ms; scheduler wake-up delay (5 ms sleeps, %d) p50 %.2f ms, p99 %.1f ms, max %.1f ms" % (pct(gaps, 50), pct(gaps, 99), len(wk), pct(wk, 50), pct(wk, 99), max(wk)))
+    print("  decision -> first request p99 / client request p99: %.2f" % (pct(wake, 99) / pct(gaps, 99)))
 PY
