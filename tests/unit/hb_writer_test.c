@@ -36,7 +36,7 @@ static char *slurp(const char *path) {
     do {                                                                                           \
         time_t until_ = time(NULL) + 10;                                                           \
         while (!(cond) && time(NULL) < until_) {                                                   \
-            ev_run(loop, EVRUN_NOWAIT);                                                           \
+            ev_run(loop, EVRUN_NOWAIT);                                                            \
             usleep(1000);                                                                          \
         }                                                                                          \
     } while (0)
