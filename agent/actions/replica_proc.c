@@ -1,6 +1,7 @@
 /* replica_proc.c: replica processes: start from a template, watch, adopt, report, stop
  * (replica_proc.h). Runs on the agent's loop; the only blocking calls are small file reads and
- * writes under the replica directory and cgroupfs, and one fork per start. */
+ * writes under the replica directory and cgroupfs, and one spawn (clone with CLONE_VFORK) per
+ * start. */
 #include "actions/replica_proc.h"
 
 #include <errno.h>
@@ -558,7 +559,7 @@ struct start_job {
     replica_proc_done_fn done;
     void *arg;
     int64_t t0_us, exec_us, deadline_us;
-    double setup_ms; /* command in -> fork: arguments, cgroups, record */
+    double setup_ms; /* command in -> spawn: arguments, cgroups, record */
     int errfd;
     ev_io errw;
     ev_timer deadline, tick;
