@@ -413,6 +413,21 @@ int haproxy_set_reply_check(const char *reply, size_t len, char *err, size_t err
     return -EINVAL;
 }
 
+int haproxy_reply_split(const char *reply, size_t len, size_t *first_len, size_t *rest_off) {
+    if (len >= 1 && reply[0] == '\n') { /* no output: the empty line alone */
+        *first_len = 0;
+        *rest_off = 1;
+        return 0;
+    }
+    for (size_t i = 0; i + 1 < len; i++)
+        if (reply[i] == '\n' && reply[i + 1] == '\n') {
+            *first_len = i + 1;
+            *rest_off = i + 2;
+            return 0;
+        }
+    return -EINVAL;
+}
+
 /* ---- client ----------------------------------------------------------------------------- */
 
 struct haproxy_req {

@@ -67,6 +67,12 @@ int haproxy_servers_state_list(const char *text, size_t len, const char *backend
  * else) with the message, trimmed, in err. */
 int haproxy_set_reply_check(const char *reply, size_t len, char *err, size_t errlen);
 
+/* Splits the reply to several commands sent at once ("cmd1; cmd2"): HAProxy ends each
+ * command's output with an empty line (a command with no output answers the empty line
+ * alone). The first command's output (without its empty line) is reply[0, *first_len), the
+ * rest starts at *rest_off. Returns 0, or -EINVAL when the first output has no end. */
+int haproxy_reply_split(const char *reply, size_t len, size_t *first_len, size_t *rest_off);
+
 /* ---- asynchronous client ---- */
 
 typedef struct haproxy_req haproxy_req;

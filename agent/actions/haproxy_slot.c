@@ -9,7 +9,9 @@
  *                 state: ready|drain|maint}
  *     -> `set server B/S addr ADDR port PORT` (when addr or port is given), then
  *        `set server B/S state STATE` (when given), then reads the status back:
- *        {server, addr, port, state, status, ms}
+ *        {server, addr, port, state, status, ms}. The state and the read-back go in one
+ *        exchange ("set ... state S; show stat B 4 -1": one connection, not two); addr/port
+ *        has one of its own, so a refused address never lets the state change through.
  *
  * Every value that goes into a command line is checked first (names as haproxy.h says, addr an
  * IPv4 or IPv6 literal, port 1-65535, state one of three words), so no argument can add a
@@ -36,6 +38,7 @@ typedef struct slot_job {
     char sock[256], be[HAPROXY_NAME_MAX], srv[HAPROXY_NAME_MAX];
     char addr[64], state[16];
     int port, step, timeout_ms;
+    int piped;           /* step 1 sent with the read-back: its reply holds both */
     char *servers_state; /* list: the first reply */
     size_t servers_state_len;
     struct timespec t0;
@@ -127,7 +130,18 @@ static void cmd_done(void *arg, int rc, const char *reply, size_t len, const cha
         int bad = strstr(reply, "No such") || strstr(reply, "nvalid") || strstr(reply, "Require") ||
                   strstr(reply, "ermission") || strstr(reply, "Unknown") ||
                   strstr(reply, "Could not") || strstr(reply, "Can't") || strstr(reply, "annot ");
-        if (j->step == 1 && haproxy_set_reply_check(reply, len, e, sizeof e)) bad = 1;
+        size_t first = len, rest = len;
+        if (j->piped && haproxy_reply_split(reply, len, &first, &rest) < 0) {
+            job_end(j, 0, NULL, "haproxy server %s/%s: no end to the answer of set server", j->be,
+                    j->srv);
+            return;
+        }
+        if (j->piped) { /* the state's answer alone is checked; the stat rows follow */
+            bad = first > 0 && haproxy_set_reply_check(reply, first, e, sizeof e) != 0;
+            len = first;
+        } else if (j->step == 1 && haproxy_set_reply_check(reply, len, e, sizeof e)) {
+            bad = 1;
+        }
         if (bad) {
             char msg[201];
             size_t n = len > 200 ? 200 : len;
@@ -137,9 +151,14 @@ static void cmd_done(void *arg, int rc, const char *reply, size_t len, const cha
             job_end(j, 0, NULL, "haproxy server %s/%s: %s", j->be, j->srv, msg);
             return;
         }
-        j->step++;
-        step(j);
-        return;
+        if (j->piped) { /* the read-back came with it */
+            reply += rest;
+            len = strlen(reply);
+        } else {
+            j->step++;
+            step(j);
+            return;
+        }
     }
     haproxy_server_stat st;
     if (haproxy_stat_find(reply, len, j->be, j->srv, &st, e, sizeof e)) {
@@ -177,9 +196,11 @@ static void step(slot_job *j) {
             snprintf(cmd, sizeof cmd, "set server %s/%s addr %s", j->be, j->srv, j->addr);
         else if (j->step == 0)
             snprintf(cmd, sizeof cmd, "set server %s/%s port %d", j->be, j->srv, j->port);
-        else if (j->step == 1)
-            snprintf(cmd, sizeof cmd, "set server %s/%s state %s", j->be, j->srv, j->state);
-        else
+        else if (j->step == 1) {
+            snprintf(cmd, sizeof cmd, "set server %s/%s state %s; show stat %s 4 -1", j->be, j->srv,
+                     j->state, j->be);
+            j->piped = 1;
+        } else
             snprintf(cmd, sizeof cmd, "show stat %s 4 -1", j->be);
     }
     if (haproxy_command(action_loop(j->call), j->sock, cmd, j->timeout_ms, cmd_done, j, NULL, err,

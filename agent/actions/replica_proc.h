@@ -13,14 +13,14 @@
  * next activate or stop, also after an agent restart.
  *
  * replica-start: expands {id}, {port}, {node} in the command words and environment values,
- * creates the cgroups and applies the limits (cpu_quota in cores, memory_bytes), forks; the
- * child moves itself into the cgroups, starts a session, drops to the user, changes directory,
- * sends stdout/stderr to DIR/ID.log and execs. The result comes when the readiness check
- * (HTTP GET http://127.0.0.1:PORT/PATH answering 2xx or 3xx, every interval_ms) passes, or at
- * once without one: {id, pid, cgroup, port, exec_ms, ready_ms, startup_ms, log}. A replica that
- * exits or is not ready in time is killed, its cgroup removed, and the error names why (exit
- * status and the last lines of its log). Starting an id that runs and is ready succeeds at once
- * with "already": true.
+ * creates the cgroups and applies the limits (cpu_quota in cores, memory_bytes), spawns
+ * (CLONE_VFORK); the child moves itself into the cgroups, starts a session, drops to the user,
+ * changes directory, sends stdout/stderr to DIR/ID.log and execs. The result comes when the
+ * readiness check (HTTP GET http://127.0.0.1:PORT/PATH answering 2xx or 3xx, every interval_ms)
+ * passes, or at once without one: {id, pid, cgroup, port, setup_ms, exec_ms, ready_ms, startup_ms,
+ * log}. A replica that exits or is not ready in time is killed, its cgroup removed, and the error
+ * names why (exit status and the last lines of its log). Starting an id that runs and is ready
+ * succeeds at once with "already": true.
  *
  * replica-stop: thaws it (a frozen process cannot act on a signal), restores a lowered memory
  * limit, sends the stop signal to every process of its cgroup, waits grace_ms for the cgroup to

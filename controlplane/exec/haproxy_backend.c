@@ -2,10 +2,12 @@
  * that the agents of the spec's nodes start and stop, behind `server-template` slots of an
  * HAProxy backend that the agent of HAProxy's node points at them.
  *
- *   START     haproxy-slots (lb) -> placement (exec/hb_place.h: least loaded connected node,
- *             lowest free port, lowest free slot) -> the record says Starting -> replica-start
- *             (node: own cgroup and session, readiness) -> haproxy-slot addr/port/ready (lb)
- *             -> Online. A failure after the process started stops it again (nothing left).
+ *   START     placement (exec/hb_place.h: least loaded connected node, lowest free port)
+ *             -> the record says Starting (in place on disk) -> replica-start (node: own
+ *             cgroup and session, readiness); meanwhile haproxy-slots (lb) -> lowest free slot
+ *             -> haproxy-slot addr/port (lb; the slot stays in maint); both done ->
+ *             haproxy-slot ready (lb) -> Online. A failure after the process started stops it
+ *             again (nothing left).
  *   CUTOFF    drain (lb: HAProxy drain, current sessions to zero) -> Cutoff
  *   STANDBY   haproxy-slot maint (lb) -> standby (node: freeze, reclaim) -> Standby
  *   ACTIVATE  activate (node: memory limit back, thaw) -> haproxy-slot ready (lb) -> Online
@@ -14,7 +16,9 @@
  *             removed) -> gone, slot free
  *
  * Each step's outcome moves the executor's view of the replica (the record, persisted at
- * every change); an action that fails reports why with the step, and the replica's real state
+ * every change by a thread of its own, exec/hb_writer.h: nothing on an action's path waits
+ * for the disk but a START, for the record to name the replica before its process exists);
+ * an action that fails reports why with the step, and the replica's real state
  * follows (a failed STANDBY whose freeze failed leaves it Cutoff, never frozen while counted
  * online). Safety here as well as in the planner: a CUTOFF that would leave fewer than
  * max(1, minReplicas) replicas online is refused, an online replica is never deleted, and
@@ -35,6 +39,7 @@
 #include "exec/hb_args.h"
 #include "exec/hb_place.h"
 #include "exec/hb_record.h"
+#include "exec/hb_writer.h"
 #include "exec/tracker.h"
 #include "exec/transport.h"
 
@@ -85,6 +90,7 @@ typedef struct hb_wl {
     int deleted; /* forgotten with keep 0: freed when its last action ends */
     int start_fail;
     int64_t start_retry_ms;
+    char *rec_text; /* the record as last handed to the writer */
 } hb_wl;
 
 typedef enum hb_kind {
@@ -112,6 +118,14 @@ typedef struct hb_op {
     exec_action *h;
     cJSON *details;
     int64_t startup_ms;
+    /* START: the slots are asked for while the replica starts (h2); the step that sets the
+     * slot waits for both answers */
+    exec_action *h2;
+    int slots_st; /* 0 asked, 1 slot chosen, -1 failed (slots_err) */
+    int started;  /* replica-start answered ok */
+    int rec_wait; /* waiting for the record to be on disk before replica-start */
+    char slots_err[512];
+    int64_t t_rec, t_started, t_slots; /* stage ends (ms since t0), for the log */
 } hb_op;
 
 typedef struct inv_call {
@@ -129,11 +143,22 @@ struct hb {
     hb_wl *wls;
     hb_op *ops;
     inv_call *calls; /* inventory requests under way */
+    hb_writer *wr;   /* the records, written off the loop */
     char dir[1024];
     int64_t started_ms;
 };
 
 /* ---- small helpers ----------------------------------------------------------------------- */
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double jnum(const cJSON *o, const char *k, double dflt) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
 
 static int64_t now_ms(void) {
     return tide_now_wall_ms();
@@ -205,37 +230,44 @@ static void record_path(hb *x, const char *wl, char *out, size_t cap) {
     snprintf(out, cap, "%s/%s.json", x->dir, wl);
 }
 
-/* Writes the record (temporary file, fsync, rename). Logged on failure: the fleet itself is
- * still reconciled at the next start, the record only adds what it cannot show. */
-static void record_save(hb_wl *wl) {
+/* Hands the record to the writer (exec/hb_writer.h: temporary file renamed over the record,
+ * then fsync, on a thread of its own: the loop never waits for the disk). Unchanged since the
+ * last one: nothing to write (a periodic check that found nothing new writes nothing). cb (may
+ * be NULL) is called once the text is in place on disk (also when unchanged). Failures are
+ * logged: the fleet itself is still reconciled at the next start, the record only adds what
+ * it cannot show. */
+static void record_put(hb_wl *wl, hb_writer_cb cb, void *arg) {
     size_t n = 0;
     hb_rec_replica *v = wl->n ? malloc(wl->n * sizeof *v) : NULL;
     for (size_t i = 0; v && i < wl->n; i++)
         if (!wl->r[i].lost) v[n++] = wl->r[i].r;
     char *txt = hb_record_format(wl->name, v, n);
     free(v);
-    char path[1200], tmp[1300];
+    char path[1200];
     record_path(wl->x, wl->name, path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int ok = 0;
-    if (txt) {
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-        if (fd >= 0) {
-            size_t len = strlen(txt), off = 0;
-            while (off < len) {
-                ssize_t w = write(fd, txt + off, len - off);
-                if (w <= 0) break;
-                off += (size_t)w;
-            }
-            ok = off == len && fsync(fd) == 0;
-            ok = close(fd) == 0 && ok;
-            ok = ok && rename(tmp, path) == 0;
-        }
+    if (!txt) {
+        log_error("exec", "%s: cannot write its record %s: out of memory", wl->name, path);
+        if (cb) cb(arg, -ENOMEM);
+        return;
     }
-    if (!ok)
-        log_error("exec", "%s: cannot write its record %s: %s", wl->name, path,
-                  txt ? strerror(errno) : "out of memory");
-    free(txt);
+    if (wl->rec_text && !strcmp(wl->rec_text, txt) && !cb) {
+        free(txt);
+        return;
+    }
+    char *keep_txt = strdup(txt);
+    int rc = hb_writer_put(wl->x->wr, path, txt, cb, arg);
+    if (rc < 0) {
+        free(keep_txt);
+        log_error("exec", "%s: cannot write its record %s: %s", wl->name, path, strerror(-rc));
+        if (cb) cb(arg, rc);
+        return;
+    }
+    free(wl->rec_text);
+    wl->rec_text = keep_txt; /* NULL (out of memory): the next one is written whatever it holds */
+}
+
+static void record_save(hb_wl *wl) {
+    record_put(wl, NULL, NULL);
 }
 
 /* Loads the record into wl->r (replacing it). Missing: empty. */
@@ -243,11 +275,19 @@ static void record_load(hb_wl *wl) {
     char path[1200];
     record_path(wl->x, wl->name, path, sizeof path);
     wl->n = 0;
-    FILE *f = fopen(path, "re");
-    if (!f) return;
-    char *buf = malloc(HB_RECORD_MAX_BYTES + 1);
-    size_t len = buf ? fread(buf, 1, HB_RECORD_MAX_BYTES + 1, f) : 0;
-    fclose(f);
+    char *buf = NULL;
+    size_t len = 0;
+    const char *pend = hb_writer_pending(wl->x->wr, path); /* newer than the file */
+    if (pend) {
+        len = strlen(pend);
+        buf = strdup(pend);
+    } else {
+        FILE *f = fopen(path, "re");
+        if (!f) return;
+        buf = malloc(HB_RECORD_MAX_BYTES + 1);
+        len = buf ? fread(buf, 1, HB_RECORD_MAX_BYTES + 1, f) : 0;
+        fclose(f);
+    }
     hb_rec_replica *v = NULL;
     size_t n = 0;
     char err[256];
@@ -287,6 +327,8 @@ static void op_step(void *arg, int ok, int status, cJSON *data, const char *erro
 
 static void op_free(hb_op *op) {
     hb *x = op->x;
+    exec_node_action_cancel(op->h2); /* START's slots answer, when still awaited */
+    if (op->rec_wait) hb_writer_forget(x->wr, op);
     if (op->prev)
         op->prev->next = op->next;
     else
@@ -300,6 +342,7 @@ static void wl_free(hb_wl *wl) {
     for (int i = 0; i < WL_MAX_NODES; i++)
         cJSON_Delete(wl->inv_nodes[i]);
     cJSON_Delete(wl->inv_slots);
+    free(wl->rec_text);
     free(wl->spec);
     free(wl->r);
     free(wl);
@@ -343,7 +386,16 @@ static void op_finish(hb_op *op, int ok, const char *fmt, ...) {
     if (!ok)
         log_warn("exec", "%s: %s %s failed after %lld ms: %s", wl->name, kind_name(op->kind),
                  op->id[0] ? op->id : op->slot, (long long)took, msg);
-    else
+    else if (op->kind == K_START) {
+        const cJSON *rs = cJSON_GetObjectItemCaseSensitive(op->details, "replica_start");
+        log_info("exec",
+                 "%s: start %s done in %lld ms (record in place at %lld ms, slots at %lld ms, "
+                 "replica ready at %lld ms: agent set-up %.1f ms, spawn to exec %.1f ms, start-up "
+                 "%lld ms; in HAProxy's rotation at %lld ms)",
+                 wl->name, op->id, (long long)took, (long long)op->t_rec, (long long)op->t_slots,
+                 (long long)op->t_started, jnum(rs, "setup_ms", -1), jnum(rs, "exec_ms", -1),
+                 (long long)op->startup_ms, (long long)took);
+    } else
         log_info("exec", "%s: %s %s done in %lld ms", wl->name, kind_name(op->kind),
                  op->id[0] ? op->id : op->slot, (long long)took);
     record_save(wl);
@@ -428,41 +480,71 @@ static void keep(hb_op *op, const char *key, const cJSON *data) {
     if (op->details) cJSON_AddItemToObject(op->details, key, cJSON_Duplicate(data, 1));
 }
 
-static const char *jstr(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static double jnum(const cJSON *o, const char *k, double dflt) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
-}
-
 /* HAProxy's status word says the server takes traffic (admin ready: UP, DOWN while checks
  * fail, NOLB). */
 static int status_ready(const char *st) {
     return st && (!strncmp(st, "UP", 2) || !strncmp(st, "DOWN", 4) || !strncmp(st, "NOLB", 4));
 }
 
-/* The slots view for placement from a haproxy-slots answer and the workload's replicas. */
-static int place(hb_wl *wl, const cJSON *slots_ans, hb_placement *pl, hb_slot_view **sv_out,
-                 size_t *nsv_out, char *why, size_t whylen) {
+/* The workload's replicas as placement sees them (malloc'd; NULL on ENOMEM). */
+static hb_replica_view *rep_views(const hb_wl *wl) {
+    hb_replica_view *rv = calloc(wl->n ? wl->n : 1, sizeof *rv);
+    for (size_t i = 0; rv && i < wl->n; i++) {
+        snprintf(rv[i].node, sizeof rv[i].node, "%s", wl->r[i].r.node);
+        rv[i].port = wl->r[i].r.port;
+        snprintf(rv[i].slot, sizeof rv[i].slot, "%s", wl->r[i].r.slot);
+    }
+    return rv;
+}
+
+/* A new replica's node and port (nodes on one host, one address, share its ports). */
+static int place_node(hb_wl *wl, hb_placement *pl, char *why, size_t whylen) {
     hb *x = wl->x;
+    const wl_target *t = &wl->spec->target;
+    hb_replica_view *rv = rep_views(wl);
+    if (!rv) {
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    unsigned char up[WL_MAX_NODES] = {0};
+    for (int i = 0; i < t->n_nodes; i++)
+        up[i] = cp_agent_node(x->cp, t->nodes[i], NULL, 0, NULL) == 1;
+    int rc = hb_place_node(t, up, rv, wl->n, pl, why, whylen);
+    free(rv);
+    if (rc < 0) return rc;
+    char na[WL_ADDR_MAX];
+    node_addr(x, t, t->nodes[pl->node], na, sizeof na);
+    int port = -1;
+    for (int pt = t->replica.port_first; pt <= t->replica.port_last && port < 0; pt++) {
+        int used = 0;
+        for (size_t i = 0; i < wl->n && !used; i++)
+            used = wl->r[i].r.port == pt &&
+                   (!strcmp(wl->r[i].r.addr, na) || !strcmp(wl->r[i].r.node, t->nodes[pl->node]));
+        if (!used) port = pt;
+    }
+    if (port < 0) {
+        snprintf(why, whylen, "no free port in %d-%d at %s (node %s)", t->replica.port_first,
+                 t->replica.port_last, na, t->nodes[pl->node]);
+        return -ENOSPC;
+    }
+    pl->port = port;
+    return 0;
+}
+
+/* A free slot from a haproxy-slots answer: neither held by one of the workload's replicas nor
+ * in use (not MAINT) by something else. Its name in slot. */
+static int place_slot(hb_wl *wl, const cJSON *slots_ans, char *slot, size_t cap, char *why,
+                      size_t whylen) {
     const wl_target *t = &wl->spec->target;
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(slots_ans, "slots");
     int ns = cJSON_GetArraySize(arr);
     hb_slot_view *sv = calloc(ns > 0 ? (size_t)ns : 1, sizeof *sv);
-    hb_replica_view *rv = calloc(wl->n ? wl->n : 1, sizeof *rv);
+    hb_replica_view *rv = rep_views(wl);
     if (!sv || !rv) {
         free(sv);
         free(rv);
         snprintf(why, whylen, "out of memory");
         return -ENOMEM;
-    }
-    for (size_t i = 0; i < wl->n; i++) {
-        snprintf(rv[i].node, sizeof rv[i].node, "%s", wl->r[i].r.node);
-        rv[i].port = wl->r[i].r.port;
-        snprintf(rv[i].slot, sizeof rv[i].slot, "%s", wl->r[i].r.slot);
     }
     size_t k = 0;
     const cJSON *s;
@@ -476,63 +558,41 @@ static int place(hb_wl *wl, const cJSON *slots_ans, hb_placement *pl, hb_slot_vi
         sv[k].busy = !held && st && strcmp(st, "MAINT") != 0;
         k++;
     }
-    unsigned char up[WL_MAX_NODES] = {0};
-    for (int i = 0; i < t->n_nodes; i++)
-        up[i] = cp_agent_node(x->cp, t->nodes[i], NULL, 0, NULL) == 1;
-    int rc = hb_place(t, up, rv, wl->n, sv, k, pl, why, whylen);
+    hb_placement pl;
+    int rc = hb_place_slot(t, rv, wl->n, sv, k, &pl, why, whylen);
+    if (rc == 0) snprintf(slot, cap, "%s", sv[pl.slot].server);
+    free(sv);
     free(rv);
-    if (rc == 0) { /* nodes on one host (one address) share its ports */
-        char na[WL_ADDR_MAX];
-        node_addr(x, t, t->nodes[pl->node], na, sizeof na);
-        int port = -1;
-        for (int pt = t->replica.port_first; pt <= t->replica.port_last && port < 0; pt++) {
-            int used = 0;
-            for (size_t i = 0; i < wl->n && !used; i++)
-                used = wl->r[i].r.port == pt && (!strcmp(wl->r[i].r.addr, na) ||
-                                                 !strcmp(wl->r[i].r.node, t->nodes[pl->node]));
-            if (!used) port = pt;
-        }
-        if (port < 0) {
-            snprintf(why, whylen, "no free port in %d-%d at %s (node %s)", t->replica.port_first,
-                     t->replica.port_last, na, t->nodes[pl->node]);
-            rc = -ENOSPC;
-        }
-        pl->port = port;
-    }
-    *sv_out = sv;
-    *nsv_out = k;
     return rc;
 }
 
-/* START step 0: the slots are in: place and start. */
-static void start_placed(hb_op *op, const cJSON *slots) {
+static void start_slots(void *arg, int ok, int status, cJSON *data, const char *error);
+static void start_slot_addr(void *arg, int ok, int status, cJSON *data, const char *error);
+static void start_recorded(void *arg, int rc);
+/* The replica-stop (and slot maint) after a START that failed past its process start. */
+static void start_undo(hb_op *op, const char *why);
+
+/* START: node and port now; the record names the replica before its process exists; HAProxy's
+ * slots are asked for meanwhile (the slot is only needed once the replica is ready, so its
+ * round trip runs while the record is written and the replica starts). */
+static void start_begin(hb_op *op) {
     hb_wl *wl = op->wl;
     const wl_target *t = &wl->spec->target;
     hb_placement pl;
-    hb_slot_view *sv = NULL;
-    size_t nsv = 0;
     char why[300];
-    if (rep_find(wl, op->id)) {
-        op_finish(op, 0, "replica %s exists already", op->id);
-        return;
-    }
-    int rc = place(wl, slots, &pl, &sv, &nsv, why, sizeof why);
+    int rc = place_node(wl, &pl, why, sizeof why);
     if (rc < 0) {
-        free(sv);
         op_finish(op, 0, "placement: %s", why);
         return;
     }
     hb_rep *p = rep_add(wl, op->id);
     if (!p) {
-        free(sv);
         op_finish(op, 0, "out of memory (or %d replicas)", HB_RECORD_MAX_REPLICAS);
         return;
     }
     snprintf(p->r.node, sizeof p->r.node, "%s", t->nodes[pl.node]);
     node_addr(wl->x, t, p->r.node, p->r.addr, sizeof p->r.addr);
     p->r.port = pl.port;
-    snprintf(p->r.slot, sizeof p->r.slot, "%s", sv[pl.slot].server);
-    free(sv);
     p->r.state = EXEC_RS_STARTING;
     p->r.since_ms = now_ms();
     snprintf(p->doing, sizeof p->doing, "start");
@@ -541,16 +601,127 @@ static void start_placed(hb_op *op, const cJSON *slots) {
         op_finish(op, 0, "no address for node %s (give nodes[].address)", t->nodes[pl.node]);
         return;
     }
-    log_info("exec", "%s: %s placed on %s (%s:%d), slot %s/%s", wl->name, op->id, p->r.node,
-             p->r.addr, p->r.port, t->name, p->r.slot);
-    record_save(wl); /* before the process exists: a restart then knows the id */
+    log_info("exec", "%s: %s placed on %s (%s:%d)", wl->name, op->id, p->r.node, p->r.addr,
+             p->r.port);
     op->step = 1;
-    op_send(op, p->r.node, "replica-start",
-            hb_start_args(t, op->id, p->r.port, wl->name, wl->generation));
+    char err[512];
+    cJSON *sa = hb_slots_args(t);
+    rc = sa ? exec_node_action(wl->x->cp, t->haproxy_node, "haproxy-slots", sa, NULL, start_slots,
+                               op, &op->h2, err, sizeof err)
+            : -ENOMEM;
+    cJSON_Delete(sa);
+    if (rc < 0) { /* nothing started: HAProxy's node must answer first */
+        rep_remove(wl, op->id);
+        op_finish(op, 0, "haproxy-slots on %s: %s", t->haproxy_node,
+                  rc == -ENOMEM ? "out of memory" : err);
+        return;
+    }
+    op->rec_wait = 1;
+    record_put(wl, start_recorded, op); /* then replica-start (start_recorded) */
 }
 
-/* The replica-stop and slot maint after a START that failed past its process start. */
-static void start_undo(hb_op *op, const char *why);
+/* The record holds the new replica (or could not be written: logged): start its process. */
+static void start_recorded(void *arg, int rc) {
+    (void)rc;
+    hb_op *op = arg;
+    hb_wl *wl = op->wl;
+    op->rec_wait = 0;
+    op->t_rec = now_ms() - op->t0;
+    hb_rep *p = rep_find(wl, op->id);
+    if (!p) {
+        op_finish(op, 0, "replica %s vanished during its start", op->id);
+        return;
+    }
+    op_send(op, p->r.node, "replica-start",
+            hb_start_args(&wl->spec->target, op->id, p->r.port, wl->name, wl->generation));
+}
+
+static void start_online(hb_op *op);
+
+/* HAProxy's slots for a START: the lowest free one is the replica's from now on. */
+static void start_slots(void *arg, int ok, int status, cJSON *data, const char *error) {
+    (void)status;
+    hb_op *op = arg;
+    op->h2 = NULL;
+    op->t_slots = now_ms() - op->t0;
+    hb_wl *wl = op->wl;
+    const wl_target *t = &wl->spec->target;
+    hb_rep *p = rep_find(wl, op->id);
+    char why[300];
+    if (!ok) {
+        op->slots_st = -1;
+        snprintf(op->slots_err, sizeof op->slots_err, "haproxy-slots on %.60s: %.200s",
+                 t->haproxy_node, error ? error : "failed");
+    } else if (!p) {
+        op->slots_st = -1;
+        snprintf(op->slots_err, sizeof op->slots_err, "replica %.100s vanished", op->id);
+    } else if (place_slot(wl, data, p->r.slot, sizeof p->r.slot, why, sizeof why) < 0) {
+        op->slots_st = -1;
+        snprintf(op->slots_err, sizeof op->slots_err, "placement: %.280s", why);
+    } else {
+        log_info("exec", "%s: %s gets slot %s/%s", wl->name, op->id, t->name, p->r.slot);
+        record_save(wl);
+        /* the slot (in maint: no traffic) points at the replica now, so that putting it into
+         * the rotation once the replica is ready is one HAProxy command */
+        char err[512];
+        cJSON *a = hb_slot_args(t, p->r.slot, p->r.addr, p->r.port, NULL);
+        int rc = a ? exec_node_action(wl->x->cp, t->haproxy_node, "haproxy-slot", a, NULL,
+                                      start_slot_addr, op, &op->h2, err, sizeof err)
+                   : -ENOMEM;
+        cJSON_Delete(a);
+        cJSON_Delete(data);
+        if (rc == 0) return;
+        op->slots_st = -1;
+        snprintf(op->slots_err, sizeof op->slots_err,
+                 "haproxy-slot %.60s/%.60s addr on %.60s: %.100s", t->name, p->r.slot,
+                 t->haproxy_node, rc == -ENOMEM ? "out of memory" : err);
+        if (op->started) start_online(op);
+        return;
+    }
+    cJSON_Delete(data);
+    if (op->started) start_online(op);
+}
+
+/* The slot points at the replica (or could not be pointed there). */
+static void start_slot_addr(void *arg, int ok, int status, cJSON *data, const char *error) {
+    (void)status;
+    hb_op *op = arg;
+    op->h2 = NULL;
+    op->t_slots = now_ms() - op->t0;
+    hb_wl *wl = op->wl;
+    const wl_target *t = &wl->spec->target;
+    hb_rep *p = rep_find(wl, op->id);
+    keep(op, "haproxy_slot_addr", data);
+    cJSON_Delete(data);
+    if (ok && p) {
+        op->slots_st = 1;
+    } else {
+        op->slots_st = -1;
+        snprintf(op->slots_err, sizeof op->slots_err,
+                 "haproxy-slot %.60s/%.60s addr on %.60s: %.150s", t->name, p ? p->r.slot : "?",
+                 t->haproxy_node, p ? (error ? error : "failed") : "replica vanished");
+    }
+    if (op->started) start_online(op);
+}
+
+/* Both answers are in (replica ready, slot chosen or not): into HAProxy's rotation, or undone. */
+static void start_online(hb_op *op) {
+    hb_wl *wl = op->wl;
+    const wl_target *t = &wl->spec->target;
+    hb_rep *p = rep_find(wl, op->id);
+    if (!p) {
+        op_finish(op, 0, "replica %s vanished during its start", op->id);
+        return;
+    }
+    if (op->slots_st < 0) {
+        char why[sizeof op->slots_err];
+        snprintf(why, sizeof why, "%s", op->slots_err);
+        start_undo(op, why);
+        return;
+    }
+    op->step = 2;
+    op_send(op, t->haproxy_node, "haproxy-slot", hb_slot_args(t, p->r.slot, NULL, 0, "ready"));
+}
 
 static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error);
 
@@ -570,14 +741,9 @@ static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error) 
     snprintf(err, sizeof err, "%s", error ? error : "failed");
     switch (op->kind) {
     case K_START:
-        if (op->step == 0) {
-            if (!ok) {
-                op_finish(op, 0, "haproxy-slots on %s: %s", t->haproxy_node, err);
-            } else {
-                start_placed(op, data);
-            }
-        } else if (op->step == 1) { /* replica-start answered */
+        if (op->step == 1) { /* replica-start answered */
             keep(op, "replica_start", data);
+            op->t_started = now_ms() - op->t0;
             if (!p) {
                 op_finish(op, 0, "replica %s vanished during its start", op->id);
             } else if (!ok) {
@@ -595,9 +761,8 @@ static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error) 
                 p->startup_ms = (int64_t)jnum(data, "startup_ms", -1);
                 op->startup_ms = p->startup_ms;
                 record_save(wl);
-                op->step = 2;
-                op_send(op, t->haproxy_node, "haproxy-slot",
-                        hb_slot_args(t, p->r.slot, p->r.addr, p->r.port, "ready"));
+                op->started = 1;
+                if (op->slots_st != 0) start_online(op); /* else when the slots are in */
             }
         } else if (op->step == 2) { /* slot set */
             keep(op, "haproxy_slot", data);
@@ -703,17 +868,12 @@ static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error) 
                           p ? err : "replica gone");
                 return;
             }
-            hb_placement pl;
-            hb_slot_view *sv = NULL;
-            size_t nsv = 0;
             char why[300];
-            if (place(wl, data, &pl, &sv, &nsv, why, sizeof why) < 0) {
-                free(sv);
+            if (place_slot(wl, data, p->r.slot, sizeof p->r.slot, why, sizeof why) < 0) {
+                p->r.slot[0] = 0;
                 op_finish(op, 0, "no slot for %s: %s", op->id, why);
                 return;
             }
-            snprintf(p->r.slot, sizeof p->r.slot, "%s", sv[pl.slot].server);
-            free(sv);
             record_save(wl);
             op->step = 1;
             op_send(op, t->haproxy_node, "haproxy-slot",
@@ -776,6 +936,11 @@ static void start_undo(hb_op *op, const char *why) {
     hb_rep *p = rep_find(wl, op->id);
     if (!op->details) op->details = cJSON_CreateObject();
     if (op->details) cJSON_AddStringToObject(op->details, "why", why);
+    if (p && !p->r.slot[0]) { /* no slot was given to it: nothing to take out of HAProxy */
+        op->step = 4;
+        op_send(op, p->r.node, "replica-stop", hb_stop_args(t, op->id));
+        return;
+    }
     op->step = 3;
     op_send(op, t->haproxy_node, "haproxy-slot",
             hb_slot_args(t, p ? p->r.slot : "", NULL, 0, "maint"));
@@ -952,7 +1117,7 @@ static int hb_apply(void *state, const workload_spec *spec, const exec_request *
     if (p) snprintf(p->doing, sizeof p->doing, "%s", exec_op_name(rq->op));
     switch (rq->op) {
     case EXEC_START:
-        op_send(op, t->haproxy_node, "haproxy-slots", hb_slots_args(t));
+        start_begin(op);
         break;
     case EXEC_CUTOFF: {
         cJSON *a = cJSON_CreateObject();
@@ -1433,11 +1598,19 @@ static int hb_start(struct controlplane *cp, const exec_sink *sink, void **state
     x->cp = cp;
     x->sink = sink;
     x->started_ms = now_ms();
+    int wrc = hb_writer_new(cp->loop, &x->wr);
+    if (wrc < 0) {
+        snprintf(err, errlen, "record writer: %s", strerror(-wrc));
+        exec_tracker_free(x->tr);
+        free(x);
+        return wrc;
+    }
     char d[1024];
     snprintf(d, sizeof d, "%s/exec", cp->cfg.data_dir);
     snprintf(x->dir, sizeof x->dir, "%s/exec/haproxy-backend", cp->cfg.data_dir);
     if ((mkdir(d, 0750) < 0 && errno != EEXIST) || (mkdir(x->dir, 0750) < 0 && errno != EEXIST)) {
         snprintf(err, errlen, "%s: %s", x->dir, strerror(errno));
+        hb_writer_free(x->wr);
         exec_tracker_free(x->tr);
         free(x);
         return -EIO;
@@ -1448,6 +1621,8 @@ static int hb_start(struct controlplane *cp, const exec_sink *sink, void **state
 
 static void hb_stop(void *state) {
     hb *x = state;
+    hb_writer_free(x->wr); /* what is still to be written is written (no callbacks) */
+    x->wr = NULL;
     while (x->calls) {
         inv_call *c = x->calls;
         exec_node_action_cancel(c->h);
@@ -1457,6 +1632,7 @@ static void hb_stop(void *state) {
     while (x->ops) {
         hb_op *op = x->ops;
         exec_node_action_cancel(op->h);
+        exec_node_action_cancel(op->h2);
         x->ops = op->next;
         cJSON_Delete(op->details);
         free(op);

@@ -19,9 +19,8 @@ long hb_slot_number(const char *prefix, const char *s) {
     return v;
 }
 
-int hb_place(const wl_target *t, const unsigned char *node_up, const hb_replica_view *reps,
-             size_t n_reps, const hb_slot_view *slots, size_t n_slots, hb_placement *out, char *why,
-             size_t whylen) {
+int hb_place_node(const wl_target *t, const unsigned char *node_up, const hb_replica_view *reps,
+                  size_t n_reps, hb_placement *out, char *why, size_t whylen) {
     const wl_replica_template *r = &t->replica;
     /* the node: fewest replicas among the connected ones */
     int best = -1;
@@ -57,6 +56,14 @@ int hb_place(const wl_target *t, const unsigned char *node_up, const hb_replica_
                  t->nodes[best]);
         return -ENOSPC;
     }
+    out->node = best;
+    out->port = port;
+    return 0;
+}
+
+int hb_place_slot(const wl_target *t, const hb_replica_view *reps, size_t n_reps,
+                  const hb_slot_view *slots, size_t n_slots, hb_placement *out, char *why,
+                  size_t whylen) {
     /* the slot: lowest-numbered one neither busy nor held by a replica */
     int slot = -1;
     long slot_no = 0;
@@ -80,8 +87,16 @@ int hb_place(const wl_target *t, const unsigned char *node_up, const hb_replica_
                  t->haproxy_prefix, t->name, total);
         return -ENOSPC;
     }
-    out->node = best;
-    out->port = port;
     out->slot = slot;
     return 0;
+}
+
+int hb_place(const wl_target *t, const unsigned char *node_up, const hb_replica_view *reps,
+             size_t n_reps, const hb_slot_view *slots, size_t n_slots, hb_placement *out, char *why,
+             size_t whylen) {
+    hb_placement pl;
+    int rc = hb_place_node(t, node_up, reps, n_reps, &pl, why, whylen);
+    if (rc == 0) rc = hb_place_slot(t, reps, n_reps, slots, n_slots, &pl, why, whylen);
+    if (rc == 0) *out = pl;
+    return rc;
 }

@@ -40,6 +40,15 @@ int hb_place(const wl_target *t, const unsigned char *node_up, const hb_replica_
              size_t n_reps, const hb_slot_view *slots, size_t n_slots, hb_placement *out, char *why,
              size_t whylen);
 
+/* The two halves of hb_place, for a start that picks its node and port at once and its slot
+ * when HAProxy's slots are in (while the replica starts): out->node and out->port, or
+ * out->slot; -ENOSPC with why as above. */
+int hb_place_node(const wl_target *t, const unsigned char *node_up, const hb_replica_view *reps,
+                  size_t n_reps, hb_placement *out, char *why, size_t whylen);
+int hb_place_slot(const wl_target *t, const hb_replica_view *reps, size_t n_reps,
+                  const hb_slot_view *slots, size_t n_slots, hb_placement *out, char *why,
+                  size_t whylen);
+
 /* The slot number of server name s under prefix p ("r12" under "r" -> 12), or -1. */
 long hb_slot_number(const char *prefix, const char *s);
 

@@ -13,6 +13,16 @@
 #      executor's apply to Online behind HAProxy, Y the agent's exec -> ready) X - Y;
 #   3. the 2N scale-out/in cycles of 1 and 2 run under wrk (2 connections) and the client: the
 #      failed requests of both.
+# Each figure comes with its stages, from the control plane's log: for 1, the node's activate
+# (command sent -> answer in), HAProxy's ready (haproxy-slot sent -> answer in) and the rest
+# (that answer -> the client's first answer from the woken replica: HAProxy's next pick and the
+# client's own request time); for 2, the START's done line (record in place, agent set-up,
+# spawn to exec, in rotation after ready, the rest: command transport). The load average at
+# the start and the end is printed: on a shared host the p99 is mostly the scheduler's.
+# References measured in the same run, for the load: the client's own request time (a request
+# through HAProxy to an awake replica, back to back) and the scheduler's wake-up delay (a
+# process sleeping 5 ms at a time, how much later than asked it runs again).
+# KEEP_LOGS=DIR keeps the run's logs.
 set -u
 TIDE_SRC=${TIDE_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 TIDE_BIN=${TIDE_BIN:-$TIDE_SRC/bin}
@@ -26,6 +36,7 @@ set +e
 # on failure: what the control plane decided and did
 fail() { "${CTL[@]}" describe web 2>&1 | tail -40; "${CTL[@]}" events web 2>&1 | tail -40; echo "FAIL: $*" >&2; exit 1; }
 one_sb() { want "web-1:Online web-2:Standby" || want "web-1:Standby web-2:Online"; }
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 spec 2
 wait_until 60 want "web-1:Online web-2:Online" || fail "2 replicas not online: $(states)"
 
@@ -44,6 +55,12 @@ while True:
     except Exception as e:
         print("%.3f ERR %s" % (t, e), flush=True)
 ' "$FP"; CLIENT=$SPAWNED
+spawn wakeup /usr/bin/python3 -u -c '
+import time
+while True:
+    t = time.monotonic(); time.sleep(0.005)
+    print("%.3f" % ((time.monotonic() - t) * 1000 - 5), flush=True)
+'; WAKEUP=$SPAWNED
 
 # ---- 1: decision -> first request served by the woken standby ----------------------------------
 : > "$W/wake.txt"; : > "$W/activate.txt"
@@ -97,9 +114,14 @@ done
 
 kill -INT "$WRK"; wait "$WRK" 2>/dev/null
 kill "$CLIENT"; wait "$CLIENT" 2>/dev/null
+kill "$WAKEUP"; wait "$WAKEUP" 2>/dev/null
+# KEEP_LOGS=DIR: the run's logs (control plane, agents, HAProxy, client) are copied there
+[ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp "$W"/*.log "$W"/*.txt "$KEEP_LOGS"/
 cat "$W/wrk.log"
-/usr/bin/python3 - "$W/wake.txt" "$W/start.txt" "$W/client.log" "$W/wrk.log" "$W/activate.txt" <<'PY'
-import re, sys
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "load average (1, 5, 15 min): $LOAD0 at the start, $LOAD1 at the end"
+/usr/bin/python3 - "$W/wake.txt" "$W/start.txt" "$W/client.log" "$W/wrk.log" "$W/activate.txt" "$W/cp.log" "$W/wakeup.log" <<'PY'
+import re, sys, datetime
 def pct(v, p):
     v = sorted(v); return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 wake = [float(x) for x in open(sys.argv[1]).read().split()]
@@ -116,4 +138,45 @@ if act: print("  of which the activate action (thaw on the node, then HAProxy re
 print("START: %d runs, whole (apply -> Online behind HAProxy) p50 %.0f ms p99 %.0f ms; replica's own start-up p50 %.0f ms p99 %.0f ms; overhead beyond it p50 %.0f ms, p99 %.0f ms (goal p99 < 100 ms)" % (len(over), pct(total, 50), pct(total, 99), pct(own, 50), pct(own, 99), pct(over, 50), pct(over, 99)))
 print("load during %d scale-out/in cycles: client %d requests, %d failed; wrk %s requests, %d failed" % (2 * len(wake), len(cl), len(errs), wreq.group(1) if wreq else "?", wfail))
 for e in errs[:5]: print("  client error:", e)
+# stages from the control plane's log
+def ts(s): return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp() * 1000
+cmds, order, starts = {}, [], []
+for l in open(sys.argv[6]):
+    m = re.match(r"(\S+) \S+\s+agents: command (\S+) (\S+) -> node (\S+)", l)
+    if m:
+        cmds[m.group(2)] = {"t": ts(m.group(1)), "a": m.group(3)}; order.append(m.group(2)); continue
+    m = re.match(r"(\S+) \S+\s+agents: command (\S+) on node \S+: ", l)
+    if m and m.group(2) in cmds: cmds[m.group(2)]["back"] = ts(m.group(1)); continue
+    m = re.search(r"start \S+ done in (\d+) ms \(record in place at (-?\d+) ms, slots at -?\d+ ms, replica ready at (\d+) ms: agent set-up ([-\d.]+) ms, spawn to exec ([-\d.]+) ms, start-up (\d+) ms", l)
+    if m: starts.append([float(x) for x in m.groups()])
+act = []
+for i, c in enumerate(order):
+    a = cmds[c]
+    if a["a"] != "activate" or "back" not in a: continue
+    nxt = [cmds[k] for k in order[i + 1:] if cmds[k]["a"] == "haproxy-slot" and cmds[k]["t"] >= a["back"] - 0.5][:1]
+    if nxt and "back" in nxt[0]: act.append((a["t"], a["back"] - a["t"], nxt[0]["t"] - a["back"], nxt[0]["back"] - nxt[0]["t"], nxt[0]["back"] - a["t"]))
+act = act[-len(wake):] if wake else []  # the runs of part 1 are the last activates before part 2
+def show(name, v):
+    if v: print("    %-62s p50 %6.1f ms  p99 %6.1f ms" % (name, pct(v, 50), pct(v, 99)))
+if act and len(act) == len(wake):
+    print("  stages of decision -> first request (control plane's log, ms resolution):")
+    show("node activate (command sent -> answer in)", [x[1] for x in act])
+    show("control plane: answer in -> haproxy-slot sent", [x[2] for x in act])
+    show("HAProxy ready (haproxy-slot sent -> answer in)", [x[3] for x in act])
+    show("HAProxy's confirmation -> first answer from the woken replica", [w - x[4] for x, w in zip(act, wake)])
+st = starts[-len(over):] if over else []
+if st:
+    print("  stages of the START overhead (its done line):")
+    show("record in place before replica-start", [x[1] for x in st])
+    show("agent set-up (arguments, cgroups, record)", [x[3] for x in st])
+    show("spawn to exec", [x[4] for x in st])
+    show("ready -> in HAProxy's rotation", [x[0] - x[2] for x in st])
+    show("the rest (command transport, answers, readiness seen late)", [(x[0] - x[5]) - x[1] - x[3] - x[4] - (x[0] - x[2]) for x in st])
+# references for the load of this run
+ct = [float(l.split()[0]) for l in cl if " ERR " not in l]
+gaps = [b - a for a, b in zip(ct, ct[1:]) if 0 <= b - a < 5000]
+wk = [float(x) for x in open(sys.argv[7]).read().split()[:-1] if x]
+if gaps and wk:
+    print("  references in the same run: one client request through HAProxy p50 %.1f ms, p99 %.1f ms; scheduler wake-up delay (5 ms sleeps, %d) p50 %.2f ms, p99 %.1f ms, max %.1f ms" % (pct(gaps, 50), pct(gaps, 99), len(wk), pct(wk, 50), pct(wk, 99), max(wk)))
+    print("  decision -> first request p99 / client request p99: %.2f" % (pct(wake, 99) / pct(gaps, 99)))
 PY

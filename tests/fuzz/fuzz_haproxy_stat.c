@@ -1,5 +1,6 @@
 /* fuzz_haproxy_stat.c: libFuzzer target for the HAProxy runtime API reply parsers (`show stat`
- * CSV, `show servers state` of one server or a whole backend, `set server` replies) and the
+ * CSV, `show servers state` of one server or a whole backend, `set server` replies, alone or
+ * split from a reply to two commands) and the
  * BACKEND/SERVER reference parser. The first byte picks the parser; the rest is the reply (not
  * NUL-terminated, so ASan catches a read past the end). */
 #include "actions/haproxy.h"
@@ -33,6 +34,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
     case 2:
         haproxy_set_reply_check(buf, n, err, sizeof err);
+        { /* two commands' replies at once: the parts stay inside the reply */
+            size_t first, rest;
+            if (haproxy_reply_split(buf, n, &first, &rest) == 0) {
+                if (first > n || rest > n || rest < first) abort();
+                haproxy_set_reply_check(buf, first, err, sizeof err);
+                haproxy_stat_find(buf + rest, n - rest, "be", "s1", &st, err, sizeof err);
+            }
+        }
         break;
     default: {
         char *ref = malloc(n + 1), be[HAPROXY_NAME_MAX], srv[HAPROXY_NAME_MAX];

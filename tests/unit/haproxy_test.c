@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "actions/haproxy.h"
 #include "fixture.h"
@@ -77,6 +78,28 @@ TEST(haproxy_set_reply) {
     T_EQ_INT(haproxy_set_reply_check("No such server.\n\n", 17, err, sizeof err), -ENOENT);
     T_EQ_STR(err, "haproxy: No such server.");
     T_EQ_INT(haproxy_set_reply_check("Require 'backend/server'.\n", 26, err, sizeof err), -EINVAL);
+}
+
+/* replies of HAProxy 2.6.12 to two commands sent at once ("set ... state ready; show stat") */
+TEST(haproxy_reply_split_two_commands) {
+    size_t fl = 99, ro = 99;
+    const char *ok = "\n# pxname,svname\nweb,r1\n\n"; /* set answered nothing */
+    T_EQ_INT(haproxy_reply_split(ok, strlen(ok), &fl, &ro), 0);
+    T_EQ_INT((int)fl, 0);
+    T_EQ_INT((int)ro, 1);
+    T_EQ_STR(ok + ro, "# pxname,svname\nweb,r1\n\n");
+    const char *bad = "No such server.\n\n# pxname,svname\n\n";
+    T_EQ_INT(haproxy_reply_split(bad, strlen(bad), &fl, &ro), 0);
+    T_EQ_INT((int)fl, 16); /* "No such server.\n" */
+    T_EQ_STR(bad + ro, "# pxname,svname\n\n");
+    char err[256];
+    T_EQ_INT(haproxy_set_reply_check(bad, fl, err, sizeof err), -ENOENT);
+    const char *both = "no need to change the addr\n\n\n"; /* addr; state: both answered */
+    T_EQ_INT(haproxy_reply_split(both, strlen(both), &fl, &ro), 0);
+    T_EQ_INT((int)fl, 27);
+    T_EQ_STR(both + ro, "\n");
+    T_EQ_INT(haproxy_reply_split("cut short", 9, &fl, &ro), -EINVAL);
+    T_EQ_INT(haproxy_reply_split("", 0, &fl, &ro), -EINVAL);
 }
 
 TEST(haproxy_server_ref) {
