@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timeout: 120
+# timeout: 180
 # executor_haproxy: an HAProxyBackend workload in Auto mode acting on a real fleet on loopback
 # (_executor.sh: HAProxy, three agents as three nodes, the replica fixture):
 #   - 2 replicas: started on app1 and app2 (spread), each in its own cgroup, behind a slot,

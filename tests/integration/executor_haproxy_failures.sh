@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timeout: 120
+# timeout: 180
 # executor_haproxy_failures: the HAProxyBackend executor when parts fail (_executor.sh: HAProxy,
 # three agents as three nodes, the replica fixture), from 3 replicas online:
 #   - 4, and kill -9 of the agent whose node runs the new start: its other replicas keep
