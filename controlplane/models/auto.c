@@ -7,8 +7,9 @@
  * data as context exactly as the real backtest reads the test data. Then, separately for each
  * quarter of the horizon, the weights of a blend of the three best candidates are chosen on a
  * 0.1 grid (a single model is a blend with one weight 1) to minimise the mean absolute error
- * (with fewer than AUTO_MIN_BLEND_WINDOWS windows the best candidate alone), and a single
- * model keeps AUTO_HEDGE of weight for the runner-up (choose()).
+ * over the window, recent days weighted up (robust(); with fewer than AUTO_MIN_BLEND_WINDOWS
+ * windows the best candidate alone, or half of it and half of the best naive forecast), and a
+ * single model keeps AUTO_HEDGE of weight for the runner-up (choose()).
  *
  * Then every candidate is refit on all the training data (the window is up to 30% of a short
  * series: too much history to leave out of the forecasts) and all are kept. Online: at every
