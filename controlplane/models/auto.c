@@ -69,9 +69,64 @@
  * the runner-up costs at most a tenth of the gap between them when it is right. */
 #define AUTO_HEDGE 0.1
 
-static const fc_model_ops *const candidates[] = {&fc__model_last,        &fc__model_snaive_day,
-                                                 &fc__model_snaive_week, &fc__model_holt_winters,
-                                                 &fc__model_profile,     NULL};
+/* "median": a flat forecast at the median of the last H values (H the horizon), the level a
+ * flat forecast should take under absolute error when the recent values scatter around it; on
+ * a bursty or spiky series it neither carries the latest spike for a whole horizon (last
+ * value) nor echoes yesterday's (seasonal naive). A candidate of auto's only. */
+typedef struct median_m {
+    int H;
+} median_m;
+
+static int median_create(void **state, const fc_options *opt, char *err, size_t errlen) {
+    (void)err, (void)errlen;
+    median_m *m = calloc(1, sizeof *m);
+    if (!m) return -ENOMEM;
+    m->H = opt && opt->horizon > 0 ? opt->horizon : 1;
+    *state = m;
+    return 0;
+}
+
+static int median_fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
+    (void)state, (void)train, (void)err, (void)errlen;
+    *tp = 0;
+    return 0;
+}
+
+static double select_kth(double *e, size_t n, size_t k);
+
+static int median_predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
+                          size_t errlen) {
+    (void)err, (void)errlen;
+    const median_m *m = state;
+    double *v = malloc((size_t)m->H * sizeof *v);
+    if (!v) return -ENOMEM;
+    size_t n = 0;
+    for (size_t i = ctx->n; i-- > 0 && n < (size_t)m->H;)
+        if (!isnan(ctx->y[i])) v[n++] = ctx->y[i];
+    double med = 0;
+    if (n > 0)
+        med = n % 2 ? select_kth(v, n, n / 2)
+                    : 0.5 * (select_kth(v, n, n / 2 - 1) + select_kth(v, n, n / 2));
+    free(v);
+    for (int i = 0; i < h; i++)
+        out[i] = med;
+    return 0;
+}
+
+static void median_destroy(void *state) {
+    free(state);
+}
+
+static const fc_model_ops model_median = {"median",       median_create, median_fit, median_predict,
+                                          median_destroy, NULL,          NULL,       NULL};
+
+static const fc_model_ops *const candidates[] = {&fc__model_last,
+                                                 &fc__model_snaive_day,
+                                                 &fc__model_snaive_week,
+                                                 &fc__model_holt_winters,
+                                                 &fc__model_profile,
+                                                 &model_median,
+                                                 NULL};
 
 #define NCAND (sizeof candidates / sizeof *candidates - 1)
 
