@@ -1,9 +1,10 @@
 /* auto.c: "auto": chooses a forecaster per series by a rolling backtest on the last days of the
  * training data, blends the best ones when that helps, and keeps choosing online.
  *
- * The candidates (last value, seasonal naive day and week, Holt-Winters, profile) are fit once
- * on the training data minus a validation window (the last 7 days, or 30% of the data when
- * shorter) and forecast H steps from origins spread over that window, reading the validation
+ * The candidates (last value, seasonal naive day and week, Holt-Winters, profile, and a flat
+ * forecast at the median of the last H values) are fit once on the training data minus a
+ * validation window (the last 7 days, or 30% of the data when shorter) and forecast H steps
+ * from origins spread over that window, reading the validation
  * data as context exactly as the real backtest reads the test data. Then, separately for each
  * quarter of the horizon, the weights of a blend of the three best candidates are chosen on a
  * 0.1 grid (a single model is a blend with one weight 1) to minimise the mean absolute error
