@@ -267,6 +267,42 @@ TEST(fc_auto_online_choice_follows_a_change_after_training) {
     free(y);
 }
 
+/* auto on a flat level with noise and one-step spikes (one step in 20 at 20x the level), no
+ * daily shape: the last value carries a spike through the whole horizon whenever an origin
+ * follows one, and the seasonal naive forecasts echo a day's or a week's spikes, while a flat
+ * forecast at the median of the last horizon's values stays at the level. auto must use that
+ * `median` candidate, and a forecast from right after a spike must stay near the level. */
+TEST(fc_auto_median_candidate_ignores_spikes) {
+    enum { DAY = 288, N = 16 * DAY };
+    double *y = malloc((N + 12) * sizeof *y);
+    T_ASSERT(y != NULL);
+    uint32_t r = 4242;
+    for (int i = 0; i < N + 12; i++) {
+        r = r * 1103515245u + 12345u;
+        y[i] = 100 + (double)((r >> 16) % 11) - 5;
+        if ((r >> 8) % 20 == 0) y[i] = 2000;
+    }
+    int end = N - 12; /* the last spike before N - 12 ends a context */
+    while (end > N - DAY && y[end - 1] != 2000)
+        end--;
+    T_ASSERT(y[end - 1] == 2000);
+    fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 300};
+    fc_options o = {.horizon = 12, .seed = 1};
+    forecaster *f = NULL;
+    char err[256] = "";
+    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
+    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+    T_ASSERT(strstr(fc_name(f), "median") != NULL);
+    fc_series ctx = s;
+    ctx.n = (size_t)end;
+    double out[12];
+    T_EQ_INT(fc_predict(f, &ctx, 12, 0.5, out, err, sizeof err), 0);
+    for (int i = 0; i < 12; i++)
+        T_ASSERT(out[i] > 80 && out[i] < 160);
+    fc_free(f);
+    free(y);
+}
+
 /* The p90 band widens when the forecast made one horizon before the origin missed what
  * happened since (a level shift), and is back to its calibrated width on steady data. */
 TEST(fc_quantile_band_widens_after_a_level_shift) {
