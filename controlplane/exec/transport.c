@@ -15,6 +15,7 @@
 #include "exec/tracker.h"
 #include "log.h"
 #include "vclock.h"
+#include "wire.h"
 
 struct exec_action {
     struct controlplane *cp;
@@ -198,8 +199,10 @@ int exec_node_action_fenced(struct controlplane *cp, const char *node, const cha
                             uint64_t token, exec_action_done_fn done, void *arg,
                             exec_action **handle, char *err, size_t errlen) {
     if (handle) *handle = NULL;
-    if (workload && (strlen(workload) == 0 || strlen(workload) >= EXEC_WORKLOAD_MAX)) {
-        snprintf(err, errlen, "fence: workload name of 1-%d bytes expected", EXEC_WORKLOAD_MAX - 1);
+    if (workload && !wire_workload_valid(workload, strlen(workload))) {
+        /* an agent would take it as a protocol error and drop the connection */
+        snprintf(err, errlen, "fence: workload '%.80s' is not 1-%d characters of [A-Za-z0-9._-]",
+                 workload, WIRE_WORKLOAD_MAX);
         return -EINVAL;
     }
     int act = tide_action_find(action);
