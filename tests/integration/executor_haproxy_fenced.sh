@@ -22,11 +22,16 @@ wl() { "${CTL[@]}" get workloads --json | /usr/bin/python3 -c "import json,sys
 w=[w for w in json.load(sys.stdin) if w['name']=='web'][0]; print(w['$1'])"; }
 wait_until 10 test "$(wl fenced_by)" = 7 || fail "the workload did not record the refusal"
 [ "$(wl fenced_refusals)" -ge 1 ] || fail "tide_workload_fenced_total not counted"
-"${CTL[@]}" describe web | grep -q "refused by fencing: the fleet holds token 7, ours is 0" \
-    || fail "no fencing event: $("${CTL[@]}" describe web)"
+# events TEXT: how many of web's decision events contain TEXT (the whole history, not the
+# last few describe shows)
+events() { "${CTL[@]}" events web --limit 100000 --json | /usr/bin/python3 -c "import json,sys
+d=json.load(sys.stdin); d=d if isinstance(d,list) else d.get('events',[])
+print(sum('$1' in e.get('text','') for e in d))"; }
+[ "$(events 'refused by fencing: the fleet holds token 7, ours is 0')" -ge 1 ] \
+    || fail "no fencing event: $("${CTL[@]}" events web)"
 # later syncs plan the START again but send nothing: refused here, not at the agent
-held() { [ "$("${CTL[@]}" describe web | grep -c 'fenced: the fleet holds token 7, ours is 0')" -ge 2 ]; }
-wait_until 30 held || fail "later syncs did not stop at the fence: $("${CTL[@]}" describe web)"
+held() { [ "$(events 'refused: fenced: the fleet holds token 7, ours is 0')" -ge 2 ]; }
+wait_until 30 held || fail "later syncs did not stop at the fence: $("${CTL[@]}" events web)"
 [ "$(refused)" = 1 ] || fail "the agent got $(refused) fenced commands, expected 1"
 [ -z "$(procs)" ] || fail "a replica started: $(procs)"
 echo ok
