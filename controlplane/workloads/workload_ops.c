@@ -122,6 +122,7 @@ static void apply_done(work *w, int status) {
     }
     if (old) { /* the new spec takes over; replicas are re-adopted from observations */
         e->generation = old->generation + 1;
+        workload_fence_inherit(e, old);
         workload_entry **pp = &wl->head;
         while (*pp != old)
             pp = &(*pp)->next;

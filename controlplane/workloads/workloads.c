@@ -183,6 +183,12 @@ uint64_t workloads_fence(struct controlplane *cp, const char *name) {
     return e ? e->fence : 0;
 }
 
+void workload_fence_inherit(workload_entry *e, const workload_entry *old) {
+    e->fence = old->fence;
+    e->fenced_by = old->fenced_by;
+    e->fenced_refusals = old->fenced_refusals;
+}
+
 int workload_may_act(const workload_entry *e, char *why, size_t len) {
     if (!e->fenced_by || e->fence > e->fenced_by) return 1;
     snprintf(why, len,

@@ -112,6 +112,9 @@ void workloads_fenced(struct controlplane *cp, const char *name, uint64_t seen, 
 /* Called by workloads_fenced after the workload stopped acting ("I am no longer the owner"):
  * high availability installs it to give the workload up. One hook; NULL removes it. */
 void workloads_set_fenced_hook(struct controlplane *cp, workloads_fenced_fn fn, void *arg);
+/* A re-applied spec's new entry keeps the fencing state of the one it replaces (ownership
+ * does not change with the spec). */
+void workload_fence_inherit(workload_entry *e, const workload_entry *old);
 /* Whether e may act now: 1, or 0 with why filled (fenced by a newer owner). */
 int workload_may_act(const workload_entry *e, char *why, size_t len);
 
