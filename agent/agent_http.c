@@ -74,17 +74,21 @@ static int healthy(agent_http *h, char *msg, size_t len) {
         snprintf(msg, len, "ok: connected to %s\n", ag->cfg.controlplane);
         return 1;
     }
+    char down[AGENT_MAX_CONTROLPLANES * (AGENT_CP_ADDR_MAX + 1)] = ""; /* the ones away */
+    size_t dl = 0;
+    for (int i = 0; i < ag->nups; i++)
+        if (!uplink_ready(ag->ups[i]) && dl < sizeof down)
+            dl += (size_t)snprintf(down + dl, sizeof down - dl, "%s%s", dl ? "," : "",
+                                   uplink_name(ag->ups[i]));
     if (drops > h->drops_baseline) {
         snprintf(msg, len,
                  "unhealthy: not connected to %s and %llu batch(es) dropped since the link was "
                  "lost (%llu bytes held)\n",
-                 ag->cfg.controlplane, (unsigned long long)(drops - h->drops_baseline),
-                 (unsigned long long)held);
+                 down, (unsigned long long)(drops - h->drops_baseline), (unsigned long long)held);
         return 0;
     }
-    snprintf(msg, len, "ok: not connected to %s, %s %llu bytes within limits\n",
-             ag->cfg.controlplane, ag->spools[0] ? "spooling" : "holding",
-             (unsigned long long)held);
+    snprintf(msg, len, "ok: not connected to %s, %s %llu bytes within limits\n", down,
+             ag->spools[0] ? "spooling" : "holding", (unsigned long long)held);
     return 1;
 }
 
