@@ -82,12 +82,12 @@ static int healthy(agent_http *h, char *msg, size_t len) {
                                    uplink_name(ag->ups[i]));
     if (drops > h->drops_baseline) {
         snprintf(msg, len,
-                 "unhealthy: not connected to %s and %llu batch(es) dropped since the link was "
+                 "unhealthy: not connected to %.300s and %llu batch(es) dropped since the link was "
                  "lost (%llu bytes held)\n",
                  down, (unsigned long long)(drops - h->drops_baseline), (unsigned long long)held);
         return 0;
     }
-    snprintf(msg, len, "ok: not connected to %s, %s %llu bytes within limits\n", down,
+    snprintf(msg, len, "ok: not connected to %.300s, %s %llu bytes within limits\n", down,
              ag->spools[0] ? "spooling" : "holding", (unsigned long long)held);
     return 1;
 }
