@@ -17,10 +17,17 @@
 
 struct ev_loop;
 
+/* Control planes an agent reports to at most (the `controlplane` list). */
+#define AGENT_MAX_CONTROLPLANES 8
+#define AGENT_CP_ADDR_MAX 264 /* "HOST:PORT" (a host name of up to 255 bytes) */
+
 struct agent_config {
-    char *controlplane; /* "ADDR:PORT" of the control plane */
-    char *node;         /* node name ("" = hostname) */
-    char *token_file;   /* pre-shared token */
+    char *controlplane; /* "ADDR:PORT[,ADDR:PORT...]" of the control plane(s) */
+    /* controlplane split by agent_config_load (not a key): ncps >= 1 after a load */
+    char cps[AGENT_MAX_CONTROLPLANES][AGENT_CP_ADDR_MAX];
+    int ncps;
+    char *node;       /* node name ("" = hostname) */
+    char *token_file; /* pre-shared token */
     char *log_level;
     char *clock_rate;        /* virtual clock (vclock.h): "1" = real time */
     char *clock_origin;      /* virtual clock: trace time at the anchor, "" = none */
@@ -46,11 +53,19 @@ struct agent_config {
     /* replica processes (actions/replica_proc.c) */
     char *replica_dir;    /* "" = off */
     char *replica_cgroup; /* parent cgroup of replica cgroups */
+    /* fencing tokens (fence.c, dispatch.c) */
+    char *state_dir; /* where the token table is kept ("" = memory only) */
+    int64_t fence_max_workloads;
+    int64_t fence_expiry_ms;
 };
 
 extern const cfg_key agent_config_table[];
-/* Defaults, --config FILE, then flags (--KEY VALUE, '-' for '_'). 0, 1 after --help/--version,
- * or -EINVAL with err naming the key and where. */
+/* Splits a `controlplane` list ("ADDR:PORT[,ADDR:PORT...]", spaces around commas allowed)
+ * into out (at most AGENT_MAX_CONTROLPLANES, each a valid ADDR:PORT, no duplicates). Returns
+ * the count (>= 1) or -EINVAL with err saying which entry is wrong. */
+int agent_cp_list(const char *list, char out[][AGENT_CP_ADDR_MAX], char *err, size_t errlen);
+/* Defaults, --config FILE, then flags (--KEY VALUE, '-' for '_'); splits controlplane into
+ * cps/ncps. 0, 1 after --help/--version, or -EINVAL with err naming the key and where. */
 int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err, size_t errlen);
 void agent_config_free(struct agent_config *cfg);
 
@@ -65,20 +80,29 @@ struct agent {
     char node[64];
     char *token;
     size_t token_len;
-    uplink *up;
+    uplink *ups[AGENT_MAX_CONTROLPLANES]; /* one per control plane, cfg.cps order */
+    int nups;
     report *rep;
     collect *col;
     dispatch *disp;
-    struct spool *spool; /* the on-disk spool when spool_dir is set (spool_agent.c), else NULL */
-    int64_t http_port;   /* the port agent_http.c listens on, 0 none */
+    /* the on-disk spools when spool_dir is set (spool_agent.c), one per control plane, else
+     * NULL */
+    struct spool *spools[AGENT_MAX_CONTROLPLANES];
+    int64_t http_port; /* the port agent_http.c listens on, 0 none */
 };
 
 /* ---- uplink.c: connection, handshake, reconnect with backoff and jitter, heartbeats ------ */
+/* One connection per control plane of cfg.cps (ag->ups[i], each on its own backoff, ack and
+ * queue: report.c's link i). */
 int uplink_start(struct agent *ag, char *err, size_t errlen);
 void uplink_stop(struct agent *ag);
-/* The calls below take the module's own handle (ag->up; NULL: not started). */
+/* The calls below take one connection's handle (ag->ups[i]; NULL: not started). */
 /* 1 when authenticated and writable. */
 int uplink_ready(const uplink *u);
+/* Connections ready now (of ag->nups). */
+int uplink_ready_count(const struct agent *ag);
+/* "HOST:PORT" of the connection's control plane ("-" for NULL). */
+const char *uplink_name(const uplink *u);
 /* Queues a complete frame for the control plane. 0, or -ENOTCONN when not ready. */
 int uplink_send(uplink *u, const void *frame, size_t len);
 /* Bytes queued in the socket-side buffer (flow control for resends). */
@@ -105,14 +129,21 @@ void report_fini(struct agent *ag);
 struct agent_sink *report_sink(report *r);
 /* Closes the batch being built (after a collection round) and sends it when connected. */
 void report_flush(report *r);
-/* Called by uplink after HELLO_ACK: drops batches <= last_seq, sends every series definition,
- * then resends the queue oldest first. 0 or -errno (the connection is then dropped). */
-int report_on_connect(report *r, uint64_t last_seq);
-void report_on_ack(report *r, uint64_t ack);
-/* Called by uplink when its socket buffer drained: continue a resend (NULL ok). */
-void report_pump(report *r);
-/* For heartbeats: batches dropped unsent since start, and bytes held unacknowledged (NULL:
- * 0). */
+/* Every batch is queued once per control plane ("link", the index of its uplink in ag->ups;
+ * the encoded frame is shared), and each link has its own acknowledgement, resend cursor,
+ * memory bound (queue_max_bytes) and spill. */
+int report_links(const report *r);
+/* Called by uplink l after HELLO_ACK: drops l's batches <= last_seq, sends every series
+ * definition, then resends l's queue oldest first. 0 or -errno (the connection is then
+ * dropped). */
+int report_on_connect(report *r, int l, uint64_t last_seq);
+void report_on_ack(report *r, int l, uint64_t ack);
+/* Called by uplink l when its socket buffer drained: continue a resend (NULL ok). */
+void report_pump(report *r, int l);
+/* For link l's heartbeats: batches dropped unsent since start, and bytes held unacknowledged. */
+uint64_t report_link_drops(const report *r, int l);
+uint64_t report_link_queued_bytes(const report *r, int l);
+/* The same summed over the links (NULL: 0), for the agent's /metrics and /healthz. */
 uint64_t report_drops(const report *r);
 uint64_t report_queued_bytes(const report *r);
 
@@ -130,8 +161,8 @@ typedef struct report_spill {
     uint64_t (*drops)(void *ctx);
     void (*close)(void *ctx); /* at shutdown; may be NULL */
 } report_spill;
-/* Installs the spill (copied); call before the loop runs. */
-void report_set_spill(report *r, const report_spill *spill);
+/* Installs link l's spill (copied); call before the loop runs. */
+void report_set_spill(report *r, int l, const report_spill *spill);
 
 /* ---- collect.c: the collector scheduler ---------------------------------------------------- */
 int collect_start(struct agent *ag, char *err, size_t errlen);
@@ -157,8 +188,13 @@ void dispatch_each_count(const dispatch *d,
                          void (*fn)(void *arg, const char *action, int ok, uint64_t n,
                                     double seconds_total),
                          void *arg);
-/* A COMMAND arrived (args: JSON object, borrowed). */
-void dispatch_command(dispatch *d, const char *id, const char *action, const cJSON *args);
+/* A COMMAND arrived on connection `from` (args: JSON object, borrowed; workload NULL: no
+ * fence, else its fencing token). A fenced command older than the token held for its
+ * workload is refused (fence.h) without running; the result goes back on `from`. */
+void dispatch_command(dispatch *d, uplink *from, const char *id, const char *action,
+                      const cJSON *args, const char *workload, uint64_t token);
+/* Commands refused by fencing since start (for /metrics). */
+uint64_t dispatch_fence_refused(const dispatch *d);
 
 /* Startup hooks for agent parts that need setup beyond collectors and actions (e.g. the spool):
  * start runs after the config is loaded and before the loop, stop at shutdown (reverse order). */

@@ -8,6 +8,7 @@
 
 #include "version.h"
 #include "agent.h"
+#include "fence.h"
 #include "vclock.h"
 #include "wire.h"
 
@@ -45,10 +46,60 @@ static int valid_cgroup_prefix(const void *value, char *err, size_t errlen) {
     return 0;
 }
 
+int agent_cp_list(const char *list, char out[][AGENT_CP_ADDR_MAX], char *err, size_t errlen) {
+    int n = 0;
+    const char *p = list ? list : "";
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        const char *comma = strchr(p, ',');
+        size_t l = comma ? (size_t)(comma - p) : strlen(p);
+        while (l > 0 && p[l - 1] == ' ')
+            l--;
+        if (l == 0) {
+            snprintf(err, errlen, "entry %d of '%s' is empty (expected ADDR:PORT[,ADDR:PORT...])",
+                     n + 1, list ? list : "");
+            return -EINVAL;
+        }
+        if (n == AGENT_MAX_CONTROLPLANES) {
+            snprintf(err, errlen, "more than %d control planes in '%s'", AGENT_MAX_CONTROLPLANES,
+                     list);
+            return -EINVAL;
+        }
+        if (l >= AGENT_CP_ADDR_MAX) {
+            snprintf(err, errlen, "entry %d is longer than %d bytes", n + 1, AGENT_CP_ADDR_MAX - 1);
+            return -EINVAL;
+        }
+        char one[AGENT_CP_ADDR_MAX], host[256];
+        memcpy(one, p, l);
+        one[l] = 0;
+        int port;
+        if (cfg_split_hostport(one, host, sizeof host, &port) < 0) {
+            snprintf(err, errlen, "entry %d '%s' is not ADDR:PORT", n + 1, one);
+            return -EINVAL;
+        }
+        for (int i = 0; i < n; i++)
+            if (!strcmp(out[i], one)) {
+                snprintf(err, errlen, "'%s' is listed twice", one);
+                return -EINVAL;
+            }
+        memcpy(out[n++], one, l + 1);
+        if (!comma) return n;
+        p = comma + 1;
+    }
+}
+
+static int valid_cp_list(const void *value, char *err, size_t errlen) {
+    char tmp[AGENT_MAX_CONTROLPLANES][AGENT_CP_ADDR_MAX];
+    return agent_cp_list(*(const char *const *)value, tmp, err, errlen) < 0 ? -EINVAL : 0;
+}
+
 const cfg_key agent_config_table[] = {
     /* The control plane's own default listen address: a single-machine setup needs no flag. */
-    {"controlplane", CFG_STR, F(controlplane), "127.0.0.1:7470", 0, 0, cfg_valid_hostport, 0,
-     "ADDR:PORT of the control plane"},
+    /* Several control planes (high availability, README "Several control planes"): the agent
+     * reports to each, with its own connection, ack and spool. */
+    {"controlplane", CFG_STR, F(controlplane), "127.0.0.1:7470", 0, 0, valid_cp_list, 0,
+     "ADDR:PORT of the control plane, or a comma-separated list of them (at most 8)"},
     /* Empty means the host name, which is what operators call the node anyway. */
     {"node", CFG_STR, F(node), "", 0, 0, NULL, 0,
      "node name (1-63 of [A-Za-z0-9._-]; default: host name)"},
@@ -114,6 +165,18 @@ const cfg_key agent_config_table[] = {
      "directory of the records of replica processes this agent starts (\"\" = no replica-start)"},
     {"replica_cgroup", CFG_STR, F(replica_cgroup), "/tide-replicas", 0, 0, NULL, 0,
      "parent cgroup of the replica processes' cgroups (one per replica: PARENT/ID)"},
+    /* Off by default like the spool (chosen by the deployment; systemd: /var/lib/tide-agent,
+     * the StateDirectory): without it the fencing tokens are kept in memory only, and a
+     * restarted agent forgets which control plane owns a workload now. */
+    {"state_dir", CFG_STR, F(state_dir), "", 0, 0, NULL, 0,
+     "directory of the agent's state: the fencing tokens per workload (\"\" = memory only)"},
+    /* A node acts for far fewer workloads than this; 4,096 lines are ~0.6 MB at most. */
+    {"fence_max_workloads", CFG_INT, F(fence_max_workloads), "4096", FENCE_MAX_MIN, FENCE_MAX_LIMIT,
+     NULL, 0, "workloads whose fencing token is remembered (beyond: the least recently used goes)"},
+    /* A month: far beyond any pause or partition a stale owner could come back from, short
+     * enough that deleted workloads leave the table. */
+    {"fence_expiry", CFG_DURATION, F(fence_expiry_ms), "720h", 60000, (int64_t)1 << 45, NULL, 0,
+     "a workload's fencing token unused this long is forgotten"},
     /* The virtual clock (vclock.h) is for benchmarks and tests that replay a trace faster
      * than real time; off by default (rate 1, no origin = the real clock). */
     {"clock_rate", CFG_STR, F(clock_rate), "1", 0, 0, vclock_valid_rate, 0,
@@ -156,6 +219,13 @@ int agent_config_load(struct agent_config *cfg, int argc, char **argv, char *err
     if (cfg->reconnect_max_ms < cfg->reconnect_min_ms) {
         snprintf(err, errlen, "key 'reconnect_max' (%lld ms) is below 'reconnect_min' (%lld ms)",
                  (long long)cfg->reconnect_max_ms, (long long)cfg->reconnect_min_ms);
+        return -EINVAL;
+    }
+    cfg->ncps = agent_cp_list(cfg->controlplane, cfg->cps, err, errlen);
+    if (cfg->ncps < 0) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, errlen, "key 'controlplane': %s", why);
         return -EINVAL;
     }
     if (cfg->node[0] && !wire_node_valid(cfg->node, strlen(cfg->node))) {

@@ -62,7 +62,7 @@ static void metric(strbuf *b, const char *name, const char *type, const char *he
 /* ---- what the endpoints say ---- */
 
 static void note_link(agent_http *h) {
-    if (uplink_ready(h->ag->up)) h->drops_baseline = report_drops(h->ag->rep);
+    if (uplink_ready_count(h->ag) == h->ag->nups) h->drops_baseline = report_drops(h->ag->rep);
 }
 
 /* 1 when healthy; msg says why either way. */
@@ -70,20 +70,25 @@ static int healthy(agent_http *h, char *msg, size_t len) {
     note_link(h);
     struct agent *ag = h->ag;
     uint64_t drops = report_drops(ag->rep), held = report_queued_bytes(ag->rep);
-    if (uplink_ready(ag->up)) {
+    if (uplink_ready_count(ag) == ag->nups) {
         snprintf(msg, len, "ok: connected to %s\n", ag->cfg.controlplane);
         return 1;
     }
+    char down[AGENT_MAX_CONTROLPLANES * (AGENT_CP_ADDR_MAX + 1)] = ""; /* the ones away */
+    size_t dl = 0;
+    for (int i = 0; i < ag->nups; i++)
+        if (!uplink_ready(ag->ups[i]) && dl < sizeof down)
+            dl += (size_t)snprintf(down + dl, sizeof down - dl, "%s%s", dl ? "," : "",
+                                   uplink_name(ag->ups[i]));
     if (drops > h->drops_baseline) {
         snprintf(msg, len,
-                 "unhealthy: not connected to %s and %llu batch(es) dropped since the link was "
+                 "unhealthy: not connected to %.300s and %llu batch(es) dropped since the link was "
                  "lost (%llu bytes held)\n",
-                 ag->cfg.controlplane, (unsigned long long)(drops - h->drops_baseline),
-                 (unsigned long long)held);
+                 down, (unsigned long long)(drops - h->drops_baseline), (unsigned long long)held);
         return 0;
     }
-    snprintf(msg, len, "ok: not connected to %s, %s %llu bytes within limits\n",
-             ag->cfg.controlplane, ag->spool ? "spooling" : "holding", (unsigned long long)held);
+    snprintf(msg, len, "ok: not connected to %.300s, %s %llu bytes within limits\n", down,
+             ag->spools[0] ? "spooling" : "holding", (unsigned long long)held);
     return 1;
 }
 
@@ -111,8 +116,16 @@ static char *metrics_body(agent_http *h) {
                   "# TYPE tide_build_info gauge\ntide_build_info{version=\"%s\",node=\"%s\"} 1\n",
                   TIDE_VERSION, ag->node);
     metric(&b, "tide_agent_connected", "gauge",
-           "1 while the agent is connected and authenticated to the control plane.",
-           uplink_ready(ag->up) ? 1 : 0);
+           "1 while the agent is connected and authenticated to every control plane of its list.",
+           uplink_ready_count(ag) == ag->nups ? 1 : 0);
+    metric(&b, "tide_agent_controlplanes", "gauge",
+           "Control planes the agent reports to (its controlplane list).", ag->nups);
+    metric(&b, "tide_agent_controlplanes_connected", "gauge",
+           "Control planes the agent is connected and authenticated to now.",
+           uplink_ready_count(ag));
+    metric(&b, "tide_agent_fence_refused_total", "counter",
+           "Commands refused because their fencing token was older than one already seen.",
+           (double)dispatch_fence_refused(ag->disp));
     collect_stats cs;
     collect_get_stats(ag->col, &cs);
     metric(&b, "tide_agent_interval_seconds", "gauge", "The sampling interval.",
@@ -137,15 +150,22 @@ static char *metrics_body(agent_http *h) {
     metric(&b, "tide_agent_dropped_batches_total", "counter",
            "Batches dropped unsent (queue and spool full) since start.",
            (double)report_drops(ag->rep));
-    if (ag->spool) {
-        spool_stats st;
-        spool_get_stats(ag->spool, &st);
+    if (ag->spools[0]) { /* summed over the control planes' spools */
+        spool_stats st = {0};
+        for (int i = 0; i < AGENT_MAX_CONTROLPLANES && ag->spools[i]; i++) {
+            spool_stats one;
+            spool_get_stats(ag->spools[i], &one);
+            st.bytes += one.bytes;
+            st.frames += one.frames;
+            st.dropped_frames += one.dropped_frames;
+        }
         metric(&b, "tide_agent_spool_bytes", "gauge", "Bytes the on-disk spool holds.",
                (double)st.bytes);
         metric(&b, "tide_agent_spool_frames", "gauge", "Batches the on-disk spool holds.",
                (double)st.frames);
-        metric(&b, "tide_agent_spool_max_bytes", "gauge", "The spool's bound (spool_max_bytes).",
-               (double)ag->cfg.spool_max_bytes);
+        metric(&b, "tide_agent_spool_max_bytes", "gauge",
+               "The spools' bound (spool_max_bytes per control plane).",
+               (double)ag->cfg.spool_max_bytes * ag->nups);
         metric(&b, "tide_agent_spool_dropped_frames_total", "counter",
                "Batches the spool deleted unsent because it was full.", (double)st.dropped_frames);
     }

@@ -88,8 +88,9 @@ int main(int argc, char **argv) {
         log_error("agent", "%s", err);
         goto out;
     }
-    log_info("agent", "tide-agent %s node %s, control plane %s, interval %lld ms", TIDE_VERSION,
-             agent.node, agent.cfg.controlplane, (long long)agent.cfg.interval_ms);
+    log_info("agent", "tide-agent %s node %s, control plane%s %s, interval %lld ms", TIDE_VERSION,
+             agent.node, agent.cfg.ncps > 1 ? "s" : "", agent.cfg.controlplane,
+             (long long)agent.cfg.interval_ms);
     if (vclock_on()) {
         char what[160];
         vclock_describe(what, sizeof what);

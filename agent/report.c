@@ -49,10 +49,16 @@ static const char *const *series_labels(const series *s, const char **lv) {
     return lv;
 }
 
+/* An encoded batch, shared by the queues of every control plane it goes to. */
+typedef struct frame_ref {
+    uint32_t refs;
+    size_t len;
+    uint8_t data[];
+} frame_ref;
+
 typedef struct batch {
     uint64_t seq;
-    uint8_t *frame;
-    size_t len;
+    frame_ref *f;
     struct batch *next;
 } batch;
 
@@ -62,6 +68,17 @@ struct agent_sink {
 
 #define TOMB ((series *)1)
 
+/* One control plane's view of the batches: what it has not acknowledged yet, where its resend
+ * stands, and its spill (its own spool directory). */
+typedef struct link_q {
+    batch *head, *tail, *send_next;
+    size_t queued_bytes, nbatches;
+    uint64_t acked, cursor, drops;
+    int spill_pending; /* the spill may hold batches not yet sent on this connection */
+    int spill_set;
+    report_spill spill;
+} link_q;
+
 struct report {
     struct agent *ag;
     struct agent_sink sink;
@@ -69,15 +86,32 @@ struct report {
     size_t cap, used, live, nforgotten;
     series **dirty;
     size_t ndirty, dirty_cap, pending;
-    batch *head, *tail, *send_next;
-    size_t queued_bytes, nbatches;
-    uint64_t next_seq, acked, cursor, drops;
-    int spill_pending; /* the spill may hold batches not yet sent on this connection */
-    int spill_set;
-    report_spill spill;
+    uint64_t next_seq, drops;
+    int nlinks;
+    link_q q[AGENT_MAX_CONTROLPLANES];
     wire_buf enc;
     log_ratelimit rl;
 };
+
+static uplink *link_up(const report *r, int link) {
+    return link < r->ag->nups ? r->ag->ups[link] : NULL;
+}
+
+/* The largest payload every control plane accepts (own when none said less). */
+static size_t max_frame_all(const report *r) {
+    size_t m = (size_t)r->ag->cfg.max_frame_bytes;
+    for (int i = 0; i < r->nlinks; i++)
+        m = uplink_max_frame(link_up(r, i), m);
+    return m;
+}
+
+/* The lowest acknowledgement over the control planes: what every one of them holds. */
+static uint64_t acked_all(const report *r) {
+    uint64_t a = r->q[0].acked;
+    for (int i = 1; i < r->nlinks; i++)
+        if (r->q[i].acked < a) a = r->q[i].acked;
+    return a;
+}
 
 static uint32_t fnv1a(const char *p, size_t n) {
     uint32_t h = 2166136261u;
@@ -200,13 +234,16 @@ int sink_series(agent_sink *sk, const char *metric, const char *const *labels, u
     r->tab[slot] = s;
     r->live++;
     *id = cand;
-    /* A series born while connected is defined at once (otherwise at the next connect). */
-    if (uplink_ready(r->ag->up)) {
-        wire_series_def_begin(&r->enc, uplink_next_seq(r->ag->up), 1);
+    /* A series born while connected is defined at once (otherwise at the next connect), on
+     * every connection that is up. */
+    for (int l = 0; l < r->nlinks; l++) {
+        uplink *u = link_up(r, l);
+        if (!uplink_ready(u)) continue;
+        wire_series_def_begin(&r->enc, uplink_next_seq(u), 1);
         const char *lv[WIRE_MAX_LABELS * 2 + 1];
         wire_series_def_add(&r->enc, s->id, s->key, series_labels(s, lv));
         long n = wire_frame_end(&r->enc, (size_t)r->ag->cfg.max_frame_bytes);
-        if (n > 0) uplink_send(r->ag->up, r->enc.data, (size_t)n);
+        if (n > 0) uplink_send(u, r->enc.data, (size_t)n);
         wire_buf_consume(&r->enc, r->enc.len);
     }
     return 0;
@@ -252,9 +289,7 @@ int sink_put(agent_sink *sk, uint32_t id, int64_t ts_ms, double value) {
     s->n++;
     r->pending++;
     /* Cut the batch before it could outgrow a frame. */
-    if ((r->pending + r->ndirty) * BYTES_PER_SAMPLE + 64 >
-        uplink_max_frame(r->ag->up, (size_t)r->ag->cfg.max_frame_bytes) / 2)
-        report_flush(r);
+    if ((r->pending + r->ndirty) * BYTES_PER_SAMPLE + 64 > max_frame_all(r) / 2) report_flush(r);
     return 0;
 }
 
@@ -270,9 +305,10 @@ void sink_forget(agent_sink *sk, uint32_t id) {
 /* Removes forgotten series whose last samples are acknowledged. */
 static void purge_forgotten(report *r) {
     if (!r->nforgotten) return;
+    uint64_t acked = acked_all(r); /* every control plane holds the series' last samples */
     for (size_t i = 0; i < r->cap; i++) {
         series *s = r->tab[i];
-        if (!s || s == TOMB || !s->forgotten || s->dirty || s->forgotten_at > r->acked) continue;
+        if (!s || s == TOMB || !s->forgotten || s->dirty || s->forgotten_at > acked) continue;
         r->tab[i] = TOMB;
         r->live--;
         r->nforgotten--;
@@ -280,30 +316,37 @@ static void purge_forgotten(report *r) {
     }
 }
 
+static void frame_unref(frame_ref *f) {
+    if (f && --f->refs == 0) free(f);
+}
+
 static void batch_free(batch *b) {
     if (!b) return;
-    free(b->frame);
+    frame_unref(b->f);
     free(b);
 }
 
-/* Takes the oldest batch out of memory: to the spill when there is one, else dropped. */
-static void evict_oldest(report *r) {
-    batch *b = r->head;
-    r->head = b->next;
-    if (!r->head) r->tail = NULL;
-    if (r->send_next == b) r->send_next = b->next;
-    r->queued_bytes -= b->len;
-    r->nbatches--;
+/* Takes link l's oldest batch out of memory: to its spill when there is one, else dropped. */
+static void evict_oldest(report *r, int l) {
+    link_q *q = &r->q[l];
+    batch *b = q->head;
+    q->head = b->next;
+    if (!q->head) q->tail = NULL;
+    if (q->send_next == b) q->send_next = b->next;
+    q->queued_bytes -= b->f->len;
+    q->nbatches--;
     int rc = -ENOSPC;
-    if (r->spill_set) rc = r->spill.put(r->spill.ctx, b->seq, b->frame, b->len);
+    if (q->spill_set) rc = q->spill.put(q->spill.ctx, b->seq, b->f->data, b->f->len);
     if (rc == 0) {
-        if (b->seq > r->cursor) r->spill_pending = 1;
+        if (b->seq > q->cursor) q->spill_pending = 1;
     } else {
-        r->drops++;
+        q->drops++;
         log_limited(&r->rl, LOG_WARN, "report",
-                    "queue over %lld bytes: dropped unsent batch %llu (%s)",
+                    "queue over %lld bytes: dropped unsent batch %llu%s%s (%s)",
                     (long long)r->ag->cfg.queue_max_bytes, (unsigned long long)b->seq,
-                    r->spill_set ? strerror(-rc) : "no spool");
+                    r->nlinks > 1 ? " of control plane " : "",
+                    r->nlinks > 1 ? uplink_name(link_up(r, l)) : "",
+                    q->spill_set ? strerror(-rc) : "no spool");
     }
     batch_free(b);
 }
@@ -332,7 +375,7 @@ void report_flush(report *r) {
     size_t nsamples = r->pending;
     r->ndirty = 0;
     r->pending = 0;
-    long n = wire_frame_end(&r->enc, uplink_max_frame(ag->up, (size_t)ag->cfg.max_frame_bytes));
+    long n = wire_frame_end(&r->enc, max_frame_all(r));
     if (n < 0) {
         r->drops++;
         log_limited(&r->rl, LOG_ERROR, "report", "batch %llu of %zu samples not encodable: %s",
@@ -340,94 +383,109 @@ void report_flush(report *r) {
         wire_buf_consume(&r->enc, r->enc.len);
         return;
     }
-    batch *b = malloc(sizeof *b);
-    uint8_t *copy = malloc((size_t)n);
-    if (!b || !copy) {
-        free(b);
-        free(copy);
+    /* One copy of the frame, one queue entry per control plane. */
+    frame_ref *f = malloc(sizeof *f + (size_t)n);
+    batch *bs[AGENT_MAX_CONTROLPLANES] = {0};
+    int ok = f != NULL;
+    for (int l = 0; ok && l < r->nlinks; l++)
+        ok = (bs[l] = malloc(sizeof *bs[l])) != NULL;
+    if (!ok) {
+        free(f);
+        for (int l = 0; l < r->nlinks; l++)
+            free(bs[l]);
         r->drops++;
         wire_buf_consume(&r->enc, r->enc.len);
         return;
     }
-    memcpy(copy, r->enc.data, (size_t)n);
+    memcpy(f->data, r->enc.data, (size_t)n);
+    f->len = (size_t)n;
+    f->refs = (uint32_t)r->nlinks;
     wire_buf_consume(&r->enc, r->enc.len);
-    b->seq = seq;
-    b->frame = copy;
-    b->len = (size_t)n;
-    b->next = NULL;
-    if (r->tail)
-        r->tail->next = b;
-    else
-        r->head = b;
-    r->tail = b;
-    if (!r->send_next && uplink_ready(ag->up)) r->send_next = b;
-    r->queued_bytes += b->len;
-    r->nbatches++;
-    while (r->queued_bytes > (size_t)ag->cfg.queue_max_bytes && r->head)
-        evict_oldest(r);
-    report_pump(r);
+    for (int l = 0; l < r->nlinks; l++) {
+        link_q *q = &r->q[l];
+        batch *b = bs[l];
+        b->seq = seq;
+        b->f = f;
+        b->next = NULL;
+        if (q->tail)
+            q->tail->next = b;
+        else
+            q->head = b;
+        q->tail = b;
+        if (!q->send_next && uplink_ready(link_up(r, l))) q->send_next = b;
+        q->queued_bytes += f->len;
+        q->nbatches++;
+        while (q->queued_bytes > (size_t)ag->cfg.queue_max_bytes && q->head)
+            evict_oldest(r, l);
+    }
+    for (int l = 0; l < r->nlinks; l++)
+        report_pump(r, l);
 }
 
-void report_pump(report *r) {
-    if (!r) return;
+void report_pump(report *r, int l) {
+    if (!r || l < 0 || l >= r->nlinks) return;
     struct agent *ag = r->ag;
-    while (uplink_ready(ag->up) && uplink_backlog(ag->up) < PUMP_HIGH_WATER) {
-        if (r->spill_set && r->spill_pending) {
+    link_q *q = &r->q[l];
+    uplink *u = link_up(r, l);
+    while (uplink_ready(u) && uplink_backlog(u) < PUMP_HIGH_WATER) {
+        if (q->spill_set && q->spill_pending) {
             uint64_t seq;
             void *frame = NULL;
             size_t len;
-            int got = r->spill.next(r->spill.ctx, r->cursor, &seq, &frame, &len);
-            if (got == 1 && seq > r->cursor) {
-                int rc = uplink_send(ag->up, frame, len);
+            int got = q->spill.next(q->spill.ctx, q->cursor, &seq, &frame, &len);
+            if (got == 1 && seq > q->cursor) {
+                int rc = uplink_send(u, frame, len);
                 free(frame);
                 if (rc < 0) return;
-                r->cursor = seq;
+                q->cursor = seq;
                 continue;
             }
             free(frame);
             if (got < 0)
                 log_limited(&r->rl, LOG_WARN, "report", "spool read failed: %s", strerror(-got));
-            r->spill_pending = 0; /* nothing more there: go on with memory */
+            q->spill_pending = 0; /* nothing more there: go on with memory */
             continue;
         }
-        batch *b = r->send_next;
-        while (b && b->seq <= r->cursor)
+        batch *b = q->send_next;
+        while (b && b->seq <= q->cursor)
             b = b->next;
         if (!b) {
-            r->send_next = NULL;
+            q->send_next = NULL;
             return;
         }
-        r->cursor = b->seq;
-        r->send_next = b->next;
-        if (b->len - 4 > uplink_max_frame(ag->up, (size_t)ag->cfg.max_frame_bytes)) {
+        q->cursor = b->seq;
+        q->send_next = b->next;
+        if (b->f->len - 4 > uplink_max_frame(u, (size_t)ag->cfg.max_frame_bytes)) {
             /* Cut for a larger limit than this control plane accepts: it would close the
              * connection on every resend. Counted as dropped, never sent. */
-            r->drops++;
+            q->drops++;
             log_limited(&r->rl, LOG_ERROR, "report",
                         "batch %llu (%zu bytes) exceeds the control plane's max_frame_bytes "
                         "(%zu): dropped",
-                        (unsigned long long)b->seq, b->len - 4,
-                        uplink_max_frame(ag->up, (size_t)ag->cfg.max_frame_bytes));
+                        (unsigned long long)b->seq, b->f->len - 4,
+                        uplink_max_frame(u, (size_t)ag->cfg.max_frame_bytes));
             continue;
         }
-        if (uplink_send(ag->up, b->frame, b->len) < 0) {
-            r->cursor = b->seq - 1; /* not sent after all */
-            r->send_next = b;
+        if (uplink_send(u, b->f->data, b->f->len) < 0) {
+            q->cursor = b->seq - 1; /* not sent after all */
+            q->send_next = b;
             return;
         }
     }
 }
 
-int report_on_connect(report *r, uint64_t last_seq) {
+int report_on_connect(report *r, int l, uint64_t last_seq) {
     struct agent *ag = r->ag;
+    link_q *q = &r->q[l];
+    uplink *u = link_up(r, l);
     if (last_seq >= r->next_seq) {
         log_warn("report",
-                 "control plane holds batch %llu, newer than ours (%llu): the clock "
+                 "control plane %s holds batch %llu, newer than ours (%llu): the clock "
                  "went back? numbering continues above it",
-                 (unsigned long long)last_seq, (unsigned long long)r->next_seq);
+                 uplink_name(u), (unsigned long long)last_seq, (unsigned long long)r->next_seq);
         r->next_seq = last_seq + 1;
     }
-    report_on_ack(r, last_seq);
+    report_on_ack(r, l, last_seq);
     /* Every series is defined again on a new connection, in frames of DEFS_PER_FRAME. */
     size_t i = 0;
     while (i < r->cap) {
@@ -436,7 +494,7 @@ int report_on_connect(report *r, uint64_t last_seq) {
         for (; j < r->cap && n < DEFS_PER_FRAME; j++)
             if (r->tab[j] && r->tab[j] != TOMB) n++;
         if (n == 0) break;
-        wire_series_def_begin(&r->enc, uplink_next_seq(ag->up), n);
+        wire_series_def_begin(&r->enc, uplink_next_seq(u), n);
         for (; i < j; i++)
             if (r->tab[i] && r->tab[i] != TOMB) {
                 const char *lv[WIRE_MAX_LABELS * 2 + 1];
@@ -448,47 +506,70 @@ int report_on_connect(report *r, uint64_t last_seq) {
             wire_buf_consume(&r->enc, r->enc.len);
             return (int)len;
         }
-        int rc = uplink_send(ag->up, r->enc.data, (size_t)len);
+        int rc = uplink_send(u, r->enc.data, (size_t)len);
         wire_buf_consume(&r->enc, r->enc.len);
         if (rc < 0) return rc;
     }
-    r->cursor = r->acked;
-    r->send_next = r->head;
-    r->spill_pending = r->spill_set;
-    report_pump(r);
+    q->cursor = q->acked;
+    q->send_next = q->head;
+    q->spill_pending = q->spill_set;
+    report_pump(r, l);
     return 0;
 }
 
-void report_on_ack(report *r, uint64_t ack) {
-    if (ack <= r->acked) return;
-    r->acked = ack;
-    while (r->head && r->head->seq <= ack) {
-        batch *b = r->head;
-        r->head = b->next;
-        if (!r->head) r->tail = NULL;
-        if (r->send_next == b) r->send_next = b->next;
-        r->queued_bytes -= b->len;
-        r->nbatches--;
+void report_on_ack(report *r, int l, uint64_t ack) {
+    if (!r || l < 0 || l >= r->nlinks) return;
+    link_q *q = &r->q[l];
+    if (ack <= q->acked) return;
+    q->acked = ack;
+    while (q->head && q->head->seq <= ack) {
+        batch *b = q->head;
+        q->head = b->next;
+        if (!q->head) q->tail = NULL;
+        if (q->send_next == b) q->send_next = b->next;
+        q->queued_bytes -= b->f->len;
+        q->nbatches--;
         batch_free(b);
     }
-    if (r->spill_set && r->spill.ack) r->spill.ack(r->spill.ctx, ack);
+    if (q->spill_set && q->spill.ack) q->spill.ack(q->spill.ctx, ack);
     purge_forgotten(r);
+}
+
+uint64_t report_link_drops(const report *r, int l) {
+    if (!r || l < 0 || l >= r->nlinks) return 0;
+    const link_q *q = &r->q[l];
+    uint64_t d = q->drops + r->drops;
+    if (q->spill_set && q->spill.drops) d += q->spill.drops(q->spill.ctx);
+    return d;
+}
+
+uint64_t report_link_queued_bytes(const report *r, int l) {
+    return r && l >= 0 && l < r->nlinks ? r->q[l].queued_bytes : 0;
 }
 
 uint64_t report_drops(const report *r) {
     if (!r) return 0;
-    uint64_t d = r->drops;
-    if (r->spill_set && r->spill.drops) d += r->spill.drops(r->spill.ctx);
-    return d;
+    uint64_t d = 0;
+    for (int l = 0; l < r->nlinks; l++)
+        d += report_link_drops(r, l) - r->drops;
+    return d + r->drops;
 }
 
 uint64_t report_queued_bytes(const report *r) {
-    return r ? r->queued_bytes : 0;
+    uint64_t b = 0;
+    for (int l = 0; r && l < r->nlinks; l++)
+        b += r->q[l].queued_bytes;
+    return b;
 }
 
-void report_set_spill(report *r, const report_spill *spill) {
-    r->spill = *spill;
-    r->spill_set = 1; /* what a previous run spooled is resent on the next connect */
+int report_links(const report *r) {
+    return r ? r->nlinks : 0;
+}
+
+void report_set_spill(report *r, int l, const report_spill *spill) {
+    if (l < 0 || l >= r->nlinks) return;
+    r->q[l].spill = *spill;
+    r->q[l].spill_set = 1; /* what a previous run spooled is resent on the next connect */
 }
 
 struct agent_sink *report_sink(report *r) {
@@ -509,6 +590,8 @@ int report_init(struct agent *ag, char *err, size_t errlen) {
      * after a restart. Kept below 2^53 so JSON tools read them exactly. */
     r->next_seq = (uint64_t)vclock_real_ms(); /* real time even under a virtual clock */
     r->rl = (log_ratelimit)LOG_RATELIMIT_INIT(10000, 3);
+    /* one queue per control plane of the list (one when the list was not parsed: tests) */
+    r->nlinks = ag->cfg.ncps > 0 ? ag->cfg.ncps : 1;
     wire_buf_init(&r->enc);
     ag->rep = r;
     return 0;
@@ -519,19 +602,22 @@ void report_fini(struct agent *ag) {
     if (!r) return;
     /* Batches still unacknowledged at shutdown go to the spool, oldest first, so that the next
      * run resends them instead of losing them. */
-    if (r->spill_set)
-        while (r->head)
-            evict_oldest(r);
-    if (r->spill_set && r->spill.close) r->spill.close(r->spill.ctx);
+    for (int l = 0; l < r->nlinks; l++) {
+        link_q *q = &r->q[l];
+        if (q->spill_set)
+            while (q->head)
+                evict_oldest(r, l);
+        if (q->spill_set && q->spill.close) q->spill.close(q->spill.ctx);
+        while (q->head) {
+            batch *b = q->head;
+            q->head = b->next;
+            batch_free(b);
+        }
+    }
     for (size_t i = 0; i < r->cap; i++)
         if (r->tab[i] && r->tab[i] != TOMB) series_free(r->tab[i]);
     free(r->tab);
     free(r->dirty);
-    while (r->head) {
-        batch *b = r->head;
-        r->head = b->next;
-        batch_free(b);
-    }
     wire_buf_fini(&r->enc);
     free(r);
     ag->rep = NULL;

@@ -60,6 +60,8 @@ void uplink_set_resolver(const uplink_resolver *rv) {
 
 struct uplink {
     struct agent *ag;
+    int link;                     /* index in ag->ups and report.c's link */
+    char name[AGENT_CP_ADDR_MAX]; /* "HOST:PORT" as configured */
     enum up_state state;
     int fd;
     ev_io rio, wio;
@@ -165,6 +167,17 @@ int uplink_ready(const uplink *u) {
     return u && u->state == UP_READY;
 }
 
+int uplink_ready_count(const struct agent *ag) {
+    int n = 0;
+    for (int i = 0; i < ag->nups; i++)
+        n += uplink_ready(ag->ups[i]);
+    return n;
+}
+
+const char *uplink_name(const uplink *u) {
+    return u ? u->name : "-";
+}
+
 size_t uplink_backlog(const uplink *u) {
     return u ? u->out.len : 0;
 }
@@ -197,8 +210,9 @@ int uplink_send(uplink *u, const void *frame, size_t len) {
 }
 
 static void send_heartbeat(uplink *u) {
-    if (wire_enc_heartbeat(&u->out, ++u->seq, tide_now_wall_ms(), report_drops(u->ag->rep),
-                           report_queued_bytes(u->ag->rep), (size_t)u->ag->cfg.max_frame_bytes) < 0)
+    if (wire_enc_heartbeat(
+            &u->out, ++u->seq, tide_now_wall_ms(), report_link_drops(u->ag->rep, u->link),
+            report_link_queued_bytes(u->ag->rep, u->link), (size_t)u->ag->cfg.max_frame_bytes) < 0)
         return;
     flush_out(u);
 }
@@ -209,7 +223,7 @@ static void on_heartbeat(struct ev_loop *loop, ev_timer *w, int revents) {
     uplink *u = container_of(w, uplink, hb);
     if (u->state != UP_READY) return;
     int64_t silent = tide_now_mono_ms() - u->last_rx_ms;
-    if (silent > ACK_SILENCE_MS && report_queued_bytes(u->ag->rep) > 0) {
+    if (silent > ACK_SILENCE_MS && report_link_queued_bytes(u->ag->rep, u->link) > 0) {
         disconnect(u, LOG_WARN, "no answer for %lld ms while batches wait for their ACK",
                    (long long)silent);
         return;
@@ -230,7 +244,7 @@ static void become_ready(uplink *u, uint64_t last_seq) {
         ev_timer_set(&u->hb, u->heartbeat_ms / 1000.0, u->heartbeat_ms / 1000.0);
         ev_timer_start(loop, &u->hb);
     }
-    int rc = report_on_connect(u->ag->rep, last_seq);
+    int rc = report_on_connect(u->ag->rep, u->link, last_seq);
     if (rc < 0 && u->state == UP_READY)
         disconnect(u, LOG_WARN, "cannot resend the queue: %s", strerror(-rc));
     /* The first heartbeat at once: the control plane's table shows the agent's spool state
@@ -280,7 +294,7 @@ static int handle_frame(uplink *u, const wire_msg *m) {
     case UP_READY:
         switch (m->t) {
         case WIRE_ACK:
-            report_on_ack(ag->rep, m->u.ack.ack);
+            report_on_ack(ag->rep, u->link, m->u.ack.ack);
             return 0;
         case WIRE_COMMAND: {
             char id[130], action[70];
@@ -293,7 +307,11 @@ static int handle_frame(uplink *u, const wire_msg *m) {
                 disconnect(u, LOG_WARN, "COMMAND %s: args are not convertible to JSON", id);
                 return -1;
             }
-            dispatch_command(ag->disp, id, action, args);
+            char workload[WIRE_WORKLOAD_MAX + 1];
+            snprintf(workload, sizeof workload, "%.*s", (int)m->u.command.workload.len,
+                     m->u.command.workload.p);
+            dispatch_command(ag->disp, u, id, action, args, workload[0] ? workload : NULL,
+                             m->u.command.fence);
             cJSON_Delete(args);
             return u->state == UP_READY ? 0 : -1;
         }
@@ -366,7 +384,7 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents) {
         ev_io_start(u->ag->loop, &u->rio);
     }
     if (flush_out(u) < 0) return;
-    if (u->state == UP_READY) report_pump(u->ag->rep);
+    if (u->state == UP_READY) report_pump(u->ag->rep, u->link);
 }
 
 static void resolve_run(work *w) {
@@ -546,14 +564,17 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents) {
                    (long long)u->ag->cfg.connect_timeout_ms, up_names[u->state]);
 }
 
-int uplink_start(struct agent *ag, char *err, size_t errlen) {
+/* Starts the connection to control plane `link` of the list. 0 or -errno with err. */
+static int uplink_start_one(struct agent *ag, int link, char *err, size_t errlen) {
     uplink *u = calloc(1, sizeof *u);
     if (!u) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    if (cfg_split_hostport(ag->cfg.controlplane, u->host, sizeof u->host, &u->port) < 0) {
-        snprintf(err, errlen, "controlplane '%s' is not ADDR:PORT", ag->cfg.controlplane);
+    const char *addr = ag->cfg.cps[link];
+    snprintf(u->name, sizeof u->name, "%s", addr);
+    if (cfg_split_hostport(addr, u->host, sizeof u->host, &u->port) < 0) {
+        snprintf(err, errlen, "controlplane '%s' is not ADDR:PORT", addr);
         free(u);
         return -EINVAL;
     }
@@ -561,6 +582,7 @@ int uplink_start(struct agent *ag, char *err, size_t errlen) {
     u->numeric =
         inet_pton(AF_INET, u->host, &probe) == 1 || inet_pton(AF_INET6, u->host, &probe) == 1;
     u->ag = ag;
+    u->link = link;
     u->fd = -1;
     u->state = UP_IDLE;
     u->backoff_ms = ag->cfg.reconnect_min_ms;
@@ -570,20 +592,45 @@ int uplink_start(struct agent *ag, char *err, size_t errlen) {
     ev_io_init(&u->wio, on_write, -1, EV_WRITE);
     ev_timer_init(&u->timer, on_timer, 0., 0.);
     ev_init(&u->hb, on_heartbeat);
-    int rc = work_pool_new(ag->loop, 1, 0, &u->lookups);
-    if (rc < 0) {
-        snprintf(err, errlen, "name lookup worker: %s", strerror(-rc));
-        free(u);
-        return rc;
+    if (!u->numeric) { /* numeric addresses need no lookup thread */
+        int rc = work_pool_new(ag->loop, 1, 0, &u->lookups);
+        if (rc < 0) {
+            snprintf(err, errlen, "name lookup worker: %s", strerror(-rc));
+            free(u);
+            return rc;
+        }
     }
-    ag->up = u;
+    ag->ups[link] = u;
     ev_timer_start(ag->loop, &u->timer); /* connect on the first loop turn */
     return 0;
 }
 
-void uplink_stop(struct agent *ag) {
-    uplink *u = ag->up;
-    if (!u) return;
+int uplink_start(struct agent *ag, char *err, size_t errlen) {
+    if (ag->cfg.ncps == 0) { /* a caller that set controlplane alone (tests, benchmarks) */
+        ag->cfg.ncps = agent_cp_list(ag->cfg.controlplane, ag->cfg.cps, err, errlen);
+        if (ag->cfg.ncps < 0) {
+            ag->cfg.ncps = 0;
+            return -EINVAL;
+        }
+    }
+    int n = ag->cfg.ncps;
+    if (report_links(ag->rep) < n) {
+        snprintf(err, errlen, "the report queue was set up for %d control plane(s), not %d",
+                 report_links(ag->rep), n);
+        return -EINVAL;
+    }
+    for (int i = 0; i < n; i++) {
+        int rc = uplink_start_one(ag, i, err, errlen);
+        if (rc < 0) {
+            uplink_stop(ag);
+            return rc;
+        }
+        ag->nups = i + 1;
+    }
+    return 0;
+}
+
+static void uplink_stop_one(struct agent *ag, uplink *u) {
     struct ev_loop *loop = ag->loop;
     if (u->state == UP_READY && u->out.len > 0) {
         /* best effort: hand the last bytes to the kernel */
@@ -602,5 +649,12 @@ void uplink_stop(struct agent *ag) {
     wire_decoder_fini(&u->dec);
     wire_buf_fini(&u->out);
     free(u);
-    ag->up = NULL;
+}
+
+void uplink_stop(struct agent *ag) {
+    for (int i = 0; i < AGENT_MAX_CONTROLPLANES; i++) {
+        if (ag->ups[i]) uplink_stop_one(ag, ag->ups[i]);
+        ag->ups[i] = NULL;
+    }
+    ag->nups = 0;
 }

@@ -39,6 +39,17 @@ int wire_node_valid(const char *p, size_t len) {
     return 1;
 }
 
+int wire_workload_valid(const char *p, size_t len) {
+    if (len == 0 || len > WIRE_WORKLOAD_MAX) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
 /* ---- encoding ---------------------------------------------------------------------------- */
 
 static int buf_grow(wire_buf *b, size_t need) {
@@ -270,7 +281,14 @@ long wire_enc_ack(wire_buf *b, uint64_t seq, uint64_t ack, size_t max_frame) {
 
 long wire_enc_command(wire_buf *b, uint64_t seq, const char *id, const char *action,
                       const struct cJSON *args, size_t max_frame) {
-    wire_frame_begin(b, WIRE_COMMAND, seq, 6);
+    return wire_enc_command_fenced(b, seq, id, action, args, NULL, 0, max_frame);
+}
+
+long wire_enc_command_fenced(wire_buf *b, uint64_t seq, const char *id, const char *action,
+                             const struct cJSON *args, const char *workload, uint64_t token,
+                             size_t max_frame) {
+    int fenced = workload != NULL;
+    wire_frame_begin(b, WIRE_COMMAND, seq, 6 + (uint32_t)fenced);
     wire_pack_kstr(&b->pk, "id", id);
     wire_pack_kstr(&b->pk, "action", action);
     wire_pack_str(&b->pk, "args");
@@ -278,6 +296,12 @@ long wire_enc_command(wire_buf *b, uint64_t seq, const char *id, const char *act
         wire_pack_json(&b->pk, args);
     else
         msgpack_pack_map(&b->pk, 0);
+    if (fenced) {
+        wire_pack_str(&b->pk, "fence");
+        msgpack_pack_map(&b->pk, 2);
+        wire_pack_kstr(&b->pk, "workload", workload);
+        wire_pack_kuint(&b->pk, "token", token);
+    }
     return wire_frame_end(b, max_frame);
 }
 
@@ -742,6 +766,22 @@ static enum wire_decode_result check_message(wire_decoder *d, wire_msg *m) {
         if (o && o->type != MSGPACK_OBJECT_MAP && o->type != MSGPACK_OBJECT_NIL)
             return fail(d, "COMMAND: 'args' is not a map");
         m->u.command.args = (o && o->type == MSGPACK_OBJECT_MAP) ? o : NULL;
+        m->u.command.workload.p = "";
+        m->u.command.workload.len = 0;
+        m->u.command.fence = 0;
+        o = map_get(r, "fence");
+        if (o && o->type != MSGPACK_OBJECT_NIL) {
+            if (o->type != MSGPACK_OBJECT_MAP)
+                return fail(d, "COMMAND: 'fence' is not a map {workload, token}");
+            if (!get_str(map_get(o, "workload"), &m->u.command.workload) ||
+                !wire_workload_valid(m->u.command.workload.p, m->u.command.workload.len))
+                return fail(d,
+                            "COMMAND: 'fence.workload' is not 1-%d characters of "
+                            "[A-Za-z0-9._-]",
+                            WIRE_WORKLOAD_MAX);
+            if (!get_uint(map_get(o, "token"), &m->u.command.fence))
+                return fail(d, "COMMAND: 'fence.token' missing or not a non-negative integer");
+        }
         return WIRE_FRAME;
     case WIRE_COMMAND_RESULT:
         if (!get_str(map_get(r, "id"), &m->u.command_result.id) ||

@@ -22,6 +22,8 @@
 #define WIRE_NONCE_LEN 32
 #define WIRE_MAC_LEN 32    /* HMAC-SHA256 */
 #define WIRE_MAX_LABELS 64 /* labels per series, "__name__" included */
+/* Workload names in a COMMAND's fence (the control plane's names are shorter). */
+#define WIRE_WORKLOAD_MAX 127
 
 enum wire_type {
     WIRE_HELLO = 1,
@@ -103,6 +105,11 @@ long wire_enc_hello_ack(wire_buf *b, uint64_t seq, const uint8_t mac[WIRE_MAC_LE
 long wire_enc_ack(wire_buf *b, uint64_t seq, uint64_t ack, size_t max_frame);
 long wire_enc_command(wire_buf *b, uint64_t seq, const char *id, const char *action,
                       const struct cJSON *args, size_t max_frame);
+/* The same with a fence (PROTOCOL.md): workload (wire_workload_valid) and its fencing token;
+ * workload NULL sends no fence (as wire_enc_command). */
+long wire_enc_command_fenced(wire_buf *b, uint64_t seq, const char *id, const char *action,
+                             const struct cJSON *args, const char *workload, uint64_t token,
+                             size_t max_frame);
 long wire_enc_command_result(wire_buf *b, uint64_t seq, const char *id, int ok, const char *error,
                              const struct cJSON *result, size_t max_frame);
 long wire_enc_heartbeat(wire_buf *b, uint64_t seq, int64_t ts_ms, uint64_t spool_drops,
@@ -110,6 +117,8 @@ long wire_enc_heartbeat(wire_buf *b, uint64_t seq, int64_t ts_ms, uint64_t spool
 
 /* Node names: 1..63 bytes of [A-Za-z0-9._-]. 1 valid, 0 not. */
 int wire_node_valid(const char *p, size_t len);
+/* Workload names in a fence: 1..WIRE_WORKLOAD_MAX bytes of [A-Za-z0-9._-]. 1 valid, 0 not. */
+int wire_workload_valid(const char *p, size_t len);
 
 /* ---- authentication ---------------------------------------------------------------------- */
 
@@ -173,6 +182,8 @@ typedef struct wire_msg {
             wire_str id;
             wire_str action;
             const msgpack_object *args; /* a map, or NULL when absent */
+            wire_str workload;          /* the fence's workload; len 0: no fence */
+            uint64_t fence;             /* its fencing token (0 with no fence) */
         } command;
         struct {
             wire_str id;

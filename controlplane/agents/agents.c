@@ -536,6 +536,12 @@ static void on_cmd_timer(struct ev_loop *loop, ev_timer *w, int revents) {
 
 int cp_agent_command(struct controlplane *cp, const char *node, const char *action, cJSON *args,
                      int timeout_ms, cp_command_done_fn done, void *arg) {
+    return cp_agent_command_fenced(cp, node, action, args, timeout_ms, NULL, 0, done, arg);
+}
+
+int cp_agent_command_fenced(struct controlplane *cp, const char *node, const char *action,
+                            cJSON *args, int timeout_ms, const char *workload, uint64_t token,
+                            cp_command_done_fn done, void *arg) {
     cp_agents *a = cp->agents;
     cp_cmd *cmd = calloc(1, sizeof *cmd);
     if (!cmd || !a) {
@@ -569,14 +575,18 @@ int cp_agent_command(struct controlplane *cp, const char *node, const char *acti
         rc = -ENOENT;
     } else {
         agent_conn *c = row->conn;
-        long n = wire_enc_command(&c->out, ++c->out_seq, cmd->id, action, args,
-                                  (size_t)cp->cfg.max_frame_bytes);
+        long n = wire_enc_command_fenced(&c->out, ++c->out_seq, cmd->id, action, args, workload,
+                                         token, (size_t)cp->cfg.max_frame_bytes);
         if (n < 0) {
             snprintf(why, sizeof why, "command does not fit in a frame: %s", strerror((int)-n));
             rc = (int)n;
         } else {
             cmd->conn = c;
-            log_info("agents", "command %s %s -> node %s", cmd->id, action, node);
+            if (workload)
+                log_info("agents", "command %s %s -> node %s (workload %s, fence %llu)", cmd->id,
+                         action, node, workload, (unsigned long long)token);
+            else
+                log_info("agents", "command %s %s -> node %s", cmd->id, action, node);
             ev_timer_set(&cmd->timer, cmd->timeout_ms / 1000.0, 0.);
             ev_timer_start(cp->loop, &cmd->timer);
             /* Written from the loop: a write error here would close c and call done from

@@ -30,6 +30,12 @@ typedef void (*cp_command_done_fn)(void *arg, int ok, const cJSON *result, const
  * failure itself. */
 int cp_agent_command(struct controlplane *cp, const char *node, const char *action, cJSON *args,
                      int timeout_ms, cp_command_done_fn done, void *arg);
+/* The same with a fence (PROTOCOL.md "Fencing"): the command carries workload and its fencing
+ * token; an agent that has seen a higher token for workload refuses it (ok = 0, the result
+ * then holds {"fenced": {workload, token, seen}}). workload NULL: as cp_agent_command. */
+int cp_agent_command_fenced(struct controlplane *cp, const char *node, const char *action,
+                            cJSON *args, int timeout_ms, const char *workload, uint64_t token,
+                            cp_command_done_fn done, void *arg);
 
 /* Starts listening on cp->cfg.listen. 0 or -errno with err filled ("listen 127.0.0.1:7470:
  * Address already in use"). */

@@ -235,6 +235,11 @@ void metrics_workloads(strbuf *b, const cJSON *wls, int64_t now_s) {
                           str(a, "result"), num(a, "count", 0));
         }
     }
+    per_wl(b, wls, "tide_workload_fenced_total", "counter",
+           "Actions the fleet refused by fencing (a newer control plane owns the workload).",
+           "fenced_refusals");
+    per_wl(b, wls, "tide_workload_fence_token", "gauge",
+           "The fencing token the workload's actions carry (0: no high availability).", "fence");
     per_wl(b, wls, "tide_workload_last_fit_timestamp_seconds", "gauge",
            "When the workload's predictive models were last fitted (unix s).", "last_fit");
 }

@@ -104,6 +104,12 @@ typedef struct exec_sink {
                     const exec_replica *r);
     void (*inventory_done)(struct controlplane *cp, const char *workload, uint64_t generation,
                            int ok, const char *why);
+    /* Fencing (README "Fencing"): the token every action for workload carries now (0: no high
+     * availability, unfenced); the executor asks at each send. */
+    uint64_t (*fence)(struct controlplane *cp, const char *workload);
+    /* An action for workload was refused by fencing: the fleet has seen token `seen`, newer
+     * than ours (another control plane owns the workload now). what: the step refused. */
+    void (*fenced)(struct controlplane *cp, const char *workload, uint64_t seen, const char *what);
 } exec_sink;
 
 typedef struct executor {

@@ -447,8 +447,11 @@ static int op_send(hb_op *op, const char *node, const char *action, cJSON *args)
         op_finish(op, 0, "%s: out of memory", action);
         return -ENOMEM;
     }
-    int rc =
-        exec_node_action(op->x->cp, node, action, args, NULL, op_step, op, &op->h, err, sizeof err);
+    /* every step of an action carries the workload's fencing token (README "Fencing") */
+    hb *x = op->x;
+    uint64_t token = x->sink->fence ? x->sink->fence(x->cp, op->wl->name) : 0;
+    int rc = exec_node_action_fenced(x->cp, node, action, args, NULL, op->wl->name, token, op_step,
+                                     op, &op->h, err, sizeof err);
     cJSON_Delete(args);
     if (rc < 0) {
         op_finish(op, 0, "%s on %s: %s", action, node, err);
@@ -727,9 +730,18 @@ static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error);
 
 /* The transport's callback: data is ours (kept parts are copied). */
 static void op_step(void *arg, int ok, int status, cJSON *data, const char *error) {
-    (void)status;
-    op_step_in(arg, ok, data, error);
+    hb_op *op = arg;
+    hb *x = op->x;
+    char wl[WL_NAME_MAX], what[200];
+    uint64_t seen = status == EXEC_STATUS_FENCED ? exec_fenced_seen(data) : 0;
+    if (seen) { /* op and its workload may be gone after the step: keep what the sink needs */
+        snprintf(wl, sizeof wl, "%s", op->wl->name);
+        snprintf(what, sizeof what, "%s %.150s", kind_name(op->kind),
+                 op->id[0] ? op->id : op->slot);
+    }
+    op_step_in(op, ok, data, error);
     cJSON_Delete(data);
+    if (seen && x->sink->fenced) x->sink->fenced(x->cp, wl, seen, what);
 }
 
 static void op_step_in(hb_op *op, int ok, const cJSON *data, const char *error) {

@@ -39,6 +39,8 @@ typedef struct k8s_job {
     char *body;
     int ready;
     long timeout_ms;
+    uint64_t token; /* fencing token, 0 = unfenced */
+    char message[256];
     /* output, written by job_run on a worker */
     int rc;
     k8s_patch_result res;
@@ -168,6 +170,28 @@ static void job_run(work *w) {
      * account, or k8s_api_url + k8s_token_file + k8s_ca_file), its rate limit and its stop */
     k8s_resp r = {0};
     char err[900];
+    if (j->token) { /* fenced: read, check, stamp, patch with the precondition */
+        k8s_fence fe = {.token = j->token};
+        k8s_pod pod;
+        int frc = k8s_pod_set_gate_fenced(j->client, j->ns, j->name, j->type, j->ready,
+                                          j->ready ? "TideActive" : "TideDrained", j->message,
+                                          tide_now_wall_ms(), &fe, k8s_now_ms() + j->timeout_ms,
+                                          &pod, err, sizeof err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        j->res.ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        j->rc = frc;
+        j->res.fenced_seen = fe.seen;
+        if (frc == 0) {
+            j->res.http_status = 200;
+            snprintf(j->res.condition_status, sizeof j->res.condition_status, "%s",
+                     pod.gate == 1   ? "True"
+                     : pod.gate == 0 ? "False"
+                                     : "");
+        } else {
+            snprintf(j->err, sizeof j->err, "%s", err);
+        }
+        return;
+    }
     int rc = k8s_request(j->client, "PATCH", path, "application/strategic-merge-patch+json",
                          j->body, k8s_now_ms() + j->timeout_ms, &r, err, sizeof err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -230,6 +254,12 @@ static void job_done(work *w, int status) {
 
 int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name, int ready,
                       const char *message, k8s_done_fn done, void *arg, char *err, size_t errlen) {
+    return k8s_set_condition_fenced(cp, ns, name, ready, message, 0, done, arg, err, errlen);
+}
+
+int k8s_set_condition_fenced(struct controlplane *cp, const char *ns, const char *name, int ready,
+                             const char *message, uint64_t token, k8s_done_fn done, void *arg,
+                             char *err, size_t errlen) {
     struct cp_k8s *k = cp->k8s;
     if (!k) {
         snprintf(err, errlen, "Kubernetes client not started");
@@ -245,6 +275,8 @@ int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name,
     snprintf(j->ns, sizeof j->ns, "%s", ns);
     snprintf(j->name, sizeof j->name, "%s", name);
     j->ready = ready;
+    j->token = token;
+    snprintf(j->message, sizeof j->message, "%s", message ? message : "");
     j->timeout_ms = (long)cp->cfg.k8s_timeout_ms;
     j->done = done;
     j->arg = arg;

@@ -38,6 +38,7 @@ typedef struct k8s_patch_result {
     long http_status;          /* 0 when no answer arrived */
     double ms;                 /* request to answer */
     char condition_status[16]; /* the condition as the answer shows it, "" if absent */
+    uint64_t fenced_seen;      /* rc -ESTALE: the newer fencing token the pod records */
 } k8s_patch_result;
 
 /* rc 0: the API accepted the patch and its answer shows the condition with the wanted
@@ -51,6 +52,12 @@ typedef void (*k8s_done_fn)(void *arg, int rc, const k8s_patch_result *res, cons
  * err (-ENOMEM, -EAGAIN no thread; done is not called then). */
 int k8s_set_condition(struct controlplane *cp, const char *ns, const char *name, int ready,
                       const char *message, k8s_done_fn done, void *arg, char *err, size_t errlen);
+/* The same under workload's fencing token (k8s_client.h "fencing of writes"; token 0: as
+ * above): the pod is read first, refused with -ESTALE (res->fenced_seen) when it records a
+ * newer token, stamped with ours, and patched with its resourceVersion as a precondition. */
+int k8s_set_condition_fenced(struct controlplane *cp, const char *ns, const char *name, int ready,
+                             const char *message, uint64_t token, k8s_done_fn done, void *arg,
+                             char *err, size_t errlen);
 
 /* ---- the executor's client (k8s_client.h), run off the loop -------------------------------- */
 

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+#include <inttypes.h>
+
 #include "bearer.h"
 #include "exec/k8s.h"
 
@@ -763,5 +766,278 @@ int k8s_watch(k8s_client *c, const char *collection, const char *selector, k8s_w
         if (!atomic_load(&c->stopped)) pthread_cond_timedwait(&c->cv, &c->mu, &t);
         pthread_mutex_unlock(&c->mu);
         backoff = backoff * 2 > 10000 ? 10000 : backoff * 2;
+    }
+}
+
+/* ---- fencing of writes (k8s_client.h) ------------------------------------------------------ */
+
+static int fenced(const k8s_fence *fe) {
+    return fe && fe->token > 0;
+}
+
+/* GETs the object at path, checks its fence annotation against ours, copies its
+ * resourceVersion (and, with obj, hands over the parsed object). 0, -ESTALE (fe->seen set)
+ * or another -errno, err filled. *recorded: the object's token (0 none). */
+static int fence_read(k8s_client *c, const char *path, k8s_fence *fe, int64_t deadline_ms,
+                      char rv[K8S_RV_MAX], uint64_t *recorded, cJSON **obj, char *err,
+                      size_t errlen) {
+    char what[560];
+    snprintf(what, sizeof what, "GET %s", path);
+    k8s_resp r;
+    int rc = k8s_request(c, "GET", path, NULL, NULL, deadline_ms, &r, err, errlen);
+    if (rc < 0) return rc;
+    if (r.status != 200) {
+        rc = k8s_answer_error(what, &r, err, errlen);
+        free(r.body);
+        return rc;
+    }
+    cJSON *o = cJSON_ParseWithLength(r.body ? r.body : "", r.len);
+    free(r.body);
+    const cJSON *md = cJSON_GetObjectItemCaseSensitive(o, "metadata");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(md, "resourceVersion");
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= K8S_RV_MAX) {
+        cJSON_Delete(o);
+        return (void)errf(err, errlen, "%s: no metadata.resourceVersion in the answer", what),
+               -EINVAL;
+    }
+    snprintf(rv, K8S_RV_MAX, "%s", v->valuestring);
+    const cJSON *an = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(md, "annotations"), K8S_FENCE_ANNOTATION);
+    *recorded = 0;
+    if (cJSON_IsString(an)) {
+        char *end;
+        errno = 0;
+        unsigned long long t = strtoull(an->valuestring, &end, 10);
+        if (errno || end == an->valuestring || *end) {
+            cJSON_Delete(o);
+            return (void)errf(err, errlen,
+                              "%s: annotation %s is not a token ('%.40s'): not writing over it",
+                              what, K8S_FENCE_ANNOTATION, an->valuestring),
+                   -EINVAL;
+        }
+        *recorded = t;
+    }
+    if (*recorded > fe->token) {
+        fe->seen = *recorded;
+        cJSON_Delete(o);
+        return (void)errf(err, errlen,
+                          "fenced: %s records token %" PRIu64 ", ours is %" PRIu64
+                          " (another control plane owns the workload)",
+                          path, *recorded, fe->token),
+               -ESTALE;
+    }
+    if (obj)
+        *obj = o;
+    else
+        cJSON_Delete(o);
+    return 0;
+}
+
+/* patch (a JSON object, may be NULL) with metadata.resourceVersion = rv and, when stamp, the
+ * fence annotation = token. malloc'd text or NULL. */
+static char *fence_patch(const char *patch, const char *rv, int stamp, uint64_t token) {
+    cJSON *p = patch ? cJSON_Parse(patch) : cJSON_CreateObject();
+    if (!p || !cJSON_IsObject(p)) {
+        cJSON_Delete(p);
+        return NULL;
+    }
+    cJSON *md = cJSON_GetObjectItemCaseSensitive(p, "metadata");
+    if (!md) md = cJSON_AddObjectToObject(p, "metadata");
+    cJSON_DeleteItemFromObjectCaseSensitive(md, "resourceVersion");
+    cJSON_AddStringToObject(md, "resourceVersion", rv);
+    if (stamp) {
+        cJSON *an = cJSON_GetObjectItemCaseSensitive(md, "annotations");
+        if (!an) an = cJSON_AddObjectToObject(md, "annotations");
+        char t[24];
+        snprintf(t, sizeof t, "%" PRIu64, token);
+        cJSON_DeleteItemFromObjectCaseSensitive(an, K8S_FENCE_ANNOTATION);
+        cJSON_AddStringToObject(an, K8S_FENCE_ANNOTATION, t);
+    }
+    char *txt = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    return txt;
+}
+
+/* One fenced merge patch of the object at path: read, check, patch with the precondition;
+ * a 409 goes round again (bounded). On 200 the answer is handed to *resp. */
+static int fenced_merge(k8s_client *c, const char *path, const char *patch, k8s_fence *fe,
+                        int64_t deadline_ms, k8s_resp *resp, char *err, size_t errlen) {
+    char what[560];
+    snprintf(what, sizeof what, "PATCH %s", path);
+    for (int conflicts = 0;; conflicts++) {
+        char rv[K8S_RV_MAX];
+        uint64_t recorded;
+        int rc = fence_read(c, path, fe, deadline_ms, rv, &recorded, NULL, err, errlen);
+        if (rc < 0) return rc;
+        char *body = fence_patch(patch, rv, 1, fe->token);
+        if (!body) return (void)errf(err, errlen, "%s: out of memory or bad patch", what), -ENOMEM;
+        rc = k8s_request(c, "PATCH", path, "application/merge-patch+json", body, deadline_ms, resp,
+                         err, errlen);
+        free(body);
+        if (rc < 0) return rc;
+        if (resp->status != 409) return 0;
+        free(resp->body);
+        stat_add(c, &c->stats.conflicts, 1);
+        if (conflicts >= c->opts.max_conflicts)
+            return (void)errf(err, errlen, "%s: gave up after %d conflicts", what, conflicts + 1),
+                   -EAGAIN;
+    }
+}
+
+int k8s_pod_patch_meta_fenced(k8s_client *c, const char *ns, const char *name, const char *patch,
+                              const char *gate_type, k8s_fence *fence, int64_t deadline_ms,
+                              k8s_pod *out, char *err, size_t errlen) {
+    if (!fenced(fence))
+        return k8s_pod_patch_meta(c, ns, name, patch, gate_type, deadline_ms, out, err, errlen);
+    char path[512], what[560];
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", ns, name);
+    snprintf(what, sizeof what, "PATCH %s", path);
+    k8s_resp r;
+    int rc = fenced_merge(c, path, patch, fence, deadline_ms, &r, err, errlen);
+    if (rc < 0) return rc;
+    return pod_answer(what, &r, gate_type, out, err, errlen);
+}
+
+int k8s_pod_set_gate_fenced(k8s_client *c, const char *ns, const char *name, const char *type,
+                            int on, const char *reason, const char *message, int64_t now_wall_ms,
+                            k8s_fence *fence, int64_t deadline_ms, k8s_pod *out, char *err,
+                            size_t errlen) {
+    if (!fenced(fence))
+        return k8s_pod_set_gate(c, ns, name, type, on, reason, message, now_wall_ms, deadline_ms,
+                                out, err, errlen);
+    char path[512], spath[560], what[600];
+    snprintf(path, sizeof path, "/api/v1/namespaces/%s/pods/%s", ns, name);
+    snprintf(spath, sizeof spath, "%s/status", path);
+    snprintf(what, sizeof what, "PATCH %s", spath);
+    char *cond = k8s_condition_patch(type, on, reason, message, now_wall_ms);
+    if (!cond) return (void)errf(err, errlen, "%s: out of memory", what), -ENOMEM;
+    int rc;
+    for (int conflicts = 0;; conflicts++) {
+        char rv[K8S_RV_MAX];
+        uint64_t recorded;
+        rc = fence_read(c, path, fence, deadline_ms, rv, &recorded, NULL, err, errlen);
+        if (rc < 0) break;
+        k8s_resp r;
+        if (recorded < fence->token) { /* stamp the pod first (status patches cannot) */
+            char *stamp = fence_patch(NULL, rv, 1, fence->token);
+            rc = stamp ? k8s_request(c, "PATCH", path, "application/merge-patch+json", stamp,
+                                     deadline_ms, &r, err, errlen)
+                       : -ENOMEM;
+            free(stamp);
+            if (rc < 0) break;
+            if (r.status == 409) {
+                free(r.body);
+                if (conflicts >= c->opts.max_conflicts) {
+                    rc = -EAGAIN;
+                    errf(err, errlen, "%s: gave up after %d conflicts", what, conflicts + 1);
+                    break;
+                }
+                continue;
+            }
+            k8s_pod stamped;
+            rc = pod_answer(what, &r, type, &stamped, err, errlen);
+            if (rc < 0) break;
+            snprintf(rv, sizeof rv, "%s", stamped.resource_version);
+        }
+        char *body = fence_patch(cond, rv, 0, 0);
+        rc = body ? k8s_request(c, "PATCH", spath, "application/strategic-merge-patch+json", body,
+                                deadline_ms, &r, err, errlen)
+                  : -ENOMEM;
+        free(body);
+        if (rc < 0) break;
+        if (r.status == 409) {
+            free(r.body);
+            stat_add(c, &c->stats.conflicts, 1);
+            if (conflicts >= c->opts.max_conflicts) {
+                rc = -EAGAIN;
+                errf(err, errlen, "%s: gave up after %d conflicts", what, conflicts + 1);
+                break;
+            }
+            continue;
+        }
+        k8s_pod tmp;
+        rc = pod_answer(what, &r, type, out ? out : &tmp, err, errlen);
+        if (rc == 0 && (out ? out : &tmp)->gate != on) {
+            errf(err, errlen, "%s: accepted, but the pod does not show %s = %s", what, type,
+                 on ? "True" : "False");
+            rc = -EIO;
+        }
+        break;
+    }
+    if (rc == -ENOMEM) errf(err, errlen, "%s: out of memory", what);
+    free(cond);
+    return rc;
+}
+
+int k8s_scale_update_fenced(k8s_client *c, k8s_scalable kind, const char *ns, const char *name,
+                            k8s_want_fn want, void *arg, k8s_fence *fence, int64_t deadline_ms,
+                            k8s_scale_result *res, char *err, size_t errlen) {
+    if (!fenced(fence))
+        return k8s_scale_update(c, kind, ns, name, want, arg, deadline_ms, res, err, errlen);
+    memset(res, 0, sizeof *res);
+    if (deadline_ms <= 0) deadline_ms = k8s_now_ms() + c->opts.timeout_ms;
+    char path[512], what[560];
+    snprintf(path, sizeof path, "/apis/apps/v1/namespaces/%s/%s/%s", ns,
+             k8s_scalable_resource(kind), name);
+    snprintf(what, sizeof what, "PATCH %s", path);
+    for (;;) {
+        char rv[K8S_RV_MAX];
+        uint64_t recorded;
+        /* the fence and the version from the object, the count and selector from its Scale */
+        int rc = fence_read(c, path, fence, deadline_ms, rv, &recorded, NULL, err, errlen);
+        if (rc < 0) return rc;
+        k8s_scale cur;
+        rc = k8s_scale_get(c, kind, ns, name, deadline_ms, &cur, err, errlen);
+        if (rc < 0) return rc;
+        res->before = cur.spec_replicas;
+        int target = want(arg, &cur, err, errlen);
+        if (target < 0) return -ECANCELED;
+        if (target == cur.spec_replicas && recorded == fence->token) { /* nothing to write */
+            res->after = target;
+            snprintf(res->resource_version, sizeof res->resource_version, "%s", rv);
+            return 0;
+        }
+        char patch[64];
+        snprintf(patch, sizeof patch, "{\"spec\":{\"replicas\":%d}}", target);
+        char *body = fence_patch(patch, rv, 1, fence->token);
+        if (!body) return (void)errf(err, errlen, "%s: out of memory", what), -ENOMEM;
+        k8s_resp r;
+        rc = k8s_request(c, "PATCH", path, "application/merge-patch+json", body, deadline_ms, &r,
+                         err, errlen);
+        free(body);
+        if (rc < 0) return rc;
+        if (r.status == 409) { /* changed since the read (or the version differs): again */
+            free(r.body);
+            res->conflicts++;
+            stat_add(c, &c->stats.conflicts, 1);
+            if (res->conflicts > c->opts.max_conflicts)
+                return (void)errf(err, errlen,
+                                  "%s: gave up after %d conflicts (another writer keeps changing "
+                                  "%s %s/%s); replicas stay %d, wanted %d",
+                                  what, res->conflicts, k8s_scalable_kind(kind), ns, name,
+                                  cur.spec_replicas, target),
+                       -EAGAIN;
+            continue;
+        }
+        if (r.status != 200) {
+            rc = k8s_answer_error(what, &r, err, errlen);
+            free(r.body);
+            return rc;
+        }
+        cJSON *o = cJSON_ParseWithLength(r.body ? r.body : "", r.len);
+        free(r.body);
+        const cJSON *rep = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(o, "spec"), "replicas");
+        const cJSON *nrv = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(o, "metadata"), "resourceVersion");
+        res->after = cJSON_IsNumber(rep) ? rep->valueint : -1;
+        if (cJSON_IsString(nrv))
+            snprintf(res->resource_version, sizeof res->resource_version, "%s", nrv->valuestring);
+        cJSON_Delete(o);
+        if (res->after != target)
+            return (void)errf(err, errlen, "%s: accepted, but spec.replicas is %d, not %d", what,
+                              res->after, target),
+                   -EIO;
+        return 0;
     }
 }

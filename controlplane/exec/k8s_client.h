@@ -72,6 +72,22 @@ int k8s_request(k8s_client *c, const char *method, const char *path, const char 
  * message": -ENOENT 404, -EACCES 401/403, -EAGAIN 409/429, -EINVAL other 4xx, -EIO 5xx. */
 int k8s_answer_error(const char *what, const k8s_resp *r, char *err, size_t errlen);
 
+/* ---- fencing of writes (README "Fencing") ----------------------------------------------
+ * A write with a fence (token > 0) reads the object first and is refused (-ESTALE, err
+ * "fenced: ... records token H, ours is T", seen = H) when the object's annotation
+ * tide.io/fence already records a higher token: a newer control plane owns the workload. The
+ * write itself carries metadata.resourceVersion as read (a precondition: a 409 re-reads, checks
+ * the fence again and re-applies, as the scale update does) and sets the annotation to the
+ * token. Pods' status patches cannot set annotations: the pod is stamped by a metadata patch
+ * first when it records a lower token. A Deployment's or StatefulSet's replicas are then
+ * written with a merge patch of the object itself (not the scale subresource), so that the
+ * count and the token change in one write. NULL or token 0: unfenced, exactly as before. */
+#define K8S_FENCE_ANNOTATION "tide.io/fence"
+typedef struct k8s_fence {
+    uint64_t token; /* ours */
+    uint64_t seen;  /* out: the higher token a refusal found */
+} k8s_fence;
+
 typedef enum k8s_scalable { K8S_DEPLOYMENT = 0, K8S_STATEFULSET } k8s_scalable;
 const char *k8s_scalable_resource(k8s_scalable k); /* "deployments" / "statefulsets" */
 const char *k8s_scalable_kind(k8s_scalable k);     /* "Deployment" / "StatefulSet" */
@@ -95,6 +111,10 @@ typedef struct k8s_scale_result {
 int k8s_scale_update(k8s_client *c, k8s_scalable kind, const char *ns, const char *name,
                      k8s_want_fn want, void *arg, int64_t deadline_ms, k8s_scale_result *res,
                      char *err, size_t errlen);
+/* The same under a fence (see above; fence NULL or token 0: k8s_scale_update). */
+int k8s_scale_update_fenced(k8s_client *c, k8s_scalable kind, const char *ns, const char *name,
+                            k8s_want_fn want, void *arg, k8s_fence *fence, int64_t deadline_ms,
+                            k8s_scale_result *res, char *err, size_t errlen);
 /* k8s_scale_update to an absolute count. */
 int k8s_scale_set(k8s_client *c, k8s_scalable kind, const char *ns, const char *name, int replicas,
                   int64_t deadline_ms, k8s_scale_result *res, char *err, size_t errlen);
@@ -109,12 +129,21 @@ int k8s_pods_list(k8s_client *c, const char *ns, const char *selector, const cha
 int k8s_pod_patch_meta(k8s_client *c, const char *ns, const char *name, const char *patch,
                        const char *gate_type, int64_t deadline_ms, k8s_pod *out, char *err,
                        size_t errlen);
+/* The same under a fence (see above). */
+int k8s_pod_patch_meta_fenced(k8s_client *c, const char *ns, const char *name, const char *patch,
+                              const char *gate_type, k8s_fence *fence, int64_t deadline_ms,
+                              k8s_pod *out, char *err, size_t errlen);
 
 /* Sets the readiness-gate condition `type` of a pod to True/False (strategic merge patch of
  * pods/status, merged by type); out (may be NULL) gets the pod as answered. */
 int k8s_pod_set_gate(k8s_client *c, const char *ns, const char *name, const char *type, int on,
                      const char *reason, const char *message, int64_t now_wall_ms,
                      int64_t deadline_ms, k8s_pod *out, char *err, size_t errlen);
+/* The same under a fence (see above). */
+int k8s_pod_set_gate_fenced(k8s_client *c, const char *ns, const char *name, const char *type,
+                            int on, const char *reason, const char *message, int64_t now_wall_ms,
+                            k8s_fence *fence, int64_t deadline_ms, k8s_pod *out, char *err,
+                            size_t errlen);
 
 /* Another scaler on kind/ns/name? 1 with owner ("HorizontalPodAutoscaler shop/web"), 0 none,
  * -errno when it cannot be told (err says why: Auto must then be refused too). A missing API

@@ -156,20 +156,22 @@ void k8s_fleet_free(k8s_fleet *f) {
 
 static int patch_meta(k8s_client *c, const char *ns, const char *pod, const char *const *keys,
                       const char *const *vals, const int *is_label, int nk, const char *gate_type,
-                      int64_t deadline_ms, k8s_pod *out, char *err, size_t errlen) {
+                      k8s_fence *fence, int64_t deadline_ms, k8s_pod *out, char *err,
+                      size_t errlen) {
     char *body = k8s_meta_patch(keys, vals, is_label, nk);
     if (!body) {
         errf(err, errlen, "pod %s/%s: out of memory", ns, pod);
         return -ENOMEM;
     }
-    int rc = k8s_pod_patch_meta(c, ns, pod, body, gate_type, deadline_ms, out, err, errlen);
+    int rc = k8s_pod_patch_meta_fenced(c, ns, pod, body, gate_type, fence, deadline_ms, out, err,
+                                       errlen);
     free(body);
     return rc;
 }
 
 int k8s_fleet_mark(k8s_client *c, const char *ns, const char *pod, k8s_tstate st,
                    const char *replica, int64_t now_wall_ms, const char *gate_type,
-                   int64_t deadline_ms, k8s_pod *out, char *err, size_t errlen) {
+                   k8s_fence *fence, int64_t deadline_ms, k8s_pod *out, char *err, size_t errlen) {
     char since[24];
     snprintf(since, sizeof since, "%" PRId64, now_wall_ms);
     const char *keys[3] = {K8S_LABEL_STATE, K8S_ANNOT_SINCE, K8S_ANNOT_REPLICA};
@@ -179,8 +181,8 @@ int k8s_fleet_mark(k8s_client *c, const char *ns, const char *pod, k8s_tstate st
         errf(err, errlen, "pod %s/%s: no state to set", ns, pod);
         return -EINVAL;
     }
-    return patch_meta(c, ns, pod, keys, vals, lab, replica ? 3 : 2, gate_type, deadline_ms, out,
-                      err, errlen);
+    return patch_meta(c, ns, pod, keys, vals, lab, replica ? 3 : 2, gate_type, fence, deadline_ms,
+                      out, err, errlen);
 }
 
 static int want_more(void *arg, const k8s_scale *cur, char *err, size_t errlen) {
@@ -192,12 +194,14 @@ static int want_more(void *arg, const k8s_scale *cur, char *err, size_t errlen) 
 }
 
 int k8s_fleet_grow(k8s_client *c, k8s_scalable kind, const char *ns, const char *name, int n,
-                   int64_t deadline_ms, k8s_scale_result *res, char *err, size_t errlen) {
+                   k8s_fence *fence, int64_t deadline_ms, k8s_scale_result *res, char *err,
+                   size_t errlen) {
     if (n < 1 || n > 10000) {
         errf(err, errlen, "%s %s/%s: cannot add %d replicas", k8s_scalable_kind(kind), ns, name, n);
         return -EINVAL;
     }
-    return k8s_scale_update(c, kind, ns, name, want_more, &n, deadline_ms, res, err, errlen);
+    return k8s_scale_update_fenced(c, kind, ns, name, want_more, &n, fence, deadline_ms, res, err,
+                                   errlen);
 }
 
 typedef struct del_ctx {
@@ -229,8 +233,8 @@ static int want_fewer(void *arg, const k8s_scale *cur, char *err, size_t errlen)
 }
 
 int k8s_fleet_delete(k8s_client *c, const k8s_fleet *f, const char *const *pods, size_t n,
-                     const char *gate_type, int64_t now_wall_ms, int64_t deadline_ms,
-                     k8s_scale_result *res, char *err, size_t errlen) {
+                     const char *gate_type, int64_t now_wall_ms, k8s_fence *fence,
+                     int64_t deadline_ms, k8s_scale_result *res, char *err, size_t errlen) {
     memset(res, 0, sizeof *res);
     const char *what = k8s_scalable_kind(f->kind);
     if (f->kind == K8S_STATEFULSET) { /* only the highest ordinals can go */
@@ -266,20 +270,20 @@ int k8s_fleet_delete(k8s_client *c, const k8s_fleet *f, const char *const *pods,
         const char *keys[3] = {K8S_LABEL_STATE, K8S_ANNOT_SINCE, K8S_ANNOT_DELETION_COST};
         const char *vals[3] = {k8s_tstate_name(K8S_TS_DELETING), since, "-2147483648"};
         const int lab[3] = {1, 0, 0};
-        int rc = patch_meta(c, f->ns, p->name, keys, vals, lab, 3, gate_type, deadline_ms, NULL,
-                            err, errlen);
+        int rc = patch_meta(c, f->ns, p->name, keys, vals, lab, 3, gate_type, fence, deadline_ms,
+                            NULL, err, errlen);
         if (rc == -ENOENT) continue; /* gone meanwhile */
         if (rc < 0) return rc;
         if (gate_type && gate_type[0] && p->gate != 0) {
-            rc = k8s_pod_set_gate(c, f->ns, p->name, gate_type, 0, "TideDeleting",
-                                  "Tide removes this pod", now_wall_ms, deadline_ms, NULL, err,
-                                  errlen);
+            rc = k8s_pod_set_gate_fenced(c, f->ns, p->name, gate_type, 0, "TideDeleting",
+                                         "Tide removes this pod", now_wall_ms, fence, deadline_ms,
+                                         NULL, err, errlen);
             if (rc < 0 && rc != -ENOENT) return rc;
         }
     }
     del_ctx d = {.c = c, .f = f, .gate = gate_type, .deadline_ms = deadline_ms};
-    int rc =
-        k8s_scale_update(c, f->kind, f->ns, f->name, want_fewer, &d, deadline_ms, res, err, errlen);
+    int rc = k8s_scale_update_fenced(c, f->kind, f->ns, f->name, want_fewer, &d, fence, deadline_ms,
+                                     res, err, errlen);
     if (rc == 0 && d.why[0] && f->kind == K8S_STATEFULSET) {
         errf(err, errlen, "%s %s/%s: replicas %d -> %d, but %s", what, f->ns, f->name, res->before,
              res->after, d.why);

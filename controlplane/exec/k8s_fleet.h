@@ -79,16 +79,19 @@ const k8s_pod *k8s_fleet_ordinal_pick(const k8s_fleet *f, k8s_tstate st, int hig
                                       const char (*skip)[K8S_REPLICA_MAX], size_t nskip);
 
 /* ---- writes -------------------------------------------------------------------------------- */
+/* Every write takes the workload's fence (k8s_client.h; NULL or token 0: unfenced): a pod or
+ * the Deployment/StatefulSet recording a newer token refuses it with -ESTALE. */
 
 /* Sets the pod's tide.io/state (and tide.io/replica when replica is not NULL, tide.io/since to
  * now_wall_ms) with a merge patch of its metadata; out (may be NULL) gets the pod as answered. */
 int k8s_fleet_mark(k8s_client *c, const char *ns, const char *pod, k8s_tstate st,
                    const char *replica, int64_t now_wall_ms, const char *gate_type,
-                   int64_t deadline_ms, k8s_pod *out, char *err, size_t errlen);
+                   k8s_fence *fence, int64_t deadline_ms, k8s_pod *out, char *err, size_t errlen);
 
 /* Raises .spec.replicas by n (a relative change, computed again after a conflict). */
 int k8s_fleet_grow(k8s_client *c, k8s_scalable kind, const char *ns, const char *name, int n,
-                   int64_t deadline_ms, k8s_scale_result *res, char *err, size_t errlen);
+                   k8s_fence *fence, int64_t deadline_ms, k8s_scale_result *res, char *err,
+                   size_t errlen);
 
 /* Makes the pods named go: each gets state deleting, pod-deletion-cost -2147483648 and its
  * readiness gate False (NotReady), then .spec.replicas is lowered to k8s_fleet_delete_target of
@@ -97,7 +100,7 @@ int k8s_fleet_grow(k8s_client *c, k8s_scalable kind, const char *ns, const char 
  * f: the fleet as read (its pods are looked up by name; one not there any more counts as gone).
  * 0 with res (before/after), or -errno with err. */
 int k8s_fleet_delete(k8s_client *c, const k8s_fleet *f, const char *const *pods, size_t n,
-                     const char *gate_type, int64_t now_wall_ms, int64_t deadline_ms,
-                     k8s_scale_result *res, char *err, size_t errlen);
+                     const char *gate_type, int64_t now_wall_ms, k8s_fence *fence,
+                     int64_t deadline_ms, k8s_scale_result *res, char *err, size_t errlen);
 
 #endif

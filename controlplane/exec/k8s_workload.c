@@ -233,6 +233,7 @@ typedef struct kx_job {
     k8s_scalable kind;
     char ns[K8S_NS_MAX], target[K8S_NAME_MAX], gate[256];
     int64_t wall_ms;
+    k8s_fence fence; /* the workload's token when the job was made; seen: a refusal's */
     exec_op akind;
     char replica[K8S_REPLICA_MAX];
     k8s_tstate mark;
@@ -267,14 +268,15 @@ static int64_t dl(void) {
 
 static int set_gate(k8s_client *c, kx_job *j, k8s_pod *p, int on) {
     if (!j->gate[0] || p->gate == on) return 0;
-    return k8s_pod_set_gate(c, j->ns, p->name, j->gate, on, on ? "TideActive" : "TideDrained",
-                            on ? "Tide serves traffic with this pod" : "Tide cut this pod off",
-                            j->wall_ms, dl(), p, j->err, sizeof j->err);
+    return k8s_pod_set_gate_fenced(
+        c, j->ns, p->name, j->gate, on, on ? "TideActive" : "TideDrained",
+        on ? "Tide serves traffic with this pod" : "Tide cut this pod off", j->wall_ms, &j->fence,
+        dl(), p, j->err, sizeof j->err);
 }
 
 static int mark(k8s_client *c, kx_job *j, k8s_pod *p, k8s_tstate st, const char *replica) {
-    return k8s_fleet_mark(c, j->ns, p->name, st, replica, j->wall_ms, j->gate, dl(), p, j->err,
-                          sizeof j->err);
+    return k8s_fleet_mark(c, j->ns, p->name, st, replica, j->wall_ms, j->gate, &j->fence, dl(), p,
+                          j->err, sizeof j->err);
 }
 
 /* Inventory and polls: reads the fleet, claims new pods for STARTs waiting for one, adopts
@@ -345,7 +347,8 @@ static int run_read(k8s_client *c, kx_job *j) {
     if (deleting &&
         k8s_fleet_delete_target(f, f->scale.spec_replicas, NULL) < f->scale.spec_replicas) {
         k8s_scale_result res;
-        rc = k8s_fleet_delete(c, f, NULL, 0, j->gate, j->wall_ms, 0, &res, j->err, sizeof j->err);
+        rc = k8s_fleet_delete(c, f, NULL, 0, j->gate, j->wall_ms, &j->fence, 0, &res, j->err,
+                              sizeof j->err);
         if (rc < 0 && rc != -EAGAIN) return rc;
         if (res.after != res.before)
             log_info("k8s-exec", "%s %s/%s: replicas %d -> %d for the pods marked deleting",
@@ -396,7 +399,8 @@ static int job_run(k8s_client *c, void *arg) {
         break;
     case OP_GROW: {
         k8s_scale_result res;
-        rc = k8s_fleet_grow(c, j->kind, j->ns, j->target, 1, 0, &res, j->err, sizeof j->err);
+        rc = k8s_fleet_grow(c, j->kind, j->ns, j->target, 1, &j->fence, 0, &res, j->err,
+                            sizeof j->err);
         if (rc == 0)
             log_info("k8s-exec", "%s %s/%s: replicas %d -> %d for replica %s%s",
                      k8s_scalable_kind(j->kind), j->ns, j->target, res.before, res.after,
@@ -413,7 +417,8 @@ static int job_run(k8s_client *c, void *arg) {
         if (rc < 0) break;
         const char *names[1] = {j->pod.name};
         k8s_scale_result res;
-        rc = k8s_fleet_delete(c, &f, names, 1, j->gate, j->wall_ms, 0, &res, j->err, sizeof j->err);
+        rc = k8s_fleet_delete(c, &f, names, 1, j->gate, j->wall_ms, &j->fence, 0, &res, j->err,
+                              sizeof j->err);
         if (rc == 0)
             log_info("k8s-exec", "%s %s/%s: pod %s goes, replicas %d -> %d%s",
                      k8s_scalable_kind(j->kind), j->ns, j->target, j->pod.name, res.before,
@@ -440,6 +445,7 @@ static kx_job *job_new(kx_wl *kw, kx_op op, kx_act *a) {
     snprintf(j->target, sizeof j->target, "%s", kw->target);
     snprintf(j->gate, sizeof j->gate, "%s", kw->x->gate);
     j->wall_ms = tide_now_wall_ms();
+    j->fence.token = kw->x->sink->fence ? kw->x->sink->fence(kw->x->cp, kw->name) : 0;
     j->gate_on = -1;
     if (a) {
         j->akind = a->kind;
@@ -474,8 +480,9 @@ static void act_transport(kx_act *a, const char *action, cJSON *args, int with_g
     char err[512], pod[K8S_NS_MAX + K8S_NAME_MAX + 2];
     snprintf(pod, sizeof pod, "%s/%s", kw->ns, a->pod.name);
     a->phase = PH_TRANSPORT;
-    int rc = exec_node_action(kw->x->cp, a->pod.node, action, args, with_gate ? pod : NULL,
-                              transport_done, a, &a->ta, err, sizeof err);
+    uint64_t token = kw->x->sink->fence ? kw->x->sink->fence(kw->x->cp, kw->name) : 0;
+    int rc = exec_node_action_fenced(kw->x->cp, a->pod.node, action, args, with_gate ? pod : NULL,
+                                     kw->name, token, transport_done, a, &a->ta, err, sizeof err);
     cJSON_Delete(args);
     if (rc < 0) {
         a->phase = PH_WAIT;
@@ -593,8 +600,13 @@ static void act_step(kx_act *a) {
 }
 
 static void transport_done(void *arg, int ok, int status, cJSON *data, const char *error) {
-    (void)status;
     kx_act *a = arg;
+    if (status == EXEC_STATUS_FENCED && a->kw->x->sink->fenced) {
+        char wl[WL_NAME_MAX], what[200];
+        snprintf(wl, sizeof wl, "%s", a->kw->name);
+        snprintf(what, sizeof what, "%s %.120s", exec_op_name(a->kind), a->replica);
+        a->kw->x->sink->fenced(a->kw->x->cp, wl, exec_fenced_seen(data), what);
+    }
     if (a->kind == EXEC_ACTIVATE) {
         cJSON_Delete(a->warm);
         a->warm = hb_warmup_summary(data);
@@ -684,6 +696,15 @@ static void job_after(void *arg, int rc) {
     kx_wl *kw = j->kw;
     kx_act *a = j->act;
     int resolved = j->op == OP_RESOLVE;
+    const exec_sink *fsink = kw->x->sink;
+    struct controlplane *fcp = kw->x->cp;
+    char fwl[WL_NAME_MAX], fwhat[200];
+    uint64_t fseen = rc == -ESTALE ? j->fence.seen : 0;
+    if (fseen) { /* kept for the sink, called last: the job and its action are gone by then */
+        snprintf(fwl, sizeof fwl, "%s", kw->name);
+        snprintf(fwhat, sizeof fwhat, "%s %.120s", a ? exec_op_name(a->kind) : "read",
+                 a ? a->replica : kw->target);
+    }
     if (j->op == OP_READ) {
         read_done(kw, j, rc);
     } else if (a && a->cancelled) {
@@ -705,6 +726,7 @@ static void job_after(void *arg, int rc) {
     job_free(j);
     if (resolved) resolve_next(kw);
     kw_unref(kw);
+    if (fseen && fsink->fenced) fsink->fenced(fcp, fwl, fseen, fwhat);
 }
 
 /* ---- reads: the inventory and the polls ------------------------------------------------- */

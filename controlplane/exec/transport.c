@@ -12,14 +12,18 @@
 #include "agents/agents.h"
 #include "cp.h"
 #include "exec/k8s.h"
+#include "exec/tracker.h"
 #include "log.h"
 #include "vclock.h"
+#include "wire.h"
 
 struct exec_action {
     struct controlplane *cp;
     char node[128], action[32];
     char ns[K8S_NS_MAX], name[K8S_NAME_MAX];
     int has_pod;
+    char workload[EXEC_WORKLOAD_MAX]; /* "" = unfenced */
+    uint64_t token;
     cJSON *agent_args; /* owned until handed to cp_agent_command */
     cJSON *result;     /* with a pod: drain/standby {"readiness"} of the patch done before the
                           agent's part; activate: the agent's result until the patch is done */
@@ -81,13 +85,22 @@ static cJSON *ea_readiness(exec_action *a, int ready, const k8s_patch_result *re
 
 static void ea_agent_done(void *arg, int ok, const cJSON *result, const char *error);
 
+/* data gets "fenced": {workload, token, seen}, as an agent's refusal carries it. */
+static void fence_json(cJSON *data, const exec_action *a, uint64_t seen) {
+    cJSON *f = cJSON_AddObjectToObject(data, "fenced");
+    cJSON_AddStringToObject(f, "workload", a->workload);
+    cJSON_AddNumberToObject(f, "token", (double)a->token);
+    cJSON_AddNumberToObject(f, "seen", (double)seen);
+}
+
 /* Sends the agent its part. Returns 0, or -ENOMEM (the one failure cp_agent_command does not
  * report through ea_agent_done). */
 static int ea_send_agent(exec_action *a) {
     cJSON *args = a->agent_args;
     a->agent_args = NULL;
     log_info("exec", "%s on node %s (waiting up to %d ms)", a->action, a->node, a->timeout_ms);
-    return cp_agent_command(a->cp, a->node, a->action, args, a->timeout_ms, ea_agent_done, a);
+    return cp_agent_command_fenced(a->cp, a->node, a->action, args, a->timeout_ms,
+                                   a->workload[0] ? a->workload : NULL, a->token, ea_agent_done, a);
 }
 
 static void ea_ready_patched(void *arg, int rc, const k8s_patch_result *res, const char *err) {
@@ -95,6 +108,12 @@ static void ea_ready_patched(void *arg, int rc, const k8s_patch_result *res, con
     cJSON *data = a->result ? a->result : cJSON_CreateObject();
     a->result = NULL;
     cJSON_AddItemToObject(data, "readiness", ea_readiness(a, 1, res, rc ? err : NULL));
+    if (rc == -ESTALE && res && res->fenced_seen) {
+        fence_json(data, a, res->fenced_seen);
+        ea_finish(a, 0, EXEC_STATUS_FENCED, data,
+                  "activate: replica thawed but readiness gate not set: %s", err);
+        return;
+    }
     if (rc) {
         ea_finish(a, 0, 1, data, "activate: replica thawed but readiness gate not set: %s", err);
         return;
@@ -115,7 +134,9 @@ static void ea_agent_done(void *arg, int ok, const cJSON *result, const char *er
             cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(a->result, "readiness"), 1));
     }
     if (!ok) {
-        ea_finish(a, 0, 1, data, "%s", error ? error : "node action failed");
+        int fenced = exec_fenced_seen(data) > 0;
+        ea_finish(a, 0, fenced ? EXEC_STATUS_FENCED : 1, data, "%s",
+                  error ? error : "node action failed");
         return;
     }
     if (a->has_pod && !strcmp(a->action, "activate") && !a->cancelled) {
@@ -123,8 +144,8 @@ static void ea_agent_done(void *arg, int ok, const cJSON *result, const char *er
         cJSON_Delete(a->result);
         a->result = data;
         snprintf(msg, sizeof msg, "activated by tide on node %s", a->node);
-        int rc =
-            k8s_set_condition(a->cp, a->ns, a->name, 1, msg, ea_ready_patched, a, err, sizeof err);
+        int rc = k8s_set_condition_fenced(a->cp, a->ns, a->name, 1, msg, a->token, ea_ready_patched,
+                                          a, err, sizeof err);
         if (rc < 0) ea_ready_patched(a, rc, NULL, err); /* the patch could not even start */
         return;
     }
@@ -137,6 +158,12 @@ static void ea_unready_patched(void *arg, int rc, const k8s_patch_result *res, c
     if (rc) {
         cJSON *data = cJSON_CreateObject();
         cJSON_AddItemToObject(data, "readiness", ro);
+        if (rc == -ESTALE && res && res->fenced_seen) {
+            fence_json(data, a, res->fenced_seen);
+            ea_finish(a, 0, EXEC_STATUS_FENCED, data, "%s: readiness gate not set: %s", a->action,
+                      err);
+            return;
+        }
         ea_finish(a, 0, rc == -ENOENT || rc == -EINVAL ? 2 : 1, data,
                   "%s: readiness gate not set, nothing done on the agent: %s", a->action, err);
         return;
@@ -154,10 +181,30 @@ static void ea_unready_patched(void *arg, int rc, const k8s_patch_result *res, c
     }
 }
 
+uint64_t exec_fenced_seen(const cJSON *data) {
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(data, "fenced");
+    const cJSON *seen = cJSON_GetObjectItemCaseSensitive(f, "seen");
+    return cJSON_IsNumber(seen) && seen->valuedouble >= 1 ? (uint64_t)seen->valuedouble : 0;
+}
+
 int exec_node_action(struct controlplane *cp, const char *node, const char *action,
                      const cJSON *args, const char *pod, exec_action_done_fn done, void *arg,
                      exec_action **handle, char *err, size_t errlen) {
+    return exec_node_action_fenced(cp, node, action, args, pod, NULL, 0, done, arg, handle, err,
+                                   errlen);
+}
+
+int exec_node_action_fenced(struct controlplane *cp, const char *node, const char *action,
+                            const cJSON *args, const char *pod, const char *workload,
+                            uint64_t token, exec_action_done_fn done, void *arg,
+                            exec_action **handle, char *err, size_t errlen) {
     if (handle) *handle = NULL;
+    if (workload && !wire_workload_valid(workload, strlen(workload))) {
+        /* an agent would take it as a protocol error and drop the connection */
+        snprintf(err, errlen, "fence: workload '%.80s' is not 1-%d characters of [A-Za-z0-9._-]",
+                 workload, WIRE_WORKLOAD_MAX);
+        return -EINVAL;
+    }
     int act = tide_action_find(action);
     if (act < 0) {
         snprintf(err, errlen, "unknown action '%s' (%s)", action ? action : "", tide_action_list());
@@ -181,6 +228,8 @@ int exec_node_action(struct controlplane *cp, const char *node, const char *acti
     a->done = done;
     a->arg = arg;
     a->start_ms = vclock_mono_ms(); /* readiness times are trace time (cold starts) */
+    if (workload) snprintf(a->workload, sizeof a->workload, "%s", workload);
+    a->token = token;
     snprintf(a->node, sizeof a->node, "%s", node);
     snprintf(a->action, sizeof a->action, "%s", action);
     if (pod) {
@@ -208,7 +257,8 @@ int exec_node_action(struct controlplane *cp, const char *node, const char *acti
         char msg[200];
         snprintf(msg, sizeof msg, "%s by tide on node %s", a->action, a->node);
         log_info("exec", "%s: readiness gate of pod %s/%s to False", a->action, a->ns, a->name);
-        int rc = k8s_set_condition(cp, a->ns, a->name, 0, msg, ea_unready_patched, a, err, errlen);
+        int rc = k8s_set_condition_fenced(cp, a->ns, a->name, 0, msg, a->token, ea_unready_patched,
+                                          a, err, errlen);
         if (rc < 0) {
             ea_free(a);
             return rc;

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct controlplane;
 
@@ -24,6 +25,10 @@ struct controlplane;
  * the failure: 1 the action failed, 2 the request was refused as invalid (an unknown pod, a
  * patch the API rejects as invalid). data is owned by the callee (may be NULL). */
 typedef void (*exec_action_done_fn)(void *arg, int ok, int status, cJSON *data, const char *error);
+/* status of an action the agent refused by fencing (a newer control plane owns the workload):
+ * data then holds "fenced": {workload, token, seen}; exec_fenced_seen() reads seen. */
+#define EXEC_STATUS_FENCED 3
+uint64_t exec_fenced_seen(const cJSON *data);
 
 typedef struct exec_action exec_action;
 
@@ -42,5 +47,14 @@ int exec_node_action(struct controlplane *cp, const char *node, const char *acti
  * command, a readiness patch) runs to its end and its answer is dropped. NULL is ignored. Call it
  * only before done was called. */
 void exec_node_action_cancel(exec_action *a);
+
+/* exec_node_action with a fence: the agent's command carries (workload, token) (PROTOCOL.md
+ * "Fencing"); a refusal by fencing is reported with status EXEC_STATUS_FENCED. A pod's
+ * readiness-gate patch goes out unfenced here (the Kubernetes executor fences its own writes).
+ * workload NULL: exactly exec_node_action. */
+int exec_node_action_fenced(struct controlplane *cp, const char *node, const char *action,
+                            const cJSON *args, const char *pod, const char *workload,
+                            uint64_t token, exec_action_done_fn done, void *arg,
+                            exec_action **handle, char *err, size_t errlen);
 
 #endif

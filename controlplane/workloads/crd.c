@@ -164,6 +164,7 @@ static void install(crd *c, const workload_spec *spec, const char *text) {
     e->from_cluster = 1;
     if (old) {
         e->generation = old->generation + 1;
+        workload_fence_inherit(e, old);
         workload_entry **pp = &w->head;
         while (*pp != old)
             pp = &(*pp)->next;

@@ -293,6 +293,8 @@ static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o,
         memcpy(e->observe, tmp, sizeof tmp);
     }
     planner *pl = controller_planner(e->ctl);
+    char fenced[200];
+    int may_act = workload_may_act(e, fenced, sizeof fenced);
     for (size_t i = 0; i < out.n_actions; i++) {
         const planner_action *a = &out.actions[i];
         exec_request rq = {.generation = e->generation, .seq = a->seq, .op = (exec_op)a->kind};
@@ -300,7 +302,11 @@ static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o,
         snprintf(rq.replica, sizeof rq.replica, "%s", a->replica);
         snprintf(rq.reason, sizeof rq.reason, "%s", a->reason);
         char err[256] = "";
-        int rc = exec_apply(cp, s, &rq, err, sizeof err);
+        int rc = -EPERM;
+        if (may_act) /* a newer owner holds the fleet: nothing is sent (README "Fencing") */
+            rc = exec_apply(cp, s, &rq, err, sizeof err);
+        else
+            snprintf(err, sizeof err, "%s", fenced);
         workload_record_action(e, now, a, rc == 0 ? "sent to executor" : err);
         if (rc < 0) {
             char text[PLANNER_EVENT_TEXT];

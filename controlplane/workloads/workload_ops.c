@@ -122,6 +122,7 @@ static void apply_done(work *w, int status) {
     }
     if (old) { /* the new spec takes over; replicas are re-adopted from observations */
         e->generation = old->generation + 1;
+        workload_fence_inherit(e, old);
         workload_entry **pp = &wl->head;
         while (*pp != old)
             pp = &(*pp)->next;
@@ -243,6 +244,9 @@ static void summary(cJSON *o, const workload_entry *e) {
     cJSON_AddNumberToObject(o, "max", e->spec.max_replicas);
     cJSON_AddNumberToObject(o, "generation", (double)e->generation);
     cJSON_AddNumberToObject(o, "applied_ms", (double)e->applied_ms);
+    cJSON_AddNumberToObject(o, "fence", (double)e->fence);
+    cJSON_AddNumberToObject(o, "fenced_by", (double)e->fenced_by);
+    cJSON_AddNumberToObject(o, "fenced_refusals", (double)e->fenced_refusals);
     const portrait *pt = controller_portrait(e->ctl);
     if (pt) {
         cJSON_AddNumberToObject(o, "need", pt->needed[0]);

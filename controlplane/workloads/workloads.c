@@ -162,7 +162,76 @@ static void sink_inventory_done(struct controlplane *cp, const char *workload, u
     planner_note(controller_planner(e->ctl), now, "inventory", text);
 }
 
-static const exec_sink sink = {sink_done, sink_replica, sink_inventory_done};
+/* ---- fencing ---------------------------------------------------------------------------- */
+
+int workloads_set_fence(struct controlplane *cp, const char *name, uint64_t token) {
+    workload_entry *e = cp->workloads ? workload_find(cp->workloads, name) : NULL;
+    if (!e) return -ENOENT;
+    if (token != e->fence && e->fenced_by && token > e->fenced_by) {
+        char text[PLANNER_EVENT_TEXT];
+        snprintf(text, sizeof text, "fencing token %llu (above %llu): acting again",
+                 (unsigned long long)token, (unsigned long long)e->fenced_by);
+        planner_note(controller_planner(e->ctl), tide_now_wall_ms() / 1000, "fencing", text);
+        e->fenced_by = 0;
+    }
+    e->fence = token;
+    return 0;
+}
+
+uint64_t workloads_fence(struct controlplane *cp, const char *name) {
+    workload_entry *e = cp->workloads ? workload_find(cp->workloads, name) : NULL;
+    return e ? e->fence : 0;
+}
+
+void workload_fence_inherit(workload_entry *e, const workload_entry *old) {
+    e->fence = old->fence;
+    e->fenced_by = old->fenced_by;
+    e->fenced_refusals = old->fenced_refusals;
+}
+
+int workload_may_act(const workload_entry *e, char *why, size_t len) {
+    if (!e->fenced_by || e->fence > e->fenced_by) return 1;
+    snprintf(why, len,
+             "fenced: the fleet holds token %llu, ours is %llu (another control plane owns "
+             "the workload)",
+             (unsigned long long)e->fenced_by, (unsigned long long)e->fence);
+    return 0;
+}
+
+void workloads_set_fenced_hook(struct controlplane *cp, workloads_fenced_fn fn, void *arg) {
+    if (!cp->workloads) return;
+    cp->workloads->fenced_hook = fn;
+    cp->workloads->fenced_arg = arg;
+}
+
+void workloads_fenced(struct controlplane *cp, const char *name, uint64_t seen, const char *what) {
+    struct cp_workloads *w = cp->workloads;
+    workload_entry *e = w ? workload_find(w, name) : NULL;
+    if (!e) return;
+    e->fenced_refusals++;
+    int first = e->fenced_by == 0;
+    if (seen > e->fenced_by) e->fenced_by = seen;
+    char text[PLANNER_EVENT_TEXT];
+    snprintf(text, sizeof text,
+             "%.80s refused by fencing: the fleet holds token %llu, ours is %llu; not acting "
+             "for this workload (another control plane owns it)",
+             what ? what : "an action", (unsigned long long)seen, (unsigned long long)e->fence);
+    planner_note(controller_planner(e->ctl), tide_now_wall_ms() / 1000, "fenced", text);
+    if (first) log_warn("workloads", "%s: %s", name, text);
+    if (w->fenced_hook) w->fenced_hook(w->fenced_arg, cp, name, seen);
+}
+
+static uint64_t sink_fence(struct controlplane *cp, const char *workload) {
+    return workloads_fence(cp, workload);
+}
+
+static void sink_fenced(struct controlplane *cp, const char *workload, uint64_t seen,
+                        const char *what) {
+    workloads_fenced(cp, workload, seen, what);
+}
+
+static const exec_sink sink = {sink_done, sink_replica, sink_inventory_done, sink_fence,
+                               sink_fenced};
 
 /* A saved spec read back at start. */
 static void load_one(void *ctx, const char *path, const char *yaml, size_t n) {

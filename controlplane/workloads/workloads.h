@@ -70,9 +70,19 @@ typedef struct workload_entry {
     int from_cluster;           /* applied from a Workload custom resource (crd.c), not saved */
     char inventory_err[200];    /* why the last inventory failed, "" none */
     int64_t inventory_at;       /* wall ms it was last asked */
+    /* Fencing (README "Fencing"): the token every action for this workload carries, 0 = no
+     * high availability (unfenced). High availability sets it to the revision of the
+     * workload's ownership key (workloads_set_fence). */
+    uint64_t fence;
+    uint64_t fenced_by;       /* the newer token a refusal showed (0 none): acting stops until
+                                 fence is raised above it */
+    uint64_t fenced_refusals; /* actions the fleet refused by fencing, since applied */
 } workload_entry;
 
 struct sync_loop;
+/* The hook of workloads_set_fenced_hook (below). */
+typedef void (*workloads_fenced_fn)(void *arg, struct controlplane *cp, const char *name,
+                                    uint64_t seen);
 
 /* The module's state (cp->workloads). */
 struct cp_workloads {
@@ -83,7 +93,30 @@ struct cp_workloads {
     char dir[1024];
     struct work_pool *apply_pool; /* workload-apply: parse and store off the loop */
     int applies_pending;          /* submitted, not yet answered */
+    workloads_fenced_fn fenced_hook;
+    void *fenced_arg;
 };
+
+/* ---- fencing (for high availability; README "Fencing") --------------------------------- */
+
+/* Sets the fencing token of workload `name` (the revision of its ownership key; 0 = unfenced).
+ * A token above the one a refusal showed lets the workload act again. 0, or -ENOENT. */
+int workloads_set_fence(struct controlplane *cp, const char *name, uint64_t token);
+/* The token of workload name's actions now (0: unknown workload or unfenced). */
+uint64_t workloads_fence(struct controlplane *cp, const char *name);
+/* An action of workload `name` was refused by fencing: the fleet holds token `seen`, newer
+ * than ours, so another control plane owns the workload. Records a decision event and the
+ * counter (tide_workload_fenced_total), stops acting for the workload until its token is
+ * raised above seen, and calls the hook below. what: the refused step, for the event. */
+void workloads_fenced(struct controlplane *cp, const char *name, uint64_t seen, const char *what);
+/* Called by workloads_fenced after the workload stopped acting ("I am no longer the owner"):
+ * high availability installs it to give the workload up. One hook; NULL removes it. */
+void workloads_set_fenced_hook(struct controlplane *cp, workloads_fenced_fn fn, void *arg);
+/* A re-applied spec's new entry keeps the fencing state of the one it replaces (ownership
+ * does not change with the spec). */
+void workload_fence_inherit(workload_entry *e, const workload_entry *old);
+/* Whether e may act now: 1, or 0 with why filled (fenced by a newer owner). */
+int workload_may_act(const workload_entry *e, char *why, size_t len);
 
 /* Spec applies parsed or stored off the loop right now, or waiting to be (tidectl status). */
 int workloads_applies_pending(struct controlplane *cp);

@@ -26,6 +26,11 @@ static void use_frame(const wire_msg *m) {
         break;
     case WIRE_COMMAND:
         if (m->u.command.args) cJSON_Delete(wire_object_to_json(m->u.command.args));
+        /* a fence that decoded is a valid one (PROTOCOL.md "Fencing") */
+        if (m->u.command.workload.len &&
+            !wire_workload_valid(m->u.command.workload.p, m->u.command.workload.len))
+            abort();
+        if (!m->u.command.workload.len && m->u.command.fence) abort();
         break;
     case WIRE_COMMAND_RESULT:
         if (m->u.command_result.result)

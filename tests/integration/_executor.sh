@@ -63,7 +63,7 @@ agent() { # agent NODE [replica args]
     spawn "agent-$1" "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node "$1" \
         --token-file "$W/token" --reconnect-max 500ms --interval 1s "${@:2}"
 }
-agent lb
+agent lb; ALB=$SPAWNED
 agent app1 --replica-dir "$W/r1" --replica-cgroup "$PARENT-1"; A1=$SPAWNED
 agent app2 --replica-dir "$W/r2" --replica-cgroup "$PARENT-2"; A2=$SPAWNED
 three_up() { [ "$("${CTL[@]}" agents --json | grep -Eo '"connected":[[:space:]]*true' | wc -l)" = 3 ]; }

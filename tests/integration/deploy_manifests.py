@@ -118,6 +118,7 @@ def grants(group, resource, verb):
 
 for g, res, verbs in [("", "pods", ["get", "list", "watch", "patch"]), ("", "pods/status", ["patch"]),
                       ("apps", "deployments/scale", ["get", "update", "patch"]),
+                      ("apps", "deployments", ["patch"]), ("apps", "statefulsets", ["patch"]),
                       ("apps", "statefulsets/scale", ["get", "update", "patch"]),
                       ("tide.io", "workloads", ["get", "list", "watch"]),
                       ("tide.io", "workloads/status", ["update", "patch"]),

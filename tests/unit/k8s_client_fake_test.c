@@ -334,6 +334,106 @@ out:
     fake_stop();
 }
 
+/* The annotation tide.io/fence of the object at path ("" none). */
+static void fence_of(k8s_client *c, const char *path, char *out, size_t cap) {
+    char err[512];
+    k8s_resp r;
+    out[0] = 0;
+    if (k8s_request(c, "GET", path, NULL, NULL, 0, &r, err, sizeof err) < 0) return;
+    const char *k = r.body ? strstr(r.body, "\"" K8S_FENCE_ANNOTATION "\": \"") : NULL;
+    size_t kl = strlen("\"" K8S_FENCE_ANNOTATION "\": \"");
+    if (!k && r.body) {
+        k = strstr(r.body, "\"" K8S_FENCE_ANNOTATION "\":\"");
+        kl--;
+    }
+    if (k) snprintf(out, cap, "%.*s", (int)strcspn(k + kl, "\""), k + kl);
+    free(r.body);
+}
+
+/* Fencing of writes (README "Fencing"): a fenced write stamps tide.io/fence with its token
+ * under a resourceVersion precondition (a second writer between read and write: re-read,
+ * re-checked, re-applied); a lower token is refused (-ESTALE, the newer token reported) on the
+ * Deployment and on pods (metadata and readiness-gate patches); a higher one takes over. */
+TEST(k8s_fake_fenced_writes_refuse_older_tokens) {
+    k8s_client *c = fake_start();
+    if (!c || test_failed_now()) goto out;
+    T_EQ_INT(post(c, "/api/v1/namespaces", "{\"metadata\":{\"name\":\"shop\"}}"), 0);
+    T_EQ_INT(post(c, DEP, WEB), 0);
+    char err[512], rv[K8S_RV_MAX], fence[32];
+    k8s_scale_result res;
+    k8s_fence f5 = {.token = 5}, f4 = {.token = 4}, f6 = {.token = 6};
+    writer w = {c, 0, 2};
+    T_EQ_INT(k8s_scale_update_fenced(c, K8S_DEPLOYMENT, "shop", "web", want_one_less, &w, &f5, 0,
+                                     &res, err, sizeof err),
+             0);
+    T_ASSERT(res.conflicts >= 2); /* the precondition caught the second writer each time */
+    T_EQ_INT(res.after, 1);
+    fence_of(c, DEP "/web", fence, sizeof fence);
+    T_EQ_STR(fence, "5");
+    writer w1 = {c, 0, 0};
+    T_EQ_INT(k8s_scale_update_fenced(c, K8S_DEPLOYMENT, "shop", "web", want_one_less, &w1, &f4, 0,
+                                     &res, err, sizeof err),
+             -ESTALE);
+    T_EQ_INT(f4.seen, 5);
+    T_ASSERT(strstr(err, "fenced:") && strstr(err, "records token 5, ours is 4"));
+    T_EQ_INT(w1.calls, 0); /* refused before anything was computed or written */
+    k8s_scale s;
+    T_EQ_INT(k8s_scale_get(c, K8S_DEPLOYMENT, "shop", "web", 0, &s, err, sizeof err), 0);
+    T_EQ_INT(s.spec_replicas, 1);
+    /* pods */
+    k8s_pod *pods = NULL;
+    size_t n = 0;
+    for (int i = 0; i < 200; i++) {
+        free(pods);
+        T_EQ_INT(k8s_pods_list(c, "shop", s.selector, "tide.io/serving", 0, &pods, &n, rv, err,
+                               sizeof err),
+                 0);
+        if (n == 1 && pods[0].phase == K8S_PHASE_RUNNING) break;
+        usleep(50000);
+    }
+    T_EQ_INT((int)n, 1);
+    char path[512];
+    snprintf(path, sizeof path, "/api/v1/namespaces/shop/pods/%s", pods[0].name);
+    k8s_pod p;
+    T_EQ_INT(k8s_pod_set_gate_fenced(c, "shop", pods[0].name, "tide.io/serving", 1, "TideActive",
+                                     "on", 1700000000000, &f5, 0, &p, err, sizeof err),
+             0);
+    T_EQ_INT(p.gate, 1);
+    fence_of(c, path, fence, sizeof fence);
+    T_EQ_STR(fence, "5"); /* stamped before the status patch */
+    f4.seen = 0;
+    T_EQ_INT(k8s_pod_set_gate_fenced(c, "shop", pods[0].name, "tide.io/serving", 0, "TideDrained",
+                                     "off", 1700000000000, &f4, 0, &p, err, sizeof err),
+             -ESTALE);
+    T_EQ_INT(f4.seen, 5);
+    const char *patch = "{\"metadata\":{\"labels\":{\"tide.io/state\":\"cutoff\"}}}";
+    T_EQ_INT(k8s_pod_patch_meta_fenced(c, "shop", pods[0].name, patch, "tide.io/serving", &f4, 0,
+                                       &p, err, sizeof err),
+             -ESTALE);
+    /* a newer owner takes over; the old one is refused from then on */
+    T_EQ_INT(k8s_pod_patch_meta_fenced(c, "shop", pods[0].name, patch, "tide.io/serving", &f6, 0,
+                                       &p, err, sizeof err),
+             0);
+    T_EQ_STR(p.state, "cutoff");
+    fence_of(c, path, fence, sizeof fence);
+    T_EQ_STR(fence, "6");
+    f5.seen = 0;
+    T_EQ_INT(k8s_pod_set_gate_fenced(c, "shop", pods[0].name, "tide.io/serving", 0, "TideDrained",
+                                     "off", 1700000000000, &f5, 0, &p, err, sizeof err),
+             -ESTALE);
+    T_EQ_INT(f5.seen, 6);
+    /* unfenced (token 0, no high availability): as before, no read, no stamp */
+    k8s_fence f0 = {0};
+    T_EQ_INT(k8s_pod_set_gate_fenced(c, "shop", pods[0].name, "tide.io/serving", 0, "TideDrained",
+                                     "off", 1700000000000, &f0, 0, &p, err, sizeof err),
+             0);
+    T_EQ_INT(p.gate, 0);
+    free(pods);
+out:
+    if (c) k8s_client_free(c);
+    fake_stop();
+}
+
 TEST(k8s_fake_pods_by_selector_patches_and_scalers) {
     k8s_client *c = fake_start();
     if (!c || test_failed_now()) goto out;

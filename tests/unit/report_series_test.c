@@ -69,7 +69,7 @@ TEST(report_inline_and_array_samples_come_out_exactly) {
     T_EQ_INT(report_init(&ag, err, sizeof err), 0);
     frames fr = {0};
     report_spill sp = {.ctx = &fr, .put = keep_put, .next = none_next};
-    report_set_spill(ag.rep, &sp);
+    report_set_spill(ag.rep, 0, &sp);
     agent_sink *s = report_sink(ag.rep);
     const char *la[] = {"cgroup", "/a", NULL}, *lb[] = {"cgroup", "/b", "kind", "pod", NULL};
     uint32_t ids[3];

@@ -82,7 +82,7 @@ TEST(report_rounds_become_batches_and_acks_free_them) {
     uint64_t q5 = report_queued_bytes(ag.rep);
     T_ASSERT(q5 > 0);
     /* acknowledging everything frees everything; the seq of batches is wall-clock based */
-    report_on_ack(ag.rep, UINT64_MAX / 2);
+    report_on_ack(ag.rep, 0, UINT64_MAX / 2);
     T_EQ_INT(report_queued_bytes(ag.rep), 0);
     T_EQ_INT(report_drops(ag.rep), 0);
     report_fini(&ag);
@@ -105,7 +105,7 @@ TEST(report_memory_bound_spills_oldest_or_drops) {
     T_ASSERT(drops >= 10); /* no spill: the oldest were dropped and counted */
     fake_spill fs = {0};
     report_spill sp = {&fs, fs_put, fs_next, fs_ack, NULL, NULL};
-    report_set_spill(ag.rep, &sp);
+    report_set_spill(ag.rep, 0, &sp);
     for (int r = 0; r < 5; r++) {
         for (int i = 0; i < 1000; i++)
             T_EQ_INT(sink_put(report_sink(ag.rep), id, t++, i), 0);
@@ -120,7 +120,7 @@ TEST(report_memory_bound_spills_oldest_or_drops) {
         T_EQ_INT(sink_put(report_sink(ag.rep), id, t++, i), 0);
     report_flush(ag.rep);
     T_EQ_INT(report_drops(ag.rep), drops + 1); /* the spill refused: dropped and counted */
-    report_on_ack(ag.rep, 5);
+    report_on_ack(ag.rep, 0, 5);
     T_EQ_INT(fs.acked, 5);
     report_fini(&ag);
 }
@@ -138,7 +138,7 @@ TEST(report_forgotten_series_go_after_their_ack) {
     T_EQ_INT(sink_series(report_sink(ag.rep), "gone", NULL, &again), 0);
     T_EQ_INT(again, id);
     sink_forget(report_sink(ag.rep), id);
-    report_on_ack(ag.rep, UINT64_MAX / 2);
+    report_on_ack(ag.rep, 0, UINT64_MAX / 2);
     T_EQ_INT(sink_put(report_sink(ag.rep), id, 3, 1), -ENOENT);
     report_fini(&ag);
 }

@@ -207,7 +207,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents) {
     if (now - r->last_tick > r->max_gap) r->max_gap = now - r->last_tick;
     r->last_tick = now;
     r->ticks++;
-    if (uplink_ready(r->ag.up) && atomic_load(&r->cp->handshakes) >= r->want_handshakes) {
+    if (uplink_ready(r->ag.ups[0]) && atomic_load(&r->cp->handshakes) >= r->want_handshakes) {
         r->ready_at = now - r->started;
         ev_break(loop, EVBREAK_ALL);
     } else if (now - r->started > 10000) {
