@@ -10,7 +10,7 @@
 #    the store holds exactly the rounds both runs logged at shutdown;
 #  - node-drop (64 KiB queue, 64 KiB spool, interval 100 ms, 300 cgroups): overflows both,
 #    drops the oldest batches and says so: `tidectl agents` shows its DROPS (spool_drops).
-# timeout: 150
+# timeout: 240
 source "$(dirname "$0")/lib.sh"
 
 R=/sys/fs/cgroup
