@@ -70,6 +70,12 @@ typedef struct workload_entry {
     int from_cluster;           /* applied from a Workload custom resource (crd.c), not saved */
     char inventory_err[200];    /* why the last inventory failed, "" none */
     int64_t inventory_at;       /* wall ms it was last asked */
+    /* High availability (cluster/cluster.h): the fencing token this control plane acts under
+     * for the workload (the etcd ownership key's revision), passed to the executor with every
+     * action; 0 = no HA (alone: unfenced) or not owned here. */
+    uint64_t fence;
+    int acting;           /* cluster: it acted at the last sync (for the step-down event) */
+    char not_acting[300]; /* cluster: why not, "" when acting */
 } workload_entry;
 
 struct sync_loop;
@@ -84,6 +90,16 @@ struct cp_workloads {
     struct work_pool *apply_pool; /* workload-apply: parse and store off the loop */
     int applies_pending;          /* submitted, not yet answered */
 };
+
+/* With etcd (cluster/): may this control plane train, decide and act for e now? Notes the
+ * step-downs and take-overs as decision events; a new ownership (a new fencing token) starts
+ * the workload over from the executor's inventory. Without etcd: always 1. */
+int workload_may_act(struct cp_workloads *w, workload_entry *e, int64_t now);
+
+/* With etcd: registers the spec sink of cluster/ (specs applied from etcd, replayed now). */
+void workloads_cluster_attach(struct cp_workloads *w);
+/* Drops workload name (deleted): its executor forgets it, its replicas stay as they are. */
+void workloads_remove(struct cp_workloads *w, const char *name);
 
 /* Spec applies parsed or stored off the loop right now, or waiting to be (tidectl status). */
 int workloads_applies_pending(struct controlplane *cp);
