@@ -121,8 +121,9 @@ int etcd_json_int64(const cJSON *obj, const char *name, int64_t *v) {
     uint64_t u = 0;
     for (; *s; s++) {
         if (*s < '0' || *s > '9') return -EINVAL;
-        if (u > (UINT64_MAX - 9) / 10) return -EINVAL;
-        u = u * 10 + (uint64_t)(*s - '0');
+        uint64_t d = (uint64_t)(*s - '0');
+        if (u > (UINT64_MAX - d) / 10) return -EINVAL;
+        u = u * 10 + d;
     }
     /* lease and member IDs are uint64 in etcd's proto, int64 in its JSON: both fit 64 bits */
     if (neg) {

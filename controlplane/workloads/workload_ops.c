@@ -148,27 +148,72 @@ void workloads_remove(struct cp_workloads *w, const char *name) {
 static void apply_done(work *w, int status);
 
 /* The cluster's spec sink: a spec in etcd is parsed on the apply thread (in order with the
- * applies) and installed as the generation of its revision. */
+ * applies) and installed as the generation of its revision. A resync brings every spec at
+ * once: they wait here in order, at most PEND_INFLIGHT of them on the apply pool (the rest of
+ * its queue stays free for tidectl). */
+#define PEND_INFLIGHT 8
+
+typedef struct spec_pending {
+    struct spec_pending *next;
+    char name[WL_NAME_MAX];
+    char *yaml;
+    size_t len;
+    int64_t rev;
+} spec_pending;
+
+static void pend_pump(struct cp_workloads *wl) {
+    while (wl->pend_head && wl->pend_inflight < PEND_INFLIGHT) {
+        spec_pending *p = wl->pend_head;
+        apply_job *j = calloc(1, sizeof *j);
+        if (!j) return;
+        j->wl = wl;
+        j->yaml = p->yaml;
+        j->len = p->len;
+        j->from_etcd = 1;
+        j->rev = p->rev;
+        snprintf(j->name, sizeof j->name, "%s", p->name);
+        if (work_submit(wl->apply_pool, &j->w, apply_run, apply_done) < 0) {
+            free(j); /* the pool is full of applies: the next done pumps again */
+            return;
+        }
+        wl->pend_inflight++;
+        wl->pend_head = p->next;
+        if (!wl->pend_head) wl->pend_tail = &wl->pend_head;
+        free(p);
+    }
+}
+
+void workloads_pending_free(struct cp_workloads *wl) {
+    while (wl->pend_head) {
+        spec_pending *p = wl->pend_head;
+        wl->pend_head = p->next;
+        free(p->yaml);
+        free(p);
+    }
+    wl->pend_tail = &wl->pend_head;
+}
+
 static void sink_put(void *ctx, const char *name, const char *yaml, size_t len, int64_t rev) {
     struct cp_workloads *wl = ctx;
     workload_entry *e = workload_find(wl, name);
     if (e && (e->generation >= (uint64_t)rev || strcmp(e->yaml, yaml) == 0)) return;
-    apply_job *j = calloc(1, sizeof *j);
-    if (!j || len > PERSIST_MAX_YAML || !(j->yaml = strndup(yaml, len))) {
+    spec_pending *p = calloc(1, sizeof *p);
+    if (!p || len > PERSIST_MAX_YAML || strlen(name) >= sizeof p->name ||
+        !(p->yaml = strndup(yaml, len))) {
         log_error("workloads", "%s in etcd: not applied: %s", name,
-                  len > PERSIST_MAX_YAML ? "larger than 1 MiB" : "out of memory");
-        free(j);
+                  len > PERSIST_MAX_YAML || (p && strlen(name) >= sizeof p->name)
+                      ? "larger than 1 MiB or a name too long"
+                      : "out of memory");
+        free(p);
         return;
     }
-    j->wl = wl;
-    j->len = len;
-    j->from_etcd = 1;
-    j->rev = rev;
-    snprintf(j->name, sizeof j->name, "%s", name);
-    if (work_submit(wl->apply_pool, &j->w, apply_run, apply_done) < 0) {
-        log_error("workloads", "%s in etcd: not applied: the apply queue is full", name);
-        apply_free(j);
-    }
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->len = len;
+    p->rev = rev;
+    if (!wl->pend_tail) wl->pend_tail = &wl->pend_head;
+    *wl->pend_tail = p;
+    wl->pend_tail = &p->next;
+    pend_pump(wl);
 }
 
 static void sink_del(void *ctx, const char *name) {
@@ -187,6 +232,7 @@ static void apply_done(work *w, int status) {
     struct cp_workloads *wl = j->wl;
     ops_request *req = j->req;
     if (req) wl->applies_pending--;
+    if (status < 0 && j->from_etcd) wl->pend_inflight--;
     if (status < 0) {
         if (req) ops_reply_error(req, 1, "workload-apply: the control plane is shutting down");
         apply_free(j);
@@ -209,6 +255,8 @@ static void apply_done(work *w, int status) {
         return;
     }
     if (j->from_etcd) {
+        wl->pend_inflight--;
+        if (status == 0) pend_pump(wl);
         if (j->parsed < 0)
             log_error("workloads", "%s in etcd: not applied, invalid: %s", j->name, j->err);
         else if (strcmp(j->spec.name, j->name) != 0)
@@ -419,9 +467,13 @@ static void owner_json(cJSON *o, struct cp_workloads *w, const workload_entry *e
     } else {
         cJSON_AddNullToObject(o, "owner");
     }
-    cJSON_AddBoolToObject(o, "acting_here", e->acting && !e->not_acting[0]);
-    cJSON_AddNumberToObject(o, "fence", (double)e->fence);
-    if (e->not_acting[0]) cJSON_AddStringToObject(o, "not_acting", e->not_acting);
+    uint64_t fence;
+    char why[300];
+    int may = cluster_may_act(w->cp, e->spec.name, &fence, why, sizeof why); /* now, not at the
+                                                                                last sync */
+    cJSON_AddBoolToObject(o, "acting_here", may);
+    cJSON_AddNumberToObject(o, "fence", (double)(may ? fence : 0));
+    if (!may) cJSON_AddStringToObject(o, "not_acting", why);
 }
 
 static void op_list(ops_request *req, const cJSON *args) {

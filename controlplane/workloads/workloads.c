@@ -93,6 +93,14 @@ int workload_may_act(struct cp_workloads *w, workload_entry *e, int64_t now) {
          * and the models trained again, as after a restart */
         controller *ctl = NULL;
         if (controller_new(&ctl, &e->run, 0) < 0) return 0;
+        /* the decision history stays: the events carry over to the new term's planner */
+        const planner *old = controller_planner(e->ctl);
+        uint64_t nev = planner_event_count(old);
+        for (uint64_t i = nev > PLANNER_MAX_EVENTS ? nev - PLANNER_MAX_EVENTS : 0; i < nev; i++) {
+            planner_event ev;
+            if (planner_event_at(old, i, &ev) == 0)
+                planner_note(controller_planner(ctl), ev.t, ev.kind, ev.text);
+        }
         controller_free(e->ctl);
         e->ctl = ctl;
         cap_free(e->cap);
@@ -247,6 +255,7 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
         return -ENOMEM;
     }
     w->cp = cp;
+    w->pend_tail = &w->pend_head;
     snprintf(w->dir, sizeof w->dir, "%s/workloads", cp->cfg.data_dir);
     if (mkdir(w->dir, 0750) < 0 && errno != EEXIST) {
         int e = errno;
@@ -291,6 +300,7 @@ static void wl_stop(struct controlplane *cp) {
     struct cp_workloads *w = cp->workloads;
     if (!w) return;
     cluster_set_spec_sink(cp, NULL);
+    workloads_pending_free(w);
     crd_stop(w);
     work_pool_free(w->apply_pool); /* applies under way finish (and reply) first */
     sync_stop(w);

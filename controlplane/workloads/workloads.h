@@ -89,6 +89,9 @@ struct cp_workloads {
     char dir[1024];
     struct work_pool *apply_pool; /* workload-apply: parse and store off the loop */
     int applies_pending;          /* submitted, not yet answered */
+    /* specs from etcd waiting for the apply thread (a resync brings them all at once) */
+    struct spec_pending *pend_head, **pend_tail;
+    int pend_inflight; /* of them on the apply pool */
 };
 
 /* With etcd (cluster/): may this control plane train, decide and act for e now? Notes the
@@ -98,6 +101,8 @@ int workload_may_act(struct cp_workloads *w, workload_entry *e, int64_t now);
 
 /* With etcd: registers the spec sink of cluster/ (specs applied from etcd, replayed now). */
 void workloads_cluster_attach(struct cp_workloads *w);
+/* Frees the specs from etcd still waiting to be parsed (at stop). */
+void workloads_pending_free(struct cp_workloads *w);
 /* Drops workload name (deleted): its executor forgets it, its replicas stay as they are. */
 void workloads_remove(struct cp_workloads *w, const char *name);
 
