@@ -166,6 +166,7 @@ static void cmd_status(ops_request *req, const cJSON *args) {
     cJSON *t = cp_agents_totals_json(cp);
     if (t) cJSON_AddItemToObject(o, "agents", t);
     cJSON_AddNumberToObject(o, "workload_applies_pending", workloads_applies_pending(cp));
+    cJSON_AddNumberToObject(o, "workload_decisions", (double)workloads_decisions(cp));
     cJSON_AddNumberToObject(o, "ops_parses_pending", ops_parses_pending(cp));
     cJSON *cl = cluster_status_json(cp);
     if (cl) cJSON_AddItemToObject(o, "cluster", cl);

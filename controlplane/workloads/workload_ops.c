@@ -378,6 +378,10 @@ static void op_apply(ops_request *req, const cJSON *args) {
     w->applies_pending++;
 }
 
+uint64_t workloads_decisions(struct controlplane *cp) {
+    return cp->workloads ? cp->workloads->decisions : 0;
+}
+
 int workloads_applies_pending(struct controlplane *cp) {
     return cp->workloads ? cp->workloads->applies_pending : 0;
 }

@@ -68,7 +68,7 @@ workload_entry *workload_entry_new(const workload_spec *spec, const char *yaml, 
     return e;
 }
 
-int workload_may_act(struct cp_workloads *w, workload_entry *e, int64_t now) {
+int workload_owned_here(struct cp_workloads *w, workload_entry *e, int64_t now) {
     struct controlplane *cp = w->cp;
     if (!cluster_enabled(cp)) return 1;
     uint64_t fence = 0;

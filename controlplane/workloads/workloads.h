@@ -91,13 +91,14 @@ struct cp_workloads {
     int applies_pending;          /* submitted, not yet answered */
     /* specs from etcd waiting for the apply thread (a resync brings them all at once) */
     struct spec_pending *pend_head, **pend_tail;
-    int pend_inflight; /* of them on the apply pool */
+    int pend_inflight;  /* of them on the apply pool */
+    uint64_t decisions; /* controller steps run (syncs decided), since start */
 };
 
 /* With etcd (cluster/): may this control plane train, decide and act for e now? Notes the
  * step-downs and take-overs as decision events; a new ownership (a new fencing token) starts
  * the workload over from the executor's inventory. Without etcd: always 1. */
-int workload_may_act(struct cp_workloads *w, workload_entry *e, int64_t now);
+int workload_owned_here(struct cp_workloads *w, workload_entry *e, int64_t now);
 
 /* With etcd: registers the spec sink of cluster/ (specs applied from etcd, replayed now). */
 void workloads_cluster_attach(struct cp_workloads *w);
@@ -108,6 +109,8 @@ void workloads_remove(struct cp_workloads *w, const char *name);
 
 /* Spec applies parsed or stored off the loop right now, or waiting to be (tidectl status). */
 int workloads_applies_pending(struct controlplane *cp);
+/* Controller steps run since start (every sync of a workload this control plane acts for). */
+uint64_t workloads_decisions(struct controlplane *cp);
 
 /* Why a spec in Auto mode is run as Preview (no executor for its kind, an HAProxyBackend
  * without a replica template), or NULL when it can be acted on. */
