@@ -523,92 +523,143 @@ static void *watch_main(void *arg) {
 
 /* ---- ownership txns on the pool's one thread ------------------------------------------- */
 
+typedef struct txn_one {
+    char name[CLUSTER_NAME_MAX * 2];
+    int64_t rev; /* release: the key's revision; result: the create revision */
+    int rc, ok;
+    etcd_kv holder; /* acquire lost: the key that exists */
+} txn_one;
+
+/* Acquisitions go in batches (one txn creating up to ETCD_TXN_MAX keys when none exists: a
+ * take-over of a dead member's ~W/N workloads is a few txns, not one per workload); when a
+ * batch finds a key that exists, each of its keys is tried alone. Releases go one by one. */
 typedef struct txn_job {
     work w; /* first */
     cluster *c;
     int release;
-    char name[CLUSTER_NAME_MAX * 2];
-    int64_t lease, rev; /* acquire: our lease; release: the key's revision */
-    /* results */
-    int rc, ok;
-    int64_t out_rev;
-    etcd_kv holder;
+    int64_t lease;
+    size_t n;
+    txn_one one[ETCD_TXN_MAX];
     char err[300];
 } txn_job;
 
 static void txn_run(work *wk) {
     txn_job *j = (txn_job *)wk;
     cluster *c = j->c;
-    char *key = key_of(c, "owners", j->name);
-    if (!key) {
-        j->rc = -ENOMEM;
-        return;
+    char *keys[ETCD_TXN_MAX];
+    size_t nk = 0;
+    for (; nk < j->n; nk++)
+        if (!(keys[nk] = key_of(c, "owners", j->one[nk].name))) break;
+    if (nk < j->n) {
+        for (size_t i = 0; i < j->n; i++)
+            j->one[i].rc = -ENOMEM;
+        goto out;
     }
-    if (j->release)
-        j->rc = etcd_delete(c->txn_etcd, key, j->rev, &j->ok, &j->out_rev, j->err, sizeof j->err);
-    else
-        j->rc = etcd_create(c->txn_etcd, key, c->me, strlen(c->me), j->lease, &j->ok, &j->out_rev,
-                            &j->holder, j->err, sizeof j->err);
-    free(key);
+    if (!j->release && j->n > 1) {
+        int created = 0;
+        int64_t rev = 0;
+        int rc = etcd_create_all(c->txn_etcd, (const char *const *)keys, j->n, c->me, strlen(c->me),
+                                 j->lease, &created, &rev, j->err, sizeof j->err);
+        if (rc < 0 || created) {
+            for (size_t i = 0; i < j->n; i++) {
+                j->one[i].rc = rc;
+                j->one[i].ok = created;
+                j->one[i].rev = rev;
+            }
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        txn_one *o = &j->one[i];
+        if (j->release)
+            o->rc = etcd_delete(c->txn_etcd, keys[i], o->rev, &o->ok, NULL, j->err, sizeof j->err);
+        else
+            o->rc = etcd_create(c->txn_etcd, keys[i], c->me, strlen(c->me), j->lease, &o->ok,
+                                &o->rev, &o->holder, j->err, sizeof j->err);
+    }
+out:
+    for (size_t i = 0; i < nk; i++)
+        free(keys[i]);
 }
 
 static log_ratelimit txn_rl = LOG_RATELIMIT_INIT(10000, 5);
-static void rebalance(cluster *c);
 
 static void txn_done(work *wk, int status) {
     txn_job *j = (txn_job *)wk;
     cluster *c = j->c;
-    cl_wl *w = wl_get(c, j->name, 0);
-    if (w) w->pending = 0;
-    if (status < 0 || j->rc < 0) {
-        if (status == 0) {
-            c->txn_errors++;
-            log_limited(&txn_rl, LOG_WARN, "cluster", "%s ownership of %s: %s",
-                        j->release ? "releasing" : "taking", j->name, j->err);
-        }
-        if (w && j->release) w->releasing = 0; /* tried again by the next rebalance */
-    } else if (w && !j->release) {
-        if (j->ok) { /* ours, as the watch will say too */
-            c->acquired++;
-            w->has_owner = 1;
-            snprintf(w->owner, sizeof w->owner, "%s", c->me);
-            w->owner_lease = j->lease;
-            w->owner_rev = j->out_rev;
-            log_debug("cluster", "%s: owned here (token %lld)", j->name, (long long)j->out_rev);
-        } else if (j->holder.key) {
-            w->has_owner = 1;
-            snprintf(w->owner, sizeof w->owner, "%.*s", (int)(sizeof w->owner - 1),
-                     j->holder.value);
-            w->owner_lease = j->holder.lease;
-            w->owner_rev = j->holder.create_revision;
-        }
-    } else if (w) {
-        w->releasing = 0;
-        if (j->ok || !w->has_owner || w->owner_rev == j->rev) {
+    for (size_t i = 0; i < j->n; i++) {
+        txn_one *o = &j->one[i];
+        cl_wl *w = wl_get(c, o->name, 0);
+        if (w) w->pending = 0;
+        if (status < 0 || o->rc < 0) {
+            if (status == 0) {
+                c->txn_errors++;
+                log_limited(&txn_rl, LOG_WARN, "cluster", "%s ownership of %s: %s",
+                            j->release ? "releasing" : "taking", o->name, j->err);
+            }
+            if (w && j->release) w->releasing = 0; /* tried again by the next rebalance */
+        } else if (w && !j->release) {
+            if (o->ok) { /* ours, as the watch will say too */
+                c->acquired++;
+                w->has_owner = 1;
+                snprintf(w->owner, sizeof w->owner, "%s", c->me);
+                w->owner_lease = j->lease;
+                w->owner_rev = o->rev;
+            } else if (o->holder.key) {
+                w->has_owner = 1;
+                snprintf(w->owner, sizeof w->owner, "%s", o->holder.value);
+                w->owner_lease = o->holder.lease;
+                w->owner_rev = o->holder.create_revision;
+            }
+        } else if (w) {
+            w->releasing = 0;
             c->released++;
-            w->has_owner = 0;
-            log_debug("cluster", "%s: handed over", j->name);
+            if (o->ok || w->owner_rev == o->rev) w->has_owner = 0;
         }
+        etcd_kv_fini(&o->holder);
+        if (w && status == 0) wl_maybe_drop(c, w);
     }
-    etcd_kv_fini(&j->holder);
     free(j);
-    if (w && status == 0) wl_maybe_drop(c, w);
 }
 
-static void txn_submit(cluster *c, cl_wl *w, int release, int64_t lease) {
-    txn_job *j = calloc(1, sizeof *j);
-    if (!j) return;
-    j->c = c;
-    j->release = release;
-    snprintf(j->name, sizeof j->name, "%s", w->name);
-    j->lease = lease;
-    j->rev = w->owner_rev;
-    if (work_submit(c->txn_pool, &j->w, txn_run, txn_done) < 0) {
+/* Queues a txn job for the workloads gathered in *jp (acquire or release) and starts over. */
+static void txn_flush(cluster *c, txn_job **jp) {
+    txn_job *j = *jp;
+    *jp = NULL;
+    if (!j || j->n == 0) {
         free(j);
         return;
     }
-    w->pending = 1;
-    if (release) w->releasing = 1;
+    if (work_submit(c->txn_pool, &j->w, txn_run, txn_done) < 0) { /* the next rebalance */
+        for (size_t i = 0; i < j->n; i++) {
+            cl_wl *w = wl_get(c, j->one[i].name, 0);
+            if (w) w->releasing = 0;
+        }
+        free(j);
+        return;
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        cl_wl *w = wl_get(c, j->one[i].name, 0);
+        if (!w) continue;
+        w->pending = 1;
+        if (j->release) w->releasing = 1;
+    }
+}
+
+/* Adds w to the batch *jp (a new one when none), flushing it when full. */
+static void txn_add(cluster *c, txn_job **jp, cl_wl *w, int release, int64_t lease) {
+    if (!*jp) {
+        *jp = calloc(1, sizeof **jp);
+        if (!*jp) return;
+        (*jp)->c = c;
+        (*jp)->release = release;
+        (*jp)->lease = lease;
+    }
+    txn_one *o = &(*jp)->one[(*jp)->n++];
+    snprintf(o->name, sizeof o->name, "%s", w->name);
+    o->rev = w->owner_rev;
+    if (release) w->releasing = 1; /* not acting from now on */
+    if ((*jp)->n == (release ? 1 : ETCD_TXN_MAX)) txn_flush(c, jp);
 }
 
 /* ---- the mirror on the loop --------------------------------------------------------------- */
@@ -789,16 +840,19 @@ static void rebalance(cluster *c) {
         pthread_mutex_unlock(&c->mu);
     }
     int proven = lease_proven(&ks, boot_ms());
+    txn_job *acq = NULL, *rel = NULL;
     FOR_EACH_WL(c, w) {
-        if (w->pending) continue;
+        if (w->pending || w->releasing) continue;
         int mine =
             w->has_owner && ks.lease && w->owner_lease == ks.lease && strcmp(w->owner, c->me) == 0;
         int want = w->has_spec && ks.member_ok && desired_self(c, names, n, w->name);
         if (mine && !want)
-            txn_submit(c, w, /* release = */ 1, ks.lease);
+            txn_add(c, &rel, w, /* release = */ 1, ks.lease);
         else if (!w->has_owner && want && proven)
-            txn_submit(c, w, /* release = */ 0, ks.lease);
+            txn_add(c, &acq, w, /* release = */ 0, ks.lease);
     }
+    txn_flush(c, &acq);
+    txn_flush(c, &rel);
 }
 
 /* Lease proof transitions: said once each way (log, counter; workloads add their events). */

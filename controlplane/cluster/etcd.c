@@ -476,6 +476,23 @@ int etcd_create(etcd *e, const char *key, const void *value, size_t vlen, int64_
     return rc;
 }
 
+int etcd_create_all(etcd *e, const char *const *keys, size_t n, const void *value, size_t vlen,
+                    int64_t lease, int *created, int64_t *revision, char *err, size_t errlen) {
+    *created = 0;
+    if (n == 0 || n > ETCD_TXN_MAX) {
+        snprintf(err, errlen, "txn of %zu keys: 1 to %d allowed", n, ETCD_TXN_MAX);
+        return -EINVAL;
+    }
+    cJSON *o = cJSON_CreateObject(), *cmp = cJSON_AddArrayToObject(o, "compare"),
+          *ok = cJSON_AddArrayToObject(o, "success");
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemToArray(
+            cmp, compare(keys[i], "CREATE", "create_revision", cJSON_CreateString("0"), "EQUAL"));
+        cJSON_AddItemToArray(ok, put_op(keys[i], value, vlen, lease));
+    }
+    return txn(e, o, created, revision, NULL, err, errlen);
+}
+
 int etcd_delete(etcd *e, const char *key, int64_t mod_revision, int *deleted, int64_t *revision,
                 char *err, size_t errlen) {
     cJSON *o = cJSON_CreateObject(), *cmp = cJSON_AddArrayToObject(o, "compare");

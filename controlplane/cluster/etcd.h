@@ -65,6 +65,12 @@ int etcd_put_if_changed(etcd *e, const char *key, const void *value, size_t vlen
  * the key that exists (when holder is not NULL; free with etcd_kv_fini). */
 int etcd_create(etcd *e, const char *key, const void *value, size_t vlen, int64_t lease,
                 int *created, int64_t *revision, etcd_kv *holder, char *err, size_t errlen);
+/* Creates all n keys = value with lease in one txn when none of them exists (at most
+ * ETCD_TXN_MAX): *created 1 and *revision the create revision of all, or 0 (nothing written:
+ * at least one exists). */
+#define ETCD_TXN_MAX 100 /* etcd's --max-txn-ops defaults to 128 */
+int etcd_create_all(etcd *e, const char *const *keys, size_t n, const void *value, size_t vlen,
+                    int64_t lease, int *created, int64_t *revision, char *err, size_t errlen);
 /* Deletes key when its mod_revision is mod_revision (0: whatever it is): *deleted 1 or 0. */
 int etcd_delete(etcd *e, const char *key, int64_t mod_revision, int *deleted, int64_t *revision,
                 char *err, size_t errlen);
