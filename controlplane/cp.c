@@ -14,6 +14,7 @@
 #include "api/ops.h"
 #include "store/tsdb.h"
 #include "workloads/workloads.h"
+#include "cluster/cluster.h"
 
 #define MAX_MODULES 64
 
@@ -165,7 +166,10 @@ static void cmd_status(ops_request *req, const cJSON *args) {
     cJSON *t = cp_agents_totals_json(cp);
     if (t) cJSON_AddItemToObject(o, "agents", t);
     cJSON_AddNumberToObject(o, "workload_applies_pending", workloads_applies_pending(cp));
+    cJSON_AddNumberToObject(o, "workload_decisions", (double)workloads_decisions(cp));
     cJSON_AddNumberToObject(o, "ops_parses_pending", ops_parses_pending(cp));
+    cJSON *cl = cluster_status_json(cp);
+    if (cl) cJSON_AddItemToObject(o, "cluster", cl);
     cJSON *mods = cJSON_AddArrayToObject(o, "modules");
     for (int k = 0; k < nordered; k++) /* in start order */
         if (modules[order[k]].started)

@@ -76,6 +76,15 @@ struct cp_config {
     int64_t alertmanager_queue_max;
     int64_t alert_resend_interval_ms;
     char *alert_external_url; /* base of generatorURL, "" = http://<http> */
+    /* several control planes sharing the workloads through etcd (cluster/), "" = alone */
+    char *etcd_endpoints; /* comma-separated etcd client URLs */
+    char *etcd_prefix;    /* keys under it: members/, specs/, owners/ */
+    char *etcd_member_name;
+    char *etcd_ca_file, *etcd_cert_file, *etcd_key_file;
+    char *etcd_user, *etcd_password_file;
+    int64_t etcd_lease_ttl_ms;
+    int64_t etcd_clock_skew_margin_ms;
+    int64_t etcd_timeout_ms;
 };
 
 struct controlplane {
@@ -94,6 +103,7 @@ struct controlplane {
     struct cp_k8s *k8s;             /* exec/k8s.c: Kubernetes API requests under way */
     struct exec_registry *exec;     /* exec/executor.c: the executors (started by workloads) */
     struct cp_alerts *alerts;       /* alerts/: alert rules, evaluation, Alertmanager delivery */
+    struct cluster *cluster;        /* cluster/: etcd membership and ownership, NULL: alone */
 };
 
 /* A module's start/stop, run by main.c after the store, agents and ops socket are up and
@@ -109,6 +119,7 @@ struct controlplane {
  *   workloads   after prometheus       controllers (fetch threads query Prometheus)
  *   k8s                                Kubernetes API requests
  *   alerts      after prometheus       alert rules (evaluation threads query Prometheus)
+ *   cluster                            etcd membership, specs and ownership (workloads after it)
  * (http starts after alerts too: its threads serve the alerts' snapshots)
  * so Prometheus starts first and stops last. A name in `after` that no module has, or a cycle,
  * fails the start with an error naming them. */

@@ -11,6 +11,7 @@
 #include "cp.h"
 #include "wire.h"
 #include "alerts/amclient.h"
+#include "cluster/etcd.h"
 
 #define F(field) offsetof(struct cp_config, field)
 
@@ -20,6 +21,26 @@ static int valid_prometheus_url(const void *value, char *err, size_t errlen) {
     if (!u || !u[0] || !strncmp(u, "http://", 7) || !strncmp(u, "https://", 8)) return 0;
     snprintf(err, errlen, "'%s' is not an http:// or https:// URL", u);
     return -EINVAL;
+}
+
+static int valid_etcd_endpoints(const void *value, char *err, size_t errlen) {
+    return etcd_endpoints_check(*(const char *const *)value, err, errlen);
+}
+
+/* A key prefix: '/' then path characters, no trailing '/' (members/, specs/ and owners/ go
+ * under it). */
+static int valid_etcd_prefix(const void *value, char *err, size_t errlen) {
+    const char *p = *(const char *const *)value;
+    size_t n = p ? strlen(p) : 0;
+    if (n < 2 || n > 200 || p[0] != '/' || p[n - 1] == '/' ||
+        p[strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-")]) {
+        snprintf(err, errlen,
+                 "'%s' is not a key prefix: '/' then up to 199 of A-Z a-z 0-9 / . _ -, not "
+                 "ending in '/'",
+                 p ? p : "");
+        return -EINVAL;
+    }
+    return 0;
 }
 
 static int valid_alertmanager_urls(const void *value, char *err, size_t errlen) {
@@ -210,6 +231,39 @@ const cfg_key cp_config_table[] = {
      0, "how often firing alerts are sent again"},
     {"alert_external_url", CFG_STR, F(alert_external_url), "", 0, 0, valid_prometheus_url, 0,
      "base URL in the alerts' generatorURL, empty = http://<http>"},
+    /* High availability (cluster/): off unless etcd is named; then every key below counts. */
+    {"etcd_endpoints", CFG_STR, F(etcd_endpoints), "", 0, 0, valid_etcd_endpoints, 0,
+     "comma-separated etcd client URLs (v3 JSON gateway); several control planes with the same "
+     "endpoints and prefix share the workloads; empty = this control plane runs alone"},
+    {"etcd_prefix", CFG_STR, F(etcd_prefix), "/tide", 0, 0, valid_etcd_prefix, 0,
+     "etcd key prefix of this group of control planes (members/, specs/, owners/ under it)"},
+    /* Unique per control plane; the default is unique per host and HTTP port. */
+    {"etcd_member_name", CFG_STR, F(etcd_member_name), "", 0, 0, NULL, 0,
+     "this control plane's member name in etcd, empty = HOSTNAME/<http>"},
+    {"etcd_ca_file", CFG_STR, F(etcd_ca_file), "", 0, 0, NULL, 0,
+     "CA bundle of https:// etcd endpoints, empty = the system's"},
+    {"etcd_cert_file", CFG_STR, F(etcd_cert_file), "", 0, 0, NULL, 0,
+     "client certificate for etcd (--client-cert-auth), empty = none"},
+    {"etcd_key_file", CFG_STR, F(etcd_key_file), "", 0, 0, NULL, 0,
+     "private key of etcd_cert_file, empty = none"},
+    {"etcd_user", CFG_STR, F(etcd_user), "", 0, 0, NULL, 0,
+     "etcd user (etcd auth enabled), empty = no authentication"},
+    {"etcd_password_file", CFG_STR, F(etcd_password_file), "", 0, 0, NULL, 0,
+     "file with etcd_user's password (read at every authentication)"},
+    /* 10 s: a dead control plane's workloads move within ~10 s plus a sync, while keep-alives
+     * every 3.3 s survive two lost in a row and a leader election of etcd (~1-2 s). */
+    {"etcd_lease_ttl", CFG_DURATION, F(etcd_lease_ttl_ms), "10s", 2000, 3600000, NULL, 0,
+     "TTL of this control plane's etcd lease (membership, ownership); kept alive every third "
+     "of it"},
+    /* 2 s: covers the time between a decision and its action reaching a node and clock rate
+     * differences (ppm) many times over; at most half the TTL. */
+    {"etcd_clock_skew_margin", CFG_DURATION, F(etcd_clock_skew_margin_ms), "2s", 100, 1800000, NULL,
+     0,
+     "a control plane acts only while its last confirmed keep-alive is younger than the TTL "
+     "minus this"},
+    /* Loopback or a LAN answers in milliseconds; 2 s leaves room for an fsync storm. */
+    {"etcd_timeout", CFG_DURATION, F(etcd_timeout_ms), "2s", 100, 60000, NULL, 0,
+     "timeout of one etcd request (per endpoint tried)"},
     CFG_END,
 };
 

@@ -7,12 +7,13 @@ set -euo pipefail
 BUILD_PKGS="build-essential pkg-config clang libclang-rt-14-dev libev-dev libmsgpack-dev
  libcurl4-openssl-dev libopenblas-dev libcgroup-dev libssl-dev libmicrohttpd-dev libyaml-dev
  libxgboost-dev libsystemd-dev libcjson-dev libicu-dev libre2-dev"
-# Tests and demo: the real components the integration tests start on loopback; the Debian
+# Tests and demo: the real components the integration tests start on loopback (etcd: the
+# high-availability tests run a 3-member cluster); the Debian
 # packaging tools of `make deb` and its test (debhelper, dpkg-dev, fakeroot, lintian), and man
 # with groff for the man page checks.
 TEST_PKGS="prometheus prometheus-alertmanager haproxy wrk socat clang-format
  netcat-openbsd yamllint valgrind iproute2 procps curl python3 python3-msgpack python3-yaml systemd
- openssl python3-kubernetes chromium
+ openssl python3-kubernetes chromium etcd-server etcd-client
  debhelper dpkg-dev fakeroot lintian man-db groff-base"
 
 want="$BUILD_PKGS"

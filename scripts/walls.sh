@@ -14,12 +14,15 @@ cd "${1:-.}"
 # query/ uses core for its Prometheus client module (query/prom_module.c registers with cp.h).
 # alerts/ (alert rules, their evaluation threads and Alertmanager delivery) reads metrics as the
 # workloads do (workloads/observe.h) and renders label values with api/metrics.h's escaping.
+# cluster/ (etcd client, membership, ownership, the spec mirror) sits below workloads and api:
+# they ask it who may act and show its state; it knows nothing of them (specs reach the
+# workloads through a sink they register), so it uses only core and shared.
 TABLE='
 shared:
 agent: shared collect actions
 agent/collect: shared core
 agent/actions: shared core
-controlplane: shared store query models spec scaling agents api exec workloads alerts
+controlplane: shared store query models spec scaling agents api exec workloads alerts cluster
 controlplane/store: shared
 controlplane/models: shared
 controlplane/query: shared core store
@@ -28,9 +31,10 @@ controlplane/scaling: shared models spec
 controlplane/offline: shared scaling models spec
 controlplane/agents: shared core store api/ops.h
 controlplane/exec: shared core agents api/ops.h store spec
-controlplane/workloads: shared core store query models spec scaling agents api/ops.h exec
+controlplane/workloads: shared core store query models spec scaling agents api/ops.h exec cluster
 controlplane/alerts: shared core store query models spec workloads api/ops.h api/metrics.h
-controlplane/api: shared core store query models spec scaling agents exec workloads alerts
+controlplane/api: shared core store query models spec scaling agents exec workloads alerts cluster
+controlplane/cluster: shared core
 controlplane/cli: shared offline scaling models spec query store api
 '
 # the pure layers, and what they must not include (system and project headers)

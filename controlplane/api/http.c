@@ -12,6 +12,7 @@
 #include "api/metrics.h"
 #include "api/ops.h"
 #include "api/ui.h"
+#include "cluster/cluster.h"
 #include "workloads/workload_view.h"
 #include "query/prom.h"
 #include "query/prom_module.h"
@@ -780,6 +781,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     int64_t wall = tide_now_wall_ms();
     metrics_nodes(&lm, aj, wall);
     metrics_workloads(&lm, wj, wall / 1000);
+    cluster_metrics(h->cp, &lm);
     cJSON_Delete(aj);
     cJSON_Delete(wj);
     if (lm.oom) strbuf_fini(&lm); /* an incomplete text would mislead: none until next tick */

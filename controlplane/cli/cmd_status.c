@@ -32,6 +32,34 @@ static int cmd_status(tidectl_ctx *ctx, int argc, char **argv) {
            "(max_agents), %.0f refused (failed handshakes)\n",
            cli_num(a, "protocol_errors"), cli_num(a, "rejected_auth"), cli_num(a, "timeouts"),
            cli_num(a, "refused_full"), cli_num(a, "refused_rate"));
+    const cJSON *cl = cJSON_GetObjectItemCaseSensitive(d, "cluster");
+    if (cJSON_IsObject(cl)) {
+        const cJSON *age = cJSON_GetObjectItemCaseSensitive(cl, "lease_age_s");
+        printf("cluster        member %s of %s%s, lease %s (TTL %.0f s, last keep-alive %.1f s "
+               "ago, %s)\n",
+               str(cl, "member"), str(cl, "endpoints"), str(cl, "prefix"), str(cl, "lease"),
+               cli_num(cl, "lease_ttl_s"), cJSON_IsNumber(age) ? age->valuedouble : -1.0,
+               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cl, "lease_proven"))
+                   ? "proven: acting"
+                   : "NOT PROVEN: not acting");
+        printf("workloads      %.0f in etcd, %.0f owned here, %.0f without an owner\n",
+               cli_num(cl, "workloads"), cli_num(cl, "owned_here"), cli_num(cl, "unowned"));
+        const cJSON *m;
+        cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(cl, "members")) {
+            const cJSON *left = cJSON_GetObjectItemCaseSensitive(m, "lease_ttl_left_s");
+            printf("  member %-28s owns %5.0f  lease %s, %.1f s left%s\n", str(m, "name"),
+                   cli_num(m, "owns"), str(m, "lease"),
+                   cJSON_IsNumber(left) ? left->valuedouble : -1.0,
+                   cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "self")) ? "  (this one)" : "");
+        }
+        const cJSON *rb = cJSON_GetObjectItemCaseSensitive(cl, "last_rebalance");
+        if (cJSON_IsObject(rb))
+            printf("rebalance      members %.0f -> %.0f: %.0f of %.0f workloads changed owner\n",
+                   cli_num(rb, "members_before"), cli_num(rb, "members_after"),
+                   cli_num(rb, "moved"), cli_num(rb, "workloads"));
+        const cJSON *ee = cJSON_GetObjectItemCaseSensitive(cl, "etcd_error");
+        if (cJSON_IsString(ee)) printf("etcd error     %s\n", ee->valuestring);
+    }
     const cJSON *mods = cJSON_GetObjectItemCaseSensitive(d, "modules");
     if (cJSON_GetArraySize(mods) > 0) {
         printf("modules       ");

@@ -245,6 +245,17 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
     printf("Mode:        %s (running as %s)%s\n", str(d, "mode"), str(d, "effective_mode"),
            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "paused")) ? ", paused" : "");
     if (*str(d, "note")) printf("Note:        %s\n", str(d, "note"));
+    const cJSON *own = cJSON_GetObjectItemCaseSensitive(d, "owner"); /* with etcd (HA) */
+    if (cJSON_IsObject(own) && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(own, "self")))
+        printf("Owner:       %s (http %s): it decides and acts for this workload; its decisions, "
+               "replicas and events are there\n",
+               str(own, "member"), str(own, "http"));
+    else if (cJSON_IsObject(own))
+        printf("Owner:       this control plane (%s), fencing token %.0f%s%s\n", str(own, "member"),
+               cli_num(d, "fence"), *str(d, "not_acting") ? "; not acting: " : "",
+               str(d, "not_acting"));
+    else if (cJSON_IsNull(own))
+        printf("Owner:       none yet (%s)\n", str(d, "not_acting"));
     printf("Replicas:    min %.0f, max %.0f; online %.0f, starting %.0f, activating %.0f, cutoff "
            "%.0f, standby %.0f\n",
            cli_num(d, "min"), cli_num(d, "max"), cli_num(d, "online"), cli_num(d, "starting"),

@@ -204,6 +204,9 @@ static void train_done(work *wk, int status) {
 static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o, int64_t now) {
     struct controlplane *cp = w->cp;
     const workload_spec *s = &e->run;
+    /* a fetch that finished after a step-down decides nothing (checked again here: the
+     * observation may have been started by the owner this control plane no longer is) */
+    if (!workload_owned_here(w, e, now)) return;
     if (workload_has_executor(w, e)) {
         exec_tick(cp, s, e->generation, now * 1000);
         if (e->inventory != 2) { /* nothing is planned before the replicas that exist are known */
@@ -266,6 +269,7 @@ static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o,
                            trp};
     controller_out out;
     controller_step(e->ctl, &cobs, &out);
+    w->decisions++;
     int want_traffic = 0;
     for (int i = 0; i < s->n_providers; i++)
         want_traffic |= s->providers[i].type == WL_PROV_PREDICTIVE;
@@ -421,6 +425,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     int64_t now = tide_now_wall_ms() / 1000;
     prom *p = w->cp->prom;
     for (workload_entry *e = w->head; e; e = e->next) {
+        if (!workload_owned_here(w, e, now)) continue; /* another control plane owns it */
         if (e->inventory == 0 && workload_has_executor(w, e)) {
             char err[256];
             e->inventory = 1;

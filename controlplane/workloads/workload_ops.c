@@ -3,6 +3,7 @@
 
 #include "api/ops.h"
 #include "cp.h"
+#include "cluster/cluster.h"
 #include "exec/executor.h"
 #include "log.h"
 #include "query/prom.h"
@@ -31,6 +32,12 @@ typedef struct apply_job {
     ops_request *req;
     char *yaml;
     size_t len;
+    /* with etcd (cluster/): */
+    int from_etcd; /* a spec the watch brought (no request): rev is its mod_revision */
+    int remove;    /* a workload-delete: the spec goes from etcd */
+    char name[WL_NAME_MAX];
+    int64_t rev;
+    int changed; /* stored: etcd did not hold this text already (remove: there was one) */
     /* results */
     int parsed; /* 0 ok, < 0 invalid (err holds the reply) */
     int saved;  /* 0 stored (or unchanged), -errno */
@@ -66,6 +73,11 @@ static void apply_problems(apply_job *j, const wl_problems *probs) {
 
 static void apply_run(work *w) {
     apply_job *j = (apply_job *)((char *)w - offsetof(apply_job, w));
+    struct controlplane *cp = j->wl->cp;
+    if (j->remove) {
+        j->saved = cluster_spec_remove(cp, j->name, &j->changed, j->err, sizeof j->err);
+        return;
+    }
     wl_problems probs;
     wl_problems_init(&probs);
     j->parsed = wl_parse(j->yaml, j->len, &j->spec, &probs);
@@ -73,7 +85,12 @@ static void apply_run(work *w) {
     wl_problems_fini(&probs);
     /* stored even when unchanged (the same bytes again): which spec is applied is only known
      * on the loop */
-    if (j->parsed == 0) j->saved = persist_save(j->wl->dir, j->spec.name, j->yaml);
+    if (j->parsed < 0 || j->from_etcd) return;
+    if (cluster_enabled(cp)) /* etcd is the store: every control plane applies it from there */
+        j->saved = cluster_spec_store(cp, j->spec.name, j->yaml, j->len, &j->changed, &j->rev,
+                                      j->err, sizeof j->err);
+    else
+        j->saved = persist_save(j->wl->dir, j->spec.name, j->yaml);
 }
 
 static void apply_free(apply_job *j) {
@@ -81,13 +98,172 @@ static void apply_free(apply_job *j) {
     free(j);
 }
 
+/* With etcd: installs spec as generation gen unless the entry already has that generation or
+ * a newer one. Returns "created", "configured", or NULL when nothing changed. */
+static const char *install(struct cp_workloads *wl, const workload_spec *spec, const char *yaml,
+                           size_t len, uint64_t gen) {
+    workload_entry *old = workload_find(wl, spec->name);
+    if (old && (old->generation >= gen || strcmp(old->yaml, yaml) == 0)) {
+        if (old->generation < gen) old->generation = gen;
+        return NULL;
+    }
+    workload_entry *e = workload_entry_new(spec, yaml, len);
+    if (!e) {
+        log_error("workloads", "%s: out of memory applying generation %llu", spec->name,
+                  (unsigned long long)gen);
+        return NULL;
+    }
+    e->generation = gen;
+    if (old) {
+        workload_entry **pp = &wl->head;
+        while (*pp != old)
+            pp = &(*pp)->next;
+        e->next = old->next;
+        *pp = e;
+        if (old->spec.target.kind != e->spec.target.kind)
+            exec_forget(wl->cp, old->spec.target.kind, spec->name, 0);
+        exec_forget(wl->cp, e->spec.target.kind, spec->name, e->generation);
+        workload_entry_free(old);
+    } else {
+        e->next = wl->head;
+        wl->head = e;
+    }
+    log_debug("workloads", "%s %s from etcd (generation %llu)", old ? "configured" : "created",
+              spec->name, (unsigned long long)gen);
+    return old ? "configured" : "created";
+}
+
+void workloads_remove(struct cp_workloads *w, const char *name) {
+    workload_entry **pp = &w->head;
+    while (*pp && strcmp((*pp)->spec.name, name) != 0)
+        pp = &(*pp)->next;
+    if (!*pp) return;
+    workload_entry *e = *pp;
+    *pp = e->next;
+    exec_forget(w->cp, e->spec.target.kind, name, 0); /* its replicas stay as they are */
+    workload_entry_free(e);
+    log_info("workloads", "deleted %s", name);
+}
+
+static void apply_done(work *w, int status);
+
+/* The cluster's spec sink: a spec in etcd is parsed on the apply thread (in order with the
+ * applies) and installed as the generation of its revision. A resync brings every spec at
+ * once: they wait here in order, at most PEND_INFLIGHT of them on the apply pool (the rest of
+ * its queue stays free for tidectl). */
+#define PEND_INFLIGHT 8
+
+typedef struct spec_pending {
+    struct spec_pending *next;
+    char name[WL_NAME_MAX];
+    char *yaml;
+    size_t len;
+    int64_t rev;
+} spec_pending;
+
+static void pend_pump(struct cp_workloads *wl) {
+    while (wl->pend_head && wl->pend_inflight < PEND_INFLIGHT) {
+        spec_pending *p = wl->pend_head;
+        apply_job *j = calloc(1, sizeof *j);
+        if (!j) return;
+        j->wl = wl;
+        j->yaml = p->yaml;
+        j->len = p->len;
+        j->from_etcd = 1;
+        j->rev = p->rev;
+        snprintf(j->name, sizeof j->name, "%s", p->name);
+        if (work_submit(wl->apply_pool, &j->w, apply_run, apply_done) < 0) {
+            free(j); /* the pool is full of applies: the next done pumps again */
+            return;
+        }
+        wl->pend_inflight++;
+        wl->pend_head = p->next;
+        if (!wl->pend_head) wl->pend_tail = &wl->pend_head;
+        free(p);
+    }
+}
+
+void workloads_pending_free(struct cp_workloads *wl) {
+    while (wl->pend_head) {
+        spec_pending *p = wl->pend_head;
+        wl->pend_head = p->next;
+        free(p->yaml);
+        free(p);
+    }
+    wl->pend_tail = &wl->pend_head;
+}
+
+static void sink_put(void *ctx, const char *name, const char *yaml, size_t len, int64_t rev) {
+    struct cp_workloads *wl = ctx;
+    workload_entry *e = workload_find(wl, name);
+    if (e && (e->generation >= (uint64_t)rev || strcmp(e->yaml, yaml) == 0)) return;
+    spec_pending *p = calloc(1, sizeof *p);
+    if (!p || len > PERSIST_MAX_YAML || strlen(name) >= sizeof p->name ||
+        !(p->yaml = strndup(yaml, len))) {
+        log_error("workloads", "%s in etcd: not applied: %s", name,
+                  len > PERSIST_MAX_YAML || (p && strlen(name) >= sizeof p->name)
+                      ? "larger than 1 MiB or a name too long"
+                      : "out of memory");
+        free(p);
+        return;
+    }
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->len = len;
+    p->rev = rev;
+    if (!wl->pend_tail) wl->pend_tail = &wl->pend_head;
+    *wl->pend_tail = p;
+    wl->pend_tail = &p->next;
+    pend_pump(wl);
+}
+
+static void sink_del(void *ctx, const char *name) {
+    workloads_remove(ctx, name);
+}
+
+static cluster_spec_sink spec_sink;
+
+void workloads_cluster_attach(struct cp_workloads *w) {
+    spec_sink = (cluster_spec_sink){w, sink_put, sink_del};
+    cluster_set_spec_sink(w->cp, &spec_sink);
+}
+
 static void apply_done(work *w, int status) {
     apply_job *j = (apply_job *)((char *)w - offsetof(apply_job, w));
     struct cp_workloads *wl = j->wl;
     ops_request *req = j->req;
-    wl->applies_pending--;
+    if (req) wl->applies_pending--;
+    if (status < 0 && j->from_etcd) wl->pend_inflight--;
     if (status < 0) {
-        ops_reply_error(req, 1, "workload-apply: the control plane is shutting down");
+        if (req) ops_reply_error(req, 1, "workload-apply: the control plane is shutting down");
+        apply_free(j);
+        return;
+    }
+    if (j->remove) {
+        if (j->saved < 0) {
+            ops_reply_error(req, 1, "cannot delete %s from etcd: %s (nothing changed)", j->name,
+                            j->err);
+        } else if (!j->changed && !workload_find(wl, j->name)) {
+            ops_reply_error(req, 2, "no workload named \"%s\"", j->name);
+        } else {
+            workloads_remove(wl, j->name);
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddStringToObject(d, "name", j->name);
+            cJSON_AddStringToObject(d, "result", "deleted");
+            ops_reply(req, d);
+        }
+        apply_free(j);
+        return;
+    }
+    if (j->from_etcd) {
+        wl->pend_inflight--;
+        if (status == 0) pend_pump(wl);
+        if (j->parsed < 0)
+            log_error("workloads", "%s in etcd: not applied, invalid: %s", j->name, j->err);
+        else if (strcmp(j->spec.name, j->name) != 0)
+            log_error("workloads", "%s in etcd: not applied: the spec names workload %s", j->name,
+                      j->spec.name);
+        else
+            install(wl, &j->spec, j->yaml, j->len, (uint64_t)j->rev);
         apply_free(j);
         return;
     }
@@ -108,9 +284,28 @@ static void apply_done(work *w, int status) {
         apply_free(j);
         return;
     }
+    if (j->saved < 0 && cluster_enabled(wl->cp)) {
+        ops_reply_error(req, 1, "cannot store %s in etcd: %s (nothing changed)", spec->name,
+                        j->err);
+        apply_free(j);
+        return;
+    }
     if (j->saved < 0) {
         ops_reply_error(req, 1, "cannot store %s/%s.yaml: %s (nothing changed)", wl->dir,
                         spec->name, strerror(-j->saved));
+        apply_free(j);
+        return;
+    }
+    if (cluster_enabled(wl->cp)) { /* generation = the spec key's revision in etcd */
+        const char *res = install(wl, spec, yaml, j->len, (uint64_t)j->rev);
+        workload_entry *e = workload_find(wl, spec->name);
+        cJSON *d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "name", spec->name);
+        cJSON_AddStringToObject(d, "result", !j->changed ? "unchanged" : res ? res : "configured");
+        cJSON_AddNumberToObject(d, "generation", e ? (double)e->generation : (double)j->rev);
+        if (e && e->run.mode != e->spec.mode && workload_preview_reason(&e->spec))
+            cJSON_AddStringToObject(d, "note", workload_preview_reason(&e->spec));
+        ops_reply(req, d);
         apply_free(j);
         return;
     }
@@ -182,6 +377,10 @@ static void op_apply(ops_request *req, const cJSON *args) {
         return;
     }
     w->applies_pending++;
+}
+
+uint64_t workloads_decisions(struct controlplane *cp) {
+    return cp->workloads ? cp->workloads->decisions : 0;
 }
 
 int workloads_applies_pending(struct controlplane *cp) {
@@ -262,6 +461,29 @@ static void summary(cJSON *o, const workload_entry *e) {
     cJSON_AddNumberToObject(o, "standby", c.standby);
 }
 
+/* With etcd: which control plane owns the workload (its decisions, replicas and events are
+ * there: tidectl points to it), whether this one acts for it and with which fencing token. */
+static void owner_json(cJSON *o, struct cp_workloads *w, const workload_entry *e) {
+    if (!cluster_enabled(w->cp)) return;
+    char name[CLUSTER_NAME_MAX], http[128];
+    int self = 0;
+    if (cluster_owner(w->cp, e->spec.name, name, sizeof name, http, sizeof http, &self) == 0) {
+        cJSON *ow = cJSON_AddObjectToObject(o, "owner");
+        cJSON_AddStringToObject(ow, "member", name);
+        cJSON_AddStringToObject(ow, "http", http);
+        cJSON_AddBoolToObject(ow, "self", self);
+    } else {
+        cJSON_AddNullToObject(o, "owner");
+    }
+    uint64_t fence;
+    char why[300];
+    int may = cluster_may_act(w->cp, e->spec.name, &fence, why, sizeof why); /* now, not at the
+                                                                                last sync */
+    cJSON_AddBoolToObject(o, "acting_here", may);
+    cJSON_AddNumberToObject(o, "fence", (double)(may ? fence : 0));
+    if (!may) cJSON_AddStringToObject(o, "not_acting", why);
+}
+
 static void op_list(ops_request *req, const cJSON *args) {
     (void)args;
     struct cp_workloads *w = ops_cp(req)->workloads;
@@ -269,6 +491,7 @@ static void op_list(ops_request *req, const cJSON *args) {
     for (workload_entry *e = w->head; e; e = e->next) {
         cJSON *o = cJSON_CreateObject();
         summary(o, e);
+        owner_json(o, w, e);
         cJSON_AddItemToArray(arr, o);
     }
     ops_reply(req, arr);
@@ -293,6 +516,7 @@ static void op_describe(ops_request *req, const cJSON *args) {
     }
     cJSON *o = cJSON_CreateObject();
     summary(o, e);
+    owner_json(o, w, e);
     if (e->run.mode != e->spec.mode && workload_preview_reason(&e->spec))
         cJSON_AddStringToObject(o, "note", workload_preview_reason(&e->spec));
     cJSON *fleet = exec_replicas(ops_cp(req), e->spec.target.kind, e->spec.name);
@@ -481,6 +705,32 @@ static void op_events(ops_request *req, const cJSON *args) {
 static void op_delete(ops_request *req, const cJSON *args) {
     struct cp_workloads *w = ops_cp(req)->workloads;
     const char *name = arg_str(args, "name");
+    if (cluster_enabled(w->cp)) { /* deleted in etcd, off the loop; every member follows */
+        apply_job *j = calloc(1, sizeof *j);
+        if (!name || strlen(name) >= sizeof j->name) {
+            free(j);
+            ops_reply_error(req, 2, "no workload named \"%s\"", name ? name : "");
+            return;
+        }
+        if (!j) {
+            ops_reply_error(req, 1, "out of memory");
+            return;
+        }
+        j->wl = w;
+        j->req = req;
+        j->remove = 1;
+        snprintf(j->name, sizeof j->name, "%s", name);
+        int rc = work_submit(w->apply_pool, &j->w, apply_run, apply_done);
+        if (rc < 0) {
+            free(j);
+            ops_reply_error(req, 1, "workload-delete: %s",
+                            rc == -EAGAIN ? "too many specs are being applied; try again"
+                                          : strerror(-rc));
+            return;
+        }
+        w->applies_pending++;
+        return;
+    }
     workload_entry **pp = &w->head;
     while (*pp && (!name || strcmp((*pp)->spec.name, name) != 0))
         pp = &(*pp)->next;

@@ -3,6 +3,7 @@
 #include "workloads/workloads.h"
 
 #include "cp.h"
+#include "cluster/cluster.h"
 #include "exec/executor.h"
 #include "log.h"
 #include "query/prom_module.h"
@@ -65,6 +66,65 @@ workload_entry *workload_entry_new(const workload_spec *spec, const char *yaml, 
     e->applied_ms = tide_now_wall_ms();
     e->fetch_ms = -1;
     return e;
+}
+
+int workload_owned_here(struct cp_workloads *w, workload_entry *e, int64_t now) {
+    struct controlplane *cp = w->cp;
+    if (!cluster_enabled(cp)) return 1;
+    uint64_t fence = 0;
+    char why[sizeof e->not_acting];
+    int may = cluster_may_act(cp, e->spec.name, &fence, why, sizeof why);
+    char text[PLANNER_EVENT_TEXT];
+    if (!may) {
+        if (e->acting) {
+            snprintf(text, sizeof text, "ownership: not acting from now on: %.200s", why);
+            planner_note(controller_planner(e->ctl), now, "ownership", text);
+            /* the cluster module logs the step-down once for all; this is per workload */
+            log_debug("workloads", "%s: not acting: %s", e->spec.name, why);
+            e->acting = 0;
+        }
+        snprintf(e->not_acting, sizeof e->not_acting, "%s", why);
+        snprintf(e->observe, sizeof e->observe, "not acting here: %.200s", why);
+        return 0;
+    }
+    if (fence != e->fence) {
+        /* a new term of ownership (taken over, or taken again after the lease was lost): what
+         * the planner knew may be stale; the fleet is rebuilt from the executor's inventory
+         * and the models trained again, as after a restart */
+        controller *ctl = NULL;
+        if (controller_new(&ctl, &e->run, 0) < 0) return 0;
+        /* the decision history stays: the events carry over to the new term's planner */
+        const planner *old = controller_planner(e->ctl);
+        uint64_t nev = planner_event_count(old);
+        for (uint64_t i = nev > PLANNER_MAX_EVENTS ? nev - PLANNER_MAX_EVENTS : 0; i < nev; i++) {
+            planner_event ev;
+            if (planner_event_at(old, i, &ev) == 0)
+                planner_note(controller_planner(ctl), ev.t, ev.kind, ev.text);
+        }
+        controller_free(e->ctl);
+        e->ctl = ctl;
+        cap_free(e->cap);
+        e->cap = NULL;
+        e->inventory = 0;
+        e->inventory_err[0] = 0;
+        e->next_sync = 0;
+        snprintf(text, sizeof text, "ownership: owned here with fencing token %llu%s",
+                 (unsigned long long)fence, e->fence ? " (a new term)" : "");
+        planner_note(controller_planner(e->ctl), now, "ownership", text);
+        log_debug("workloads", "%s: owned here (fencing token %llu)", e->spec.name,
+                  (unsigned long long)fence);
+        workloads_set_fence(cp, e->spec.name, fence); /* clears a refusal's older fenced_by */
+        e->acting = 1;
+    } else if (!e->acting) {
+        snprintf(text, sizeof text, "ownership: acting again (fencing token %llu)",
+                 (unsigned long long)fence);
+        planner_note(controller_planner(e->ctl), now, "ownership", text);
+        log_debug("workloads", "%s: acting again (fencing token %llu)", e->spec.name,
+                  (unsigned long long)fence);
+        e->acting = 1;
+    }
+    e->not_acting[0] = 0;
+    return 1;
 }
 
 /* ---- the executors' sink --------------------------------------------------------------- */
@@ -269,6 +329,7 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
         return -ENOMEM;
     }
     w->cp = cp;
+    w->pend_tail = &w->pend_head;
     snprintf(w->dir, sizeof w->dir, "%s/workloads", cp->cfg.data_dir);
     if (mkdir(w->dir, 0750) < 0 && errno != EEXIST) {
         int e = errno;
@@ -276,7 +337,8 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
         free(w);
         return -e;
     }
-    persist_load(w->dir, load_one, w);
+    if (!cluster_enabled(cp)) /* with etcd, the specs live there (and come by its watch) */
+        persist_load(w->dir, load_one, w);
     /* one thread: applies are stored in the order they came; 16 waiting specs of at most
      * 1 MiB bound the memory a burst of applies can hold */
     int rc = work_pool_new(cp->loop, /* threads = */ 1, /* queued = */ 16, &w->apply_pool);
@@ -304,12 +366,15 @@ static int wl_start(struct controlplane *cp, char *err, size_t errlen) {
         return rc;
     }
     cp->workloads = w;
+    if (cluster_enabled(cp)) workloads_cluster_attach(w);
     return 0;
 }
 
 static void wl_stop(struct controlplane *cp) {
     struct cp_workloads *w = cp->workloads;
     if (!w) return;
+    cluster_set_spec_sink(cp, NULL);
+    workloads_pending_free(w);
     crd_stop(w);
     work_pool_free(w->apply_pool); /* applies under way finish (and reply) first */
     sync_stop(w);
@@ -324,4 +389,5 @@ static void wl_stop(struct controlplane *cp) {
 }
 
 /* after the Kubernetes client: the Deployment/StatefulSet executor acts through it */
-CP_MODULE_AFTER(workloads, "workloads", PROM_MODULE_NAME ", k8s", wl_start, wl_stop)
+CP_MODULE_AFTER(workloads, "workloads", PROM_MODULE_NAME ", k8s, " CLUSTER_MODULE_NAME, wl_start,
+                wl_stop)

@@ -77,6 +77,10 @@ typedef struct workload_entry {
     uint64_t fenced_by;       /* the newer token a refusal showed (0 none): acting stops until
                                  fence is raised above it */
     uint64_t fenced_refusals; /* actions the fleet refused by fencing, since applied */
+    /* High availability (cluster/cluster.h) sets fence to the etcd ownership key's revision
+     * (0 = no HA, or not owned here). */
+    int acting;           /* cluster: it acted at the last sync (for the step-down event) */
+    char not_acting[300]; /* cluster: why not, "" when acting */
 } workload_entry;
 
 struct sync_loop;
@@ -95,6 +99,10 @@ struct cp_workloads {
     int applies_pending;          /* submitted, not yet answered */
     workloads_fenced_fn fenced_hook;
     void *fenced_arg;
+    /* specs from etcd waiting for the apply thread (a resync brings them all at once) */
+    struct spec_pending *pend_head, **pend_tail;
+    int pend_inflight;  /* of them on the apply pool */
+    uint64_t decisions; /* controller steps run (syncs decided), since start */
 };
 
 /* ---- fencing (for high availability; README "Fencing") --------------------------------- */
@@ -118,8 +126,22 @@ void workload_fence_inherit(workload_entry *e, const workload_entry *old);
 /* Whether e may act now: 1, or 0 with why filled (fenced by a newer owner). */
 int workload_may_act(const workload_entry *e, char *why, size_t len);
 
+/* With etcd (cluster/): may this control plane train, decide and act for e now? Notes the
+ * step-downs and take-overs as decision events; a new ownership (a new fencing token) starts
+ * the workload over from the executor's inventory. Without etcd: always 1. */
+int workload_owned_here(struct cp_workloads *w, workload_entry *e, int64_t now);
+
+/* With etcd: registers the spec sink of cluster/ (specs applied from etcd, replayed now). */
+void workloads_cluster_attach(struct cp_workloads *w);
+/* Frees the specs from etcd still waiting to be parsed (at stop). */
+void workloads_pending_free(struct cp_workloads *w);
+/* Drops workload name (deleted): its executor forgets it, its replicas stay as they are. */
+void workloads_remove(struct cp_workloads *w, const char *name);
+
 /* Spec applies parsed or stored off the loop right now, or waiting to be (tidectl status). */
 int workloads_applies_pending(struct controlplane *cp);
+/* Controller steps run since start (every sync of a workload this control plane acts for). */
+uint64_t workloads_decisions(struct controlplane *cp);
 
 /* Why a spec in Auto mode is run as Preview (no executor for its kind, an HAProxyBackend
  * without a replica template), or NULL when it can be acted on. */

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# ha_etcd_quorum.sh: two control planes on a real 3-member etcd cluster. One etcd member
+# killed (the first endpoint of both): the control planes fail over to the others, keep their
+# leases and ownerships and still see new specs. Quorum lost (a second member killed): within
+# the lease TTL both stop acting for every workload and say why (status, workload list), while
+# still answering queries; quorum regained: both prove their leases again and every workload
+# has exactly one control plane acting for it.
+# timeout: 120
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/_etcd.sh"
+
+etcd_cluster 3
+HA_TTL=4s
+for i in 1 2; do ha_cp $i; done
+W_N=20
+for n in $(seq 1 $W_N); do wl_spec "w$n" | ctl 1 apply -f - > /dev/null; done
+all_owned() { # I N MEMBERS
+    cl_is "$1" "c['workloads']==$2 and c['unowned']==0 and len(c['members'])==$3 and c['lease_proven'] and sum(m['owns'] for m in c['members'])==$2"
+}
+one_actor() { # N: each of N workloads has exactly one control plane acting for it
+    local a b
+    a=$(wls 1 "sorted(x['name'] for x in w if x['acting_here'])")
+    b=$(wls 2 "sorted(x['name'] for x in w if x['acting_here'])")
+    /usr/bin/python3 -c "import sys; a,b=eval(sys.argv[1]),eval(sys.argv[2])
+assert len(a)+len(b)==$1 and not set(a)&set(b), (a,b)" "$a" "$b"
+}
+for i in 1 2; do wait_until 30 all_owned $i $W_N 2; done
+wait_until 10 one_actor $W_N
+echo "ok: $W_N workloads owned"
+
+# one etcd member gone: leases, ownerships and the watch carry on through the others
+kill -9 "${ETCD_PID[1]}"
+wl_spec w21 | ctl 2 apply -f - > /dev/null
+for i in 1 2; do wait_until 20 all_owned $i 21 2; done
+wait_until 10 one_actor 21
+for i in 1 2; do
+    cl_is $i "c['lease_losses']==0" || fail "cp$i lost its lease when one etcd member died"
+done
+echo "ok: one etcd member killed: no lease lost, w21 applied through the others"
+
+# quorum lost: both stop acting within the TTL, say why, and still answer
+kill -9 "${ETCD_PID[2]}"
+for i in 1 2; do wait_until 15 cl_is $i "not c['lease_proven']"; done
+for i in 1 2; do
+    wls_is $i "len(w)==21 and not any(x['acting_here'] for x in w) and all('lease not proven' in x['not_acting'] for x in w)" \
+        || fail "cp$i: a workload still acting without a provable lease: $(wls $i "[(x['name'], x.get('not_acting')) for x in w]")"
+    grep -q "cp$i: not acting for any workload: the lease cannot be proven" "$W/cp$i.log" \
+        || fail "cp$i did not log its step-down"
+done
+ctl 1 events w1 | grep -q "ownership: not acting from now on" || \
+    ctl 2 events w1 | grep -q "ownership: not acting from now on" || fail "no step-down event for w1"
+echo "ok: quorum lost: both control planes stopped acting and said so"
+
+# quorum regained: leases proven again (old or new), one actor per workload
+etcd_member_start 1; etcd_member_start 2
+for i in 1 2; do wait_until 40 all_owned $i 21 2; done
+wait_until 20 one_actor 21
+for i in 1 2; do wait_until 10 grep -q "proven again: acting" "$W/cp$i.log"; done
+echo "ha_etcd_quorum: ok"
