@@ -46,6 +46,8 @@ struct agent_config {
     /* replica processes (actions/replica_proc.c) */
     char *replica_dir;    /* "" = off */
     char *replica_cgroup; /* parent cgroup of replica cgroups */
+    /* HAProxy's per-proxy totals (collect/haproxy_collect.c) */
+    char *haproxy_stats; /* HAProxy's stats socket, "" = off */
 };
 
 extern const cfg_key agent_config_table[];

@@ -114,6 +114,9 @@ const cfg_key agent_config_table[] = {
      "directory of the records of replica processes this agent starts (\"\" = no replica-start)"},
     {"replica_cgroup", CFG_STR, F(replica_cgroup), "/tide-replicas", 0, 0, NULL, 0,
      "parent cgroup of the replica processes' cgroups (one per replica: PARENT/ID)"},
+    /* Off by default: only the agent on an HAProxy host has a socket to read. */
+    {"haproxy_stats", CFG_STR, F(haproxy_stats), "", 0, 0, NULL, 0,
+     "HAProxy stats socket: sample each proxy's requests, sessions, queue (\"\" = off)"},
     /* The virtual clock (vclock.h) is for benchmarks and tests that replay a trace faster
      * than real time; off by default (rate 1, no origin = the real clock). */
     {"clock_rate", CFG_STR, F(clock_rate), "1", 0, 0, vclock_valid_rate, 0,

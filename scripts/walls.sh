@@ -14,10 +14,12 @@ cd "${1:-.}"
 # query/ uses core for its Prometheus client module (query/prom_module.c registers with cp.h).
 # alerts/ (alert rules, their evaluation threads and Alertmanager delivery) reads metrics as the
 # workloads do (workloads/observe.h) and renders label values with api/metrics.h's escaping.
+# agent/collect's haproxy collector reads HAProxy's stats socket with the runtime API client and
+# `show stat` parser of actions/haproxy.h (one client for both, not a second copy).
 TABLE='
 shared:
 agent: shared collect actions
-agent/collect: shared core
+agent/collect: shared core actions/haproxy.h
 agent/actions: shared core
 controlplane: shared store query models spec scaling agents api exec workloads alerts
 controlplane/store: shared
