@@ -223,23 +223,28 @@ CFG
     local PROM=()
     if [ "$pol" = tide ]; then
         local PP
-        $PY - "$TRACE" "$((T0 - WARM_LOAD_S))" "$SCALE" "$D/history.om" <<'PY' || die "history export failed"
+        $PY - "$TRACE" "$((T0 - WARM_LOAD_S))" "$SCALE" "$STEP" "$D/history.om" <<'PY' || die "history export failed"
 import sys
-end, scale = int(sys.argv[2]), float(sys.argv[3])
+end, scale, step = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
 rows = []
 for line in open(sys.argv[1]):
     f = line.strip().split(',')
     try: rows.append((int(float(f[0])), float(f[1])))
     except (ValueError, IndexError): continue
 rows.sort()
-with open(sys.argv[4], 'w') as o:
+# the counter as HAProxy would have had it, a point a minute: the replay sends each step's
+# requests at a constant rate, so the counter grows linearly through the step
+with open(sys.argv[5], 'w') as o:
     o.write('# TYPE haproxy_backend_http_requests counter\n')
-    total = 0.0
+    total, last = 0.0, None
     for t, v in rows:
-        if t >= end: break
-        if v > 0: total += v * scale
-        # the counter as HAProxy would have it at the end of that step
-        o.write('haproxy_backend_http_requests_total{proxy="web"} %.3f %d\n' % (total, t))
+        if last is not None and t <= last: continue
+        per_s = max(v, 0) * scale / step
+        for k in range(0, step, 60):
+            if t + k >= end: break
+            o.write('haproxy_backend_http_requests_total{proxy="web"} %.3f %d\n' % (total, t + k))
+            total += per_s * min(60, step - k)
+        last = t
     o.write('# EOF\n')
 PY
         promtool tsdb create-blocks-from openmetrics -q --max-block-duration=168h "$D/history.om" "$D/prom" \
@@ -513,13 +518,13 @@ json.dump(res, open(W + '/report.json', 'w'), indent=1)
 PY
 # ---- the same segment through tidectl simulate ----------------------------------------------
 # With the fleet's measured parameters: capacity per replica (the calibrated one, in the scaled
-# trace's units: requests per trace minute), cold start and activation (the mean of the
-# replica start-ups and activations the executor reported in this run), standby cost (the
+# trace's units: requests per trace step), cold start and activation (the mean of the
+# starts and activations the executor reported in this run, decision to Online), standby cost (the
 # testbed's measured weight); the scaled trace up to the segment's end as data, the tide
 # policy's spec (the hpa and static policies of the simulator take the target, bounds and
 # sync period from it). Simulate evaluates whole days: skipped for --minutes segments.
 if [ -z "$MINUTES" ]; then
-    $PY - "$W" "$TRACE" "$T1" "$SCALE" "$DAYS" "$($PY -c "print($CAP * 60 / $RATE)")" \
+    $PY - "$W" "$TRACE" "$T1" "$SCALE" "$DAYS" "$($PY -c "print($CAP * $STEP / $RATE)")" \
         "$TIDE_BIN/tidectl" "$W/report.json" "${POLICIES[@]}" <<'PY' || die "the simulator comparison failed"
 import json, re, subprocess, sys
 W, trace, T1, scale, days, cap, tidectl, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7], sys.argv[8]
@@ -534,12 +539,20 @@ with open(W + '/simulate.csv', 'w') as o:
     o.write('timestamp,value\n')
     for t, v in rows:
         if t < T1: o.write('%d,%.6f\n' % (t, v * scale))
+# every start and activate of the run (lead-in included) as the executor reported it: from the
+# decision to Online, what the simulator's delays stand for
 starts, acts = [], []
 for p in pols:
-    try: ev = open('%s/%s/events.txt' % (W, p)).read()
+    seen = {}
+    try: lines = open('%s/%s/actions.jsonl' % (W, p)).read().splitlines()
     except OSError: continue
-    starts += [int(m) / 1000.0 for m in re.findall(r'replica start-up (\d+) ms', ev)]
-    acts += [int(m) / 1000.0 for m in re.findall(r'activate \S+: done in (\d+) ms', ev)]
+    for line in lines:
+        a = json.loads(line)
+        m = re.match(r'done in (\d+) ms', a.get('result') or '')
+        if m and a['action'] in ('start', 'activate'):
+            seen[(a['time'], a['action'], a['replica'])] = int(m.group(1)) / 1000.0
+    starts += [v for k, v in seen.items() if k[1] == 'start']
+    acts += [v for k, v in seen.items() if k[1] == 'activate']
 cold = round(sum(starts) / len(starts)) if starts else 120
 act = round(sum(acts) / len(acts)) if acts else 1
 res = json.load(open(out))
@@ -552,7 +565,7 @@ if cost is not None: cmd += ['--standby-cost', '%.4f' % cost]
 for p in pols: cmd += ['--policy', p]
 sim = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 if isinstance(sim, dict): sim = sim.get('results', [sim])
-print('tidectl simulate (capacity %s per trace minute, cold start %d s from %d start-ups, activation %d s from %d, standby cost %s):' % (cap, cold, len(starts), act, len(acts), cost))
+print('tidectl simulate (capacity %s per trace step, cold start %d s from %d start-ups, activation %d s from %d, standby cost %s):' % (cap, cold, len(starts), act, len(acts), cost))
 print('%-8s %22s %22s' % ('policy', 'overload sim/testbed', 'replica-min sim/testbed'))
 for s_ in sim:
     r = by.get(s_['policy'])
