@@ -46,7 +46,9 @@ for k in ('policy', 'slo_violation_minutes', 'failed_requests', 'requests', 'rep
           'standby_minutes', 'p99_ms', 'scale_actions'):
     assert k in r, (k, r)
 assert r['requests'] > 0 and 0 <= r['failed_requests'] <= r['requests'], r
-assert 0 <= r['slo_violation_minutes'] <= 8 and r['minutes'] == 8, r
+# the segment's 8 minutes (fewer only when the machine started the load generator late:
+# it skips the past instead of firing it as one burst)
+assert 1 <= r['minutes'] <= 8 and 0 <= r['slo_violation_minutes'] <= r['minutes'], r
 assert r['p99_ms'] > 0 and r['unloaded_p99_ms'] > 0, r
 if pol == 'static':  # its 5 replicas all the time (sampled; one sample may catch a start)
     assert 4 * 8 <= r['replica_minutes'] <= 5 * 8, r
@@ -70,8 +72,9 @@ import json, sys
 last = max(int(l.split(',')[0]) for l in open(sys.argv[2]) if l[0].isdigit())
 s = [x for x in json.load(open(sys.argv[1]))['series'] if x['labels'].get('proxy') == 'web']
 assert len(s) == 1 and s[0]['samples'] > 10, s
-# sampled from the 15-minute lead-in to the segment's end (trace time, not the real clock)
-assert last - 8 * 60 - 900 - 300 <= s[0]['first_ms'] / 1000 <= s[0]['last_ms'] / 1000 <= last + 300, (s, last)
+# sampled from the 15-minute lead-in to the teardown after the segment (trace time, not
+# the real clock: an hour of trace time is a minute of teardown at rate 60)
+assert last - 8 * 60 - 900 - 300 <= s[0]['first_ms'] / 1000 <= s[0]['last_ms'] / 1000 <= last + 3600, (s, last)
 PY
 fi
 # tide-e2e-PID: left behind when its e2e.sh (PID) has ended (another run may be under way)
