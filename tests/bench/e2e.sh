@@ -21,8 +21,12 @@
 # requests failed. --slo-ms MS fixes the p99 bound instead (to compare policies measured in
 # separate runs against one SLO); the unloaded p99 is still measured and reported.
 # Output: a table on stdout; --json: one object per policy with policy, slo_violation_minutes,
-# failed_requests, requests, replica_minutes, standby_minutes, p99_ms, scale_actions (and the
-# fleet parameters); --plot: traffic, replicas by state and p99 per policy on one time axis.
+# failed_requests, requests, replica_minutes (standby minutes weighted by their measured cost,
+# standby_cost: a standby replica's share of the node's CPU and memory over an online one's),
+# standby_minutes, p99_ms, scale_actions (and the fleet parameters); with --days, "simulate":
+# tidectl simulate on the same segment with the fleet's measured capacity, cold start,
+# activation and standby cost, and its distance from the testbed; --plot: traffic, replicas by
+# state and p99 per policy on one time axis.
 # The workload's utilization metric is each replica's cgroup CPU as tide-agent reports it
 # (cgroup_cpu_usage_cores, in percent of the replica's quota).
 # Policies: static (the segment's peak replica count, all the time); hpa (Tide's reactive
