@@ -57,6 +57,8 @@ struct agent_config {
     char *state_dir; /* where the token table is kept ("" = memory only) */
     int64_t fence_max_workloads;
     int64_t fence_expiry_ms;
+    /* HAProxy's per-proxy totals (collect/haproxy_collect.c) */
+    char *haproxy_stats; /* HAProxy's stats socket, "" = off */
 };
 
 extern const cfg_key agent_config_table[];

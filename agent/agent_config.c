@@ -177,6 +177,9 @@ const cfg_key agent_config_table[] = {
      * enough that deleted workloads leave the table. */
     {"fence_expiry", CFG_DURATION, F(fence_expiry_ms), "720h", 60000, (int64_t)1 << 45, NULL, 0,
      "a workload's fencing token unused this long is forgotten"},
+    /* Off by default: only the agent on an HAProxy host has a socket to read. */
+    {"haproxy_stats", CFG_STR, F(haproxy_stats), "", 0, 0, NULL, 0,
+     "HAProxy stats socket: sample each proxy's requests, sessions, queue (\"\" = off)"},
     /* The virtual clock (vclock.h) is for benchmarks and tests that replay a trace faster
      * than real time; off by default (rate 1, no origin = the real clock). */
     {"clock_rate", CFG_STR, F(clock_rate), "1", 0, 0, vclock_valid_rate, 0,

@@ -17,10 +17,12 @@ cd "${1:-.}"
 # cluster/ (etcd client, membership, ownership, the spec mirror) sits below workloads and api:
 # they ask it who may act and show its state; it knows nothing of them (specs reach the
 # workloads through a sink they register), so it uses only core and shared.
+# agent/collect's haproxy collector reads HAProxy's stats socket with the runtime API client and
+# `show stat` parser of actions/haproxy.h (one client for both, not a second copy).
 TABLE='
 shared:
 agent: shared collect actions
-agent/collect: shared core
+agent/collect: shared core actions/haproxy.h
 agent/actions: shared core
 controlplane: shared store query models spec scaling agents api exec workloads alerts cluster
 controlplane/store: shared

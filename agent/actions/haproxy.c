@@ -214,6 +214,89 @@ int haproxy_stat_find(const char *text, size_t len, const char *backend, const c
                      backend, server, err, errlen);
 }
 
+/* A counter field: -1 when empty (HAProxy leaves counters a proxy does not have empty), else
+ * a whole number >= 0. 0, or -1 when malformed. */
+static int counter_field(span line, int idx, double *out) {
+    char f[64];
+    long v;
+    *out = -1;
+    if (idx < 0 || csv_field(line, idx, f, sizeof f) != 0 || !f[0]) return 0;
+    if (parse_long(f, &v) != 0) return -1;
+    *out = (double)v;
+    return 0;
+}
+
+int haproxy_stat_proxies(const char *text, size_t len, haproxy_proxy_stat *out, int cap, int *n,
+                         int *seen, char *err, size_t errlen) {
+    enum { C_PX, C_SV, C_REQ, C_SCUR, C_QCUR, C_5XX, C_N };
+    static const char *const names[C_N] = {"pxname", "svname", "req_tot",
+                                           "scur",   "qcur",   "hrsp_5xx"};
+    int col[C_N] = {-1, -1, -1, -1, -1, -1};
+    size_t pos = 0;
+    span line;
+    int have_header = 0, lineno = 0;
+    char field[HAPROXY_NAME_MAX + 64];
+    *n = *seen = 0;
+    while (next_line(text, len, &pos, &line)) {
+        lineno++;
+        if (line.n == 0) continue;
+        if (!have_header) {
+            if (line.n < 2 || line.p[0] != '#' || line.p[1] != ' ') {
+                snprintf(err, errlen, "show stat: line %d is not the '# pxname,...' header",
+                         lineno);
+                return -EINVAL;
+            }
+            span h = {line.p + 2, line.n - 2};
+            size_t hp = 0;
+            for (int i = 0; i <= 4096 && csv_next(h, &hp, field, sizeof field) == 0; i++)
+                for (int c = 0; c < C_N; c++)
+                    if (col[c] < 0 && span_eq(field, names[c])) col[c] = i;
+            for (int c = 0; c < C_N; c++)
+                if (col[c] < 0 && c != C_QCUR && c != C_5XX && c != C_REQ) {
+                    snprintf(err, errlen, "show stat: header lacks %s", names[c]);
+                    return -EINVAL;
+                }
+            have_header = 1;
+            continue;
+        }
+        char sv[16];
+        if (csv_field(line, col[C_SV], sv, sizeof sv) != 0) {
+            snprintf(err, errlen, "show stat: line %d has no svname field", lineno);
+            return -EINVAL;
+        }
+        int be = span_eq(sv, "BACKEND");
+        if (!be && !span_eq(sv, "FRONTEND")) continue; /* a server (or listener) row */
+        (*seen)++;
+        if (*n >= cap) continue;
+        haproxy_proxy_stat *p = &out[*n];
+        if (csv_field(line, col[C_PX], field, sizeof field) != 0) {
+            snprintf(err, errlen, "show stat: line %d has no pxname field", lineno);
+            return -EINVAL;
+        }
+        size_t fl = strlen(field);
+        int bad = fl == 0 || fl >= HAPROXY_NAME_MAX;
+        for (size_t i = 0; i < fl && !bad; i++)
+            bad = bad_name_char((unsigned char)field[i]) || field[i] == '"' || field[i] == '\\';
+        if (bad) continue;
+        memcpy(p->name, field, fl + 1);
+        p->backend = be;
+        if (counter_field(line, col[C_REQ], &p->req_tot) ||
+            counter_field(line, col[C_SCUR], &p->scur) ||
+            counter_field(line, col[C_QCUR], &p->qcur) ||
+            counter_field(line, col[C_5XX], &p->hrsp_5xx)) {
+            snprintf(err, errlen, "show stat: line %d (%s %s): a counter is not a whole number",
+                     lineno, be ? "backend" : "frontend", p->name);
+            return -EINVAL;
+        }
+        (*n)++;
+    }
+    if (!have_header) {
+        snprintf(err, errlen, "show stat: empty reply (no header)");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* Copies space-separated word `idx` of line into buf (truncated). Returns 0 or -1. */
 static int word_field(span line, int idx, char *buf, size_t cap) {
     size_t i = 0;

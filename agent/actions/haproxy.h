@@ -35,6 +35,28 @@ typedef struct haproxy_server_stat {
 int haproxy_stat_find(const char *text, size_t len, const char *backend, const char *server,
                       haproxy_server_stat *out, char *err, size_t errlen);
 
+/* One proxy's totals as a FRONTEND or BACKEND row of `show stat` shows them (what HAProxy's own
+ * Prometheus exporter calls haproxy_frontend_* / haproxy_backend_*). A counter HAProxy leaves
+ * empty (req_tot of a `mode tcp` proxy, qcur of a frontend) is -1. */
+typedef struct haproxy_proxy_stat {
+    char name[HAPROXY_NAME_MAX];
+    int backend;    /* 0: the FRONTEND row, 1: the BACKEND row */
+    double req_tot; /* HTTP requests since HAProxy started */
+    double scur;    /* current sessions */
+    double qcur;    /* requests queued (backends) */
+    double hrsp_5xx;
+} haproxy_proxy_stat;
+
+#define HAPROXY_PROXIES_MAX 256 /* proxy rows one `show stat` reply may hold for us */
+
+/* Every FRONTEND and BACKEND row of `show stat` CSV (columns located by name; server rows are
+ * skipped) into out, in order, at most cap; *n = rows stored, *seen = rows found (more than *n
+ * when cap was too small; the caller says so). A name longer than HAPROXY_NAME_MAX - 1 or with
+ * a character HAProxy does not allow in one is skipped and counted in *seen. 0, or -EINVAL with
+ * err naming the line when the text is not `show stat` CSV or a row's counter is malformed. */
+int haproxy_stat_proxies(const char *text, size_t len, haproxy_proxy_stat *out, int cap, int *n,
+                         int *seen, char *err, size_t errlen);
+
 typedef struct haproxy_server_state {
     int op_state;    /* srv_op_state: 0 stopped, 1 starting, 2 running, 3 stopping */
     int admin_state; /* srv_admin_state bits: 0x01 FMAINT, 0x08 FDRAIN, 0x20 RMAINT... */

@@ -20,6 +20,11 @@
 #define MAX_BACKOFF_MS 60000
 
 static const collector_ops *registered[MAX_COLLECTORS];
+static struct ev_loop *collect_loop_; /* the running agent's loop (collector_loop()) */
+
+struct ev_loop *collector_loop(void) {
+    return collect_loop_;
+}
 static int nregistered;
 
 void collector_register(const collector_ops *ops) {
@@ -120,6 +125,7 @@ int collect_start(struct agent *ag, char *err, size_t errlen) {
         return -ENOMEM;
     }
     cl->ag = ag;
+    collect_loop_ = ag->loop;
     for (int i = 0; i < nregistered; i++) {
         coll *c = &cl->c[cl->n++];
         c->ops = registered[i];

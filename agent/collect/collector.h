@@ -36,6 +36,11 @@ typedef struct collector_ops {
 
 void collector_register(const collector_ops *ops);
 
+/* The agent's loop, for a collector whose sample() starts non-blocking I/O (its replies are put
+ * into the sink later, from the loop); NULL before the collectors start. */
+struct ev_loop;
+struct ev_loop *collector_loop(void);
+
 #define AGENT_COLLECTOR(ident, ops_ptr)                                                            \
     __attribute__((constructor)) static void collector_reg_##ident(void) {                         \
         collector_register(ops_ptr);                                                               \

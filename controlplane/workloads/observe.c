@@ -169,6 +169,17 @@ uint64_t observe_label_hash(const char *v) {
     return h ? h : 1;
 }
 
+observe_pod_class observe_replica_pod(const char *state, int64_t since_ms, int64_t now_ms,
+                                      int sync_seconds) {
+    if (strcmp(state, "Online") == 0)
+        return since_ms >= 0 && now_ms - since_ms < 2 * (int64_t)sync_seconds * 1000
+                   ? OBSERVE_POD_UNREADY
+                   : OBSERVE_POD_READY;
+    if (strcmp(state, "Starting") == 0 || strcmp(state, "Activating") == 0)
+        return OBSERVE_POD_UNREADY;
+    return OBSERVE_POD_LEFT_OUT;
+}
+
 /* The newest value of each series (at most max); keys (optional): the hash of each one's
  * cgroup label, 0 without one. */
 static int latest_of(const query_result *r, double *v, uint64_t *keys, uint64_t *base, int max) {

@@ -64,6 +64,22 @@ typedef struct observe_result {
 /* FNV-1a of a label value, never 0 (0 = no label). */
 uint64_t observe_label_hash(const char *v);
 
+/* How the reactive provider (the HPA) counts a replica an executor runs, from its state
+ * ("Online", "Starting", ...) and since when it is in it (ms on the daemon's clock, < 0
+ * unknown), at now_ms. The HPA's pods are the replicas of the scaled set: online, starting and
+ * activating ones. READY: its utilization sample counts. UNREADY: starting, activating, or
+ * online for less than two sync periods (its newest CPU sample may still cover the start or
+ * the frozen standby: Kubernetes likewise sets aside a pod whose sample began before it was
+ * ready); 0% on a scale-up. LEFT_OUT: cut off, in standby or gone, outside the scaled set
+ * (not in its current count): its series is neither a ready nor a not-ready pod. */
+typedef enum observe_pod_class {
+    OBSERVE_POD_READY = 0,
+    OBSERVE_POD_UNREADY,
+    OBSERVE_POD_LEFT_OUT,
+} observe_pod_class;
+observe_pod_class observe_replica_pod(const char *state, int64_t since_ms, int64_t now_ms,
+                                      int sync_seconds);
+
 void observe_read(struct tsdb *db, struct prom *p, const workload_spec *s, observe_result *o);
 
 /* Where a read of o failed, the last good observation's values stand in (a slow or dead

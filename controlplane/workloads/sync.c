@@ -223,11 +223,13 @@ static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o,
         log_limited(&observe_rl, LOG_WARN, "workloads", "%s: utilization: %s", s->name,
                     o->m[OBSERVE_UTIL].error);
     }
-    /* the executor's replicas that are not Online (starting: a cold start's CPU is not load)
-     * are not ready: the HPA counts them at 0% on a scale-up, as Kubernetes does. A pod series
-     * is one of them when its cgroup label is the replica's cgroup or, before that is known,
-     * ends with the replica's id. */
-    uint64_t unready[64], unready_id[64];
+    /* The HPA's pods are the replicas of the scaled set (observe_replica_pod): ready, not
+     * ready (starting, activating, online only just: 0% on a scale-up, as in Kubernetes), or
+     * left out (cut off, standby: outside the set; counted as not ready before, each standby
+     * replica read as a 0% pod and held every scale-up back). A series is one replica's when
+     * its cgroup label is the replica's cgroup or, before that is known, ends with its id. */
+    uint64_t other[64], other_id[64];
+    int other_unready[64];
     int nun = 0;
     if (workload_has_executor(w, e)) {
         cJSON *fl = exec_replicas(cp, s->target.kind, s->name);
@@ -235,24 +237,28 @@ static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o,
         cJSON_ArrayForEach(r, fl) {
             const cJSON *st = cJSON_GetObjectItemCaseSensitive(r, "state"),
                         *cg = cJSON_GetObjectItemCaseSensitive(r, "cgroup"),
-                        *id = cJSON_GetObjectItemCaseSensitive(r, "id");
-            if (nun == 64 || !cJSON_IsString(st) || !cJSON_IsString(id) ||
-                strcmp(st->valuestring, "Online") == 0)
-                continue;
-            unready[nun] =
+                        *id = cJSON_GetObjectItemCaseSensitive(r, "id"),
+                        *since = cJSON_GetObjectItemCaseSensitive(r, "since");
+            if (nun == 64 || !cJSON_IsString(st) || !cJSON_IsString(id)) continue;
+            observe_pod_class pc = observe_replica_pod(
+                st->valuestring, cJSON_IsNumber(since) ? (int64_t)since->valuedouble : -1,
+                now * 1000, s->sync_seconds);
+            if (pc == OBSERVE_POD_READY) continue;
+            other[nun] =
                 cJSON_IsString(cg) && cg->valuestring[0] ? observe_label_hash(cg->valuestring) : 0;
-            unready_id[nun++] = observe_label_hash(id->valuestring);
+            other_id[nun] = observe_label_hash(id->valuestring);
+            other_unready[nun++] = pc == OBSERVE_POD_UNREADY;
         }
         cJSON_Delete(fl);
     }
     double avg = 0;
     int nready = 0, nunready = 0;
     for (int i = 0; i < npods; i++) {
-        int skip = 0;
-        for (int k = 0; k < nun && !skip && o->util_cgroup[i]; k++)
-            skip = o->util_cgroup[i] == unready[k] || o->util_cgroup_base[i] == unready_id[k];
-        if (skip) {
-            nunready++;
+        int k = 0;
+        for (; k < nun && o->util_cgroup[i]; k++)
+            if (o->util_cgroup[i] == other[k] || o->util_cgroup_base[i] == other_id[k]) break;
+        if (o->util_cgroup[i] && k < nun) {
+            nunready += other_unready[k]; /* a cut-off or standby replica's series: left out */
             continue;
         }
         usage[nready++] = o->util[i] * 10; /* percent -> thousandths of a request of 1000 */

@@ -3,6 +3,7 @@
 #
 #   tests/bench/e2e.sh --trace FILE.csv [--days N] [--policy tide|hpa|static]... [--json OUT.json]
 #                      [--plot OUT.svg] [--minutes M] [--clock-rate R] [--startup-s S]
+#                      [--slo-ms MS]
 #
 # Per policy, one after another on the same segment and fleet parameters: HAProxy (a
 # server-template of MAXR slots) in front of tide-replica processes that the control plane's
@@ -17,17 +18,31 @@
 # comes from the segment's own peak and the fleet's calibrated capacity).
 # SLO: a trace minute violates it when its p99 is above 4x the unloaded p99 (measured through
 # HAProxy on one replica at 20% of its capacity at the start) or when more than 0.1% of its
-# requests failed.
+# requests failed. --slo-ms MS fixes the p99 bound instead (to compare policies measured in
+# separate runs against one SLO); the unloaded p99 is still measured and reported.
 # Output: a table on stdout; --json: one object per policy with policy, slo_violation_minutes,
-# failed_requests, requests, replica_minutes, standby_minutes, p99_ms, scale_actions (and the
-# fleet parameters); --plot: traffic, replicas by state and p99 per policy on one time axis.
+# failed_requests, requests, replica_minutes (standby minutes weighted by their measured cost,
+# standby_cost: a standby replica's share of the node's CPU and memory over an online one's),
+# standby_minutes, p99_ms, scale_actions (and the fleet parameters); with --days, "simulate":
+# tidectl simulate on the same segment with the fleet's measured capacity, cold start,
+# activation and standby cost, and its distance from the testbed; --plot: traffic, replicas by
+# state and p99 per policy on one time axis.
 # The workload's utilization metric is each replica's cgroup CPU as tide-agent reports it
 # (cgroup_cpu_usage_cores, in percent of the replica's quota).
 # Policies: static (the segment's peak replica count, all the time); hpa (Tide's reactive
 # provider, the Kubernetes HPA algorithm, with the Kubernetes default behavior; replicas scaled in
 # are deleted, so every scale-out is a cold start; the 15 trace minutes before the segment are
-# replayed first, not counted). tide (predictive + reactive, standby) needs a traffic metric from
-# the live system and the history before the segment in the store; not wired yet: refused (exit 2).
+# replayed first, not counted); tide (the example spec, deploy/examples/simulate.yaml: predictive
+# at an upper quantile merged with the reactive provider, scaled-in replicas kept in standby;
+# the same 15-minute lead-in). The tide policy's traffic metric is measured from the live
+# system: a tide-agent on the HAProxy node samples HAProxy's stats socket (its `haproxy`
+# collector: haproxy_backend_http_requests_total{proxy="web"}, stamped on the virtual clock)
+# and the workload reads sum(rate(...[2m])) * 60, requests per trace minute. The history before
+# the lead-in (the trace scaled like the replay, as the same counter) is backfilled with
+# promtool into a Prometheus the control plane reads (--prometheus), timestamps in trace time:
+# the query engine merges Prometheus's history with the store's live points (the store wins
+# where it has them), so the model trains on 7 days as in production. The predictive
+# provider's capacityPerReplica is the fleet's calibrated capacity in those units.
 # Everything stops by itself (the segment's length at the clock rate plus set-up), and every
 # process and cgroup it made is removed, also on failure or SIGTERM.
 set -euo pipefail
@@ -36,7 +51,7 @@ SRC=$(cd "$(dirname "$0")/../.." && pwd)
 TOOLS=$TIDE_BUILD/tools
 PY=/usr/bin/python3
 
-TRACE="" DAYS=1 MINUTES="" JSON="" PLOT="" RATE=60 STARTUP_S=120 POLICIES=()
+TRACE="" DAYS=1 MINUTES="" JSON="" PLOT="" RATE=60 STARTUP_S=120 SLO_MS="" POLICIES=()
 # Fleet parameters (reasoned, not tuned): 6 slots of 0.08 core keep the whole fleet at or under
 # 0.48 core at its peak on these 2-core machines. 2 ms of CPU per request fits in one CFS
 # period's quota (8 ms of every 100 ms), so latency is queueing, not the quota's throttling
@@ -56,6 +71,7 @@ while [ $# -gt 0 ]; do
         --plot) PLOT=$2; shift ;;
         --clock-rate) RATE=$2; shift ;;
         --startup-s) STARTUP_S=$2; shift ;;
+        --slo-ms) SLO_MS=$2; shift ;;
         -h|--help) usage; exit 0 ;;
         *) echo "e2e.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -73,17 +89,21 @@ fi
     || { echo "e2e.sh: --minutes '$MINUTES': a whole number >= 1" >&2; exit 2; }
 [[ "$RATE" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "e2e.sh: --clock-rate '$RATE': a number" >&2; exit 2; }
 [[ "$STARTUP_S" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "e2e.sh: --startup-s '$STARTUP_S': a number" >&2; exit 2; }
+[ -z "$SLO_MS" ] || [[ "$SLO_MS" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "e2e.sh: --slo-ms '$SLO_MS': a number" >&2; exit 2; }
 [ ${#POLICIES[@]} -gt 0 ] || POLICIES=(static)
 for p in "${POLICIES[@]}"; do
     case "$p" in
-        static|hpa) ;;
-        tide) echo "e2e.sh: policy $p: not available yet in this testbed (static and hpa are wired)" >&2; exit 2 ;;
+        static|hpa|tide) ;;
         *) echo "e2e.sh: unknown policy '$p' (tide, hpa or static)" >&2; exit 2 ;;
     esac
 done
 skip() { echo "e2e: skipped: $*"; exit 0; }
 [ "$(id -u)" = 0 ] || skip "needs root for cgroups"
 command -v haproxy >/dev/null || skip "haproxy not installed"
+for p in "${POLICIES[@]}"; do
+    [ "$p" != tide ] || { command -v prometheus >/dev/null && command -v promtool >/dev/null; } \
+        || skip "policy tide needs prometheus and promtool (the history backfill)"
+done
 R=/sys/fs/cgroup
 [ -w $R/freezer ] && [ -w $R/unified/cgroup.procs ] || skip "no writable hybrid cgroup mounts"
 for b in "$TIDE_BIN/tide-controlplane" "$TIDE_BIN/tide-agent" "$TIDE_BIN/tidectl" "$TOOLS/tide-replica" "$TOOLS/tide-loadgen" "$TOOLS/tide-e2e_plot"; do
@@ -203,8 +223,45 @@ CFG
     anchor=$($PY -c "print('%.3f' % ($now + 2))")
     origin=$((T0 - WARM))
     local CLK=(--clock-rate "$RATE" --clock-origin "$origin" --clock-anchor "$anchor")
+    # tide: the history before the lead-in, backfilled into a Prometheus in trace time
+    local PROM=()
+    if [ "$pol" = tide ]; then
+        local PP
+        $PY - "$TRACE" "$((T0 - WARM_LOAD_S))" "$SCALE" "$STEP" "$D/history.om" <<'PY' || die "history export failed"
+import sys
+end, scale, step = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+rows = []
+for line in open(sys.argv[1]):
+    f = line.strip().split(',')
+    try: rows.append((int(float(f[0])), float(f[1])))
+    except (ValueError, IndexError): continue
+rows.sort()
+# the counter as HAProxy would have had it, a point a minute: the replay sends each step's
+# requests at a constant rate, so the counter grows linearly through the step
+with open(sys.argv[5], 'w') as o:
+    o.write('# TYPE haproxy_backend_http_requests counter\n')
+    total, last = 0.0, None
+    for t, v in rows:
+        if last is not None and t <= last: continue
+        per_s = max(v, 0) * scale / step
+        for k in range(0, step, 60):
+            if t + k >= end: break
+            o.write('haproxy_backend_http_requests_total{proxy="web"} %.3f %d\n' % (total, t + k))
+            total += per_s * min(60, step - k)
+        last = t
+    o.write('# EOF\n')
+PY
+        promtool tsdb create-blocks-from openmetrics -q --max-block-duration=168h "$D/history.om" "$D/prom" \
+            > "$D/promtool.log" 2>&1 || die "promtool backfill failed: $(tail -3 "$D/promtool.log")"
+        PP=$(port)
+        printf 'global: {scrape_interval: 1m}\n' > "$D/prom.yml"
+        prometheus --config.file="$D/prom.yml" --storage.tsdb.path="$D/prom" --storage.tsdb.retention.time=100y \
+            --web.listen-address=127.0.0.1:$PP > "$D/prom.log" 2>&1 & PIDS+=($!)
+        wait_until 60 curl -sf "127.0.0.1:$PP/-/ready" || die "prometheus did not start"
+        PROM=(--prometheus "http://127.0.0.1:$PP")
+    fi
     "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$P --socket "$D/cp.sock" --token-file "$D/token" \
-        --data-dir "$D/data" --http 127.0.0.1:0 "${CLK[@]}" > "$D/cp.log" 2>&1 & PIDS+=($!)
+        --data-dir "$D/data" --http 127.0.0.1:0 "${PROM[@]}" "${CLK[@]}" > "$D/cp.log" 2>&1 & PIDS+=($!)
     wait_until 20 test -S "$D/cp.sock" || die "control plane did not start"
     local CTL=("$TIDE_BIN/tidectl" --socket "$D/cp.sock")
     "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node lb --token-file "$D/token" \
@@ -218,7 +275,7 @@ CFG
     # the workload's metrics: utilization = each replica's cgroup CPU as the agent reports it, in
     # percent of its quota (one series per replica cgroup)
     local util="{query: 'cgroup_cpu_usage_cores{cgroup=~\"$PARENT/.*\"} * $($PY -c "print(100 / $CPU_Q)")', target: $TARGET}"
-    local policy_spec
+    local policy_spec traffic=""
     case "$pol" in
         static) policy_spec="  providers:
     - {type: static, priority: 0, replicas: $STATIC_N}
@@ -240,6 +297,26 @@ CFG
       selectPolicy: Max
       policies: [{type: Percent, value: 100, periodSeconds: 15}]
       gray: {state: Deleted, changePercent: 100, changeIntervalSeconds: 0, observationSeconds: 0}" ;;
+        # the example spec (deploy/examples/simulate.yaml): predictive (profile at the 0.6
+        # quantile, an hour ahead) and reactive at one priority, standby on scale-in; the
+        # capacity per replica is the calibrated one in the traffic metric's units (requests
+        # per trace minute): CAP requests per real second = CAP x 60 / RATE per trace minute
+        tide) traffic="
+    traffic:
+      - {name: requests, query: 'sum(rate(haproxy_backend_http_requests_total{proxy=\"web\"}[2m])) * 60'}"
+              policy_spec="  providers:
+    - {type: predictive, priority: 10, model: profile, quantile: 0.6, horizonSeconds: 3600, retrainSeconds: 86400, reforecastSeconds: 300, maxModelAgeSeconds: 691200, capacityPerReplica: $($PY -c "print($CAP * 60 / $RATE)")}
+    - {type: reactive, priority: 10}
+  behavior:
+    scaleUpAhead: auto
+    keepAliveSeconds: 3600
+    syncPeriodSeconds: 15
+    scaleUp: {policies: [{type: Percent, value: 100, periodSeconds: 15}, {type: Pods, value: 4, periodSeconds: 15}]}
+    scaleDown:
+      stabilizationWindowSeconds: 0
+      gray: {state: Standby, changePercent: 100, changeIntervalSeconds: 0, observationSeconds: 30}
+  stabilityCheckers:
+    - {name: cpu-saturated, metric: utilization, operator: '>', threshold: 95, action: Rollback, cooldownSeconds: 120}" ;;
     esac
     cat > "$D/web.yaml" <<Y
 apiVersion: tide/v1
@@ -262,7 +339,7 @@ spec:
   maxReplicas: $MAXR
   mode: Auto
   metrics:
-    utilization: $util
+    utilization: $util$traffic
 $policy_spec
 Y
     "${CTL[@]}" apply -f "$D/web.yaml" > "$D/apply.log" 2>&1 || { cat "$D/apply.log" >&2; die "spec refused"; }
@@ -292,17 +369,38 @@ sys.exit(0 if sum(r["state"] == "Online" for r in json.load(sys.stdin)) >= int(s
         --scale "$SCALE" "${CLK[@]}" --max-conns 256 --timeout-ms 10000 \
         --out "$D/minutes.csv" --summary "$D/summary.json" > "$D/loadgen.log" 2>&1 &
     local LG=$!; PIDS+=($LG)
+    # tide: HAProxy's request counter sampled from the lead-in on (before it, the store has
+    # no traffic points and Prometheus's history answers: an idle set-up is not traffic, and
+    # the store's points win over Prometheus's wherever it has them)
+    if [ "$pol" = tide ]; then
+        lead_in() { [ "$($PY -c "print(int($origin + ($(date +%s.%N) - $anchor) * $RATE))")" -ge $((T0 - WARM_LOAD)) ]; }
+        wait_until 600 lead_in || die "the lead-in did not begin"
+        "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node lbstats --token-file "$D/token" \
+            --reconnect-max 500ms --interval 10s --haproxy-stats "$S" --http-listen "" \
+            --cgroup-kubernetes false --cgroup-systemd false \
+            "${CLK[@]}" > "$D/agent-lbstats.log" 2>&1 & PIDS+=($!)
+    fi
     echo "trace_s,online,starting,cutoff,standby,cpu_ns,mem_bytes" > "$D/fleet.csv"
+    echo "trace_s,id,state,cpu_ns,mem_bytes" > "$D/replicas.csv"
     : > "$D/actions.jsonl"
     while kill -0 $LG 2>/dev/null; do
         local t
         t=$($PY -c "print(int($origin + ($(date +%s.%N) - $anchor) * $RATE))")
         "${CTL[@]}" describe web --json > "$D/describe.json" 2>/dev/null || true
         $PY - "$D/describe.json" "$t" "$(cat "$cgcpu" 2>/dev/null || echo 0)" "$(cat "$cgmem" 2>/dev/null || echo 0)" \
-            >> "$D/fleet.csv" 2>/dev/null <<'PY' || true
+            "$(dirname "$cgcpu")" "$(dirname "$cgmem")" >> "$D/fleet.csv" 2>/dev/null <<'PY' || true
 import json, sys
 d = json.load(open(sys.argv[1]))
 n = {"Online": 0, "Starting": 0, "Cutoff": 0, "Standby": 0}
+# each replica's own cgroup (PARENT/ID): its CPU and memory by state, for the standby cost
+with open(sys.argv[1].replace("describe.json", "replicas.csv"), "a") as f:
+    for r in d.get("replicas", []):
+        try:
+            c = open("%s/%s/cpuacct.usage" % (sys.argv[5], r["id"])).read().strip()
+            m = open("%s/%s/memory.usage_in_bytes" % (sys.argv[6], r["id"])).read().strip()
+            f.write("%s,%s,%s,%s,%s\n" % (sys.argv[2], r["id"], r["state"], c, m))
+        except (OSError, KeyError):
+            pass
 for r in d.get("replicas", []):
     if r["state"] in n: n[r["state"]] += 1
 print("%s,%d,%d,%d,%d,%s,%s" % (sys.argv[2], n["Online"], n["Starting"], n["Cutoff"], n["Standby"], sys.argv[3], sys.argv[4]))
@@ -313,6 +411,7 @@ PY
     done
     wait $LG || die "load generator failed (see $D/loadgen.log)"
     "${CTL[@]}" events web --limit 1000 > "$D/events.txt" 2>&1 || true
+    "${CTL[@]}" series --match haproxy_backend_http_requests_total --json > "$D/series.json" 2>&1 || true
     [ -z "$WLG" ] || wait $WLG || die "warm-up load generator failed (see $D/warm-loadgen.log)"
     stop_all
 }
@@ -323,13 +422,17 @@ for pol in "${POLICIES[@]}"; do
     run_policy "$pol" "$W/$pol"
 done
 FIRST=${POLICIES[0]}
-$PY - "$W" "$T0" "$T1" "$FIRST" "${JSON:-}" "$MAXR" "$CPU_Q" "$WORK_MS" "$RATE" "$SCALE" "$STARTUP_S" "${POLICIES[@]}" <<'PY'
+$PY - "$W" "$T0" "$T1" "$FIRST" "" "$MAXR" "$CPU_Q" "$WORK_MS" "$RATE" "$SCALE" "$STARTUP_S" "${SLO_MS:-0}" "${POLICIES[@]}" <<'PY'
 import csv, json, sys
 W, T0, T1, first, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 maxr, cpu_q, work_ms, rate, scale, startup_s = sys.argv[6:12]
-pols = sys.argv[12:]
+slo_fixed = float(sys.argv[12])
+pols = sys.argv[13:]
+import os
+node_cores = os.cpu_count()
+node_mem = next(int(l.split()[1]) * 1024 for l in open('/proc/meminfo') if l.startswith('MemTotal:'))
 unloaded = json.load(open('%s/%s/unloaded.json' % (W, first)))['p99_ms']
-slo = 4 * unloaded
+slo = slo_fixed if slo_fixed > 0 else 4 * unloaded
 res = []
 for p in pols:
     D = '%s/%s' % (W, p)
@@ -353,6 +456,32 @@ for p in pols:
     # minutes never sampled (the sampler is slower than a trace minute) count as their neighbours
     nmin = (T1 - T0) // 60
     if per: rep_min *= nmin / len(per); stby_min *= nmin / len(per)
+    # the standby cost, measured: a Standby replica's CPU (cores, between two samples in that
+    # state) and memory against an Online one's, over the segment. A replica costs the share of
+    # the node it holds, CPU and memory each as a fraction of the node's (what decides how many
+    # fit on a node); a standby minute weighs standby's share over an online replica's.
+    last, use = {}, {'Online': ([], []), 'Standby': ([], [])}
+    for row in csv.DictReader(open(D + '/replicas.csv')):
+        t, st = int(row['trace_s']), row['state']
+        if not (T0 <= t < T1) or st not in use: last.pop(row['id'], None); continue
+        c, m = int(row['cpu_ns']), int(row['mem_bytes'])
+        use[st][1].append(m)
+        p0 = last.get(row['id'])
+        if p0 and p0[1] == st and t > p0[0] and c >= p0[2]:
+            use[st][0].append((c - p0[2]) / 1e9 / ((t - p0[0]) / float(rate)))
+        last[row['id']] = (t, st, c)
+    mean = lambda v: sum(v) / len(v) if v else None
+    on_cpu, on_mem = mean(use['Online'][0]), mean(use['Online'][1])
+    sb_cpu, sb_mem = mean(use['Standby'][0]), mean(use['Standby'][1])
+    cpu_ratio = sb_cpu / on_cpu if sb_cpu is not None and on_cpu else None
+    mem_ratio = sb_mem / on_mem if sb_mem is not None and on_mem else None
+    weight = None
+    if None not in (on_cpu, on_mem, sb_cpu, sb_mem):
+        share = lambda c, m: c / node_cores + m / node_mem
+        weight = share(sb_cpu, sb_mem) / share(on_cpu, on_mem)
+    if stby_min > 0 and weight is None: weight = 1.0  # not measured: counted as online
+    rep_all = rep_min + stby_min  # standby counted as online: the bound whatever its cost
+    if stby_min > 0: rep_min += weight * stby_min
     # the fleet's CPU (cgroup cpuacct of every replica, real seconds) and memory, sampled
     cpu = []
     for a, b in zip(fleet, fleet[1:]):
@@ -369,6 +498,10 @@ for p in pols:
                 'requests': s['requests'], 'replica_minutes': round(rep_min, 1),
                 'standby_minutes': round(stby_min, 1), 'p99_ms': s['p99_ms'],
                 'scale_actions': len(acts), 'slo_p99_ms': round(slo, 3),
+                'replica_minutes_standby_as_online': round(rep_all, 1),
+                'standby_cost': round(weight, 4) if weight is not None else None,
+                'standby_cpu_ratio': round(cpu_ratio, 4) if cpu_ratio is not None else None,
+                'standby_memory_ratio': round(mem_ratio, 4) if mem_ratio is not None else None,
                 'unloaded_p99_ms': unloaded, 'minutes': len(mins),
                 'fleet_cpu_cores_mean': round(sum(cpu) / len(cpu), 4) if cpu else None,
                 'fleet_cpu_cores_max': round(max(cpu), 4) if cpu else None,
@@ -382,10 +515,77 @@ for r in res:
 for r in res:
     if r['fleet_cpu_cores_max'] is not None:
         print('%s: fleet CPU %.3f cores mean, %.3f max (1 s samples); memory %.1f MB max' % (r['policy'], r['fleet_cpu_cores_mean'], r['fleet_cpu_cores_max'], (r['fleet_memory_bytes_max'] or 0) / 1e6))
-print('SLO: p99 <= %.1f ms (4 x unloaded %.1f ms) and failed <= 0.1%% per trace minute' % (slo, unloaded))
-if out:
-    json.dump(res, open(out, 'w'), indent=1)
+    if r['standby_cost'] is not None:
+        print('%s: a standby minute costs %.4f of an online one (node shares; CPU %s, memory %s of an online replica\'s, measured); standby counted as online: %.1f replica-minutes' % (r['policy'], r['standby_cost'], r['standby_cpu_ratio'], r['standby_memory_ratio'], r['replica_minutes_standby_as_online']))
+print('SLO: p99 <= %.1f ms (%s; unloaded %.1f ms) and failed <= 0.1%% per trace minute' % (slo, 'fixed by --slo-ms' if slo_fixed > 0 else '4 x unloaded', unloaded))
+json.dump(res, open(W + '/report.json', 'w'), indent=1)
 PY
+# ---- the same segment through tidectl simulate ----------------------------------------------
+# With the fleet's measured parameters: capacity per replica (the calibrated one, in the scaled
+# trace's units: requests per trace step), cold start and activation (the mean of the
+# starts and activations the executor reported in this run, decision to Online), standby cost (the
+# testbed's measured weight); the scaled trace up to the segment's end as data, the tide
+# policy's spec (the hpa and static policies of the simulator take the target, bounds and
+# sync period from it). Simulate evaluates whole days: skipped for --minutes segments.
+if [ -z "$MINUTES" ]; then
+    $PY - "$W" "$TRACE" "$T1" "$SCALE" "$DAYS" "$($PY -c "print($CAP * $STEP / $RATE)")" \
+        "$TIDE_BIN/tidectl" "$W/report.json" "${POLICIES[@]}" <<'PY' || die "the simulator comparison failed"
+import json, re, subprocess, sys
+W, trace, T1, scale, days, cap, tidectl, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7], sys.argv[8]
+pols = sys.argv[9:]
+rows = []
+for line in open(trace):
+    f = line.strip().split(',')
+    try: rows.append((int(float(f[0])), float(f[1])))
+    except (ValueError, IndexError): continue
+rows.sort()
+with open(W + '/simulate.csv', 'w') as o:
+    o.write('timestamp,value\n')
+    for t, v in rows:
+        if t < T1: o.write('%d,%.6f\n' % (t, v * scale))
+# every start and activate of the run (lead-in included) as the executor reported it: from the
+# decision to Online, what the simulator's delays stand for
+starts, acts = [], []
+for p in pols:
+    seen = {}
+    try: lines = open('%s/%s/actions.jsonl' % (W, p)).read().splitlines()
+    except OSError: continue
+    for line in lines:
+        a = json.loads(line)
+        m = re.match(r'done in (\d+) ms', a.get('result') or '')
+        if m and a['action'] in ('start', 'activate'):
+            seen[(a['time'], a['action'], a['replica'])] = int(m.group(1)) / 1000.0
+    starts += [v for k, v in seen.items() if k[1] == 'start']
+    acts += [v for k, v in seen.items() if k[1] == 'activate']
+cold = round(sum(starts) / len(starts)) if starts else 120
+act = round(sum(acts) / len(acts)) if acts else 1
+res = json.load(open(out))
+by = {r['policy']: r for r in res}
+cost = next((r['standby_cost'] for r in res if r.get('standby_cost') is not None), None)
+spec = '%s/%s/web.yaml' % (W, 'tide' if 'tide' in pols else pols[0])
+cmd = [tidectl, 'simulate', '--data', W + '/simulate.csv', '--spec', spec, '--eval-days', days,
+       '--capacity', cap, '--cold-start', str(cold), '--activation', str(act), '--json']
+if cost is not None: cmd += ['--standby-cost', '%.4f' % cost]
+for p in pols: cmd += ['--policy', p]
+sim = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+if isinstance(sim, dict): sim = sim.get('results', [sim])
+print('tidectl simulate (capacity %s per trace step, cold start %d s from %d start-ups, activation %d s from %d, standby cost %s):' % (cap, cold, len(starts), act, len(acts), cost))
+print('%-8s %22s %22s' % ('policy', 'overload sim/testbed', 'replica-min sim/testbed'))
+for s_ in sim:
+    r = by.get(s_['policy'])
+    if not r: continue
+    dev = lambda a, b: (a - b) / b if b else None
+    r['simulate'] = {k: s_[k] for k in ('overload_minutes', 'above_target_minutes', 'replica_minutes', 'standby_replica_minutes', 'scale_actions')}
+    r['simulate'].update({'cold_start_s': cold, 'activation_s': act, 'capacity': float(cap),
+                          'overload_vs_slo_violation': dev(s_['overload_minutes'], r['slo_violation_minutes']),
+                          'replica_minutes_vs_testbed': dev(s_['replica_minutes'], r['replica_minutes'])})
+    f = lambda x: '%+.0f%%' % (100 * x) if x is not None else 'n/a'
+    print('%-8s %9.1f / %-5d %5s %9.1f / %-7.1f %5s' % (s_['policy'], s_['overload_minutes'], r['slo_violation_minutes'],
+          f(r['simulate']['overload_vs_slo_violation']), s_['replica_minutes'], r['replica_minutes'], f(r['simulate']['replica_minutes_vs_testbed'])))
+json.dump(res, open(out, 'w'), indent=1)
+PY
+fi
+[ -z "$JSON" ] || cp "$W/report.json" "$JSON"
 if [ -n "$PLOT" ]; then
     args=()
     for pol in "${POLICIES[@]}"; do args+=("$pol=$W/$pol"); done

@@ -1,7 +1,7 @@
 /* fuzz_haproxy_stat.c: libFuzzer target for the HAProxy runtime API reply parsers (`show stat`
- * CSV, `show servers state` of one server or a whole backend, `set server` replies, alone or
- * split from a reply to two commands) and the
- * BACKEND/SERVER reference parser. The first byte picks the parser; the rest is the reply (not
+ * CSV of one server or of every proxy, `show servers state` of one server or a whole backend,
+ * `set server` replies, alone or split from a reply to two commands) and the BACKEND/SERVER
+ * reference parser. The first byte picks the parser; the rest is the reply (not
  * NUL-terminated, so ASan catches a read past the end). */
 #include "actions/haproxy.h"
 
@@ -23,6 +23,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     switch (which) {
     case 0:
         haproxy_stat_find(buf, n, "be", "s1", &st, err, sizeof err);
+        {
+            haproxy_proxy_stat ps[4];
+            int np, seen;
+            haproxy_stat_proxies(buf, n, ps, 4, &np, &seen, err, sizeof err);
+        }
         break;
     case 1:
         haproxy_servers_state_find(buf, n, "be", "s1", &ss, err, sizeof err);

@@ -305,7 +305,13 @@ static void conn_done(conn *c, int status, int keep) {
  * (nothing of it was answered), as browsers do. */
 static void conn_retry(conn *c) {
     conn_drop(c);
-    if (conn_open(c) < 0) {
+    int rc = conn_open(c);
+    /* conn_drop (also conn_open's on failure) marked c idle, but the request is still c's:
+     * without this, conn_done ignored c's end, the request was never finished and c's slot
+     * leaked, and an error left c's watcher firing in a busy loop (a day replay counted 160
+     * million connection errors for 67,000 requests) */
+    c->busy = 1;
+    if (rc < 0) {
         G.conn_errors++;
         conn_done(c, 0, 0);
         return;

@@ -152,3 +152,53 @@ TEST(haproxy_servers_state_list_template) {
     T_EQ_INT(haproxy_servers_state_list(bad, strlen(bad), "web", s, 4, &n, err, sizeof err),
              -EINVAL);
 }
+
+TEST(haproxy_stat_proxies_real_output) {
+    size_t len;
+    char *t = fixture_slurp("node_actions/show_stat_load.csv", &len), err[256];
+    T_ASSERT(t);
+    haproxy_proxy_stat p[4];
+    int n, seen;
+    T_EQ_INT(haproxy_stat_proxies(t, len, p, 4, &n, &seen, err, sizeof err), 0);
+    T_EQ_INT(n, 2);
+    T_EQ_INT(seen, 2);
+    T_EQ_STR(p[0].name, "fe");
+    T_EQ_INT(p[0].backend, 0);
+    T_EQ_INT((long)p[0].req_tot, 1037);
+    T_EQ_INT((long)p[0].scur, 3);
+    T_EQ_INT((long)p[0].qcur, -1); /* a frontend has no queue: HAProxy leaves it empty */
+    T_EQ_STR(p[1].name, "be");
+    T_EQ_INT(p[1].backend, 1);
+    T_EQ_INT((long)p[1].req_tot, 1033);
+    T_EQ_INT((long)p[1].qcur, 0);
+    T_EQ_INT((long)p[1].hrsp_5xx, 0);
+    /* too small an array: the first rows, and how many there were */
+    T_EQ_INT(haproxy_stat_proxies(t, len, p, 1, &n, &seen, err, sizeof err), 0);
+    T_EQ_INT(n, 1);
+    T_EQ_INT(seen, 2);
+}
+
+TEST(haproxy_stat_proxies_bad_input) {
+    char err[256];
+    haproxy_proxy_stat p[4];
+    int n, seen;
+    T_EQ_INT(haproxy_stat_proxies("", 0, p, 4, &n, &seen, err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "show stat: empty reply (no header)");
+    const char *nohdr = "Unknown command.\n";
+    T_EQ_INT(haproxy_stat_proxies(nohdr, strlen(nohdr), p, 4, &n, &seen, err, sizeof err), -EINVAL);
+    const char *nosv = "# pxname,scur\nfe,1\n";
+    T_EQ_INT(haproxy_stat_proxies(nosv, strlen(nosv), p, 4, &n, &seen, err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "show stat: header lacks svname");
+    const char *neg = "# pxname,svname,scur,req_tot\nfe,FRONTEND,1,-5\n";
+    T_EQ_INT(haproxy_stat_proxies(neg, strlen(neg), p, 4, &n, &seen, err, sizeof err), -EINVAL);
+    T_EQ_STR(err, "show stat: line 2 (frontend fe): a counter is not a whole number");
+    /* a name HAProxy would not accept (a quote) is skipped but counted; tcp: no req_tot */
+    const char *odd = "# pxname,svname,scur,req_tot\n\"a\"\"b\",FRONTEND,1,2\ntcp,BACKEND,4,\n"
+                      "tcp,srv1,4,\n";
+    T_EQ_INT(haproxy_stat_proxies(odd, strlen(odd), p, 4, &n, &seen, err, sizeof err), 0);
+    T_EQ_INT(n, 1);
+    T_EQ_INT(seen, 2);
+    T_EQ_STR(p[0].name, "tcp");
+    T_EQ_INT((long)p[0].req_tot, -1);
+    T_EQ_INT((long)p[0].scur, 4);
+}
