@@ -126,8 +126,9 @@ $(B)/tools/tide-%: tests/tools/%.c $(CP_LIB) $(SHARED_LIB)
 
 # ---- tests -------------------------------------------------------------------------------
 # tests/run.sh runs unit binaries and tests/integration/* and ends with "N passed, N failed".
+# the builds (plain, ASan, fuzz) a job per core; the test suites pace themselves
 check: setup
-	$(MAKE) --no-print-directory check-run
+	$(MAKE) --no-print-directory -j$(shell nproc) check-run
 # The plain and the ASan/UBSan suites run side by side (tests/suites.sh: most of a test's time is
 # spent waiting on the daemons it started); then every fuzz target briefly, a target per core.
 check-run: all asan format-check
