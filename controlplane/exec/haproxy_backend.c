@@ -989,6 +989,9 @@ static hb_wl *wl_get(hb *x, const workload_spec *spec, int create) {
         if (!strcmp(wl->name, spec->name)) {
             if (create) {
                 *wl->spec = *spec;
+                /* forgotten while an action was still under way: the view is from before
+                 * (another control plane may have acted since): a new inventory is due */
+                if (wl->deleted && wl->inv == 2) wl->inv = 0;
                 wl->deleted = 0;
             }
             return wl;
