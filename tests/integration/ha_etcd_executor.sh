@@ -108,8 +108,9 @@ echo "ok: web owned by cp$A, 3 online: $(procs)"
 
 # ---- 1. kill -9 of the owner in the middle of a gray scale-down 3 -> 1 ----------------------
 spec 1
+# the first step's replica cut off (or, when this poll was slow, already frozen: 2 online still)
 cut() { reps | /usr/bin/python3 -c 'import json,sys
-assert any(r["state"] == "Cutoff" for r in json.load(sys.stdin))'; }
+assert any(r["state"] in ("Cutoff", "Standby") for r in json.load(sys.stdin))'; }
 wait_until 30 cut || { ctl "$A" describe web; fail "no cutoff on cp$A: $(states)"; }
 echo "killing cp$A at: $(reps | tr -d '\n' | head -c 600)"
 kill -9 "${CPID[$A]}"; t0=$(now_ms)
@@ -139,6 +140,7 @@ no_twice 'action: standby ([^ ]+) done'
 echo "ok: cp$B finished the scale-down $((t2 - t0)) ms after the kill: $(states) / $(procs)"
 
 # ---- 2. SIGSTOP of the owner past its lease, SIGCONT ----------------------------------------
+fence_old=$(wls "$B" "[x['fence'] for x in w if x['name']=='web'][0]")
 kill -STOP "${CPID[$B]}"; t0=$(now_ms)
 wait_until $((TTL_S + SYNC_S + SLACK_S)) acting "$C" || { kill -CONT "${CPID[$B]}"; fail "cp$C did not take web over from the paused cp$B"; }
 t1=$(now_ms)
@@ -174,6 +176,7 @@ fi
 # lease (an action it tried with the old token would have been refused by the agents' fencing)
 tail -c +$((off + 1)) "$W/cp$B.log" > "$W/cpB-after.txt"
 fenced=$(agent_lines 'fenced: workload web' | wc -l)
+tried=$(grep -c "(workload web, fence $fence_old)" "$W/cpB-after.txt" || true)
 /usr/bin/python3 - "$W/cpB-after.txt" <<'EOF' || fail "cp$B acted after SIGCONT: $(cat "$W/cpB-after.txt")"
 import re, sys
 lines = open(sys.argv[1], errors="replace").read().splitlines()
@@ -181,11 +184,13 @@ term = next((i for i, l in enumerate(lines) if re.search(r"lease [0-9a-f]+ grant
 acted = [l for l in lines[:term] if re.search(r"web: (start|cutoff|standby|activate|restore|delete) \S+ done", l)]
 assert not acted, acted
 EOF
+fence_new=$(wls "$D" "[x['fence'] for x in w if x['name']=='web'][0]")
+[ "$fence_new" -gt "$fence_old" ] || fail "web's fencing token did not grow: $fence_old -> $fence_new"
 no_twice 'replica (web-[0-9]+) ready: pid'
 no_twice 'action: drain (web/r[0-9]+) done'
 no_twice 'action: activate ([^ ]+) done'
 [ "$(agent_lines 'replica web-[0-9]+ ready: pid' | wc -l)" = 3 ] || fail "starts: $(agent_lines 'replica web-[0-9]+ ready')"
 [ "$(agent_lines 'action: activate [^ ]+ done' | wc -l)" = 1 ] || fail "activations: $(agent_lines 'action: activate')"
 [ -z "$(agent_lines 'replica web-[0-9]+ stopped')" ] || fail "a replica was stopped: $(agent_lines 'stopped')"
-echo "ok: cp$B stepped down after SIGCONT, acted for nothing with its old token ($fenced fenced refusals at the agents); cp$D owns web: $(states) / $(procs)"
+echo "ok: cp$B stepped down after SIGCONT, acted for nothing with its old token $fence_old ($tried commands sent with it, $fenced fenced refusals at the agents; token now $fence_new); cp$D owns web: $(states) / $(procs)"
 echo "ha_etcd_executor: ok"
