@@ -989,6 +989,9 @@ static hb_wl *wl_get(hb *x, const workload_spec *spec, int create) {
         if (!strcmp(wl->name, spec->name)) {
             if (create) {
                 *wl->spec = *spec;
+                /* forgotten while an action was still under way: the view is from before
+                 * (another control plane may have acted since): a new inventory is due */
+                if (wl->deleted && wl->inv == 2) wl->inv = 0;
                 wl->deleted = 0;
             }
             return wl;
@@ -1510,7 +1513,9 @@ static void expired(void *arg, const exec_pending *pd) {
 static void hb_tick(void *state, const workload_spec *spec, uint64_t generation, int64_t now) {
     hb *x = state;
     hb_wl *wl = wl_get(x, spec, 0);
-    if (!wl || wl->inv != 2 || wl->generation != generation) return;
+    /* forgotten (a new term of ownership): nothing is checked on the old view; the next
+     * inventory reads the fleet again */
+    if (!wl || wl->deleted || wl->inv != 2 || wl->generation != generation) return;
     *wl->spec = *spec;
     const wl_target *t = &spec->target;
     for (size_t i = 0; i < wl->n; i++) {

@@ -105,6 +105,11 @@ int workload_owned_here(struct cp_workloads *w, workload_entry *e, int64_t now) 
         e->ctl = ctl;
         cap_free(e->cap);
         e->cap = NULL;
+        /* the executor's view of the fleet dates from an earlier term of this control plane
+         * (kept across a re-apply): another owner may have acted since, and only the fleet
+         * knows. Forgotten, so that the inventory below reads it again (what is under way
+         * still runs to its end) */
+        if (workload_has_executor(w, e)) exec_forget(cp, e->run.target.kind, e->spec.name, 0);
         e->inventory = 0;
         e->inventory_err[0] = 0;
         e->next_sync = 0;

@@ -5,7 +5,11 @@
 # default 800 ms start-up behind /healthz; $WARMUP, when set, the replica template's warmup
 # block as a YAML flow mapping), and helpers: reps (get replicas --json), states ("ID:STATE ..." of the
 # replicas with no action under way), want, procs (the processes the agents run for web:
-# "ID@NODE:PID[:frozen]"), via_lb (one request through HAProxy).
+# "ID@NODE:PID[:frozen]"), via_lb (one request through HAProxy). A test that runs several
+# control planes defines ex_controlplanes before sourcing this: it is called instead of
+# cp_start, starts them and sets CTL and EX_CONTROLPLANES (the agents' `--controlplane` list);
+# GRAY_PCT, GRAY_INTERVAL and GRAY_OBS, when set, replace the scale-down gray step's
+# changePercent (100), changeIntervalSeconds (0) and observationSeconds (1).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/_controlplane.sh"
 
@@ -57,10 +61,14 @@ haproxy -c -f "$W/haproxy.cfg" > /dev/null || fail "haproxy config rejected"
 spawn haproxy haproxy -f "$W/haproxy.cfg" -db
 wait_until 10 test -S "$S"
 
-cp_start --log-level info
-CPID=$SPAWNED
+if declare -F ex_controlplanes > /dev/null; then
+    ex_controlplanes
+else
+    cp_start --log-level info
+    CPID=$SPAWNED
+fi
 agent() { # agent NODE [replica args]
-    spawn "agent-$1" "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node "$1" \
+    spawn "agent-$1" "$TIDE_BIN/tide-agent" --controlplane "${EX_CONTROLPLANES:-127.0.0.1:$P}" --node "$1" \
         --token-file "$W/token" --reconnect-max 500ms --interval 1s "${@:2}"
 }
 agent lb; ALB=$SPAWNED
@@ -111,7 +119,7 @@ $( [ -n "${WARMUP:-}" ] && echo "      warmup: $WARMUP" )
     scaleUp: {stabilizationWindowSeconds: 0, gray: {changePercent: 100, changeIntervalSeconds: 0}}
     scaleDown:
       stabilizationWindowSeconds: 0
-      gray: {state: ${3:-Standby}, changePercent: 100, changeIntervalSeconds: 0, observationSeconds: 1}
+      gray: {state: ${3:-Standby}, changePercent: ${GRAY_PCT:-100}, changeIntervalSeconds: ${GRAY_INTERVAL:-0}, observationSeconds: ${GRAY_OBS:-1}}
 Y
 "${CTL[@]}" apply -f "$W/web.yaml" > /dev/null
 }
