@@ -21,7 +21,7 @@ AG=$SPAWNED
 wait_until 20 grep -q "connected to" "$W/agent.log" || fail "agent did not connect"
 code() { curl -s -o "$W/body" -w '%{http_code}' "$@"; }
 [ "$(code $U/livez)" = 200 ] || fail "/livez"
-wait_until 10 sh -c "curl -sf $U/healthz | grep -q '^ok: connected to 127.0.0.1:$P'" || fail "/healthz connected: $(curl -s $U/healthz)"
+wait_until 10 sh -c "curl -sf $U/healthz | grep >/dev/null '^ok: connected to 127.0.0.1:$P'" || fail "/healthz connected: $(curl -s $U/healthz)"
 "${CTL[@]}" ping n1 > /dev/null || fail "ping"
 curl -sf $U/metrics > "$W/m.txt" || fail "/metrics"
 promtool check metrics < "$W/m.txt" || fail "promtool check metrics: $(promtool check metrics < "$W/m.txt" 2>&1)"
@@ -66,13 +66,13 @@ assert y.recv(100).startswith(b"HTTP/1.1 200"), "not answering after the idle on
 PY
 # the control plane goes away: spooling within limits, then overflowing
 kill "$CP"
-wait_until 10 sh -c "curl -s $U/healthz | grep -q '^ok: not connected to 127.0.0.1:$P, spooling'" \
+wait_until 10 sh -c "curl -s $U/healthz | grep >/dev/null '^ok: not connected to 127.0.0.1:$P, spooling'" \
     || fail "/healthz while spooling: $(curl -s $U/healthz)"
 wait_until 90 sh -c "[ \$(curl -s -o /dev/null -w '%{http_code}' $U/healthz) = 503 ]" \
     || fail "/healthz never 503 while dropping: $(curl -s $U/healthz)"
-curl -s $U/healthz | grep -q 'dropped since the link was lost' || fail "503 body: $(curl -s $U/healthz)"
+curl -s $U/healthz | grep >/dev/null 'dropped since the link was lost' || fail "503 body: $(curl -s $U/healthz)"
 [ "$(code $U/livez)" = 200 ] || fail "/livez while dropping"
-curl -s $U/metrics | grep -q '^tide_agent_dropped_batches_total [1-9]' || fail "drops not counted"
+curl -s $U/metrics | grep >/dev/null '^tide_agent_dropped_batches_total [1-9]' || fail "drops not counted"
 kill "$AG"; wait "$AG" 2>/dev/null || true
 
 # disabled; and a busy explicit address is an error naming the key

@@ -52,7 +52,7 @@ expect2 "tide-agent: token file $W/nope: No such file or directory" "${AG[@]}" -
 printf 'listen = 127.0.0.1:1\nsocket = %s\n' "$W/cp.sock" > "$W/good.conf"
 spawn cp "${CP[@]}" --config "$W/good.conf" --listen 127.0.0.1:$P
 wait_until 20 test -S "$W/cp.sock" || fail "control plane with a config file did not start"
-"$TIDE_BIN/tidectl" --socket "$W/cp.sock" --json status | grep -q "\"listen\":.*\"127.0.0.1:$P\"" \
+"$TIDE_BIN/tidectl" --socket "$W/cp.sock" --json status | grep >/dev/null "\"listen\":.*\"127.0.0.1:$P\"" \
     || fail "the --listen flag did not override the file"
 
 # SIGHUP: reloadable keys apply now, the others are reported, a bad file is refused
@@ -75,7 +75,7 @@ out=$("$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$(port) --socket "$W/cp.s
     --token-file "$W/token" --data-dir "$W/data2" --http 127.0.0.1:$(port) 2>&1); rc=$?
 set -e
 [ $rc -eq 1 ] || fail "second control plane on a live socket: exit $rc"
-echo "$out" | grep -q "ops socket $W/cp.sock: another control plane is serving it" \
+echo "$out" | grep >/dev/null "ops socket $W/cp.sock: another control plane is serving it" \
     || fail "second control plane message: $out"
 /usr/bin/python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$W/stale.sock"
 spawn cp2 "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$(port) --socket "$W/stale.sock" \

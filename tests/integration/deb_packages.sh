@@ -91,8 +91,8 @@ done
 for m in tidectl tide-agent tide-controlplane; do
     man -w "$m" > /dev/null 2>&1 || fail "man $m: no page"
 done
-dpkg-query -W -f='${Conffiles}\n' tide-agent | grep -q '^ /etc/tide/agent.conf ' || fail "agent.conf is not a conffile"
-dpkg-query -W -f='${Conffiles}\n' tide-controlplane | grep -q '^ /etc/tide/controlplane.conf ' \
+dpkg-query -W -f='${Conffiles}\n' tide-agent | grep >/dev/null '^ /etc/tide/agent.conf ' || fail "agent.conf is not a conffile"
+dpkg-query -W -f='${Conffiles}\n' tide-controlplane | grep >/dev/null '^ /etc/tide/controlplane.conf ' \
     || fail "controlplane.conf is not a conffile"
 IFS=: read -r _ _ uid _ _ home shell < <(getent passwd tide) || fail "no user tide after install"
 [ "$uid" -lt 1000 ] || fail "tide is not a system user (uid $uid)"
@@ -172,12 +172,12 @@ fi
 wait_until 30 test -S /run/tide/controlplane.sock || fail "no ops socket /run/tide/controlplane.sock"
 [ "$(stat -c '%a %U %G' /run/tide/controlplane.sock)" = "660 tide tide" ] \
     || fail "ops socket is $(stat -c '%a %U %G' /run/tide/controlplane.sock)"
-wait_until 30 sh -c '/usr/bin/tidectl agents --json | grep -q "\"deb-test\""' \
+wait_until 30 sh -c '/usr/bin/tidectl agents --json | grep >/dev/null "\"deb-test\""' \
     || fail "the agent did not connect: $(/usr/bin/tidectl agents 2>&1)"
 /usr/bin/tidectl status > "$W/status.log" || fail "tidectl status: $(cat "$W/status.log")"
 wait_until 20 curl -sf "http://127.0.0.1:$AH/healthz" || fail "agent /healthz"
 curl -sf "http://127.0.0.1:$H/healthz" > /dev/null || fail "control plane /healthz"
-wait_until 30 sh -c "/usr/bin/tidectl top --node deb-test --json | grep -q '/$T/r1'" \
+wait_until 30 sh -c "/usr/bin/tidectl top --node deb-test --json | grep >/dev/null '/$T/r1'" \
     || fail "the agent does not sample /$T/r1: $(/usr/bin/tidectl top --node deb-test 2>&1 | tail -5)"
 out=$(/usr/bin/tidectl node-action deb-test standby "/$T/r1" 2>&1) || fail "standby: $out"
 grep -qx 'frozen 1' "$V2/$T/r1/cgroup.events" || fail "standby did not freeze /$T/r1: $out"

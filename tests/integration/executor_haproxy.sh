@@ -40,7 +40,7 @@ cat "$W/wrk.log"
 grep -qE '[0-9]+ requests in' "$W/wrk.log" || fail "wrk did not run"
 grep -qE 'Non-2xx|Socket errors' "$W/wrk.log" && fail "failed requests during the scale-down"
 SB=$(states | tr ' ' '\n' | sed -n 's/:Standby$//p')
-procs | grep -q "$SB@app[12]:[0-9]*:frozen" || fail "standby $SB not frozen: $(procs)"
+procs | grep >/dev/null "$SB@app[12]:[0-9]*:frozen" || fail "standby $SB not frozen: $(procs)"
 P1=$(procs)
 echo "scale-down: $SB standby (frozen), 0 failed under wrk"
 
@@ -48,7 +48,7 @@ echo "scale-down: $SB standby (frozen), 0 failed under wrk"
 spec 2
 wait_until 30 want "web-1:Online web-2:Online" || { "${CTL[@]}" describe web; fail "standby not activated: $(states)"; }
 [ "$(procs)" = "$(echo "$P1" | sed 's/:frozen//')" ] || fail "activation changed the processes: $P1 -> $(procs)"
-"${CTL[@]}" events web | grep -qE "action +activate $SB: done in [0-9]+ ms; warm-up [1-9][0-9]* requests, 0 errors" || fail "no activate event with the warm-up: $("${CTL[@]}" events web)"
+"${CTL[@]}" events web | grep >/dev/null -E "action +activate $SB: done in [0-9]+ ms; warm-up [1-9][0-9]* requests, 0 errors" || fail "no activate event with the warm-up: $("${CTL[@]}" events web)"
 # the warm-up reached the woken replica before HAProxy sent it real traffic
 SBP=$(reps | /usr/bin/python3 -c 'import json,sys
 print([r["port"] for r in json.load(sys.stdin) if r["id"] == sys.argv[1]][0])' "$SB")
@@ -72,8 +72,8 @@ wait_until 20 test -S "$W/cp.sock"
 wait_until 30 three_up || fail "agents did not reconnect"
 wait_until 40 want "web-1:Online web-2:Online web-3:Online" || { "${CTL[@]}" describe web; fail "no convergence to 3 after the restart: $(states)"; }
 [ "$(procs | wc -w)" = 3 ] || fail "processes after the restart: $(procs) (a replica lost or started twice)"
-procs | grep -q frozen && fail "a replica counted Online is frozen: $(procs)"
-"${CTL[@]}" events web | grep -qE 'inventory +inventory: ' || fail "no inventory event: $("${CTL[@]}" events web)"
+procs | grep >/dev/null frozen && fail "a replica counted Online is frozen: $(procs)"
+"${CTL[@]}" events web | grep >/dev/null -E 'inventory +inventory: ' || fail "no inventory event: $("${CTL[@]}" events web)"
 echo "restart mid scale-up: $(procs)"
 
 echo PASS

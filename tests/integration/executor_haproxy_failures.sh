@@ -26,17 +26,17 @@ kill -9 "$AP"
 sleep 0.3
 agent "$N4" --replica-dir "$W/$D" --replica-cgroup "$PARENT-$G"
 wait_until 20 three_up || fail "$N4 did not reconnect"
-for r in $P3; do procs | grep -q "$r" || fail "replica $r did not survive the agent restart: $(procs)"; done
-four() { [ "$(states | wc -w)" = 4 ] && ! states | grep -qv ':Online' && [ "$(procs | wc -w)" = 4 ]; }
+for r in $P3; do procs | grep >/dev/null "$r" || fail "replica $r did not survive the agent restart: $(procs)"; done
+four() { [ "$(states | wc -w)" = 4 ] && ! states | grep >/dev/null -v ':Online' && [ "$(procs | wc -w)" = 4 ]; }
 wait_until 40 four || { "${CTL[@]}" describe web; fail "no convergence to 4 after the agent restart: $(states) / $(procs)"; }
 for i in $(seq 1 10); do via_lb > /dev/null || fail "request failed after the agent restart"; done
 echo "agent restart mid start: $(states) / $(procs)"
 
 # ---- 2 with a keep-alive of 1 s: two go to Standby, then are deleted (processes, cgroups, slots)
 spec 2 1
-two() { [ "$(states | wc -w)" = 2 ] && ! states | grep -qv ':Online' && [ "$(procs | wc -w)" = 2 ]; }
+two() { [ "$(states | wc -w)" = 2 ] && ! states | grep >/dev/null -v ':Online' && [ "$(procs | wc -w)" = 2 ]; }
 wait_until 40 two || { "${CTL[@]}" describe web; fail "no delete after the keep-alive: $(states) / $(procs)"; }
-"${CTL[@]}" events web | grep -qE 'action +delete web-[0-9]+: done in [0-9]+ ms' || fail "no delete event"
+"${CTL[@]}" events web | grep >/dev/null -E 'action +delete web-[0-9]+: done in [0-9]+ ms' || fail "no delete event"
 slots_up() { "${CTL[@]}" --json node-action lb haproxy-slots - --args "{\"haproxy_socket\": \"$S\", \"backend\": \"web\"}" \
     | /usr/bin/python3 -c 'import json,sys; print(sum(s["status"] != "MAINT" for s in json.load(sys.stdin)["slots"]))'; }
 [ "$(slots_up)" = 2 ] || fail "slots not freed: $(slots_up) not in MAINT"
@@ -47,9 +47,9 @@ echo "delete after keep-alive: $(states) / $(procs)"
 # ---- a replica that dies on its own is noticed, cleaned up and replaced ---------------------------
 VICTIM=$(procs | tr ' ' '\n' | head -1)
 kill -9 "${VICTIM##*:}"
-replaced() { two && ! procs | grep -q "${VICTIM%%@*}@"; }
+replaced() { two && ! procs | grep >/dev/null "${VICTIM%%@*}@"; }
 wait_until 40 replaced || { "${CTL[@]}" describe web; fail "$VICTIM not replaced: $(states) / $(procs)"; }
-"${CTL[@]}" events web | grep -qE "replica +${VICTIM%%@*} Gone: exited on app" || fail "no event for the exited replica"
+"${CTL[@]}" events web | grep >/dev/null -E "replica +${VICTIM%%@*} Gone: exited on app" || fail "no event for the exited replica"
 echo "exited replica replaced: $(states) / $(procs)"
 
 # ---- a replica that never becomes ready: the start fails (stopped again), starts back off ------
@@ -58,7 +58,7 @@ sed -i 's/timeoutSeconds: 20/timeoutSeconds: 1/' "$W/web.yaml"
 "${CTL[@]}" apply -f "$W/web.yaml" > /dev/null
 failed_twice() { [ "$("${CTL[@]}" events web | grep -cE 'action-failed +start web-[0-9]+: failed after [0-9]+ ms: replica-start on app[12]: .*not ready after')" -ge 2 ]; }
 wait_until 60 failed_twice || fail "no failed starts: $("${CTL[@]}" events web | tail -20)"
-"${CTL[@]}" events web | grep -qE 'action-failed +start web-[0-9]+: refused: start backoff after [0-9]+ failed starts?: next try in [0-9]+ s' \
+"${CTL[@]}" events web | grep >/dev/null -E 'action-failed +start web-[0-9]+: refused: start backoff after [0-9]+ failed starts?: next try in [0-9]+ s' \
     || fail "no backoff: $("${CTL[@]}" events web | tail -20)"
 # every process belongs to a replica the executor lists (a start under way included): none left
 ps_now=$(procs)   # first: a replica is listed before its process is started

@@ -149,7 +149,7 @@ on "$C"
 spec 2
 wait_until 40 settled 2 1 || { kill -CONT "${CPID[$B]}"; ctl "$C" describe web; fail "cp$C did not scale up to 2: $(states)"; }
 fleet_agrees 2 1
-events_of "$C" | grep -qE "action.* activate web-[0-9]+: done" || fail "cp$C: no activate event"
+events_of "$C" | grep >/dev/null -E "action.* activate web-[0-9]+: done" || fail "cp$C: no activate event"
 echo "ok: cp$C activated a standby replica: $(states)"
 off=$(wc -c < "$W/cp$B.log")
 kill -CONT "${CPID[$B]}"
@@ -169,7 +169,7 @@ sleep $((SYNC_S * 3)) # a few syncs of the final owner: nothing more to do
 wait_until 30 settled 2 1 || { ctl "$D" describe web; fail "cp$D: fleet moved: $(states)"; }
 fleet_agrees 2 1
 if [ "$D" = "$B" ]; then # its new term started from what the fleet runs, not from its old view
-    events_of "$B" | grep -q "inventory: 2 online, 0 starting, 0 activating, 0 cutoff, 1 standby" \
+    events_of "$B" | grep >/dev/null "inventory: 2 online, 0 starting, 0 activating, 0 cutoff, 1 standby" \
         || fail "cp$B took web back without an inventory of the fleet: $(events_of "$B")"
 fi
 # nothing done by cp B with its old lease: no action of it done after SIGCONT before its new

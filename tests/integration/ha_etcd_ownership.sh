@@ -37,7 +37,7 @@ owner1=$(wls 1 "[x['owner']['member'] for x in w if x['name']=='w1'][0]")
 other=$(( ${owner1#cp} % 3 + 1 ))
 wls_is $other "[x for x in w if x['name']=='w1'][0]['acting_here'] is False" \
     || fail "cp$other acts for w1, owned by $owner1"
-ctl "${owner1#cp}" events w1 | grep -q "ownership: owned here with fencing token" \
+ctl "${owner1#cp}" events w1 | grep >/dev/null "ownership: owned here with fencing token" \
     || fail "no ownership event for w1 on $owner1"
 echo "ok: $W_N workloads over 3 control planes, one acting owner each"
 
@@ -60,7 +60,7 @@ wait_until 20 all_owned $a 2
 wait_until 10 wls_is $a "sum(1 for x in w if x['acting_here'])+0 >= 0"
 new=$(wls $a "[x['owner']['member'] for x in w if x['name']=='w1'][0]")
 [ "$new" != "$owner" ] || fail "w1 still owned by the killed $owner"
-ctl "${new#cp}" events w1 | grep -q "ownership: owned here" || fail "no take-over event on $new"
+ctl "${new#cp}" events w1 | grep >/dev/null "ownership: owned here" || fail "no take-over event on $new"
 echo "ok: kill -9 of $owner: w1 taken over by $new"
 ha_cp $k
 for i in 1 2 3; do wait_until 30 all_owned $i 3; done
@@ -74,7 +74,7 @@ wait_until 20 all_owned $a 2
 kill -CONT "${CPID[$k]}"
 wait_until 10 grep -q "cp$k: not acting for any workload: the lease cannot be proven" "$W/cp$k.log"
 wait_until 10 grep -q "is gone in etcd (expired while this control plane could not renew it)" "$W/cp$k.log"
-ctl $k events w2 | grep -q "ownership: not acting from now on" || fail "cp$k: no step-down event for w2"
+ctl $k events w2 | grep >/dev/null "ownership: not acting from now on" || fail "cp$k: no step-down event for w2"
 for i in 1 2 3; do wait_until 30 all_owned $i 3; done
 wait_until 20 one_actor
 fence_after=$(wls 1 "[x['fence'] for x in w if x['name']=='w2' and x['acting_here']] or [0]")

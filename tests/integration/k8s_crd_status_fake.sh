@@ -39,7 +39,7 @@ cr() { # NAME REPLICAS [EXTRA-PROVIDER]
 
 # ---- an object applied, its status written ---------------------------------------------------
 api POST "$WL" "$(cr web 3)" > /dev/null || fail "Workload object not created"
-listed() { "${CTL[@]}" get workloads | grep -qE '^web +shop +Deployment/web +Auto'; }
+listed() { "${CTL[@]}" get workloads | grep >/dev/null -E '^web +shop +Deployment/web +Auto'; }
 wait_until 20 listed || fail "the object was not applied: $("${CTL[@]}" get workloads 2>&1)"
 wait_until 30 settled 3 || { show; fail "not scaled to 3"; }
 st3() { status web "s.get('online')==3 and s.get('desired')==3 and s.get('observedGeneration')==1 and c['Ready']['status']=='True' and c['Ready']['reason']=='Applied' and c['Scaling']['status']=='False' and c['PredictiveActive']['reason']=='NoPredictiveProvider'"; }
@@ -58,7 +58,7 @@ api POST "$WL" "$(cr bad 2 '{"type":"cron","priority":5,"windows":[{"start":"61 
     fail "the schema refused a cron minute 61 (only the validator should)"
 invalid() { status bad "c['Ready']['status']=='False' and c['Ready']['reason']=='InvalidSpec' and 'spec.providers[1].windows[0].start' in c['Ready']['message']"; }
 wait_until 20 invalid || { showst bad; fail "invalid object: no InvalidSpec"; }
-"${CTL[@]}" get workloads | grep -q '^bad ' && fail "an invalid object was applied"
+"${CTL[@]}" get workloads | grep >/dev/null '^bad ' && fail "an invalid object was applied"
 echo "invalid object: Ready False InvalidSpec ($(api GET "$WL/bad" | /usr/bin/python3 -c "import json,sys; print([c['message'] for c in json.load(sys.stdin)['status']['conditions'] if c['type']=='Ready'][0][:90])"))"
 
 # ---- a name tidectl already applied -----------------------------------------------------------
@@ -78,12 +78,12 @@ Y
 api POST "$WL" "$(cr api 2)" > /dev/null
 conflict() { status api "c['Ready']['status']=='False' and c['Ready']['reason']=='NameConflict'"; }
 wait_until 20 conflict || { showst api; fail "no NameConflict"; }
-"${CTL[@]}" describe api | grep -q 'Mode:        Preview' || fail "the tidectl workload was replaced"
+"${CTL[@]}" describe api | grep >/dev/null 'Mode:        Preview' || fail "the tidectl workload was replaced"
 echo "name conflict: refused, the tidectl-applied workload kept"
 
 # ---- the object deleted -----------------------------------------------------------------------
 api DELETE "$WL/web" > /dev/null
-gone() { ! "${CTL[@]}" get workloads | grep -q '^web '; }
+gone() { ! "${CTL[@]}" get workloads | grep >/dev/null '^web '; }
 wait_until 20 gone || fail "the deleted object's workload is still there"
 sleep 1
 settled 2 || fail "deleting the object changed the Deployment: $(fleet deployments web)"

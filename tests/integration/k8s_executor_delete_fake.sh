@@ -27,7 +27,7 @@ grep -q "goes, replicas .* (conflicts re-applied)" "$W/cp.log" || fail "no confl
 kept=$(names)
 grep -o 'pod [a-z0-9-]* goes' "$W/cp.log" | awk '{print $2}' | sort -u > "$W/gone.txt"
 [ "$(wc -l < "$W/gone.txt")" = 2 ] || fail "not exactly 2 pods chosen: $(cat "$W/gone.txt")"
-for n in $(cat "$W/gone.txt"); do echo " $kept " | grep -qw "$n" && fail "chosen pod $n still there"; done
+for n in $(cat "$W/gone.txt"); do echo " $kept " | grep >/dev/null -w "$n" && fail "chosen pod $n still there"; done
 echo "scale in: exactly the cut-off pods went ($(tr '\n' ' ' < "$W/gone.txt")), replicas 2, conflicts re-applied"
 
 # ---- another scaler owns the target: Auto refused ------------------------------------------------
@@ -41,6 +41,6 @@ refused() { described api 'HorizontalPodAutoscaler shop/api-hpa scales Deploymen
 wait_until 20 refused || { show; fail "Auto not refused"; }
 sleep 2 # two syncs: nothing may happen
 [ "$(replicas)" = 1 ] || fail "a refused workload changed its target: $(fleet deployments api)"
-fleet deployments api | grep -qE ':(online|starting):' && fail "a refused workload labelled pods: $(fleet deployments api)"
+fleet deployments api | grep >/dev/null -E ':(online|starting):' && fail "a refused workload labelled pods: $(fleet deployments api)"
 echo "HPA on the target: $(grep -o 'HorizontalPodAutoscaler shop/api-hpa[^"]*' "$W/cp.log" | head -1)"
 echo "ok"

@@ -28,7 +28,7 @@ wl Deployment web 4 Standby 50
 wait_until 30 settled 4 || { show; fail "scale out to 4"; }
 described web 'Deployment shop/web read from the API server: replicas 2, 2 online' ||
     { show; fail "no inventory event"; }
-for n in $first; do names | grep -qw "$n" || fail "an adopted pod $n went"; done
+for n in $first; do names | grep >/dev/null -w "$n" || fail "an adopted pod $n went"; done
 pods=$(api GET /api/v1/namespaces/shop/pods)
 grep -q '"tide.io/replica": "web-1"' <<< "$pods" || fail "a new pod was not claimed for replica web-1"
 echo "scale out: inventory adopted 2, replicas 4, all online: $(names)"

@@ -37,7 +37,7 @@ echo "scale in: the highest ordinals db-2, db-3 cut off and frozen, replicas sta
 # ---- the standby pods deleted (keep-alive over), killed in the middle and restarted -------------
 api POST "/fake/slow?ms=150" > /dev/null
 wl StatefulSet db 2 Standby 50 1
-moving() { fleet statefulsets db | grep -qE ':deleting:' || [ "$(replicas)" -lt 4 ]; }
+moving() { fleet statefulsets db | grep >/dev/null -E ':deleting:' || [ "$(replicas)" -lt 4 ]; }
 wait_until 30 moving || { show; fail "scale in did not start"; }
 kill -9 "$CPPID"
 timeout 10 tail --pid="$CPPID" -f /dev/null

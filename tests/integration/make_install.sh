@@ -34,7 +34,7 @@ done
 for m in man1/tidectl.1 man8/tide-agent.8 man8/tide-controlplane.8; do
     out=$(LC_ALL=C.UTF-8 groff -man -ww -z -Tutf8 "$D$PFX/share/man/$m" 2>&1)
     [ -z "$out" ] || fail "$m: groff warns: $out"
-    MANWIDTH=80 man -l "$D$PFX/share/man/$m" 2>/dev/null | grep -q "SEE ALSO" || fail "$m does not render"
+    MANWIDTH=80 man -l "$D$PFX/share/man/$m" 2>/dev/null | grep >/dev/null "SEE ALSO" || fail "$m does not render"
 done
 # completion: the installed script with the installed tidectl
 out=$(bash -c 'source "$1"; T=$2

@@ -108,7 +108,7 @@ echo "$out" | grep >/dev/null "not drained" || fail "unclear error for standby o
 # ---- activate ------------------------------------------------------------------------------
 t0=$(date +%s%N)
 out=$(act activate "/$TAG-s1" "${HAP[@]}") || fail "activate failed: $out"
-first_s1() { curl -sf --max-time 1 "http://127.0.0.1:$FP/" | grep -qx s1; }
+first_s1() { curl -sf --max-time 1 "http://127.0.0.1:$FP/" | grep >/dev/null -x s1; }
 # back-to-back requests (round robin: s1 answers within 3) timed from the command's start
 until first_s1; do [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 5000 ] || fail "s1 never answered after activate"; done
 t1=$(date +%s%N)

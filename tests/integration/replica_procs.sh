@@ -93,7 +93,7 @@ P4=$(port)
 slow_args="{\"id\": \"slow\", \"port\": $P4, \"command\": [\"python3\", \"$FIX\", \"{port}\", \"--name\", \"slow\", \"--startup-ms\", \"4000\"], \"readiness\": {\"path\": \"/healthz\", \"timeout_ms\": 30000, \"interval_ms\": 20}}"
 "${CTL[@]}" --json node-action n1 replica-start - --args "$slow_args" > "$W/slow1.out" 2>&1 &
 SLOW_CALL=$!
-slow_listening() { curl -s --max-time 1 "http://127.0.0.1:$P4/healthz" | grep -q starting; }
+slow_listening() { curl -s --max-time 1 "http://127.0.0.1:$P4/healthz" | grep >/dev/null starting; }
 wait_until 30 slow_listening   # exec done, the replica is in its start-up
 SLOW_PID=$(cat "$R/unified$PARENT/slow/cgroup.procs" | head -1)
 kill -9 "$AGENT"; wait "$AGENT" 2>/dev/null || true

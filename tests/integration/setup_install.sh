@@ -78,7 +78,7 @@ echo "ok: non-root -> $(head -1 "$W/out")"
 
 # 5. a plain make with everything installed never calls setup/apt: the Makefile's default goal
 # does not run scripts/setup.sh
-grep -n 'scripts/setup.sh' "$TIDE_SRC/Makefile" | grep -v '^[0-9]*:#' | grep -q 'shell' \
+grep -n 'scripts/setup.sh' "$TIDE_SRC/Makefile" | grep -v '^[0-9]*:#' | grep >/dev/null 'shell' \
     && fail "the Makefile runs scripts/setup.sh at parse time (every make)"
-make -C "$TIDE_SRC" -n all 2>/dev/null | grep -q 'setup.sh' && fail "make all runs scripts/setup.sh"
+make -C "$TIDE_SRC" -n all 2>/dev/null | grep >/dev/null 'setup.sh' && fail "make all runs scripts/setup.sh"
 echo "ok: plain make does not run setup.sh"

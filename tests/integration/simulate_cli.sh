@@ -27,7 +27,7 @@ grep -q '<polyline' "$W/sim.svg" || fail "no plot"
 grep -q '>Aug 28 00:00<' "$W/sim.svg" || fail "no date on the time axis"
 grep -q '>time (UTC)<' "$W/sim.svg" && grep -q '>replicas<' "$W/sim.svg" || fail "axis labels"
 ! grep -q '>day [0-9]<' "$W/sim.svg" || fail "day-number axis is back"
-"${T[@]}" --policy hpa --policy static --policy hpa | grep -cE '^(hpa|static) ' | grep -qx 2 || fail "repeated --policy"
+"${T[@]}" --policy hpa --policy static --policy hpa | grep -cE '^(hpa|static) ' | grep >/dev/null -x 2 || fail "repeated --policy"
 
 expect2() { # expect2 WHAT CMD...: exit status 2 and a message on stderr
     local what=$1; shift

@@ -10,12 +10,12 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/_controlplane.sh"
 
 T=$TIDE_BIN/tidectl
-"$T" --version | grep -qx 'tidectl [0-9]*\.[0-9]*\.[0-9]*' || fail "--version"
+"$T" --version | grep >/dev/null -x 'tidectl [0-9]*\.[0-9]*\.[0-9]*' || fail "--version"
 [ "$("$T" version)" = "$("$T" --version)" ] || fail "version != --version"
 "$T" version --json | /usr/bin/python3 -c 'import json,sys; assert json.load(sys.stdin)["version"]' \
     || fail "version --json"
-"$T" help | grep -q '^commands:' || fail "help"
-"$T" help describe | grep -q '^usage: tidectl describe NAME' || fail "help describe"
+"$T" help | grep >/dev/null '^commands:' || fail "help"
+"$T" help describe | grep >/dev/null '^usage: tidectl describe NAME' || fail "help describe"
 set +e; "$T" help no-such-command > /dev/null 2> "$W/e"; rc=$?; set -e
 [ $rc -eq 2 ] && grep -q "unknown command 'no-such-command'" "$W/e" || fail "help of an unknown command: rc $rc"
 
@@ -31,13 +31,13 @@ for c in $cmds; do
         grep -q "^usage: tidectl $c" "$W/o" || fail "$c $h: no usage: $(head -2 "$W/o")"
     done
 done
-"$T" --socket "$W/none.sock" describe web --help | grep -q '^usage: tidectl describe' || fail "describe NAME --help"
+"$T" --socket "$W/none.sock" describe web --help | grep >/dev/null '^usage: tidectl describe' || fail "describe NAME --help"
 
 # backtest's help names every model the forecaster table has (read from the source)
 models=$(sed -n '/fc_model_names\[\] = {/,/};/p' controlplane/models/forecast.c | grep -o '"[a-z0-9-]*"' | tr -d '"')
 [ "$(echo "$models" | wc -w)" -ge 8 ] || fail "could not read fc_model_names: $models"
 for m in $models; do
-    "$T" help backtest | grep -q "^models:.* $m\b" || fail "backtest help misses model $m"
+    "$T" help backtest | grep >/dev/null "^models:.* $m\b" || fail "backtest help misses model $m"
 done
 
 # a 22-day synthetic series, 10-minute steps (enough for the day-ahead protocol)
@@ -54,7 +54,7 @@ BT=("$T" backtest --data "$W/traffic.csv" --task day-ahead --model last,snaive-d
 # piped: no progress at all on stderr, the header and table on stdout
 "${BT[@]}" > "$W/o" 2> "$W/e" || fail "backtest: $(cat "$W/e")"
 [ ! -s "$W/e" ] || fail "progress when piped: $(cat "$W/e")"
-head -1 "$W/o" | grep -q "^data $W/traffic.csv, task day-ahead" || fail "header: $(head -1 "$W/o")"
+head -1 "$W/o" | grep >/dev/null "^data $W/traffic.csv, task day-ahead" || fail "header: $(head -1 "$W/o")"
 # on a terminal (script(1) gives the command a pty): one line per model, with the clock
 script -qec "$(printf '%q ' "${BT[@]}") > $W/o2" "$W/tty.log" > /dev/null || fail "backtest on a pty"
 grep -q 'backtest: \[1/2\] last done' "$W/tty.log" || fail "no progress on a terminal: $(cat -v "$W/tty.log")"

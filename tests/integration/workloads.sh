@@ -27,7 +27,7 @@ set -e
 [ $rc -eq 2 ] || fail "invalid spec: exit $rc, want 2: $out"
 n=$(echo "$out" | grep -cE '^spec\.|^apiVersion|^kind|^metadata') || true
 [ "$n" -eq 15 ] || fail "want 15 problems listed, got $n: $out"
-echo "$out" | grep -q '^spec.behavior.scaleDown.gray.changePercent (line 30): must be in 1..100, got 0$' \
+echo "$out" | grep >/dev/null '^spec.behavior.scaleDown.gray.changePercent (line 30): must be in 1..100, got 0$' \
     || fail "changePercent problem missing: $out"
 [ "$("${CTL[@]}" get workloads --json)" = "[]" ] || fail "an invalid spec changed something"
 # the control plane validates on its own too (a client that skips local checks)
@@ -61,10 +61,10 @@ spec:
     - {type: reactive, priority: 10}
     - {type: static, priority: 0, replicas: 2}
 Y
-"${CTL[@]}" apply -f "$W/web.yaml" | grep -q '^workload/web created (generation 1)$' || fail "create"
-"${CTL[@]}" apply -f "$W/web.yaml" | grep -q '^workload/web unchanged (generation 1)$' || fail "unchanged"
+"${CTL[@]}" apply -f "$W/web.yaml" | grep >/dev/null '^workload/web created (generation 1)$' || fail "create"
+"${CTL[@]}" apply -f "$W/web.yaml" | grep >/dev/null '^workload/web unchanged (generation 1)$' || fail "unchanged"
 sed -i 's/maxReplicas: 5/maxReplicas: 6/' "$W/web.yaml"
-"${CTL[@]}" apply -f "$W/web.yaml" | grep -q '^workload/web configured (generation 2)$' || fail "configured"
+"${CTL[@]}" apply -f "$W/web.yaml" | grep >/dev/null '^workload/web configured (generation 2)$' || fail "configured"
 test -f "$W/data/workloads/web.yaml" || fail "spec not stored"
 
 # the controller observes the agent's series (one "pod") and decides
@@ -75,12 +75,12 @@ assert d['replicas'] and d['replicas'][0]['state']=='Online', d['replicas']
 assert any(e['kind']=='target' for e in d['events']), d['events']"; }
 wait_until 30 observed || { "${CTL[@]}" describe web; fail "controller did not observe"; }
 out=$("${CTL[@]}" describe web)
-echo "$out" | grep -q '^Mode:        Auto (running as Preview)$' || fail "describe mode: $out"
-echo "$out" | grep -q 'Portrait ahead' || fail "describe portrait: $out"
-echo "$out" | grep -qE '^  web-live-1 +Online' || fail "describe replicas: $out"
-echo "$out" | grep -qE 'target +need [0-9]+ online' || fail "describe decisions: $out"
-"${CTL[@]}" get workloads | grep -qE '^web +shop +Deployment/web +Preview +1 +6 ' || fail "get workloads"
-"${CTL[@]}" events web | grep -qE '^[0-9T:-]+Z  web +target ' || fail "events"
+echo "$out" | grep >/dev/null '^Mode:        Auto (running as Preview)$' || fail "describe mode: $out"
+echo "$out" | grep >/dev/null 'Portrait ahead' || fail "describe portrait: $out"
+echo "$out" | grep >/dev/null -E '^  web-live-1 +Online' || fail "describe replicas: $out"
+echo "$out" | grep >/dev/null -E 'target +need [0-9]+ online' || fail "describe decisions: $out"
+"${CTL[@]}" get workloads | grep >/dev/null -E '^web +shop +Deployment/web +Preview +1 +6 ' || fail "get workloads"
+"${CTL[@]}" events web | grep >/dev/null -E '^[0-9T:-]+Z  web +target ' || fail "events"
 set +e
 "${CTL[@]}" describe nope > /dev/null 2>&1; rc=$?
 set -e
@@ -102,26 +102,26 @@ spec:
   providers:
     - {type: predictive, priority: 10, model: holt-winters, quantile: 0.9, capacityPerReplica: 1}
 Y
-"${CTL[@]}" apply -f "$W/api.yaml" | grep -q '^workload/api created' || fail "create api"
+"${CTL[@]}" apply -f "$W/api.yaml" | grep >/dev/null '^workload/api created' || fail "create api"
 fell_back() { "${CTL[@]}" describe api --json | /usr/bin/python3 -c "import json,sys
 d=json.load(sys.stdin); assert 'fallback to reactive (no model' in d.get('status',''), d.get('status')"; }
 wait_until 30 fell_back || { "${CTL[@]}" describe api; fail "no recorded fallback"; }
 "${CTL[@]}" describe api | grep -E '^Providers: .*fallback to reactive \(' || fail "fallback reason not shown"
-"${CTL[@]}" events api | grep -qE ' api +fallback +providers\[0\] \(predictive\) falls back to reactive: ' \
+"${CTL[@]}" events api | grep >/dev/null -E ' api +fallback +providers\[0\] \(predictive\) falls back to reactive: ' \
     || fail "no fallback event: $("${CTL[@]}" events api)"
 "${CTL[@]}" delete api > /dev/null
 
 # the HAProxyBackend example: its target, haproxy and replica template shown, Preview with why
 sed 's/^  name: web$/  name: fleet/' "$TIDE_SRC/deploy/examples/haproxy-backend.yaml" > "$W/fleet.yaml"
-"${CTL[@]}" apply -f "$W/fleet.yaml" | grep -q '^workload/fleet created' || fail "create fleet"
+"${CTL[@]}" apply -f "$W/fleet.yaml" | grep >/dev/null '^workload/fleet created' || fail "create fleet"
 out=$("${CTL[@]}" describe fleet)
-echo "$out" | grep -qx 'HAProxy:     node lb1, socket /run/haproxy/admin.sock, slots r\* of backend web' \
+echo "$out" | grep >/dev/null -x 'HAProxy:     node lb1, socket /run/haproxy/admin.sock, slots r\* of backend web' \
     || fail "describe haproxy: $out"
-echo "$out" | grep -qx 'Replica:     /srv/web/bin/server --listen 0.0.0.0:{port} --name {id}' \
+echo "$out" | grep >/dev/null -x 'Replica:     /srv/web/bin/server --listen 0.0.0.0:{port} --name {id}' \
     || fail "describe replica: $out"
-echo "$out" | grep -qx '             ports 8100-8119 on app1 app2' || fail "describe ports: $out"
-echo "$out" | grep -q '^Mode:        Auto (running as Auto)$' || fail "describe mode: $out"
-inv_waits() { "${CTL[@]}" describe fleet | grep -q "^Inventory:   HAProxy's node lb1 is not connected"; }
+echo "$out" | grep >/dev/null -x '             ports 8100-8119 on app1 app2' || fail "describe ports: $out"
+echo "$out" | grep >/dev/null '^Mode:        Auto (running as Auto)$' || fail "describe mode: $out"
+inv_waits() { "${CTL[@]}" describe fleet | grep >/dev/null "^Inventory:   HAProxy's node lb1 is not connected"; }
 wait_until 10 inv_waits || fail "describe inventory: $("${CTL[@]}" describe fleet)"
 "${CTL[@]}" describe fleet --json | /usr/bin/python3 -c "import json,sys
 t=json.load(sys.stdin)['target']
@@ -135,10 +135,10 @@ kill -TERM $CP
 wait_until 10 sh -c "! kill -0 $CP 2>/dev/null"
 start_cp
 wait_until 20 test -S "$W/cp.sock"
-wait_until 20 sh -c "'$TIDE_BIN/tidectl' --socket '$W/cp.sock' get workloads --json | grep -q '\"max\":[[:space:]]*6'" \
+wait_until 20 sh -c "'$TIDE_BIN/tidectl' --socket '$W/cp.sock' get workloads --json | grep >/dev/null '\"max\":[[:space:]]*6'" \
     || fail "spec not reloaded after restart"
 
-"${CTL[@]}" delete web | grep -q '^workload/web deleted$' || fail "delete"
+"${CTL[@]}" delete web | grep >/dev/null '^workload/web deleted$' || fail "delete"
 [ "$("${CTL[@]}" get workloads --json)" = "[]" ] || fail "still listed after delete"
 test ! -f "$W/data/workloads/web.yaml" || fail "stored spec not removed"
 echo "workloads: ok"
