@@ -60,7 +60,9 @@ wait_until 20 all_owned $a 2
 wait_until 10 wls_is $a "sum(1 for x in w if x['acting_here'])+0 >= 0"
 new=$(wls $a "[x['owner']['member'] for x in w if x['name']=='w1'][0]")
 [ "$new" != "$owner" ] || fail "w1 still owned by the killed $owner"
-ctl "${new#cp}" events w1 | grep >/dev/null "ownership: owned here" || fail "no take-over event on $new"
+# the event is written at the new owner's next sync of w1: awaited
+took_over() { ctl "${new#cp}" events w1 | grep >/dev/null "ownership: owned here"; }
+wait_until 20 took_over || fail "no take-over event on $new"
 echo "ok: kill -9 of $owner: w1 taken over by $new"
 ha_cp $k
 for i in 1 2 3; do wait_until 30 all_owned $i 3; done
@@ -74,7 +76,8 @@ wait_until 20 all_owned $a 2
 kill -CONT "${CPID[$k]}"
 wait_until 10 grep -q "cp$k: not acting for any workload: the lease cannot be proven" "$W/cp$k.log"
 wait_until 10 grep -q "is gone in etcd (expired while this control plane could not renew it)" "$W/cp$k.log"
-ctl $k events w2 | grep >/dev/null "ownership: not acting from now on" || fail "cp$k: no step-down event for w2"
+stepped_down() { ctl $k events w2 | grep >/dev/null "ownership: not acting from now on"; }
+wait_until 20 stepped_down || fail "cp$k: no step-down event for w2"
 for i in 1 2 3; do wait_until 30 all_owned $i 3; done
 wait_until 20 one_actor
 fence_after=$(wls 1 "[x['fence'] for x in w if x['name']=='w2' and x['acting_here']] or [0]")
