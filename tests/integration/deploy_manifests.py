@@ -177,7 +177,7 @@ try:
         fail("control plane exited with the shipped config:\n" + open(os.path.join(work, "cp.log")).read())
     ag = subprocess.Popen([os.path.join(BIN, "tide-agent"), "--config", os.path.join(work, "agent.conf"),
                            "--controlplane", f"127.0.0.1:{ap}", "--node", "deploy-node", "--token-file", tok,
-                           "--spool-dir", os.path.join(work, "spool")],
+                           "--spool-dir", os.path.join(work, "spool"), "--state-dir", os.path.join(work, "state")],
                           stdout=open(os.path.join(work, "agent.log"), "w"), stderr=subprocess.STDOUT)
     procs.append(ag)
     wait(lambda: ag.poll() is not None or b"deploy-node" in subprocess.run(ctl + ["agents", "--json"], capture_output=True).stdout,
