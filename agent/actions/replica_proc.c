@@ -518,7 +518,11 @@ static void on_exit_seen(replica *rep) {
     int status = -1;
     if (rep->child) {
         int st;
-        pid_t w = waitpid((pid_t)rep->r.pid, &st, WNOHANG);
+        /* the pidfd said it exited: the wait cannot block beyond the moment its status is
+         * posted (a WNOHANG wait alone could find it not yet waitable and lose the status) */
+        pid_t w;
+        while ((w = waitpid((pid_t)rep->r.pid, &st, 0)) < 0 && errno == EINTR) {
+        }
         if (w == (pid_t)rep->r.pid) status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         rep->child = 0;
     }
