@@ -139,11 +139,37 @@ static int not_found(const char *no_header, int backend_seen, const char *backen
     return -ENOENT;
 }
 
+/* The '# pxname,...' header line of `show stat`: col[c] = the column of names[c] (-1 when
+ * absent); the first `required` names must be there. 0, or -EINVAL with err set. */
+static int stat_header(span line, int lineno, const char *const *names, int n, int required,
+                       int *col, char *err, size_t errlen) {
+    char field[HAPROXY_NAME_MAX + 64];
+    if (line.n < 2 || line.p[0] != '#' || line.p[1] != ' ') {
+        snprintf(err, errlen, "show stat: line %d is not the '# pxname,...' header", lineno);
+        return -EINVAL;
+    }
+    for (int c = 0; c < n; c++)
+        col[c] = -1;
+    span h = {line.p + 2, line.n - 2};
+    size_t hp = 0;
+    for (int i = 0; i <= 4096 && csv_next(h, &hp, field, sizeof field) == 0; i++)
+        for (int c = 0; c < n; c++)
+            if (col[c] < 0 && span_eq(field, names[c])) col[c] = i;
+    for (int c = 0; c < required; c++)
+        if (col[c] < 0) {
+            snprintf(err, errlen, "show stat: header lacks %s", names[c]);
+            return -EINVAL;
+        }
+    return 0;
+}
+
 int haproxy_stat_find(const char *text, size_t len, const char *backend, const char *server,
                       haproxy_server_stat *out, char *err, size_t errlen) {
     size_t pos = 0;
     span line;
-    int c_px = -1, c_sv = -1, c_scur = -1, c_stot = -1, c_status = -1;
+    enum { S_PX, S_SV, S_SCUR, S_STATUS, S_STOT, S_N }; /* the first four are required */
+    static const char *const names[S_N] = {"pxname", "svname", "scur", "status", "stot"};
+    int col[S_N];
     int have_header = 0, backend_seen = 0, lineno = 0;
     char field[HAPROXY_NAME_MAX + 64];
 
@@ -151,59 +177,33 @@ int haproxy_stat_find(const char *text, size_t len, const char *backend, const c
         lineno++;
         if (line.n == 0) continue;
         if (!have_header) {
-            if (line.n < 2 || line.p[0] != '#' || line.p[1] != ' ') {
-                snprintf(err, errlen, "show stat: line %d is not the '# pxname,...' header",
-                         lineno);
-                return -EINVAL;
-            }
-            span h = {line.p + 2, line.n - 2};
-            size_t hp = 0;
-            for (int i = 0; csv_next(h, &hp, field, sizeof field) == 0; i++) {
-                if (span_eq(field, "pxname"))
-                    c_px = i;
-                else if (span_eq(field, "svname"))
-                    c_sv = i;
-                else if (span_eq(field, "scur"))
-                    c_scur = i;
-                else if (span_eq(field, "stot"))
-                    c_stot = i;
-                else if (span_eq(field, "status"))
-                    c_status = i;
-                if (i > 4096) break;
-            }
-            if (c_px < 0 || c_sv < 0 || c_scur < 0 || c_status < 0) {
-                snprintf(err, errlen, "show stat: header lacks %s",
-                         c_px < 0     ? "pxname"
-                         : c_sv < 0   ? "svname"
-                         : c_scur < 0 ? "scur"
-                                      : "status");
-                return -EINVAL;
-            }
+            int rc = stat_header(line, lineno, names, S_N, S_STOT, col, err, errlen);
+            if (rc < 0) return rc;
             have_header = 1;
             continue;
         }
-        if (csv_field(line, c_px, field, sizeof field) != 0) {
+        if (csv_field(line, col[S_PX], field, sizeof field) != 0) {
             snprintf(err, errlen, "show stat: line %d has no pxname field", lineno);
             return -EINVAL;
         }
         if (!span_eq(field, backend)) continue;
         backend_seen = 1;
-        if (csv_field(line, c_sv, field, sizeof field) != 0) {
+        if (csv_field(line, col[S_SV], field, sizeof field) != 0) {
             snprintf(err, errlen, "show stat: line %d has no svname field", lineno);
             return -EINVAL;
         }
         if (!span_eq(field, server)) continue;
-        if (csv_field(line, c_scur, field, sizeof field) != 0 ||
+        if (csv_field(line, col[S_SCUR], field, sizeof field) != 0 ||
             parse_long(field, &out->scur) != 0) {
             snprintf(err, errlen, "show stat: line %d (%s/%s): bad scur", lineno, backend, server);
             return -EINVAL;
         }
         out->stot = -1;
-        if (c_stot >= 0 && csv_field(line, c_stot, field, sizeof field) == 0) {
+        if (col[S_STOT] >= 0 && csv_field(line, col[S_STOT], field, sizeof field) == 0) {
             long v;
             if (parse_long(field, &v) == 0) out->stot = v;
         }
-        if (csv_field(line, c_status, out->status, sizeof out->status) != 0) {
+        if (csv_field(line, col[S_STATUS], out->status, sizeof out->status) != 0) {
             snprintf(err, errlen, "show stat: line %d (%s/%s): no status field", lineno, backend,
                      server);
             return -EINVAL;
@@ -228,10 +228,10 @@ static int counter_field(span line, int idx, double *out) {
 
 int haproxy_stat_proxies(const char *text, size_t len, haproxy_proxy_stat *out, int cap, int *n,
                          int *seen, char *err, size_t errlen) {
-    enum { C_PX, C_SV, C_REQ, C_SCUR, C_QCUR, C_5XX, C_N };
-    static const char *const names[C_N] = {"pxname", "svname", "req_tot",
-                                           "scur",   "qcur",   "hrsp_5xx"};
-    int col[C_N] = {-1, -1, -1, -1, -1, -1};
+    enum { C_PX, C_SV, C_SCUR, C_REQ, C_QCUR, C_5XX, C_N }; /* the first three are required */
+    static const char *const names[C_N] = {"pxname",  "svname", "scur",
+                                           "req_tot", "qcur",   "hrsp_5xx"};
+    int col[C_N];
     size_t pos = 0;
     span line;
     int have_header = 0, lineno = 0;
@@ -241,21 +241,8 @@ int haproxy_stat_proxies(const char *text, size_t len, haproxy_proxy_stat *out, 
         lineno++;
         if (line.n == 0) continue;
         if (!have_header) {
-            if (line.n < 2 || line.p[0] != '#' || line.p[1] != ' ') {
-                snprintf(err, errlen, "show stat: line %d is not the '# pxname,...' header",
-                         lineno);
-                return -EINVAL;
-            }
-            span h = {line.p + 2, line.n - 2};
-            size_t hp = 0;
-            for (int i = 0; i <= 4096 && csv_next(h, &hp, field, sizeof field) == 0; i++)
-                for (int c = 0; c < C_N; c++)
-                    if (col[c] < 0 && span_eq(field, names[c])) col[c] = i;
-            for (int c = 0; c < C_N; c++)
-                if (col[c] < 0 && c != C_QCUR && c != C_5XX && c != C_REQ) {
-                    snprintf(err, errlen, "show stat: header lacks %s", names[c]);
-                    return -EINVAL;
-                }
+            int rc = stat_header(line, lineno, names, C_N, C_REQ, col, err, errlen);
+            if (rc < 0) return rc;
             have_header = 1;
             continue;
         }
