@@ -209,13 +209,14 @@ install: $(PROGS)
 # hardening) and checked by lintian (an error or warning fails). Needs debhelper, dpkg-dev and
 # lintian (scripts/setup.sh installs them). `make deb-check` builds them and runs the test that
 # installs, verifies and purges them (tests/integration/deb_packages.sh; root).
+DEB_DIR ?= build/deb
 deb:
-	scripts/deb.sh build/deb
+	scripts/deb.sh $(DEB_DIR)
 deb-check: deb
 	$(MAKE) --no-print-directory deb-test
-# installs, runs and purges the packages of the last `make deb` (build/deb)
+# installs, runs and purges the packages of the last `make deb` (build/deb, or DEB_DIR)
 deb-test:
-	tests/run.sh --bin $(BIN) --build $(B) --integration-only deb_packages
+	TIDE_DEB_DIR=$(DEB_DIR) tests/run.sh --bin $(BIN) --build $(B) --integration-only deb_packages
 
 format:
 	@clang-format -i $(SRC_FILES) $(wildcard tests/*/*.[ch])
@@ -230,4 +231,4 @@ clean:
 .SECONDARY:
 
 # (build/deb holds the package build's own copy of the tree and its objects: not ours)
--include $(shell find build -path build/deb -prune -o -name '*.d' -print 2>/dev/null)
+-include $(shell find build -path 'build/deb*' -prune -o -name '*.d' -print 2>/dev/null)

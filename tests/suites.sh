@@ -4,7 +4,9 @@
 # the daemons it started, so on two cores the pair takes about as long as the longer one, not
 # the sum. Each line is shown as it comes, prefixed "NAME| "; when all have ended, each suite's
 # summary line ("N passed, N failed, N skipped", tests/run.sh's last line) is printed again
-# without the prefix, and the status is non-zero when any suite failed.
+# without the prefix, after the report of each failed test (its FAIL line and the log tail
+# tests/run.sh printed under it, at most 40 lines each: a CI log cut to its end still names and
+# shows every failure), and the status is non-zero when any suite failed.
 set -u
 tmp=$(mktemp -d /tmp/tide-suites.XXXXXX)
 trap 'kill $(jobs -p) 2> /dev/null; rm -rf "$tmp"' EXIT
@@ -23,6 +25,12 @@ status=0
 for i in "${!names[@]}"; do
     rc=$(cat "$tmp/$i.rc" 2> /dev/null || echo 1)
     summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$tmp/$i.log" | tail -1)
+    if [ "$rc" != 0 ]; then
+        # a failure's report: from its "FAIL " line to the next test's "ok"/"skip"/"FAIL" line
+        awk -v n="${names[$i]}" '/^(ok |skip |FAIL |failed: |[0-9]+ passed, )/ { on = 0; k = 0 }
+            /^FAIL / { on = 1 } /^failed: / { print n "| " $0 }
+            on && k++ < 40 { print n "| " $0 }' "$tmp/$i.log"
+    fi
     echo "suite ${names[$i]}: status $rc"
     [ -n "$summary" ] && echo "$summary"
     [ "$rc" = 0 ] || status=1
