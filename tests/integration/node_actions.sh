@@ -123,7 +123,9 @@ echo "warmup: $out"
 first=$(echo "$out" | jget 'd["first_second"]["mean_ms"]')
 last=$(echo "$out" | jget 'd["last_second"]["mean_ms"]')
 [ "$(echo "$out" | jget 'd["errors"]')" = 0 ] || fail "warm-up had errors"
-/usr/bin/python3 -c "import sys; sys.exit(0 if float('$first') > 4 * float('$last') else 1)" ||
+# the cold backend adds 150 ms to each of its first 12 requests: the first second's mean must
+# stand clearly above the last second's (a ratio would hinge on the loaded machine's base latency)
+/usr/bin/python3 -c "import sys; sys.exit(0 if float('$first') > float('$last') + 50 else 1)" ||
     fail "warm-up shows no effect: first second $first ms, last second $last ms"
 echo "warm-up: first second mean $first ms, last second mean $last ms"
 echo PASS
