@@ -6,7 +6,7 @@
 # lease expires; SIGSTOP of a member past its lease: the others take over, and after SIGCONT
 # it says it cannot prove its lease, does not act for the workloads it had, and rejoins with
 # new fencing tokens while every workload has exactly one owner acting for it.
-# timeout: 120
+# timeout: 180
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/_etcd.sh"
 
