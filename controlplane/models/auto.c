@@ -69,6 +69,13 @@
  * a ranking from a few days of validation is often wrong on the next week, and a tenth on
  * the runner-up costs at most a tenth of the gap between them when it is right. */
 #define AUTO_HEDGE 0.1
+/* Fewer validation origins than one window holds (3; the day-ahead task on a series of 4-5
+ * days has one or two) rank the candidates on one or two days' forecasts: no evidence. auto
+ * then forecasts the last value, the forecast that assumes nothing about the series (no
+ * season, no trend, no fitted shape): a seasonal naive forecast chosen on one day also pays
+ * twice for every burst the next week brings (when it comes and when it is echoed a day
+ * later), and a fitted model ranked on one day is ranked by chance. */
+#define AUTO_MIN_ORIGINS 3
 
 /* "median": a flat forecast at the median of the last H values (H the horizon), the level a
  * flat forecast should take under absolute error when the recent values scatter around it; on
@@ -472,6 +479,16 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
         }
     }
     memset(sel, 0, sizeof *sel);
+    if (norig < AUTO_MIN_ORIGINS && ok[0]) { /* see AUTO_MIN_ORIGINS */
+        if (verbose)
+            fprintf(stderr, "auto: %zu validation origin(s), fewer than %d: no evidence\n", norig,
+                    AUTO_MIN_ORIGINS);
+        sel->ntop = 1;
+        sel->top[0] = 0;
+        for (int b = 0; b < AUTO_BUCKETS; b++)
+            sel->w[b][0] = 1;
+        return 0;
+    }
     for (; sel->ntop < AUTO_TOP; sel->ntop++) {
         size_t b = NCAND;
         for (size_t c = 0; c < NCAND; c++) {
@@ -931,6 +948,14 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
         widen(bl, A, &v, m->kl);
         sel.scale = upward_factor(bl, A, &v, m->kl, naive_mae(F, ok, A, &v), 0);
         free(bl);
+    }
+    if (m->opt.verbose) {
+        char nm[96];
+        auto_m tmp = *m;
+        tmp.scale = sel.scale;
+        sel_name(&tmp, &sel, nm, sizeof nm);
+        fprintf(stderr, "auto: online choice over %zu origins up to grid origin %lld: %s\n", used,
+                (long long)kmax, nm);
     }
     int s = hs->sel_next;
     hs->sel[s] = sel;
