@@ -9,9 +9,8 @@
  * quarter of the horizon, the weights of a blend of the three best candidates are chosen on a
  * 0.1 grid (a single model is a blend with one weight 1) to minimise the mean absolute error
  * over the window, recent days weighted up (robust(); with fewer than AUTO_MIN_BLEND_WINDOWS
- * windows the best candidate alone, or half of it and half of the best naive forecast; with
- * fewer than AUTO_MIN_ORIGINS origins the last value), and a fitted model chosen alone keeps
- * AUTO_HEDGE of weight for the best naive forecast (choose()).
+ * windows the best candidate alone, or half of it and half of the best naive forecast), and a
+ * single model keeps AUTO_HEDGE of weight for the runner-up (choose()).
  *
  * Then every candidate is refit on all the training data (the window is up to 30% of a short
  * series: too much history to leave out of the forecasts) and all are kept. Online: at every
@@ -66,12 +65,9 @@
  * no upward factor (its rule needs a second-worst window; with one or two days it scaled a
  * naive forecast up by chance: `ec2_network_in` day-ahead `last` x 1.02 cost 14% of MASE). */
 #define AUTO_MIN_BLEND_WINDOWS 3
-/* A fitted model chosen alone for a horizon quarter gives this weight to the best naive
- * forecast of the window: a ranking from a few days of validation is often wrong on the next
- * week, and the safe side of a wrong ranking is the naive forecast that validated best (it
- * was the runner-up, whatever it was: 34 pairs, 4 -> 3 lost at the same geometric mean); a
- * tenth costs at most a tenth of the gap between them when the ranking is right. A naive
- * forecast chosen alone needs no hedge. */
+/* A single model chosen for a horizon quarter gives this weight to the best other candidate:
+ * a ranking from a few days of validation is often wrong on the next week, and a tenth on
+ * the runner-up costs at most a tenth of the gap between them when it is right. */
 #define AUTO_HEDGE 0.1
 /* Fewer validation origins than one window holds (3; the day-ahead task on a series of 4-5
  * days has one or two) rank the candidates on one or two days' forecasts: no evidence. auto
@@ -80,9 +76,6 @@
  * twice for every burst the next week brings (when it comes and when it is echoed a day
  * later), and a fitted model ranked on one day is ranked by chance. */
 #define AUTO_MIN_ORIGINS 3
-/* A selection holds the AUTO_TOP candidates of a blend and the best naive forecast (the
- * hedge's, when it is not among them). */
-#define AUTO_SLOTS (AUTO_TOP + 1)
 
 /* "median": a flat forecast at the median of the last H values (H the horizon), the level a
  * flat forecast should take under absolute error when the recent values scatter around it; on
@@ -149,8 +142,8 @@ static const fc_model_ops *const candidates[] = {&fc__model_last,
  * per horizon quarter. */
 typedef struct selection {
     int ntop;
-    size_t top[AUTO_SLOTS];
-    double w[AUTO_BUCKETS][AUTO_SLOTS];
+    size_t top[AUTO_TOP];
+    double w[AUTO_BUCKETS][AUTO_TOP];
     double scale; /* the upward factor */
 } selection;
 
@@ -557,28 +550,14 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
         else
             for (int t = 0; t < AUTO_TOP; t++)
                 bw[t] = AUTO_SHRINK * bw[t] + (1 - AUTO_SHRINK) * sw[t];
-    }
-    /* see AUTO_HEDGE: a fitted model alone in a quarter hedges with the best naive forecast
-     * (added to the selection when it is not among the top) */
-    size_t bn = NCAND;
-    for (size_t c = 0; c < 3 && c < NCAND; c++)
-        if (isfinite(score[c]) && (bn == NCAND || score[c] < score[bn])) bn = c;
-    for (int b = 0; b < AUTO_BUCKETS && bn != NCAND; b++)
-        for (int t = 0; t < sel->ntop; t++) {
-            if (!(sel->w[b][t] >= 1 - 1e-9) || sel->top[t] == bn) continue;
-            int r = 0;
-            while (r < sel->ntop && sel->top[r] != bn)
-                r++;
-            if (r == sel->ntop) { /* AUTO_SLOTS has room */
-                sel->top[r] = bn;
-                sel->ntop++;
-                for (int b2 = 0; b2 < AUTO_BUCKETS; b2++)
-                    sel->w[b2][r] = 0;
+        for (int t = 0; t < ntop && ntop >= 2; t++) /* see AUTO_HEDGE */
+            if (bw[t] >= 1 - 1e-9) {
+                int r = t == 0 ? 1 : 0;
+                bw[t] = 1 - AUTO_HEDGE;
+                bw[r] = AUTO_HEDGE;
+                break;
             }
-            sel->w[b][t] = 1 - AUTO_HEDGE;
-            sel->w[b][r] = AUTO_HEDGE;
-            break;
-        }
+    }
     return 0;
 }
 
