@@ -649,6 +649,18 @@ static double upward_factor(const double *blend, const double *A, const val *v, 
     return scale;
 }
 
+/* The blend of sel at the norig origins of F (NCAND x norig x H) into out (norig x H). */
+static void blend_of(const selection *sel, const double *F, size_t norig, int H, double *out) {
+    for (size_t k = 0; k < norig; k++)
+        for (int i = 0; i < H; i++) {
+            size_t j = k * (size_t)H + (size_t)i;
+            double f = 0;
+            for (int t = 0; t < sel->ntop; t++)
+                f += sel->w[bucket_of(i, H)][t] * F[sel->top[t] * norig * (size_t)H + j];
+            out[j] = f;
+        }
+}
+
 /* The names of the candidates with a weight in sel, e.g. "auto:profile+holt-winters*1.09". */
 static void sel_name(const auto_m *m, const selection *sel, char *buf, size_t len) {
     size_t off = (size_t)snprintf(buf, len, "auto:");
@@ -932,6 +944,26 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
         goto done;
     }
     if (rc != 0) goto done;
+    /* a new choice must beat the fit's on this window by AUTO_BLEND_GAIN, as a blend must
+     * beat a single model: a day or two of one candidate's luck does not switch the forecast */
+    int fit_ok = 1;
+    for (int t = 0; t < m->fit_sel.ntop; t++)
+        fit_ok &= ok[m->fit_sel.top[t]];
+    if (fit_ok) {
+        double *b2 = malloc(2 * used * (size_t)H * sizeof *b2);
+        if (!b2) {
+            rc = -ENOMEM;
+            goto done;
+        }
+        blend_of(&sel, F, used, (int)H, b2);
+        blend_of(&m->fit_sel, F, used, (int)H, b2 + used * (size_t)H);
+        const double *fn = b2, *ff = b2 + used * (size_t)H;
+        double one = 1, mn[AUTO_WINDOWS], mf[AUTO_WINDOWS];
+        window_mae(&v, &fn, &one, 1, -1, mn);
+        window_mae(&v, &ff, &one, 1, -1, mf);
+        if (!(robust(&v, mn) < (1 - AUTO_BLEND_GAIN) * robust(&v, mf))) sel = m->fit_sel;
+        free(b2);
+    }
     sel.scale = m->scale;
     if (m->nonneg) {
         double *bl = malloc(used * (size_t)H * sizeof *bl);
