@@ -10,7 +10,7 @@
  * 0.1 grid (a single model is a blend with one weight 1) to minimise the mean absolute error
  * over the window, recent days weighted up (robust(); with fewer than AUTO_MIN_BLEND_WINDOWS
  * windows the best candidate alone, or half of it and half of the best naive forecast; with
- * fewer than AUTO_MIN_ORIGINS origins the last value) (choose()).
+ * fewer than AUTO_MIN_ORIGINS origins the last value; see choose()).
  *
  * Then every candidate is refit on all the training data (the window is up to 30% of a short
  * series: too much history to leave out of the forecasts) and all are kept. Online: at every
@@ -70,6 +70,7 @@
  * `snaive-day`, 1.010; a tenth on the best naive forecast carries a spike through the whole
  * horizon when that is the last value; without one, 34 pairs: 4 -> 3 lost, geometric mean
  * 0.820 either way). A blend of candidates still needs AUTO_BLEND_GAIN to be used. */
+
 /* Fewer validation origins than one window holds (3; the day-ahead task on a series of 4-5
  * days has one or two) rank the candidates on one or two days' forecasts: no evidence. auto
  * then forecasts the last value, the forecast that assumes nothing about the series (no
@@ -774,14 +775,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         rc = -ENOMEM;
         goto out;
     }
-    for (size_t k = 0; k < norig; k++)
-        for (int i = 0; i < H; i++) {
-            size_t j = k * (size_t)H + (size_t)i;
-            double f = 0;
-            for (int t = 0; t < sel->ntop; t++)
-                f += sel->w[bucket_of(i, H)][t] * F[sel->top[t] * norig * (size_t)H + j];
-            blend[j] = f;
-        }
+    blend_of(sel, F, norig, H, blend);
     /* the memo of the online choice starts with the validation forecasts */
     m->hist = calloc(1, sizeof *m->hist);
     size_t cap = norig + 2 * ((size_t)H / stride + 2);
@@ -971,14 +965,7 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
             rc = -ENOMEM;
             goto done;
         }
-        for (size_t k = 0; k < used; k++)
-            for (int64_t i = 0; i < H; i++) {
-                size_t j = k * (size_t)H + (size_t)i;
-                double f = 0;
-                for (int t = 0; t < sel.ntop; t++)
-                    f += sel.w[bucket_of((int)i, (int)H)][t] * F[sel.top[t] * used * (size_t)H + j];
-                bl[j] = f;
-            }
+        blend_of(&sel, F, used, (int)H, bl);
         double naive = naive_mae(F, ok, A, &v);
         widen(bl, A, &v, m->kl);
         sel.scale = upward_factor(bl, A, &v, m->kl, naive, 0);
