@@ -458,6 +458,15 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
             need = portrait_replicas_for(tr, p->capacity_per_replica, tgt);
         else
             need = e->cap_fn(e->cap_ctx, tr, t, tgt / 100.0, 0, e->spec.max_replicas);
+        if (need > obs->current && obs->current > 0) {
+            /* the reactive rule adds replicas only once utilization leaves its tolerance band:
+             * traffic the current replicas carry within the band needs none */
+            double up = tgt * (1 + e->spec.tolerance);
+            int edge = p->capacity_per_replica > 0
+                           ? portrait_replicas_for(tr, p->capacity_per_replica, up)
+                           : e->cap_fn(e->cap_ctx, tr, t, up / 100.0, 0, e->spec.max_replicas);
+            if (edge >= 0 && edge <= obs->current) need = obs->current;
+        }
         if (need < 0) {
             snprintf(why, whylen, "capacity model could not size %.1f traffic", tr);
             break;
@@ -466,19 +475,31 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
         o->traffic[k] = tr;
         last = k;
     }
+    /* replicas that must exist at the start of step k (at now for the current step): the
+     * forecast need of every step that begins within the scale-up-ahead time */
     int ahead = obs->ahead_seconds > 0 ? (int)((obs->ahead_seconds + g->step - 1) / g->step) : 0;
     for (int k = 0; k <= last; k++) {
         int m = o->need[k];
-        for (int j = k + 1; j <= k + ahead && j <= last; j++)
+        int64_t from = k == 0 ? obs->now : g->t0 + (int64_t)k * g->step;
+        for (int j = k + 1; j <= k + ahead && j <= last; j++) {
+            if (g->t0 + (int64_t)j * g->step - from > obs->ahead_seconds) break;
             if (o->need[j] > m) m = o->need[j];
+        }
         o->rep[k] = m;
     }
+    /* online now: what the current load needs (the reactive recommendation); the forecast's
+     * need for now and ahead only provisions replicas (started ahead, parked in Standby) until
+     * the rise arrives and the load itself asks for them */
+    int fc_now = last >= 0 ? o->need[0] : -1;
+    if (last >= 0 && reactive >= 0) o->need[0] = reactive;
     if (last >= 0) {
         char lm[48] = "";
         if (!isnan(live)) snprintf(lm, sizeof lm, ", live MASE %.2f", live);
-        snprintf(why, whylen, "%s q%.2f: need %d now, %d within %ds ahead (forecast %.0f%s)",
-                 fc_name(ps->fc), p->quantile, o->need[0], o->rep[0], obs->ahead_seconds,
-                 o->traffic[0], lm);
+        snprintf(why, whylen,
+                 "%s q%.2f: online %d (%s), forecast %.0f needs %d now, %d within %ds ahead%s",
+                 fc_name(ps->fc), p->quantile, o->need[0],
+                 reactive >= 0 ? "current load" : "forecast", o->traffic[0], fc_now, o->rep[0],
+                 obs->ahead_seconds, lm);
     }
 }
 
