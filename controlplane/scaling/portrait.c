@@ -374,6 +374,23 @@ static int reactive_value(portrait_engine *e, const portrait_obs *obs, char *why
     return d.desired;
 }
 
+/* Whether the ready pods of the utilization metric run at 100% of their request or more. */
+static int pods_saturated(const portrait_obs *obs) {
+    for (size_t m = 0; m < obs->n_metrics; m++) {
+        const hpa_metric *hm = &obs->metrics[m];
+        if (hm->type != HPA_UTILIZATION) continue;
+        double used = 0, req = 0;
+        for (size_t k = 0; k < hm->n; k++) {
+            const hpa_pod *pd = &hm->pods[k];
+            if (pd->ignored || !pd->has_metric || !pd->ready) continue;
+            used += pd->value;
+            req += pd->request;
+        }
+        if (req > 0 && used >= req * (1 - 1e-9)) return 1;
+    }
+    return 0;
+}
+
 static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, const portrait *g,
                         prov_out *o, int reactive, const char *reactive_why, char *why,
                         size_t whylen) {
@@ -491,15 +508,27 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
      * need for now and ahead only provisions replicas (started ahead, parked in Standby) until
      * the rise arrives and the load itself asks for them */
     int fc_now = last >= 0 ? o->need[0] : -1;
-    if (last >= 0 && reactive >= 0) o->need[0] = reactive;
+    int saturated = 0;
+    if (last >= 0 && reactive >= 0) {
+        o->need[0] = reactive;
+        /* the rise has arrived but the load cannot show its size: the ready pods run at 100%
+         * of their request or more (the capacity a replica is sized by), so the reactive
+         * recommendation is only a lower bound; the forecast's need for now sizes it instead */
+        if (reactive > obs->current && fc_now > reactive && pods_saturated(obs)) {
+            o->need[0] = fc_now;
+            saturated = 1;
+        }
+    }
     if (last >= 0) {
         char lm[48] = "";
         if (!isnan(live)) snprintf(lm, sizeof lm, ", live MASE %.2f", live);
         snprintf(why, whylen,
                  "%s q%.2f: online %d (%s), forecast %.0f needs %d now, %d within %ds ahead%s",
                  fc_name(ps->fc), p->quantile, o->need[0],
-                 reactive >= 0 ? "current load" : "forecast", o->traffic[0], fc_now, o->rep[0],
-                 obs->ahead_seconds, lm);
+                 saturated       ? "forecast: pods saturated"
+                 : reactive >= 0 ? "current load"
+                                 : "forecast",
+                 o->traffic[0], fc_now, o->rep[0], obs->ahead_seconds, lm);
     }
 }
 
