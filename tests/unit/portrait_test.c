@@ -367,6 +367,7 @@ TEST(portrait_predictive_sizes_a_saturated_rise_by_the_forecast) {
     s = base(1, 200);
     e = trained_flat(&s, 48, 600, 600, &t0, &y);
     T_ASSERT(e != NULL);
+    ctx.y = y; /* the new history (the old one is freed) */
     m = util_metric(8, 90);
     T_EQ_INT(portrait_update(e, &obs, pt), 0);
     T_EQ_INT(portrait_reactive_last(e), 12);
