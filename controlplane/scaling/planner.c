@@ -332,12 +332,15 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     if (prov < need) prov = need;
     planner_counts c;
     planner_counts_get(p, &c);
-    char inputs[200];
+    char inputs[256], ahead_txt[64] = "";
+    if (c.online_ahead + c.starting_ahead > 0)
+        snprintf(ahead_txt, sizeof ahead_txt, " (%d online, %d starting started ahead)",
+                 c.online_ahead, c.starting_ahead);
     snprintf(inputs, sizeof inputs,
              "need %d online, %d provisioned (ahead %ds); fleet %d online, %d starting, %d "
-             "activating, %d cutoff, %d standby",
+             "activating, %d cutoff, %d standby%s",
              need, prov, planner_scale_up_ahead(p), c.online, c.starting, c.activating, c.cutoff,
-             c.standby);
+             c.standby, ahead_txt);
     if (need != p->last_need || prov != p->last_prov) {
         event(p, now, "target", "%s; portrait: %.150s", inputs, pt->status);
         p->last_need = need;
