@@ -145,7 +145,8 @@ int controller_step(controller *c, const controller_obs *o, controller_out *out)
         if (c->adopted) {
             planner_counts n;
             planner_counts_get(c->pl, &n);
-            current = n.online + n.starting + n.activating;
+            /* replicas started ahead of demand are not the current load's (planner.h) */
+            current = n.online + n.starting + n.activating - n.online_ahead - n.starting_ahead;
         }
     }
     out->current = current;

@@ -243,6 +243,10 @@ static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o,
             observe_pod_class pc = observe_replica_pod(
                 st->valuestring, cJSON_IsNumber(since) ? (int64_t)since->valuedouble : -1,
                 now * 1000, s->sync_seconds);
+            /* a replica started ahead of demand is outside the scaled set while it starts */
+            if (strcmp(st->valuestring, "Starting") == 0 &&
+                planner_is_ahead(controller_planner(e->ctl), id->valuestring))
+                pc = OBSERVE_POD_LEFT_OUT;
             if (pc == OBSERVE_POD_READY) continue;
             other[nun] =
                 cJSON_IsString(cg) && cg->valuestring[0] ? observe_label_hash(cg->valuestring) : 0;
