@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -443,17 +444,9 @@ static int mkdir_p(const char *path) {
  * rep->r.dirs. Returns 0 or -errno with err. */
 static int cgroup_create(replica *rep, double cpu_quota, double memory_bytes, char *err,
                          size_t errlen) {
-    char buf[65536];
-    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-    if (fd >= 0) close(fd);
-    if (n <= 0) {
-        snprintf(err, errlen, "reading /proc/self/mountinfo: %s", strerror(errno));
-        return -EIO;
-    }
-    buf[n] = 0;
     rcg_hierarchies hs;
-    if (rcg_parse_mountinfo(buf, (size_t)n, &hs, err, errlen)) return -EINVAL;
+    int rc0 = rcg_read_hierarchies(&hs, err, errlen);
+    if (rc0) return rc0;
     int cpu_done = cpu_quota <= 0, mem_done = memory_bytes <= 0;
     rep->r.ndirs = 0;
     for (int i = 0; i < hs.n && rep->r.ndirs < 8; i++) {
@@ -564,6 +557,9 @@ struct start_job {
     void *arg;
     int64_t t0_us, exec_us, deadline_us;
     double setup_ms; /* command in -> spawn: arguments, cgroups, record */
+    /* spawn to exec in steps (CLOCK_MONOTONIC, us; 0 unknown): the child ran, it was in its
+     * cgroups, it called execve (the agent resumed at exec_us) */
+    int64_t child_us, moved_us, execve_us;
     int errfd;
     ev_io errw;
     ev_timer deadline, tick;
@@ -689,6 +685,16 @@ static void start_ok(start_job *s) {
         if (rep->r.port) cJSON_AddNumberToObject(res, "port", rep->r.port);
         cJSON_AddNumberToObject(res, "exec_ms", ms3((double)(s->exec_us - s->t0_us) / 1000));
         if (!s->adopted) cJSON_AddNumberToObject(res, "setup_ms", ms3(s->setup_ms));
+        if (!s->adopted && s->child_us && s->moved_us && s->execve_us) {
+            cJSON *st = cJSON_AddObjectToObject(res, "exec_steps");
+            cJSON_AddNumberToObject(st, "child_ms", ms3((double)(s->child_us - s->t0_us) / 1000));
+            cJSON_AddNumberToObject(st, "cgroups_ms",
+                                    ms3((double)(s->moved_us - s->child_us) / 1000));
+            cJSON_AddNumberToObject(st, "prepare_ms",
+                                    ms3((double)(s->execve_us - s->moved_us) / 1000));
+            cJSON_AddNumberToObject(st, "execve_ms",
+                                    ms3((double)(s->exec_us - s->execve_us) / 1000));
+        }
         cJSON_AddNumberToObject(res, "exec_mono_ms", ms3((double)s->exec_us / 1000));
         cJSON_AddNumberToObject(res, "startup_ms", rep->r.startup_ms);
         cJSON_AddNumberToObject(res, "ready_ms", ms3((double)(now - s->t0_us) / 1000));
@@ -698,8 +704,18 @@ static void start_ok(start_job *s) {
         rec_path(rep->r.id, p, sizeof p, ".log");
         cJSON_AddStringToObject(res, "log", p);
     }
-    log_info("replicas", "replica %s ready: pid %ld, cgroup %s, start-up %.1f ms", rep->r.id,
-             rep->r.pid, rep->r.cgroup, rep->r.startup_ms);
+    if (!s->adopted && s->child_us && s->moved_us && s->execve_us)
+        log_info("replicas",
+                 "replica %s ready: pid %ld, cgroup %s, start-up %.1f ms; spawn to exec %.1f ms "
+                 "(child ran %.1f, cgroup moves %.1f, prepare %.1f, execve %.1f)",
+                 rep->r.id, rep->r.pid, rep->r.cgroup, rep->r.startup_ms,
+                 (double)(s->exec_us - s->t0_us) / 1000, (double)(s->child_us - s->t0_us) / 1000,
+                 (double)(s->moved_us - s->child_us) / 1000,
+                 (double)(s->execve_us - s->moved_us) / 1000,
+                 (double)(s->exec_us - s->execve_us) / 1000);
+    else
+        log_info("replicas", "replica %s ready: pid %ld, cgroup %s, start-up %.1f ms", rep->r.id,
+                 rep->r.pid, rep->r.cgroup, rep->r.startup_ms);
     replica_proc_done_fn done = s->done;
     void *arg = s->arg;
     start_job_free(s);
@@ -883,7 +899,15 @@ CHILD_FN static void fmt_long(long v, char *out) {
     out[n] = 0;
 }
 
-/* What the child needs, read from the agent's memory. */
+/* CLOCK_MONOTONIC in us through the vDSO (async-signal-safe). */
+CHILD_FN static int64_t child_mono_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* What the child needs, read from the agent's memory; the child writes back only the instants
+ * of its steps (the agent reads them once it resumes, after the exec). */
 typedef struct child_args {
     int errfd, logfd;
     char *const *procs;
@@ -895,6 +919,7 @@ typedef struct child_args {
     const gid_t *groups;
     int ngroups;
     char *const *argv, *const *envp;
+    int64_t child_us, moved_us, execve_us; /* written by the child */
 } child_args;
 
 /* In the child, until exec: only async-signal-safe calls, and raw system calls for the
@@ -902,7 +927,8 @@ typedef struct child_args {
  * the child shares). Signals come blocked (spawn_child); handlers go back to the default before
  * they are unblocked. Never returns. */
 CHILD_FN static int child_main(void *arg) {
-    const child_args *a = arg;
+    child_args *a = arg;
+    a->child_us = child_mono_us();
     child_err ce = {0, 0};
     char pid_s[24];
     fmt_long((long)syscall(SYS_getpid), pid_s);
@@ -921,6 +947,11 @@ CHILD_FN static int child_main(void *arg) {
         }
         close(fd);
     }
+    a->moved_us = child_mono_us();
+    /* the replica runs at nice 0, never at the agent's own priority (a unit's Nice=-5 raises
+     * the agent so that its actions are not queued behind the node's work; the replica is that
+     * work); lowering is refused without CAP_SYS_NICE: then it keeps the agent's */
+    syscall(SYS_setpriority, PRIO_PROCESS, 0, 0);
     for (int sig = 1; sig < NSIG; sig++)
         signal(sig, SIG_DFL);
     sigset_t none;
@@ -941,6 +972,7 @@ CHILD_FN static int child_main(void *arg) {
         goto fail;
     }
     syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
+    a->execve_us = child_mono_us();
     execve(a->argv[0], a->argv, (char *const *)a->envp);
     ce.stage = 6;
 fail:
@@ -1265,6 +1297,9 @@ static void run_start(const cJSON *args, replica_proc_done_fn done, void *arg) {
         } else {
             /* the child has exec'd or failed by now (CLONE_VFORK): the pipe tells which */
             s->exec_us = mono_us();
+            s->child_us = ca.child_us;
+            s->moved_us = ca.moved_us;
+            s->execve_us = ca.execve_us;
             rep->r.pid = pid;
             rep->child = 1;
         }
@@ -1613,6 +1648,17 @@ int replica_proc_open(struct ev_loop *loop, const char *dir, const char *cgroup_
     closedir(d);
     log_info("replicas", "replica dir %s: %d replica(s) adopted, cgroups under %s", dir,
              M.nreplicas, cgroup_parent);
+    /* without favordynmods a replica's move into its cgroups takes the kernel's global
+     * threadgroup lock for writing: it waits for an RCU grace period and for every fork and
+     * exit under way on the node (README "Faster replica starts: favordynmods") */
+    rcg_hierarchies hs;
+    char e2[256];
+    if (rcg_read_hierarchies(&hs, e2, sizeof e2) == 0 && hs.n > 0 && !rcg_favordynmods(&hs))
+        log_info("replicas",
+                 "no cgroup hierarchy is mounted with favordynmods: each replica start waits "
+                 "for an RCU grace period and for the node's forks and exits when it enters its "
+                 "cgroups (tens to hundreds of ms on a busy node); README \"Faster replica starts: "
+                 "favordynmods\"");
     return 0;
 }
 

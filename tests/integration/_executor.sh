@@ -9,7 +9,9 @@
 # control planes defines ex_controlplanes before sourcing this: it is called instead of
 # cp_start, starts them and sets CTL and EX_CONTROLPLANES (the agents' `--controlplane` list);
 # GRAY_PCT, GRAY_INTERVAL and GRAY_OBS, when set, replace the scale-down gray step's
-# changePercent (100), changeIntervalSeconds (0) and observationSeconds (1).
+# changePercent (100), changeIntervalSeconds (0) and observationSeconds (1). AGENT_NICE, when
+# set, runs the agents at that nice value (the shipped unit's is -5); LOG_GAP_MS, when set, is
+# the replicas' --log-gap-ms (each logs the first request it serves after a pause).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/_controlplane.sh"
 
@@ -68,7 +70,7 @@ else
     CPID=$SPAWNED
 fi
 agent() { # agent NODE [replica args]
-    spawn "agent-$1" "$TIDE_BIN/tide-agent" --controlplane "${EX_CONTROLPLANES:-127.0.0.1:$P}" --node "$1" \
+    spawn "agent-$1" ${AGENT_NICE:+nice -n "$AGENT_NICE"} "$TIDE_BIN/tide-agent" --controlplane "${EX_CONTROLPLANES:-127.0.0.1:$P}" --node "$1" \
         --token-file "$W/token" --reconnect-max 500ms --interval 1s "${@:2}"
 }
 agent lb; ALB=$SPAWNED
@@ -90,6 +92,8 @@ for _ in range(200):
         pass
 ')
 spec() { # spec REPLICAS [KEEPALIVE] [GRAY_STATE]
+local _gap=""
+[ -n "${LOG_GAP_MS:-}" ] && _gap=", --log-gap-ms, \"$LOG_GAP_MS\""
 cat > "$W/web.yaml" <<Y
 apiVersion: tide/v1
 kind: Workload
@@ -101,7 +105,7 @@ spec:
     haproxy: {node: lb, socket: $S, serverPrefix: r}
     nodes: [{name: app1, address: 127.0.0.1}, {name: app2, address: 127.0.0.1}]
     replica:
-      command: [python3, $FIX, "{port}", --name, "{id}", --startup-ms, "${STARTUP_MS:-800}"]
+      command: [python3, $FIX, "{port}", --name, "{id}", --startup-ms, "${STARTUP_MS:-800}"$_gap]
       readiness: {path: /healthz, timeoutSeconds: 20}
       gracePeriodSeconds: 2
       ports: {first: $PB, last: $((PB + 9))}
