@@ -204,15 +204,16 @@ if st:
 # spawn to exec in steps, from the agents' logs (their last len(over) starts, by time)
 steps = []
 for l in open(sys.argv[8]):
-    m = re.match(r"(\S+) .*spawn to exec ([\d.]+) ms \(child ran ([\d.]+), cgroup moves ([\d.]+), prepare ([\d.]+), execve ([\d.]+)\)", l)
-    if m: steps.append((m.group(1), [float(x) for x in m.groups()[1:]]))
+    m = re.match(r"(\S+) .*spawn to exec ([\d.]+) ms \(child ran ([\d.]+), cgroup moves ([\d.]+), prepare ([\d.]+), execve ([\d.]+)\)(?:; after the exec ([\d.]+) ms)?", l)
+    if m: steps.append((m.group(1), [float(x) for x in m.groups()[1:] if x is not None]))
 steps = [x[1] for x in sorted(steps)][-len(over):] if over else []
 if steps:
     print("  spawn to exec in steps (agents' logs, %d starts):" % len(steps))
     show("clone -> the child runs", [x[1] for x in steps])
-    show("the child's cgroup moves (7 cgroup.procs writes)", [x[2] for x in steps])
-    show("session, nice, fds, cwd, credentials", [x[3] for x in steps])
+    show("the child's cgroup moves (its cgroup.procs writes)", [x[2] for x in steps])
+    show("session, signals, fds, cwd, credentials", [x[3] for x in steps])
     show("execve -> the agent resumes", [x[4] for x in steps])
+    if all(len(x) > 5 for x in steps): show("after the exec: nice 0, v1 cpu cgroup (by the agent)", [x[5] for x in steps])
 # references for the load of this run
 ct = [float(l.split()[0]) for l in cl if " ERR " not in l]
 gaps = [b - a for a, b in zip(ct, ct[1:]) if 0 <= b - a < 5000]
