@@ -40,7 +40,11 @@ source "$TIDE_SRC/tests/integration/_executor.sh"
 set +e
 
 # on failure: what the control plane decided and did
-fail() { "${CTL[@]}" describe web 2>&1 | tail -40; "${CTL[@]}" events web 2>&1 | tail -40; echo "FAIL: $*" >&2; exit 1; }
+fail() {
+    "${CTL[@]}" describe web 2>&1 | tail -40; "${CTL[@]}" events web 2>&1 | tail -40; echo "FAIL: $*" >&2
+    [ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp -r "$W"/*.log "$W"/*.txt "$W"/r1 "$W"/r2 "$KEEP_LOGS"/ 2>/dev/null
+    exit 1
+}
 one_sb() { want "web-1:Online web-2:Standby" || want "web-1:Standby web-2:Online"; }
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 spec 2

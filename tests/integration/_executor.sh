@@ -11,7 +11,9 @@
 # GRAY_PCT, GRAY_INTERVAL and GRAY_OBS, when set, replace the scale-down gray step's
 # changePercent (100), changeIntervalSeconds (0) and observationSeconds (1). AGENT_NICE, when
 # set, runs the agents at that nice value (the shipped unit's is -5); LOG_GAP_MS, when set, is
-# the replicas' --log-gap-ms (each logs the first request it serves after a pause).
+# the replicas' --log-gap-ms (each logs the first request it serves after a pause);
+# AGENT_CPU_SHARES, when set, puts the agents in a v1 cpu cgroup of that cpu.shares (systemd's
+# CPUWeight=W is shares W*1024/100 there: the unit's old CPUWeight=20 is 204).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/_controlplane.sh"
 
@@ -32,6 +34,7 @@ reap_replicas() {
     for d in $R/unified$PARENT-*/*/; do for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p"; done; done 2>/dev/null
     sleep 0.2
     done
+    [ -n "${AGENT_CG:-}" ] && rmdir "$AGENT_CG" 2>/dev/null
     for h in unified freezer memory cpu cpuacct pids systemd; do
         for d in $R/$h$PARENT-*/*/; do rmdir "$d"; done 2>/dev/null
         for d in $R/$h$PARENT-*; do rmdir "$d"; done 2>/dev/null
@@ -76,6 +79,11 @@ agent() { # agent NODE [replica args]
 agent lb; ALB=$SPAWNED
 agent app1 --replica-dir "$W/r1" --replica-cgroup "$PARENT-1"; A1=$SPAWNED
 agent app2 --replica-dir "$W/r2" --replica-cgroup "$PARENT-2"; A2=$SPAWNED
+if [ -n "${AGENT_CPU_SHARES:-}" ]; then # the agents in a v1 cpu cgroup of that weight (a unit's CPUWeight=)
+    AGENT_CG=$R/cpu$PARENT-agents
+    mkdir "$AGENT_CG" && echo "$AGENT_CPU_SHARES" > "$AGENT_CG/cpu.shares" || fail "no cpu cgroup for the agents"
+    for p in $ALB $A1 $A2; do echo "$p" > "$AGENT_CG/cgroup.procs"; done
+fi
 three_up() { [ "$("${CTL[@]}" agents --json | grep -Eo '"connected":[[:space:]]*true' | wc -l)" = 3 ]; }
 wait_until 20 three_up || fail "agents did not connect"
 
