@@ -888,6 +888,10 @@ static void eval_workload(struct cp_alerts *a, ar_entry *e, int64_t now) {
         settle(a, e, now, -ENOENT, err, "", 0);
         return;
     }
+    if (!we->ctl) { /* dormant here: the control plane that owns it evaluates the conditions */
+        settle(a, e, now, 0, "", "", 0);
+        return;
+    }
     const char *ns = we->spec.namespace_;
     const portrait *pt = controller_portrait(we->ctl);
     if (sp->conditions & AR_COND_OUT_OF_REPLICAS) {

@@ -994,6 +994,17 @@ int cluster_may_act(struct controlplane *cp, const char *workload, uint64_t *fen
     return 1;
 }
 
+int cluster_owns(struct controlplane *cp, const char *workload) {
+    cluster *c = cp->cluster;
+    if (!c) return 1;
+    cl_wl *w = wl_get(c, workload, 0);
+    if (!w) return 0;
+    if (w->pending) return 1; /* a txn under way (taking it, or giving it up) */
+    ka_state ks;
+    ka_snapshot(c, &ks);
+    return w->has_owner && ks.lease && w->owner_lease == ks.lease && strcmp(w->owner, c->me) == 0;
+}
+
 int cluster_owner(struct controlplane *cp, const char *workload, char *name, size_t namelen,
                   char *http, size_t httplen, int *self) {
     cluster *c = cp->cluster;

@@ -39,7 +39,16 @@ wls_is $other "[x for x in w if x['name']=='w1'][0]['acting_here'] is False" \
     || fail "cp$other acts for w1, owned by $owner1"
 ctl "${owner1#cp}" events w1 | grep >/dev/null "ownership: owned here with fencing token" \
     || fail "no ownership event for w1 on $owner1"
-echo "ok: $W_N workloads over 3 control planes, one acting owner each"
+# only the owner builds a workload's controller (planner, models): elsewhere it is dormant
+described() { # I NAME EXPR: a python expression over cp I's `describe NAME --json` d
+    ctl "$1" --json describe "$2" | /usr/bin/python3 -c "import json,sys
+d=json.load(sys.stdin); assert $3, d"
+}
+built() { described "$1" "$2" "d['scale_up_ahead_seconds'] is not None"; }
+dormant() { described "$1" "$2" "d['scale_up_ahead_seconds'] is None and not d['owner']['self'] and 'replicas' in d"; }
+wait_until 10 built "${owner1#cp}" w1 || fail "w1 not built on its owner $owner1"
+wait_until 10 dormant $other w1 || fail "w1 not dormant on cp$other (owned by $owner1)"
+echo "ok: $W_N workloads over 3 control planes, one acting owner each (dormant elsewhere)"
 
 # a clean leave (SIGTERM: the lease is revoked) and a join: each moves <= 1.5 W/N
 kill -TERM "${CPID[3]}"; wait "${CPID[3]}" 2>/dev/null || true
@@ -63,7 +72,8 @@ new=$(wls $a "[x['owner']['member'] for x in w if x['name']=='w1'][0]")
 # the event is written at the new owner's next sync of w1: awaited
 took_over() { ctl "${new#cp}" events w1 | grep >/dev/null "ownership: owned here"; }
 wait_until 20 took_over || fail "no take-over event on $new"
-echo "ok: kill -9 of $owner: w1 taken over by $new"
+wait_until 10 built "${new#cp}" w1 || fail "w1 not built on its new owner $new"
+echo "ok: kill -9 of $owner: w1 taken over (and built) by $new"
 ha_cp $k
 for i in 1 2 3; do wait_until 30 all_owned $i 3; done
 
@@ -88,5 +98,11 @@ done
 /usr/bin/python3 -c "import sys; a=eval(sys.argv[2]); a=a[0] if isinstance(a,list) else a; assert a > float(sys.argv[1]), (sys.argv)" \
     "$fence_before" "$fence_after" || fail "w2's fencing token did not grow: $fence_before -> $fence_after"
 cl_is $k "c['stepdowns']>=1 and c['lease_losses']>=1" || fail "cp$k: step-down not counted"
+# what cp k no longer owns was released (dormant), its events kept
+for n in 1 2 3 4 5 6 7 8 9 10; do
+    if wls_is $k "[x for x in w if x['name']=='w$n'][0]['owner']['self'] is False"; then
+        wait_until 10 dormant $k "w$n" || fail "cp$k: w$n, owned elsewhere, not dormant"
+    fi
+done
 echo "ok: SIGSTOP past the lease: cp$k stepped down, w2's token $fence_before -> $fence_after"
 echo "ha_etcd_ownership: ok"
