@@ -446,6 +446,8 @@ static void summary(cJSON *o, const workload_entry *e) {
     cJSON_AddNumberToObject(o, "fence", (double)e->fence);
     cJSON_AddNumberToObject(o, "fenced_by", (double)e->fenced_by);
     cJSON_AddNumberToObject(o, "fenced_refusals", (double)e->fenced_refusals);
+    /* with etcd: owned elsewhere, so no controller, models or planner here (workloads.h) */
+    cJSON_AddBoolToObject(o, "dormant", e->ctl == NULL);
     const portrait *pt = controller_portrait(e->ctl);
     if (pt) {
         cJSON_AddNumberToObject(o, "need", pt->needed[0]);
