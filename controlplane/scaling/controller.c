@@ -44,15 +44,15 @@ void controller_free(controller *c) {
 }
 
 portrait_engine *controller_engine(const controller *c) {
-    return c->eng;
+    return c ? c->eng : NULL;
 }
 
 planner *controller_planner(const controller *c) {
-    return c->pl;
+    return c ? c->pl : NULL;
 }
 
 const portrait *controller_portrait(const controller *c) {
-    return c->have_pt ? c->pt : NULL;
+    return c && c->have_pt ? c->pt : NULL;
 }
 
 const workload_spec *controller_spec(const controller *c) {

@@ -102,9 +102,9 @@ static void train_done(work *wk, int status);
 /* Does a sync at now want the capacity-model observations read with it? */
 static int wants_capacity(const workload_entry *e, int64_t now) {
     if (e->training || !portrait_training_due(controller_engine(e->ctl), now)) return 0;
-    for (int i = 0; i < e->run.n_providers; i++)
-        if (e->run.providers[i].type == WL_PROV_PREDICTIVE &&
-            !(e->run.providers[i].capacity_per_replica > 0))
+    for (int i = 0; i < e->run->n_providers; i++)
+        if (e->run->providers[i].type == WL_PROV_PREDICTIVE &&
+            !(e->run->providers[i].capacity_per_replica > 0))
             return 1;
     return 0;
 }
@@ -129,7 +129,7 @@ static void train_start(struct cp_workloads *w, workload_entry *e, observe_resul
         job_free(j);
         return;
     }
-    *j->spec = e->run;
+    *j->spec = *e->run;
     memcpy(j->y, hist->y, hist->n * sizeof *j->y);
     j->hist = *hist;
     j->hist.y = j->y;
@@ -156,6 +156,10 @@ static void train_done(work *wk, int status) {
     struct cp_workloads *w = j->job.owner;
     int drop = status < 0 || w->sync->stopping;
     workload_entry *e = workload_find(w, j->name);
+    if (e && !e->ctl) { /* released meanwhile (another control plane owns it): dropped */
+        e->training = 0;
+        e = NULL;
+    }
     if (e && e->generation == j->generation && !drop) {
         int ok = 0, bad = 0;
         for (int i = 0; i < j->spec->n_providers; i++) {
@@ -203,10 +207,10 @@ static void train_done(work *wk, int status) {
  * when one is due and hands the actions to the target kind's executor. */
 static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o, int64_t now) {
     struct controlplane *cp = w->cp;
-    const workload_spec *s = &e->run;
     /* a fetch that finished after a step-down decides nothing (checked again here: the
      * observation may have been started by the owner this control plane no longer is) */
     if (!workload_owned_here(w, e, now)) return;
+    const workload_spec *s = e->run; /* (built by workload_owned_here) */
     if (workload_has_executor(w, e)) {
         exec_tick(cp, s, e->generation, now * 1000);
         if (e->inventory != 2) { /* nothing is planned before the replicas that exist are known */
@@ -355,6 +359,10 @@ static void obs_ready(struct cp_workloads *w, workload_entry *e, observe_result 
     }
     snprintf(e->prom_err, sizeof e->prom_err, "%s", o->prom_err);
     decide(w, e, o, now);
+    if (!e->ctl) { /* released by the ownership check of decide: the observation goes too */
+        observe_free(o);
+        return;
+    }
     workload_view_note(e, now); /* replicas by state for the web page (workload_view.c) */
     observe_free(e->last);
     free(o->cap); /* only a fit started by this sync uses them */
@@ -386,7 +394,7 @@ static void fetch_start(struct cp_workloads *w, workload_entry *e, prom *p, int6
         free(j);
         return;
     }
-    *j->spec = e->run;
+    *j->spec = *e->run;
     j->o->now = now;
     j->o->want_cap = wants_capacity(e, now);
     j->prom = p;
@@ -417,7 +425,7 @@ static void fetch_done(work *wk, int status) {
         e->fetching = 0;
         e->stalled = 0;
         if (status == 0) e->fetch_ms = tide_now_mono_ms() - j->started_ms;
-        if (status == 0 && !w->sync->stopping) {
+        if (status == 0 && !w->sync->stopping && e->ctl) { /* not released meanwhile */
             obs_ready(w, e, j->o, tide_now_wall_ms() / 1000);
             j->o = NULL;
         }
@@ -440,13 +448,13 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
             char err[256];
             e->inventory = 1;
             e->inventory_at = now * 1000;
-            if (exec_inventory(w->cp, &e->run, e->generation, err, sizeof err) < 0) {
+            if (exec_inventory(w->cp, e->run, e->generation, err, sizeof err) < 0) {
                 e->inventory = 0;
                 snprintf(e->inventory_err, sizeof e->inventory_err, "%.190s", err);
             }
         }
         if (now < e->next_sync) continue;
-        e->next_sync = now + e->run.sync_seconds;
+        e->next_sync = now + e->run->sync_seconds;
         /* reads run on a worker thread also from the store alone: evaluating a selector over
          * thousands of series must never stall the loop */
         if (!e->fetching) {
