@@ -435,6 +435,9 @@ static void fetch_done(work *wk, int status) {
     free(j);
 }
 
+/* what one tick of the loop may spend building taken workloads (see on_tick) */
+#define SYNC_BUILD_BUDGET_MS 100
+
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     (void)loop;
     (void)revents;
@@ -442,7 +445,14 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
         ((struct sync_loop *)((char *)t - offsetof(struct sync_loop, tick)))->w;
     int64_t now = tide_now_wall_ms() / 1000;
     prom *p = w->cp->prom;
+    /* Building a workload's heavy state (controller, models, planner) on taking it costs
+     * about a millisecond of copies and allocations; a member that briefly owns everything (the
+     * first one up, before the others have joined) would build thousands in one tick. The
+     * builds of a tick stop after SYNC_BUILD_BUDGET_MS; the rest wait for the next ticks, and a
+     * dormant entry is not even looked at past the budget (it has nothing to do here). */
+    const int64_t build_until = tide_now_mono_ms() + SYNC_BUILD_BUDGET_MS;
     for (workload_entry *e = w->head; e; e = e->next) {
+        if (!e->ctl && tide_now_mono_ms() >= build_until) continue; /* the next tick */
         if (!workload_owned_here(w, e, now)) continue; /* another control plane owns it */
         if (e->inventory == 0 && workload_has_executor(w, e)) {
             char err[256];
