@@ -10,6 +10,7 @@
 #include "work.h"
 #include "workloads/workloads.h"
 
+#include <time.h>
 #include <errno.h>
 #include <ev.h>
 #include <math.h>
@@ -447,13 +448,22 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     prom *p = w->cp->prom;
     /* Building a workload's heavy state (controller, models, planner) on taking it costs
      * about a millisecond of copies and allocations; a member that briefly owns everything (the
-     * first one up, before the others have joined) would build thousands in one tick. The
-     * builds of a tick stop after SYNC_BUILD_BUDGET_MS; the rest wait for the next ticks, and a
-     * dormant entry is not even looked at past the budget (it has nothing to do here). */
-    const int64_t build_until = tide_now_mono_ms() + SYNC_BUILD_BUDGET_MS;
+     * first one up, before the others have joined) would build thousands in one tick. Once
+     * the ownership checks of unbuilt entries of a tick have taken SYNC_BUILD_BUDGET_MS, the
+     * remaining unbuilt ones wait for the next ticks (a dormant one has nothing to do here;
+     * built ones are not held back, so the budget never starves a workload for good). */
+    int64_t build_us = 0;
     for (workload_entry *e = w->head; e; e = e->next) {
-        if (!e->ctl && tide_now_mono_ms() >= build_until) continue; /* the next tick */
-        if (!workload_owned_here(w, e, now)) continue; /* another control plane owns it */
+        int unbuilt = !e->ctl;
+        if (unbuilt && build_us >= SYNC_BUILD_BUDGET_MS * 1000) continue; /* the next tick */
+        struct timespec t0, t1;
+        if (unbuilt) clock_gettime(CLOCK_MONOTONIC, &t0);
+        int owned = workload_owned_here(w, e, now);
+        if (unbuilt) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            build_us += (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        }
+        if (!owned) continue; /* another control plane owns it */
         if (e->inventory == 0 && workload_has_executor(w, e)) {
             char err[256];
             e->inventory = 1;
