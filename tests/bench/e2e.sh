@@ -28,7 +28,10 @@
 # activation and standby cost, and its distance from the testbed; --plot: traffic, replicas by
 # state and p99 per policy on one time axis.
 # The workload's utilization metric is each replica's cgroup CPU as tide-agent reports it
-# (cgroup_cpu_usage_cores, in percent of the replica's quota).
+# (cgroup_cpu_usage_cores, in percent of the replica's quota), averaged over one trace minute
+# for every policy. The system under test gets CPU priority over the machine's other work
+# (cpu.shares 262144 on the replicas' parent cgroup and on a cgroup holding the harness, nice
+# -10; E2E_NO_PRIORITY=1 turns it off), so each replica gets its quota: see "CPU priority" below.
 # Policies: static (the segment's peak replica count, all the time); hpa (Tide's reactive
 # provider, the Kubernetes HPA algorithm, with the Kubernetes default behavior; replicas scaled in
 # are deleted, so every scale-out is a cold start; the 15 trace minutes before the segment are
