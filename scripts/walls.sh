@@ -13,7 +13,8 @@ cd "${1:-.}"
 # command registry, and nothing else of api/). A folder may always include its own headers.
 # query/ uses core for its Prometheus client module (query/prom_module.c registers with cp.h).
 # alerts/ (alert rules, their evaluation threads and Alertmanager delivery) reads metrics as the
-# workloads do (workloads/observe.h) and renders label values with api/metrics.h's escaping.
+# workloads do (workloads/observe.h) and renders label values with api/metrics.h's escaping;
+# it raises the built-in alert of a control plane that cannot prove its etcd lease (cluster.h).
 # cluster/ (etcd client, membership, ownership, the spec mirror) sits below workloads and api:
 # they ask it who may act and show its state; it knows nothing of them (specs reach the
 # workloads through a sink they register), so it uses only core and shared.
@@ -34,7 +35,7 @@ controlplane/offline: shared scaling models spec
 controlplane/agents: shared core store api/ops.h
 controlplane/exec: shared core agents api/ops.h store spec
 controlplane/workloads: shared core store query models spec scaling agents api/ops.h exec cluster
-controlplane/alerts: shared core store query models spec workloads api/ops.h api/metrics.h
+controlplane/alerts: shared core store query models spec workloads api/ops.h api/metrics.h cluster
 controlplane/api: shared core store query models spec scaling agents exec workloads alerts cluster
 controlplane/cluster: shared core
 controlplane/cli: shared offline scaling models spec query store api

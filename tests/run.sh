@@ -69,7 +69,9 @@ if [ "$MODE" != unit ]; then
         else
             failed=$((failed + 1)); failures+=("$name")
             [ $rc -eq 124 ] && echo "FAIL integration $name: timed out after ${limit}s" || echo "FAIL integration $name (rc $rc, ${secs}s):"
-            tail -60 "$LOGDIR/$name.log"
+            # the test's own verdict first (the tail is mostly the daemons' logs it dumps)
+            grep -m 3 -B 3 -E '^(FAIL|Traceback|AssertionError|timed out after)' "$LOGDIR/$name.log" | sed 's/^/> /'
+            tail -40 "$LOGDIR/$name.log"
         fi
     done
 fi

@@ -5,7 +5,7 @@
 # the sum. Each line is shown as it comes, prefixed "NAME| "; when all have ended, each suite's
 # summary line ("N passed, N failed, N skipped", tests/run.sh's last line) is printed again
 # without the prefix, after the report of each failed test (its FAIL line and the log tail
-# tests/run.sh printed under it, at most 40 lines each: a CI log cut to its end still names and
+# tests/run.sh printed under it, at most 50 lines each: a CI log cut to its end still names and
 # shows every failure), and the status is non-zero when any suite failed.
 set -u
 tmp=$(mktemp -d /tmp/tide-suites.XXXXXX)
@@ -29,7 +29,7 @@ for i in "${!names[@]}"; do
         # a failure's report: from its "FAIL " line to the next test's "ok"/"skip"/"FAIL" line
         awk -v n="${names[$i]}" '/^(ok |skip |FAIL |failed: |[0-9]+ passed, )/ { on = 0; k = 0 }
             /^FAIL / { on = 1 } /^failed: / { print n "| " $0 }
-            on && k++ < 40 { print n "| " $0 }' "$tmp/$i.log"
+            on && k++ < 50 { print n "| " $0 }' "$tmp/$i.log"
     fi
     echo "suite ${names[$i]}: status $rc"
     [ -n "$summary" ] && echo "$summary"

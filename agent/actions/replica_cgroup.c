@@ -41,6 +41,8 @@ static int take_word(const char **p, const char *end, char *buf, size_t cap) {
     return 0;
 }
 
+static int tokens_subset(const char *list, size_t n, const char *opts);
+
 int rcg_parse_mountinfo(const char *text, size_t len, rcg_hierarchies *hs, char *err,
                         size_t errlen) {
     size_t pos = 0;
@@ -83,6 +85,7 @@ int rcg_parse_mountinfo(const char *text, size_t len, rcg_hierarchies *hs, char 
         h->v2 = v2;
         snprintf(h->mount, sizeof h->mount, "%s", mnt);
         snprintf(h->options, sizeof h->options, "%s", v2 ? "" : opts);
+        h->favordynmods = tokens_subset("favordynmods", 12, opts);
         continue;
     bad:
         snprintf(err, errlen, "mountinfo line %d is malformed", lineno);
@@ -282,47 +285,58 @@ static long member_pid(const replica_cgroup *rc) {
     return 0;
 }
 
+int rcg_read_hierarchies(rcg_hierarchies *hs, char *err, size_t errlen) {
+    /* mountinfo of a Kubernetes node can hold thousands of mounts: read it whole */
+    size_t cap = 65536, n = 0;
+    char *buf = NULL;
+    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "/proc/self/mountinfo: %s", strerror(e));
+        return -e;
+    }
+    for (;;) {
+        if (!buf || cap - n < 4096) {
+            char *nb = cap <= (16u << 20) ? realloc(buf, buf ? cap *= 2 : cap) : NULL;
+            if (!nb) {
+                free(buf);
+                close(fd);
+                snprintf(err, errlen, "/proc/self/mountinfo: too large or out of memory");
+                return -ENOMEM;
+            }
+            buf = nb;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            snprintf(err, errlen, "/proc/self/mountinfo: %s", strerror(e));
+            return -e;
+        }
+        if (r == 0) break;
+        n += (size_t)r;
+    }
+    close(fd);
+    int rc = rcg_parse_mountinfo(buf, n, hs, err, errlen);
+    free(buf);
+    return rc;
+}
+
+int rcg_favordynmods(const rcg_hierarchies *hs) {
+    for (int i = 0; i < hs->n; i++)
+        if (hs->h[i].favordynmods) return 1;
+    return 0;
+}
+
 int rcg_resolve(const char *rel, const rcg_hierarchies *hs, replica_cgroup *rc, char *err,
                 size_t errlen) {
     rcg_hierarchies own;
     int rc_ = rcg_check_path(rel, err, errlen);
     if (rc_) return rc_;
     if (!hs) {
-        /* mountinfo of a Kubernetes node can hold thousands of mounts: read it whole */
-        size_t cap = 65536, n = 0;
-        char *buf = NULL;
-        int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            snprintf(err, errlen, "/proc/self/mountinfo: %s", strerror(errno));
-            return -errno;
-        }
-        for (;;) {
-            if (!buf || cap - n < 4096) {
-                char *nb = cap <= (16u << 20) ? realloc(buf, buf ? cap *= 2 : cap) : NULL;
-                if (!nb) {
-                    free(buf);
-                    close(fd);
-                    snprintf(err, errlen, "/proc/self/mountinfo: too large or out of memory");
-                    return -ENOMEM;
-                }
-                buf = nb;
-            }
-            ssize_t r = read(fd, buf + n, cap - n);
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0) {
-                int e = errno;
-                free(buf);
-                close(fd);
-                snprintf(err, errlen, "/proc/self/mountinfo: %s", strerror(e));
-                return -e;
-            }
-            if (r == 0) break;
-            n += (size_t)r;
-        }
-        close(fd);
-        rc_ = rcg_parse_mountinfo(buf, n, &own, err, errlen);
-        free(buf);
-        if (rc_) return rc_;
+        if ((rc_ = rcg_read_hierarchies(&own, err, errlen))) return rc_;
         hs = &own;
     }
     memset(rc, 0, sizeof *rc);

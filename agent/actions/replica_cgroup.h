@@ -25,6 +25,7 @@ typedef struct rcg_hierarchy {
     int v2;            /* 1: the unified (cgroup2) hierarchy */
     char options[256]; /* super options of a v1 mount: "rw,freezer", "rw,cpu,cpuacct" */
     char mount[256];   /* "/sys/fs/cgroup/freezer" */
+    int favordynmods;  /* mounted with favordynmods (the flag is kernel-wide once one has it) */
 } rcg_hierarchy;
 
 typedef struct rcg_hierarchies {
@@ -36,6 +37,16 @@ typedef struct rcg_hierarchies {
  * Returns 0 (hs->n may be 0), or -EINVAL with err naming the malformed line. */
 int rcg_parse_mountinfo(const char *text, size_t len, rcg_hierarchies *hs, char *err,
                         size_t errlen);
+
+/* Reads /proc/self/mountinfo (whole, up to 32 MiB) into hs. Returns 0 or -errno with err. */
+int rcg_read_hierarchies(rcg_hierarchies *hs, char *err, size_t errlen);
+
+/* 1 when one of hs's hierarchies is mounted with favordynmods, else 0. On Linux >= 6.1 the flag
+ * is kernel-wide: moving a process into a cgroup (a write to cgroup.procs) no longer waits for an
+ * RCU grace period (and on kernels with the per-threadgroup lock, 6.18 here, nor for the forks
+ * and exits of other processes), at some cost to every fork and exit. Replica starts are the
+ * moves that wait (README "Faster replica starts: favordynmods"). */
+int rcg_favordynmods(const rcg_hierarchies *hs);
 
 /* Pure parser of /proc/PID/cgroup text: copies into path the entry of hierarchy h (v2: the
  * "0::" line; v1: the line whose controller list is among h's mount options). Returns 0,

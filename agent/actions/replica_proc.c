@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -443,17 +444,9 @@ static int mkdir_p(const char *path) {
  * rep->r.dirs. Returns 0 or -errno with err. */
 static int cgroup_create(replica *rep, double cpu_quota, double memory_bytes, char *err,
                          size_t errlen) {
-    char buf[65536];
-    int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
-    if (fd >= 0) close(fd);
-    if (n <= 0) {
-        snprintf(err, errlen, "reading /proc/self/mountinfo: %s", strerror(errno));
-        return -EIO;
-    }
-    buf[n] = 0;
     rcg_hierarchies hs;
-    if (rcg_parse_mountinfo(buf, (size_t)n, &hs, err, errlen)) return -EINVAL;
+    int rc0 = rcg_read_hierarchies(&hs, err, errlen);
+    if (rc0) return rc0;
     int cpu_done = cpu_quota <= 0, mem_done = memory_bytes <= 0;
     rep->r.ndirs = 0;
     for (int i = 0; i < hs.n && rep->r.ndirs < 8; i++) {
@@ -564,6 +557,11 @@ struct start_job {
     void *arg;
     int64_t t0_us, exec_us, deadline_us;
     double setup_ms; /* command in -> spawn: arguments, cgroups, record */
+    /* spawn to exec in steps (CLOCK_MONOTONIC, us; 0 unknown): the child ran, it was in its
+     * cgroups, it called execve (the agent resumed at exec_us) */
+    int64_t child_us, moved_us, execve_us;
+    int64_t late_us;    /* the agent's steps after the exec done (nice, v1 cpu cgroup) */
+    char late_err[300]; /* one of them failed: the start fails once the exec is confirmed */
     int errfd;
     ev_io errw;
     ev_timer deadline, tick;
@@ -689,6 +687,18 @@ static void start_ok(start_job *s) {
         if (rep->r.port) cJSON_AddNumberToObject(res, "port", rep->r.port);
         cJSON_AddNumberToObject(res, "exec_ms", ms3((double)(s->exec_us - s->t0_us) / 1000));
         if (!s->adopted) cJSON_AddNumberToObject(res, "setup_ms", ms3(s->setup_ms));
+        if (!s->adopted && s->child_us && s->moved_us && s->execve_us) {
+            cJSON *st = cJSON_AddObjectToObject(res, "exec_steps");
+            cJSON_AddNumberToObject(st, "child_ms", ms3((double)(s->child_us - s->t0_us) / 1000));
+            cJSON_AddNumberToObject(st, "cgroups_ms",
+                                    ms3((double)(s->moved_us - s->child_us) / 1000));
+            cJSON_AddNumberToObject(st, "prepare_ms",
+                                    ms3((double)(s->execve_us - s->moved_us) / 1000));
+            cJSON_AddNumberToObject(st, "execve_ms",
+                                    ms3((double)(s->exec_us - s->execve_us) / 1000));
+            cJSON_AddNumberToObject(st, "after_exec_ms",
+                                    ms3((double)(s->late_us - s->exec_us) / 1000));
+        }
         cJSON_AddNumberToObject(res, "exec_mono_ms", ms3((double)s->exec_us / 1000));
         cJSON_AddNumberToObject(res, "startup_ms", rep->r.startup_ms);
         cJSON_AddNumberToObject(res, "ready_ms", ms3((double)(now - s->t0_us) / 1000));
@@ -698,8 +708,19 @@ static void start_ok(start_job *s) {
         rec_path(rep->r.id, p, sizeof p, ".log");
         cJSON_AddStringToObject(res, "log", p);
     }
-    log_info("replicas", "replica %s ready: pid %ld, cgroup %s, start-up %.1f ms", rep->r.id,
-             rep->r.pid, rep->r.cgroup, rep->r.startup_ms);
+    if (!s->adopted && s->child_us && s->moved_us && s->execve_us)
+        log_info(
+            "replicas",
+            "replica %s ready: pid %ld, cgroup %s, start-up %.1f ms; spawn to exec %.1f ms "
+            "(child ran %.1f, cgroup moves %.1f, prepare %.1f, execve %.1f); after the exec "
+            "%.2f ms",
+            rep->r.id, rep->r.pid, rep->r.cgroup, rep->r.startup_ms,
+            (double)(s->exec_us - s->t0_us) / 1000, (double)(s->child_us - s->t0_us) / 1000,
+            (double)(s->moved_us - s->child_us) / 1000, (double)(s->execve_us - s->moved_us) / 1000,
+            (double)(s->exec_us - s->execve_us) / 1000, (double)(s->late_us - s->exec_us) / 1000);
+    else
+        log_info("replicas", "replica %s ready: pid %ld, cgroup %s, start-up %.1f ms", rep->r.id,
+                 rep->r.pid, rep->r.cgroup, rep->r.startup_ms);
     replica_proc_done_fn done = s->done;
     void *arg = s->arg;
     start_job_free(s);
@@ -855,6 +876,10 @@ static void errpipe_cb(struct ev_loop *loop, ev_io *w, int revents) {
         return;
     }
     /* EOF: exec succeeded (the pipe closed on exec) */
+    if (s->late_err[0]) {
+        start_fail(s, "%s", s->late_err);
+        return;
+    }
     if (!s->exec_us) s->exec_us = mono_us(); /* spawn_child took it when the child exec'd */
     rep->r.starttime = proc_starttime(rep->r.pid);
     record_save(rep);
@@ -883,7 +908,15 @@ CHILD_FN static void fmt_long(long v, char *out) {
     out[n] = 0;
 }
 
-/* What the child needs, read from the agent's memory. */
+/* CLOCK_MONOTONIC in us through the vDSO (async-signal-safe). */
+CHILD_FN static int64_t child_mono_us(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* What the child needs, read from the agent's memory; the child writes back only the instants
+ * of its steps (the agent reads them once it resumes, after the exec). */
 typedef struct child_args {
     int errfd, logfd;
     char *const *procs;
@@ -895,6 +928,7 @@ typedef struct child_args {
     const gid_t *groups;
     int ngroups;
     char *const *argv, *const *envp;
+    int64_t child_us, moved_us, execve_us; /* written by the child */
 } child_args;
 
 /* In the child, until exec: only async-signal-safe calls, and raw system calls for the
@@ -902,7 +936,8 @@ typedef struct child_args {
  * the child shares). Signals come blocked (spawn_child); handlers go back to the default before
  * they are unblocked. Never returns. */
 CHILD_FN static int child_main(void *arg) {
-    const child_args *a = arg;
+    child_args *a = arg;
+    a->child_us = child_mono_us();
     child_err ce = {0, 0};
     char pid_s[24];
     fmt_long((long)syscall(SYS_getpid), pid_s);
@@ -921,6 +956,7 @@ CHILD_FN static int child_main(void *arg) {
         }
         close(fd);
     }
+    a->moved_us = child_mono_us();
     for (int sig = 1; sig < NSIG; sig++)
         signal(sig, SIG_DFL);
     sigset_t none;
@@ -941,6 +977,7 @@ CHILD_FN static int child_main(void *arg) {
         goto fail;
     }
     syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
+    a->execve_us = child_mono_us();
     execve(a->argv[0], a->argv, (char *const *)a->envp);
     ce.stage = 6;
 fail:
@@ -967,6 +1004,41 @@ static pid_t spawn_child(child_args *a) {
     munmap(stack, ss);
     errno = e;
     return pid;
+}
+
+/* Moves the replica, just exec'd, into its v1 cpu cgroup (rep->r.dirs[i]). Entering a cpu
+ * cgroup makes the kernel reschedule the moved task in its new group: done by the child before
+ * its exec, the child (and the agent, suspended until the exec) waited there for a CPU at the
+ * group's weight instead of the agent's, tens of ms on a busy node. Here the agent moves the
+ * replica and goes on. The replica runs outside its cpu cgroup only from its exec to this
+ * write; whatever it forked meanwhile is in its other cgroups (the child entered them before
+ * the exec) and is moved too: a fork either finished before the replica's move (then it is
+ * listed there) or inherits the new cgroup. A failure is kept in s->late_err. */
+static void cpu_late(replica *rep, int i, start_job *s) {
+    char v[24];
+    snprintf(v, sizeof v, "%ld", rep->r.pid);
+    int rc = dir_write(rep->r.dirs[i], "cgroup.procs", v);
+    if (rc == -ESRCH) return; /* gone (its exec failed): the pipe and pidfd report it */
+    if (rc) {
+        snprintf(s->late_err, sizeof s->late_err, "entering its cgroup %s: %s", rep->r.dirs[i],
+                 strerror(-rc));
+        return;
+    }
+    enum { CAP = 1024 };
+    pid_t *pids = malloc(CAP * sizeof *pids);
+    int other = i == 0 ? 1 : 0; /* another hierarchy the child entered itself */
+    int n = pids && other < rep->r.ndirs ? read_procs(rep->r.dirs[other], pids, CAP) : 0;
+    for (int k = 0; k < n; k++) {
+        if (pids[k] == (pid_t)rep->r.pid) continue;
+        snprintf(v, sizeof v, "%ld", (long)pids[k]);
+        rc = dir_write(rep->r.dirs[i], "cgroup.procs", v);
+        if (rc && rc != -ESRCH) {
+            snprintf(s->late_err, sizeof s->late_err, "moving its process %ld into %s: %s",
+                     (long)pids[k], rep->r.dirs[i], strerror(-rc));
+            break;
+        }
+    }
+    free(pids);
 }
 
 /* Finds prog in PATH (the agent's), as execvp would; absolute or relative paths as given. */
@@ -1088,6 +1160,7 @@ static void run_start(const cJSON *args, replica_proc_done_fn done, void *arg) {
     char *arena = malloc(TIDE_REPLICA_CMDLINE_MAX);
     char *procs[8] = {0};
     int nprocs = 0, ok = argv && envp && arena, logfd = -1, pipefd[2] = {-1, -1};
+    int late_cpu = -1; /* index in rep->r.dirs of the v1 cpu hierarchy (entered after the exec) */
     size_t used = 0;
     replica *rep = NULL;
     start_job *s = NULL;
@@ -1211,13 +1284,19 @@ static void run_start(const cJSON *args, replica_proc_done_fn done, void *arg) {
             ok = 0;
         } else {
             for (int i = 0; i < rep->r.ndirs; i++) {
-                procs[i] = malloc(sizeof rep->r.dirs[0] + 16);
-                if (!procs[i]) {
+                /* a v1 cpu cgroup is entered after the exec, by the agent (cpu_late) */
+                if (late_cpu < 0 && path_exists(rep->r.dirs[i], "cpu.cfs_quota_us")) {
+                    late_cpu = i;
+                    continue;
+                }
+                procs[nprocs] = malloc(sizeof rep->r.dirs[0] + 16);
+                if (!procs[nprocs]) {
                     ok = 0;
                     snprintf(err, sizeof err, "out of memory");
                     break;
                 }
-                snprintf(procs[i], sizeof rep->r.dirs[0] + 16, "%s/cgroup.procs", rep->r.dirs[i]);
+                snprintf(procs[nprocs], sizeof rep->r.dirs[0] + 16, "%s/cgroup.procs",
+                         rep->r.dirs[i]);
                 nprocs++;
             }
         }
@@ -1258,6 +1337,9 @@ static void run_start(const cJSON *args, replica_proc_done_fn done, void *arg) {
                          .ngroups = ngroups,
                          .argv = argv,
                          .envp = envp};
+        errno = 0;
+        int agent_nice = getpriority(PRIO_PROCESS, 0);
+        int unraise = errno == 0 && agent_nice < 0;
         pid_t pid = spawn_child(&ca);
         if (pid < 0) {
             snprintf(err, sizeof err, "clone: %s", strerror(errno));
@@ -1265,8 +1347,20 @@ static void run_start(const cJSON *args, replica_proc_done_fn done, void *arg) {
         } else {
             /* the child has exec'd or failed by now (CLONE_VFORK): the pipe tells which */
             s->exec_us = mono_us();
+            s->child_us = ca.child_us;
+            s->moved_us = ca.moved_us;
+            s->execve_us = ca.execve_us;
             rep->r.pid = pid;
             rep->child = 1;
+            /* a replica never runs above nice 0: an agent raised above it (the unit's Nice=-5,
+             * so that its actions are not queued behind the node's work) does not pass that on
+             * to the work itself; a nice >= 0 is inherited as it is. Done here, after the exec,
+             * so that the child runs up to its exec at the agent's priority. */
+            if (unraise && setpriority(PRIO_PROCESS, (id_t)pid, 0) < 0 && errno != ESRCH)
+                snprintf(s->late_err, sizeof s->late_err, "setting its nice to 0: %s",
+                         strerror(errno));
+            if (late_cpu >= 0 && !s->late_err[0]) cpu_late(rep, late_cpu, s);
+            s->late_us = mono_us();
         }
     }
     if (pipefd[1] >= 0) close(pipefd[1]);
@@ -1502,13 +1596,38 @@ void replica_proc_run(const char *action, const cJSON *args, replica_proc_done_f
 /* ---- open / adopt / close ------------------------------------------------------------------ */
 
 /* 1 when the recorded pid sits in the replica's own cgroup (checked in the first directory). */
-static int in_cgroup(const replica *rep) {
+/* Is the replica's pid in its cgroup of hierarchy d? */
+static int in_dir(const replica *rep, int d) {
     enum { CAP = 256 };
     pid_t p[CAP];
-    int n = rep->r.ndirs ? read_procs(rep->r.dirs[0], p, CAP) : 0;
+    int n = read_procs(rep->r.dirs[d], p, CAP);
     for (int i = 0; i < n; i++)
         if (p[i] == (pid_t)rep->r.pid) return 1;
     return 0;
+}
+
+/* In the replica's cgroups (any hierarchy: the v1 cpu one is entered after the exec). */
+static int in_cgroup(const replica *rep) {
+    for (int d = 0; d < rep->r.ndirs; d++)
+        if (in_dir(rep, d)) return 1;
+    return 0;
+}
+
+/* An adopted replica whose agent died between its exec and the move into its v1 cpu cgroup
+ * (cpu_late) is moved there now. */
+static void complete_cgroups(const replica *rep) {
+    for (int d = 0; d < rep->r.ndirs; d++) {
+        if (in_dir(rep, d)) continue;
+        char v[24];
+        snprintf(v, sizeof v, "%ld", rep->r.pid);
+        int rc = dir_write(rep->r.dirs[d], "cgroup.procs", v);
+        if (rc)
+            log_warn("replicas", "adopted replica %s: entering %s: %s", rep->r.id, rep->r.dirs[d],
+                     strerror(-rc));
+        else
+            log_info("replicas", "adopted replica %s entered %s (its agent died before)", rep->r.id,
+                     rep->r.dirs[d]);
+    }
 }
 
 static void adopt(const char *file) {
@@ -1545,6 +1664,7 @@ static void adopt(const char *file) {
     int alive = rep->r.pid > 0 && !rep->r.exited && rep->r.starttime &&
                 proc_starttime(rep->r.pid) == rep->r.starttime;
     if (alive && watch(rep) == 0) {
+        complete_cgroups(rep);
         rep->state = rep->r.stopping ? S_RUNNING : rep->r.ready_at ? S_READY : S_RUNNING;
         log_info("replicas", "adopted replica %s: pid %ld, cgroup %s, %s%s", rep->r.id, rep->r.pid,
                  rep->r.cgroup, state_names[rep->state], frozen(rep) ? " (frozen)" : "");
@@ -1613,6 +1733,17 @@ int replica_proc_open(struct ev_loop *loop, const char *dir, const char *cgroup_
     closedir(d);
     log_info("replicas", "replica dir %s: %d replica(s) adopted, cgroups under %s", dir,
              M.nreplicas, cgroup_parent);
+    /* without favordynmods a replica's move into its cgroups takes the kernel's global
+     * threadgroup lock for writing: it waits for an RCU grace period and for every fork and
+     * exit under way on the node (README "Faster replica starts: favordynmods") */
+    rcg_hierarchies hs;
+    char e2[256];
+    if (rcg_read_hierarchies(&hs, e2, sizeof e2) == 0 && hs.n > 0 && !rcg_favordynmods(&hs))
+        log_info("replicas",
+                 "no cgroup hierarchy is mounted with favordynmods: each replica start waits "
+                 "for an RCU grace period and for the node's forks and exits when it enters its "
+                 "cgroups (tens to hundreds of ms on a busy node); README \"Faster replica starts: "
+                 "favordynmods\"");
     return 0;
 }
 

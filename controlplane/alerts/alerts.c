@@ -4,6 +4,7 @@
 #include "alerts/amclient.h"
 
 #include "api/metrics.h"
+#include "cluster/cluster.h"
 #include "cp.h"
 #include "log.h"
 #include "models/alerting.h"
@@ -97,7 +98,16 @@ struct cp_alerts {
     int64_t resend_s;
     pthread_mutex_t mu; /* guards the three texts below (read by HTTP threads) */
     char *rules_body, *alerts_body, *metrics_text;
+    /* the built-in alert of high availability: this control plane stopped acting because it
+     * cannot prove its etcd lease (cluster_lease_alert); loop-owned */
+    struct {
+        int firing;
+        int64_t since, last_sent; /* wall s */
+        char summary[600];
+    } lease;
 };
+
+#define LEASE_ALERT_NAME "TideLeaseNotProven"
 
 static log_ratelimit eval_rl = LOG_RATELIMIT_INIT(60000, 10);
 
@@ -566,6 +576,89 @@ static void family(strbuf *b, const char *name, const char *type, const char *he
     strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* ---- the built-in alert of high availability -------------------------------------------- */
+
+static void lease_labels(cJSON *l, struct cp_alerts *a) {
+    const char *member = cluster_member(a->cp);
+    cJSON_AddStringToObject(l, "alertname", LEASE_ALERT_NAME);
+    cJSON_AddStringToObject(l, "severity", "critical");
+    cJSON_AddStringToObject(l, "member", member ? member : "");
+    if (a->cp->cfg.http && a->cp->cfg.http[0])
+        cJSON_AddStringToObject(l, "instance", a->cp->cfg.http);
+}
+
+/* The alert in Prometheus's shape (/api/v1/alerts, tidectl alerts), NULL when not firing. */
+static cJSON *lease_alert_json(struct cp_alerts *a) {
+    if (!a->lease.firing) return NULL;
+    cJSON *o = cJSON_CreateObject();
+    lease_labels(cJSON_AddObjectToObject(o, "labels"), a);
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "annotations"), "summary", a->lease.summary);
+    cJSON_AddStringToObject(o, "state", "firing");
+    char ts[32];
+    rfc3339(a->lease.since, ts, sizeof ts);
+    cJSON_AddStringToObject(o, "activeAt", ts);
+    cJSON_AddStringToObject(o, "value", "1");
+    return o;
+}
+
+/* Queues it to the Alertmanagers: firing (endsAt 4 resend intervals ahead, so that an
+ * Alertmanager resolves it by itself if this control plane goes away) or resolved. */
+static void lease_notify(struct cp_alerts *a, int64_t now, int resolved) {
+    cJSON *o = cJSON_CreateObject();
+    lease_labels(cJSON_AddObjectToObject(o, "labels"), a);
+    cJSON *an = cJSON_AddObjectToObject(o, "annotations");
+    cJSON_AddStringToObject(an, "summary", a->lease.summary);
+    cJSON_AddStringToObject(an, "description",
+                            "A control plane that cannot prove its etcd lease stops acting for "
+                            "every workload it owns (scaling of them stops until the lease is "
+                            "proven again or another control plane takes them over). Check "
+                            "etcd's health and this control plane's path to it.");
+    char ts[32];
+    rfc3339(a->lease.since, ts, sizeof ts);
+    cJSON_AddStringToObject(o, "startsAt", ts);
+    rfc3339(resolved ? now : now + 4 * a->resend_s, ts, sizeof ts);
+    cJSON_AddStringToObject(o, "endsAt", ts);
+    if (a->gen_base[0]) {
+        char url[600];
+        snprintf(url, sizeof url, "%s/api/v1/alerts", a->gen_base);
+        cJSON_AddStringToObject(o, "generatorURL", url);
+    }
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (txt && a->am) am_enqueue(a->am, txt);
+    free(txt);
+    a->lease.last_sent = now;
+}
+
+static void render_all(struct cp_alerts *a);
+
+/* Every tick: fires when the cluster module says acting stopped for want of a provable lease,
+ * resolves when it is proven again. */
+static void lease_check(struct cp_alerts *a, int64_t now) {
+    int64_t since_ms = 0;
+    char summary[sizeof a->lease.summary];
+    int active = cluster_lease_alert(a->cp, &since_ms, summary, sizeof summary);
+    if (active && !a->lease.firing) {
+        a->lease.firing = 1;
+        a->lease.since = since_ms / 1000;
+        memcpy(a->lease.summary, summary, sizeof summary);
+        log_warn("alerts", "%s{member=\"%s\"}: firing: %s", LEASE_ALERT_NAME, cluster_member(a->cp),
+                 summary);
+        lease_notify(a, now, 0);
+        render_all(a);
+    } else if (active && now - a->lease.last_sent >= a->resend_s) {
+        memcpy(a->lease.summary, summary, sizeof summary);
+        lease_notify(a, now, 0);
+        render_all(a);
+    } else if (!active && a->lease.firing) {
+        a->lease.firing = 0;
+        log_info("alerts", "%s{member=\"%s\"}: resolved: the lease is proven again",
+                 LEASE_ALERT_NAME, cluster_member(a->cp));
+        lease_notify(a, now, 1);
+        render_all(a);
+    }
+}
+
 /* Rebuilds the texts the HTTP threads serve from every entry's snapshot. Loop. */
 static void render_all(struct cp_alerts *a) {
     cJSON *groups = cJSON_CreateArray(), *alerts = cJSON_CreateArray();
@@ -588,6 +681,8 @@ static void render_all(struct cp_alerts *a) {
         cJSON_ArrayForEach(al, cJSON_GetObjectItem(e->snap, "alerts"))
             cJSON_AddItemToArray(alerts, cJSON_Duplicate(al, 1));
     }
+    cJSON *la = lease_alert_json(a);
+    if (la) cJSON_AddItemToArray(alerts, la);
     cJSON *rb = cJSON_CreateObject(), *ab = cJSON_CreateObject();
     cJSON_AddStringToObject(rb, "status", "success");
     cJSON_AddItemToObject(cJSON_AddObjectToObject(rb, "data"), "groups", groups);
@@ -793,6 +888,10 @@ static void eval_workload(struct cp_alerts *a, ar_entry *e, int64_t now) {
         settle(a, e, now, -ENOENT, err, "", 0);
         return;
     }
+    if (!we->ctl) { /* dormant here: the control plane that owns it evaluates the conditions */
+        settle(a, e, now, 0, "", "", 0);
+        return;
+    }
     const char *ns = we->spec.namespace_;
     const portrait *pt = controller_portrait(we->ctl);
     if (sp->conditions & AR_COND_OUT_OF_REPLICAS) {
@@ -853,6 +952,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     (void)revents;
     struct cp_alerts *a = (struct cp_alerts *)((char *)t - offsetof(struct cp_alerts, tick));
     int64_t now = tide_now_wall_ms() / 1000;
+    lease_check(a, now);
     for (ar_entry *e = a->head; e; e = e->next) {
         if (e->busy || now < e->next_eval) continue;
         if (e->spec.type == AR_WORKLOAD) { /* in memory: no worker needed */
@@ -1027,6 +1127,11 @@ cJSON *alerts_alerts_json(struct cp_alerts *a) {
             cJSON_AddItemToArray(arr, c);
         }
     }
+    cJSON *la = lease_alert_json(a);
+    if (la) {
+        cJSON_AddStringToObject(la, "rule", LEASE_ALERT_NAME);
+        cJSON_AddItemToArray(arr, la);
+    }
     return arr;
 }
 
@@ -1146,5 +1251,5 @@ static void alerts_stop(struct controlplane *cp) {
     alerts_free(a);
 }
 
-CP_MODULE_AFTER(alerts, ALERTS_MODULE_NAME, PROM_MODULE_NAME ",workloads", alerts_start,
-                alerts_stop)
+CP_MODULE_AFTER(alerts, ALERTS_MODULE_NAME, PROM_MODULE_NAME ",workloads," CLUSTER_MODULE_NAME,
+                alerts_start, alerts_stop)

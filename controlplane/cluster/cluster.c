@@ -114,9 +114,11 @@ typedef struct cluster {
     cl_wl **buckets;
     size_t nbuckets, nwl;
     const cluster_spec_sink *sink;
-    char live_sig[4096]; /* the member set the last rebalance saw, for join/leave reports */
-    int proven;          /* the lease was provable at the last check */
-    int64_t lease_seen;  /* lease at the last check */
+    char live_sig[4096];    /* the member set the last rebalance saw, for join/leave reports */
+    int proven;             /* the lease was provable at the last check */
+    int64_t lease_seen;     /* lease at the last check */
+    int64_t unproven_since; /* wall ms since when it is not (the module's start at first) */
+    int64_t started_boot;   /* boot ms the module started */
     /* reports and counters */
     int64_t rb_at;
     int rb_before, rb_after, rb_moved, rb_workloads;
@@ -599,7 +601,11 @@ static void txn_done(work *wk, int status) {
             }
             if (w && j->release) w->releasing = 0; /* tried again by the next rebalance */
         } else if (w && !j->release) {
-            if (o->ok) { /* ours, as the watch will say too */
+            /* the watch may have delivered a newer owner meanwhile (this completion runs on the
+             * loop after the worker's txn): what is newer than the answer stays */
+            if (w->has_owner && (o->ok ? o->rev : o->holder.create_revision) < w->owner_rev) {
+                if (o->ok) c->acquired++;
+            } else if (o->ok) { /* ours, as the watch will say too */
                 c->acquired++;
                 w->has_owner = 1;
                 snprintf(w->owner, sizeof w->owner, "%s", c->me);
@@ -614,7 +620,10 @@ static void txn_done(work *wk, int status) {
         } else if (w) {
             w->releasing = 0;
             c->released++;
-            if (o->ok || w->owner_rev == o->rev) w->has_owner = 0;
+            /* only the key this release deleted: when the watch has already delivered the next
+             * owner's key (a newer revision), clearing it would leave the workload unowned in
+             * this member's view for good (seen: 1 of 3,000 after a join) */
+            if (w->owner_rev == o->rev) w->has_owner = 0;
         }
         etcd_kv_fini(&o->holder);
         if (w && status == 0) wl_maybe_drop(c, w);
@@ -874,6 +883,7 @@ static void check_proof(cluster *c) {
                      c->me, (unsigned long long)ks.lease);
         }
         c->proven = proven;
+        if (!proven) c->unproven_since = tide_now_wall_ms();
     }
     c->lease_seen = ks.lease;
 }
@@ -924,6 +934,34 @@ void cluster_set_spec_sink(struct controlplane *cp, const cluster_spec_sink *s) 
         }
 }
 
+const char *cluster_member(const struct controlplane *cp) {
+    return cp && cp->cluster ? cp->cluster->me : NULL;
+}
+
+int cluster_lease_alert(struct controlplane *cp, int64_t *since_ms, char *summary, size_t len) {
+    cluster *c = cp ? cp->cluster : NULL;
+    if (!c || c->proven) return 0;
+    int64_t now = boot_ms();
+    /* at start the first lease takes a moment: only a start that cannot join within the TTL
+     * is a stop worth an alert; after a step-down, at once */
+    if (c->stepdowns == 0 && now - c->started_boot < c->ttl_s * 1000) return 0;
+    ka_state ks;
+    ka_snapshot(c, &ks);
+    *since_ms = c->unproven_since;
+    if (ks.last_ok)
+        snprintf(summary, len,
+                 "%s: not acting for any workload: its etcd lease cannot be proven (last "
+                 "keep-alive confirmed %.1f s ago, TTL %lld s, margin %.1f s): etcd unreachable "
+                 "or without quorum?%s%.200s",
+                 c->me, (double)(now - ks.last_ok) / 1000, (long long)c->ttl_s,
+                 (double)c->margin_ms / 1000, ks.err[0] ? " " : "", ks.err);
+    else
+        snprintf(summary, len,
+                 "%s: not acting for any workload: no lease from etcd (not a member)%s%.200s",
+                 c->me, ks.err[0] ? ": " : "", ks.err);
+    return 1;
+}
+
 int cluster_may_act(struct controlplane *cp, const char *workload, uint64_t *fence, char *why,
                     size_t whylen) {
     cluster *c = cp->cluster;
@@ -961,6 +999,17 @@ int cluster_may_act(struct controlplane *cp, const char *workload, uint64_t *fen
     }
     *fence = (uint64_t)w->owner_rev;
     return 1;
+}
+
+int cluster_owns(struct controlplane *cp, const char *workload) {
+    cluster *c = cp->cluster;
+    if (!c) return 1;
+    cl_wl *w = wl_get(c, workload, 0);
+    if (!w) return 0;
+    if (w->pending) return 1; /* a txn under way (taking it, or giving it up) */
+    ka_state ks;
+    ka_snapshot(c, &ks);
+    return w->has_owner && ks.lease && w->owner_lease == ks.lease && strcmp(w->owner, c->me) == 0;
 }
 
 int cluster_owner(struct controlplane *cp, const char *workload, char *name, size_t namelen,
@@ -1199,6 +1248,8 @@ static int cl_start(struct controlplane *cp, char *err, size_t errlen) {
     pthread_cond_init(&c->cond, NULL);
     pthread_mutex_init(&c->spec_mu, NULL);
     c->qtail = &c->qhead;
+    c->started_boot = boot_ms();
+    c->unproven_since = tide_now_wall_ms();
     if (cfg->etcd_member_name && cfg->etcd_member_name[0]) {
         snprintf(c->me, sizeof c->me, "%s", cfg->etcd_member_name);
     } else {

@@ -54,6 +54,19 @@ void cluster_set_spec_sink(struct controlplane *cp, const cluster_spec_sink *s);
  * 8.2 s: etcd unreachable?"). Loop thread. */
 int cluster_may_act(struct controlplane *cp, const char *workload, uint64_t *fence, char *why,
                     size_t whylen);
+/* This control plane's member name (etcd_member_name), NULL without etcd. */
+const char *cluster_member(const struct controlplane *cp);
+/* Should the alert of a stopped owner fire (README "High availability on etcd": the built-in
+ * alert TideLeaseNotProven)? 1 when this control plane acts for no workload because it cannot
+ * prove its lease (after a step-down; at start, once joining took longer than the TTL), with
+ * *since_ms (wall ms the proof lapsed) and summary filled; 0 when it acts, or without etcd.
+ * Loop thread. */
+int cluster_lease_alert(struct controlplane *cp, int64_t *since_ms, char *summary, size_t len);
+/* Does this control plane hold workload's owner key in etcd on its current lease (or is a txn
+ * about it under way)? Whether the lease can be proven now is not asked: a lease that is only
+ * unproven for a while may still be ours (cluster_may_act says whether to act). 1 without
+ * etcd. Loop thread. */
+int cluster_owns(struct controlplane *cp, const char *workload);
 /* The owner of workload as etcd says: 0 with name (and http, its HTTP listener; *self 1 when
  * it is this control plane), or -ENOENT when none holds it now. Loop thread. */
 int cluster_owner(struct controlplane *cp, const char *workload, char *name, size_t namelen,

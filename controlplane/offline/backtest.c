@@ -86,9 +86,18 @@ int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, s
             return errmsg(err, errlen, -EINVAL, "day-ahead needs a step dividing 600 s, not %llds",
                           (long long)step);
         }
+        /* A native sample belongs to the bin its own timestamp falls in: bin [b, b + 600)
+         * holds the samples at b + phase, b + phase + step, ... (phase = the timestamps' offset
+         * within a step, the same for every sample of a regular series; 120 s for a 5-minute
+         * series stamped hh:02, hh:07, ...). A bin is complete when all 600/step of them are
+         * in the data, so the first complete bin may start before t0 by up to the phase. */
         size_t per = (size_t)(DAY_AHEAD_BIN / step);
-        int64_t b0 = floordiv(native->t0 + DAY_AHEAD_BIN - 1, DAY_AHEAD_BIN) * DAY_AHEAD_BIN;
-        int64_t tend = native->t0 + (int64_t)native->n * step; /* end of the last sample */
+        int64_t phase = native->t0 - floordiv(native->t0, step) * step;
+        int64_t first = native->t0 - phase; /* a multiple of step at or before t0 */
+        int64_t b0 = floordiv(first + DAY_AHEAD_BIN - 1, DAY_AHEAD_BIN) * DAY_AHEAD_BIN;
+        /* one step past the last sample, less the phase: the end of the last complete bin
+         * is at or before it */
+        int64_t tend = first + (int64_t)native->n * step;
         if (tend - b0 < DAY_AHEAD_BIN) {
             return errmsg(err, errlen, -EINVAL,
                           "too short for day-ahead: no complete 10-minute bin");
@@ -96,7 +105,7 @@ int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, s
         size_t nb = (size_t)((tend - b0) / DAY_AHEAD_BIN);
         out->y = malloc(nb * sizeof *out->y);
         if (!out->y) return -ENOMEM;
-        size_t j0 = (size_t)((b0 - native->t0) / step);
+        size_t j0 = (size_t)((b0 - first) / step); /* the sample at b0 + phase */
         for (size_t b = 0; b < nb; b++) {
             double s = 0;
             for (size_t k = 0; k < per; k++)

@@ -3,7 +3,8 @@
  * The test window is the last 7 days of native samples; T0 is the timestamp of its first
  * sample and models are fit once on everything strictly before T0. Task scale-1h forecasts
  * H = 3600/step native steps from origins every H steps from T0; task day-ahead resamples to
- * 10-minute sums (bins aligned to multiples of 600 s, complete bins only), trains on bins that
+ * 10-minute sums (bins [b, b + 600) for b a multiple of 600 s, each summing the samples whose
+ * timestamps fall in it; complete bins only), trains on bins that
  * end at or before T0 and forecasts 144 bins from every UTC midnight at or after T0. At an
  * origin a model reads every value before the origin and nothing at or after it. */
 #ifndef TIDE_BACKTEST_H

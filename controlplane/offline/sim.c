@@ -222,7 +222,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         if (policy != SIM_STATIC && (t - tstart) % sync == 0) {
             double util = c.online > 0 ? demand / (c.online * cap) : 1.0;
             if (util > 1.0) util = 1.0;
-            int unready = c.starting + c.activating;
+            /* a replica started ahead of demand is outside the scaled set until claimed */
+            int unready = c.starting - c.starting_ahead + c.activating;
             for (int i = 0; i < c.online; i++)
                 usage[i] = util * REQUEST;
             fc_series ctx = {tr->y, m, tr->t0, tr->step, 0}; /* the complete steps before now */

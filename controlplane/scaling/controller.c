@@ -44,15 +44,15 @@ void controller_free(controller *c) {
 }
 
 portrait_engine *controller_engine(const controller *c) {
-    return c->eng;
+    return c ? c->eng : NULL;
 }
 
 planner *controller_planner(const controller *c) {
-    return c->pl;
+    return c ? c->pl : NULL;
 }
 
 const portrait *controller_portrait(const controller *c) {
-    return c->have_pt ? c->pt : NULL;
+    return c && c->have_pt ? c->pt : NULL;
 }
 
 const workload_spec *controller_spec(const controller *c) {
@@ -145,7 +145,8 @@ int controller_step(controller *c, const controller_obs *o, controller_out *out)
         if (c->adopted) {
             planner_counts n;
             planner_counts_get(c->pl, &n);
-            current = n.online + n.starting + n.activating;
+            /* replicas started ahead of demand are not the current load's (planner.h) */
+            current = n.online + n.starting + n.activating - n.online_ahead - n.starting_ahead;
         }
     }
     out->current = current;

@@ -78,6 +78,7 @@ int controller_step(controller *c, const controller_obs *obs, controller_out *ou
 
 /* The parts, for reports, training and action outcomes. The planner is NULL with
  * CONTROLLER_NO_PLANNER; the portrait NULL until the first successful update. */
+/* The parts (c may be NULL: NULL then). */
 portrait_engine *controller_engine(const controller *c);
 planner *controller_planner(const controller *c);
 const portrait *controller_portrait(const controller *c);

@@ -142,6 +142,8 @@ int planner_set_state(planner *p, const char *id, planner_state state, int64_t n
         r->state = state;
         r->since = now;
         if (state != REPLICA_CUTOFF && state != REPLICA_STANDBY) r->step_id = 0;
+        if (state != REPLICA_STARTING && state != REPLICA_ONLINE && state != REPLICA_CUTOFF)
+            r->ahead = 0;
     }
     return 0;
 }
@@ -152,9 +154,11 @@ void planner_counts_get(const planner *p, planner_counts *c) {
         switch (p->r[i].state) {
         case REPLICA_STARTING:
             c->starting++;
+            c->starting_ahead += p->r[i].ahead != 0;
             break;
         case REPLICA_ONLINE:
             c->online++;
+            c->online_ahead += p->r[i].ahead != 0;
             break;
         case REPLICA_CUTOFF:
             c->cutoff++;
@@ -168,6 +172,13 @@ void planner_counts_get(const planner *p, planner_counts *c) {
         case REPLICA_DELETED:
             break;
         }
+}
+
+int planner_is_ahead(const planner *p, const char *id) {
+    if (!p || !id) return 0;
+    for (size_t i = 0; i < p->nr; i++)
+        if (strcmp(p->r[i].id, id) == 0) return p->r[i].ahead != 0;
+    return 0;
 }
 
 const planner_replica *planner_replicas(const planner *p, size_t *n) {
@@ -206,6 +217,7 @@ static int act(planner *p, planner_replica *r, planner_action_kind k, int64_t no
     r->state = next[k];
     r->since = now;
     if (k == ACT_START) r->started = now;
+    if (k != ACT_START && k != ACT_CUTOFF) r->ahead = 0; /* claimed, parked or gone */
     return 0;
 }
 
@@ -217,25 +229,31 @@ static int acted_now(const planner *p, const planner_replica *r) {
     return 0;
 }
 
-static int start_new(planner *p, int64_t now, const char *reason) {
+static int start_new(planner *p, int64_t now, const char *reason, int ahead) {
     /* the whole workload name (< WL_NAME_MAX): replica ids are unique on a node across
      * workloads, so two names sharing a prefix must not make the same id */
     char id[TIDE_REPLICA_ID_MAX + 1];
     snprintf(id, sizeof id, "%s-%llu", p->spec.name, (unsigned long long)++p->next_id);
     planner_replica *r = add(p, id, REPLICA_DELETED, now);
     if (!r) return -ENOMEM;
+    r->ahead = ahead;
     return act(p, r, ACT_START, now, reason);
 }
 
-/* The replica in state st changed most (newest = 1) or least recently. */
-static planner_replica *pick(planner *p, planner_state st, int newest) {
+/* The replica in state st changed most (newest = 1) or least recently; ahead: 0 any, 1 only
+ * replicas started ahead of demand, -1 only the others. */
+static planner_replica *pick_ahead(planner *p, planner_state st, int newest, int ahead) {
     planner_replica *best = NULL;
     for (size_t i = 0; i < p->nr; i++) {
         planner_replica *r = &p->r[i];
-        if (r->state != st) continue;
+        if (r->state != st || (ahead > 0 && !r->ahead) || (ahead < 0 && r->ahead)) continue;
         if (!best || (newest ? r->since > best->since : r->since < best->since)) best = r;
     }
     return best;
+}
+
+static planner_replica *pick(planner *p, planner_state st, int newest) {
+    return pick_ahead(p, st, newest, 0);
 }
 
 static double metric_value(const planner_input *in, const wl_checker *ck, int *found) {
@@ -262,6 +280,7 @@ void planner_action_done(planner *p, const char *replica, planner_action_kind ki
             if (p->nstartup < AHEAD_SAMPLES) p->nstartup++;
         } else {
             r->state = REPLICA_DELETED;
+            r->ahead = 0;
             event(p, now, "failed", "start of %s failed", r->id);
         }
         r->since = now;
@@ -313,12 +332,15 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     if (prov < need) prov = need;
     planner_counts c;
     planner_counts_get(p, &c);
-    char inputs[200];
+    char inputs[256], ahead_txt[64] = "";
+    if (c.online_ahead + c.starting_ahead > 0)
+        snprintf(ahead_txt, sizeof ahead_txt, " (%d online, %d starting started ahead)",
+                 c.online_ahead, c.starting_ahead);
     snprintf(inputs, sizeof inputs,
              "need %d online, %d provisioned (ahead %ds); fleet %d online, %d starting, %d "
-             "activating, %d cutoff, %d standby",
+             "activating, %d cutoff, %d standby%s",
              need, prov, planner_scale_up_ahead(p), c.online, c.starting, c.activating, c.cutoff,
-             c.standby);
+             c.standby, ahead_txt);
     if (need != p->last_need || prov != p->last_prov) {
         event(p, now, "target", "%s; portrait: %.150s", inputs, pt->status);
         p->last_need = need;
@@ -367,8 +389,9 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     }
     planner_counts_get(p, &c);
 
-    /* scale up: online short of the need now */
-    int coming = c.online + c.activating + c.starting;
+    /* scale up: online short of the need now (replicas started ahead of demand do not count
+     * until claimed) */
+    int coming = c.online + c.activating + c.starting - c.online_ahead - c.starting_ahead;
     int deficit = need - coming;
     int would_start = 0; /* Preview: replicas the scale-up would have started */
     int up_ok =
@@ -376,19 +399,28 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     if (deficit > 0 && up_ok) {
         int stepn = (int)ceil(deficit * s->up.change_percent / 100.0);
         if (stepn < 1) stepn = 1;
-        int restored = 0, activated = 0, started = 0;
+        int restored = 0, activated = 0, started = 0, claimed = 0;
         char why[160];
         snprintf(why, sizeof why, "need %d online, have %d online or coming", need, coming);
+        /* the fastest first: a replica started ahead that is online already, then Cutoff
+         * (readiness back on), Standby (thawed in about a second), one started ahead that is
+         * still starting, and only then a new start */
         for (int i = 0; i < stepn; i++) {
             planner_replica *r;
-            if ((r = pick(p, REPLICA_CUTOFF, 1))) {
+            if ((r = pick_ahead(p, REPLICA_ONLINE, 1, 1))) {
+                r->ahead = 0;
+                claimed++;
+            } else if ((r = pick(p, REPLICA_CUTOFF, 1))) {
                 if (!preview && act(p, r, ACT_RESTORE, now, why) < 0) return -ENOMEM;
                 restored++;
             } else if ((r = pick(p, REPLICA_STANDBY, 1))) {
                 if (!preview && act(p, r, ACT_ACTIVATE, now, why) < 0) return -ENOMEM;
                 activated++;
+            } else if ((r = pick_ahead(p, REPLICA_STARTING, 0, 1))) {
+                r->ahead = 0;
+                claimed++;
             } else {
-                if (!preview && start_new(p, now, why) < 0) return -ENOMEM;
+                if (!preview && start_new(p, now, why, 0) < 0) return -ENOMEM;
                 started++;
             }
             if (preview) break; /* nothing changes in preview: count the rest below */
@@ -400,9 +432,15 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
             would_start = started;
         }
         p->last_up_t = now;
-        event(p, now, "scale-up",
-              "%s%s: %d restored from Cutoff, %d activated from Standby, %d started",
-              preview ? "preview, would: " : "", inputs, restored, activated, started);
+        if (claimed)
+            event(p, now, "scale-up",
+                  "%s: %d started ahead claimed, %d restored from Cutoff, %d activated from "
+                  "Standby, %d started",
+                  inputs, claimed, restored, activated, started);
+        else
+            event(p, now, "scale-up",
+                  "%s%s: %d restored from Cutoff, %d activated from Standby, %d started",
+                  preview ? "preview, would: " : "", inputs, restored, activated, started);
         planner_counts_get(p, &c);
     }
     /* scale up ahead: every replica that must exist within the scale-up-ahead time */
@@ -412,14 +450,33 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
         snprintf(why, sizeof why, "%d replicas needed within %ds, %d exist", prov,
                  planner_scale_up_ahead(p), alive);
         for (int i = 0; !preview && i < prov - alive; i++)
-            if (start_new(p, now, why) < 0) return -ENOMEM;
+            if (start_new(p, now, why, 1) < 0) return -ENOMEM;
         event(p, now, "scale-ahead", "%s%s: %d started ahead of demand",
               preview ? "preview, would: " : "", inputs, prov - alive);
         planner_counts_get(p, &c);
     }
+    /* a replica started ahead that came online before the load needs it is parked: cut off at
+     * once (not a gray step: it carried no load the fleet needs) and moved to Standby at the
+     * next sync. With Delete as the gray end state there is nowhere to park it: it stays online
+     * (outside the gray steps) until the load claims it. */
+    if (c.online_ahead > 0 && !preview && s->down.state != WL_GRAY_DELETED) {
+        int parked = 0;
+        for (size_t i = 0; i < p->nr; i++) {
+            planner_replica *r = &p->r[i];
+            if (r->state != REPLICA_ONLINE || !r->ahead || acted_now(p, r)) continue;
+            if (act(p, r, ACT_CUTOFF, now, "started ahead of demand: parked until needed") < 0)
+                return -ENOMEM;
+            r->step_id = 0;
+            parked++;
+        }
+        if (parked)
+            event(p, now, "park", "%s: %d started ahead of demand parked (Cutoff, then Standby)",
+                  inputs, parked);
+        planner_counts_get(p, &c);
+    }
 
-    /* scale down in gray steps */
-    int surplus = c.online + c.activating - need;
+    /* scale down in gray steps (replicas started ahead are not part of them) */
+    int surplus = c.online - c.online_ahead + c.activating - need;
     if (surplus > 0 && deficit <= 0) {
         const char *hold = NULL;
         if (now < p->paused_until)
@@ -437,7 +494,7 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
                      c.online);
             int done = 0;
             for (int i = 0; i < stepn && !preview; i++) {
-                planner_replica *r = pick(p, REPLICA_ONLINE, 1);
+                planner_replica *r = pick_ahead(p, REPLICA_ONLINE, 1, -1);
                 if (!r) break;
                 if (act(p, r, ACT_CUTOFF, now, why) < 0) return -ENOMEM;
                 r->step_id = p->step_id;
@@ -457,8 +514,8 @@ int planner_step(planner *p, const planner_input *in, const planner_action **act
     if (s->down.state != WL_GRAY_CUTOFF) {
         for (size_t i = 0; i < p->nr; i++) {
             planner_replica *r = &p->r[i];
-            if (r->state != REPLICA_CUTOFF || now - r->since < s->down.observation_seconds ||
-                acted_now(p, r))
+            if (r->state != REPLICA_CUTOFF ||
+                (!r->ahead && now - r->since < s->down.observation_seconds) || acted_now(p, r))
                 continue;
             planner_action_kind next_k =
                 s->down.state == WL_GRAY_STANDBY ? ACT_STANDBY : ACT_DELETE;

@@ -8,7 +8,13 @@
  *   - online short of needed[now]: bring back Cutoff replicas, activate Standby ones, and only
  *     then start new replicas;
  *   - all replicas short of replicas[now] (the need within the scale-up-ahead time): start new
- *     replicas now so that they are online when the demand arrives;
+ *     replicas now so that they exist when the demand arrives. Such a replica is started
+ *     *ahead*: it is not part of the online count the current load needs (controller.c leaves
+ *     it out of the reactive provider's current replicas), and when its start completes before
+ *     the load needs it, it is cut off at once and parked in Standby (warm, activated in about a
+ *     second) instead of serving as a surplus online replica. A scale-up for the current load
+ *     claims such replicas first when they are already online, after Cutoff and Standby ones
+ *     when they are still starting;
  *   - online above needed[now]: scale down in gray steps of changePercent of the change
  *     every changeIntervalSeconds, each watched for observationSeconds by the stability checkers
  *     (Pause: no further steps for the cooldown; Rollback: the step is undone); Cutoff
@@ -61,6 +67,8 @@ typedef struct planner_replica {
     int step_id;        /* the scale-down step that moved it (for rollback), 0 none */
     planner_state prev; /* its state before the last action (a failed delete or standby
                          * returns it there: the executor still holds it) */
+    int ahead;          /* started ahead of demand and not claimed by the current load yet
+                         * (Starting or Online; kept through its cutoff until Standby) */
 } planner_replica;
 
 #define PLANNER_EVENT_TEXT 320
@@ -85,6 +93,9 @@ typedef struct planner_input {
 
 typedef struct planner_counts {
     int starting, online, cutoff, standby, activating;
+    /* of starting and online: replicas started ahead of demand that the current load has not
+     * claimed (outside the online count the reactive provider sizes) */
+    int starting_ahead, online_ahead;
 } planner_counts;
 
 typedef struct planner planner;
@@ -114,6 +125,9 @@ void planner_action_done(planner *p, const char *replica, planner_action_kind ki
 int planner_scale_up_ahead(const planner *p);
 
 void planner_counts_get(const planner *p, planner_counts *c);
+/* Whether replica id was started ahead of demand and is not claimed by the current load yet
+ * (0 for an unknown id). The HPA's pods leave such a replica out while it starts. */
+int planner_is_ahead(const planner *p, const char *id);
 /* Replicas (including Deleted ones not yet forgotten); valid until the next planner call. */
 const planner_replica *planner_replicas(const planner *p, size_t *n);
 #define PLANNER_MAX_EVENTS 256

@@ -374,6 +374,23 @@ static int reactive_value(portrait_engine *e, const portrait_obs *obs, char *why
     return d.desired;
 }
 
+/* Whether the ready pods of the utilization metric run at 100% of their request or more. */
+static int pods_saturated(const portrait_obs *obs) {
+    for (size_t m = 0; m < obs->n_metrics; m++) {
+        const hpa_metric *hm = &obs->metrics[m];
+        if (hm->type != HPA_UTILIZATION) continue;
+        double used = 0, req = 0;
+        for (size_t k = 0; k < hm->n; k++) {
+            const hpa_pod *pd = &hm->pods[k];
+            if (pd->ignored || !pd->has_metric || !pd->ready) continue;
+            used += pd->value;
+            req += pd->request;
+        }
+        if (req > 0 && used >= req * (1 - 1e-9)) return 1;
+    }
+    return 0;
+}
+
 static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, const portrait *g,
                         prov_out *o, int reactive, const char *reactive_why, char *why,
                         size_t whylen) {
@@ -458,6 +475,15 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
             need = portrait_replicas_for(tr, p->capacity_per_replica, tgt);
         else
             need = e->cap_fn(e->cap_ctx, tr, t, tgt / 100.0, 0, e->spec.max_replicas);
+        if (need > obs->current && obs->current > 0) {
+            /* the reactive rule adds replicas only once utilization leaves its tolerance band:
+             * traffic the current replicas carry within the band needs none */
+            double up = tgt * (1 + e->spec.tolerance);
+            int edge = p->capacity_per_replica > 0
+                           ? portrait_replicas_for(tr, p->capacity_per_replica, up)
+                           : e->cap_fn(e->cap_ctx, tr, t, up / 100.0, 0, e->spec.max_replicas);
+            if (edge >= 0 && edge <= obs->current) need = obs->current;
+        }
         if (need < 0) {
             snprintf(why, whylen, "capacity model could not size %.1f traffic", tr);
             break;
@@ -466,19 +492,43 @@ static void pred_values(portrait_engine *e, int i, const portrait_obs *obs, cons
         o->traffic[k] = tr;
         last = k;
     }
+    /* replicas that must exist at the start of step k (at now for the current step): the
+     * forecast need of every step that begins within the scale-up-ahead time */
     int ahead = obs->ahead_seconds > 0 ? (int)((obs->ahead_seconds + g->step - 1) / g->step) : 0;
     for (int k = 0; k <= last; k++) {
         int m = o->need[k];
-        for (int j = k + 1; j <= k + ahead && j <= last; j++)
+        int64_t from = k == 0 ? obs->now : g->t0 + (int64_t)k * g->step;
+        for (int j = k + 1; j <= k + ahead && j <= last; j++) {
+            if (g->t0 + (int64_t)j * g->step - from > obs->ahead_seconds) break;
             if (o->need[j] > m) m = o->need[j];
+        }
         o->rep[k] = m;
+    }
+    /* online now: what the current load needs (the reactive recommendation); the forecast's
+     * need for now and ahead only provisions replicas (started ahead, parked in Standby) until
+     * the rise arrives and the load itself asks for them */
+    int fc_now = last >= 0 ? o->need[0] : -1;
+    int saturated = 0;
+    if (last >= 0 && reactive >= 0) {
+        o->need[0] = reactive;
+        /* the rise has arrived but the load cannot show its size: the ready pods run at 100%
+         * of their request or more (the capacity a replica is sized by), so the reactive
+         * recommendation is only a lower bound; the forecast's need for now sizes it instead */
+        if (reactive > obs->current && fc_now > reactive && pods_saturated(obs)) {
+            o->need[0] = fc_now;
+            saturated = 1;
+        }
     }
     if (last >= 0) {
         char lm[48] = "";
         if (!isnan(live)) snprintf(lm, sizeof lm, ", live MASE %.2f", live);
-        snprintf(why, whylen, "%s q%.2f: need %d now, %d within %ds ahead (forecast %.0f%s)",
-                 fc_name(ps->fc), p->quantile, o->need[0], o->rep[0], obs->ahead_seconds,
-                 o->traffic[0], lm);
+        snprintf(why, whylen,
+                 "%s q%.2f: online %d (%s), forecast %.0f needs %d now, %d within %ds ahead%s",
+                 fc_name(ps->fc), p->quantile, o->need[0],
+                 saturated       ? "forecast: pods saturated"
+                 : reactive >= 0 ? "current load"
+                                 : "forecast",
+                 o->traffic[0], fc_now, o->rep[0], obs->ahead_seconds, lm);
     }
 }
 

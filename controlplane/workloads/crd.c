@@ -3,6 +3,7 @@
  * on the loop. Status writes go to the k8s module's worker pool. */
 #include "workloads/crd.h"
 
+#include "cluster/cluster.h"
 #include "cp.h"
 #include "exec/executor.h"
 #include "exec/k8s.h"
@@ -156,7 +157,7 @@ static void install(crd *c, const workload_spec *spec, const char *text) {
     struct cp_workloads *w = c->w;
     workload_entry *old = workload_find(w, spec->name);
     if (old && old->from_cluster && strcmp(old->yaml, text) == 0) return;
-    workload_entry *e = workload_entry_new(spec, text, strlen(text));
+    workload_entry *e = workload_entry_new(spec, text, strlen(text), !cluster_enabled(w->cp));
     if (!e) {
         log_error("crd", "%s: out of memory", spec->name);
         return;
@@ -180,8 +181,8 @@ static void install(crd *c, const workload_spec *spec, const char *text) {
         w->head = e;
     }
     log_info("crd", "Workload %s/%s applied (generation %llu)%s%s", spec->namespace_, spec->name,
-             (unsigned long long)e->generation, e->run.mode != e->spec.mode ? ": " : "",
-             e->run.mode != e->spec.mode ? workload_preview_reason(&e->spec) : "");
+             (unsigned long long)e->generation, e->eff_mode != e->spec.mode ? ": " : "",
+             e->eff_mode != e->spec.mode ? workload_preview_reason(&e->spec) : "");
 }
 
 /* Removes the workload an object applied. */
@@ -362,8 +363,8 @@ static void cond_set(crd_obj *o, int i, int status, const char *reason, const ch
 /* The portrait status line of the first predictive provider, and whether it fell back. */
 static int predictive_state(const workload_entry *e, const portrait *pt, char *line, size_t cap) {
     int have = 0;
-    for (int i = 0; i < e->run.n_providers; i++)
-        have |= e->run.providers[i].type == WL_PROV_PREDICTIVE;
+    for (int i = 0; i < e->spec.n_providers; i++)
+        have |= e->spec.providers[i].type == WL_PROV_PREDICTIVE;
     line[0] = 0;
     if (!have) return -1;
     const char *st = pt ? pt->status : "";
@@ -432,14 +433,14 @@ static cJSON *status_of(crd *c, crd_obj *o) {
             cJSON_AddStringToObject(ld, "reason", o->last_reason);
         }
         /* Ready */
-        if (e->run.mode != e->spec.mode)
+        if (e->eff_mode != e->spec.mode)
             cond_set(o, 0, 0, "Preview", workload_preview_reason(&e->spec));
         else if (workload_has_executor(c->w, e) && e->inventory != 2)
             cond_set(o, 0, 0, "Inventory",
                      e->inventory_err[0] ? e->inventory_err
                                          : "the inventory of replicas is "
                                            "under way");
-        else if (e->run.mode == WL_MODE_PREVIEW)
+        else if (e->eff_mode == WL_MODE_PREVIEW)
             cond_set(o, 0, 1, "Preview", "planned only (mode Preview)");
         else
             cond_set(o, 0, 1, "Applied", "the control plane acts on this workload");

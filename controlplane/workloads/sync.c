@@ -10,6 +10,7 @@
 #include "work.h"
 #include "workloads/workloads.h"
 
+#include <time.h>
 #include <errno.h>
 #include <ev.h>
 #include <math.h>
@@ -103,9 +104,9 @@ static void train_done(work *wk, int status);
 /* Does a sync at now want the capacity-model observations read with it? */
 static int wants_capacity(const workload_entry *e, int64_t now) {
     if (e->training || !portrait_training_due(controller_engine(e->ctl), now)) return 0;
-    for (int i = 0; i < e->run.n_providers; i++)
-        if (e->run.providers[i].type == WL_PROV_PREDICTIVE &&
-            !(e->run.providers[i].capacity_per_replica > 0))
+    for (int i = 0; i < e->run->n_providers; i++)
+        if (e->run->providers[i].type == WL_PROV_PREDICTIVE &&
+            !(e->run->providers[i].capacity_per_replica > 0))
             return 1;
     return 0;
 }
@@ -130,7 +131,7 @@ static void train_start(struct cp_workloads *w, workload_entry *e, observe_resul
         job_free(j);
         return;
     }
-    *j->spec = e->run;
+    *j->spec = *e->run;
     memcpy(j->y, hist->y, hist->n * sizeof *j->y);
     j->hist = *hist;
     j->hist.y = j->y;
@@ -157,6 +158,10 @@ static void train_done(work *wk, int status) {
     struct cp_workloads *w = j->job.owner;
     int drop = status < 0 || w->sync->stopping;
     workload_entry *e = workload_find(w, j->name);
+    if (e && !e->ctl) { /* released meanwhile (another control plane owns it): dropped */
+        e->training = 0;
+        e = NULL;
+    }
     if (e && e->generation == j->generation && !drop) {
         int ok = 0, bad = 0;
         for (int i = 0; i < j->spec->n_providers; i++) {
@@ -204,10 +209,10 @@ static void train_done(work *wk, int status) {
  * when one is due and hands the actions to the target kind's executor. */
 static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o, int64_t now) {
     struct controlplane *cp = w->cp;
-    const workload_spec *s = &e->run;
     /* a fetch that finished after a step-down decides nothing (checked again here: the
      * observation may have been started by the owner this control plane no longer is) */
     if (!workload_owned_here(w, e, now)) return;
+    const workload_spec *s = e->run; /* (built by workload_owned_here) */
     if (workload_has_executor(w, e)) {
         exec_tick(cp, s, e->generation, now * 1000);
         if (e->inventory != 2) { /* nothing is planned before the replicas that exist are known */
@@ -244,6 +249,10 @@ static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o,
             observe_pod_class pc = observe_replica_pod(
                 st->valuestring, cJSON_IsNumber(since) ? (int64_t)since->valuedouble : -1,
                 now * 1000, s->sync_seconds, o->util_window_s);
+            /* a replica started ahead of demand is outside the scaled set while it starts */
+            if (strcmp(st->valuestring, "Starting") == 0 &&
+                planner_is_ahead(controller_planner(e->ctl), id->valuestring))
+                pc = OBSERVE_POD_LEFT_OUT;
             if (pc == OBSERVE_POD_READY) continue;
             other[nun] =
                 cJSON_IsString(cg) && cg->valuestring[0] ? observe_label_hash(cg->valuestring) : 0;
@@ -352,6 +361,10 @@ static void obs_ready(struct cp_workloads *w, workload_entry *e, observe_result 
     }
     snprintf(e->prom_err, sizeof e->prom_err, "%s", o->prom_err);
     decide(w, e, o, now);
+    if (!e->ctl) { /* released by the ownership check of decide: the observation goes too */
+        observe_free(o);
+        return;
+    }
     workload_view_note(e, now); /* replicas by state for the web page (workload_view.c) */
     observe_free(e->last);
     free(o->cap); /* only a fit started by this sync uses them */
@@ -383,13 +396,13 @@ static void fetch_start(struct cp_workloads *w, workload_entry *e, prom *p, int6
         free(j);
         return;
     }
-    *j->spec = e->run;
+    *j->spec = *e->run;
     j->o->now = now;
     j->o->want_cap = wants_capacity(e, now);
     /* the traffic history: its last minutes read again and the rest kept, but whole when a fit
      * is due (observe.h) */
     j->o->full_history = !e->training && portrait_training_due(controller_engine(e->ctl), now);
-    if (!j->o->full_history) j->prev = observe_prev_from(e->last, &e->run);
+    if (!j->o->full_history) j->prev = observe_prev_from(e->last, e->run);
     j->o->prev = j->prev;
     j->prom = p;
     j->started_ms = tide_now_mono_ms();
@@ -420,7 +433,7 @@ static void fetch_done(work *wk, int status) {
         e->fetching = 0;
         e->stalled = 0;
         if (status == 0) e->fetch_ms = tide_now_mono_ms() - j->started_ms;
-        if (status == 0 && !w->sync->stopping) {
+        if (status == 0 && !w->sync->stopping && e->ctl) { /* not released meanwhile */
             j->o->prev = NULL; /* freed below with the job */
             obs_ready(w, e, j->o, tide_now_wall_ms() / 1000);
             j->o = NULL;
@@ -433,6 +446,9 @@ static void fetch_done(work *wk, int status) {
     free(j);
 }
 
+/* what one tick of the loop may spend building taken workloads (see on_tick) */
+#define SYNC_BUILD_BUDGET_MS 100
+
 static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
     (void)loop;
     (void)revents;
@@ -440,19 +456,35 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
         ((struct sync_loop *)((char *)t - offsetof(struct sync_loop, tick)))->w;
     int64_t now = tide_now_wall_ms() / 1000;
     prom *p = w->cp->prom;
+    /* Building a workload's heavy state (controller, models, planner) on taking it costs
+     * about a millisecond of copies and allocations; a member that briefly owns everything (the
+     * first one up, before the others have joined) would build thousands in one tick. Once
+     * the ownership checks of unbuilt entries of a tick have taken SYNC_BUILD_BUDGET_MS, the
+     * remaining unbuilt ones wait for the next ticks (a dormant one has nothing to do here;
+     * built ones are not held back, so the budget never starves a workload for good). */
+    int64_t build_us = 0;
     for (workload_entry *e = w->head; e; e = e->next) {
-        if (!workload_owned_here(w, e, now)) continue; /* another control plane owns it */
+        int unbuilt = !e->ctl;
+        if (unbuilt && build_us >= SYNC_BUILD_BUDGET_MS * 1000) continue; /* the next tick */
+        struct timespec t0, t1;
+        if (unbuilt) clock_gettime(CLOCK_MONOTONIC, &t0);
+        int owned = workload_owned_here(w, e, now);
+        if (unbuilt) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            build_us += (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+        }
+        if (!owned) continue; /* another control plane owns it */
         if (e->inventory == 0 && workload_has_executor(w, e)) {
             char err[256];
             e->inventory = 1;
             e->inventory_at = now * 1000;
-            if (exec_inventory(w->cp, &e->run, e->generation, err, sizeof err) < 0) {
+            if (exec_inventory(w->cp, e->run, e->generation, err, sizeof err) < 0) {
                 e->inventory = 0;
                 snprintf(e->inventory_err, sizeof e->inventory_err, "%.190s", err);
             }
         }
         if (now < e->next_sync) continue;
-        e->next_sync = now + e->run.sync_seconds;
+        e->next_sync = now + e->run->sync_seconds;
         /* reads run on a worker thread also from the store alone: evaluating a selector over
          * thousands of series must never stall the loop */
         if (!e->fetching) {

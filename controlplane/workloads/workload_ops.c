@@ -107,7 +107,7 @@ static const char *install(struct cp_workloads *wl, const workload_spec *spec, c
         if (old->generation < gen) old->generation = gen;
         return NULL;
     }
-    workload_entry *e = workload_entry_new(spec, yaml, len);
+    workload_entry *e = workload_entry_new(spec, yaml, len, /* built = */ 0); /* once owned */
     if (!e) {
         log_error("workloads", "%s: out of memory applying generation %llu", spec->name,
                   (unsigned long long)gen);
@@ -303,13 +303,13 @@ static void apply_done(work *w, int status) {
         cJSON_AddStringToObject(d, "name", spec->name);
         cJSON_AddStringToObject(d, "result", !j->changed ? "unchanged" : res ? res : "configured");
         cJSON_AddNumberToObject(d, "generation", e ? (double)e->generation : (double)j->rev);
-        if (e && e->run.mode != e->spec.mode && workload_preview_reason(&e->spec))
+        if (e && e->eff_mode != e->spec.mode && workload_preview_reason(&e->spec))
             cJSON_AddStringToObject(d, "note", workload_preview_reason(&e->spec));
         ops_reply(req, d);
         apply_free(j);
         return;
     }
-    workload_entry *e = workload_entry_new(spec, yaml, j->len);
+    workload_entry *e = workload_entry_new(spec, yaml, j->len, /* built = */ 1);
     if (!e) {
         ops_reply_error(req, 1, "out of memory");
         apply_free(j);
@@ -340,7 +340,7 @@ static void apply_done(work *w, int status) {
     cJSON_AddStringToObject(d, "name", spec->name);
     cJSON_AddStringToObject(d, "result", old ? "configured" : "created");
     cJSON_AddNumberToObject(d, "generation", (double)e->generation);
-    if (e->run.mode != e->spec.mode && workload_preview_reason(&e->spec))
+    if (e->eff_mode != e->spec.mode && workload_preview_reason(&e->spec))
         cJSON_AddStringToObject(d, "note", workload_preview_reason(&e->spec));
     ops_reply(req, d);
     apply_free(j);
@@ -431,13 +431,13 @@ static cJSON *target_json(const wl_target *t) {
 }
 
 static void summary(cJSON *o, const workload_entry *e) {
-    planner_counts c;
-    planner_counts_get(controller_planner(e->ctl), &c);
+    planner_counts c = {0};
+    if (e->ctl) planner_counts_get(controller_planner(e->ctl), &c);
     cJSON_AddStringToObject(o, "name", e->spec.name);
     cJSON_AddStringToObject(o, "namespace", e->spec.namespace_);
     cJSON_AddItemToObject(o, "target", target_json(&e->spec.target));
     cJSON_AddStringToObject(o, "mode", mode_name(e->spec.mode));
-    cJSON_AddStringToObject(o, "effective_mode", mode_name(e->run.mode));
+    cJSON_AddStringToObject(o, "effective_mode", mode_name(e->eff_mode));
     cJSON_AddBoolToObject(o, "paused", e->spec.paused);
     cJSON_AddNumberToObject(o, "min", e->spec.min_replicas);
     cJSON_AddNumberToObject(o, "max", e->spec.max_replicas);
@@ -446,6 +446,8 @@ static void summary(cJSON *o, const workload_entry *e) {
     cJSON_AddNumberToObject(o, "fence", (double)e->fence);
     cJSON_AddNumberToObject(o, "fenced_by", (double)e->fenced_by);
     cJSON_AddNumberToObject(o, "fenced_refusals", (double)e->fenced_refusals);
+    /* with etcd: owned elsewhere, so no controller, models or planner here (workloads.h) */
+    cJSON_AddBoolToObject(o, "dormant", e->ctl == NULL);
     const portrait *pt = controller_portrait(e->ctl);
     if (pt) {
         cJSON_AddNumberToObject(o, "need", pt->needed[0]);
@@ -517,7 +519,7 @@ static void op_describe(ops_request *req, const cJSON *args) {
     cJSON *o = cJSON_CreateObject();
     summary(o, e);
     owner_json(o, w, e);
-    if (e->run.mode != e->spec.mode && workload_preview_reason(&e->spec))
+    if (e->eff_mode != e->spec.mode && workload_preview_reason(&e->spec))
         cJSON_AddStringToObject(o, "note", workload_preview_reason(&e->spec));
     cJSON *fleet = exec_replicas(ops_cp(req), e->spec.target.kind, e->spec.name);
     if (fleet) cJSON_AddItemToObject(o, "fleet", fleet);
@@ -525,8 +527,11 @@ static void op_describe(ops_request *req, const cJSON *args) {
         cJSON_AddStringToObject(o, "inventory",
                                 e->inventory_err[0] ? e->inventory_err : "under way");
     cJSON_AddNumberToObject(o, "target_utilization", e->spec.target_utilization);
-    cJSON_AddNumberToObject(o, "scale_up_ahead_seconds",
-                            planner_scale_up_ahead(controller_planner(e->ctl)));
+    if (e->ctl)
+        cJSON_AddNumberToObject(o, "scale_up_ahead_seconds",
+                                planner_scale_up_ahead(controller_planner(e->ctl)));
+    else /* dormant: another control plane owns it and knows (owner.http) */
+        cJSON_AddNullToObject(o, "scale_up_ahead_seconds");
     cJSON *prov = cJSON_AddArrayToObject(o, "providers");
     for (int i = 0; i < e->spec.n_providers; i++) {
         const wl_provider *p = &e->spec.providers[i];
@@ -534,7 +539,7 @@ static void op_describe(ops_request *req, const cJSON *args) {
         cJSON_AddStringToObject(po, "name", p->name);
         cJSON_AddStringToObject(po, "type", wl_provider_type_name(p->type));
         cJSON_AddNumberToObject(po, "priority", p->priority);
-        if (p->type == WL_PROV_PREDICTIVE) { /* the live guard (portrait_live_mase) */
+        if (p->type == WL_PROV_PREDICTIVE && e->ctl) { /* the live guard (portrait_live_mase) */
             double pts = 0, lm = portrait_live_mase(controller_engine(e->ctl), i, &pts);
             const char *model = portrait_model_name(controller_engine(e->ctl), i);
             const char *fb = portrait_fallback_reason(controller_engine(e->ctl), i);
@@ -620,8 +625,8 @@ static void op_describe(ops_request *req, const cJSON *args) {
             cJSON_AddItemToArray(pa, s);
         }
     }
-    size_t nr;
-    const planner_replica *r = planner_replicas(controller_planner(e->ctl), &nr);
+    size_t nr = 0;
+    const planner_replica *r = e->ctl ? planner_replicas(controller_planner(e->ctl), &nr) : NULL;
     cJSON *ra = cJSON_AddArrayToObject(o, "replicas");
     for (size_t i = 0; i < nr; i++) {
         if (r[i].state == REPLICA_DELETED) continue;
@@ -632,11 +637,10 @@ static void op_describe(ops_request *req, const cJSON *args) {
         cJSON_AddItemToArray(ra, ro);
     }
     cJSON *ea = cJSON_AddArrayToObject(o, "events");
-    uint64_t n = planner_event_count(controller_planner(e->ctl)), from = n > 20 ? n - 20 : 0;
+    uint64_t n = workload_event_count(e), from = n > 20 ? n - 20 : 0;
     for (uint64_t i = from; i < n; i++) {
         planner_event ev;
-        if (planner_event_at(controller_planner(e->ctl), i, &ev) == 0)
-            cJSON_AddItemToArray(ea, event_json(&ev, NULL));
+        if (workload_event_at(e, i, &ev) == 0) cJSON_AddItemToArray(ea, event_json(&ev, NULL));
     }
     cJSON *aa = cJSON_AddArrayToObject(o, "actions");
     uint64_t an = e->nacts, afrom = an > 20 ? an - 20 : 0;
@@ -676,11 +680,10 @@ static void op_events(ops_request *req, const cJSON *args) {
     }
     for (workload_entry *e = w->head; e; e = e->next) {
         if (name && strcmp(e->spec.name, name) != 0) continue;
-        uint64_t total = planner_event_count(controller_planner(e->ctl));
+        uint64_t total = workload_event_count(e);
         for (uint64_t i = total > PLANNER_MAX_EVENTS ? total - PLANNER_MAX_EVENTS : 0; i < total;
              i++)
-            if (planner_event_at(controller_planner(e->ctl), i, &evs[n]) == 0)
-                who[n++] = e->spec.name;
+            if (workload_event_at(e, i, &evs[n]) == 0) who[n++] = e->spec.name;
     }
     for (size_t i = 1; i < n; i++) { /* stable insertion sort by time */
         planner_event ev = evs[i];

@@ -77,12 +77,12 @@ static void count_new(workload_entry *e, struct workload_view *v) {
 }
 
 static void summary(cJSON *o, const workload_entry *e) {
-    planner_counts c;
-    planner_counts_get(controller_planner(e->ctl), &c);
+    planner_counts c = {0};
+    if (e->ctl) planner_counts_get(controller_planner(e->ctl), &c);
     cJSON_AddStringToObject(o, "name", e->spec.name);
     cJSON_AddStringToObject(o, "namespace", e->spec.namespace_);
     cJSON_AddStringToObject(o, "effective_mode",
-                            e->run.mode == WL_MODE_PREVIEW ? "Preview" : "Auto");
+                            e->eff_mode == WL_MODE_PREVIEW ? "Preview" : "Auto");
     cJSON_AddNumberToObject(o, "min", e->spec.min_replicas);
     cJSON_AddNumberToObject(o, "max", e->spec.max_replicas);
     const portrait *pt = controller_portrait(e->ctl);
@@ -102,6 +102,7 @@ cJSON *workload_metrics_json(struct controlplane *cp) {
     cJSON *arr = cJSON_CreateArray();
     if (!w || !arr) return arr;
     for (workload_entry *e = w->head; e; e = e->next) {
+        if (!e->ctl) continue; /* dormant: its owner, another control plane, has the series */
         struct workload_view *v = view_of(e);
         if (v) count_new(e, v);
         const portrait *pt = controller_portrait(e->ctl);
@@ -172,6 +173,12 @@ cJSON *workload_ui_json(struct controlplane *cp, int64_t since) {
         cJSON *o = cJSON_CreateObject();
         summary(o, e);
         cJSON_AddStringToObject(o, "observation", e->observe);
+        if (!e->ctl) { /* dormant: owned by another control plane (the observation says) */
+            cJSON_AddArrayToObject(o, "history");
+            cJSON_AddArrayToObject(o, "events");
+            cJSON_AddItemToArray(arr, o);
+            continue;
+        }
         if (pt) cJSON_AddStringToObject(o, "status", pt->status);
         if (e->spec.n_traffic) cJSON_AddStringToObject(o, "traffic_name", e->spec.traffic[0].name);
         const observe_result *lo = e->last;

@@ -24,6 +24,7 @@ void workload_entry_free(workload_entry *e) {
     cap_free(e->cap);
     observe_free(e->last);
     free(e->view);
+    free(e->kept);
     free(e->yaml);
     free(e);
 }
@@ -50,14 +51,14 @@ void workload_record_action(workload_entry *e, int64_t now, const planner_action
     snprintf(r->note, sizeof r->note, "%s", note);
 }
 
-workload_entry *workload_entry_new(const workload_spec *spec, const char *yaml, size_t len) {
+workload_entry *workload_entry_new(const workload_spec *spec, const char *yaml, size_t len,
+                                   int built) {
     workload_entry *e = calloc(1, sizeof *e);
     if (!e) return NULL;
     e->spec = *spec;
-    e->run = *spec;
-    if (workload_preview_reason(spec)) e->run.mode = WL_MODE_PREVIEW;
+    e->eff_mode = workload_preview_reason(spec) ? WL_MODE_PREVIEW : spec->mode;
     e->yaml = malloc(len + 1);
-    if (!e->yaml || controller_new(&e->ctl, &e->run, 0) < 0) {
+    if (!e->yaml || (built && workload_build(e) < 0)) {
         workload_entry_free(e);
         return NULL;
     }
@@ -66,6 +67,81 @@ workload_entry *workload_entry_new(const workload_spec *spec, const char *yaml, 
     e->applied_ms = tide_now_wall_ms();
     e->fetch_ms = -1;
     return e;
+}
+
+int workload_build(workload_entry *e) {
+    if (e->ctl) return 0;
+    workload_spec *run = malloc(sizeof *run); /* ~200 KB: not on the stack */
+    if (!run) return -ENOMEM;
+    *run = e->spec;
+    run->mode = e->eff_mode;
+    controller *ctl = NULL;
+    int rc = controller_new(&ctl, run, 0);
+    free(run);
+    if (rc < 0) return -ENOMEM;
+    /* the decision history carries over from the dormant time */
+    uint64_t n = e->nkept;
+    for (uint64_t i = n > WORKLOAD_DORMANT_EVENTS ? n - WORKLOAD_DORMANT_EVENTS : 0;
+         e->kept && i < n; i++) {
+        const planner_event *ev = &e->kept[i % WORKLOAD_DORMANT_EVENTS];
+        planner_note(controller_planner(ctl), ev->t, ev->kind, ev->text);
+    }
+    free(e->kept);
+    e->kept = NULL;
+    e->nkept = 0;
+    e->ctl = ctl;
+    e->run = controller_spec(ctl);
+    return 0;
+}
+
+void workload_release(workload_entry *e) {
+    if (!e->ctl) return;
+    /* the newest events stay (describe and events answer from them) */
+    const planner *pl = controller_planner(e->ctl);
+    uint64_t n = planner_event_count(pl);
+    free(e->kept);
+    e->kept = malloc(WORKLOAD_DORMANT_EVENTS * sizeof *e->kept);
+    e->nkept = 0;
+    for (uint64_t i = n > WORKLOAD_DORMANT_EVENTS ? n - WORKLOAD_DORMANT_EVENTS : 0;
+         e->kept && i < n; i++)
+        if (planner_event_at(pl, i, &e->kept[e->nkept % WORKLOAD_DORMANT_EVENTS]) == 0) e->nkept++;
+    controller_free(e->ctl);
+    e->ctl = NULL;
+    e->run = NULL;
+    cap_free(e->cap);
+    e->cap = NULL;
+    observe_free(e->last);
+    e->last = NULL;
+    free(e->view);
+    e->view = NULL;
+    e->inventory = 0;
+    e->inventory_err[0] = 0;
+    e->next_sync = 0;
+}
+
+uint64_t workload_event_count(const workload_entry *e) {
+    return e->ctl ? planner_event_count(controller_planner(e->ctl)) : e->nkept;
+}
+
+int workload_event_at(const workload_entry *e, uint64_t i, planner_event *ev) {
+    if (e->ctl) return planner_event_at(controller_planner(e->ctl), i, ev);
+    if (!e->kept || i >= e->nkept ||
+        (e->nkept > WORKLOAD_DORMANT_EVENTS && i < e->nkept - WORKLOAD_DORMANT_EVENTS))
+        return -ENOENT;
+    *ev = e->kept[i % WORKLOAD_DORMANT_EVENTS];
+    return 0;
+}
+
+void workload_note(workload_entry *e, int64_t now, const char *kind, const char *text) {
+    if (e->ctl) {
+        planner_note(controller_planner(e->ctl), now, kind, text);
+        return;
+    }
+    if (!e->kept && !(e->kept = malloc(WORKLOAD_DORMANT_EVENTS * sizeof *e->kept))) return;
+    planner_event *ev = &e->kept[e->nkept++ % WORKLOAD_DORMANT_EVENTS];
+    ev->t = now;
+    snprintf(ev->kind, sizeof ev->kind, "%s", kind);
+    snprintf(ev->text, sizeof ev->text, "%s", text);
 }
 
 int workload_owned_here(struct cp_workloads *w, workload_entry *e, int64_t now) {
@@ -78,44 +154,53 @@ int workload_owned_here(struct cp_workloads *w, workload_entry *e, int64_t now) 
     if (!may) {
         if (e->acting) {
             snprintf(text, sizeof text, "ownership: not acting from now on: %.200s", why);
-            planner_note(controller_planner(e->ctl), now, "ownership", text);
+            workload_note(e, now, "ownership", text);
             /* the cluster module logs the step-down once for all; this is per workload */
             log_debug("workloads", "%s: not acting: %s", e->spec.name, why);
             e->acting = 0;
         }
+        /* another member owns it (or none, or our lease is gone): its heavy state goes, built
+         * again if it comes back; a lease merely not proven keeps it (the same term may go on) */
+        if (e->ctl && !cluster_owns(cp, e->spec.name)) workload_release(e);
         snprintf(e->not_acting, sizeof e->not_acting, "%s", why);
         snprintf(e->observe, sizeof e->observe, "not acting here: %.200s", why);
         return 0;
     }
-    if (fence != e->fence) {
-        /* a new term of ownership (taken over, or taken again after the lease was lost): what
-         * the planner knew may be stale; the fleet is rebuilt from the executor's inventory
-         * and the models trained again, as after a restart */
-        controller *ctl = NULL;
-        if (controller_new(&ctl, &e->run, 0) < 0) return 0;
-        /* the decision history stays: the events carry over to the new term's planner */
-        const planner *old = controller_planner(e->ctl);
-        uint64_t nev = planner_event_count(old);
-        for (uint64_t i = nev > PLANNER_MAX_EVENTS ? nev - PLANNER_MAX_EVENTS : 0; i < nev; i++) {
-            planner_event ev;
-            if (planner_event_at(old, i, &ev) == 0)
-                planner_note(controller_planner(ctl), ev.t, ev.kind, ev.text);
+    if (fence != e->fence || !e->ctl) {
+        /* a new term of ownership (taken over, or taken again after the lease was lost), or
+         * a dormant entry taken: what the planner knew may be stale; the fleet is rebuilt from
+         * the executor's inventory and the models trained again, as after a restart. The
+         * decision history stays: the events carry over to the new term's planner */
+        controller *old = e->ctl;
+        e->ctl = NULL;
+        if (workload_build(e) < 0) {
+            e->ctl = old;
+            return 0;
         }
-        controller_free(e->ctl);
-        e->ctl = ctl;
-        cap_free(e->cap);
-        e->cap = NULL;
+        if (old) { /* all of the old term's events, not only the ones a release keeps */
+            const planner *opl = controller_planner(old);
+            uint64_t nev = planner_event_count(opl);
+            for (uint64_t i = nev > PLANNER_MAX_EVENTS ? nev - PLANNER_MAX_EVENTS : 0; i < nev;
+                 i++) {
+                planner_event ev;
+                if (planner_event_at(opl, i, &ev) == 0)
+                    planner_note(controller_planner(e->ctl), ev.t, ev.kind, ev.text);
+            }
+            controller_free(old);
+            cap_free(e->cap);
+            e->cap = NULL;
+        }
         /* the executor's view of the fleet dates from an earlier term of this control plane
          * (kept across a re-apply): another owner may have acted since, and only the fleet
          * knows. Forgotten, so that the inventory below reads it again (what is under way
          * still runs to its end) */
-        if (workload_has_executor(w, e)) exec_forget(cp, e->run.target.kind, e->spec.name, 0);
+        if (workload_has_executor(w, e)) exec_forget(cp, e->run->target.kind, e->spec.name, 0);
         e->inventory = 0;
         e->inventory_err[0] = 0;
         e->next_sync = 0;
         snprintf(text, sizeof text, "ownership: owned here with fencing token %llu%s",
                  (unsigned long long)fence, e->fence ? " (a new term)" : "");
-        planner_note(controller_planner(e->ctl), now, "ownership", text);
+        workload_note(e, now, "ownership", text);
         log_debug("workloads", "%s: owned here (fencing token %llu)", e->spec.name,
                   (unsigned long long)fence);
         workloads_set_fence(cp, e->spec.name, fence); /* clears a refusal's older fenced_by */
@@ -123,7 +208,7 @@ int workload_owned_here(struct cp_workloads *w, workload_entry *e, int64_t now) 
     } else if (!e->acting) {
         snprintf(text, sizeof text, "ownership: acting again (fencing token %llu)",
                  (unsigned long long)fence);
-        planner_note(controller_planner(e->ctl), now, "ownership", text);
+        workload_note(e, now, "ownership", text);
         log_debug("workloads", "%s: acting again (fencing token %llu)", e->spec.name,
                   (unsigned long long)fence);
         e->acting = 1;
@@ -145,7 +230,8 @@ static workload_entry *entry_of(struct controlplane *cp, const char *workload,
                                 uint64_t generation) {
     if (!cp->workloads) return NULL;
     workload_entry *e = workload_find(cp->workloads, workload);
-    return e && e->generation == generation ? e : NULL;
+    /* a dormant entry (not owned here) takes no reports: the next owner inventories */
+    return e && e->generation == generation && e->ctl ? e : NULL;
 }
 
 static void sink_done(struct controlplane *cp, const exec_result *r) {
@@ -236,7 +322,7 @@ int workloads_set_fence(struct controlplane *cp, const char *name, uint64_t toke
         char text[PLANNER_EVENT_TEXT];
         snprintf(text, sizeof text, "fencing token %llu (above %llu): acting again",
                  (unsigned long long)token, (unsigned long long)e->fenced_by);
-        planner_note(controller_planner(e->ctl), tide_now_wall_ms() / 1000, "fencing", text);
+        workload_note(e, tide_now_wall_ms() / 1000, "fencing", text);
         e->fenced_by = 0;
     }
     e->fence = token;
@@ -281,7 +367,7 @@ void workloads_fenced(struct controlplane *cp, const char *name, uint64_t seen, 
              "%.80s refused by fencing: the fleet holds token %llu, ours is %llu; not acting "
              "for this workload (another control plane owns it)",
              what ? what : "an action", (unsigned long long)seen, (unsigned long long)e->fence);
-    planner_note(controller_planner(e->ctl), tide_now_wall_ms() / 1000, "fenced", text);
+    workload_note(e, tide_now_wall_ms() / 1000, "fenced", text);
     if (first) log_warn("workloads", "%s: %s", name, text);
     if (w->fenced_hook) w->fenced_hook(w->fenced_arg, cp, name, seen);
 }
@@ -315,7 +401,7 @@ static void load_one(void *ctx, const char *path, const char *yaml, size_t n) {
     } else if (workload_find(w, spec->name)) {
         log_error("workloads", "%s: not loaded, workload %s already loaded", path, spec->name);
     } else {
-        workload_entry *e = workload_entry_new(spec, yaml, n);
+        workload_entry *e = workload_entry_new(spec, yaml, n, /* built = */ 1);
         if (e) {
             e->generation = 1;
             e->next = w->head;

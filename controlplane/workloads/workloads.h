@@ -42,15 +42,28 @@ typedef struct workload_fit {
     char source[12];
 } workload_fit;
 
+/* Decision events kept while an entry is dormant (its planner released). */
+#define WORKLOAD_DORMANT_EVENTS 32
+
 typedef struct workload_entry {
     struct workload_entry *next;
     workload_spec spec; /* as applied */
-    workload_spec run;  /* as the controller runs it (Preview while no executor exists) */
+    /* The heavy state (controller: portrait engine, models, planner, each with its spec copy;
+     * capacity model; last observation; view) exists only while this control plane may own
+     * the workload: always without etcd; with etcd from the moment it owns the workload until
+     * another member does (workload_owned_here builds and releases it). Without it the entry
+     * is "dormant": spec, YAML, fencing state and the kept events answer list and describe. */
+    const workload_spec *run; /* the spec as the controller runs it (Preview while no executor
+                               * exists): the controller's own copy; NULL when dormant */
+    wl_mode eff_mode;         /* run's mode, also when dormant */
     char *yaml;
     uint64_t generation;
     int64_t applied_ms;
-    controller *ctl; /* portrait engine, planner and the last portrait */
-    cap_model *cap;  /* the capacity model the engine uses (owned here) */
+    controller *ctl;     /* portrait engine, planner and the last portrait; NULL when dormant */
+    cap_model *cap;      /* the capacity model the engine uses (owned here) */
+    planner_event *kept; /* dormant: the newest events of the released planner (a ring of
+                          * WORKLOAD_DORMANT_EVENTS), replayed into the next one */
+    uint64_t nkept;      /* events noted into kept (count; the ring holds the newest) */
     int64_t next_sync;
     int training; /* a fit of its predictive models is running on a worker thread */
     char observe[512];
@@ -152,9 +165,22 @@ int workload_has_executor(struct cp_workloads *w, const workload_entry *e);
 void workload_record_action(workload_entry *e, int64_t now, const planner_action *a,
                             const char *note);
 workload_entry *workload_find(struct cp_workloads *w, const char *name);
-/* Builds the entry for a validated spec (Preview while its kind has no executor). NULL on
+/* Builds the entry for a validated spec (Preview while its kind has no executor): with its
+ * heavy state when built is 1, dormant when 0 (with etcd: built once owned here). NULL on
  * ENOMEM. */
-workload_entry *workload_entry_new(const workload_spec *spec, const char *yaml, size_t len);
+workload_entry *workload_entry_new(const workload_spec *spec, const char *yaml, size_t len,
+                                   int built);
 void workload_entry_free(workload_entry *e);
+/* Builds the heavy state of a dormant entry (a new controller on the run spec; the kept events
+ * replayed into its planner). 0 or -ENOMEM. */
+int workload_build(workload_entry *e);
+/* Releases it (the events kept): the entry goes dormant. */
+void workload_release(workload_entry *e);
+/* The decision events of e, built or dormant: their count (all ever noted, as
+ * planner_event_count) and the i-th (0, or -ENOENT when no longer kept). */
+uint64_t workload_event_count(const workload_entry *e);
+int workload_event_at(const workload_entry *e, uint64_t i, planner_event *ev);
+/* Notes an event (into the planner, or the kept events when dormant). */
+void workload_note(workload_entry *e, int64_t now, const char *kind, const char *text);
 
 #endif

@@ -337,8 +337,7 @@ PY
       policies: [{type: Percent, value: 100, periodSeconds: 15}]
       gray: {state: Deleted, changePercent: 100, changeIntervalSeconds: 0, observationSeconds: 0}" ;;
         # the example spec (deploy/examples/simulate.yaml): predictive (profile at the 0.6
-        # quantile, an hour ahead) and reactive at one priority, standby on scale-in after the
-        # Kubernetes default scale-down stabilization (300 s); the
+        # quantile, an hour ahead) and reactive at one priority, standby on scale-in; the
         # capacity per replica is the calibrated one in the traffic metric's units (requests
         # per trace minute): CAP requests per real second = CAP x 60 / RATE per trace minute
         tide) traffic="
@@ -353,7 +352,7 @@ PY
     syncPeriodSeconds: 15
     scaleUp: {policies: [{type: Percent, value: 100, periodSeconds: 15}, {type: Pods, value: 4, periodSeconds: 15}]}
     scaleDown:
-      stabilizationWindowSeconds: 300
+      stabilizationWindowSeconds: 0
       gray: {state: Standby, changePercent: 100, changeIntervalSeconds: 0, observationSeconds: 30}
   stabilityCheckers:
     - {name: cpu-saturated, metric: utilization, operator: '>', threshold: 95, action: Rollback, cooldownSeconds: 120}" ;;

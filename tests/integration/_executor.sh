@@ -9,7 +9,11 @@
 # control planes defines ex_controlplanes before sourcing this: it is called instead of
 # cp_start, starts them and sets CTL and EX_CONTROLPLANES (the agents' `--controlplane` list);
 # GRAY_PCT, GRAY_INTERVAL and GRAY_OBS, when set, replace the scale-down gray step's
-# changePercent (100), changeIntervalSeconds (0) and observationSeconds (1).
+# changePercent (100), changeIntervalSeconds (0) and observationSeconds (1). AGENT_NICE, when
+# set, runs the agents at that nice value (the shipped unit's is -5); LOG_GAP_MS, when set, is
+# the replicas' --log-gap-ms (each logs the first request it serves after a pause);
+# AGENT_CPU_SHARES, when set, puts the agents in a v1 cpu cgroup of that cpu.shares (systemd's
+# CPUWeight=W is shares W*1024/100 there: the unit's old CPUWeight=20 is 204).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$(dirname "${BASH_SOURCE[0]}")/_controlplane.sh"
 
@@ -30,6 +34,7 @@ reap_replicas() {
     for d in $R/unified$PARENT-*/*/; do for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p"; done; done 2>/dev/null
     sleep 0.2
     done
+    [ -n "${AGENT_CG:-}" ] && rmdir "$AGENT_CG" 2>/dev/null
     for h in unified freezer memory cpu cpuacct pids systemd; do
         for d in $R/$h$PARENT-*/*/; do rmdir "$d"; done 2>/dev/null
         for d in $R/$h$PARENT-*; do rmdir "$d"; done 2>/dev/null
@@ -68,12 +73,17 @@ else
     CPID=$SPAWNED
 fi
 agent() { # agent NODE [replica args]
-    spawn "agent-$1" "$TIDE_BIN/tide-agent" --controlplane "${EX_CONTROLPLANES:-127.0.0.1:$P}" --node "$1" \
+    spawn "agent-$1" ${AGENT_NICE:+nice -n "$AGENT_NICE"} "$TIDE_BIN/tide-agent" --controlplane "${EX_CONTROLPLANES:-127.0.0.1:$P}" --node "$1" \
         --token-file "$W/token" --reconnect-max 500ms --interval 1s "${@:2}"
 }
 agent lb; ALB=$SPAWNED
 agent app1 --replica-dir "$W/r1" --replica-cgroup "$PARENT-1"; A1=$SPAWNED
 agent app2 --replica-dir "$W/r2" --replica-cgroup "$PARENT-2"; A2=$SPAWNED
+if [ -n "${AGENT_CPU_SHARES:-}" ]; then # the agents in a v1 cpu cgroup of that weight (a unit's CPUWeight=)
+    AGENT_CG=$R/cpu$PARENT-agents
+    mkdir "$AGENT_CG" && echo "$AGENT_CPU_SHARES" > "$AGENT_CG/cpu.shares" || fail "no cpu cgroup for the agents"
+    for p in $ALB $A1 $A2; do echo "$p" > "$AGENT_CG/cgroup.procs"; done
+fi
 three_up() { [ "$("${CTL[@]}" agents --json | grep -Eo '"connected":[[:space:]]*true' | wc -l)" = 3 ]; }
 wait_until 20 three_up || fail "agents did not connect"
 
@@ -90,6 +100,8 @@ for _ in range(200):
         pass
 ')
 spec() { # spec REPLICAS [KEEPALIVE] [GRAY_STATE]
+local _gap=""
+[ -n "${LOG_GAP_MS:-}" ] && _gap=", --log-gap-ms, \"$LOG_GAP_MS\""
 cat > "$W/web.yaml" <<Y
 apiVersion: tide/v1
 kind: Workload
@@ -101,7 +113,7 @@ spec:
     haproxy: {node: lb, socket: $S, serverPrefix: r}
     nodes: [{name: app1, address: 127.0.0.1}, {name: app2, address: 127.0.0.1}]
     replica:
-      command: [python3, $FIX, "{port}", --name, "{id}", --startup-ms, "${STARTUP_MS:-800}"]
+      command: [python3, $FIX, "{port}", --name, "{id}", --startup-ms, "${STARTUP_MS:-800}"$_gap]
       readiness: {path: /healthz, timeoutSeconds: 20}
       gracePeriodSeconds: 2
       ports: {first: $PB, last: $((PB + 9))}

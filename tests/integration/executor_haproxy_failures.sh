@@ -13,14 +13,20 @@ source "$(dirname "$0")/_executor.sh"
 
 spec 3
 wait_until 40 want "web-1:Online web-2:Online web-3:Online" || { "${CTL[@]}" describe web; fail "3 replicas not online: $(states)"; }
-doing_start() { reps | grep -Eq '"doing":[[:space:]]*"start"'; }
+# the node of a replica being started (read in the same listing that shows the start: a second
+# listing could come after the start has ended)
+start_node() {
+    N4=$(reps | /usr/bin/python3 -c 'import json,sys
+s = [r["node"] for r in json.load(sys.stdin) if r["doing"] == "start"]
+print(s[0] if s else "")')
+    [ -n "$N4" ]
+}
 
 # ---- kill -9 of an agent mid START: its other replicas keep running and are adopted; the start
 # ---- that lost its answer is cleaned up and replaced --------------------------------------------
 P3=$(procs)
 spec 4
-wait_until 30 doing_start || fail "no start under way: $(reps)"
-N4=$(reps | /usr/bin/python3 -c 'import json,sys; print([r["node"] for r in json.load(sys.stdin) if r["doing"] == "start"][0])')
+wait_until 30 start_node || fail "no start under way: $(reps)"
 if [ "$N4" = app1 ]; then AP=$A1; D=r1; G=1; else AP=$A2; D=r2; G=2; fi
 kill -9 "$AP"
 sleep 0.3

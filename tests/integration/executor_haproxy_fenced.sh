@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timeout: 90
+# timeout: 150
 # executor_haproxy_fenced: the HAProxyBackend executor's actions carry the workload's fencing
 # token (README "Fencing"). The agent of HAProxy's node has seen token 7 for web (another
 # control plane owns it; the token is in the agent's state_dir file, so it also proves the file

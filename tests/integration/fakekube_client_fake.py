@@ -227,7 +227,10 @@ with Run(logs=("fakekube.log",)) as run:
     assert added == ["db-0", "db-1", "db-2"], added
     apps.patch_namespaced_stateful_set_scale("db", ns, {"spec": {"replicas": 1}})
     wait(lambda: [q.metadata.name for q in core.list_namespaced_pod(ns, label_selector="app=db").items] == ["db-0"], "sts at 1")
-    deleted = [e[1] for e in events if e[0] == "DELETED" and e[1].startswith("db-")]
+    # the listing can show db-0 alone before the watch thread has read the second DELETED
+    db_deleted = lambda: [e[1] for e in events if e[0] == "DELETED" and e[1].startswith("db-")]
+    wait(lambda: len(db_deleted()) >= 2, "the watch to see both sts deletes")
+    deleted = db_deleted()
     assert deleted == ["db-2", "db-1"], deleted
     print("statefulset: ADDED db-0, db-1, db-2 in order; scale-in DELETED db-2 then db-1")
 

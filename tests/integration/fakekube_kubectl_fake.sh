@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timeout: 150
+# timeout: 240
 # fakekube_kubectl_fake: the FAKE Kubernetes API server (tests/fakekube/fakekube.py) proven with
 # the real kubectl over HTTPS with a bearer token, and its pods found by the real agent:
 # discovery (api-resources), apply (create, then a strategic-merge re-apply), get -o json,

@@ -7,7 +7,8 @@
 #      control plane owns web within TTL + one sync period (+ slack for load), rebuilds the
 #      fleet from the target (inventory), finishes the scale-down: exactly 1 Online and 2
 #      Standby, three processes (the standby ones frozen), HAProxy's slots agreeing, no
-#      replica started, drained or frozen twice.
+#      replica started, drained or frozen twice. No acknowledged sample lost: the new owner
+#      and the third control plane hold every sampling round of every agent, through the kill.
 #   2. SIGSTOP of the new owner past its lease: the third takes web over and acts (2 replicas:
 #      a standby one activated); SIGCONT: the old owner cannot prove its lease and steps down
 #      (log, event, counter), acts for nothing with its old token (no action of it done after
@@ -138,6 +139,39 @@ no_twice 'action: standby ([^ ]+) done'
 [ "$(agent_lines 'action: standby [^ ]+ done' | wc -l)" = 2 ] || fail "standby: $(agent_lines 'action: standby')"
 [ -z "$(agent_lines 'replica web-[0-9]+ stopped')" ] || fail "a replica was stopped: $(agent_lines 'stopped')"
 echo "ok: cp$B finished the scale-down $((t2 - t0)) ms after the kill: $(states) / $(procs)"
+# no acknowledged sample lost: every agent reports to every control plane, each connection
+# acknowledged on its own, so the new owner (and the third) must hold every round of every
+# agent, through the kill: consecutive round counters, the same on both, up to a cut
+T_CUT=$(/usr/bin/python3 -c 'import time; print("%.3f" % (time.time() - 1))')
+http_port() { sed -n 's/.*listening on .* (port \([0-9]*\), .*/\1/p' "$W/cp$1.log" | head -1; }
+/usr/bin/python3 - "$(http_port "$B")" "$(http_port "$C")" "$T_CUT" <<'EOF' || fail "samples lost"
+import json, sys, time, urllib.parse, urllib.request
+pb, pc, t = sys.argv[1], sys.argv[2], float(sys.argv[3])
+def q(port, expr, at):
+    qs = urllib.parse.urlencode({"query": expr, "time": "%.3f" % at})
+    with urllib.request.urlopen("http://127.0.0.1:%s/api/v1/query?%s" % (port, qs), timeout=10) as r:
+        res = json.load(r)["data"]["result"]
+    return float(res[0]["value"][1]) if res else None
+for node in ("lb", "app1", "app2"):
+    sel = 'node_agent_rounds_total{node="%s"}' % node
+    # batches arrive in order on each connection: once a round after the cut is stored, every
+    # round before it is too
+    deadline = time.time() + 30
+    for port in (pb, pc):
+        while not q(port, "count_over_time(%s[3s])" % sel, t + 3):
+            assert time.time() < deadline, ("no round after the cut on", port, node)
+            time.sleep(0.2)
+    got = {}
+    for port in (pb, pc):
+        n, lo, hi, sm = (q(port, "%s_over_time(%s[15m])" % (f, sel), t)
+                         for f in ("count", "min", "max", "sum"))
+        assert n and n >= 10, (port, node, n)
+        assert hi - lo + 1 == n, ("a gap in the rounds of", node, "on", port, n, lo, hi)
+        got[port] = (n, sm)
+    assert got[pb] == got[pc], ("the stores differ", node, got)
+    print("  %s: rounds %d..%d stored on both, none missing" % (node, lo, hi))
+EOF
+echo "ok: no acknowledged sample lost: every agent round up to the cut is in the stores of cp$B and cp$C"
 
 # ---- 2. SIGSTOP of the owner past its lease, SIGCONT ----------------------------------------
 fence_old=$(wls "$B" "[x['fence'] for x in w if x['name']=='web'][0]")

@@ -6,7 +6,7 @@
 # lease expires; SIGSTOP of a member past its lease: the others take over, and after SIGCONT
 # it says it cannot prove its lease, does not act for the workloads it had, and rejoins with
 # new fencing tokens while every workload has exactly one owner acting for it.
-# timeout: 120
+# timeout: 180
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/_etcd.sh"
 
@@ -39,7 +39,13 @@ wls_is $other "[x for x in w if x['name']=='w1'][0]['acting_here'] is False" \
     || fail "cp$other acts for w1, owned by $owner1"
 ctl "${owner1#cp}" events w1 | grep >/dev/null "ownership: owned here with fencing token" \
     || fail "no ownership event for w1 on $owner1"
-echo "ok: $W_N workloads over 3 control planes, one acting owner each"
+# only the owner builds a workload's controller (planner, models): elsewhere it is dormant
+built() { wls_is "$1" "[x for x in w if x['name']=='$2'][0]['dormant'] is False"; }
+# every workload owned by another member is dormant on cp I, and w1 is built where it is owned
+others_dormant() { wls_is "$1" "all(x['dormant'] for x in w if x['owner'] and not x['owner']['self'])"; }
+wait_until 10 built "${owner1#cp}" w1 || fail "w1 not built on its owner $owner1"
+wait_until 10 others_dormant $other || fail "cp$other: a workload owned elsewhere is not dormant"
+echo "ok: $W_N workloads over 3 control planes, one acting owner each (dormant elsewhere)"
 
 # a clean leave (SIGTERM: the lease is revoked) and a join: each moves <= 1.5 W/N
 kill -TERM "${CPID[3]}"; wait "${CPID[3]}" 2>/dev/null || true
@@ -63,7 +69,8 @@ new=$(wls $a "[x['owner']['member'] for x in w if x['name']=='w1'][0]")
 # the event is written at the new owner's next sync of w1: awaited
 took_over() { ctl "${new#cp}" events w1 | grep >/dev/null "ownership: owned here"; }
 wait_until 20 took_over || fail "no take-over event on $new"
-echo "ok: kill -9 of $owner: w1 taken over by $new"
+wait_until 10 built "${new#cp}" w1 || fail "w1 not built on its new owner $new"
+echo "ok: kill -9 of $owner: w1 taken over (and built) by $new"
 ha_cp $k
 for i in 1 2 3; do wait_until 30 all_owned $i 3; done
 
@@ -88,5 +95,7 @@ done
 /usr/bin/python3 -c "import sys; a=eval(sys.argv[2]); a=a[0] if isinstance(a,list) else a; assert a > float(sys.argv[1]), (sys.argv)" \
     "$fence_before" "$fence_after" || fail "w2's fencing token did not grow: $fence_before -> $fence_after"
 cl_is $k "c['stepdowns']>=1 and c['lease_losses']>=1" || fail "cp$k: step-down not counted"
+# what cp k no longer owns was released (dormant)
+wait_until 10 others_dormant $k || fail "cp$k: a workload owned elsewhere is not dormant"
 echo "ok: SIGSTOP past the lease: cp$k stepped down, w2's token $fence_before -> $fence_after"
 echo "ha_etcd_ownership: ok"

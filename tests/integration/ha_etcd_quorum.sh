@@ -3,15 +3,29 @@
 # killed (the first endpoint of both): the control planes fail over to the others, keep their
 # leases and ownerships and still see new specs. Quorum lost (a second member killed): within
 # the lease TTL both stop acting for every workload and say why (status, workload list), while
-# still answering queries; quorum regained: both prove their leases again and every workload
-# has exactly one control plane acting for it.
+# still answering queries, and each raises the built-in alert TideLeaseNotProven in a real
+# Alertmanager; quorum regained: both prove their leases again, every workload has exactly one
+# control plane acting for it, and the alerts resolve.
 # timeout: 120
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/_etcd.sh"
 
+command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null \
+    || skip "prometheus-alertmanager/amtool not installed (scripts/setup.sh)"
+AP=$(port)
+printf "route: {receiver: 'null', group_wait: 1s, group_interval: 1s}\nreceivers: [{name: 'null'}]\n" > "$W/am.yml"
+spawn am prometheus-alertmanager --config.file="$W/am.yml" --storage.path="$W/am" \
+    --web.listen-address=127.0.0.1:$AP --cluster.listen-address=
 etcd_cluster 3
+wait_until 30 curl -sf "127.0.0.1:$AP/-/ready"
+# am_alerts FILTER...: the members whose active alerts match the filters, sorted, one line
+am_alerts() {
+    amtool --alertmanager.url="http://127.0.0.1:$AP" alert query -o json "$@" | /usr/bin/python3 -c \
+        "import json,sys; print(' '.join(sorted(a['labels'].get('member','') for a in json.load(sys.stdin))))"
+}
+am_is() { [ "$(am_alerts alertname=TideLeaseNotProven 2>/dev/null)" = "$1" ]; }
 HA_TTL=4s
-for i in 1 2; do ha_cp $i; done
+for i in 1 2; do ha_cp $i --alertmanager-urls "http://127.0.0.1:$AP"; done
 W_N=20
 for n in $(seq 1 $W_N); do wl_spec "w$n" | ctl 1 apply -f - > /dev/null; done
 all_owned() { # I N MEMBERS
@@ -49,11 +63,15 @@ for i in 1 2; do
 done
 ctl 1 events w1 | grep >/dev/null "ownership: not acting from now on" || \
     ctl 2 events w1 | grep >/dev/null "ownership: not acting from now on" || fail "no step-down event for w1"
-echo "ok: quorum lost: both control planes stopped acting and said so"
+wait_until 20 am_is "cp1 cp2" || fail "TideLeaseNotProven not in Alertmanager for both: '$(am_alerts alertname=TideLeaseNotProven)'"
+ctl 1 alerts | grep -q TideLeaseNotProven || fail "cp1: tidectl alerts does not show TideLeaseNotProven"
+echo "ok: quorum lost: both control planes stopped acting and said so (event, log, alert)"
 
 # quorum regained: leases proven again (old or new), one actor per workload
 etcd_member_start 1; etcd_member_start 2
 for i in 1 2; do wait_until 40 all_owned $i 21 2; done
 wait_until 20 one_actor 21
 for i in 1 2; do wait_until 10 grep -q "proven again: acting" "$W/cp$i.log"; done
+wait_until 20 am_is "" || fail "TideLeaseNotProven still active in Alertmanager: '$(am_alerts alertname=TideLeaseNotProven)'"
+echo "ok: quorum regained: one actor per workload, the alerts resolved"
 echo "ha_etcd_quorum: ok"

@@ -60,7 +60,7 @@ rc=0; out=$(timeout 20 "$TIDE_BIN/tide-controlplane" --listen 127.0.0.1:$(port) 
 [ $rc != 0 ] && echo "$out" | grep >/dev/null "contexts: no entry named \"nope\"" || fail "bad kubeconfig: rc $rc: $out"
 echo "bad kubeconfig: refused at start ($(echo "$out" | grep -o 'kubeconfig .*nope.*' | head -c 150))"
 
-cp_start --k8s-kubeconfig "$W/kubeconfig" --k8s-timeout 2s --k8s-qps 50 --k8s-burst 20
+cp_start --k8s-kubeconfig "$W/kubeconfig" --k8s-timeout 6s --k8s-qps 50 --k8s-burst 20
 "${CTL[@]}" k8s info | grep >/dev/null "https://127.0.0.1:$KP" || fail "k8s info: $("${CTL[@]}" k8s info 2>&1)"
 
 printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n' | K apply -f - >/dev/null
@@ -181,7 +181,7 @@ out=$("${CTL[@]}" --json k8s owner sts/db -n shop) || fail "owner sts: $out"
 echo "owner: HorizontalPodAutoscaler shop/web-hpa and ScaledObject shop/db-so found"
 
 # ---- a slow API server: the loop stays free, the deadline holds -------------------------------
-curl -sf --cacert "$W/ca.pem" -H "Authorization: Bearer $TOKEN" -X POST "https://127.0.0.1:$KP/fake/slow?ms=4000" >/dev/null
+curl -sf --cacert "$W/ca.pem" -H "Authorization: Bearer $TOKEN" -X POST "https://127.0.0.1:$KP/fake/slow?ms=15000" >/dev/null
 "${CTL[@]}" --json k8s get deploy/web -n shop > "$W/slow.out" 2> "$W/slow.err" &
 SLOW=$!
 # while that call waits on the API server, the control plane answers: status completes first

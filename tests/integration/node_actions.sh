@@ -110,7 +110,7 @@ t0=$(date +%s%N)
 out=$(act activate "/$TAG-s1" "${HAP[@]}") || fail "activate failed: $out"
 first_s1() { curl -sf --max-time 1 "http://127.0.0.1:$FP/" | grep >/dev/null -x s1; }
 # back-to-back requests (round robin: s1 answers within 3) timed from the command's start
-until first_s1; do [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 5000 ] || fail "s1 never answered after activate"; done
+until first_s1; do [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 30000 ] || fail "s1 never answered within 30 s after activate"; done
 t1=$(date +%s%N)
 echo "activate: $out"
 [ "$(echo "$out" | jget 'd["haproxy_status"].startswith("UP")')" = True ] || fail "s1 not UP after activate"
@@ -123,7 +123,9 @@ echo "warmup: $out"
 first=$(echo "$out" | jget 'd["first_second"]["mean_ms"]')
 last=$(echo "$out" | jget 'd["last_second"]["mean_ms"]')
 [ "$(echo "$out" | jget 'd["errors"]')" = 0 ] || fail "warm-up had errors"
-/usr/bin/python3 -c "import sys; sys.exit(0 if float('$first') > 4 * float('$last') else 1)" ||
+# the cold backend adds 150 ms to each of its first 12 requests: the first second's mean must
+# stand clearly above the last second's (a ratio would hinge on the loaded machine's base latency)
+/usr/bin/python3 -c "import sys; sys.exit(0 if float('$first') > float('$last') + 50 else 1)" ||
     fail "warm-up shows no effect: first second $first ms, last second $last ms"
 echo "warm-up: first second mean $first ms, last second mean $last ms"
 echo PASS

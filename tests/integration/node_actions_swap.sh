@@ -31,8 +31,20 @@ swap_cleanup() {
     [ -f "$UNI/cgroup.freeze" ] && echo 0 > "$UNI/cgroup.freeze" 2>/dev/null
     [ -f "$UNI/cgroup.kill" ] && echo 1 > "$UNI/cgroup.kill" 2>/dev/null
     [ -f "$MEM/memory.limit_in_bytes" ] && echo -1 > "$MEM/memory.limit_in_bytes" 2>/dev/null
-    grep -q "^$SWAP " /proc/swaps && { swapoff "$SWAP" || echo "WARNING: swapoff $SWAP failed" >&2; }
-    rm -f "$SWAP"
+    # The swapfile is the machine's only swap while it is on, so another test's standby (a
+    # process frozen under a lowered limit) can have pages in it too; swapoff cannot bring those
+    # back into their cgroup (ENOMEM) until that test restores the limit or ends: retry up to 50 s.
+    local tries=0
+    while grep -q "^$SWAP " /proc/swaps && ! swapoff "$SWAP" 2> "$W/swapoff.err" && [ $tries -lt 50 ]; do
+        tries=$((tries + 1)); sleep 1
+    done
+    if grep -q "^$SWAP " /proc/swaps; then
+        echo "WARNING: swapoff $SWAP failed for 50 s ($(cat "$W/swapoff.err")): left on" >&2
+        rc=1
+    else
+        [ $tries = 0 ] || echo "swapoff: other processes' pages held it for ${tries} s"
+        rm -f "$SWAP"
+    fi
     (exit $rc); _cleanup
 }
 trap swap_cleanup EXIT

@@ -30,14 +30,18 @@ FIX=$TIDE_SRC/tests/fixtures/replicas/replica.py
 [ -n "${TIDE_SRC:-}" ] || FIX=$(cd "$(dirname "$0")/../.." && pwd)/tests/fixtures/replicas/replica.py
 RDIR=$W/replicas
 cp_start
+# the first agent runs at nice -1, raised as the shipped unit's Nice=-5 raises it: its replicas
+# must not inherit that (they run at nice 0); the later ones at the test's own nice
+AGENT_NICE=$((-1 - $(nice)))
 agent() {
-    spawn agent "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node n1 --token-file "$W/token" \
+    spawn agent ${AGENT_NICE:+nice -n "$AGENT_NICE"} "$TIDE_BIN/tide-agent" --controlplane 127.0.0.1:$P --node n1 --token-file "$W/token" \
         --replica-dir "$RDIR" --replica-cgroup "$PARENT"
     AGENT=$SPAWNED
     wait_until 20 agent_up
 }
 agent_up() { "${CTL[@]}" agents --json | grep -Eq '"connected":[[:space:]]*true'; }
 agent
+AGENT_NICE=
 act() { "${CTL[@]}" --json node-action n1 "$@" 2>&1; }
 jget() { /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
 # gone PID: the process exited (a zombie waiting for a parent that does not reap counts: after the
@@ -62,17 +66,23 @@ python3 -c "import sys; sys.exit(0 if $startup >= 300 else 1)" || fail "ready be
 [ "$(curl -sf "http://127.0.0.1:$P1/")" = "r1@n1" ] || fail "placeholders not expanded or replica not serving"
 grep -qx "$PID" "$R/unified$PARENT/r1/cgroup.procs" || fail "process not in its v2 cgroup"
 grep -qx "$PID" "$R/freezer$PARENT/r1/cgroup.procs" || fail "process not in its freezer cgroup"
+grep -qx "$PID" "$R/cpu$PARENT/r1/cgroup.procs" || fail "process not in its cpu cgroup (entered after the exec)"
 grep -q "memory:$PARENT/r1\$" "/proc/$PID/cgroup" || fail "process not in its memory cgroup"
 grep -q "name=systemd:$PARENT/r1\$" "/proc/$PID/cgroup" || fail "process still in the agent's systemd cgroup"
 [ "$(cat "$R/cpu$PARENT/r1/cpu.cfs_quota_us")" = 50000 ] || fail "cpu quota not applied"
 [ "$(cat "$R/memory$PARENT/r1/memory.limit_in_bytes")" = 268435456 ] || fail "memory limit not applied"
 [ "$(ps -o sid= -p "$PID" | tr -d ' ')" = "$PID" ] || fail "replica not in a session of its own"
+[ "$(ps -o ni= -p "$AGENT" | tr -d ' ')" = -1 ] || fail "agent not at nice -1: $(ps -o ni= -p "$AGENT")"
+[ "$(ps -o ni= -p "$PID" | tr -d ' ')" = 0 ] || fail "replica inherited the agent's raised priority: nice $(ps -o ni= -p "$PID")"
+for k in child_ms cgroups_ms prepare_ms execve_ms after_exec_ms; do
+    [ -n "$(echo "$out" | jget "d['exec_steps']['$k']")" ] || fail "no exec_steps.$k in $out"
+done
 grep -qx "GREETING=hello r1" < <(tr '\0' '\n' < "/proc/$PID/environ") || fail "env not passed"
 [ "$(readlink "/proc/$PID/cwd")" = "$W" ] || fail "cwd not applied"
 out=$(act replica-start - --args "$args") || fail "repeated start failed: $out"
 [ "$(echo "$out" | jget 'd["already"]')" = True ] || fail "repeated start not idempotent"
 [ "$(rep r1 state)" = ready ] && [ "$(rep r1 frozen)" = False ] || fail "replicas: $(act replicas -)"
-echo "start: ready after ${startup} ms start-up, limits, cgroups, session, env, cwd as asked"
+echo "start: ready after ${startup} ms start-up, limits, cgroups, session, env, cwd, nice 0 as asked"
 
 # ---- standby, kill -9 of the agent, adoption, activate ----------------------------------------
 out=$(act standby "$PARENT/r1") || fail "standby failed: $out"
@@ -118,7 +128,7 @@ out=$(act replica-start - --args "{\"id\": \"never\", \"port\": $P2, \"command\"
 grep -q "replica never: not ready after" <<< "$out" || fail "unclear not-ready error: $out"
 grep -Eq "last: (HTTP 503|Connection refused)\)" <<< "$out" || fail "not-ready error does not say what the check saw: $out"
 [ ! -d "$R/unified$PARENT/never" ] && [ ! -f "$RDIR/never.json" ] || fail "left behind after not ready"
-out=$(act replica-start - --args "{\"id\": \"quits\", \"port\": $P2, \"command\": [\"python3\", \"-c\", \"import sys; print('bad config'); sys.exit(3)\"], \"readiness\": {\"path\": \"/\", \"timeout_ms\": 5000}}") && fail "exiting start accepted"
+out=$(act replica-start - --args "{\"id\": \"quits\", \"port\": $P2, \"command\": [\"python3\", \"-c\", \"import sys; print('bad config'); sys.exit(3)\"], \"readiness\": {\"path\": \"/\", \"timeout_ms\": 30000}}") && fail "exiting start accepted"
 grep -q "exited with status 3 before it was ready; its log: bad config" <<< "$out" || fail "unclear exit error: $out"
 [ ! -d "$R/unified$PARENT/quits" ] || fail "cgroup left after an exit"
 out=$(act replica-start - --args '{"id": "../x", "command": ["true"]}') && fail "bad id accepted"

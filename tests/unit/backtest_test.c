@@ -88,6 +88,60 @@ TEST(bt_day_ahead_bins) {
     free(y);
 }
 
+/* The protocol's bins are [b, b + 600) for b a multiple of 600 s: a native sample belongs to
+ * the bin its own timestamp falls in. NAB's 5-minute series are stamped hh:02, hh:07, ...; bin
+ * 00:00 holds the samples at 00:02 and 00:07 (not 23:57 and 00:02), and it is complete though
+ * it starts before the first sample. */
+TEST(bt_day_ahead_bins_off_the_step_grid) {
+    size_t n = 10 * 288;
+    double *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (double)(i * i % 1009); /* every bin's sum names its samples */
+    int64_t t0 = 345600 + 120;         /* 1970-01-05 00:02 UTC */
+    fc_series s = {.y = y, .n = n, .t0 = t0, .step = 300};
+    bt_data d;
+    char err[256] = "";
+    T_EQ_INT(bt_prepare(&s, BT_DAY_AHEAD, &d, err, sizeof err), 0);
+    T_EQ_INT(d.t0, 345600); /* samples 00:02 and 00:07 make the first complete bin */
+    T_EQ_INT(d.n, 10 * 144);
+    for (size_t b = 0; b < d.n; b++) {
+        if (fabs(d.y[b] - (y[2 * b] + y[2 * b + 1])) > 1e-9) {
+            T_FAIL("bin %zu holds %g, not samples %zu and %zu (%g)", b, d.y[b], 2 * b, 2 * b + 1,
+                   y[2 * b] + y[2 * b + 1]);
+            break;
+        }
+    }
+    /* T0 = day 3 00:02: the 432 bins of days 0..2 end at or before it */
+    T_EQ_INT(d.n_train, 3 * 144);
+    T_EQ_INT(d.n_origins, 6);
+    T_EQ_INT(d.t0 + (int64_t)d.origins[0] * 600, 345600 + 4 * 86400);
+    T_EQ_INT(d.origins[5] + 144, d.n);
+    bt_data_fini(&d);
+
+    /* 1-minute samples at hh:mm:30 from 00:07:30: bin 00:00 misses 00:00:30..00:06:30, so
+     * the first complete bin is 00:10, holding 00:10:30..00:19:30 (samples 3..12); the last
+     * sample (day 10 00:06:30) leaves day 9 23:50 the last complete bin. */
+    size_t m = 10 * 1440;
+    double *z = malloc(m * sizeof *z);
+    for (size_t i = 0; i < m; i++)
+        z[i] = (double)(i * i % 1009);
+    fc_series u = {.y = z, .n = m, .t0 = 345600 + 7 * 60 + 30, .step = 60};
+    T_EQ_INT(bt_prepare(&u, BT_DAY_AHEAD, &d, err, sizeof err), 0);
+    T_EQ_INT(d.t0, 345600 + 600);
+    T_EQ_INT(d.n, 10 * 144 - 1);
+    double want = 0;
+    for (size_t i = 3; i < 13; i++)
+        want += z[i];
+    T_NEAR(d.y[0], want, 1e-9);
+    want = 0;
+    for (size_t i = m - 7 - 10; i < m - 7; i++)
+        want += z[i];
+    T_NEAR(d.y[d.n - 1], want, 1e-9);
+    bt_data_fini(&d);
+    free(z);
+    free(y);
+}
+
 TEST(bt_too_short_is_an_error) {
     double y[100] = {0};
     fc_series s = {.y = y, .n = 100, .t0 = 0, .step = 60};

@@ -303,6 +303,45 @@ TEST(fc_auto_median_candidate_ignores_spikes) {
     free(y);
 }
 
+/* auto's evidence rule: a daily shape repeated exactly at 10-minute steps, forecast a day
+ * ahead (H = 144). With 4 days of data the validation window (30%) holds one origin: a ranking
+ * from one day's forecasts is no evidence, so auto forecasts the last value (flat), even
+ * though the one-day seasonal naive forecast was exact there. With 6 days it holds 4 origins,
+ * enough to rank on: the seasonal naive forecast, exact. */
+TEST(fc_auto_one_validation_origin_is_no_evidence) {
+    enum { DAY = 144, H = 144 };
+    double *y = malloc(7 * DAY * sizeof *y);
+    T_ASSERT(y != NULL);
+    uint32_t r = 99;
+    for (int i = 0; i < DAY; i++) {
+        r = r * 1103515245u + 12345u;
+        y[i] = 200 + 90 * sin(i * 6.283185 / DAY) + (double)((r >> 16) % 30);
+    }
+    for (int i = DAY; i < 7 * DAY; i++)
+        y[i] = y[i - DAY];
+    fc_options o = {.horizon = H, .seed = 1};
+    char err[256] = "";
+    double out[H];
+    for (int days = 4; days <= 6; days += 2) {
+        fc_series s = {.y = y, .n = (size_t)days * DAY, .t0 = 1700006400, .step = 600};
+        forecaster *f = NULL;
+        T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
+        T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+        T_EQ_INT(fc_predict(f, &s, H, 0.5, out, err, sizeof err), 0);
+        if (days == 4) {
+            T_EQ_STR(fc_name(f), "auto:last");
+            for (int i = 0; i < H; i++)
+                T_NEAR(out[i], y[s.n - 1], 1e-9);
+        } else {
+            T_EQ_STR(fc_name(f), "auto:snaive-day");
+            for (int i = 0; i < H; i++)
+                T_NEAR(out[i], y[s.n + (size_t)i], 1e-6 * y[s.n + (size_t)i]);
+        }
+        fc_free(f);
+    }
+    free(y);
+}
+
 /* The p90 band widens when the forecast made one horizon before the origin missed what
  * happened since (a level shift), and is back to its calibrated width on steady data. */
 TEST(fc_quantile_band_widens_after_a_level_shift) {

@@ -349,3 +349,101 @@ TEST(planner_refused_delete_is_asked_again) {
     T_EQ_INT((int)nr, 1);
     planner_free(p);
 }
+
+/* Replicas started ahead of demand are provisioned, not online: they stay out of the count the
+ * load is compared with, a scale-up claims them (online ones first, starting ones after Cutoff
+ * and Standby), and one that comes up unclaimed is parked in Standby without a gray step's
+ * observation. */
+TEST(planner_replicas_started_ahead_stay_out_of_the_online_count_until_claimed) {
+    workload_spec s = spec();
+    s.down.observation_seconds = 60; /* gray steps observe; parking does not */
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    planner_add_replica(p, "a", REPLICA_ONLINE, 0);
+    planner_add_replica(p, "b", REPLICA_ONLINE, 0);
+    const planner_action *a;
+    size_t n = step(p, 1000, 2, 5, 50, &a); /* 2 online now, 5 within the ahead time */
+    T_EQ_INT(count(a, n, ACT_START), 3);
+    planner_counts c;
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.starting, 3);
+    T_EQ_INT(c.starting_ahead, 3);
+    T_ASSERT(planner_is_ahead(p, "web-1") && planner_is_ahead(p, "web-3"));
+    T_ASSERT(!planner_is_ahead(p, "a") && !planner_is_ahead(p, "nope"));
+    /* the load asks for one more while they start: one of them is claimed, none started */
+    n = step(p, 1015, 3, 5, 80, &a);
+    T_EQ_INT((int)n, 0);
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.starting_ahead, 2);
+    /* two come up: both unclaimed are parked at the next step (cut off, no gray step) */
+    planner_action_done(p, "web-1", ACT_START, 1, 1100);
+    planner_action_done(p, "web-2", ACT_START, 1, 1100);
+    planner_action_done(p, "web-3", ACT_START, 1, 1100);
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.online, 5);
+    T_EQ_INT(c.online_ahead, 2);
+    n = step(p, 1110, 3, 5, 50, &a);
+    T_EQ_INT(count(a, n, ACT_CUTOFF), 2);
+    T_EQ_INT((int)n, 2);
+    for (size_t i = 0; i < n; i++)
+        T_ASSERT(planner_is_ahead(p, a[i].replica)); /* the claimed one stays online */
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.online, 3);
+    T_EQ_INT(c.cutoff, 2);
+    /* the next sync moves them to Standby at once, not after observationSeconds */
+    n = step(p, 1125, 3, 5, 50, &a);
+    T_EQ_INT(count(a, n, ACT_STANDBY), 2);
+    T_EQ_INT((int)n, 2);
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.standby, 2);
+    T_EQ_INT(c.online_ahead + c.starting_ahead, 0);
+    /* the rise arrives: they are activated (about a second), nothing is started */
+    n = step(p, 1140, 5, 5, 90, &a);
+    T_EQ_INT(count(a, n, ACT_ACTIVATE), 2);
+    T_EQ_INT(count(a, n, ACT_START), 0);
+    planner_free(p);
+}
+
+TEST(planner_online_replica_started_ahead_is_claimed_before_standby) {
+    workload_spec s = spec();
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    planner_add_replica(p, "a", REPLICA_ONLINE, 0);
+    planner_add_replica(p, "s", REPLICA_STANDBY, 0);
+    const planner_action *a;
+    size_t n = step(p, 1000, 1, 3, 50, &a); /* 3 must exist: a, s and one started ahead */
+    T_EQ_INT(count(a, n, ACT_START), 1);
+    planner_action_done(p, "web-1", ACT_START, 1, 1100);
+    n = step(p, 1110, 2, 3, 90, &a); /* the rise arrives as it comes up: no action needed */
+    T_EQ_INT((int)n, 0);
+    planner_counts c;
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.online, 2);
+    T_EQ_INT(c.online_ahead, 0);
+    T_EQ_INT(c.standby, 1);
+    planner_free(p);
+}
+
+/* Without Standby or Cutoff as the gray end state there is nowhere to park a replica started
+ * ahead: it stays online, outside the gray steps, until the load claims it (deleting it would
+ * only start it again). */
+TEST(planner_started_ahead_stays_online_when_scaled_in_replicas_are_deleted) {
+    workload_spec s = spec();
+    s.down.state = WL_GRAY_DELETED;
+    planner *p;
+    T_EQ_INT(planner_new(&p, &s), 0);
+    planner_add_replica(p, "a", REPLICA_ONLINE, 0);
+    const planner_action *a;
+    size_t n = step(p, 1000, 1, 2, 50, &a);
+    T_EQ_INT(count(a, n, ACT_START), 1);
+    planner_action_done(p, "web-1", ACT_START, 1, 1100);
+    for (int64_t t = 1110; t < 1200; t += 15) {
+        n = step(p, t, 1, 2, 50, &a);
+        T_EQ_INT((int)n, 0);
+    }
+    planner_counts c;
+    planner_counts_get(p, &c);
+    T_EQ_INT(c.online, 2);
+    T_EQ_INT(c.online_ahead, 1);
+    planner_free(p);
+}

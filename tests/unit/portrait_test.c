@@ -286,3 +286,120 @@ TEST(portrait_capacity_model_and_its_gates) {
     free(y);
     portrait_engine_free(e);
 }
+
+/* A trained predictive provider (snaive-day, capacity 10 per replica at 100%: 6 at 60%) on a
+ * history of constant traffic c that becomes `rise` at minute `rise_at` of the last day. */
+static portrait_engine *trained_flat(workload_spec *s, double c, double rise, int rise_at,
+                                     int64_t *t0, double **y) {
+    wl_provider *p = add(s, WL_PROV_PREDICTIVE, 0);
+    p->capacity_per_replica = 10;
+    add(s, WL_PROV_REACTIVE, 0);
+    *t0 = 1782864000;
+    size_t n = 3 * 1440;
+    *y = malloc(n * sizeof **y);
+    for (size_t i = 0; i < n; i++)
+        (*y)[i] = i >= 1440 + (size_t)rise_at && i < 2 * 1440 ? rise : c;
+    portrait_engine *e;
+    if (portrait_engine_new(&e, s) < 0) return NULL;
+    fc_series hist = {*y, 2 * 1440, *t0, 60, 0};
+    char err[200];
+    if (portrait_train(e, &hist, *t0 + 2 * 86400, err, sizeof err) < 0) {
+        portrait_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* The forecast provisions replicas (replicas[]) but the online count now (needed[0]) is what
+ * the current load asks for, the reactive recommendation: the rise is not paid for online
+ * before it arrives. */
+TEST(portrait_predictive_provisions_ahead_online_follows_the_load) {
+    workload_spec s = base(1, 200);
+    int64_t t0;
+    double *y;
+    portrait_engine *e = trained_flat(&s, 300, 600, 600, &t0, &y); /* 50 -> 100 at 10:00 */
+    T_ASSERT(e != NULL);
+    int64_t now = t0 + 2 * 86400 + 600 * 60 - 60; /* 09:59:00 */
+    fc_series ctx = {y, (size_t)((now - t0) / 60), t0, 60, 0};
+    hpa_metric m = util_metric(8, 60); /* 8 pods at the target (mock: 8 of 50 shown) */
+    portrait_obs obs = {now, 50, &m, 1, &ctx, 90};
+    portrait *pt = malloc(sizeof *pt);
+    T_EQ_INT(portrait_update(e, &obs, pt), 0);
+    T_EQ_INT(pt->needed[0], 50);    /* the load: within tolerance, as it is */
+    T_EQ_INT(pt->replicas[0], 100); /* 10:00 begins within the 90 s ahead */
+    T_EQ_INT(pt->needed[1], 100);   /* later steps show the forecast's need */
+    T_ASSERT(strstr(pt->status, "online 50 (current load)") != NULL);
+    /* at the start of a step only steps beginning within the ahead time count: at 09:58:00
+     * 10:00 is 120 s away (> 90 s); at 09:58:30 it is 90 s away */
+    obs.now = now - 60;
+    ctx.n -= 1;
+    T_EQ_INT(portrait_update(e, &obs, pt), 0);
+    T_EQ_INT(pt->replicas[0], 50);
+    obs.now = now - 30;
+    T_EQ_INT(portrait_update(e, &obs, pt), 0);
+    T_EQ_INT(pt->replicas[0], 100);
+    free(pt);
+    free(y);
+    portrait_engine_free(e);
+}
+
+/* When the rise arrives with the pods saturated (100% of their request: the load's true size is
+ * hidden), the reactive ask is a lower bound and the forecast's need for now sizes the online
+ * count instead. */
+TEST(portrait_predictive_sizes_a_saturated_rise_by_the_forecast) {
+    workload_spec s = base(1, 200);
+    int64_t t0;
+    double *y;
+    portrait_engine *e = trained_flat(&s, 48, 600, 600, &t0, &y); /* 8 -> 100 at 10:00 */
+    T_ASSERT(e != NULL);
+    int64_t now = t0 + 2 * 86400 + 600 * 60; /* 10:00 */
+    fc_series ctx = {y, (size_t)((now - t0) / 60), t0, 60, 0};
+    hpa_metric m = util_metric(8, 100); /* saturated: ratio 1.67 -> ceil(8 x 1.67) = 14 */
+    portrait_obs obs = {now, 8, &m, 1, &ctx, 90};
+    portrait *pt = malloc(sizeof *pt);
+    T_EQ_INT(portrait_update(e, &obs, pt), 0);
+    T_EQ_INT(portrait_reactive_last(e), 14);
+    T_EQ_INT(pt->needed[0], 100);
+    T_ASSERT(strstr(pt->status, "pods saturated") != NULL);
+    /* not saturated (90%): the reactive recommendation stands */
+    portrait_engine_free(e);
+    free(y);
+    s = base(1, 200);
+    e = trained_flat(&s, 48, 600, 600, &t0, &y);
+    T_ASSERT(e != NULL);
+    ctx.y = y; /* the new history (the old one is freed) */
+    m = util_metric(8, 90);
+    T_EQ_INT(portrait_update(e, &obs, pt), 0);
+    T_EQ_INT(portrait_reactive_last(e), 12);
+    T_EQ_INT(pt->needed[0], 12);
+    T_EQ_INT(pt->replicas[0], 100);
+    free(pt);
+    free(y);
+    portrait_engine_free(e);
+}
+
+/* Traffic the current replicas carry within the reactive tolerance band provisions nothing more:
+ * the reactive rule would not add a replica for it. */
+TEST(portrait_predictive_provisions_within_the_tolerance_band_as_the_load_would) {
+    workload_spec s = base(1, 200);
+    int64_t t0;
+    double *y;
+    portrait_engine *e = trained_flat(&s, 600, 600, 0, &t0, &y); /* 100 at 60%, 91 at 66% */
+    T_ASSERT(e != NULL);
+    int64_t now = t0 + 2 * 86400 + 3600;
+    fc_series ctx = {y, (size_t)((now - t0) / 60), t0, 60, 0};
+    hpa_metric m = util_metric(8, 63);
+    portrait_obs obs = {now, 95, &m, 1, &ctx, 90};
+    portrait *pt = malloc(sizeof *pt);
+    T_EQ_INT(portrait_update(e, &obs, pt), 0);
+    T_EQ_INT(pt->needed[0], 95);
+    T_EQ_INT(pt->replicas[0], 95); /* 600 on 95 replicas: 63%, within 60% +- 10% */
+    T_EQ_INT(pt->needed[5], 95);
+    obs.current = 90; /* 600 on 90: 66.7%, beyond the band: the reactive rule would go to 100 */
+    m = util_metric(8, 66.7);
+    T_EQ_INT(portrait_update(e, &obs, pt), 0);
+    T_EQ_INT(pt->replicas[0], 100);
+    free(pt);
+    free(y);
+    portrait_engine_free(e);
+}

@@ -40,6 +40,21 @@ TEST(rcg_mountinfo_hybrid) {
     T_EQ_INT(rcg_parse_mountinfo(v2, strlen(v2), &hs, err, sizeof err), 0);
     T_EQ_INT(hs.n, 1);
     T_EQ_STR(hs.h[0].mount, "/sys/fs/cgroup");
+    T_EQ_INT(rcg_favordynmods(&hs), 0);
+    /* favordynmods among the super options (v2 and v1); a per-mount option of that name is not */
+    const char *fdm =
+        "30 23 0:26 / /sys/fs/cgroup/unified rw shared:4 - cgroup2 cgroup2 rw,favordynmods\n";
+    T_EQ_INT(rcg_parse_mountinfo(fdm, strlen(fdm), &hs, err, sizeof err), 0);
+    T_EQ_INT(hs.h[0].favordynmods, 1);
+    T_EQ_INT(rcg_favordynmods(&hs), 1);
+    const char *fdm1 = "31 23 0:27 / /sys/fs/cgroup/freezer rw,favordynmods - cgroup cgroup "
+                       "rw,freezer\n32 23 0:28 / /sys/fs/cgroup/cpu rw - cgroup cgroup "
+                       "rw,cpu,favordynmods\n";
+    T_EQ_INT(rcg_parse_mountinfo(fdm1, strlen(fdm1), &hs, err, sizeof err), 0);
+    T_EQ_INT(hs.n, 2);
+    T_EQ_INT(hs.h[0].favordynmods, 0);
+    T_EQ_INT(hs.h[1].favordynmods, 1);
+    T_EQ_STR(hs.h[1].options, "rw,cpu,favordynmods");
     const char *esc = "41 31 0:38 / /sys/fs/cg\\040x rw - cgroup2 cgroup2 rw\n";
     T_EQ_INT(rcg_parse_mountinfo(esc, strlen(esc), &hs, err, sizeof err), 0);
     T_EQ_STR(hs.h[0].mount, "/sys/fs/cg x");
