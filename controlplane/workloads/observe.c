@@ -170,11 +170,13 @@ uint64_t observe_label_hash(const char *v) {
 }
 
 observe_pod_class observe_replica_pod(const char *state, int64_t since_ms, int64_t now_ms,
-                                      int sync_seconds) {
+                                      int sync_seconds, int window_s) {
+    int64_t settle_s = 2 * (int64_t)sync_seconds;
+    if (window_s > 0 && (int64_t)sync_seconds + window_s > settle_s)
+        settle_s = (int64_t)sync_seconds + window_s;
     if (strcmp(state, "Online") == 0)
-        return since_ms >= 0 && now_ms - since_ms < 2 * (int64_t)sync_seconds * 1000
-                   ? OBSERVE_POD_UNREADY
-                   : OBSERVE_POD_READY;
+        return since_ms >= 0 && now_ms - since_ms < settle_s * 1000 ? OBSERVE_POD_UNREADY
+                                                                    : OBSERVE_POD_READY;
     if (strcmp(state, "Starting") == 0 || strcmp(state, "Activating") == 0)
         return OBSERVE_POD_UNREADY;
     return OBSERVE_POD_LEFT_OUT;
@@ -290,6 +292,7 @@ void observe_read(struct tsdb *db, prom *p, const workload_spec *s, observe_resu
             }
         }
     }
+    o->util_window_s = observe_source_window_s(&s->utilization);
     o->hist_rc = -ENOENT;
     int want_traffic = 0;
     for (int i = 0; i < s->n_providers; i++)
@@ -297,38 +300,127 @@ void observe_read(struct tsdb *db, prom *p, const workload_spec *s, observe_resu
     if (!want_traffic || s->n_traffic == 0) return;
     int64_t end = qnow - qnow % OBSERVE_STEP_S - OBSERVE_STEP_S,
             start = end - OBSERVE_HISTORY_S + OBSERVE_STEP_S;
-    o->hist_rc = read_source(db, p, &s->traffic[0], start, end, OBSERVE_STEP_S, &r,
+    /* incremental: the minutes from OBSERVE_REREAD_S before the previous history's end on;
+     * the older ones are the previous read's (observe.h) */
+    const observe_prev_hist *pv = o->prev;
+    int64_t pv_end = pv && pv->n ? pv->src_t0 + (int64_t)(pv->n - 1) * OBSERVE_STEP_S : 0;
+    int inc = !o->full_history && pv && pv->n && pv->y && pv->key == observe_history_key(s) &&
+              pv->src_t0 % OBSERVE_STEP_S == 0 && pv_end >= start && pv_end <= end;
+    int64_t rstart = start;
+    if (inc) {
+        rstart = pv_end - OBSERVE_REREAD_S + OBSERVE_STEP_S;
+        if (rstart > end - OBSERVE_REREAD_S + OBSERVE_STEP_S)
+            rstart = end - OBSERVE_REREAD_S + OBSERVE_STEP_S;
+        if (rstart < start) rstart = start;
+    }
+    o->hist_rc = read_source(db, p, &s->traffic[0], rstart, end, OBSERVE_STEP_S, &r,
                              &o->m[OBSERVE_TRAFFIC], o);
     if (o->hist_rc < 0) return;
-    double *v = malloc((r.nsteps ? r.nsteps : 1) * sizeof *v);
+    /* the output spans [ostart, end]: the whole range, or from prev's first minute on */
+    int64_t ostart = start;
+    if (inc && pv->src_t0 > start) ostart = pv->src_t0;
+    size_t nout = (size_t)((end - ostart) / OBSERVE_STEP_S + 1);
+    double *v = malloc(nout * sizeof *v);
     if (!v) {
         query_result_fini(&r);
         o->hist_rc = -ENOMEM;
         snprintf(o->m[OBSERVE_TRAFFIC].error, sizeof o->m[OBSERVE_TRAFFIC].error, "out of memory");
         return;
     }
-    size_t first = r.nsteps;
-    for (size_t k = 0; k < r.nsteps; k++) {
-        double sum = NAN;
-        for (size_t i = 0; i < r.n; i++)
-            if (!isnan(r.s[i].v[k])) sum = isnan(sum) ? r.s[i].v[k] : sum + r.s[i].v[k];
-        v[k] = sum;
-        if (!isnan(sum) && first == r.nsteps) first = k;
+    size_t first = nout;
+    int64_t r0 = r.start_ms / 1000;
+    for (size_t k = 0; k < nout; k++) {
+        int64_t t = ostart + (int64_t)k * OBSERVE_STEP_S;
+        double sum = NAN, old = NAN;
+        if (inc && t >= pv->src_t0 && t <= pv_end) old = pv->y[(t - pv->src_t0) / OBSERVE_STEP_S];
+        if (t >= rstart && t >= r0 && (size_t)((t - r0) / OBSERVE_STEP_S) < r.nsteps) {
+            size_t kk = (size_t)((t - r0) / OBSERVE_STEP_S);
+            for (size_t i = 0; i < r.n; i++)
+                if (!isnan(r.s[i].v[kk])) sum = isnan(sum) ? r.s[i].v[kk] : sum + r.s[i].v[kk];
+        }
+        v[k] = isnan(sum) ? old : sum; /* a minute read again keeps its value if now empty */
+        if (!isnan(v[k]) && first == nout) first = k;
     }
-    if (first == r.nsteps) {
+    query_result_fini(&r);
+    if (first == nout) {
         free(v);
-        query_result_fini(&r);
         o->hist_rc = -ENODATA;
         return;
     }
-    memmove(v, v + first, (r.nsteps - first) * sizeof *v);
+    if (inc) { /* where the history's points came from: the kept minutes' sources too */
+        observe_metric *mt = &o->m[OBSERVE_TRAFFIC];
+        int st = !strcmp(mt->source, "store") || !strcmp(mt->source, "merged") ||
+                 !strcmp(pv->source, "store") || !strcmp(pv->source, "merged");
+        int pr = !strcmp(mt->source, "prometheus") || !strcmp(mt->source, "merged") ||
+                 !strcmp(pv->source, "prometheus") || !strcmp(pv->source, "merged");
+        snprintf(mt->source, sizeof mt->source, "%s",
+                 st && pr ? "merged"
+                 : pr     ? "prometheus"
+                 : st     ? "store"
+                          : "none");
+        o->hist_incremental = 1;
+    }
+    memmove(v, v + first, (nout - first) * sizeof *v);
     o->y = v;
-    o->hist =
-        (fc_series){v, r.nsteps - first, r.start_ms / 1000 + off + (int64_t)first * OBSERVE_STEP_S,
-                    OBSERVE_STEP_S, 0};
+    o->hist = (fc_series){v, nout - first, ostart + off + (int64_t)first * OBSERVE_STEP_S,
+                          OBSERVE_STEP_S, 0};
     o->hist_src_t0 = o->hist.t0 - off;
-    query_result_fini(&r);
     if (o->want_cap) capacity_obs(db, p, s, o);
+}
+
+uint64_t observe_history_key(const workload_spec *s) {
+    if (s->n_traffic == 0) return 0;
+    const char *t = observe_source_text(&s->traffic[0]);
+    char buf[64];
+    snprintf(buf, sizeof buf, "|%lld", (long long)s->metrics_offset_seconds);
+    uint64_t h = observe_label_hash(t ? t : "");
+    for (const char *c = buf; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+observe_prev_hist *observe_prev_from(const observe_result *o, const workload_spec *s) {
+    /* a read that went wrong (Prometheus failed: the store's part only; or stale values) is
+     * no base: the next read is a whole one */
+    if (!o || o->hist_rc != 0 || !o->y || o->hist.n == 0 || o->m[OBSERVE_TRAFFIC].error[0] ||
+        o->m[OBSERVE_TRAFFIC].stale)
+        return NULL;
+    observe_prev_hist *h = calloc(1, sizeof *h);
+    if (!h) return NULL;
+    h->y = malloc(o->hist.n * sizeof *h->y);
+    if (!h->y) {
+        free(h);
+        return NULL;
+    }
+    memcpy(h->y, o->y, o->hist.n * sizeof *h->y);
+    h->n = o->hist.n;
+    h->src_t0 = o->hist_src_t0;
+    h->key = observe_history_key(s);
+    snprintf(h->source, sizeof h->source, "%s", o->m[OBSERVE_TRAFFIC].source);
+    return h;
+}
+
+void observe_prev_free(observe_prev_hist *h) {
+    if (!h) return;
+    free(h->y);
+    free(h);
+}
+
+static int longest_range(const pq_node *sel, void *arg) {
+    int64_t *ms = arg;
+    if (sel->range_ms > *ms) *ms = sel->range_ms;
+    return 0;
+}
+
+int observe_source_window_s(const wl_source *src) {
+    const char *text = observe_source_text(src);
+    if (!text) return 0;
+    pq_node *n = NULL;
+    char err[200];
+    int64_t ms = 0;
+    if (promql_parse(text, &n, err, sizeof err) == 0) promql_walk_selectors(n, longest_range, &ms);
+    promql_free(n);
+    return ms > 86400 * 1000 ? 86400 : (int)(ms / 1000);
 }
 
 void observe_free(observe_result *o) {

@@ -31,10 +31,25 @@ typedef struct observe_metric {
 
 #define OBSERVE_PODS 512
 
+/* The traffic history a sync read before (a copy owned by the next fetch): the next sync reads
+ * only its last minutes again and keeps the rest (observe_read), instead of 7 days at every
+ * sync. key: observe_history_key() of the spec it was read for. */
+typedef struct observe_prev_hist {
+    double *y;
+    size_t n;
+    int64_t src_t0; /* first minute, on the metrics' own clock */
+    uint64_t key;
+    char source[12];
+} observe_prev_hist;
+
 /* One sync's observations of a workload (read by observe_read()). */
 typedef struct observe_result {
-    int64_t now;                        /* controller time (wall clock, unix s) */
-    int want_cap;                       /* read the capacity-model observations too */
+    int64_t now;                   /* controller time (wall clock, unix s) */
+    int want_cap;                  /* read the capacity-model observations too */
+    int full_history;              /* read the whole traffic history (a fit is due) */
+    const observe_prev_hist *prev; /* the history read before (NULL: read it all) */
+    int hist_incremental;          /* out: only the last minutes were read this time */
+    int util_window_s;             /* the utilization query's longest range selector (s), 0 none */
     int util_rc, replicas_rc, hist_rc;  /* 0, or -errno of the read (-ENOENT: not configured) */
     double util[OBSERVE_PODS];          /* latest utilization percent per pod */
     uint64_t util_cgroup[OBSERVE_PODS]; /* observe_label_hash() of each pod series' cgroup
@@ -55,10 +70,15 @@ typedef struct observe_result {
 } observe_result;
 
 /* Reads everything one sync of a workload needs, at controller time o->now (o zeroed but for
- * now and want_cap): the latest utilization per pod and replicas (last two minutes), the
- * traffic history per minute over the last 7 days (summed over series, ending with the last
- * complete minute) when a predictive provider wants it, and the capacity-model observations
- * when o->want_cap. Metrics are read spec.metrics.offsetSeconds in the past and their times
+ * now, want_cap, full_history and prev): the latest utilization per pod and replicas (last two
+ * minutes), the traffic history per minute over the last 7 days (summed over series, ending
+ * with the last complete minute) when a predictive provider wants it, and the capacity-model
+ * observations when o->want_cap. With o->prev (a history read for the same traffic source and
+ * offset that still reaches into the 7 days) and not o->full_history, only the minutes from
+ * OBSERVE_REREAD_S before prev's end on are read and the older ones are prev's: a 7-day range
+ * from Prometheus costs far more than a sync period allows at a fast virtual clock, and the
+ * past minutes do not change (late samples within OBSERVE_REREAD_S are read again; every fit
+ * reads the whole range). Metrics are read spec.metrics.offsetSeconds in the past and their times
  * shifted forward by it. p NULL: the store only (memory, fit for the loop); else thread-safe,
  * for a worker thread (the store's reader lock, prom_query_range). */
 /* FNV-1a of a label value, never 0 (0 = no label). */
@@ -68,19 +88,35 @@ uint64_t observe_label_hash(const char *v);
  * ("Online", "Starting", ...) and since when it is in it (ms on the daemon's clock, < 0
  * unknown), at now_ms. The HPA's pods are the replicas of the scaled set: online, starting and
  * activating ones. READY: its utilization sample counts. UNREADY: starting, activating, or
- * online for less than two sync periods (its newest CPU sample may still cover the start or
- * the frozen standby: Kubernetes likewise sets aside a pod whose sample began before it was
- * ready); 0% on a scale-up. LEFT_OUT: cut off, in standby or gone, outside the scaled set
- * (not in its current count): its series is neither a ready nor a not-ready pod. */
+ * online for less than max(two sync periods, one sync period + window_s) (its newest sample
+ * may still cover the start or the frozen standby; window_s is the utilization query's own
+ * averaging window, observe_source_window_s: Kubernetes likewise sets aside a pod whose
+ * metric window began before it was ready); 0% on a scale-up. LEFT_OUT: cut off, in standby or
+ * gone, outside the scaled set (not in its current count): its series is neither a ready nor a
+ * not-ready pod. */
 typedef enum observe_pod_class {
     OBSERVE_POD_READY = 0,
     OBSERVE_POD_UNREADY,
     OBSERVE_POD_LEFT_OUT,
 } observe_pod_class;
 observe_pod_class observe_replica_pod(const char *state, int64_t since_ms, int64_t now_ms,
-                                      int sync_seconds);
+                                      int sync_seconds, int window_s);
 
 void observe_read(struct tsdb *db, struct prom *p, const workload_spec *s, observe_result *o);
+#define OBSERVE_REREAD_S 600
+
+/* The key of a spec's traffic history: its first traffic source and metrics offset (a history
+ * read for another query is never spliced onto). */
+uint64_t observe_history_key(const workload_spec *s);
+
+/* A copy of o's traffic history for the next read (NULL when o has none or out of memory);
+ * observe_prev_free() frees it. */
+observe_prev_hist *observe_prev_from(const observe_result *o, const workload_spec *s);
+void observe_prev_free(observe_prev_hist *h);
+
+/* The longest range selector of a source's query in seconds (avg_over_time(x[1m]): 60), 0
+ * when it has none or does not parse locally. */
+int observe_source_window_s(const wl_source *src);
 
 /* Where a read of o failed, the last good observation's values stand in (a slow or dead
  * Prometheus must not blank the controller's view); the metric's error says since when. */

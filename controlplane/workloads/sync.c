@@ -63,6 +63,7 @@ typedef struct fetch_job {
     uint64_t generation;
     workload_spec *spec;
     observe_result *o;
+    observe_prev_hist *prev; /* the last history, for an incremental read (NULL: whole) */
     prom *prom;
     int64_t started_ms; /* monotonic */
 } fetch_job;
@@ -247,7 +248,7 @@ static void decide(struct cp_workloads *w, workload_entry *e, observe_result *o,
             if (nun == 64 || !cJSON_IsString(st) || !cJSON_IsString(id)) continue;
             observe_pod_class pc = observe_replica_pod(
                 st->valuestring, cJSON_IsNumber(since) ? (int64_t)since->valuedouble : -1,
-                now * 1000, s->sync_seconds);
+                now * 1000, s->sync_seconds, o->util_window_s);
             /* a replica started ahead of demand is outside the scaled set while it starts */
             if (strcmp(st->valuestring, "Starting") == 0 &&
                 planner_is_ahead(controller_planner(e->ctl), id->valuestring))
@@ -398,6 +399,11 @@ static void fetch_start(struct cp_workloads *w, workload_entry *e, prom *p, int6
     *j->spec = *e->run;
     j->o->now = now;
     j->o->want_cap = wants_capacity(e, now);
+    /* the traffic history: its last minutes read again and the rest kept, but whole when a fit
+     * is due (observe.h) */
+    j->o->full_history = !e->training && portrait_training_due(controller_engine(e->ctl), now);
+    if (!j->o->full_history) j->prev = observe_prev_from(e->last, e->run);
+    j->o->prev = j->prev;
     j->prom = p;
     j->started_ms = tide_now_mono_ms();
     j->job.owner = w;
@@ -410,6 +416,7 @@ static void fetch_start(struct cp_workloads *w, workload_entry *e, prom *p, int6
             rc == -EAGAIN ? "too many fetches waiting; the next sync tries again" : strerror(-rc));
         free(j->spec);
         observe_free(j->o);
+        observe_prev_free(j->prev);
         free(j);
         return;
     }
@@ -427,11 +434,14 @@ static void fetch_done(work *wk, int status) {
         e->stalled = 0;
         if (status == 0) e->fetch_ms = tide_now_mono_ms() - j->started_ms;
         if (status == 0 && !w->sync->stopping && e->ctl) { /* not released meanwhile */
+            j->o->prev = NULL; /* freed below with the job */
             obs_ready(w, e, j->o, tide_now_wall_ms() / 1000);
             j->o = NULL;
         }
     }
+    if (j->o) j->o->prev = NULL;
     observe_free(j->o);
+    observe_prev_free(j->prev);
     free(j->spec);
     free(j);
 }

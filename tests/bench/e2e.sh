@@ -28,7 +28,10 @@
 # activation and standby cost, and its distance from the testbed; --plot: traffic, replicas by
 # state and p99 per policy on one time axis.
 # The workload's utilization metric is each replica's cgroup CPU as tide-agent reports it
-# (cgroup_cpu_usage_cores, in percent of the replica's quota).
+# (cgroup_cpu_usage_cores, in percent of the replica's quota), averaged over one trace minute
+# for every policy. The system under test gets CPU priority over the machine's other work
+# (cpu.shares 262144 on the replicas' parent cgroup and on a cgroup holding the harness, nice
+# -10; E2E_NO_PRIORITY=1 turns it off), so each replica gets its quota: see "CPU priority" below.
 # Policies: static (the segment's peak replica count, all the time); hpa (Tide's reactive
 # provider, the Kubernetes HPA algorithm, with the Kubernetes default behavior; replicas scaled in
 # are deleted, so every scale-out is a cold start; the 15 trace minutes before the segment are
@@ -59,6 +62,8 @@ TRACE="" DAYS=1 MINUTES="" JSON="" PLOT="" RATE=60 STARTUP_S=120 SLO_MS="" POLIC
 # replicas at 60%) is 120 requests/s real, which the load generator and HAProxy serve for a few
 # percent of a core.
 MAXR=6 CPU_Q=0.08 WORK_MS=2 TARGET=60
+# the utilization both policies see: each replica's CPU averaged over one trace minute
+UTIL_WINDOW=1m
 usage() { sed -n '3,5p' "$0" | sed 's/^# \{0,1\}//'; }
 NARGS=$#
 while [ $# -gt 0 ]; do
@@ -113,6 +118,26 @@ done
 W=$(mktemp -d /tmp/tide-e2e.XXXXXX)
 PIDS=()
 PARENT=/tide-e2e-$$
+# CPU priority for the system under test (the testbed measures the policy, not the machine):
+# the replicas' parent cgroup and a cgroup holding this script and everything it starts
+# (HAProxy, the load generators, the agents, the control plane, Prometheus, the samplers) get
+# cpu.shares 262144, the kernel's maximum, in the v1 cpu hierarchy; every other task of the
+# machine sits in the root cgroup with the weight of its nice level (1024 at nice 0, 36 at nice
+# 15). CFS shares the CPU between the root cgroup's tasks and these groups by weight, so the
+# testbed gets all the CPU it asks for (at most 0.48 core of replicas plus a fraction of a
+# core of harness) before any other task: with 50 other runnable tasks at nice 0 its share is
+# 2 x 262144 / (2 x 262144 + 50 x 1024) = 91% of the machine. Each replica's own quota
+# (cpu.cfs_quota_us) still caps it. A negative nice (-10) for the harness's processes as well,
+# for machines without a writable cpu hierarchy. E2E_NO_PRIORITY=1 turns both off (to measure
+# the machine's effect).
+SUT_SHARES=262144 HARNESS_CG=/tide-e2e-harness-$$ PRIO=none
+prioritize() { # (again per policy: the last policy's reap removed the replicas' parent)
+    [ -z "${E2E_NO_PRIORITY:-}" ] && [ -w $R/cpu/cgroup.procs ] && [ -f $R/cpu/cpu.shares ] || return 0
+    mkdir -p $R/cpu$PARENT $R/cpu$HARNESS_CG &&
+        echo $SUT_SHARES > $R/cpu$PARENT/cpu.shares && echo $SUT_SHARES > $R/cpu$HARNESS_CG/cpu.shares &&
+        echo $$ > $R/cpu$HARNESS_CG/cgroup.procs || die "cannot give the testbed its CPU priority (cpu.shares)"
+    [ "$PRIO" != none ] || PRIO="cpu.shares $SUT_SHARES"
+}
 reap() {
     local d p h
     for d in $R/freezer$PARENT/*/ $R/freezer$PARENT/; do [ -f "$d/freezer.state" ] && echo THAWED > "$d/freezer.state"; done 2>/dev/null
@@ -135,6 +160,9 @@ cleanup() {
     local rc=$?
     set +e
     stop_all
+    if [ -d $R/cpu$HARNESS_CG ]; then
+        echo $$ > $R/cpu/cgroup.procs; rmdir $R/cpu$HARNESS_CG
+    fi 2>/dev/null
     [ $rc -ne 0 ] && { echo "--- e2e logs in $W ---"; for f in "$W"/*/*.log; do [ -f "$f" ] && { echo "== $f"; tail -15 "$f"; }; done; }
     if [ -n "${E2E_KEEP:-}" ]; then echo "e2e: work files kept in $W"; else rm -rf "$W"; fi
     exit $rc
@@ -147,6 +175,12 @@ wait_until() { # wait_until SECONDS CMD...
     until "$@" >/dev/null 2>&1; do [ "$(date +%s)" -lt $deadline ] || return 1; sleep 0.05; done
 }
 die() { echo "e2e.sh: $*" >&2; exit 1; }
+
+prioritize
+if [ -z "${E2E_NO_PRIORITY:-}" ] && renice -n -10 -p $$ > /dev/null 2>&1; then
+    [ "$PRIO" = none ] && PRIO="nice -10" || PRIO="$PRIO, nice -10"
+fi
+echo "e2e: CPU priority of the system under test: $PRIO (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 
 # ---- the segment and the fleet's scale ---------------------------------------------------------
 CAP=$($PY -c "print($CPU_Q * 1000 / $WORK_MS)") # requests per real second one replica saturates at
@@ -186,6 +220,8 @@ echo "e2e: segment $(date -u -d @$T0 +%FT%TZ) .. $(date -u -d @$T1 +%FT%TZ) ($((
 run_policy() { # run_policy POLICY DIR
     local pol=$1 D=$2
     mkdir -p "$D"
+    prioritize
+    cut -d' ' -f1-3 /proc/loadavg > "$D/loadavg-start"
     printf 'e2e-benchmark-token-0123456789abc\n' > "$D/token"; chmod 600 "$D/token"
     local P FP S PB now anchor origin WARM WARM_LOAD=0
     [ "$pol" = static ] || WARM_LOAD=$WARM_LOAD_S
@@ -274,7 +310,10 @@ PY
     wait_until 20 two_up || die "agents did not connect"
     # the workload's metrics: utilization = each replica's cgroup CPU as the agent reports it, in
     # percent of its quota (one series per replica cgroup)
-    local util="{query: 'cgroup_cpu_usage_cores{cgroup=~\"$PARENT/.*\"} * $($PY -c "print(100 / $CPU_Q)")', target: $TARGET}"
+    # averaged over one trace minute (the agent's own rate covers 10 trace s, 167 real ms at
+    # rate 60: a handful of requests; a minute holds ~40 per replica at the target, closer to
+    # production's noise); the same for every policy
+    local util="{query: 'avg_over_time(cgroup_cpu_usage_cores{cgroup=~\"$PARENT/.*\"}[$UTIL_WINDOW]) * $($PY -c "print(100 / $CPU_Q)")', target: $TARGET}"
     local policy_spec traffic=""
     case "$pol" in
         static) policy_spec="  providers:
@@ -410,6 +449,7 @@ PY
         sleep 1
     done
     wait $LG || die "load generator failed (see $D/loadgen.log)"
+    cut -d' ' -f1-3 /proc/loadavg > "$D/loadavg-end"
     "${CTL[@]}" events web --limit 1000 > "$D/events.txt" 2>&1 || true
     "${CTL[@]}" series --match haproxy_backend_http_requests_total --json > "$D/series.json" 2>&1 || true
     [ -z "$WLG" ] || wait $WLG || die "warm-up load generator failed (see $D/warm-loadgen.log)"
@@ -422,10 +462,11 @@ for pol in "${POLICIES[@]}"; do
     run_policy "$pol" "$W/$pol"
 done
 FIRST=${POLICIES[0]}
-$PY - "$W" "$T0" "$T1" "$FIRST" "" "$MAXR" "$CPU_Q" "$WORK_MS" "$RATE" "$SCALE" "$STARTUP_S" "${SLO_MS:-0}" "${POLICIES[@]}" <<'PY'
-import csv, json, sys
+E2E_PRIO=$PRIO E2E_UTIL_WINDOW=$UTIL_WINDOW E2E_TARGET=$TARGET $PY - "$W" "$T0" "$T1" "$FIRST" "" "$MAXR" "$CPU_Q" "$WORK_MS" "$RATE" "$SCALE" "$STARTUP_S" "${SLO_MS:-0}" "${POLICIES[@]}" <<'PY'
+import csv, json, os, sys
 W, T0, T1, first, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 maxr, cpu_q, work_ms, rate, scale, startup_s = sys.argv[6:12]
+target = os.environ.get('E2E_TARGET', '60')
 slo_fixed = float(sys.argv[12])
 pols = sys.argv[13:]
 import os
@@ -489,6 +530,21 @@ for p in pols:
         dc = (int(b['cpu_ns']) - int(a['cpu_ns'])) / 1e9
         if dt > 0 and dc >= 0 and T0 <= int(a['trace_s']) < T1: cpu.append(dc / dt)
     mem = [int(f['mem_bytes']) for f in fleet if T0 <= int(f['trace_s']) < T1]
+    # the minutes that missed the SLO while the offered load was under the target share of the
+    # online replicas' nominal capacity: a policy cannot be blamed for those (the machine, or
+    # the fleet's state changes, made them)
+    cap_min = float(cpu_q) * 1000 / float(work_ms) * 60 / float(rate)  # requests per trace minute
+    below = below_viol = 0
+    for m in mins:
+        k = (int(m['minute']) - T0) // 60 if int(m['minute']) >= T0 else None
+        fs = per.get(k) if k is not None else None
+        if not fs: continue
+        on = sum(int(f['online']) for f in fs) / len(fs)
+        off, fail, p99 = int(m['offered']), int(m['failed']), float(m['p99_ms'])
+        if on > 0 and off < int(target) / 100.0 * on * cap_min:
+            below += 1
+            if p99 > slo or (off and fail > 0.001 * off): below_viol += 1
+    lavg = lambda f: open(D + '/' + f).read().split() if os.path.exists(D + '/' + f) else None
     acts = set()
     for line in open(D + '/actions.jsonl'):
         a = json.loads(line)
@@ -503,6 +559,10 @@ for p in pols:
                 'standby_cpu_ratio': round(cpu_ratio, 4) if cpu_ratio is not None else None,
                 'standby_memory_ratio': round(mem_ratio, 4) if mem_ratio is not None else None,
                 'unloaded_p99_ms': unloaded, 'minutes': len(mins),
+                'minutes_below_target': below, 'slo_violation_minutes_below_target': below_viol,
+                'cpu_priority': os.environ.get('E2E_PRIO', ''),
+                'load_average_start': lavg('loadavg-start'), 'load_average_end': lavg('loadavg-end'),
+                'utilization_window': os.environ.get('E2E_UTIL_WINDOW', ''),
                 'fleet_cpu_cores_mean': round(sum(cpu) / len(cpu), 4) if cpu else None,
                 'fleet_cpu_cores_max': round(max(cpu), 4) if cpu else None,
                 'fleet_memory_bytes_max': max(mem) if mem else None,
@@ -517,6 +577,8 @@ for r in res:
         print('%s: fleet CPU %.3f cores mean, %.3f max (1 s samples); memory %.1f MB max' % (r['policy'], r['fleet_cpu_cores_mean'], r['fleet_cpu_cores_max'], (r['fleet_memory_bytes_max'] or 0) / 1e6))
     if r['standby_cost'] is not None:
         print('%s: a standby minute costs %.4f of an online one (node shares; CPU %s, memory %s of an online replica\'s, measured); standby counted as online: %.1f replica-minutes' % (r['policy'], r['standby_cost'], r['standby_cpu_ratio'], r['standby_memory_ratio'], r['replica_minutes_standby_as_online']))
+for r in res:
+    print('%s: %d of %d minutes under %s%% of the online replicas\' nominal capacity missed the SLO; load average %s .. %s; CPU priority: %s' % (r['policy'], r['slo_violation_minutes_below_target'], r['minutes_below_target'], target, ' '.join(r['load_average_start'] or []), ' '.join(r['load_average_end'] or []), r['cpu_priority']))
 print('SLO: p99 <= %.1f ms (%s; unloaded %.1f ms) and failed <= 0.1%% per trace minute' % (slo, 'fixed by --slo-ms' if slo_fixed > 0 else '4 x unloaded', unloaded))
 json.dump(res, open(W + '/report.json', 'w'), indent=1)
 PY
