@@ -434,7 +434,7 @@ static void fetch_done(work *wk, int status) {
         e->stalled = 0;
         if (status == 0) e->fetch_ms = tide_now_mono_ms() - j->started_ms;
         if (status == 0 && !w->sync->stopping && e->ctl) { /* not released meanwhile */
-            j->o->prev = NULL; /* freed below with the job */
+            j->o->prev = NULL;                             /* freed below with the job */
             obs_ready(w, e, j->o, tide_now_wall_ms() / 1000);
             j->o = NULL;
         }
