@@ -71,6 +71,7 @@ typedef struct fetch_job {
 struct sync_loop {
     struct cp_workloads *w;
     ev_timer tick;
+    ev_timer more; /* a tick's builds left over: continued after the loop's other events */
     work_pool *train, *fetch;
     int stopping; /* sync_stop: finished jobs are dropped, not installed */
 };
@@ -446,26 +447,29 @@ static void fetch_done(work *wk, int status) {
     free(j);
 }
 
-/* what one tick of the loop may spend building taken workloads (see on_tick) */
+/* what one pass of the loop may spend building taken workloads (see tick_pass) */
 #define SYNC_BUILD_BUDGET_MS 100
 
-static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
-    (void)loop;
-    (void)revents;
-    struct cp_workloads *w =
-        ((struct sync_loop *)((char *)t - offsetof(struct sync_loop, tick)))->w;
+/* One pass over the workloads; 1 when unbuilt ones were left for another pass. */
+static int tick_pass(struct sync_loop *s) {
+    struct cp_workloads *w = s->w;
+    int deferred = 0;
     int64_t now = tide_now_wall_ms() / 1000;
     prom *p = w->cp->prom;
     /* Building a workload's heavy state (controller, models, planner) on taking it costs
-     * about a millisecond of copies and allocations; a member that briefly owns everything (the
-     * first one up, before the others have joined) would build thousands in one tick. Once
-     * the ownership checks of unbuilt entries of a tick have taken SYNC_BUILD_BUDGET_MS, the
-     * remaining unbuilt ones wait for the next ticks (a dormant one has nothing to do here;
-     * built ones are not held back, so the budget never starves a workload for good). */
+     * about 2 ms of copies, allocations and page faults; a member that briefly owns everything
+     * (the first one up, before the others have joined) would build thousands in one go, and a
+     * take-over hundreds. Once the ownership checks of unbuilt entries of a pass have taken
+     * SYNC_BUILD_BUDGET_MS, the remaining unbuilt ones wait for the next pass, which comes
+     * after the loop's pending events, not a tick later (a dormant one has nothing to do
+     * here; built ones are never held back). */
     int64_t build_us = 0;
     for (workload_entry *e = w->head; e; e = e->next) {
         int unbuilt = !e->ctl;
-        if (unbuilt && build_us >= SYNC_BUILD_BUDGET_MS * 1000) continue; /* the next tick */
+        if (unbuilt && build_us >= SYNC_BUILD_BUDGET_MS * 1000) {
+            deferred = 1; /* the next pass */
+            continue;
+        }
         struct timespec t0, t1;
         if (unbuilt) clock_gettime(CLOCK_MONOTONIC, &t0);
         int owned = workload_owned_here(w, e, now);
@@ -512,6 +516,25 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
             decide(w, e, e->last, now);
         }
     }
+    return deferred;
+}
+
+static void on_more(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)revents;
+    struct sync_loop *s = (struct sync_loop *)((char *)t - offsetof(struct sync_loop, more));
+    if (tick_pass(s)) {
+        ev_timer_set(&s->more, 0.001, 0);
+        ev_timer_start(loop, &s->more);
+    }
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *t, int revents) {
+    (void)revents;
+    struct sync_loop *s = (struct sync_loop *)((char *)t - offsetof(struct sync_loop, tick));
+    if (tick_pass(s) && !ev_is_active(&s->more)) {
+        ev_timer_set(&s->more, 0.001, 0);
+        ev_timer_start(loop, &s->more);
+    }
 }
 
 int sync_start(struct cp_workloads *w, char *err, size_t errlen) {
@@ -535,6 +558,7 @@ int sync_start(struct cp_workloads *w, char *err, size_t errlen) {
     /* once a trace second: R times a real second under a virtual clock (vclock.h) */
     ev_timer_init(&s->tick, on_tick, vclock_real_s(1.0), vclock_real_s(1.0));
     ev_timer_start(w->cp->loop, &s->tick);
+    ev_timer_init(&s->more, on_more, 0.001, 0);
     return 0;
 }
 
@@ -542,6 +566,7 @@ void sync_stop(struct cp_workloads *w) {
     struct sync_loop *s = w->sync;
     if (!s) return;
     ev_timer_stop(w->cp->loop, &s->tick);
+    ev_timer_stop(w->cp->loop, &s->more);
     /* fetches under way end at once instead of after Prometheus's timeout and retries */
     prom_cancel(w->cp->prom);
     s->stopping = 1; /* what finishes from here on is dropped */
