@@ -603,10 +603,10 @@ static void txn_done(work *wk, int status) {
         } else if (w && !j->release) {
             /* the watch may have delivered a newer owner meanwhile (this completion runs on the
              * loop after the worker's txn): what is newer than the answer stays */
+            if (o->ok) c->acquired++;
             if (w->has_owner && (o->ok ? o->rev : o->holder.create_revision) < w->owner_rev) {
-                if (o->ok) c->acquired++;
+                /* stale answer: keep the newer owner */
             } else if (o->ok) { /* ours, as the watch will say too */
-                c->acquired++;
                 w->has_owner = 1;
                 snprintf(w->owner, sizeof w->owner, "%s", c->me);
                 w->owner_lease = j->lease;
