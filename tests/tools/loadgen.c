@@ -4,7 +4,7 @@
  *   tide-loadgen --target 127.0.0.1:PORT (--trace FILE.csv [--from T] [--to T] [--scale K]
  *                | --rate RPS --seconds S) [--arrivals poisson|even] [--seed N] [--path /]
  *                [--clock-rate R] [--clock-origin T] [--clock-anchor A] [--max-conns N]
- *                [--timeout-ms MS] [--out FILE] [--summary FILE]
+ *                [--timeout-ms MS] [--out FILE] [--summary FILE] [--requests FILE]
  *
  * Open loop: request i is due at its arrival time whatever happened to the ones before, so an
  * overloaded server shows as latency and errors, never as less offered load. Arrivals follow
@@ -22,6 +22,10 @@
  * that minute is done:  minute,offered,served,failed,p50_ms,p99_ms,max_ms  (minute = unix s of
  * its start; offered = requests due in it; latencies of served requests, -1 if none). The summary
  * (--summary FILE, JSON): requests, served, failed, p50_ms, p99_ms, by_status, seconds.
+ * --requests FILE: one CSV row per finished request, in the order they finish (written through
+ * stdio's buffer, never held in memory):  due_s,latency_ms,status  (due_s = the trace time the
+ * request was due, latency in real ms from that time, status 0 when no reply), so that latency
+ * measures can be computed after the run (tests/bench/e2e_score.py).
  * Exit 0 after the window (and the last answers, or their timeout); 2 on bad flags or trace;
  * SIGTERM/SIGINT end it early with everything measured so far written. */
 #include <arpa/inet.h>
@@ -111,7 +115,7 @@ typedef struct conn {
 
 static struct {
     struct sockaddr_in target;
-    const char *path, *out_path, *summary_path;
+    const char *path, *out_path, *summary_path, *requests_path;
     double rate_trace; /* vclock rate */
     double timeout_s;
     int max_conns, poisson;
@@ -136,6 +140,7 @@ static struct {
     size_t nring;
     int64_t next_emit_s; /* the next minute to write */
     FILE *out;
+    FILE *reqs; /* --requests: per-request rows, or NULL */
     hist total;
     uint64_t requests, served, failed, by_status[6], timeouts, conn_errors, queue_full;
     int done_arriving, stopping;
@@ -220,6 +225,9 @@ static void finish(req *r, int status, double now) {
     } else {
         G.failed++;
     }
+    if (G.reqs)
+        fprintf(G.reqs, "%.3f,%.3f,%d\n", G.t_origin + (r->due - G.real0_ev) * G.rate_trace, ms,
+                status);
     if (m) {
         m->pending--;
         if (ok) {
@@ -580,7 +588,7 @@ static void usage(FILE *f) {
             "                    [--scale K] | --rate RPS --seconds S) [--arrivals poisson|even]\n"
             "                    [--seed N] [--path /] [--clock-rate R] [--clock-origin T]\n"
             "                    [--clock-anchor A] [--max-conns N] [--timeout-ms MS]\n"
-            "                    [--out FILE] [--summary FILE]\n");
+            "                    [--out FILE] [--summary FILE] [--requests FILE]\n");
 }
 
 int main(int argc, char **argv) {
@@ -646,6 +654,8 @@ int main(int argc, char **argv) {
             G.out_path = v;
         else if (!strcmp(a, "--summary"))
             G.summary_path = v;
+        else if (!strcmp(a, "--requests"))
+            G.requests_path = v;
         else {
             fprintf(stderr, "tide-loadgen: unknown flag %s\n", a);
             usage(stderr);
@@ -713,6 +723,16 @@ int main(int argc, char **argv) {
         series_csv_fini(&G.tr);
         return 2;
     }
+    if (G.requests_path) {
+        G.reqs = fopen(G.requests_path, "w");
+        if (!G.reqs) {
+            fprintf(stderr, "tide-loadgen: %s: %s\n", G.requests_path, strerror(errno));
+            if (G.out != stdout) fclose(G.out);
+            series_csv_fini(&G.tr);
+            return 2;
+        }
+        fprintf(G.reqs, "due_s,latency_ms,status\n");
+    }
     G.request_len = (size_t)snprintf(G.request, sizeof G.request,
                                      "GET %s HTTP/1.1\r\nHost: tide-bench\r\nUser-Agent: "
                                      "tide-loadgen\r\n\r\n",
@@ -774,6 +794,10 @@ int main(int argc, char **argv) {
     ev_run(G.loop, 0);
     summary(ev_time() - t0);
     if (G.out != stdout) fclose(G.out);
+    if (G.reqs && fclose(G.reqs) != 0) {
+        fprintf(stderr, "tide-loadgen: %s: %s\n", G.requests_path, strerror(errno));
+        return 1;
+    }
     ev_loop_destroy(G.loop);
     free(G.ring);
     free(G.queue);
