@@ -3,7 +3,7 @@
 #
 #   tests/bench/e2e.sh --trace FILE.csv [--days N] [--policy tide|hpa|static]... [--json OUT.json]
 #                      [--plot OUT.svg] [--minutes M] [--clock-rate R] [--startup-s S]
-#                      [--slo-ms MS]
+#                      [--slo-ms MS] [--ref-requests N] [--min-requests N]
 #
 # Per policy, one after another on the same segment and fleet parameters: HAProxy (a
 # server-template of MAXR slots) in front of tide-replica processes that the control plane's
@@ -16,10 +16,15 @@
 # for short runs); everything before it is history. The trace is scaled so that the segment's
 # peak needs MAXR-1 replicas at the 60% target utilization (nothing tuned to a trace: the scale
 # comes from the segment's own peak and the fleet's calibrated capacity).
-# SLO: a trace minute violates it when its p99 is above 4x the unloaded p99 (measured through
-# HAProxy on one replica at 20% of its capacity at the start) or when more than 0.1% of its
-# requests failed. --slo-ms MS fixes the p99 bound instead (to compare policies measured in
-# separate runs against one SLO); the unloaded p99 is still measured and reported.
+# SLO (scored after the run from each request's record by tests/bench/e2e_score.py, so a kept
+# run can be re-scored): a trace minute violates it when more than 0.1% of its requests failed,
+# or when the p99 of its answered requests is above 4x the reference p99; a minute with fewer
+# than --min-requests (default 100) answered requests is judged by the p99 over it and the
+# trailing minutes needed to reach that count (a p99 over a few dozen requests is their
+# slowest one: luck, not service). The reference: one replica in the fleet's CPU quota through
+# HAProxy, Poisson arrivals at the target utilization, --ref-requests (default 2000) requests,
+# measured once before the policies. --slo-ms MS fixes the p99 bound instead (to compare
+# policies measured in separate runs against one SLO); the reference is still measured.
 # Output: a table on stdout; --json: one object per policy with policy, slo_violation_minutes,
 # failed_requests, requests, replica_minutes (standby minutes weighted by their measured cost,
 # standby_cost: a standby replica's share of the node's CPU and memory over an online one's),
@@ -67,7 +72,7 @@ REF_REQUESTS=2000 MIN_REQUESTS=100
 MAXR=6 CPU_Q=0.08 WORK_MS=2 TARGET=60
 # the utilization both policies see: each replica's CPU averaged over one trace minute
 UTIL_WINDOW=1m
-usage() { sed -n '3,5p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,6p' "$0" | sed 's/^# \{0,1\}//'; }
 NARGS=$#
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -539,192 +544,14 @@ for pol in "${POLICIES[@]}"; do
     echo "e2e: policy $pol ..."
     run_policy "$pol" "$W/$pol"
 done
-FIRST=${POLICIES[0]}
-E2E_PRIO=$PRIO E2E_UTIL_WINDOW=$UTIL_WINDOW E2E_TARGET=$TARGET $PY - "$W" "$T0" "$T1" "$FIRST" "" "$MAXR" "$CPU_Q" "$WORK_MS" "$RATE" "$SCALE" "$STARTUP_S" "${SLO_MS:-0}" "${POLICIES[@]}" <<'PY'
-import csv, json, os, sys
-W, T0, T1, first, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-maxr, cpu_q, work_ms, rate, scale, startup_s = sys.argv[6:12]
-target = os.environ.get('E2E_TARGET', '60')
-slo_fixed = float(sys.argv[12])
-pols = sys.argv[13:]
-import os
-node_cores = os.cpu_count()
-node_mem = next(int(l.split()[1]) * 1024 for l in open('/proc/meminfo') if l.startswith('MemTotal:'))
-unloaded = json.load(open('%s/reference/summary.json' % W))['p99_ms']
-slo = slo_fixed if slo_fixed > 0 else 4 * unloaded
-res = []
-for p in pols:
-    D = '%s/%s' % (W, p)
-    mins = list(csv.DictReader(open(D + '/minutes.csv')))
-    s = json.load(open(D + '/summary.json'))
-    viol = 0
-    for m in mins:
-        off, fail, p99 = int(m['offered']), int(m['failed']), float(m['p99_ms'])
-        if p99 > slo or (off and fail > 0.001 * off): viol += 1
-    fleet = list(csv.DictReader(open(D + '/fleet.csv')))
-    # per trace minute of the segment: the replica counts sampled in it (mean)
-    per = {}
-    for f in fleet:
-        t = int(f['trace_s'])
-        if T0 <= t < T1: per.setdefault((t - T0) // 60, []).append(f)
-    rep_min = stby_min = 0.0
-    for k, fs in per.items():
-        on = sum(int(f['online']) + int(f['starting']) + int(f['cutoff']) for f in fs) / len(fs)
-        sb = sum(int(f['standby']) for f in fs) / len(fs)
-        rep_min += on; stby_min += sb
-    # minutes never sampled (the sampler is slower than a trace minute) count as their neighbours
-    nmin = (T1 - T0) // 60
-    if per: rep_min *= nmin / len(per); stby_min *= nmin / len(per)
-    # the standby cost, measured: a Standby replica's CPU (cores, between two samples in that
-    # state) and memory against an Online one's, over the segment. A replica costs the share of
-    # the node it holds, CPU and memory each as a fraction of the node's (what decides how many
-    # fit on a node); a standby minute weighs standby's share over an online replica's.
-    last, use = {}, {'Online': ([], []), 'Standby': ([], [])}
-    for row in csv.DictReader(open(D + '/replicas.csv')):
-        t, st = int(row['trace_s']), row['state']
-        if not (T0 <= t < T1) or st not in use: last.pop(row['id'], None); continue
-        c, m = int(row['cpu_ns']), int(row['mem_bytes'])
-        use[st][1].append(m)
-        p0 = last.get(row['id'])
-        if p0 and p0[1] == st and t > p0[0] and c >= p0[2]:
-            use[st][0].append((c - p0[2]) / 1e9 / ((t - p0[0]) / float(rate)))
-        last[row['id']] = (t, st, c)
-    mean = lambda v: sum(v) / len(v) if v else None
-    on_cpu, on_mem = mean(use['Online'][0]), mean(use['Online'][1])
-    sb_cpu, sb_mem = mean(use['Standby'][0]), mean(use['Standby'][1])
-    cpu_ratio = sb_cpu / on_cpu if sb_cpu is not None and on_cpu else None
-    mem_ratio = sb_mem / on_mem if sb_mem is not None and on_mem else None
-    weight = None
-    if None not in (on_cpu, on_mem, sb_cpu, sb_mem):
-        share = lambda c, m: c / node_cores + m / node_mem
-        weight = share(sb_cpu, sb_mem) / share(on_cpu, on_mem)
-    if stby_min > 0 and weight is None: weight = 1.0  # not measured: counted as online
-    rep_all = rep_min + stby_min  # standby counted as online: the bound whatever its cost
-    if stby_min > 0: rep_min += weight * stby_min
-    # the fleet's CPU (cgroup cpuacct of every replica, real seconds) and memory, sampled
-    cpu = []
-    for a, b in zip(fleet, fleet[1:]):
-        dt = (int(b['trace_s']) - int(a['trace_s'])) / float(rate)
-        dc = (int(b['cpu_ns']) - int(a['cpu_ns'])) / 1e9
-        if dt > 0 and dc >= 0 and T0 <= int(a['trace_s']) < T1: cpu.append(dc / dt)
-    mem = [int(f['mem_bytes']) for f in fleet if T0 <= int(f['trace_s']) < T1]
-    # the minutes that missed the SLO while the offered load was under the target share of the
-    # online replicas' nominal capacity: a policy cannot be blamed for those (the machine, or
-    # the fleet's state changes, made them)
-    cap_min = float(cpu_q) * 1000 / float(work_ms) * 60 / float(rate)  # requests per trace minute
-    below = below_viol = 0
-    for m in mins:
-        k = (int(m['minute']) - T0) // 60 if int(m['minute']) >= T0 else None
-        fs = per.get(k) if k is not None else None
-        if not fs: continue
-        on = sum(int(f['online']) for f in fs) / len(fs)
-        off, fail, p99 = int(m['offered']), int(m['failed']), float(m['p99_ms'])
-        if on > 0 and off < int(target) / 100.0 * on * cap_min:
-            below += 1
-            if p99 > slo or (off and fail > 0.001 * off): below_viol += 1
-    lavg = lambda f: open(D + '/' + f).read().split() if os.path.exists(D + '/' + f) else None
-    acts = set()
-    for line in open(D + '/actions.jsonl'):
-        a = json.loads(line)
-        if T0 <= a['time'] < T1: acts.add((a['time'], a['action'], a['replica']))
-    # standby is weighted by its measured cost; with no standby minutes the weight is moot
-    res.append({'policy': p, 'slo_violation_minutes': viol, 'failed_requests': s['failed'],
-                'requests': s['requests'], 'replica_minutes': round(rep_min, 1),
-                'standby_minutes': round(stby_min, 1), 'p99_ms': s['p99_ms'],
-                'scale_actions': len(acts), 'slo_p99_ms': round(slo, 3),
-                'replica_minutes_standby_as_online': round(rep_all, 1),
-                'standby_cost': round(weight, 4) if weight is not None else None,
-                'standby_cpu_ratio': round(cpu_ratio, 4) if cpu_ratio is not None else None,
-                'standby_memory_ratio': round(mem_ratio, 4) if mem_ratio is not None else None,
-                'unloaded_p99_ms': unloaded, 'minutes': len(mins),
-                'minutes_below_target': below, 'slo_violation_minutes_below_target': below_viol,
-                'cpu_priority': os.environ.get('E2E_PRIO', ''),
-                'load_average_start': lavg('loadavg-start'), 'load_average_end': lavg('loadavg-end'),
-                'utilization_window': os.environ.get('E2E_UTIL_WINDOW', ''),
-                'fleet_cpu_cores_mean': round(sum(cpu) / len(cpu), 4) if cpu else None,
-                'fleet_cpu_cores_max': round(max(cpu), 4) if cpu else None,
-                'fleet_memory_bytes_max': max(mem) if mem else None,
-                'fleet': {'max_replicas': int(maxr), 'cpu_cores_per_replica': float(cpu_q),
-                          'work_ms': float(work_ms), 'clock_rate': float(rate),
-                          'trace_scale': float(scale), 'startup_s': float(startup_s)}})
-print('%-8s %10s %9s %10s %10s %9s %9s %7s' % ('policy', 'slo_viol', 'failed', 'requests', 'rep_min', 'standby', 'p99_ms', 'actions'))
-for r in res:
-    print('%-8s %10d %9d %10d %10.1f %9.1f %9.1f %7d' % (r['policy'], r['slo_violation_minutes'], r['failed_requests'], r['requests'], r['replica_minutes'], r['standby_minutes'], r['p99_ms'], r['scale_actions']))
-for r in res:
-    if r['fleet_cpu_cores_max'] is not None:
-        print('%s: fleet CPU %.3f cores mean, %.3f max (1 s samples); memory %.1f MB max' % (r['policy'], r['fleet_cpu_cores_mean'], r['fleet_cpu_cores_max'], (r['fleet_memory_bytes_max'] or 0) / 1e6))
-    if r['standby_cost'] is not None:
-        print('%s: a standby minute costs %.4f of an online one (node shares; CPU %s, memory %s of an online replica\'s, measured); standby counted as online: %.1f replica-minutes' % (r['policy'], r['standby_cost'], r['standby_cpu_ratio'], r['standby_memory_ratio'], r['replica_minutes_standby_as_online']))
-for r in res:
-    print('%s: %d of %d minutes under %s%% of the online replicas\' nominal capacity missed the SLO; load average %s .. %s; CPU priority: %s' % (r['policy'], r['slo_violation_minutes_below_target'], r['minutes_below_target'], target, ' '.join(r['load_average_start'] or []), ' '.join(r['load_average_end'] or []), r['cpu_priority']))
-print('SLO: p99 <= %.1f ms (%s; unloaded %.1f ms) and failed <= 0.1%% per trace minute' % (slo, 'fixed by --slo-ms' if slo_fixed > 0 else '4 x unloaded', unloaded))
-json.dump(res, open(W + '/report.json', 'w'), indent=1)
-PY
-# ---- the same segment through tidectl simulate ----------------------------------------------
-# With the fleet's measured parameters: capacity per replica (the calibrated one, in the scaled
-# trace's units: requests per trace step), cold start and activation (the mean of the
-# starts and activations the executor reported in this run, decision to Online), standby cost (the
-# testbed's measured weight); the scaled trace up to the segment's end as data, the tide
-# policy's spec (the hpa and static policies of the simulator take the target, bounds and
-# sync period from it). Simulate evaluates whole days: skipped for --minutes segments.
-if [ -z "$MINUTES" ]; then
-    $PY - "$W" "$TRACE" "$T1" "$SCALE" "$DAYS" "$($PY -c "print($CAP * $STEP / $RATE)")" \
-        "$TIDE_BIN/tidectl" "$W/report.json" "${POLICIES[@]}" <<'PY' || die "the simulator comparison failed"
-import json, re, subprocess, sys
-W, trace, T1, scale, days, cap, tidectl, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7], sys.argv[8]
-pols = sys.argv[9:]
-rows = []
-for line in open(trace):
-    f = line.strip().split(',')
-    try: rows.append((int(float(f[0])), float(f[1])))
-    except (ValueError, IndexError): continue
-rows.sort()
-with open(W + '/simulate.csv', 'w') as o:
-    o.write('timestamp,value\n')
-    for t, v in rows:
-        if t < T1: o.write('%d,%.6f\n' % (t, v * scale))
-# every start and activate of the run (lead-in included) as the executor reported it: from the
-# decision to Online, what the simulator's delays stand for
-starts, acts = [], []
-for p in pols:
-    seen = {}
-    try: lines = open('%s/%s/actions.jsonl' % (W, p)).read().splitlines()
-    except OSError: continue
-    for line in lines:
-        a = json.loads(line)
-        m = re.match(r'done in (\d+) ms', a.get('result') or '')
-        if m and a['action'] in ('start', 'activate'):
-            seen[(a['time'], a['action'], a['replica'])] = int(m.group(1)) / 1000.0
-    starts += [v for k, v in seen.items() if k[1] == 'start']
-    acts += [v for k, v in seen.items() if k[1] == 'activate']
-cold = round(sum(starts) / len(starts)) if starts else 120
-act = round(sum(acts) / len(acts)) if acts else 1
-res = json.load(open(out))
-by = {r['policy']: r for r in res}
-cost = next((r['standby_cost'] for r in res if r.get('standby_cost') is not None), None)
-spec = '%s/%s/web.yaml' % (W, 'tide' if 'tide' in pols else pols[0])
-cmd = [tidectl, 'simulate', '--data', W + '/simulate.csv', '--spec', spec, '--eval-days', days,
-       '--capacity', cap, '--cold-start', str(cold), '--activation', str(act), '--json']
-if cost is not None: cmd += ['--standby-cost', '%.4f' % cost]
-for p in pols: cmd += ['--policy', p]
-sim = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-if isinstance(sim, dict): sim = sim.get('results', [sim])
-print('tidectl simulate (capacity %s per trace step, cold start %d s from %d start-ups, activation %d s from %d, standby cost %s):' % (cap, cold, len(starts), act, len(acts), cost))
-print('%-8s %22s %22s' % ('policy', 'overload sim/testbed', 'replica-min sim/testbed'))
-for s_ in sim:
-    r = by.get(s_['policy'])
-    if not r: continue
-    dev = lambda a, b: (a - b) / b if b else None
-    r['simulate'] = {k: s_[k] for k in ('overload_minutes', 'above_target_minutes', 'replica_minutes', 'standby_replica_minutes', 'scale_actions')}
-    r['simulate'].update({'cold_start_s': cold, 'activation_s': act, 'capacity': float(cap),
-                          'overload_vs_slo_violation': dev(s_['overload_minutes'], r['slo_violation_minutes']),
-                          'replica_minutes_vs_testbed': dev(s_['replica_minutes'], r['replica_minutes'])})
-    f = lambda x: '%+.0f%%' % (100 * x) if x is not None else 'n/a'
-    print('%-8s %9.1f / %-5d %5s %9.1f / %-7.1f %5s' % (s_['policy'], s_['overload_minutes'], r['slo_violation_minutes'],
-          f(r['simulate']['overload_vs_slo_violation']), s_['replica_minutes'], r['replica_minutes'], f(r['simulate']['replica_minutes_vs_testbed'])))
-json.dump(res, open(out, 'w'), indent=1)
-PY
-fi
+# the scoring is a step of its own (tests/bench/e2e_score.py: the SLO from each request's
+# record, the replica-minutes, the standby cost), so a kept run can be re-scored; with --days,
+# the same segment through tidectl simulate with the fleet's measured capacity, cold start,
+# activation and standby cost (simulate evaluates whole days: skipped for --minutes segments)
+SCORE=("$SRC/tests/bench/e2e_score.py" "$W" --min-requests "$MIN_REQUESTS")
+[ -z "$SLO_MS" ] || SCORE+=(--slo-ms "$SLO_MS")
+[ -n "$MINUTES" ] || SCORE+=(--simulate "$TIDE_BIN/tidectl")
+$PY "${SCORE[@]}" || die "scoring failed"
 [ -z "$JSON" ] || cp "$W/report.json" "$JSON"
 if [ -n "$PLOT" ]; then
     args=()

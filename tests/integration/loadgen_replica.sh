@@ -4,7 +4,8 @@
 # open loop: every minute row offers exactly the trace's requests (even arrivals); a warm
 # tide-replica serves them all with real CPU work (and HTTP/1.0 health checks, closed after
 # each answer); one still in its cold start (given in trace
-# time) answers 503, counted as failed; a constant-rate run is stopped early by SIGTERM and still writes its summary;
+# time) answers 503, counted as failed; --requests writes one row per request agreeing with the
+# minute rows; a constant-rate run is stopped early by SIGTERM and still writes its summary;
 # bad flags and traces exit 2 naming the problem; non-loopback targets are refused.
 # timeout: 60
 source "$(dirname "$0")/lib.sh"
@@ -27,7 +28,7 @@ for i in 1 2 3; do
 done
 kill -0 $RP || fail "replica died on HTTP/1.0 requests"
 "$T/tide-loadgen" --target 127.0.0.1:$P --trace "$W/trace.csv" --clock-rate 60 --arrivals even \
-    --out "$W/minutes.csv" --summary "$W/sum.json" --timeout-ms 20000 > "$W/loadgen.log" 2>&1 \
+    --out "$W/minutes.csv" --summary "$W/sum.json" --requests "$W/req.csv" --timeout-ms 20000 > "$W/loadgen.log" 2>&1 \
     || fail "loadgen exit $?"
 # A cold replica (an hour of trace time = 60 s real, longer than the 3 s replay): 503 to all
 C=$(port)
@@ -35,11 +36,11 @@ spawn cold "$T/tide-replica" --port $C --work-ms 0.2 --startup-ms 3600000 --cloc
 wait_until 20 grep -q "^listening on 127.0.0.1:$C" "$W/cold.log" || fail "cold replica did not listen"
 [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$C/healthz)" = 503 ] || fail "healthz while starting"
 "$T/tide-loadgen" --target 127.0.0.1:$C --trace "$W/trace.csv" --clock-rate 60 --arrivals even \
-    --out "$W/cold.csv" --summary "$W/cold.json" --timeout-ms 20000 > "$W/loadgen-cold.log" 2>&1 \
+    --out "$W/cold.csv" --summary "$W/cold.json" --requests "$W/req-cold.csv" --timeout-ms 20000 > "$W/loadgen-cold.log" 2>&1 \
     || fail "loadgen (cold) exit $?"
-/usr/bin/python3 - "$W/minutes.csv" "$W/sum.json" "$W/cold.csv" "$W/cold.json" <<'PY' || fail "loadgen figures"
+/usr/bin/python3 - "$W/minutes.csv" "$W/sum.json" "$W/cold.csv" "$W/cold.json" "$W/req.csv" "$W/req-cold.csv" <<'PY' || fail "loadgen figures"
 import csv, json, sys
-for mfile, sfile, warm in ((sys.argv[1], sys.argv[2], True), (sys.argv[3], sys.argv[4], False)):
+for mfile, sfile, warm, rfile in ((sys.argv[1], sys.argv[2], True, sys.argv[5]), (sys.argv[3], sys.argv[4], False, sys.argv[6])):
     rows = list(csv.DictReader(open(mfile)))
     s = json.load(open(sfile))
     assert [int(r['minute']) for r in rows] == [1700000000, 1700000060, 1700000120], rows
@@ -54,6 +55,21 @@ for mfile, sfile, warm in ((sys.argv[1], sys.argv[2], True), (sys.argv[3], sys.a
         assert 0 < s['p50_ms'] <= s['p99_ms'] <= s['max_ms'], s
     else:  # refused while starting: counted as failed with their status
         assert s['by_status']['5xx'] == s['requests'] and s['p99_ms'] == -1, s
+    # --requests: one row per request (due trace time, latency, status), the same accounting
+    # as the minutes: each minute's rows are its offered requests, their statuses its served
+    # and failed, and the answered latencies' maximum its max_ms (to the histogram's 2.5%)
+    req = list(csv.DictReader(open(rfile)))
+    assert len(req) == s['requests'], (len(req), s)
+    for r in rows:
+        m = int(r['minute'])
+        mine = [q for q in req if m <= float(q['due_s']) < m + 60]
+        ok = [float(q['latency_ms']) for q in mine if 200 <= int(q['status']) < 300]
+        assert len(mine) == int(r['offered']) and len(ok) == int(r['served']), (r, len(mine), len(ok))
+        assert all(float(q['latency_ms']) >= 0 for q in mine), mine[:3]
+        if ok:
+            assert abs(max(ok) - float(r['max_ms'])) <= 0.001 + 0.03 * max(ok), (r, max(ok))
+        else:
+            assert all(int(q['status']) == 503 for q in mine), mine[:3]
 PY
 
 # SIGTERM ends a run early with its summary written and every request accounted for

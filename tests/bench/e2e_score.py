@@ -1,0 +1,391 @@
+#!/usr/bin/env python3
+"""e2e_score.py: scores a run of the end-to-end benchmark (tests/bench/e2e.sh) from its records.
+
+    tests/bench/e2e_score.py WORKDIR [--slo-ms MS] [--min-requests N] [--json OUT]
+                             [--simulate TIDECTL] [--quiet]
+
+WORKDIR is the run's work directory (e2e.sh writes it; E2E_KEEP=1 keeps it): run.json (the
+segment and the fleet's parameters), reference/ (the SLO's reference measurement) and one
+folder per policy (requests.csv: one row per request, due_s,latency_ms,status; fleet.csv and
+replicas.csv: the harness's samples; actions.jsonl; summary.json). Scoring is a step of its own
+so that a finished race can be re-scored without re-running it.
+
+The SLO (README, "How the SLO is measured"):
+- the bound: --slo-ms, else 4x the reference p99: one replica in the fleet's CPU quota through
+  HAProxy, Poisson arrivals at the target utilization, its p99 (nearest rank over every
+  answered request of reference/requests.csv);
+- a trace minute of the segment violates it when the p99 of its answered requests is above the
+  bound, or when more than 0.1% of its requests failed (not 2xx, or no answer). A minute with
+  fewer than --min-requests (default 100) answered requests has no p99 of its own worth the
+  name (its p99 would be its largest or second largest latency: one request's luck): its p99 is
+  computed over it and the trailing minutes of the segment needed to reach the count (all of
+  the segment's start when fewer). The raw per-minute p99 is reported beside it
+  (slo_violation_minutes_unpooled).
+
+Writes WORKDIR/report.json (and --json OUT): one object per policy with policy,
+slo_violation_minutes, failed_requests, requests, replica_minutes, standby_minutes, p99_ms,
+scale_actions and the details; WORKDIR/POLICY/scored.csv: the per-minute figures. With
+--simulate TIDECTL it runs `tidectl simulate` on the segment with the fleet's measured
+parameters first (WORKDIR/simulate.json; kept, later scorings reuse it) and compares.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+
+FAIL_SHARE = 0.001  # a minute with more failed requests than this share violates the SLO
+
+
+def quantile(vals, q):
+    """Nearest-rank quantile of a sorted list (the smallest value with at least q of them at or
+    below it), None when empty."""
+    if not vals:
+        return None
+    k = max(1, int(math.ceil(q * len(vals))))
+    return vals[k - 1]
+
+
+def load_requests(path, t0, t1):
+    """Per trace minute of [t0, t1): (offered, failed, sorted latencies of the answered)."""
+    nmin = (t1 - t0) // 60
+    off = [0] * nmin
+    fail = [0] * nmin
+    lat = [[] for _ in range(nmin)]
+    with open(path) as f:
+        r = csv.reader(f)
+        next(r, None)
+        for row in r:
+            try:
+                due, ms, st = float(row[0]), float(row[1]), int(row[2])
+            except (ValueError, IndexError):
+                continue
+            if not (t0 <= due < t1):
+                continue
+            k = int((due - t0) // 60)
+            off[k] += 1
+            if 200 <= st < 300:
+                lat[k].append(ms)
+            else:
+                fail[k] += 1
+    for v in lat:
+        v.sort()
+    return off, fail, lat
+
+
+def score_minutes(off, fail, lat, bound, min_req):
+    """Per minute: (p99 pooled, requests it covers, minutes pooled, p99 of the minute alone,
+    violation, cause)."""
+    out = []
+    for k in range(len(off)):
+        own = quantile(lat[k], 0.99)
+        pool, n, j = [], 0, k
+        while j >= 0 and n < min_req:
+            pool.append(lat[j])
+            n += len(lat[j])
+            j -= 1
+        if len(pool) == 1:
+            p99 = own
+        else:
+            merged = sorted(x for v in pool for x in v)
+            p99 = quantile(merged, 0.99)
+        failed = off[k] > 0 and fail[k] > FAIL_SHARE * off[k]
+        slow = p99 is not None and p99 > bound
+        cause = 'failed' if failed else ('p99' if slow else '')
+        out.append((p99, n, len(pool), own, bool(failed or slow), cause))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('workdir')
+    ap.add_argument('--slo-ms', type=float, default=0)
+    ap.add_argument('--min-requests', type=int, default=100)
+    ap.add_argument('--json')
+    ap.add_argument('--simulate', metavar='TIDECTL')
+    ap.add_argument('--quiet', action='store_true')
+    a = ap.parse_args()
+    if a.slo_ms < 0 or not 1 <= a.min_requests <= 1000000:
+        sys.exit('e2e_score: --slo-ms >= 0 and --min-requests 1-1000000')
+    W = a.workdir
+    run = json.load(open(os.path.join(W, 'run.json')))
+    T0, T1, rate = int(run['t0']), int(run['t1']), float(run['clock_rate'])
+    target = float(run['target'])
+    pols = [p for p in run['policies'] if os.path.exists(os.path.join(W, p, 'summary.json'))]
+    node_cores = os.cpu_count()
+    node_mem = next(int(l.split()[1]) * 1024 for l in open('/proc/meminfo') if l.startswith('MemTotal:'))
+
+    # the reference
+    ref_req = os.path.join(W, 'reference', 'requests.csv')
+    ref = {'requests': 0, 'served': 0}
+    if os.path.exists(ref_req):
+        lat = []
+        with open(ref_req) as f:
+            r = csv.reader(f)
+            next(r, None)
+            for row in r:
+                ref['requests'] += 1
+                if 200 <= int(row[2]) < 300:
+                    lat.append(float(row[1]))
+        lat.sort()
+        ref['served'] = len(lat)
+        ref['p50_ms'], ref['p99_ms'] = quantile(lat, 0.5), quantile(lat, 0.99)
+    else:  # runs before the reference phase: the policy's own unloaded measurement
+        s = json.load(open(os.path.join(W, pols[0], 'unloaded.json')))
+        ref.update(requests=s['requests'], served=s['served'], p50_ms=s['p50_ms'], p99_ms=s['p99_ms'])
+    if not ref.get('p99_ms'):
+        sys.exit('e2e_score: the reference measurement has no answered request')
+    bound = a.slo_ms if a.slo_ms > 0 else 4 * ref['p99_ms']
+
+    res = []
+    for p in pols:
+        D = os.path.join(W, p)
+        s = json.load(open(os.path.join(D, 'summary.json')))
+        fleet = list(csv.DictReader(open(os.path.join(D, 'fleet.csv'))))
+        per = {}
+        for f in fleet:
+            t = int(f['trace_s'])
+            if T0 <= t < T1:
+                per.setdefault((t - T0) // 60, []).append(f)
+        nmin = (T1 - T0) // 60
+        if os.path.exists(os.path.join(D, 'requests.csv')):
+            off, fail, lat = load_requests(os.path.join(D, 'requests.csv'), T0, T1)
+            sc = score_minutes(off, fail, lat, bound, a.min_requests)
+            measure = 'pooled'
+        else:  # no per-request records: each minute's own p99 (tide-loadgen's histogram)
+            off, fail, sc = [0] * nmin, [0] * nmin, [(None, 0, 1, None, False, '')] * nmin
+            for m in csv.DictReader(open(os.path.join(D, 'minutes.csv'))):
+                k = (int(m['minute']) - T0) // 60
+                if 0 <= k < nmin:
+                    off[k], fail[k] = int(m['offered']), int(m['failed'])
+                    p99 = float(m['p99_ms'])
+                    p99 = p99 if p99 >= 0 else None
+                    failed = off[k] > 0 and fail[k] > FAIL_SHARE * off[k]
+                    slow = p99 is not None and p99 > bound
+                    sc[k] = (p99, int(m['served']), 1, p99, failed or slow,
+                             'failed' if failed else ('p99' if slow else ''))
+            measure = 'minute'
+        # replica-minutes: the replica counts sampled in each trace minute (mean)
+        rep_min = stby_min = 0.0
+        online = {}
+        for k, fs in per.items():
+            rep_min += sum(int(f['online']) + int(f['starting']) + int(f['cutoff']) for f in fs) / len(fs)
+            stby_min += sum(int(f['standby']) for f in fs) / len(fs)
+            online[k] = sum(int(f['online']) for f in fs) / len(fs)
+        if per:  # minutes never sampled count as their neighbours
+            rep_min *= nmin / len(per)
+            stby_min *= nmin / len(per)
+        # the standby cost, measured (a standby replica's share of the node's CPU and memory
+        # over an online one's)
+        last, use = {}, {'Online': ([], []), 'Standby': ([], [])}
+        for row in csv.DictReader(open(os.path.join(D, 'replicas.csv'))):
+            t, st = int(row['trace_s']), row['state']
+            if not (T0 <= t < T1) or st not in use:
+                last.pop(row['id'], None)
+                continue
+            c, m = int(row['cpu_ns']), int(row['mem_bytes'])
+            use[st][1].append(m)
+            p0 = last.get(row['id'])
+            if p0 and p0[1] == st and t > p0[0] and c >= p0[2]:
+                use[st][0].append((c - p0[2]) / 1e9 / ((t - p0[0]) / rate))
+            last[row['id']] = (t, st, c)
+        mean = lambda v: sum(v) / len(v) if v else None
+        on_cpu, on_mem = mean(use['Online'][0]), mean(use['Online'][1])
+        sb_cpu, sb_mem = mean(use['Standby'][0]), mean(use['Standby'][1])
+        cpu_ratio = sb_cpu / on_cpu if sb_cpu is not None and on_cpu else None
+        mem_ratio = sb_mem / on_mem if sb_mem is not None and on_mem else None
+        weight = None
+        if None not in (on_cpu, on_mem, sb_cpu, sb_mem):
+            share = lambda c, m: c / node_cores + m / node_mem
+            weight = share(sb_cpu, sb_mem) / share(on_cpu, on_mem)
+        if stby_min > 0 and weight is None:
+            weight = 1.0  # not measured: counted as online
+        rep_all = rep_min + stby_min
+        if stby_min > 0:
+            rep_min += weight * stby_min
+        cpu = []
+        for x, y in zip(fleet, fleet[1:]):
+            dt = (int(y['trace_s']) - int(x['trace_s'])) / rate
+            dc = (int(y['cpu_ns']) - int(x['cpu_ns'])) / 1e9
+            if dt > 0 and dc >= 0 and T0 <= int(x['trace_s']) < T1:
+                cpu.append(dc / dt)
+        mem = [int(f['mem_bytes']) for f in fleet if T0 <= int(f['trace_s']) < T1]
+        # the per-minute table, and the violations by the offered load's share of the online
+        # replicas' nominal capacity (under the target: no policy sized too few replicas)
+        cap_min = float(run['capacity_rps']) * 60 / rate  # requests per trace minute
+        below = below_viol = viol = viol_raw = viol_fail = pooled = 0
+        with open(os.path.join(D, 'scored.csv'), 'w') as o:
+            o.write('minute,offered,failed,online,utilization_pct,p99_ms,p99_requests,p99_minutes,'
+                    'p99_minute_ms,violation,cause\n')
+            for k in range(nmin):
+                p99, n, npool, own, v, cause = sc[k]
+                on = online.get(k)
+                u = 100.0 * off[k] / (on * cap_min) if on else None
+                viol += v
+                viol_fail += cause == 'failed'
+                pooled += npool > 1
+                failed = off[k] > 0 and fail[k] > FAIL_SHARE * off[k]
+                viol_raw += bool(failed or (own is not None and own > bound))
+                if on and off[k] < target / 100 * on * cap_min:
+                    below += 1
+                    below_viol += v
+                fmt = lambda x: '' if x is None else '%.3f' % x
+                o.write('%d,%d,%d,%s,%s,%s,%d,%d,%s,%d,%s\n' % (
+                    T0 + 60 * k, off[k], fail[k], fmt(on), fmt(u), fmt(p99), n, npool, fmt(own), v, cause))
+        lavg = lambda f: open(os.path.join(D, f)).read().split() if os.path.exists(os.path.join(D, f)) else None
+        acts = set()
+        for line in open(os.path.join(D, 'actions.jsonl')):
+            x = json.loads(line)
+            if T0 <= x['time'] < T1:
+                acts.add((x['time'], x['action'], x['replica']))
+        res.append({
+            'policy': p, 'slo_violation_minutes': viol, 'failed_requests': s['failed'],
+            'requests': s['requests'], 'replica_minutes': round(rep_min, 1),
+            'standby_minutes': round(stby_min, 1), 'p99_ms': s['p99_ms'],
+            'scale_actions': len(acts), 'slo_p99_ms': round(bound, 3),
+            'slo_measure': measure, 'slo_min_requests': a.min_requests,
+            'slo_violation_minutes_failed': viol_fail,
+            'slo_violation_minutes_unpooled': viol_raw, 'minutes_pooled': pooled,
+            'replica_minutes_standby_as_online': round(rep_all, 1),
+            'standby_cost': round(weight, 4) if weight is not None else None,
+            'standby_cpu_ratio': round(cpu_ratio, 4) if cpu_ratio is not None else None,
+            'standby_memory_ratio': round(mem_ratio, 4) if mem_ratio is not None else None,
+            'unloaded_p99_ms': ref['p99_ms'], 'reference': ref, 'minutes': sum(1 for x in off if x),
+            'minutes_below_target': below, 'slo_violation_minutes_below_target': below_viol,
+            'cpu_priority': run.get('cpu_priority', ''),
+            'load_average_start': lavg('loadavg-start'), 'load_average_end': lavg('loadavg-end'),
+            'utilization_window': run.get('utilization_window', ''),
+            'fleet_cpu_cores_mean': round(sum(cpu) / len(cpu), 4) if cpu else None,
+            'fleet_cpu_cores_max': round(max(cpu), 4) if cpu else None,
+            'fleet_memory_bytes_max': max(mem) if mem else None,
+            'fleet': {'max_replicas': int(run['max_replicas']),
+                      'cpu_cores_per_replica': float(run['cpu_cores_per_replica']),
+                      'work_ms': float(run['work_ms']), 'clock_rate': rate,
+                      'trace_scale': float(run['trace_scale']), 'startup_s': float(run['startup_s'])}})
+
+    if a.simulate:
+        simulate(W, run, pols, res, a.simulate)
+    compare(W, res)
+    json.dump(res, open(os.path.join(W, 'report.json'), 'w'), indent=1)
+    if a.json:
+        json.dump(res, open(a.json, 'w'), indent=1)
+    if not a.quiet:
+        table(res, ref, bound, a, target)
+
+
+def simulate(W, run, pols, res, tidectl):
+    """tidectl simulate on the run's segment with the fleet's measured capacity, cold start,
+    activation and standby cost; the result goes to W/simulate.json."""
+    T1, scale = int(run['t1']), float(run['trace_scale'])
+    rows = []
+    for line in open(run['trace']):
+        f = line.strip().split(',')
+        try:
+            rows.append((int(float(f[0])), float(f[1])))
+        except (ValueError, IndexError):
+            continue
+    rows.sort()
+    with open(os.path.join(W, 'simulate.csv'), 'w') as o:
+        o.write('timestamp,value\n')
+        for t, v in rows:
+            if t < T1:
+                o.write('%d,%.6f\n' % (t, v * scale))
+    # every start and activate of the run (lead-in included) as the executor reported it: from
+    # the decision to Online, what the simulator's delays stand for
+    starts, acts = [], []
+    for p in pols:
+        seen = {}
+        for line in open(os.path.join(W, p, 'actions.jsonl')).read().splitlines():
+            x = json.loads(line)
+            m = re.match(r'done in (\d+) ms', x.get('result') or '')
+            if m and x['action'] in ('start', 'activate'):
+                seen[(x['time'], x['action'], x['replica'])] = int(m.group(1)) / 1000.0
+        starts += [v for k, v in seen.items() if k[1] == 'start']
+        acts += [v for k, v in seen.items() if k[1] == 'activate']
+    cold = round(sum(starts) / len(starts)) if starts else round(float(run['startup_s']))
+    act = round(sum(acts) / len(acts)) if acts else 1
+    cost = next((r['standby_cost'] for r in res if r.get('standby_cost') is not None), None)
+    cap = float(run['capacity_rps']) * float(run['step']) / float(run['clock_rate'])
+    spec = os.path.join(W, 'tide' if 'tide' in pols else pols[0], 'web.yaml')
+    cmd = [tidectl, 'simulate', '--data', os.path.join(W, 'simulate.csv'), '--spec', spec,
+           '--eval-days', str(run['days']), '--capacity', '%g' % cap, '--cold-start', str(cold),
+           '--activation', str(act), '--json']
+    if cost is not None:
+        cmd += ['--standby-cost', '%.4f' % cost]
+    for p in pols:
+        cmd += ['--policy', p]
+    sim = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    if isinstance(sim, dict):
+        sim = sim.get('results', [sim])
+    json.dump({'results': sim, 'cold_start_s': cold, 'starts': len(starts), 'activation_s': act,
+               'activations': len(acts), 'capacity': cap, 'standby_cost': cost, 'command': cmd},
+              open(os.path.join(W, 'simulate.json'), 'w'), indent=1)
+
+
+def compare(W, res):
+    """The simulator's figures (W/simulate.json, when there) against the testbed's."""
+    path = os.path.join(W, 'simulate.json')
+    if not os.path.exists(path):
+        return
+    sj = json.load(open(path))
+    by = {r['policy']: r for r in res}
+    dev = lambda x, y: (x - y) / y if y else None
+    for s in sj['results']:
+        r = by.get(s['policy'])
+        if not r:
+            continue
+        r['simulate'] = {k: s[k] for k in ('overload_minutes', 'above_target_minutes', 'replica_minutes',
+                                           'standby_replica_minutes', 'scale_actions')}
+        r['simulate'].update({'cold_start_s': sj['cold_start_s'], 'activation_s': sj['activation_s'],
+                              'capacity': sj['capacity'],
+                              'overload_vs_slo_violation': dev(s['overload_minutes'], r['slo_violation_minutes']),
+                              'replica_minutes_vs_testbed': dev(s['replica_minutes'], r['replica_minutes'])})
+
+
+def table(res, ref, bound, a, target):
+    print('%-8s %10s %9s %10s %10s %9s %9s %7s' % ('policy', 'slo_viol', 'failed', 'requests', 'rep_min',
+                                                   'standby', 'p99_ms', 'actions'))
+    for r in res:
+        print('%-8s %10d %9d %10d %10.1f %9.1f %9.1f %7d' % (
+            r['policy'], r['slo_violation_minutes'], r['failed_requests'], r['requests'], r['replica_minutes'],
+            r['standby_minutes'], r['p99_ms'], r['scale_actions']))
+    for r in res:
+        print('%s: %d SLO minutes (%d by failed requests), %d with each minute\'s own p99; %d minutes pooled '
+              'to %d requests' % (r['policy'], r['slo_violation_minutes'], r['slo_violation_minutes_failed'],
+                                  r['slo_violation_minutes_unpooled'], r['minutes_pooled'], r['slo_min_requests']))
+        if r['fleet_cpu_cores_max'] is not None:
+            print('%s: fleet CPU %.3f cores mean, %.3f max (1 s samples); memory %.1f MB max' % (
+                r['policy'], r['fleet_cpu_cores_mean'], r['fleet_cpu_cores_max'],
+                (r['fleet_memory_bytes_max'] or 0) / 1e6))
+        if r['standby_cost'] is not None:
+            print('%s: a standby minute costs %.4f of an online one (node shares; CPU %s, memory %s of an online '
+                  'replica\'s, measured); standby counted as online: %.1f replica-minutes' % (
+                      r['policy'], r['standby_cost'], r['standby_cpu_ratio'], r['standby_memory_ratio'],
+                      r['replica_minutes_standby_as_online']))
+        print('%s: %d of %d minutes under %g%% of the online replicas\' nominal capacity missed the SLO; load '
+              'average %s .. %s; CPU priority: %s' % (
+                  r['policy'], r['slo_violation_minutes_below_target'], r['minutes_below_target'], target,
+                  ' '.join(r['load_average_start'] or []), ' '.join(r['load_average_end'] or []), r['cpu_priority']))
+    print('SLO: p99 <= %.1f ms (%s; reference p99 %.1f ms over %d requests) and failed <= 0.1%% per trace '
+          'minute; a minute with fewer than %d answered requests takes its p99 over the trailing minutes too' % (
+              bound, 'fixed by --slo-ms' if a.slo_ms > 0 else '4 x the reference', ref['p99_ms'], ref['served'],
+              a.min_requests))
+    sims = [r for r in res if 'simulate' in r]
+    if sims:
+        s0 = sims[0]['simulate']
+        print('tidectl simulate (capacity %g per trace step, cold start %d s, activation %d s):' % (
+            s0['capacity'], s0['cold_start_s'], s0['activation_s']))
+        print('%-8s %22s %22s' % ('policy', 'overload sim/testbed', 'replica-min sim/testbed'))
+        f = lambda x: '%+.0f%%' % (100 * x) if x is not None else 'n/a'
+        for r in sims:
+            s = r['simulate']
+            print('%-8s %9.1f / %-5d %5s %9.1f / %-7.1f %5s' % (
+                r['policy'], s['overload_minutes'], r['slo_violation_minutes'], f(s['overload_vs_slo_violation']),
+                s['replica_minutes'], r['replica_minutes'], f(s['replica_minutes_vs_testbed'])))
+
+
+if __name__ == '__main__':
+    main()
