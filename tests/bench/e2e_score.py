@@ -19,7 +19,9 @@ The SLO (README, "How the SLO is measured"):
   fewer than --min-requests (default 100) answered requests has no p99 of its own worth the
   name (its p99 would be its largest or second largest latency: one request's luck): its p99 is
   computed over it and the trailing minutes of the segment needed to reach the count (all of
-  the segment's start when fewer). The raw per-minute p99 is reported beside it
+  the segment's start when fewer), and it violates when that p99 is above the bound and the
+  minute itself holds a request above the bound (one slow minute does not make the quiet
+  minutes after it violate). The raw per-minute p99 is reported beside it
   (slo_violation_minutes_unpooled).
 
 Writes WORKDIR/report.json (and --json OUT): one object per policy with policy,
@@ -93,7 +95,9 @@ def score_minutes(off, fail, lat, bound, min_req):
             merged = sorted(x for v in pool for x in v)
             p99 = quantile(merged, 0.99)
         failed = off[k] > 0 and fail[k] > FAIL_SHARE * off[k]
-        slow = p99 is not None and p99 > bound
+        # the pool's slow requests count against this minute only when it holds one of them:
+        # a slow minute does not make the quiet minutes after it violate
+        slow = p99 is not None and p99 > bound and bool(lat[k]) and lat[k][-1] > bound
         cause = 'failed' if failed else ('p99' if slow else '')
         out.append((p99, n, len(pool), own, bool(failed or slow), cause))
     return out
