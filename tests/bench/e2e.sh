@@ -429,7 +429,7 @@ PY
     syncPeriodSeconds: 15
     scaleUp: {policies: [{type: Percent, value: 100, periodSeconds: 15}, {type: Pods, value: 4, periodSeconds: 15}]}
     scaleDown:
-      stabilizationWindowSeconds: 0
+      stabilizationWindowSeconds: 75
       gray: {state: Standby, changePercent: 100, changeIntervalSeconds: 0, observationSeconds: 30}
   stabilityCheckers:
     - {name: cpu-saturated, metric: utilization, operator: '>', threshold: 95, action: Rollback, cooldownSeconds: 120}" ;;
