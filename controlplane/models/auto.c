@@ -893,6 +893,20 @@ out:
     return rc;
 }
 
+/* Whether a new online choice (per-window MAEs mn) also beats the fit's (mf) in the newest
+ * window that both have values in. The online choice exists to follow a change after training
+ * (a level shift, a season that stops, a model that breaks): such a change shows in the newest
+ * window first and stays there. A choice that scores better over the window only through
+ * older days, and is already worse again on the newest day, is riding a past episode (a burst
+ * a candidate happened to match, a misconfiguration that has ended), and switching to it
+ * would carry that episode into the forecast. No parameter: one comparison, on the day the
+ * forecast is nearest to. */
+static int newest_agrees(const val *v, const double *mn, const double *mf) {
+    for (int w = v->W - 1; w >= 0; w--)
+        if (!isnan(mn[w]) && !isnan(mf[w])) return mn[w] < mf[w];
+    return 0;
+}
+
 /* The choice for a forecast from ctx: over the m->norig newest grid origins whose horizon ends
  * before ctx does (the fit's choice when the context is off the grid or too short to hold
  * enough of them). Forecasts at origins not memoised are made from ctx cut at the origin. */
@@ -979,7 +993,8 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
     }
     if (rc != 0) goto done;
     /* a new choice must beat the fit's on this window by AUTO_BLEND_GAIN, as a blend must
-     * beat a single model: a day or two of one candidate's luck does not switch the forecast */
+     * beat a single model: a day or two of one candidate's luck does not switch the forecast;
+     * and it must also beat it in the newest window (see newest_agrees) */
     int fit_ok = 1;
     for (int t = 0; t < m->fit_sel.ntop; t++)
         fit_ok &= ok[m->fit_sel.top[t]];
@@ -995,7 +1010,9 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
         double one = 1, mn[AUTO_WINDOWS], mf[AUTO_WINDOWS];
         window_mae(&v, &fn, &one, 1, -1, mn);
         window_mae(&v, &ff, &one, 1, -1, mf);
-        if (!(robust(&v, mn) < (1 - AUTO_BLEND_GAIN) * robust(&v, mf))) sel = m->fit_sel;
+        if (!(robust(&v, mn) < (1 - AUTO_BLEND_GAIN) * robust(&v, mf)) ||
+            !newest_agrees(&v, mn, mf))
+            sel = m->fit_sel;
         free(b2);
     }
     sel.scale = m->scale;
