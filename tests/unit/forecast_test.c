@@ -268,6 +268,43 @@ TEST(fc_auto_online_choice_follows_a_change_after_training) {
     free(y);
 }
 
+/* The online choice follows only a change that the newest forecasts still show: a series that
+ * repeats a daily shape exactly for 16 days (the seasonal naive forecasts are exact: the fit's
+ * choice) goes flat for two days after training (a misconfiguration), then the shape returns.
+ * Two and a half days later the window of the online choice still holds the flat days, on
+ * which the flat forecasts (last value, recent median) were the better ones, but on the newest
+ * day the seasonal naive forecast is exact again and the flat ones miss the shape: auto keeps
+ * the fit's choice, and forecasts the shape exactly. */
+TEST(fc_auto_online_choice_ignores_an_episode_that_ended) {
+    enum { DAY = 288, N = 16 * DAY, M = N + 5 * DAY };
+    double *y = malloc(M * sizeof *y);
+    T_ASSERT(y != NULL);
+    uint32_t r = 4242;
+    for (int i = 0; i < DAY; i++) {
+        r = r * 1103515245u + 12345u;
+        y[i] = 300 + 120 * sin(i * 6.283185 / DAY) + (double)((r >> 16) % 30);
+    }
+    for (int i = DAY; i < M; i++)
+        y[i] = y[i - DAY];
+    for (int i = N; i < N + 2 * DAY; i++)
+        y[i] = 300;
+    fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 300};
+    fc_options o = {.horizon = 12, .seed = 1};
+    forecaster *f = NULL;
+    char err[256] = "";
+    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
+    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+    T_ASSERT(strstr(fc_name(f), "snaive") != NULL);
+    fc_series ctx = s;
+    ctx.n = N + 4 * DAY + DAY / 2;
+    double out[12];
+    T_EQ_INT(fc_predict(f, &ctx, 12, 0.5, out, err, sizeof err), 0);
+    for (int i = 0; i < 12; i++)
+        T_NEAR(out[i], y[ctx.n + (size_t)i], 1e-6 * y[ctx.n + (size_t)i]);
+    fc_free(f);
+    free(y);
+}
+
 /* auto on a flat level with noise and one-step spikes (one step in 20 at 20x the level), no
  * daily shape: the last value carries a spike through the whole horizon whenever an origin
  * follows one, and the seasonal naive forecasts echo a day's or a week's spikes, while a flat
