@@ -19,7 +19,8 @@
  * ending at the newest origin whose whole horizon lies before the forecast: the validation week
  * slides forward with the data, so a series whose behaviour changes after training (a level shift,
  * a season that stops, a model that breaks) moves auto to the candidates that forecast it best
- * lately, and the naive forecasts are always among them. Forecasts at the grid origins are memoised
+ * lately, and the naive forecasts are always among them (a new choice must beat the fit's over
+ * the window and in its newest day: newest_agrees). Forecasts at the grid origins are memoised
  * (auto_hist; the choice is redone once per new origin), so a forecast costs the candidates'
  * forecasts plus, once per grid stride, one forecast per candidate and one choice. The memo
  * holds each origin's forecasts as first made from a context ending there: in the backtest
