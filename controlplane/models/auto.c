@@ -674,6 +674,20 @@ static double upward_factor(const double *blend, const double *A, const val *v, 
         if (!cnt) break;
         for (int win = 0; win < v->W; win++)
             share[win] = wc[win] ? share[win] / (double)wc[win] : 0;
+        /* insurance only against an under-forecast the newest day still shows */
+        if (step == 0) {
+            int nw = v->W - 1;
+            while (nw > 0 && wc[nw] == 0)
+                nw--;
+            if (share[nw] <= AUTO_UNDER) {
+                if (verbose)
+                    fprintf(stderr,
+                            "auto: newest window's share under 0.9 x actual %.3f: no upward "
+                            "factor\n",
+                            share[nw]);
+                break;
+            }
+        }
         qsort(share, (size_t)v->W, sizeof *share, cmp_double);
         double mae_sc = s / (double)cnt, upper = share[v->W >= 3 ? v->W - 2 : v->W - 1];
         if (step == 0) base_mae = mae_sc;
