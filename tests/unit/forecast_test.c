@@ -305,6 +305,34 @@ TEST(fc_auto_online_choice_ignores_an_episode_that_ended) {
     free(y);
 }
 
+/* The upward factor insures only against an under-forecast the newest validation day still
+ * shows: a daily shape (10-minute steps) whose level rises 1.5x a day for five days and then
+ * holds for the last two. Day-ahead, every candidate under-forecasts the rising days (the
+ * share under 0.9 x actual is far over 25% in most validation windows), but on the newest
+ * one the level has stopped and the share is 0: no factor (without the rule: x1.01). */
+TEST(fc_auto_no_upward_factor_when_the_newest_day_is_not_under) {
+    enum { DAY = 144, N = 16 * DAY };
+    double *y = malloc(N * sizeof *y);
+    T_ASSERT(y != NULL);
+    uint32_t r = 99;
+    for (int i = 0; i < N; i++) {
+        int d = i / DAY;
+        double lvl = d < 9 ? 1.0 : d < 14 ? pow(1.5, d - 8) : pow(1.5, 5);
+        r = r * 1103515245u + 12345u;
+        y[i] = lvl * (300 + 120 * sin((i % DAY) * 6.283185 / DAY)) + (double)((r >> 16) % 20);
+    }
+    fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 600};
+    fc_options o = {.horizon = DAY, .seed = 1};
+    forecaster *f = NULL;
+    char err[256] = "";
+    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
+    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+    T_ASSERT(strncmp(fc_name(f), "auto:", 5) == 0);
+    T_ASSERT(strchr(fc_name(f), '*') == NULL);
+    fc_free(f);
+    free(y);
+}
+
 /* auto on a flat level with noise and one-step spikes (one step in 20 at 20x the level), no
  * daily shape: the last value carries a spike through the whole horizon whenever an origin
  * follows one, and the seasonal naive forecasts echo a day's or a week's spikes, while a flat
