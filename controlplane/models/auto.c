@@ -35,9 +35,10 @@
  * over-forecasting when scaling, the blend is scaled up by the smallest factor (at most 1.2)
  * that keeps the share of forecasts below 0.9 x actual in the widened window at or under 25%,
  * unless that costs more than 2.5% x the widening of the mean absolute error or makes it worse
- * than the best naive forecast's; the factor is chosen again with every online choice, on the
- * same sliding window. The blend's widened residuals in the fit's window become its
- * quantiles.
+ * than the best naive forecast's, and none when the newest window's share is at or under 25%
+ * already (insurance only against an under-forecast the newest day still shows); the factor is
+ * chosen again with every online choice, on the same sliding window. The blend's widened
+ * residuals in the fit's window become its quantiles.
  *
  * The networks (neural, lstm) are not candidates: their training costs 15 s and more on two
  * months of minutes, against auto's budget of 5 s per series (a thousand workloads retrained
