@@ -6,9 +6,13 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _freeport as freeport  # noqa: E402
 
 BIN = os.environ.get("TIDE_BIN", os.path.abspath("bin"))
 SRC = os.environ.get("TIDE_SRC", os.path.abspath("."))
@@ -22,11 +26,7 @@ LONG_RETENTION = ("--retention-raw", "300000h", "--retention-1m", "300000h",
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    return freeport.free_port()
 
 
 def port_open(port):

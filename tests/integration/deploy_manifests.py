@@ -5,8 +5,11 @@ ServiceAccount and ClusterRole exists; every flag the containers pass is one the
 (--help); and the daemon configs in the ConfigMap load in the real daemons, which then serve.
 """
 # timeout: 60
-import glob, os, shutil, socket, subprocess, sys, tempfile, time
+import glob, os, shutil, subprocess, sys, tempfile, time
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _freeport as freeport  # noqa: E402
 
 SRC = os.environ.get("TIDE_SRC", os.getcwd())
 BIN = os.environ.get("TIDE_BIN", os.path.join(SRC, "bin"))
@@ -146,7 +149,7 @@ procs = []
 
 
 def port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+    return freeport.free_port()
 
 
 def wait(cond, what, secs=20):

@@ -29,8 +29,9 @@ _cleanup() {
 trap _cleanup EXIT
 trap 'exit 143' TERM INT
 
-# port: prints a free loopback TCP port.
-port() { /usr/bin/python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+# port: prints a free loopback TCP port
+# (claimed in /tmp/tide-test-ports, so concurrent tests never get the same one; see _freeport.py)
+port() { /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/_freeport.py"; }
 
 # spawn LOGNAME CMD...: starts CMD in the background (stdout+stderr to $W/LOGNAME.log),
 # records it for cleanup and sets $SPAWNED to its pid.

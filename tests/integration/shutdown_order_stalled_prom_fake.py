@@ -19,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tideproto as tp  # noqa: E402
+import _freeport as freeport  # noqa: E402
 
 BIN = os.environ.get("TIDE_BIN", os.path.abspath("bin"))
 TOKEN = b"shutdown-order-token-0123456789ab"
@@ -90,11 +91,7 @@ class Silent:
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    return freeport.free_port()
 
 
 def main():

@@ -12,6 +12,7 @@
 import csv
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -24,6 +25,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tideproto as tp  # noqa: E402
+import _freeport as freeport  # noqa: E402
 
 BIN = os.environ.get("TIDE_BIN", os.path.abspath("bin"))
 SRC = os.environ.get("TIDE_SRC", os.path.abspath("."))
@@ -67,11 +69,7 @@ class Slow(http.server.BaseHTTPRequestHandler):
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    return freeport.free_port()
 
 
 def port_open(port):
@@ -222,8 +220,14 @@ def main():
                  if "traffic" in s and yesterday(s["time"]) is not None]
         assert len(match) >= 50 and sum(match) >= 0.9 * len(match), \
             [(s["time"], s.get("traffic"), yesterday(s["time"])) for s in d["portrait"][:10]]
+        # the forecast's need for now provisions replicas (p0's replicas, started ahead); what is
+        # online now follows the current load (p0's needed, the reactive recommendation)
         need = -(-p0["traffic"] // (CAP * 0.6))
-        assert abs(p0["needed"] - need) <= 1, (p0, need)
+        m = re.search(r"online (\d+) \(([a-z :]+)\), forecast (\d+) needs (\d+) now", d["status"])
+        assert m, d["status"]
+        assert abs(int(m.group(4)) - need) <= 1, (m.group(0), p0, need)
+        assert p0["replicas"] >= int(m.group(4)), (m.group(0), p0)
+        assert p0["needed"] == min(int(m.group(1)), p0["replicas"]) or p0["needed"] == 1, (m.group(0), p0)
         assert d["observation"].startswith("%d pod(s)" % (PODS + 1)), d["observation"]
         text = run(ctl + ["describe", "nasa"]).stdout
         assert "Last fit:" in text and "from prometheus, 1995-" in text, text
