@@ -87,7 +87,8 @@ def main():
         cp = run.controlplane(tok, ap, hp, *tt.LONG_RETENTION, "--snapshot-interval", "1h", data_dir=mnt + "/data")
         tp.wait_for(lambda: os.path.exists(sock), 30, "control plane")
         base = "http://127.0.0.1:%d" % hp
-        tp.wait_for(lambda: tt.http_get(base + "/healthz")[0] == 200, 30, "http")
+        # the ops socket comes up before the HTTP listener: wait for the port first
+        tp.wait_for(lambda: tt.port_open(hp) and tt.http_get(base + "/healthz")[0] == 200, 30, "http")
 
         a = Streamer(ap)
         a.pump(1.0)
