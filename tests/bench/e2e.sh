@@ -183,7 +183,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT
-port() { $PY -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+# ports are claimed run-wide (tests/integration/_freeport.py): e2e_short runs beside other tests
+port() { $PY "$SRC/tests/integration/_freeport.py"; }
 wait_until() { # wait_until SECONDS CMD...
     local deadline=$(( $(date +%s) + $1 )); shift
     until "$@" >/dev/null 2>&1; do [ "$(date +%s)" -lt $deadline ] || return 1; sleep 0.05; done
@@ -304,14 +305,7 @@ run_policy() { # run_policy POLICY DIR
     [ "$pol" = static ] || WARM_LOAD=$WARM_LOAD_S
     WARM=$((WARM_SETUP + WARM_LOAD))
     P=$(port); FP=$(port); S=$D/admin.sock
-    PB=$($PY -c 'import random, socket
-for _ in range(200):
-    b = random.randrange(20000, 32000)
-    try:
-        ss = [socket.socket() for p in range(12)]
-        for i, s in enumerate(ss): s.bind(("127.0.0.1", b + i))
-        print(b); break
-    except OSError: pass')
+    PB=$($PY "$SRC/tests/integration/_freeport.py" --block 12) || die "no block of 12 free ports"
     cat > "$D/haproxy.cfg" <<CFG
 global
   stats socket $S level admin

@@ -87,18 +87,9 @@ fi
 three_up() { [ "$("${CTL[@]}" agents --json | grep -Eo '"connected":[[:space:]]*true' | wc -l)" = 3 ]; }
 wait_until 20 three_up || fail "agents did not connect"
 
-# ten consecutive free ports below the ephemeral range (the replicas' ports, shared by app1/app2)
-PB=$(/usr/bin/python3 -c 'import random, socket
-for _ in range(200):
-    b = random.randrange(20000, 32000)
-    try:
-        ss = []
-        for p in range(b, b + 10):
-            s = socket.socket(); s.bind(("127.0.0.1", p)); ss.append(s)
-        print(b); break
-    except OSError:
-        pass
-')
+# ten consecutive free ports below the ephemeral range (the replicas' ports, shared by app1/app2),
+# claimed run-wide like every test's ports (_freeport.py)
+PB=$(/usr/bin/python3 "$TIDE_SRC/tests/integration/_freeport.py" --block 10) || fail "no block of 10 free ports"
 spec() { # spec REPLICAS [KEEPALIVE] [GRAY_STATE]
 local _gap=""
 [ -n "${LOG_GAP_MS:-}" ] && _gap=", --log-gap-ms, \"$LOG_GAP_MS\""

@@ -5,7 +5,8 @@ one test got one port: "address already in use" for the second daemon), and a po
 ephemeral range can be taken meanwhile by any outgoing connection. So a port is drawn at random
 below the ephemeral range, claimed by creating /tmp/tide-test-ports/PORT exclusively (a claim
 every test process of the run sees; claims older than CLAIM_TTL seconds are taken back), and
-checked bindable. As a script it prints one port (tests/integration/lib.sh uses it)."""
+checked bindable. As a script it prints one port, or with --block N the first of N consecutive
+ones (tests/integration/lib.sh and tests/bench/e2e.sh use it)."""
 import os
 import random
 import socket
@@ -52,16 +53,35 @@ def _bindable(port):
         s.close()
 
 
-def free_port():
+def free_ports(n):
+    """The first of n consecutive free ports, all claimed (replica slots take a block)."""
     os.makedirs(CLAIMS, exist_ok=True)
     lo, hi = _range()
     rng = random.SystemRandom()
     for _ in range(2000):
-        p = rng.randint(lo, hi)
-        if _claim(p) and _bindable(p):
-            return p
-    raise RuntimeError("no free loopback port in %d-%d (claims in %s)" % (lo, hi, CLAIMS))
+        b = rng.randint(lo, hi - n + 1)
+        got = []
+        for p in range(b, b + n):
+            if not _claim(p):
+                break
+            got.append(p)
+        if len(got) == n and all(_bindable(p) for p in got):
+            return b
+        for p in got:  # not all of the block: give back what this draw claimed
+            try:
+                os.unlink(os.path.join(CLAIMS, str(p)))
+            except OSError:
+                pass
+    raise RuntimeError("no %d free loopback ports in a row in %d-%d (claims in %s)"
+                       % (n, lo, hi, CLAIMS))
+
+
+def free_port():
+    return free_ports(1)
 
 
 if __name__ == "__main__":
-    print(free_port())
+    # freeport.py [--block N]: one free port, or the first of N consecutive ones
+    import sys
+    n = int(sys.argv[2]) if len(sys.argv) == 3 and sys.argv[1] == "--block" else 1
+    print(free_ports(n))
