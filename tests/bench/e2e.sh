@@ -491,6 +491,12 @@ sys.exit(0 if sum(r["state"] == "Online" for r in json.load(sys.stdin)) >= int(s
     echo "trace_s,id,state,cpu_ns,mem_bytes" > "$D/replicas.csv"
     : > "$D/actions.jsonl"
     while kill -0 $LG 2>/dev/null; do
+        # the warm-up load's status is read as soon as it ends: by the segment's end its pid may
+        # be another process's (thousands are spawned meanwhile) and bash no longer has it
+        if [ -n "$WLG" ] && ! kill -0 $WLG 2>/dev/null; then
+            wait $WLG || die "warm-up load generator failed (see $D/warm-loadgen.log)"
+            WLG=""
+        fi
         local t
         t=$($PY -c "print(int($origin + ($(date +%s.%N) - $anchor) * $RATE))")
         "${CTL[@]}" describe web --json > "$D/describe.json" 2>/dev/null || true
