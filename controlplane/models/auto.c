@@ -156,16 +156,10 @@ static int naive3_predict(const void *state, const fc_series *ctx, int h, double
     const median_m *m = state;
     double med, last = fc__last_value(ctx);
     if (recent_median(ctx, m->H, &med) != 0) return -ENOMEM;
-    int64_t d = ctx->step > 0 ? 86400 / ctx->step : 0;
-    for (int i = 0; i < h; i++) {
-        double s = last; /* yesterday's value, or the last one when there is none */
-        if (d > 0) {
-            int64_t idx = (int64_t)ctx->n + i - (i / d + 1) * d;
-            if (idx >= 0 && !isnan(ctx->y[idx])) s = ctx->y[idx];
-        }
-        double lo = last < med ? last : med, hi = last < med ? med : last;
-        out[i] = s < lo ? lo : s > hi ? hi : s;
-    }
+    fc__seasonal_naive(ctx, 86400, h, out); /* yesterday's values, or the last one */
+    double lo = last < med ? last : med, hi = last < med ? med : last;
+    for (int i = 0; i < h; i++)
+        out[i] = out[i] < lo ? lo : out[i] > hi ? hi : out[i];
     return 0;
 }
 

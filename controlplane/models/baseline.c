@@ -51,14 +51,9 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     return 0;
 }
 
-/* Seasonal naive: the value one period earlier (several periods for h > period); when that is
- * before the context or missing, the last value. */
-static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
-                   size_t errlen) {
-    (void)err, (void)errlen;
-    const baseline *b = state;
+void fc__seasonal_naive(const fc_series *ctx, int64_t period_s, int h, double *out) {
     double last = fc__last_value(ctx);
-    int64_t d = b->period_s > 0 && ctx->step > 0 ? b->period_s / ctx->step : 0;
+    int64_t d = period_s > 0 && ctx->step > 0 ? period_s / ctx->step : 0;
     for (int i = 0; i < h; i++) {
         double v = last;
         if (d > 0) {
@@ -68,6 +63,13 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
         }
         out[i] = v;
     }
+}
+
+static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
+                   size_t errlen) {
+    (void)err, (void)errlen;
+    const baseline *b = state;
+    fc__seasonal_naive(ctx, b->period_s, h, out);
     return 0;
 }
 

@@ -54,4 +54,8 @@ int fc__horizon(int horizon, int64_t step);
 /* The most recent usable value of ctx (skipping NaN), or 0 when there is none. */
 double fc__last_value(const fc_series *ctx);
 
+/* Seasonal naive forecast of h steps after ctx: the value period_s earlier (several periods
+ * for h > period); where that is before ctx or missing, and when period_s is 0, the last value. */
+void fc__seasonal_naive(const fc_series *ctx, int64_t period_s, int h, double *out);
+
 #endif
