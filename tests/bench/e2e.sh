@@ -185,6 +185,27 @@ trap cleanup EXIT
 trap 'exit 143' TERM INT
 # ports are claimed run-wide (tests/integration/_freeport.py): e2e_short runs beside other tests
 port() { $PY "$SRC/tests/integration/_freeport.py"; }
+
+# haproxy_cfg FILE SOCKET FRONT_PORT SERVER_LINE: the fleet's HAProxy (admin socket, one HTTP
+# frontend, backend "web" health-checked on /healthz); the reference and every policy share it
+haproxy_cfg() {
+    cat > "$1" <<CFG
+global
+  stats socket $2 level admin
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  timeout queue 10s
+frontend fe
+  bind 127.0.0.1:$3
+  default_backend web
+backend web
+  option httpchk GET /healthz
+  $4
+CFG
+}
 wait_until() { # wait_until SECONDS CMD...
     local deadline=$(( $(date +%s) + $1 )); shift
     until "$@" >/dev/null 2>&1; do [ "$(date +%s)" -lt $deadline ] || return 1; sleep 0.05; done
@@ -252,22 +273,7 @@ measure_reference() {
     ( for h in cpu cpuacct memory unified; do echo $BASHPID > $R/$h$PARENT/$RID/cgroup.procs; done
       exec "$TOOLS/tide-replica" --port "$RP" --name "$RID" --work-ms "$WORK_MS" --startup-ms 0 ) \
         > "$D/replica.log" 2>&1 & PIDS+=($!)
-    cat > "$D/haproxy.cfg" <<CFG
-global
-  stats socket $S level admin
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-  timeout queue 10s
-frontend fe
-  bind 127.0.0.1:$FP
-  default_backend web
-backend web
-  option httpchk GET /healthz
-  server r1 127.0.0.1:$RP check inter 500ms maxconn 8
-CFG
+    haproxy_cfg "$D/haproxy.cfg" "$S" "$FP" "server r1 127.0.0.1:$RP check inter 500ms maxconn 8"
     haproxy -f "$D/haproxy.cfg" -db > "$D/haproxy.log" 2>&1 & PIDS+=($!)
     # HAProxy's own check must have seen it up (a request through the frontend before would
     # be refused 503)
@@ -306,22 +312,8 @@ run_policy() { # run_policy POLICY DIR
     WARM=$((WARM_SETUP + WARM_LOAD))
     P=$(port); FP=$(port); S=$D/admin.sock
     PB=$($PY "$SRC/tests/integration/_freeport.py" --block 12) || die "no block of 12 free ports"
-    cat > "$D/haproxy.cfg" <<CFG
-global
-  stats socket $S level admin
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-  timeout queue 10s
-frontend fe
-  bind 127.0.0.1:$FP
-  default_backend web
-backend web
-  option httpchk GET /healthz
-  server-template r 1-$MAXR 127.0.0.1:1 disabled check inter 500ms maxconn 8
-CFG
+    haproxy_cfg "$D/haproxy.cfg" "$S" "$FP" \
+        "server-template r 1-$MAXR 127.0.0.1:1 disabled check inter 500ms maxconn 8"
     haproxy -c -f "$D/haproxy.cfg" > /dev/null || die "haproxy config rejected"
     haproxy -f "$D/haproxy.cfg" -db > "$D/haproxy.log" 2>&1 & PIDS+=($!)
     wait_until 10 test -S "$S" || die "haproxy did not start"
