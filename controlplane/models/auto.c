@@ -645,11 +645,50 @@ static double naive_mae(const double *F, const unsigned char *ok, const double *
     return best;
 }
 
+/* The share of values above 1/0.9 x the forecast that no level could have avoided: the share a
+ * forecast with the blend's shape and, per origin and horizon quarter, the true mean level of
+ * the actual values there would have (the blend rescaled to each quarter's actual sum), on the
+ * actual values (A's widening by kl undone: the widening stands for level variation the window
+ * missed, which is what the factor insures against; the floor is what is left without any
+ * level error). On a series whose single values scatter widely around their level (requests
+ * per minute) it is well over 25%, and no upward factor within its budget brings the share
+ * under it: raising every forecast then buys little under-forecast for much error. The oracle
+ * level also follows the noise of each quarter's own values, so the floor errs low (the
+ * factor is removed only where noise alone explains the share). 0 with no usable quarter. */
+static double noise_floor(const double *blend, const double *A, const val *v, double kl) {
+    size_t norig = v->norig, H = v->H, under = 0, cnt = 0;
+    for (size_t k = 0; k < norig; k++)
+        for (int b = 0; b < AUTO_BUCKETS; b++) {
+            double sa = 0, sf = 0;
+            for (size_t i = 0; i < H; i++) {
+                size_t j = k * H + i;
+                if (bucket_of((int)i, (int)H) != b || isnan(A[j])) continue;
+                sa += blend[j] + (A[j] - blend[j]) / kl;
+                sf += blend[j];
+            }
+            if (!(sf > 0) || !(sa > 0)) continue;
+            double r = sa / sf;
+            for (size_t i = 0; i < H; i++) {
+                size_t j = k * H + i;
+                if (bucket_of((int)i, (int)H) != b || isnan(A[j])) continue;
+                under += r * blend[j] < 0.9 * (blend[j] + (A[j] - blend[j]) / kl);
+                cnt++;
+            }
+        }
+    return cnt ? (double)under / (double)cnt : 0;
+}
+
 static double upward_factor(const double *blend, const double *A, const val *v, double kl,
                             double naive, int verbose) {
     size_t norig = v->norig, H = v->H;
     double base_mae = 0, scale = 1;
     if (v->W < AUTO_MIN_BLEND_WINDOWS) return 1; /* see AUTO_MIN_BLEND_WINDOWS */
+    /* the target share: AUTO_UNDER, or the noise floor when that is higher */
+    double target = noise_floor(blend, A, v, kl);
+    if (target < AUTO_UNDER) target = AUTO_UNDER;
+    if (verbose)
+        fprintf(stderr, "auto: target share under 0.9 x actual %.3f (noise floor or %.2f)\n",
+                target, AUTO_UNDER);
     for (int step = 0; step <= 20; step++) {
         double sc = 1 + step * 0.01, s = 0, sr = 0, share[AUTO_WINDOWS] = {0};
         size_t cnt = 0, wc[AUTO_WINDOWS] = {0};
@@ -677,7 +716,7 @@ static double upward_factor(const double *blend, const double *A, const val *v, 
             int nw = v->W - 1;
             while (nw > 0 && wc[nw] == 0)
                 nw--;
-            if (share[nw] <= AUTO_UNDER) {
+            if (share[nw] <= target) {
                 if (verbose)
                     fprintf(stderr,
                             "auto: newest window's share under 0.9 x actual %.3f: no upward "
@@ -698,7 +737,7 @@ static double upward_factor(const double *blend, const double *A, const val *v, 
                     "auto: scale %.2f: validation MAE %.5g, second-worst window's share under "
                     "0.9 x actual %.3f\n",
                     sc, mae_sc, upper);
-        if (upper <= AUTO_UNDER) break;
+        if (upper <= target) break;
     }
     return scale;
 }
