@@ -175,14 +175,11 @@ static const fc_model_ops model_naive3 = {"naive3",       median_create, median_
                                           median_destroy, NULL,          NULL,       NULL};
 
 static const fc_model_ops *const candidates[] = {
-    &fc__model_last,         &fc__model_snaive_day, &fc__model_snaive_week,
-    &fc__model_holt_winters, &fc__model_profile,    &model_median,
-    &model_naive3,           &fc__model_profile_ar, NULL};
+    &fc__model_last,    &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters,
+    &fc__model_profile, &model_median,         &model_naive3,          NULL};
 
 #define NCAND (sizeof candidates / sizeof *candidates - 1)
 #define NAIVE3 6 /* candidates[NAIVE3] is naive3, the prior of weak evidence */
-#define PROFILE 4
-#define PROFILE_AR 7
 
 /* The choice: up to AUTO_TOP candidates (indices into candidates[]) and their blend weights
  * per horizon quarter. */
@@ -839,10 +836,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
          * would be judged as a last-value forecast: leave it out */
         if (candidates[c] == &fc__model_snaive_week && first < 7 * day) continue;
         if (candidates[c]->create(&m->st[c], &o, err, errlen) != 0) continue;
-        if ((c == PROFILE_AR
-                 ? (m->st[PROFILE] ? fc__profile_ar_adopt(m->st[c], m->st[PROFILE], &head)
-                                   : -EINVAL)
-                 : candidates[c]->fit(m->st[c], &head, &unused, err, errlen)) != 0) {
+        if (candidates[c]->fit(m->st[c], &head, &unused, err, errlen) != 0) {
             candidates[c]->destroy(m->st[c]);
             m->st[c] = NULL;
             continue;
@@ -930,8 +924,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         void *st = NULL;
         double unused;
         if (!m->st[c] || candidates[c]->create(&st, &o, err, errlen) != 0) continue;
-        if ((c == PROFILE_AR ? fc__profile_ar_adopt(st, m->st[PROFILE], train)
-                             : candidates[c]->fit(st, train, &unused, err, errlen)) != 0) {
+        if (candidates[c]->fit(st, train, &unused, err, errlen) != 0) {
             candidates[c]->destroy(st);
             continue;
         }

@@ -32,10 +32,7 @@ typedef struct fc_model_ops {
 } fc_model_ops;
 
 extern const fc_model_ops fc__model_last, fc__model_snaive_day, fc__model_snaive_week,
-    fc__model_holt_winters, fc__model_profile, fc__model_auto, fc__model_neural, fc__model_lstm,
-    fc__model_profile_ar;
-/* profile-ar's fit on the parameters of a fitted profile (same horizon): the grid search once. */
-int fc__profile_ar_adopt(void *state, const void *plain, const fc_series *train);
+    fc__model_holt_winters, fc__model_profile, fc__model_auto, fc__model_neural, fc__model_lstm;
 
 /* Marks values that should not be learned from: NaN, and runs of exact zeros at least
  * max(3, 1800 s/step) long (outages) when zeros are otherwise rare (< 10% of values).

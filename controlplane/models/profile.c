@@ -36,11 +36,6 @@ typedef struct prof {
     int64_t step;
     int np;
     prof_params p[PROF_TOP];
-    int ar;       /* profile-ar: fit the residual correction */
-    int res_L;    /* its residual window in steps (0: no correction) */
-    int res_H;    /* the horizon its coefficients cover */
-    int res_Lmax; /* the residuals are against the forecast made this many steps back */
-    double *beta; /* res_H coefficients, one per lead */
 } prof;
 
 /* Prefix sums of masked values and counts: S[i] = sum of y[0..i), C[i] = count. */
@@ -151,15 +146,6 @@ static int create(void **state, const fc_options *opt, char *err, size_t errlen)
     *state = m;
     return 0;
 }
-
-static int create_ar(void **state, const fc_options *opt, char *err, size_t errlen) {
-    int rc = create(state, opt, err, errlen);
-    if (rc == 0) ((prof *)*state)->ar = 1;
-    return rc;
-}
-
-static int predict_plain(const prof *m, const fc_series *ctx, int h, double *out);
-static int fit_residuals(prof *m, const fc_series *train, int H);
 
 static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
     (void)err, (void)errlen;
@@ -291,10 +277,6 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     }
     m->np = nbest;
     memcpy(m->p, bp, (size_t)nbest * sizeof *bp);
-    free(m->beta);
-    m->beta = NULL;
-    m->res_L = 0;
-    m->res_H = 0;
     for (int k = 0; m->verbose && k < nbest; k++)
         fprintf(stderr,
                 "profile: days %d weeks %d (mu %.2f)%s smooth +-%d level window %d lambda %.2f: "
@@ -303,10 +285,13 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                 bp[k].lam, bestf[k]);
     free(out);
     prefix_free(&px);
-    return m->ar ? fit_residuals(m, train, H) : 0;
+    return 0;
 }
 
-static int predict_plain(const prof *m, const fc_series *ctx, int h, double *out) {
+static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
+                   size_t errlen) {
+    (void)err, (void)errlen;
+    const prof *m = state;
     long day = fc__steps_per_day(ctx->step);
     /* only the part of the context the profile can reach is needed */
     long need = 0;
@@ -339,210 +324,8 @@ static int predict_plain(const prof *m, const fc_series *ctx, int h, double *out
     return 0;
 }
 
-/* The plain profile's mean residuals over the last Ls[l] steps of ctx (l < nL), against its
- * forecast for the last Lmax steps made Lmax steps before the end (masked steps left out; 0
- * when none is usable), into d[l]: one forecast serves every window. */
-static int recent_residuals(const prof *m, const fc_series *ctx, int Lmax, const int *Ls, int nL,
-                            double *d) {
-    for (int l = 0; l < nL; l++)
-        d[l] = 0;
-    if (Lmax < 1 || ctx->n <= (size_t)Lmax) return 0;
-    double *q = malloc((size_t)Lmax * sizeof *q);
-    unsigned char *mask = malloc((size_t)Lmax);
-    if (!q || !mask) {
-        free(q);
-        free(mask);
-        return -ENOMEM;
-    }
-    fc_series cut = *ctx;
-    cut.n = ctx->n - (size_t)Lmax;
-    int rc = predict_plain(m, &cut, Lmax, q);
-    if (rc == 0) {
-        fc__mask_outages(ctx->y + cut.n, (size_t)Lmax, ctx->step, mask);
-        for (int l = 0; l < nL; l++) {
-            double s = 0;
-            int c = 0;
-            for (int i = Lmax - Ls[l]; i < Lmax; i++)
-                if (i >= 0 && mask[i] && !isnan(ctx->y[cut.n + (size_t)i]) && isfinite(q[i])) {
-                    s += ctx->y[cut.n + (size_t)i] - q[i];
-                    c++;
-                }
-            d[l] = c ? s / c : 0;
-        }
-    }
-    free(q);
-    free(mask);
-    return rc;
-}
-
-/* Least-squares coefficients b[i] of the lead-i residual E on the residual window l's D over
- * origins [0, kend), pooled over the leads within H/8 of i. sxy: H scratch values. */
-static int coefficients(const double *E, const double *D, int nL, int l, size_t kend, int H,
-                        double *sxy, double *b) {
-    double *sxx = calloc((size_t)H, sizeof *sxx);
-    if (!sxx) return -ENOMEM;
-    for (int i = 0; i < H; i++)
-        sxy[i] = 0;
-    for (size_t k = 0; k < kend; k++) {
-        double d = D[k * (size_t)nL + (size_t)l];
-        for (int i = 0; i < H; i++) {
-            double e = E[k * (size_t)H + (size_t)i];
-            if (isnan(e)) continue;
-            sxy[i] += d * e;
-            sxx[i] += d * d;
-        }
-    }
-    int w = H / 8;
-    for (int i = 0; i < H; i++) {
-        double a = 0, c = 0;
-        for (int j = i - w < 0 ? 0 : i - w; j <= i + w && j < H; j++) {
-            a += sxy[j];
-            c += sxx[j];
-        }
-        b[i] = c > 0 ? a / c : 0;
-    }
-    free(sxx);
-    return 0;
-}
-
-/* profile-ar: the profile's forecast plus a correction for how far the latest steps ran above
- * or below it, beta[i] x d at lead i, where d is the profile's mean residual over the last L
- * steps. Bursts and dips that outlast the level window's average carry into the next steps and
- * fade with lead: beta is the least-squares coefficient of the lead-i residual on d over
- * origins in the last weeks of the training data (pooled over the leads within H/8 of i), and L
- * the window of 1, H/8, H/4 or H/2 steps whose correction has the lowest mean absolute error
- * there; none when no window beats the plain profile. Coefficients come from the series' own
- * training residuals only. */
-static int fit_residuals(prof *m, const fc_series *train, int H) {
-    long n = (long)train->n, day = fc__steps_per_day(train->step);
-    long span = 14 * day < n / 2 ? 14 * day : n / 2;
-    long stride = H / 2 > 0 ? H / 2 : 1;
-    int Ls[4] = {1, H / 8, H / 4, H / 2}, nL = 4, Lmax = H / 2 > 1 ? H / 2 : 1;
-    for (int l = 0; l < nL; l++)
-        if (Ls[l] < 1) Ls[l] = 1;
-    long o0 = n - span;
-    if (o0 < H) o0 = H;
-    size_t no = o0 + H <= n ? (size_t)((n - H - o0) / stride + 1) : 0;
-    if (no < 8) return 0;
-    double *P = malloc(no * (size_t)H * sizeof *P), *E = malloc(no * (size_t)H * sizeof *E);
-    double *D = malloc(no * (size_t)nL * sizeof *D), *sxy = malloc((size_t)H * sizeof *sxy);
-    double *beta = malloc((size_t)nL * (size_t)H * sizeof *beta);
-    unsigned char *mask = malloc((size_t)n);
-    int rc = 0;
-    if (!P || !E || !D || !sxy || !beta || !mask) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    fc__mask_outages(train->y, (size_t)n, train->step, mask);
-    for (size_t k = 0; k < no; k++) {
-        long o = o0 + (long)k * stride;
-        fc_series ctx = *train;
-        ctx.n = (size_t)o;
-        if ((rc = predict_plain(m, &ctx, H, P + k * (size_t)H)) != 0) goto out;
-        for (int i = 0; i < H; i++)
-            E[k * (size_t)H + (size_t)i] = mask[o + i] && !isnan(train->y[o + i])
-                                               ? train->y[o + i] - P[k * (size_t)H + (size_t)i]
-                                               : NAN;
-        if ((rc = recent_residuals(m, &ctx, Lmax, Ls, nL, D + k * (size_t)nL)) != 0) goto out;
-    }
-    /* coefficients fit on the older half of the origins, judged on the newer half against
-     * the plain profile; the window that wins there is refit on all origins */
-    size_t half = no / 2;
-    double base = 0, bestmae = 0;
-    size_t cnt = 0;
-    for (size_t j = half * (size_t)H; j < no * (size_t)H; j++)
-        if (!isnan(E[j])) {
-            base += fabs(E[j]);
-            cnt++;
-        }
-    if (!cnt) goto out;
-    bestmae = base;
-    int bestL = -1;
-    for (int pass = 0; pass < 2; pass++) {
-        for (int l = 0; l < nL; l++) {
-            if (Ls[l] < 1 || (l > 0 && Ls[l] == Ls[l - 1])) continue;
-            if (pass == 1 && l != bestL) continue;
-            size_t kend = pass == 0 ? half : no;
-            double *b = beta + (size_t)l * (size_t)H;
-            if (coefficients(E, D, nL, l, kend, H, sxy, b) != 0) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            if (pass == 1) break;
-            double s2 = 0;
-            for (size_t k = half; k < no; k++) {
-                double d = D[k * (size_t)nL + (size_t)l];
-                for (int i = 0; i < H; i++) {
-                    double e = E[k * (size_t)H + (size_t)i];
-                    if (!isnan(e)) s2 += fabs(e - b[i] * d);
-                }
-            }
-            if (s2 < bestmae) {
-                bestmae = s2;
-                bestL = l;
-            }
-        }
-        if (bestL < 0) break;
-    }
-    if (bestL >= 0) {
-        m->beta = malloc((size_t)H * sizeof *m->beta);
-        if (!m->beta) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        memcpy(m->beta, beta + (size_t)bestL * (size_t)H, (size_t)H * sizeof *m->beta);
-        m->res_L = Ls[bestL];
-        m->res_H = H;
-        m->res_Lmax = Lmax;
-    }
-    if (m->verbose)
-        fprintf(stderr,
-                "profile-ar: residual window %d, coefficient at lead 1 %.3f, last %.3f: MAE %.4g "
-                "-> %.4g\n",
-                m->res_L, m->beta ? m->beta[0] : 0.0, m->beta ? m->beta[H - 1] : 0.0,
-                base / (double)cnt, bestmae / (double)cnt);
-out:
-    free(P);
-    free(E);
-    free(D);
-    free(sxy);
-    free(beta);
-    free(mask);
-    return rc;
-}
-
-/* profile-ar fit on a fitted profile's parameters (auto fits both: the grid search once). */
-int fc__profile_ar_adopt(void *state, const void *plain, const fc_series *train) {
-    prof *m = state;
-    const prof *p = plain;
-    free(m->beta);
-    m->beta = NULL;
-    m->res_L = m->res_H = m->res_Lmax = 0;
-    m->step = p->step;
-    m->np = p->np;
-    memcpy(m->p, p->p, sizeof m->p);
-    return fit_residuals(m, train, fc__horizon(m->horizon, train->step));
-}
-
-static int predict(const void *state, const fc_series *ctx, int h, double *out, char *err,
-                   size_t errlen) {
-    (void)err, (void)errlen;
-    const prof *m = state;
-    int rc = predict_plain(m, ctx, h, out);
-    if (rc != 0 || !m->beta || m->res_L < 1) return rc;
-    double d;
-    if ((rc = recent_residuals(m, ctx, m->res_Lmax, &m->res_L, 1, &d)) != 0) return rc;
-    for (int i = 0; i < h; i++)
-        out[i] += m->beta[i < m->res_H ? i : m->res_H - 1] * d;
-    return 0;
-}
-
 static void destroy(void *state) {
-    prof *m = state;
-    if (m) free(m->beta);
-    free(m);
+    free(state);
 }
 
 const fc_model_ops fc__model_profile = {"profile", create, fit, predict, destroy, NULL, NULL, NULL};
-const fc_model_ops fc__model_profile_ar = {"profile-ar", create_ar, fit,  predict,
-                                           destroy,      NULL,      NULL, NULL};
