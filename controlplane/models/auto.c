@@ -651,15 +651,17 @@ static double naive_mae(const double *F, const unsigned char *ok, const double *
 }
 
 /* The share of values above 1/0.9 x the forecast that no level could have avoided: the share a
- * forecast with the blend's shape and, per origin and horizon quarter, the true mean level of
- * the actual values there would have (the blend rescaled to each quarter's actual sum), on the
- * actual values (A's widening by kl undone: the widening stands for level variation the window
- * missed, which is what the factor insures against; the floor is what is left without any
- * level error). On a series whose single values scatter widely around their level (requests
- * per minute) it is well over 25%, and no upward factor within its budget brings the share
- * under it: raising every forecast then buys little under-forecast for much error. The oracle
- * level also follows the noise of each quarter's own values, so the floor errs low (the
- * factor is removed only where noise alone explains the share). 0 with no usable quarter. */
+ * forecast with the blend's shape and, per origin and horizon quarter, the true level of the
+ * actual values there would have, on the actual values (A's widening by kl undone: the widening
+ * stands for level variation the window missed, which is what the factor insures against; the
+ * floor is what is left without any level error). Each value is judged against the level of
+ * the other values of its quarter (the blend rescaled to their actual sum): the level that
+ * could have been known, without the value's own noise (the quarter's mean including the value
+ * follows that noise and understates the floor, most on short quarters: 3 values at 5-minute
+ * steps and a one-hour horizon; 89 pairs: 13 better, none worse). On a series whose single
+ * values scatter widely around their level (requests per minute) the floor is well over 25%,
+ * and no upward factor within its budget brings the share under 25%: raising every forecast
+ * then buys little under-forecast for much error. 0 with no usable quarter. */
 static double noise_floor(const double *blend, const double *A, const val *v, double kl) {
     size_t norig = v->norig, H = v->H, under = 0, cnt = 0;
     for (size_t k = 0; k < norig; k++)
@@ -672,11 +674,12 @@ static double noise_floor(const double *blend, const double *A, const val *v, do
                 sf += blend[j];
             }
             if (!(sf > 0) || !(sa > 0)) continue;
-            double r = sa / sf;
             for (size_t i = 0; i < H; i++) {
                 size_t j = k * H + i;
                 if (bucket_of((int)i, (int)H) != b || isnan(A[j])) continue;
-                under += r * blend[j] < 0.9 * (blend[j] + (A[j] - blend[j]) / kl);
+                double a = blend[j] + (A[j] - blend[j]) / kl, rest = sf - blend[j];
+                if (!(rest > 0)) continue; /* the quarter's only value: no level to know */
+                under += (sa - a) / rest * blend[j] < 0.9 * a;
                 cnt++;
             }
         }
