@@ -2,6 +2,8 @@
 #include "offline/csv_time.h"
 #include "errmsg.h"
 
+#include <stdio.h>
+
 int64_t csv_days_from_civil(int64_t y, unsigned m, unsigned d) {
     /* Years start on March 1 so that the leap day ends the year; 400-year eras of 146097 days. */
     y -= m <= 2;
@@ -10,6 +12,34 @@ int64_t csv_days_from_civil(int64_t y, unsigned m, unsigned d) {
     unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
     unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* The inverse of csv_days_from_civil. */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+void csv_time_format(int64_t t, char *buf, size_t len) {
+    if (!buf || len == 0) return;
+    int64_t lo = csv_days_from_civil(0, 1, 1) * 86400,
+            hi = csv_days_from_civil(10000, 1, 1) * 86400;
+    if (t < lo || t >= hi) {
+        snprintf(buf, len, "%lld", (long long)t);
+        return;
+    }
+    int64_t days = (t - lo) / 86400 + lo / 86400, sec = t - days * 86400, y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    snprintf(buf, len, "%04lld-%02u-%02u %02u:%02u:%02u", (long long)y, m, d,
+             (unsigned)(sec / 3600), (unsigned)(sec / 60 % 60), (unsigned)(sec % 60));
 }
 
 static int is_leap(unsigned y) {

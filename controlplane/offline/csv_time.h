@@ -20,6 +20,10 @@
 /* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (any y, m 1-12, d 1-31). */
 int64_t csv_days_from_civil(int64_t y, unsigned m, unsigned d);
 
+/* Writes t (unix seconds) as "YYYY-MM-DD HH:MM:SS" (UTC) into buf; years outside 0000-9999
+ * (not a parsed date-time) as the number. */
+void csv_time_format(int64_t t, char *buf, size_t len);
+
 /* Parses f[0..n) (not NUL-terminated). Returns
  *   1: a date-time: *secs = unix seconds (UTC, rounded down), *nanos = the fraction (0-999999999);
  *   0: not a date-time at all (does not start with four digits and '-': a number or a header);

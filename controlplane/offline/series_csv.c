@@ -179,9 +179,17 @@ static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st
         if (n > 0 && t < rows[n - 1].ts && sort) {
             if (st->sorted++ == 0) st->first_sort_line = line;
         } else if (n > 0 && t < rows[n - 1].ts) {
+            char a[32], b2[32]; /* written back in the file's own form */
+            if (file_kind == 2) {
+                csv_time_format(t, a, sizeof a);
+                csv_time_format(rows[n - 1].ts, b2, sizeof b2);
+            } else {
+                snprintf(a, sizeof a, "%lld", (long long)t);
+                snprintf(b2, sizeof b2, "%lld", (long long)rows[n - 1].ts);
+            }
             errmsg(err, errlen, 0,
-                   "line %zu: timestamps are not sorted (%lld comes after %lld on line %zu)", line,
-                   (long long)t, (long long)rows[n - 1].ts, rows[n - 1].line);
+                   "line %zu: timestamps are not sorted (%s comes after %s on line %zu)", line, a,
+                   b2, rows[n - 1].line);
             rc = -EINVAL;
             goto fail;
         }

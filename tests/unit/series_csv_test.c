@@ -232,6 +232,23 @@ TEST(csv_days_from_civil_known_days) {
                 prev++;
             }
     T_EQ_INT(prev, csv_days_from_civil(2001, 12, 31));
+    /* written back: every 7th day of 0000-9999 and both ends, through parse and format */
+    char buf[32];
+    for (int64_t day = csv_days_from_civil(0, 1, 1); day <= csv_days_from_civil(9999, 12, 31);
+         day += 7) {
+        int64_t t = day * 86400 + 86399, back;
+        uint32_t ns;
+        char why[192];
+        csv_time_format(t, buf, sizeof buf);
+        T_EQ_INT(csv_time_parse(buf, strlen(buf), &back, &ns, why, sizeof why), 1);
+        T_EQ_INT(back, t);
+    }
+    csv_time_format(0, buf, sizeof buf);
+    T_EQ_STR(buf, "1970-01-01 00:00:00");
+    csv_time_format(-1, buf, sizeof buf);
+    T_EQ_STR(buf, "1969-12-31 23:59:59");
+    csv_time_format(csv_days_from_civil(10000, 1, 1) * 86400, buf, sizeof buf);
+    T_EQ_STR(buf, "253402300800");
 }
 
 /* Real exports load as they come: NAB's "YYYY-MM-DD HH:MM:SS" (UTC, on a grid 53 s past the
@@ -321,7 +338,9 @@ TEST(csv_dates_refused_with_line_and_reason) {
          "line 2: timestamp \"1424987273\" is unix seconds but line 1's is a date-time (one form "
          "per file)"},
         {"1424986973,1\n2015-02-26 21:47:53,2\n", "is a date-time but line 1's is unix seconds"},
-        {"2015-02-26 21:47:53,1\n2015-02-26 21:42:53,2\n", "line 2: timestamps are not sorted"},
+        {"2015-02-26 21:47:53,1\n2015-02-26T22:42:53+01:00,2\n",
+         "line 2: timestamps are not sorted (2015-02-26 21:42:53 comes after 2015-02-26 21:47:53 "
+         "on line 1)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char err[256] = "";
