@@ -17,7 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (any y, m 1-12, d 1-31). */
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (|y| < 2^40, m 1-12,
+ * d 1-31). */
 int64_t csv_days_from_civil(int64_t y, unsigned m, unsigned d);
 
 /* Writes t (unix seconds) as "YYYY-MM-DD HH:MM:SS" (UTC) into buf; years outside 0000-9999
