@@ -92,6 +92,7 @@ static int64_t common_step(const anom_rows *r) {
 int anom_rows_parse(const char *buf, size_t len, anom_rows *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     size_t cap = 0, line = 0, pos = 0;
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) pos = 3; /* a UTF-8 byte order mark */
     int kind = 0, first = 1;
     while (pos < len) {
         const char *ln = buf + pos;

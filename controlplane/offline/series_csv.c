@@ -92,6 +92,7 @@ static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st
     row *rows = NULL;
     size_t n = 0, cap = 0, line = 0;
     const char *p = buf, *end = buf + len;
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) p += 3; /* a UTF-8 byte order mark */
     int rc = 0, first_content = 1; /* a header may only be the first non-blank line */
     int file_kind = 0;             /* 1 = unix seconds, 2 = date-times (from kind_line on) */
     size_t kind_line = 0;

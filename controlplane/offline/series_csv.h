@@ -3,7 +3,8 @@
  *
  * Format: an optional header line (a first line whose first field is neither a timestamp nor
  * starts like a date), then one `timestamp,value` row per line ('\n' or "\r\n"; blank lines and
- * lines starting with '#' are skipped; a field may be in double quotes). A timestamp is unix
+ * lines starting with '#' are skipped; a field may be in double quotes; a leading UTF-8 byte
+ * order mark is skipped). A timestamp is unix
  * seconds (rounded to the second) or an ISO 8601 date-time (offline/csv_time.h: e.g.
  * "2015-02-26 21:42:53", UTC unless it carries an offset; rounded to the second), one form per
  * file. The step is the most common positive difference between consecutive timestamps.

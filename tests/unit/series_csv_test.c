@@ -281,6 +281,14 @@ TEST(csv_dates_load_as_unix_seconds) {
         T_EQ_INT(s.n, 2);
         series_csv_fini(&s);
     }
+    /* a UTF-8 byte order mark (spreadsheet exports) before the first row, with no header */
+    T_EQ_INT(parse("\xEF\xBB\xBF"
+                   "2015-02-26 21:42:53,1\n2015-02-26 21:47:53,2\n",
+                   NULL, &s, err),
+             0);
+    T_EQ_INT(s.t0, 1424986973);
+    T_EQ_INT(s.n, 2);
+    series_csv_fini(&s);
     /* minutes without seconds, a date alone (midnight UTC), a leap day, a leap second */
     T_EQ_INT(parse("2015-02-26 21:42,1\n2015-02-26 21:47,2\n", NULL, &s, err), 0);
     T_EQ_INT(s.t0, 1424986920);
