@@ -1,6 +1,7 @@
 /* anomaly_csv.c: the anomaly detector over a CSV file, one result per input row (see
  * anomaly_csv.h). */
 #include "offline/anomaly_csv.h"
+#include "offline/csv_time.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,47 +15,13 @@
 
 #define ANOM_CSV_MAX_FILE ((size_t)2 << 30)
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int digits(const char *s, size_t n, unsigned *out) {
-    unsigned v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        v = v * 10 + (unsigned)(s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-/* Parses a timestamp field f[0..n): unix seconds (an integer or decimal, truncated) or
- * "YYYY-MM-DD HH:MM:SS[.frac]". 1 = seconds, 2 = date, 0 = neither. */
-static int parse_ts(const char *f, size_t n, int64_t *out) {
-    unsigned y, mo, d, h, mi, s;
-    if (n >= 19 && f[4] == '-' && f[7] == '-' && (f[10] == ' ' || f[10] == 'T') && f[13] == ':' &&
-        f[16] == ':') {
-        if (digits(f, 4, &y) || digits(f + 5, 2, &mo) || digits(f + 8, 2, &d) ||
-            digits(f + 11, 2, &h) || digits(f + 14, 2, &mi) || digits(f + 17, 2, &s))
-            return 0;
-        if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 60) return 0;
-        size_t i = 19;
-        if (i < n && f[i] == '.') {
-            i++;
-            while (i < n && f[i] >= '0' && f[i] <= '9')
-                i++;
-        }
-        if (i < n && f[i] == 'Z') i++;
-        if (i != n) return 0;
-        *out = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + mi * 60 + s;
-        return 2;
-    }
+/* Parses a timestamp field f[0..n): unix seconds (an integer or decimal, truncated) or an
+ * ISO 8601 date-time (offline/csv_time.h; its fraction is dropped). 1 = seconds, 2 = date,
+ * 0 = neither, -1 = a date-time that is not valid (why says what is wrong). */
+static int parse_ts(const char *f, size_t n, int64_t *out, char *why, size_t whylen) {
+    uint32_t ns;
+    int dk = csv_time_parse(f, n, out, &ns, why, whylen);
+    if (dk != 0) return dk > 0 ? 2 : -1;
     char tmp[64];
     if (n == 0 || n >= sizeof tmp) return 0;
     memcpy(tmp, f, n);
@@ -125,6 +92,7 @@ static int64_t common_step(const anom_rows *r) {
 int anom_rows_parse(const char *buf, size_t len, anom_rows *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     size_t cap = 0, line = 0, pos = 0;
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) pos = 3; /* a UTF-8 byte order mark */
     int kind = 0, first = 1;
     while (pos < len) {
         const char *ln = buf + pos;
@@ -137,7 +105,13 @@ int anom_rows_parse(const char *buf, size_t len, anom_rows *out, char *err, size
         const char *comma = memchr(ln, ',', n);
         size_t tn = comma ? (size_t)(comma - ln) : n;
         int64_t t = 0;
-        int k = parse_ts(ln, tn, &t);
+        char why[192];
+        int k = parse_ts(ln, tn, &t, why, sizeof why);
+        if (k < 0) {
+            snprintf(err, errlen, "line %zu: bad timestamp \"%.*s\": %s", line,
+                     (int)(tn > 40 ? 40 : tn), ln, why);
+            goto bad;
+        }
         if (first) {
             first = 0;
             if (k == 0) continue; /* header */

@@ -3,7 +3,8 @@
  *
  * Input: an optional header line (a first line whose first field is not a timestamp), then
  * `timestamp,value` rows ('\n' or "\r\n"; blank lines and '#' lines skipped). A timestamp is
- * unix seconds or "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC; NAB's own files). Extra columns are
+ * unix seconds or an ISO 8601 date-time (offline/csv_time.h: "YYYY-MM-DD HH:MM:SS[.ffffff]" UTC
+ * as in NAB's own files, 'T', 'Z' or a +HH:MM offset too). Extra columns are
  * ignored. Unlike series_csv, rows are never merged or moved: every input row gets one result
  * row. The step is the most common positive difference between consecutive timestamps; a gap
  * of k missing steps is stepped through as k missing values (at most ANOM_CSV_MAX_GAP), so the

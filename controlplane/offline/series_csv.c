@@ -1,6 +1,7 @@
 /* series_csv.c: `timestamp,value` CSV to a regular series, with reported repairs. */
 #include "offline/series_csv.h"
 #include "errmsg.h"
+#include "offline/csv_time.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -91,7 +92,10 @@ static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st
     row *rows = NULL;
     size_t n = 0, cap = 0, line = 0;
     const char *p = buf, *end = buf + len;
+    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) p += 3; /* a UTF-8 byte order mark */
     int rc = 0, first_content = 1; /* a header may only be the first non-blank line */
+    int file_kind = 0;             /* 1 = unix seconds, 2 = date-times (from kind_line on) */
+    size_t kind_line = 0;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
@@ -118,32 +122,75 @@ static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st
         }
         trim_field(&tb, &te);
         trim_field(&vb, &ve);
-        double ts, v;
-        if (parse_num(tb, te, &ts) != 0) {
-            if (may_be_header) continue; /* header */
-            errmsg(err, errlen, 0, "line %zu: timestamp \"%.*s\" is not a number", line,
-                   (int)((te - tb) > 40 ? 40 : (te - tb)), tb);
+        /* The timestamp: an ISO 8601 date-time (csv_time.h) or unix seconds, one form per
+         * file. A first line whose timestamp is neither is a header. */
+        int64_t t;
+        int kind;
+        char why[192];
+        uint32_t ns;
+        int dk = csv_time_parse(tb, (size_t)(te - tb), &t, &ns, why, sizeof why);
+        if (dk < 0) {
+            errmsg(err, errlen, 0, "line %zu: timestamp \"%.*s\" is not a valid date-time: %s",
+                   line, (int)((te - tb) > 40 ? 40 : (te - tb)), tb, why);
             rc = -EINVAL;
             goto fail;
         }
+        if (dk == 1) {
+            kind = 2;
+            if (ns >= 500000000u) t++; /* to the nearest second, as unix seconds are */
+        } else {
+            double ts;
+            if (parse_num(tb, te, &ts) != 0) {
+                if (may_be_header) continue; /* header */
+                errmsg(err, errlen, 0,
+                       "line %zu: timestamp \"%.*s\" is neither unix seconds nor a date-time "
+                       "(YYYY-MM-DD HH:MM:SS, ISO 8601)",
+                       line, (int)((te - tb) > 40 ? 40 : (te - tb)), tb);
+                rc = -EINVAL;
+                goto fail;
+            }
+            if (ts < -9.0e15 || ts > 9.0e15) {
+                errmsg(err, errlen, 0, "line %zu: timestamp %.17g is out of range", line, ts);
+                rc = -EINVAL;
+                goto fail;
+            }
+            kind = 1;
+            t = (int64_t)llround(ts);
+        }
+        if (file_kind && kind != file_kind) {
+            errmsg(err, errlen, 0,
+                   "line %zu: timestamp \"%.*s\" is %s but line %zu's is %s (one form per file)",
+                   line, (int)((te - tb) > 40 ? 40 : (te - tb)), tb,
+                   kind == 2 ? "a date-time" : "unix seconds", kind_line,
+                   file_kind == 2 ? "a date-time" : "unix seconds");
+            rc = -EINVAL;
+            goto fail;
+        }
+        if (!file_kind) {
+            file_kind = kind;
+            kind_line = line;
+        }
+        double v;
         if (parse_num(vb, ve, &v) != 0) {
             errmsg(err, errlen, 0, "line %zu: value \"%.*s\" is not a finite number", line,
                    (int)((ve - vb) > 40 ? 40 : (ve - vb)), vb);
             rc = -EINVAL;
             goto fail;
         }
-        if (ts < -9.0e15 || ts > 9.0e15) {
-            errmsg(err, errlen, 0, "line %zu: timestamp %.17g is out of range", line, ts);
-            rc = -EINVAL;
-            goto fail;
-        }
-        int64_t t = (int64_t)llround(ts);
         if (n > 0 && t < rows[n - 1].ts && sort) {
             if (st->sorted++ == 0) st->first_sort_line = line;
         } else if (n > 0 && t < rows[n - 1].ts) {
+            char a[32], b2[32]; /* written back in the file's own form */
+            if (file_kind == 2) {
+                csv_time_format(t, a, sizeof a);
+                csv_time_format(rows[n - 1].ts, b2, sizeof b2);
+            } else {
+                snprintf(a, sizeof a, "%lld", (long long)t);
+                snprintf(b2, sizeof b2, "%lld", (long long)rows[n - 1].ts);
+            }
             errmsg(err, errlen, 0,
-                   "line %zu: timestamps are not sorted (%lld comes after %lld on line %zu)", line,
-                   (long long)t, (long long)rows[n - 1].ts, rows[n - 1].line);
+                   "line %zu: timestamps are not sorted (%s comes after %s on line %zu)", line, a,
+                   b2, rows[n - 1].line);
             rc = -EINVAL;
             goto fail;
         }

@@ -1,13 +1,18 @@
 /* series_csv.h: loads `timestamp,value` CSV files into a regular series (used by tidectl
  * backtest and tidectl simulate).
  *
- * Format: an optional header line (any first line whose first field is not a number), then one
- * `unix_seconds,value` row per line ('\n' or "\r\n"; blank lines and lines starting with '#' are
- * skipped). The step is the most common positive difference between consecutive timestamps.
+ * Format: an optional header line (a first line whose first field is neither a timestamp nor
+ * starts like a date), then one `timestamp,value` row per line ('\n' or "\r\n"; blank lines and
+ * lines starting with '#' are skipped; a field may be in double quotes; a leading UTF-8 byte
+ * order mark is skipped). A timestamp is unix
+ * seconds (rounded to the second) or an ISO 8601 date-time (offline/csv_time.h: e.g.
+ * "2015-02-26 21:42:53", UTC unless it carries an offset; rounded to the second), one form per
+ * file. The step is the most common positive difference between consecutive timestamps.
  *
- * Always errors (naming the line): a row without two fields, a non-numeric or non-finite
- * timestamp or value, a timestamp smaller than the one before (unsorted) unless opts.sort is
- * set, fewer rows than opts.min_rows (too short).
+ * Always errors (naming the line): a row without two fields, a timestamp that is neither form
+ * (or a date-time that is not valid: the text and the reason), the two forms mixed, a
+ * non-finite timestamp or value, a timestamp smaller than the one before (unsorted) unless
+ * opts.sort is set, fewer rows than opts.min_rows (too short).
  * opts.sort: rows out of timestamp order are sorted (stably: rows with equal timestamps keep
  * their file order) before the repairs below, and counted (sorted, first_sort_line: the first
  * row found earlier than the one before it). Only when asked: a file out of order may also be

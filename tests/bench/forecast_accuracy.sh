@@ -16,10 +16,17 @@
 # HELDOUT=2 adds the 55 further pairs of BENCHMARKS.md ("auto's prior for weak evidence"):
 # g1_/g2_/g4_/g5_* = each 2-week NAB series with its last 1, 2, 4, 5 days cut, g3_/g10_/g21_* =
 # NASA, NYC taxi and the ASG series with 3, 10, 21 days cut; summed up as a group of their own.
+# DATA=DIR runs every DIR/*.csv in place of ../shared/data's series (timestamps as unix seconds
+# or ISO 8601 date-times, e.g. NAB's own files; summed up as a group named after DIR); the
+# held-out series (HELDOUT) are still built from ../shared/data. CSV_FLAGS passes CSV repair
+# flags to every backtest (e.g. CSV_FLAGS="--sort --duplicates mean" for exports with rows out
+# of order or gauges written twice); the default is none.
 set -u
 cd "$(dirname "$0")/../.."
 BIN=${TIDE_BIN:-bin}
-DATA=../shared/data
+SHARED=../shared/data
+DATA=${DATA:-$SHARED}
+read -r -a csv_flags <<< "${CSV_FLAGS:-}"
 [ -d "$DATA" ] || { echo "forecast_accuracy: skipped (no $DATA)"; exit 0; }
 MODELS=${MODELS:-last,snaive-day,snaive-week,holt-winters,profile,neural,lstm,auto}
 out=$(mktemp /tmp/tide-bench-fc.XXXXXX)
@@ -30,7 +37,8 @@ rc=0
 files=("$DATA"/*.csv)
 if [ "${HELDOUT:-0}" = 1 ] || [ "${HELDOUT:-0}" = 2 ]; then
     held=$(mktemp -d /tmp/tide-bench-held.XXXXXX)
-    python3 - "$DATA" "$held" "${HELDOUT:-0}" <<'PY' || exit 1
+    [ -d "$SHARED" ] || { echo "forecast_accuracy: HELDOUT needs $SHARED"; exit 1; }
+    python3 - "$SHARED" "$held" "${HELDOUT:-0}" <<'PY' || exit 1
 import os, sys
 src, dst, level = sys.argv[1], sys.argv[2], sys.argv[3]
 def read(name):
@@ -81,7 +89,7 @@ epochs=()
 for f in "${files[@]}"; do
     for task in scale-1h day-ahead; do
         if "$BIN/tidectl" backtest --data "$f" --task "$task" --model "$MODELS" --json \
-            "${epochs[@]}" > "$out" 2>/dev/null; then
+            "${epochs[@]}" "${csv_flags[@]}" > "$out" 2>/dev/null; then
             python3 - "$out" "$ratios" <<'PY' || rc=1
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -114,18 +122,20 @@ if "auto" in m and len(naive) == 3:
     sys.exit(1 if bad else 0)
 PY
         else
-            echo "== $(basename "$f" .csv) $task: not applicable: $("$BIN/tidectl" backtest --data "$f" --task "$task" --model last 2>&1 >/dev/null | head -1)"
+            echo "== $(basename "$f" .csv) $task: not applicable: $("$BIN/tidectl" backtest --data "$f" --task "$task" --model last "${csv_flags[@]}" 2>&1 >/dev/null | grep -v ': repaired: ' | head -1)"
         fi
     done
 done
 if [ -s "$ratios" ]; then
-    python3 - "$ratios" <<'PY' || rc=1
+    label=shared
+    [ "$DATA" != "$SHARED" ] && label=$DATA
+    python3 - "$ratios" "$label" <<'PY' || rc=1
 import math, sys
 rows = [l.split() for l in open(sys.argv[1])]
 held = ("h3_", "h7_", "h14_", "r5_")
 further = tuple(f"g{d}_" for d in (1, 2, 3, 4, 5, 10, 21))
 bad = False
-for what, sel in (("shared", lambda n: not n.startswith(held + further)),
+for what, sel in ((sys.argv[2], lambda n: not n.startswith(held + further)),
                   ("held out", lambda n: n.startswith(held)),
                   ("further held out", lambda n: n.startswith(further)),
                   ("all", lambda n: True)):

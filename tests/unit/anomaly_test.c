@@ -195,6 +195,13 @@ TEST(anomaly_csv_rows_kept_as_given) {
     anom_opts o = {0};
     T_EQ_INT(anom_rows_run(&r, &o, res, err, sizeof err), 0);
     anom_rows_fini(&r);
+    /* a UTF-8 byte order mark before the first row is not part of it */
+    T_EQ_INT(parse("\xEF\xBB\xBF"
+                   "300,1\n600,2\n",
+                   &r, err),
+             0);
+    T_EQ_INT(r.n, 2);
+    anom_rows_fini(&r);
     /* NAB's own date format, echoed back the same way */
     T_EQ_INT(parse("timestamp,value\n2014-04-10 00:04:00,20.1\n2014-04-10 00:09:00,21\n", &r, err),
              0);

@@ -181,3 +181,65 @@ TEST(bt_nasa_baselines_match_reference) {
     }
     series_csv_fini(&s);
 }
+
+/* A NAB-style export (date-times 53 s past the minute, as realTweets) gives the protocol the
+ * same series, split, bins and scores as the same rows written in unix seconds: the bins of
+ * day-ahead hold the samples stamped hh:m2:53 and hh:m7:53. */
+TEST(bt_date_time_csv_matches_unix_seconds) {
+    size_t n = 10 * 288, cap = n * 40 + 32;
+    char *dates = malloc(cap), *secs = malloc(cap);
+    size_t ld = (size_t)snprintf(dates, cap, "timestamp,value\n");
+    size_t ls = (size_t)snprintf(secs, cap, "timestamp,value\n");
+    int64_t t0 = 1424908800 + 2 * 60 + 53; /* 2015-02-26 00:02:53 UTC */
+    for (size_t i = 0; i < n; i++) {
+        int64_t t = t0 + (int64_t)i * 300, day = t / 86400, s = t % 86400;
+        double v = 100 + 50 * sin(2 * M_PI * (double)s / 86400) + (double)(i * 7 % 13);
+        /* days 0..9 are 2015-02-26..28 and 2015-03-01..07 */
+        int64_t dd = day - 16492; /* 2015-02-26 is day 16492 */
+        unsigned mo = dd < 3 ? 2 : 3, dm = dd < 3 ? (unsigned)(26 + dd) : (unsigned)(dd - 2);
+        ld += (size_t)snprintf(dates + ld, cap - ld, "2015-%02u-%02u %02lld:%02lld:%02lld,%.6f\n",
+                               mo, dm, (long long)(s / 3600), (long long)(s / 60 % 60),
+                               (long long)(s % 60), v);
+        ls += (size_t)snprintf(secs + ls, cap - ls, "%lld,%.6f\n", (long long)t, v);
+    }
+    series_csv a, b;
+    char err[256] = "";
+    T_EQ_INT(series_csv_parse(dates, ld, NULL, &a, err, sizeof err), 0);
+    T_EQ_INT(series_csv_parse(secs, ls, NULL, &b, err, sizeof err), 0);
+    T_EQ_INT(a.t0, t0);
+    T_EQ_INT(a.step, 300);
+    T_EQ_INT(a.n, b.n);
+    T_EQ_INT(a.stats.snapped + a.stats.filled + a.stats.duplicates, 0);
+    for (int t = 0; t < 2; t++) {
+        fc_series na = {.y = a.y, .n = a.n, .t0 = a.t0, .step = a.step};
+        fc_series nb = {.y = b.y, .n = b.n, .t0 = b.t0, .step = b.step};
+        bt_data da, db;
+        T_EQ_INT(bt_prepare(&na, t ? BT_DAY_AHEAD : BT_SCALE_1H, &da, err, sizeof err), 0);
+        T_EQ_INT(bt_prepare(&nb, t ? BT_DAY_AHEAD : BT_SCALE_1H, &db, err, sizeof err), 0);
+        T_EQ_INT(da.t0, db.t0);
+        T_EQ_INT(da.n, db.n);
+        T_EQ_INT(da.n_train, db.n_train);
+        T_EQ_INT(da.n_origins, db.n_origins);
+        if (t) { /* the first bin, 00:00-00:10, holds the 00:02:53 and 00:07:53 samples */
+            T_EQ_INT(da.t0, 1424908800);
+            T_NEAR(da.y[0], a.y[0] + a.y[1], 1e-9);
+        }
+        for (size_t i = 0; i < da.n; i++)
+            if (da.y[i] != db.y[i]) {
+                T_FAIL("task %d value %zu differs", t, i);
+                break;
+            }
+        bt_result ra, rb;
+        T_EQ_INT(bt_run(&da, "snaive-day", NULL, 0, &ra, err, sizeof err), 0);
+        T_EQ_INT(bt_run(&db, "snaive-day", NULL, 0, &rb, err, sizeof err), 0);
+        T_NEAR(ra.mase, rb.mase, 0);
+        bt_result_fini(&ra);
+        bt_result_fini(&rb);
+        bt_data_fini(&da);
+        bt_data_fini(&db);
+    }
+    series_csv_fini(&a);
+    series_csv_fini(&b);
+    free(dates);
+    free(secs);
+}
