@@ -34,8 +34,45 @@ int sim_policy_parse(const char *name, sim_policy *out) {
     return -EINVAL;
 }
 
+void sim_queue_second(sim_queue *q, double arrivals, double capacity, double timeout,
+                      sim_second *out) {
+    memset(out, 0, sizeof *out);
+    double a = arrivals > 0 ? arrivals : 0, c = capacity > 0 ? capacity : 0;
+    if (c <= 0) { /* no server up: the load balancer refuses at once; the backlog waits */
+        out->failed = a;
+        return;
+    }
+    if (timeout > 0) {
+        double limit = timeout * c; /* the most traffic that can wait at most timeout */
+        if (q->backlog > limit) {   /* the capacity fell: the waiting traffic past it times out */
+            out->failed += q->backlog - limit;
+            q->backlog = limit;
+        }
+        double room = limit + c - q->backlog; /* accepted arrivals wait <= timeout */
+        out->accepted = a < room ? a : room;
+        out->failed += a - out->accepted;
+    } else {
+        out->accepted = a;
+    }
+    double total = q->backlog + out->accepted;
+    out->served = total < c ? total : c;
+    q->backlog = total - out->served;
+    if (q->backlog < 1e-9 * c) q->backlog = 0; /* demand exactly at capacity leaves no queue */
+    out->wait = q->backlog / c;
+}
+
+int sim_minute_violates(double traffic, double late, double failed) {
+    if (!(traffic > 0)) return 0;
+    if (failed > 0.001 * traffic) return 1;
+    double answered = traffic - failed;
+    return answered > 0 && late > 0.01 * answered;
+}
+
 void sim_result_fini(sim_result *r) {
     if (!r) return;
+    free(r->slo_minutes);
+    r->slo_minutes = NULL;
+    r->n_slo_minutes = 0;
     free(r->demand);
     free(r->forecast);
     free(r->online);
@@ -147,8 +184,11 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         snprintf(spec.providers[0].name, sizeof spec.providers[0].name, "reactive");
         spec.n_checkers = 0;
     }
-    for (int i = 0; i < spec.n_providers; i++) /* the simulated fleet's capacity is known */
-        if (spec.providers[i].type == WL_PROV_PREDICTIVE)
+    /* a predictive provider without a capacityPerReplica of its own gets the simulated fleet's
+     * (the live control plane would learn it); one the spec sets is used as the daemon uses it */
+    for (int i = 0; i < spec.n_providers; i++)
+        if (spec.providers[i].type == WL_PROV_PREDICTIVE &&
+            !(spec.providers[i].capacity_per_replica > 0))
             spec.providers[i].capacity_per_replica = cap;
     spec.mode = WL_MODE_AUTO;
     spec.paused = 0;
@@ -158,6 +198,19 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     double *usage = NULL; /* per ready pod: they share the demand */
     fleet fl = {0};
     int rc = 0;
+    /* the queue, and per minute of the evaluated span: traffic, late traffic, failed traffic */
+    sim_queue queue = {0};
+    size_t nmin = (size_t)((tr->t0 + (int64_t)tr->n * tr->step - res->t0 + 59) / 60);
+    double *perm = calloc(nmin * 3, sizeof *perm);
+    /* the busy share of the online capacity per second, for the metric window */
+    int mwin = cfg->metric_window > 0 ? cfg->metric_window : 0;
+    double *busy = mwin ? calloc((size_t)mwin, sizeof *busy) : NULL;
+    double busy_sum = 0;
+    long nbusy = 0;
+    if (!perm || (mwin && !busy)) {
+        rc = -ENOMEM;
+        goto out;
+    }
     if (policy != SIM_STATIC) {
         if ((rc = controller_new(&ctl, &spec, policy == SIM_HPA ? CONTROLLER_NO_PLANNER : 0)) < 0)
             goto out;
@@ -221,7 +274,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         /* the controller */
         if (policy != SIM_STATIC && (t - tstart) % sync == 0) {
             double util = c.online > 0 ? demand / (c.online * cap) : 1.0;
-            if (util > 1.0) util = 1.0;
+            if (util > 1.0 || queue.backlog > 0) util = 1.0; /* a queue keeps every pod busy */
+            if (mwin && nbusy > 0) util = busy_sum / (double)(nbusy < mwin ? nbusy : mwin);
             /* a replica started ahead of demand is outside the scaled set until claimed */
             int unready = c.starting - c.starting_ahead + c.activating;
             for (int i = 0; i < c.online; i++)
@@ -293,6 +347,25 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         }
         /* accounting for [t, t+1) */
         double online_cap = c.online * cap;
+        sim_second sec;
+        sim_queue_second(&queue, demand / (double)tr->step, online_cap / (double)tr->step,
+                         cfg->queue_timeout, &sec);
+        if (mwin) { /* the ring of the last mwin seconds */
+            double b = online_cap > 0 ? sec.served / (online_cap / (double)tr->step) : 1.0;
+            size_t slot = (size_t)(nbusy % mwin);
+            if (nbusy >= mwin) busy_sum -= busy[slot];
+            busy[slot] = b;
+            busy_sum += b;
+            nbusy++;
+        }
+        double *pm = &perm[(size_t)((t - tstart) / 60) * 3];
+        pm[0] += demand / (double)tr->step;
+        pm[2] += sec.failed;
+        if (cfg->slo_delay > 0 && sec.wait > cfg->slo_delay) pm[1] += sec.accepted;
+        res->traffic += demand / (double)tr->step;
+        res->failed += sec.failed;
+        if (sec.accepted > 0 && sec.wait > res->backlog_max_s) res->backlog_max_s = sec.wait;
+        if (queue.backlog > 0) res->queue_minutes += 1.0 / 60;
         /* a relative epsilon: demand exactly at capacity (the static policy at the peak) is not
          * above */
         if (demand > online_cap * (1 + 1e-9)) res->overload_minutes += 1.0 / 60;
@@ -313,6 +386,20 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         }
     }
     res->mean_utilization = util_n ? 100.0 * util_sum / util_n : 0;
+    if (cfg->slo_delay > 0) {
+        res->slo_assessed = 1;
+        size_t nv = 0;
+        for (size_t k = 0; k < nmin; k++)
+            nv += (size_t)sim_minute_violates(perm[3 * k], perm[3 * k + 1], perm[3 * k + 2]);
+        if (nv && !(res->slo_minutes = malloc(nv * sizeof *res->slo_minutes))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (size_t k = 0; k < nmin; k++)
+            if (sim_minute_violates(perm[3 * k], perm[3 * k + 1], perm[3 * k + 2]))
+                res->slo_minutes[res->n_slo_minutes++] = tstart + (int64_t)k * 60;
+        res->slo_violation_minutes = (double)res->n_slo_minutes;
+    }
     if (policy == SIM_TIDE) {
         for (int i = 0; i < spec.n_providers; i++)
             if (spec.providers[i].type == WL_PROV_PREDICTIVE) {
@@ -322,6 +409,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             }
     }
 out:
+    free(busy);
+    free(perm);
     free(fl.q);
     free(usage);
     controller_free(ctl);

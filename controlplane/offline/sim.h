@@ -5,7 +5,14 @@
  *   - a started replica is online after the cold-start delay, an activated standby replica
  *     after the activation delay; drain, freeze and delete take effect at once;
  *   - utilization = demand / (online replicas x capacity), as the pods would report it
- *     (capped at 100%: a saturated pod cannot show more);
+ *     (capped at 100%: a saturated pod cannot show more; 100% while a queue is waiting), or
+ *     with a metric window, the served share of the online capacity averaged over it;
+ *   - a fluid queue in front of the fleet (a load balancer's queue): each second, the demand
+ *     that the online capacity cannot serve waits (the backlog, carried across seconds) and is
+ *     served first-come first-served when capacity allows; traffic arriving when the backlog
+ *     is B waits B / (online capacity per second) seconds; with no replica online, arrivals
+ *     fail at once (a load balancer with no server up answers an error); with a queue timeout,
+ *     traffic that would wait longer fails instead of waiting;
  *   - the clock advances in seconds, the controller runs every syncPeriodSeconds.
  * Policies: "tide" (the spec's providers, behavior and planner), "hpa" (the reactive provider
  * alone with the Kubernetes default behavior on the spec's target, bounds and sync period;
@@ -32,14 +39,21 @@ typedef struct sim_trace {
 } sim_trace;
 
 typedef struct sim_config {
-    int eval_days;       /* the last this many days are evaluated (default 7) */
-    double capacity;     /* traffic per replica per step at 100%; 0 = from peak_replicas */
-    int peak_replicas;   /* capacity so the evaluated peak needs this many at the target */
-    int cold_start;      /* seconds (default 120) */
-    int activation;      /* seconds (default 1) */
-    double standby_cost; /* a standby replica-minute counts this much (default 0.1) */
-    int record;          /* keep per-step series for the plot */
-    int verbose;         /* progress on stderr */
+    int eval_days;        /* the last this many days are evaluated (default 7) */
+    double capacity;      /* traffic per replica per step at 100%; 0 = from peak_replicas */
+    int peak_replicas;    /* capacity so the evaluated peak needs this many at the target */
+    int cold_start;       /* seconds (default 120) */
+    int activation;       /* seconds (default 1) */
+    double standby_cost;  /* a standby replica-minute counts this much (default 0.1) */
+    double slo_delay;     /* seconds of trace time: a minute violates the SLO when more than 1%
+                             of its answered traffic waits longer (0 = not assessed) */
+    double queue_timeout; /* seconds of trace time: traffic that would wait longer in the queue
+                             fails (0 = it waits however long) */
+    int metric_window;    /* seconds: the utilization the controller sees is the pods' busy
+                             share averaged over this trailing window, as a metric query's
+                             range averages it (0 = the current second's demand) */
+    int record;           /* keep per-step series for the plot */
+    int verbose;          /* progress on stderr */
 } sim_config;
 
 typedef struct sim_result {
@@ -49,6 +63,16 @@ typedef struct sim_result {
     double replica_minutes;      /* running replicas (online, starting, activating, cutoff) +
                                     standby x standby_cost */
     double online_minutes, standby_minutes;
+    /* the queue: */
+    double backlog_max_s;   /* the longest wait (trace seconds) of any arriving traffic */
+    double queue_minutes;   /* time with traffic waiting (backlog above 0) */
+    double traffic, failed; /* traffic arrived, and failed (no replica online, queue timeout) */
+    int slo_assessed;       /* slo_delay was given: the three below are set */
+    double slo_violation_minutes; /* minutes (60 s of trace time) violating the SLO: more than 1%
+                                     of the minute's answered traffic waited above slo_delay, or
+                                     more than 0.1% of its traffic failed */
+    int64_t *slo_minutes;         /* their starts (unix seconds), ascending */
+    size_t n_slo_minutes;
     long scale_actions;   /* controller decisions that changed the fleet */
     long replica_actions; /* per-replica actions (start, activate, cutoff, ...) */
     int peak_online;
@@ -70,6 +94,31 @@ typedef struct sim_result {
 } sim_result;
 
 void sim_config_defaults(sim_config *c);
+
+/* The fluid queue of the world model, one second at a time (pure; tested on its own). */
+typedef struct sim_queue {
+    double backlog; /* traffic waiting at the end of the last second */
+} sim_queue;
+
+typedef struct sim_second {
+    double served;   /* traffic served in the second (at most the capacity) */
+    double accepted; /* of the arrivals, the traffic that joined the queue or was served */
+    double failed;   /* arrivals refused, plus waiting traffic past the timeout */
+    double wait;     /* seconds the second's accepted arrivals wait: backlog / capacity at its
+                        end (0 when nothing waits) */
+} sim_second;
+
+/* One second: `arrivals` traffic arrives, `capacity` can be served (both per second). With no
+ * capacity the arrivals fail and the backlog waits. With timeout > 0, arrivals that would wait
+ * longer than timeout fail, and so does the waiting traffic beyond timeout x capacity when
+ * the capacity fell (the load balancer's `timeout queue`). */
+void sim_queue_second(sim_queue *q, double arrivals, double capacity, double timeout,
+                      sim_second *out);
+
+/* A minute with `traffic` arrived, `late` of it answered after the SLO's delay and `failed`
+ * violates the SLO: failed > 0.1% of the traffic, or late > 1% of the answered traffic (the
+ * minute's p99 above the bound). */
+int sim_minute_violates(double traffic, double late, double failed);
 
 /* Runs one policy. Returns 0, or -EINVAL (err says why: trace shorter than the evaluated
  * span plus a day of training, bad capacity, ...) or -ENOMEM. */

@@ -221,6 +221,7 @@ def main():
         # replicas' nominal capacity (under the target: no policy sized too few replicas)
         cap_min = float(run['capacity_rps']) * 60 / rate  # requests per trace minute
         below = below_viol = viol = viol_raw = viol_fail = pooled = 0
+        viol_times = []
         with open(os.path.join(D, 'scored.csv'), 'w') as o:
             o.write('minute,offered,failed,online,utilization_pct,p99_ms,p99_requests,p99_minutes,'
                     'p99_minute_ms,violation,cause\n')
@@ -229,6 +230,8 @@ def main():
                 on = online.get(k)
                 u = 100.0 * off[k] / (on * cap_min) if on else None
                 viol += v
+                if v:
+                    viol_times.append(T0 + 60 * k)
                 viol_fail += cause == 'failed'
                 pooled += npool > 1
                 failed = off[k] > 0 and fail[k] > FAIL_SHARE * off[k]
@@ -253,6 +256,7 @@ def main():
             'slo_measure': measure, 'slo_min_requests': a.min_requests,
             'slo_violation_minutes_failed': viol_fail,
             'slo_violation_minutes_unpooled': viol_raw, 'minutes_pooled': pooled,
+            'slo_violation_times': viol_times,
             'replica_minutes_standby_as_online': round(rep_all, 1),
             'standby_cost': round(weight, 4) if weight is not None else None,
             'standby_cpu_ratio': round(cpu_ratio, 4) if cpu_ratio is not None else None,
@@ -271,8 +275,8 @@ def main():
                       'trace_scale': float(run['trace_scale']), 'startup_s': float(run['startup_s'])}})
 
     if a.simulate:
-        simulate(W, run, pols, res, a.simulate)
-    compare(W, res)
+        simulate(W, run, pols, res, a.simulate, bound)
+    compare(W, res, bound, run)
     json.dump(res, open(os.path.join(W, 'report.json'), 'w'), indent=1)
     if a.json:
         json.dump(res, open(a.json, 'w'), indent=1)
@@ -280,9 +284,31 @@ def main():
         table(res, ref, bound, a, target)
 
 
-def simulate(W, run, pols, res, tidectl):
+def haproxy_timeout_s(W, pols, rate):
+    """The fleet's HAProxy `timeout queue` in trace seconds (None when not found)."""
+    units = {'us': 1e-6, 'ms': 1e-3, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, '': 1e-3}
+    for p in pols:
+        path = os.path.join(W, p, 'haproxy.cfg')
+        if not os.path.exists(path):
+            continue
+        for line in open(path):
+            m = re.match(r'\s*timeout\s+queue\s+(\d+)(us|ms|s|m|h|d)?\s*$', line)
+            if m:
+                return float(m.group(1)) * units[m.group(2) or ''] * rate
+    return None
+
+
+def window_s(w):
+    """A Prometheus duration ('1m', '30s') in seconds; None when not one."""
+    m = re.match(r'^(\d+)(ms|s|m|h)$', str(w or ''))
+    return int(m.group(1)) * {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600}[m.group(2)] if m else None
+
+
+def simulate(W, run, pols, res, tidectl, bound_ms):
     """tidectl simulate on the run's segment with the fleet's measured capacity, cold start,
-    activation and standby cost; the result goes to W/simulate.json."""
+    activation and standby cost, the SLO's bound (real ms at the clock rate: trace seconds =
+    real seconds x rate), HAProxy's queue timeout and the utilization's averaging window; the
+    result goes to W/simulate.json."""
     T1, scale = int(run['t1']), float(run['trace_scale'])
     rows = []
     for line in open(run['trace']):
@@ -319,17 +345,27 @@ def simulate(W, run, pols, res, tidectl):
            '--activation', str(act), '--json']
     if cost is not None:
         cmd += ['--standby-cost', '%.4f' % cost]
+    rate = float(run['clock_rate'])
+    slo_delay = bound_ms / 1000.0 * rate
+    cmd += ['--slo-delay', '%.3f' % slo_delay]
+    qt = haproxy_timeout_s(W, pols, rate)
+    if qt:
+        cmd += ['--queue-timeout', '%g' % qt]
+    win = window_s(run.get('utilization_window'))  # the query's range, on the virtual clock
+    if win:
+        cmd += ['--metric-window', '%d' % round(win)]
     for p in pols:
         cmd += ['--policy', p]
     sim = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     if isinstance(sim, dict):
         sim = sim.get('results', [sim])
     json.dump({'results': sim, 'cold_start_s': cold, 'starts': len(starts), 'activation_s': act,
-               'activations': len(acts), 'capacity': cap, 'standby_cost': cost, 'command': cmd},
+               'activations': len(acts), 'capacity': cap, 'standby_cost': cost, 'slo_delay_s': slo_delay,
+               'slo_ms': bound_ms, 'queue_timeout_s': qt, 'metric_window_s': win, 'command': cmd},
               open(os.path.join(W, 'simulate.json'), 'w'), indent=1)
 
 
-def compare(W, res):
+def compare(W, res, bound, run):
     """The simulator's figures (W/simulate.json, when there) against the testbed's."""
     path = os.path.join(W, 'simulate.json')
     if not os.path.exists(path):
@@ -347,6 +383,29 @@ def compare(W, res):
                               'capacity': sj['capacity'],
                               'overload_vs_slo_violation': dev(s['overload_minutes'], r['slo_violation_minutes']),
                               'replica_minutes_vs_testbed': dev(s['replica_minutes'], r['replica_minutes'])})
+        # the simulator's SLO minutes (its fluid queue against the same bound), when it assessed
+        # them with this scoring's bound (an older simulate.json has none: not compared)
+        if s.get('slo_violation_minutes') is not None and sj.get('slo_ms') is not None and \
+                abs(sj['slo_ms'] - bound) < 1e-6:
+            # a --minutes segment: the simulator evaluated the whole day ending with it; only
+            # the segment's minutes are compared (and not the day's replica-minutes)
+            T0, T1 = int(run['t0']), int(run['t1'])
+            sim_min = set(int(t) for t in s.get('slo_violation_times') or [] if T0 <= int(t) < T1)
+            if int(run.get('minutes_arg') or 0):
+                r['simulate']['replica_minutes_vs_testbed'] = None
+            bed_min = set(r['slo_violation_times'])
+            r['simulate'].update({
+                'slo_violation_minutes': len(sim_min), 'slo_delay_s': sj['slo_delay_s'],
+                'slo_ms': sj['slo_ms'], 'queue_timeout_s': sj.get('queue_timeout_s'),
+                'metric_window_s': sj.get('metric_window_s'), 'backlog_max_s': s.get('backlog_max_s'),
+                'queue_minutes': s.get('queue_minutes'), 'failed_traffic': s.get('failed_traffic'),
+                'slo_violation_vs_testbed': dev(len(sim_min), r['slo_violation_minutes']),
+                'slo_minutes_both': len(sim_min & bed_min),
+                'slo_minutes_testbed_only': sorted(bed_min - sim_min),
+                'slo_minutes_simulate_only': sorted(sim_min - bed_min),
+                # a minute the testbed flags counts as seen when the simulator flags it or one
+                # of its neighbours (a minute's boundary falls between two seconds of a queue)
+                'slo_minutes_within_1': sum(1 for m in bed_min if {m - 60, m, m + 60} & sim_min)})
 
 
 def table(res, ref, bound, a, target):
@@ -383,12 +442,28 @@ def table(res, ref, bound, a, target):
         print('tidectl simulate (capacity %g per trace step, cold start %d s, activation %d s):' % (
             s0['capacity'], s0['cold_start_s'], s0['activation_s']))
         print('%-8s %22s %22s' % ('policy', 'overload sim/testbed', 'replica-min sim/testbed'))
+        print('(overload: the simulator\'s minutes of demand above the online capacity against the testbed\'s SLO '
+              'minutes)')
         f = lambda x: '%+.0f%%' % (100 * x) if x is not None else 'n/a'
         for r in sims:
             s = r['simulate']
             print('%-8s %9.1f / %-5d %5s %9.1f / %-7.1f %5s' % (
                 r['policy'], s['overload_minutes'], r['slo_violation_minutes'], f(s['overload_vs_slo_violation']),
                 s['replica_minutes'], r['replica_minutes'], f(s['replica_minutes_vs_testbed'])))
+        q = [r for r in sims if 'slo_violation_minutes' in r['simulate']]
+        if q:
+            s0 = q[0]['simulate']
+            print('tidectl simulate\'s queue (SLO wait %.2f trace s = %.1f ms at rate %g, queue timeout %s trace s, '
+                  'utilization window %s s):' % (s0['slo_delay_s'], s0['slo_ms'], q[0]['fleet']['clock_rate'],
+                                                 s0['queue_timeout_s'], s0['metric_window_s']))
+            print('%-8s %22s %6s %9s %10s %10s %12s' % ('policy', 'SLO min sim/testbed', 'dev', 'both', 'bed only',
+                                                       'sim only', 'bed within 1'))
+            for r in q:
+                s = r['simulate']
+                print('%-8s %9d / %-10d %6s %9d %10d %10d %12d' % (
+                    r['policy'], s['slo_violation_minutes'], r['slo_violation_minutes'],
+                    f(s['slo_violation_vs_testbed']), s['slo_minutes_both'], len(s['slo_minutes_testbed_only']),
+                    len(s['slo_minutes_simulate_only']), s['slo_minutes_within_1']))
 
 
 if __name__ == '__main__':
