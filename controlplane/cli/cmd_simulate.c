@@ -17,7 +17,7 @@
     "simulate --data TRAFFIC.csv --spec FILE --policy tide|hpa|static|all [--policy ...]\n"        \
     "         [--eval-days 7] [--peak-replicas N | --capacity C] [--cold-start S]\n"               \
     "         [--activation S] [--standby-cost F] [--slo-delay S] [--queue-timeout S]\n"           \
-    "         [--metric-window S]\n"                                                               \
+    "         [--metric-window S] [--service-capacity C]\n"                                        \
     "         [--sort] [--json] [--plot OUT.svg] [--verbose]\n"                                    \
     "  Replays TRAFFIC.csv (timestamp,value: demand per step) against a simulated fleet and\n"     \
     "  reports overload minutes, minutes above the target, replica-minutes and scale actions\n"    \
@@ -52,6 +52,8 @@ static cJSON *result_json(const sim_result *r, const sim_config *cfg) {
     cJSON_AddNumberToObject(o, "evaluated_minutes", r->evaluated_minutes);
     cJSON_AddNumberToObject(o, "capacity", r->capacity);
     cJSON_AddNumberToObject(o, "static_replicas", r->static_replicas);
+    cJSON_AddNumberToObject(o, "service_capacity", r->service_capacity);
+    cJSON_AddNumberToObject(o, "metric_window_s", cfg->metric_window);
     if (cfg->slo_delay > 0)
         cJSON_AddNumberToObject(o, "slo_delay_s", cfg->slo_delay);
     else
@@ -100,6 +102,7 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
                                              {"slo-delay", required_argument, NULL, 'L'},
                                              {"queue-timeout", required_argument, NULL, 'Q'},
                                              {"metric-window", required_argument, NULL, 'W'},
+                                             {"service-capacity", required_argument, NULL, 'S'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"sort", no_argument, NULL, 'O'},
                                              {"plot", required_argument, NULL, 'P'},
@@ -182,6 +185,12 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
                 return cli_usage_error(
                     &sim_cmd, "--queue-timeout: seconds of trace time, 0..86400 (0: none)");
             cfg.queue_timeout = v;
+            break;
+        case 'S':
+            if (parse_num(optarg, 1e-9, 1e15, &v) < 0)
+                return cli_usage_error(&sim_cmd, "--service-capacity: a positive number (traffic "
+                                                 "per replica per step)");
+            cfg.service_capacity = v;
             break;
         case 'W':
             if (parse_num(optarg, 0, 3600, &v) < 0 || v != floor(v))

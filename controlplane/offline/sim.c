@@ -151,6 +151,9 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         return -EINVAL;
     }
     res->capacity = cap;
+    /* what a replica really serves: the queue's rate and the utilization's denominator */
+    double svc = cfg->service_capacity > 0 ? cfg->service_capacity : cap;
+    res->service_capacity = svc;
     res->static_replicas = portrait_replicas_for(peak, cap, target);
     if (res->static_replicas < spec.min_replicas) res->static_replicas = spec.min_replicas;
     res->evaluated_minutes = (double)neval * tr->step / 60.0;
@@ -273,8 +276,10 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         }
         /* the controller */
         if (policy != SIM_STATIC && (t - tstart) % sync == 0) {
-            double util = c.online > 0 ? demand / (c.online * cap) : 1.0;
-            if (util > 1.0 || queue.backlog > 0) util = 1.0; /* a queue keeps every pod busy */
+            double util = c.online > 0 ? demand / (c.online * svc) : 1.0;
+            if (util > 1.0) util = 1.0;
+            /* with a metric window, what the pods served (a queue keeps them busy after the
+             * demand fell), averaged over it */
             if (mwin && nbusy > 0) util = busy_sum / (double)(nbusy < mwin ? nbusy : mwin);
             /* a replica started ahead of demand is outside the scaled set until claimed */
             int unready = c.starting - c.starting_ahead + c.activating;
@@ -346,7 +351,7 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             }
         }
         /* accounting for [t, t+1) */
-        double online_cap = c.online * cap;
+        double online_cap = c.online * svc;
         sim_second sec;
         sim_queue_second(&queue, demand / (double)tr->step, online_cap / (double)tr->step,
                          cfg->queue_timeout, &sec);

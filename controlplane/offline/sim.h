@@ -5,8 +5,8 @@
  *   - a started replica is online after the cold-start delay, an activated standby replica
  *     after the activation delay; drain, freeze and delete take effect at once;
  *   - utilization = demand / (online replicas x capacity), as the pods would report it
- *     (capped at 100%: a saturated pod cannot show more; 100% while a queue is waiting), or
- *     with a metric window, the served share of the online capacity averaged over it;
+ *     (capped at 100%: a saturated pod cannot show more), or with a metric window, the share
+ *     of the online capacity the pods served (100% while a queue waits), averaged over it;
  *   - a fluid queue in front of the fleet (a load balancer's queue): each second, the demand
  *     that the online capacity cannot serve waits (the backlog, carried across seconds) and is
  *     served first-come first-served when capacity allows; traffic arriving when the backlog
@@ -39,21 +39,24 @@ typedef struct sim_trace {
 } sim_trace;
 
 typedef struct sim_config {
-    int eval_days;        /* the last this many days are evaluated (default 7) */
-    double capacity;      /* traffic per replica per step at 100%; 0 = from peak_replicas */
-    int peak_replicas;    /* capacity so the evaluated peak needs this many at the target */
-    int cold_start;       /* seconds (default 120) */
-    int activation;       /* seconds (default 1) */
-    double standby_cost;  /* a standby replica-minute counts this much (default 0.1) */
-    double slo_delay;     /* seconds of trace time: a minute violates the SLO when more than 1%
-                             of its answered traffic waits longer (0 = not assessed) */
-    double queue_timeout; /* seconds of trace time: traffic that would wait longer in the queue
-                             fails (0 = it waits however long) */
-    int metric_window;    /* seconds: the utilization the controller sees is the pods' busy
-                             share averaged over this trailing window, as a metric query's
-                             range averages it (0 = the current second's demand) */
-    int record;           /* keep per-step series for the plot */
-    int verbose;          /* progress on stderr */
+    int eval_days;           /* the last this many days are evaluated (default 7) */
+    double capacity;         /* traffic per replica per step at 100%; 0 = from peak_replicas */
+    double service_capacity; /* what a replica really serves per step when busy (the queue's
+                                rate, the utilization's denominator), when it differs from the
+                                capacity the policies size with (0 = the same) */
+    int peak_replicas;       /* capacity so the evaluated peak needs this many at the target */
+    int cold_start;          /* seconds (default 120) */
+    int activation;          /* seconds (default 1) */
+    double standby_cost;     /* a standby replica-minute counts this much (default 0.1) */
+    double slo_delay;        /* seconds of trace time: a minute violates the SLO when more than 1%
+                                of its answered traffic waits longer (0 = not assessed) */
+    double queue_timeout;    /* seconds of trace time: traffic that would wait longer in the queue
+                                fails (0 = it waits however long) */
+    int metric_window;       /* seconds: the utilization the controller sees is the pods' busy
+                                share averaged over this trailing window, as a metric query's
+                                range averages it (0 = the current second's demand) */
+    int record;              /* keep per-step series for the plot */
+    int verbose;             /* progress on stderr */
 } sim_config;
 
 typedef struct sim_result {
@@ -79,6 +82,7 @@ typedef struct sim_result {
     double mean_utilization; /* over the evaluated span, percent */
     double evaluated_minutes;
     double capacity;
+    double service_capacity;
     int static_replicas;
     long fallback_syncs;      /* syncs where the predictive provider fell back to reactive */
     long guard_syncs;         /* of which the live guard's (forecast worse than naive) */

@@ -51,6 +51,39 @@ def quantile(vals, q):
     return vals[k - 1]
 
 
+def saturated_rate(D, T0, T1, rate, ref_p99):
+    """The fleet's measured service rate: requests answered per online replica per trace minute,
+    over the minutes where a queue stood throughout (the fastest answered request due in the
+    minute and in the next one waited longer than the reference p99, so every replica was busy
+    the whole minute) and the online count did not change. (answered, replica-minutes, minutes)"""
+    comp, fastest = {}, {}
+    with open(os.path.join(D, 'requests.csv')) as f:
+        r = csv.reader(f)
+        next(r, None)
+        for row in r:
+            try:
+                due, ms, st = float(row[0]), float(row[1]), int(row[2])
+            except (ValueError, IndexError):
+                continue
+            if not (200 <= st < 300) or not (T0 <= due < T1):
+                continue
+            k = int((due + ms / 1000.0 * rate) // 60)
+            comp[k] = comp.get(k, 0) + 1
+            kd = int(due // 60)
+            fastest[kd] = min(fastest.get(kd, ms), ms)
+    online = {}
+    for f in csv.DictReader(open(os.path.join(D, 'fleet.csv'))):
+        online.setdefault(int(f['trace_s']) // 60, set()).add(int(f['online']))
+    n = reps = mins = 0
+    for k, ms in fastest.items():
+        on = online.get(k)
+        if ms > ref_p99 and fastest.get(k + 1, 0) > ref_p99 and on and len(on) == 1 and min(on) > 0:
+            n += comp.get(k, 0)
+            reps += min(on)
+            mins += 1
+    return n, reps, mins
+
+
 def load_requests(path, t0, t1):
     """Per trace minute of [t0, t1): (offered, failed, sorted latencies of the answered)."""
     nmin = (t1 - t0) // 60
@@ -110,6 +143,10 @@ def main():
     ap.add_argument('--min-requests', type=int, default=100)
     ap.add_argument('--json')
     ap.add_argument('--simulate', metavar='TIDECTL')
+    ap.add_argument('--service-rps', type=float, default=0,
+                    help='a replica\'s measured service rate (real requests/s) for the simulator\'s queue, when '
+                    'this run has no minute with a standing queue to measure it from (e.g. measured on another '
+                    'run of the same fleet)')
     ap.add_argument('--quiet', action='store_true')
     a = ap.parse_args()
     if a.slo_ms < 0 or not 1 <= a.min_requests <= 1000000:
@@ -275,7 +312,19 @@ def main():
                       'trace_scale': float(run['trace_scale']), 'startup_s': float(run['startup_s'])}})
 
     if a.simulate:
-        simulate(W, run, pols, res, a.simulate, bound)
+        # the fleet's service rate, measured where a queue stood (else --service-rps, else the
+        # calibrated capacity)
+        n = reps = mins = 0
+        for p in pols:
+            if os.path.exists(os.path.join(W, p, 'requests.csv')):
+                x = saturated_rate(os.path.join(W, p), T0, T1, rate, ref['p99_ms'])
+                n, reps, mins = n + x[0], reps + x[1], mins + x[2]
+        svc = {'source': 'calibrated', 'rps': float(run['capacity_rps']), 'minutes': mins}
+        if reps:
+            svc.update(source='measured', rps=n / reps / 60.0 * rate)
+        elif a.service_rps > 0:
+            svc.update(source='--service-rps', rps=a.service_rps)
+        simulate(W, run, pols, res, a.simulate, bound, svc)
     compare(W, res, bound, run)
     json.dump(res, open(os.path.join(W, 'report.json'), 'w'), indent=1)
     if a.json:
@@ -304,7 +353,7 @@ def window_s(w):
     return int(m.group(1)) * {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600}[m.group(2)] if m else None
 
 
-def simulate(W, run, pols, res, tidectl, bound_ms):
+def simulate(W, run, pols, res, tidectl, bound_ms, svc):
     """tidectl simulate on the run's segment with the fleet's measured capacity, cold start,
     activation and standby cost, the SLO's bound (real ms at the clock rate: trace seconds =
     real seconds x rate), HAProxy's queue timeout and the utilization's averaging window; the
@@ -346,6 +395,9 @@ def simulate(W, run, pols, res, tidectl, bound_ms):
     if cost is not None:
         cmd += ['--standby-cost', '%.4f' % cost]
     rate = float(run['clock_rate'])
+    svc_cap = svc['rps'] * float(run['step']) / rate
+    if abs(svc_cap - cap) > 1e-9 * cap:
+        cmd += ['--service-capacity', '%g' % svc_cap]
     slo_delay = bound_ms / 1000.0 * rate
     cmd += ['--slo-delay', '%.3f' % slo_delay]
     qt = haproxy_timeout_s(W, pols, rate)
@@ -356,12 +408,17 @@ def simulate(W, run, pols, res, tidectl, bound_ms):
         cmd += ['--metric-window', '%d' % round(win)]
     for p in pols:
         cmd += ['--policy', p]
-    sim = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit('e2e_score: %s failed (exit %d): %s' % (' '.join(cmd), out.returncode, out.stderr.strip()))
+    sim = json.loads(out.stdout)
     if isinstance(sim, dict):
         sim = sim.get('results', [sim])
     json.dump({'results': sim, 'cold_start_s': cold, 'starts': len(starts), 'activation_s': act,
                'activations': len(acts), 'capacity': cap, 'standby_cost': cost, 'slo_delay_s': slo_delay,
-               'slo_ms': bound_ms, 'queue_timeout_s': qt, 'metric_window_s': win, 'command': cmd},
+               'slo_ms': bound_ms, 'queue_timeout_s': qt, 'metric_window_s': win,
+               'service_capacity': svc_cap, 'service_rps': svc['rps'], 'service_source': svc['source'],
+               'service_minutes': svc['minutes'], 'command': cmd},
               open(os.path.join(W, 'simulate.json'), 'w'), indent=1)
 
 
@@ -398,6 +455,8 @@ def compare(W, res, bound, run):
                 'slo_violation_minutes': len(sim_min), 'slo_delay_s': sj['slo_delay_s'],
                 'slo_ms': sj['slo_ms'], 'queue_timeout_s': sj.get('queue_timeout_s'),
                 'metric_window_s': sj.get('metric_window_s'), 'backlog_max_s': s.get('backlog_max_s'),
+                'service_capacity': sj.get('service_capacity'), 'service_source': sj.get('service_source'),
+                'service_minutes': sj.get('service_minutes'),
                 'queue_minutes': s.get('queue_minutes'), 'failed_traffic': s.get('failed_traffic'),
                 'slo_violation_vs_testbed': dev(len(sim_min), r['slo_violation_minutes']),
                 'slo_minutes_both': len(sim_min & bed_min),
@@ -454,8 +513,9 @@ def table(res, ref, bound, a, target):
         if q:
             s0 = q[0]['simulate']
             print('tidectl simulate\'s queue (SLO wait %.2f trace s = %.1f ms at rate %g, queue timeout %s trace s, '
-                  'utilization window %s s):' % (s0['slo_delay_s'], s0['slo_ms'], q[0]['fleet']['clock_rate'],
-                                                 s0['queue_timeout_s'], s0['metric_window_s']))
+                  'utilization window %s s, service %.2f per replica per step, %s over %d minutes):' % (
+                      s0['slo_delay_s'], s0['slo_ms'], q[0]['fleet']['clock_rate'], s0['queue_timeout_s'],
+                      s0['metric_window_s'], s0['service_capacity'], s0['service_source'], s0['service_minutes']))
             print('%-8s %22s %6s %9s %10s %10s %12s' % ('policy', 'SLO min sim/testbed', 'dev', 'both', 'bed only',
                                                        'sim only', 'bed within 1'))
             for r in q:
