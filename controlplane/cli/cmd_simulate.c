@@ -17,7 +17,8 @@
     "simulate --data TRAFFIC.csv --spec FILE --policy tide|hpa|static|all [--policy ...]\n"        \
     "         [--eval-days 7] [--peak-replicas N | --capacity C] [--cold-start S]\n"               \
     "         [--activation S] [--standby-cost F] [--slo-delay S] [--queue-timeout S]\n"           \
-    "         [--metric-window S] [--service-capacity C]\n"                                        \
+    "         [--metric-window S] [--service-capacity C] [--static-replicas N]\n"                  \
+    "         [--minutes OUT.csv]\n"                                                               \
     "         [--sort] [--json] [--plot OUT.svg] [--verbose]\n"                                    \
     "  Replays TRAFFIC.csv (timestamp,value: demand per step) against a simulated fleet and\n"     \
     "  reports overload minutes, minutes above the target, replica-minutes and scale actions\n"    \
@@ -89,6 +90,31 @@ static cJSON *result_json(const sim_result *r, const sim_config *cfg) {
     return o;
 }
 
+/* --minutes OUT.csv: one row per policy and minute of the evaluated span. */
+static int write_minutes(const char *path, const sim_result *res, int n, char *err, size_t errlen) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    fputs("policy,minute,traffic,served,failed,late,online,max_wait_s,slo_violation\n", f);
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < res[i].nminutes; k++) {
+            const double *m = &res[i].minutes[k * SIM_MINUTE_FIELDS];
+            fprintf(f, "%s,%lld,%.4f,%.4f,%.4f,%.4f,%.3f,%.3f,%s\n", sim_policy_name(res[i].policy),
+                    (long long)(res[i].t0 + (int64_t)k * 60), m[SIM_M_TRAFFIC], m[SIM_M_SERVED],
+                    m[SIM_M_FAILED], m[SIM_M_LATE], m[SIM_M_ONLINE], m[SIM_M_WAIT],
+                    res[i].slo_assessed ? (m[SIM_M_VIOLATION] > 0 ? "1" : "0") : "");
+        }
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    if (bad) {
+        snprintf(err, errlen, "%s: write failed", path);
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
     static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
                                              {"spec", required_argument, NULL, 's'},
@@ -103,13 +129,15 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
                                              {"queue-timeout", required_argument, NULL, 'Q'},
                                              {"metric-window", required_argument, NULL, 'W'},
                                              {"service-capacity", required_argument, NULL, 'S'},
+                                             {"minutes", required_argument, NULL, 'M'},
+                                             {"static-replicas", required_argument, NULL, 'R'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"sort", no_argument, NULL, 'O'},
                                              {"plot", required_argument, NULL, 'P'},
                                              {"verbose", no_argument, NULL, 'v'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *data = NULL, *spec_path = NULL, *plot = NULL;
+    const char *data = NULL, *spec_path = NULL, *plot = NULL, *minutes_path = NULL;
     int json = ctx ? ctx->json : 0;
     sim_policy pol[8];
     int npol = 0;
@@ -192,6 +220,14 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
                                                  "per replica per step)");
             cfg.service_capacity = v;
             break;
+        case 'R':
+            if (parse_num(optarg, 1, 100000, &v) < 0 || v != floor(v))
+                return cli_usage_error(&sim_cmd, "--static-replicas: an integer 1..100000");
+            cfg.static_replicas = (int)v;
+            break;
+        case 'M':
+            minutes_path = optarg;
+            break;
         case 'W':
             if (parse_num(optarg, 0, 3600, &v) < 0 || v != floor(v))
                 return cli_usage_error(&sim_cmd, "--metric-window: whole seconds 0..3600");
@@ -249,7 +285,7 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
         fprintf(stderr, "tidectl simulate: %s: repaired: %s\n", data, repairs);
     }
     sim_trace tr = {csv.y, csv.n, csv.t0, csv.step};
-    cfg.record = plot != NULL;
+    cfg.record = plot != NULL || minutes_path != NULL;
     sim_result res[8];
     int rc = 0, done = 0;
     for (int i = 0; i < npol; i++) {
@@ -310,6 +346,10 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
                     printf("%.1f vs 0 min", t->overload_minutes);
                 printf(", replica-minutes %.3fx\n", t->replica_minutes / ref[k]->replica_minutes);
             }
+    }
+    if (rc == 0 && minutes_path && write_minutes(minutes_path, res, done, err, sizeof err) < 0) {
+        fprintf(stderr, "tidectl simulate: --minutes: %s\n", err);
+        rc = 1;
     }
     if (rc == 0 && plot) {
         if (sim_plot_svg(plot, res, (size_t)done, err, sizeof err) < 0) {

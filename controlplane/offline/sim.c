@@ -72,6 +72,9 @@ void sim_result_fini(sim_result *r) {
     if (!r) return;
     free(r->slo_minutes);
     r->slo_minutes = NULL;
+    free(r->minutes);
+    r->minutes = NULL;
+    r->nminutes = 0;
     r->n_slo_minutes = 0;
     free(r->demand);
     free(r->forecast);
@@ -155,6 +158,7 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     double svc = cfg->service_capacity > 0 ? cfg->service_capacity : cap;
     res->service_capacity = svc;
     res->static_replicas = portrait_replicas_for(peak, cap, target);
+    if (cfg->static_replicas > 0) res->static_replicas = cfg->static_replicas;
     if (res->static_replicas < spec.min_replicas) res->static_replicas = spec.min_replicas;
     res->evaluated_minutes = (double)neval * tr->step / 60.0;
     res->t0 = tr->t0 + (int64_t)i0 * tr->step;
@@ -204,7 +208,7 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     /* the queue, and per minute of the evaluated span: traffic, late traffic, failed traffic */
     sim_queue queue = {0};
     size_t nmin = (size_t)((tr->t0 + (int64_t)tr->n * tr->step - res->t0 + 59) / 60);
-    double *perm = calloc(nmin * 3, sizeof *perm);
+    double *perm = calloc(nmin * SIM_MINUTE_FIELDS, sizeof *perm);
     /* the busy share of the online capacity per second, for the metric window */
     int mwin = cfg->metric_window > 0 ? cfg->metric_window : 0;
     double *busy = mwin ? calloc((size_t)mwin, sizeof *busy) : NULL;
@@ -363,10 +367,13 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             busy_sum += b;
             nbusy++;
         }
-        double *pm = &perm[(size_t)((t - tstart) / 60) * 3];
-        pm[0] += demand / (double)tr->step;
-        pm[2] += sec.failed;
-        if (cfg->slo_delay > 0 && sec.wait > cfg->slo_delay) pm[1] += sec.accepted;
+        double *pm = &perm[(size_t)((t - tstart) / 60) * SIM_MINUTE_FIELDS];
+        pm[SIM_M_TRAFFIC] += demand / (double)tr->step;
+        pm[SIM_M_FAILED] += sec.failed;
+        if (cfg->slo_delay > 0 && sec.wait > cfg->slo_delay) pm[SIM_M_LATE] += sec.accepted;
+        pm[SIM_M_SERVED] += sec.served;
+        pm[SIM_M_ONLINE] += c.online / 60.0;
+        if (sec.accepted > 0 && sec.wait > pm[SIM_M_WAIT]) pm[SIM_M_WAIT] = sec.wait;
         res->traffic += demand / (double)tr->step;
         res->failed += sec.failed;
         if (sec.accepted > 0 && sec.wait > res->backlog_max_s) res->backlog_max_s = sec.wait;
@@ -394,14 +401,18 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     if (cfg->slo_delay > 0) {
         res->slo_assessed = 1;
         size_t nv = 0;
-        for (size_t k = 0; k < nmin; k++)
-            nv += (size_t)sim_minute_violates(perm[3 * k], perm[3 * k + 1], perm[3 * k + 2]);
+        for (size_t k = 0; k < nmin; k++) {
+            double *pm = &perm[k * SIM_MINUTE_FIELDS];
+            pm[SIM_M_VIOLATION] =
+                sim_minute_violates(pm[SIM_M_TRAFFIC], pm[SIM_M_LATE], pm[SIM_M_FAILED]);
+            nv += pm[SIM_M_VIOLATION] > 0;
+        }
         if (nv && !(res->slo_minutes = malloc(nv * sizeof *res->slo_minutes))) {
             rc = -ENOMEM;
             goto out;
         }
         for (size_t k = 0; k < nmin; k++)
-            if (sim_minute_violates(perm[3 * k], perm[3 * k + 1], perm[3 * k + 2]))
+            if (perm[k * SIM_MINUTE_FIELDS + SIM_M_VIOLATION] > 0)
                 res->slo_minutes[res->n_slo_minutes++] = tstart + (int64_t)k * 60;
         res->slo_violation_minutes = (double)res->n_slo_minutes;
     }
@@ -412,6 +423,11 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                 snprintf(res->model, sizeof res->model, "%s", used ? used : "(none: fit failed)");
                 break;
             }
+    }
+    if (cfg->record) { /* the per-minute figures go to the result */
+        res->minutes = perm;
+        res->nminutes = nmin;
+        perm = NULL;
     }
 out:
     free(busy);

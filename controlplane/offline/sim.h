@@ -45,6 +45,7 @@ typedef struct sim_config {
                                 rate, the utilization's denominator), when it differs from the
                                 capacity the policies size with (0 = the same) */
     int peak_replicas;       /* capacity so the evaluated peak needs this many at the target */
+    int static_replicas;     /* the static policy's fleet (0 = what covers the evaluated peak) */
     int cold_start;          /* seconds (default 120) */
     int activation;          /* seconds (default 1) */
     double standby_cost;     /* a standby replica-minute counts this much (default 0.1) */
@@ -55,9 +56,23 @@ typedef struct sim_config {
     int metric_window;       /* seconds: the utilization the controller sees is the pods' busy
                                 share averaged over this trailing window, as a metric query's
                                 range averages it (0 = the current second's demand) */
-    int record;              /* keep per-step series for the plot */
+    int record;              /* keep per-step series (plot), per-minute figures */
     int verbose;             /* progress on stderr */
 } sim_config;
+
+/* The per-minute figures (sim_result.minutes): traffic arrived, of it answered after the
+ * SLO's delay, failed, served, online replicas (mean), the longest wait (s), 1 when the minute
+ * violates the SLO (always 0 without slo_delay). */
+enum {
+    SIM_M_TRAFFIC,
+    SIM_M_LATE,
+    SIM_M_FAILED,
+    SIM_M_SERVED,
+    SIM_M_ONLINE,
+    SIM_M_WAIT,
+    SIM_M_VIOLATION,
+    SIM_MINUTE_FIELDS
+};
 
 typedef struct sim_result {
     sim_policy policy;
@@ -76,6 +91,9 @@ typedef struct sim_result {
                                      more than 0.1% of its traffic failed */
     int64_t *slo_minutes;         /* their starts (unix seconds), ascending */
     size_t n_slo_minutes;
+    /* per minute of the evaluated span from t0 (when record): SIM_MINUTE_FIELDS values each */
+    double *minutes;
+    size_t nminutes;
     long scale_actions;   /* controller decisions that changed the fleet */
     long replica_actions; /* per-replica actions (start, activate, cutoff, ...) */
     int peak_online;

@@ -143,6 +143,9 @@ def main():
     ap.add_argument('--min-requests', type=int, default=100)
     ap.add_argument('--json')
     ap.add_argument('--simulate', metavar='TIDECTL')
+    ap.add_argument('--sim-demand', choices=('offered', 'trace'), default='offered',
+                    help='the segment\'s demand for the simulator: the requests offered per step (default) or the '
+                    'scaled trace')
     ap.add_argument('--service-rps', type=float, default=0,
                     help='a replica\'s measured service rate (real requests/s) for the simulator\'s queue, when '
                     'this run has no minute with a standing queue to measure it from (e.g. measured on another '
@@ -324,7 +327,7 @@ def main():
             svc.update(source='measured', rps=n / reps / 60.0 * rate)
         elif a.service_rps > 0:
             svc.update(source='--service-rps', rps=a.service_rps)
-        simulate(W, run, pols, res, a.simulate, bound, svc)
+        simulate(W, run, pols, res, a.simulate, bound, svc, a.sim_demand)
     compare(W, res, bound, run)
     json.dump(res, open(os.path.join(W, 'report.json'), 'w'), indent=1)
     if a.json:
@@ -353,7 +356,7 @@ def window_s(w):
     return int(m.group(1)) * {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600}[m.group(2)] if m else None
 
 
-def simulate(W, run, pols, res, tidectl, bound_ms, svc):
+def simulate(W, run, pols, res, tidectl, bound_ms, svc, demand):
     """tidectl simulate on the run's segment with the fleet's measured capacity, cold start,
     activation and standby cost, the SLO's bound (real ms at the clock rate: trace seconds =
     real seconds x rate), HAProxy's queue timeout and the utilization's averaging window; the
@@ -367,11 +370,33 @@ def simulate(W, run, pols, res, tidectl, bound_ms, svc):
         except (ValueError, IndexError):
             continue
     rows.sort()
+    # --sim-demand offered: the segment's steps hold the requests the load generator offered
+    # in them (the Poisson draws every policy was sent, as HAProxy counted them), not the scaled
+    # trace's expected value; the history before the segment stays the scaled trace
+    T0, step = int(run['t0']), int(run['step'])
+    offered = None
+    src = next((p for p in pols if os.path.exists(os.path.join(W, p, 'requests.csv'))), None)
+    if demand == 'offered' and src:
+        offered = {}
+        with open(os.path.join(W, src, 'requests.csv')) as f:
+            r = csv.reader(f)
+            next(r, None)
+            for row in r:
+                try:
+                    due = float(row[0])
+                except (ValueError, IndexError):
+                    continue
+                if T0 <= due < T1:
+                    k = T0 + int((due - T0) // step) * step
+                    offered[k] = offered.get(k, 0) + 1
     with open(os.path.join(W, 'simulate.csv'), 'w') as o:
         o.write('timestamp,value\n')
         for t, v in rows:
             if t < T1:
-                o.write('%d,%.6f\n' % (t, v * scale))
+                if offered is not None and t >= T0:
+                    o.write('%d,%d\n' % (t, offered.get(t, 0)))
+                else:
+                    o.write('%d,%.6f\n' % (t, v * scale))
     # every start and activate of the run (lead-in included) as the executor reported it: from
     # the decision to Online, what the simulator's delays stand for
     starts, acts = [], []
@@ -403,9 +428,15 @@ def simulate(W, run, pols, res, tidectl, bound_ms, svc):
     qt = haproxy_timeout_s(W, pols, rate)
     if qt:
         cmd += ['--queue-timeout', '%g' % qt]
+    cmd += ['--minutes', os.path.join(W, 'simulate-minutes.csv')]  # per policy and minute
     win = window_s(run.get('utilization_window'))  # the query's range, on the virtual clock
     if win:
         cmd += ['--metric-window', '%d' % round(win)]
+    if 'static' in pols:  # the testbed's static fleet (sized on the scaled trace's peak)
+        on = sorted(int(f['online']) for f in csv.DictReader(open(os.path.join(W, 'static', 'fleet.csv')))
+                    if T0 <= int(f['trace_s']) < T1)
+        if on:
+            cmd += ['--static-replicas', str(on[len(on) // 2])]
     for p in pols:
         cmd += ['--policy', p]
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -418,7 +449,8 @@ def simulate(W, run, pols, res, tidectl, bound_ms, svc):
                'activations': len(acts), 'capacity': cap, 'standby_cost': cost, 'slo_delay_s': slo_delay,
                'slo_ms': bound_ms, 'queue_timeout_s': qt, 'metric_window_s': win,
                'service_capacity': svc_cap, 'service_rps': svc['rps'], 'service_source': svc['source'],
-               'service_minutes': svc['minutes'], 'command': cmd},
+               'service_minutes': svc['minutes'], 'demand': demand if offered is not None else 'trace',
+               'command': cmd},
               open(os.path.join(W, 'simulate.json'), 'w'), indent=1)
 
 
@@ -456,7 +488,7 @@ def compare(W, res, bound, run):
                 'slo_ms': sj['slo_ms'], 'queue_timeout_s': sj.get('queue_timeout_s'),
                 'metric_window_s': sj.get('metric_window_s'), 'backlog_max_s': s.get('backlog_max_s'),
                 'service_capacity': sj.get('service_capacity'), 'service_source': sj.get('service_source'),
-                'service_minutes': sj.get('service_minutes'),
+                'service_minutes': sj.get('service_minutes'), 'demand': sj.get('demand', 'trace'),
                 'queue_minutes': s.get('queue_minutes'), 'failed_traffic': s.get('failed_traffic'),
                 'slo_violation_vs_testbed': dev(len(sim_min), r['slo_violation_minutes']),
                 'slo_minutes_both': len(sim_min & bed_min),
@@ -513,9 +545,10 @@ def table(res, ref, bound, a, target):
         if q:
             s0 = q[0]['simulate']
             print('tidectl simulate\'s queue (SLO wait %.2f trace s = %.1f ms at rate %g, queue timeout %s trace s, '
-                  'utilization window %s s, service %.2f per replica per step, %s over %d minutes):' % (
+                  'utilization window %s s, service %.2f per replica per step, %s over %d minutes; demand: %s):' % (
                       s0['slo_delay_s'], s0['slo_ms'], q[0]['fleet']['clock_rate'], s0['queue_timeout_s'],
-                      s0['metric_window_s'], s0['service_capacity'], s0['service_source'], s0['service_minutes']))
+                      s0['metric_window_s'], s0['service_capacity'], s0['service_source'], s0['service_minutes'],
+                      s0['demand']))
             print('%-8s %22s %6s %9s %10s %10s %12s' % ('policy', 'SLO min sim/testbed', 'dev', 'both', 'bed only',
                                                        'sim only', 'bed within 1'))
             for r in q:
