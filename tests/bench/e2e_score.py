@@ -2,7 +2,8 @@
 """e2e_score.py: scores a run of the end-to-end benchmark (tests/bench/e2e.sh) from its records.
 
     tests/bench/e2e_score.py WORKDIR [--slo-ms MS] [--min-requests N] [--json OUT]
-                             [--simulate TIDECTL] [--quiet]
+                             [--simulate TIDECTL [--sim-demand offered|trace] [--service-rps R]]
+                             [--quiet]
 
 WORKDIR is the run's work directory (e2e.sh writes it; E2E_KEEP=1 keeps it): run.json (the
 segment and the fleet's parameters), reference/ (the SLO's reference measurement) and one
@@ -28,7 +29,12 @@ Writes WORKDIR/report.json (and --json OUT): one object per policy with policy,
 slo_violation_minutes, failed_requests, requests, replica_minutes, standby_minutes, p99_ms,
 scale_actions and the details; WORKDIR/POLICY/scored.csv: the per-minute figures. With
 --simulate TIDECTL it runs `tidectl simulate` on the segment with the fleet's measured
-parameters first (WORKDIR/simulate.json; kept, later scorings reuse it) and compares.
+parameters first (WORKDIR/simulate.json and simulate-minutes.csv; a later scoring without
+--simulate compares with the kept simulate.json) and compares: replica-minutes, and the
+simulator's SLO minutes from its queue (--slo-delay: this scoring's bound in trace seconds;
+HAProxy's queue timeout; the utilization window; the service rate measured where a queue stood,
+else --service-rps, else the calibrated one) with the testbed's, minute by minute. The demand is
+the requests offered per step (--sim-demand trace: the scaled trace).
 """
 import argparse
 import csv
