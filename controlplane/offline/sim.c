@@ -46,6 +46,7 @@ void sim_queue_second(sim_queue *q, double arrivals, double capacity, double tim
         double limit = timeout * c; /* the most traffic that can wait at most timeout */
         if (q->backlog > limit) {   /* the capacity fell: the waiting traffic past it times out */
             out->failed += q->backlog - limit;
+            out->dropped = q->backlog - limit;
             q->backlog = limit;
         }
         double room = limit + c - q->backlog; /* accepted arrivals wait <= timeout */
@@ -59,6 +60,34 @@ void sim_queue_second(sim_queue *q, double arrivals, double capacity, double tim
     q->backlog = total - out->served;
     if (q->backlog < 1e-9 * c) q->backlog = 0; /* demand exactly at capacity leaves no queue */
     out->wait = q->backlog / c;
+}
+
+void sim_fifo_waits(const double *accepted, const double *departed, const double *fallback,
+                    size_t n, double *wait) {
+    double cum_a = 0, cum_d = 0; /* cum_d: departures through second s - 1 */
+    size_t s = 0;
+    for (size_t t = 0; t < n; t++) {
+        cum_a += accepted[t];
+        /* departures through the end of second s reach cum_a: the last of t's arrivals leaves
+         * in second s */
+        double eps = 1e-9 * (cum_a > 1 ? cum_a : 1);
+        while (s < n && cum_d + departed[s] < cum_a - eps) {
+            cum_d += departed[s];
+            s++;
+        }
+        if (s >= n) {
+            wait[t] = fallback[t];
+            continue;
+        }
+        if (s <= t) { /* gone by the end of its own second: nothing waited */
+            wait[t] = 0;
+            continue;
+        }
+        double frac = departed[s] > 0 ? (cum_a - cum_d) / departed[s] : 1;
+        if (frac < 0) frac = 0;
+        if (frac > 1) frac = 1;
+        wait[t] = (double)(s - t - 1) + frac;
+    }
 }
 
 int sim_minute_violates(double traffic, double late, double failed) {
@@ -214,7 +243,11 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     double *busy = mwin ? calloc((size_t)mwin, sizeof *busy) : NULL;
     double busy_sum = 0;
     long nbusy = 0;
-    if (!perm || (mwin && !busy)) {
+    /* per second of the span: accepted arrivals, departures, the wait estimated at arrival */
+    size_t nsec = (size_t)(tr->t0 + (int64_t)tr->n * tr->step - res->t0);
+    double *qacc = malloc(nsec * sizeof *qacc), *qdep = malloc(nsec * sizeof *qdep);
+    double *qest = malloc(nsec * sizeof *qest);
+    if (!perm || (mwin && !busy) || !qacc || !qdep || !qest) {
         rc = -ENOMEM;
         goto out;
     }
@@ -367,16 +400,17 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             busy_sum += b;
             nbusy++;
         }
-        double *pm = &perm[(size_t)((t - tstart) / 60) * SIM_MINUTE_FIELDS];
+        size_t ts = (size_t)(t - tstart);
+        qacc[ts] = sec.accepted;
+        qdep[ts] = sec.served + sec.dropped;
+        qest[ts] = sec.wait;
+        double *pm = &perm[ts / 60 * SIM_MINUTE_FIELDS];
         pm[SIM_M_TRAFFIC] += demand / (double)tr->step;
         pm[SIM_M_FAILED] += sec.failed;
-        if (cfg->slo_delay > 0 && sec.wait > cfg->slo_delay) pm[SIM_M_LATE] += sec.accepted;
         pm[SIM_M_SERVED] += sec.served;
         pm[SIM_M_ONLINE] += c.online / 60.0;
-        if (sec.accepted > 0 && sec.wait > pm[SIM_M_WAIT]) pm[SIM_M_WAIT] = sec.wait;
         res->traffic += demand / (double)tr->step;
         res->failed += sec.failed;
-        if (sec.accepted > 0 && sec.wait > res->backlog_max_s) res->backlog_max_s = sec.wait;
         if (queue.backlog > 0) res->queue_minutes += 1.0 / 60;
         /* a relative epsilon: demand exactly at capacity (the static policy at the peak) is not
          * above */
@@ -398,6 +432,15 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         }
     }
     res->mean_utilization = util_n ? 100.0 * util_sum / util_n : 0;
+    /* the waits, first come first served with the capacity that came (qest becomes the wait) */
+    sim_fifo_waits(qacc, qdep, qest, nsec, qest);
+    for (size_t ts = 0; ts < nsec; ts++) {
+        if (!(qacc[ts] > 0)) continue;
+        double *pm = &perm[ts / 60 * SIM_MINUTE_FIELDS];
+        if (cfg->slo_delay > 0 && qest[ts] > cfg->slo_delay) pm[SIM_M_LATE] += qacc[ts];
+        if (qest[ts] > pm[SIM_M_WAIT]) pm[SIM_M_WAIT] = qest[ts];
+        if (qest[ts] > res->backlog_max_s) res->backlog_max_s = qest[ts];
+    }
     if (cfg->slo_delay > 0) {
         res->slo_assessed = 1;
         size_t nv = 0;
@@ -430,6 +473,9 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         perm = NULL;
     }
 out:
+    free(qacc);
+    free(qdep);
+    free(qest);
     free(busy);
     free(perm);
     free(fl.q);

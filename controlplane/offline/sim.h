@@ -126,6 +126,7 @@ typedef struct sim_second {
     double served;   /* traffic served in the second (at most the capacity) */
     double accepted; /* of the arrivals, the traffic that joined the queue or was served */
     double failed;   /* arrivals refused, plus waiting traffic past the timeout */
+    double dropped;  /* of failed, the waiting traffic past the timeout (it leaves the queue) */
     double wait;     /* seconds the second's accepted arrivals wait: backlog / capacity at its
                         end (0 when nothing waits) */
 } sim_second;
@@ -136,6 +137,17 @@ typedef struct sim_second {
  * the capacity fell (the load balancer's `timeout queue`). */
 void sim_queue_second(sim_queue *q, double arrivals, double capacity, double timeout,
                       sim_second *out);
+
+/* The first-come-first-served wait of each second's arrivals given what the queue served
+ * after them: for n seconds of accepted arrivals and departures (served plus dropped), the
+ * arrivals of second t leave when the departures since the start reach the arrivals up to t's
+ * end; wait[t] is that time minus t's end (interpolated within a second; 0 when nothing
+ * waits). Where the departures never reach them within the n seconds, wait[t] is fallback[t]
+ * (the wait estimated at arrival). A capacity that grows while traffic waits shortens the
+ * wait of what is already queued; the estimate at arrival (backlog / capacity then) cannot
+ * see it. */
+void sim_fifo_waits(const double *accepted, const double *departed, const double *fallback,
+                    size_t n, double *wait);
 
 /* A minute with `traffic` arrived, `late` of it answered after the SLO's delay and `failed`
  * violates the SLO: failed > 0.1% of the traffic, or late > 1% of the answered traffic (the

@@ -90,6 +90,73 @@ def saturated_rate(D, T0, T1, rate, ref_p99):
     return n, reps, mins
 
 
+def fleet_online(D, t0, t1):
+    """Online replicas per trace second of [t0, t1), rebuilt from the executor's completed
+    actions (actions.jsonl: decision time + 'done in N ms' of trace time): start, activate and
+    restore bring a replica online when done, cutoff, standby, stop and delete take it out."""
+    ev = {}
+    for line in open(os.path.join(D, 'actions.jsonl')):
+        x = json.loads(line)
+        m = re.match(r'done in (\d+) ms', x.get('result') or '')
+        if m:
+            ev[(x['time'], x['action'], x['replica'])] = x['time'] + int(m.group(1)) / 1000.0
+    up = {'start': True, 'activate': True, 'restore': True}
+    changes = sorted((done if a in up else t, r, a in up) for (t, a, r), done in ev.items())
+    online, state, n, out, i = set(), {}, 0, [], 0
+    for sec in range(t0, t1):
+        while i < len(changes) and changes[i][0] < sec + 1:
+            _, r, on = changes[i]
+            (online.add if on else online.discard)(r)
+            i += 1
+        out.append(len(online))
+    return out
+
+
+def queue_on_fleet(arrivals, online, rate, timeout):
+    """The simulator's queue (controlplane/offline/sim.c: sim_queue_second, sim_fifo_waits) on a
+    given fleet: per second, arrivals and the online replicas' service rate; returns the FIFO
+    wait of each second's arrivals and the failed traffic per second."""
+    n = len(arrivals)
+    acc, dep, est, failed = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    b = 0.0
+    for t in range(n):
+        a, c = float(arrivals[t]), online[t] * rate
+        if c <= 0:
+            failed[t] = a
+            est[t] = 0.0
+            continue
+        drop = 0.0
+        if timeout:
+            lim = timeout * c
+            if b > lim:
+                drop, b = b - lim, lim
+            acc[t] = min(a, lim + c - b)
+        else:
+            acc[t] = a
+        failed[t] = drop + a - acc[t]
+        tot = b + acc[t]
+        served = min(tot, c)
+        b = tot - served
+        if b < 1e-9 * c:
+            b = 0.0
+        dep[t] = served + drop
+        est[t] = b / c
+    wait, cum_a, cum_d, s = [0.0] * n, 0.0, 0.0, 0
+    for t in range(n):
+        cum_a += acc[t]
+        eps = 1e-9 * max(cum_a, 1)
+        while s < n and cum_d + dep[s] < cum_a - eps:
+            cum_d += dep[s]
+            s += 1
+        if s >= n:
+            wait[t] = est[t]
+        elif s <= t:
+            wait[t] = 0.0
+        else:
+            wait[t] = (s - t - 1) + (min(1.0, max(0.0, (cum_a - cum_d) / dep[s])) if dep[s] > 0 else 1.0)
+    return wait, failed
+
+
 def load_requests(path, t0, t1):
     """Per trace minute of [t0, t1): (offered, failed, sorted latencies of the answered)."""
     nmin = (t1 - t0) // 60
@@ -503,6 +570,53 @@ def compare(W, res, bound, run):
                 # a minute the testbed flags counts as seen when the simulator flags it or one
                 # of its neighbours (a minute's boundary falls between two seconds of a queue)
                 'slo_minutes_within_1': sum(1 for m in bed_min if {m - 60, m, m + 60} & sim_min)})
+            fq = queue_check(W, run, r['policy'], sj, bed_min)
+            if fq:
+                r['simulate']['queue_on_testbed_fleet'] = fq
+
+
+def queue_check(W, run, pol, sj, bed_min):
+    """The world model apart from the decisions: the simulator's queue replayed on the testbed's
+    own fleet (online replicas per second from the executor's actions) with the requests offered
+    in each trace second, the simulator's service rate, queue timeout and SLO wait; its SLO
+    minutes against the testbed's."""
+    D = os.path.join(W, pol)
+    if not os.path.exists(os.path.join(D, 'requests.csv')) or not sj.get('slo_delay_s'):
+        return None
+    T0, T1, step = int(run['t0']), int(run['t1']), float(run['step'])
+    arr = [0] * (T1 - T0)
+    with open(os.path.join(D, 'requests.csv')) as f:
+        r = csv.reader(f)
+        next(r, None)
+        for row in r:
+            try:
+                due = float(row[0])
+            except (ValueError, IndexError):
+                continue
+            if T0 <= due < T1:
+                arr[int(due) - T0] += 1
+    online = fleet_online(D, T0, T1)
+    if pol == 'static' and not any(online):  # the static fleet is not started by the executor
+        fl = [int(f['online']) for f in csv.DictReader(open(os.path.join(D, 'fleet.csv')))
+              if T0 <= int(f['trace_s']) < T1]
+        online = [sorted(fl)[len(fl) // 2] if fl else 0] * (T1 - T0)
+    # the rebuilt fleet against the harness's samples (one per real second)
+    samples = [(int(f['trace_s']), int(f['online'])) for f in csv.DictReader(open(os.path.join(D, 'fleet.csv')))
+               if T0 <= int(f['trace_s']) < T1]
+    agree = sum(1 for t, o in samples if online[t - T0] == o)
+    wait, failed = queue_on_fleet(arr, online, sj['service_capacity'] / step, sj.get('queue_timeout_s'))
+    mins = set()
+    for k in range((T1 - T0) // 60):
+        sl = slice(60 * k, 60 * k + 60)
+        traffic, fl = sum(arr[sl]), sum(failed[sl])
+        late = sum(a for a, w in zip(arr[sl], wait[sl]) if a and w > sj['slo_delay_s'])
+        if traffic > 0 and (fl > 0.001 * traffic or (traffic - fl > 0 and late > 0.01 * (traffic - fl))):
+            mins.add(T0 + 60 * k)
+    return {'slo_violation_minutes': len(mins), 'slo_minutes_both': len(mins & bed_min),
+            'slo_minutes_within_1': sum(1 for m in bed_min if {m - 60, m, m + 60} & mins),
+            'slo_minutes_testbed_only': sorted(bed_min - mins), 'slo_minutes_queue_only': sorted(mins - bed_min),
+            'backlog_max_s': round(max(w for a, w in zip(arr, wait) if a) if any(arr) else 0, 2),
+            'fleet_samples_agreeing': '%d/%d' % (agree, len(samples))}
 
 
 def table(res, ref, bound, a, target):
@@ -563,6 +677,18 @@ def table(res, ref, bound, a, target):
                     r['policy'], s['slo_violation_minutes'], r['slo_violation_minutes'],
                     f(s['slo_violation_vs_testbed']), s['slo_minutes_both'], len(s['slo_minutes_testbed_only']),
                     len(s['slo_minutes_simulate_only']), s['slo_minutes_within_1']))
+            qf = [r for r in q if 'queue_on_testbed_fleet' in r['simulate']]
+            if qf:
+                print('the same queue on the testbed\'s own fleet and per-second arrivals (the world model apart from '
+                      'the decisions):')
+                for r in qf:
+                    x = r['simulate']['queue_on_testbed_fleet']
+                    print('%-8s %9d / %-10d %6s %9d %10d %10d %12d   (max wait %.0f s; fleet samples agreeing %s)' % (
+                        r['policy'], x['slo_violation_minutes'], r['slo_violation_minutes'],
+                        f((x['slo_violation_minutes'] - r['slo_violation_minutes']) / r['slo_violation_minutes']
+                          if r['slo_violation_minutes'] else None), x['slo_minutes_both'],
+                        len(x['slo_minutes_testbed_only']), len(x['slo_minutes_queue_only']),
+                        x['slo_minutes_within_1'], x['backlog_max_s'], x['fleet_samples_agreeing']))
 
 
 if __name__ == '__main__':

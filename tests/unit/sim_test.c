@@ -328,3 +328,28 @@ TEST(sim_run_queue_slo_minutes_and_service_capacity) {
     sim_result_fini(&r);
     free(y);
 }
+
+/* The first-come-first-served waits: 100 waiting at 1/s wait 100 s while the capacity stays;
+ * when it doubles 10 s later, the last of them leaves after 10 + 90 / 2 = 55 s. */
+TEST(sim_fifo_waits_follow_the_capacity_that_came) {
+    enum { N = 200 };
+    double acc[N] = {0}, dep[N], est[N], wait[N];
+    acc[0] = 101; /* 101 arrive in second 0; 1 served in it, 100 wait */
+    for (int i = 0; i < N; i++) {
+        dep[i] = 1;
+        est[i] = -1;
+    }
+    sim_fifo_waits(acc, dep, est, N, wait);
+    T_NEAR(wait[0], 100, 1e-9);
+    T_NEAR(wait[1], 99, 1e-9); /* what traffic arriving then would wait (none did) */
+    for (int i = 11; i < N; i++)
+        dep[i] = 2;
+    sim_fifo_waits(acc, dep, est, N, wait);
+    T_NEAR(wait[0], 55, 1e-9);
+    /* a second's arrivals served within it wait nothing; departures that never reach the
+     * arrivals leave the estimate made at arrival */
+    double acc2[3] = {1, 5, 0}, dep2[3] = {1, 2, 1}, est2[3] = {0, 4, 0}, w2[3];
+    sim_fifo_waits(acc2, dep2, est2, 3, w2);
+    T_NEAR(w2[0], 0, 0);
+    T_NEAR(w2[1], 4, 0); /* 3 left after second 1, 1 served in second 2: not reached */
+}
