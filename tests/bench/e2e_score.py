@@ -73,13 +73,13 @@ def saturated_rate(D, T0, T1, rate, ref_p99):
                 continue
             if not (200 <= st < 300) or not (T0 <= due < T1):
                 continue
-            k = int((due + ms / 1000.0 * rate) // 60)
+            k = int((due + ms / 1000.0 * rate - T0) // 60)
             comp[k] = comp.get(k, 0) + 1
-            kd = int(due // 60)
+            kd = int((due - T0) // 60)
             fastest[kd] = min(fastest.get(kd, ms), ms)
     online = {}
     for f in csv.DictReader(open(os.path.join(D, 'fleet.csv'))):
-        online.setdefault(int(f['trace_s']) // 60, set()).add(int(f['online']))
+        online.setdefault((int(f['trace_s']) - T0) // 60, set()).add(int(f['online']))
     n = reps = mins = 0
     for k, ms in fastest.items():
         on = online.get(k)
