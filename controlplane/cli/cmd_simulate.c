@@ -18,7 +18,7 @@
     "         [--eval-days 7] [--peak-replicas N | --capacity C] [--cold-start S]\n"               \
     "         [--activation S] [--standby-cost F] [--slo-delay S] [--queue-timeout S]\n"           \
     "         [--metric-window S] [--service-capacity C] [--static-replicas N]\n"                  \
-    "         [--minutes OUT.csv]\n"                                                               \
+    "         [--minutes OUT.csv] [--settle S]\n"                                                  \
     "         [--sort] [--json] [--plot OUT.svg] [--verbose]\n"                                    \
     "  Replays TRAFFIC.csv (timestamp,value: demand per step) against a simulated fleet and\n"     \
     "  reports overload minutes, minutes above the target, replica-minutes and scale actions\n"    \
@@ -55,6 +55,7 @@ static cJSON *result_json(const sim_result *r, const sim_config *cfg) {
     cJSON_AddNumberToObject(o, "static_replicas", r->static_replicas);
     cJSON_AddNumberToObject(o, "service_capacity", r->service_capacity);
     cJSON_AddNumberToObject(o, "metric_window_s", cfg->metric_window);
+    cJSON_AddNumberToObject(o, "settle_s", cfg->settle_seconds);
     if (cfg->slo_delay > 0)
         cJSON_AddNumberToObject(o, "slo_delay_s", cfg->slo_delay);
     else
@@ -131,6 +132,7 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
                                              {"service-capacity", required_argument, NULL, 'S'},
                                              {"minutes", required_argument, NULL, 'M'},
                                              {"static-replicas", required_argument, NULL, 'R'},
+                                             {"settle", required_argument, NULL, 'T'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"sort", no_argument, NULL, 'O'},
                                              {"plot", required_argument, NULL, 'P'},
@@ -219,6 +221,11 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
                 return cli_usage_error(&sim_cmd, "--service-capacity: a positive number (traffic "
                                                  "per replica per step)");
             cfg.service_capacity = v;
+            break;
+        case 'T':
+            if (parse_num(optarg, 0, 86400, &v) < 0 || v != floor(v))
+                return cli_usage_error(&sim_cmd, "--settle: whole seconds 0..86400");
+            cfg.settle_seconds = (int)v;
             break;
         case 'R':
             if (parse_num(optarg, 1, 100000, &v) < 0 || v != floor(v))

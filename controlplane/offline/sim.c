@@ -140,6 +140,37 @@ static int fleet_push(fleet *f, int64_t at, const char *id, planner_action_kind 
     return 0;
 }
 
+/* Replicas that came online lately (the settle rule: not-ready pods for a while). */
+typedef struct settling {
+    char id[48];
+    int64_t since;
+} settling;
+
+static void settle_remove(settling *s, size_t *n, const char *id) {
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(s[i].id, id) == 0) {
+            s[i] = s[--*n];
+            return;
+        }
+}
+
+static void settle_add(settling *s, size_t *n, size_t cap, const char *id, int64_t t) {
+    if (strcmp(id, "pod") != 0) settle_remove(s, n, id); /* HPA pods share one name */
+    if (*n >= cap) return;
+    snprintf(s[*n].id, sizeof s[*n].id, "%s", id);
+    s[(*n)++].since = t;
+}
+
+/* Drops what settled by t; returns how many are still settling. */
+static int settle_count(settling *s, size_t *n, int64_t t, int settle_s) {
+    for (size_t i = 0; i < *n;)
+        if (t - s[i].since >= settle_s)
+            s[i] = s[--*n];
+        else
+            i++;
+    return (int)*n;
+}
+
 static double now_secs(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -247,7 +278,10 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     size_t nsec = (size_t)(tr->t0 + (int64_t)tr->n * tr->step - res->t0);
     double *qacc = malloc(nsec * sizeof *qacc), *qdep = malloc(nsec * sizeof *qdep);
     double *qest = malloc(nsec * sizeof *qest);
-    if (!perm || (mwin && !busy) || !qacc || !qdep || !qest) {
+    size_t settle_cap = (size_t)spec.max_replicas * 2 + 64, nsettle = 0;
+    settling *settle = cfg->settle_seconds > 0 ? calloc(settle_cap, sizeof *settle) : NULL;
+    if (!perm || (mwin && !busy) || !qacc || !qdep || !qest ||
+        (cfg->settle_seconds > 0 && !settle)) {
         rc = -ENOMEM;
         goto out;
     }
@@ -299,6 +333,7 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                     hpa_starting--;
                     hpa_ready++;
                 }
+                if (settle) settle_add(settle, &nsettle, settle_cap, fl.q[i].replica, t);
                 fl.q[i] = fl.q[--fl.n];
             } else {
                 i++;
@@ -320,12 +355,21 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             if (mwin && nbusy > 0) util = busy_sum / (double)(nbusy < mwin ? nbusy : mwin);
             /* a replica started ahead of demand is outside the scaled set until claimed */
             int unready = c.starting - c.starting_ahead + c.activating;
-            for (int i = 0; i < c.online; i++)
+            /* the settle rule: a replica online only lately is a not-ready pod */
+            int just = settle ? settle_count(settle, &nsettle, t, cfg->settle_seconds) : 0;
+            if (just > c.online) just = c.online;
+            int ready = c.online - just;
+            for (int i = 0; i < ready; i++)
                 usage[i] = util * REQUEST;
             fc_series ctx = {tr->y, m, tr->t0, tr->step, 0}; /* the complete steps before now */
-            controller_obs obs = {
-                t,       usage,      c.online,           unready,
-                REQUEST, util * 100, c.online + unready, policy == SIM_TIDE ? &ctx : NULL};
+            controller_obs obs = {t,
+                                  usage,
+                                  ready,
+                                  unready + just,
+                                  REQUEST,
+                                  ready ? util * 100 : NAN,
+                                  c.online + unready,
+                                  policy == SIM_TIDE ? &ctx : NULL};
             controller_out co;
             if ((rc = controller_step(ctl, &obs, &co)) < 0) goto out;
             const portrait *pt = co.portrait;
@@ -364,6 +408,12 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                         del--;
                     }
                     hpa_ready -= del;
+                    for (int k = 0; settle && k < del && nsettle > 0; k++) { /* newest first */
+                        size_t newest = 0;
+                        for (size_t i = 1; i < nsettle; i++)
+                            if (settle[i].since > settle[newest].since) newest = i;
+                        settle[newest] = settle[--nsettle];
+                    }
                 }
                 if (want != cur) {
                     res->scale_actions++;
@@ -383,6 +433,10 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                     else
                         planner_action_done(pl, a->replica, a->kind, 1, t);
                     if (rc < 0) goto out;
+                    if (settle && a->kind == ACT_RESTORE)
+                        settle_add(settle, &nsettle, settle_cap, a->replica, t);
+                    else if (settle && a->kind == ACT_CUTOFF)
+                        settle_remove(settle, &nsettle, a->replica);
                 }
                 planner_counts_get(pl, &c);
             }
@@ -473,6 +527,7 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         perm = NULL;
     }
 out:
+    free(settle);
     free(qacc);
     free(qdep);
     free(qest);

@@ -56,6 +56,9 @@ typedef struct sim_config {
     int metric_window;       /* seconds: the utilization the controller sees is the pods' busy
                                 share averaged over this trailing window, as a metric query's
                                 range averages it (0 = the current second's demand) */
+    int settle_seconds;      /* a replica that came online less than this ago is a not-ready pod
+                                (left out of the utilization; 0% on a scale-up), as Tide's
+                                executor-managed workloads count it (0 = ready at once) */
     int record;              /* keep per-step series (plot), per-minute figures */
     int verbose;             /* progress on stderr */
 } sim_config;
