@@ -353,3 +353,29 @@ TEST(sim_fifo_waits_follow_the_capacity_that_came) {
     T_NEAR(w2[0], 0, 0);
     T_NEAR(w2[1], 4, 0); /* 3 left after second 1, 1 served in second 2: not reached */
 }
+
+/* The settle rule: pods online only lately are not ready (0% on a scale-up). The HPA meets the
+ * 4x jump with 4 new pods; once they are up, 7 pods run at 86%: ready at once, the HPA scales
+ * to 10 within a sync; with a 10-minute settle the 4 read as 0% for 10 minutes and hold the
+ * scale-up back, so the fleet runs above the target minutes longer. */
+TEST(sim_settle_holds_scale_ups_back) {
+    size_t n;
+    int64_t t0;
+    double *y = step_trace(&n, &t0);
+    sim_trace tr = {y, n, t0, 60};
+    sim_config cfg;
+    sim_config_defaults(&cfg);
+    cfg.eval_days = 1;
+    cfg.peak_replicas = 10;
+    workload_spec s = tide_spec("snaive-day");
+    sim_result a, b;
+    char err[256] = "";
+    T_EQ_INT(sim_run(&cfg, &s, &tr, SIM_HPA, &a, err, sizeof err), 0);
+    cfg.settle_seconds = 600;
+    T_EQ_INT(sim_run(&cfg, &s, &tr, SIM_HPA, &b, err, sizeof err), 0);
+    printf("  above target: %.1f min ready at once, %.1f min with a 600 s settle\n",
+           a.above_target_minutes, b.above_target_minutes);
+    T_ASSERT(b.above_target_minutes > a.above_target_minutes + 5);
+    T_ASSERT(b.replica_minutes < a.replica_minutes);
+    free(y);
+}
