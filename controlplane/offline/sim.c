@@ -62,32 +62,66 @@ void sim_queue_second(sim_queue *q, double arrivals, double capacity, double tim
     out->wait = q->backlog / c;
 }
 
-void sim_fifo_waits(const double *accepted, const double *departed, const double *fallback,
-                    size_t n, double *wait) {
-    double cum_a = 0, cum_d = 0; /* cum_d: departures through second s - 1 */
-    size_t s = 0;
-    for (size_t t = 0; t < n; t++) {
-        cum_a += accepted[t];
-        /* departures through the end of second s reach cum_a: the last of t's arrivals leaves
-         * in second s */
-        double eps = 1e-9 * (cum_a > 1 ? cum_a : 1);
-        while (s < n && cum_d + departed[s] < cum_a - eps) {
-            cum_d += departed[s];
-            s++;
+void sim_fifo_init(sim_fifo *f, size_t max, sim_fifo_emit emit, void *ctx) {
+    memset(f, 0, sizeof *f);
+    f->max = max ? max : 1;
+    f->emit = emit;
+    f->ctx = ctx;
+}
+
+static void fifo_pop(sim_fifo *f, double wait) {
+    sim_fifo_entry *x = &f->e[f->head];
+    f->emit(f->ctx, x->t, x->amount, wait);
+    f->head = (f->head + 1) % f->cap;
+    f->n--;
+}
+
+int sim_fifo_second(sim_fifo *f, int64_t t, double accepted, double dropped, double served,
+                    double capacity, double backlog, double est) {
+    f->cum_a += accepted > 0 ? accepted : 0;
+    if (accepted > 0 && !(backlog > 0)) {
+        f->emit(f->ctx, t, accepted, 0); /* all served within their own second */
+    } else if (accepted > 0) {
+        if (f->n == f->max) fifo_pop(f, f->e[f->head].est); /* bounded: the oldest guesses */
+        if (f->n == f->cap) {
+            size_t cap = f->cap ? f->cap * 2 : 256;
+            if (cap > f->max) cap = f->max;
+            sim_fifo_entry *ne = malloc(cap * sizeof *ne);
+            if (!ne) return -ENOMEM;
+            for (size_t k = 0; k < f->n; k++)
+                ne[k] = f->e[(f->head + k) % f->cap];
+            free(f->e);
+            f->e = ne;
+            f->cap = cap;
+            f->head = 0;
         }
-        if (s >= n) {
-            wait[t] = fallback[t];
-            continue;
-        }
-        if (s <= t) { /* gone by the end of its own second: nothing waited */
-            wait[t] = 0;
-            continue;
-        }
-        double frac = departed[s] > 0 ? (cum_a - cum_d) / departed[s] : 1;
-        if (frac < 0) frac = 0;
-        if (frac > 1) frac = 1;
-        wait[t] = (double)(s - t - 1) + frac;
+        f->e[(f->head + f->n) % f->cap] = (sim_fifo_entry){t, f->cum_a, accepted, est};
+        f->n++;
     }
+    /* this second's departures reach the oldest entries' targets: they leave within it (the
+     * newest entry, t's own, waits: its target is beyond what has departed) */
+    double drop = dropped > 0 ? dropped : 0, dep = drop + (served > 0 ? served : 0);
+    while (f->n > 0) {
+        sim_fifo_entry *x = &f->e[f->head];
+        if (x->t >= t) break;
+        double eps = 1e-9 * (x->target > 1 ? x->target : 1);
+        if (f->cum_d + dep < x->target - eps) break;
+        /* the drops at the second's start, then service at the capacity's rate */
+        double left = x->target - f->cum_d - drop;
+        double frac = left <= 0 ? 0 : capacity > 0 ? left / capacity : 1;
+        if (frac > 1) frac = 1;
+        fifo_pop(f, (double)(t - x->t - 1) + frac);
+    }
+    f->cum_d += dep;
+    return 0;
+}
+
+void sim_fifo_finish(sim_fifo *f) {
+    while (f->n > 0)
+        fifo_pop(f, f->e[f->head].est);
+    free(f->e);
+    f->e = NULL;
+    f->cap = 0;
 }
 
 int sim_minute_violates(double traffic, double late, double failed) {
@@ -169,6 +203,25 @@ static int settle_count(settling *s, size_t *n, int64_t t, int settle_s) {
         else
             i++;
     return (int)*n;
+}
+
+/* The FIFO waits go to the minute of their arrival. At most this many seconds of arrivals wait
+ * at once in the accounting (2^20: 12 days of a standing queue, 32 MB). */
+#define FIFO_MAX ((size_t)1 << 20)
+
+typedef struct wait_acct {
+    const sim_config *cfg;
+    sim_result *res;
+    double *perm;
+    int64_t t0;
+} wait_acct;
+
+static void wait_account(void *ctx, int64_t t, double amount, double wait) {
+    wait_acct *w = ctx;
+    double *pm = &w->perm[(size_t)(t - w->t0) / 60 * SIM_MINUTE_FIELDS];
+    if (w->cfg->slo_delay > 0 && wait > w->cfg->slo_delay) pm[SIM_M_LATE] += amount;
+    if (wait > pm[SIM_M_WAIT]) pm[SIM_M_WAIT] = wait;
+    if (wait > w->res->backlog_max_s) w->res->backlog_max_s = wait;
 }
 
 static double now_secs(void) {
@@ -274,14 +327,13 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     double *busy = mwin ? calloc((size_t)mwin, sizeof *busy) : NULL;
     double busy_sum = 0;
     long nbusy = 0;
-    /* per second of the span: accepted arrivals, departures, the wait estimated at arrival */
-    size_t nsec = (size_t)(tr->t0 + (int64_t)tr->n * tr->step - res->t0);
-    double *qacc = malloc(nsec * sizeof *qacc), *qdep = malloc(nsec * sizeof *qdep);
-    double *qest = malloc(nsec * sizeof *qest);
+    /* the waits, first come first served with the capacity that came */
+    wait_acct wa = {cfg, res, perm, res->t0};
+    sim_fifo fifo;
+    sim_fifo_init(&fifo, FIFO_MAX, wait_account, &wa);
     size_t settle_cap = (size_t)spec.max_replicas * 2 + 64, nsettle = 0;
     settling *settle = cfg->settle_seconds > 0 ? calloc(settle_cap, sizeof *settle) : NULL;
-    if (!perm || (mwin && !busy) || !qacc || !qdep || !qest ||
-        (cfg->settle_seconds > 0 && !settle)) {
+    if (!perm || (mwin && !busy) || (cfg->settle_seconds > 0 && !settle)) {
         rc = -ENOMEM;
         goto out;
     }
@@ -367,7 +419,7 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                                   ready,
                                   unready + just,
                                   REQUEST,
-                                  ready ? util * 100 : NAN,
+                                  ready || !just ? util * 100 : NAN,
                                   c.online + unready,
                                   policy == SIM_TIDE ? &ctx : NULL};
             controller_out co;
@@ -454,11 +506,10 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
             busy_sum += b;
             nbusy++;
         }
-        size_t ts = (size_t)(t - tstart);
-        qacc[ts] = sec.accepted;
-        qdep[ts] = sec.served + sec.dropped;
-        qest[ts] = sec.wait;
-        double *pm = &perm[ts / 60 * SIM_MINUTE_FIELDS];
+        if ((rc = sim_fifo_second(&fifo, t, sec.accepted, sec.dropped, sec.served,
+                                  online_cap / (double)tr->step, queue.backlog, sec.wait)) < 0)
+            goto out;
+        double *pm = &perm[(size_t)(t - tstart) / 60 * SIM_MINUTE_FIELDS];
         pm[SIM_M_TRAFFIC] += demand / (double)tr->step;
         pm[SIM_M_FAILED] += sec.failed;
         pm[SIM_M_SERVED] += sec.served;
@@ -486,15 +537,7 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         }
     }
     res->mean_utilization = util_n ? 100.0 * util_sum / util_n : 0;
-    /* the waits, first come first served with the capacity that came (qest becomes the wait) */
-    sim_fifo_waits(qacc, qdep, qest, nsec, qest);
-    for (size_t ts = 0; ts < nsec; ts++) {
-        if (!(qacc[ts] > 0)) continue;
-        double *pm = &perm[ts / 60 * SIM_MINUTE_FIELDS];
-        if (cfg->slo_delay > 0 && qest[ts] > cfg->slo_delay) pm[SIM_M_LATE] += qacc[ts];
-        if (qest[ts] > pm[SIM_M_WAIT]) pm[SIM_M_WAIT] = qest[ts];
-        if (qest[ts] > res->backlog_max_s) res->backlog_max_s = qest[ts];
-    }
+    sim_fifo_finish(&fifo); /* what waits at the span's end: the estimate at arrival */
     if (cfg->slo_delay > 0) {
         res->slo_assessed = 1;
         size_t nv = 0;
@@ -527,10 +570,8 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         perm = NULL;
     }
 out:
+    sim_fifo_finish(&fifo);
     free(settle);
-    free(qacc);
-    free(qdep);
-    free(qest);
     free(busy);
     free(perm);
     free(fl.q);

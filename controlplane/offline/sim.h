@@ -142,15 +142,36 @@ void sim_queue_second(sim_queue *q, double arrivals, double capacity, double tim
                       sim_second *out);
 
 /* The first-come-first-served wait of each second's arrivals given what the queue served
- * after them: for n seconds of accepted arrivals and departures (served plus dropped), the
- * arrivals of second t leave when the departures since the start reach the arrivals up to t's
- * end; wait[t] is that time minus t's end (interpolated within a second; 0 when nothing
- * waits). Where the departures never reach them within the n seconds, wait[t] is fallback[t]
- * (the wait estimated at arrival). A capacity that grows while traffic waits shortens the
- * wait of what is already queued; the estimate at arrival (backlog / capacity then) cannot
- * see it. */
-void sim_fifo_waits(const double *accepted, const double *departed, const double *fallback,
-                    size_t n, double *wait);
+ * after them, streamed: the arrivals of second t leave when the departures (served plus
+ * dropped) since the start reach the arrivals up to t's end; their wait is that time minus t's
+ * end (interpolated within a second). A capacity that grows while traffic waits shortens the
+ * wait of what is already queued, which the estimate at arrival (backlog / capacity then)
+ * cannot see. Memory: one entry per second whose arrivals still wait, at most `max` (beyond
+ * it, and at the end, the oldest take the estimate made at arrival). */
+typedef struct sim_fifo_entry {
+    int64_t t;
+    double target, amount, est;
+} sim_fifo_entry;
+
+typedef void (*sim_fifo_emit)(void *ctx, int64_t t, double amount, double wait);
+
+typedef struct sim_fifo {
+    sim_fifo_entry *e;
+    size_t head, n, cap, max;
+    double cum_a, cum_d;
+    sim_fifo_emit emit;
+    void *ctx;
+} sim_fifo;
+
+void sim_fifo_init(sim_fifo *f, size_t max, sim_fifo_emit emit, void *ctx);
+/* Second t: `accepted` arrived (waiting or served); `dropped` waiting traffic timed out at the
+ * second's start, then `served` left at the rate `capacity` (per second); `backlog` waits at its
+ * end; `est` is the wait estimated at arrival. Emits every arrival that left by now. Returns 0
+ * or -ENOMEM. */
+int sim_fifo_second(sim_fifo *f, int64_t t, double accepted, double dropped, double served,
+                    double capacity, double backlog, double est);
+/* Emits what still waits with its estimate, and frees. */
+void sim_fifo_finish(sim_fifo *f);
 
 /* A minute with `traffic` arrived, `late` of it answered after the SLO's delay and `failed`
  * violates the SLO: failed > 0.1% of the traffic, or late > 1% of the answered traffic (the

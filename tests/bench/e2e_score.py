@@ -117,7 +117,7 @@ def queue_on_fleet(arrivals, online, rate, timeout):
     given fleet: per second, arrivals and the online replicas' service rate; returns the FIFO
     wait of each second's arrivals and the failed traffic per second."""
     n = len(arrivals)
-    acc, dep, est, failed = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    acc, dep, est, failed, drops = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
     b = 0.0
     for t in range(n):
         a, c = float(arrivals[t]), online[t] * rate
@@ -140,6 +140,7 @@ def queue_on_fleet(arrivals, online, rate, timeout):
         if b < 1e-9 * c:
             b = 0.0
         dep[t] = served + drop
+        drops[t] = drop
         est[t] = b / c
     wait, cum_a, cum_d, s = [0.0] * n, 0.0, 0.0, 0
     for t in range(n):
@@ -152,8 +153,9 @@ def queue_on_fleet(arrivals, online, rate, timeout):
             wait[t] = est[t]
         elif s <= t:
             wait[t] = 0.0
-        else:
-            wait[t] = (s - t - 1) + (min(1.0, max(0.0, (cum_a - cum_d) / dep[s])) if dep[s] > 0 else 1.0)
+        else:  # the drops at the second's start, then service at the capacity's rate
+            left, c = cum_a - cum_d - drops[s], online[s] * rate
+            wait[t] = (s - t - 1) + (0.0 if left <= 0 else min(1.0, left / c) if c > 0 else 1.0)
     return wait, failed
 
 

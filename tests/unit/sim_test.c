@@ -330,28 +330,69 @@ TEST(sim_run_queue_slo_minutes_and_service_capacity) {
 }
 
 /* The first-come-first-served waits: 100 waiting at 1/s wait 100 s while the capacity stays;
- * when it doubles 10 s later, the last of them leaves after 10 + 90 / 2 = 55 s. */
+ * when it doubles 10 s later, the last of them leaves after 10 + 90 / 2 = 55 s. Streamed with a
+ * bounded memory: past it, the oldest take the estimate made at arrival. */
+typedef struct waits {
+    int n;
+    int64_t t[16];
+    double amount[16], wait[16];
+} waits;
+
+static void collect(void *ctx, int64_t t, double amount, double wait) {
+    waits *w = ctx;
+    if (w->n < 16) {
+        w->t[w->n] = t;
+        w->amount[w->n] = amount;
+        w->wait[w->n++] = wait;
+    }
+}
+
+static void fifo_run(const double *acc, const double *cap, int n, size_t max, waits *w) {
+    sim_queue q = {0};
+    sim_fifo f;
+    memset(w, 0, sizeof *w);
+    sim_fifo_init(&f, max, collect, w);
+    for (int i = 0; i < n; i++) {
+        sim_second s;
+        sim_queue_second(&q, acc[i], cap[i], 0, &s);
+        T_EQ_INT(sim_fifo_second(&f, i, s.accepted, s.dropped, s.served, cap[i], q.backlog, s.wait),
+                 0);
+    }
+    sim_fifo_finish(&f);
+}
+
 TEST(sim_fifo_waits_follow_the_capacity_that_came) {
     enum { N = 200 };
-    double acc[N] = {0}, dep[N], est[N], wait[N];
+    double acc[N] = {0}, cap[N];
+    waits w;
     acc[0] = 101; /* 101 arrive in second 0; 1 served in it, 100 wait */
-    for (int i = 0; i < N; i++) {
-        dep[i] = 1;
-        est[i] = -1;
-    }
-    sim_fifo_waits(acc, dep, est, N, wait);
-    T_NEAR(wait[0], 100, 1e-9);
-    T_NEAR(wait[1], 99, 1e-9); /* what traffic arriving then would wait (none did) */
+    acc[150] = 1; /* later, served within its second */
+    for (int i = 0; i < N; i++)
+        cap[i] = 1;
+    fifo_run(acc, cap, N, 1000, &w);
+    T_EQ_INT(w.n, 2);
+    T_EQ_INT(w.t[0], 0);
+    T_NEAR(w.amount[0], 101, 1e-9);
+    T_NEAR(w.wait[0], 100, 1e-9);
+    T_EQ_INT(w.t[1], 150);
+    T_NEAR(w.wait[1], 0, 0);
     for (int i = 11; i < N; i++)
-        dep[i] = 2;
-    sim_fifo_waits(acc, dep, est, N, wait);
-    T_NEAR(wait[0], 55, 1e-9);
-    /* a second's arrivals served within it wait nothing; departures that never reach the
-     * arrivals leave the estimate made at arrival */
-    double acc2[3] = {1, 5, 0}, dep2[3] = {1, 2, 1}, est2[3] = {0, 4, 0}, w2[3];
-    sim_fifo_waits(acc2, dep2, est2, 3, w2);
-    T_NEAR(w2[0], 0, 0);
-    T_NEAR(w2[1], 4, 0); /* 3 left after second 1, 1 served in second 2: not reached */
+        cap[i] = 2;
+    fifo_run(acc, cap, N, 1000, &w);
+    T_NEAR(w.wait[0], 55, 1e-9);
+    /* never served within the span: the estimate at arrival (100 / 1) */
+    fifo_run(acc, cap, 20, 1000, &w);
+    T_EQ_INT(w.n, 1);
+    T_NEAR(w.wait[0], 100, 1e-9);
+    /* a bound of 2 waiting seconds: the third pushes the oldest out with its estimate */
+    double acc3[6] = {3, 3, 3, 0, 0, 0}, cap3[6] = {1, 1, 1, 10, 10, 10};
+    fifo_run(acc3, cap3, 6, 2, &w);
+    T_EQ_INT(w.n, 3);
+    T_EQ_INT(w.t[0], 0);
+    T_NEAR(w.wait[0], 2, 1e-9); /* backlog 2 at capacity 1 */
+    T_EQ_INT(w.t[1], 1); /* 3 of second 1 and 3 of second 2 wait: served at 10/s in second 3 */
+    T_NEAR(w.wait[1], 1.3, 1e-9);
+    T_NEAR(w.wait[2], 0.6, 1e-9);
 }
 
 /* The settle rule: pods online only lately are not ready (0% on a scale-up). The HPA meets the
