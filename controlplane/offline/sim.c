@@ -34,8 +34,111 @@ int sim_policy_parse(const char *name, sim_policy *out) {
     return -EINVAL;
 }
 
+void sim_queue_second(sim_queue *q, double arrivals, double capacity, double timeout,
+                      sim_second *out) {
+    memset(out, 0, sizeof *out);
+    double a = arrivals > 0 ? arrivals : 0, c = capacity > 0 ? capacity : 0;
+    if (c <= 0) { /* no server up: the load balancer refuses at once; the backlog waits */
+        out->failed = a;
+        return;
+    }
+    if (timeout > 0) {
+        double limit = timeout * c; /* the most traffic that can wait at most timeout */
+        if (q->backlog > limit) {   /* the capacity fell: the waiting traffic past it times out */
+            out->failed += q->backlog - limit;
+            out->dropped = q->backlog - limit;
+            q->backlog = limit;
+        }
+        double room = limit + c - q->backlog; /* accepted arrivals wait <= timeout */
+        out->accepted = a < room ? a : room;
+        out->failed += a - out->accepted;
+    } else {
+        out->accepted = a;
+    }
+    double total = q->backlog + out->accepted;
+    out->served = total < c ? total : c;
+    q->backlog = total - out->served;
+    if (q->backlog < 1e-9 * c) q->backlog = 0; /* demand exactly at capacity leaves no queue */
+    out->wait = q->backlog / c;
+}
+
+void sim_fifo_init(sim_fifo *f, size_t max, sim_fifo_emit emit, void *ctx) {
+    memset(f, 0, sizeof *f);
+    f->max = max ? max : 1;
+    f->emit = emit;
+    f->ctx = ctx;
+}
+
+static void fifo_pop(sim_fifo *f, double wait) {
+    sim_fifo_entry *x = &f->e[f->head];
+    f->emit(f->ctx, x->t, x->amount, wait);
+    f->head = (f->head + 1) % f->cap;
+    f->n--;
+}
+
+int sim_fifo_second(sim_fifo *f, int64_t t, double accepted, double dropped, double served,
+                    double capacity, double backlog, double est) {
+    f->cum_a += accepted > 0 ? accepted : 0;
+    if (accepted > 0 && !(backlog > 0)) {
+        f->emit(f->ctx, t, accepted, 0); /* all served within their own second */
+    } else if (accepted > 0) {
+        if (f->n == f->max) fifo_pop(f, f->e[f->head].est); /* bounded: the oldest guesses */
+        if (f->n == f->cap) {
+            size_t cap = f->cap ? f->cap * 2 : 256;
+            if (cap > f->max) cap = f->max;
+            sim_fifo_entry *ne = malloc(cap * sizeof *ne);
+            if (!ne) return -ENOMEM;
+            for (size_t k = 0; k < f->n; k++)
+                ne[k] = f->e[(f->head + k) % f->cap];
+            free(f->e);
+            f->e = ne;
+            f->cap = cap;
+            f->head = 0;
+        }
+        f->e[(f->head + f->n) % f->cap] = (sim_fifo_entry){t, f->cum_a, accepted, est};
+        f->n++;
+    }
+    /* this second's departures reach the oldest entries' targets: they leave within it (the
+     * newest entry, t's own, waits: its target is beyond what has departed) */
+    double drop = dropped > 0 ? dropped : 0, dep = drop + (served > 0 ? served : 0);
+    while (f->n > 0) {
+        sim_fifo_entry *x = &f->e[f->head];
+        if (x->t >= t) break;
+        double eps = 1e-9 * (x->target > 1 ? x->target : 1);
+        if (f->cum_d + dep < x->target - eps) break;
+        /* the drops at the second's start, then service at the capacity's rate */
+        double left = x->target - f->cum_d - drop;
+        double frac = left <= 0 ? 0 : capacity > 0 ? left / capacity : 1;
+        if (frac > 1) frac = 1;
+        fifo_pop(f, (double)(t - x->t - 1) + frac);
+    }
+    f->cum_d += dep;
+    return 0;
+}
+
+void sim_fifo_finish(sim_fifo *f) {
+    while (f->n > 0)
+        fifo_pop(f, f->e[f->head].est);
+    free(f->e);
+    f->e = NULL;
+    f->cap = 0;
+}
+
+int sim_minute_violates(double traffic, double late, double failed) {
+    if (!(traffic > 0)) return 0;
+    if (failed > 0.001 * traffic) return 1;
+    double answered = traffic - failed;
+    return answered > 0 && late > 0.01 * answered;
+}
+
 void sim_result_fini(sim_result *r) {
     if (!r) return;
+    free(r->slo_minutes);
+    r->slo_minutes = NULL;
+    free(r->minutes);
+    r->minutes = NULL;
+    r->nminutes = 0;
+    r->n_slo_minutes = 0;
     free(r->demand);
     free(r->forecast);
     free(r->online);
@@ -69,6 +172,56 @@ static int fleet_push(fleet *f, int64_t at, const char *id, planner_action_kind 
     p->kind = k;
     snprintf(p->replica, sizeof p->replica, "%s", id);
     return 0;
+}
+
+/* Replicas that came online lately (the settle rule: not-ready pods for a while). */
+typedef struct settling {
+    char id[48];
+    int64_t since;
+} settling;
+
+static void settle_remove(settling *s, size_t *n, const char *id) {
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(s[i].id, id) == 0) {
+            s[i] = s[--*n];
+            return;
+        }
+}
+
+static void settle_add(settling *s, size_t *n, size_t cap, const char *id, int64_t t) {
+    if (strcmp(id, "pod") != 0) settle_remove(s, n, id); /* HPA pods share one name */
+    if (*n >= cap) return;
+    snprintf(s[*n].id, sizeof s[*n].id, "%s", id);
+    s[(*n)++].since = t;
+}
+
+/* Drops what settled by t; returns how many are still settling. */
+static int settle_count(settling *s, size_t *n, int64_t t, int settle_s) {
+    for (size_t i = 0; i < *n;)
+        if (t - s[i].since >= settle_s)
+            s[i] = s[--*n];
+        else
+            i++;
+    return (int)*n;
+}
+
+/* The FIFO waits go to the minute of their arrival. At most this many seconds of arrivals wait
+ * at once in the accounting (2^20: 12 days of a standing queue, 32 MB). */
+#define FIFO_MAX ((size_t)1 << 20)
+
+typedef struct wait_acct {
+    const sim_config *cfg;
+    sim_result *res;
+    double *perm;
+    int64_t t0;
+} wait_acct;
+
+static void wait_account(void *ctx, int64_t t, double amount, double wait) {
+    wait_acct *w = ctx;
+    double *pm = &w->perm[(size_t)(t - w->t0) / 60 * SIM_MINUTE_FIELDS];
+    if (w->cfg->slo_delay > 0 && wait > w->cfg->slo_delay) pm[SIM_M_LATE] += amount;
+    if (wait > pm[SIM_M_WAIT]) pm[SIM_M_WAIT] = wait;
+    if (wait > w->res->backlog_max_s) w->res->backlog_max_s = wait;
 }
 
 static double now_secs(void) {
@@ -114,7 +267,11 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         return -EINVAL;
     }
     res->capacity = cap;
+    /* what a replica really serves: the queue's rate and the utilization's denominator */
+    double svc = cfg->service_capacity > 0 ? cfg->service_capacity : cap;
+    res->service_capacity = svc;
     res->static_replicas = portrait_replicas_for(peak, cap, target);
+    if (cfg->static_replicas > 0) res->static_replicas = cfg->static_replicas;
     if (res->static_replicas < spec.min_replicas) res->static_replicas = spec.min_replicas;
     res->evaluated_minutes = (double)neval * tr->step / 60.0;
     res->t0 = tr->t0 + (int64_t)i0 * tr->step;
@@ -147,8 +304,11 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         snprintf(spec.providers[0].name, sizeof spec.providers[0].name, "reactive");
         spec.n_checkers = 0;
     }
-    for (int i = 0; i < spec.n_providers; i++) /* the simulated fleet's capacity is known */
-        if (spec.providers[i].type == WL_PROV_PREDICTIVE)
+    /* a predictive provider without a capacityPerReplica of its own gets the simulated fleet's
+     * (the live control plane would learn it); one the spec sets is used as the daemon uses it */
+    for (int i = 0; i < spec.n_providers; i++)
+        if (spec.providers[i].type == WL_PROV_PREDICTIVE &&
+            !(spec.providers[i].capacity_per_replica > 0))
             spec.providers[i].capacity_per_replica = cap;
     spec.mode = WL_MODE_AUTO;
     spec.paused = 0;
@@ -158,6 +318,25 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
     double *usage = NULL; /* per ready pod: they share the demand */
     fleet fl = {0};
     int rc = 0;
+    /* the queue, and per minute of the evaluated span: traffic, late traffic, failed traffic */
+    sim_queue queue = {0};
+    size_t nmin = (size_t)((tr->t0 + (int64_t)tr->n * tr->step - res->t0 + 59) / 60);
+    double *perm = calloc(nmin * SIM_MINUTE_FIELDS, sizeof *perm);
+    /* the busy share of the online capacity per second, for the metric window */
+    int mwin = cfg->metric_window > 0 ? cfg->metric_window : 0;
+    double *busy = mwin ? calloc((size_t)mwin, sizeof *busy) : NULL;
+    double busy_sum = 0;
+    long nbusy = 0;
+    /* the waits, first come first served with the capacity that came */
+    wait_acct wa = {cfg, res, perm, res->t0};
+    sim_fifo fifo;
+    sim_fifo_init(&fifo, FIFO_MAX, wait_account, &wa);
+    size_t settle_cap = (size_t)spec.max_replicas * 2 + 64, nsettle = 0;
+    settling *settle = cfg->settle_seconds > 0 ? calloc(settle_cap, sizeof *settle) : NULL;
+    if (!perm || (mwin && !busy) || (cfg->settle_seconds > 0 && !settle)) {
+        rc = -ENOMEM;
+        goto out;
+    }
     if (policy != SIM_STATIC) {
         if ((rc = controller_new(&ctl, &spec, policy == SIM_HPA ? CONTROLLER_NO_PLANNER : 0)) < 0)
             goto out;
@@ -206,6 +385,7 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                     hpa_starting--;
                     hpa_ready++;
                 }
+                if (settle) settle_add(settle, &nsettle, settle_cap, fl.q[i].replica, t);
                 fl.q[i] = fl.q[--fl.n];
             } else {
                 i++;
@@ -220,16 +400,28 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         }
         /* the controller */
         if (policy != SIM_STATIC && (t - tstart) % sync == 0) {
-            double util = c.online > 0 ? demand / (c.online * cap) : 1.0;
+            double util = c.online > 0 ? demand / (c.online * svc) : 1.0;
             if (util > 1.0) util = 1.0;
+            /* with a metric window, what the pods served (a queue keeps them busy after the
+             * demand fell), averaged over it */
+            if (mwin && nbusy > 0) util = busy_sum / (double)(nbusy < mwin ? nbusy : mwin);
             /* a replica started ahead of demand is outside the scaled set until claimed */
             int unready = c.starting - c.starting_ahead + c.activating;
-            for (int i = 0; i < c.online; i++)
+            /* the settle rule: a replica online only lately is a not-ready pod */
+            int just = settle ? settle_count(settle, &nsettle, t, cfg->settle_seconds) : 0;
+            if (just > c.online) just = c.online;
+            int ready = c.online - just;
+            for (int i = 0; i < ready; i++)
                 usage[i] = util * REQUEST;
             fc_series ctx = {tr->y, m, tr->t0, tr->step, 0}; /* the complete steps before now */
-            controller_obs obs = {
-                t,       usage,      c.online,           unready,
-                REQUEST, util * 100, c.online + unready, policy == SIM_TIDE ? &ctx : NULL};
+            controller_obs obs = {t,
+                                  usage,
+                                  ready,
+                                  unready + just,
+                                  REQUEST,
+                                  ready || !just ? util * 100 : NAN,
+                                  c.online + unready,
+                                  policy == SIM_TIDE ? &ctx : NULL};
             controller_out co;
             if ((rc = controller_step(ctl, &obs, &co)) < 0) goto out;
             const portrait *pt = co.portrait;
@@ -268,6 +460,12 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                         del--;
                     }
                     hpa_ready -= del;
+                    for (int k = 0; settle && k < del && nsettle > 0; k++) { /* newest first */
+                        size_t newest = 0;
+                        for (size_t i = 1; i < nsettle; i++)
+                            if (settle[i].since > settle[newest].since) newest = i;
+                        settle[newest] = settle[--nsettle];
+                    }
                 }
                 if (want != cur) {
                     res->scale_actions++;
@@ -287,12 +485,38 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                     else
                         planner_action_done(pl, a->replica, a->kind, 1, t);
                     if (rc < 0) goto out;
+                    if (settle && a->kind == ACT_RESTORE)
+                        settle_add(settle, &nsettle, settle_cap, a->replica, t);
+                    else if (settle && a->kind == ACT_CUTOFF)
+                        settle_remove(settle, &nsettle, a->replica);
                 }
                 planner_counts_get(pl, &c);
             }
         }
         /* accounting for [t, t+1) */
-        double online_cap = c.online * cap;
+        double online_cap = c.online * svc;
+        sim_second sec;
+        sim_queue_second(&queue, demand / (double)tr->step, online_cap / (double)tr->step,
+                         cfg->queue_timeout, &sec);
+        if (mwin) { /* the ring of the last mwin seconds */
+            double b = online_cap > 0 ? sec.served / (online_cap / (double)tr->step) : 1.0;
+            size_t slot = (size_t)(nbusy % mwin);
+            if (nbusy >= mwin) busy_sum -= busy[slot];
+            busy[slot] = b;
+            busy_sum += b;
+            nbusy++;
+        }
+        if ((rc = sim_fifo_second(&fifo, t, sec.accepted, sec.dropped, sec.served,
+                                  online_cap / (double)tr->step, queue.backlog, sec.wait)) < 0)
+            goto out;
+        double *pm = &perm[(size_t)(t - tstart) / 60 * SIM_MINUTE_FIELDS];
+        pm[SIM_M_TRAFFIC] += demand / (double)tr->step;
+        pm[SIM_M_FAILED] += sec.failed;
+        pm[SIM_M_SERVED] += sec.served;
+        pm[SIM_M_ONLINE] += c.online / 60.0;
+        res->traffic += demand / (double)tr->step;
+        res->failed += sec.failed;
+        if (queue.backlog > 0) res->queue_minutes += 1.0 / 60;
         /* a relative epsilon: demand exactly at capacity (the static policy at the peak) is not
          * above */
         if (demand > online_cap * (1 + 1e-9)) res->overload_minutes += 1.0 / 60;
@@ -313,6 +537,25 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
         }
     }
     res->mean_utilization = util_n ? 100.0 * util_sum / util_n : 0;
+    sim_fifo_finish(&fifo); /* what waits at the span's end: the estimate at arrival */
+    if (cfg->slo_delay > 0) {
+        res->slo_assessed = 1;
+        size_t nv = 0;
+        for (size_t k = 0; k < nmin; k++) {
+            double *pm = &perm[k * SIM_MINUTE_FIELDS];
+            pm[SIM_M_VIOLATION] =
+                sim_minute_violates(pm[SIM_M_TRAFFIC], pm[SIM_M_LATE], pm[SIM_M_FAILED]);
+            nv += pm[SIM_M_VIOLATION] > 0;
+        }
+        if (nv && !(res->slo_minutes = malloc(nv * sizeof *res->slo_minutes))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (size_t k = 0; k < nmin; k++)
+            if (perm[k * SIM_MINUTE_FIELDS + SIM_M_VIOLATION] > 0)
+                res->slo_minutes[res->n_slo_minutes++] = tstart + (int64_t)k * 60;
+        res->slo_violation_minutes = (double)res->n_slo_minutes;
+    }
     if (policy == SIM_TIDE) {
         for (int i = 0; i < spec.n_providers; i++)
             if (spec.providers[i].type == WL_PROV_PREDICTIVE) {
@@ -321,7 +564,16 @@ int sim_run(const sim_config *cfg, const workload_spec *spec_in, const sim_trace
                 break;
             }
     }
+    if (cfg->record) { /* the per-minute figures go to the result */
+        res->minutes = perm;
+        res->nminutes = nmin;
+        perm = NULL;
+    }
 out:
+    sim_fifo_finish(&fifo);
+    free(settle);
+    free(busy);
+    free(perm);
     free(fl.q);
     free(usage);
     controller_free(ctl);

@@ -2,7 +2,8 @@
 """e2e_score.py: scores a run of the end-to-end benchmark (tests/bench/e2e.sh) from its records.
 
     tests/bench/e2e_score.py WORKDIR [--slo-ms MS] [--min-requests N] [--json OUT]
-                             [--simulate TIDECTL] [--quiet]
+                             [--simulate TIDECTL [--sim-demand offered|trace] [--service-rps R]]
+                             [--quiet]
 
 WORKDIR is the run's work directory (e2e.sh writes it; E2E_KEEP=1 keeps it): run.json (the
 segment and the fleet's parameters), reference/ (the SLO's reference measurement) and one
@@ -28,7 +29,12 @@ Writes WORKDIR/report.json (and --json OUT): one object per policy with policy,
 slo_violation_minutes, failed_requests, requests, replica_minutes, standby_minutes, p99_ms,
 scale_actions and the details; WORKDIR/POLICY/scored.csv: the per-minute figures. With
 --simulate TIDECTL it runs `tidectl simulate` on the segment with the fleet's measured
-parameters first (WORKDIR/simulate.json; kept, later scorings reuse it) and compares.
+parameters first (WORKDIR/simulate.json and simulate-minutes.csv; a later scoring without
+--simulate compares with the kept simulate.json) and compares: replica-minutes, and the
+simulator's SLO minutes from its queue (--slo-delay: this scoring's bound in trace seconds;
+HAProxy's queue timeout; the utilization window; the service rate measured where a queue stood,
+else --service-rps, else the calibrated one) with the testbed's, minute by minute. The demand is
+the requests offered per step (--sim-demand trace: the scaled trace).
 """
 import argparse
 import csv
@@ -49,6 +55,108 @@ def quantile(vals, q):
         return None
     k = max(1, int(math.ceil(q * len(vals))))
     return vals[k - 1]
+
+
+def saturated_rate(D, T0, T1, rate, ref_p99):
+    """The fleet's measured service rate: requests answered per online replica per trace minute,
+    over the minutes where a queue stood throughout (the fastest answered request due in the
+    minute and in the next one waited longer than the reference p99, so every replica was busy
+    the whole minute) and the online count did not change. (answered, replica-minutes, minutes)"""
+    comp, fastest = {}, {}
+    with open(os.path.join(D, 'requests.csv')) as f:
+        r = csv.reader(f)
+        next(r, None)
+        for row in r:
+            try:
+                due, ms, st = float(row[0]), float(row[1]), int(row[2])
+            except (ValueError, IndexError):
+                continue
+            if not (200 <= st < 300) or not (T0 <= due < T1):
+                continue
+            k = int((due + ms / 1000.0 * rate - T0) // 60)
+            comp[k] = comp.get(k, 0) + 1
+            kd = int((due - T0) // 60)
+            fastest[kd] = min(fastest.get(kd, ms), ms)
+    online = {}
+    for f in csv.DictReader(open(os.path.join(D, 'fleet.csv'))):
+        online.setdefault((int(f['trace_s']) - T0) // 60, set()).add(int(f['online']))
+    n = reps = mins = 0
+    for k, ms in fastest.items():
+        on = online.get(k)
+        if ms > ref_p99 and fastest.get(k + 1, 0) > ref_p99 and on and len(on) == 1 and min(on) > 0:
+            n += comp.get(k, 0)
+            reps += min(on)
+            mins += 1
+    return n, reps, mins
+
+
+def fleet_online(D, t0, t1):
+    """Online replicas per trace second of [t0, t1), rebuilt from the executor's completed
+    actions (actions.jsonl: decision time + 'done in N ms' of trace time): start, activate and
+    restore bring a replica online when done, cutoff, standby, stop and delete take it out."""
+    ev = {}
+    for line in open(os.path.join(D, 'actions.jsonl')):
+        x = json.loads(line)
+        m = re.match(r'done in (\d+) ms', x.get('result') or '')
+        if m:
+            ev[(x['time'], x['action'], x['replica'])] = x['time'] + int(m.group(1)) / 1000.0
+    up = {'start': True, 'activate': True, 'restore': True}
+    changes = sorted((done if a in up else t, r, a in up) for (t, a, r), done in ev.items())
+    online, state, n, out, i = set(), {}, 0, [], 0
+    for sec in range(t0, t1):
+        while i < len(changes) and changes[i][0] < sec + 1:
+            _, r, on = changes[i]
+            (online.add if on else online.discard)(r)
+            i += 1
+        out.append(len(online))
+    return out
+
+
+def queue_on_fleet(arrivals, online, rate, timeout):
+    """The simulator's queue (controlplane/offline/sim.c: sim_queue_second, sim_fifo_waits) on a
+    given fleet: per second, arrivals and the online replicas' service rate; returns the FIFO
+    wait of each second's arrivals and the failed traffic per second."""
+    n = len(arrivals)
+    acc, dep, est, failed, drops = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    b = 0.0
+    for t in range(n):
+        a, c = float(arrivals[t]), online[t] * rate
+        if c <= 0:
+            failed[t] = a
+            est[t] = 0.0
+            continue
+        drop = 0.0
+        if timeout:
+            lim = timeout * c
+            if b > lim:
+                drop, b = b - lim, lim
+            acc[t] = min(a, lim + c - b)
+        else:
+            acc[t] = a
+        failed[t] = drop + a - acc[t]
+        tot = b + acc[t]
+        served = min(tot, c)
+        b = tot - served
+        if b < 1e-9 * c:
+            b = 0.0
+        dep[t] = served + drop
+        drops[t] = drop
+        est[t] = b / c
+    wait, cum_a, cum_d, s = [0.0] * n, 0.0, 0.0, 0
+    for t in range(n):
+        cum_a += acc[t]
+        eps = 1e-9 * max(cum_a, 1)
+        while s < n and cum_d + dep[s] < cum_a - eps:
+            cum_d += dep[s]
+            s += 1
+        if s >= n:
+            wait[t] = est[t]
+        elif s <= t:
+            wait[t] = 0.0
+        else:  # the drops at the second's start, then service at the capacity's rate
+            left, c = cum_a - cum_d - drops[s], online[s] * rate
+            wait[t] = (s - t - 1) + (0.0 if left <= 0 else min(1.0, left / c) if c > 0 else 1.0)
+    return wait, failed
 
 
 def load_requests(path, t0, t1):
@@ -110,6 +218,13 @@ def main():
     ap.add_argument('--min-requests', type=int, default=100)
     ap.add_argument('--json')
     ap.add_argument('--simulate', metavar='TIDECTL')
+    ap.add_argument('--sim-demand', choices=('offered', 'trace'), default='offered',
+                    help='the segment\'s demand for the simulator: the requests offered per step (default) or the '
+                    'scaled trace')
+    ap.add_argument('--service-rps', type=float, default=0,
+                    help='a replica\'s measured service rate (real requests/s) for the simulator\'s queue, when '
+                    'this run has no minute with a standing queue to measure it from (e.g. measured on another '
+                    'run of the same fleet)')
     ap.add_argument('--quiet', action='store_true')
     a = ap.parse_args()
     if a.slo_ms < 0 or not 1 <= a.min_requests <= 1000000:
@@ -221,6 +336,7 @@ def main():
         # replicas' nominal capacity (under the target: no policy sized too few replicas)
         cap_min = float(run['capacity_rps']) * 60 / rate  # requests per trace minute
         below = below_viol = viol = viol_raw = viol_fail = pooled = 0
+        viol_times = []
         with open(os.path.join(D, 'scored.csv'), 'w') as o:
             o.write('minute,offered,failed,online,utilization_pct,p99_ms,p99_requests,p99_minutes,'
                     'p99_minute_ms,violation,cause\n')
@@ -229,6 +345,8 @@ def main():
                 on = online.get(k)
                 u = 100.0 * off[k] / (on * cap_min) if on else None
                 viol += v
+                if v:
+                    viol_times.append(T0 + 60 * k)
                 viol_fail += cause == 'failed'
                 pooled += npool > 1
                 failed = off[k] > 0 and fail[k] > FAIL_SHARE * off[k]
@@ -253,6 +371,7 @@ def main():
             'slo_measure': measure, 'slo_min_requests': a.min_requests,
             'slo_violation_minutes_failed': viol_fail,
             'slo_violation_minutes_unpooled': viol_raw, 'minutes_pooled': pooled,
+            'slo_violation_times': viol_times,
             'replica_minutes_standby_as_online': round(rep_all, 1),
             'standby_cost': round(weight, 4) if weight is not None else None,
             'standby_cpu_ratio': round(cpu_ratio, 4) if cpu_ratio is not None else None,
@@ -271,8 +390,20 @@ def main():
                       'trace_scale': float(run['trace_scale']), 'startup_s': float(run['startup_s'])}})
 
     if a.simulate:
-        simulate(W, run, pols, res, a.simulate)
-    compare(W, res)
+        # the fleet's service rate, measured where a queue stood (else --service-rps, else the
+        # calibrated capacity)
+        n = reps = mins = 0
+        for p in pols:
+            if os.path.exists(os.path.join(W, p, 'requests.csv')):
+                x = saturated_rate(os.path.join(W, p), T0, T1, rate, ref['p99_ms'])
+                n, reps, mins = n + x[0], reps + x[1], mins + x[2]
+        svc = {'source': 'calibrated', 'rps': float(run['capacity_rps']), 'minutes': mins}
+        if reps:
+            svc.update(source='measured', rps=n / reps / 60.0 * rate)
+        elif a.service_rps > 0:
+            svc.update(source='--service-rps', rps=a.service_rps)
+        simulate(W, run, pols, res, a.simulate, bound, svc, a.sim_demand)
+    compare(W, res, bound, run)
     json.dump(res, open(os.path.join(W, 'report.json'), 'w'), indent=1)
     if a.json:
         json.dump(res, open(a.json, 'w'), indent=1)
@@ -280,9 +411,31 @@ def main():
         table(res, ref, bound, a, target)
 
 
-def simulate(W, run, pols, res, tidectl):
+def haproxy_timeout_s(W, pols, rate):
+    """The fleet's HAProxy `timeout queue` in trace seconds (None when not found)."""
+    units = {'us': 1e-6, 'ms': 1e-3, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, '': 1e-3}
+    for p in pols:
+        path = os.path.join(W, p, 'haproxy.cfg')
+        if not os.path.exists(path):
+            continue
+        for line in open(path):
+            m = re.match(r'\s*timeout\s+queue\s+(\d+)(us|ms|s|m|h|d)?\s*$', line)
+            if m:
+                return float(m.group(1)) * units[m.group(2) or ''] * rate
+    return None
+
+
+def window_s(w):
+    """A Prometheus duration ('1m', '30s') in seconds; None when not one."""
+    m = re.match(r'^(\d+)(ms|s|m|h)$', str(w or ''))
+    return int(m.group(1)) * {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600}[m.group(2)] if m else None
+
+
+def simulate(W, run, pols, res, tidectl, bound_ms, svc, demand):
     """tidectl simulate on the run's segment with the fleet's measured capacity, cold start,
-    activation and standby cost; the result goes to W/simulate.json."""
+    activation and standby cost, the SLO's bound (real ms at the clock rate: trace seconds =
+    real seconds x rate), HAProxy's queue timeout and the utilization's averaging window; the
+    result goes to W/simulate.json."""
     T1, scale = int(run['t1']), float(run['trace_scale'])
     rows = []
     for line in open(run['trace']):
@@ -292,11 +445,33 @@ def simulate(W, run, pols, res, tidectl):
         except (ValueError, IndexError):
             continue
     rows.sort()
+    # --sim-demand offered: the segment's steps hold the requests the load generator offered
+    # in them (the Poisson draws every policy was sent, as HAProxy counted them), not the scaled
+    # trace's expected value; the history before the segment stays the scaled trace
+    T0, step = int(run['t0']), int(run['step'])
+    offered = None
+    src = next((p for p in pols if os.path.exists(os.path.join(W, p, 'requests.csv'))), None)
+    if demand == 'offered' and src:
+        offered = {}
+        with open(os.path.join(W, src, 'requests.csv')) as f:
+            r = csv.reader(f)
+            next(r, None)
+            for row in r:
+                try:
+                    due = float(row[0])
+                except (ValueError, IndexError):
+                    continue
+                if T0 <= due < T1:
+                    k = T0 + int((due - T0) // step) * step
+                    offered[k] = offered.get(k, 0) + 1
     with open(os.path.join(W, 'simulate.csv'), 'w') as o:
         o.write('timestamp,value\n')
         for t, v in rows:
             if t < T1:
-                o.write('%d,%.6f\n' % (t, v * scale))
+                if offered is not None and t >= T0:
+                    o.write('%d,%d\n' % (t, offered.get(t, 0)))
+                else:
+                    o.write('%d,%.6f\n' % (t, v * scale))
     # every start and activate of the run (lead-in included) as the executor reported it: from
     # the decision to Online, what the simulator's delays stand for
     starts, acts = [], []
@@ -319,17 +494,49 @@ def simulate(W, run, pols, res, tidectl):
            '--activation', str(act), '--json']
     if cost is not None:
         cmd += ['--standby-cost', '%.4f' % cost]
+    rate = float(run['clock_rate'])
+    svc_cap = svc['rps'] * float(run['step']) / rate
+    if abs(svc_cap - cap) > 1e-9 * cap:
+        cmd += ['--service-capacity', '%g' % svc_cap]
+    slo_delay = bound_ms / 1000.0 * rate
+    cmd += ['--slo-delay', '%.3f' % slo_delay]
+    qt = haproxy_timeout_s(W, pols, rate)
+    if qt:
+        cmd += ['--queue-timeout', '%g' % qt]
+    cmd += ['--minutes', os.path.join(W, 'simulate-minutes.csv')]  # per policy and minute
+    win = window_s(run.get('utilization_window'))  # the query's range, on the virtual clock
+    if win:
+        cmd += ['--metric-window', '%d' % round(win)]
+    # the control plane's settle rule for executor-managed replicas (workloads/observe.c,
+    # observe_replica_pod): one online for less than max(2 x sync, sync + the utilization's
+    # window) is a not-ready pod
+    m = re.search(r'syncPeriodSeconds:\s*(\d+)', open(spec).read())
+    sync = int(m.group(1)) if m else 15
+    settle = max(2 * sync, sync + (round(win) if win else 0))
+    cmd += ['--settle', str(settle)]
+    if 'static' in pols:  # the testbed's static fleet (sized on the scaled trace's peak)
+        on = sorted(int(f['online']) for f in csv.DictReader(open(os.path.join(W, 'static', 'fleet.csv')))
+                    if T0 <= int(f['trace_s']) < T1)
+        if on:
+            cmd += ['--static-replicas', str(on[len(on) // 2])]
     for p in pols:
         cmd += ['--policy', p]
-    sim = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit('e2e_score: %s failed (exit %d): %s' % (' '.join(cmd), out.returncode, out.stderr.strip()))
+    sim = json.loads(out.stdout)
     if isinstance(sim, dict):
         sim = sim.get('results', [sim])
     json.dump({'results': sim, 'cold_start_s': cold, 'starts': len(starts), 'activation_s': act,
-               'activations': len(acts), 'capacity': cap, 'standby_cost': cost, 'command': cmd},
+               'activations': len(acts), 'capacity': cap, 'standby_cost': cost, 'slo_delay_s': slo_delay,
+               'slo_ms': bound_ms, 'queue_timeout_s': qt, 'metric_window_s': win, 'settle_s': settle,
+               'service_capacity': svc_cap, 'service_rps': svc['rps'], 'service_source': svc['source'],
+               'service_minutes': svc['minutes'], 'demand': demand if offered is not None else 'trace',
+               'command': cmd},
               open(os.path.join(W, 'simulate.json'), 'w'), indent=1)
 
 
-def compare(W, res):
+def compare(W, res, bound, run):
     """The simulator's figures (W/simulate.json, when there) against the testbed's."""
     path = os.path.join(W, 'simulate.json')
     if not os.path.exists(path):
@@ -347,6 +554,78 @@ def compare(W, res):
                               'capacity': sj['capacity'],
                               'overload_vs_slo_violation': dev(s['overload_minutes'], r['slo_violation_minutes']),
                               'replica_minutes_vs_testbed': dev(s['replica_minutes'], r['replica_minutes'])})
+        # the simulator's SLO minutes (its fluid queue against the same bound), when it assessed
+        # them with this scoring's bound (an older simulate.json has none: not compared)
+        if s.get('slo_violation_minutes') is not None and sj.get('slo_ms') is not None and \
+                abs(sj['slo_ms'] - bound) < 1e-6:
+            # a --minutes segment: the simulator evaluated the whole day ending with it; only
+            # the segment's minutes are compared (and not the day's replica-minutes)
+            T0, T1 = int(run['t0']), int(run['t1'])
+            sim_min = set(int(t) for t in s.get('slo_violation_times') or [] if T0 <= int(t) < T1)
+            if int(run.get('minutes_arg') or 0):
+                r['simulate']['replica_minutes_vs_testbed'] = None
+            bed_min = set(r['slo_violation_times'])
+            r['simulate'].update({
+                'slo_violation_minutes': len(sim_min), 'slo_delay_s': sj['slo_delay_s'],
+                'slo_ms': sj['slo_ms'], 'queue_timeout_s': sj.get('queue_timeout_s'),
+                'metric_window_s': sj.get('metric_window_s'), 'backlog_max_s': s.get('backlog_max_s'),
+                'service_capacity': sj.get('service_capacity'), 'service_source': sj.get('service_source'),
+                'service_minutes': sj.get('service_minutes'), 'demand': sj.get('demand', 'trace'),
+                'queue_minutes': s.get('queue_minutes'), 'failed_traffic': s.get('failed_traffic'),
+                'slo_violation_vs_testbed': dev(len(sim_min), r['slo_violation_minutes']),
+                'slo_minutes_both': len(sim_min & bed_min),
+                'slo_minutes_testbed_only': sorted(bed_min - sim_min),
+                'slo_minutes_simulate_only': sorted(sim_min - bed_min),
+                # a minute the testbed flags counts as seen when the simulator flags it or one
+                # of its neighbours (a minute's boundary falls between two seconds of a queue)
+                'slo_minutes_within_1': sum(1 for m in bed_min if {m - 60, m, m + 60} & sim_min)})
+            fq = queue_check(W, run, r['policy'], sj, bed_min)
+            if fq:
+                r['simulate']['queue_on_testbed_fleet'] = fq
+
+
+def queue_check(W, run, pol, sj, bed_min):
+    """The world model apart from the decisions: the simulator's queue replayed on the testbed's
+    own fleet (online replicas per second from the executor's actions) with the requests offered
+    in each trace second, the simulator's service rate, queue timeout and SLO wait; its SLO
+    minutes against the testbed's."""
+    D = os.path.join(W, pol)
+    if not os.path.exists(os.path.join(D, 'requests.csv')) or not sj.get('slo_delay_s'):
+        return None
+    T0, T1, step = int(run['t0']), int(run['t1']), float(run['step'])
+    arr = [0] * (T1 - T0)
+    with open(os.path.join(D, 'requests.csv')) as f:
+        r = csv.reader(f)
+        next(r, None)
+        for row in r:
+            try:
+                due = float(row[0])
+            except (ValueError, IndexError):
+                continue
+            if T0 <= due < T1:
+                arr[int(due) - T0] += 1
+    online = fleet_online(D, T0, T1)
+    if pol == 'static' and not any(online):  # the static fleet is not started by the executor
+        fl = [int(f['online']) for f in csv.DictReader(open(os.path.join(D, 'fleet.csv')))
+              if T0 <= int(f['trace_s']) < T1]
+        online = [sorted(fl)[len(fl) // 2] if fl else 0] * (T1 - T0)
+    # the rebuilt fleet against the harness's samples (one per real second)
+    samples = [(int(f['trace_s']), int(f['online'])) for f in csv.DictReader(open(os.path.join(D, 'fleet.csv')))
+               if T0 <= int(f['trace_s']) < T1]
+    agree = sum(1 for t, o in samples if online[t - T0] == o)
+    wait, failed = queue_on_fleet(arr, online, sj['service_capacity'] / step, sj.get('queue_timeout_s'))
+    mins = set()
+    for k in range((T1 - T0) // 60):
+        sl = slice(60 * k, 60 * k + 60)
+        traffic, fl = sum(arr[sl]), sum(failed[sl])
+        late = sum(a for a, w in zip(arr[sl], wait[sl]) if a and w > sj['slo_delay_s'])
+        if traffic > 0 and (fl > 0.001 * traffic or (traffic - fl > 0 and late > 0.01 * (traffic - fl))):
+            mins.add(T0 + 60 * k)
+    return {'slo_violation_minutes': len(mins), 'slo_minutes_both': len(mins & bed_min),
+            'slo_minutes_within_1': sum(1 for m in bed_min if {m - 60, m, m + 60} & mins),
+            'slo_minutes_testbed_only': sorted(bed_min - mins), 'slo_minutes_queue_only': sorted(mins - bed_min),
+            'backlog_max_s': round(max(w for a, w in zip(arr, wait) if a) if any(arr) else 0, 2),
+            'fleet_samples_agreeing': '%d/%d' % (agree, len(samples))}
 
 
 def table(res, ref, bound, a, target):
@@ -383,12 +662,42 @@ def table(res, ref, bound, a, target):
         print('tidectl simulate (capacity %g per trace step, cold start %d s, activation %d s):' % (
             s0['capacity'], s0['cold_start_s'], s0['activation_s']))
         print('%-8s %22s %22s' % ('policy', 'overload sim/testbed', 'replica-min sim/testbed'))
+        print('(overload: the simulator\'s minutes of demand above the online capacity against the testbed\'s SLO '
+              'minutes)')
         f = lambda x: '%+.0f%%' % (100 * x) if x is not None else 'n/a'
         for r in sims:
             s = r['simulate']
             print('%-8s %9.1f / %-5d %5s %9.1f / %-7.1f %5s' % (
                 r['policy'], s['overload_minutes'], r['slo_violation_minutes'], f(s['overload_vs_slo_violation']),
                 s['replica_minutes'], r['replica_minutes'], f(s['replica_minutes_vs_testbed'])))
+        q = [r for r in sims if 'slo_violation_minutes' in r['simulate']]
+        if q:
+            s0 = q[0]['simulate']
+            print('tidectl simulate\'s queue (SLO wait %.2f trace s = %.1f ms at rate %g, queue timeout %s trace s, '
+                  'utilization window %s s, service %.2f per replica per step, %s over %d minutes; demand: %s):' % (
+                      s0['slo_delay_s'], s0['slo_ms'], q[0]['fleet']['clock_rate'], s0['queue_timeout_s'],
+                      s0['metric_window_s'], s0['service_capacity'], s0['service_source'], s0['service_minutes'],
+                      s0['demand']))
+            print('%-8s %22s %6s %9s %10s %10s %12s' % ('policy', 'SLO min sim/testbed', 'dev', 'both', 'bed only',
+                                                       'sim only', 'bed within 1'))
+            for r in q:
+                s = r['simulate']
+                print('%-8s %9d / %-10d %6s %9d %10d %10d %12d' % (
+                    r['policy'], s['slo_violation_minutes'], r['slo_violation_minutes'],
+                    f(s['slo_violation_vs_testbed']), s['slo_minutes_both'], len(s['slo_minutes_testbed_only']),
+                    len(s['slo_minutes_simulate_only']), s['slo_minutes_within_1']))
+            qf = [r for r in q if 'queue_on_testbed_fleet' in r['simulate']]
+            if qf:
+                print('the same queue on the testbed\'s own fleet and per-second arrivals (the world model apart from '
+                      'the decisions):')
+                for r in qf:
+                    x = r['simulate']['queue_on_testbed_fleet']
+                    print('%-8s %9d / %-10d %6s %9d %10d %10d %12d   (max wait %.0f s; fleet samples agreeing %s)' % (
+                        r['policy'], x['slo_violation_minutes'], r['slo_violation_minutes'],
+                        f((x['slo_violation_minutes'] - r['slo_violation_minutes']) / r['slo_violation_minutes']
+                          if r['slo_violation_minutes'] else None), x['slo_minutes_both'],
+                        len(x['slo_minutes_testbed_only']), len(x['slo_minutes_queue_only']),
+                        x['slo_minutes_within_1'], x['backlog_max_s'], x['fleet_samples_agreeing']))
 
 
 if __name__ == '__main__':

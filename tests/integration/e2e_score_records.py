@@ -5,7 +5,9 @@
 # (the segment's start: what there is) when it holds a slow request itself; more than 0.1% failed requests violates whatever the
 # latency; requests outside the segment are not counted; --slo-ms re-scores the same records
 # against a fixed bound (a finished race re-scored without re-running it); the replica-minutes
-# and the standby cost come from the fleet samples; a bad argument exits non-zero.
+# and the standby cost come from the fleet samples; a bad argument exits non-zero; the simulator
+# comparison's helpers (the queue on the testbed's fleet, the fleet from the actions, the
+# measured service rate) on known inputs.
 # timeout: 30
 import csv
 import json
@@ -26,9 +28,64 @@ def fail(msg):
     sys.exit(1)
 
 
+def queue_helpers(w):
+    """The simulator comparison's helpers with known inputs: the queue replayed on a fleet
+    (FIFO waits, no server = failure, the timeout), the fleet rebuilt from the executor's
+    actions, the service rate measured where a queue stood."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("e2e_score", SCORE)
+    sc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sc)
+    # 2/s against 1/s for 120 s, then 0.5/s: the backlog reaches 120 (a 120 s wait) and drains
+    arr = [2] * 120 + [0.5] * 400
+    wait, failed = sc.queue_on_fleet(arr, [1] * 520, 1.0, None)
+    if abs(wait[119] - 120) > 1e-6 or wait[0] != 1 or any(failed):
+        fail("queue_on_fleet: waits %s %s, failed %s" % (wait[0], wait[119], sum(failed)))
+    if not (wait[358] > 0 and wait[360] == 0):
+        fail("queue_on_fleet: drain %s %s" % (wait[358], wait[360]))
+    # the capacity doubles 10 s after 101 arrived at once: the last leaves after 10 + 90 / 2 s
+    wait, _ = sc.queue_on_fleet([101] + [0] * 199, [1] * 11 + [2] * 189, 1.0, None)
+    if abs(wait[0] - 55) > 1e-6:
+        fail("queue_on_fleet: FIFO wait with the capacity that came %s" % wait[0])
+    # no replica online: refused at once; a timeout of 10 s: at most 10 x capacity waits
+    _, failed = sc.queue_on_fleet([3, 3], [0, 0], 1.0, None)
+    if failed != [3, 3]:
+        fail("queue_on_fleet: no server %s" % failed)
+    wait, failed = sc.queue_on_fleet([3] * 10, [1] * 10, 1.0, 10)
+    if abs(sum(failed) - (30 - 10 - 10)) > 1e-9 or max(wait) > 10 + 1e-9:
+        fail("queue_on_fleet: timeout failed %s, max wait %s" % (sum(failed), max(wait)))
+    # the fleet from the actions (repeated rows, unfinished ones ignored)
+    D = os.path.join(w, "q")
+    os.mkdir(D)
+    acts = [{"time": T0 - 100, "action": "start", "replica": "a", "result": "done in 50000 ms"},
+            {"time": T0 - 100, "action": "start", "replica": "a", "result": "done in 50000 ms"},
+            {"time": T0 + 10, "action": "activate", "replica": "b", "result": "done in 500 ms"},
+            {"time": T0 + 20, "action": "cutoff", "replica": "a", "result": "done in 100 ms"},
+            {"time": T0 + 30, "action": "start", "replica": "c", "result": "sent to app1"}]
+    with open(os.path.join(D, "actions.jsonl"), "w") as f:
+        for a in acts:
+            f.write(json.dumps(a) + "\n")
+    on = sc.fleet_online(D, T0, T0 + 40)
+    if on[:10] != [1] * 10 or on[10:20] != [2] * 10 or on[20:] != [1] * 20:
+        fail("fleet_online: %s" % on)
+    # the service rate: minutes 0-2 each hold 30 requests waiting 500 ms real (30 trace s: a
+    # queue all along, above a 100 ms reference p99) on 2 replicas; minute 0 answers 15, minute
+    # 1 30 (minute 2 has no next minute to show its queue lasted): 45 over 4 replica-minutes
+    write_requests(os.path.join(D, "requests.csv"),
+                   [(T0 + 60 * k + 2 * i, 500.0, 200) for k in range(3) for i in range(30)])
+    with open(os.path.join(D, "fleet.csv"), "w") as f:
+        f.write("trace_s,online,starting,cutoff,standby,cpu_ns,mem_bytes\n")
+        for k in range(3):
+            f.write("%d,2,0,0,0,0,0\n" % (T0 + 60 * k + 5))
+    n, reps, mins = sc.saturated_rate(D, T0, T0 + 180, 60.0, 100.0)
+    if mins != 2 or reps != 4 or n != 45:
+        fail("saturated_rate: %s %s %s" % (n, reps, mins))
+
+
 def main():
     w = tempfile.mkdtemp(prefix="e2e-score-")
     try:
+        queue_helpers(w)
         run(w)
     finally:
         shutil.rmtree(w, ignore_errors=True)

@@ -191,3 +191,232 @@ TEST(sim_nasa_benchmark_goal) {
     T_ASSERT(tide.overload_minutes <= 0.3 * hpa.overload_minutes);
     T_ASSERT(tide.replica_minutes <= hpa.replica_minutes);
 }
+
+/* The queue with known inputs: 2/s against 1/s for 120 s, then 0.5/s: the backlog grows 1/s
+ * to 120 (a 120 s wait), drains at 0.5/s for 240 s; at a 30 s bound the arrivals of seconds
+ * 30..298 wait longer, so minutes 0-4 violate and minute 5 (still queued, waits < 30 s) does
+ * not. */
+TEST(sim_queue_step_backlog_drain_and_violating_minutes) {
+    sim_queue q = {0};
+    sim_second s;
+    double traffic[8] = {0}, late[8] = {0}, failed[8] = {0}, maxwait = 0;
+    int queued = 0, first_late = -1, last_late = -1;
+    for (int i = 0; i < 480; i++) {
+        double a = i < 120 ? 2.0 : 0.5;
+        sim_queue_second(&q, a, 1.0, 0, &s);
+        T_NEAR(s.accepted, a, 1e-12);
+        T_NEAR(s.failed, 0, 0);
+        T_NEAR(s.served, 1.0 < a + q.backlog + s.served ? 1.0 : s.served, 1e-12);
+        if (i == 119) T_NEAR(q.backlog, 120, 1e-9);
+        traffic[i / 60] += a;
+        if (s.wait > 30) {
+            late[i / 60] += s.accepted;
+            if (first_late < 0) first_late = i;
+            last_late = i;
+        }
+        if (s.wait > maxwait) maxwait = s.wait;
+        queued += q.backlog > 0;
+    }
+    T_NEAR(maxwait, 120, 1e-9);
+    T_EQ_INT(first_late, 30);
+    T_EQ_INT(last_late, 298);
+    T_EQ_INT(queued, 359); /* seconds 0..358 end with traffic waiting; 359 empties it */
+    T_NEAR(q.backlog, 0, 0);
+    int viol[8];
+    for (int m = 0; m < 8; m++)
+        viol[m] = sim_minute_violates(traffic[m], late[m], failed[m]);
+    for (int m = 0; m < 5; m++)
+        T_EQ_INT(viol[m], 1);
+    T_EQ_INT(viol[5], 0);
+    T_EQ_INT(viol[6], 0);
+    T_EQ_INT(viol[7], 0);
+}
+
+/* The queue timeout (HAProxy's `timeout queue`): at most timeout x capacity waits; the rest
+ * fails, also when the capacity falls under what waits; with no capacity, arrivals fail at
+ * once and the backlog waits for a replica. */
+TEST(sim_queue_timeout_and_no_capacity) {
+    sim_queue q = {0};
+    sim_second s;
+    for (int i = 0; i < 5; i++) { /* 3/s against 1/s: the backlog grows 2/s to 10 */
+        sim_queue_second(&q, 3, 1, 10, &s);
+        T_NEAR(s.failed, 0, 0);
+    }
+    T_NEAR(q.backlog, 10, 1e-12);
+    sim_queue_second(&q, 3, 1, 10, &s); /* room for one: 2 fail, the wait stays 10 s */
+    T_NEAR(s.accepted, 1, 1e-12);
+    T_NEAR(s.failed, 2, 1e-12);
+    T_NEAR(s.wait, 10, 1e-12);
+    sim_queue_second(&q, 0, 0.5, 10, &s); /* capacity halved: 5 of the 10 waiting time out */
+    T_NEAR(s.failed, 5, 1e-12);
+    T_NEAR(s.served, 0.5, 1e-12);
+    T_NEAR(q.backlog, 4.5, 1e-12);
+    sim_queue_second(&q, 7, 0, 10, &s); /* no replica online: refused at once */
+    T_NEAR(s.failed, 7, 0);
+    T_NEAR(s.served, 0, 0);
+    T_NEAR(q.backlog, 4.5, 1e-12);
+    sim_queue q2 = {0}; /* demand exactly at capacity leaves no queue */
+    for (int i = 0; i < 100; i++)
+        sim_queue_second(&q2, 0.1 * 3, 0.3, 0, &s);
+    T_NEAR(q2.backlog, 0, 0);
+    /* the minute's rule: p99 above the bound = more than 1% of the answered late; failed
+     * more than 0.1% */
+    T_EQ_INT(sim_minute_violates(100, 1, 0), 0);
+    T_EQ_INT(sim_minute_violates(100, 1.01, 0), 1);
+    T_EQ_INT(sim_minute_violates(1000, 0, 1), 0);
+    T_EQ_INT(sim_minute_violates(1000, 0, 1.5), 1);
+    T_EQ_INT(sim_minute_violates(0, 0, 0), 0);
+}
+
+/* Through sim_run: a fleet that serves half what it is sized for (service capacity) overloads
+ * at the 200/min peak (120% of its real capacity at 10 replicas) for two hours: the queue grows
+ * until the timeout refuses traffic, and drains after the peak; the static policy's size is
+ * unchanged, and with its real capacity nothing waits. */
+TEST(sim_run_queue_slo_minutes_and_service_capacity) {
+    size_t n;
+    int64_t t0;
+    double *y = step_trace(&n, &t0);
+    sim_trace tr = {y, n, t0, 60};
+    sim_config cfg;
+    sim_config_defaults(&cfg);
+    cfg.eval_days = 1;
+    cfg.peak_replicas = 10; /* capacity 200 / 6 per minute */
+    cfg.slo_delay = 30;
+    cfg.queue_timeout = 600;
+    workload_spec s = tide_spec("snaive-day");
+    sim_result r;
+    char err[256] = "";
+    T_EQ_INT(sim_run(&cfg, &s, &tr, SIM_STATIC, &r, err, sizeof err), 0);
+    T_EQ_INT(r.slo_assessed, 1);
+    T_NEAR(r.slo_violation_minutes, 0, 0);
+    T_NEAR(r.backlog_max_s, 0, 0);
+    T_NEAR(r.queue_minutes, 0, 0);
+    T_NEAR(r.traffic, 50 * 1320 + 200 * 120, 1e-6);
+    sim_result_fini(&r);
+    cfg.service_capacity = 200 / 6.0 * 0.5; /* 10 replicas serve 166.7/min: the peak is 120% */
+    T_EQ_INT(sim_run(&cfg, &s, &tr, SIM_STATIC, &r, err, sizeof err), 0);
+    T_EQ_INT(r.static_replicas, 10);
+    T_NEAR(r.overload_minutes, 120, 1e-6);
+    /* 33.3/min more than served: the wait passes 30 s (a backlog of 83.3) 150 s into the peak
+     * (minute 722), the timeout (600 s: 1,666.7 waiting) after 3,000 s, after which traffic
+     * fails; after the peak the queue drains at 116.7/min, under 30 s of wait 814 s later
+     * (minute 853): minutes 722..853 violate */
+    printf("  %.0f SLO minutes from minute %lld, %.1f failed, max wait %.1f s\n",
+           r.slo_violation_minutes, (long long)(r.slo_minutes[0] - r.t0) / 60, r.failed,
+           r.backlog_max_s);
+    T_NEAR(r.backlog_max_s, 600, 1e-6);
+    T_NEAR(r.failed, (200 - 200 / 6.0 * 5) * 70, 1e-6); /* 70 of the 120 minutes past it */
+    T_NEAR(r.slo_violation_minutes, 132, 0);
+    T_EQ_INT(r.n_slo_minutes, 132);
+    T_EQ_INT(r.slo_minutes[0], r.t0 + 722 * 60);
+    T_EQ_INT(r.slo_minutes[131], r.t0 + 853 * 60);
+    for (size_t i = 1; i < r.n_slo_minutes; i++)
+        T_ASSERT(r.slo_minutes[i] > r.slo_minutes[i - 1]);
+    sim_result_fini(&r);
+    /* the HPA meets the 4x jump with cold starts: the queue shows, and a trailing metric window
+     * runs without changing what is accounted */
+    cfg.service_capacity = 0;
+    cfg.metric_window = 60;
+    T_EQ_INT(sim_run(&cfg, &s, &tr, SIM_HPA, &r, err, sizeof err), 0);
+    T_ASSERT(r.backlog_max_s > 30);
+    T_ASSERT(r.slo_violation_minutes >= 1);
+    sim_result_fini(&r);
+    cfg.slo_delay = 0; /* not assessed without a bound */
+    T_EQ_INT(sim_run(&cfg, &s, &tr, SIM_HPA, &r, err, sizeof err), 0);
+    T_EQ_INT(r.slo_assessed, 0);
+    T_ASSERT(r.slo_minutes == NULL);
+    sim_result_fini(&r);
+    free(y);
+}
+
+/* The first-come-first-served waits: 100 waiting at 1/s wait 100 s while the capacity stays;
+ * when it doubles 10 s later, the last of them leaves after 10 + 90 / 2 = 55 s. Streamed with a
+ * bounded memory: past it, the oldest take the estimate made at arrival. */
+typedef struct waits {
+    int n;
+    int64_t t[16];
+    double amount[16], wait[16];
+} waits;
+
+static void collect(void *ctx, int64_t t, double amount, double wait) {
+    waits *w = ctx;
+    if (w->n < 16) {
+        w->t[w->n] = t;
+        w->amount[w->n] = amount;
+        w->wait[w->n++] = wait;
+    }
+}
+
+static void fifo_run(const double *acc, const double *cap, int n, size_t max, waits *w) {
+    sim_queue q = {0};
+    sim_fifo f;
+    memset(w, 0, sizeof *w);
+    sim_fifo_init(&f, max, collect, w);
+    for (int i = 0; i < n; i++) {
+        sim_second s;
+        sim_queue_second(&q, acc[i], cap[i], 0, &s);
+        T_EQ_INT(sim_fifo_second(&f, i, s.accepted, s.dropped, s.served, cap[i], q.backlog, s.wait),
+                 0);
+    }
+    sim_fifo_finish(&f);
+}
+
+TEST(sim_fifo_waits_follow_the_capacity_that_came) {
+    enum { N = 200 };
+    double acc[N] = {0}, cap[N];
+    waits w;
+    acc[0] = 101; /* 101 arrive in second 0; 1 served in it, 100 wait */
+    acc[150] = 1; /* later, served within its second */
+    for (int i = 0; i < N; i++)
+        cap[i] = 1;
+    fifo_run(acc, cap, N, 1000, &w);
+    T_EQ_INT(w.n, 2);
+    T_EQ_INT(w.t[0], 0);
+    T_NEAR(w.amount[0], 101, 1e-9);
+    T_NEAR(w.wait[0], 100, 1e-9);
+    T_EQ_INT(w.t[1], 150);
+    T_NEAR(w.wait[1], 0, 0);
+    for (int i = 11; i < N; i++)
+        cap[i] = 2;
+    fifo_run(acc, cap, N, 1000, &w);
+    T_NEAR(w.wait[0], 55, 1e-9);
+    /* never served within the span: the estimate at arrival (100 / 1) */
+    fifo_run(acc, cap, 20, 1000, &w);
+    T_EQ_INT(w.n, 1);
+    T_NEAR(w.wait[0], 100, 1e-9);
+    /* a bound of 2 waiting seconds: the third pushes the oldest out with its estimate */
+    double acc3[6] = {3, 3, 3, 0, 0, 0}, cap3[6] = {1, 1, 1, 10, 10, 10};
+    fifo_run(acc3, cap3, 6, 2, &w);
+    T_EQ_INT(w.n, 3);
+    T_EQ_INT(w.t[0], 0);
+    T_NEAR(w.wait[0], 2, 1e-9); /* backlog 2 at capacity 1 */
+    T_EQ_INT(w.t[1], 1); /* 3 of second 1 and 3 of second 2 wait: served at 10/s in second 3 */
+    T_NEAR(w.wait[1], 1.3, 1e-9);
+    T_NEAR(w.wait[2], 0.6, 1e-9);
+}
+
+/* The settle rule: pods online only lately are not ready (0% on a scale-up). The HPA meets the
+ * 4x jump with 4 new pods; once they are up, 7 pods run at 86%: ready at once, the HPA scales
+ * to 10 within a sync; with a 10-minute settle the 4 read as 0% for 10 minutes and hold the
+ * scale-up back, so the fleet runs above the target minutes longer. */
+TEST(sim_settle_holds_scale_ups_back) {
+    size_t n;
+    int64_t t0;
+    double *y = step_trace(&n, &t0);
+    sim_trace tr = {y, n, t0, 60};
+    sim_config cfg;
+    sim_config_defaults(&cfg);
+    cfg.eval_days = 1;
+    cfg.peak_replicas = 10;
+    workload_spec s = tide_spec("snaive-day");
+    sim_result a, b;
+    char err[256] = "";
+    T_EQ_INT(sim_run(&cfg, &s, &tr, SIM_HPA, &a, err, sizeof err), 0);
+    cfg.settle_seconds = 600;
+    T_EQ_INT(sim_run(&cfg, &s, &tr, SIM_HPA, &b, err, sizeof err), 0);
+    printf("  above target: %.1f min ready at once, %.1f min with a 600 s settle\n",
+           a.above_target_minutes, b.above_target_minutes);
+    T_ASSERT(b.above_target_minutes > a.above_target_minutes + 5);
+    T_ASSERT(b.replica_minutes < a.replica_minutes);
+    free(y);
+}
