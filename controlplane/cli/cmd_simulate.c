@@ -4,6 +4,7 @@
 #include "offline/series_csv.h"
 #include "offline/sim.h"
 #include "tidectl.h"
+#include "scaling/hpa.h"
 #include "spec/workload.h"
 
 #include <errno.h>
@@ -18,7 +19,7 @@
     "         [--eval-days 7] [--peak-replicas N | --capacity C] [--cold-start S]\n"               \
     "         [--activation S] [--standby-cost F] [--slo-delay S] [--queue-timeout S]\n"           \
     "         [--metric-window S] [--service-capacity C] [--static-replicas N]\n"                  \
-    "         [--minutes OUT.csv] [--settle S]\n"                                                  \
+    "         [--minutes OUT.csv] [--settle S|rule]\n"                                             \
     "         [--sort] [--json] [--plot OUT.svg] [--verbose]\n"                                    \
     "  Replays TRAFFIC.csv (timestamp,value: demand per step) against a simulated fleet and\n"     \
     "  reports overload minutes, minutes above the target, replica-minutes and scale actions\n"    \
@@ -142,7 +143,7 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
     const char *data = NULL, *spec_path = NULL, *plot = NULL, *minutes_path = NULL;
     int json = ctx ? ctx->json : 0;
     sim_policy pol[8];
-    int npol = 0;
+    int npol = 0, settle_rule = 0;
     sim_config cfg;
     sim_config_defaults(&cfg);
     series_csv_opts copts = {0};
@@ -223,9 +224,16 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
             cfg.service_capacity = v;
             break;
         case 'T':
+            if (strcmp(optarg, "rule") == 0) {
+                settle_rule = 1;
+                break;
+            }
             if (parse_num(optarg, 0, 86400, &v) < 0 || v != floor(v))
-                return cli_usage_error(&sim_cmd, "--settle: whole seconds 0..86400");
+                return cli_usage_error(&sim_cmd,
+                                       "--settle: whole seconds 0..86400, or 'rule' (the control "
+                                       "plane's: max(2 x sync, sync + --metric-window))");
             cfg.settle_seconds = (int)v;
+            settle_rule = 0;
             break;
         case 'R':
             if (parse_num(optarg, 1, 100000, &v) < 0 || v != floor(v))
@@ -280,6 +288,9 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
         return 2;
     }
     wl_problems_fini(&probs);
+    if (settle_rule) /* the live control plane's own rule, from the spec's sync period */
+        cfg.settle_seconds =
+            hpa_settle_seconds(spec.sync_seconds > 0 ? spec.sync_seconds : 15, cfg.metric_window);
     series_csv csv;
     char err[512];
     if (series_csv_load(data, &copts, &csv, err, sizeof err) < 0) {

@@ -291,3 +291,9 @@ void hpa_normalize(hpa_state *h, int64_t now, int current, int desired, hpa_deci
     snprintf(out->reason, sizeof out->reason, "metrics want %d, stabilized %d, %s: %d (from %d)",
              desired, stab, why, result, current);
 }
+
+int hpa_settle_seconds(int sync_seconds, int window_s) {
+    int settle = 2 * sync_seconds;
+    if (window_s > 0 && sync_seconds + window_s > settle) settle = sync_seconds + window_s;
+    return settle;
+}

@@ -51,6 +51,12 @@ typedef struct hpa_metric_result {
  * -EINVAL on a bad target. */
 int hpa_metric_replicas(int current, const hpa_metric *m, double tolerance, hpa_metric_result *out);
 
+/* How long a replica that came online stays a not-ready pod for the utilization: the first
+ * sync after it may already hold it, and the metric's averaging window (window_s, 0 for an
+ * instantaneous metric) must have begun after it was ready: max(2 x sync, sync + window).
+ * One rule for the live control plane (observe_replica_pod) and tidectl simulate --settle rule. */
+int hpa_settle_seconds(int sync_seconds, int window_s);
+
 /* Maximum over metrics (Kubernetes computeReplicasForMetrics): a metric that fails is skipped
  * when another gives a recommendation, unless the result would be a scale-down (then no
  * change: *desired = current). Returns 0, or -ENODATA when every metric failed.

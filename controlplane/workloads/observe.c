@@ -2,6 +2,7 @@
 #include "workloads/observe.h"
 
 #include "query/prom.h"
+#include "scaling/hpa.h"
 #include "query/promql.h"
 #include "query/query.h"
 
@@ -171,9 +172,7 @@ uint64_t observe_label_hash(const char *v) {
 
 observe_pod_class observe_replica_pod(const char *state, int64_t since_ms, int64_t now_ms,
                                       int sync_seconds, int window_s) {
-    int64_t settle_s = 2 * (int64_t)sync_seconds;
-    if (window_s > 0 && (int64_t)sync_seconds + window_s > settle_s)
-        settle_s = (int64_t)sync_seconds + window_s;
+    int64_t settle_s = hpa_settle_seconds(sync_seconds, window_s);
     if (strcmp(state, "Online") == 0)
         return since_ms >= 0 && now_ms - since_ms < settle_s * 1000 ? OBSERVE_POD_UNREADY
                                                                     : OBSERVE_POD_READY;

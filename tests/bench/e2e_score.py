@@ -507,13 +507,10 @@ def simulate(W, run, pols, res, tidectl, bound_ms, svc, demand):
     win = window_s(run.get('utilization_window'))  # the query's range, on the virtual clock
     if win:
         cmd += ['--metric-window', '%d' % round(win)]
-    # the control plane's settle rule for executor-managed replicas (workloads/observe.c,
-    # observe_replica_pod): one online for less than max(2 x sync, sync + the utilization's
-    # window) is a not-ready pod
-    m = re.search(r'syncPeriodSeconds:\s*(\d+)', open(spec).read())
-    sync = int(m.group(1)) if m else 15
-    settle = max(2 * sync, sync + (round(win) if win else 0))
-    cmd += ['--settle', str(settle)]
+    # the control plane's settle rule for executor-managed replicas (scaling/hpa.c
+    # hpa_settle_seconds, which observe_replica_pod uses): one online for less than
+    # max(2 x sync, sync + the utilization's window) is a not-ready pod; simulate computes it
+    cmd += ['--settle', 'rule']
     if 'static' in pols:  # the testbed's static fleet (sized on the scaled trace's peak)
         on = sorted(int(f['online']) for f in csv.DictReader(open(os.path.join(W, 'static', 'fleet.csv')))
                     if T0 <= int(f['trace_s']) < T1)
@@ -527,6 +524,7 @@ def simulate(W, run, pols, res, tidectl, bound_ms, svc, demand):
     sim = json.loads(out.stdout)
     if isinstance(sim, dict):
         sim = sim.get('results', [sim])
+    settle = sim[0].get('settle_s') if sim else None
     json.dump({'results': sim, 'cold_start_s': cold, 'starts': len(starts), 'activation_s': act,
                'activations': len(acts), 'capacity': cap, 'standby_cost': cost, 'slo_delay_s': slo_delay,
                'slo_ms': bound_ms, 'queue_timeout_s': qt, 'metric_window_s': win, 'settle_s': settle,

@@ -39,7 +39,7 @@ PY
 # serves less than it is sized for, the per-minute figures
 "${T[@]}" --policy all --json --slo-delay 20 --queue-timeout 600 --metric-window 60 \
     --service-capacity "$("${T[@]}" --policy static --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["capacity"] * 0.3)')" \
-    --static-replicas 20 --settle 75 --minutes "$W/min.csv" > "$W/q.json" || fail "simulate with the queue's flags"
+    --static-replicas 20 --settle rule --minutes "$W/min.csv" > "$W/q.json" || fail "simulate with the queue's flags"
 /usr/bin/python3 - "$W/q.json" "$W/min.csv" <<'PY' || fail "queue figures"
 import csv, json, sys
 res = {o["policy"]: o for o in json.load(open(sys.argv[1]))}
@@ -50,7 +50,7 @@ for p, o in res.items():
     viol = [int(r["minute"]) for r in mine if r["slo_violation"] == "1"]
     assert o["slo_violation_minutes"] == len(viol) and o["slo_violation_times"] == viol, (p, o, viol)
     assert o["slo_delay_s"] == 20 and o["queue_timeout_s"] == 600 and o["metric_window_s"] == 60, o
-    assert o["settle_s"] == 75, o
+    assert o["settle_s"] == 75, o  # the control plane's rule: max(2 x 15, 15 + 60)
     assert abs(sum(float(r["traffic"]) for r in mine) - o["traffic"]) < 1e-3 * o["traffic"] + 1
     assert max(float(r["max_wait_s"]) for r in mine) <= 600 + 1e-6, p
 s = res["static"]  # 20 replicas at 30% of the sized capacity: the peak hours overload
