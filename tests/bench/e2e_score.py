@@ -431,6 +431,20 @@ def window_s(w):
     return int(m.group(1)) * {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600}[m.group(2)] if m else None
 
 
+def request_due_times(path, T0, T1):
+    """The due trace times in [T0, T1) of a requests.csv (tide-loadgen --requests)."""
+    with open(path) as f:
+        r = csv.reader(f)
+        next(r, None)
+        for row in r:
+            try:
+                due = float(row[0])
+            except (ValueError, IndexError):
+                continue
+            if T0 <= due < T1:
+                yield due
+
+
 def simulate(W, run, pols, res, tidectl, bound_ms, svc, demand):
     """tidectl simulate on the run's segment with the fleet's measured capacity, cold start,
     activation and standby cost, the SLO's bound (real ms at the clock rate: trace seconds =
@@ -453,17 +467,9 @@ def simulate(W, run, pols, res, tidectl, bound_ms, svc, demand):
     src = next((p for p in pols if os.path.exists(os.path.join(W, p, 'requests.csv'))), None)
     if demand == 'offered' and src:
         offered = {}
-        with open(os.path.join(W, src, 'requests.csv')) as f:
-            r = csv.reader(f)
-            next(r, None)
-            for row in r:
-                try:
-                    due = float(row[0])
-                except (ValueError, IndexError):
-                    continue
-                if T0 <= due < T1:
-                    k = T0 + int((due - T0) // step) * step
-                    offered[k] = offered.get(k, 0) + 1
+        for due in request_due_times(os.path.join(W, src, 'requests.csv'), T0, T1):
+            k = T0 + int((due - T0) // step) * step
+            offered[k] = offered.get(k, 0) + 1
     with open(os.path.join(W, 'simulate.csv'), 'w') as o:
         o.write('timestamp,value\n')
         for t, v in rows:
@@ -592,16 +598,8 @@ def queue_check(W, run, pol, sj, bed_min):
         return None
     T0, T1, step = int(run['t0']), int(run['t1']), float(run['step'])
     arr = [0] * (T1 - T0)
-    with open(os.path.join(D, 'requests.csv')) as f:
-        r = csv.reader(f)
-        next(r, None)
-        for row in r:
-            try:
-                due = float(row[0])
-            except (ValueError, IndexError):
-                continue
-            if T0 <= due < T1:
-                arr[int(due) - T0] += 1
+    for due in request_due_times(os.path.join(D, 'requests.csv'), T0, T1):
+        arr[int(due) - T0] += 1
     online = fleet_online(D, T0, T1)
     if pol == 'static' and not any(online):  # the static fleet is not started by the executor
         fl = [int(f['online']) for f in csv.DictReader(open(os.path.join(D, 'fleet.csv')))

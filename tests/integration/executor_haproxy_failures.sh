@@ -64,8 +64,9 @@ sed -i 's/timeoutSeconds: 20/timeoutSeconds: 1/' "$W/web.yaml"
 "${CTL[@]}" apply -f "$W/web.yaml" > /dev/null
 failed_twice() { [ "$("${CTL[@]}" events web | grep -cE 'action-failed +start web-[0-9]+: failed after [0-9]+ ms: replica-start on app[12]: .*not ready after')" -ge 2 ]; }
 wait_until 60 failed_twice || fail "no failed starts: $("${CTL[@]}" events web | tail -20)"
-"${CTL[@]}" events web | grep >/dev/null -E 'action-failed +start web-[0-9]+: refused: start backoff after [0-9]+ failed starts?: next try in [0-9]+ s' \
-    || fail "no backoff: $("${CTL[@]}" events web | tail -20)"
+# the refusal comes with the sync after the second failure: awaited, not read at once
+backed_off() { "${CTL[@]}" events web | grep >/dev/null -E 'action-failed +start web-[0-9]+: refused: start backoff after [0-9]+ failed starts?: next try in [0-9]+ s'; }
+wait_until 30 backed_off || fail "no backoff: $("${CTL[@]}" events web | tail -20)"
 # every process belongs to a replica the executor lists (a start under way included): none left
 ps_now=$(procs)   # first: a replica is listed before its process is started
 ids=" $(reps | /usr/bin/python3 -c 'import json,sys; print(" ".join(r["id"] for r in json.load(sys.stdin)))') "
