@@ -61,7 +61,10 @@ def saturated_rate(D, T0, T1, rate, ref_p99):
     """The fleet's measured service rate: requests answered per online replica per trace minute,
     over the minutes where a queue stood throughout (the fastest answered request due in the
     minute and in the next one waited longer than the reference p99, so every replica was busy
-    the whole minute) and the online count did not change. (answered, replica-minutes, minutes)"""
+    the whole minute) and the online count did not change; only after the segment's first minute
+    without a queue: a queue standing from the segment's start also serves the lead-in's
+    requests, which have no records here, so its minutes would count too few answered.
+    (answered, replica-minutes, minutes)"""
     comp, fastest = {}, {}
     with open(os.path.join(D, 'requests.csv')) as f:
         r = csv.reader(f)
@@ -81,9 +84,10 @@ def saturated_rate(D, T0, T1, rate, ref_p99):
     for f in csv.DictReader(open(os.path.join(D, 'fleet.csv'))):
         online.setdefault((int(f['trace_s']) - T0) // 60, set()).add(int(f['online']))
     n = reps = mins = 0
+    first = min((k for k, ms in fastest.items() if ms <= ref_p99), default=None)
     for k, ms in fastest.items():
         on = online.get(k)
-        if ms > ref_p99 and fastest.get(k + 1, 0) > ref_p99 and on and len(on) == 1 and min(on) > 0:
+        if first is not None and k > first and ms > ref_p99 and fastest.get(k + 1, 0) > ref_p99 and on and len(on) == 1 and min(on) > 0:
             n += comp.get(k, 0)
             reps += min(on)
             mins += 1

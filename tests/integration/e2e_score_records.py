@@ -68,18 +68,25 @@ def queue_helpers(w):
     on = sc.fleet_online(D, T0, T0 + 40)
     if on[:10] != [1] * 10 or on[10:20] != [2] * 10 or on[20:] != [1] * 20:
         fail("fleet_online: %s" % on)
-    # the service rate: minutes 0-2 each hold 30 requests waiting 500 ms real (30 trace s: a
-    # queue all along, above a 100 ms reference p99) on 2 replicas; minute 0 answers 15, minute
-    # 1 30 (minute 2 has no next minute to show its queue lasted): 45 over 4 replica-minutes
-    write_requests(os.path.join(D, "requests.csv"),
-                   [(T0 + 60 * k + 2 * i, 500.0, 200) for k in range(3) for i in range(30)])
+    # the service rate: minute 0 is answered at once (10 ms), minutes 1-3 each hold 30
+    # requests waiting 500 ms real (30 trace s: a queue all along, above a 100 ms reference
+    # p99) on 2 replicas; minute 1 answers 15, minute 2 30 (minute 3 has no next minute to show
+    # its queue lasted): 45 over 4 replica-minutes
+    fast = [(T0 + 2 * i, 10.0, 200) for i in range(30)]
+    slow = [(T0 + 60 * k + 2 * i, 500.0, 200) for k in range(1, 4) for i in range(30)]
+    write_requests(os.path.join(D, "requests.csv"), fast + slow)
     with open(os.path.join(D, "fleet.csv"), "w") as f:
         f.write("trace_s,online,starting,cutoff,standby,cpu_ns,mem_bytes\n")
-        for k in range(3):
+        for k in range(4):
             f.write("%d,2,0,0,0,0,0\n" % (T0 + 60 * k + 5))
-    n, reps, mins = sc.saturated_rate(D, T0, T0 + 180, 60.0, 100.0)
+    n, reps, mins = sc.saturated_rate(D, T0, T0 + 240, 60.0, 100.0)
     if mins != 2 or reps != 4 or n != 45:
         fail("saturated_rate: %s %s %s" % (n, reps, mins))
+    # a queue standing from the segment's start also serves the lead-in's unrecorded requests:
+    # not measured
+    write_requests(os.path.join(D, "requests.csv"), slow)
+    if sc.saturated_rate(D, T0 + 60, T0 + 240, 60.0, 100.0)[2] != 0:
+        fail("saturated_rate measured a queue that stood from the segment's start")
 
 
 def main():
