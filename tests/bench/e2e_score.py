@@ -57,6 +57,21 @@ def quantile(vals, q):
     return vals[k - 1]
 
 
+def request_records(path, t0, t1):
+    """The records of a requests.csv (tide-loadgen --requests) due in [t0, t1): (due trace
+    time, latency ms, status); malformed rows are skipped."""
+    with open(path) as f:
+        r = csv.reader(f)
+        next(r, None)
+        for row in r:
+            try:
+                due, ms, st = float(row[0]), float(row[1]), int(row[2])
+            except (ValueError, IndexError):
+                continue
+            if t0 <= due < t1:
+                yield due, ms, st
+
+
 def saturated_rate(D, T0, T1, rate, ref_p99):
     """The fleet's measured service rate: requests answered per online replica per trace minute,
     over the minutes where a queue stood throughout (the fastest answered request due in the
@@ -66,20 +81,13 @@ def saturated_rate(D, T0, T1, rate, ref_p99):
     requests, which have no records here, so its minutes would count too few answered.
     (answered, replica-minutes, minutes)"""
     comp, fastest = {}, {}
-    with open(os.path.join(D, 'requests.csv')) as f:
-        r = csv.reader(f)
-        next(r, None)
-        for row in r:
-            try:
-                due, ms, st = float(row[0]), float(row[1]), int(row[2])
-            except (ValueError, IndexError):
-                continue
-            if not (200 <= st < 300) or not (T0 <= due < T1):
-                continue
-            k = int((due + ms / 1000.0 * rate - T0) // 60)
-            comp[k] = comp.get(k, 0) + 1
-            kd = int((due - T0) // 60)
-            fastest[kd] = min(fastest.get(kd, ms), ms)
+    for due, ms, st in request_records(os.path.join(D, 'requests.csv'), T0, T1):
+        if not (200 <= st < 300):
+            continue
+        k = int((due + ms / 1000.0 * rate - T0) // 60)
+        comp[k] = comp.get(k, 0) + 1
+        kd = int((due - T0) // 60)
+        fastest[kd] = min(fastest.get(kd, ms), ms)
     online = {}
     for f in csv.DictReader(open(os.path.join(D, 'fleet.csv'))):
         online.setdefault((int(f['trace_s']) - T0) // 60, set()).add(int(f['online']))
@@ -169,22 +177,13 @@ def load_requests(path, t0, t1):
     off = [0] * nmin
     fail = [0] * nmin
     lat = [[] for _ in range(nmin)]
-    with open(path) as f:
-        r = csv.reader(f)
-        next(r, None)
-        for row in r:
-            try:
-                due, ms, st = float(row[0]), float(row[1]), int(row[2])
-            except (ValueError, IndexError):
-                continue
-            if not (t0 <= due < t1):
-                continue
-            k = int((due - t0) // 60)
-            off[k] += 1
-            if 200 <= st < 300:
-                lat[k].append(ms)
-            else:
-                fail[k] += 1
+    for due, ms, st in request_records(path, t0, t1):
+        k = int((due - t0) // 60)
+        off[k] += 1
+        if 200 <= st < 300:
+            lat[k].append(ms)
+        else:
+            fail[k] += 1
     for v in lat:
         v.sort()
     return off, fail, lat
@@ -435,20 +434,6 @@ def window_s(w):
     return int(m.group(1)) * {'ms': 0.001, 's': 1, 'm': 60, 'h': 3600}[m.group(2)] if m else None
 
 
-def request_due_times(path, T0, T1):
-    """The due trace times in [T0, T1) of a requests.csv (tide-loadgen --requests)."""
-    with open(path) as f:
-        r = csv.reader(f)
-        next(r, None)
-        for row in r:
-            try:
-                due = float(row[0])
-            except (ValueError, IndexError):
-                continue
-            if T0 <= due < T1:
-                yield due
-
-
 def simulate(W, run, pols, res, tidectl, bound_ms, svc, demand):
     """tidectl simulate on the run's segment with the fleet's measured capacity, cold start,
     activation and standby cost, the SLO's bound (real ms at the clock rate: trace seconds =
@@ -471,7 +456,7 @@ def simulate(W, run, pols, res, tidectl, bound_ms, svc, demand):
     src = next((p for p in pols if os.path.exists(os.path.join(W, p, 'requests.csv'))), None)
     if demand == 'offered' and src:
         offered = {}
-        for due in request_due_times(os.path.join(W, src, 'requests.csv'), T0, T1):
+        for due, _, _ in request_records(os.path.join(W, src, 'requests.csv'), T0, T1):
             k = T0 + int((due - T0) // step) * step
             offered[k] = offered.get(k, 0) + 1
     with open(os.path.join(W, 'simulate.csv'), 'w') as o:
@@ -602,7 +587,7 @@ def queue_check(W, run, pol, sj, bed_min):
         return None
     T0, T1, step = int(run['t0']), int(run['t1']), float(run['step'])
     arr = [0] * (T1 - T0)
-    for due in request_due_times(os.path.join(D, 'requests.csv'), T0, T1):
+    for due, _, _ in request_records(os.path.join(D, 'requests.csv'), T0, T1):
         arr[int(due) - T0] += 1
     online = fleet_online(D, T0, T1)
     if pol == 'static' and not any(online):  # the static fleet is not started by the executor
