@@ -870,6 +870,17 @@ static void check_proof(cluster *c) {
     ka_snapshot(c, &ks);
     int64_t now = boot_ms();
     int proven = lease_proven(&ks, now);
+    /* a lease replaced between two checks was lost (a pause or a cut past its TTL, then a new
+     * grant by the keep-alive thread before this check ran): a step-down all the same */
+    if (proven && c->proven && c->lease_seen && ks.lease != c->lease_seen) {
+        c->stepdowns++;
+        log_warn("cluster",
+                 "%s: not acting for any workload: the lease cannot be proven (lease %llx lost, "
+                 "replaced by %llx before this check ran)",
+                 c->me, (unsigned long long)c->lease_seen, (unsigned long long)ks.lease);
+        c->proven = 0;
+        c->unproven_since = tide_now_wall_ms();
+    }
     if (proven != c->proven) {
         if (!proven) {
             c->stepdowns++;
