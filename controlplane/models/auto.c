@@ -10,8 +10,10 @@
  * quarter of the horizon, the weights of a blend of the three best candidates are chosen on a
  * 0.1 grid (a single model is a blend with one weight 1) to minimise the mean absolute error
  * over the window, recent days weighted up (robust(); with fewer than AUTO_MIN_BLEND_WINDOWS
- * windows naive3, or half of a fitted model ranked first and half of naive3; with fewer than
- * AUTO_MIN_ORIGINS origins, or no room for a validation window, naive3; see choose()).
+ * windows the prior, or half of a fitted model ranked first and half of the prior; with fewer
+ * than AUTO_MIN_ORIGINS origins, or no room for a validation window, the prior; see choose()).
+ * The prior is naive3, or the one-day seasonal naive forecast when the whole training history
+ * shows yesterday's values beating naive3 day after day at 5% significance (weak_prior).
  *
  * Then every candidate is refit on all the training data (the window is up to 30% of a short
  * series: too much history to leave out of the forecasts) and all are kept. Online: at every
@@ -70,11 +72,14 @@
  * its three votes, and which of them did best on a day or two is chance (`ec2_request_latency`
  * day-ahead: the last value led the one window by 2% and lost the test week by 1.2x; giving
  * the one ranked first half the weight instead lost `g1_ec2_network_in` day-ahead by 1.46x, a
- * burst week after a quiet one, where naive3 alone scored 0.97x). A fitted model ranked first
- * (profile, Holt-Winters, median: a shape or level fit on the whole history, which naive3 does
- * not hold) shares its weight half and half with naive3 (AUTO_SHRINK). No hedge beyond that,
- * and no upward factor (its rule needs a second-worst window; with one or two days it scaled
- * a naive forecast up by chance: `ec2_network_in` day-ahead `last` x 1.02 cost 14% of MASE). */
+ * burst week after a quiet one, where naive3 alone scored 0.97x). Where the training history
+ * shows a significant daily season the prior is the one-day seasonal naive forecast instead
+ * (weak_prior), and naive3 ranked first counts as a naive forecast too. A fitted model
+ * ranked first (profile, Holt-Winters, median: a shape or level fit on the whole history,
+ * which naive3 does not hold) shares its weight half and half with the prior (AUTO_SHRINK). No
+ * hedge beyond that, and no upward factor (its rule needs a second-worst window; with one or two
+ * days it scaled a naive forecast up by chance: `ec2_network_in` day-ahead `last` x 1.02 cost 14%
+ * of MASE). */
 #define AUTO_MIN_BLEND_WINDOWS 3
 /* A single model that wins a horizon quarter takes all of its weight: there is no hedge
  * toward another candidate (a tenth on the runner-up cost `h7_asg` day-ahead its win over
@@ -179,7 +184,8 @@ static const fc_model_ops *const candidates[] = {
     &fc__model_profile, &model_median,         &model_naive3,          NULL};
 
 #define NCAND (sizeof candidates / sizeof *candidates - 1)
-#define NAIVE3 6 /* candidates[NAIVE3] is naive3, the prior of weak evidence */
+#define NAIVE3 6     /* candidates[NAIVE3] is naive3, the prior of weak evidence */
+#define SNAIVE_DAY 1 /* candidates[SNAIVE_DAY] is the one-day seasonal naive forecast */
 
 /* The choice: up to AUTO_TOP candidates (indices into candidates[]) and their blend weights
  * per horizon quarter. */
@@ -488,6 +494,88 @@ double fc__level_widening(const fc_series *train, const unsigned char *mask, siz
     return k < 1 ? 1 : k > AUTO_LEVEL_MAX ? AUTO_LEVEL_MAX : k;
 }
 
+/* One-sided 5% critical values of Student's t with df degrees of freedom (1..10, then at 20,
+ * 30 and 120; in between, the value for the next smaller df tabulated: conservative). */
+static double t_crit95(size_t df) {
+    static const double t[] = {6.314, 2.920, 2.353, 2.132, 2.015,
+                               1.943, 1.895, 1.860, 1.833, 1.812};
+    if (df < 1) return INFINITY;
+    if (df <= 10) return t[df - 1];
+    return df < 20 ? 1.812 : df < 30 ? 1.725 : df < 120 ? 1.697 : 1.658;
+}
+
+/* Whether the mean of x[0..k) is positive at 5% significance (one-sided t test; k >= 2 and
+ * the mean positive; no spread at all counts as significant); the statistic into *t. */
+static int significantly_positive(const double *x, size_t k, double *t) {
+    double s = 0, ss = 0;
+    *t = 0;
+    if (k < 2) return 0;
+    for (size_t i = 0; i < k; i++) {
+        s += x[i];
+        ss += x[i] * x[i];
+    }
+    double mean = s / (double)k, var = (ss - s * mean) / (double)(k - 1);
+    *t = var > 0 ? mean / sqrt(var / (double)k) : mean > 0 ? INFINITY : 0;
+    return mean > 0 && *t > t_crit95(k - 1);
+}
+
+/* The prior of weak evidence: naive3, or the one-day seasonal naive forecast when the training
+ * history shows a daily season strongly enough that yesterday's values beat naive3 (which
+ * clamps them between the last value and the recent median, so it flattens every daily peak
+ * beyond those two) significantly. The test is paired, with the day as its unit: at origins
+ * every H steps through the whole history (both forecasts fit nothing, so they are out of
+ * sample everywhere), each day's mean of naive3's MAE minus yesterday's; the season counts
+ * when that mean is positive with a one-sided t statistic above Student's 5% value for the
+ * days there are. A weak season, where the two are a coin flip from one day to the next (the
+ * short NAB series of BENCHMARKS.md, fc3: choosing by the mean error alone picked wrong), does
+ * not pass; a strong one (request rates that repeat their day) passes with three days. */
+static size_t weak_prior(const fc_series *train, const unsigned char *mask, int H, size_t day,
+                         int verbose) {
+    size_t n = train->n;
+    if (H < 1 || day < 1 || n < day + (size_t)H) return NAIVE3;
+    double *f3 = malloc(2 * (size_t)H * sizeof *f3);
+    if (!f3) return NAIVE3;
+    double *fs = f3 + H;
+    median_m nm = {H};
+    double dsum[64] = {0}; /* per day: the sum of the origins' MAE differences, and their count */
+    size_t dcnt[64] = {0}, ndays = n / day + 1;
+    if (ndays > 64) ndays = 64;
+    char err[8];
+    for (size_t o = n - (size_t)H; o >= day; o -= (size_t)H) {
+        fc_series ctx = *train;
+        ctx.n = o;
+        if (naive3_predict(&nm, &ctx, H, f3, err, sizeof err) != 0) break;
+        fc__seasonal_naive(&ctx, 86400, H, fs);
+        double e3 = 0, es = 0;
+        size_t c = 0;
+        for (int i = 0; i < H; i++) {
+            size_t t = o + (size_t)i;
+            if (!mask[t]) continue;
+            e3 += fabs(f3[i] - train->y[t]);
+            es += fabs(fs[i] - train->y[t]);
+            c++;
+        }
+        size_t d = (n - o - 1) / day; /* days counted back from the end */
+        if (c > 0 && d < ndays) {
+            dsum[d] += (e3 - es) / (double)c;
+            dcnt[d]++;
+        }
+        if (o < day + (size_t)H) break;
+    }
+    free(f3);
+    double x[64], tstat = 0;
+    size_t k = 0;
+    for (size_t d = 0; d < ndays; d++)
+        if (dcnt[d]) x[k++] = dsum[d] / (double)dcnt[d];
+    int strong = significantly_positive(x, k, &tstat);
+    if (verbose)
+        fprintf(stderr,
+                "auto: daily season over %zu training days: naive3's MAE minus yesterday's, t %.2f "
+                "(5%%: %.2f): prior %s\n",
+                k, tstat, t_crit95(k > 1 ? k - 1 : 0), strong ? "snaive-day" : "naive3");
+    return strong ? SNAIVE_DAY : NAIVE3;
+}
+
 /* The choice over norig origins of H steps: F holds each candidate's forecasts (NCAND x norig x
  * H; ok[c] = 0 for one without), A the actuals (norig x H, NaN where masked). The candidates
  * are ranked by their score over the windows (robust()), and per horizon quarter the blend weights
@@ -497,7 +585,7 @@ double fc__level_widening(const fc_series *train, const unsigned char *mask, siz
  * *v returns the windows and error caps. 0, -ENOMEM, or -EINVAL when no candidate has
  * forecasts. */
 static int choose(const double *F, const unsigned char *ok, const double *A, size_t norig, int H,
-                  int verbose, selection *sel, val *v) {
+                  size_t prior, int verbose, selection *sel, val *v) {
     int nwin = norig / 3 < AUTO_WINDOWS ? (int)(norig / 3) : AUTO_WINDOWS;
     if (nwin < 1) nwin = 1;
     *v = (val){A, norig, (size_t)H, nwin, {0}};
@@ -522,8 +610,8 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
         }
     }
     memset(sel, 0, sizeof *sel);
-    /* the prior: naive3 (the last value if naive3 has no forecasts) */
-    size_t prior = ok[NAIVE3] ? NAIVE3 : 0;
+    /* the prior (weak_prior; the last value if it has no forecasts) */
+    if (prior >= NCAND || !ok[prior]) prior = ok[NAIVE3] ? NAIVE3 : 0;
     if (norig < AUTO_MIN_ORIGINS && ok[prior]) { /* see AUTO_MIN_ORIGINS */
         if (verbose)
             fprintf(stderr, "auto: %zu validation origin(s), fewer than %d: no evidence\n", norig,
@@ -551,7 +639,7 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
      * forecast (or naive3) ranked first gives the prior alone, a fitted model ranked first
      * shares its weight half and half with the prior */
     if (v->W < AUTO_MIN_BLEND_WINDOWS && ok[prior]) {
-        int two = sel->top[0] >= 3 && sel->top[0] != prior;
+        int two = sel->top[0] >= 3 && sel->top[0] != prior && sel->top[0] != NAIVE3;
         sel->top[two ? 1 : 0] = prior;
         sel->ntop = two ? 2 : 1;
         for (int b = 0; b < AUTO_BUCKETS; b++) {
@@ -803,9 +891,16 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     m->scale = 1;
     int have_val = V >= (size_t)H + 1 && n - V >= day + 1;
     if (!have_val) {
-        /* too little data for a validation window: no evidence, so the prior (naive3; with
-         * less than a day of data it is the last value) */
+        /* too little data for a validation window: no evidence, so the prior (weak_prior;
+         * with less than a day of data naive3 is the last value) */
         size_t c = NAIVE3;
+        mask = malloc(n ? n : 1);
+        if (!mask) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        fc__mask_outages(train->y, n, train->step, mask);
+        c = weak_prior(train, mask, H, day, m->opt.verbose);
         rc = candidates[c]->create(&m->st[c], &o, err, errlen);
         double unused;
         if (rc == 0) rc = candidates[c]->fit(m->st[c], train, &unused, err, errlen);
@@ -863,7 +958,10 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
             A[k * (size_t)H + (size_t)i] = mask[t] ? train->y[t] : NAN;
         }
     val v;
-    rc = choose(F, ok, A, norig, H, m->opt.verbose, &m->fit_sel, &v);
+    size_t prior = norig < 3 * AUTO_MIN_BLEND_WINDOWS
+                       ? weak_prior(train, mask, H, day, m->opt.verbose)
+                       : NAIVE3;
+    rc = choose(F, ok, A, norig, H, prior, m->opt.verbose, &m->fit_sel, &v);
     if (rc != 0) {
         if (rc == -EINVAL) snprintf(err, errlen, "auto: no candidate model could be fit");
         goto out;
@@ -1046,7 +1144,7 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
                     used * (size_t)H * sizeof *F);
     val v;
     selection sel;
-    rc = choose(F, ok, A, used, (int)H, 0, &sel, &v);
+    rc = choose(F, ok, A, used, (int)H, NAIVE3, 0, &sel, &v);
     if (rc == -EINVAL) { /* nothing usable: keep the fit's choice */
         rc = 0;
         goto done;
