@@ -30,6 +30,12 @@
  * its context alone; live, where the context window slides, an origin keeps the forecasts made
  * when it was new (a model reading an earlier start would forecast it slightly differently).
  *
+ * A fit on weak evidence (fewer validation origins than AUTO_MIN_BLEND_WINDOWS windows of 3)
+ * lets the online window grow with the data, over every grid origin since its validation
+ * window's first, up to the origins of a full week; it chooses once they fill AUTO_WINDOWS
+ * windows, and a new choice replaces the fit's (the prior) only when it is better at 5%
+ * significance over the windows (online_max_origins, grown_evidence_agrees).
+ *
  * A week of validation under-samples how much the level moves from one block of H steps to
  * the next (a steady week says little about a busy one), so the blend's residuals there are
  * widened by how much more the level varied over the whole history than in the window (at
@@ -219,7 +225,8 @@ typedef struct auto_m {
     int nonneg;        /* no negative value in the training data */
     int64_t step, g0;  /* the grid: origin k at time g0 + k * gstride */
     int64_t gstride;   /* seconds */
-    size_t norig;      /* origins per choice (0: no online choice) */
+    size_t norig;      /* origins of the fit's choice (0: no online choice) */
+    size_t norig_max;  /* the most origins an online choice may use (online_window) */
     int H;             /* horizon the choice scores */
     auto_hist *hist;
     char name[96];
@@ -251,6 +258,7 @@ static void release(auto_m *m) {
         m->hist = NULL;
     }
     m->norig = 0;
+    m->norig_max = 0;
     free(m->res);
     m->res = NULL;
     m->res_h = 0;
@@ -866,6 +874,39 @@ static void sel_name(const auto_m *m, const selection *sel, char *buf, size_t le
     if (m->scale > 1 && off < len) snprintf(buf + off, len - off, "*%.2f", m->scale);
 }
 
+/* The most origins an online choice may use. A fit with strong evidence (3 windows of 3
+ * origins or more) keeps its own number: the online choice slides the fit's window forward.
+ * A fit on weak evidence (a short series, whose validation window, 30% of the data, held
+ * fewer) lets the online window grow with the data, up to the origins a full validation
+ * window (a week) holds on the same grid: evidence the fit could not have arrives with every
+ * day the series runs, and a short series gets the choice a long one gets once it holds as
+ * much (the day-ahead task of an 11-day series: 1 validation origin at fit, 21 five days
+ * into its test week, 25 at most; see grown_min_origins). */
+static size_t online_max_origins(size_t norig, size_t full, size_t H, size_t stride) {
+    if (norig >= 3 * AUTO_MIN_BLEND_WINDOWS || full < H + 1) return norig;
+    size_t most = (full - H) / stride + 1;
+    if (most > AUTO_MAX_ORIGINS) most = AUTO_MAX_ORIGINS;
+    return most > norig ? most : norig;
+}
+
+/* The origins of the online choice ending at grid origin kmax: the fit's number, or, where it
+ * may grow (online_max_origins), every grid origin from the validation window's first (k = 0;
+ * earlier ones lie in the data the candidates were refit on) up to norig_max. */
+static size_t online_window(const auto_m *m, int64_t kmax) {
+    if (m->norig_max <= m->norig || kmax + 1 <= (int64_t)m->norig) return m->norig;
+    return kmax + 1 < (int64_t)m->norig_max ? (size_t)(kmax + 1) : m->norig_max;
+}
+
+/* The fewest origins a grown online window (online_max_origins) chooses on: as many windows
+ * as a long series' fit ranks on (AUTO_WINDOWS of 3 origins), or the whole grown window when
+ * that holds fewer. Fewer, three to six days of windows, ranked on chance: with three windows
+ * a short NAB series' day-ahead switched to yesterday's values after quiet days that
+ * repeated, and echoed the next day's burst (`h3_ec2_network_in` 0.691 -> 1.382). */
+static size_t grown_min_origins(const auto_m *m) {
+    size_t full = 3 * AUTO_WINDOWS;
+    return m->norig_max < full ? m->norig_max : full;
+}
+
 static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
     auto_m *m = state;
     release(m);
@@ -976,7 +1017,8 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     blend_of(sel, F, norig, H, blend);
     /* the memo of the online choice starts with the validation forecasts */
     m->hist = calloc(1, sizeof *m->hist);
-    size_t cap = norig + 2 * ((size_t)H / stride + 2);
+    m->norig_max = online_max_origins(norig, 7 * day, (size_t)H, stride);
+    size_t cap = m->norig_max + 2 * ((size_t)H / stride + 2);
     if (m->hist) {
         m->hist->cap = cap;
         m->hist->key = malloc(cap * sizeof *m->hist->key);
@@ -1065,6 +1107,22 @@ static int newest_agrees(const val *v, const double *mn, const double *mf) {
     return 0;
 }
 
+/* Whether a new online choice (per-window MAEs mn) may replace the fit's (mf) when that fit
+ * was made on weak evidence (online_max_origins): the fit's choice is the prior, kept because
+ * its window could not rank the candidates, and the new choice must beat it in the windows at
+ * 5% significance (a one-sided t test on the per-window differences), as the daily season
+ * must beat naive3 to become the prior at fit (weak_prior). Always true for a fit on strong
+ * evidence. */
+static int grown_evidence_agrees(const auto_m *m, const val *v, const double *mn,
+                                 const double *mf) {
+    if (m->norig_max <= m->norig) return 1;
+    double d[AUTO_WINDOWS], t;
+    size_t k = 0;
+    for (int w = 0; w < v->W; w++)
+        if (!isnan(mn[w]) && !isnan(mf[w])) d[k++] = mf[w] - mn[w];
+    return significantly_positive(d, k, &t);
+}
+
 /* The choice for a forecast from ctx: over the m->norig newest grid origins whose horizon ends
  * before ctx does (the fit's choice when the context is off the grid or too short to hold
  * enough of them). Forecasts at origins not memoised are made from ctx cut at the origin. */
@@ -1083,7 +1141,7 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
             *out = &hs->sel[s];
             return 0;
         }
-    size_t norig = m->norig;
+    size_t norig = online_window(m, kmax);
     int64_t kmin = kmax - (int64_t)norig + 1;
     double *F = malloc(NCAND * norig * (size_t)H * sizeof *F);
     double *A = malloc(norig * (size_t)H * sizeof *A);
@@ -1135,8 +1193,10 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
         }
         used++;
     }
-    /* too few for three windows of three origins: the fit's choice */
+    /* too few for three windows of three origins: the fit's choice; and a window grown
+     * from a fit on weak evidence chooses once it holds a full one (online_max_origins) */
     if (used < 3 * AUTO_MIN_BLEND_WINDOWS) goto done;
+    if (m->norig_max > m->norig && used < grown_min_origins(m)) goto done;
     /* the packed origins: F's rows per candidate are norig apart, so move them together */
     if (used < norig)
         for (size_t c = 1; c < NCAND; c++)
@@ -1169,7 +1229,7 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
         window_mae(&v, &fn, &one, 1, -1, mn);
         window_mae(&v, &ff, &one, 1, -1, mf);
         if (!(robust(&v, mn) < (1 - AUTO_BLEND_GAIN) * robust(&v, mf)) ||
-            !newest_agrees(&v, mn, mf))
+            !newest_agrees(&v, mn, mf) || !grown_evidence_agrees(m, &v, mn, mf))
             sel = m->fit_sel;
         free(b2);
     }

@@ -507,6 +507,48 @@ TEST(fc_auto_weak_evidence_keeps_naive3_without_a_daily_season) {
     free(y);
 }
 
+/* The online choice of a short series grows with its data: four days of noise (no daily
+ * season: the fit, on one validation origin, forecasts naive3), then, after training, the
+ * fourth day repeats exactly for six days. The fit's window held one origin, too few to
+ * choose on (and on the old rule the online choice kept the fit's number, so it never ran:
+ * naive3 all week, off by the noise's spread). The online window grows to every grid origin
+ * since the validation window's first; five days on it holds 21, as many windows as a long
+ * series' fit ranks on, in all but the oldest of which yesterday's values are exact: they
+ * beat naive3 at 5% significance, and auto forecasts the repeated day. */
+TEST(fc_auto_online_choice_grows_with_a_short_series) {
+    enum { DAY = 144, H = 144, N = 4 * DAY, M = 10 * DAY };
+    double *y = malloc(M * sizeof *y);
+    T_ASSERT(y != NULL);
+    uint32_t r = 31337;
+    for (int i = 0; i < N; i++) {
+        r = r * 1103515245u + 12345u;
+        y[i] = 500 + (double)((r >> 16) % 200);
+    }
+    for (int i = N; i < M; i++)
+        y[i] = y[i - DAY];
+    fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 600};
+    fc_options o = {.horizon = H, .seed = 1};
+    char err[256] = "";
+    double out[H];
+    forecaster *f = NULL;
+    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
+    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+    T_EQ_STR(fc_name(f), "auto:naive3");
+    fc_series ctx = s;
+    double e[2];
+    for (int k = 0; k < 2; k++) { /* 14 origins (three days on): naive3; 21: the day */
+        ctx.n = (size_t)(k ? 9 : 7) * DAY;
+        T_EQ_INT(fc_predict(f, &ctx, H, 0.5, out, err, sizeof err), 0);
+        e[k] = 0;
+        for (int i = 0; i < H; i++)
+            e[k] += fabs(out[i] - y[ctx.n + (size_t)i]) / H;
+    }
+    T_ASSERT(e[0] > 10.0); /* naive3 errs by about 50 per step here */
+    T_ASSERT(e[1] < 1.0);
+    fc_free(f);
+    free(y);
+}
+
 /* The p90 band widens when the forecast made one horizon before the origin missed what
  * happened since (a level shift), and is back to its calibrated width on steady data. */
 TEST(fc_quantile_band_widens_after_a_level_shift) {
