@@ -187,7 +187,7 @@ typedef struct selection {
     int ntop;
     size_t top[AUTO_TOP];
     double w[AUTO_BUCKETS][AUTO_TOP];
-    double scale[AUTO_BUCKETS]; /* the upward factor per horizon quarter */
+    double scale; /* the upward factor */
 } selection;
 
 /* Memo of the candidates' forecasts at the grid origins (see the header): slot k % cap holds
@@ -206,15 +206,15 @@ typedef struct auto_hist {
 typedef struct auto_m {
     fc_options opt;
     int horizon;
-    void *st[NCAND];            /* fitted candidates (NULL: failed or not fit) */
-    selection fit_sel;          /* the choice at the end of training */
-    double scale[AUTO_BUCKETS]; /* upward factor per horizon quarter at the end of training */
-    double kl;                  /* fc__level_widening of the training data */
-    int nonneg;                 /* no negative value in the training data */
-    int64_t step, g0;           /* the grid: origin k at time g0 + k * gstride */
-    int64_t gstride;            /* seconds */
-    size_t norig;               /* origins per choice (0: no online choice) */
-    int H;                      /* horizon the choice scores */
+    void *st[NCAND];   /* fitted candidates (NULL: failed or not fit) */
+    selection fit_sel; /* the choice at the end of training */
+    double scale;      /* upward factor of the point forecast at the end of training */
+    double kl;         /* fc__level_widening of the training data */
+    int nonneg;        /* no negative value in the training data */
+    int64_t step, g0;  /* the grid: origin k at time g0 + k * gstride */
+    int64_t gstride;   /* seconds */
+    size_t norig;      /* origins per choice (0: no online choice) */
+    int H;             /* horizon the choice scores */
     auto_hist *hist;
     char name[96];
     float *res; /* validation residuals for the quantiles (sorted rows) */
@@ -422,7 +422,7 @@ static void keep_residuals(auto_m *m, const double *blend, const double *A, size
         for (size_t o = norig; o-- > 0 && k < nmin;) {
             size_t j = o * (size_t)H + (size_t)i;
             if (isnan(A[j])) continue;
-            double f = m->scale[bucket_of(i, H)] * blend[j];
+            double f = m->scale * blend[j];
             step[(size_t)i * nmin + k++] = (float)((A[j] - f) / (fabs(f) + m->res_floor));
         }
     }
@@ -622,14 +622,14 @@ static void widen(const double *blend, double *A, val *v, double kl) {
 }
 
 /* The clipped MAE of forecasts f (norig x H, as v) against A. */
-static double clipped_mae(const double *f, const double *A, const val *v, int bq) {
+static double clipped_mae(const double *f, const double *A, const val *v) {
     double s = 0;
     size_t cnt = 0;
     for (size_t k = 0; k < v->norig; k++) {
         int win = (int)(k * (size_t)v->W / v->norig);
         for (size_t i = 0; i < v->H; i++) {
             size_t j = k * v->H + i;
-            if (isnan(A[j]) || (bq >= 0 && bucket_of((int)i, (int)v->H) != bq)) continue;
+            if (isnan(A[j])) continue;
             double e = fabs(f[j] - A[j]);
             s += e < v->cap[win] ? e : v->cap[win];
             cnt++;
@@ -640,22 +640,14 @@ static double clipped_mae(const double *f, const double *A, const val *v, int bq
 
 /* The lowest clipped MAE of the naive candidates (last, snaive-day, snaive-week: the first
  * three) among F's (NCAND x norig x H, ok[c] for those with forecasts); INFINITY when none. */
-static double naive_mae(const double *F, const unsigned char *ok, const double *A, const val *v,
-                        int bq) {
+static double naive_mae(const double *F, const unsigned char *ok, const double *A, const val *v) {
     double best = INFINITY;
     for (size_t c = 0; c < 3 && c < NCAND; c++) {
         if (!ok[c]) continue;
-        double e = clipped_mae(F + c * v->norig * v->H, A, v, bq);
+        double e = clipped_mae(F + c * v->norig * v->H, A, v);
         if (e < best) best = e;
     }
     return best;
-}
-
-static void naive_maes(const double *F, const unsigned char *ok, const double *A, const val *v,
-                       double *naive) {
-    for (int b = 0; b < AUTO_BUCKETS; b++)
-        naive[b] = naive_mae(F, ok, A, v, b);
-    naive[AUTO_BUCKETS] = naive_mae(F, ok, A, v, -1);
 }
 
 /* The share of values above 1/0.9 x the forecast that no level could have avoided: the share a
@@ -670,11 +662,10 @@ static void naive_maes(const double *F, const unsigned char *ok, const double *A
  * values scatter widely around their level (requests per minute) the floor is well over 25%,
  * and no upward factor within its budget brings the share under 25%: raising every forecast
  * then buys little under-forecast for much error. 0 with no usable quarter. */
-static double noise_floor(const double *blend, const double *A, const val *v, double kl, int bq) {
+static double noise_floor(const double *blend, const double *A, const val *v, double kl) {
     size_t norig = v->norig, H = v->H, under = 0, cnt = 0;
     for (size_t k = 0; k < norig; k++)
         for (int b = 0; b < AUTO_BUCKETS; b++) {
-            if (bq >= 0 && b != bq) continue;
             double sa = 0, sf = 0;
             for (size_t i = 0; i < H; i++) {
                 size_t j = k * H + i;
@@ -696,15 +687,12 @@ static double noise_floor(const double *blend, const double *A, const val *v, do
 }
 
 static double upward_factor(const double *blend, const double *A, const val *v, double kl,
-                            double naive, int verbose, int bq) {
+                            double naive, int verbose) {
     size_t norig = v->norig, H = v->H;
     double base_mae = 0, scale = 1;
     if (v->W < AUTO_MIN_BLEND_WINDOWS) return 1; /* see AUTO_MIN_BLEND_WINDOWS */
-    const char *ufe = getenv("TIDE_UF");
-    int uf_mode = ufe ? atoi(ufe) : 0;
-    if (uf_mode == 1) return 1;
     /* the target share: AUTO_UNDER, or the noise floor when that is higher */
-    double target = uf_mode == 2 ? 0 : noise_floor(blend, A, v, kl, bq);
+    double target = noise_floor(blend, A, v, kl);
     if (target < AUTO_UNDER) target = AUTO_UNDER;
     if (verbose)
         fprintf(stderr, "auto: target share under 0.9 x actual %.3f (noise floor or %.2f)\n",
@@ -715,30 +703,18 @@ static double upward_factor(const double *blend, const double *A, const val *v, 
         for (size_t k = 0; k < norig; k++) {
             int win = (int)(k * (size_t)v->W / norig);
             double rcap = v->cap[win] / kl;
-            double bsf[AUTO_BUCKETS] = {0}, bsa[AUTO_BUCKETS] = {0};
             for (size_t i = 0; i < H; i++) {
                 size_t j = k * H + i;
-                if (isnan(A[j]) || (bq >= 0 && bucket_of((int)i, (int)H) != bq)) continue;
+                if (isnan(A[j])) continue;
                 double f = sc * blend[j], e = fabs(f - A[j]);
                 /* against the actual values (widening undone) for the naive cap */
                 double er = fabs(f - (blend[j] + (A[j] - blend[j]) / kl));
                 s += e < v->cap[win] ? e : v->cap[win];
                 sr += er < rcap ? er : rcap;
-                if (uf_mode == 2) {
-                    bsf[bucket_of((int)i, (int)H)] += f;
-                    bsa[bucket_of((int)i, (int)H)] += A[j];
-                } else {
-                    share[win] += f < 0.9 * A[j];
-                    wc[win]++;
-                }
+                share[win] += f < 0.9 * A[j];
+                wc[win]++;
                 cnt++;
             }
-            if (uf_mode == 2)
-                for (int b = 0; b < AUTO_BUCKETS; b++) {
-                    if (!(bsa[b] > 0)) continue;
-                    share[win] += bsf[b] < 0.9 * bsa[b];
-                    wc[win]++;
-                }
         }
         if (!cnt) break;
         for (int win = 0; win < v->W; win++)
@@ -774,20 +750,6 @@ static double upward_factor(const double *blend, const double *A, const val *v, 
     return scale;
 }
 
-/* The upward factor per horizon quarter into scale[]: one factor for the whole horizon, or
- * (TIDE_UFQ) each quarter's own. */
-static void upward_factors(const double *blend, const double *A, const val *v, double kl,
-                           const double *naive, int verbose, double *scale) {
-    if (!getenv("TIDE_UFQ")) {
-        double f = upward_factor(blend, A, v, kl, naive[AUTO_BUCKETS], verbose, -1);
-        for (int b = 0; b < AUTO_BUCKETS; b++)
-            scale[b] = f;
-        return;
-    }
-    for (int b = 0; b < AUTO_BUCKETS; b++)
-        scale[b] = upward_factor(blend, A, v, kl, naive[b], verbose, b);
-}
-
 /* The blend of sel at the norig origins of F (NCAND x norig x H) into out (norig x H). */
 static void blend_of(const selection *sel, const double *F, size_t norig, int H, double *out) {
     for (size_t k = 0; k < norig; k++)
@@ -802,7 +764,6 @@ static void blend_of(const selection *sel, const double *F, size_t norig, int H,
 
 /* The names of the candidates with a weight in sel, e.g. "auto:profile+holt-winters*1.09". */
 static void sel_name(const auto_m *m, const selection *sel, char *buf, size_t len) {
-    (void)m;
     size_t off = (size_t)snprintf(buf, len, "auto:");
     int first = 1;
     for (int t = 0; t < sel->ntop && off < len; t++) {
@@ -814,13 +775,7 @@ static void sel_name(const auto_m *m, const selection *sel, char *buf, size_t le
                                 candidates[sel->top[t]]->name);
         first = 0;
     }
-    int same = 1;
-    for (int b = 1; b < AUTO_BUCKETS; b++)
-        same &= sel->scale[b] == sel->scale[0];
-    if (same && sel->scale[0] > 1 && off < len)
-        snprintf(buf + off, len - off, "*%.2f", sel->scale[0]);
-    for (int b = 0; !same && b < AUTO_BUCKETS && off < len; b++)
-        off += (size_t)snprintf(buf + off, len - off, "%s%.2f", b ? "/" : "*", sel->scale[b]);
+    if (m->scale > 1 && off < len) snprintf(buf + off, len - off, "*%.2f", m->scale);
 }
 
 static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
@@ -845,8 +800,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     size_t norig = 0;
     m->step = train->step;
     m->H = H;
-    for (int b = 0; b < AUTO_BUCKETS; b++)
-        m->scale[b] = 1;
+    m->scale = 1;
     int have_val = V >= (size_t)H + 1 && n - V >= day + 1;
     if (!have_val) {
         /* too little data for a validation window: no evidence, so the prior (naive3; with
@@ -856,7 +810,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         double unused;
         if (rc == 0) rc = candidates[c]->fit(m->st[c], train, &unused, err, errlen);
         if (rc != 0) goto out;
-        m->fit_sel = (selection){.ntop = 1, .top = {c}, .scale = {1, 1, 1, 1}};
+        m->fit_sel = (selection){.ntop = 1, .top = {c}, .scale = 1};
         for (int b = 0; b < AUTO_BUCKETS; b++)
             m->fit_sel.w[b][0] = 1;
         sel_name(m, &m->fit_sel, m->name, sizeof m->name);
@@ -961,11 +915,10 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     m->nonneg = 1;
     for (size_t i = 0; i < n && m->nonneg; i++)
         m->nonneg = !(train->y[i] < 0);
-    double naive[AUTO_BUCKETS + 1];
-    naive_maes(F, ok, A, &v, naive);
+    double naive = naive_mae(F, ok, A, &v);
     widen(blend, A, &v, kl);
-    if (m->nonneg) upward_factors(blend, A, &v, kl, naive, m->opt.verbose, m->scale);
-    memcpy(m->fit_sel.scale, m->scale, sizeof m->scale);
+    m->scale = m->nonneg ? upward_factor(blend, A, &v, kl, naive, m->opt.verbose) : 1;
+    m->fit_sel.scale = m->scale;
     keep_residuals(m, blend, A, norig, H, train);
     free(blend);
     /* every candidate is refit on all the training data (a candidate whose refit fails keeps
@@ -1122,7 +1075,7 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
             sel = m->fit_sel;
         free(b2);
     }
-    memcpy(sel.scale, m->scale, sizeof sel.scale);
+    sel.scale = m->scale;
     if (m->nonneg) {
         double *bl = malloc(used * (size_t)H * sizeof *bl);
         if (!bl) {
@@ -1130,15 +1083,15 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
             goto done;
         }
         blend_of(&sel, F, used, (int)H, bl);
-        double naive[AUTO_BUCKETS + 1];
-        naive_maes(F, ok, A, &v, naive);
+        double naive = naive_mae(F, ok, A, &v);
         widen(bl, A, &v, m->kl);
-        upward_factors(bl, A, &v, m->kl, naive, 0, sel.scale);
+        sel.scale = upward_factor(bl, A, &v, m->kl, naive, 0);
         free(bl);
     }
     if (m->opt.verbose) {
         char nm[96];
         auto_m tmp = *m;
+        tmp.scale = sel.scale;
         sel_name(&tmp, &sel, nm, sizeof nm);
         fprintf(stderr, "auto: online choice over %zu origins up to grid origin %lld: %s\n", used,
                 (long long)kmax, nm);
@@ -1174,7 +1127,7 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
             out[i] += sel->w[bucket_of(i < H ? i : H - 1, H)][t] * tmp[i];
     }
     for (int i = 0; i < h; i++)
-        out[i] *= sel->scale[bucket_of(i < H ? i : H - 1, H)];
+        out[i] *= sel->scale;
     free(tmp);
     return rc;
 }

@@ -25,15 +25,11 @@ typedef struct prof_params {
     double lam; /* level adjustment strength */
     double mu;  /* weight of the weekly profile */
     int trim;   /* 1: leave the highest and lowest period out of each mean (trimmed_mean) */
-    int ew;     /* 1: the level ratio's steps are weighted by (1 - k)^age (level_gain) */
-    double k;
 } prof_params;
 
 /* The forecast averages the PROF_TOP best parameter sets of the grid search: one best set is
  * a noisy choice, the average of a few is steadier on unseen data. */
 #define PROF_TOP 5
-/* Lags 1, 2, 4, ..., 2^(PROF_LAGS-1) of the level ratio's variogram (level_gain). */
-#define PROF_LAGS 9
 
 typedef struct prof {
     int horizon, verbose;
@@ -128,9 +124,8 @@ static void forecast(const prefix *px, const prof_params *p, long end, int h, lo
         double pt = profile_at(px, p, t, end, day);
         double c = px->c[t + 1] - px->c[t];
         if (isnan(pt) || c == 0) continue;
-        double wt = p->ew ? pow(1 - p->k, (double)(end - 1 - t)) : 1;
-        num += wt * (px->s[t + 1] - px->s[t]);
-        den += wt * pt;
+        num += px->s[t + 1] - px->s[t];
+        den += pt;
         kn += 1;
     }
     double ratio = den > 0 && kn > 0 ? num / den : 1;
@@ -140,39 +135,6 @@ static void forecast(const prefix *px, const prof_params *p, long end, int h, lo
         double pv = profile_at(px, p, end + i, end, day);
         out[i] = isnan(pv) ? last : pv * adj;
     }
-}
-
-/* The level ratio's deviation at step t, y/P - 1, clipped to [-1, 1] (a value twice its
- * profile is a spike, not a level); NAN where masked or without a positive profile. */
-static double level_x(const prefix *px, double pt, long t) {
-    if (isnan(pt) || !(pt > 0) || px->c[t + 1] - px->c[t] == 0) return NAN;
-    double x = (px->s[t + 1] - px->s[t]) / pt - 1;
-    return x < -1 ? -1 : x > 1 ? 1 : x;
-}
-
-/* The steady-state Kalman gain of a local level model (the level a random walk, each step's
- * value the level plus noise) whose variances come from the level ratio's variogram
- * V(k) = E[(x_t - x_t-k)^2] / 2 = s_noise + k s_level / 2, fit by least squares over the lags
- * 1, 2, 4, ... (vs[i] / vn[i] at lag 2^i): over many lags, noise that is correlated for a few
- * steps (the profile's misfit in the shape) goes into the intercept, not into the level's
- * movement. The level's weight on the newest step; 0 (the plain mean over the window) when the
- * level does not move, 1 (the newest step alone) when the steps carry no noise. */
-static double level_gain(const double *vs, const size_t *vn) {
-    double sk = 0, sv = 0, skk = 0, skv = 0, m = 0;
-    for (int i = 0; i < PROF_LAGS; i++) {
-        if (vn[i] < 2) continue;
-        double k = (double)(1L << i), v = vs[i] / (double)vn[i];
-        sk += k, sv += v, skk += k * k, skv += k * v, m++;
-    }
-    if (m < 3) return 0;
-    double det = m * skk - sk * sk;
-    if (!(det > 0)) return 0;
-    double b = (m * skv - sk * sv) / det, a = (sv - b * sk) / m;
-    double sl = 2 * b, se = a;
-    if (!(sl > 0)) return 0;
-    if (!(se > 0)) return 1;
-    double q = sl / se, pp = (q + sqrt(q * q + 4 * q)) / 2;
-    return pp / (pp + 1);
 }
 
 static int create(void **state, const fc_options *opt, char *err, size_t errlen) {
@@ -227,10 +189,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         if (r < 1) r = 1;
         if (r > rmax) rmax = r;
     }
-    long norig_fit = 0;
-    for (long o = n - span; o + H <= n; o += stride)
-        norig_fit++;
-    double *pv = malloc((size_t)(norig_fit > 0 ? norig_fit : 1) * (size_t)(rmax + H) * sizeof *pv);
+    double *pv = malloc((size_t)(rmax + H) * sizeof *pv);
     if (!pv) {
         free(out);
         prefix_free(&px);
@@ -253,50 +212,23 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                                          .trim = trim};
                         if (p.mu > 0 && p.weeks < 1) continue;
                         if ((double)p.days * (double)day > (double)(n - span)) continue;
-                        double sum[NR + 1][NL] = {{0}};
-                        size_t cnt[NR + 1][NL] = {{0}};
-                        long q = 0;
-                        double vs[PROF_LAGS] = {0};
-                        size_t vn[PROF_LAGS] = {0};
-                        for (long o = n - span; o + H <= n; o += stride, q++) {
+                        double sum[NR][NL] = {{0}};
+                        size_t cnt[NR][NL] = {{0}};
+                        for (long o = n - span; o + H <= n; o += stride) {
                             long a0 = o - rmax;
-                            double *pq = pv + (size_t)q * (size_t)(rmax + H);
                             for (long t = a0 < 0 ? 0 : a0; t < o + H; t++)
-                                pq[t - a0] = profile_at(&px, &p, t, o, day);
-                            /* the level ratio's variogram over the stride before o (the
-                             * strides tile the span), at lags 1, 2, 4, ... within the window */
-                            for (long t = o - stride < 0 ? 0 : o - stride; t < o; t++) {
-                                double x = level_x(&px, pq[t - a0], t);
-                                if (isnan(x)) continue;
-                                for (int li = 0; li < PROF_LAGS; li++) {
-                                    long tk = t - (1L << li);
-                                    if (tk < a0 || tk < 0) break;
-                                    double xk = level_x(&px, pq[tk - a0], tk);
-                                    if (isnan(xk)) continue;
-                                    vs[li] += (x - xk) * (x - xk) / 2;
-                                    vn[li]++;
-                                }
-                            }
-                        }
-                        p.ew = 0;
-                        p.k = level_gain(vs, vn);
-                        q = 0;
-                        for (long o = n - span; o + H <= n; o += stride, q++) {
-                            long a0 = o - rmax;
-                            const double *pq = pv + (size_t)q * (size_t)(rmax + H);
-                            for (int ri = 0; ri <= NR; ri++) {
-                                long r =
-                                    ri < NR ? (long)(rs_min[ri] * 60 / (double)train->step) : rmax;
+                                pv[t - a0] = profile_at(&px, &p, t, o, day);
+                            for (int ri = 0; ri < NR; ri++) {
+                                long r = (long)(rs_min[ri] * 60 / (double)train->step);
                                 if (r < 1) r = 1;
                                 double num = 0, den = 0, kn = 0;
                                 long a = o - r < 0 ? 0 : o - r;
                                 for (long t = a; t < o; t++) {
-                                    double pt = pq[t - a0];
+                                    double pt = pv[t - a0];
                                     double c = px.c[t + 1] - px.c[t];
                                     if (isnan(pt) || c == 0) continue;
-                                    double wt = ri < NR ? 1 : pow(1 - p.k, (double)(o - 1 - t));
-                                    num += wt * (px.s[t + 1] - px.s[t]);
-                                    den += wt * pt;
+                                    num += px.s[t + 1] - px.s[t];
+                                    den += pt;
                                     kn += 1;
                                 }
                                 double ratio = den > 0 && kn > 0 ? num / den : 1;
@@ -304,7 +236,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                                     double adj = 1 + lams[li] * (ratio - 1);
                                     if (adj < 0) adj = 0;
                                     for (int i = 0; i < H; i++) {
-                                        double v = pq[o + i - a0];
+                                        double v = pv[o + i - a0];
                                         if (px.c[o + i + 1] - px.c[o + i] == 0) continue;
                                         /* forecast()'s fallback for no profile: last = 0 */
                                         double fv = isnan(v) ? 0 : v * adj;
@@ -314,14 +246,12 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                                 }
                             }
                         }
-                        for (int ri = getenv("TIDE_EWONLY") ? NR : 0; ri <= NR; ri++)
+                        for (int ri = 0; ri < NR; ri++)
                             for (int li = 0; li < NL; li++) {
                                 double f =
                                     cnt[ri][li] ? sum[ri][li] / (double)cnt[ri][li] : INFINITY;
                                 if (!isfinite(f)) continue;
-                                p.ew = ri == NR;
-                                p.r = ri < NR ? (int)(rs_min[ri] * 60 / (double)train->step)
-                                              : (int)rmax;
+                                p.r = (int)(rs_min[ri] * 60 / (double)train->step);
                                 if (p.r < 1) p.r = 1;
                                 p.lam = lams[li];
                                 /* insert into the sorted list of the best sets */
@@ -349,10 +279,10 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     memcpy(m->p, bp, (size_t)nbest * sizeof *bp);
     for (int k = 0; m->verbose && k < nbest; k++)
         fprintf(stderr,
-                "profile: days %d weeks %d (mu %.2f)%s smooth +-%d level window %d%s gain %.4f "
-                "lambda %.2f: fit MAE %.4g\n",
+                "profile: days %d weeks %d (mu %.2f)%s smooth +-%d level window %d lambda %.2f: "
+                "fit MAE %.4g\n",
                 bp[k].days, bp[k].weeks, bp[k].mu, bp[k].trim ? " trimmed" : "", bp[k].w, bp[k].r,
-                bp[k].ew ? " weighted" : "", bp[k].k, bp[k].lam, bestf[k]);
+                bp[k].lam, bestf[k]);
     free(out);
     prefix_free(&px);
     return 0;
