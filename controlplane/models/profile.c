@@ -17,21 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROF_Q 4 /* horizon quarters, each with its own level strength */
-
-static int quarter(int i, int H) {
-    int q = i * PROF_Q / (H > 0 ? H : 1);
-    return q < PROF_Q ? q : PROF_Q - 1;
-}
-
 typedef struct prof_params {
-    int days;           /* D */
-    int weeks;          /* weeks for the weekly profile */
-    int w;              /* smoothing half-width in steps */
-    int r;              /* level window in steps */
-    double lam[PROF_Q]; /* level adjustment strength per horizon quarter */
-    double mu;          /* weight of the weekly profile */
-    int trim;           /* 1: leave the highest and lowest period out of each mean (trimmed_mean) */
+    int days;   /* D */
+    int weeks;  /* weeks for the weekly profile */
+    int w;      /* smoothing half-width in steps */
+    int r;      /* level window in steps */
+    double lam; /* level adjustment strength */
+    double mu;  /* weight of the weekly profile */
+    int trim;   /* 1: leave the highest and lowest period out of each mean (trimmed_mean) */
 } prof_params;
 
 /* The forecast averages the PROF_TOP best parameter sets of the grid search: one best set is
@@ -123,8 +116,8 @@ static double profile_at(const prefix *px, const prof_params *p, long tau, long 
 }
 
 /* Forecasts h steps after `end` (exclusive) into out. */
-static void forecast(const prefix *px, const prof_params *p, long end, int h, int H, long day,
-                     double last, double *out) {
+static void forecast(const prefix *px, const prof_params *p, long end, int h, long day, double last,
+                     double *out) {
     double num = 0, den = 0, kn = 0;
     long a = end - p->r < 0 ? 0 : end - p->r;
     for (long t = a; t < end; t++) {
@@ -136,18 +129,12 @@ static void forecast(const prefix *px, const prof_params *p, long end, int h, in
         kn += 1;
     }
     double ratio = den > 0 && kn > 0 ? num / den : 1;
+    double adj = 1 + p->lam * (ratio - 1);
+    if (adj < 0) adj = 0;
     for (int i = 0; i < h; i++) {
-        double adj = 1 + p->lam[quarter(i < H ? i : H - 1, H)] * (ratio - 1);
-        if (adj < 0) adj = 0;
         double pv = profile_at(px, p, end + i, end, day);
         out[i] = isnan(pv) ? last : pv * adj;
     }
-}
-
-static int lamq_mode(void) {
-    static int m = -1;
-    if (m < 0) m = getenv("TIDE_LAMQ") != NULL;
-    return m;
 }
 
 static int create(void **state, const fc_options *opt, char *err, size_t errlen) {
@@ -220,12 +207,13 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                         prof_params p = {.days = Ds[di],
                                          .weeks = nweeks_avail < wk ? nweeks_avail : wk,
                                          .w = (int)(ws_min[wi] * 60 / (double)train->step),
+                                         .lam = 1,
                                          .mu = mus[mi],
                                          .trim = trim};
                         if (p.mu > 0 && p.weeks < 1) continue;
                         if ((double)p.days * (double)day > (double)(n - span)) continue;
-                        double sum[NR][NL][PROF_Q] = {{{0}}};
-                        size_t cnt[NR][NL][PROF_Q] = {{{0}}};
+                        double sum[NR][NL] = {{0}};
+                        size_t cnt[NR][NL] = {{0}};
                         for (long o = n - span; o + H <= n; o += stride) {
                             long a0 = o - rmax;
                             for (long t = a0 < 0 ? 0 : a0; t < o + H; t++)
@@ -252,44 +240,20 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                                         if (px.c[o + i + 1] - px.c[o + i] == 0) continue;
                                         /* forecast()'s fallback for no profile: last = 0 */
                                         double fv = isnan(v) ? 0 : v * adj;
-                                        sum[ri][li][quarter(i, H)] += fabs(fv - train->y[o + i]);
-                                        cnt[ri][li][quarter(i, H)]++;
+                                        sum[ri][li] += fabs(fv - train->y[o + i]);
+                                        cnt[ri][li]++;
                                     }
                                 }
                             }
                         }
                         for (int ri = 0; ri < NR; ri++)
                             for (int li = 0; li < NL; li++) {
-                                double se = 0;
-                                size_t ce = 0;
-                                int bc[PROF_Q] = {li, li, li, li};
-                                if (lamq_mode()) {
-                                    /* the strengths fall (or stay) with the lead: the best
-                                     * non-increasing sequence over the quarters */
-                                    double bs = INFINITY;
-                                    for (int c = 0; c < NL * NL * NL * NL; c++) {
-                                        int l[PROF_Q] = {c % NL, c / NL % NL, c / (NL * NL) % NL,
-                                                         c / (NL * NL * NL)};
-                                        if (l[0] != li || l[1] > l[0] || l[2] > l[1] || l[3] > l[2])
-                                            continue;
-                                        double sc = 0;
-                                        for (int qq = 0; qq < PROF_Q; qq++)
-                                            sc += sum[ri][l[qq]][qq];
-                                        if (sc < bs) {
-                                            bs = sc;
-                                            memcpy(bc, l, sizeof bc);
-                                        }
-                                    }
-                                }
-                                for (int qq = 0; qq < PROF_Q; qq++) {
-                                    p.lam[qq] = lams[bc[qq]];
-                                    se += sum[ri][bc[qq]][qq];
-                                    ce += cnt[ri][bc[qq]][qq];
-                                }
-                                double f = ce ? se / (double)ce : INFINITY;
+                                double f =
+                                    cnt[ri][li] ? sum[ri][li] / (double)cnt[ri][li] : INFINITY;
                                 if (!isfinite(f)) continue;
                                 p.r = (int)(rs_min[ri] * 60 / (double)train->step);
                                 if (p.r < 1) p.r = 1;
+                                p.lam = lams[li];
                                 /* insert into the sorted list of the best sets */
                                 int pos = nbest < PROF_TOP ? nbest : PROF_TOP;
                                 while (pos > 0 && bestf[pos - 1] > f)
@@ -307,8 +271,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                     }
     free(pv);
     if (nbest == 0) {
-        bp[0] = (prof_params){
-            .days = 1, .weeks = 0, .w = 0, .r = (int)hour, .lam = {1, 1, 1, 1}, .mu = 0};
+        bp[0] = (prof_params){.days = 1, .weeks = 0, .w = 0, .r = (int)hour, .lam = 1, .mu = 0};
         bestf[0] = NAN;
         nbest = 1;
     }
@@ -316,10 +279,10 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     memcpy(m->p, bp, (size_t)nbest * sizeof *bp);
     for (int k = 0; m->verbose && k < nbest; k++)
         fprintf(stderr,
-                "profile: days %d weeks %d (mu %.2f)%s smooth +-%d level window %d lambda %.2f "
-                "%.2f %.2f %.2f: fit MAE %.4g\n",
+                "profile: days %d weeks %d (mu %.2f)%s smooth +-%d level window %d lambda %.2f: "
+                "fit MAE %.4g\n",
                 bp[k].days, bp[k].weeks, bp[k].mu, bp[k].trim ? " trimmed" : "", bp[k].w, bp[k].r,
-                bp[k].lam[0], bp[k].lam[1], bp[k].lam[2], bp[k].lam[3], bestf[k]);
+                bp[k].lam, bestf[k]);
     free(out);
     prefix_free(&px);
     return 0;
@@ -352,8 +315,7 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
     for (int i = 0; i < h; i++)
         out[i] = 0;
     for (int k = 0; k < m->np; k++) {
-        forecast(&px, &m->p[k], (long)sub.n, h, fc__horizon(m->horizon, ctx->step), day,
-                 fc__last_value(ctx), tmp);
+        forecast(&px, &m->p[k], (long)sub.n, h, day, fc__last_value(ctx), tmp);
         for (int i = 0; i < h; i++)
             out[i] += tmp[i] / m->np;
     }
