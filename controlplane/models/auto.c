@@ -24,10 +24,13 @@
  * slides forward with the data, so a series whose behaviour changes after training (a level shift,
  * a season that stops, a model that breaks) moves auto to the candidates that forecast it best
  * lately, and the naive forecasts are always among them (a new choice must beat the fit's over
- * the window and in its newest day: newest_agrees). Forecasts at the grid origins are memoised
- * (auto_hist; the choice is redone once per new origin), so a forecast costs the candidates'
- * forecasts plus, once per grid stride, one forecast per candidate and one choice. The memo
- * holds each origin's forecasts as first made from a context ending there: in the backtest
+ * the window and in its newest day: newest_agrees). After a short fit (fewer than
+ * AUTO_MIN_BLEND_WINDOWS windows: weak evidence) the online choice waits until the data holds
+ * as many origins after the fit's first as a full 7-day validation window does, and then
+ * chooses on them: the evidence the fit lacked, out of sample. Forecasts at the grid origins are
+ * memoised (auto_hist; the choice is redone once per new origin), so a forecast costs the
+ * candidates' forecasts plus, once per grid stride, one forecast per candidate and one choice. The
+ * memo holds each origin's forecasts as first made from a context ending there: in the backtest
  * (every context starts at the training series' start) a forecast is therefore a function of
  * its context alone; live, where the context window slides, an origin keeps the forecasts made
  * when it was new (a model reading an earlier start would forecast it slightly differently).
@@ -220,7 +223,8 @@ typedef struct auto_m {
     int nonneg;        /* no negative value in the training data */
     int64_t step, g0;  /* the grid: origin k at time g0 + k * gstride */
     int64_t gstride;   /* seconds */
-    size_t norig;      /* origins per choice (0: no online choice) */
+    size_t norig;      /* origins of the fit's choice (0: no online choice) */
+    size_t nonl;       /* origins per online choice: as many as a full validation window holds */
     int H;             /* horizon the choice scores */
     auto_hist *hist;
     char name[96];
@@ -966,7 +970,15 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     blend_of(sel, F, norig, H, blend);
     /* the memo of the online choice starts with the validation forecasts */
     m->hist = calloc(1, sizeof *m->hist);
-    size_t cap = norig + 2 * ((size_t)H / stride + 2);
+    /* after a short fit (weak evidence: fewer than three windows) the online choice reads as
+     * many origins as a full validation window (7 days) holds, and only once the data holds
+     * them: the forecasts after training add the evidence the fit lacked (choosing as soon as
+     * three windows of three origins were there, and choosing on up to a full window after
+     * every fit, each lost a pair: BENCHMARKS.md, fc8) */
+    size_t nonl = 7 * day > (size_t)H ? (7 * day - (size_t)H) / stride + 1 : norig;
+    if (nonl > AUTO_MAX_ORIGINS) nonl = AUTO_MAX_ORIGINS;
+    if (nonl < norig || norig >= 3 * AUTO_MIN_BLEND_WINDOWS) nonl = norig;
+    size_t cap = nonl + 2 * ((size_t)H / stride + 2);
     if (m->hist) {
         m->hist->cap = cap;
         m->hist->key = malloc(cap * sizeof *m->hist->key);
@@ -989,6 +1001,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
                     ok[c] ? F[(c * norig + k) * (size_t)H + (size_t)i] : NAN;
     }
     m->norig = norig;
+    m->nonl = nonl;
     m->g0 = train->t0 + (int64_t)first * train->step;
     m->gstride = (int64_t)stride * train->step;
     /* the validation actuals with the blend's residuals widened by fc__level_widening */
@@ -1073,8 +1086,12 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
             *out = &hs->sel[s];
             return 0;
         }
-    size_t norig = m->norig;
+    size_t norig = m->nonl;
     int64_t kmin = kmax - (int64_t)norig + 1;
+    /* origins before the fit's first are in the data the candidates were refit on: out of
+     * sample only (a fit on a full window has none before it in the backtest) */
+    if (norig > m->norig && kmin < 0) kmin = 0;
+    if (kmin > kmax) return 0; /* no origin yet: the fit's choice */
     double *F = malloc(NCAND * norig * (size_t)H * sizeof *F);
     double *A = malloc(norig * (size_t)H * sizeof *A);
     unsigned char *mask = NULL;
@@ -1125,8 +1142,9 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
         }
         used++;
     }
-    /* too few for three windows of three origins: the fit's choice */
-    if (used < 3 * AUTO_MIN_BLEND_WINDOWS) goto done;
+    /* too few for three windows of three origins: the fit's choice; after a short fit (weak
+     * evidence), too few for a full window */
+    if (used < 3 * AUTO_MIN_BLEND_WINDOWS || (norig > m->norig && used < norig)) goto done;
     /* the packed origins: F's rows per candidate are norig apart, so move them together */
     if (used < norig)
         for (size_t c = 1; c < NCAND; c++)

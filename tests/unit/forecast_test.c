@@ -586,3 +586,53 @@ TEST(fc_auto_gain_consistent_by_one_standard_error) {
     T_EQ_INT(fc__gain_consistent(two, 2), 1);
     T_EQ_INT(fc__gain_consistent(two_wide, 2), 0);
 }
+
+/* auto's online choice gathers the evidence a short fit lacked: fit on 6 days of a daily shape
+ * repeated exactly (10-minute steps, day-ahead), the validation window holds one window of
+ * origins, so the fit's choice is the prior, naive3 (fc_auto_weak_evidence_gives_the_naive_median).
+ * Forecast from 13 days of the same series, the online choice reads a full validation window's
+ * origins (7 days' worth, those after the fit's first one, out of sample), on which the
+ * seasonal naive forecast (or Holt-Winters) is exact, so the forecast is exact. Before, the
+ * online choice read only the fit's few origins and kept naive3. From 11 days (fewer origins
+ * than a full window) the fit's naive3 stays. */
+TEST(fc_auto_online_choice_gathers_evidence_after_a_short_fit) {
+    enum { DAY = 144, H = 144 };
+    double *y = malloc(14 * DAY * sizeof *y);
+    T_ASSERT(y != NULL);
+    uint32_t r = 99;
+    for (int i = 0; i < DAY; i++) {
+        r = r * 1103515245u + 12345u;
+        y[i] = 200 + 90 * sin(i * 6.283185 / DAY) + (double)((r >> 16) % 30);
+    }
+    for (int i = DAY; i < 14 * DAY; i++)
+        y[i] = y[i - DAY];
+    fc_options o = {.horizon = H, .seed = 1};
+    char err[256] = "";
+    double out[H];
+    fc_series train = {.y = y, .n = 6 * DAY, .t0 = 1700006400, .step = 600};
+    fc_series ctx = train;
+    ctx.n = 13 * DAY;
+    forecaster *f = NULL;
+    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
+    T_EQ_INT(fc_fit(f, &train, err, sizeof err), 0);
+    T_EQ_STR(fc_name(f), "auto:naive3");
+    /* 11 days: fewer origins than a full window after the fit's first, so naive3 */
+    ctx.n = 11 * DAY;
+    T_EQ_INT(fc_predict(f, &ctx, H, 0.5, out, err, sizeof err), 0);
+    double v[DAY], last = y[ctx.n - 1];
+    memcpy(v, y + ctx.n - DAY, sizeof v);
+    qsort(v, DAY, sizeof *v, cmp_dbl);
+    double med = 0.5 * (v[DAY / 2 - 1] + v[DAY / 2]);
+    double lo = last < med ? last : med, hi = last < med ? med : last;
+    for (int i = 0; i < H; i++) {
+        double sd = y[ctx.n - DAY + (size_t)i];
+        T_NEAR(out[i], sd < lo ? lo : sd > hi ? hi : sd, 1e-9);
+    }
+    /* 13 days: a full window of origins, on which the seasonal naive forecast is exact */
+    ctx.n = 13 * DAY;
+    T_EQ_INT(fc_predict(f, &ctx, H, 0.5, out, err, sizeof err), 0);
+    for (int i = 0; i < H; i++)
+        T_NEAR(out[i], y[ctx.n + (size_t)i], 1e-6 * y[ctx.n + (size_t)i]);
+    fc_free(f);
+    free(y);
+}
