@@ -465,7 +465,8 @@ TEST(fc_auto_weak_evidence_prior_follows_a_significant_daily_season) {
         if (days[d] == 4) T_EQ_STR(fc_name(f), "auto:snaive-day");
         T_ASSERT(strcmp(fc_name(f), "auto:snaive-day") == 0 ||
                  strcmp(fc_name(f), "auto:holt-winters") == 0 ||
-                 strcmp(fc_name(f), "auto:holt-winters+snaive-day") == 0);
+                 strcmp(fc_name(f), "auto:holt-winters+snaive-day") == 0 ||
+                 strcmp(fc_name(f), "auto:snaive-day+holt-winters") == 0);
         for (int i = 0; i < H; i++)
             T_NEAR(out[i], y[s.n + (size_t)i], 1e-6 * y[s.n + (size_t)i]);
         fc_free(f);
@@ -503,48 +504,6 @@ TEST(fc_auto_weak_evidence_keeps_naive3_without_a_daily_season) {
         double sd = y[N - DAY + i];
         T_NEAR(out[i], sd < lo ? lo : sd > hi ? hi : sd, 1e-9);
     }
-    fc_free(f);
-    free(y);
-}
-
-/* The online choice of a short series grows with its data: four days of noise (no daily
- * season: the fit, on one validation origin, forecasts naive3), then, after training, the
- * fourth day repeats exactly for six days. The fit's window held one origin, too few to
- * choose on (and on the old rule the online choice kept the fit's number, so it never ran:
- * naive3 all week, off by the noise's spread). The online window grows to every grid origin
- * since the validation window's first; five days on it holds 21, as many windows as a long
- * series' fit ranks on, in all but the oldest of which yesterday's values are exact: they
- * beat naive3 at 5% significance, and auto forecasts the repeated day. */
-TEST(fc_auto_online_choice_grows_with_a_short_series) {
-    enum { DAY = 144, H = 144, N = 4 * DAY, M = 10 * DAY };
-    double *y = malloc(M * sizeof *y);
-    T_ASSERT(y != NULL);
-    uint32_t r = 31337;
-    for (int i = 0; i < N; i++) {
-        r = r * 1103515245u + 12345u;
-        y[i] = 500 + (double)((r >> 16) % 200);
-    }
-    for (int i = N; i < M; i++)
-        y[i] = y[i - DAY];
-    fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 600};
-    fc_options o = {.horizon = H, .seed = 1};
-    char err[256] = "";
-    double out[H];
-    forecaster *f = NULL;
-    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
-    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
-    T_EQ_STR(fc_name(f), "auto:naive3");
-    fc_series ctx = s;
-    double e[2];
-    for (int k = 0; k < 2; k++) { /* 14 origins (three days on): naive3; 21: the day */
-        ctx.n = (size_t)(k ? 9 : 7) * DAY;
-        T_EQ_INT(fc_predict(f, &ctx, H, 0.5, out, err, sizeof err), 0);
-        e[k] = 0;
-        for (int i = 0; i < H; i++)
-            e[k] += fabs(out[i] - y[ctx.n + (size_t)i]) / H;
-    }
-    T_ASSERT(e[0] > 10.0); /* naive3 errs by about 50 per step here */
-    T_ASSERT(e[1] < 1.0);
     fc_free(f);
     free(y);
 }
@@ -614,5 +573,88 @@ TEST(fc_auto_level_widening_follows_the_history) {
     /* too short a window for one block: no widening */
     T_NEAR(fc__level_widening(&s, mask, DAY, DAY, DAY), 1.0, 0);
     free(mask);
+    free(y);
+}
+
+/* auto's test of the strength of its evidence (fc__gain_consistent: the mean per-window gain
+ * over the best naive forecast must exceed one standard error of the mean). A choice that
+ * wins every window by about the same margin is consistent; one whose mean gain comes from a
+ * single window while it loses the other six is not (it is then hedged half toward the naive
+ * forecast); a gain of exactly one standard error is not more than one; a choice that ties
+ * the naive forecast in every window gains nothing; one window is no evidence. */
+TEST(fc_auto_gain_consistent_by_one_standard_error) {
+    const double steady[] = {0.10, 0.12, 0.09, 0.11, 0.10, 0.13, 0.08};
+    const double one_window[] = {10, -1, -1, -1, -1, -1, -1};
+    const double one_se[] = {0.05, 0, 0}; /* one window's gain, ties: t = 1 exactly */
+    const double ties[] = {0, 0, 0, 0};
+    const double same[] = {2, 2, 2};
+    const double losing[] = {-1, -2, -1};
+    T_EQ_INT(fc__gain_consistent(steady, 7), 1);
+    T_EQ_INT(fc__gain_consistent(one_window, 7), 0);
+    T_EQ_INT(fc__gain_consistent(one_se, 3), 0);
+    for (int n = 2; n <= 7; n++) { /* t = 1 whatever the number of tied windows */
+        double d[7] = {0};
+        d[n - 1] = 0.1 * n;
+        T_EQ_INT(fc__gain_consistent(d, n), 0);
+    }
+    T_EQ_INT(fc__gain_consistent(ties, 4), 0);
+    T_EQ_INT(fc__gain_consistent(same, 3), 1);
+    T_EQ_INT(fc__gain_consistent(losing, 3), 0);
+    T_EQ_INT(fc__gain_consistent(steady, 1), 0);
+    T_EQ_INT(fc__gain_consistent(steady, 0), 0);
+    /* two windows: 1 and 3 have mean 2, standard error 1: consistent; -1 and 5 have mean 2,
+     * standard error 3: not */
+    const double two[] = {1, 3}, two_wide[] = {-1, 5};
+    T_EQ_INT(fc__gain_consistent(two, 2), 1);
+    T_EQ_INT(fc__gain_consistent(two_wide, 2), 0);
+}
+
+/* auto's online choice gathers the evidence a short fit lacked: fit on 4 days of noise with no
+ * daily season (10-minute steps, day-ahead), the validation window holds one origin, so the
+ * fit's choice is the prior, naive3 (no daily season in the history:
+ * fc_auto_weak_evidence_keeps_naive3_without_a_daily_season). After training the fourth day
+ * repeats exactly. Forecast from 10 days, the online choice reads a full validation window's
+ * origins (7 days' worth, those after the fit's first one, out of sample), on which the
+ * seasonal naive forecast is exact but for the oldest, so the forecast is exact. Before, the
+ * online choice read only the fit's few origins and kept naive3. From 8 days (fewer origins
+ * than a full window) the fit's naive3 stays. */
+TEST(fc_auto_online_choice_gathers_evidence_after_a_short_fit) {
+    enum { DAY = 144, H = 144 };
+    double *y = malloc(11 * DAY * sizeof *y);
+    T_ASSERT(y != NULL);
+    uint32_t r = 31337;
+    for (int i = 0; i < 4 * DAY; i++) {
+        r = r * 1103515245u + 12345u;
+        y[i] = 500 + (double)((r >> 16) % 200);
+    }
+    for (int i = 4 * DAY; i < 11 * DAY; i++)
+        y[i] = y[i - DAY];
+    fc_options o = {.horizon = H, .seed = 1};
+    char err[256] = "";
+    double out[H];
+    fc_series train = {.y = y, .n = 4 * DAY, .t0 = 1700006400, .step = 600};
+    fc_series ctx = train;
+    forecaster *f = NULL;
+    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
+    T_EQ_INT(fc_fit(f, &train, err, sizeof err), 0);
+    T_EQ_STR(fc_name(f), "auto:naive3");
+    /* 8 days: fewer origins than a full window after the fit's first, so naive3 */
+    ctx.n = 8 * DAY;
+    T_EQ_INT(fc_predict(f, &ctx, H, 0.5, out, err, sizeof err), 0);
+    double v[DAY], last = y[ctx.n - 1];
+    memcpy(v, y + ctx.n - DAY, sizeof v);
+    qsort(v, DAY, sizeof *v, cmp_dbl);
+    double med = 0.5 * (v[DAY / 2 - 1] + v[DAY / 2]);
+    double lo = last < med ? last : med, hi = last < med ? med : last;
+    for (int i = 0; i < H; i++) {
+        double sd = y[ctx.n - DAY + (size_t)i];
+        T_NEAR(out[i], sd < lo ? lo : sd > hi ? hi : sd, 1e-9);
+    }
+    /* 10 days: a full window of origins, on which the seasonal naive forecast is exact */
+    ctx.n = 10 * DAY;
+    T_EQ_INT(fc_predict(f, &ctx, H, 0.5, out, err, sizeof err), 0);
+    for (int i = 0; i < H; i++)
+        T_NEAR(out[i], y[ctx.n + (size_t)i], 1e-6 * y[ctx.n + (size_t)i]);
+    fc_free(f);
     free(y);
 }
