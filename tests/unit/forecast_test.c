@@ -371,8 +371,9 @@ TEST(fc_auto_no_upward_factor_against_noise_no_level_foresees) {
  * ahead. Its windows' errors dwarf the others', so 2.5% of the pooled error is a large
  * absolute budget, and the share of forecasts under 0.9 x actual there (far over 25%, out of
  * reach of any factor up to 1.2) drove the factor to x1.05, raising every ordinary day by 5%
- * for nothing. Judged on the median window's MAE too, where the factor costs its full 1% a
- * step in error, the factor stays at most x1.02. */
+ * for nothing. Judged on the median window too, where the factor costs its full 1% a step in
+ * error and the blend has no lead over the naive forecasts to spend, it stays at most x1.02
+ * (either of the two limits on the typical day alone holds it there). */
 TEST(fc_auto_upward_factor_budget_is_the_typical_days) {
     enum { DAY = 144, N = 16 * DAY };
     double *y = malloc(N * sizeof *y);
