@@ -45,6 +45,11 @@ size_t fc__mask_outages(const double *y, size_t n, int64_t step, unsigned char *
 double fc__level_widening(const fc_series *train, const unsigned char *mask, size_t H, size_t V,
                           size_t day);
 
+/* auto's test of the strength of its evidence: whether the gains d[0..n) of a choice over the
+ * best naive forecast (per validation window, the naive forecast's MAE minus the choice's)
+ * have a mean above one standard error of the mean (0 with fewer than two). */
+int fc__gain_consistent(const double *d, int n);
+
 /* Steps per day / per week at this step (at least 1). */
 int fc__steps_per_day(int64_t step);
 

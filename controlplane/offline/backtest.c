@@ -138,7 +138,16 @@ int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, s
         s += fabs(out->y[t] - out->y[t - d_season]);
     out->mase_scale = s / (double)(out->n_train - d_season);
     if (!(out->mase_scale > 0)) {
-        errmsg(err, errlen, 0, "the training data repeats exactly every day: MASE is undefined");
+        size_t k = 1;
+        while (k < out->n_train && out->y[k] == out->y[0])
+            k++;
+        if (k == out->n_train)
+            errmsg(err, errlen, 0,
+                   "the training data is constant (all %zu steps %.17g): MASE is undefined",
+                   out->n_train, out->y[0]);
+        else
+            errmsg(err, errlen, 0,
+                   "the training data repeats exactly every day: MASE is undefined");
         bt_data_fini(out);
         return -EINVAL;
     }

@@ -21,12 +21,19 @@ typedef struct row {
     size_t line;
 } row;
 
-/* Trims spaces and one pair of double quotes from [*b, *e). */
-static void trim_field(const char **b, const char **e) {
+/* Trims spaces, tabs and a carriage return from both ends of [*b, *e). */
+static void trim_blanks(const char **b, const char **e) {
     while (*b < *e && (**b == ' ' || **b == '\t'))
         (*b)++;
     while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t' || (*e)[-1] == '\r'))
         (*e)--;
+}
+
+/* Trims blanks and then one pair of double quotes from a field [*b, *e). A whole line is
+ * trimmed with trim_blanks only: `"ts","value"` starts and ends with a quote that belongs to
+ * two different fields. */
+static void trim_field(const char **b, const char **e) {
+    trim_blanks(b, e);
     if (*e - *b >= 2 && **b == '"' && (*e)[-1] == '"') {
         (*b)++;
         (*e)--;
@@ -102,7 +109,7 @@ static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st
         line++;
         const char *b = p, *e = le;
         p = nl ? nl + 1 : end;
-        trim_field(&b, &e);
+        trim_blanks(&b, &e);
         if (b == e || *b == '#') continue;
         int may_be_header = first_content;
         first_content = 0;

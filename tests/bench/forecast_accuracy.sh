@@ -21,6 +21,8 @@
 # held-out series (HELDOUT) are still built from ../shared/data. CSV_FLAGS passes CSV repair
 # flags to every backtest (e.g. CSV_FLAGS="--sort --duplicates mean" for exports with rows out
 # of order or gauges written twice); the default is none.
+# A pair whose task the series cannot have (its step or length) prints "not applicable"; one
+# refused for any other reason prints "NOT SCORED" with tidectl's error and is listed at the end.
 set -u
 cd "$(dirname "$0")/../.."
 BIN=${TIDE_BIN:-bin}
@@ -31,8 +33,9 @@ read -r -a csv_flags <<< "${CSV_FLAGS:-}"
 MODELS=${MODELS:-last,snaive-day,snaive-week,holt-winters,profile,neural,lstm,auto}
 out=$(mktemp /tmp/tide-bench-fc.XXXXXX)
 ratios=$(mktemp /tmp/tide-bench-fc-r.XXXXXX)
+unscored=$(mktemp /tmp/tide-bench-fc-u.XXXXXX)
 held=""
-trap 'rm -f "$out" "$ratios"; [ -n "$held" ] && rm -rf "$held"' EXIT
+trap 'rm -f "$out" "$ratios" "$unscored"; [ -n "$held" ] && rm -rf "$held"' EXIT
 rc=0
 files=("$DATA"/*.csv)
 if [ "${HELDOUT:-0}" = 1 ] || [ "${HELDOUT:-0}" = 2 ]; then
@@ -122,7 +125,18 @@ if "auto" in m and len(naive) == 3:
     sys.exit(1 if bad else 0)
 PY
         else
-            echo "== $(basename "$f" .csv) $task: not applicable: $("$BIN/tidectl" backtest --data "$f" --task "$task" --model last "${csv_flags[@]}" 2>&1 >/dev/null | grep -v ': repaired: ' | head -1)"
+            # why the pair was not scored: a task the series cannot have (its step, its length)
+            # is "not applicable"; anything else (a file the reader refuses, a training part
+            # without day-to-day variation) is "not scored" and counted in the summary, so a
+            # broken file does not silently drop out of the figures
+            why=$("$BIN/tidectl" backtest --data "$f" --task "$task" --model last "${csv_flags[@]}" 2>&1 >/dev/null | grep -v ': repaired: ' | head -1)
+            case "$why" in
+            *"needs a step dividing"* | *"too short for the"*)
+                echo "== $(basename "$f" .csv) $task: not applicable: $why" ;;
+            *)
+                echo "== $(basename "$f" .csv) $task: NOT SCORED: $why"
+                echo "$(basename "$f" .csv) $task" >> "$unscored" ;;
+            esac
         fi
     done
 done
@@ -147,5 +161,8 @@ for what, sel in ((sys.argv[2], lambda n: not n.startswith(held + further)),
     bad = bad or g > 0.85
 sys.exit(1 if bad else 0)
 PY
+fi
+if [ -s "$unscored" ]; then
+    echo "not scored (the pairs above marked NOT SCORED, left out of every figure): $(wc -l < "$unscored") pair(s): $(tr '\n' ',' < "$unscored" | sed 's/,$//; s/,/, /g')"
 fi
 exit $rc

@@ -67,10 +67,19 @@ wait_until 60 failed_twice || fail "no failed starts: $("${CTL[@]}" events web |
 # the refusal comes with the sync after the second failure: awaited, not read at once
 backed_off() { "${CTL[@]}" events web | grep >/dev/null -E 'action-failed +start web-[0-9]+: refused: start backoff after [0-9]+ failed starts?: next try in [0-9]+ s'; }
 wait_until 30 backed_off || fail "no backoff: $("${CTL[@]}" events web | tail -20)"
-# every process belongs to a replica the executor lists (a start under way included): none left
-ps_now=$(procs)   # first: a replica is listed before its process is started
-ids=" $(reps | /usr/bin/python3 -c 'import json,sys; print(" ".join(r["id"] for r in json.load(sys.stdin)))') "
-for pr in $ps_now; do [[ "$ids" == *" ${pr%%@*} "* ]] || fail "process $pr belongs to no replica (ids:$ids)"; done
+# every process belongs to a replica the executor lists (a start under way included): none left.
+# The processes are read first (a replica is listed before its process is started), the list
+# second; a start that fails between the two readings is removed from the list while its
+# process is still being stopped, so one snapshot can show a process of a replica just ended:
+# awaited until a snapshot shows none (a leaked process would stay and fail it).
+no_orphans() {
+    ps_now=$(procs)
+    ids=" $(reps | /usr/bin/python3 -c 'import json,sys; print(" ".join(r["id"] for r in json.load(sys.stdin)))') "
+    orphans=""
+    for pr in $ps_now; do [[ "$ids" == *" ${pr%%@*} "* ]] || orphans="$orphans $pr"; done
+    [ -z "$orphans" ]
+}
+wait_until 30 no_orphans || fail "processes that belong to no replica:$orphans (ids:$ids)"
 want_two_online() { [ "$(states | grep -o ':Online' | wc -l)" = 2 ]; }
 want_two_online || fail "the online replicas were touched: $(states)"
 echo "never ready: failed starts stopped, backed off: $(states) / $(procs)"

@@ -151,6 +151,25 @@ TEST(bt_too_short_is_an_error) {
     T_ASSERT(strstr(err, "too short") != NULL);
 }
 
+/* A training part without day-to-day variation leaves MASE undefined; the error says whether
+ * it is constant (an export of zeros) or repeats a daily shape exactly. */
+TEST(bt_mase_undefined_names_why) {
+    size_t n = 10 * 1440;
+    double *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++)
+        y[i] = i < 3 * 1440 ? 0 : (double)i;
+    fc_series s = {.y = y, .n = n, .t0 = 0, .step = 60};
+    bt_data d;
+    char err[256] = "";
+    T_EQ_INT(bt_prepare(&s, BT_SCALE_1H, &d, err, sizeof err), -EINVAL);
+    T_ASSERT(strstr(err, "the training data is constant (all 4320 steps 0)") != NULL);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (double)(i % 1440);
+    T_EQ_INT(bt_prepare(&s, BT_SCALE_1H, &d, err, sizeof err), -EINVAL);
+    T_ASSERT(strstr(err, "repeats exactly every day") != NULL);
+    free(y);
+}
+
 /* The protocol reproduces the reference figures of the issue for the baselines on NASA
  * (last 0.696 / 1.405, seasonal naive week 0.823 / 0.618, day 0.874 / 0.826). */
 #include "offline/series_csv.h"

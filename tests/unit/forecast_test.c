@@ -470,7 +470,7 @@ static int cmp_dbl(const void *a, const void *b) {
  * naive forecast (the seasonal one, exact there), so naive3 again: the price of the rule on a
  * short series with an exact daily shape. With 11 days the window holds 10 origins in 3
  * windows, enough to rank on: a forecast that is exact (the seasonal naive one, or
- * Holt-Winters). */
+ * Holt-Winters hedged half toward it). */
 TEST(fc_auto_weak_evidence_gives_the_naive_median) {
     enum { DAY = 144, H = 144 };
     double *y = malloc(12 * DAY * sizeof *y);
@@ -504,9 +504,11 @@ TEST(fc_auto_weak_evidence_gives_the_naive_median) {
                 T_NEAR(out[i], sd < lo ? lo : sd > hi ? hi : sd, 1e-9);
             }
         } else {
-            /* the seasonal naive forecast or Holt-Winters: both exact on this series */
+            /* the seasonal naive forecast or Holt-Winters: both exact on this series (Holt-Winters
+             * ties the seasonal naive forecast in every window: no consistent gain, so it is
+             * blended half and half with it) */
             T_ASSERT(strcmp(fc_name(f), "auto:snaive-day") == 0 ||
-                     strcmp(fc_name(f), "auto:holt-winters") == 0);
+                     strcmp(fc_name(f), "auto:snaive-day+holt-winters") == 0);
             for (int i = 0; i < H; i++)
                 T_NEAR(out[i], y[s.n + (size_t)i], 1e-6 * y[s.n + (size_t)i]);
         }
@@ -580,5 +582,88 @@ TEST(fc_auto_level_widening_follows_the_history) {
     /* too short a window for one block: no widening */
     T_NEAR(fc__level_widening(&s, mask, DAY, DAY, DAY), 1.0, 0);
     free(mask);
+    free(y);
+}
+
+/* auto's test of the strength of its evidence (fc__gain_consistent: the mean per-window gain
+ * over the best naive forecast must exceed one standard error of the mean). A choice that
+ * wins every window by about the same margin is consistent; one whose mean gain comes from a
+ * single window while it loses the other six is not (it is then hedged half toward the naive
+ * forecast); a gain of exactly one standard error is not more than one; a choice that ties
+ * the naive forecast in every window gains nothing; one window is no evidence. */
+TEST(fc_auto_gain_consistent_by_one_standard_error) {
+    const double steady[] = {0.10, 0.12, 0.09, 0.11, 0.10, 0.13, 0.08};
+    const double one_window[] = {10, -1, -1, -1, -1, -1, -1};
+    const double one_se[] = {0.05, 0, 0}; /* one window's gain, ties: t = 1 exactly */
+    const double ties[] = {0, 0, 0, 0};
+    const double same[] = {2, 2, 2};
+    const double losing[] = {-1, -2, -1};
+    T_EQ_INT(fc__gain_consistent(steady, 7), 1);
+    T_EQ_INT(fc__gain_consistent(one_window, 7), 0);
+    T_EQ_INT(fc__gain_consistent(one_se, 3), 0);
+    for (int n = 2; n <= 7; n++) { /* t = 1 whatever the number of tied windows */
+        double d[7] = {0};
+        d[n - 1] = 0.1 * n;
+        T_EQ_INT(fc__gain_consistent(d, n), 0);
+    }
+    T_EQ_INT(fc__gain_consistent(ties, 4), 0);
+    T_EQ_INT(fc__gain_consistent(same, 3), 1);
+    T_EQ_INT(fc__gain_consistent(losing, 3), 0);
+    T_EQ_INT(fc__gain_consistent(steady, 1), 0);
+    T_EQ_INT(fc__gain_consistent(steady, 0), 0);
+    /* two windows: 1 and 3 have mean 2, standard error 1: consistent; -1 and 5 have mean 2,
+     * standard error 3: not */
+    const double two[] = {1, 3}, two_wide[] = {-1, 5};
+    T_EQ_INT(fc__gain_consistent(two, 2), 1);
+    T_EQ_INT(fc__gain_consistent(two_wide, 2), 0);
+}
+
+/* auto's online choice gathers the evidence a short fit lacked: fit on 6 days of a daily shape
+ * repeated exactly (10-minute steps, day-ahead), the validation window holds one window of
+ * origins, so the fit's choice is the prior, naive3 (fc_auto_weak_evidence_gives_the_naive_median).
+ * Forecast from 13 days of the same series, the online choice reads a full validation window's
+ * origins (7 days' worth, those after the fit's first one, out of sample), on which the
+ * seasonal naive forecast (or Holt-Winters) is exact, so the forecast is exact. Before, the
+ * online choice read only the fit's few origins and kept naive3. From 11 days (fewer origins
+ * than a full window) the fit's naive3 stays. */
+TEST(fc_auto_online_choice_gathers_evidence_after_a_short_fit) {
+    enum { DAY = 144, H = 144 };
+    double *y = malloc(14 * DAY * sizeof *y);
+    T_ASSERT(y != NULL);
+    uint32_t r = 99;
+    for (int i = 0; i < DAY; i++) {
+        r = r * 1103515245u + 12345u;
+        y[i] = 200 + 90 * sin(i * 6.283185 / DAY) + (double)((r >> 16) % 30);
+    }
+    for (int i = DAY; i < 14 * DAY; i++)
+        y[i] = y[i - DAY];
+    fc_options o = {.horizon = H, .seed = 1};
+    char err[256] = "";
+    double out[H];
+    fc_series train = {.y = y, .n = 6 * DAY, .t0 = 1700006400, .step = 600};
+    fc_series ctx = train;
+    ctx.n = 13 * DAY;
+    forecaster *f = NULL;
+    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
+    T_EQ_INT(fc_fit(f, &train, err, sizeof err), 0);
+    T_EQ_STR(fc_name(f), "auto:naive3");
+    /* 11 days: fewer origins than a full window after the fit's first, so naive3 */
+    ctx.n = 11 * DAY;
+    T_EQ_INT(fc_predict(f, &ctx, H, 0.5, out, err, sizeof err), 0);
+    double v[DAY], last = y[ctx.n - 1];
+    memcpy(v, y + ctx.n - DAY, sizeof v);
+    qsort(v, DAY, sizeof *v, cmp_dbl);
+    double med = 0.5 * (v[DAY / 2 - 1] + v[DAY / 2]);
+    double lo = last < med ? last : med, hi = last < med ? med : last;
+    for (int i = 0; i < H; i++) {
+        double sd = y[ctx.n - DAY + (size_t)i];
+        T_NEAR(out[i], sd < lo ? lo : sd > hi ? hi : sd, 1e-9);
+    }
+    /* 13 days: a full window of origins, on which the seasonal naive forecast is exact */
+    ctx.n = 13 * DAY;
+    T_EQ_INT(fc_predict(f, &ctx, H, 0.5, out, err, sizeof err), 0);
+    for (int i = 0; i < H; i++)
+        T_NEAR(out[i], y[ctx.n + (size_t)i], 1e-6 * y[ctx.n + (size_t)i]);
+    fc_free(f);
     free(y);
 }

@@ -22,6 +22,42 @@ TEST(csv_regular_with_header) {
     series_csv_fini(&s);
 }
 
+/* Quoted fields, as spreadsheet and monitoring exports write them: a quoted header, quoted
+ * timestamps, and rows whose timestamp and value are both quoted (the line then starts and ends
+ * with a quote of two different fields), with CRLF line ends. */
+TEST(csv_quoted_fields_each_unquoted) {
+    series_csv s;
+    char err[256] = "";
+    T_EQ_INT(parse("\"TimeStamp\",\"Value\"\r\n"
+                   "\"2018-04-25T00:00:00Z\",\"6034.5\"\r\n"
+                   "\"2018-04-25T00:01:00Z\",17\r\n"
+                   " \"2018-04-25T00:02:00Z\" , \"2.25\" \r\n"
+                   "\"1524614580\",\"1\"\r\n",
+                   NULL, &s, err),
+             -EINVAL); /* one form per file still holds inside quotes */
+    T_ASSERT(strstr(err, "line 5: timestamp \"1524614580\" is unix seconds") != NULL);
+    T_EQ_INT(parse("\"TimeStamp\",\"Value\"\r\n"
+                   "\"2018-04-25T00:00:00Z\",\"6034.5\"\r\n"
+                   "\"2018-04-25T00:01:00Z\",17\r\n"
+                   " \"2018-04-25T00:02:00Z\" , \"2.25\" \r\n",
+                   NULL, &s, err),
+             0);
+    T_EQ_INT(s.t0, 1524614400);
+    T_EQ_INT(s.step, 60);
+    T_EQ_INT(s.n, 3);
+    T_NEAR(s.y[0], 6034.5, 1e-12);
+    T_NEAR(s.y[1], 17, 1e-12);
+    T_NEAR(s.y[2], 2.25, 1e-12);
+    series_csv_fini(&s);
+    T_EQ_INT(parse("\"600\",\"1\"\n\"660\",\"2\"\n", NULL, &s, err), 0);
+    T_EQ_INT(s.t0, 600);
+    T_EQ_INT(s.n, 2);
+    series_csv_fini(&s);
+    /* a quote that does not close its own field is still an error naming the text */
+    T_EQ_INT(parse("600,1\n\"660,2\"\n", NULL, &s, err), -EINVAL);
+    T_ASSERT(strstr(err, "line 2: timestamp \"\"660\"") != NULL);
+}
+
 TEST(csv_unsorted_names_line) {
     series_csv s;
     char err[256] = "";
