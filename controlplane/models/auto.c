@@ -45,7 +45,8 @@
  * that keeps the share of forecasts below 0.9 x actual in the widened window at or under 25%
  * (or under the noise floor, the share a forecast that knew each horizon quarter's true level
  * would have, when that is higher: noise_floor), unless that costs more than 2.5% x the
- * widening of the mean absolute error or makes it worse than the best naive forecast's, and
+ * widening of the mean absolute error or makes it worse than the best naive forecast's (each
+ * judged over the whole window and on its typical, median, day), and
  * none when the newest window's share is at or under that target already (insurance only
  * against an under-forecast the newest day still shows); the factor is
  * chosen again with every online choice, on the same sliding window. The blend's widened
@@ -793,7 +794,15 @@ static void hedge(selection *sel, const double *F, const unsigned char *ok, cons
  * shows (newest_agrees; 89 pairs: `h7_nasa` day-ahead 1.010 -> 0.992, NASA unchanged).
  * The target is AUTO_UNDER or the noise floor, whichever is higher (noise_floor: the factor
  * insures against level errors, not against single values scattering around a known level;
- * 89 pairs: geometric mean 0.7854 -> 0.7814, 18 better, none worse). */
+ * 89 pairs: geometric mean 0.7854 -> 0.7814, 18 better, none worse).
+ * Both limits hold on the typical validation day too, the median over the windows of each
+ * window's MAE rise (widened) and of its excess over the best naive forecast's (actual values):
+ * the pooled MAE is dominated by the windows of an episode no candidate foresaw (a burst, a
+ * level jump: errors 40-60x the other days'), where 2.5% is a large absolute budget and the
+ * blend's lead over a naive forecast is wide, while the factor's cost falls on every ordinary
+ * day (`azv1_vm1650389` day-ahead: x1.17 spent on two burst windows whose share under 0.9 x
+ * actual no factor up to 1.2 could bring near the target). The median is the day that the
+ * factor's cost must be worth on, with no new parameter. */
 static void widen(const double *blend, double *A, val *v, double kl) {
     for (size_t j = 0; j < v->norig * v->H; j++)
         if (!isnan(A[j])) A[j] = blend[j] + kl * (A[j] - blend[j]);
@@ -819,13 +828,25 @@ static double clipped_mae(const double *f, const double *A, const val *v) {
 }
 
 /* The lowest clipped MAE of the naive candidates (last, snaive-day, snaive-week: the first
- * three) among F's (NCAND x norig x H, ok[c] for those with forecasts); INFINITY when none. */
-static double naive_mae(const double *F, const unsigned char *ok, const double *A, const val *v) {
+ * three) among F's (NCAND x norig x H, ok[c] for those with forecasts); INFINITY when none.
+ * That candidate's clipped MAE per window goes to nw (NaN where a window has no values). */
+static double naive_mae(const double *F, const unsigned char *ok, const double *A, const val *v,
+                        double *nw) {
     double best = INFINITY;
+    size_t bc = NCAND;
+    for (int w = 0; w < AUTO_WINDOWS; w++)
+        nw[w] = NAN;
     for (size_t c = 0; c < 3 && c < NCAND; c++) {
         if (!ok[c]) continue;
         double e = clipped_mae(F + c * v->norig * v->H, A, v);
-        if (e < best) best = e;
+        if (e < best) best = e, bc = c;
+    }
+    if (bc < NCAND) {
+        val va = *v;
+        va.A = A;
+        const double *f = F + bc * v->norig * v->H;
+        double one = 1;
+        window_mae(&va, &f, &one, 1, -1, nw);
     }
     return best;
 }
@@ -866,10 +887,17 @@ static double noise_floor(const double *blend, const double *A, const val *v, do
     return cnt ? (double)under / (double)cnt : 0;
 }
 
+/* The median of the n values of x (sorted in place); NaN when n is 0. */
+static double median_of(double *x, int n) {
+    if (n <= 0) return NAN;
+    qsort(x, (size_t)n, sizeof *x, cmp_double);
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
 static double upward_factor(const double *blend, const double *A, const val *v, double kl,
-                            double naive, int verbose) {
+                            double naive, const double *naive_w, int verbose) {
     size_t norig = v->norig, H = v->H;
-    double base_mae = 0, scale = 1;
+    double base_mae = 0, scale = 1, base_w[AUTO_WINDOWS] = {0};
     if (v->W < AUTO_MIN_BLEND_WINDOWS) return 1; /* see AUTO_MIN_BLEND_WINDOWS */
     /* the target share: AUTO_UNDER, or the noise floor when that is higher */
     double target = noise_floor(blend, A, v, kl);
@@ -879,6 +907,7 @@ static double upward_factor(const double *blend, const double *A, const val *v, 
                 target, AUTO_UNDER);
     for (int step = 0; step <= 20; step++) {
         double sc = 1 + step * 0.01, s = 0, sr = 0, share[AUTO_WINDOWS] = {0};
+        double sw[AUTO_WINDOWS] = {0}, srw[AUTO_WINDOWS] = {0};
         size_t cnt = 0, wc[AUTO_WINDOWS] = {0};
         for (size_t k = 0; k < norig; k++) {
             int win = (int)(k * (size_t)v->W / norig);
@@ -889,16 +918,29 @@ static double upward_factor(const double *blend, const double *A, const val *v, 
                 double f = sc * blend[j], e = fabs(f - A[j]);
                 /* against the actual values (widening undone) for the naive cap */
                 double er = fabs(f - (blend[j] + (A[j] - blend[j]) / kl));
-                s += e < v->cap[win] ? e : v->cap[win];
-                sr += er < rcap ? er : rcap;
+                e = e < v->cap[win] ? e : v->cap[win];
+                er = er < rcap ? er : rcap;
+                s += e;
+                sr += er;
+                sw[win] += e;
+                srw[win] += er;
                 share[win] += f < 0.9 * A[j];
                 wc[win]++;
                 cnt++;
             }
         }
         if (!cnt) break;
-        for (int win = 0; win < v->W; win++)
-            share[win] = wc[win] ? share[win] / (double)wc[win] : 0;
+        /* per window: the MAE's rise over factor 1 (widened) and the MAE's excess over the
+         * best naive forecast's (actual values), for the typical day's checks */
+        double rise[AUTO_WINDOWS], excess[AUTO_WINDOWS];
+        int nrise = 0, nexcess = 0;
+        for (int win = 0; win < v->W; win++) {
+            if (!wc[win]) continue;
+            if (step == 0) base_w[win] = sw[win];
+            if (base_w[win] > 0) rise[nrise++] = sw[win] / base_w[win];
+            if (!isnan(naive_w[win])) excess[nexcess++] = srw[win] / (double)wc[win] - naive_w[win];
+            share[win] /= (double)wc[win];
+        }
         /* insurance only against an under-forecast the newest day still shows */
         if (step == 0) {
             int nw = v->W - 1;
@@ -916,9 +958,13 @@ static double upward_factor(const double *blend, const double *A, const val *v, 
         qsort(share, (size_t)v->W, sizeof *share, cmp_double);
         double mae_sc = s / (double)cnt, upper = share[v->W >= 3 ? v->W - 2 : v->W - 1];
         if (step == 0) base_mae = mae_sc;
+        /* the cost budget, over the whole window and on its typical (median) day */
         if (mae_sc > (1 + AUTO_UNDER_COST * kl) * base_mae) break;
-        /* never insurance that loses to a naive forecast on the actual values */
+        if (step > 0 && median_of(rise, nrise) > 1 + AUTO_UNDER_COST * kl) break;
+        /* never insurance that loses to a naive forecast on the actual values, over the
+         * whole window or on its typical day */
         if (step > 0 && sr / (double)cnt > naive) break;
+        if (step > 0 && median_of(excess, nexcess) > 0) break;
         scale = sc;
         if (verbose)
             fprintf(stderr,
@@ -1114,9 +1160,10 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     m->nonneg = 1;
     for (size_t i = 0; i < n && m->nonneg; i++)
         m->nonneg = !(train->y[i] < 0);
-    double naive = naive_mae(F, ok, A, &v);
+    double naive_w[AUTO_WINDOWS];
+    double naive = naive_mae(F, ok, A, &v, naive_w);
     widen(blend, A, &v, kl);
-    m->scale = m->nonneg ? upward_factor(blend, A, &v, kl, naive, m->opt.verbose) : 1;
+    m->scale = m->nonneg ? upward_factor(blend, A, &v, kl, naive, naive_w, m->opt.verbose) : 1;
     m->fit_sel.scale = m->scale;
     keep_residuals(m, blend, A, norig, H, train);
     free(blend);
@@ -1287,9 +1334,10 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
             goto done;
         }
         blend_of(&sel, F, used, (int)H, bl);
-        double naive = naive_mae(F, ok, A, &v);
+        double naive_w[AUTO_WINDOWS];
+        double naive = naive_mae(F, ok, A, &v, naive_w);
         widen(bl, A, &v, m->kl);
-        sel.scale = upward_factor(bl, A, &v, m->kl, naive, 0);
+        sel.scale = upward_factor(bl, A, &v, m->kl, naive, naive_w, 0);
         free(bl);
     }
     if (m->opt.verbose) {
