@@ -839,7 +839,10 @@ static double naive_mae(const double *F, const unsigned char *ok, const double *
     for (size_t c = 0; c < 3 && c < NCAND; c++) {
         if (!ok[c]) continue;
         double e = clipped_mae(F + c * v->norig * v->H, A, v);
-        if (e < best) best = e, bc = c;
+        if (e < best) {
+            best = e;
+            bc = c;
+        }
     }
     if (bc < NCAND) {
         val va = *v;
