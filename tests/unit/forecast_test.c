@@ -223,6 +223,20 @@ TEST(fc_auto_keeps_seasonal_naive_despite_a_spike) {
     free(y);
 }
 
+/* auto fit on s at horizon h (seed 1); NULL, with the reason reported, when it cannot be
+ * created or fit (the caller then returns). */
+static forecaster *fit_auto(const fc_series *s, int h) {
+    fc_options o = {.horizon = h, .seed = 1};
+    char err[256] = "";
+    forecaster *f = NULL;
+    if (fc_new(&f, "auto", &o, err, sizeof err) != 0 || fc_fit(f, s, err, sizeof err) != 0) {
+        test_fail(__FILE__, __LINE__, "auto on %zu values: %s", s->n, err);
+        fc_free(f);
+        return NULL;
+    }
+    return f;
+}
+
 /* auto keeps choosing after training: a series that repeats a daily shape exactly for 16 days
  * (only the seasonal naive forecasts are exact there, so they are the fit's choice) turns
  * into a slow ramp without any daily shape after training. Three days into the ramp, the
@@ -244,11 +258,9 @@ TEST(fc_auto_online_choice_follows_a_change_after_training) {
     for (int i = N; i < M; i++)
         y[i] = 300 + 0.01 * (i - N);
     fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 300};
-    fc_options o = {.horizon = 12, .seed = 1};
-    forecaster *f = NULL;
+    forecaster *f = fit_auto(&s, 12);
+    if (!f) return;
     char err[256] = "";
-    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
-    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
     T_ASSERT(strstr(fc_name(f), "snaive") != NULL);
     fc_series ctx = s;
     ctx.n = M - 12;
@@ -289,11 +301,9 @@ TEST(fc_auto_online_choice_ignores_an_episode_that_ended) {
     for (int i = N; i < N + 2 * DAY; i++)
         y[i] = 300;
     fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 300};
-    fc_options o = {.horizon = 12, .seed = 1};
-    forecaster *f = NULL;
+    forecaster *f = fit_auto(&s, 12);
+    if (!f) return;
     char err[256] = "";
-    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
-    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
     T_ASSERT(strstr(fc_name(f), "snaive") != NULL);
     fc_series ctx = s;
     ctx.n = N + 4 * DAY + DAY / 2;
@@ -322,11 +332,8 @@ TEST(fc_auto_no_upward_factor_when_the_newest_day_is_not_under) {
         y[i] = lvl * (300 + 120 * sin((i % DAY) * 6.283185 / DAY)) + (double)((r >> 16) % 20);
     }
     fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 600};
-    fc_options o = {.horizon = DAY, .seed = 1};
-    forecaster *f = NULL;
-    char err[256] = "";
-    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
-    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+    forecaster *f = fit_auto(&s, DAY);
+    if (!f) return;
     T_ASSERT(strncmp(fc_name(f), "auto:", 5) == 0);
     T_ASSERT(strchr(fc_name(f), '*') == NULL);
     fc_free(f);
@@ -354,11 +361,8 @@ TEST(fc_auto_no_upward_factor_against_noise_no_level_foresees) {
     T_ASSERT(y != NULL);
     noisy_daily_shape(y, N, DAY);
     fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 600};
-    fc_options o = {.horizon = DAY, .seed = 1};
-    forecaster *f = NULL;
-    char err[256] = "";
-    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
-    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+    forecaster *f = fit_auto(&s, DAY);
+    if (!f) return;
     T_ASSERT(strncmp(fc_name(f), "auto:", 5) == 0);
     if (strchr(fc_name(f), '*') != NULL) T_FAIL("upward factor against noise: %s", fc_name(f));
     fc_free(f);
@@ -385,11 +389,8 @@ TEST(fc_auto_upward_factor_budget_is_the_typical_days) {
         y[i] = lvl * (300 + 120 * sin((i % DAY) * 6.283185 / DAY)) + (double)((r >> 16) % 20);
     }
     fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 600};
-    fc_options o = {.horizon = DAY, .seed = 1};
-    forecaster *f = NULL;
-    char err[256] = "";
-    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
-    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+    forecaster *f = fit_auto(&s, DAY);
+    if (!f) return;
     const char *star = strchr(fc_name(f), '*');
     if (star && atof(star + 1) > 1.02) T_FAIL("factor from the burst's windows: %s", fc_name(f));
     fc_free(f);
@@ -408,11 +409,8 @@ TEST(fc_auto_noise_floor_leaves_each_value_out_of_its_level) {
     T_ASSERT(y != NULL);
     noisy_daily_shape(y, N, DAY);
     fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 300};
-    fc_options o = {.horizon = 12, .seed = 1};
-    forecaster *f = NULL;
-    char err[256] = "";
-    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
-    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
+    forecaster *f = fit_auto(&s, 12);
+    if (!f) return;
     T_ASSERT(strncmp(fc_name(f), "auto:", 5) == 0);
     const char *star = strchr(fc_name(f), '*');
     if (star && atof(star + 1) > 1.02 + 1e-9)
@@ -441,11 +439,9 @@ TEST(fc_auto_median_candidate_ignores_spikes) {
         end--;
     T_ASSERT(y[end - 1] == 2000);
     fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 300};
-    fc_options o = {.horizon = 12, .seed = 1};
-    forecaster *f = NULL;
+    forecaster *f = fit_auto(&s, 12);
+    if (!f) return;
     char err[256] = "";
-    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
-    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
     T_ASSERT(strstr(fc_name(f), "median") != NULL);
     fc_series ctx = s;
     ctx.n = (size_t)end;
