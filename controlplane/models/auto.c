@@ -351,6 +351,13 @@ static double select_kth(double *e, size_t n, size_t k) {
     return e[k];
 }
 
+/* The median of x[0..n) (reordered); NaN when n is 0. */
+static double median_of(double *x, size_t n) {
+    if (n == 0) return NAN;
+    return n % 2 ? select_kth(x, n, n / 2)
+                 : 0.5 * (select_kth(x, n, n / 2 - 1) + select_kth(x, n, n / 2));
+}
+
 /* Error caps per window: AUTO_CLIP times the median absolute error of all candidates there.
  * A spike no model can foresee (or its echo a day or a week later in a seasonal naive
  * forecast) would otherwise decide the choice alone; typical errors are never clipped. */
@@ -372,8 +379,7 @@ static int error_caps(val *v, const double *F, const unsigned char *ok, size_t n
         }
         v->cap[win] = INFINITY;
         if (n == 0) continue;
-        double med = n % 2 ? select_kth(e, n, n / 2)
-                           : 0.5 * (select_kth(e, n, n / 2 - 1) + select_kth(e, n, n / 2));
+        double med = median_of(e, n);
         if (med > 0) v->cap[win] = AUTO_CLIP * med;
     }
     free(e);
@@ -516,18 +522,26 @@ static double t_crit95(size_t df) {
     return df < 20 ? 1.812 : df < 30 ? 1.725 : df < 120 ? 1.697 : 1.658;
 }
 
+/* The mean of x[0..n) (n >= 2) and its standard error (sample standard deviation / sqrt n). */
+static void mean_se(const double *x, size_t n, double *mean, double *se) {
+    double m = 0, ss = 0;
+    for (size_t i = 0; i < n; i++)
+        m += x[i];
+    m /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        ss += (x[i] - m) * (x[i] - m);
+    *mean = m;
+    *se = sqrt(ss / (double)(n - 1) / (double)n);
+}
+
 /* Whether the mean of x[0..k) is positive at 5% significance (one-sided t test; k >= 2 and
  * the mean positive; no spread at all counts as significant); the statistic into *t. */
 static int significantly_positive(const double *x, size_t k, double *t) {
-    double s = 0, ss = 0;
+    double mean, se;
     *t = 0;
     if (k < 2) return 0;
-    for (size_t i = 0; i < k; i++) {
-        s += x[i];
-        ss += x[i] * x[i];
-    }
-    double mean = s / (double)k, var = (ss - s * mean) / (double)(k - 1);
-    *t = var > 0 ? mean / sqrt(var / (double)k) : mean > 0 ? INFINITY : 0;
+    mean_se(x, k, &mean, &se);
+    *t = se > 0 ? mean / se : mean > 0 ? INFINITY : 0;
     return mean > 0 && *t > t_crit95(k - 1);
 }
 
@@ -713,15 +727,11 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
  * windows (71 NAB pairs: geometric mean 0.868 -> 0.882). */
 int fc__gain_consistent(const double *d, int n) {
     if (n < 2) return 0;
-    double mean = 0, ss = 0;
-    for (int i = 0; i < n; i++)
-        mean += d[i];
-    mean /= n;
-    for (int i = 0; i < n; i++)
-        ss += (d[i] - mean) * (d[i] - mean);
+    double mean, se;
+    mean_se(d, (size_t)n, &mean, &se);
     /* a gain in one window with ties in all others is exactly one standard error: not more,
      * whatever the rounding (hence the relative margin of 1e-9) */
-    return mean > 0 && mean > (1 + 1e-9) * sqrt(ss / (n - 1) / n);
+    return mean > 0 && mean > (1 + 1e-9) * se;
 }
 
 /* The hedge by the strength of evidence (the fit's choice only; see choose()): the choice sel
@@ -890,13 +900,6 @@ static double noise_floor(const double *blend, const double *A, const val *v, do
     return cnt ? (double)under / (double)cnt : 0;
 }
 
-/* The median of the n values of x (sorted in place); NaN when n is 0. */
-static double median_of(double *x, int n) {
-    if (n <= 0) return NAN;
-    qsort(x, (size_t)n, sizeof *x, cmp_double);
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-}
-
 static double upward_factor(const double *blend, const double *A, const val *v, double kl,
                             double naive, const double *naive_w, int verbose) {
     size_t norig = v->norig, H = v->H;
@@ -963,11 +966,11 @@ static double upward_factor(const double *blend, const double *A, const val *v, 
         if (step == 0) base_mae = mae_sc;
         /* the cost budget, over the whole window and on its typical (median) day */
         if (mae_sc > (1 + AUTO_UNDER_COST * kl) * base_mae) break;
-        if (step > 0 && median_of(rise, nrise) > 1 + AUTO_UNDER_COST * kl) break;
+        if (step > 0 && median_of(rise, (size_t)nrise) > 1 + AUTO_UNDER_COST * kl) break;
         /* never insurance that loses to a naive forecast on the actual values, over the
          * whole window or on its typical day */
         if (step > 0 && sr / (double)cnt > naive) break;
-        if (step > 0 && median_of(excess, nexcess) > 0) break;
+        if (step > 0 && median_of(excess, (size_t)nexcess) > 0) break;
         scale = sc;
         if (verbose)
             fprintf(stderr,
