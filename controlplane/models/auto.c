@@ -13,7 +13,8 @@
  * windows the prior, or half of a fitted model ranked first and half of the prior; with fewer
  * than AUTO_MIN_ORIGINS origins, or no room for a validation window, the prior; see choose()).
  * The prior is naive3, or the one-day seasonal naive forecast when the whole training history
- * shows yesterday's values beating naive3 day after day at 5% significance (weak_prior).
+ * shows yesterday's values beating naive3 day after day at 5% significance, or half of each
+ * when the history favours yesterday's values without significance (weak_prior).
  * With enough windows, the choice is kept only when it beats the best naive forecast (last,
  * seasonal naive day or week) consistently over the windows, by more than one standard error
  * of their paired per-window differences (the one-standard-error rule of model selection);
@@ -197,6 +198,9 @@ static const fc_model_ops *const candidates[] = {
 #define NCAND (sizeof candidates / sizeof *candidates - 1)
 #define NAIVE3 6     /* candidates[NAIVE3] is naive3, the prior of weak evidence */
 #define SNAIVE_DAY 1 /* candidates[SNAIVE_DAY] is the one-day seasonal naive forecast */
+/* weak_prior's answer when the history favours yesterday's values without significance: the
+ * prior is half naive3, half the one-day seasonal naive forecast (not a candidate of its own) */
+#define PRIOR_BLEND NCAND
 
 /* The choice: up to AUTO_TOP candidates (indices into candidates[]) and their blend weights
  * per horizon quarter. */
@@ -548,13 +552,21 @@ static int significantly_positive(const double *x, size_t k, double *t) {
 /* The prior of weak evidence: naive3, or the one-day seasonal naive forecast when the training
  * history shows a daily season strongly enough that yesterday's values beat naive3 (which
  * clamps them between the last value and the recent median, so it flattens every daily peak
- * beyond those two) significantly. The test is paired, with the day as its unit: at origins
- * every H steps through the whole history (both forecasts fit nothing, so they are out of
- * sample everywhere), each day's mean of naive3's MAE minus yesterday's; the season counts
- * when that mean is positive with a one-sided t statistic above Student's 5% value for the
- * days there are. A weak season, where the two are a coin flip from one day to the next (the
- * short NAB series of BENCHMARKS.md, fc3: choosing by the mean error alone picked wrong), does
- * not pass; a strong one (request rates that repeat their day) passes with three days. */
+ * beyond those two) significantly, or half of each when the history favours yesterday's
+ * values but not significantly. The test is paired, with the day as its unit: at origins every
+ * H steps through the whole history (both forecasts fit nothing, so they are out of sample
+ * everywhere), each day's mean of naive3's MAE minus yesterday's; the season counts when that
+ * mean is positive with a one-sided t statistic above Student's 5% value for the days there
+ * are. A weak season, where the two are a coin flip from one day to the next (the short NAB
+ * series of BENCHMARKS.md, fc3: choosing by the mean error alone picked wrong), does not pass;
+ * a strong one (request rates that repeat their day) passes with three days. A mean that
+ * favours yesterday's values without passing (a daily shape that a weekend day breaks on one
+ * of three days) is weak evidence against the prior, and weak evidence shrinks toward it as a
+ * fitted model ranked first on weak evidence does (choose()): the prior is then half naive3,
+ * half yesterday's values (PRIOR_BLEND; by the convexity of absolute error it loses at most
+ * half the excess of whichever of the two turns out worse). A mean that favours naive3, or
+ * fewer than two days (no test), keeps naive3. Blending whenever the test was inconclusive
+ * either way cost 9 of 89 held-out pairs up to 0.34 (BENCHMARKS.md, fc14). */
 static size_t weak_prior(const fc_series *train, const unsigned char *mask, int H, size_t day,
                          int verbose) {
     size_t n = train->n;
@@ -594,12 +606,17 @@ static size_t weak_prior(const fc_series *train, const unsigned char *mask, int 
     for (size_t d = 0; d < ndays; d++)
         if (dcnt[d]) x[k++] = dsum[d] / (double)dcnt[d];
     int strong = significantly_positive(x, k, &tstat);
+    /* t > 0: the mean favours yesterday's values (t is 0 with fewer than two days) */
+    size_t prior = strong ? SNAIVE_DAY : tstat > 0 ? PRIOR_BLEND : NAIVE3;
     if (verbose)
         fprintf(stderr,
                 "auto: daily season over %zu training days: naive3's MAE minus yesterday's, t %.2f "
                 "(5%%: %.2f): prior %s\n",
-                k, tstat, t_crit95(k > 1 ? k - 1 : 0), strong ? "snaive-day" : "naive3");
-    return strong ? SNAIVE_DAY : NAIVE3;
+                k, tstat, t_crit95(k > 1 ? k - 1 : 0),
+                prior == SNAIVE_DAY ? "snaive-day"
+                : prior == NAIVE3   ? "naive3"
+                                    : "naive3+snaive-day (not significant)");
+    return prior;
 }
 
 /* The choice over norig origins of H steps: F holds each candidate's forecasts (NCAND x norig x
@@ -618,6 +635,17 @@ static size_t weak_prior(const fc_series *train, const unsigned char *mask, int 
  * candidate has forecasts. */
 static void hedge(selection *sel, const double *F, const unsigned char *ok, const val *v,
                   const double (*cm)[AUTO_WINDOWS], const double *score, int verbose);
+
+/* The prior naive3 at sel->top[at] (the last entry) shares its weight half and half with the
+ * one-day seasonal naive forecast (weak_prior's PRIOR_BLEND). */
+static void prior_blend(selection *sel, int at) {
+    sel->top[at + 1] = SNAIVE_DAY;
+    sel->ntop = at + 2;
+    for (int b = 0; b < AUTO_BUCKETS; b++) {
+        sel->w[b][at] *= 0.5;
+        sel->w[b][at + 1] = sel->w[b][at];
+    }
+}
 
 static int choose(const double *F, const unsigned char *ok, const double *A, size_t norig, int H,
                   size_t prior, int verbose, int hedged, selection *sel, val *v) {
@@ -645,7 +673,9 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
         }
     }
     memset(sel, 0, sizeof *sel);
-    /* the prior (weak_prior; the last value if it has no forecasts) */
+    /* the prior (weak_prior; the last value if it has no forecasts); PRIOR_BLEND puts naive3
+     * first and gives half of the prior's weight to snaive-day */
+    int pblend = prior == PRIOR_BLEND && ok[NAIVE3] && ok[SNAIVE_DAY];
     if (prior >= NCAND || !ok[prior]) prior = ok[NAIVE3] ? NAIVE3 : 0;
     if (norig < AUTO_MIN_ORIGINS && ok[prior]) { /* see AUTO_MIN_ORIGINS */
         if (verbose)
@@ -655,6 +685,7 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
         sel->top[0] = prior;
         for (int b = 0; b < AUTO_BUCKETS; b++)
             sel->w[b][0] = 1;
+        if (pblend) prior_blend(sel, 0);
         return 0;
     }
     for (; sel->ntop < AUTO_TOP; sel->ntop++) {
@@ -682,6 +713,7 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
             sel->w[b][1] = two ? AUTO_SHRINK : 0;
             sel->w[b][2] = 0;
         }
+        if (pblend) prior_blend(sel, two ? 1 : 0);
         return 0;
     }
     const double *ft[AUTO_TOP];
@@ -1045,13 +1077,21 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         }
         fc__mask_outages(train->y, n, train->step, mask);
         c = weak_prior(train, mask, H, day, m->opt.verbose);
-        rc = candidates[c]->create(&m->st[c], &o, err, errlen);
+        int pblend = c == PRIOR_BLEND;
+        if (pblend) c = NAIVE3;
         double unused;
+        rc = candidates[c]->create(&m->st[c], &o, err, errlen);
         if (rc == 0) rc = candidates[c]->fit(m->st[c], train, &unused, err, errlen);
+        if (rc == 0 && pblend) {
+            rc = candidates[SNAIVE_DAY]->create(&m->st[SNAIVE_DAY], &o, err, errlen);
+            if (rc == 0)
+                rc = candidates[SNAIVE_DAY]->fit(m->st[SNAIVE_DAY], train, &unused, err, errlen);
+        }
         if (rc != 0) goto out;
         m->fit_sel = (selection){.ntop = 1, .top = {c}, .scale = 1};
         for (int b = 0; b < AUTO_BUCKETS; b++)
             m->fit_sel.w[b][0] = 1;
+        if (pblend) prior_blend(&m->fit_sel, 0);
         sel_name(m, &m->fit_sel, m->name, sizeof m->name);
         goto out;
     }
