@@ -225,11 +225,9 @@ typedef struct auto_m {
     int horizon;
     void *st[NCAND];   /* fitted candidates (NULL: failed or not fit) */
     selection fit_sel; /* the choice at the end of training */
-    selection fit_raw; /* the same before the bias correction (see bias_correct) */
     double scale;      /* upward factor of the point forecast at the end of training */
     double kl;         /* fc__level_widening of the training data */
     int nonneg;        /* no negative value in the training data */
-    int insure;        /* whether the upward factor applies */
     int64_t step, g0;  /* the grid: origin k at time g0 + k * gstride */
     int64_t gstride;   /* seconds */
     size_t norig;      /* origins of the fit's choice (0: no online choice) */
@@ -902,104 +900,10 @@ static double noise_floor(const double *blend, const double *A, const val *v, do
     return cnt ? (double)under / (double)cnt : 0;
 }
 
-static int fc13_mode(void) {
-    const char *e = getenv("TIDE_FC13");
-    return e ? atoi(e) : 0;
-}
-
-typedef struct rw {
-    double r, w;
-} rw;
-
-static int cmp_rw(const void *a, const void *b) {
-    double x = ((const rw *)a)->r, y = ((const rw *)b)->r;
-    return (x > y) - (x < y);
-}
-
-/* The scale c minimising sum |c f - a| over bucket b's values (a the actual values, A's
- * widening by kl undone) of the origins not in window skip (-1: none skipped): the weighted
- * median of a / f, weights f (f > 0). 1 when there is no such value. */
-static double bias_scale(const double *blend, const double *A, const val *v, int b, int skip,
-                         rw *buf) {
-    size_t n = 0;
-    double tot = 0;
-    for (size_t k = 0; k < v->norig; k++) {
-        int win = (int)(k * (size_t)v->W / v->norig);
-        if (win == skip) continue;
-        for (size_t i = 0; i < v->H; i++) {
-            size_t j = k * v->H + i;
-            if ((b >= 0 && bucket_of((int)i, (int)v->H) != b) || isnan(A[j]) || !(blend[j] > 0))
-                continue;
-            buf[n].r = A[j] / blend[j];
-            buf[n].w = blend[j];
-            tot += blend[j];
-            n++;
-        }
-    }
-    if (!n) return 1;
-    qsort(buf, n, sizeof *buf, cmp_rw);
-    double acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc += buf[i].w;
-        if (acc >= 0.5 * tot) return buf[i].r;
-    }
-    return buf[n - 1].r;
-}
-
-/* Per-quarter bias correction of sel (its weights of bucket b times c_b) when it lowers the
- * validation MAE significantly out of sample (leave-one-window-out). blend is sel's blend on
- * the validation origins (rescaled in place when corrected). */
-static void bias_correct(selection *sel, double *blend, const double *A, const val *v,
-                         int verbose) {
-    int mode = fc13_mode();
-    if (mode != 2 && mode != 3 && mode != 4 && mode != 5 && mode != 7) return;
-    int pooled = mode == 7;
-    if (v->W < AUTO_MIN_BLEND_WINDOWS) return;
-    rw *buf = malloc(v->norig * v->H * sizeof *buf);
-    if (!buf) return;
-    double c[AUTO_BUCKETS], d[AUTO_WINDOWS];
-    int nd = 0;
-    for (int b = 0; b < AUTO_BUCKETS; b++)
-        c[b] = pooled && b > 0 ? c[0] : bias_scale(blend, A, v, pooled ? -1 : b, -1, buf);
-    for (int w = 0; w < v->W; w++) {
-        double cw[AUTO_BUCKETS], s0 = 0, s1 = 0;
-        size_t cnt = 0;
-        for (int b = 0; b < AUTO_BUCKETS; b++)
-            cw[b] = pooled && b > 0 ? cw[0] : bias_scale(blend, A, v, pooled ? -1 : b, w, buf);
-        for (size_t k = 0; k < v->norig; k++) {
-            if ((int)(k * (size_t)v->W / v->norig) != w) continue;
-            for (size_t i = 0; i < v->H; i++) {
-                size_t j = k * v->H + i;
-                if (isnan(A[j])) continue;
-                double e0 = fabs(blend[j] - A[j]);
-                double e1 = fabs(cw[bucket_of((int)i, (int)v->H)] * blend[j] - A[j]);
-                s0 += e0 < v->cap[w] ? e0 : v->cap[w];
-                s1 += e1 < v->cap[w] ? e1 : v->cap[w];
-                cnt++;
-            }
-        }
-        if (cnt) d[nd++] = (s0 - s1) / (double)cnt;
-    }
-    free(buf);
-    double t;
-    int sig = significantly_positive(d, (size_t)nd, &t);
-    if (verbose)
-        fprintf(stderr, "auto: bias per quarter %.3f %.3f %.3f %.3f, out-of-sample t %.2f%s\n",
-                c[0], c[1], c[2], c[3], t, sig || mode == 3 ? ": corrected" : "");
-    if (!sig && mode != 3) return;
-    for (int b = 0; b < AUTO_BUCKETS; b++)
-        for (int t2 = 0; t2 < sel->ntop; t2++)
-            sel->w[b][t2] *= c[b];
-    for (size_t k = 0; k < v->norig; k++)
-        for (size_t i = 0; i < v->H; i++)
-            blend[k * v->H + i] *= c[bucket_of((int)i, (int)v->H)];
-}
-
 static double upward_factor(const double *blend, const double *A, const val *v, double kl,
                             double naive, const double *naive_w, int verbose) {
     size_t norig = v->norig, H = v->H;
     double base_mae = 0, scale = 1, base_w[AUTO_WINDOWS] = {0};
-    if (fc13_mode() == 1 || fc13_mode() == 4) return 1;
     if (v->W < AUTO_MIN_BLEND_WINDOWS) return 1; /* see AUTO_MIN_BLEND_WINDOWS */
     /* the target share: AUTO_UNDER, or the noise floor when that is higher */
     double target = noise_floor(blend, A, v, kl);
@@ -1148,7 +1052,6 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         m->fit_sel = (selection){.ntop = 1, .top = {c}, .scale = 1};
         for (int b = 0; b < AUTO_BUCKETS; b++)
             m->fit_sel.w[b][0] = 1;
-        m->fit_raw = m->fit_sel;
         sel_name(m, &m->fit_sel, m->name, sizeof m->name);
         goto out;
     }
@@ -1208,7 +1111,6 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
         goto out;
     }
     const selection *sel = &m->fit_sel;
-    m->fit_raw = m->fit_sel;
     /* blended validation forecasts -> the upward factor */
     double *blend = malloc(norig * (size_t)H * sizeof *blend);
     if (!blend) {
@@ -1264,16 +1166,10 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     m->nonneg = 1;
     for (size_t i = 0; i < n && m->nonneg; i++)
         m->nonneg = !(train->y[i] < 0);
-    m->insure = 1;
-    if ((fc13_mode() >= 5) && (size_t)H < day) m->insure = 0;
-    if (m->nonneg && ((fc13_mode() != 5 && fc13_mode() != 7) || !m->insure))
-        bias_correct(&m->fit_sel, blend, A, &v, m->opt.verbose);
     double naive_w[AUTO_WINDOWS];
     double naive = naive_mae(F, ok, A, &v, naive_w);
     widen(blend, A, &v, kl);
-    m->scale = m->nonneg && m->insure
-                   ? upward_factor(blend, A, &v, kl, naive, naive_w, m->opt.verbose)
-                   : 1;
+    m->scale = m->nonneg ? upward_factor(blend, A, &v, kl, naive, naive_w, m->opt.verbose) : 1;
     m->fit_sel.scale = m->scale;
     keep_residuals(m, blend, A, norig, H, train);
     free(blend);
@@ -1417,8 +1313,8 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
      * beat a single model: a day or two of one candidate's luck does not switch the forecast;
      * and it must also beat it in the newest window (see newest_agrees) */
     int fit_ok = 1;
-    for (int t = 0; t < m->fit_raw.ntop; t++)
-        fit_ok &= ok[m->fit_raw.top[t]];
+    for (int t = 0; t < m->fit_sel.ntop; t++)
+        fit_ok &= ok[m->fit_sel.top[t]];
     if (fit_ok) {
         double *b2 = malloc(2 * used * (size_t)H * sizeof *b2);
         if (!b2) {
@@ -1426,14 +1322,14 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
             goto done;
         }
         blend_of(&sel, F, used, (int)H, b2);
-        blend_of(&m->fit_raw, F, used, (int)H, b2 + used * (size_t)H);
+        blend_of(&m->fit_sel, F, used, (int)H, b2 + used * (size_t)H);
         const double *fn = b2, *ff = b2 + used * (size_t)H;
         double one = 1, mn[AUTO_WINDOWS], mf[AUTO_WINDOWS];
         window_mae(&v, &fn, &one, 1, -1, mn);
         window_mae(&v, &ff, &one, 1, -1, mf);
         if (!(robust(&v, mn) < (1 - AUTO_BLEND_GAIN) * robust(&v, mf)) ||
             !newest_agrees(&v, mn, mf))
-            sel = m->fit_raw;
+            sel = m->fit_sel;
         free(b2);
     }
     sel.scale = m->scale;
@@ -1444,11 +1340,10 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
             goto done;
         }
         blend_of(&sel, F, used, (int)H, bl);
-        if ((fc13_mode() != 5 && fc13_mode() != 7) || !m->insure) bias_correct(&sel, bl, A, &v, 0);
         double naive_w[AUTO_WINDOWS];
         double naive = naive_mae(F, ok, A, &v, naive_w);
         widen(bl, A, &v, m->kl);
-        sel.scale = m->insure ? upward_factor(bl, A, &v, m->kl, naive, naive_w, 0) : 1;
+        sel.scale = upward_factor(bl, A, &v, m->kl, naive, naive_w, 0);
         free(bl);
     }
     if (m->opt.verbose) {

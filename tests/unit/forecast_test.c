@@ -340,35 +340,6 @@ TEST(fc_auto_no_upward_factor_when_the_newest_day_is_not_under) {
     free(y);
 }
 
-/* The upward factor insures a forecast that must hold through the daily cycle: a daily shape
- * (10-minute steps, 16 days) times a level that jumps by up to +-30% every hour for the first
- * nine days and by up to +-10% over the last seven, times +-30% noise per value. The validation
- * week is calmer than the history, its residuals are widened, and day-ahead the widened share
- * under 0.9 x actual buys a factor (x1.03). An hour ahead (6 steps) the factor was x1.06 too;
- * now the next forecast re-levels from the newest values within the hour and the blend is used
- * as it is (the validation's actual shares are at the noise floor there). */
-TEST(fc_auto_upward_factor_only_through_the_day) {
-    enum { DAY = 144, N = 16 * DAY };
-    double *y = malloc(N * sizeof *y);
-    T_ASSERT(y != NULL);
-    unsigned r = 5;
-    double lvl = 1;
-    for (int i = 0; i < N; i++) {
-        if (i % (DAY / 24) == 0) lvl = 1 + (i < N - 7 * DAY ? 0.3 : 0.1) * noise(&r);
-        y[i] = lvl * (300 + 120 * sin((i % DAY) * 6.283185 / DAY)) * (1 + 0.3 * noise(&r));
-    }
-    fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 600};
-    forecaster *f = fit_auto(&s, DAY);
-    if (!f) return;
-    if (strchr(fc_name(f), '*') == NULL) T_FAIL("day-ahead, no factor: %s", fc_name(f));
-    fc_free(f);
-    f = fit_auto(&s, 6);
-    if (!f) return;
-    if (strchr(fc_name(f), '*') != NULL) T_FAIL("an hour ahead, a factor: %s", fc_name(f));
-    fc_free(f);
-    free(y);
-}
-
 /* The upward factor insures against level errors, not against the noise of single values that
  * no level foresees: a daily shape (10-minute steps, 16 days) times independent noise of
  * +-45% per value. Day-ahead, auto's forecast has the right level and shape, yet about 38% of
