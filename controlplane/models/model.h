@@ -50,6 +50,10 @@ double fc__level_widening(const fc_series *train, const unsigned char *mask, siz
  * have a mean above one standard error of the mean (0 with fewer than two). */
 int fc__gain_consistent(const double *d, int n);
 
+/* auto's noise floor (auto.c, noise_floor) of forecasts blend[] against actual values A[] widened
+ * by kl, norig origins of H steps (exposed for the unit tests). */
+double fc__noise_floor(const double *blend, const double *A, size_t norig, size_t H, double kl);
+
 /* Steps per day / per week at this step (at least 1). */
 int fc__steps_per_day(int64_t step);
 
