@@ -192,6 +192,9 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
     series_csv_describe_repairs(&s.stats, repairs, sizeof repairs);
     if (!json && (s.stats.filled || s.stats.duplicates || s.stats.snapped || s.stats.sorted))
         fprintf(stderr, "tidectl backtest: %s: repaired: %s\n", data, repairs);
+    if (!json && s.stats.time_unit)
+        fprintf(stderr, "tidectl backtest: %s: timestamps read as %s since the epoch\n", data,
+                series_csv_time_unit(&s.stats));
     fc_series native = {.y = s.y, .n = s.n, .t0 = s.t0, .step = s.step};
     bt_data d;
     rc = bt_prepare(&native, task, &d, err, sizeof err);
@@ -252,6 +255,7 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
                 o, "test_start",
                 (double)(s.t0 + (int64_t)(s.n - (size_t)(7 * 86400 / s.step)) * s.step));
             cJSON_AddStringToObject(o, "repairs", repairs);
+            cJSON_AddStringToObject(o, "time_unit", series_csv_time_unit(&s.stats));
             cJSON *arr = cJSON_AddArrayToObject(o, "models");
             for (size_t i = 0; i < nmodels; i++)
                 cJSON_AddItemToArray(arr, result_json(&res[i], names[i]));

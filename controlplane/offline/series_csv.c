@@ -92,6 +92,24 @@ static int cmp_row(const void *a, const void *b) {
     return (x->line > y->line) - (x->line < y->line);
 }
 
+/* Units of numeric timestamps, told apart by size: seconds below 1e11 (the year 5138),
+ * milliseconds below 1e14, microseconds below 1e17, nanoseconds above (exports of
+ * JavaScript, Java, InfluxDB and Go tools). */
+static const struct {
+    const char *name;
+    double per_second;
+} time_units[] = {
+    {"seconds", 1.0},
+    {"milliseconds", 1e3},
+    {"microseconds", 1e6},
+    {"nanoseconds", 1e9},
+};
+
+static int time_unit_of(double ts) {
+    double a = fabs(ts);
+    return a < 1e11 ? 0 : a < 1e14 ? 1 : a < 1e17 ? 2 : 3;
+}
+
 /* Reads the rows. Returns 0, -EINVAL (err set) or -ENOMEM; *rows_out owned by the caller.
  * With sort, rows out of order are counted in *st and sorted afterwards. */
 static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st, row **rows_out,
@@ -103,6 +121,7 @@ static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st
     int rc = 0, first_content = 1; /* a header may only be the first non-blank line */
     int file_kind = 0;             /* 1 = unix seconds, 2 = date-times (from kind_line on) */
     size_t kind_line = 0;
+    int file_unit = -1; /* numeric timestamps: index into time_units, from the first one */
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
@@ -156,11 +175,25 @@ static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st
                 rc = -EINVAL;
                 goto fail;
             }
+            /* Seconds, or (from the number's size) milli-, micro- or nanoseconds since the
+             * epoch, one unit per file: unix seconds reach 1e11 only in the year 5138. */
+            int u = time_unit_of(ts);
+            if (file_unit >= 0 && u != file_unit) {
+                errmsg(err, errlen, 0,
+                       "line %zu: timestamp %.17g reads as %s but line %zu's as %s (one unit "
+                       "per file)",
+                       line, ts, time_units[u].name, kind_line, time_units[file_unit].name);
+                rc = -EINVAL;
+                goto fail;
+            }
+            ts /= time_units[u].per_second;
             if (ts < -9.0e15 || ts > 9.0e15) {
                 errmsg(err, errlen, 0, "line %zu: timestamp %.17g is out of range", line, ts);
                 rc = -EINVAL;
                 goto fail;
             }
+            file_unit = u;
+            st->time_unit = (unsigned)u;
             kind = 1;
             t = (int64_t)llround(ts);
         }
@@ -187,8 +220,8 @@ static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st
         if (n > 0 && t < rows[n - 1].ts && sort) {
             if (st->sorted++ == 0) st->first_sort_line = line;
         } else if (n > 0 && t < rows[n - 1].ts) {
-            char a[32], b2[32]; /* written back in the file's own form */
-            if (file_kind == 2) {
+            char a[32], b2[32];                    /* written back in the file's own form */
+            if (file_kind == 2 || file_unit > 0) { /* not as seconds when the file is not */
                 csv_time_format(t, a, sizeof a);
                 csv_time_format(rows[n - 1].ts, b2, sizeof b2);
             } else {
@@ -444,6 +477,11 @@ void series_csv_describe_repairs(const series_csv_stats *st, char *buf, size_t l
             off ? "; " : "", st->filled, st->filled == 1 ? "" : "s", st->gaps,
             st->gaps == 1 ? "" : "s", st->largest_gap, st->first_gap_line);
     if (off == 0) snprintf(buf, len, "no repairs");
+}
+
+const char *series_csv_time_unit(const series_csv_stats *st) {
+    return st->time_unit < sizeof time_units / sizeof time_units[0] ? time_units[st->time_unit].name
+                                                                    : "seconds";
 }
 
 void series_csv_fini(series_csv *s) {

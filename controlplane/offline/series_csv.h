@@ -4,10 +4,12 @@
  * Format: an optional header line (a first line whose first field is neither a timestamp nor
  * starts like a date), then one `timestamp,value` row per line ('\n' or "\r\n"; blank lines and
  * lines starting with '#' are skipped; a field may be in double quotes; a leading UTF-8 byte
- * order mark is skipped). A timestamp is unix
- * seconds (rounded to the second) or an ISO 8601 date-time (offline/csv_time.h: e.g.
- * "2015-02-26 21:42:53", UTC unless it carries an offset; rounded to the second), one form per
- * file. The step is the most common positive difference between consecutive timestamps.
+ * order mark is skipped). A timestamp is a number since the unix epoch (seconds; read as
+ * milliseconds from 1e11, microseconds from 1e14, nanoseconds from 1e17, one unit per file,
+ * kept in stats.time_unit, named by series_csv_time_unit; rounded to the second) or an ISO 8601
+ * date-time (offline/csv_time.h: e.g. "2015-02-26 21:42:53", UTC unless it carries an offset;
+ * rounded to the second), one form per file. The step is the most common positive difference
+ * between consecutive timestamps.
  *
  * Always errors (naming the line): a row without two fields, a timestamp that is neither form
  * (or a date-time that is not valid: the text and the reason), the two forms mixed, a
@@ -52,6 +54,7 @@ typedef struct series_csv_stats {
     size_t first_snap_line;
     size_t sorted;          /* rows found earlier than the row before them (opts.sort) */
     size_t first_sort_line; /* line of the first such row (0 = none) */
+    unsigned time_unit;     /* numeric timestamps: 0 seconds, 1 milli-, 2 micro-, 3 nanoseconds */
 } series_csv_stats;
 
 typedef struct series_csv {
@@ -73,6 +76,9 @@ int series_csv_load(const char *path, const series_csv_opts *opts, series_csv *o
                     size_t errlen);
 /* Writes a one-line human summary of the repairs into buf ("no repairs" when none). */
 void series_csv_describe_repairs(const series_csv_stats *st, char *buf, size_t len);
+/* "seconds", "milliseconds", "microseconds" or "nanoseconds": how numeric timestamps were
+ * read (date-time files: "seconds"). */
+const char *series_csv_time_unit(const series_csv_stats *st);
 void series_csv_fini(series_csv *s);
 
 #endif

@@ -129,7 +129,7 @@ PY
             # is "not applicable"; anything else (a file the reader refuses, a training part
             # without day-to-day variation) is "not scored" and counted in the summary, so a
             # broken file does not silently drop out of the figures
-            why=$("$BIN/tidectl" backtest --data "$f" --task "$task" --model last "${csv_flags[@]}" 2>&1 >/dev/null | grep -v ': repaired: ' | head -1)
+            why=$("$BIN/tidectl" backtest --data "$f" --task "$task" --model last "${csv_flags[@]}" 2>&1 >/dev/null | grep -v -e ': repaired: ' -e ': timestamps read as ' | head -1)
             case "$why" in
             *"needs a step dividing"* | *"too short for the"*)
                 echo "== $(basename "$f" .csv) $task: not applicable: $why" ;;

@@ -50,6 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (!isfinite(s.y[i])) abort();
         char desc[512];
         series_csv_describe_repairs(&s.stats, desc, sizeof desc);
+        if (s.stats.time_unit > 3 || !series_csv_time_unit(&s.stats)[0]) abort();
         series_csv_fini(&s);
     }
     return 0;

@@ -243,6 +243,43 @@ TEST(csv_huge_values_stay_finite) {
     series_csv_fini(&s);
 }
 
+/* Epoch milli-, micro- and nanoseconds (JavaScript, Java, InfluxDB exports) are told from
+ * seconds by their size and read as such, one unit per file; the unit is kept for the report. */
+TEST(csv_epoch_milliseconds_and_finer_read_by_size) {
+    series_csv s;
+    char err[256] = "";
+    /* 2015-02-26 21:40:00 UTC every 5 minutes, in milliseconds; one row half a second off */
+    T_EQ_INT(parse("ts,v\n1424986800000,1\n1424987100000,2\n1424987400499,3\n", NULL, &s, err), 0);
+    T_EQ_INT(s.t0, 1424986800);
+    T_EQ_INT(s.step, 300);
+    T_EQ_INT(s.n, 3);
+    T_EQ_INT(s.stats.time_unit, 1);
+    T_ASSERT(strcmp(series_csv_time_unit(&s.stats), "milliseconds") == 0);
+    T_EQ_INT(s.stats.snapped, 0); /* rounded to the second, as fractional seconds are */
+    series_csv_fini(&s);
+    T_EQ_INT(parse("1424986800000000,1\n1424986860000000,2\n", NULL, &s, err), 0);
+    T_EQ_INT(s.step, 60);
+    T_ASSERT(strcmp(series_csv_time_unit(&s.stats), "microseconds") == 0);
+    series_csv_fini(&s);
+    T_EQ_INT(parse("1424986800000000000,1\n1424986860000000000,2\n", NULL, &s, err), 0);
+    T_EQ_INT(s.t0, 1424986800);
+    T_EQ_INT(s.step, 60);
+    T_ASSERT(strcmp(series_csv_time_unit(&s.stats), "nanoseconds") == 0);
+    series_csv_fini(&s);
+    /* seconds stay seconds, up to the year 5138 */
+    T_EQ_INT(parse("1424986800,1\n1424986860,2\n", NULL, &s, err), 0);
+    T_EQ_INT(s.stats.time_unit, 0);
+    T_ASSERT(strcmp(series_csv_time_unit(&s.stats), "seconds") == 0);
+    series_csv_fini(&s);
+    /* one unit per file: a row in seconds among milliseconds is named, not misread */
+    T_EQ_INT(parse("1424986800000,1\n1424987100000,2\n1424987400,3\n", NULL, &s, err), -EINVAL);
+    T_ASSERT(strstr(err, "line 3: timestamp 1424987400 reads as seconds but line 1's as "
+                         "milliseconds (one unit per file)") != NULL);
+    /* unsorted milliseconds are named as date-times, not as seconds the file never held */
+    T_EQ_INT(parse("1424987100000,1\n1424986800000,2\n", NULL, &s, err), -EINVAL);
+    T_ASSERT(strstr(err, "line 2: timestamps are not sorted (2015-02-26") != NULL);
+}
+
 /* The calendar arithmetic against known day numbers (no mktime, no TZ). */
 TEST(csv_days_from_civil_known_days) {
     T_EQ_INT(csv_days_from_civil(1970, 1, 1), 0);
