@@ -8,7 +8,9 @@
  * from origins spread over that window, reading the validation
  * data as context exactly as the real backtest reads the test data. Then, separately for each
  * quarter of the horizon, the weights of a blend of the three best candidates are chosen on a
- * 0.1 grid (a single model is a blend with one weight 1) to minimise the mean absolute error
+ * 0.1 grid (a single model is a blend with one weight 1; but when the candidates ranked second
+ * or third are within one standard error of the first, the equal-weight mean of those and the
+ * first: fc__pool_untied) to minimise the mean absolute error
  * over the window, recent days weighted up (robust(); with fewer than AUTO_MIN_BLEND_WINDOWS
  * windows the prior, or half of a fitted model ranked first and half of the prior; with fewer
  * than AUTO_MIN_ORIGINS origins, or no room for a validation window, the prior; see choose()).
@@ -608,7 +610,10 @@ static size_t weak_prior(const fc_series *train, const unsigned char *mask, int 
  * of the top AUTO_TOP are chosen on a 0.1 grid by the same score; a blend replaces the best
  * single model of the quarter only when it scores at least AUTO_BLEND_GAIN better, and then
  * with its weights shrunk halfway toward that model's (blend weights fit on a week are noisy).
- * With `hedged` (the fit's choice), a choice that does not beat the best naive forecast
+ * With `pool` (the fit's choice, and the online choice unless the fit had weak evidence: that
+ * path's choice is fc14's prior rule and stays as it was), candidates ranked second or third
+ * within one standard error of the first are pooled with it at equal weights in place of the
+ * blend search (fc__pool_untied). With `hedged` (the fit's choice), a choice that does not beat the best naive forecast
  * consistently over the windows is blended half and half with it (hedge()). The online
  * re-choice is not hedged: it already has to beat the fit's (hedged) choice by
  * AUTO_BLEND_GAIN over its window and in the newest window (newest_agrees), and hedging it as
@@ -618,9 +623,11 @@ static size_t weak_prior(const fc_series *train, const unsigned char *mask, int 
  * candidate has forecasts. */
 static void hedge(selection *sel, const double *F, const unsigned char *ok, const val *v,
                   const double (*cm)[AUTO_WINDOWS], const double *score, int verbose);
+static int pool_untied(const val *v, const double (*cm)[AUTO_WINDOWS], selection *sel,
+                       int verbose);
 
 static int choose(const double *F, const unsigned char *ok, const double *A, size_t norig, int H,
-                  size_t prior, int verbose, int hedged, selection *sel, val *v) {
+                  size_t prior, int verbose, int hedged, int pool, selection *sel, val *v) {
     int nwin = norig / 3 < AUTO_WINDOWS ? (int)(norig / 3) : AUTO_WINDOWS;
     if (nwin < 1) nwin = 1;
     *v = (val){A, norig, (size_t)H, nwin, {0}};
@@ -684,6 +691,11 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
         }
         return 0;
     }
+    /* candidates the validation does not separate from the best: their equal-weight mean */
+    if (pool && pool_untied(v, (const double(*)[AUTO_WINDOWS])cm, sel, verbose)) {
+        if (hedged) hedge(sel, F, ok, v, (const double(*)[AUTO_WINDOWS])cm, score, verbose);
+        return 0;
+    }
     const double *ft[AUTO_TOP];
     for (int t = 0; t < ntop; t++)
         ft[t] = F + sel->top[t] * norig * (size_t)H;
@@ -732,6 +744,55 @@ int fc__gain_consistent(const double *d, int n) {
     /* a gain in one window with ties in all others is exactly one standard error: not more,
      * whatever the rounding (hence the relative margin of 1e-9) */
     return mean > 0 && mean > (1 + 1e-9) * se;
+}
+
+/* The pool of the untied (fit and online choice with full evidence; see choose()): the
+ * candidates ranked second and third whose per-window MAEs the first one does not beat
+ * consistently (fc__gain_consistent on the paired per-window differences: the
+ * one-standard-error rule) are not separated from it by the validation, and the choice becomes
+ * the equal-weight mean of the first and those. Which of a few candidates within one standard
+ * error ranks first is chance, and choosing by chance adds the selection's own variance to the
+ * forecast error (one origin more or less in a day-ahead window switched between candidates
+ * whose test weeks differed by 1.3x); the equal-weight mean is the combination that fits no
+ * weight on the same week (fitted combination weights rarely beat it out of sample: the
+ * "forecast combination puzzle"), and by the convexity of absolute error it does no worse
+ * than the mean of the pooled candidates' MAEs. mae[t] (t < ntop, ranked by score) holds W
+ * per-window MAEs (NaN: no values); the weights go to w[0..ntop). Returns how many are pooled
+ * (1: the first alone, w untouched). */
+int fc__pool_untied(const double *const *mae, int ntop, int W, double *w) {
+    int in[AUTO_TOP + 1] = {1}, k = 1;
+    for (int t = 1; t < ntop && t <= AUTO_TOP; t++) {
+        double d[AUTO_WINDOWS];
+        int nd = 0;
+        for (int win = 0; win < W && win < AUTO_WINDOWS; win++)
+            if (!isnan(mae[t][win]) && !isnan(mae[0][win])) d[nd++] = mae[t][win] - mae[0][win];
+        in[t] = nd >= 2 && !fc__gain_consistent(d, nd);
+        k += in[t];
+    }
+    if (k < 2) return 1;
+    for (int t = 0; t < ntop; t++)
+        w[t] = t <= AUTO_TOP && in[t] ? 1.0 / k : 0;
+    return k;
+}
+
+/* fc__pool_untied on sel's ranked candidates (cm their per-window MAEs over v's windows), into
+ * sel's weights for every horizon quarter; 1 when it pooled. */
+static int pool_untied(const val *v, const double (*cm)[AUTO_WINDOWS], selection *sel,
+                       int verbose) {
+    const double *mae[AUTO_TOP];
+    double w[AUTO_TOP] = {0};
+    int ntop = sel->ntop < AUTO_TOP ? sel->ntop : AUTO_TOP;
+    for (int t = 0; t < ntop; t++)
+        mae[t] = cm[sel->top[t]];
+    int k = fc__pool_untied(mae, ntop, v->W, w);
+    if (verbose)
+        fprintf(stderr, "auto: %d candidate(s) within one standard error of %s%s\n", k - 1,
+                candidates[sel->top[0]]->name, k >= 2 ? ": their equal-weight mean" : "");
+    if (k < 2) return 0;
+    for (int b = 0; b < AUTO_BUCKETS; b++)
+        for (int t = 0; t < AUTO_TOP + 1; t++)
+            sel->w[b][t] = t < ntop ? w[t] : 0;
+    return 1;
 }
 
 /* The hedge by the strength of evidence (the fit's choice only; see choose()): the choice sel
@@ -1105,7 +1166,7 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     size_t prior = norig < 3 * AUTO_MIN_BLEND_WINDOWS
                        ? weak_prior(train, mask, H, day, m->opt.verbose)
                        : NAIVE3;
-    rc = choose(F, ok, A, norig, H, prior, m->opt.verbose, 1, &m->fit_sel, &v);
+    rc = choose(F, ok, A, norig, H, prior, m->opt.verbose, 1, 1, &m->fit_sel, &v);
     if (rc != 0) {
         if (rc == -EINVAL) snprintf(err, errlen, "auto: no candidate model could be fit");
         goto out;
@@ -1303,7 +1364,7 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
                     used * (size_t)H * sizeof *F);
     val v;
     selection sel;
-    rc = choose(F, ok, A, used, (int)H, NAIVE3, 0, 0, &sel, &v);
+    rc = choose(F, ok, A, used, (int)H, NAIVE3, 0, 0, norig <= m->norig && !getenv("FC12_NOONL"), &sel, &v);
     if (rc == -EINVAL) { /* nothing usable: keep the fit's choice */
         rc = 0;
         goto done;

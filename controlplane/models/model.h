@@ -50,6 +50,12 @@ double fc__level_widening(const fc_series *train, const unsigned char *mask, siz
  * have a mean above one standard error of the mean (0 with fewer than two). */
 int fc__gain_consistent(const double *d, int n);
 
+/* auto's pool of the untied: mae[t] (t < ntop, ranked best first) holds W per-window MAEs of a
+ * candidate; those ranked second and third that the first does not beat consistently
+ * (fc__gain_consistent on the paired differences) share equal weights with it in w[0..ntop).
+ * Returns how many share (1: the first alone, w untouched). */
+int fc__pool_untied(const double *const *mae, int ntop, int W, double *w);
+
 /* Steps per day / per week at this step (at least 1). */
 int fc__steps_per_day(int64_t step);
 
