@@ -568,8 +568,10 @@ TEST(fc_quantile_band_widens_after_a_level_shift) {
     T_EQ_INT(fc_predict(f, &shifted, H, 0.5, q50, err, sizeof err), 0);
     T_EQ_INT(fc_predict(f, &shifted, H, 0.9, q90, err, sizeof err), 0);
     double steady = 0, wide = 0;
-    for (int i = 0; i < H; i++)
-        steady += p90[i] - p50[i], wide += q90[i] - q50[i];
+    for (int i = 0; i < H; i++) {
+        steady += p90[i] - p50[i];
+        wide += q90[i] - q50[i];
+    }
     T_ASSERT(steady > 0);
     T_ASSERT(wide > 2 * steady);
     fc_free(f);
