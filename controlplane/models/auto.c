@@ -613,8 +613,8 @@ static size_t weak_prior(const fc_series *train, const unsigned char *mask, int 
  * With `hedged` (the fit's choice), candidates ranked second or third within one standard
  * error of the first are first pooled with it at equal weights in place of the blend search
  * (fc__pool_untied; pooling the online choice too moved NASA day-ahead's UNDER over its goal,
- * 0.293 -> 0.308, and the 89 pairs' geometric mean from 0.7804 to 0.7818). With `hedged` (the fit's
- * choice), a choice that does not beat the best naive forecast consistently over the windows is
+ * 0.293 -> 0.308, and the 89 pairs' geometric mean from 0.7804 to 0.7818). Then, with `hedged`,
+ * a choice that does not beat the best naive forecast consistently over the windows is
  * blended half and half with it (hedge()). The online re-choice is not hedged: it already has to
  * beat the fit's (hedged) choice by AUTO_BLEND_GAIN over its window and in the newest window
  * (newest_agrees), and hedging it as well pulled the online choices of a series whose test week
@@ -692,7 +692,7 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
     }
     /* candidates the validation does not separate from the best: their equal-weight mean */
     if (hedged && pool_untied(v, (const double(*)[AUTO_WINDOWS])cm, sel, verbose)) {
-        if (hedged) hedge(sel, F, ok, v, (const double(*)[AUTO_WINDOWS])cm, score, verbose);
+        hedge(sel, F, ok, v, (const double(*)[AUTO_WINDOWS])cm, score, verbose);
         return 0;
     }
     const double *ft[AUTO_TOP];
@@ -759,8 +759,8 @@ int fc__gain_consistent(const double *d, int n) {
  * MAEs (NaN: no values); the weights go to w[0..ntop). Returns how many are pooled (1: the first
  * alone, w untouched). */
 int fc__pool_untied(const double *const *mae, int ntop, int W, double *w) {
-    int in[AUTO_TOP + 1] = {1}, k = 1;
-    for (int t = 1; t < ntop && t <= AUTO_TOP; t++) {
+    int in[AUTO_TOP] = {1}, k = 1;
+    for (int t = 1; t < ntop && t < AUTO_TOP; t++) {
         double d[AUTO_WINDOWS];
         int nd = 0;
         for (int win = 0; win < W && win < AUTO_WINDOWS; win++)
@@ -770,7 +770,7 @@ int fc__pool_untied(const double *const *mae, int ntop, int W, double *w) {
     }
     if (k < 2) return 1;
     for (int t = 0; t < ntop; t++)
-        w[t] = t <= AUTO_TOP && in[t] ? 1.0 / k : 0;
+        w[t] = t < AUTO_TOP && in[t] ? 1.0 / k : 0;
     return k;
 }
 

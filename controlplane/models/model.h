@@ -51,7 +51,7 @@ double fc__level_widening(const fc_series *train, const unsigned char *mask, siz
 int fc__gain_consistent(const double *d, int n);
 
 /* auto's pool of the untied: mae[t] (t < ntop, ranked best first) holds W per-window MAEs of a
- * candidate; those ranked second and third that the first does not beat consistently
+ * candidate; those ranked second and third (no further) that the first does not beat consistently
  * (fc__gain_consistent on the paired differences) share equal weights with it in w[0..ntop).
  * Returns how many share (1: the first alone, w untouched). */
 int fc__pool_untied(const double *const *mae, int ntop, int W, double *w);
