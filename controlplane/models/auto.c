@@ -8,7 +8,9 @@
  * from origins spread over that window, reading the validation
  * data as context exactly as the real backtest reads the test data. Then, separately for each
  * quarter of the horizon, the weights of a blend of the three best candidates are chosen on a
- * 0.1 grid (a single model is a blend with one weight 1) to minimise the mean absolute error
+ * 0.1 grid (a single model is a blend with one weight 1; but when the candidates ranked second
+ * or third are within one standard error of the first, the equal-weight mean of those and the
+ * first: fc__pool_untied) to minimise the mean absolute error
  * over the window, recent days weighted up (robust(); with fewer than AUTO_MIN_BLEND_WINDOWS
  * windows the prior, or half of a fitted model ranked first and half of the prior; with fewer
  * than AUTO_MIN_ORIGINS origins, or no room for a validation window, the prior; see choose()).
@@ -627,16 +629,20 @@ static size_t weak_prior(const fc_series *train, const unsigned char *mask, int 
  * of the top AUTO_TOP are chosen on a 0.1 grid by the same score; a blend replaces the best
  * single model of the quarter only when it scores at least AUTO_BLEND_GAIN better, and then
  * with its weights shrunk halfway toward that model's (blend weights fit on a week are noisy).
- * With `hedged` (the fit's choice), a choice that does not beat the best naive forecast
- * consistently over the windows is blended half and half with it (hedge()). The online
- * re-choice is not hedged: it already has to beat the fit's (hedged) choice by
- * AUTO_BLEND_GAIN over its window and in the newest window (newest_agrees), and hedging it as
- * well pulled the online choices of a series whose test week favours a fitted level back
- * toward a naive forecast (89 pairs: geometric mean 0.7811 -> 0.7828, `nab_ec2_network_in_257a54`
- * scale-1h 0.709 -> 0.923). *v returns the windows and error caps. 0, -ENOMEM, or -EINVAL when no
- * candidate has forecasts. */
+ * With `hedged` (the fit's choice), candidates ranked second or third within one standard
+ * error of the first are first pooled with it at equal weights in place of the blend search
+ * (fc__pool_untied; pooling the online choice too moved NASA day-ahead's UNDER over its goal,
+ * 0.293 -> 0.308, and the 89 pairs' geometric mean from 0.7804 to 0.7818). Then, with `hedged`,
+ * a choice that does not beat the best naive forecast consistently over the windows is
+ * blended half and half with it (hedge()). The online re-choice is not hedged: it already has to
+ * beat the fit's (hedged) choice by AUTO_BLEND_GAIN over its window and in the newest window
+ * (newest_agrees), and hedging it as well pulled the online choices of a series whose test week
+ * favours a fitted level back toward a naive forecast (89 pairs: geometric mean 0.7811 -> 0.7828,
+ * `nab_ec2_network_in_257a54` scale-1h 0.709 -> 0.923). *v returns the windows and error caps. 0,
+ * -ENOMEM, or -EINVAL when no candidate has forecasts. */
 static void hedge(selection *sel, const double *F, const unsigned char *ok, const val *v,
                   const double (*cm)[AUTO_WINDOWS], const double *score, int verbose);
+static int pool_untied(const val *v, const double (*cm)[AUTO_WINDOWS], selection *sel, int verbose);
 
 /* The prior naive3 at sel->top[at] (the last entry) shares its weight half and half with the
  * one-day seasonal naive forecast (weak_prior's PRIOR_BLEND). */
@@ -718,6 +724,11 @@ static int choose(const double *F, const unsigned char *ok, const double *A, siz
         if (pblend) prior_blend(sel, two ? 1 : 0);
         return 0;
     }
+    /* candidates the validation does not separate from the best: their equal-weight mean */
+    if (hedged && pool_untied(v, (const double(*)[AUTO_WINDOWS])cm, sel, verbose)) {
+        hedge(sel, F, ok, v, (const double(*)[AUTO_WINDOWS])cm, score, verbose);
+        return 0;
+    }
     const double *ft[AUTO_TOP];
     for (int t = 0; t < ntop; t++)
         ft[t] = F + sel->top[t] * norig * (size_t)H;
@@ -766,6 +777,55 @@ int fc__gain_consistent(const double *d, int n) {
     /* a gain in one window with ties in all others is exactly one standard error: not more,
      * whatever the rounding (hence the relative margin of 1e-9) */
     return mean > 0 && mean > (1 + 1e-9) * se;
+}
+
+/* The pool of the untied (the fit's choice with 3 or more windows; see choose()): the
+ * candidates ranked second and third whose per-window MAEs the first one does not beat
+ * consistently (fc__gain_consistent on the paired per-window differences: the
+ * one-standard-error rule) are not separated from it by the validation, and the choice becomes
+ * the equal-weight mean of the first and those. Which of a few candidates within one standard
+ * error ranks first is chance, and choosing by chance adds the selection's own variance to the
+ * forecast error (three more day-ahead validation origins, 28 in place of 25, moved single
+ * pairs' test MASE by up to 13%: BENCHMARKS.md, fc12); the equal-weight mean is the combination
+ * that fits no weight on the same week (fitted combination weights rarely beat it out of sample:
+ * the "forecast combination puzzle"), and by the convexity of absolute error it does no worse than
+ * the mean of the pooled candidates' MAEs. mae[t] (t < ntop, ranked by score) holds W per-window
+ * MAEs (NaN: no values); the weights go to w[0..ntop). Returns how many are pooled (1: the first
+ * alone, w untouched). */
+int fc__pool_untied(const double *const *mae, int ntop, int W, double *w) {
+    int in[AUTO_TOP] = {1}, k = 1;
+    for (int t = 1; t < ntop && t < AUTO_TOP; t++) {
+        double d[AUTO_WINDOWS];
+        int nd = 0;
+        for (int win = 0; win < W && win < AUTO_WINDOWS; win++)
+            if (!isnan(mae[t][win]) && !isnan(mae[0][win])) d[nd++] = mae[t][win] - mae[0][win];
+        in[t] = nd >= 2 && !fc__gain_consistent(d, nd);
+        k += in[t];
+    }
+    if (k < 2) return 1;
+    for (int t = 0; t < ntop; t++)
+        w[t] = t < AUTO_TOP && in[t] ? 1.0 / k : 0;
+    return k;
+}
+
+/* fc__pool_untied on sel's ranked candidates (cm their per-window MAEs over v's windows), into
+ * sel's weights for every horizon quarter; 1 when it pooled. */
+static int pool_untied(const val *v, const double (*cm)[AUTO_WINDOWS], selection *sel,
+                       int verbose) {
+    const double *mae[AUTO_TOP];
+    double w[AUTO_TOP] = {0};
+    int ntop = sel->ntop < AUTO_TOP ? sel->ntop : AUTO_TOP;
+    for (int t = 0; t < ntop; t++)
+        mae[t] = cm[sel->top[t]];
+    int k = fc__pool_untied(mae, ntop, v->W, w);
+    if (verbose)
+        fprintf(stderr, "auto: %d candidate(s) within one standard error of %s%s\n", k - 1,
+                candidates[sel->top[0]]->name, k >= 2 ? ": their equal-weight mean" : "");
+    if (k < 2) return 0;
+    for (int b = 0; b < AUTO_BUCKETS; b++)
+        for (int t = 0; t < AUTO_TOP + 1; t++)
+            sel->w[b][t] = t < ntop ? w[t] : 0;
+    return 1;
 }
 
 /* The hedge by the strength of evidence (the fit's choice only; see choose()): the choice sel

@@ -54,6 +54,12 @@ int fc__gain_consistent(const double *d, int n);
  * by kl, norig origins of H steps (exposed for the unit tests). */
 double fc__noise_floor(const double *blend, const double *A, size_t norig, size_t H, double kl);
 
+/* auto's pool of the untied: mae[t] (t < ntop, ranked best first) holds W per-window MAEs of a
+ * candidate; those ranked second and third (no further) that the first does not beat consistently
+ * (fc__gain_consistent on the paired differences) share equal weights with it in w[0..ntop).
+ * Returns how many share (1: the first alone, w untouched). */
+int fc__pool_untied(const double *const *mae, int ntop, int W, double *w);
+
 /* Steps per day / per week at this step (at least 1). */
 int fc__steps_per_day(int64_t step);
 
