@@ -344,14 +344,15 @@ TEST(fc_auto_no_upward_factor_when_the_newest_day_is_not_under) {
  * (10-minute steps, 16 days) times a level that jumps by up to +-30% every hour for the first
  * nine days and by up to +-10% over the last seven, times +-30% noise per value. The validation
  * week is calmer than the history, its residuals are widened, and day-ahead the widened share
- * under 0.9 x actual buys a factor (x1.03). An hour ahead (6 steps) the next forecast re-levels
- * from the newest values within the hour, and the blend is used as it is: no factor (it was
- * x1.06 before the rule, bought by the widening alone). */
+ * under 0.9 x actual buys a factor. An hour ahead (6 steps) the next forecast re-levels
+ * from the newest values within the hour, and the blend is used as it is: no factor (x1.07
+ * without the rule, bought by the widening alone). Whether day-ahead needs a factor depends on
+ * the draw (the pooled blend of fc12 needs none on some): the seed is one where it does. */
 TEST(fc_auto_upward_factor_only_through_the_day) {
     enum { DAY = 144, N = 16 * DAY };
     double *y = malloc(N * sizeof *y);
     T_ASSERT(y != NULL);
-    unsigned r = 5;
+    unsigned r = 2;
     double lvl = 1;
     for (int i = 0; i < N; i++) {
         if (i % (DAY / 24) == 0) lvl = 1 + (i < N - 7 * DAY ? 0.3 : 0.1) * noise(&r);
