@@ -64,7 +64,27 @@ static cJSON *result_json(const bt_result *r, const char *requested) {
     cJSON_AddNumberToObject(o, "predict_seconds", r->predict_seconds);
     cJSON_AddNumberToObject(o, "train_windows_per_s", r->train_windows_per_s);
     cJSON_AddNumberToObject(o, "points", (double)r->points);
+    cJSON *u = cJSON_AddArrayToObject(o, "used_online");
+    for (size_t i = 0; u && i <= r->n_used; i++) {
+        if (i == r->n_used && r->used_other == 0) break;
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", i < r->n_used ? r->used[i].name : "other");
+        cJSON_AddNumberToObject(e, "origins",
+                                (double)(i < r->n_used ? r->used[i].origins : r->used_other));
+        cJSON_AddItemToArray(u, e);
+    }
     return o;
+}
+
+/* A line under the table for a model whose forecasts did not all use the fit's choice (auto's
+ * online choice): what they used, at how many of the origins. */
+static void print_used(const bt_result *r, size_t origins) {
+    if (r->n_used == 0 || (r->n_used == 1 && strcmp(r->used[0].name, r->model) == 0)) return;
+    printf("%s: the forecasts used", r->model);
+    for (size_t i = 0; i < r->n_used; i++)
+        printf("%s %s at %zu", i ? "," : "", r->used[i].name, r->used[i].origins);
+    if (r->used_other) printf(", others at %zu", r->used_other);
+    printf(" of %zu origins (the online choice)\n", origins);
 }
 
 static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
@@ -273,6 +293,8 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
                        res[i].model, res[i].mae, res[i].rmse, res[i].wape, res[i].mase,
                        res[i].under, res[i].p90_coverage, res[i].pinball_p90, res[i].fit_seconds,
                        res[i].predict_seconds, res[i].train_windows_per_s);
+            for (size_t i = 0; i < nmodels; i++)
+                print_used(&res[i], d.n_origins);
             if (plot) printf("plot written to %s\n", plot);
         }
     }

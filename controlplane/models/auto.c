@@ -189,10 +189,10 @@ static void median_destroy(void *state) {
     free(state);
 }
 
-static const fc_model_ops model_median = {"median",       median_create, median_fit, median_predict,
-                                          median_destroy, NULL,          NULL,       NULL};
-static const fc_model_ops model_naive3 = {"naive3",       median_create, median_fit, naive3_predict,
-                                          median_destroy, NULL,          NULL,       NULL};
+static const fc_model_ops model_median = {
+    "median", median_create, median_fit, median_predict, median_destroy, NULL, NULL, NULL, NULL};
+static const fc_model_ops model_naive3 = {
+    "naive3", median_create, median_fit, naive3_predict, median_destroy, NULL, NULL, NULL, NULL};
 
 static const fc_model_ops *const candidates[] = {
     &fc__model_last,    &fc__model_snaive_day, &fc__model_snaive_week, &fc__model_holt_winters,
@@ -225,6 +225,7 @@ typedef struct auto_hist {
     int64_t sel_key[2];
     selection sel[2];
     int sel_next;
+    char last[96]; /* the name of the choice the latest predict used (describe_last) */
 } auto_hist;
 
 typedef struct auto_m {
@@ -1110,8 +1111,9 @@ static void blend_of(const selection *sel, const double *F, size_t norig, int H,
         }
 }
 
-/* The names of the candidates with a weight in sel, e.g. "auto:profile+holt-winters*1.09". */
-static void sel_name(const auto_m *m, const selection *sel, char *buf, size_t len) {
+/* The names of the candidates with a weight in sel, e.g. "auto:profile+holt-winters*1.09"
+ * (the factor: scale). */
+static void sel_name_scaled(const selection *sel, double scale, char *buf, size_t len) {
     size_t off = (size_t)snprintf(buf, len, "auto:");
     int first = 1;
     for (int t = 0; t < sel->ntop && off < len; t++) {
@@ -1123,7 +1125,12 @@ static void sel_name(const auto_m *m, const selection *sel, char *buf, size_t le
                                 candidates[sel->top[t]]->name);
         first = 0;
     }
-    if (m->scale > 1 && off < len) snprintf(buf + off, len - off, "*%.2f", m->scale);
+    if (scale > 1 && off < len) snprintf(buf + off, len - off, "*%.2f", scale);
+}
+
+/* sel_name_scaled with the factor at the end of training (the fit's). */
+static void sel_name(const auto_m *m, const selection *sel, char *buf, size_t len) {
+    sel_name_scaled(sel, m->scale, buf, len);
 }
 
 static int fit(void *state, const fc_series *train, double *tp, char *err, size_t errlen) {
@@ -1501,6 +1508,7 @@ static int predict(const void *state, const fc_series *ctx, int h, double *out, 
     const selection *sel;
     int rc = online_choice(m, ctx, &sel, err, errlen);
     if (rc != 0) return rc;
+    if (m->hist) sel_name_scaled(sel, sel->scale, m->hist->last, sizeof m->hist->last);
     double *tmp = malloc((size_t)h * sizeof *tmp);
     if (!tmp) return -ENOMEM;
     int H = m->horizon > 0 ? m->horizon : h;
@@ -1523,6 +1531,11 @@ static const char *describe(const void *state) {
     return ((const auto_m *)state)->name;
 }
 
+static const char *describe_last(const void *state) {
+    const auto_m *m = state;
+    return m->hist ? m->hist->last : NULL;
+}
+
 static const float *residuals(const void *state, int *h, size_t *n, double *floor) {
     const auto_m *m = state;
     *h = m->res_h;
@@ -1538,5 +1551,5 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_auto = {"auto",  create,   fit,       predict,
-                                     destroy, describe, residuals, NULL};
+const fc_model_ops fc__model_auto = {"auto",   create,    fit,  predict,      destroy,
+                                     describe, residuals, NULL, describe_last};

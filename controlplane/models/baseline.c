@@ -77,8 +77,9 @@ static void destroy(void *state) {
     free(state);
 }
 
-const fc_model_ops fc__model_last = {"last", create_last, fit, predict, destroy, NULL, NULL, NULL};
-const fc_model_ops fc__model_snaive_day = {"snaive-day", create_day, fit,  predict,
-                                           destroy,      NULL,       NULL, NULL};
-const fc_model_ops fc__model_snaive_week = {"snaive-week", create_week, fit,  predict,
-                                            destroy,       NULL,        NULL, NULL};
+const fc_model_ops fc__model_last = {"last", create_last, fit,  predict, destroy,
+                                     NULL,   NULL,        NULL, NULL};
+const fc_model_ops fc__model_snaive_day = {"snaive-day", create_day, fit,  predict, destroy,
+                                           NULL,         NULL,       NULL, NULL};
+const fc_model_ops fc__model_snaive_week = {"snaive-week", create_week, fit,  predict, destroy,
+                                            NULL,          NULL,        NULL, NULL};

@@ -340,6 +340,11 @@ const char *fc_name(const forecaster *f) {
     return f->name;
 }
 
+const char *fc_name_last(const forecaster *f) {
+    const char *s = f->fitted && f->ops->describe_last ? f->ops->describe_last(f->state) : NULL;
+    return s && s[0] ? s : f->name;
+}
+
 double fc_train_throughput(const forecaster *f) {
     return f->throughput;
 }

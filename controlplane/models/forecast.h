@@ -47,6 +47,10 @@ int fc_predict(const forecaster *f, const fc_series *ctx, int h, double q, doubl
                size_t errlen);
 /* The model actually used (for "auto": the chosen one, e.g. "auto:holt-winters"). */
 const char *fc_name(const forecaster *f);
+/* What the latest fc_predict used: for "auto" the online choice at that forecast, which may
+ * differ from the fit's (fc_name); fc_name for every other model and before any forecast.
+ * Written by fc_predict: read it from the thread that predicts. */
+const char *fc_name_last(const forecaster *f);
 /* Training windows processed per second during the last fit (0 for non-windowed models). */
 double fc_train_throughput(const forecaster *f);
 void fc_free(forecaster *f);

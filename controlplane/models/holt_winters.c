@@ -515,5 +515,5 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_holt_winters = {"holt-winters", create, fit,  predict,
-                                             destroy,        NULL,   NULL, NULL};
+const fc_model_ops fc__model_holt_winters = {"holt-winters", create, fit,  predict, destroy,
+                                             NULL,           NULL,   NULL, NULL};

@@ -505,5 +505,5 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_lstm = {"lstm",  create, fit,  predict,
-                                     destroy, NULL,   NULL, predict_quantile};
+const fc_model_ops fc__model_lstm = {"lstm", create,           fit, predict, destroy, NULL,
+                                     NULL,   predict_quantile, NULL};

@@ -29,6 +29,9 @@ typedef struct fc_model_ops {
      * fc_predict then uses the residual quantiles. */
     int (*predict_quantile)(const void *state, const fc_series *ctx, int h, double q, double *out,
                             char *err, size_t errlen);
+    /* Optional: the name of what the latest predict used, when the model chooses again at
+     * every forecast (auto's online choice); describe's name when NULL. */
+    const char *(*describe_last)(const void *state);
 } fc_model_ops;
 
 extern const fc_model_ops fc__model_last, fc__model_snaive_day, fc__model_snaive_week,

@@ -614,5 +614,5 @@ static void destroy(void *state) {
     free(m);
 }
 
-const fc_model_ops fc__model_neural = {"neural", create, fit,  predict,
-                                       destroy,  NULL,   NULL, predict_quantile};
+const fc_model_ops fc__model_neural = {"neural", create,           fit, predict, destroy, NULL,
+                                       NULL,     predict_quantile, NULL};

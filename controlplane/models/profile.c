@@ -328,4 +328,5 @@ static void destroy(void *state) {
     free(state);
 }
 
-const fc_model_ops fc__model_profile = {"profile", create, fit, predict, destroy, NULL, NULL, NULL};
+const fc_model_ops fc__model_profile = {"profile", create, fit,  predict, destroy,
+                                        NULL,      NULL,   NULL, NULL};

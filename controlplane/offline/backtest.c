@@ -192,6 +192,21 @@ double bt_pinball(const double *f, const double *y, size_t n, double q, double m
     return n && mase_scale > 0 ? s / (double)n / mase_scale : NAN;
 }
 
+/* One more origin whose forecast used `name` (bounded: BT_USED_MAX names, then used_other). */
+static void count_used(bt_result *res, const char *name) {
+    for (size_t i = 0; i < res->n_used; i++)
+        if (strcmp(res->used[i].name, name) == 0) {
+            res->used[i].origins++;
+            return;
+        }
+    if (res->n_used == BT_USED_MAX) {
+        res->used_other++;
+        return;
+    }
+    snprintf(res->used[res->n_used].name, sizeof res->used[0].name, "%s", name);
+    res->used[res->n_used++].origins = 1;
+}
+
 int bt_run(const bt_data *d, const char *model, const fc_options *opt, int keep, bt_result *res,
            char *err, size_t errlen) {
     memset(res, 0, sizeof *res);
@@ -219,6 +234,7 @@ int bt_run(const bt_data *d, const char *model, const fc_options *opt, int keep,
     for (size_t k = 0; k < d->n_origins; k++) {
         fc_series ctx = {.y = d->y, .n = d->origins[k], .t0 = d->t0, .step = d->step};
         rc = fc_predict(f, &ctx, (int)H, 0.5, pt + k * H, err, errlen);
+        if (rc == 0) count_used(res, fc_name_last(f));
         if (rc == 0) rc = fc_predict(f, &ctx, (int)H, 0.9, p9 + k * H, err, errlen);
         if (rc != 0) goto out;
         memcpy(act + k * H, d->y + d->origins[k], H * sizeof *act);

@@ -40,8 +40,18 @@ typedef struct bt_data {
 int bt_prepare(const fc_series *native, bt_task task, bt_data *out, char *err, size_t errlen);
 void bt_data_fini(bt_data *d);
 
+/* Distinct names of what the forecasts used that a result keeps (auto's online choice). */
+#define BT_USED_MAX 8
+
 typedef struct bt_result {
     char model[96]; /* fc_name after fitting (e.g. "auto:holt-winters") */
+    /* What each origin's forecast used (fc_name_last), in order of first use, with the number
+     * of origins; origins beyond BT_USED_MAX distinct names count in used_other. */
+    struct {
+        char name[96];
+        size_t origins;
+    } used[BT_USED_MAX];
+    size_t n_used, used_other;
     double mae, rmse, wape, mase, under, p90_coverage;
     double pinball_p90; /* bt_pinball of the p90 forecasts at q = 0.9 */
     double fit_seconds, predict_seconds, train_windows_per_s;

@@ -262,3 +262,40 @@ TEST(bt_date_time_csv_matches_unix_seconds) {
     free(dates);
     free(secs);
 }
+
+/* What each origin's forecast used: one name at every origin for a model that does not choose
+ * again (the fit's name), and for auto the online choices, which on NASA's day-ahead week move
+ * off the fit's choice (BENCHMARKS.md: the upward factor is chosen again at every origin); the
+ * counts add up to the origins. */
+TEST(bt_used_online_counts_every_origin) {
+    const char *p = test_shared_data("nasa_http_1m.csv");
+    if (!p) {
+        test_skip("no shared data");
+        return;
+    }
+    series_csv s;
+    char err[256] = "";
+    T_EQ_INT(series_csv_load(p, NULL, &s, err, sizeof err), 0);
+    fc_series nat = {.y = s.y, .n = s.n, .t0 = s.t0, .step = s.step};
+    bt_data d;
+    T_EQ_INT(bt_prepare(&nat, BT_DAY_AHEAD, &d, err, sizeof err), 0);
+    bt_result r;
+    T_EQ_INT(bt_run(&d, "snaive-week", NULL, 0, &r, err, sizeof err), 0);
+    T_EQ_INT(r.n_used, 1);
+    T_ASSERT(strcmp(r.used[0].name, "snaive-week") == 0);
+    T_EQ_INT(r.used[0].origins, d.n_origins);
+    bt_result_fini(&r);
+    T_EQ_INT(bt_run(&d, "auto", NULL, 0, &r, err, sizeof err), 0);
+    T_ASSERT(r.n_used >= 2 && r.n_used <= BT_USED_MAX);
+    size_t sum = r.used_other, fit = 0;
+    for (size_t i = 0; i < r.n_used; i++) {
+        T_ASSERT(strncmp(r.used[i].name, "auto:", 5) == 0);
+        sum += r.used[i].origins;
+        fit += strcmp(r.used[i].name, r.model) == 0;
+    }
+    T_EQ_INT(sum, d.n_origins);
+    T_ASSERT(fit <= 1);
+    bt_result_fini(&r);
+    bt_data_fini(&d);
+    series_csv_fini(&s);
+}
