@@ -495,6 +495,39 @@ static int cmp_dbl(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* auto fit on y[0..n) (10-minute steps) for a day ahead; 1 when it chose `name` and forecast
+ * the next day into out[0..144), else 0 with the test failed. */
+static int day_ahead_auto(const double *y, int n, const char *name, double *out) {
+    fc_series s = {.y = y, .n = (size_t)n, .t0 = 1700006400, .step = 600};
+    fc_options o = {.horizon = 144, .seed = 1};
+    char err[256] = "";
+    forecaster *f = NULL;
+    int ok = fc_new(&f, "auto", &o, err, sizeof err) == 0 && fc_fit(f, &s, err, sizeof err) == 0;
+    if (ok && strcmp(fc_name(f), name) != 0) {
+        snprintf(err, sizeof err, "auto chose %s, not %s", fc_name(f), name);
+        ok = 0;
+    }
+    if (ok && fc_predict(f, &s, 144, 0.5, out, err, sizeof err) != 0) ok = 0;
+    if (!ok) test_fail(__FILE__, __LINE__, "%s", err);
+    fc_free(f);
+    return ok;
+}
+
+/* naive3's forecast of h <= day steps after y[0..n), computed independently: at every step
+ * the median of the last value, the median of the last day (day <= 256 values) and yesterday's
+ * value, i.e. yesterday's value clamped between the other two. */
+static void naive3_of(const double *y, int n, int day, int h, double *out) {
+    double v[256];
+    memcpy(v, y + n - day, (size_t)day * sizeof *v);
+    qsort(v, (size_t)day, sizeof *v, cmp_dbl);
+    double med = 0.5 * (v[day / 2 - 1] + v[day / 2]), last = y[n - 1];
+    double lo = last < med ? last : med, hi = last < med ? med : last;
+    for (int i = 0; i < h; i++) {
+        double sd = y[n - day + i];
+        out[i] = sd < lo ? lo : sd > hi ? hi : sd;
+    }
+}
+
 /* auto's evidence rules: a daily shape repeated exactly at 10-minute steps, forecast a day
  * ahead (H = 144). With 4 days of data the validation window (30%) holds one origin: a
  * ranking from one day's forecasts is no evidence, so auto forecasts its prior. The training
@@ -557,24 +590,11 @@ TEST(fc_auto_weak_evidence_keeps_naive3_without_a_daily_season) {
         r = r * 1103515245u + 12345u;
         y[i] = 500 + (double)((r >> 16) % 200);
     }
-    fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 600};
-    fc_options o = {.horizon = H, .seed = 1};
-    char err[256] = "";
-    double out[H], v[DAY], last = y[N - 1];
-    forecaster *f = NULL;
-    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
-    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
-    T_EQ_STR(fc_name(f), "auto:naive3");
-    T_EQ_INT(fc_predict(f, &s, H, 0.5, out, err, sizeof err), 0);
-    memcpy(v, y + N - DAY, sizeof v);
-    qsort(v, DAY, sizeof *v, cmp_dbl);
-    double med = 0.5 * (v[DAY / 2 - 1] + v[DAY / 2]);
-    double lo = last < med ? last : med, hi = last < med ? med : last;
-    for (int i = 0; i < H; i++) {
-        double sd = y[N - DAY + i];
-        T_NEAR(out[i], sd < lo ? lo : sd > hi ? hi : sd, 1e-9);
-    }
-    fc_free(f);
+    double out[H], want[H];
+    if (!day_ahead_auto(y, N, "auto:naive3", out)) return;
+    naive3_of(y, N, DAY, H, want);
+    for (int i = 0; i < H; i++)
+        T_NEAR(out[i], want[i], 1e-9);
     free(y);
 }
 
@@ -594,24 +614,11 @@ TEST(fc_auto_weak_evidence_inconclusive_season_blends_naive3_and_yesterday) {
         double noise = (double)((r >> 16) % 20);
         y[i] = i < 3 * DAY ? 300 + 150 * sin((i % DAY) * 6.283185 / DAY) + noise : 200 + noise;
     }
-    fc_series s = {.y = y, .n = N, .t0 = 1700006400, .step = 600};
-    fc_options o = {.horizon = H, .seed = 1};
-    char err[256] = "";
-    double out[H], v[DAY], last = y[N - 1];
-    forecaster *f = NULL;
-    T_EQ_INT(fc_new(&f, "auto", &o, err, sizeof err), 0);
-    T_EQ_INT(fc_fit(f, &s, err, sizeof err), 0);
-    T_EQ_STR(fc_name(f), "auto:naive3+snaive-day");
-    T_EQ_INT(fc_predict(f, &s, H, 0.5, out, err, sizeof err), 0);
-    memcpy(v, y + N - DAY, sizeof v);
-    qsort(v, DAY, sizeof *v, cmp_dbl);
-    double med = 0.5 * (v[DAY / 2 - 1] + v[DAY / 2]);
-    double lo = last < med ? last : med, hi = last < med ? med : last;
-    for (int i = 0; i < H; i++) {
-        double sd = y[N - DAY + i];
-        T_NEAR(out[i], 0.5 * (sd < lo ? lo : sd > hi ? hi : sd) + 0.5 * sd, 1e-9);
-    }
-    fc_free(f);
+    double out[H], want[H];
+    if (!day_ahead_auto(y, N, "auto:naive3+snaive-day", out)) return;
+    naive3_of(y, N, DAY, H, want);
+    for (int i = 0; i < H; i++)
+        T_NEAR(out[i], 0.5 * want[i] + 0.5 * y[N - DAY + i], 1e-9);
     free(y);
 }
 
