@@ -306,9 +306,12 @@ static int cmd_describe(tidectl_ctx *ctx, int argc, char **argv) {
         else
             snprintf(score, sizeof score, "live MASE not yet (%.0f points scored)",
                      cli_num(pv, "live_points"));
-        printf("Forecast:    %s (%s): %s%s%s\n", str(pv, "name"),
-               *str(pv, "model") ? str(pv, "model") : "no model", score,
-               *str(pv, "fallback") ? "; falls back: " : "", str(pv, "fallback"));
+        const char *online = str(pv, "model_online");
+        int moved = *online && strcmp(online, str(pv, "model")) != 0; /* auto's online choice */
+        printf("Forecast:    %s (%s%s%s): %s%s%s\n", str(pv, "name"),
+               *str(pv, "model") ? str(pv, "model") : "no model", moved ? ", now " : "",
+               moved ? online : "", score, *str(pv, "fallback") ? "; falls back: " : "",
+               str(pv, "fallback"));
     }
     const cJSON *pa = cJSON_GetObjectItemCaseSensitive(d, "portrait");
     if (cJSON_IsArray(pa)) {

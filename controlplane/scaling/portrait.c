@@ -221,6 +221,11 @@ const char *portrait_model_name(const portrait_engine *e, int i) {
     return fc_name(e->pred[i].fc);
 }
 
+const char *portrait_model_last(const portrait_engine *e, int i) {
+    if (i < 0 || i >= WL_MAX_PROVIDERS || !e->pred[i].fc) return NULL;
+    return fc_name_last(e->pred[i].fc);
+}
+
 void portrait_record_scale(portrait_engine *e, int64_t now, int from, int to) {
     hpa_record_scale(&e->hpa, now, from, to);
 }

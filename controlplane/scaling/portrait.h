@@ -96,6 +96,9 @@ int portrait_update(portrait_engine *e, const portrait_obs *obs, portrait *out);
 
 /* The forecaster provider i runs (fc_name, e.g. "auto:holt-winters"), NULL when it has none. */
 const char *portrait_model_name(const portrait_engine *e, int provider);
+/* What provider i's latest forecast used (fc_name_last: auto's online choice, which may differ
+ * from the fit's), NULL when it has no forecaster. Read on the thread that updates e. */
+const char *portrait_model_last(const portrait_engine *e, int provider);
 
 /* Why predictive provider i fell back to the reactive recommendation in the last update, or
  * NULL when its forecast drove the portrait (or it is not predictive). */

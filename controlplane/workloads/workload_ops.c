@@ -543,10 +543,15 @@ static void op_describe(ops_request *req, const cJSON *args) {
             double pts = 0, lm = portrait_live_mase(controller_engine(e->ctl), i, &pts);
             const char *model = portrait_model_name(controller_engine(e->ctl), i);
             const char *fb = portrait_fallback_reason(controller_engine(e->ctl), i);
+            const char *now = portrait_model_last(controller_engine(e->ctl), i);
             if (model)
                 cJSON_AddStringToObject(po, "model", model);
             else
                 cJSON_AddNullToObject(po, "model");
+            if (now)
+                cJSON_AddStringToObject(po, "model_online", now);
+            else
+                cJSON_AddNullToObject(po, "model_online");
             if (!isnan(lm))
                 cJSON_AddNumberToObject(po, "live_mase", lm);
             else

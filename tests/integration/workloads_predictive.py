@@ -119,6 +119,7 @@ def main():
         # the live guard's score per predictive provider: null until a quarter day is scored
         pp = [p for p in d["providers"] if p["type"] == "predictive"][0]
         assert pp["model"] == "snaive-day" and pp["fallback"] is None, pp
+        assert pp["model_online"] == "snaive-day", pp  # no online choice: the fit's model
         assert "live_mase" in pp and pp["live_mase"] is None and pp["live_points"] >= 0, pp
         text = run(ctl + ["describe", "shop"]).stdout
         assert "Forecast:    predictive (snaive-day): live MASE not yet" in text, text

@@ -125,6 +125,7 @@ TEST(portrait_predictive_converts_forecast_and_shifts_ahead) {
     T_ASSERT(strstr(pt->status, "snaive-day") != NULL);
     T_ASSERT(portrait_fallback_reason(e, 0) == NULL);
     T_EQ_STR(portrait_model_name(e, 0), "snaive-day");
+    T_EQ_STR(portrait_model_last(e, 0), "snaive-day"); /* no online choice: the same */
     free(pt);
     free(y);
     portrait_engine_free(e);
