@@ -49,6 +49,14 @@ static size_t split_models(char *list, const char **names, size_t max) {
     return n;
 }
 
+/* One {"name", "origins"} entry of used_online. */
+static void add_used(cJSON *arr, const char *name, size_t origins) {
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "name", name);
+    cJSON_AddNumberToObject(e, "origins", (double)origins);
+    cJSON_AddItemToArray(arr, e);
+}
+
 static cJSON *result_json(const bt_result *r, const char *requested) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", requested);
@@ -65,14 +73,9 @@ static cJSON *result_json(const bt_result *r, const char *requested) {
     cJSON_AddNumberToObject(o, "train_windows_per_s", r->train_windows_per_s);
     cJSON_AddNumberToObject(o, "points", (double)r->points);
     cJSON *u = cJSON_AddArrayToObject(o, "used_online");
-    for (size_t i = 0; u && i <= r->n_used; i++) {
-        if (i == r->n_used && r->used_other == 0) break;
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "name", i < r->n_used ? r->used[i].name : "other");
-        cJSON_AddNumberToObject(e, "origins",
-                                (double)(i < r->n_used ? r->used[i].origins : r->used_other));
-        cJSON_AddItemToArray(u, e);
-    }
+    for (size_t i = 0; i < r->n_used; i++)
+        add_used(u, r->used[i].name, r->used[i].origins);
+    if (r->used_other) add_used(u, "other", r->used_other);
     return o;
 }
 
@@ -210,11 +213,7 @@ static int cmd_backtest(tidectl_ctx *ctx, int argc, char **argv) {
     }
     char repairs[512];
     series_csv_describe_repairs(&s.stats, repairs, sizeof repairs);
-    if (!json && (s.stats.filled || s.stats.duplicates || s.stats.snapped || s.stats.sorted))
-        fprintf(stderr, "tidectl backtest: %s: repaired: %s\n", data, repairs);
-    if (!json && s.stats.time_unit)
-        fprintf(stderr, "tidectl backtest: %s: timestamps read as %s since the epoch\n", data,
-                series_csv_time_unit(&s.stats));
+    if (!json) series_csv_report(stderr, "tidectl backtest", data, &s.stats);
     fc_series native = {.y = s.y, .n = s.n, .t0 = s.t0, .step = s.step};
     bt_data d;
     rc = bt_prepare(&native, task, &d, err, sizeof err);

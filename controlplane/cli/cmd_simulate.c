@@ -297,14 +297,7 @@ static int cmd_simulate(tidectl_ctx *ctx, int argc, char **argv) {
         fprintf(stderr, "tidectl simulate: %s\n", err);
         return 2;
     }
-    if (csv.stats.filled || csv.stats.duplicates || csv.stats.snapped || csv.stats.sorted) {
-        char repairs[512];
-        series_csv_describe_repairs(&csv.stats, repairs, sizeof repairs);
-        fprintf(stderr, "tidectl simulate: %s: repaired: %s\n", data, repairs);
-    }
-    if (csv.stats.time_unit)
-        fprintf(stderr, "tidectl simulate: %s: timestamps read as %s since the epoch\n", data,
-                series_csv_time_unit(&csv.stats));
+    series_csv_report(stderr, "tidectl simulate", data, &csv.stats);
     sim_trace tr = {csv.y, csv.n, csv.t0, csv.step};
     cfg.record = plot != NULL || minutes_path != NULL;
     sim_result res[8];

@@ -1160,23 +1160,21 @@ static int fit(void *state, const fc_series *train, double *tp, char *err, size_
     if (!have_val) {
         /* too little data for a validation window: no evidence, so the prior (weak_prior;
          * with less than a day of data naive3 is the last value) */
-        size_t c = NAIVE3;
         mask = malloc(n ? n : 1);
         if (!mask) {
             rc = -ENOMEM;
             goto out;
         }
         fc__mask_outages(train->y, n, train->step, mask);
-        c = weak_prior(train, mask, H, day, m->opt.verbose);
+        size_t c = weak_prior(train, mask, H, day, m->opt.verbose);
         int pblend = c == PRIOR_BLEND;
         if (pblend) c = NAIVE3;
-        double unused;
-        rc = candidates[c]->create(&m->st[c], &o, err, errlen);
-        if (rc == 0) rc = candidates[c]->fit(m->st[c], train, &unused, err, errlen);
-        if (rc == 0 && pblend) {
-            rc = candidates[SNAIVE_DAY]->create(&m->st[SNAIVE_DAY], &o, err, errlen);
-            if (rc == 0)
-                rc = candidates[SNAIVE_DAY]->fit(m->st[SNAIVE_DAY], train, &unused, err, errlen);
+        const size_t member[2] = {c, SNAIVE_DAY}; /* the prior, or naive3 and snaive-day */
+        for (int i = 0; rc == 0 && i < 1 + pblend; i++) {
+            double unused;
+            size_t k = member[i];
+            rc = candidates[k]->create(&m->st[k], &o, err, errlen);
+            if (rc == 0) rc = candidates[k]->fit(m->st[k], train, &unused, err, errlen);
         }
         if (rc != 0) goto out;
         m->fit_sel = (selection){.ntop = 1, .top = {c}, .scale = 1};
@@ -1484,9 +1482,7 @@ static int online_choice(const auto_m *m, const fc_series *ctx, const selection 
     }
     if (m->opt.verbose) {
         char nm[96];
-        auto_m tmp = *m;
-        tmp.scale = sel.scale;
-        sel_name(&tmp, &sel, nm, sizeof nm);
+        sel_name_scaled(&sel, sel.scale, nm, sizeof nm);
         fprintf(stderr, "auto: online choice over %zu origins up to grid origin %lld: %s\n", used,
                 (long long)kmax, nm);
     }

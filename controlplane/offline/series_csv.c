@@ -121,7 +121,6 @@ static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st
     int rc = 0, first_content = 1; /* a header may only be the first non-blank line */
     int file_kind = 0;             /* 1 = unix seconds, 2 = date-times (from kind_line on) */
     size_t kind_line = 0;
-    int file_unit = -1; /* numeric timestamps: index into time_units, from the first one */
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
@@ -178,11 +177,11 @@ static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st
             /* Seconds, or (from the number's size) milli-, micro- or nanoseconds since the
              * epoch, one unit per file: unix seconds reach 1e11 only in the year 5138. */
             int u = time_unit_of(ts);
-            if (file_unit >= 0 && u != file_unit) {
+            if (file_kind == 1 && (unsigned)u != st->time_unit) {
                 errmsg(err, errlen, 0,
                        "line %zu: timestamp %.17g reads as %s but line %zu's as %s (one unit "
                        "per file)",
-                       line, ts, time_units[u].name, kind_line, time_units[file_unit].name);
+                       line, ts, time_units[u].name, kind_line, time_units[st->time_unit].name);
                 rc = -EINVAL;
                 goto fail;
             }
@@ -192,7 +191,6 @@ static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st
                 rc = -EINVAL;
                 goto fail;
             }
-            file_unit = u;
             st->time_unit = (unsigned)u;
             kind = 1;
             t = (int64_t)llround(ts);
@@ -221,7 +219,7 @@ static int read_rows(const char *buf, size_t len, int sort, series_csv_stats *st
             if (st->sorted++ == 0) st->first_sort_line = line;
         } else if (n > 0 && t < rows[n - 1].ts) {
             char a[32], b2[32];                    /* written back in the file's own form */
-            if (file_kind == 2 || file_unit > 0) { /* not as seconds when the file is not */
+            if (file_kind == 2 || st->time_unit) { /* not as seconds when the file is not */
                 csv_time_format(t, a, sizeof a);
                 csv_time_format(rows[n - 1].ts, b2, sizeof b2);
             } else {
@@ -477,6 +475,17 @@ void series_csv_describe_repairs(const series_csv_stats *st, char *buf, size_t l
             off ? "; " : "", st->filled, st->filled == 1 ? "" : "s", st->gaps,
             st->gaps == 1 ? "" : "s", st->largest_gap, st->first_gap_line);
     if (off == 0) snprintf(buf, len, "no repairs");
+}
+
+void series_csv_report(FILE *f, const char *who, const char *path, const series_csv_stats *st) {
+    if (st->filled || st->duplicates || st->snapped || st->sorted) {
+        char repairs[512];
+        series_csv_describe_repairs(st, repairs, sizeof repairs);
+        fprintf(f, "%s: %s: repaired: %s\n", who, path, repairs);
+    }
+    if (st->time_unit)
+        fprintf(f, "%s: %s: timestamps read as %s since the epoch\n", who, path,
+                series_csv_time_unit(st));
 }
 
 const char *series_csv_time_unit(const series_csv_stats *st) {

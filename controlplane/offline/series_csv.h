@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef enum series_dup_mode { SERIES_DUP_SUM = 0, SERIES_DUP_MEAN = 1 } series_dup_mode;
 
@@ -76,6 +77,10 @@ int series_csv_load(const char *path, const series_csv_opts *opts, series_csv *o
                     size_t errlen);
 /* Writes a one-line human summary of the repairs into buf ("no repairs" when none). */
 void series_csv_describe_repairs(const series_csv_stats *st, char *buf, size_t len);
+/* Says on f what loading changed or read unusually: "WHO: PATH: repaired: ..." when any repair
+ * was made, "WHO: PATH: timestamps read as milliseconds since the epoch" for a unit other than
+ * seconds (tidectl backtest and simulate, on stderr). */
+void series_csv_report(FILE *f, const char *who, const char *path, const series_csv_stats *st);
 /* "seconds", "milliseconds", "microseconds" or "nanoseconds": how numeric timestamps were
  * read (date-time files: "seconds"). */
 const char *series_csv_time_unit(const series_csv_stats *st);
